@@ -1,0 +1,179 @@
+// The backward engine: collects the nodes reachable from the root, replays them in decreasing
+// sequence order (the tape backwards), and sums every gradient that flows into the same node or
+// leaf exactly once, here.
+#include "core/autograd.h"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <unordered_map>
+
+#include "core/profiler.h"
+#include "ops/ops.h"
+
+namespace md {
+
+namespace {
+std::atomic<uint64_t> g_sequence{0};
+thread_local bool g_grad_enabled = true;
+BackwardObserver g_observer;
+}  // namespace
+
+Node::Node(const char* name, BackwardFn fn, std::vector<Edge> next, const Tensor& out)
+    : name_(name),
+      seq_(g_sequence.fetch_add(1, std::memory_order_relaxed)),
+      fn_(std::move(fn)),
+      next_(std::move(next)),
+      out_shape_(out.shape()),
+      out_device_(out.device()) {
+  needs_.resize(next_.size());
+  for (size_t i = 0; i < next_.size(); ++i) needs_[i] = next_[i].active();
+}
+
+std::vector<Tensor> Node::apply(const Tensor& grad_out, bool retain_graph) {
+  if (!fn_)
+    throw RuntimeError(str("backward: trying to run '", name_,
+                           "' backward a second time, but its saved tensors were freed after the "
+                           "first backward; pass retain_graph=True to the first backward"));
+  std::vector<Tensor> grads;
+  if (g_observer) {
+    profiler::sync_if_needed();
+    const auto t0 = std::chrono::steady_clock::now();
+    ++profiler::t_depth;  // the ops inside the closure are part of this node's time
+    try {
+      grads = fn_(grad_out, needs_);
+    } catch (...) {
+      --profiler::t_depth;
+      throw;
+    }
+    --profiler::t_depth;
+    profiler::sync_if_needed();
+    g_observer(name_, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  } else {
+    grads = fn_(grad_out, needs_);
+  }
+  if (!retain_graph) fn_ = nullptr;
+  if (grads.size() != next_.size())
+    throw RuntimeError(
+        str("backward of '", name_, "' returned ", grads.size(), " gradients for ", next_.size(), " inputs"));
+  return grads;
+}
+
+bool grad_enabled() { return g_grad_enabled; }
+void set_grad_enabled(bool on) { g_grad_enabled = on; }
+void set_backward_observer(BackwardObserver obs) { g_observer = std::move(obs); }
+
+bool any_requires_grad(std::initializer_list<const Tensor*> inputs) {
+  if (!g_grad_enabled) return false;
+  for (const Tensor* t : inputs)
+    if (t && t->defined() && t->requires_grad()) return true;
+  return false;
+}
+
+bool any_requires_grad(const std::vector<Tensor>& inputs) {
+  if (!g_grad_enabled) return false;
+  for (const Tensor& t : inputs)
+    if (t.defined() && t.requires_grad()) return true;
+  return false;
+}
+
+void record(const char* name, Tensor& out, const std::vector<Tensor>& inputs, BackwardFn fn) {
+  std::vector<Edge> next(inputs.size());
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const Tensor& t = inputs[i];
+    if (!t.defined() || !t.requires_grad()) continue;
+    if (t.grad_fn())
+      next[i].node = t.grad_fn();
+    else
+      next[i].leaf = t.impl_ptr();
+  }
+  out.impl()->grad_fn = std::make_shared<Node>(name, std::move(fn), std::move(next), out);
+  out.impl()->requires_grad = true;
+}
+
+namespace {
+
+// Adds g into the leaf's .grad: in place when a gradient is already there (the optimiser keeps
+// .grad as views of one flat arena), else as a fresh copy so no two leaves share a buffer.
+void accumulate_leaf(TensorImpl* leaf, const Tensor& g) {
+  MD_CHECK(g.shape() == leaf->shape, RuntimeError, "backward: gradient of shape ", g.shape(), " for a leaf of shape ",
+           leaf->shape);
+  if (leaf->grad) {
+    Tensor existing(leaf->grad);
+    add_(existing, g);
+  } else {
+    leaf->grad = clone(g).impl_ptr();
+  }
+}
+
+}  // namespace
+
+void run_backward(const Tensor& root, const Tensor& grad_root, bool retain_graph) {
+  MD_CHECK(root.requires_grad(), RuntimeError,
+           "backward: the tensor does not require grad and has no grad_fn (was it computed under "
+           "no_grad, or from tensors without requires_grad?)");
+  Tensor g0 = grad_root;
+  if (!g0.defined()) {
+    MD_CHECK(root.numel() == 1, RuntimeError, "backward: grad can be implicitly created only for ",
+             "one-element outputs, got shape ", root.shape(), "; pass a gradient");
+    g0 = ones_like(root);
+  } else {
+    MD_CHECK(g0.shape() == root.shape(), ValueError, "backward: gradient of shape ", g0.shape(),
+             " for a tensor of shape ", root.shape());
+    MD_CHECK(g0.device() == root.device(), ValueError, "backward: gradient on ", g0.device().str(), " for a tensor on ",
+             root.device().str());
+  }
+  NoGradGuard no_grad;  // backward closures compute with plain ops
+
+  if (!root.grad_fn()) {  // a leaf: its gradient is the seed itself
+    accumulate_leaf(root.impl(), g0);
+    return;
+  }
+
+  // Gather the reachable tape.
+  std::vector<Node*> nodes;
+  std::unordered_map<Node*, Tensor> buffers;
+  {
+    std::vector<Node*> stack{root.grad_fn().get()};
+    std::unordered_map<Node*, bool> seen{{root.grad_fn().get(), true}};
+    while (!stack.empty()) {
+      Node* n = stack.back();
+      stack.pop_back();
+      nodes.push_back(n);
+      for (const Edge& e : n->next())
+        if (e.node && !seen.count(e.node.get())) {
+          seen[e.node.get()] = true;
+          stack.push_back(e.node.get());
+        }
+    }
+  }
+  std::sort(nodes.begin(), nodes.end(), [](Node* a, Node* b) { return a->sequence() > b->sequence(); });
+  buffers[root.grad_fn().get()] = g0;
+
+  // Replay it backwards.
+  for (Node* n : nodes) {
+    auto it = buffers.find(n);
+    if (it == buffers.end()) continue;  // nothing flowed here (every consumer's grad was undefined)
+    Tensor g = std::move(it->second);
+    buffers.erase(it);
+    std::vector<Tensor> grads = n->apply(g, retain_graph);
+    g = Tensor();
+    const auto& next = n->next();
+    for (size_t i = 0; i < next.size(); ++i) {
+      const Tensor& gi = grads[i];
+      if (!gi.defined() || !next[i].active()) continue;
+      if (next[i].node) {
+        Node* target = next[i].node.get();
+        auto b = buffers.find(target);
+        if (b == buffers.end())
+          buffers.emplace(target, gi);
+        else
+          b->second = add(b->second, gi);
+      } else {
+        accumulate_leaf(next[i].leaf.get(), gi);
+      }
+    }
+  }
+}
+
+}  // namespace md

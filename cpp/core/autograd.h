@@ -1,0 +1,78 @@
+// Tape autograd. Every differentiable op that runs with grad mode on and an input that requires
+// grad records a Node: its backward closure (holding the saved tensors it needs) and one edge per
+// input. Nodes carry a sequence number from a global counter, so replaying the recorded nodes in
+// decreasing sequence order is a valid reverse order: that is the tape. Saved tensors are
+// detached copies of the handles, so no node ever owns the tensor that owns it (no cycles); the
+// closure is dropped after backward, which frees them.
+#pragma once
+
+#include <functional>
+#include <initializer_list>
+#include <memory>
+#include <vector>
+
+#include "core/tensor.h"
+
+namespace md {
+
+// Which inputs of a node need a gradient; a backward returns an undefined Tensor for the rest.
+using GradMask = std::vector<bool>;
+using BackwardFn = std::function<std::vector<Tensor>(const Tensor& grad_out, const GradMask& needs)>;
+
+// Where a gradient goes: into another node's buffer, or into a leaf's .grad.
+struct Edge {
+  std::shared_ptr<Node> node;
+  std::shared_ptr<TensorImpl> leaf;
+  bool active() const { return node || leaf; }
+};
+
+class Node {
+ public:
+  Node(const char* name, BackwardFn fn, std::vector<Edge> next, const Tensor& out);
+
+  const char* name() const { return name_; }
+  uint64_t sequence() const { return seq_; }
+  const std::vector<Edge>& next() const { return next_; }
+  bool released() const { return !fn_; }
+
+  // Runs the closure; drops it (and its saved tensors) unless retain_graph.
+  std::vector<Tensor> apply(const Tensor& grad_out, bool retain_graph);
+
+  const Shape& out_shape() const { return out_shape_; }
+  Device out_device() const { return out_device_; }
+
+ private:
+  const char* name_;
+  uint64_t seq_;
+  BackwardFn fn_;
+  std::vector<Edge> next_;
+  GradMask needs_;
+  Shape out_shape_;
+  Device out_device_;
+};
+
+// ---- grad mode (thread local, like torch)
+bool grad_enabled();
+void set_grad_enabled(bool on);
+
+struct NoGradGuard {
+  bool prev;
+  NoGradGuard() : prev(grad_enabled()) { set_grad_enabled(false); }
+  ~NoGradGuard() { set_grad_enabled(prev); }
+};
+
+// True when grad mode is on and some input requires grad.
+bool any_requires_grad(std::initializer_list<const Tensor*> inputs);
+bool any_requires_grad(const std::vector<Tensor>& inputs);
+
+// Attaches a node to out: out becomes a non-leaf that requires grad.
+void record(const char* name, Tensor& out, const std::vector<Tensor>& inputs, BackwardFn fn);
+
+// The engine: accumulates d(root)/d(leaf) into every reachable leaf's .grad.
+void run_backward(const Tensor& root, const Tensor& grad_root, bool retain_graph);
+
+// Observes each backward closure (the profiler uses it); null to switch off.
+using BackwardObserver = std::function<void(const char* name, double seconds)>;
+void set_backward_observer(BackwardObserver obs);
+
+}  // namespace md

@@ -1,0 +1,92 @@
+// Shapes, devices and dtypes: parsing, printing and checked arithmetic.
+#include "core/common.h"
+
+#include <limits>
+
+namespace md {
+
+std::string shape_str(const Shape& s) {
+  std::ostringstream os;
+  os << "[";
+  for (size_t i = 0; i < s.size(); ++i) os << (i ? ", " : "") << s[i];
+  os << "]";
+  return os.str();
+}
+
+std::string Device::str() const {
+  if (type == DeviceType::CPU) return "cpu";
+  return "cuda:" + std::to_string(index);
+}
+
+Device Device::parse(const std::string& s) {
+  if (s == "cpu") return Device{DeviceType::CPU, 0};
+  if (s == "cuda") return Device{DeviceType::CUDA, 0};
+  if (s.rfind("cuda:", 0) == 0) {
+    const std::string idx = s.substr(5);
+    bool digits = !idx.empty() && idx.size() < 4;
+    for (char c : idx) digits = digits && c >= '0' && c <= '9';
+    if (digits) return Device{DeviceType::CUDA, std::stoi(idx)};
+  }
+  throw ValueError("unknown device '" + s + "': expected 'cpu', 'cuda' or 'cuda:N'");
+}
+
+size_t dtype_size(DType d) {
+  switch (d) {
+    case DType::Float32:
+      return 4;
+    case DType::Int64:
+      return 8;
+    case DType::BFloat16:
+      return 2;
+  }
+  return 0;
+}
+
+const char* dtype_name(DType d) {
+  switch (d) {
+    case DType::Float32:
+      return "float32";
+    case DType::Int64:
+      return "int64";
+    case DType::BFloat16:
+      return "bfloat16";
+  }
+  return "?";
+}
+
+DType dtype_parse(const std::string& s) {
+  if (s == "float32" || s == "float") return DType::Float32;
+  if (s == "int64" || s == "long") return DType::Int64;
+  if (s == "bfloat16") return DType::BFloat16;
+  throw TypeError("unsupported dtype '" + s + "': minidiff supports float32, int64 and bfloat16");
+}
+
+int64_t shape_numel(const Shape& s) {
+  int64_t n = 1;
+  for (int64_t d : s) {
+    if (d < 0) throw ValueError("negative dimension " + std::to_string(d) + " in shape " + shape_str(s));
+    if (d != 0 && n > std::numeric_limits<int64_t>::max() / d)
+      throw ValueError("shape " + shape_str(s) + " has too many elements");
+    n *= d;
+  }
+  return n;
+}
+
+Shape contiguous_strides(const Shape& s) {
+  Shape st(s.size());
+  int64_t acc = 1;
+  for (int64_t i = static_cast<int64_t>(s.size()) - 1; i >= 0; --i) {
+    st[i] = acc;
+    acc *= std::max<int64_t>(s[i], 1);
+  }
+  return st;
+}
+
+int64_t wrap_dim(int64_t dim, int64_t ndim, const char* op) {
+  const int64_t n = std::max<int64_t>(ndim, 1);
+  if (dim < -n || dim >= n)
+    throw IndexError(str(op, ": dim ", dim, " is out of range for a tensor of ", ndim, " dimensions"));
+  return dim < 0 ? dim + n : dim;
+}
+
+}  // namespace md

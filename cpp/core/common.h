@@ -1,0 +1,98 @@
+// Shared vocabulary of the core: shapes, devices, dtypes and the exception types that pybind11
+// translates into Python's ValueError / TypeError / RuntimeError / MemoryError.
+#pragma once
+
+#include <cstdint>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace md {
+
+using Shape = std::vector<int64_t>;
+
+// ---- errors
+// Each maps to the Python exception of the same meaning (see python/bindings.cpp).
+struct ValueError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+struct TypeError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+struct IndexError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+struct OutOfMemoryError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+// Raised for invalid use of the autograd graph and failures inside a backend.
+struct RuntimeError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+std::string shape_str(const Shape& s);
+
+namespace detail {
+inline void append(std::ostringstream&) {}
+template <typename T, typename... Rest>
+void append(std::ostringstream& os, const T& v, const Rest&... rest) {
+  if constexpr (std::is_same_v<T, Shape>) {
+    os << shape_str(v);
+  } else {
+    os << v;
+  }
+  append(os, rest...);
+}
+}  // namespace detail
+
+// str("conv2d: input ", x.shape(), " ...") formats shapes as [N, C, H, W].
+template <typename... Args>
+std::string str(const Args&... args) {
+  std::ostringstream os;
+  detail::append(os, args...);
+  return os.str();
+}
+
+// MD_CHECK(cond, ValueError, "op: message ", value, ...) throws when cond is false.
+#define MD_CHECK(cond, Exc, ...)                          \
+  do {                                                    \
+    if (!(cond)) throw ::md::Exc(::md::str(__VA_ARGS__)); \
+  } while (0)
+
+// ---- devices
+enum class DeviceType : uint8_t { CPU = 0, CUDA = 1 };
+
+struct Device {
+  DeviceType type = DeviceType::CPU;
+  int index = 0;
+
+  bool is_cuda() const { return type == DeviceType::CUDA; }
+  bool is_cpu() const { return type == DeviceType::CPU; }
+  bool operator==(const Device& o) const { return type == o.type && index == o.index; }
+  bool operator!=(const Device& o) const { return !(*this == o); }
+  std::string str() const;
+  // Accepts "cpu", "cuda", "cuda:N".
+  static Device parse(const std::string& s);
+};
+
+inline constexpr Device kCpu{DeviceType::CPU, 0};
+inline constexpr Device kCuda0{DeviceType::CUDA, 0};
+
+// ---- dtypes
+// float32 is the compute type; int64 carries indices (timesteps, labels, embedding ids);
+// bfloat16 is a storage type for mixed precision.
+enum class DType : uint8_t { Float32 = 0, Int64 = 1, BFloat16 = 2 };
+
+size_t dtype_size(DType d);
+const char* dtype_name(DType d);
+DType dtype_parse(const std::string& s);
+
+// Number of elements of a shape, checking every extent and the product for overflow.
+int64_t shape_numel(const Shape& s);
+// Row-major strides of a contiguous tensor of this shape.
+Shape contiguous_strides(const Shape& s);
+// Wraps a possibly negative dim into [0, ndim); throws IndexError naming op otherwise.
+int64_t wrap_dim(int64_t dim, int64_t ndim, const char* op);
+
+}  // namespace md

@@ -1,0 +1,49 @@
+// Helpers for the CPU kernels: OpenMP thresholds and a walker over strided index spaces.
+#pragma once
+
+#include <omp.h>
+
+#include <cstdint>
+
+#include "core/common.h"
+#include "kernel_types.h"
+
+namespace md::cpu {
+
+// Below this many elements a parallel region costs more than it saves.
+constexpr int64_t kParallelGrain = 1 << 15;
+
+inline bool worth_parallel(int64_t n) { return n >= kParallelGrain && omp_get_max_threads() > 1; }
+
+// Calls body(outer_index, a_offset, b_offset) for every index of dims [0, ndim-1) of a plan-like
+// geometry; the innermost dim is left to the body (it is the one that vectorises).
+template <typename Body>
+void for_each_row(int ndim, const int64_t* shape, const int64_t* sa, const int64_t* sb, int64_t row_begin,
+                  int64_t row_end, Body body) {
+  int64_t idx[kMaxDims] = {};
+  // decompose row_begin into indices over dims [0, ndim-1)
+  int64_t r = row_begin;
+  for (int d = ndim - 2; d >= 0; --d) {
+    idx[d] = r % shape[d];
+    r /= shape[d];
+  }
+  int64_t oa = 0, ob = 0;
+  for (int d = 0; d < ndim - 1; ++d) {
+    oa += idx[d] * sa[d];
+    ob += idx[d] * sb[d];
+  }
+  for (int64_t row = row_begin; row < row_end; ++row) {
+    body(row, oa, ob);
+    for (int d = ndim - 2; d >= 0; --d) {
+      ++idx[d];
+      oa += sa[d];
+      ob += sb[d];
+      if (idx[d] < shape[d]) break;
+      oa -= idx[d] * sa[d];
+      ob -= idx[d] * sb[d];
+      idx[d] = 0;
+    }
+  }
+}
+
+}  // namespace md::cpu

@@ -1,0 +1,219 @@
+// CPU elementwise kernels. Each op is a scalar functor applied in simple loops that the compiler
+// vectorises; the broadcast kernel walks all but the innermost dim with for_each_row.
+#include <cmath>
+
+#include "cpu/common.h"
+#include "kernels.h"
+
+namespace md::cpu {
+
+namespace {
+
+constexpr float kSqrt1_2 = 0.70710678118654752f;
+constexpr float kInvSqrt2Pi = 0.39894228040143268f;
+constexpr float kSqrt2OverPi = 0.79788456080286536f;
+
+inline float sigmoidf(float x) { return 1.0f / (1.0f + std::exp(-x)); }
+
+template <UnaryOp op>
+inline float unary_f(float x) {
+  if constexpr (op == UnaryOp::Neg) return -x;
+  if constexpr (op == UnaryOp::Exp) return std::exp(x);
+  if constexpr (op == UnaryOp::Log) return std::log(x);
+  if constexpr (op == UnaryOp::Sqrt) return std::sqrt(x);
+  if constexpr (op == UnaryOp::Rsqrt) return 1.0f / std::sqrt(x);
+  if constexpr (op == UnaryOp::Sin) return std::sin(x);
+  if constexpr (op == UnaryOp::Cos) return std::cos(x);
+  if constexpr (op == UnaryOp::Abs) return std::fabs(x);
+  if constexpr (op == UnaryOp::Square) return x * x;
+  if constexpr (op == UnaryOp::Silu) return x * sigmoidf(x);
+  if constexpr (op == UnaryOp::Gelu) return 0.5f * x * (1.0f + std::erf(x * kSqrt1_2));
+  if constexpr (op == UnaryOp::GeluTanh)
+    return 0.5f * x * (1.0f + std::tanh(kSqrt2OverPi * (x + 0.044715f * x * x * x)));
+  if constexpr (op == UnaryOp::Relu) return x > 0.0f ? x : 0.0f;
+  if constexpr (op == UnaryOp::Sigmoid) return sigmoidf(x);
+  if constexpr (op == UnaryOp::Tanh) return std::tanh(x);
+  return 0.0f;
+}
+
+// d f / d x at x, with y = f(x).
+template <UnaryOp op>
+inline float unary_df(float x, float y) {
+  if constexpr (op == UnaryOp::Neg) return -1.0f;
+  if constexpr (op == UnaryOp::Exp) return y;
+  if constexpr (op == UnaryOp::Log) return 1.0f / x;
+  if constexpr (op == UnaryOp::Sqrt) return 0.5f / y;
+  if constexpr (op == UnaryOp::Rsqrt) return -0.5f * y * y * y;
+  if constexpr (op == UnaryOp::Sin) return std::cos(x);
+  if constexpr (op == UnaryOp::Cos) return -std::sin(x);
+  if constexpr (op == UnaryOp::Abs) return x > 0.0f ? 1.0f : (x < 0.0f ? -1.0f : 0.0f);
+  if constexpr (op == UnaryOp::Square) return 2.0f * x;
+  if constexpr (op == UnaryOp::Silu) {
+    const float s = sigmoidf(x);
+    return s * (1.0f + x * (1.0f - s));
+  }
+  if constexpr (op == UnaryOp::Gelu)
+    return 0.5f * (1.0f + std::erf(x * kSqrt1_2)) + x * kInvSqrt2Pi * std::exp(-0.5f * x * x);
+  if constexpr (op == UnaryOp::GeluTanh) {
+    const float u = kSqrt2OverPi * (x + 0.044715f * x * x * x);
+    const float t = std::tanh(u);
+    return 0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * kSqrt2OverPi * (1.0f + 3.0f * 0.044715f * x * x);
+  }
+  if constexpr (op == UnaryOp::Relu) return x > 0.0f ? 1.0f : 0.0f;
+  if constexpr (op == UnaryOp::Sigmoid) return y * (1.0f - y);
+  if constexpr (op == UnaryOp::Tanh) return 1.0f - y * y;
+  return 0.0f;
+}
+
+template <UnaryOp op>
+void unary_loop(float* out, const float* in, int64_t n) {
+#pragma omp parallel for simd if (worth_parallel(n)) schedule(static)
+  for (int64_t i = 0; i < n; ++i) out[i] = unary_f<op>(in[i]);
+}
+
+template <UnaryOp op>
+void unary_back_loop(float* dx, const float* dy, const float* x, const float* y, int64_t n) {
+#pragma omp parallel for simd if (worth_parallel(n)) schedule(static)
+  for (int64_t i = 0; i < n; ++i) dx[i] = dy[i] * unary_df<op>(x[i], y[i]);
+}
+
+#define MD_UNARY_CASES(fn, ...)                  \
+  switch (op) {                                  \
+    case UnaryOp::Neg:                           \
+      return fn<UnaryOp::Neg>(__VA_ARGS__);      \
+    case UnaryOp::Exp:                           \
+      return fn<UnaryOp::Exp>(__VA_ARGS__);      \
+    case UnaryOp::Log:                           \
+      return fn<UnaryOp::Log>(__VA_ARGS__);      \
+    case UnaryOp::Sqrt:                          \
+      return fn<UnaryOp::Sqrt>(__VA_ARGS__);     \
+    case UnaryOp::Rsqrt:                         \
+      return fn<UnaryOp::Rsqrt>(__VA_ARGS__);    \
+    case UnaryOp::Sin:                           \
+      return fn<UnaryOp::Sin>(__VA_ARGS__);      \
+    case UnaryOp::Cos:                           \
+      return fn<UnaryOp::Cos>(__VA_ARGS__);      \
+    case UnaryOp::Abs:                           \
+      return fn<UnaryOp::Abs>(__VA_ARGS__);      \
+    case UnaryOp::Square:                        \
+      return fn<UnaryOp::Square>(__VA_ARGS__);   \
+    case UnaryOp::Silu:                          \
+      return fn<UnaryOp::Silu>(__VA_ARGS__);     \
+    case UnaryOp::Gelu:                          \
+      return fn<UnaryOp::Gelu>(__VA_ARGS__);     \
+    case UnaryOp::GeluTanh:                      \
+      return fn<UnaryOp::GeluTanh>(__VA_ARGS__); \
+    case UnaryOp::Relu:                          \
+      return fn<UnaryOp::Relu>(__VA_ARGS__);     \
+    case UnaryOp::Sigmoid:                       \
+      return fn<UnaryOp::Sigmoid>(__VA_ARGS__);  \
+    case UnaryOp::Tanh:                          \
+      return fn<UnaryOp::Tanh>(__VA_ARGS__);     \
+  }
+
+template <BinaryOp op>
+inline float binary_f(float a, float b) {
+  if constexpr (op == BinaryOp::Add) return a + b;
+  if constexpr (op == BinaryOp::Sub) return a - b;
+  if constexpr (op == BinaryOp::Mul) return a * b;
+  if constexpr (op == BinaryOp::Div) return a / b;
+  if constexpr (op == BinaryOp::Pow) return std::pow(a, b);
+  if constexpr (op == BinaryOp::Maximum) return a > b ? a : b;
+  if constexpr (op == BinaryOp::Minimum) return a < b ? a : b;
+  return 0.0f;
+}
+
+template <BinaryOp op>
+void binary_loop(float* out, const float* a, const float* b, const BroadcastPlan& p) {
+  if (p.ndim == 0) {
+    out[0] = binary_f<op>(a[0], b[0]);
+    return;
+  }
+  const int64_t inner = p.shape[p.ndim - 1];
+  const int64_t sa = p.a_strides[p.ndim - 1], sb = p.b_strides[p.ndim - 1];
+  const int64_t rows = p.numel / inner;
+  auto body = [&](int64_t row, int64_t oa, int64_t ob) {
+    float* o = out + row * inner;
+    const float* x = a + oa;
+    const float* y = b + ob;
+    if (sa == 1 && sb == 1) {
+#pragma omp simd
+      for (int64_t i = 0; i < inner; ++i) o[i] = binary_f<op>(x[i], y[i]);
+    } else if (sa == 1 && sb == 0) {
+      const float v = y[0];
+#pragma omp simd
+      for (int64_t i = 0; i < inner; ++i) o[i] = binary_f<op>(x[i], v);
+    } else if (sa == 0 && sb == 1) {
+      const float v = x[0];
+#pragma omp simd
+      for (int64_t i = 0; i < inner; ++i) o[i] = binary_f<op>(v, y[i]);
+    } else {
+      for (int64_t i = 0; i < inner; ++i) o[i] = binary_f<op>(x[i * sa], y[i * sb]);
+    }
+  };
+  if (worth_parallel(p.numel) && rows > 1) {
+#pragma omp parallel
+    {
+      const int nt = omp_get_num_threads(), t = omp_get_thread_num();
+      const int64_t rb = rows * t / nt, re = rows * (t + 1) / nt;
+      if (rb < re) for_each_row(p.ndim, p.shape, p.a_strides, p.b_strides, rb, re, body);
+    }
+  } else if (worth_parallel(p.numel)) {  // one long row: split it
+#pragma omp parallel for simd schedule(static)
+    for (int64_t i = 0; i < inner; ++i) out[i] = binary_f<op>(a[i * sa], b[i * sb]);
+  } else {
+    for_each_row(p.ndim, p.shape, p.a_strides, p.b_strides, 0, rows, body);
+  }
+}
+
+template <BinaryOp op>
+void scalar_loop(float* out, const float* a, float s, bool scalar_first, int64_t n) {
+  if (scalar_first) {
+#pragma omp parallel for simd if (worth_parallel(n)) schedule(static)
+    for (int64_t i = 0; i < n; ++i) out[i] = binary_f<op>(s, a[i]);
+  } else {
+#pragma omp parallel for simd if (worth_parallel(n)) schedule(static)
+    for (int64_t i = 0; i < n; ++i) out[i] = binary_f<op>(a[i], s);
+  }
+}
+
+#define MD_BINARY_CASES(fn, ...)                 \
+  switch (op) {                                  \
+    case BinaryOp::Add:                          \
+      return fn<BinaryOp::Add>(__VA_ARGS__);     \
+    case BinaryOp::Sub:                          \
+      return fn<BinaryOp::Sub>(__VA_ARGS__);     \
+    case BinaryOp::Mul:                          \
+      return fn<BinaryOp::Mul>(__VA_ARGS__);     \
+    case BinaryOp::Div:                          \
+      return fn<BinaryOp::Div>(__VA_ARGS__);     \
+    case BinaryOp::Pow:                          \
+      return fn<BinaryOp::Pow>(__VA_ARGS__);     \
+    case BinaryOp::Maximum:                      \
+      return fn<BinaryOp::Maximum>(__VA_ARGS__); \
+    case BinaryOp::Minimum:                      \
+      return fn<BinaryOp::Minimum>(__VA_ARGS__); \
+  }
+
+}  // namespace
+
+void unary_forward(UnaryOp op, float* out, const float* inp, int64_t n) { MD_UNARY_CASES(unary_loop, out, inp, n); }
+
+void unary_backward(UnaryOp op, float* dinp, const float* dout, const float* inp, const float* out, int64_t n) {
+  MD_UNARY_CASES(unary_back_loop, dinp, dout, inp, out, n);
+}
+
+void binary_forward(BinaryOp op, float* out, const float* a, const float* b, const BroadcastPlan& plan) {
+  MD_BINARY_CASES(binary_loop, out, a, b, plan);
+}
+
+void scalar_forward(BinaryOp op, float* out, const float* a, float s, bool scalar_first, int64_t n) {
+  MD_BINARY_CASES(scalar_loop, out, a, s, scalar_first, n);
+}
+
+void axpby(float* out, const float* a, float alpha, const float* b, float beta, int64_t n) {
+#pragma omp parallel for simd if (worth_parallel(n)) schedule(static)
+  for (int64_t i = 0; i < n; ++i) out[i] = a[i] * alpha + b[i] * beta;
+}
+
+}  // namespace md::cpu

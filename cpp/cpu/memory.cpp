@@ -1,0 +1,132 @@
+// CPU memory kernels: allocation, strided copies, fills, casts and index range checks.
+#include <cstring>
+
+#include "core/allocator.h"
+#include "cpu/common.h"
+#include "kernels.h"
+
+namespace md::cpu {
+
+void* device_alloc(size_t nbytes) { return cpu_alloc(nbytes); }
+void device_free(void* ptr, size_t nbytes) { cpu_free(ptr, nbytes); }
+void synchronize() {}
+
+namespace {
+template <typename T>
+void copy_typed(T* dst, const T* src, const StridedCopy& p) {
+  if (p.ndim == 0) {
+    dst[0] = src[0];
+    return;
+  }
+  const int64_t inner = p.shape[p.ndim - 1];
+  const int64_t sd = p.dst_strides[p.ndim - 1], ss = p.src_strides[p.ndim - 1];
+  int64_t rows = 1;
+  for (int d = 0; d < p.ndim - 1; ++d) rows *= p.shape[d];
+  auto body = [&](int64_t, int64_t od, int64_t os) {
+    T* o = dst + od;
+    const T* s = src + os;
+    if (sd == 1 && ss == 1) {
+      std::memcpy(o, s, inner * sizeof(T));
+    } else if (sd == 1 && ss == 0) {
+      const T v = s[0];
+      for (int64_t i = 0; i < inner; ++i) o[i] = v;
+    } else {
+      for (int64_t i = 0; i < inner; ++i) o[i * sd] = s[i * ss];
+    }
+  };
+  if (worth_parallel(rows * inner) && rows > 1) {
+#pragma omp parallel
+    {
+      const int nt = omp_get_num_threads(), t = omp_get_thread_num();
+      const int64_t b = rows * t / nt, e = rows * (t + 1) / nt;
+      if (b < e) for_each_row(p.ndim, p.shape, p.dst_strides, p.src_strides, b, e, body);
+    }
+  } else {
+    for_each_row(p.ndim, p.shape, p.dst_strides, p.src_strides, 0, rows, body);
+  }
+}
+}  // namespace
+
+void copy_strided(void* dst, const void* src, size_t elem_size, const StridedCopy& plan) {
+  switch (elem_size) {
+    case 2:
+      copy_typed(static_cast<uint16_t*>(dst), static_cast<const uint16_t*>(src), plan);
+      break;
+    case 4:
+      copy_typed(static_cast<uint32_t*>(dst), static_cast<const uint32_t*>(src), plan);
+      break;
+    case 8:
+      copy_typed(static_cast<uint64_t*>(dst), static_cast<const uint64_t*>(src), plan);
+      break;
+    default:
+      throw RuntimeError(str("copy_strided: unsupported element size ", elem_size));
+  }
+}
+
+void fill_f32(float* out, float value, int64_t n) {
+#pragma omp parallel for if (worth_parallel(n)) schedule(static)
+  for (int64_t i = 0; i < n; ++i) out[i] = value;
+}
+
+void fill_i64(int64_t* out, int64_t value, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) out[i] = value;
+}
+
+namespace {
+inline float bf16_to_f32(uint16_t h) {
+  uint32_t u = static_cast<uint32_t>(h) << 16;
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+inline uint16_t f32_to_bf16(float f) {  // round to nearest even; NaN stays NaN
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((u >> 16) | 0x40);
+  u += 0x7fffu + ((u >> 16) & 1u);
+  return static_cast<uint16_t>(u >> 16);
+}
+}  // namespace
+
+void cast(void* dst, DType dt, const void* src, DType st, int64_t n) {
+  if (dt == st) {
+    std::memcpy(dst, src, n * dtype_size(dt));
+    return;
+  }
+  if (st == DType::Float32 && dt == DType::Int64) {
+    const float* s = static_cast<const float*>(src);
+    int64_t* d = static_cast<int64_t*>(dst);
+    for (int64_t i = 0; i < n; ++i) d[i] = static_cast<int64_t>(s[i]);
+  } else if (st == DType::Int64 && dt == DType::Float32) {
+    const int64_t* s = static_cast<const int64_t*>(src);
+    float* d = static_cast<float*>(dst);
+    for (int64_t i = 0; i < n; ++i) d[i] = static_cast<float>(s[i]);
+  } else if (st == DType::Float32 && dt == DType::BFloat16) {
+    const float* s = static_cast<const float*>(src);
+    uint16_t* d = static_cast<uint16_t*>(dst);
+#pragma omp parallel for if (worth_parallel(n))
+    for (int64_t i = 0; i < n; ++i) d[i] = f32_to_bf16(s[i]);
+  } else if (st == DType::BFloat16 && dt == DType::Float32) {
+    const uint16_t* s = static_cast<const uint16_t*>(src);
+    float* d = static_cast<float*>(dst);
+#pragma omp parallel for if (worth_parallel(n))
+    for (int64_t i = 0; i < n; ++i) d[i] = bf16_to_f32(s[i]);
+  } else {
+    throw TypeError(str("cast: unsupported conversion from ", dtype_name(st), " to ", dtype_name(dt)));
+  }
+}
+
+void copy_to_host(void* host_dst, const void* src, size_t nbytes) { std::memcpy(host_dst, src, nbytes); }
+void copy_from_host(void* dst, const void* host_src, size_t nbytes) { std::memcpy(dst, host_src, nbytes); }
+
+void index_range(int64_t* mm, const int64_t* idx, int64_t n) {
+  int64_t lo = idx[0], hi = idx[0];
+  for (int64_t i = 1; i < n; ++i) {
+    lo = std::min(lo, idx[i]);
+    hi = std::max(hi, idx[i]);
+  }
+  mm[0] = lo;
+  mm[1] = hi;
+}
+
+}  // namespace md::cpu

@@ -1,0 +1,190 @@
+// CPU group_norm (optionally fused with the SiLU that follows it in every ResNet block) and
+// layer_norm. Statistics are accumulated in double; one parallel task per (sample, group).
+#include <cmath>
+#include <vector>
+
+#include "cpu/common.h"
+#include "kernels.h"
+
+namespace md::cpu {
+
+namespace {
+inline float sigmoidf(float x) { return 1.0f / (1.0f + std::exp(-x)); }
+}  // namespace
+
+void group_norm_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight, const float* bias,
+                        int64_t N, int64_t C, int64_t HW, int64_t G, float eps, bool fuse_silu) {
+  const int64_t Cg = C / G, group = Cg * HW;
+#pragma omp parallel for if (worth_parallel(N * C * HW)) schedule(static)
+  for (int64_t ng = 0; ng < N * G; ++ng) {
+    const int64_t n = ng / G, gi = ng % G;
+    const float* x = inp + ng * group;
+    float* y = out + ng * group;
+    double s = 0.0;
+#pragma omp simd reduction(+ : s)
+    for (int64_t i = 0; i < group; ++i) s += x[i];
+    const double mu = group ? s / group : 0.0;
+    double v = 0.0;
+#pragma omp simd reduction(+ : v)
+    for (int64_t i = 0; i < group; ++i) v += (x[i] - mu) * (x[i] - mu);
+    const float rs = static_cast<float>(1.0 / std::sqrt((group ? v / group : 0.0) + eps));
+    const float m = static_cast<float>(mu);
+    mean[ng] = m;
+    rstd[ng] = rs;
+    for (int64_t cl = 0; cl < Cg; ++cl) {
+      const int64_t c = gi * Cg + cl;
+      const float a = rs * (weight ? weight[c] : 1.0f);
+      const float b = (bias ? bias[c] : 0.0f) - m * a;
+      const float* xc = x + cl * HW;
+      float* yc = y + cl * HW;
+      if (fuse_silu) {
+#pragma omp simd
+        for (int64_t i = 0; i < HW; ++i) {
+          const float t = xc[i] * a + b;
+          yc[i] = t * sigmoidf(t);
+        }
+      } else {
+#pragma omp simd
+        for (int64_t i = 0; i < HW; ++i) yc[i] = xc[i] * a + b;
+      }
+    }
+    (void)n;
+  }
+}
+
+void group_norm_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                         const float* weight, const float* bias, const float* mean, const float* rstd, int64_t N,
+                         int64_t C, int64_t HW, int64_t G, bool fuse_silu) {
+  const int64_t Cg = C / G, group = Cg * HW;
+  // per (n, c): sum dy * xhat and sum dy, reduced over n at the end
+  std::vector<double> s_dyx(N * C), s_dy(N * C);
+#pragma omp parallel if (worth_parallel(N * C * HW))
+  {
+    std::vector<float> dy(HW);
+#pragma omp for schedule(static)
+    for (int64_t ng = 0; ng < N * G; ++ng) {
+      const int64_t n = ng / G, gi = ng % G;
+      const float* x = inp + ng * group;
+      const float* go = dout + ng * group;
+      const float m = mean[ng], rs = rstd[ng];
+      // first pass: per-channel sums of dy and dy * xhat; group sums of dxhat and dxhat * xhat
+      double g_dxh = 0.0, g_dxhx = 0.0;
+      for (int64_t cl = 0; cl < Cg; ++cl) {
+        const int64_t c = gi * Cg + cl;
+        const float w = weight ? weight[c] : 1.0f;
+        const float b = bias ? bias[c] : 0.0f;
+        const float* xc = x + cl * HW;
+        const float* gc = go + cl * HW;
+        double sd = 0.0, sdx = 0.0;
+        if (fuse_silu) {
+#pragma omp simd reduction(+ : sd, sdx)
+          for (int64_t i = 0; i < HW; ++i) {
+            const float xh = (xc[i] - m) * rs;
+            const float t = xh * w + b;
+            const float sg = sigmoidf(t);
+            const float d = gc[i] * sg * (1.0f + t * (1.0f - sg));
+            sd += d;
+            sdx += d * xh;
+          }
+        } else {
+#pragma omp simd reduction(+ : sd, sdx)
+          for (int64_t i = 0; i < HW; ++i) {
+            const float xh = (xc[i] - m) * rs;
+            sd += gc[i];
+            sdx += gc[i] * xh;
+          }
+        }
+        s_dy[n * C + c] = sd;
+        s_dyx[n * C + c] = sdx;
+        g_dxh += sd * w;
+        g_dxhx += sdx * w;
+      }
+      if (!dinp) continue;
+      const float mean_dxh = static_cast<float>(g_dxh / group), mean_dxhx = static_cast<float>(g_dxhx / group);
+      float* dx = dinp + ng * group;
+      for (int64_t cl = 0; cl < Cg; ++cl) {
+        const int64_t c = gi * Cg + cl;
+        const float w = weight ? weight[c] : 1.0f;
+        const float b = bias ? bias[c] : 0.0f;
+        const float* xc = x + cl * HW;
+        const float* gc = go + cl * HW;
+        float* dxc = dx + cl * HW;
+#pragma omp simd
+        for (int64_t i = 0; i < HW; ++i) {
+          const float xh = (xc[i] - m) * rs;
+          float d = gc[i];
+          if (fuse_silu) {
+            const float t = xh * w + b;
+            const float sg = sigmoidf(t);
+            d *= sg * (1.0f + t * (1.0f - sg));
+          }
+          dxc[i] = rs * (d * w - mean_dxh - xh * mean_dxhx);
+        }
+      }
+    }
+  }
+  for (int64_t c = 0; c < C; ++c) {
+    double a = 0.0, b = 0.0;
+    for (int64_t n = 0; n < N; ++n) {
+      a += s_dyx[n * C + c];
+      b += s_dy[n * C + c];
+    }
+    if (dweight) dweight[c] = static_cast<float>(a);
+    if (dbias) dbias[c] = static_cast<float>(b);
+  }
+}
+
+void layer_norm_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight, const float* bias,
+                        int64_t M, int64_t D, float eps) {
+#pragma omp parallel for if (worth_parallel(M * D)) schedule(static)
+  for (int64_t m = 0; m < M; ++m) {
+    const float* x = inp + m * D;
+    float* y = out + m * D;
+    double s = 0.0;
+#pragma omp simd reduction(+ : s)
+    for (int64_t i = 0; i < D; ++i) s += x[i];
+    const double mu = s / D;
+    double v = 0.0;
+#pragma omp simd reduction(+ : v)
+    for (int64_t i = 0; i < D; ++i) v += (x[i] - mu) * (x[i] - mu);
+    const float rs = static_cast<float>(1.0 / std::sqrt(v / D + eps));
+    const float mf = static_cast<float>(mu);
+    mean[m] = mf;
+    rstd[m] = rs;
+#pragma omp simd
+    for (int64_t i = 0; i < D; ++i) y[i] = (x[i] - mf) * rs * (weight ? weight[i] : 1.0f) + (bias ? bias[i] : 0.0f);
+  }
+}
+
+void layer_norm_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
+                         const float* weight, const float* mean, const float* rstd, int64_t M, int64_t D) {
+  std::vector<double> dw(D, 0.0), db(D, 0.0);
+  for (int64_t m = 0; m < M; ++m) {
+    const float* x = inp + m * D;
+    const float* g = dout + m * D;
+    const float mu = mean[m], rs = rstd[m];
+    double a = 0.0, b = 0.0;
+    for (int64_t i = 0; i < D; ++i) {
+      const float xh = (x[i] - mu) * rs;
+      const float dxh = g[i] * (weight ? weight[i] : 1.0f);
+      a += dxh;
+      b += dxh * xh;
+      dw[i] += g[i] * xh;
+      db[i] += g[i];
+    }
+    if (dinp) {
+      const float ma = static_cast<float>(a / D), mb = static_cast<float>(b / D);
+      float* dx = dinp + m * D;
+      for (int64_t i = 0; i < D; ++i) {
+        const float xh = (x[i] - mu) * rs;
+        dx[i] = rs * (g[i] * (weight ? weight[i] : 1.0f) - ma - xh * mb);
+      }
+    }
+  }
+  for (int64_t i = 0; i < D; ++i) {
+    if (dweight) dweight[i] = static_cast<float>(dw[i]);
+    if (dbias) dbias[i] = static_cast<float>(db[i]);
+  }
+}
+
+}  // namespace md::cpu

@@ -1,0 +1,80 @@
+// conv2d: NCHW input, (K, C, R, S) weight, any stride and padding, optional bias.
+#include "core/profiler.h"
+#include "kernels.h"
+#include "ops/ops.h"
+
+namespace md {
+
+Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, std::pair<int64_t, int64_t> stride,
+              std::pair<int64_t, int64_t> padding) {
+  MD_PROFILE("conv2d");
+  check_float("conv2d", x);
+  check_float("conv2d", weight, "weight");
+  check_same_device("conv2d", {&x, &weight, &bias});
+  MD_CHECK(x.dim() == 4, ValueError, "conv2d: input must be 4-D (N, C, H, W), got ", x.shape());
+  MD_CHECK(weight.dim() == 4, ValueError, "conv2d: weight must be 4-D (K, C, R, S), got ", weight.shape());
+  MD_CHECK(x.shape()[1] == weight.shape()[1], ValueError, "conv2d: input of shape ", x.shape(), " has ", x.shape()[1],
+           " channels but weight of shape ", weight.shape(), " expects ", weight.shape()[1]);
+  MD_CHECK(stride.first > 0 && stride.second > 0, ValueError, "conv2d: stride must be positive, got (", stride.first,
+           ", ", stride.second, ")");
+  MD_CHECK(padding.first >= 0 && padding.second >= 0, ValueError, "conv2d: padding must be non-negative, got (",
+           padding.first, ", ", padding.second, ")");
+  if (bias.defined()) {
+    check_float("conv2d", bias, "bias");
+    MD_CHECK(bias.dim() == 1 && bias.shape()[0] == weight.shape()[0], ValueError, "conv2d: bias of shape ",
+             bias.shape(), " does not match weight of shape ", weight.shape());
+  }
+  Conv2dGeometry g{};
+  g.N = static_cast<int>(x.shape()[0]);
+  g.C = static_cast<int>(x.shape()[1]);
+  g.H = static_cast<int>(x.shape()[2]);
+  g.W = static_cast<int>(x.shape()[3]);
+  g.K = static_cast<int>(weight.shape()[0]);
+  g.R = static_cast<int>(weight.shape()[2]);
+  g.S = static_cast<int>(weight.shape()[3]);
+  g.stride_h = static_cast<int>(stride.first);
+  g.stride_w = static_cast<int>(stride.second);
+  g.pad_h = static_cast<int>(padding.first);
+  g.pad_w = static_cast<int>(padding.second);
+  const int64_t ph = x.shape()[2] + 2 * padding.first - weight.shape()[2];
+  const int64_t pw = x.shape()[3] + 2 * padding.second - weight.shape()[3];
+  MD_CHECK(ph >= 0 && pw >= 0, ValueError, "conv2d: kernel of shape ", weight.shape(),
+           " is larger than the padded input of shape ", x.shape(), " (padding (", padding.first, ", ", padding.second,
+           "))");
+  g.P = static_cast<int>(ph / stride.first + 1);
+  g.Q = static_cast<int>(pw / stride.second + 1);
+  Tensor xc = x.is_contiguous() ? x.detach() : contiguous(x.detach());
+  Tensor w = weight.is_contiguous() ? weight.detach() : contiguous(weight.detach());
+  Tensor b = bias.defined() ? (bias.is_contiguous() ? bias.detach() : contiguous(bias.detach())) : Tensor();
+  Tensor out = Tensor::empty({g.N, g.K, g.P, g.Q}, DType::Float32, x.device());
+  if (out.numel()) {
+    if (g.C == 0) {
+      MD_DISPATCH(x.device(), fill_f32, out.f32(), 0.0f, out.numel());
+      if (b.defined()) out = add(out, reshape(b, {1, g.K, 1, 1}));
+    } else {
+      MD_DISPATCH(x.device(), conv2d_forward, out.f32(), xc.f32(), w.f32(), b.defined() ? b.f32() : nullptr, g);
+    }
+  }
+  if (any_requires_grad({&x, &weight, &bias})) {
+    const bool has_bias = b.defined();
+    record("conv2d", out, {x, weight, bias}, [xc, w, g, has_bias](const Tensor& dout, const GradMask& n) {
+      Tensor gc = contiguous(dout);
+      Tensor dx, dw, db;
+      if (n[0]) dx = Tensor::empty(xc.shape(), DType::Float32, gc.device());
+      if (n[1]) dw = Tensor::empty(w.shape(), DType::Float32, gc.device());
+      if (n[2] && has_bias) db = Tensor::empty({g.K}, DType::Float32, gc.device());
+      if (gc.numel() && g.C > 0) {
+        MD_DISPATCH(gc.device(), conv2d_backward, dx.defined() ? dx.f32() : nullptr, dw.defined() ? dw.f32() : nullptr,
+                    db.defined() ? db.f32() : nullptr, gc.f32(), xc.f32(), w.f32(), g);
+      } else {
+        for (Tensor* t : {&dx, &dw, &db})
+          if (t->defined()) fill_(*t, 0.0);
+        if (db.defined() && gc.numel()) db = reshape(sum(gc, {0, 2, 3}), {g.K});
+      }
+      return std::vector<Tensor>{dx, dw, db};
+    });
+  }
+  return out;
+}
+
+}  // namespace md

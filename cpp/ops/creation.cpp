@@ -1,0 +1,312 @@
+// Creation, host transfer, copies between layouts, devices and dtypes, and the in-place helpers
+// that optimisers and initialisers use outside autograd.
+#include <cmath>
+
+#include "core/profiler.h"
+#include "kernels.h"
+#include "ops/ops.h"
+#include "ops/plan.h"
+
+namespace md {
+
+// ---- checks shared by all op files
+
+void check_float(const char* op, const Tensor& t, const char* what) {
+  MD_CHECK(t.defined(), ValueError, op, ": ", what, " is missing");
+  MD_CHECK(t.dtype() == DType::Float32, TypeError, op, ": ", what, " must be float32, got ", dtype_name(t.dtype()),
+           " of shape ", t.shape());
+}
+
+void check_same_device(const char* op, std::initializer_list<const Tensor*> ts) {
+  const Tensor* first = nullptr;
+  for (const Tensor* t : ts) {
+    if (!t || !t->defined()) continue;
+    if (!first) {
+      first = t;
+      continue;
+    }
+    MD_CHECK(t->device() == first->device(), ValueError, op, ": expected all tensors on one device, got ",
+             first->device().str(), " (shape ", first->shape(), ") and ", t->device().str(), " (shape ", t->shape(),
+             ")");
+  }
+}
+
+Shape broadcast_shapes(const char* op, const Shape& a, const Shape& b) {
+  const size_t n = std::max(a.size(), b.size());
+  MD_CHECK(n <= static_cast<size_t>(kMaxDims), ValueError, op, ": at most ", kMaxDims,
+           " dimensions are supported, got ", a, " and ", b);
+  Shape out(n);
+  for (size_t i = 0; i < n; ++i) {
+    const int64_t da = i < n - a.size() ? 1 : a[i - (n - a.size())];
+    const int64_t db = i < n - b.size() ? 1 : b[i - (n - b.size())];
+    MD_CHECK(da == db || da == 1 || db == 1, ValueError, op, ": shapes ", a, " and ", b,
+             " cannot be broadcast together");
+    out[i] = da == 1 ? db : da;
+  }
+  return out;
+}
+
+// ---- plans
+
+BroadcastPlan make_broadcast_plan(const Shape& out, const Shape& a_shape, const Shape& a_strides, const Shape& b_shape,
+                                  const Shape& b_strides) {
+  // Align to out's rank; broadcast dims get stride 0.
+  const int n = static_cast<int>(out.size());
+  std::vector<int64_t> sa(n, 0), sb(n, 0);
+  for (int i = 0; i < n; ++i) {
+    const int ia = i - (n - static_cast<int>(a_shape.size()));
+    const int ib = i - (n - static_cast<int>(b_shape.size()));
+    if (ia >= 0 && a_shape[ia] != 1) sa[i] = a_strides[ia];
+    if (ib >= 0 && b_shape[ib] != 1) sb[i] = b_strides[ib];
+  }
+  // Merge dim i into i+1 when both operands step through them as one dimension.
+  BroadcastPlan p;
+  p.numel = shape_numel(out);
+  std::vector<int64_t> shape, as, bs;
+  for (int i = 0; i < n; ++i) {
+    if (out[i] == 1) continue;
+    if (!shape.empty() && as.back() == sa[i] * out[i] && bs.back() == sb[i] * out[i]) {
+      shape.back() *= out[i];
+      as.back() = sa[i];
+      bs.back() = sb[i];
+    } else {
+      shape.push_back(out[i]);
+      as.push_back(sa[i]);
+      bs.push_back(sb[i]);
+    }
+  }
+  p.ndim = static_cast<int>(shape.size());
+  for (int i = 0; i < p.ndim; ++i) {
+    p.shape[i] = shape[i];
+    p.a_strides[i] = as[i];
+    p.b_strides[i] = bs[i];
+  }
+  return p;
+}
+
+StridedCopy make_copy_plan(const Shape& shape, const Shape& dst_strides, const Shape& src_strides) {
+  BroadcastPlan b = make_broadcast_plan(shape, shape, dst_strides, shape, src_strides);
+  StridedCopy c;
+  c.ndim = b.ndim;
+  for (int i = 0; i < b.ndim; ++i) {
+    c.shape[i] = b.shape[i];
+    c.dst_strides[i] = b.a_strides[i];
+    c.src_strides[i] = b.b_strides[i];
+  }
+  return c;
+}
+
+// Copies src's elements into dst (same shape, any layouts, same device and dtype).
+void copy_elements(const Tensor& dst, const Tensor& src) {
+  MD_CHECK(dst.dim() <= kMaxDims, ValueError, "copy: at most ", kMaxDims, " dimensions, got ", dst.shape());
+  if (dst.numel() == 0) return;
+  StridedCopy plan = make_copy_plan(dst.shape(), dst.strides(), src.strides());
+  MD_DISPATCH(dst.device(), copy_strided, dst.raw(), src.raw(), dtype_size(dst.dtype()), plan);
+}
+
+// ---- creation
+
+Tensor empty(const Shape& shape, DType dtype, Device device) { return Tensor::empty(shape, dtype, device); }
+
+Tensor full(const Shape& shape, double value, DType dtype, Device device) {
+  Tensor t = Tensor::empty(shape, dtype, device);
+  fill_(t, value);
+  return t;
+}
+
+Tensor zeros(const Shape& shape, DType dtype, Device device) { return full(shape, 0.0, dtype, device); }
+Tensor ones(const Shape& shape, DType dtype, Device device) { return full(shape, 1.0, dtype, device); }
+Tensor zeros_like(const Tensor& t) { return zeros(t.shape(), t.dtype(), t.device()); }
+Tensor ones_like(const Tensor& t) { return ones(t.shape(), t.dtype(), t.device()); }
+
+Tensor arange(double start, double end, double step, DType dtype, Device device) {
+  MD_CHECK(step != 0 && std::isfinite(step) && std::isfinite(start) && std::isfinite(end), ValueError,
+           "arange: step must be non-zero and bounds finite, got start=", start, " end=", end, " step=", step);
+  const double count = std::ceil((end - start) / step);
+  MD_CHECK(count < 1e12, ValueError, "arange: too many elements (", count, ")");
+  const int64_t n = std::max<int64_t>(0, static_cast<int64_t>(count));
+  if (dtype == DType::Int64) {
+    std::vector<int64_t> host(n);
+    for (int64_t i = 0; i < n; ++i) host[i] = static_cast<int64_t>(start + i * step);
+    return from_host(host.data(), {n}, DType::Int64, device);
+  }
+  MD_CHECK(dtype == DType::Float32, TypeError, "arange: dtype must be float32 or int64");
+  std::vector<float> host(n);
+  for (int64_t i = 0; i < n; ++i) host[i] = static_cast<float>(start + i * step);
+  return from_host(host.data(), {n}, DType::Float32, device);
+}
+
+Tensor randn(const Shape& shape, Generator* gen, Device device) {
+  Tensor t = Tensor::empty(shape, DType::Float32, device);
+  normal_(t, 0.0f, 1.0f, gen);
+  return t;
+}
+
+Tensor rand(const Shape& shape, Generator* gen, Device device) {
+  Tensor t = Tensor::empty(shape, DType::Float32, device);
+  uniform_(t, 0.0f, 1.0f, gen);
+  return t;
+}
+
+Tensor randint(int64_t low, int64_t high, const Shape& shape, Generator* gen, Device device) {
+  MD_CHECK(high > low, ValueError, "randint: high (", high, ") must be greater than low (", low, ")");
+  MD_CHECK(high - low <= (int64_t(1) << 32), ValueError, "randint: range ", high - low, " is larger than 2^32");
+  Tensor t = Tensor::empty(shape, DType::Int64, device);
+  Generator& g = gen ? *gen : default_generator();
+  const uint64_t offset = g.take(t.numel());
+  if (t.numel()) MD_DISPATCH(device, philox_randint, t.i64(), t.numel(), low, high, g.seed(), offset);
+  return t;
+}
+
+Tensor from_host(const void* data, const Shape& shape, DType dtype, Device device) {
+  Tensor t = Tensor::empty(shape, dtype, device);
+  if (t.numel()) MD_DISPATCH(device, copy_from_host, t.raw(), data, t.nbytes());
+  return t;
+}
+
+void to_host(const Tensor& t, void* dst) {
+  Tensor c = t.is_contiguous() ? t : contiguous(t.detach());
+  if (c.numel()) MD_DISPATCH(c.device(), copy_to_host, dst, c.raw(), c.nbytes());
+}
+
+// ---- copies
+
+Tensor contiguous(const Tensor& t) {
+  if (t.is_contiguous()) return t;
+  MD_PROFILE("contiguous");
+  Tensor out = Tensor::empty(t.shape(), t.dtype(), t.device());
+  copy_elements(out, t);
+  if (any_requires_grad({&t}))
+    record("contiguous", out, {t}, [](const Tensor& g, const GradMask&) { return std::vector<Tensor>{g}; });
+  return out;
+}
+
+Tensor clone(const Tensor& t) {
+  MD_PROFILE("clone");
+  Tensor out = Tensor::empty(t.shape(), t.dtype(), t.device());
+  copy_elements(out, t);
+  if (any_requires_grad({&t}))
+    record("clone", out, {t}, [](const Tensor& g, const GradMask&) { return std::vector<Tensor>{g}; });
+  return out;
+}
+
+Tensor to_device(const Tensor& t, Device device) {
+  if (t.device() == device) return t;
+  MD_PROFILE("to");
+  Tensor src = t.is_contiguous() ? t.detach() : contiguous(t.detach());
+  Tensor out = Tensor::empty(t.shape(), t.dtype(), device);
+  if (out.numel()) {
+    if (src.device().is_cpu()) {
+      MD_DISPATCH(device, copy_from_host, out.raw(), src.raw(), out.nbytes());
+    } else if (device.is_cpu()) {
+      MD_DISPATCH(src.device(), copy_to_host, out.raw(), src.raw(), out.nbytes());
+    } else {
+      throw ValueError(str("to: copies between two CUDA devices are not supported (", src.device().str(), " to ",
+                           device.str(), ")"));
+    }
+  }
+  if (any_requires_grad({&t})) {
+    const Device from = t.device();
+    record("to", out, {t},
+           [from](const Tensor& g, const GradMask&) { return std::vector<Tensor>{to_device(g, from)}; });
+  }
+  return out;
+}
+
+Tensor to_dtype(const Tensor& t, DType dtype) {
+  if (t.dtype() == dtype) return t;
+  MD_PROFILE("to_dtype");
+  Tensor src = t.is_contiguous() ? t.detach() : contiguous(t.detach());
+  Tensor out = Tensor::empty(t.shape(), dtype, t.device());
+  if (out.numel()) MD_DISPATCH(t.device(), cast, out.raw(), dtype, src.raw(), t.dtype(), out.numel());
+  if (dtype == DType::Float32 && any_requires_grad({&t})) {
+    const DType from = t.dtype();
+    record("to_dtype", out, {t},
+           [from](const Tensor& g, const GradMask&) { return std::vector<Tensor>{to_dtype(g, from)}; });
+  }
+  return out;
+}
+
+// ---- in-place helpers
+
+namespace {
+void check_inplace(const char* op, const Tensor& t) {
+  MD_CHECK(t.defined(), ValueError, op, ": tensor is undefined");
+  MD_CHECK(!(grad_enabled() && t.requires_grad()), RuntimeError, op,
+           ": in-place change of a tensor that requires grad; wrap it in no_grad()");
+}
+}  // namespace
+
+void copy_(Tensor& dst, const Tensor& src) {
+  check_inplace("copy_", dst);
+  MD_CHECK(dst.shape() == src.shape(), ValueError, "copy_: destination shape ", dst.shape(),
+           " differs from source shape ", src.shape());
+  Tensor s = src.dtype() == dst.dtype() ? src : to_dtype(src.detach(), dst.dtype());
+  if (s.device() != dst.device()) s = to_device(s.detach(), dst.device());
+  copy_elements(dst, s);
+}
+
+void fill_(Tensor& t, double value) {
+  check_inplace("fill_", t);
+  if (t.numel() == 0) return;
+  MD_CHECK(t.is_contiguous(), ValueError, "fill_: tensor must be contiguous, got strides ", t.strides());
+  if (t.dtype() == DType::Int64)
+    MD_DISPATCH(t.device(), fill_i64, t.i64(), static_cast<int64_t>(value), t.numel());
+  else if (t.dtype() == DType::Float32)
+    MD_DISPATCH(t.device(), fill_f32, t.f32(), static_cast<float>(value), t.numel());
+  else
+    throw TypeError(str("fill_: unsupported dtype ", dtype_name(t.dtype())));
+}
+
+void add_(Tensor& t, const Tensor& other, float alpha) {
+  check_inplace("add_", t);
+  check_float("add_", t);
+  check_float("add_", other, "other");
+  check_same_device("add_", {&t, &other});
+  MD_CHECK(t.shape() == other.shape(), ValueError, "add_: shapes ", t.shape(), " and ", other.shape(), " differ");
+  MD_CHECK(t.is_contiguous(), ValueError, "add_: destination must be contiguous");
+  Tensor o = other.is_contiguous() ? other : contiguous(other.detach());
+  if (t.numel()) MD_DISPATCH(t.device(), axpby, t.f32(), t.f32(), 1.0f, o.f32(), alpha, t.numel());
+}
+
+void mul_(Tensor& t, float s) {
+  check_inplace("mul_", t);
+  check_float("mul_", t);
+  MD_CHECK(t.is_contiguous(), ValueError, "mul_: tensor must be contiguous");
+  if (t.numel()) MD_DISPATCH(t.device(), scalar_forward, BinaryOp::Mul, t.f32(), t.f32(), s, false, t.numel());
+}
+
+void normal_(Tensor& t, float mean, float std, Generator* gen) {
+  check_inplace("normal_", t);
+  check_float("normal_", t);
+  MD_CHECK(t.is_contiguous(), ValueError, "normal_: tensor must be contiguous");
+  Generator& g = gen ? *gen : default_generator();
+  const uint64_t offset = g.take(t.numel());
+  if (!t.numel()) return;
+  MD_DISPATCH(t.device(), philox_normal, t.f32(), t.numel(), g.seed(), offset);
+  if (mean != 0.0f || std != 1.0f) {
+    MD_DISPATCH(t.device(), scalar_forward, BinaryOp::Mul, t.f32(), t.f32(), std, false, t.numel());
+    MD_DISPATCH(t.device(), scalar_forward, BinaryOp::Add, t.f32(), t.f32(), mean, false, t.numel());
+  }
+}
+
+void uniform_(Tensor& t, float low, float high, Generator* gen) {
+  check_inplace("uniform_", t);
+  check_float("uniform_", t);
+  MD_CHECK(t.is_contiguous(), ValueError, "uniform_: tensor must be contiguous");
+  Generator& g = gen ? *gen : default_generator();
+  const uint64_t offset = g.take(t.numel());
+  if (!t.numel()) return;
+  MD_DISPATCH(t.device(), philox_uniform, t.f32(), t.numel(), g.seed(), offset);
+  if (low != 0.0f || high != 1.0f) {
+    MD_DISPATCH(t.device(), scalar_forward, BinaryOp::Mul, t.f32(), t.f32(), high - low, false, t.numel());
+    MD_DISPATCH(t.device(), scalar_forward, BinaryOp::Add, t.f32(), t.f32(), low, false, t.numel());
+  }
+}
+
+Generator& default_generator() {
+  static Generator g(67280421310721ull);
+  return g;
+}
+
+}  // namespace md

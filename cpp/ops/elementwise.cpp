@@ -1,0 +1,270 @@
+// Elementwise ops: broadcasting binary arithmetic, tensor-scalar arithmetic and unary math.
+#include <cmath>
+
+#include "core/profiler.h"
+#include "kernels.h"
+#include "ops/ops.h"
+#include "ops/plan.h"
+
+namespace md {
+
+namespace {
+
+const char* binary_name(BinaryOp op) {
+  switch (op) {
+    case BinaryOp::Add:
+      return "add";
+    case BinaryOp::Sub:
+      return "sub";
+    case BinaryOp::Mul:
+      return "mul";
+    case BinaryOp::Div:
+      return "div";
+    case BinaryOp::Pow:
+      return "pow";
+    case BinaryOp::Maximum:
+      return "maximum";
+    case BinaryOp::Minimum:
+      return "minimum";
+  }
+  return "?";
+}
+
+// out = a op b with broadcasting, no autograd.
+Tensor binary_raw(BinaryOp op, const Tensor& a, const Tensor& b) {
+  const char* name = binary_name(op);
+  check_float(name, a, "left operand");
+  check_float(name, b, "right operand");
+  check_same_device(name, {&a, &b});
+  const Shape out_shape = broadcast_shapes(name, a.shape(), b.shape());
+  Tensor out = Tensor::empty(out_shape, DType::Float32, a.device());
+  if (out.numel() == 0) return out;
+  const BroadcastPlan plan = make_broadcast_plan(out_shape, a.shape(), a.strides(), b.shape(), b.strides());
+  MD_DISPATCH(a.device(), binary_forward, op, out.f32(), a.f32(), b.f32(), plan);
+  return out;
+}
+
+Tensor scalar_raw(BinaryOp op, const Tensor& a, double s, bool scalar_first) {
+  check_float(binary_name(op), a);
+  Tensor x = a.is_contiguous() ? a : contiguous(a.detach());
+  Tensor out = Tensor::empty(a.shape(), DType::Float32, a.device());
+  if (out.numel())
+    MD_DISPATCH(a.device(), scalar_forward, op, out.f32(), x.f32(), static_cast<float>(s), scalar_first, out.numel());
+  return out;
+}
+
+const char* unary_name(UnaryOp op) {
+  switch (op) {
+    case UnaryOp::Neg:
+      return "neg";
+    case UnaryOp::Exp:
+      return "exp";
+    case UnaryOp::Log:
+      return "log";
+    case UnaryOp::Sqrt:
+      return "sqrt";
+    case UnaryOp::Rsqrt:
+      return "rsqrt";
+    case UnaryOp::Sin:
+      return "sin";
+    case UnaryOp::Cos:
+      return "cos";
+    case UnaryOp::Abs:
+      return "abs";
+    case UnaryOp::Square:
+      return "square";
+    case UnaryOp::Silu:
+      return "silu";
+    case UnaryOp::Gelu:
+      return "gelu";
+    case UnaryOp::GeluTanh:
+      return "gelu";
+    case UnaryOp::Relu:
+      return "relu";
+    case UnaryOp::Sigmoid:
+      return "sigmoid";
+    case UnaryOp::Tanh:
+      return "tanh";
+  }
+  return "?";
+}
+
+Tensor unary(UnaryOp op, const Tensor& a) {
+  const char* name = unary_name(op);
+  MD_PROFILE(name);
+  check_float(name, a);
+  Tensor x = a.is_contiguous() ? a.detach() : contiguous(a.detach());
+  Tensor out = Tensor::empty(a.shape(), DType::Float32, a.device());
+  if (out.numel()) MD_DISPATCH(a.device(), unary_forward, op, out.f32(), x.f32(), out.numel());
+  if (any_requires_grad({&a})) {
+    Tensor y = out.detach();
+    record(name, out, {a}, [op, x, y](const Tensor& g, const GradMask&) {
+      Tensor gc = contiguous(g);
+      Tensor dx = Tensor::empty(x.shape(), DType::Float32, x.device());
+      if (dx.numel()) MD_DISPATCH(x.device(), unary_backward, op, dx.f32(), gc.f32(), x.f32(), y.f32(), dx.numel());
+      return std::vector<Tensor>{dx};
+    });
+  }
+  return out;
+}
+
+}  // namespace
+
+// ---- binary
+
+Tensor add(const Tensor& a, const Tensor& b) {
+  MD_PROFILE("add");
+  Tensor out = binary_raw(BinaryOp::Add, a, b);
+  if (any_requires_grad({&a, &b})) {
+    const Shape sa = a.shape(), sb = b.shape();
+    record("add", out, {a, b}, [sa, sb](const Tensor& g, const GradMask& n) {
+      return std::vector<Tensor>{n[0] ? sum_to(g, sa) : Tensor(), n[1] ? sum_to(g, sb) : Tensor()};
+    });
+  }
+  return out;
+}
+
+Tensor sub(const Tensor& a, const Tensor& b) {
+  MD_PROFILE("sub");
+  Tensor out = binary_raw(BinaryOp::Sub, a, b);
+  if (any_requires_grad({&a, &b})) {
+    const Shape sa = a.shape(), sb = b.shape();
+    record("sub", out, {a, b}, [sa, sb](const Tensor& g, const GradMask& n) {
+      return std::vector<Tensor>{n[0] ? sum_to(g, sa) : Tensor(), n[1] ? neg(sum_to(g, sb)) : Tensor()};
+    });
+  }
+  return out;
+}
+
+Tensor mul(const Tensor& a, const Tensor& b) {
+  MD_PROFILE("mul");
+  Tensor out = binary_raw(BinaryOp::Mul, a, b);
+  if (any_requires_grad({&a, &b})) {
+    Tensor ad = a.detach(), bd = b.detach();
+    record("mul", out, {a, b}, [ad, bd](const Tensor& g, const GradMask& n) {
+      return std::vector<Tensor>{n[0] ? sum_to(mul(g, bd), ad.shape()) : Tensor(),
+                                 n[1] ? sum_to(mul(g, ad), bd.shape()) : Tensor()};
+    });
+  }
+  return out;
+}
+
+Tensor div(const Tensor& a, const Tensor& b) {
+  MD_PROFILE("div");
+  Tensor out = binary_raw(BinaryOp::Div, a, b);
+  if (any_requires_grad({&a, &b})) {
+    Tensor bd = b.detach(), od = out.detach();
+    const Shape sa = a.shape();
+    record("div", out, {a, b}, [bd, od, sa](const Tensor& g, const GradMask& n) {
+      Tensor ga = div(g, bd);
+      return std::vector<Tensor>{n[0] ? sum_to(ga, sa) : Tensor(),
+                                 n[1] ? neg(sum_to(mul(ga, od), bd.shape())) : Tensor()};
+    });
+  }
+  return out;
+}
+
+Tensor pow(const Tensor& a, const Tensor& b) {
+  MD_PROFILE("pow");
+  Tensor out = binary_raw(BinaryOp::Pow, a, b);
+  if (any_requires_grad({&a, &b})) {
+    Tensor ad = a.detach(), bd = b.detach(), od = out.detach();
+    record("pow", out, {a, b}, [ad, bd, od](const Tensor& g, const GradMask& n) {
+      Tensor ga, gb;
+      if (n[0]) ga = sum_to(mul(g, mul(bd, pow(ad, sub(bd, 1.0)))), ad.shape());
+      if (n[1]) gb = sum_to(mul(g, mul(od, log(ad))), bd.shape());
+      return std::vector<Tensor>{ga, gb};
+    });
+  }
+  return out;
+}
+
+// ---- tensor-scalar
+
+Tensor add(const Tensor& a, double s) {
+  MD_PROFILE("add");
+  Tensor out = scalar_raw(BinaryOp::Add, a, s, false);
+  if (any_requires_grad({&a}))
+    record("add", out, {a}, [](const Tensor& g, const GradMask&) { return std::vector<Tensor>{g}; });
+  return out;
+}
+
+Tensor sub(const Tensor& a, double s) { return add(a, -s); }
+
+Tensor rsub(const Tensor& a, double s) {
+  MD_PROFILE("rsub");
+  Tensor out = scalar_raw(BinaryOp::Sub, a, s, true);
+  if (any_requires_grad({&a}))
+    record("rsub", out, {a}, [](const Tensor& g, const GradMask&) { return std::vector<Tensor>{neg(g)}; });
+  return out;
+}
+
+Tensor mul(const Tensor& a, double s) {
+  MD_PROFILE("mul");
+  Tensor out = scalar_raw(BinaryOp::Mul, a, s, false);
+  if (any_requires_grad({&a}))
+    record("mul", out, {a}, [s](const Tensor& g, const GradMask&) { return std::vector<Tensor>{mul(g, s)}; });
+  return out;
+}
+
+Tensor div(const Tensor& a, double s) {
+  MD_PROFILE("div");
+  Tensor out = scalar_raw(BinaryOp::Div, a, s, false);
+  if (any_requires_grad({&a}))
+    record("div", out, {a}, [s](const Tensor& g, const GradMask&) { return std::vector<Tensor>{div(g, s)}; });
+  return out;
+}
+
+Tensor rdiv(const Tensor& a, double s) {
+  MD_PROFILE("rdiv");
+  Tensor out = scalar_raw(BinaryOp::Div, a, s, true);
+  if (any_requires_grad({&a})) {
+    Tensor ad = a.detach(), od = out.detach();
+    record("rdiv", out, {a},
+           [ad, od](const Tensor& g, const GradMask&) { return std::vector<Tensor>{neg(div(mul(g, od), ad))}; });
+  }
+  return out;
+}
+
+Tensor pow(const Tensor& a, double s) {
+  MD_PROFILE("pow");
+  Tensor out = scalar_raw(BinaryOp::Pow, a, s, false);
+  if (any_requires_grad({&a})) {
+    Tensor ad = a.detach();
+    record("pow", out, {a},
+           [ad, s](const Tensor& g, const GradMask&) { return std::vector<Tensor>{mul(mul(g, pow(ad, s - 1.0)), s)}; });
+  }
+  return out;
+}
+
+Tensor rpow(const Tensor& a, double s) {
+  MD_PROFILE("rpow");
+  Tensor out = scalar_raw(BinaryOp::Pow, a, s, true);
+  if (any_requires_grad({&a})) {
+    Tensor od = out.detach();
+    record("rpow", out, {a},
+           [od, s](const Tensor& g, const GradMask&) { return std::vector<Tensor>{mul(mul(g, od), std::log(s))}; });
+  }
+  return out;
+}
+
+// ---- unary
+
+Tensor neg(const Tensor& a) { return unary(UnaryOp::Neg, a); }
+Tensor exp(const Tensor& a) { return unary(UnaryOp::Exp, a); }
+Tensor log(const Tensor& a) { return unary(UnaryOp::Log, a); }
+Tensor sqrt(const Tensor& a) { return unary(UnaryOp::Sqrt, a); }
+Tensor rsqrt(const Tensor& a) { return unary(UnaryOp::Rsqrt, a); }
+Tensor sin(const Tensor& a) { return unary(UnaryOp::Sin, a); }
+Tensor cos(const Tensor& a) { return unary(UnaryOp::Cos, a); }
+Tensor abs(const Tensor& a) { return unary(UnaryOp::Abs, a); }
+Tensor square(const Tensor& a) { return unary(UnaryOp::Square, a); }
+Tensor silu(const Tensor& a) { return unary(UnaryOp::Silu, a); }
+Tensor gelu(const Tensor& a, bool tanh_approximation) {
+  return unary(tanh_approximation ? UnaryOp::GeluTanh : UnaryOp::Gelu, a);
+}
+Tensor relu(const Tensor& a) { return unary(UnaryOp::Relu, a); }
+Tensor sigmoid(const Tensor& a) { return unary(UnaryOp::Sigmoid, a); }
+Tensor tanh(const Tensor& a) { return unary(UnaryOp::Tanh, a); }
+
+}  // namespace md

@@ -1,0 +1,128 @@
+// The differentiable op set. Each op checks its inputs (raising ValueError / TypeError that name
+// the op and the shapes), computes its output through MD_DISPATCH, and, when grad mode is on and
+// an input requires grad, records a tape node whose backward is written with these same ops.
+// Composite layers (nn/) call only these functions, never kernels.
+#pragma once
+
+#include <optional>
+#include <utility>
+#include <vector>
+
+#include "core/autograd.h"
+#include "core/generator.h"
+#include "core/tensor.h"
+
+namespace md {
+
+// ---- creation
+Tensor empty(const Shape& shape, DType dtype = DType::Float32, Device device = {});
+Tensor full(const Shape& shape, double value, DType dtype = DType::Float32, Device device = {});
+Tensor zeros(const Shape& shape, DType dtype = DType::Float32, Device device = {});
+Tensor ones(const Shape& shape, DType dtype = DType::Float32, Device device = {});
+Tensor zeros_like(const Tensor& t);
+Tensor ones_like(const Tensor& t);
+Tensor arange(double start, double end, double step, DType dtype = DType::Float32, Device device = {});
+Tensor randn(const Shape& shape, Generator* gen = nullptr, Device device = {});
+Tensor rand(const Shape& shape, Generator* gen = nullptr, Device device = {});
+Tensor randint(int64_t low, int64_t high, const Shape& shape, Generator* gen = nullptr, Device device = {});
+// A tensor holding a copy of host memory (contiguous, row-major).
+Tensor from_host(const void* data, const Shape& shape, DType dtype, Device device = {});
+// Copies the tensor's elements to host memory, contiguous.
+void to_host(const Tensor& t, void* dst);
+
+// ---- copies and conversion (differentiable)
+Tensor contiguous(const Tensor& t);
+Tensor to_device(const Tensor& t, Device device);
+Tensor to_dtype(const Tensor& t, DType dtype);
+Tensor clone(const Tensor& t);
+
+// ---- in-place, outside autograd (optimisers, accumulation, initialisation)
+void copy_(Tensor& dst, const Tensor& src);
+void fill_(Tensor& t, double value);
+void add_(Tensor& t, const Tensor& other, float alpha = 1.0f);
+void mul_(Tensor& t, float s);
+void normal_(Tensor& t, float mean, float std, Generator* gen = nullptr);
+void uniform_(Tensor& t, float low, float high, Generator* gen = nullptr);
+
+// ---- views and shape
+Tensor reshape(const Tensor& t, const Shape& shape);  // a view when the layout allows, else a copy
+Tensor view(const Tensor& t, const Shape& shape);     // a view, or a ValueError
+Tensor permute(const Tensor& t, const std::vector<int64_t>& dims);
+Tensor transpose(const Tensor& t, int64_t d0, int64_t d1);
+Tensor slice(const Tensor& t, int64_t dim, int64_t start, int64_t stop, int64_t step = 1);
+Tensor select(const Tensor& t, int64_t dim, int64_t index);
+Tensor unsqueeze(const Tensor& t, int64_t dim);
+Tensor squeeze(const Tensor& t, std::optional<int64_t> dim = std::nullopt);
+Tensor flatten(const Tensor& t, int64_t start_dim = 0, int64_t end_dim = -1);
+Tensor expand(const Tensor& t, const Shape& shape);
+Tensor cat(const std::vector<Tensor>& ts, int64_t dim);
+std::vector<Tensor> chunk(const Tensor& t, int64_t chunks, int64_t dim);
+// Constant padding; pads lists (before, after) pairs starting from the last dimension, as in
+// torch.nn.functional.pad. Negative amounts crop.
+Tensor pad(const Tensor& t, const std::vector<int64_t>& pads, double value = 0.0);
+
+// ---- elementwise
+Tensor add(const Tensor& a, const Tensor& b);
+Tensor sub(const Tensor& a, const Tensor& b);
+Tensor mul(const Tensor& a, const Tensor& b);
+Tensor div(const Tensor& a, const Tensor& b);
+Tensor pow(const Tensor& a, const Tensor& b);
+Tensor add(const Tensor& a, double s);
+Tensor sub(const Tensor& a, double s);
+Tensor rsub(const Tensor& a, double s);  // s - a
+Tensor mul(const Tensor& a, double s);
+Tensor div(const Tensor& a, double s);
+Tensor rdiv(const Tensor& a, double s);  // s / a
+Tensor pow(const Tensor& a, double s);
+Tensor rpow(const Tensor& a, double s);  // s ** a
+Tensor neg(const Tensor& a);
+Tensor exp(const Tensor& a);
+Tensor log(const Tensor& a);
+Tensor sqrt(const Tensor& a);
+Tensor rsqrt(const Tensor& a);
+Tensor sin(const Tensor& a);
+Tensor cos(const Tensor& a);
+Tensor abs(const Tensor& a);
+Tensor square(const Tensor& a);
+Tensor silu(const Tensor& a);
+Tensor gelu(const Tensor& a, bool tanh_approximation = false);
+Tensor relu(const Tensor& a);
+Tensor sigmoid(const Tensor& a);
+Tensor tanh(const Tensor& a);
+
+// ---- reductions
+Tensor sum(const Tensor& t, const std::vector<int64_t>& dims = {}, bool keepdim = false);
+Tensor mean(const Tensor& t, const std::vector<int64_t>& dims = {}, bool keepdim = false);
+Tensor amax(const Tensor& t, int64_t dim, bool keepdim = false);
+Tensor max_all(const Tensor& t);
+// Sums t down to shape (the reverse of broadcasting to t's shape).
+Tensor sum_to(const Tensor& t, const Shape& shape);
+
+// ---- linear algebra
+Tensor matmul(const Tensor& a, const Tensor& b);
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor());
+
+// ---- layers
+Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, std::pair<int64_t, int64_t> stride,
+              std::pair<int64_t, int64_t> padding);
+Tensor group_norm(const Tensor& x, int64_t num_groups, const Tensor& weight, const Tensor& bias, double eps,
+                  bool fuse_silu = false);
+Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight, const Tensor& bias, double eps);
+Tensor softmax(const Tensor& x, int64_t dim);
+Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v,
+                                    std::optional<double> scale = std::nullopt);
+Tensor upsample_nearest(const Tensor& x, int64_t scale_h, int64_t scale_w);
+Tensor embedding(const Tensor& idx, const Tensor& weight);
+Tensor dropout(const Tensor& x, double p, bool training, Generator* gen = nullptr);
+
+enum class Reduction { None, Mean, Sum };
+Reduction parse_reduction(const std::string& s);
+Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction = Reduction::Mean);
+
+// ---- helpers shared by the op files
+// Throws TypeError unless t is float32, ValueError unless all tensors share a device.
+void check_float(const char* op, const Tensor& t, const char* what = "input");
+void check_same_device(const char* op, std::initializer_list<const Tensor*> ts);
+Shape broadcast_shapes(const char* op, const Shape& a, const Shape& b);
+
+}  // namespace md

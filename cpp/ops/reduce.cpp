@@ -1,0 +1,148 @@
+// Reductions: sum / mean over any set of dims, max over one dim, and sum_to (the adjoint of
+// broadcasting). A set of dims is reduced as runs of adjacent dims, each run one (O, R, I) kernel.
+#include <algorithm>
+
+#include "core/profiler.h"
+#include "kernels.h"
+#include "ops/ops.h"
+#include "ops/plan.h"
+
+namespace md {
+
+namespace {
+
+std::vector<int64_t> normalize_dims(const char* op, const std::vector<int64_t>& dims, int64_t ndim) {
+  std::vector<int64_t> d;
+  if (dims.empty()) {
+    for (int64_t i = 0; i < ndim; ++i) d.push_back(i);
+    return d;
+  }
+  for (int64_t x : dims) d.push_back(wrap_dim(x, ndim, op));
+  std::sort(d.begin(), d.end());
+  MD_CHECK(std::adjacent_find(d.begin(), d.end()) == d.end(), ValueError, op, ": repeated dim in ", shape_str(dims));
+  return d;
+}
+
+Shape keepdim_shape(const Shape& s, const std::vector<int64_t>& dims) {
+  Shape k = s;
+  for (int64_t d : dims) k[d] = 1;
+  return k;
+}
+
+Shape drop_dims(const Shape& s, const std::vector<int64_t>& dims) {
+  Shape out;
+  for (int64_t i = 0; i < static_cast<int64_t>(s.size()); ++i)
+    if (!std::binary_search(dims.begin(), dims.end(), i)) out.push_back(s[i]);
+  return out;
+}
+
+// Sum over sorted dims, keeping them as size 1; no autograd.
+Tensor sum_raw(const Tensor& t, const std::vector<int64_t>& dims) {
+  Tensor cur = t.is_contiguous() ? t.detach() : contiguous(t.detach());
+  Shape shape = cur.shape();
+  // Runs of adjacent dims, last run first so earlier indices stay valid.
+  size_t i = dims.size();
+  while (i > 0) {
+    size_t j = i - 1;
+    while (j > 0 && dims[j - 1] == dims[j] - 1) --j;
+    const int64_t d0 = dims[j], d1 = dims[i - 1];
+    int64_t O = 1, R = 1, I = 1;
+    for (int64_t k = 0; k < d0; ++k) O *= shape[k];
+    for (int64_t k = d0; k <= d1; ++k) R *= shape[k];
+    for (int64_t k = d1 + 1; k < static_cast<int64_t>(shape.size()); ++k) I *= shape[k];
+    for (int64_t k = d0; k <= d1; ++k) shape[k] = 1;
+    Tensor out = Tensor::empty(shape, DType::Float32, cur.device());
+    if (out.numel()) {
+      if (R == 0)
+        MD_DISPATCH(cur.device(), fill_f32, out.f32(), 0.0f, out.numel());
+      else
+        MD_DISPATCH(cur.device(), reduce_sum, out.f32(), cur.f32(), O, R, I);
+    }
+    cur = out;
+    i = j;
+  }
+  return cur;
+}
+
+// g (keepdim shape) broadcast back to shape, materialised.
+Tensor broadcast_back(const Tensor& g, const Shape& shape) { return contiguous(expand(g, shape)); }
+
+}  // namespace
+
+Tensor sum(const Tensor& t, const std::vector<int64_t>& dims, bool keepdim) {
+  MD_PROFILE("sum");
+  check_float("sum", t);
+  const auto d = normalize_dims("sum", dims, t.dim());
+  Tensor out = sum_raw(t, d);
+  if (!keepdim) out = reshape(out, drop_dims(t.shape(), d));
+  if (any_requires_grad({&t})) {
+    const Shape in_shape = t.shape(), keep = keepdim_shape(t.shape(), d);
+    record("sum", out, {t}, [in_shape, keep](const Tensor& g, const GradMask&) {
+      return std::vector<Tensor>{broadcast_back(reshape(g, keep), in_shape)};
+    });
+  }
+  return out;
+}
+
+Tensor mean(const Tensor& t, const std::vector<int64_t>& dims, bool keepdim) {
+  MD_PROFILE("mean");
+  check_float("mean", t);
+  const auto d = normalize_dims("mean", dims, t.dim());
+  int64_t count = 1;
+  for (int64_t x : d) count *= t.shape()[x];
+  Tensor s = sum(t, dims, keepdim);
+  return div(s, static_cast<double>(count));
+}
+
+Tensor amax(const Tensor& t, int64_t dim, bool keepdim) {
+  MD_PROFILE("max");
+  check_float("max", t);
+  MD_CHECK(t.numel() > 0, ValueError, "max: cannot reduce an empty tensor of shape ", t.shape());
+  if (t.dim() == 0) return t;
+  dim = wrap_dim(dim, t.dim(), "max");
+  Tensor x = t.is_contiguous() ? t.detach() : contiguous(t.detach());
+  int64_t O = 1, I = 1;
+  const int64_t R = t.shape()[dim];
+  for (int64_t k = 0; k < dim; ++k) O *= t.shape()[k];
+  for (int64_t k = dim + 1; k < t.dim(); ++k) I *= t.shape()[k];
+  Shape keep = t.shape();
+  keep[dim] = 1;
+  Tensor out = Tensor::empty(keep, DType::Float32, t.device());
+  Tensor arg = Tensor::empty(keep, DType::Int64, t.device());
+  MD_DISPATCH(t.device(), reduce_max, out.f32(), arg.i64(), x.f32(), O, R, I);
+  if (!keepdim) out = reshape(out, drop_dims(t.shape(), {dim}));
+  if (any_requires_grad({&t})) {
+    const Shape in_shape = t.shape();
+    record("max", out, {t}, [arg, in_shape, keep, O, R, I](const Tensor& g, const GradMask&) {
+      Tensor gc = contiguous(reshape(g, keep));
+      Tensor gi = Tensor::empty(in_shape, DType::Float32, g.device());
+      MD_DISPATCH(g.device(), reduce_max_backward, gi.f32(), gc.f32(), arg.i64(), O, R, I);
+      return std::vector<Tensor>{gi};
+    });
+  }
+  return out;
+}
+
+Tensor max_all(const Tensor& t) { return amax(reshape(t, {-1}), 0, false); }
+
+Tensor sum_to(const Tensor& t, const Shape& shape) {
+  if (t.shape() == shape) return t;
+  const int64_t lead = t.dim() - static_cast<int64_t>(shape.size());
+  MD_CHECK(lead >= 0, ValueError, "sum_to: cannot reduce shape ", t.shape(), " to ", shape);
+  std::vector<int64_t> dims;
+  for (int64_t i = 0; i < t.dim(); ++i) {
+    if (i < lead) {
+      dims.push_back(i);
+      continue;
+    }
+    const int64_t want = shape[i - lead];
+    if (want == 1 && t.shape()[i] != 1)
+      dims.push_back(i);
+    else
+      MD_CHECK(want == t.shape()[i], ValueError, "sum_to: cannot reduce shape ", t.shape(), " to ", shape);
+  }
+  if (dims.empty()) return reshape(t, shape);
+  return reshape(sum(t, dims, true), shape);
+}
+
+}  // namespace md

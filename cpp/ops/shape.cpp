@@ -1,0 +1,318 @@
+// Views and shape ops: reshape, permute, slicing, expand, cat, pad. Views share storage with
+// their input; their backward maps the gradient back through the same geometry.
+#include <numeric>
+
+#include "core/profiler.h"
+#include "kernels.h"
+#include "ops/ops.h"
+#include "ops/plan.h"
+
+namespace md {
+
+namespace {
+
+Tensor make_view(const Tensor& t, const Shape& shape, const Shape& strides, int64_t offset) {
+  return Tensor::view_of(t.storage(), shape, strides, offset, t.dtype());
+}
+
+Shape infer_shape(const char* op, const Shape& requested, int64_t numel, const Shape& from) {
+  Shape s = requested;
+  int64_t known = 1, infer = -1;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == -1) {
+      MD_CHECK(infer < 0, ValueError, op, ": only one dimension can be -1, got ", requested);
+      infer = static_cast<int64_t>(i);
+    } else {
+      MD_CHECK(s[i] >= 0, ValueError, op, ": invalid shape ", requested);
+      known *= s[i];
+    }
+  }
+  if (infer >= 0) {
+    MD_CHECK(known != 0 && numel % known == 0, ValueError, op, ": shape ", requested, " is invalid for input of shape ",
+             from);
+    s[infer] = numel / known;
+  }
+  MD_CHECK(shape_numel(s) == numel, ValueError, op, ": shape ", requested, " is invalid for input of shape ", from,
+           " (", numel, " elements)");
+  return s;
+}
+
+}  // namespace
+
+Tensor view(const Tensor& t, const Shape& shape) {
+  const Shape s = infer_shape("view", shape, t.numel(), t.shape());
+  MD_CHECK(t.is_contiguous(), ValueError, "view: input of shape ", t.shape(), " with strides ", t.strides(),
+           " is not contiguous; use reshape()");
+  Tensor out = make_view(t, s, contiguous_strides(s), t.offset());
+  if (any_requires_grad({&t})) {
+    const Shape in_shape = t.shape();
+    record("view", out, {t},
+           [in_shape](const Tensor& g, const GradMask&) { return std::vector<Tensor>{reshape(g, in_shape)}; });
+  }
+  return out;
+}
+
+Tensor reshape(const Tensor& t, const Shape& shape) {
+  if (t.is_contiguous()) return view(t, shape);
+  infer_shape("reshape", shape, t.numel(), t.shape());  // validate before copying
+  return view(contiguous(t), shape);
+}
+
+Tensor permute(const Tensor& t, const std::vector<int64_t>& dims) {
+  const int64_t n = t.dim();
+  MD_CHECK(static_cast<int64_t>(dims.size()) == n, ValueError, "permute: got ", dims.size(),
+           " dims for a tensor of shape ", t.shape());
+  std::vector<int64_t> d(n);
+  std::vector<bool> seen(n, false);
+  for (int64_t i = 0; i < n; ++i) {
+    d[i] = wrap_dim(dims[i], n, "permute");
+    MD_CHECK(!seen[d[i]], ValueError, "permute: repeated dim ", dims[i]);
+    seen[d[i]] = true;
+  }
+  Shape shape(n), strides(n);
+  for (int64_t i = 0; i < n; ++i) {
+    shape[i] = t.shape()[d[i]];
+    strides[i] = t.strides()[d[i]];
+  }
+  Tensor out = make_view(t, shape, strides, t.offset());
+  if (any_requires_grad({&t})) {
+    std::vector<int64_t> inv(n);
+    for (int64_t i = 0; i < n; ++i) inv[d[i]] = i;
+    record("permute", out, {t},
+           [inv](const Tensor& g, const GradMask&) { return std::vector<Tensor>{permute(g, inv)}; });
+  }
+  return out;
+}
+
+Tensor transpose(const Tensor& t, int64_t d0, int64_t d1) {
+  const int64_t n = t.dim();
+  std::vector<int64_t> dims(n);
+  std::iota(dims.begin(), dims.end(), 0);
+  std::swap(dims[wrap_dim(d0, n, "transpose")], dims[wrap_dim(d1, n, "transpose")]);
+  return permute(t, dims);
+}
+
+namespace {
+// Gradient of a strided view: zeros of the input's shape with g copied into the same view.
+Tensor view_backward(const Tensor& g, const Shape& in_shape, const Shape& view_shape, const Shape& view_strides_rel,
+                     int64_t view_offset_rel) {
+  Tensor gi = zeros(in_shape, g.dtype(), g.device());
+  Tensor region = Tensor::view_of(gi.storage(), view_shape, view_strides_rel, view_offset_rel, gi.dtype());
+  copy_elements(region, g);
+  return gi;
+}
+}  // namespace
+
+Tensor slice(const Tensor& t, int64_t dim, int64_t start, int64_t stop, int64_t step) {
+  MD_CHECK(t.dim() > 0, IndexError, "slice: cannot slice a 0-d tensor");
+  dim = wrap_dim(dim, t.dim(), "slice");
+  MD_CHECK(step > 0, ValueError, "slice: step must be positive, got ", step);
+  const int64_t size = t.shape()[dim];
+  if (start < 0) start += size;
+  if (stop < 0) stop += size;
+  start = std::clamp<int64_t>(start, 0, size);
+  stop = std::clamp<int64_t>(stop, start, size);
+  const int64_t len = (stop - start + step - 1) / step;
+  Shape shape = t.shape(), strides = t.strides();
+  shape[dim] = len;
+  strides[dim] *= step;
+  Tensor out = make_view(t, shape, strides, t.offset() + start * t.strides()[dim]);
+  if (any_requires_grad({&t})) {
+    const Shape in_shape = t.shape();
+    Shape rel_strides = contiguous_strides(in_shape);
+    const int64_t rel_offset = start * rel_strides[dim];
+    rel_strides[dim] *= step;
+    record("slice", out, {t}, [in_shape, shape, rel_strides, rel_offset](const Tensor& g, const GradMask&) {
+      return std::vector<Tensor>{view_backward(g, in_shape, shape, rel_strides, rel_offset)};
+    });
+  }
+  return out;
+}
+
+Tensor select(const Tensor& t, int64_t dim, int64_t index) {
+  MD_CHECK(t.dim() > 0, IndexError, "select: cannot index a 0-d tensor");
+  dim = wrap_dim(dim, t.dim(), "select");
+  const int64_t size = t.shape()[dim];
+  MD_CHECK(index >= -size && index < size, IndexError, "index ", index, " is out of bounds for dimension ", dim,
+           " with size ", size);
+  if (index < 0) index += size;
+  return squeeze(slice(t, dim, index, index + 1, 1), dim);
+}
+
+Tensor unsqueeze(const Tensor& t, int64_t dim) {
+  dim = wrap_dim(dim, t.dim() + 1, "unsqueeze");
+  Shape s = t.shape();
+  s.insert(s.begin() + dim, 1);
+  return reshape(t, s);
+}
+
+Tensor squeeze(const Tensor& t, std::optional<int64_t> dim) {
+  Shape s;
+  if (dim) {
+    if (t.dim() == 0) return t;
+    const int64_t d = wrap_dim(*dim, t.dim(), "squeeze");
+    s = t.shape();
+    if (s[d] == 1) s.erase(s.begin() + d);
+  } else {
+    for (int64_t v : t.shape())
+      if (v != 1) s.push_back(v);
+  }
+  if (s == t.shape()) return t;
+  // Dropping size-1 dims keeps any layout valid: build the view directly.
+  Shape strides;
+  if (dim) {
+    const int64_t d = wrap_dim(*dim, t.dim(), "squeeze");
+    strides = t.strides();
+    strides.erase(strides.begin() + d);
+  } else {
+    for (int64_t i = 0; i < t.dim(); ++i)
+      if (t.shape()[i] != 1) strides.push_back(t.strides()[i]);
+  }
+  Tensor out = make_view(t, s, strides, t.offset());
+  if (any_requires_grad({&t})) {
+    const Shape in_shape = t.shape();
+    record("squeeze", out, {t},
+           [in_shape](const Tensor& g, const GradMask&) { return std::vector<Tensor>{reshape(g, in_shape)}; });
+  }
+  return out;
+}
+
+Tensor flatten(const Tensor& t, int64_t start_dim, int64_t end_dim) {
+  if (t.dim() == 0) return reshape(t, {1});
+  start_dim = wrap_dim(start_dim, t.dim(), "flatten");
+  end_dim = wrap_dim(end_dim, t.dim(), "flatten");
+  MD_CHECK(start_dim <= end_dim, ValueError, "flatten: start_dim ", start_dim, " is after end_dim ", end_dim);
+  Shape s;
+  for (int64_t i = 0; i < start_dim; ++i) s.push_back(t.shape()[i]);
+  int64_t m = 1;
+  for (int64_t i = start_dim; i <= end_dim; ++i) m *= t.shape()[i];
+  s.push_back(m);
+  for (int64_t i = end_dim + 1; i < t.dim(); ++i) s.push_back(t.shape()[i]);
+  return reshape(t, s);
+}
+
+Tensor expand(const Tensor& t, const Shape& shape) {
+  MD_CHECK(shape.size() >= t.shape().size(), ValueError, "expand: cannot expand shape ", t.shape(), " to ", shape);
+  const size_t lead = shape.size() - t.shape().size();
+  Shape strides(shape.size(), 0), target = shape;
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (i < lead) {
+      MD_CHECK(shape[i] >= 0, ValueError, "expand: invalid shape ", shape);
+      continue;
+    }
+    const int64_t src = t.shape()[i - lead];
+    if (target[i] == -1) target[i] = src;
+    MD_CHECK(src == target[i] || src == 1, ValueError, "expand: cannot expand shape ", t.shape(), " to ", shape);
+    strides[i] = src == target[i] ? t.strides()[i - lead] : 0;
+  }
+  Tensor out = make_view(t, target, strides, t.offset());
+  if (any_requires_grad({&t})) {
+    const Shape in_shape = t.shape();
+    record("expand", out, {t},
+           [in_shape](const Tensor& g, const GradMask&) { return std::vector<Tensor>{sum_to(g, in_shape)}; });
+  }
+  return out;
+}
+
+Tensor cat(const std::vector<Tensor>& ts, int64_t dim) {
+  MD_PROFILE("cat");
+  MD_CHECK(!ts.empty(), ValueError, "cat: expected a non-empty list of tensors");
+  const Tensor& first = ts[0];
+  MD_CHECK(first.dim() > 0, ValueError, "cat: zero-dimensional tensors cannot be concatenated");
+  dim = wrap_dim(dim, first.dim(), "cat");
+  Shape out_shape = first.shape();
+  out_shape[dim] = 0;
+  for (size_t i = 0; i < ts.size(); ++i) {
+    const Tensor& t = ts[i];
+    MD_CHECK(t.defined(), ValueError, "cat: tensor ", i, " is undefined");
+    MD_CHECK(t.dtype() == first.dtype(), TypeError, "cat: tensor ", i, " has dtype ", dtype_name(t.dtype()),
+             ", tensor 0 has ", dtype_name(first.dtype()));
+    MD_CHECK(t.device() == first.device(), ValueError, "cat: tensor ", i, " is on ", t.device().str(), ", tensor 0 on ",
+             first.device().str());
+    MD_CHECK(t.dim() == first.dim(), ValueError, "cat: tensor ", i, " has shape ", t.shape(), ", tensor 0 has ",
+             first.shape());
+    for (int64_t d = 0; d < t.dim(); ++d)
+      MD_CHECK(d == dim || t.shape()[d] == first.shape()[d], ValueError, "cat: sizes must match except in dim ", dim,
+               ": got ", first.shape(), " and ", t.shape(), " (tensor ", i, ")");
+    out_shape[dim] += t.shape()[dim];
+  }
+  Tensor out = Tensor::empty(out_shape, first.dtype(), first.device());
+  const Shape out_strides = out.strides();
+  int64_t at = 0;
+  std::vector<int64_t> sizes;
+  for (const Tensor& t : ts) {
+    Shape region_shape = out_shape;
+    region_shape[dim] = t.shape()[dim];
+    Tensor region = Tensor::view_of(out.storage(), region_shape, out_strides, at * out_strides[dim], out.dtype());
+    copy_elements(region, t);
+    at += t.shape()[dim];
+    sizes.push_back(t.shape()[dim]);
+  }
+  if (any_requires_grad(ts)) {
+    record("cat", out, ts, [sizes, dim](const Tensor& g, const GradMask& needs) {
+      std::vector<Tensor> gs(sizes.size());
+      int64_t s = 0;
+      for (size_t i = 0; i < sizes.size(); ++i) {
+        if (needs[i]) gs[i] = contiguous(slice(g, dim, s, s + sizes[i]));
+        s += sizes[i];
+      }
+      return gs;
+    });
+  }
+  return out;
+}
+
+std::vector<Tensor> chunk(const Tensor& t, int64_t chunks, int64_t dim) {
+  MD_CHECK(chunks > 0, ValueError, "chunk: chunks must be positive, got ", chunks);
+  dim = wrap_dim(dim, t.dim(), "chunk");
+  const int64_t size = t.shape()[dim];
+  const int64_t step = (size + chunks - 1) / chunks;
+  std::vector<Tensor> out;
+  for (int64_t s = 0; s < size; s += step) out.push_back(slice(t, dim, s, std::min(size, s + step)));
+  return out;
+}
+
+Tensor pad(const Tensor& t, const std::vector<int64_t>& pads, double value) {
+  MD_PROFILE("pad");
+  MD_CHECK(pads.size() % 2 == 0, ValueError, "pad: padding length must be even, got ", pads.size());
+  const int64_t np = static_cast<int64_t>(pads.size()) / 2;
+  MD_CHECK(np <= t.dim(), ValueError, "pad: ", np, " padded dims for an input of shape ", t.shape());
+  Shape out_shape = t.shape();
+  // The copied box: in input coordinates [in_lo, in_lo + len), in output coordinates [out_lo, ...).
+  Shape in_lo(t.dim(), 0), out_lo(t.dim(), 0), len = t.shape();
+  for (int64_t i = 0; i < np; ++i) {
+    const int64_t d = t.dim() - 1 - i;
+    const int64_t before = pads[2 * i], after = pads[2 * i + 1];
+    out_shape[d] = t.shape()[d] + before + after;
+    MD_CHECK(out_shape[d] >= 0, ValueError, "pad: padding ", shape_str(pads), " gives a negative size for input ",
+             t.shape());
+    in_lo[d] = std::max<int64_t>(0, -before);
+    out_lo[d] = std::max<int64_t>(0, before);
+    len[d] = std::max<int64_t>(0, std::min(t.shape()[d] - in_lo[d], out_shape[d] - out_lo[d]));
+  }
+  Tensor out = full(out_shape, value, t.dtype(), t.device());
+  auto box = [&](const Tensor& base, const Shape& lo) {
+    int64_t off = base.offset();
+    for (int64_t d = 0; d < base.dim(); ++d) off += lo[d] * base.strides()[d];
+    return Tensor::view_of(base.storage(), len, base.strides(), off, base.dtype());
+  };
+  if (shape_numel(len) > 0) copy_elements(box(out, out_lo), box(t, in_lo));
+  if (any_requires_grad({&t})) {
+    const Shape in_shape = t.shape();
+    record("pad", out, {t}, [in_shape, in_lo, out_lo, len](const Tensor& g, const GradMask&) {
+      Tensor gc = contiguous(g);
+      Tensor gi = zeros(in_shape, g.dtype(), g.device());
+      if (shape_numel(len) == 0) return std::vector<Tensor>{gi};
+      auto region = [&](const Tensor& base, const Shape& lo) {
+        int64_t off = base.offset();
+        for (int64_t d = 0; d < base.dim(); ++d) off += lo[d] * base.strides()[d];
+        return Tensor::view_of(base.storage(), len, base.strides(), off, base.dtype());
+      };
+      copy_elements(region(gi, in_lo), region(gc, out_lo));
+      return std::vector<Tensor>{gi};
+    });
+  }
+  return out;
+}
+
+}  // namespace md

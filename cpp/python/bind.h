@@ -1,0 +1,38 @@
+// Shared helpers of the pybind11 layer: argument conversion from Python values to tensors,
+// devices, dtypes and (h, w) pairs.
+#pragma once
+
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include "core/tensor.h"
+#include "ops/ops.h"
+
+namespace py = pybind11;
+
+namespace md::python {
+
+void bind_tensor(py::module_& m);
+void bind_functional(py::module_& m);
+void bind_nn(py::module_& m);
+void bind_optim(py::module_& m);
+
+// None -> default (cpu); "cpu", "cuda", "cuda:N", or a Device.
+Device to_device(const py::handle& obj, Device fallback = Device{});
+// None -> fallback; a dtype name ("float32", "int64", ...) or a numpy dtype.
+DType to_dtype(const py::handle& obj, DType fallback);
+// An int or a 2-sequence of ints.
+std::pair<int64_t, int64_t> to_pair(const py::handle& obj, const char* op, const char* what);
+// A shape given as a sequence of ints (or a single int).
+Shape to_shape(const py::handle& obj, const char* op);
+// Builds a tensor from a numpy array, nested lists, a Python scalar or another Tensor (copied).
+Tensor tensor_from_python(const py::handle& data, const py::handle& dtype, const py::handle& device);
+// Python scalars and arrays become tensors on ref's device; Tensors pass through.
+Tensor as_tensor_like(const py::handle& obj, const Tensor& ref, const char* op);
+// A host NumPy copy of t.
+py::array to_numpy(const Tensor& t);
+// Generator* from None or a Generator object.
+Generator* to_generator(const py::handle& obj);
+
+}  // namespace md::python

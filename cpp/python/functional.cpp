@@ -1,0 +1,181 @@
+// Functional ops (md.functional / md.F) with PyTorch's argument conventions. Each releases the
+// GIL while the op runs.
+#include "bind.h"
+
+namespace md::python {
+
+namespace {
+Tensor opt(const py::object& o) { return o.is_none() ? Tensor() : o.cast<Tensor>(); }
+}  // namespace
+
+void bind_functional(py::module_& m) {
+  py::module_ f = m.def_submodule("functional", "differentiable ops");
+  using RG = py::call_guard<py::gil_scoped_release>;
+
+  // elementwise
+  f.def("add", [](const Tensor& a, const Tensor& b) { return add(a, b); }, RG());
+  f.def("sub", [](const Tensor& a, const Tensor& b) { return sub(a, b); }, RG());
+  f.def("mul", [](const Tensor& a, const Tensor& b) { return mul(a, b); }, RG());
+  f.def("div", [](const Tensor& a, const Tensor& b) { return div(a, b); }, RG());
+  f.def("exp", [](const Tensor& a) { return exp(a); }, RG());
+  f.def("log", [](const Tensor& a) { return log(a); }, RG());
+  f.def("sqrt", [](const Tensor& a) { return sqrt(a); }, RG());
+  f.def("sin", [](const Tensor& a) { return sin(a); }, RG());
+  f.def("cos", [](const Tensor& a) { return cos(a); }, RG());
+  f.def("abs", [](const Tensor& a) { return abs(a); }, RG());
+  f.def("silu", [](const Tensor& a) { return silu(a); }, py::arg("input"), RG());
+  f.def(
+      "gelu",
+      [](const Tensor& a, const std::string& approximate) {
+        if (approximate != "none" && approximate != "tanh")
+          throw ValueError("gelu: approximate must be 'none' or 'tanh', got '" + approximate + "'");
+        return gelu(a, approximate == "tanh");
+      },
+      py::arg("input"), py::arg("approximate") = "none", RG());
+  f.def("relu", [](const Tensor& a) { return relu(a); }, py::arg("input"), RG());
+  f.def("sigmoid", [](const Tensor& a) { return sigmoid(a); }, py::arg("input"), RG());
+  f.def("tanh", [](const Tensor& a) { return tanh(a); }, py::arg("input"), RG());
+
+  // reductions and shape
+  f.def(
+      "sum", [](const Tensor& t, const std::vector<int64_t>& dims, bool keepdim) { return sum(t, dims, keepdim); },
+      py::arg("input"), py::arg("dim") = std::vector<int64_t>{}, py::arg("keepdim") = false, RG());
+  f.def(
+      "mean", [](const Tensor& t, const std::vector<int64_t>& dims, bool keepdim) { return mean(t, dims, keepdim); },
+      py::arg("input"), py::arg("dim") = std::vector<int64_t>{}, py::arg("keepdim") = false, RG());
+  f.def(
+      "cat", [](const std::vector<Tensor>& ts, int64_t dim) { return cat(ts, dim); }, py::arg("tensors"),
+      py::arg("dim") = 0, RG());
+  f.def(
+      "stack",
+      [](const std::vector<Tensor>& ts, int64_t dim) {
+        MD_CHECK(!ts.empty(), ValueError, "stack: expected a non-empty list of tensors");
+        std::vector<Tensor> u;
+        for (const Tensor& t : ts) u.push_back(unsqueeze(t, dim));
+        return cat(u, dim);
+      },
+      py::arg("tensors"), py::arg("dim") = 0, RG());
+  f.def(
+      "pad",
+      [](const Tensor& t, const std::vector<int64_t>& pads, const std::string& mode, double value) {
+        if (mode != "constant") throw ValueError("pad: only mode='constant' is supported, got '" + mode + "'");
+        return pad(t, pads, value);
+      },
+      py::arg("input"), py::arg("pad"), py::arg("mode") = "constant", py::arg("value") = 0.0, RG());
+
+  // layers
+  f.def("matmul", [](const Tensor& a, const Tensor& b) { return matmul(a, b); }, RG());
+  f.def(
+      "linear",
+      [](const Tensor& x, const Tensor& w, const py::object& b) {
+        Tensor bias = opt(b);
+        py::gil_scoped_release r;
+        return linear(x, w, bias);
+      },
+      py::arg("input"), py::arg("weight"), py::arg("bias") = py::none());
+  f.def(
+      "conv2d",
+      [](const Tensor& x, const Tensor& w, const py::object& b, const py::object& stride, const py::object& padding) {
+        Tensor bias = opt(b);
+        const auto st = to_pair(stride, "conv2d", "stride");
+        const auto pd = to_pair(padding, "conv2d", "padding");
+        py::gil_scoped_release r;
+        return conv2d(x, w, bias, st, pd);
+      },
+      py::arg("input"), py::arg("weight"), py::arg("bias") = py::none(), py::arg("stride") = 1, py::arg("padding") = 0);
+  f.def(
+      "group_norm",
+      [](const Tensor& x, int64_t groups, const py::object& w, const py::object& b, double eps) {
+        Tensor wt = opt(w), bs = opt(b);
+        py::gil_scoped_release r;
+        return group_norm(x, groups, wt, bs, eps);
+      },
+      py::arg("input"), py::arg("num_groups"), py::arg("weight") = py::none(), py::arg("bias") = py::none(),
+      py::arg("eps") = 1e-5);
+  f.def(
+      "group_norm_silu",
+      [](const Tensor& x, int64_t groups, const py::object& w, const py::object& b, double eps) {
+        Tensor wt = opt(w), bs = opt(b);
+        py::gil_scoped_release r;
+        return group_norm(x, groups, wt, bs, eps, true);
+      },
+      py::arg("input"), py::arg("num_groups"), py::arg("weight") = py::none(), py::arg("bias") = py::none(),
+      py::arg("eps") = 1e-5, "silu(group_norm(x)) in one pass");
+  f.def(
+      "layer_norm",
+      [](const Tensor& x, const py::object& shape, const py::object& w, const py::object& b, double eps) {
+        Tensor wt = opt(w), bs = opt(b);
+        const Shape s = to_shape(shape, "layer_norm");
+        py::gil_scoped_release r;
+        return layer_norm(x, s, wt, bs, eps);
+      },
+      py::arg("input"), py::arg("normalized_shape"), py::arg("weight") = py::none(), py::arg("bias") = py::none(),
+      py::arg("eps") = 1e-5);
+  f.def(
+      "softmax", [](const Tensor& x, int64_t dim) { return softmax(x, dim); }, py::arg("input"), py::arg("dim"), RG());
+  f.def(
+      "scaled_dot_product_attention",
+      [](const Tensor& q, const Tensor& k, const Tensor& v, const py::object& scale) {
+        std::optional<double> s;
+        if (!scale.is_none()) s = scale.cast<double>();
+        py::gil_scoped_release r;
+        return scaled_dot_product_attention(q, k, v, s);
+      },
+      py::arg("query"), py::arg("key"), py::arg("value"), py::kw_only(), py::arg("scale") = py::none());
+  f.def(
+      "interpolate",
+      [](const Tensor& x, const py::object& size, const py::object& scale_factor, const std::string& mode) {
+        if (mode != "nearest") throw ValueError("interpolate: only mode='nearest' is supported, got '" + mode + "'");
+        MD_CHECK(x.dim() == 4, ValueError, "interpolate: input must be 4-D (N, C, H, W), got ", x.shape());
+        int64_t sh, sw;
+        if (!size.is_none()) {
+          const auto hw = to_pair(size, "interpolate", "size");
+          MD_CHECK(
+              x.shape()[2] > 0 && x.shape()[3] > 0 && hw.first % x.shape()[2] == 0 && hw.second % x.shape()[3] == 0,
+              ValueError, "interpolate: size (", hw.first, ", ", hw.second, ") must be an integer multiple of input ",
+              x.shape());
+          sh = hw.first / x.shape()[2];
+          sw = hw.second / x.shape()[3];
+        } else {
+          py::object sf = scale_factor.is_none() ? py::object(py::int_(2)) : scale_factor;
+          auto as_int = [](const py::handle& v) {
+            const double d = v.cast<double>();
+            if (d != static_cast<double>(static_cast<int64_t>(d)))
+              throw ValueError(str("interpolate: only integer scale factors are supported, got ", d));
+            return static_cast<int64_t>(d);
+          };
+          if (py::isinstance<py::sequence>(sf)) {
+            auto s = sf.cast<py::sequence>();
+            if (s.size() != 2) throw ValueError("interpolate: scale_factor must be a number or a pair");
+            sh = as_int(s[0]);
+            sw = as_int(s[1]);
+          } else {
+            sh = sw = as_int(sf);
+          }
+        }
+        py::gil_scoped_release r;
+        return upsample_nearest(x, sh, sw);
+      },
+      py::arg("input"), py::arg("size") = py::none(), py::arg("scale_factor") = py::none(),
+      py::arg("mode") = "nearest");
+  f.def(
+      "embedding", [](const Tensor& idx, const Tensor& w) { return embedding(idx, w); }, py::arg("input"),
+      py::arg("weight"), RG());
+  f.def(
+      "dropout",
+      [](const Tensor& x, double p, bool training, const py::object& gen) {
+        Generator* g = to_generator(gen);
+        py::gil_scoped_release r;
+        return dropout(x, p, training, g);
+      },
+      py::arg("input"), py::arg("p") = 0.5, py::arg("training") = true, py::kw_only(),
+      py::arg("generator") = py::none());
+  f.def(
+      "mse_loss",
+      [](const Tensor& a, const Tensor& b, const std::string& reduction) {
+        return mse_loss(a, b, parse_reduction(reduction));
+      },
+      py::arg("input"), py::arg("target"), py::arg("reduction") = "mean", RG());
+}
+
+}  // namespace md::python

@@ -1,0 +1,313 @@
+// minidiff._core: exception translation, grad mode, generators, creation functions, device
+// queries and build information. Tensor, functional, nn and optim bindings live beside this file.
+#include <cblas.h>
+#include <omp.h>
+
+#include "bind.h"
+#include "core/allocator.h"
+#include "core/profiler.h"
+#include "kernels.h"
+#include "runtime.h"
+
+namespace md::python {
+
+Device to_device(const py::handle& obj, Device fallback) {
+  if (obj.is_none()) return fallback;
+  if (py::isinstance<Device>(obj)) return obj.cast<Device>();
+  if (py::isinstance<py::str>(obj)) return Device::parse(obj.cast<std::string>());
+  throw TypeError(str("expected a device ('cpu', 'cuda', 'cuda:N'), got ", std::string(py::repr(obj))));
+}
+
+DType to_dtype(const py::handle& obj, DType fallback) {
+  if (obj.is_none()) return fallback;
+  if (py::isinstance<py::str>(obj)) return dtype_parse(obj.cast<std::string>());
+  if (py::isinstance<py::dtype>(obj) || py::isinstance<py::type>(obj)) {
+    py::dtype d = py::dtype::from_args(py::reinterpret_borrow<py::object>(obj));
+    return dtype_parse(py::str(d).cast<std::string>());
+  }
+  throw TypeError(str("expected a dtype name such as 'float32', got ", std::string(py::repr(obj))));
+}
+
+std::pair<int64_t, int64_t> to_pair(const py::handle& obj, const char* op, const char* what) {
+  if (py::isinstance<py::int_>(obj) && !py::isinstance<py::bool_>(obj)) {
+    const int64_t v = obj.cast<int64_t>();
+    return {v, v};
+  }
+  if (py::isinstance<py::sequence>(obj) && !py::isinstance<py::str>(obj)) {
+    auto seq = obj.cast<py::sequence>();
+    if (seq.size() == 2) return {seq[0].cast<int64_t>(), seq[1].cast<int64_t>()};
+  }
+  throw TypeError(str(op, ": ", what, " must be an int or a pair of ints, got ", std::string(py::repr(obj))));
+}
+
+Shape to_shape(const py::handle& obj, const char* op) {
+  if (py::isinstance<py::int_>(obj)) return Shape{obj.cast<int64_t>()};
+  if (py::isinstance<py::sequence>(obj) && !py::isinstance<py::str>(obj)) {
+    Shape s;
+    for (auto item : obj.cast<py::sequence>()) {
+      if (!py::isinstance<py::int_>(item) && !(py::hasattr(item, "__index__")))
+        throw TypeError(str(op, ": shape entries must be ints, got ", std::string(py::repr(item))));
+      s.push_back(py::int_(py::reinterpret_borrow<py::object>(item)).cast<int64_t>());
+    }
+    return s;
+  }
+  throw TypeError(str(op, ": shape must be an int or a sequence of ints, got ", std::string(py::repr(obj))));
+}
+
+Generator* to_generator(const py::handle& obj) {
+  if (obj.is_none()) return nullptr;
+  if (!py::isinstance<Generator>(obj))
+    throw TypeError(str("generator must be a minidiff.Generator, got ", std::string(py::repr(obj))));
+  return obj.cast<Generator*>();
+}
+
+namespace {
+
+void bind_runtime(py::module_& m) {
+  py::register_exception_translator([](std::exception_ptr p) {
+    try {
+      if (p) std::rethrow_exception(p);
+    } catch (const ValueError& e) {
+      PyErr_SetString(PyExc_ValueError, e.what());
+    } catch (const TypeError& e) {
+      PyErr_SetString(PyExc_TypeError, e.what());
+    } catch (const IndexError& e) {
+      PyErr_SetString(PyExc_IndexError, e.what());
+    } catch (const OutOfMemoryError& e) {
+      PyErr_SetString(PyExc_MemoryError, e.what());
+    } catch (const RuntimeError& e) {
+      PyErr_SetString(PyExc_RuntimeError, e.what());
+    }
+  });
+
+  py::class_<Device>(m, "Device")
+      .def(py::init([](const std::string& s) { return Device::parse(s); }), py::arg("device"))
+      .def_property_readonly("type", [](const Device& d) { return d.is_cuda() ? "cuda" : "cpu"; })
+      .def_property_readonly("index",
+                             [](const Device& d) -> py::object {
+                               return d.is_cuda() ? py::object(py::int_(d.index)) : py::object(py::none());
+                             })
+      .def("__str__", &Device::str)
+      .def("__repr__", [](const Device& d) { return "device('" + d.str() + "')"; })
+      .def("__eq__",
+           [](const Device& d, const py::object& o) {
+             if (py::isinstance<Device>(o)) return d == o.cast<Device>();
+             if (py::isinstance<py::str>(o)) {
+               try {
+                 return d == Device::parse(o.cast<std::string>());
+               } catch (const ValueError&) {
+                 return false;
+               }
+             }
+             return false;
+           })
+      .def("__hash__", [](const Device& d) { return py::hash(py::str(d.str())); });
+
+  py::class_<Generator>(m, "Generator")
+      .def(py::init([](uint64_t seed, const py::object& device) { return Generator(seed, to_device(device)); }),
+           py::arg("seed") = 0, py::arg("device") = py::none())
+      .def(
+          "manual_seed",
+          [](Generator& g, uint64_t s) -> Generator& {
+            g.manual_seed(s);
+            return g;
+          },
+          py::return_value_policy::reference_internal)
+      .def("initial_seed", &Generator::seed)
+      .def_property_readonly("device", &Generator::device)
+      .def("get_state", [](const Generator& g) { return py::make_tuple(g.seed(), g.offset()); })
+      .def("set_state", [](Generator& g, const py::tuple& st) {
+        if (st.size() != 2) throw ValueError("Generator.set_state: expected a (seed, offset) tuple");
+        g.set_state(st[0].cast<uint64_t>(), st[1].cast<uint64_t>());
+      });
+
+  m.def(
+      "manual_seed",
+      [](uint64_t seed) -> Generator& {
+        default_generator().manual_seed(seed);
+        return default_generator();
+      },
+      py::arg("seed"), py::return_value_policy::reference);
+  m.def("default_generator", []() -> Generator& { return default_generator(); }, py::return_value_policy::reference);
+
+  m.def("is_grad_enabled", &grad_enabled);
+  m.def("set_grad_enabled", &set_grad_enabled, py::arg("mode"));
+
+  // device runtime
+  m.def("cuda_built", &cuda_built);
+  m.def("cuda_device_count", &cuda_device_count);
+  m.def("cuda_device_name", &cuda_device_name, py::arg("index") = 0);
+  m.def(
+      "cuda_synchronize",
+      []() {
+        if (cuda_device_count() > 0) MD_DISPATCH(kCuda0, synchronize);
+      },
+      py::call_guard<py::gil_scoped_release>());
+  m.def("cuda_memory_stats", []() {
+    const CudaMemoryStats s = cuda_memory_stats();
+    py::dict d;
+    d["allocated"] = s.allocated;
+    d["peak_allocated"] = s.peak_allocated;
+    d["reserved"] = s.reserved;
+    return d;
+  });
+  m.def("cuda_empty_cache", &cuda_empty_cache);
+  m.def("cuda_reset_peak_memory_stats", &cuda_reset_peak);
+  m.def("set_allow_tf32", &cuda_set_allow_tf32, py::arg("on"));
+  m.def("cpu_memory_stats", []() {
+    const CpuMemoryStats s = cpu_memory_stats();
+    py::dict d;
+    d["allocated"] = s.allocated;
+    d["peak_allocated"] = s.peak_allocated;
+    d["cached"] = s.cached;
+    return d;
+  });
+  m.def("cpu_empty_cache", &cpu_empty_cache);
+  m.def("cpu_reset_peak_memory_stats", &cpu_reset_peak);
+
+  // build information (minidiff info)
+  m.def("build_info", []() {
+    py::dict d;
+    d["version"] = MINIDIFF_VERSION;
+    d["cuda"] = cuda_built();
+    d["blas"] = std::string("OpenBLAS ") + scipy_openblas_get_config();
+    d["blas_threads"] = scipy_openblas_get_num_threads();
+    d["openmp_threads"] = omp_get_max_threads();
+    d["compiler"] = __VERSION__;
+    return d;
+  });
+  m.def(
+      "set_num_threads",
+      [](int n) {
+        if (n < 1) throw ValueError(str("set_num_threads: expected a positive count, got ", n));
+        omp_set_num_threads(n);
+        scipy_openblas_set_num_threads(n);
+      },
+      py::arg("n"));
+  m.def("get_num_threads", []() { return omp_get_max_threads(); });
+
+  // profiler
+  m.def("profiler_enable", &profiler::enable, py::arg("on"), py::arg("synchronize_cuda") = true);
+  m.def("profiler_reset", &profiler::reset);
+  m.def("profiler_snapshot", []() {
+    py::dict d;
+    for (const auto& kv : profiler::snapshot())
+      d[py::str(kv.first)] = py::make_tuple(kv.second.calls, kv.second.seconds);
+    return d;
+  });
+}
+
+void bind_creation(py::module_& m) {
+  m.def(
+      "tensor",
+      [](const py::object& data, const py::object& dtype, const py::object& device, bool requires_grad) {
+        Tensor t = tensor_from_python(data, dtype, device);
+        if (requires_grad) t.set_requires_grad(true);
+        return t;
+      },
+      py::arg("data"), py::arg("dtype") = py::none(), py::arg("device") = py::none(), py::arg("requires_grad") = false);
+
+  auto shape_args = [](const py::args& args, const char* op) {
+    if (args.size() == 1 && !py::isinstance<py::int_>(args[0])) return to_shape(args[0], op);
+    return to_shape(args, op);
+  };
+  auto factory = [&](const char* name, double value, bool fill) {
+    m.def(
+        name,
+        [shape_args, name, value, fill](const py::args& args, const py::object& dtype, const py::object& device,
+                                        bool requires_grad) {
+          const Shape s = shape_args(args, name);
+          const DType dt = to_dtype(dtype, DType::Float32);
+          Tensor t = fill ? full(s, value, dt, to_device(device)) : empty(s, dt, to_device(device));
+          if (requires_grad) t.set_requires_grad(true);
+          return t;
+        },
+        py::kw_only(), py::arg("dtype") = py::none(), py::arg("device") = py::none(), py::arg("requires_grad") = false);
+  };
+  factory("zeros", 0.0, true);
+  factory("ones", 1.0, true);
+  factory("empty", 0.0, false);
+  m.def(
+      "full",
+      [](const py::object& shape, double value, const py::object& dtype, const py::object& device, bool requires_grad) {
+        Tensor t = full(to_shape(shape, "full"), value, to_dtype(dtype, DType::Float32), to_device(device));
+        if (requires_grad) t.set_requires_grad(true);
+        return t;
+      },
+      py::arg("size"), py::arg("fill_value"), py::kw_only(), py::arg("dtype") = py::none(),
+      py::arg("device") = py::none(), py::arg("requires_grad") = false);
+  m.def("zeros_like", [](const Tensor& t) { return zeros_like(t); });
+  m.def("ones_like", [](const Tensor& t) { return ones_like(t); });
+  m.def(
+      "randn",
+      [shape_args](const py::args& args, const py::object& generator, const py::object& device, bool requires_grad) {
+        Tensor t = randn(shape_args(args, "randn"), to_generator(generator), to_device(device));
+        if (requires_grad) t.set_requires_grad(true);
+        return t;
+      },
+      py::kw_only(), py::arg("generator") = py::none(), py::arg("device") = py::none(),
+      py::arg("requires_grad") = false);
+  m.def(
+      "rand",
+      [shape_args](const py::args& args, const py::object& generator, const py::object& device, bool requires_grad) {
+        Tensor t = rand(shape_args(args, "rand"), to_generator(generator), to_device(device));
+        if (requires_grad) t.set_requires_grad(true);
+        return t;
+      },
+      py::kw_only(), py::arg("generator") = py::none(), py::arg("device") = py::none(),
+      py::arg("requires_grad") = false);
+  m.def(
+      "randn_like",
+      [](const Tensor& t, const py::object& generator) {
+        return randn(t.shape(), to_generator(generator), t.device());
+      },
+      py::arg("input"), py::kw_only(), py::arg("generator") = py::none());
+  m.def(
+      "randint",
+      [](int64_t low, const py::object& high, const py::object& size, const py::object& generator,
+         const py::object& device) {
+        // randint(high, size) or randint(low, high, size), as in torch
+        int64_t lo = low, hi;
+        py::object shape = size;
+        if (shape.is_none()) {
+          if (high.is_none()) throw TypeError("randint: expected randint(low, high, size) or randint(high, size)");
+          lo = 0;
+          hi = low;
+          shape = high;
+        } else {
+          hi = high.cast<int64_t>();
+        }
+        return randint(lo, hi, to_shape(shape, "randint"), to_generator(generator), to_device(device));
+      },
+      py::arg("low"), py::arg("high") = py::none(), py::arg("size") = py::none(), py::kw_only(),
+      py::arg("generator") = py::none(), py::arg("device") = py::none());
+  m.def(
+      "arange",
+      [](double start, const py::object& end, double step, const py::object& dtype, const py::object& device) {
+        double s = start, e;
+        if (end.is_none()) {
+          s = 0.0;
+          e = start;
+        } else {
+          e = end.cast<double>();
+        }
+        return arange(s, e, step, to_dtype(dtype, DType::Float32), to_device(device));
+      },
+      py::arg("start"), py::arg("end") = py::none(), py::arg("step") = 1.0, py::kw_only(),
+      py::arg("dtype") = py::none(), py::arg("device") = py::none());
+}
+
+}  // namespace
+
+}  // namespace md::python
+
+PYBIND11_MODULE(_core, m) {
+  m.doc() = "minidiff native core: tensors, ops, tape autograd, layers and optimisers";
+  using namespace md::python;
+  bind_runtime(m);
+  bind_tensor(m);
+  bind_creation(m);
+  bind_functional(m);
+  bind_nn(m);
+  bind_optim(m);
+}

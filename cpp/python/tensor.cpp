@@ -1,0 +1,498 @@
+// The Tensor class as Python sees it: NumPy interop, properties, operators with broadcasting and
+// Python scalars, views and indexing, reductions and autograd entry points.
+#include <cstring>
+
+#include "bind.h"
+
+namespace md::python {
+
+namespace {
+
+// ---- NumPy interop
+
+Tensor from_array(const py::array& arr, const py::handle& dtype, Device device) {
+  const char kind = arr.dtype().kind();
+  DType target;
+  if (!dtype.is_none()) {
+    target = to_dtype(dtype, DType::Float32);
+  } else if (kind == 'f' || kind == 'b') {
+    target = DType::Float32;
+  } else if (kind == 'i' || kind == 'u') {
+    target = DType::Int64;
+  } else {
+    throw TypeError(str("tensor: cannot convert a NumPy array of dtype ", std::string(py::str(arr.dtype())),
+                        " (only bool, integer and floating arrays are supported)"));
+  }
+  if (kind != 'f' && kind != 'b' && kind != 'i' && kind != 'u')
+    throw TypeError(str("tensor: cannot convert a NumPy array of dtype ", std::string(py::str(arr.dtype()))));
+  Shape shape(arr.shape(), arr.shape() + arr.ndim());
+  if (target == DType::Int64) {
+    if (kind == 'f') {
+      auto a = py::array_t<double, py::array::c_style | py::array::forcecast>::ensure(arr);
+      const double* p = a.data();
+      for (py::ssize_t i = 0; i < a.size(); ++i)
+        if (!std::isfinite(p[i])) throw ValueError("tensor: cannot convert non-finite values to int64");
+    }
+    auto a = py::array_t<int64_t, py::array::c_style | py::array::forcecast>::ensure(arr);
+    if (!a) throw TypeError("tensor: conversion to int64 failed");
+    return from_host(a.data(), shape, DType::Int64, device);
+  }
+  auto a = py::array_t<float, py::array::c_style | py::array::forcecast>::ensure(arr);
+  if (!a) throw TypeError("tensor: conversion to float32 failed");
+  Tensor t = from_host(a.data(), shape, DType::Float32, device);
+  if (target == DType::BFloat16) t = md::to_dtype(t, DType::BFloat16);
+  return t;
+}
+
+}  // namespace
+
+Tensor tensor_from_python(const py::handle& data, const py::handle& dtype, const py::handle& device) {
+  if (py::isinstance<Tensor>(data)) {
+    Tensor src = data.cast<Tensor>();
+    Tensor t = clone(src.detach());
+    if (!dtype.is_none()) t = md::to_dtype(t, to_dtype(dtype, t.dtype()));
+    return md::to_device(t, to_device(device, src.device()));
+  }
+  py::array arr;
+  if (py::isinstance<py::array>(data)) {
+    arr = py::reinterpret_borrow<py::array>(data);
+  } else {
+    py::module_ np = py::module_::import("numpy");
+    try {
+      arr = np.attr("asarray")(data);
+    } catch (py::error_already_set& e) {
+      throw TypeError(
+          str("tensor: cannot convert ", std::string(py::str(py::type::of(data))), " to a tensor: ", e.what()));
+    }
+    // Python floats become float64 arrays; ints become int64: both are handled by from_array.
+  }
+  return from_array(arr, dtype, to_device(device));
+}
+
+Tensor as_tensor_like(const py::handle& obj, const Tensor& ref, const char* op) {
+  if (py::isinstance<Tensor>(obj)) return obj.cast<Tensor>();
+  if (py::isinstance<py::array>(obj) || py::isinstance<py::list>(obj) || py::isinstance<py::tuple>(obj))
+    return tensor_from_python(obj, py::str("float32"), py::str(ref.device().str()));
+  throw TypeError(str(op, ": unsupported operand of type ", std::string(py::str(py::type::of(obj))),
+                      " with a tensor of shape ", ref.shape()));
+}
+
+py::array to_numpy(const Tensor& t) {
+  std::vector<py::ssize_t> shape(t.shape().begin(), t.shape().end());
+  if (t.dtype() == DType::Int64) {
+    py::array_t<int64_t> a(shape);
+    {
+      py::gil_scoped_release release;
+      to_host(t, a.mutable_data());
+    }
+    return a;
+  }
+  Tensor f = t.dtype() == DType::Float32 ? t : md::to_dtype(t.detach(), DType::Float32);
+  py::array_t<float> a(shape);
+  {
+    py::gil_scoped_release release;
+    to_host(f, a.mutable_data());
+  }
+  return a;
+}
+
+namespace {
+
+bool is_scalar(const py::handle& o) {
+  return (py::isinstance<py::float_>(o) || py::isinstance<py::int_>(o)) && !py::isinstance<Tensor>(o);
+}
+
+// ---- indexing: ints, slices, None, Ellipsis, and tuples of them
+
+Tensor index(const Tensor& t, const py::object& key) {
+  py::tuple items = py::isinstance<py::tuple>(key) ? key.cast<py::tuple>() : py::make_tuple(key);
+  // count the dims that items consume, to expand an Ellipsis
+  int64_t consumed = 0, ellipses = 0;
+  for (auto it : items) {
+    if (it.is_none()) continue;
+    if (py::isinstance<py::ellipsis>(it)) {
+      ++ellipses;
+      continue;
+    }
+    ++consumed;
+  }
+  if (ellipses > 1) throw IndexError("an index can only have a single ellipsis ('...')");
+  if (consumed > t.dim())
+    throw IndexError(str("too many indices for tensor of dimension ", t.dim(), " (shape ", t.shape(), ")"));
+  Tensor out = t;
+  int64_t dim = 0;
+  for (auto it : items) {
+    if (it.is_none()) {
+      out = unsqueeze(out, dim);
+      ++dim;
+    } else if (py::isinstance<py::ellipsis>(it)) {
+      dim += t.dim() - consumed;
+    } else if (py::isinstance<py::slice>(it)) {
+      auto sl = it.cast<py::slice>();
+      const int64_t size = out.shape()[dim];
+      py::ssize_t start, stop, step, len;
+      if (!sl.compute(size, &start, &stop, &step, &len)) throw py::error_already_set();
+      if (step <= 0) throw ValueError("tensor indexing: slice step must be positive");
+      out = slice(out, dim, start, std::max<int64_t>(start, stop), step);
+      ++dim;
+    } else if (py::isinstance<py::int_>(it) || py::hasattr(it, "__index__")) {
+      if (py::isinstance<py::bool_>(it)) throw TypeError("tensor indexing: boolean indices are not supported");
+      out = select(out, dim, py::int_(py::reinterpret_borrow<py::object>(it)).cast<int64_t>());
+    } else {
+      throw TypeError(
+          str("tensor indexing supports ints, slices, None and '...', got ", std::string(py::str(py::type::of(it)))));
+    }
+  }
+  return out;
+}
+
+std::vector<int64_t> dims_arg(const py::object& dim, const char* op) {
+  if (dim.is_none()) return {};
+  if (py::isinstance<py::int_>(dim)) return {dim.cast<int64_t>()};
+  return to_shape(dim, op);
+}
+
+Shape shape_from_args(const py::args& args, const char* op) {
+  if (args.size() == 1 && !py::isinstance<py::int_>(args[0])) return to_shape(args[0], op);
+  return to_shape(args, op);
+}
+
+std::string repr(const Tensor& t) {
+  py::module_ np = py::module_::import("numpy");
+  std::string body =
+      py::str(np.attr("array2string")(to_numpy(t), py::arg("separator") = ", ", py::arg("prefix") = "tensor("));
+  std::string extra;
+  if (t.device().is_cuda()) extra += ", device='" + t.device().str() + "'";
+  if (t.dtype() != DType::Float32) extra += std::string(", dtype=") + dtype_name(t.dtype());
+  if (t.grad_fn())
+    extra += std::string(", grad_fn=<") + t.grad_fn()->name() + ">";
+  else if (t.requires_grad())
+    extra += ", requires_grad=True";
+  return "tensor(" + body + extra + ")";
+}
+
+using Binary = Tensor (*)(const Tensor&, const Tensor&);
+using Scalar = Tensor (*)(const Tensor&, double);
+
+// a op b where b may be a tensor, a Python scalar or an array.
+py::object binop(const Tensor& a, const py::object& b, Binary tt, Scalar ts, const char* name) {
+  if (is_scalar(b)) return py::cast(ts(a, b.cast<double>()));
+  if (py::isinstance<Tensor>(b) || py::isinstance<py::array>(b) || py::isinstance<py::list>(b))
+    return py::cast(tt(a, as_tensor_like(b, a, name)));
+  return py::reinterpret_borrow<py::object>(Py_NotImplemented);
+}
+
+}  // namespace
+
+void bind_tensor(py::module_& m) {
+  using RG = py::call_guard<py::gil_scoped_release>;
+  py::class_<Tensor> cls(m, "Tensor");
+  cls.def_property_readonly("shape", [](const Tensor& t) { return py::tuple(py::cast(t.shape())); })
+      .def_property_readonly("dtype", [](const Tensor& t) { return std::string(dtype_name(t.dtype())); })
+      .def_property_readonly("device", [](const Tensor& t) { return t.device(); })
+      .def_property_readonly("ndim", [](const Tensor& t) { return t.dim(); })
+      .def_property_readonly("is_cuda", [](const Tensor& t) { return t.device().is_cuda(); })
+      .def_property_readonly("is_leaf", [](const Tensor& t) { return t.is_leaf(); })
+      .def_property_readonly("grad_fn",
+                             [](const Tensor& t) -> py::object {
+                               if (!t.grad_fn()) return py::none();
+                               return py::str(t.grad_fn()->name());
+                             })
+      .def_property_readonly("T",
+                             [](const Tensor& t) {
+                               std::vector<int64_t> d(t.dim());
+                               for (int64_t i = 0; i < t.dim(); ++i) d[i] = t.dim() - 1 - i;
+                               return permute(t, d);
+                             })
+      .def_property_readonly("mT", [](const Tensor& t) { return transpose(t, -2, -1); })
+      .def("dim", &Tensor::dim)
+      .def("numel", &Tensor::numel)
+      .def(
+          "size",
+          [](const Tensor& t, const py::object& dim) -> py::object {
+            if (dim.is_none()) return py::tuple(py::cast(t.shape()));
+            return py::int_(t.size(dim.cast<int64_t>()));
+          },
+          py::arg("dim") = py::none())
+      .def("stride", [](const Tensor& t) { return py::tuple(py::cast(t.strides())); })
+      .def("is_contiguous", &Tensor::is_contiguous)
+      .def("data_ptr", [](const Tensor& t) { return reinterpret_cast<uintptr_t>(t.raw()); })
+      .def("__len__",
+           [](const Tensor& t) {
+             if (t.dim() == 0) throw TypeError("len() of a 0-d tensor");
+             return t.shape()[0];
+           })
+      .def("__repr__", &repr)
+      .def("__hash__", [](const Tensor& t) { return reinterpret_cast<uintptr_t>(t.impl()); })
+      .def("__bool__",
+           [](const Tensor& t) {
+             if (t.numel() != 1)
+               throw ValueError(str("the truth value of a tensor with ", t.numel(), " elements is ambiguous"));
+             return to_numpy(t).attr("item")().cast<double>() != 0.0;
+           })
+      .def("__float__",
+           [](const Tensor& t) {
+             if (t.numel() != 1)
+               throw ValueError(
+                   str("only one-element tensors can be converted to Python scalars, got shape ", t.shape()));
+             return to_numpy(t).attr("item")().cast<double>();
+           })
+      // numpy
+      .def("numpy", &to_numpy)
+      .def(
+          "__array__",
+          [](const Tensor& t, const py::object& dtype, const py::object&) {
+            py::array a = to_numpy(t);
+            if (!dtype.is_none()) return py::array(a.attr("astype")(dtype));
+            return a;
+          },
+          py::arg("dtype") = py::none(), py::arg("copy") = py::none())
+      .def("item",
+           [](const Tensor& t) -> py::object {
+             if (t.numel() != 1)
+               throw ValueError(
+                   str("item(): only one-element tensors can be converted to Python scalars, got shape ", t.shape()));
+             return to_numpy(t).attr("item")();
+           })
+      .def("tolist", [](const Tensor& t) { return to_numpy(t).attr("tolist")(); })
+      // devices and dtypes
+      .def(
+          "to",
+          [](const Tensor& t, const py::object& a, const py::object& dtype, const py::object& device) {
+            Tensor out = t;
+            py::object dev = device, dt = dtype;
+            if (!a.is_none()) {
+              if (py::isinstance<py::str>(a)) {
+                const std::string s = a.cast<std::string>();
+                if (s == "cpu" || s.rfind("cuda", 0) == 0)
+                  dev = a;
+                else
+                  dt = a;
+              } else if (py::isinstance<Device>(a)) {
+                dev = a;
+              } else {
+                dt = a;
+              }
+            }
+            if (!dt.is_none()) out = md::to_dtype(out, to_dtype(dt, t.dtype()));
+            if (!dev.is_none()) out = md::to_device(out, to_device(dev));
+            return out;
+          },
+          py::arg("target") = py::none(), py::kw_only(), py::arg("dtype") = py::none(), py::arg("device") = py::none())
+      .def(
+          "cpu", [](const Tensor& t) { return md::to_device(t, Device{}); }, RG())
+      .def(
+          "cuda", [](const Tensor& t) { return md::to_device(t, Device{DeviceType::CUDA, 0}); }, RG())
+      .def(
+          "float", [](const Tensor& t) { return md::to_dtype(t, DType::Float32); }, RG())
+      .def(
+          "long", [](const Tensor& t) { return md::to_dtype(t, DType::Int64); }, RG())
+      .def(
+          "contiguous", [](const Tensor& t) { return contiguous(t); }, RG())
+      .def(
+          "clone", [](const Tensor& t) { return clone(t); }, RG())
+      .def("detach", &Tensor::detach)
+      // autograd
+      .def_property("requires_grad", &Tensor::requires_grad, &Tensor::set_requires_grad)
+      .def(
+          "requires_grad_",
+          [](Tensor& t, bool r) {
+            t.set_requires_grad(r);
+            return t;
+          },
+          py::arg("requires_grad") = true)
+      .def_property(
+          "grad",
+          [](const Tensor& t) -> py::object {
+            Tensor g = t.grad();
+            if (!g.defined()) return py::none();
+            return py::cast(g);
+          },
+          [](Tensor& t, const py::object& g) {
+            if (g.is_none())
+              t.set_grad(Tensor());
+            else
+              t.set_grad(g.cast<Tensor>());
+          })
+      .def(
+          "backward",
+          [](const Tensor& t, const py::object& gradient, bool retain_graph) {
+            Tensor g = gradient.is_none() ? Tensor() : as_tensor_like(gradient, t, "backward");
+            py::gil_scoped_release release;
+            t.backward(g, retain_graph);
+          },
+          py::arg("gradient") = py::none(), py::arg("retain_graph") = false)
+      // in place (no autograd)
+      .def(
+          "zero_",
+          [](Tensor& t) {
+            fill_(t, 0.0);
+            return t;
+          },
+          RG())
+      .def(
+          "fill_",
+          [](Tensor& t, double v) {
+            fill_(t, v);
+            return t;
+          },
+          RG())
+      .def(
+          "copy_",
+          [](Tensor& t, const Tensor& s) {
+            copy_(t, s);
+            return t;
+          },
+          RG())
+      .def(
+          "normal_",
+          [](Tensor& t, float mean, float std, const py::object& gen) {
+            normal_(t, mean, std, to_generator(gen));
+            return t;
+          },
+          py::arg("mean") = 0.0f, py::arg("std") = 1.0f, py::kw_only(), py::arg("generator") = py::none())
+      .def(
+          "uniform_",
+          [](Tensor& t, float a, float b, const py::object& gen) {
+            uniform_(t, a, b, to_generator(gen));
+            return t;
+          },
+          py::arg("a") = 0.0f, py::arg("b") = 1.0f, py::kw_only(), py::arg("generator") = py::none())
+      // shape
+      .def("reshape", [](const Tensor& t, const py::args& a) { return reshape(t, shape_from_args(a, "reshape")); })
+      .def("view", [](const Tensor& t, const py::args& a) { return view(t, shape_from_args(a, "view")); })
+      .def("permute", [](const Tensor& t, const py::args& a) { return permute(t, shape_from_args(a, "permute")); })
+      .def("transpose", [](const Tensor& t, int64_t a, int64_t b) { return transpose(t, a, b); })
+      .def(
+          "flatten", [](const Tensor& t, int64_t s, int64_t e) { return flatten(t, s, e); }, py::arg("start_dim") = 0,
+          py::arg("end_dim") = -1)
+      .def(
+          "unsqueeze", [](const Tensor& t, int64_t d) { return unsqueeze(t, d); }, py::arg("dim"))
+      .def(
+          "squeeze",
+          [](const Tensor& t, const py::object& d) {
+            return squeeze(t, d.is_none() ? std::nullopt : std::optional<int64_t>(d.cast<int64_t>()));
+          },
+          py::arg("dim") = py::none())
+      .def("expand", [](const Tensor& t, const py::args& a) { return expand(t, shape_from_args(a, "expand")); })
+      .def(
+          "chunk", [](const Tensor& t, int64_t c, int64_t d) { return chunk(t, c, d); }, py::arg("chunks"),
+          py::arg("dim") = 0)
+      .def("__getitem__", &index)
+      // reductions
+      .def(
+          "sum",
+          [](const Tensor& t, const py::object& dim, bool keepdim) { return sum(t, dims_arg(dim, "sum"), keepdim); },
+          py::arg("dim") = py::none(), py::arg("keepdim") = false)
+      .def(
+          "mean",
+          [](const Tensor& t, const py::object& dim, bool keepdim) { return mean(t, dims_arg(dim, "mean"), keepdim); },
+          py::arg("dim") = py::none(), py::arg("keepdim") = false)
+      .def(
+          "max",
+          [](const Tensor& t, const py::object& dim, bool keepdim) {
+            if (dim.is_none()) return max_all(t);
+            return amax(t, dim.cast<int64_t>(), keepdim);
+          },
+          py::arg("dim") = py::none(), py::arg("keepdim") = false)
+      // math methods
+      .def(
+          "exp", [](const Tensor& t) { return exp(t); }, RG())
+      .def(
+          "log", [](const Tensor& t) { return log(t); }, RG())
+      .def(
+          "sqrt", [](const Tensor& t) { return sqrt(t); }, RG())
+      .def(
+          "rsqrt", [](const Tensor& t) { return rsqrt(t); }, RG())
+      .def(
+          "sin", [](const Tensor& t) { return sin(t); }, RG())
+      .def(
+          "cos", [](const Tensor& t) { return cos(t); }, RG())
+      .def(
+          "abs", [](const Tensor& t) { return abs(t); }, RG())
+      .def(
+          "square", [](const Tensor& t) { return square(t); }, RG())
+      .def(
+          "sigmoid", [](const Tensor& t) { return sigmoid(t); }, RG())
+      .def(
+          "tanh", [](const Tensor& t) { return tanh(t); }, RG())
+      .def(
+          "relu", [](const Tensor& t) { return relu(t); }, RG())
+      .def(
+          "neg", [](const Tensor& t) { return neg(t); }, RG())
+      .def(
+          "softmax", [](const Tensor& t, int64_t d) { return softmax(t, d); }, py::arg("dim"), RG())
+      .def("pow", [](const Tensor& t, const py::object& e) { return binop(t, e, pow, pow, "pow"); })
+      // operators
+      .def(
+          "__neg__", [](const Tensor& t) { return neg(t); }, RG())
+      .def("__pos__", [](const Tensor& t) { return t; })
+      .def(
+          "__add__", [](const Tensor& a, const py::object& b) { return binop(a, b, add, add, "add"); },
+          py::is_operator())
+      .def(
+          "__radd__", [](const Tensor& a, const py::object& b) { return binop(a, b, add, add, "add"); },
+          py::is_operator())
+      .def(
+          "__sub__", [](const Tensor& a, const py::object& b) { return binop(a, b, sub, sub, "sub"); },
+          py::is_operator())
+      .def(
+          "__rsub__",
+          [](const Tensor& a, const py::object& b) -> py::object {
+            if (is_scalar(b)) return py::cast(rsub(a, b.cast<double>()));
+            if (py::isinstance<py::array>(b) || py::isinstance<py::list>(b))
+              return py::cast(sub(as_tensor_like(b, a, "sub"), a));
+            return py::reinterpret_borrow<py::object>(Py_NotImplemented);
+          },
+          py::is_operator())
+      .def(
+          "__mul__", [](const Tensor& a, const py::object& b) { return binop(a, b, mul, mul, "mul"); },
+          py::is_operator())
+      .def(
+          "__rmul__", [](const Tensor& a, const py::object& b) { return binop(a, b, mul, mul, "mul"); },
+          py::is_operator())
+      .def(
+          "__truediv__", [](const Tensor& a, const py::object& b) { return binop(a, b, div, div, "div"); },
+          py::is_operator())
+      .def(
+          "__rtruediv__",
+          [](const Tensor& a, const py::object& b) -> py::object {
+            if (is_scalar(b)) return py::cast(rdiv(a, b.cast<double>()));
+            if (py::isinstance<py::array>(b) || py::isinstance<py::list>(b))
+              return py::cast(div(as_tensor_like(b, a, "div"), a));
+            return py::reinterpret_borrow<py::object>(Py_NotImplemented);
+          },
+          py::is_operator())
+      .def(
+          "__pow__", [](const Tensor& a, const py::object& b) { return binop(a, b, pow, pow, "pow"); },
+          py::is_operator())
+      .def(
+          "__rpow__",
+          [](const Tensor& a, const py::object& b) -> py::object {
+            if (is_scalar(b)) return py::cast(rpow(a, b.cast<double>()));
+            return py::reinterpret_borrow<py::object>(Py_NotImplemented);
+          },
+          py::is_operator())
+      .def(
+          "__matmul__", [](const Tensor& a, const py::object& b) { return matmul(a, as_tensor_like(b, a, "matmul")); },
+          py::is_operator())
+      .def(
+          "__rmatmul__", [](const Tensor& a, const py::object& b) { return matmul(as_tensor_like(b, a, "matmul"), a); },
+          py::is_operator())
+      .def(
+          "__iadd__",
+          [](Tensor& a, const py::object& b) -> py::object {
+            // Tensors are values here: a += b rebinds a to a + b (autograd-safe), as with ints.
+            return binop(a, b, add, add, "add");
+          },
+          py::is_operator())
+      .def(
+          "__isub__", [](Tensor& a, const py::object& b) { return binop(a, b, sub, sub, "sub"); }, py::is_operator())
+      .def(
+          "__imul__", [](Tensor& a, const py::object& b) { return binop(a, b, mul, mul, "mul"); }, py::is_operator())
+      .def(
+          "__itruediv__", [](Tensor& a, const py::object& b) { return binop(a, b, div, div, "div"); },
+          py::is_operator());
+}
+
+}  // namespace md::python

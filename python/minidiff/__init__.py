@@ -1,0 +1,98 @@
+"""minidiff: diffusion models trained on a small native engine.
+
+The tensor, autograd, layer and optimiser machinery lives in the C++ extension ``minidiff._core``;
+this package re-exports it under PyTorch's names and adds the diffusion pipeline in Python.
+"""
+
+from . import _core
+from ._core import (
+    Device,
+    Generator,
+    Tensor,
+    arange,
+    default_generator,
+    empty,
+    full,
+    is_grad_enabled,
+    manual_seed,
+    ones,
+    ones_like,
+    rand,
+    randint,
+    randn,
+    randn_like,
+    set_grad_enabled,
+    tensor,
+    zeros,
+    zeros_like,
+)
+from . import functional
+from . import functional as F
+from .autograd import enable_grad, no_grad
+from . import backends, cuda
+
+__version__ = _core.build_info()["version"]
+
+float32 = "float32"
+int64 = "int64"
+bfloat16 = "bfloat16"
+long = "int64"
+
+
+def device(spec: str) -> Device:
+    """A device object, as ``torch.device``: ``md.device("cuda:0")``."""
+    return Device(spec)
+
+
+def cat(tensors, dim=0):
+    return functional.cat(tensors, dim)
+
+
+def stack(tensors, dim=0):
+    return functional.stack(tensors, dim)
+
+
+def set_num_threads(n: int) -> None:
+    """Threads for CPU kernels (OpenMP) and matrix products (OpenBLAS)."""
+    _core.set_num_threads(n)
+
+
+def get_num_threads() -> int:
+    return _core.get_num_threads()
+
+
+__all__ = [
+    "Device",
+    "F",
+    "Generator",
+    "Tensor",
+    "arange",
+    "backends",
+    "bfloat16",
+    "cat",
+    "cuda",
+    "default_generator",
+    "device",
+    "empty",
+    "enable_grad",
+    "float32",
+    "full",
+    "functional",
+    "get_num_threads",
+    "int64",
+    "is_grad_enabled",
+    "manual_seed",
+    "no_grad",
+    "ones",
+    "ones_like",
+    "rand",
+    "randint",
+    "randn",
+    "randn_like",
+    "set_grad_enabled",
+    "set_num_threads",
+    "stack",
+    "tensor",
+    "zeros",
+    "zeros_like",
+]
