@@ -1,6 +1,486 @@
-// md.nn bindings (filled in with the layer library).
+// md.nn bindings: the Module base (subclassable from Python, with attribute registration as in
+// PyTorch), the layers, the diffusers blocks and UNet2DModel.
 #include "bind.h"
+#include "nn/layers.h"
+#include "nn/unet2d.h"
 
 namespace md::python {
-void bind_nn(py::module_&) {}
+
+using namespace md::nn;
+
+namespace {
+
+using ModulePtr = std::shared_ptr<Module>;
+
+py::object ordered_dict(const NamedTensors& items) {
+  py::object od = py::module_::import("collections").attr("OrderedDict")();
+  for (const auto& kv : items) od[py::str(kv.first)] = py::cast(kv.second);
+  return od;
+}
+
+py::list named_list(const NamedTensors& items, const std::string& prefix) {
+  py::list out;
+  for (const auto& kv : items)
+    out.append(py::make_tuple(prefix.empty() ? kv.first : prefix + "." + kv.first, kv.second));
+  return out;
+}
+
+std::string module_repr(const Module& m, int indent) {
+  std::string s = m.type_name() + "(" + m.extra_repr();
+  const auto& children = m.named_children();
+  if (children.empty()) return s + ")";
+  s += "\n";
+  const std::string pad(indent + 2, ' ');
+  for (const auto& kv : children) s += pad + "(" + kv.first + "): " + module_repr(*kv.second, indent + 2) + "\n";
+  return s + std::string(indent, ' ') + ")";
+}
+
+// Timestep argument of UNet2DModel.forward: a Python number, a NumPy value or a Tensor.
+Tensor timestep_tensor(const py::object& t, const Tensor& sample) {
+  if (py::isinstance<Tensor>(t)) return t.cast<Tensor>();
+  if (py::isinstance<py::int_>(t) && !py::isinstance<py::bool_>(t)) {
+    const int64_t v = t.cast<int64_t>();
+    return from_host(&v, {}, DType::Int64, sample.device());
+  }
+  if (py::isinstance<py::float_>(t)) {
+    // diffusers turns a Python number into a long tensor, truncating fractions
+    const int64_t v = static_cast<int64_t>(t.cast<double>());
+    return from_host(&v, {}, DType::Int64, sample.device());
+  }
+  return tensor_from_python(t, py::none(), py::str(sample.device().str()));
+}
+
+UNet2DConfig config_from_kwargs(const py::kwargs& kw) {
+  UNet2DConfig c;
+  std::vector<std::string> unknown;
+  auto opt_int = [](const py::handle& v) -> std::optional<int64_t> {
+    if (v.is_none()) return std::nullopt;
+    return v.cast<int64_t>();
+  };
+  auto opt_str = [](const py::handle& v) -> std::optional<std::string> {
+    if (v.is_none()) return std::nullopt;
+    return v.cast<std::string>();
+  };
+  for (auto item : kw) {
+    const std::string k = item.first.cast<std::string>();
+    const py::handle v = item.second;
+    try {
+      if (k == "sample_size") {
+        if (v.is_none())
+          c.sample_size.reset();
+        else if (py::isinstance<py::sequence>(v))
+          c.sample_size = v.cast<std::vector<int64_t>>().at(0);
+        else
+          c.sample_size = v.cast<int64_t>();
+      } else if (k == "in_channels")
+        c.in_channels = v.cast<int64_t>();
+      else if (k == "out_channels")
+        c.out_channels = v.cast<int64_t>();
+      else if (k == "center_input_sample")
+        c.center_input_sample = v.cast<bool>();
+      else if (k == "time_embedding_type")
+        c.time_embedding_type = v.cast<std::string>();
+      else if (k == "time_embedding_dim")
+        c.time_embedding_dim = opt_int(v);
+      else if (k == "freq_shift")
+        c.freq_shift = v.cast<double>();
+      else if (k == "flip_sin_to_cos")
+        c.flip_sin_to_cos = v.cast<bool>();
+      else if (k == "down_block_types")
+        c.down_block_types = v.cast<std::vector<std::string>>();
+      else if (k == "mid_block_type")
+        c.mid_block_type = opt_str(v);
+      else if (k == "up_block_types")
+        c.up_block_types = v.cast<std::vector<std::string>>();
+      else if (k == "block_out_channels")
+        c.block_out_channels = v.cast<std::vector<int64_t>>();
+      else if (k == "layers_per_block")
+        c.layers_per_block = v.cast<int64_t>();
+      else if (k == "mid_block_scale_factor")
+        c.mid_block_scale_factor = v.cast<double>();
+      else if (k == "downsample_padding")
+        c.downsample_padding = v.cast<int64_t>();
+      else if (k == "downsample_type")
+        c.downsample_type = v.cast<std::string>();
+      else if (k == "upsample_type")
+        c.upsample_type = v.cast<std::string>();
+      else if (k == "dropout")
+        c.dropout = v.cast<double>();
+      else if (k == "act_fn")
+        c.act_fn = v.cast<std::string>();
+      else if (k == "attention_head_dim")
+        c.attention_head_dim = opt_int(v);
+      else if (k == "norm_num_groups")
+        c.norm_num_groups = v.cast<int64_t>();
+      else if (k == "attn_norm_num_groups")
+        c.attn_norm_num_groups = opt_int(v);
+      else if (k == "norm_eps")
+        c.norm_eps = v.cast<double>();
+      else if (k == "resnet_time_scale_shift")
+        c.resnet_time_scale_shift = v.cast<std::string>();
+      else if (k == "add_attention")
+        c.add_attention = v.cast<bool>();
+      else if (k == "class_embed_type")
+        c.class_embed_type = opt_str(v);
+      else if (k == "num_class_embeds")
+        c.num_class_embeds = opt_int(v);
+      else if (k == "num_train_timesteps")
+        c.num_train_timesteps = opt_int(v);
+      else
+        unknown.push_back(k);
+    } catch (const py::cast_error&) {
+      throw TypeError(
+          str("UNet2DModel: config field '", k, "' has a value of the wrong type: ", std::string(py::repr(v))));
+    }
+  }
+  if (!unknown.empty()) {
+    std::string s;
+    for (size_t i = 0; i < unknown.size(); ++i) s += (i ? ", " : "") + unknown[i];
+    throw ValueError("UNet2DModel: unknown config fields: " + s);
+  }
+  return c;
+}
+
+py::dict config_to_dict(const UNet2DConfig& c) {
+  py::dict d;
+  auto opt = [](const auto& o) -> py::object { return o ? py::cast(*o) : py::none(); };
+  d["sample_size"] = opt(c.sample_size);
+  d["in_channels"] = c.in_channels;
+  d["out_channels"] = c.out_channels;
+  d["center_input_sample"] = c.center_input_sample;
+  d["time_embedding_type"] = c.time_embedding_type;
+  d["time_embedding_dim"] = opt(c.time_embedding_dim);
+  d["freq_shift"] = c.freq_shift;
+  d["flip_sin_to_cos"] = c.flip_sin_to_cos;
+  d["down_block_types"] = py::tuple(py::cast(c.down_block_types));
+  d["mid_block_type"] = opt(c.mid_block_type);
+  d["up_block_types"] = py::tuple(py::cast(c.up_block_types));
+  d["block_out_channels"] = py::tuple(py::cast(c.block_out_channels));
+  d["layers_per_block"] = c.layers_per_block;
+  d["mid_block_scale_factor"] = c.mid_block_scale_factor;
+  d["downsample_padding"] = c.downsample_padding;
+  d["downsample_type"] = c.downsample_type;
+  d["upsample_type"] = c.upsample_type;
+  d["dropout"] = c.dropout;
+  d["act_fn"] = c.act_fn;
+  d["attention_head_dim"] = opt(c.attention_head_dim);
+  d["norm_num_groups"] = c.norm_num_groups;
+  d["attn_norm_num_groups"] = opt(c.attn_norm_num_groups);
+  d["norm_eps"] = c.norm_eps;
+  d["resnet_time_scale_shift"] = c.resnet_time_scale_shift;
+  d["add_attention"] = c.add_attention;
+  d["class_embed_type"] = opt(c.class_embed_type);
+  d["num_class_embeds"] = opt(c.num_class_embeds);
+  d["num_train_timesteps"] = opt(c.num_train_timesteps);
+  return d;
+}
+
+}  // namespace
+
+void bind_nn(py::module_& m) {
+  py::module_ nn = m.def_submodule("nn", "modules");
+  using RG = py::call_guard<py::gil_scoped_release>;
+
+  nn.def(
+      "Parameter",
+      [](const Tensor& t, bool requires_grad) {
+        Tensor p = make_parameter(t);
+        if (!requires_grad) p.impl()->requires_grad = false;
+        return p;
+      },
+      py::arg("data"), py::arg("requires_grad") = true, "Marks a tensor as a parameter (a leaf that requires grad)");
+
+  py::class_<Module, ModulePtr> mod(nn, "Module", py::dynamic_attr());
+  mod.def(py::init<>())
+      .def("__setattr__",
+           [](py::object self, const std::string& name, py::object value) {
+             Module& me = self.cast<Module&>();
+             if (py::isinstance<Module>(value)) {
+               me.register_module(name, value.cast<ModulePtr>());
+             } else if (py::isinstance<Tensor>(value) && value.cast<Tensor>().impl()->is_param) {
+               me.register_parameter(name, value.cast<Tensor>());
+             } else if (value.is_none() && (me.child(name) || me.has_parameter(name))) {
+               me.unregister(name);
+             }
+             py::module_::import("builtins").attr("object").attr("__setattr__")(self, name, value);
+           })
+      .def("__getattr__",
+           [](py::object self, const std::string& name) -> py::object {
+             // only reached when normal lookup fails: C++-registered children, parameters and buffers
+             Module& me = self.cast<Module&>();
+             if (auto c = me.child(name)) return py::cast(c);
+             Tensor p = me.parameter(name);
+             if (p.defined()) return py::cast(p);
+             Tensor b = me.buffer(name);
+             if (b.defined()) return py::cast(b);
+             throw py::attribute_error("'" + std::string(py::str(py::type::of(self).attr("__name__"))) +
+                                       "' object has no attribute '" + name + "'");
+           })
+      .def("__call__",
+           [](py::object self, py::args args, py::kwargs kwargs) { return self.attr("forward")(*args, **kwargs); })
+      .def("forward",
+           [](py::object self, py::args, py::kwargs) -> py::object {
+             throw py::type_error(std::string(py::str(py::type::of(self).attr("__name__"))) +
+                                  " does not define forward()");
+           })
+      .def("__repr__", [](const Module& me) { return module_repr(me, 0); })
+      .def("register_parameter",
+           [](Module& me, const std::string& name, const py::object& t) {
+             if (t.is_none())
+               me.unregister(name);
+             else
+               me.register_parameter(name, t.cast<Tensor>());
+           })
+      .def(
+          "register_buffer",
+          [](Module& me, const std::string& name, const Tensor& t, bool persistent) {
+            me.register_buffer(name, t, persistent);
+          },
+          py::arg("name"), py::arg("tensor"), py::arg("persistent") = true)
+      .def("add_module", [](Module& me, const std::string& name, ModulePtr c) { me.register_module(name, c); })
+      .def("register_module", [](Module& me, const std::string& name, ModulePtr c) { me.register_module(name, c); })
+      .def(
+          "parameters", [](const Module& me, bool recurse) { return me.parameters(recurse); },
+          py::arg("recurse") = true)
+      .def(
+          "named_parameters",
+          [](const Module& me, const std::string& prefix, bool recurse) {
+            return named_list(me.named_parameters(recurse), prefix);
+          },
+          py::arg("prefix") = "", py::arg("recurse") = true)
+      .def("buffers",
+           [](const Module& me) {
+             std::vector<Tensor> out;
+             for (auto& kv : me.named_buffers()) out.push_back(kv.second);
+             return out;
+           })
+      .def("named_buffers", [](const Module& me) { return named_list(me.named_buffers(), ""); })
+      .def("children",
+           [](const Module& me) {
+             py::list out;
+             for (auto& kv : me.named_children()) out.append(py::cast(kv.second));
+             return out;
+           })
+      .def("named_children",
+           [](const Module& me) {
+             py::list out;
+             for (auto& kv : me.named_children()) out.append(py::make_tuple(kv.first, py::cast(kv.second)));
+             return out;
+           })
+      .def("modules",
+           [](py::object self) {
+             py::list out;
+             out.append(self);
+             for (auto& kv : self.cast<Module&>().named_modules()) out.append(py::cast(kv.second));
+             return out;
+           })
+      .def("named_modules",
+           [](py::object self) {
+             py::list out;
+             out.append(py::make_tuple("", self));
+             for (auto& kv : self.cast<Module&>().named_modules())
+               out.append(py::make_tuple(kv.first, py::cast(kv.second)));
+             return out;
+           })
+      .def("state_dict", [](const Module& me) { return ordered_dict(me.state_dict()); })
+      .def(
+          "load_state_dict",
+          [](Module& me, const py::dict& sd, bool strict) {
+            std::map<std::string, Tensor> tensors;
+            for (auto item : sd) {
+              const std::string k = item.first.cast<std::string>();
+              tensors[k] = py::isinstance<Tensor>(item.second)
+                               ? item.second.cast<Tensor>()
+                               : tensor_from_python(item.second, py::str("float32"), py::none());
+            }
+            Module::LoadResult r;
+            {
+              py::gil_scoped_release release;
+              r = me.load_state_dict(tensors, strict);
+            }
+            py::object nt =
+                py::module_::import("collections")
+                    .attr("namedtuple")("IncompatibleKeys", py::make_tuple("missing_keys", "unexpected_keys"));
+            return nt(py::cast(r.missing_keys), py::cast(r.unexpected_keys));
+          },
+          py::arg("state_dict"), py::arg("strict") = true)
+      .def(
+          "train",
+          [](py::object self, bool on) {
+            self.cast<Module&>().train(on);
+            return self;
+          },
+          py::arg("mode") = true)
+      .def("eval",
+           [](py::object self) {
+             self.cast<Module&>().train(false);
+             return self;
+           })
+      .def_property_readonly("training", &Module::is_training)
+      .def(
+          "to",
+          [](py::object self, const py::object& device) {
+            Module& me = self.cast<Module&>();
+            const Device d = to_device(device);
+            py::gil_scoped_release release;
+            me.to(d);
+            return self;
+          },
+          py::arg("device"))
+      .def("cuda",
+           [](py::object self) {
+             Module& me = self.cast<Module&>();
+             {
+               py::gil_scoped_release release;
+               me.to(Device{DeviceType::CUDA, 0});
+             }
+             return self;
+           })
+      .def("cpu",
+           [](py::object self) {
+             Module& me = self.cast<Module&>();
+             {
+               py::gil_scoped_release release;
+               me.to(Device{});
+             }
+             return self;
+           })
+      .def_property_readonly("device", &Module::device)
+      .def(
+          "zero_grad", [](Module& me, bool) { me.zero_grad(); }, py::arg("set_to_none") = true,
+          "Zeroes every .grad in place (gradients are kept, as views of the optimizer's arena)")
+      .def("num_parameters", &Module::num_parameters);
+
+  py::class_<Linear, Module, std::shared_ptr<Linear>>(nn, "Linear", py::dynamic_attr())
+      .def(py::init<int64_t, int64_t, bool>(), py::arg("in_features"), py::arg("out_features"), py::arg("bias") = true)
+      .def("forward", &Linear::forward, RG())
+      .def_readonly("in_features", &Linear::in_features)
+      .def_readonly("out_features", &Linear::out_features);
+
+  py::class_<Conv2d, Module, std::shared_ptr<Conv2d>>(nn, "Conv2d", py::dynamic_attr())
+      .def(py::init(
+               [](int64_t in, int64_t out, const py::object& k, const py::object& s, const py::object& p, bool bias) {
+                 return std::make_shared<Conv2d>(in, out, to_pair(k, "Conv2d", "kernel_size"),
+                                                 to_pair(s, "Conv2d", "stride"), to_pair(p, "Conv2d", "padding"), bias);
+               }),
+           py::arg("in_channels"), py::arg("out_channels"), py::arg("kernel_size"), py::arg("stride") = 1,
+           py::arg("padding") = 0, py::arg("bias") = true)
+      .def("forward", &Conv2d::forward, RG())
+      .def_readonly("in_channels", &Conv2d::in_channels)
+      .def_readonly("out_channels", &Conv2d::out_channels)
+      .def_readonly("kernel_size", &Conv2d::kernel_size)
+      .def_readonly("stride", &Conv2d::stride)
+      .def_readonly("padding", &Conv2d::padding);
+
+  py::class_<GroupNorm, Module, std::shared_ptr<GroupNorm>>(nn, "GroupNorm", py::dynamic_attr())
+      .def(py::init<int64_t, int64_t, double, bool>(), py::arg("num_groups"), py::arg("num_channels"),
+           py::arg("eps") = 1e-5, py::arg("affine") = true)
+      .def("forward", &GroupNorm::forward, RG())
+      .def("forward_silu", &GroupNorm::forward_silu, RG())
+      .def_readonly("num_groups", &GroupNorm::num_groups)
+      .def_readonly("num_channels", &GroupNorm::num_channels)
+      .def_readonly("eps", &GroupNorm::eps);
+
+  py::class_<LayerNorm, Module, std::shared_ptr<LayerNorm>>(nn, "LayerNorm", py::dynamic_attr())
+      .def(py::init([](const py::object& shape, double eps, bool affine) {
+             return std::make_shared<LayerNorm>(to_shape(shape, "LayerNorm"), eps, affine);
+           }),
+           py::arg("normalized_shape"), py::arg("eps") = 1e-5, py::arg("elementwise_affine") = true)
+      .def("forward", &LayerNorm::forward, RG())
+      .def_readonly("eps", &LayerNorm::eps);
+
+  py::class_<SiLU, Module, std::shared_ptr<SiLU>>(nn, "SiLU", py::dynamic_attr())
+      .def(py::init<>())
+      .def("forward", &SiLU::forward, RG());
+  py::class_<Identity, Module, std::shared_ptr<Identity>>(nn, "Identity", py::dynamic_attr())
+      .def(py::init([](py::args, py::kwargs) { return std::make_shared<Identity>(); }))
+      .def("forward", &Identity::forward);
+  py::class_<Dropout, Module, std::shared_ptr<Dropout>>(nn, "Dropout", py::dynamic_attr())
+      .def(py::init<double>(), py::arg("p") = 0.5)
+      .def("forward", &Dropout::forward, RG())
+      .def_readonly("p", &Dropout::p);
+  py::class_<Embedding, Module, std::shared_ptr<Embedding>>(nn, "Embedding", py::dynamic_attr())
+      .def(py::init<int64_t, int64_t>(), py::arg("num_embeddings"), py::arg("embedding_dim"))
+      .def("forward", &Embedding::forward, RG())
+      .def_readonly("num_embeddings", &Embedding::num_embeddings)
+      .def_readonly("embedding_dim", &Embedding::embedding_dim);
+
+  py::class_<ModuleList, Module, std::shared_ptr<ModuleList>>(nn, "ModuleList", py::dynamic_attr())
+      .def(py::init([](const py::object& modules) {
+             auto l = std::make_shared<ModuleList>();
+             if (!modules.is_none())
+               for (auto item : modules) l->append(item.cast<ModulePtr>());
+             return l;
+           }),
+           py::arg("modules") = py::none())
+      .def("append",
+           [](py::object self, ModulePtr m) {
+             ModuleList& l = self.cast<ModuleList&>();
+             const std::string name = std::to_string(l.size());
+             self.attr("__setattr__")(name, py::cast(m));
+             return self;
+           })
+      .def("__len__", &ModuleList::size)
+      .def("__getitem__", [](const ModuleList& l, int64_t i) { return l.at(i); })
+      .def("__iter__", [](const ModuleList& l) {
+        py::list out;
+        for (size_t i = 0; i < l.size(); ++i) out.append(py::cast(l.at(static_cast<int64_t>(i))));
+        return py::iter(out);
+      });
+
+  py::class_<Attention, Module, std::shared_ptr<Attention>>(nn, "Attention", py::dynamic_attr())
+      .def(py::init([](int64_t query_dim, int64_t heads, int64_t dim_head, const py::object& norm_num_groups,
+                       double eps, double rescale_output_factor, bool residual_connection, bool bias, double dropout) {
+             std::optional<int64_t> g;
+             if (!norm_num_groups.is_none()) g = norm_num_groups.cast<int64_t>();
+             return std::make_shared<Attention>(query_dim, heads, dim_head, g, eps, rescale_output_factor,
+                                                residual_connection, bias, dropout);
+           }),
+           py::arg("query_dim"), py::arg("heads") = 8, py::arg("dim_head") = 64,
+           py::arg("norm_num_groups") = py::none(), py::arg("eps") = 1e-5, py::arg("rescale_output_factor") = 1.0,
+           py::arg("residual_connection") = false, py::arg("bias") = true, py::arg("dropout") = 0.0)
+      .def("forward", &Attention::forward, RG())
+      .def_readonly("heads", &Attention::heads)
+      .def_readonly("dim_head", &Attention::dim_head);
+
+  // diffusers blocks (constructed by UNet2DModel; bound for inspection and block-level use)
+  py::class_<Timesteps, Module, std::shared_ptr<Timesteps>>(nn, "Timesteps", py::dynamic_attr())
+      .def(py::init<int64_t, bool, double>(), py::arg("num_channels"), py::arg("flip_sin_to_cos"),
+           py::arg("downscale_freq_shift"))
+      .def("forward", &Timesteps::forward, RG());
+  py::class_<TimestepEmbedding, Module, std::shared_ptr<TimestepEmbedding>>(nn, "TimestepEmbedding", py::dynamic_attr())
+      .def(py::init<int64_t, int64_t>(), py::arg("in_channels"), py::arg("time_embed_dim"))
+      .def("forward", &TimestepEmbedding::forward, RG());
+  py::class_<ResnetBlock2D, Module, std::shared_ptr<ResnetBlock2D>>(nn, "ResnetBlock2D", py::dynamic_attr())
+      .def(
+          "forward",
+          [](const ResnetBlock2D& b, const Tensor& x, const Tensor& temb) { return b.forward(x, silu(temb)); },
+          py::arg("input_tensor"), py::arg("temb"), RG());
+  py::class_<Downsample2D, Module, std::shared_ptr<Downsample2D>>(nn, "Downsample2D", py::dynamic_attr())
+      .def("forward", &Downsample2D::forward, RG());
+  py::class_<Upsample2D, Module, std::shared_ptr<Upsample2D>>(nn, "Upsample2D", py::dynamic_attr())
+      .def("forward", &Upsample2D::forward, RG());
+  py::class_<DownBlock, Module, std::shared_ptr<DownBlock>>(nn, "DownBlock2D", py::dynamic_attr());
+  py::class_<UNetMidBlock2D, Module, std::shared_ptr<UNetMidBlock2D>>(nn, "UNetMidBlock2D", py::dynamic_attr());
+  py::class_<UpBlock, Module, std::shared_ptr<UpBlock>>(nn, "UpBlock2D", py::dynamic_attr());
+
+  py::class_<UNet2DModel, Module, std::shared_ptr<UNet2DModel>>(nn, "UNet2DModel", py::dynamic_attr())
+      .def(py::init([](const py::kwargs& kw) { return std::make_shared<UNet2DModel>(config_from_kwargs(kw)); }))
+      .def(
+          "forward",
+          [](const UNet2DModel& model, const Tensor& sample, const py::object& timestep, const py::object& class_labels,
+             bool) {
+            Tensor t = timestep_tensor(timestep, sample);
+            Tensor labels;
+            if (!class_labels.is_none())
+              labels = py::isinstance<Tensor>(class_labels)
+                           ? class_labels.cast<Tensor>()
+                           : tensor_from_python(class_labels, py::none(), py::str(sample.device().str()));
+            py::gil_scoped_release release;
+            return model.forward(sample, t, labels);
+          },
+          py::arg("sample"), py::arg("timestep"), py::arg("class_labels") = py::none(), py::arg("return_dict") = true)
+      .def_property_readonly("_config_dict", [](const UNet2DModel& model) { return config_to_dict(model.config()); });
+}
+
 }  // namespace md::python

@@ -4,7 +4,8 @@ The tensor, autograd, layer and optimiser machinery lives in the C++ extension `
 this package re-exports it under PyTorch's names and adds the diffusion pipeline in Python.
 """
 
-from . import _core
+from . import _core, backends, cuda, functional, nn, optim
+from . import functional as F
 from ._core import (
     Device,
     Generator,
@@ -26,10 +27,12 @@ from ._core import (
     zeros,
     zeros_like,
 )
-from . import functional
-from . import functional as F
 from .autograd import enable_grad, no_grad
-from . import backends, cuda
+from .unet import UNet2DModel
+
+# diffusers' UNet2DModel returns an output object with .sample; ours returns the tensor itself,
+# which answers .sample too, so code written for either works.
+Tensor.sample = property(lambda self: self)
 
 __version__ = _core.build_info()["version"]
 
@@ -66,6 +69,7 @@ __all__ = [
     "F",
     "Generator",
     "Tensor",
+    "UNet2DModel",
     "arange",
     "backends",
     "bfloat16",
@@ -82,9 +86,11 @@ __all__ = [
     "int64",
     "is_grad_enabled",
     "manual_seed",
+    "nn",
     "no_grad",
     "ones",
     "ones_like",
+    "optim",
     "rand",
     "randint",
     "randn",

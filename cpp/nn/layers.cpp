@@ -1,0 +1,169 @@
+// Basic layers and the diffusers Attention block.
+#include "nn/layers.h"
+
+namespace md::nn {
+
+// ---- Linear
+
+Linear::Linear(int64_t in, int64_t out, bool bias) : in_features(in), out_features(out) {
+  MD_CHECK(in >= 0 && out >= 0, ValueError, "Linear: features must be non-negative, got (", in, ", ", out, ")");
+  Tensor w = empty({out, in});
+  init_uniform_fan_in(w, in);
+  register_parameter("weight", w);
+  if (bias) {
+    Tensor b = empty({out});
+    init_uniform_fan_in(b, in);
+    register_parameter("bias", b);
+  }
+}
+
+std::string Linear::extra_repr() const {
+  return str("in_features=", in_features, ", out_features=", out_features,
+             ", bias=", has_parameter("bias") ? "True" : "False");
+}
+
+Tensor Linear::forward(const Tensor& x) const { return linear(x, parameter("weight"), parameter("bias")); }
+
+// ---- Conv2d
+
+Conv2d::Conv2d(int64_t in, int64_t out, std::pair<int64_t, int64_t> k, std::pair<int64_t, int64_t> s,
+               std::pair<int64_t, int64_t> p, bool bias)
+    : in_channels(in), out_channels(out), kernel_size(k), stride(s), padding(p) {
+  MD_CHECK(in > 0 && out > 0 && k.first > 0 && k.second > 0, ValueError, "Conv2d: invalid channels (", in, ", ", out,
+           ") or kernel size (", k.first, ", ", k.second, ")");
+  const int64_t fan_in = in * k.first * k.second;
+  Tensor w = empty({out, in, k.first, k.second});
+  init_uniform_fan_in(w, fan_in);
+  register_parameter("weight", w);
+  if (bias) {
+    Tensor b = empty({out});
+    init_uniform_fan_in(b, fan_in);
+    register_parameter("bias", b);
+  }
+}
+
+std::string Conv2d::extra_repr() const {
+  return str(in_channels, ", ", out_channels, ", kernel_size=(", kernel_size.first, ", ", kernel_size.second,
+             "), stride=(", stride.first, ", ", stride.second, "), padding=(", padding.first, ", ", padding.second,
+             ")");
+}
+
+Tensor Conv2d::forward(const Tensor& x) const {
+  return conv2d(x, parameter("weight"), parameter("bias"), stride, padding);
+}
+
+// ---- GroupNorm
+
+GroupNorm::GroupNorm(int64_t groups, int64_t channels, double e, bool affine)
+    : num_groups(groups), num_channels(channels), eps(e) {
+  MD_CHECK(groups > 0 && channels % groups == 0, ValueError, "GroupNorm: num_channels (", channels,
+           ") must be divisible by num_groups (", groups, ")");
+  if (affine) {
+    register_parameter("weight", ones({channels}));
+    register_parameter("bias", zeros({channels}));
+  }
+}
+
+std::string GroupNorm::extra_repr() const { return str(num_groups, ", ", num_channels, ", eps=", eps); }
+
+Tensor GroupNorm::forward(const Tensor& x) const {
+  return group_norm(x, num_groups, parameter("weight"), parameter("bias"), eps);
+}
+
+Tensor GroupNorm::forward_silu(const Tensor& x) const {
+  return group_norm(x, num_groups, parameter("weight"), parameter("bias"), eps, /*fuse_silu=*/true);
+}
+
+// ---- LayerNorm
+
+LayerNorm::LayerNorm(Shape shape, double e, bool affine) : normalized_shape(std::move(shape)), eps(e) {
+  if (affine) {
+    register_parameter("weight", ones(normalized_shape));
+    register_parameter("bias", zeros(normalized_shape));
+  }
+}
+
+std::string LayerNorm::extra_repr() const { return str(shape_str(normalized_shape), ", eps=", eps); }
+
+Tensor LayerNorm::forward(const Tensor& x) const {
+  return layer_norm(x, normalized_shape, parameter("weight"), parameter("bias"), eps);
+}
+
+// ---- Dropout, Embedding, ModuleList
+
+Dropout::Dropout(double prob) : p(prob) {
+  MD_CHECK(prob >= 0.0 && prob <= 1.0, ValueError, "Dropout: p must be in [0, 1], got ", prob);
+}
+
+std::string Dropout::extra_repr() const { return str("p=", p); }
+
+Embedding::Embedding(int64_t n, int64_t d) : num_embeddings(n), embedding_dim(d) {
+  MD_CHECK(n > 0 && d > 0, ValueError, "Embedding: sizes must be positive, got (", n, ", ", d, ")");
+  Tensor w = empty({n, d});
+  NoGradGuard no_grad;
+  normal_(w, 0.0f, 1.0f);
+  register_parameter("weight", w);
+}
+
+std::string Embedding::extra_repr() const { return str(num_embeddings, ", ", embedding_dim); }
+
+Tensor Embedding::forward(const Tensor& idx) const { return embedding(idx, parameter("weight")); }
+
+std::shared_ptr<Module> ModuleList::at(int64_t i) const {
+  const int64_t n = static_cast<int64_t>(children_.size());
+  MD_CHECK(i >= -n && i < n, IndexError, "ModuleList index ", i, " out of range for ", n, " modules");
+  return children_[i < 0 ? i + n : i].second;
+}
+
+// ---- Attention
+
+Attention::Attention(int64_t qdim, int64_t h, int64_t dh, std::optional<int64_t> norm_num_groups, double eps,
+                     double rescale, bool residual, bool bias, double dropout_p)
+    : query_dim(qdim), heads(h), dim_head(dh), rescale_output_factor(rescale), residual_connection(residual) {
+  MD_CHECK(h > 0 && dh > 0, ValueError, "Attention: heads (", h, ") and dim_head (", dh, ") must be positive");
+  const int64_t inner = h * dh;
+  if (norm_num_groups) add_child("group_norm", std::make_shared<GroupNorm>(*norm_num_groups, qdim, eps));
+  add_child("to_q", std::make_shared<Linear>(qdim, inner, bias));
+  add_child("to_k", std::make_shared<Linear>(qdim, inner, bias));
+  add_child("to_v", std::make_shared<Linear>(qdim, inner, bias));
+  auto out = add_child("to_out", std::make_shared<ModuleList>());
+  out->append(std::make_shared<Linear>(inner, qdim, true));
+  out->append(std::make_shared<Dropout>(dropout_p));
+}
+
+std::string Attention::extra_repr() const {
+  return str("query_dim=", query_dim, ", heads=", heads, ", dim_head=", dim_head);
+}
+
+Tensor Attention::forward(const Tensor& input) const {
+  MD_CHECK(input.dim() == 4 || input.dim() == 3, ValueError, "Attention: input must be (B, C, H, W) or (B, L, C), got ",
+           input.shape());
+  const bool spatial = input.dim() == 4;
+  const int64_t B = input.shape()[0];
+  const int64_t C = spatial ? input.shape()[1] : input.shape()[2];
+  MD_CHECK(C == query_dim, ValueError, "Attention: input ", input.shape(), " has ", C, " channels, expected ",
+           query_dim);
+  Tensor x = input;
+  if (auto gn = child("group_norm")) {
+    // group_norm normalises over channels: (B, C, H, W) as is, or (B, L, C) transposed to (B, C, L)
+    const auto& norm = static_cast<const GroupNorm&>(*gn);
+    x = spatial ? norm.forward(x) : transpose(norm.forward(transpose(x, 1, 2)), 1, 2);
+  }
+  if (spatial) x = transpose(reshape(x, {B, C, -1}), 1, 2);  // (B, L, C)
+  x = contiguous(x);
+  const int64_t L = x.shape()[1];
+  auto proj = [&](const char* name) { return static_cast<const Linear&>(*child(name)).forward(x); };
+  auto split_heads = [&](const Tensor& t) { return transpose(reshape(t, {B, L, heads, dim_head}), 1, 2); };
+  Tensor q = split_heads(proj("to_q")), k = split_heads(proj("to_k")), v = split_heads(proj("to_v"));
+  Tensor o = scaled_dot_product_attention(q, k, v);           // (B, heads, L, dim_head)
+  o = reshape(transpose(o, 1, 2), {B, L, heads * dim_head});  // (B, L, inner)
+  const auto& to_out = static_cast<const ModuleList&>(*child("to_out"));
+  o = to_out.get<Linear>(0).forward(o);
+  o = to_out.get<Dropout>(1).forward(o);
+  if (spatial) o = reshape(transpose(o, 1, 2), input.shape());
+  if (residual_connection) o = add(o, input);
+  if (rescale_output_factor != 1.0) o = div(o, rescale_output_factor);
+  return o;
+}
+
+}  // namespace md::nn

@@ -1,0 +1,111 @@
+// The basic layers of md.nn, with PyTorch's parameter names and default initialisation, and the
+// diffusers Attention block. Each forward is written with ops.
+#pragma once
+
+#include <optional>
+
+#include "nn/module.h"
+
+namespace md::nn {
+
+class Linear : public Module {
+ public:
+  Linear(int64_t in_features, int64_t out_features, bool bias = true);
+  std::string type_name() const override { return "Linear"; }
+  std::string extra_repr() const override;
+  Tensor forward(const Tensor& x) const;
+  int64_t in_features, out_features;
+};
+
+class Conv2d : public Module {
+ public:
+  Conv2d(int64_t in_channels, int64_t out_channels, std::pair<int64_t, int64_t> kernel_size,
+         std::pair<int64_t, int64_t> stride = {1, 1}, std::pair<int64_t, int64_t> padding = {0, 0}, bool bias = true);
+  std::string type_name() const override { return "Conv2d"; }
+  std::string extra_repr() const override;
+  Tensor forward(const Tensor& x) const;
+  int64_t in_channels, out_channels;
+  std::pair<int64_t, int64_t> kernel_size, stride, padding;
+};
+
+class GroupNorm : public Module {
+ public:
+  GroupNorm(int64_t num_groups, int64_t num_channels, double eps = 1e-5, bool affine = true);
+  std::string type_name() const override { return "GroupNorm"; }
+  std::string extra_repr() const override;
+  Tensor forward(const Tensor& x) const;
+  // silu(group_norm(x)) in one fused op.
+  Tensor forward_silu(const Tensor& x) const;
+  int64_t num_groups, num_channels;
+  double eps;
+};
+
+class LayerNorm : public Module {
+ public:
+  LayerNorm(Shape normalized_shape, double eps = 1e-5, bool elementwise_affine = true);
+  std::string type_name() const override { return "LayerNorm"; }
+  std::string extra_repr() const override;
+  Tensor forward(const Tensor& x) const;
+  Shape normalized_shape;
+  double eps;
+};
+
+class SiLU : public Module {
+ public:
+  std::string type_name() const override { return "SiLU"; }
+  Tensor forward(const Tensor& x) const { return silu(x); }
+};
+
+class Identity : public Module {
+ public:
+  std::string type_name() const override { return "Identity"; }
+  Tensor forward(const Tensor& x) const { return x; }
+};
+
+class Dropout : public Module {
+ public:
+  explicit Dropout(double p = 0.5);
+  std::string type_name() const override { return "Dropout"; }
+  std::string extra_repr() const override;
+  Tensor forward(const Tensor& x) const { return dropout(x, p, training_); }
+  double p;
+};
+
+class Embedding : public Module {
+ public:
+  Embedding(int64_t num_embeddings, int64_t embedding_dim);
+  std::string type_name() const override { return "Embedding"; }
+  std::string extra_repr() const override;
+  Tensor forward(const Tensor& idx) const;
+  int64_t num_embeddings, embedding_dim;
+};
+
+// A list of modules named "0", "1", ...
+class ModuleList : public Module {
+ public:
+  std::string type_name() const override { return "ModuleList"; }
+  void append(std::shared_ptr<Module> m) { register_module(std::to_string(children_.size()), std::move(m)); }
+  size_t size() const { return children_.size(); }
+  std::shared_ptr<Module> at(int64_t i) const;
+  template <typename M>
+  M& get(int64_t i) const {
+    return static_cast<M&>(*at(i));
+  }
+};
+
+// diffusers' Attention as the UNet blocks build it: optional group_norm over channels, to_q /
+// to_k / to_v / to_out.0 projections, heads = query_dim / dim_head, a residual connection and a
+// rescale of the output. Accepts (B, C, H, W) or (B, L, C) input.
+class Attention : public Module {
+ public:
+  Attention(int64_t query_dim, int64_t heads, int64_t dim_head, std::optional<int64_t> norm_num_groups, double eps,
+            double rescale_output_factor, bool residual_connection, bool bias = true, double dropout = 0.0);
+  std::string type_name() const override { return "Attention"; }
+  std::string extra_repr() const override;
+  Tensor forward(const Tensor& x) const;
+  int64_t query_dim, heads, dim_head;
+  double rescale_output_factor;
+  bool residual_connection;
+};
+
+}  // namespace md::nn

@@ -1,0 +1,86 @@
+// Module: a named tree of parameters, buffers and child modules (PyTorch's nn.Module). Layers
+// hold their parameters as Tensors registered here; forward passes are written with ops only.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "ops/ops.h"
+
+namespace md::nn {
+
+using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
+
+class Module {
+ public:
+  virtual ~Module() = default;
+  virtual std::string type_name() const { return "Module"; }
+  // One-line summary of the constructor arguments, for repr().
+  virtual std::string extra_repr() const { return ""; }
+
+  // ---- registration
+  // Registers t as a parameter (a leaf that requires grad). Replaces an existing entry of that name.
+  Tensor register_parameter(const std::string& name, Tensor t);
+  // Buffers travel with to() and, when persistent, appear in state_dict().
+  Tensor register_buffer(const std::string& name, Tensor t, bool persistent = true);
+  void register_module(const std::string& name, std::shared_ptr<Module> m);
+  template <typename M>
+  std::shared_ptr<M> add_child(const std::string& name, std::shared_ptr<M> m) {
+    register_module(name, m);
+    return m;
+  }
+  // Removes a parameter, buffer or child of that name (no-op when absent).
+  void unregister(const std::string& name);
+
+  // ---- queries
+  NamedTensors named_parameters(bool recurse = true) const;
+  std::vector<Tensor> parameters(bool recurse = true) const;
+  NamedTensors named_buffers(bool recurse = true) const;
+  const std::vector<std::pair<std::string, std::shared_ptr<Module>>>& named_children() const { return children_; }
+  std::vector<std::pair<std::string, std::shared_ptr<Module>>> named_modules(const std::string& prefix = "");
+  std::shared_ptr<Module> child(const std::string& name) const;
+  Tensor parameter(const std::string& name) const;  // undefined when absent
+  Tensor buffer(const std::string& name) const;
+  bool has_parameter(const std::string& name) const;
+
+  // ---- state
+  // Parameters and persistent buffers, by dotted name, sharing storage with the module.
+  NamedTensors state_dict() const;
+  struct LoadResult {
+    std::vector<std::string> missing_keys, unexpected_keys;
+  };
+  // Copies values into the module's tensors (shapes must match). With strict, any missing or
+  // unexpected key is a ValueError that lists them all.
+  LoadResult load_state_dict(const std::map<std::string, Tensor>& sd, bool strict = true);
+
+  void train(bool on = true);
+  bool is_training() const { return training_; }
+  // Moves every parameter and buffer in place (handles held elsewhere see the move).
+  void to(Device device);
+  Device device() const;
+  // Zeroes every existing .grad in place.
+  void zero_grad();
+  int64_t num_parameters() const;
+
+ protected:
+  std::vector<std::pair<std::string, Tensor>> params_;
+  std::vector<std::tuple<std::string, Tensor, bool>> buffers_;
+  std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
+  bool training_ = true;
+
+ private:
+  void collect_parameters(const std::string& prefix, NamedTensors& out) const;
+  void collect_buffers(const std::string& prefix, bool persistent_only, NamedTensors& out) const;
+};
+
+// Marks t as a parameter: a detached leaf that requires grad.
+Tensor make_parameter(const Tensor& t);
+
+// ---- initialisation, as PyTorch's defaults
+// kaiming_uniform(a=sqrt(5)) reduces to U(-1/sqrt(fan_in), 1/sqrt(fan_in)); biases use the same bound.
+void init_uniform_fan_in(Tensor& t, int64_t fan_in);
+
+}  // namespace md::nn

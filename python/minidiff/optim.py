@@ -1,0 +1,264 @@
+"""Optimisers (``md.optim``): Adam and AdamW with PyTorch's interface, EMA, gradient clipping.
+
+The update itself runs in the native core as one fused pass over a flat arena holding every
+parameter of a group (see ``cpp/optim``); this module keeps the hyperparameters in
+``param_groups`` so that learning-rate schedules can change them between steps, as in PyTorch.
+Creating an optimiser re-homes the parameters (and their gradients) into the arena; the model
+keeps the same tensors. ``zero_grad()`` zeroes the gradient arena in place.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import _core
+from ._core import Tensor
+from ._core.optim import clip_grad_norm_
+from .autograd import no_grad
+
+__all__ = ["EMA", "Adam", "AdamW", "clip_grad_norm_"]
+
+
+def _as_param_list(params) -> list:
+    if isinstance(params, _core.nn.Module):
+        return params.parameters()
+    if isinstance(params, Tensor):
+        return [params]
+    return list(params)
+
+
+class Adam:
+    """Adam (Kingma & Ba) with bias correction; ``weight_decay`` adds an L2 term to the gradient."""
+
+    _decoupled = False
+
+    def __init__(
+        self,
+        params,
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+    ):
+        if lr < 0 or eps < 0 or weight_decay < 0:
+            raise ValueError(
+                f"{type(self).__name__}: invalid lr={lr}, eps={eps} or weight_decay={weight_decay}"
+            )
+        if len(betas) != 2 or not all(0.0 <= b < 1.0 for b in betas):
+            raise ValueError(f"{type(self).__name__}: betas must be two numbers in [0, 1), got {betas}")
+        self.defaults = {"lr": lr, "betas": tuple(betas), "eps": eps, "weight_decay": weight_decay}
+        params = list(params) if not isinstance(params, (Tensor, _core.nn.Module)) else _as_param_list(params)
+        if not params:
+            raise ValueError(f"{type(self).__name__} got an empty parameter list")
+        groups = params if isinstance(params[0], dict) else [{"params": params}]
+        self.param_groups: list[dict] = []
+        self._cores = []
+        for g in groups:
+            group = {**self.defaults, **g, "params": _as_param_list(g["params"])}
+            self.param_groups.append(group)
+            self._cores.append(_core.optim.AdamCore(group["params"]))
+
+    def step(self, closure=None):
+        loss = closure() if closure is not None else None
+        for group, core in zip(self.param_groups, self._cores):
+            beta1, beta2 = group["betas"]
+            core.step(float(group["lr"]), beta1, beta2, group["eps"], group["weight_decay"], self._decoupled)
+        return loss
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Zeroes every gradient in place (they stay views of the arena, never None)."""
+        for core in self._cores:
+            core.zero_grad()
+
+    @property
+    def state(self) -> dict:
+        out = {}
+        for core in self._cores:
+            for i, p in enumerate(core.params):
+                out[p] = {
+                    "step": core.step_count,
+                    "exp_avg": core.exp_avg(i),
+                    "exp_avg_sq": core.exp_avg_sq(i),
+                }
+        return out
+
+    def state_dict(self) -> dict:
+        """PyTorch's layout: per-parameter state keyed by index, and the groups' hyperparameters."""
+        state, groups, index = {}, [], 0
+        for group, core in zip(self.param_groups, self._cores):
+            ids = []
+            for i in range(len(group["params"])):
+                state[index] = {
+                    "step": core.step_count,
+                    "exp_avg": core.exp_avg(i).numpy(),
+                    "exp_avg_sq": core.exp_avg_sq(i).numpy(),
+                }
+                ids.append(index)
+                index += 1
+            groups.append({k: v for k, v in group.items() if k != "params"} | {"params": ids})
+        return {"state": state, "param_groups": groups}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        groups = state_dict["param_groups"]
+        if len(groups) != len(self.param_groups):
+            raise ValueError(
+                f"load_state_dict: {len(groups)} parameter groups in the state, {len(self.param_groups)} here"
+            )
+        state = state_dict["state"]
+        for saved, group, core in zip(groups, self.param_groups, self._cores):
+            if len(saved["params"]) != len(group["params"]):
+                raise ValueError(
+                    f"load_state_dict: a group has {len(saved['params'])} parameters in the state, "
+                    f"{len(group['params'])} here"
+                )
+            for k, v in saved.items():
+                if k != "params":
+                    group[k] = tuple(v) if k == "betas" else v
+            steps = set()
+            for i, pid in enumerate(saved["params"]):
+                entry = state.get(pid, state.get(str(pid)))
+                if entry is None:
+                    continue
+                p = group["params"][i]
+                for key, dst in (("exp_avg", core.exp_avg(i)), ("exp_avg_sq", core.exp_avg_sq(i))):
+                    value = np.asarray(entry[key], dtype=np.float32)
+                    if value.shape != tuple(p.shape):
+                        raise ValueError(
+                            f"load_state_dict: {key} of parameter {pid} has shape {value.shape}, "
+                            f"the parameter has {tuple(p.shape)}"
+                        )
+                    with no_grad():
+                        dst.copy_(_core.tensor(value, device=p.device))
+                steps.add(int(np.asarray(entry["step"])))
+            if len(steps) > 1:
+                raise ValueError(
+                    f"load_state_dict: parameters of one group have different step counts {steps}"
+                )
+            if steps:
+                core.step_count = steps.pop()
+
+    def __repr__(self) -> str:
+        lines = [f"{type(self).__name__} ("]
+        for i, g in enumerate(self.param_groups):
+            lines.append(f"Parameter Group {i}")
+            for k in sorted(k for k in g if k != "params"):
+                lines.append(f"    {k}: {g[k]}")
+        return "\n".join(lines) + "\n)"
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter): ``p *= 1 - lr * weight_decay``."""
+
+    _decoupled = True
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2):
+        super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
+
+
+class EMA:
+    """Exponential moving average of a model's weights, as diffusers' ``EMAModel``.
+
+    The decay at optimisation step ``s`` (counting from ``update_after_step``) is
+    ``min(decay, max(min_decay, f(s)))`` with ``f(s) = 1 - (1 + s / inv_gamma) ** -power`` when
+    ``use_ema_warmup`` and ``f(s) = (1 + s) / (10 + s)`` otherwise; ``constant_decay=True`` uses
+    ``decay`` at every step. The update runs in the core as one fused pass.
+    """
+
+    def __init__(
+        self,
+        model,
+        decay: float = 0.9999,
+        min_decay: float = 0.0,
+        update_after_step: int = 0,
+        use_ema_warmup: bool = False,
+        inv_gamma: float = 1.0,
+        power: float = 2 / 3,
+        constant_decay: bool = False,
+    ):
+        if not 0.0 <= decay <= 1.0:
+            raise ValueError(f"EMA: decay must be in [0, 1], got {decay}")
+        self.decay = decay
+        self.min_decay = min_decay
+        self.update_after_step = update_after_step
+        self.use_ema_warmup = use_ema_warmup
+        self.inv_gamma = inv_gamma
+        self.power = power
+        self.constant_decay = constant_decay
+        self.optimization_step = 0
+        self.cur_decay_value = None
+        params = _as_param_list(model)
+        self._core = _core.optim.EMACore(params)
+
+    def get_decay(self, optimization_step: int) -> float:
+        if self.constant_decay:
+            return self.decay
+        step = max(0, optimization_step - self.update_after_step - 1)
+        if step <= 0:
+            return 0.0
+        if self.use_ema_warmup:
+            value = 1 - (1 + step / self.inv_gamma) ** -self.power
+        else:
+            value = (1 + step) / (10 + step)
+        return max(min(value, self.decay), self.min_decay)
+
+    def step(self, model) -> None:
+        self.optimization_step += 1
+        decay = self.get_decay(self.optimization_step)
+        self.cur_decay_value = decay
+        self._core.update(_as_param_list(model), decay)
+
+    def copy_to(self, model) -> None:
+        """Writes the averaged weights into ``model`` (or a list of parameters)."""
+        self._core.copy_to(_as_param_list(model))
+
+    def store(self, model) -> None:
+        """Saves the current weights, to be put back by ``restore``."""
+        self._core.store(_as_param_list(model))
+
+    def restore(self, model) -> None:
+        self._core.restore(_as_param_list(model))
+
+    @property
+    def shadow_params(self) -> list:
+        return [self._core.shadow(i) for i in range(len(self._core))]
+
+    def state_dict(self) -> dict:
+        return {
+            "decay": self.decay,
+            "min_decay": self.min_decay,
+            "update_after_step": self.update_after_step,
+            "use_ema_warmup": self.use_ema_warmup,
+            "inv_gamma": self.inv_gamma,
+            "power": self.power,
+            "constant_decay": self.constant_decay,
+            "optimization_step": self.optimization_step,
+            "shadow_params": [s.numpy() for s in self.shadow_params],
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        shadows = state["shadow_params"]
+        if len(shadows) != len(self._core):
+            raise ValueError(
+                f"EMA.load_state_dict: {len(shadows)} shadow tensors in the state, {len(self._core)} here"
+            )
+        for key in (
+            "decay",
+            "min_decay",
+            "update_after_step",
+            "use_ema_warmup",
+            "inv_gamma",
+            "power",
+            "constant_decay",
+            "optimization_step",
+        ):
+            if key in state:
+                setattr(self, key, type(getattr(self, key))(state[key]))
+        with no_grad():
+            for i, value in enumerate(shadows):
+                dst = self._core.shadow(i)
+                value = np.asarray(value, dtype=np.float32)
+                if value.shape != tuple(dst.shape):
+                    raise ValueError(
+                        f"EMA.load_state_dict: shadow {i} has shape {value.shape}, expected {tuple(dst.shape)}"
+                    )
+                dst.copy_(_core.tensor(value, device=dst.device))
