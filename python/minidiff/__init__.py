@@ -30,6 +30,8 @@ from . import functional
 from . import functional as F
 from .autograd import enable_grad, no_grad
 from . import backends, cuda
+from . import data, lr, schedulers
+from .schedulers import DDIMScheduler, DDPMScheduler
 
 __version__ = _core.build_info()["version"]
 
@@ -62,6 +64,8 @@ def get_num_threads() -> int:
 
 
 __all__ = [
+    "DDIMScheduler",
+    "DDPMScheduler",
     "Device",
     "F",
     "Generator",
@@ -71,6 +75,7 @@ __all__ = [
     "bfloat16",
     "cat",
     "cuda",
+    "data",
     "default_generator",
     "device",
     "empty",
@@ -81,6 +86,7 @@ __all__ = [
     "get_num_threads",
     "int64",
     "is_grad_enabled",
+    "lr",
     "manual_seed",
     "no_grad",
     "ones",
@@ -89,6 +95,7 @@ __all__ = [
     "randint",
     "randn",
     "randn_like",
+    "schedulers",
     "set_grad_enabled",
     "set_num_threads",
     "stack",
