@@ -524,6 +524,9 @@ def test_from_pretrained_reads_diffusers_folders(tmp_path):
     assert DDPMScheduler.from_config(
         str(tmp_path / "pipe" / "scheduler" / "scheduler_config.json")
     ).config == (ours.config)
+    # a live diffusers config (with its bookkeeping keys) converts directly
+    direct = DDIMScheduler.from_config(theirs.config)
+    assert direct.config.prediction_type == "sample" and direct.config.num_train_timesteps == 100
     with pytest.raises(FileNotFoundError, match="scheduler_config.json"):
         DDPMScheduler.from_pretrained(tmp_path / "nowhere")
     (tmp_path / "bad").mkdir()
