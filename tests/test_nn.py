@@ -96,14 +96,10 @@ def test_layers_match_torch():
         (md.nn.GroupNorm(4, 8), torch.nn.GroupNorm(4, 8)),
     ):
         ours.load_state_dict({k: v.detach().numpy() for k, v in ref.state_dict().items()})
-        np.testing.assert_allclose(
-            ours(md.tensor(x)).numpy(), ref(torch.tensor(x)).detach().numpy(), atol=1e-5
-        )
+        np.testing.assert_allclose(ours(md.tensor(x)).numpy(), ref(torch.tensor(x)).detach().numpy(), atol=1e-5)
     seq = rng.standard_normal((2, 5, 8)).astype(np.float32)
     ln, ln_ref = md.nn.LayerNorm(8), torch.nn.LayerNorm(8)
-    np.testing.assert_allclose(
-        ln(md.tensor(seq)).numpy(), ln_ref(torch.tensor(seq)).detach().numpy(), atol=1e-5
-    )
+    np.testing.assert_allclose(ln(md.tensor(seq)).numpy(), ln_ref(torch.tensor(seq)).detach().numpy(), atol=1e-5)
 
 
 def test_attention_module_matches_diffusers():

@@ -141,9 +141,7 @@ def test_ema_matches_diffusers(warmup):
     values, _ = _problem(4)
     ours = [md.nn.Parameter(md.tensor(v)) for v in values]
     ref = [torch.nn.Parameter(torch.tensor(v)) for v in values]
-    kw = dict(
-        decay=0.999, min_decay=0.1, update_after_step=2, use_ema_warmup=warmup, inv_gamma=1.5, power=0.75
-    )
+    kw = dict(decay=0.999, min_decay=0.1, update_after_step=2, use_ema_warmup=warmup, inv_gamma=1.5, power=0.75)
     ema = md.optim.EMA(ours, **kw)
     ema_ref = training_utils.EMAModel(ref, **kw)
     rng = np.random.default_rng(0)

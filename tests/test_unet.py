@@ -49,12 +49,8 @@ VARIANT = dict(
     up_block_types=("AttnUpBlock2D", "AttnUpBlock2D"),
 )
 CLASS_COND = dict(DIGITS, block_out_channels=(16, 32), num_class_embeds=10)
-SCALE_SHIFT = dict(
-    DIGITS, block_out_channels=(16, 32), layers_per_block=2, resnet_time_scale_shift="scale_shift"
-)
-TIMESTEP_CLASS = dict(
-    DIGITS, block_out_channels=(16, 32), class_embed_type="timestep", mid_block_scale_factor=1.5
-)
+SCALE_SHIFT = dict(DIGITS, block_out_channels=(16, 32), layers_per_block=2, resnet_time_scale_shift="scale_shift")
+TIMESTEP_CLASS = dict(DIGITS, block_out_channels=(16, 32), class_embed_type="timestep", mid_block_scale_factor=1.5)
 
 CONFIGS = {
     "fmnist": FMNIST,

@@ -4,7 +4,7 @@ The tensor, autograd, layer and optimiser machinery lives in the C++ extension `
 this package re-exports it under PyTorch's names and adds the diffusion pipeline in Python.
 """
 
-from . import _core, backends, cuda, functional, nn, optim
+from . import _core, backends, cuda, data, functional, lr, nn, optim, schedulers
 from . import functional as F
 from ._core import (
     Device,
@@ -28,6 +28,7 @@ from ._core import (
     zeros_like,
 )
 from .autograd import enable_grad, no_grad
+from .schedulers import DDIMScheduler, DDPMScheduler
 from .unet import UNet2DModel
 
 # diffusers' UNet2DModel returns an output object with .sample; ours returns the tensor itself,
@@ -65,6 +66,8 @@ def get_num_threads() -> int:
 
 
 __all__ = [
+    "DDIMScheduler",
+    "DDPMScheduler",
     "Device",
     "F",
     "Generator",
@@ -75,6 +78,7 @@ __all__ = [
     "bfloat16",
     "cat",
     "cuda",
+    "data",
     "default_generator",
     "device",
     "empty",
@@ -85,6 +89,7 @@ __all__ = [
     "get_num_threads",
     "int64",
     "is_grad_enabled",
+    "lr",
     "manual_seed",
     "nn",
     "no_grad",
@@ -95,6 +100,7 @@ __all__ = [
     "randint",
     "randn",
     "randn_like",
+    "schedulers",
     "set_grad_enabled",
     "set_num_threads",
     "stack",

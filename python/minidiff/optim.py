@@ -41,9 +41,7 @@ class Adam:
         weight_decay: float = 0.0,
     ):
         if lr < 0 or eps < 0 or weight_decay < 0:
-            raise ValueError(
-                f"{type(self).__name__}: invalid lr={lr}, eps={eps} or weight_decay={weight_decay}"
-            )
+            raise ValueError(f"{type(self).__name__}: invalid lr={lr}, eps={eps} or weight_decay={weight_decay}")
         if len(betas) != 2 or not all(0.0 <= b < 1.0 for b in betas):
             raise ValueError(f"{type(self).__name__}: betas must be two numbers in [0, 1), got {betas}")
         self.defaults = {"lr": lr, "betas": tuple(betas), "eps": eps, "weight_decay": weight_decay}
@@ -131,9 +129,7 @@ class Adam:
                         dst.copy_(_core.tensor(value, device=p.device))
                 steps.add(int(np.asarray(entry["step"])))
             if len(steps) > 1:
-                raise ValueError(
-                    f"load_state_dict: parameters of one group have different step counts {steps}"
-                )
+                raise ValueError(f"load_state_dict: parameters of one group have different step counts {steps}")
             if steps:
                 core.step_count = steps.pop()
 
@@ -238,9 +234,7 @@ class EMA:
     def load_state_dict(self, state: dict) -> None:
         shadows = state["shadow_params"]
         if len(shadows) != len(self._core):
-            raise ValueError(
-                f"EMA.load_state_dict: {len(shadows)} shadow tensors in the state, {len(self._core)} here"
-            )
+            raise ValueError(f"EMA.load_state_dict: {len(shadows)} shadow tensors in the state, {len(self._core)} here")
         for key in (
             "decay",
             "min_decay",

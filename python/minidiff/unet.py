@@ -116,6 +116,4 @@ class UNet2DModel(_core.nn.UNet2DModel):
         config = {k: list(v) if isinstance(v, tuple) else v for k, v in config.items()}
         state = {k: np.ascontiguousarray(v.numpy()) for k, v in self.state_dict().items()}
         _atomic_write_bytes(folder / WEIGHTS_NAME, save(state, metadata={"format": "pt"}))
-        _atomic_write_bytes(
-            folder / CONFIG_NAME, (json.dumps(config, indent=2, sort_keys=True) + "\n").encode()
-        )
+        _atomic_write_bytes(folder / CONFIG_NAME, (json.dumps(config, indent=2, sort_keys=True) + "\n").encode())

@@ -1,0 +1,766 @@
+"""Image datasets and a prefetching, resumable batch loader (``md.data``).
+
+``load_dataset`` turns each supported source into one in-memory ``Dataset``: float32 images
+(N, C, H, W) scaled to [-1, 1], the range diffusion models are trained in, plus optional int64
+labels. ``DataLoader`` shuffles with a NumPy generator derived from (seed, epoch), so the order of
+any epoch can be rebuilt from two integers; that is what makes ``state_dict`` / ``load_state_dict``
+resume a run on exactly the batches it would have seen. A background thread assembles the next
+batches (gather, flip) while the model trains on the current one; md tensors are made on the
+consumer's thread, so device copies happen in the same order as the rest of the work.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import pickle
+import queue
+import struct
+import threading
+import weakref
+from typing import Any
+
+import numpy as np
+
+from . import _core
+
+__all__ = ["DataLoader", "Dataset", "load_dataset"]
+
+FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
+
+_FASHION_CLASSES = [
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+]
+_CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+_IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
+_GRAY_MODES = ("1", "L", "LA", "I", "I;16", "F")
+
+
+class Dataset:
+    """Images (N, C, H, W) float32 in [-1, 1] and optional int64 labels (N,), held in memory.
+
+    ``dataset[i]`` is ``(image (C, H, W) float32, label int)``, the label -1 when the dataset has
+    none. With ``random_flip`` set, ``dataset[i]`` mirrors the image left-right half the time (from
+    the dataset's own generator); ``DataLoader`` draws its own seeded flips instead and reads the
+    unflipped images through ``get_batch``.
+    """
+
+    def __init__(
+        self,
+        images: np.ndarray,
+        labels: np.ndarray | None = None,
+        *,
+        class_names: list[str] | None = None,
+        source: str = "",
+        random_flip: bool = False,
+        seed: int | None = None,
+    ):
+        images = np.ascontiguousarray(images, dtype=np.float32)
+        if images.ndim != 4:
+            raise ValueError(f"Dataset: images must be (N, C, H, W), got shape {images.shape} ({source})")
+        if labels is not None:
+            labels = np.asarray(labels)
+            if labels.dtype.kind not in "iu":
+                raise ValueError(f"Dataset: labels must be integers, got dtype {labels.dtype} ({source})")
+            labels = labels.astype(np.int64).reshape(-1)
+            if labels.shape[0] != images.shape[0]:
+                raise ValueError(f"Dataset: {images.shape[0]} images but {labels.shape[0]} labels ({source})")
+            if labels.size and labels.min() < 0:
+                raise ValueError(f"Dataset: labels must be >= 0, got {labels.min()} ({source})")
+        self.images = images
+        self.labels = labels
+        self.class_names = class_names
+        self.source = source
+        self.random_flip = bool(random_flip)
+        self._rng = np.random.default_rng(seed)
+
+    @property
+    def num_classes(self) -> int | None:
+        """Number of classes (0 for an empty labelled set), or None when there are no labels."""
+        if self.labels is None:
+            return None
+        top = int(self.labels.max()) + 1 if self.labels.size else 0
+        return max(top, len(self.class_names or ()))
+
+    @property
+    def channels(self) -> int:
+        return self.images.shape[1]
+
+    @property
+    def image_size(self) -> tuple[int, int]:
+        return self.images.shape[2], self.images.shape[3]
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    def __getitem__(self, index: int) -> tuple[np.ndarray, int]:
+        n = len(self)
+        i = int(index)
+        if not -n <= i < n:
+            raise IndexError(f"Dataset index {index} out of range for {n} images")
+        image = self.images[i]
+        if self.random_flip and self._rng.random() < 0.5:
+            image = image[:, :, ::-1]
+        label = int(self.labels[i]) if self.labels is not None else -1
+        return np.array(image), label
+
+    def get_batch(self, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """Images (B, C, H, W) and labels (B,) (or None) at ``indices``, unflipped; copies."""
+        labels = self.labels[indices] if self.labels is not None else None
+        return self.images[indices], labels
+
+    def __repr__(self) -> str:
+        return (
+            f"Dataset({len(self)} images, channels={self.channels}, size={self.image_size}, "
+            f"num_classes={self.num_classes}, source={self.source!r})"
+        )
+
+
+# ---- pixel conversions (all sources end as float32 (N, C, H, W) in [-1, 1])
+
+
+def _uint8_to_unit(images: np.ndarray) -> np.ndarray:
+    return images.astype(np.float32) / np.float32(127.5) - np.float32(1.0)
+
+
+def _float_to_unit(images: np.ndarray, value_range, where: str) -> np.ndarray:
+    images = images.astype(np.float32)
+    if not np.all(np.isfinite(images)):
+        raise ValueError(f"{where}: image values must be finite")
+    lo, hi = (float(images.min()), float(images.max())) if images.size else (0.0, 0.0)
+    if value_range is None:
+        # values all in [0, 1] are read as [0, 1] images; otherwise they must already be in [-1, 1]
+        value_range = (0, 1) if lo >= 0.0 and hi <= 1.0 else (-1, 1)
+    value_range = tuple(value_range)
+    if value_range == (0, 1):
+        if lo < 0.0 or hi > 1.0:
+            raise ValueError(f"{where}: value_range (0, 1) but values span [{lo}, {hi}]")
+        return images * np.float32(2.0) - np.float32(1.0)
+    if value_range == (-1, 1):
+        if lo < -1.0 or hi > 1.0:
+            raise ValueError(f"{where}: float images must lie in [0, 1] or [-1, 1], got values in [{lo}, {hi}]")
+        return images
+    raise ValueError(f"{where}: value_range must be None, (0, 1) or (-1, 1), got {value_range}")
+
+
+def _set_channels(images: np.ndarray, channels: int | None, where: str) -> np.ndarray:
+    c = images.shape[1]
+    if channels is None or channels == c:
+        return images
+    if c == 1 and channels == 3:
+        return np.repeat(images, 3, axis=1)
+    if c == 3 and channels == 1:
+        # ITU-R 601-2 luma, the weights Pillow uses for RGB -> L
+        w = np.array([0.299, 0.587, 0.114], dtype=np.float32).reshape(1, 3, 1, 1)
+        return (images * w).sum(axis=1, keepdims=True, dtype=np.float32)
+    raise ValueError(f"{where}: cannot turn {c}-channel images into {channels} channels (expected 1 or 3)")
+
+
+def _crop_box(w: int, h: int, size: int) -> tuple[tuple[int, int], tuple[int, int, int, int]]:
+    # scale the shorter side to `size`, then a centred size x size crop
+    scale = size / min(w, h)
+    nw, nh = max(size, round(w * scale)), max(size, round(h * scale))
+    left, top = (nw - size) // 2, (nh - size) // 2
+    return (nw, nh), (left, top, left + size, top + size)
+
+
+def _resize_array(images: np.ndarray, size: int | None) -> np.ndarray:
+    """Resizes float images (N, C, H, W): shorter side to ``size`` (bilinear, antialiased), centre crop."""
+    if size is None:
+        return images
+    n, c, h, w = images.shape
+    if h == size and w == size:
+        return images
+    from PIL import Image
+
+    (nw, nh), box = _crop_box(w, h, size)
+    out = np.empty((n, c, size, size), dtype=np.float32)
+    for i in range(n):
+        for ch in range(c):
+            img = Image.fromarray(images[i, ch]).resize((nw, nh), Image.BILINEAR, box=None)
+            out[i, ch] = np.asarray(img.crop(box), dtype=np.float32)
+    # bilinear interpolation cannot leave [-1, 1], but keep rounding from doing so
+    return np.clip(out, -1.0, 1.0, out=out)
+
+
+def _check_size(size, where: str) -> int | None:
+    if size is None:
+        return None
+    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
+        raise ValueError(f"{where}: image_size must be a positive int, got {size!r}")
+    return int(size)
+
+
+# ---- sources
+
+
+def _load_digits(split: str) -> tuple[np.ndarray, np.ndarray, list[str], str]:
+    from sklearn.datasets import load_digits
+
+    if split not in ("train", "all"):
+        raise ValueError(f"load_dataset('digits'): the bundled digits have one split, 'train'; got {split!r}")
+    d = load_digits()
+    images = (d.images.astype(np.float32) / np.float32(8.0) - np.float32(1.0))[:, None]  # 0..16 -> [-1, 1]
+    return images, d.target.astype(np.int64), [str(i) for i in range(10)], "sklearn digits"
+
+
+def _open_maybe_gz(path: str):
+    with open(path, "rb") as f:
+        head = f.read(2)
+    return gzip.open(path, "rb") if head == b"\x1f\x8b" else open(path, "rb")
+
+
+def read_idx(path: str) -> np.ndarray:
+    """Reads an IDX file (raw or gzip-compressed) of unsigned bytes into a NumPy uint8 array."""
+    try:
+        with _open_maybe_gz(path) as f:
+            data = f.read()
+    except (OSError, EOFError) as e:
+        raise ValueError(f"cannot read IDX file {path}: {e}") from None
+    if len(data) < 4 or data[0] != 0 or data[1] != 0:
+        raise ValueError(f"{path} is not an IDX file (bad magic number)")
+    if data[2] != 0x08:
+        raise ValueError(f"{path}: only unsigned-byte IDX files are supported (type code {data[2]:#04x})")
+    ndim = data[3]
+    if len(data) < 4 + 4 * ndim:
+        raise ValueError(f"{path}: truncated IDX header")
+    shape = struct.unpack(f">{ndim}I", data[4 : 4 + 4 * ndim])
+    count = int(np.prod(shape)) if ndim else 1
+    body = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim)
+    if body.size != count:
+        raise ValueError(f"{path}: IDX header says shape {shape} ({count} bytes) but holds {body.size} bytes")
+    return body.reshape(shape)
+
+
+def _find_idx(root: str, prefix: str, kind: str) -> str:
+    # e.g. train-images-idx3-ubyte[.gz], also the dotted variant train-images.idx3-ubyte
+    dims = "3" if kind == "images" else "1"
+    stems = [f"{prefix}-{kind}-idx{dims}-ubyte", f"{prefix}-{kind}.idx{dims}-ubyte"]
+    candidates = [os.path.join(root, s + ext) for s in stems for ext in ("", ".gz")]
+    for c in candidates:
+        if os.path.isfile(c):
+            return c
+    raise FileNotFoundError(f"no {prefix} {kind} IDX file in {root} (looked for {', '.join(candidates)})")
+
+
+def _load_idx_dir(root: str, split: str, name: str):
+    prefix = {"train": "train", "test": "t10k"}.get(split)
+    if prefix is None:
+        raise ValueError(f"load_dataset({name!r}): split must be 'train' or 'test', got {split!r}")
+    img_path, lbl_path = _find_idx(root, prefix, "images"), _find_idx(root, prefix, "labels")
+    images, labels = read_idx(img_path), read_idx(lbl_path)
+    if images.ndim != 3:
+        raise ValueError(f"{img_path}: expected images (N, H, W), got shape {images.shape}")
+    if labels.ndim != 1 or labels.shape[0] != images.shape[0]:
+        raise ValueError(f"{lbl_path}: expected {images.shape[0]} labels, got shape {labels.shape}")
+    classes = _FASHION_CLASSES if name == "fashion-mnist" else [str(i) for i in range(10)]
+    return _uint8_to_unit(images)[:, None], labels.astype(np.int64), classes, img_path
+
+
+def _is_idx_dir(path: str) -> bool:
+    try:
+        _find_idx(path, "train", "images")
+        return True
+    except FileNotFoundError:
+        try:
+            _find_idx(path, "t10k", "images")
+            return True
+        except FileNotFoundError:
+            return False
+
+
+def _unpickle(path: str) -> dict:
+    try:
+        with open(path, "rb") as f:
+            return pickle.load(f, encoding="bytes")
+    except FileNotFoundError:
+        raise
+    except Exception as e:  # a damaged pickle can raise almost anything
+        raise ValueError(f"cannot read CIFAR-10 batch {path}: {e}") from None
+
+
+def _load_cifar10(root: str, split: str):
+    if split == "train":
+        files = [os.path.join(root, f"data_batch_{i}") for i in range(1, 6)]
+    elif split == "test":
+        files = [os.path.join(root, "test_batch")]
+    else:
+        raise ValueError(f"load_dataset('cifar10'): split must be 'train' or 'test', got {split!r}")
+    missing = [f for f in files if not os.path.isfile(f)]
+    if missing:
+        raise FileNotFoundError(f"CIFAR-10 batch file(s) missing: {', '.join(missing)}")
+    images, labels = [], []
+    for f in files:
+        batch = _unpickle(f)
+        data = batch.get(b"data", batch.get("data")) if isinstance(batch, dict) else None
+        lab = batch.get(b"labels", batch.get("labels")) if isinstance(batch, dict) else None
+        if data is None or lab is None:
+            raise ValueError(f"{f}: not a CIFAR-10 batch (expected a dict with 'data' and 'labels')")
+        data = np.asarray(data)
+        if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3 * 32 * 32:
+            raise ValueError(f"{f}: expected uint8 data (N, 3072), got {data.dtype} {data.shape}")
+        lab = np.asarray(lab, dtype=np.int64)
+        if lab.shape != (data.shape[0],):
+            raise ValueError(f"{f}: {data.shape[0]} images but labels of shape {lab.shape}")
+        images.append(data.reshape(-1, 3, 32, 32))
+        labels.append(lab)
+    classes = _CIFAR10_CLASSES
+    meta = os.path.join(root, "batches.meta")
+    if os.path.isfile(meta):
+        names = _unpickle(meta)
+        names = names.get(b"label_names", names.get("label_names")) if isinstance(names, dict) else None
+        if names:
+            classes = [n.decode() if isinstance(n, bytes) else str(n) for n in names]
+    return _uint8_to_unit(np.concatenate(images)), np.concatenate(labels), classes, root
+
+
+def _is_cifar_dir(path: str) -> bool:
+    return os.path.isfile(os.path.join(path, "data_batch_1")) or os.path.isfile(os.path.join(path, "test_batch"))
+
+
+def _array_to_nchw(arr: np.ndarray, where: str) -> np.ndarray:
+    if arr.ndim == 3:
+        return arr[:, None]
+    if arr.ndim == 4:
+        # channels-last when the last axis looks like channels, else channels-first
+        if arr.shape[-1] in (1, 3):
+            return arr.transpose(0, 3, 1, 2)
+        if arr.shape[1] in (1, 3):
+            return arr
+    raise ValueError(
+        f"{where}: expected images of shape (N, H, W), (N, H, W, C) or (N, C, H, W) with C in (1, 3), got {arr.shape}"
+    )
+
+
+def _load_array_file(path: str, value_range):
+    try:
+        loaded = np.load(path, allow_pickle=False)
+    except Exception as e:
+        raise ValueError(f"cannot read array file {path}: {e}") from None
+    labels = None
+    if isinstance(loaded, np.lib.npyio.NpzFile):
+        with loaded:
+            if "images" not in loaded.files:
+                raise ValueError(f"{path}: an .npz dataset needs an 'images' array, found {loaded.files}")
+            arr = loaded["images"]
+            if "labels" in loaded.files:
+                labels = loaded["labels"]
+                if labels.ndim != 1 or labels.dtype.kind not in "iu":
+                    raise ValueError(f"{path}: 'labels' must be a 1-D integer array, got {labels.dtype} {labels.shape}")
+    else:
+        arr = loaded
+    images = _array_to_nchw(arr, path)
+    if labels is not None and labels.shape[0] != images.shape[0]:
+        raise ValueError(f"{path}: {images.shape[0]} images but {labels.shape[0]} labels")
+    if images.dtype == np.uint8:
+        images = _uint8_to_unit(images)
+    elif images.dtype.kind == "f":
+        images = _float_to_unit(images, value_range, path)
+    else:
+        raise ValueError(f"{path}: images must be uint8 (0..255) or floating point, got dtype {images.dtype}")
+    return images, labels, None, path
+
+
+def _list_images(root: str) -> list[str]:
+    files = []
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+        dirnames.sort()
+        for f in sorted(filenames):
+            if f.lower().endswith(_IMAGE_EXTENSIONS) and not f.startswith("."):
+                files.append(os.path.join(dirpath, f))
+    return files
+
+
+def _load_image_folder(root: str, image_size: int | None, channels: int | None):
+    from PIL import Image, UnidentifiedImageError
+
+    files = _list_images(root)
+    if not files:
+        raise ValueError(f"no PNG/JPEG images found under {root}")
+    rel_dirs = [os.path.relpath(os.path.dirname(f), root) for f in files]
+    top = [d.split(os.sep)[0] for d in rel_dirs]
+    labelled = any(d != "." for d in top)
+    if labelled:
+        stray = [f for f, d in zip(files, top) if d == "."]
+        if stray:
+            raise ValueError(
+                f"{root}: images are in class subfolders, but {stray[0]} lies at the top level; "
+                "move it into a class folder"
+            )
+    class_names = sorted(set(top)) if labelled else None
+
+    opened = []
+    for f in files:
+        try:
+            with Image.open(f) as im:
+                im.load()
+                opened.append(im.copy())
+        except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
+            raise ValueError(f"cannot read image {f}: {e}") from None
+    if channels is None:
+        channels = 1 if all(im.mode in _GRAY_MODES for im in opened) else 3
+    if channels not in (1, 3):
+        raise ValueError(f"load_dataset({root!r}): channels must be 1 or 3, got {channels}")
+    mode = "L" if channels == 1 else "RGB"
+
+    arrays = []
+    first_size = None
+    for f, im in zip(files, opened):
+        if im.mode in ("I", "I;16", "F") and mode == "L":
+            # 16-bit / float grayscale: Pillow's convert to L clips rather than scales
+            a = np.asarray(im, dtype=np.float64)
+            peak = 65535.0 if im.mode != "F" else max(1.0, float(a.max()))
+            im = Image.fromarray(np.clip(a / peak * 255.0 + 0.5, 0, 255).astype(np.uint8))
+        else:
+            im = im.convert(mode)
+        if image_size is not None:
+            (nw, nh), box = _crop_box(im.width, im.height, image_size)
+            if (nw, nh) != im.size:
+                im = im.resize((nw, nh), Image.BILINEAR)
+            im = im.crop(box)
+        elif first_size is None:
+            first_size = im.size
+        elif im.size != first_size:
+            raise ValueError(
+                f"{f} is {im.size[0]}x{im.size[1]} but earlier images are {first_size[0]}x{first_size[1]}; "
+                "pass image_size to resize them all"
+            )
+        a = np.asarray(im, dtype=np.uint8)
+        arrays.append(a[None] if a.ndim == 2 else a.transpose(2, 0, 1))
+    images = _uint8_to_unit(np.stack(arrays))
+    labels = np.array([class_names.index(d) for d in top], dtype=np.int64) if labelled else None
+    return images, labels, class_names, root
+
+
+_NAMES = ("digits", "mnist", "fashion-mnist", "fashion_mnist", "cifar10", "cifar-10")
+
+
+def load_dataset(
+    name_or_path: str | os.PathLike = "digits",
+    split: str = "train",
+    image_size: int | None = None,
+    channels: int | None = None,
+    random_flip: bool = False,
+    *,
+    root: str | os.PathLike | None = None,
+    value_range=None,
+    seed: int | None = None,
+) -> Dataset:
+    """Loads a dataset as float32 images (N, C, H, W) in [-1, 1] with optional labels.
+
+    ``name_or_path``:
+
+    * ``"digits"``: scikit-learn's bundled 8x8 digits (1797 images, 10 classes; one split, "train").
+    * ``"fashion-mnist"`` / ``"mnist"``: IDX files (raw or .gz) in ``root``; for Fashion-MNIST
+      ``root`` defaults to Debian's ``/usr/share/datasets/fashion-mnist`` (package dataset-fashion-mnist).
+      ``split`` "train" or "test" picks ``train-*`` or ``t10k-*``.
+    * ``"cifar10"``: the python pickle batches (``data_batch_1..5`` / ``test_batch``) in ``root``.
+    * a directory: IDX files or CIFAR-10 batches are recognised by their names; otherwise it is an
+      image folder, read recursively (PNG/JPEG). If it has a subfolder named ``split`` that one is
+      read. Images in subfolders are labelled by the sorted subfolder names.
+    * a ``.npy`` file of images (N, H, W), (N, H, W, C) or (N, C, H, W) (C = 1 or 3; a last axis of
+      size 1 or 3 is read as channels), or an ``.npz`` with ``images`` and optional ``labels``.
+      uint8 arrays are 0..255. Float arrays are taken as [0, 1] images when all values lie in [0, 1],
+      else they must lie in [-1, 1]; ``value_range=(0, 1)`` or ``(-1, 1)`` says which explicitly.
+
+    ``image_size`` resizes (shorter side, bilinear with antialiasing) and centre-crops to a square;
+    ``channels`` (1 or 3) converts grayscale <-> RGB; ``random_flip`` is the default for loaders
+    built on the dataset. A missing path raises FileNotFoundError; unreadable files and arrays of the
+    wrong shape raise ValueError naming the file.
+    """
+    image_size = _check_size(image_size, "load_dataset")
+    if channels is not None and channels not in (1, 3):
+        raise ValueError(f"load_dataset: channels must be 1, 3 or None, got {channels!r}")
+    name = os.fspath(name_or_path)
+    key = name.lower()
+    if key in _NAMES:
+        if key == "digits":
+            images, labels, classes, source = _load_digits(split)
+        elif key in ("mnist", "fashion-mnist", "fashion_mnist"):
+            canonical = "mnist" if key == "mnist" else "fashion-mnist"
+            if root is None and canonical == "mnist":
+                raise FileNotFoundError("load_dataset('mnist'): pass root= the directory holding the MNIST IDX files")
+            base = os.fspath(root) if root is not None else FASHION_MNIST_DIR
+            if not os.path.isdir(base):
+                hint = " (install Debian's dataset-fashion-mnist or pass root=)" if root is None else ""
+                raise FileNotFoundError(f"load_dataset({name!r}): directory {base} does not exist{hint}")
+            images, labels, classes, source = _load_idx_dir(base, split, canonical)
+        else:
+            if root is None:
+                raise FileNotFoundError("load_dataset('cifar10'): pass root= the cifar-10-batches-py directory")
+            base = os.fspath(root)
+            if not os.path.isdir(base):
+                raise FileNotFoundError(f"load_dataset('cifar10'): directory {base} does not exist")
+            images, labels, classes, source = _load_cifar10(base, split)
+    elif os.path.isdir(name):
+        if _is_idx_dir(name):
+            images, labels, classes, source = _load_idx_dir(name, split, "mnist")
+        elif _is_cifar_dir(name):
+            images, labels, classes, source = _load_cifar10(name, split)
+        else:
+            folder = os.path.join(name, split) if split and os.path.isdir(os.path.join(name, split)) else name
+            images, labels, classes, source = _load_image_folder(folder, image_size, channels)
+    elif os.path.isfile(name):
+        if not name.lower().endswith((".npy", ".npz")):
+            raise ValueError(f"load_dataset: {name} is not a .npy/.npz file or a directory")
+        images, labels, classes, source = _load_array_file(name, value_range)
+    else:
+        raise FileNotFoundError(
+            f"load_dataset: {name} is neither a known dataset name {list(_NAMES[:5])} nor an existing path"
+        )
+    images = _resize_array(images, image_size)  # before channel changes: fewer planes to resize
+    images = _set_channels(images, channels, source)
+    return Dataset(images, labels, class_names=classes, source=source, random_flip=random_flip, seed=seed)
+
+
+# ---- loader
+
+
+class _WorkerError:
+    def __init__(self, exc: BaseException):
+        self.exc = exc
+
+
+_DONE = object()
+
+
+def _epoch_plan(seed: int, epoch: int, n: int, shuffle: bool, flip: bool):
+    """The order and the flips of one epoch, a pure function of (seed, epoch)."""
+    rng = np.random.default_rng([seed, epoch])
+    order = rng.permutation(n) if shuffle else np.arange(n)
+    flips = rng.random(n) < 0.5 if flip else None
+    return order, flips
+
+
+def _fetch(dataset, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    if hasattr(dataset, "get_batch"):
+        images, labels = dataset.get_batch(idx)
+        return np.ascontiguousarray(images, dtype=np.float32), labels
+    items = [dataset[int(i)] for i in idx]
+    images = np.stack([np.asarray(x, dtype=np.float32) for x, _ in items])
+    ys = [y for _, y in items]
+    labels = None if any(y is None for y in ys) else np.asarray(ys, dtype=np.int64)
+    return images, labels
+
+
+def _worker(dataset, order, flips, batch_size, start, stop_batch, out: queue.Queue, stop: threading.Event):
+    # Runs on the prefetch thread; holds no reference to the iterator, so dropping the iterator
+    # lets it be collected and set `stop`.
+    try:
+        for b in range(start, stop_batch):
+            if stop.is_set():
+                return
+            idx = order[b * batch_size : (b + 1) * batch_size]
+            images, labels = _fetch(dataset, idx)
+            if flips is not None:
+                f = flips[b * batch_size : (b + 1) * batch_size]
+                if f.any():
+                    images = images.copy() if not images.flags.writeable else images
+                    images[f] = images[f][..., ::-1]
+            item = (b, images, labels)
+            while not stop.is_set():
+                try:
+                    out.put(item, timeout=0.05)
+                    break
+                except queue.Full:
+                    continue
+        item = _DONE
+    except BaseException as e:  # handed to the consumer, which re-raises it
+        item = _WorkerError(e)
+    while not stop.is_set():
+        try:
+            out.put(item, timeout=0.05)
+            return
+        except queue.Full:
+            continue
+
+
+class _LoaderIterator:
+    def __init__(self, loader: DataLoader):
+        self._loader = loader
+        self._epoch = loader._epoch
+        start = loader._position
+        order, flips = _epoch_plan(loader.seed, self._epoch, len(loader.dataset), loader.shuffle, loader.random_flip)
+        self._queue: queue.Queue = queue.Queue(maxsize=max(1, loader.prefetch))
+        self._stop = threading.Event()
+        self._closed = False
+        self._thread = threading.Thread(
+            target=_worker,
+            args=(
+                loader.dataset,
+                order,
+                flips,
+                loader.batch_size,
+                start,
+                len(loader),
+                self._queue,
+                self._stop,
+            ),
+            name="minidiff-data-prefetch",
+            daemon=True,
+        )
+        self._thread.start()
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        if self._closed:
+            raise StopIteration
+        while True:
+            try:
+                item = self._queue.get(timeout=0.1)
+                break
+            except queue.Empty:
+                if not self._thread.is_alive() and self._queue.empty():
+                    self.close()
+                    raise RuntimeError("DataLoader: the prefetch thread ended without a result") from None
+        if item is _DONE:
+            self.close()
+            raise StopIteration
+        if isinstance(item, _WorkerError):
+            self.close()
+            raise item.exc
+        b, images, labels = item
+        loader = self._loader
+        x = _core.tensor(images, dtype="float32", device=loader.device)
+        y = _core.tensor(labels, dtype="int64", device=loader.device) if labels is not None else None
+        # the batch is delivered: only now does it count towards the resumable position
+        if b + 1 >= len(loader):
+            loader._epoch, loader._position = self._epoch + 1, 0
+        else:
+            loader._epoch, loader._position = self._epoch, b + 1
+        return x, y
+
+    def close(self) -> None:
+        """Stops the prefetch thread and waits for it; further ``next`` calls raise StopIteration."""
+        if self._closed:
+            return
+        self._closed = True
+        self._stop.set()
+        while True:  # unblock a worker waiting on a full queue
+            try:
+                self._queue.get_nowait()
+            except queue.Empty:
+                break
+        if self._thread is not threading.current_thread():
+            self._thread.join(timeout=10.0)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:
+            pass
+
+
+class DataLoader:
+    """Batches of ``(images (B, C, H, W) float32, labels (B,) int64 or None)`` as md tensors.
+
+    Shuffling draws each epoch's order from ``numpy.random.default_rng([seed, epoch])``: a fixed
+    seed gives the same sequence of epochs on every run, each epoch in a new order. Iteration
+    always continues where the last delivered batch left off (so breaking out of a loop and
+    iterating again resumes the epoch); an epoch ends after its last batch. ``state_dict()``
+    captures (seed, epoch, position) and ``load_state_dict`` restores them, after which iteration
+    yields exactly the batches the original run had left. ``random_flip`` (default: the dataset's
+    setting) mirrors images left-right with probability 1/2, drawn from the same per-epoch stream.
+
+    ``prefetch`` batches are prepared ahead on a background thread, which stops when the iterator
+    is exhausted, closed, or garbage-collected (e.g. after ``break``); an exception raised while
+    preparing a batch is re-raised in the consuming thread.
+    """
+
+    def __init__(
+        self,
+        dataset,
+        batch_size: int,
+        shuffle: bool = True,
+        drop_last: bool = True,
+        seed: int | None = None,
+        prefetch: int = 2,
+        random_flip: bool | None = None,
+        device: Any = "cpu",
+    ):
+        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+            raise ValueError(f"DataLoader: batch_size must be a positive int, got {batch_size!r}")
+        if not isinstance(prefetch, (int, np.integer)) or prefetch < 1:
+            raise ValueError(f"DataLoader: prefetch must be a positive int, got {prefetch!r}")
+        n = len(dataset)
+        if n == 0:
+            raise ValueError("DataLoader: the dataset is empty")
+        if drop_last and batch_size > n:
+            raise ValueError(
+                f"DataLoader: batch_size {batch_size} exceeds the {n} samples and drop_last=True leaves no batch"
+            )
+        self.dataset = dataset
+        self.batch_size = int(batch_size)
+        self.shuffle = bool(shuffle)
+        self.drop_last = bool(drop_last)
+        self.seed = int(seed) if seed is not None else int(np.random.SeedSequence().entropy % (2**63))
+        self.prefetch = int(prefetch)
+        self.random_flip = bool(getattr(dataset, "random_flip", False) if random_flip is None else random_flip)
+        self.device = str(device)
+        self._epoch = 0
+        self._position = 0
+        self._active: weakref.ref | None = None
+
+    def __len__(self) -> int:
+        n = len(self.dataset)
+        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+    @property
+    def epoch(self) -> int:
+        """The epoch the next batch comes from."""
+        return self._epoch
+
+    def set_epoch(self, epoch: int) -> None:
+        """Starts ``epoch`` from its first batch at the next iteration."""
+        self._close_active()
+        self._epoch, self._position = int(epoch), 0
+
+    def state_dict(self) -> dict:
+        return {"seed": self.seed, "epoch": self._epoch, "position": self._position}
+
+    def load_state_dict(self, state: dict) -> None:
+        missing = {"seed", "epoch", "position"} - set(state)
+        if missing:
+            raise ValueError(f"DataLoader.load_state_dict: missing keys {sorted(missing)}")
+        position = int(state["position"])
+        if not 0 <= position < max(1, len(self)):
+            raise ValueError(f"DataLoader.load_state_dict: position {position} outside [0, {len(self)})")
+        self._close_active()
+        self.seed, self._epoch, self._position = int(state["seed"]), int(state["epoch"]), position
+
+    def _close_active(self) -> None:
+        it = self._active() if self._active is not None else None
+        if it is not None:
+            it.close()
+        self._active = None
+
+    def __iter__(self) -> _LoaderIterator:
+        # two live iterators would both advance the position: the older one is closed
+        self._close_active()
+        it = _LoaderIterator(self)
+        self._active = weakref.ref(it)
+        return it
+
+    def __repr__(self) -> str:
+        return (
+            f"DataLoader({len(self.dataset)} samples, batch_size={self.batch_size}, batches={len(self)}, "
+            f"shuffle={self.shuffle}, drop_last={self.drop_last}, seed={self.seed}, epoch={self._epoch})"
+        )
