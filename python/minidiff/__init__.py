@@ -4,7 +4,7 @@ The tensor, autograd, layer and optimiser machinery lives in the C++ extension `
 this package re-exports it under PyTorch's names and adds the diffusion pipeline in Python.
 """
 
-from . import _core, backends, cuda, data, functional, lr, nn, optim, schedulers
+from . import _core, backends, cuda, data, functional, lr, nn, optim, profiler, schedulers
 from . import functional as F
 from ._core import (
     Device,
@@ -96,6 +96,7 @@ __all__ = [
     "ones",
     "ones_like",
     "optim",
+    "profiler",
     "rand",
     "randint",
     "randn",
