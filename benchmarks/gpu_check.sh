@@ -6,7 +6,8 @@
 # benchmark when benchmarks/train_step.py exists. Logs go to $OUT/ when $OUT is set.
 #
 # Env: PYTEST_ARGS (default "-q -x"), TEST_TIMEOUT (seconds per test stage, default 300),
-#      BUILD_DIR (default build/gpu; kept between runs on a warm machine, so reruns are incremental).
+#      BUILD_DIR (default build/gpu; kept between runs on a warm machine, so reruns are incremental),
+#      MINIDIFF_KEEP_CXX=1 to build with the image's CXX instead of the system g++ (see below).
 # A kernel fault is reported at the next synchronising call; rerun with MINIDIFF_CUDA_SYNC=1 to
 # have every launch checked synchronously, which names the faulting kernel.
 set -uo pipefail
@@ -27,6 +28,14 @@ if [ -f /opt/torch/.venv/bin/activate ]; then
 fi
 export PATH=/usr/local/cuda/bin:$PATH
 PY=$(command -v python)
+# The image sets CXX=/opt/gcc/bin/g++, which links libstdc++ statically into _core. In a Python
+# process that also holds the system's libstdc++ (numpy loads it), every C++ exception that
+# pybind11 turns into a Python one then crashes the interpreter (seen on the H200 image,
+# 2026-11-26: a shape error gave SIGSEGV; with LD_PRELOAD of the system libstdc++ it raised). The
+# system g++ (also GCC 13) links libstdc++ dynamically, so build with that.
+if [ -z "${MINIDIFF_KEEP_CXX:-}" ] && [ -x /usr/bin/g++ ] && [ -x /usr/bin/gcc ]; then
+  export CC=/usr/bin/gcc CXX=/usr/bin/g++ CUDAHOSTCXX=/usr/bin/g++
+fi
 
 step "environment"
 note "python: $PY ($("$PY" --version 2>&1))"
@@ -59,7 +68,7 @@ if [ ! -w "$site" ]; then
   note "$site is read-only: installing into /tmp/site"
 fi
 export CMAKE_BUILD_PARALLEL_LEVEL=${CMAKE_BUILD_PARALLEL_LEVEL:-16}
-if ! python -m pip install --no-build-isolation --no-deps --no-index "${target[@]}" . \
+if ! python -m pip install -v --no-build-isolation --no-deps --no-index "${target[@]}" . \
   -Cbuild-dir="$BUILD_DIR" \
   -Ccmake.define.MINIDIFF_CUDA=ON \
   -Ccmake.define.CMAKE_CUDA_ARCHITECTURES=90 \
@@ -70,10 +79,25 @@ if ! python -m pip install --no-build-isolation --no-deps --no-index "${target[@
   exit 1
 fi
 grep -E "minidiff: (CUDA|OpenBLAS)" "$LOG_DIR/build.log" | tee -a "$LOG_DIR/summary.log"
-note "built in $(($(date +%s) - start)) s"
+note "built in $(($(date +%s) - start)) s with CXX=${CXX:-default}"
 (cd /tmp && "$PY" -c "import minidiff as md; print('minidiff', md.__version__, md._core.build_info()); \
 print('cuda available:', md.cuda.is_available(), md.cuda.device_count(), md.cuda.get_device_name(0))") \
   2>&1 | tee -a "$LOG_DIR/summary.log"
+MODULE=$(cd /tmp && "$PY" -c "import minidiff._core as c; print(c.__file__)" 2>/dev/null)
+[ -n "$MODULE" ] && ldd "$MODULE" | grep -E "libstdc|libcublas" | tee -a "$LOG_DIR/summary.log"
+# A C++ exception must arrive in Python as an exception, not a crash (see CXX above).
+if ! (cd /tmp && "$PY" -c "
+import minidiff as md
+try:
+    md.ones((2, 3)) + md.ones((4, 5))
+except ValueError:
+    print('C++ exceptions reach Python: ok')
+else:
+    raise SystemExit('a shape mismatch did not raise ValueError')
+") 2>&1 | tee -a "$LOG_DIR/summary.log"; then
+  note "C++ EXCEPTIONS CRASH THE INTERPRETER: check 'ldd' of _core for libstdc++ (it must be the shared one)"
+  status=1
+fi
 
 step "C++ kernel twin tests (ctest)"
 if ! timeout "$TEST_TIMEOUT" ctest --test-dir "$BUILD_DIR" --output-on-failure 2>&1 | tee "$LOG_DIR/ctest.log"; then
