@@ -1,0 +1,233 @@
+// CUDA elementwise kernels: the same scalar functors as cpu/elementwise.cpp, one thread per element
+// in grid-stride loops; the broadcast kernel decomposes each output index over the plan's dims.
+#include "cuda/common.cuh"
+
+namespace md::cuda {
+
+// ---- kernels
+
+namespace {
+
+constexpr float kSqrt1_2 = 0.70710678118654752f;
+constexpr float kInvSqrt2Pi = 0.39894228040143268f;
+constexpr float kSqrt2OverPi = 0.79788456080286536f;
+
+__device__ __forceinline__ float sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
+
+template <UnaryOp op>
+__device__ __forceinline__ float unary_f(float x) {
+  if constexpr (op == UnaryOp::Neg) return -x;
+  if constexpr (op == UnaryOp::Exp) return expf(x);
+  if constexpr (op == UnaryOp::Log) return logf(x);
+  if constexpr (op == UnaryOp::Sqrt) return sqrtf(x);
+  if constexpr (op == UnaryOp::Rsqrt) return 1.0f / sqrtf(x);
+  if constexpr (op == UnaryOp::Sin) return sinf(x);
+  if constexpr (op == UnaryOp::Cos) return cosf(x);
+  if constexpr (op == UnaryOp::Abs) return fabsf(x);
+  if constexpr (op == UnaryOp::Square) return x * x;
+  if constexpr (op == UnaryOp::Silu) return x * sigmoidf(x);
+  if constexpr (op == UnaryOp::Gelu) return 0.5f * x * (1.0f + erff(x * kSqrt1_2));
+  if constexpr (op == UnaryOp::GeluTanh) return 0.5f * x * (1.0f + tanhf(kSqrt2OverPi * (x + 0.044715f * x * x * x)));
+  if constexpr (op == UnaryOp::Relu) return x > 0.0f ? x : 0.0f;
+  if constexpr (op == UnaryOp::Sigmoid) return sigmoidf(x);
+  if constexpr (op == UnaryOp::Tanh) return tanhf(x);
+  return 0.0f;
+}
+
+// d f / d x at x, with y = f(x).
+template <UnaryOp op>
+__device__ __forceinline__ float unary_df(float x, float y) {
+  if constexpr (op == UnaryOp::Neg) return -1.0f;
+  if constexpr (op == UnaryOp::Exp) return y;
+  if constexpr (op == UnaryOp::Log) return 1.0f / x;
+  if constexpr (op == UnaryOp::Sqrt) return 0.5f / y;
+  if constexpr (op == UnaryOp::Rsqrt) return -0.5f * y * y * y;
+  if constexpr (op == UnaryOp::Sin) return cosf(x);
+  if constexpr (op == UnaryOp::Cos) return -sinf(x);
+  if constexpr (op == UnaryOp::Abs) return x > 0.0f ? 1.0f : (x < 0.0f ? -1.0f : 0.0f);
+  if constexpr (op == UnaryOp::Square) return 2.0f * x;
+  if constexpr (op == UnaryOp::Silu) {
+    const float s = sigmoidf(x);
+    return s * (1.0f + x * (1.0f - s));
+  }
+  if constexpr (op == UnaryOp::Gelu) return 0.5f * (1.0f + erff(x * kSqrt1_2)) + x * kInvSqrt2Pi * expf(-0.5f * x * x);
+  if constexpr (op == UnaryOp::GeluTanh) {
+    const float u = kSqrt2OverPi * (x + 0.044715f * x * x * x);
+    const float t = tanhf(u);
+    return 0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * kSqrt2OverPi * (1.0f + 3.0f * 0.044715f * x * x);
+  }
+  if constexpr (op == UnaryOp::Relu) return x > 0.0f ? 1.0f : 0.0f;
+  if constexpr (op == UnaryOp::Sigmoid) return y * (1.0f - y);
+  if constexpr (op == UnaryOp::Tanh) return 1.0f - y * y;
+  return 0.0f;
+}
+
+template <BinaryOp op>
+__device__ __forceinline__ float binary_f(float a, float b) {
+  if constexpr (op == BinaryOp::Add) return a + b;
+  if constexpr (op == BinaryOp::Sub) return a - b;
+  if constexpr (op == BinaryOp::Mul) return a * b;
+  if constexpr (op == BinaryOp::Div) return a / b;
+  if constexpr (op == BinaryOp::Pow) return powf(a, b);
+  if constexpr (op == BinaryOp::Maximum) return a > b ? a : b;
+  if constexpr (op == BinaryOp::Minimum) return a < b ? a : b;
+  return 0.0f;
+}
+
+template <UnaryOp op>
+__global__ void unary_kernel(float* out, const float* inp, int64_t n) {
+  MD_GRID_STRIDE(i, n) out[i] = unary_f<op>(inp[i]);
+}
+
+template <UnaryOp op>
+__global__ void unary_backward_kernel(float* dinp, const float* dout, const float* inp, const float* out, int64_t n) {
+  MD_GRID_STRIDE(i, n) dinp[i] = dout[i] * unary_df<op>(inp[i], out[i]);
+}
+
+// out (numel) contiguous; a, b addressed through the plan's strides.
+template <BinaryOp op>
+__global__ void binary_kernel(float* out, const float* a, const float* b, BroadcastPlan p, int64_t n) {
+  MD_GRID_STRIDE(i, n) {
+    int64_t rest = i, oa = 0, ob = 0;
+    for (int d = p.ndim - 1; d >= 0; --d) {
+      const int64_t idx = rest % p.shape[d];
+      rest /= p.shape[d];
+      oa += idx * p.a_strides[d];
+      ob += idx * p.b_strides[d];
+    }
+    out[i] = binary_f<op>(a[oa], b[ob]);
+  }
+}
+
+// The common one-dim cases without index arithmetic: strides 0 or 1 on each side.
+template <BinaryOp op>
+__global__ void binary_flat_kernel(float* out, const float* a, int64_t sa, const float* b, int64_t sb, int64_t n) {
+  MD_GRID_STRIDE(i, n) out[i] = binary_f<op>(a[i * sa], b[i * sb]);
+}
+
+template <BinaryOp op>
+__global__ void scalar_kernel(float* out, const float* a, float s, bool scalar_first, int64_t n) {
+  MD_GRID_STRIDE(i, n) out[i] = scalar_first ? binary_f<op>(s, a[i]) : binary_f<op>(a[i], s);
+}
+
+__global__ void axpby_kernel(float* out, const float* a, float alpha, const float* b, float beta, int64_t n) {
+  MD_GRID_STRIDE(i, n) out[i] = a[i] * alpha + b[i] * beta;
+}
+
+// ---- typed launchers
+
+template <UnaryOp op>
+void unary_launch(float* out, const float* inp, int64_t n) {
+  unary_kernel<op><<<grid_for(n), kThreads, 0, stream()>>>(out, inp, n);
+  MD_CUDA_LAUNCHED("unary_forward");
+}
+
+template <UnaryOp op>
+void unary_backward_launch(float* dinp, const float* dout, const float* inp, const float* out, int64_t n) {
+  unary_backward_kernel<op><<<grid_for(n), kThreads, 0, stream()>>>(dinp, dout, inp, out, n);
+  MD_CUDA_LAUNCHED("unary_backward");
+}
+
+template <BinaryOp op>
+void binary_launch(float* out, const float* a, const float* b, const BroadcastPlan& p) {
+  const int64_t n = p.ndim == 0 ? 1 : p.numel;
+  if (n <= 0) return;
+  const bool flat =
+      p.ndim == 1 && (p.a_strides[0] == 0 || p.a_strides[0] == 1) && (p.b_strides[0] == 0 || p.b_strides[0] == 1);
+  if (flat)
+    binary_flat_kernel<op><<<grid_for(n), kThreads, 0, stream()>>>(out, a, p.a_strides[0], b, p.b_strides[0], n);
+  else
+    binary_kernel<op><<<grid_for(n), kThreads, 0, stream()>>>(out, a, b, p, n);
+  MD_CUDA_LAUNCHED("binary_forward");
+}
+
+template <BinaryOp op>
+void scalar_launch(float* out, const float* a, float s, bool scalar_first, int64_t n) {
+  scalar_kernel<op><<<grid_for(n), kThreads, 0, stream()>>>(out, a, s, scalar_first, n);
+  MD_CUDA_LAUNCHED("scalar_forward");
+}
+
+#define MD_UNARY_CASES(fn, ...)                  \
+  switch (op) {                                  \
+    case UnaryOp::Neg:                           \
+      return fn<UnaryOp::Neg>(__VA_ARGS__);      \
+    case UnaryOp::Exp:                           \
+      return fn<UnaryOp::Exp>(__VA_ARGS__);      \
+    case UnaryOp::Log:                           \
+      return fn<UnaryOp::Log>(__VA_ARGS__);      \
+    case UnaryOp::Sqrt:                          \
+      return fn<UnaryOp::Sqrt>(__VA_ARGS__);     \
+    case UnaryOp::Rsqrt:                         \
+      return fn<UnaryOp::Rsqrt>(__VA_ARGS__);    \
+    case UnaryOp::Sin:                           \
+      return fn<UnaryOp::Sin>(__VA_ARGS__);      \
+    case UnaryOp::Cos:                           \
+      return fn<UnaryOp::Cos>(__VA_ARGS__);      \
+    case UnaryOp::Abs:                           \
+      return fn<UnaryOp::Abs>(__VA_ARGS__);      \
+    case UnaryOp::Square:                        \
+      return fn<UnaryOp::Square>(__VA_ARGS__);   \
+    case UnaryOp::Silu:                          \
+      return fn<UnaryOp::Silu>(__VA_ARGS__);     \
+    case UnaryOp::Gelu:                          \
+      return fn<UnaryOp::Gelu>(__VA_ARGS__);     \
+    case UnaryOp::GeluTanh:                      \
+      return fn<UnaryOp::GeluTanh>(__VA_ARGS__); \
+    case UnaryOp::Relu:                          \
+      return fn<UnaryOp::Relu>(__VA_ARGS__);     \
+    case UnaryOp::Sigmoid:                       \
+      return fn<UnaryOp::Sigmoid>(__VA_ARGS__);  \
+    case UnaryOp::Tanh:                          \
+      return fn<UnaryOp::Tanh>(__VA_ARGS__);     \
+  }                                              \
+  throw RuntimeError(str("unknown unary op ", static_cast<int>(op)))
+
+#define MD_BINARY_CASES(fn, ...)                 \
+  switch (op) {                                  \
+    case BinaryOp::Add:                          \
+      return fn<BinaryOp::Add>(__VA_ARGS__);     \
+    case BinaryOp::Sub:                          \
+      return fn<BinaryOp::Sub>(__VA_ARGS__);     \
+    case BinaryOp::Mul:                          \
+      return fn<BinaryOp::Mul>(__VA_ARGS__);     \
+    case BinaryOp::Div:                          \
+      return fn<BinaryOp::Div>(__VA_ARGS__);     \
+    case BinaryOp::Pow:                          \
+      return fn<BinaryOp::Pow>(__VA_ARGS__);     \
+    case BinaryOp::Maximum:                      \
+      return fn<BinaryOp::Maximum>(__VA_ARGS__); \
+    case BinaryOp::Minimum:                      \
+      return fn<BinaryOp::Minimum>(__VA_ARGS__); \
+  }                                              \
+  throw RuntimeError(str("unknown binary op ", static_cast<int>(op)))
+
+}  // namespace
+
+// ---- launchers
+
+void unary_forward(UnaryOp op, float* out, const float* inp, int64_t n) {
+  if (n <= 0) return;
+  MD_UNARY_CASES(unary_launch, out, inp, n);
+}
+
+void unary_backward(UnaryOp op, float* dinp, const float* dout, const float* inp, const float* out, int64_t n) {
+  if (n <= 0) return;
+  MD_UNARY_CASES(unary_backward_launch, dinp, dout, inp, out, n);
+}
+
+void binary_forward(BinaryOp op, float* out, const float* a, const float* b, const BroadcastPlan& plan) {
+  MD_BINARY_CASES(binary_launch, out, a, b, plan);
+}
+
+void scalar_forward(BinaryOp op, float* out, const float* a, float s, bool scalar_first, int64_t n) {
+  if (n <= 0) return;
+  MD_BINARY_CASES(scalar_launch, out, a, s, scalar_first, n);
+}
+
+void axpby(float* out, const float* a, float alpha, const float* b, float beta, int64_t n) {
+  if (n <= 0) return;
+  axpby_kernel<<<grid_for(n), kThreads, 0, stream()>>>(out, a, alpha, b, beta, n);
+  MD_CUDA_LAUNCHED("axpby");
+}
+
+}  // namespace md::cuda

@@ -1,0 +1,162 @@
+// CUDA memory kernels: strided copies, fills, casts, host transfers and the index range check.
+// (device_alloc/device_free live in allocator.cu.)
+#include "cuda/common.cuh"
+
+namespace md::cuda {
+
+// ---- kernels
+
+namespace {
+
+template <typename T>
+__global__ void copy_strided_kernel(T* dst, const T* src, StridedCopy p, int64_t n) {
+  MD_GRID_STRIDE(i, n) {
+    int64_t rest = i, od = 0, os = 0;
+    for (int d = p.ndim - 1; d >= 0; --d) {
+      const int64_t idx = rest % p.shape[d];
+      rest /= p.shape[d];
+      od += idx * p.dst_strides[d];
+      os += idx * p.src_strides[d];
+    }
+    dst[od] = src[os];
+  }
+}
+
+template <typename T>
+__global__ void fill_kernel(T* out, T value, int64_t n) {
+  MD_GRID_STRIDE(i, n) out[i] = value;
+}
+
+__device__ __forceinline__ float bf16_to_f32(uint16_t h) { return __uint_as_float(static_cast<uint32_t>(h) << 16); }
+
+__device__ __forceinline__ uint16_t f32_to_bf16(float f) {  // round to nearest even; NaN stays NaN
+  uint32_t u = __float_as_uint(f);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((u >> 16) | 0x40);
+  u += 0x7fffu + ((u >> 16) & 1u);
+  return static_cast<uint16_t>(u >> 16);
+}
+
+__global__ void cast_f32_i64_kernel(int64_t* d, const float* s, int64_t n) {
+  MD_GRID_STRIDE(i, n) d[i] = static_cast<int64_t>(s[i]);
+}
+__global__ void cast_i64_f32_kernel(float* d, const int64_t* s, int64_t n) {
+  MD_GRID_STRIDE(i, n) d[i] = static_cast<float>(s[i]);
+}
+__global__ void cast_f32_bf16_kernel(uint16_t* d, const float* s, int64_t n) {
+  MD_GRID_STRIDE(i, n) d[i] = f32_to_bf16(s[i]);
+}
+__global__ void cast_bf16_f32_kernel(float* d, const uint16_t* s, int64_t n) {
+  MD_GRID_STRIDE(i, n) d[i] = bf16_to_f32(s[i]);
+}
+
+// One block; mm (2) = (min, max) of idx (n).
+__global__ void index_range_kernel(int64_t* mm, const int64_t* idx, int64_t n) {
+  __shared__ int64_t lo_s[kThreads], hi_s[kThreads];
+  int64_t lo = idx[0], hi = idx[0];
+  for (int64_t i = threadIdx.x; i < n; i += blockDim.x) {
+    lo = min(lo, idx[i]);
+    hi = max(hi, idx[i]);
+  }
+  lo_s[threadIdx.x] = lo;
+  hi_s[threadIdx.x] = hi;
+  __syncthreads();
+  for (int s = blockDim.x / 2; s > 0; s >>= 1) {
+    if (threadIdx.x < s) {
+      lo_s[threadIdx.x] = min(lo_s[threadIdx.x], lo_s[threadIdx.x + s]);
+      hi_s[threadIdx.x] = max(hi_s[threadIdx.x], hi_s[threadIdx.x + s]);
+    }
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) {
+    mm[0] = lo_s[0];
+    mm[1] = hi_s[0];
+  }
+}
+
+template <typename T>
+void copy_typed(void* dst, const void* src, const StridedCopy& plan) {
+  int64_t n = 1;
+  for (int d = 0; d < plan.ndim; ++d) n *= plan.shape[d];
+  if (n == 0) return;
+  copy_strided_kernel<T>
+      <<<grid_for(n), kThreads, 0, stream()>>>(static_cast<T*>(dst), static_cast<const T*>(src), plan, n);
+  MD_CUDA_LAUNCHED("copy_strided");
+}
+
+}  // namespace
+
+// ---- launchers
+
+void synchronize() {
+  // A no-op without a device, so that a CUDA build can profile CPU-only runs.
+  if (runtime_device_count() == 0) return;
+  MD_CUDA_CHECK(cudaDeviceSynchronize());
+}
+
+void copy_strided(void* dst, const void* src, size_t elem_size, const StridedCopy& plan) {
+  switch (elem_size) {
+    case 2:
+      return copy_typed<uint16_t>(dst, src, plan);
+    case 4:
+      return copy_typed<uint32_t>(dst, src, plan);
+    case 8:
+      return copy_typed<uint64_t>(dst, src, plan);
+    default:
+      throw RuntimeError(str("copy_strided: unsupported element size ", elem_size));
+  }
+}
+
+void fill_f32(float* out, float value, int64_t n) {
+  if (n <= 0) return;
+  fill_kernel<float><<<grid_for(n), kThreads, 0, stream()>>>(out, value, n);
+  MD_CUDA_LAUNCHED("fill_f32");
+}
+
+void fill_i64(int64_t* out, int64_t value, int64_t n) {
+  if (n <= 0) return;
+  fill_kernel<int64_t><<<grid_for(n), kThreads, 0, stream()>>>(out, value, n);
+  MD_CUDA_LAUNCHED("fill_i64");
+}
+
+void cast(void* dst, DType dt, const void* src, DType st, int64_t n) {
+  if (n <= 0) return;
+  if (dt == st) {
+    MD_CUDA_CHECK(cudaMemcpyAsync(dst, src, n * dtype_size(dt), cudaMemcpyDeviceToDevice, stream()));
+    return;
+  }
+  const unsigned grid = grid_for(n);
+  if (st == DType::Float32 && dt == DType::Int64) {
+    cast_f32_i64_kernel<<<grid, kThreads, 0, stream()>>>(static_cast<int64_t*>(dst), static_cast<const float*>(src), n);
+  } else if (st == DType::Int64 && dt == DType::Float32) {
+    cast_i64_f32_kernel<<<grid, kThreads, 0, stream()>>>(static_cast<float*>(dst), static_cast<const int64_t*>(src), n);
+  } else if (st == DType::Float32 && dt == DType::BFloat16) {
+    cast_f32_bf16_kernel<<<grid, kThreads, 0, stream()>>>(static_cast<uint16_t*>(dst), static_cast<const float*>(src),
+                                                          n);
+  } else if (st == DType::BFloat16 && dt == DType::Float32) {
+    cast_bf16_f32_kernel<<<grid, kThreads, 0, stream()>>>(static_cast<float*>(dst), static_cast<const uint16_t*>(src),
+                                                          n);
+  } else {
+    throw TypeError(str("cast: unsupported conversion from ", dtype_name(st), " to ", dtype_name(dt)));
+  }
+  MD_CUDA_LAUNCHED("cast");
+}
+
+void copy_to_host(void* host_dst, const void* src, size_t nbytes) {
+  if (nbytes == 0) return;
+  MD_CUDA_CHECK(cudaMemcpy(host_dst, src, nbytes, cudaMemcpyDeviceToHost));
+}
+
+void copy_from_host(void* dst, const void* host_src, size_t nbytes) {
+  if (nbytes == 0) return;
+  MD_CUDA_CHECK(cudaMemcpy(dst, host_src, nbytes, cudaMemcpyHostToDevice));
+}
+
+void index_range(int64_t* host_min_max, const int64_t* idx, int64_t n) {
+  if (n <= 0) return;
+  DeviceBuffer mm(2 * sizeof(int64_t));
+  index_range_kernel<<<1, kThreads, 0, stream()>>>(mm.as<int64_t>(), idx, n);
+  MD_CUDA_LAUNCHED("index_range");
+  copy_to_host(host_min_max, mm.as<int64_t>(), 2 * sizeof(int64_t));
+}
+
+}  // namespace md::cuda

@@ -1,0 +1,552 @@
+"""The CUDA backend against the CPU path: every op's forward and backward on the same random inputs,
+random streams identical between devices for one seed, device-mixing and out-of-memory errors, and
+memory returning to its baseline. Skipped as a whole where ``md.cuda.is_available()`` is False.
+
+Tolerances: the tight checks run with ``md.backends.allow_tf32 = False`` (exact float32 GEMMs; the
+CPU and GPU then differ only by summation order and 1-2 ulp in libm functions). The TF32 checks
+state their looser bounds: TF32 keeps 10 mantissa bits, so products carry ~1e-3 relative error.
+"""
+
+import minidiff as md
+import minidiff.functional as F
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.cuda
+if not md.cuda.is_available():
+    pytest.skip("no CUDA device (or a build without the CUDA backend)", allow_module_level=True)
+
+DEV = "cuda"
+
+
+@pytest.fixture(autouse=True)
+def exact_float32():
+    md.backends.allow_tf32 = False
+    yield
+    md.backends.allow_tf32 = True
+
+
+def rng(seed=0):
+    return np.random.default_rng(seed)
+
+
+def randn(r, *shape, scale=1.0):
+    return (r.standard_normal(shape) * scale).astype(np.float32)
+
+
+def run_on(device, fn, arrays, grad, out_grad_seed=99):
+    """fn(*tensors) on device; returns [output, grads of the float inputs...] as NumPy arrays."""
+    xs = []
+    for a in arrays:
+        is_float = a.dtype == np.float32
+        xs.append(md.tensor(a, device=device, requires_grad=grad and is_float))
+    y = fn(*xs)
+    assert str(y.device).startswith(device), f"output on {y.device}, expected {device}"
+    res = [y.numpy()]
+    if grad:
+        gy = randn(rng(out_grad_seed), *y.shape)
+        y.backward(md.tensor(gy, device=device))
+        for x in xs:
+            if x.requires_grad:
+                assert x.grad is not None
+                assert str(x.grad.device).startswith(device)
+                res.append(x.grad.numpy())
+    return res
+
+
+def check(fn, arrays, rtol=1e-5, atol=1e-5, grad=True):
+    want = run_on("cpu", fn, arrays, grad)
+    got = run_on(DEV, fn, arrays, grad)
+    assert len(got) == len(want)
+    for i, (g, w) in enumerate(zip(got, want)):
+        what = "output" if i == 0 else f"gradient of input {i - 1}"
+        np.testing.assert_allclose(g, w, rtol=rtol, atol=atol, err_msg=what)
+
+
+# ---- device queries
+
+
+def test_device_queries():
+    assert md.cuda.device_count() >= 1
+    assert isinstance(md.cuda.get_device_name(0), str) and md.cuda.get_device_name(0)
+    md.cuda.synchronize()
+
+
+def test_host_round_trip_and_dtypes():
+    r = rng(1)
+    x = randn(r, 3, 5, 7)
+    t = md.tensor(x, device=DEV)
+    assert t.is_cuda
+    np.testing.assert_array_equal(t.numpy(), x)
+    np.testing.assert_array_equal(t.cpu().numpy(), x)
+    i = md.tensor(np.arange(-5, 20, dtype=np.int64), device=DEV)
+    np.testing.assert_array_equal(i.numpy(), np.arange(-5, 20))
+    # casts: f32 -> bf16 -> f32 equals the CPU's rounding; f32 -> int64 truncates
+    b_gpu = t.to("bfloat16").to("float32").numpy()
+    b_cpu = md.tensor(x).to("bfloat16").to("float32").numpy()
+    np.testing.assert_array_equal(b_gpu, b_cpu)
+    np.testing.assert_array_equal(t.long().numpy(), md.tensor(x).long().numpy())
+    np.testing.assert_array_equal(i.float().numpy(), np.arange(-5, 20, dtype=np.float32))
+
+
+def test_strided_copies_views_and_fills():
+    r = rng(2)
+    x = randn(r, 4, 6, 8)
+    for fn in [
+        lambda t: t.permute(2, 0, 1).contiguous(),
+        lambda t: t[1:4:2, ::3, 1:].contiguous(),
+        lambda t: t.transpose(0, 2).reshape(-1),
+        lambda t: t[:, :1, :].expand(4, 6, 8).contiguous(),
+        lambda t: md.cat([t, t * 2.0], 1),
+        lambda t: F.pad(t, [1, 2, 0, 3], value=0.5),
+        lambda t: md.stack([t[0], t[1]], 0),
+    ]:
+        check(fn, [x])
+    z = md.zeros((1000,), device=DEV)
+    np.testing.assert_array_equal(z.numpy(), np.zeros(1000, np.float32))
+    f = md.full((7, 3), 2.5, device=DEV)
+    np.testing.assert_array_equal(f.numpy(), np.full((7, 3), 2.5, np.float32))
+    np.testing.assert_array_equal(md.arange(0, 10, 1, device=DEV).numpy(), np.arange(10, dtype=np.float32))
+
+
+# ---- elementwise
+
+UNARY = {
+    "neg": lambda t: -t,
+    "exp": F.exp,
+    "log": F.log,
+    "sqrt": F.sqrt,
+    "rsqrt": lambda t: t.rsqrt(),
+    "sin": F.sin,
+    "cos": F.cos,
+    "abs": F.abs,
+    "square": lambda t: t.square(),
+    "silu": F.silu,
+    "gelu": F.gelu,
+    "gelu_tanh": lambda t: F.gelu(t, approximate="tanh"),
+    "relu": F.relu,
+    "sigmoid": F.sigmoid,
+    "tanh": F.tanh,
+}
+
+
+@pytest.mark.parametrize("name", sorted(UNARY))
+def test_unary(name):
+    r = rng(3)
+    x = randn(r, 13, 57, scale=2.0)
+    if name in ("log", "sqrt", "rsqrt"):
+        x = np.abs(x) + 0.1
+    # CUDA's libm functions are within 2 ulp, glibc's within 1
+    check(UNARY[name], [x], rtol=1e-5, atol=1e-6)
+
+
+BINARY = {
+    "add": lambda a, b: a + b,
+    "sub": lambda a, b: a - b,
+    "mul": lambda a, b: a * b,
+    "div": lambda a, b: a / b,
+    "pow": lambda a, b: a**b,
+}
+
+
+@pytest.mark.parametrize("name", sorted(BINARY))
+@pytest.mark.parametrize("shapes", [((4, 1, 6), (5, 6)), ((3, 7), (3, 7)), ((2, 3, 4), (1,)), ((), (5,))])
+def test_binary_broadcast(name, shapes):
+    r = rng(4)
+    a, b = randn(r, *shapes[0]), randn(r, *shapes[1])
+    if name == "pow":
+        a = np.abs(a) + 0.5
+    if name == "div":
+        b = np.sign(b) * (np.abs(b) + 0.5)
+    check(BINARY[name], [a, b], rtol=1e-5, atol=1e-6)
+
+
+def test_binary_on_transposed_operands():
+    r = rng(5)
+    a, b = randn(r, 6, 9), randn(r, 9, 6)
+    check(lambda x, y: x * y.transpose(0, 1) + x.transpose(0, 1).transpose(0, 1), [a, b])
+
+
+def test_scalar_ops():
+    r = rng(6)
+    x = np.abs(randn(r, 8, 9)) + 0.5
+    for fn in [
+        lambda t: t * 2.5,
+        lambda t: 2.5 / t,
+        lambda t: t - 1.0,
+        lambda t: 3.0 - t,
+        lambda t: t**2,
+        lambda t: 2.0**t,
+        lambda t: t / 3.0,
+    ]:
+        check(fn, [x], rtol=1e-5, atol=1e-6)
+
+
+# ---- reductions
+
+
+@pytest.mark.parametrize(
+    "shape,dim,keepdim",
+    [
+        ((5, 6, 7), (), False),
+        ((5, 6, 7), (0,), False),
+        ((5, 6, 7), (1, 2), True),
+        ((5, 6, 7), (-1,), False),
+        ((300, 1000), (0,), False),
+        ((3, 70000), (1,), False),
+        ((100000,), (0,), False),
+    ],
+)
+def test_sum_and_mean(shape, dim, keepdim):
+    r = rng(7)
+    x = randn(r, *shape)
+    d = list(dim) if dim else None
+    check(lambda t: t.sum(dim=d, keepdim=keepdim), [x], rtol=1e-5, atol=1e-4)
+    check(lambda t: t.mean(dim=d, keepdim=keepdim), [x], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("shape,dim", [((6, 50), 1), ((6, 50), 0), ((4, 5, 6), 1), ((1000,), None)])
+def test_max_with_ties(shape, dim):
+    r = rng(8)
+    x = np.round(randn(r, *shape) * 2.0)  # ties: the first occurrence gets the gradient
+    check(lambda t: t.max(dim=dim) if dim is not None else t.max(), [x], rtol=0, atol=0)
+
+
+# ---- matrix products
+
+
+@pytest.mark.parametrize(
+    "sa,sb",
+    [
+        ((7, 9), (9, 5)),
+        ((3, 7, 9), (9, 5)),
+        ((3, 7, 9), (3, 9, 5)),
+        ((2, 1, 4, 8), (3, 8, 2)),
+        ((9,), (9, 4)),
+    ],
+)
+def test_matmul(sa, sb):
+    r = rng(9)
+    check(lambda a, b: a @ b, [randn(r, *sa), randn(r, *sb)], rtol=1e-5, atol=1e-5)
+
+
+def test_matmul_transposed_views():
+    r = rng(10)
+    a, b = randn(r, 4, 9, 7), randn(r, 4, 5, 9)
+    check(lambda x, y: x.mT @ y.mT, [a, b], rtol=1e-5, atol=1e-5)
+
+
+def test_linear():
+    r = rng(11)
+    x, w, b = randn(r, 6, 5, 20), randn(r, 12, 20), randn(r, 12)
+    check(lambda x, w, b: F.linear(x, w, b), [x, w, b], rtol=1e-5, atol=1e-5)
+    check(lambda x, w: F.linear(x, w), [x, w], rtol=1e-5, atol=1e-5)
+
+
+def test_matmul_tf32_is_close():
+    md.backends.allow_tf32 = True
+    r = rng(12)
+    a, b = randn(r, 64, 256), randn(r, 256, 48)
+    got = (md.tensor(a, device=DEV) @ md.tensor(b, device=DEV)).numpy()
+    want = a.astype(np.float64) @ b.astype(np.float64)
+    # TF32: ~1e-3 relative error per product; entries are ~sqrt(256) = 16
+    np.testing.assert_allclose(got, want, rtol=1e-2, atol=0.1)
+
+
+# ---- convolution
+
+
+@pytest.mark.parametrize(
+    "x_shape,w_shape,stride,padding,bias",
+    [
+        ((2, 3, 9, 9), (4, 3, 3, 3), 1, 1, True),
+        ((3, 5, 10, 11), (6, 5, 3, 3), 2, 1, True),
+        ((2, 8, 7, 6), (5, 8, 1, 1), 1, 0, True),
+        ((2, 4, 9, 8), (3, 4, 4, 3), (2, 1), (0, 2), False),
+        ((1, 2, 5, 5), (2, 2, 5, 5), 3, 2, True),
+        ((4, 16, 16, 16), (32, 16, 3, 3), 1, 1, True),
+    ],
+)
+def test_conv2d(x_shape, w_shape, stride, padding, bias):
+    r = rng(13)
+    arrays = [randn(r, *x_shape), randn(r, *w_shape, scale=0.2)]
+    if bias:
+        arrays.append(randn(r, w_shape[0]))
+        fn = lambda x, w, b: F.conv2d(x, w, b, stride=stride, padding=padding)  # noqa: E731
+    else:
+        fn = lambda x, w: F.conv2d(x, w, stride=stride, padding=padding)  # noqa: E731
+    check(fn, arrays, rtol=1e-4, atol=1e-4)
+
+
+def test_conv2d_tf32_is_close():
+    md.backends.allow_tf32 = True
+    r = rng(14)
+    x, w = randn(r, 2, 32, 16, 16), randn(r, 16, 32, 3, 3, scale=0.1)
+    got = F.conv2d(md.tensor(x, device=DEV), md.tensor(w, device=DEV), padding=1).numpy()
+    want = F.conv2d(md.tensor(x), md.tensor(w), padding=1).numpy()
+    # 288 products of ~1e-3 relative error each, entries of size ~1.7
+    np.testing.assert_allclose(got, want, rtol=2e-2, atol=2e-2)
+
+
+# ---- normalisation, softmax, attention
+
+
+@pytest.mark.parametrize("groups", [1, 4, 8])
+@pytest.mark.parametrize("affine", [True, False])
+@pytest.mark.parametrize("fuse_silu", [False, True])
+def test_group_norm(groups, affine, fuse_silu):
+    r = rng(15)
+    x = randn(r, 3, 8, 5, 6, scale=3.0) + 2.0
+    fn = F.group_norm_silu if fuse_silu else F.group_norm
+    if affine:
+        check(lambda x, w, b: fn(x, groups, w, b, 1e-5), [x, randn(r, 8), randn(r, 8)], rtol=1e-4, atol=1e-5)
+    else:
+        check(lambda x: fn(x, groups, None, None, 1e-5), [x], rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("d", [7, 64, 1000])
+def test_layer_norm(d):
+    r = rng(16)
+    x, w, b = randn(r, 5, 7, d, scale=2.0), randn(r, d), randn(r, d)
+    check(lambda x, w, b: F.layer_norm(x, (d,), w, b, 1e-5), [x, w, b], rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("shape,dim", [((6, 49), -1), ((3, 1024), -1), ((4, 5, 6), 1), ((2, 3000), 1)])
+def test_softmax(shape, dim):
+    r = rng(17)
+    check(lambda t: F.softmax(t, dim), [randn(r, *shape, scale=4.0)], rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "q_shape,k_len,dv", [((2, 4, 16, 32), 16, 32), ((3, 49, 8), 20, 12), ((1, 2, 64, 16), 64, 16)]
+)
+def test_scaled_dot_product_attention(q_shape, k_len, dv):
+    r = rng(18)
+    *batch, lq, d = q_shape
+    q = randn(r, *q_shape)
+    k = randn(r, *batch, k_len, d)
+    v = randn(r, *batch, k_len, dv)
+    check(lambda q, k, v: F.scaled_dot_product_attention(q, k, v), [q, k, v], rtol=1e-4, atol=1e-5)
+
+
+# ---- resampling, embedding, dropout, loss
+
+
+@pytest.mark.parametrize("scale", [2, (1, 3)])
+def test_interpolate_nearest(scale):
+    r = rng(19)
+    x = randn(r, 2, 3, 5, 4)
+    check(lambda t: F.interpolate(t, scale_factor=scale, mode="nearest"), [x], rtol=0, atol=1e-6)
+
+
+def test_embedding():
+    r = rng(20)
+    w = randn(r, 10, 16)
+    idx = r.integers(0, 10, size=(4, 25)).astype(np.int64)  # repeated indices accumulate
+    check(lambda i, w: F.embedding(i, w), [idx, w], rtol=1e-5, atol=1e-5)
+
+
+def test_embedding_out_of_range_is_an_index_error():
+    w = md.zeros((10, 4), device=DEV)
+    with pytest.raises(IndexError):
+        F.embedding(md.tensor(np.array([1, 10], dtype=np.int64), device=DEV), w)
+
+
+def test_dropout_mask_is_the_same_on_both_devices():
+    r = rng(21)
+    x = randn(r, 64, 33)
+    outs = []
+    for device in ("cpu", DEV):
+        g = md.Generator(1234)
+        t = md.tensor(x, device=device, requires_grad=True)
+        y = F.dropout(t, 0.3, True, generator=g)
+        y.backward(md.ones_like(y))
+        outs.append((y.numpy(), t.grad.numpy()))
+    np.testing.assert_array_equal(outs[1][0], outs[0][0])
+    np.testing.assert_array_equal(outs[1][1], outs[0][1])
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_mse_loss(reduction):
+    r = rng(22)
+    a, b = randn(r, 16, 3, 8, 8), randn(r, 16, 3, 8, 8)
+    check(lambda a, b: F.mse_loss(a, b, reduction=reduction), [a, b], rtol=1e-5, atol=1e-6)
+
+
+# ---- random numbers
+
+
+def test_random_streams_are_the_same_on_both_devices():
+    for make in [
+        lambda device, g: md.rand((1001, 7), generator=g, device=device),
+        lambda device, g: md.randint(-3, 1000, (999,), generator=g, device=device),
+    ]:
+        a = make("cpu", md.Generator(77)).numpy()
+        b = make(DEV, md.Generator(77)).numpy()
+        np.testing.assert_array_equal(b, a)
+    a = md.randn((5003,), generator=md.Generator(78)).numpy()
+    b = md.randn((5003,), generator=md.Generator(78), device=DEV).numpy()
+    # Box-Muller through logf/sinf/cosf: CUDA's and glibc's may differ in the last bit or two
+    np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6)
+    # the same generator advances identically whichever device draws
+    g_cpu, g_gpu = md.Generator(9), md.Generator(9)
+    md.rand((10,), generator=g_cpu)
+    md.rand((10,), generator=g_gpu, device=DEV)
+    np.testing.assert_array_equal(
+        md.rand((6,), generator=g_gpu, device=DEV).numpy(), md.rand((6,), generator=g_cpu).numpy()
+    )
+
+
+# ---- errors
+
+
+def test_mixing_devices_is_a_value_error():
+    a = md.ones((3, 4))
+    b = md.ones((3, 4), device=DEV)
+    with pytest.raises(ValueError):
+        a + b
+    with pytest.raises(ValueError):
+        a @ b.transpose(0, 1)
+    with pytest.raises(ValueError):
+        F.conv2d(md.ones((1, 2, 5, 5), device=DEV), md.ones((3, 2, 3, 3)))
+    with pytest.raises(ValueError):
+        F.mse_loss(a, b)
+
+
+def test_out_of_memory_is_a_memory_error_naming_the_size():
+    with pytest.raises(MemoryError, match="bytes"):
+        md.empty((10**15 // 4,), device=DEV)
+    # the device still works afterwards
+    np.testing.assert_array_equal((md.ones((3,), device=DEV) * 2.0).numpy(), np.full(3, 2.0, np.float32))
+
+
+# ---- memory
+
+
+def test_memory_returns_to_baseline_after_many_steps():
+    md.cuda.synchronize()
+    base = md.cuda.memory_allocated()
+    r = rng(23)
+    w = md.tensor(randn(r, 8, 3, 3, 3, scale=0.2), device=DEV, requires_grad=True)
+    gn_w = md.tensor(np.ones(8, np.float32), device=DEV, requires_grad=True)
+    x = md.tensor(randn(r, 4, 3, 16, 16), device=DEV)
+    target = md.tensor(randn(r, 4, 8, 16, 16), device=DEV)
+    after_setup = md.cuda.memory_allocated()
+    assert after_setup > base
+    for _ in range(30):
+        y = F.group_norm_silu(F.conv2d(x, w, padding=1), 4, gn_w, None, 1e-5)
+        loss = F.mse_loss(y, target)
+        loss.backward()
+        with md.no_grad():
+            w.copy_(w - w.grad * 0.01)
+        w.grad = None
+        gn_w.grad = None
+        del y, loss
+    md.cuda.synchronize()
+    # steady state: nothing is kept from one step to the next
+    assert md.cuda.memory_allocated() == after_setup
+    assert md.cuda.max_memory_allocated() >= after_setup
+    assert md.cuda.memory_reserved() >= md.cuda.memory_allocated()
+    del w, gn_w, x, target
+    assert md.cuda.memory_allocated() == base
+    md.cuda.empty_cache()
+    assert md.cuda.memory_reserved() >= md.cuda.memory_allocated()
+
+
+# ---- optimiser (once md.optim is bound)
+
+
+def test_adam_matches_cpu():
+    optim = getattr(md, "optim", None)
+    if optim is None or not hasattr(optim, "Adam"):
+        pytest.skip("md.optim.Adam is not available in this build yet")
+    r = rng(24)
+    w0 = randn(r, 40, 30)
+    grads = [randn(r, 40, 30) for _ in range(4)]
+    results = []
+    for device in ("cpu", DEV):
+        w = md.tensor(w0, device=device, requires_grad=True)
+        opt = optim.Adam([w], lr=1e-2, weight_decay=0.01)
+        for g in grads:
+            opt.zero_grad()
+            (w * md.tensor(g, device=device)).sum().backward()
+            opt.step()
+        results.append(w.numpy())
+    np.testing.assert_allclose(results[1], results[0], rtol=1e-5, atol=1e-6)
+
+
+def test_clip_grad_norm_matches_cpu():
+    optim = getattr(md, "optim", None)
+    if optim is None or not hasattr(optim, "clip_grad_norm_"):
+        pytest.skip("md.optim.clip_grad_norm_ is not available in this build yet")
+    r = rng(25)
+    g = randn(r, 50, 20, scale=3.0)
+    norms, grads = [], []
+    for device in ("cpu", DEV):
+        w = md.tensor(np.zeros((50, 20), np.float32), device=device, requires_grad=True)
+        (w * md.tensor(g, device=device)).sum().backward()
+        norms.append(float(optim.clip_grad_norm_([w], 1.0)))
+        grads.append(w.grad.numpy())
+    np.testing.assert_allclose(norms[1], norms[0], rtol=1e-5)
+    np.testing.assert_allclose(grads[1], grads[0], rtol=1e-5, atol=1e-7)
+
+
+# ---- the model
+
+# A small UNet2DModel with every block kind a diffusion model here uses (resnets, attention,
+# down/upsampling, timestep embedding).
+UNET_SMALL = dict(
+    sample_size=8,
+    in_channels=1,
+    out_channels=1,
+    block_out_channels=(32, 64),
+    layers_per_block=1,
+    down_block_types=("DownBlock2D", "AttnDownBlock2D"),
+    up_block_types=("AttnUpBlock2D", "UpBlock2D"),
+    norm_num_groups=8,
+)
+
+
+def test_unet_training_step_matches_cpu():
+    if not hasattr(md, "UNet2DModel") or not hasattr(getattr(md, "optim", None), "Adam"):
+        pytest.skip("md.UNet2DModel or md.optim.Adam does not exist in this build yet")
+    r = rng(26)
+    x0, noise = randn(r, 4, 1, 8, 8), randn(r, 4, 1, 8, 8)
+    noisy = (0.8 * x0 + 0.6 * noise).astype(np.float32)
+    t = np.array([3, 250, 600, 999], dtype=np.int64)
+    lr = 1e-3
+    reference = md.UNet2DModel(**UNET_SMALL)
+    results = {}
+    for device in ("cpu", DEV):
+        model = md.UNet2DModel(**UNET_SMALL)
+        model.load_state_dict(reference.state_dict())
+        model.to(device)
+        opt = md.optim.Adam(model.parameters(), lr=lr)
+        losses, grads = [], {}
+        for step in range(2):
+            opt.zero_grad()
+            pred = model(md.tensor(noisy, device=device), md.tensor(t, device=device))
+            loss = F.mse_loss(pred, md.tensor(noise, device=device))
+            loss.backward()
+            if step == 0:
+                grads = {name: p.grad.numpy() for name, p in model.named_parameters()}
+            opt.step()
+            losses.append(loss.item())
+        params = {name: p.numpy() for name, p in model.named_parameters()}
+        results[device] = (losses, grads, params)
+    (cpu_losses, cpu_grads, cpu_params), (gpu_losses, gpu_grads, gpu_params) = results["cpu"], results[DEV]
+    np.testing.assert_allclose(gpu_losses[0], cpu_losses[0], rtol=1e-4)
+    np.testing.assert_allclose(gpu_losses[1], cpu_losses[1], rtol=1e-3)
+    # float32 through ~30 layers in a different summation order: each gradient within 1e-3 of its
+    # tensor's largest entry
+    bad = [
+        name
+        for name, g in cpu_grads.items()
+        if np.abs(gpu_grads[name] - g).max() > 1e-3 * np.abs(g).max() + 1e-6
+    ]
+    assert not bad, f"gradients differ: {bad[:5]}"
+    # Adam moves each weight by about lr * sign(grad) per step, so weights whose gradient is at the
+    # level of the cross-device noise may move the other way: bounded by 2 steps * 2 lr, and rare
+    diffs = np.concatenate([np.abs(gpu_params[n] - p).ravel() for n, p in cpu_params.items()])
+    assert diffs.max() <= 4 * lr + 1e-6
+    assert diffs.mean() <= 0.02 * lr
