@@ -29,7 +29,10 @@ Tensor Tensor::view_of(const std::shared_ptr<Storage>& storage, const Shape& sha
   return Tensor(std::move(impl));
 }
 
-int64_t Tensor::size(int64_t d) const { return impl_->shape[wrap_dim(d, dim(), "size")]; }
+int64_t Tensor::size(int64_t d) const {
+  MD_CHECK(dim() > 0, IndexError, "size: dimension ", d, " requested of a 0-d tensor");
+  return impl_->shape[wrap_dim(d, dim(), "size")];
+}
 
 int64_t Tensor::numel() const {
   int64_t n = 1;
