@@ -77,6 +77,8 @@ void Tensor::set_grad(const Tensor& g) {
   if (g.defined()) {
     MD_CHECK(g.shape() == shape(), ValueError, "grad: assigned gradient of shape ", g.shape(), " to a tensor of shape ",
              shape());
+    MD_CHECK(g.dtype() == dtype(), TypeError, "grad: assigned gradient of dtype ", dtype_name(g.dtype()),
+             " to a tensor of dtype ", dtype_name(dtype()));
     MD_CHECK(g.device() == device(), ValueError, "grad: assigned gradient on ", g.device().str(), " to a tensor on ",
              device().str());
   }
