@@ -141,11 +141,20 @@ Tensor select(const Tensor& t, int64_t dim, int64_t index) {
   return squeeze(slice(t, dim, index, index + 1, 1), dim);
 }
 
+// Always a view (reshape would copy a non-contiguous input): a size-1 dim can take any stride.
 Tensor unsqueeze(const Tensor& t, int64_t dim) {
   dim = wrap_dim(dim, t.dim() + 1, "unsqueeze");
-  Shape s = t.shape();
+  Shape s = t.shape(), st = t.strides();
+  const int64_t stride = dim < t.dim() ? st[dim] * std::max<int64_t>(s[dim], 1) : 1;
   s.insert(s.begin() + dim, 1);
-  return reshape(t, s);
+  st.insert(st.begin() + dim, stride);
+  Tensor out = make_view(t, s, st, t.offset());
+  if (any_requires_grad({&t})) {
+    const Shape in_shape = t.shape();
+    record("unsqueeze", out, {t},
+           [in_shape](const Tensor& g, const GradMask&) { return std::vector<Tensor>{reshape(g, in_shape)}; });
+  }
+  return out;
 }
 
 Tensor squeeze(const Tensor& t, std::optional<int64_t> dim) {
