@@ -188,9 +188,9 @@ void bind_runtime(py::module_& m) {
   m.def(
       "set_num_threads",
       [](int n) {
+        // OpenMP owns all threads; OpenBLAS stays single-threaded inside them (see cpu/gemm.cpp).
         if (n < 1) throw ValueError(str("set_num_threads: expected a positive count, got ", n));
         omp_set_num_threads(n);
-        scipy_openblas_set_num_threads(n);
       },
       py::arg("n"));
   m.def("get_num_threads", []() { return omp_get_max_threads(); });
@@ -313,6 +313,8 @@ void bind_creation(py::module_& m) {
 PYBIND11_MODULE(_core, m) {
   m.doc() = "minidiff native core: tensors, ops, tape autograd, layers and optimisers";
   using namespace md::python;
+  // One thread pool: OpenMP's. Products split themselves across it (cpu/gemm.cpp).
+  scipy_openblas_set_num_threads(1);
   bind_runtime(m);
   bind_tensor(m);
   bind_creation(m);
