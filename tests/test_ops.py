@@ -938,3 +938,68 @@ def test_unsqueeze_of_a_non_contiguous_tensor_is_a_view():
 def test_stack_error_names_stack_and_shapes():
     with pytest.raises(ValueError, match=r"stack.*\[2, 3\].*\[2, 4\]"):
         md.stack([md.zeros(2, 3), md.zeros(2, 4)], 0)
+
+
+# ---------------------------------------------------------------- thread splitting
+
+
+@pytest.fixture
+def threads():
+    """Runs a test body at a chosen thread count and restores the previous one."""
+    prev = md.get_num_threads()
+    yield md.set_num_threads
+    md.set_num_threads(prev)
+
+
+@pytest.mark.parametrize("ta,tb", [(False, False), (True, False), (False, True), (True, True)])
+@pytest.mark.parametrize("m,k,n", [(300, 130, 170), (170, 130, 300), (33, 400, 333)])
+def test_large_products_split_across_threads(threads, ta, tb, m, k, n):
+    # big enough (> 4 MFLOP) for the product to be split into panels, one per thread
+    a, b = rnd(m, k, seed=1), rnd(k, n, seed=2)
+    ta_arr = np.ascontiguousarray(a.T) if ta else a
+    tb_arr = np.ascontiguousarray(b.T) if tb else b
+    ref = a.astype(np.float64) @ b.astype(np.float64)
+    for t in (1, 2, 3):
+        threads(t)
+        x = to_md(ta_arr).transpose(0, 1) if ta else to_md(ta_arr)
+        y = to_md(tb_arr).transpose(0, 1) if tb else to_md(tb_arr)
+        np.testing.assert_allclose((x @ y).numpy(), ref, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 5])
+@pytest.mark.parametrize("pointwise", [False, True])
+def test_conv2d_same_result_at_any_thread_count(threads, n, pointwise):
+    # batch >= threads runs whole images per thread; smaller batches split each image's work
+    x = rnd(n, 24, 20, 18, seed=3)
+    w = (rnd(32, 24, 1, 1, seed=4) if pointwise else rnd(32, 24, 3, 3, seed=4) * 0.2).astype(np.float32)
+    b = rnd(32, seed=5)
+    pad = 0 if pointwise else 1
+    g = rnd(n, 32, 20, 18, seed=6)
+    ref = conv2d_ref(x, w, b, (1, 1), (pad, pad))
+    results = []
+    for t in (1, 2, 4):
+        threads(t)
+        tx, tw, tb = to_md(x, True), to_md(w, True), to_md(b, True)
+        out = F.conv2d(tx, tw, tb, padding=pad)
+        np.testing.assert_allclose(out.numpy(), ref, rtol=1e-4, atol=1e-4)
+        out.backward(to_md(g))
+        results.append([t_.grad.numpy() for t_ in (tx, tw, tb)])
+    for other in results[1:]:
+        for a, b_ in zip(results[0], other):
+            np.testing.assert_allclose(a, b_, rtol=1e-4, atol=1e-4)
+    # weight and bias gradients against direct sums, the input gradient against the adjoint
+    # identity <g, conv(x)> = <conv^T(g), x>
+    R = w.shape[2]
+    xp = np.pad(x.astype(np.float64), ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    dw = np.stack(
+        [
+            np.stack([np.einsum("nkpq,ncpq->kc", g, xp[:, :, r : r + 20, s : s + 18]) for s in range(R)], -1)
+            for r in range(R)
+        ],
+        -2,
+    )
+    np.testing.assert_allclose(results[0][1], dw, rtol=1e-4, atol=1e-3)
+    np.testing.assert_allclose(results[0][2], g.sum(axis=(0, 2, 3)), rtol=1e-4, atol=1e-4)
+    gx = results[0][0].astype(np.float64)
+    lhs = np.sum(g * (ref - b[None, :, None, None]))
+    np.testing.assert_allclose(np.sum(gx * x), lhs, rtol=1e-4)
