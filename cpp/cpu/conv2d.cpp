@@ -148,7 +148,7 @@ void conv2d_backward(float* dinp, float* dweight, float* dbias, const float* dou
   if (!dweight && !dinp) return;
   const bool by_image = parallel_over_images(g);
   const int slots = by_image ? omp_get_max_threads() : 1;
-  Scratch col(pointwise && !dinp ? 0 : slots * CRS * PQ);  // (slots, CRS, PQ): im2col, then dcol
+  Scratch col(pointwise ? 0 : slots * CRS * PQ);  // (slots, CRS, PQ): im2col, then dcol
   // Threads past the first accumulate their images' dW in private (K, CRS) blocks, summed at the end.
   Scratch dw_partial(by_image && dweight ? (slots - 1) * KCRS : 0);
   // One image: dW (K, CRS) += dO (K, PQ) @ col^T (PQ, CRS); dcol (CRS, PQ) = W^T (CRS, K) @ dO, then
