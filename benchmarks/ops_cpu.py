@@ -2,13 +2,14 @@
 installed) in the same run and process, forward and forward+backward, median of several repeats
 after warm-up; and matmul's GFLOP/s against the sgemm rate NumPy's BLAS reaches here.
 
-    python benchmarks/ops_cpu.py [--repeats 7] [--threads 2] [--only conv2d,matmul]
+    python benchmarks/ops_cpu.py [--repeats 7] [--threads 2] [--only conv2d,matmul] [--stat median|min]
 
 Shapes (float32): conv2d 3x3 64->64 on (32, 64, 28, 28), padding 1, with bias; group_norm with 32
 groups, affine, on the same tensor; attention as scaled_dot_product_attention over (32, 4, 49, 32):
 batch 32, 49 tokens, 128 channels split into 4 heads of 32; linear 512->512 on 4096 rows with bias;
 matmul 1024 x 1024 x 1024. Backward passes a fixed random upstream gradient and clears .grad before
-each repeat, in both frameworks.
+each repeat, in both frameworks. Within each repeat the minidiff and torch runs alternate, so a
+load spike from another job on the machine hits both; --stat min shows the unloaded speed.
 """
 
 from __future__ import annotations
@@ -28,15 +29,23 @@ except ImportError:  # the minidiff columns still run
     torch = None
 
 
-def median_seconds(fn, repeats: int, warmup: int = 2) -> float:
+def timed(fn) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def interleaved(fns, repeats: int, stat, warmup: int = 2):
+    """stat (median or min) of each function's time, the functions run in turn within each repeat
+    so that all of them see the same machine load (others' jobs share this machine's cores)."""
     for _ in range(warmup):
-        fn()
-    times = []
+        for fn in fns:
+            fn()
+    times = [[] for _ in fns]
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+        for t, fn in zip(times, fns):
+            t.append(timed(fn))
+    return [stat(t) for t in times]
 
 
 def make_cases(rng):
@@ -71,7 +80,7 @@ def make_cases(rng):
     }
 
 
-def bench_minidiff(arrays, fn, grad, repeats):
+def minidiff_fns(arrays, fn, grad):
     xs = [md.tensor(a, requires_grad=True) for a in arrays]
     g = md.tensor(grad)
 
@@ -84,10 +93,10 @@ def bench_minidiff(arrays, fn, grad, repeats):
             x.grad = None
         fn(*xs).backward(g)
 
-    return median_seconds(fwd, repeats), median_seconds(fwd_bwd, repeats)
+    return fwd, fwd_bwd
 
 
-def bench_torch(arrays, fn, grad, repeats):
+def torch_fns(arrays, fn, grad):
     xs = [torch.from_numpy(a).requires_grad_() for a in arrays]
     g = torch.from_numpy(grad)
 
@@ -100,18 +109,17 @@ def bench_torch(arrays, fn, grad, repeats):
             x.grad = None
         fn(*xs).backward(g)
 
-    return median_seconds(fwd, repeats), median_seconds(fwd_bwd, repeats)
+    return fwd, fwd_bwd
 
 
-def gemm_rates(n: int, repeats: int):
+def gemm_rates(n: int, repeats: int, stat):
     """GFLOP/s of one n^3 float32 product: minidiff's matmul and NumPy's (its BLAS sgemm)."""
     rng = np.random.default_rng(1)
     a = rng.standard_normal((n, n)).astype(np.float32)
     b = rng.standard_normal((n, n)).astype(np.float32)
     ta, tb = md.tensor(a), md.tensor(b)
     flops = 2.0 * n**3
-    t_md = median_seconds(lambda: ta @ tb, repeats)
-    t_np = median_seconds(lambda: a @ b, repeats)
+    t_md, t_np = interleaved([lambda: ta @ tb, lambda: a @ b], repeats, stat)
     return flops / t_md / 1e9, flops / t_np / 1e9
 
 
@@ -120,7 +128,9 @@ def main():
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--threads", type=int, default=2, help="threads for minidiff and torch")
     ap.add_argument("--only", default="", help="comma-separated substrings of case names")
+    ap.add_argument("--stat", choices=["median", "min"], default="median", help="statistic over the repeats")
     args = ap.parse_args()
+    stat = statistics.median if args.stat == "median" else min
 
     md.set_num_threads(args.threads)
     if torch is not None:
@@ -128,7 +138,10 @@ def main():
     info = md._core.build_info()
     print(f"minidiff {info['version']}  {info['blas']}  threads={args.threads}")
     print(f"torch {torch.__version__ if torch is not None else 'not installed'}  numpy {np.__version__}")
-    print(f"median of {args.repeats} repeats after 2 warm-up runs; times in ms; ratio = minidiff / torch\n")
+    print(
+        f"{args.stat} of {args.repeats} repeats after 2 warm-up runs, frameworks interleaved; "
+        f"times in ms; ratio = minidiff / torch\n"
+    )
 
     rng = np.random.default_rng(0)
     cases = make_cases(rng)
@@ -143,10 +156,14 @@ def main():
         with md.no_grad():
             out_shape = fn_md(*[md.tensor(a) for a in arrays]).shape
         grad = rng.standard_normal(out_shape).astype(np.float32)
-        f_md, fb_md = bench_minidiff(arrays, fn_md, grad, args.repeats)
+        fns = list(minidiff_fns(arrays, fn_md, grad))
+        if torch is not None:
+            fns += torch_fns(arrays, fn_torch, grad)
+        t = interleaved(fns, args.repeats, stat)
+        f_md, fb_md = t[0], t[1]
         row = f"{name:30s} {f_md * 1e3:9.2f}"
         if torch is not None:
-            f_t, fb_t = bench_torch(arrays, fn_torch, grad, args.repeats)
+            f_t, fb_t = t[2], t[3]
             row += f" {f_t * 1e3:9.2f} {f_md / f_t:6.2f} {fb_md * 1e3:9.2f}"
             row += f" {fb_t * 1e3:9.2f} {fb_md / fb_t:6.2f}"
         else:
@@ -154,7 +171,7 @@ def main():
         print(row, flush=True)
 
     if not only or any(s in "matmul" for s in only):
-        g_md, g_np = gemm_rates(1024, args.repeats)
+        g_md, g_np = gemm_rates(1024, args.repeats, stat)
         print(
             f"\nmatmul 1024^3 forward: minidiff {g_md:.1f} GFLOP/s, NumPy sgemm {g_np:.1f} GFLOP/s "
             f"({100 * g_md / g_np:.0f}% of NumPy)"
