@@ -112,6 +112,19 @@ def torch_fns(arrays, fn, grad):
     return fwd, fwd_bwd
 
 
+def limit_numpy_blas(threads: int) -> str:
+    """Gives NumPy's own BLAS (a separate OpenBLAS) the same thread count, where threadpoolctl
+    (a scikit-learn dependency) is there to do it; returns what NumPy's BLAS uses."""
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError:
+        return "NumPy BLAS threads: library default (threadpoolctl not installed)"
+    libs = [lib for lib in ThreadpoolController().lib_controllers if "numpy" in lib.filepath]
+    for lib in libs:
+        lib.set_num_threads(threads)
+    return f"NumPy BLAS threads: {', '.join(str(lib.num_threads) for lib in libs) or 'not found'}"
+
+
 def gemm_rates(n: int, repeats: int, stat):
     """GFLOP/s of one n^3 float32 product: minidiff's matmul and NumPy's (its BLAS sgemm)."""
     rng = np.random.default_rng(1)
@@ -138,6 +151,7 @@ def main():
     info = md._core.build_info()
     print(f"minidiff {info['version']}  {info['blas']}  threads={args.threads}")
     print(f"torch {torch.__version__ if torch is not None else 'not installed'}  numpy {np.__version__}")
+    print(limit_numpy_blas(args.threads))
     print(
         f"{args.stat} of {args.repeats} repeats after 2 warm-up runs, frameworks interleaved; "
         f"times in ms; ratio = minidiff / torch\n"
