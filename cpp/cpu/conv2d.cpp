@@ -17,11 +17,13 @@ bool is_pointwise(const Conv2dGeometry& g) {
   return g.R == 1 && g.S == 1 && g.stride_h == 1 && g.stride_w == 1 && g.pad_h == 0 && g.pad_w == 0;
 }
 
-// Threads for a loop over the batch: every thread when each gets at least one image, else none
-// (the per-image work is split instead).
+// Threads for a loop over the batch: every thread when each gets at least one image and the
+// convolution is big enough to pay for a parallel region, else none (the per-image work is split
+// instead, where that pays).
 bool parallel_over_images(const Conv2dGeometry& g) {
   const int T = omp_get_max_threads();
-  return T > 1 && g.N >= T && !omp_in_parallel();
+  const double flops = 2.0 * g.N * g.K * g.P * g.Q * g.C * g.R * g.S;
+  return T > 1 && g.N >= T && !omp_in_parallel() && flops >= (1 << 22);
 }
 
 // col (C*R*S, P*Q) from one image inp (C, H, W).
