@@ -969,12 +969,14 @@ def test_large_products_split_across_threads(threads, ta, tb, m, k, n):
 @pytest.mark.parametrize("n", [1, 2, 3, 5])
 @pytest.mark.parametrize("pointwise", [False, True])
 def test_conv2d_same_result_at_any_thread_count(threads, n, pointwise):
-    # batch >= threads runs whole images per thread; smaller batches split each image's work
-    x = rnd(n, 24, 20, 18, seed=3)
+    # batch >= threads runs whole images per thread (when the conv is over 4 MFLOP); smaller batches
+    # split each image's work
+    H, W = (40, 36) if pointwise else (20, 18)
+    x = rnd(n, 24, H, W, seed=3)
     w = (rnd(32, 24, 1, 1, seed=4) if pointwise else rnd(32, 24, 3, 3, seed=4) * 0.2).astype(np.float32)
     b = rnd(32, seed=5)
     pad = 0 if pointwise else 1
-    g = rnd(n, 32, 20, 18, seed=6)
+    g = rnd(n, 32, H, W, seed=6)
     ref = conv2d_ref(x, w, b, (1, 1), (pad, pad))
     results = []
     for t in (1, 2, 4):
@@ -993,7 +995,7 @@ def test_conv2d_same_result_at_any_thread_count(threads, n, pointwise):
     xp = np.pad(x.astype(np.float64), ((0, 0), (0, 0), (pad, pad), (pad, pad)))
     dw = np.stack(
         [
-            np.stack([np.einsum("nkpq,ncpq->kc", g, xp[:, :, r : r + 20, s : s + 18]) for s in range(R)], -1)
+            np.stack([np.einsum("nkpq,ncpq->kc", g, xp[:, :, r : r + H, s : s + W]) for s in range(R)], -1)
             for r in range(R)
         ],
         -2,
