@@ -60,6 +60,7 @@ void attention_forward(float* out, float* lse, const float* q, const float* k, c
   const int64_t LL = Lq * Lk;
   const bool parallel = worth_parallel(B * LL * (D + Dv)) && B > 1;
   const int slots = parallel ? omp_get_max_threads() : 1;
+  check_blas_sizes({Lq, Lk, D, Dv});
   Scratch scores(slots * LL);  // (slots, Lq, Lk)
 #pragma omp parallel for if (parallel) schedule(static)
   for (int64_t b = 0; b < B; ++b) {
@@ -77,6 +78,7 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
   const int64_t LL = Lq * Lk;
   const bool parallel = worth_parallel(B * LL * (D + Dv)) && B > 1;
   const int slots = parallel ? omp_get_max_threads() : 1;
+  check_blas_sizes({Lq, Lk, D, Dv});
   Scratch scratch(slots * 2 * LL);  // (slots, {P, dP}, Lq, Lk)
 #pragma omp parallel for if (parallel) schedule(static)
   for (int64_t b = 0; b < B; ++b) {

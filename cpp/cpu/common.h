@@ -4,6 +4,7 @@
 #include <omp.h>
 
 #include <cstdint>
+#include <initializer_list>
 
 #include "core/allocator.h"
 #include "core/common.h"
@@ -16,6 +17,13 @@ constexpr int64_t kParallelGrain = 1 << 15;
 
 // Inside a parallel region (conv2d over images, say) a kernel runs on the calling thread.
 inline bool worth_parallel(int64_t n) { return n >= kParallelGrain && omp_get_max_threads() > 1 && !omp_in_parallel(); }
+
+// BLAS takes 32-bit sizes. A kernel that calls gemm inside its own parallel region checks its
+// sizes before entering it: an exception must not leave an OpenMP region (that aborts).
+inline void check_blas_sizes(std::initializer_list<int64_t> sizes) {
+  for (int64_t v : sizes)
+    MD_CHECK(v <= INT32_MAX, ValueError, "gemm: a matrix size of ", v, " exceeds the 32-bit BLAS limit");
+}
 
 // Float scratch memory for one kernel call. It comes from the CPU allocator, whose cache hands the
 // same large blocks back every training step, so a kernel pays no page faults for it.

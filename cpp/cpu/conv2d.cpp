@@ -99,6 +99,7 @@ void conv2d_forward(float* out, const float* inp, const float* weight, const flo
   const bool pointwise = is_pointwise(g);
   const bool by_image = parallel_over_images(g);
   const int slots = by_image ? omp_get_max_threads() : 1;
+  check_blas_sizes({g.K, PQ, CRS});
   Scratch col(pointwise ? 0 : slots * CRS * PQ);  // (slots, CRS, PQ)
   // out (K, PQ) of image n = W (K, CRS) @ col (CRS, PQ) [+ bias]
   auto image = [&](int64_t n, float* c) {
@@ -150,6 +151,7 @@ void conv2d_backward(float* dinp, float* dweight, float* dbias, const float* dou
   if (!dweight && !dinp) return;
   const bool by_image = parallel_over_images(g);
   const int slots = by_image ? omp_get_max_threads() : 1;
+  check_blas_sizes({g.K, PQ, CRS});
   Scratch col(pointwise ? 0 : slots * CRS * PQ);  // (slots, CRS, PQ): im2col, then dcol
   // Threads past the first accumulate their images' dW in private (K, CRS) blocks, summed at the end.
   Scratch dw_partial(by_image && dweight ? (slots - 1) * KCRS : 0);

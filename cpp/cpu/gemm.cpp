@@ -16,22 +16,17 @@ namespace {
 // Below this many flops one thread finishes before a parallel region would pay off.
 constexpr double kParallelFlops = 1 << 22;
 
-blasint checked(int64_t v, const char* what) {
-  MD_CHECK(v <= INT32_MAX, ValueError, "gemm: ", what, " = ", v, " exceeds the 32-bit BLAS limit");
-  return static_cast<blasint>(v);
-}
-
 void blas_single_threaded() {
   static const bool once = (scipy_openblas_set_num_threads(1), true);
   (void)once;
 }
 
-// One OpenBLAS call on the calling thread.
+// One OpenBLAS call on the calling thread; the sizes were checked by the caller.
 void sgemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda, const float* B,
            int64_t ldb, float beta, float* C, int64_t ldc) {
-  scipy_cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, checked(M, "M"),
-                    checked(N, "N"), checked(K, "K"), alpha, A, checked(lda, "lda"), B, checked(ldb, "ldb"), beta, C,
-                    checked(ldc, "ldc"));
+  auto i32 = [](int64_t v) { return static_cast<blasint>(v); };
+  scipy_cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, i32(M), i32(N),
+                    i32(K), alpha, A, i32(lda), B, i32(ldb), beta, C, i32(ldc));
 }
 
 int gemm_threads(double flops) {
@@ -44,6 +39,7 @@ int gemm_threads(double flops) {
 void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda, const float* B,
           int64_t ldb, float beta, float* C, int64_t ldc) {
   if (M == 0 || N == 0) return;
+  check_blas_sizes({M, N, K, lda, ldb, ldc});
   blas_single_threaded();
   const int T = gemm_threads(2.0 * M * N * K);
   if (T == 1) {
@@ -70,6 +66,7 @@ void gemm_batched(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha
                   int64_t sa, const float* B, int64_t ldb, int64_t sb, float beta, float* C, int64_t ldc, int64_t sc,
                   int64_t batch) {
   if (M == 0 || N == 0 || batch == 0) return;
+  check_blas_sizes({M, N, K, lda, ldb, ldc});
   blas_single_threaded();
   const double flops = 2.0 * M * N * K * batch;
   // Fewer products than threads: let each product split itself.
