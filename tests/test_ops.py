@@ -1005,3 +1005,13 @@ def test_conv2d_same_result_at_any_thread_count(threads, n, pointwise):
     gx = results[0][0].astype(np.float64)
     lhs = np.sum(g * (ref - b[None, :, None, None]))
     np.testing.assert_allclose(np.sum(gx * x), lhs, rtol=1e-4)
+
+
+def test_pow_zero_exponent_gradient_at_zero():
+    # d/dx x**0 is 0 everywhere; 0 * x**-1 used to give NaN at x = 0
+    x = md.tensor([0.0, 2.0, -1.5], requires_grad=True)
+    (x**0).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [0.0, 0.0, 0.0])
+    y = md.tensor([0.0, 2.0], requires_grad=True)
+    (y**2).sum().backward()
+    np.testing.assert_array_equal(y.grad.numpy(), [0.0, 4.0])
