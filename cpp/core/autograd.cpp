@@ -94,13 +94,18 @@ void record(const char* name, Tensor& out, const std::vector<Tensor>& inputs, Ba
 namespace {
 
 // Adds g into the leaf's .grad: in place when a gradient is already there (the optimiser keeps
-// .grad as views of one flat arena), else as a fresh copy so no two leaves share a buffer.
+// .grad as views of one flat arena), else as a fresh copy so no two leaves share a buffer. A
+// gradient the user assigned with a layout add_ cannot write (a transposed view) is replaced by
+// the sum instead.
 void accumulate_leaf(TensorImpl* leaf, const Tensor& g) {
   MD_CHECK(g.shape() == leaf->shape, RuntimeError, "backward: gradient of shape ", g.shape(), " for a leaf of shape ",
            leaf->shape);
   if (leaf->grad) {
     Tensor existing(leaf->grad);
-    add_(existing, g);
+    if (existing.is_contiguous())
+      add_(existing, g);
+    else
+      leaf->grad = add(existing, g).impl_ptr();
   } else {
     leaf->grad = clone(g).impl_ptr();
   }
@@ -118,6 +123,8 @@ void run_backward(const Tensor& root, const Tensor& grad_root, bool retain_graph
              "one-element outputs, got shape ", root.shape(), "; pass a gradient");
     g0 = ones_like(root);
   } else {
+    MD_CHECK(g0.dtype() == DType::Float32, TypeError, "backward: gradient must be float32, got ",
+             dtype_name(g0.dtype()), " of shape ", g0.shape());
     MD_CHECK(g0.shape() == root.shape(), ValueError, "backward: gradient of shape ", g0.shape(),
              " for a tensor of shape ", root.shape());
     MD_CHECK(g0.device() == root.device(), ValueError, "backward: gradient on ", g0.device().str(), " for a tensor on ",

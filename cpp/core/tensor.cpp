@@ -29,7 +29,10 @@ Tensor Tensor::view_of(const std::shared_ptr<Storage>& storage, const Shape& sha
   return Tensor(std::move(impl));
 }
 
-int64_t Tensor::size(int64_t d) const { return impl_->shape[wrap_dim(d, dim(), "size")]; }
+int64_t Tensor::size(int64_t d) const {
+  MD_CHECK(dim() > 0, IndexError, "size: dimension ", d, " requested of a 0-d tensor");
+  return impl_->shape[wrap_dim(d, dim(), "size")];
+}
 
 int64_t Tensor::numel() const {
   int64_t n = 1;
@@ -74,6 +77,8 @@ void Tensor::set_grad(const Tensor& g) {
   if (g.defined()) {
     MD_CHECK(g.shape() == shape(), ValueError, "grad: assigned gradient of shape ", g.shape(), " to a tensor of shape ",
              shape());
+    MD_CHECK(g.dtype() == dtype(), TypeError, "grad: assigned gradient of dtype ", dtype_name(g.dtype()),
+             " to a tensor of dtype ", dtype_name(dtype()));
     MD_CHECK(g.device() == device(), ValueError, "grad: assigned gradient on ", g.device().str(), " to a tensor on ",
              device().str());
   }

@@ -4,7 +4,9 @@
 #include <omp.h>
 
 #include <cstdint>
+#include <initializer_list>
 
+#include "core/allocator.h"
 #include "core/common.h"
 #include "kernel_types.h"
 
@@ -13,7 +15,34 @@ namespace md::cpu {
 // Below this many elements a parallel region costs more than it saves.
 constexpr int64_t kParallelGrain = 1 << 15;
 
-inline bool worth_parallel(int64_t n) { return n >= kParallelGrain && omp_get_max_threads() > 1; }
+// Inside a parallel region (conv2d over images, say) a kernel runs on the calling thread.
+inline bool worth_parallel(int64_t n) { return n >= kParallelGrain && omp_get_max_threads() > 1 && !omp_in_parallel(); }
+
+// BLAS takes 32-bit sizes. A kernel that calls gemm inside its own parallel region checks its
+// sizes before entering it: an exception must not leave an OpenMP region (that aborts).
+inline void check_blas_sizes(std::initializer_list<int64_t> sizes) {
+  for (int64_t v : sizes)
+    MD_CHECK(v <= INT32_MAX, ValueError, "gemm: a matrix size of ", v, " exceeds the 32-bit BLAS limit");
+}
+
+// Float scratch memory for one kernel call. It comes from the CPU allocator, whose cache hands the
+// same large blocks back every training step, so a kernel pays no page faults for it.
+class Scratch {
+ public:
+  explicit Scratch(int64_t n) : bytes_(static_cast<size_t>(n) * sizeof(float)) {
+    if (bytes_) ptr_ = static_cast<float*>(cpu_alloc(bytes_));
+  }
+  ~Scratch() {
+    if (ptr_) cpu_free(ptr_, bytes_);
+  }
+  Scratch(const Scratch&) = delete;
+  Scratch& operator=(const Scratch&) = delete;
+  float* data() const { return ptr_; }
+
+ private:
+  size_t bytes_;
+  float* ptr_ = nullptr;
+};
 
 // Calls body(outer_index, a_offset, b_offset) for every index of dims [0, ndim-1) of a plan-like
 // geometry; the innermost dim is left to the body (it is the one that vectorises).

@@ -1,5 +1,8 @@
-// CPU conv2d as im2col + GEMM per image. The 1x1 stride-1 unpadded case skips im2col (the input
-// already is the column matrix).
+// CPU conv2d as im2col + GEMM. With at least as many images as threads, one OpenMP region runs
+// whole images per thread (im2col into that thread's scratch, then a single-threaded GEMM), so a
+// convolution synchronises its threads once instead of twice per image; with fewer images each
+// image's im2col and GEMM are split across the threads instead. The 1x1 stride-1 unpadded case
+// skips im2col (the input already is the column matrix).
 #include <cstring>
 #include <vector>
 
@@ -12,6 +15,15 @@ namespace {
 
 bool is_pointwise(const Conv2dGeometry& g) {
   return g.R == 1 && g.S == 1 && g.stride_h == 1 && g.stride_w == 1 && g.pad_h == 0 && g.pad_w == 0;
+}
+
+// Threads for a loop over the batch: every thread when each gets at least one image and the
+// convolution is big enough to pay for a parallel region, else none (the per-image work is split
+// instead, where that pays).
+bool parallel_over_images(const Conv2dGeometry& g) {
+  const int T = omp_get_max_threads();
+  const double flops = 2.0 * g.N * g.K * g.P * g.Q * g.C * g.R * g.S;
+  return T > 1 && g.N >= T && !omp_in_parallel() && flops >= (1 << 22);
 }
 
 // col (C*R*S, P*Q) from one image inp (C, H, W).
@@ -85,13 +97,17 @@ void conv2d_forward(float* out, const float* inp, const float* weight, const flo
   const int64_t PQ = static_cast<int64_t>(g.P) * g.Q, CRS = static_cast<int64_t>(g.C) * g.R * g.S;
   const int64_t in_img = static_cast<int64_t>(g.C) * g.H * g.W, out_img = static_cast<int64_t>(g.K) * PQ;
   const bool pointwise = is_pointwise(g);
-  std::vector<float> col(pointwise ? 0 : CRS * PQ);
-  for (int n = 0; n < g.N; ++n) {
+  const bool by_image = parallel_over_images(g);
+  const int slots = by_image ? omp_get_max_threads() : 1;
+  check_blas_sizes({g.K, PQ, CRS});
+  Scratch col(pointwise ? 0 : slots * CRS * PQ);  // (slots, CRS, PQ)
+  // out (K, PQ) of image n = W (K, CRS) @ col (CRS, PQ) [+ bias]
+  auto image = [&](int64_t n, float* c) {
     float* o = out + n * out_img;
     const float* B = inp + n * in_img;
     if (!pointwise) {
-      im2col(col.data(), B, g);
-      B = col.data();
+      im2col(c, B, g);
+      B = c;
     }
     float beta = 0.0f;
     if (bias) {
@@ -99,6 +115,16 @@ void conv2d_forward(float* out, const float* inp, const float* weight, const flo
       beta = 1.0f;
     }
     gemm(false, false, g.K, PQ, CRS, 1.0f, weight, CRS, B, PQ, beta, o, PQ);
+  };
+  if (by_image) {
+#pragma omp parallel
+    {
+      float* c = col.data() ? col.data() + omp_get_thread_num() * CRS * PQ : nullptr;
+#pragma omp for schedule(static)
+      for (int64_t n = 0; n < g.N; ++n) image(n, c);
+    }
+  } else {
+    for (int64_t n = 0; n < g.N; ++n) image(n, col.data());
   }
 }
 
@@ -106,41 +132,76 @@ void conv2d_backward(float* dinp, float* dweight, float* dbias, const float* dou
                      const float* weight, const Conv2dGeometry& g) {
   const int64_t PQ = static_cast<int64_t>(g.P) * g.Q, CRS = static_cast<int64_t>(g.C) * g.R * g.S;
   const int64_t in_img = static_cast<int64_t>(g.C) * g.H * g.W, out_img = static_cast<int64_t>(g.K) * PQ;
+  const int64_t KCRS = static_cast<int64_t>(g.K) * CRS;
   const bool pointwise = is_pointwise(g);
   if (dbias) {
-    std::vector<double> acc(g.K, 0.0);
-    for (int n = 0; n < g.N; ++n)
-      for (int k = 0; k < g.K; ++k) {
+#pragma omp parallel for if (worth_parallel(g.N * out_img)) schedule(static)
+    for (int k = 0; k < g.K; ++k) {
+      double acc = 0.0;
+      for (int64_t n = 0; n < g.N; ++n) {
         const float* x = dout + n * out_img + k * PQ;
         double s = 0.0;
 #pragma omp simd reduction(+ : s)
         for (int64_t i = 0; i < PQ; ++i) s += x[i];
-        acc[k] += s;
+        acc += s;
       }
-    for (int k = 0; k < g.K; ++k) dbias[k] = static_cast<float>(acc[k]);
+      dbias[k] = static_cast<float>(acc);
+    }
   }
-  std::vector<float> col(pointwise ? 0 : CRS * PQ);
-  for (int n = 0; n < g.N; ++n) {
+  if (!dweight && !dinp) return;
+  const bool by_image = parallel_over_images(g);
+  const int slots = by_image ? omp_get_max_threads() : 1;
+  check_blas_sizes({g.K, PQ, CRS});
+  Scratch col(pointwise ? 0 : slots * CRS * PQ);  // (slots, CRS, PQ): im2col, then dcol
+  // Threads past the first accumulate their images' dW in private (K, CRS) blocks, summed at the end.
+  Scratch dw_partial(by_image && dweight ? (slots - 1) * KCRS : 0);
+  // One image: dW (K, CRS) += dO (K, PQ) @ col^T (PQ, CRS); dcol (CRS, PQ) = W^T (CRS, K) @ dO, then
+  // scattered back into dI (or written straight into dI when pointwise).
+  auto image = [&](int64_t n, float* c, float* dw, bool first) {
     const float* dO = dout + n * out_img;
     if (dweight) {
       const float* B = inp + n * in_img;
       if (!pointwise) {
-        im2col(col.data(), B, g);
-        B = col.data();
+        im2col(c, B, g);
+        B = c;
       }
-      // dW (K, CRS) += dO (K, PQ) @ col^T (PQ, CRS)
-      gemm(false, true, g.K, CRS, PQ, 1.0f, dO, PQ, B, PQ, n == 0 ? 0.0f : 1.0f, dweight, CRS);
+      gemm(false, true, g.K, CRS, PQ, 1.0f, dO, PQ, B, PQ, first ? 0.0f : 1.0f, dw, CRS);
     }
     if (dinp) {
       float* dI = dinp + n * in_img;
       if (pointwise) {
         gemm(true, false, CRS, PQ, g.K, 1.0f, weight, CRS, dO, PQ, 0.0f, dI, PQ);
       } else {
-        // dcol (CRS, PQ) = W^T (CRS, K) @ dO (K, PQ), then scatter back
-        gemm(true, false, CRS, PQ, g.K, 1.0f, weight, CRS, dO, PQ, 0.0f, col.data(), PQ);
-        col2im(dI, col.data(), g);
+        gemm(true, false, CRS, PQ, g.K, 1.0f, weight, CRS, dO, PQ, 0.0f, c, PQ);
+        col2im(dI, c, g);
       }
     }
+  };
+  if (by_image) {
+#pragma omp parallel
+    {
+      const int t = omp_get_thread_num();
+      float* c = col.data() ? col.data() + t * CRS * PQ : nullptr;
+      float* dw = !dweight ? nullptr : t == 0 ? dweight : dw_partial.data() + (t - 1) * KCRS;
+      bool first = true;
+#pragma omp for schedule(static)
+      for (int64_t n = 0; n < g.N; ++n) {
+        image(n, c, dw, first);
+        first = false;
+      }
+      if (dw && first) fill_f32(dw, 0.0f, KCRS);  // this thread had no image
+#pragma omp barrier
+      if (dweight) {
+#pragma omp for schedule(static)
+        for (int64_t i = 0; i < KCRS; ++i) {
+          float s = dweight[i];
+          for (int u = 0; u + 1 < slots; ++u) s += dw_partial.data()[u * KCRS + i];
+          dweight[i] = s;
+        }
+      }
+    }
+  } else {
+    for (int64_t n = 0; n < g.N; ++n) image(n, col.data(), dweight, n == 0);
   }
 }
 

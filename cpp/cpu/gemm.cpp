@@ -1,5 +1,9 @@
 // CPU matrix products through OpenBLAS (the scipy-openblas32 build, whose symbols carry a
-// scipy_ prefix).
+// scipy_ prefix). OpenMP owns every thread: OpenBLAS runs single-threaded, and a large product is
+// split into column (or row) panels, one per OpenMP thread. Two thread pools (OpenMP's and
+// OpenBLAS's) spin-waiting for the same cores made every switch between an OpenMP kernel and a
+// BLAS call cost up to a scheduler time slice; with one pool a product inside an OpenMP region
+// (conv2d over images, batched products) simply runs on the calling thread.
 #include <cblas.h>
 
 #include "cpu/common.h"
@@ -8,36 +12,72 @@
 namespace md::cpu {
 
 namespace {
-blasint checked(int64_t v, const char* what) {
-  MD_CHECK(v <= INT32_MAX, ValueError, "gemm: ", what, " = ", v, " exceeds the 32-bit BLAS limit");
-  return static_cast<blasint>(v);
+
+// Below this many flops one thread finishes before a parallel region would pay off.
+constexpr double kParallelFlops = 1 << 22;
+
+void blas_single_threaded() {
+  static const bool once = (scipy_openblas_set_num_threads(1), true);
+  (void)once;
 }
+
+// One OpenBLAS call on the calling thread; the sizes were checked by the caller.
+void sgemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda, const float* B,
+           int64_t ldb, float beta, float* C, int64_t ldc) {
+  auto i32 = [](int64_t v) { return static_cast<blasint>(v); };
+  scipy_cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, i32(M), i32(N),
+                    i32(K), alpha, A, i32(lda), B, i32(ldb), beta, C, i32(ldc));
+}
+
+int gemm_threads(double flops) {
+  if (omp_in_parallel() || flops < kParallelFlops) return 1;
+  return omp_get_max_threads();
+}
+
 }  // namespace
 
 void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda, const float* B,
           int64_t ldb, float beta, float* C, int64_t ldc) {
   if (M == 0 || N == 0) return;
-  scipy_cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, checked(M, "M"),
-                    checked(N, "N"), checked(K, "K"), alpha, A, checked(lda, "lda"), B, checked(ldb, "ldb"), beta, C,
-                    checked(ldc, "ldc"));
+  check_blas_sizes({M, N, K, lda, ldb, ldc});
+  blas_single_threaded();
+  const int T = gemm_threads(2.0 * M * N * K);
+  if (T == 1) {
+    sgemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    return;
+  }
+  // Panels of the longer output side, in multiples of 16 so each stays SIMD-aligned in length.
+  const bool split_n = N >= M;
+  const int64_t len = split_n ? N : M;
+  const int64_t step = ((len + T - 1) / T + 15) / 16 * 16;
+#pragma omp parallel num_threads(T)
+  {
+    const int64_t lo = omp_get_thread_num() * step, hi = std::min(len, lo + step);
+    if (lo < hi) {
+      if (split_n)  // C[:, lo:hi] = A @ B[:, lo:hi]; a transposed B is stored (N, K)
+        sgemm(ta, tb, M, hi - lo, K, alpha, A, lda, tb ? B + lo * ldb : B + lo, ldb, beta, C + lo, ldc);
+      else  // C[lo:hi, :] = A[lo:hi, :] @ B; a transposed A is stored (K, M)
+        sgemm(ta, tb, hi - lo, N, K, alpha, ta ? A + lo : A + lo * lda, lda, B, ldb, beta, C + lo * ldc, ldc);
+    }
+  }
 }
 
 void gemm_batched(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
                   int64_t sa, const float* B, int64_t ldb, int64_t sb, float beta, float* C, int64_t ldc, int64_t sc,
                   int64_t batch) {
   if (M == 0 || N == 0 || batch == 0) return;
-  // Small products are faster spread over threads one whole matrix each; large ones let
-  // OpenBLAS thread inside each product.
-  const double flops = 2.0 * M * N * K;
-  if (flops >= 4e6 || batch == 1) {
+  check_blas_sizes({M, N, K, lda, ldb, ldc});
+  blas_single_threaded();
+  const double flops = 2.0 * M * N * K * batch;
+  // Fewer products than threads: let each product split itself.
+  if (batch < omp_get_max_threads() && !omp_in_parallel()) {
     for (int64_t b = 0; b < batch; ++b)
       gemm(ta, tb, M, N, K, alpha, A + b * sa, lda, B + b * sb, ldb, beta, C + b * sc, ldc);
     return;
   }
-  scipy_cblas_sgemm_batch_strided(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
-                                  checked(M, "M"), checked(N, "N"), checked(K, "K"), alpha, A, checked(lda, "lda"),
-                                  checked(sa, "stride_a"), B, checked(ldb, "ldb"), checked(sb, "stride_b"), beta, C,
-                                  checked(ldc, "ldc"), checked(sc, "stride_c"), checked(batch, "batch"));
+#pragma omp parallel for if (flops >= kParallelFlops && !omp_in_parallel()) schedule(static)
+  for (int64_t b = 0; b < batch; ++b)
+    sgemm(ta, tb, M, N, K, alpha, A + b * sa, lda, B + b * sb, ldb, beta, C + b * sc, ldc);
 }
 
 }  // namespace md::cpu

@@ -22,6 +22,7 @@ void copy_typed(T* dst, const T* src, const StridedCopy& p) {
   const int64_t sd = p.dst_strides[p.ndim - 1], ss = p.src_strides[p.ndim - 1];
   int64_t rows = 1;
   for (int d = 0; d < p.ndim - 1; ++d) rows *= p.shape[d];
+  if (rows == 0 || inner == 0) return;  // for_each_row would divide by the zero extent
   auto body = [&](int64_t, int64_t od, int64_t os) {
     T* o = dst + od;
     const T* s = src + os;

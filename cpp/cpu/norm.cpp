@@ -60,7 +60,6 @@ void group_norm_backward(float* dinp, float* dweight, float* dbias, const float*
   std::vector<double> s_dyx(N * C), s_dy(N * C);
 #pragma omp parallel if (worth_parallel(N * C * HW))
   {
-    std::vector<float> dy(HW);
 #pragma omp for schedule(static)
     for (int64_t ng = 0; ng < N * G; ++ng) {
       const int64_t n = ng / G, gi = ng % G;

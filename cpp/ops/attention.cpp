@@ -33,8 +33,8 @@ Tensor softmax_last(const Tensor& x) {
 Tensor softmax(const Tensor& x, int64_t dim) {
   MD_PROFILE("softmax");
   check_float("softmax", x);
-  if (x.dim() == 0) return softmax_last(x);
   dim = wrap_dim(dim, x.dim(), "softmax");
+  if (x.dim() == 0) return softmax_last(x);
   if (dim == x.dim() - 1) return softmax_last(x);
   return transpose(softmax_last(transpose(x, dim, -1)), dim, -1);
 }

@@ -231,8 +231,11 @@ Tensor pow(const Tensor& a, double s) {
   Tensor out = scalar_raw(BinaryOp::Pow, a, s, false);
   if (any_requires_grad({&a})) {
     Tensor ad = a.detach();
-    record("pow", out, {a},
-           [ad, s](const Tensor& g, const GradMask&) { return std::vector<Tensor>{mul(mul(g, pow(ad, s - 1.0)), s)}; });
+    record("pow", out, {a}, [ad, s](const Tensor& g, const GradMask&) {
+      // x ** 0 is constant: its gradient is 0 even at x = 0, where s * x ** (s - 1) would be 0 * inf
+      if (s == 0.0) return std::vector<Tensor>{zeros_like(g)};
+      return std::vector<Tensor>{mul(mul(g, pow(ad, s - 1.0)), s)};
+    });
   }
   return out;
 }

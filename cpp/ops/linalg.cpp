@@ -129,7 +129,9 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
     MD_CHECK(bias.dim() == 1 && bias.shape()[0] == Nout, ValueError, "linear: bias of shape ", bias.shape(),
              " does not match weight of shape ", weight.shape());
   }
-  const int64_t M = x.numel() / std::max<int64_t>(Kin, 1);
+  // Rows are the leading dims' product; x.numel() / Kin would be 0 when in_features is 0.
+  int64_t M = 1;
+  for (int64_t i = 0; i + 1 < x.dim(); ++i) M *= x.shape()[i];
   Tensor xc = x.is_contiguous() ? x.detach() : contiguous(x.detach());
   Tensor w = weight.is_contiguous() ? weight.detach() : contiguous(weight.detach());
   Tensor bc = bias.defined() ? (bias.is_contiguous() ? bias.detach() : contiguous(bias.detach())) : Tensor();

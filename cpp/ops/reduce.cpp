@@ -18,6 +18,7 @@ std::vector<int64_t> normalize_dims(const char* op, const std::vector<int64_t>& 
     return d;
   }
   for (int64_t x : dims) d.push_back(wrap_dim(x, ndim, op));
+  if (ndim == 0) return {};  // a 0-d tensor accepts dim 0 / -1, as in torch, and reduces nothing
   std::sort(d.begin(), d.end());
   MD_CHECK(std::adjacent_find(d.begin(), d.end()) == d.end(), ValueError, op, ": repeated dim in ", shape_str(dims));
   return d;
@@ -36,8 +37,9 @@ Shape drop_dims(const Shape& s, const std::vector<int64_t>& dims) {
   return out;
 }
 
-// Sum over sorted dims, keeping them as size 1; no autograd.
+// Sum over sorted dims, keeping them as size 1; no autograd. Always a new tensor, never a view.
 Tensor sum_raw(const Tensor& t, const std::vector<int64_t>& dims) {
+  if (dims.empty()) return clone(t.detach());
   Tensor cur = t.is_contiguous() ? t.detach() : contiguous(t.detach());
   Shape shape = cur.shape();
   // Runs of adjacent dims, last run first so earlier indices stay valid.
@@ -98,8 +100,8 @@ Tensor amax(const Tensor& t, int64_t dim, bool keepdim) {
   MD_PROFILE("max");
   check_float("max", t);
   MD_CHECK(t.numel() > 0, ValueError, "max: cannot reduce an empty tensor of shape ", t.shape());
-  if (t.dim() == 0) return t;
   dim = wrap_dim(dim, t.dim(), "max");
+  if (t.dim() == 0) return clone(t);
   Tensor x = t.is_contiguous() ? t.detach() : contiguous(t.detach());
   int64_t O = 1, I = 1;
   const int64_t R = t.shape()[dim];

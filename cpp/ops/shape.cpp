@@ -86,9 +86,11 @@ Tensor permute(const Tensor& t, const std::vector<int64_t>& dims) {
 
 Tensor transpose(const Tensor& t, int64_t d0, int64_t d1) {
   const int64_t n = t.dim();
+  d0 = wrap_dim(d0, n, "transpose");
+  d1 = wrap_dim(d1, n, "transpose");
   std::vector<int64_t> dims(n);
   std::iota(dims.begin(), dims.end(), 0);
-  std::swap(dims[wrap_dim(d0, n, "transpose")], dims[wrap_dim(d1, n, "transpose")]);
+  if (n > 0) std::swap(dims[d0], dims[d1]);  // a 0-d tensor accepts dims 0 / -1 and stays as it is
   return permute(t, dims);
 }
 
@@ -139,18 +141,27 @@ Tensor select(const Tensor& t, int64_t dim, int64_t index) {
   return squeeze(slice(t, dim, index, index + 1, 1), dim);
 }
 
+// Always a view (reshape would copy a non-contiguous input): a size-1 dim can take any stride.
 Tensor unsqueeze(const Tensor& t, int64_t dim) {
   dim = wrap_dim(dim, t.dim() + 1, "unsqueeze");
-  Shape s = t.shape();
+  Shape s = t.shape(), st = t.strides();
+  const int64_t stride = dim < t.dim() ? st[dim] * std::max<int64_t>(s[dim], 1) : 1;
   s.insert(s.begin() + dim, 1);
-  return reshape(t, s);
+  st.insert(st.begin() + dim, stride);
+  Tensor out = make_view(t, s, st, t.offset());
+  if (any_requires_grad({&t})) {
+    const Shape in_shape = t.shape();
+    record("unsqueeze", out, {t},
+           [in_shape](const Tensor& g, const GradMask&) { return std::vector<Tensor>{reshape(g, in_shape)}; });
+  }
+  return out;
 }
 
 Tensor squeeze(const Tensor& t, std::optional<int64_t> dim) {
   Shape s;
   if (dim) {
-    if (t.dim() == 0) return t;
     const int64_t d = wrap_dim(*dim, t.dim(), "squeeze");
+    if (t.dim() == 0) return t;
     s = t.shape();
     if (s[d] == 1) s.erase(s.begin() + d);
   } else {
@@ -264,6 +275,7 @@ Tensor cat(const std::vector<Tensor>& ts, int64_t dim) {
 
 std::vector<Tensor> chunk(const Tensor& t, int64_t chunks, int64_t dim) {
   MD_CHECK(chunks > 0, ValueError, "chunk: chunks must be positive, got ", chunks);
+  MD_CHECK(t.dim() > 0, ValueError, "chunk: expected a tensor with at least one dimension, got shape ", t.shape());
   dim = wrap_dim(dim, t.dim(), "chunk");
   const int64_t size = t.shape()[dim];
   const int64_t step = (size + chunks - 1) / chunks;

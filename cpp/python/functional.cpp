@@ -37,12 +37,23 @@ void bind_functional(py::module_& m) {
   f.def("tanh", [](const Tensor& a) { return tanh(a); }, py::arg("input"), RG());
 
   // reductions and shape
+  // dim: None (all dims), an int or a sequence of ints, as in torch.sum / torch.mean
   f.def(
-      "sum", [](const Tensor& t, const std::vector<int64_t>& dims, bool keepdim) { return sum(t, dims, keepdim); },
-      py::arg("input"), py::arg("dim") = std::vector<int64_t>{}, py::arg("keepdim") = false, RG());
+      "sum",
+      [](const Tensor& t, const py::object& dim, bool keepdim) {
+        const Shape dims = dim.is_none() ? Shape{} : to_shape(dim, "sum");
+        py::gil_scoped_release r;
+        return sum(t, dims, keepdim);
+      },
+      py::arg("input"), py::arg("dim") = py::none(), py::arg("keepdim") = false);
   f.def(
-      "mean", [](const Tensor& t, const std::vector<int64_t>& dims, bool keepdim) { return mean(t, dims, keepdim); },
-      py::arg("input"), py::arg("dim") = std::vector<int64_t>{}, py::arg("keepdim") = false, RG());
+      "mean",
+      [](const Tensor& t, const py::object& dim, bool keepdim) {
+        const Shape dims = dim.is_none() ? Shape{} : to_shape(dim, "mean");
+        py::gil_scoped_release r;
+        return mean(t, dims, keepdim);
+      },
+      py::arg("input"), py::arg("dim") = py::none(), py::arg("keepdim") = false);
   f.def(
       "cat", [](const std::vector<Tensor>& ts, int64_t dim) { return cat(ts, dim); }, py::arg("tensors"),
       py::arg("dim") = 0, RG());
@@ -50,6 +61,9 @@ void bind_functional(py::module_& m) {
       "stack",
       [](const std::vector<Tensor>& ts, int64_t dim) {
         MD_CHECK(!ts.empty(), ValueError, "stack: expected a non-empty list of tensors");
+        for (size_t i = 1; i < ts.size(); ++i)
+          MD_CHECK(ts[i].shape() == ts[0].shape(), ValueError, "stack: all tensors must have the same shape, got ",
+                   ts[0].shape(), " (tensor 0) and ", ts[i].shape(), " (tensor ", i, ")");
         std::vector<Tensor> u;
         for (const Tensor& t : ts) u.push_back(unsqueeze(t, dim));
         return cat(u, dim);

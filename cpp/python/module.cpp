@@ -28,26 +28,35 @@ DType to_dtype(const py::handle& obj, DType fallback) {
   throw TypeError(str("expected a dtype name such as 'float32', got ", std::string(py::repr(obj))));
 }
 
+namespace {
+// Python ints and anything with __index__ (NumPy integers), but not bools, floats or 0-d arrays.
+bool is_index(const py::handle& obj) {
+  return PyIndex_Check(obj.ptr()) && !py::isinstance<py::bool_>(obj) && !py::isinstance<py::array>(obj);
+}
+int64_t as_index(const py::handle& obj) {
+  return py::reinterpret_steal<py::int_>(PyNumber_Index(obj.ptr())).cast<int64_t>();
+}
+}  // namespace
+
 std::pair<int64_t, int64_t> to_pair(const py::handle& obj, const char* op, const char* what) {
-  if (py::isinstance<py::int_>(obj) && !py::isinstance<py::bool_>(obj)) {
-    const int64_t v = obj.cast<int64_t>();
+  if (is_index(obj)) {
+    const int64_t v = as_index(obj);
     return {v, v};
   }
   if (py::isinstance<py::sequence>(obj) && !py::isinstance<py::str>(obj)) {
     auto seq = obj.cast<py::sequence>();
-    if (seq.size() == 2) return {seq[0].cast<int64_t>(), seq[1].cast<int64_t>()};
+    if (seq.size() == 2 && is_index(seq[0]) && is_index(seq[1])) return {as_index(seq[0]), as_index(seq[1])};
   }
   throw TypeError(str(op, ": ", what, " must be an int or a pair of ints, got ", std::string(py::repr(obj))));
 }
 
 Shape to_shape(const py::handle& obj, const char* op) {
-  if (py::isinstance<py::int_>(obj)) return Shape{obj.cast<int64_t>()};
+  if (is_index(obj)) return Shape{as_index(obj)};
   if (py::isinstance<py::sequence>(obj) && !py::isinstance<py::str>(obj)) {
     Shape s;
     for (auto item : obj.cast<py::sequence>()) {
-      if (!py::isinstance<py::int_>(item) && !(py::hasattr(item, "__index__")))
-        throw TypeError(str(op, ": shape entries must be ints, got ", std::string(py::repr(item))));
-      s.push_back(py::int_(py::reinterpret_borrow<py::object>(item)).cast<int64_t>());
+      if (!is_index(item)) throw TypeError(str(op, ": shape entries must be ints, got ", std::string(py::repr(item))));
+      s.push_back(as_index(item));
     }
     return s;
   }
@@ -179,9 +188,9 @@ void bind_runtime(py::module_& m) {
   m.def(
       "set_num_threads",
       [](int n) {
+        // OpenMP owns all threads; OpenBLAS stays single-threaded inside them (see cpu/gemm.cpp).
         if (n < 1) throw ValueError(str("set_num_threads: expected a positive count, got ", n));
         omp_set_num_threads(n);
-        scipy_openblas_set_num_threads(n);
       },
       py::arg("n"));
   m.def("get_num_threads", []() { return omp_get_max_threads(); });
@@ -208,7 +217,7 @@ void bind_creation(py::module_& m) {
       py::arg("data"), py::arg("dtype") = py::none(), py::arg("device") = py::none(), py::arg("requires_grad") = false);
 
   auto shape_args = [](const py::args& args, const char* op) {
-    if (args.size() == 1 && !py::isinstance<py::int_>(args[0])) return to_shape(args[0], op);
+    if (args.size() == 1) return to_shape(args[0], op);
     return to_shape(args, op);
   };
   auto factory = [&](const char* name, double value, bool fill) {
@@ -304,6 +313,8 @@ void bind_creation(py::module_& m) {
 PYBIND11_MODULE(_core, m) {
   m.doc() = "minidiff native core: tensors, ops, tape autograd, layers and optimisers";
   using namespace md::python;
+  // One thread pool: OpenMP's. Products split themselves across it (cpu/gemm.cpp).
+  scipy_openblas_set_num_threads(1);
   bind_runtime(m);
   bind_tensor(m);
   bind_creation(m);

@@ -98,8 +98,14 @@ py::array to_numpy(const Tensor& t) {
 
 namespace {
 
+// Python numbers and NumPy scalars (np.float32(2), np.int64(3), ...). NumPy scalars must be caught
+// here: left to NumPy they would turn the tensor into an ndarray and silently drop autograd.
 bool is_scalar(const py::handle& o) {
-  return (py::isinstance<py::float_>(o) || py::isinstance<py::int_>(o)) && !py::isinstance<Tensor>(o);
+  if (py::isinstance<Tensor>(o) || py::isinstance<py::array>(o)) return false;
+  if (py::isinstance<py::float_>(o) || py::isinstance<py::int_>(o)) return true;
+  if (!py::hasattr(o, "dtype") || !py::hasattr(o, "__float__")) return false;
+  const std::string kind = py::str(o.attr("dtype").attr("kind"));
+  return kind == "f" || kind == "i" || kind == "u" || kind == "b";
 }
 
 // ---- indexing: ints, slices, None, Ellipsis, and tuples of them
@@ -148,12 +154,11 @@ Tensor index(const Tensor& t, const py::object& key) {
 
 std::vector<int64_t> dims_arg(const py::object& dim, const char* op) {
   if (dim.is_none()) return {};
-  if (py::isinstance<py::int_>(dim)) return {dim.cast<int64_t>()};
   return to_shape(dim, op);
 }
 
 Shape shape_from_args(const py::args& args, const char* op) {
-  if (args.size() == 1 && !py::isinstance<py::int_>(args[0])) return to_shape(args[0], op);
+  if (args.size() == 1) return to_shape(args[0], op);
   return to_shape(args, op);
 }
 
@@ -187,6 +192,9 @@ py::object binop(const Tensor& a, const py::object& b, Binary tt, Scalar ts, con
 void bind_tensor(py::module_& m) {
   using RG = py::call_guard<py::gil_scoped_release>;
   py::class_<Tensor> cls(m, "Tensor");
+  // NumPy defers `ndarray op tensor` to the tensor's reflected operator (as it does for torch)
+  // instead of converting the tensor with __array__ and returning an ndarray without autograd.
+  cls.attr("__array_priority__") = 1000;
   cls.def_property_readonly("shape", [](const Tensor& t) { return py::tuple(py::cast(t.shape())); })
       .def_property_readonly("dtype", [](const Tensor& t) { return std::string(dtype_name(t.dtype())); })
       .def_property_readonly("device", [](const Tensor& t) { return t.device(); })
@@ -428,6 +436,8 @@ void bind_tensor(py::module_& m) {
           "__neg__", [](const Tensor& t) { return neg(t); }, RG())
       .def("__pos__", [](const Tensor& t) { return t; })
       .def(
+          "__abs__", [](const Tensor& t) { return abs(t); }, RG())
+      .def(
           "__add__", [](const Tensor& a, const py::object& b) { return binop(a, b, add, add, "add"); },
           py::is_operator())
       .def(
@@ -470,6 +480,8 @@ void bind_tensor(py::module_& m) {
           "__rpow__",
           [](const Tensor& a, const py::object& b) -> py::object {
             if (is_scalar(b)) return py::cast(rpow(a, b.cast<double>()));
+            if (py::isinstance<py::array>(b) || py::isinstance<py::list>(b))
+              return py::cast(pow(as_tensor_like(b, a, "pow"), a));
             return py::reinterpret_borrow<py::object>(Py_NotImplemented);
           },
           py::is_operator())

@@ -1,0 +1,122 @@
+// conv2d against a naive direct convolution written here (double accumulation): forward and all
+// three gradients (input, weight, bias) for stride 1 and 2, padding 0 and 1, 1x1 and 3x3 and
+// non-square kernels, odd and non-square images, batch 1 and larger.
+#include "test_util.h"
+
+using namespace md;
+using testutil::host;
+
+namespace {
+
+struct Case {
+  int N, C, H, W, K, R, S, sh, sw, ph, pw;
+  bool bias;
+};
+
+int out_size(int in, int k, int s, int p) { return (in + 2 * p - k) / s + 1; }
+
+// y (N, K, P, Q) = sum over c, r, s of x (N, C, H, W) * w (K, C, R, S), zero padding.
+std::vector<double> conv_ref(const Case& c, const std::vector<float>& x, const std::vector<float>& w,
+                             const std::vector<float>& b) {
+  const int P = out_size(c.H, c.R, c.sh, c.ph), Q = out_size(c.W, c.S, c.sw, c.pw);
+  std::vector<double> y(static_cast<size_t>(c.N) * c.K * P * Q, 0.0);
+  for (int n = 0; n < c.N; ++n)
+    for (int k = 0; k < c.K; ++k)
+      for (int p = 0; p < P; ++p)
+        for (int q = 0; q < Q; ++q) {
+          double acc = c.bias ? b[k] : 0.0;
+          for (int ch = 0; ch < c.C; ++ch)
+            for (int r = 0; r < c.R; ++r)
+              for (int s = 0; s < c.S; ++s) {
+                const int h = p * c.sh - c.ph + r, ww = q * c.sw - c.pw + s;
+                if (h < 0 || h >= c.H || ww < 0 || ww >= c.W) continue;
+                acc += static_cast<double>(x[((n * c.C + ch) * c.H + h) * c.W + ww]) *
+                       w[((k * c.C + ch) * c.R + r) * c.S + s];
+              }
+          y[((n * c.K + k) * P + p) * Q + q] = acc;
+        }
+  return y;
+}
+
+// Gradients of sum(g * y) by the same index arithmetic, scattered instead of gathered.
+void conv_grads_ref(const Case& c, const std::vector<float>& x, const std::vector<float>& w,
+                    const std::vector<float>& g, std::vector<double>& dx, std::vector<double>& dw,
+                    std::vector<double>& db) {
+  const int P = out_size(c.H, c.R, c.sh, c.ph), Q = out_size(c.W, c.S, c.sw, c.pw);
+  dx.assign(x.size(), 0.0);
+  dw.assign(w.size(), 0.0);
+  db.assign(c.K, 0.0);
+  for (int n = 0; n < c.N; ++n)
+    for (int k = 0; k < c.K; ++k)
+      for (int p = 0; p < P; ++p)
+        for (int q = 0; q < Q; ++q) {
+          const double go = g[((n * c.K + k) * P + p) * Q + q];
+          db[k] += go;
+          for (int ch = 0; ch < c.C; ++ch)
+            for (int r = 0; r < c.R; ++r)
+              for (int s = 0; s < c.S; ++s) {
+                const int h = p * c.sh - c.ph + r, ww = q * c.sw - c.pw + s;
+                if (h < 0 || h >= c.H || ww < 0 || ww >= c.W) continue;
+                const size_t xi = ((n * c.C + ch) * c.H + h) * c.W + ww, wi = ((k * c.C + ch) * c.R + r) * c.S + s;
+                dx[xi] += go * w[wi];
+                dw[wi] += go * x[xi];
+              }
+        }
+}
+
+void run_case(const Case& c, unsigned seed) {
+  Tensor x = testutil::random({c.N, c.C, c.H, c.W}, seed);
+  Tensor w = testutil::random({c.K, c.C, c.R, c.S}, seed + 1);
+  Tensor b = testutil::random({c.K}, seed + 2);
+  x.set_requires_grad(true);
+  w.set_requires_grad(true);
+  b.set_requires_grad(true);
+  Tensor y = conv2d(x, w, c.bias ? b : Tensor(), {c.sh, c.sw}, {c.ph, c.pw});
+  const int P = out_size(c.H, c.R, c.sh, c.ph), Q = out_size(c.W, c.S, c.sw, c.pw);
+  CHECK((y.shape() == Shape{c.N, c.K, P, Q}));
+  const auto hx = host(x), hw = host(w), hb = host(b);
+  CHECK_ALLCLOSE(host(y), conv_ref(c, hx, hw, hb), 1e-5, 1e-5);
+
+  Tensor g = testutil::random(y.shape(), seed + 3);
+  y.backward(g);
+  std::vector<double> dx, dw, db;
+  conv_grads_ref(c, hx, hw, host(g), dx, dw, db);
+  CHECK_ALLCLOSE(host(x.grad()), dx, 1e-5, 1e-5);
+  CHECK_ALLCLOSE(host(w.grad()), dw, 1e-5, 1e-5);
+  if (c.bias)
+    CHECK_ALLCLOSE(host(b.grad()), db, 1e-5, 1e-5);
+  else
+    CHECK(!b.grad().defined());
+}
+
+}  // namespace
+
+TEST(conv2d_3x3_stride_and_padding_variants) {
+  unsigned seed = 100;
+  for (int stride : {1, 2})
+    for (int pad : {0, 1})
+      for (int batch : {1, 3})
+        run_case({batch, 3, 7, 6, 4, 3, 3, stride, stride, pad, pad, (stride + pad) % 2 == 0}, seed += 10);
+}
+
+TEST(conv2d_1x1) {
+  run_case({2, 5, 4, 6, 3, 1, 1, 1, 1, 0, 0, true}, 200);  // pointwise: no im2col
+  run_case({2, 5, 5, 6, 3, 1, 1, 2, 2, 0, 0, false}, 210);
+  run_case({1, 2, 3, 3, 4, 1, 1, 1, 1, 1, 1, true}, 220);  // padding makes a zero border
+}
+
+TEST(conv2d_non_square_kernel_stride_padding) {
+  run_case({2, 2, 9, 5, 3, 3, 1, 2, 1, 1, 0, true}, 300);
+  run_case({1, 3, 6, 11, 2, 2, 3, 1, 2, 0, 1, false}, 310);
+  run_case({1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, true}, 320);
+}
+
+TEST(conv2d_larger_than_the_parallel_grain) { run_case({2, 16, 17, 15, 8, 3, 3, 1, 1, 1, 1, true}, 400); }
+
+TEST(conv2d_rejects_bad_shapes) {
+  CHECK_THROWS(conv2d(zeros({1, 3, 8, 8}), zeros({4, 2, 3, 3}), Tensor(), {1, 1}, {0, 0}), ValueError);
+  CHECK_THROWS(conv2d(zeros({3, 8, 8}), zeros({4, 3, 3, 3}), Tensor(), {1, 1}, {0, 0}), ValueError);
+  CHECK_THROWS(conv2d(zeros({1, 3, 2, 2}), zeros({4, 3, 3, 3}), Tensor(), {1, 1}, {0, 0}), ValueError);
+  CHECK_THROWS(conv2d(zeros({1, 3, 4, 4}), zeros({4, 3, 3, 3}), zeros({3}), {1, 1}, {0, 0}), ValueError);
+  CHECK_THROWS(conv2d(zeros({1, 3, 4, 4}), zeros({4, 3, 3, 3}), Tensor(), {0, 1}, {0, 0}), ValueError);
+}

@@ -1,0 +1,577 @@
+"""Tensors as API.md describes them: creation functions, NumPy interop, properties, seeded
+generators, autograd semantics (accumulation, sum-once, no_grad, detach, freed graphs), memory
+returning to its baseline, and the errors that bad input raises."""
+
+from __future__ import annotations
+
+import gc
+
+import minidiff as md
+import minidiff.functional as F
+import numpy as np
+import pytest
+
+
+def allocated() -> int:
+    return md._core.cpu_memory_stats()["allocated"]
+
+
+# ---------------------------------------------------------------- creation
+
+
+@pytest.mark.parametrize(
+    "shape_args,shape", [((2, 3), (2, 3)), (((2, 3),), (2, 3)), (([4],), (4,)), ((5,), (5,))]
+)
+@pytest.mark.parametrize("fn", ["zeros", "ones", "empty", "randn", "rand"])
+def test_creation_shapes_as_ints_or_tuples(fn, shape_args, shape):
+    t = getattr(md, fn)(*shape_args)
+    assert t.shape == shape
+    assert t.dtype == "float32"
+    assert t.device == "cpu"
+    if fn == "zeros":
+        np.testing.assert_array_equal(t.numpy(), np.zeros(shape))
+    if fn == "ones":
+        np.testing.assert_array_equal(t.numpy(), np.ones(shape))
+
+
+def test_scalar_shape_creation():
+    assert md.zeros(()).shape == ()
+    assert md.ones(()).item() == 1.0
+
+
+def test_full_and_dtypes():
+    np.testing.assert_array_equal(md.full((2, 2), 3.5).numpy(), np.full((2, 2), 3.5, np.float32))
+    np.testing.assert_array_equal(md.full(3, -1.0).numpy(), np.full(3, -1.0, np.float32))
+    i = md.ones(2, 3, dtype="int64")
+    assert i.dtype == "int64"
+    assert i.numpy().dtype == np.int64
+    assert md.zeros(2, dtype=np.float32).dtype == "float32"
+    assert md.zeros(2, dtype=md.int64).dtype == "int64"
+    with pytest.raises(TypeError, match="float16"):
+        md.zeros(2, dtype="float16")
+
+
+def test_randn_and_rand_distributions():
+    md.manual_seed(0)
+    n = md.randn(200_000).numpy().astype(np.float64)
+    assert abs(n.mean()) < 0.01 and abs(n.std() - 1.0) < 0.01
+    u = md.rand(200_000).numpy()
+    assert u.min() >= 0.0 and u.max() < 1.0
+    assert abs(u.mean() - 0.5) < 0.005
+    # each decile holds about a tenth of the draws
+    hist, _ = np.histogram(u, bins=10, range=(0, 1))
+    assert np.all(np.abs(hist / u.size - 0.1) < 0.005)
+
+
+def test_randint_forms_and_range():
+    md.manual_seed(1)
+    a = md.randint(3, 9, (1000,))
+    assert a.dtype == "int64" and a.shape == (1000,)
+    v = a.numpy()
+    assert v.min() == 3 and v.max() == 8
+    assert md.randint(10, (2, 3)).shape == (2, 3)
+    assert md.randint(0, 10, 4).shape == (4,)
+    b = md.randint(5, (5000,)).numpy()
+    assert set(np.unique(b)) == {0, 1, 2, 3, 4}
+    with pytest.raises(ValueError, match="randint"):
+        md.randint(5, 5, (3,))
+
+
+def test_arange():
+    np.testing.assert_array_equal(md.arange(5).numpy(), np.arange(5, dtype=np.float32))
+    np.testing.assert_array_equal(md.arange(1, 2, 0.25).numpy(), np.arange(1, 2, 0.25, dtype=np.float32))
+    np.testing.assert_array_equal(md.arange(10, 0, -3).numpy(), np.array([10, 7, 4, 1], np.float32))
+    i = md.arange(2, 7, dtype="int64")
+    assert i.dtype == "int64"
+    np.testing.assert_array_equal(i.numpy(), np.arange(2, 7))
+    assert md.arange(3, 3).shape == (0,)
+    with pytest.raises(ValueError, match="arange"):
+        md.arange(0, 5, 0)
+
+
+# ---------------------------------------------------------------- NumPy interop
+
+
+def test_tensor_from_numpy_dtypes():
+    t = md.tensor(np.arange(6.0).reshape(2, 3))  # float64 -> float32
+    assert t.dtype == "float32" and t.shape == (2, 3)
+    np.testing.assert_array_equal(t.numpy(), np.arange(6.0, dtype=np.float32).reshape(2, 3))
+    i = md.tensor(np.arange(4, dtype=np.int32))  # any int -> int64
+    assert i.dtype == "int64"
+    np.testing.assert_array_equal(i.numpy(), np.arange(4))
+    assert md.tensor(np.arange(3, dtype=np.uint8)).dtype == "int64"
+    b = md.tensor(np.array([True, False, True]))  # bool -> float32 0/1
+    assert b.dtype == "float32"
+    np.testing.assert_array_equal(b.numpy(), [1.0, 0.0, 1.0])
+    assert md.tensor(np.zeros(2, np.float16)).dtype == "float32"
+    # an explicit dtype wins
+    assert md.tensor(np.arange(3), dtype="float32").dtype == "float32"
+    np.testing.assert_array_equal(md.tensor(np.array([1.7, -2.2]), dtype="int64").numpy(), [1, -2])
+
+
+def test_tensor_from_python_values():
+    assert md.tensor([1, 2, 3]).dtype == "int64"
+    assert md.tensor([1.0, 2, 3]).dtype == "float32"
+    s = md.tensor(3.5)
+    assert s.shape == () and s.item() == 3.5
+    assert md.tensor(7).item() == 7
+    nested = md.tensor([[1.0, 2.0], [3.0, 4.0]])
+    assert nested.shape == (2, 2)
+    # a tensor argument is copied, not aliased
+    src = md.zeros(3)
+    copy = md.tensor(src)
+    src.fill_(1.0)
+    np.testing.assert_array_equal(copy.numpy(), np.zeros(3))
+
+
+@pytest.mark.parametrize(
+    "arr",
+    [
+        np.arange(24.0).reshape(4, 6)[:, ::2],
+        np.arange(24.0).reshape(4, 6).T,
+        np.arange(24.0).reshape(2, 3, 4)[:, ::-1, 1:],
+        np.asfortranarray(np.arange(12.0).reshape(3, 4)),
+        np.broadcast_to(np.arange(3.0), (4, 3)),
+    ],
+    ids=["strided", "transposed", "reversed", "fortran", "broadcast"],
+)
+def test_tensor_from_non_contiguous_arrays(arr):
+    t = md.tensor(arr)
+    assert t.shape == arr.shape
+    assert t.is_contiguous()
+    np.testing.assert_array_equal(t.numpy(), arr.astype(np.float32))
+
+
+def test_numpy_and_asarray_are_copies():
+    t = md.ones(2, 3)
+    a = t.numpy()
+    assert a.dtype == np.float32 and a.shape == (2, 3)
+    a[0, 0] = 5.0
+    assert t.numpy()[0, 0] == 1.0
+    b = np.asarray(t)
+    assert b.dtype == np.float32
+    np.testing.assert_array_equal(b, np.ones((2, 3)))
+    assert np.asarray(t, dtype=np.float64).dtype == np.float64
+    # a non-contiguous view comes out in its logical order
+    v = md.tensor(np.arange(6.0).reshape(2, 3)).transpose(0, 1)
+    np.testing.assert_array_equal(v.numpy(), np.arange(6.0).reshape(2, 3).T)
+    np.testing.assert_array_equal(md.tensor(np.arange(5)).numpy(), np.arange(5))
+
+
+def test_item():
+    assert md.tensor([2.5]).item() == 2.5
+    assert isinstance(md.tensor([[4]]).item(), int)
+    assert md.ones(3, 4).sum().item() == 12.0
+    with pytest.raises(ValueError, match=r"item.*\[2\]"):
+        md.ones(2).item()
+
+
+def test_tensor_rejects_unsupported_data():
+    with pytest.raises(TypeError, match="tensor.*<U1"):
+        md.tensor(np.array(["a"]))
+    with pytest.raises(TypeError, match="tensor.*complex"):
+        md.tensor(np.array([1 + 2j]))
+    with pytest.raises(TypeError, match="tensor"):
+        md.tensor([[1, 2], [3]])
+    with pytest.raises(ValueError, match="non-finite"):
+        md.tensor(np.array([np.nan]), dtype="int64")
+
+
+# ---------------------------------------------------------------- properties
+
+
+def test_properties():
+    t = md.zeros(2, 3, 4)
+    assert t.shape == (2, 3, 4) and isinstance(t.shape, tuple)
+    assert t.ndim == 3 and t.dim() == 3
+    assert t.numel() == 24
+    assert t.dtype == "float32" and t.dtype == md.float32
+    assert t.device == "cpu" and str(t.device) == "cpu"
+    assert t.size() == (2, 3, 4) and t.size(1) == 3 and t.size(-1) == 4
+    assert len(t) == 2
+    assert not t.requires_grad and t.grad is None and t.is_leaf
+    e = md.zeros(0, 5)
+    assert e.numel() == 0 and e.shape == (0, 5)
+
+
+def test_to_cpu_is_identity_and_cuda_is_a_clear_error_without_cuda():
+    t = md.ones(3)
+    assert t.to("cpu").device == "cpu"
+    assert t.cpu().device == "cpu"
+    if not md.cuda.is_available():
+        with pytest.raises(RuntimeError, match="CUDA"):
+            t.cuda()
+
+
+def test_contiguous_clone_detach():
+    x = md.tensor(np.arange(6.0).reshape(2, 3))
+    tt = x.transpose(0, 1)
+    assert not tt.is_contiguous()
+    c = tt.contiguous()
+    assert c.is_contiguous()
+    np.testing.assert_array_equal(c.numpy(), np.arange(6.0).reshape(2, 3).T)
+    cl = x.clone()
+    cl.fill_(0.0)
+    assert x.numpy().sum() == 15.0
+    d = x.detach()
+    d.fill_(2.0)  # detach shares storage
+    np.testing.assert_array_equal(x.numpy(), np.full((2, 3), 2.0))
+
+
+# ---------------------------------------------------------------- generators
+
+
+def test_manual_seed_reproducible():
+    md.manual_seed(42)
+    a = md.randn(100).numpy()
+    b = md.rand(10).numpy()
+    md.manual_seed(42)
+    np.testing.assert_array_equal(md.randn(100).numpy(), a)
+    np.testing.assert_array_equal(md.rand(10).numpy(), b)
+    md.manual_seed(43)
+    assert not np.array_equal(md.randn(100).numpy(), a)
+
+
+def test_generators_are_independent_streams():
+    g1, g2 = md.Generator(1), md.Generator(1)
+    a = md.randn(50, generator=g1).numpy()
+    md.randn(1000)  # draws from the default generator do not disturb g2
+    b = md.randn(50, generator=g2).numpy()
+    np.testing.assert_array_equal(a, b)
+    c = md.randn(50, generator=md.Generator(2)).numpy()
+    assert not np.array_equal(a, c)
+    # successive draws from one generator differ
+    assert not np.array_equal(md.randn(50, generator=g1).numpy(), a)
+
+
+def test_generator_state_resumes_exactly():
+    g = md.Generator(7)
+    md.randn(13, generator=g)
+    state = g.get_state()
+    first = md.randn(21, generator=g).numpy()
+    ints = md.randint(0, 100, (9,), generator=g).numpy()
+    g.set_state(state)
+    np.testing.assert_array_equal(md.randn(21, generator=g).numpy(), first)
+    np.testing.assert_array_equal(md.randint(0, 100, (9,), generator=g).numpy(), ints)
+    h = md.Generator(0)
+    h.set_state(state)  # a fresh generator takes over the stream
+    np.testing.assert_array_equal(md.randn(21, generator=h).numpy(), first)
+    assert g.initial_seed() == 7
+    g.manual_seed(7)
+    assert g.get_state() == (7, 0)
+    with pytest.raises(ValueError, match="set_state"):
+        g.set_state((1, 2, 3))
+
+
+def test_draws_do_not_depend_on_how_they_are_split():
+    # the stream is counter based: an element's value depends only on its position
+    g = md.Generator(3)
+    whole = md.rand(8, generator=g).numpy()
+    g.manual_seed(3)
+    a = md.rand(4, generator=g).numpy()
+    b = md.rand(4, generator=g).numpy()
+    np.testing.assert_array_equal(np.concatenate([a, b]), whole)
+
+
+# ---------------------------------------------------------------- autograd
+
+
+def test_grads_accumulate_across_backwards():
+    x = md.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    (x * x).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [2.0, 4.0, 6.0])
+    (x * 3.0).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [5.0, 7.0, 9.0])
+    x.grad = None
+    x.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [1.0, 1.0, 1.0])
+
+
+def test_tensor_used_twice_sums_once():
+    x = md.tensor([1.0, -2.0], requires_grad=True)
+    y = x * 2.0
+    z = y * y + y  # y feeds two consumers
+    z.sum().backward()
+    # dz/dx = (2y + 1) * 2
+    np.testing.assert_allclose(x.grad.numpy(), (2 * np.array([2.0, -4.0]) + 1) * 2)
+    w = md.tensor([3.0], requires_grad=True)
+    (w + w + w).sum().backward()
+    np.testing.assert_allclose(w.grad.numpy(), [3.0])
+
+
+def test_diamond_graph():
+    x = md.tensor([0.5, 1.5], requires_grad=True)
+    a = x.exp()
+    b = a.sin()
+    c = a.cos()
+    (b * c).sum().backward()
+    e = np.exp([0.5, 1.5])
+    np.testing.assert_allclose(x.grad.numpy(), np.cos(2 * e) * e, rtol=1e-5)
+
+
+def test_no_grad_records_nothing():
+    x = md.ones(3, requires_grad=True)
+    assert md.is_grad_enabled()
+    with md.no_grad():
+        assert not md.is_grad_enabled()
+        y = x * 2
+        with md.enable_grad():
+            z = x * 2
+    assert md.is_grad_enabled()
+    assert not y.requires_grad and y.grad_fn is None
+    assert z.requires_grad and z.grad_fn is not None
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        y.sum().backward()
+
+    @md.no_grad()
+    def f(t):
+        return t * 2
+
+    assert not f(x).requires_grad
+
+
+def test_detach_and_requires_grad_():
+    x = md.ones(3, requires_grad=True)
+    d = (x * 2).detach()
+    assert not d.requires_grad and d.is_leaf and d.grad_fn is None
+    y = (x * d).sum()
+    y.backward()
+    np.testing.assert_allclose(x.grad.numpy(), [2.0, 2.0, 2.0])
+    t = md.zeros(2)
+    assert t.requires_grad_() is not None and t.requires_grad
+    t.requires_grad_(False)
+    assert not t.requires_grad
+    with pytest.raises(TypeError, match="float32"):
+        md.zeros(2, dtype="int64").requires_grad_()
+    with pytest.raises(RuntimeError, match="non-leaf"):
+        (x * 2).requires_grad_(False)
+
+
+def test_freed_graph_raises_and_retain_graph_allows_a_second_backward():
+    x = md.tensor([1.0, 2.0], requires_grad=True)
+    y = (x.exp() * x).sum()
+    y.backward()
+    with pytest.raises(RuntimeError, match=r"second time.*retain_graph=True"):
+        y.backward()
+    x.grad = None
+    y = (x.exp() * x).sum()
+    y.backward(retain_graph=True)
+    y.backward()
+    e = np.exp([1.0, 2.0])
+    np.testing.assert_allclose(x.grad.numpy(), 2 * (e + e * np.array([1.0, 2.0])), rtol=1e-6)
+
+
+def test_non_scalar_backward_needs_a_gradient():
+    x = md.ones(2, 3, requires_grad=True)
+    y = x * 2
+    with pytest.raises(RuntimeError, match=r"one-element.*\[2, 3\]"):
+        y.backward()
+    y.backward(md.full((2, 3), 0.5))
+    np.testing.assert_allclose(x.grad.numpy(), np.ones((2, 3)))
+    with pytest.raises(ValueError, match=r"backward.*\[3\].*\[2, 3\]"):
+        (x * 2).backward(md.ones(3))
+    x.grad = None
+    (x * 2).backward(np.ones((2, 3)))  # a NumPy gradient is accepted
+    np.testing.assert_allclose(x.grad.numpy(), 2 * np.ones((2, 3)))
+
+
+def test_grad_flows_only_to_inputs_that_require_it():
+    a = md.ones(2, requires_grad=True)
+    b = md.ones(2)
+    (a * b).sum().backward()
+    assert a.grad is not None and b.grad is None
+
+
+def test_backward_of_a_leaf_sets_its_grad():
+    x = md.ones(3, requires_grad=True)
+    x.backward(md.tensor([1.0, 2.0, 3.0]))
+    np.testing.assert_array_equal(x.grad.numpy(), [1.0, 2.0, 3.0])
+
+
+def test_grad_assignment_checks_shape():
+    x = md.ones(3, requires_grad=True)
+    with pytest.raises(ValueError, match=r"grad.*\[2\].*\[3\]"):
+        x.grad = md.ones(2)
+
+
+def test_inplace_on_a_tensor_that_requires_grad_is_refused():
+    x = md.ones(3, requires_grad=True)
+    with pytest.raises(RuntimeError, match="in-place"):
+        x.fill_(0.0)
+    with md.no_grad():
+        x.fill_(0.0)  # allowed outside autograd (optimisers, initialisers)
+    np.testing.assert_array_equal(x.numpy(), np.zeros(3))
+
+
+def test_deep_chain_backward_does_not_overflow_the_stack():
+    x = md.ones(4, requires_grad=True)
+    y = x
+    for _ in range(5000):
+        y = y * 1.0001
+    y.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), np.full(4, 1.0001**5000), rtol=1e-3)
+
+
+# ---------------------------------------------------------------- memory
+
+
+def _train_steps(w, steps):
+    for _ in range(steps):
+        h = md.randn(16, 32)
+        out = F.mse_loss(F.silu(F.linear(h, w)).softmax(-1), md.zeros(16, 32))
+        out.backward()
+
+
+def test_memory_returns_to_baseline_after_many_steps():
+    gc.collect()
+    base = allocated()
+    w = md.randn(32, 32, requires_grad=True)
+    _train_steps(w, 3)
+    steady = allocated()
+    _train_steps(w, 200)
+    assert allocated() == steady  # nothing grows per step: the graph is freed after backward
+    del w
+    gc.collect()
+    assert allocated() == base
+
+
+def test_graph_without_backward_is_freed_with_its_output():
+    gc.collect()
+    base = allocated()
+    x = md.randn(1000, requires_grad=True)
+    y = F.softmax(x * 2.0, 0).exp().sum()
+    assert allocated() > base
+    del y
+    # only x itself (4000 bytes, rounded to the 64-byte alignment) remains: no cycle keeps the graph
+    assert allocated() - base == 4032
+    del x
+    assert allocated() == base
+
+
+def test_retained_graph_is_freed_when_dropped():
+    gc.collect()
+    base = allocated()
+    x = md.randn(500, requires_grad=True)
+    y = (x.exp() * x).sum()
+    y.backward(retain_graph=True)
+    del y
+    del x
+    assert allocated() == base
+
+
+# ---------------------------------------------------------------- errors name the op and the shapes
+
+
+@pytest.mark.parametrize(
+    "fn,exc,pattern",
+    [
+        (lambda: md.zeros(2, 3) + md.zeros(4, 3), ValueError, r"add.*\[2, 3\].*\[4, 3\]"),
+        (lambda: md.zeros(2, 3) * md.zeros(2, 4), ValueError, r"mul.*\[2, 3\].*\[2, 4\]"),
+        (lambda: md.zeros(2, 3) - md.zeros(3, 2), ValueError, r"sub.*\[2, 3\].*\[3, 2\]"),
+        (lambda: md.zeros(2, 3) / md.zeros(5), ValueError, r"div.*\[2, 3\].*\[5\]"),
+        (lambda: md.zeros(2) + md.zeros(2, dtype="int64"), TypeError, r"add.*int64.*\[2\]"),
+        (lambda: md.zeros(2, dtype="int64").exp(), TypeError, r"exp.*int64"),
+        (lambda: md.zeros(2, dtype="int64").sum(), TypeError, r"sum.*int64"),
+        (lambda: md.zeros(2, 3) @ md.zeros(4, 5), ValueError, r"matmul.*\[2, 3\].*\[4, 5\]"),
+        (lambda: md.zeros(2, 3).reshape(4, 2), ValueError, r"(reshape|view).*\[4, 2\].*\[2, 3\]"),
+        (lambda: md.zeros(2, 3).permute(0), ValueError, r"permute.*\[2, 3\]"),
+        (lambda: md.zeros(2, 3).sum(dim=2), IndexError, r"sum.*dim 2"),
+        (lambda: md.zeros(2, 3).transpose(0, 5), IndexError, r"transpose.*dim 5"),
+        (lambda: md.zeros(2, 3).max(dim=3), IndexError, r"max.*dim 3"),
+        (lambda: md.zeros(0).max(), ValueError, r"max.*\[0\]"),
+        (lambda: md.zeros(2, 3).expand(3, 3), ValueError, r"expand.*\[2, 3\].*\[3, 3\]"),
+        (lambda: F.linear(md.zeros(3), md.zeros(2, 4)), ValueError, r"linear.*\[3\].*\[2, 4\]"),
+        (lambda: F.conv2d(md.zeros(1, 2, 4), md.zeros(1, 2, 3, 3)), ValueError, r"conv2d.*\[1, 2, 4\]"),
+        (lambda: F.group_norm(md.zeros(4), 2), ValueError, r"group_norm.*\[4\]"),
+        (lambda: F.softmax(md.zeros(2, 3), 2), IndexError, r"softmax.*dim 2"),
+        (lambda: F.mse_loss(md.zeros(3), md.zeros(3, dtype="int64")), TypeError, r"mse_loss.*int64"),
+        (lambda: F.embedding(md.zeros(3), md.zeros(4, 2)), TypeError, r"embedding.*float32"),
+        (lambda: md.zeros(3)[5], IndexError, r"index 5.*size 3"),
+        (lambda: md.zeros(3)[0, 0], IndexError, r"too many indices.*\[3\]"),
+        (lambda: md.zeros(2, 3).view(-1, -1), ValueError, r"view.*-1"),
+        (lambda: md.randn(2, -3), ValueError, r"negative dimension.*\[2, -3\]"),
+        (lambda: md.zeros(2) + "a", TypeError, r"unsupported operand"),
+    ],
+    ids=lambda v: "" if callable(v) or isinstance(v, type) else v,
+)
+def test_errors_name_the_op_and_shapes(fn, exc, pattern):
+    with pytest.raises(exc, match=pattern):
+        fn()
+
+
+# ---------------------------------------------------------------- NumPy values mixed with tensors
+
+
+@pytest.mark.parametrize(
+    "expr",
+    [
+        lambda t: t * np.float32(2),
+        lambda t: np.float32(2) * t,
+        lambda t: np.float64(2) * t,
+        lambda t: t + np.int64(2),
+        lambda t: np.int64(2) + t,
+        lambda t: np.float32(2) - t,
+        lambda t: np.float32(2) / t,
+        lambda t: np.float32(2) ** t,
+        lambda t: t ** np.float32(2),
+        lambda t: np.ones(3, np.float32) * t,
+        lambda t: np.ones(3) + t,
+        lambda t: np.ones(3) - t,
+        lambda t: np.ones(3) / t,
+        lambda t: np.full(3, 2.0) ** t,
+        lambda t: np.full((2, 3), 2.0) @ t,
+        lambda t: t * np.array(2.0),
+    ],
+)
+def test_numpy_operands_keep_the_graph(expr):
+    # these used to return NumPy arrays (through __array__), silently dropping autograd
+    x = np.array([0.5, 1.0, 2.0])
+    t = md.tensor(x, requires_grad=True)
+    out = expr(t)
+    assert isinstance(out, md.Tensor)
+    np.testing.assert_allclose(out.numpy(), expr(x), rtol=1e-6)
+    out.sum().backward()
+    assert t.grad is not None
+
+
+def test_numpy_integers_as_shapes_dims_and_pairs():
+    n = np.int64(3)
+    assert md.zeros(n).shape == (3,)
+    assert md.randn(n, np.int32(2)).shape == (3, 2)
+    assert md.ones(2, 3).reshape(np.int64(6)).shape == (6,)
+    assert md.ones(2, 3).sum(dim=np.int64(1)).shape == (2,)
+    assert F.conv2d(md.ones(1, 1, 5, 5), md.ones(1, 1, 1, 1), stride=np.int64(2)).shape == (1, 1, 3, 3)
+    with pytest.raises(TypeError, match="zeros"):
+        md.zeros(2.0)
+    with pytest.raises(TypeError, match="reshape"):
+        md.ones(2, 3).reshape(2.0, 3)
+
+
+def test_functional_sum_mean_take_int_dims():
+    x = md.tensor(np.arange(6.0).reshape(2, 3))
+    np.testing.assert_array_equal(F.sum(x, 1).numpy(), [3.0, 12.0])
+    np.testing.assert_array_equal(F.mean(x, dim=(0, 1)).numpy(), 2.5)
+    assert F.sum(x).item() == 15.0
+
+
+def test_python_abs():
+    t = md.tensor([-1.5, 2.0], requires_grad=True)
+    out = abs(t)
+    np.testing.assert_array_equal(out.numpy(), [1.5, 2.0])
+    out.sum().backward()
+    np.testing.assert_array_equal(t.grad.numpy(), [-1.0, 1.0])
+
+
+def test_backward_into_a_user_assigned_non_contiguous_grad():
+    x = md.ones(2, 3, requires_grad=True)
+    x.grad = md.ones(3, 2).transpose(0, 1)
+    (x * 2).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), np.full((2, 3), 3.0))
+
+
+def test_gradient_dtype_is_checked():
+    x = md.ones(3, requires_grad=True)
+    with pytest.raises(TypeError, match="backward.*int64"):
+        (x * 2).backward(md.ones(3, dtype="int64"))
+    with pytest.raises(TypeError, match="grad.*int64"):
+        x.grad = md.ones(3, dtype="int64")
