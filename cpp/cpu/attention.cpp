@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "cpu/common.h"
+#include "cpu/vmath.h"
 #include "kernels.h"
 
 namespace md::cpu {
@@ -17,7 +18,7 @@ inline float softmax_row(float* row, int64_t D) {
   if (mx == -std::numeric_limits<float>::infinity()) mx = 0.0f;
   double s = 0.0;
   for (int64_t i = 0; i < D; ++i) {
-    row[i] = std::exp(row[i] - mx);
+    row[i] = vexp(row[i] - mx);
     s += row[i];
   }
   const float inv = static_cast<float>(1.0 / s);
@@ -99,7 +100,7 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
       for (int64_t j = 0; j < Dv; ++j) di += static_cast<double>(o[j]) * go[j];
       const float dif = static_cast<float>(di);
       for (int64_t j = 0; j < Lk; ++j) {
-        p[j] = std::exp(p[j] - l);
+        p[j] = vexp(p[j] - l);
         dp[j] = p[j] * (dp[j] - dif);  // dS
       }
     }

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "cpu/common.h"
+#include "cpu/vmath.h"
 #include "kernels.h"
 
 namespace md::cpu {
@@ -13,12 +14,12 @@ constexpr float kSqrt1_2 = 0.70710678118654752f;
 constexpr float kInvSqrt2Pi = 0.39894228040143268f;
 constexpr float kSqrt2OverPi = 0.79788456080286536f;
 
-inline float sigmoidf(float x) { return 1.0f / (1.0f + std::exp(-x)); }
+inline float sigmoidf(float x) { return vsigmoid(x); }
 
 template <UnaryOp op>
 inline float unary_f(float x) {
   if constexpr (op == UnaryOp::Neg) return -x;
-  if constexpr (op == UnaryOp::Exp) return std::exp(x);
+  if constexpr (op == UnaryOp::Exp) return vexp(x);
   if constexpr (op == UnaryOp::Log) return std::log(x);
   if constexpr (op == UnaryOp::Sqrt) return std::sqrt(x);
   if constexpr (op == UnaryOp::Rsqrt) return 1.0f / std::sqrt(x);
@@ -27,12 +28,11 @@ inline float unary_f(float x) {
   if constexpr (op == UnaryOp::Abs) return std::fabs(x);
   if constexpr (op == UnaryOp::Square) return x * x;
   if constexpr (op == UnaryOp::Silu) return x * sigmoidf(x);
-  if constexpr (op == UnaryOp::Gelu) return 0.5f * x * (1.0f + std::erf(x * kSqrt1_2));
-  if constexpr (op == UnaryOp::GeluTanh)
-    return 0.5f * x * (1.0f + std::tanh(kSqrt2OverPi * (x + 0.044715f * x * x * x)));
+  if constexpr (op == UnaryOp::Gelu) return 0.5f * x * (1.0f + verf(x * kSqrt1_2));
+  if constexpr (op == UnaryOp::GeluTanh) return 0.5f * x * (1.0f + vtanh(kSqrt2OverPi * (x + 0.044715f * x * x * x)));
   if constexpr (op == UnaryOp::Relu) return x > 0.0f ? x : 0.0f;
   if constexpr (op == UnaryOp::Sigmoid) return sigmoidf(x);
-  if constexpr (op == UnaryOp::Tanh) return std::tanh(x);
+  if constexpr (op == UnaryOp::Tanh) return vtanh(x);
   return 0.0f;
 }
 
@@ -52,11 +52,10 @@ inline float unary_df(float x, float y) {
     const float s = sigmoidf(x);
     return s * (1.0f + x * (1.0f - s));
   }
-  if constexpr (op == UnaryOp::Gelu)
-    return 0.5f * (1.0f + std::erf(x * kSqrt1_2)) + x * kInvSqrt2Pi * std::exp(-0.5f * x * x);
+  if constexpr (op == UnaryOp::Gelu) return 0.5f * (1.0f + verf(x * kSqrt1_2)) + x * kInvSqrt2Pi * vexp(-0.5f * x * x);
   if constexpr (op == UnaryOp::GeluTanh) {
     const float u = kSqrt2OverPi * (x + 0.044715f * x * x * x);
-    const float t = std::tanh(u);
+    const float t = vtanh(u);
     return 0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * kSqrt2OverPi * (1.0f + 3.0f * 0.044715f * x * x);
   }
   if constexpr (op == UnaryOp::Relu) return x > 0.0f ? 1.0f : 0.0f;
@@ -67,13 +66,13 @@ inline float unary_df(float x, float y) {
 
 template <UnaryOp op>
 void unary_loop(float* out, const float* in, int64_t n) {
-#pragma omp parallel for simd if (worth_parallel(n)) schedule(static)
+#pragma omp parallel for if (worth_parallel(n)) schedule(static)
   for (int64_t i = 0; i < n; ++i) out[i] = unary_f<op>(in[i]);
 }
 
 template <UnaryOp op>
 void unary_back_loop(float* dx, const float* dy, const float* x, const float* y, int64_t n) {
-#pragma omp parallel for simd if (worth_parallel(n)) schedule(static)
+#pragma omp parallel for if (worth_parallel(n)) schedule(static)
   for (int64_t i = 0; i < n; ++i) dx[i] = dy[i] * unary_df<op>(x[i], y[i]);
 }
 
@@ -169,10 +168,10 @@ void binary_loop(float* out, const float* a, const float* b, const BroadcastPlan
 template <BinaryOp op>
 void scalar_loop(float* out, const float* a, float s, bool scalar_first, int64_t n) {
   if (scalar_first) {
-#pragma omp parallel for simd if (worth_parallel(n)) schedule(static)
+#pragma omp parallel for if (worth_parallel(n)) schedule(static)
     for (int64_t i = 0; i < n; ++i) out[i] = binary_f<op>(s, a[i]);
   } else {
-#pragma omp parallel for simd if (worth_parallel(n)) schedule(static)
+#pragma omp parallel for if (worth_parallel(n)) schedule(static)
     for (int64_t i = 0; i < n; ++i) out[i] = binary_f<op>(a[i], s);
   }
 }
@@ -212,7 +211,7 @@ void scalar_forward(BinaryOp op, float* out, const float* a, float s, bool scala
 }
 
 void axpby(float* out, const float* a, float alpha, const float* b, float beta, int64_t n) {
-#pragma omp parallel for simd if (worth_parallel(n)) schedule(static)
+#pragma omp parallel for if (worth_parallel(n)) schedule(static)
   for (int64_t i = 0; i < n; ++i) out[i] = a[i] * alpha + b[i] * beta;
 }
 

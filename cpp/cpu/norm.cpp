@@ -4,12 +4,13 @@
 #include <vector>
 
 #include "cpu/common.h"
+#include "cpu/vmath.h"
 #include "kernels.h"
 
 namespace md::cpu {
 
 namespace {
-inline float sigmoidf(float x) { return 1.0f / (1.0f + std::exp(-x)); }
+inline float sigmoidf(float x) { return vsigmoid(x); }
 }  // namespace
 
 void group_norm_forward(float* out, float* mean, float* rstd, const float* inp, const float* weight, const float* bias,
