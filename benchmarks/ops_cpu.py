@@ -18,9 +18,10 @@ import argparse
 import statistics
 import time
 
+import numpy as np
+
 import minidiff as md
 import minidiff.functional as F
-import numpy as np
 
 try:
     import torch

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import math
 
-import minidiff as md
 import numpy as np
+
+import minidiff as md
 
 
 def to_md(a, requires_grad: bool = False):

@@ -7,10 +7,11 @@ CPU and GPU then differ only by summation order and 1-2 ulp in libm functions). 
 state their looser bounds: TF32 keeps 10 mantissa bits, so products carry ~1e-3 relative error.
 """
 
-import minidiff as md
-import minidiff.functional as F
 import numpy as np
 import pytest
+
+import minidiff as md
+import minidiff.functional as F
 
 pytestmark = pytest.mark.cuda
 if not md.cuda.is_available():
@@ -317,9 +318,7 @@ def test_softmax(shape, dim):
     check(lambda t: F.softmax(t, dim), [randn(r, *shape, scale=4.0)], rtol=1e-4, atol=1e-6)
 
 
-@pytest.mark.parametrize(
-    "q_shape,k_len,dv", [((2, 4, 16, 32), 16, 32), ((3, 49, 8), 20, 12), ((1, 2, 64, 16), 64, 16)]
-)
+@pytest.mark.parametrize("q_shape,k_len,dv", [((2, 4, 16, 32), 16, 32), ((3, 49, 8), 20, 12), ((1, 2, 64, 16), 64, 16)])
 def test_scaled_dot_product_attention(q_shape, k_len, dv):
     r = rng(18)
     *batch, lq, d = q_shape
@@ -539,11 +538,7 @@ def test_unet_training_step_matches_cpu():
     np.testing.assert_allclose(gpu_losses[1], cpu_losses[1], rtol=1e-3)
     # float32 through ~30 layers in a different summation order: each gradient within 1e-3 of its
     # tensor's largest entry
-    bad = [
-        name
-        for name, g in cpu_grads.items()
-        if np.abs(gpu_grads[name] - g).max() > 1e-3 * np.abs(g).max() + 1e-6
-    ]
+    bad = [name for name, g in cpu_grads.items() if np.abs(gpu_grads[name] - g).max() > 1e-3 * np.abs(g).max() + 1e-6]
     assert not bad, f"gradients differ: {bad[:5]}"
     # Adam moves each weight by about lr * sign(grad) per step, so weights whose gradient is at the
     # level of the cross-device noise may move the other way: bounded by 2 steps * 2 lr, and rare

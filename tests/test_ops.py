@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import math
 
-import minidiff as md
-import minidiff.functional as F
 import numpy as np
 import pytest
 from gradcheck import (
@@ -21,6 +19,9 @@ from gradcheck import (
     softmax_ref,
     to_md,
 )
+
+import minidiff as md
+import minidiff.functional as F
 
 FWD = dict(rtol=1e-5, atol=1e-5)  # float32 forward vs float64 reference, O(1) values
 
@@ -390,9 +391,7 @@ def test_cat_with_a_non_contiguous_part_and_a_constant():
     def f(x, y):
         return md.cat([x.transpose(0, 1), y.transpose(0, 1), md.ones(3, 1)], 1)
 
-    np.testing.assert_array_equal(
-        f(to_md(a), to_md(b)).numpy(), np.concatenate([a.T, b.T, np.ones((3, 1))], 1)
-    )
+    np.testing.assert_array_equal(f(to_md(a), to_md(b)).numpy(), np.concatenate([a.T, b.T, np.ones((3, 1))], 1))
     check_grads(f, [a, b])
 
 
@@ -514,9 +513,7 @@ CONV_CASES = [
 ]
 
 
-@pytest.mark.parametrize(
-    "xs,ws,stride,padding,bias", CONV_CASES, ids=[str(i) for i in range(len(CONV_CASES))]
-)
+@pytest.mark.parametrize("xs,ws,stride,padding,bias", CONV_CASES, ids=[str(i) for i in range(len(CONV_CASES))])
 def test_conv2d(xs, ws, stride, padding, bias):
     x = rnd(*xs, seed=60)
     w = (rnd(ws[0], xs[1], ws[1], ws[2], seed=61) * 0.5).astype(np.float32)
@@ -527,11 +524,7 @@ def test_conv2d(xs, ws, stride, padding, bias):
     args = [x, w, b] if bias else [x, w]
 
     def f(*t):
-        return (
-            F.conv2d(*t, stride=stride, padding=padding)
-            if bias
-            else F.conv2d(t[0], t[1], None, stride, padding)
-        )
+        return F.conv2d(*t, stride=stride, padding=padding) if bias else F.conv2d(t[0], t[1], None, stride, padding)
 
     out = f(*[to_md(a) for a in args])
     assert out.shape == ref.shape
@@ -591,9 +584,7 @@ def test_group_norm_3d_and_5d_inputs():
     for shape in [(3, 4, 7), (1, 4, 2, 3, 2)]:
         x, w, b = rnd(*shape, seed=73), rnd(4, seed=74), rnd(4, seed=75)
         f = lambda a, c, d: F.group_norm(a, 2, c, d)  # noqa: E731
-        np.testing.assert_allclose(
-            f(to_md(x), to_md(w), to_md(b)).numpy(), group_norm_ref(x, 2, w, b), atol=1e-4
-        )
+        np.testing.assert_allclose(f(to_md(x), to_md(w), to_md(b)).numpy(), group_norm_ref(x, 2, w, b), atol=1e-4)
         check_grads(f, [x, w, b], eps=3e-3, rtol=5e-3, atol=5e-3)
 
 

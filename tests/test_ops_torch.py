@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import itertools
 
-import minidiff as md
-import minidiff.functional as F
 import numpy as np
 import pytest
 from gradcheck import to_md
+
+import minidiff as md
+import minidiff.functional as F
 
 torch = pytest.importorskip("torch")
 TF = torch.nn.functional
@@ -29,9 +30,7 @@ def assert_close(ours, ref, rtol=1e-4, atol=1e-4, what=""):
     np.testing.assert_allclose(ours, ref, rtol=rtol, atol=atol * scale, err_msg=what)
 
 
-def compare(
-    fn_md, fn_torch, arrays, *, wrt=None, rtol=1e-4, atol=1e-4, grad_rtol=None, grad_atol=None, seed=0
-):
+def compare(fn_md, fn_torch, arrays, *, wrt=None, rtol=1e-4, atol=1e-4, grad_rtol=None, grad_atol=None, seed=0):
     """Runs both frameworks on the same inputs and upstream gradient; compares outputs and grads."""
     if wrt is None:
         wrt = [i for i, a in enumerate(arrays) if isinstance(a, np.ndarray) and a.dtype.kind == "f"]
@@ -324,9 +323,7 @@ def test_conv2d_larger(xs, ws, stride, padding):
 # ---------------------------------------------------------------- normalisation, softmax, attention
 
 
-@pytest.mark.parametrize(
-    "shape,groups", [((2, 6, 5, 7), 3), ((1, 8, 9), 4), ((4, 32, 16, 16), 8), ((3, 5, 2, 2), 5)]
-)
+@pytest.mark.parametrize("shape,groups", [((2, 6, 5, 7), 3), ((1, 8, 9), 4), ((4, 32, 16, 16), 8), ((3, 5, 2, 2), 5)])
 @pytest.mark.parametrize("affine", [True, False])
 def test_group_norm(shape, groups, affine):
     rng = np.random.default_rng(12)
@@ -350,15 +347,11 @@ def test_group_norm(shape, groups, affine):
 def test_layer_norm(shape, nshape):
     rng = np.random.default_rng(13)
     args = [randn(rng, *shape), randn(rng, *nshape), randn(rng, *nshape)]
-    compare(
-        lambda *t: F.layer_norm(t[0], nshape, *t[1:]), lambda *t: TF.layer_norm(t[0], nshape, *t[1:]), args
-    )
+    compare(lambda *t: F.layer_norm(t[0], nshape, *t[1:]), lambda *t: TF.layer_norm(t[0], nshape, *t[1:]), args)
     compare(lambda t: F.layer_norm(t, nshape), lambda t: TF.layer_norm(t, nshape), args[:1])
 
 
-@pytest.mark.parametrize(
-    "shape,dim", [((5, 9), -1), ((3, 4, 5), 1), ((6, 7), 0), ((64, 1000), -1), ((1000, 40), 0)]
-)
+@pytest.mark.parametrize("shape,dim", [((5, 9), -1), ((3, 4, 5), 1), ((6, 7), 0), ((64, 1000), -1), ((1000, 40), 0)])
 def test_softmax(shape, dim):
     x = randn(np.random.default_rng(14), *shape) * 3
     compare(lambda t: F.softmax(t, dim), lambda t: TF.softmax(t, dim), [x], rtol=1e-5, atol=1e-6)

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import gc
 
-import minidiff as md
-import minidiff.functional as F
 import numpy as np
 import pytest
+
+import minidiff as md
+import minidiff.functional as F
 
 
 def allocated() -> int:
@@ -19,9 +20,7 @@ def allocated() -> int:
 # ---------------------------------------------------------------- creation
 
 
-@pytest.mark.parametrize(
-    "shape_args,shape", [((2, 3), (2, 3)), (((2, 3),), (2, 3)), (([4],), (4,)), ((5,), (5,))]
-)
+@pytest.mark.parametrize("shape_args,shape", [((2, 3), (2, 3)), (((2, 3),), (2, 3)), (([4],), (4,)), ((5,), (5,))])
 @pytest.mark.parametrize("fn", ["zeros", "ones", "empty", "randn", "rand"])
 def test_creation_shapes_as_ints_or_tuples(fn, shape_args, shape):
     t = getattr(md, fn)(*shape_args)
