@@ -1,0 +1,129 @@
+"""
+differentiable ops
+"""
+
+from __future__ import annotations
+
+import collections.abc
+import typing
+
+import minidiff._core
+
+__all__: list[str] = [
+    "abs",
+    "add",
+    "cat",
+    "conv2d",
+    "cos",
+    "div",
+    "dropout",
+    "embedding",
+    "exp",
+    "gelu",
+    "group_norm",
+    "group_norm_silu",
+    "interpolate",
+    "layer_norm",
+    "linear",
+    "log",
+    "matmul",
+    "mean",
+    "mse_loss",
+    "mul",
+    "pad",
+    "relu",
+    "scaled_dot_product_attention",
+    "sigmoid",
+    "silu",
+    "sin",
+    "softmax",
+    "sqrt",
+    "stack",
+    "sub",
+    "sum",
+    "tanh",
+]
+
+def abs(arg0: minidiff._core.Tensor) -> minidiff._core.Tensor: ...
+def add(arg0: minidiff._core.Tensor, arg1: minidiff._core.Tensor) -> minidiff._core.Tensor: ...
+def cat(
+    tensors: collections.abc.Sequence[minidiff._core.Tensor], dim: typing.SupportsInt | typing.SupportsIndex = 0
+) -> minidiff._core.Tensor: ...
+def conv2d(
+    input: minidiff._core.Tensor,
+    weight: minidiff._core.Tensor,
+    bias: typing.Any = None,
+    stride: typing.Any = 1,
+    padding: typing.Any = 0,
+) -> minidiff._core.Tensor: ...
+def cos(arg0: minidiff._core.Tensor) -> minidiff._core.Tensor: ...
+def div(arg0: minidiff._core.Tensor, arg1: minidiff._core.Tensor) -> minidiff._core.Tensor: ...
+def dropout(
+    input: minidiff._core.Tensor,
+    p: typing.SupportsFloat | typing.SupportsIndex = 0.5,
+    training: bool = True,
+    *,
+    generator: typing.Any = None,
+) -> minidiff._core.Tensor: ...
+def embedding(input: minidiff._core.Tensor, weight: minidiff._core.Tensor) -> minidiff._core.Tensor: ...
+def exp(arg0: minidiff._core.Tensor) -> minidiff._core.Tensor: ...
+def gelu(input: minidiff._core.Tensor, approximate: str = "none") -> minidiff._core.Tensor: ...
+def group_norm(
+    input: minidiff._core.Tensor,
+    num_groups: typing.SupportsInt | typing.SupportsIndex,
+    weight: typing.Any = None,
+    bias: typing.Any = None,
+    eps: typing.SupportsFloat | typing.SupportsIndex = 1e-05,
+) -> minidiff._core.Tensor: ...
+def group_norm_silu(
+    input: minidiff._core.Tensor,
+    num_groups: typing.SupportsInt | typing.SupportsIndex,
+    weight: typing.Any = None,
+    bias: typing.Any = None,
+    eps: typing.SupportsFloat | typing.SupportsIndex = 1e-05,
+) -> minidiff._core.Tensor:
+    """
+    silu(group_norm(x)) in one pass
+    """
+
+def interpolate(
+    input: minidiff._core.Tensor, size: typing.Any = None, scale_factor: typing.Any = None, mode: str = "nearest"
+) -> minidiff._core.Tensor: ...
+def layer_norm(
+    input: minidiff._core.Tensor,
+    normalized_shape: typing.Any,
+    weight: typing.Any = None,
+    bias: typing.Any = None,
+    eps: typing.SupportsFloat | typing.SupportsIndex = 1e-05,
+) -> minidiff._core.Tensor: ...
+def linear(
+    input: minidiff._core.Tensor, weight: minidiff._core.Tensor, bias: typing.Any = None
+) -> minidiff._core.Tensor: ...
+def log(arg0: minidiff._core.Tensor) -> minidiff._core.Tensor: ...
+def matmul(arg0: minidiff._core.Tensor, arg1: minidiff._core.Tensor) -> minidiff._core.Tensor: ...
+def mean(input: minidiff._core.Tensor, dim: typing.Any = None, keepdim: bool = False) -> minidiff._core.Tensor: ...
+def mse_loss(
+    input: minidiff._core.Tensor, target: minidiff._core.Tensor, reduction: str = "mean"
+) -> minidiff._core.Tensor: ...
+def mul(arg0: minidiff._core.Tensor, arg1: minidiff._core.Tensor) -> minidiff._core.Tensor: ...
+def pad(
+    input: minidiff._core.Tensor,
+    pad: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex],
+    mode: str = "constant",
+    value: typing.SupportsFloat | typing.SupportsIndex = 0.0,
+) -> minidiff._core.Tensor: ...
+def relu(input: minidiff._core.Tensor) -> minidiff._core.Tensor: ...
+def scaled_dot_product_attention(
+    query: minidiff._core.Tensor, key: minidiff._core.Tensor, value: minidiff._core.Tensor, *, scale: typing.Any = None
+) -> minidiff._core.Tensor: ...
+def sigmoid(input: minidiff._core.Tensor) -> minidiff._core.Tensor: ...
+def silu(input: minidiff._core.Tensor) -> minidiff._core.Tensor: ...
+def sin(arg0: minidiff._core.Tensor) -> minidiff._core.Tensor: ...
+def softmax(input: minidiff._core.Tensor, dim: typing.SupportsInt | typing.SupportsIndex) -> minidiff._core.Tensor: ...
+def sqrt(arg0: minidiff._core.Tensor) -> minidiff._core.Tensor: ...
+def stack(
+    tensors: collections.abc.Sequence[minidiff._core.Tensor], dim: typing.SupportsInt | typing.SupportsIndex = 0
+) -> minidiff._core.Tensor: ...
+def sub(arg0: minidiff._core.Tensor, arg1: minidiff._core.Tensor) -> minidiff._core.Tensor: ...
+def sum(input: minidiff._core.Tensor, dim: typing.Any = None, keepdim: bool = False) -> minidiff._core.Tensor: ...
+def tanh(input: minidiff._core.Tensor) -> minidiff._core.Tensor: ...
