@@ -109,3 +109,20 @@ __all__ = [
     "zeros",
     "zeros_like",
 ]
+
+# ---- training, sampling and their file formats (pure Python on top of the names above)
+from . import checkpoint, images, losses, pipelines, training  # noqa: E402
+from .pipelines import DDIMPipeline, DDPMPipeline  # noqa: E402
+from .training import Trainer, TrainingConfig  # noqa: E402
+
+__all__ += [
+    "DDIMPipeline",
+    "DDPMPipeline",
+    "Trainer",
+    "TrainingConfig",
+    "checkpoint",
+    "images",
+    "losses",
+    "pipelines",
+    "training",
+]

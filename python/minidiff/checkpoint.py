@@ -1,0 +1,297 @@
+"""Crash-safe training checkpoints (``md.checkpoint``).
+
+A checkpoint is a directory ``<root>/step-000123/`` holding tensors as safetensors files
+(``model.safetensors``, ``ema.safetensors``, ``optimizer.safetensors``) and a ``state.json`` with
+everything else (step, epoch, data order, generator states, configs) plus the size and SHA-256
+of every tensor file. ``<root>/latest`` is a one-line text file naming the newest directory.
+
+Writing never leaves a half-written checkpoint where a reader would look: every file goes to a
+temporary name, is fsynced and renamed; the files are assembled in a hidden temporary directory
+that is renamed to its final name only when complete; ``latest`` is replaced last, atomically.
+A crash at any point leaves the previous checkpoint and ``latest`` intact (and at worst a hidden
+``.tmp-*`` directory, removed by the next save). Loading re-checks sizes and checksums and names
+the damaged file in a ``CheckpointError``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "Checkpoint",
+    "CheckpointError",
+    "list_checkpoints",
+    "load_checkpoint",
+    "resolve_checkpoint",
+    "save_checkpoint",
+]
+
+FORMAT_VERSION = 1
+STATE_FILE = "state.json"
+LATEST_FILE = "latest"
+CHECKPOINTS_DIR = "checkpoints"
+_STEP_DIR = re.compile(r"^step-(\d+)$")
+
+
+class CheckpointError(ValueError):
+    """A checkpoint is missing, incomplete, truncated or corrupt; the message names the file."""
+
+
+@dataclass
+class Checkpoint:
+    """A loaded, verified checkpoint: ``state`` (the JSON data) and ``tensors[group][name]`` arrays."""
+
+    path: Path
+    state: dict[str, Any]
+    tensors: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
+
+    @property
+    def step(self) -> int:
+        return int(self.state["step"])
+
+
+def step_dir_name(step: int) -> str:
+    return f"step-{int(step):06d}"
+
+
+# ---- atomic file primitives
+
+
+def _fsync_dir(path: Path) -> None:
+    # makes a rename inside `path` durable; not every platform/filesystem lets a directory be opened
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Writes ``data`` to ``path`` through a fsynced temporary file and a rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    _fsync_dir(path.parent)
+
+
+def atomic_write_json(path: str | os.PathLike, data: Any) -> None:
+    atomic_write_bytes(path, (json.dumps(data, indent=2, sort_keys=True) + "\n").encode("utf-8"))
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+# ---- saving
+
+
+def _serialise_tensors(tensors: dict[str, np.ndarray], step: int) -> bytes:
+    from safetensors.numpy import save
+
+    arrays = {k: np.ascontiguousarray(v) for k, v in tensors.items()}
+    # one metadata entry only: safetensors writes several in a random (hash) order, and equal
+    # checkpoints should be equal byte for byte (the step is in state.json)
+    return save(arrays, metadata={"format": "np"})
+
+
+def _remove_stale_temporaries(root: Path) -> None:
+    for entry in root.iterdir():
+        if entry.name.startswith((".tmp-", ".old-")) and entry.is_dir():
+            shutil.rmtree(entry, ignore_errors=True)
+
+
+def save_checkpoint(
+    root: str | os.PathLike,
+    step: int,
+    tensors: dict[str, dict[str, np.ndarray]],
+    state: dict[str, Any],
+    keep: int | None = None,
+) -> Path:
+    """Writes checkpoint ``step`` under ``root`` and points ``root/latest`` at it; returns its path.
+
+    ``tensors`` maps a group name to arrays (``{"model": {...}, "ema": {...}}`` becomes
+    ``model.safetensors`` and ``ema.safetensors``); ``state`` must be JSON-serialisable. When
+    ``keep`` is set, only the ``keep`` newest checkpoints remain afterwards.
+    """
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    _remove_stale_temporaries(root)
+    name = step_dir_name(step)
+    tmp = Path(tempfile.mkdtemp(dir=root, prefix=f".tmp-{name}-"))
+    try:
+        files = {}
+        for group, arrays in tensors.items():
+            filename = f"{group}.safetensors"
+            data = _serialise_tensors(arrays, step)
+            atomic_write_bytes(tmp / filename, data)
+            files[filename] = {"bytes": len(data), "sha256": _sha256(data)}
+        full_state = {"format_version": FORMAT_VERSION, **state, "step": int(step), "files": files}
+        atomic_write_json(tmp / STATE_FILE, full_state)
+        _fsync_dir(tmp)
+
+        final = root / name
+        old = None
+        if final.exists():  # the same step saved again (e.g. after a resume): swap, then drop the old one
+            old = Path(tempfile.mkdtemp(dir=root, prefix=f".old-{name}-"))
+            os.replace(final, old / name)
+        os.replace(tmp, final)
+        _fsync_dir(root)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    atomic_write_bytes(root / LATEST_FILE, (name + "\n").encode("utf-8"))
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+    if keep is not None:
+        prune_checkpoints(root, keep)
+    return final
+
+
+def list_checkpoints(root: str | os.PathLike) -> list[Path]:
+    """Complete checkpoint directories under ``root`` (those with a state.json), oldest first."""
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    found = []
+    for entry in root.iterdir():
+        m = _STEP_DIR.match(entry.name)
+        if m and entry.is_dir() and (entry / STATE_FILE).is_file():
+            found.append((int(m.group(1)), entry))
+    return [p for _, p in sorted(found)]
+
+
+def prune_checkpoints(root: str | os.PathLike, keep: int) -> list[Path]:
+    """Deletes all but the ``keep`` newest checkpoints (never the one ``latest`` names); returns the deleted."""
+    if keep < 1:
+        raise ValueError(f"prune_checkpoints: keep must be >= 1, got {keep}")
+    root = Path(root)
+    latest = _read_latest(root)
+    deleted = []
+    for path in list_checkpoints(root)[:-keep]:
+        if latest is not None and path.name == latest:
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        deleted.append(path)
+    return deleted
+
+
+# ---- loading
+
+
+def _read_latest(root: Path) -> str | None:
+    try:
+        name = (root / LATEST_FILE).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return name if _STEP_DIR.match(name) else None
+
+
+def resolve_checkpoint(path: str | os.PathLike, which: str = "latest") -> Path:
+    """The checkpoint directory meant by ``path``.
+
+    ``path`` may be a checkpoint directory itself, a checkpoints root (holding ``latest`` and
+    ``step-*`` directories) or a run's output directory (holding ``checkpoints/``). In the last
+    two cases ``which`` is "latest" (the directory ``latest`` names; the newest complete one when
+    ``latest`` is missing) or a step number.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no checkpoint at {path}: the path does not exist")
+    if (path / STATE_FILE).exists() or _STEP_DIR.match(path.name):
+        return path
+    root = path / CHECKPOINTS_DIR if (path / CHECKPOINTS_DIR).is_dir() else path
+    if str(which) != "latest":
+        try:
+            step = int(which)
+        except ValueError:
+            raise ValueError(f"resolve_checkpoint: which must be 'latest' or a step number, got {which!r}") from None
+        target = root / step_dir_name(step)
+        if not target.is_dir():
+            raise FileNotFoundError(f"no checkpoint for step {step} in {root}")
+        return target
+    name = _read_latest(root)
+    if name is not None:
+        target = root / name
+        if not target.is_dir():
+            raise CheckpointError(f"{root / LATEST_FILE} names {name}, which does not exist in {root}")
+        return target
+    found = list_checkpoints(root)
+    if not found:
+        raise FileNotFoundError(f"no checkpoint found in {root} (no {LATEST_FILE} file and no step-* directories)")
+    return found[-1]
+
+
+def _read_state(path: Path) -> dict[str, Any]:
+    state_path = path / STATE_FILE
+    if not state_path.is_file():
+        raise CheckpointError(f"checkpoint {path} is incomplete: {STATE_FILE} is missing")
+    try:
+        state = json.loads(state_path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as e:
+        raise CheckpointError(f"checkpoint {path}: {STATE_FILE} is truncated or corrupt ({e})") from None
+    if not isinstance(state, dict) or "step" not in state or not isinstance(state.get("files"), dict):
+        raise CheckpointError(f"checkpoint {path}: {STATE_FILE} lacks the 'step' and 'files' entries")
+    version = state.get("format_version")
+    if version != FORMAT_VERSION:
+        raise CheckpointError(
+            f"checkpoint {path}: format version {version!r}, this minidiff reads version {FORMAT_VERSION}"
+        )
+    return state
+
+
+def _read_tensor_file(path: Path, filename: str, expected: dict[str, Any]) -> dict[str, np.ndarray]:
+    from safetensors.numpy import load
+
+    file = path / filename
+    if not file.is_file():
+        raise CheckpointError(f"checkpoint {path} is incomplete: {filename} is missing")
+    data = file.read_bytes()
+    size = int(expected.get("bytes", -1))
+    if len(data) != size:
+        what = "truncated" if len(data) < size else "longer than recorded"
+        raise CheckpointError(f"checkpoint {path}: {filename} is {what} ({len(data)} bytes, expected {size})")
+    if _sha256(data) != expected.get("sha256"):
+        raise CheckpointError(f"checkpoint {path}: {filename} is corrupt (its SHA-256 does not match {STATE_FILE})")
+    try:
+        return load(data)
+    except Exception as e:  # safetensors raises its own exception types
+        raise CheckpointError(f"checkpoint {path}: {filename} cannot be parsed ({e})") from None
+
+
+def load_checkpoint(path: str | os.PathLike, which: str = "latest") -> Checkpoint:
+    """Reads and verifies a checkpoint (``path`` as in ``resolve_checkpoint``)."""
+    target = resolve_checkpoint(path, which)
+    if not target.is_dir():
+        raise FileNotFoundError(f"no checkpoint at {target}")
+    state = _read_state(target)
+    tensors = {}
+    for filename, expected in sorted(state["files"].items()):
+        if not filename.endswith(".safetensors"):
+            raise CheckpointError(f"checkpoint {target}: unexpected file entry {filename!r} in {STATE_FILE}")
+        tensors[filename[: -len(".safetensors")]] = _read_tensor_file(target, filename, expected)
+    return Checkpoint(path=target, state=state, tensors=tensors)

@@ -1,0 +1,248 @@
+"""Sampling pipelines (``md.pipelines``): DDPM and DDIM generation from a trained UNet2DModel.
+
+``DDPMPipeline(unet, scheduler)(batch_size, num_inference_steps, generator)`` runs the reverse
+process from Gaussian noise and returns images as a NumPy array (N, H, W, C) in [0, 1], as
+diffusers' pipelines do with ``output_type="np"``. All randomness (the initial noise and every
+stochastic step) comes from ``generator``, so a seed fixes the images.
+
+Class-conditional models (``num_class_embeds`` set) are trained with label dropout to a "null"
+class, the last embedding index; sampling with ``guidance_scale`` s != 1 applies classifier-free
+guidance, ``out = out_null + s * (out_cond - out_null)``, with the conditional and the null
+halves evaluated in one batched forward pass.
+
+Folders use diffusers' pipeline layout (``model_index.json``, ``unet/``, ``scheduler/``), so
+``diffusers.DDPMPipeline.from_pretrained`` reads what ``save_pretrained`` writes and vice versa.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from . import _core
+from . import functional as F
+from .autograd import no_grad
+from .checkpoint import atomic_write_json
+from .schedulers import CONFIG_NAME as SCHEDULER_CONFIG_NAME
+from .schedulers import DDIMScheduler, DDPMScheduler
+from .unet import CONFIG_NAME as UNET_CONFIG_NAME
+from .unet import UNet2DModel
+
+__all__ = ["DDIMPipeline", "DDPMPipeline", "DiffusionPipeline", "load_pipeline"]
+
+MODEL_INDEX = "model_index.json"
+
+
+def _model_device(unet) -> str:
+    params = unet.parameters()
+    return str(params[0].device) if params else "cpu"
+
+
+def _null_class(unet) -> int | None:
+    n = unet.config.get("num_class_embeds")
+    return int(n) - 1 if n else None
+
+
+def _class_label_tensor(class_labels, batch_size: int, num_class_embeds: int, device: str):
+    """An int64 tensor (batch_size,) from an int, a sequence, a NumPy array or an md tensor."""
+    if isinstance(class_labels, _core.Tensor):
+        labels = class_labels.numpy()
+    else:
+        labels = np.asarray(class_labels)
+    if labels.dtype.kind not in "iu":
+        raise TypeError(f"pipeline: class_labels must be integers, got dtype {labels.dtype}")
+    labels = labels.astype(np.int64).reshape(-1)
+    if labels.size == 1:
+        labels = np.full(batch_size, labels[0], dtype=np.int64)
+    if labels.size != batch_size:
+        raise ValueError(f"pipeline: {labels.size} class labels for batch_size {batch_size}")
+    if labels.min() < 0 or labels.max() >= num_class_embeds:
+        raise ValueError(
+            f"pipeline: class labels must lie in [0, {num_class_embeds}) (the model's num_class_embeds; "
+            f"{num_class_embeds - 1} is the null class), got values in [{labels.min()}, {labels.max()}]"
+        )
+    return _core.tensor(labels, dtype="int64", device=device)
+
+
+class DiffusionPipeline:
+    """Shared sampling loop; subclasses fix the scheduler class and the default step count."""
+
+    scheduler_class: type = DDPMScheduler
+    default_num_inference_steps = 50
+
+    def __init__(self, unet, scheduler=None):
+        if scheduler is None:
+            scheduler = self.scheduler_class()
+        elif not isinstance(scheduler, self.scheduler_class):
+            # diffusers' DDIMPipeline converts whatever scheduler it is given the same way
+            scheduler = self.scheduler_class.from_config(scheduler.config)
+        self.unet = unet
+        self.scheduler = scheduler
+
+    @property
+    def device(self) -> str:
+        return _model_device(self.unet)
+
+    def _model_output(self, sample, timestep: int, labels, guidance_scale: float):
+        if labels is None:
+            return self.unet(sample, timestep)
+        if guidance_scale == 1.0:
+            return self.unet(sample, timestep, labels)
+        null = _core.full(tuple(labels.shape), _null_class(self.unet), dtype="int64", device=labels.device)
+        both = self.unet(F.cat([sample, sample], 0), timestep, F.cat([labels, null], 0))
+        conditional, unconditional = both.chunk(2, 0)
+        return unconditional + (conditional - unconditional) * guidance_scale
+
+    def __call__(
+        self,
+        batch_size: int = 1,
+        num_inference_steps: int | None = None,
+        generator=None,
+        class_labels=None,
+        guidance_scale: float = 1.0,
+        eta: float = 0.0,
+        output_type: str = "np",
+        progress: bool = False,
+    ):
+        """Generates ``batch_size`` images.
+
+        ``class_labels`` (one int for all, or one per image) selects classes of a class-conditional
+        model; without them such a model samples unconditionally (the null class). ``eta``
+        controls DDIM's stochasticity (0 = deterministic); DDPM ignores it. ``output_type``:
+        "np" (NumPy (N, H, W, C) in [0, 1]), "pil" (a list of PIL images) or "tensor" (the raw md
+        tensor (N, C, H, W) in [-1, 1]).
+        """
+        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+            raise ValueError(f"{type(self).__name__}: batch_size must be a positive int, got {batch_size!r}")
+        if output_type not in ("np", "numpy", "pil", "tensor"):
+            raise ValueError(f"{type(self).__name__}: output_type must be 'np', 'pil' or 'tensor', got {output_type!r}")
+        steps = self.default_num_inference_steps if num_inference_steps is None else num_inference_steps
+        cfg = self.unet.config
+        device = self.device
+        null = _null_class(self.unet)
+        labels = None
+        if class_labels is not None:
+            if null is None:
+                raise ValueError(
+                    f"{type(self).__name__}: class_labels given but the model is unconditional "
+                    "(num_class_embeds is None)"
+                )
+            labels = _class_label_tensor(class_labels, batch_size, null + 1, device)
+        elif null is not None:
+            labels = _core.full((batch_size,), null, dtype="int64", device=device)
+            guidance_scale = 1.0  # the null class is the unconditional model: nothing to guide towards
+        if guidance_scale < 0:
+            raise ValueError(f"{type(self).__name__}: guidance_scale must be >= 0, got {guidance_scale}")
+
+        size = cfg["sample_size"]
+        h, w = (size, size) if isinstance(size, int) else tuple(size)
+        shape = (int(batch_size), int(cfg["in_channels"]), h, w)
+        self.scheduler.set_timesteps(steps)
+        timesteps = self.scheduler.timesteps
+        if progress:
+            from tqdm.auto import tqdm
+
+            timesteps = tqdm(timesteps, desc="sampling", leave=False)
+
+        was_training = self.unet.training
+        self.unet.eval()
+        try:
+            with no_grad():
+                sample = _core.randn(shape, generator=generator, device=device) * self.scheduler.init_noise_sigma
+                for t in timesteps:
+                    out = self._model_output(sample, int(t), labels, float(guidance_scale))
+                    sample = self.scheduler.step(out, int(t), sample, eta=eta, generator=generator).prev_sample
+        finally:
+            if was_training:
+                self.unet.train()
+        if output_type == "tensor":
+            return sample
+        images = np.clip(sample.numpy().transpose(0, 2, 3, 1) * 0.5 + 0.5, 0.0, 1.0).astype(np.float32)
+        if output_type == "pil":
+            from PIL import Image
+
+            pixels = np.rint(images * 255.0).astype(np.uint8)
+            return [Image.fromarray(p[..., 0] if p.shape[-1] == 1 else p) for p in pixels]
+        return images
+
+    # -- folders
+
+    @classmethod
+    def from_pretrained(cls, path: str | os.PathLike, device=None, scheduler=None):
+        """Loads a pipeline folder (``unet/`` + ``scheduler/``) or a bare UNet folder.
+
+        A bare UNet folder (``config.json`` + weights) may hold a ``scheduler_config.json``; without
+        one the scheduler has its default config. ``scheduler`` overrides whatever the folder holds.
+        """
+        unet, folder_scheduler = load_pipeline(path, device=device)
+        return cls(unet, scheduler if scheduler is not None else folder_scheduler)
+
+    def save_pretrained(self, path: str | os.PathLike) -> None:
+        """Writes ``model_index.json``, ``unet/`` and ``scheduler/`` in diffusers' layout."""
+        folder = Path(path)
+        folder.mkdir(parents=True, exist_ok=True)
+        self.unet.save_pretrained(folder / "unet")
+        sched_dir = folder / "scheduler"
+        sched_dir.mkdir(exist_ok=True)
+        from . import __version__
+
+        atomic_write_json(
+            sched_dir / SCHEDULER_CONFIG_NAME,
+            {"_class_name": type(self.scheduler).__name__, "_minidiff_version": __version__, **self.scheduler.config},
+        )
+        atomic_write_json(
+            folder / MODEL_INDEX,
+            {
+                "_class_name": type(self).__name__,
+                "_diffusers_version": "0.30.0",
+                "scheduler": ["diffusers", type(self.scheduler).__name__],
+                "unet": ["diffusers", "UNet2DModel"],
+            },
+        )
+
+
+class DDPMPipeline(DiffusionPipeline):
+    """Ancestral DDPM sampling (Ho et al. 2020); ``num_inference_steps`` defaults to 1000."""
+
+    scheduler_class = DDPMScheduler
+    default_num_inference_steps = 1000
+
+
+class DDIMPipeline(DiffusionPipeline):
+    """DDIM sampling (Song et al. 2021); ``eta`` = 0 is deterministic given the initial noise."""
+
+    scheduler_class = DDIMScheduler
+    default_num_inference_steps = 50
+
+
+_SCHEDULERS = {"DDPMScheduler": DDPMScheduler, "DDIMScheduler": DDIMScheduler}
+
+
+def load_pipeline(path: str | os.PathLike, device=None):
+    """``(unet, scheduler)`` from a pipeline folder or a bare UNet folder (see ``from_pretrained``)."""
+    folder = Path(path)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"no model folder at {folder}")
+    if (folder / "unet" / UNET_CONFIG_NAME).is_file():
+        unet_dir, sched_dir = folder / "unet", folder / "scheduler"
+    elif (folder / UNET_CONFIG_NAME).is_file():
+        unet_dir, sched_dir = folder, folder
+    else:
+        raise FileNotFoundError(
+            f"{folder} is not a model folder: expected unet/{UNET_CONFIG_NAME} (a pipeline) or {UNET_CONFIG_NAME}"
+        )
+    unet = UNet2DModel.from_pretrained(unet_dir, device=device)
+    sched_file = sched_dir / SCHEDULER_CONFIG_NAME
+    if sched_file.is_file():
+        try:
+            config = json.loads(sched_file.read_text(encoding="utf-8"))
+        except ValueError as e:
+            raise ValueError(f"cannot read scheduler config {sched_file}: {e}") from None
+        scheduler_cls = _SCHEDULERS.get(config.get("_class_name"), DDPMScheduler)
+        scheduler = scheduler_cls.from_config(config)
+    else:
+        scheduler = DDPMScheduler()
+    return unet, scheduler
