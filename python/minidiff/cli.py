@@ -75,11 +75,12 @@ def _optional(convert):
 
 
 def _json_or_file(text: str) -> dict:
-    path = Path(text)
     try:
-        data = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else json.loads(text)
+        data = json.loads(text) if text.lstrip().startswith("{") else json.loads(Path(text).read_text("utf-8"))
+    except OSError as e:
+        raise argparse.ArgumentTypeError(f"neither JSON nor a readable file: {e}") from None
     except ValueError as e:
-        raise argparse.ArgumentTypeError(f"not valid JSON (or a JSON file): {e}") from None
+        raise argparse.ArgumentTypeError(f"not valid JSON: {e}") from None
     if not isinstance(data, dict):
         raise argparse.ArgumentTypeError("expected a JSON object of UNet2DModel fields")
     return data
@@ -416,12 +417,14 @@ def _info() -> dict[str, Any]:
     }
     if md.cuda.is_available():
         info["cuda_devices"] = [md.cuda.get_device_name(i) for i in range(md.cuda.device_count())]
+    from importlib import metadata
+
     versions = {}
-    for name in ("numpy", "safetensors", "PIL", "tqdm", "sklearn", "torch", "diffusers"):
+    # distribution metadata, not imports: importing torch alone takes seconds
+    for name in ("numpy", "safetensors", "pillow", "tqdm", "scikit-learn", "scipy-openblas32", "torch", "diffusers"):
         try:
-            module = __import__(name)
-            versions[name] = getattr(module, "__version__", "?")
-        except ImportError:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
             versions[name] = None
     info["packages"] = versions
     return info

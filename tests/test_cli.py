@@ -1,0 +1,230 @@
+# The `minidiff` command line: info, the flags and config files of train (and that no arguments means
+# the digits preset), resuming (also after the process is killed with SIGKILL mid-run), clear errors,
+# and sample writing a PNG grid plus .npz deterministically from a model folder, a run or a checkpoint.
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import minidiff as md
+from minidiff import cli
+from minidiff.training import TrainingConfig
+
+TINY = dict(
+    sample_size=8,
+    in_channels=1,
+    out_channels=1,
+    block_out_channels=[8, 16],
+    layers_per_block=1,
+    down_block_types=["DownBlock2D", "AttnDownBlock2D"],
+    up_block_types=["AttnUpBlock2D", "UpBlock2D"],
+    norm_num_groups=4,
+)
+PYTHONPATH = str(Path(md.__file__).resolve().parent.parent)
+
+
+def run_module(*args, timeout=300):
+    env = dict(os.environ, PYTHONPATH=PYTHONPATH + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    return subprocess.run(
+        [sys.executable, "-m", "minidiff", *args], capture_output=True, text=True, env=env, timeout=timeout
+    )
+
+
+@pytest.fixture(scope="module")
+def data_file(tmp_path_factory):
+    """64 digits with labels, as an .npz dataset."""
+    ds = md.data.load_dataset("digits")
+    path = tmp_path_factory.mktemp("data") / "digits64.npz"
+    np.savez(path, images=(ds.images[:64, 0] + 1) / 2, labels=ds.labels[:64])
+    return str(path)
+
+
+def tiny_train_args(data_file, out, *extra):
+    return [
+        "train",
+        "--data",
+        data_file,
+        "--model-config",
+        json.dumps(TINY),
+        "--out",
+        str(out),
+        "--batch-size",
+        "16",
+        "--epochs",
+        "2",
+        "--lr",
+        "2e-3",
+        "--sample-steps",
+        "3",
+        "--num-samples",
+        "4",
+        "--save-every",
+        "1",
+        "--no-progress",
+        *extra,
+    ]
+
+
+def test_info():
+    result = run_module("info")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split("\n")[0].split() == ["minidiff", md.__version__]
+    assert "BLAS" in result.stdout and "CUDA devices" in result.stdout
+    info = json.loads(run_module("info", "--json").stdout)
+    assert info["minidiff"] == md.__version__
+    assert info["build"] == md._core.build_info() and info["cuda_available"] == md.cuda.is_available()
+
+
+def test_no_command_prints_help():
+    result = run_module()
+    assert result.returncode == 2 and "train" in result.stdout and "sample" in result.stdout
+
+
+def test_train_without_arguments_is_the_digits_preset(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["train", "--save-config", "c.json"]) == 0
+    assert TrainingConfig.load(tmp_path / "c.json") == TrainingConfig.preset("digits")
+    assert cli.main(["train", "--batch-size", "32", "--no-use-ema", "--save-config", "d.toml"]) == 0
+    assert TrainingConfig.load(tmp_path / "d.toml") == TrainingConfig.preset("digits", batch_size=32, use_ema=False)
+
+
+def test_config_file_then_flags(tmp_path):
+    (tmp_path / "c.toml").write_text('batch_size = 8\nlearning_rate = 5e-4\nlr_schedule = "linear"\nseed = 3\n')
+    out = tmp_path / "c.json"
+    assert cli.main(["train", "--config", str(tmp_path / "c.toml"), "--seed", "4", "--save-config", str(out)]) == 0
+    c = TrainingConfig.load(out)
+    # the file overrides the (digits) preset, the flag overrides the file
+    assert (c.batch_size, c.learning_rate, c.lr_schedule, c.seed) == (8, 5e-4, "linear", 4)
+    assert c.dataset == "digits" and c.output_dir == "runs/digits"
+
+
+def test_train_resume_and_sample(tmp_path, data_file, capsys):
+    out = tmp_path / "run"
+    assert cli.main(tiny_train_args(data_file, out)) == 0
+    for name in ("metrics.jsonl", "training_config.json", "samples/epoch-0001.png", "samples/final.png"):
+        assert (out / name).is_file(), name
+    assert (out / "model" / "unet" / "diffusion_pytorch_model.safetensors").is_file()
+    config = TrainingConfig.load(out / "training_config.json")
+    assert config.batch_size == 16 and config.learning_rate == 2e-3 and config.model_config == TINY
+    assert md.checkpoint.load_checkpoint(out).step == 8  # 64 / 16 = 4 steps an epoch
+
+    # continue for one more epoch: the checkpoint's config plus the flags given
+    assert cli.main(["train", "--resume", "latest", "--out", str(out), "--epochs", "3", "--no-progress"]) == 0
+    assert md.checkpoint.load_checkpoint(out).step == 12
+    rows = [json.loads(r) for r in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows if r["type"] == "epoch"] == [0, 1, 2]
+    assert TrainingConfig.load(out / "training_config.json").learning_rate == 2e-3
+
+    # sampling from the final model, the run directory and a checkpoint
+    grid = tmp_path / "grid.png"
+    args = ["sample", "--model", str(out / "model"), "--n", "6", "--steps", "3", "--seed", "1", "--out", str(grid)]
+    assert cli.main(args) == 0
+    first = np.load(tmp_path / "grid.npz")["images"]
+    assert first.shape == (6, 8, 8, 1) and 0 <= first.min() and first.max() <= 1
+    png = np.asarray(Image.open(grid))
+    assert png.shape == ((2 * 9 + 1) * 4, (3 * 9 + 1) * 4)  # 3 columns x 2 rows of 8x8 tiles, drawn 4x
+    assert cli.main(args[:-2] + ["--out", str(tmp_path / "again.png")]) == 0
+    assert np.array_equal(np.load(tmp_path / "again.npz")["images"], first)
+    assert cli.main(args[:2] + [str(out)] + args[3:-2] + ["--out", str(tmp_path / "run.png")]) == 0
+    assert np.array_equal(np.load(tmp_path / "run.npz")["images"], first)  # a run directory means its model/
+    ck = md.checkpoint.resolve_checkpoint(out)
+    assert cli.main(args[:2] + [str(ck)] + args[3:-2] + ["--out", str(tmp_path / "ck.png")]) == 0
+    assert np.array_equal(np.load(tmp_path / "ck.npz")["images"], first)  # the checkpoint's EMA weights
+    ddpm = ["sample", "--model", str(out), "--sampler", "ddpm", "--steps", "4", "--n", "2", "--out"]
+    assert cli.main(ddpm + [str(tmp_path / "ddpm.png"), "--npz", str(tmp_path / "x.npz")]) == 0
+    assert np.load(tmp_path / "x.npz")["images"].shape == (2, 8, 8, 1)
+    assert cli.main(["sample", "--model", str(out), "--class", "3", "--out", str(tmp_path / "c.png")]) == 1
+    assert "unconditional" in capsys.readouterr().err
+
+
+def test_class_conditional_train_and_guided_sample(tmp_path, data_file):
+    out = tmp_path / "cond"
+    model_config = dict(TINY, num_class_embeds=11)
+    args = tiny_train_args(data_file, out, "--class-conditional", "--epochs", "1")
+    args[args.index("--model-config") + 1] = json.dumps(model_config)
+    assert cli.main(args) == 0
+    grid = tmp_path / "g.png"
+    base = ["sample", "--model", str(out), "--n", "4", "--steps", "3", "--out", str(grid)]
+    assert cli.main(base + ["--class", "3", "--guidance", "2.5"]) == 0
+    assert np.load(tmp_path / "g.npz")["labels"].tolist() == [3, 3, 3, 3]
+    assert cli.main(base + ["--class", "1,2"]) == 0
+    assert np.load(tmp_path / "g.npz")["labels"].tolist() == [1, 2, 1, 2]
+    assert cli.main(base) == 0  # default: every class in turn
+    assert np.load(tmp_path / "g.npz")["labels"].tolist() == [0, 1, 2, 3]
+    assert cli.main(base + ["--class", "10"]) == 1
+
+
+def test_default_model_is_sized_for_the_data(tmp_path, data_file):
+    out = tmp_path / "auto"
+    args = tiny_train_args(data_file, out, "--max-steps", "1")
+    del args[args.index("--model-config") : args.index("--model-config") + 2]
+    assert cli.main(args) == 0
+    model_config = TrainingConfig.load(out / "training_config.json").model_config
+    assert model_config["sample_size"] == 8 and model_config["block_out_channels"] == [32, 64]
+
+
+def test_errors_are_reported_clearly(tmp_path, data_file, capsys):
+    assert cli.main(["train", "--resume", "latest", "--out", str(tmp_path / "empty"), "--no-progress"]) == 1
+    assert "no checkpoint" in capsys.readouterr().err
+    (tmp_path / "bad.json").write_text('{"batch_sise": 3}')
+    assert cli.main(["train", "--config", str(tmp_path / "bad.json")]) == 1
+    assert "batch_sise" in capsys.readouterr().err
+    assert cli.main(["train", "--data", str(tmp_path / "nothing.npz"), "--no-progress"]) == 1
+    assert "nothing.npz" in capsys.readouterr().err
+    assert cli.main(["sample", "--model", str(tmp_path / "none"), "--out", str(tmp_path / "x.png")]) == 1
+    assert "no model folder" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli.main(["train", "--batch-size", "many"])
+
+    out = tmp_path / "run"
+    assert cli.main(tiny_train_args(data_file, out, "--max-steps", "2")) == 0
+    state = md.checkpoint.resolve_checkpoint(out) / "ema.safetensors"
+    state.write_bytes(state.read_bytes()[:100])
+    assert cli.main(["train", "--resume", "latest", "--out", str(out), "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert "ema.safetensors is truncated" in err and "step-000002" in err
+    # --resume auto starts fresh where there is nothing to resume
+    fresh = tmp_path / "fresh"
+    assert cli.main(tiny_train_args(data_file, fresh, "--max-steps", "1", "--resume", "auto")) == 0
+    assert md.checkpoint.load_checkpoint(fresh).step == 1
+
+
+def test_killed_run_resumes_to_the_same_weights(tmp_path, data_file):
+    # A run killed with SIGKILL (no chance to clean up) and resumed with --resume latest ends with the
+    # weights of a run that was never interrupted.
+    common = ["--epochs", "30", "--batch-size", "8", "--checkpoint-every", "5", "--save-every", "0"]
+    straight = tmp_path / "straight"
+    assert cli.main(tiny_train_args(data_file, straight, *common)) == 0
+
+    killed = tmp_path / "killed"
+    env = dict(os.environ, PYTHONPATH=PYTHONPATH + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "minidiff", *tiny_train_args(data_file, killed, *common)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    latest = killed / "checkpoints" / "latest"
+    deadline = time.monotonic() + 240
+    while not latest.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    step_at_kill = md.checkpoint.load_checkpoint(killed).step
+    assert step_at_kill < 240, "the run finished before it could be killed"
+    assert cli.main(["train", "--resume", "latest", "--out", str(killed), "--no-progress"]) == 0
+
+    a = md.checkpoint.load_checkpoint(straight)
+    b = md.checkpoint.load_checkpoint(killed)
+    assert a.step == b.step == 240
+    for group in ("model", "ema", "optimizer"):
+        assert a.tensors[group].keys() == b.tensors[group].keys()
+        for k in a.tensors[group]:
+            assert np.array_equal(a.tensors[group][k], b.tensors[group][k]), (group, k)
