@@ -950,15 +950,14 @@ class Trainer:
                     if stepped:
                         row = self._after_step(epoch)
                         now = time.perf_counter()
-                        if now - window_start >= 0.5 or self.global_step % cfg.log_every == 0:
+                        if now - window_start >= 0.5 or images_per_s == 0.0:  # a rate over >= 0.5 s
                             images_per_s = window_images / max(now - window_start, 1e-9)
                             window_start, window_images = now, 0
                         row["images_per_s"] = round(images_per_s, 2)
                         if bar is not None:
+                            postfix = {"loss": f"{row['loss']:.4f}", "lr": f"{row['lr']:.2e}"}
+                            bar.set_postfix(postfix, img_s=f"{images_per_s:.0f}", refresh=False)
                             bar.update(1)
-                            bar.set_postfix(
-                                loss=f"{row['loss']:.4f}", lr=f"{row['lr']:.2e}", img_s=f"{images_per_s:.0f}"
-                            )
                         if self.global_step % cfg.log_every == 0 or self.global_step == self.total_steps:
                             metrics.write(row)
                     if epoch_done:
@@ -1040,4 +1039,10 @@ class Trainer:
             return None
         from tqdm.auto import tqdm
 
-        return tqdm(total=self.total_steps, initial=self.global_step, unit="step", dynamic_ncols=True)
+        return tqdm(
+            total=self.total_steps,
+            initial=self.global_step,
+            unit="step",
+            dynamic_ncols=True,
+            desc=f"epoch {self.loader.epoch + 1}" if self.loader is not None else None,
+        )
