@@ -190,6 +190,11 @@ def test_errors_are_reported_clearly(tmp_path, data_file, capsys):
     assert cli.main(["train", "--resume", "latest", "--out", str(out), "--no-progress"]) == 1
     err = capsys.readouterr().err
     assert "ema.safetensors is truncated" in err and "step-000002" in err
+    # a fresh run in a directory with checkpoints needs --resume or --overwrite
+    assert cli.main(tiny_train_args(data_file, out, "--max-steps", "1")) == 1
+    assert "already holds checkpoints" in capsys.readouterr().err
+    assert cli.main(tiny_train_args(data_file, out, "--max-steps", "1", "--overwrite")) == 0
+    assert md.checkpoint.load_checkpoint(out).step == 1
     # --resume auto starts fresh where there is nothing to resume
     fresh = tmp_path / "fresh"
     assert cli.main(tiny_train_args(data_file, fresh, "--max-steps", "1", "--resume", "auto")) == 0

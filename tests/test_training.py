@@ -418,3 +418,27 @@ def test_writes_nothing_without_an_output_dir(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     result = Trainer(quiet(max_steps=2, batch_size=4)).train(tiny(), np.zeros((8, 1, 8, 8), dtype=np.float32))
     assert result["global_step"] == 2 and list(tmp_path.iterdir()) == []
+
+
+def test_a_second_train_call_continues(tmp_path):
+    images = np.random.default_rng(0).uniform(-1, 1, (24, 1, 8, 8)).astype(np.float32)
+    cfg = quiet(batch_size=8, learning_rate=2e-3)  # a constant rate, so the run's length does not matter
+    once = tiny()
+    Trainer(cfg).train(once, images, num_epochs=2)
+    twice = tiny()
+    trainer = Trainer(cfg)
+    trainer.train(twice, images, num_epochs=1)
+    result = trainer.train(twice, images, num_epochs=2)
+    assert result["global_step"] == 6 and len(result["epoch_losses"]) == 2
+    a, b = weights(once), weights(twice)
+    assert all(np.array_equal(a[k], b[k]) for k in a)
+
+
+def test_fresh_run_refuses_a_directory_with_checkpoints(tmp_path):
+    images = np.zeros((8, 1, 8, 8), dtype=np.float32)
+    cfg = quiet(tmp_path, batch_size=8, max_steps=2, save_every=0)
+    Trainer(cfg).train(tiny(), images)
+    with pytest.raises(FileExistsError, match="already holds checkpoints.*resume"):
+        Trainer(cfg).train(tiny(), images)
+    Trainer(cfg.replace(max_steps=1)).train(tiny(), images, overwrite=True)
+    assert [p.name for p in md.checkpoint.list_checkpoints(tmp_path / "checkpoints")] == ["step-000001"]

@@ -149,6 +149,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="'latest' (the output directory's newest checkpoint), 'auto' (latest if any, else start fresh), "
         "or a checkpoint directory; the run continues with the checkpoint's config plus any flags given",
     )
+    train.add_argument(
+        "--overwrite", action="store_true", help="start afresh in an output directory that holds checkpoints"
+    )
     train.add_argument("--save-config", metavar="FILE", help="write the resolved config (.json/.toml) and exit")
     train.add_argument("-v", "--verbose", action="store_true", help="log every checkpoint")
     _add_config_flags(train)
@@ -290,7 +293,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     )
     start = time.perf_counter()
     try:
-        result = trainer.train(model, dataset, resume_from=resume_path)
+        result = trainer.train(model, dataset, resume_from=resume_path, overwrite=args.overwrite)
     except KeyboardInterrupt:
         last = trainer._last_checkpoint_step
         where = f"step {last}" if last is not None else "none yet"
@@ -458,12 +461,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
-    from .checkpoint import CheckpointError
-
     handlers = {"train": _cmd_train, "sample": _cmd_sample, "info": _cmd_info}
     try:
         return handlers[args.command](args)
-    except (ValueError, FileNotFoundError, CheckpointError, TypeError) as e:
+    except (ValueError, TypeError, FileNotFoundError, FileExistsError) as e:  # CheckpointError is a ValueError
         if os.environ.get("MINIDIFF_DEBUG"):
             raise
         return _error(str(e))

@@ -18,6 +18,7 @@ import json
 import logging
 import math
 import os
+import shutil
 import sys
 import time
 import warnings
@@ -874,6 +875,7 @@ class Trainer:
         num_epochs: int | None = None,
         resume_from: str | os.PathLike | None = None,
         callback: Callable[[Trainer, dict], None] | None = None,
+        overwrite: bool = False,
     ) -> dict[str, Any]:
         """Trains ``model`` on ``dataset`` for ``num_epochs`` epochs (default: the config's).
 
@@ -881,7 +883,11 @@ class Trainer:
         ``(image, label)``), a name or path for ``load_dataset``, or an array (N, C, H, W) in
         [-1, 1]; None loads ``config.dataset``. ``resume_from`` ("latest" for the output
         directory's newest checkpoint, or a path) continues an earlier run exactly where its
-        checkpoint left it. ``callback(trainer, row)`` runs after every optimiser step.
+        checkpoint left it. ``callback(trainer, row)`` runs after every optimiser step. Calling
+        ``train`` again on the same trainer and model continues (a larger ``num_epochs`` extends).
+
+        A fresh run refuses an output directory that already holds checkpoints (they would mix
+        with the new ones) unless ``overwrite=True``, which deletes them first.
 
         Writes under ``config.output_dir``: ``metrics.jsonl``, ``samples/epoch-XXXX.png`` (and
         ``.npz``), ``samples/final.png``, ``checkpoints/step-XXXXXX/`` and ``model/`` (the EMA
@@ -894,6 +900,10 @@ class Trainer:
         dataset = self._as_dataset(dataset)
         self.prepare(model)
         self._check_data(model, dataset)
+        # a second call on the same data continues the data order where the first left it
+        previous = None
+        if self.loader is not None and len(self.loader.dataset) == len(dataset):
+            previous = self.loader.state_dict()
         self.loader = DataLoader(
             dataset,
             cfg.batch_size,
@@ -903,6 +913,8 @@ class Trainer:
             random_flip=cfg.random_flip,
             device=self.device,
         )
+        if previous is not None:
+            self.loader.load_state_dict(previous)
         k = cfg.gradient_accumulation_steps
         steps_per_epoch = math.ceil(len(self.loader) / k)
         self.total_steps = steps_per_epoch * num_epochs
@@ -910,6 +922,16 @@ class Trainer:
             self.total_steps = min(self.total_steps, cfg.max_steps)
 
         resumed_from = None
+        if resume_from is None and previous is None and self.checkpoint_dir is not None:
+            existing = ckpt.list_checkpoints(self.checkpoint_dir)
+            if existing and not overwrite:
+                raise FileExistsError(
+                    f"{self.output_dir} already holds checkpoints (newest: {existing[-1].name}); resume with "
+                    "resume_from='latest' (--resume latest), or start over with overwrite=True (--overwrite) "
+                    "or another output directory"
+                )
+            if existing:
+                shutil.rmtree(self.checkpoint_dir)
         if resume_from is not None:
             target = resume_from
             if str(resume_from) == "latest":
