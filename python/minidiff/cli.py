@@ -464,7 +464,8 @@ def main(argv: list[str] | None = None) -> int:
     handlers = {"train": _cmd_train, "sample": _cmd_sample, "info": _cmd_info}
     try:
         return handlers[args.command](args)
-    except (ValueError, TypeError, FileNotFoundError, FileExistsError) as e:  # CheckpointError is a ValueError
+    # CheckpointError is a ValueError; FloatingPointError (a diverged loss) an ArithmeticError
+    except (ValueError, TypeError, ArithmeticError, FileNotFoundError, FileExistsError) as e:
         if os.environ.get("MINIDIFF_DEBUG"):
             raise
         return _error(str(e))

@@ -371,8 +371,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         learning_rate=2e-3,
         lr_schedule="cosine",
         warmup_steps=100,
-        num_epochs=150,
-        save_every=25,
+        num_epochs=90,
+        save_every=30,
         checkpoint_every=500,
         ema_decay=0.999,
         output_dir="runs/digits",
@@ -943,7 +943,8 @@ class Trainer:
             logger.info("resumed from %s (step %d, epoch %d)", checkpoint.path, self.global_step, self.loader.epoch)
 
         out = self.output_dir
-        metrics = _MetricsLog(out / METRICS_FILE if out else None, self.global_step if resumed_from else None)
+        continuing = resumed_from is not None or previous is not None
+        metrics = _MetricsLog(out / METRICS_FILE if out else None, self.global_step if continuing else None)
         if out is not None:
             out.mkdir(parents=True, exist_ok=True)
             self.config.save(out / CONFIG_FILE)
