@@ -233,3 +233,40 @@ def test_killed_run_resumes_to_the_same_weights(tmp_path, data_file):
         assert a.tensors[group].keys() == b.tensors[group].keys()
         for k in a.tensors[group]:
             assert np.array_equal(a.tensors[group][k], b.tensors[group][k]), (group, k)
+
+
+@pytest.mark.parametrize("source", ["npy", "npz", "png-folder", "idx", "cifar10"])
+def test_train_reads_every_data_format(tmp_path, source):
+    # the files are written with test_data.py's helpers; every source is resized to 8x8 gray for one model
+    from test_data import make_cifar_dir, make_idx_dir, save_png
+
+    rng = np.random.default_rng(0)
+    extra, embeds = [], None
+    if source == "npy":
+        data = tmp_path / "x.npy"
+        np.save(data, rng.integers(0, 256, (6, 8, 8), dtype=np.uint8))
+    elif source == "npz":
+        data = tmp_path / "x.npz"
+        np.savez(data, images=rng.uniform(0, 1, (6, 8, 8, 1)), labels=np.arange(6) % 3)
+        extra, embeds = ["--class-conditional", "--num-classes", "3"], 4
+    elif source == "png-folder":
+        data = tmp_path / "imgs"
+        for i in range(6):
+            save_png(data / ("a" if i % 2 else "b") / f"{i}.png", rng.integers(0, 256, (12, 10, 3)))
+        extra, embeds = ["--image-size", "8", "--channels", "1", "--class-conditional"], 3  # 2 folders
+    elif source == "idx":
+        data = tmp_path / "idx"
+        make_idx_dir(data, n_train=6, size=(10, 10))
+        extra = ["--image-size", "8"]
+    else:
+        data = tmp_path / "cifar"
+        make_cifar_dir(data)
+        extra = ["--image-size", "8", "--channels", "1"]
+    out = tmp_path / "run"
+    args = ["train", "--data", str(data), "--out", str(out), "--batch-size", "2", "--max-steps", "2"]
+    args += ["--sample-steps", "2", "--num-samples", "2", "--no-progress", "--save-every", "0", *extra]
+    assert cli.main(args) == 0
+    config = TrainingConfig.load(out / "training_config.json")
+    assert config.model_config["sample_size"] == 8 and config.model_config["in_channels"] == 1
+    assert config.model_config.get("num_class_embeds") == embeds  # classes + the null class
+    assert md.checkpoint.load_checkpoint(out).step == 2
