@@ -330,12 +330,12 @@ def test_digits_training_loss_falls_well_below_its_start(digits, tmp_path):
         assert f["images"].shape == (8, 8, 8, 1)
     # the saved model is the EMA model, in diffusers' pipeline layout
     saved = md.UNet2DModel.from_pretrained(tmp_path / "model", subfolder="unet")
-    for (n, p), s in zip(saved.named_parameters(), Trainer_last_ema(tmp_path)):
+    for (n, p), s in zip(saved.named_parameters(), last_checkpoint_ema(tmp_path)):
         assert np.array_equal(p.numpy(), s), n
     assert TrainingConfig.load(tmp_path / "training_config.json") == cfg
 
 
-def Trainer_last_ema(out):
+def last_checkpoint_ema(out):
     c = md.checkpoint.load_checkpoint(out)
     md.manual_seed(0)
     names = [n for n, _ in md.UNet2DModel(**SMALL).named_parameters()]
