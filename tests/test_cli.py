@@ -79,7 +79,9 @@ def test_info():
     assert "BLAS" in result.stdout and "CUDA devices" in result.stdout
     info = json.loads(run_module("info", "--json").stdout)
     assert info["minidiff"] == md.__version__
-    assert info["build"] == md._core.build_info() and info["cuda_available"] == md.cuda.is_available()
+    build = md._core.build_info()  # thread counts may differ: other tests change this process's
+    assert all(info["build"][k] == build[k] for k in ("version", "cuda", "blas", "compiler"))
+    assert info["cuda_available"] == md.cuda.is_available()
 
 
 def test_no_command_prints_help():
