@@ -133,7 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="train a diffusion U-Net (no arguments: the digits preset on the CPU)",
         description=(
             "Train a UNet2DModel. Values come from the dataclass defaults, then --preset, then --config, then "
-            "the flags given. With no arguments: the 'digits' preset (1,260 steps on the bundled 8x8 digits, "
+            "the flags given. With no arguments: the 'digits' preset (1,050 steps on the bundled 8x8 digits, "
             "a few minutes on a CPU), writing runs/digits/."
         ),
     )
