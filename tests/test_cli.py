@@ -163,6 +163,15 @@ def test_class_conditional_train_and_guided_sample(tmp_path, data_file):
     assert cli.main(base + ["--class", "10"]) == 1
 
 
+def test_class_conditional_flag_adds_class_embeddings_to_a_preset_model(tmp_path, data_file):
+    out = tmp_path / "cond-preset"
+    args = ["train", "--data", data_file, "--preset", "digits", "--class-conditional", "--out", str(out)]
+    args += ["--batch-size", "16", "--max-steps", "1", "--num-samples", "2", "--sample-steps", "2", "--no-progress"]
+    assert cli.main(args) == 0
+    model_config = TrainingConfig.load(out / "training_config.json").model_config
+    assert model_config["num_class_embeds"] == 11 and model_config["block_out_channels"] == [32, 64]
+
+
 def test_default_model_is_sized_for_the_data(tmp_path, data_file):
     out = tmp_path / "auto"
     args = tiny_train_args(data_file, out, "--max-steps", "1")

@@ -267,15 +267,21 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     trainer = Trainer(config)
     dataset = trainer._as_dataset(config.dataset)
-    if config.model_config is None:
+    embeds = None
+    if config.class_conditional:
         num_classes = config.num_classes or dataset.num_classes
-        if config.class_conditional and not num_classes:
+        if not num_classes:
             return _error(f"--class-conditional: the dataset {config.dataset!r} has no labels")
-        embeds = num_classes + 1 if config.class_conditional else None
+        embeds = num_classes + 1  # the last embedding is the null class of classifier-free guidance
+    if config.model_config is None:
         height, width = dataset.image_size
         if height != width:
             return _error(f"images are {height}x{width}; pass --image-size to crop them square")
         config = config.replace(model_config=default_model_config(height, dataset.channels, embeds))
+        trainer = Trainer(config)
+    elif embeds and not config.model_config.get("num_class_embeds"):
+        # a preset's (unconditional) model, asked to be class-conditional
+        config = config.replace(model_config={**config.model_config, "num_class_embeds": embeds})
         trainer = Trainer(config)
     md.manual_seed(config.seed)
     model = md.UNet2DModel(**config.model_config)
