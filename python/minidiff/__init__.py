@@ -4,6 +4,14 @@ The tensor, autograd, layer and optimiser machinery lives in the C++ extension `
 this package re-exports it under PyTorch's names and adds the diffusion pipeline in Python.
 """
 
+import os
+
+# OpenMP threads that spin while they wait steal the CPU from the threads doing the work whenever
+# the machine has other load (a step measured 3x slower on a busy 2-core machine); sleeping
+# waiters cost a few microseconds per parallel region instead. libgomp reads this when _core
+# loads it, so it is set first; an explicit OMP_WAIT_POLICY in the environment wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 from . import _core, backends, cuda, data, functional, lr, nn, optim, profiler, schedulers
 from . import functional as F
 from ._core import (
