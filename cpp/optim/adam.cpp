@@ -35,8 +35,8 @@ void Adam::zero_grad() {
 
 Tensor clip_grad_norm(const std::vector<Tensor>& params, double max_norm) {
   MD_PROFILE("clip_grad_norm");
-  MD_CHECK(max_norm > 0 && std::isfinite(max_norm), ValueError, "clip_grad_norm_: max_norm must be positive, got ",
-           max_norm);
+  // max_norm = inf computes the norm without clipping (as in torch)
+  MD_CHECK(max_norm > 0, ValueError, "clip_grad_norm_: max_norm must be positive, got ", max_norm);
   const std::vector<Span> spans = grad_spans(params);
   Device device = params.empty() ? Device{} : params[0].device();
   for (const Tensor& p : params)
@@ -45,7 +45,9 @@ Tensor clip_grad_norm(const std::vector<Tensor>& params, double max_norm) {
   Tensor sumsq = zeros({}, DType::Float32, device);
   for (size_t i = 0; i < spans.size(); ++i)
     MD_DISPATCH(device, sum_squares, sumsq.f32(), spans[i].data, spans[i].n, i > 0);
-  for (const Span& s : spans) MD_DISPATCH(device, clip_by_norm, s.data, s.n, sumsq.f32(), static_cast<float>(max_norm));
+  if (std::isfinite(max_norm))
+    for (const Span& s : spans)
+      MD_DISPATCH(device, clip_by_norm, s.data, s.n, sumsq.f32(), static_cast<float>(max_norm));
   NoGradGuard no_grad;
   return sqrt(sumsq);
 }

@@ -19,7 +19,9 @@ import logging
 import math
 import os
 import shutil
+import signal
 import sys
+import threading
 import time
 import warnings
 from dataclasses import dataclass
@@ -41,6 +43,7 @@ __all__ = [
     "PRESETS",
     "Trainer",
     "TrainingConfig",
+    "TrainingDiverged",
     "default_model_config",
     "learning_rate_at",
 ]
@@ -57,6 +60,11 @@ CONFIG_FILE = "training_config.json"
 def _f(default, help: str):
     # a dataclass field with its command-line help text
     return dataclasses.field(default=default, metadata={"help": help})
+
+
+class TrainingDiverged(FloatingPointError):
+    """Too many optimiser steps in a row had a NaN/Inf loss or gradient; the message names the last good
+    checkpoint."""
 
 
 @dataclass
@@ -84,6 +92,7 @@ class TrainingConfig:
     max_grad_norm: float = _f(1.0, "clip the global gradient norm to this; 0 = no clipping")
     gradient_accumulation_steps: int = _f(1, "micro-batches averaged into one optimiser step")
     max_steps: int | None = _f(None, "stop after this many optimiser steps (also the schedule's length)")
+    max_bad_steps: int = _f(5, "stop after this many steps in a row with a NaN/Inf loss or gradient (each is skipped)")
 
     # -- exponential moving average of the weights (sampling and the saved model use it)
     use_ema: bool = _f(True, "keep an EMA of the weights for sampling and the saved model")
@@ -155,7 +164,7 @@ class TrainingConfig:
             if v not in options:
                 raise ValueError(f"TrainingConfig.{name} must be one of {list(options)}, got {v!r}")
 
-        for name in ("batch_size", "num_epochs", "gradient_accumulation_steps", "num_train_timesteps"):
+        for name in ("batch_size", "num_epochs", "gradient_accumulation_steps", "num_train_timesteps", "max_bad_steps"):
             positive(name)
         for name in ("keep_checkpoints", "num_samples", "sample_steps", "log_every"):
             positive(name)
@@ -497,6 +506,10 @@ class Trainer:
         self._epoch_loss_sum = 0.0
         self._epoch_loss_count = 0
         self._grad_norm = None
+        self.skipped_steps = 0  # optimiser steps skipped for a non-finite loss or gradient, in all
+        self._bad_in_a_row = 0
+        self._accumulation_bad = False  # a micro-batch of the pending accumulation had a non-finite loss
+        self._stop_requested = False  # set by Ctrl-C during train(); honoured at the next step boundary
         self._last_checkpoint_step: int | None = None
         self._step_losses: list[float] = []
         self._null_class: int | None = None
@@ -590,30 +603,41 @@ class Trainer:
 
     def train_step(self, model, images, class_labels=None) -> float:
         """One micro-batch: loss, backward and, every ``gradient_accumulation_steps`` calls, the optimiser
-        step (clip, lr schedule, AdamW, EMA). Returns the batch's loss."""
+        step (clip, lr schedule, AdamW, EMA). Returns the batch's loss.
+
+        A NaN or Inf loss (or gradient) does not reach the weights: that optimiser step is skipped
+        and counted (``skipped_steps``); ``max_bad_steps`` skipped steps in a row raise
+        ``TrainingDiverged``, naming the last good checkpoint.
+        """
         self.prepare(model)
         k = self.config.gradient_accumulation_steps
         loss = self.compute_loss(model, images, class_labels)
-        (loss * (1.0 / k) if k > 1 else loss).backward()
         value = loss.item()
-        if not math.isfinite(value):
-            raise FloatingPointError(
-                f"Trainer: the loss is {value} at step {self.global_step}; lower learning_rate "
-                "or keep max_grad_norm > 0"
-            )
-        self._step_losses.append(value)
+        if math.isfinite(value):
+            (loss * (1.0 / k) if k > 1 else loss).backward()
+            self._step_losses.append(value)
+        else:
+            self._accumulation_bad = True  # no backward: the whole accumulated step will be skipped
         self.micro_step += 1
         if self.micro_step >= k:
             self.optimizer_step()
         return value
 
     def optimizer_step(self) -> None:
-        """Clips, sets the scheduled learning rate, steps the optimiser and the EMA, zeroes the gradients."""
+        """Clips, sets the scheduled learning rate, steps the optimiser and the EMA, zeroes the gradients.
+
+        Skips the update (and counts it) when a micro-batch loss or the gradient norm is not finite."""
         if self.micro_step == 0:
             return
         cfg = self.config
         params = self.model.parameters()
-        self._grad_norm = clip_grad_norm_(params, cfg.max_grad_norm) if cfg.max_grad_norm > 0 else None
+        # the global norm is computed either way (one fused pass); clipping only when asked
+        norm = clip_grad_norm_(params, cfg.max_grad_norm if cfg.max_grad_norm > 0 else float("inf"))
+        self._grad_norm = norm if cfg.max_grad_norm > 0 else None
+        if self._accumulation_bad or not math.isfinite(float(norm)):
+            self._skip_step(None if self._accumulation_bad else float(norm))
+            return
+        self._bad_in_a_row = 0
         self.current_lr = learning_rate_at(cfg, self.global_step, self.total_steps)
         for group in self.optimizer.param_groups:
             group["lr"] = self.current_lr
@@ -623,6 +647,33 @@ class Trainer:
             self.ema.step(self.model)
         self.global_step += 1
         self.micro_step = 0
+
+    def _skip_step(self, grad_norm: float | None) -> None:
+        self.optimizer.zero_grad()
+        self.micro_step = 0
+        self._accumulation_bad = False
+        self._step_losses = []
+        self.skipped_steps += 1
+        self._bad_in_a_row += 1
+        what = "loss" if grad_norm is None else f"gradient norm ({grad_norm})"
+        logger.warning(
+            "step %d: non-finite %s, update skipped (%d in a row, %d in all)",
+            self.global_step,
+            what,
+            self._bad_in_a_row,
+            self.skipped_steps,
+        )
+        if self._bad_in_a_row >= self.config.max_bad_steps:
+            last = self._last_checkpoint_step
+            where = (
+                f"the last good checkpoint is {self.checkpoint_dir / ckpt.step_dir_name(last)}"
+                if last is not None and self.checkpoint_dir is not None
+                else "no checkpoint was written yet"
+            )
+            raise TrainingDiverged(
+                f"training diverged: {self._bad_in_a_row} steps in a row had a non-finite {what} "
+                f"(step {self.global_step}); {where}. Lower learning_rate or set max_grad_norm, then resume."
+            )
 
     # -- sampling
 
@@ -721,6 +772,7 @@ class Trainer:
             "epoch": self.loader.epoch if self.loader is not None else 0,
             "epoch_loss_sum": self._epoch_loss_sum,
             "epoch_loss_count": self._epoch_loss_count,
+            "skipped_steps": self.skipped_steps,
             "epoch_losses": list(self.epoch_losses),
             "total_steps": self.total_steps,
             "dataloader": self.loader.state_dict() if self.loader is not None else None,
@@ -813,6 +865,9 @@ class Trainer:
         self._step_losses = []
         self._epoch_loss_sum = float(state.get("epoch_loss_sum", 0.0))
         self._epoch_loss_count = int(state.get("epoch_loss_count", 0))
+        self.skipped_steps = int(state.get("skipped_steps", 0))
+        self._bad_in_a_row = 0
+        self._accumulation_bad = False
         self.epoch_losses = [float(v) for v in state.get("epoch_losses", [])]
         self.generator.set_state(tuple(state["generators"]["trainer"]))
         _core.default_generator().set_state(tuple(state["generators"]["default"]))
@@ -955,6 +1010,7 @@ class Trainer:
         window_start, window_images = time.perf_counter(), 0
         images_per_s = 0.0
         stopped = False
+        restore_sigint = self._defer_sigint()
         try:
             while not stopped and self.global_step < self.total_steps and self.loader.epoch < num_epochs:
                 epoch = self.loader.epoch
@@ -992,10 +1048,19 @@ class Trainer:
                             self._checkpoint(metrics, self.loader.epoch)
                         if callback is not None:
                             callback(self, row)
+                        if self._stop_requested:
+                            # Ctrl-C: the step is complete, so this checkpoint resumes exactly
+                            self._checkpoint(metrics, self.loader.epoch)
+                            raise KeyboardInterrupt(
+                                f"interrupted after step {self.global_step}; checkpoint saved"
+                                + (f" in {self.checkpoint_dir}" if self.checkpoint_dir else "")
+                            )
                         if self.global_step >= self.total_steps:
                             stopped = True
                             break
         finally:
+            restore_sigint()
+            self._stop_requested = False
             if bar is not None:
                 bar.close()
 
@@ -1015,6 +1080,23 @@ class Trainer:
             "output_dir": str(self.output_dir) if self.output_dir else None,
         }
 
+    def _defer_sigint(self):
+        """While training, a first Ctrl-C finishes the current step, saves a checkpoint and then raises
+        KeyboardInterrupt; a second one interrupts at once. Returns the function that undoes this."""
+        if threading.current_thread() is not threading.main_thread():
+            return lambda: None
+        previous = signal.getsignal(signal.SIGINT)
+
+        def handler(signum, frame):
+            if self._stop_requested:
+                signal.signal(signal.SIGINT, previous)
+                raise KeyboardInterrupt
+            self._stop_requested = True
+            logger.warning("interrupt: finishing the current step and saving a checkpoint (Ctrl-C again to abort)")
+
+        signal.signal(signal.SIGINT, handler)
+        return lambda: signal.signal(signal.SIGINT, previous)
+
     def _after_step(self, epoch: int) -> dict[str, Any]:
         losses, self._step_losses = self._step_losses, []
         row = {
@@ -1023,6 +1105,7 @@ class Trainer:
             "epoch": epoch,
             "loss": float(np.mean(losses)) if losses else float("nan"),
             "lr": self.current_lr,
+            "skipped_steps": self.skipped_steps,
         }
         if self._grad_norm is not None:
             row["grad_norm"] = self._grad_norm.item()
