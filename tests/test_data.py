@@ -544,3 +544,19 @@ def test_a_new_iterator_closes_the_previous_one():
     second.close()
     del first, second
     assert thread_count_settles(baseline)
+
+
+def test_prefetch_thread_stops_on_keyboard_interrupt():
+    gc.collect()
+    baseline = threading.active_count()
+    loader = DataLoader(small_dataset(40), 2, seed=0, prefetch=2)
+    with pytest.raises(KeyboardInterrupt):
+        for i, _ in enumerate(loader):
+            if i == 2:
+                raise KeyboardInterrupt  # as Ctrl-C in the training loop
+    gc.collect()
+    assert thread_count_settles(baseline)
+    # the loader stays usable and resumes where the interrupted iteration stopped
+    assert loader.state_dict()["position"] == 3
+    rest = collect(loader)
+    assert len(rest) == len(loader) - 3
