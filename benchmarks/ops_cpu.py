@@ -4,7 +4,8 @@ after warm-up; and matmul's GFLOP/s against the sgemm rate NumPy's BLAS reaches 
 
     python benchmarks/ops_cpu.py [--repeats 7] [--threads 2] [--only conv2d,matmul] [--stat median|min]
 
-Shapes (float32): conv2d 3x3 64->64 on (32, 64, 28, 28), padding 1, with bias; group_norm with 32
+Shapes (float32): conv2d 3x3 64->64 on (32, 64, 28, 28), 128->128 on (32, 128, 14, 14) and
+256->128 on (32, 256, 7, 7) (the U-Net's three resolutions), padding 1, with bias; group_norm with 32
 groups, affine, on the same tensor; attention as scaled_dot_product_attention over (32, 4, 49, 32):
 batch 32, 49 tokens, 128 channels split into 4 heads of 32; linear 512->512 on 4096 rows with bias;
 matmul 1024 x 1024 x 1024. Backward passes a fixed random upstream gradient and clears .grad before
@@ -55,6 +56,16 @@ def make_cases(rng):
     return {
         "conv2d 3x3 64->64 28x28 b32": (
             [r(32, 64, 28, 28), r(64, 64, 3, 3, scale=0.05), r(64)],
+            lambda x, w, b: F.conv2d(x, w, b, padding=1),
+            lambda x, w, b: TF.conv2d(x, w, b, padding=1),
+        ),
+        "conv2d 3x3 128->128 14x14 b32": (
+            [r(32, 128, 14, 14), r(128, 128, 3, 3, scale=0.03), r(128)],
+            lambda x, w, b: F.conv2d(x, w, b, padding=1),
+            lambda x, w, b: TF.conv2d(x, w, b, padding=1),
+        ),
+        "conv2d 3x3 256->128 7x7 b32": (
+            [r(32, 256, 7, 7), r(128, 256, 3, 3, scale=0.02), r(128)],
             lambda x, w, b: F.conv2d(x, w, b, padding=1),
             lambda x, w, b: TF.conv2d(x, w, b, padding=1),
         ),

@@ -320,6 +320,30 @@ def test_conv2d_larger(xs, ws, stride, padding):
     )
 
 
+@pytest.mark.parametrize(
+    "xs,k,padding",
+    [
+        ((1, 64, 28, 28), 64, 1),  # the U-Net's levels, batch 1 (fewer images than threads)
+        ((5, 128, 14, 14), 128, 1),  # batch above the thread count
+        ((3, 256, 7, 7), 128, 1),  # 7x7: the last tile row and column are half outside
+        ((2, 8, 13, 9), 24, 1),  # odd sizes, few channels
+        ((4, 32, 11, 10), 1, 1),  # one output channel (the U-Net's conv_out)
+        ((3, 16, 12, 15), 16, 0),  # padding 0: its input gradient is a padding-2 convolution
+    ],
+)
+def test_conv2d_winograd_shapes(xs, k, padding):
+    # stride-1 3x3 convolutions with enough channels and tiles run Winograd F(2x2, 3x3) on the CPU
+    # in all three directions (cpu/winograd.cpp has the rule; tests/cpp/test_winograd.cpp checks
+    # the rule picks it for such shapes)
+    rng = np.random.default_rng(xs[1] + k)
+    args = [randn(rng, *xs), randn(rng, k, xs[1], 3, 3) / np.sqrt(9 * xs[1]), randn(rng, k)]
+    compare(
+        lambda *t: F.conv2d(*t, padding=padding),
+        lambda *t: TF.conv2d(*t, padding=padding),
+        args,
+    )
+
+
 # ---------------------------------------------------------------- normalisation, softmax, attention
 
 

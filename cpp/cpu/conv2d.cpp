@@ -1,4 +1,6 @@
-// CPU conv2d as im2col + GEMM. With at least as many images as threads, one OpenMP region runs
+// CPU conv2d. Stride-1 3x3 convolutions go to Winograd F(2x2, 3x3) (cpu/winograd.cpp) wherever
+// the rule there says it is faster, per direction (forward, input gradient, weight gradient);
+// everything else is im2col + GEMM. With at least as many images as threads, one OpenMP region runs
 // whole images per thread (im2col into that thread's scratch, then a single-threaded GEMM), so a
 // convolution synchronises its threads once instead of twice per image; with fewer images each
 // image's im2col and GEMM are split across the threads instead. The 1x1 stride-1 unpadded case
@@ -7,6 +9,7 @@
 #include <vector>
 
 #include "cpu/common.h"
+#include "cpu/winograd.h"
 #include "kernels.h"
 
 namespace md::cpu {
@@ -94,6 +97,10 @@ void col2im(float* dinp, const float* col, const Conv2dGeometry& g) {
 }  // namespace
 
 void conv2d_forward(float* out, const float* inp, const float* weight, const float* bias, const Conv2dGeometry& g) {
+  if (conv2d_forward_algo(g) == ConvAlgo::Winograd) {
+    winograd_forward(out, inp, weight, bias, g);
+    return;
+  }
   const int64_t PQ = static_cast<int64_t>(g.P) * g.Q, CRS = static_cast<int64_t>(g.C) * g.R * g.S;
   const int64_t in_img = static_cast<int64_t>(g.C) * g.H * g.W, out_img = static_cast<int64_t>(g.K) * PQ;
   const bool pointwise = is_pointwise(g);
@@ -147,6 +154,14 @@ void conv2d_backward(float* dinp, float* dweight, float* dbias, const float* dou
       }
       dbias[k] = static_cast<float>(acc);
     }
+  }
+  if (dinp && conv2d_backward_input_algo(g) == ConvAlgo::Winograd) {
+    winograd_backward_input(dinp, dout, weight, g);
+    dinp = nullptr;
+  }
+  if (dweight && conv2d_backward_weight_algo(g) == ConvAlgo::Winograd) {
+    winograd_backward_weight(dweight, dout, inp, g);
+    dweight = nullptr;
   }
   if (!dweight && !dinp) return;
   const bool by_image = parallel_over_images(g);

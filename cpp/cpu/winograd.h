@@ -1,0 +1,29 @@
+// Winograd F(2x2, 3x3) convolution for the CPU conv2d kernels, and the rule that picks it over
+// im2col + GEMM. Internal to cpu/: conv2d.cpp calls it, and the C++ tests call it directly so the
+// Winograd code is checked whatever the rule picks.
+#pragma once
+
+#include "kernel_types.h"
+
+namespace md::cpu {
+
+enum class ConvAlgo { Im2col, Winograd };
+
+// 3x3 kernel, stride 1, padding 0..2 on each side (the input gradient of such a conv is one with
+// padding 2 - pad, which must be supported too).
+bool winograd_supported(const Conv2dGeometry& g);
+
+// What conv2d_forward / conv2d_backward run for a geometry (see winograd.cpp for the measured rule).
+ConvAlgo conv2d_forward_algo(const Conv2dGeometry& g);
+ConvAlgo conv2d_backward_input_algo(const Conv2dGeometry& g);
+ConvAlgo conv2d_backward_weight_algo(const Conv2dGeometry& g);
+
+// out (N, K, P, Q) = inp (N, C, H, W) correlated with weight (K, C, 3, 3) [+ bias (K)].
+void winograd_forward(float* out, const float* inp, const float* weight, const float* bias, const Conv2dGeometry& g);
+// dinp (N, C, H, W) from dout (N, K, P, Q): a 3x3 conv of dout with the kernel rotated 180 degrees,
+// C and K swapped, padding 2 - pad.
+void winograd_backward_input(float* dinp, const float* dout, const float* weight, const Conv2dGeometry& g);
+// dweight (K, C, 3, 3) from dout (N, K, P, Q) and inp (N, C, H, W), overwritten.
+void winograd_backward_weight(float* dweight, const float* dout, const float* inp, const Conv2dGeometry& g);
+
+}  // namespace md::cpu
