@@ -125,5 +125,19 @@ else
   note "(benchmarks/train_step.py not present: benchmark skipped)"
 fi
 
+if [ -f benchmarks/profile_step.py ]; then
+  step "profile: where a CUDA training step spends its time (fmnist, batch 128)"
+  timeout "$TEST_TIMEOUT" python benchmarks/profile_step.py --device cuda --config fmnist --batch 128 --limit 30 2>&1 |
+    tee "$LOG_DIR/profile.log" || note "PROFILE FAILED"
+fi
+
+step "command line on CUDA: minidiff train (2 epochs of the digits preset) and minidiff sample"
+if ! (cd /tmp && timeout "$TEST_TIMEOUT" python -m minidiff train --device cuda --epochs 2 --out /tmp/run-cuda \
+  --overwrite --no-progress && timeout "$TEST_TIMEOUT" python -m minidiff sample --model /tmp/run-cuda/model \
+  --device cuda --n 16 --steps 10 --out /tmp/run-cuda/grid.png) 2>&1 | tail -n 8 | tee "$LOG_DIR/cli.log"; then
+  note "CLI ON CUDA FAILED"
+  status=1
+fi
+
 step "done (status $status)"
 exit $status

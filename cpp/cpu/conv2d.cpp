@@ -1,10 +1,11 @@
 // CPU conv2d. Stride-1 3x3 convolutions go to Winograd F(2x2, 3x3) (cpu/winograd.cpp) wherever
 // the rule there says it is faster, per direction (forward, input gradient, weight gradient);
-// everything else is im2col + GEMM. With at least as many images as threads, one OpenMP region runs
-// whole images per thread (im2col into that thread's scratch, then a single-threaded GEMM), so a
-// convolution synchronises its threads once instead of twice per image; with fewer images each
-// image's im2col and GEMM are split across the threads instead. The 1x1 stride-1 unpadded case
-// skips im2col (the input already is the column matrix).
+// everything else is im2col + GEMM. The im2col path multiplies groups of images at once when the
+// feature map is small (their columns side by side, so a 4x4 map does not make 16-column products),
+// and with at least as many groups as threads one OpenMP region runs whole groups per thread
+// (im2col into that thread's scratch, then a single-threaded GEMM); otherwise each group's im2col
+// and GEMM are split across the threads. One pointwise (1x1, stride 1, unpadded) image skips
+// im2col: the input already is the column matrix.
 #include <cstring>
 #include <vector>
 
@@ -20,23 +21,34 @@ bool is_pointwise(const Conv2dGeometry& g) {
   return g.R == 1 && g.S == 1 && g.stride_h == 1 && g.stride_w == 1 && g.pad_h == 0 && g.pad_w == 0;
 }
 
-// Threads for a loop over the batch: every thread when each gets at least one image and the
-// convolution is big enough to pay for a parallel region, else none (the per-image work is split
-// instead, where that pays).
-bool parallel_over_images(const Conv2dGeometry& g) {
-  const int T = omp_get_max_threads();
-  const double flops = 2.0 * g.N * g.K * g.P * g.Q * g.C * g.R * g.S;
-  return T > 1 && g.N >= T && !omp_in_parallel() && flops >= (1 << 22);
+// Images per GEMM in the im2col path. A small feature map gives tiny per-image products (a 4x4
+// map is 16 columns: call overhead dominates), so the columns of several images are laid side by
+// side and multiplied at once; from kMinColumns columns per image on, one image per product.
+constexpr int64_t kMinColumns = 256;
+
+int64_t images_per_group(const Conv2dGeometry& g) {
+  const int64_t PQ = static_cast<int64_t>(g.P) * g.Q;
+  if (PQ >= kMinColumns || g.N <= 1) return 1;
+  return std::min<int64_t>(g.N, (kMinColumns + PQ - 1) / PQ);
 }
 
-// col (C*R*S, P*Q) from one image inp (C, H, W).
-void im2col(float* col, const float* inp, const Conv2dGeometry& g) {
+// Threads for a loop over groups of images: every thread when each gets at least one group and the
+// convolution is big enough to pay for a parallel region, else none (the per-group work is split
+// instead, where that pays).
+bool parallel_over_groups(const Conv2dGeometry& g, int64_t groups) {
+  const int T = omp_get_max_threads();
+  const double flops = 2.0 * g.N * g.K * g.P * g.Q * g.C * g.R * g.S;
+  return T > 1 && groups >= T && !omp_in_parallel() && flops >= (1 << 22);
+}
+
+// col rows (C*R*S of them, P*Q entries each, ld apart) from one image inp (C, H, W).
+void im2col(float* col, int64_t ld, const float* inp, const Conv2dGeometry& g) {
   const int64_t PQ = static_cast<int64_t>(g.P) * g.Q;
 #pragma omp parallel for collapse(2) if (worth_parallel(static_cast<int64_t>(g.C) * g.R * g.S * PQ)) schedule(static)
   for (int c = 0; c < g.C; ++c) {
     for (int rs = 0; rs < g.R * g.S; ++rs) {
       const int r = rs / g.S, s = rs % g.S;
-      float* dst = col + (static_cast<int64_t>(c) * g.R * g.S + rs) * PQ;
+      float* dst = col + (static_cast<int64_t>(c) * g.R * g.S + rs) * ld;
       const float* src = inp + static_cast<int64_t>(c) * g.H * g.W;
       for (int p = 0; p < g.P; ++p) {
         const int h = p * g.stride_h - g.pad_h + r;
@@ -63,8 +75,8 @@ void im2col(float* col, const float* inp, const Conv2dGeometry& g) {
   }
 }
 
-// dinp (C, H, W) = sum of col (C*R*S, P*Q) scattered back (the adjoint of im2col).
-void col2im(float* dinp, const float* col, const Conv2dGeometry& g) {
+// dinp (C, H, W) = the col rows (ld apart) scattered back and summed (the adjoint of im2col).
+void col2im(float* dinp, const float* col, int64_t ld, const Conv2dGeometry& g) {
   const int64_t PQ = static_cast<int64_t>(g.P) * g.Q;
 #pragma omp parallel for if (worth_parallel(static_cast<int64_t>(g.C) * g.R * g.S * PQ)) schedule(static)
   for (int c = 0; c < g.C; ++c) {
@@ -72,7 +84,7 @@ void col2im(float* dinp, const float* col, const Conv2dGeometry& g) {
     std::memset(dst, 0, sizeof(float) * g.H * g.W);
     for (int rs = 0; rs < g.R * g.S; ++rs) {
       const int r = rs / g.S, s = rs % g.S;
-      const float* src = col + (static_cast<int64_t>(c) * g.R * g.S + rs) * PQ;
+      const float* src = col + (static_cast<int64_t>(c) * g.R * g.S + rs) * ld;
       for (int p = 0; p < g.P; ++p) {
         const int h = p * g.stride_h - g.pad_h + r;
         if (h < 0 || h >= g.H) continue;
@@ -94,6 +106,26 @@ void col2im(float* dinp, const float* col, const Conv2dGeometry& g) {
   }
 }
 
+// Runs body(n0, count, slot) over groups of `per` images, in parallel over groups when that pays.
+template <typename Body>
+void for_each_group(const Conv2dGeometry& g, int64_t per, Body body) {
+  const int64_t groups = (g.N + per - 1) / per;
+  if (parallel_over_groups(g, groups)) {
+#pragma omp parallel
+    {
+      const int slot = omp_get_thread_num();
+#pragma omp for schedule(static)
+      for (int64_t i = 0; i < groups; ++i) body(i * per, std::min<int64_t>(per, g.N - i * per), slot);
+    }
+  } else {
+    for (int64_t i = 0; i < groups; ++i) body(i * per, std::min<int64_t>(per, g.N - i * per), 0);
+  }
+}
+
+int slots_for(const Conv2dGeometry& g, int64_t per) {
+  return parallel_over_groups(g, (g.N + per - 1) / per) ? omp_get_max_threads() : 1;
+}
+
 }  // namespace
 
 void conv2d_forward(float* out, const float* inp, const float* weight, const float* bias, const Conv2dGeometry& g) {
@@ -104,35 +136,43 @@ void conv2d_forward(float* out, const float* inp, const float* weight, const flo
   const int64_t PQ = static_cast<int64_t>(g.P) * g.Q, CRS = static_cast<int64_t>(g.C) * g.R * g.S;
   const int64_t in_img = static_cast<int64_t>(g.C) * g.H * g.W, out_img = static_cast<int64_t>(g.K) * PQ;
   const bool pointwise = is_pointwise(g);
-  const bool by_image = parallel_over_images(g);
-  const int slots = by_image ? omp_get_max_threads() : 1;
-  check_blas_sizes({g.K, PQ, CRS});
-  Scratch col(pointwise ? 0 : slots * CRS * PQ);  // (slots, CRS, PQ)
-  // out (K, PQ) of image n = W (K, CRS) @ col (CRS, PQ) [+ bias]
-  auto image = [&](int64_t n, float* c) {
-    float* o = out + n * out_img;
-    const float* B = inp + n * in_img;
-    if (!pointwise) {
-      im2col(c, B, g);
-      B = c;
+  const int64_t per = images_per_group(g), cols = per * PQ;
+  const int slots = slots_for(g, per);
+  check_blas_sizes({g.K, cols, CRS});
+  const bool direct = per == 1;                               // one image: the product lands in `out` itself
+  Scratch col(direct && pointwise ? 0 : slots * CRS * cols);  // (slots, CRS, cols)
+  Scratch tmp(direct ? 0 : slots * g.K * cols);               // (slots, K, cols)
+  // out (K, cols) of a group = W (K, CRS) @ col (CRS, cols) [+ bias]
+  for_each_group(g, per, [&](int64_t n0, int64_t count, int slot) {
+    float* c = col.data() ? col.data() + slot * CRS * cols : nullptr;
+    const int64_t ld = count * PQ;
+    if (direct) {
+      float* o = out + n0 * out_img;
+      const float* B = inp + n0 * in_img;
+      if (!pointwise) {
+        im2col(c, PQ, B, g);
+        B = c;
+      }
+      float beta = 0.0f;
+      if (bias) {
+        for (int k = 0; k < g.K; ++k) fill_f32(o + k * PQ, bias[k], PQ);
+        beta = 1.0f;
+      }
+      gemm(false, false, g.K, PQ, CRS, 1.0f, weight, CRS, B, PQ, beta, o, PQ);
+      return;
     }
-    float beta = 0.0f;
-    if (bias) {
-      for (int k = 0; k < g.K; ++k) fill_f32(o + k * PQ, bias[k], PQ);
-      beta = 1.0f;
-    }
-    gemm(false, false, g.K, PQ, CRS, 1.0f, weight, CRS, B, PQ, beta, o, PQ);
-  };
-  if (by_image) {
-#pragma omp parallel
-    {
-      float* c = col.data() ? col.data() + omp_get_thread_num() * CRS * PQ : nullptr;
-#pragma omp for schedule(static)
-      for (int64_t n = 0; n < g.N; ++n) image(n, c);
-    }
-  } else {
-    for (int64_t n = 0; n < g.N; ++n) image(n, col.data());
-  }
+    float* t = tmp.data() + slot * g.K * cols;
+    for (int64_t j = 0; j < count; ++j) im2col(c + j * PQ, ld, inp + (n0 + j) * in_img, g);
+    gemm(false, false, g.K, ld, CRS, 1.0f, weight, CRS, c, ld, 0.0f, t, ld);
+    for (int64_t j = 0; j < count; ++j)
+      for (int k = 0; k < g.K; ++k) {
+        float* o = out + (n0 + j) * out_img + k * PQ;
+        const float* src = t + k * ld + j * PQ;
+        const float b = bias ? bias[k] : 0.0f;
+#pragma omp simd
+        for (int64_t i = 0; i < PQ; ++i) o[i] = src[i] + b;
+      }
+  });
 }
 
 void conv2d_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
@@ -164,59 +204,58 @@ void conv2d_backward(float* dinp, float* dweight, float* dbias, const float* dou
     dweight = nullptr;
   }
   if (!dweight && !dinp) return;
-  const bool by_image = parallel_over_images(g);
-  const int slots = by_image ? omp_get_max_threads() : 1;
-  check_blas_sizes({g.K, PQ, CRS});
-  Scratch col(pointwise ? 0 : slots * CRS * PQ);  // (slots, CRS, PQ): im2col, then dcol
-  // Threads past the first accumulate their images' dW in private (K, CRS) blocks, summed at the end.
-  Scratch dw_partial(by_image && dweight ? (slots - 1) * KCRS : 0);
-  // One image: dW (K, CRS) += dO (K, PQ) @ col^T (PQ, CRS); dcol (CRS, PQ) = W^T (CRS, K) @ dO, then
-  // scattered back into dI (or written straight into dI when pointwise).
-  auto image = [&](int64_t n, float* c, float* dw, bool first) {
-    const float* dO = dout + n * out_img;
+  const int64_t per = images_per_group(g), cols = per * PQ;
+  const int slots = slots_for(g, per);
+  const bool direct = per == 1;
+  check_blas_sizes({g.K, cols, CRS});
+  Scratch col(direct && pointwise ? 0 : slots * CRS * cols);  // (slots, CRS, cols): im2col, then dcol
+  Scratch dot(direct ? 0 : slots * g.K * cols);               // (slots, K, cols): the group's dO side by side
+  // Slots past the first accumulate their groups' dW in private (K, CRS) blocks, summed at the end.
+  Scratch dw_partial(slots > 1 && dweight ? (slots - 1) * KCRS : 0);
+  std::vector<char> touched(slots, 0);
+  // A group: dW (K, CRS) += dO (K, cols) @ col^T (cols, CRS); dcol (CRS, cols) = W^T (CRS, K) @ dO,
+  // then scattered back into dI (or written straight into dI for one pointwise image).
+  for_each_group(g, per, [&](int64_t n0, int64_t count, int slot) {
+    float* c = col.data() ? col.data() + slot * CRS * cols : nullptr;
+    float* dw = !dweight ? nullptr : slot == 0 ? dweight : dw_partial.data() + (slot - 1) * KCRS;
+    const float beta = touched[slot] ? 1.0f : 0.0f;
+    touched[slot] = 1;
+    const int64_t ld = count * PQ;
+    const float* dO = dout + n0 * out_img;
+    if (!direct) {
+      float* d = dot.data() + slot * g.K * cols;
+      for (int64_t j = 0; j < count; ++j)
+        for (int k = 0; k < g.K; ++k)
+          std::memcpy(d + k * ld + j * PQ, dout + (n0 + j) * out_img + k * PQ, sizeof(float) * PQ);
+      dO = d;
+    }
     if (dweight) {
-      const float* B = inp + n * in_img;
-      if (!pointwise) {
-        im2col(c, B, g);
+      const float* B = inp + n0 * in_img;
+      if (!direct || !pointwise) {
+        for (int64_t j = 0; j < count; ++j) im2col(c + j * PQ, ld, inp + (n0 + j) * in_img, g);
         B = c;
       }
-      gemm(false, true, g.K, CRS, PQ, 1.0f, dO, PQ, B, PQ, first ? 0.0f : 1.0f, dw, CRS);
+      gemm(false, true, g.K, CRS, ld, 1.0f, dO, ld, B, ld, beta, dw, CRS);
     }
     if (dinp) {
-      float* dI = dinp + n * in_img;
-      if (pointwise) {
-        gemm(true, false, CRS, PQ, g.K, 1.0f, weight, CRS, dO, PQ, 0.0f, dI, PQ);
+      if (direct && pointwise) {
+        gemm(true, false, CRS, PQ, g.K, 1.0f, weight, CRS, dO, PQ, 0.0f, dinp + n0 * in_img, PQ);
       } else {
-        gemm(true, false, CRS, PQ, g.K, 1.0f, weight, CRS, dO, PQ, 0.0f, c, PQ);
-        col2im(dI, c, g);
+        gemm(true, false, CRS, ld, g.K, 1.0f, weight, CRS, dO, ld, 0.0f, c, ld);
+        for (int64_t j = 0; j < count; ++j) col2im(dinp + (n0 + j) * in_img, c + j * PQ, ld, g);
       }
     }
-  };
-  if (by_image) {
-#pragma omp parallel
-    {
-      const int t = omp_get_thread_num();
-      float* c = col.data() ? col.data() + t * CRS * PQ : nullptr;
-      float* dw = !dweight ? nullptr : t == 0 ? dweight : dw_partial.data() + (t - 1) * KCRS;
-      bool first = true;
-#pragma omp for schedule(static)
-      for (int64_t n = 0; n < g.N; ++n) {
-        image(n, c, dw, first);
-        first = false;
-      }
-      if (dw && first) fill_f32(dw, 0.0f, KCRS);  // this thread had no image
-#pragma omp barrier
-      if (dweight) {
-#pragma omp for schedule(static)
-        for (int64_t i = 0; i < KCRS; ++i) {
-          float s = dweight[i];
-          for (int u = 0; u + 1 < slots; ++u) s += dw_partial.data()[u * KCRS + i];
-          dweight[i] = s;
-        }
-      }
+  });
+  if (dweight && slots > 1) {
+    for (int u = 1; u < slots; ++u)
+      if (!touched[u]) fill_f32(dw_partial.data() + (u - 1) * KCRS, 0.0f, KCRS);  // this thread had no group
+    if (!touched[0]) fill_f32(dweight, 0.0f, KCRS);
+#pragma omp parallel for if (worth_parallel(KCRS * slots)) schedule(static)
+    for (int64_t i = 0; i < KCRS; ++i) {
+      float s = dweight[i];
+      for (int u = 0; u + 1 < slots; ++u) s += dw_partial.data()[u * KCRS + i];
+      dweight[i] = s;
     }
-  } else {
-    for (int64_t n = 0; n < g.N; ++n) image(n, col.data(), dweight, n == 0);
   }
 }
 
