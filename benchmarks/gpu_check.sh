@@ -116,7 +116,8 @@ tail -n 1 "$LOG_DIR/pytest.log" >>"$LOG_DIR/summary.log"
 
 if [ -f benchmarks/train_step.py ]; then
   step "benchmark: train_step.py --device cuda --config fmnist --batch 128 512"
-  if ! timeout "$TEST_TIMEOUT" python benchmarks/train_step.py --device cuda --config fmnist --batch 128 512 2>&1 |
+  if ! timeout "$TEST_TIMEOUT" python benchmarks/train_step.py --device cuda --config fmnist --batch 128 512 \
+    --steps "${BENCH_STEPS:-20}" --warmup 3 --json "$LOG_DIR/bench.json" 2>&1 |
     tee "$LOG_DIR/bench.log"; then
     note "BENCHMARK FAILED"
     status=1
