@@ -29,7 +29,8 @@ inline float unary_f(float x) {
   if constexpr (op == UnaryOp::Square) return x * x;
   if constexpr (op == UnaryOp::Silu) return x * sigmoidf(x);
   if constexpr (op == UnaryOp::Gelu) return 0.5f * x * (1.0f + verf(x * kSqrt1_2));
-  if constexpr (op == UnaryOp::GeluTanh) return 0.5f * x * (1.0f + vtanh(kSqrt2OverPi * (x + 0.044715f * x * x * x)));
+  // 0.5 x (1 + tanh(u)) = x sigmoid(2u): no cancellation where tanh(u) is near -1
+  if constexpr (op == UnaryOp::GeluTanh) return x * vsigmoid(2.0f * kSqrt2OverPi * (x + 0.044715f * x * x * x));
   if constexpr (op == UnaryOp::Relu) return x > 0.0f ? x : 0.0f;
   if constexpr (op == UnaryOp::Sigmoid) return sigmoidf(x);
   if constexpr (op == UnaryOp::Tanh) return vtanh(x);
@@ -54,9 +55,9 @@ inline float unary_df(float x, float y) {
   }
   if constexpr (op == UnaryOp::Gelu) return 0.5f * (1.0f + verf(x * kSqrt1_2)) + x * kInvSqrt2Pi * vexp(-0.5f * x * x);
   if constexpr (op == UnaryOp::GeluTanh) {
-    const float u = kSqrt2OverPi * (x + 0.044715f * x * x * x);
-    const float t = vtanh(u);
-    return 0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * kSqrt2OverPi * (1.0f + 3.0f * 0.044715f * x * x);
+    // with s = sigmoid(2u): d/dx [x s] = s + x s (1 - s) 2u'
+    const float s = vsigmoid(2.0f * kSqrt2OverPi * (x + 0.044715f * x * x * x));
+    return s + x * s * (1.0f - s) * 2.0f * kSqrt2OverPi * (1.0f + 3.0f * 0.044715f * x * x);
   }
   if constexpr (op == UnaryOp::Relu) return x > 0.0f ? 1.0f : 0.0f;
   if constexpr (op == UnaryOp::Sigmoid) return y * (1.0f - y);
