@@ -105,16 +105,16 @@ if ! timeout "$TEST_TIMEOUT" ctest --test-dir "$BUILD_DIR" --output-on-failure 2
   status=1
 fi
 
-step "pytest tests/test_cuda.py $PYTEST_ARGS"
+step "pytest ${PYTEST_FILES:-tests/test_cuda.py} $PYTEST_ARGS"
 # shellcheck disable=SC2086
-if ! timeout "$TEST_TIMEOUT" python -m pytest tests/test_cuda.py $PYTEST_ARGS -rs -p no:cacheprovider 2>&1 |
+if ! timeout "$TEST_TIMEOUT" python -m pytest ${PYTEST_FILES:-tests/test_cuda.py} $PYTEST_ARGS -rs -p no:cacheprovider 2>&1 |
   tee "$LOG_DIR/pytest.log"; then
   note "PYTEST FAILED (or timed out after $TEST_TIMEOUT s)"
   status=1
 fi
 tail -n 1 "$LOG_DIR/pytest.log" >>"$LOG_DIR/summary.log"
 
-if [ -f benchmarks/train_step.py ]; then
+if [ -z "${SKIP_BENCH:-}" ] && [ -f benchmarks/train_step.py ]; then
   step "benchmark: train_step.py --device cuda --config fmnist --batch 128 512"
   if ! timeout "$TEST_TIMEOUT" python benchmarks/train_step.py --device cuda --config fmnist --batch 128 512 \
     --steps "${BENCH_STEPS:-20}" --warmup 3 --json "$LOG_DIR/bench.json" 2>&1 |
@@ -126,7 +126,7 @@ else
   note "(benchmarks/train_step.py not present: benchmark skipped)"
 fi
 
-if [ -f benchmarks/profile_step.py ]; then
+if [ -z "${SKIP_BENCH:-}" ] && [ -f benchmarks/profile_step.py ]; then
   step "profile: where a CUDA training step spends its time (fmnist, batch 128)"
   timeout "$TEST_TIMEOUT" python benchmarks/profile_step.py --device cuda --config fmnist --batch 128 --limit 30 2>&1 |
     tee "$LOG_DIR/profile.log" || note "PROFILE FAILED"
