@@ -256,3 +256,135 @@ def test_mixed_dtype_and_rank_errors_name_the_op():
         md.F.embedding(md.tensor(np.array([5])), md.randn(3, 2))
     with pytest.raises(ValueError, match="mse_loss"):
         md.F.mse_loss(md.randn(2), md.randn(3))
+
+
+# ---- configs, checkpoints and dataset files with random content
+
+config_values = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-5, 10**6),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=8),
+    st.lists(st.integers(-2, 64), max_size=3),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    fields=st.dictionaries(
+        st.sampled_from(
+            [
+                "learning_rate",
+                "batch_size",
+                "num_epochs",
+                "save_every",
+                "beta1",
+                "beta2",
+                "eps",
+                "weight_decay",
+                "optimizer",
+                "lr_schedule",
+                "warmup_steps",
+                "max_grad_norm",
+                "gradient_accumulation_steps",
+                "prediction_type",
+                "device",
+                "label_dropout",
+                "ema_decay",
+                "max_bad_steps",
+                "sampler",
+                "keep_checkpoints",
+                "no_such_field",
+            ]
+        ),
+        config_values,
+        max_size=4,
+    )
+)
+def test_training_config_accepts_or_names_the_bad_field(fields):
+    from minidiff.training import TrainingConfig
+
+    try:
+        cfg = TrainingConfig.from_dict(fields)
+    except ERRORS as e:
+        expect_error_message(e)
+        assert any(name in str(e) for name in fields), f"error does not name a field: {e}"
+        return
+    cfg.validate()
+    assert TrainingConfig.from_dict(cfg.to_dict()) == cfg
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    content=st.binary(max_size=200) | st.text(max_size=200).map(str.encode), suffix=st.sampled_from([".json", ".toml"])
+)
+def test_malformed_config_files_raise(tmp_path_factory, content, suffix):
+    from minidiff.training import TrainingConfig
+
+    path = tmp_path_factory.mktemp("cfg") / f"run{suffix}"
+    path.write_bytes(content)
+    try:
+        TrainingConfig.load(path)
+    except ERRORS as e:
+        expect_error_message(e)
+
+
+@pytest.fixture(scope="module")
+def saved_checkpoint(tmp_path_factory):
+    from minidiff import checkpoint as ckpt
+
+    root = tmp_path_factory.mktemp("ckpt")
+    arrays = {"w": np.arange(64, dtype=np.float32).reshape(8, 8), "b": np.ones(3, np.float32)}
+    path = ckpt.save_checkpoint(root, 7, {"model": arrays, "ema": arrays}, {"note": "x"})
+    return path
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_damaged_checkpoints_are_rejected_by_name(saved_checkpoint, tmp_path_factory, data):
+    import shutil
+
+    from minidiff import checkpoint as ckpt
+
+    target = tmp_path_factory.mktemp("damaged") / saved_checkpoint.name
+    shutil.copytree(saved_checkpoint, target)
+    name = data.draw(st.sampled_from(["model.safetensors", "ema.safetensors", "state.json"]))
+    blob = bytearray((target / name).read_bytes())
+    action = data.draw(st.sampled_from(["flip", "truncate", "append", "delete", "garbage"]))
+    if action == "flip":
+        i = data.draw(st.integers(0, len(blob) - 1))
+        blob[i] ^= 1 << data.draw(st.integers(0, 7))
+    elif action == "truncate":
+        blob = blob[: data.draw(st.integers(0, len(blob) - 1))]
+    elif action == "append":
+        blob += data.draw(st.binary(min_size=1, max_size=16))
+    elif action == "garbage":
+        blob = bytearray(data.draw(st.binary(max_size=64)))
+    if action == "delete":
+        (target / name).unlink()
+    else:
+        (target / name).write_bytes(bytes(blob))
+    try:
+        loaded = ckpt.load_checkpoint(target)
+    except ERRORS as e:
+        expect_error_message(e)
+        assert name in str(e) or "state.json" in str(e), f"error does not name the damaged file: {e}"
+        return
+    # only a change that leaves the JSON meaning intact (e.g. whitespace) may load, and then exactly
+    assert name == "state.json" and loaded.step == 7
+    np.testing.assert_array_equal(loaded.tensors["model"]["w"], np.arange(64, dtype=np.float32).reshape(8, 8))
+
+
+@settings(max_examples=100, deadline=None)
+@given(content=st.binary(max_size=300), suffix=st.sampled_from([".npy", ".npz", ".png", ".jpg"]))
+def test_random_dataset_files_raise_naming_the_file(tmp_path_factory, content, suffix):
+    folder = tmp_path_factory.mktemp("data")
+    path = folder / f"images{suffix}"
+    path.write_bytes(content)
+    target = path if suffix in (".npy", ".npz") else folder
+    try:
+        md.data.load_dataset(str(target))
+    except (*ERRORS, FileNotFoundError) as e:
+        expect_error_message(e)
+        assert path.name in str(e) or str(folder) in str(e), f"error does not name the file: {e}"
