@@ -11,11 +11,11 @@ from __future__ import annotations
 import io
 import math
 import os
-import tempfile
 
 import numpy as np
 
 from . import _core
+from .checkpoint import atomic_write_bytes
 
 __all__ = ["make_grid", "save_grid", "save_npz", "to_uint8"]
 
@@ -107,23 +107,6 @@ def make_grid(
     return grid
 
 
-def _atomic_write(path: str | os.PathLike, data: bytes) -> None:
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def save_grid(images, path: str | os.PathLike, **grid_kwargs) -> np.ndarray:
     """Writes ``make_grid(images, **grid_kwargs)`` as a PNG at ``path``; returns the grid."""
     from PIL import Image
@@ -132,7 +115,7 @@ def save_grid(images, path: str | os.PathLike, **grid_kwargs) -> np.ndarray:
     image = Image.fromarray(grid[..., 0] if grid.shape[-1] == 1 else grid)
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
-    _atomic_write(path, buffer.getvalue())
+    atomic_write_bytes(path, buffer.getvalue())
     return grid
 
 
@@ -149,4 +132,4 @@ def save_npz(images, path: str | os.PathLike, class_labels=None, **metadata) -> 
             arrays[key] = np.asarray(value)
     buffer = io.BytesIO()
     np.savez_compressed(buffer, **arrays)
-    _atomic_write(path, buffer.getvalue())
+    atomic_write_bytes(path, buffer.getvalue())

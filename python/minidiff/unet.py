@@ -4,13 +4,12 @@ folder format (``config.json`` + ``diffusion_pytorch_model.safetensors``)."""
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from . import _core
+from .checkpoint import atomic_write_bytes
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "diffusion_pytorch_model.safetensors"
@@ -30,20 +29,6 @@ class FrozenConfig(dict):
 
     def __setitem__(self, key, value):
         raise TypeError("the config of a built model cannot be changed; build a new model instead")
-
-
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def _rename_old_keys(state: dict) -> dict:
@@ -115,5 +100,5 @@ class UNet2DModel(_core.nn.UNet2DModel):
         config = {"_class_name": "UNet2DModel", "_diffusers_version": "0.30.0", **self._config_dict}
         config = {k: list(v) if isinstance(v, tuple) else v for k, v in config.items()}
         state = {k: np.ascontiguousarray(v.numpy()) for k, v in self.state_dict().items()}
-        _atomic_write_bytes(folder / WEIGHTS_NAME, save(state, metadata={"format": "pt"}))
-        _atomic_write_bytes(folder / CONFIG_NAME, (json.dumps(config, indent=2, sort_keys=True) + "\n").encode())
+        atomic_write_bytes(folder / WEIGHTS_NAME, save(state, metadata={"format": "pt"}))
+        atomic_write_bytes(folder / CONFIG_NAME, (json.dumps(config, indent=2, sort_keys=True) + "\n").encode())
