@@ -135,10 +135,15 @@ def test_ctrl_c_checkpoints_the_finished_step_and_resumes_exactly(tmp_path):
 
     interrupted = tiny()
     t = Trainer(config(tmp_path / "b", num_epochs=3))
-    with pytest.raises(KeyboardInterrupt, match="checkpoint saved"):
-        t.train(interrupted, data, callback=interrupt)
+    # a process started in the background ignores SIGINT; this test wants Python's default handler
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt, match="checkpoint saved"):
+            t.train(interrupted, data, callback=interrupt)
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the trainer put it back
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert (tmp_path / "b" / "checkpoints" / "latest").read_text().strip() == "step-000005"
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
     resumed = tiny(seed=123)  # different initial weights: everything must come from the checkpoint
     Trainer(config(tmp_path / "b", num_epochs=3)).train(resumed, data, resume_from="latest")

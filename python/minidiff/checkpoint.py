@@ -39,6 +39,7 @@ __all__ = [
 FORMAT_VERSION = 1
 STATE_FILE = "state.json"
 LATEST_FILE = "latest"
+STATE_CHECKSUM = "state_sha256"  # state.json's checksum of its own values
 CHECKPOINTS_DIR = "checkpoints"
 _STEP_DIR = re.compile(r"^step-(\d+)$")
 
@@ -107,6 +108,13 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def _state_checksum(state: dict[str, Any]) -> str:
+    """SHA-256 of the state's values in a canonical JSON form (key order and whitespace do not
+    matter; any changed value does), the checksum entry itself left out."""
+    body = {k: v for k, v in state.items() if k != STATE_CHECKSUM}
+    return _sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode("utf-8"))
+
+
 # ---- saving
 
 
@@ -151,6 +159,7 @@ def save_checkpoint(
             atomic_write_bytes(tmp / filename, data)
             files[filename] = {"bytes": len(data), "sha256": _sha256(data)}
         full_state = {"format_version": FORMAT_VERSION, **state, "step": int(step), "files": files}
+        full_state[STATE_CHECKSUM] = _state_checksum(full_state)
         atomic_write_json(tmp / STATE_FILE, full_state)
         _fsync_dir(tmp)
 
@@ -259,8 +268,12 @@ def _read_state(path: Path) -> dict[str, Any]:
     version = state.get("format_version")
     if version != FORMAT_VERSION:
         raise CheckpointError(
-            f"checkpoint {path}: format version {version!r}, this minidiff reads version {FORMAT_VERSION}"
+            f"checkpoint {path}: {STATE_FILE} gives format version {version!r}, this minidiff reads version "
+            f"{FORMAT_VERSION} (or the file is corrupt)"
         )
+    # a flipped byte that still parses (a digit of the step, a recorded size) is caught here
+    if state.get(STATE_CHECKSUM) != _state_checksum(state):
+        raise CheckpointError(f"checkpoint {path}: {STATE_FILE} is corrupt (its checksum does not match its contents)")
     return state
 
 

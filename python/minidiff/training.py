@@ -161,7 +161,11 @@ class TrainingConfig:
 
         def choice(name, options):
             v = getattr(self, name)
-            if v not in options:
+            try:
+                known = v in options and not isinstance(v, bool)
+            except TypeError:  # an unhashable value (a list, say) is no option either
+                known = False
+            if not known:
                 raise ValueError(f"TrainingConfig.{name} must be one of {list(options)}, got {v!r}")
 
         for name in ("batch_size", "num_epochs", "gradient_accumulation_steps", "num_train_timesteps", "max_bad_steps"):
@@ -1086,6 +1090,8 @@ class Trainer:
         if threading.current_thread() is not threading.main_thread():
             return lambda: None
         previous = signal.getsignal(signal.SIGINT)
+        if previous in (signal.SIG_IGN, None):  # the process ignores Ctrl-C (started in the background)
+            return lambda: None
 
         def handler(signum, frame):
             if self._stop_requested:
