@@ -13,7 +13,9 @@
 namespace md::cpu {
 
 inline float vexp(float x) {
-  const float clamped = std::min(std::max(x, -87.3f), 88.7f);
+  // argument order matters: std::max(lo, x) is lo for a NaN x, so no NaN reaches the integer
+  // conversion below (that would be undefined behaviour); the NaN is put back at the end
+  const float clamped = std::min(std::max(-87.3f, x), 88.7228f);
   const float t = clamped * 1.44269504088896341f;
   // round to nearest (valid for |t| < 2^22), at most 127 so that 2^n stays finite
   const float n = std::min((t + 12582912.0f) - 12582912.0f, 127.0f);
@@ -25,7 +27,7 @@ inline float vexp(float x) {
   p = p * f + 1.6666665459e-1f;
   p = p * f + 5.0000001201e-1f;
   p = p * f * f + f + 1.0f;
-  const int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
+  const uint32_t bits = static_cast<uint32_t>(static_cast<int32_t>(n) + 127) << 23;
   const float r = p * __builtin_bit_cast(float, bits);
   // beyond the float range: overflow to inf, underflow to 0 (denormal results are flushed)
   const float ranged = x > 88.7228f ? INFINITY : (x < -87.3f ? 0.0f : r);
