@@ -27,6 +27,62 @@ enum class UnaryOp : int {
 
 enum class BinaryOp : int { Add, Sub, Mul, Div, Pow, Maximum, Minimum };
 
+// `return fn<op>(args...)` for the run-time op: the one place where the enums meet the kernels'
+// compile-time templates (used by both twins; the expansion site provides RuntimeError and str).
+#define MD_UNARY_CASES(fn, ...)                  \
+  switch (op) {                                  \
+    case UnaryOp::Neg:                           \
+      return fn<UnaryOp::Neg>(__VA_ARGS__);      \
+    case UnaryOp::Exp:                           \
+      return fn<UnaryOp::Exp>(__VA_ARGS__);      \
+    case UnaryOp::Log:                           \
+      return fn<UnaryOp::Log>(__VA_ARGS__);      \
+    case UnaryOp::Sqrt:                          \
+      return fn<UnaryOp::Sqrt>(__VA_ARGS__);     \
+    case UnaryOp::Rsqrt:                         \
+      return fn<UnaryOp::Rsqrt>(__VA_ARGS__);    \
+    case UnaryOp::Sin:                           \
+      return fn<UnaryOp::Sin>(__VA_ARGS__);      \
+    case UnaryOp::Cos:                           \
+      return fn<UnaryOp::Cos>(__VA_ARGS__);      \
+    case UnaryOp::Abs:                           \
+      return fn<UnaryOp::Abs>(__VA_ARGS__);      \
+    case UnaryOp::Square:                        \
+      return fn<UnaryOp::Square>(__VA_ARGS__);   \
+    case UnaryOp::Silu:                          \
+      return fn<UnaryOp::Silu>(__VA_ARGS__);     \
+    case UnaryOp::Gelu:                          \
+      return fn<UnaryOp::Gelu>(__VA_ARGS__);     \
+    case UnaryOp::GeluTanh:                      \
+      return fn<UnaryOp::GeluTanh>(__VA_ARGS__); \
+    case UnaryOp::Relu:                          \
+      return fn<UnaryOp::Relu>(__VA_ARGS__);     \
+    case UnaryOp::Sigmoid:                       \
+      return fn<UnaryOp::Sigmoid>(__VA_ARGS__);  \
+    case UnaryOp::Tanh:                          \
+      return fn<UnaryOp::Tanh>(__VA_ARGS__);     \
+  }                                              \
+  throw RuntimeError(str("unknown unary op ", static_cast<int>(op)))
+
+#define MD_BINARY_CASES(fn, ...)                 \
+  switch (op) {                                  \
+    case BinaryOp::Add:                          \
+      return fn<BinaryOp::Add>(__VA_ARGS__);     \
+    case BinaryOp::Sub:                          \
+      return fn<BinaryOp::Sub>(__VA_ARGS__);     \
+    case BinaryOp::Mul:                          \
+      return fn<BinaryOp::Mul>(__VA_ARGS__);     \
+    case BinaryOp::Div:                          \
+      return fn<BinaryOp::Div>(__VA_ARGS__);     \
+    case BinaryOp::Pow:                          \
+      return fn<BinaryOp::Pow>(__VA_ARGS__);     \
+    case BinaryOp::Maximum:                      \
+      return fn<BinaryOp::Maximum>(__VA_ARGS__); \
+    case BinaryOp::Minimum:                      \
+      return fn<BinaryOp::Minimum>(__VA_ARGS__); \
+  }                                              \
+  throw RuntimeError(str("unknown binary op ", static_cast<int>(op)))
+
 // An elementwise problem over an output of `shape`, each input addressed by its own strides
 // (0 along broadcast dimensions). Built by make_broadcast_plan, which merges dimensions that are
 // contiguous in every operand, so the common cases collapse to one or two dimensions.
