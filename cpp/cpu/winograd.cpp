@@ -310,30 +310,297 @@ int64_t chunk_tiles(const Tiling& t) {
   return std::clamp<int64_t>(1000000 / (static_cast<int64_t>(t.Cin) * t.Cout), 16, 512);
 }
 
+// ---- two ways to cut a convolution into chunks
+//
+// RowChunks: chunks of whole tile rows, transformed row by row with the lanes along a row (above).
+// That suits images of 8+ tiles per row; on small maps (a 4x4 map has 2 tiles per row) the per-row
+// bookkeeping is most of the work: at batch 128 of 4x4 and 8x8 maps the row transforms took a
+// quarter of a whole training step. ImageChunks: chunks of whole images, transformed with the
+// lanes across the chunk's images. The chunk is first copied batch-last, (C, H, W, images), so
+// lane l of every load and store is image l of the chunk and each tile is a handful of full-width
+// vector operations whatever the map size; results are copied back from the same layout. A chunk's
+// tile columns are ordered (tile of the image, image), which the products do not care about.
+//
+// Both give: count chunks (a multiple of the threads where there are enough), cap (tile columns
+// of a full chunk: the buffers' leading dimension), scratch_floats (per-thread work space beyond
+// V and M), and per chunk the input transform, the output transform and the output-gradient
+// transform, plus tiles(i), the columns its products cover.
+
+struct RowChunks {
+  const Tiling& t;
+  Chunks ch;
+  int64_t count, cap;
+  int threads;
+
+  RowChunks(const Tiling& t, int64_t target)
+      : t(t), ch(plan_chunks(t, target)), count(ch.count), cap(ch.cap), threads(ch.threads) {}
+  int64_t scratch_floats() const { return line_floats(t); }
+  void begin(float* work) const { std::memset(work, 0, sizeof(float) * line_floats(t)); }
+  int64_t r0(int64_t i) const { return i * ch.rows_per_chunk; }
+  int64_t r1(int64_t i) const { return std::min(t.rows(), r0(i) + ch.rows_per_chunk); }
+  int64_t tiles(int64_t i) const { return (r1(i) - r0(i)) * t.TW; }
+  void input(float* V, int64_t vstride, const float* in, int64_t i, float* work) const {
+    input_tiles(V, cap, vstride, in, t, r0(i), r1(i), work);
+  }
+  void output(float* out, const float* M, int64_t mstride, const float* bias, int64_t i, float* work) const {
+    output_tiles(out, M, cap, mstride, bias, t, r0(i), r1(i), work + lines_in_floats(t));
+  }
+  void output_grad(float* Z, int64_t zstride, const float* dout, int64_t i, float* work) const {
+    output_grad_tiles(Z, cap, zstride, dout, t, r0(i), r1(i), work + lines_in_floats(t));
+  }
+};
+
+// x (rows, per) = the first cnt rows of src (cnt, rows) transposed; lanes cnt.. of each row are zero.
+void to_batch_last(float* x, const float* src, int64_t rows, int64_t cnt, int64_t per) {
+  constexpr int64_t kBlock = 16;  // rows per pass: 16 destination rows stay in L1 while lanes fill
+  for (int64_t e0 = 0; e0 < rows; e0 += kBlock) {
+    const int64_t e1 = std::min(rows, e0 + kBlock);
+    for (int64_t l = 0; l < cnt; ++l) {
+      const float* s = src + l * rows;
+      for (int64_t e = e0; e < e1; ++e) x[e * per + l] = s[e];
+    }
+    if (cnt < per)
+      for (int64_t e = e0; e < e1; ++e) std::memset(x + e * per + cnt, 0, sizeof(float) * (per - cnt));
+  }
+}
+
+// dst (cnt, rows) = lanes [0, cnt) of x (rows, per) transposed back.
+void from_batch_last(float* dst, const float* x, int64_t rows, int64_t cnt, int64_t per) {
+  constexpr int64_t kBlock = 16;
+  for (int64_t e0 = 0; e0 < rows; e0 += kBlock) {
+    const int64_t e1 = std::min(rows, e0 + kBlock);
+    for (int64_t l = 0; l < cnt; ++l) {
+      float* d = dst + l * rows;
+      for (int64_t e = e0; e < e1; ++e) d[e] = x[e * per + l];
+    }
+  }
+}
+
+struct ImageChunks {
+  const Tiling& t;
+  int64_t per, count, cap;  // images per chunk (lanes), chunks, tile columns per chunk
+  int threads;
+  int64_t img_tiles;
+
+  ImageChunks(const Tiling& t, int64_t target) : t(t), img_tiles(static_cast<int64_t>(t.TH) * t.TW) {
+    const int T = omp_in_parallel() ? 1 : omp_get_max_threads();
+    per = std::max<int64_t>(1, target / img_tiles);
+    count = (t.N + per - 1) / per;
+    count = std::min<int64_t>(t.N, (count + T - 1) / T * T);
+    per = std::min<int64_t>((((t.N + count - 1) / count) + 7) / 8 * 8, t.N);  // whole vectors of lanes
+    count = (t.N + per - 1) / per;
+    threads = static_cast<int>(std::min<int64_t>(T, count));
+    cap = img_tiles * per;
+  }
+  int64_t in_floats() const { return static_cast<int64_t>(t.Cin) * t.H * t.W * per; }
+  int64_t out_floats() const { return static_cast<int64_t>(t.Cout) * t.P * t.Q * per; }
+  // the batch-last input, the batch-last output (or output gradient), a lane vector of zeros
+  int64_t scratch_floats() const { return in_floats() + out_floats() + per; }
+  void begin(float* work) const { std::memset(work + in_floats() + out_floats(), 0, sizeof(float) * per); }
+  int64_t n0(int64_t i) const { return i * per; }
+  int64_t images(int64_t i) const { return std::min<int64_t>(per, t.N - n0(i)); }
+  int64_t tiles(int64_t) const { return cap; }  // lanes past a short last chunk are zero images
+
+  // V (16, Cin, cap) = B^T d B of every tile of the chunk's images.
+  void input(float* V, int64_t vstride, const float* in, int64_t i, float* work) const {
+    const int64_t plane = static_cast<int64_t>(t.H) * t.W, CHW = t.Cin * plane;
+    float* X = work;  // (Cin, H, W, per)
+    const float* zero = work + in_floats() + out_floats();
+    to_batch_last(X, in + n0(i) * CHW, CHW, images(i), per);
+    for (int ty = 0; ty < t.TH; ++ty)
+      for (int tx = 0; tx < t.TW; ++tx) {
+        // the tile's 16 inputs at channel 0, and how far each moves per channel (0: padding)
+        const float* d[16];
+        int64_t step[16];
+        for (int a = 0; a < 4; ++a)
+          for (int b = 0; b < 4; ++b) {
+            const int h = 2 * ty - t.ph + a, w = 2 * tx - t.pw + b;
+            const bool inside = h >= 0 && h < t.H && w >= 0 && w < t.W;
+            d[4 * a + b] = inside ? X + (static_cast<int64_t>(h) * t.W + w) * per : zero;
+            step[4 * a + b] = inside ? plane * per : 0;
+          }
+        float* dst = V + (static_cast<int64_t>(ty) * t.TW + tx) * per;
+        for (int c = 0; c < t.Cin; ++c) {
+          float* o = dst + static_cast<int64_t>(c) * cap;
+#pragma omp simd
+          for (int64_t l = 0; l < per; ++l) {
+            float u[4][4];  // B^T d, then (B^T d) B as in transform_input
+            for (int j = 0; j < 4; ++j) {
+              const float d0 = d[j][l], d1 = d[4 + j][l], d2 = d[8 + j][l], d3 = d[12 + j][l];
+              u[0][j] = d0 - d2;
+              u[1][j] = d1 + d2;
+              u[2][j] = d2 - d1;
+              u[3][j] = d1 - d3;
+            }
+            for (int r = 0; r < 4; ++r) {
+              o[(4 * r + 0) * vstride + l] = u[r][0] - u[r][2];
+              o[(4 * r + 1) * vstride + l] = u[r][1] + u[r][2];
+              o[(4 * r + 2) * vstride + l] = u[r][2] - u[r][1];
+              o[(4 * r + 3) * vstride + l] = u[r][1] - u[r][3];
+            }
+          }
+          for (int k = 0; k < 16; ++k) d[k] += step[k];
+        }
+      }
+  }
+
+  // The chunk's images of out (N, Cout, P, Q) = A^T M A [+ bias], M (16, Cout, cap).
+  void output(float* out, const float* M, int64_t mstride, const float* bias, int64_t i, float* work) const {
+    float* Y = work + in_floats();  // (Cout, P, Q, per)
+    const int64_t plane = static_cast<int64_t>(t.P) * t.Q;
+    for (int ty = 0; ty < t.TH; ++ty)
+      for (int tx = 0; tx < t.TW; ++tx) {
+        const bool full_h = 2 * ty + 1 < t.P, full_w = 2 * tx + 1 < t.Q;
+        const float* src = M + (static_cast<int64_t>(ty) * t.TW + tx) * per;
+        for (int k = 0; k < t.Cout; ++k) {
+          const float* m = src + static_cast<int64_t>(k) * cap;
+          const float b = bias ? bias[k] : 0.0f;
+          float* y0 = Y + ((k * plane) + static_cast<int64_t>(2 * ty) * t.Q + 2 * tx) * per;
+          float* y1 = y0 + static_cast<int64_t>(t.Q) * per;
+#pragma omp simd
+          for (int64_t l = 0; l < per; ++l) {
+            float s[4][2];  // M A, then A^T (M A) as in transform_output
+            for (int r = 0; r < 4; ++r) {
+              const float m0 = m[(4 * r + 0) * mstride + l], m1 = m[(4 * r + 1) * mstride + l];
+              const float m2 = m[(4 * r + 2) * mstride + l], m3 = m[(4 * r + 3) * mstride + l];
+              s[r][0] = m0 + m1 + m2;
+              s[r][1] = m1 - m2 - m3;
+            }
+            y0[l] = s[0][0] + s[1][0] + s[2][0] + b;
+            if (full_w) y0[per + l] = s[0][1] + s[1][1] + s[2][1] + b;
+            if (full_h) {
+              y1[l] = s[1][0] - s[2][0] - s[3][0] + b;
+              if (full_w) y1[per + l] = s[1][1] - s[2][1] - s[3][1] + b;
+            }
+          }
+        }
+      }
+    from_batch_last(out + n0(i) * t.Cout * plane, Y, t.Cout * plane, images(i), per);
+  }
+
+  // Z (16, Cout, cap) = A dY A^T of every 2x2 tile of the chunk's images of dout (N, Cout, P, Q).
+  void output_grad(float* Z, int64_t zstride, const float* dout, int64_t i, float* work) const {
+    float* D = work + in_floats();  // (Cout, P, Q, per)
+    const float* zero = work + in_floats() + out_floats();
+    const int64_t plane = static_cast<int64_t>(t.P) * t.Q;
+    to_batch_last(D, dout + n0(i) * t.Cout * plane, t.Cout * plane, images(i), per);
+    for (int ty = 0; ty < t.TH; ++ty)
+      for (int tx = 0; tx < t.TW; ++tx) {
+        const bool full_h = 2 * ty + 1 < t.P, full_w = 2 * tx + 1 < t.Q;
+        const int64_t at = (static_cast<int64_t>(2 * ty) * t.Q + 2 * tx) * per;
+        float* dst = Z + (static_cast<int64_t>(ty) * t.TW + tx) * per;
+        for (int k = 0; k < t.Cout; ++k) {
+          const float* Y00 = D + k * plane * per + at;
+          const float* Y01 = full_w ? Y00 + per : zero;
+          const float* Y10 = full_h ? Y00 + t.Q * per : zero;
+          const float* Y11 = full_h && full_w ? Y00 + (t.Q + 1) * per : zero;
+          float* o = dst + static_cast<int64_t>(k) * cap;
+#pragma omp simd
+          for (int64_t l = 0; l < per; ++l) {
+            const float y00 = Y00[l], y01 = Y01[l], y10 = Y10[l], y11 = Y11[l];
+            const float w[4][2] = {{y00, y01}, {y00 + y10, y01 + y11}, {y00 - y10, y01 - y11}, {-y10, -y11}};
+            for (int r = 0; r < 4; ++r) {  // as in transform_output_grad
+              o[(4 * r + 0) * zstride + l] = w[r][0];
+              o[(4 * r + 1) * zstride + l] = w[r][0] + w[r][1];
+              o[(4 * r + 2) * zstride + l] = w[r][0] - w[r][1];
+              o[(4 * r + 3) * zstride + l] = -w[r][1];
+            }
+          }
+        }
+      }
+  }
+};
+
+// Image chunks where rows are short (at most 4 tiles: maps up to 8 wide) and there are images
+// enough to fill the lanes; row chunks otherwise.
+bool image_lanes(const Tiling& t) { return t.TW <= 4 && t.N >= 16; }
+
 // out (N, Cout, P, Q) = correlation of in with the kernels whose transforms are U (16, Cout, Cin).
+template <typename Plan>
 void winograd_conv(float* out, const float* in, const float* U, const float* bias, const Tiling& t) {
-  const Chunks ch = plan_chunks(t, chunk_tiles(t));
+  const Plan ch(t, chunk_tiles(t));
   const int64_t vstride = pos_stride(t.Cin, ch.cap), mstride = pos_stride(t.Cout, ch.cap);
-  const int64_t vsize = kPos * vstride, msize = kPos * mstride, lsize = line_floats(t);
-  const int64_t per_thread = vsize + msize + lsize;
+  const int64_t vsize = kPos * vstride, msize = kPos * mstride, wsize = ch.scratch_floats();
+  const int64_t per_thread = vsize + msize + wsize;
   check_blas_sizes({t.Cout, t.Cin, ch.cap});  // before the region: an exception must not leave it
   Scratch buf(ch.threads * per_thread);
 #pragma omp parallel num_threads(ch.threads)
   {
     float* V = buf.data() + omp_get_thread_num() * per_thread;  // (16, Cin, cap)
     float* M = V + vsize;                                       // (16, Cout, cap)
-    float* lines = M + msize;
-    std::memset(lines, 0, sizeof(float) * lsize);
-    float* lines_out = lines + lines_in_floats(t);
+    float* work = M + msize;
+    ch.begin(work);
 #pragma omp for schedule(static)
     for (int64_t i = 0; i < ch.count; ++i) {
-      const int64_t r0 = i * ch.rows_per_chunk, r1 = std::min(t.rows(), r0 + ch.rows_per_chunk);
-      const int64_t tiles = (r1 - r0) * t.TW;
-      input_tiles(V, ch.cap, vstride, in, t, r0, r1, lines);
+      const int64_t tiles = ch.tiles(i);
+      ch.input(V, vstride, in, i, work);
       for (int p = 0; p < kPos; ++p)
         gemm(false, false, t.Cout, tiles, t.Cin, 1.0f, U + p * static_cast<int64_t>(t.Cout) * t.Cin, t.Cin,
              V + p * vstride, ch.cap, 0.0f, M + p * mstride, ch.cap);
-      output_tiles(out, M, ch.cap, mstride, bias, t, r0, r1, lines_out);
+      ch.output(out, M, mstride, bias, i, work);
+    }
+  }
+}
+
+void winograd_conv(float* out, const float* in, const float* U, const float* bias, const Tiling& t) {
+  if (image_lanes(t))
+    winograd_conv<ImageChunks>(out, in, U, bias, t);
+  else
+    winograd_conv<RowChunks>(out, in, U, bias, t);
+}
+
+// dweight (K, C, 3, 3) = G^T dU G with dU[pos] (K, C) = sum over tiles of Z[pos] @ V[pos]^T.
+template <typename Plan>
+void winograd_weight_grad(float* dweight, const float* dout, const float* inp, const Tiling& t) {
+  const Plan ch(t, chunk_tiles(t));
+  const int K = t.Cout, C = t.Cin;
+  const int64_t KC = static_cast<int64_t>(K) * C, ustride = pos_stride(K, C), usize = kPos * ustride;
+  const int64_t vstride = pos_stride(C, ch.cap), zstride = pos_stride(K, ch.cap);
+  const int64_t vsize = kPos * vstride, zsize = kPos * zstride, wsize = ch.scratch_floats();
+  const int64_t per_thread = usize + vsize + zsize + wsize;
+  check_blas_sizes({K, C, ch.cap});
+  Scratch buf(ch.threads * per_thread);
+#pragma omp parallel num_threads(ch.threads)
+  {
+    float* dU = buf.data() + omp_get_thread_num() * per_thread;  // (16, K, C), this thread's sum
+    float* V = dU + usize;                                       // (16, C, cap)
+    float* Z = V + vsize;                                        // (16, K, cap)
+    float* work = Z + zsize;
+    ch.begin(work);
+    bool first = true;
+#pragma omp for schedule(static)
+    for (int64_t i = 0; i < ch.count; ++i) {
+      const int64_t tiles = ch.tiles(i);
+      ch.input(V, vstride, inp, i, work);
+      ch.output_grad(Z, zstride, dout, i, work);
+      for (int p = 0; p < kPos; ++p)
+        gemm(false, true, K, C, tiles, 1.0f, Z + p * zstride, ch.cap, V + p * vstride, ch.cap, first ? 0.0f : 1.0f,
+             dU + p * ustride, C);
+      first = false;
+    }
+    if (first) fill_f32(dU, 0.0f, usize);  // this thread had no chunk
+#pragma omp barrier
+    // dW = G^T (sum over threads of dU) G, one (k, c) kernel at a time
+#pragma omp for schedule(static)
+    for (int64_t kc = 0; kc < KC; ++kc) {
+      float s[4][4];
+      for (int p = 0; p < kPos; ++p) {
+        float v = 0.0f;
+        for (int u = 0; u < ch.threads; ++u) v += buf.data()[u * per_thread + p * ustride + kc];
+        s[p / 4][p % 4] = v;
+      }
+      float a[3][4];  // G^T S
+      for (int j = 0; j < 4; ++j) {
+        a[0][j] = s[0][j] + 0.5f * (s[1][j] + s[2][j]);
+        a[1][j] = 0.5f * (s[1][j] - s[2][j]);
+        a[2][j] = 0.5f * (s[1][j] + s[2][j]) + s[3][j];
+      }
+      float* dw = dweight + kc * 9;
+      for (int r = 0; r < 3; ++r) {  // (G^T S) G
+        dw[3 * r + 0] = a[r][0] + 0.5f * (a[r][1] + a[r][2]);
+        dw[3 * r + 1] = 0.5f * (a[r][1] - a[r][2]);
+        dw[3 * r + 2] = 0.5f * (a[r][1] + a[r][2]) + a[r][3];
+      }
     }
   }
 }
@@ -386,58 +653,10 @@ void winograd_backward_input(float* dinp, const float* dout, const float* weight
 
 void winograd_backward_weight(float* dweight, const float* dout, const float* inp, const Conv2dGeometry& g) {
   const Tiling t = make_tiling(g.N, g.C, g.H, g.W, g.K, g.P, g.Q, g.pad_h, g.pad_w);
-  const Chunks ch = plan_chunks(t, chunk_tiles(t));
-  const int64_t KC = static_cast<int64_t>(g.K) * g.C, ustride = pos_stride(g.K, g.C), usize = kPos * ustride;
-  const int64_t vstride = pos_stride(g.C, ch.cap), zstride = pos_stride(g.K, ch.cap);
-  const int64_t vsize = kPos * vstride, zsize = kPos * zstride, lsize = line_floats(t);
-  const int64_t per_thread = usize + vsize + zsize + lsize;
-  check_blas_sizes({g.K, g.C, ch.cap});
-  Scratch buf(ch.threads * per_thread);
-#pragma omp parallel num_threads(ch.threads)
-  {
-    float* dU = buf.data() + omp_get_thread_num() * per_thread;  // (16, K, C), this thread's sum
-    float* V = dU + usize;                                       // (16, C, cap)
-    float* Z = V + vsize;                                        // (16, K, cap)
-    float* lines = Z + zsize;
-    std::memset(lines, 0, sizeof(float) * lsize);
-    float* lines_out = lines + lines_in_floats(t);
-    bool first = true;
-#pragma omp for schedule(static)
-    for (int64_t i = 0; i < ch.count; ++i) {
-      const int64_t r0 = i * ch.rows_per_chunk, r1 = std::min(t.rows(), r0 + ch.rows_per_chunk);
-      const int64_t tiles = (r1 - r0) * t.TW;
-      input_tiles(V, ch.cap, vstride, inp, t, r0, r1, lines);
-      output_grad_tiles(Z, ch.cap, zstride, dout, t, r0, r1, lines_out);
-      for (int p = 0; p < kPos; ++p)
-        gemm(false, true, g.K, g.C, tiles, 1.0f, Z + p * zstride, ch.cap, V + p * vstride, ch.cap, first ? 0.0f : 1.0f,
-             dU + p * ustride, g.C);
-      first = false;
-    }
-    if (first) fill_f32(dU, 0.0f, usize);  // this thread had no chunk
-#pragma omp barrier
-    // dW = G^T (sum over threads of dU) G, one (k, c) kernel at a time
-#pragma omp for schedule(static)
-    for (int64_t kc = 0; kc < KC; ++kc) {
-      float s[4][4];
-      for (int p = 0; p < kPos; ++p) {
-        float v = 0.0f;
-        for (int u = 0; u < ch.threads; ++u) v += buf.data()[u * per_thread + p * ustride + kc];
-        s[p / 4][p % 4] = v;
-      }
-      float a[3][4];  // G^T S
-      for (int j = 0; j < 4; ++j) {
-        a[0][j] = s[0][j] + 0.5f * (s[1][j] + s[2][j]);
-        a[1][j] = 0.5f * (s[1][j] - s[2][j]);
-        a[2][j] = 0.5f * (s[1][j] + s[2][j]) + s[3][j];
-      }
-      float* dw = dweight + kc * 9;
-      for (int r = 0; r < 3; ++r) {  // (G^T S) G
-        dw[3 * r + 0] = a[r][0] + 0.5f * (a[r][1] + a[r][2]);
-        dw[3 * r + 1] = 0.5f * (a[r][1] - a[r][2]);
-        dw[3 * r + 2] = 0.5f * (a[r][1] + a[r][2]) + a[r][3];
-      }
-    }
-  }
+  if (image_lanes(t))
+    winograd_weight_grad<ImageChunks>(dweight, dout, inp, t);
+  else
+    winograd_weight_grad<RowChunks>(dweight, dout, inp, t);
 }
 
 }  // namespace md::cpu

@@ -1,7 +1,8 @@
 // Winograd F(2x2, 3x3) conv2d (cpu/winograd.cpp). Its three entry points are called directly,
 // whatever the selection rule says, against a direct convolution in double: padding 0, 1 and 2,
 // image sizes that are and are not multiples of the 2x2 tile (down to 1x1), 1 to 40 channels,
-// batch 1 to 7, with 1, 2 and 3 threads (so chunks split images and cross image boundaries). Then
+// batch 1 to 37, with 1, 2 and 3 threads (so chunks split images and cross image boundaries, or
+// hold whole images with lanes across them on small maps). Then
 // the selection rule, and the public conv2d op on shapes the rule sends to Winograd, so that path
 // is checked end to end.
 #include <omp.h>
@@ -157,6 +158,22 @@ TEST(winograd_chunks_across_images_and_wide_rows) {
            {1, 40, 14, 14, 24, 1, 1},  // batch 1
            {3, 16, 28, 28, 16, 1, 1},  // 14 tiles per row: two blocks of 8 lanes
            {2, 9, 19, 33, 5, 1, 1},    // 17 tiles per row: three blocks, the last mostly padding
+       })
+    run_direct(c, seed += 10);
+}
+
+TEST(winograd_image_chunks_on_small_maps) {
+  // maps up to 8 wide with 16+ images run with lanes across images (ImageChunks): batch-last
+  // copies, a short last chunk whose missing images are zero lanes, odd sizes, every padding
+  unsigned seed = 300;
+  for (const Case& c : std::vector<Case>{
+           {16, 3, 4, 4, 5, 1, 1},   // the digits U-Net's 4x4 level, one full vector of lanes
+           {37, 12, 8, 8, 9, 1, 1},  // 8x8, a short last chunk
+           {20, 6, 7, 7, 4, 1, 1},   // 7x7: the last tile row and column are half outside
+           {17, 5, 3, 5, 4, 0, 0},   // padding 0 (its input gradient runs with padding 2)
+           {18, 4, 2, 2, 3, 2, 2},   // padding 2 (its input gradient runs with padding 0)
+           {33, 9, 5, 8, 7, 0, 1},   // different padding per side
+           {24, 2, 1, 1, 3, 1, 1},   // 1x1 maps
        })
     run_direct(c, seed += 10);
 }
