@@ -53,12 +53,19 @@ void group_norm_forward(float* out, float* mean, float* rstd, const float* inp, 
   }
 }
 
+// Block length for float partial sums: each block is summed in float lanes (fast), the blocks in
+// double, so a long sum keeps double-like accuracy.
+constexpr int64_t kSumBlock = 512;
+
 void group_norm_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
                          const float* weight, const float* bias, const float* mean, const float* rstd, int64_t N,
                          int64_t C, int64_t HW, int64_t G, bool fuse_silu) {
   const int64_t Cg = C / G, group = Cg * HW;
   // per (n, c): sum dy * xhat and sum dy, reduced over n at the end
   std::vector<double> s_dyx(N * C), s_dy(N * C);
+  // Where the input gradient is wanted and SiLU is fused, the first pass leaves the gradient
+  // before the SiLU (dy * silu'(t)) in dinp, so the second pass does not evaluate sigmoid again.
+  const bool keep_d = dinp && fuse_silu;
 #pragma omp parallel if (worth_parallel(N * C * HW))
   {
 #pragma omp for schedule(static)
@@ -66,8 +73,10 @@ void group_norm_backward(float* dinp, float* dweight, float* dbias, const float*
       const int64_t n = ng / G, gi = ng % G;
       const float* x = inp + ng * group;
       const float* go = dout + ng * group;
+      float* dx = dinp ? dinp + ng * group : nullptr;
       const float m = mean[ng], rs = rstd[ng];
-      // first pass: per-channel sums of dy and dy * xhat; group sums of dxhat and dxhat * xhat
+      // first pass: per-channel sums of d and d * xhat (d: the gradient at the normalised,
+      // affine output t, after the SiLU's derivative); group sums of dxhat and dxhat * xhat
       double g_dxh = 0.0, g_dxhx = 0.0;
       for (int64_t cl = 0; cl < Cg; ++cl) {
         const int64_t c = gi * Cg + cl;
@@ -75,24 +84,32 @@ void group_norm_backward(float* dinp, float* dweight, float* dbias, const float*
         const float b = bias ? bias[c] : 0.0f;
         const float* xc = x + cl * HW;
         const float* gc = go + cl * HW;
+        float* dc = keep_d ? dx + cl * HW : nullptr;
         double sd = 0.0, sdx = 0.0;
-        if (fuse_silu) {
-#pragma omp simd reduction(+ : sd, sdx)
-          for (int64_t i = 0; i < HW; ++i) {
-            const float xh = (xc[i] - m) * rs;
-            const float t = xh * w + b;
-            const float sg = sigmoidf(t);
-            const float d = gc[i] * sg * (1.0f + t * (1.0f - sg));
-            sd += d;
-            sdx += d * xh;
+        for (int64_t i0 = 0; i0 < HW; i0 += kSumBlock) {
+          const int64_t i1 = std::min(HW, i0 + kSumBlock);
+          float bd = 0.0f, bdx = 0.0f;
+          if (fuse_silu) {
+#pragma omp simd reduction(+ : bd, bdx)
+            for (int64_t i = i0; i < i1; ++i) {
+              const float xh = (xc[i] - m) * rs;
+              const float t = xh * w + b;
+              const float sg = sigmoidf(t);
+              const float d = gc[i] * sg * (1.0f + t * (1.0f - sg));
+              if (keep_d) dc[i] = d;
+              bd += d;
+              bdx += d * xh;
+            }
+          } else {
+#pragma omp simd reduction(+ : bd, bdx)
+            for (int64_t i = i0; i < i1; ++i) {
+              const float xh = (xc[i] - m) * rs;
+              bd += gc[i];
+              bdx += gc[i] * xh;
+            }
           }
-        } else {
-#pragma omp simd reduction(+ : sd, sdx)
-          for (int64_t i = 0; i < HW; ++i) {
-            const float xh = (xc[i] - m) * rs;
-            sd += gc[i];
-            sdx += gc[i] * xh;
-          }
+          sd += bd;
+          sdx += bdx;
         }
         s_dy[n * C + c] = sd;
         s_dyx[n * C + c] = sdx;
@@ -101,25 +118,16 @@ void group_norm_backward(float* dinp, float* dweight, float* dbias, const float*
       }
       if (!dinp) continue;
       const float mean_dxh = static_cast<float>(g_dxh / group), mean_dxhx = static_cast<float>(g_dxhx / group);
-      float* dx = dinp + ng * group;
       for (int64_t cl = 0; cl < Cg; ++cl) {
         const int64_t c = gi * Cg + cl;
         const float w = weight ? weight[c] : 1.0f;
-        const float b = bias ? bias[c] : 0.0f;
         const float* xc = x + cl * HW;
-        const float* gc = go + cl * HW;
+        const float* dsrc = (keep_d ? dx : go) + cl * HW;
         float* dxc = dx + cl * HW;
+        // dx = rstd (d w - mean(dxhat) - xhat mean(dxhat xhat)), xhat = (x - mean) rstd
+        const float a = rs * w, k = rs * rs * mean_dxhx, c0 = -rs * mean_dxh;
 #pragma omp simd
-        for (int64_t i = 0; i < HW; ++i) {
-          const float xh = (xc[i] - m) * rs;
-          float d = gc[i];
-          if (fuse_silu) {
-            const float t = xh * w + b;
-            const float sg = sigmoidf(t);
-            d *= sg * (1.0f + t * (1.0f - sg));
-          }
-          dxc[i] = rs * (d * w - mean_dxh - xh * mean_dxhx);
-        }
+        for (int64_t i = 0; i < HW; ++i) dxc[i] = dsrc[i] * a - (xc[i] - m) * k + c0;
       }
     }
   }
