@@ -21,7 +21,7 @@ import time
 
 import numpy as np
 
-# torch first: importing minidiff sets OMP_WAIT_POLICY=PASSIVE for the OpenMP runtime it loads, and
+# torch first: importing minidiff sets GOMP_SPINCOUNT for the OpenMP runtime it loads, and
 # torch's own runtime should keep its defaults, as users run it
 try:
     import torch

@@ -329,6 +329,9 @@ def test_conv2d_larger(xs, ws, stride, padding):
         ((2, 8, 13, 9), 24, 1),  # odd sizes, few channels
         ((4, 32, 11, 10), 1, 1),  # one output channel (the U-Net's conv_out)
         ((3, 16, 12, 15), 16, 0),  # padding 0: its input gradient is a padding-2 convolution
+        ((20, 32, 4, 4), 64, 1),  # maps up to 8 wide, 16+ images: lanes across images
+        ((37, 16, 7, 7), 24, 1),  # ... with a short last chunk and half-outside tiles
+        ((18, 8, 8, 6), 8, 0),
     ],
 )
 def test_conv2d_winograd_shapes(xs, k, padding):
@@ -347,7 +350,17 @@ def test_conv2d_winograd_shapes(xs, k, padding):
 # ---------------------------------------------------------------- normalisation, softmax, attention
 
 
-@pytest.mark.parametrize("shape,groups", [((2, 6, 5, 7), 3), ((1, 8, 9), 4), ((4, 32, 16, 16), 8), ((3, 5, 2, 2), 5)])
+@pytest.mark.parametrize(
+    "shape,groups",
+    [
+        ((2, 6, 5, 7), 3),
+        ((1, 8, 9), 4),
+        ((4, 32, 16, 16), 8),
+        ((3, 5, 2, 2), 5),
+        ((2, 4, 40, 40), 2),  # 1,600 values per channel: the backward sums them in blocks of 512
+        ((32, 64, 4, 4), 8),  # the digits U-Net's 4x4 level
+    ],
+)
 @pytest.mark.parametrize("affine", [True, False])
 def test_group_norm(shape, groups, affine):
     rng = np.random.default_rng(12)
