@@ -5,9 +5,11 @@ subprocess so that peak memory is measured per framework.
     python benchmarks/train_step.py                                   # CPU: fmnist b32, digits b128
     python benchmarks/train_step.py --device cuda --config fmnist --batch 128 512
     python benchmarks/train_step.py --frameworks minidiff torch torch-compile --device cuda ...
+    python benchmarks/train_step.py --rounds 3                        # alternate, pool 3 runs each
 
-Prints time per step (median of the timed steps), images/s, peak memory (CPU: the process's peak
-RSS; CUDA: the framework's peak allocated device memory) and minidiff's ratio to each reference.
+Prints time per step (median of the timed steps, pooled over rounds), images/s, peak memory (CPU:
+the process's peak RSS; CUDA: the framework's peak allocated device memory) and minidiff's ratio
+to each reference, with the range of the per-round ratios when there are several rounds.
 """
 
 from __future__ import annotations
@@ -161,6 +163,13 @@ def main():
     )
     p.add_argument("--steps", type=int, default=None, help="timed steps (default 10 on CPU, 30 on CUDA)")
     p.add_argument("--warmup", type=int, default=None)
+    p.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="run the frameworks alternately this many times each and pool their steps (a shared, "
+        "noisy machine changes speed over a minute; alternating puts both under the same conditions)",
+    )
     p.add_argument("--threads", type=int, default=2, help="CPU threads for both frameworks (0: leave as is)")
     p.add_argument("--precision", default="fp32", choices=["fp32", "bf16"])
     p.add_argument("--json", default=None, help="also write the results to this file")
@@ -178,35 +187,45 @@ def main():
     for config in configs:
         batches = args.batch or [DEFAULT_BATCH[config]]
         for batch in batches:
+            times = {fw: [] for fw in args.frameworks}  # every timed step of every round
+            round_medians = {fw: [] for fw in args.frameworks}
+            peaks = {fw: 0.0 for fw in args.frameworks}
+            for _ in range(args.rounds):
+                for fw in args.frameworks:
+                    cmd = [
+                        sys.executable,
+                        __file__,
+                        "--worker",
+                        fw,
+                        "--device",
+                        args.device,
+                        "--config",
+                        config,
+                        "--batch",
+                        str(batch),
+                        "--steps",
+                        str(args.steps),
+                        "--warmup",
+                        str(args.warmup),
+                        "--threads",
+                        str(args.threads),
+                        "--precision",
+                        args.precision,
+                    ]
+                    out = subprocess.run(cmd, capture_output=True, text=True, env=os.environ.copy())
+                    if out.returncode != 0:
+                        print(f"[{fw} {config} b{batch}] failed:\n{out.stderr[-3000:]}", file=sys.stderr)
+                        continue
+                    r = json.loads(out.stdout.strip().splitlines()[-1])
+                    times[fw].extend(r["times"])
+                    round_medians[fw].append(statistics.median(r["times"]))
+                    peaks[fw] = max(peaks[fw], r["peak_mb"])
             results = {}
             for fw in args.frameworks:
-                cmd = [
-                    sys.executable,
-                    __file__,
-                    "--worker",
-                    fw,
-                    "--device",
-                    args.device,
-                    "--config",
-                    config,
-                    "--batch",
-                    str(batch),
-                    "--steps",
-                    str(args.steps),
-                    "--warmup",
-                    str(args.warmup),
-                    "--threads",
-                    str(args.threads),
-                    "--precision",
-                    args.precision,
-                ]
-                out = subprocess.run(cmd, capture_output=True, text=True, env=os.environ.copy())
-                if out.returncode != 0:
-                    print(f"[{fw} {config} b{batch}] failed:\n{out.stderr[-3000:]}", file=sys.stderr)
+                if not times[fw]:
                     continue
-                r = json.loads(out.stdout.strip().splitlines()[-1])
-                med = statistics.median(r["times"])
-                results[fw] = (med, r["peak_mb"])
+                med = statistics.median(times[fw])
+                results[fw] = (med, peaks[fw])
                 rows.append(
                     dict(
                         config=config,
@@ -214,9 +233,10 @@ def main():
                         framework=fw,
                         s_per_step=med,
                         img_per_s=batch / med,
-                        peak_mb=r["peak_mb"],
+                        peak_mb=peaks[fw],
                         device=args.device,
                         precision=args.precision,
+                        round_medians=round_medians[fw],
                     )
                 )
             base = results.get("minidiff")
@@ -232,14 +252,18 @@ def main():
                             peak_mb=base[1] / peak,
                             device=args.device,
                             precision=args.precision,
+                            # per round: minidiff's median over the reference's of the same round
+                            round_ratios=[a / b for a, b in zip(round_medians["minidiff"], round_medians[fw])],
                         )
                     )
     print(f"\n{'config':8} {'batch':>5} {'framework':26} {'time/step':>11} {'img/s':>9} {'peak MB':>9}")
     for r in rows:
         if r["framework"].startswith("ratio"):
+            spread = r["round_ratios"]
+            rounds = f"  (rounds {min(spread):.2f}-{max(spread):.2f}x)" if len(spread) > 1 else ""
             print(
                 f"{r['config']:8} {r['batch']:>5} {r['framework']:26} {r['s_per_step']:>10.2f}x {'':>9} "
-                f"{r['peak_mb']:>8.2f}x"
+                f"{r['peak_mb']:>8.2f}x{rounds}"
             )
         else:
             print(
