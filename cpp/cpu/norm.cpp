@@ -131,14 +131,16 @@ void group_norm_backward(float* dinp, float* dweight, float* dbias, const float*
       }
     }
   }
-  for (int64_t c = 0; c < C; ++c) {
-    double a = 0.0, b = 0.0;
-    for (int64_t n = 0; n < N; ++n) {
-      a += s_dyx[n * C + c];
-      b += s_dy[n * C + c];
+  // sum over samples, row by row (a column walk touched a new cache line per element)
+  for (int64_t n = 1; n < N; ++n)
+#pragma omp simd
+    for (int64_t c = 0; c < C; ++c) {
+      s_dyx[c] += s_dyx[n * C + c];
+      s_dy[c] += s_dy[n * C + c];
     }
-    if (dweight) dweight[c] = static_cast<float>(a);
-    if (dbias) dbias[c] = static_cast<float>(b);
+  for (int64_t c = 0; c < C; ++c) {
+    if (dweight) dweight[c] = static_cast<float>(N ? s_dyx[c] : 0.0);
+    if (dbias) dbias[c] = static_cast<float>(N ? s_dy[c] : 0.0);
   }
 }
 
