@@ -304,6 +304,28 @@ def test_view_of_non_contiguous_raises_and_reshape_copies():
 
 
 @pytest.mark.parametrize(
+    "shape,dims,sl",
+    [
+        ((37, 21), (1, 0), None),  # one 2-D block with edges on both sides of the 16x16 tiles
+        ((3, 40, 17), (0, 2, 1), None),  # a batch of blocks (attention's (B, C, L) -> (B, L, C))
+        ((2, 3, 33, 48), (0, 1, 3, 2), None),
+        ((5, 32, 64), (0, 2, 1), (slice(None), slice(None), slice(3, 51))),  # rows of a slice
+        ((64, 16), (1, 0), None),  # whole tiles only
+        ((8, 4, 20), (1, 2, 0), None),  # last two dims not simply swapped
+    ],
+)
+def test_contiguous_of_transposed_views(shape, dims, sl):
+    a = rnd(*shape, seed=3)
+    t = to_md(a)
+    ref = a
+    if sl is not None:
+        t, ref = t[sl], a[sl]
+    out = t.permute(*dims).contiguous()
+    assert out.is_contiguous()
+    np.testing.assert_array_equal(out.numpy(), np.ascontiguousarray(ref.transpose(dims)))
+
+
+@pytest.mark.parametrize(
     "shape,bad",
     [((2, 3), (4, 2)), ((2, 3), (-1, -1)), ((2, 3), (5, -1))],
 )
