@@ -5,7 +5,8 @@
 // and with at least as many groups as threads one OpenMP region runs whole groups per thread
 // (im2col into that thread's scratch, then a single-threaded GEMM); otherwise each group's im2col
 // and GEMM are split across the threads. One pointwise (1x1, stride 1, unpadded) image skips
-// im2col: the input already is the column matrix.
+// im2col: the input already is the column matrix. im2col and col2im copy row segments on wide
+// maps and use per-tap index tables on narrow ones (see ColumnMap).
 #include <cstring>
 #include <vector>
 
@@ -42,7 +43,7 @@ bool parallel_over_groups(const Conv2dGeometry& g, int64_t groups) {
 }
 
 // col rows (C*R*S of them, P*Q entries each, ld apart) from one image inp (C, H, W).
-void im2col(float* col, int64_t ld, const float* inp, const Conv2dGeometry& g) {
+void im2col_rows(float* col, int64_t ld, const float* inp, const Conv2dGeometry& g) {
   const int64_t PQ = static_cast<int64_t>(g.P) * g.Q;
 #pragma omp parallel for collapse(2) if (worth_parallel(static_cast<int64_t>(g.C) * g.R * g.S * PQ)) schedule(static)
   for (int c = 0; c < g.C; ++c) {
@@ -76,7 +77,7 @@ void im2col(float* col, int64_t ld, const float* inp, const Conv2dGeometry& g) {
 }
 
 // dinp (C, H, W) = the col rows (ld apart) scattered back and summed (the adjoint of im2col).
-void col2im(float* dinp, const float* col, int64_t ld, const Conv2dGeometry& g) {
+void col2im_rows(float* dinp, const float* col, int64_t ld, const Conv2dGeometry& g) {
   const int64_t PQ = static_cast<int64_t>(g.P) * g.Q;
 #pragma omp parallel for if (worth_parallel(static_cast<int64_t>(g.C) * g.R * g.S * PQ)) schedule(static)
   for (int c = 0; c < g.C; ++c) {
@@ -102,6 +103,84 @@ void col2im(float* dinp, const float* col, int64_t ld, const Conv2dGeometry& g) 
           }
         }
       }
+    }
+  }
+}
+
+// How im2col and col2im walk one geometry. Rows of an output map of 16+ pixels are copied as row
+// segments (above). Short rows (small maps, where those copies were mostly loop overhead: the
+// stride-2 downsampling of an 8x8 map spent 3x its GEMM time in them) use index tables instead,
+// built once per convolution: for each kernel tap, the input pixel of every output pixel (or -1:
+// padding), and the inverse, the output pixel that reads each input pixel (or -1). Both
+// directions are then one gather loop per (channel, tap) over the whole map. A pointwise
+// convolution's columns are the input planes themselves.
+struct ColumnMap {
+  const Conv2dGeometry& g;
+  bool pointwise, tables;
+  std::vector<int32_t> src_of;  // (R*S, P*Q): input pixel h*W + w read by each output pixel
+  std::vector<int32_t> dst_of;  // (R*S, H*W): output pixel p*Q + q that reads each input pixel
+
+  explicit ColumnMap(const Conv2dGeometry& geom)
+      : g(geom), pointwise(is_pointwise(geom)), tables(!pointwise && geom.Q < 16) {
+    if (!tables) return;
+    const int RS = g.R * g.S, PQ = g.P * g.Q, HW = g.H * g.W;
+    src_of.assign(static_cast<size_t>(RS) * PQ, -1);
+    dst_of.assign(static_cast<size_t>(RS) * HW, -1);
+    for (int rs = 0; rs < RS; ++rs)
+      for (int p = 0; p < g.P; ++p)
+        for (int q = 0; q < g.Q; ++q) {
+          const int h = p * g.stride_h - g.pad_h + rs / g.S, w = q * g.stride_w - g.pad_w + rs % g.S;
+          if (h < 0 || h >= g.H || w < 0 || w >= g.W) continue;
+          src_of[static_cast<size_t>(rs) * PQ + p * g.Q + q] = h * g.W + w;
+          dst_of[static_cast<size_t>(rs) * HW + h * g.W + w] = p * g.Q + q;
+        }
+  }
+};
+
+// col rows (C*R*S of them, P*Q entries each, ld apart) from one image inp (C, H, W).
+void im2col(float* col, int64_t ld, const float* inp, const ColumnMap& map) {
+  const Conv2dGeometry& g = map.g;
+  if (!map.pointwise && !map.tables) return im2col_rows(col, ld, inp, g);
+  const int64_t PQ = static_cast<int64_t>(g.P) * g.Q, HW = static_cast<int64_t>(g.H) * g.W;
+  const int RS = g.R * g.S;
+#pragma omp parallel for collapse(2) if (worth_parallel(static_cast<int64_t>(g.C) * RS * PQ)) schedule(static)
+  for (int c = 0; c < g.C; ++c) {
+    for (int rs = 0; rs < RS; ++rs) {
+      float* dst = col + (static_cast<int64_t>(c) * RS + rs) * ld;
+      const float* src = inp + c * HW;
+      if (map.pointwise) {
+#pragma omp simd
+        for (int64_t i = 0; i < PQ; ++i) dst[i] = src[i];
+        continue;
+      }
+      const int32_t* at = map.src_of.data() + rs * PQ;
+#pragma omp simd
+      for (int64_t i = 0; i < PQ; ++i) dst[i] = at[i] >= 0 ? src[at[i]] : 0.0f;
+    }
+  }
+}
+
+// dinp (C, H, W) = the col rows (ld apart) scattered back and summed (the adjoint of im2col).
+void col2im(float* dinp, const float* col, int64_t ld, const ColumnMap& map) {
+  const Conv2dGeometry& g = map.g;
+  if (!map.pointwise && !map.tables) return col2im_rows(dinp, col, ld, g);
+  const int64_t PQ = static_cast<int64_t>(g.P) * g.Q, HW = static_cast<int64_t>(g.H) * g.W;
+  const int RS = g.R * g.S;
+#pragma omp parallel for if (worth_parallel(static_cast<int64_t>(g.C) * RS * PQ)) schedule(static)
+  for (int c = 0; c < g.C; ++c) {
+    float* dst = dinp + c * HW;
+    const float* rows = col + static_cast<int64_t>(c) * RS * ld;
+    if (map.pointwise) {
+#pragma omp simd
+      for (int64_t i = 0; i < HW; ++i) dst[i] = rows[i];
+      continue;
+    }
+    for (int64_t i = 0; i < HW; ++i) dst[i] = 0.0f;
+    for (int rs = 0; rs < RS; ++rs) {
+      const float* src = rows + rs * ld;
+      const int32_t* at = map.dst_of.data() + rs * HW;
+#pragma omp simd
+      for (int64_t i = 0; i < HW; ++i) dst[i] += at[i] >= 0 ? src[at[i]] : 0.0f;
     }
   }
 }
@@ -139,6 +218,7 @@ void conv2d_forward(float* out, const float* inp, const float* weight, const flo
   const int64_t per = images_per_group(g), cols = per * PQ;
   const int slots = slots_for(g, per);
   check_blas_sizes({g.K, cols, CRS});
+  const ColumnMap map(g);
   const bool direct = per == 1;                               // one image: the product lands in `out` itself
   Scratch col(direct && pointwise ? 0 : slots * CRS * cols);  // (slots, CRS, cols)
   Scratch tmp(direct ? 0 : slots * g.K * cols);               // (slots, K, cols)
@@ -150,7 +230,7 @@ void conv2d_forward(float* out, const float* inp, const float* weight, const flo
       float* o = out + n0 * out_img;
       const float* B = inp + n0 * in_img;
       if (!pointwise) {
-        im2col(c, PQ, B, g);
+        im2col(c, PQ, B, map);
         B = c;
       }
       float beta = 0.0f;
@@ -162,7 +242,7 @@ void conv2d_forward(float* out, const float* inp, const float* weight, const flo
       return;
     }
     float* t = tmp.data() + slot * g.K * cols;
-    for (int64_t j = 0; j < count; ++j) im2col(c + j * PQ, ld, inp + (n0 + j) * in_img, g);
+    for (int64_t j = 0; j < count; ++j) im2col(c + j * PQ, ld, inp + (n0 + j) * in_img, map);
     gemm(false, false, g.K, ld, CRS, 1.0f, weight, CRS, c, ld, 0.0f, t, ld);
     for (int64_t j = 0; j < count; ++j)
       for (int k = 0; k < g.K; ++k) {
@@ -204,6 +284,7 @@ void conv2d_backward(float* dinp, float* dweight, float* dbias, const float* dou
     dweight = nullptr;
   }
   if (!dweight && !dinp) return;
+  const ColumnMap map(g);
   const int64_t per = images_per_group(g), cols = per * PQ;
   const int slots = slots_for(g, per);
   const bool direct = per == 1;
@@ -232,7 +313,7 @@ void conv2d_backward(float* dinp, float* dweight, float* dbias, const float* dou
     if (dweight) {
       const float* B = inp + n0 * in_img;
       if (!direct || !pointwise) {
-        for (int64_t j = 0; j < count; ++j) im2col(c + j * PQ, ld, inp + (n0 + j) * in_img, g);
+        for (int64_t j = 0; j < count; ++j) im2col(c + j * PQ, ld, inp + (n0 + j) * in_img, map);
         B = c;
       }
       gemm(false, true, g.K, CRS, ld, 1.0f, dO, ld, B, ld, beta, dw, CRS);
@@ -242,7 +323,7 @@ void conv2d_backward(float* dinp, float* dweight, float* dbias, const float* dou
         gemm(true, false, CRS, PQ, g.K, 1.0f, weight, CRS, dO, PQ, 0.0f, dinp + n0 * in_img, PQ);
       } else {
         gemm(true, false, CRS, ld, g.K, 1.0f, weight, CRS, dO, ld, 0.0f, c, ld);
-        for (int64_t j = 0; j < count; ++j) col2im(dinp + (n0 + j) * in_img, c + j * PQ, ld, g);
+        for (int64_t j = 0; j < count; ++j) col2im(dinp + (n0 + j) * in_img, c + j * PQ, ld, map);
       }
     }
   });
