@@ -14,12 +14,15 @@ namespace {
 // In place: row (D) -> softmax(row); returns log-sum-exp.
 inline float softmax_row(float* row, int64_t D) {
   float mx = -std::numeric_limits<float>::infinity();
+#pragma omp simd reduction(max : mx)
   for (int64_t i = 0; i < D; ++i) mx = std::max(mx, row[i]);
   if (mx == -std::numeric_limits<float>::infinity()) mx = 0.0f;
   double s = 0.0;
+#pragma omp simd reduction(+ : s)
   for (int64_t i = 0; i < D; ++i) {
-    row[i] = vexp(row[i] - mx);
-    s += row[i];
+    const float e = vexp(row[i] - mx);
+    row[i] = e;
+    s += e;
   }
   const float inv = static_cast<float>(1.0 / s);
 #pragma omp simd
@@ -97,8 +100,10 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
       const float* o = out + (b * Lq + r) * Dv;
       const float* go = dO + r * Dv;
       double di = 0.0;  // rowsum(dO * O) = rowsum(dP * P)
+#pragma omp simd reduction(+ : di)
       for (int64_t j = 0; j < Dv; ++j) di += static_cast<double>(o[j]) * go[j];
       const float dif = static_cast<float>(di);
+#pragma omp simd
       for (int64_t j = 0; j < Lk; ++j) {
         p[j] = vexp(p[j] - l);
         dp[j] = p[j] * (dp[j] - dif);  // dS
