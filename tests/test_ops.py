@@ -898,6 +898,15 @@ def test_linear_with_zero_in_features():
     np.testing.assert_array_equal(bg.grad.numpy(), np.full(3, 8.0))
 
 
+def test_linear_with_zero_rows_has_zero_weight_gradient():
+    # no rows: the weight gradient is zero, not the uninitialised memory a product would overwrite
+    w = to_md(rnd(3, 4, seed=2), requires_grad=True)
+    x = md.zeros(0, 4, requires_grad=True)
+    F.linear(x, w).sum().backward()
+    np.testing.assert_array_equal(w.grad.numpy(), np.zeros((3, 4)))
+    assert x.grad.shape == (0, 4)
+
+
 @pytest.mark.parametrize(
     "op,ref",
     [

@@ -170,7 +170,9 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
                       Kin);
       }
       if (n[1]) {
-        gw = zeros({Nout, Kin}, DType::Float32, g.device());
+        // the product overwrites it (beta 0); with no rows the gradient is zero
+        gw = M > 0 ? Tensor::empty({Nout, Kin}, DType::Float32, g.device())
+                   : zeros({Nout, Kin}, DType::Float32, g.device());
         if (M > 0 && gw.numel())
           MD_DISPATCH(g.device(), gemm, true, false, Nout, Kin, M, 1.0f, gc.f32(), Nout, xc.f32(), Kin, 0.0f, gw.f32(),
                       Kin);
