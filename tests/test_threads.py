@@ -1,6 +1,10 @@
 """Long native ops release the GIL, so Python threads (the data loader's prefetching, a UI) keep
-running while the engine computes."""
+running while the engine computes; the OpenMP wait policy minidiff chooses, and that the user's
+wins."""
 
+import os
+import subprocess
+import sys
 import threading
 import time
 
@@ -43,3 +47,17 @@ def test_grad_mode_is_per_thread():
         t.join()
         assert not md.is_grad_enabled()
     assert seen["other"] is True
+
+
+def _import_env(env):
+    code = "import os, minidiff; print(os.environ.get('GOMP_SPINCOUNT'), os.environ.get('OMP_WAIT_POLICY'))"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    return out.stdout.split()
+
+
+def test_openmp_spin_default_and_user_settings_win():
+    # minidiff sets a short OpenMP spin before its core loads, unless the user chose a wait policy
+    base = {k: v for k, v in os.environ.items() if k not in ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY")}
+    assert _import_env(base) == ["1000", "None"]
+    assert _import_env({**base, "OMP_WAIT_POLICY": "PASSIVE"}) == ["None", "PASSIVE"]
+    assert _import_env({**base, "GOMP_SPINCOUNT": "0"}) == ["0", "None"]
