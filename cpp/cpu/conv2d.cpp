@@ -121,7 +121,10 @@ struct ColumnMap {
   std::vector<int32_t> dst_of;  // (R*S, H*W): output pixel p*Q + q that reads each input pixel
 
   explicit ColumnMap(const Conv2dGeometry& geom)
-      : g(geom), pointwise(is_pointwise(geom)), tables(!pointwise && geom.Q < 16) {
+      : g(geom),
+        pointwise(is_pointwise(geom)),
+        // (tall narrow images would make big tables for a gain that is in the short rows' count)
+        tables(!pointwise && geom.Q < 16 && static_cast<int64_t>(geom.H) * geom.W <= 65536) {
     if (!tables) return;
     const int RS = g.R * g.S, PQ = g.P * g.Q, HW = g.H * g.W;
     src_of.assign(static_cast<size_t>(RS) * PQ, -1);
