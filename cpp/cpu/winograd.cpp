@@ -363,6 +363,24 @@ void from_batch_last(float* dst, const float* x, int64_t rows, int64_t cnt, int6
   transpose(dst, rows, x, per, rows, cnt);
 }
 
+// o[0..3] (positions vstride apart, per lanes each) = row (B^T d) B of one tile row of the input
+// transform, where that row of B^T d is d[A] + Sign * d[B] (d: the tile's 16 lane pointers).
+template <int A, int B, int Sign>
+inline void input_row(float* o, int64_t vstride, const float* const* d, int64_t per) {
+  const float *a0 = d[4 * A], *a1 = d[4 * A + 1], *a2 = d[4 * A + 2], *a3 = d[4 * A + 3];
+  const float *b0 = d[4 * B], *b1 = d[4 * B + 1], *b2 = d[4 * B + 2], *b3 = d[4 * B + 3];
+  float *o0 = o, *o1 = o + vstride, *o2 = o + 2 * vstride, *o3 = o + 3 * vstride;
+#pragma omp simd
+  for (int64_t l = 0; l < per; ++l) {
+    const float u0 = a0[l] + Sign * b0[l], u1 = a1[l] + Sign * b1[l];
+    const float u2 = a2[l] + Sign * b2[l], u3 = a3[l] + Sign * b3[l];
+    o0[l] = u0 - u2;
+    o1[l] = u1 + u2;
+    o2[l] = u2 - u1;
+    o3[l] = u1 - u3;
+  }
+}
+
 struct ImageChunks {
   const Tiling& t;
   int64_t per, count, cap;  // images per chunk (lanes), chunks, tile columns per chunk
@@ -409,23 +427,13 @@ struct ImageChunks {
         float* dst = V + (static_cast<int64_t>(ty) * t.TW + tx) * per;
         for (int c = 0; c < t.Cin; ++c) {
           float* o = dst + static_cast<int64_t>(c) * cap;
-#pragma omp simd
-          for (int64_t l = 0; l < per; ++l) {
-            float u[4][4];  // B^T d, then (B^T d) B as in transform_input
-            for (int j = 0; j < 4; ++j) {
-              const float d0 = d[j][l], d1 = d[4 + j][l], d2 = d[8 + j][l], d3 = d[12 + j][l];
-              u[0][j] = d0 - d2;
-              u[1][j] = d1 + d2;
-              u[2][j] = d2 - d1;
-              u[3][j] = d1 - d3;
-            }
-            for (int r = 0; r < 4; ++r) {
-              o[(4 * r + 0) * vstride + l] = u[r][0] - u[r][2];
-              o[(4 * r + 1) * vstride + l] = u[r][1] + u[r][2];
-              o[(4 * r + 2) * vstride + l] = u[r][2] - u[r][1];
-              o[(4 * r + 3) * vstride + l] = u[r][1] - u[r][3];
-            }
-          }
+          // row r of B^T d is d[a] + sign * d[b] (rows as in transform_input); each row's four
+          // outputs in its own pass, so its 8 inputs and 4 outputs stay in registers (all 16
+          // outputs at once spilled their addresses to the stack)
+          input_row<0, 2, -1>(o, vstride, d, per);
+          input_row<1, 2, 1>(o + 4 * vstride, vstride, d, per);
+          input_row<2, 1, -1>(o + 8 * vstride, vstride, d, per);
+          input_row<1, 3, -1>(o + 12 * vstride, vstride, d, per);
           for (int k = 0; k < 16; ++k) d[k] += step[k];
         }
       }
