@@ -6,6 +6,8 @@
 # benchmark when benchmarks/train_step.py exists. Logs go to $OUT/ when $OUT is set.
 #
 # Env: PYTEST_ARGS (default "-q -x"), TEST_TIMEOUT (seconds per test stage, default 300),
+#      BENCH_FRAMEWORKS (default "minidiff torch"; add torch-compile for the batch-512 target,
+#      which costs minutes of compilation),
 #      BUILD_DIR (default build/gpu; kept between runs on a warm machine, so reruns are incremental),
 #      MINIDIFF_KEEP_CXX=1 to build with the image's CXX instead of the system g++ (see below).
 # A kernel fault is reported at the next synchronising call; rerun with MINIDIFF_CUDA_SYNC=1 to
@@ -115,8 +117,10 @@ fi
 tail -n 1 "$LOG_DIR/pytest.log" >>"$LOG_DIR/summary.log"
 
 if [ -z "${SKIP_BENCH:-}" ] && [ -f benchmarks/train_step.py ]; then
-  step "benchmark: train_step.py --device cuda --config fmnist --batch 128 512"
+  step "benchmark: train_step.py --device cuda --config fmnist --batch 128 512 (${BENCH_FRAMEWORKS:-minidiff torch})"
+  # shellcheck disable=SC2086
   if ! timeout "$TEST_TIMEOUT" python benchmarks/train_step.py --device cuda --config fmnist --batch 128 512 \
+    --frameworks ${BENCH_FRAMEWORKS:-minidiff torch} \
     --steps "${BENCH_STEPS:-20}" --warmup 3 --json "$LOG_DIR/bench.json" 2>&1 |
     tee "$LOG_DIR/bench.log"; then
     note "BENCHMARK FAILED"
