@@ -347,6 +347,34 @@ def test_conv2d_winograd_shapes(xs, k, padding):
     )
 
 
+def _random_conv_geometries(count, seed):
+    # batches that do and do not fill a vector of image lanes (16+), maps down to 1x1, every
+    # padding, strides 1 and 2, 1x1 and 3x3 kernels: every CPU conv path (Winograd by rows or
+    # by images, im2col by row copies or index tables, pointwise) meets odd sizes here
+    r = np.random.default_rng(seed)
+    out = []
+    while len(out) < count:
+        k = int(r.choice([1, 3]))
+        pad = int(r.integers(0, 3)) if k == 3 else int(r.integers(0, 2))
+        h, w = (int(v) for v in r.integers(1, 11, size=2))
+        if h + 2 * pad < k or w + 2 * pad < k:
+            continue
+        n = int(r.choice([1, 3, 16, 17, 33]))
+        out.append((n, int(r.integers(1, 21)), h, w, int(r.integers(1, 21)), k, int(r.choice([1, 1, 2])), pad))
+    return out
+
+
+@pytest.mark.parametrize("n,c,h,w,k,ks,stride,pad", _random_conv_geometries(40, seed=20261126))
+def test_conv2d_random_geometries(n, c, h, w, k, ks, stride, pad):
+    rng = np.random.default_rng(n * 1000 + c * 10 + k)
+    args = [randn(rng, n, c, h, w), randn(rng, k, c, ks, ks) / np.sqrt(c * ks * ks), randn(rng, k)]
+    compare(
+        lambda *t: F.conv2d(*t, stride=stride, padding=pad),
+        lambda *t: TF.conv2d(*t, stride=stride, padding=pad),
+        args,
+    )
+
+
 # ---------------------------------------------------------------- normalisation, softmax, attention
 
 
