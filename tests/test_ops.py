@@ -312,6 +312,9 @@ def test_view_of_non_contiguous_raises_and_reshape_copies():
         ((5, 32, 64), (0, 2, 1), (slice(None), slice(None), slice(3, 51))),  # rows of a slice
         ((64, 16), (1, 0), None),  # whole tiles only
         ((8, 4, 20), (1, 2, 0), None),  # last two dims not simply swapped
+        ((2, 16, 8, 8), (0, 2, 1, 3), None),  # attention's head split: rows of 8 contiguous floats
+        ((20, 40), (0, 1), (slice(None), slice(5, 13))),  # short rows of a 2-D slice
+        ((3, 7, 5, 16), (2, 0, 1, 3), (slice(None), slice(None, None, 2))),
     ],
 )
 def test_contiguous_of_transposed_views(shape, dims, sl):

@@ -55,11 +55,36 @@ void copy_typed(T* dst, const T* src, const StridedCopy& p) {
   int64_t rows = 1;
   for (int d = 0; d < p.ndim - 1; ++d) rows *= p.shape[d];
   if (rows == 0 || inner == 0) return;  // for_each_row would divide by the zero extent
+  if (p.ndim >= 2 && sd == 1 && ss == 1 && inner <= 16) {
+    // short contiguous rows (attention's heads of 8-16 floats, (B, L, h, d) <-> (B, h, L, d)):
+    // walk the outer dims once per block of the last two, not once per row
+    const int64_t mid = p.shape[p.ndim - 2], dm = p.dst_strides[p.ndim - 2], sm = p.src_strides[p.ndim - 2];
+    const int64_t blocks = rows / mid;
+    auto block = [&](int64_t, int64_t od, int64_t os) {
+      for (int64_t j = 0; j < mid; ++j) {
+        T* o = dst + od + j * dm;
+        const T* s = src + os + j * sm;
+#pragma omp simd
+        for (int64_t i = 0; i < inner; ++i) o[i] = s[i];
+      }
+    };
+    if (worth_parallel(rows * inner) && blocks > 1) {
+#pragma omp parallel
+      {
+        const int nt = omp_get_num_threads(), t = omp_get_thread_num();
+        const int64_t b = blocks * t / nt, e = blocks * (t + 1) / nt;
+        if (b < e) for_each_row(p.ndim - 1, p.shape, p.dst_strides, p.src_strides, b, e, block);
+      }
+    } else {
+      for_each_row(p.ndim - 1, p.shape, p.dst_strides, p.src_strides, 0, blocks, block);
+    }
+    return;
+  }
   auto body = [&](int64_t, int64_t od, int64_t os) {
     T* o = dst + od;
     const T* s = src + os;
     if (sd == 1 && ss == 1) {
-      if (inner <= 64) {  // short rows (attention's heads of 8-64): a call to memcpy each costs more
+      if (inner <= 64) {  // short rows: a call to memcpy each costs more
 #pragma omp simd
         for (int64_t i = 0; i < inner; ++i) o[i] = s[i];
       } else {
