@@ -155,6 +155,38 @@ void transform_input(float* V, int64_t ldv, int64_t pstride, const float* in, co
   }
 }
 
+// The per-tile arithmetic of the output transforms, shared by the row-wise (RowChunks) and the
+// image-wise (ImageChunks) paths, which differ only in where a tile's values live.
+//
+// A^T m A + b of one transformed tile, m(p) its value at position p = 4 row + column: the 2x2
+// outputs y00, y01 (top row) and y10, y11.
+template <typename Tile>
+inline void output_tile(Tile m, float b, float& y00, float& y01, float& y10, float& y11) {
+  float s[4][2];  // M A: each row's 4 columns folded to 2
+  for (int i = 0; i < 4; ++i) {
+    const float m0 = m(4 * i), m1 = m(4 * i + 1), m2 = m(4 * i + 2), m3 = m(4 * i + 3);
+    s[i][0] = m0 + m1 + m2;
+    s[i][1] = m1 - m2 - m3;
+  }
+  y00 = s[0][0] + s[1][0] + s[2][0] + b;
+  y01 = s[0][1] + s[1][1] + s[2][1] + b;
+  y10 = s[1][0] - s[2][0] - s[3][0] + b;
+  y11 = s[1][1] - s[2][1] - s[3][1] + b;
+}
+
+// A dY A^T of one 2x2 output-gradient tile: z(p, value) for its 16 positions p.
+template <typename Store>
+inline void output_grad_tile(float y00, float y01, float y10, float y11, Store z) {
+  // A dY: rows (y0, y0 + y1, y0 - y1, -y1), each an (even, odd) column pair
+  const float w[4][2] = {{y00, y01}, {y00 + y10, y01 + y11}, {y00 - y10, y01 - y11}, {-y10, -y11}};
+  for (int i = 0; i < 4; ++i) {  // (A dY) A^T
+    z(4 * i + 0, w[i][0]);
+    z(4 * i + 1, w[i][0] + w[i][1]);
+    z(4 * i + 2, w[i][0] - w[i][1]);
+    z(4 * i + 3, -w[i][1]);
+  }
+}
+
 // out rows of tile rows [r0, r1) = A^T M A [+ bias], M (16, Cout, ldm) with positions pstride
 // apart. Both output rows of a tile row are assembled in row buffers, then copied out Q wide.
 // lines: 2 * 2 * TWr floats.
@@ -174,17 +206,8 @@ void transform_output(float* out, const float* M, int64_t ldm, int64_t pstride, 
 #pragma omp simd
         for (int l = 0; l < B; ++l) {
           const int tx = tx0 + l;
-          float s[4][2];  // M A: each row's 4 columns folded to 2
-          for (int i = 0; i < 4; ++i) {
-            const float m0 = m[(4 * i + 0) * pstride + tx], m1 = m[(4 * i + 1) * pstride + tx];
-            const float m2 = m[(4 * i + 2) * pstride + tx], m3 = m[(4 * i + 3) * pstride + tx];
-            s[i][0] = m0 + m1 + m2;
-            s[i][1] = m1 - m2 - m3;
-          }
-          y0[2 * tx] = s[0][0] + s[1][0] + s[2][0] + b;
-          y0[2 * tx + 1] = s[0][1] + s[1][1] + s[2][1] + b;
-          y1[2 * tx] = s[1][0] - s[2][0] - s[3][0] + b;
-          y1[2 * tx + 1] = s[1][1] - s[2][1] - s[3][1] + b;
+          output_tile([&](int p) { return m[p * pstride + tx]; }, b, y0[2 * tx], y0[2 * tx + 1], y1[2 * tx],
+                      y1[2 * tx + 1]);
         }
       }
       float* dst = out + ((n * t.Cout + k) * t.P + 2 * ty) * static_cast<int64_t>(Q);
@@ -221,16 +244,8 @@ void transform_output_grad(float* Z, int64_t ldz, int64_t pstride, const float* 
 #pragma omp simd
         for (int l = 0; l < B; ++l) {
           const int x = 2 * (tx0 + l);
-          const float y00 = Y0[x], y01 = Y0[x + 1], y10 = Y1[x], y11 = Y1[x + 1];
-          // A dY: rows (y0, y0 + y1, y0 - y1, -y1), each an (even, odd) column pair
-          const float w[4][2] = {{y00, y01}, {y00 + y10, y01 + y11}, {y00 - y10, y01 - y11}, {-y10, -y11}};
           float* o = dst + tx0 + l;
-          for (int i = 0; i < 4; ++i) {  // (A dY) A^T
-            o[(4 * i + 0) * pstride] = w[i][0];
-            o[(4 * i + 1) * pstride] = w[i][0] + w[i][1];
-            o[(4 * i + 2) * pstride] = w[i][0] - w[i][1];
-            o[(4 * i + 3) * pstride] = -w[i][1];
-          }
+          output_grad_tile(Y0[x], Y0[x + 1], Y1[x], Y1[x + 1], [&](int p, float v) { o[p * pstride] = v; });
         }
       }
     }
@@ -327,18 +342,14 @@ int64_t chunk_tiles(const Tiling& t) {
 // V and M), and per chunk the input transform, the output transform and the output-gradient
 // transform, plus tiles(i), the columns its products cover.
 
-struct RowChunks {
+struct RowChunks : Chunks {
   const Tiling& t;
-  Chunks ch;
-  int64_t count, cap;
-  int threads;
 
-  RowChunks(const Tiling& t, int64_t target)
-      : t(t), ch(plan_chunks(t, target)), count(ch.count), cap(ch.cap), threads(ch.threads) {}
+  RowChunks(const Tiling& t, int64_t target) : Chunks(plan_chunks(t, target)), t(t) {}
   int64_t scratch_floats() const { return line_floats(t); }
   void begin(float* work) const { std::memset(work, 0, sizeof(float) * line_floats(t)); }
-  int64_t r0(int64_t i) const { return i * ch.rows_per_chunk; }
-  int64_t r1(int64_t i) const { return std::min(t.rows(), r0(i) + ch.rows_per_chunk); }
+  int64_t r0(int64_t i) const { return i * rows_per_chunk; }
+  int64_t r1(int64_t i) const { return std::min(t.rows(), r0(i) + rows_per_chunk); }
   int64_t tiles(int64_t i) const { return (r1(i) - r0(i)) * t.TW; }
   void input(float* V, int64_t vstride, const float* in, int64_t i, float* work) const {
     input_tiles(V, cap, vstride, in, t, r0(i), r1(i), work);
@@ -454,18 +465,13 @@ struct ImageChunks {
           float* y1 = y0 + static_cast<int64_t>(t.Q) * per;
 #pragma omp simd
           for (int64_t l = 0; l < per; ++l) {
-            float s[4][2];  // M A, then A^T (M A) as in transform_output
-            for (int r = 0; r < 4; ++r) {
-              const float m0 = m[(4 * r + 0) * mstride + l], m1 = m[(4 * r + 1) * mstride + l];
-              const float m2 = m[(4 * r + 2) * mstride + l], m3 = m[(4 * r + 3) * mstride + l];
-              s[r][0] = m0 + m1 + m2;
-              s[r][1] = m1 - m2 - m3;
-            }
-            y0[l] = s[0][0] + s[1][0] + s[2][0] + b;
-            if (full_w) y0[per + l] = s[0][1] + s[1][1] + s[2][1] + b;
+            float y00, y01, y10, y11;
+            output_tile([&](int p) { return m[p * mstride + l]; }, b, y00, y01, y10, y11);
+            y0[l] = y00;
+            if (full_w) y0[per + l] = y01;
             if (full_h) {
-              y1[l] = s[1][0] - s[2][0] - s[3][0] + b;
-              if (full_w) y1[per + l] = s[1][1] - s[2][1] - s[3][1] + b;
+              y1[l] = y10;
+              if (full_w) y1[per + l] = y11;
             }
           }
         }
@@ -491,16 +497,8 @@ struct ImageChunks {
           const float* Y11 = full_h && full_w ? Y00 + (t.Q + 1) * per : zero;
           float* o = dst + static_cast<int64_t>(k) * cap;
 #pragma omp simd
-          for (int64_t l = 0; l < per; ++l) {
-            const float y00 = Y00[l], y01 = Y01[l], y10 = Y10[l], y11 = Y11[l];
-            const float w[4][2] = {{y00, y01}, {y00 + y10, y01 + y11}, {y00 - y10, y01 - y11}, {-y10, -y11}};
-            for (int r = 0; r < 4; ++r) {  // as in transform_output_grad
-              o[(4 * r + 0) * zstride + l] = w[r][0];
-              o[(4 * r + 1) * zstride + l] = w[r][0] + w[r][1];
-              o[(4 * r + 2) * zstride + l] = w[r][0] - w[r][1];
-              o[(4 * r + 3) * zstride + l] = -w[r][1];
-            }
-          }
+          for (int64_t l = 0; l < per; ++l)
+            output_grad_tile(Y00[l], Y01[l], Y10[l], Y11[l], [&](int p, float v) { o[p * zstride + l] = v; });
         }
       }
   }
