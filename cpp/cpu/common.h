@@ -75,4 +75,21 @@ void for_each_row(int ndim, const int64_t* shape, const int64_t* sa, const int64
   }
 }
 
+// for_each_row over rows [0, rows), split evenly across the threads in one parallel region when
+// `parallel` (the callers decide from the element count), else on the calling thread.
+template <typename Body>
+void for_each_row_split(bool parallel, int ndim, const int64_t* shape, const int64_t* sa, const int64_t* sb,
+                        int64_t rows, Body body) {
+  if (!parallel || rows < 2) {
+    for_each_row(ndim, shape, sa, sb, 0, rows, body);
+    return;
+  }
+#pragma omp parallel
+  {
+    const int nt = omp_get_num_threads(), t = omp_get_thread_num();
+    const int64_t b = rows * t / nt, e = rows * (t + 1) / nt;
+    if (b < e) for_each_row(ndim, shape, sa, sb, b, e, body);
+  }
+}
+
 }  // namespace md::cpu

@@ -117,18 +117,11 @@ void binary_loop(float* out, const float* a, const float* b, const BroadcastPlan
       for (int64_t i = 0; i < inner; ++i) o[i] = binary_f<op>(x[i * sa], y[i * sb]);
     }
   };
-  if (worth_parallel(p.numel) && rows > 1) {
-#pragma omp parallel
-    {
-      const int nt = omp_get_num_threads(), t = omp_get_thread_num();
-      const int64_t rb = rows * t / nt, re = rows * (t + 1) / nt;
-      if (rb < re) for_each_row(p.ndim, p.shape, p.a_strides, p.b_strides, rb, re, body);
-    }
-  } else if (worth_parallel(p.numel)) {  // one long row: split it
+  if (worth_parallel(p.numel) && rows == 1) {  // one long row: split it
 #pragma omp parallel for simd schedule(static)
     for (int64_t i = 0; i < inner; ++i) out[i] = binary_f<op>(a[i * sa], b[i * sb]);
   } else {
-    for_each_row(p.ndim, p.shape, p.a_strides, p.b_strides, 0, rows, body);
+    for_each_row_split(worth_parallel(p.numel), p.ndim, p.shape, p.a_strides, p.b_strides, rows, body);
   }
 }
 

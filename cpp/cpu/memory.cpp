@@ -68,16 +68,7 @@ void copy_typed(T* dst, const T* src, const StridedCopy& p) {
         for (int64_t i = 0; i < inner; ++i) o[i] = s[i];
       }
     };
-    if (worth_parallel(rows * inner) && blocks > 1) {
-#pragma omp parallel
-      {
-        const int nt = omp_get_num_threads(), t = omp_get_thread_num();
-        const int64_t b = blocks * t / nt, e = blocks * (t + 1) / nt;
-        if (b < e) for_each_row(p.ndim - 1, p.shape, p.dst_strides, p.src_strides, b, e, block);
-      }
-    } else {
-      for_each_row(p.ndim - 1, p.shape, p.dst_strides, p.src_strides, 0, blocks, block);
-    }
+    for_each_row_split(worth_parallel(rows * inner), p.ndim - 1, p.shape, p.dst_strides, p.src_strides, blocks, block);
     return;
   }
   auto body = [&](int64_t, int64_t od, int64_t os) {
@@ -97,16 +88,7 @@ void copy_typed(T* dst, const T* src, const StridedCopy& p) {
       for (int64_t i = 0; i < inner; ++i) o[i * sd] = s[i * ss];
     }
   };
-  if (worth_parallel(rows * inner) && rows > 1) {
-#pragma omp parallel
-    {
-      const int nt = omp_get_num_threads(), t = omp_get_thread_num();
-      const int64_t b = rows * t / nt, e = rows * (t + 1) / nt;
-      if (b < e) for_each_row(p.ndim, p.shape, p.dst_strides, p.src_strides, b, e, body);
-    }
-  } else {
-    for_each_row(p.ndim, p.shape, p.dst_strides, p.src_strides, 0, rows, body);
-  }
+  for_each_row_split(worth_parallel(rows * inner), p.ndim, p.shape, p.dst_strides, p.src_strides, rows, body);
 }
 }  // namespace
 
