@@ -5,21 +5,11 @@ import json
 
 import numpy as np
 import pytest
+from tiny_unet import TINY
 
 import minidiff as md
 from minidiff import checkpoint as ckpt
 from minidiff.checkpoint import CheckpointError
-
-TINY = dict(
-    sample_size=8,
-    in_channels=1,
-    out_channels=1,
-    block_out_channels=(8, 16),
-    layers_per_block=1,
-    down_block_types=("DownBlock2D", "AttnDownBlock2D"),
-    up_block_types=("AttnUpBlock2D", "UpBlock2D"),
-    norm_num_groups=4,
-)
 
 
 def arrays(seed=0):

@@ -11,22 +11,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import tiny_unet
 from PIL import Image
 
 import minidiff as md
 from minidiff import cli
 from minidiff.training import TrainingConfig
 
-TINY = dict(
-    sample_size=8,
-    in_channels=1,
-    out_channels=1,
-    block_out_channels=[8, 16],
-    layers_per_block=1,
-    down_block_types=["DownBlock2D", "AttnDownBlock2D"],
-    up_block_types=["AttnUpBlock2D", "UpBlock2D"],
-    norm_num_groups=4,
-)
+# as a JSON config file gives it back: lists, not tuples
+TINY = {k: list(v) if isinstance(v, tuple) else v for k, v in tiny_unet.TINY.items()}
 PYTHONPATH = str(Path(md.__file__).resolve().parent.parent)
 
 

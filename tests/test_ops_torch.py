@@ -301,6 +301,15 @@ def test_conv2d_grid(kernel, stride, padding, batch):
     compare(fm, ft, args)
 
 
+def compare_conv2d(args, stride=1, padding=0):
+    """conv2d of args (input, weight, bias) against torch's, forward and every gradient."""
+    compare(
+        lambda *t: F.conv2d(*t, stride=stride, padding=padding),
+        lambda *t: TF.conv2d(*t, stride=stride, padding=padding),
+        args,
+    )
+
+
 @pytest.mark.parametrize(
     "xs,ws,stride,padding",
     [
@@ -313,11 +322,7 @@ def test_conv2d_grid(kernel, stride, padding, batch):
 def test_conv2d_larger(xs, ws, stride, padding):
     rng = np.random.default_rng(11)
     args = [randn(rng, *xs), randn(rng, *ws) * 0.1, randn(rng, ws[0])]
-    compare(
-        lambda *t: F.conv2d(*t, stride=stride, padding=padding),
-        lambda *t: TF.conv2d(*t, stride=stride, padding=padding),
-        args,
-    )
+    compare_conv2d(args, stride, padding)
 
 
 @pytest.mark.parametrize(
@@ -340,11 +345,7 @@ def test_conv2d_winograd_shapes(xs, k, padding):
     # the rule picks it for such shapes)
     rng = np.random.default_rng(xs[1] + k)
     args = [randn(rng, *xs), randn(rng, k, xs[1], 3, 3) / np.sqrt(9 * xs[1]), randn(rng, k)]
-    compare(
-        lambda *t: F.conv2d(*t, padding=padding),
-        lambda *t: TF.conv2d(*t, padding=padding),
-        args,
-    )
+    compare_conv2d(args, padding=padding)
 
 
 def _random_conv_geometries(count, seed):
@@ -368,11 +369,7 @@ def _random_conv_geometries(count, seed):
 def test_conv2d_random_geometries(n, c, h, w, k, ks, stride, pad):
     rng = np.random.default_rng(n * 1000 + c * 10 + k)
     args = [randn(rng, n, c, h, w), randn(rng, k, c, ks, ks) / np.sqrt(c * ks * ks), randn(rng, k)]
-    compare(
-        lambda *t: F.conv2d(*t, stride=stride, padding=pad),
-        lambda *t: TF.conv2d(*t, stride=stride, padding=pad),
-        args,
-    )
+    compare_conv2d(args, stride, pad)
 
 
 # ---------------------------------------------------------------- normalisation, softmax, attention

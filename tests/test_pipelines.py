@@ -6,21 +6,11 @@ import json
 import numpy as np
 import pytest
 from PIL import Image
+from tiny_unet import TINY
 
 import minidiff as md
 from minidiff.images import make_grid, save_grid, save_npz, to_uint8
 from minidiff.pipelines import DDIMPipeline, DDPMPipeline, load_pipeline
-
-TINY = dict(
-    sample_size=8,
-    in_channels=1,
-    out_channels=1,
-    block_out_channels=(8, 16),
-    layers_per_block=1,
-    down_block_types=("DownBlock2D", "AttnDownBlock2D"),
-    up_block_types=("AttnUpBlock2D", "UpBlock2D"),
-    norm_num_groups=4,
-)
 
 
 @pytest.fixture(scope="module")
