@@ -25,7 +25,10 @@ enum class UnaryOp : int {
   Tanh,
 };
 
-enum class BinaryOp : int { Add, Sub, Mul, Div, Pow, Maximum, Minimum };
+// PowGradBase and PowGradExponent are the factors of pow's backward, with torch's values where
+// the textbook formulas give 0 * inf: d/da a**b = b * a**(b-1), taken as 0 where b == 0;
+// d/db a**b = a**b * log(a), taken as 0 where a == 0 and b >= 0.
+enum class BinaryOp : int { Add, Sub, Mul, Div, Pow, Maximum, Minimum, PowGradBase, PowGradExponent };
 
 // `return fn<op>(args...)` for the run-time op: the one place where the enums meet the kernels'
 // compile-time templates (used by both twins; the expansion site provides RuntimeError and str).
@@ -80,6 +83,10 @@ enum class BinaryOp : int { Add, Sub, Mul, Div, Pow, Maximum, Minimum };
       return fn<BinaryOp::Maximum>(__VA_ARGS__); \
     case BinaryOp::Minimum:                      \
       return fn<BinaryOp::Minimum>(__VA_ARGS__); \
+    case BinaryOp::PowGradBase:                  \
+      return fn<BinaryOp::PowGradBase>(__VA_ARGS__); \
+    case BinaryOp::PowGradExponent:              \
+      return fn<BinaryOp::PowGradExponent>(__VA_ARGS__); \
   }                                              \
   throw RuntimeError(str("unknown binary op ", static_cast<int>(op)))
 

@@ -766,6 +766,12 @@ def test_pad_errors():
         F.pad(md.zeros(2, 3), [1, 1, 1, 1, 1, 1])
     with pytest.raises(ValueError, match=r"pad.*\[2, 3\]"):
         F.pad(md.zeros(2, 3), [-2, -2])
+    # a crop larger than the dim is an error even where the other side's padding would leave a
+    # non-negative size (torch refuses these too); cropping a dim to exactly zero is allowed
+    for pads in ([-4, 2], [2, -4], [-5, 3]):
+        with pytest.raises(ValueError, match=r"pad.*crops more than dim 1.*\[2, 3\]"):
+            F.pad(md.zeros(2, 3), pads)
+    assert F.pad(md.zeros(2, 3), [-3, 0]).shape == (2, 0)
 
 
 @pytest.mark.parametrize("idx_shape", [(5,), (2, 3), ()])
@@ -1030,6 +1036,22 @@ def test_conv2d_same_result_at_any_thread_count(threads, n, pointwise):
     gx = results[0][0].astype(np.float64)
     lhs = np.sum(g * (ref - b[None, :, None, None]))
     np.testing.assert_allclose(np.sum(gx * x), lhs, rtol=1e-4)
+
+
+def test_pow_tensor_exponent_gradients_at_zero_base():
+    # torch's values where the formulas meet 0 * inf: d/da is 0 where b == 0, d/db is 0 where
+    # a == 0 and b >= 0; elsewhere at a == 0 they follow the formulas (inf, -inf, nan)
+    a = np.array([0.0, 0.0, 0.0, 0.0, 2.0, -2.0, 0.0], dtype=np.float32)
+    b = np.array([2.0, 0.0, 0.5, -1.0, 3.0, 2.0, 1.0], dtype=np.float32)
+    ta, tb = md.tensor(a, requires_grad=True), md.tensor(b, requires_grad=True)
+    (ta**tb).sum().backward()
+    with np.errstate(all="ignore"):
+        ga = np.where(b == 0, 0.0, b * np.power(a, b - 1))
+        gb = np.where((a == 0) & (b >= 0), 0.0, np.power(a, b) * np.log(a))
+    np.testing.assert_allclose(ta.grad.numpy(), ga, rtol=1e-6)
+    np.testing.assert_allclose(tb.grad.numpy(), gb, rtol=1e-6)
+    assert ta.grad.numpy()[1] == 0.0 and tb.grad.numpy()[0] == 0.0 and tb.grad.numpy()[1] == 0.0
+    assert np.isnan(tb.grad.numpy()[5])  # log of a negative base, as in torch
 
 
 def test_pow_zero_exponent_gradient_at_zero():

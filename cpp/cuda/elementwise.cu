@@ -71,6 +71,8 @@ __device__ __forceinline__ float binary_f(float a, float b) {
   if constexpr (op == BinaryOp::Pow) return powf(a, b);
   if constexpr (op == BinaryOp::Maximum) return a > b ? a : b;
   if constexpr (op == BinaryOp::Minimum) return a < b ? a : b;
+  if constexpr (op == BinaryOp::PowGradBase) return b == 0.0f ? 0.0f : b * powf(a, b - 1.0f);
+  if constexpr (op == BinaryOp::PowGradExponent) return a == 0.0f && b >= 0.0f ? 0.0f : powf(a, b) * logf(a);
   return 0.0f;
 }
 

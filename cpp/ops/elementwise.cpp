@@ -26,6 +26,9 @@ const char* binary_name(BinaryOp op) {
       return "maximum";
     case BinaryOp::Minimum:
       return "minimum";
+    case BinaryOp::PowGradBase:
+    case BinaryOp::PowGradExponent:
+      return "pow backward";
   }
   return "?";
 }
@@ -168,11 +171,11 @@ Tensor pow(const Tensor& a, const Tensor& b) {
   MD_PROFILE("pow");
   Tensor out = binary_raw(BinaryOp::Pow, a, b);
   if (any_requires_grad({&a, &b})) {
-    Tensor ad = a.detach(), bd = b.detach(), od = out.detach();
-    record("pow", out, {a, b}, [ad, bd, od](const Tensor& g, const GradMask& n) {
+    Tensor ad = a.detach(), bd = b.detach();
+    record("pow", out, {a, b}, [ad, bd](const Tensor& g, const GradMask& n) {
       Tensor ga, gb;
-      if (n[0]) ga = sum_to(mul(g, mul(bd, pow(ad, sub(bd, 1.0)))), ad.shape());
-      if (n[1]) gb = sum_to(mul(g, mul(od, log(ad))), bd.shape());
+      if (n[0]) ga = sum_to(mul(g, binary_raw(BinaryOp::PowGradBase, ad, bd)), ad.shape());
+      if (n[1]) gb = sum_to(mul(g, binary_raw(BinaryOp::PowGradExponent, ad, bd)), bd.shape());
       return std::vector<Tensor>{ga, gb};
     });
   }

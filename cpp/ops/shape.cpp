@@ -298,6 +298,10 @@ Tensor pad(const Tensor& t, const std::vector<int64_t>& pads, double value) {
     out_shape[d] = t.shape()[d] + before + after;
     MD_CHECK(out_shape[d] >= 0, ValueError, "pad: padding ", shape_str(pads), " gives a negative size for input ",
              t.shape());
+    // as in torch: the crops (negative amounts) may not remove more than the dim holds, even
+    // where the other side's padding would make the total size non-negative
+    MD_CHECK(t.shape()[d] + std::min<int64_t>(before, 0) + std::min<int64_t>(after, 0) >= 0, ValueError, "pad: padding ",
+             shape_str(pads), " crops more than dim ", d, " of input ", t.shape(), " holds");
     in_lo[d] = std::max<int64_t>(0, -before);
     out_lo[d] = std::max<int64_t>(0, before);
     len[d] = std::max<int64_t>(0, std::min(t.shape()[d] - in_lo[d], out_shape[d] - out_lo[d]));
