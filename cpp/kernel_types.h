@@ -67,27 +67,27 @@ enum class BinaryOp : int { Add, Sub, Mul, Div, Pow, Maximum, Minimum, PowGradBa
   }                                              \
   throw RuntimeError(str("unknown unary op ", static_cast<int>(op)))
 
-#define MD_BINARY_CASES(fn, ...)                 \
-  switch (op) {                                  \
-    case BinaryOp::Add:                          \
-      return fn<BinaryOp::Add>(__VA_ARGS__);     \
-    case BinaryOp::Sub:                          \
-      return fn<BinaryOp::Sub>(__VA_ARGS__);     \
-    case BinaryOp::Mul:                          \
-      return fn<BinaryOp::Mul>(__VA_ARGS__);     \
-    case BinaryOp::Div:                          \
-      return fn<BinaryOp::Div>(__VA_ARGS__);     \
-    case BinaryOp::Pow:                          \
-      return fn<BinaryOp::Pow>(__VA_ARGS__);     \
-    case BinaryOp::Maximum:                      \
-      return fn<BinaryOp::Maximum>(__VA_ARGS__); \
-    case BinaryOp::Minimum:                      \
-      return fn<BinaryOp::Minimum>(__VA_ARGS__); \
-    case BinaryOp::PowGradBase:                  \
-      return fn<BinaryOp::PowGradBase>(__VA_ARGS__); \
-    case BinaryOp::PowGradExponent:              \
+#define MD_BINARY_CASES(fn, ...)                         \
+  switch (op) {                                          \
+    case BinaryOp::Add:                                  \
+      return fn<BinaryOp::Add>(__VA_ARGS__);             \
+    case BinaryOp::Sub:                                  \
+      return fn<BinaryOp::Sub>(__VA_ARGS__);             \
+    case BinaryOp::Mul:                                  \
+      return fn<BinaryOp::Mul>(__VA_ARGS__);             \
+    case BinaryOp::Div:                                  \
+      return fn<BinaryOp::Div>(__VA_ARGS__);             \
+    case BinaryOp::Pow:                                  \
+      return fn<BinaryOp::Pow>(__VA_ARGS__);             \
+    case BinaryOp::Maximum:                              \
+      return fn<BinaryOp::Maximum>(__VA_ARGS__);         \
+    case BinaryOp::Minimum:                              \
+      return fn<BinaryOp::Minimum>(__VA_ARGS__);         \
+    case BinaryOp::PowGradBase:                          \
+      return fn<BinaryOp::PowGradBase>(__VA_ARGS__);     \
+    case BinaryOp::PowGradExponent:                      \
       return fn<BinaryOp::PowGradExponent>(__VA_ARGS__); \
-  }                                              \
+  }                                                      \
   throw RuntimeError(str("unknown binary op ", static_cast<int>(op)))
 
 // An elementwise problem over an output of `shape`, each input addressed by its own strides

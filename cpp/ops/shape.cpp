@@ -300,8 +300,8 @@ Tensor pad(const Tensor& t, const std::vector<int64_t>& pads, double value) {
              t.shape());
     // as in torch: the crops (negative amounts) may not remove more than the dim holds, even
     // where the other side's padding would make the total size non-negative
-    MD_CHECK(t.shape()[d] + std::min<int64_t>(before, 0) + std::min<int64_t>(after, 0) >= 0, ValueError, "pad: padding ",
-             shape_str(pads), " crops more than dim ", d, " of input ", t.shape(), " holds");
+    MD_CHECK(t.shape()[d] + std::min<int64_t>(before, 0) + std::min<int64_t>(after, 0) >= 0, ValueError,
+             "pad: padding ", shape_str(pads), " crops more than dim ", d, " of input ", t.shape(), " holds");
     in_lo[d] = std::max<int64_t>(0, -before);
     out_lo[d] = std::max<int64_t>(0, before);
     len[d] = std::max<int64_t>(0, std::min(t.shape()[d] - in_lo[d], out_shape[d] - out_lo[d]));
