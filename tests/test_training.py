@@ -411,6 +411,17 @@ def test_writes_nothing_without_an_output_dir(tmp_path, monkeypatch):
     assert result["global_step"] == 2 and list(tmp_path.iterdir()) == []
 
 
+def test_result_reports_the_loss_of_an_unfinished_epoch():
+    images = np.random.default_rng(0).uniform(-1, 1, (32, 1, 8, 8)).astype(np.float32)
+    steps = []
+    cut = Trainer(quiet(batch_size=8, max_steps=6)).train(tiny(), images, callback=lambda t, row: steps.append(row))
+    assert len(cut["epoch_losses"]) == 1 and cut["partial_epoch_steps"] == 2  # 4 steps an epoch
+    np.testing.assert_allclose(cut["partial_epoch_loss"], np.mean([r["loss"] for r in steps[4:]]), rtol=1e-6)
+    whole = Trainer(quiet(batch_size=8, max_steps=8)).train(tiny(), images)
+    assert len(whole["epoch_losses"]) == 2 and whole["partial_epoch_loss"] is None
+    assert whole["partial_epoch_steps"] == 0
+
+
 def test_a_second_train_call_continues(tmp_path):
     images = np.random.default_rng(0).uniform(-1, 1, (24, 1, 8, 8)).astype(np.float32)
     cfg = quiet(batch_size=8, learning_rate=2e-3)  # a constant rate, so the run's length does not matter

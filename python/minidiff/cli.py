@@ -311,12 +311,12 @@ def _cmd_train(args: argparse.Namespace) -> int:
         return 130
     elapsed = time.perf_counter() - start
     losses = result["epoch_losses"]
-    log.info(
-        "done: %d steps in %.1f s; final epoch loss %s",
-        result["global_step"],
-        elapsed,
-        f"{losses[-1]:.5f}" if losses else "n/a",
-    )
+    if result.get("partial_epoch_loss") is not None:  # max_steps stopped the run inside an epoch
+        loss = f"mean loss of the last {result['partial_epoch_steps']} steps (an unfinished epoch) "
+        loss += f"{result['partial_epoch_loss']:.5f}"
+    else:
+        loss = f"final epoch loss {losses[-1]:.5f}" if losses else "no epoch finished"
+    log.info("done: %d steps in %.1f s; %s", result["global_step"], elapsed, loss)
     if config.output_dir:
         out = Path(config.output_dir)
         log.info("samples: %s", out / "samples" / "final.png")

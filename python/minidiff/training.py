@@ -1079,6 +1079,9 @@ class Trainer:
             "epoch": self.loader.epoch,
             "epoch_losses": list(self.epoch_losses),
             "final_loss": self.epoch_losses[-1] if self.epoch_losses else None,
+            # mean loss of the steps of an epoch that max_steps cut short (None when none)
+            "partial_epoch_loss": (self._epoch_loss_sum / self._epoch_loss_count if self._epoch_loss_count else None),
+            "partial_epoch_steps": self._epoch_loss_count,
             "seconds": elapsed,
             "resumed_from": str(resumed_from) if resumed_from else None,
             "output_dir": str(self.output_dir) if self.output_dir else None,
