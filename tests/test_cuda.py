@@ -162,6 +162,13 @@ def test_binary_broadcast(name, shapes):
     check(BINARY[name], [a, b], rtol=1e-5, atol=1e-6)
 
 
+def test_pow_gradients_at_zero_base():
+    # torch's values where the formulas meet 0 * inf, the same on both devices (inf and NaN included)
+    a = np.array([0.0, 0.0, 0.0, 0.0, 2.0, -2.0, 0.0], dtype=np.float32)
+    b = np.array([2.0, 0.0, 0.5, -1.0, 3.0, 2.0, 1.0], dtype=np.float32)
+    check(lambda x, y: x**y, [a, b], rtol=1e-6, atol=0.0)
+
+
 def test_binary_on_transposed_operands():
     r = rng(5)
     a, b = randn(r, 6, 9), randn(r, 9, 6)
@@ -276,6 +283,31 @@ def test_conv2d(x_shape, w_shape, stride, padding, bias):
         fn = lambda x, w, b: F.conv2d(x, w, b, stride=stride, padding=padding)  # noqa: E731
     else:
         fn = lambda x, w: F.conv2d(x, w, stride=stride, padding=padding)  # noqa: E731
+    check(fn, arrays, rtol=1e-4, atol=1e-4)
+
+
+def _random_conv_case(seed):
+    # batches around the CPU's 16-image lane threshold, maps down to 1x1, strides 1-3, every
+    # padding up to the kernel's reach, 1x1 to 5x5 kernels (the CUDA kernels split flat indices
+    # with cuda/divmod.h, so each dim's size reaches them as a divisor)
+    r = np.random.default_rng(1000 + seed)
+    R, S = (int(v) for v in r.choice([1, 2, 3, 5], size=2))
+    sh, sw = (int(v) for v in r.integers(1, 4, size=2))
+    ph, pw = int(r.integers(0, R)), int(r.integers(0, S))
+    H = int(r.integers(max(1, R - 2 * ph), 20))
+    W = int(r.integers(max(1, S - 2 * pw), 20))
+    N, C, K = int(r.choice([1, 3, 15, 17, 33])), int(r.integers(1, 20)), int(r.integers(1, 20))
+    return (N, C, H, W), (K, C, R, S), (sh, sw), (ph, pw), bool(r.integers(0, 2))
+
+
+@pytest.mark.parametrize("seed", range(24))
+def test_conv2d_random_geometries(seed):
+    x_shape, w_shape, stride, padding, bias = _random_conv_case(seed)
+    r = rng(14 + seed)
+    arrays = [randn(r, *x_shape), randn(r, *w_shape, scale=0.2)]
+    if bias:
+        arrays.append(randn(r, w_shape[0]))
+    fn = lambda x, w, *b: F.conv2d(x, w, *b, stride=stride, padding=padding)  # noqa: E731
     check(fn, arrays, rtol=1e-4, atol=1e-4)
 
 

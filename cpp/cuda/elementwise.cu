@@ -1,6 +1,9 @@
 // CUDA elementwise kernels: the same scalar functors as cpu/elementwise.cpp, one thread per element
 // in grid-stride loops; the broadcast kernel decomposes each output index over the plan's dims.
+#include <climits>
+
 #include "cuda/common.cuh"
+#include "cuda/divmod.h"
 
 namespace md::cuda {
 
@@ -86,9 +89,20 @@ __global__ void unary_backward_kernel(float* dinp, const float* dout, const floa
   MD_GRID_STRIDE(i, n) dinp[i] = dout[i] * unary_df<op>(inp[i], out[i]);
 }
 
-// out (numel) contiguous; a, b addressed through the plan's strides.
+// out (numel) contiguous; a, b addressed through the plan's strides. Fewer than 2^32 elements:
+// the index split with Divmod.
 template <BinaryOp op>
-__global__ void binary_kernel(float* out, const float* a, const float* b, BroadcastPlan p, int64_t n) {
+__global__ void binary_kernel(float* out, const float* a, const float* b, FlatIndex2 ix, int64_t n) {
+  MD_GRID_STRIDE(i, n) {
+    int64_t oa, ob;
+    ix.offsets(static_cast<uint32_t>(i), oa, ob);
+    out[i] = binary_f<op>(a[oa], b[ob]);
+  }
+}
+
+// Any size: 64-bit division.
+template <BinaryOp op>
+__global__ void binary_kernel64(float* out, const float* a, const float* b, BroadcastPlan p, int64_t n) {
   MD_GRID_STRIDE(i, n) {
     int64_t rest = i, oa = 0, ob = 0;
     for (int d = p.ndim - 1; d >= 0; --d) {
@@ -138,8 +152,11 @@ void binary_launch(float* out, const float* a, const float* b, const BroadcastPl
       p.ndim == 1 && (p.a_strides[0] == 0 || p.a_strides[0] == 1) && (p.b_strides[0] == 0 || p.b_strides[0] == 1);
   if (flat)
     binary_flat_kernel<op><<<grid_for(n), kThreads, 0, stream()>>>(out, a, p.a_strides[0], b, p.b_strides[0], n);
+  else if (n <= UINT32_MAX)
+    binary_kernel<op>
+        <<<grid_for(n), kThreads, 0, stream()>>>(out, a, b, FlatIndex2(p.ndim, p.shape, p.a_strides, p.b_strides), n);
   else
-    binary_kernel<op><<<grid_for(n), kThreads, 0, stream()>>>(out, a, b, p, n);
+    binary_kernel64<op><<<grid_for(n), kThreads, 0, stream()>>>(out, a, b, p, n);
   MD_CUDA_LAUNCHED("binary_forward");
 }
 

@@ -1,6 +1,9 @@
 // CUDA memory kernels: strided copies, fills, casts, host transfers and the index range check.
 // (device_alloc/device_free live in allocator.cu.)
+#include <climits>
+
 #include "cuda/common.cuh"
+#include "cuda/divmod.h"
 
 namespace md::cuda {
 
@@ -8,8 +11,19 @@ namespace md::cuda {
 
 namespace {
 
+// Fewer than 2^32 elements: the index split with Divmod.
 template <typename T>
-__global__ void copy_strided_kernel(T* dst, const T* src, StridedCopy p, int64_t n) {
+__global__ void copy_strided_kernel(T* dst, const T* src, FlatIndex2 ix, int64_t n) {
+  MD_GRID_STRIDE(i, n) {
+    int64_t od, os;
+    ix.offsets(static_cast<uint32_t>(i), od, os);
+    dst[od] = src[os];
+  }
+}
+
+// Any size: 64-bit division.
+template <typename T>
+__global__ void copy_strided_kernel64(T* dst, const T* src, StridedCopy p, int64_t n) {
   MD_GRID_STRIDE(i, n) {
     int64_t rest = i, od = 0, os = 0;
     for (int d = p.ndim - 1; d >= 0; --d) {
@@ -78,8 +92,14 @@ void copy_typed(void* dst, const void* src, const StridedCopy& plan) {
   int64_t n = 1;
   for (int d = 0; d < plan.ndim; ++d) n *= plan.shape[d];
   if (n == 0) return;
-  copy_strided_kernel<T>
-      <<<grid_for(n), kThreads, 0, stream()>>>(static_cast<T*>(dst), static_cast<const T*>(src), plan, n);
+  T* d = static_cast<T*>(dst);
+  const T* s = static_cast<const T*>(src);
+  if (n <= UINT32_MAX) {
+    const FlatIndex2 ix(plan.ndim, plan.shape, plan.dst_strides, plan.src_strides);
+    copy_strided_kernel<T><<<grid_for(n), kThreads, 0, stream()>>>(d, s, ix, n);
+  } else {
+    copy_strided_kernel64<T><<<grid_for(n), kThreads, 0, stream()>>>(d, s, plan, n);
+  }
   MD_CUDA_LAUNCHED("copy_strided");
 }
 

@@ -3,8 +3,10 @@
 // CPU twin does; the backward keeps the CPU's structure (per-(n, c) partial sums, then group
 // terms for dinput, then a reduction over n for dweight and dbias).
 #include <algorithm>
+#include <climits>
 
 #include "cuda/common.cuh"
+#include "cuda/divmod.h"
 
 namespace md::cuda {
 
@@ -22,7 +24,7 @@ __device__ __forceinline__ float silu_grad(float dy, float t) {
 
 // One block per (n, g): inp, out (N, G, Cg, HW); mean, rstd (N, G); weight, bias (C) or null.
 __global__ void group_norm_forward_kernel(float* out, float* mean, float* rstd, const float* inp, const float* weight,
-                                          const float* bias, int64_t C, int64_t HW, int64_t G, float eps,
+                                          const float* bias, int64_t C, int64_t HW, Divmod hw_div, int64_t G, float eps,
                                           bool fuse_silu) {
   const int64_t ng = blockIdx.x, gi = ng % G, Cg = C / G, group = Cg * HW;
   const float* x = inp + ng * group;
@@ -41,7 +43,7 @@ __global__ void group_norm_forward_kernel(float* out, float* mean, float* rstd, 
     rstd[ng] = rs;
   }
   for (int64_t i = threadIdx.x; i < group; i += blockDim.x) {
-    const int64_t c = gi * Cg + i / HW;
+    const int64_t c = gi * Cg + hw_div.div(static_cast<uint32_t>(i));
     const float a = rs * (weight ? weight[c] : 1.0f);
     const float b = (bias ? bias[c] : 0.0f) - m * a;
     const float t = x[i] * a + b;
@@ -77,7 +79,8 @@ __global__ void group_norm_channel_sums_kernel(double* s_dy, double* s_dyx, cons
 // One block per (n, g): dinp over the group from the group means of dxhat and dxhat * xhat.
 __global__ void group_norm_dinput_kernel(float* dinp, const double* s_dy, const double* s_dyx, const float* dout,
                                          const float* inp, const float* weight, const float* bias, const float* mean,
-                                         const float* rstd, int64_t C, int64_t HW, int64_t G, bool fuse_silu) {
+                                         const float* rstd, int64_t C, int64_t HW, Divmod hw_div, int64_t G,
+                                         bool fuse_silu) {
   const int64_t ng = blockIdx.x, n = ng / G, gi = ng % G, Cg = C / G, group = Cg * HW;
   __shared__ float mean_dxh, mean_dxhx;
   if (threadIdx.x == 0) {
@@ -97,7 +100,7 @@ __global__ void group_norm_dinput_kernel(float* dinp, const double* s_dy, const 
   const float* go = dout + ng * group;
   float* dx = dinp + ng * group;
   for (int64_t i = threadIdx.x; i < group; i += blockDim.x) {
-    const int64_t c = gi * Cg + i / HW;
+    const int64_t c = gi * Cg + hw_div.div(static_cast<uint32_t>(i));
     const float w = weight ? weight[c] : 1.0f, b = bias ? bias[c] : 0.0f;
     const float xh = (x[i] - m) * rs;
     const float d = fuse_silu ? silu_grad(go[i], xh * w + b) : go[i];
@@ -194,6 +197,13 @@ __global__ void layer_norm_param_grad_kernel(float* dweight, float* dbias, const
   }
 }
 
+// The channel of a group's element i is i / HW: 32-bit (Divmod) when a group has under 2^32 elements.
+Divmod group_hw_divisor(int64_t C, int64_t HW, int64_t G) {
+  MD_CHECK((C / G) * HW <= UINT32_MAX, ValueError, "group_norm: a group of ", (C / G) * HW,
+           " elements exceeds the CUDA kernels' 32-bit indices");
+  return Divmod(static_cast<uint32_t>(std::max<int64_t>(HW, 1)));
+}
+
 }  // namespace
 
 // ---- launchers
@@ -202,7 +212,7 @@ void group_norm_forward(float* out, float* mean, float* rstd, const float* inp, 
                         int64_t N, int64_t C, int64_t HW, int64_t G, float eps, bool fuse_silu) {
   if (N * G == 0) return;
   group_norm_forward_kernel<<<static_cast<unsigned>(N * G), row_threads((C / G) * HW), 0, stream()>>>(
-      out, mean, rstd, inp, weight, bias, C, HW, G, eps, fuse_silu);
+      out, mean, rstd, inp, weight, bias, C, HW, group_hw_divisor(C, HW, G), G, eps, fuse_silu);
   MD_CUDA_LAUNCHED("group_norm_forward");
 }
 
@@ -223,7 +233,7 @@ void group_norm_backward(float* dinp, float* dweight, float* dbias, const float*
   MD_CUDA_LAUNCHED("group_norm_backward channel sums");
   if (dinp) {
     group_norm_dinput_kernel<<<static_cast<unsigned>(N * G), row_threads((C / G) * HW), 0, stream()>>>(
-        dinp, s_dy, s_dyx, dout, inp, weight, bias, mean, rstd, C, HW, G, fuse_silu);
+        dinp, s_dy, s_dyx, dout, inp, weight, bias, mean, rstd, C, HW, group_hw_divisor(C, HW, G), G, fuse_silu);
     MD_CUDA_LAUNCHED("group_norm_backward dinput");
   }
   if (dweight || dbias) {
