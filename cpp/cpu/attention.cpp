@@ -1,6 +1,9 @@
 // CPU softmax and attention. Attention materialises the (Lq, Lk) score matrix of one batch entry
 // at a time (a U-Net's attention sequences are short: tens to a few hundred tokens) and
 // recomputes it in the backward from the saved log-sum-exp, as the fused GPU kernel does.
+// Short sequences with small heads (a U-Net's lowest levels: 16 or 49 tokens of 8 dims) take a
+// path without BLAS: each query row's scores are computed with the keys across SIMD lanes from a
+// transposed copy of k, since seven tiny GEMM calls per entry cost more than their arithmetic.
 #include <cmath>
 #include <limits>
 
@@ -29,6 +32,191 @@ inline float softmax_row(float* row, int64_t D) {
   for (int64_t i = 0; i < D; ++i) row[i] *= inv;
   return mx + static_cast<float>(std::log(s));
 }
+// ---- short sequences, small heads: keys across SIMD lanes
+// Templates on NK (the keys, padded to NK * 16 lanes) and DP (the head dims, padded to 16 or 32)
+// give the inner loops fixed trip counts, so a row's scores and its output accumulator stay in
+// registers across the loops over dims and keys.
+
+constexpr int kLanes = 16;
+constexpr int64_t kSmallKeys = 64;  // Lk up to this
+constexpr int64_t kSmallDim = 32;   // D and Dv up to this
+
+bool small_attention(int64_t Lk, int64_t D, int64_t Dv) {
+  return Lk <= kSmallKeys && D <= kSmallDim && Dv <= kSmallDim;
+}
+
+// xt (D, LK) = x (Lk, D) transposed, the columns Lk..LK zero.
+template <int LK>
+inline void transpose_keys(float* xt, const float* x, int64_t Lk, int64_t D) {
+  for (int64_t d = 0; d < D; ++d) {
+    float* row = xt + d * LK;
+    for (int64_t j = 0; j < Lk; ++j) row[j] = x[j * D + d];
+    for (int64_t j = Lk; j < LK; ++j) row[j] = 0.0f;
+  }
+}
+
+// xp (Lk, DP) = x (Lk, D) with the columns D..DP zero.
+template <int DP>
+inline void pad_rows(float* xp, const float* x, int64_t Lk, int64_t D) {
+  for (int64_t j = 0; j < Lk; ++j) {
+    for (int64_t d = 0; d < D; ++d) xp[j * DP + d] = x[j * D + d];
+    for (int64_t d = D; d < DP; ++d) xp[j * DP + d] = 0.0f;
+  }
+}
+
+// s (LK) = scale * a (D) @ xt (D, LK)
+template <int LK>
+inline void row_dot_keys(float* s, const float* a, const float* xt, int64_t D, float scale) {
+  float acc[LK] = {};
+  for (int64_t d = 0; d < D; ++d) {
+    const float c = scale * a[d];
+    const float* x = xt + d * LK;
+#pragma omp simd
+    for (int j = 0; j < LK; ++j) acc[j] += c * x[j];
+  }
+#pragma omp simd
+  for (int j = 0; j < LK; ++j) s[j] = acc[j];
+}
+
+// out (D) = scale * w (Lk) @ xp (Lk, DP), first D columns
+template <int DP>
+inline void row_combine(float* out, const float* w, const float* xp, int64_t Lk, int64_t D, float scale) {
+  float acc0[DP] = {}, acc1[DP] = {};  // two chains of FMAs, even and odd keys
+  int64_t j = 0;
+  for (; j + 1 < Lk; j += 2) {
+    const float a = w[j], b = w[j + 1];
+    const float *x0 = xp + j * DP, *x1 = x0 + DP;
+#pragma omp simd
+    for (int e = 0; e < DP; ++e) {
+      acc0[e] += a * x0[e];
+      acc1[e] += b * x1[e];
+    }
+  }
+  if (j < Lk) {
+    const float a = w[j];
+    const float* x0 = xp + j * DP;
+#pragma omp simd
+    for (int e = 0; e < DP; ++e) acc0[e] += a * x0[e];
+  }
+  for (int64_t e = 0; e < D; ++e) out[e] = scale * (acc0[e] + acc1[e]);
+}
+
+// In place over s (LK): softmax of the first Lk entries, 0 beyond; returns the log-sum-exp.
+template <int LK>
+inline float softmax_keys(float* s, int64_t Lk) {
+  float mx = -std::numeric_limits<float>::infinity();
+#pragma omp simd reduction(max : mx)
+  for (int j = 0; j < LK; ++j) mx = std::max(mx, j < Lk ? s[j] : -std::numeric_limits<float>::infinity());
+  if (mx == -std::numeric_limits<float>::infinity()) mx = 0.0f;
+  float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
+  for (int j = 0; j < LK; ++j) {
+    const float e = j < Lk ? vexp(s[j] - mx) : 0.0f;
+    s[j] = e;
+    sum += e;
+  }
+  const float inv = 1.0f / sum;
+#pragma omp simd
+  for (int j = 0; j < LK; ++j) s[j] *= inv;
+  return mx + std::log(sum);
+}
+
+template <int LK, int DP>
+void attention_forward_small(float* out, float* lse, const float* q, const float* k, const float* v, int64_t B,
+                             int64_t Lq, int64_t Lk, int64_t D, int64_t Dv, float scale) {
+#pragma omp parallel for if (worth_parallel(B * Lq * Lk * (D + Dv))) schedule(static)
+  for (int64_t b = 0; b < B; ++b) {
+    alignas(64) float kt[kSmallDim * LK], vp[LK * DP], s[LK];
+    const float* qb = q + b * Lq * D;
+    transpose_keys<LK>(kt, k + b * Lk * D, Lk, D);
+    pad_rows<DP>(vp, v + b * Lk * Dv, Lk, Dv);
+    for (int64_t i = 0; i < Lq; ++i) {
+      row_dot_keys<LK>(s, qb + i * D, kt, D, scale);
+      lse[b * Lq + i] = softmax_keys<LK>(s, Lk);
+      row_combine<DP>(out + (b * Lq + i) * Dv, s, vp, Lk, Dv, 1.0f);
+    }
+  }
+}
+
+template <int LK, int DP>
+void attention_backward_small(float* dq, float* dk, float* dv, const float* dout, const float* q, const float* k,
+                              const float* v, const float* out, const float* lse, int64_t B, int64_t Lq, int64_t Lk,
+                              int64_t D, int64_t Dv, float scale) {
+#pragma omp parallel for if (worth_parallel(B * Lq * Lk * (D + Dv))) schedule(static)
+  for (int64_t b = 0; b < B; ++b) {
+    // kt, vt: k and v transposed; kp: k padded; dkt, dvt: the gradients of k and v, transposed,
+    // summed over the query rows
+    alignas(64) float kt[kSmallDim * LK], vt[kSmallDim * LK], kp[LK * DP];
+    alignas(64) float dkt[kSmallDim * LK] = {}, dvt[kSmallDim * LK] = {};
+    alignas(64) float p[LK], ds[LK];
+    const float *qb = q + b * Lq * D, *kb = k + b * Lk * D;
+    transpose_keys<LK>(kt, kb, Lk, D);
+    transpose_keys<LK>(vt, v + b * Lk * Dv, Lk, Dv);
+    pad_rows<DP>(kp, kb, Lk, D);
+    for (int64_t i = 0; i < Lq; ++i) {
+      const float* qr = qb + i * D;
+      const float* go = dout + (b * Lq + i) * Dv;
+      const float* o = out + (b * Lq + i) * Dv;
+      // P = exp(scale q k^T - lse) recomputed from the saved log-sum-exp (0 on the padding lanes)
+      row_dot_keys<LK>(p, qr, kt, D, scale);
+      const float l = lse[b * Lq + i];
+#pragma omp simd
+      for (int j = 0; j < LK; ++j) p[j] = j < Lk ? vexp(p[j] - l) : 0.0f;
+      // dP = dO v^T, then dS = P (dP - rowsum(dO * O))
+      row_dot_keys<LK>(ds, go, vt, Dv, 1.0f);
+      double di = 0.0;
+      for (int64_t e = 0; e < Dv; ++e) di += static_cast<double>(o[e]) * go[e];
+      const float dif = static_cast<float>(di);
+#pragma omp simd
+      for (int j = 0; j < LK; ++j) ds[j] = p[j] * (ds[j] - dif);
+      // dv^T += dO_i^T P_i ; dk^T += scale q_i^T dS_i ; dq_i = scale dS_i k
+      for (int64_t e = 0; e < Dv; ++e) {
+        const float a = go[e];
+        float* r = dvt + e * LK;
+#pragma omp simd
+        for (int j = 0; j < LK; ++j) r[j] += a * p[j];
+      }
+      for (int64_t d = 0; d < D; ++d) {
+        const float a = scale * qr[d];
+        float* r = dkt + d * LK;
+#pragma omp simd
+        for (int j = 0; j < LK; ++j) r[j] += a * ds[j];
+      }
+      row_combine<DP>(dq + (b * Lq + i) * D, ds, kp, Lk, D, scale);
+    }
+    float *gk = dk + b * Lk * D, *gv = dv + b * Lk * Dv;
+    for (int64_t j = 0; j < Lk; ++j) {
+      for (int64_t d = 0; d < D; ++d) gk[j * D + d] = dkt[d * LK + j];
+      for (int64_t e = 0; e < Dv; ++e) gv[j * Dv + e] = dvt[e * LK + j];
+    }
+  }
+}
+
+// `return fn<LK, DP>(args)` for the instantiation that covers Lk keys and max(D, Dv) dims.
+#define MD_SMALL_ATTENTION(fn, Lk, D, Dv, ...)                     \
+  do {                                                             \
+    const int nk = static_cast<int>(((Lk) + kLanes - 1) / kLanes); \
+    const bool wide = std::max((D), (Dv)) > 16;                    \
+    switch (nk * 2 + wide) {                                       \
+      case 2:                                                      \
+        return fn<16, 16>(__VA_ARGS__);                            \
+      case 3:                                                      \
+        return fn<16, 32>(__VA_ARGS__);                            \
+      case 4:                                                      \
+        return fn<32, 16>(__VA_ARGS__);                            \
+      case 5:                                                      \
+        return fn<32, 32>(__VA_ARGS__);                            \
+      case 6:                                                      \
+        return fn<48, 16>(__VA_ARGS__);                            \
+      case 7:                                                      \
+        return fn<48, 32>(__VA_ARGS__);                            \
+      case 8:                                                      \
+        return fn<64, 16>(__VA_ARGS__);                            \
+      default:                                                     \
+        return fn<64, 32>(__VA_ARGS__);                            \
+    }                                                              \
+  } while (0)
+
 }  // namespace
 
 void softmax_forward(float* out, const float* inp, int64_t M, int64_t D) {
@@ -61,6 +249,8 @@ void softmax_backward(float* dinp, const float* dout, const float* out, int64_t 
 // three batch-wide passes that each synchronise the threads.
 void attention_forward(float* out, float* lse, const float* q, const float* k, const float* v, int64_t B, int64_t Lq,
                        int64_t Lk, int64_t D, int64_t Dv, float scale) {
+  if (small_attention(Lk, D, Dv))
+    MD_SMALL_ATTENTION(attention_forward_small, Lk, D, Dv, out, lse, q, k, v, B, Lq, Lk, D, Dv, scale);
   const int64_t LL = Lq * Lk;
   const bool parallel = worth_parallel(B * LL * (D + Dv)) && B > 1;
   const int slots = parallel ? omp_get_max_threads() : 1;
@@ -79,6 +269,9 @@ void attention_forward(float* out, float* lse, const float* q, const float* k, c
 void attention_backward(float* dq, float* dk, float* dv, const float* dout, const float* q, const float* k,
                         const float* v, const float* out, const float* lse, int64_t B, int64_t Lq, int64_t Lk,
                         int64_t D, int64_t Dv, float scale) {
+  if (small_attention(Lk, D, Dv))
+    MD_SMALL_ATTENTION(attention_backward_small, Lk, D, Dv, dq, dk, dv, dout, q, k, v, out, lse, B, Lq, Lk, D, Dv,
+                       scale);
   const int64_t LL = Lq * Lk;
   const bool parallel = worth_parallel(B * LL * (D + Dv)) && B > 1;
   const int slots = parallel ? omp_get_max_threads() : 1;
