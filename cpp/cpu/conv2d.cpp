@@ -112,13 +112,16 @@ void col2im_rows(float* dinp, const float* col, int64_t ld, const Conv2dGeometry
 // stride-2 downsampling of an 8x8 map spent 3x its GEMM time in them) use index tables instead,
 // built once per convolution: for each kernel tap, the input pixel of every output pixel (or -1:
 // padding), and the inverse, the output pixel that reads each input pixel (or -1). Both
-// directions are then one gather loop per (channel, tap) over the whole map. A pointwise
+// directions are then one gather loop per (channel, tap) over the whole map; on strided maps
+// (fewer output than input pixels) col2im scatters through the first table instead, and both
+// loops stay scalar (AVX-512 gathers of mostly skipped pixels were slower). A pointwise
 // convolution's columns are the input planes themselves.
 struct ColumnMap {
   const Conv2dGeometry& g;
   bool pointwise, tables;
   std::vector<int32_t> src_of;  // (R*S, P*Q): input pixel h*W + w read by each output pixel
-  std::vector<int32_t> dst_of;  // (R*S, H*W): output pixel p*Q + q that reads each input pixel
+  std::vector<int32_t> dst_of;  // (R*S, H*W): output pixel p*Q + q that reads each input pixel; only
+                                // where P*Q >= H*W (strided maps scatter through src_of instead)
 
   explicit ColumnMap(const Conv2dGeometry& geom)
       : g(geom),
@@ -128,14 +131,14 @@ struct ColumnMap {
     if (!tables) return;
     const int RS = g.R * g.S, PQ = g.P * g.Q, HW = g.H * g.W;
     src_of.assign(static_cast<size_t>(RS) * PQ, -1);
-    dst_of.assign(static_cast<size_t>(RS) * HW, -1);
+    if (PQ >= HW) dst_of.assign(static_cast<size_t>(RS) * HW, -1);  // col2im's gather (unstrided maps)
     for (int rs = 0; rs < RS; ++rs)
       for (int p = 0; p < g.P; ++p)
         for (int q = 0; q < g.Q; ++q) {
           const int h = p * g.stride_h - g.pad_h + rs / g.S, w = q * g.stride_w - g.pad_w + rs % g.S;
           if (h < 0 || h >= g.H || w < 0 || w >= g.W) continue;
           src_of[static_cast<size_t>(rs) * PQ + p * g.Q + q] = h * g.W + w;
-          dst_of[static_cast<size_t>(rs) * HW + h * g.W + w] = p * g.Q + q;
+          if (!dst_of.empty()) dst_of[static_cast<size_t>(rs) * HW + h * g.W + w] = p * g.Q + q;
         }
   }
 };
@@ -157,6 +160,10 @@ void im2col(float* col, int64_t ld, const float* inp, const ColumnMap& map) {
         continue;
       }
       const int32_t* at = map.src_of.data() + rs * PQ;
+      if (PQ < HW) {
+        for (int64_t i = 0; i < PQ; ++i) dst[i] = at[i] >= 0 ? src[at[i]] : 0.0f;
+        continue;
+      }
 #pragma omp simd
       for (int64_t i = 0; i < PQ; ++i) dst[i] = at[i] >= 0 ? src[at[i]] : 0.0f;
     }
@@ -179,6 +186,18 @@ void col2im(float* dinp, const float* col, int64_t ld, const ColumnMap& map) {
       continue;
     }
     for (int64_t i = 0; i < HW; ++i) dst[i] = 0.0f;
+    if (PQ < HW) {
+      // strided: fewer output than input pixels, so scatter from the outputs instead of gathering
+      // for every input pixel (most of which a tap skips). A tap reads each input pixel at most
+      // once, so the sums are added in the same (tap) order either way.
+      for (int rs = 0; rs < RS; ++rs) {
+        const float* src = rows + rs * ld;
+        const int32_t* at = map.src_of.data() + rs * PQ;
+        for (int64_t i = 0; i < PQ; ++i)
+          if (at[i] >= 0) dst[at[i]] += src[i];
+      }
+      continue;
+    }
     for (int rs = 0; rs < RS; ++rs) {
       const float* src = rows + rs * ld;
       const int32_t* at = map.dst_of.data() + rs * HW;
