@@ -3,7 +3,7 @@
 # /usr/local/cuda, no package index): installs the wheels carried in .whl/ (scipy-openblas32,
 # diffusers, build tools) into /tmp/site, builds minidiff with the CUDA backend for sm_90, prints
 # the device, runs the C++ kernel twin tests and tests/test_cuda.py, then the training-step
-# benchmark when benchmarks/train_step.py exists. Logs go to $OUT/ when $OUT is set.
+# benchmark, the per-op profile and the per-shape convolution times (benchmarks/conv_shapes.py). Logs go to $OUT/ when $OUT is set.
 #
 # Env: PYTEST_ARGS (default "-q -x"), TEST_TIMEOUT (seconds per test stage, default 300),
 #      BENCH_FRAMEWORKS (default "minidiff torch"; add torch-compile for the batch-512 target,
@@ -134,6 +134,12 @@ if [ -z "${SKIP_BENCH:-}" ] && [ -f benchmarks/profile_step.py ]; then
   step "profile: where a CUDA training step spends its time (fmnist, batch 128)"
   timeout "$TEST_TIMEOUT" python benchmarks/profile_step.py --device cuda --config fmnist --batch 128 --limit 30 2>&1 |
     tee "$LOG_DIR/profile.log" || note "PROFILE FAILED"
+fi
+
+if [ -z "${SKIP_BENCH:-}" ] && [ -f benchmarks/conv_shapes.py ]; then
+  step "conv shapes: each distinct convolution of the fmnist U-Net at batch 128, minidiff vs torch"
+  timeout "$TEST_TIMEOUT" python benchmarks/conv_shapes.py --device cuda --config fmnist --batch 128 2>&1 |
+    tee "$LOG_DIR/conv_shapes.log" || note "CONV SHAPES FAILED"
 fi
 
 step "command line on CUDA: minidiff train (2 epochs of the digits preset) and minidiff sample"
