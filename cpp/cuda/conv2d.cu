@@ -7,7 +7,7 @@
 #include <climits>
 
 #include "cuda/common.cuh"
-#include "cuda/divmod.h"
+#include "cuda/conv2d_index.h"
 
 namespace md::cuda {
 
@@ -38,94 +38,26 @@ int64_t chunk_images(int64_t N, int64_t scratch, int64_t flat) {
 // Flat indices are split into coordinates with Divmod (32-bit, one multiply-high each): every
 // launch covers fewer than 2^32 elements (chunk_images sees to it).
 
-// The divisors of one geometry's index splits, made once per call on the host.
-struct ConvIndex {
-  Divmod PQ, Q, CRS, RS, S, HW, W, C, K, stride_h, stride_w;
-  explicit ConvIndex(const Conv2dGeometry& g)
-      : PQ(u32(int64_t(g.P) * g.Q)),
-        Q(u32(g.Q)),
-        CRS(u32(int64_t(g.C) * g.R * g.S)),
-        RS(u32(int64_t(g.R) * g.S)),
-        S(u32(g.S)),
-        HW(u32(int64_t(g.H) * g.W)),
-        W(u32(g.W)),
-        C(u32(g.C)),
-        K(u32(g.K)),
-        stride_h(u32(g.stride_h)),
-        stride_w(u32(g.stride_w)) {}
-  // a divisor of 0 (an empty dim) never divides anything: the launchers return before
-  static uint32_t u32(int64_t v) { return static_cast<uint32_t>(std::max<int64_t>(v, 1)); }
-};
-
-// col[n * img_stride + crs * row_stride + pq] for the nb images of inp (nb, C, H, W): per image
-// (CRS, PQ) blocks when img_stride = CRS*PQ, or one wide (CRS, nb*PQ) matrix when img_stride = PQ.
+// im2col: one thread per (n, c, pq) writes that output pixel's R*S taps (one index split for all
+// of them); neighbouring threads write neighbouring pq, so every store is coalesced.
 __global__ void im2col_kernel(float* col, const float* inp, Conv2dGeometry g, ConvIndex ix, int64_t total,
                               int64_t img_stride, int64_t row_stride) {
-  const int64_t HW = static_cast<int64_t>(g.H) * g.W;
-  MD_GRID_STRIDE(i, total) {
-    uint32_t t, pq, n, crs, c, rs, r, s, p, q;
-    ix.PQ.divmod(static_cast<uint32_t>(i), t, pq);
-    ix.CRS.divmod(t, n, crs);
-    ix.RS.divmod(crs, c, rs);
-    ix.S.divmod(rs, r, s);
-    ix.Q.divmod(pq, p, q);
-    const int h = static_cast<int>(p) * g.stride_h - g.pad_h + static_cast<int>(r);
-    const int w = static_cast<int>(q) * g.stride_w - g.pad_w + static_cast<int>(s);
-    const bool inside = h >= 0 && h < g.H && w >= 0 && w < g.W;
-    col[n * img_stride + crs * row_stride + pq] =
-        inside ? inp[(int64_t(n) * g.C + c) * HW + static_cast<int64_t>(h) * g.W + w] : 0.0f;
-  }
+  MD_GRID_STRIDE(i, total) im2col_at(static_cast<uint32_t>(i), col, inp, g, ix, img_stride, row_stride);
 }
 
-// dinp (nb, C, H, W) from per-image columns dcol (nb, CRS, PQ): each pixel gathers, in (r, s)
-// order like the CPU's scatter, the column entries that im2col copied it to.
+// dinp (nb, C, H, W) from per-image columns dcol (nb, CRS, PQ), a gather per input pixel.
 __global__ void col2im_kernel(float* dinp, const float* dcol, Conv2dGeometry g, ConvIndex ix, int64_t total) {
-  const int64_t PQ = static_cast<int64_t>(g.P) * g.Q, RS = static_cast<int64_t>(g.R) * g.S;
-  const int64_t CRS = g.C * RS;
-  MD_GRID_STRIDE(i, total) {
-    uint32_t nc, hw, n, c, h, w;
-    ix.HW.divmod(static_cast<uint32_t>(i), nc, hw);
-    ix.C.divmod(nc, n, c);
-    ix.W.divmod(hw, h, w);
-    const float* colc = dcol + n * CRS * PQ + c * RS * PQ;
-    float acc = 0.0f;
-    for (int r = 0; r < g.R; ++r) {
-      const int ph = static_cast<int>(h) + g.pad_h - r;  // = p * stride_h
-      if (ph < 0) continue;
-      uint32_t p, ph_rem;
-      ix.stride_h.divmod(static_cast<uint32_t>(ph), p, ph_rem);
-      if (ph_rem != 0 || p >= static_cast<uint32_t>(g.P)) continue;
-      for (int s = 0; s < g.S; ++s) {
-        const int qw = static_cast<int>(w) + g.pad_w - s;
-        if (qw < 0) continue;
-        uint32_t q, qw_rem;
-        ix.stride_w.divmod(static_cast<uint32_t>(qw), q, qw_rem);
-        if (qw_rem != 0 || q >= static_cast<uint32_t>(g.Q)) continue;
-        acc += colc[(static_cast<int64_t>(r) * g.S + s) * PQ + static_cast<int64_t>(p) * g.Q + q];
-      }
-    }
-    dinp[i] = acc;
-  }
+  MD_GRID_STRIDE(i, total) dinp[i] = col2im_at(static_cast<uint32_t>(i), dcol, g, ix);
 }
 
 // dst (K, nb*PQ) = src (nb, K, PQ) with the first two axes swapped.
 __global__ void swap_image_channel_kernel(float* dst, const float* src, ConvIndex ix, int64_t nb, int64_t total) {
-  const int64_t PQ = ix.PQ.divisor();
-  MD_GRID_STRIDE(i, total) {
-    uint32_t t, pq, n, k;
-    ix.PQ.divmod(static_cast<uint32_t>(i), t, pq);
-    ix.K.divmod(t, n, k);
-    dst[int64_t(k) * nb * PQ + int64_t(n) * PQ + pq] = src[i];
-  }
+  MD_GRID_STRIDE(i, total) dst[swap_image_channel_at(static_cast<uint32_t>(i), ix, nb)] = src[i];
 }
 
 // out (nb, K, PQ) += bias (K)
 __global__ void add_bias_kernel(float* out, const float* bias, ConvIndex ix, int64_t total) {
-  MD_GRID_STRIDE(i, total) {
-    uint32_t n, k;
-    ix.K.divmod(ix.PQ.div(static_cast<uint32_t>(i)), n, k);
-    out[i] += bias[k];
-  }
+  MD_GRID_STRIDE(i, total) out[i] += bias[output_channel_at(static_cast<uint32_t>(i), ix)];
 }
 
 // dbias (K) = sum over n and pq of dout (N, K, PQ); one block per k.
@@ -142,7 +74,7 @@ __global__ void bias_grad_kernel(float* dbias, const float* dout, int64_t N, int
 
 void im2col(float* col, const float* inp, const Conv2dGeometry& g, const ConvIndex& ix, int64_t nb, int64_t img_stride,
             int64_t row_stride) {
-  const int64_t total = nb * g.C * g.R * g.S * static_cast<int64_t>(g.P) * g.Q;
+  const int64_t total = nb * g.C * static_cast<int64_t>(g.P) * g.Q;  // threads: one per (n, c, pq)
   if (total == 0) return;
   im2col_kernel<<<grid_for(total), kThreads, 0, stream()>>>(col, inp, g, ix, total, img_stride, row_stride);
   MD_CUDA_LAUNCHED("conv2d im2col");
