@@ -8,13 +8,8 @@
 
 #include <cstdint>
 
+#include "core/host_device.h"
 #include "kernel_types.h"
-
-#if defined(__CUDACC__)
-#define MD_HOST_DEVICE __host__ __device__ __forceinline__
-#else
-#define MD_HOST_DEVICE inline
-#endif
 
 namespace md::cuda {
 

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "check.h"
+#include "conv_geometry.h"
 #include "cuda/conv2d_index.h"
 #include "cuda/divmod.h"
 
@@ -138,39 +139,21 @@ TEST(flat_index_offsets_match_the_64_bit_split) {
 
 namespace {
 
-Conv2dGeometry geometry(int N, int C, int H, int W, int K, int R, int S, int sh, int sw, int ph, int pw) {
-  Conv2dGeometry g{};
-  g.N = N;
-  g.C = C;
-  g.H = H;
-  g.W = W;
-  g.K = K;
-  g.R = R;
-  g.S = S;
-  g.stride_h = sh;
-  g.stride_w = sw;
-  g.pad_h = ph;
-  g.pad_w = pw;
-  g.P = (H + 2 * ph - R) / sh + 1;
-  g.Q = (W + 2 * pw - S) / sw + 1;
-  return g;
-}
-
 // The geometries: the U-Nets' (3x3 pad 1, stride 1 and 2, 1x1) and random ones with kernels up to
 // 5x5, strides up to 3, every padding up to the kernel's reach and maps down to 1x1.
 std::vector<Conv2dGeometry> geometries() {
   std::vector<Conv2dGeometry> gs = {
-      geometry(3, 4, 8, 8, 5, 3, 3, 1, 1, 1, 1), geometry(2, 3, 7, 7, 4, 3, 3, 2, 2, 1, 1),
-      geometry(2, 5, 6, 9, 3, 1, 1, 1, 1, 0, 0), geometry(2, 3, 9, 8, 2, 4, 3, 2, 1, 0, 2),
-      geometry(1, 2, 5, 5, 2, 5, 5, 3, 3, 2, 2), geometry(4, 3, 4, 4, 2, 1, 1, 2, 2, 0, 0),
-      geometry(2, 2, 1, 1, 3, 3, 3, 1, 1, 1, 1)};
+      conv_geometry(3, 4, 8, 8, 5, 3, 3, 1, 1, 1, 1), conv_geometry(2, 3, 7, 7, 4, 3, 3, 2, 2, 1, 1),
+      conv_geometry(2, 5, 6, 9, 3, 1, 1, 1, 1, 0, 0), conv_geometry(2, 3, 9, 8, 2, 4, 3, 2, 1, 0, 2),
+      conv_geometry(1, 2, 5, 5, 2, 5, 5, 3, 3, 2, 2), conv_geometry(4, 3, 4, 4, 2, 1, 1, 2, 2, 0, 0),
+      conv_geometry(2, 2, 1, 1, 3, 3, 3, 1, 1, 1, 1)};
   std::mt19937_64 rng(5);
   auto pick = [&](int lo, int hi) { return lo + static_cast<int>(rng() % (hi - lo + 1)); };
   while (gs.size() < 60) {
     const int R = pick(1, 5), S = pick(1, 5), sh = pick(1, 3), sw = pick(1, 3);
     const int ph = pick(0, R - 1), pw = pick(0, S - 1);
     const int H = pick(std::max(1, R - 2 * ph), 12), W = pick(std::max(1, S - 2 * pw), 12);
-    gs.push_back(geometry(pick(1, 3), pick(1, 5), H, W, pick(1, 4), R, S, sh, sw, ph, pw));
+    gs.push_back(conv_geometry(pick(1, 3), pick(1, 5), H, W, pick(1, 4), R, S, sh, sw, ph, pw));
   }
   return gs;
 }

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "check.h"
+#include "conv_geometry.h"
 #include "kernels.h"
 #include "runtime.h"
 
@@ -440,23 +441,6 @@ TEST(gemm_tf32_is_close_but_allowed_to_differ) {
 }
 
 namespace {
-Conv2dGeometry geometry(int N, int C, int H, int W, int K, int R, int S, int sh, int sw, int ph, int pw) {
-  Conv2dGeometry g{};
-  g.N = N;
-  g.C = C;
-  g.H = H;
-  g.W = W;
-  g.K = K;
-  g.R = R;
-  g.S = S;
-  g.stride_h = sh;
-  g.stride_w = sw;
-  g.pad_h = ph;
-  g.pad_w = pw;
-  g.P = (H + 2 * ph - R) / sh + 1;
-  g.Q = (W + 2 * pw - S) / sw + 1;
-  return g;
-}
 
 void check_conv(const Conv2dGeometry& g, bool with_bias, bool all_grads, const std::string& name) {
   const size_t nin = size_t(g.N) * g.C * g.H * g.W, nw = size_t(g.K) * g.C * g.R * g.S,
@@ -484,19 +468,19 @@ void check_conv(const Conv2dGeometry& g, bool with_bias, bool all_grads, const s
 TEST(conv2d_matches_for_common_geometries) {
   if (!have_gpu()) return;
   Tf32Off exact;
-  check_conv(geometry(2, 3, 9, 9, 4, 3, 3, 1, 1, 1, 1), true, true, "3x3 pad 1");
-  check_conv(geometry(3, 5, 10, 11, 6, 3, 3, 2, 2, 1, 1), true, true, "3x3 stride 2");
-  check_conv(geometry(2, 8, 7, 6, 5, 1, 1, 1, 1, 0, 0), true, true, "1x1 pointwise");
-  check_conv(geometry(2, 4, 9, 8, 3, 4, 3, 2, 1, 0, 2), false, true, "4x3 stride (2,1) pad (0,2)");
-  check_conv(geometry(1, 2, 5, 5, 2, 5, 5, 3, 3, 2, 2), true, false, "5x5 stride 3, dinput only");
-  check_conv(geometry(4, 3, 4, 4, 2, 1, 1, 2, 2, 0, 0), true, true, "1x1 stride 2 (not pointwise)");
+  check_conv(conv_geometry(2, 3, 9, 9, 4, 3, 3, 1, 1, 1, 1), true, true, "3x3 pad 1");
+  check_conv(conv_geometry(3, 5, 10, 11, 6, 3, 3, 2, 2, 1, 1), true, true, "3x3 stride 2");
+  check_conv(conv_geometry(2, 8, 7, 6, 5, 1, 1, 1, 1, 0, 0), true, true, "1x1 pointwise");
+  check_conv(conv_geometry(2, 4, 9, 8, 3, 4, 3, 2, 1, 0, 2), false, true, "4x3 stride (2,1) pad (0,2)");
+  check_conv(conv_geometry(1, 2, 5, 5, 2, 5, 5, 3, 3, 2, 2), true, false, "5x5 stride 3, dinput only");
+  check_conv(conv_geometry(4, 3, 4, 4, 2, 1, 1, 2, 2, 0, 0), true, true, "1x1 stride 2 (not pointwise)");
 }
 
 TEST(conv2d_matches_when_chunked_over_images) {
   if (!have_gpu()) return;
   Tf32Off exact;
   // columns of one image: 64*9 rows x 64*64 = 9.4 MB, so 40 images need two 256 MiB chunks
-  check_conv(geometry(40, 64, 64, 64, 8, 3, 3, 1, 1, 1, 1), true, true, "chunked 3x3");
+  check_conv(conv_geometry(40, 64, 64, 64, 8, 3, 3, 1, 1, 1, 1), true, true, "chunked 3x3");
 }
 
 TEST(group_norm_matches_with_and_without_affine_and_silu) {
