@@ -427,14 +427,15 @@ def test_softmax(shape, dim):
         ((2, 4, 49, 32), (2, 4, 49, 32), (2, 4, 49, 32), None),
         ((3, 2, 5, 4), (3, 2, 13, 4), (3, 2, 13, 6), 0.25),
         ((1, 1, 3, 2), (1, 1, 1, 2), (1, 1, 1, 3), 2.0),
-        # the CPU's short-sequence path (keys across SIMD lanes) up to 64 keys and 32 dims, and the
+        # the CPU's short-sequence path (keys across SIMD lanes) up to 64 keys and 8 dims, and the
         # GEMM path beyond: the U-Net levels (16 and 49 tokens of 8 dims) and each boundary
         ((4, 8, 16, 8), (4, 8, 16, 8), (4, 8, 16, 8), None),
         ((2, 16, 49, 8), (2, 16, 49, 8), (2, 16, 49, 8), None),
-        ((2, 3, 17, 32), (2, 3, 64, 32), (2, 3, 64, 32), None),
-        ((2, 3, 17, 32), (2, 3, 65, 32), (2, 3, 65, 32), None),
-        ((2, 3, 9, 33), (2, 3, 20, 33), (2, 3, 20, 5), None),
-        ((2, 3, 9, 6), (2, 3, 20, 6), (2, 3, 20, 33), 0.5),
+        ((2, 3, 17, 8), (2, 3, 64, 8), (2, 3, 64, 8), None),
+        ((2, 3, 17, 8), (2, 3, 65, 8), (2, 3, 65, 8), None),
+        ((2, 3, 9, 5), (2, 3, 33, 5), (2, 3, 33, 3), 0.7),
+        ((2, 3, 9, 9), (2, 3, 20, 9), (2, 3, 20, 5), None),
+        ((2, 3, 9, 6), (2, 3, 20, 6), (2, 3, 20, 9), 0.5),
     ],
 )
 def test_attention(sq, sk, sv, scale):
