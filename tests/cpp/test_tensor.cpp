@@ -59,12 +59,12 @@ TEST(huge_shape_is_an_error_not_an_abort) {
 }
 
 TEST(cpu_alloc_alignment_small_and_huge_page_blocks) {
-  // every block is 64-byte aligned; blocks of 4 MiB and more start on a 2 MiB boundary, so that
+  // every block is 64-byte aligned; blocks of 2 MiB and more start on a 2 MiB boundary, so that
   // they can be backed by transparent huge pages
-  for (size_t n : {size_t(1), size_t(1000), size_t(3) << 20, size_t(4) << 20, (size_t(9) << 20) + 123}) {
+  for (size_t n : {size_t(1), size_t(1000), (size_t(2) << 20) - 4096, size_t(2) << 20, (size_t(9) << 20) + 123}) {
     void* p = md::cpu_alloc(n);
     CHECK(reinterpret_cast<uintptr_t>(p) % 64 == 0);
-    if (n >= (size_t(4) << 20)) CHECK(reinterpret_cast<uintptr_t>(p) % (size_t(2) << 20) == 0);
+    if (n >= (size_t(2) << 20)) CHECK(reinterpret_cast<uintptr_t>(p) % (size_t(2) << 20) == 0);
     static_cast<char*>(p)[n - 1] = 1;  // the whole block is usable
     md::cpu_free(p, n);
   }
