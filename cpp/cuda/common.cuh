@@ -59,6 +59,16 @@ inline unsigned grid_for(int64_t n, int threads = kThreads) {
   return static_cast<unsigned>(blocks < (int64_t(1) << 16) ? blocks : (int64_t(1) << 16));
 }
 
+// Kernels that split flat indices with Divmod (cuda/divmod.h) take them as 32-bit: a launch covers
+// at most kMaxLaunch elements. Items (images, planes) of per_item elements each that one launch
+// may cover; an item too large for one launch is a ValueError naming op.
+constexpr int64_t kMaxLaunch = 0xffffffffLL;
+inline int64_t items_per_launch(int64_t per_item, const char* op) {
+  MD_CHECK(per_item <= kMaxLaunch, ValueError, op, ": ", per_item,
+           " elements in one image or plane exceed the CUDA kernels' 32-bit indices");
+  return per_item > 0 ? kMaxLaunch / per_item : kMaxLaunch;
+}
+
 #define MD_GRID_STRIDE(i, n)                                                             \
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < (n); \
        i += static_cast<int64_t>(gridDim.x) * blockDim.x)

@@ -4,7 +4,6 @@
 // by side, dinput as a batched GEMM into columns followed by col2im written as a gather (each
 // input pixel sums the columns that read it), so no atomics and a fixed summation order.
 #include <algorithm>
-#include <climits>
 
 #include "cuda/common.cuh"
 #include "cuda/conv2d_index.h"
@@ -17,21 +16,11 @@ bool is_pointwise(const Conv2dGeometry& g) {
   return g.R == 1 && g.S == 1 && g.stride_h == 1 && g.stride_w == 1 && g.pad_h == 0 && g.pad_w == 0;
 }
 
-// Kernels over flat indices take them as 32-bit: at most this many elements per launch.
-constexpr int64_t kMaxLaunch = UINT32_MAX;
-
-// Images per launch of a flat-index kernel when each image has per_image elements.
-int64_t images_per_launch(int64_t per_image) {
-  MD_CHECK(per_image <= kMaxLaunch, ValueError, "conv2d: ", per_image,
-           " elements per image exceed the CUDA kernels' 32-bit indices");
-  return std::max<int64_t>(1, kMaxLaunch / std::max<int64_t>(per_image, 1));
-}
-
 // Images per chunk when each image needs `scratch` floats of workspace and the chunk's kernels
 // cover up to `flat` elements per image.
 int64_t chunk_images(int64_t N, int64_t scratch, int64_t flat) {
   const int64_t fit = static_cast<int64_t>(kWorkspaceBudget / sizeof(float)) / std::max<int64_t>(scratch, 1);
-  return std::max<int64_t>(1, std::min({N, fit, images_per_launch(flat)}));
+  return std::max<int64_t>(1, std::min({N, fit, items_per_launch(flat, "conv2d")}));
 }
 
 // ---- kernels
@@ -82,7 +71,7 @@ void im2col(float* col, const float* inp, const Conv2dGeometry& g, const ConvInd
 
 void add_bias(float* out, const float* bias, const Conv2dGeometry& g, const ConvIndex& ix) {
   const int64_t per_image = static_cast<int64_t>(g.K) * g.P * g.Q;
-  const int64_t nb = images_per_launch(per_image);
+  const int64_t nb = items_per_launch(per_image, "conv2d");
   for (int64_t n0 = 0; n0 < g.N; n0 += nb) {
     const int64_t total = std::min(nb, g.N - n0) * per_image;
     add_bias_kernel<<<grid_for(total), kThreads, 0, stream()>>>(out + n0 * per_image, bias, ix, total);

@@ -2,7 +2,6 @@
 // pixel forward, one thread per input pixel backward (a gather, so no atomics). Flat indices are
 // split with Divmod; launches are cut along the (n, c) planes so each covers fewer than 2^32.
 #include <algorithm>
-#include <climits>
 
 #include "cuda/common.cuh"
 #include "cuda/divmod.h"
@@ -41,13 +40,6 @@ __global__ void upsample_nearest_backward_kernel(float* dinp, const float* dout,
   }
 }
 
-// (n, c) planes per launch when each plane has `plane` elements
-int64_t planes_per_launch(int64_t plane) {
-  MD_CHECK(plane <= UINT32_MAX, ValueError, "upsample_nearest: a plane of ", plane,
-           " elements exceeds the CUDA kernels' 32-bit indices");
-  return std::max<int64_t>(1, UINT32_MAX / std::max<int64_t>(plane, 1));
-}
-
 }  // namespace
 
 // ---- launchers
@@ -57,7 +49,7 @@ void upsample_nearest_forward(float* out, const float* inp, int64_t NC, int64_t 
   if (NC * plane <= 0) return;
   const Divmod dOH(static_cast<uint32_t>(OH)), dOW(static_cast<uint32_t>(OW));
   const Divmod dsh(static_cast<uint32_t>(sh)), dsw(static_cast<uint32_t>(sw));
-  const int64_t step = planes_per_launch(plane);
+  const int64_t step = items_per_launch(plane, "upsample_nearest");
   for (int64_t nc0 = 0; nc0 < NC; nc0 += step) {
     const int64_t n = std::min(step, NC - nc0) * plane;
     upsample_nearest_forward_kernel<<<grid_for(n), kThreads, 0, stream()>>>(out + nc0 * plane, inp + nc0 * H * W, n, H,
@@ -71,7 +63,7 @@ void upsample_nearest_backward(float* dinp, const float* dout, int64_t NC, int64
   const int64_t plane = H * W;
   if (NC * plane <= 0) return;
   const Divmod dH(static_cast<uint32_t>(H)), dW(static_cast<uint32_t>(W));
-  const int64_t step = planes_per_launch(plane * sh * sw);
+  const int64_t step = items_per_launch(plane * sh * sw, "upsample_nearest");
   for (int64_t nc0 = 0; nc0 < NC; nc0 += step) {
     const int64_t n = std::min(step, NC - nc0) * plane;
     upsample_nearest_backward_kernel<<<grid_for(n), kThreads, 0, stream()>>>(
