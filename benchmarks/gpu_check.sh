@@ -3,7 +3,7 @@
 # /usr/local/cuda, no package index): installs the wheels carried in .whl/ (scipy-openblas32,
 # diffusers, build tools) into /tmp/site, builds minidiff with the CUDA backend for sm_90, prints
 # the device, runs the C++ kernel twin tests and tests/test_cuda.py, then the training-step
-# benchmark, the per-op profile and the per-shape convolution times (benchmarks/conv_shapes.py). Logs go to $OUT/ when $OUT is set.
+# benchmark (float32, and bf16 at batch 512), the per-op profile and the per-shape convolution times (benchmarks/conv_shapes.py). Logs go to $OUT/ when $OUT is set.
 #
 # Env: PYTEST_ARGS (default "-q -x"), TEST_TIMEOUT (seconds per test stage, default 300),
 #      BENCH_FRAMEWORKS (default "minidiff torch"; add torch-compile for the batch-512 target,
@@ -124,6 +124,14 @@ if [ -z "${SKIP_BENCH:-}" ] && [ -f benchmarks/train_step.py ]; then
     --steps "${BENCH_STEPS:-20}" --warmup 3 --json "$LOG_DIR/bench.json" 2>&1 |
     tee "$LOG_DIR/bench.log"; then
     note "BENCHMARK FAILED"
+    status=1
+  fi
+  step "benchmark, bf16: train_step.py --device cuda --config fmnist --batch 512 --precision bf16"
+  if ! timeout "$TEST_TIMEOUT" python benchmarks/train_step.py --device cuda --config fmnist --batch 512 \
+    --frameworks minidiff torch --precision bf16 \
+    --steps "${BENCH_STEPS:-20}" --warmup 3 --json "$LOG_DIR/bench_bf16.json" 2>&1 |
+    tee "$LOG_DIR/bench_bf16.log"; then
+    note "BF16 BENCHMARK FAILED"
     status=1
   fi
 else

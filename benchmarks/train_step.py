@@ -49,6 +49,8 @@ def run_minidiff(cfg, batch, device, steps, warmup, threads, precision):
 
     if threads:
         md.set_num_threads(threads)
+    if precision == "bf16":  # bf16 operands for every matrix product, as TrainingConfig.mixed_precision
+        md.set_float32_matmul_precision("medium")
     md.manual_seed(0)
     sa, sb = _schedule()
     model = md.UNet2DModel(**cfg).to(device)
@@ -110,7 +112,7 @@ def run_torch(cfg, batch, device, steps, warmup, threads, compile_model, precisi
         noise = torch.randn(batch, ch, size, size, device=device)
         t = torch.randint(0, 1000, (batch,), device=device)
         noisy = x0 * sa_t[t].view(-1, 1, 1, 1) + noise * sb_t[t].view(-1, 1, 1, 1)
-        with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=autocast):
+        with torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16, enabled=autocast):
             pred = forward(noisy, t).sample
         loss = torch.nn.functional.mse_loss(pred.float(), noise)
         opt.zero_grad(set_to_none=True)
@@ -171,7 +173,13 @@ def main():
         "noisy machine changes speed over a minute; alternating puts both under the same conditions)",
     )
     p.add_argument("--threads", type=int, default=2, help="CPU threads for both frameworks (0: leave as is)")
-    p.add_argument("--precision", default="fp32", choices=["fp32", "bf16"])
+    p.add_argument(
+        "--precision",
+        default="fp32",
+        choices=["fp32", "bf16"],
+        help="bf16: minidiff with bf16 matrix products (set_float32_matmul_precision('medium')), torch "
+        "under bf16 autocast; compare these only with each other, not with fp32 runs",
+    )
     p.add_argument("--json", default=None, help="also write the results to this file")
     p.add_argument("--worker", dest="framework", default=None, help=argparse.SUPPRESS)
     args = p.parse_args()

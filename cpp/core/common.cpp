@@ -1,6 +1,7 @@
 // Shapes, devices and dtypes: parsing, printing and checked arithmetic.
 #include "core/common.h"
 
+#include <atomic>
 #include <limits>
 
 namespace md {
@@ -88,5 +89,12 @@ int64_t wrap_dim(int64_t dim, int64_t ndim, const char* op) {
     throw IndexError(str(op, ": dim ", dim, " is out of range for a tensor of ", ndim, " dimensions"));
   return dim < 0 ? dim + n : dim;
 }
+
+namespace {
+std::atomic<bool> g_matmul_bf16{false};
+}  // namespace
+
+void set_matmul_bf16(bool on) { g_matmul_bf16.store(on, std::memory_order_relaxed); }
+bool matmul_bf16() { return g_matmul_bf16.load(std::memory_order_relaxed); }
 
 }  // namespace md

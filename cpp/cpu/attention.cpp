@@ -45,8 +45,9 @@ constexpr int kLanes = 16;
 constexpr int64_t kSmallKeys = 64;  // Lk up to this
 constexpr int64_t kSmallDim = 8;    // D and Dv up to this (padded to DP = 16 lanes)
 
+// In bf16 matmul mode the products go through gemm, which rounds their operands.
 bool small_attention(int64_t Lk, int64_t D, int64_t Dv) {
-  return Lk <= kSmallKeys && D <= kSmallDim && Dv <= kSmallDim;
+  return Lk <= kSmallKeys && D <= kSmallDim && Dv <= kSmallDim && !matmul_bf16();
 }
 
 // xt (D, LK) = x (Lk, D) transposed, the columns Lk..LK zero.

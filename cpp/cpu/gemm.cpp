@@ -4,7 +4,14 @@
 // OpenBLAS's) spin-waiting for the same cores made every switch between an OpenMP kernel and a
 // BLAS call cost up to a scheduler time slice; with one pool a product inside an OpenMP region
 // (conv2d over images, batched products) simply runs on the calling thread.
+//
+// With md.set_float32_matmul_precision("medium") each product first rounds copies of its operands
+// to bfloat16 (kept in float32 words), so it computes exactly what a bf16 tensor core with float32
+// accumulation does, up to summation order; this costs a pass over the operands and gains nothing
+// in speed on these CPUs' float32 BLAS.
 #include <cblas.h>
+
+#include <cstring>
 
 #include "cpu/common.h"
 #include "kernels.h"
@@ -21,12 +28,58 @@ void blas_single_threaded() {
   (void)once;
 }
 
-// One OpenBLAS call on the calling thread; the sizes were checked by the caller.
-void sgemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda, const float* B,
-           int64_t ldb, float beta, float* C, int64_t ldc) {
+void blas_sgemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+                const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
   auto i32 = [](int64_t v) { return static_cast<blasint>(v); };
   scipy_cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, i32(M), i32(N),
                     i32(K), alpha, A, i32(lda), B, i32(ldb), beta, C, i32(ldc));
+}
+
+// x rounded to the nearest bfloat16 (ties to even), as a float; NaN stays NaN, and values past
+// bf16's largest finite value round to infinity, as a conversion to bf16 does.
+inline float round_to_bf16(float x) {
+  uint32_t u;
+  std::memcpy(&u, &x, 4);
+  if ((u & 0x7fffffffu) <= 0x7f800000u) u = (u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u;
+  std::memcpy(&x, &u, 4);
+  return x;
+}
+
+// A (rows, cols) matrix of row stride ld, rounded into dst (row stride cols).
+void round_matrix(float* dst, const float* src, int64_t rows, int64_t cols, int64_t ld) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* s = src + r * ld;
+    float* d = dst + r * cols;
+    for (int64_t c = 0; c < cols; ++c) d[c] = round_to_bf16(s[c]);
+  }
+}
+
+// Scratch that may be taken inside an OpenMP region: nullptr when memory runs out, never a throw.
+float* try_alloc(int64_t n) noexcept {
+  try {
+    return static_cast<float*>(cpu_alloc(static_cast<size_t>(n) * sizeof(float)));
+  } catch (...) {
+    return nullptr;
+  }
+}
+
+// One product on the calling thread; the sizes were checked by the caller.
+void sgemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda, const float* B,
+           int64_t ldb, float beta, float* C, int64_t ldc) {
+  if (!matmul_bf16() || K == 0) return blas_sgemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  // the operands as stored: A is (M, K), or (K, M) when transposed; B is (K, N), or (N, K)
+  const int64_t a_rows = ta ? K : M, a_cols = ta ? M : K, b_rows = tb ? N : K, b_cols = tb ? K : N;
+  float* a = try_alloc(a_rows * a_cols);
+  float* b = a ? try_alloc(b_rows * b_cols) : nullptr;
+  if (b) {
+    round_matrix(a, A, a_rows, a_cols, lda);
+    round_matrix(b, B, b_rows, b_cols, ldb);
+    blas_sgemm(ta, tb, M, N, K, alpha, a, a_cols, b, b_cols, beta, C, ldc);
+  } else {  // out of memory for the copies: the exact float32 product, which bf16 mode permits
+    blas_sgemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  }
+  if (a) cpu_free(a, static_cast<size_t>(a_rows * a_cols) * sizeof(float));
+  if (b) cpu_free(b, static_cast<size_t>(b_rows * b_cols) * sizeof(float));
 }
 
 int gemm_threads(double flops) {

@@ -1,8 +1,9 @@
 // CUDA matrix products through cuBLAS. Our matrices are row-major and cuBLAS's column-major: a
 // row-major (M, N) matrix is the column-major (N, M) matrix, so C = op(A) op(B) is computed as
 // C^T = op(B)^T op(A)^T, i.e. cuBLAS gets B first, A second and the dims (N, M, K).
-// md.backends.allow_tf32 picks the compute type per call (CUBLAS_COMPUTE_32F_FAST_TF32 or the
-// exact CUBLAS_COMPUTE_32F), so the switch needs no handle state and takes effect at once.
+// md.backends.allow_tf32 and the bf16 matmul mode pick the compute type per call
+// (CUBLAS_COMPUTE_32F_FAST_16BF, CUBLAS_COMPUTE_32F_FAST_TF32 or the exact CUBLAS_COMPUTE_32F), so
+// the switches need no handle state and take effect at once.
 #include <climits>
 
 #include "cuda/common.cuh"
@@ -16,7 +17,12 @@ int checked(int64_t v, const char* what) {
   return static_cast<int>(v);
 }
 
-cublasComputeType_t compute_type() { return tf32_allowed() ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F; }
+// bf16 matmul mode (md.set_float32_matmul_precision("medium")) takes precedence over TF32: cuBLAS
+// rounds the float32 operands to bf16 for the tensor cores and accumulates in float32.
+cublasComputeType_t compute_type() {
+  if (matmul_bf16()) return CUBLAS_COMPUTE_32F_FAST_16BF;
+  return tf32_allowed() ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
+}
 
 // ---- kernels
 

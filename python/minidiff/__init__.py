@@ -41,6 +41,7 @@ from ._core import (
     zeros_like,
 )
 from .autograd import enable_grad, no_grad
+from .backends import get_float32_matmul_precision, set_float32_matmul_precision
 from .schedulers import DDIMScheduler, DDPMScheduler
 from .unet import UNet2DModel
 
@@ -99,6 +100,7 @@ __all__ = [
     "float32",
     "full",
     "functional",
+    "get_float32_matmul_precision",
     "get_num_threads",
     "int64",
     "is_grad_enabled",
@@ -115,6 +117,7 @@ __all__ = [
     "randn",
     "randn_like",
     "schedulers",
+    "set_float32_matmul_precision",
     "set_grad_enabled",
     "set_num_threads",
     "stack",

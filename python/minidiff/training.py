@@ -13,6 +13,7 @@ and resumed from its latest checkpoint ends with bit-identical weights to one th
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -30,7 +31,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from . import _core, lr
+from . import _core, backends, lr
 from . import checkpoint as ckpt
 from .data import DataLoader, Dataset, load_dataset
 from .images import save_grid, save_npz
@@ -53,6 +54,7 @@ logger = logging.getLogger("minidiff.training")
 LR_SCHEDULES = ("constant", "constant_with_warmup", "linear", "cosine", "warmup_cosine", "cosine_with_warmup")
 OPTIMIZERS = {"adam": Adam, "adamw": AdamW}
 SAMPLERS = ("ddpm", "ddim")
+MIXED_PRECISION = ("no", "bf16")
 METRICS_FILE = "metrics.jsonl"
 CONFIG_FILE = "training_config.json"
 
@@ -122,6 +124,12 @@ class TrainingConfig:
     # -- run
     seed: int = _f(0, "seed of the noise, timesteps, label dropout, data order and model init")
     device: str = _f("cpu", "cpu or cuda[:N]")
+    mixed_precision: str = _f(
+        "no",
+        "no, or bf16: the matrix products of training steps (conv, linear, attention) take bf16 operands "
+        "and accumulate in float32; weights, activations and gradients stay float32 (for CUDA's bf16 tensor "
+        "cores; the CPU emulates it, slower)",
+    )
     output_dir: str | None = _f("runs/minidiff", "run directory; None or '' writes nothing")
     checkpoint_every: int = _f(0, "optimiser steps between checkpoints; 0 = only epoch intervals and the end")
     keep_checkpoints: int = _f(3, "newest checkpoints kept")
@@ -190,6 +198,7 @@ class TrainingConfig:
         choice("prediction_type", PREDICTION_TYPES)
         choice("sampler", SAMPLERS)
         choice("beta_schedule", ("linear", "scaled_linear", "squaredcos_cap_v2", "sigmoid"))
+        choice("mixed_precision", MIXED_PRECISION)
         if self.channels is not None:
             choice("channels", (1, 3))
         if self.lr_schedule == "constant" and self.warmup_steps:
@@ -615,17 +624,32 @@ class Trainer:
         """
         self.prepare(model)
         k = self.config.gradient_accumulation_steps
-        loss = self.compute_loss(model, images, class_labels)
-        value = loss.item()
-        if math.isfinite(value):
-            (loss * (1.0 / k) if k > 1 else loss).backward()
-            self._step_losses.append(value)
-        else:
-            self._accumulation_bad = True  # no backward: the whole accumulated step will be skipped
+        with self._matmul_precision():
+            loss = self.compute_loss(model, images, class_labels)
+            value = loss.item()
+            if math.isfinite(value):
+                (loss * (1.0 / k) if k > 1 else loss).backward()
+                self._step_losses.append(value)
+            else:
+                self._accumulation_bad = True  # no backward: the whole accumulated step will be skipped
         self.micro_step += 1
         if self.micro_step >= k:
             self.optimizer_step()
         return value
+
+    @contextlib.contextmanager
+    def _matmul_precision(self):
+        """bf16 matrix products for the forward and backward pass of a mixed_precision="bf16" run; the
+        previous precision comes back afterwards (sampling and the optimiser are float32)."""
+        if self.config.mixed_precision != "bf16":
+            yield
+            return
+        before = backends.get_float32_matmul_precision()
+        backends.set_float32_matmul_precision("medium")
+        try:
+            yield
+        finally:
+            backends.set_float32_matmul_precision(before)
 
     def optimizer_step(self) -> None:
         """Clips, sets the scheduled learning rate, steps the optimiser and the EMA, zeroes the gradients.
@@ -886,7 +910,8 @@ class Trainer:
         trajectory = (
             "learning_rate batch_size beta1 beta2 eps weight_decay optimizer lr_schedule warmup_steps min_lr "
             "max_grad_norm gradient_accumulation_steps prediction_type num_train_timesteps beta_schedule "
-            "label_dropout class_conditional random_flip seed use_ema ema_decay ema_power ema_inv_gamma"
+            "label_dropout class_conditional random_flip seed use_ema ema_decay ema_power ema_inv_gamma "
+            "mixed_precision"
         ).split()
         mine = self.config.to_dict()
         changed = [f"{k}: {saved[k]!r} -> {mine[k]!r}" for k in trajectory if k in saved and saved[k] != mine[k]]
