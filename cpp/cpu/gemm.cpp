@@ -5,15 +5,16 @@
 // BLAS call cost up to a scheduler time slice; with one pool a product inside an OpenMP region
 // (conv2d over images, batched products) simply runs on the calling thread.
 //
-// With md.set_float32_matmul_precision("medium") each product first rounds copies of its operands
-// to bfloat16 (kept in float32 words), so it computes exactly what a bf16 tensor core with float32
-// accumulation does, up to summation order; this costs a pass over the operands and gains nothing
-// in speed on these CPUs' float32 BLAS.
+// With md.set_float32_matmul_precision("medium") each product takes its operands rounded to bf16
+// and accumulates in float32, as a bf16 tensor core does: on CPUs with AVX512-BF16 in the kernel of
+// gemm_bf16.cpp, elsewhere by rounding copies of the operands for the float32 BLAS (the same
+// numbers up to summation order, and slower than plain float32).
 #include <cblas.h>
 
 #include <cstring>
 
 #include "cpu/common.h"
+#include "cpu/gemm_bf16.h"
 #include "kernels.h"
 
 namespace md::cpu {
@@ -67,6 +68,7 @@ float* try_alloc(int64_t n) noexcept {
 void sgemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda, const float* B,
            int64_t ldb, float beta, float* C, int64_t ldc) {
   if (!matmul_bf16() || K == 0) return blas_sgemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  if (bf16_gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)) return;  // AVX512-BF16 kernel
   // the operands as stored: A is (M, K), or (K, M) when transposed; B is (K, N), or (N, K)
   const int64_t a_rows = ta ? K : M, a_cols = ta ? M : K, b_rows = tb ? N : K, b_cols = tb ? K : N;
   float* a = try_alloc(a_rows * a_cols);
