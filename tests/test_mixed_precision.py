@@ -1,9 +1,11 @@
 """bf16 matrix products: ``md.set_float32_matmul_precision("medium")`` and
 ``TrainingConfig.mixed_precision = "bf16"``.
 
-On the CPU the mode rounds copies of each product's operands to bfloat16 and multiplies them in
-float32; a product of two bf16 values is exact in float32, so matmul and linear must equal a
-float64 product of the rounded operands up to float32 accumulation error. Winograd convolutions
+On the CPU the mode multiplies operands rounded to bfloat16 (in the AVX512-BF16 kernel where the
+build has it, else as rounded copies for the float32 BLAS) and accumulates in float32; a product of
+two bf16 values is exact in float32, so matmul and linear must equal a float64 product of the
+rounded operands up to float32 accumulation error (tests/cpp/test_gemm_bf16.cpp checks every
+transpose and blocking case of the kernel). Winograd convolutions
 round in the transformed domain, so their oracle is weaker: an error of the size the rounded
 operands give, and far above float32's. The CUDA twins are in test_cuda.py.
 """

@@ -369,15 +369,17 @@ def _run(out, crash_at=None, resume=None, **overrides):
     return model, trainer
 
 
-def test_interrupted_and_resumed_run_ends_with_identical_weights(tmp_path):
+@pytest.mark.parametrize("mixed_precision", ["no", "bf16"])
+def test_interrupted_and_resumed_run_ends_with_identical_weights(tmp_path, mixed_precision):
     # 70 images / 16 = 4 micro-batches = 2 steps an epoch, 6 steps in all; checkpoints every 4 steps.
     # Dropout, label dropout, flips, v-prediction and accumulation all draw random numbers.
-    straight, t_straight = _run(tmp_path / "a")
+    straight, t_straight = _run(tmp_path / "a", mixed_precision=mixed_precision)
     assert t_straight.global_step == 6
-    _, t_crashed = _run(tmp_path / "b", crash_at=5)  # dies one step after the step-4 checkpoint (mid-epoch 2)
+    # dies one step after the step-4 checkpoint (mid-epoch 2)
+    _, t_crashed = _run(tmp_path / "b", crash_at=5, mixed_precision=mixed_precision)
     assert t_crashed.global_step == 5
     assert md.checkpoint.load_checkpoint(tmp_path / "b").step == 4
-    resumed, t_resumed = _run(tmp_path / "b", resume="latest")
+    resumed, t_resumed = _run(tmp_path / "b", resume="latest", mixed_precision=mixed_precision)
     assert t_resumed.global_step == 6
     a, b = weights(straight), weights(resumed)
     assert all(np.array_equal(a[k], b[k]) for k in a)

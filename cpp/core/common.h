@@ -98,9 +98,9 @@ int64_t wrap_dim(int64_t dim, int64_t ndim, const char* op);
 // ---- float32 matrix-product precision (md.set_float32_matmul_precision("medium")); off by default
 // When on, every float32 matrix product of the engine (matmul, linear, conv2d, attention) takes its
 // operands rounded to bfloat16 and accumulates in float32; tensors, weights and the other ops stay
-// float32. CUDA runs these products on bf16 tensor cores; the CPU rounds copies of the operands and
-// runs its float32 kernels, which gives the same numbers (a product of two bf16 values is exact in
-// float32) at no gain in speed.
+// float32. CUDA runs these products on bf16 tensor cores, CPUs with AVX512-BF16 in a VDPBF16PS
+// kernel; other CPUs round copies of the operands for their float32 kernels, which gives the same
+// numbers (a product of two bf16 values is exact in float32) more slowly.
 void set_matmul_bf16(bool on);
 bool matmul_bf16();
 

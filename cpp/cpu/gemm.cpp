@@ -64,11 +64,10 @@ float* try_alloc(int64_t n) noexcept {
   }
 }
 
-// One product on the calling thread; the sizes were checked by the caller.
-void sgemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda, const float* B,
-           int64_t ldb, float beta, float* C, int64_t ldc) {
-  if (!matmul_bf16() || K == 0) return blas_sgemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-  if (bf16_gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)) return;  // AVX512-BF16 kernel
+}  // namespace
+
+void gemm_bf16_rounded(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+                       const float* B, int64_t ldb, float beta, float* C, int64_t ldc) noexcept {
   // the operands as stored: A is (M, K), or (K, M) when transposed; B is (K, N), or (N, K)
   const int64_t a_rows = ta ? K : M, a_cols = ta ? M : K, b_rows = tb ? N : K, b_cols = tb ? K : N;
   float* a = try_alloc(a_rows * a_cols);
@@ -82,6 +81,16 @@ void sgemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const
   }
   if (a) cpu_free(a, static_cast<size_t>(a_rows * a_cols) * sizeof(float));
   if (b) cpu_free(b, static_cast<size_t>(b_rows * b_cols) * sizeof(float));
+}
+
+namespace {
+
+// One product on the calling thread; the sizes were checked by the caller.
+void sgemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda, const float* B,
+           int64_t ldb, float beta, float* C, int64_t ldc) {
+  if (!matmul_bf16() || K == 0) return blas_sgemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  if (!bf16_gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc))  // the AVX512-BF16 kernel, where built
+    gemm_bf16_rounded(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 int gemm_threads(double flops) {

@@ -15,4 +15,9 @@ bool bf16_gemm_available();
 bool bf16_gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
                const float* B, int64_t ldb, float beta, float* C, int64_t ldc) noexcept;
 
+// The same product anywhere (cpu/gemm.cpp): copies of the operands rounded to bf16, multiplied by the
+// float32 BLAS; where memory for the copies runs out, the exact float32 product. Never throws.
+void gemm_bf16_rounded(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+                       const float* B, int64_t ldb, float beta, float* C, int64_t ldc) noexcept;
+
 }  // namespace md::cpu

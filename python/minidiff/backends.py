@@ -9,9 +9,10 @@ tensor cores; setting it forwards the choice to the native core.
 - ``"highest"``: exact float32 products everywhere (TF32 off);
 - ``"high"``: TF32 tensor cores on CUDA (the same as ``allow_tf32 = True``, the default);
 - ``"medium"``: operands rounded to bfloat16, products accumulated in float32. CUDA runs these on
-  bf16 tensor cores; the CPU rounds copies of the operands and computes the same numbers with its
-  float32 kernels, which is no faster. Tensors, weights, gradients and all other ops stay float32,
-  so memory use does not change. ``TrainingConfig.mixed_precision = "bf16"`` trains this way.
+  bf16 tensor cores, CPUs with AVX512-BF16 on their bf16 dot-product instructions (about twice
+  the float32 rate); other CPUs round copies of the operands for their float32 kernels (the same
+  numbers, slower). Tensors, weights, gradients and all other ops stay float32, so memory use does
+  not change. ``TrainingConfig.mixed_precision = "bf16"`` trains this way.
 """
 
 from __future__ import annotations

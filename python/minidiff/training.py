@@ -127,8 +127,8 @@ class TrainingConfig:
     mixed_precision: str = _f(
         "no",
         "no, or bf16: the matrix products of training steps (conv, linear, attention) take bf16 operands "
-        "and accumulate in float32; weights, activations and gradients stay float32 (for CUDA's bf16 tensor "
-        "cores; the CPU emulates it, slower)",
+        "and accumulate in float32; weights, activations and gradients stay float32 (faster where the hardware "
+        "has bf16 arithmetic: CUDA tensor cores, AVX512-BF16 CPUs)",
     )
     output_dir: str | None = _f("runs/minidiff", "run directory; None or '' writes nothing")
     checkpoint_every: int = _f(0, "optimiser steps between checkpoints; 0 = only epoch intervals and the end")

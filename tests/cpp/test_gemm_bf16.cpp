@@ -2,8 +2,9 @@
 // with the mode on, against a double product of the operands rounded to bf16 (ties to even). Every
 // transpose combination, sizes around the AVX512-BF16 kernel's tiles and blocks (12 x 32 tiles,
 // k blocks of 384, 144-row and 768-column blocks), odd K, leading dimensions wider than the
-// matrices, alpha and beta, C's untouched margins, and 1 and 2 threads. Where the kernel is not
-// built (no AVX512-BF16), the same checks cover the rounded-copy fallback.
+// matrices, alpha and beta, C's untouched margins, and 1 and 2 threads. The portable path (rounded
+// copies for the float32 BLAS, which the products take where the kernel is not built) is called
+// directly on the same cases.
 #include <omp.h>
 
 #include <cstdint>
@@ -42,8 +43,9 @@ std::string name(const Case& c, int threads) {
          " beta=" + std::to_string(c.beta) + " threads=" + std::to_string(threads);
 }
 
-// One product through cpu::gemm (or gemm_batched over `batch` copies) with bf16 mode on.
-void check_case(const Case& c, int threads, int64_t batch = 1) {
+// One product through cpu::gemm (or gemm_batched over `batch` copies) with bf16 mode on; with
+// `portable`, through cpu::gemm_bf16_rounded on the calling thread instead.
+void check_case(const Case& c, int threads, int64_t batch = 1, bool portable = false) {
   std::mt19937 rng(static_cast<unsigned>(c.M * 131 + c.N * 17 + c.K + (c.ta ? 7 : 0) + (c.tb ? 3 : 0)));
   std::normal_distribution<float> dist;
   // stored shapes with a margin of 3 extra columns in every leading dimension
@@ -59,7 +61,11 @@ void check_case(const Case& c, int threads, int64_t batch = 1) {
 
   omp_set_num_threads(threads);
   set_matmul_bf16(true);
-  if (batch == 1)
+  if (portable)
+    for (int64_t b = 0; b < batch; ++b)
+      cpu::gemm_bf16_rounded(c.ta, c.tb, c.M, c.N, c.K, c.alpha, A.data() + b * sa, lda, B.data() + b * sb, ldb, c.beta,
+                             C.data() + b * sc, ldc);
+  else if (batch == 1)
     cpu::gemm(c.ta, c.tb, c.M, c.N, c.K, c.alpha, A.data(), lda, B.data(), ldb, c.beta, C.data(), ldc);
   else
     cpu::gemm_batched(c.ta, c.tb, c.M, c.N, c.K, c.alpha, A.data(), lda, sa, B.data(), ldb, sb, c.beta, C.data(), ldc,
@@ -133,4 +139,10 @@ TEST(bf16_mode_off_is_exact_float32) {
   cpu::gemm(false, false, M, N, K, 1.0f, A.data(), K, B.data(), N, 0.0f, C.data(), N);
   set_matmul_bf16(false);
   CHECK_NEAR(C[0], K * 1.0, 1e-3);
+}
+
+TEST(portable_bf16_path_matches_the_rounded_product) {
+  const int64_t sizes[][3] = {{1, 1, 1}, {13, 33, 5}, {128, 96, 129}, {37, 45, 777}};
+  for (const auto& s : sizes)
+    for (int t = 0; t < 4; ++t) check_case({(t & 1) != 0, (t & 2) != 0, s[0], s[1], s[2], 0.5f, 0.25f}, 1, 1, true);
 }
