@@ -3,6 +3,7 @@ installed) in the same run and process, forward and forward+backward, median of 
 after warm-up; and matmul's GFLOP/s against the sgemm rate NumPy's BLAS reaches here.
 
     python benchmarks/ops_cpu.py [--repeats 7] [--threads 2] [--only conv2d,matmul] [--stat median|min]
+                                 [--precision fp32|bf16]
 
 Shapes (float32): conv2d 3x3 64->64 on (32, 64, 28, 28), 128->128 on (32, 128, 14, 14) and
 256->128 on (32, 256, 7, 7) (the U-Net's three resolutions), padding 1, with bias; group_norm with 32
@@ -11,6 +12,8 @@ batch 32, 49 tokens, 128 channels split into 4 heads of 32; linear 512->512 on 4
 matmul 1024 x 1024 x 1024. Backward passes a fixed random upstream gradient and clears .grad before
 each repeat, in both frameworks. Within each repeat the minidiff and torch runs alternate, so a
 load spike from another job on the machine hits both; --stat min shows the unloaded speed.
+--precision bf16 runs minidiff with ``md.set_float32_matmul_precision("medium")`` (bf16 operands
+for every matrix product) and torch's forward under ``torch.autocast("cpu", torch.bfloat16)``.
 """
 
 from __future__ import annotations
@@ -126,6 +129,16 @@ def torch_fns(arrays, fn, grad):
     return fwd, fwd_bwd
 
 
+def bf16_autocast(fn):
+    """fn's forward under CPU bf16 autocast, its output back in float32 for the float32 gradient."""
+
+    def run(*xs):
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            return fn(*xs).float()
+
+    return run
+
+
 def limit_numpy_blas(threads: int) -> str:
     """Gives NumPy's own BLAS (a separate OpenBLAS) the same thread count, where threadpoolctl
     (a scikit-learn dependency) is there to do it; returns what NumPy's BLAS uses."""
@@ -159,14 +172,17 @@ def main():
     ap.add_argument("--threads", type=int, default=2, help="threads for minidiff and torch")
     ap.add_argument("--only", default="", help="comma-separated substrings of case names")
     ap.add_argument("--stat", choices=["median", "min"], default="median", help="statistic over the repeats")
+    ap.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
     args = ap.parse_args()
     stat = statistics.median if args.stat == "median" else min
+    if args.precision == "bf16":
+        md.set_float32_matmul_precision("medium")
 
     md.set_num_threads(args.threads)
     if torch is not None:
         torch.set_num_threads(args.threads)
     info = md._core.build_info()
-    print(f"minidiff {info['version']}  {info['blas']}  threads={args.threads}")
+    print(f"minidiff {info['version']}  {info['blas']}  threads={args.threads}  precision={args.precision}")
     print(f"torch {torch.__version__ if torch is not None else 'not installed'}  numpy {np.__version__}")
     print(limit_numpy_blas(args.threads))
     print(
@@ -189,7 +205,7 @@ def main():
         grad = rng.standard_normal(out_shape).astype(np.float32)
         fns = list(minidiff_fns(arrays, fn_md, grad))
         if torch is not None:
-            fns += torch_fns(arrays, fn_torch, grad)
+            fns += torch_fns(arrays, bf16_autocast(fn_torch) if args.precision == "bf16" else fn_torch, grad)
         t = interleaved(fns, args.repeats, stat)
         f_md, fb_md = t[0], t[1]
         row = f"{name:30s} {f_md * 1e3:9.2f}"
@@ -204,8 +220,8 @@ def main():
     if not only or any(s in "matmul" for s in only):
         g_md, g_np = gemm_rates(1024, args.repeats, stat)
         print(
-            f"\nmatmul 1024^3 forward: minidiff {g_md:.1f} GFLOP/s, NumPy sgemm {g_np:.1f} GFLOP/s "
-            f"({100 * g_md / g_np:.0f}% of NumPy)"
+            f"\nmatmul 1024^3 forward: minidiff ({args.precision}) {g_md:.1f} GFLOP/s, NumPy float32 sgemm "
+            f"{g_np:.1f} GFLOP/s ({100 * g_md / g_np:.0f}% of NumPy)"
         )
 
 
