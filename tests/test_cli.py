@@ -165,6 +165,23 @@ def test_class_conditional_flag_adds_class_embeddings_to_a_preset_model(tmp_path
     assert model_config["num_class_embeds"] == 11 and model_config["block_out_channels"] == [32, 64]
 
 
+def test_profile_prints_per_op_times_and_writes_nothing(tmp_path, data_file, capsys):
+    out = tmp_path / "prof"
+    args = tiny_train_args(data_file, out, "--profile", "2", "--gradient-accumulation-steps", "2")
+    assert cli.main(args + ["--mixed-precision", "bf16"]) == 0
+    text = capsys.readouterr().out
+    assert "2 optimiser step(s) of batch 16 x 2 micro-batch(es) on cpu, mixed_precision=bf16" in text
+    rows = {line.split()[0]: line.split() for line in text.splitlines() if line.split()}
+    # 2 steps x 2 micro-batches, each with the same convolutions
+    assert int(rows["conv2d"][1]) % 4 == 0 and int(rows["conv2d_backward"][1]) == int(rows["conv2d"][1])
+    assert "adam_step" in rows and float(rows["wall"][2]) > 0
+    assert not out.exists()
+    assert md.get_float32_matmul_precision() == "high"  # the bf16 steps restored it
+    with pytest.raises(SystemExit) as exc:
+        cli.main(tiny_train_args(data_file, out, "--profile", "0"))
+    assert exc.value.code == 2 and "--profile: expected a positive integer, got 0" in capsys.readouterr().err
+
+
 def test_default_model_is_sized_for_the_data(tmp_path, data_file):
     out = tmp_path / "auto"
     args = tiny_train_args(data_file, out, "--max-steps", "1")

@@ -74,6 +74,16 @@ def _optional(convert):
     return parse
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
 def _json_or_file(text: str) -> dict:
     try:
         data = json.loads(text) if text.lstrip().startswith("{") else json.loads(Path(text).read_text("utf-8"))
@@ -153,6 +163,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--overwrite", action="store_true", help="start afresh in an output directory that holds checkpoints"
     )
     train.add_argument("--save-config", metavar="FILE", help="write the resolved config (.json/.toml) and exit")
+    train.add_argument(
+        "--profile",
+        nargs="?",
+        type=_positive_int,
+        const=3,
+        metavar="STEPS",
+        help="time STEPS training steps of this config (default 3, after a warm-up step) per op, print the "
+        "table and exit; writes nothing",
+    )
     train.add_argument("-v", "--verbose", action="store_true", help="log every checkpoint")
     _add_config_flags(train)
 
@@ -285,6 +304,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
         trainer = Trainer(config)
     md.manual_seed(config.seed)
     model = md.UNet2DModel(**config.model_config)
+    if args.profile:
+        # max_steps: the learning-rate schedules need the run's length
+        profile_config = trainer.config.replace(output_dir=None, max_steps=args.profile + 1)
+        return _profile_training(profile_config, model, dataset, args.profile)
     n_params = sum(p.numel() for p in model.parameters())
     log.info(
         "training a %.2fM-parameter U-Net on %s (%d images %s) for %d epochs, batch %d, on %s -> %s",
@@ -321,6 +344,40 @@ def _cmd_train(args: argparse.Namespace) -> int:
         out = Path(config.output_dir)
         log.info("samples: %s", out / "samples" / "final.png")
         log.info("model:   %s  (minidiff sample --model %s)", out / "model", out / "model")
+    return 0
+
+
+def _profile_training(config, model, dataset, steps: int) -> int:
+    """minidiff train --profile: per-op times of `steps` optimiser steps after one warm-up step."""
+    import minidiff as md
+
+    from .data import DataLoader
+    from .training import Trainer
+
+    trainer = Trainer(config)
+    k = config.gradient_accumulation_steps
+    loader = DataLoader(dataset, config.batch_size, shuffle=True, seed=config.seed, device=trainer.device)
+
+    def batches():
+        while True:
+            yield from loader
+
+    feed = batches()
+
+    def one_step():
+        for _ in range(k):
+            images, labels = next(feed)
+            trainer.train_step(model, images, labels if config.class_conditional else None)
+
+    one_step()  # warm-up: first-call allocations and caches
+    with md.profiler.profile() as prof:
+        for _ in range(steps):
+            one_step()
+    print(
+        f"{steps} optimiser step(s) of batch {config.batch_size} x {k} micro-batch(es) on {config.device}, "
+        f"mixed_precision={config.mixed_precision}: {prof.wall_seconds / steps * 1e3:.1f} ms per step"
+    )
+    print(prof.table())
     return 0
 
 
