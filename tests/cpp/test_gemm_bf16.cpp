@@ -7,8 +7,10 @@
 // directly on the same cases.
 #include <omp.h>
 
+#include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <random>
 #include <string>
 #include <vector>
@@ -145,4 +147,30 @@ TEST(portable_bf16_path_matches_the_rounded_product) {
   const int64_t sizes[][3] = {{1, 1, 1}, {13, 33, 5}, {128, 96, 129}, {37, 45, 777}};
   for (const auto& s : sizes)
     for (int t = 0; t < 4; ++t) check_case({(t & 1) != 0, (t & 2) != 0, s[0], s[1], s[2], 0.5f, 0.25f}, 1, 1, true);
+}
+
+TEST(bf16_gemm_propagates_nan_and_inf_and_ignores_c_when_beta_is_zero) {
+  // the training loop's NaN/Inf skipping needs non-finite values to reach the loss
+  const int64_t M = 20, N = 40, K = 30;
+  for (int t = 0; t < 4; ++t) {
+    const bool ta = (t & 1) != 0, tb = (t & 2) != 0;
+    std::vector<float> A(M * K, 0.5f), B(K * N, 0.25f), C(M * N, std::nanf(""));
+    A[ta ? 7 * M + 3 : 3 * K + 7] = std::nanf("");                             // op(A)[3][7]
+    B[tb ? 11 * K + 5 : 5 * N + 11] = std::numeric_limits<float>::infinity();  // op(B)[5][11]
+    set_matmul_bf16(true);
+    cpu::gemm(ta, tb, M, N, K, 1.0f, A.data(), ta ? M : K, B.data(), tb ? K : N, 0.0f, C.data(), N);
+    set_matmul_bf16(false);
+    int wrong = 0;
+    for (int64_t m = 0; m < M; ++m)
+      for (int64_t n = 0; n < N; ++n) {
+        const float c = C[m * N + n];
+        if (m == 3)
+          wrong += !std::isnan(c);  // NaN times anything
+        else if (n == 11)
+          wrong += !(std::isinf(c) && c > 0);
+        else
+          wrong += c != 0.5f * 0.25f * K;  // C's NaN was not read (beta = 0)
+      }
+    CHECK(wrong == 0);
+  }
 }
