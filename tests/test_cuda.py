@@ -279,9 +279,11 @@ def test_matmul_bf16_mode_multiplies_rounded_operands(batched):
         md.set_float32_matmul_precision("highest")
     want = _bf16(a) @ _bf16(b)
     exact = a.astype(np.float64) @ b.astype(np.float64)
-    # bf16 tensor cores multiply the rounded operands exactly and accumulate in float32
-    np.testing.assert_allclose(got, want, atol=1e-3 * np.abs(want).max())
-    assert np.abs(got - exact).mean() > 0.3 * np.abs(want - exact).mean()
+    # bf16 tensor cores multiply bf16 operands and accumulate in float32: errors of bf16's size
+    # (whatever rounding cuBLAS's conversion uses), far above TF32's and float32's
+    rounded_err = np.abs(want - exact).mean()
+    assert 0.3 * rounded_err < np.abs(got - exact).mean() < 3 * rounded_err
+    np.testing.assert_allclose(got, want, atol=2e-2 * np.abs(want).max())
 
 
 def test_conv2d_bf16_mode_has_bf16_sized_errors():
