@@ -9,6 +9,7 @@ state their looser bounds: TF32 keeps 10 mantissa bits, so products carry ~1e-3 
 
 import numpy as np
 import pytest
+from bf16_ref import bf16
 
 import minidiff as md
 import minidiff.functional as F
@@ -261,12 +262,6 @@ def test_matmul_tf32_is_close():
     np.testing.assert_allclose(got, want, rtol=1e-2, atol=0.1)
 
 
-def _bf16(x):
-    """x rounded to the nearest bfloat16, as float64."""
-    u = np.asarray(x, np.float32).view(np.uint32).astype(np.uint64)
-    return ((u + 0x7FFF + ((u >> 16) & 1)) & 0xFFFF0000).astype(np.uint32).view(np.float32).astype(np.float64)
-
-
 @pytest.mark.parametrize("batched", [False, True])
 def test_matmul_bf16_mode_multiplies_rounded_operands(batched):
     r = rng(13)
@@ -277,7 +272,7 @@ def test_matmul_bf16_mode_multiplies_rounded_operands(batched):
         got = (md.tensor(a, device=DEV) @ md.tensor(b, device=DEV)).numpy()
     finally:
         md.set_float32_matmul_precision("highest")
-    want = _bf16(a) @ _bf16(b)
+    want = bf16(a) @ bf16(b)
     exact = a.astype(np.float64) @ b.astype(np.float64)
     # bf16 tensor cores multiply bf16 operands and accumulate in float32: errors of bf16's size
     # (whatever rounding cuBLAS's conversion uses), far above TF32's and float32's
@@ -290,7 +285,7 @@ def test_conv2d_bf16_mode_has_bf16_sized_errors():
     r = rng(14)
     x, w = randn(r, 4, 16, 14, 14), randn(r, 24, 16, 3, 3)
     exact = F.conv2d(md.tensor(x), md.tensor(w), padding=1).numpy().astype(np.float64)  # CPU, float32
-    rounded = F.conv2d(md.tensor(_bf16(x).astype(np.float32)), md.tensor(_bf16(w).astype(np.float32)), padding=1)
+    rounded = F.conv2d(md.tensor(bf16(x).astype(np.float32)), md.tensor(bf16(w).astype(np.float32)), padding=1)
     rounded_err = np.abs(rounded.numpy() - exact).mean()
     md.set_float32_matmul_precision("medium")
     try:

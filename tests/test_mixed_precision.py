@@ -12,6 +12,7 @@ operands give, and far above float32's. The CUDA twins are in test_cuda.py.
 
 import numpy as np
 import pytest
+from bf16_ref import bf16
 from tiny_unet import TINY
 
 import minidiff as md
@@ -24,13 +25,6 @@ def restore_precision():
     before = md.get_float32_matmul_precision()
     yield
     md.set_float32_matmul_precision(before)
-
-
-def bf16(x):
-    """x rounded to the nearest bfloat16 (ties to even), as float64."""
-    u = np.asarray(x, np.float32).view(np.uint32).astype(np.uint64)
-    u = (u + 0x7FFF + ((u >> 16) & 1)) & 0xFFFF0000
-    return u.astype(np.uint32).view(np.float32).astype(np.float64)
 
 
 def randn(r, *shape):

@@ -11,8 +11,7 @@
 // numbers up to summation order, and slower than plain float32).
 #include <cblas.h>
 
-#include <cstring>
-
+#include "cpu/bf16.h"
 #include "cpu/common.h"
 #include "cpu/gemm_bf16.h"
 #include "kernels.h"
@@ -34,16 +33,6 @@ void blas_sgemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, 
   auto i32 = [](int64_t v) { return static_cast<blasint>(v); };
   scipy_cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, i32(M), i32(N),
                     i32(K), alpha, A, i32(lda), B, i32(ldb), beta, C, i32(ldc));
-}
-
-// x rounded to the nearest bfloat16 (ties to even), as a float; NaN stays NaN, and values past
-// bf16's largest finite value round to infinity, as a conversion to bf16 does.
-inline float round_to_bf16(float x) {
-  uint32_t u;
-  std::memcpy(&u, &x, 4);
-  if ((u & 0x7fffffffu) <= 0x7f800000u) u = (u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u;
-  std::memcpy(&x, &u, 4);
-  return x;
 }
 
 // A (rows, cols) matrix of row stride ld, rounded into dst (row stride cols).

@@ -2,6 +2,7 @@
 #include <cstring>
 
 #include "core/allocator.h"
+#include "cpu/bf16.h"
 #include "cpu/common.h"
 #include "cpu/transpose.h"
 #include "kernels.h"
@@ -116,22 +117,6 @@ void fill_f32(float* out, float value, int64_t n) {
 void fill_i64(int64_t* out, int64_t value, int64_t n) {
   for (int64_t i = 0; i < n; ++i) out[i] = value;
 }
-
-namespace {
-inline float bf16_to_f32(uint16_t h) {
-  uint32_t u = static_cast<uint32_t>(h) << 16;
-  float f;
-  std::memcpy(&f, &u, 4);
-  return f;
-}
-inline uint16_t f32_to_bf16(float f) {  // round to nearest even; NaN stays NaN
-  uint32_t u;
-  std::memcpy(&u, &f, 4);
-  if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((u >> 16) | 0x40);
-  u += 0x7fffu + ((u >> 16) & 1u);
-  return static_cast<uint16_t>(u >> 16);
-}
-}  // namespace
 
 void cast(void* dst, DType dt, const void* src, DType st, int64_t n) {
   if (dt == st) {
