@@ -1,9 +1,14 @@
 // CUDA matrix products through cuBLAS. Our matrices are row-major and cuBLAS's column-major: a
 // row-major (M, N) matrix is the column-major (N, M) matrix, so C = op(A) op(B) is computed as
 // C^T = op(B)^T op(A)^T, i.e. cuBLAS gets B first, A second and the dims (N, M, K).
-// md.backends.allow_tf32 and the bf16 matmul mode pick the compute type per call
-// (CUBLAS_COMPUTE_32F_FAST_16BF, CUBLAS_COMPUTE_32F_FAST_TF32 or the exact CUBLAS_COMPUTE_32F), so
-// the switches need no handle state and take effect at once.
+// md.backends.allow_tf32 picks the compute type per call (CUBLAS_COMPUTE_32F_FAST_TF32 or the exact
+// CUBLAS_COMPUTE_32F), so the switch needs no handle state and takes effect at once. The bf16
+// matmul mode rounds both operands to bf16 (ties to even, as the CPU does) into scratch copies and
+// runs cuBLAS on bf16 inputs with float32 accumulation and output. CUBLAS_COMPUTE_32F_FAST_16BF,
+// used before, only allows bf16: on an H200 cuBLAS then picked kernels whose errors were 8 times
+// smaller than bf16 rounding gives, so the mode did not do what it says (2026-11-26).
+#include <cuda_bf16.h>
+
 #include <climits>
 
 #include "cuda/common.cuh"
@@ -17,14 +22,14 @@ int checked(int64_t v, const char* what) {
   return static_cast<int>(v);
 }
 
-// bf16 matmul mode (md.set_float32_matmul_precision("medium")) takes precedence over TF32: cuBLAS
-// rounds the float32 operands to bf16 for the tensor cores and accumulates in float32.
-cublasComputeType_t compute_type() {
-  if (matmul_bf16()) return CUBLAS_COMPUTE_32F_FAST_16BF;
-  return tf32_allowed() ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
-}
+// float32 operands (the bf16 mode converts them first and passes CUBLAS_COMPUTE_32F)
+cublasComputeType_t compute_type() { return tf32_allowed() ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F; }
 
 // ---- kernels
+
+__global__ void to_bf16_kernel(__nv_bfloat16* dst, const float* src, int64_t n) {
+  MD_GRID_STRIDE(i, n) dst[i] = __float2bfloat16_rn(src[i]);
+}
 
 // C (batch, M, N) with row stride ldc and batch stride sc: C = beta * C (exactly 0 when beta is 0,
 // even over NaN). This is the product's value when K == 0, which we do not leave to cuBLAS.
@@ -42,6 +47,44 @@ void scale_matrix(float* C, int64_t M, int64_t N, int64_t ldc, int64_t sc, int64
   MD_CUDA_LAUNCHED("gemm (K = 0)");
 }
 
+// The elements a (rows x cols) operand with leading dim ld spans, over `batch` matrices `stride` apart.
+int64_t operand_extent(int64_t rows, int64_t cols, int64_t ld, int64_t stride, int64_t batch) {
+  return (batch - 1) * stride + (rows - 1) * ld + cols;
+}
+
+// A bf16 copy of the float32 elements [src, src + n), rounded to nearest even.
+class Bf16Copy {
+ public:
+  Bf16Copy(const float* src, int64_t n) : buf_(sizeof(__nv_bfloat16) * n) {
+    to_bf16_kernel<<<grid_for(n), kThreads, 0, stream()>>>(buf_.as<__nv_bfloat16>(), src, n);
+    MD_CUDA_LAUNCHED("gemm bf16 operand");
+  }
+  const __nv_bfloat16* get() const { return buf_.as<__nv_bfloat16>(); }
+
+ private:
+  DeviceBuffer buf_;
+};
+
+// C = alpha op(A) op(B) + beta C over `batch` matrices with bf16-rounded operands (batch 1: sa, sb,
+// sc unused). M, N, K, batch are positive.
+void gemm_bf16(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda, int64_t sa,
+               const float* B, int64_t ldb, int64_t sb, float beta, float* C, int64_t ldc, int64_t sc, int64_t batch) {
+  const Bf16Copy a(A, ta ? operand_extent(K, M, lda, sa, batch) : operand_extent(M, K, lda, sa, batch));
+  const Bf16Copy b(B, tb ? operand_extent(N, K, ldb, sb, batch) : operand_extent(K, N, ldb, sb, batch));
+  const cublasOperation_t opa = ta ? CUBLAS_OP_T : CUBLAS_OP_N, opb = tb ? CUBLAS_OP_T : CUBLAS_OP_N;
+  if (batch == 1) {
+    MD_CUBLAS_CHECK(cublasGemmEx(cublas_handle(), opb, opa, checked(N, "N"), checked(M, "M"), checked(K, "K"), &alpha,
+                                 b.get(), CUDA_R_16BF, checked(ldb, "ldb"), a.get(), CUDA_R_16BF, checked(lda, "lda"),
+                                 &beta, C, CUDA_R_32F, checked(ldc, "ldc"), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+  } else {
+    MD_CUBLAS_CHECK(cublasGemmStridedBatchedEx(
+        cublas_handle(), opb, opa, checked(N, "N"), checked(M, "M"), checked(K, "K"), &alpha, b.get(), CUDA_R_16BF,
+        checked(ldb, "ldb"), static_cast<long long>(sb), a.get(), CUDA_R_16BF, checked(lda, "lda"),
+        static_cast<long long>(sa), &beta, C, CUDA_R_32F, checked(ldc, "ldc"), static_cast<long long>(sc),
+        checked(batch, "batch"), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+  }
+}
+
 }  // namespace
 
 // ---- launchers
@@ -50,6 +93,7 @@ void gemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const 
           int64_t ldb, float beta, float* C, int64_t ldc) {
   if (M == 0 || N == 0) return;
   if (K == 0) return scale_matrix(C, M, N, ldc, 0, 1, beta);
+  if (matmul_bf16()) return gemm_bf16(ta, tb, M, N, K, alpha, A, lda, 0, B, ldb, 0, beta, C, ldc, 0, 1);
   MD_CUBLAS_CHECK(cublasGemmEx(cublas_handle(), tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N,
                                checked(N, "N"), checked(M, "M"), checked(K, "K"), &alpha, B, CUDA_R_32F,
                                checked(ldb, "ldb"), A, CUDA_R_32F, checked(lda, "lda"), &beta, C, CUDA_R_32F,
@@ -62,6 +106,7 @@ void gemm_batched(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha
   if (M == 0 || N == 0 || batch == 0) return;
   if (batch == 1) return gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
   if (K == 0) return scale_matrix(C, M, N, ldc, sc, batch, beta);
+  if (matmul_bf16()) return gemm_bf16(ta, tb, M, N, K, alpha, A, lda, sa, B, ldb, sb, beta, C, ldc, sc, batch);
   MD_CUBLAS_CHECK(cublasGemmStridedBatchedEx(
       cublas_handle(), tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N, checked(N, "N"), checked(M, "M"),
       checked(K, "K"), &alpha, B, CUDA_R_32F, checked(ldb, "ldb"), static_cast<long long>(sb), A, CUDA_R_32F,
