@@ -296,6 +296,17 @@ def test_conv2d_bf16_mode_has_bf16_sized_errors():
 
 
 # ---- convolution
+# The CUDA conv2d has two layouts for its products (per-image batched GEMMs, or the chunk's images
+# side by side in one wide GEMM); "auto" picks by map size. Each conv test runs in all three.
+CONV_LAYOUTS = ["auto", "batched", "wide"]
+
+
+@pytest.fixture(params=CONV_LAYOUTS)
+def conv_layout(request):
+    before = md._core.cuda_conv_layout()
+    md._core.set_cuda_conv_layout(request.param)
+    yield request.param
+    md._core.set_cuda_conv_layout(before)
 
 
 @pytest.mark.parametrize(
@@ -307,9 +318,12 @@ def test_conv2d_bf16_mode_has_bf16_sized_errors():
         ((2, 4, 9, 8), (3, 4, 4, 3), (2, 1), (0, 2), False),
         ((1, 2, 5, 5), (2, 2, 5, 5), 3, 2, True),
         ((4, 16, 16, 16), (32, 16, 3, 3), 1, 1, True),
+        # long dweight products (depth = images * P*Q = 16384, 6003: cuBLAS splits such depths)
+        ((16, 8, 32, 32), (16, 8, 3, 3), 1, 1, True),
+        ((9, 5, 23, 29), (7, 5, 3, 3), 1, 1, False),
     ],
 )
-def test_conv2d(x_shape, w_shape, stride, padding, bias):
+def test_conv2d(x_shape, w_shape, stride, padding, bias, conv_layout):
     r = rng(13)
     arrays = [randn(r, *x_shape), randn(r, *w_shape, scale=0.2)]
     if bias:
@@ -335,7 +349,7 @@ def _random_conv_case(seed):
 
 
 @pytest.mark.parametrize("seed", range(24))
-def test_conv2d_random_geometries(seed):
+def test_conv2d_random_geometries(seed, conv_layout):
     x_shape, w_shape, stride, padding, bias = _random_conv_case(seed)
     r = rng(14 + seed)
     arrays = [randn(r, *x_shape), randn(r, *w_shape, scale=0.2)]
@@ -343,6 +357,22 @@ def test_conv2d_random_geometries(seed):
         arrays.append(randn(r, w_shape[0]))
     fn = lambda x, w, *b: F.conv2d(x, w, *b, stride=stride, padding=padding)  # noqa: E731
     check(fn, arrays, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("needs", ["input", "weight"])
+def test_conv2d_backward_of_one_operand(needs, conv_layout):
+    # only dinput (frozen weights) or only dweight: the wide layout's dout swap serves both
+    r = rng(15)
+    x, w, b = randn(r, 5, 6, 9, 9), randn(r, 7, 6, 3, 3, scale=0.2), randn(r, 7)
+    gy = randn(r, 5, 7, 9, 9)
+    got = []
+    for device in ("cpu", DEV):
+        xt = md.tensor(x, device=device, requires_grad=needs == "input")
+        wt = md.tensor(w, device=device, requires_grad=needs == "weight")
+        y = F.conv2d(xt, wt, md.tensor(b, device=device), padding=1)
+        y.backward(md.tensor(gy, device=device))
+        got.append((xt if needs == "input" else wt).grad.numpy())
+    np.testing.assert_allclose(got[1], got[0], rtol=1e-4, atol=1e-4)
 
 
 def test_conv2d_tf32_is_close():
@@ -358,17 +388,29 @@ def test_conv2d_tf32_is_close():
 # ---- normalisation, softmax, attention
 
 
+# the backward's channel sums: one warp per (n, c) for (3, 8, 5, 6), one block per (n, c) for maps
+# over 4096 pixels (1, 8, 70, 60)
+@pytest.mark.parametrize("shape", [(3, 8, 5, 6), (1, 8, 70, 60)])
 @pytest.mark.parametrize("groups", [1, 4, 8])
 @pytest.mark.parametrize("affine", [True, False])
 @pytest.mark.parametrize("fuse_silu", [False, True])
-def test_group_norm(groups, affine, fuse_silu):
+def test_group_norm(shape, groups, affine, fuse_silu):
     r = rng(15)
-    x = randn(r, 3, 8, 5, 6, scale=3.0) + 2.0
+    x = randn(r, *shape, scale=3.0) + 2.0
     fn = F.group_norm_silu if fuse_silu else F.group_norm
     if affine:
         check(lambda x, w, b: fn(x, groups, w, b, 1e-5), [x, randn(r, 8), randn(r, 8)], rtol=1e-4, atol=1e-5)
     else:
         check(lambda x: fn(x, groups, None, None, 1e-5), [x], rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("fuse_silu", [False, True])
+def test_group_norm_rows_not_filling_the_last_block(fuse_silu):
+    # 1 * 12 (n, c) rows at 8 warps per block: the second block holds 4
+    r = rng(16)
+    fn = F.group_norm_silu if fuse_silu else F.group_norm
+    arrays = [randn(r, 1, 12, 4, 4, scale=2.0), randn(r, 12), randn(r, 12)]
+    check(lambda x, w, b: fn(x, 3, w, b, 1e-5), arrays, rtol=1e-4, atol=1e-5)
 
 
 @pytest.mark.parametrize("d", [7, 64, 1000])

@@ -43,6 +43,21 @@ def test_precision_names_round_trip_and_drive_tf32():
         md.set_float32_matmul_precision("low")
 
 
+def test_cuda_conv_layout_switch_round_trips_and_rejects_unknown_names():
+    # a tuning switch of the CUDA conv2d (tests/test_cuda.py runs every layout); present on every build
+    before = md._core.cuda_conv_layout()
+    assert before in ("auto", "batched", "wide")
+    try:
+        for name in ("wide", "batched", "auto"):
+            md._core.set_cuda_conv_layout(name)
+            assert md._core.cuda_conv_layout() == name
+        with pytest.raises(ValueError, match="conv layout.*'sideways'"):
+            md._core.set_cuda_conv_layout("sideways")
+        assert md._core.cuda_conv_layout() == "auto"
+    finally:
+        md._core.set_cuda_conv_layout(before)
+
+
 def test_bf16_rounding_oracle():
     # ties go to even, NaN and infinities pass, the top of the float range rounds to infinity
     x = np.array([1 + 2**-8, 1 + 3 * 2**-8, 1 + 2**-9, -2.5, np.inf, 3.4e38], np.float32)

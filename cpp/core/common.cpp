@@ -2,6 +2,7 @@
 #include "core/common.h"
 
 #include <atomic>
+#include <cstdlib>
 #include <limits>
 
 namespace md {
@@ -96,5 +97,42 @@ std::atomic<bool> g_matmul_bf16{false};
 
 void set_matmul_bf16(bool on) { g_matmul_bf16.store(on, std::memory_order_relaxed); }
 bool matmul_bf16() { return g_matmul_bf16.load(std::memory_order_relaxed); }
+
+CudaConvLayout parse_cuda_conv_layout(const std::string& name) {
+  if (name == "auto") return CudaConvLayout::kAuto;
+  if (name == "batched") return CudaConvLayout::kBatched;
+  if (name == "wide") return CudaConvLayout::kWide;
+  throw ValueError(str("cuda conv layout: expected 'auto', 'batched' or 'wide', got '", name, "'"));
+}
+
+const char* cuda_conv_layout_name(CudaConvLayout layout) {
+  switch (layout) {
+    case CudaConvLayout::kBatched:
+      return "batched";
+    case CudaConvLayout::kWide:
+      return "wide";
+    default:
+      return "auto";
+  }
+}
+
+namespace {
+std::atomic<int> g_cuda_conv_layout{[] {
+  // an unknown value in the environment falls back to auto rather than failing the import
+  const char* env = std::getenv("MINIDIFF_CUDA_CONV");
+  if (!env) return static_cast<int>(CudaConvLayout::kAuto);
+  const std::string v(env);
+  if (v == "batched") return static_cast<int>(CudaConvLayout::kBatched);
+  if (v == "wide") return static_cast<int>(CudaConvLayout::kWide);
+  return static_cast<int>(CudaConvLayout::kAuto);
+}()};
+}  // namespace
+
+void set_cuda_conv_layout(CudaConvLayout layout) {
+  g_cuda_conv_layout.store(static_cast<int>(layout), std::memory_order_relaxed);
+}
+CudaConvLayout cuda_conv_layout() {
+  return static_cast<CudaConvLayout>(g_cuda_conv_layout.load(std::memory_order_relaxed));
+}
 
 }  // namespace md

@@ -104,4 +104,15 @@ int64_t wrap_dim(int64_t dim, int64_t ndim, const char* op);
 void set_matmul_bf16(bool on);
 bool matmul_bf16();
 
+// ---- how the CUDA conv2d lays out its im2col products (a tuning switch for benchmarks and tests)
+// kBatched: one GEMM per image, strided-batched (N = P*Q per product). kWide: the chunk's images
+// side by side, one GEMM with N = images*P*Q, and a transpose of the output back to NCHW. kAuto
+// picks per geometry. The start value comes from MINIDIFF_CUDA_CONV (auto, batched or wide).
+enum class CudaConvLayout { kAuto = 0, kBatched = 1, kWide = 2 };
+void set_cuda_conv_layout(CudaConvLayout layout);
+CudaConvLayout cuda_conv_layout();
+// "auto", "batched" or "wide"; ValueError for anything else.
+CudaConvLayout parse_cuda_conv_layout(const std::string& name);
+const char* cuda_conv_layout_name(CudaConvLayout layout);
+
 }  // namespace md

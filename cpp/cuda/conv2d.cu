@@ -1,8 +1,13 @@
 // CUDA conv2d as im2col + cuBLAS GEMM, over chunks of images sized so that the column buffer
-// stays within kWorkspaceBudget. Forward: one strided-batched GEMM per chunk with the weight
-// shared (stride 0). Backward: dweight as one GEMM per chunk over the chunk's columns laid side
-// by side, dinput as a batched GEMM into columns followed by col2im written as a gather (each
-// input pixel sums the columns that read it), so no atomics and a fixed summation order.
+// stays within kWorkspaceBudget. Two layouts of the products (md::CudaConvLayout):
+// - batched: one GEMM per image, strided-batched with the weight shared (stride 0); the product's
+//   N is the image's P*Q, which wastes most of a tensor-core tile on small maps (7x7 = 49);
+// - wide: the chunk's images side by side, one GEMM with N = images*P*Q, then a transpose of the
+//   (K, images*P*Q) product back to (images, K, P*Q), with the bias added on the way.
+// Backward: dweight is always one wide GEMM per chunk (the swapped dout times the wide columns;
+// cuBLAS splits its long depth itself: splitting it by hand into a batched GEMM ran 7% slower);
+// dinput is W^T times dout in the chosen layout into columns, then col2im written as a gather
+// (each input pixel sums the columns that read it), so no atomics and a fixed summation order.
 #include <algorithm>
 
 #include "cuda/common.cuh"
@@ -14,6 +19,22 @@ namespace {
 
 bool is_pointwise(const Conv2dGeometry& g) {
   return g.R == 1 && g.S == 1 && g.stride_h == 1 && g.stride_w == 1 && g.pad_h == 0 && g.pad_w == 0;
+}
+
+// Whether a non-pointwise convolution runs its products wide (see the top of the file). Auto:
+// wide for maps under kWideBelowPQ pixels, where a per-image product fills its tiles poorly
+// (benchmarks/conv_shapes.py, H200, batch 128, forward+backward: 7x7 wide 0.17 ms vs batched
+// 0.22, 14x14 0.44 vs 0.46; 28x28 batched 0.72 vs wide 0.74, 2026-11-26).
+constexpr int64_t kWideBelowPQ = 512;
+bool use_wide(int64_t PQ) {
+  switch (cuda_conv_layout()) {
+    case CudaConvLayout::kBatched:
+      return false;
+    case CudaConvLayout::kWide:
+      return true;
+    default:
+      return PQ < kWideBelowPQ;
+  }
 }
 
 // Images per chunk when each image needs `scratch` floats of workspace and the chunk's kernels
@@ -29,14 +50,29 @@ int64_t chunk_images(int64_t N, int64_t scratch, int64_t flat) {
 
 // im2col: one thread per (n, c, pq) writes that output pixel's R*S taps (one index split for all
 // of them); neighbouring threads write neighbouring pq, so every store is coalesced.
+// R, S: the kernel size when fixed at compile time (see conv2d_index.h), else 0.
+template <int R, int S>
 __global__ void im2col_kernel(float* col, const float* inp, Conv2dGeometry g, ConvIndex ix, int64_t total,
                               int64_t img_stride, int64_t row_stride) {
-  MD_GRID_STRIDE(i, total) im2col_at(static_cast<uint32_t>(i), col, inp, g, ix, img_stride, row_stride);
+  MD_GRID_STRIDE(i, total) im2col_at<R, S>(static_cast<uint32_t>(i), col, inp, g, ix, img_stride, row_stride);
 }
 
-// dinp (nb, C, H, W) from per-image columns dcol (nb, CRS, PQ), a gather per input pixel.
-__global__ void col2im_kernel(float* dinp, const float* dcol, Conv2dGeometry g, ConvIndex ix, int64_t total) {
-  MD_GRID_STRIDE(i, total) dinp[i] = col2im_at(static_cast<uint32_t>(i), dcol, g, ix);
+// dinp (nb, C, H, W) from columns dcol in either layout, a gather per input pixel.
+template <int R, int S>
+__global__ void col2im_kernel(float* dinp, const float* dcol, Conv2dGeometry g, ConvIndex ix, int64_t total,
+                              int64_t img_stride, int64_t row_stride) {
+  MD_GRID_STRIDE(i, total) dinp[i] = col2im_at<R, S>(static_cast<uint32_t>(i), dcol, g, ix, img_stride, row_stride);
+}
+
+// out (nb, K, PQ) = wide (K, nb*PQ) with the first two axes swapped back, + bias (K) if given.
+__global__ void unswap_bias_kernel(float* out, const float* wide, const float* bias, ConvIndex ix, int64_t nb,
+                                   int64_t total) {
+  MD_GRID_STRIDE(i, total) {
+    const uint32_t u = static_cast<uint32_t>(i);
+    float v = wide[swap_image_channel_at(u, ix, nb)];
+    if (bias) v += bias[output_channel_at(u, ix)];
+    out[i] = v;
+  }
 }
 
 // dst (K, nb*PQ) = src (nb, K, PQ) with the first two axes swapped.
@@ -49,24 +85,72 @@ __global__ void add_bias_kernel(float* out, const float* bias, ConvIndex ix, int
   MD_GRID_STRIDE(i, total) out[i] += bias[output_channel_at(static_cast<uint32_t>(i), ix)];
 }
 
-// dbias (K) = sum over n and pq of dout (N, K, PQ); one block per k.
-__global__ void bias_grad_kernel(float* dbias, const float* dout, int64_t N, int64_t K, int64_t PQ) {
-  const int64_t k = blockIdx.x;
+// dbias (K) = sum over n and pq of dout (N, K, PQ), in two deterministic passes. First, block
+// (k, s) sums channel k over images [s*per, s*per + per) into partial[k * S + s] (S = gridDim.y):
+// enough blocks to keep every multiprocessor streaming, where one block per channel (64-128
+// blocks) left most of them idle. Then one thread per channel adds its S partials in order.
+__global__ void bias_grad_partial_kernel(double* partial, const float* dout, ConvIndex ix, int64_t N, int64_t K,
+                                         int64_t per) {
+  const int64_t k = blockIdx.x, s = blockIdx.y, n0 = s * per;
+  const int64_t PQ = ix.PQ.divisor();
+  const uint32_t total = static_cast<uint32_t>(std::min(per, N - n0) * PQ);
+  const float* base = dout + (n0 * K + k) * PQ;
   double acc = 0.0;
-  for (int64_t n = 0; n < N; ++n) {
-    const float* x = dout + (n * K + k) * PQ;
-    for (int64_t i = threadIdx.x; i < PQ; i += blockDim.x) acc += x[i];
+#pragma unroll 4
+  for (uint32_t j = threadIdx.x; j < total; j += blockDim.x) {
+    uint32_t n, pq;
+    ix.PQ.divmod(j, n, pq);
+    acc += base[static_cast<int64_t>(n) * K * PQ + pq];
   }
   acc = block_sum(acc);
-  if (threadIdx.x == 0) dbias[k] = static_cast<float>(acc);
+  if (threadIdx.x == 0) partial[k * gridDim.y + s] = acc;
+}
+
+__global__ void bias_grad_finish_kernel(float* dbias, const double* partial, int64_t K, int64_t S) {
+  MD_GRID_STRIDE(k, K) {
+    double acc = 0.0;
+    for (int64_t s = 0; s < S; ++s) acc += partial[k * S + s];
+    dbias[k] = static_cast<float>(acc);
+  }
 }
 
 void im2col(float* col, const float* inp, const Conv2dGeometry& g, const ConvIndex& ix, int64_t nb, int64_t img_stride,
             int64_t row_stride) {
   const int64_t total = nb * g.C * static_cast<int64_t>(g.P) * g.Q;  // threads: one per (n, c, pq)
   if (total == 0) return;
-  im2col_kernel<<<grid_for(total), kThreads, 0, stream()>>>(col, inp, g, ix, total, img_stride, row_stride);
+  if (g.R == 3 && g.S == 3)
+    im2col_kernel<3, 3><<<grid_for(total), kThreads, 0, stream()>>>(col, inp, g, ix, total, img_stride, row_stride);
+  else
+    im2col_kernel<0, 0><<<grid_for(total), kThreads, 0, stream()>>>(col, inp, g, ix, total, img_stride, row_stride);
   MD_CUDA_LAUNCHED("conv2d im2col");
+}
+
+// dinp (nb, C, H, W) from the columns dcol (either layout)
+void col2im(float* dinp, const float* dcol, const Conv2dGeometry& g, const ConvIndex& ix, int64_t nb,
+            int64_t img_stride, int64_t row_stride) {
+  const int64_t total = nb * g.C * static_cast<int64_t>(g.H) * g.W;
+  if (total == 0) return;
+  if (g.R == 3 && g.S == 3)
+    col2im_kernel<3, 3><<<grid_for(total), kThreads, 0, stream()>>>(dinp, dcol, g, ix, total, img_stride, row_stride);
+  else
+    col2im_kernel<0, 0><<<grid_for(total), kThreads, 0, stream()>>>(dinp, dcol, g, ix, total, img_stride, row_stride);
+  MD_CUDA_LAUNCHED("conv2d col2im");
+}
+
+void bias_grad(float* dbias, const float* dout, const Conv2dGeometry& g, const ConvIndex& ix) {
+  const int64_t N = g.N, K = g.K, PQ = static_cast<int64_t>(g.P) * g.Q;
+  // about 16K elements per block, at most 256 blocks per channel
+  constexpr int64_t kPerBlock = 16384, kMaxSplits = 256;
+  const int64_t want = std::min(kMaxSplits, std::max<int64_t>(1, N * PQ / kPerBlock));
+  const int64_t per = (N + want - 1) / want, splits = (N + per - 1) / per;
+  MD_CHECK(K <= INT32_MAX && per * PQ <= kMaxLaunch, ValueError, "conv2d: bias gradient of ", K, " channels of ", PQ,
+           " pixels is too large for one launch");
+  DeviceBuffer partial(sizeof(double) * K * splits);
+  const dim3 grid(static_cast<unsigned>(K), static_cast<unsigned>(splits));
+  bias_grad_partial_kernel<<<grid, kThreads, 0, stream()>>>(partial.as<double>(), dout, ix, N, K, per);
+  MD_CUDA_LAUNCHED("conv2d bias grad");
+  bias_grad_finish_kernel<<<grid_for(K), kThreads, 0, stream()>>>(dbias, partial.as<double>(), K, splits);
+  MD_CUDA_LAUNCHED("conv2d bias grad (finish)");
 }
 
 void add_bias(float* out, const float* bias, const Conv2dGeometry& g, const ConvIndex& ix) {
@@ -91,6 +175,21 @@ void conv2d_forward(float* out, const float* inp, const float* weight, const flo
   if (is_pointwise(g)) {
     // the input already is the column matrix of each image
     gemm_batched(false, false, K, PQ, CRS, 1.0f, weight, CRS, 0, inp, PQ, in_img, 0.0f, out, PQ, K * PQ, N);
+  } else if (use_wide(PQ)) {
+    // per chunk: wide columns (CRS, m*PQ), outw (K, m*PQ) = W (K, CRS) @ columns, then back to NCHW
+    const int64_t nb = chunk_images(N, (CRS + K) * PQ, std::max(CRS, K) * PQ);
+    DeviceBuffer work(sizeof(float) * nb * (CRS + K) * PQ);
+    float* colw = work.as<float>();
+    float* outw = colw + CRS * nb * PQ;
+    for (int64_t n0 = 0; n0 < N; n0 += nb) {
+      const int64_t m = std::min(nb, N - n0);
+      im2col(colw, inp + n0 * in_img, g, ix, m, PQ, m * PQ);
+      gemm(false, false, K, m * PQ, CRS, 1.0f, weight, CRS, colw, m * PQ, 0.0f, outw, m * PQ);
+      const int64_t total = m * K * PQ;
+      unswap_bias_kernel<<<grid_for(total), kThreads, 0, stream()>>>(out + n0 * K * PQ, outw, bias, ix, m, total);
+      MD_CUDA_LAUNCHED("conv2d unswap");
+    }
+    return;  // the bias went in with the transpose
   } else {
     const int64_t nb = chunk_images(N, CRS * PQ, CRS * PQ);
     DeviceBuffer col(sizeof(float) * nb * CRS * PQ);
@@ -113,8 +212,7 @@ void conv2d_backward(float* dinp, float* dweight, float* dbias, const float* dou
     if (N * PQ == 0) {
       fill_f32(dbias, 0.0f, K);
     } else if (K > 0) {
-      bias_grad_kernel<<<static_cast<unsigned>(K), kThreads, 0, stream()>>>(dbias, dout, N, K, PQ);
-      MD_CUDA_LAUNCHED("conv2d bias grad");
+      bias_grad(dbias, dout, g, ConvIndex(g));
     }
   }
   if (!dweight && !dinp) return;
@@ -124,6 +222,7 @@ void conv2d_backward(float* dinp, float* dweight, float* dbias, const float* dou
     return;
   }
   const bool pointwise = is_pointwise(g);
+  const bool wide = !pointwise && use_wide(PQ);
   const ConvIndex ix(g);
   // scratch per image: wide columns (CRS, PQ) and swapped dout (K, PQ) for dweight; the columns
   // (CRS, PQ) for dinput reuse the same space afterwards
@@ -134,11 +233,14 @@ void conv2d_backward(float* dinp, float* dweight, float* dbias, const float* dou
   for (int64_t n0 = 0; n0 < N; n0 += nb) {
     const int64_t m = std::min(nb, N - n0);
     const float* dO = dout + n0 * K * PQ;
+    if (dweight || (dinp && wide)) {
+      // doutw (K, m*PQ): the chunk's dout with its images side by side
+      swap_image_channel_kernel<<<grid_for(m * K * PQ), kThreads, 0, stream()>>>(doutw, dO, ix, m, m * K * PQ);
+      MD_CUDA_LAUNCHED("conv2d dout swap");
+    }
     if (dweight) {
       // dW (K, CRS) (+)= dO (K, m*PQ) @ col^T (m*PQ, CRS), with the chunk's images side by side
       im2col(colw, inp + n0 * in_img, g, ix, m, PQ, m * PQ);
-      swap_image_channel_kernel<<<grid_for(m * K * PQ), kThreads, 0, stream()>>>(doutw, dO, ix, m, m * K * PQ);
-      MD_CUDA_LAUNCHED("conv2d dweight swap");
       gemm(false, true, K, CRS, m * PQ, 1.0f, doutw, m * PQ, colw, m * PQ, n0 == 0 ? 0.0f : 1.0f, dweight, CRS);
     }
     if (dinp) {
@@ -146,12 +248,15 @@ void conv2d_backward(float* dinp, float* dweight, float* dbias, const float* dou
       if (pointwise) {
         // dI_n (C, HW) = W^T (C, K) @ dO_n (K, HW)
         gemm_batched(true, false, CRS, PQ, K, 1.0f, weight, CRS, 0, dO, PQ, K * PQ, 0.0f, dI, PQ, in_img, m);
+      } else if (wide) {
+        // dcol (CRS, m*PQ) = W^T (CRS, K) @ doutw (K, m*PQ), then gathered back to pixels
+        gemm(true, false, CRS, m * PQ, K, 1.0f, weight, CRS, doutw, m * PQ, 0.0f, colw, m * PQ);
+        col2im(dI, colw, g, ix, m, PQ, m * PQ);
       } else {
         // dcol_n (CRS, PQ) = W^T (CRS, K) @ dO_n (K, PQ), then gathered back to pixels
         float* dcol = work.as<float>();
         gemm_batched(true, false, CRS, PQ, K, 1.0f, weight, CRS, 0, dO, PQ, K * PQ, 0.0f, dcol, PQ, CRS * PQ, m);
-        col2im_kernel<<<grid_for(m * in_img), kThreads, 0, stream()>>>(dI, dcol, g, ix, m * in_img);
-        MD_CUDA_LAUNCHED("conv2d col2im");
+        col2im(dI, dcol, g, ix, m, CRS * PQ, PQ);
       }
     }
   }

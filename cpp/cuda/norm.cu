@@ -1,7 +1,8 @@
 // CUDA group_norm (optionally fused with the SiLU that follows it in every ResNet block) and
 // layer_norm. One block per normalised slice computes its statistics two-pass in double, as the
-// CPU twin does; the backward keeps the CPU's structure (per-(n, c) partial sums, then group
-// terms for dinput, then a reduction over n for dweight and dbias).
+// CPU twin does (the group_norm loops unrolled by 4, so that each thread has several loads in
+// flight: these kernels are short and were waiting on memory latency); the backward keeps the CPU's structure (per-(n,
+// c) partial sums, then group terms for dinput, then a reduction over n for dweight and dbias).
 #include <algorithm>
 #include <climits>
 
@@ -23,17 +24,20 @@ __device__ __forceinline__ float silu_grad(float dy, float t) {
 // ---- kernels
 
 // One block per (n, g): inp, out (N, G, Cg, HW); mean, rstd (N, G); weight, bias (C) or null.
-__global__ void group_norm_forward_kernel(float* out, float* mean, float* rstd, const float* inp, const float* weight,
-                                          const float* bias, int64_t C, int64_t HW, Divmod hw_div, int64_t G, float eps,
-                                          bool fuse_silu) {
+__global__ void group_norm_forward_kernel(float* __restrict__ out, float* __restrict__ mean, float* __restrict__ rstd,
+                                          const float* __restrict__ inp, const float* __restrict__ weight,
+                                          const float* __restrict__ bias, int64_t C, int64_t HW, Divmod hw_div,
+                                          int64_t G, float eps, bool fuse_silu) {
   const int64_t ng = blockIdx.x, gi = ng % G, Cg = C / G, group = Cg * HW;
   const float* x = inp + ng * group;
   float* y = out + ng * group;
   double s = 0.0;
+#pragma unroll 4
   for (int64_t i = threadIdx.x; i < group; i += blockDim.x) s += x[i];
   s = block_sum(s);
   const double mu = group ? s / group : 0.0;
   double v = 0.0;
+#pragma unroll 4
   for (int64_t i = threadIdx.x; i < group; i += blockDim.x) v += (x[i] - mu) * (x[i] - mu);
   v = block_sum(v);
   const float rs = static_cast<float>(1.0 / sqrt((group ? v / group : 0.0) + eps));
@@ -42,6 +46,7 @@ __global__ void group_norm_forward_kernel(float* out, float* mean, float* rstd, 
     mean[ng] = m;
     rstd[ng] = rs;
   }
+#pragma unroll 4
   for (int64_t i = threadIdx.x; i < group; i += blockDim.x) {
     const int64_t c = gi * Cg + hw_div.div(static_cast<uint32_t>(i));
     const float a = rs * (weight ? weight[c] : 1.0f);
@@ -51,36 +56,53 @@ __global__ void group_norm_forward_kernel(float* out, float* mean, float* rstd, 
   }
 }
 
-// One block per (n, c): s_dy, s_dyx (N, C) = sums over HW of dy and dy * xhat, where dy is the
-// gradient reaching the affine output (through the SiLU when fused).
-__global__ void group_norm_channel_sums_kernel(double* s_dy, double* s_dyx, const float* dout, const float* inp,
-                                               const float* weight, const float* bias, const float* mean,
-                                               const float* rstd, int64_t C, int64_t HW, int64_t G, bool fuse_silu) {
-  const int64_t nc = blockIdx.x, n = nc / C, c = nc % C, ng = n * G + c / (C / G);
+// s_dy, s_dyx (N, C) = sums over HW of dy and dy * xhat, where dy is the gradient reaching the
+// affine output (through the SiLU when fused). kWarpRows: one warp per (n, c), kThreads / 32 of
+// them per block, for maps up to kWarpRowMax pixels (a block per 7x7 or 28x28 map spent more time
+// in its two block reductions than in reading the map); else one block per (n, c).
+constexpr int64_t kWarpRowMax = 4096;
+template <bool kWarpRows>
+__global__ void group_norm_channel_sums_kernel(double* __restrict__ s_dy, double* __restrict__ s_dyx,
+                                               const float* __restrict__ dout, const float* __restrict__ inp,
+                                               const float* __restrict__ weight, const float* __restrict__ bias,
+                                               const float* __restrict__ mean, const float* __restrict__ rstd,
+                                               int64_t NC, int64_t C, int64_t HW, int64_t G, bool fuse_silu) {
+  const int64_t nc = kWarpRows ? int64_t(blockIdx.x) * (blockDim.x / 32) + threadIdx.x / 32 : int64_t(blockIdx.x);
+  if (nc >= NC) return;  // a whole warp (kWarpRows), so the warp reductions below see full warps
+  const int64_t n = nc / C, c = nc % C, ng = n * G + c / (C / G);
+  const int64_t first = kWarpRows ? threadIdx.x % 32 : threadIdx.x, step = kWarpRows ? 32 : blockDim.x;
   const float* x = inp + nc * HW;
   const float* go = dout + nc * HW;
   const float m = mean[ng], rs = rstd[ng];
   const float w = weight ? weight[c] : 1.0f, b = bias ? bias[c] : 0.0f;
   double sd = 0.0, sdx = 0.0;
-  for (int64_t i = threadIdx.x; i < HW; i += blockDim.x) {
+#pragma unroll 4
+  for (int64_t i = first; i < HW; i += step) {
     const float xh = (x[i] - m) * rs;
     const float d = fuse_silu ? silu_grad(go[i], xh * w + b) : go[i];
     sd += d;
     sdx += d * xh;
   }
-  sd = block_sum(sd);
-  sdx = block_sum(sdx);
-  if (threadIdx.x == 0) {
+  if (kWarpRows) {
+    sd = warp_sum(sd);
+    sdx = warp_sum(sdx);
+  } else {
+    sd = block_sum(sd);
+    sdx = block_sum(sdx);
+  }
+  if (first == 0) {
     s_dy[nc] = sd;
     s_dyx[nc] = sdx;
   }
 }
 
 // One block per (n, g): dinp over the group from the group means of dxhat and dxhat * xhat.
-__global__ void group_norm_dinput_kernel(float* dinp, const double* s_dy, const double* s_dyx, const float* dout,
-                                         const float* inp, const float* weight, const float* bias, const float* mean,
-                                         const float* rstd, int64_t C, int64_t HW, Divmod hw_div, int64_t G,
-                                         bool fuse_silu) {
+__global__ void group_norm_dinput_kernel(float* __restrict__ dinp, const double* __restrict__ s_dy,
+                                         const double* __restrict__ s_dyx, const float* __restrict__ dout,
+                                         const float* __restrict__ inp, const float* __restrict__ weight,
+                                         const float* __restrict__ bias, const float* __restrict__ mean,
+                                         const float* __restrict__ rstd, int64_t C, int64_t HW, Divmod hw_div,
+                                         int64_t G, bool fuse_silu) {
   const int64_t ng = blockIdx.x, n = ng / G, gi = ng % G, Cg = C / G, group = Cg * HW;
   __shared__ float mean_dxh, mean_dxhx;
   if (threadIdx.x == 0) {
@@ -99,6 +121,7 @@ __global__ void group_norm_dinput_kernel(float* dinp, const double* s_dy, const 
   const float* x = inp + ng * group;
   const float* go = dout + ng * group;
   float* dx = dinp + ng * group;
+#pragma unroll 4
   for (int64_t i = threadIdx.x; i < group; i += blockDim.x) {
     const int64_t c = gi * Cg + hw_div.div(static_cast<uint32_t>(i));
     const float w = weight ? weight[c] : 1.0f, b = bias ? bias[c] : 0.0f;
@@ -108,15 +131,20 @@ __global__ void group_norm_dinput_kernel(float* dinp, const double* s_dy, const 
   }
 }
 
-// dweight, dbias (C) = per-(n, c) sums reduced over n; either may be null.
+// dweight, dbias (C) = per-(n, c) sums reduced over n; either may be null. One block per channel:
+// one thread per channel walking n serially took a memory latency per image (210 us per call at
+// batch 512 on an H200, 2026-11-26).
 __global__ void group_norm_param_grad_kernel(float* dweight, float* dbias, const double* s_dy, const double* s_dyx,
                                              int64_t N, int64_t C) {
-  MD_GRID_STRIDE(c, C) {
-    double a = 0.0, b = 0.0;
-    for (int64_t n = 0; n < N; ++n) {
-      a += s_dyx[n * C + c];
-      b += s_dy[n * C + c];
-    }
+  const int64_t c = blockIdx.x;
+  double a = 0.0, b = 0.0;
+  for (int64_t n = threadIdx.x; n < N; n += blockDim.x) {
+    a += s_dyx[n * C + c];
+    b += s_dy[n * C + c];
+  }
+  a = block_sum(a);
+  b = block_sum(b);
+  if (threadIdx.x == 0) {
     if (dweight) dweight[c] = static_cast<float>(a);
     if (dbias) dbias[c] = static_cast<float>(b);
   }
@@ -228,8 +256,14 @@ void group_norm_backward(float* dinp, float* dweight, float* dbias, const float*
   DeviceBuffer sums(sizeof(double) * 2 * N * C);
   double* s_dy = sums.as<double>();
   double* s_dyx = s_dy + N * C;
-  group_norm_channel_sums_kernel<<<static_cast<unsigned>(N * C), row_threads(HW), 0, stream()>>>(
-      s_dy, s_dyx, dout, inp, weight, bias, mean, rstd, C, HW, G, fuse_silu);
+  if (HW <= kWarpRowMax) {
+    const int64_t rows_per_block = kThreads / 32, blocks = (N * C + rows_per_block - 1) / rows_per_block;
+    group_norm_channel_sums_kernel<true><<<static_cast<unsigned>(blocks), kThreads, 0, stream()>>>(
+        s_dy, s_dyx, dout, inp, weight, bias, mean, rstd, N * C, C, HW, G, fuse_silu);
+  } else {
+    group_norm_channel_sums_kernel<false><<<static_cast<unsigned>(N * C), row_threads(HW), 0, stream()>>>(
+        s_dy, s_dyx, dout, inp, weight, bias, mean, rstd, N * C, C, HW, G, fuse_silu);
+  }
   MD_CUDA_LAUNCHED("group_norm_backward channel sums");
   if (dinp) {
     group_norm_dinput_kernel<<<static_cast<unsigned>(N * G), row_threads((C / G) * HW), 0, stream()>>>(
@@ -237,7 +271,8 @@ void group_norm_backward(float* dinp, float* dweight, float* dbias, const float*
     MD_CUDA_LAUNCHED("group_norm_backward dinput");
   }
   if (dweight || dbias) {
-    group_norm_param_grad_kernel<<<grid_for(C), kThreads, 0, stream()>>>(dweight, dbias, s_dy, s_dyx, N, C);
+    group_norm_param_grad_kernel<<<static_cast<unsigned>(C), row_threads(N), 0, stream()>>>(dweight, dbias, s_dy, s_dyx,
+                                                                                            N, C);
     MD_CUDA_LAUNCHED("group_norm_backward dweight/dbias");
   }
 }

@@ -165,6 +165,10 @@ void bind_runtime(py::module_& m) {
   m.def("set_allow_tf32", &cuda_set_allow_tf32, py::arg("on"));
   m.def("set_matmul_bf16", &set_matmul_bf16, py::arg("on"));
   m.def("matmul_bf16", &matmul_bf16);
+  m.def(
+      "set_cuda_conv_layout", [](const std::string& name) { set_cuda_conv_layout(parse_cuda_conv_layout(name)); },
+      py::arg("layout"));
+  m.def("cuda_conv_layout", []() { return std::string(cuda_conv_layout_name(cuda_conv_layout())); });
   m.def("cpu_memory_stats", []() {
     const CpuMemoryStats s = cpu_memory_stats();
     py::dict d;

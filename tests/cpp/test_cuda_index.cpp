@@ -5,6 +5,7 @@
 // and broadcast ops; and the per-element bodies of conv2d's im2col, col2im, swap and bias kernels
 // (cuda/conv2d_index.h) against direct loops, over every index of many geometries. These headers
 // are plain C++ off the GPU, so this runs on any machine.
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -146,7 +147,8 @@ std::vector<Conv2dGeometry> geometries() {
       conv_geometry(3, 4, 8, 8, 5, 3, 3, 1, 1, 1, 1), conv_geometry(2, 3, 7, 7, 4, 3, 3, 2, 2, 1, 1),
       conv_geometry(2, 5, 6, 9, 3, 1, 1, 1, 1, 0, 0), conv_geometry(2, 3, 9, 8, 2, 4, 3, 2, 1, 0, 2),
       conv_geometry(1, 2, 5, 5, 2, 5, 5, 3, 3, 2, 2), conv_geometry(4, 3, 4, 4, 2, 1, 1, 2, 2, 0, 0),
-      conv_geometry(2, 2, 1, 1, 3, 3, 3, 1, 1, 1, 1)};
+      conv_geometry(2, 2, 1, 1, 3, 3, 3, 1, 1, 1, 1), conv_geometry(2, 3, 6, 5, 2, 3, 3, 1, 1, 0, 0),
+      conv_geometry(3, 2, 5, 7, 3, 3, 3, 1, 3, 2, 2)};
   std::mt19937_64 rng(5);
   auto pick = [&](int lo, int hi) { return lo + static_cast<int>(rng() % (hi - lo + 1)); };
   while (gs.size() < 60) {
@@ -193,35 +195,51 @@ TEST(conv_im2col_at_matches_direct_loops_in_both_layouts) {
         md::cuda::im2col_at(i, got.data(), inp.data(), g, ix, img_stride, row_stride);
       if (std::memcmp(got.data(), want.data(), sizeof(float) * want.size()) != 0)
         check::fail(__FILE__, __LINE__, "im2col_at differs for " + describe(g) + (wide ? " (wide)" : ""));
+      if (g.R == 3 && g.S == 3) {  // the unrolled body the launchers pick for 3x3 kernels
+        std::fill(got.begin(), got.end(), std::nanf(""));
+        for (uint32_t i = 0; i < nb * g.C * PQ; ++i)
+          md::cuda::im2col_at<3, 3>(i, got.data(), inp.data(), g, ix, img_stride, row_stride);
+        if (std::memcmp(got.data(), want.data(), sizeof(float) * want.size()) != 0)
+          check::fail(__FILE__, __LINE__, "im2col_at<3, 3> differs for " + describe(g) + (wide ? " (wide)" : ""));
+      }
     }
   }
 }
 
-TEST(conv_col2im_at_matches_a_direct_scatter) {
+TEST(conv_col2im_at_matches_a_direct_scatter_in_both_layouts) {
   std::mt19937_64 rng(7);
   std::uniform_real_distribution<float> u(-1.0f, 1.0f);
   for (const Conv2dGeometry& g : geometries()) {
     const int64_t PQ = int64_t(g.P) * g.Q, CRS = int64_t(g.C) * g.R * g.S, HW = int64_t(g.H) * g.W;
     std::vector<float> dcol(size_t(g.N * CRS * PQ));
     for (auto& v : dcol) v = u(rng);
-    // the scatter in (r, s) order: each pixel receives at most one entry per tap, so its sum is
-    // taken in the same order as the gather's
-    std::vector<float> want(size_t(g.N) * g.C * HW, 0.0f);
-    for (int64_t n = 0; n < g.N; ++n)
-      for (int c = 0; c < g.C; ++c)
-        for (int r = 0; r < g.R; ++r)
-          for (int s = 0; s < g.S; ++s)
-            for (int p = 0; p < g.P; ++p)
-              for (int q = 0; q < g.Q; ++q) {
-                const int h = p * g.stride_h - g.pad_h + r, w = q * g.stride_w - g.pad_w + s;
-                if (h < 0 || h >= g.H || w < 0 || w >= g.W) continue;
-                want[(n * g.C + c) * HW + h * g.W + w] +=
-                    dcol[(n * CRS + (int64_t(c) * g.R + r) * g.S + s) * PQ + p * g.Q + q];
-              }
     const ConvIndex ix(g);
-    int64_t bad = 0;
-    for (uint32_t i = 0; i < want.size(); ++i) bad += md::cuda::col2im_at(i, dcol.data(), g, ix) != want[i];
-    if (bad) check::fail(__FILE__, __LINE__, std::to_string(bad) + " col2im_at values differ for " + describe(g));
+    for (bool wide : {false, true}) {
+      const int64_t img_stride = wide ? PQ : CRS * PQ, row_stride = wide ? g.N * PQ : PQ;
+      // the scatter in (r, s) order: each pixel receives at most one entry per tap, so its sum is
+      // taken in the same order as the gather's
+      std::vector<float> want(size_t(g.N) * g.C * HW, 0.0f);
+      for (int64_t n = 0; n < g.N; ++n)
+        for (int c = 0; c < g.C; ++c)
+          for (int r = 0; r < g.R; ++r)
+            for (int s = 0; s < g.S; ++s)
+              for (int p = 0; p < g.P; ++p)
+                for (int q = 0; q < g.Q; ++q) {
+                  const int h = p * g.stride_h - g.pad_h + r, w = q * g.stride_w - g.pad_w + s;
+                  if (h < 0 || h >= g.H || w < 0 || w >= g.W) continue;
+                  const int64_t crs = (int64_t(c) * g.R + r) * g.S + s;
+                  want[(n * g.C + c) * HW + h * g.W + w] += dcol[n * img_stride + crs * row_stride + p * g.Q + q];
+                }
+      int64_t bad = 0;
+      const bool fixed = g.R == 3 && g.S == 3;  // also the unrolled body the launchers pick for 3x3
+      for (uint32_t i = 0; i < want.size(); ++i) {
+        bad += md::cuda::col2im_at(i, dcol.data(), g, ix, img_stride, row_stride) != want[i];
+        if (fixed) bad += md::cuda::col2im_at<3, 3>(i, dcol.data(), g, ix, img_stride, row_stride) != want[i];
+      }
+      if (bad)
+        check::fail(__FILE__, __LINE__,
+                    std::to_string(bad) + " col2im_at values differ for " + describe(g) + (wide ? " (wide)" : ""));
+    }
   }
 }
 
