@@ -4,6 +4,7 @@ training step goes, shape by shape (convolutions are most of a step on both devi
 
     python benchmarks/conv_shapes.py --config fmnist --batch 32
     python benchmarks/conv_shapes.py --device cuda --config fmnist --batch 128
+    python benchmarks/conv_shapes.py --device cuda --batch 128 --layouts batched wide
 
 The shapes come from diffusers' UNet2DModel (forward hooks on its Conv2d modules), so torch and
 diffusers must be installed. Times are medians over --repeats runs of conv2d + backward of a fixed
@@ -47,8 +48,8 @@ def conv_geometries(cfg: dict, batch: int) -> Counter:
     return seen
 
 
-def time_shape(shape, K, ks, st, pd, dev, median_ms, rng) -> tuple[float, float]:
-    """Median ms of conv2d + backward for one geometry: (minidiff, torch)."""
+def time_shape(shape, K, ks, st, pd, dev, median_ms, rng, layouts) -> tuple[list[float], float]:
+    """Median ms of conv2d + backward for one geometry: ([minidiff in each layout], torch)."""
     x = rng.standard_normal(shape).astype(np.float32)
     w = (rng.standard_normal((K, shape[1], *ks)) * 0.05).astype(np.float32)
     b = rng.standard_normal(K).astype(np.float32)
@@ -64,14 +65,21 @@ def time_shape(shape, K, ks, st, pd, dev, median_ms, rng) -> tuple[float, float]
     def run_torch():
         torch.nn.functional.conv2d(xt, wt, bt, stride=st, padding=pd).backward(gt)
 
-    for _ in range(2):  # warm-up (allocator caches, cuBLAS/cuDNN plans)
-        run_md()
-        run_torch()
-    t_md, t_torch = [], []
-    for _ in range(3):  # alternate, so a load spike hits both
-        t_md.append(median_ms(run_md))
-        t_torch.append(median_ms(run_torch))
-    return statistics.median(t_md), statistics.median(t_torch)
+    t_md: dict = {layout: [] for layout in layouts}
+    t_torch = []
+    for rnd in range(5):  # 2 warm-up rounds (allocator caches, cuBLAS/cuDNN plans), then 3 timed
+        for layout in layouts:  # alternate, so a load spike hits all
+            if layout:
+                md._core.set_cuda_conv_layout(layout)
+            if rnd < 2:
+                run_md()
+            else:
+                t_md[layout].append(median_ms(run_md))
+        if rnd < 2:
+            run_torch()
+        else:
+            t_torch.append(median_ms(run_torch))
+    return [statistics.median(t_md[layout]) for layout in layouts], statistics.median(t_torch)
 
 
 def main():
@@ -81,7 +89,15 @@ def main():
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=2, help="CPU threads for both frameworks")
     p.add_argument("--repeats", type=int, default=7)
+    p.add_argument(
+        "--layouts",
+        nargs="+",
+        default=None,
+        choices=["auto", "batched", "wide"],
+        help="CUDA: time minidiff in each of these conv layouts (default: the current one)",
+    )
     args = p.parse_args()
+    layouts = args.layouts or [""]
     dev = args.device
     cuda = dev.startswith("cuda")
     if not cuda:
@@ -110,25 +126,30 @@ def main():
     rows = []
     rng = np.random.default_rng(0)
     for (shape, K, ks, st, pd), count in conv_geometries(CONFIGS[args.config], args.batch).items():
-        t_md, t_torch = time_shape(shape, K, ks, st, pd, dev, median_ms, rng)
+        t_md, t_torch = time_shape(shape, K, ks, st, pd, dev, median_ms, rng, layouts)
         rows.append((shape, K, ks, st, pd, count, t_md, t_torch))
 
-    total_md = sum(r[5] * r[6] for r in rows)
+    # the first layout's times give the ratio and the step share; the others get a column each
+    totals_md = [sum(r[5] * r[6][j] for r in rows) for j in range(len(layouts))]
     total_torch = sum(r[5] * r[7] for r in rows)
+    names = [f"md {layout}" if layout else "minidiff" for layout in layouts]
     print(f"{args.config} batch {args.batch} on {dev}: conv2d forward+backward per distinct shape, ms")
     print(
-        f"{'input':22s} {'K':>4s} {'kernel':>6s} {'stride':>6s} {'n':>3s} {'minidiff':>9s} {'torch':>8s} "
-        f"{'ratio':>6s} {'step share':>10s}"
+        f"{'input':22s} {'K':>4s} {'kernel':>6s} {'stride':>6s} {'n':>3s} "
+        + " ".join(f"{n:>10s}" for n in names)
+        + f" {'torch':>8s} {'ratio':>6s} {'step share':>10s}"
     )
-    for shape, K, ks, st, _pd, count, a, c in sorted(rows, key=lambda r: -r[5] * r[6]):
+    for shape, K, ks, st, _pd, count, a, c in sorted(rows, key=lambda r: -r[5] * r[6][0]):
         print(
-            f"{str(shape):22s} {K:4d} {ks[0]}x{ks[1]:<4d} {st[0]}x{st[1]:<4d} {count:3d} {a:9.2f} {c:8.2f} "
-            f"{a / c:6.2f} {100 * count * a / total_md:9.1f}%"
+            f"{str(shape):22s} {K:4d} {ks[0]}x{ks[1]:<4d} {st[0]}x{st[1]:<4d} {count:3d} "
+            + " ".join(f"{v:10.2f}" for v in a)
+            + f" {c:8.2f} {a[0] / c:6.2f} {100 * count * a[0] / totals_md[0]:9.1f}%"
         )
-    print(
-        f"all convolutions of one step: minidiff {total_md:.1f} ms, torch {total_torch:.1f} ms, "
-        f"ratio {total_md / total_torch:.2f}"
-    )
+    for name, total in zip(names, totals_md):
+        print(
+            f"all convolutions of one step: {name} {total:.1f} ms, torch {total_torch:.1f} ms, "
+            f"ratio {total / total_torch:.2f}"
+        )
 
 
 if __name__ == "__main__":

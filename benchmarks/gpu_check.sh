@@ -3,15 +3,21 @@
 # /usr/local/cuda, no package index): installs the wheels carried in .whl/ (scipy-openblas32,
 # diffusers, build tools) into /tmp/site, builds minidiff with the CUDA backend for sm_90, prints
 # the device, runs the C++ kernel twin tests and tests/test_cuda.py, then the training-step
-# benchmark (float32, and bf16 at batch 512), the per-op profile and the per-shape convolution times (benchmarks/conv_shapes.py). Logs go to $OUT/ when $OUT is set.
+# benchmark (float32 against torch, then minidiff alone with each of BENCH_VARIANTS, and bf16 at
+# batch 512), the per-kernel GPU profile (benchmarks/kernel_profile.py),
+# the per-shape convolution times in both layouts (benchmarks/conv_shapes.py) and the command
+# line on CUDA. Logs go to $OUT/ when $OUT is set, in at most 7 files (the device tool returns 8):
+# summary.log, build.log, tests.log, bench.log, bench_json.txt, kernels.log, conv_shapes.log.
 #
-# Env: PYTEST_ARGS (default "-q -x"), TEST_TIMEOUT (seconds per test stage, default 300),
+# Env: PYTEST_ARGS (default "-q -x"), TEST_TIMEOUT (seconds per stage, default 300),
 #      BENCH_FRAMEWORKS (default "minidiff torch"; add torch-compile for the batch-512 target,
 #      which costs minutes of compilation), BENCH_BF16=0 to skip the bf16 benchmark,
+#      BENCH_VARIANTS (default "MINIDIFF_CUDA_DW_SPLIT=0 MINIDIFF_CUDA_CONV=batched": one
+#      minidiff-only run per VAR=value, against the defaults; empty to skip), SKIP_BENCH=1 to skip
+#      all benchmarks,
+#      SKIP_CLI=1 to skip the command-line stage,
 #      BUILD_DIR (default build/gpu; kept between runs on a warm machine, so reruns are incremental),
 #      MINIDIFF_KEEP_CXX=1 to build with the image's CXX instead of the system g++ (see below).
-# A kernel fault is reported at the next synchronising call; rerun with MINIDIFF_CUDA_SYNC=1 to
-# have every launch checked synchronously, which names the faulting kernel.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -41,7 +47,7 @@ fi
 
 step "environment"
 note "python: $PY ($("$PY" --version 2>&1))"
-nvidia-smi 2>&1 | tee "$LOG_DIR/nvidia-smi.log"
+nvidia-smi 2>&1 | tee -a "$LOG_DIR/summary.log"
 nvcc --version 2>&1 | tail -n 2 | tee -a "$LOG_DIR/summary.log"
 
 if compgen -G ".whl/*.whl" >/dev/null; then
@@ -102,60 +108,79 @@ else:
 fi
 
 step "C++ kernel twin tests (ctest)"
-if ! timeout "$TEST_TIMEOUT" ctest --test-dir "$BUILD_DIR" --output-on-failure 2>&1 | tee "$LOG_DIR/ctest.log"; then
+if ! timeout "$TEST_TIMEOUT" ctest --test-dir "$BUILD_DIR" --output-on-failure 2>&1 | tee "$LOG_DIR/tests.log"; then
   note "CTEST FAILED"
   status=1
 fi
+tail -n 3 "$LOG_DIR/tests.log" >>"$LOG_DIR/summary.log"
 
 step "pytest ${PYTEST_FILES:-tests/test_cuda.py} $PYTEST_ARGS"
 # shellcheck disable=SC2086
 if ! timeout "$TEST_TIMEOUT" python -m pytest ${PYTEST_FILES:-tests/test_cuda.py} $PYTEST_ARGS -rs -p no:cacheprovider 2>&1 |
-  tee "$LOG_DIR/pytest.log"; then
+  tee -a "$LOG_DIR/tests.log"; then
   note "PYTEST FAILED (or timed out after $TEST_TIMEOUT s)"
   status=1
 fi
-tail -n 1 "$LOG_DIR/pytest.log" >>"$LOG_DIR/summary.log"
+tail -n 1 "$LOG_DIR/tests.log" >>"$LOG_DIR/summary.log"
 
-if [ -z "${SKIP_BENCH:-}" ] && [ -f benchmarks/train_step.py ]; then
-  step "benchmark: train_step.py --device cuda --config fmnist --batch 128 512 (${BENCH_FRAMEWORKS:-minidiff torch})"
-  # shellcheck disable=SC2086
-  if ! timeout "$TEST_TIMEOUT" python benchmarks/train_step.py --device cuda --config fmnist --batch 128 512 \
-    --frameworks ${BENCH_FRAMEWORKS:-minidiff torch} \
-    --steps "${BENCH_STEPS:-20}" --warmup 3 --json "$LOG_DIR/bench.json" 2>&1 |
-    tee "$LOG_DIR/bench.log"; then
-    note "BENCHMARK FAILED"
+# Benchmarks. At most 8 files come back from the device machine, so every train_step run appends
+# to bench.log and writes its JSON to $JSON_DIR, gathered into bench_json.txt at the end.
+JSON_DIR=$(mktemp -d)
+bench() {  # bench NAME ENV... -- ARGS...: one train_step.py run, logged
+  local name=$1
+  shift
+  local envs=()
+  while [ "$1" != "--" ]; do
+    envs+=("$1")
+    shift
+  done
+  shift
+  step "benchmark $name: ${envs[*]} train_step.py $*"
+  if ! env "${envs[@]}" timeout "$TEST_TIMEOUT" python benchmarks/train_step.py --device cuda --config fmnist \
+    --steps "${BENCH_STEPS:-20}" --warmup 3 --json "$JSON_DIR/$name.json" "$@" 2>&1 | tee "$JSON_DIR/$name.log"; then
+    note "BENCHMARK $name FAILED"
     status=1
   fi
+  cat "$JSON_DIR/$name.log" >>"$LOG_DIR/bench.log"
+  grep -E "^fmnist" "$JSON_DIR/$name.log" >>"$LOG_DIR/summary.log"
+}
+
+if [ -z "${SKIP_BENCH:-}" ]; then
+  # shellcheck disable=SC2086
+  bench fp32 MINIDIFF_CUDA_CONV=auto -- --batch 128 512 --frameworks ${BENCH_FRAMEWORKS:-minidiff torch}
+  # minidiff alone with one CUDA tuning switch changed per run (same machine, same run)
+  for variant in ${BENCH_VARIANTS-MINIDIFF_CUDA_DW_SPLIT=0 MINIDIFF_CUDA_CONV=batched}; do
+    bench "fp32-${variant#MINIDIFF_CUDA_}" MINIDIFF_CUDA_CONV=auto "$variant" -- --batch 128 512 --frameworks minidiff
+  done
+
+  step "kernel profile: every GPU kernel of a step, fmnist batch 128 (minidiff, torch) and 512 (minidiff)"
+  timeout "$TEST_TIMEOUT" python benchmarks/kernel_profile.py --config fmnist --batch 128 --limit 30 2>&1 |
+    grep -v -i warn | tee "$LOG_DIR/kernels.log" || note "KERNEL PROFILE FAILED"
+  timeout "$TEST_TIMEOUT" python benchmarks/kernel_profile.py --config fmnist --batch 512 --limit 30 \
+    --frameworks minidiff 2>&1 | grep -v -i warn | tee -a "$LOG_DIR/kernels.log" || note "KERNEL PROFILE FAILED"
+  grep -E "^== |matrix-product" "$LOG_DIR/kernels.log" >>"$LOG_DIR/summary.log"
+
+  step "conv shapes: each distinct convolution of the fmnist U-Net at batch 128, both layouts vs torch"
+  timeout "$TEST_TIMEOUT" python benchmarks/conv_shapes.py --device cuda --config fmnist --batch 128 \
+    --layouts batched wide 2>&1 | tee "$LOG_DIR/conv_shapes.log" || note "CONV SHAPES FAILED"
+  tail -n 2 "$LOG_DIR/conv_shapes.log" >>"$LOG_DIR/summary.log"
+
   if [ "${BENCH_BF16:-1}" != 0 ]; then
-    step "benchmark, bf16: train_step.py --device cuda --config fmnist --batch 512 --precision bf16"
-    if ! timeout "$TEST_TIMEOUT" python benchmarks/train_step.py --device cuda --config fmnist --batch 512 \
-      --frameworks minidiff torch --precision bf16 \
-      --steps "${BENCH_STEPS:-20}" --warmup 3 --json "$LOG_DIR/bench_bf16.json" 2>&1 |
-      tee "$LOG_DIR/bench_bf16.log"; then
-      note "BF16 BENCHMARK FAILED"
-      status=1
-    fi
+    bench bf16 MINIDIFF_CUDA_CONV=auto -- --batch 512 --frameworks minidiff torch --precision bf16
   fi
+  for f in "$JSON_DIR"/*.json; do
+    [ -f "$f" ] && { echo "== $(basename "$f")"; cat "$f"; echo; } >>"$LOG_DIR/bench_json.txt"
+  done
 else
-  note "(benchmarks/train_step.py not present: benchmark skipped)"
-fi
-
-if [ -z "${SKIP_BENCH:-}" ] && [ -f benchmarks/profile_step.py ]; then
-  step "profile: where a CUDA training step spends its time (fmnist, batch 128)"
-  timeout "$TEST_TIMEOUT" python benchmarks/profile_step.py --device cuda --config fmnist --batch 128 --limit 30 2>&1 |
-    tee "$LOG_DIR/profile.log" || note "PROFILE FAILED"
-fi
-
-if [ -z "${SKIP_BENCH:-}" ] && [ -f benchmarks/conv_shapes.py ]; then
-  step "conv shapes: each distinct convolution of the fmnist U-Net at batch 128, minidiff vs torch"
-  timeout "$TEST_TIMEOUT" python benchmarks/conv_shapes.py --device cuda --config fmnist --batch 128 2>&1 |
-    tee "$LOG_DIR/conv_shapes.log" || note "CONV SHAPES FAILED"
+  note "(benchmarks skipped: SKIP_BENCH is set)"
 fi
 
 step "command line on CUDA: minidiff train (2 epochs of the digits preset) and minidiff sample"
-if ! (cd /tmp && timeout "$TEST_TIMEOUT" python -m minidiff train --device cuda --epochs 2 --out /tmp/run-cuda \
+if [ -n "${SKIP_CLI:-}" ]; then
+  note "(skipped: SKIP_CLI is set)"
+elif ! (cd /tmp && timeout "$TEST_TIMEOUT" python -m minidiff train --device cuda --epochs 2 --out /tmp/run-cuda \
   --overwrite --no-progress && timeout "$TEST_TIMEOUT" python -m minidiff sample --model /tmp/run-cuda/model \
-  --device cuda --n 16 --steps 10 --out /tmp/run-cuda/grid.png) 2>&1 | tail -n 8 | tee "$LOG_DIR/cli.log"; then
+  --device cuda --n 16 --steps 10 --out /tmp/run-cuda/grid.png) 2>&1 | tail -n 8 | tee -a "$LOG_DIR/summary.log"; then
   note "CLI ON CUDA FAILED"
   status=1
 fi

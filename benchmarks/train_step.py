@@ -42,7 +42,8 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def run_minidiff(cfg, batch, device, steps, warmup, threads, precision):
+def minidiff_step(cfg, batch, device, threads, precision):
+    """A function running one DDPM training step of a minidiff UNet2DModel, returning the loss."""
     import numpy as np
 
     import minidiff as md
@@ -71,6 +72,13 @@ def run_minidiff(cfg, batch, device, steps, warmup, threads, precision):
         opt.step()
         return loss
 
+    return step
+
+
+def run_minidiff(cfg, batch, device, steps, warmup, threads, precision):
+    import minidiff as md
+
+    step = minidiff_step(cfg, batch, device, threads, precision)
     sync = md.cuda.synchronize if device.startswith("cuda") else (lambda: None)
     for _ in range(warmup):
         step().item()
@@ -87,7 +95,8 @@ def run_minidiff(cfg, batch, device, steps, warmup, threads, precision):
     return times, peak
 
 
-def run_torch(cfg, batch, device, steps, warmup, threads, compile_model, precision):
+def torch_step(cfg, batch, device, threads, compile_model, precision):
+    """A function running one DDPM training step of a diffusers UNet2DModel, returning the loss."""
     import numpy as np
     import torch
     from diffusers import UNet2DModel
@@ -120,6 +129,13 @@ def run_torch(cfg, batch, device, steps, warmup, threads, compile_model, precisi
         opt.step()
         return loss
 
+    return step
+
+
+def run_torch(cfg, batch, device, steps, warmup, threads, compile_model, precision):
+    import torch
+
+    step = torch_step(cfg, batch, device, threads, compile_model, precision)
     for _ in range(warmup):
         step().item()
     if device.startswith("cuda"):
