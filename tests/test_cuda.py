@@ -295,6 +295,45 @@ def test_conv2d_bf16_mode_has_bf16_sized_errors():
     assert 0.3 * rounded_err < np.abs(got - exact).mean() < 3 * rounded_err
 
 
+@pytest.mark.parametrize(
+    "x_shape,w_shape,stride,padding",
+    [
+        ((4, 8, 9, 9), (6, 8, 3, 3), 1, 1),  # 3x3, wide layout under auto
+        ((3, 5, 24, 24), (4, 5, 3, 3), 1, 1),  # 576 pixels: batched under auto
+        ((3, 6, 10, 11), (5, 6, 3, 3), 2, 1),
+        ((2, 8, 7, 6), (5, 8, 1, 1), 1, 0),  # pointwise
+        ((2, 4, 9, 8), (3, 4, 4, 3), (2, 1), (0, 2)),
+    ],
+)
+def test_conv2d_bf16_mode_is_the_float32_conv_of_rounded_operands(x_shape, w_shape, stride, padding, conv_layout):
+    # In bf16 mode every product takes bf16-rounded operands: the forward is the float32 conv of
+    # bf16(x) and bf16(w); dweight pairs bf16(x) with bf16(dout); dinput bf16(w) with bf16(dout).
+    # So the CPU in exact float32 on the rounded arrays is an oracle up to summation order.
+    r = rng(17)
+    x, w, b = randn(r, *x_shape), randn(r, *w_shape, scale=0.3), randn(r, w_shape[0])
+    conv = lambda x, w, b: F.conv2d(x, w, b, stride=stride, padding=padding)  # noqa: E731
+    y_shape = run_on("cpu", conv, [x, w, b], grad=False)[0].shape
+    gy = randn(rng(18), *y_shape)
+    rx, rw, rgy = (bf16(a).astype(np.float32) for a in (x, w, gy))
+
+    def forward_backward(device, x, w, gy):
+        xt, wt, bt = (md.tensor(a, device=device, requires_grad=True) for a in (x, w, b))
+        y = conv(xt, wt, bt)
+        y.backward(md.tensor(gy, device=device))
+        return y.numpy(), xt.grad.numpy(), wt.grad.numpy(), bt.grad.numpy()
+
+    y_want = forward_backward("cpu", rx, rw, gy)[0]
+    _, dx_want, dw_want, _ = forward_backward("cpu", rx, rw, rgy)
+    md.set_float32_matmul_precision("medium")
+    try:
+        y, dx, dw, db = forward_backward(DEV, x, w, gy)
+    finally:
+        md.set_float32_matmul_precision("highest")
+    for got, want in ((y, y_want), (dx, dx_want), (dw, dw_want)):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4 * np.abs(want).max())
+    np.testing.assert_allclose(db, gy.sum(axis=(0, 2, 3)), rtol=1e-4, atol=1e-4)  # the bias is no product
+
+
 # ---- convolution
 # The CUDA conv2d has two layouts for its products (per-image batched GEMMs, or the chunk's images
 # side by side in one wide GEMM); "auto" picks by map size. Each conv test runs in all three.

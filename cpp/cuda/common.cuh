@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cublas_v2.h>
+#include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
 #include <cstdint>
@@ -152,6 +153,16 @@ class DeviceBuffer {
   size_t nbytes_;
   void* ptr_;
 };
+
+// ---- the bf16 matmul mode's building blocks (cuda/gemm.cu), for kernels that make their GEMM
+// operands in bf16 directly (conv2d's im2col) instead of having gemm() round float32 copies.
+// dst[i] = src[i] rounded to the nearest bf16, ties to even (the CPU's rounding).
+void round_to_bf16(__nv_bfloat16* dst, const float* src, int64_t n);
+// C = alpha op(A) op(B) + beta C as gemm_batched (row-major, batch strides sa/sb/sc; batch 1: one
+// product) with bf16 operands, float32 accumulation and a float32 C.
+void gemm_bf16_operands(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const __nv_bfloat16* A,
+                        int64_t lda, int64_t sa, const __nv_bfloat16* B, int64_t ldb, int64_t sb, float beta, float* C,
+                        int64_t ldc, int64_t sc, int64_t batch);
 
 // Bytes of scratch a single conv2d/attention call may hold at once; larger problems are chunked.
 constexpr size_t kWorkspaceBudget = size_t(256) << 20;

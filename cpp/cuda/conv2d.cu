@@ -37,12 +37,64 @@ bool use_wide(int64_t PQ) {
   }
 }
 
+// n floats rounded up to a whole 128 bytes: the offset of a second matrix in a workspace, so that
+// cuBLAS sees it aligned (its vectorised kernels need 16-byte operands).
+int64_t aligned(int64_t n) { return (n + 31) / 32 * 32; }
+
 // Images per chunk when each image needs `scratch` floats of workspace and the chunk's kernels
 // cover up to `flat` elements per image.
 int64_t chunk_images(int64_t N, int64_t scratch, int64_t flat) {
   const int64_t fit = static_cast<int64_t>(kWorkspaceBudget / sizeof(float)) / std::max<int64_t>(scratch, 1);
   return std::max<int64_t>(1, std::min({N, fit, items_per_launch(flat, "conv2d")}));
 }
+
+// ---- operands in the matmul mode
+// In the bf16 matmul mode im2col and the dout swap write bf16 directly, and the weights are
+// rounded once per call, so the column buffers are half the bytes and no float32 copy of them is
+// rounded afterwards (gemm() rounding copies of every operand made bf16 slower than float32).
+// The inputs of the products that take tensors as they are (pointwise convolutions, the batched
+// layout's dinput) still go through gemm_batched, which rounds copies.
+
+// A GEMM operand as conv2d made it: float32, or bf16.
+struct Operand {
+  const void* data;
+  bool bf16;
+};
+
+// C = op(A) op(B) + beta C as gemm_batched, for two operands of the same kind.
+void product(bool ta, bool tb, int64_t M, int64_t N, int64_t K, Operand A, int64_t lda, int64_t sa, Operand B,
+             int64_t ldb, int64_t sb, float beta, float* C, int64_t ldc, int64_t sc, int64_t batch) {
+  MD_CHECK(A.bf16 == B.bf16, RuntimeError, "conv2d: a bf16 operand paired with a float32 one");
+  if (A.bf16)
+    gemm_bf16_operands(ta, tb, M, N, K, 1.0f, static_cast<const __nv_bfloat16*>(A.data), lda, sa,
+                       static_cast<const __nv_bfloat16*>(B.data), ldb, sb, beta, C, ldc, sc, batch);
+  else
+    gemm_batched(ta, tb, M, N, K, 1.0f, static_cast<const float*>(A.data), lda, sa, static_cast<const float*>(B.data),
+                 ldb, sb, beta, C, ldc, sc, batch);
+}
+
+// The weights as an operand of the current mode: as they are, or rounded to bf16 once.
+class WeightOperand {
+ public:
+  WeightOperand(const float* weight, int64_t n, bool bf16) : buf_(bf16 ? sizeof(__nv_bfloat16) * n : 0) {
+    if (bf16) round_to_bf16(buf_.as<__nv_bfloat16>(), weight, n);
+    op_ = bf16 ? Operand{buf_.as<__nv_bfloat16>(), true} : Operand{weight, false};
+  }
+  Operand get() const { return op_; }
+
+ private:
+  DeviceBuffer buf_;
+  Operand op_{};
+};
+
+}  // namespace
+
+template <>
+MD_HOST_DEVICE __nv_bfloat16 column_value<__nv_bfloat16>(float v) {
+  return __float2bfloat16_rn(v);
+}
+
+namespace {
 
 // ---- kernels
 // Flat indices are split into coordinates with Divmod (32-bit, one multiply-high each): every
@@ -51,10 +103,11 @@ int64_t chunk_images(int64_t N, int64_t scratch, int64_t flat) {
 // im2col: one thread per (n, c, pq) writes that output pixel's R*S taps (one index split for all
 // of them); neighbouring threads write neighbouring pq, so every store is coalesced.
 // R, S: the kernel size when fixed at compile time (see conv2d_index.h), else 0.
-template <int R, int S>
-__global__ void im2col_kernel(float* col, const float* inp, Conv2dGeometry g, ConvIndex ix, int64_t total,
+// T: the columns' element type (float, or bf16 in the bf16 matmul mode).
+template <int R, int S, typename T>
+__global__ void im2col_kernel(T* col, const float* inp, Conv2dGeometry g, ConvIndex ix, int64_t total,
                               int64_t img_stride, int64_t row_stride) {
-  MD_GRID_STRIDE(i, total) im2col_at<R, S>(static_cast<uint32_t>(i), col, inp, g, ix, img_stride, row_stride);
+  MD_GRID_STRIDE(i, total) im2col_at<R, S, T>(static_cast<uint32_t>(i), col, inp, g, ix, img_stride, row_stride);
 }
 
 // dinp (nb, C, H, W) from columns dcol in either layout, a gather per input pixel.
@@ -75,9 +128,10 @@ __global__ void unswap_bias_kernel(float* out, const float* wide, const float* b
   }
 }
 
-// dst (K, nb*PQ) = src (nb, K, PQ) with the first two axes swapped.
-__global__ void swap_image_channel_kernel(float* dst, const float* src, ConvIndex ix, int64_t nb, int64_t total) {
-  MD_GRID_STRIDE(i, total) dst[swap_image_channel_at(static_cast<uint32_t>(i), ix, nb)] = src[i];
+// dst (K, nb*PQ) = src (nb, K, PQ) with the first two axes swapped (T as for im2col).
+template <typename T>
+__global__ void swap_image_channel_kernel(T* dst, const float* src, ConvIndex ix, int64_t nb, int64_t total) {
+  MD_GRID_STRIDE(i, total) dst[swap_image_channel_at(static_cast<uint32_t>(i), ix, nb)] = column_value<T>(src[i]);
 }
 
 // out (nb, K, PQ) += bias (K)
@@ -114,15 +168,39 @@ __global__ void bias_grad_finish_kernel(float* dbias, const double* partial, int
   }
 }
 
-void im2col(float* col, const float* inp, const Conv2dGeometry& g, const ConvIndex& ix, int64_t nb, int64_t img_stride,
-            int64_t row_stride) {
-  const int64_t total = nb * g.C * static_cast<int64_t>(g.P) * g.Q;  // threads: one per (n, c, pq)
-  if (total == 0) return;
+template <typename T>
+void im2col_as(T* col, const float* inp, const Conv2dGeometry& g, const ConvIndex& ix, int64_t total,
+               int64_t img_stride, int64_t row_stride) {
   if (g.R == 3 && g.S == 3)
-    im2col_kernel<3, 3><<<grid_for(total), kThreads, 0, stream()>>>(col, inp, g, ix, total, img_stride, row_stride);
+    im2col_kernel<3, 3, T><<<grid_for(total), kThreads, 0, stream()>>>(col, inp, g, ix, total, img_stride, row_stride);
   else
-    im2col_kernel<0, 0><<<grid_for(total), kThreads, 0, stream()>>>(col, inp, g, ix, total, img_stride, row_stride);
+    im2col_kernel<0, 0, T><<<grid_for(total), kThreads, 0, stream()>>>(col, inp, g, ix, total, img_stride, row_stride);
   MD_CUDA_LAUNCHED("conv2d im2col");
+}
+
+// The columns of nb images into `col` (room for nb*CRS*PQ floats), bf16 or float32; returns them as
+// an operand.
+Operand im2col(void* col, bool bf16, const float* inp, const Conv2dGeometry& g, const ConvIndex& ix, int64_t nb,
+               int64_t img_stride, int64_t row_stride) {
+  const int64_t total = nb * g.C * static_cast<int64_t>(g.P) * g.Q;  // threads: one per (n, c, pq)
+  if (total > 0) {
+    if (bf16)
+      im2col_as(static_cast<__nv_bfloat16*>(col), inp, g, ix, total, img_stride, row_stride);
+    else
+      im2col_as(static_cast<float*>(col), inp, g, ix, total, img_stride, row_stride);
+  }
+  return Operand{col, bf16};
+}
+
+// dst (K, nb*PQ), bf16 or float32 = src (nb, K, PQ) with the first two axes swapped; as an operand.
+Operand swap_image_channel(void* dst, bool bf16, const float* src, const ConvIndex& ix, int64_t nb, int64_t total) {
+  if (bf16)
+    swap_image_channel_kernel<<<grid_for(total), kThreads, 0, stream()>>>(static_cast<__nv_bfloat16*>(dst), src, ix, nb,
+                                                                          total);
+  else
+    swap_image_channel_kernel<<<grid_for(total), kThreads, 0, stream()>>>(static_cast<float*>(dst), src, ix, nb, total);
+  MD_CUDA_LAUNCHED("conv2d dout swap");
+  return Operand{dst, bf16};
 }
 
 // dinp (nb, C, H, W) from the columns dcol (either layout)
@@ -177,28 +255,31 @@ void conv2d_forward(float* out, const float* inp, const float* weight, const flo
     gemm_batched(false, false, K, PQ, CRS, 1.0f, weight, CRS, 0, inp, PQ, in_img, 0.0f, out, PQ, K * PQ, N);
   } else if (use_wide(PQ)) {
     // per chunk: wide columns (CRS, m*PQ), outw (K, m*PQ) = W (K, CRS) @ columns, then back to NCHW
+    const bool bf16 = matmul_bf16();
+    const WeightOperand w(weight, K * CRS, bf16);
     const int64_t nb = chunk_images(N, (CRS + K) * PQ, std::max(CRS, K) * PQ);
-    DeviceBuffer work(sizeof(float) * nb * (CRS + K) * PQ);
-    float* colw = work.as<float>();
-    float* outw = colw + CRS * nb * PQ;
+    DeviceBuffer work(sizeof(float) * (aligned(K * nb * PQ) + CRS * nb * PQ));
+    float* outw = work.as<float>();
+    float* colw = outw + aligned(K * nb * PQ);
     for (int64_t n0 = 0; n0 < N; n0 += nb) {
       const int64_t m = std::min(nb, N - n0);
-      im2col(colw, inp + n0 * in_img, g, ix, m, PQ, m * PQ);
-      gemm(false, false, K, m * PQ, CRS, 1.0f, weight, CRS, colw, m * PQ, 0.0f, outw, m * PQ);
+      const Operand cols = im2col(colw, bf16, inp + n0 * in_img, g, ix, m, PQ, m * PQ);
+      product(false, false, K, m * PQ, CRS, w.get(), CRS, 0, cols, m * PQ, 0, 0.0f, outw, m * PQ, 0, 1);
       const int64_t total = m * K * PQ;
       unswap_bias_kernel<<<grid_for(total), kThreads, 0, stream()>>>(out + n0 * K * PQ, outw, bias, ix, m, total);
       MD_CUDA_LAUNCHED("conv2d unswap");
     }
     return;  // the bias went in with the transpose
   } else {
+    const bool bf16 = matmul_bf16();
+    const WeightOperand w(weight, K * CRS, bf16);
     const int64_t nb = chunk_images(N, CRS * PQ, CRS * PQ);
     DeviceBuffer col(sizeof(float) * nb * CRS * PQ);
     for (int64_t n0 = 0; n0 < N; n0 += nb) {
       const int64_t m = std::min(nb, N - n0);
-      im2col(col.as<float>(), inp + n0 * in_img, g, ix, m, CRS * PQ, PQ);
+      const Operand cols = im2col(col.as<float>(), bf16, inp + n0 * in_img, g, ix, m, CRS * PQ, PQ);
       // out_n (K, PQ) = W (K, CRS) @ col_n (CRS, PQ)
-      gemm_batched(false, false, K, PQ, CRS, 1.0f, weight, CRS, 0, col.as<float>(), PQ, CRS * PQ, 0.0f,
-                   out + n0 * K * PQ, PQ, K * PQ, m);
+      product(false, false, K, PQ, CRS, w.get(), CRS, 0, cols, PQ, CRS * PQ, 0.0f, out + n0 * K * PQ, PQ, K * PQ, m);
     }
   }
   if (bias) add_bias(out, bias, g, ix);
@@ -224,24 +305,25 @@ void conv2d_backward(float* dinp, float* dweight, float* dbias, const float* dou
   const bool pointwise = is_pointwise(g);
   const bool wide = !pointwise && use_wide(PQ);
   const ConvIndex ix(g);
-  // scratch per image: wide columns (CRS, PQ) and swapped dout (K, PQ) for dweight; the columns
-  // (CRS, PQ) for dinput reuse the same space afterwards
+  const bool bf16 = matmul_bf16();
+  const WeightOperand w(weight, dinp && wide ? K * CRS : 0, bf16);  // (the other dinput paths round their own)
+  // scratch per image: wide columns (CRS, PQ) and swapped dout (K, PQ) for dweight, in floats (bf16
+  // ones use half); the float32 columns (CRS, PQ) for dinput reuse the same space afterwards
   const int64_t nb = chunk_images(N, (CRS + K) * PQ, std::max({CRS * PQ, K * PQ, in_img}));
-  DeviceBuffer work(sizeof(float) * nb * (CRS + K) * PQ);
-  float* colw = work.as<float>();       // (CRS, m*PQ)
-  float* doutw = colw + CRS * nb * PQ;  // (K, m*PQ)
+  DeviceBuffer work(sizeof(float) * (aligned(CRS * nb * PQ) + K * nb * PQ));
+  float* colw = work.as<float>();                // (CRS, m*PQ)
+  float* doutw = colw + aligned(CRS * nb * PQ);  // (K, m*PQ)
   for (int64_t n0 = 0; n0 < N; n0 += nb) {
     const int64_t m = std::min(nb, N - n0);
     const float* dO = dout + n0 * K * PQ;
-    if (dweight || (dinp && wide)) {
-      // doutw (K, m*PQ): the chunk's dout with its images side by side
-      swap_image_channel_kernel<<<grid_for(m * K * PQ), kThreads, 0, stream()>>>(doutw, dO, ix, m, m * K * PQ);
-      MD_CUDA_LAUNCHED("conv2d dout swap");
-    }
+    Operand dO_wide{};
+    if (dweight || (dinp && wide))  // the chunk's dout with its images side by side
+      dO_wide = swap_image_channel(doutw, bf16, dO, ix, m, m * K * PQ);
     if (dweight) {
       // dW (K, CRS) (+)= dO (K, m*PQ) @ col^T (m*PQ, CRS), with the chunk's images side by side
-      im2col(colw, inp + n0 * in_img, g, ix, m, PQ, m * PQ);
-      gemm(false, true, K, CRS, m * PQ, 1.0f, doutw, m * PQ, colw, m * PQ, n0 == 0 ? 0.0f : 1.0f, dweight, CRS);
+      const Operand cols = im2col(colw, bf16, inp + n0 * in_img, g, ix, m, PQ, m * PQ);
+      product(false, true, K, CRS, m * PQ, dO_wide, m * PQ, 0, cols, m * PQ, 0, n0 == 0 ? 0.0f : 1.0f, dweight, CRS, 0,
+              1);
     }
     if (dinp) {
       float* dI = dinp + n0 * in_img;
@@ -250,7 +332,7 @@ void conv2d_backward(float* dinp, float* dweight, float* dbias, const float* dou
         gemm_batched(true, false, CRS, PQ, K, 1.0f, weight, CRS, 0, dO, PQ, K * PQ, 0.0f, dI, PQ, in_img, m);
       } else if (wide) {
         // dcol (CRS, m*PQ) = W^T (CRS, K) @ doutw (K, m*PQ), then gathered back to pixels
-        gemm(true, false, CRS, m * PQ, K, 1.0f, weight, CRS, doutw, m * PQ, 0.0f, colw, m * PQ);
+        product(true, false, CRS, m * PQ, K, w.get(), CRS, 0, dO_wide, m * PQ, 0, 0.0f, colw, m * PQ, 0, 1);
         col2im(dI, colw, g, ix, m, PQ, m * PQ);
       } else {
         // dcol_n (CRS, PQ) = W^T (CRS, K) @ dO_n (K, PQ), then gathered back to pixels

@@ -35,12 +35,20 @@ struct ConvIndex {
 // a runtime loop waited out one memory latency per tap, and these kernels ran at a quarter of
 // the memory bandwidth (H200, 2026-11-26).
 
+// A float32 value as stored in a column or operand buffer of element type T: float as it is;
+// conv2d.cu specialises it for bf16 (the bf16 matmul mode's operands, rounded to nearest even).
+template <typename T>
+MD_HOST_DEVICE T column_value(float v) {
+  return v;
+}
+
 // im2col, for i over (n, c, pq) of nb images: writes the R*S taps of output pixel pq of channel c
 // to col[n * img_stride + (c*R*S + tap) * row_stride + pq] from inp (nb, C, H, W). Per image
 // (CRS, PQ) blocks when img_stride = CRS*PQ, one wide (CRS, nb*PQ) matrix when img_stride = PQ.
-template <int R_ = 0, int S_ = 0>
-MD_HOST_DEVICE void im2col_at(uint32_t i, float* __restrict__ col, const float* __restrict__ inp,
-                              const Conv2dGeometry& g, const ConvIndex& ix, int64_t img_stride, int64_t row_stride) {
+// T: the columns' element type (float, or bf16 in the bf16 matmul mode).
+template <int R_ = 0, int S_ = 0, typename T = float>
+MD_HOST_DEVICE void im2col_at(uint32_t i, T* __restrict__ col, const float* __restrict__ inp, const Conv2dGeometry& g,
+                              const ConvIndex& ix, int64_t img_stride, int64_t row_stride) {
   constexpr bool kFixed = R_ > 0 && S_ > 0;
   const int R = kFixed ? R_ : g.R, S = kFixed ? S_ : g.S;
   uint32_t t, pq, n, c, p, q;
@@ -48,7 +56,7 @@ MD_HOST_DEVICE void im2col_at(uint32_t i, float* __restrict__ col, const float* 
   ix.C.divmod(t, n, c);
   ix.Q.divmod(pq, p, q);
   const float* src = inp + (int64_t(n) * g.C + c) * g.H * g.W;
-  float* dst = col + n * img_stride + int64_t(c) * R * S * row_stride + pq;
+  T* dst = col + n * img_stride + int64_t(c) * R * S * row_stride + pq;
   const int h0 = static_cast<int>(p) * g.stride_h - g.pad_h, w0 = static_cast<int>(q) * g.stride_w - g.pad_w;
   if constexpr (kFixed) {
     float v[R_ * S_];
@@ -63,14 +71,14 @@ MD_HOST_DEVICE void im2col_at(uint32_t i, float* __restrict__ col, const float* 
       }
     }
     MD_UNROLL
-    for (int k = 0; k < R_ * S_; ++k) dst[k * row_stride] = v[k];
+    for (int k = 0; k < R_ * S_; ++k) dst[k * row_stride] = column_value<T>(v[k]);
   } else {
     for (int r = 0; r < R; ++r) {
       const int h = h0 + r;
       const bool row_inside = h >= 0 && h < g.H;
       for (int s = 0; s < S; ++s) {
         const int w = w0 + s;
-        *dst = row_inside && w >= 0 && w < g.W ? src[static_cast<int64_t>(h) * g.W + w] : 0.0f;
+        *dst = column_value<T>(row_inside && w >= 0 && w < g.W ? src[static_cast<int64_t>(h) * g.W + w] : 0.0f);
         dst += row_stride;
       }
     }

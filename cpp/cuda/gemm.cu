@@ -52,12 +52,40 @@ int64_t operand_extent(int64_t rows, int64_t cols, int64_t ld, int64_t stride, i
   return (batch - 1) * stride + (rows - 1) * ld + cols;
 }
 
+}  // namespace
+
+void round_to_bf16(__nv_bfloat16* dst, const float* src, int64_t n) {
+  if (n <= 0) return;
+  to_bf16_kernel<<<grid_for(n), kThreads, 0, stream()>>>(dst, src, n);
+  MD_CUDA_LAUNCHED("bf16 rounding");
+}
+
+void gemm_bf16_operands(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const __nv_bfloat16* A,
+                        int64_t lda, int64_t sa, const __nv_bfloat16* B, int64_t ldb, int64_t sb, float beta, float* C,
+                        int64_t ldc, int64_t sc, int64_t batch) {
+  if (M == 0 || N == 0 || batch == 0) return;
+  if (K == 0) return scale_matrix(C, M, N, ldc, sc, batch, beta);
+  const cublasOperation_t opa = ta ? CUBLAS_OP_T : CUBLAS_OP_N, opb = tb ? CUBLAS_OP_T : CUBLAS_OP_N;
+  if (batch == 1) {
+    MD_CUBLAS_CHECK(cublasGemmEx(cublas_handle(), opb, opa, checked(N, "N"), checked(M, "M"), checked(K, "K"), &alpha,
+                                 B, CUDA_R_16BF, checked(ldb, "ldb"), A, CUDA_R_16BF, checked(lda, "lda"), &beta, C,
+                                 CUDA_R_32F, checked(ldc, "ldc"), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+  } else {
+    MD_CUBLAS_CHECK(cublasGemmStridedBatchedEx(
+        cublas_handle(), opb, opa, checked(N, "N"), checked(M, "M"), checked(K, "K"), &alpha, B, CUDA_R_16BF,
+        checked(ldb, "ldb"), static_cast<long long>(sb), A, CUDA_R_16BF, checked(lda, "lda"),
+        static_cast<long long>(sa), &beta, C, CUDA_R_32F, checked(ldc, "ldc"), static_cast<long long>(sc),
+        checked(batch, "batch"), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+  }
+}
+
+namespace {
+
 // A bf16 copy of the float32 elements [src, src + n), rounded to nearest even.
 class Bf16Copy {
  public:
   Bf16Copy(const float* src, int64_t n) : buf_(sizeof(__nv_bfloat16) * n) {
-    to_bf16_kernel<<<grid_for(n), kThreads, 0, stream()>>>(buf_.as<__nv_bfloat16>(), src, n);
-    MD_CUDA_LAUNCHED("gemm bf16 operand");
+    round_to_bf16(buf_.as<__nv_bfloat16>(), src, n);
   }
   const __nv_bfloat16* get() const { return buf_.as<__nv_bfloat16>(); }
 
@@ -65,24 +93,12 @@ class Bf16Copy {
   DeviceBuffer buf_;
 };
 
-// C = alpha op(A) op(B) + beta C over `batch` matrices with bf16-rounded operands (batch 1: sa, sb,
-// sc unused). M, N, K, batch are positive.
+// gemm / gemm_batched in the bf16 mode: the operands rounded into bf16 copies.
 void gemm_bf16(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda, int64_t sa,
                const float* B, int64_t ldb, int64_t sb, float beta, float* C, int64_t ldc, int64_t sc, int64_t batch) {
   const Bf16Copy a(A, ta ? operand_extent(K, M, lda, sa, batch) : operand_extent(M, K, lda, sa, batch));
   const Bf16Copy b(B, tb ? operand_extent(N, K, ldb, sb, batch) : operand_extent(K, N, ldb, sb, batch));
-  const cublasOperation_t opa = ta ? CUBLAS_OP_T : CUBLAS_OP_N, opb = tb ? CUBLAS_OP_T : CUBLAS_OP_N;
-  if (batch == 1) {
-    MD_CUBLAS_CHECK(cublasGemmEx(cublas_handle(), opb, opa, checked(N, "N"), checked(M, "M"), checked(K, "K"), &alpha,
-                                 b.get(), CUDA_R_16BF, checked(ldb, "ldb"), a.get(), CUDA_R_16BF, checked(lda, "lda"),
-                                 &beta, C, CUDA_R_32F, checked(ldc, "ldc"), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
-  } else {
-    MD_CUBLAS_CHECK(cublasGemmStridedBatchedEx(
-        cublas_handle(), opb, opa, checked(N, "N"), checked(M, "M"), checked(K, "K"), &alpha, b.get(), CUDA_R_16BF,
-        checked(ldb, "ldb"), static_cast<long long>(sb), a.get(), CUDA_R_16BF, checked(lda, "lda"),
-        static_cast<long long>(sa), &beta, C, CUDA_R_32F, checked(ldc, "ldc"), static_cast<long long>(sc),
-        checked(batch, "batch"), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
-  }
+  gemm_bf16_operands(ta, tb, M, N, K, alpha, a.get(), lda, sa, b.get(), ldb, sb, beta, C, ldc, sc, batch);
 }
 
 }  // namespace

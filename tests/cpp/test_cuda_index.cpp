@@ -15,6 +15,7 @@
 
 #include "check.h"
 #include "conv_geometry.h"
+#include "cpu/bf16.h"
 #include "cuda/conv2d_index.h"
 #include "cuda/divmod.h"
 
@@ -138,6 +139,19 @@ TEST(flat_index_offsets_match_the_64_bit_split) {
   CHECK(o0 == 4294967294 && o1 == 2);
 }
 
+// A stand-in for CUDA's bf16 type on the host: conv2d.cu specialises column_value for
+// __nv_bfloat16 with __float2bfloat16_rn; here the CPU's rounding (also to nearest even) plays it.
+struct Bf16Bits {
+  uint16_t v;
+};
+
+namespace md::cuda {
+template <>
+inline Bf16Bits column_value<Bf16Bits>(float x) {
+  return Bf16Bits{md::cpu::f32_to_bf16(x)};
+}
+}  // namespace md::cuda
+
 namespace {
 
 // The geometries: the U-Nets' (3x3 pad 1, stride 1 and 2, 1x1) and random ones with kernels up to
@@ -201,6 +215,23 @@ TEST(conv_im2col_at_matches_direct_loops_in_both_layouts) {
           md::cuda::im2col_at<3, 3>(i, got.data(), inp.data(), g, ix, img_stride, row_stride);
         if (std::memcmp(got.data(), want.data(), sizeof(float) * want.size()) != 0)
           check::fail(__FILE__, __LINE__, "im2col_at<3, 3> differs for " + describe(g) + (wide ? " (wide)" : ""));
+      }
+      // bf16 columns (the bf16 matmul mode) hold every value rounded, at the same places
+      for (bool fixed : {false, true}) {
+        if (fixed && !(g.R == 3 && g.S == 3)) continue;
+        std::vector<Bf16Bits> bits(want.size(), Bf16Bits{0xffff});
+        for (uint32_t i = 0; i < nb * g.C * PQ; ++i) {
+          if (fixed)
+            md::cuda::im2col_at<3, 3>(i, bits.data(), inp.data(), g, ix, img_stride, row_stride);
+          else
+            md::cuda::im2col_at(i, bits.data(), inp.data(), g, ix, img_stride, row_stride);
+        }
+        int64_t bad = 0;
+        for (size_t k = 0; k < want.size(); ++k) bad += bits[k].v != md::cpu::f32_to_bf16(want[k]);
+        if (bad)
+          check::fail(__FILE__, __LINE__,
+                      std::to_string(bad) + " bf16 im2col_at" + (fixed ? "<3, 3>" : "") + " values differ for " +
+                          describe(g) + (wide ? " (wide)" : ""));
       }
     }
   }
