@@ -98,10 +98,21 @@ std::atomic<bool> g_matmul_bf16{false};
 void set_matmul_bf16(bool on) { g_matmul_bf16.store(on, std::memory_order_relaxed); }
 bool matmul_bf16() { return g_matmul_bf16.load(std::memory_order_relaxed); }
 
+namespace {
+constexpr CudaConvLayout kCudaConvLayouts[] = {CudaConvLayout::kAuto, CudaConvLayout::kBatched, CudaConvLayout::kWide};
+
+std::atomic<int> g_cuda_conv_layout{[] {
+  // an unknown value in the environment falls back to auto rather than failing the import
+  const char* env = std::getenv("MINIDIFF_CUDA_CONV");
+  for (CudaConvLayout layout : kCudaConvLayouts)
+    if (env && std::string(env) == cuda_conv_layout_name(layout)) return static_cast<int>(layout);
+  return static_cast<int>(CudaConvLayout::kAuto);
+}()};
+}  // namespace
+
 CudaConvLayout parse_cuda_conv_layout(const std::string& name) {
-  if (name == "auto") return CudaConvLayout::kAuto;
-  if (name == "batched") return CudaConvLayout::kBatched;
-  if (name == "wide") return CudaConvLayout::kWide;
+  for (CudaConvLayout layout : kCudaConvLayouts)
+    if (name == cuda_conv_layout_name(layout)) return layout;
   throw ValueError(str("cuda conv layout: expected 'auto', 'batched' or 'wide', got '", name, "'"));
 }
 
@@ -115,18 +126,6 @@ const char* cuda_conv_layout_name(CudaConvLayout layout) {
       return "auto";
   }
 }
-
-namespace {
-std::atomic<int> g_cuda_conv_layout{[] {
-  // an unknown value in the environment falls back to auto rather than failing the import
-  const char* env = std::getenv("MINIDIFF_CUDA_CONV");
-  if (!env) return static_cast<int>(CudaConvLayout::kAuto);
-  const std::string v(env);
-  if (v == "batched") return static_cast<int>(CudaConvLayout::kBatched);
-  if (v == "wide") return static_cast<int>(CudaConvLayout::kWide);
-  return static_cast<int>(CudaConvLayout::kAuto);
-}()};
-}  // namespace
 
 void set_cuda_conv_layout(CudaConvLayout layout) {
   g_cuda_conv_layout.store(static_cast<int>(layout), std::memory_order_relaxed);

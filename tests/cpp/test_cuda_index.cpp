@@ -154,6 +154,23 @@ inline Bf16Bits column_value<Bf16Bits>(float x) {
 
 namespace {
 
+// f(n, c, crs, p, q, h, w) for every tap (r, s) of every output pixel (p, q) of every channel c of
+// every image n of g, in (n, c, r, s, p, q) order: crs = (c*R + r)*S + s, and (h, w) the input
+// pixel the tap reads (possibly in the padding).
+template <typename F>
+void for_each_tap(const Conv2dGeometry& g, F f) {
+  for (int64_t n = 0; n < g.N; ++n)
+    for (int c = 0; c < g.C; ++c)
+      for (int r = 0; r < g.R; ++r)
+        for (int s = 0; s < g.S; ++s)
+          for (int p = 0; p < g.P; ++p)
+            for (int q = 0; q < g.Q; ++q)
+              f(n, c, (int64_t(c) * g.R + r) * g.S + s, p, q, p * g.stride_h - g.pad_h + r,
+                q * g.stride_w - g.pad_w + s);
+}
+
+bool inside(const Conv2dGeometry& g, int h, int w) { return h >= 0 && h < g.H && w >= 0 && w < g.W; }
+
 // The geometries: the U-Nets' (3x3 pad 1, stride 1 and 2, 1x1) and random ones with kernels up to
 // 5x5, strides up to 3, every padding up to the kernel's reach and maps down to 1x1.
 std::vector<Conv2dGeometry> geometries() {
@@ -194,17 +211,10 @@ TEST(conv_im2col_at_matches_direct_loops_in_both_layouts) {
     for (bool wide : {false, true}) {
       const int64_t img_stride = wide ? PQ : CRS * PQ, row_stride = wide ? nb * PQ : PQ;
       std::vector<float> want(size_t(nb * CRS * PQ)), got(want.size(), std::nanf(""));
-      for (int64_t n = 0; n < nb; ++n)
-        for (int c = 0; c < g.C; ++c)
-          for (int r = 0; r < g.R; ++r)
-            for (int s = 0; s < g.S; ++s)
-              for (int p = 0; p < g.P; ++p)
-                for (int q = 0; q < g.Q; ++q) {
-                  const int h = p * g.stride_h - g.pad_h + r, w = q * g.stride_w - g.pad_w + s;
-                  const int64_t crs = (int64_t(c) * g.R + r) * g.S + s;
-                  want[n * img_stride + crs * row_stride + p * g.Q + q] =
-                      h >= 0 && h < g.H && w >= 0 && w < g.W ? inp[((n * g.C + c) * g.H + h) * g.W + w] : 0.0f;
-                }
+      for_each_tap(g, [&](int64_t n, int c, int64_t crs, int p, int q, int h, int w) {
+        want[n * img_stride + crs * row_stride + p * g.Q + q] =
+            inside(g, h, w) ? inp[((n * g.C + c) * g.H + h) * g.W + w] : 0.0f;
+      });
       for (uint32_t i = 0; i < nb * g.C * PQ; ++i)
         md::cuda::im2col_at(i, got.data(), inp.data(), g, ix, img_stride, row_stride);
       if (std::memcmp(got.data(), want.data(), sizeof(float) * want.size()) != 0)
@@ -250,17 +260,10 @@ TEST(conv_col2im_at_matches_a_direct_scatter_in_both_layouts) {
       // the scatter in (r, s) order: each pixel receives at most one entry per tap, so its sum is
       // taken in the same order as the gather's
       std::vector<float> want(size_t(g.N) * g.C * HW, 0.0f);
-      for (int64_t n = 0; n < g.N; ++n)
-        for (int c = 0; c < g.C; ++c)
-          for (int r = 0; r < g.R; ++r)
-            for (int s = 0; s < g.S; ++s)
-              for (int p = 0; p < g.P; ++p)
-                for (int q = 0; q < g.Q; ++q) {
-                  const int h = p * g.stride_h - g.pad_h + r, w = q * g.stride_w - g.pad_w + s;
-                  if (h < 0 || h >= g.H || w < 0 || w >= g.W) continue;
-                  const int64_t crs = (int64_t(c) * g.R + r) * g.S + s;
-                  want[(n * g.C + c) * HW + h * g.W + w] += dcol[n * img_stride + crs * row_stride + p * g.Q + q];
-                }
+      for_each_tap(g, [&](int64_t n, int c, int64_t crs, int p, int q, int h, int w) {
+        if (inside(g, h, w))
+          want[(n * g.C + c) * HW + h * g.W + w] += dcol[n * img_stride + crs * row_stride + p * g.Q + q];
+      });
       int64_t bad = 0;
       const bool fixed = g.R == 3 && g.S == 3;  // also the unrolled body the launchers pick for 3x3
       for (uint32_t i = 0; i < want.size(); ++i) {
