@@ -12,7 +12,7 @@
 # Env: PYTEST_ARGS (default "-q -x"), TEST_TIMEOUT (seconds per stage, default 300),
 #      BENCH_FRAMEWORKS (default "minidiff torch"; add torch-compile for the batch-512 target,
 #      which costs minutes of compilation), BENCH_BF16=0 to skip the bf16 benchmark,
-#      BENCH_VARIANTS (default "MINIDIFF_CUDA_DW_SPLIT=0 MINIDIFF_CUDA_CONV=batched": one
+#      BENCH_VARIANTS (default "MINIDIFF_CUDA_CONV=batched MINIDIFF_CUDA_CONV=wide": one
 #      minidiff-only run per VAR=value, against the defaults; empty to skip), SKIP_BENCH=1 to skip
 #      all benchmarks,
 #      SKIP_CLI=1 to skip the command-line stage,
@@ -149,7 +149,7 @@ if [ -z "${SKIP_BENCH:-}" ]; then
   # shellcheck disable=SC2086
   bench fp32 MINIDIFF_CUDA_CONV=auto -- --batch 128 512 --frameworks ${BENCH_FRAMEWORKS:-minidiff torch}
   # minidiff alone with one CUDA tuning switch changed per run (same machine, same run)
-  for variant in ${BENCH_VARIANTS-MINIDIFF_CUDA_DW_SPLIT=0 MINIDIFF_CUDA_CONV=batched}; do
+  for variant in ${BENCH_VARIANTS-MINIDIFF_CUDA_CONV=batched MINIDIFF_CUDA_CONV=wide}; do
     bench "fp32-${variant#MINIDIFF_CUDA_}" MINIDIFF_CUDA_CONV=auto "$variant" -- --batch 128 512 --frameworks minidiff
   done
 
