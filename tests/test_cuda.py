@@ -305,7 +305,9 @@ def test_conv2d_bf16_mode_has_bf16_sized_errors():
         ((2, 4, 9, 8), (3, 4, 4, 3), (2, 1), (0, 2)),
     ],
 )
-def test_conv2d_bf16_mode_is_the_float32_conv_of_rounded_operands(x_shape, w_shape, stride, padding, conv_layout):
+def test_conv2d_bf16_mode_is_the_float32_conv_of_rounded_operands(
+    x_shape, w_shape, stride, padding, conv_layout, workspace
+):
     # In bf16 mode every product takes bf16-rounded operands: the forward is the float32 conv of
     # bf16(x) and bf16(w); dweight pairs bf16(x) with bf16(dout); dinput bf16(w) with bf16(dout).
     # So the CPU in exact float32 on the rounded arrays is an oracle up to summation order.
@@ -340,6 +342,18 @@ def test_conv2d_bf16_mode_is_the_float32_conv_of_rounded_operands(x_shape, w_sha
 CONV_LAYOUTS = ["auto", "batched", "wide"]
 
 
+@pytest.fixture(params=["default", "tiny"])
+def workspace(request):
+    # "tiny": 64 KiB of scratch per call, so conv2d and attention split every batch into chunks
+    # of an image or two (and conv2d's dweight products accumulate across the chunks)
+    if request.param == "default":
+        yield request.param
+        return
+    before = md._core.cuda_set_workspace_budget(1 << 16)
+    yield request.param
+    md._core.cuda_set_workspace_budget(before)
+
+
 @pytest.fixture(params=CONV_LAYOUTS)
 def conv_layout(request):
     before = md._core.cuda_conv_layout()
@@ -362,7 +376,7 @@ def conv_layout(request):
         ((9, 5, 23, 29), (7, 5, 3, 3), 1, 1, False),
     ],
 )
-def test_conv2d(x_shape, w_shape, stride, padding, bias, conv_layout):
+def test_conv2d(x_shape, w_shape, stride, padding, bias, conv_layout, workspace):
     r = rng(13)
     arrays = [randn(r, *x_shape), randn(r, *w_shape, scale=0.2)]
     if bias:
@@ -466,7 +480,7 @@ def test_softmax(shape, dim):
 
 
 @pytest.mark.parametrize("q_shape,k_len,dv", [((2, 4, 16, 32), 16, 32), ((3, 49, 8), 20, 12), ((1, 2, 64, 16), 64, 16)])
-def test_scaled_dot_product_attention(q_shape, k_len, dv):
+def test_scaled_dot_product_attention(q_shape, k_len, dv, workspace):
     r = rng(18)
     *batch, lq, d = q_shape
     q = randn(r, *q_shape)

@@ -58,6 +58,18 @@ def test_cuda_conv_layout_switch_round_trips_and_rejects_unknown_names():
         md._core.set_cuda_conv_layout(before)
 
 
+def test_cuda_workspace_budget_switch_returns_the_previous_budget_and_rejects_nonpositive():
+    # a test hook of the CUDA conv2d/attention chunking (tests/test_cuda.py); present on every build
+    before = md._core.cuda_set_workspace_budget(1 << 16)
+    try:
+        assert before > 0
+        assert md._core.cuda_set_workspace_budget(1 << 20) == 1 << 16
+        with pytest.raises(ValueError, match="workspace_budget.*positive"):
+            md._core.cuda_set_workspace_budget(0)
+    finally:
+        md._core.cuda_set_workspace_budget(before)
+
+
 def test_bf16_rounding_oracle():
     # ties go to even, NaN and infinities pass, the top of the float range rounds to infinity
     x = np.array([1 + 2**-8, 1 + 3 * 2**-8, 1 + 2**-9, -2.5, np.inf, 3.4e38], np.float32)

@@ -1,7 +1,7 @@
 // CUDA softmax and attention. Attention mirrors the CPU twin: the (Lq, Lk) scores of each batch
 // entry are materialised by cuBLAS batched GEMMs, a row kernel turns them into probabilities and
 // the log-sum-exp, and the backward recomputes the probabilities from the saved log-sum-exp.
-// Batch entries are processed in chunks so the score buffers stay within kWorkspaceBudget.
+// Batch entries are processed in chunks so the score buffers stay within workspace_budget().
 #include <algorithm>
 
 #include "cuda/common.cuh"
@@ -62,7 +62,7 @@ __global__ void attention_backward_rows_kernel(float* P, float* dP, const float*
 
 // Batch entries per chunk when each needs per_entry floats of scratch.
 int64_t chunk_entries(int64_t B, int64_t per_entry) {
-  const int64_t fit = static_cast<int64_t>(kWorkspaceBudget / sizeof(float)) / std::max<int64_t>(per_entry, 1);
+  const int64_t fit = static_cast<int64_t>(workspace_budget() / sizeof(float)) / std::max<int64_t>(per_entry, 1);
   return std::max<int64_t>(1, std::min<int64_t>(B, fit));
 }
 

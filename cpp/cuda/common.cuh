@@ -165,6 +165,8 @@ void gemm_bf16_operands(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float
                         int64_t ldc, int64_t sc, int64_t batch);
 
 // Bytes of scratch a single conv2d/attention call may hold at once; larger problems are chunked.
-constexpr size_t kWorkspaceBudget = size_t(256) << 20;
+// 256 MiB unless md._core.cuda_set_workspace_budget changed it (the tests shrink it to make every
+// call chunk).
+size_t workspace_budget();
 
 }  // namespace md::cuda

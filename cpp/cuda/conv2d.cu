@@ -1,5 +1,5 @@
 // CUDA conv2d as im2col + cuBLAS GEMM, over chunks of images sized so that the column buffer
-// stays within kWorkspaceBudget. Two layouts of the products (md::CudaConvLayout):
+// stays within workspace_budget(). Two layouts of the products (md::CudaConvLayout):
 // - batched: one GEMM per image, strided-batched with the weight shared (stride 0); the product's
 //   N is the image's P*Q, which wastes most of a tensor-core tile on small maps (7x7 = 49);
 // - wide: the chunk's images side by side, one GEMM with N = images*P*Q, then a transpose of the
@@ -44,7 +44,7 @@ int64_t aligned(int64_t n) { return (n + 31) / 32 * 32; }
 // Images per chunk when each image needs `scratch` floats of workspace and the chunk's kernels
 // cover up to `flat` elements per image.
 int64_t chunk_images(int64_t N, int64_t scratch, int64_t flat) {
-  const int64_t fit = static_cast<int64_t>(kWorkspaceBudget / sizeof(float)) / std::max<int64_t>(scratch, 1);
+  const int64_t fit = static_cast<int64_t>(workspace_budget() / sizeof(float)) / std::max<int64_t>(scratch, 1);
   return std::max<int64_t>(1, std::min({N, fit, items_per_launch(flat, "conv2d")}));
 }
 
