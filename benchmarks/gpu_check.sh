@@ -4,7 +4,7 @@
 # diffusers, build tools) into /tmp/site, builds minidiff with the CUDA backend for sm_90, prints
 # the device, runs the C++ kernel twin tests and tests/test_cuda.py, then the training-step
 # benchmark (float32 against torch, then minidiff alone with each of BENCH_VARIANTS, and bf16 at
-# batch 512), the per-kernel GPU profile (benchmarks/kernel_profile.py),
+# batch 512), the per-kernel GPU profile (benchmarks/kernel_profile.py; bf16 too),
 # the per-shape convolution times in both layouts (benchmarks/conv_shapes.py) and the command
 # line on CUDA. Logs go to $OUT/ when $OUT is set, in at most 7 files (the device tool returns 8):
 # summary.log, build.log, tests.log, bench.log, bench_json.txt, kernels.log, conv_shapes.log.
@@ -167,6 +167,9 @@ if [ -z "${SKIP_BENCH:-}" ]; then
 
   if [ "${BENCH_BF16:-1}" != 0 ]; then
     bench bf16 MINIDIFF_CUDA_CONV=auto -- --batch 512 --frameworks minidiff torch --precision bf16
+    timeout "$TEST_TIMEOUT" python benchmarks/kernel_profile.py --config fmnist --batch 512 --limit 20 \
+      --frameworks minidiff --precision bf16 2>&1 | grep -v -i warn | tee -a "$LOG_DIR/kernels.log" ||
+      note "BF16 KERNEL PROFILE FAILED"
   fi
   for f in "$JSON_DIR"/*.json; do
     [ -f "$f" ] && { echo "== $(basename "$f")"; cat "$f"; echo; } >>"$LOG_DIR/bench_json.txt"
