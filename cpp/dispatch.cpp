@@ -13,7 +13,6 @@ CudaMemoryStats cuda_memory_stats() { return cuda::runtime_memory_stats(); }
 void cuda_empty_cache() { cuda::runtime_empty_cache(); }
 void cuda_reset_peak() { cuda::runtime_reset_peak(); }
 void cuda_set_allow_tf32(bool on) { cuda::runtime_set_allow_tf32(on); }
-int64_t cuda_set_workspace_budget(int64_t bytes) { return cuda::runtime_set_workspace_budget(bytes); }
 #else
 bool cuda_built() { return false; }
 int cuda_device_count() { return 0; }
@@ -22,13 +21,6 @@ CudaMemoryStats cuda_memory_stats() { return CudaMemoryStats{}; }
 void cuda_empty_cache() {}
 void cuda_reset_peak() {}
 void cuda_set_allow_tf32(bool) {}
-int64_t cuda_set_workspace_budget(int64_t bytes) {
-  static int64_t budget = int64_t(256) << 20;
-  MD_CHECK(bytes > 0, ValueError, "cuda_set_workspace_budget: the budget must be positive, got ", bytes);
-  const int64_t previous = budget;
-  budget = bytes;
-  return previous;
-}
 [[noreturn]] void throw_no_cuda(const char* kernel) {
   throw RuntimeError(str("CUDA is not available: minidiff was built without the CUDA backend (needed by '", kernel,
                          "'); rebuild on a machine with nvcc and cuBLAS, or use device='cpu'"));

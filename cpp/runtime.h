@@ -19,10 +19,6 @@ void cuda_empty_cache();
 void cuda_reset_peak();
 // TF32 tensor-core math for float32 GEMMs and convolutions on CUDA (md.backends.allow_tf32).
 void cuda_set_allow_tf32(bool on);
-// The scratch bytes one CUDA conv2d/attention call may hold before it splits its batch into chunks
-// (256 MiB); returns the previous budget. For tests, which shrink it to make every call chunk. A
-// build without CUDA keeps the value and uses it nowhere.
-int64_t cuda_set_workspace_budget(int64_t bytes);
 
 #ifdef MINIDIFF_CUDA
 namespace cuda {
@@ -32,7 +28,6 @@ CudaMemoryStats runtime_memory_stats();
 void runtime_empty_cache();
 void runtime_reset_peak();
 void runtime_set_allow_tf32(bool on);
-int64_t runtime_set_workspace_budget(int64_t bytes);
 }  // namespace cuda
 #endif
 

@@ -134,4 +134,14 @@ CudaConvLayout cuda_conv_layout() {
   return static_cast<CudaConvLayout>(g_cuda_conv_layout.load(std::memory_order_relaxed));
 }
 
+namespace {
+std::atomic<int64_t> g_cuda_workspace_budget{int64_t(256) << 20};
+}  // namespace
+
+int64_t set_cuda_workspace_budget(int64_t bytes) {
+  MD_CHECK(bytes > 0, ValueError, "cuda_set_workspace_budget: the budget must be positive, got ", bytes);
+  return g_cuda_workspace_budget.exchange(bytes, std::memory_order_relaxed);
+}
+int64_t cuda_workspace_budget() { return g_cuda_workspace_budget.load(std::memory_order_relaxed); }
+
 }  // namespace md

@@ -115,4 +115,10 @@ CudaConvLayout cuda_conv_layout();
 CudaConvLayout parse_cuda_conv_layout(const std::string& name);
 const char* cuda_conv_layout_name(CudaConvLayout layout);
 
+// ---- the scratch bytes one CUDA conv2d/attention call may hold before it splits its batch into
+// chunks: 256 MiB. Setting returns the previous budget (ValueError unless positive); the tests
+// shrink it to make every call chunk. Device-independent state, like the switches above.
+int64_t set_cuda_workspace_budget(int64_t bytes);
+int64_t cuda_workspace_budget();
+
 }  // namespace md

@@ -154,6 +154,10 @@ class DeviceBuffer {
   void* ptr_;
 };
 
+// Bytes of scratch a single conv2d/attention call may hold at once (md::cuda_workspace_budget(),
+// core/common.h); larger problems are chunked.
+inline size_t workspace_budget() { return static_cast<size_t>(cuda_workspace_budget()); }
+
 // ---- the bf16 matmul mode's building blocks (cuda/gemm.cu), for kernels that make their GEMM
 // operands in bf16 directly (conv2d's im2col) instead of having gemm() round float32 copies.
 // dst[i] = src[i] rounded to the nearest bf16, ties to even (the CPU's rounding).
@@ -164,9 +168,16 @@ void gemm_bf16_operands(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float
                         int64_t lda, int64_t sa, const __nv_bfloat16* B, int64_t ldb, int64_t sb, float beta, float* C,
                         int64_t ldc, int64_t sc, int64_t batch);
 
-// Bytes of scratch a single conv2d/attention call may hold at once; larger problems are chunked.
-// 256 MiB unless md._core.cuda_set_workspace_budget changed it (the tests shrink it to make every
-// call chunk).
-size_t workspace_budget();
+// A bf16 copy of the float32 elements [src, src + n), rounded to nearest even, in scratch memory.
+class Bf16Copy {
+ public:
+  Bf16Copy(const float* src, int64_t n) : buf_(sizeof(__nv_bfloat16) * n) {
+    round_to_bf16(buf_.as<__nv_bfloat16>(), src, n);
+  }
+  const __nv_bfloat16* get() const { return buf_.as<__nv_bfloat16>(); }
+
+ private:
+  DeviceBuffer buf_;
+};
 
 }  // namespace md::cuda

@@ -9,6 +9,7 @@
 // dinput is W^T times dout in the chosen layout into columns, then col2im written as a gather
 // (each input pixel sums the columns that read it), so no atomics and a fixed summation order.
 #include <algorithm>
+#include <optional>
 
 #include "cuda/common.cuh"
 #include "cuda/conv2d_index.h"
@@ -73,17 +74,17 @@ void product(bool ta, bool tb, int64_t M, int64_t N, int64_t K, Operand A, int64
                  ldb, sb, beta, C, ldc, sc, batch);
 }
 
-// The weights as an operand of the current mode: as they are, or rounded to bf16 once.
+// The n weights as an operand: as they are, or (round) rounded to bf16 once.
 class WeightOperand {
  public:
-  WeightOperand(const float* weight, int64_t n, bool bf16) : buf_(bf16 ? sizeof(__nv_bfloat16) * n : 0) {
-    if (bf16) round_to_bf16(buf_.as<__nv_bfloat16>(), weight, n);
-    op_ = bf16 ? Operand{buf_.as<__nv_bfloat16>(), true} : Operand{weight, false};
+  WeightOperand(const float* weight, int64_t n, bool round) {
+    if (round) rounded_.emplace(weight, n);
+    op_ = round ? Operand{rounded_->get(), true} : Operand{weight, false};
   }
   Operand get() const { return op_; }
 
  private:
-  DeviceBuffer buf_;
+  std::optional<Bf16Copy> rounded_;
   Operand op_{};
 };
 
@@ -250,13 +251,13 @@ void conv2d_forward(float* out, const float* inp, const float* weight, const flo
   const int64_t CRS = static_cast<int64_t>(g.C) * g.R * g.S, in_img = static_cast<int64_t>(g.C) * g.H * g.W;
   if (N == 0 || K == 0 || PQ == 0) return;
   const ConvIndex ix(g);
-  if (is_pointwise(g)) {
+  const bool pointwise = is_pointwise(g), bf16 = matmul_bf16();
+  const WeightOperand w(weight, K * CRS, bf16 && !pointwise);  // (the pointwise product rounds its own)
+  if (pointwise) {
     // the input already is the column matrix of each image
     gemm_batched(false, false, K, PQ, CRS, 1.0f, weight, CRS, 0, inp, PQ, in_img, 0.0f, out, PQ, K * PQ, N);
   } else if (use_wide(PQ)) {
     // per chunk: wide columns (CRS, m*PQ), outw (K, m*PQ) = W (K, CRS) @ columns, then back to NCHW
-    const bool bf16 = matmul_bf16();
-    const WeightOperand w(weight, K * CRS, bf16);
     const int64_t nb = chunk_images(N, (CRS + K) * PQ, std::max(CRS, K) * PQ);
     DeviceBuffer work(sizeof(float) * (aligned(K * nb * PQ) + CRS * nb * PQ));
     float* outw = work.as<float>();
@@ -271,8 +272,6 @@ void conv2d_forward(float* out, const float* inp, const float* weight, const flo
     }
     return;  // the bias went in with the transpose
   } else {
-    const bool bf16 = matmul_bf16();
-    const WeightOperand w(weight, K * CRS, bf16);
     const int64_t nb = chunk_images(N, CRS * PQ, CRS * PQ);
     DeviceBuffer col(sizeof(float) * nb * CRS * PQ);
     for (int64_t n0 = 0; n0 < N; n0 += nb) {
@@ -289,11 +288,12 @@ void conv2d_backward(float* dinp, float* dweight, float* dbias, const float* dou
                      const float* weight, const Conv2dGeometry& g) {
   const int64_t N = g.N, K = g.K, PQ = static_cast<int64_t>(g.P) * g.Q;
   const int64_t CRS = static_cast<int64_t>(g.C) * g.R * g.S, in_img = static_cast<int64_t>(g.C) * g.H * g.W;
+  const ConvIndex ix(g);
   if (dbias) {
     if (N * PQ == 0) {
       fill_f32(dbias, 0.0f, K);
     } else if (K > 0) {
-      bias_grad(dbias, dout, g, ConvIndex(g));
+      bias_grad(dbias, dout, g, ix);
     }
   }
   if (!dweight && !dinp) return;
@@ -304,9 +304,8 @@ void conv2d_backward(float* dinp, float* dweight, float* dbias, const float* dou
   }
   const bool pointwise = is_pointwise(g);
   const bool wide = !pointwise && use_wide(PQ);
-  const ConvIndex ix(g);
   const bool bf16 = matmul_bf16();
-  const WeightOperand w(weight, dinp && wide ? K * CRS : 0, bf16);  // (the other dinput paths round their own)
+  const WeightOperand w(weight, K * CRS, bf16 && dinp && wide);  // (the other dinput paths round their own)
   // scratch per image: wide columns (CRS, PQ) and swapped dout (K, PQ) for dweight, in floats (bf16
   // ones use half); the float32 columns (CRS, PQ) for dinput reuse the same space afterwards
   const int64_t nb = chunk_images(N, (CRS + K) * PQ, std::max({CRS * PQ, K * PQ, in_img}));

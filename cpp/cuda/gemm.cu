@@ -81,18 +81,6 @@ void gemm_bf16_operands(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float
 
 namespace {
 
-// A bf16 copy of the float32 elements [src, src + n), rounded to nearest even.
-class Bf16Copy {
- public:
-  Bf16Copy(const float* src, int64_t n) : buf_(sizeof(__nv_bfloat16) * n) {
-    round_to_bf16(buf_.as<__nv_bfloat16>(), src, n);
-  }
-  const __nv_bfloat16* get() const { return buf_.as<__nv_bfloat16>(); }
-
- private:
-  DeviceBuffer buf_;
-};
-
 // gemm / gemm_batched in the bf16 mode: the operands rounded into bf16 copies.
 void gemm_bf16(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda, int64_t sa,
                const float* B, int64_t ldb, int64_t sb, float beta, float* C, int64_t ldc, int64_t sc, int64_t batch) {

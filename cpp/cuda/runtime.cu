@@ -1,5 +1,5 @@
 // CUDA runtime queries behind md.cuda.* and the backend-wide state: error reporting, the cuBLAS
-// handle, the TF32 switch and the workspace budget. Nothing here may fail on a machine without a GPU or driver: a build
+// handle and the TF32 switch. Nothing here may fail on a machine without a GPU or driver: a build
 // with the CUDA backend must still import and run on the CPU there.
 #include <atomic>
 #include <cstdlib>
@@ -11,7 +11,6 @@ namespace md::cuda {
 
 namespace {
 std::atomic<bool> g_allow_tf32{true};
-std::atomic<int64_t> g_workspace_budget{int64_t(256) << 20};
 
 bool debug_sync() {
   static const bool on = [] {
@@ -86,11 +85,5 @@ void runtime_empty_cache() { allocator_empty_cache(); }
 void runtime_reset_peak() { allocator_reset_peak(); }
 // Only records the choice: this is called at import, when there may be no GPU at all.
 void runtime_set_allow_tf32(bool on) { g_allow_tf32.store(on, std::memory_order_relaxed); }
-
-size_t workspace_budget() { return static_cast<size_t>(g_workspace_budget.load(std::memory_order_relaxed)); }
-int64_t runtime_set_workspace_budget(int64_t bytes) {
-  MD_CHECK(bytes > 0, ValueError, "cuda_set_workspace_budget: the budget must be positive, got ", bytes);
-  return g_workspace_budget.exchange(bytes, std::memory_order_relaxed);
-}
 
 }  // namespace md::cuda

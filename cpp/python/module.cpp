@@ -163,7 +163,7 @@ void bind_runtime(py::module_& m) {
   m.def("cuda_empty_cache", &cuda_empty_cache);
   m.def("cuda_reset_peak_memory_stats", &cuda_reset_peak);
   m.def("set_allow_tf32", &cuda_set_allow_tf32, py::arg("on"));
-  m.def("cuda_set_workspace_budget", &cuda_set_workspace_budget, py::arg("nbytes"));
+  m.def("cuda_set_workspace_budget", &set_cuda_workspace_budget, py::arg("nbytes"));
   m.def("set_matmul_bf16", &set_matmul_bf16, py::arg("on"));
   m.def("matmul_bf16", &matmul_bf16);
   m.def(
