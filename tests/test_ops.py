@@ -5,6 +5,9 @@ and non-contiguous views."""
 from __future__ import annotations
 
 import math
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -555,6 +558,40 @@ def test_conv2d(xs, ws, stride, padding, bias):
     assert out.shape == ref.shape
     np.testing.assert_allclose(out.numpy(), ref, rtol=1e-5, atol=1e-5)
     check_grads(f, args)
+
+
+def test_cpu_winograd_tile_switch():
+    # stride-1 3x3 convolutions with enough channels run Winograd on the CPU, F(4x4, 3x3) or
+    # F(2x2, 3x3) by map size (0: auto); the switch forces one. Both meet the float64 reference,
+    # and they are different algorithms (different rounding), so the switch does switch.
+    x = rnd(4, 16, 12, 12, seed=7)
+    w = (rnd(8, 16, 3, 3, seed=8) / 12).astype(np.float32)
+    ref = conv2d_ref(x, w, None, (1, 1), (1, 1))
+    assert md._core.cpu_winograd_tile() == 0
+    outs = {}
+    try:
+        for tile in (2, 4):
+            md._core.set_cpu_winograd_tile(tile)
+            assert md._core.cpu_winograd_tile() == tile
+            outs[tile] = F.conv2d(to_md(x), to_md(w), padding=1).numpy()
+            np.testing.assert_allclose(outs[tile], ref, rtol=1e-5, atol=1e-5)
+        assert not np.array_equal(outs[2], outs[4])
+        with pytest.raises(ValueError, match="winograd tile.*3"):
+            md._core.set_cpu_winograd_tile(3)
+        assert md._core.cpu_winograd_tile() == 4
+    finally:
+        md._core.set_cpu_winograd_tile(0)
+
+
+@pytest.mark.parametrize("env,tile", [("4", 4), ("2", 2), ("auto", 0), ("8", 0)])
+def test_cpu_winograd_tile_from_environment(env, tile):
+    # MINIDIFF_WINOGRAD_TILE sets the switch's start value; an unknown value means auto
+    code = "import minidiff as md; print(md._core.cpu_winograd_tile())"
+    out = subprocess.run(
+        [sys.executable, "-c", code], env={**os.environ, "MINIDIFF_WINOGRAD_TILE": env}, capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    assert int(out.stdout) == tile
 
 
 def test_conv2d_non_contiguous_input():

@@ -339,13 +339,19 @@ def test_conv2d_larger(xs, ws, stride, padding):
         ((18, 8, 8, 6), 8, 0),
     ],
 )
-def test_conv2d_winograd_shapes(xs, k, padding):
-    # stride-1 3x3 convolutions with enough channels and tiles run Winograd F(2x2, 3x3) on the CPU
-    # in all three directions (cpu/winograd.cpp has the rule; tests/cpp/test_winograd.cpp checks
-    # the rule picks it for such shapes)
+@pytest.mark.parametrize("tile", [0, 2, 4], ids=["auto", "F2", "F4"])
+def test_conv2d_winograd_shapes(xs, k, padding, tile):
+    # stride-1 3x3 convolutions with enough channels and tiles run Winograd on the CPU in all three
+    # directions, F(4x4, 3x3) or F(2x2, 3x3) by map size (auto) or as forced by the switch
+    # (cpu/winograd.cpp has the rules; tests/cpp/test_winograd.cpp checks they pick it here), each
+    # at the tolerance of every other conv2d test
     rng = np.random.default_rng(xs[1] + k)
     args = [randn(rng, *xs), randn(rng, k, xs[1], 3, 3) / np.sqrt(9 * xs[1]), randn(rng, k)]
-    compare_conv2d(args, padding=padding)
+    md._core.set_cpu_winograd_tile(tile)
+    try:
+        compare_conv2d(args, padding=padding)
+    finally:
+        md._core.set_cpu_winograd_tile(0)
 
 
 def _random_conv_geometries(count, seed):

@@ -8,6 +8,6 @@ python -m pybind11_stubgen minidiff._core -o "$out" --numpy-array-use-type-var
 rm -rf python/minidiff/_core
 cp -r "$out/minidiff/_core" python/minidiff/_core
 rm -rf "$out"
+ruff format -q python/minidiff/_core  # first: the generator writes long lines that check would reject
 ruff check --fix -q python/minidiff/_core
-ruff format -q python/minidiff/_core
 echo "stubs written to python/minidiff/_core/"

@@ -135,6 +135,22 @@ CudaConvLayout cuda_conv_layout() {
 }
 
 namespace {
+std::atomic<int> g_cpu_winograd_tile{[] {
+  // like MINIDIFF_CUDA_CONV, an unknown value falls back to auto rather than failing the import
+  const char* env = std::getenv("MINIDIFF_WINOGRAD_TILE");
+  const std::string v = env ? env : "";
+  return v == "2" ? 2 : v == "4" ? 4 : 0;
+}()};
+}  // namespace
+
+void set_cpu_winograd_tile(int tile) {
+  if (tile != 0 && tile != 2 && tile != 4)
+    throw ValueError(str("cpu winograd tile: expected 0 (auto), 2 or 4, got ", tile));
+  g_cpu_winograd_tile.store(tile, std::memory_order_relaxed);
+}
+int cpu_winograd_tile() { return g_cpu_winograd_tile.load(std::memory_order_relaxed); }
+
+namespace {
 std::atomic<int64_t> g_cuda_workspace_budget{int64_t(256) << 20};
 }  // namespace
 

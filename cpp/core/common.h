@@ -115,6 +115,13 @@ CudaConvLayout cuda_conv_layout();
 CudaConvLayout parse_cuda_conv_layout(const std::string& name);
 const char* cuda_conv_layout_name(CudaConvLayout layout);
 
+// ---- the Winograd tile of the CPU conv2d's stride-1 3x3 convolutions (a switch for benchmarks,
+// tests, and users who want F(2x2)'s smaller rounding error): 0 picks per geometry (see
+// cpu/winograd.cpp), 2 forces F(2x2, 3x3) and 4 F(4x4, 3x3) wherever Winograd runs. The start
+// value comes from MINIDIFF_WINOGRAD_TILE (auto, 2 or 4).
+void set_cpu_winograd_tile(int tile);  // ValueError unless 0, 2 or 4
+int cpu_winograd_tile();
+
 // ---- the scratch bytes one CUDA conv2d/attention call may hold before it splits its batch into
 // chunks: 256 MiB. Setting returns the previous budget (ValueError unless positive); the tests
 // shrink it to make every call chunk. Device-independent state, like the switches above.

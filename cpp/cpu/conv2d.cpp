@@ -1,4 +1,4 @@
-// CPU conv2d. Stride-1 3x3 convolutions go to Winograd F(2x2, 3x3) (cpu/winograd.cpp) wherever
+// CPU conv2d. Stride-1 3x3 convolutions go to Winograd F(4x4, 3x3) or F(2x2, 3x3) (cpu/winograd.cpp) wherever
 // the rule there says it is faster, per direction (forward, input gradient, weight gradient);
 // everything else is im2col + GEMM. The im2col path multiplies groups of images at once when the
 // feature map is small (their columns side by side, so a 4x4 map does not make 16-column products),
@@ -231,7 +231,7 @@ int slots_for(const Conv2dGeometry& g, int64_t per) {
 
 void conv2d_forward(float* out, const float* inp, const float* weight, const float* bias, const Conv2dGeometry& g) {
   if (conv2d_forward_algo(g) == ConvAlgo::Winograd) {
-    winograd_forward(out, inp, weight, bias, g);
+    winograd_forward(out, inp, weight, bias, g, winograd_tile(g.N, g.P, g.Q));
     return;
   }
   const int64_t PQ = static_cast<int64_t>(g.P) * g.Q, CRS = static_cast<int64_t>(g.C) * g.R * g.S;
@@ -298,11 +298,11 @@ void conv2d_backward(float* dinp, float* dweight, float* dbias, const float* dou
     }
   }
   if (dinp && conv2d_backward_input_algo(g) == ConvAlgo::Winograd) {
-    winograd_backward_input(dinp, dout, weight, g);
+    winograd_backward_input(dinp, dout, weight, g, winograd_tile(g.N, g.H, g.W));
     dinp = nullptr;
   }
   if (dweight && conv2d_backward_weight_algo(g) == ConvAlgo::Winograd) {
-    winograd_backward_weight(dweight, dout, inp, g);
+    winograd_backward_weight(dweight, dout, inp, g, winograd_tile(g.N, g.P, g.Q));
     dweight = nullptr;
   }
   if (!dweight && !dinp) return;

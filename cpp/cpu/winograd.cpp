@@ -1,27 +1,30 @@
-// Winograd F(2x2, 3x3) for stride-1 3x3 convolutions (Lavin & Gray, "Fast Algorithms for
-// Convolutional Neural Networks", 2016). Each 2x2 output tile is Y = A^T [U (.) V] A with
-// U = G g G^T (the 4x4 transformed kernel) and V = B^T d B (the transformed 4x4 input tile), so
-// per output pixel 16/4 = 4 multiplies per channel pair replace im2col's 9. Summed over input
-// channels, each of the 16 tile positions becomes a matrix product M[pos] (Cout, tiles) =
-// U[pos] (Cout, Cin) @ V[pos] (Cin, tiles).
+// Winograd F(m x m, 3 x 3) for stride-1 3x3 convolutions, m = 2 or 4 (Lavin & Gray, "Fast
+// Algorithms for Convolutional Neural Networks", 2016). Each m x m output tile is
+// Y = A^T [U (.) V] A with U = G g G^T (the n x n transformed kernel, n = m + 2) and V = B^T d B
+// (the transformed n x n input tile). Summed over input channels, each of the n^2 tile positions
+// becomes a matrix product M[pos] (Cout, tiles) = U[pos] (Cout, Cin) @ V[pos] (Cin, tiles): per
+// output pixel n^2 / m^2 multiplies per channel pair (F(2x2): 4, F(4x4): 2.25) replace im2col's 9.
 //
 // Work is cut into chunks of whole tile rows (across images, so batch 32 of 7x7 images still gives
 // big products); each OpenMP thread takes whole chunks: it transforms the chunk's input into its
-// own (16, Cin, tiles) buffer, runs the 16 single-threaded GEMMs into (16, Cout, tiles), and
+// own (n^2, Cin, tiles) buffer, runs the n^2 single-threaded GEMMs into (n^2, Cout, tiles), and
 // transforms those back into the output. A chunk's buffers stay near the core's cache, and the
 // threads synchronise once per convolution. The weight gradient is the adjoint of the same
 // algorithm: per position dU[pos] (Cout, Cin) += Z[pos] (Cout, tiles) @ V[pos]^T with
 // Z = A dY A^T, then dW = G^T dU G.
 //
 // Float32 error: the F(2x2) transforms only add, subtract and halve, so results stay within the
-// im2col path's error. F(4x4, 3x3) would do 1.8x fewer multiplies but scales by up to 8: in a
-// float32 simulation its error was 10-20x F(2x2)'s at 16-256 channels, over the 1e-5 tolerance
-// of this repository's conv2d tests, so it is not used.
+// im2col path's error. F(4x4) (points 0, +-1, +-2) scales by up to 8 and 1/24: in a float32
+// simulation of 16-256 channels its largest error was 4-8e-6 of the output's largest magnitude,
+// 10-15x F(2x2)'s and 2-3x im2col's at 256 channels, well inside the 1e-4 of this repository's
+// parity tests against PyTorch. In bf16 mode (operands rounded to 8 bits of mantissa) that
+// amplification would reach the rounding error itself, so bf16 mode keeps F(2x2) (winograd_tile).
 #include "cpu/winograd.h"
 
 #include <algorithm>
 #include <cstring>
 
+#include "core/common.h"
 #include "cpu/common.h"
 #include "cpu/transpose.h"
 #include "kernels.h"
@@ -30,19 +33,197 @@ namespace md::cpu {
 
 namespace {
 
-constexpr int kPos = 16;  // 4x4 positions of a transformed tile
+// ---- the one-dimensional transforms of F(m, 3): B^T (n x n), A^T (m x n), G (n x 3), and the
+// adjoints A and G^T the gradients use. Written out term by term: a matrix table would multiply
+// by its zeros, which the compiler must keep (0 * inf is NaN).
+#define MD_WINO_INLINE __attribute__((always_inline)) inline
 
-// A stride-1 3x3 correlation out (N, Cout, P, Q) of in (N, Cin, H, W) zero-padded by (ph, pw).
+template <int M>
+struct Wino;
+
+template <>
+struct Wino<2> {  // points 0, 1, -1 and infinity
+  static constexpr int N = 4;
+  MD_WINO_INLINE static void in(const float* d, float* u) {  // u = B^T d
+    u[0] = d[0] - d[2];
+    u[1] = d[1] + d[2];
+    u[2] = d[2] - d[1];
+    u[3] = d[1] - d[3];
+  }
+  MD_WINO_INLINE static void out(const float* m, float* y) {  // y = A^T m
+    y[0] = m[0] + m[1] + m[2];
+    y[1] = m[1] - m[2] - m[3];
+  }
+  MD_WINO_INLINE static void out_adj(const float* y, float* z) {  // z = A y
+    z[0] = y[0];
+    z[1] = y[0] + y[1];
+    z[2] = y[0] - y[1];
+    z[3] = -y[1];
+  }
+  MD_WINO_INLINE static void weight(const float* g, float* a) {  // a = G g
+    a[0] = g[0];
+    a[1] = 0.5f * (g[0] + g[1] + g[2]);
+    a[2] = 0.5f * (g[0] - g[1] + g[2]);
+    a[3] = g[2];
+  }
+  MD_WINO_INLINE static void weight_adj(const float* s, float* w) {  // w = G^T s
+    w[0] = s[0] + 0.5f * (s[1] + s[2]);
+    w[1] = 0.5f * (s[1] - s[2]);
+    w[2] = 0.5f * (s[1] + s[2]) + s[3];
+  }
+};
+
+template <>
+struct Wino<4> {  // points 0, 1, -1, 2, -2 and infinity
+  static constexpr int N = 6;
+  MD_WINO_INLINE static void in(const float* d, float* u) {
+    const float p = d[4] - 4.0f * d[2], q = d[3] - 4.0f * d[1];  // shared by rows 1 and 2
+    const float r = d[4] - d[2], t = 2.0f * (d[3] - d[1]);       // rows 3 and 4
+    u[0] = 4.0f * d[0] - 5.0f * d[2] + d[4];
+    u[1] = p + q;
+    u[2] = p - q;
+    u[3] = r + t;
+    u[4] = r - t;
+    u[5] = 4.0f * d[1] - 5.0f * d[3] + d[5];
+  }
+  MD_WINO_INLINE static void out(const float* m, float* y) {
+    const float a = m[1] + m[2], b = m[1] - m[2], c = m[3] + m[4], e = m[3] - m[4];
+    y[0] = m[0] + a + c;
+    y[1] = b + 2.0f * e;
+    y[2] = a + 4.0f * c;
+    y[3] = b + 8.0f * e + m[5];
+  }
+  MD_WINO_INLINE static void out_adj(const float* y, float* z) {
+    const float ev = y[0] + y[2], od = y[1] + y[3];                         // the points +-1
+    const float ev2 = y[0] + 4.0f * y[2], od2 = 2.0f * y[1] + 8.0f * y[3];  // the points +-2
+    z[0] = y[0];
+    z[1] = ev + od;
+    z[2] = ev - od;
+    z[3] = ev2 + od2;
+    z[4] = ev2 - od2;
+    z[5] = y[3];
+  }
+  MD_WINO_INLINE static void weight(const float* g, float* a) {
+    const float ev = g[0] + g[2];
+    a[0] = 0.25f * g[0];
+    a[1] = -(ev + g[1]) / 6.0f;
+    a[2] = -(ev - g[1]) / 6.0f;
+    a[3] = (g[0] + 2.0f * g[1] + 4.0f * g[2]) / 24.0f;
+    a[4] = (g[0] - 2.0f * g[1] + 4.0f * g[2]) / 24.0f;
+    a[5] = g[2];
+  }
+  MD_WINO_INLINE static void weight_adj(const float* s, float* w) {
+    w[0] = 0.25f * s[0] - (s[1] + s[2]) / 6.0f + (s[3] + s[4]) / 24.0f;
+    w[1] = (s[2] - s[1]) / 6.0f + (s[3] - s[4]) / 12.0f;
+    w[2] = -(s[1] + s[2]) / 6.0f + (s[3] + s[4]) / 6.0f + s[5];
+  }
+};
+
+// ---- the two-dimensional transforms, for B lanes (tiles) at once; each lane's values lie one
+// float apart from its neighbour's (positions, rows and columns further apart).
+
+// One 1-D input transform per lane: o[i * os + l] = (B^T x)_i with x_a = s[a][l].
+template <int M, int B>
+MD_WINO_INLINE void input_pass(float* o, int64_t os, const float* const* s) {
+  constexpr int N = Wino<M>::N;
+#pragma GCC ivdep
+  for (int l = 0; l < B; ++l) {
+    float x[N], y[N];
+#pragma GCC unroll 8
+    for (int a = 0; a < N; ++a) x[a] = s[a][l];
+    Wino<M>::in(x, y);
+#pragma GCC unroll 8
+    for (int i = 0; i < N; ++i) o[i * os + l] = y[i];
+  }
+}
+
+// v[(n i + j) * vs + l] = (B^T d B)_ij of lane l, whose input element (a, b) is at(a, b)[l].
+// Two passes through tmp (n^2 * B floats): columns, then rows, each with n streams in and n out
+// (all n^2 of a tile at once spilled their addresses). at(a, b) may point at zeros (padding).
+template <int M, int B, typename At>
+MD_WINO_INLINE void input_tiles(float* v, int64_t vs, At at, float* tmp) {
+  constexpr int N = Wino<M>::N;
+  const float* s[N];
+#pragma GCC unroll 8
+  for (int b = 0; b < N; ++b) {  // tmp[(n i + b) * B + l] = (B^T d)_ib
+#pragma GCC unroll 8
+    for (int a = 0; a < N; ++a) s[a] = at(a, b);
+    input_pass<M, B>(tmp + b * B, N * B, s);
+  }
+#pragma GCC unroll 8
+  for (int i = 0; i < N; ++i) {  // row i of (B^T d) B
+#pragma GCC unroll 8
+    for (int j = 0; j < N; ++j) s[j] = tmp + (i * N + j) * B;
+    input_pass<M, B>(v + N * i * vs, vs, s);
+  }
+}
+
+// store(l, i, j, y) for the m x m outputs y = (A^T M A)_ij + bias of lane l, whose transformed
+// values are m[p * ms + l], p = n row + column.
+template <int M, int B, typename Store>
+MD_WINO_INLINE void output_tiles(const float* m, int64_t ms, float bias, Store store) {
+  constexpr int N = Wino<M>::N;
+#pragma GCC ivdep
+  for (int l = 0; l < B; ++l) {
+    float s[N][M];  // M A: each row's n columns folded to m
+#pragma GCC unroll 8
+    for (int i = 0; i < N; ++i) {
+      float x[N];
+#pragma GCC unroll 8
+      for (int j = 0; j < N; ++j) x[j] = m[(N * i + j) * ms + l];
+      Wino<M>::out(x, s[i]);
+    }
+#pragma GCC unroll 8
+    for (int j = 0; j < M; ++j) {  // then A^T (M A), column by column
+      float x[N], y[M];
+#pragma GCC unroll 8
+      for (int i = 0; i < N; ++i) x[i] = s[i][j];
+      Wino<M>::out(x, y);
+#pragma GCC unroll 8
+      for (int i = 0; i < M; ++i) store(l, i, j, y[i] + bias);
+    }
+  }
+}
+
+// z[p * zs + l] = (A dY A^T)_p of lane l, whose m x m output gradient is dy(l, i, j).
+template <int M, int B, typename Load>
+MD_WINO_INLINE void output_grad_tiles(Load dy, float* z, int64_t zs) {
+  constexpr int N = Wino<M>::N;
+#pragma GCC ivdep
+  for (int l = 0; l < B; ++l) {
+    float w[N][M];  // A dY, column by column
+#pragma GCC unroll 8
+    for (int j = 0; j < M; ++j) {
+      float x[M], y[N];
+#pragma GCC unroll 8
+      for (int i = 0; i < M; ++i) x[i] = dy(l, i, j);
+      Wino<M>::out_adj(x, y);
+#pragma GCC unroll 8
+      for (int i = 0; i < N; ++i) w[i][j] = y[i];
+    }
+#pragma GCC unroll 8
+    for (int i = 0; i < N; ++i) {  // (A dY) A^T
+      float y[N];
+      Wino<M>::out_adj(w[i], y);
+#pragma GCC unroll 8
+      for (int j = 0; j < N; ++j) z[(N * i + j) * zs + l] = y[j];
+    }
+  }
+}
+
+// A stride-1 3x3 correlation out (N, Cout, P, Q) of in (N, Cin, H, W) zero-padded by (ph, pw),
+// in m x m output tiles.
 struct Tiling {
+  int m;
   int N, Cin, H, W;
   int Cout, P, Q;
   int ph, pw;
-  int TH, TW;  // 2x2 output tiles per image: ceil(P / 2) x ceil(Q / 2)
+  int TH, TW;                                                    // output tiles per image: ceil(P / m) x ceil(Q / m)
   int64_t rows() const { return static_cast<int64_t>(N) * TH; }  // tile rows of the whole batch
 };
 
-Tiling make_tiling(int N, int Cin, int H, int W, int Cout, int P, int Q, int ph, int pw) {
-  return {N, Cin, H, W, Cout, P, Q, ph, pw, (P + 1) / 2, (Q + 1) / 2};
+Tiling make_tiling(int m, int N, int Cin, int H, int W, int Cout, int P, int Q, int ph, int pw) {
+  return {m, N, Cin, H, W, Cout, P, Q, ph, pw, (P + m - 1) / m, (Q + m - 1) / m};
 }
 
 // Tile rows per chunk, chunk count and threads for chunks of about `target` tiles (see
@@ -65,7 +246,7 @@ Chunks plan_chunks(const Tiling& t, int64_t target) {
   return {per, count, static_cast<int>(std::min<int64_t>(T, count)), per * t.TW};
 }
 
-// The transforms' inner loops run over the tiles of one tile row in blocks of B lanes (8, or 4 for
+// The row-wise transforms run over the tiles of one tile row in blocks of B lanes (8, or 4 for
 // rows of at most 4 tiles), with the row length rounded up to whole blocks: a loop of a fixed
 // length vectorises without a scalar tail, which at these widths (7x7 images have 4 tiles per row,
 // 14x14 have 7) would otherwise do most of the work. The lanes past the row's end compute
@@ -77,10 +258,28 @@ constexpr int round_up(int n) {
   return (n + B - 1) / B * B;
 }
 
-// Floats of the row buffers of the input transform, and of those plus the output (or output
-// gradient) transform's; zeroed once per thread (see the transforms).
-int64_t lines_in_floats(const Tiling& t) { return 5 * (2 * round_up<8>(t.TW) + 2); }
-int64_t line_floats(const Tiling& t) { return lines_in_floats(t) + 3 * 2 * round_up<8>(t.TW); }
+// Row buffers hold a row split into its m phases: phase q (element q of every tile, Lp floats
+// long) first, so lane l (tile tx0 + l) of a transform reads or writes element l of a phase, one
+// float from its neighbour's (interleaved rows made every F(4x4) lane access a stride-4 gather
+// that the compiler left scalar). Phases have TWr + 1 floats: the input of a tile's last two
+// columns is in the next tile's first two phases.
+int64_t phase_floats(const Tiling& t) { return round_up<8>(t.TW) + 1; }
+int64_t line_floats_one(const Tiling& t) { return t.m * phase_floats(t); }  // one row buffer
+
+// Floats of the n + 1 input row buffers (the last all zeros), of those plus the m + 1 of the
+// output (or output gradient) transform, input_tiles' lane buffer and two rows in plain order
+// (one for the input transform, one for the others); zeroed once per thread (see the
+// transforms).
+int64_t lines_in_floats(const Tiling& t) { return (t.m + 3) * line_floats_one(t); }
+int64_t line_floats(const Tiling& t) {
+  return lines_in_floats(t) + (t.m + 3) * line_floats_one(t) + (t.m + 2) * (t.m + 2) * 8;
+}
+// The plain rows at the end of line_floats (`lines` pointing at its start), and input_tiles'
+// lane buffer before them.
+float* plain_row(const Tiling& t, float* lines, int which) {
+  return lines + line_floats(t) - (2 - which) * line_floats_one(t);
+}
+float* lane_buffer(const Tiling& t, float* lines) { return plain_row(t, lines, 0) - (t.m + 2) * (t.m + 2) * 8; }
 
 // dst[i] = src[i], i < n: an inline loop, as the rows here are too short to pay for a call to memcpy.
 inline void copy_row(float* dst, const float* src, int n) {
@@ -88,240 +287,208 @@ inline void copy_row(float* dst, const float* src, int n) {
   for (int i = 0; i < n; ++i) dst[i] = src[i];
 }
 
-// V (16, Cin, ldv), positions pstride apart, = B^T d B for the tiles of tile rows [r0, r1) of the
-// batch, tile row r's tile tx at column (r - r0) * TW + tx. Each input row is copied into a
-// zero-padded row buffer, so tile column 2 tx + j is element 2 tx + j of the buffer; only the
-// middle [pw, pw + W) of a buffer is ever written, so its padding stays zero, and rows outside the
-// image read a fifth buffer of zeros. Consecutive tile rows share two input rows, which are kept.
-// lines: the first 5 * (2 * TWr + 2) floats of line_floats.
-template <int B>
+// The row buffer dst (m phases Lp apart) of a row whose elements [shift, shift + n) are src and
+// whose others are zero: src goes through plain (m Lp floats, zero outside [shift, shift + n),
+// which it stays), then all phases at once, a loop the compiler vectorises with permutes.
+template <int M>
+inline void split_row(float* dst, int64_t Lp, const float* src, int n, int shift, float* plain) {
+  copy_row(plain + shift, src, n);
+  for (int64_t k = 0; k < Lp; ++k)
+#pragma GCC unroll 4
+    for (int q = 0; q < M; ++q) dst[q * Lp + k] = plain[M * k + q];
+}
+
+// dst[x] = element x of the row buffer src (phases Lp apart), x < n, through plain.
+template <int M>
+inline void merge_row(float* dst, const float* src, int64_t Lp, int n, float* plain) {
+  for (int64_t k = 0; k < Lp; ++k)
+#pragma GCC unroll 4
+    for (int q = 0; q < M; ++q) plain[M * k + q] = src[q * Lp + k];
+  copy_row(dst, plain, n);
+}
+
+// V (n^2, Cin, ldv), positions pstride apart, = B^T d B for the tiles of tile rows [r0, r1) of the
+// batch, tile row r's tile tx at column (r - r0) * TW + tx. Each input row is split into a
+// zero-padded row buffer, so tile column m tx + j is element m tx + j of the buffer; only the
+// elements [pw, pw + W) of a buffer are ever written, so its padding stays zero, and rows outside
+// the image read a last buffer of zeros. Consecutive tile rows share two input rows, which are
+// kept. lines: line_floats of them.
+template <int M, int B>
 void transform_input(float* V, int64_t ldv, int64_t pstride, const float* in, const Tiling& t, int64_t r0, int64_t r1,
                      float* lines) {
-  const int TW = t.TW, TWr = round_up<B>(TW), Lr = 2 * TWr + 2;
-  const int64_t plane = static_cast<int64_t>(t.H) * t.W;
-  const float* zero = lines + 4 * Lr;
-  float* buf[4] = {lines, lines + Lr, lines + 2 * Lr, lines + 3 * Lr};
-  const float* R[4];  // the tile row's 4 input rows: a buffer of buf, or zero
+  constexpr int N = M + 2;
+  const int TW = t.TW, TWr = round_up<B>(TW);
+  const int64_t Lr = line_floats_one(t), Lp = phase_floats(t), plane = static_cast<int64_t>(t.H) * t.W;
+  const float* zero = lines + N * Lr;
+  float* tmp = lane_buffer(t, lines);
+  float* plain = plain_row(t, lines, 0);
+  float* buf[N];
+  for (int i = 0; i < N; ++i) buf[i] = lines + i * Lr;
+  const float* R[N];  // the tile row's n input rows: a buffer of buf, or zero
   for (int c = 0; c < t.Cin; ++c) {
     for (int64_t r = r0; r < r1; ++r) {
       const int64_t n = r / t.TH;
       const int ty = static_cast<int>(r % t.TH);
       const float* src = in + (n * t.Cin + c) * plane;
       auto load = [&](int i) {
-        const int h = 2 * ty - t.ph + i;
+        const int h = M * ty - t.ph + i;
         if (h < 0 || h >= t.H) {
           R[i] = zero;
         } else {
-          copy_row(buf[i] + t.pw, src + static_cast<int64_t>(h) * t.W, t.W);
+          split_row<M>(buf[i], Lp, src + static_cast<int64_t>(h) * t.W, t.W, t.pw, plain);
           R[i] = buf[i];
         }
       };
       if (r == r0 || ty == 0) {
-        for (int i = 0; i < 4; ++i) load(i);
-      } else {  // rows 2 and 3 of the previous tile row are rows 0 and 1 of this one
-        std::swap(buf[0], buf[2]);
-        std::swap(buf[1], buf[3]);
-        R[0] = R[2];
-        R[1] = R[3];
-        load(2);
-        load(3);
-      }
-      const float *R0 = R[0], *R1 = R[1], *R2 = R[2], *R3 = R[3];
-      float* dst = V + static_cast<int64_t>(c) * ldv + (r - r0) * TW;
-      for (int tx0 = 0; tx0 < TWr; tx0 += B) {
-#pragma omp simd
-        for (int l = 0; l < B; ++l) {
-          const int x = 2 * (tx0 + l);
-          // B^T d: combine the tile's 4 rows, column by column
-          float u[4][4];
-          for (int j = 0; j < 4; ++j) {
-            const float d0 = R0[x + j], d1 = R1[x + j], d2 = R2[x + j], d3 = R3[x + j];
-            u[0][j] = d0 - d2;
-            u[1][j] = d1 + d2;
-            u[2][j] = d2 - d1;
-            u[3][j] = d1 - d3;
-          }
-          // (B^T d) B: then the columns of each row
-          float* o = dst + tx0 + l;
-          for (int i = 0; i < 4; ++i) {
-            o[(4 * i + 0) * pstride] = u[i][0] - u[i][2];
-            o[(4 * i + 1) * pstride] = u[i][1] + u[i][2];
-            o[(4 * i + 2) * pstride] = u[i][2] - u[i][1];
-            o[(4 * i + 3) * pstride] = u[i][1] - u[i][3];
-          }
+        for (int i = 0; i < N; ++i) load(i);
+      } else {  // the last two rows of the previous tile row are the first two of this one
+        for (int i = 0; i < 2; ++i) {
+          std::swap(buf[i], buf[i + M]);
+          R[i] = R[i + M];
         }
+        for (int i = 2; i < N; ++i) load(i);
       }
+      float* dst = V + static_cast<int64_t>(c) * ldv + (r - r0) * TW;
+      for (int tx0 = 0; tx0 < TWr; tx0 += B)
+        input_tiles<M, B>(dst + tx0, pstride, [&](int a, int b) { return R[a] + (b % M) * Lp + tx0 + b / M; }, tmp);
     }
   }
 }
 
-// The per-tile arithmetic of the output transforms, shared by the row-wise (RowChunks) and the
-// image-wise (ImageChunks) paths, which differ only in where a tile's values live.
-//
-// A^T m A + b of one transformed tile, m(p) its value at position p = 4 row + column: the 2x2
-// outputs y00, y01 (top row) and y10, y11.
-template <typename Tile>
-inline void output_tile(Tile m, float b, float& y00, float& y01, float& y10, float& y11) {
-  float s[4][2];  // M A: each row's 4 columns folded to 2
-  for (int i = 0; i < 4; ++i) {
-    const float m0 = m(4 * i), m1 = m(4 * i + 1), m2 = m(4 * i + 2), m3 = m(4 * i + 3);
-    s[i][0] = m0 + m1 + m2;
-    s[i][1] = m1 - m2 - m3;
-  }
-  y00 = s[0][0] + s[1][0] + s[2][0] + b;
-  y01 = s[0][1] + s[1][1] + s[2][1] + b;
-  y10 = s[1][0] - s[2][0] - s[3][0] + b;
-  y11 = s[1][1] - s[2][1] - s[3][1] + b;
-}
-
-// A dY A^T of one 2x2 output-gradient tile: z(p, value) for its 16 positions p.
-template <typename Store>
-inline void output_grad_tile(float y00, float y01, float y10, float y11, Store z) {
-  // A dY: rows (y0, y0 + y1, y0 - y1, -y1), each an (even, odd) column pair
-  const float w[4][2] = {{y00, y01}, {y00 + y10, y01 + y11}, {y00 - y10, y01 - y11}, {-y10, -y11}};
-  for (int i = 0; i < 4; ++i) {  // (A dY) A^T
-    z(4 * i + 0, w[i][0]);
-    z(4 * i + 1, w[i][0] + w[i][1]);
-    z(4 * i + 2, w[i][0] - w[i][1]);
-    z(4 * i + 3, -w[i][1]);
-  }
-}
-
-// out rows of tile rows [r0, r1) = A^T M A [+ bias], M (16, Cout, ldm) with positions pstride
-// apart. Both output rows of a tile row are assembled in row buffers, then copied out Q wide.
-// lines: 2 * 2 * TWr floats.
-template <int B>
-void transform_output(float* out, const float* M, int64_t ldm, int64_t pstride, const float* bias, const Tiling& t,
+// out rows of tile rows [r0, r1) = A^T M A [+ bias], M (n^2, Cout, ldm) with positions pstride
+// apart. The m output rows of a tile row are assembled in row buffers, then copied out Q wide.
+// lines: from lines_in_floats on.
+template <int M, int B>
+void transform_output(float* out, const float* Mt, int64_t ldm, int64_t pstride, const float* bias, const Tiling& t,
                       int64_t r0, int64_t r1, float* lines) {
   const int TW = t.TW, TWr = round_up<B>(TW), Q = t.Q;
-  float* y0 = lines;            // output row 2 ty
-  float* y1 = lines + 2 * TWr;  // output row 2 ty + 1
+  const int64_t Lr = line_floats_one(t), Lp = phase_floats(t);
+  float* y = lines;  // output row M ty + i at y + i * Lr
+  float* plain = plain_row(t, lines - lines_in_floats(t), 1);
   for (int k = 0; k < t.Cout; ++k) {
     const float b = bias ? bias[k] : 0.0f;
     for (int64_t r = r0; r < r1; ++r) {
       const int64_t n = r / t.TH;
       const int ty = static_cast<int>(r % t.TH);
-      const float* m = M + static_cast<int64_t>(k) * ldm + (r - r0) * TW;
-      for (int tx0 = 0; tx0 < TWr; tx0 += B) {
-#pragma omp simd
-        for (int l = 0; l < B; ++l) {
-          const int tx = tx0 + l;
-          output_tile([&](int p) { return m[p * pstride + tx]; }, b, y0[2 * tx], y0[2 * tx + 1], y1[2 * tx],
-                      y1[2 * tx + 1]);
-        }
-      }
-      float* dst = out + ((n * t.Cout + k) * t.P + 2 * ty) * static_cast<int64_t>(Q);
-      copy_row(dst, y0, Q);
-      if (2 * ty + 1 < t.P) copy_row(dst + Q, y1, Q);
+      const float* m = Mt + static_cast<int64_t>(k) * ldm + (r - r0) * TW;
+      for (int tx0 = 0; tx0 < TWr; tx0 += B)
+        output_tiles<M, B>(m + tx0, pstride, b,
+                           [&](int l, int i, int j, float v) { y[i * Lr + j * Lp + tx0 + l] = v; });
+      float* dst = out + ((n * t.Cout + k) * t.P + M * ty) * static_cast<int64_t>(Q);
+      for (int i = 0; i < M && M * ty + i < t.P; ++i) merge_row<M>(dst + i * Q, y + i * Lr, Lp, Q, plain);
     }
   }
 }
 
-// Z (16, Cout, ldz), positions pstride apart, = A dY A^T for the 2x2 tiles of dout (N, Cout, P, Q)
-// in tile rows [r0, r1). The two output-gradient rows of a tile row are copied into row buffers
-// whose columns past Q stay zero; a missing last row reads a third buffer of zeros.
-// lines: 3 * 2 * TWr floats.
-template <int B>
+// Z (n^2, Cout, ldz), positions pstride apart, = A dY A^T for the m x m tiles of dout
+// (N, Cout, P, Q) in tile rows [r0, r1). The m output-gradient rows of a tile row are split into
+// row buffers whose columns past Q stay zero; rows past P read a last buffer of zeros.
+// lines: from lines_in_floats on.
+template <int M, int B>
 void transform_output_grad(float* Z, int64_t ldz, int64_t pstride, const float* dout, const Tiling& t, int64_t r0,
                            int64_t r1, float* lines) {
-  const int TW = t.TW, TWr = round_up<B>(TW), Lr = 2 * TWr;
-  const int64_t plane = static_cast<int64_t>(t.P) * t.Q;
-  float* Y0 = lines;
-  const float* zero = lines + 2 * Lr;
+  const int TW = t.TW, TWr = round_up<B>(TW);
+  const int64_t Lr = line_floats_one(t), Lp = phase_floats(t), plane = static_cast<int64_t>(t.P) * t.Q;
+  const float* zero = lines + M * Lr;
+  float* plain = plain_row(t, lines - lines_in_floats(t), 1);
+  const float* Y[M];
   for (int k = 0; k < t.Cout; ++k) {
     for (int64_t r = r0; r < r1; ++r) {
       const int64_t n = r / t.TH;
       const int ty = static_cast<int>(r % t.TH);
-      const float* src = dout + (n * t.Cout + k) * plane + static_cast<int64_t>(2 * ty) * t.Q;
-      copy_row(Y0, src, t.Q);
-      const float* Y1 = zero;
-      if (2 * ty + 1 < t.P) {
-        copy_row(lines + Lr, src + t.Q, t.Q);
-        Y1 = lines + Lr;
-      }
-      float* dst = Z + static_cast<int64_t>(k) * ldz + (r - r0) * TW;
-      for (int tx0 = 0; tx0 < TWr; tx0 += B) {
-#pragma omp simd
-        for (int l = 0; l < B; ++l) {
-          const int x = 2 * (tx0 + l);
-          float* o = dst + tx0 + l;
-          output_grad_tile(Y0[x], Y0[x + 1], Y1[x], Y1[x + 1], [&](int p, float v) { o[p * pstride] = v; });
+      const float* src = dout + (n * t.Cout + k) * plane + static_cast<int64_t>(M * ty) * t.Q;
+      for (int i = 0; i < M; ++i) {
+        if (M * ty + i < t.P) {
+          split_row<M>(lines + i * Lr, Lp, src + i * t.Q, t.Q, 0, plain);
+          Y[i] = lines + i * Lr;
+        } else {
+          Y[i] = zero;
         }
       }
+      float* dst = Z + static_cast<int64_t>(k) * ldz + (r - r0) * TW;
+      for (int tx0 = 0; tx0 < TWr; tx0 += B)
+        output_grad_tiles<M, B>([&](int l, int i, int j) { return Y[i][j * Lp + tx0 + l]; }, dst + tx0, pstride);
     }
   }
 }
 
-// The three transforms at the block width that suits the row length.
-void input_tiles(float* V, int64_t ldv, int64_t pstride, const float* in, const Tiling& t, int64_t r0, int64_t r1,
-                 float* lines) {
+// The three row-wise transforms at the block width that suits the row length.
+template <int M>
+void input_rows(float* V, int64_t ldv, int64_t pstride, const float* in, const Tiling& t, int64_t r0, int64_t r1,
+                float* lines) {
   if (t.TW <= 4)
-    transform_input<4>(V, ldv, pstride, in, t, r0, r1, lines);
+    transform_input<M, 4>(V, ldv, pstride, in, t, r0, r1, lines);
   else
-    transform_input<8>(V, ldv, pstride, in, t, r0, r1, lines);
+    transform_input<M, 8>(V, ldv, pstride, in, t, r0, r1, lines);
 }
 
-void output_tiles(float* out, const float* M, int64_t ldm, int64_t pstride, const float* bias, const Tiling& t,
-                  int64_t r0, int64_t r1, float* lines) {
+template <int M>
+void output_rows(float* out, const float* Mt, int64_t ldm, int64_t pstride, const float* bias, const Tiling& t,
+                 int64_t r0, int64_t r1, float* lines) {
   if (t.TW <= 4)
-    transform_output<4>(out, M, ldm, pstride, bias, t, r0, r1, lines);
+    transform_output<M, 4>(out, Mt, ldm, pstride, bias, t, r0, r1, lines);
   else
-    transform_output<8>(out, M, ldm, pstride, bias, t, r0, r1, lines);
+    transform_output<M, 8>(out, Mt, ldm, pstride, bias, t, r0, r1, lines);
 }
 
-void output_grad_tiles(float* Z, int64_t ldz, int64_t pstride, const float* dout, const Tiling& t, int64_t r0,
-                       int64_t r1, float* lines) {
+template <int M>
+void output_grad_rows(float* Z, int64_t ldz, int64_t pstride, const float* dout, const Tiling& t, int64_t r0,
+                      int64_t r1, float* lines) {
   if (t.TW <= 4)
-    transform_output_grad<4>(Z, ldz, pstride, dout, t, r0, r1, lines);
+    transform_output_grad<M, 4>(Z, ldz, pstride, dout, t, r0, r1, lines);
   else
-    transform_output_grad<8>(Z, ldz, pstride, dout, t, r0, r1, lines);
+    transform_output_grad<M, 8>(Z, ldz, pstride, dout, t, r0, r1, lines);
 }
 
-// U (16, Cout, Cin) = G g G^T of every kernel g of weight (K, C, 3, 3): Cout = K, Cin = C as stored,
-// or, for the input gradient (rotated), Cout = C, Cin = K and every kernel turned 180 degrees. The
-// inner loop runs along U's rows so its 16 stores are unit-stride and vectorise.
-void transform_weights(float* U, const float* weight, int K, int C, bool rotated) {
+// U (n^2, Cout, Cin) = G g G^T of every kernel g of weight (K, C, 3, 3): Cout = K, Cin = C as
+// stored, or, for the input gradient (rotated), Cout = C, Cin = K and every kernel turned 180
+// degrees. The inner loop runs along U's rows so its n^2 stores are unit-stride and vectorise.
+template <int M, bool rotated>
+void transform_weights(float* U, const float* weight, int K, int C) {
+  constexpr int N = M + 2;
   const int rows = rotated ? C : K, cols = rotated ? K : C;
   const int64_t RC = static_cast<int64_t>(rows) * cols;
   const int64_t row_step = rotated ? 9 : 9 * static_cast<int64_t>(C),
                 col_step = rotated ? 9 * static_cast<int64_t>(C) : 9;
   // tap (r, s) of the kernel as used: rotation reads tap (2 - r, 2 - s)
-  int tap[9];
-  for (int e = 0; e < 9; ++e) tap[e] = rotated ? 8 - e : e;
-#pragma omp parallel for if (worth_parallel(RC * kPos)) schedule(static)
+  constexpr auto tap = [](int e) { return rotated ? 8 - e : e; };
+#pragma omp parallel for if (worth_parallel(RC * N * N)) schedule(static)
   for (int row = 0; row < rows; ++row) {
     float* u = U + static_cast<int64_t>(row) * cols;
     const float* w = weight + row * row_step;
-#pragma omp simd
+#pragma GCC ivdep
     for (int col = 0; col < cols; ++col) {
       const float* g = w + col * col_step;
-      float a[4][3];  // G g
+      float a[N][3];  // G g, column by column
+#pragma GCC unroll 3
       for (int s = 0; s < 3; ++s) {
-        const float g0 = g[tap[s]], g1 = g[tap[3 + s]], g2 = g[tap[6 + s]];
-        a[0][s] = g0;
-        a[1][s] = 0.5f * (g0 + g1 + g2);
-        a[2][s] = 0.5f * (g0 - g1 + g2);
-        a[3][s] = g2;
+        const float x[3] = {g[tap(s)], g[tap(3 + s)], g[tap(6 + s)]};
+        float y[N];
+        Wino<M>::weight(x, y);
+#pragma GCC unroll 8
+        for (int i = 0; i < N; ++i) a[i][s] = y[i];
       }
-      for (int i = 0; i < 4; ++i) {  // (G g) G^T
-        u[(4 * i + 0) * RC + col] = a[i][0];
-        u[(4 * i + 1) * RC + col] = 0.5f * (a[i][0] + a[i][1] + a[i][2]);
-        u[(4 * i + 2) * RC + col] = 0.5f * (a[i][0] - a[i][1] + a[i][2]);
-        u[(4 * i + 3) * RC + col] = a[i][2];
+#pragma GCC unroll 8
+      for (int i = 0; i < N; ++i) {  // (G g) G^T
+        float y[N];
+        Wino<M>::weight(a[i], y);
+#pragma GCC unroll 8
+        for (int j = 0; j < N; ++j) u[(N * i + j) * RC + col] = y[j];
       }
     }
   }
 }
 
-// Floats between the 16 matrices (rows, ld) of a transformed buffer. The transforms touch all 16
-// at once, and 16 streams a multiple of 4 KiB apart fall into one L1 set and evict each other
+// Floats between the n^2 matrices (rows, ld) of a transformed buffer. The transforms touch all of
+// them at once, and streams a multiple of 4 KiB apart fall into one L1 set and evict each other
 // (transforms ran 3x slower at such sizes), so consecutive matrices are shifted by one cache line.
 int64_t pos_stride(int64_t rows, int64_t ld) { return (rows * ld + 1023) / 1024 * 1024 + 16; }
 
 // Target tiles per chunk: as many as keep each GEMM at most 10^6 multiply-adds (Cout * Cin * tiles).
 // OpenBLAS runs products up to that size in its small-matrix kernels, which skip packing; just past
 // it the packed path ran 15-20% slower at these shapes (64x64 channels: 238 tiles 11.1 ms, 252
-// tiles 13.2 ms), and far past it the buffers outgrow the core's L2 cache.
+// tiles 13.2 ms), and far past it the buffers outgrow the core's L2 cache. F(4x4)'s buffers hold
+// 36 positions a tile instead of 16, but chunks of 0.4x the tiles ran no faster (0.99-1.04x).
 int64_t chunk_tiles(const Tiling& t) {
   return std::clamp<int64_t>(1000000 / (static_cast<int64_t>(t.Cin) * t.Cout), 16, 512);
 }
@@ -342,6 +509,7 @@ int64_t chunk_tiles(const Tiling& t) {
 // V and M), and per chunk the input transform, the output transform and the output-gradient
 // transform, plus tiles(i), the columns its products cover.
 
+template <int M>
 struct RowChunks : Chunks {
   const Tiling& t;
 
@@ -352,13 +520,13 @@ struct RowChunks : Chunks {
   int64_t r1(int64_t i) const { return std::min(t.rows(), r0(i) + rows_per_chunk); }
   int64_t tiles(int64_t i) const { return (r1(i) - r0(i)) * t.TW; }
   void input(float* V, int64_t vstride, const float* in, int64_t i, float* work) const {
-    input_tiles(V, cap, vstride, in, t, r0(i), r1(i), work);
+    input_rows<M>(V, cap, vstride, in, t, r0(i), r1(i), work);
   }
-  void output(float* out, const float* M, int64_t mstride, const float* bias, int64_t i, float* work) const {
-    output_tiles(out, M, cap, mstride, bias, t, r0(i), r1(i), work + lines_in_floats(t));
+  void output(float* out, const float* Mt, int64_t mstride, const float* bias, int64_t i, float* work) const {
+    output_rows<M>(out, Mt, cap, mstride, bias, t, r0(i), r1(i), work + lines_in_floats(t));
   }
   void output_grad(float* Z, int64_t zstride, const float* dout, int64_t i, float* work) const {
-    output_grad_tiles(Z, cap, zstride, dout, t, r0(i), r1(i), work + lines_in_floats(t));
+    output_grad_rows<M>(Z, cap, zstride, dout, t, r0(i), r1(i), work + lines_in_floats(t));
   }
 };
 
@@ -374,27 +542,13 @@ void from_batch_last(float* dst, const float* x, int64_t rows, int64_t cnt, int6
   transpose(dst, rows, x, per, rows, cnt);
 }
 
-// o[0..3] (positions vstride apart, per lanes each) = row (B^T d) B of one tile row of the input
-// transform, where that row of B^T d is d[A] + Sign * d[B] (d: the tile's 16 lane pointers).
-template <int A, int B, int Sign>
-inline void input_row(float* o, int64_t vstride, const float* const* d, int64_t per) {
-  const float *a0 = d[4 * A], *a1 = d[4 * A + 1], *a2 = d[4 * A + 2], *a3 = d[4 * A + 3];
-  const float *b0 = d[4 * B], *b1 = d[4 * B + 1], *b2 = d[4 * B + 2], *b3 = d[4 * B + 3];
-  float *o0 = o, *o1 = o + vstride, *o2 = o + 2 * vstride, *o3 = o + 3 * vstride;
-#pragma omp simd
-  for (int64_t l = 0; l < per; ++l) {
-    const float u0 = a0[l] + Sign * b0[l], u1 = a1[l] + Sign * b1[l];
-    const float u2 = a2[l] + Sign * b2[l], u3 = a3[l] + Sign * b3[l];
-    o0[l] = u0 - u2;
-    o1[l] = u1 + u2;
-    o2[l] = u2 - u1;
-    o3[l] = u1 - u3;
-  }
-}
+constexpr int kLanes = 8;  // images per block of lanes in ImageChunks: a chunk holds whole blocks
 
+template <int M>
 struct ImageChunks {
+  static constexpr int N = M + 2;
   const Tiling& t;
-  int64_t per, count, cap;  // images per chunk (lanes), chunks, tile columns per chunk
+  int64_t per, count, cap;  // images per chunk (lanes, whole blocks), chunks, tile columns per chunk
   int threads;
   int64_t img_tiles;
 
@@ -403,83 +557,91 @@ struct ImageChunks {
     per = std::max<int64_t>(1, target / img_tiles);
     count = (t.N + per - 1) / per;
     count = std::min<int64_t>(t.N, (count + T - 1) / T * T);
-    per = std::min<int64_t>((((t.N + count - 1) / count) + 7) / 8 * 8, t.N);  // whole vectors of lanes
+    per = round_up<kLanes>(static_cast<int>((t.N + count - 1) / count));
     count = (t.N + per - 1) / per;
     threads = static_cast<int>(std::min<int64_t>(T, count));
     cap = img_tiles * per;
   }
   int64_t in_floats() const { return static_cast<int64_t>(t.Cin) * t.H * t.W * per; }
   int64_t out_floats() const { return static_cast<int64_t>(t.Cout) * t.P * t.Q * per; }
-  // the batch-last input, the batch-last output (or output gradient), a lane vector of zeros
-  int64_t scratch_floats() const { return in_floats() + out_floats() + per; }
-  void begin(float* work) const { std::memset(work + in_floats() + out_floats(), 0, sizeof(float) * per); }
+  // the batch-last input, the batch-last output (or output gradient), a block of zero lanes, and
+  // input_tiles' lane buffer
+  int64_t scratch_floats() const { return in_floats() + out_floats() + kLanes + N * N * kLanes; }
+  void begin(float* work) const { std::memset(work + in_floats() + out_floats(), 0, sizeof(float) * kLanes); }
   int64_t n0(int64_t i) const { return i * per; }
   int64_t images(int64_t i) const { return std::min<int64_t>(per, t.N - n0(i)); }
   int64_t tiles(int64_t) const { return cap; }  // lanes past a short last chunk are zero images
 
-  // V (16, Cin, cap) = B^T d B of every tile of the chunk's images.
+  // V (n^2, Cin, cap) = B^T d B of every tile of the chunk's images.
   void input(float* V, int64_t vstride, const float* in, int64_t i, float* work) const {
     const int64_t plane = static_cast<int64_t>(t.H) * t.W, CHW = t.Cin * plane;
     float* X = work;  // (Cin, H, W, per)
     const float* zero = work + in_floats() + out_floats();
+    float* tmp = work + in_floats() + out_floats() + kLanes;
     to_batch_last(X, in + n0(i) * CHW, CHW, images(i), per);
     for (int ty = 0; ty < t.TH; ++ty)
       for (int tx = 0; tx < t.TW; ++tx) {
-        // the tile's 16 inputs at channel 0, and how far each moves per channel (0: padding)
-        const float* d[16];
-        int64_t step[16];
-        for (int a = 0; a < 4; ++a)
-          for (int b = 0; b < 4; ++b) {
-            const int h = 2 * ty - t.ph + a, w = 2 * tx - t.pw + b;
+        // the tile's inputs at channel 0, and how far each moves per channel (0: padding)
+        const float* d[N * N];
+        int64_t step[N * N];
+        for (int a = 0; a < N; ++a)
+          for (int b = 0; b < N; ++b) {
+            const int h = M * ty - t.ph + a, w = M * tx - t.pw + b;
             const bool inside = h >= 0 && h < t.H && w >= 0 && w < t.W;
-            d[4 * a + b] = inside ? X + (static_cast<int64_t>(h) * t.W + w) * per : zero;
-            step[4 * a + b] = inside ? plane * per : 0;
+            d[N * a + b] = inside ? X + (static_cast<int64_t>(h) * t.W + w) * per : zero;
+            step[N * a + b] = inside ? plane * per : 0;
           }
         float* dst = V + (static_cast<int64_t>(ty) * t.TW + tx) * per;
         for (int c = 0; c < t.Cin; ++c) {
           float* o = dst + static_cast<int64_t>(c) * cap;
-          // row r of B^T d is d[a] + sign * d[b] (rows as in transform_input); each row's four
-          // outputs in its own pass, so its 8 inputs and 4 outputs stay in registers (all 16
-          // outputs at once spilled their addresses to the stack)
-          input_row<0, 2, -1>(o, vstride, d, per);
-          input_row<1, 2, 1>(o + 4 * vstride, vstride, d, per);
-          input_row<2, 1, -1>(o + 8 * vstride, vstride, d, per);
-          input_row<1, 3, -1>(o + 12 * vstride, vstride, d, per);
-          for (int k = 0; k < 16; ++k) d[k] += step[k];
+          for (int64_t l0 = 0; l0 < per; l0 += kLanes)
+            input_tiles<M, kLanes>(
+                o + l0, vstride, [&](int a, int b) { return d[N * a + b] + (step[N * a + b] ? l0 : 0); }, tmp);
+          for (int k = 0; k < N * N; ++k) d[k] += step[k];
         }
       }
   }
 
-  // The chunk's images of out (N, Cout, P, Q) = A^T M A [+ bias], M (16, Cout, cap).
-  void output(float* out, const float* M, int64_t mstride, const float* bias, int64_t i, float* work) const {
-    float* Y = work + in_floats();  // (Cout, P, Q, per)
+  // For tile (ty, tx) of a (Cout, P, Q, per) map X: out[M r + c] = the lanes of its pixel (r, c)
+  // at channel 0, or `none` (a block of lanes) where the pixel is past the map's edge, and step[]
+  // how far each moves per channel (0 for none).
+  void tile_pixels(const float* X, const float* none, int ty, int tx, const float** at, int64_t* step) const {
+    const int64_t plane = static_cast<int64_t>(t.P) * t.Q;
+    for (int r = 0; r < M; ++r)
+      for (int c = 0; c < M; ++c) {
+        const int p = M * ty + r, q = M * tx + c;
+        const bool inside = p < t.P && q < t.Q;
+        at[M * r + c] = inside ? X + (static_cast<int64_t>(p) * t.Q + q) * per : none;
+        step[M * r + c] = inside ? plane * per : 0;
+      }
+  }
+
+  // The chunk's images of out (N, Cout, P, Q) = A^T M A [+ bias], M (n^2, Cout, cap). Outputs past
+  // the map's edge go to a sink block of lanes.
+  void output(float* out, const float* Mt, int64_t mstride, const float* bias, int64_t i, float* work) const {
+    float* Y = work + in_floats();                             // (Cout, P, Q, per)
+    float* sink = work + in_floats() + out_floats() + kLanes;  // input's lane buffer, free here
     const int64_t plane = static_cast<int64_t>(t.P) * t.Q;
     for (int ty = 0; ty < t.TH; ++ty)
       for (int tx = 0; tx < t.TW; ++tx) {
-        const bool full_h = 2 * ty + 1 < t.P, full_w = 2 * tx + 1 < t.Q;
-        const float* src = M + (static_cast<int64_t>(ty) * t.TW + tx) * per;
+        const float* at[M * M];
+        int64_t step[M * M];
+        tile_pixels(Y, sink, ty, tx, at, step);
+        const float* src = Mt + (static_cast<int64_t>(ty) * t.TW + tx) * per;
         for (int k = 0; k < t.Cout; ++k) {
           const float* m = src + static_cast<int64_t>(k) * cap;
           const float b = bias ? bias[k] : 0.0f;
-          float* y0 = Y + ((k * plane) + static_cast<int64_t>(2 * ty) * t.Q + 2 * tx) * per;
-          float* y1 = y0 + static_cast<int64_t>(t.Q) * per;
-#pragma omp simd
-          for (int64_t l = 0; l < per; ++l) {
-            float y00, y01, y10, y11;
-            output_tile([&](int p) { return m[p * mstride + l]; }, b, y00, y01, y10, y11);
-            y0[l] = y00;
-            if (full_w) y0[per + l] = y01;
-            if (full_h) {
-              y1[l] = y10;
-              if (full_w) y1[per + l] = y11;
-            }
+          for (int64_t l0 = 0; l0 < per; l0 += kLanes) {
+            float* y[M * M];
+            for (int e = 0; e < M * M; ++e) y[e] = const_cast<float*>(at[e]) + (step[e] ? k * step[e] + l0 : 0);
+            output_tiles<M, kLanes>(m + l0, mstride, b, [&](int l, int r, int c, float v) { y[M * r + c][l] = v; });
           }
         }
       }
     from_batch_last(out + n0(i) * t.Cout * plane, Y, t.Cout * plane, images(i), per);
   }
 
-  // Z (16, Cout, cap) = A dY A^T of every 2x2 tile of the chunk's images of dout (N, Cout, P, Q).
+  // Z (n^2, Cout, cap) = A dY A^T of every m x m tile of the chunk's images of dout (N, Cout, P, Q).
   void output_grad(float* Z, int64_t zstride, const float* dout, int64_t i, float* work) const {
     float* D = work + in_floats();  // (Cout, P, Q, per)
     const float* zero = work + in_floats() + out_floats();
@@ -487,30 +649,32 @@ struct ImageChunks {
     to_batch_last(D, dout + n0(i) * t.Cout * plane, t.Cout * plane, images(i), per);
     for (int ty = 0; ty < t.TH; ++ty)
       for (int tx = 0; tx < t.TW; ++tx) {
-        const bool full_h = 2 * ty + 1 < t.P, full_w = 2 * tx + 1 < t.Q;
-        const int64_t at = (static_cast<int64_t>(2 * ty) * t.Q + 2 * tx) * per;
+        const float* at[M * M];
+        int64_t step[M * M];
+        tile_pixels(D, zero, ty, tx, at, step);
         float* dst = Z + (static_cast<int64_t>(ty) * t.TW + tx) * per;
         for (int k = 0; k < t.Cout; ++k) {
-          const float* Y00 = D + k * plane * per + at;
-          const float* Y01 = full_w ? Y00 + per : zero;
-          const float* Y10 = full_h ? Y00 + t.Q * per : zero;
-          const float* Y11 = full_h && full_w ? Y00 + (t.Q + 1) * per : zero;
           float* o = dst + static_cast<int64_t>(k) * cap;
-#pragma omp simd
-          for (int64_t l = 0; l < per; ++l)
-            output_grad_tile(Y00[l], Y01[l], Y10[l], Y11[l], [&](int p, float v) { o[p * zstride + l] = v; });
+          for (int64_t l0 = 0; l0 < per; l0 += kLanes) {
+            const float* y[M * M];
+            for (int e = 0; e < M * M; ++e) y[e] = at[e] + (step[e] ? k * step[e] + l0 : 0);
+            output_grad_tiles<M, kLanes>([&](int l, int r, int c) { return y[M * r + c][l]; }, o + l0, zstride);
+          }
         }
       }
   }
 };
 
-// Image chunks where rows are short (at most 4 tiles: maps up to 8 wide) and there are images
-// enough to fill the lanes; row chunks otherwise.
-bool image_lanes(const Tiling& t) { return t.TW <= 4 && t.N >= 16; }
+// Image chunks where rows are short and there are images enough to fill the lanes; row chunks
+// otherwise. Short is at most 4 F(2x2) tiles (maps up to 8 wide) but 2 F(4x4) tiles: a chunk
+// holds at least 8 images, whose F(4x4) buffers at 4 tiles a row (a 14x14 map) outgrew the L2
+// cache (128 channels: 2.4 MB each for V and M), where row chunks of 4 lanes ran 25% faster.
+bool image_lanes(const Tiling& t) { return t.TW <= (t.m == 4 ? 2 : 4) && t.N >= 16; }
 
-// out (N, Cout, P, Q) = correlation of in with the kernels whose transforms are U (16, Cout, Cin).
-template <typename Plan>
+// out (N, Cout, P, Q) = correlation of in with the kernels whose transforms are U (n^2, Cout, Cin).
+template <int M, typename Plan>
 void winograd_conv(float* out, const float* in, const float* U, const float* bias, const Tiling& t) {
+  constexpr int kPos = (M + 2) * (M + 2);
   const Plan ch(t, chunk_tiles(t));
   const int64_t vstride = pos_stride(t.Cin, ch.cap), mstride = pos_stride(t.Cout, ch.cap);
   const int64_t vsize = kPos * vstride, msize = kPos * mstride, wsize = ch.scratch_floats();
@@ -519,9 +683,9 @@ void winograd_conv(float* out, const float* in, const float* U, const float* bia
   Scratch buf(ch.threads * per_thread);
 #pragma omp parallel num_threads(ch.threads)
   {
-    float* V = buf.data() + omp_get_thread_num() * per_thread;  // (16, Cin, cap)
-    float* M = V + vsize;                                       // (16, Cout, cap)
-    float* work = M + msize;
+    float* V = buf.data() + omp_get_thread_num() * per_thread;  // (n^2, Cin, cap)
+    float* Mt = V + vsize;                                      // (n^2, Cout, cap)
+    float* work = Mt + msize;
     ch.begin(work);
 #pragma omp for schedule(static)
     for (int64_t i = 0; i < ch.count; ++i) {
@@ -529,22 +693,24 @@ void winograd_conv(float* out, const float* in, const float* U, const float* bia
       ch.input(V, vstride, in, i, work);
       for (int p = 0; p < kPos; ++p)
         gemm(false, false, t.Cout, tiles, t.Cin, 1.0f, U + p * static_cast<int64_t>(t.Cout) * t.Cin, t.Cin,
-             V + p * vstride, ch.cap, 0.0f, M + p * mstride, ch.cap);
-      ch.output(out, M, mstride, bias, i, work);
+             V + p * vstride, ch.cap, 0.0f, Mt + p * mstride, ch.cap);
+      ch.output(out, Mt, mstride, bias, i, work);
     }
   }
 }
 
+template <int M>
 void winograd_conv(float* out, const float* in, const float* U, const float* bias, const Tiling& t) {
   if (image_lanes(t))
-    winograd_conv<ImageChunks>(out, in, U, bias, t);
+    winograd_conv<M, ImageChunks<M>>(out, in, U, bias, t);
   else
-    winograd_conv<RowChunks>(out, in, U, bias, t);
+    winograd_conv<M, RowChunks<M>>(out, in, U, bias, t);
 }
 
 // dweight (K, C, 3, 3) = G^T dU G with dU[pos] (K, C) = sum over tiles of Z[pos] @ V[pos]^T.
-template <typename Plan>
+template <int M, typename Plan>
 void winograd_weight_grad(float* dweight, const float* dout, const float* inp, const Tiling& t) {
+  constexpr int N = M + 2, kPos = N * N;
   const Plan ch(t, chunk_tiles(t));
   const int K = t.Cout, C = t.Cin;
   const int64_t KC = static_cast<int64_t>(K) * C, ustride = pos_stride(K, C), usize = kPos * ustride;
@@ -555,9 +721,9 @@ void winograd_weight_grad(float* dweight, const float* dout, const float* inp, c
   Scratch buf(ch.threads * per_thread);
 #pragma omp parallel num_threads(ch.threads)
   {
-    float* dU = buf.data() + omp_get_thread_num() * per_thread;  // (16, K, C), this thread's sum
-    float* V = dU + usize;                                       // (16, C, cap)
-    float* Z = V + vsize;                                        // (16, K, cap)
+    float* dU = buf.data() + omp_get_thread_num() * per_thread;  // (n^2, K, C), this thread's sum
+    float* V = dU + usize;                                       // (n^2, C, cap)
+    float* Z = V + vsize;                                        // (n^2, K, cap)
     float* work = Z + zsize;
     ch.begin(work);
     bool first = true;
@@ -576,29 +742,55 @@ void winograd_weight_grad(float* dweight, const float* dout, const float* inp, c
     // dW = G^T (sum over threads of dU) G, one (k, c) kernel at a time
 #pragma omp for schedule(static)
     for (int64_t kc = 0; kc < KC; ++kc) {
-      float s[4][4];
+      float s[N][N];
+#pragma GCC unroll 36
       for (int p = 0; p < kPos; ++p) {
         float v = 0.0f;
         for (int u = 0; u < ch.threads; ++u) v += buf.data()[u * per_thread + p * ustride + kc];
-        s[p / 4][p % 4] = v;
+        s[p / N][p % N] = v;
       }
-      float a[3][4];  // G^T S
-      for (int j = 0; j < 4; ++j) {
-        a[0][j] = s[0][j] + 0.5f * (s[1][j] + s[2][j]);
-        a[1][j] = 0.5f * (s[1][j] - s[2][j]);
-        a[2][j] = 0.5f * (s[1][j] + s[2][j]) + s[3][j];
+      float a[3][N];  // G^T S, column by column
+#pragma GCC unroll 8
+      for (int j = 0; j < N; ++j) {
+        float x[N], y[3];
+#pragma GCC unroll 8
+        for (int i = 0; i < N; ++i) x[i] = s[i][j];
+        Wino<M>::weight_adj(x, y);
+#pragma GCC unroll 3
+        for (int r = 0; r < 3; ++r) a[r][j] = y[r];
       }
       float* dw = dweight + kc * 9;
-      for (int r = 0; r < 3; ++r) {  // (G^T S) G
-        dw[3 * r + 0] = a[r][0] + 0.5f * (a[r][1] + a[r][2]);
-        dw[3 * r + 1] = 0.5f * (a[r][1] - a[r][2]);
-        dw[3 * r + 2] = 0.5f * (a[r][1] + a[r][2]) + a[r][3];
-      }
+      for (int r = 0; r < 3; ++r) Wino<M>::weight_adj(a[r], dw + 3 * r);  // (G^T S) G
     }
   }
 }
 
-int64_t batch_tiles(const Conv2dGeometry& g) { return static_cast<int64_t>(g.N) * ((g.P + 1) / 2) * ((g.Q + 1) / 2); }
+template <int M>
+void forward_tiles(float* out, const float* inp, const float* weight, const float* bias, const Conv2dGeometry& g) {
+  Scratch U(static_cast<int64_t>(M + 2) * (M + 2) * g.K * g.C);  // (n^2, K, C)
+  transform_weights<M, false>(U.data(), weight, g.K, g.C);
+  winograd_conv<M>(out, inp, U.data(), bias, make_tiling(M, g.N, g.C, g.H, g.W, g.K, g.P, g.Q, g.pad_h, g.pad_w));
+}
+
+template <int M>
+void backward_input_tiles(float* dinp, const float* dout, const float* weight, const Conv2dGeometry& g) {
+  Scratch U(static_cast<int64_t>(M + 2) * (M + 2) * g.K * g.C);  // (n^2, C, K)
+  transform_weights<M, true>(U.data(), weight, g.K, g.C);
+  winograd_conv<M>(dinp, dout, U.data(), nullptr,
+                   make_tiling(M, g.N, g.K, g.P, g.Q, g.C, g.H, g.W, 2 - g.pad_h, 2 - g.pad_w));
+}
+
+template <int M>
+void backward_weight_tiles(float* dweight, const float* dout, const float* inp, const Conv2dGeometry& g) {
+  const Tiling t = make_tiling(M, g.N, g.C, g.H, g.W, g.K, g.P, g.Q, g.pad_h, g.pad_w);
+  if (image_lanes(t))
+    winograd_weight_grad<M, ImageChunks<M>>(dweight, dout, inp, t);
+  else
+    winograd_weight_grad<M, RowChunks<M>>(dweight, dout, inp, t);
+}
+
+// Output tiles of the whole batch for tile size m, where a convolution of (h, w) outputs.
+int64_t batch_tiles(int64_t n, int h, int w, int m) { return n * ((h + m - 1) / m) * ((w + m - 1) / m); }
 
 }  // namespace
 
@@ -607,12 +799,26 @@ bool winograd_supported(const Conv2dGeometry& g) {
          g.pad_w <= 2 && g.P > 0 && g.Q > 0;
 }
 
+// F(4x4) where its products (36 per 4x4 tile) take at most 0.6x F(2x2)'s (16 per 2x2 tile): maps
+// of 4k or 4k - 1 pixels a side, 28x28, 8x8, 7x7 and 4x4 among the U-Nets' (0.56x). Measured at
+// batch 32 (2 threads, forward+backward, F(4x4) / F(2x2) time): 64 -> 64 channels on 28x28 0.72x,
+// 192 -> 64 on 28x28 0.68x, 128 -> 128 on 7x7 0.82x; but 128 -> 128 on 14x14, where 4x4 tiles
+// cover 16x16 (0.73x the products), 1.02x: the larger transforms ate the gain. Not in bf16 mode
+// (see the top of this file); the switch (set_cpu_winograd_tile) overrides both. For the input
+// gradient the tiles are those of the input, which it outputs.
+int winograd_tile(int64_t n, int h, int w) {
+  if (const int forced = cpu_winograd_tile()) return forced;
+  if (matmul_bf16()) return 2;
+  const int64_t f2 = 16 * batch_tiles(n, h, w, 2), f4 = 36 * batch_tiles(n, h, w, 4);
+  return 5 * f4 <= 3 * f2 ? 4 : 2;
+}
+
 // When Winograd beats im2col + GEMM, measured (2 threads, CPU time, this repository's bench of
 // forward / input gradient / weight gradient against the im2col path) on shapes from 1 to 256
-// channels, 2x2 to 28x28 images, batch 1 to 32. Winograd's fixed costs are the kernel transform
-// (16 * K * C) and, for the weight gradient, the per-thread (16, K, C) sums and their inverse
-// transform; its products have the convolution's input channels as their depth, which is too
-// shallow below a few channels. T counts the 2x2 output tiles of the whole batch.
+// channels, 2x2 to 28x28 images, batch 1 to 32, with F(2x2) tiles. Winograd's fixed costs are
+// the kernel transform (16 * K * C) and, for the weight gradient, the per-thread (16, K, C) sums
+// and their inverse transform; its products have the convolution's input channels as their depth,
+// which is too shallow below a few channels. T counts the 2x2 output tiles of the whole batch.
 //  - forward: at least 4 input channels (1 channel: 1.2x slower than im2col; 2-3: a wash) and
 //    8 tiles. Above that it took 0.2-0.8x the im2col time; 0.45-0.5x at the U-Net's sizes.
 //  - input gradient: its products are C deep, so at least 8 channels of the input (C = 1-4 ran
@@ -620,36 +826,40 @@ bool winograd_supported(const Conv2dGeometry& g) {
 //  - weight gradient: at least 4 input channels and 64 tiles, where the per-tile work covers the
 //    fixed costs (16 tiles: 1.3-2x slower; 64: 0.86-1.03x; the U-Net's 512+ tiles: 0.55-0.65x).
 ConvAlgo conv2d_forward_algo(const Conv2dGeometry& g) {
-  return winograd_supported(g) && g.C >= 4 && batch_tiles(g) >= 8 ? ConvAlgo::Winograd : ConvAlgo::Im2col;
+  return winograd_supported(g) && g.C >= 4 && batch_tiles(g.N, g.P, g.Q, 2) >= 8 ? ConvAlgo::Winograd
+                                                                                 : ConvAlgo::Im2col;
 }
 
 ConvAlgo conv2d_backward_input_algo(const Conv2dGeometry& g) {
-  return winograd_supported(g) && g.C >= 8 && batch_tiles(g) >= 8 ? ConvAlgo::Winograd : ConvAlgo::Im2col;
+  return winograd_supported(g) && g.C >= 8 && batch_tiles(g.N, g.P, g.Q, 2) >= 8 ? ConvAlgo::Winograd
+                                                                                 : ConvAlgo::Im2col;
 }
 
 ConvAlgo conv2d_backward_weight_algo(const Conv2dGeometry& g) {
-  return winograd_supported(g) && g.C >= 4 && batch_tiles(g) >= 64 ? ConvAlgo::Winograd : ConvAlgo::Im2col;
+  return winograd_supported(g) && g.C >= 4 && batch_tiles(g.N, g.P, g.Q, 2) >= 64 ? ConvAlgo::Winograd
+                                                                                  : ConvAlgo::Im2col;
 }
 
-void winograd_forward(float* out, const float* inp, const float* weight, const float* bias, const Conv2dGeometry& g) {
-  Scratch U(kPos * static_cast<int64_t>(g.K) * g.C);  // (16, K, C)
-  transform_weights(U.data(), weight, g.K, g.C, false);
-  winograd_conv(out, inp, U.data(), bias, make_tiling(g.N, g.C, g.H, g.W, g.K, g.P, g.Q, g.pad_h, g.pad_w));
-}
-
-void winograd_backward_input(float* dinp, const float* dout, const float* weight, const Conv2dGeometry& g) {
-  Scratch U(kPos * static_cast<int64_t>(g.K) * g.C);  // (16, C, K)
-  transform_weights(U.data(), weight, g.K, g.C, true);
-  winograd_conv(dinp, dout, U.data(), nullptr,
-                make_tiling(g.N, g.K, g.P, g.Q, g.C, g.H, g.W, 2 - g.pad_h, 2 - g.pad_w));
-}
-
-void winograd_backward_weight(float* dweight, const float* dout, const float* inp, const Conv2dGeometry& g) {
-  const Tiling t = make_tiling(g.N, g.C, g.H, g.W, g.K, g.P, g.Q, g.pad_h, g.pad_w);
-  if (image_lanes(t))
-    winograd_weight_grad<ImageChunks>(dweight, dout, inp, t);
+void winograd_forward(float* out, const float* inp, const float* weight, const float* bias, const Conv2dGeometry& g,
+                      int tile) {
+  if (tile == 4)
+    forward_tiles<4>(out, inp, weight, bias, g);
   else
-    winograd_weight_grad<RowChunks>(dweight, dout, inp, t);
+    forward_tiles<2>(out, inp, weight, bias, g);
+}
+
+void winograd_backward_input(float* dinp, const float* dout, const float* weight, const Conv2dGeometry& g, int tile) {
+  if (tile == 4)
+    backward_input_tiles<4>(dinp, dout, weight, g);
+  else
+    backward_input_tiles<2>(dinp, dout, weight, g);
+}
+
+void winograd_backward_weight(float* dweight, const float* dout, const float* inp, const Conv2dGeometry& g, int tile) {
+  if (tile == 4)
+    backward_weight_tiles<4>(dweight, dout, inp, g);
+  else
+    backward_weight_tiles<2>(dweight, dout, inp, g);
 }
 
 }  // namespace md::cpu

@@ -1,4 +1,4 @@
-// Winograd F(2x2, 3x3) convolution for the CPU conv2d kernels, and the rule that picks it over
+// Winograd F(2x2, 3x3) and F(4x4, 3x3) convolution for the CPU conv2d kernels, and the rule that picks it over
 // im2col + GEMM. Internal to cpu/: conv2d.cpp calls it, and the C++ tests call it directly so the
 // Winograd code is checked whatever the rule picks.
 #pragma once
@@ -18,12 +18,17 @@ ConvAlgo conv2d_forward_algo(const Conv2dGeometry& g);
 ConvAlgo conv2d_backward_input_algo(const Conv2dGeometry& g);
 ConvAlgo conv2d_backward_weight_algo(const Conv2dGeometry& g);
 
+// The output tile (2 or 4: F(2x2, 3x3) or F(4x4, 3x3)) for a Winograd convolution whose outputs are
+// n images of h x w: (N, P, Q) for the forward and weight gradient, (N, H, W) for the input gradient.
+int winograd_tile(int64_t n, int h, int w);
+
 // out (N, K, P, Q) = inp (N, C, H, W) correlated with weight (K, C, 3, 3) [+ bias (K)].
-void winograd_forward(float* out, const float* inp, const float* weight, const float* bias, const Conv2dGeometry& g);
+void winograd_forward(float* out, const float* inp, const float* weight, const float* bias, const Conv2dGeometry& g,
+                      int tile);
 // dinp (N, C, H, W) from dout (N, K, P, Q): a 3x3 conv of dout with the kernel rotated 180 degrees,
 // C and K swapped, padding 2 - pad.
-void winograd_backward_input(float* dinp, const float* dout, const float* weight, const Conv2dGeometry& g);
+void winograd_backward_input(float* dinp, const float* dout, const float* weight, const Conv2dGeometry& g, int tile);
 // dweight (K, C, 3, 3) from dout (N, K, P, Q) and inp (N, C, H, W), overwritten.
-void winograd_backward_weight(float* dweight, const float* dout, const float* inp, const Conv2dGeometry& g);
+void winograd_backward_weight(float* dweight, const float* dout, const float* inp, const Conv2dGeometry& g, int tile);
 
 }  // namespace md::cpu

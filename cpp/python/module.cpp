@@ -170,6 +170,8 @@ void bind_runtime(py::module_& m) {
       "set_cuda_conv_layout", [](const std::string& name) { set_cuda_conv_layout(parse_cuda_conv_layout(name)); },
       py::arg("layout"));
   m.def("cuda_conv_layout", []() { return std::string(cuda_conv_layout_name(cuda_conv_layout())); });
+  m.def("set_cpu_winograd_tile", &set_cpu_winograd_tile, py::arg("tile"));
+  m.def("cpu_winograd_tile", &cpu_winograd_tile);
   m.def("cpu_memory_stats", []() {
     const CpuMemoryStats s = cpu_memory_stats();
     py::dict d;

@@ -1,10 +1,11 @@
-// Winograd F(2x2, 3x3) conv2d (cpu/winograd.cpp). Its three entry points are called directly,
-// whatever the selection rule says, against a direct convolution in double: padding 0, 1 and 2,
-// image sizes that are and are not multiples of the 2x2 tile (down to 1x1), 1 to 40 channels,
-// batch 1 to 37, with 1, 2 and 3 threads (so chunks split images and cross image boundaries, or
-// hold whole images with lanes across them on small maps). Then
-// the selection rule, and the public conv2d op on shapes the rule sends to Winograd, so that path
-// is checked end to end.
+// Winograd F(2x2, 3x3) and F(4x4, 3x3) conv2d (cpu/winograd.cpp). Its three entry points are
+// called directly with each tile, whatever the selection rule says, against a direct convolution
+// in double: padding 0, 1 and 2, image sizes that are and are not multiples of the tile (down to
+// 1x1), 1 to 40 channels, batch 1 to 37, with 1, 2 and 3 threads (so chunks split images and
+// cross image boundaries, or hold whole images with lanes across them on small maps). Both tiles
+// meet the same tolerance here (F(4x4)'s larger error stays under it up to these 40 channels).
+// Then the selection rules (Winograd or im2col; which tile), and the public conv2d op on shapes
+// the rule sends to Winograd, so that path is checked end to end.
 #include <omp.h>
 
 #include "cpu/winograd.h"
@@ -72,7 +73,7 @@ void grads_ref(const Conv2dGeometry& g, const std::vector<float>& x, const std::
 // Float32 against a double reference: each element within 1e-5 relative plus 1e-5 of the
 // reference's largest magnitude (the error of a float32 sum grows with its terms, not its result).
 void check_close(const std::vector<float>& got, const std::vector<double>& ref, const char* what, const Case& c,
-                 int threads) {
+                 int threads, int tile) {
   double scale = 1.0;
   for (double v : ref) scale = std::max(scale, std::fabs(v));
   const double w = testutil::worst(got, ref, 1e-5, 1e-5 * scale);
@@ -80,8 +81,8 @@ void check_close(const std::vector<float>& got, const std::vector<double>& ref, 
     check::fail(__FILE__, __LINE__,
                 std::string(what) + " of N" + std::to_string(c.N) + " C" + std::to_string(c.C) + " H" +
                     std::to_string(c.H) + " W" + std::to_string(c.W) + " K" + std::to_string(c.K) + " pad " +
-                    std::to_string(c.ph) + "," + std::to_string(c.pw) + " at " + std::to_string(threads) +
-                    " threads: worst error ratio " + std::to_string(w));
+                    std::to_string(c.ph) + "," + std::to_string(c.pw) + " tile " + std::to_string(tile) + " at " +
+                    std::to_string(threads) + " threads: worst error ratio " + std::to_string(w));
 }
 
 // Restores the thread count a test changed.
@@ -121,13 +122,15 @@ void run_direct(const Case& c, unsigned seed) {
       v.resize(v.size() - kGuard);
       return v;
     };
-    std::vector<float> y = output(y_ref.size()), dx = output(x.size()), dw = output(w.size());
-    cpu::winograd_forward(y.data(), x.data(), w.data(), with_bias ? b.data() : nullptr, g);
-    cpu::winograd_backward_input(dx.data(), dy.data(), w.data(), g);
-    cpu::winograd_backward_weight(dw.data(), dy.data(), x.data(), g);
-    check_close(result(y, "forward"), y_ref, "forward", c, threads);
-    check_close(result(dx, "input gradient"), dx_ref, "input gradient", c, threads);
-    check_close(result(dw, "weight gradient"), dw_ref, "weight gradient", c, threads);
+    for (int tile : {2, 4}) {
+      std::vector<float> y = output(y_ref.size()), dx = output(x.size()), dw = output(w.size());
+      cpu::winograd_forward(y.data(), x.data(), w.data(), with_bias ? b.data() : nullptr, g, tile);
+      cpu::winograd_backward_input(dx.data(), dy.data(), w.data(), g, tile);
+      cpu::winograd_backward_weight(dw.data(), dy.data(), x.data(), g, tile);
+      check_close(result(y, "forward"), y_ref, "forward", c, threads, tile);
+      check_close(result(dx, "input gradient"), dx_ref, "input gradient", c, threads, tile);
+      check_close(result(dw, "weight gradient"), dw_ref, "weight gradient", c, threads, tile);
+    }
   }
 }
 
@@ -217,6 +220,35 @@ TEST(winograd_selection_rule) {
   CHECK(algos(geometry({4, 128, 7, 7, 128, 1, 1})) == all_wino);    // 64 tiles
 }
 
+TEST(winograd_tile_rule) {
+  // Restores the switches a check changed.
+  struct Switches {
+    ~Switches() {
+      set_cpu_winograd_tile(0);
+      set_matmul_bf16(false);
+    }
+  } restore;
+  // F(4x4) where its products are at most 0.6x F(2x2)'s: maps of 4k and 4k - 1 pixels a side
+  CHECK(cpu::winograd_tile(32, 28, 28) == 4);
+  CHECK(cpu::winograd_tile(32, 7, 7) == 4);
+  CHECK(cpu::winograd_tile(128, 8, 8) == 4);
+  CHECK(cpu::winograd_tile(128, 4, 4) == 4);
+  CHECK(cpu::winograd_tile(32, 14, 14) == 2);  // 16x16 of F(4x4) tiles over 14x14: 0.73x
+  CHECK(cpu::winograd_tile(32, 6, 6) == 2);
+  CHECK(cpu::winograd_tile(8, 2, 2) == 2);
+  // bf16 mode keeps F(2x2); the switch overrides both
+  set_matmul_bf16(true);
+  CHECK(cpu::winograd_tile(32, 28, 28) == 2);
+  set_cpu_winograd_tile(4);
+  CHECK(cpu::winograd_tile(32, 28, 28) == 4);
+  set_matmul_bf16(false);
+  CHECK(cpu::winograd_tile(32, 14, 14) == 4);
+  set_cpu_winograd_tile(2);
+  CHECK(cpu::winograd_tile(32, 28, 28) == 2);
+  CHECK_THROWS(set_cpu_winograd_tile(3), ValueError);
+  CHECK(cpu_winograd_tile() == 2);
+}
+
 TEST(conv2d_op_takes_the_winograd_path) {
   // batch 1 (fewer images than threads) and 5 (more), odd sizes, with and without bias
   unsigned seed = 400;
@@ -238,18 +270,18 @@ TEST(conv2d_op_takes_the_winograd_path) {
       CHECK((y.shape() == Shape{c.N, c.K, g.P, g.Q}));
       const auto hx = host(x), hw = host(w), hb = host(b);
       check_close(host(y), conv_ref(g, hx, hw, with_bias ? hb.data() : nullptr), "conv2d forward", c,
-                  omp_get_max_threads());
+                  omp_get_max_threads(), 0);
       Tensor dy = testutil::random(y.shape(), seed + 3);
       y.backward(dy);
       std::vector<double> dx, dw;
       grads_ref(g, hx, hw, host(dy), dx, dw);
-      check_close(host(x.grad()), dx, "conv2d input gradient", c, omp_get_max_threads());
-      check_close(host(w.grad()), dw, "conv2d weight gradient", c, omp_get_max_threads());
+      check_close(host(x.grad()), dx, "conv2d input gradient", c, omp_get_max_threads(), 0);
+      check_close(host(w.grad()), dw, "conv2d weight gradient", c, omp_get_max_threads(), 0);
       if (with_bias) {
         std::vector<double> db(c.K, 0.0);
         const auto hdy = host(dy);
         for (size_t i = 0; i < hdy.size(); ++i) db[(i / (static_cast<size_t>(g.P) * g.Q)) % c.K] += hdy[i];
-        check_close(host(b.grad()), db, "conv2d bias gradient", c, omp_get_max_threads());
+        check_close(host(b.grad()), db, "conv2d bias gradient", c, omp_get_max_threads(), 0);
       }
     }
   }
