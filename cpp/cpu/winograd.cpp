@@ -261,9 +261,10 @@ constexpr int round_up(int n) {
 // Row buffers hold a row split into its m phases: phase q (element q of every tile, Lp floats
 // long) first, so lane l (tile tx0 + l) of a transform reads or writes element l of a phase, one
 // float from its neighbour's (interleaved rows made every F(4x4) lane access a stride-4 gather
-// that the compiler left scalar). Phases have TWr + 1 floats: the input of a tile's last two
-// columns is in the next tile's first two phases.
-int64_t phase_floats(const Tiling& t) { return round_up<8>(t.TW) + 1; }
+// that the compiler left scalar). Phases have at least TWr + 1 floats (the input of a tile's last
+// two columns is in the next tile's first two phases), rounded to 8 so that split_row and
+// merge_row move whole 16-float blocks.
+int64_t phase_floats(const Tiling& t) { return round_up<8>(t.TW) + 8; }
 int64_t line_floats_one(const Tiling& t) { return t.m * phase_floats(t); }  // one row buffer
 
 // Floats of the n + 1 input row buffers (the last all zeros), of those plus the m + 1 of the
@@ -287,23 +288,61 @@ inline void copy_row(float* dst, const float* src, int n) {
   for (int i = 0; i < n; ++i) dst[i] = src[i];
 }
 
-// The row buffer dst (m phases Lp apart) of a row whose elements [shift, shift + n) are src and
-// whose others are zero: src goes through plain (m Lp floats, zero outside [shift, shift + n),
-// which it stays), then all phases at once, a loop the compiler vectorises with permutes.
+// The 16 floats of v (elements k-major, 16 / m of them for each of m phases) phase-major, and back.
+#if defined(__AVX512F__)
+// (GCC 12's AVX-512 headers warn at some intrinsics, see cpu/transpose.h)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+template <int M>
+inline __m512 to_phases(__m512 v) {
+  static_assert(M == 2 || M == 4, "F(2x2) or F(4x4)");
+  const __m512i idx = M == 4 ? _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15)
+                             : _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15);
+  return _mm512_permutexvar_ps(idx, v);
+}
+template <int M>
+inline __m512 from_phases(__m512 v) {
+  const __m512i idx = M == 4 ? _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15)
+                             : _mm512_setr_epi32(0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15);
+  return _mm512_permutexvar_ps(idx, v);  // for m = 4 the permutation is its own inverse
+}
+#pragma GCC diagnostic pop
+#endif
+
+// The row buffer dst (m phases Lp apart, Lp a multiple of 8) of a row whose elements
+// [shift, shift + n) are src and whose others are zero: src goes through plain (m Lp floats, zero
+// outside [shift, shift + n), which it stays), then 16 floats at a time into the phases.
 template <int M>
 inline void split_row(float* dst, int64_t Lp, const float* src, int n, int shift, float* plain) {
   copy_row(plain + shift, src, n);
-  for (int64_t k = 0; k < Lp; ++k)
-#pragma GCC unroll 4
-    for (int q = 0; q < M; ++q) dst[q * Lp + k] = plain[M * k + q];
+  constexpr int K = 16 / M;  // elements of each phase in a block
+  for (int64_t k = 0; k < Lp; k += K) {
+#if defined(__AVX512F__)
+    alignas(64) float b[16];
+    _mm512_store_ps(b, to_phases<M>(_mm512_loadu_ps(plain + M * k)));
+    for (int q = 0; q < M; ++q) copy_row(dst + q * Lp + k, b + q * K, K);
+#else
+    for (int j = 0; j < K; ++j)
+      for (int q = 0; q < M; ++q) dst[q * Lp + k + j] = plain[M * (k + j) + q];
+#endif
+  }
 }
 
 // dst[x] = element x of the row buffer src (phases Lp apart), x < n, through plain.
 template <int M>
 inline void merge_row(float* dst, const float* src, int64_t Lp, int n, float* plain) {
-  for (int64_t k = 0; k < Lp; ++k)
-#pragma GCC unroll 4
-    for (int q = 0; q < M; ++q) plain[M * k + q] = src[q * Lp + k];
+  constexpr int K = 16 / M;
+  for (int64_t k = 0; k < Lp; k += K) {
+#if defined(__AVX512F__)
+    alignas(64) float b[16];
+    for (int q = 0; q < M; ++q) copy_row(b + q * K, src + q * Lp + k, K);
+    _mm512_storeu_ps(plain + M * k, from_phases<M>(_mm512_load_ps(b)));
+#else
+    for (int j = 0; j < K; ++j)
+      for (int q = 0; q < M; ++q) plain[M * (k + j) + q] = src[q * Lp + k + j];
+#endif
+  }
   copy_row(dst, plain, n);
 }
 
