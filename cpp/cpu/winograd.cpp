@@ -76,6 +76,9 @@ struct Wino<2> {  // points 0, 1, -1 and infinity
 template <>
 struct Wino<4> {  // points 0, 1, -1, 2, -2 and infinity
   static constexpr int N = 6;
+  // multiplied rather than divided by: a division cannot be vectorised into a multiplication
+  // without -ffast-math, and took most of the kernel transform's time
+  static constexpr float kSixth = 1.0f / 6.0f, k12th = 1.0f / 12.0f, k24th = 1.0f / 24.0f;
   MD_WINO_INLINE static void in(const float* d, float* u) {
     const float p = d[4] - 4.0f * d[2], q = d[3] - 4.0f * d[1];  // shared by rows 1 and 2
     const float r = d[4] - d[2], t = 2.0f * (d[3] - d[1]);       // rows 3 and 4
@@ -106,16 +109,16 @@ struct Wino<4> {  // points 0, 1, -1, 2, -2 and infinity
   MD_WINO_INLINE static void weight(const float* g, float* a) {
     const float ev = g[0] + g[2];
     a[0] = 0.25f * g[0];
-    a[1] = -(ev + g[1]) / 6.0f;
-    a[2] = -(ev - g[1]) / 6.0f;
-    a[3] = (g[0] + 2.0f * g[1] + 4.0f * g[2]) / 24.0f;
-    a[4] = (g[0] - 2.0f * g[1] + 4.0f * g[2]) / 24.0f;
+    a[1] = -(ev + g[1]) * kSixth;
+    a[2] = -(ev - g[1]) * kSixth;
+    a[3] = (g[0] + 2.0f * g[1] + 4.0f * g[2]) * k24th;
+    a[4] = (g[0] - 2.0f * g[1] + 4.0f * g[2]) * k24th;
     a[5] = g[2];
   }
   MD_WINO_INLINE static void weight_adj(const float* s, float* w) {
-    w[0] = 0.25f * s[0] - (s[1] + s[2]) / 6.0f + (s[3] + s[4]) / 24.0f;
-    w[1] = (s[2] - s[1]) / 6.0f + (s[3] - s[4]) / 12.0f;
-    w[2] = -(s[1] + s[2]) / 6.0f + (s[3] + s[4]) / 6.0f + s[5];
+    w[0] = 0.25f * s[0] - (s[1] + s[2]) * kSixth + (s[3] + s[4]) * k24th;
+    w[1] = (s[2] - s[1]) * kSixth + (s[3] - s[4]) * k12th;
+    w[2] = (s[3] + s[4] - s[1] - s[2]) * kSixth + s[5];
   }
 };
 
@@ -481,38 +484,46 @@ void output_grad_rows(float* Z, int64_t ldz, int64_t pstride, const float* dout,
 
 // U (n^2, Cout, Cin) = G g G^T of every kernel g of weight (K, C, 3, 3): Cout = K, Cin = C as
 // stored, or, for the input gradient (rotated), Cout = C, Cin = K and every kernel turned 180
-// degrees. The inner loop runs along U's rows so its n^2 stores are unit-stride and vectorise.
+// degrees. The taps are first copied tap-major in U's (row, column) order, taps (9, Cout, Cin),
+// so that the transform's loop along U's rows loads and stores unit-stride and vectorises (read
+// from the (K, C, 3, 3) weight directly, its loads were 9-float strided and the loop scalar).
+// taps: 9 * K * C floats.
 template <int M, bool rotated>
-void transform_weights(float* U, const float* weight, int K, int C) {
+void transform_weights(float* U, const float* weight, int K, int C, float* taps) {
   constexpr int N = M + 2;
   const int rows = rotated ? C : K, cols = rotated ? K : C;
   const int64_t RC = static_cast<int64_t>(rows) * cols;
-  const int64_t row_step = rotated ? 9 : 9 * static_cast<int64_t>(C),
-                col_step = rotated ? 9 * static_cast<int64_t>(C) : 9;
-  // tap (r, s) of the kernel as used: rotation reads tap (2 - r, 2 - s)
-  constexpr auto tap = [](int e) { return rotated ? 8 - e : e; };
-#pragma omp parallel for if (worth_parallel(RC * N * N)) schedule(static)
-  for (int row = 0; row < rows; ++row) {
-    float* u = U + static_cast<int64_t>(row) * cols;
-    const float* w = weight + row * row_step;
-#pragma GCC ivdep
-    for (int col = 0; col < cols; ++col) {
-      const float* g = w + col * col_step;
-      float a[N][3];  // G g, column by column
-#pragma GCC unroll 3
-      for (int s = 0; s < 3; ++s) {
-        const float x[3] = {g[tap(s)], g[tap(3 + s)], g[tap(6 + s)]};
-        float y[N];
-        Wino<M>::weight(x, y);
-#pragma GCC unroll 8
-        for (int i = 0; i < N; ++i) a[i][s] = y[i];
+#pragma omp parallel if (worth_parallel(RC * N * N))
+  {
+#pragma omp for schedule(static)
+    for (int k = 0; k < K; ++k)  // tap e of U's (row, col): the kernel's tap e, or 8 - e turned
+      for (int c = 0; c < C; ++c) {
+        const float* g = weight + (static_cast<int64_t>(k) * C + c) * 9;
+        const int64_t at = rotated ? static_cast<int64_t>(c) * K + k : static_cast<int64_t>(k) * C + c;
+        for (int e = 0; e < 9; ++e) taps[e * RC + at] = g[rotated ? 8 - e : e];
       }
+#pragma omp for schedule(static)
+    for (int row = 0; row < rows; ++row) {
+      float* u = U + static_cast<int64_t>(row) * cols;
+      const float* g = taps + static_cast<int64_t>(row) * cols;
+#pragma GCC ivdep
+      for (int col = 0; col < cols; ++col) {
+        float a[N][3];  // G g, column by column
+#pragma GCC unroll 3
+        for (int s = 0; s < 3; ++s) {
+          const float x[3] = {g[s * RC + col], g[(3 + s) * RC + col], g[(6 + s) * RC + col]};
+          float y[N];
+          Wino<M>::weight(x, y);
 #pragma GCC unroll 8
-      for (int i = 0; i < N; ++i) {  // (G g) G^T
-        float y[N];
-        Wino<M>::weight(a[i], y);
+          for (int i = 0; i < N; ++i) a[i][s] = y[i];
+        }
 #pragma GCC unroll 8
-        for (int j = 0; j < N; ++j) u[(N * i + j) * RC + col] = y[j];
+        for (int i = 0; i < N; ++i) {  // (G g) G^T
+          float y[N];
+          Wino<M>::weight(a[i], y);
+#pragma GCC unroll 8
+          for (int j = 0; j < N; ++j) u[(N * i + j) * RC + col] = y[j];
+        }
       }
     }
   }
@@ -806,15 +817,17 @@ void winograd_weight_grad(float* dweight, const float* dout, const float* inp, c
 
 template <int M>
 void forward_tiles(float* out, const float* inp, const float* weight, const float* bias, const Conv2dGeometry& g) {
-  Scratch U(static_cast<int64_t>(M + 2) * (M + 2) * g.K * g.C);  // (n^2, K, C)
-  transform_weights<M, false>(U.data(), weight, g.K, g.C);
+  const int64_t KC = static_cast<int64_t>(g.K) * g.C;
+  Scratch U((M + 2) * (M + 2) * KC + 9 * KC);  // (n^2, K, C), then the taps
+  transform_weights<M, false>(U.data(), weight, g.K, g.C, U.data() + (M + 2) * (M + 2) * KC);
   winograd_conv<M>(out, inp, U.data(), bias, make_tiling(M, g.N, g.C, g.H, g.W, g.K, g.P, g.Q, g.pad_h, g.pad_w));
 }
 
 template <int M>
 void backward_input_tiles(float* dinp, const float* dout, const float* weight, const Conv2dGeometry& g) {
-  Scratch U(static_cast<int64_t>(M + 2) * (M + 2) * g.K * g.C);  // (n^2, C, K)
-  transform_weights<M, true>(U.data(), weight, g.K, g.C);
+  const int64_t KC = static_cast<int64_t>(g.K) * g.C;
+  Scratch U((M + 2) * (M + 2) * KC + 9 * KC);  // (n^2, C, K), then the taps
+  transform_weights<M, true>(U.data(), weight, g.K, g.C, U.data() + (M + 2) * (M + 2) * KC);
   winograd_conv<M>(dinp, dout, U.data(), nullptr,
                    make_tiling(M, g.N, g.K, g.P, g.Q, g.C, g.H, g.W, 2 - g.pad_h, 2 - g.pad_w));
 }
@@ -840,9 +853,10 @@ bool winograd_supported(const Conv2dGeometry& g) {
 
 // F(4x4) where its products (36 per 4x4 tile) take at most 0.6x F(2x2)'s (16 per 2x2 tile): maps
 // of 4k or 4k - 1 pixels a side, 28x28, 8x8, 7x7 and 4x4 among the U-Nets' (0.56x). Measured at
-// batch 32 (2 threads, forward+backward, F(4x4) / F(2x2) time): 64 -> 64 channels on 28x28 0.72x,
-// 192 -> 64 on 28x28 0.68x, 128 -> 128 on 7x7 0.82x; but 128 -> 128 on 14x14, where 4x4 tiles
-// cover 16x16 (0.73x the products), 1.02x: the larger transforms ate the gain. Not in bf16 mode
+// batch 32 (2 threads, forward+backward, F(4x4) / F(2x2) time): 64 -> 64 channels on 28x28 0.69x,
+// 192 -> 64 on 28x28 0.70x, 128 -> 128 on 7x7 0.72x; but on 14x14, where 4x4 tiles cover 16x16
+// (0.73x the products), 0.95-1.01x forward+backward (64-256 -> 128 channels; forward alone
+// 0.91-1.13x): too little to pay for F(4x4)'s larger rounding error. Not in bf16 mode
 // (see the top of this file); the switch (set_cpu_winograd_tile) overrides both. For the input
 // gradient the tiles are those of the input, which it outputs.
 int winograd_tile(int64_t n, int h, int w) {
