@@ -310,6 +310,34 @@ inline __m512 from_phases(__m512 v) {
                              : _mm512_setr_epi32(0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15);
   return _mm512_permutexvar_ps(idx, v);  // for m = 4 the permutation is its own inverse
 }
+
+// The m phases of a phase-major block to (from) row buffer phases Lp apart, in registers: through
+// memory, four 16-byte stores read back as one 64-byte load stalled store forwarding, which took
+// most of the output transform's time.
+template <int M>
+inline void store_phases(float* d, int64_t Lp, __m512 v) {
+  if constexpr (M == 4) {
+    _mm_storeu_ps(d, _mm512_extractf32x4_ps(v, 0));
+    _mm_storeu_ps(d + Lp, _mm512_extractf32x4_ps(v, 1));
+    _mm_storeu_ps(d + 2 * Lp, _mm512_extractf32x4_ps(v, 2));
+    _mm_storeu_ps(d + 3 * Lp, _mm512_extractf32x4_ps(v, 3));
+  } else {
+    _mm256_storeu_ps(d, _mm512_castps512_ps256(v));
+    _mm256_storeu_ps(d + Lp, _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
+  }
+}
+template <int M>
+inline __m512 load_phases(const float* s, int64_t Lp) {
+  if constexpr (M == 4) {
+    __m512 v = _mm512_castps128_ps512(_mm_loadu_ps(s));
+    v = _mm512_insertf32x4(v, _mm_loadu_ps(s + Lp), 1);
+    v = _mm512_insertf32x4(v, _mm_loadu_ps(s + 2 * Lp), 2);
+    return _mm512_insertf32x4(v, _mm_loadu_ps(s + 3 * Lp), 3);
+  } else {
+    const __m512d v = _mm512_castpd256_pd512(_mm256_castps_pd(_mm256_loadu_ps(s)));
+    return _mm512_castpd_ps(_mm512_insertf64x4(v, _mm256_castps_pd(_mm256_loadu_ps(s + Lp)), 1));
+  }
+}
 #pragma GCC diagnostic pop
 #endif
 
@@ -322,9 +350,7 @@ inline void split_row(float* dst, int64_t Lp, const float* src, int n, int shift
   constexpr int K = 16 / M;  // elements of each phase in a block
   for (int64_t k = 0; k < Lp; k += K) {
 #if defined(__AVX512F__)
-    alignas(64) float b[16];
-    _mm512_store_ps(b, to_phases<M>(_mm512_loadu_ps(plain + M * k)));
-    for (int q = 0; q < M; ++q) copy_row(dst + q * Lp + k, b + q * K, K);
+    store_phases<M>(dst + k, Lp, to_phases<M>(_mm512_loadu_ps(plain + M * k)));
 #else
     for (int j = 0; j < K; ++j)
       for (int q = 0; q < M; ++q) dst[q * Lp + k + j] = plain[M * (k + j) + q];
@@ -338,9 +364,7 @@ inline void merge_row(float* dst, const float* src, int64_t Lp, int n, float* pl
   constexpr int K = 16 / M;
   for (int64_t k = 0; k < Lp; k += K) {
 #if defined(__AVX512F__)
-    alignas(64) float b[16];
-    for (int q = 0; q < M; ++q) copy_row(b + q * K, src + q * Lp + k, K);
-    _mm512_storeu_ps(plain + M * k, from_phases<M>(_mm512_load_ps(b)));
+    _mm512_storeu_ps(plain + M * k, from_phases<M>(load_phases<M>(src + k, Lp)));
 #else
     for (int j = 0; j < K; ++j)
       for (int q = 0; q < M; ++q) plain[M * (k + j) + q] = src[q * Lp + k + j];
