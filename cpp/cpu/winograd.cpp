@@ -271,25 +271,13 @@ int64_t phase_floats(const Tiling& t) { return round_up<8>(t.TW) + 8; }
 int64_t line_floats_one(const Tiling& t) { return t.m * phase_floats(t); }  // one row buffer
 
 // Floats of the n + 1 input row buffers (the last all zeros), of those plus the m + 1 of the
-// output (or output gradient) transform, input_tiles' lane buffer and two rows in plain order
-// (one for the input transform, one for the others); zeroed once per thread (see the
-// transforms).
+// output (or output gradient) transform and input_tiles' lane buffer (at the end); zeroed once
+// per thread (see the transforms).
 int64_t lines_in_floats(const Tiling& t) { return (t.m + 3) * line_floats_one(t); }
 int64_t line_floats(const Tiling& t) {
-  return lines_in_floats(t) + (t.m + 3) * line_floats_one(t) + (t.m + 2) * (t.m + 2) * 8;
+  return lines_in_floats(t) + (t.m + 1) * line_floats_one(t) + (t.m + 2) * (t.m + 2) * 8;
 }
-// The plain rows at the end of line_floats (`lines` pointing at its start), and input_tiles'
-// lane buffer before them.
-float* plain_row(const Tiling& t, float* lines, int which) {
-  return lines + line_floats(t) - (2 - which) * line_floats_one(t);
-}
-float* lane_buffer(const Tiling& t, float* lines) { return plain_row(t, lines, 0) - (t.m + 2) * (t.m + 2) * 8; }
-
-// dst[i] = src[i], i < n: an inline loop, as the rows here are too short to pay for a call to memcpy.
-inline void copy_row(float* dst, const float* src, int n) {
-#pragma omp simd
-  for (int i = 0; i < n; ++i) dst[i] = src[i];
-}
+float* lane_buffer(const Tiling& t, float* lines) { return lines + line_floats(t) - (t.m + 2) * (t.m + 2) * 8; }
 
 // The 16 floats of v (elements k-major, 16 / m of them for each of m phases) phase-major, and back.
 #if defined(__AVX512F__)
@@ -341,44 +329,58 @@ inline __m512 load_phases(const float* s, int64_t Lp) {
 #pragma GCC diagnostic pop
 #endif
 
+#if defined(__AVX512F__)
+// Lanes [lo, hi) of 16, clamped.
+inline __mmask16 lanes_between(int64_t lo, int64_t hi) {
+  lo = std::clamp<int64_t>(lo, 0, 16);
+  hi = std::clamp<int64_t>(hi, 0, 16);
+  return hi <= lo ? __mmask16(0) : __mmask16(((1u << hi) - 1) & ~((1u << lo) - 1));
+}
+#endif
+
 // The row buffer dst (m phases Lp apart, Lp a multiple of 8) of a row whose elements
-// [shift, shift + n) are src and whose others are zero: src goes through plain (m Lp floats, zero
-// outside [shift, shift + n), which it stays), then 16 floats at a time into the phases.
+// [shift, shift + n) are src and whose others are zero, 16 elements at a time: a masked load
+// straight from src (through a zero-padded copy, each 64-byte load of the copy spanned two of its
+// stores and stalled store forwarding), permuted phase-major, its m parts stored.
 template <int M>
-inline void split_row(float* dst, int64_t Lp, const float* src, int n, int shift, float* plain) {
-  copy_row(plain + shift, src, n);
+inline void split_row(float* dst, int64_t Lp, const float* src, int n, int shift) {
   constexpr int K = 16 / M;  // elements of each phase in a block
   for (int64_t k = 0; k < Lp; k += K) {
+    const int64_t p0 = M * k;  // the block's first element; element p is src[p - shift]
 #if defined(__AVX512F__)
-    store_phases<M>(dst + k, Lp, to_phases<M>(_mm512_loadu_ps(plain + M * k)));
+    const __mmask16 in = lanes_between(shift - p0, shift + n - p0);
+    store_phases<M>(dst + k, Lp, to_phases<M>(_mm512_maskz_loadu_ps(in, src + (p0 - shift))));
 #else
     for (int j = 0; j < K; ++j)
-      for (int q = 0; q < M; ++q) dst[q * Lp + k + j] = plain[M * (k + j) + q];
+      for (int q = 0; q < M; ++q) {
+        const int64_t p = p0 + M * j + q;
+        dst[q * Lp + k + j] = p >= shift && p < shift + n ? src[p - shift] : 0.0f;
+      }
 #endif
   }
 }
 
-// dst[x] = element x of the row buffer src (phases Lp apart), x < n, through plain.
+// dst[x] = element x of the row buffer src (phases Lp apart), x < n, 16 elements at a time.
 template <int M>
-inline void merge_row(float* dst, const float* src, int64_t Lp, int n, float* plain) {
+inline void merge_row(float* dst, const float* src, int64_t Lp, int n) {
   constexpr int K = 16 / M;
-  for (int64_t k = 0; k < Lp; k += K) {
+  for (int64_t k = 0; M * k < n; k += K) {
+    const int64_t p0 = M * k;
 #if defined(__AVX512F__)
-    _mm512_storeu_ps(plain + M * k, from_phases<M>(load_phases<M>(src + k, Lp)));
+    _mm512_mask_storeu_ps(dst + p0, lanes_between(0, n - p0), from_phases<M>(load_phases<M>(src + k, Lp)));
 #else
     for (int j = 0; j < K; ++j)
-      for (int q = 0; q < M; ++q) plain[M * (k + j) + q] = src[q * Lp + k + j];
+      for (int q = 0; q < M; ++q)
+        if (p0 + M * j + q < n) dst[p0 + M * j + q] = src[q * Lp + k + j];
 #endif
   }
-  copy_row(dst, plain, n);
 }
 
 // V (n^2, Cin, ldv), positions pstride apart, = B^T d B for the tiles of tile rows [r0, r1) of the
 // batch, tile row r's tile tx at column (r - r0) * TW + tx. Each input row is split into a
-// zero-padded row buffer, so tile column m tx + j is element m tx + j of the buffer; only the
-// elements [pw, pw + W) of a buffer are ever written, so its padding stays zero, and rows outside
-// the image read a last buffer of zeros. Consecutive tile rows share two input rows, which are
-// kept. lines: line_floats of them.
+// zero-padded row buffer, so tile column m tx + j is element m tx + j of the buffer (the input's
+// column m tx + j - pw), and rows outside the image read a last buffer of zeros. Consecutive tile
+// rows share two input rows, which are kept. lines: line_floats of them.
 template <int M, int B>
 void transform_input(float* V, int64_t ldv, int64_t pstride, const float* in, const Tiling& t, int64_t r0, int64_t r1,
                      float* lines) {
@@ -387,7 +389,6 @@ void transform_input(float* V, int64_t ldv, int64_t pstride, const float* in, co
   const int64_t Lr = line_floats_one(t), Lp = phase_floats(t), plane = static_cast<int64_t>(t.H) * t.W;
   const float* zero = lines + N * Lr;
   float* tmp = lane_buffer(t, lines);
-  float* plain = plain_row(t, lines, 0);
   float* buf[N];
   for (int i = 0; i < N; ++i) buf[i] = lines + i * Lr;
   const float* R[N];  // the tile row's n input rows: a buffer of buf, or zero
@@ -401,7 +402,7 @@ void transform_input(float* V, int64_t ldv, int64_t pstride, const float* in, co
         if (h < 0 || h >= t.H) {
           R[i] = zero;
         } else {
-          split_row<M>(buf[i], Lp, src + static_cast<int64_t>(h) * t.W, t.W, t.pw, plain);
+          split_row<M>(buf[i], Lp, src + static_cast<int64_t>(h) * t.W, t.W, t.pw);
           R[i] = buf[i];
         }
       };
@@ -430,7 +431,6 @@ void transform_output(float* out, const float* Mt, int64_t ldm, int64_t pstride,
   const int TW = t.TW, TWr = round_up<B>(TW), Q = t.Q;
   const int64_t Lr = line_floats_one(t), Lp = phase_floats(t);
   float* y = lines;  // output row M ty + i at y + i * Lr
-  float* plain = plain_row(t, lines - lines_in_floats(t), 1);
   for (int k = 0; k < t.Cout; ++k) {
     const float b = bias ? bias[k] : 0.0f;
     for (int64_t r = r0; r < r1; ++r) {
@@ -441,14 +441,14 @@ void transform_output(float* out, const float* Mt, int64_t ldm, int64_t pstride,
         output_tiles<M, B>(m + tx0, pstride, b,
                            [&](int l, int i, int j, float v) { y[i * Lr + j * Lp + tx0 + l] = v; });
       float* dst = out + ((n * t.Cout + k) * t.P + M * ty) * static_cast<int64_t>(Q);
-      for (int i = 0; i < M && M * ty + i < t.P; ++i) merge_row<M>(dst + i * Q, y + i * Lr, Lp, Q, plain);
+      for (int i = 0; i < M && M * ty + i < t.P; ++i) merge_row<M>(dst + i * Q, y + i * Lr, Lp, Q);
     }
   }
 }
 
 // Z (n^2, Cout, ldz), positions pstride apart, = A dY A^T for the m x m tiles of dout
 // (N, Cout, P, Q) in tile rows [r0, r1). The m output-gradient rows of a tile row are split into
-// row buffers whose columns past Q stay zero; rows past P read a last buffer of zeros.
+// row buffers, zero past column Q; rows past P read a last buffer of zeros.
 // lines: from lines_in_floats on.
 template <int M, int B>
 void transform_output_grad(float* Z, int64_t ldz, int64_t pstride, const float* dout, const Tiling& t, int64_t r0,
@@ -456,7 +456,6 @@ void transform_output_grad(float* Z, int64_t ldz, int64_t pstride, const float* 
   const int TW = t.TW, TWr = round_up<B>(TW);
   const int64_t Lr = line_floats_one(t), Lp = phase_floats(t), plane = static_cast<int64_t>(t.P) * t.Q;
   const float* zero = lines + M * Lr;
-  float* plain = plain_row(t, lines - lines_in_floats(t), 1);
   const float* Y[M];
   for (int k = 0; k < t.Cout; ++k) {
     for (int64_t r = r0; r < r1; ++r) {
@@ -465,7 +464,7 @@ void transform_output_grad(float* Z, int64_t ldz, int64_t pstride, const float* 
       const float* src = dout + (n * t.Cout + k) * plane + static_cast<int64_t>(M * ty) * t.Q;
       for (int i = 0; i < M; ++i) {
         if (M * ty + i < t.P) {
-          split_row<M>(lines + i * Lr, Lp, src + i * t.Q, t.Q, 0, plain);
+          split_row<M>(lines + i * Lr, Lp, src + i * t.Q, t.Q, 0);
           Y[i] = lines + i * Lr;
         } else {
           Y[i] = zero;
