@@ -122,6 +122,30 @@ struct Wino<4> {  // points 0, 1, -1, 2, -2 and infinity
   }
 };
 
+// y(i, j, v) for v = (T x T^T)_ij, i, j < Out, of the In x In tile x(i, j), where f(in, out) is
+// the 1-D transform T (Out x In): columns first, then rows. Every 2-D transform here but the
+// input's (see input_tiles) is one of these.
+template <int In, int Out, typename F, typename X, typename Y>
+MD_WINO_INLINE void separable(F f, X x, Y y) {
+  float w[Out][In];  // T x, column by column
+#pragma GCC unroll 8
+  for (int j = 0; j < In; ++j) {
+    float c[In], o[Out];
+#pragma GCC unroll 8
+    for (int i = 0; i < In; ++i) c[i] = x(i, j);
+    f(c, o);
+#pragma GCC unroll 8
+    for (int i = 0; i < Out; ++i) w[i][j] = o[i];
+  }
+#pragma GCC unroll 8
+  for (int i = 0; i < Out; ++i) {  // (T x) T^T
+    float o[Out];
+    f(w[i], o);
+#pragma GCC unroll 8
+    for (int j = 0; j < Out; ++j) y(i, j, o[j]);
+  }
+}
+
 // ---- the two-dimensional transforms, for B lanes (tiles) at once; each lane's values lie one
 // float apart from its neighbour's (positions, rows and columns further apart).
 
@@ -167,25 +191,10 @@ template <int M, int B, typename Store>
 MD_WINO_INLINE void output_tiles(const float* m, int64_t ms, float bias, Store store) {
   constexpr int N = Wino<M>::N;
 #pragma GCC ivdep
-  for (int l = 0; l < B; ++l) {
-    float s[N][M];  // M A: each row's n columns folded to m
-#pragma GCC unroll 8
-    for (int i = 0; i < N; ++i) {
-      float x[N];
-#pragma GCC unroll 8
-      for (int j = 0; j < N; ++j) x[j] = m[(N * i + j) * ms + l];
-      Wino<M>::out(x, s[i]);
-    }
-#pragma GCC unroll 8
-    for (int j = 0; j < M; ++j) {  // then A^T (M A), column by column
-      float x[N], y[M];
-#pragma GCC unroll 8
-      for (int i = 0; i < N; ++i) x[i] = s[i][j];
-      Wino<M>::out(x, y);
-#pragma GCC unroll 8
-      for (int i = 0; i < M; ++i) store(l, i, j, y[i] + bias);
-    }
-  }
+  for (int l = 0; l < B; ++l)
+    separable<N, M>(
+        Wino<M>::out, [&](int i, int j) { return m[(N * i + j) * ms + l]; },
+        [&](int i, int j, float v) { store(l, i, j, v + bias); });
 }
 
 // z[p * zs + l] = (A dY A^T)_p of lane l, whose m x m output gradient is dy(l, i, j).
@@ -193,25 +202,10 @@ template <int M, int B, typename Load>
 MD_WINO_INLINE void output_grad_tiles(Load dy, float* z, int64_t zs) {
   constexpr int N = Wino<M>::N;
 #pragma GCC ivdep
-  for (int l = 0; l < B; ++l) {
-    float w[N][M];  // A dY, column by column
-#pragma GCC unroll 8
-    for (int j = 0; j < M; ++j) {
-      float x[M], y[N];
-#pragma GCC unroll 8
-      for (int i = 0; i < M; ++i) x[i] = dy(l, i, j);
-      Wino<M>::out_adj(x, y);
-#pragma GCC unroll 8
-      for (int i = 0; i < N; ++i) w[i][j] = y[i];
-    }
-#pragma GCC unroll 8
-    for (int i = 0; i < N; ++i) {  // (A dY) A^T
-      float y[N];
-      Wino<M>::out_adj(w[i], y);
-#pragma GCC unroll 8
-      for (int j = 0; j < N; ++j) z[(N * i + j) * zs + l] = y[j];
-    }
-  }
+  for (int l = 0; l < B; ++l)
+    separable<M, N>(
+        Wino<M>::out_adj, [&](int i, int j) { return dy(l, i, j); },
+        [&](int i, int j, float v) { z[(N * i + j) * zs + l] = v; });
 }
 
 // A stride-1 3x3 correlation out (N, Cout, P, Q) of in (N, Cin, H, W) zero-padded by (ph, pw),
@@ -530,24 +524,10 @@ void transform_weights(float* U, const float* weight, int K, int C, float* taps)
       float* u = U + static_cast<int64_t>(row) * cols;
       const float* g = taps + static_cast<int64_t>(row) * cols;
 #pragma GCC ivdep
-      for (int col = 0; col < cols; ++col) {
-        float a[N][3];  // G g, column by column
-#pragma GCC unroll 3
-        for (int s = 0; s < 3; ++s) {
-          const float x[3] = {g[s * RC + col], g[(3 + s) * RC + col], g[(6 + s) * RC + col]};
-          float y[N];
-          Wino<M>::weight(x, y);
-#pragma GCC unroll 8
-          for (int i = 0; i < N; ++i) a[i][s] = y[i];
-        }
-#pragma GCC unroll 8
-        for (int i = 0; i < N; ++i) {  // (G g) G^T
-          float y[N];
-          Wino<M>::weight(a[i], y);
-#pragma GCC unroll 8
-          for (int j = 0; j < N; ++j) u[(N * i + j) * RC + col] = y[j];
-        }
-      }
+      for (int col = 0; col < cols; ++col)
+        separable<3, N>(
+            Wino<M>::weight, [&](int r, int c) { return g[(3 * r + c) * RC + col]; },
+            [&](int i, int j, float v) { u[(N * i + j) * RC + col] = v; });
     }
   }
 }
@@ -822,18 +802,10 @@ void winograd_weight_grad(float* dweight, const float* dout, const float* inp, c
         for (int u = 0; u < ch.threads; ++u) v += buf.data()[u * per_thread + p * ustride + kc];
         s[p / N][p % N] = v;
       }
-      float a[3][N];  // G^T S, column by column
-#pragma GCC unroll 8
-      for (int j = 0; j < N; ++j) {
-        float x[N], y[3];
-#pragma GCC unroll 8
-        for (int i = 0; i < N; ++i) x[i] = s[i][j];
-        Wino<M>::weight_adj(x, y);
-#pragma GCC unroll 3
-        for (int r = 0; r < 3; ++r) a[r][j] = y[r];
-      }
       float* dw = dweight + kc * 9;
-      for (int r = 0; r < 3; ++r) Wino<M>::weight_adj(a[r], dw + 3 * r);  // (G^T S) G
+      separable<N, 3>(
+          Wino<M>::weight_adj, [&](int i, int j) { return s[i][j]; },
+          [&](int r, int c, float v) { dw[3 * r + c] = v; });
     }
   }
 }
