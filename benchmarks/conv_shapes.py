@@ -5,6 +5,7 @@ training step goes, shape by shape (convolutions are most of a step on both devi
     python benchmarks/conv_shapes.py --config fmnist --batch 32
     python benchmarks/conv_shapes.py --device cuda --config fmnist --batch 128
     python benchmarks/conv_shapes.py --device cuda --batch 128 --layouts batched wide
+    python benchmarks/conv_shapes.py --winograd-tiles 2 4            # CPU: F(2x2) against F(4x4)
 
 The shapes come from diffusers' UNet2DModel (forward hooks on its Conv2d modules), so torch and
 diffusers must be installed. Times are medians over --repeats runs of conv2d + backward of a fixed
@@ -48,8 +49,9 @@ def conv_geometries(cfg: dict, batch: int) -> Counter:
     return seen
 
 
-def time_shape(shape, K, ks, st, pd, dev, median_ms, rng, layouts) -> tuple[list[float], float]:
-    """Median ms of conv2d + backward for one geometry: ([minidiff in each layout], torch)."""
+def time_shape(shape, K, ks, st, pd, dev, median_ms, rng, variants) -> tuple[list[float], float]:
+    """Median ms of conv2d + backward for one geometry: ([minidiff in each variant], torch). A
+    variant is a function that sets minidiff's switches (a conv layout, a Winograd tile), or None."""
     x = rng.standard_normal(shape).astype(np.float32)
     w = (rng.standard_normal((K, shape[1], *ks)) * 0.05).astype(np.float32)
     b = rng.standard_normal(K).astype(np.float32)
@@ -65,21 +67,21 @@ def time_shape(shape, K, ks, st, pd, dev, median_ms, rng, layouts) -> tuple[list
     def run_torch():
         torch.nn.functional.conv2d(xt, wt, bt, stride=st, padding=pd).backward(gt)
 
-    t_md: dict = {layout: [] for layout in layouts}
+    t_md: list[list[float]] = [[] for _ in variants]
     t_torch = []
     for rnd in range(5):  # 2 warm-up rounds (allocator caches, cuBLAS/cuDNN plans), then 3 timed
-        for layout in layouts:  # alternate, so a load spike hits all
-            if layout:
-                md._core.set_cuda_conv_layout(layout)
+        for j, variant in enumerate(variants):  # alternate, so a load spike hits all
+            if variant:
+                variant()
             if rnd < 2:
                 run_md()
             else:
-                t_md[layout].append(median_ms(run_md))
+                t_md[j].append(median_ms(run_md))
         if rnd < 2:
             run_torch()
         else:
             t_torch.append(median_ms(run_torch))
-    return [statistics.median(t_md[layout]) for layout in layouts], statistics.median(t_torch)
+    return [statistics.median(t) for t in t_md], statistics.median(t_torch)
 
 
 def main():
@@ -96,8 +98,24 @@ def main():
         choices=["auto", "batched", "wide"],
         help="CUDA: time minidiff in each of these conv layouts (default: the current one)",
     )
+    p.add_argument(
+        "--winograd-tiles",
+        nargs="+",
+        default=None,
+        choices=["auto", "2", "4"],
+        help="CPU: time minidiff with each of these Winograd tiles (default: the current rule)",
+    )
     args = p.parse_args()
-    layouts = args.layouts or [""]
+    if args.layouts and args.winograd_tiles:
+        p.error("--layouts and --winograd-tiles: one at a time")
+    names, variants = ["minidiff"], [None]
+    if args.layouts:
+        names = [f"md {layout}" for layout in args.layouts]
+        variants = [lambda v=layout: md._core.set_cuda_conv_layout(v) for layout in args.layouts]
+    elif args.winograd_tiles:
+        names = [f"md {'auto' if t == 'auto' else f'F({t}x{t})'}" for t in args.winograd_tiles]
+        tiles = [0 if t == "auto" else int(t) for t in args.winograd_tiles]
+        variants = [lambda v=tile: md._core.set_cpu_winograd_tile(v) for tile in tiles]
     dev = args.device
     cuda = dev.startswith("cuda")
     if not cuda:
@@ -126,13 +144,12 @@ def main():
     rows = []
     rng = np.random.default_rng(0)
     for (shape, K, ks, st, pd), count in conv_geometries(CONFIGS[args.config], args.batch).items():
-        t_md, t_torch = time_shape(shape, K, ks, st, pd, dev, median_ms, rng, layouts)
+        t_md, t_torch = time_shape(shape, K, ks, st, pd, dev, median_ms, rng, variants)
         rows.append((shape, K, ks, st, pd, count, t_md, t_torch))
 
-    # the first layout's times give the ratio and the step share; the others get a column each
-    totals_md = [sum(r[5] * r[6][j] for r in rows) for j in range(len(layouts))]
+    # the first variant's times give the ratio and the step share; the others get a column each
+    totals_md = [sum(r[5] * r[6][j] for r in rows) for j in range(len(variants))]
     total_torch = sum(r[5] * r[7] for r in rows)
-    names = [f"md {layout}" if layout else "minidiff" for layout in layouts]
     print(f"{args.config} batch {args.batch} on {dev}: conv2d forward+backward per distinct shape, ms")
     print(
         f"{'input':22s} {'K':>4s} {'kernel':>6s} {'stride':>6s} {'n':>3s} "
