@@ -33,11 +33,11 @@ namespace md::cpu {
 
 namespace {
 
+#define MD_WINO_INLINE __attribute__((always_inline)) inline
+
 // ---- the one-dimensional transforms of F(m, 3): B^T (n x n), A^T (m x n), G (n x 3), and the
 // adjoints A and G^T the gradients use. Written out term by term: a matrix table would multiply
 // by its zeros, which the compiler must keep (0 * inf is NaN).
-#define MD_WINO_INLINE __attribute__((always_inline)) inline
-
 template <int M>
 struct Wino;
 
@@ -504,12 +504,13 @@ void output_grad_rows(float* Z, int64_t ldz, int64_t pstride, const float* dout,
 // degrees. The taps are first copied tap-major in U's (row, column) order, taps (9, Cout, Cin),
 // so that the transform's loop along U's rows loads and stores unit-stride and vectorises (read
 // from the (K, C, 3, 3) weight directly, its loads were 9-float strided and the loop scalar).
-// taps: 9 * K * C floats.
 template <int M, bool rotated>
-void transform_weights(float* U, const float* weight, int K, int C, float* taps) {
+void transform_weights(float* U, const float* weight, int K, int C) {
   constexpr int N = M + 2;
   const int rows = rotated ? C : K, cols = rotated ? K : C;
   const int64_t RC = static_cast<int64_t>(rows) * cols;
+  Scratch tap_buf(9 * RC);
+  float* taps = tap_buf.data();
 #pragma omp parallel if (worth_parallel(RC * N * N))
   {
 #pragma omp for schedule(static)
@@ -658,7 +659,8 @@ struct ImageChunks {
   // For tile (ty, tx) of a (Cout, P, Q, per) map X: out[M r + c] = the lanes of its pixel (r, c)
   // at channel 0, or `none` (a block of lanes) where the pixel is past the map's edge, and step[]
   // how far each moves per channel (0 for none).
-  void tile_pixels(const float* X, const float* none, int ty, int tx, const float** at, int64_t* step) const {
+  template <typename T>  // float (outputs) or const float (output gradients)
+  void tile_pixels(T* X, T* none, int ty, int tx, T** at, int64_t* step) const {
     const int64_t plane = static_cast<int64_t>(t.P) * t.Q;
     for (int r = 0; r < M; ++r)
       for (int c = 0; c < M; ++c) {
@@ -677,7 +679,7 @@ struct ImageChunks {
     const int64_t plane = static_cast<int64_t>(t.P) * t.Q;
     for (int ty = 0; ty < t.TH; ++ty)
       for (int tx = 0; tx < t.TW; ++tx) {
-        const float* at[M * M];
+        float* at[M * M];
         int64_t step[M * M];
         tile_pixels(Y, sink, ty, tx, at, step);
         const float* src = Mt + (static_cast<int64_t>(ty) * t.TW + tx) * per;
@@ -686,7 +688,7 @@ struct ImageChunks {
           const float b = bias ? bias[k] : 0.0f;
           for (int64_t l0 = 0; l0 < per; l0 += kLanes) {
             float* y[M * M];
-            for (int e = 0; e < M * M; ++e) y[e] = const_cast<float*>(at[e]) + (step[e] ? k * step[e] + l0 : 0);
+            for (int e = 0; e < M * M; ++e) y[e] = at[e] + (step[e] ? k * step[e] + l0 : 0);
             output_tiles<M, kLanes>(m + l0, mstride, b, [&](int l, int r, int c, float v) { y[M * r + c][l] = v; });
           }
         }
@@ -704,7 +706,7 @@ struct ImageChunks {
       for (int tx = 0; tx < t.TW; ++tx) {
         const float* at[M * M];
         int64_t step[M * M];
-        tile_pixels(D, zero, ty, tx, at, step);
+        tile_pixels<const float>(D, zero, ty, tx, at, step);
         float* dst = Z + (static_cast<int64_t>(ty) * t.TW + tx) * per;
         for (int k = 0; k < t.Cout; ++k) {
           float* o = dst + static_cast<int64_t>(k) * cap;
@@ -812,17 +814,15 @@ void winograd_weight_grad(float* dweight, const float* dout, const float* inp, c
 
 template <int M>
 void forward_tiles(float* out, const float* inp, const float* weight, const float* bias, const Conv2dGeometry& g) {
-  const int64_t KC = static_cast<int64_t>(g.K) * g.C;
-  Scratch U((M + 2) * (M + 2) * KC + 9 * KC);  // (n^2, K, C), then the taps
-  transform_weights<M, false>(U.data(), weight, g.K, g.C, U.data() + (M + 2) * (M + 2) * KC);
+  Scratch U(static_cast<int64_t>(M + 2) * (M + 2) * g.K * g.C);  // (n^2, K, C)
+  transform_weights<M, false>(U.data(), weight, g.K, g.C);
   winograd_conv<M>(out, inp, U.data(), bias, make_tiling(M, g.N, g.C, g.H, g.W, g.K, g.P, g.Q, g.pad_h, g.pad_w));
 }
 
 template <int M>
 void backward_input_tiles(float* dinp, const float* dout, const float* weight, const Conv2dGeometry& g) {
-  const int64_t KC = static_cast<int64_t>(g.K) * g.C;
-  Scratch U((M + 2) * (M + 2) * KC + 9 * KC);  // (n^2, C, K), then the taps
-  transform_weights<M, true>(U.data(), weight, g.K, g.C, U.data() + (M + 2) * (M + 2) * KC);
+  Scratch U(static_cast<int64_t>(M + 2) * (M + 2) * g.K * g.C);  // (n^2, C, K)
+  transform_weights<M, true>(U.data(), weight, g.K, g.C);
   winograd_conv<M>(dinp, dout, U.data(), nullptr,
                    make_tiling(M, g.N, g.K, g.P, g.Q, g.C, g.H, g.W, 2 - g.pad_h, 2 - g.pad_w));
 }
