@@ -127,7 +127,7 @@ inline float softmax_keys(float* s, int64_t Lk) {
   float sum = 0.0f;
 #pragma omp simd reduction(+ : sum)
   for (int j = 0; j < LK; ++j) {
-    const float e = j < Lk ? vexp(s[j] - mx) : 0.0f;
+    const float e = vexp(vselect(j < Lk, s[j] - mx, -std::numeric_limits<float>::infinity()));  // 0 past Lk
     s[j] = e;
     sum += e;
   }
@@ -177,7 +177,7 @@ void attention_backward_small(float* dq, float* dk, float* dv, const float* dout
       row_dot_keys<LK>(p, qr, kt, D, scale);
       const float l = lse[b * Lq + i];
 #pragma omp simd
-      for (int j = 0; j < LK; ++j) p[j] = j < Lk ? vexp(p[j] - l) : 0.0f;
+      for (int j = 0; j < LK; ++j) p[j] = vexp(vselect(j < Lk, p[j] - l, -std::numeric_limits<float>::infinity()));
       // dP = dO v^T, then dS = P (dP - rowsum(dO * O))
       row_dot_keys<LK>(ds, go, vt, Dv, 1.0f);
       double di = 0.0;

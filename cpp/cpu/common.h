@@ -10,6 +10,9 @@
 #include "core/common.h"
 #include "kernel_types.h"
 
+// Helpers the vectorised loops rely on: a lambda body that is not inlined keeps its loop scalar.
+#define MD_ALWAYS_INLINE __attribute__((always_inline)) inline
+
 namespace md::cpu {
 
 // Below this many elements a parallel region costs more than it saves.

@@ -1,9 +1,11 @@
 // Branch-free float math that the compiler vectorises inside `#pragma omp simd` loops (the C
 // library's expf/erff/tanhf are scalar calls, which made SiLU and GroupNorm+SiLU dominate the
 // step). exp uses Cody-Waite range reduction and the Cephes degree-6 polynomial (about 1 ulp);
-// erf uses Abramowitz & Stegun 7.1.26 (absolute error below 1.5e-7). NaN propagates.
-// Written with std::min/max, a magic-number rounding and selects, because gcc leaves loops with
-// floor/fmin/copysign or short-circuit conditions scalar unless -ffast-math is on.
+// erf uses Abramowitz & Stegun 7.1.26 (absolute error 1.5e-7 in exact arithmetic, 5e-7
+// in float). NaN propagates.
+// Written with a magic-number rounding, integer min/max and bit-mask selects, because gcc leaves
+// loops with floor/fmin/copysign or short-circuit conditions scalar unless -ffast-math is on, and
+// turns float min/max/selects into branches (see vclamp_exp_arg).
 #pragma once
 
 #include <algorithm>
@@ -12,14 +14,27 @@
 
 namespace md::cpu {
 
-inline float vexp(float x) {
-  // argument order matters: std::max(lo, x) is lo for a NaN x, so no NaN reaches the integer
-  // conversion below (that would be undefined behaviour); the NaN is put back at the end
-  const float clamped = std::min(std::max(-87.3f, x), 88.7228f);
-  const float t = clamped * 1.44269504088896341f;
-  // round to nearest (valid for |t| < 2^22), at most 127 so that 2^n stays finite
-  const float n = std::min((t + 12582912.0f) - 12582912.0f, 127.0f);
-  const float f = clamped - n * 0.693359375f + n * 2.12194440e-4f;  // x - n ln2, in two parts
+// c ? a : b as a bit-mask select: gcc turns a float select (or a product by a bool) into a
+// branch, which keeps the loop around it scalar or makes it evaluate both paths (see
+// vclamp_exp_arg). Also for callers: `j < n ? vexp(a) : 0` kept softmax loops scalar, where
+// vexp(vselect(j < n, a, -inf)) vectorises.
+inline float vselect(bool c, float a, float b) {
+  const uint32_t m = 0u - static_cast<uint32_t>(c);
+  return __builtin_bit_cast(float, (__builtin_bit_cast(uint32_t, a) & m) | (__builtin_bit_cast(uint32_t, b) & ~m));
+}
+
+// e^x for |x| <= 88.7228 or NaN (see vclamp_exp_arg): Cody-Waite reduction, then the polynomial.
+// Integer bit arithmetic where float min/max or conversions would be (see vclamp_exp_arg).
+inline float vexp_clamped(float x) {
+  const float t = x * 1.44269504088896341f;
+  // round to nearest through the magic number 1.5 * 2^23 (valid for |t| < 2^22): the integer is
+  // in the sum's low bits, read without a float-to-int conversion (undefined for a NaN); at most
+  // 127 so that 2^n stays finite
+  const float magic = 12582912.0f;
+  const uint32_t q = __builtin_bit_cast(uint32_t, t + magic) - __builtin_bit_cast(uint32_t, magic);
+  const int32_t ni = std::min(static_cast<int32_t>(q), 127);
+  const float n = static_cast<float>(ni);
+  const float f = x - n * 0.693359375f + n * 2.12194440e-4f;  // x - n ln2, in two parts
   float p = 1.9875691500e-4f;
   p = p * f + 1.3981999507e-3f;
   p = p * f + 8.3334519073e-3f;
@@ -27,13 +42,30 @@ inline float vexp(float x) {
   p = p * f + 1.6666665459e-1f;
   p = p * f + 5.0000001201e-1f;
   p = p * f * f + f + 1.0f;
-  const uint32_t bits = static_cast<uint32_t>(static_cast<int32_t>(n) + 127) << 23;
-  const float r = p * __builtin_bit_cast(float, bits);
-  // beyond the float range: overflow to inf, underflow to 0 (denormal results are flushed)
-  const float ranged = x > 88.7228f ? INFINITY : (x < -87.3f ? 0.0f : r);
-  return x != x ? x : ranged;
+  // 2^n; n <= -127 gives 0 (results below 2^-126 are flushed)
+  const int32_t e = std::max(ni + 127, 0);
+  return p * __builtin_bit_cast(float, static_cast<uint32_t>(e) << 23);
 }
 
+// x with its magnitude clamped to 88.7228, the largest argument of a finite e^x; a NaN stays a
+// NaN. All in integer bits (magnitudes order as their bits do): gcc turns a float min, max or
+// select into a branch, duplicates the code after it for the clamped constant, and a vectorised
+// loop then evaluates every path (SiLU ran three divisions per element instead of one), or, with
+// a division after the branch, is not vectorised at all.
+inline float vclamp_exp_arg(float x) {
+  const uint32_t b = __builtin_bit_cast(uint32_t, x), mag = b & 0x7fffffffu;
+  const uint32_t nan = (0u - static_cast<uint32_t>(mag > 0x7f800000u)) & 0x7fc00000u;  // a mask, as in vselect
+  const uint32_t clamped = std::min(mag, __builtin_bit_cast(uint32_t, 88.7228f)) | nan;
+  return __builtin_bit_cast(float, clamped | (b & 0x80000000u));
+}
+
+inline float vexp(float x) {
+  // beyond the float range: overflow to inf, underflow to 0 (denormal results are flushed)
+  const float r = vexp_clamped(vclamp_exp_arg(x));
+  return vselect(x > 88.7228f, INFINITY, vselect(x < -87.3f, 0.0f, r));
+}
+
+// Exactly 0 at -inf (e^inf is inf), so that SiLU(-inf) = -inf * 0 is NaN, as in PyTorch.
 inline float vsigmoid(float x) { return 1.0f / (1.0f + vexp(-x)); }
 
 inline float vtanh(float x) {
@@ -41,7 +73,7 @@ inline float vtanh(float x) {
   const float big = 1.0f - 2.0f / (1.0f + vexp(2.0f * x));
   const float x2 = x * x;
   const float small = x * (1.0f - x2 * (1.0f / 3.0f) * (1.0f - x2 * 0.4f));
-  return std::fabs(x) < 0.04f ? small : big;
+  return vselect(std::fabs(x) < 0.04f, small, big);
 }
 
 inline float verf(float x) {

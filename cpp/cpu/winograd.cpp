@@ -33,8 +33,6 @@ namespace md::cpu {
 
 namespace {
 
-#define MD_WINO_INLINE __attribute__((always_inline)) inline
-
 // ---- the one-dimensional transforms of F(m, 3): B^T (n x n), A^T (m x n), G (n x 3), and the
 // adjoints A and G^T the gradients use. Written out term by term: a matrix table would multiply
 // by its zeros, which the compiler must keep (0 * inf is NaN).
@@ -44,29 +42,29 @@ struct Wino;
 template <>
 struct Wino<2> {  // points 0, 1, -1 and infinity
   static constexpr int N = 4;
-  MD_WINO_INLINE static void in(const float* d, float* u) {  // u = B^T d
+  MD_ALWAYS_INLINE static void in(const float* d, float* u) {  // u = B^T d
     u[0] = d[0] - d[2];
     u[1] = d[1] + d[2];
     u[2] = d[2] - d[1];
     u[3] = d[1] - d[3];
   }
-  MD_WINO_INLINE static void out(const float* m, float* y) {  // y = A^T m
+  MD_ALWAYS_INLINE static void out(const float* m, float* y) {  // y = A^T m
     y[0] = m[0] + m[1] + m[2];
     y[1] = m[1] - m[2] - m[3];
   }
-  MD_WINO_INLINE static void out_adj(const float* y, float* z) {  // z = A y
+  MD_ALWAYS_INLINE static void out_adj(const float* y, float* z) {  // z = A y
     z[0] = y[0];
     z[1] = y[0] + y[1];
     z[2] = y[0] - y[1];
     z[3] = -y[1];
   }
-  MD_WINO_INLINE static void weight(const float* g, float* a) {  // a = G g
+  MD_ALWAYS_INLINE static void weight(const float* g, float* a) {  // a = G g
     a[0] = g[0];
     a[1] = 0.5f * (g[0] + g[1] + g[2]);
     a[2] = 0.5f * (g[0] - g[1] + g[2]);
     a[3] = g[2];
   }
-  MD_WINO_INLINE static void weight_adj(const float* s, float* w) {  // w = G^T s
+  MD_ALWAYS_INLINE static void weight_adj(const float* s, float* w) {  // w = G^T s
     w[0] = s[0] + 0.5f * (s[1] + s[2]);
     w[1] = 0.5f * (s[1] - s[2]);
     w[2] = 0.5f * (s[1] + s[2]) + s[3];
@@ -79,7 +77,7 @@ struct Wino<4> {  // points 0, 1, -1, 2, -2 and infinity
   // multiplied rather than divided by: a division cannot be vectorised into a multiplication
   // without -ffast-math, and took most of the kernel transform's time
   static constexpr float kSixth = 1.0f / 6.0f, k12th = 1.0f / 12.0f, k24th = 1.0f / 24.0f;
-  MD_WINO_INLINE static void in(const float* d, float* u) {
+  MD_ALWAYS_INLINE static void in(const float* d, float* u) {
     const float p = d[4] - 4.0f * d[2], q = d[3] - 4.0f * d[1];  // shared by rows 1 and 2
     const float r = d[4] - d[2], t = 2.0f * (d[3] - d[1]);       // rows 3 and 4
     u[0] = 4.0f * d[0] - 5.0f * d[2] + d[4];
@@ -89,14 +87,14 @@ struct Wino<4> {  // points 0, 1, -1, 2, -2 and infinity
     u[4] = r - t;
     u[5] = 4.0f * d[1] - 5.0f * d[3] + d[5];
   }
-  MD_WINO_INLINE static void out(const float* m, float* y) {
+  MD_ALWAYS_INLINE static void out(const float* m, float* y) {
     const float a = m[1] + m[2], b = m[1] - m[2], c = m[3] + m[4], e = m[3] - m[4];
     y[0] = m[0] + a + c;
     y[1] = b + 2.0f * e;
     y[2] = a + 4.0f * c;
     y[3] = b + 8.0f * e + m[5];
   }
-  MD_WINO_INLINE static void out_adj(const float* y, float* z) {
+  MD_ALWAYS_INLINE static void out_adj(const float* y, float* z) {
     const float ev = y[0] + y[2], od = y[1] + y[3];                         // the points +-1
     const float ev2 = y[0] + 4.0f * y[2], od2 = 2.0f * y[1] + 8.0f * y[3];  // the points +-2
     z[0] = y[0];
@@ -106,7 +104,7 @@ struct Wino<4> {  // points 0, 1, -1, 2, -2 and infinity
     z[4] = ev2 - od2;
     z[5] = y[3];
   }
-  MD_WINO_INLINE static void weight(const float* g, float* a) {
+  MD_ALWAYS_INLINE static void weight(const float* g, float* a) {
     const float ev = g[0] + g[2];
     a[0] = 0.25f * g[0];
     a[1] = -(ev + g[1]) * kSixth;
@@ -115,7 +113,7 @@ struct Wino<4> {  // points 0, 1, -1, 2, -2 and infinity
     a[4] = (g[0] - 2.0f * g[1] + 4.0f * g[2]) * k24th;
     a[5] = g[2];
   }
-  MD_WINO_INLINE static void weight_adj(const float* s, float* w) {
+  MD_ALWAYS_INLINE static void weight_adj(const float* s, float* w) {
     w[0] = 0.25f * s[0] - (s[1] + s[2]) * kSixth + (s[3] + s[4]) * k24th;
     w[1] = (s[2] - s[1]) * kSixth + (s[3] - s[4]) * k12th;
     w[2] = (s[3] + s[4] - s[1] - s[2]) * kSixth + s[5];
@@ -126,7 +124,7 @@ struct Wino<4> {  // points 0, 1, -1, 2, -2 and infinity
 // the 1-D transform T (Out x In): columns first, then rows. Every 2-D transform here but the
 // input's (see input_tiles) is one of these.
 template <int In, int Out, typename F, typename X, typename Y>
-MD_WINO_INLINE void separable(F f, X x, Y y) {
+MD_ALWAYS_INLINE void separable(F f, X x, Y y) {
   float w[Out][In];  // T x, column by column
 #pragma GCC unroll 8
   for (int j = 0; j < In; ++j) {
@@ -151,7 +149,7 @@ MD_WINO_INLINE void separable(F f, X x, Y y) {
 
 // One 1-D input transform per lane: o[i * os + l] = (B^T x)_i with x_a = s[a][l].
 template <int M, int B>
-MD_WINO_INLINE void input_pass(float* o, int64_t os, const float* const* s) {
+MD_ALWAYS_INLINE void input_pass(float* o, int64_t os, const float* const* s) {
   constexpr int N = Wino<M>::N;
 #pragma GCC ivdep
   for (int l = 0; l < B; ++l) {
@@ -168,7 +166,7 @@ MD_WINO_INLINE void input_pass(float* o, int64_t os, const float* const* s) {
 // Two passes through tmp (n^2 * B floats): columns, then rows, each with n streams in and n out
 // (all n^2 of a tile at once spilled their addresses). at(a, b) may point at zeros (padding).
 template <int M, int B, typename At>
-MD_WINO_INLINE void input_tiles(float* v, int64_t vs, At at, float* tmp) {
+MD_ALWAYS_INLINE void input_tiles(float* v, int64_t vs, At at, float* tmp) {
   constexpr int N = Wino<M>::N;
   const float* s[N];
 #pragma GCC unroll 8
@@ -188,7 +186,7 @@ MD_WINO_INLINE void input_tiles(float* v, int64_t vs, At at, float* tmp) {
 // store(l, i, j, y) for the m x m outputs y = (A^T M A)_ij + bias of lane l, whose transformed
 // values are m[p * ms + l], p = n row + column.
 template <int M, int B, typename Store>
-MD_WINO_INLINE void output_tiles(const float* m, int64_t ms, float bias, Store store) {
+MD_ALWAYS_INLINE void output_tiles(const float* m, int64_t ms, float bias, Store store) {
   constexpr int N = Wino<M>::N;
 #pragma GCC ivdep
   for (int l = 0; l < B; ++l)
@@ -199,7 +197,7 @@ MD_WINO_INLINE void output_tiles(const float* m, int64_t ms, float bias, Store s
 
 // z[p * zs + l] = (A dY A^T)_p of lane l, whose m x m output gradient is dy(l, i, j).
 template <int M, int B, typename Load>
-MD_WINO_INLINE void output_grad_tiles(Load dy, float* z, int64_t zs) {
+MD_ALWAYS_INLINE void output_grad_tiles(Load dy, float* z, int64_t zs) {
   constexpr int N = Wino<M>::N;
 #pragma GCC ivdep
   for (int l = 0; l < B; ++l)

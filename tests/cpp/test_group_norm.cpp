@@ -100,6 +100,16 @@ TEST(group_norm_silu_matches_reference_and_finite_differences) {
     for (bool affine : {true, false}) run_case({2, 6, 5, 3}, G, affine, true, seed += 10);
 }
 
+// Maps of whole 16-float vectors (4x4, 8x8) take the kernel's explicit-lane sums; the shapes
+// above its `omp simd` reductions.
+TEST(group_norm_whole_vector_maps) {
+  unsigned seed = 700;
+  for (bool silu : {false, true}) {
+    run_case({2, 4, 4, 4}, 2, true, silu, seed += 10);
+    run_case({1, 2, 8, 8}, 1, true, silu, seed += 10);
+  }
+}
+
 TEST(group_norm_other_ranks) {
   run_case({3, 4, 7}, 2, true, false, 900);       // (N, C, L)
   run_case({1, 4, 2, 3, 2}, 4, true, true, 910);  // (N, C, D, H, W)

@@ -1,0 +1,89 @@
+// The branch-free float math of cpu/vmath.h against the C library in double: exp, sigmoid, tanh
+// and erf over their ranges, their saturation, infinities and NaN, and the bit-mask select.
+// (The kernels' vectorised loops run the same functions; the Python tests check those ops.)
+#include <cmath>
+#include <limits>
+
+#include "check.h"
+#include "cpu/vmath.h"
+
+using namespace md::cpu;
+
+namespace {
+
+constexpr float kInf = std::numeric_limits<float>::infinity();
+const float kNaN = std::numeric_limits<float>::quiet_NaN();
+
+// The largest relative error of f against ref over n + 1 points evenly spread on [lo, hi].
+template <typename F, typename R>
+double max_rel_error(F f, R ref, double lo, double hi, int n) {
+  double worst = 0.0;
+  for (int i = 0; i <= n; ++i) {
+    const float x = static_cast<float>(lo + (hi - lo) * i / n);
+    const double want = ref(static_cast<double>(x));
+    if (want == 0.0) continue;
+    worst = std::max(worst, std::fabs(f(x) - want) / std::fabs(want));
+  }
+  return worst;
+}
+
+}  // namespace
+
+TEST(vexp_matches_exp_over_the_float_range) {
+  auto ref = [](double x) { return std::exp(x); };
+  CHECK(max_rel_error(vexp, ref, -87.0, 88.7, 400000) < 3e-7);  // measured 2.4e-7
+  CHECK(max_rel_error(vexp, ref, -1.0, 1.0, 100000) < 1e-7);
+  CHECK(vexp(0.0f) == 1.0f);
+}
+
+TEST(vexp_saturates_and_propagates_nan) {
+  CHECK(vexp(89.0f) == kInf);
+  CHECK(vexp(1000.0f) == kInf);
+  CHECK(vexp(kInf) == kInf);
+  CHECK(vexp(-88.0f) == 0.0f);
+  CHECK(vexp(-1000.0f) == 0.0f);
+  CHECK(vexp(-kInf) == 0.0f);
+  CHECK(std::isnan(vexp(kNaN)));
+  CHECK(std::isnan(vexp(-kNaN)));
+  CHECK(std::isfinite(vexp(88.72f)));
+  CHECK(std::fabs(vexp(88.72f) / std::exp(static_cast<double>(88.72f)) - 1.0) < 3e-7);
+}
+
+TEST(vsigmoid_matches_and_saturates) {
+  auto ref = [](double x) { return 1.0 / (1.0 + std::exp(-x)); };
+  CHECK(max_rel_error(vsigmoid, ref, -80.0, 80.0, 200000) < 2e-7);  // measured 1.4e-7
+  CHECK(vsigmoid(0.0f) == 0.5f);
+  CHECK(vsigmoid(kInf) == 1.0f);
+  CHECK(vsigmoid(100.0f) == 1.0f);
+  CHECK(vsigmoid(-kInf) == 0.0f);  // so that SiLU(-inf) = -inf * 0 is NaN, as in PyTorch
+  CHECK(vsigmoid(-100.0f) == 0.0f);
+  CHECK(std::isnan(vsigmoid(kNaN)));
+}
+
+TEST(vtanh_matches_tanh_including_near_zero) {
+  auto ref = [](double x) { return std::tanh(x); };
+  // measured 2.2e-6 and 2.5e-6: 1 - 2 / (1 + e^2x) cancels just above the series' range
+  CHECK(max_rel_error(vtanh, ref, -10.0, 10.0, 200000) < 3e-6);
+  CHECK(max_rel_error(vtanh, ref, -0.05, 0.05, 20000) < 3e-6);  // the odd series below 0.04
+  CHECK(vtanh(kInf) == 1.0f);
+  CHECK(vtanh(-kInf) == -1.0f);
+  CHECK(std::isnan(vtanh(kNaN)));
+}
+
+TEST(verf_matches_erf) {
+  double worst = 0.0;
+  for (int i = 0; i <= 100000; ++i) {
+    const float x = -6.0f + 12.0f * static_cast<float>(i) / 100000;
+    worst = std::max(worst, std::fabs(verf(x) - std::erf(static_cast<double>(x))));
+  }
+  CHECK(worst < 6e-7);  // Abramowitz & Stegun 7.1.26 in float arithmetic: measured 4.9e-7
+  CHECK(std::isnan(verf(kNaN)));
+}
+
+TEST(vselect_picks_bits_exactly) {
+  CHECK(vselect(true, 1.5f, -2.0f) == 1.5f);
+  CHECK(vselect(false, 1.5f, -2.0f) == -2.0f);
+  CHECK(vselect(false, 1.0f, -kInf) == -kInf);
+  CHECK(std::isnan(vselect(true, kNaN, 0.0f)));
+  CHECK(std::signbit(vselect(true, -0.0f, 0.0f)));
+}
