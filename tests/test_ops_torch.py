@@ -354,6 +354,32 @@ def test_conv2d_winograd_shapes(xs, k, padding, tile):
         md._core.set_cpu_winograd_tile(0)
 
 
+@pytest.mark.parametrize("fwd_threads,bwd_threads", [(2, 2), (2, 1), (1, 2), (1, 3)])
+@pytest.mark.parametrize("needs", ["all", "weight"])
+def test_conv2d_kept_transform_across_thread_counts(fwd_threads, bwd_threads, needs):
+    # On small maps with 16+ images the CPU forward keeps its Winograd input transform for the
+    # weight gradient; it is cut into chunks by the thread count, so a backward at another count
+    # must notice and transform again. Gradients against torch's either way.
+    rng = np.random.default_rng(fwd_threads * 10 + bwd_threads)
+    x, g = randn(rng, 33, 24, 8, 8), randn(rng, 33, 32, 8, 8)
+    w = (randn(rng, 32, 24, 3, 3) / np.sqrt(9 * 24)).astype(np.float32)
+    tx, tw = torch.from_numpy(x).requires_grad_(needs == "all"), torch.from_numpy(w).requires_grad_()
+    TF.conv2d(tx, tw, padding=1).backward(torch.from_numpy(g))
+    prev = md.get_num_threads()
+    try:
+        mx, mw = to_md(x, requires_grad=needs == "all"), to_md(w, requires_grad=True)
+        md.set_num_threads(fwd_threads)
+        out = F.conv2d(mx, mw, padding=1)
+        md.set_num_threads(bwd_threads)
+        out.backward(to_md(g))
+    finally:
+        md.set_num_threads(prev)
+    assert_close(out.numpy(), TF.conv2d(tx, tw, padding=1).detach().numpy(), what="forward")
+    assert_close(mw.grad.numpy(), tw.grad.numpy(), what="weight gradient")
+    if needs == "all":
+        assert_close(mx.grad.numpy(), tx.grad.numpy(), what="input gradient")
+
+
 def _random_conv_geometries(count, seed):
     # batches that do and do not fill a vector of image lanes (16+), maps down to 1x1, every
     # padding, strides 1 and 2, 1x1 and 3x3 kernels: every CPU conv path (Winograd by rows or

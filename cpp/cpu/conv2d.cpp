@@ -229,9 +229,17 @@ int slots_for(const Conv2dGeometry& g, int64_t per) {
 
 }  // namespace
 
-void conv2d_forward(float* out, const float* inp, const float* weight, const float* bias, const Conv2dGeometry& g) {
+// The forward's Winograd transform of the input, where the weight gradient uses Winograd with the
+// same tile and would compute the same transform again (see winograd_saved_floats).
+int64_t conv2d_saved_floats(const Conv2dGeometry& g) {
+  if (conv2d_forward_algo(g) != ConvAlgo::Winograd || conv2d_backward_weight_algo(g) != ConvAlgo::Winograd) return 0;
+  return winograd_saved_floats(g, winograd_tile(g.N, g.P, g.Q));
+}
+
+void conv2d_forward(float* out, const float* inp, const float* weight, const float* bias, const Conv2dGeometry& g,
+                    float* saved) {
   if (conv2d_forward_algo(g) == ConvAlgo::Winograd) {
-    winograd_forward(out, inp, weight, bias, g, winograd_tile(g.N, g.P, g.Q));
+    winograd_forward(out, inp, weight, bias, g, winograd_tile(g.N, g.P, g.Q), saved);
     return;
   }
   const int64_t PQ = static_cast<int64_t>(g.P) * g.Q, CRS = static_cast<int64_t>(g.C) * g.R * g.S;
@@ -278,7 +286,7 @@ void conv2d_forward(float* out, const float* inp, const float* weight, const flo
 }
 
 void conv2d_backward(float* dinp, float* dweight, float* dbias, const float* dout, const float* inp,
-                     const float* weight, const Conv2dGeometry& g) {
+                     const float* weight, const Conv2dGeometry& g, const float* saved) {
   const int64_t PQ = static_cast<int64_t>(g.P) * g.Q, CRS = static_cast<int64_t>(g.C) * g.R * g.S;
   const int64_t in_img = static_cast<int64_t>(g.C) * g.H * g.W, out_img = static_cast<int64_t>(g.K) * PQ;
   const int64_t KCRS = static_cast<int64_t>(g.K) * CRS;
@@ -302,7 +310,7 @@ void conv2d_backward(float* dinp, float* dweight, float* dbias, const float* dou
     dinp = nullptr;
   }
   if (dweight && conv2d_backward_weight_algo(g) == ConvAlgo::Winograd) {
-    winograd_backward_weight(dweight, dout, inp, g, winograd_tile(g.N, g.P, g.Q));
+    winograd_backward_weight(dweight, dout, inp, g, winograd_tile(g.N, g.P, g.Q), saved);
     dweight = nullptr;
   }
   if (!dweight && !dinp) return;

@@ -724,25 +724,48 @@ struct ImageChunks {
 // cache (128 channels: 2.4 MB each for V and M), where row chunks of 4 lanes ran 25% faster.
 bool image_lanes(const Tiling& t) { return t.TW <= (t.m == 4 ? 2 : 4) && t.N >= 16; }
 
+// ---- the input transform a forward keeps for its weight gradient: a header naming the plan it was
+// made under (tile, chunks, columns per chunk, stride between positions), then chunk i's V
+// (n^2, Cin, cap) at kSavedHeader + i * n^2 * vstride. A weight gradient under another plan (the
+// thread count changed in between, say) recomputes the transform instead.
+constexpr int64_t kSavedHeader = 4;
+
+template <typename Plan>
+void saved_header(float* h, int m, const Plan& ch, int64_t vstride) {
+  const int64_t v[kSavedHeader] = {m, ch.count, ch.cap, vstride};
+  for (int64_t k = 0; k < kSavedHeader; ++k) h[k] = static_cast<float>(v[k]);  // exact: all below 2^24
+}
+
+template <typename Plan>
+bool saved_matches(const float* h, int m, const Plan& ch, int64_t vstride) {
+  float want[kSavedHeader];
+  saved_header(want, m, ch, vstride);
+  return std::equal(want, want + kSavedHeader, h);
+}
+
 // out (N, Cout, P, Q) = correlation of in with the kernels whose transforms are U (n^2, Cout, Cin).
+// saved: null, or where to keep the input transform (see kSavedHeader).
 template <int M, typename Plan>
-void winograd_conv(float* out, const float* in, const float* U, const float* bias, const Tiling& t) {
+void winograd_conv(float* out, const float* in, const float* U, const float* bias, const Tiling& t, float* saved) {
   constexpr int kPos = (M + 2) * (M + 2);
   const Plan ch(t, chunk_tiles(t));
   const int64_t vstride = pos_stride(t.Cin, ch.cap), mstride = pos_stride(t.Cout, ch.cap);
   const int64_t vsize = kPos * vstride, msize = kPos * mstride, wsize = ch.scratch_floats();
-  const int64_t per_thread = vsize + msize + wsize;
+  const int64_t own_v = saved ? 0 : vsize;  // V in the thread's scratch, or in `saved`
+  const int64_t per_thread = own_v + msize + wsize;
   check_blas_sizes({t.Cout, t.Cin, ch.cap});  // before the region: an exception must not leave it
+  if (saved) saved_header(saved, M, ch, vstride);
   Scratch buf(ch.threads * per_thread);
 #pragma omp parallel num_threads(ch.threads)
   {
-    float* V = buf.data() + omp_get_thread_num() * per_thread;  // (n^2, Cin, cap)
-    float* Mt = V + vsize;                                      // (n^2, Cout, cap)
+    float* mine = buf.data() + omp_get_thread_num() * per_thread;
+    float* Mt = mine + own_v;  // (n^2, Cout, cap)
     float* work = Mt + msize;
     ch.begin(work);
 #pragma omp for schedule(static)
     for (int64_t i = 0; i < ch.count; ++i) {
       const int64_t tiles = ch.tiles(i);
+      float* V = saved ? saved + kSavedHeader + i * vsize : mine;  // (n^2, Cin, cap)
       ch.input(V, vstride, in, i, work);
       for (int p = 0; p < kPos; ++p)
         gemm(false, false, t.Cout, tiles, t.Cin, 1.0f, U + p * static_cast<int64_t>(t.Cout) * t.Cin, t.Cin,
@@ -752,38 +775,43 @@ void winograd_conv(float* out, const float* in, const float* U, const float* bia
   }
 }
 
+// saved: see winograd_saved_floats (only image chunks keep the transform).
 template <int M>
-void winograd_conv(float* out, const float* in, const float* U, const float* bias, const Tiling& t) {
+void winograd_conv(float* out, const float* in, const float* U, const float* bias, const Tiling& t, float* saved) {
   if (image_lanes(t))
-    winograd_conv<M, ImageChunks<M>>(out, in, U, bias, t);
+    winograd_conv<M, ImageChunks<M>>(out, in, U, bias, t, saved);
   else
-    winograd_conv<M, RowChunks<M>>(out, in, U, bias, t);
+    winograd_conv<M, RowChunks<M>>(out, in, U, bias, t, nullptr);
 }
 
 // dweight (K, C, 3, 3) = G^T dU G with dU[pos] (K, C) = sum over tiles of Z[pos] @ V[pos]^T.
+// saved: the forward's input transform, or null (see kSavedHeader).
 template <int M, typename Plan>
-void winograd_weight_grad(float* dweight, const float* dout, const float* inp, const Tiling& t) {
+void winograd_weight_grad(float* dweight, const float* dout, const float* inp, const Tiling& t, const float* saved) {
   constexpr int N = M + 2, kPos = N * N;
   const Plan ch(t, chunk_tiles(t));
   const int K = t.Cout, C = t.Cin;
   const int64_t KC = static_cast<int64_t>(K) * C, ustride = pos_stride(K, C), usize = kPos * ustride;
   const int64_t vstride = pos_stride(C, ch.cap), zstride = pos_stride(K, ch.cap);
   const int64_t vsize = kPos * vstride, zsize = kPos * zstride, wsize = ch.scratch_floats();
-  const int64_t per_thread = usize + vsize + zsize + wsize;
+  if (saved && !saved_matches(saved, M, ch, vstride)) saved = nullptr;
+  const int64_t own_v = saved ? 0 : vsize;
+  const int64_t per_thread = usize + own_v + zsize + wsize;
   check_blas_sizes({K, C, ch.cap});
   Scratch buf(ch.threads * per_thread);
 #pragma omp parallel num_threads(ch.threads)
   {
     float* dU = buf.data() + omp_get_thread_num() * per_thread;  // (n^2, K, C), this thread's sum
-    float* V = dU + usize;                                       // (n^2, C, cap)
-    float* Z = V + vsize;                                        // (n^2, K, cap)
+    float* mine = dU + usize;
+    float* Z = mine + own_v;  // (n^2, K, cap)
     float* work = Z + zsize;
     ch.begin(work);
     bool first = true;
 #pragma omp for schedule(static)
     for (int64_t i = 0; i < ch.count; ++i) {
       const int64_t tiles = ch.tiles(i);
-      ch.input(V, vstride, inp, i, work);
+      const float* V = saved ? saved + kSavedHeader + i * vsize : mine;  // (n^2, C, cap)
+      if (!saved) ch.input(mine, vstride, inp, i, work);
       ch.output_grad(Z, zstride, dout, i, work);
       for (int p = 0; p < kPos; ++p)
         gemm(false, true, K, C, tiles, 1.0f, Z + p * zstride, ch.cap, V + p * vstride, ch.cap, first ? 0.0f : 1.0f,
@@ -810,11 +838,25 @@ void winograd_weight_grad(float* dweight, const float* dout, const float* inp, c
   }
 }
 
+Tiling forward_tiling(int m, const Conv2dGeometry& g) {
+  return make_tiling(m, g.N, g.C, g.H, g.W, g.K, g.P, g.Q, g.pad_h, g.pad_w);
+}
+
 template <int M>
-void forward_tiles(float* out, const float* inp, const float* weight, const float* bias, const Conv2dGeometry& g) {
+void forward_tiles(float* out, const float* inp, const float* weight, const float* bias, const Conv2dGeometry& g,
+                   float* saved) {
   Scratch U(static_cast<int64_t>(M + 2) * (M + 2) * g.K * g.C);  // (n^2, K, C)
   transform_weights<M, false>(U.data(), weight, g.K, g.C);
-  winograd_conv<M>(out, inp, U.data(), bias, make_tiling(M, g.N, g.C, g.H, g.W, g.K, g.P, g.Q, g.pad_h, g.pad_w));
+  winograd_conv<M>(out, inp, U.data(), bias, forward_tiling(M, g), saved);
+}
+
+// kSavedHeader + the image chunks' V, or 0 for row chunks.
+template <int M>
+int64_t saved_floats(const Conv2dGeometry& g) {
+  const Tiling t = forward_tiling(M, g);
+  if (!image_lanes(t)) return 0;
+  const ImageChunks<M> ch(t, chunk_tiles(t));
+  return kSavedHeader + ch.count * (M + 2) * (M + 2) * pos_stride(t.Cin, ch.cap);
 }
 
 template <int M>
@@ -822,16 +864,17 @@ void backward_input_tiles(float* dinp, const float* dout, const float* weight, c
   Scratch U(static_cast<int64_t>(M + 2) * (M + 2) * g.K * g.C);  // (n^2, C, K)
   transform_weights<M, true>(U.data(), weight, g.K, g.C);
   winograd_conv<M>(dinp, dout, U.data(), nullptr,
-                   make_tiling(M, g.N, g.K, g.P, g.Q, g.C, g.H, g.W, 2 - g.pad_h, 2 - g.pad_w));
+                   make_tiling(M, g.N, g.K, g.P, g.Q, g.C, g.H, g.W, 2 - g.pad_h, 2 - g.pad_w), nullptr);
 }
 
 template <int M>
-void backward_weight_tiles(float* dweight, const float* dout, const float* inp, const Conv2dGeometry& g) {
-  const Tiling t = make_tiling(M, g.N, g.C, g.H, g.W, g.K, g.P, g.Q, g.pad_h, g.pad_w);
+void backward_weight_tiles(float* dweight, const float* dout, const float* inp, const Conv2dGeometry& g,
+                           const float* saved) {
+  const Tiling t = forward_tiling(M, g);
   if (image_lanes(t))
-    winograd_weight_grad<M, ImageChunks<M>>(dweight, dout, inp, t);
+    winograd_weight_grad<M, ImageChunks<M>>(dweight, dout, inp, t, saved);
   else
-    winograd_weight_grad<M, RowChunks<M>>(dweight, dout, inp, t);
+    winograd_weight_grad<M, RowChunks<M>>(dweight, dout, inp, t, nullptr);
 }
 
 // Output tiles of the whole batch for tile size m, where a convolution of (h, w) outputs.
@@ -886,12 +929,16 @@ ConvAlgo conv2d_backward_weight_algo(const Conv2dGeometry& g) {
                                                                                   : ConvAlgo::Im2col;
 }
 
+int64_t winograd_saved_floats(const Conv2dGeometry& g, int tile) {
+  return tile == 4 ? saved_floats<4>(g) : saved_floats<2>(g);
+}
+
 void winograd_forward(float* out, const float* inp, const float* weight, const float* bias, const Conv2dGeometry& g,
-                      int tile) {
+                      int tile, float* saved) {
   if (tile == 4)
-    forward_tiles<4>(out, inp, weight, bias, g);
+    forward_tiles<4>(out, inp, weight, bias, g, saved);
   else
-    forward_tiles<2>(out, inp, weight, bias, g);
+    forward_tiles<2>(out, inp, weight, bias, g, saved);
 }
 
 void winograd_backward_input(float* dinp, const float* dout, const float* weight, const Conv2dGeometry& g, int tile) {
@@ -901,11 +948,12 @@ void winograd_backward_input(float* dinp, const float* dout, const float* weight
     backward_input_tiles<2>(dinp, dout, weight, g);
 }
 
-void winograd_backward_weight(float* dweight, const float* dout, const float* inp, const Conv2dGeometry& g, int tile) {
+void winograd_backward_weight(float* dweight, const float* dout, const float* inp, const Conv2dGeometry& g, int tile,
+                              const float* saved) {
   if (tile == 4)
-    backward_weight_tiles<4>(dweight, dout, inp, g);
+    backward_weight_tiles<4>(dweight, dout, inp, g, saved);
   else
-    backward_weight_tiles<2>(dweight, dout, inp, g);
+    backward_weight_tiles<2>(dweight, dout, inp, g, saved);
 }
 
 }  // namespace md::cpu

@@ -22,13 +22,22 @@ ConvAlgo conv2d_backward_weight_algo(const Conv2dGeometry& g);
 // n images of h x w: (N, P, Q) for the forward and weight gradient, (N, H, W) for the input gradient.
 int winograd_tile(int64_t n, int h, int w);
 
-// out (N, K, P, Q) = inp (N, C, H, W) correlated with weight (K, C, 3, 3) [+ bias (K)].
+// Floats of the input transform the forward can leave in `saved` for the weight gradient to reuse
+// (0 where it does not: only convolutions cut into image chunks, the small maps where the
+// transforms cost most against the products, keep it; larger maps would keep 2.25-4x their input).
+int64_t winograd_saved_floats(const Conv2dGeometry& g, int tile);
+
+// out (N, K, P, Q) = inp (N, C, H, W) correlated with weight (K, C, 3, 3) [+ bias (K)]; saved:
+// winograd_saved_floats floats to fill, or null.
 void winograd_forward(float* out, const float* inp, const float* weight, const float* bias, const Conv2dGeometry& g,
-                      int tile);
+                      int tile, float* saved = nullptr);
 // dinp (N, C, H, W) from dout (N, K, P, Q): a 3x3 conv of dout with the kernel rotated 180 degrees,
 // C and K swapped, padding 2 - pad.
 void winograd_backward_input(float* dinp, const float* dout, const float* weight, const Conv2dGeometry& g, int tile);
-// dweight (K, C, 3, 3) from dout (N, K, P, Q) and inp (N, C, H, W), overwritten.
-void winograd_backward_weight(float* dweight, const float* dout, const float* inp, const Conv2dGeometry& g, int tile);
+// dweight (K, C, 3, 3) from dout (N, K, P, Q) and inp (N, C, H, W), overwritten. saved: what
+// winograd_forward left there, or null; it is used only if it was made for this geometry, tile and
+// thread count (else the transform is computed again).
+void winograd_backward_weight(float* dweight, const float* dout, const float* inp, const Conv2dGeometry& g, int tile,
+                              const float* saved = nullptr);
 
 }  // namespace md::cpu

@@ -47,17 +47,25 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, std::pa
   Tensor w = weight.is_contiguous() ? weight.detach() : contiguous(weight.detach());
   Tensor b = bias.defined() ? (bias.is_contiguous() ? bias.detach() : contiguous(bias.detach())) : Tensor();
   Tensor out = Tensor::empty({g.N, g.K, g.P, g.Q}, DType::Float32, x.device());
+  // What the backward's weight gradient can reuse of the forward's work (the CPU's Winograd input
+  // transform on small maps), kept only while the weight's gradient will be wanted.
+  Tensor saved;
+  if (out.numel() && g.C > 0 && weight.requires_grad() && grad_enabled()) {
+    const int64_t n = MD_DISPATCH(x.device(), conv2d_saved_floats, g);
+    if (n > 0) saved = Tensor::empty({n}, DType::Float32, x.device());
+  }
   if (out.numel()) {
     if (g.C == 0) {
       MD_DISPATCH(x.device(), fill_f32, out.f32(), 0.0f, out.numel());
       if (b.defined()) out = add(out, reshape(b, {1, g.K, 1, 1}));
     } else {
-      MD_DISPATCH(x.device(), conv2d_forward, out.f32(), xc.f32(), w.f32(), b.defined() ? b.f32() : nullptr, g);
+      MD_DISPATCH(x.device(), conv2d_forward, out.f32(), xc.f32(), w.f32(), b.defined() ? b.f32() : nullptr, g,
+                  saved.defined() ? saved.f32() : nullptr);
     }
   }
   if (any_requires_grad({&x, &weight, &bias})) {
     const bool has_bias = b.defined();
-    record("conv2d", out, {x, weight, bias}, [xc, w, g, has_bias](const Tensor& dout, const GradMask& n) {
+    record("conv2d", out, {x, weight, bias}, [xc, w, g, has_bias, saved](const Tensor& dout, const GradMask& n) {
       Tensor gc = contiguous(dout);
       Tensor dx, dw, db;
       if (n[0]) dx = Tensor::empty(xc.shape(), DType::Float32, gc.device());
@@ -65,7 +73,8 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, std::pa
       if (n[2] && has_bias) db = Tensor::empty({g.K}, DType::Float32, gc.device());
       if (gc.numel() && g.C > 0) {
         MD_DISPATCH(gc.device(), conv2d_backward, dx.defined() ? dx.f32() : nullptr, dw.defined() ? dw.f32() : nullptr,
-                    db.defined() ? db.f32() : nullptr, gc.f32(), xc.f32(), w.f32(), g);
+                    db.defined() ? db.f32() : nullptr, gc.f32(), xc.f32(), w.f32(), g,
+                    saved.defined() ? saved.f32() : nullptr);
       } else {
         for (Tensor* t : {&dx, &dw, &db})
           if (t->defined()) fill_(*t, 0.0);

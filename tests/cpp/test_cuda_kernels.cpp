@@ -447,13 +447,13 @@ void check_conv(const Conv2dGeometry& g, bool with_bias, bool all_grads, const s
                nout = size_t(g.N) * g.K * g.P * g.Q;
   std::vector<float> x = randn(nin), w = randn(nw, 0.2f), b = randn(g.K), dy = randn(nout);
   std::vector<float> y = nans(nout), dx = nans(nin), dw = nans(nw), db = nans(g.K);
-  cpu::conv2d_forward(y.data(), x.data(), w.data(), with_bias ? b.data() : nullptr, g);
+  cpu::conv2d_forward(y.data(), x.data(), w.data(), with_bias ? b.data() : nullptr, g, nullptr);
   cpu::conv2d_backward(dx.data(), all_grads ? dw.data() : nullptr, all_grads ? db.data() : nullptr, dy.data(), x.data(),
-                       w.data(), g);
+                       w.data(), g, nullptr);
   DeviceArray<float> dX(x), dW(w), dB(b), dDY(dy), dY(nans(nout)), dDX(nans(nin)), dDW(nans(nw)), dDB(nans(g.K));
-  cuda::conv2d_forward(dY.ptr, dX.ptr, dW.ptr, with_bias ? dB.ptr : nullptr, g);
+  cuda::conv2d_forward(dY.ptr, dX.ptr, dW.ptr, with_bias ? dB.ptr : nullptr, g, nullptr);
   cuda::conv2d_backward(dDX.ptr, all_grads ? dDW.ptr : nullptr, all_grads ? dDB.ptr : nullptr, dDY.ptr, dX.ptr, dW.ptr,
-                        g);
+                        g, nullptr);
   EXPECT_CLOSE(dY.host(), y, 1e-4, 1e-4, name + " forward");
   EXPECT_CLOSE(dDX.host(), dx, 1e-4, 1e-4, name + " dinput");
   if (all_grads) {

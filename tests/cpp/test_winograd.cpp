@@ -92,6 +92,8 @@ struct Threads {
   ~Threads() { omp_set_num_threads(saved); }
 };
 
+int kept_cases = 0;  // run_direct cases that kept the forward's transform for the weight gradient
+
 void run_direct(const Case& c, unsigned seed) {
   const Conv2dGeometry g = geometry(c);
   const auto x = testutil::random_vec(static_cast<size_t>(c.N) * c.C * c.H * c.W, seed);
@@ -130,6 +132,25 @@ void run_direct(const Case& c, unsigned seed) {
       check_close(result(y, "forward"), y_ref, "forward", c, threads, tile);
       check_close(result(dx, "input gradient"), dx_ref, "input gradient", c, threads, tile);
       check_close(result(dw, "weight gradient"), dw_ref, "weight gradient", c, threads, tile);
+      // the forward's input transform kept for the weight gradient (image chunks only), and a
+      // kept transform whose header does not match the plan (recomputed instead)
+      const int64_t n_saved = cpu::winograd_saved_floats(g, tile);
+      if (n_saved > 0) {
+        std::vector<float> saved = output(static_cast<size_t>(n_saved));
+        std::vector<float> y2 = output(y_ref.size()), dw2 = output(w.size()), dw3 = output(w.size());
+        cpu::winograd_forward(y2.data(), x.data(), w.data(), with_bias ? b.data() : nullptr, g, tile, saved.data());
+        cpu::winograd_backward_weight(dw2.data(), dy.data(), x.data(), g, tile, saved.data());
+        check_close(result(y2, "forward keeping its transform"), y_ref, "forward (kept)", c, threads, tile);
+        check_close(result(dw2, "weight gradient from the kept transform"), dw_ref, "weight gradient (kept)", c,
+                    threads, tile);
+        result(saved, "the kept transform");
+        saved[1] += 1.0f;  // the chunk count
+        std::fill(saved.begin() + 4, saved.end(), NAN);
+        cpu::winograd_backward_weight(dw3.data(), dy.data(), x.data(), g, tile, saved.data());
+        check_close(result(dw3, "weight gradient past a stale transform"), dw_ref, "weight gradient (stale)", c,
+                    threads, tile);
+        ++kept_cases;
+      }
     }
   }
 }
@@ -179,6 +200,7 @@ TEST(winograd_image_chunks_on_small_maps) {
            {24, 2, 1, 1, 3, 1, 1},   // 1x1 maps
        })
     run_direct(c, seed += 10);
+  CHECK(kept_cases > 0);  // these cases exercise the kept transform
 }
 
 TEST(winograd_selection_rule) {
