@@ -898,8 +898,9 @@ bool winograd_supported(const Conv2dGeometry& g) {
 // of 4k or 4k - 1 pixels a side, 28x28, 8x8, 7x7 and 4x4 among the U-Nets' (0.56x). Measured at
 // batch 32 (2 threads, forward+backward, F(4x4) / F(2x2) time): 64 -> 64 channels on 28x28 0.69x,
 // 192 -> 64 on 28x28 0.70x, 128 -> 128 on 7x7 0.72x; but on 14x14, where 4x4 tiles cover 16x16
-// (0.73x the products), 0.95-1.01x forward+backward (64-256 -> 128 channels; forward alone
-// 0.91-1.13x): too little to pay for F(4x4)'s larger rounding error. Not in bf16 mode
+// (0.73x the products), 0.80-0.91x forward+backward (64-256 -> 128 channels, since the 4-lane
+// transforms vectorise; 0.83-0.99x before), under 2% of the fmnist step: too little to pay for
+// F(4x4)'s larger rounding error. Not in bf16 mode
 // (see the top of this file); the switch (set_cpu_winograd_tile) overrides both. For the input
 // gradient the tiles are those of the input, which it outputs.
 int winograd_tile(int64_t n, int h, int w) {
