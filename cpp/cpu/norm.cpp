@@ -1,13 +1,15 @@
 // CPU group_norm (optionally fused with the SiLU that follows it in every ResNet block) and
 // layer_norm. Statistics are accumulated in double; one parallel task per (sample, group).
-#include <immintrin.h>
-
 #include <cmath>
 #include <vector>
 
 #include "cpu/common.h"
 #include "cpu/vmath.h"
 #include "kernels.h"
+
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
 
 namespace md::cpu {
 
@@ -36,28 +38,40 @@ inline float lane_sum(const float* a) {
 #endif
 }
 
-// s1 += sum of a1 and s2 += sum of a2 over i in [i0, i1), where body(i, a1, a2) adds element i's
-// terms to a1 and a2. Where the range is whole vectors (the U-Nets' 4x4, 8x8 and 28x28 maps), in
-// explicit lanes with one shuffle-tree sum at the end: for `omp simd reduction` GCC adds the lanes
-// up one scalar add at a time through the stack, which at 4x4 and 8x8 maps (one or four vectors a
-// channel) took 40% of the backward pass.
+// The two sums over i in [0, n) whose terms body(i, a1, a2) adds to a1 and a2, in float within
+// blocks of kSumBlock and in double across them. A block of whole vectors (the U-Nets' 4x4, 8x8
+// and 28x28 maps) is summed in explicit lanes with one shuffle-tree sum at the end: for
+// `omp simd reduction` GCC adds the lanes up one scalar add at a time through the stack, which at
+// 4x4 and 8x8 maps (one or four vectors a channel) took 40% of the backward pass.
 template <typename Body>
-MD_ALWAYS_INLINE void sum2(int64_t i0, int64_t i1, double& s1, double& s2, Body body) {
-  if ((i1 - i0) % kLanes == 0) {
-    float a1[kLanes] = {}, a2[kLanes] = {};
-    for (int64_t i = i0; i < i1; i += kLanes) {
+MD_ALWAYS_INLINE void sum2(int64_t n, double& s1, double& s2, Body body) {
+  s1 = s2 = 0.0;
+  for (int64_t i0 = 0; i0 < n; i0 += kSumBlock) {
+    const int64_t i1 = std::min(n, i0 + kSumBlock);
+    if ((i1 - i0) % kLanes == 0) {
+      float a1[kLanes] = {}, a2[kLanes] = {};
+      for (int64_t i = i0; i < i1; i += kLanes) {
 #pragma omp simd
-      for (int l = 0; l < kLanes; ++l) body(i + l, a1[l], a2[l]);
-    }
-    s1 += lane_sum(a1);
-    s2 += lane_sum(a2);
-  } else {
-    float b1 = 0.0f, b2 = 0.0f;
+        for (int l = 0; l < kLanes; ++l) body(i + l, a1[l], a2[l]);
+      }
+      s1 += lane_sum(a1);
+      s2 += lane_sum(a2);
+    } else {
+      float b1 = 0.0f, b2 = 0.0f;
 #pragma omp simd reduction(+ : b1, b2)
-    for (int64_t i = i0; i < i1; ++i) body(i, b1, b2);
-    s1 += b1;
-    s2 += b2;
+      for (int64_t i = i0; i < i1; ++i) body(i, b1, b2);
+      s1 += b1;
+      s2 += b2;
+    }
   }
+}
+
+// The sum over i in [0, n) of term(i), as sum2.
+template <typename Term>
+MD_ALWAYS_INLINE double sum1(int64_t n, Term term) {
+  double s = 0.0, unused = 0.0;
+  sum2(n, s, unused, [&](int64_t i, float& a, float&) { a += term(i); });
+  return s;
 }
 
 }  // namespace
@@ -70,19 +84,13 @@ void group_norm_forward(float* out, float* mean, float* rstd, const float* inp, 
     const int64_t n = ng / G, gi = ng % G;
     const float* x = inp + ng * group;
     float* y = out + ng * group;
-    double s = 0.0, v = 0.0, unused = 0.0;
-    for (int64_t i0 = 0; i0 < group; i0 += kSumBlock)
-      sum2(i0, std::min(group, i0 + kSumBlock), s, unused, [&](int64_t i, float& a, float&) { a += x[i]; });
-    const double mu = group ? s / group : 0.0;
-    const float mf = static_cast<float>(mu);
-    for (int64_t i0 = 0; i0 < group; i0 += kSumBlock)  // squares about the float mean, in double blocks
-      sum2(i0, std::min(group, i0 + kSumBlock), v, unused, [&](int64_t i, float& a, float&) {
-        const float d = x[i] - mf;
-        a += d * d;
-      });
-    v -= group ? (s - mf * static_cast<double>(group)) * (s - mf * static_cast<double>(group)) / group : 0.0;
+    const double s = sum1(group, [&](int64_t i) { return x[i]; });
+    const float m = static_cast<float>(group ? s / group : 0.0);
+    // squares about the float mean, less the part its rounding adds: group (mean - m)^2
+    const double off = s - static_cast<double>(m) * group;
+    const double v =
+        sum1(group, [&](int64_t i) { return (x[i] - m) * (x[i] - m); }) - (group ? off * off / group : 0.0);
     const float rs = static_cast<float>(1.0 / std::sqrt((group ? std::max(v, 0.0) / group : 0.0) + eps));
-    const float m = static_cast<float>(mu);
     mean[ng] = m;
     rstd[ng] = rs;
     for (int64_t cl = 0; cl < Cg; ++cl) {
@@ -134,26 +142,23 @@ void group_norm_backward(float* dinp, float* dweight, float* dbias, const float*
         const float* xc = x + cl * HW;
         const float* gc = go + cl * HW;
         float* dc = keep_d ? dx + cl * HW : nullptr;
-        double sd = 0.0, sdx = 0.0;
-        for (int64_t i0 = 0; i0 < HW; i0 += kSumBlock) {
-          const int64_t i1 = std::min(HW, i0 + kSumBlock);
-          if (fuse_silu) {
-            sum2(i0, i1, sd, sdx, [&](int64_t i, float& bd, float& bdx) {
-              const float xh = (xc[i] - m) * rs;
-              const float t = xh * w + b;
-              const float sg = sigmoidf(t);
-              const float d = gc[i] * sg * (1.0f + t * (1.0f - sg));
-              if (keep_d) dc[i] = d;
-              bd += d;
-              bdx += d * xh;
-            });
-          } else {
-            sum2(i0, i1, sd, sdx, [&](int64_t i, float& bd, float& bdx) {
-              const float xh = (xc[i] - m) * rs;
-              bd += gc[i];
-              bdx += gc[i] * xh;
-            });
-          }
+        double sd, sdx;
+        if (fuse_silu) {
+          sum2(HW, sd, sdx, [&](int64_t i, float& bd, float& bdx) {
+            const float xh = (xc[i] - m) * rs;
+            const float t = xh * w + b;
+            const float sg = sigmoidf(t);
+            const float d = gc[i] * sg * (1.0f + t * (1.0f - sg));
+            if (keep_d) dc[i] = d;
+            bd += d;
+            bdx += d * xh;
+          });
+        } else {
+          sum2(HW, sd, sdx, [&](int64_t i, float& bd, float& bdx) {
+            const float xh = (xc[i] - m) * rs;
+            bd += gc[i];
+            bdx += gc[i] * xh;
+          });
         }
         s_dy[n * C + c] = sd;
         s_dyx[n * C + c] = sdx;

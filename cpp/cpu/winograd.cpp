@@ -737,6 +737,9 @@ bool image_lanes(const Tiling& t) { return t.TW <= (t.m == 4 ? 2 : 4) && t.N >= 
 // thread count changed in between, say) recomputes the transform instead.
 constexpr int64_t kSavedHeader = 4;
 
+// Where chunk i's V starts in the kept transform (for i = the chunk count: its size).
+int64_t saved_chunk(int64_t i, int64_t vsize) { return kSavedHeader + i * vsize; }
+
 template <typename Plan>
 void saved_header(float* h, int m, const Plan& ch, int64_t vstride) {
   const int64_t v[kSavedHeader] = {m, ch.count, ch.cap, vstride};
@@ -772,7 +775,7 @@ void winograd_conv(float* out, const float* in, const float* U, const float* bia
 #pragma omp for schedule(static)
     for (int64_t i = 0; i < ch.count; ++i) {
       const int64_t tiles = ch.tiles(i);
-      float* V = saved ? saved + kSavedHeader + i * vsize : mine;  // (n^2, Cin, cap)
+      float* V = saved ? saved + saved_chunk(i, vsize) : mine;  // (n^2, Cin, cap)
       ch.input(V, vstride, in, i, work);
       for (int p = 0; p < kPos; ++p)
         gemm(false, false, t.Cout, tiles, t.Cin, 1.0f, U + p * static_cast<int64_t>(t.Cout) * t.Cin, t.Cin,
@@ -823,7 +826,7 @@ void winograd_weight_grad(float* dweight, const float* dout, const float* inp, c
 #pragma omp for schedule(static)
     for (int64_t i = 0; i < ch.count; ++i) {
       const int64_t tiles = ch.tiles(i);
-      const float* V = saved ? saved + kSavedHeader + i * vsize : mine;  // (n^2, C, cap)
+      const float* V = saved ? saved + saved_chunk(i, vsize) : mine;  // (n^2, C, cap)
       if (!saved) ch.input(mine, vstride, inp, i, work);
       ch.output_grad(Z, zstride, dout, i, work);
       for (int p = 0; p < kPos; ++p) {
@@ -864,13 +867,13 @@ void forward_tiles(float* out, const float* inp, const float* weight, const floa
   winograd_conv<M>(out, inp, U.data(), bias, forward_tiling(M, g), saved);
 }
 
-// kSavedHeader + the image chunks' V, or 0 for row chunks.
+// The header and the image chunks' V, or 0 for row chunks.
 template <int M>
 int64_t saved_floats(const Conv2dGeometry& g) {
   const Tiling t = forward_tiling(M, g);
   if (!image_lanes(t)) return 0;
   const ImageChunks<M> ch(t, chunk_tiles(t));
-  return kSavedHeader + ch.count * (M + 2) * (M + 2) * pos_stride(t.Cin, ch.cap);
+  return saved_chunk(ch.count, (M + 2) * (M + 2) * pos_stride(t.Cin, ch.cap));
 }
 
 template <int M>
