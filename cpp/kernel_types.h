@@ -25,10 +25,25 @@ enum class UnaryOp : int {
   Tanh,
 };
 
-// PowGradBase and PowGradExponent are the factors of pow's backward, with torch's values where
-// the textbook formulas give 0 * inf: d/da a**b = b * a**(b-1), taken as 0 where b == 0;
-// d/db a**b = a**b * log(a), taken as 0 where a == 0 and b >= 0.
-enum class BinaryOp : int { Add, Sub, Mul, Div, Pow, Maximum, Minimum, PowGradBase, PowGradExponent };
+// Maximum and Minimum propagate NaN from either side, as torch.maximum does. The rest are factors
+// of backward passes: PowGradBase and PowGradExponent those of pow, with torch's values where the
+// textbook formulas give 0 * inf: d/da a**b = b * a**(b-1), taken as 0 where b == 0; d/db a**b =
+// a**b * log(a), taken as 0 where a == 0 and b >= 0. AtLeast is 1 where a >= b, else 0 (clamp's
+// gradient mask, NaN excluded); MaxGrad is d maximum(a, b) / da: 0 where a < b, 1/2 at a tie (the
+// gradient is split, as torch splits it), else 1 (NaN included, as in torch).
+enum class BinaryOp : int {
+  Add,
+  Sub,
+  Mul,
+  Div,
+  Pow,
+  Maximum,
+  Minimum,
+  PowGradBase,
+  PowGradExponent,
+  AtLeast,
+  MaxGrad,
+};
 
 // `return fn<op>(args...)` for the run-time op: the one place where the enums meet the kernels'
 // compile-time templates (used by both twins; the expansion site provides RuntimeError and str).
@@ -87,6 +102,10 @@ enum class BinaryOp : int { Add, Sub, Mul, Div, Pow, Maximum, Minimum, PowGradBa
       return fn<BinaryOp::PowGradBase>(__VA_ARGS__);     \
     case BinaryOp::PowGradExponent:                      \
       return fn<BinaryOp::PowGradExponent>(__VA_ARGS__); \
+    case BinaryOp::AtLeast:                              \
+      return fn<BinaryOp::AtLeast>(__VA_ARGS__);         \
+    case BinaryOp::MaxGrad:                              \
+      return fn<BinaryOp::MaxGrad>(__VA_ARGS__);         \
   }                                                      \
   throw RuntimeError(str("unknown binary op ", static_cast<int>(op)))
 

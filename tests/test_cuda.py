@@ -148,6 +148,8 @@ BINARY = {
     "mul": lambda a, b: a * b,
     "div": lambda a, b: a / b,
     "pow": lambda a, b: a**b,
+    "maximum": md.maximum,
+    "minimum": md.minimum,
 }
 
 
@@ -168,6 +170,16 @@ def test_pow_gradients_at_zero_base():
     a = np.array([0.0, 0.0, 0.0, 0.0, 2.0, -2.0, 0.0], dtype=np.float32)
     b = np.array([2.0, 0.0, 0.5, -1.0, 3.0, 2.0, 1.0], dtype=np.float32)
     check(lambda x, y: x**y, [a, b], rtol=1e-6, atol=0.0)
+
+
+def test_clamp_maximum_relu_at_nan_inf_and_ties_match_the_cpu():
+    # NaN propagation, gradients at the bounds and at ties (halved): the same rules on both devices
+    x = np.array([np.nan, -np.inf, -2.0, -1.0, 0.0, 1.0, 3.0, np.inf], np.float32)
+    y = np.array([np.nan, 0.0, -2.0, 1.0, 0.0, np.nan, 2.0, 1.0], np.float32)
+    check(lambda t: t.clamp(-1.0, 1.0), [x], rtol=0, atol=0)
+    check(F.relu, [x], rtol=0, atol=0)
+    check(md.maximum, [x, y], rtol=0, atol=0)
+    check(md.minimum, [x, y], rtol=0, atol=0)
 
 
 def test_binary_on_transposed_operands():
@@ -218,7 +230,7 @@ def test_sum_and_mean(shape, dim, keepdim):
 def test_max_with_ties(shape, dim):
     r = rng(8)
     x = np.round(randn(r, *shape) * 2.0)  # ties: the first occurrence gets the gradient
-    check(lambda t: t.max(dim=dim) if dim is not None else t.max(), [x], rtol=0, atol=0)
+    check(lambda t: t.max(dim=dim).values if dim is not None else t.max(), [x], rtol=0, atol=0)
 
 
 # ---- matrix products

@@ -230,11 +230,14 @@ def distinct_values(*shape, seed=0):
 @pytest.mark.parametrize("keepdim", [False, True])
 def test_max_over_dim(dim, keepdim):
     x = distinct_values(3, 4, 5, seed=7)
-    out = to_md(x).max(dim=dim, keepdim=keepdim)
+    values, indices = to_md(x).max(dim=dim, keepdim=keepdim)  # (values, indices), as in torch
     ref = x.max(axis=dim, keepdims=keepdim)
-    assert out.shape == ref.shape
-    np.testing.assert_array_equal(out.numpy(), ref)
-    check_grads(lambda a: a.max(dim=dim, keepdim=keepdim), [x], eps=1e-3)
+    assert values.shape == ref.shape
+    np.testing.assert_array_equal(values.numpy(), ref)
+    assert indices.dtype == "int64" and indices.shape == ref.shape
+    np.testing.assert_array_equal(indices.numpy(), x.argmax(axis=dim, keepdims=keepdim))
+    assert to_md(x).max(dim, keepdim).values.shape == ref.shape
+    check_grads(lambda a: a.max(dim=dim, keepdim=keepdim).values, [x], eps=1e-3)
 
 
 def test_max_over_all_dims():
@@ -959,7 +962,7 @@ def test_linear_with_zero_rows_has_zero_weight_gradient():
         (lambda t: t.sum(dim=0), 5.0),
         (lambda t: t.sum(dim=-1, keepdim=True), 5.0),
         (lambda t: t.mean(dim=0), 5.0),
-        (lambda t: t.max(dim=0), 5.0),
+        (lambda t: t.max(dim=0).values, 5.0),
         (lambda t: t.transpose(0, -1), 5.0),
         (lambda t: t.squeeze(0), 5.0),
         (lambda t: F.softmax(t, 0), 1.0),

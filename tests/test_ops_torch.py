@@ -165,7 +165,7 @@ def test_reductions_random(op, seed):
     keep = bool(seed % 2)
     if op == "max":
         dim = int(rng.integers(-len(shape), len(shape)))
-        compare(lambda t: t.max(dim=dim, keepdim=keep), lambda t: torch.amax(t, dim=dim, keepdim=keep), [x])
+        compare(lambda t: t.max(dim=dim, keepdim=keep).values, lambda t: t.max(dim=dim, keepdim=keep).values, [x])
         return
     k = int(rng.integers(1, len(shape) + 1))
     dims = tuple(sorted(rng.choice(len(shape), size=k, replace=False).tolist()))
@@ -195,8 +195,10 @@ def test_sum_large_takes_parallel_paths(shape, dims):
 
 def test_max_large():
     x = randn(np.random.default_rng(4), 64, 700)
-    compare(lambda t: t.max(dim=1), lambda t: torch.amax(t, dim=1), [x])
-    compare(lambda t: t.max(dim=0, keepdim=True), lambda t: torch.amax(t, dim=0, keepdim=True), [x])
+    compare(lambda t: t.max(dim=1).values, lambda t: t.max(dim=1).values, [x])
+    compare(lambda t: t.max(dim=0, keepdim=True).values, lambda t: t.max(dim=0, keepdim=True).values, [x])
+    got, want = to_md(x).max(dim=1).indices.numpy(), torch.from_numpy(x).max(dim=1).indices.numpy()
+    np.testing.assert_array_equal(got, want)
 
 
 # ---------------------------------------------------------------- shapes, indexing, cat
@@ -532,3 +534,75 @@ def test_dropout_matches_torch_semantics():
                 np.testing.assert_allclose(y[kept], x[kept] / (1 - p), rtol=1e-6)
             assert abs((1 - kept.mean()) - p) < 0.01
     np.testing.assert_array_equal(F.dropout(to_md(x), 0.5, training=False).numpy(), x)
+
+
+# ---------------------------------------------------------------- clamp, maximum, minimum, relu at NaN
+
+SPECIALS = np.array([np.nan, -np.inf, -2.0, -1.0, -0.5, 0.0, 0.5, 1.0, 3.0, np.inf], np.float32)
+
+
+@pytest.mark.parametrize("lo,hi", [(-1.0, 1.0), (None, 0.5), (-0.5, None), (2.0, -2.0), (1.0, 1.0)])
+def test_clamp_matches_torch_at_bounds_infinities_and_nan(lo, hi):
+    # gradients pass where lo <= x <= hi (bounds included), not at NaN; lo > hi gives hi everywhere
+    x = SPECIALS.copy()
+    m, t = md.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    om, ot = m.clamp(lo, hi), t.clamp(lo, hi)
+    np.testing.assert_array_equal(om.numpy(), ot.detach().numpy())
+    om.backward(md.ones(10))
+    ot.backward(torch.ones(10))
+    np.testing.assert_array_equal(m.grad.numpy(), t.grad.numpy())
+    np.testing.assert_array_equal(md.clamp(md.tensor(x), lo, hi).numpy(), ot.detach().numpy())
+
+
+def test_clamp_random_and_non_contiguous():
+    x = randn(np.random.default_rng(11), 6, 9) * 2
+    compare(lambda t: t.clamp(-1.0, 1.5), lambda t: t.clamp(-1.0, 1.5), [x])
+    compare(lambda t: F.clamp(t.T, min=0.2), lambda t: t.T.clamp(min=0.2), [x])
+    with pytest.raises(ValueError, match="clamp"):
+        md.ones(3).clamp()
+
+
+@pytest.mark.parametrize("op", ["maximum", "minimum"])
+def test_maximum_minimum_match_torch_with_ties_nan_and_broadcasting(op):
+    # a tie splits the gradient in halves; where either side is NaN both get all of it (torch's rule)
+    a = np.array([[1.0, 2.0, np.nan, 3.0, -1.0, 0.0]], np.float32)
+    b = np.array([[1.0], [np.nan], [-5.0]], np.float32)  # broadcast (3, 1) against (1, 6)
+    ma, mb = md.tensor(a, requires_grad=True), md.tensor(b, requires_grad=True)
+    ta, tb = torch.tensor(a, requires_grad=True), torch.tensor(b, requires_grad=True)
+    om, ot = getattr(F, op)(ma, mb), getattr(torch, op)(ta, tb)
+    np.testing.assert_array_equal(om.numpy(), ot.detach().numpy())
+    w = np.random.default_rng(2).standard_normal((3, 6)).astype(np.float32)
+    om.backward(md.tensor(w))
+    ot.backward(torch.from_numpy(w))
+    np.testing.assert_allclose(ma.grad.numpy(), ta.grad.numpy(), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(mb.grad.numpy(), tb.grad.numpy(), rtol=1e-6, atol=1e-6)
+    x, y = randn(np.random.default_rng(3), 4, 5), randn(np.random.default_rng(4), 5)
+    compare(lambda p, q: getattr(md, op)(p, q), lambda p, q: getattr(torch, op)(p, q), [x, y])
+
+
+def test_relu_keeps_nan_as_torch():
+    x = SPECIALS.copy()
+    m, t = md.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    om, ot = F.relu(m), TF.relu(t)
+    np.testing.assert_array_equal(om.numpy(), ot.detach().numpy())
+    om.backward(md.ones(10))
+    ot.backward(torch.ones(10))
+    np.testing.assert_array_equal(m.grad.numpy(), t.grad.numpy())
+
+
+def test_max_over_dim_returns_values_and_indices_as_torch():
+    x = randn(np.random.default_rng(9), 5, 7)
+    got, want = to_md(x).max(1), torch.from_numpy(x).max(1)
+    np.testing.assert_array_equal(got.values.numpy(), want.values.numpy())
+    np.testing.assert_array_equal(got.indices.numpy(), want.indices.numpy())
+    v, i = to_md(x).max(dim=0, keepdim=True)
+    assert v.shape == i.shape == (1, 7) and i.dtype == "int64"
+
+
+def test_cast_through_bfloat16_is_differentiable_as_torch():
+    x = np.array([1.001, 2.0, -3.3], np.float32)
+    w = np.array([1.001, 3.0, 0.1], np.float32)
+    m, t = md.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    (m.to("bfloat16").float() * md.tensor(w)).sum().backward()
+    (t.to(torch.bfloat16).float() * torch.from_numpy(w)).sum().backward()
+    np.testing.assert_array_equal(m.grad.numpy(), t.grad.numpy())  # the gradient is rounded through bf16 too

@@ -206,16 +206,6 @@ def test_sample_timesteps():
     assert not np.array_equal(v, s.sample_timesteps(4000, generator=md.Generator(8)).numpy())
 
 
-def test_clamp_passes_inside_values_bit_for_bit():
-    from minidiff.schedulers import _clamp
-
-    x = np.concatenate([np.random.default_rng(0).uniform(-3, 3, 1000), [-1.0, 1.0, 0.3, -0.7]]).astype(np.float32)
-    got = _clamp(md.tensor(x), 1.0).numpy()
-    inside = np.abs(x) <= 1
-    np.testing.assert_array_equal(got[inside], x[inside])
-    np.testing.assert_allclose(got[~inside], np.sign(x[~inside]), rtol=0, atol=1.2e-7)
-
-
 # ---- reverse steps
 
 
@@ -561,3 +551,28 @@ def test_add_noise_and_step_on_cuda_match_cpu():
         md.tensor(noise, device="cuda"), 901, md.tensor(x0, device="cuda"), eta=1.0, generator=md.Generator(1)
     )
     assert str(drawn.prev_sample.device).startswith("cuda")
+
+
+@pytest.mark.parametrize("kind", ["ddpm", "ddim"])
+@pytest.mark.parametrize("prediction_type", PREDICTION_TYPES)
+def test_zero_terminal_snr_first_step_is_clipped_not_nan(kind, prediction_type):
+    # alpha_bar is exactly 0 at the last timestep, so an epsilon model's x0 = (x - eps) / 0 is +-inf;
+    # clipping must turn it into +-clip_sample_range as in diffusers (a clamp written as x + relu(...)
+    # gave inf - inf = NaN there)
+    ours, theirs = _pair(
+        kind, rescale_betas_zero_snr=True, prediction_type=prediction_type, timestep_spacing="trailing"
+    )
+    ours.set_timesteps(10)
+    theirs.set_timesteps(10)
+    rng = np.random.default_rng(5)
+    x, eps = (rng.standard_normal((2, 1, 4, 4)).astype(np.float32) for _ in range(2))
+    t = int(ours.timesteps[0])
+    assert t == 999
+    kw = {"variance_noise": md.zeros(2, 1, 4, 4)} if kind == "ddpm" else {}
+    got = ours.step(md.tensor(eps), t, md.tensor(x), **kw)
+    want = theirs.step(torch.from_numpy(eps), t, torch.from_numpy(x))
+    x0 = got.pred_original_sample.numpy()
+    assert np.isfinite(x0).all() and np.abs(x0).max() <= 1.0
+    np.testing.assert_allclose(x0, _np(want.pred_original_sample), rtol=0, atol=ATOL)
+    if kind == "ddim":  # (diffusers' DDPM step draws its own noise)
+        np.testing.assert_allclose(got.prev_sample.numpy(), _np(want.prev_sample), rtol=0, atol=ATOL)

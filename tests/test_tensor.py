@@ -77,7 +77,10 @@ def test_randint_forms_and_range():
 
 
 def test_arange():
-    np.testing.assert_array_equal(md.arange(5).numpy(), np.arange(5, dtype=np.float32))
+    # int bounds give int64, any float gives float32 (torch's rule)
+    assert md.arange(5).dtype == "int64" and md.arange(1, 2, 0.25).dtype == "float32"
+    assert md.arange(5.0).dtype == "float32" and md.arange(5, dtype="float32").dtype == "float32"
+    np.testing.assert_array_equal(md.arange(5).numpy(), np.arange(5))
     np.testing.assert_array_equal(md.arange(1, 2, 0.25).numpy(), np.arange(1, 2, 0.25, dtype=np.float32))
     np.testing.assert_array_equal(md.arange(10, 0, -3).numpy(), np.array([10, 7, 4, 1], np.float32))
     i = md.arange(2, 7, dtype="int64")
@@ -574,3 +577,195 @@ def test_gradient_dtype_is_checked():
         (x * 2).backward(md.ones(3, dtype="int64"))
     with pytest.raises(TypeError, match="grad.*int64"):
         x.grad = md.ones(3, dtype="int64")
+
+
+# ---------------------------------------------------------------- in-place ops and saved-tensor versions
+
+
+def test_augmented_assignment_writes_in_place():
+    a = md.ones(3)
+    b = a
+    b += 1  # b is still a: both see the change, as in torch
+    assert b is a
+    np.testing.assert_array_equal(a.numpy(), [2, 2, 2])
+    a *= md.tensor([1.0, 2.0, 3.0])
+    a -= 1
+    a /= 2
+    np.testing.assert_array_equal(a.numpy(), [0.5, 1.5, 2.5])
+    rows = md.zeros(2, 3)
+    rows += md.arange(3.0)  # the other operand broadcasts to the tensor's shape
+    np.testing.assert_array_equal(rows.numpy(), [[0, 1, 2], [0, 1, 2]])
+    with pytest.raises(ValueError, match=r"add_: the result has shape \[2, 3\]"):
+        x = md.ones(3)
+        x += md.ones(2, 3)  # but the tensor does not grow
+
+
+def test_augmented_assignment_on_a_view_changes_the_base():
+    base = md.zeros(3, 4)
+    view = base[1:, ::2]
+    view += 5
+    base[0] = md.tensor([1.0, 2.0, 3.0, 4.0])
+    base[:, 3] = 7
+    want = np.array([[1, 2, 3, 7], [5, 0, 5, 7], [5, 0, 5, 7]], np.float32)
+    np.testing.assert_array_equal(base.numpy(), want)
+    y = md.tensor([[1.0, 2.0, 3.0]])
+    y[0] *= 2  # __getitem__, __imul__ on the view, then __setitem__ of the same elements
+    np.testing.assert_array_equal(y.numpy(), [[2, 4, 6]])
+
+
+def test_in_place_methods_and_a_hand_written_sgd_step():
+    lin = md.nn.Linear(2, 1)
+    w0 = lin.weight.numpy().copy()
+    lin(md.ones(4, 2)).sum().backward()
+    grad = lin.weight.grad.numpy().copy()
+    with md.no_grad():
+        for p in lin.parameters():
+            p -= 0.1 * p.grad
+    np.testing.assert_allclose(lin.weight.numpy(), w0 - 0.1 * grad, rtol=1e-6)
+    t = md.ones(2, 3)
+    assert t.add_(md.ones(3), alpha=-2) is t
+    np.testing.assert_array_equal(t.numpy(), -np.ones((2, 3)))
+    t.sub_(1.5, alpha=2).mul_(2).div_(md.tensor([1.0, 2.0, 4.0]))
+    np.testing.assert_array_equal(t.numpy(), [[-8, -4, -2]] * 2)
+
+
+def test_in_place_ops_refuse_what_autograd_would_need():
+    leaf = md.ones(3, requires_grad=True)
+    with pytest.raises(RuntimeError, match="add_: the tensor written requires grad"):
+        leaf += 1
+    x = md.zeros(3)
+    with pytest.raises(RuntimeError, match="mul_: the other operand requires grad"):
+        x *= leaf
+    with pytest.raises(RuntimeError, match="__setitem__"):
+        x[0] = leaf[1]
+    with md.no_grad():
+        leaf += 1  # an update outside the graph is fine
+    np.testing.assert_array_equal(leaf.numpy(), [2, 2, 2])
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda saved: saved.fill_(5.0),
+        lambda saved: saved.copy_(md.zeros(3)),
+        lambda saved: saved.add_(1.0),
+        lambda saved: saved.__imul__(2.0),
+        lambda saved: saved.__setitem__(0, 9.0),
+        lambda saved: saved[1:].zero_(),
+        lambda saved: saved.normal_(),
+    ],
+)
+def test_backward_refuses_a_saved_tensor_changed_in_place(change):
+    x = md.ones(3, requires_grad=True)
+    w = md.ones(3)
+    y = (x * w).sum()  # mul saves w for x's gradient
+    with md.no_grad():
+        change(w)
+    with pytest.raises(RuntimeError, match="'mul' saved for its gradient was modified by an in-place operation"):
+        y.backward()
+
+
+def test_backward_refuses_a_saved_output_changed_in_place():
+    x = md.tensor([1.0, 2.0], requires_grad=True)
+    y = x.exp()  # exp's backward reads its output
+    with md.no_grad():
+        y.zero_()
+    with pytest.raises(RuntimeError, match="'exp' saved"):
+        y.sum().backward()
+
+
+def test_changes_autograd_does_not_read_are_allowed():
+    x = md.ones(3, requires_grad=True)
+    w = md.ones(3)
+    y = (x + w).sum()  # add saves nothing
+    w.fill_(5.0)
+    y.backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [1, 1, 1])
+    z = (x * md.ones(3)).sum()
+    z.backward()  # a change made after the backward is fine too
+    assert x.grad is not None
+
+
+def test_optimizer_step_before_backward_is_an_error():
+    lin = md.nn.Linear(3, 2)
+    opt = md.optim.Adam(lin.parameters(), lr=0.1)
+    loss = lin(md.ones(4, 3)).sum()
+    loss.backward(retain_graph=True)
+    opt.step()  # the weight that linear saved has changed
+    with pytest.raises(RuntimeError, match="'linear' saved"):
+        loss.backward()
+
+
+def test_copy_between_overlapping_views_reads_before_writing():
+    x = md.arange(4.0).reshape(2, 2)
+    x.copy_(x.T)
+    np.testing.assert_array_equal(x.numpy(), [[0, 2], [1, 3]])
+    y = md.arange(6.0)
+    y[1:].copy_(y[:-1])
+    np.testing.assert_array_equal(y.numpy(), [0, 0, 1, 2, 3, 4])
+    z = md.arange(6.0)
+    z[1:] = z[:-1]
+    np.testing.assert_array_equal(z.numpy(), [0, 0, 1, 2, 3, 4])
+    with pytest.raises(ValueError, match="copy_: the destination repeats elements"):
+        md.zeros(1).expand(4).copy_(md.tensor([1.0, 2.0, 3.0, 4.0]))
+
+
+def test_set_grad_enabled_is_a_call_a_context_manager_and_a_decorator():
+    assert md.is_grad_enabled()
+    with md.set_grad_enabled(False):
+        assert not md.is_grad_enabled()
+        with md.set_grad_enabled(True):
+            assert md.is_grad_enabled()
+        assert not md.is_grad_enabled()
+    assert md.is_grad_enabled()
+    md.set_grad_enabled(False)
+    try:
+        assert not md.is_grad_enabled()
+    finally:
+        md.set_grad_enabled(True)
+
+    @md.set_grad_enabled(False)
+    def inside():
+        return md.is_grad_enabled()
+
+    assert md.is_grad_enabled() and inside() is False and md.is_grad_enabled()
+
+
+def test_module_attributes_before_super_init_are_a_clear_error():
+    class Forgot(md.nn.Module):
+        def __init__(self, what):
+            self.plain = 3  # a plain attribute is fine, as in torch
+            if what == "module":
+                self.fc = md.nn.Linear(2, 2)
+            elif what == "parameter":
+                self.w = md.nn.Parameter(md.ones(2))
+            else:
+                self.missing  # noqa: B018
+
+    with pytest.raises(AttributeError, match=r"cannot assign 'fc' \(a module\) before Module.__init__"):
+        Forgot("module")
+    with pytest.raises(AttributeError, match=r"cannot assign 'w' \(a parameter\)"):
+        Forgot("parameter")
+    with pytest.raises(AttributeError, match="has not been called"):
+        Forgot("read")
+
+
+def test_size_and_range_overflows_are_errors():
+    with pytest.raises(ValueError, match="randint: the range"):
+        md.randint(-(2**63), 2**63 - 1, (4,))
+    with pytest.raises(ValueError, match="randint: the range"):
+        md.randint(-(2**62), 2**62, (4,))
+    with pytest.raises(ValueError, match="expand: .*too many elements"):
+        md.ones(1).expand(2**62, 2**62)
+    with pytest.raises(ValueError, match="normal_: std"):
+        md.ones(3).normal_(0.0, -1.0)
+    with pytest.raises(ValueError, match="uniform_"):
+        md.ones(3).uniform_(1.0, 0.0)
+
+
+def test_mean_loss_of_nothing_is_nan_and_stays_in_the_graph():
+    a = md.zeros(0, 3, requires_grad=True)
+    loss = F.mse_loss(a, md.zeros(0, 3))
+    assert np.isnan(loss.item()) and loss.requires_grad
+    loss.backward()
+    assert a.grad.shape == (0, 3)

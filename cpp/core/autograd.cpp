@@ -19,7 +19,7 @@ thread_local bool g_grad_enabled = true;
 BackwardObserver g_observer;
 }  // namespace
 
-Node::Node(const char* name, BackwardFn fn, std::vector<Edge> next, const Tensor& out)
+Node::Node(const char* name, BackwardFn fn, std::vector<Edge> next, const Tensor& out, const std::vector<Tensor>& saved)
     : name_(name),
       seq_(g_sequence.fetch_add(1, std::memory_order_relaxed)),
       fn_(std::move(fn)),
@@ -28,6 +28,8 @@ Node::Node(const char* name, BackwardFn fn, std::vector<Edge> next, const Tensor
       out_device_(out.device()) {
   needs_.resize(next_.size());
   for (size_t i = 0; i < next_.size(); ++i) needs_[i] = next_[i].active();
+  for (const Tensor& t : saved)
+    if (t.defined()) saved_versions_.emplace_back(t.storage(), t.storage()->version);
 }
 
 std::vector<Tensor> Node::apply(const Tensor& grad_out, bool retain_graph) {
@@ -35,6 +37,13 @@ std::vector<Tensor> Node::apply(const Tensor& grad_out, bool retain_graph) {
     throw RuntimeError(str("backward: trying to run '", name_,
                            "' backward a second time, but its saved tensors were freed after the "
                            "first backward; pass retain_graph=True to the first backward"));
+  for (const auto& [weak, version] : saved_versions_)
+    if (const auto storage = weak.lock(); storage && storage->version != version)
+      throw RuntimeError(str("backward: a tensor that '", name_,
+                             "' saved for its gradient was modified by an in-place operation after the forward "
+                             "(its version is ",
+                             storage->version, ", saved at ", version,
+                             "); clone() it before changing it, or change it after backward"));
   std::vector<Tensor> grads;
   if (g_observer) {
     profiler::sync_if_needed();
@@ -77,7 +86,8 @@ bool any_requires_grad(const std::vector<Tensor>& inputs) {
   return false;
 }
 
-void record(const char* name, Tensor& out, const std::vector<Tensor>& inputs, BackwardFn fn) {
+void record(const char* name, Tensor& out, const std::vector<Tensor>& inputs, BackwardFn fn,
+            const std::vector<Tensor>& saved) {
   std::vector<Edge> next(inputs.size());
   for (size_t i = 0; i < inputs.size(); ++i) {
     const Tensor& t = inputs[i];
@@ -87,7 +97,7 @@ void record(const char* name, Tensor& out, const std::vector<Tensor>& inputs, Ba
     else
       next[i].leaf = t.impl_ptr();
   }
-  out.impl()->grad_fn = std::make_shared<Node>(name, std::move(fn), std::move(next), out);
+  out.impl()->grad_fn = std::make_shared<Node>(name, std::move(fn), std::move(next), out, saved);
   out.impl()->requires_grad = true;
 }
 

@@ -28,14 +28,16 @@ struct Edge {
 
 class Node {
  public:
-  Node(const char* name, BackwardFn fn, std::vector<Edge> next, const Tensor& out);
+  Node(const char* name, BackwardFn fn, std::vector<Edge> next, const Tensor& out,
+       const std::vector<Tensor>& saved = {});
 
   const char* name() const { return name_; }
   uint64_t sequence() const { return seq_; }
   const std::vector<Edge>& next() const { return next_; }
   bool released() const { return !fn_; }
 
-  // Runs the closure; drops it (and its saved tensors) unless retain_graph.
+  // Runs the closure; drops it (and its saved tensors) unless retain_graph. Throws RuntimeError
+  // when a saved tensor's storage was changed in place since the forward.
   std::vector<Tensor> apply(const Tensor& grad_out, bool retain_graph);
 
   const Shape& out_shape() const { return out_shape_; }
@@ -49,6 +51,9 @@ class Node {
   GradMask needs_;
   Shape out_shape_;
   Device out_device_;
+  // The storages of the tensors the closure saved, with their versions at the forward. Weak: a
+  // storage nobody else holds cannot change (and a saved output is not kept alive by its node).
+  std::vector<std::pair<std::weak_ptr<Storage>, uint64_t>> saved_versions_;
 };
 
 // ---- grad mode (thread local, like torch)
@@ -65,8 +70,11 @@ struct NoGradGuard {
 bool any_requires_grad(std::initializer_list<const Tensor*> inputs);
 bool any_requires_grad(const std::vector<Tensor>& inputs);
 
-// Attaches a node to out: out becomes a non-leaf that requires grad.
-void record(const char* name, Tensor& out, const std::vector<Tensor>& inputs, BackwardFn fn);
+// Attaches a node to out: out becomes a non-leaf that requires grad. saved: the tensors fn holds
+// whose values it reads (an input, the output): changing one in place before the backward is
+// an error there, as in torch, instead of a silently wrong gradient.
+void record(const char* name, Tensor& out, const std::vector<Tensor>& inputs, BackwardFn fn,
+            const std::vector<Tensor>& saved = {});
 
 // The engine: accumulates d(root)/d(leaf) into every reachable leaf's .grad.
 void run_backward(const Tensor& root, const Tensor& grad_root, bool retain_graph);

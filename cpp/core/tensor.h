@@ -16,6 +16,9 @@ struct Storage {
   size_t nbytes = 0;
   Device device;
   std::function<void(void*)> deleter;
+  // Bumped by every in-place change of these bytes (through any view), so a backward can tell that
+  // a tensor it saved was changed after the forward (see Node).
+  uint64_t version = 0;
 
   Storage(void* d, size_t n, Device dev, std::function<void(void*)> del)
       : data(d), nbytes(n), device(dev), deleter(std::move(del)) {}

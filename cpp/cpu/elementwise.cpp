@@ -31,7 +31,7 @@ inline float unary_f(float x) {
   if constexpr (op == UnaryOp::Gelu) return 0.5f * x * (1.0f + verf(x * kSqrt1_2));
   // 0.5 x (1 + tanh(u)) = x sigmoid(2u): no cancellation where tanh(u) is near -1
   if constexpr (op == UnaryOp::GeluTanh) return x * vsigmoid(2.0f * kSqrt2OverPi * (x + 0.044715f * x * x * x));
-  if constexpr (op == UnaryOp::Relu) return x > 0.0f ? x : 0.0f;
+  if constexpr (op == UnaryOp::Relu) return x > 0.0f || x != x ? x : 0.0f;  // NaN stays NaN, as in torch
   if constexpr (op == UnaryOp::Sigmoid) return sigmoidf(x);
   if constexpr (op == UnaryOp::Tanh) return vtanh(x);
   return 0.0f;
@@ -59,7 +59,7 @@ inline float unary_df(float x, float y) {
     const float s = vsigmoid(2.0f * kSqrt2OverPi * (x + 0.044715f * x * x * x));
     return s + x * s * (1.0f - s) * 2.0f * kSqrt2OverPi * (1.0f + 3.0f * 0.044715f * x * x);
   }
-  if constexpr (op == UnaryOp::Relu) return x > 0.0f ? 1.0f : 0.0f;
+  if constexpr (op == UnaryOp::Relu) return x <= 0.0f ? 0.0f : 1.0f;  // 1 at NaN, as in torch
   if constexpr (op == UnaryOp::Sigmoid) return y * (1.0f - y);
   if constexpr (op == UnaryOp::Tanh) return 1.0f - y * y;
   return 0.0f;
@@ -84,10 +84,12 @@ inline float binary_f(float a, float b) {
   if constexpr (op == BinaryOp::Mul) return a * b;
   if constexpr (op == BinaryOp::Div) return a / b;
   if constexpr (op == BinaryOp::Pow) return std::pow(a, b);
-  if constexpr (op == BinaryOp::Maximum) return a > b ? a : b;
-  if constexpr (op == BinaryOp::Minimum) return a < b ? a : b;
+  if constexpr (op == BinaryOp::Maximum) return a > b || a != a ? a : b;  // a != a: NaN
+  if constexpr (op == BinaryOp::Minimum) return a < b || a != a ? a : b;
   if constexpr (op == BinaryOp::PowGradBase) return b == 0.0f ? 0.0f : b * std::pow(a, b - 1.0f);
   if constexpr (op == BinaryOp::PowGradExponent) return a == 0.0f && b >= 0.0f ? 0.0f : std::pow(a, b) * std::log(a);
+  if constexpr (op == BinaryOp::AtLeast) return a >= b ? 1.0f : 0.0f;
+  if constexpr (op == BinaryOp::MaxGrad) return a < b ? 0.0f : a == b ? 0.5f : 1.0f;  // 1 at NaN
   return 0.0f;
 }
 

@@ -18,12 +18,14 @@ Tensor softmax_last(const Tensor& x) {
   if (out.numel()) MD_DISPATCH(x.device(), softmax_forward, out.f32(), xc.f32(), M, D);
   if (any_requires_grad({&x})) {
     Tensor y = out.detach();
-    record("softmax", out, {x}, [y, M, D](const Tensor& g, const GradMask&) {
-      Tensor gc = g.is_contiguous() ? g : contiguous(g);
-      Tensor dx = Tensor::empty(y.shape(), DType::Float32, g.device());
-      if (dx.numel()) MD_DISPATCH(g.device(), softmax_backward, dx.f32(), gc.f32(), y.f32(), M, D);
-      return std::vector<Tensor>{dx};
-    });
+    record("softmax", out, {x},
+           [y, M, D](const Tensor& g, const GradMask&) {
+             Tensor gc = g.is_contiguous() ? g : contiguous(g);
+             Tensor dx = Tensor::empty(y.shape(), DType::Float32, g.device());
+             if (dx.numel()) MD_DISPATCH(g.device(), softmax_backward, dx.f32(), gc.f32(), y.f32(), M, D);
+             return std::vector<Tensor>{dx};
+           },
+           {y});
   }
   return out;
 }
@@ -74,19 +76,21 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
   }
   if (any_requires_grad({&q, &k, &v})) {
     Tensor od = out.detach();
-    record(op, out, {q, k, v}, [qc, kc, vc, od, lse, B, Lq, Lk, D, Dv, sc](const Tensor& g, const GradMask&) {
-      Tensor gc = g.is_contiguous() ? g : contiguous(g);
-      Tensor dq = Tensor::empty(qc.shape(), DType::Float32, g.device());
-      Tensor dk = Tensor::empty(kc.shape(), DType::Float32, g.device());
-      Tensor dv = Tensor::empty(vc.shape(), DType::Float32, g.device());
-      if (od.numel()) {
-        MD_DISPATCH(g.device(), attention_backward, dq.f32(), dk.f32(), dv.f32(), gc.f32(), qc.f32(), kc.f32(),
-                    vc.f32(), od.f32(), lse.f32(), B, Lq, Lk, D, Dv, sc);
-      } else {
-        for (Tensor* t : {&dq, &dk, &dv}) fill_(*t, 0.0);
-      }
-      return std::vector<Tensor>{dq, dk, dv};
-    });
+    record(op, out, {q, k, v},
+           [qc, kc, vc, od, lse, B, Lq, Lk, D, Dv, sc](const Tensor& g, const GradMask&) {
+             Tensor gc = g.is_contiguous() ? g : contiguous(g);
+             Tensor dq = Tensor::empty(qc.shape(), DType::Float32, g.device());
+             Tensor dk = Tensor::empty(kc.shape(), DType::Float32, g.device());
+             Tensor dv = Tensor::empty(vc.shape(), DType::Float32, g.device());
+             if (od.numel()) {
+               MD_DISPATCH(g.device(), attention_backward, dq.f32(), dk.f32(), dv.f32(), gc.f32(), qc.f32(), kc.f32(),
+                           vc.f32(), od.f32(), lse.f32(), B, Lq, Lk, D, Dv, sc);
+             } else {
+               for (Tensor* t : {&dq, &dk, &dv}) fill_(*t, 0.0);
+             }
+             return std::vector<Tensor>{dq, dk, dv};
+           },
+           {qc, kc, vc, od});
   }
   return out;
 }

@@ -65,23 +65,25 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, std::pa
   }
   if (any_requires_grad({&x, &weight, &bias})) {
     const bool has_bias = b.defined();
-    record("conv2d", out, {x, weight, bias}, [xc, w, g, has_bias, saved](const Tensor& dout, const GradMask& n) {
-      Tensor gc = contiguous(dout);
-      Tensor dx, dw, db;
-      if (n[0]) dx = Tensor::empty(xc.shape(), DType::Float32, gc.device());
-      if (n[1]) dw = Tensor::empty(w.shape(), DType::Float32, gc.device());
-      if (n[2] && has_bias) db = Tensor::empty({g.K}, DType::Float32, gc.device());
-      if (gc.numel() && g.C > 0) {
-        MD_DISPATCH(gc.device(), conv2d_backward, dx.defined() ? dx.f32() : nullptr, dw.defined() ? dw.f32() : nullptr,
-                    db.defined() ? db.f32() : nullptr, gc.f32(), xc.f32(), w.f32(), g,
-                    saved.defined() ? saved.f32() : nullptr);
-      } else {
-        for (Tensor* t : {&dx, &dw, &db})
-          if (t->defined()) fill_(*t, 0.0);
-        if (db.defined() && gc.numel()) db = reshape(sum(gc, {0, 2, 3}), {g.K});
-      }
-      return std::vector<Tensor>{dx, dw, db};
-    });
+    record("conv2d", out, {x, weight, bias},
+           [xc, w, g, has_bias, saved](const Tensor& dout, const GradMask& n) {
+             Tensor gc = contiguous(dout);
+             Tensor dx, dw, db;
+             if (n[0]) dx = Tensor::empty(xc.shape(), DType::Float32, gc.device());
+             if (n[1]) dw = Tensor::empty(w.shape(), DType::Float32, gc.device());
+             if (n[2] && has_bias) db = Tensor::empty({g.K}, DType::Float32, gc.device());
+             if (gc.numel() && g.C > 0) {
+               MD_DISPATCH(gc.device(), conv2d_backward, dx.defined() ? dx.f32() : nullptr,
+                           dw.defined() ? dw.f32() : nullptr, db.defined() ? db.f32() : nullptr, gc.f32(), xc.f32(),
+                           w.f32(), g, saved.defined() ? saved.f32() : nullptr);
+             } else {
+               for (Tensor* t : {&dx, &dw, &db})
+                 if (t->defined()) fill_(*t, 0.0);
+               if (db.defined() && gc.numel()) db = reshape(sum(gc, {0, 2, 3}), {g.K});
+             }
+             return std::vector<Tensor>{dx, dw, db};
+           },
+           {xc, w});
   }
   return out;
 }

@@ -150,7 +150,10 @@ Tensor rand(const Shape& shape, Generator* gen, Device device) {
 
 Tensor randint(int64_t low, int64_t high, const Shape& shape, Generator* gen, Device device) {
   MD_CHECK(high > low, ValueError, "randint: high (", high, ") must be greater than low (", low, ")");
-  MD_CHECK(high - low <= (int64_t(1) << 32), ValueError, "randint: range ", high - low, " is larger than 2^32");
+  // (the difference in uint64: high - low overflows int64 for bounds near its ends)
+  const uint64_t range = static_cast<uint64_t>(high) - static_cast<uint64_t>(low);
+  MD_CHECK(range <= (uint64_t(1) << 32), ValueError, "randint: the range [", low, ", ", high, ") holds ", range,
+           " values, more than 2^32");
   Tensor t = Tensor::empty(shape, DType::Int64, device);
   Generator& g = gen ? *gen : default_generator();
   const uint64_t offset = g.take(t.numel());
@@ -219,7 +222,9 @@ Tensor to_dtype(const Tensor& t, DType dtype) {
   Tensor src = t.is_contiguous() ? t.detach() : contiguous(t.detach());
   Tensor out = Tensor::empty(t.shape(), dtype, t.device());
   if (out.numel()) MD_DISPATCH(t.device(), cast, out.raw(), dtype, src.raw(), t.dtype(), out.numel());
-  if (dtype == DType::Float32 && any_requires_grad({&t})) {
+  // differentiable between the floating types (the gradient is cast back, rounding through bf16
+  // as in torch); an integer result has no gradient
+  if (dtype != DType::Int64 && t.dtype() != DType::Int64 && any_requires_grad({&t})) {
     const DType from = t.dtype();
     record("to_dtype", out, {t},
            [from](const Tensor& g, const GradMask&) { return std::vector<Tensor>{to_dtype(g, from)}; });
@@ -235,6 +240,17 @@ void check_inplace(const char* op, const Tensor& t) {
   MD_CHECK(!(grad_enabled() && t.requires_grad()), RuntimeError, op,
            ": in-place change of a tensor that requires grad; wrap it in no_grad()");
 }
+
+// Every in-place op calls this once its checks have passed, before it writes (see Storage::version).
+void mark_changed(const Tensor& t) { ++t.storage()->version; }
+
+// A view that repeats elements (an expanded one) cannot take one value per element.
+void check_no_repeats(const char* op, const Tensor& t) {
+  for (int64_t d = 0; d < t.dim(); ++d)
+    MD_CHECK(t.strides()[d] != 0 || t.shape()[d] <= 1, ValueError, op,
+             ": the destination repeats elements (stride 0 along dimension ", d, " of shape ", t.shape(),
+             ": an expanded view); write into a tensor that owns its elements");
+}
 }  // namespace
 
 void copy_(Tensor& dst, const Tensor& src) {
@@ -243,13 +259,34 @@ void copy_(Tensor& dst, const Tensor& src) {
            " differs from source shape ", src.shape());
   Tensor s = src.dtype() == dst.dtype() ? src : to_dtype(src.detach(), dst.dtype());
   if (s.device() != dst.device()) s = to_device(s.detach(), dst.device());
+  check_no_repeats("copy_", dst);
+  // a source that shares the destination's bytes (x.copy_(x.T), y[1:].copy_(y[:-1])) is read
+  // before any of them is written
+  if (s.storage() == dst.storage()) s = clone(s.detach());
+  mark_changed(dst);
   copy_elements(dst, s);
+}
+
+void write_result_(const char* op, Tensor& t, const Tensor& result) {
+  check_inplace(op, t);
+  MD_CHECK(!(grad_enabled() && result.requires_grad()), RuntimeError, op,
+           ": an operand requires grad, and in-place ops are not recorded for autograd; use the out-of-place op");
+  MD_CHECK(result.shape() == t.shape(), ValueError, op, ": the result has shape ", result.shape(),
+           " (broadcast), but the tensor written in place has shape ", t.shape());
+  MD_CHECK(result.dtype() == t.dtype() && result.device() == t.device(), TypeError, op, ": the result is ",
+           dtype_name(result.dtype()), " on ", result.device().str(), ", the tensor written in place ",
+           dtype_name(t.dtype()), " on ", t.device().str());
+  check_no_repeats(op, t);
+  Tensor r = result.storage() == t.storage() ? clone(result.detach()) : result;
+  mark_changed(t);
+  copy_elements(t, r);
 }
 
 void fill_(Tensor& t, double value) {
   check_inplace("fill_", t);
   if (t.numel() == 0) return;
   MD_CHECK(t.is_contiguous(), ValueError, "fill_: tensor must be contiguous, got strides ", t.strides());
+  mark_changed(t);
   if (t.dtype() == DType::Int64)
     MD_DISPATCH(t.device(), fill_i64, t.i64(), static_cast<int64_t>(value), t.numel());
   else if (t.dtype() == DType::Float32)
@@ -266,6 +303,7 @@ void add_(Tensor& t, const Tensor& other, float alpha) {
   MD_CHECK(t.shape() == other.shape(), ValueError, "add_: shapes ", t.shape(), " and ", other.shape(), " differ");
   MD_CHECK(t.is_contiguous(), ValueError, "add_: destination must be contiguous");
   Tensor o = other.is_contiguous() ? other : contiguous(other.detach());
+  mark_changed(t);
   if (t.numel()) MD_DISPATCH(t.device(), axpby, t.f32(), t.f32(), 1.0f, o.f32(), alpha, t.numel());
 }
 
@@ -273,13 +311,16 @@ void mul_(Tensor& t, float s) {
   check_inplace("mul_", t);
   check_float("mul_", t);
   MD_CHECK(t.is_contiguous(), ValueError, "mul_: tensor must be contiguous");
+  mark_changed(t);
   if (t.numel()) MD_DISPATCH(t.device(), scalar_forward, BinaryOp::Mul, t.f32(), t.f32(), s, false, t.numel());
 }
 
 void normal_(Tensor& t, float mean, float std, Generator* gen) {
   check_inplace("normal_", t);
   check_float("normal_", t);
+  MD_CHECK(std >= 0.0f, ValueError, "normal_: std must be >= 0, got ", std);
   MD_CHECK(t.is_contiguous(), ValueError, "normal_: tensor must be contiguous");
+  mark_changed(t);
   Generator& g = gen ? *gen : default_generator();
   const uint64_t offset = g.take(t.numel());
   if (!t.numel()) return;
@@ -293,7 +334,9 @@ void normal_(Tensor& t, float mean, float std, Generator* gen) {
 void uniform_(Tensor& t, float low, float high, Generator* gen) {
   check_inplace("uniform_", t);
   check_float("uniform_", t);
+  MD_CHECK(low <= high, ValueError, "uniform_: the range [", low, ", ", high, ") is empty (from > to)");
   MD_CHECK(t.is_contiguous(), ValueError, "uniform_: tensor must be contiguous");
+  mark_changed(t);
   Generator& g = gen ? *gen : default_generator();
   const uint64_t offset = g.take(t.numel());
   if (!t.numel()) return;

@@ -29,6 +29,10 @@ const char* binary_name(BinaryOp op) {
     case BinaryOp::PowGradBase:
     case BinaryOp::PowGradExponent:
       return "pow backward";
+    case BinaryOp::AtLeast:
+      return "clamp backward";
+    case BinaryOp::MaxGrad:
+      return "maximum backward";
   }
   return "?";
 }
@@ -101,12 +105,15 @@ Tensor unary(UnaryOp op, const Tensor& a) {
   if (out.numel()) MD_DISPATCH(a.device(), unary_forward, op, out.f32(), x.f32(), out.numel());
   if (any_requires_grad({&a})) {
     Tensor y = out.detach();
-    record(name, out, {a}, [op, x, y](const Tensor& g, const GradMask&) {
-      Tensor gc = contiguous(g);
-      Tensor dx = Tensor::empty(x.shape(), DType::Float32, x.device());
-      if (dx.numel()) MD_DISPATCH(x.device(), unary_backward, op, dx.f32(), gc.f32(), x.f32(), y.f32(), dx.numel());
-      return std::vector<Tensor>{dx};
-    });
+    record(name, out, {a},
+           [op, x, y](const Tensor& g, const GradMask&) {
+             Tensor gc = contiguous(g);
+             Tensor dx = Tensor::empty(x.shape(), DType::Float32, x.device());
+             if (dx.numel())
+               MD_DISPATCH(x.device(), unary_backward, op, dx.f32(), gc.f32(), x.f32(), y.f32(), dx.numel());
+             return std::vector<Tensor>{dx};
+           },
+           {x, y});
   }
   return out;
 }
@@ -144,10 +151,12 @@ Tensor mul(const Tensor& a, const Tensor& b) {
   Tensor out = binary_raw(BinaryOp::Mul, a, b);
   if (any_requires_grad({&a, &b})) {
     Tensor ad = a.detach(), bd = b.detach();
-    record("mul", out, {a, b}, [ad, bd](const Tensor& g, const GradMask& n) {
-      return std::vector<Tensor>{n[0] ? sum_to(mul(g, bd), ad.shape()) : Tensor(),
-                                 n[1] ? sum_to(mul(g, ad), bd.shape()) : Tensor()};
-    });
+    record("mul", out, {a, b},
+           [ad, bd](const Tensor& g, const GradMask& n) {
+             return std::vector<Tensor>{n[0] ? sum_to(mul(g, bd), ad.shape()) : Tensor(),
+                                        n[1] ? sum_to(mul(g, ad), bd.shape()) : Tensor()};
+           },
+           {ad, bd});
   }
   return out;
 }
@@ -158,11 +167,13 @@ Tensor div(const Tensor& a, const Tensor& b) {
   if (any_requires_grad({&a, &b})) {
     Tensor bd = b.detach(), od = out.detach();
     const Shape sa = a.shape();
-    record("div", out, {a, b}, [bd, od, sa](const Tensor& g, const GradMask& n) {
-      Tensor ga = div(g, bd);
-      return std::vector<Tensor>{n[0] ? sum_to(ga, sa) : Tensor(),
-                                 n[1] ? neg(sum_to(mul(ga, od), bd.shape())) : Tensor()};
-    });
+    record("div", out, {a, b},
+           [bd, od, sa](const Tensor& g, const GradMask& n) {
+             Tensor ga = div(g, bd);
+             return std::vector<Tensor>{n[0] ? sum_to(ga, sa) : Tensor(),
+                                        n[1] ? neg(sum_to(mul(ga, od), bd.shape())) : Tensor()};
+           },
+           {bd, od});
   }
   return out;
 }
@@ -172,12 +183,50 @@ Tensor pow(const Tensor& a, const Tensor& b) {
   Tensor out = binary_raw(BinaryOp::Pow, a, b);
   if (any_requires_grad({&a, &b})) {
     Tensor ad = a.detach(), bd = b.detach();
-    record("pow", out, {a, b}, [ad, bd](const Tensor& g, const GradMask& n) {
-      Tensor ga, gb;
-      if (n[0]) ga = sum_to(mul(g, binary_raw(BinaryOp::PowGradBase, ad, bd)), ad.shape());
-      if (n[1]) gb = sum_to(mul(g, binary_raw(BinaryOp::PowGradExponent, ad, bd)), bd.shape());
-      return std::vector<Tensor>{ga, gb};
-    });
+    record("pow", out, {a, b},
+           [ad, bd](const Tensor& g, const GradMask& n) {
+             Tensor ga, gb;
+             if (n[0]) ga = sum_to(mul(g, binary_raw(BinaryOp::PowGradBase, ad, bd)), ad.shape());
+             if (n[1]) gb = sum_to(mul(g, binary_raw(BinaryOp::PowGradExponent, ad, bd)), bd.shape());
+             return std::vector<Tensor>{ga, gb};
+           },
+           {ad, bd});
+  }
+  return out;
+}
+
+// The gradient goes to the larger operand (the smaller for minimum), split in halves at a tie;
+// where either operand is NaN (and so is the result) both get all of it, as in torch.
+Tensor maximum(const Tensor& a, const Tensor& b) {
+  MD_PROFILE("maximum");
+  Tensor out = binary_raw(BinaryOp::Maximum, a, b);
+  if (any_requires_grad({&a, &b})) {
+    Tensor ad = a.detach(), bd = b.detach();
+    record("maximum", out, {a, b},
+           [ad, bd](const Tensor& g, const GradMask& n) {
+             Tensor ga, gb;
+             if (n[0]) ga = sum_to(mul(g, binary_raw(BinaryOp::MaxGrad, ad, bd)), ad.shape());
+             if (n[1]) gb = sum_to(mul(g, binary_raw(BinaryOp::MaxGrad, bd, ad)), bd.shape());
+             return std::vector<Tensor>{ga, gb};
+           },
+           {ad, bd});
+  }
+  return out;
+}
+
+Tensor minimum(const Tensor& a, const Tensor& b) {
+  MD_PROFILE("minimum");
+  Tensor out = binary_raw(BinaryOp::Minimum, a, b);
+  if (any_requires_grad({&a, &b})) {
+    Tensor ad = a.detach(), bd = b.detach();
+    record("minimum", out, {a, b},
+           [ad, bd](const Tensor& g, const GradMask& n) {
+             Tensor ga, gb;
+             if (n[0]) ga = sum_to(mul(g, binary_raw(BinaryOp::MaxGrad, bd, ad)), ad.shape());
+             if (n[1]) gb = sum_to(mul(g, binary_raw(BinaryOp::MaxGrad, ad, bd)), bd.shape());
+             return std::vector<Tensor>{ga, gb};
+           },
+           {ad, bd});
   }
   return out;
 }
@@ -224,7 +273,8 @@ Tensor rdiv(const Tensor& a, double s) {
   if (any_requires_grad({&a})) {
     Tensor ad = a.detach(), od = out.detach();
     record("rdiv", out, {a},
-           [ad, od](const Tensor& g, const GradMask&) { return std::vector<Tensor>{neg(div(mul(g, od), ad))}; });
+           [ad, od](const Tensor& g, const GradMask&) { return std::vector<Tensor>{neg(div(mul(g, od), ad))}; },
+           {ad, od});
   }
   return out;
 }
@@ -234,11 +284,13 @@ Tensor pow(const Tensor& a, double s) {
   Tensor out = scalar_raw(BinaryOp::Pow, a, s, false);
   if (any_requires_grad({&a})) {
     Tensor ad = a.detach();
-    record("pow", out, {a}, [ad, s](const Tensor& g, const GradMask&) {
-      // x ** 0 is constant: its gradient is 0 even at x = 0, where s * x ** (s - 1) would be 0 * inf
-      if (s == 0.0) return std::vector<Tensor>{zeros_like(g)};
-      return std::vector<Tensor>{mul(mul(g, pow(ad, s - 1.0)), s)};
-    });
+    record("pow", out, {a},
+           [ad, s](const Tensor& g, const GradMask&) {
+             // x ** 0 is constant: its gradient is 0 even at x = 0, where s * x ** (s - 1) would be 0 * inf
+             if (s == 0.0) return std::vector<Tensor>{zeros_like(g)};
+             return std::vector<Tensor>{mul(mul(g, pow(ad, s - 1.0)), s)};
+           },
+           {ad});
   }
   return out;
 }
@@ -249,7 +301,29 @@ Tensor rpow(const Tensor& a, double s) {
   if (any_requires_grad({&a})) {
     Tensor od = out.detach();
     record("rpow", out, {a},
-           [od, s](const Tensor& g, const GradMask&) { return std::vector<Tensor>{mul(mul(g, od), std::log(s))}; });
+           [od, s](const Tensor& g, const GradMask&) { return std::vector<Tensor>{mul(mul(g, od), std::log(s))}; },
+           {od});
+  }
+  return out;
+}
+
+// min(max(a, lo), hi) as torch.clamp: NaN stays NaN, and lo > hi gives hi everywhere. The
+// gradient passes where lo <= a <= hi, bounds included (zero at NaN).
+Tensor clamp(const Tensor& a, std::optional<double> lo, std::optional<double> hi) {
+  MD_PROFILE("clamp");
+  if (!lo && !hi) throw ValueError("clamp: at least one of min and max must be given");
+  Tensor out = lo ? scalar_raw(BinaryOp::Maximum, a, *lo, false) : a;
+  if (hi) out = scalar_raw(BinaryOp::Minimum, out, *hi, false);
+  if (any_requires_grad({&a})) {
+    Tensor ad = a.is_contiguous() ? a.detach() : contiguous(a.detach());
+    record("clamp", out, {a},
+           [ad, lo, hi](const Tensor& g, const GradMask&) {
+             Tensor dx = contiguous(g);
+             if (lo) dx = mul(dx, scalar_raw(BinaryOp::AtLeast, ad, *lo, false));  // a >= lo
+             if (hi) dx = mul(dx, scalar_raw(BinaryOp::AtLeast, ad, *hi, true));   // hi >= a
+             return std::vector<Tensor>{dx};
+           },
+           {ad});
   }
   return out;
 }

@@ -104,12 +104,14 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   Tensor out = matmul_raw(a, b);
   if (any_requires_grad({&a, &b})) {
     Tensor ad = a.detach(), bd = b.detach();
-    record("matmul", out, {a, b}, [ad, bd](const Tensor& g, const GradMask& n) {
-      Tensor ga, gb;
-      if (n[0]) ga = sum_to(matmul_raw(g, mT(bd)), ad.shape());
-      if (n[1]) gb = sum_to(matmul_raw(mT(ad), g), bd.shape());
-      return std::vector<Tensor>{ga, gb};
-    });
+    record("matmul", out, {a, b},
+           [ad, bd](const Tensor& g, const GradMask& n) {
+             Tensor ga, gb;
+             if (n[0]) ga = sum_to(matmul_raw(g, mT(bd)), ad.shape());
+             if (n[1]) gb = sum_to(matmul_raw(mT(ad), g), bd.shape());
+             return std::vector<Tensor>{ga, gb};
+           },
+           {ad, bd});
   }
   return out;
 }
@@ -160,26 +162,28 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   }
   if (any_requires_grad({&x, &weight, &bias})) {
     const Shape xs = x.shape();
-    record("linear", out, {x, weight, bias}, [xc, w, xs, M, Nout, Kin](const Tensor& g, const GradMask& n) {
-      Tensor gc = contiguous(g);
-      Tensor gx, gw, gb;
-      if (n[0]) {
-        gx = Tensor::empty(xs, DType::Float32, g.device());
-        if (gx.numel())
-          MD_DISPATCH(g.device(), gemm, false, false, M, Kin, Nout, 1.0f, gc.f32(), Nout, w.f32(), Kin, 0.0f, gx.f32(),
-                      Kin);
-      }
-      if (n[1]) {
-        // the product overwrites it (beta 0); with no rows the gradient is zero
-        gw = M > 0 ? Tensor::empty({Nout, Kin}, DType::Float32, g.device())
-                   : zeros({Nout, Kin}, DType::Float32, g.device());
-        if (M > 0 && gw.numel())
-          MD_DISPATCH(g.device(), gemm, true, false, Nout, Kin, M, 1.0f, gc.f32(), Nout, xc.f32(), Kin, 0.0f, gw.f32(),
-                      Kin);
-      }
-      if (n[2]) gb = reshape(sum(reshape(gc, {M, Nout}), {0}), {Nout});
-      return std::vector<Tensor>{gx, gw, gb};
-    });
+    record("linear", out, {x, weight, bias},
+           [xc, w, xs, M, Nout, Kin](const Tensor& g, const GradMask& n) {
+             Tensor gc = contiguous(g);
+             Tensor gx, gw, gb;
+             if (n[0]) {
+               gx = Tensor::empty(xs, DType::Float32, g.device());
+               if (gx.numel())
+                 MD_DISPATCH(g.device(), gemm, false, false, M, Kin, Nout, 1.0f, gc.f32(), Nout, w.f32(), Kin, 0.0f,
+                             gx.f32(), Kin);
+             }
+             if (n[1]) {
+               // the product overwrites it (beta 0); with no rows the gradient is zero
+               gw = M > 0 ? Tensor::empty({Nout, Kin}, DType::Float32, g.device())
+                          : zeros({Nout, Kin}, DType::Float32, g.device());
+               if (M > 0 && gw.numel())
+                 MD_DISPATCH(g.device(), gemm, true, false, Nout, Kin, M, 1.0f, gc.f32(), Nout, xc.f32(), Kin, 0.0f,
+                             gw.f32(), Kin);
+             }
+             if (n[2]) gb = reshape(sum(reshape(gc, {M, Nout}), {0}), {Nout});
+             return std::vector<Tensor>{gx, gw, gb};
+           },
+           {xc, w});
   }
   return out;
 }

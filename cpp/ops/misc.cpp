@@ -51,12 +51,14 @@ Tensor embedding(const Tensor& idx, const Tensor& weight) {
   Tensor out = Tensor::empty(out_shape, DType::Float32, weight.device());
   if (out.numel()) MD_DISPATCH(weight.device(), embedding_forward, out.f32(), ic.i64(), w.f32(), n, V, D);
   if (any_requires_grad({&weight})) {
-    record("embedding", out, {Tensor(), weight}, [ic, n, V, D](const Tensor& g, const GradMask&) {
-      Tensor gc = g.is_contiguous() ? g : contiguous(g);
-      Tensor dw = Tensor::empty({V, D}, DType::Float32, g.device());
-      if (dw.numel()) MD_DISPATCH(g.device(), embedding_backward, dw.f32(), gc.f32(), ic.i64(), n, V, D);
-      return std::vector<Tensor>{Tensor(), dw};
-    });
+    record("embedding", out, {Tensor(), weight},
+           [ic, n, V, D](const Tensor& g, const GradMask&) {
+             Tensor gc = g.is_contiguous() ? g : contiguous(g);
+             Tensor dw = Tensor::empty({V, D}, DType::Float32, g.device());
+             if (dw.numel()) MD_DISPATCH(g.device(), embedding_backward, dw.f32(), gc.f32(), ic.i64(), n, V, D);
+             return std::vector<Tensor>{Tensor(), dw};
+           },
+           {ic});
   }
   return out;
 }
@@ -96,21 +98,22 @@ Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction) 
   Tensor a = input.is_contiguous() ? input.detach() : contiguous(input.detach());
   Tensor b = target.is_contiguous() ? target.detach() : contiguous(target.detach());
   Tensor out = Tensor::empty({}, DType::Float32, input.device());
-  if (n == 0 && reduction == Reduction::Mean) {
-    fill_(out, std::nan(""));
-    return out;
-  }
-  MD_DISPATCH(input.device(), mse_forward, out.f32(), a.f32(), b.f32(), n, scale);
+  if (n == 0 && reduction == Reduction::Mean)
+    fill_(out, std::nan(""));  // the mean of nothing, as in torch (still part of the graph)
+  else
+    MD_DISPATCH(input.device(), mse_forward, out.f32(), a.f32(), b.f32(), n, scale);
   if (any_requires_grad({&input, &target})) {
-    record("mse_loss", out, {input, target}, [a, b, n, scale](const Tensor& g, const GradMask& need) {
-      Tensor gc = g.is_contiguous() ? g : contiguous(g);
-      Tensor da = Tensor::empty(a.shape(), DType::Float32, g.device());
-      Tensor db = need[1] ? Tensor::empty(b.shape(), DType::Float32, g.device()) : Tensor();
-      if (n)
-        MD_DISPATCH(g.device(), mse_backward, da.f32(), db.defined() ? db.f32() : nullptr, gc.f32(), a.f32(), b.f32(),
-                    n, scale);
-      return std::vector<Tensor>{need[0] ? da : Tensor(), db};
-    });
+    record("mse_loss", out, {input, target},
+           [a, b, n, scale](const Tensor& g, const GradMask& need) {
+             Tensor gc = g.is_contiguous() ? g : contiguous(g);
+             Tensor da = Tensor::empty(a.shape(), DType::Float32, g.device());
+             Tensor db = need[1] ? Tensor::empty(b.shape(), DType::Float32, g.device()) : Tensor();
+             if (n)
+               MD_DISPATCH(g.device(), mse_backward, da.f32(), db.defined() ? db.f32() : nullptr, gc.f32(), a.f32(),
+                           b.f32(), n, scale);
+             return std::vector<Tensor>{need[0] ? da : Tensor(), db};
+           },
+           {a, b});
   }
   return out;
 }

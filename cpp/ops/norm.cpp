@@ -55,7 +55,8 @@ Tensor group_norm(const Tensor& x, int64_t num_groups, const Tensor& weight, con
                  if (t->defined()) fill_(*t, 0.0);
              }
              return std::vector<Tensor>{dx, dw, db};
-           });
+           },
+           {xc, w, b});
   }
   return out;
 }
@@ -102,7 +103,8 @@ Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& 
                  if (t->defined()) fill_(*t, 0.0);
              }
              return std::vector<Tensor>{dx, dw, db};
-           });
+           },
+           {xc, w});
   }
   return out;
 }

@@ -39,6 +39,9 @@ Tensor clone(const Tensor& t);
 // ---- in-place, outside autograd (optimisers, accumulation, initialisation)
 void copy_(Tensor& dst, const Tensor& src);
 void fill_(Tensor& t, double value);
+// Writes result (the value of an out-of-place op on t, same shape) into t's elements: torch's
+// add_, mul_, a += b, ... op names the in-place op for errors.
+void write_result_(const char* op, Tensor& t, const Tensor& result);
 void add_(Tensor& t, const Tensor& other, float alpha = 1.0f);
 void mul_(Tensor& t, float s);
 void normal_(Tensor& t, float mean, float std, Generator* gen = nullptr);
@@ -67,6 +70,8 @@ Tensor sub(const Tensor& a, const Tensor& b);
 Tensor mul(const Tensor& a, const Tensor& b);
 Tensor div(const Tensor& a, const Tensor& b);
 Tensor pow(const Tensor& a, const Tensor& b);
+Tensor maximum(const Tensor& a, const Tensor& b);
+Tensor minimum(const Tensor& a, const Tensor& b);
 Tensor add(const Tensor& a, double s);
 Tensor sub(const Tensor& a, double s);
 Tensor rsub(const Tensor& a, double s);  // s - a
@@ -75,6 +80,8 @@ Tensor div(const Tensor& a, double s);
 Tensor rdiv(const Tensor& a, double s);  // s / a
 Tensor pow(const Tensor& a, double s);
 Tensor rpow(const Tensor& a, double s);  // s ** a
+// torch.clamp with number bounds; at least one must be given.
+Tensor clamp(const Tensor& a, std::optional<double> lo, std::optional<double> hi);
 Tensor neg(const Tensor& a);
 Tensor exp(const Tensor& a);
 Tensor log(const Tensor& a);
@@ -94,6 +101,8 @@ Tensor tanh(const Tensor& a);
 Tensor sum(const Tensor& t, const std::vector<int64_t>& dims = {}, bool keepdim = false);
 Tensor mean(const Tensor& t, const std::vector<int64_t>& dims = {}, bool keepdim = false);
 Tensor amax(const Tensor& t, int64_t dim, bool keepdim = false);
+// torch.max(t, dim): the largest values and their int64 indices along dim.
+std::pair<Tensor, Tensor> max_dim(const Tensor& t, int64_t dim, bool keepdim = false);
 Tensor max_all(const Tensor& t);
 // Sums t down to shape (the reverse of broadcasting to t's shape).
 Tensor sum_to(const Tensor& t, const Shape& shape);

@@ -96,12 +96,12 @@ Tensor mean(const Tensor& t, const std::vector<int64_t>& dims, bool keepdim) {
   return div(s, static_cast<double>(count));
 }
 
-Tensor amax(const Tensor& t, int64_t dim, bool keepdim) {
+std::pair<Tensor, Tensor> max_dim(const Tensor& t, int64_t dim, bool keepdim) {
   MD_PROFILE("max");
   check_float("max", t);
   MD_CHECK(t.numel() > 0, ValueError, "max: cannot reduce an empty tensor of shape ", t.shape());
   dim = wrap_dim(dim, t.dim(), "max");
-  if (t.dim() == 0) return clone(t);
+  if (t.dim() == 0) return {clone(t), zeros({}, DType::Int64, t.device())};
   Tensor x = t.is_contiguous() ? t.detach() : contiguous(t.detach());
   int64_t O = 1, I = 1;
   const int64_t R = t.shape()[dim];
@@ -112,6 +112,7 @@ Tensor amax(const Tensor& t, int64_t dim, bool keepdim) {
   Tensor out = Tensor::empty(keep, DType::Float32, t.device());
   Tensor arg = Tensor::empty(keep, DType::Int64, t.device());
   MD_DISPATCH(t.device(), reduce_max, out.f32(), arg.i64(), x.f32(), O, R, I);
+  Tensor indices = keepdim ? arg : reshape(arg, drop_dims(t.shape(), {dim}));
   if (!keepdim) out = reshape(out, drop_dims(t.shape(), {dim}));
   if (any_requires_grad({&t})) {
     const Shape in_shape = t.shape();
@@ -122,8 +123,10 @@ Tensor amax(const Tensor& t, int64_t dim, bool keepdim) {
       return std::vector<Tensor>{gi};
     });
   }
-  return out;
+  return {out, indices};
 }
+
+Tensor amax(const Tensor& t, int64_t dim, bool keepdim) { return max_dim(t, dim, keepdim).first; }
 
 Tensor max_all(const Tensor& t) { return amax(reshape(t, {-1}), 0, false); }
 

@@ -216,6 +216,11 @@ Tensor expand(const Tensor& t, const Shape& shape) {
     MD_CHECK(src == target[i] || src == 1, ValueError, "expand: cannot expand shape ", t.shape(), " to ", shape);
     strides[i] = src == target[i] ? t.strides()[i - lead] : 0;
   }
+  try {
+    shape_numel(target);  // a view allocates nothing, but its element count must fit in int64
+  } catch (const ValueError& e) {
+    throw ValueError(str("expand: ", e.what()));
+  }
   Tensor out = make_view(t, target, strides, t.offset());
   if (any_requires_grad({&t})) {
     const Shape in_shape = t.shape();

@@ -22,6 +22,7 @@ void Adam::step(float lr, float beta1, float beta2, float eps, float weight_deca
   ++step_;
   const float bc1 = 1.0f - static_cast<float>(std::pow(static_cast<double>(beta1), static_cast<double>(step_)));
   const float bc2 = 1.0f - static_cast<float>(std::pow(static_cast<double>(beta2), static_cast<double>(step_)));
+  ++arena_.values().storage()->version;  // the parameters change in place (a pending backward must not use them)
   MD_DISPATCH(arena_.device(), adam_step, arena_.values().f32(), m_.f32(), v_.f32(), arena_.grads().f32(),
               arena_.size(), lr, beta1, beta2, eps, weight_decay, decoupled, bc1, bc2, nullptr);
 }

@@ -23,6 +23,15 @@ void bind_functional(py::module_& m) {
   f.def("sin", [](const Tensor& a) { return sin(a); }, RG());
   f.def("cos", [](const Tensor& a) { return cos(a); }, RG());
   f.def("abs", [](const Tensor& a) { return abs(a); }, RG());
+  f.def(
+      "clamp", [](const Tensor& a, std::optional<double> lo, std::optional<double> hi) { return clamp(a, lo, hi); },
+      py::arg("input"), py::arg("min") = py::none(), py::arg("max") = py::none(), RG());
+  f.def(
+      "maximum", [](const Tensor& a, const Tensor& b) { return maximum(a, b); }, py::arg("input"), py::arg("other"),
+      RG());
+  f.def(
+      "minimum", [](const Tensor& a, const Tensor& b) { return minimum(a, b); }, py::arg("input"), py::arg("other"),
+      RG());
   f.def("silu", [](const Tensor& a) { return silu(a); }, py::arg("input"), RG());
   f.def(
       "gelu",

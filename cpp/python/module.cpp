@@ -301,17 +301,24 @@ void bind_creation(py::module_& m) {
       py::arg("generator") = py::none(), py::arg("device") = py::none());
   m.def(
       "arange",
-      [](double start, const py::object& end, double step, const py::object& dtype, const py::object& device) {
-        double s = start, e;
-        if (end.is_none()) {
-          s = 0.0;
-          e = start;
-        } else {
-          e = end.cast<double>();
-        }
-        return arange(s, e, step, to_dtype(dtype, DType::Float32), to_device(device));
+      [](const py::object& start, const py::object& end, const py::object& step, const py::object& dtype,
+         const py::object& device) {
+        // as torch: int64 when every bound is an int, else float32
+        auto is_int = [](const py::object& o) { return o.is_none() || py::isinstance<py::int_>(o); };
+        const DType fallback = is_int(start) && is_int(end) && is_int(step) ? DType::Int64 : DType::Float32;
+        auto number = [](const py::object& o, const char* what) {
+          try {
+            return o.cast<double>();
+          } catch (const py::cast_error&) {
+            throw TypeError(str("arange: ", what, " must be a number, got ", std::string(py::repr(o))));
+          }
+        };
+        const double first = end.is_none() ? 0.0 : number(start, "start");
+        const double last = end.is_none() ? number(start, "end") : number(end, "end");
+        return arange(first, last, step.is_none() ? 1.0 : number(step, "step"), to_dtype(dtype, fallback),
+                      to_device(device));
       },
-      py::arg("start"), py::arg("end") = py::none(), py::arg("step") = 1.0, py::kw_only(),
+      py::arg("start"), py::arg("end") = py::none(), py::arg("step") = py::none(), py::kw_only(),
       py::arg("dtype") = py::none(), py::arg("device") = py::none());
 }
 

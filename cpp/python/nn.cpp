@@ -175,6 +175,15 @@ py::dict config_to_dict(const UNet2DConfig& c) {
   return d;
 }
 
+// The C++ module behind a Python one, or null while a subclass's __init__ runs before it called
+// super().__init__() (its C++ part does not exist yet: using it would read unset memory).
+Module* built_module(const py::object& self) {
+  auto* inst = reinterpret_cast<py::detail::instance*>(self.ptr());
+  const auto vh = inst->get_value_and_holder(nullptr, false);
+  if (!vh || !vh.holder_constructed()) return nullptr;
+  return self.cast<Module*>();
+}
+
 }  // namespace
 
 void bind_nn(py::module_& m) {
@@ -194,7 +203,18 @@ void bind_nn(py::module_& m) {
   mod.def(py::init<>())
       .def("__setattr__",
            [](py::object self, const std::string& name, py::object value) {
-             Module& me = self.cast<Module&>();
+             Module* built = built_module(self);
+             const bool registered = py::isinstance<Module>(value) ||
+                                     (py::isinstance<Tensor>(value) && value.cast<Tensor>().impl()->is_param);
+             if (!built && registered)
+               throw py::attribute_error(str("cannot assign '", name, "' (a ",
+                                             py::isinstance<Module>(value) ? "module" : "parameter",
+                                             ") before Module.__init__() is called: call super().__init__() first"));
+             if (!built) {
+               py::module_::import("builtins").attr("object").attr("__setattr__")(self, name, value);
+               return;
+             }
+             Module& me = *built;
              if (py::isinstance<Module>(value)) {
                me.register_module(name, value.cast<ModulePtr>());
              } else if (py::isinstance<Tensor>(value) && value.cast<Tensor>().impl()->is_param) {
@@ -207,7 +227,12 @@ void bind_nn(py::module_& m) {
       .def("__getattr__",
            [](py::object self, const std::string& name) -> py::object {
              // only reached when normal lookup fails: C++-registered children, parameters and buffers
-             Module& me = self.cast<Module&>();
+             Module* built = built_module(self);
+             if (!built)
+               throw py::attribute_error(str("'", std::string(py::str(py::type::of(self).attr("__name__"))),
+                                             "' object has no attribute '", name,
+                                             "' (Module.__init__() has not been called)"));
+             Module& me = *built;
              if (auto c = me.child(name)) return py::cast(c);
              Tensor p = me.parameter(name);
              if (p.defined()) return py::cast(p);

@@ -187,6 +187,47 @@ py::object binop(const Tensor& a, const py::object& b, Binary tt, Scalar ts, con
   return py::reinterpret_borrow<py::object>(Py_NotImplemented);
 }
 
+// self op= b (a += b, self.add_(b)): the value of self op b written into self's elements, which
+// keep their shape (a broadcast to a bigger shape is an error). Not recorded for autograd: with
+// grad mode on, neither operand may require grad (torch's update of a parameter is written under
+// no_grad, as here).
+py::object inplace_binop(const py::object& self, const py::object& b, Binary tt, Scalar ts, const char* symbol,
+                         const char* inplace_name) {
+  const std::string name(inplace_name, std::strlen(inplace_name) - 1);  // add_ -> add
+  Tensor a = self.cast<Tensor>();
+  const bool b_grad = py::isinstance<Tensor>(b) && b.cast<Tensor>().requires_grad();
+  if (grad_enabled() && (a.requires_grad() || b_grad))
+    throw RuntimeError(str(inplace_name, ": ", a.requires_grad() ? "the tensor written" : "the other operand",
+                           " requires grad, and in-place ops are not recorded for autograd; wrap the update in "
+                           "no_grad(), or use the out-of-place op (x = x ",
+                           symbol, " y)"));
+  py::object r;
+  {
+    NoGradGuard no_grad;
+    r = binop(a, b, tt, ts, name.c_str());
+  }
+  if (r.is(py::handle(Py_NotImplemented))) return r;
+  const Tensor result = r.cast<Tensor>();
+  {
+    py::gil_scoped_release release;
+    write_result_(inplace_name, a, result);
+  }
+  return self;
+}
+
+// other * alpha (add_ and sub_'s alpha): a number stays a number.
+py::object scaled(const py::object& other, double alpha, const py::object& self) {
+  if (is_scalar(other)) return py::float_(other.cast<double>() * alpha);
+  return py::cast(mul(as_tensor_like(other, self.cast<Tensor>(), "add_"), alpha));
+}
+
+// torch.return_types.max: (values, indices), also by name.
+py::object max_result(const std::pair<Tensor, Tensor>& r) {
+  static py::handle type =
+      py::module_::import("collections").attr("namedtuple")("max", py::make_tuple("values", "indices")).release();
+  return type(r.first, r.second);
+}
+
 }  // namespace
 
 void bind_tensor(py::module_& m) {
@@ -387,6 +428,23 @@ void bind_tensor(py::module_& m) {
           "chunk", [](const Tensor& t, int64_t c, int64_t d) { return chunk(t, c, d); }, py::arg("chunks"),
           py::arg("dim") = 0)
       .def("__getitem__", &index)
+      .def("__setitem__",
+           [](const Tensor& t, const py::object& key, const py::object& value) {
+             // t[key] = value: indexing gives a view, which takes value (broadcast) in place
+             Tensor view;
+             {
+               NoGradGuard no_grad;
+               view = index(t, key);
+             }
+             const Tensor v = is_scalar(value) ? full({}, value.cast<double>(), view.dtype(), view.device())
+                                               : as_tensor_like(value, view, "__setitem__");
+             if (grad_enabled() && (t.requires_grad() || v.requires_grad()))
+               throw RuntimeError(str("__setitem__: ", t.requires_grad() ? "the tensor" : "the value",
+                                      " requires grad, and in-place ops are not recorded for autograd; wrap the "
+                                      "assignment in no_grad()"));
+             py::gil_scoped_release release;
+             write_result_("__setitem__", view, expand(v, view.shape()));
+           })
       // reductions
       .def(
           "sum",
@@ -398,9 +456,10 @@ void bind_tensor(py::module_& m) {
           py::arg("dim") = py::none(), py::arg("keepdim") = false)
       .def(
           "max",
-          [](const Tensor& t, const py::object& dim, bool keepdim) {
-            if (dim.is_none()) return max_all(t);
-            return amax(t, dim.cast<int64_t>(), keepdim);
+          [](const Tensor& t, const py::object& dim, bool keepdim) -> py::object {
+            // as torch: the largest value, or (values, indices) along dim
+            if (dim.is_none()) return py::cast(max_all(t));
+            return max_result(max_dim(t, dim.cast<int64_t>(), keepdim));
           },
           py::arg("dim") = py::none(), py::arg("keepdim") = false)
       // math methods
@@ -431,6 +490,33 @@ void bind_tensor(py::module_& m) {
       .def(
           "softmax", [](const Tensor& t, int64_t d) { return softmax(t, d); }, py::arg("dim"), RG())
       .def("pow", [](const Tensor& t, const py::object& e) { return binop(t, e, pow, pow, "pow"); })
+      .def(
+          "clamp", [](const Tensor& t, std::optional<double> lo, std::optional<double> hi) { return clamp(t, lo, hi); },
+          py::arg("min") = py::none(), py::arg("max") = py::none(), RG())
+      .def(
+          "add_",
+          [](const py::object& self, const py::object& other, double alpha) {
+            return inplace_binop(self, alpha == 1.0 ? other : scaled(other, alpha, self), add, add, "+", "add_");
+          },
+          py::arg("other"), py::kw_only(), py::arg("alpha") = 1.0)
+      .def(
+          "sub_",
+          [](const py::object& self, const py::object& other, double alpha) {
+            return inplace_binop(self, alpha == 1.0 ? other : scaled(other, alpha, self), sub, sub, "-", "sub_");
+          },
+          py::arg("other"), py::kw_only(), py::arg("alpha") = 1.0)
+      .def(
+          "mul_",
+          [](const py::object& self, const py::object& other) {
+            return inplace_binop(self, other, mul, mul, "*", "mul_");
+          },
+          py::arg("other"))
+      .def(
+          "div_",
+          [](const py::object& self, const py::object& other) {
+            return inplace_binop(self, other, div, div, "/", "div_");
+          },
+          py::arg("other"))
       // operators
       .def(
           "__neg__", [](const Tensor& t) { return neg(t); }, RG())
@@ -493,17 +579,19 @@ void bind_tensor(py::module_& m) {
           py::is_operator())
       .def(
           "__iadd__",
-          [](Tensor& a, const py::object& b) -> py::object {
-            // Tensors are values here: a += b rebinds a to a + b (autograd-safe), as with ints.
-            return binop(a, b, add, add, "add");
-          },
+          [](const py::object& self, const py::object& b) { return inplace_binop(self, b, add, add, "+", "add_"); },
           py::is_operator())
       .def(
-          "__isub__", [](Tensor& a, const py::object& b) { return binop(a, b, sub, sub, "sub"); }, py::is_operator())
+          "__isub__",
+          [](const py::object& self, const py::object& b) { return inplace_binop(self, b, sub, sub, "-", "sub_"); },
+          py::is_operator())
       .def(
-          "__imul__", [](Tensor& a, const py::object& b) { return binop(a, b, mul, mul, "mul"); }, py::is_operator())
+          "__imul__",
+          [](const py::object& self, const py::object& b) { return inplace_binop(self, b, mul, mul, "*", "mul_"); },
+          py::is_operator())
       .def(
-          "__itruediv__", [](Tensor& a, const py::object& b) { return binop(a, b, div, div, "div"); },
+          "__itruediv__",
+          [](const py::object& self, const py::object& b) { return inplace_binop(self, b, div, div, "/", "div_"); },
           py::is_operator());
 }
 

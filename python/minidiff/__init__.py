@@ -35,12 +35,11 @@ from ._core import (
     randint,
     randn,
     randn_like,
-    set_grad_enabled,
     tensor,
     zeros,
     zeros_like,
 )
-from .autograd import enable_grad, no_grad
+from .autograd import enable_grad, no_grad, set_grad_enabled
 from .backends import get_float32_matmul_precision, set_float32_matmul_precision
 from .schedulers import DDIMScheduler, DDPMScheduler
 from .unet import UNet2DModel
@@ -70,6 +69,18 @@ def stack(tensors, dim=0):
     return functional.stack(tensors, dim)
 
 
+def clamp(input, min=None, max=None):  # noqa: A002 (torch's argument names)
+    return functional.clamp(input, min, max)
+
+
+def maximum(input, other):  # noqa: A002
+    return functional.maximum(input, other)
+
+
+def minimum(input, other):  # noqa: A002
+    return functional.minimum(input, other)
+
+
 def set_num_threads(n: int) -> None:
     """Threads for CPU kernels (OpenMP) and matrix products (OpenBLAS)."""
     _core.set_num_threads(n)
@@ -91,6 +102,7 @@ __all__ = [
     "backends",
     "bfloat16",
     "cat",
+    "clamp",
     "cuda",
     "data",
     "default_generator",
@@ -106,6 +118,8 @@ __all__ = [
     "is_grad_enabled",
     "lr",
     "manual_seed",
+    "maximum",
+    "minimum",
     "nn",
     "no_grad",
     "ones",

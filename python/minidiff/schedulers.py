@@ -134,13 +134,6 @@ def _make_betas(cls_name: str, cfg: Mapping[str, Any], schedules: tuple[str, ...
 # ---- shared machinery
 
 
-def _clamp(x, bound: float):
-    """Clamps ``x`` to [-bound, bound] with md ops; values inside the range pass through bit for bit."""
-    # max(x, -b) = x + relu(-b - x) and min(y, b) = y - relu(y - b): exact where relu gives 0.
-    y = x + (-x - bound).relu()
-    return y - (y - bound).relu()
-
-
 def _timestep_int(op: str, timestep) -> int:
     if isinstance(timestep, _core.Tensor):
         if timestep.numel() != 1:
@@ -377,7 +370,7 @@ class _Scheduler:
         else:  # v_prediction
             x0 = sample * alpha_prod_t**0.5 - model_output * beta_prod_t**0.5
         if self.config.clip_sample:
-            x0 = _clamp(x0, float(self.config.clip_sample_range))
+            x0 = x0.clamp(-float(self.config.clip_sample_range), float(self.config.clip_sample_range))
         return x0
 
     def _noise(self, op: str, model_output, generator, variance_noise):

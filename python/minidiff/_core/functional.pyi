@@ -13,6 +13,7 @@ __all__: list[str] = [
     "abs",
     "add",
     "cat",
+    "clamp",
     "conv2d",
     "cos",
     "div",
@@ -27,7 +28,9 @@ __all__: list[str] = [
     "linear",
     "log",
     "matmul",
+    "maximum",
     "mean",
+    "minimum",
     "mse_loss",
     "mul",
     "pad",
@@ -48,6 +51,11 @@ def abs(arg0: minidiff._core.Tensor) -> minidiff._core.Tensor: ...
 def add(arg0: minidiff._core.Tensor, arg1: minidiff._core.Tensor) -> minidiff._core.Tensor: ...
 def cat(
     tensors: collections.abc.Sequence[minidiff._core.Tensor], dim: typing.SupportsInt | typing.SupportsIndex = 0
+) -> minidiff._core.Tensor: ...
+def clamp(
+    input: minidiff._core.Tensor,
+    min: typing.SupportsFloat | typing.SupportsIndex | None = None,
+    max: typing.SupportsFloat | typing.SupportsIndex | None = None,
 ) -> minidiff._core.Tensor: ...
 def conv2d(
     input: minidiff._core.Tensor,
@@ -101,7 +109,9 @@ def linear(
 ) -> minidiff._core.Tensor: ...
 def log(arg0: minidiff._core.Tensor) -> minidiff._core.Tensor: ...
 def matmul(arg0: minidiff._core.Tensor, arg1: minidiff._core.Tensor) -> minidiff._core.Tensor: ...
+def maximum(input: minidiff._core.Tensor, other: minidiff._core.Tensor) -> minidiff._core.Tensor: ...
 def mean(input: minidiff._core.Tensor, dim: typing.Any = None, keepdim: bool = False) -> minidiff._core.Tensor: ...
+def minimum(input: minidiff._core.Tensor, other: minidiff._core.Tensor) -> minidiff._core.Tensor: ...
 def mse_loss(
     input: minidiff._core.Tensor, target: minidiff._core.Tensor, reduction: str = "mean"
 ) -> minidiff._core.Tensor: ...
