@@ -185,3 +185,29 @@ def test_ema_copy_store_restore_and_fused_path():
     assert ema2.decay == 0.5 and ema2.optimization_step == 1
     for a, b in zip(ema.shadow_params, ema2.shadow_params):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+def test_gradients_set_to_none_or_replaced_are_taken_back():
+    # torch idioms that drop the arena's gradient views: p.grad = None before a backward (the
+    # backward then makes a fresh gradient), and assigning p.grad; the step must use those values
+    torch = pytest.importorskip("torch")
+    values, _ = _problem(1)
+    ours = [md.nn.Parameter(md.tensor(v)) for v in values]
+    ref = [torch.tensor(v, requires_grad=True) for v in values]
+    opt, topt = md.optim.Adam(ours, lr=0.1), torch.optim.Adam(ref, lr=0.1)
+    for step in range(3):
+        for p in ours:
+            p.grad = None
+        sum((p * p).sum() for p in ours).backward()
+        topt.zero_grad()
+        sum((p * p).sum() for p in ref).backward()
+        if step == 2:  # an assigned gradient
+            g = np.full(values[0].shape, 0.25, np.float32)
+            ours[0].grad = md.tensor(g)
+            ref[0].grad = torch.from_numpy(g)
+        opt.step()
+        topt.step()
+        for a, b in zip(ours, ref):
+            np.testing.assert_allclose(a.numpy(), b.detach().numpy(), rtol=1e-5, atol=1e-6)
+    opt.zero_grad()  # and the gradients are arena views again, zeroed in place
+    assert all(np.all(p.grad.numpy() == 0) for p in ours)

@@ -52,14 +52,28 @@ Tensor ParamArena::slot(const Tensor& arena, size_t i) const {
   return Tensor::view_of(arena.storage(), s, contiguous_strides(s), arena.offset() + offsets_[i], DType::Float32);
 }
 
-void ParamArena::check_intact(const char* who) const {
+void ParamArena::check_intact(const char* who) {
   for (size_t i = 0; i < params_.size(); ++i) {
-    const TensorImpl* impl = params_[i].impl();
-    const bool ok = impl->storage == values_.storage() && impl->offset == offsets_[i] &&
-                    (!grads_.defined() || (impl->grad && impl->grad->storage == grads_.storage()));
-    MD_CHECK(ok, RuntimeError, who, ": parameter ", i, " of shape ", impl->shape,
-             " no longer lives in this optimizer's arena (was the model moved with to(), its .grad replaced, or "
-             "its parameters given to another optimizer after this one was created?)");
+    TensorImpl* impl = params_[i].impl();
+    MD_CHECK(impl->storage == values_.storage() && impl->offset == offsets_[i], RuntimeError, who, ": parameter ", i,
+             " of shape ", impl->shape,
+             " no longer lives in this optimizer's arena (was the model moved with to(), or its parameters given to "
+             "another optimizer after this one was created?)");
+    if (!grads_.defined()) continue;
+    if (impl->grad && impl->grad->storage == grads_.storage() && impl->grad->offset == grads_.offset() + offsets_[i] &&
+        impl->grad->shape == impl->shape)
+      continue;
+    NoGradGuard no_grad;
+    Tensor home = slot(grads_, i);
+    if (impl->grad) {
+      const Tensor g(impl->grad);
+      MD_CHECK(g.shape() == impl->shape, RuntimeError, who, ": parameter ", i, " of shape ", impl->shape,
+               " has a gradient of shape ", g.shape());
+      copy_(home, g.detach());
+    } else {
+      fill_(home, 0.0);
+    }
+    impl->grad = home.impl_ptr();
   }
 }
 

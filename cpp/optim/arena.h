@@ -24,8 +24,10 @@ class ParamArena {
   const Tensor& values() const { return values_; }
   const Tensor& grads() const { return grads_; }
   // Throws RuntimeError when a parameter no longer lives in this arena (moved by to(), or
-  // re-homed by another optimiser).
-  void check_intact(const char* who) const;
+  // re-homed by another optimiser). A gradient that was replaced or set to None (p.grad = None,
+  // as torch's zero_grad(set_to_none=True) does) is taken back into the gradient arena (None as
+  // zeros), so the optimiser steps with it.
+  void check_intact(const char* who);
   // A zeroed arena of the same layout (optimiser moments, EMA shadows).
   Tensor make_like() const;
   // The slice of a same-layout arena that belongs to parameter i, shaped like it.
