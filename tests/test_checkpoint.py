@@ -2,6 +2,8 @@
 # killed save never leaves a half-written checkpoint where a reader looks), and a clear CheckpointError
 # naming the file for every kind of damage (missing, truncated, corrupted, unparsable state).
 import json
+import os
+import shutil
 
 import numpy as np
 import pytest
@@ -94,6 +96,49 @@ def test_leftover_temporary_dir_of_a_killed_save_is_ignored_then_removed(tmp_pat
     assert ckpt.load_checkpoint(root).step == 1
     save(root, 3)
     assert not partial.exists()
+
+
+def test_kill_while_pruning_leaves_nothing_behind_after_the_next_save(tmp_path, monkeypatch):
+    root = tmp_path / "ck"
+    for step in (1, 2, 3):
+        save(root, step)
+
+    class Killed(BaseException):
+        pass
+
+    def killed_rmtree(path, ignore_errors=False):
+        # kill -9 in the middle of the deletion: state.json is gone, the rest is not
+        for state in list(os.walk(path)):
+            if "state.json" in state[2]:
+                os.unlink(os.path.join(state[0], "state.json"))
+        raise Killed
+
+    real_rmtree = shutil.rmtree
+    monkeypatch.setattr(shutil, "rmtree", killed_rmtree)
+    with pytest.raises(Killed):
+        ckpt.prune_checkpoints(root, 1)
+    monkeypatch.setattr(shutil, "rmtree", real_rmtree)
+    assert [p.name for p in ckpt.list_checkpoints(root)] == ["step-000002", "step-000003"]
+    assert not (root / "step-000001").exists()  # out of sight before the deletion began
+    (root / ".latest.k2j4x_8a.tmp").write_text("step-0")  # a killed atomic write of `latest`
+    save(root, 4, keep=1)
+    assert sorted(p.name for p in root.iterdir()) == ["latest", "step-000004"]
+
+
+def test_files_and_directories_follow_the_umask(tmp_path):
+    # mkstemp and mkdtemp create 0600 files and 0700 directories whatever the umask
+    for umask, file_mode, dir_mode in [(0o022, 0o644, 0o755), (0o027, 0o640, 0o750)]:
+        before = os.umask(umask)
+        try:
+            root = tmp_path / f"ck-{umask:o}"
+            path = save(root, 1)
+            md.manual_seed(0)
+            md.UNet2DModel(**TINY).save_pretrained(tmp_path / f"model-{umask:o}")
+        finally:
+            os.umask(before)
+        assert path.stat().st_mode & 0o777 == dir_mode
+        for file in [*path.iterdir(), root / "latest", *(tmp_path / f"model-{umask:o}").iterdir()]:
+            assert file.stat().st_mode & 0o777 == file_mode, file
 
 
 def test_without_latest_file_the_newest_complete_checkpoint_is_used(tmp_path):

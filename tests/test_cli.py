@@ -1,6 +1,7 @@
 # The `minidiff` command line: info, the flags and config files of train (and that no arguments means
 # the digits preset), resuming (also after the process is killed with SIGKILL mid-run), clear errors,
 # and sample writing a PNG grid plus .npz deterministically from a model folder, a run or a checkpoint.
+import errno
 import json
 import os
 import signal
@@ -98,6 +99,30 @@ def test_config_file_then_flags(tmp_path):
     # the file overrides the (digits) preset, the flag overrides the file
     assert (c.batch_size, c.learning_rate, c.lr_schedule, c.seed) == (8, 5e-4, "linear", 4)
     assert c.dataset == "digits" and c.output_dir == "runs/digits"
+
+
+@pytest.mark.parametrize("suffix", [".json", ".toml"])
+def test_config_file_values_equal_to_the_defaults_still_override_the_preset(tmp_path, monkeypatch, suffix):
+    # batch_size 4, learning_rate 1e-4 and num_epochs 100 are the dataclass defaults; the digits preset
+    # has 128, 2e-3 and 75
+    monkeypatch.chdir(tmp_path)
+    args = ["train", "--lr", "1e-4", "--epochs", "100", "--batch-size", "4", "--save-config", f"c1{suffix}"]
+    assert cli.main(args) == 0
+    assert cli.main(["train", "--config", f"c1{suffix}", "--save-config", f"c2{suffix}"]) == 0
+    c1, c2 = TrainingConfig.load(f"c1{suffix}"), TrainingConfig.load(f"c2{suffix}")
+    assert (c2.batch_size, c2.learning_rate, c2.num_epochs) == (4, 1e-4, 100)
+    assert c2 == c1
+
+
+def test_config_file_overrides_the_config_of_a_resumed_checkpoint(tmp_path, data_file):
+    out = tmp_path / "run"
+    assert cli.main(tiny_train_args(data_file, out, "--max-steps", "1")) == 0  # trained at lr 2e-3
+    (tmp_path / "c.json").write_text('{"learning_rate": 1e-4}')  # the dataclass default
+    saved = tmp_path / "resolved.json"
+    args = ["train", "--resume", "latest", "--out", str(out), "--config", str(tmp_path / "c.json")]
+    assert cli.main(args + ["--save-config", str(saved)]) == 0
+    c = TrainingConfig.load(saved)
+    assert c.learning_rate == 1e-4 and c.batch_size == 16 and c.model_config == TINY
 
 
 def test_train_resume_and_sample(tmp_path, data_file, capsys):
@@ -199,6 +224,25 @@ def test_errors_are_reported_clearly(tmp_path, data_file, capsys):
     assert "batch_sise" in capsys.readouterr().err
     assert cli.main(["train", "--data", str(tmp_path / "nothing.npz"), "--no-progress"]) == 1
     assert "nothing.npz" in capsys.readouterr().err
+    np.save(tmp_path / "empty.npy", np.zeros((0, 8, 8), np.uint8))
+    assert cli.main(["train", "--data", str(tmp_path / "empty.npy"), "--no-progress"]) == 1
+    assert "empty.npy holds no images" in capsys.readouterr().err
+    (tmp_path / "types.json").write_text('{"use_ema": "false", "class_conditional": "no"}')
+    assert cli.main(["train", "--config", str(tmp_path / "types.json"), "--save-config", str(tmp_path / "x.json")]) == 1
+    assert "use_ema must be true or false" in capsys.readouterr().err
+    for flags, field in [
+        (["--lr", "nan"], "learning_rate"),
+        (["--max-grad-norm", "nan"], "max_grad_norm"),
+        (["--lr", "inf"], "learning_rate"),
+        (["--sample-eta", "nan"], "sample_eta"),
+        (["--sample-steps", "2000"], "sample_steps"),
+        (["--num-train-timesteps", "10", "--sample-steps", "50"], "sample_steps"),
+        (["--beta-schedule", "sigmoid"], "beta_schedule"),
+    ]:
+        assert cli.main(["train", *flags, "--save-config", str(tmp_path / "x.json")]) == 1, flags
+        err = capsys.readouterr().err
+        assert err.startswith("minidiff: error: TrainingConfig") and field in err, flags
+    assert not (tmp_path / "x.json").exists()
     assert cli.main(["sample", "--model", str(tmp_path / "none"), "--out", str(tmp_path / "x.png")]) == 1
     assert "no model folder" in capsys.readouterr().err
     with pytest.raises(SystemExit):
@@ -220,6 +264,64 @@ def test_errors_are_reported_clearly(tmp_path, data_file, capsys):
     fresh = tmp_path / "fresh"
     assert cli.main(tiny_train_args(data_file, fresh, "--max-steps", "1", "--resume", "auto")) == 0
     assert md.checkpoint.load_checkpoint(fresh).step == 1
+
+
+def test_os_errors_are_reported_without_a_traceback(tmp_path, data_file, capsys):
+    (tmp_path / "afile").touch()
+    out = tmp_path / "afile" / "sub"
+    assert cli.main(tiny_train_args(data_file, out, "--max-steps", "1")) == 1  # NotADirectoryError
+    err = capsys.readouterr().err.splitlines()[-1]  # after the log line announcing the run
+    assert err == f"minidiff: error: {out}: Not a directory"
+    run = tmp_path / "run"
+    assert cli.main(tiny_train_args(data_file, run, "--max-steps", "1")) == 0
+    (tmp_path / "grids").mkdir()
+    args = ["sample", "--model", str(run), "--n", "2", "--steps", "2", "--out", str(tmp_path / "grids")]
+    assert cli.main(args) == 1  # IsADirectoryError
+    err = capsys.readouterr().err.splitlines()[-1]
+    assert err.startswith(f"minidiff: error: {tmp_path / 'grids'}: is a directory")
+    assert list((tmp_path / "grids").iterdir()) == []
+
+
+def test_a_full_disk_is_reported_with_the_file(tmp_path, monkeypatch, capsys):
+    def full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full)
+    assert cli.main(["train", "--save-config", str(tmp_path / "c.json")]) == 1
+    assert capsys.readouterr().err == f"minidiff: error: {tmp_path / 'c.json'}: No space left on device\n"
+    assert list(tmp_path.iterdir()) == []  # no temporary file left
+
+
+def test_sampler_and_batch_size_errors(tmp_path, capsys):
+    # a model trained with the sigmoid schedule, which DDIM does not implement (as in diffusers)
+    md.manual_seed(0)
+    sigmoid = md.DDPMScheduler(beta_schedule="sigmoid")
+    md.pipelines.DDPMPipeline(md.UNet2DModel(**TINY), sigmoid).save_pretrained(tmp_path / "model")
+    base = ["sample", "--model", str(tmp_path / "model"), "--n", "2", "--steps", "2"]
+    assert cli.main(base + ["--sampler", "ddim", "--out", str(tmp_path / "a.png")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("minidiff: error: --sampler ddim: ") and "sigmoid" in err and "--sampler ddpm" in err
+    assert cli.main(base + ["--sampler", "ddpm", "--out", str(tmp_path / "b.png")]) == 0
+    for bad in ("0", "-1"):
+        with pytest.raises(SystemExit) as exc:
+            cli.main(base + ["--batch-size", bad])
+        assert exc.value.code == 2
+        assert f"--batch-size: expected a positive integer, got {bad}" in capsys.readouterr().err
+
+
+def test_sample_images_do_not_depend_on_the_batch_size(tmp_path):
+    md.manual_seed(0)
+    md.pipelines.DDPMPipeline(md.UNet2DModel(**TINY)).save_pretrained(tmp_path / "model")
+    for sampler, eta in [("ddpm", "0"), ("ddim", "1")]:
+        images = {}
+        for batch in ("1", "2", "5"):
+            out = tmp_path / f"{sampler}-{batch}.png"
+            args = ["sample", "--model", str(tmp_path / "model"), "--sampler", sampler, "--eta", eta, "--n", "5"]
+            assert cli.main(args + ["--steps", "6", "--seed", "3", "--batch-size", batch, "--out", str(out)]) == 0
+            images[batch] = np.load(out.with_suffix(".npz"))["images"]
+        # equal up to the float rounding of convolutions over batches of different sizes
+        np.testing.assert_allclose(images["1"], images["5"], atol=1e-4, err_msg=sampler)
+        np.testing.assert_allclose(images["2"], images["5"], atol=1e-4, err_msg=sampler)
 
 
 def test_killed_run_resumes_to_the_same_weights(tmp_path, data_file):

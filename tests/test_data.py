@@ -363,6 +363,14 @@ def test_array_errors_name_the_file(tmp_path):
         load_dataset(tmp_path / "notes.txt")
     with pytest.raises(FileNotFoundError, match="missing.npy"):
         load_dataset(tmp_path / "missing.npy")
+    np.save(tmp_path / "empty.npy", np.zeros((0, 8, 8), np.uint8))
+    with pytest.raises(ValueError, match=r"empty.npy holds no images \(shape \(0, 1, 8, 8\)\)"):
+        load_dataset(tmp_path / "empty.npy")
+    np.savez(tmp_path / "empty.npz", images=np.zeros((0, 8, 8, 3)), labels=np.zeros(0, np.int64))
+    with pytest.raises(ValueError, match="empty.npz holds no images"):
+        load_dataset(tmp_path / "empty.npz")
+    with pytest.raises(ValueError, match="holds no images"):
+        Dataset(np.zeros((0, 1, 8, 8), np.float32))
 
 
 def test_dataset_random_flip_in_getitem():

@@ -37,6 +37,18 @@ def test_deterministic_for_a_seed(unet, cls, steps, eta):
     assert not np.allclose(a, c)
 
 
+@pytest.mark.parametrize("cls, eta", [(DDPMPipeline, 0.0), (DDIMPipeline, 1.0), (DDIMPipeline, 0.0)])
+def test_forward_batch_size_does_not_change_the_images(unet, cls, eta):
+    pipe = cls(unet, cls.scheduler_class())
+    whole = pipe(5, num_inference_steps=6, generator=md.Generator(4), eta=eta)
+    for chunk in (1, 2, 5, 8):
+        parts = pipe(5, num_inference_steps=6, generator=md.Generator(4), eta=eta, forward_batch_size=chunk)
+        # the same noise; only the convolutions' float rounding differs between batch sizes
+        np.testing.assert_allclose(parts, whole, atol=1e-4, err_msg=f"forward_batch_size={chunk}")
+    with pytest.raises(ValueError, match="forward_batch_size must be a positive int"):
+        pipe(2, num_inference_steps=2, forward_batch_size=0)
+
+
 def test_pipeline_converts_a_ddpm_scheduler_for_ddim(unet):
     pipe = DDIMPipeline(unet, md.DDPMScheduler(beta_schedule="squaredcos_cap_v2"))
     assert isinstance(pipe.scheduler, md.DDIMScheduler)

@@ -95,6 +95,80 @@ def test_config_errors(tmp_path):
         TrainingConfig.preset("imagenet")
 
 
+@pytest.mark.parametrize("name", ["use_ema", "ema_use_warmup", "random_flip", "class_conditional", "progress"])
+def test_bool_fields_must_be_bools(name):
+    # a JSON "false" or "no" is a non-empty string, which would read as true
+    for value in ("false", "no", 0, None):
+        with pytest.raises(ValueError, match=f"TrainingConfig.{name} must be true or false"):
+            TrainingConfig.from_dict({name: value})
+    assert getattr(TrainingConfig.from_dict({name: False}), name) is False
+
+
+def test_string_fields_must_be_strings():
+    for name, value in [("dataset", 3), ("device", None), ("output_dir", 5), ("data_root", ["x"])]:
+        with pytest.raises(ValueError, match=f"TrainingConfig.{name} must be a string"):
+            TrainingConfig.from_dict({name: value})
+    assert TrainingConfig(output_dir=None, data_root=None).data_root is None
+
+
+@pytest.mark.parametrize(
+    "name", ["learning_rate", "min_lr", "max_grad_norm", "sample_eta", "guidance_scale", "eps", "ema_power"]
+)
+@pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf])
+def test_float_fields_must_be_finite(name, value):
+    # NaN passes `v < 0`: a NaN max_grad_norm turned clipping off, a NaN learning rate trained NaNs
+    with pytest.raises(ValueError, match=f"TrainingConfig.{name} must be a finite number"):
+        TrainingConfig.from_dict({name: value})
+
+
+def test_sampling_settings_are_checked_before_training():
+    with pytest.raises(ValueError, match=r"sample_steps \(2000\) cannot exceed num_train_timesteps \(1000\)"):
+        TrainingConfig(sample_steps=2000)
+    with pytest.raises(ValueError, match=r"sample_steps \(50\) cannot exceed num_train_timesteps \(10\)"):
+        TrainingConfig(num_train_timesteps=10, sample_steps=50)
+    assert TrainingConfig(num_train_timesteps=10, sample_steps=10).sample_steps == 10
+    # DDIMScheduler (as diffusers') has no sigmoid schedule: the grids would fail after the whole run
+    with pytest.raises(ValueError, match="beta_schedule 'sigmoid'.*sampler 'ddim'.*use sampler 'ddpm'"):
+        TrainingConfig(beta_schedule="sigmoid")
+    assert TrainingConfig(beta_schedule="sigmoid", sampler="ddpm").sampler == "ddpm"
+    with pytest.raises(ValueError, match="sampler 'ddim' cannot sample.*sigmoid.*use sampler 'ddpm'"):
+        Trainer(TrainingConfig(), md.DDPMScheduler(beta_schedule="sigmoid"))
+
+
+def test_read_values_gives_only_the_keys_in_the_file(tmp_path):
+    (tmp_path / "c.json").write_text('{"batch_size": 4, "learning_rate": 1}')
+    values = TrainingConfig.read_values(tmp_path / "c.json")
+    assert values == {"batch_size": 4, "learning_rate": 1.0} and isinstance(values["learning_rate"], float)
+    (tmp_path / "c.toml").write_text('[training]\nnum_epochs = 100\noutput_dir = ""\n')
+    assert TrainingConfig.read_values(tmp_path / "c.toml") == {"num_epochs": 100, "output_dir": ""}
+    (tmp_path / "bad.toml").write_text("num_epoch = 3\n")
+    with pytest.raises(ValueError, match=r"bad.toml has unknown field\(s\) \['num_epoch'\]"):
+        TrainingConfig.read_values(tmp_path / "bad.toml")
+
+
+def test_toml_refuses_a_null_model_field_whose_default_is_not_null(tmp_path):
+    # left out of the file, attention_head_dim would come back as the model's default 8: another model
+    c = TrainingConfig(model_config=dict(TINY, attention_head_dim=None))
+    with pytest.raises(ValueError, match=r"TOML cannot hold null for model_config.attention_head_dim.*\.json"):
+        c.save(tmp_path / "c.toml")
+    c.save(tmp_path / "c.json")
+    assert TrainingConfig.load(tmp_path / "c.json") == c
+    # a None the model defaults to anyway may be left out
+    c = TrainingConfig(model_config=dict(TINY, num_class_embeds=None, time_embedding_dim=None))
+    c.save(tmp_path / "d.toml")
+    back = TrainingConfig.load(tmp_path / "d.toml")
+    assert md.UNet2DModel(**back.model_config).config == md.UNet2DModel(**c.model_config).config
+
+
+def test_unet_fields_that_default_to_none():
+    from minidiff.training import _UNET_NONE_DEFAULTS
+
+    # exactly the fields a model built without them reports as None (cpp/nn/unet2d.h's UNet2DConfig)
+    config = md.UNet2DModel(**{k: v for k, v in TINY.items() if k not in _UNET_NONE_DEFAULTS}).config
+    assert {k for k, v in config.items() if v is None} == _UNET_NONE_DEFAULTS
+    assert config["attention_head_dim"] == 8 and config["mid_block_type"] == "UNetMidBlock2D"
+
+
 def test_digits_preset():
     c = TrainingConfig.preset("digits")
     assert c.dataset == "digits" and c.output_dir == "runs/digits"
@@ -446,3 +520,19 @@ def test_fresh_run_refuses_a_directory_with_checkpoints(tmp_path):
         Trainer(cfg).train(tiny(), images)
     Trainer(cfg.replace(max_steps=1)).train(tiny(), images, overwrite=True)
     assert [p.name for p in md.checkpoint.list_checkpoints(tmp_path / "checkpoints")] == ["step-000001"]
+
+
+def test_resume_logs_a_checkpoint_that_a_kill_left_unlogged(tmp_path):
+    # killed after the checkpoint's directory was renamed into place but before its metrics row
+    images = np.random.default_rng(0).uniform(-1, 1, (16, 1, 8, 8)).astype(np.float32)
+    cfg = quiet(tmp_path, batch_size=8, max_steps=2, save_every=0, log_every=1)
+    Trainer(cfg).train(tiny(), images)
+    log = tmp_path / "metrics.jsonl"
+    rows = [json.loads(line) for line in log.read_text().splitlines()]
+    kept = rows[: next(i for i, r in enumerate(rows) if r["type"] == "checkpoint")]
+    log.write_text("".join(json.dumps(r) + "\n" for r in kept))
+    Trainer(cfg.replace(max_steps=3)).train(tiny(), images, resume_from="latest")
+    rows = [json.loads(line) for line in log.read_text().splitlines()]
+    checkpoints = [(r["step"], r["epoch"], r["path"]) for r in rows if r["type"] == "checkpoint"]
+    ck = tmp_path / "checkpoints"
+    assert checkpoints == [(2, 1, str(ck / "step-000002")), (3, 1, str(ck / "step-000003"))]

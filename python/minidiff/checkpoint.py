@@ -8,13 +8,14 @@ of every tensor file. ``<root>/latest`` is a one-line text file naming the newes
 Writing never leaves a half-written checkpoint where a reader would look: every file goes to a
 temporary name, is fsynced and renamed; the files are assembled in a hidden temporary directory
 that is renamed to its final name only when complete; ``latest`` is replaced last, atomically.
-A crash at any point leaves the previous checkpoint and ``latest`` intact (and at worst a hidden
-``.tmp-*`` directory, removed by the next save). Loading re-checks sizes and checksums and names
-the damaged file in a ``CheckpointError``.
+A crash at any point leaves the previous checkpoint and ``latest`` intact (and at worst hidden
+``.tmp-*``/``.deleting-*`` directories or a ``.latest.*.tmp`` file, removed by the next save).
+Loading re-checks sizes and checksums and names the damaged file in a ``CheckpointError``.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -42,6 +43,7 @@ LATEST_FILE = "latest"
 STATE_CHECKSUM = "state_sha256"  # state.json's checksum of its own values
 CHECKPOINTS_DIR = "checkpoints"
 _STEP_DIR = re.compile(r"^step-(\d+)$")
+_LATEST_TEMPORARY = re.compile(rf"^\.{LATEST_FILE}\.\w+\.tmp$")  # atomic_write_bytes' temporary name
 
 
 class CheckpointError(ValueError):
@@ -82,20 +84,47 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def _umask() -> int:
+    # /proc reads the umask without changing it; os.umask can only read it by setting it, and another
+    # thread creating a file in between would get the temporary value
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _default_mode(directory: bool = False) -> int:
+    """The mode open() or mkdir() would give a new file or directory: mkstemp and mkdtemp create theirs
+    0600 and 0700, which would keep other users from reading a model or a sample grid."""
+    return (0o777 if directory else 0o666) & ~_umask()
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     """Writes ``data`` to ``path`` through a fsynced temporary file and a rename."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    if path.is_dir():  # else the rename fails naming the temporary file
+        raise IsADirectoryError(errno.EISDIR, "is a directory, expected a file name", str(path))
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
+            os.chmod(tmp, _default_mode())
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(e, OSError) and e.errno is not None and e.filename is None:
+            # a full disk (at the write or the fsync) names no file: name the one we were writing
+            raise OSError(e.errno, e.strerror, str(path)) from e
         raise
     _fsync_dir(path.parent)
 
@@ -128,9 +157,14 @@ def _serialise_tensors(tensors: dict[str, np.ndarray], step: int) -> bytes:
 
 
 def _remove_stale_temporaries(root: Path) -> None:
+    """Removes what a killed save or prune left in ``root``; only names our own temporaries have."""
+    if not root.is_dir():
+        return
     for entry in root.iterdir():
-        if entry.name.startswith((".tmp-", ".old-")) and entry.is_dir():
+        if entry.name.startswith((".tmp-", ".old-", ".deleting-")) and entry.is_dir():
             shutil.rmtree(entry, ignore_errors=True)
+        elif _LATEST_TEMPORARY.match(entry.name) and entry.is_file():
+            entry.unlink(missing_ok=True)
 
 
 def save_checkpoint(
@@ -152,6 +186,7 @@ def save_checkpoint(
     name = step_dir_name(step)
     tmp = Path(tempfile.mkdtemp(dir=root, prefix=f".tmp-{name}-"))
     try:
+        os.chmod(tmp, _default_mode(directory=True))
         files = {}
         for group, arrays in tensors.items():
             filename = f"{group}.safetensors"
@@ -199,12 +234,17 @@ def prune_checkpoints(root: str | os.PathLike, keep: int) -> list[Path]:
     if keep < 1:
         raise ValueError(f"prune_checkpoints: keep must be >= 1, got {keep}")
     root = Path(root)
+    _remove_stale_temporaries(root)
     latest = _read_latest(root)
     deleted = []
     for path in list_checkpoints(root)[:-keep]:
         if latest is not None and path.name == latest:
             continue
-        shutil.rmtree(path, ignore_errors=True)
+        # out of sight in one rename first: a kill during the deletion then leaves a hidden directory that
+        # the next save removes, not a step-* directory without state.json that nothing would ever remove
+        holder = Path(tempfile.mkdtemp(dir=root, prefix=f".deleting-{path.name}-"))
+        os.replace(path, holder / path.name)
+        shutil.rmtree(holder, ignore_errors=True)
         deleted.append(path)
     return deleted
 

@@ -202,7 +202,12 @@ def build_parser() -> argparse.ArgumentParser:
         "each class in turn, one per grid column) or 'none' (unconditional)",
     )
     sample.add_argument("--guidance", type=float, default=1.0, help="classifier-free guidance scale (default 1)")
-    sample.add_argument("--batch-size", type=int, help="images per forward pass (default: all at once)")
+    sample.add_argument(
+        "--batch-size",
+        type=_positive_int,
+        metavar="N",
+        help="images per forward pass (default: all at once); changes the images only by float rounding",
+    )
     sample.add_argument("--nrow", type=int, help="grid columns (default: near-square, or one per class)")
     sample.add_argument("--scale", type=int, help="integer upscaling of the grid (default: tiles ~32 px)")
     sample.add_argument("--device", default="cpu")
@@ -223,10 +228,8 @@ def _resolve_train_config(args: argparse.Namespace):
 
     fields = set(TrainingConfig.field_names())
     flags = {k: v for k, v in vars(args).items() if k in fields}
-    file_values = TrainingConfig.load(args.config).to_dict() if args.config else {}
-    # a config file holds every field; only the ones differing from the defaults override the preset
-    defaults = TrainingConfig().to_dict()
-    file_values = {k: v for k, v in file_values.items() if v != defaults[k]}
+    # the keys the file holds, each overriding the preset even where it equals the dataclass default
+    file_values = TrainingConfig.read_values(args.config) if args.config else {}
 
     resume_path = None
     if args.resume:
@@ -435,26 +438,23 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     embeds = unet.config.get("num_class_embeds")
     num_classes = int(embeds) - 1 if embeds else None
     labels = _parse_classes(args.class_labels, args.n, num_classes)
-    pipe = (DDIMPipeline if args.sampler == "ddim" else DDPMPipeline)(unet, scheduler)
-    generator = md.Generator(args.seed)
-    chunk = args.batch_size or args.n
-    progress = args.progress and sys.stderr.isatty()
+    try:
+        pipe = (DDIMPipeline if args.sampler == "ddim" else DDPMPipeline)(unet, scheduler)
+    except NotImplementedError as e:  # DDIM has no sigmoid beta schedule (nor has diffusers')
+        return _error(f"--sampler {args.sampler}: {e}; try --sampler ddpm")
     start = time.perf_counter()
-    parts = []
-    for first in range(0, args.n, chunk):
-        count = min(chunk, args.n - first)
-        parts.append(
-            pipe(
-                count,
-                num_inference_steps=args.steps,
-                generator=generator,
-                class_labels=None if labels is None else labels[first : first + count],
-                guidance_scale=args.guidance,
-                eta=args.eta,
-                progress=progress,
-            )
-        )
-    images = np.concatenate(parts)
+    # one call for all images: the noise is drawn for all n at once, so --batch-size (the chunks of
+    # the forward passes) changes the images of a seed only by the float rounding of the convolutions
+    images = pipe(
+        args.n,
+        num_inference_steps=args.steps,
+        generator=md.Generator(args.seed),
+        class_labels=labels,
+        guidance_scale=args.guidance,
+        eta=args.eta,
+        progress=args.progress and sys.stderr.isatty(),
+        forward_batch_size=args.batch_size,
+    )
     elapsed = time.perf_counter() - start
     nrow = args.nrow or (num_classes if labels is not None and args.class_labels in (None, "all") else None)
     save_grid(images, args.out, nrow=nrow, scale=args.scale)
@@ -527,8 +527,17 @@ def main(argv: list[str] | None = None) -> int:
     handlers = {"train": _cmd_train, "sample": _cmd_sample, "info": _cmd_info}
     try:
         return handlers[args.command](args)
-    # CheckpointError is a ValueError; FloatingPointError (a diverged loss) an ArithmeticError
-    except (ValueError, TypeError, ArithmeticError, FileNotFoundError, FileExistsError) as e:
+    # CheckpointError is a ValueError; FloatingPointError (a diverged loss) an ArithmeticError;
+    # OSError covers a missing file, a file where a directory should be, a full disk, no permission
+    except (ValueError, TypeError, ArithmeticError, NotImplementedError, OSError) as e:
         if os.environ.get("MINIDIFF_DEBUG"):
             raise
-        return _error(str(e))
+        return _error(_describe(e))
+
+
+def _describe(e: Exception) -> str:
+    """The message of an error; the path and the system's reason for an OSError from the OS."""
+    if isinstance(e, OSError) and e.strerror and e.filename is not None:
+        paths = f"{e.filename} -> {e.filename2}" if e.filename2 is not None else str(e.filename)
+        return f"{paths}: {e.strerror}"
+    return str(e)

@@ -67,6 +67,8 @@ class Dataset:
         images = np.ascontiguousarray(images, dtype=np.float32)
         if images.ndim != 4:
             raise ValueError(f"Dataset: images must be (N, C, H, W), got shape {images.shape} ({source})")
+        if images.shape[0] == 0:  # nothing to train on or to size a model by; say so before an IndexError does
+            raise ValueError(f"Dataset: {source or 'the array'} holds no images (shape {images.shape})")
         if labels is not None:
             labels = np.asarray(labels)
             if labels.dtype.kind not in "iu":
@@ -85,7 +87,7 @@ class Dataset:
 
     @property
     def num_classes(self) -> int | None:
-        """Number of classes (0 for an empty labelled set), or None when there are no labels."""
+        """Number of classes, or None when there are no labels."""
         if self.labels is None:
             return None
         top = int(self.labels.max()) + 1 if self.labels.size else 0

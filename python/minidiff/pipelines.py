@@ -96,6 +96,19 @@ class DiffusionPipeline:
         conditional, unconditional = both.chunk(2, 0)
         return unconditional + (conditional - unconditional) * guidance_scale
 
+    def _chunked_model_output(self, sample, timestep: int, labels, guidance_scale: float, chunk: int | None):
+        """The model output for all images, in forward passes of at most ``chunk`` images each."""
+        n = sample.shape[0]
+        if chunk is None or chunk >= n:
+            return self._model_output(sample, timestep, labels, guidance_scale)
+        outs = []
+        for first in range(0, n, chunk):
+            part = slice(first, min(first + chunk, n))
+            outs.append(
+                self._model_output(sample[part], timestep, None if labels is None else labels[part], guidance_scale)
+            )
+        return F.cat(outs, 0)
+
     def __call__(
         self,
         batch_size: int = 1,
@@ -106,6 +119,7 @@ class DiffusionPipeline:
         eta: float = 0.0,
         output_type: str = "np",
         progress: bool = False,
+        forward_batch_size: int | None = None,
     ):
         """Generates ``batch_size`` images.
 
@@ -113,10 +127,20 @@ class DiffusionPipeline:
         model; without them such a model samples unconditionally (the null class). ``eta``
         controls DDIM's stochasticity (0 = deterministic); DDPM ignores it. ``output_type``:
         "np" (NumPy (N, H, W, C) in [0, 1]), "pil" (a list of PIL images) or "tensor" (the raw md
-        tensor (N, C, H, W) in [-1, 1]).
+        tensor (N, C, H, W) in [-1, 1]). ``forward_batch_size`` caps the images of one U-Net forward
+        pass (default: all ``batch_size``) to bound memory; the noise is still drawn for all images at
+        once, so it does not change the images beyond the float rounding of batched convolutions.
         """
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
             raise ValueError(f"{type(self).__name__}: batch_size must be a positive int, got {batch_size!r}")
+        if forward_batch_size is not None and (
+            isinstance(forward_batch_size, bool)
+            or not isinstance(forward_batch_size, (int, np.integer))
+            or forward_batch_size < 1
+        ):
+            raise ValueError(
+                f"{type(self).__name__}: forward_batch_size must be a positive int or None, got {forward_batch_size!r}"
+            )
         if output_type not in ("np", "numpy", "pil", "tensor"):
             raise ValueError(f"{type(self).__name__}: output_type must be 'np', 'pil' or 'tensor', got {output_type!r}")
         steps = self.default_num_inference_steps if num_inference_steps is None else num_inference_steps
@@ -153,7 +177,8 @@ class DiffusionPipeline:
             with no_grad():
                 sample = _core.randn(shape, generator=generator, device=device) * self.scheduler.init_noise_sigma
                 for t in timesteps:
-                    out = self._model_output(sample, int(t), labels, float(guidance_scale))
+                    out = self._chunked_model_output(sample, int(t), labels, float(guidance_scale), forward_batch_size)
+                    # one step over all images: its noise, drawn for the whole batch, does not depend on the chunks
                     sample = self.scheduler.step(out, int(t), sample, eta=eta, generator=generator).prev_sample
         finally:
             if was_training:

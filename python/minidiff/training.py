@@ -176,6 +176,20 @@ class TrainingConfig:
             if not known:
                 raise ValueError(f"TrainingConfig.{name} must be one of {list(options)}, got {v!r}")
 
+        for name in _FLOAT_FIELDS:
+            # NaN passes every comparison below (a NaN max_grad_norm would silently turn clipping off)
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) or not math.isfinite(v):
+                raise ValueError(f"TrainingConfig.{name} must be a finite number, got {v!r}")
+        for name in _BOOL_FIELDS:
+            # a JSON "false" is a non-empty string, which Python would take as true
+            v = getattr(self, name)
+            if not isinstance(v, (bool, np.bool_)):
+                raise ValueError(f"TrainingConfig.{name} must be true or false, got {v!r}")
+        for name in ("dataset", "device", "output_dir", "data_root"):
+            v = getattr(self, name)
+            if not isinstance(v, str) and not (v is None and name in ("output_dir", "data_root")):
+                raise ValueError(f"TrainingConfig.{name} must be a string, got {v!r}")
         for name in ("batch_size", "num_epochs", "gradient_accumulation_steps", "num_train_timesteps", "max_bad_steps"):
             positive(name)
         for name in ("keep_checkpoints", "num_samples", "sample_steps", "log_every"):
@@ -193,6 +207,8 @@ class TrainingConfig:
                 raise ValueError(f"TrainingConfig.{name} must lie in [0, 1{')' if name.startswith('beta') else ']'}")
         if not self.guidance_scale >= 0:
             raise ValueError(f"TrainingConfig.guidance_scale must be >= 0, got {self.guidance_scale!r}")
+        if not self.ema_inv_gamma > 0:  # the EMA warmup divides by it
+            raise ValueError(f"TrainingConfig.ema_inv_gamma must be > 0, got {self.ema_inv_gamma!r}")
         choice("optimizer", OPTIMIZERS)
         choice("lr_schedule", LR_SCHEDULES)
         choice("prediction_type", PREDICTION_TYPES)
@@ -201,6 +217,18 @@ class TrainingConfig:
         choice("mixed_precision", MIXED_PRECISION)
         if self.channels is not None:
             choice("channels", (1, 3))
+        # checked here rather than when the first sample grid fails, after the training it would waste
+        if self.sample_steps > self.num_train_timesteps:
+            raise ValueError(
+                f"TrainingConfig.sample_steps ({self.sample_steps}) cannot exceed num_train_timesteps "
+                f"({self.num_train_timesteps})"
+            )
+        if self.beta_schedule == "sigmoid" and self.sampler == "ddim":
+            # diffusers' DDIMScheduler has no sigmoid schedule either; only DDPM samples such a model
+            raise ValueError(
+                "TrainingConfig: beta_schedule 'sigmoid' cannot be sampled with sampler 'ddim' (DDIMScheduler does "
+                "not implement it); use sampler 'ddpm'"
+            )
         if self.lr_schedule == "constant" and self.warmup_steps:
             raise ValueError(
                 "TrainingConfig: lr_schedule 'constant' has no warmup; use 'constant_with_warmup' "
@@ -241,7 +269,21 @@ class TrainingConfig:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> TrainingConfig:
-        """Reads a ``.json`` or ``.toml`` file (a TOML file may hold the fields under ``[training]``)."""
+        """Reads a ``.json`` or ``.toml`` file (a TOML file may hold the fields under ``[training]``);
+        fields the file leaves out keep their dataclass defaults (see ``read_values``)."""
+        return cls.from_dict(cls.read_values(path))
+
+    @classmethod
+    def read_values(cls, path: str | os.PathLike) -> dict[str, Any]:
+        """The fields a ``.json`` or ``.toml`` config file sets, as a mapping, without filling in defaults.
+
+        Unknown keys raise ValueError; values are only checked once they make a config (``from_dict``).
+        ``minidiff train --config`` lays exactly these keys over the preset (or a resumed checkpoint's
+        config), so a value equal to the dataclass default still overrides the preset. TOML has no
+        null: ``save`` leaves a None field out (``output_dir = ""`` stands for None), and an absent
+        field takes the value of the layer below: the dataclass default here, which is None for those
+        fields, but the preset's value on the command line. Use JSON to pin a None over a preset.
+        """
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"TrainingConfig.load: no config file at {path}")
@@ -261,7 +303,10 @@ class TrainingConfig:
             raise ValueError(f"TrainingConfig.load: cannot parse {path}: {e}") from None
         if not isinstance(data, dict):
             raise ValueError(f"TrainingConfig.load: {path} must hold a table/object of fields")
-        return cls.from_dict(data)
+        unknown = sorted(set(data) - set(cls.field_names()))
+        if unknown:
+            raise ValueError(f"TrainingConfig.load: {path} has unknown field(s) {unknown}")
+        return {k: _coerce(k, v) for k, v in data.items()}
 
     def save(self, path: str | os.PathLike) -> None:
         """Writes the config as JSON or TOML (by the file's suffix), atomically."""
@@ -279,7 +324,8 @@ def _defaults() -> dict[str, Any]:
     return {f.name: f.default for f in dataclasses.fields(TrainingConfig)}
 
 
-_FLOAT_FIELDS = {f.name for f in dataclasses.fields(TrainingConfig) if f.type in ("float", "float | None")}
+_FLOAT_FIELDS = [f.name for f in dataclasses.fields(TrainingConfig) if f.type == "float"]
+_BOOL_FIELDS = [f.name for f in dataclasses.fields(TrainingConfig) if f.type == "bool"]
 
 
 def _coerce(name: str, value: Any) -> Any:
@@ -326,7 +372,7 @@ def _toml_dumps(data: dict[str, Any], defaults: dict[str, Any]) -> str:
     for key, value in data.items():
         if value is None:
             if defaults.get(key) is None:
-                continue  # absent means None
+                continue  # absent means None (see TrainingConfig.read_values)
             if key == "output_dir":
                 lines.append(f'{key} = ""  # no output files')
                 continue
@@ -338,9 +384,33 @@ def _toml_dumps(data: dict[str, Any], defaults: dict[str, Any]) -> str:
     for key, table in tables:
         lines.append(f"\n[{key}]")
         for k, v in table.items():
-            if v is not None:
-                lines.append(f"{k} = {_toml_value(v)}")
+            if v is None:
+                # left out, the field takes UNet2DModel's default when the model is built: the same model
+                # only where that default is None
+                if key == "model_config" and k in _UNET_NONE_DEFAULTS:
+                    continue
+                raise ValueError(
+                    f"TrainingConfig: TOML cannot hold null for {key}.{k} (left out, it would take the model's "
+                    "default instead); save the config as .json"
+                )
+            lines.append(f"{k} = {_toml_value(v)}")
     return "\n".join(lines) + "\n"
+
+
+# The UNet2DModel config fields whose default is None: the std::optional fields of UNet2DConfig in
+# cpp/nn/unet2d.h without an initialiser (attention_head_dim and mid_block_type are optional too, but
+# default to 8 and "UNetMidBlock2D"). Only these may be left out of a TOML file for a None;
+# test_training.py checks the set against a built model's config.
+_UNET_NONE_DEFAULTS = frozenset(
+    (
+        "sample_size",
+        "time_embedding_dim",
+        "attn_norm_num_groups",
+        "class_embed_type",
+        "num_class_embeds",
+        "num_train_timesteps",
+    )
+)
 
 
 # ---- model configs and presets
@@ -458,6 +528,7 @@ class _MetricsLog:
 
     def __init__(self, path: Path | None, resume_step: int | None):
         self.path = path
+        self.checkpoint_steps: set[int] = set()  # of the checkpoint rows kept on resume
         if path is None:
             return
         if resume_step is not None and path.is_file():
@@ -467,8 +538,11 @@ class _MetricsLog:
                     row = json.loads(line)
                 except ValueError:
                     continue  # a line cut short by the crash
-                if int(row.get("step", 0)) <= resume_step:
+                step = int(row.get("step", 0))
+                if step <= resume_step:
                     kept.append(line)
+                    if row.get("type") == "checkpoint":
+                        self.checkpoint_steps.add(step)
             ckpt.atomic_write_bytes(path, ("".join(line + "\n" for line in kept)).encode())
         elif resume_step is None and path.is_file():
             path.unlink()  # a fresh run in an old directory starts a fresh log
@@ -503,6 +577,14 @@ class Trainer:
                 f"Trainer: the noise scheduler predicts {noise_scheduler.config.prediction_type!r} but the config "
                 f"trains {config.prediction_type!r}; make them agree so sampling undoes what training learned"
             )
+        if config.sampler == "ddim":
+            # the sample grids convert the scheduler; fail now rather than after the training
+            try:
+                DDIMScheduler.from_config(noise_scheduler.config)
+            except NotImplementedError as e:
+                raise ValueError(
+                    f"Trainer: sampler 'ddim' cannot sample with this noise scheduler ({e}); use sampler 'ddpm'"
+                ) from None
         self.config = config
         self.noise_scheduler = noise_scheduler
         self.device = str(_core.Device(config.device))
@@ -1029,6 +1111,13 @@ class Trainer:
         out = self.output_dir
         continuing = resumed_from is not None or previous is not None
         metrics = _MetricsLog(out / METRICS_FILE if out else None, self.global_step if continuing else None)
+        own = self.checkpoint_dir / ckpt.step_dir_name(self.global_step) if self.checkpoint_dir else None
+        if resumed_from is not None and own is not None and Path(resumed_from).resolve() == own.resolve():
+            if self.global_step not in metrics.checkpoint_steps:
+                # the run was killed between publishing this checkpoint and logging it
+                metrics.write(
+                    {"type": "checkpoint", "step": self.global_step, "epoch": self.loader.epoch, "path": str(own)}
+                )
         if out is not None:
             out.mkdir(parents=True, exist_ok=True)
             self.config.save(out / CONFIG_FILE)
