@@ -118,8 +118,11 @@ def test_attention_module_matches_diffusers():
         _from_deprecated_attn_block=True,
     )
     ours = md.nn.Attention(
-        32, heads=4, dim_head=8, norm_num_groups=8, residual_connection=True, rescale_output_factor=2.0
+        32, heads=4, dim_head=8, norm_num_groups=8, residual_connection=True, rescale_output_factor=2.0, bias=True
     )
     ours.load_state_dict({k: v.detach().numpy() for k, v in ref.state_dict().items()})
     x = np.random.default_rng(1).standard_normal((2, 32, 4, 5)).astype(np.float32)
     np.testing.assert_allclose(ours(md.tensor(x)).numpy(), ref(torch.tensor(x)).detach().numpy(), atol=1e-5)
+    # the defaults are diffusers' too: no to_q/k/v biases, so the state dicts load strictly both ways
+    plain_ref, plain = attention_processor.Attention(16, heads=2, dim_head=8), md.nn.Attention(16, heads=2, dim_head=8)
+    assert sorted(plain.state_dict()) == sorted(plain_ref.state_dict())

@@ -769,3 +769,15 @@ def test_mean_loss_of_nothing_is_nan_and_stays_in_the_graph():
     assert np.isnan(loss.item()) and loss.requires_grad
     loss.backward()
     assert a.grad.shape == (0, 3)
+
+
+def test_arguments_python_cannot_convert_get_errors_naming_the_op():
+    x, w, t = md.ones(1, 2, 4, 4), md.ones(3, 2, 3, 3), md.ones(3, 4)
+    with pytest.raises(TypeError, match="conv2d: bias must be a Tensor or None, got 5"):
+        F.conv2d(x, w, bias=5)
+    with pytest.raises(TypeError, match="group_norm: weight must be a Tensor or None"):
+        F.group_norm(x, 1, weight=[1.0, 2.0])
+    with pytest.raises(IndexError, match="index 9223372036854775808 is out of range for dimension 0"):
+        t[2**63]
+    with pytest.raises(ValueError, match="sum: the integer 9223372036854775808 does not fit in int64"):
+        t.sum(2**63)

@@ -5,7 +5,13 @@
 namespace md::python {
 
 namespace {
-Tensor opt(const py::object& o) { return o.is_none() ? Tensor() : o.cast<Tensor>(); }
+// An optional tensor argument: None or a Tensor (anything else is a TypeError naming op and arg).
+Tensor opt(const py::object& o, const char* op, const char* what) {
+  if (o.is_none()) return Tensor();
+  if (!py::isinstance<Tensor>(o))
+    throw TypeError(str(op, ": ", what, " must be a Tensor or None, got ", std::string(py::repr(o))));
+  return o.cast<Tensor>();
+}
 }  // namespace
 
 void bind_functional(py::module_& m) {
@@ -91,7 +97,7 @@ void bind_functional(py::module_& m) {
   f.def(
       "linear",
       [](const Tensor& x, const Tensor& w, const py::object& b) {
-        Tensor bias = opt(b);
+        Tensor bias = opt(b, "linear", "bias");
         py::gil_scoped_release r;
         return linear(x, w, bias);
       },
@@ -99,7 +105,7 @@ void bind_functional(py::module_& m) {
   f.def(
       "conv2d",
       [](const Tensor& x, const Tensor& w, const py::object& b, const py::object& stride, const py::object& padding) {
-        Tensor bias = opt(b);
+        Tensor bias = opt(b, "conv2d", "bias");
         const auto st = to_pair(stride, "conv2d", "stride");
         const auto pd = to_pair(padding, "conv2d", "padding");
         py::gil_scoped_release r;
@@ -109,7 +115,7 @@ void bind_functional(py::module_& m) {
   f.def(
       "group_norm",
       [](const Tensor& x, int64_t groups, const py::object& w, const py::object& b, double eps) {
-        Tensor wt = opt(w), bs = opt(b);
+        Tensor wt = opt(w, "group_norm", "weight"), bs = opt(b, "group_norm", "bias");
         py::gil_scoped_release r;
         return group_norm(x, groups, wt, bs, eps);
       },
@@ -118,7 +124,7 @@ void bind_functional(py::module_& m) {
   f.def(
       "group_norm_silu",
       [](const Tensor& x, int64_t groups, const py::object& w, const py::object& b, double eps) {
-        Tensor wt = opt(w), bs = opt(b);
+        Tensor wt = opt(w, "group_norm_silu", "weight"), bs = opt(b, "group_norm_silu", "bias");
         py::gil_scoped_release r;
         return group_norm(x, groups, wt, bs, eps, true);
       },
@@ -127,7 +133,7 @@ void bind_functional(py::module_& m) {
   f.def(
       "layer_norm",
       [](const Tensor& x, const py::object& shape, const py::object& w, const py::object& b, double eps) {
-        Tensor wt = opt(w), bs = opt(b);
+        Tensor wt = opt(w, "layer_norm", "weight"), bs = opt(b, "layer_norm", "bias");
         const Shape s = to_shape(shape, "layer_norm");
         py::gil_scoped_release r;
         return layer_norm(x, s, wt, bs, eps);

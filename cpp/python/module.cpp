@@ -33,30 +33,35 @@ namespace {
 bool is_index(const py::handle& obj) {
   return PyIndex_Check(obj.ptr()) && !py::isinstance<py::bool_>(obj) && !py::isinstance<py::array>(obj);
 }
-int64_t as_index(const py::handle& obj) {
-  return py::reinterpret_steal<py::int_>(PyNumber_Index(obj.ptr())).cast<int64_t>();
+int64_t as_index(const py::handle& obj, const char* op) {
+  const auto i = py::reinterpret_steal<py::int_>(PyNumber_Index(obj.ptr()));
+  try {
+    return i.cast<int64_t>();
+  } catch (const py::cast_error&) {
+    throw ValueError(str(op, ": the integer ", std::string(py::repr(i)), " does not fit in int64"));
+  }
 }
 }  // namespace
 
 std::pair<int64_t, int64_t> to_pair(const py::handle& obj, const char* op, const char* what) {
   if (is_index(obj)) {
-    const int64_t v = as_index(obj);
+    const int64_t v = as_index(obj, op);
     return {v, v};
   }
   if (py::isinstance<py::sequence>(obj) && !py::isinstance<py::str>(obj)) {
     auto seq = obj.cast<py::sequence>();
-    if (seq.size() == 2 && is_index(seq[0]) && is_index(seq[1])) return {as_index(seq[0]), as_index(seq[1])};
+    if (seq.size() == 2 && is_index(seq[0]) && is_index(seq[1])) return {as_index(seq[0], op), as_index(seq[1], op)};
   }
   throw TypeError(str(op, ": ", what, " must be an int or a pair of ints, got ", std::string(py::repr(obj))));
 }
 
 Shape to_shape(const py::handle& obj, const char* op) {
-  if (is_index(obj)) return Shape{as_index(obj)};
+  if (is_index(obj)) return Shape{as_index(obj, op)};
   if (py::isinstance<py::sequence>(obj) && !py::isinstance<py::str>(obj)) {
     Shape s;
     for (auto item : obj.cast<py::sequence>()) {
       if (!is_index(item)) throw TypeError(str(op, ": shape entries must be ints, got ", std::string(py::repr(item))));
-      s.push_back(as_index(item));
+      s.push_back(as_index(item, op));
     }
     return s;
   }

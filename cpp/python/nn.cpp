@@ -463,7 +463,8 @@ void bind_nn(py::module_& m) {
            }),
            py::arg("query_dim"), py::arg("heads") = 8, py::arg("dim_head") = 64,
            py::arg("norm_num_groups") = py::none(), py::arg("eps") = 1e-5, py::arg("rescale_output_factor") = 1.0,
-           py::arg("residual_connection") = false, py::arg("bias") = true, py::arg("dropout") = 0.0)
+           // bias: of to_q/k/v; False by default, as in diffusers (the U-Net's blocks pass True)
+           py::arg("residual_connection") = false, py::arg("bias") = false, py::arg("dropout") = 0.0)
       .def("forward", &Attention::forward, RG())
       .def_readonly("heads", &Attention::heads)
       .def_readonly("dim_head", &Attention::dim_head);

@@ -143,7 +143,15 @@ Tensor index(const Tensor& t, const py::object& key) {
       ++dim;
     } else if (py::isinstance<py::int_>(it) || py::hasattr(it, "__index__")) {
       if (py::isinstance<py::bool_>(it)) throw TypeError("tensor indexing: boolean indices are not supported");
-      out = select(out, dim, py::int_(py::reinterpret_borrow<py::object>(it)).cast<int64_t>());
+      const py::int_ i(py::reinterpret_borrow<py::object>(it));
+      int64_t at;
+      try {
+        at = i.cast<int64_t>();
+      } catch (const py::cast_error&) {
+        throw IndexError(str("index ", std::string(py::repr(i)), " is out of range for dimension ", dim, " of size ",
+                             out.shape()[dim]));
+      }
+      out = select(out, dim, at);
     } else {
       throw TypeError(
           str("tensor indexing supports ints, slices, None and '...', got ", std::string(py::str(py::type::of(it)))));

@@ -211,9 +211,9 @@ class Tensor:
     def shape(self) -> tuple: ...
 
 def arange(
-    start: typing.SupportsFloat | typing.SupportsIndex,
+    start: typing.Any,
     end: typing.Any = None,
-    step: typing.SupportsFloat | typing.SupportsIndex = 1.0,
+    step: typing.Any = None,
     *,
     dtype: typing.Any = None,
     device: typing.Any = None,

@@ -175,7 +175,7 @@ class Attention(Module):
         eps: typing.SupportsFloat | typing.SupportsIndex = 1e-05,
         rescale_output_factor: typing.SupportsFloat | typing.SupportsIndex = 1.0,
         residual_connection: bool = False,
-        bias: bool = True,
+        bias: bool = False,
         dropout: typing.SupportsFloat | typing.SupportsIndex = 0.0,
     ) -> None: ...
     def forward(self, arg0: minidiff._core.Tensor) -> minidiff._core.Tensor: ...
