@@ -282,6 +282,25 @@ void write_result_(const char* op, Tensor& t, const Tensor& result) {
   copy_elements(t, r);
 }
 
+void rebase_(const char* op, Tensor& t, const Tensor& result) {
+  MD_CHECK(t.defined(), ValueError, op, ": tensor is undefined");
+  MD_CHECK(!(t.requires_grad() && t.is_leaf()), RuntimeError, op,
+           ": a leaf tensor that requires grad cannot change in place; wrap the update in no_grad()");
+  MD_CHECK(result.shape() == t.shape(), ValueError, op, ": the result has shape ", result.shape(),
+           " (broadcast), but the tensor changed in place has shape ", t.shape());
+  // the saved copies of t that nodes hold are separate handles of the old storage, so they keep
+  // the values their backward needs
+  TensorImpl* dst = t.impl();
+  const TensorImpl* src = result.impl();
+  dst->storage = src->storage;
+  dst->shape = src->shape;
+  dst->strides = src->strides;
+  dst->offset = src->offset;
+  dst->dtype = src->dtype;
+  dst->grad_fn = src->grad_fn;
+  dst->requires_grad = src->requires_grad;
+}
+
 void fill_(Tensor& t, double value) {
   check_inplace("fill_", t);
   if (t.numel() == 0) return;

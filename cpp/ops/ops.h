@@ -42,6 +42,9 @@ void fill_(Tensor& t, double value);
 // Writes result (the value of an out-of-place op on t, same shape) into t's elements: torch's
 // add_, mul_, a += b, ... op names the in-place op for errors.
 void write_result_(const char* op, Tensor& t, const Tensor& result);
+// t takes result's value and autograd history (same shape) without writing into t's storage:
+// an in-place op on a tensor inside the autograd graph. Views of t keep the old values.
+void rebase_(const char* op, Tensor& t, const Tensor& result);
 void add_(Tensor& t, const Tensor& other, float alpha = 1.0f);
 void mul_(Tensor& t, float s);
 void normal_(Tensor& t, float mean, float std, Generator* gen = nullptr);

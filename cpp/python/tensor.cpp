@@ -195,30 +195,34 @@ py::object binop(const Tensor& a, const py::object& b, Binary tt, Scalar ts, con
   return py::reinterpret_borrow<py::object>(Py_NotImplemented);
 }
 
-// self op= b (a += b, self.add_(b)): the value of self op b written into self's elements, which
-// keep their shape (a broadcast to a bigger shape is an error). Not recorded for autograd: with
-// grad mode on, neither operand may require grad (torch's update of a parameter is written under
-// no_grad, as here).
-py::object inplace_binop(const py::object& self, const py::object& b, Binary tt, Scalar ts, const char* symbol,
-                         const char* inplace_name) {
+// self op= b (a += b, self.add_(b)): the value of self op b, which keeps self's shape (a
+// broadcast to a bigger shape is an error). Outside the autograd graph (no_grad, or no operand
+// requires grad) it is written into self's elements, so views of self see it, as in torch. Inside
+// it (out += residual in a forward), self takes the out-of-place result and its history instead
+// (rebase_): its gradient is right, but a view taken of self before does not see the change, where
+// torch's would. A leaf that requires grad cannot change in place (as in torch).
+py::object inplace_binop(const py::object& self, const py::object& b, Binary tt, Scalar ts, const char* inplace_name) {
   const std::string name(inplace_name, std::strlen(inplace_name) - 1);  // add_ -> add
   Tensor a = self.cast<Tensor>();
   const bool b_grad = py::isinstance<Tensor>(b) && b.cast<Tensor>().requires_grad();
-  if (grad_enabled() && (a.requires_grad() || b_grad))
-    throw RuntimeError(str(inplace_name, ": ", a.requires_grad() ? "the tensor written" : "the other operand",
-                           " requires grad, and in-place ops are not recorded for autograd; wrap the update in "
-                           "no_grad(), or use the out-of-place op (x = x ",
-                           symbol, " y)"));
+  const bool graph = grad_enabled() && (a.requires_grad() || b_grad);
+  if (graph && a.requires_grad() && a.is_leaf())
+    throw RuntimeError(
+        str(inplace_name, ": a leaf tensor that requires grad cannot change in place; wrap the update in no_grad()"));
   py::object r;
   {
-    NoGradGuard no_grad;
+    std::optional<NoGradGuard> no_grad;
+    if (!graph) no_grad.emplace();
     r = binop(a, b, tt, ts, name.c_str());
   }
   if (r.is(py::handle(Py_NotImplemented))) return r;
   const Tensor result = r.cast<Tensor>();
   {
     py::gil_scoped_release release;
-    write_result_(inplace_name, a, result);
+    if (graph)
+      rebase_(inplace_name, a, result);
+    else
+      write_result_(inplace_name, a, result);
   }
   return self;
 }
@@ -504,26 +508,22 @@ void bind_tensor(py::module_& m) {
       .def(
           "add_",
           [](const py::object& self, const py::object& other, double alpha) {
-            return inplace_binop(self, alpha == 1.0 ? other : scaled(other, alpha, self), add, add, "+", "add_");
+            return inplace_binop(self, alpha == 1.0 ? other : scaled(other, alpha, self), add, add, "add_");
           },
           py::arg("other"), py::kw_only(), py::arg("alpha") = 1.0)
       .def(
           "sub_",
           [](const py::object& self, const py::object& other, double alpha) {
-            return inplace_binop(self, alpha == 1.0 ? other : scaled(other, alpha, self), sub, sub, "-", "sub_");
+            return inplace_binop(self, alpha == 1.0 ? other : scaled(other, alpha, self), sub, sub, "sub_");
           },
           py::arg("other"), py::kw_only(), py::arg("alpha") = 1.0)
       .def(
           "mul_",
-          [](const py::object& self, const py::object& other) {
-            return inplace_binop(self, other, mul, mul, "*", "mul_");
-          },
+          [](const py::object& self, const py::object& other) { return inplace_binop(self, other, mul, mul, "mul_"); },
           py::arg("other"))
       .def(
           "div_",
-          [](const py::object& self, const py::object& other) {
-            return inplace_binop(self, other, div, div, "/", "div_");
-          },
+          [](const py::object& self, const py::object& other) { return inplace_binop(self, other, div, div, "div_"); },
           py::arg("other"))
       // operators
       .def(
@@ -587,19 +587,19 @@ void bind_tensor(py::module_& m) {
           py::is_operator())
       .def(
           "__iadd__",
-          [](const py::object& self, const py::object& b) { return inplace_binop(self, b, add, add, "+", "add_"); },
+          [](const py::object& self, const py::object& b) { return inplace_binop(self, b, add, add, "add_"); },
           py::is_operator())
       .def(
           "__isub__",
-          [](const py::object& self, const py::object& b) { return inplace_binop(self, b, sub, sub, "-", "sub_"); },
+          [](const py::object& self, const py::object& b) { return inplace_binop(self, b, sub, sub, "sub_"); },
           py::is_operator())
       .def(
           "__imul__",
-          [](const py::object& self, const py::object& b) { return inplace_binop(self, b, mul, mul, "*", "mul_"); },
+          [](const py::object& self, const py::object& b) { return inplace_binop(self, b, mul, mul, "mul_"); },
           py::is_operator())
       .def(
           "__itruediv__",
-          [](const py::object& self, const py::object& b) { return inplace_binop(self, b, div, div, "/", "div_"); },
+          [](const py::object& self, const py::object& b) { return inplace_binop(self, b, div, div, "div_"); },
           py::is_operator());
 }
 
