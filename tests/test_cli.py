@@ -393,3 +393,17 @@ def test_train_reads_every_data_format(tmp_path, source):
     assert config.model_config["sample_size"] == 8 and config.model_config["in_channels"] == 1
     assert config.model_config.get("num_class_embeds") == embeds  # classes + the null class
     assert md.checkpoint.load_checkpoint(out).step == 2
+
+
+def test_a_model_config_without_sample_size_takes_the_data_size(data_file, tmp_path):
+    # diffusers' UNet2DModel defaults sample_size to None; sampling needs it, so it comes from the data
+    config = {k: v for k, v in TINY.items() if k != "sample_size"}
+    args = tiny_train_args(data_file, tmp_path / "run", "--max-steps", "1")
+    args[args.index("--model-config") + 1] = json.dumps(config)
+    result = run_module(*args)
+    assert result.returncode == 0, result.stderr
+    saved = json.loads((tmp_path / "run" / "model" / "unet" / "config.json").read_text())
+    assert saved["sample_size"] == 8
+    trainer = md.training.Trainer(TrainingConfig(output_dir=None, max_steps=1, progress=False))
+    with pytest.raises(ValueError, match="no sample_size, which sampling needs; build it with sample_size=8"):
+        trainer.train(md.UNet2DModel(**config), md.data.load_dataset("digits"))

@@ -29,8 +29,10 @@ def test_python_subclass_registers_children_and_parameters():
     assert y.shape == (5, 2)
     y.sum().backward()
     assert all(p.grad is not None for p in net.parameters())
-    net.zero_grad()
+    net.zero_grad(set_to_none=False)
     assert all(float(p.grad.abs().sum()) == 0.0 for p in net.parameters())
+    net.zero_grad()  # torch's default: None
+    assert all(p.grad is None for p in net.parameters())
 
 
 def test_state_dict_round_trip_and_strictness():

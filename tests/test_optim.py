@@ -209,5 +209,37 @@ def test_gradients_set_to_none_or_replaced_are_taken_back():
         topt.step()
         for a, b in zip(ours, ref):
             np.testing.assert_allclose(a.numpy(), b.detach().numpy(), rtol=1e-5, atol=1e-6)
-    opt.zero_grad()  # and the gradients are arena views again, zeroed in place
+    opt.zero_grad(set_to_none=False)  # and the gradients are arena views again, zeroed in place
     assert all(np.all(p.grad.numpy() == 0) for p in ours)
+    opt.zero_grad()  # torch's default: None
+    assert all(p.grad is None for p in ours)
+
+
+@pytest.mark.parametrize("decoupled", [False, True])
+def test_frozen_and_unused_parameters_are_left_alone_as_in_torch(decoupled):
+    # torch skips a parameter whose .grad is None: no weight decay, no momentum, no step count
+    torch = pytest.importorskip("torch")
+    ours_cls, ref_cls = (md.optim.AdamW, torch.optim.AdamW) if decoupled else (md.optim.Adam, torch.optim.Adam)
+    values, _ = _problem(3)
+    ours = [md.nn.Parameter(md.tensor(v)) for v in values]
+    ref = [torch.tensor(v, requires_grad=True) for v in values]
+    ours[1].requires_grad_(False)  # frozen
+    ref[1].requires_grad_(False)
+    opt, topt = ours_cls(ours, lr=0.1, weight_decay=0.1), ref_cls(ref, lr=0.1, weight_decay=0.1)
+    for step in range(4):
+        used = [0, 2, 3] if step % 2 == 0 else [0, 3]  # parameter 2 gets no gradient every other step
+        opt.zero_grad()
+        topt.zero_grad()
+        sum((ours[i] * ours[i]).sum() for i in used).backward()
+        sum((ref[i] * ref[i]).sum() for i in used).backward()
+        assert (ours[2].grad is None) == (ref[2].grad is None)
+        opt.step()
+        topt.step()
+        for a, b in zip(ours, ref):
+            np.testing.assert_allclose(a.numpy(), b.detach().numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(ours[1].numpy(), values[1])
+    steps = [s["step"] for s in opt.state_dict()["state"].values()]
+    assert steps == [4, 0, 2, 4]  # per parameter, as torch counts them
+    again = ours_cls([md.nn.Parameter(md.tensor(v)) for v in values], lr=0.1)
+    again.load_state_dict(opt.state_dict())
+    assert [s["step"] for s in again.state_dict()["state"].values()] == steps

@@ -77,10 +77,11 @@ def test_randint_forms_and_range():
 
 
 def test_arange():
-    # int bounds give int64, any float gives float32 (torch's rule)
-    assert md.arange(5).dtype == "int64" and md.arange(1, 2, 0.25).dtype == "float32"
-    assert md.arange(5.0).dtype == "float32" and md.arange(5, dtype="float32").dtype == "float32"
-    np.testing.assert_array_equal(md.arange(5).numpy(), np.arange(5))
+    # float32 unless dtype says otherwise, int bounds included (int64 tensors do no arithmetic here)
+    assert md.arange(5).dtype == "float32" and md.arange(1, 2, 0.25).dtype == "float32"
+    np.testing.assert_array_equal((md.arange(4) * 0.5).numpy(), [0, 0.5, 1, 1.5])
+    with pytest.raises(TypeError, match="arange: end must be a number"):
+        md.arange("5")
     np.testing.assert_array_equal(md.arange(1, 2, 0.25).numpy(), np.arange(1, 2, 0.25, dtype=np.float32))
     np.testing.assert_array_equal(md.arange(10, 0, -3).numpy(), np.array([10, 7, 4, 1], np.float32))
     i = md.arange(2, 7, dtype="int64")
@@ -711,7 +712,7 @@ def test_changes_autograd_does_not_read_are_allowed():
 def test_optimizer_step_before_backward_is_an_error():
     lin = md.nn.Linear(3, 2)
     opt = md.optim.Adam(lin.parameters(), lr=0.1)
-    loss = lin(md.ones(4, 3)).sum()
+    loss = lin(md.ones(4, 3, requires_grad=True)).sum()  # the input's gradient reads the weight
     loss.backward(retain_graph=True)
     opt.step()  # the weight that linear saved has changed
     with pytest.raises(RuntimeError, match="'linear' saved"):
@@ -803,3 +804,88 @@ def test_arguments_python_cannot_convert_get_errors_naming_the_op():
         t[2**63]
     with pytest.raises(ValueError, match="sum: the integer 9223372036854775808 does not fit in int64"):
         t.sum(2**63)
+
+
+@pytest.mark.parametrize(
+    "op,change",
+    [
+        ("exp", "input"),  # exp, sqrt, tanh, sigmoid, relu read their output
+        ("sqrt", "input"),
+        ("relu", "input"),
+        ("log", "output"),  # log, sin, silu, ... read their input
+        ("sin", "output"),
+        ("silu", "output"),
+        ("neg", "input"),  # neg reads neither
+        ("neg", "output"),
+    ],
+)
+def test_changing_what_a_backward_does_not_read_is_allowed(op, change):
+    fns = {"exp": md.Tensor.exp, "sqrt": md.Tensor.sqrt, "relu": F.relu, "log": md.Tensor.log,
+           "sin": md.Tensor.sin, "silu": F.silu, "neg": md.Tensor.neg}  # fmt: skip
+    leaf = md.tensor([0.5, 1.5, 2.0], requires_grad=True)
+    x = leaf * 1.0  # a non-leaf, so it may change in place
+    y = fns[op](x)
+    want = None
+    with md.no_grad():
+        (x if change == "input" else y).mul_(3.0)
+    y.sum().backward()  # torch allows these too
+    want = {"exp": np.exp, "sqrt": lambda v: 0.5 / np.sqrt(v), "relu": lambda v: np.ones_like(v),
+            "log": lambda v: 1 / v, "sin": np.cos, "silu": None, "neg": lambda v: -np.ones_like(v)}[op]  # fmt: skip
+    if want is not None:
+        v = np.array([0.5, 1.5, 2.0], np.float32)
+        np.testing.assert_allclose(leaf.grad.numpy(), want(v), rtol=1e-5)
+
+
+def test_operands_no_gradient_reads_may_change():
+    # data fed to a first layer, then an optimiser step (or any change of the weight) before the
+    # backward: the weight's gradient reads only the data, so torch allows it and so do we
+    lin = md.nn.Linear(3, 2)
+    other = md.nn.Linear(1, 1)
+    opt = md.optim.Adam(lin.parameters() + other.parameters(), lr=0.1)
+    loss = lin(md.ones(4, 3)).sum()
+    opt.step()
+    with md.no_grad():
+        other.weight.mul_(2.0)  # another parameter of the same optimiser
+    loss.backward()
+    np.testing.assert_allclose(lin.weight.grad.numpy(), np.full((2, 3), 4.0))
+    p = md.ones(3, requires_grad=True)
+    d = md.ones(3)
+    y = (d * p).sum()
+    with md.no_grad():
+        p.mul_(2.0)  # p's own value is not read by its gradient (d is)
+    y.backward()
+    np.testing.assert_array_equal(p.grad.numpy(), [1, 1, 1])
+
+
+def test_in_place_fills_of_non_contiguous_views():
+    x = md.zeros(3, 4)
+    x[:, 1].fill_(2.0)
+    x.T[3].zero_()
+    x[::2, 2:].fill_(5.0)
+    want = np.zeros((3, 4), np.float32)
+    want[:, 1] = 2
+    want[::2, 2:] = 5
+    want[:, 3] = np.where(np.arange(3) % 2 == 0, 5, 0)
+    np.testing.assert_array_equal(x.numpy(), want)
+    y = md.zeros(4, 6)
+    md.manual_seed(3)
+    y[:, ::2].normal_()
+    md.manual_seed(3)
+    ref = md.zeros(4, 3).normal_()
+    np.testing.assert_array_equal(y.numpy()[:, ::2], ref.numpy())
+    assert np.all(y.numpy()[:, 1::2] == 0)
+    y.T.uniform_(2.0, 3.0)
+    assert np.all((y.numpy() >= 2) & (y.numpy() < 3))
+
+
+def test_scalar_to_a_tensor_power_at_base_zero_has_torchs_gradient():
+    torch = pytest.importorskip("torch")
+    a = np.array([0.0, 1.0, 2.5], np.float32)
+    m, t = md.tensor(a, requires_grad=True), torch.tensor(a, requires_grad=True)
+    (0.0**m).sum().backward()
+    (0.0**t).sum().backward()
+    np.testing.assert_array_equal(m.grad.numpy(), t.grad.numpy())
+    m2, t2 = md.tensor(a, requires_grad=True), torch.tensor(a, requires_grad=True)
+    (2.0**m2).sum().backward()
+    (2.0**t2).sum().backward()
+    np.testing.assert_allclose(m2.grad.numpy(), t2.grad.numpy(), rtol=1e-6)

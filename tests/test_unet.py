@@ -128,6 +128,10 @@ def test_scalar_and_float_timesteps_match_diffusers(tmp_path):
             expected = ref(torch.tensor(x), t).sample.numpy()
             got = ours(md.tensor(x), t).numpy()
             assert _rel(got, expected) < 1e-4
+    # return_dict=False gives a tuple, as diffusers: unet(x, t, return_dict=False)[0] is the batch
+    out = ours(md.tensor(x), 7, return_dict=False)
+    assert isinstance(out, tuple) and len(out) == 1 and out[0].shape == (2, 1, 8, 8)
+    np.testing.assert_array_equal(out[0].numpy(), ours(md.tensor(x), 7).sample.numpy())
 
 
 def test_minidiff_folder_loads_in_diffusers(tmp_path):

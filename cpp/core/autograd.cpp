@@ -29,7 +29,7 @@ Node::Node(const char* name, BackwardFn fn, std::vector<Edge> next, const Tensor
   needs_.resize(next_.size());
   for (size_t i = 0; i < next_.size(); ++i) needs_[i] = next_[i].active();
   for (const Tensor& t : saved)
-    if (t.defined()) saved_versions_.emplace_back(t.storage(), t.storage()->version);
+    if (t.defined()) saved_versions_.emplace_back(t.impl()->version, *t.impl()->version);
 }
 
 std::vector<Tensor> Node::apply(const Tensor& grad_out, bool retain_graph) {
@@ -38,11 +38,11 @@ std::vector<Tensor> Node::apply(const Tensor& grad_out, bool retain_graph) {
                            "' backward a second time, but its saved tensors were freed after the "
                            "first backward; pass retain_graph=True to the first backward"));
   for (const auto& [weak, version] : saved_versions_)
-    if (const auto storage = weak.lock(); storage && storage->version != version)
+    if (const auto counter = weak.lock(); counter && *counter != version)
       throw RuntimeError(str("backward: a tensor that '", name_,
                              "' saved for its gradient was modified by an in-place operation after the forward "
                              "(its version is ",
-                             storage->version, ", saved at ", version,
+                             *counter, ", saved at ", version,
                              "); clone() it before changing it, or change it after backward"));
   std::vector<Tensor> grads;
   if (g_observer) {
@@ -104,9 +104,9 @@ void record(const char* name, Tensor& out, const std::vector<Tensor>& inputs, Ba
 namespace {
 
 // Adds g into the leaf's .grad: in place when a gradient is already there (the optimiser keeps
-// .grad as views of one flat arena), else as a fresh copy so no two leaves share a buffer. A
-// gradient the user assigned with a layout add_ cannot write (a transposed view) is replaced by
-// the sum instead.
+// .grad as views of one flat arena); when there is none, into the leaf's home in an optimiser's
+// arena, or else a fresh copy so no two leaves share a buffer. A gradient the user assigned with
+// a layout add_ cannot write (a transposed view) is replaced by the sum instead.
 void accumulate_leaf(TensorImpl* leaf, const Tensor& g) {
   MD_CHECK(g.shape() == leaf->shape, RuntimeError, "backward: gradient of shape ", g.shape(), " for a leaf of shape ",
            leaf->shape);
@@ -116,6 +116,10 @@ void accumulate_leaf(TensorImpl* leaf, const Tensor& g) {
       add_(existing, g);
     else
       leaf->grad = add(existing, g).impl_ptr();
+  } else if (leaf->grad_home && leaf->grad_home->shape == leaf->shape) {
+    Tensor home(leaf->grad_home);
+    copy_(home, g);
+    leaf->grad = leaf->grad_home;
   } else {
     leaf->grad = clone(g).impl_ptr();
   }

@@ -51,9 +51,9 @@ class Node {
   GradMask needs_;
   Shape out_shape_;
   Device out_device_;
-  // The storages of the tensors the closure saved, with their versions at the forward. Weak: a
-  // storage nobody else holds cannot change (and a saved output is not kept alive by its node).
-  std::vector<std::pair<std::weak_ptr<Storage>, uint64_t>> saved_versions_;
+  // The version counters of the tensors the closure saved, with their values at the forward.
+  // Weak: a counter nobody else holds belongs to a tensor nobody can change any more.
+  std::vector<std::pair<std::weak_ptr<uint64_t>, uint64_t>> saved_versions_;
 };
 
 // ---- grad mode (thread local, like torch)

@@ -86,9 +86,13 @@ void Tensor::set_grad(const Tensor& g) {
   impl_->grad = g.impl_ptr();
 }
 
-Tensor Tensor::detach() const {
-  return view_of(impl_->storage, impl_->shape, impl_->strides, impl_->offset, impl_->dtype);
+Tensor Tensor::view(const Shape& shape, const Shape& strides, int64_t offset) const {
+  Tensor v = view_of(impl_->storage, shape, strides, offset, impl_->dtype);
+  v.impl_->version = impl_->version;
+  return v;
 }
+
+Tensor Tensor::detach() const { return view(impl_->shape, impl_->strides, impl_->offset); }
 
 void Tensor::backward(const Tensor& gradient, bool retain_graph) const { run_backward(*this, gradient, retain_graph); }
 

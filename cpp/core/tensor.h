@@ -16,9 +16,6 @@ struct Storage {
   size_t nbytes = 0;
   Device device;
   std::function<void(void*)> deleter;
-  // Bumped by every in-place change of these bytes (through any view), so a backward can tell that
-  // a tensor it saved was changed after the forward (see Node).
-  uint64_t version = 0;
 
   Storage(void* d, size_t n, Device dev, std::function<void(void*)> del)
       : data(d), nbytes(n), device(dev), deleter(std::move(del)) {}
@@ -42,12 +39,19 @@ struct TensorImpl {
   Shape strides;       // in elements
   int64_t offset = 0;  // in elements
   DType dtype = DType::Float32;
+  // Bumped by every in-place change of the tensor or a view of it (views and detached handles
+  // share the counter; a new tensor, or an optimiser's arena slot, gets its own), so a backward
+  // can tell that a tensor it saved was changed after the forward (see Node).
+  std::shared_ptr<uint64_t> version = std::make_shared<uint64_t>(0);
 
   // autograd
   bool requires_grad = false;
   std::shared_ptr<Node> grad_fn;     // null for leaves
   std::shared_ptr<TensorImpl> grad;  // accumulated by backward on leaves
-  bool is_param = false;             // registered as a Module parameter
+  // Where an optimiser keeps this leaf's gradient (its slot in a flat arena): a backward that
+  // finds .grad None writes the gradient there instead of allocating one.
+  std::shared_ptr<TensorImpl> grad_home;
+  bool is_param = false;  // registered as a Module parameter
 };
 
 class Tensor {
@@ -60,6 +64,8 @@ class Tensor {
   // A view of storage with explicit geometry; no copy.
   static Tensor view_of(const std::shared_ptr<Storage>& storage, const Shape& shape, const Shape& strides,
                         int64_t offset, DType dtype);
+  // A view of this tensor's storage that shares its version counter (what a view op returns).
+  Tensor view(const Shape& shape, const Shape& strides, int64_t offset) const;
 
   // ---- geometry
   bool defined() const { return impl_ != nullptr; }

@@ -59,7 +59,7 @@ __device__ __forceinline__ float unary_df(float x, float y) {
     const float s = 1.0f / (1.0f + expf(-2.0f * kSqrt2OverPi * (x + 0.044715f * x * x * x)));
     return s + x * s * (1.0f - s) * 2.0f * kSqrt2OverPi * (1.0f + 3.0f * 0.044715f * x * x);
   }
-  if constexpr (op == UnaryOp::Relu) return x <= 0.0f ? 0.0f : 1.0f;  // 1 at NaN, as in torch
+  if constexpr (op == UnaryOp::Relu) return y <= 0.0f ? 0.0f : 1.0f;  // from the output, as torch; 1 at NaN
   if constexpr (op == UnaryOp::Sigmoid) return y * (1.0f - y);
   if constexpr (op == UnaryOp::Tanh) return 1.0f - y * y;
   return 0.0f;

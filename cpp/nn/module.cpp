@@ -235,9 +235,13 @@ Device Module::device() const {
   return Device{};
 }
 
-void Module::zero_grad() {
+void Module::zero_grad(bool set_to_none) {
   NoGradGuard no_grad;
   for (auto& p : parameters()) {
+    if (set_to_none) {
+      p.impl()->grad = nullptr;  // an optimiser's arena slot (grad_home) takes the next gradient
+      continue;
+    }
     Tensor g = p.grad();
     if (g.defined()) fill_(g, 0.0);
   }

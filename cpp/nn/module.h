@@ -62,7 +62,8 @@ class Module {
   void to(Device device);
   Device device() const;
   // Zeroes every existing .grad in place.
-  void zero_grad();
+  // Sets every parameter's .grad to None (set_to_none, torch's default) or zeroes it in place.
+  void zero_grad(bool set_to_none = true);
   int64_t num_parameters() const;
 
  protected:

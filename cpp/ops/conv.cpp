@@ -83,7 +83,7 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, std::pa
              }
              return std::vector<Tensor>{dx, dw, db};
            },
-           {xc, w});
+           {x.requires_grad() ? w : Tensor(), weight.requires_grad() ? xc : Tensor()});
   }
   return out;
 }

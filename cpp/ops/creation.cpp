@@ -241,8 +241,8 @@ void check_inplace(const char* op, const Tensor& t) {
            ": in-place change of a tensor that requires grad; wrap it in no_grad()");
 }
 
-// Every in-place op calls this once its checks have passed, before it writes (see Storage::version).
-void mark_changed(const Tensor& t) { ++t.storage()->version; }
+// Every in-place op calls this once its checks have passed, before it writes (see TensorImpl::version).
+void mark_changed(const Tensor& t) { ++*t.impl()->version; }
 
 // A view that repeats elements (an expanded one) cannot take one value per element.
 void check_no_repeats(const char* op, const Tensor& t) {
@@ -266,6 +266,24 @@ void copy_(Tensor& dst, const Tensor& src) {
   mark_changed(dst);
   copy_elements(dst, s);
 }
+
+namespace {
+
+// An in-place op on a non-contiguous tensor (a column, a transposed view) runs on a contiguous
+// temporary whose values are then copied into t's elements; false (nothing done) when t is
+// contiguous.
+template <typename Op>
+bool through_contiguous(const char* op, Tensor& t, Op fn) {
+  if (t.is_contiguous()) return false;
+  check_no_repeats(op, t);
+  Tensor tmp = Tensor::empty(t.shape(), t.dtype(), t.device());
+  fn(tmp);
+  mark_changed(t);
+  copy_elements(t, tmp);
+  return true;
+}
+
+}  // namespace
 
 void write_result_(const char* op, Tensor& t, const Tensor& result) {
   check_inplace(op, t);
@@ -299,12 +317,13 @@ void rebase_(const char* op, Tensor& t, const Tensor& result) {
   dst->dtype = src->dtype;
   dst->grad_fn = src->grad_fn;
   dst->requires_grad = src->requires_grad;
+  dst->version = src->version;  // the saved copies of the old value keep the old counter
 }
 
 void fill_(Tensor& t, double value) {
   check_inplace("fill_", t);
   if (t.numel() == 0) return;
-  MD_CHECK(t.is_contiguous(), ValueError, "fill_: tensor must be contiguous, got strides ", t.strides());
+  if (through_contiguous("fill_", t, [&](Tensor& c) { fill_(c, value); })) return;
   mark_changed(t);
   if (t.dtype() == DType::Int64)
     MD_DISPATCH(t.device(), fill_i64, t.i64(), static_cast<int64_t>(value), t.numel());
@@ -338,7 +357,7 @@ void normal_(Tensor& t, float mean, float std, Generator* gen) {
   check_inplace("normal_", t);
   check_float("normal_", t);
   MD_CHECK(std >= 0.0f, ValueError, "normal_: std must be >= 0, got ", std);
-  MD_CHECK(t.is_contiguous(), ValueError, "normal_: tensor must be contiguous");
+  if (through_contiguous("normal_", t, [&](Tensor& c) { normal_(c, mean, std, gen); })) return;
   mark_changed(t);
   Generator& g = gen ? *gen : default_generator();
   const uint64_t offset = g.take(t.numel());
@@ -354,7 +373,7 @@ void uniform_(Tensor& t, float low, float high, Generator* gen) {
   check_inplace("uniform_", t);
   check_float("uniform_", t);
   MD_CHECK(low <= high, ValueError, "uniform_: the range [", low, ", ", high, ") is empty (from > to)");
-  MD_CHECK(t.is_contiguous(), ValueError, "uniform_: tensor must be contiguous");
+  if (through_contiguous("uniform_", t, [&](Tensor& c) { uniform_(c, low, high, gen); })) return;
   mark_changed(t);
   Generator& g = gen ? *gen : default_generator();
   const uint64_t offset = g.take(t.numel());

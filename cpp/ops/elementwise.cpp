@@ -96,6 +96,14 @@ const char* unary_name(UnaryOp op) {
   return "?";
 }
 
+// What an op's backward reads (see unary_df): its output (the cheaper way to some derivatives),
+// its input, or neither. Only that is kept for the backward, as torch keeps it.
+bool backward_reads_output(UnaryOp op) {
+  return op == UnaryOp::Exp || op == UnaryOp::Sqrt || op == UnaryOp::Rsqrt || op == UnaryOp::Relu ||
+         op == UnaryOp::Sigmoid || op == UnaryOp::Tanh;
+}
+bool backward_reads_input(UnaryOp op) { return op != UnaryOp::Neg && !backward_reads_output(op); }
+
 Tensor unary(UnaryOp op, const Tensor& a) {
   const char* name = unary_name(op);
   MD_PROFILE(name);
@@ -104,16 +112,20 @@ Tensor unary(UnaryOp op, const Tensor& a) {
   Tensor out = Tensor::empty(a.shape(), DType::Float32, a.device());
   if (out.numel()) MD_DISPATCH(a.device(), unary_forward, op, out.f32(), x.f32(), out.numel());
   if (any_requires_grad({&a})) {
-    Tensor y = out.detach();
+    const Tensor xs = backward_reads_input(op) ? x : Tensor();
+    const Tensor ys = backward_reads_output(op) ? out.detach() : Tensor();
+    const Shape shape = a.shape();
     record(name, out, {a},
-           [op, x, y](const Tensor& g, const GradMask&) {
+           [op, xs, ys, shape](const Tensor& g, const GradMask&) {
              Tensor gc = contiguous(g);
-             Tensor dx = Tensor::empty(x.shape(), DType::Float32, x.device());
-             if (dx.numel())
-               MD_DISPATCH(x.device(), unary_backward, op, dx.f32(), gc.f32(), x.f32(), y.f32(), dx.numel());
+             Tensor dx = Tensor::empty(shape, DType::Float32, gc.device());
+             // the kernel reads only what the op needs; the other pointer is any buffer of n floats
+             const float* in = xs.defined() ? xs.f32() : gc.f32();
+             const float* res = ys.defined() ? ys.f32() : gc.f32();
+             if (dx.numel()) MD_DISPATCH(gc.device(), unary_backward, op, dx.f32(), gc.f32(), in, res, dx.numel());
              return std::vector<Tensor>{dx};
            },
-           {x, y});
+           {xs, ys});
   }
   return out;
 }
@@ -150,11 +162,13 @@ Tensor mul(const Tensor& a, const Tensor& b) {
   MD_PROFILE("mul");
   Tensor out = binary_raw(BinaryOp::Mul, a, b);
   if (any_requires_grad({&a, &b})) {
-    Tensor ad = a.detach(), bd = b.detach();
+    // each gradient needs the other operand: keep only what a requested gradient reads
+    const Tensor ad = b.requires_grad() ? a.detach() : Tensor(), bd = a.requires_grad() ? b.detach() : Tensor();
+    const Shape sa = a.shape(), sb = b.shape();
     record("mul", out, {a, b},
-           [ad, bd](const Tensor& g, const GradMask& n) {
-             return std::vector<Tensor>{n[0] ? sum_to(mul(g, bd), ad.shape()) : Tensor(),
-                                        n[1] ? sum_to(mul(g, ad), bd.shape()) : Tensor()};
+           [ad, bd, sa, sb](const Tensor& g, const GradMask& n) {
+             return std::vector<Tensor>{n[0] ? sum_to(mul(g, bd), sa) : Tensor(),
+                                        n[1] ? sum_to(mul(g, ad), sb) : Tensor()};
            },
            {ad, bd});
   }
@@ -165,7 +179,7 @@ Tensor div(const Tensor& a, const Tensor& b) {
   MD_PROFILE("div");
   Tensor out = binary_raw(BinaryOp::Div, a, b);
   if (any_requires_grad({&a, &b})) {
-    Tensor bd = b.detach(), od = out.detach();
+    const Tensor bd = b.detach(), od = b.requires_grad() ? out.detach() : Tensor();  // od: only b's gradient
     const Shape sa = a.shape();
     record("div", out, {a, b},
            [bd, od, sa](const Tensor& g, const GradMask& n) {
@@ -299,10 +313,19 @@ Tensor rpow(const Tensor& a, double s) {
   MD_PROFILE("rpow");
   Tensor out = scalar_raw(BinaryOp::Pow, a, s, true);
   if (any_requires_grad({&a})) {
-    Tensor od = out.detach();
-    record("rpow", out, {a},
-           [od, s](const Tensor& g, const GradMask&) { return std::vector<Tensor>{mul(mul(g, od), std::log(s))}; },
-           {od});
+    if (s == 0.0) {  // torch's value where s ** a * log(s) is 0 * inf: 0 for a >= 0
+      Tensor ad = a.is_contiguous() ? a.detach() : contiguous(a.detach());
+      record("rpow", out, {a},
+             [ad](const Tensor& g, const GradMask&) {
+               return std::vector<Tensor>{mul(g, scalar_raw(BinaryOp::PowGradExponent, ad, 0.0, true))};
+             },
+             {ad});
+    } else {
+      Tensor od = out.detach();
+      record("rpow", out, {a},
+             [od, s](const Tensor& g, const GradMask&) { return std::vector<Tensor>{mul(mul(g, od), std::log(s))}; },
+             {od});
+    }
   }
   return out;
 }

@@ -111,7 +111,7 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
              if (n[1]) gb = sum_to(matmul_raw(mT(ad), g), bd.shape());
              return std::vector<Tensor>{ga, gb};
            },
-           {ad, bd});
+           {a.requires_grad() ? bd : Tensor(), b.requires_grad() ? ad : Tensor()});  // what each gradient reads
   }
   return out;
 }
@@ -183,7 +183,7 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
              if (n[2]) gb = reshape(sum(reshape(gc, {M, Nout}), {0}), {Nout});
              return std::vector<Tensor>{gx, gw, gb};
            },
-           {xc, w});
+           {x.requires_grad() ? w : Tensor(), weight.requires_grad() ? xc : Tensor()});
   }
   return out;
 }

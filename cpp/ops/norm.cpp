@@ -56,7 +56,7 @@ Tensor group_norm(const Tensor& x, int64_t num_groups, const Tensor& weight, con
              }
              return std::vector<Tensor>{dx, dw, db};
            },
-           {xc, w, b});
+           {xc, w, fuse_silu ? b : Tensor()});  // the bias only to redo the SiLU
   }
   return out;
 }

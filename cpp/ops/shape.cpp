@@ -12,7 +12,7 @@ namespace md {
 namespace {
 
 Tensor make_view(const Tensor& t, const Shape& shape, const Shape& strides, int64_t offset) {
-  return Tensor::view_of(t.storage(), shape, strides, offset, t.dtype());
+  return t.view(shape, strides, offset);
 }
 
 Shape infer_shape(const char* op, const Shape& requested, int64_t numel, const Shape& from) {

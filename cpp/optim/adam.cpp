@@ -10,6 +10,7 @@ namespace md::optim {
 Adam::Adam(std::vector<Tensor> params) : arena_(std::move(params), /*own_grads=*/true) {
   m_ = arena_.make_like();
   v_ = arena_.make_like();
+  steps_.assign(arena_.params().size(), 0);
 }
 
 void Adam::step(float lr, float beta1, float beta2, float eps, float weight_decay, bool decoupled) {
@@ -18,21 +19,33 @@ void Adam::step(float lr, float beta1, float beta2, float eps, float weight_deca
            " weight_decay=", weight_decay);
   MD_CHECK(beta1 >= 0 && beta1 < 1 && beta2 >= 0 && beta2 < 1, ValueError, "Adam: betas must be in [0, 1), got (",
            beta1, ", ", beta2, ")");
-  arena_.check_intact("Adam.step");
-  ++step_;
-  const float bc1 = 1.0f - static_cast<float>(std::pow(static_cast<double>(beta1), static_cast<double>(step_)));
-  const float bc2 = 1.0f - static_cast<float>(std::pow(static_cast<double>(beta2), static_cast<double>(step_)));
-  ++arena_.values().storage()->version;  // the parameters change in place (a pending backward must not use them)
-  MD_DISPATCH(arena_.device(), adam_step, arena_.values().f32(), m_.f32(), v_.f32(), arena_.grads().f32(),
-              arena_.size(), lr, beta1, beta2, eps, weight_decay, decoupled, bc1, bc2, nullptr);
+  const std::vector<bool> has = arena_.adopt_grads("Adam.step");
+  // one kernel per run of neighbouring parameters that have a gradient and the same step count:
+  // a single run over the whole arena in plain training
+  const size_t n = has.size();
+  for (size_t i = 0; i < n;) {
+    if (!has[i]) {
+      ++i;
+      continue;
+    }
+    size_t j = i;
+    while (j + 1 < n && has[j + 1] && steps_[j + 1] == steps_[i]) ++j;
+    const double t = static_cast<double>(steps_[i] + 1);
+    const float bc1 = 1.0f - static_cast<float>(std::pow(static_cast<double>(beta1), t));
+    const float bc2 = 1.0f - static_cast<float>(std::pow(static_cast<double>(beta2), t));
+    const int64_t at = arena_.offsets()[i];
+    MD_DISPATCH(arena_.device(), adam_step, arena_.values().f32() + at, m_.f32() + at, v_.f32() + at,
+                arena_.grads().f32() + at, arena_.span(i, j), lr, beta1, beta2, eps, weight_decay, decoupled, bc1, bc2,
+                nullptr);
+    for (size_t k = i; k <= j; ++k) {
+      ++steps_[k];
+      ++*arena_.params()[k].impl()->version;  // changed in place: a pending backward must not use it
+    }
+    i = j + 1;
+  }
 }
 
-void Adam::zero_grad() {
-  arena_.check_intact("Adam.zero_grad");
-  Tensor g = arena_.grads();
-  NoGradGuard no_grad;
-  fill_(g, 0.0);
-}
+void Adam::zero_grad(bool set_to_none) { arena_.zero_grads(set_to_none); }
 
 Tensor clip_grad_norm(const std::vector<Tensor>& params, double max_norm) {
   MD_PROFILE("clip_grad_norm");

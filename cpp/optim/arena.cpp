@@ -39,8 +39,11 @@ ParamArena::ParamArena(std::vector<Tensor> params, bool own_grads) : params_(std
     impl->strides = contiguous_strides(impl->shape);
     if (own_grads) {
       Tensor g = slot(grads_, i);
-      if (impl->grad) copy_(g, Tensor(impl->grad));
-      impl->grad = g.impl_ptr();
+      if (impl->grad) {  // a gradient the parameter has keeps its value; None stays None
+        copy_(g, Tensor(impl->grad));
+        impl->grad = g.impl_ptr();
+      }
+      impl->grad_home = g.impl_ptr();
     }
   }
 }
@@ -52,30 +55,56 @@ Tensor ParamArena::slot(const Tensor& arena, size_t i) const {
   return Tensor::view_of(arena.storage(), s, contiguous_strides(s), arena.offset() + offsets_[i], DType::Float32);
 }
 
-void ParamArena::check_intact(const char* who) {
+void ParamArena::check_intact(const char* who) const {
   for (size_t i = 0; i < params_.size(); ++i) {
-    TensorImpl* impl = params_[i].impl();
+    const TensorImpl* impl = params_[i].impl();
     MD_CHECK(impl->storage == values_.storage() && impl->offset == offsets_[i], RuntimeError, who, ": parameter ", i,
              " of shape ", impl->shape,
              " no longer lives in this optimizer's arena (was the model moved with to(), or its parameters given to "
              "another optimizer after this one was created?)");
-    if (!grads_.defined()) continue;
-    if (impl->grad && impl->grad->storage == grads_.storage() && impl->grad->offset == grads_.offset() + offsets_[i] &&
-        impl->grad->shape == impl->shape)
-      continue;
-    NoGradGuard no_grad;
-    Tensor home = slot(grads_, i);
-    if (impl->grad) {
-      const Tensor g(impl->grad);
-      MD_CHECK(g.shape() == impl->shape, RuntimeError, who, ": parameter ", i, " of shape ", impl->shape,
-               " has a gradient of shape ", g.shape());
-      copy_(home, g.detach());
-    } else {
-      fill_(home, 0.0);
-    }
-    impl->grad = home.impl_ptr();
   }
 }
+
+std::vector<bool> ParamArena::adopt_grads(const char* who) {
+  check_intact(who);
+  std::vector<bool> has(params_.size(), false);
+  NoGradGuard no_grad;
+  for (size_t i = 0; i < params_.size(); ++i) {
+    TensorImpl* impl = params_[i].impl();
+    if (!impl->grad) continue;
+    has[i] = true;
+    if (!grads_.defined()) continue;
+    if (impl->grad->storage == grads_.storage() && impl->grad->offset == grads_.offset() + offsets_[i] &&
+        impl->grad->shape == impl->shape)
+      continue;
+    const Tensor g(impl->grad);
+    MD_CHECK(g.shape() == impl->shape, RuntimeError, who, ": parameter ", i, " of shape ", impl->shape,
+             " has a gradient of shape ", g.shape());
+    Tensor home = slot(grads_, i);
+    copy_(home, g.detach());
+    impl->grad = home.impl_ptr();
+    impl->grad_home = impl->grad;
+  }
+  return has;
+}
+
+void ParamArena::zero_grads(bool set_to_none) {
+  check_intact("zero_grad");
+  NoGradGuard no_grad;
+  // zeroed either way: the padding between slots must stay 0 for the fused passes over the whole
+  // arena (a clip by a NaN norm scales it too), and a backward then writes slots afresh
+  if (grads_.defined()) fill_(grads_, 0.0);
+  for (size_t i = 0; i < params_.size(); ++i) {
+    TensorImpl* impl = params_[i].impl();
+    if (set_to_none)
+      impl->grad = nullptr;  // the next backward writes into grad_home
+    else if (grads_.defined())
+      impl->grad = slot(grads_, i).impl_ptr();
+    if (grads_.defined() && !impl->grad_home) impl->grad_home = slot(grads_, i).impl_ptr();
+  }
+}
+
+int64_t ParamArena::span(size_t i, size_t j) const { return offsets_[j] + round_up(params_[j].numel()) - offsets_[i]; }
 
 std::vector<Span> tiled_span(const std::vector<Tensor>& ts) {
   if (ts.empty()) return {};

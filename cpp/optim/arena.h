@@ -24,10 +24,16 @@ class ParamArena {
   const Tensor& values() const { return values_; }
   const Tensor& grads() const { return grads_; }
   // Throws RuntimeError when a parameter no longer lives in this arena (moved by to(), or
-  // re-homed by another optimiser). A gradient that was replaced or set to None (p.grad = None,
-  // as torch's zero_grad(set_to_none=True) does) is taken back into the gradient arena (None as
-  // zeros), so the optimiser steps with it.
-  void check_intact(const char* who);
+  // re-homed by another optimiser).
+  void check_intact(const char* who) const;
+  // check_intact, then which parameters have a gradient: a gradient that was replaced (an assigned
+  // p.grad) is copied back into the gradient arena; one that is None (zero_grad(set_to_none=True),
+  // a frozen or unused parameter) marks a parameter the optimiser skips, as torch's do.
+  std::vector<bool> adopt_grads(const char* who);
+  // Sets every gradient to None (set_to_none) or to a zeroed view of the gradient arena.
+  void zero_grads(bool set_to_none);
+  // Elements from parameter i's slot to the end of parameter j's (padding included).
+  int64_t span(size_t i, size_t j) const;
   // A zeroed arena of the same layout (optimiser moments, EMA shadows).
   Tensor make_like() const;
   // The slice of a same-layout arena that belongs to parameter i, shaped like it.

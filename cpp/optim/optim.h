@@ -13,12 +13,14 @@ namespace md::optim {
 class Adam {
  public:
   explicit Adam(std::vector<Tensor> params);
-  // One update of every parameter. decoupled: AdamW's weight decay (p *= 1 - lr wd) instead of
-  // Adam's L2 term (g += wd p).
+  // One update of every parameter that has a gradient (as in torch, one whose .grad is None, a
+  // frozen or unused one, is left alone: no decay, no momentum). decoupled: AdamW's weight decay
+  // (p *= 1 - lr wd) instead of Adam's L2 term (g += wd p).
   void step(float lr, float beta1, float beta2, float eps, float weight_decay, bool decoupled);
-  void zero_grad();
-  int64_t step_count() const { return step_; }
-  void set_step_count(int64_t s) { step_ = s; }
+  void zero_grad(bool set_to_none);
+  // Steps taken by parameter i (its bias correction), as torch keeps per parameter.
+  int64_t step_count(size_t i) const { return steps_.at(i); }
+  void set_step_count(size_t i, int64_t s) { steps_.at(i) = s; }
   const ParamArena& arena() const { return arena_; }
   // First and second moments of parameter i (views into the moment arenas).
   Tensor exp_avg(size_t i) const { return arena_.slot(m_, i); }
@@ -27,7 +29,7 @@ class Adam {
  private:
   ParamArena arena_;
   Tensor m_, v_;
-  int64_t step_ = 0;
+  std::vector<int64_t> steps_;
 };
 
 // Scales the gradients of params so that their global L2 norm is at most max_norm; returns the norm

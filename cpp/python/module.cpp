@@ -308,9 +308,9 @@ void bind_creation(py::module_& m) {
       "arange",
       [](const py::object& start, const py::object& end, const py::object& step, const py::object& dtype,
          const py::object& device) {
-        // as torch: int64 when every bound is an int, else float32
-        auto is_int = [](const py::object& o) { return o.is_none() || py::isinstance<py::int_>(o); };
-        const DType fallback = is_int(start) && is_int(end) && is_int(step) ? DType::Int64 : DType::Float32;
+        // float32 unless dtype says int64, also for int bounds (torch gives int64 there): int64 tensors
+        // here index and label, but do no arithmetic, so arange(n) * scale must stay a float
+        const DType fallback = DType::Float32;
         auto number = [](const py::object& o, const char* what) {
           try {
             return o.cast<double>();

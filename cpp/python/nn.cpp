@@ -372,7 +372,7 @@ void bind_nn(py::module_& m) {
            })
       .def_property_readonly("device", &Module::device)
       .def(
-          "zero_grad", [](Module& me, bool) { me.zero_grad(); }, py::arg("set_to_none") = true,
+          "zero_grad", [](Module& me, bool set_to_none) { me.zero_grad(set_to_none); }, py::arg("set_to_none") = true,
           "Zeroes every .grad in place (gradients are kept, as views of the optimizer's arena)")
       .def("num_parameters", &Module::num_parameters);
 
@@ -495,15 +495,21 @@ void bind_nn(py::module_& m) {
       .def(
           "forward",
           [](const UNet2DModel& model, const Tensor& sample, const py::object& timestep, const py::object& class_labels,
-             bool) {
+             bool return_dict) -> py::object {
             Tensor t = timestep_tensor(timestep, sample);
             Tensor labels;
             if (!class_labels.is_none())
               labels = py::isinstance<Tensor>(class_labels)
                            ? class_labels.cast<Tensor>()
                            : tensor_from_python(class_labels, py::none(), py::str(sample.device().str()));
-            py::gil_scoped_release release;
-            return model.forward(sample, t, labels);
+            Tensor out;
+            {
+              py::gil_scoped_release release;
+              out = model.forward(sample, t, labels);
+            }
+            // diffusers: an output whose .sample is the tensor (the tensor itself here), or a tuple
+            if (!return_dict) return py::make_tuple(out);
+            return py::cast(out);
           },
           py::arg("sample"), py::arg("timestep"), py::arg("class_labels") = py::none(), py::arg("return_dict") = true)
       .def_property_readonly("_config_dict", [](const UNet2DModel& model) { return config_to_dict(model.config()); });

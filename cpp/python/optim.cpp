@@ -13,8 +13,9 @@ void bind_optim(py::module_& m) {
       .def(py::init<std::vector<Tensor>>(), py::arg("params"))
       .def("step", &optim::Adam::step, py::arg("lr"), py::arg("beta1"), py::arg("beta2"), py::arg("eps"),
            py::arg("weight_decay"), py::arg("decoupled"), RG())
-      .def("zero_grad", &optim::Adam::zero_grad, RG())
-      .def_property("step_count", &optim::Adam::step_count, &optim::Adam::set_step_count)
+      .def("zero_grad", &optim::Adam::zero_grad, py::arg("set_to_none") = true, RG())
+      .def("step_count", &optim::Adam::step_count, py::arg("index"))
+      .def("set_step_count", &optim::Adam::set_step_count, py::arg("index"), py::arg("steps"))
       .def("exp_avg", &optim::Adam::exp_avg, py::arg("index"))
       .def("exp_avg_sq", &optim::Adam::exp_avg_sq, py::arg("index"))
       .def_property_readonly("params", [](const optim::Adam& a) { return a.arena().params(); })

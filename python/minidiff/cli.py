@@ -301,10 +301,17 @@ def _cmd_train(args: argparse.Namespace) -> int:
             return _error(f"images are {height}x{width}; pass --image-size to crop them square")
         config = config.replace(model_config=default_model_config(height, dataset.channels, embeds))
         trainer = Trainer(config)
-    elif embeds and not config.model_config.get("num_class_embeds"):
-        # a preset's (unconditional) model, asked to be class-conditional
-        config = config.replace(model_config={**config.model_config, "num_class_embeds": embeds})
-        trainer = Trainer(config)
+    else:
+        model_config = dict(config.model_config)
+        if embeds and not model_config.get("num_class_embeds"):
+            # a preset's (unconditional) model, asked to be class-conditional
+            model_config["num_class_embeds"] = embeds
+        if model_config.get("sample_size") is None:  # diffusers' default: the sampling size comes from the data
+            height, width = dataset.image_size
+            model_config["sample_size"] = height if height == width else [height, width]
+        if model_config != config.model_config:
+            config = config.replace(model_config=model_config)
+            trainer = Trainer(config)
     md.manual_seed(config.seed)
     model = md.UNet2DModel(**config.model_config)
     if args.profile:

@@ -4,7 +4,8 @@ The update itself runs in the native core as one fused pass over a flat arena ho
 parameter of a group (see ``cpp/optim``); this module keeps the hyperparameters in
 ``param_groups`` so that learning-rate schedules can change them between steps, as in PyTorch.
 Creating an optimiser re-homes the parameters (and their gradients) into the arena; the model
-keeps the same tensors. ``zero_grad()`` zeroes the gradient arena in place.
+keeps the same tensors. As in torch, ``zero_grad()`` sets the gradients to None (the next backward
+writes into the arena again) and ``step()`` leaves a parameter whose gradient is None alone.
 """
 
 from __future__ import annotations
@@ -64,9 +65,9 @@ class Adam:
         return loss
 
     def zero_grad(self, set_to_none: bool = True) -> None:
-        """Zeroes every gradient in place (they stay views of the arena, never None)."""
+        """Sets every gradient to None (``set_to_none``, torch's default) or to zero in place."""
         for core in self._cores:
-            core.zero_grad()
+            core.zero_grad(set_to_none)
 
     @property
     def state(self) -> dict:
@@ -74,7 +75,7 @@ class Adam:
         for core in self._cores:
             for i, p in enumerate(core.params):
                 out[p] = {
-                    "step": core.step_count,
+                    "step": core.step_count(i),
                     "exp_avg": core.exp_avg(i),
                     "exp_avg_sq": core.exp_avg_sq(i),
                 }
@@ -87,7 +88,7 @@ class Adam:
             ids = []
             for i in range(len(group["params"])):
                 state[index] = {
-                    "step": core.step_count,
+                    "step": core.step_count(i),
                     "exp_avg": core.exp_avg(i).numpy(),
                     "exp_avg_sq": core.exp_avg_sq(i).numpy(),
                 }
@@ -112,7 +113,6 @@ class Adam:
             for k, v in saved.items():
                 if k != "params":
                     group[k] = tuple(v) if k == "betas" else v
-            steps = set()
             for i, pid in enumerate(saved["params"]):
                 entry = state.get(pid, state.get(str(pid)))
                 if entry is None:
@@ -127,11 +127,7 @@ class Adam:
                         )
                     with no_grad():
                         dst.copy_(_core.tensor(value, device=p.device))
-                steps.add(int(np.asarray(entry["step"])))
-            if len(steps) > 1:
-                raise ValueError(f"load_state_dict: parameters of one group have different step counts {steps}")
-            if steps:
-                core.step_count = steps.pop()
+                core.set_step_count(i, int(np.asarray(entry["step"])))
 
     def __repr__(self) -> str:
         lines = [f"{type(self).__name__} ("]

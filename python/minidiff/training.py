@@ -1026,6 +1026,11 @@ class Trainer:
         cfg = model.config
         first = np.asarray(dataset[0][0])
         size = cfg["sample_size"]
+        if size is None:  # diffusers' default; its pipelines (and the sample grids here) need it
+            raise ValueError(
+                f"Trainer: the model's config has no sample_size, which sampling needs; build it with "
+                f"sample_size={first.shape[-1]} (the data has images of shape {first.shape})"
+            )
         size = (size, size) if isinstance(size, int) else tuple(size)
         if first.shape != (cfg["in_channels"], *size):
             raise ValueError(
