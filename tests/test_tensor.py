@@ -889,3 +889,41 @@ def test_scalar_to_a_tensor_power_at_base_zero_has_torchs_gradient():
     (2.0**m2).sum().backward()
     (2.0**t2).sum().backward()
     np.testing.assert_allclose(m2.grad.numpy(), t2.grad.numpy(), rtol=1e-6)
+
+
+def test_grad_mode_decorators_without_parentheses_and_on_generators():
+    @md.no_grad
+    def plain():
+        return md.is_grad_enabled()
+
+    @md.no_grad()
+    def gen():
+        got = yield md.is_grad_enabled()
+        yield got, md.is_grad_enabled()
+        return "done"
+
+    assert plain() is False and md.is_grad_enabled()
+    it = gen()
+    assert next(it) is False and md.is_grad_enabled()  # the caller's mode between resumptions
+    assert it.send(5) == (5, False) and md.is_grad_enabled()
+    with pytest.raises(StopIteration) as stop:
+        next(it)
+    assert stop.value.value == "done"
+    with md.no_grad():
+
+        @md.enable_grad
+        def inside():
+            return md.is_grad_enabled()
+
+        assert inside() is True and not md.is_grad_enabled()
+    with pytest.raises(TypeError, match="set_grad_enabled: mode must be a bool"):
+        md.set_grad_enabled(0)
+
+
+def test_max_with_a_tensor_is_the_elementwise_maximum_and_bad_dims_name_the_op():
+    x = md.tensor([[1.0, 5.0], [7.0, 2.0]])
+    np.testing.assert_array_equal(x.max(md.tensor([3.0, 3.0])).numpy(), [[3, 5], [7, 3]])
+    with pytest.raises(TypeError, match="max: dim must be an int"):
+        x.max(dim=(0, 1))
+    with pytest.raises(ValueError, match="max: the integer"):
+        x.max(dim=2**70)

@@ -24,6 +24,8 @@ Device to_device(const py::handle& obj, Device fallback = Device{});
 DType to_dtype(const py::handle& obj, DType fallback);
 // An int or a 2-sequence of ints.
 std::pair<int64_t, int64_t> to_pair(const py::handle& obj, const char* op, const char* what);
+// An int (or anything with __index__, not a bool) that fits in int64; else TypeError/ValueError.
+int64_t to_index(const py::handle& obj, const char* op, const char* what);
 // A shape given as a sequence of ints (or a single int).
 Shape to_shape(const py::handle& obj, const char* op);
 // Builds a tensor from a numpy array, nested lists, a Python scalar or another Tensor (copied).

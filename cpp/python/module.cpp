@@ -55,6 +55,11 @@ std::pair<int64_t, int64_t> to_pair(const py::handle& obj, const char* op, const
   throw TypeError(str(op, ": ", what, " must be an int or a pair of ints, got ", std::string(py::repr(obj))));
 }
 
+int64_t to_index(const py::handle& obj, const char* op, const char* what) {
+  if (!is_index(obj)) throw TypeError(str(op, ": ", what, " must be an int, got ", std::string(py::repr(obj))));
+  return as_index(obj, op);
+}
+
 Shape to_shape(const py::handle& obj, const char* op) {
   if (is_index(obj)) return Shape{as_index(obj, op)};
   if (py::isinstance<py::sequence>(obj) && !py::isinstance<py::str>(obj)) {

@@ -469,9 +469,10 @@ void bind_tensor(py::module_& m) {
       .def(
           "max",
           [](const Tensor& t, const py::object& dim, bool keepdim) -> py::object {
-            // as torch: the largest value, or (values, indices) along dim
+            // as torch: the largest value, (values, indices) along dim, or the elementwise maximum
             if (dim.is_none()) return py::cast(max_all(t));
-            return max_result(max_dim(t, dim.cast<int64_t>(), keepdim));
+            if (py::isinstance<Tensor>(dim)) return py::cast(maximum(t, dim.cast<Tensor>()));
+            return max_result(max_dim(t, to_index(dim, "max", "dim"), keepdim));
           },
           py::arg("dim") = py::none(), py::arg("keepdim") = false)
       // math methods
