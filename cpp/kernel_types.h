@@ -30,7 +30,8 @@ enum class UnaryOp : int {
 // textbook formulas give 0 * inf: d/da a**b = b * a**(b-1), taken as 0 where b == 0; d/db a**b =
 // a**b * log(a), taken as 0 where a == 0 and b >= 0. AtLeast is 1 where a >= b, else 0 (clamp's
 // gradient mask, NaN excluded); MaxGrad is d maximum(a, b) / da: 0 where a < b, 1/2 at a tie (the
-// gradient is split, as torch splits it), else 1 (NaN included, as in torch).
+// gradient is split, as torch splits it), else 1 (NaN included, as in torch). Equal is 1 where
+// a == b, NaN counting as equal to NaN (the max's ties, which share its gradient), else 0.
 enum class BinaryOp : int {
   Add,
   Sub,
@@ -43,6 +44,7 @@ enum class BinaryOp : int {
   PowGradExponent,
   AtLeast,
   MaxGrad,
+  Equal,
 };
 
 // `return fn<op>(args...)` for the run-time op: the one place where the enums meet the kernels'
@@ -106,6 +108,8 @@ enum class BinaryOp : int {
       return fn<BinaryOp::AtLeast>(__VA_ARGS__);         \
     case BinaryOp::MaxGrad:                              \
       return fn<BinaryOp::MaxGrad>(__VA_ARGS__);         \
+    case BinaryOp::Equal:                                \
+      return fn<BinaryOp::Equal>(__VA_ARGS__);           \
   }                                                      \
   throw RuntimeError(str("unknown binary op ", static_cast<int>(op)))
 

@@ -128,3 +128,13 @@ def test_attention_module_matches_diffusers():
     # the defaults are diffusers' too: no to_q/k/v biases, so the state dicts load strictly both ways
     plain_ref, plain = attention_processor.Attention(16, heads=2, dim_head=8), md.nn.Attention(16, heads=2, dim_head=8)
     assert sorted(plain.state_dict()) == sorted(plain_ref.state_dict())
+
+
+def test_parameters_a_layer_was_built_without_read_as_none():
+    assert md.nn.Linear(2, 3, bias=False).bias is None
+    assert md.nn.Conv2d(2, 3, 3, bias=False).bias is None
+    gn, ln = md.nn.GroupNorm(2, 4, affine=False), md.nn.LayerNorm(4, elementwise_affine=False)
+    assert gn.weight is None and gn.bias is None and ln.weight is None and ln.bias is None
+    assert [n for n, _ in md.nn.Linear(2, 3, bias=False).named_parameters()] == ["weight"]
+    with pytest.raises(AttributeError, match="'Linear' object has no attribute 'nothing'"):
+        md.nn.Linear(2, 3).nothing  # noqa: B018

@@ -606,3 +606,14 @@ def test_cast_through_bfloat16_is_differentiable_as_torch():
     (m.to("bfloat16").float() * md.tensor(w)).sum().backward()
     (t.to(torch.bfloat16).float() * torch.from_numpy(w)).sum().backward()
     np.testing.assert_array_equal(m.grad.numpy(), t.grad.numpy())  # the gradient is rounded through bf16 too
+
+
+def test_max_of_everything_shares_the_gradient_among_ties_as_torch():
+    for a in ([[1.0, 3.0, 3.0], [2.0, 2.0, 0.0]], [[1.0, np.nan, 3.0, np.nan]], [[5.0]]):
+        x = np.array(a, np.float32)
+        m, t = md.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+        om, ot = m.max(), t.max()
+        np.testing.assert_array_equal(om.numpy(), ot.detach().numpy())
+        (om * 3.0).backward()
+        (ot * 3.0).backward()
+        np.testing.assert_array_equal(m.grad.numpy(), t.grad.numpy())

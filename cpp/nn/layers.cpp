@@ -14,6 +14,8 @@ Linear::Linear(int64_t in, int64_t out, bool bias) : in_features(in), out_featur
     Tensor b = empty({out});
     init_uniform_fan_in(b, in);
     register_parameter("bias", b);
+  } else {
+    declare_absent("bias");
   }
 }
 
@@ -39,6 +41,8 @@ Conv2d::Conv2d(int64_t in, int64_t out, std::pair<int64_t, int64_t> k, std::pair
     Tensor b = empty({out});
     init_uniform_fan_in(b, fan_in);
     register_parameter("bias", b);
+  } else {
+    declare_absent("bias");
   }
 }
 
@@ -61,6 +65,9 @@ GroupNorm::GroupNorm(int64_t groups, int64_t channels, double e, bool affine)
   if (affine) {
     register_parameter("weight", ones({channels}));
     register_parameter("bias", zeros({channels}));
+  } else {
+    declare_absent("weight");
+    declare_absent("bias");
   }
 }
 
@@ -80,6 +87,9 @@ LayerNorm::LayerNorm(Shape shape, double e, bool affine) : normalized_shape(std:
   if (affine) {
     register_parameter("weight", ones(normalized_shape));
     register_parameter("bias", zeros(normalized_shape));
+  } else {
+    declare_absent("weight");
+    declare_absent("bias");
   }
 }
 

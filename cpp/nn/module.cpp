@@ -142,6 +142,10 @@ Tensor Module::buffer(const std::string& name) const {
   return Tensor();
 }
 
+bool Module::is_absent(const std::string& name) const {
+  return std::find(absent_.begin(), absent_.end(), name) != absent_.end() && !has_parameter(name);
+}
+
 bool Module::has_parameter(const std::string& name) const {
   for (const auto& kv : params_)
     if (kv.first == name) return true;

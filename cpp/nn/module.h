@@ -45,6 +45,10 @@ class Module {
   Tensor parameter(const std::string& name) const;  // undefined when absent
   Tensor buffer(const std::string& name) const;
   bool has_parameter(const std::string& name) const;
+  // A parameter a layer was built without (Linear(bias=False).bias): reads as None from Python,
+  // as torch's register_parameter(name, None) does.
+  void declare_absent(const std::string& name) { absent_.push_back(name); }
+  bool is_absent(const std::string& name) const;
 
   // ---- state
   // Parameters and persistent buffers, by dotted name, sharing storage with the module.
@@ -68,6 +72,7 @@ class Module {
 
  protected:
   std::vector<std::pair<std::string, Tensor>> params_;
+  std::vector<std::string> absent_;
   std::vector<std::tuple<std::string, Tensor, bool>> buffers_;
   std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
   bool training_ = true;

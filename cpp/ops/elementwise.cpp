@@ -33,6 +33,8 @@ const char* binary_name(BinaryOp op) {
       return "clamp backward";
     case BinaryOp::MaxGrad:
       return "maximum backward";
+    case BinaryOp::Equal:
+      return "max backward";
   }
   return "?";
 }
@@ -244,6 +246,8 @@ Tensor minimum(const Tensor& a, const Tensor& b) {
   }
   return out;
 }
+
+Tensor equal_mask(const Tensor& a, const Tensor& b) { return binary_raw(BinaryOp::Equal, a, b); }
 
 // ---- tensor-scalar
 

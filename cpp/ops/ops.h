@@ -74,6 +74,8 @@ Tensor mul(const Tensor& a, const Tensor& b);
 Tensor div(const Tensor& a, const Tensor& b);
 Tensor pow(const Tensor& a, const Tensor& b);
 Tensor maximum(const Tensor& a, const Tensor& b);
+// 1 where a == b (NaN equal to NaN), else 0, broadcast; not differentiable.
+Tensor equal_mask(const Tensor& a, const Tensor& b);
 Tensor minimum(const Tensor& a, const Tensor& b);
 Tensor add(const Tensor& a, double s);
 Tensor sub(const Tensor& a, double s);

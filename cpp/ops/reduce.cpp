@@ -128,7 +128,25 @@ std::pair<Tensor, Tensor> max_dim(const Tensor& t, int64_t dim, bool keepdim) {
 
 Tensor amax(const Tensor& t, int64_t dim, bool keepdim) { return max_dim(t, dim, keepdim).first; }
 
-Tensor max_all(const Tensor& t) { return amax(reshape(t, {-1}), 0, false); }
+// The gradient is shared evenly by every element equal to the max (the NaNs, when there is one),
+// as torch's max() shares it; max(dim) sends it to the one index it returns.
+Tensor max_all(const Tensor& t) {
+  Tensor out;
+  {
+    NoGradGuard no_grad;
+    out = amax(reshape(t, {-1}), 0, false);
+  }
+  if (any_requires_grad({&t})) {
+    const Tensor xd = t.detach(), od = out.detach();
+    record("max", out, {t},
+           [xd, od](const Tensor& g, const GradMask&) {
+             const Tensor ties = equal_mask(xd, od);
+             return std::vector<Tensor>{mul(ties, div(g, sum(ties)))};
+           },
+           {xd, od});
+  }
+  return out;
+}
 
 Tensor sum_to(const Tensor& t, const Shape& shape) {
   if (t.shape() == shape) return t;

@@ -238,6 +238,7 @@ void bind_nn(py::module_& m) {
              if (p.defined()) return py::cast(p);
              Tensor b = me.buffer(name);
              if (b.defined()) return py::cast(b);
+             if (me.is_absent(name)) return py::none();
              throw py::attribute_error("'" + std::string(py::str(py::type::of(self).attr("__name__"))) +
                                        "' object has no attribute '" + name + "'");
            })
