@@ -568,3 +568,22 @@ def test_prefetch_thread_stops_on_keyboard_interrupt():
     assert loader.state_dict()["position"] == 3
     rest = collect(loader)
     assert len(rest) == len(loader) - 3
+
+
+def test_sixteen_bit_grayscale_is_scaled_for_rgb_too(tmp_path):
+    root = tmp_path / "g16"
+    root.mkdir()
+    Image.fromarray(np.full((8, 8), 30000, np.uint16)).save(root / "a.png")  # opens as mode I;16
+    gray = load_dataset(root).images
+    rgb = load_dataset(root, channels=3).images  # Pillow's convert("RGB") clipped it to white
+    assert rgb.shape == (1, 3, 8, 8)
+    np.testing.assert_allclose(rgb, np.broadcast_to(gray, rgb.shape))
+    assert abs(float(gray.max()) - (round(30000 / 65535 * 255) / 127.5 - 1)) < 1e-6
+
+
+def test_a_split_layout_without_the_split_asked_for_is_an_error(tmp_path):
+    save_png(tmp_path / "s" / "train" / "a" / "0.png", np.zeros((4, 4)), "L")
+    save_png(tmp_path / "s" / "train" / "b" / "0.png", np.zeros((4, 4)), "L")
+    with pytest.raises(ValueError, match="no 'test' subfolder \\(it has \\['train'\\]\\)"):
+        load_dataset(tmp_path / "s", split="test")
+    assert load_dataset(tmp_path / "s", split="train").class_names == ["a", "b"]

@@ -243,3 +243,46 @@ def test_frozen_and_unused_parameters_are_left_alone_as_in_torch(decoupled):
     again = ours_cls([md.nn.Parameter(md.tensor(v)) for v in values], lr=0.1)
     again.load_state_dict(opt.state_dict())
     assert [s["step"] for s in again.state_dict()["state"].values()] == steps
+
+
+def test_a_gradient_the_user_holds_keeps_its_values():
+    # torch's zero_grad() sets .grad to None: a tensor taken from p.grad before keeps its values,
+    # through the next backward and step
+    p = md.nn.Parameter(md.ones(3))
+    opt = md.optim.Adam([p], lr=0.1)
+    (p * 3.0).sum().backward()
+    held = p.grad
+    opt.zero_grad()
+    (p * 4.0).sum().backward()
+    opt.step()
+    np.testing.assert_array_equal(held.numpy(), [3, 3, 3])
+    np.testing.assert_array_equal(p.grad.numpy(), [4, 4, 4])
+    np.testing.assert_allclose(p.numpy(), [0.9, 0.9, 0.9], rtol=1e-6)  # Adam's first step is lr * sign
+    acc = p.grad
+    p.grad = None
+    (p * 2.0).sum().backward()
+    np.testing.assert_array_equal((p.grad + acc).numpy(), [6, 6, 6])
+
+
+def test_an_assigned_transposed_gradient_is_used_as_assigned():
+    torch = pytest.importorskip("torch")
+    v = np.array([[1.0, 2.0], [3.0, 4.0]], np.float32)
+    g = np.array([[1.0, 2.0], [-3.0, 4.0]], np.float32)
+    p, t = md.nn.Parameter(md.tensor(v)), torch.tensor(v, requires_grad=True)
+    opt, topt = md.optim.Adam([p], lr=0.1), torch.optim.Adam([t], lr=0.1)
+    (p * md.tensor(g)).sum().backward()
+    p.grad = p.grad.T
+    t.grad = torch.from_numpy(g).T
+    opt.step()
+    topt.step()
+    np.testing.assert_allclose(p.numpy(), t.detach().numpy(), rtol=1e-6)
+
+
+def test_a_nan_clip_does_not_poison_later_steps_after_module_zero_grad():
+    model = md.nn.Linear(3, 4)
+    md.optim.Adam(model.parameters())  # gradients in one arena, clipped as one span with padding
+    (model(md.ones(2, 3)) * float("nan")).sum().backward()
+    assert np.isnan(float(md.optim.clip_grad_norm_(model.parameters(), 1.0)))
+    model.zero_grad()
+    model(md.ones(2, 3)).sum().backward()
+    assert np.isfinite(float(md.optim.clip_grad_norm_(model.parameters(), 1.0)))

@@ -18,3 +18,19 @@ def test_profile_collects_forward_and_backward_ops():
     # switched off afterwards: nothing more is recorded
     model(x)
     assert md._core.profiler_snapshot() == {t.name: (t.calls, t.seconds) for t in prof.totals}
+
+
+def test_nested_profiles_are_refused_instead_of_resetting_the_outer_one():
+    import pytest
+
+    x = md.randn(4, 4)
+    with md.profiler.profile() as outer:
+        md.F.silu(x)
+        with pytest.raises(RuntimeError, match="another profile is active"):
+            with md.profiler.profile():
+                pass
+        md.F.tanh(x)
+    assert {"silu", "tanh"} <= {t.name for t in outer.totals}
+    with md.profiler.profile() as again:  # usable again afterwards
+        md.F.relu(x)
+    assert "relu" in {t.name for t in again.totals}

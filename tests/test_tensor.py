@@ -927,3 +927,24 @@ def test_max_with_a_tensor_is_the_elementwise_maximum_and_bad_dims_name_the_op()
         x.max(dim=(0, 1))
     with pytest.raises(ValueError, match="max: the integer"):
         x.max(dim=2**70)
+
+
+def test_max_indices_changed_in_place_are_caught():
+    x = md.tensor([[1.0, 5.0, 2.0], [7.0, 0.0, 3.0]], requires_grad=True)
+    values, indices = x.max(1)
+    with md.no_grad():
+        indices.fill_(2)  # would steer the gradient (or, out of range, write past the buffer)
+    with pytest.raises(RuntimeError, match="'max' saved"):
+        values.sum().backward()
+
+
+def test_in_place_change_of_a_view_inside_the_graph_is_an_error():
+    w = md.ones(4, requires_grad=True)
+    h = w * 2.0
+    v = h[1:3]
+    with pytest.raises(RuntimeError, match="the tensor is a view \\('slice'\\) inside the autograd graph"):
+        v += 1
+    leaf = md.ones(4, requires_grad=True)
+    with pytest.raises(RuntimeError, match="a view"):
+        q = leaf[0:2]
+        q += 1

@@ -61,3 +61,52 @@ def test_openmp_spin_default_and_user_settings_win():
     assert _import_env(base) == ["1000", "None"]
     assert _import_env({**base, "OMP_WAIT_POLICY": "PASSIVE"}) == ["None", "PASSIVE"]
     assert _import_env({**base, "GOMP_SPINCOUNT": "0"}) == ["0", "None"]
+
+
+def test_set_num_threads_is_one_setting_for_every_thread():
+    # OpenMP keeps the count per calling thread; md.set_num_threads is process-wide, as torch's
+    before = md.get_num_threads()
+    seen = []
+    try:
+        md.set_num_threads(1)
+        worker = threading.Thread(target=lambda: seen.append(md.get_num_threads()))
+        worker.start()
+        worker.join()
+
+        def set_three():
+            md.set_num_threads(3)
+
+        setter = threading.Thread(target=set_three)
+        setter.start()
+        setter.join()
+        seen.append(md.get_num_threads())  # the main thread follows a setting made in another
+    finally:
+        md.set_num_threads(before)
+    assert seen == [1, 3]
+
+
+def test_switching_the_profiler_while_another_thread_runs_backward_is_safe():
+    # the backward observer was a plain global swapped under a running backward: a segfault
+    code = """
+import threading, time, minidiff as md
+stop = False
+def work():
+    x = md.randn(4, 4).requires_grad_(True)
+    while not stop:
+        y = x
+        for _ in range(100):
+            y = md.F.silu(y) * 1.0001
+        y.sum().backward()
+worker = threading.Thread(target=work)
+worker.start()
+t0 = time.time()
+while time.time() - t0 < 2.0:
+    with md.profiler.profile():
+        pass
+stop = True
+worker.join()
+print("ok")
+"""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr[-2000:]

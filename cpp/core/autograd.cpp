@@ -16,7 +16,9 @@ namespace md {
 namespace {
 std::atomic<uint64_t> g_sequence{0};
 thread_local bool g_grad_enabled = true;
-BackwardObserver g_observer;
+// Swapped by the profiler from any thread while others run backward: read and written atomically,
+// and each node holds its own reference while it calls it.
+std::shared_ptr<const BackwardObserver> g_observer;
 }  // namespace
 
 Node::Node(const char* name, BackwardFn fn, std::vector<Edge> next, const Tensor& out, const std::vector<Tensor>& saved)
@@ -45,7 +47,7 @@ std::vector<Tensor> Node::apply(const Tensor& grad_out, bool retain_graph) {
                              *counter, ", saved at ", version,
                              "); clone() it before changing it, or change it after backward"));
   std::vector<Tensor> grads;
-  if (g_observer) {
+  if (const auto observer = std::atomic_load(&g_observer)) {
     profiler::sync_if_needed();
     const auto t0 = std::chrono::steady_clock::now();
     ++profiler::t_depth;  // the ops inside the closure are part of this node's time
@@ -57,7 +59,7 @@ std::vector<Tensor> Node::apply(const Tensor& grad_out, bool retain_graph) {
     }
     --profiler::t_depth;
     profiler::sync_if_needed();
-    g_observer(name_, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    (*observer)(name_, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   } else {
     grads = fn_(grad_out, needs_);
   }
@@ -70,7 +72,10 @@ std::vector<Tensor> Node::apply(const Tensor& grad_out, bool retain_graph) {
 
 bool grad_enabled() { return g_grad_enabled; }
 void set_grad_enabled(bool on) { g_grad_enabled = on; }
-void set_backward_observer(BackwardObserver obs) { g_observer = std::move(obs); }
+void set_backward_observer(BackwardObserver obs) {
+  std::atomic_store(&g_observer, obs ? std::make_shared<const BackwardObserver>(std::move(obs))
+                                     : std::shared_ptr<const BackwardObserver>());
+}
 
 bool any_requires_grad(std::initializer_list<const Tensor*> inputs) {
   if (!g_grad_enabled) return false;
@@ -116,7 +121,9 @@ void accumulate_leaf(TensorImpl* leaf, const Tensor& g) {
       add_(existing, g);
     else
       leaf->grad = add(existing, g).impl_ptr();
-  } else if (leaf->grad_home && leaf->grad_home->shape == leaf->shape) {
+  } else if (leaf->grad_home && leaf->grad_home.use_count() == 1 && leaf->grad_home->shape == leaf->shape &&
+             leaf->grad_home->storage->device == g.device()) {
+    // (only a home no tensor the user still holds is taken: an old p.grad keeps its values)
     Tensor home(leaf->grad_home);
     copy_(home, g);
     leaf->grad = leaf->grad_home;

@@ -31,8 +31,9 @@ void clip_by_norm(float* x, int64_t n, const float* sumsq, float max_norm) {
   const float norm = std::sqrt(sumsq[0]);
   const float coef = max_norm / (norm + 1e-6f);
   if (coef >= 1.0f) return;
+  // a zero stays zero even when the norm is NaN: x may span an arena's padding, which must stay 0
 #pragma omp parallel for simd if (worth_parallel(n)) schedule(static)
-  for (int64_t i = 0; i < n; ++i) x[i] *= coef;
+  for (int64_t i = 0; i < n; ++i) x[i] = x[i] != 0.0f ? x[i] * coef : 0.0f;
 }
 
 }  // namespace md::cpu

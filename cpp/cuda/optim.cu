@@ -30,7 +30,8 @@ __global__ void clip_by_norm_kernel(float* x, int64_t n, const float* sumsq, flo
   const float norm = sqrtf(sumsq[0]);
   const float coef = max_norm / (norm + 1e-6f);
   if (coef >= 1.0f) return;
-  MD_GRID_STRIDE(i, n) x[i] *= coef;
+  // a zero stays zero even when the norm is NaN: x may span an arena's padding, which must stay 0
+  MD_GRID_STRIDE(i, n) x[i] = x[i] != 0.0f ? x[i] * coef : 0.0f;
 }
 
 }  // namespace

@@ -221,6 +221,7 @@ void move_in_place(const Tensor& t, Device device) {
     Tensor g = to_device(contiguous(Tensor(impl->grad)), device);
     impl->grad = g.impl_ptr();
   }
+  impl->grad_home = nullptr;  // an optimiser arena on the old device is no home any more
 }
 }  // namespace
 

@@ -116,12 +116,14 @@ std::pair<Tensor, Tensor> max_dim(const Tensor& t, int64_t dim, bool keepdim) {
   if (!keepdim) out = reshape(out, drop_dims(t.shape(), {dim}));
   if (any_requires_grad({&t})) {
     const Shape in_shape = t.shape();
-    record("max", out, {t}, [arg, in_shape, keep, O, R, I](const Tensor& g, const GradMask&) {
-      Tensor gc = contiguous(reshape(g, keep));
-      Tensor gi = Tensor::empty(in_shape, DType::Float32, g.device());
-      MD_DISPATCH(g.device(), reduce_max_backward, gi.f32(), gc.f32(), arg.i64(), O, R, I);
-      return std::vector<Tensor>{gi};
-    });
+    record("max", out, {t},
+           [arg, in_shape, keep, O, R, I](const Tensor& g, const GradMask&) {
+             Tensor gc = contiguous(reshape(g, keep));
+             Tensor gi = Tensor::empty(in_shape, DType::Float32, g.device());
+             MD_DISPATCH(g.device(), reduce_max_backward, gi.f32(), gc.f32(), arg.i64(), O, R, I);
+             return std::vector<Tensor>{gi};
+           },
+           {arg});  // the indices the user holds: changing them in place must not steer the scatter
   }
   return {out, indices};
 }

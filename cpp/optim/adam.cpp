@@ -19,29 +19,34 @@ void Adam::step(float lr, float beta1, float beta2, float eps, float weight_deca
            " weight_decay=", weight_decay);
   MD_CHECK(beta1 >= 0 && beta1 < 1 && beta2 >= 0 && beta2 < 1, ValueError, "Adam: betas must be in [0, 1), got (",
            beta1, ", ", beta2, ")");
-  const std::vector<bool> has = arena_.adopt_grads("Adam.step");
-  // one kernel per run of neighbouring parameters that have a gradient and the same step count:
-  // a single run over the whole arena in plain training
-  const size_t n = has.size();
-  for (size_t i = 0; i < n;) {
-    if (!has[i]) {
-      ++i;
-      continue;
-    }
-    size_t j = i;
-    while (j + 1 < n && has[j + 1] && steps_[j + 1] == steps_[i]) ++j;
+  const std::vector<Tensor> grads = arena_.adopt_grads("Adam.step");
+  auto update = [&](size_t i, size_t j, const float* grad, int64_t n) {  // parameters i..j, one step count
     const double t = static_cast<double>(steps_[i] + 1);
     const float bc1 = 1.0f - static_cast<float>(std::pow(static_cast<double>(beta1), t));
     const float bc2 = 1.0f - static_cast<float>(std::pow(static_cast<double>(beta2), t));
     const int64_t at = arena_.offsets()[i];
-    MD_DISPATCH(arena_.device(), adam_step, arena_.values().f32() + at, m_.f32() + at, v_.f32() + at,
-                arena_.grads().f32() + at, arena_.span(i, j), lr, beta1, beta2, eps, weight_decay, decoupled, bc1, bc2,
-                nullptr);
+    MD_DISPATCH(arena_.device(), adam_step, arena_.values().f32() + at, m_.f32() + at, v_.f32() + at, grad, n, lr,
+                beta1, beta2, eps, weight_decay, decoupled, bc1, bc2, nullptr);
     for (size_t k = i; k <= j; ++k) {
       ++steps_[k];
       ++*arena_.params()[k].impl()->version;  // changed in place: a pending backward must not use it
     }
-    i = j + 1;
+  };
+  // one kernel per run of neighbouring parameters whose gradients are in the arena with the same
+  // step count (a single run over the whole arena in plain training); one each for the rest
+  const size_t n = grads.size();
+  for (size_t i = 0; i < n;) {
+    if (!grads[i].defined()) {
+      ++i;
+    } else if (!arena_.at_home(grads, i)) {
+      update(i, i, grads[i].f32(), grads[i].numel());
+      ++i;
+    } else {
+      size_t j = i;
+      while (j + 1 < n && arena_.at_home(grads, j + 1) && steps_[j + 1] == steps_[i]) ++j;
+      update(i, j, grads[i].f32(), arena_.span(i, j));
+      i = j + 1;
+    }
   }
 }
 

@@ -65,35 +65,48 @@ void ParamArena::check_intact(const char* who) const {
   }
 }
 
-std::vector<bool> ParamArena::adopt_grads(const char* who) {
+std::vector<Tensor> ParamArena::adopt_grads(const char* who) {
   check_intact(who);
-  std::vector<bool> has(params_.size(), false);
+  std::vector<Tensor> out(params_.size());
   NoGradGuard no_grad;
   for (size_t i = 0; i < params_.size(); ++i) {
     TensorImpl* impl = params_[i].impl();
-    if (!impl->grad) continue;
-    has[i] = true;
-    if (!grads_.defined()) continue;
-    if (impl->grad->storage == grads_.storage() && impl->grad->offset == grads_.offset() + offsets_[i] &&
-        impl->grad->shape == impl->shape)
+    if (!impl->grad) continue;  // skipped, as torch skips it
+    Tensor g(impl->grad);
+    MD_CHECK(g.shape() == impl->shape && g.dtype() == DType::Float32 && g.device() == device_, RuntimeError, who,
+             ": parameter ", i, " of shape ", impl->shape, " has a gradient of shape ", g.shape(), " (",
+             dtype_name(g.dtype()), " on ", g.device().str(), ")");
+    if (!grads_.defined() || (impl->grad->storage == grads_.storage() &&
+                              impl->grad->offset == grads_.offset() + offsets_[i] && g.is_contiguous())) {
+      out[i] = g;
       continue;
-    const Tensor g(impl->grad);
-    MD_CHECK(g.shape() == impl->shape, RuntimeError, who, ": parameter ", i, " of shape ", impl->shape,
-             " has a gradient of shape ", g.shape());
-    Tensor home = slot(grads_, i);
-    copy_(home, g.detach());
-    impl->grad = home.impl_ptr();
-    impl->grad_home = impl->grad;
+    }
+    // an assigned or freshly made gradient: moved into its slot, unless a tensor the user holds
+    // still views the slot (an old p.grad, which keeps its values); then it is used where it is
+    if (!impl->grad_home || impl->grad_home.use_count() == 1) {
+      Tensor home = slot(grads_, i);
+      copy_(home, g.detach());
+      impl->grad = home.impl_ptr();
+      impl->grad_home = impl->grad;
+      out[i] = home;
+    } else {
+      out[i] = g.is_contiguous() ? g : contiguous(g);
+    }
   }
-  return has;
+  return out;
+}
+
+bool ParamArena::at_home(const std::vector<Tensor>& grads, size_t i) const {
+  return grads[i].defined() && grads_.defined() && grads[i].storage() == grads_.storage() &&
+         grads[i].offset() == grads_.offset() + offsets_[i];
 }
 
 void ParamArena::zero_grads(bool set_to_none) {
   check_intact("zero_grad");
   NoGradGuard no_grad;
-  // zeroed either way: the padding between slots must stay 0 for the fused passes over the whole
-  // arena (a clip by a NaN norm scales it too), and a backward then writes slots afresh
-  if (grads_.defined()) fill_(grads_, 0.0);
+  // set_to_none writes nothing: a p.grad the user still holds keeps its values (as in torch), and
+  // the next backward writes the slots afresh
+  if (!set_to_none && grads_.defined()) fill_(grads_, 0.0);
   for (size_t i = 0; i < params_.size(); ++i) {
     TensorImpl* impl = params_[i].impl();
     if (set_to_none)

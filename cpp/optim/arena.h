@@ -26,10 +26,13 @@ class ParamArena {
   // Throws RuntimeError when a parameter no longer lives in this arena (moved by to(), or
   // re-homed by another optimiser).
   void check_intact(const char* who) const;
-  // check_intact, then which parameters have a gradient: a gradient that was replaced (an assigned
-  // p.grad) is copied back into the gradient arena; one that is None (zero_grad(set_to_none=True),
-  // a frozen or unused parameter) marks a parameter the optimiser skips, as torch's do.
-  std::vector<bool> adopt_grads(const char* who);
+  // check_intact, then each parameter's gradient as the optimiser uses it: undefined where .grad is
+  // None (zero_grad(set_to_none=True), a frozen or unused parameter: skipped, as torch skips it);
+  // else its slot in the gradient arena, where an assigned or new gradient is copied first unless
+  // a tensor the user holds still views the slot (then a contiguous copy of the gradient itself).
+  std::vector<Tensor> adopt_grads(const char* who);
+  // Whether grads[i] (from adopt_grads) is parameter i's slot in the gradient arena.
+  bool at_home(const std::vector<Tensor>& grads, size_t i) const;
   // Sets every gradient to None (set_to_none) or to a zeroed view of the gradient arena.
   void zero_grads(bool set_to_none);
   // Elements from parameter i's slot to the end of parameter j's (padding included).

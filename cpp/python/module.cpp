@@ -200,7 +200,7 @@ void bind_runtime(py::module_& m) {
     d["cuda"] = cuda_built();
     d["blas"] = std::string("OpenBLAS ") + scipy_openblas_get_config();
     d["blas_threads"] = scipy_openblas_get_num_threads();
-    d["openmp_threads"] = omp_get_max_threads();
+    d["openmp_threads"] = cpu::get_num_threads();
     d["compiler"] = __VERSION__;
     return d;
   });
@@ -209,10 +209,10 @@ void bind_runtime(py::module_& m) {
       [](int n) {
         // OpenMP owns all threads; OpenBLAS stays single-threaded inside them (see cpu/gemm.cpp).
         if (n < 1) throw ValueError(str("set_num_threads: expected a positive count, got ", n));
-        omp_set_num_threads(n);
+        cpu::set_num_threads(n);  // for every thread, not only the caller (OpenMP's own setting)
       },
       py::arg("n"));
-  m.def("get_num_threads", []() { return omp_get_max_threads(); });
+  m.def("get_num_threads", []() { return cpu::get_num_threads(); });
 
   // profiler
   m.def("profiler_enable", &profiler::enable, py::arg("on"), py::arg("synchronize_cuda") = true);

@@ -195,6 +195,12 @@ py::object binop(const Tensor& a, const py::object& b, Binary tt, Scalar ts, con
   return py::reinterpret_borrow<py::object>(Py_NotImplemented);
 }
 
+// The ops whose result views its input's storage (cpp/ops/shape.cpp).
+bool is_view_op(const std::string& name) {
+  return name == "view" || name == "permute" || name == "slice" || name == "unsqueeze" || name == "squeeze" ||
+         name == "expand";
+}
+
 // self op= b (a += b, self.add_(b)): the value of self op b, which keeps self's shape (a
 // broadcast to a bigger shape is an error). Outside the autograd graph (no_grad, or no operand
 // requires grad) it is written into self's elements, so views of self see it, as in torch. Inside
@@ -209,6 +215,11 @@ py::object inplace_binop(const py::object& self, const py::object& b, Binary tt,
   if (graph && a.requires_grad() && a.is_leaf())
     throw RuntimeError(
         str(inplace_name, ": a leaf tensor that requires grad cannot change in place; wrap the update in no_grad()"));
+  if (graph && a.grad_fn() && is_view_op(a.grad_fn()->name()))
+    // its new value would not reach the tensor it views (see rebase_), where torch's would
+    throw RuntimeError(str(inplace_name, ": the tensor is a view ('", a.grad_fn()->name(),
+                           "') inside the autograd graph, and an in-place change would not reach the tensor it views; "
+                           "use the out-of-place op, or clone() the view first"));
   py::object r;
   {
     std::optional<NoGradGuard> no_grad;

@@ -43,6 +43,7 @@ _FASHION_CLASSES = [
 _CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 _IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
 _GRAY_MODES = ("1", "L", "LA", "I", "I;16", "F")
+_SPLIT_NAMES = ("train", "test", "val", "valid", "validation")  # subfolders that make a tree a split layout
 
 
 class Dataset:
@@ -417,13 +418,12 @@ def _load_image_folder(root: str, image_size: int | None, channels: int | None):
     arrays = []
     first_size = None
     for f, im in zip(files, opened):
-        if im.mode in ("I", "I;16", "F") and mode == "L":
-            # 16-bit / float grayscale: Pillow's convert to L clips rather than scales
+        if im.mode in ("I", "I;16", "F"):
+            # 16-bit / float grayscale: Pillow's convert to L or RGB clips rather than scales
             a = np.asarray(im, dtype=np.float64)
             peak = 65535.0 if im.mode != "F" else max(1.0, float(a.max()))
             im = Image.fromarray(np.clip(a / peak * 255.0 + 0.5, 0, 255).astype(np.uint8))
-        else:
-            im = im.convert(mode)
+        im = im.convert(mode)
         if image_size is not None:
             (nw, nh), box = _crop_box(im.width, im.height, image_size)
             if (nw, nh) != im.size:
@@ -510,6 +510,10 @@ def load_dataset(
             images, labels, classes, source = _load_cifar10(name, split)
         else:
             folder = os.path.join(name, split) if split and os.path.isdir(os.path.join(name, split)) else name
+            present = sorted(s for s in _SPLIT_NAMES if os.path.isdir(os.path.join(name, s)))
+            if folder == name and present:
+                # a tree laid out in splits without the one asked for: its other splits are not this one
+                raise ValueError(f"load_dataset({name!r}): no {split!r} subfolder (it has {present})")
             images, labels, classes, source = _load_image_folder(folder, image_size, channels)
     elif os.path.isfile(name):
         if not name.lower().endswith((".npy", ".npz")):

@@ -25,7 +25,10 @@ class OpTotal:
 
 
 class profile:
-    """Context manager collecting per-op totals; nested use is not supported."""
+    """Context manager collecting per-op totals. One at a time: the totals are the process's, so a
+    nested (or concurrent) profile raises RuntimeError instead of resetting the outer one's."""
+
+    _active = False
 
     def __init__(self, sync: bool = True):
         self.sync = sync
@@ -33,6 +36,9 @@ class profile:
         self.wall_seconds = 0.0
 
     def __enter__(self) -> profile:
+        if profile._active:
+            raise RuntimeError("md.profiler.profile: another profile is active (nested profiles are not supported)")
+        profile._active = True
         _core.profiler_reset()
         _core.profiler_enable(True, self.sync)
         self._t0 = time.perf_counter()
@@ -41,6 +47,7 @@ class profile:
     def __exit__(self, *exc) -> bool:
         self.wall_seconds = time.perf_counter() - self._t0
         _core.profiler_enable(False)
+        profile._active = False
         snap = _core.profiler_snapshot()
         self.totals = sorted(
             (OpTotal(name, calls, seconds) for name, (calls, seconds) in snap.items()),
