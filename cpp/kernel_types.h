@@ -45,6 +45,12 @@ enum class BinaryOp : int {
   AtLeast,
   MaxGrad,
   Equal,
+  Eq,  // the comparisons: 1 where a == b (a != b, a < b, ...) as IEEE compares, NaN unequal to all
+  Ne,
+  Lt,
+  Le,
+  Gt,
+  Ge,
 };
 
 // `return fn<op>(args...)` for the run-time op: the one place where the enums meet the kernels'
@@ -110,6 +116,18 @@ enum class BinaryOp : int {
       return fn<BinaryOp::MaxGrad>(__VA_ARGS__);         \
     case BinaryOp::Equal:                                \
       return fn<BinaryOp::Equal>(__VA_ARGS__);           \
+    case BinaryOp::Eq:                                   \
+      return fn<BinaryOp::Eq>(__VA_ARGS__);              \
+    case BinaryOp::Ne:                                   \
+      return fn<BinaryOp::Ne>(__VA_ARGS__);              \
+    case BinaryOp::Lt:                                   \
+      return fn<BinaryOp::Lt>(__VA_ARGS__);              \
+    case BinaryOp::Le:                                   \
+      return fn<BinaryOp::Le>(__VA_ARGS__);              \
+    case BinaryOp::Gt:                                   \
+      return fn<BinaryOp::Gt>(__VA_ARGS__);              \
+    case BinaryOp::Ge:                                   \
+      return fn<BinaryOp::Ge>(__VA_ARGS__);              \
   }                                                      \
   throw RuntimeError(str("unknown binary op ", static_cast<int>(op)))
 

@@ -138,3 +138,30 @@ def test_parameters_a_layer_was_built_without_read_as_none():
     assert [n for n, _ in md.nn.Linear(2, 3, bias=False).named_parameters()] == ["weight"]
     with pytest.raises(AttributeError, match="'Linear' object has no attribute 'nothing'"):
         md.nn.Linear(2, 3).nothing  # noqa: B018
+
+
+def test_module_list_keeps_python_modules():
+    class Block(md.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = md.nn.Linear(4, 4)
+            self.tag = "block"
+
+        def forward(self, x):
+            return self.lin(x) * 2.0
+
+    class Net(md.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.blocks = md.nn.ModuleList([Block() for _ in range(3)])  # no other reference to them
+
+    net = Net()
+    x = md.ones(1, 4)
+    assert net.blocks[0](x).shape == (1, 4) and net.blocks[-1].tag == "block"
+    assert [type(b).__name__ for b in net.blocks] == ["Block"] * 3
+    assert len(net.blocks[1:]) == 2 and isinstance(net.blocks[1:], md.nn.ModuleList)
+    assert len(net.state_dict()) == 6
+    net.blocks.extend([Block()])
+    assert len(net.blocks) == 4 and len(net.state_dict()) == 8
+    with pytest.raises(IndexError, match="ModuleList index 7 is out of range for 4 modules"):
+        net.blocks[7]

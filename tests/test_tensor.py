@@ -77,9 +77,15 @@ def test_randint_forms_and_range():
 
 
 def test_arange():
-    # float32 unless dtype says otherwise, int bounds included (int64 tensors do no arithmetic here)
-    assert md.arange(5).dtype == "float32" and md.arange(1, 2, 0.25).dtype == "float32"
-    np.testing.assert_array_equal((md.arange(4) * 0.5).numpy(), [0, 0.5, 1, 1.5])
+    # int bounds give int64 and any float float32, as in torch; arithmetic promotes int64 to float32
+    assert md.arange(5).dtype == "int64" and md.arange(1, 2, 0.25).dtype == "float32"
+    assert md.arange(5.0).dtype == "float32" and md.arange(5, dtype="float32").dtype == "float32"
+    np.testing.assert_array_equal(md.arange(5).numpy(), np.arange(5))
+    half = md.arange(4) * 0.5
+    assert half.dtype == "float32"
+    np.testing.assert_array_equal(half.numpy(), [0, 0.5, 1, 1.5])
+    np.testing.assert_allclose(md.arange(3).exp().numpy(), np.exp(np.arange(3)), rtol=1e-6)
+    assert md.nn.Embedding(5, 2)(md.arange(3)).shape == (3, 2)  # indices, as in torch
     with pytest.raises(TypeError, match="arange: end must be a number"):
         md.arange("5")
     np.testing.assert_array_equal(md.arange(1, 2, 0.25).numpy(), np.arange(1, 2, 0.25, dtype=np.float32))
@@ -472,8 +478,9 @@ def test_retained_graph_is_freed_when_dropped():
         (lambda: md.zeros(2, 3) * md.zeros(2, 4), ValueError, r"mul.*\[2, 3\].*\[2, 4\]"),
         (lambda: md.zeros(2, 3) - md.zeros(3, 2), ValueError, r"sub.*\[2, 3\].*\[3, 2\]"),
         (lambda: md.zeros(2, 3) / md.zeros(5), ValueError, r"div.*\[2, 3\].*\[5\]"),
-        (lambda: md.zeros(2) + md.zeros(2, dtype="int64"), TypeError, r"add.*int64.*\[2\]"),
-        (lambda: md.zeros(2, dtype="int64").exp(), TypeError, r"exp.*int64"),
+        # (int64 operands of arithmetic become float32, as torch promotes them; bfloat16 ones do not)
+        (lambda: md.zeros(2) + md.zeros(2).to("bfloat16"), TypeError, r"add.*bfloat16.*\[2\]"),
+        (lambda: md.zeros(2).to("bfloat16").exp(), TypeError, r"exp.*bfloat16"),
         (lambda: md.zeros(2, dtype="int64").sum(), TypeError, r"sum.*int64"),
         (lambda: md.zeros(2, 3) @ md.zeros(4, 5), ValueError, r"matmul.*\[2, 3\].*\[4, 5\]"),
         (lambda: md.zeros(2, 3).reshape(4, 2), ValueError, r"(reshape|view).*\[4, 2\].*\[2, 3\]"),
@@ -948,3 +955,28 @@ def test_in_place_change_of_a_view_inside_the_graph_is_an_error():
     with pytest.raises(RuntimeError, match="a view"):
         q = leaf[0:2]
         q += 1
+
+
+def test_comparisons_give_masks_as_torch_does():
+    # float32 masks of 1 and 0 where torch gives bool tensors; `if t == 0:` works as in torch
+    torch = pytest.importorskip("torch")
+    a = np.array([1.0, np.nan, 3.0, -2.0], np.float32)
+    b = np.array([1.0, np.nan, 2.0, 5.0], np.float32)
+    ma, mb, ta, tb = md.tensor(a), md.tensor(b), torch.from_numpy(a), torch.from_numpy(b)
+    for op in ("__eq__", "__ne__", "__lt__", "__le__", "__gt__", "__ge__"):
+        got = getattr(ma, op)(mb)
+        assert got.dtype == "float32"
+        np.testing.assert_array_equal(got.numpy(), getattr(ta, op)(tb).numpy().astype(np.float32))
+        np.testing.assert_array_equal(getattr(ma, op)(2.0).numpy(), getattr(ta, op)(2.0).numpy().astype(np.float32))
+    np.testing.assert_array_equal((2.0 < ma).numpy(), [0, 0, 1, 0])
+    t = md.full((1,), 0, dtype="int64")
+    assert bool(t == 0) and not bool(t != 0)
+    assert (t == None) is False and (t != None) is True  # noqa: E711 (identity fallback)
+    p = md.ones(3)
+    assert p in {p} and len({md.ones(2): 1, md.ones(2): 2}) == 2  # hashed by identity, as in torch
+
+
+def test_randint_takes_torchs_dtype_argument():
+    assert md.randint(0, 10, (3,), dtype=md.int64).dtype == "int64"
+    with pytest.raises(TypeError, match="randint: dtype must be int64"):
+        md.randint(0, 10, (3,), dtype=md.float32)

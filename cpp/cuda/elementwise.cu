@@ -79,6 +79,12 @@ __device__ __forceinline__ float binary_f(float a, float b) {
   if constexpr (op == BinaryOp::AtLeast) return a >= b ? 1.0f : 0.0f;
   if constexpr (op == BinaryOp::MaxGrad) return a < b ? 0.0f : a == b ? 0.5f : 1.0f;  // 1 at NaN
   if constexpr (op == BinaryOp::Equal) return a == b || (a != a && b != b) ? 1.0f : 0.0f;
+  if constexpr (op == BinaryOp::Eq) return a == b ? 1.0f : 0.0f;
+  if constexpr (op == BinaryOp::Ne) return a != b ? 1.0f : 0.0f;
+  if constexpr (op == BinaryOp::Lt) return a < b ? 1.0f : 0.0f;
+  if constexpr (op == BinaryOp::Le) return a <= b ? 1.0f : 0.0f;
+  if constexpr (op == BinaryOp::Gt) return a > b ? 1.0f : 0.0f;
+  if constexpr (op == BinaryOp::Ge) return a >= b ? 1.0f : 0.0f;
   return 0.0f;
 }
 

@@ -35,15 +35,35 @@ const char* binary_name(BinaryOp op) {
       return "maximum backward";
     case BinaryOp::Equal:
       return "max backward";
+    case BinaryOp::Eq:
+      return "eq";
+    case BinaryOp::Ne:
+      return "ne";
+    case BinaryOp::Lt:
+      return "lt";
+    case BinaryOp::Le:
+      return "le";
+    case BinaryOp::Gt:
+      return "gt";
+    case BinaryOp::Ge:
+      return "ge";
   }
   return "?";
 }
 
+// The operand of arithmetic as float32: an int64 one is converted (torch promotes int64 with a
+// float to float32; int64 with int64, which torch keeps int64, is float32 here too: there are no
+// int64 arithmetic kernels). Int64 tensors never require grad, so nothing is lost to autograd.
+Tensor as_float(const char* op, const Tensor& t, const char* what) {
+  if (t.defined() && t.dtype() == DType::Int64) return to_dtype(t.detach(), DType::Float32);
+  check_float(op, t, what);
+  return t;
+}
+
 // out = a op b with broadcasting, no autograd.
-Tensor binary_raw(BinaryOp op, const Tensor& a, const Tensor& b) {
+Tensor binary_raw(BinaryOp op, const Tensor& a_in, const Tensor& b_in) {
   const char* name = binary_name(op);
-  check_float(name, a, "left operand");
-  check_float(name, b, "right operand");
+  const Tensor a = as_float(name, a_in, "left operand"), b = as_float(name, b_in, "right operand");
   check_same_device(name, {&a, &b});
   const Shape out_shape = broadcast_shapes(name, a.shape(), b.shape());
   Tensor out = Tensor::empty(out_shape, DType::Float32, a.device());
@@ -53,8 +73,8 @@ Tensor binary_raw(BinaryOp op, const Tensor& a, const Tensor& b) {
   return out;
 }
 
-Tensor scalar_raw(BinaryOp op, const Tensor& a, double s, bool scalar_first) {
-  check_float(binary_name(op), a);
+Tensor scalar_raw(BinaryOp op, const Tensor& a_in, double s, bool scalar_first) {
+  const Tensor a = as_float(binary_name(op), a_in, "input");
   Tensor x = a.is_contiguous() ? a : contiguous(a.detach());
   Tensor out = Tensor::empty(a.shape(), DType::Float32, a.device());
   if (out.numel())
@@ -106,10 +126,10 @@ bool backward_reads_output(UnaryOp op) {
 }
 bool backward_reads_input(UnaryOp op) { return op != UnaryOp::Neg && !backward_reads_output(op); }
 
-Tensor unary(UnaryOp op, const Tensor& a) {
+Tensor unary(UnaryOp op, const Tensor& a_in) {
   const char* name = unary_name(op);
   MD_PROFILE(name);
-  check_float(name, a);
+  const Tensor a = as_float(name, a_in, "input");
   Tensor x = a.is_contiguous() ? a.detach() : contiguous(a.detach());
   Tensor out = Tensor::empty(a.shape(), DType::Float32, a.device());
   if (out.numel()) MD_DISPATCH(a.device(), unary_forward, op, out.f32(), x.f32(), out.numel());
@@ -248,6 +268,16 @@ Tensor minimum(const Tensor& a, const Tensor& b) {
 }
 
 Tensor equal_mask(const Tensor& a, const Tensor& b) { return binary_raw(BinaryOp::Equal, a, b); }
+
+Tensor compare(BinaryOp op, const Tensor& a, const Tensor& b) {
+  MD_PROFILE(binary_name(op));
+  return binary_raw(op, a, b);
+}
+
+Tensor compare(BinaryOp op, const Tensor& a, double s, bool scalar_first) {
+  MD_PROFILE(binary_name(op));
+  return scalar_raw(op, a, s, scalar_first);
+}
 
 // ---- tensor-scalar
 

@@ -11,6 +11,7 @@
 #include "core/autograd.h"
 #include "core/generator.h"
 #include "core/tensor.h"
+#include "kernel_types.h"
 
 namespace md {
 
@@ -76,6 +77,10 @@ Tensor pow(const Tensor& a, const Tensor& b);
 Tensor maximum(const Tensor& a, const Tensor& b);
 // 1 where a == b (NaN equal to NaN), else 0, broadcast; not differentiable.
 Tensor equal_mask(const Tensor& a, const Tensor& b);
+// a == b, a < b, ... (op one of BinaryOp::Eq .. Ge): float32 masks of 1 and 0 (there is no bool
+// dtype), broadcast, not differentiable; against a number s (s op a when scalar_first).
+Tensor compare(BinaryOp op, const Tensor& a, const Tensor& b);
+Tensor compare(BinaryOp op, const Tensor& a, double s, bool scalar_first);
 Tensor minimum(const Tensor& a, const Tensor& b);
 Tensor add(const Tensor& a, double s);
 Tensor sub(const Tensor& a, double s);

@@ -293,8 +293,10 @@ void bind_creation(py::module_& m) {
   m.def(
       "randint",
       [](int64_t low, const py::object& high, const py::object& size, const py::object& generator,
-         const py::object& device) {
-        // randint(high, size) or randint(low, high, size), as in torch
+         const py::object& dtype, const py::object& device) {
+        // randint(high, size) or randint(low, high, size), as in torch; the result is int64
+        if (to_dtype(dtype, DType::Int64) != DType::Int64)
+          throw TypeError(str("randint: dtype must be int64, got ", std::string(py::repr(dtype))));
         int64_t lo = low, hi;
         py::object shape = size;
         if (shape.is_none()) {
@@ -308,14 +310,14 @@ void bind_creation(py::module_& m) {
         return randint(lo, hi, to_shape(shape, "randint"), to_generator(generator), to_device(device));
       },
       py::arg("low"), py::arg("high") = py::none(), py::arg("size") = py::none(), py::kw_only(),
-      py::arg("generator") = py::none(), py::arg("device") = py::none());
+      py::arg("generator") = py::none(), py::arg("dtype") = py::none(), py::arg("device") = py::none());
   m.def(
       "arange",
       [](const py::object& start, const py::object& end, const py::object& step, const py::object& dtype,
          const py::object& device) {
-        // float32 unless dtype says int64, also for int bounds (torch gives int64 there): int64 tensors
-        // here index and label, but do no arithmetic, so arange(n) * scale must stay a float
-        const DType fallback = DType::Float32;
+        // as torch: int64 when every bound is an int (arithmetic makes it float32), else float32
+        auto is_int = [](const py::object& o) { return o.is_none() || is_index(o); };
+        const DType fallback = is_int(start) && is_int(end) && is_int(step) ? DType::Int64 : DType::Float32;
         auto number = [](const py::object& o, const char* what) {
           try {
             return o.cast<double>();

@@ -238,6 +238,30 @@ py::object inplace_binop(const py::object& self, const py::object& b, Binary tt,
   return self;
 }
 
+// a op b for the comparisons: a float32 mask (a number b compares elementwise; anything else is
+// NotImplemented, so Python falls back to its own == / != by identity, e.g. t == None).
+py::object comparison(const Tensor& a, const py::object& b, BinaryOp op, const char* name) {
+  if (is_scalar(b)) {
+    const double s = b.cast<double>();
+    Tensor out;
+    {
+      py::gil_scoped_release release;
+      out = compare(op, a, s, false);
+    }
+    return py::cast(out);
+  }
+  if (py::isinstance<Tensor>(b) || py::isinstance<py::array>(b) || py::isinstance<py::list>(b)) {
+    const Tensor other = as_tensor_like(b, a, name);
+    Tensor out;
+    {
+      py::gil_scoped_release release;
+      out = compare(op, a, other);
+    }
+    return py::cast(out);
+  }
+  return py::reinterpret_borrow<py::object>(Py_NotImplemented);
+}
+
 // other * alpha (add_ and sub_'s alpha): a number stays a number.
 py::object scaled(const py::object& other, double alpha, const py::object& self) {
   if (is_scalar(other)) return py::float_(other.cast<double>() * alpha);
@@ -295,7 +319,27 @@ void bind_tensor(py::module_& m) {
              return t.shape()[0];
            })
       .def("__repr__", &repr)
+      // elementwise comparisons, as torch's, but float32 masks of 1 and 0 (there is no bool dtype);
+      // the hash stays the tensor's identity, as torch's does
       .def("__hash__", [](const Tensor& t) { return reinterpret_cast<uintptr_t>(t.impl()); })
+      .def(
+          "__eq__", [](const Tensor& a, const py::object& b) { return comparison(a, b, BinaryOp::Eq, "eq"); },
+          py::is_operator())
+      .def(
+          "__ne__", [](const Tensor& a, const py::object& b) { return comparison(a, b, BinaryOp::Ne, "ne"); },
+          py::is_operator())
+      .def(
+          "__lt__", [](const Tensor& a, const py::object& b) { return comparison(a, b, BinaryOp::Lt, "lt"); },
+          py::is_operator())
+      .def(
+          "__le__", [](const Tensor& a, const py::object& b) { return comparison(a, b, BinaryOp::Le, "le"); },
+          py::is_operator())
+      .def(
+          "__gt__", [](const Tensor& a, const py::object& b) { return comparison(a, b, BinaryOp::Gt, "gt"); },
+          py::is_operator())
+      .def(
+          "__ge__", [](const Tensor& a, const py::object& b) { return comparison(a, b, BinaryOp::Ge, "ge"); },
+          py::is_operator())
       .def("__bool__",
            [](const Tensor& t) {
              if (t.numel() != 1)

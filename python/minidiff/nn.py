@@ -5,6 +5,8 @@ attribute registers it, ``parameters()`` / ``state_dict()`` walk the tree, and c
 runs ``forward``.
 """
 
+from __future__ import annotations
+
 from ._core.nn import (
     Attention,
     Conv2d,
@@ -15,10 +17,35 @@ from ._core.nn import (
     LayerNorm,
     Linear,
     Module,
-    ModuleList,
     Parameter,
     SiLU,
 )
+from ._core.nn import ModuleList as _NativeModuleList
+
+
+class ModuleList(_NativeModuleList):
+    """A list of modules, registered as children "0", "1", ... It keeps the Python objects, so
+    modules defined in Python (with their own ``forward`` and attributes) come back as they went in."""
+
+    def __init__(self, modules=None):
+        super().__init__()
+        if modules is not None:
+            self.extend(modules)
+
+    def extend(self, modules) -> ModuleList:
+        for m in modules:
+            self.append(m)
+        return self
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return ModuleList([super(ModuleList, self).__getitem__(i) for i in range(len(self))[index]])
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError(f"ModuleList index {index} is out of range for {len(self)} modules")
+        return super().__getitem__(index)
+
 
 __all__ = [
     "Attention",
