@@ -71,7 +71,10 @@ Tensor broadcast_back(const Tensor& g, const Shape& shape) { return contiguous(e
 
 }  // namespace
 
+// Reductions of int64 tensors run in float32 (see as_float in ops/elementwise.cpp: there are no
+// int64 arithmetic kernels; exact up to 2^24).
 Tensor sum(const Tensor& t, const std::vector<int64_t>& dims, bool keepdim) {
+  if (t.defined() && t.dtype() == DType::Int64) return sum(to_dtype(t, DType::Float32), dims, keepdim);
   MD_PROFILE("sum");
   check_float("sum", t);
   const auto d = normalize_dims("sum", dims, t.dim());
@@ -87,6 +90,7 @@ Tensor sum(const Tensor& t, const std::vector<int64_t>& dims, bool keepdim) {
 }
 
 Tensor mean(const Tensor& t, const std::vector<int64_t>& dims, bool keepdim) {
+  if (t.defined() && t.dtype() == DType::Int64) return mean(to_dtype(t, DType::Float32), dims, keepdim);
   MD_PROFILE("mean");
   check_float("mean", t);
   const auto d = normalize_dims("mean", dims, t.dim());
@@ -97,6 +101,7 @@ Tensor mean(const Tensor& t, const std::vector<int64_t>& dims, bool keepdim) {
 }
 
 std::pair<Tensor, Tensor> max_dim(const Tensor& t, int64_t dim, bool keepdim) {
+  if (t.defined() && t.dtype() == DType::Int64) return max_dim(to_dtype(t, DType::Float32), dim, keepdim);
   MD_PROFILE("max");
   check_float("max", t);
   MD_CHECK(t.numel() > 0, ValueError, "max: cannot reduce an empty tensor of shape ", t.shape());
