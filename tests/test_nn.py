@@ -165,3 +165,23 @@ def test_module_list_keeps_python_modules():
     assert len(net.blocks) == 4 and len(net.state_dict()) == 8
     with pytest.raises(IndexError, match="ModuleList index 7 is out of range for 4 modules"):
         net.blocks[7]
+
+
+def test_module_list_insert_set_and_delete_keep_positional_names():
+    lst = md.nn.ModuleList([md.nn.Linear(1, 1), md.nn.Linear(2, 2)])
+    lst.insert(1, md.nn.Linear(3, 3))
+    assert [m.in_features for m in lst] == [1, 3, 2]
+    lst[0] = md.nn.Linear(4, 4)
+    del lst[2]
+    lst += [md.nn.Linear(5, 5)]
+    assert [m.in_features for m in lst] == [4, 3, 5]
+    assert list(lst.state_dict()) == [f"{i}.{p}" for i in range(3) for p in ("weight", "bias")]
+    assert lst.state_dict()["0.weight"].shape == (4, 4)
+
+
+def test_a_plain_tensor_cannot_replace_a_parameter():
+    lin = md.nn.Linear(2, 3)
+    with pytest.raises(TypeError, match="cannot assign a plain tensor to parameter 'weight'"):
+        lin.weight = md.ones(3, 2)
+    lin.weight = md.nn.Parameter(md.ones(3, 2))  # a Parameter replaces it, as in torch
+    assert float(lin.state_dict()["weight"].numpy().sum()) == 6.0

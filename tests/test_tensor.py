@@ -984,3 +984,24 @@ def test_randint_takes_torchs_dtype_argument():
     assert md.randint(0, 10, (3,), dtype=md.int64).dtype == "int64"
     with pytest.raises(TypeError, match="randint: dtype must be int64"):
         md.randint(0, 10, (3,), dtype=md.float32)
+
+
+def test_int64_in_place_arithmetic_with_ints_stays_int64():
+    a = md.arange(4)
+    a += 1
+    a *= 3
+    a -= md.arange(4)
+    a += np.int64(2)
+    assert a.dtype == "int64"
+    np.testing.assert_array_equal(a.numpy(), [5, 7, 9, 11])
+    for change in (lambda: a.__iadd__(0.5), lambda: a.__itruediv__(2), lambda: a.__iadd__(md.ones(4))):
+        with pytest.raises(TypeError, match="cannot be written into an int64 tensor"):
+            change()
+    np.testing.assert_array_equal(a.numpy(), [5, 7, 9, 11])
+
+
+def test_max_over_a_dim_of_an_empty_tensor():
+    values, indices = md.zeros(0, 3).max(1)  # another dimension is empty: empty results, as torch
+    assert values.shape == indices.shape == (0,) and indices.dtype == "int64"
+    with pytest.raises(ValueError, match="max: cannot reduce dimension 1 of size 0"):
+        md.zeros(3, 0).max(1)

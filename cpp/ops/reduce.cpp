@@ -104,8 +104,15 @@ std::pair<Tensor, Tensor> max_dim(const Tensor& t, int64_t dim, bool keepdim) {
   if (t.defined() && t.dtype() == DType::Int64) return max_dim(to_dtype(t, DType::Float32), dim, keepdim);
   MD_PROFILE("max");
   check_float("max", t);
-  MD_CHECK(t.numel() > 0, ValueError, "max: cannot reduce an empty tensor of shape ", t.shape());
   dim = wrap_dim(dim, t.dim(), "max");
+  MD_CHECK(t.dim() == 0 || t.shape()[dim] > 0, ValueError, "max: cannot reduce dimension ", dim, " of size 0 (shape ",
+           t.shape(), ")");
+  if (t.numel() == 0) {  // another dimension is empty: so are the results, as in torch
+    Shape keep = t.shape();
+    keep[dim] = 1;
+    const Shape shape = keepdim ? keep : drop_dims(t.shape(), {dim});
+    return {Tensor::empty(shape, DType::Float32, t.device()), Tensor::empty(shape, DType::Int64, t.device())};
+  }
   if (t.dim() == 0) return {clone(t), zeros({}, DType::Int64, t.device())};
   Tensor x = t.is_contiguous() ? t.detach() : contiguous(t.detach());
   int64_t O = 1, I = 1;

@@ -221,6 +221,11 @@ void bind_nn(py::module_& m) {
                me.register_parameter(name, value.cast<Tensor>());
              } else if (value.is_none() && (me.child(name) || me.has_parameter(name))) {
                me.unregister(name);
+             } else if (py::isinstance<Tensor>(value) && me.has_parameter(name)) {
+               // as torch: the parameter would stay registered with its old value under the new attribute
+               throw py::type_error(str("cannot assign a plain tensor to parameter '", name,
+                                        "' (md.nn.Parameter or None expected; to change its values, use "
+                                        "copy_ under no_grad)"));
              }
              py::module_::import("builtins").attr("object").attr("__setattr__")(self, name, value);
            })

@@ -227,7 +227,18 @@ py::object inplace_binop(const py::object& self, const py::object& b, Binary tt,
     r = binop(a, b, tt, ts, name.c_str());
   }
   if (r.is(py::handle(Py_NotImplemented))) return r;
-  const Tensor result = r.cast<Tensor>();
+  Tensor result = r.cast<Tensor>();
+  if (a.dtype() == DType::Int64) {
+    // int64 op= int stays int64, as in torch (computed in float32: exact up to 2^24); a float
+    // operand, or true division, cannot be written back into integers
+    const bool integral =
+        (py::isinstance<py::int_>(b) && !py::isinstance<py::bool_>(b)) ||
+        (py::isinstance<Tensor>(b) && b.cast<Tensor>().dtype() == DType::Int64) ||
+        (is_scalar(b) && py::hasattr(b, "dtype") && std::string(py::str(b.attr("dtype").attr("kind"))) == "i");
+    if (!integral || name == "div")
+      throw TypeError(str(inplace_name, ": the result is a float, which cannot be written into an int64 tensor"));
+    result = to_dtype(result, DType::Int64);
+  }
   {
     py::gil_scoped_release release;
     if (graph)

@@ -37,6 +37,30 @@ class ModuleList(_NativeModuleList):
             self.append(m)
         return self
 
+    def _replace_all(self, modules: list) -> None:
+        # children are named by position ("0", "1", ...), as torch names them: re-register in order
+        for i in range(len(self)):
+            setattr(self, str(i), None)
+        self.extend(modules)
+
+    def insert(self, index: int, module) -> None:
+        items = list(self)
+        items.insert(index, module)
+        self._replace_all(items)
+
+    def __setitem__(self, index: int, module) -> None:
+        items = list(self)
+        items[index] = module  # IndexError for an index out of range, as a list
+        self._replace_all(items)
+
+    def __delitem__(self, index) -> None:
+        items = list(self)
+        del items[index]
+        self._replace_all(items)
+
+    def __iadd__(self, modules) -> ModuleList:
+        return self.extend(modules)
+
     def __getitem__(self, index):
         if isinstance(index, slice):
             return ModuleList([super(ModuleList, self).__getitem__(i) for i in range(len(self))[index]])
