@@ -244,12 +244,18 @@ void check_inplace(const char* op, const Tensor& t) {
 // Every in-place op calls this once its checks have passed, before it writes (see TensorImpl::version).
 void mark_changed(const Tensor& t) { ++*t.impl()->version; }
 
-// A view that repeats elements (an expanded one) cannot take one value per element.
-void check_no_repeats(const char* op, const Tensor& t) {
+// The last step of every in-place write of a whole tensor's values (copy_, the in-place
+// arithmetic, fills of non-contiguous views): src (same shape, dtype and device as t) into t's
+// elements. A view that repeats elements (an expanded one) cannot take one value per element; a
+// source sharing t's bytes (x.copy_(x.T), y[1:] = y[:-1]) is read before any of them is written.
+void store_into(const char* op, const Tensor& t, const Tensor& src) {
   for (int64_t d = 0; d < t.dim(); ++d)
     MD_CHECK(t.strides()[d] != 0 || t.shape()[d] <= 1, ValueError, op,
              ": the destination repeats elements (stride 0 along dimension ", d, " of shape ", t.shape(),
              ": an expanded view); write into a tensor that owns its elements");
+  const Tensor s = src.storage() == t.storage() ? clone(src.detach()) : src;
+  mark_changed(t);
+  copy_elements(t, s);
 }
 }  // namespace
 
@@ -259,12 +265,7 @@ void copy_(Tensor& dst, const Tensor& src) {
            " differs from source shape ", src.shape());
   Tensor s = src.dtype() == dst.dtype() ? src : to_dtype(src.detach(), dst.dtype());
   if (s.device() != dst.device()) s = to_device(s.detach(), dst.device());
-  check_no_repeats("copy_", dst);
-  // a source that shares the destination's bytes (x.copy_(x.T), y[1:].copy_(y[:-1])) is read
-  // before any of them is written
-  if (s.storage() == dst.storage()) s = clone(s.detach());
-  mark_changed(dst);
-  copy_elements(dst, s);
+  store_into("copy_", dst, s);
 }
 
 namespace {
@@ -275,11 +276,9 @@ namespace {
 template <typename Op>
 bool through_contiguous(const char* op, Tensor& t, Op fn) {
   if (t.is_contiguous()) return false;
-  check_no_repeats(op, t);
   Tensor tmp = Tensor::empty(t.shape(), t.dtype(), t.device());
   fn(tmp);
-  mark_changed(t);
-  copy_elements(t, tmp);
+  store_into(op, t, tmp);
   return true;
 }
 
@@ -294,10 +293,7 @@ void write_result_(const char* op, Tensor& t, const Tensor& result) {
   MD_CHECK(result.dtype() == t.dtype() && result.device() == t.device(), TypeError, op, ": the result is ",
            dtype_name(result.dtype()), " on ", result.device().str(), ", the tensor written in place ",
            dtype_name(t.dtype()), " on ", t.device().str());
-  check_no_repeats(op, t);
-  Tensor r = result.storage() == t.storage() ? clone(result.detach()) : result;
-  mark_changed(t);
-  copy_elements(t, r);
+  store_into(op, t, result);
 }
 
 void rebase_(const char* op, Tensor& t, const Tensor& result) {

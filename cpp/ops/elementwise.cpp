@@ -233,16 +233,20 @@ Tensor pow(const Tensor& a, const Tensor& b) {
 
 // The gradient goes to the larger operand (the smaller for minimum), split in halves at a tie;
 // where either operand is NaN (and so is the result) both get all of it, as in torch.
-Tensor maximum(const Tensor& a, const Tensor& b) {
-  MD_PROFILE("maximum");
-  Tensor out = binary_raw(BinaryOp::Maximum, a, b);
+// MaxGrad(x, y) is d max(x, y) / dx; the minimum's is the maximum's with the operands swapped.
+Tensor extremum(BinaryOp op, const char* name, const Tensor& a, const Tensor& b) {
+  MD_PROFILE(name);
+  Tensor out = binary_raw(op, a, b);
   if (any_requires_grad({&a, &b})) {
+    const bool larger = op == BinaryOp::Maximum;
     Tensor ad = a.detach(), bd = b.detach();
-    record("maximum", out, {a, b},
-           [ad, bd](const Tensor& g, const GradMask& n) {
+    record(name, out, {a, b},
+           [ad, bd, larger](const Tensor& g, const GradMask& n) {
              Tensor ga, gb;
-             if (n[0]) ga = sum_to(mul(g, binary_raw(BinaryOp::MaxGrad, ad, bd)), ad.shape());
-             if (n[1]) gb = sum_to(mul(g, binary_raw(BinaryOp::MaxGrad, bd, ad)), bd.shape());
+             if (n[0])
+               ga = sum_to(mul(g, binary_raw(BinaryOp::MaxGrad, larger ? ad : bd, larger ? bd : ad)), ad.shape());
+             if (n[1])
+               gb = sum_to(mul(g, binary_raw(BinaryOp::MaxGrad, larger ? bd : ad, larger ? ad : bd)), bd.shape());
              return std::vector<Tensor>{ga, gb};
            },
            {ad, bd});
@@ -250,22 +254,8 @@ Tensor maximum(const Tensor& a, const Tensor& b) {
   return out;
 }
 
-Tensor minimum(const Tensor& a, const Tensor& b) {
-  MD_PROFILE("minimum");
-  Tensor out = binary_raw(BinaryOp::Minimum, a, b);
-  if (any_requires_grad({&a, &b})) {
-    Tensor ad = a.detach(), bd = b.detach();
-    record("minimum", out, {a, b},
-           [ad, bd](const Tensor& g, const GradMask& n) {
-             Tensor ga, gb;
-             if (n[0]) ga = sum_to(mul(g, binary_raw(BinaryOp::MaxGrad, bd, ad)), ad.shape());
-             if (n[1]) gb = sum_to(mul(g, binary_raw(BinaryOp::MaxGrad, ad, bd)), bd.shape());
-             return std::vector<Tensor>{ga, gb};
-           },
-           {ad, bd});
-  }
-  return out;
-}
+Tensor maximum(const Tensor& a, const Tensor& b) { return extremum(BinaryOp::Maximum, "maximum", a, b); }
+Tensor minimum(const Tensor& a, const Tensor& b) { return extremum(BinaryOp::Minimum, "minimum", a, b); }
 
 Tensor equal_mask(const Tensor& a, const Tensor& b) { return binary_raw(BinaryOp::Equal, a, b); }
 

@@ -113,7 +113,6 @@ void ParamArena::zero_grads(bool set_to_none) {
       impl->grad = nullptr;  // the next backward writes into grad_home
     else if (grads_.defined())
       impl->grad = slot(grads_, i).impl_ptr();
-    if (grads_.defined() && !impl->grad_home) impl->grad_home = slot(grads_, i).impl_ptr();
   }
 }
 

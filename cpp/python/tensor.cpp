@@ -1,6 +1,7 @@
 // The Tensor class as Python sees it: NumPy interop, properties, operators with broadcasting and
 // Python scalars, views and indexing, reductions and autograd entry points.
 #include <cstring>
+#include <tuple>
 
 #include "bind.h"
 
@@ -294,6 +295,14 @@ void bind_tensor(py::module_& m) {
   // NumPy defers `ndarray op tensor` to the tensor's reflected operator (as it does for torch)
   // instead of converting the tensor with __array__ and returning an ndarray without autograd.
   cls.attr("__array_priority__") = 1000;
+  // elementwise comparisons, as torch's, but float32 masks of 1 and 0 (there is no bool dtype)
+  const std::tuple<const char*, BinaryOp, const char*> comparisons[] = {
+      {"__eq__", BinaryOp::Eq, "eq"}, {"__ne__", BinaryOp::Ne, "ne"}, {"__lt__", BinaryOp::Lt, "lt"},
+      {"__le__", BinaryOp::Le, "le"}, {"__gt__", BinaryOp::Gt, "gt"}, {"__ge__", BinaryOp::Ge, "ge"}};
+  for (const auto& [dunder, op, name] : comparisons)
+    cls.def(
+        dunder, [op = op, name = name](const Tensor& a, const py::object& b) { return comparison(a, b, op, name); },
+        py::is_operator());
   cls.def_property_readonly("shape", [](const Tensor& t) { return py::tuple(py::cast(t.shape())); })
       .def_property_readonly("dtype", [](const Tensor& t) { return std::string(dtype_name(t.dtype())); })
       .def_property_readonly("device", [](const Tensor& t) { return t.device(); })
@@ -330,27 +339,8 @@ void bind_tensor(py::module_& m) {
              return t.shape()[0];
            })
       .def("__repr__", &repr)
-      // elementwise comparisons, as torch's, but float32 masks of 1 and 0 (there is no bool dtype);
-      // the hash stays the tensor's identity, as torch's does
+      // the hash stays the tensor's identity, as torch's does (the comparisons are elementwise)
       .def("__hash__", [](const Tensor& t) { return reinterpret_cast<uintptr_t>(t.impl()); })
-      .def(
-          "__eq__", [](const Tensor& a, const py::object& b) { return comparison(a, b, BinaryOp::Eq, "eq"); },
-          py::is_operator())
-      .def(
-          "__ne__", [](const Tensor& a, const py::object& b) { return comparison(a, b, BinaryOp::Ne, "ne"); },
-          py::is_operator())
-      .def(
-          "__lt__", [](const Tensor& a, const py::object& b) { return comparison(a, b, BinaryOp::Lt, "lt"); },
-          py::is_operator())
-      .def(
-          "__le__", [](const Tensor& a, const py::object& b) { return comparison(a, b, BinaryOp::Le, "le"); },
-          py::is_operator())
-      .def(
-          "__gt__", [](const Tensor& a, const py::object& b) { return comparison(a, b, BinaryOp::Gt, "gt"); },
-          py::is_operator())
-      .def(
-          "__ge__", [](const Tensor& a, const py::object& b) { return comparison(a, b, BinaryOp::Ge, "ge"); },
-          py::is_operator())
       .def("__bool__",
            [](const Tensor& t) {
              if (t.numel() != 1)
