@@ -777,3 +777,36 @@ def test_trainer_bf16_mixed_precision_on_cuda():
         assert md.get_float32_matmul_precision() == "highest"
     assert np.isfinite(losses["bf16"]).all()
     np.testing.assert_allclose(losses["bf16"], losses["no"], rtol=2e-2)
+
+
+# ---- selection, gathering and scans (cuda/index.cu)
+
+
+def test_where_gather_index_select_and_scans_match_the_cpu():
+    r = rng(40)
+    x = randn(r, 3, 4, 5)
+    cond = (r.random((3, 1, 5)) > 0.5).astype(np.float32)
+    other = randn(r, 4, 5)
+    check(lambda a, b: md.where(md.tensor(cond, device=str(a.device)), a, b), [x, other])
+    idx = r.integers(0, 4, size=(3, 6, 5)).astype(np.int64)  # repeated indices: atomic accumulation
+    check(lambda a, i: a.gather(1, i), [x, idx])
+    check(lambda a, i: a[:, i], [x, np.array([[3, -1], [0, 0]], np.int64)])
+    xz = x.copy()
+    xz[1, 2, 3] = 0.0
+    for dim in (0, 1, 2):
+        check(lambda a, d=dim: a.cumsum(d), [x], rtol=1e-5, atol=1e-5)
+        check(lambda a, d=dim: a.cumprod(d), [xz], rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("stride, padding, output_padding", [(2, 1, 0), (1, 1, 0), (2, 1, 1), (3, 2, 2)])
+def test_conv_transpose2d_matches_the_cpu(stride, padding, output_padding):
+    r = rng(41)
+    x, w, b = randn(r, 2, 6, 5, 7), randn(r, 6, 4, 4, 4), randn(r, 4)
+    check(
+        lambda a, ww, bb: md.F.conv_transpose2d(
+            a, ww, bb, stride=stride, padding=padding, output_padding=output_padding
+        ),
+        [x, w, b],
+        rtol=1e-4,
+        atol=1e-4,
+    )

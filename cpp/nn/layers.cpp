@@ -56,6 +56,40 @@ Tensor Conv2d::forward(const Tensor& x) const {
   return conv2d(x, parameter("weight"), parameter("bias"), stride, padding);
 }
 
+// ---- ConvTranspose2d
+
+ConvTranspose2d::ConvTranspose2d(int64_t in, int64_t out, std::pair<int64_t, int64_t> k, std::pair<int64_t, int64_t> s,
+                                 std::pair<int64_t, int64_t> p, std::pair<int64_t, int64_t> op, bool bias)
+    : in_channels(in), out_channels(out), kernel_size(k), stride(s), padding(p), output_padding(op) {
+  MD_CHECK(in > 0 && out > 0 && k.first > 0 && k.second > 0, ValueError, "ConvTranspose2d: invalid channels (", in,
+           ", ", out, ") or kernel size (", k.first, ", ", k.second, ")");
+  MD_CHECK(op.first >= 0 && op.second >= 0 && op.first < s.first && op.second < s.second, ValueError,
+           "ConvTranspose2d: output_padding (", op.first, ", ", op.second,
+           ") must be non-negative and smaller than the stride (", s.first, ", ", s.second, ")");
+  // torch computes the fan-in from the weight's dim 1, which for a transposed conv is out_channels
+  const int64_t fan_in = out * k.first * k.second;
+  Tensor w = empty({in, out, k.first, k.second});
+  init_uniform_fan_in(w, fan_in);
+  register_parameter("weight", w);
+  if (bias) {
+    Tensor b = empty({out});
+    init_uniform_fan_in(b, fan_in);
+    register_parameter("bias", b);
+  } else {
+    declare_absent("bias");
+  }
+}
+
+std::string ConvTranspose2d::extra_repr() const {
+  return str(in_channels, ", ", out_channels, ", kernel_size=(", kernel_size.first, ", ", kernel_size.second,
+             "), stride=(", stride.first, ", ", stride.second, "), padding=(", padding.first, ", ", padding.second,
+             "), output_padding=(", output_padding.first, ", ", output_padding.second, ")");
+}
+
+Tensor ConvTranspose2d::forward(const Tensor& x) const {
+  return conv_transpose2d(x, parameter("weight"), parameter("bias"), stride, padding, output_padding);
+}
+
 // ---- GroupNorm
 
 GroupNorm::GroupNorm(int64_t groups, int64_t channels, double e, bool affine)

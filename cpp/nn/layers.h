@@ -10,6 +10,7 @@ namespace md::nn {
 
 class Linear : public Module {
  public:
+  MD_MODULE_CLONE(Linear)
   Linear(int64_t in_features, int64_t out_features, bool bias = true);
   std::string type_name() const override { return "Linear"; }
   std::string extra_repr() const override;
@@ -19,6 +20,7 @@ class Linear : public Module {
 
 class Conv2d : public Module {
  public:
+  MD_MODULE_CLONE(Conv2d)
   Conv2d(int64_t in_channels, int64_t out_channels, std::pair<int64_t, int64_t> kernel_size,
          std::pair<int64_t, int64_t> stride = {1, 1}, std::pair<int64_t, int64_t> padding = {0, 0}, bool bias = true);
   std::string type_name() const override { return "Conv2d"; }
@@ -28,8 +30,23 @@ class Conv2d : public Module {
   std::pair<int64_t, int64_t> kernel_size, stride, padding;
 };
 
+// torch.nn.ConvTranspose2d (groups and dilation 1): weight (in_channels, out_channels, R, S).
+class ConvTranspose2d : public Module {
+ public:
+  MD_MODULE_CLONE(ConvTranspose2d)
+  ConvTranspose2d(int64_t in_channels, int64_t out_channels, std::pair<int64_t, int64_t> kernel_size,
+                  std::pair<int64_t, int64_t> stride = {1, 1}, std::pair<int64_t, int64_t> padding = {0, 0},
+                  std::pair<int64_t, int64_t> output_padding = {0, 0}, bool bias = true);
+  std::string type_name() const override { return "ConvTranspose2d"; }
+  std::string extra_repr() const override;
+  Tensor forward(const Tensor& x) const;
+  int64_t in_channels, out_channels;
+  std::pair<int64_t, int64_t> kernel_size, stride, padding, output_padding;
+};
+
 class GroupNorm : public Module {
  public:
+  MD_MODULE_CLONE(GroupNorm)
   GroupNorm(int64_t num_groups, int64_t num_channels, double eps = 1e-5, bool affine = true);
   std::string type_name() const override { return "GroupNorm"; }
   std::string extra_repr() const override;
@@ -42,6 +59,7 @@ class GroupNorm : public Module {
 
 class LayerNorm : public Module {
  public:
+  MD_MODULE_CLONE(LayerNorm)
   LayerNorm(Shape normalized_shape, double eps = 1e-5, bool elementwise_affine = true);
   std::string type_name() const override { return "LayerNorm"; }
   std::string extra_repr() const override;
@@ -52,18 +70,21 @@ class LayerNorm : public Module {
 
 class SiLU : public Module {
  public:
+  MD_MODULE_CLONE(SiLU)
   std::string type_name() const override { return "SiLU"; }
   Tensor forward(const Tensor& x) const { return silu(x); }
 };
 
 class Identity : public Module {
  public:
+  MD_MODULE_CLONE(Identity)
   std::string type_name() const override { return "Identity"; }
   Tensor forward(const Tensor& x) const { return x; }
 };
 
 class Dropout : public Module {
  public:
+  MD_MODULE_CLONE(Dropout)
   explicit Dropout(double p = 0.5);
   std::string type_name() const override { return "Dropout"; }
   std::string extra_repr() const override;
@@ -73,6 +94,7 @@ class Dropout : public Module {
 
 class Embedding : public Module {
  public:
+  MD_MODULE_CLONE(Embedding)
   Embedding(int64_t num_embeddings, int64_t embedding_dim);
   std::string type_name() const override { return "Embedding"; }
   std::string extra_repr() const override;
@@ -83,6 +105,7 @@ class Embedding : public Module {
 // A list of modules named "0", "1", ...
 class ModuleList : public Module {
  public:
+  MD_MODULE_CLONE(ModuleList)
   std::string type_name() const override { return "ModuleList"; }
   void append(std::shared_ptr<Module> m) { register_module(std::to_string(children_.size()), std::move(m)); }
   size_t size() const { return children_.size(); }
@@ -98,6 +121,7 @@ class ModuleList : public Module {
 // rescale of the output. Accepts (B, C, H, W) or (B, L, C) input.
 class Attention : public Module {
  public:
+  MD_MODULE_CLONE(Attention)
   Attention(int64_t query_dim, int64_t heads, int64_t dim_head, std::optional<int64_t> norm_num_groups, double eps,
             double rescale_output_factor, bool residual_connection, bool bias = true, double dropout = 0.0);
   std::string type_name() const override { return "Attention"; }

@@ -124,6 +124,31 @@ std::vector<std::pair<std::string, std::shared_ptr<Module>>> Module::named_modul
   return out;
 }
 
+std::shared_ptr<Module> Module::deep_copy() const {
+  std::map<const TensorImpl*, Tensor> memo;
+  return deep_copy(memo);
+}
+
+std::shared_ptr<Module> Module::deep_copy(std::map<const TensorImpl*, Tensor>& memo) const {
+  NoGradGuard no_grad;
+  auto copy_tensor = [&](const Tensor& t) -> Tensor {
+    if (!t.defined()) return t;
+    auto it = memo.find(t.impl());
+    if (it != memo.end()) return it->second;
+    Tensor c = clone(t.detach());
+    c.impl()->requires_grad = t.requires_grad();
+    c.impl()->is_param = t.impl()->is_param;
+    memo.emplace(t.impl(), c);
+    return c;
+  };
+  std::shared_ptr<Module> c = shallow_clone();
+  for (auto& kv : c->params_) kv.second = copy_tensor(kv.second);
+  for (auto& b : c->buffers_) std::get<1>(b) = copy_tensor(std::get<1>(b));
+  for (auto& kv : c->children_)
+    if (kv.second) kv.second = kv.second->deep_copy(memo);
+  return c;
+}
+
 std::shared_ptr<Module> Module::child(const std::string& name) const {
   for (const auto& kv : children_)
     if (kv.first == name) return kv.second;

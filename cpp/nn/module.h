@@ -49,6 +49,9 @@ class Module {
   // as torch's register_parameter(name, None) does.
   void declare_absent(const std::string& name) { absent_.push_back(name); }
   bool is_absent(const std::string& name) const;
+  const std::vector<std::string>& absent_names() const { return absent_; }
+  // This module's own buffers (not its children's): name, tensor, persistent.
+  const std::vector<std::tuple<std::string, Tensor, bool>>& own_buffers() const { return buffers_; }
 
   // ---- state
   // Parameters and persistent buffers, by dotted name, sharing storage with the module.
@@ -70,7 +73,16 @@ class Module {
   void zero_grad(bool set_to_none = true);
   int64_t num_parameters() const;
 
+  // copy.deepcopy: the same class and settings with fresh copies of every parameter (requires_grad
+  // kept) and buffer, children copied the same way. A tensor registered twice (tied weights) stays
+  // one tensor in the copy.
+  std::shared_ptr<Module> deep_copy() const;
+
  protected:
+  // The same class, copy-constructed: children and tensors are still shared (deep_copy replaces
+  // them). Every layer overrides it with MD_MODULE_CLONE.
+  virtual std::shared_ptr<Module> shallow_clone() const { return std::make_shared<Module>(*this); }
+
   std::vector<std::pair<std::string, Tensor>> params_;
   std::vector<std::string> absent_;
   std::vector<std::tuple<std::string, Tensor, bool>> buffers_;
@@ -78,9 +90,13 @@ class Module {
   bool training_ = true;
 
  private:
+  std::shared_ptr<Module> deep_copy(std::map<const TensorImpl*, Tensor>& memo) const;
   void collect_parameters(const std::string& prefix, NamedTensors& out) const;
   void collect_buffers(const std::string& prefix, bool persistent_only, NamedTensors& out) const;
 };
+
+#define MD_MODULE_CLONE(Class) \
+  std::shared_ptr<Module> shallow_clone() const override { return std::make_shared<Class>(*this); }
 
 // Marks t as a parameter: a detached leaf that requires grad.
 Tensor make_parameter(const Tensor& t);

@@ -48,6 +48,7 @@ struct UNet2DConfig {
 // Sinusoidal embedding of (B,) timesteps, as diffusers' get_timestep_embedding.
 class Timesteps : public Module {
  public:
+  MD_MODULE_CLONE(Timesteps)
   Timesteps(int64_t num_channels, bool flip_sin_to_cos, double downscale_freq_shift);
   std::string type_name() const override { return "Timesteps"; }
   Tensor forward(const Tensor& timesteps) const;
@@ -58,6 +59,7 @@ class Timesteps : public Module {
 
 class TimestepEmbedding : public Module {
  public:
+  MD_MODULE_CLONE(TimestepEmbedding)
   TimestepEmbedding(int64_t in_channels, int64_t time_embed_dim);
   std::string type_name() const override { return "TimestepEmbedding"; }
   Tensor forward(const Tensor& x) const;
@@ -65,6 +67,7 @@ class TimestepEmbedding : public Module {
 
 class ResnetBlock2D : public Module {
  public:
+  MD_MODULE_CLONE(ResnetBlock2D)
   ResnetBlock2D(int64_t in_channels, int64_t out_channels, int64_t temb_channels, double eps, int64_t groups,
                 double dropout, const std::string& time_embedding_norm, double output_scale_factor);
   std::string type_name() const override { return "ResnetBlock2D"; }
@@ -77,6 +80,7 @@ class ResnetBlock2D : public Module {
 
 class Downsample2D : public Module {
  public:
+  MD_MODULE_CLONE(Downsample2D)
   Downsample2D(int64_t channels, int64_t padding);
   std::string type_name() const override { return "Downsample2D"; }
   Tensor forward(const Tensor& x) const;
@@ -85,6 +89,7 @@ class Downsample2D : public Module {
 
 class Upsample2D : public Module {
  public:
+  MD_MODULE_CLONE(Upsample2D)
   explicit Upsample2D(int64_t channels);
   std::string type_name() const override { return "Upsample2D"; }
   Tensor forward(const Tensor& x) const;
@@ -94,6 +99,7 @@ class Upsample2D : public Module {
 // output and the skip tensors it contributes.
 class DownBlock : public Module {
  public:
+  MD_MODULE_CLONE(DownBlock)
   DownBlock(const std::string& kind, int64_t num_layers, int64_t in_channels, int64_t out_channels,
             int64_t temb_channels, bool add_downsample, const UNet2DConfig& cfg);
   std::string type_name() const override { return kind; }
@@ -104,6 +110,7 @@ class DownBlock : public Module {
 
 class UNetMidBlock2D : public Module {
  public:
+  MD_MODULE_CLONE(UNetMidBlock2D)
   UNetMidBlock2D(int64_t channels, int64_t temb_channels, const UNet2DConfig& cfg);
   std::string type_name() const override { return "UNetMidBlock2D"; }
   Tensor forward(const Tensor& x, const Tensor& temb_act) const;
@@ -112,6 +119,7 @@ class UNetMidBlock2D : public Module {
 
 class UpBlock : public Module {
  public:
+  MD_MODULE_CLONE(UpBlock)
   UpBlock(const std::string& kind, int64_t num_layers, int64_t in_channels, int64_t prev_output_channel,
           int64_t out_channels, int64_t temb_channels, bool add_upsample, const UNet2DConfig& cfg);
   std::string type_name() const override { return kind; }
@@ -124,6 +132,7 @@ class UpBlock : public Module {
 
 class UNet2DModel : public Module {
  public:
+  MD_MODULE_CLONE(UNet2DModel)
   explicit UNet2DModel(UNet2DConfig cfg);
   std::string type_name() const override { return "UNet2DModel"; }
   // sample (B, C, H, W); timesteps () or (B,) float32 or int64; class_labels (B,) int64 (or float

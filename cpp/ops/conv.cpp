@@ -1,4 +1,6 @@
-// conv2d: NCHW input, (K, C, R, S) weight, any stride and padding, optional bias.
+// conv2d: NCHW input, (K, C, R, S) weight, any stride and padding, optional bias; and its
+// adjoint conv_transpose2d, which runs the same kernels with the roles of forward and backward
+// swapped.
 #include "core/profiler.h"
 #include "kernels.h"
 #include "ops/ops.h"
@@ -85,6 +87,85 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, std::pa
            },
            {x.requires_grad() ? w : Tensor(), weight.requires_grad() ? xc : Tensor()});
   }
+  return out;
+}
+
+Tensor conv_transpose2d(const Tensor& x, const Tensor& weight, const Tensor& bias, std::pair<int64_t, int64_t> stride,
+                        std::pair<int64_t, int64_t> padding, std::pair<int64_t, int64_t> output_padding) {
+  MD_PROFILE("conv_transpose2d");
+  const char* op = "conv_transpose2d";
+  check_float(op, x);
+  check_float(op, weight, "weight");
+  check_same_device(op, {&x, &weight, &bias});
+  MD_CHECK(x.dim() == 4, ValueError, op, ": input must be 4-D (N, C_in, H, W), got ", x.shape());
+  MD_CHECK(weight.dim() == 4, ValueError, op, ": weight must be 4-D (C_in, C_out, R, S), got ", weight.shape());
+  MD_CHECK(x.shape()[1] == weight.shape()[0], ValueError, op, ": input of shape ", x.shape(), " has ", x.shape()[1],
+           " channels but weight of shape ", weight.shape(), " expects ", weight.shape()[0]);
+  MD_CHECK(stride.first > 0 && stride.second > 0, ValueError, op, ": stride must be positive, got (", stride.first,
+           ", ", stride.second, ")");
+  MD_CHECK(padding.first >= 0 && padding.second >= 0, ValueError, op, ": padding must be non-negative, got (",
+           padding.first, ", ", padding.second, ")");
+  MD_CHECK(output_padding.first >= 0 && output_padding.second >= 0 && output_padding.first < stride.first &&
+               output_padding.second < stride.second,
+           ValueError, op, ": output_padding must be non-negative and smaller than the stride, got (",
+           output_padding.first, ", ", output_padding.second, ") with stride (", stride.first, ", ", stride.second,
+           ")");
+  if (bias.defined()) {
+    check_float(op, bias, "bias");
+    MD_CHECK(bias.dim() == 1 && bias.shape()[0] == weight.shape()[1], ValueError, op, ": bias of shape ", bias.shape(),
+             " does not match weight of shape ", weight.shape());
+  }
+  const int64_t H = x.shape()[2], W = x.shape()[3];
+  const int64_t Ho = (H - 1) * stride.first - 2 * padding.first + weight.shape()[2] + output_padding.first;
+  const int64_t Wo = (W - 1) * stride.second - 2 * padding.second + weight.shape()[3] + output_padding.second;
+  MD_CHECK(Ho > 0 && Wo > 0, ValueError, op, ": input of shape ", x.shape(), " with weight of shape ", weight.shape(),
+           " and padding (", padding.first, ", ", padding.second, ") gives an output of size (", Ho, ", ", Wo, ")");
+  // The convolution whose input gradient this is: input (N, C_out, Ho, Wo), weight (C_in, C_out,
+  // R, S) read as (K, C, R, S), output (N, C_in, H, W).
+  Conv2dGeometry g{};
+  g.N = static_cast<int>(x.shape()[0]);
+  g.C = static_cast<int>(weight.shape()[1]);
+  g.H = static_cast<int>(Ho);
+  g.W = static_cast<int>(Wo);
+  g.K = static_cast<int>(weight.shape()[0]);
+  g.R = static_cast<int>(weight.shape()[2]);
+  g.S = static_cast<int>(weight.shape()[3]);
+  g.stride_h = static_cast<int>(stride.first);
+  g.stride_w = static_cast<int>(stride.second);
+  g.pad_h = static_cast<int>(padding.first);
+  g.pad_w = static_cast<int>(padding.second);
+  g.P = static_cast<int>(H);
+  g.Q = static_cast<int>(W);
+  Tensor xc = x.is_contiguous() ? x.detach() : contiguous(x.detach());
+  Tensor w = weight.is_contiguous() ? weight.detach() : contiguous(weight.detach());
+  Tensor out = Tensor::empty({g.N, g.C, Ho, Wo}, DType::Float32, x.device());
+  const bool work = out.numel() > 0 && xc.numel() > 0 && g.K > 0;
+  if (work)
+    MD_DISPATCH(x.device(), conv2d_backward, out.f32(), nullptr, nullptr, xc.f32(), nullptr, w.f32(), g, nullptr);
+  else if (out.numel())
+    fill_(out, 0.0);
+  if (any_requires_grad({&x, &weight})) {
+    record(op, out, {x, weight},
+           [xc, w, g, work](const Tensor& dout, const GradMask& n) {
+             Tensor gc = contiguous(dout);
+             Tensor dx, dw;
+             if (n[0]) dx = Tensor::empty(xc.shape(), DType::Float32, gc.device());
+             if (n[1]) dw = Tensor::empty(w.shape(), DType::Float32, gc.device());
+             if (work) {
+               if (dx.defined())
+                 MD_DISPATCH(gc.device(), conv2d_forward, dx.f32(), gc.f32(), w.f32(), nullptr, g, nullptr);
+               if (dw.defined())
+                 MD_DISPATCH(gc.device(), conv2d_backward, nullptr, dw.f32(), nullptr, xc.f32(), gc.f32(), w.f32(), g,
+                             nullptr);
+             } else {
+               for (Tensor* t : {&dx, &dw})
+                 if (t->defined()) fill_(*t, 0.0);
+             }
+             return std::vector<Tensor>{dx, dw};
+           },
+           {x.requires_grad() ? w : Tensor(), weight.requires_grad() ? xc : Tensor()});
+  }
+  if (bias.defined()) out = add(out, reshape(bias, {1, g.C, 1, 1}));
   return out;
 }
 

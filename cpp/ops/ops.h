@@ -117,6 +117,17 @@ Tensor max_all(const Tensor& t);
 // Sums t down to shape (the reverse of broadcasting to t's shape).
 Tensor sum_to(const Tensor& t, const Shape& shape);
 
+// ---- selection and indexing (ops/index.cpp)
+// torch.where: a where cond is nonzero (NaN counts), else b; broadcast; float32 result.
+Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b);
+// torch.gather: out[.., j, ..] = input[.., index[.., j, ..], ..] along dim; out has index's shape.
+Tensor gather(const Tensor& input, int64_t dim, const Tensor& index);
+// torch.index_select: the slices of input at the (0-D or 1-D) index along dim. With
+// negative_from_end, indices below 0 count from the end (t[idx] indexing, as in Python).
+Tensor index_select(const Tensor& input, int64_t dim, const Tensor& index, bool negative_from_end = false);
+Tensor cumsum(const Tensor& t, int64_t dim);
+Tensor cumprod(const Tensor& t, int64_t dim);
+
 // ---- linear algebra
 Tensor matmul(const Tensor& a, const Tensor& b);
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor());
@@ -124,6 +135,10 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor
 // ---- layers
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, std::pair<int64_t, int64_t> stride,
               std::pair<int64_t, int64_t> padding);
+// torch.nn.functional.conv_transpose2d: weight (C_in, C_out, R, S), output size
+// (H - 1) * stride - 2 * padding + R + output_padding (groups and dilation 1).
+Tensor conv_transpose2d(const Tensor& x, const Tensor& weight, const Tensor& bias, std::pair<int64_t, int64_t> stride,
+                        std::pair<int64_t, int64_t> padding, std::pair<int64_t, int64_t> output_padding);
 Tensor group_norm(const Tensor& x, int64_t num_groups, const Tensor& weight, const Tensor& bias, double eps,
                   bool fuse_silu = false);
 Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight, const Tensor& bias, double eps);

@@ -92,6 +92,34 @@ void bind_functional(py::module_& m) {
       },
       py::arg("input"), py::arg("pad"), py::arg("mode") = "constant", py::arg("value") = 0.0, RG());
 
+  // selection and indexing
+  f.def(
+      "where",
+      [](const py::object& cond, const py::object& a, const py::object& b) {
+        // torch.where(condition, input, other): input and other may be Python numbers
+        const Tensor c = py::isinstance<Tensor>(cond) ? cond.cast<Tensor>()
+                                                      : tensor_from_python(cond, py::str("float32"), py::none());
+        auto operand = [&](const py::object& o) {
+          if (py::isinstance<Tensor>(o)) return o.cast<Tensor>();
+          if (py::isinstance<py::float_>(o) || py::isinstance<py::int_>(o))
+            return full({}, o.cast<double>(), DType::Float32, c.device());
+          return as_tensor_like(o, c, "where");
+        };
+        const Tensor x = operand(a), y = operand(b);
+        py::gil_scoped_release r;
+        return where(c, x, y);
+      },
+      py::arg("condition"), py::arg("input"), py::arg("other"));
+  f.def(
+      "gather", [](const Tensor& t, int64_t dim, const Tensor& idx) { return gather(t, dim, idx); }, py::arg("input"),
+      py::arg("dim"), py::arg("index"), RG());
+  f.def(
+      "index_select", [](const Tensor& t, int64_t dim, const Tensor& idx) { return index_select(t, dim, idx); },
+      py::arg("input"), py::arg("dim"), py::arg("index"), RG());
+  f.def("cumsum", [](const Tensor& t, int64_t dim) { return cumsum(t, dim); }, py::arg("input"), py::arg("dim"), RG());
+  f.def(
+      "cumprod", [](const Tensor& t, int64_t dim) { return cumprod(t, dim); }, py::arg("input"), py::arg("dim"), RG());
+
   // layers
   f.def("matmul", [](const Tensor& a, const Tensor& b) { return matmul(a, b); }, RG());
   f.def(
@@ -112,6 +140,24 @@ void bind_functional(py::module_& m) {
         return conv2d(x, w, bias, st, pd);
       },
       py::arg("input"), py::arg("weight"), py::arg("bias") = py::none(), py::arg("stride") = 1, py::arg("padding") = 0);
+  f.def(
+      "conv_transpose2d",
+      [](const Tensor& x, const Tensor& w, const py::object& b, const py::object& stride, const py::object& padding,
+         const py::object& output_padding, int64_t groups, const py::object& dilation) {
+        const char* op = "conv_transpose2d";
+        Tensor bias = opt(b, op, "bias");
+        MD_CHECK(groups == 1, ValueError, op, ": only groups=1 is supported, got ", groups);
+        const auto dl = to_pair(dilation, op, "dilation");
+        MD_CHECK(dl.first == 1 && dl.second == 1, ValueError, op, ": only dilation=1 is supported, got (", dl.first,
+                 ", ", dl.second, ")");
+        const auto st = to_pair(stride, op, "stride");
+        const auto pd = to_pair(padding, op, "padding");
+        const auto op_pd = to_pair(output_padding, op, "output_padding");
+        py::gil_scoped_release r;
+        return conv_transpose2d(x, w, bias, st, pd, op_pd);
+      },
+      py::arg("input"), py::arg("weight"), py::arg("bias") = py::none(), py::arg("stride") = 1, py::arg("padding") = 0,
+      py::arg("output_padding") = 0, py::arg("groups") = 1, py::arg("dilation") = 1);
   f.def(
       "group_norm",
       [](const Tensor& x, int64_t groups, const py::object& w, const py::object& b, double eps) {

@@ -380,7 +380,23 @@ void bind_nn(py::module_& m) {
       .def(
           "zero_grad", [](Module& me, bool set_to_none) { me.zero_grad(set_to_none); }, py::arg("set_to_none") = true,
           "Zeroes every .grad in place (gradients are kept, as views of the optimizer's arena)")
-      .def("num_parameters", &Module::num_parameters);
+      .def("num_parameters", &Module::num_parameters)
+      // copy.deepcopy support (python/minidiff/nn.py): a native layer copies itself in C++; a
+      // module defined in Python is rebuilt from these lists.
+      .def("_deep_copy",
+           [](const Module& me) {
+             py::gil_scoped_release release;
+             return me.deep_copy();
+           })
+      .def("_own_buffers",
+           [](const Module& me) {
+             py::list out;
+             for (const auto& b : me.own_buffers())
+               out.append(py::make_tuple(std::get<0>(b), std::get<1>(b), std::get<2>(b)));
+             return out;
+           })
+      .def("_absent_names", [](const Module& me) { return me.absent_names(); })
+      .def("_declare_absent", [](Module& me, const std::string& name) { me.declare_absent(name); });
 
   py::class_<Linear, Module, std::shared_ptr<Linear>>(nn, "Linear", py::dynamic_attr())
       .def(py::init<int64_t, int64_t, bool>(), py::arg("in_features"), py::arg("out_features"), py::arg("bias") = true)
@@ -402,6 +418,29 @@ void bind_nn(py::module_& m) {
       .def_readonly("kernel_size", &Conv2d::kernel_size)
       .def_readonly("stride", &Conv2d::stride)
       .def_readonly("padding", &Conv2d::padding);
+
+  py::class_<ConvTranspose2d, Module, std::shared_ptr<ConvTranspose2d>>(nn, "ConvTranspose2d", py::dynamic_attr())
+      .def(py::init([](int64_t in, int64_t out, const py::object& k, const py::object& s, const py::object& p,
+                       const py::object& op, int64_t groups, bool bias, const py::object& dilation) {
+             const char* name = "ConvTranspose2d";
+             MD_CHECK(groups == 1, ValueError, name, ": only groups=1 is supported, got ", groups);
+             const auto dl = to_pair(dilation, name, "dilation");
+             MD_CHECK(dl.first == 1 && dl.second == 1, ValueError, name, ": only dilation=1 is supported, got (",
+                      dl.first, ", ", dl.second, ")");
+             return std::make_shared<ConvTranspose2d>(in, out, to_pair(k, name, "kernel_size"),
+                                                      to_pair(s, name, "stride"), to_pair(p, name, "padding"),
+                                                      to_pair(op, name, "output_padding"), bias);
+           }),
+           py::arg("in_channels"), py::arg("out_channels"), py::arg("kernel_size"), py::arg("stride") = 1,
+           py::arg("padding") = 0, py::arg("output_padding") = 0, py::arg("groups") = 1, py::arg("bias") = true,
+           py::arg("dilation") = 1)
+      .def("forward", &ConvTranspose2d::forward, RG())
+      .def_readonly("in_channels", &ConvTranspose2d::in_channels)
+      .def_readonly("out_channels", &ConvTranspose2d::out_channels)
+      .def_readonly("kernel_size", &ConvTranspose2d::kernel_size)
+      .def_readonly("stride", &ConvTranspose2d::stride)
+      .def_readonly("padding", &ConvTranspose2d::padding)
+      .def_readonly("output_padding", &ConvTranspose2d::output_padding);
 
   py::class_<GroupNorm, Module, std::shared_ptr<GroupNorm>>(nn, "GroupNorm", py::dynamic_attr())
       .def(py::init<int64_t, int64_t, double, bool>(), py::arg("num_groups"), py::arg("num_channels"),

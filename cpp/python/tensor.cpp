@@ -109,7 +109,36 @@ bool is_scalar(const py::handle& o) {
   return kind == "f" || kind == "i" || kind == "u" || kind == "b";
 }
 
-// ---- indexing: ints, slices, None, Ellipsis, and tuples of them
+// ---- indexing: ints, slices, None, Ellipsis, one index tensor (or list / NumPy array of ints),
+// and tuples of them
+
+// An index tensor, list or integer array (torch's advanced indexing; here one per key).
+bool is_index_array(const py::handle& it) {
+  return py::isinstance<Tensor>(it) || py::isinstance<py::list>(it) || py::isinstance<py::array>(it);
+}
+
+bool has_index_array(const py::object& key) {
+  if (!py::isinstance<py::tuple>(key)) return is_index_array(key);
+  for (auto it : key.cast<py::tuple>())
+    if (is_index_array(it)) return true;
+  return false;
+}
+
+// The int64 tensor an index array stands for, on t's device.
+Tensor index_array(const py::handle& it, const Tensor& t) {
+  if (py::isinstance<Tensor>(it)) {
+    Tensor idx = it.cast<Tensor>();
+    if (idx.dtype() != DType::Int64)
+      throw IndexError(str("tensor indexing: index tensors must be int64, got ", dtype_name(idx.dtype()),
+                           " (comparisons give float32 masks here, not bool ones: select with md.where instead)"));
+    return idx;
+  }
+  py::array arr = py::array::ensure(it);
+  if (!arr || (arr.size() > 0 && arr.dtype().kind() != 'i' && arr.dtype().kind() != 'u'))
+    throw IndexError(
+        str("tensor indexing: index lists and arrays must hold integers, got ", std::string(py::repr(it))));
+  return tensor_from_python(arr, py::str("int64"), py::str(t.device().str()));
+}
 
 Tensor index(const Tensor& t, const py::object& key) {
   py::tuple items = py::isinstance<py::tuple>(key) ? key.cast<py::tuple>() : py::make_tuple(key);
@@ -127,7 +156,7 @@ Tensor index(const Tensor& t, const py::object& key) {
   if (consumed > t.dim())
     throw IndexError(str("too many indices for tensor of dimension ", t.dim(), " (shape ", t.shape(), ")"));
   Tensor out = t;
-  int64_t dim = 0;
+  int64_t dim = 0, arrays = 0;
   for (auto it : items) {
     if (it.is_none()) {
       out = unsqueeze(out, dim);
@@ -142,6 +171,17 @@ Tensor index(const Tensor& t, const py::object& key) {
       if (step <= 0) throw ValueError("tensor indexing: slice step must be positive");
       out = slice(out, dim, start, std::max<int64_t>(start, stop), step);
       ++dim;
+    } else if (is_index_array(it)) {
+      if (++arrays > 1) throw IndexError("tensor indexing: only one index tensor (or list) per index is supported");
+      const Tensor idx = index_array(it, out);
+      Shape shape = out.shape();
+      shape.erase(shape.begin() + dim);
+      shape.insert(shape.begin() + dim, idx.shape().begin(), idx.shape().end());
+      {
+        py::gil_scoped_release release;
+        out = reshape(index_select(out, dim, reshape(idx, {idx.numel()}), /*negative_from_end=*/true), shape);
+      }
+      dim += idx.dim();
     } else if (py::isinstance<py::int_>(it) || py::hasattr(it, "__index__")) {
       if (py::isinstance<py::bool_>(it)) throw TypeError("tensor indexing: boolean indices are not supported");
       const py::int_ i(py::reinterpret_borrow<py::object>(it));
@@ -154,8 +194,8 @@ Tensor index(const Tensor& t, const py::object& key) {
       }
       out = select(out, dim, at);
     } else {
-      throw TypeError(
-          str("tensor indexing supports ints, slices, None and '...', got ", std::string(py::str(py::type::of(it)))));
+      throw TypeError(str("tensor indexing supports ints, slices, None, '...' and int64 index tensors, got ",
+                          std::string(py::str(py::type::of(it)))));
     }
   }
   return out;
@@ -309,6 +349,10 @@ void bind_tensor(py::module_& m) {
       .def_property_readonly("ndim", [](const Tensor& t) { return t.dim(); })
       .def_property_readonly("is_cuda", [](const Tensor& t) { return t.device().is_cuda(); })
       .def_property_readonly("is_leaf", [](const Tensor& t) { return t.is_leaf(); })
+      // identity of the tensor (shared by every Python handle of it; views have their own), and
+      // whether it is a registered parameter: for copy.deepcopy and pickling (minidiff/serialization.py)
+      .def_property_readonly("_impl_id", [](const Tensor& t) { return reinterpret_cast<uintptr_t>(t.impl()); })
+      .def_property_readonly("_is_param", [](const Tensor& t) { return t.impl()->is_param; })
       .def_property_readonly("grad_fn",
                              [](const Tensor& t) -> py::object {
                                if (!t.grad_fn()) return py::none();
@@ -493,12 +537,28 @@ void bind_tensor(py::module_& m) {
           py::arg("dim") = py::none())
       .def("expand", [](const Tensor& t, const py::args& a) { return expand(t, shape_from_args(a, "expand")); })
       .def(
+          "gather", [](const Tensor& t, int64_t d, const Tensor& idx) { return gather(t, d, idx); }, py::arg("dim"),
+          py::arg("index"), py::call_guard<py::gil_scoped_release>())
+      .def(
+          "index_select", [](const Tensor& t, int64_t d, const Tensor& idx) { return index_select(t, d, idx); },
+          py::arg("dim"), py::arg("index"), py::call_guard<py::gil_scoped_release>())
+      .def(
+          "cumsum", [](const Tensor& t, int64_t d) { return cumsum(t, d); }, py::arg("dim"),
+          py::call_guard<py::gil_scoped_release>())
+      .def(
+          "cumprod", [](const Tensor& t, int64_t d) { return cumprod(t, d); }, py::arg("dim"),
+          py::call_guard<py::gil_scoped_release>())
+      .def(
           "chunk", [](const Tensor& t, int64_t c, int64_t d) { return chunk(t, c, d); }, py::arg("chunks"),
           py::arg("dim") = 0)
       .def("__getitem__", &index)
       .def("__setitem__",
            [](const Tensor& t, const py::object& key, const py::object& value) {
              // t[key] = value: indexing gives a view, which takes value (broadcast) in place
+             if (has_index_array(key))
+               throw IndexError(
+                   "__setitem__: assignment through an index tensor is not supported (only ints, slices, None and "
+                   "'...'); build the new tensor with md.where or index_select instead");
              Tensor view;
              {
                NoGradGuard no_grad;

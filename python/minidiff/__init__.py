@@ -140,6 +140,11 @@ __all__ = [
     "zeros_like",
 ]
 
+# ---- tensor functions written in Python on the ops (linspace, min, argmax, var, flip, where, ...)
+from . import tensor_ops as _tensor_ops  # noqa: E402
+
+__all__ += _tensor_ops.install(globals())
+
 # ---- training, sampling and their file formats (pure Python on top of the names above)
 from . import checkpoint, images, losses, pipelines, training  # noqa: E402
 from .pipelines import DDIMPipeline, DDPMPipeline  # noqa: E402

@@ -10,6 +10,7 @@ from __future__ import annotations
 from ._core.nn import (
     Attention,
     Conv2d,
+    ConvTranspose2d,
     Dropout,
     Embedding,
     GroupNorm,
@@ -74,6 +75,7 @@ class ModuleList(_NativeModuleList):
 __all__ = [
     "Attention",
     "Conv2d",
+    "ConvTranspose2d",
     "Dropout",
     "Embedding",
     "GroupNorm",

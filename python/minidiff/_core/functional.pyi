@@ -15,14 +15,19 @@ __all__: list[str] = [
     "cat",
     "clamp",
     "conv2d",
+    "conv_transpose2d",
     "cos",
+    "cumprod",
+    "cumsum",
     "div",
     "dropout",
     "embedding",
     "exp",
+    "gather",
     "gelu",
     "group_norm",
     "group_norm_silu",
+    "index_select",
     "interpolate",
     "layer_norm",
     "linear",
@@ -45,6 +50,7 @@ __all__: list[str] = [
     "sub",
     "sum",
     "tanh",
+    "where",
 ]
 
 def abs(arg0: minidiff._core.Tensor) -> minidiff._core.Tensor: ...
@@ -64,7 +70,19 @@ def conv2d(
     stride: typing.Any = 1,
     padding: typing.Any = 0,
 ) -> minidiff._core.Tensor: ...
+def conv_transpose2d(
+    input: minidiff._core.Tensor,
+    weight: minidiff._core.Tensor,
+    bias: typing.Any = None,
+    stride: typing.Any = 1,
+    padding: typing.Any = 0,
+    output_padding: typing.Any = 0,
+    groups: typing.SupportsInt | typing.SupportsIndex = 1,
+    dilation: typing.Any = 1,
+) -> minidiff._core.Tensor: ...
 def cos(arg0: minidiff._core.Tensor) -> minidiff._core.Tensor: ...
+def cumprod(input: minidiff._core.Tensor, dim: typing.SupportsInt | typing.SupportsIndex) -> minidiff._core.Tensor: ...
+def cumsum(input: minidiff._core.Tensor, dim: typing.SupportsInt | typing.SupportsIndex) -> minidiff._core.Tensor: ...
 def div(arg0: minidiff._core.Tensor, arg1: minidiff._core.Tensor) -> minidiff._core.Tensor: ...
 def dropout(
     input: minidiff._core.Tensor,
@@ -75,6 +93,9 @@ def dropout(
 ) -> minidiff._core.Tensor: ...
 def embedding(input: minidiff._core.Tensor, weight: minidiff._core.Tensor) -> minidiff._core.Tensor: ...
 def exp(arg0: minidiff._core.Tensor) -> minidiff._core.Tensor: ...
+def gather(
+    input: minidiff._core.Tensor, dim: typing.SupportsInt | typing.SupportsIndex, index: minidiff._core.Tensor
+) -> minidiff._core.Tensor: ...
 def gelu(input: minidiff._core.Tensor, approximate: str = "none") -> minidiff._core.Tensor: ...
 def group_norm(
     input: minidiff._core.Tensor,
@@ -94,6 +115,9 @@ def group_norm_silu(
     silu(group_norm(x)) in one pass
     """
 
+def index_select(
+    input: minidiff._core.Tensor, dim: typing.SupportsInt | typing.SupportsIndex, index: minidiff._core.Tensor
+) -> minidiff._core.Tensor: ...
 def interpolate(
     input: minidiff._core.Tensor, size: typing.Any = None, scale_factor: typing.Any = None, mode: str = "nearest"
 ) -> minidiff._core.Tensor: ...
@@ -137,3 +161,4 @@ def stack(
 def sub(arg0: minidiff._core.Tensor, arg1: minidiff._core.Tensor) -> minidiff._core.Tensor: ...
 def sum(input: minidiff._core.Tensor, dim: typing.Any = None, keepdim: bool = False) -> minidiff._core.Tensor: ...
 def tanh(input: minidiff._core.Tensor) -> minidiff._core.Tensor: ...
+def where(condition: typing.Any, input: typing.Any, other: typing.Any) -> minidiff._core.Tensor: ...

@@ -1,0 +1,190 @@
+// Selection and indexing ops: where, gather, index_select (tensor indexing), cumsum and cumprod.
+// Each works along one dim by viewing its (contiguous) input as (O, R, I) around that dim.
+#include "core/profiler.h"
+#include "kernels.h"
+#include "ops/ops.h"
+
+namespace md {
+
+namespace {
+
+// Sizes before, at and after dim.
+struct OuterInner {
+  int64_t O = 1, R = 1, I = 1;
+};
+
+OuterInner split_at(const Shape& s, int64_t dim) {
+  OuterInner r;
+  for (int64_t k = 0; k < dim; ++k) r.O *= s[k];
+  r.R = s[dim];
+  for (int64_t k = dim + 1; k < static_cast<int64_t>(s.size()); ++k) r.I *= s[k];
+  return r;
+}
+
+// An operand of where/cumsum/cumprod as float32 (int64 converts; there are no int64 kernels).
+Tensor float_operand(const char* op, const Tensor& t, const char* what) {
+  MD_CHECK(t.defined(), TypeError, op, ": ", what, " is None");
+  if (t.dtype() == DType::Int64) return to_dtype(t.detach(), DType::Float32);
+  check_float(op, t, what);
+  return t;
+}
+
+Tensor materialize(const Tensor& t, const Shape& shape) {
+  Tensor e = t.shape() == shape ? t.detach() : expand(t.detach(), shape);
+  return e.is_contiguous() ? e : contiguous(e);
+}
+
+// The largest and smallest index, checked against [0, size): IndexError naming the op.
+void check_index_range(const char* op, const Tensor& idx, int64_t size, int64_t dim, const Shape& input_shape) {
+  if (idx.numel() == 0) return;
+  int64_t mm[2];
+  MD_DISPATCH(idx.device(), index_range, mm, idx.i64(), idx.numel());
+  MD_CHECK(mm[0] >= 0 && mm[1] < size, IndexError, op, ": index out of range: indices span [", mm[0], ", ", mm[1],
+           "] but dimension ", dim, " of the input of shape ", input_shape, " has size ", size);
+}
+
+Tensor where_raw(const Tensor& cond, const Tensor& a, const Tensor& b) {
+  Tensor out = Tensor::empty(cond.shape(), DType::Float32, cond.device());
+  if (out.numel()) MD_DISPATCH(cond.device(), where_forward, out.f32(), cond.f32(), a.f32(), b.f32(), out.numel());
+  return out;
+}
+
+// The (contiguous, float32) scan of x along dim, no autograd.
+Tensor scan_raw(const Tensor& x, int64_t dim, bool product, bool reverse) {
+  const OuterInner s = split_at(x.shape(), dim);
+  Tensor out = Tensor::empty(x.shape(), DType::Float32, x.device());
+  if (out.numel()) MD_DISPATCH(x.device(), cumulative, out.f32(), x.f32(), s.O, s.R, s.I, product, reverse);
+  return out;
+}
+
+Tensor scan(const char* op, const Tensor& t, int64_t dim, bool product) {
+  MD_PROFILE(op);
+  const Tensor x_in = float_operand(op, t, "input");
+  if (x_in.dim() == 0) return mul(x_in, 1.0);  // a 0-d tensor is its own running sum and product
+  dim = wrap_dim(dim, x_in.dim(), op);
+  Tensor x = x_in.is_contiguous() ? x_in.detach() : contiguous(x_in.detach());
+  Tensor out = scan_raw(x, dim, product, false);
+  if (any_requires_grad({&x_in})) {
+    if (product) {
+      record(op, out, {x_in},
+             [x, dim](const Tensor& g, const GradMask&) {
+               Tensor gc = g.is_contiguous() ? g : contiguous(g);
+               const OuterInner s = split_at(x.shape(), dim);
+               Tensor dx = Tensor::empty(x.shape(), DType::Float32, g.device());
+               if (dx.numel()) MD_DISPATCH(g.device(), cumprod_backward, dx.f32(), gc.f32(), x.f32(), s.O, s.R, s.I);
+               return std::vector<Tensor>{dx};
+             },
+             {x});
+    } else {
+      record(op, out, {x_in}, [dim](const Tensor& g, const GradMask&) {
+        // the adjoint of a running sum is the running sum from the other end
+        return std::vector<Tensor>{scan_raw(g.is_contiguous() ? g : contiguous(g), dim, false, true)};
+      });
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+Tensor where(const Tensor& cond, const Tensor& a_in, const Tensor& b_in) {
+  MD_PROFILE("where");
+  const Tensor c_in = float_operand("where", cond, "condition");
+  const Tensor a = float_operand("where", a_in, "input"), b = float_operand("where", b_in, "other");
+  check_same_device("where", {&c_in, &a, &b});
+  const Shape shape = broadcast_shapes("where", broadcast_shapes("where", c_in.shape(), a.shape()), b.shape());
+  Tensor c = materialize(c_in, shape);
+  Tensor out = where_raw(c, materialize(a, shape), materialize(b, shape));
+  if (any_requires_grad({&a, &b})) {
+    const Shape a_shape = a.shape(), b_shape = b.shape();
+    record("where", out, {a, b},
+           [c, a_shape, b_shape](const Tensor& g, const GradMask& need) {
+             Tensor gc = g.is_contiguous() ? g : contiguous(g);
+             Tensor zero = zeros(gc.shape(), DType::Float32, gc.device());
+             Tensor da, db;
+             if (need[0]) da = sum_to(where_raw(c, gc, zero), a_shape);
+             if (need[1]) db = sum_to(where_raw(c, zero, gc), b_shape);
+             return std::vector<Tensor>{da, db};
+           },
+           {c});
+  }
+  return out;
+}
+
+Tensor gather(const Tensor& input, int64_t dim, const Tensor& index) {
+  MD_PROFILE("gather");
+  check_float("gather", input);
+  MD_CHECK(index.defined() && index.dtype() == DType::Int64, TypeError, "gather: index must be an int64 tensor, got ",
+           index.defined() ? dtype_name(index.dtype()) : "None");
+  check_same_device("gather", {&input, &index});
+  const int64_t nd = std::max<int64_t>(input.dim(), 1);
+  MD_CHECK(std::max<int64_t>(index.dim(), 1) == nd, ValueError, "gather: index of shape ", index.shape(),
+           " must have as many dimensions as the input of shape ", input.shape());
+  dim = wrap_dim(dim, input.dim(), "gather");
+  if (input.dim() == 0 || index.dim() == 0)  // scalars act as one-element vectors, as in torch
+    return reshape(gather(reshape(input, {input.numel()}), 0, reshape(index, {index.numel()})), index.shape());
+  // torch allows an index smaller than the input in the other dims: those parts are never read
+  Tensor x = input;
+  for (int64_t d = 0; d < nd; ++d) {
+    if (d == dim) continue;
+    MD_CHECK(index.shape()[d] <= input.shape()[d], ValueError, "gather: index of shape ", index.shape(),
+             " is larger than the input of shape ", input.shape(), " in dimension ", d);
+    if (index.shape()[d] < input.shape()[d]) x = slice(x, d, 0, index.shape()[d]);
+  }
+  Tensor ic = index.is_contiguous() ? index : contiguous(index);
+  check_index_range("gather", ic, input.shape()[dim], dim, input.shape());
+  Tensor xc = x.is_contiguous() ? x.detach() : contiguous(x.detach());
+  const OuterInner s = split_at(xc.shape(), dim);
+  const int64_t Ri = index.shape()[dim];
+  Tensor out = Tensor::empty(index.shape(), DType::Float32, input.device());
+  if (out.numel()) MD_DISPATCH(input.device(), gather_forward, out.f32(), xc.f32(), ic.i64(), s.O, s.R, Ri, s.I);
+  if (any_requires_grad({&x})) {
+    const Shape x_shape = xc.shape();
+    record("gather", out, {x},
+           [ic, x_shape, s, Ri](const Tensor& g, const GradMask&) {
+             Tensor gc = g.is_contiguous() ? g : contiguous(g);
+             Tensor dx = Tensor::empty(x_shape, DType::Float32, g.device());
+             if (dx.numel()) MD_DISPATCH(g.device(), gather_backward, dx.f32(), gc.f32(), ic.i64(), s.O, s.R, Ri, s.I);
+             return std::vector<Tensor>{dx};
+           },
+           {ic});
+  }
+  return out;
+}
+
+Tensor index_select(const Tensor& input, int64_t dim, const Tensor& index, bool negative_from_end) {
+  MD_PROFILE("index_select");
+  MD_CHECK(index.defined() && index.dtype() == DType::Int64, TypeError,
+           "index_select: index must be an int64 tensor, got ", index.defined() ? dtype_name(index.dtype()) : "None");
+  MD_CHECK(index.dim() <= 1, ValueError, "index_select: index must be 0-D or 1-D, got shape ", index.shape());
+  check_same_device("index_select", {&input, &index});
+  const Tensor x = float_operand("index_select", input, "input");
+  MD_CHECK(x.dim() > 0, ValueError, "index_select: cannot index a 0-d tensor");
+  dim = wrap_dim(dim, x.dim(), "index_select");
+  const int64_t n = index.numel();
+  Tensor idx = reshape(index, {n});
+  if (n) {
+    int64_t mm[2];
+    Tensor ic = idx.is_contiguous() ? idx : contiguous(idx);
+    MD_DISPATCH(ic.device(), index_range, mm, ic.i64(), n);
+    const int64_t size = x.shape()[dim];
+    MD_CHECK(mm[0] >= (negative_from_end ? -size : 0) && mm[1] < size, IndexError,
+             "index_select: index out of range: indices span [", mm[0], ", ", mm[1], "] but dimension ", dim,
+             " of the input of shape ", x.shape(), " has size ", size);
+    if (mm[0] < 0) {  // wrap: idx + size * (idx < 0), exact in float32 below 2^24 elements, then back to int64
+      Tensor f = to_dtype(ic, DType::Float32);
+      idx = to_dtype(add(f, mul(compare(BinaryOp::Lt, f, 0.0, false), static_cast<double>(size))), DType::Int64);
+    }
+  }
+  // idx expanded to the gathered shape: (1, .., n, .., 1) broadcast over the other dims
+  Shape ishape(x.dim(), 1), oshape = x.shape();
+  ishape[dim] = n;
+  oshape[dim] = n;
+  Tensor out = gather(x, dim, expand(reshape(idx, ishape), oshape));
+  return index.dim() == 0 ? squeeze(out, dim) : out;
+}
+
+Tensor cumsum(const Tensor& t, int64_t dim) { return scan("cumsum", t, dim, false); }
+Tensor cumprod(const Tensor& t, int64_t dim) { return scan("cumprod", t, dim, true); }
+
+}  // namespace md
