@@ -185,3 +185,39 @@ def test_a_plain_tensor_cannot_replace_a_parameter():
         lin.weight = md.ones(3, 2)
     lin.weight = md.nn.Parameter(md.ones(3, 2))  # a Parameter replaces it, as in torch
     assert float(lin.state_dict()["weight"].numpy().sum()) == 6.0
+
+
+def test_registering_a_frozen_parameter_keeps_it_frozen():
+    m = md.nn.Module()
+    p = md.nn.Parameter(md.ones(2), requires_grad=False)
+    m.p = p
+    assert not p.requires_grad and not m.p.requires_grad
+    m.register_parameter("q", p)
+    assert not m.q.requires_grad
+    assert md.nn.Parameter(p).requires_grad  # an explicit Parameter(...) asks for grad again, as torch
+
+
+def test_state_dict_lists_each_modules_parameters_then_buffers_then_children():
+    net = md.nn.Sequential(md.nn.BatchNorm2d(2), md.nn.Linear(2, 2))
+    assert list(net.state_dict()) == [
+        "0.weight",
+        "0.bias",
+        "0.running_mean",
+        "0.running_var",
+        "0.num_batches_tracked",
+        "1.weight",
+        "1.bias",
+    ]
+
+
+def test_repr_names_python_modules_by_class_with_their_extra_repr():
+    class Scaled(md.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.inner = md.nn.Linear(2, 3)
+
+        def extra_repr(self):
+            return "scale=2"
+
+    text = repr(md.nn.ModuleList([Scaled()]))
+    assert text.startswith("ModuleList(\n  (0): Scaled(scale=2\n    (inner): Linear(in_features=2, out_features=3")

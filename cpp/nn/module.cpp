@@ -10,7 +10,8 @@ namespace md::nn {
 Tensor make_parameter(const Tensor& t) {
   check_float("Parameter", t, "data");
   Tensor p = t.is_leaf() ? t : t.detach();  // a leaf keeps its identity: every handle sees the parameter
-  p.impl()->requires_grad = true;
+  // a tensor that is already a parameter keeps its requires_grad (a frozen one stays frozen)
+  if (!p.impl()->is_param) p.impl()->requires_grad = true;
   p.impl()->is_param = true;
   return p;
 }
@@ -177,18 +178,25 @@ bool Module::has_parameter(const std::string& name) const {
   return false;
 }
 
+void Module::collect_state(const std::string& prefix, NamedTensors& out) const {
+  for (const auto& kv : params_)
+    if (kv.second.defined()) out.emplace_back(prefix + kv.first, kv.second);
+  for (const auto& b : buffers_)
+    if (std::get<1>(b).defined() && std::get<2>(b)) out.emplace_back(prefix + std::get<0>(b), std::get<1>(b));
+  for (const auto& kv : children_)
+    if (kv.second) kv.second->collect_state(prefix + kv.first + ".", out);
+}
+
 NamedTensors Module::state_dict() const {
   NamedTensors out;
-  collect_parameters("", out);
-  collect_buffers("", true, out);
+  collect_state("", out);
   for (auto& kv : out) kv.second = kv.second.detach();
   return out;
 }
 
 Module::LoadResult Module::load_state_dict(const std::map<std::string, Tensor>& sd, bool strict) {
   NamedTensors own;
-  collect_parameters("", own);
-  collect_buffers("", true, own);
+  collect_state("", own);
   LoadResult r;
   std::set<std::string> used;
   std::vector<std::string> shape_errors;

@@ -54,7 +54,8 @@ class Module {
   const std::vector<std::tuple<std::string, Tensor, bool>>& own_buffers() const { return buffers_; }
 
   // ---- state
-  // Parameters and persistent buffers, by dotted name, sharing storage with the module.
+  // Parameters and persistent buffers, by dotted name, sharing storage with the module; each
+  // module's own parameters, then its buffers, then its children's, as torch orders them.
   NamedTensors state_dict() const;
   struct LoadResult {
     std::vector<std::string> missing_keys, unexpected_keys;
@@ -92,6 +93,8 @@ class Module {
  private:
   std::shared_ptr<Module> deep_copy(std::map<const TensorImpl*, Tensor>& memo) const;
   void collect_parameters(const std::string& prefix, NamedTensors& out) const;
+  // Parameters and persistent buffers module by module, in torch's state_dict order.
+  void collect_state(const std::string& prefix, NamedTensors& out) const;
   void collect_buffers(const std::string& prefix, bool persistent_only, NamedTensors& out) const;
 };
 

@@ -25,16 +25,6 @@ py::list named_list(const NamedTensors& items, const std::string& prefix) {
   return out;
 }
 
-std::string module_repr(const Module& m, int indent) {
-  std::string s = m.type_name() + "(" + m.extra_repr();
-  const auto& children = m.named_children();
-  if (children.empty()) return s + ")";
-  s += "\n";
-  const std::string pad(indent + 2, ' ');
-  for (const auto& kv : children) s += pad + "(" + kv.first + "): " + module_repr(*kv.second, indent + 2) + "\n";
-  return s + std::string(indent, ' ') + ")";
-}
-
 // Timestep argument of UNet2DModel.forward: a Python number, a NumPy value or a Tensor.
 Tensor timestep_tensor(const py::object& t, const Tensor& sample) {
   if (py::isinstance<Tensor>(t)) return t.cast<Tensor>();
@@ -194,7 +184,7 @@ void bind_nn(py::module_& m) {
       "Parameter",
       [](const Tensor& t, bool requires_grad) {
         Tensor p = make_parameter(t);
-        if (!requires_grad) p.impl()->requires_grad = false;
+        p.impl()->requires_grad = requires_grad;
         return p;
       },
       py::arg("data"), py::arg("requires_grad") = true, "Marks a tensor as a parameter (a leaf that requires grad)");
@@ -254,7 +244,10 @@ void bind_nn(py::module_& m) {
              throw py::type_error(std::string(py::str(py::type::of(self).attr("__name__"))) +
                                   " does not define forward()");
            })
-      .def("__repr__", [](const Module& me) { return module_repr(me, 0); })
+      // for the repr (minidiff/nn.py: Module.__repr__), which names modules defined in Python by
+      // their class
+      .def("extra_repr", [](const Module& me) { return me.extra_repr(); })
+      .def("_type_name", [](const Module& me) { return me.type_name(); })
       .def("register_parameter",
            [](Module& me, const std::string& name, const py::object& t) {
              if (t.is_none())

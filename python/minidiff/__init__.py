@@ -161,3 +161,15 @@ __all__ += [
     "pipelines",
     "training",
 ]
+
+# ---- copy.deepcopy, pickling, md.save / md.load
+from . import serialization  # noqa: E402
+from .serialization import load, save  # noqa: E402
+
+Tensor.__deepcopy__ = serialization.tensor_deepcopy
+Tensor.__reduce_ex__ = serialization.tensor_reduce_ex
+nn.Module.__deepcopy__ = serialization.module_deepcopy
+nn.Module.__copy__ = serialization.module_copy
+nn.Module.__reduce_ex__ = serialization.module_reduce_ex
+
+__all__ += ["load", "save", "serialization"]

@@ -1,4 +1,7 @@
-"""Differentiable functional ops (``md.functional``, alias ``md.F``), PyTorch's signatures."""
+"""Differentiable functional ops (``md.functional``, alias ``md.F``), PyTorch's signatures.
+
+The ops are native (``minidiff._core.functional``); the few defined below are composed from them.
+"""
 
 from ._core.functional import (
     abs,
@@ -45,6 +48,7 @@ from ._core.functional import (
 )
 
 __all__ = [
+    "l1_loss",
     "abs",
     "add",
     "cat",
@@ -87,3 +91,18 @@ __all__ = [
     "tanh",
     "where",
 ]
+
+
+def l1_loss(input, target, reduction: str = "mean"):  # noqa: A002 (torch's argument name)
+    """Mean absolute error, as ``torch.nn.functional.l1_loss`` (the gradient at a zero difference
+    is 0). ``reduction`` is "mean", "sum" or "none"."""
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"l1_loss: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    if tuple(input.shape) != tuple(target.shape):
+        raise ValueError(
+            f"l1_loss: input of shape {tuple(input.shape)} and target of shape {tuple(target.shape)} differ"
+        )
+    diff = abs(sub(input, target))
+    if reduction == "none":
+        return diff
+    return sum(diff) if reduction == "sum" else mean(diff)

@@ -3,10 +3,18 @@
 Subclass ``md.nn.Module`` from Python as in PyTorch: assigning a module or a parameter to an
 attribute registers it, ``parameters()`` / ``state_dict()`` walk the tree, and calling the module
 runs ``forward``.
+
+The containers (``Sequential``, ``ModuleDict``), the activations and ``BatchNorm2d`` are written
+here in Python from the ops, for code ported from torch tutorials.
 """
 
 from __future__ import annotations
 
+import operator
+from collections import OrderedDict
+
+from . import _core, autograd
+from . import functional as F
 from ._core.nn import (
     Attention,
     Conv2d,
@@ -72,18 +80,329 @@ class ModuleList(_NativeModuleList):
         return super().__getitem__(index)
 
 
+# ---- written in Python from the ops
+
+
+def _is_native(cls: type) -> bool:
+    return cls.__module__ == _core.nn.__name__
+
+
+def _module_repr(module: Module) -> str:
+    """torch's layout: the class name (a native layer's own, such as "AttnDownBlock2D"), its
+    ``extra_repr()``, then each child's repr indented under its name."""
+    name = module._type_name() if _is_native(type(module)) else type(module).__name__
+    lines = [f"  ({key}): " + repr(child).replace("\n", "\n  ") for key, child in module.named_children()]
+    if not lines:
+        return f"{name}({module.extra_repr()})"
+    return f"{name}({module.extra_repr()}\n" + "\n".join(lines) + "\n)"
+
+
+# every module, native or written in Python, prints this way (a subclass may override __repr__)
+Module.__repr__ = _module_repr
+
+
+def _set_child(parent: Module, name: str, module: Module) -> None:
+    """Registers ``module`` as the child ``name`` of ``parent`` and keeps its Python object alive
+    (the native registry holds only its C++ part: a module defined in Python would come back as a
+    bare ``Module``). Unlike attribute assignment it leaves the instance ``__dict__`` alone, so a
+    child named like a method ("keys", "forward") does not hide the method."""
+    owner = type(parent).__name__
+    if not isinstance(name, str):
+        raise TypeError(f"{owner}: a module name must be a string, got {type(name).__name__}")
+    if not isinstance(module, Module):
+        raise TypeError(f"{owner}: {type(module).__name__} is not a Module")
+    parent.register_module(name, module)
+    vars(parent).setdefault("_child_objects", {})[name] = module
+
+
+def _remove_child(parent: Module, name: str) -> None:
+    parent.register_parameter(name, None)  # the native unregister: drops whatever is registered as name
+    vars(parent).get("_child_objects", {}).pop(name, None)
+
+
+class _PythonModule(Module):
+    """Base of the modules below (their settings show in the repr through ``extra_repr``)."""
+
+
+class Sequential(_PythonModule):
+    """Modules applied in order: ``Sequential(a, b, c)(x)`` is ``c(b(a(x)))``.
+
+    Children are named "0", "1", ... or, for ``Sequential(OrderedDict(...))``, by the keys, as
+    torch names them (parameters ``"0.weight"``, ...). Indexing with a slice returns a Sequential
+    of the same modules under their names.
+    """
+
+    def __init__(self, *args):
+        super().__init__()
+        if len(args) == 1 and isinstance(args[0], OrderedDict):
+            for name, module in args[0].items():
+                _set_child(self, name, module)
+        else:
+            for i, module in enumerate(args):
+                _set_child(self, str(i), module)
+
+    def forward(self, input):  # noqa: A002 (torch's argument name)
+        for module in self:
+            input = module(input)
+        return input
+
+    def __len__(self) -> int:
+        return len(self.named_children())
+
+    def __iter__(self):
+        return iter(self.children())
+
+    def __getitem__(self, index):
+        items = self.named_children()
+        if isinstance(index, slice):
+            return Sequential(OrderedDict(items[index]))
+        index = operator.index(index)
+        if not -len(items) <= index < len(items):
+            raise IndexError(f"Sequential index {index} is out of range for {len(items)} modules")
+        return items[index][1]
+
+    def append(self, module: Module) -> Sequential:
+        _set_child(self, str(len(self)), module)
+        return self
+
+    def extend(self, modules) -> Sequential:
+        for module in modules:
+            self.append(module)
+        return self
+
+
+class ModuleDict(_PythonModule):
+    """A dict of modules, registered as children named by their keys (parameters ``"key.weight"``).
+    Keeps insertion order; assigning to an existing key replaces the module in its place."""
+
+    def __init__(self, modules=None):
+        super().__init__()
+        if modules is not None:
+            self.update(modules)
+
+    def __getitem__(self, key: str) -> Module:
+        for name, module in self.named_children():
+            if name == key:
+                return module
+        raise KeyError(key)
+
+    def __setitem__(self, key: str, module: Module) -> None:
+        _set_child(self, key, module)
+
+    def __delitem__(self, key: str) -> None:
+        self[key]  # noqa: B018 (KeyError for a missing key, as a dict)
+        _remove_child(self, key)
+
+    def __contains__(self, key) -> bool:
+        return key in self.keys()
+
+    def __len__(self) -> int:
+        return len(self.named_children())
+
+    def __iter__(self):
+        return iter(self.keys())
+
+    def keys(self) -> list[str]:
+        return [name for name, _ in self.named_children()]
+
+    def values(self) -> list[Module]:
+        return self.children()
+
+    def items(self) -> list[tuple[str, Module]]:
+        return self.named_children()
+
+    def update(self, modules) -> None:
+        """Adds the modules of a mapping, or of an iterable of (key, module) pairs, in order."""
+        pairs = modules.items() if hasattr(modules, "items") else modules
+        for pair in pairs:
+            key, module = pair
+            self[key] = module
+
+    def pop(self, key: str) -> Module:
+        module = self[key]
+        del self[key]
+        return module
+
+    def clear(self) -> None:
+        for key in self.keys():
+            del self[key]
+
+
+class ReLU(_PythonModule):
+    """max(x, 0). ``inplace`` is accepted for torch's signature; the result is computed out of place."""
+
+    def __init__(self, inplace: bool = False):
+        super().__init__()
+        self.inplace = inplace
+
+    def forward(self, input):  # noqa: A002
+        return F.relu(input)
+
+    def extra_repr(self) -> str:
+        return "inplace=True" if self.inplace else ""
+
+
+class GELU(_PythonModule):
+    """Gaussian error linear unit: exact (``approximate="none"``) or its tanh approximation."""
+
+    def __init__(self, approximate: str = "none"):
+        super().__init__()
+        self.approximate = approximate
+
+    def forward(self, input):  # noqa: A002
+        return F.gelu(input, approximate=self.approximate)
+
+    def extra_repr(self) -> str:
+        return f"approximate={self.approximate!r}"
+
+
+class Sigmoid(_PythonModule):
+    def forward(self, input):  # noqa: A002
+        return F.sigmoid(input)
+
+
+class Tanh(_PythonModule):
+    def forward(self, input):  # noqa: A002
+        return F.tanh(input)
+
+
+class Flatten(_PythonModule):
+    """Flattens dimensions ``start_dim`` to ``end_dim`` into one: (N, C, H, W) -> (N, C*H*W) by default."""
+
+    def __init__(self, start_dim: int = 1, end_dim: int = -1):
+        super().__init__()
+        self.start_dim = start_dim
+        self.end_dim = end_dim
+
+    def forward(self, input):  # noqa: A002
+        return input.flatten(self.start_dim, self.end_dim)
+
+    def extra_repr(self) -> str:
+        return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
+
+
+class Upsample(_PythonModule):
+    """``F.interpolate`` as a module: give ``size`` or ``scale_factor`` (nearest mode)."""
+
+    def __init__(self, size=None, scale_factor=None, mode: str = "nearest"):
+        super().__init__()
+        self.size = size
+        # torch keeps a single factor as a float (its repr says scale_factor=2.0)
+        self.scale_factor = float(scale_factor) if isinstance(scale_factor, (int, float)) else scale_factor
+        self.mode = mode
+
+    def forward(self, input):  # noqa: A002
+        return F.interpolate(input, size=self.size, scale_factor=self.scale_factor, mode=self.mode)
+
+    def extra_repr(self) -> str:
+        what = f"scale_factor={self.scale_factor!r}" if self.scale_factor is not None else f"size={self.size!r}"
+        return f"{what}, mode={self.mode!r}"
+
+
+class BatchNorm2d(_PythonModule):
+    """Batch normalisation of (N, C, H, W) input over N, H and W, per channel, as torch's.
+
+    Training normalises with the batch's mean and biased variance and updates the running
+    statistics (with the unbiased variance) by ``momentum``, or by a cumulative average when
+    ``momentum`` is None; eval mode normalises with the running statistics. Buffers
+    ``running_mean``, ``running_var`` and ``num_batches_tracked`` (int64) are in the state dict
+    under torch's names. ``bias=False`` (keyword, as in torch 2.13) keeps an affine weight only.
+    Gradients come from the ops.
+    """
+
+    def __init__(
+        self,
+        num_features: int,
+        eps: float = 1e-5,
+        momentum: float | None = 0.1,
+        affine: bool = True,
+        track_running_stats: bool = True,
+        *,
+        bias: bool = True,
+    ):
+        super().__init__()
+        self.num_features = num_features
+        self.eps = eps
+        self.momentum = momentum
+        self.affine = affine
+        self.track_running_stats = track_running_stats
+        self.weight = Parameter(_core.ones(num_features)) if affine else None
+        self.bias = Parameter(_core.zeros(num_features)) if affine and bias else None
+        if track_running_stats:
+            self.register_buffer("running_mean", _core.zeros(num_features))
+            self.register_buffer("running_var", _core.ones(num_features))
+            self.register_buffer("num_batches_tracked", _core.tensor(0, dtype="int64"))
+        else:
+            self.running_mean = self.running_var = self.num_batches_tracked = None
+
+    def forward(self, input):  # noqa: A002
+        shape = tuple(input.shape)
+        if len(shape) != 4:
+            raise ValueError(f"BatchNorm2d: expected 4D input (N, C, H, W), got shape {shape}")
+        n, c, h, w = shape
+        if c != self.num_features:
+            raise ValueError(f"BatchNorm2d: expected {self.num_features} channels, got input of shape {shape}")
+        running_mean, running_var = self.running_mean, self.running_var
+        if self.training or running_mean is None:
+            count = n * h * w  # values per channel
+            if count == 1:
+                raise ValueError(f"BatchNorm2d: expected more than 1 value per channel when training, got {shape}")
+            mean = input.mean(dim=(0, 2, 3), keepdim=True)  # (1, C, 1, 1)
+            centered = input - mean
+            var = centered.square().mean(dim=(0, 2, 3), keepdim=True)  # biased, as torch normalises
+            if self.training and running_mean is not None:
+                self._update_running_stats(mean, var, count)
+        else:
+            mean, var = running_mean.view(1, c, 1, 1), running_var.view(1, c, 1, 1)
+            centered = input - mean
+        out = centered * (var + self.eps).rsqrt()
+        if self.weight is not None:
+            out = out * self.weight.view(1, c, 1, 1)
+        if self.bias is not None:
+            out = out + self.bias.view(1, c, 1, 1)
+        return out
+
+    def _update_running_stats(self, mean, var, count: int) -> None:
+        # in place, so the buffers keep their identity (state_dict, .to(), an optimiser's view)
+        with autograd.no_grad():
+            self.num_batches_tracked.add_(1)
+            if self.momentum is None:
+                factor = 1.0 / float(self.num_batches_tracked.item())
+            else:
+                factor = self.momentum
+            c = self.num_features
+            self.running_mean.mul_(1.0 - factor).add_(mean.reshape(c), alpha=factor)
+            # the running variance is unbiased: var * count / (count - 1)
+            self.running_var.mul_(1.0 - factor).add_(var.reshape(c), alpha=factor * count / (count - 1))
+
+    def extra_repr(self) -> str:
+        return (
+            f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
+            f"bias={self.bias is not None}, track_running_stats={self.track_running_stats}"
+        )
+
+
 __all__ = [
     "Attention",
+    "BatchNorm2d",
     "Conv2d",
     "ConvTranspose2d",
     "Dropout",
     "Embedding",
+    "Flatten",
+    "GELU",
     "GroupNorm",
     "Identity",
     "LayerNorm",
     "Linear",
     "Module",
+    "ModuleDict",
     "ModuleList",
     "Parameter",
+    "ReLU",
+    "Sequential",
+    "Sigmoid",
     "SiLU",
+    "Tanh",
+    "Upsample",
 ]

@@ -49,6 +49,9 @@ class UNet2DModel(_core.nn.UNet2DModel):
     """
 
     config_name = CONFIG_NAME
+    # no instance layout of its own (attributes still go to the native class's __dict__), so a copy
+    # the native layer makes of itself can take this class: what copy.deepcopy does (serialization.py)
+    __slots__ = ()
 
     def __init__(self, **config):
         super().__init__(**config)
