@@ -810,3 +810,17 @@ def test_conv_transpose2d_matches_the_cpu(stride, padding, output_padding):
         rtol=1e-4,
         atol=1e-4,
     )
+
+
+def test_selection_of_int64_and_bfloat16_and_bf16_fills_match_the_cpu():
+    big = np.array([2**40 + 1, 5, 2**33 + 3, -7], np.int64)
+    for device in ("cpu", DEV):
+        t = md.tensor(big, device=device)
+        idx = md.tensor(np.array([3, -1, 0]), dtype="int64", device=device)
+        assert t[idx].numpy().tolist() == big[[3, -1, 0]].tolist()
+        assert t.gather(0, md.tensor(np.array([2, 2]), dtype="int64", device=device)).numpy().tolist() == [big[2]] * 2
+        mask = md.tensor([1.0, 0.0, 1.0, 0.0], device=device)
+        assert md.where(mask, t, 0).numpy().tolist() == [big[0], 0, big[2], 0]
+        h = md.tensor([1.5, -2.25, 3.0], device=device).to("bfloat16")
+        assert h[[2, 0]].float().numpy().tolist() == [3.0, 1.5]
+        assert md.full((3,), 1.00390625, dtype="bfloat16", device=device).float().numpy().tolist() == [1.0] * 3

@@ -274,3 +274,87 @@ def test_against_torch():
     ty.backward(torch.tensor(gy))
     for a, b in zip(m_in, t_in):
         np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), rtol=1e-4, atol=1e-4)
+
+
+# ---- regressions found by probing against torch
+
+
+def test_negative_indices_do_not_round_the_others_on_long_dimensions():
+    x = np.random.default_rng(7).standard_normal(2**24 + 12).astype(np.float32)
+    picks = [16777217, 16777219, -2]
+    np.testing.assert_array_equal(md.tensor(x)[picks].numpy(), x[picks])
+
+
+def test_std_gradient_is_zero_where_the_std_is_zero():
+    v = np.full((4, 3), 2.0, np.float32)
+    v[:, 1] = [1, 2, 3, 4]
+    t = md.tensor(v, requires_grad=True)
+    t.std(0).sum().backward()
+    g = t.grad.numpy()
+    assert np.all(np.isfinite(g)) and np.all(g[:, [0, 2]] == 0.0) and np.all(g[:, 1] != 0.0)
+
+
+def test_scans_accumulate_in_double_on_the_cpu():
+    x = np.full(2_000_000, 0.1, np.float32)
+    ref = np.cumsum(x.astype(np.float64)).astype(np.float32)
+    np.testing.assert_allclose(md.tensor(x).cumsum(0).numpy(), ref, rtol=1e-6)
+    # 1e30 * 1e30 overflows float32 but not the running product, so the zero still wins
+    np.testing.assert_array_equal(
+        md.tensor([1e30, 1e30, 0.0, 1e-30]).cumprod(0).numpy(), np.array([1e30, np.inf, 0.0, 0.0], np.float32)
+    )
+
+
+def test_selection_keeps_int64_exact():
+    big = [2**40 + 1, 5, 2**33 + 3]
+    t = md.tensor(np.array(big), dtype="int64")
+    for out, ref in [
+        (t[[0, 2]], [big[0], big[2]]),
+        (t.index_select(0, i64([2])), [big[2]]),
+        (t.flip(0), big[::-1]),
+        (t.gather(0, i64([1, 0])), [5, big[0]]),
+        (md.where(md.tensor([1.0, 0.0, 1.0]), t, 0), [big[0], 0, big[2]]),
+    ]:
+        assert out.dtype == "int64" and out.numpy().tolist() == ref
+    alphas = md.linspace(0.1, 0.9, 5)
+    order = i64([4, 0])
+    # an int64 index selected from an int64 index is still an index
+    np.testing.assert_array_equal(alphas[order[i64([1, 0])]].numpy(), alphas.numpy()[[0, 4]])
+
+
+def test_index_results_are_new_tensors_and_0d_index_select_keeps_the_dim():
+    x = md.randn(4, 3, requires_grad=True)
+    y = x[[0, 2]]
+    y += 1.0  # a copy, as torch's advanced indexing: in-place is fine inside the graph
+    y.sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [[1, 1, 1], [0, 0, 0], [1, 1, 1], [0, 0, 0]])
+    assert md.randn(4, 5, 6).index_select(1, md.tensor(2, dtype="int64")).shape == (4, 1, 6)
+    assert md.randn(4, 5, 6)[:, md.tensor(2, dtype="int64")].shape == (4, 6)
+
+
+def test_where_and_masked_fill_take_numpy_scalars():
+    x = md.tensor([1.0, -1.0])
+    np.testing.assert_array_equal(x.masked_fill(x < 0, np.float32(-1e9)).numpy(), [1.0, -1e9])
+    np.testing.assert_array_equal(md.where(x > 0, x, np.int64(0)).numpy(), [1.0, 0.0])
+
+
+def test_composed_names_at_the_edges():
+    assert md.tensor(2.0).prod(0).item() == 2.0 and md.tensor(2.0).flip(0).item() == 2.0
+    with pytest.raises(IndexError, match="var: dimension out of range"):
+        md.ones(3, 4).var(5)
+    with pytest.raises(IndexError, match="cumsum"):
+        md.cumsum(md.tensor(2.0), 7)
+    with pytest.raises(ValueError, match="flip: dim 0 appears multiple times"):
+        md.ones(3).flip((0, 0))
+    x = np.random.default_rng(8).standard_normal((3, 4)).astype(np.float32)
+    np.testing.assert_allclose(md.tensor(x).var(()).item(), x.var(ddof=1), rtol=1e-5)
+    assert md.tensor(x).var(1, False).shape == (3,) and md.tensor(x).var(False).item() == pytest.approx(x.var(), 1e-5)
+    assert md.tensor([3.0, 4.0]).var(correction=3).item() == np.inf
+    assert type(md.ones(2, 2).min(1)).__name__ == "min"
+    assert md.min(md.ones(2), other=md.zeros(2)).numpy().tolist() == [0.0, 0.0]
+    assert md.tensor([1e8]).lerp(md.tensor([1e-8]), 1.0).item() == np.float32(1e-8)
+    empty = md.zeros((0, 3), requires_grad=True)
+    empty.prod(0).sum().backward()
+    assert empty.grad.shape == (0, 3)
+    assert md.full_like(md.ones(2, dtype="bfloat16"), 3.0).dtype == "bfloat16"
+    assert md.rand_like(md.ones(2, dtype="bfloat16")).dtype == "bfloat16"
+    assert md.full_like(md.ones(2), 1.0, requires_grad=True).requires_grad

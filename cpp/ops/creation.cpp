@@ -325,8 +325,13 @@ void fill_(Tensor& t, double value) {
     MD_DISPATCH(t.device(), fill_i64, t.i64(), static_cast<int64_t>(value), t.numel());
   else if (t.dtype() == DType::Float32)
     MD_DISPATCH(t.device(), fill_f32, t.f32(), static_cast<float>(value), t.numel());
-  else
+  else if (t.dtype() == DType::BFloat16) {  // the float32 fill, rounded by the cast kernel
+    Tensor f = Tensor::empty(t.shape(), DType::Float32, t.device());
+    MD_DISPATCH(t.device(), fill_f32, f.f32(), static_cast<float>(value), f.numel());
+    MD_DISPATCH(t.device(), cast, t.raw(), DType::BFloat16, f.raw(), DType::Float32, t.numel());
+  } else {
     throw TypeError(str("fill_: unsupported dtype ", dtype_name(t.dtype())));
+  }
 }
 
 void add_(Tensor& t, const Tensor& other, float alpha) {

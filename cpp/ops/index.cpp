@@ -1,4 +1,4 @@
-// Selection and indexing ops: where, gather, index_select (tensor indexing), cumsum and cumprod.
+// Selection and indexing ops: where, gather, index_select and t[idx], cumsum and cumprod.
 // Each works along one dim by viewing its (contiguous) input as (O, R, I) around that dim.
 #include "core/profiler.h"
 #include "kernels.h"
@@ -43,9 +43,12 @@ void check_index_range(const char* op, const Tensor& idx, int64_t size, int64_t 
            "] but dimension ", dim, " of the input of shape ", input_shape, " has size ", size);
 }
 
+// Elementwise selection of same-shape contiguous tensors of one dtype, no autograd.
 Tensor where_raw(const Tensor& cond, const Tensor& a, const Tensor& b) {
-  Tensor out = Tensor::empty(cond.shape(), DType::Float32, cond.device());
-  if (out.numel()) MD_DISPATCH(cond.device(), where_forward, out.f32(), cond.f32(), a.f32(), b.f32(), out.numel());
+  Tensor out = Tensor::empty(cond.shape(), a.dtype(), cond.device());
+  if (out.numel())
+    MD_DISPATCH(cond.device(), where_forward, out.raw(), cond.f32(), a.raw(), b.raw(), out.numel(),
+                dtype_size(a.dtype()));
   return out;
 }
 
@@ -60,7 +63,10 @@ Tensor scan_raw(const Tensor& x, int64_t dim, bool product, bool reverse) {
 Tensor scan(const char* op, const Tensor& t, int64_t dim, bool product) {
   MD_PROFILE(op);
   const Tensor x_in = float_operand(op, t, "input");
-  if (x_in.dim() == 0) return mul(x_in, 1.0);  // a 0-d tensor is its own running sum and product
+  if (x_in.dim() == 0) {  // a 0-d tensor is its own running sum and product (dim 0 or -1, as torch)
+    wrap_dim(dim, 0, op);
+    return mul(x_in, 1.0);
+  }
   dim = wrap_dim(dim, x_in.dim(), op);
   Tensor x = x_in.is_contiguous() ? x_in.detach() : contiguous(x_in.detach());
   Tensor out = scan_raw(x, dim, product, false);
@@ -90,7 +96,11 @@ Tensor scan(const char* op, const Tensor& t, int64_t dim, bool product) {
 Tensor where(const Tensor& cond, const Tensor& a_in, const Tensor& b_in) {
   MD_PROFILE("where");
   const Tensor c_in = float_operand("where", cond, "condition");
-  const Tensor a = float_operand("where", a_in, "input"), b = float_operand("where", b_in, "other");
+  MD_CHECK(a_in.defined() && b_in.defined(), TypeError, "where: input and other must be tensors");
+  // int64 with int64 stays int64 (a selection needs no arithmetic); any other mix is float32
+  const bool ints = a_in.dtype() == DType::Int64 && b_in.dtype() == DType::Int64;
+  const Tensor a = ints ? a_in : float_operand("where", a_in, "input");
+  const Tensor b = ints ? b_in : float_operand("where", b_in, "other");
   check_same_device("where", {&c_in, &a, &b});
   const Shape shape = broadcast_shapes("where", broadcast_shapes("where", c_in.shape(), a.shape()), b.shape());
   Tensor c = materialize(c_in, shape);
@@ -113,7 +123,8 @@ Tensor where(const Tensor& cond, const Tensor& a_in, const Tensor& b_in) {
 
 Tensor gather(const Tensor& input, int64_t dim, const Tensor& index) {
   MD_PROFILE("gather");
-  check_float("gather", input);
+  MD_CHECK(input.defined(), TypeError, "gather: input is None");
+  if (input.dtype() != DType::Int64) check_float("gather", input);  // int64 moves as it is (no gradient)
   MD_CHECK(index.defined() && index.dtype() == DType::Int64, TypeError, "gather: index must be an int64 tensor, got ",
            index.defined() ? dtype_name(index.dtype()) : "None");
   check_same_device("gather", {&input, &index});
@@ -136,8 +147,10 @@ Tensor gather(const Tensor& input, int64_t dim, const Tensor& index) {
   Tensor xc = x.is_contiguous() ? x.detach() : contiguous(x.detach());
   const OuterInner s = split_at(xc.shape(), dim);
   const int64_t Ri = index.shape()[dim];
-  Tensor out = Tensor::empty(index.shape(), DType::Float32, input.device());
-  if (out.numel()) MD_DISPATCH(input.device(), gather_forward, out.f32(), xc.f32(), ic.i64(), s.O, s.R, Ri, s.I);
+  Tensor out = Tensor::empty(index.shape(), input.dtype(), input.device());
+  if (out.numel())
+    MD_DISPATCH(input.device(), gather_forward, out.raw(), xc.raw(), ic.i64(), s.O, s.R, Ri, s.I,
+                dtype_size(input.dtype()));
   if (any_requires_grad({&x})) {
     const Shape x_shape = xc.shape();
     record("gather", out, {x},
@@ -152,36 +165,67 @@ Tensor gather(const Tensor& input, int64_t dim, const Tensor& index) {
   return out;
 }
 
-Tensor index_select(const Tensor& input, int64_t dim, const Tensor& index, bool negative_from_end) {
-  MD_PROFILE("index_select");
-  MD_CHECK(index.defined() && index.dtype() == DType::Int64, TypeError,
-           "index_select: index must be an int64 tensor, got ", index.defined() ? dtype_name(index.dtype()) : "None");
-  MD_CHECK(index.dim() <= 1, ValueError, "index_select: index must be 0-D or 1-D, got shape ", index.shape());
-  check_same_device("index_select", {&input, &index});
-  const Tensor x = float_operand("index_select", input, "input");
-  MD_CHECK(x.dim() > 0, ValueError, "index_select: cannot index a 0-d tensor");
-  dim = wrap_dim(dim, x.dim(), "index_select");
+namespace {
+
+// The slices of input at index (any shape) along dim; out has index's shape in place of dim.
+// Negative indices count from the end where negative_from_end, else they are out of range.
+Tensor select_rows(const char* op, const Tensor& input, int64_t dim, const Tensor& index, bool negative_from_end) {
+  MD_CHECK(input.defined(), TypeError, op, ": input is None");
+  MD_CHECK(index.defined() && index.dtype() == DType::Int64, TypeError, op, ": index must be an int64 tensor, got ",
+           index.defined() ? dtype_name(index.dtype()) : "None");
+  check_same_device(op, {&input, &index});
+  MD_CHECK(input.dim() > 0, ValueError, op, ": cannot index a 0-d tensor");
+  if (input.dtype() == DType::BFloat16 && input.requires_grad() && grad_enabled())  // the gradient kernel is float32's
+    return to_dtype(select_rows(op, to_dtype(input, DType::Float32), dim, index, negative_from_end), DType::BFloat16);
+  if (input.dtype() == DType::Float32) check_float(op, input);
+  dim = wrap_dim(dim, input.dim(), op);
+  const OuterInner s = split_at(input.shape(), dim);
   const int64_t n = index.numel();
-  Tensor idx = reshape(index, {n});
+  Tensor ic = index.is_contiguous() ? index : contiguous(index);
   if (n) {
     int64_t mm[2];
-    Tensor ic = idx.is_contiguous() ? idx : contiguous(idx);
     MD_DISPATCH(ic.device(), index_range, mm, ic.i64(), n);
-    const int64_t size = x.shape()[dim];
-    MD_CHECK(mm[0] >= (negative_from_end ? -size : 0) && mm[1] < size, IndexError,
-             "index_select: index out of range: indices span [", mm[0], ", ", mm[1], "] but dimension ", dim,
-             " of the input of shape ", x.shape(), " has size ", size);
-    if (mm[0] < 0) {  // wrap: idx + size * (idx < 0), exact in float32 below 2^24 elements, then back to int64
-      Tensor f = to_dtype(ic, DType::Float32);
-      idx = to_dtype(add(f, mul(compare(BinaryOp::Lt, f, 0.0, false), static_cast<double>(size))), DType::Int64);
-    }
+    MD_CHECK(mm[0] >= (negative_from_end ? -s.R : 0) && mm[1] < s.R, IndexError, op,
+             ": index out of range: indices span [", mm[0], ", ", mm[1], "] but dimension ", dim,
+             " of the input of shape ", input.shape(), " has size ", s.R);
   }
-  // idx expanded to the gathered shape: (1, .., n, .., 1) broadcast over the other dims
-  Shape ishape(x.dim(), 1), oshape = x.shape();
-  ishape[dim] = n;
-  oshape[dim] = n;
-  Tensor out = gather(x, dim, expand(reshape(idx, ishape), oshape));
-  return index.dim() == 0 ? squeeze(out, dim) : out;
+  Shape out_shape(input.shape().begin(), input.shape().begin() + dim);
+  out_shape.insert(out_shape.end(), index.shape().begin(), index.shape().end());
+  out_shape.insert(out_shape.end(), input.shape().begin() + dim + 1, input.shape().end());
+  Tensor x = input.is_contiguous() ? input.detach() : contiguous(input.detach());
+  Tensor out = Tensor::empty(out_shape, input.dtype(), input.device());
+  if (out.numel())
+    MD_DISPATCH(input.device(), index_select_forward, out.raw(), x.raw(), ic.i64(), s.O, s.R, n, s.I,
+                dtype_size(input.dtype()));
+  if (any_requires_grad({&input})) {
+    const Shape in_shape = input.shape();
+    record(op, out, {input},
+           [ic, in_shape, s, n](const Tensor& g, const GradMask&) {
+             Tensor gc = g.is_contiguous() ? g : contiguous(g);
+             Tensor dx = Tensor::empty(in_shape, DType::Float32, g.device());
+             if (dx.numel())
+               MD_DISPATCH(g.device(), index_select_backward, dx.f32(), gc.f32(), ic.i64(), s.O, s.R, n, s.I);
+             return std::vector<Tensor>{dx};
+           },
+           {ic});
+  }
+  return out;
+}
+
+}  // namespace
+
+Tensor index_select(const Tensor& input, int64_t dim, const Tensor& index) {
+  MD_PROFILE("index_select");
+  MD_CHECK(!index.defined() || index.dim() <= 1, ValueError, "index_select: index must be 0-D or 1-D, got shape ",
+           index.shape());
+  // a 0-d index selects one slice and keeps the dimension, as torch
+  return select_rows("index_select", input, dim, index.defined() && index.dim() == 0 ? reshape(index, {1}) : index,
+                     false);
+}
+
+Tensor take_index(const Tensor& input, int64_t dim, const Tensor& index) {
+  MD_PROFILE("index");
+  return select_rows("index", input, dim, index, true);
 }
 
 Tensor cumsum(const Tensor& t, int64_t dim) { return scan("cumsum", t, dim, false); }

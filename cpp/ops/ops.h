@@ -122,9 +122,12 @@ Tensor sum_to(const Tensor& t, const Shape& shape);
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b);
 // torch.gather: out[.., j, ..] = input[.., index[.., j, ..], ..] along dim; out has index's shape.
 Tensor gather(const Tensor& input, int64_t dim, const Tensor& index);
-// torch.index_select: the slices of input at the (0-D or 1-D) index along dim. With
-// negative_from_end, indices below 0 count from the end (t[idx] indexing, as in Python).
-Tensor index_select(const Tensor& input, int64_t dim, const Tensor& index, bool negative_from_end = false);
+// torch.index_select: the slices of input at the (0-D or 1-D) index along dim (0-D keeps the dim).
+Tensor index_select(const Tensor& input, int64_t dim, const Tensor& index);
+// t[..., index, ...] along dim: index (any shape) takes dim's place in the result, and negative
+// indices count from the end, as in Python.
+Tensor take_index(const Tensor& input, int64_t dim, const Tensor& index);
+// Running sums and products along dim (accumulated in double on the CPU, as torch).
 Tensor cumsum(const Tensor& t, int64_t dim);
 Tensor cumprod(const Tensor& t, int64_t dim);
 

@@ -99,13 +99,30 @@ void bind_functional(py::module_& m) {
         // torch.where(condition, input, other): input and other may be Python numbers
         const Tensor c = py::isinstance<Tensor>(cond) ? cond.cast<Tensor>()
                                                       : tensor_from_python(cond, py::str("float32"), py::none());
-        auto operand = [&](const py::object& o) {
+        // a number (Python or NumPy) becomes a 0-d tensor: int64 beside an int64 tensor (or another
+        // integer), as torch keeps where(int_mask, ints, 0) integral; float32 otherwise
+        auto is_number = [](const py::object& o) {
+          return !py::isinstance<Tensor>(o) && !py::isinstance<py::array>(o) && py::hasattr(o, "__float__") &&
+                 !py::isinstance<py::str>(o);
+        };
+        auto is_integer = [](const py::object& o) {
+          return py::isinstance<py::int_>(o) ||
+                 (py::hasattr(o, "dtype") && py::str(o.attr("dtype").attr("kind")).cast<std::string>() == "i");
+        };
+        auto operand = [&](const py::object& o, const py::object& other) {
           if (py::isinstance<Tensor>(o)) return o.cast<Tensor>();
-          if (py::isinstance<py::float_>(o) || py::isinstance<py::int_>(o))
+          if (is_number(o)) {
+            const bool int_other = py::isinstance<Tensor>(other) ? other.cast<Tensor>().dtype() == DType::Int64
+                                                                 : is_number(other) && is_integer(other);
+            if (is_integer(o) && int_other) {
+              const int64_t v = o.cast<int64_t>();
+              return from_host(&v, {}, DType::Int64, c.device());
+            }
             return full({}, o.cast<double>(), DType::Float32, c.device());
+          }
           return as_tensor_like(o, c, "where");
         };
-        const Tensor x = operand(a), y = operand(b);
+        const Tensor x = operand(a, b), y = operand(b, a);
         py::gil_scoped_release r;
         return where(c, x, y);
       },

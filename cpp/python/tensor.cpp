@@ -174,12 +174,9 @@ Tensor index(const Tensor& t, const py::object& key) {
     } else if (is_index_array(it)) {
       if (++arrays > 1) throw IndexError("tensor indexing: only one index tensor (or list) per index is supported");
       const Tensor idx = index_array(it, out);
-      Shape shape = out.shape();
-      shape.erase(shape.begin() + dim);
-      shape.insert(shape.begin() + dim, idx.shape().begin(), idx.shape().end());
       {
         py::gil_scoped_release release;
-        out = reshape(index_select(out, dim, reshape(idx, {idx.numel()}), /*negative_from_end=*/true), shape);
+        out = take_index(out, dim, idx);
       }
       dim += idx.dim();
     } else if (py::isinstance<py::int_>(it) || py::hasattr(it, "__index__")) {

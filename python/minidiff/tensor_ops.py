@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import builtins
 import math
+from collections import namedtuple
 
 import numpy as np
 
@@ -40,81 +41,119 @@ def linspace(start, end, steps, *, dtype="float32", device="cpu", requires_grad=
     return _core.tensor(values, dtype=dtype, device=device, requires_grad=requires_grad)
 
 
-def full_like(input: Tensor, fill_value, *, dtype=None, device=None) -> Tensor:
-    return _core.full(input.shape, fill_value, dtype=dtype or input.dtype, device=device or input.device)
+def full_like(input: Tensor, fill_value, *, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    out = _core.full(input.shape, fill_value, dtype=dtype or input.dtype, device=device or input.device)
+    return out.requires_grad_() if requires_grad else out
 
 
 def empty_like(input: Tensor, *, dtype=None, device=None) -> Tensor:
     return _core.empty(input.shape, dtype=dtype or input.dtype, device=device or input.device)
 
 
-def rand_like(input: Tensor, *, generator=None) -> Tensor:
-    return _core.rand(input.shape, generator=generator, device=input.device)
+def rand_like(input: Tensor, *, dtype=None, device=None, generator=None) -> Tensor:
+    out = _core.rand(input.shape, generator=generator, device=device or input.device)
+    dtype = dtype or input.dtype
+    if dtype == "int64":
+        raise TypeError("rand_like: uniform numbers in [0, 1) need a floating dtype, got int64")
+    return out.to(dtype) if dtype != "float32" else out
 
 
 # ---- reductions
 
 
-def _reduce_all(input: Tensor) -> Tensor:
-    return input.reshape(-1)
+def _dims(op: str, dim, ndim: int) -> tuple[int, ...]:
+    """dim (None, an int or a sequence; None and () mean every dim) as sorted non-negative dims,
+    checked as torch checks them."""
+    if dim is None or (isinstance(dim, (tuple, list)) and len(dim) == 0):
+        return tuple(range(ndim))
+    out = []
+    for d in (dim,) if isinstance(dim, int) else dim:
+        span = builtins.max(ndim, 1)  # a 0-d tensor takes dim 0 or -1, as in torch
+        if not -span <= d < span:
+            raise IndexError(
+                f"{op}: dimension out of range (expected to be in range of [{-span}, {span - 1}], got {d})"
+            )
+        d %= span
+        if d in out:
+            raise ValueError(f"{op}: dim {d} appears multiple times in the list of dims")
+        out.append(d)
+    return tuple(sorted(out)) if ndim else ()
 
 
-def min(input: Tensor, dim=None, keepdim: bool = False):  # noqa: A001 (torch's name)
+# torch.min(dim) returns torch.return_types.min; ours is the same kind of named pair
+_MinResult = namedtuple("min", ["values", "indices"])
+
+
+def min(input: Tensor, dim=None, keepdim: bool = False, *, other=None):  # noqa: A001 (torch's name)
     """``min(t)``: the smallest element; ``min(t, dim)``: (values, indices) as ``max``;
     ``min(t, other)``: the elementwise minimum."""
-    if isinstance(dim, Tensor):
-        return F.minimum(input, dim)
+    if other is not None or isinstance(dim, Tensor):
+        return F.minimum(input, dim if other is None else other)
     if dim is None:
         return -((-input).max())
-    result = (-input).max(dim, keepdim)
-    return type(result)(-result.values, result.indices)
+    (d,) = _dims("min", dim, input.ndim) or (0,)
+    result = (-input).max(d, keepdim)
+    return _MinResult(-result.values, result.indices)
 
 
 def argmax(input: Tensor, dim=None, keepdim: bool = False) -> Tensor:
     """Index of the largest element (of the flattened tensor when ``dim`` is None); ties give the
     first, as in torch."""
     if dim is None:
-        idx = _reduce_all(input).max(0).indices
+        idx = input.reshape(-1).max(0).indices
         return idx.reshape([1] * input.ndim) if keepdim else idx
-    return input.max(dim, keepdim).indices
+    (d,) = _dims("argmax", dim, input.ndim) or (0,)
+    return input.max(d, keepdim).indices
 
 
 def argmin(input: Tensor, dim=None, keepdim: bool = False) -> Tensor:
+    if dim is not None:
+        _dims("argmin", dim, input.ndim)
     return argmax(-input, dim, keepdim)
 
 
-def var(input: Tensor, dim=None, *, correction=1, unbiased=None, keepdim: bool = False) -> Tensor:
-    """Variance over ``dim`` (all dims when None) with Bessel's correction by default, as torch."""
-    if unbiased is not None:
-        correction = 1 if unbiased else 0
-    dims = tuple(range(input.ndim)) if dim is None else ((dim,) if isinstance(dim, int) else tuple(dim))
+def var(input: Tensor, dim=None, unbiased=None, keepdim: bool = False, *, correction=None) -> Tensor:
+    """Variance over ``dim`` (every dim when None) with Bessel's correction by default, as torch;
+    also torch's older forms ``var(unbiased)`` and ``var(dim, unbiased, keepdim)``."""
+    if isinstance(dim, bool):  # var(False): torch's var(unbiased) overload
+        dim, unbiased = None, dim
+    if correction is None:
+        correction = 1 if unbiased is None or unbiased else 0
+    dims = _dims("var", dim, input.ndim)
     n = 1
     for d in dims:
         n *= input.shape[d]
+    if not dims:  # a 0-d tensor: one element
+        dims, input = (0,), input.reshape(1)
     centred = input - input.mean(dims, keepdim=True)
     total = (centred * centred).sum(dims, keepdim=keepdim)
-    # no degrees of freedom left (one element, unbiased): NaN, as torch
-    return total / (n - correction) if n - correction > 0 else total * math.nan
+    # no degrees of freedom left: 0 / 0 = NaN and x / 0 = inf, as torch
+    return total / builtins.max(n - correction, 0)
 
 
-def std(input: Tensor, dim=None, *, correction=1, unbiased=None, keepdim: bool = False) -> Tensor:
-    return var(input, dim, correction=correction, unbiased=unbiased, keepdim=keepdim).sqrt()
+def std(input: Tensor, dim=None, unbiased=None, keepdim: bool = False, *, correction=None) -> Tensor:
+    """The square root of ``var``; where it is 0 the gradient is 0, as torch's (not NaN)."""
+    v = var(input, dim, unbiased, keepdim, correction=correction)
+    positive = v > 0
+    # sqrt is evaluated at 1 where v is 0, so its infinite slope there never meets the gradient
+    return F.where(positive, F.where(positive, v, 1.0).sqrt(), v)
 
 
 def prod(input: Tensor, dim=None, keepdim: bool = False) -> Tensor:
     """Product over ``dim`` (of all elements when None); its gradient is exact with zeros in the
     input (it is the last running product of ``cumprod``)."""
     if dim is None:
-        flat = _reduce_all(input)
-        out = F.cumprod(flat, 0)[-1] if flat.shape[0] else _core.ones([], device=input.device)
+        flat = input.reshape(-1)
+        # the empty product is 1, kept in the graph (a zero gradient) through the sum of nothing
+        out = _last(F.cumprod(flat, 0), 0) if flat.shape[0] else flat.sum() + 1.0
         return out.reshape([1] * input.ndim) if keepdim else out
-    if input.shape[dim] == 0:
-        shape = list(input.shape)
-        shape[dim] = 1
-        out = _core.ones(shape, device=input.device)
-        return out if keepdim else out.squeeze(dim)
-    out = _last(F.cumprod(input, dim), dim)
-    return out.unsqueeze(dim) if keepdim else out
+    (d,) = _dims("prod", dim, input.ndim) or (None,)
+    if d is None:  # a 0-d tensor is its own product
+        return F.cumprod(input, 0)
+    if input.shape[d] == 0:
+        return input.sum(d, keepdim=keepdim) + 1.0
+    out = _last(F.cumprod(input, d), d)
+    return out.unsqueeze(d) if keepdim else out
 
 
 def _last(t: Tensor, dim: int) -> Tensor:
@@ -137,16 +176,21 @@ def masked_fill(input: Tensor, mask, value) -> Tensor:
 
 
 def lerp(input: Tensor, end, weight) -> Tensor:
-    return input + (end - input) * weight
+    """``input + weight * (end - input)``, computed from the nearer end as torch does, so weight 1
+    gives ``end`` exactly."""
+    diff = end - input
+    if isinstance(weight, Tensor):
+        return F.where(weight.abs() < 0.5, input + weight * diff, end - diff * (1 - weight))
+    return input + weight * diff if builtins.abs(weight) < 0.5 else end - diff * (1 - weight)
 
 
 def flip(input: Tensor, dims) -> Tensor:
     """The elements in reverse order along each of ``dims``."""
     out = input
-    for d in (dims,) if isinstance(dims, int) else dims:
+    for d in _dims("flip", dims, input.ndim):
         n = out.shape[d]
         out = out.index_select(d, _core.arange(n - 1, -1, -1, device=out.device))
-    return out
+    return input.clone() if out is input else out  # always a new tensor, as torch's
 
 
 def isnan(input: Tensor) -> Tensor:

@@ -106,11 +106,15 @@ class Tensor:
         A float32 mask (there is no bool dtype): 1 where input is NaN.
         """
     @staticmethod
-    def lerp(input: Tensor, end, weight) -> Tensor: ...
+    def lerp(input: Tensor, end, weight) -> Tensor:
+        """
+        ``input + weight * (end - input)``, computed from the nearer end as torch does, so weight 1
+            gives ``end`` exactly.
+        """
     @staticmethod
     def masked_fill(input: Tensor, mask, value) -> Tensor: ...
     @staticmethod
-    def min(input: Tensor, dim=None, keepdim: bool = False):
+    def min(input: Tensor, dim=None, keepdim: bool = False, *, other=None):
         """
         ``min(t)``: the smallest element; ``min(t, dim)``: (values, indices) as ``max``;
             ``min(t, other)``: the elementwise minimum.
@@ -122,11 +126,15 @@ class Tensor:
             input (it is the last running product of ``cumprod``).
         """
     @staticmethod
-    def std(input: Tensor, dim=None, *, correction=1, unbiased=None, keepdim: bool = False) -> Tensor: ...
-    @staticmethod
-    def var(input: Tensor, dim=None, *, correction=1, unbiased=None, keepdim: bool = False) -> Tensor:
+    def std(input: Tensor, dim=None, unbiased=None, keepdim: bool = False, *, correction=None) -> Tensor:
         """
-        Variance over ``dim`` (all dims when None) with Bessel's correction by default, as torch.
+        The square root of ``var``; where it is 0 the gradient is 0, as torch's (not NaN).
+        """
+    @staticmethod
+    def var(input: Tensor, dim=None, unbiased=None, keepdim: bool = False, *, correction=None) -> Tensor:
+        """
+        Variance over ``dim`` (every dim when None) with Bessel's correction by default, as torch;
+            also torch's older forms ``var(unbiased)`` and ``var(dim, unbiased, keepdim)``.
         """
     def __abs__(self) -> Tensor: ...
     def __add__(self, arg0: typing.Any) -> typing.Any: ...
