@@ -1,9 +1,10 @@
-"""A diffusion model from scratch, written the way the PyTorch tutorials write it, on minidiff.
+"""A DDPM from scratch in the style of the PyTorch "diffusion model from scratch" tutorials, on
+minidiff: the PyTorch names with ``torch`` spelled ``md``.
 
-The code is the tutorial's with ``torch`` replaced by ``md``: a small U-Net of Conv2d, BatchNorm2d
-and ConvTranspose2d blocks with sinusoidal time embeddings, the forward process from ``linspace``,
-``cumprod`` and ``gather``, the L1 loss on the predicted noise, and ancestral sampling. Unlike the
-tutorial's own engine it learns: ``loss.backward()`` and the optimiser are real.
+A small U-Net of Conv2d, BatchNorm2d and ConvTranspose2d blocks with sinusoidal time embeddings,
+the closed-form forward process built from ``linspace``, ``cumprod`` and ``gather``, an L1 loss on
+the predicted noise, and ancestral sampling. Written for this project (no tutorial's code is
+copied); it shows that such code runs and learns here, gradients and optimiser included.
 
     python examples/from_scratch.py                      # 8x8 digits, 1500 steps, 2 minutes on 2 cores
     python examples/from_scratch.py --steps 50 --out /tmp/fs
@@ -35,23 +36,23 @@ sqrt_one_minus_alphas_cumprod = md.sqrt(1.0 - alphas_cumprod)
 posterior_variance = betas * (1.0 - alphas_cumprod_prev) / (1.0 - alphas_cumprod)
 
 
-def get_index_from_list(vals, t, x_shape):
+def extract(vals, t, x_shape):
     """The values at timesteps t (B,), shaped (B, 1, 1, 1) to broadcast over images."""
     out = vals.gather(-1, t)
     return out.reshape(t.shape[0], *((1,) * (len(x_shape) - 1)))
 
 
-def forward_diffusion_sample(x_0, t):
+def noised(x_0, t):
     noise = md.randn_like(x_0)
-    sqrt_alphas_cumprod_t = get_index_from_list(sqrt_alphas_cumprod, t, x_0.shape)
-    sqrt_one_minus_alphas_cumprod_t = get_index_from_list(sqrt_one_minus_alphas_cumprod, t, x_0.shape)
+    sqrt_alphas_cumprod_t = extract(sqrt_alphas_cumprod, t, x_0.shape)
+    sqrt_one_minus_alphas_cumprod_t = extract(sqrt_one_minus_alphas_cumprod, t, x_0.shape)
     return sqrt_alphas_cumprod_t * x_0 + sqrt_one_minus_alphas_cumprod_t * noise, noise
 
 
 # ---- the model
 
 
-class Block(nn.Module):
+class UNetBlock(nn.Module):
     def __init__(self, in_ch, out_ch, time_emb_dim, up=False):
         super().__init__()
         self.time_mlp = nn.Linear(time_emb_dim, out_ch)
@@ -74,7 +75,7 @@ class Block(nn.Module):
         return self.transform(h)
 
 
-class SinusoidalPositionEmbeddings(nn.Module):
+class TimeEmbedding(nn.Module):
     def __init__(self, dim):
         super().__init__()
         self.dim = dim
@@ -87,19 +88,17 @@ class SinusoidalPositionEmbeddings(nn.Module):
         return md.cat((embeddings.sin(), embeddings.cos()), dim=-1)
 
 
-class SimpleUnet(nn.Module):
+class TinyUNet(nn.Module):
     def __init__(self, image_channels=1, down_channels=(32, 64, 128), time_emb_dim=32):
         super().__init__()
         up_channels = down_channels[::-1]
-        self.time_mlp = nn.Sequential(
-            SinusoidalPositionEmbeddings(time_emb_dim), nn.Linear(time_emb_dim, time_emb_dim), nn.ReLU()
-        )
+        self.time_mlp = nn.Sequential(TimeEmbedding(time_emb_dim), nn.Linear(time_emb_dim, time_emb_dim), nn.ReLU())
         self.conv0 = nn.Conv2d(image_channels, down_channels[0], 3, padding=1)
         self.downs = nn.ModuleList(
-            [Block(down_channels[i], down_channels[i + 1], time_emb_dim) for i in range(len(down_channels) - 1)]
+            [UNetBlock(down_channels[i], down_channels[i + 1], time_emb_dim) for i in range(len(down_channels) - 1)]
         )
         self.ups = nn.ModuleList(
-            [Block(up_channels[i], up_channels[i + 1], time_emb_dim, up=True) for i in range(len(up_channels) - 1)]
+            [UNetBlock(up_channels[i], up_channels[i + 1], time_emb_dim, up=True) for i in range(len(up_channels) - 1)]
         )
         self.output = nn.Conv2d(up_channels[-1], image_channels, 1)
 
@@ -119,22 +118,22 @@ class SimpleUnet(nn.Module):
 # ---- training and sampling
 
 
-def get_loss(model, x_0, t):
-    x_noisy, noise = forward_diffusion_sample(x_0, t)
+def loss_fn(model, x_0, t):
+    x_noisy, noise = noised(x_0, t)
     return F.l1_loss(noise, model(x_noisy, t))
 
 
 @md.no_grad()
-def sample_timestep(model, x, t: int):
+def denoise_step(model, x, t: int):
     """One step of ancestral sampling, x_t -> x_{t-1}."""
     ts = md.full((x.shape[0],), t, dtype=md.int64)
-    betas_t = get_index_from_list(betas, ts, x.shape)
-    sqrt_one_minus_alphas_cumprod_t = get_index_from_list(sqrt_one_minus_alphas_cumprod, ts, x.shape)
-    sqrt_recip_alphas_t = get_index_from_list(sqrt_recip_alphas, ts, x.shape)
+    betas_t = extract(betas, ts, x.shape)
+    sqrt_one_minus_alphas_cumprod_t = extract(sqrt_one_minus_alphas_cumprod, ts, x.shape)
+    sqrt_recip_alphas_t = extract(sqrt_recip_alphas, ts, x.shape)
     model_mean = sqrt_recip_alphas_t * (x - betas_t * model(x, ts) / sqrt_one_minus_alphas_cumprod_t)
     if t == 0:
         return model_mean
-    posterior_variance_t = get_index_from_list(posterior_variance, ts, x.shape)
+    posterior_variance_t = extract(posterior_variance, ts, x.shape)
     return model_mean + md.sqrt(posterior_variance_t) * md.randn_like(x)
 
 
@@ -143,7 +142,7 @@ def sample(model, n, size):
     model.eval()
     x = md.randn(n, 1, *size)
     for t in reversed(range(T)):
-        x = sample_timestep(model, x, t).clamp(-1.0, 1.0)
+        x = denoise_step(model, x, t).clamp(-1.0, 1.0)
     model.train()
     return x
 
@@ -161,8 +160,8 @@ def main(argv=None):
     md.manual_seed(args.seed)
     data = md.data.load_dataset("digits")  # (1797, 1, 8, 8) in [-1, 1]
     loader = md.data.DataLoader(data, batch_size=args.batch_size, shuffle=True, drop_last=True, seed=args.seed)
-    model = SimpleUnet()
-    print(f"SimpleUnet: {sum(p.numel() for p in model.parameters()):,} parameters")
+    model = TinyUNet()
+    print(f"TinyUNet: {sum(p.numel() for p in model.parameters()):,} parameters")
     optimizer = md.optim.Adam(model.parameters(), lr=args.lr)
 
     step, losses = 0, []
@@ -170,7 +169,7 @@ def main(argv=None):
         for images, _labels in loader:
             t = md.randint(0, T, (images.shape[0],))
             optimizer.zero_grad()
-            loss = get_loss(model, images, t)
+            loss = loss_fn(model, images, t)
             loss.backward()
             optimizer.step()
             losses.append(loss.item())

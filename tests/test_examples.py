@@ -27,6 +27,6 @@ def test_from_scratch_tutorial_port_learns_and_writes_its_outputs(tmp_path):
     assert np.mean(losses[:5]) > 0.6 and np.mean(losses[-10:]) < 0.45, (losses[:5], losses[-10:])
     assert (tmp_path / "samples.png").stat().st_size > 0
     state = md.load(tmp_path / "model.pt")
-    model = example.SimpleUnet()
+    model = example.TinyUNet()
     model.load_state_dict(state)
     assert "downs.0.bnorm1.running_mean" in state and state["downs.0.bnorm1.num_batches_tracked"].item() == 60

@@ -194,7 +194,16 @@ def test_registering_a_frozen_parameter_keeps_it_frozen():
     assert not p.requires_grad and not m.p.requires_grad
     m.register_parameter("q", p)
     assert not m.q.requires_grad
-    assert md.nn.Parameter(p).requires_grad  # an explicit Parameter(...) asks for grad again, as torch
+    # Parameter(t) is a new tensor sharing t's storage, as torch's: t keeps its own flag
+    q = md.nn.Parameter(p)
+    assert q.requires_grad and not p.requires_grad and not m.p.requires_grad
+    x = md.ones(2)
+    frozen = md.nn.Parameter(x, requires_grad=False)
+    with md.no_grad():
+        frozen.add_(1.0)
+    assert x.numpy().tolist() == [2.0, 2.0] and not frozen.requires_grad
+    x.requires_grad_()
+    assert not frozen.requires_grad
 
 
 def test_state_dict_lists_each_modules_parameters_then_buffers_then_children():

@@ -400,3 +400,11 @@ def test_resume_from_saved_state_continues_bit_for_bit(tmp_path: Path):
         np.testing.assert_array_equal(a, b)
     assert_same_values(values(resumed), values(model))
     assert int(resumed[1].num_batches_tracked.item()) == 6
+
+
+def test_a_0d_bfloat16_tensor_pickles_as_0d():
+    import pickle
+
+    t = md.tensor(1.5).to("bfloat16")
+    back = pickle.loads(pickle.dumps(t))
+    assert back.shape == () and back.dtype == "bfloat16" and back.float().item() == 1.5

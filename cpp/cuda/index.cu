@@ -1,26 +1,14 @@
 // CUDA selection (where), gather and index_select with their scatter-add adjoints (atomicAdd:
 // indices may repeat), and the cumulative scans: one thread per (o, i) column walking R, so
-// neighbouring threads read neighbouring addresses. The selection kernels move raw elements
+// neighbouring threads read neighbouring addresses (a long scan of few columns is slow: fine for
+// schedules, not meant for big tensors). The selection kernels move raw elements
 // (uint16/32/64) of any dtype.
+#include "core/elem_size.h"
 #include "cuda/common.cuh"
 
 namespace md::cuda {
 
 namespace {
-
-template <typename Body>
-void by_elem_size(size_t elem_size, const char* kernel, Body body) {
-  switch (elem_size) {
-    case 2:
-      return body(uint16_t{});
-    case 4:
-      return body(uint32_t{});
-    case 8:
-      return body(uint64_t{});
-    default:
-      throw ValueError(str(kernel, ": unsupported element size ", elem_size));
-  }
-}
 
 // ---- kernels
 
@@ -83,22 +71,20 @@ __global__ void cumulative_kernel(float* out, const float* inp, int64_t R, int64
   }
 }
 
-// s is accumulated in dinp's float storage between the two passes; the passes themselves run in double
-__global__ void cumprod_backward_kernel(float* dinp, const float* dout, const float* inp, int64_t R, int64_t I,
-                                        int64_t n) {
+// s (O, R, I) lives in double scratch between the two passes, as on the CPU
+__global__ void cumprod_backward_kernel(float* dinp, double* s_all, const float* dout, const float* inp, int64_t R,
+                                        int64_t I, int64_t n) {
   MD_GRID_STRIDE(t, n) {
     const int64_t o = t / I, i = t % I;
     const float* x = inp + o * R * I + i;
     const float* g = dout + o * R * I + i;
     float* dx = dinp + o * R * I + i;
-    double s = 0.0;
-    for (int64_t r = R - 1; r >= 0; --r) {
-      s = g[r * I] + (r + 1 < R ? static_cast<double>(x[(r + 1) * I]) * s : 0.0);
-      dx[r * I] = static_cast<float>(s);
-    }
+    double* s = s_all + o * R * I + i;
+    for (int64_t r = R - 1; r >= 0; --r)
+      s[r * I] = g[r * I] + (r + 1 < R ? static_cast<double>(x[(r + 1) * I]) * s[(r + 1) * I] : 0.0);
     double prefix = 1.0;
     for (int64_t r = 0; r < R; ++r) {
-      dx[r * I] = static_cast<float>(dx[r * I] * prefix);
+      dx[r * I] = static_cast<float>(s[r * I] * prefix);
       prefix *= x[r * I];
     }
   }
@@ -169,7 +155,11 @@ void cumulative(float* out, const float* inp, int64_t O, int64_t R, int64_t I, b
 void cumprod_backward(float* dinp, const float* dout, const float* inp, int64_t O, int64_t R, int64_t I) {
   const int64_t n = O * I;
   if (n <= 0 || R <= 0) return;
-  cumprod_backward_kernel<<<grid_for(n), kThreads, 0, stream()>>>(dinp, dout, inp, R, I, n);
+  // stream-ordered: the allocator hands the block out again only to work queued after this kernel
+  const size_t bytes = static_cast<size_t>(O * R * I) * sizeof(double);
+  double* s = static_cast<double*>(device_alloc(bytes));
+  cumprod_backward_kernel<<<grid_for(n), kThreads, 0, stream()>>>(dinp, s, dout, inp, R, I, n);
+  device_free(s, bytes);
   MD_CUDA_LAUNCHED("cumprod_backward");
 }
 

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <set>
+#include <typeinfo>
 
 namespace md::nn {
 
@@ -143,6 +144,9 @@ std::shared_ptr<Module> Module::deep_copy(std::map<const TensorImpl*, Tensor>& m
     return c;
   };
   std::shared_ptr<Module> c = shallow_clone();
+  const Module& copy = *c;
+  MD_CHECK(typeid(copy) == typeid(*this), RuntimeError, "deepcopy: ", type_name(),
+           " does not override shallow_clone (add MD_MODULE_CLONE to the class)");
   for (auto& kv : c->params_) kv.second = copy_tensor(kv.second);
   for (auto& b : c->buffers_) std::get<1>(b) = copy_tensor(std::get<1>(b));
   for (auto& kv : c->children_)

@@ -34,14 +34,19 @@ Tensor materialize(const Tensor& t, const Shape& shape) {
   return e.is_contiguous() ? e : contiguous(e);
 }
 
-// The largest and smallest index, checked against [0, size): IndexError naming the op.
-void check_index_range(const char* op, const Tensor& idx, int64_t size, int64_t dim, const Shape& input_shape) {
+// The largest and smallest index, checked against [lowest, size): IndexError naming the op.
+void check_index_range(const char* op, const Tensor& idx, int64_t lowest, int64_t size, int64_t dim,
+                       const Shape& input_shape) {
   if (idx.numel() == 0) return;
   int64_t mm[2];
   MD_DISPATCH(idx.device(), index_range, mm, idx.i64(), idx.numel());
-  MD_CHECK(mm[0] >= 0 && mm[1] < size, IndexError, op, ": index out of range: indices span [", mm[0], ", ", mm[1],
+  MD_CHECK(mm[0] >= lowest && mm[1] < size, IndexError, op, ": index out of range: indices span [", mm[0], ", ", mm[1],
            "] but dimension ", dim, " of the input of shape ", input_shape, " has size ", size);
 }
+
+// A bfloat16 op input that requires grad runs through float32 (the gradient kernels are
+// float32's) and comes back as bfloat16: both casts are differentiable.
+bool via_float32(const Tensor& t) { return t.dtype() == DType::BFloat16 && t.requires_grad() && grad_enabled(); }
 
 // Elementwise selection of same-shape contiguous tensors of one dtype, no autograd.
 Tensor where_raw(const Tensor& cond, const Tensor& a, const Tensor& b) {
@@ -97,10 +102,13 @@ Tensor where(const Tensor& cond, const Tensor& a_in, const Tensor& b_in) {
   MD_PROFILE("where");
   const Tensor c_in = float_operand("where", cond, "condition");
   MD_CHECK(a_in.defined() && b_in.defined(), TypeError, "where: input and other must be tensors");
-  // int64 with int64 stays int64 (a selection needs no arithmetic); any other mix is float32
-  const bool ints = a_in.dtype() == DType::Int64 && b_in.dtype() == DType::Int64;
-  const Tensor a = ints ? a_in : float_operand("where", a_in, "input");
-  const Tensor b = ints ? b_in : float_operand("where", b_in, "other");
+  // int64 with int64 and bfloat16 with bfloat16 keep their dtype (a selection needs no
+  // arithmetic); any other mix is float32
+  const bool same = a_in.dtype() == b_in.dtype() && a_in.dtype() != DType::Float32;
+  if (same && (via_float32(a_in) || via_float32(b_in)))
+    return to_dtype(where(cond, to_dtype(a_in, DType::Float32), to_dtype(b_in, DType::Float32)), DType::BFloat16);
+  const Tensor a = same ? a_in : float_operand("where", a_in, "input");
+  const Tensor b = same ? b_in : float_operand("where", b_in, "other");
   check_same_device("where", {&c_in, &a, &b});
   const Shape shape = broadcast_shapes("where", broadcast_shapes("where", c_in.shape(), a.shape()), b.shape());
   Tensor c = materialize(c_in, shape);
@@ -124,7 +132,7 @@ Tensor where(const Tensor& cond, const Tensor& a_in, const Tensor& b_in) {
 Tensor gather(const Tensor& input, int64_t dim, const Tensor& index) {
   MD_PROFILE("gather");
   MD_CHECK(input.defined(), TypeError, "gather: input is None");
-  if (input.dtype() != DType::Int64) check_float("gather", input);  // int64 moves as it is (no gradient)
+  if (via_float32(input)) return to_dtype(gather(to_dtype(input, DType::Float32), dim, index), DType::BFloat16);
   MD_CHECK(index.defined() && index.dtype() == DType::Int64, TypeError, "gather: index must be an int64 tensor, got ",
            index.defined() ? dtype_name(index.dtype()) : "None");
   check_same_device("gather", {&input, &index});
@@ -143,7 +151,7 @@ Tensor gather(const Tensor& input, int64_t dim, const Tensor& index) {
     if (index.shape()[d] < input.shape()[d]) x = slice(x, d, 0, index.shape()[d]);
   }
   Tensor ic = index.is_contiguous() ? index : contiguous(index);
-  check_index_range("gather", ic, input.shape()[dim], dim, input.shape());
+  check_index_range("gather", ic, 0, input.shape()[dim], dim, input.shape());
   Tensor xc = x.is_contiguous() ? x.detach() : contiguous(x.detach());
   const OuterInner s = split_at(xc.shape(), dim);
   const int64_t Ri = index.shape()[dim];
@@ -175,20 +183,13 @@ Tensor select_rows(const char* op, const Tensor& input, int64_t dim, const Tenso
            index.defined() ? dtype_name(index.dtype()) : "None");
   check_same_device(op, {&input, &index});
   MD_CHECK(input.dim() > 0, ValueError, op, ": cannot index a 0-d tensor");
-  if (input.dtype() == DType::BFloat16 && input.requires_grad() && grad_enabled())  // the gradient kernel is float32's
+  if (via_float32(input))
     return to_dtype(select_rows(op, to_dtype(input, DType::Float32), dim, index, negative_from_end), DType::BFloat16);
-  if (input.dtype() == DType::Float32) check_float(op, input);
   dim = wrap_dim(dim, input.dim(), op);
   const OuterInner s = split_at(input.shape(), dim);
   const int64_t n = index.numel();
   Tensor ic = index.is_contiguous() ? index : contiguous(index);
-  if (n) {
-    int64_t mm[2];
-    MD_DISPATCH(ic.device(), index_range, mm, ic.i64(), n);
-    MD_CHECK(mm[0] >= (negative_from_end ? -s.R : 0) && mm[1] < s.R, IndexError, op,
-             ": index out of range: indices span [", mm[0], ", ", mm[1], "] but dimension ", dim,
-             " of the input of shape ", input.shape(), " has size ", s.R);
-  }
+  check_index_range(op, ic, negative_from_end ? -s.R : 0, s.R, dim, input.shape());
   Shape out_shape(input.shape().begin(), input.shape().begin() + dim);
   out_shape.insert(out_shape.end(), index.shape().begin(), index.shape().end());
   out_shape.insert(out_shape.end(), input.shape().begin() + dim + 1, input.shape().end());

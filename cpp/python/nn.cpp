@@ -183,7 +183,11 @@ void bind_nn(py::module_& m) {
   nn.def(
       "Parameter",
       [](const Tensor& t, bool requires_grad) {
-        Tensor p = make_parameter(t);
+        // as torch.nn.Parameter(t): a new tensor sharing t's storage, so t's own requires_grad
+        // is left alone (a parameter passed in stays what it was)
+        check_float("Parameter", t, "data");
+        Tensor p = t.detach();
+        p.impl()->is_param = true;
         p.impl()->requires_grad = requires_grad;
         return p;
       },

@@ -112,9 +112,12 @@ bool is_scalar(const py::handle& o) {
 // ---- indexing: ints, slices, None, Ellipsis, one index tensor (or list / NumPy array of ints),
 // and tuples of them
 
-// An index tensor, list or integer array (torch's advanced indexing; here one per key).
+// An index tensor, list or integer array (torch's advanced indexing; here one per key). A 0-d
+// array or tensor is an int, as in NumPy and torch (so t[np.int64(1)] = v still assigns).
 bool is_index_array(const py::handle& it) {
-  return py::isinstance<Tensor>(it) || py::isinstance<py::list>(it) || py::isinstance<py::array>(it);
+  if (py::isinstance<Tensor>(it)) return it.cast<Tensor>().dim() > 0;
+  if (py::isinstance<py::array>(it)) return it.cast<py::array>().ndim() > 0;
+  return py::isinstance<py::list>(it);
 }
 
 bool has_index_array(const py::object& key) {
@@ -179,6 +182,13 @@ Tensor index(const Tensor& t, const py::object& key) {
         out = take_index(out, dim, idx);
       }
       dim += idx.dim();
+    } else if (py::isinstance<Tensor>(it)) {  // 0-d: an int64 one is an int, as in torch
+      const Tensor k = it.cast<Tensor>();
+      if (k.dtype() != DType::Int64)
+        throw IndexError(str("tensor indexing: index tensors must be int64, got ", dtype_name(k.dtype())));
+      int64_t at;
+      to_host(k, &at);
+      out = select(out, dim, at);
     } else if (py::isinstance<py::int_>(it) || py::hasattr(it, "__index__")) {
       if (py::isinstance<py::bool_>(it)) throw TypeError("tensor indexing: boolean indices are not supported");
       const py::int_ i(py::reinterpret_borrow<py::object>(it));

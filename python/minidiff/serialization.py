@@ -104,7 +104,7 @@ def _copy_registry(self: Module, new: Module, memo: dict) -> None:
     for name, p in self.named_parameters(recurse=False):
         q = copy.deepcopy(p, memo)
         new.register_parameter(name, q)
-        q.requires_grad_(p.requires_grad)  # registering turns requires_grad on
+        q.requires_grad_(p.requires_grad)
     for name in self._absent_names():
         new._declare_absent(name)
     for name, t, persistent in self._own_buffers():
@@ -124,7 +124,7 @@ def _adopt_native_copy(self: Module, new: Module, memo: dict) -> None:
         key = _tensor_key(p)
         if key in memo:
             new.register_parameter(name, memo[key])
-            memo[key].requires_grad_(p.requires_grad)  # registering turns requires_grad on
+            memo[key].requires_grad_(p.requires_grad)
         else:
             memo[key] = q
             _keep_alive(p, memo)
@@ -183,7 +183,8 @@ def tensor_reduce_ex(self: Tensor, protocol: int):
     parameter-ness (not its graph or ``.grad``, as torch)."""
     data = self.numpy()  # a copy; bfloat16 comes back widened to float32, exactly
     if self.dtype == "bfloat16":
-        data = (np.ascontiguousarray(data).view(np.uint32) >> 16).astype(np.uint16)  # 2 bytes a value
+        # 2 bytes a value (np.require keeps a 0-d array 0-d; ascontiguousarray would make it 1-d)
+        data = (np.require(data, requirements="C").view(np.uint32) >> 16).astype(np.uint16)
     return (rebuild_tensor, (data, self.dtype, str(self.device), self.requires_grad, self._is_param))
 
 

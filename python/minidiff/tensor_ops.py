@@ -22,7 +22,8 @@ from ._core import Tensor
 def linspace(start, end, steps, *, dtype="float32", device="cpu", requires_grad=False) -> Tensor:
     """``steps`` values from ``start`` to ``end`` inclusive, computed as torch does (a float32
     step, the first half counted up from ``start`` and the second half down from ``end``), so the
-    two libraries give the same bits."""
+    two libraries give the same float32 bits. A bfloat16 result is those values rounded (torch
+    computes bfloat16 in bfloat16 steps, which differ in the last bit)."""
     steps = int(steps)
     if steps < 0:
         raise ValueError(f"linspace: number of steps must be non-negative, got {steps}")
@@ -84,11 +85,39 @@ def _dims(op: str, dim, ndim: int) -> tuple[int, ...]:
 _MinResult = namedtuple("min", ["values", "indices"])
 
 
+def _int64_extreme(input: Tensor, dim, keepdim: bool, smallest: bool):
+    """min/max/argmin/argmax of an int64 tensor, exactly (the native max runs in float32, exact
+    only to 2^24): on the host, as NumPy, then back to the tensor's device. Returns (values,
+    indices), each None-dim reduced over all elements."""
+    a = input.numpy()
+    pick = np.argmin if smallest else np.argmax
+    if dim is None:
+        flat = int(pick(a.reshape(-1))) if a.size else None
+        if flat is None:
+            raise ValueError(f"{'min' if smallest else 'max'}: the tensor of shape {tuple(input.shape)} is empty")
+        values, indices = np.array(a.reshape(-1)[flat]), np.array(flat)
+    else:
+        indices = pick(a, axis=dim)
+        values = np.take_along_axis(a, np.expand_dims(indices, dim), dim).squeeze(dim)
+        if keepdim:
+            indices, values = np.expand_dims(indices, dim), np.expand_dims(values, dim)
+    device = input.device
+    return (
+        _core.tensor(values.astype(np.int64), dtype="int64", device=device),
+        _core.tensor(np.asarray(indices, np.int64), dtype="int64", device=device),
+    )
+
+
 def min(input: Tensor, dim=None, keepdim: bool = False, *, other=None):  # noqa: A001 (torch's name)
     """``min(t)``: the smallest element; ``min(t, dim)``: (values, indices) as ``max``;
     ``min(t, other)``: the elementwise minimum."""
     if other is not None or isinstance(dim, Tensor):
         return F.minimum(input, dim if other is None else other)
+    if input.dtype == "int64":
+        if dim is None:
+            return _int64_extreme(input, None, False, True)[0]
+        (d,) = _dims("min", dim, input.ndim) or (0,)
+        return _MinResult(*_int64_extreme(input, d, keepdim, True)) if input.ndim else _MinResult(input, input * 0)
     if dim is None:
         return -((-input).max())
     (d,) = _dims("min", dim, input.ndim) or (0,)
@@ -99,17 +128,21 @@ def min(input: Tensor, dim=None, keepdim: bool = False, *, other=None):  # noqa:
 def argmax(input: Tensor, dim=None, keepdim: bool = False) -> Tensor:
     """Index of the largest element (of the flattened tensor when ``dim`` is None); ties give the
     first, as in torch."""
-    if dim is None:
-        idx = input.reshape(-1).max(0).indices
-        return idx.reshape([1] * input.ndim) if keepdim else idx
-    (d,) = _dims("argmax", dim, input.ndim) or (0,)
-    return input.max(d, keepdim).indices
+    return _arg_extreme("argmax", input, dim, keepdim, smallest=False)
 
 
 def argmin(input: Tensor, dim=None, keepdim: bool = False) -> Tensor:
-    if dim is not None:
-        _dims("argmin", dim, input.ndim)
-    return argmax(-input, dim, keepdim)
+    return _arg_extreme("argmin", input, dim, keepdim, smallest=True)
+
+
+def _arg_extreme(op: str, input: Tensor, dim, keepdim: bool, smallest: bool) -> Tensor:
+    d = None if dim is None else (_dims(op, dim, input.ndim) or (0,))[0]
+    if input.dtype == "int64" and input.ndim:
+        idx = _int64_extreme(input, d, keepdim and d is not None, smallest)[1]
+    else:
+        x = -input if smallest else input
+        idx = x.reshape(-1).max(0).indices if d is None else x.max(d, keepdim).indices
+    return idx.reshape([1] * input.ndim) if keepdim and d is None else idx
 
 
 def var(input: Tensor, dim=None, unbiased=None, keepdim: bool = False, *, correction=None) -> Tensor:
@@ -123,8 +156,8 @@ def var(input: Tensor, dim=None, unbiased=None, keepdim: bool = False, *, correc
     n = 1
     for d in dims:
         n *= input.shape[d]
-    if not dims:  # a 0-d tensor: one element
-        dims, input = (0,), input.reshape(1)
+    if not dims:  # a 0-d tensor: one element (keepdim keeps it 0-d)
+        dims, input, keepdim = (0,), input.reshape(1), False
     centred = input - input.mean(dims, keepdim=True)
     total = (centred * centred).sum(dims, keepdim=keepdim)
     # no degrees of freedom left: 0 / 0 = NaN and x / 0 = inf, as torch

@@ -81,57 +81,44 @@ class Tensor:
     __array_priority__: typing.ClassVar[int] = 1000
     grad: typing.Any
     requires_grad: bool
-    @staticmethod
-    def allclose(input: Tensor, other, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False) -> bool: ...
-    @staticmethod
-    def argmax(input: Tensor, dim=None, keepdim: bool = False) -> Tensor:
+    def allclose(self, other, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False) -> bool: ...
+    def argmax(self, dim=None, keepdim: bool = False) -> Tensor:
         """
         Index of the largest element (of the flattened tensor when ``dim`` is None); ties give the
             first, as in torch.
         """
-    @staticmethod
-    def argmin(input: Tensor, dim=None, keepdim: bool = False) -> Tensor: ...
-    @staticmethod
-    def flip(input: Tensor, dims) -> Tensor:
+    def argmin(self, dim=None, keepdim: bool = False) -> Tensor: ...
+    def flip(self, dims) -> Tensor:
         """
         The elements in reverse order along each of ``dims``.
         """
-    @staticmethod
-    def isfinite(input: Tensor) -> Tensor: ...
-    @staticmethod
-    def isinf(input: Tensor) -> Tensor: ...
-    @staticmethod
-    def isnan(input: Tensor) -> Tensor:
+    def isfinite(self) -> Tensor: ...
+    def isinf(self) -> Tensor: ...
+    def isnan(self) -> Tensor:
         """
         A float32 mask (there is no bool dtype): 1 where input is NaN.
         """
-    @staticmethod
-    def lerp(input: Tensor, end, weight) -> Tensor:
+    def lerp(self, end, weight) -> Tensor:
         """
         ``input + weight * (end - input)``, computed from the nearer end as torch does, so weight 1
             gives ``end`` exactly.
         """
-    @staticmethod
-    def masked_fill(input: Tensor, mask, value) -> Tensor: ...
-    @staticmethod
-    def min(input: Tensor, dim=None, keepdim: bool = False, *, other=None):
+    def masked_fill(self, mask, value) -> Tensor: ...
+    def min(self, dim=None, keepdim: bool = False, *, other=None):
         """
         ``min(t)``: the smallest element; ``min(t, dim)``: (values, indices) as ``max``;
             ``min(t, other)``: the elementwise minimum.
         """
-    @staticmethod
-    def prod(input: Tensor, dim=None, keepdim: bool = False) -> Tensor:
+    def prod(self, dim=None, keepdim: bool = False) -> Tensor:
         """
         Product over ``dim`` (of all elements when None); its gradient is exact with zeros in the
             input (it is the last running product of ``cumprod``).
         """
-    @staticmethod
-    def std(input: Tensor, dim=None, unbiased=None, keepdim: bool = False, *, correction=None) -> Tensor:
+    def std(self, dim=None, unbiased=None, keepdim: bool = False, *, correction=None) -> Tensor:
         """
         The square root of ``var``; where it is 0 the gradient is 0, as torch's (not NaN).
         """
-    @staticmethod
-    def var(input: Tensor, dim=None, unbiased=None, keepdim: bool = False, *, correction=None) -> Tensor:
+    def var(self, dim=None, unbiased=None, keepdim: bool = False, *, correction=None) -> Tensor:
         """
         Variance over ``dim`` (every dim when None) with Bessel's correction by default, as torch;
             also torch's older forms ``var(unbiased)`` and ``var(dim, unbiased, keepdim)``.
