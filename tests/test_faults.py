@@ -66,7 +66,7 @@ class Poisoned(Trainer):
         if self.mode == "loss":
             return loss * float("nan")
         # value unchanged (+0), gradient NaN: d sqrt(u)/du at u = 0 is inf, times du/dp = 0
-        p = model.parameters()[0]
+        p = next(model.parameters())
         return loss + ((p * 0.0).sum()).sqrt()
 
 

@@ -852,7 +852,7 @@ def test_operands_no_gradient_reads_may_change():
     # backward: the weight's gradient reads only the data, so torch allows it and so do we
     lin = md.nn.Linear(3, 2)
     other = md.nn.Linear(1, 1)
-    opt = md.optim.Adam(lin.parameters() + other.parameters(), lr=0.1)
+    opt = md.optim.Adam([*lin.parameters(), *other.parameters()], lr=0.1)
     loss = lin(md.ones(4, 3)).sum()
     opt.step()
     with md.no_grad():

@@ -86,6 +86,9 @@ def test_outputs_and_gradients_match_diffusers(name, tmp_path):
     ref.save_pretrained(tmp_path)
     ours = md.UNet2DModel.from_pretrained(tmp_path)
     assert ours.num_parameters() == sum(p.numel() for p in ref.parameters())
+    # the same order, so zip(parameters()) and index-keyed optimizer states line up with diffusers'
+    assert [n for n, _ in ours.named_parameters()] == [n for n, _ in ref.named_parameters()]
+    assert list(ours.state_dict()) == list(ref.state_dict())
 
     rng = np.random.default_rng(1)
     batch = 2 if name == "fmnist" else 3

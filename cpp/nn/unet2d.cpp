@@ -176,9 +176,10 @@ std::shared_ptr<Attention> make_attention(int64_t channels, const UNet2DConfig& 
 DownBlock::DownBlock(const std::string& k, int64_t num_layers, int64_t in, int64_t out, int64_t temb,
                      bool add_downsample, const UNet2DConfig& cfg)
     : kind(k), has_attention(k == "AttnDownBlock2D") {
-  auto resnets = add_child("resnets", std::make_shared<ModuleList>());
+  // attentions are registered first, as diffusers does: parameters() lists them in its order
   std::shared_ptr<ModuleList> attentions;
   if (has_attention) attentions = add_child("attentions", std::make_shared<ModuleList>());
+  auto resnets = add_child("resnets", std::make_shared<ModuleList>());
   for (int64_t i = 0; i < num_layers; ++i) {
     resnets->append(std::make_shared<ResnetBlock2D>(i == 0 ? in : out, out, temb, cfg.norm_eps, cfg.norm_num_groups,
                                                     cfg.dropout, cfg.resnet_time_scale_shift, 1.0));
@@ -210,8 +211,8 @@ UNetMidBlock2D::UNetMidBlock2D(int64_t channels, int64_t temb, const UNet2DConfi
   const double scale = cfg.mid_block_scale_factor;
   std::optional<int64_t> attn_groups = cfg.attn_norm_num_groups;
   if (!attn_groups && cfg.resnet_time_scale_shift == "default") attn_groups = cfg.norm_num_groups;
+  auto attentions = add_child("attentions", std::make_shared<ModuleList>());  // first, as in diffusers
   auto resnets = add_child("resnets", std::make_shared<ModuleList>());
-  auto attentions = add_child("attentions", std::make_shared<ModuleList>());
   auto resnet = [&]() {
     return std::make_shared<ResnetBlock2D>(channels, channels, temb, cfg.norm_eps, cfg.norm_num_groups, cfg.dropout,
                                            cfg.resnet_time_scale_shift, scale);
@@ -231,9 +232,10 @@ Tensor UNetMidBlock2D::forward(const Tensor& x, const Tensor& temb_act) const {
 UpBlock::UpBlock(const std::string& k, int64_t num_layers, int64_t in, int64_t prev_out, int64_t out, int64_t temb,
                  bool add_upsample, const UNet2DConfig& cfg)
     : kind(k), has_attention(k == "AttnUpBlock2D") {
-  auto resnets = add_child("resnets", std::make_shared<ModuleList>());
+  // attentions are registered first, as diffusers does: parameters() lists them in its order
   std::shared_ptr<ModuleList> attentions;
   if (has_attention) attentions = add_child("attentions", std::make_shared<ModuleList>());
+  auto resnets = add_child("resnets", std::make_shared<ModuleList>());
   for (int64_t i = 0; i < num_layers; ++i) {
     const int64_t skip_channels = i == num_layers - 1 ? in : out;
     const int64_t resnet_in = i == 0 ? prev_out : out;
@@ -294,7 +296,6 @@ UNet2DModel::UNet2DModel(UNet2DConfig cfg) : cfg_(std::move(cfg)) {
     downs->append(std::make_shared<DownBlock>(cfg_.down_block_types[i], cfg_.layers_per_block, input, output, ted,
                                               i < n - 1, cfg_));
   }
-  if (cfg_.mid_block_type) add_child("mid_block", std::make_shared<UNetMidBlock2D>(boc[n - 1], ted, cfg_));
   auto ups = add_child("up_blocks", std::make_shared<ModuleList>());
   std::vector<int64_t> rev(boc.rbegin(), boc.rend());
   output = rev[0];
@@ -305,6 +306,8 @@ UNet2DModel::UNet2DModel(UNet2DConfig cfg) : cfg_(std::move(cfg)) {
     ups->append(std::make_shared<UpBlock>(cfg_.up_block_types[i], cfg_.layers_per_block + 1, input, prev, output, ted,
                                           i < n - 1, cfg_));
   }
+  // registered after the up blocks, where diffusers' UNet2DModel registers it (parameter order)
+  if (cfg_.mid_block_type) add_child("mid_block", std::make_shared<UNetMidBlock2D>(boc[n - 1], ted, cfg_));
   add_child("conv_norm_out", std::make_shared<GroupNorm>(cfg_.norm_num_groups, boc[0], cfg_.norm_eps));
   add_child("conv_act", std::make_shared<SiLU>());
   add_child("conv_out", std::make_shared<Conv2d>(boc[0], cfg_.out_channels, std::make_pair(3, 3), std::make_pair(1, 1),

@@ -257,8 +257,17 @@ void bind_creation(py::module_& m) {
   factory("empty", 0.0, false);
   m.def(
       "full",
-      [](const py::object& shape, double value, const py::object& dtype, const py::object& device, bool requires_grad) {
-        Tensor t = full(to_shape(shape, "full"), value, to_dtype(dtype, DType::Float32), to_device(device));
+      [](const py::object& shape, const py::object& fill, const py::object& dtype, const py::object& device,
+         bool requires_grad) {
+        // as torch: an integer fill gives int64 unless dtype says otherwise (a bool gives float32:
+        // there is no bool dtype)
+        const bool integer =
+            !py::isinstance<py::bool_>(fill) &&
+            (py::isinstance<py::int_>(fill) ||
+             (py::hasattr(fill, "dtype") && py::str(fill.attr("dtype").attr("kind")).cast<std::string>() == "i"));
+        const double value = fill.cast<double>();
+        Tensor t = full(to_shape(shape, "full"), value, to_dtype(dtype, integer ? DType::Int64 : DType::Float32),
+                        to_device(device));
         if (requires_grad) t.set_requires_grad(true);
         return t;
       },

@@ -5,6 +5,7 @@ this package re-exports it under PyTorch's names and adds the diffusion pipeline
 """
 
 import os
+import sys
 
 # How long an idle OpenMP thread spins before it sleeps. A training step opens hundreds of
 # parallel regions, and waking a sleeping thread for each cost the digits step 20% (passive wait:
@@ -39,7 +40,7 @@ from ._core import (
     zeros,
     zeros_like,
 )
-from .autograd import enable_grad, no_grad, set_grad_enabled
+from .autograd import enable_grad, inference_mode, no_grad, set_grad_enabled
 from .backends import get_float32_matmul_precision, set_float32_matmul_precision
 from .schedulers import DDIMScheduler, DDPMScheduler
 from .unet import UNet2DModel
@@ -114,6 +115,7 @@ __all__ = [
     "functional",
     "get_float32_matmul_precision",
     "get_num_threads",
+    "inference_mode",
     "int64",
     "is_grad_enabled",
     "lr",
@@ -139,6 +141,11 @@ __all__ = [
     "zeros",
     "zeros_like",
 ]
+
+# torch's import paths: import minidiff.nn.functional as F, minidiff.nn.init, minidiff.nn.utils
+sys.modules[__name__ + ".nn.functional"] = functional
+sys.modules[__name__ + ".nn.init"] = nn.init
+sys.modules[__name__ + ".nn.utils"] = nn.utils
 
 # ---- tensor functions written in Python on the ops (linspace, min, argmax, var, flip, where, ...)
 from . import tensor_ops as _tensor_ops  # noqa: E402

@@ -77,6 +77,24 @@ class no_grad(_GradMode):
     _mode = False
 
 
+class inference_mode(_GradMode):
+    """torch.inference_mode: here the same as no_grad (``inference_mode(False)`` changes
+    nothing), as a context manager or a decorator."""
+
+    _flag = True  # (also when used as @md.inference_mode, without a call)
+
+    def __init__(self, mode: bool = True):
+        self._flag = mode
+
+    def __enter__(self):
+        self._prev = _core.is_grad_enabled()
+        _core.set_grad_enabled(self._prev and not self._flag)
+        return self
+
+    def _clone(self) -> _GradMode:
+        return inference_mode(self._flag)
+
+
 class enable_grad(_GradMode):
     """Re-enables recording inside a ``no_grad`` block."""
 

@@ -5,8 +5,10 @@
 labels. ``DataLoader`` shuffles with a NumPy generator derived from (seed, epoch), so the order of
 any epoch can be rebuilt from two integers; that is what makes ``state_dict`` / ``load_state_dict``
 resume a run on exactly the batches it would have seen. A background thread assembles the next
-batches (gather, flip) while the model trains on the current one; md tensors are made on the
-consumer's thread, so device copies happen in the same order as the rest of the work.
+batches (gather or collate, flip) while the model trains on the current one; md tensors are made
+on the consumer's thread, so device copies happen in the same order as the rest of the work. Any
+other map-style dataset, or a plain array, is batched too, its items collated field by field as
+torch's ``default_collate`` does.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import queue
 import struct
 import threading
 import weakref
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -547,18 +550,112 @@ def _epoch_plan(seed: int, epoch: int, n: int, shuffle: bool, flip: bool):
     return order, flips
 
 
-def _fetch(dataset, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-    if hasattr(dataset, "get_batch"):
-        images, labels = dataset.get_batch(idx)
-        return np.ascontiguousarray(images, dtype=np.float32), labels
-    items = [dataset[int(i)] for i in idx]
-    images = np.stack([np.asarray(x, dtype=np.float32) for x, _ in items])
-    ys = [y for _, y in items]
-    labels = None if any(y is None for y in ys) else np.asarray(ys, dtype=np.int64)
-    return images, labels
+# ---- collation (on the prefetch thread: dataset items -> one batch of NumPy arrays)
 
 
-def _worker(dataset, order, flips, batch_size, start, stop_batch, out: queue.Queue, stop: threading.Event):
+def _where(index, path: str) -> str:
+    return f"dataset[{index}]{path}"  # e.g. dataset[5]['images'][0]
+
+
+def _kind(x) -> str:
+    if x is None:
+        return "None"
+    if isinstance(x, (str, bytes)):
+        return "str"
+    if isinstance(x, Mapping):
+        return "dict"
+    if isinstance(x, (tuple, list)):
+        return "sequence"
+    return "array"  # ndarray, md Tensor, number, or anything else np.asarray can read
+
+
+def _rebuild(like, fields: list) -> tuple:
+    # a namedtuple keeps its type (and field names), any other sequence becomes a tuple
+    return type(like)(*fields) if hasattr(like, "_fields") else tuple(fields)
+
+
+def _as_batch_array(a: np.ndarray, what: str) -> np.ndarray:
+    """``a`` in the dtypes md tensors hold: integers as int64, floats and bools as float32."""
+    if a.dtype.kind in "iu":
+        return a.astype(np.int64, copy=False)
+    if a.dtype.kind in "fb":
+        return a.astype(np.float32, copy=False)
+    raise TypeError(f"DataLoader: {what} has dtype {a.dtype}; batches hold integers, floats and bools")
+
+
+def _collate(items: list, indices, path: str = ""):
+    """One batch from a list of dataset items, field by field, as torch's default_collate does.
+
+    Arrays, md tensors and numbers are stacked along a new first axis (B, ...); tuples and lists
+    become a tuple of collated fields, dicts a dict; strings a list; a field that is None in every
+    item stays None. ``indices`` are the items' dataset indices, for error messages.
+    """
+    first, kind = items[0], _kind(items[0])
+    for k, x in enumerate(items):
+        if _kind(x) != kind:
+            raise TypeError(
+                f"DataLoader: {_where(indices[k], path)} has type {type(x).__name__} but "
+                f"{_where(indices[0], path)} has type {type(first).__name__}"
+            )
+    if kind == "None":
+        return None
+    if kind == "str":
+        return list(items)
+    if kind in ("dict", "sequence"):
+        describe = (lambda y: f"keys {list(y)}") if kind == "dict" else (lambda y: f"{len(y)} fields")
+        for k, x in enumerate(items):
+            if (x.keys() != first.keys()) if kind == "dict" else (len(x) != len(first)):
+                this, that = _where(indices[k], path), _where(indices[0], path)
+                raise ValueError(f"DataLoader: {this} has {describe(x)} but {that} has {describe(first)}")
+        if kind == "dict":
+            return {key: _collate([x[key] for x in items], indices, f"{path}[{key!r}]") for key in first}
+        return _rebuild(first, [_collate([x[j] for x in items], indices, f"{path}[{j}]") for j in range(len(first))])
+    arrays = [np.asarray(x) for x in items]
+    for k, (x, a) in enumerate(zip(items, arrays)):
+        if a.dtype.kind not in "iufb":
+            raise TypeError(
+                f"DataLoader: {_where(indices[k], path)} has type {type(x).__name__} (dtype {a.dtype}); items must be "
+                "arrays, tensors, numbers, strings or None, or tuples, lists and dicts of them"
+            )
+        if a.shape != arrays[0].shape:
+            raise ValueError(
+                f"DataLoader: {_where(indices[k], path)} has shape {a.shape} but {_where(indices[0], path)} has "
+                f"{arrays[0].shape}; the samples of a batch must have one shape"
+            )
+    return _as_batch_array(np.stack(arrays), _where(indices[0], path))
+
+
+def _fetch(source, idx: np.ndarray, collate_fn):
+    """The batch of the samples at ``idx``, in NumPy arrays; ``source`` is the dataset or its array."""
+    if collate_fn is not None:
+        return collate_fn([source[int(i)] for i in idx])
+    if isinstance(source, np.ndarray):
+        return _as_batch_array(source[idx], "the dataset array")  # fancy indexing: a copy
+    if hasattr(source, "get_batch"):
+        images, labels = source.get_batch(idx)
+        # an array of its own, since the flips write into it
+        images = np.require(images, np.float32, ["C", "W", "O"])
+        return images, None if labels is None else np.asarray(labels, dtype=np.int64)
+    return _collate([source[int(i)] for i in idx], idx)
+
+
+def _flip(batch, flips: np.ndarray) -> None:
+    """Mirrors, in place, the images (the batch, or its first field) left-right where ``flips`` is set."""
+    images = batch[0] if isinstance(batch, tuple) else batch
+    if not isinstance(images, np.ndarray) or images.ndim < 3:
+        got = f"a {type(batch).__name__} batch"
+        if images is not batch:
+            got += f" whose first field is a {type(images).__name__}"
+        if isinstance(images, np.ndarray):
+            got += f" of shape {images.shape}"
+        raise TypeError(
+            f"DataLoader: random_flip mirrors images (B, ..., W), the batch itself or its first field; got {got}"
+        )
+    if flips.any():
+        images[flips] = images[flips][..., ::-1]
+
+
+def _worker(source, collate_fn, order, flips, batch_size, start, stop_batch, out: queue.Queue, stop: threading.Event):
     # Runs on the prefetch thread; holds no reference to the iterator, so dropping the iterator
     # lets it be collected and set `stop`.
     try:
@@ -566,13 +663,10 @@ def _worker(dataset, order, flips, batch_size, start, stop_batch, out: queue.Que
             if stop.is_set():
                 return
             idx = order[b * batch_size : (b + 1) * batch_size]
-            images, labels = _fetch(dataset, idx)
+            batch = _fetch(source, idx, collate_fn)
             if flips is not None:
-                f = flips[b * batch_size : (b + 1) * batch_size]
-                if f.any():
-                    images = images.copy() if not images.flags.writeable else images
-                    images[f] = images[f][..., ::-1]
-            item = (b, images, labels)
+                _flip(batch, flips[b * batch_size : (b + 1) * batch_size])
+            item = (b, batch)
             while not stop.is_set():
                 try:
                     out.put(item, timeout=0.05)
@@ -590,6 +684,19 @@ def _worker(dataset, order, flips, batch_size, start, stop_batch, out: queue.Que
             continue
 
 
+def _to_tensors(batch, device: str):
+    """The batch with each numeric NumPy array in it made an md tensor on ``device``; on the consumer's thread."""
+    if isinstance(batch, np.ndarray) and batch.dtype.kind in "iufb":
+        return _core.tensor(batch, dtype="int64" if batch.dtype.kind in "iu" else "float32", device=device)
+    if isinstance(batch, tuple):
+        return _rebuild(batch, [_to_tensors(x, device) for x in batch])
+    if isinstance(batch, list):
+        return [_to_tensors(x, device) for x in batch]
+    if isinstance(batch, dict):
+        return {k: _to_tensors(v, device) for k, v in batch.items()}
+    return batch
+
+
 class _LoaderIterator:
     def __init__(self, loader: DataLoader):
         self._loader = loader
@@ -602,7 +709,8 @@ class _LoaderIterator:
         self._thread = threading.Thread(
             target=_worker,
             args=(
-                loader.dataset,
+                loader._source,
+                loader.collate_fn,
                 order,
                 flips,
                 loader.batch_size,
@@ -636,16 +744,15 @@ class _LoaderIterator:
         if isinstance(item, _WorkerError):
             self.close()
             raise item.exc
-        b, images, labels = item
+        b, batch = item
         loader = self._loader
-        x = _core.tensor(images, dtype="float32", device=loader.device)
-        y = _core.tensor(labels, dtype="int64", device=loader.device) if labels is not None else None
+        batch = _to_tensors(batch, loader.device)
         # the batch is delivered: only now does it count towards the resumable position
         if b + 1 >= len(loader):
             loader._epoch, loader._position = self._epoch + 1, 0
         else:
             loader._epoch, loader._position = self._epoch, b + 1
-        return x, y
+        return batch
 
     def close(self) -> None:
         """Stops the prefetch thread and waits for it; further ``next`` calls raise StopIteration."""
@@ -676,7 +783,23 @@ class _LoaderIterator:
 
 
 class DataLoader:
-    """Batches of ``(images (B, C, H, W) float32, labels (B,) int64 or None)`` as md tensors.
+    """Batches of a dataset's samples as md tensors, collated as torch's ``default_collate`` does.
+
+    What a batch is depends on the dataset:
+
+    * a ``Dataset`` (from ``load_dataset``): ``(images (B, C, H, W) float32, labels (B,) int64 or None)``;
+    * a NumPy array or md Tensor (N, ...): one tensor (B, ...) of its rows; an md Tensor is copied
+      to host memory once, when the loader is made;
+    * any other map-style dataset (``len(dataset)`` and ``dataset[i]``): its items collated field
+      by field. Arrays, md tensors and numbers stack into one tensor (B, ...); tuples and lists
+      become a tuple of collated fields, dicts a dict; strings a list; a field that is None in
+      every item stays None. Items that disagree (shape, type, keys, length) raise ValueError or
+      TypeError naming the item, e.g. ``dataset[5]['images']``.
+
+    Integers become int64 tensors, floats and bools float32 (the dtypes md tensors hold).
+    ``collate_fn`` replaces the collation: it is called on the prefetch thread with the list of
+    ``dataset[i]`` of a batch, and NumPy arrays in what it returns (also inside tuples, lists and
+    dicts) become md tensors on ``device``.
 
     Shuffling draws each epoch's order from ``numpy.random.default_rng([seed, epoch])``: a fixed
     seed gives the same sequence of epochs on every run, each epoch in a new order. Iteration
@@ -684,11 +807,15 @@ class DataLoader:
     iterating again resumes the epoch); an epoch ends after its last batch. ``state_dict()``
     captures (seed, epoch, position) and ``load_state_dict`` restores them, after which iteration
     yields exactly the batches the original run had left. ``random_flip`` (default: the dataset's
-    setting) mirrors images left-right with probability 1/2, drawn from the same per-epoch stream.
+    setting) mirrors images left-right with probability 1/2, drawn from the same per-epoch stream;
+    the images are the batch itself or, for tuple batches, its first field. With ``collate_fn``
+    the loader draws no flips (``random_flip=True`` is an error; flip in the dataset or collate_fn).
 
     ``prefetch`` batches are prepared ahead on a background thread, which stops when the iterator
     is exhausted, closed, or garbage-collected (e.g. after ``break``); an exception raised while
-    preparing a batch is re-raised in the consuming thread.
+    preparing a batch is re-raised in the consuming thread. torch's ``num_workers`` (0 only: there
+    is one prefetch thread, sized by ``prefetch``) and ``pin_memory`` (no effect) are accepted so
+    code written for torch's DataLoader runs.
     """
 
     def __init__(
@@ -701,11 +828,30 @@ class DataLoader:
         prefetch: int = 2,
         random_flip: bool | None = None,
         device: Any = "cpu",
+        *,
+        collate_fn=None,
+        num_workers: int = 0,
+        pin_memory: bool = False,
     ):
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
             raise ValueError(f"DataLoader: batch_size must be a positive int, got {batch_size!r}")
         if not isinstance(prefetch, (int, np.integer)) or prefetch < 1:
             raise ValueError(f"DataLoader: prefetch must be a positive int, got {prefetch!r}")
+        if num_workers != 0:
+            raise ValueError(
+                f"DataLoader: num_workers must be 0, got {num_workers!r}; batches are prepared on one prefetch "
+                "thread (prefetch= sets how many batches it works ahead)"
+            )
+        if collate_fn is not None and not callable(collate_fn):
+            raise TypeError(f"DataLoader: collate_fn must be callable, got {type(collate_fn).__name__}")
+        if collate_fn is not None and random_flip:
+            raise ValueError("DataLoader: random_flip=True with a collate_fn; flip in the dataset or the collate_fn")
+        source = dataset
+        if collate_fn is None and isinstance(dataset, (np.ndarray, _core.Tensor)):
+            source = np.asarray(dataset)  # an md Tensor: a host copy, so the prefetch thread runs no md ops
+            if source.ndim == 0:
+                raise ValueError("DataLoader: a dataset array needs a first axis of samples, got a 0-d array")
+            _as_batch_array(source[:0], "the dataset array")  # its dtype, checked now rather than per batch
         n = len(dataset)
         if n == 0:
             raise ValueError("DataLoader: the dataset is empty")
@@ -719,7 +865,11 @@ class DataLoader:
         self.drop_last = bool(drop_last)
         self.seed = int(seed) if seed is not None else int(np.random.SeedSequence().entropy % (2**63))
         self.prefetch = int(prefetch)
-        self.random_flip = bool(getattr(dataset, "random_flip", False) if random_flip is None else random_flip)
+        if random_flip is None:
+            random_flip = getattr(dataset, "random_flip", False) and collate_fn is None
+        self.random_flip = bool(random_flip)
+        self.collate_fn = collate_fn
+        self._source = source  # what the prefetch thread reads: the dataset, or its array
         self.device = str(device)
         self._epoch = 0
         self._position = 0

@@ -11,9 +11,10 @@ here in Python from the ops, for code ported from torch tutorials.
 from __future__ import annotations
 
 import operator
+import types
 from collections import OrderedDict
 
-from . import _core, autograd
+from . import _core, autograd, init  # noqa: F401 (init: md.nn.init, as torch.nn.init)
 from . import functional as F
 from ._core.nn import (
     Attention,
@@ -30,6 +31,7 @@ from ._core.nn import (
     SiLU,
 )
 from ._core.nn import ModuleList as _NativeModuleList
+from .optim import clip_grad_norm_
 
 
 class ModuleList(_NativeModuleList):
@@ -101,6 +103,86 @@ def _module_repr(module: Module) -> str:
 Module.__repr__ = _module_repr
 
 
+# ---- torch's Module methods that the native core leaves to Python
+
+
+def _as_generator(native):
+    """torch's parameters(), children(), ... return generators (``next(model.parameters())``);
+    the native methods return lists."""
+
+    def method(self, *args, **kwargs):
+        yield from native(self, *args, **kwargs)
+
+    method.__name__ = method.__qualname__ = native.__name__
+    method.__doc__ = f"{native.__name__}(...) as a generator, as in torch."
+    return method
+
+
+for _name in (
+    "parameters",
+    "named_parameters",
+    "buffers",
+    "named_buffers",
+    "children",
+    "named_children",
+    "modules",
+    "named_modules",
+):
+    setattr(Module, _name, _as_generator(getattr(Module, _name)))
+
+
+def _requires_grad_(self: Module, requires_grad: bool = True) -> Module:
+    """Sets requires_grad on every parameter (freezing a model: ``ema.requires_grad_(False)``)."""
+    for p in self.parameters():
+        p.requires_grad_(requires_grad)
+    return self
+
+
+def _apply(self: Module, fn) -> Module:
+    """Calls ``fn`` on every submodule (children first) and on the module itself, as torch."""
+    for child in self.children():
+        child.apply(fn)
+    fn(self)
+    return self
+
+
+def _get_submodule(self: Module, target: str) -> Module:
+    module = self
+    for part in target.split(".") if target else []:
+        found = dict(module.named_children()).get(part)
+        if found is None:
+            raise AttributeError(f"{type(module).__name__} has no submodule {part!r} (looking up {target!r})")
+        module = found
+    return module
+
+
+def _float(self: Module) -> Module:
+    return self  # parameters are float32 already
+
+
+_native_to = Module.to
+
+
+def _to(self: Module, *args, device=None, dtype=None, non_blocking: bool = False) -> Module:
+    """``to(device)``, ``to(dtype)``, ``to(device, dtype)`` or keywords, as torch. Parameters are
+    float32: a dtype other than float32 is a TypeError."""
+    for arg in args:
+        if isinstance(arg, str) and arg in ("float32", "float"):
+            dtype = arg
+        elif arg is not None:
+            device = arg
+    if dtype not in (None, "float32", "float"):
+        raise TypeError(f"Module.to: parameters are float32 here; dtype {dtype!r} is not supported")
+    return _native_to(self, device) if device is not None else self
+
+
+Module.requires_grad_ = _requires_grad_
+Module.apply = _apply
+Module.get_submodule = _get_submodule
+Module.float = _float
+Module.to = _to
+
+
 def _set_child(parent: Module, name: str, module: Module) -> None:
     """Registers ``module`` as the child ``name`` of ``parent`` and keeps its Python object alive
     (the native registry holds only its C++ part: a module defined in Python would come back as a
@@ -147,13 +229,13 @@ class Sequential(_PythonModule):
         return input
 
     def __len__(self) -> int:
-        return len(self.named_children())
+        return len(list(self.named_children()))
 
     def __iter__(self):
         return iter(self.children())
 
     def __getitem__(self, index):
-        items = self.named_children()
+        items = list(self.named_children())
         if isinstance(index, slice):
             return Sequential(OrderedDict(items[index]))
         index = operator.index(index)
@@ -197,7 +279,7 @@ class ModuleDict(_PythonModule):
         return key in self.keys()
 
     def __len__(self) -> int:
-        return len(self.named_children())
+        return len(list(self.named_children()))
 
     def __iter__(self):
         return iter(self.keys())
@@ -206,10 +288,10 @@ class ModuleDict(_PythonModule):
         return [name for name, _ in self.named_children()]
 
     def values(self) -> list[Module]:
-        return self.children()
+        return list(self.children())
 
     def items(self) -> list[tuple[str, Module]]:
-        return self.named_children()
+        return list(self.named_children())
 
     def update(self, modules) -> None:
         """Adds the modules of a mapping, or of an iterable of (key, module) pairs, in order."""
@@ -380,6 +462,14 @@ class BatchNorm2d(_PythonModule):
             f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
             f"bias={self.bias is not None}, track_running_stats={self.track_running_stats}"
         )
+
+
+# torch's submodule paths: md.nn.functional (md.F), md.nn.init, md.nn.utils.clip_grad_norm_
+functional = F
+
+
+utils = types.ModuleType(__name__ + ".utils", "torch.nn.utils' names: clip_grad_norm_.")
+utils.clip_grad_norm_ = clip_grad_norm_
 
 
 __all__ = [

@@ -10,19 +10,35 @@ writes into the arena again) and ``step()`` leaves a parameter whose gradient is
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from . import _core
 from ._core import Tensor
-from ._core.optim import clip_grad_norm_
+from ._core.optim import clip_grad_norm_ as _clip_grad_norm
 from .autograd import no_grad
 
 __all__ = ["EMA", "Adam", "AdamW", "clip_grad_norm_"]
 
 
+def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0, error_if_nonfinite: bool = False):
+    """Scales the gradients of ``parameters`` (a tensor, an iterable of them or a module) so their
+    global L2 norm is at most ``max_norm``; returns the norm before clipping (a 0-d tensor), as
+    torch. One fused pass in the core; ``norm_type`` 2 only."""
+    if float(norm_type) != 2.0:
+        raise ValueError(f"clip_grad_norm_: only norm_type=2 is supported, got {norm_type}")
+    norm = _clip_grad_norm(_as_param_list(parameters), float(max_norm))
+    if error_if_nonfinite and not math.isfinite(float(norm)):
+        raise RuntimeError(
+            f"clip_grad_norm_: the total norm of the gradients is {float(norm)} (error_if_nonfinite=True)"
+        )
+    return norm
+
+
 def _as_param_list(params) -> list:
     if isinstance(params, _core.nn.Module):
-        return params.parameters()
+        return list(params.parameters())
     if isinstance(params, Tensor):
         return [params]
     return list(params)

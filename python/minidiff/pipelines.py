@@ -36,9 +36,26 @@ __all__ = ["DDIMPipeline", "DDPMPipeline", "DiffusionPipeline", "load_pipeline"]
 MODEL_INDEX = "model_index.json"
 
 
+class ImageArray(np.ndarray):
+    """The (N, H, W, C) images a pipeline returns: a NumPy array that also answers ``.images``
+    (itself, as a plain array), as diffusers' ImagePipelineOutput does."""
+
+    @property
+    def images(self) -> np.ndarray:
+        return self.view(np.ndarray)
+
+
+class ImageList(list):
+    """The PIL images a pipeline returns (``output_type="pil"``), also as ``.images``."""
+
+    @property
+    def images(self) -> list:
+        return list(self)
+
+
 def _model_device(unet) -> str:
-    params = unet.parameters()
-    return str(params[0].device) if params else "cpu"
+    first = next(unet.parameters(), None)
+    return str(first.device) if first is not None else "cpu"
 
 
 def _null_class(unet) -> int | None:
@@ -120,6 +137,7 @@ class DiffusionPipeline:
         output_type: str = "np",
         progress: bool = False,
         forward_batch_size: int | None = None,
+        return_dict: bool = True,
     ):
         """Generates ``batch_size`` images.
 
@@ -130,7 +148,24 @@ class DiffusionPipeline:
         tensor (N, C, H, W) in [-1, 1]). ``forward_batch_size`` caps the images of one U-Net forward
         pass (default: all ``batch_size``) to bound memory; the noise is still drawn for all images at
         once, so it does not change the images beyond the float rounding of batched convolutions.
+
+        The result is the images themselves; they also answer ``.images``, so diffusers' spelling
+        ``pipe(...).images`` works, and ``return_dict=False`` gives the tuple ``(images,)``.
         """
+        images = self._generate(
+            batch_size, num_inference_steps, generator, class_labels, guidance_scale, eta, output_type, progress,
+            forward_batch_size,
+        )  # fmt: skip
+        if not return_dict:
+            return (images,)
+        if isinstance(images, np.ndarray):
+            return images.view(ImageArray)
+        return images if isinstance(images, _core.Tensor) else ImageList(images)
+
+    def _generate(
+        self, batch_size, num_inference_steps, generator, class_labels, guidance_scale, eta, output_type, progress,
+        forward_batch_size,
+    ):  # fmt: skip
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
             raise ValueError(f"{type(self).__name__}: batch_size must be a positive int, got {batch_size!r}")
         if forward_batch_size is not None and (

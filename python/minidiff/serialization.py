@@ -137,7 +137,7 @@ def _adopt_native_copy(self: Module, new: Module, memo: dict) -> None:
         else:
             memo[key] = u
             _keep_alive(t, memo)
-    for (name, child), (_, child_copy) in zip(self.named_children(), new.named_children()):
+    for (name, child), (_, child_copy) in zip(list(self.named_children()), list(new.named_children())):
         if id(child) in memo:
             new.register_module(name, memo[id(child)])
         elif _is_native(type(child)):

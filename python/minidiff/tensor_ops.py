@@ -244,6 +244,88 @@ def allclose(input: Tensor, other, rtol: float = 1e-5, atol: float = 1e-8, equal
     return bool(np.allclose(input.numpy(), b, rtol=rtol, atol=atol, equal_nan=equal_nan))
 
 
+# ---- Python protocols and torch conveniences on Tensor
+
+
+def _int(self: Tensor) -> int:
+    return int(self.item())
+
+
+def _index(self: Tensor) -> int:
+    """A one-element int64 tensor used where Python wants an int (``range(t)``, ``lst[t]``)."""
+    if self.dtype != "int64" or self.numel() != 1:
+        raise TypeError(
+            f"only int64 tensors of one element can be converted to an index, got {self.dtype} of shape {self.shape}"
+        )
+    return int(self.item())
+
+
+def _format(self: Tensor, spec: str) -> str:
+    """``f"{loss:.4f}"`` formats a 0-d tensor's value, as torch."""
+    if self.ndim == 0:
+        return format(self.item(), spec)
+    if spec:
+        raise TypeError(f"unsupported format string {spec!r} for a tensor of shape {self.shape}")
+    return str(self)
+
+
+def _data_get(self: Tensor) -> Tensor:
+    """The tensor's values outside autograd (its storage, no history), as torch's ``.data``."""
+    return self.detach()
+
+
+def _data_set(self: Tensor, value: Tensor) -> None:
+    if tuple(value.shape) != tuple(self.shape):
+        raise ValueError(f".data = ...: a tensor of shape {tuple(value.shape)} for one of shape {tuple(self.shape)}")
+    self.detach().copy_(value)
+
+
+def _lerp_(self: Tensor, end, weight) -> Tensor:
+    """In place: ``self += weight * (end - self)`` (the EMA update ``ema.lerp_(p, 1 - decay)``)."""
+    return self.add_((end - self) * weight) if isinstance(weight, Tensor) else self.add_(end - self, alpha=weight)
+
+
+_native_to = Tensor.to
+_native_squeeze = Tensor.squeeze
+
+
+def _to(self: Tensor, *args, dtype=None, device=None, non_blocking: bool = False, copy: bool = False) -> Tensor:
+    """``to(device)``, ``to(dtype)``, ``to(device, dtype)``, ``to(other_tensor)`` or keywords, as
+    torch; ``non_blocking`` is accepted (copies here are synchronous), ``copy`` forces a new tensor."""
+    rest = []
+    for arg in args:
+        if isinstance(arg, Tensor):  # to(other): other's device and dtype
+            device, dtype = device or arg.device, dtype or arg.dtype
+        else:
+            rest.append(arg)
+    if len(rest) > 2:
+        raise TypeError(f"Tensor.to: too many positional arguments {rest!r}")
+    out = _native_to(self, *rest[:1], dtype=dtype, device=device)
+    if len(rest) == 2:
+        out = _native_to(out, rest[1])
+    return out.clone() if copy and out is self else out
+
+
+def _squeeze(self: Tensor, dim=None) -> Tensor:
+    """``squeeze()``, ``squeeze(dim)`` or ``squeeze((d0, d1, ...))`` (torch 2's tuple form)."""
+    if isinstance(dim, (tuple, list)):
+        out = self
+        for d in sorted((d % builtins.max(self.ndim, 1) for d in dim), reverse=True):
+            out = _native_squeeze(out, d)
+        return out
+    return _native_squeeze(self, dim)
+
+
+_PROTOCOLS = {
+    "__int__": _int,
+    "__index__": _index,
+    "__format__": _format,
+    "data": property(_data_get, _data_set),
+    "lerp_": _lerp_,
+    "to": _to,
+    "squeeze": _squeeze,
+}
+
 # names that are plain aliases of md.functional
 _ALIASES = (
     "abs", "cos", "cumprod", "cumsum", "exp", "gather", "index_select", "log", "matmul", "sigmoid", "sin",
@@ -292,7 +374,7 @@ _METHODS = {
 def install(namespace: dict) -> list[str]:
     """Adds the functions to ``namespace`` (the md package) and the methods to Tensor; returns the
     names added, for ``__all__``."""
-    for name, fn in _METHODS.items():
+    for name, fn in {**_METHODS, **_PROTOCOLS}.items():
         setattr(Tensor, name, fn)
     added = dict(_FUNCTIONS)
     added.update({name: getattr(F, name) for name in _ALIASES})

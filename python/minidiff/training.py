@@ -638,7 +638,7 @@ class Trainer:
             self._null_class = int(num_class_embeds) - 1
         else:
             self._null_class = None
-        params = model.parameters()
+        params = list(model.parameters())
         opt_cls = OPTIMIZERS[cfg.optimizer]
         self.optimizer = opt_cls(
             params, lr=cfg.learning_rate, betas=(cfg.beta1, cfg.beta2), eps=cfg.eps, weight_decay=cfg.weight_decay
@@ -740,7 +740,7 @@ class Trainer:
         if self.micro_step == 0:
             return
         cfg = self.config
-        params = self.model.parameters()
+        params = list(self.model.parameters())
         # the global norm is computed either way (one fused pass); clipping only when asked
         norm = clip_grad_norm_(params, cfg.max_grad_norm if cfg.max_grad_norm > 0 else float("inf"))
         self._grad_norm = norm if cfg.max_grad_norm > 0 else None
