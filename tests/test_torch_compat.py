@@ -146,3 +146,22 @@ def test_pipeline_output_answers_images_and_return_dict():
     assert np.array_equal(again, out)
     pil = pipe(batch_size=1, num_inference_steps=2, generator=md.Generator(0), output_type="pil")
     assert len(pil.images) == 1
+
+
+def test_a_parameter_is_one_python_object():
+    class Model(md.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.scale = md.nn.Parameter(md.ones(2))
+            self.lin = md.nn.Linear(2, 2)
+            self.register_buffer("stat", md.zeros(2))
+
+    m = Model()
+    assert m.lin.weight is m.lin.weight and m.scale is next(m.parameters())
+    assert [p is q for p, q in zip(m.parameters(), m.parameters())] == [True] * 3
+    assert m.lin.weight in set(m.parameters()) and m.stat is next(m.buffers())
+    assert {p: name for name, p in m.named_parameters()}[m.lin.bias] == "lin.bias"
+    opt = md.optim.Adam(m.parameters(), lr=0.1)
+    m.lin(md.ones(1, 2)).sum().backward()
+    opt.step()
+    assert opt.state[m.lin.weight]["step"] == 1 and opt.param_groups[0]["params"][1] is m.lin.weight

@@ -14,7 +14,7 @@ import operator
 import types
 from collections import OrderedDict
 
-from . import _core, autograd, init  # noqa: F401 (init: md.nn.init, as torch.nn.init)
+from . import _core, autograd, handles, init  # noqa: F401 (init: md.nn.init, as torch.nn.init)
 from . import functional as F
 from ._core.nn import (
     Attention,
@@ -106,29 +106,67 @@ Module.__repr__ = _module_repr
 # ---- torch's Module methods that the native core leaves to Python
 
 
-def _as_generator(native):
+def _as_generator(native, named: bool, tensors: bool):
     """torch's parameters(), children(), ... return generators (``next(model.parameters())``);
-    the native methods return lists."""
+    the native methods return lists. Tensors come out as their one Python handle (handles.py), so
+    ``p in model.parameters()`` and ``opt.state[p]`` work."""
 
     def method(self, *args, **kwargs):
-        yield from native(self, *args, **kwargs)
+        for item in native(self, *args, **kwargs):
+            if not tensors:
+                yield item
+            elif named:
+                yield item[0], handles.canonical(item[1])
+            else:
+                yield handles.canonical(item)
 
     method.__name__ = method.__qualname__ = native.__name__
     method.__doc__ = f"{native.__name__}(...) as a generator, as in torch."
     return method
 
 
-for _name in (
-    "parameters",
-    "named_parameters",
-    "buffers",
-    "named_buffers",
-    "children",
-    "named_children",
-    "modules",
-    "named_modules",
+for _name, _named, _tensors in (
+    ("parameters", False, True),
+    ("named_parameters", True, True),
+    ("buffers", False, True),
+    ("named_buffers", True, True),
+    ("children", False, False),
+    ("named_children", True, False),
+    ("modules", False, False),
+    ("named_modules", True, False),
 ):
-    setattr(Module, _name, _as_generator(getattr(Module, _name)))
+    setattr(Module, _name, _as_generator(getattr(Module, _name), _named, _tensors))
+
+_native_getattr, _native_setattr = Module.__getattr__, Module.__setattr__
+_native_register_parameter, _native_register_buffer = Module.register_parameter, Module.register_buffer
+
+
+def _getattr(self: Module, name: str):
+    value = _native_getattr(self, name)
+    return handles.canonical(value) if isinstance(value, _core.Tensor) else value
+
+
+def _setattr(self: Module, name: str, value) -> None:
+    _native_setattr(self, name, value)
+    if isinstance(value, _core.Tensor) and value._is_param:
+        handles.adopt(value)  # the object attribute access returns (it sits in __dict__)
+
+
+def _register_parameter(self: Module, name: str, param) -> None:
+    _native_register_parameter(self, name, param)
+    if param is not None:
+        handles.adopt(param)
+
+
+def _register_buffer(self: Module, name: str, tensor, persistent: bool = True) -> None:
+    _native_register_buffer(self, name, tensor, persistent)
+    handles.adopt(tensor)
+
+
+Module.__getattr__ = _getattr
+Module.__setattr__ = _setattr
+Module.register_parameter = _register_parameter
+Module.register_buffer = _register_buffer
 
 
 def _requires_grad_(self: Module, requires_grad: bool = True) -> Module:

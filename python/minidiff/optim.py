@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 
-from . import _core
+from . import _core, handles
 from ._core import Tensor
 from ._core.optim import clip_grad_norm_ as _clip_grad_norm
 from .autograd import no_grad
@@ -37,11 +37,13 @@ def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0, error_i
 
 
 def _as_param_list(params) -> list:
+    """The parameters as a list of their one Python handles (handles.py), so ``opt.state[p]`` and
+    ``p in group["params"]`` find the objects the model hands out."""
     if isinstance(params, _core.nn.Module):
-        return list(params.parameters())
-    if isinstance(params, Tensor):
-        return [params]
-    return list(params)
+        params = params.parameters()
+    elif isinstance(params, Tensor):
+        params = [params]
+    return [handles.canonical(p) if isinstance(p, Tensor) else p for p in params]
 
 
 class Adam:
@@ -90,7 +92,7 @@ class Adam:
         out = {}
         for core in self._cores:
             for i, p in enumerate(core.params):
-                out[p] = {
+                out[handles.canonical(p)] = {
                     "step": core.step_count(i),
                     "exp_avg": core.exp_avg(i),
                     "exp_avg_sq": core.exp_avg_sq(i),

@@ -1,0 +1,27 @@
+"""One Python object per tensor for the tensors that modules and optimisers hand out.
+
+The native core gives a new Python handle each time a tensor crosses into Python, so without this
+``layer.weight is layer.weight`` would be False, and ``p in model.parameters()``, ``opt.state[p]``
+or a set of parameters would fall back to elementwise ``==``. ``canonical(t)`` returns the one live
+handle of t's tensor (registering t when there is none); ``adopt(t)`` makes t that handle. Handles
+are held weakly: a handle lives while someone holds it, and while it lives its tensor does too, so
+a key is never reused by another tensor while it is in the table.
+"""
+
+from __future__ import annotations
+
+import weakref
+
+_live: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+
+
+def canonical(t):
+    found = _live.get(t._impl_id)
+    if found is not None:
+        return found
+    _live[t._impl_id] = t
+    return t
+
+
+def adopt(t) -> None:
+    _live[t._impl_id] = t
