@@ -165,3 +165,98 @@ def test_a_parameter_is_one_python_object():
     m.lin(md.ones(1, 2)).sum().backward()
     opt.step()
     assert opt.state[m.lin.weight]["step"] == 1 and opt.param_groups[0]["params"][1] is m.lin.weight
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        dict(lr=0.1),
+        dict(lr=0.1, momentum=0.9),
+        dict(lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.01),
+        dict(lr=0.05, momentum=0.5, dampening=0.3, maximize=True),
+    ],
+)
+def test_sgd_and_schedulers_match_torch(kw):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    w0, x = rng.standard_normal((3, 4)).astype(np.float32), rng.standard_normal((5, 4)).astype(np.float32)
+    mw, tw = md.nn.Parameter(md.tensor(w0)), torch.nn.Parameter(torch.tensor(w0))
+    mo, to = md.optim.SGD([mw], **kw), torch.optim.SGD([tw], **kw)
+    ms = md.optim.get_cosine_schedule_with_warmup(mo, 2, 6)
+    ts = torch.optim.lr_scheduler.LambdaLR(
+        to, lambda s: s / 2 if s < 2 else max(0.0, 0.5 * (1 + math.cos(math.pi * (s - 2) / 4)))
+    )
+    for _ in range(5):
+        mo.zero_grad()
+        to.zero_grad()
+        (md.tensor(x) @ mw.T).square().sum().backward()
+        (torch.tensor(x) @ tw.T).square().sum().backward()
+        mo.step()
+        to.step()
+        ms.step()
+        ts.step()
+        assert ms.get_last_lr() == pytest.approx(ts.get_last_lr())
+    np.testing.assert_allclose(mw.numpy(), tw.detach().numpy(), rtol=1e-5, atol=1e-6)
+    if kw.get("momentum"):
+        restored = md.optim.SGD([md.nn.Parameter(md.tensor(w0))], **kw)
+        restored.load_state_dict(mo.state_dict())
+        (buf,) = [s["momentum_buffer"] for s in restored.state.values()]
+        np.testing.assert_array_equal(buf.numpy(), mo.state[mw]["momentum_buffer"].numpy())
+
+
+def test_cosine_annealing_lr_matches_torch():
+    torch = pytest.importorskip("torch")
+    mo = md.optim.AdamW(md.nn.Linear(2, 2).parameters(), lr=0.1)
+    to = torch.optim.AdamW(torch.nn.Linear(2, 2).parameters(), lr=0.1)
+    from minidiff.optim.lr_scheduler import CosineAnnealingLR
+
+    ms, ts = CosineAnnealingLR(mo, T_max=7, eta_min=0.01), torch.optim.lr_scheduler.CosineAnnealingLR(to, 7, 0.01)
+    for _ in range(9):
+        assert mo.param_groups[0]["lr"] == pytest.approx(to.param_groups[0]["lr"])
+        ms.step()
+        ts.step()
+
+
+def test_tensor_shape_methods_match_torch():
+    torch = pytest.importorskip("torch")
+    x = np.random.default_rng(3).standard_normal((2, 3, 4)).astype(np.float32)
+    m, t = md.tensor(x), torch.tensor(x)
+    pairs = [
+        *zip(m.split(3, 2), t.split(3, 2)),
+        *zip(m.split([1, 2], 1), t.split([1, 2], 1)),
+        *zip(m.unbind(1), t.unbind(1)),
+        (m.repeat(2, 1, 3), t.repeat(2, 1, 3)),
+        (m.repeat(2, 2, 1, 1), t.repeat(2, 2, 1, 1)),
+        (m.narrow(2, 1, 2), t.narrow(2, 1, 2)),
+        (m.amax((0, 2)), t.amax((0, 2))),
+        (m.amin(1, keepdim=True), t.amin(1, keepdim=True)),
+        (m.log_softmax(1), t.log_softmax(1)),
+        (md.sum(m, 1), torch.sum(t, 1)),
+        (md.permute(m, (2, 0, 1)), torch.permute(t, (2, 0, 1))),
+        (m.any(), t.any().float()),
+        ((m > 5).all(1), (t > 5).all(1).float()),
+        (m.clip(-0.5, 0.5), t.clip(-0.5, 0.5)),
+        (m.new_full((2,), 3.0), t.new_full((2,), 3.0)),
+    ]
+    for a, b in pairs:
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6)
+    g = md.tensor(x, requires_grad=True)
+    g.repeat(2, 1, 1).sum().backward()
+    assert (g.grad.numpy() == 2.0).all()
+    c = md.tensor([1.0, 5.0, -3.0])
+    c.clamp_(0, 2)
+    assert c.numpy().tolist() == [1.0, 2.0, 0.0]
+    assert sorted(md.randperm(6).numpy().tolist()) == list(range(6)) and md.eye(3).numpy().trace() == 3.0
+
+
+def test_conv2d_takes_torchs_arguments():
+    conv = md.nn.Conv2d(3, 4, 3, padding="same")
+    assert conv.padding == (1, 1) and conv.dilation == (1, 1) and conv.groups == 1
+    assert conv(md.ones(1, 3, 5, 5)).shape == (1, 4, 5, 5)
+    assert md.F.conv2d(md.ones(1, 3, 5, 5), conv.weight, None, 1, "valid", 1, 1).shape == (1, 4, 3, 3)
+    with pytest.raises(ValueError, match="groups=1"):
+        md.nn.Conv2d(3, 3, 3, groups=3)
+    with pytest.raises(ValueError, match="stride 1"):
+        md.nn.Conv2d(3, 4, 3, stride=2, padding="same")
+    with pytest.raises(ValueError, match="dilation=1"):
+        md.F.conv2d(md.ones(1, 3, 5, 5), conv.weight, dilation=2)

@@ -24,6 +24,11 @@ Device to_device(const py::handle& obj, Device fallback = Device{});
 DType to_dtype(const py::handle& obj, DType fallback);
 // An int or a 2-sequence of ints.
 std::pair<int64_t, int64_t> to_pair(const py::handle& obj, const char* op, const char* what);
+// Convolution arguments as torch takes them: padding an int, a pair, "valid" or "same" (stride 1,
+// odd kernel), and dilation and groups, which must be 1 here (ValueError otherwise).
+std::pair<int64_t, int64_t> conv_padding(const char* op, const py::handle& padding, std::pair<int64_t, int64_t> stride,
+                                         std::pair<int64_t, int64_t> kernel);
+void check_dilation_groups(const char* op, const py::handle& dilation, int64_t groups);
 // An int (or anything with __index__, not a bool) that fits in int64; else TypeError/ValueError.
 int64_t to_index(const py::handle& obj, const char* op, const char* what);
 // A shape given as a sequence of ints (or a single int).

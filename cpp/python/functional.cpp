@@ -149,24 +149,26 @@ void bind_functional(py::module_& m) {
       py::arg("input"), py::arg("weight"), py::arg("bias") = py::none());
   f.def(
       "conv2d",
-      [](const Tensor& x, const Tensor& w, const py::object& b, const py::object& stride, const py::object& padding) {
+      [](const Tensor& x, const Tensor& w, const py::object& b, const py::object& stride, const py::object& padding,
+         const py::object& dilation, int64_t groups) {
         Tensor bias = opt(b, "conv2d", "bias");
         const auto st = to_pair(stride, "conv2d", "stride");
-        const auto pd = to_pair(padding, "conv2d", "padding");
+        check_dilation_groups("conv2d", dilation, groups);
+        const auto pd = conv_padding(
+            "conv2d", padding, st,
+            w.dim() == 4 ? std::make_pair(w.shape()[2], w.shape()[3]) : std::make_pair<int64_t, int64_t>(1, 1));
         py::gil_scoped_release r;
         return conv2d(x, w, bias, st, pd);
       },
-      py::arg("input"), py::arg("weight"), py::arg("bias") = py::none(), py::arg("stride") = 1, py::arg("padding") = 0);
+      py::arg("input"), py::arg("weight"), py::arg("bias") = py::none(), py::arg("stride") = 1, py::arg("padding") = 0,
+      py::arg("dilation") = 1, py::arg("groups") = 1);
   f.def(
       "conv_transpose2d",
       [](const Tensor& x, const Tensor& w, const py::object& b, const py::object& stride, const py::object& padding,
          const py::object& output_padding, int64_t groups, const py::object& dilation) {
         const char* op = "conv_transpose2d";
         Tensor bias = opt(b, op, "bias");
-        MD_CHECK(groups == 1, ValueError, op, ": only groups=1 is supported, got ", groups);
-        const auto dl = to_pair(dilation, op, "dilation");
-        MD_CHECK(dl.first == 1 && dl.second == 1, ValueError, op, ": only dilation=1 is supported, got (", dl.first,
-                 ", ", dl.second, ")");
+        check_dilation_groups(op, dilation, groups);
         const auto st = to_pair(stride, op, "stride");
         const auto pd = to_pair(padding, op, "padding");
         const auto op_pd = to_pair(output_padding, op, "output_padding");

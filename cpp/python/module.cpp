@@ -55,6 +55,26 @@ std::pair<int64_t, int64_t> to_pair(const py::handle& obj, const char* op, const
   throw TypeError(str(op, ": ", what, " must be an int or a pair of ints, got ", std::string(py::repr(obj))));
 }
 
+std::pair<int64_t, int64_t> conv_padding(const char* op, const py::handle& padding, std::pair<int64_t, int64_t> stride,
+                                         std::pair<int64_t, int64_t> kernel) {
+  if (!py::isinstance<py::str>(padding)) return to_pair(padding, op, "padding");
+  const std::string mode = padding.cast<std::string>();
+  if (mode == "valid") return {0, 0};
+  MD_CHECK(mode == "same", ValueError, op, ": padding must be an int, a pair, 'valid' or 'same', got '", mode, "'");
+  MD_CHECK(stride.first == 1 && stride.second == 1, ValueError, op, ": padding='same' needs stride 1, got (",
+           stride.first, ", ", stride.second, ")");
+  MD_CHECK(kernel.first % 2 == 1 && kernel.second % 2 == 1, ValueError, op,
+           ": padding='same' is supported for odd kernel sizes only, got (", kernel.first, ", ", kernel.second, ")");
+  return {kernel.first / 2, kernel.second / 2};
+}
+
+void check_dilation_groups(const char* op, const py::handle& dilation, int64_t groups) {
+  MD_CHECK(groups == 1, ValueError, op, ": only groups=1 is supported, got ", groups);
+  const auto dl = to_pair(dilation, op, "dilation");
+  MD_CHECK(dl.first == 1 && dl.second == 1, ValueError, op, ": only dilation=1 is supported, got (", dl.first, ", ",
+           dl.second, ")");
+}
+
 int64_t to_index(const py::handle& obj, const char* op, const char* what) {
   if (!is_index(obj)) throw TypeError(str(op, ": ", what, " must be an int, got ", std::string(py::repr(obj))));
   return as_index(obj, op);

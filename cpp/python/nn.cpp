@@ -402,13 +402,21 @@ void bind_nn(py::module_& m) {
       .def_readonly("out_features", &Linear::out_features);
 
   py::class_<Conv2d, Module, std::shared_ptr<Conv2d>>(nn, "Conv2d", py::dynamic_attr())
-      .def(py::init(
-               [](int64_t in, int64_t out, const py::object& k, const py::object& s, const py::object& p, bool bias) {
-                 return std::make_shared<Conv2d>(in, out, to_pair(k, "Conv2d", "kernel_size"),
-                                                 to_pair(s, "Conv2d", "stride"), to_pair(p, "Conv2d", "padding"), bias);
-               }),
+      .def(py::init([](int64_t in, int64_t out, const py::object& k, const py::object& s, const py::object& p,
+                       const py::object& dilation, int64_t groups, bool bias, const std::string& padding_mode) {
+             const char* name = "Conv2d";
+             check_dilation_groups(name, dilation, groups);
+             MD_CHECK(padding_mode == "zeros", ValueError, name, ": only padding_mode='zeros' is supported, got '",
+                      padding_mode, "'");
+             const auto kernel = to_pair(k, name, "kernel_size");
+             const auto stride = to_pair(s, name, "stride");
+             return std::make_shared<Conv2d>(in, out, kernel, stride, conv_padding(name, p, stride, kernel), bias);
+           }),
            py::arg("in_channels"), py::arg("out_channels"), py::arg("kernel_size"), py::arg("stride") = 1,
-           py::arg("padding") = 0, py::arg("bias") = true)
+           py::arg("padding") = 0, py::arg("dilation") = 1, py::arg("groups") = 1, py::arg("bias") = true,
+           py::arg("padding_mode") = "zeros")
+      .def_property_readonly("dilation", [](const Conv2d&) { return py::make_tuple(1, 1); })
+      .def_property_readonly("groups", [](const Conv2d&) { return 1; })
       .def("forward", &Conv2d::forward, RG())
       .def_readonly("in_channels", &Conv2d::in_channels)
       .def_readonly("out_channels", &Conv2d::out_channels)
@@ -420,10 +428,7 @@ void bind_nn(py::module_& m) {
       .def(py::init([](int64_t in, int64_t out, const py::object& k, const py::object& s, const py::object& p,
                        const py::object& op, int64_t groups, bool bias, const py::object& dilation) {
              const char* name = "ConvTranspose2d";
-             MD_CHECK(groups == 1, ValueError, name, ": only groups=1 is supported, got ", groups);
-             const auto dl = to_pair(dilation, name, "dilation");
-             MD_CHECK(dl.first == 1 && dl.second == 1, ValueError, name, ": only dilation=1 is supported, got (",
-                      dl.first, ", ", dl.second, ")");
+             check_dilation_groups(name, dilation, groups);
              return std::make_shared<ConvTranspose2d>(in, out, to_pair(k, name, "kernel_size"),
                                                       to_pair(s, name, "stride"), to_pair(p, name, "padding"),
                                                       to_pair(op, name, "output_padding"), bias);

@@ -146,6 +146,7 @@ __all__ = [
 sys.modules[__name__ + ".nn.functional"] = functional
 sys.modules[__name__ + ".nn.init"] = nn.init
 sys.modules[__name__ + ".nn.utils"] = nn.utils
+sys.modules[__name__ + ".optim.lr_scheduler"] = optim.lr_scheduler
 
 # ---- tensor functions written in Python on the ops (linspace, min, argmax, var, flip, where, ...)
 from . import tensor_ops as _tensor_ops  # noqa: E402

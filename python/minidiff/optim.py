@@ -19,7 +19,18 @@ from ._core import Tensor
 from ._core.optim import clip_grad_norm_ as _clip_grad_norm
 from .autograd import no_grad
 
-__all__ = ["EMA", "Adam", "AdamW", "clip_grad_norm_"]
+__all__ = [
+    "EMA",
+    "SGD",
+    "Adam",
+    "AdamW",
+    "clip_grad_norm_",
+    "get_constant_schedule",
+    "get_constant_schedule_with_warmup",
+    "get_cosine_schedule_with_warmup",
+    "get_linear_schedule_with_warmup",
+    "lr_scheduler",
+]
 
 
 def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0, error_if_nonfinite: bool = False):
@@ -165,6 +176,88 @@ class AdamW(Adam):
         super().__init__(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
 
 
+class SGD:
+    """Stochastic gradient descent with torch's momentum, dampening, Nesterov and weight decay,
+    written with in-place ops (one small update per parameter; Adam/AdamW are the fused ones)."""
+
+    def __init__(
+        self,
+        params,
+        lr: float = 1e-3,
+        momentum: float = 0.0,
+        dampening: float = 0.0,
+        weight_decay: float = 0.0,
+        nesterov: bool = False,
+        maximize: bool = False,
+    ):
+        if lr < 0 or momentum < 0 or weight_decay < 0:
+            raise ValueError(f"SGD: invalid lr={lr}, momentum={momentum} or weight_decay={weight_decay}")
+        if nesterov and (momentum <= 0 or dampening != 0):
+            raise ValueError("SGD: nesterov needs a positive momentum and zero dampening")
+        self.defaults = {
+            "lr": lr, "momentum": momentum, "dampening": dampening, "weight_decay": weight_decay,
+            "nesterov": nesterov, "maximize": maximize,
+        }  # fmt: skip
+        params = list(params) if not isinstance(params, (Tensor, _core.nn.Module)) else _as_param_list(params)
+        if not params:
+            raise ValueError("SGD got an empty parameter list")
+        groups = params if isinstance(params[0], dict) else [{"params": params}]
+        self.param_groups = [{**self.defaults, **g, "params": _as_param_list(g["params"])} for g in groups]
+        self.state: dict = {}
+
+    def step(self, closure=None):
+        loss = closure() if closure is not None else None
+        with no_grad():
+            for group in self.param_groups:
+                for p in group["params"]:
+                    if p.grad is None:
+                        continue
+                    d = -p.grad if group["maximize"] else p.grad
+                    if group["weight_decay"]:
+                        d = d + p * group["weight_decay"]
+                    if group["momentum"]:
+                        buf = self.state.setdefault(p, {}).get("momentum_buffer")
+                        if buf is None:
+                            buf = d.clone()
+                            self.state[p]["momentum_buffer"] = buf
+                        else:
+                            buf.mul_(group["momentum"])
+                            buf.add_(d, alpha=1.0 - group["dampening"])
+                        d = d + buf * group["momentum"] if group["nesterov"] else buf
+                    p.add_(d, alpha=-group["lr"])
+        return loss
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                if set_to_none:
+                    p.grad = None
+                else:
+                    with no_grad():
+                        p.grad.zero_()
+
+    def state_dict(self) -> dict:
+        index = {p: i for i, p in enumerate(p for g in self.param_groups for p in g["params"])}
+        state = {index[p]: {"momentum_buffer": s["momentum_buffer"].numpy()} for p, s in self.state.items()}
+        groups, start = [], 0
+        for g in self.param_groups:
+            n = len(g["params"])
+            groups.append({k: v for k, v in g.items() if k != "params"} | {"params": list(range(start, start + n))})
+            start += n
+        return {"state": state, "param_groups": groups}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        params = [p for g in self.param_groups for p in g["params"]]
+        for saved, group in zip(state_dict["param_groups"], self.param_groups):
+            group.update({k: v for k, v in saved.items() if k != "params"})
+        self.state = {}
+        for i, s in state_dict["state"].items():
+            p = params[int(i)]
+            self.state[p] = {"momentum_buffer": _core.tensor(np.asarray(s["momentum_buffer"]), device=p.device)}
+
+
 class EMA:
     """Exponential moving average of a model's weights, as diffusers' ``EMAModel``.
 
@@ -270,3 +363,13 @@ class EMA:
                         f"EMA.load_state_dict: shadow {i} has shape {value.shape}, expected {tuple(dst.shape)}"
                     )
                 dst.copy_(_core.tensor(value, device=dst.device))
+
+
+# torch's torch.optim.lr_scheduler, and diffusers.optimization's factories
+from . import lr_scheduler  # noqa: E402
+from .lr_scheduler import (  # noqa: E402
+    get_constant_schedule,
+    get_constant_schedule_with_warmup,
+    get_cosine_schedule_with_warmup,
+    get_linear_schedule_with_warmup,
+)

@@ -326,6 +326,192 @@ _PROTOCOLS = {
     "squeeze": _squeeze,
 }
 
+# ---- shape and creation helpers torch has as Tensor methods
+
+
+def split(input: Tensor, split_size_or_sections, dim: int = 0) -> tuple:
+    """Pieces of ``split_size`` along dim (the last may be smaller), or of the given sizes."""
+    (d,) = _dims("split", dim, input.ndim)
+    n = input.shape[d]
+    if isinstance(split_size_or_sections, int):
+        if split_size_or_sections <= 0:
+            raise ValueError(f"split: split_size must be positive, got {split_size_or_sections}")
+        sizes = [builtins.min(split_size_or_sections, n - i) for i in range(0, n, split_size_or_sections)]
+    else:
+        sizes = [int(k) for k in split_size_or_sections]
+        if builtins.sum(sizes) != n:
+            raise ValueError(f"split: sizes {sizes} do not add up to {n}, the size of dim {d} of {tuple(input.shape)}")
+    out, start = [], 0
+    for k in sizes:
+        index = [builtins.slice(None)] * input.ndim
+        index[d] = builtins.slice(start, start + k)
+        out.append(input[tuple(index)])
+        start += k
+    return tuple(out)
+
+
+def unbind(input: Tensor, dim: int = 0) -> tuple:
+    (d,) = _dims("unbind", dim, input.ndim)
+    return tuple(input[(builtins.slice(None),) * d + (i,)] for i in range(input.shape[d]))
+
+
+def repeat(input: Tensor, *sizes) -> Tensor:
+    """Tiles the tensor ``sizes[i]`` times along each dim, as torch's ``repeat``."""
+    if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)):
+        sizes = tuple(sizes[0])
+    if len(sizes) < input.ndim:
+        raise ValueError(f"repeat: {len(sizes)} repeat counts for a tensor of {input.ndim} dimensions")
+    shape = (1,) * (len(sizes) - input.ndim) + tuple(input.shape)
+    interleaved, expanded = [], []
+    for r, n in zip(sizes, shape):
+        interleaved += [1, n]
+        expanded += [r, n]
+    tiled = input.reshape(interleaved).expand(*expanded)
+    return tiled.reshape([r * n for r, n in zip(sizes, shape)])
+
+
+def narrow(input: Tensor, dim: int, start: int, length: int) -> Tensor:
+    (d,) = _dims("narrow", dim, input.ndim)
+    index = [builtins.slice(None)] * input.ndim
+    index[d] = builtins.slice(start, start + length)
+    return input[tuple(index)]
+
+
+def amax(input: Tensor, dim=(), keepdim: bool = False) -> Tensor:
+    """The largest values over ``dim`` (an int or several; all dims when empty)."""
+    dims, out = _dims("amax", dim, input.ndim), input
+    for d in dims:
+        out = out.max(d, keepdim=True).values
+    return out if keepdim else out.reshape([n for i, n in enumerate(input.shape) if i not in dims])
+
+
+def amin(input: Tensor, dim=(), keepdim: bool = False) -> Tensor:
+    return -amax(-input, dim, keepdim)
+
+
+def any(input: Tensor, dim=None, keepdim: bool = False) -> Tensor:  # noqa: A001 (torch's name)
+    """A float32 mask (there is no bool dtype): 1 where some element is nonzero."""
+    nonzero = input != 0
+    return (nonzero.sum() if dim is None else nonzero.sum(dim, keepdim=keepdim)) > 0
+
+
+def all(input: Tensor, dim=None, keepdim: bool = False) -> Tensor:  # noqa: A001
+    zero = input == 0
+    return (zero.sum() if dim is None else zero.sum(dim, keepdim=keepdim)) == 0
+
+
+def _new(fill):
+    def method(self: Tensor, size, *, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+        out = fill(size, dtype=dtype or self.dtype, device=device or self.device)
+        return out.requires_grad_() if requires_grad else out
+
+    return method
+
+
+def _new_full(self: Tensor, size, fill_value, *, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    out = _core.full(size, fill_value, dtype=dtype or self.dtype, device=device or self.device)
+    return out.requires_grad_() if requires_grad else out
+
+
+def _new_tensor(self: Tensor, data, *, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    return _core.tensor(data, dtype=dtype or self.dtype, device=device or self.device, requires_grad=requires_grad)
+
+
+def _clamp_(self: Tensor, min=None, max=None) -> Tensor:  # noqa: A002 (torch's argument names)
+    """In place, as the other in-place ops (outside the graph it writes; inside it rebases)."""
+    return self.add_(self.clamp(min, max) - self)
+
+
+_SHAPE_METHODS = {
+    "split": split,
+    "unbind": unbind,
+    "repeat": repeat,
+    "narrow": narrow,
+    "amax": amax,
+    "amin": amin,
+    "any": any,
+    "all": all,
+    "expand_as": lambda self, other: self.expand(*other.shape),
+    "view_as": lambda self, other: self.view(*other.shape),
+    "reshape_as": lambda self, other: self.reshape(*other.shape),
+    "type_as": lambda self, other: self.to(other.dtype),
+    "t": lambda self: self if self.ndim < 2 else self.transpose(0, 1),
+    "is_floating_point": lambda self: self.dtype != "int64",
+    "nelement": lambda self: self.numel(),
+    "element_size": lambda self: 8 if self.dtype == "int64" else (2 if self.dtype == "bfloat16" else 4),
+    "new_zeros": _new(_core.zeros),
+    "new_ones": _new(_core.ones),
+    "new_empty": _new(_core.empty),
+    "new_full": _new_full,
+    "new_tensor": _new_tensor,
+    "add": lambda self, other, *, alpha=1: self + other * alpha if alpha != 1 else self + other,
+    "sub": lambda self, other, *, alpha=1: self - other * alpha if alpha != 1 else self - other,
+    "mul": lambda self, other: self * other,
+    "div": lambda self, other: self / other,
+    "eq": lambda self, other: self == other,
+    "ne": lambda self, other: self != other,
+    "lt": lambda self, other: self < other,
+    "le": lambda self, other: self <= other,
+    "gt": lambda self, other: self > other,
+    "ge": lambda self, other: self >= other,
+    "minimum": lambda self, other: F.minimum(self, other),
+    "maximum": lambda self, other: F.maximum(self, other),
+    "clip": lambda self, min=None, max=None: self.clamp(min, max),  # noqa: A002
+    "clamp_": _clamp_,
+    "clip_": _clamp_,
+    "reciprocal": lambda self: 1.0 / self,
+    "log_softmax": lambda self, dim: self - _logsumexp(self, dim),
+}
+
+
+def _logsumexp(x: Tensor, dim: int) -> Tensor:
+    top = x.max(dim, keepdim=True).values.detach()
+    return (x - top).exp().sum(dim, keepdim=True).log() + top
+
+
+# ---- top-level function forms of Tensor methods (torch.sum(x, 1), torch.permute(x, dims), ...)
+
+
+def _method_alias(name: str):
+    def fn(input: Tensor, *args, **kwargs):
+        return getattr(input, name)(*args, **kwargs)
+
+    fn.__name__ = fn.__qualname__ = name
+    fn.__doc__ = f"``md.{name}(t, ...)`` is ``t.{name}(...)``."
+    return fn
+
+
+_FUNCTION_FORMS = (
+    "sum", "mean", "max", "pow", "square", "rsqrt", "relu", "softmax", "permute", "reshape", "flatten",
+    "transpose", "squeeze", "unsqueeze", "chunk", "numel", "is_floating_point", "clip", "neg", "log_softmax",
+)  # fmt: skip
+
+
+def from_numpy(array) -> Tensor:
+    """A tensor holding a copy of ``array`` (torch shares the memory; minidiff copies)."""
+    return _core.tensor(np.asarray(array))
+
+
+def as_tensor(data, dtype=None, device=None) -> Tensor:
+    if isinstance(data, Tensor):
+        return data.to(device or data.device).to(dtype) if dtype else data.to(device or data.device)
+    return _core.tensor(data, dtype=dtype, device=device or "cpu")
+
+
+def is_tensor(obj) -> bool:
+    return isinstance(obj, Tensor)
+
+
+def randperm(n: int, *, generator=None, device="cpu") -> Tensor:
+    """A random permutation of 0..n-1 (int64), from the given (or the default) generator."""
+    keys = _core.rand((int(n),), generator=generator).numpy()
+    return _core.tensor(np.argsort(keys, kind="stable").astype(np.int64), dtype="int64", device=device)
+
+
+def eye(n: int, m: int | None = None, *, dtype="float32", device="cpu") -> Tensor:
+    return _core.tensor(np.eye(n, n if m is None else m, dtype=np.float32), dtype=dtype, device=device)
+
+
 # names that are plain aliases of md.functional
 _ALIASES = (
     "abs", "cos", "cumprod", "cumsum", "exp", "gather", "index_select", "log", "matmul", "sigmoid", "sin",
@@ -374,9 +560,15 @@ _METHODS = {
 def install(namespace: dict) -> list[str]:
     """Adds the functions to ``namespace`` (the md package) and the methods to Tensor; returns the
     names added, for ``__all__``."""
-    for name, fn in {**_METHODS, **_PROTOCOLS}.items():
+    for name, fn in {**_METHODS, **_PROTOCOLS, **_SHAPE_METHODS}.items():
         setattr(Tensor, name, fn)
     added = dict(_FUNCTIONS)
     added.update({name: getattr(F, name) for name in _ALIASES})
+    added.update({name: _method_alias(name) for name in _FUNCTION_FORMS})
+    added.update(
+        split=split, unbind=unbind, amax=amax, amin=amin, any=any, all=all, concat=F.cat, concatenate=F.cat,
+        bmm=F.matmul, mm=F.matmul, from_numpy=from_numpy, as_tensor=as_tensor, is_tensor=is_tensor,
+        randperm=randperm, eye=eye, pi=math.pi,
+    )  # fmt: skip
     namespace.update(added)
     return sorted(added)

@@ -69,6 +69,8 @@ def conv2d(
     bias: typing.Any = None,
     stride: typing.Any = 1,
     padding: typing.Any = 0,
+    dilation: typing.Any = 1,
+    groups: typing.SupportsInt | typing.SupportsIndex = 1,
 ) -> minidiff._core.Tensor: ...
 def conv_transpose2d(
     input: minidiff._core.Tensor,
