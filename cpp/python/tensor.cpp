@@ -330,7 +330,9 @@ py::object scaled(const py::object& other, double alpha, const py::object& self)
 // torch.return_types.max: (values, indices), also by name.
 py::object max_result(const std::pair<Tensor, Tensor>& r) {
   static py::handle type =
-      py::module_::import("collections").attr("namedtuple")("max", py::make_tuple("values", "indices")).release();
+      py::module_::import("collections")
+          .attr("namedtuple")("max", py::make_tuple("values", "indices"), py::arg("module") = "minidiff")
+          .release();
   return type(r.first, r.second);
 }
 

@@ -1,8 +1,20 @@
 """Differentiable functional ops (``md.functional``, alias ``md.F``), PyTorch's signatures.
 
-The ops are native (``minidiff._core.functional``); the few defined below are composed from them.
+The ops are native (``minidiff._core.functional``); the ones defined below (losses, activations,
+pooling, ``one_hot``, ``normalize``) are composed from them in Python, so their gradients come from
+the native ops' backward functions.
 """
 
+from __future__ import annotations
+
+import builtins
+import warnings
+
+import numpy as np
+
+from ._core import Tensor
+from ._core import arange as _arange
+from ._core import tensor as _tensor
 from ._core.functional import (
     abs,
     add,
@@ -48,7 +60,18 @@ from ._core.functional import (
 )
 
 __all__ = [
+    "avg_pool2d",
+    "cross_entropy",
+    "huber_loss",
     "l1_loss",
+    "leaky_relu",
+    "log_softmax",
+    "max_pool2d",
+    "mish",
+    "normalize",
+    "one_hot",
+    "smooth_l1_loss",
+    "softplus",
     "abs",
     "add",
     "cat",
@@ -93,16 +116,372 @@ __all__ = [
 ]
 
 
+# ---- checks shared by the composed ops below
+
+_REDUCTIONS = ("mean", "sum", "none")
+
+
+def _check_tensor(op: str, name: str, value) -> None:
+    if not isinstance(value, Tensor):
+        raise TypeError(f"{op}: {name} must be an md tensor, got {type(value).__name__}")
+
+
+def _check_loss_args(op: str, input, target, reduction: str) -> None:  # noqa: A002
+    _check_tensor(op, "input", input)
+    _check_tensor(op, "target", target)
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"{op}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    # torch broadcasts different shapes with a warning that the result is likely wrong; here it is an error
+    if tuple(input.shape) != tuple(target.shape):
+        raise ValueError(f"{op}: input of shape {tuple(input.shape)} and target of shape {tuple(target.shape)} differ")
+
+
+def _reduce(loss: Tensor, reduction: str) -> Tensor:
+    if reduction == "none":
+        return loss
+    return sum(loss) if reduction == "sum" else mean(loss)
+
+
+def _dim(op: str, dim: int, ndim: int) -> int:
+    """``dim`` as a non-negative index, checked as torch checks it (a 0-d tensor takes 0 or -1)."""
+    span = builtins.max(ndim, 1)
+    if not isinstance(dim, int) or isinstance(dim, bool):
+        raise TypeError(f"{op}: dim must be an int, got {type(dim).__name__}")
+    if not -span <= dim < span:
+        raise IndexError(f"{op}: dim {dim} is out of range for a tensor of {ndim} dimensions")
+    return dim % span
+
+
+def _softmax_dim(op: str, ndim: int) -> int:
+    """torch's deprecated implicit dim for softmax/log_softmax called without one."""
+    dim = 0 if ndim in (0, 1, 3) else 1
+    warnings.warn(
+        f"{op}: implicit dimension choice has been deprecated (as in torch); pass dim={dim}", UserWarning, stacklevel=3
+    )
+    return dim
+
+
+# ---- losses
+
+
 def l1_loss(input, target, reduction: str = "mean"):  # noqa: A002 (torch's argument name)
     """Mean absolute error, as ``torch.nn.functional.l1_loss`` (the gradient at a zero difference
     is 0). ``reduction`` is "mean", "sum" or "none"."""
-    if reduction not in ("mean", "sum", "none"):
-        raise ValueError(f"l1_loss: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
-    if tuple(input.shape) != tuple(target.shape):
+    _check_loss_args("l1_loss", input, target, reduction)
+    return _reduce(abs(sub(input, target)), reduction)
+
+
+def smooth_l1_loss(input, target, reduction: str = "mean", beta: float = 1.0):  # noqa: A002
+    """``0.5 * d**2 / beta`` where ``|d| < beta``, else ``|d| - 0.5 * beta`` (d = input - target), as
+    torch's; ``beta=0`` is ``l1_loss``. The gradient is ``d / beta`` inside, ``sign(d)`` outside."""
+    _check_loss_args("smooth_l1_loss", input, target, reduction)
+    if beta < 0:
+        raise ValueError(f"smooth_l1_loss: beta must be non-negative, got {beta}")
+    if beta == 0:
+        return l1_loss(input, target, reduction)
+    diff = input - target
+    size = diff.abs()
+    return _reduce(where(size < beta, diff.square() * (0.5 / beta), size - 0.5 * beta), reduction)
+
+
+def huber_loss(input, target, reduction: str = "mean", delta: float = 1.0, weight=None):  # noqa: A002
+    """``0.5 * d**2`` where ``|d| < delta``, else ``delta * (|d| - 0.5 * delta)``, as torch's;
+    ``delta * smooth_l1_loss(beta=delta)``. ``weight`` (the input's shape) scales each element's
+    loss before the reduction, as in torch 2.13."""
+    _check_loss_args("huber_loss", input, target, reduction)
+    if delta <= 0:
+        raise ValueError(f"huber_loss: delta must be positive, got {delta}")
+    diff = input - target
+    size = diff.abs()
+    loss = where(size < delta, diff.square() * 0.5, (size - 0.5 * delta) * delta)
+    if weight is not None:
+        _check_tensor("huber_loss", "weight", weight)
+        if tuple(weight.shape) != tuple(input.shape):
+            raise ValueError(
+                f"huber_loss: weight of shape {tuple(weight.shape)} differs from input of shape {tuple(input.shape)}"
+            )
+        loss = loss * weight
+    return _reduce(loss, reduction)
+
+
+def cross_entropy(
+    input,  # noqa: A002
+    target,
+    weight=None,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+    label_smoothing: float = 0.0,
+):
+    """Cross entropy of logits ``input`` (N, C) (also (C,) or (N, C, d1, ...)) against class indices
+    ``target`` (int64: (N,), (), (N, d1, ...)) or class probabilities (float, the input's shape), as
+    torch's: ``-log_softmax(input)[target]``, each scaled by ``weight[target]`` (a per-class weight
+    (C,)). "mean" divides by the summed weights of the targets that are not ``ignore_index`` (by
+    the number of samples for probabilities). Label smoothing is not implemented: a nonzero
+    ``label_smoothing`` is a ValueError. torch's deprecated ``size_average``/``reduce`` are left out."""
+    op = "cross_entropy"
+    _check_tensor(op, "input", input)
+    _check_tensor(op, "target", target)
+    if reduction not in _REDUCTIONS:
+        raise ValueError(f"{op}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    if label_smoothing != 0.0:
+        raise ValueError(f"{op}: label_smoothing is not implemented here, got {label_smoothing}")
+    shape, target_shape = tuple(input.shape), tuple(target.shape)
+    if input.ndim == 0:
+        raise ValueError(f"{op}: input must have a class dimension, got a 0-d tensor")
+    class_dim = 0 if input.ndim == 1 else 1
+    classes = shape[class_dim]
+    weight_shape = [1] * input.ndim  # weight (C,) broadcast along the class dim
+    weight_shape[class_dim] = classes
+    if weight is not None:
+        _check_tensor(op, "weight", weight)
+        if tuple(weight.shape) != (classes,):
+            raise ValueError(
+                f"{op}: weight must have shape ({classes},) for input of shape {shape}, got {tuple(weight.shape)}"
+            )
+    logp = log_softmax(input, class_dim)
+    if target.dtype != "int64":  # class probabilities
+        if target_shape != shape:
+            raise ValueError(
+                f"{op}: probability target of shape {target_shape} differs from input of shape {shape} "
+                f"(class-index targets must be int64, got {target.dtype})"
+            )
+        weighted = target * logp if weight is None else target * logp * weight.reshape(weight_shape)
+        loss = -sum(weighted, class_dim)
+        if reduction == "mean":  # per sample, whatever the weights
+            return sum(loss) / float(loss.numel())
+        return _reduce(loss, reduction)
+    expected = shape[:class_dim] + shape[class_dim + 1 :]
+    if target_shape != expected:
         raise ValueError(
-            f"l1_loss: input of shape {tuple(input.shape)} and target of shape {tuple(target.shape)} differ"
+            f"{op}: class-index target of shape {target_shape} does not match input of shape {shape} "
+            f"(expected {expected})"
         )
-    diff = abs(sub(input, target))
-    if reduction == "none":
-        return diff
-    return sum(diff) if reduction == "sum" else mean(diff)
+    kept = target != ignore_index  # float32 1/0
+    safe = where(kept, target, 0)  # an ignored target picks class 0, then weighs 0
+    try:
+        picked = gather(logp, class_dim, safe.unsqueeze(class_dim)).squeeze(class_dim)
+    except IndexError as e:
+        raise IndexError(
+            f"{op}: a target is out of range for {classes} classes (input {shape}, target {target_shape})"
+        ) from e
+    scale = kept if weight is None else index_select(weight, 0, safe.reshape(-1)).reshape(target_shape) * kept
+    loss = -picked * scale
+    if reduction == "mean":
+        # all targets ignored: 0 / 0 = NaN, as torch
+        return sum(loss) / sum(scale)
+    return _reduce(loss, reduction)
+
+
+# ---- activations
+
+
+def log_softmax(input, dim=None, *, dtype=None):  # noqa: A002
+    """``log(softmax(input, dim))`` computed as ``x - max - log(sum(exp(x - max)))``, so large
+    logits neither overflow nor lose the small probabilities; ``dtype`` casts the input first.
+    Without ``dim`` torch's deprecated implicit choice applies (0 for 0-, 1- and 3-d input, else 1)."""
+    _check_tensor("log_softmax", "input", input)
+    if dtype is not None:
+        input = input.to(dtype)
+    dim = _softmax_dim("log_softmax", input.ndim) if dim is None else _dim("log_softmax", dim, input.ndim)
+    if input.ndim == 0:
+        return input - input  # one class: log(1) = 0, kept in the graph
+    # the shift cancels in the result and in its gradient, so it needs none of its own
+    shifted = input - input.detach().max(dim, keepdim=True).values
+    return shifted - log(sum(exp(shifted), dim, keepdim=True))
+
+
+def _log1p(t: Tensor) -> Tensor:
+    """log(1 + t) for t >= 0 to float32 precision (there is no native log1p): where ``1 + t``
+    rounds, ``log(u) * t / (u - 1)`` corrects the rounding (Goldberg); where it rounds to 1,
+    log1p(t) is t."""
+    u = t + 1.0
+    rounded_away = (u - 1.0) == 0
+    # the inner where keeps the unused branch finite, so its gradient (multiplied by 0) is not NaN
+    return where(rounded_away, t, log(u) * t / where(rounded_away, 1.0, u - 1.0))
+
+
+def softplus(input, beta: float = 1.0, threshold: float = 20.0):  # noqa: A002
+    """``log(1 + exp(beta * x)) / beta``, and ``x`` itself where ``beta * x > threshold``, as torch's;
+    accurate for very negative x too (about exp(beta * x), not 0). The gradient is
+    ``sigmoid(beta * x)`` (1 above the threshold)."""
+    _check_tensor("softplus", "input", input)
+    if beta == 0:
+        raise ValueError("softplus: beta must be nonzero")
+    scaled = input * beta  # z
+    positive = scaled > 0
+    # softplus(z) = max(z, 0) + log1p(exp(-|z|)): exp never overflows, and log1p's argument stays
+    # in (0, 1], where the gradient of _log1p is accurate (at large arguments its correction
+    # cancels to about log(z) ulps). At z = 0 the second branch of each where gives slope 1/2.
+    soft = where(positive, scaled, 0.0) + _log1p(exp(where(positive, -scaled, scaled)))
+    return where(scaled > threshold, input, soft / beta)
+
+
+def leaky_relu(input, negative_slope: float = 0.01, inplace: bool = False):  # noqa: A002
+    """``x`` where x > 0, else ``negative_slope * x`` (the gradient at 0 is ``negative_slope``, as
+    torch's). ``inplace`` is accepted for torch's signature; the result is a new tensor."""
+    _check_tensor("leaky_relu", "input", input)
+    return where(input > 0, input, input * negative_slope)
+
+
+def mish(input, inplace: bool = False):  # noqa: A002
+    """``x * tanh(softplus(x))`` (Misra 2019). ``inplace`` is accepted; the result is a new tensor."""
+    _check_tensor("mish", "input", input)
+    return input * tanh(softplus(input))
+
+
+def normalize(input, p: float = 2.0, dim=1, eps: float = 1e-12, out=None):  # noqa: A002
+    """``input / max(norm_p(input, dim), eps)``, as torch's: a zero vector stays zero (its gradient
+    is ``1 / eps`` times the upstream one, as torch's). Only p = 2 (Euclidean) and p = 1 are
+    implemented; ``out`` is not supported."""
+    _check_tensor("normalize", "input", input)
+    if out is not None:
+        raise ValueError("normalize: out= is not supported; use the returned tensor")
+    if p == 2:
+        squares = sum(input * input, dim, keepdim=True)
+        positive = squares > 0
+        # sqrt is evaluated at 1 where the norm is 0: its infinite slope there would make the
+        # gradient NaN; torch's norm has gradient 0 there too
+        norm = where(positive, sqrt(where(positive, squares, 1.0)), 0.0)
+    elif p == 1:
+        norm = sum(abs(input), dim, keepdim=True)
+    else:
+        raise ValueError(
+            f"normalize: only p=2 (and p=1) is implemented, got p={p} for input of shape {tuple(input.shape)}"
+        )
+    return input / clamp(norm, min=eps)
+
+
+def one_hot(tensor, num_classes: int = -1):
+    """int64 class indices of any shape -> int64 (*shape, num_classes), 1 at each index, as torch's;
+    ``num_classes=-1`` takes the largest index + 1. The indices are checked on the host."""
+    if not isinstance(tensor, Tensor):
+        raise TypeError(f"one_hot: tensor must be an md tensor, got {type(tensor).__name__}")
+    if tensor.dtype != "int64":
+        raise TypeError(f"one_hot: the indices must be int64, got {tensor.dtype} of shape {tuple(tensor.shape)}")
+    if num_classes < -1:
+        raise ValueError(f"one_hot: num_classes must be -1 or non-negative, got {num_classes}")
+    values = tensor.numpy()
+    if values.size == 0:
+        if num_classes == -1:
+            raise ValueError(
+                f"one_hot: cannot infer the number of classes from an empty tensor of shape {values.shape}"
+            )
+    else:
+        low, high = int(values.min()), int(values.max())
+        if low < 0:
+            raise ValueError(f"one_hot: class values must be non-negative, got {low}")
+        if num_classes == -1:
+            num_classes = high + 1
+        elif high >= num_classes:
+            raise ValueError(f"one_hot: class value {high} is not smaller than num_classes={num_classes}")
+    return (tensor.unsqueeze(-1) == _arange(num_classes, device=tensor.device)).to("int64")
+
+
+# ---- pooling: non-overlapping windows only (stride == kernel_size, no padding)
+
+
+def _pair(op: str, name: str, value) -> tuple[int, int]:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value, value
+    if isinstance(value, (tuple, list)) and len(value) in (1, 2) and all(isinstance(v, int) for v in value):
+        return (value[0], value[0]) if len(value) == 1 else (value[0], value[1])
+    raise TypeError(f"{op}: {name} must be an int or a pair of ints, got {value!r}")
+
+
+def _pool_params(op: str, kernel_size, stride, padding, dilation) -> tuple[int, int]:
+    """The window (kh, kw), after checking that the arguments ask for non-overlapping windows
+    (the modules check at construction with this too)."""
+    kh, kw = _pair(op, "kernel_size", kernel_size)
+    sh, sw = (kh, kw) if stride is None or stride == [] else _pair(op, "stride", stride)
+    if kh <= 0 or kw <= 0:
+        raise ValueError(f"{op}: kernel_size must be positive, got {kernel_size!r}")
+    if (sh, sw) != (kh, kw):
+        raise ValueError(
+            f"{op}: only non-overlapping windows are implemented (stride == kernel_size), "
+            f"got kernel_size={kernel_size!r}, stride={stride!r}"
+        )
+    if _pair(op, "padding", padding) != (0, 0):
+        raise ValueError(f"{op}: padding is not implemented, got padding={padding!r}")
+    if _pair(op, "dilation", dilation) != (1, 1):
+        raise ValueError(f"{op}: dilation is not implemented, got dilation={dilation!r}")
+    return kh, kw
+
+
+def _pool_windows(op: str, input, kernel_size, stride, padding, dilation, ceil_mode: bool):  # noqa: A002
+    """Checks the arguments and returns (windows (N, C, Ho, kh, Wo, kw), batched, (kh, kw)).
+    Rows and columns past the last whole window are dropped, as torch's floor mode does."""
+    _check_tensor(op, "input", input)
+    kh, kw = _pool_params(op, kernel_size, stride, padding, dilation)
+    shape = tuple(input.shape)
+    if input.ndim not in (3, 4):
+        raise ValueError(f"{op}: expected a 3D (C, H, W) or 4D (N, C, H, W) input, got shape {shape}")
+    batched = input.ndim == 4
+    x = input if batched else input.unsqueeze(0)
+    n, c, h, w = x.shape
+    ho, wo = h // kh, w // kw
+    if ho == 0 or wo == 0:
+        raise ValueError(f"{op}: the {kh}x{kw} window is larger than the input of shape {shape}")
+    if (ho * kh, wo * kw) != (h, w):
+        if ceil_mode:
+            raise ValueError(
+                f"{op}: ceil_mode=True is implemented only where {kh}x{kw} windows tile the input, got shape {shape}"
+            )
+        x = x[:, :, : ho * kh, : wo * kw]
+    return x.reshape(n, c, ho, kh, wo, kw), batched, (kh, kw)
+
+
+def avg_pool2d(
+    input,  # noqa: A002
+    kernel_size,
+    stride=None,
+    padding=0,
+    ceil_mode: bool = False,
+    count_include_pad: bool = True,
+    divisor_override=None,
+):
+    """Mean over each ``kernel_size`` window of (N, C, H, W) or (C, H, W) input, as torch's, for
+    non-overlapping windows: ``stride`` must be None or equal ``kernel_size`` and ``padding`` 0
+    (other values are a ValueError). Trailing rows/columns that do not fill a window are dropped
+    (torch's floor mode); ``ceil_mode=True`` is accepted only where it changes nothing.
+    ``count_include_pad`` has no effect without padding. ``divisor_override`` divides the window's
+    sum by that number instead of its size."""
+    windows, batched, (kh, kw) = _pool_windows("avg_pool2d", input, kernel_size, stride, padding, 1, ceil_mode)
+    if divisor_override is None:
+        out = windows.mean((3, 5))
+    elif not isinstance(divisor_override, int) or divisor_override == 0:
+        raise ValueError(f"avg_pool2d: divisor_override must be a nonzero int, got {divisor_override!r}")
+    else:
+        out = windows.sum((3, 5)) / float(divisor_override)
+    return out if batched else out.squeeze(0)
+
+
+def max_pool2d(
+    input,  # noqa: A002
+    kernel_size,
+    stride=None,
+    padding=0,
+    dilation=1,
+    ceil_mode: bool = False,
+    return_indices: bool = False,
+):
+    """Maximum of each ``kernel_size`` window of (N, C, H, W) or (C, H, W) input, as torch's, for
+    non-overlapping windows (``stride`` None or ``kernel_size``, no padding, no dilation; other
+    values are a ValueError; trailing rows/columns that do not fill a window are dropped).
+
+    Ties: the gradient goes to the first maximum in the window in row-major order, as torch's CPU
+    kernel chooses (its CUDA kernel may choose another). A window with NaN gives NaN, with the
+    gradient on the first NaN (torch's CPU kernel takes the last). ``return_indices=True`` also
+    returns each maximum's flat index into its (H, W) plane (int64, computed on the host)."""
+    windows, batched, (kh, kw) = _pool_windows("max_pool2d", input, kernel_size, stride, padding, dilation, ceil_mode)
+    n, c, ho, _, wo, _ = windows.shape
+    # each window's kh * kw values in row-major order, so max picks the first in that order
+    flat = windows.permute(0, 1, 2, 4, 3, 5).reshape(n, c, ho, wo, kh * kw)
+    best = flat.max(4)
+    out = best.values if batched else best.values.squeeze(0)
+    if not return_indices:
+        return out
+    j = best.indices.numpy()  # (N, C, Ho, Wo): position in the window
+    rows = np.arange(ho).reshape(ho, 1) * kh + j // kw
+    cols = np.arange(wo).reshape(1, wo) * kw + j % kw
+    indices = _tensor((rows * input.shape[-1] + cols).astype(np.int64), dtype="int64", device=input.device)
+    return out, (indices if batched else indices.squeeze(0))

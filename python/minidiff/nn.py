@@ -4,12 +4,14 @@ Subclass ``md.nn.Module`` from Python as in PyTorch: assigning a module or a par
 attribute registers it, ``parameters()`` / ``state_dict()`` walk the tree, and calling the module
 runs ``forward``.
 
-The containers (``Sequential``, ``ModuleDict``), the activations and ``BatchNorm2d`` are written
-here in Python from the ops, for code ported from torch tutorials.
+The containers (``Sequential``, ``ModuleDict``), the activations, the losses, the pooling layers,
+``Unflatten`` and ``BatchNorm2d`` are written here in Python from the ops, for code ported from
+torch tutorials.
 """
 
 from __future__ import annotations
 
+import math
 import operator
 import types
 from collections import OrderedDict
@@ -386,6 +388,67 @@ class Tanh(_PythonModule):
         return F.tanh(input)
 
 
+class LeakyReLU(_PythonModule):
+    """``x`` where x > 0, else ``negative_slope * x``. ``inplace`` is accepted for torch's signature;
+    the result is computed out of place."""
+
+    def __init__(self, negative_slope: float = 0.01, inplace: bool = False):
+        super().__init__()
+        self.negative_slope = negative_slope
+        self.inplace = inplace
+
+    def forward(self, input):  # noqa: A002
+        return F.leaky_relu(input, self.negative_slope)
+
+    def extra_repr(self) -> str:
+        return f"negative_slope={self.negative_slope}" + (", inplace=True" if self.inplace else "")
+
+
+class Mish(_PythonModule):
+    """``x * tanh(softplus(x))``. ``inplace`` is accepted; the result is computed out of place."""
+
+    def __init__(self, inplace: bool = False):
+        super().__init__()
+        self.inplace = inplace
+
+    def forward(self, input):  # noqa: A002
+        return F.mish(input)
+
+    def extra_repr(self) -> str:
+        return "inplace=True" if self.inplace else ""
+
+
+class Softplus(_PythonModule):
+    """``log(1 + exp(beta * x)) / beta``, linear above ``threshold`` (see ``F.softplus``)."""
+
+    def __init__(self, beta: float = 1.0, threshold: float = 20.0):
+        super().__init__()
+        self.beta = beta
+        self.threshold = threshold
+
+    def forward(self, input):  # noqa: A002
+        return F.softplus(input, self.beta, self.threshold)
+
+    def extra_repr(self) -> str:
+        return f"beta={self.beta}, threshold={self.threshold}"
+
+
+class Softmax(_PythonModule):
+    """Softmax over ``dim``; without one, torch's deprecated implicit choice (with its warning):
+    dim 0 for 0-, 1- and 3-d input, else dim 1."""
+
+    def __init__(self, dim: int | None = None):
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, input):  # noqa: A002
+        dim = F._softmax_dim("Softmax", input.ndim) if self.dim is None else self.dim
+        return F.softmax(input, dim)
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}"
+
+
 class Flatten(_PythonModule):
     """Flattens dimensions ``start_dim`` to ``end_dim`` into one: (N, C, H, W) -> (N, C*H*W) by default."""
 
@@ -399,6 +462,42 @@ class Flatten(_PythonModule):
 
     def extra_repr(self) -> str:
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
+
+
+class Unflatten(_PythonModule):
+    """Splits dimension ``dim`` into ``unflattened_size`` (a tuple or list of ints, one of which may
+    be -1): (N, 3 * 8 * 8) -> (N, 3, 8, 8) with ``Unflatten(1, (3, 8, 8))``."""
+
+    def __init__(self, dim: int, unflattened_size):
+        super().__init__()
+        if not isinstance(dim, int) or isinstance(dim, bool):
+            raise TypeError(f"Unflatten: dim must be an int, got {dim!r} (named dimensions are not supported)")
+        if not isinstance(unflattened_size, (tuple, list)) or not all(
+            isinstance(v, int) and not isinstance(v, bool) for v in unflattened_size
+        ):
+            raise TypeError(f"Unflatten: unflattened_size must be a tuple or list of ints, got {unflattened_size!r}")
+        self.dim = dim
+        self.unflattened_size = unflattened_size
+
+    def forward(self, input):  # noqa: A002
+        shape = tuple(input.shape)
+        ndim = len(shape)
+        if not -ndim <= self.dim < ndim:
+            raise IndexError(f"Unflatten: dim {self.dim} is out of range for input of shape {shape}")
+        d = self.dim % ndim
+        sizes = list(self.unflattened_size)
+        known = math.prod(v for v in sizes if v != -1)
+        if sizes.count(-1) == 1 and known > 0:  # -1 takes what the others leave
+            sizes[sizes.index(-1)] = shape[d] // known
+        if any(v < 0 for v in sizes) or math.prod(sizes) != shape[d]:
+            raise ValueError(
+                f"Unflatten: sizes {tuple(self.unflattened_size)} do not multiply up to dimension {self.dim} "
+                f"(size {shape[d]}) of the input of shape {shape}"
+            )
+        return input.reshape(*shape[:d], *sizes, *shape[d + 1 :])
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}, unflattened_size={self.unflattened_size}"
 
 
 class Upsample(_PythonModule):
@@ -502,6 +601,148 @@ class BatchNorm2d(_PythonModule):
         )
 
 
+# ---- pooling (non-overlapping windows: stride == kernel_size, no padding; see F.avg_pool2d)
+
+
+class AvgPool2d(_PythonModule):
+    """Mean over each ``kernel_size`` window. Only non-overlapping windows are implemented: a
+    ``stride`` other than None/``kernel_size``, or padding, is a ValueError here, at construction."""
+
+    def __init__(
+        self,
+        kernel_size,
+        stride=None,
+        padding=0,
+        ceil_mode: bool = False,
+        count_include_pad: bool = True,
+        divisor_override=None,
+    ):
+        super().__init__()
+        self.kernel_size = kernel_size
+        self.stride = stride if stride is not None else kernel_size  # as torch stores (and prints) it
+        self.padding = padding
+        self.ceil_mode = ceil_mode
+        self.count_include_pad = count_include_pad
+        self.divisor_override = divisor_override
+        F._pool_params("AvgPool2d", kernel_size, stride, padding, 1)  # fail here, not in forward
+
+    def forward(self, input):  # noqa: A002
+        return F.avg_pool2d(
+            input,
+            self.kernel_size,
+            self.stride,
+            self.padding,
+            self.ceil_mode,
+            self.count_include_pad,
+            self.divisor_override,
+        )
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class MaxPool2d(_PythonModule):
+    """Maximum of each ``kernel_size`` window (ties: the first in row-major order, as torch's CPU
+    kernel). Only non-overlapping windows are implemented: another ``stride``, padding or
+    dilation is a ValueError here, at construction."""
+
+    def __init__(
+        self,
+        kernel_size,
+        stride=None,
+        padding=0,
+        dilation=1,
+        return_indices: bool = False,
+        ceil_mode: bool = False,
+    ):
+        super().__init__()
+        self.kernel_size = kernel_size
+        self.stride = stride if stride is not None else kernel_size
+        self.padding = padding
+        self.dilation = dilation
+        self.return_indices = return_indices
+        self.ceil_mode = ceil_mode
+        F._pool_params("MaxPool2d", kernel_size, stride, padding, dilation)  # fail here, not in forward
+
+    def forward(self, input):  # noqa: A002
+        return F.max_pool2d(
+            input, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode, self.return_indices
+        )
+
+    def extra_repr(self) -> str:
+        return (
+            f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
+            f"dilation={self.dilation}, ceil_mode={self.ceil_mode}"
+        )
+
+
+# ---- losses: ``criterion(input, target)``, as torch's (torch's deprecated size_average/reduce are left out)
+
+
+class _Loss(_PythonModule):
+    def __init__(self, reduction: str = "mean"):
+        super().__init__()
+        if reduction not in ("mean", "sum", "none"):
+            raise ValueError(f"{type(self).__name__}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+        self.reduction = reduction
+
+
+class MSELoss(_Loss):
+    """Mean squared error."""
+
+    def forward(self, input, target):  # noqa: A002
+        return F.mse_loss(input, target, reduction=self.reduction)
+
+
+class L1Loss(_Loss):
+    """Mean absolute error."""
+
+    def forward(self, input, target):  # noqa: A002
+        return F.l1_loss(input, target, reduction=self.reduction)
+
+
+class SmoothL1Loss(_Loss):
+    """Squared below ``beta``, absolute above (see ``F.smooth_l1_loss``)."""
+
+    def __init__(self, reduction: str = "mean", beta: float = 1.0):
+        super().__init__(reduction)
+        self.beta = beta
+
+    def forward(self, input, target):  # noqa: A002
+        return F.smooth_l1_loss(input, target, reduction=self.reduction, beta=self.beta)
+
+
+class HuberLoss(_Loss):
+    """Squared below ``delta``, ``delta``-scaled absolute above (see ``F.huber_loss``)."""
+
+    def __init__(self, reduction: str = "mean", delta: float = 1.0):
+        super().__init__(reduction)
+        self.delta = delta
+
+    def forward(self, input, target):  # noqa: A002
+        return F.huber_loss(input, target, reduction=self.reduction, delta=self.delta)
+
+
+class CrossEntropyLoss(_Loss):
+    """Cross entropy of logits against class indices or probabilities (see ``F.cross_entropy``).
+    A class ``weight`` is a buffer (in the state dict as "weight", as torch's); label smoothing is
+    not implemented."""
+
+    def __init__(self, weight=None, ignore_index: int = -100, reduction: str = "mean", label_smoothing: float = 0.0):
+        super().__init__(reduction)
+        if label_smoothing != 0.0:
+            raise ValueError(f"CrossEntropyLoss: label_smoothing is not implemented here, got {label_smoothing}")
+        if weight is not None:
+            self.register_buffer("weight", weight)
+        else:
+            self.weight = None
+        self.ignore_index = ignore_index
+        self.label_smoothing = label_smoothing
+
+    def forward(self, input, target):  # noqa: A002
+        return F.cross_entropy(input, target, self.weight, ignore_index=self.ignore_index, reduction=self.reduction)
+
+
 # torch's submodule paths: md.nn.functional (md.F), md.nn.init, md.nn.utils.clip_grad_norm_
 functional = F
 
@@ -512,25 +753,37 @@ utils.clip_grad_norm_ = clip_grad_norm_
 
 __all__ = [
     "Attention",
+    "AvgPool2d",
     "BatchNorm2d",
     "Conv2d",
     "ConvTranspose2d",
+    "CrossEntropyLoss",
     "Dropout",
     "Embedding",
     "Flatten",
     "GELU",
     "GroupNorm",
+    "HuberLoss",
     "Identity",
+    "L1Loss",
     "LayerNorm",
+    "LeakyReLU",
     "Linear",
+    "MaxPool2d",
+    "Mish",
     "Module",
     "ModuleDict",
     "ModuleList",
+    "MSELoss",
     "Parameter",
     "ReLU",
     "Sequential",
     "Sigmoid",
     "SiLU",
+    "SmoothL1Loss",
+    "Softmax",
+    "Softplus",
     "Tanh",
+    "Unflatten",
     "Upsample",
 ]

@@ -460,13 +460,8 @@ _SHAPE_METHODS = {
     "clamp_": _clamp_,
     "clip_": _clamp_,
     "reciprocal": lambda self: 1.0 / self,
-    "log_softmax": lambda self, dim: self - _logsumexp(self, dim),
+    "log_softmax": lambda self, dim=None: F.log_softmax(self, dim),
 }
-
-
-def _logsumexp(x: Tensor, dim: int) -> Tensor:
-    top = x.max(dim, keepdim=True).values.detach()
-    return (x - top).exp().sum(dim, keepdim=True).log() + top
 
 
 # ---- top-level function forms of Tensor methods (torch.sum(x, 1), torch.permute(x, dims), ...)
