@@ -204,6 +204,7 @@ def test_sgd_and_schedulers_match_torch(kw):
         np.testing.assert_array_equal(buf.numpy(), mo.state[mw]["momentum_buffer"].numpy())
 
 
+@pytest.mark.filterwarnings("ignore:Detected call of `lr_scheduler.step\\(\\)` before")
 def test_cosine_annealing_lr_matches_torch():
     torch = pytest.importorskip("torch")
     mo = md.optim.AdamW(md.nn.Linear(2, 2).parameters(), lr=0.1)
@@ -260,3 +261,48 @@ def test_conv2d_takes_torchs_arguments():
         md.nn.Conv2d(3, 4, 3, stride=2, padding="same")
     with pytest.raises(ValueError, match="dilation=1"):
         md.F.conv2d(md.ones(1, 3, 5, 5), conv.weight, dilation=2)
+
+
+def test_in_place_forms_are_exact_and_copies_are_copies():
+    x = md.tensor([np.inf, -np.inf, 3e38, -3e38, 0.5])
+    x.clamp_(-1.0, 0.1)
+    np.testing.assert_array_equal(x.numpy(), np.array([0.1, -1.0, 0.1, -1.0, 0.1], np.float32))
+    assert md.tensor([1e8]).lerp_(md.tensor([1.0]), 1.0).item() == 1.0
+    y = md.ones(2)
+    for z in (y.to("cpu", copy=True), y.to(copy=True), y.to("float32", copy=True)):
+        z.add_(1.0)
+    assert y.numpy().tolist() == [1.0, 1.0]
+    with pytest.raises(IndexError, match="squeeze"):
+        md.zeros((2, 1, 1)).squeeze((5,))
+    with pytest.raises(ValueError, match="appears multiple times"):
+        md.zeros((2, 1, 1)).squeeze((1, 1))
+    w = md.ones(2, requires_grad=True)
+    h = w * 1.0
+    h.clamp_(0.0, 0.5)  # inside the graph: h takes the clamped result and its history
+    h.sum().backward()
+    assert w.grad.numpy().tolist() == [0.0, 0.0]
+
+
+def test_full_takes_tensors_and_unsigned_fills():
+    assert md.full((2,), md.tensor(3.0)).dtype == "float32"
+    assert md.full((2,), md.tensor(3, dtype="int64")).numpy().tolist() == [3, 3]
+    assert md.full((2,), np.uint8(3)).dtype == "int64"
+    assert md.full_like(md.zeros(2), md.tensor(1.0)).numpy().tolist() == [1.0, 1.0]
+
+
+def test_handles_stay_the_optimisers_and_buffers_take_new_values():
+    enc = md.nn.Linear(2, 2)
+    opt = md.optim.SGD(enc.parameters(), lr=0.1, momentum=0.9)
+    head = md.nn.Module()
+    head.tied = enc.weight.requires_grad_(True)  # requires_grad_ returns the same object
+    assert head.tied is enc.weight is opt.param_groups[0]["params"][0]
+
+    class WithBuffer(md.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.register_buffer("count", md.zeros(2))
+
+    m = WithBuffer()
+    m.count = md.ones(2)  # a registered buffer takes the new tensor, as in torch
+    assert m.count.numpy().tolist() == [1.0, 1.0] and m.state_dict()["count"].numpy().tolist() == [1.0, 1.0]
+    assert next(m.buffers()) is m.count

@@ -281,10 +281,13 @@ void bind_creation(py::module_& m) {
          bool requires_grad) {
         // as torch: an integer fill gives int64 unless dtype says otherwise (a bool gives float32:
         // there is no bool dtype)
-        const bool integer =
-            !py::isinstance<py::bool_>(fill) &&
-            (py::isinstance<py::int_>(fill) ||
-             (py::hasattr(fill, "dtype") && py::str(fill.attr("dtype").attr("kind")).cast<std::string>() == "i"));
+        bool integer = false;
+        if (py::isinstance<Tensor>(fill))
+          integer = fill.cast<Tensor>().dtype() == DType::Int64;
+        else if (!py::isinstance<py::bool_>(fill))
+          integer = py::isinstance<py::int_>(fill) ||
+                    (py::hasattr(fill, "dtype") && py::hasattr(fill.attr("dtype"), "kind") &&
+                     std::string(py::str(fill.attr("dtype").attr("kind"))).find_first_of("iu") == 0);
         const double value = fill.cast<double>();
         Tensor t = full(to_shape(shape, "full"), value, to_dtype(dtype, integer ? DType::Int64 : DType::Float32),
                         to_device(device));

@@ -255,11 +255,10 @@ bool is_view_op(const std::string& name) {
 // it (out += residual in a forward), self takes the out-of-place result and its history instead
 // (rebase_): its gradient is right, but a view taken of self before does not see the change, where
 // torch's would. A leaf that requires grad cannot change in place (as in torch).
-py::object inplace_binop(const py::object& self, const py::object& b, Binary tt, Scalar ts, const char* inplace_name) {
-  const std::string name(inplace_name, std::strlen(inplace_name) - 1);  // add_ -> add
-  Tensor a = self.cast<Tensor>();
-  const bool b_grad = py::isinstance<Tensor>(b) && b.cast<Tensor>().requires_grad();
-  const bool graph = grad_enabled() && (a.requires_grad() || b_grad);
+// Whether an in-place op on a (with an operand that requires grad or not) is recorded, after the
+// checks that refuse it: a leaf that requires grad, or a view inside the graph.
+bool inplace_in_graph(const Tensor& a, bool operand_grad, const char* inplace_name) {
+  const bool graph = grad_enabled() && (a.requires_grad() || operand_grad);
   if (graph && a.requires_grad() && a.is_leaf())
     throw RuntimeError(
         str(inplace_name, ": a leaf tensor that requires grad cannot change in place; wrap the update in no_grad()"));
@@ -268,6 +267,14 @@ py::object inplace_binop(const py::object& self, const py::object& b, Binary tt,
     throw RuntimeError(str(inplace_name, ": the tensor is a view ('", a.grad_fn()->name(),
                            "') inside the autograd graph, and an in-place change would not reach the tensor it views; "
                            "use the out-of-place op, or clone() the view first"));
+  return graph;
+}
+
+py::object inplace_binop(const py::object& self, const py::object& b, Binary tt, Scalar ts, const char* inplace_name) {
+  const std::string name(inplace_name, std::strlen(inplace_name) - 1);  // add_ -> add
+  Tensor a = self.cast<Tensor>();
+  const bool b_grad = py::isinstance<Tensor>(b) && b.cast<Tensor>().requires_grad();
+  const bool graph = inplace_in_graph(a, b_grad, inplace_name);
   py::object r;
   {
     std::optional<NoGradGuard> no_grad;
@@ -466,11 +473,35 @@ void bind_tensor(py::module_& m) {
       .def_property("requires_grad", &Tensor::requires_grad, &Tensor::set_requires_grad)
       .def(
           "requires_grad_",
-          [](Tensor& t, bool r) {
-            t.set_requires_grad(r);
-            return t;
+          [](const py::object& self, bool r) {
+            self.cast<Tensor&>().set_requires_grad(r);
+            return self;  // the same Python object, as torch's (handles.py relies on it)
           },
           py::arg("requires_grad") = true)
+      .def(
+          "_inplace_",
+          [](const py::object& self, const std::string& name, const py::function& compute, bool operand_grad) {
+            // an in-place op written in Python (clamp_, lerp_): compute() gives the out-of-place
+            // result, which self then takes, with the same rules as add_ (see inplace_binop)
+            Tensor a = self.cast<Tensor>();
+            const bool graph = inplace_in_graph(a, operand_grad, name.c_str());
+            Tensor result;
+            {
+              std::optional<NoGradGuard> no_grad;
+              if (!graph) no_grad.emplace();
+              result = compute().cast<Tensor>();
+            }
+            MD_CHECK(result.shape() == a.shape() && result.dtype() == a.dtype(), ValueError, name, ": the result ",
+                     result.shape(), " ", dtype_name(result.dtype()), " does not fit the tensor ", a.shape(), " ",
+                     dtype_name(a.dtype()));
+            py::gil_scoped_release release;
+            if (graph)
+              rebase_(name.c_str(), a, result);
+            else
+              write_result_(name.c_str(), a, result);
+            return self;
+          },
+          py::arg("name"), py::arg("compute"), py::arg("operand_requires_grad") = false)
       .def_property(
           "grad",
           [](const Tensor& t) -> py::object {

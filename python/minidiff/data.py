@@ -5,8 +5,10 @@
 labels. ``DataLoader`` shuffles with a NumPy generator derived from (seed, epoch), so the order of
 any epoch can be rebuilt from two integers; that is what makes ``state_dict`` / ``load_state_dict``
 resume a run on exactly the batches it would have seen. A background thread assembles the next
-batches (gather or collate, flip) while the model trains on the current one; md tensors are made
-on the consumer's thread, so device copies happen in the same order as the rest of the work. Any
+batches (gather or collate, flip) while the model trains on the current one; the batch's NumPy
+arrays become md tensors on the consumer's thread, so device copies happen in the same order as
+the rest of the work (items that are md tensors already, and a ``collate_fn``'s work, are handled
+on the prefetch thread). Any
 other map-style dataset, or a plain array, is batched too, its items collated field by field as
 torch's ``default_collate`` does.
 """

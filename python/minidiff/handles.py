@@ -3,7 +3,7 @@
 The native core gives a new Python handle each time a tensor crosses into Python, so without this
 ``layer.weight is layer.weight`` would be False, and ``p in model.parameters()``, ``opt.state[p]``
 or a set of parameters would fall back to elementwise ``==``. ``canonical(t)`` returns the one live
-handle of t's tensor (registering t when there is none); ``adopt(t)`` makes t that handle. Handles
+handle of t's tensor (registering t when there is none). Handles
 are held weakly: a handle lives while someone holds it, and while it lives its tensor does too, so
 a key is never reused by another tensor while it is in the table.
 """
@@ -23,5 +23,7 @@ def canonical(t):
     return t
 
 
-def adopt(t) -> None:
-    _live[t._impl_id] = t
+def adopt(t):
+    """Registers t as its tensor's handle unless one is live already (an optimiser may hold it);
+    returns the handle to use."""
+    return canonical(t)

@@ -27,8 +27,11 @@ class LRScheduler:
 
     def __init__(self, optimizer, last_epoch: int = -1):
         self.optimizer = optimizer
-        for group in optimizer.param_groups:
-            group.setdefault("initial_lr", group["lr"])
+        for i, group in enumerate(optimizer.param_groups):
+            if last_epoch == -1:
+                group.setdefault("initial_lr", group["lr"])
+            elif "initial_lr" not in group:  # resuming needs the lr the schedule started from
+                raise KeyError(f"param 'initial_lr' is not specified in param_groups[{i}] when resuming a scheduler")
         self.base_lrs = [group["initial_lr"] for group in optimizer.param_groups]
         self.last_epoch = last_epoch
         self.step()

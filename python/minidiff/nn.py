@@ -149,9 +149,23 @@ def _getattr(self: Module, name: str):
 
 
 def _setattr(self: Module, name: str, value) -> None:
+    if isinstance(value, _core.Tensor) and not value._is_param:
+        buffers = {n: persistent for n, _, persistent in self._own_buffers()} if _is_built(self) else {}
+        if name in buffers:  # a new value for a registered buffer replaces it, as in torch
+            self.register_buffer(name, value, buffers[name])
+            return
     _native_setattr(self, name, value)
     if isinstance(value, _core.Tensor) and value._is_param:
-        handles.adopt(value)  # the object attribute access returns (it sits in __dict__)
+        # attribute access returns what sits in __dict__: make that the tensor's one handle
+        object.__setattr__(self, name, handles.adopt(value))
+
+
+def _is_built(module: Module) -> bool:
+    try:
+        module._own_buffers()
+    except (AttributeError, TypeError):  # Module.__init__ not called yet
+        return False
+    return True
 
 
 def _register_parameter(self: Module, name: str, param) -> None:
@@ -162,7 +176,8 @@ def _register_parameter(self: Module, name: str, param) -> None:
 
 def _register_buffer(self: Module, name: str, tensor, persistent: bool = True) -> None:
     _native_register_buffer(self, name, tensor, persistent)
-    handles.adopt(tensor)
+    if tensor is not None:
+        handles.adopt(tensor)
 
 
 Module.__getattr__ = _getattr
@@ -211,6 +226,8 @@ def _to(self: Module, *args, device=None, dtype=None, non_blocking: bool = False
             dtype = arg
         elif arg is not None:
             device = arg
+    if isinstance(device, str) and device in ("bfloat16", "float16", "half", "float64", "double", "int64"):
+        device, dtype = None, device
     if dtype not in (None, "float32", "float"):
         raise TypeError(f"Module.to: parameters are float32 here; dtype {dtype!r} is not supported")
     return _native_to(self, device) if device is not None else self

@@ -1,7 +1,9 @@
-"""Optimisers (``md.optim``): Adam and AdamW with PyTorch's interface, EMA, gradient clipping.
+"""Optimisers (``md.optim``): Adam, AdamW and SGD with PyTorch's interface, EMA, gradient
+clipping, and (from lr_scheduler.py) torch's and diffusers' learning-rate schedulers.
 
-The update itself runs in the native core as one fused pass over a flat arena holding every
-parameter of a group (see ``cpp/optim``); this module keeps the hyperparameters in
+Adam's and AdamW's update runs in the native core as one fused pass over a flat arena holding
+every parameter of a group (see ``cpp/optim``); SGD is written with in-place ops, one small update
+per parameter; this module keeps the hyperparameters in
 ``param_groups`` so that learning-rate schedules can change them between steps, as in PyTorch.
 Creating an optimiser re-homes the parameters (and their gradients) into the arena; the model
 keeps the same tensors. As in torch, ``zero_grad()`` sets the gradients to None (the next backward
@@ -250,6 +252,15 @@ class SGD:
 
     def load_state_dict(self, state_dict: dict) -> None:
         params = [p for g in self.param_groups for p in g["params"]]
+        if len(state_dict["param_groups"]) != len(self.param_groups):
+            raise ValueError(
+                f"SGD.load_state_dict: {len(state_dict['param_groups'])} parameter groups in the state, "
+                f"{len(self.param_groups)} here"
+            )
+        for i, s in state_dict["state"].items():
+            shape = tuple(np.shape(s["momentum_buffer"]))
+            if int(i) >= len(params) or shape != tuple(params[int(i)].shape):
+                raise ValueError(f"SGD.load_state_dict: momentum buffer {i} of shape {shape} fits no parameter here")
         for saved, group in zip(state_dict["param_groups"], self.param_groups):
             group.update({k: v for k, v in saved.items() if k != "params"})
         self.state = {}

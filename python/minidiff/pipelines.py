@@ -38,11 +38,16 @@ MODEL_INDEX = "model_index.json"
 
 class ImageArray(np.ndarray):
     """The (N, H, W, C) images a pipeline returns: a NumPy array that also answers ``.images``
-    (itself, as a plain array), as diffusers' ImagePipelineOutput does."""
+    (itself, as a plain array), as diffusers' ImagePipelineOutput does. Arithmetic on it gives
+    plain arrays."""
 
     @property
     def images(self) -> np.ndarray:
         return self.view(np.ndarray)
+
+    def __array_wrap__(self, obj, context=None, return_scalar=False):
+        out = np.asarray(obj).view(np.ndarray)
+        return out[()] if return_scalar else out
 
 
 class ImageList(list):
@@ -149,8 +154,9 @@ class DiffusionPipeline:
         pass (default: all ``batch_size``) to bound memory; the noise is still drawn for all images at
         once, so it does not change the images beyond the float rounding of batched convolutions.
 
-        The result is the images themselves; they also answer ``.images``, so diffusers' spelling
-        ``pipe(...).images`` works, and ``return_dict=False`` gives the tuple ``(images,)``.
+        The result is the images themselves; NumPy and PIL results also answer ``.images``, so
+        diffusers' spelling ``pipe(...).images`` works (a "tensor" result does not), and
+        ``return_dict=False`` gives the tuple ``(images,)``.
         """
         images = self._generate(
             batch_size, num_inference_steps, generator, class_labels, guidance_scale, eta, output_type, progress,

@@ -280,9 +280,13 @@ def _data_set(self: Tensor, value: Tensor) -> None:
     self.detach().copy_(value)
 
 
+def _operand_grad(*values) -> bool:
+    return builtins.any(isinstance(v, Tensor) and v.requires_grad for v in values)
+
+
 def _lerp_(self: Tensor, end, weight) -> Tensor:
-    """In place: ``self += weight * (end - self)`` (the EMA update ``ema.lerp_(p, 1 - decay)``)."""
-    return self.add_((end - self) * weight) if isinstance(weight, Tensor) else self.add_(end - self, alpha=weight)
+    """In place: ``lerp(self, end, weight)`` (the EMA update ``ema.lerp_(p, 1 - decay)``)."""
+    return self._inplace_("lerp_", lambda: lerp(self, end, weight), _operand_grad(end, weight))
 
 
 _native_to = Tensor.to
@@ -303,14 +307,15 @@ def _to(self: Tensor, *args, dtype=None, device=None, non_blocking: bool = False
     out = _native_to(self, *rest[:1], dtype=dtype, device=device)
     if len(rest) == 2:
         out = _native_to(out, rest[1])
-    return out.clone() if copy and out is self else out
+    # the native to() returns the same tensor (in a new Python handle) when nothing changes
+    return out.clone() if copy and out._impl_id == self._impl_id else out
 
 
 def _squeeze(self: Tensor, dim=None) -> Tensor:
     """``squeeze()``, ``squeeze(dim)`` or ``squeeze((d0, d1, ...))`` (torch 2's tuple form)."""
     if isinstance(dim, (tuple, list)):
         out = self
-        for d in sorted((d % builtins.max(self.ndim, 1) for d in dim), reverse=True):
+        for d in reversed(_dims("squeeze", dim, self.ndim)):
             out = _native_squeeze(out, d)
         return out
     return _native_squeeze(self, dim)
@@ -401,7 +406,8 @@ def all(input: Tensor, dim=None, keepdim: bool = False) -> Tensor:  # noqa: A001
 
 
 def _new(fill):
-    def method(self: Tensor, size, *, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    def method(self: Tensor, *size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+        size = size[0] if len(size) == 1 and isinstance(size[0], (tuple, list)) else size
         out = fill(size, dtype=dtype or self.dtype, device=device or self.device)
         return out.requires_grad_() if requires_grad else out
 
@@ -419,7 +425,18 @@ def _new_tensor(self: Tensor, data, *, dtype=None, device=None, requires_grad: b
 
 def _clamp_(self: Tensor, min=None, max=None) -> Tensor:  # noqa: A002 (torch's argument names)
     """In place, as the other in-place ops (outside the graph it writes; inside it rebases)."""
-    return self.add_(self.clamp(min, max) - self)
+    return self._inplace_("clamp_", lambda: self.clamp(min, max))
+
+
+def _t(self: Tensor) -> Tensor:
+    if self.ndim > 2:
+        raise ValueError(f"t() expects a tensor of at most 2 dimensions, got shape {tuple(self.shape)}")
+    return self if self.ndim < 2 else self.transpose(0, 1)
+
+
+def pow(input, exponent) -> Tensor:  # noqa: A001 (torch's name)
+    """``md.pow(t, e)`` or ``md.pow(number, t)``."""
+    return input**exponent
 
 
 _SHAPE_METHODS = {
@@ -435,7 +452,7 @@ _SHAPE_METHODS = {
     "view_as": lambda self, other: self.view(*other.shape),
     "reshape_as": lambda self, other: self.reshape(*other.shape),
     "type_as": lambda self, other: self.to(other.dtype),
-    "t": lambda self: self if self.ndim < 2 else self.transpose(0, 1),
+    "t": _t,
     "is_floating_point": lambda self: self.dtype != "int64",
     "nelement": lambda self: self.numel(),
     "element_size": lambda self: 8 if self.dtype == "int64" else (2 if self.dtype == "bfloat16" else 4),
@@ -477,7 +494,7 @@ def _method_alias(name: str):
 
 
 _FUNCTION_FORMS = (
-    "sum", "mean", "max", "pow", "square", "rsqrt", "relu", "softmax", "permute", "reshape", "flatten",
+    "sum", "mean", "max", "square", "rsqrt", "relu", "softmax", "permute", "reshape", "flatten",
     "transpose", "squeeze", "unsqueeze", "chunk", "numel", "is_floating_point", "clip", "neg", "log_softmax",
 )  # fmt: skip
 
@@ -563,7 +580,7 @@ def install(namespace: dict) -> list[str]:
     added.update(
         split=split, unbind=unbind, amax=amax, amin=amin, any=any, all=all, concat=F.cat, concatenate=F.cat,
         bmm=F.matmul, mm=F.matmul, from_numpy=from_numpy, as_tensor=as_tensor, is_tensor=is_tensor,
-        randperm=randperm, eye=eye, pi=math.pi,
+        randperm=randperm, eye=eye, pi=math.pi, pow=pow,
     )  # fmt: skip
     namespace.update(added)
     return sorted(added)

@@ -705,6 +705,8 @@ class Trainer:
         ``TrainingDiverged``, naming the last good checkpoint.
         """
         self.prepare(model)
+        if isinstance(images, _core.Tensor) and images.dtype != "float32":
+            images = images.to("float32")  # integer images from a custom dataset (the loader keeps int64)
         k = self.config.gradient_accumulation_steps
         with self._matmul_precision():
             loss = self.compute_loss(model, images, class_labels)
@@ -740,7 +742,7 @@ class Trainer:
         if self.micro_step == 0:
             return
         cfg = self.config
-        params = list(self.model.parameters())
+        params = [p for group in self.optimizer.param_groups for p in group["params"]]
         # the global norm is computed either way (one fused pass); clipping only when asked
         norm = clip_grad_norm_(params, cfg.max_grad_norm if cfg.max_grad_norm > 0 else float("inf"))
         self._grad_norm = norm if cfg.max_grad_norm > 0 else None
