@@ -306,3 +306,27 @@ def test_handles_stay_the_optimisers_and_buffers_take_new_values():
     m.count = md.ones(2)  # a registered buffer takes the new tensor, as in torch
     assert m.count.numpy().tolist() == [1.0, 1.0] and m.state_dict()["count"].numpy().tolist() == [1.0, 1.0]
     assert next(m.buffers()) is m.count
+
+
+def test_trainer_takes_a_dataset_of_images_alone(tmp_path):
+    class Images:
+        def __init__(self):
+            self.x = np.random.default_rng(0).uniform(-1, 1, (16, 1, 8, 8)).astype(np.float32)
+
+        def __len__(self):
+            return len(self.x)
+
+        def __getitem__(self, i):
+            return self.x[i]
+
+    cfg = md.TrainingConfig(
+        batch_size=8, num_epochs=1, use_ema=False, sample_every=0, checkpoint_every=0, save_every=0,
+        progress=False, output_dir=str(tmp_path), model_config=dict(
+            sample_size=8, in_channels=1, out_channels=1, block_out_channels=(8, 16), layers_per_block=1,
+            down_block_types=("DownBlock2D", "DownBlock2D"), up_block_types=("UpBlock2D", "UpBlock2D"),
+            norm_num_groups=4,
+        ),
+    )  # fmt: skip
+    model = md.UNet2DModel(**cfg.model_config)
+    result = md.Trainer(cfg, md.DDPMScheduler(num_train_timesteps=50)).train(model, Images())
+    assert len(result["epoch_losses"]) == 1 and np.isfinite(result["epoch_losses"][0])

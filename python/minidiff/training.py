@@ -1026,7 +1026,9 @@ class Trainer:
 
     def _check_data(self, model, dataset) -> None:
         cfg = model.config
-        first = np.asarray(dataset[0][0])
+        item = dataset[0]
+        # (image, label) items, or images alone (the loader then gives image batches)
+        first = np.asarray(item[0] if isinstance(item, (tuple, list)) else item)
         size = cfg["sample_size"]
         if size is None:  # diffusers' default; its pipelines (and the sample grids here) need it
             raise ValueError(
@@ -1053,7 +1055,7 @@ class Trainer:
         """Trains ``model`` on ``dataset`` for ``num_epochs`` epochs (default: the config's).
 
         ``dataset``: an ``md.data.Dataset`` (or anything with ``__len__``/``__getitem__`` giving
-        ``(image, label)``), a name or path for ``load_dataset``, or an array (N, C, H, W) in
+        ``(image, label)`` or just the image), a name or path for ``load_dataset``, or an array (N, C, H, W) in
         [-1, 1]; None loads ``config.dataset``. ``resume_from`` ("latest" for the output
         directory's newest checkpoint, or a path) continues an earlier run exactly where its
         checkpoint left it. ``callback(trainer, row)`` runs after every optimiser step. Calling
@@ -1142,7 +1144,8 @@ class Trainer:
                 epoch_start = time.perf_counter()
                 if bar is not None:
                     bar.set_description(f"epoch {epoch + 1}/{num_epochs}")
-                for images, labels in self.loader:
+                for batch in self.loader:
+                    images, labels = batch[:2] if isinstance(batch, tuple) else (batch, None)
                     loss = self.train_step(model, images, labels if cfg.class_conditional else None)
                     self._epoch_loss_sum += loss
                     self._epoch_loss_count += 1
