@@ -3,20 +3,30 @@
 
 namespace md::nn {
 
+namespace {
+
+// A layer's "weight" of the given shape and, when bias, its "bias" of bias_size, both drawn as
+// PyTorch's defaults draw them for fan_in; without bias, "bias" reads as None.
+void add_weight_and_bias(Module& m, const Shape& weight_shape, int64_t bias_size, int64_t fan_in, bool bias) {
+  Tensor w = empty(weight_shape);
+  init_uniform_fan_in(w, fan_in);
+  m.register_parameter("weight", w);
+  if (bias) {
+    Tensor b = empty({bias_size});
+    init_uniform_fan_in(b, fan_in);
+    m.register_parameter("bias", b);
+  } else {
+    m.declare_absent("bias");
+  }
+}
+
+}  // namespace
+
 // ---- Linear
 
 Linear::Linear(int64_t in, int64_t out, bool bias) : in_features(in), out_features(out) {
   MD_CHECK(in >= 0 && out >= 0, ValueError, "Linear: features must be non-negative, got (", in, ", ", out, ")");
-  Tensor w = empty({out, in});
-  init_uniform_fan_in(w, in);
-  register_parameter("weight", w);
-  if (bias) {
-    Tensor b = empty({out});
-    init_uniform_fan_in(b, in);
-    register_parameter("bias", b);
-  } else {
-    declare_absent("bias");
-  }
+  add_weight_and_bias(*this, {out, in}, out, in, bias);
 }
 
 std::string Linear::extra_repr() const {
@@ -33,17 +43,7 @@ Conv2d::Conv2d(int64_t in, int64_t out, std::pair<int64_t, int64_t> k, std::pair
     : in_channels(in), out_channels(out), kernel_size(k), stride(s), padding(p) {
   MD_CHECK(in > 0 && out > 0 && k.first > 0 && k.second > 0, ValueError, "Conv2d: invalid channels (", in, ", ", out,
            ") or kernel size (", k.first, ", ", k.second, ")");
-  const int64_t fan_in = in * k.first * k.second;
-  Tensor w = empty({out, in, k.first, k.second});
-  init_uniform_fan_in(w, fan_in);
-  register_parameter("weight", w);
-  if (bias) {
-    Tensor b = empty({out});
-    init_uniform_fan_in(b, fan_in);
-    register_parameter("bias", b);
-  } else {
-    declare_absent("bias");
-  }
+  add_weight_and_bias(*this, {out, in, k.first, k.second}, out, in * k.first * k.second, bias);
 }
 
 std::string Conv2d::extra_repr() const {
@@ -67,17 +67,7 @@ ConvTranspose2d::ConvTranspose2d(int64_t in, int64_t out, std::pair<int64_t, int
            "ConvTranspose2d: output_padding (", op.first, ", ", op.second,
            ") must be non-negative and smaller than the stride (", s.first, ", ", s.second, ")");
   // torch computes the fan-in from the weight's dim 1, which for a transposed conv is out_channels
-  const int64_t fan_in = out * k.first * k.second;
-  Tensor w = empty({in, out, k.first, k.second});
-  init_uniform_fan_in(w, fan_in);
-  register_parameter("weight", w);
-  if (bias) {
-    Tensor b = empty({out});
-    init_uniform_fan_in(b, fan_in);
-    register_parameter("bias", b);
-  } else {
-    declare_absent("bias");
-  }
+  add_weight_and_bias(*this, {in, out, k.first, k.second}, out, out * k.first * k.second, bias);
 }
 
 std::string ConvTranspose2d::extra_repr() const {
