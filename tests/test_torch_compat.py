@@ -330,3 +330,25 @@ def test_trainer_takes_a_dataset_of_images_alone(tmp_path):
     model = md.UNet2DModel(**cfg.model_config)
     result = md.Trainer(cfg, md.DDPMScheduler(num_train_timesteps=50)).train(model, Images())
     assert len(result["epoch_losses"]) == 1 and np.isfinite(result["epoch_losses"][0])
+
+
+def test_threads_meeting_one_tensor_get_one_handle():
+    import threading
+
+    from minidiff import handles
+
+    lin = md.nn.Linear(2, 2)
+    raw = [md.nn._native_getattr(lin, "bias") for _ in range(8)]  # eight fresh handles of one tensor
+    del lin
+    got, barrier = [], threading.Barrier(8)
+
+    def run(t):
+        barrier.wait()
+        got.append(handles.canonical(t))
+
+    threads = [threading.Thread(target=run, args=(t,)) for t in raw]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert len({id(h) for h in got}) == 1

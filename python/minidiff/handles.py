@@ -10,17 +10,20 @@ a key is never reused by another tensor while it is in the table.
 
 from __future__ import annotations
 
+import threading
 import weakref
 
 _live: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+_lock = threading.Lock()  # two threads meeting one tensor must get the same handle
 
 
 def canonical(t):
-    found = _live.get(t._impl_id)
-    if found is not None:
-        return found
-    _live[t._impl_id] = t
-    return t
+    with _lock:
+        found = _live.get(t._impl_id)
+        if found is not None:
+            return found
+        _live[t._impl_id] = t
+        return t
 
 
 def adopt(t):
