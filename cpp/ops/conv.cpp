@@ -7,6 +7,31 @@
 
 namespace md {
 
+namespace {
+
+// The geometry of a convolution of an (N, C, H, W) input with a (K, C, R, S) weight, giving
+// (N, K, P, Q); conv_transpose2d describes the convolution whose input gradient it computes.
+Conv2dGeometry geometry(int64_t N, int64_t C, int64_t H, int64_t W, int64_t K, int64_t R, int64_t S,
+                        std::pair<int64_t, int64_t> stride, std::pair<int64_t, int64_t> padding, int64_t P, int64_t Q) {
+  Conv2dGeometry g{};
+  g.N = static_cast<int>(N);
+  g.C = static_cast<int>(C);
+  g.H = static_cast<int>(H);
+  g.W = static_cast<int>(W);
+  g.K = static_cast<int>(K);
+  g.R = static_cast<int>(R);
+  g.S = static_cast<int>(S);
+  g.stride_h = static_cast<int>(stride.first);
+  g.stride_w = static_cast<int>(stride.second);
+  g.pad_h = static_cast<int>(padding.first);
+  g.pad_w = static_cast<int>(padding.second);
+  g.P = static_cast<int>(P);
+  g.Q = static_cast<int>(Q);
+  return g;
+}
+
+}  // namespace
+
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, std::pair<int64_t, int64_t> stride,
               std::pair<int64_t, int64_t> padding) {
   MD_PROFILE("conv2d");
@@ -26,25 +51,14 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, std::pa
     MD_CHECK(bias.dim() == 1 && bias.shape()[0] == weight.shape()[0], ValueError, "conv2d: bias of shape ",
              bias.shape(), " does not match weight of shape ", weight.shape());
   }
-  Conv2dGeometry g{};
-  g.N = static_cast<int>(x.shape()[0]);
-  g.C = static_cast<int>(x.shape()[1]);
-  g.H = static_cast<int>(x.shape()[2]);
-  g.W = static_cast<int>(x.shape()[3]);
-  g.K = static_cast<int>(weight.shape()[0]);
-  g.R = static_cast<int>(weight.shape()[2]);
-  g.S = static_cast<int>(weight.shape()[3]);
-  g.stride_h = static_cast<int>(stride.first);
-  g.stride_w = static_cast<int>(stride.second);
-  g.pad_h = static_cast<int>(padding.first);
-  g.pad_w = static_cast<int>(padding.second);
   const int64_t ph = x.shape()[2] + 2 * padding.first - weight.shape()[2];
   const int64_t pw = x.shape()[3] + 2 * padding.second - weight.shape()[3];
   MD_CHECK(ph >= 0 && pw >= 0, ValueError, "conv2d: kernel of shape ", weight.shape(),
            " is larger than the padded input of shape ", x.shape(), " (padding (", padding.first, ", ", padding.second,
            "))");
-  g.P = static_cast<int>(ph / stride.first + 1);
-  g.Q = static_cast<int>(pw / stride.second + 1);
+  const Conv2dGeometry g =
+      geometry(x.shape()[0], x.shape()[1], x.shape()[2], x.shape()[3], weight.shape()[0], weight.shape()[2],
+               weight.shape()[3], stride, padding, ph / stride.first + 1, pw / stride.second + 1);
   Tensor xc = x.is_contiguous() ? x.detach() : contiguous(x.detach());
   Tensor w = weight.is_contiguous() ? weight.detach() : contiguous(weight.detach());
   Tensor b = bias.defined() ? (bias.is_contiguous() ? bias.detach() : contiguous(bias.detach())) : Tensor();
@@ -122,20 +136,8 @@ Tensor conv_transpose2d(const Tensor& x, const Tensor& weight, const Tensor& bia
            " and padding (", padding.first, ", ", padding.second, ") gives an output of size (", Ho, ", ", Wo, ")");
   // The convolution whose input gradient this is: input (N, C_out, Ho, Wo), weight (C_in, C_out,
   // R, S) read as (K, C, R, S), output (N, C_in, H, W).
-  Conv2dGeometry g{};
-  g.N = static_cast<int>(x.shape()[0]);
-  g.C = static_cast<int>(weight.shape()[1]);
-  g.H = static_cast<int>(Ho);
-  g.W = static_cast<int>(Wo);
-  g.K = static_cast<int>(weight.shape()[0]);
-  g.R = static_cast<int>(weight.shape()[2]);
-  g.S = static_cast<int>(weight.shape()[3]);
-  g.stride_h = static_cast<int>(stride.first);
-  g.stride_w = static_cast<int>(stride.second);
-  g.pad_h = static_cast<int>(padding.first);
-  g.pad_w = static_cast<int>(padding.second);
-  g.P = static_cast<int>(H);
-  g.Q = static_cast<int>(W);
+  const Conv2dGeometry g = geometry(x.shape()[0], weight.shape()[1], Ho, Wo, weight.shape()[0], weight.shape()[2],
+                                    weight.shape()[3], stride, padding, H, W);
   Tensor xc = x.is_contiguous() ? x.detach() : contiguous(x.detach());
   Tensor w = weight.is_contiguous() ? weight.detach() : contiguous(weight.detach());
   Tensor out = Tensor::empty({g.N, g.C, Ho, Wo}, DType::Float32, x.device());

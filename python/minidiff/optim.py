@@ -59,6 +59,15 @@ def _as_param_list(params) -> list:
     return [handles.canonical(p) if isinstance(p, Tensor) else p for p in params]
 
 
+def _param_groups(params, owner: str) -> list[dict]:
+    """An optimiser's ``params`` argument (parameters, a module, or a list of group dicts) as a
+    list of group dicts; their ``params`` are normalised by each optimiser with _as_param_list."""
+    params = list(params) if not isinstance(params, (Tensor, _core.nn.Module)) else _as_param_list(params)
+    if not params:
+        raise ValueError(f"{owner} got an empty parameter list")
+    return params if isinstance(params[0], dict) else [{"params": params}]
+
+
 class Adam:
     """Adam (Kingma & Ba) with bias correction; ``weight_decay`` adds an L2 term to the gradient."""
 
@@ -77,10 +86,7 @@ class Adam:
         if len(betas) != 2 or not all(0.0 <= b < 1.0 for b in betas):
             raise ValueError(f"{type(self).__name__}: betas must be two numbers in [0, 1), got {betas}")
         self.defaults = {"lr": lr, "betas": tuple(betas), "eps": eps, "weight_decay": weight_decay}
-        params = list(params) if not isinstance(params, (Tensor, _core.nn.Module)) else _as_param_list(params)
-        if not params:
-            raise ValueError(f"{type(self).__name__} got an empty parameter list")
-        groups = params if isinstance(params[0], dict) else [{"params": params}]
+        groups = _param_groups(params, type(self).__name__)
         self.param_groups: list[dict] = []
         self._cores = []
         for g in groups:
@@ -200,10 +206,7 @@ class SGD:
             "lr": lr, "momentum": momentum, "dampening": dampening, "weight_decay": weight_decay,
             "nesterov": nesterov, "maximize": maximize,
         }  # fmt: skip
-        params = list(params) if not isinstance(params, (Tensor, _core.nn.Module)) else _as_param_list(params)
-        if not params:
-            raise ValueError("SGD got an empty parameter list")
-        groups = params if isinstance(params[0], dict) else [{"params": params}]
+        groups = _param_groups(params, "SGD")
         self.param_groups = [{**self.defaults, **g, "params": _as_param_list(g["params"])} for g in groups]
         self.state: dict = {}
 
