@@ -128,6 +128,26 @@ def conv2d_ref(x, w, b=None, stride=(1, 1), padding=(0, 0)):
     return out
 
 
+def conv2d_grads_ref(x, w, gy, stride=(1, 1), padding=(0, 0)):
+    """Gradients (dx, dw, db) of sum(gy * conv2d(x, w, b)) in float64, by the same patches as
+    conv2d_ref, scattered instead of gathered."""
+    N, C, H, W = x.shape
+    K, _, R, S = w.shape
+    sh, sw = stride
+    ph, pw = padding
+    P, Q = gy.shape[2:]
+    xp = np.pad(x.astype(np.float64), ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    dxp = np.zeros_like(xp)
+    dw = np.zeros((K, C, R, S))
+    gy = gy.astype(np.float64)
+    for r in range(R):
+        for s in range(S):
+            win = (slice(None), slice(None), slice(r, r + sh * (P - 1) + 1, sh), slice(s, s + sw * (Q - 1) + 1, sw))
+            dw[:, :, r, s] = np.einsum("nkpq,ncpq->kc", gy, xp[win])
+            dxp[win] += np.einsum("nkpq,kc->ncpq", gy, w[:, :, r, s].astype(np.float64))
+    return dxp[:, :, ph : ph + H, pw : pw + W], dw, gy.sum(axis=(0, 2, 3))
+
+
 def group_norm_ref(x, groups, weight=None, bias=None, eps=1e-5):
     N, C = x.shape[:2]
     xg = x.astype(np.float64).reshape(N, groups, -1)

@@ -10,6 +10,7 @@ state their looser bounds: TF32 keeps 10 mantissa bits, so products carry ~1e-3 
 import numpy as np
 import pytest
 from bf16_ref import bf16
+from gradcheck import conv2d_grads_ref, conv2d_ref
 
 import minidiff as md
 import minidiff.functional as F
@@ -374,6 +375,22 @@ def conv_layout(request):
     md._core.set_cuda_conv_layout(before)
 
 
+def check_conv(arrays, stride, padding, rtol=1e-4, atol=1e-4):
+    """F.conv2d on the GPU, output and gradients, against the float64 reference (the CPU conv2d is no
+    oracle here: its Winograd F(4x4, 3x3) rounds more than a float32 GEMM)."""
+    fn = lambda x, w, *b: F.conv2d(x, w, *b, stride=stride, padding=padding)  # noqa: E731
+    got = run_on(DEV, fn, arrays, grad=True)
+    pair = lambda v: (v, v) if isinstance(v, int) else tuple(v)  # noqa: E731
+    x, w, *b = arrays
+    gy = randn(rng(99), *got[0].shape)  # the output gradient run_on used
+    dx, dw, db = conv2d_grads_ref(x, w, gy, pair(stride), pair(padding))
+    want = [conv2d_ref(x, w, *b, stride=pair(stride), padding=pair(padding)), dx, dw] + ([db] if b else [])
+    assert len(got) == len(want)
+    for i, (g, ww) in enumerate(zip(got, want)):
+        what = "output" if i == 0 else f"gradient of input {i - 1}"
+        np.testing.assert_allclose(g, ww, rtol=rtol, atol=atol, err_msg=what)
+
+
 @pytest.mark.parametrize(
     "x_shape,w_shape,stride,padding,bias",
     [
@@ -393,10 +410,7 @@ def test_conv2d(x_shape, w_shape, stride, padding, bias, conv_layout, workspace)
     arrays = [randn(r, *x_shape), randn(r, *w_shape, scale=0.2)]
     if bias:
         arrays.append(randn(r, w_shape[0]))
-        fn = lambda x, w, b: F.conv2d(x, w, b, stride=stride, padding=padding)  # noqa: E731
-    else:
-        fn = lambda x, w: F.conv2d(x, w, stride=stride, padding=padding)  # noqa: E731
-    check(fn, arrays, rtol=1e-4, atol=1e-4)
+    check_conv(arrays, stride, padding)
 
 
 def _random_conv_case(seed):
@@ -420,8 +434,7 @@ def test_conv2d_random_geometries(seed, conv_layout):
     arrays = [randn(r, *x_shape), randn(r, *w_shape, scale=0.2)]
     if bias:
         arrays.append(randn(r, w_shape[0]))
-    fn = lambda x, w, *b: F.conv2d(x, w, *b, stride=stride, padding=padding)  # noqa: E731
-    check(fn, arrays, rtol=1e-4, atol=1e-4)
+    check_conv(arrays, stride, padding)
 
 
 @pytest.mark.parametrize("needs", ["input", "weight"])

@@ -1,6 +1,8 @@
-// conv2d against a naive direct convolution written here (double accumulation): forward and all
+// conv2d against a naive direct convolution (conv_ref.h, double accumulation): forward and all
 // three gradients (input, weight, bias) for stride 1 and 2, padding 0 and 1, 1x1 and 3x3 and
 // non-square kernels, odd and non-square images, batch 1 and larger.
+#include "conv_geometry.h"
+#include "conv_ref.h"
 #include "test_util.h"
 
 using namespace md;
@@ -13,57 +15,6 @@ struct Case {
   bool bias;
 };
 
-int out_size(int in, int k, int s, int p) { return (in + 2 * p - k) / s + 1; }
-
-// y (N, K, P, Q) = sum over c, r, s of x (N, C, H, W) * w (K, C, R, S), zero padding.
-std::vector<double> conv_ref(const Case& c, const std::vector<float>& x, const std::vector<float>& w,
-                             const std::vector<float>& b) {
-  const int P = out_size(c.H, c.R, c.sh, c.ph), Q = out_size(c.W, c.S, c.sw, c.pw);
-  std::vector<double> y(static_cast<size_t>(c.N) * c.K * P * Q, 0.0);
-  for (int n = 0; n < c.N; ++n)
-    for (int k = 0; k < c.K; ++k)
-      for (int p = 0; p < P; ++p)
-        for (int q = 0; q < Q; ++q) {
-          double acc = c.bias ? b[k] : 0.0;
-          for (int ch = 0; ch < c.C; ++ch)
-            for (int r = 0; r < c.R; ++r)
-              for (int s = 0; s < c.S; ++s) {
-                const int h = p * c.sh - c.ph + r, ww = q * c.sw - c.pw + s;
-                if (h < 0 || h >= c.H || ww < 0 || ww >= c.W) continue;
-                acc += static_cast<double>(x[((n * c.C + ch) * c.H + h) * c.W + ww]) *
-                       w[((k * c.C + ch) * c.R + r) * c.S + s];
-              }
-          y[((n * c.K + k) * P + p) * Q + q] = acc;
-        }
-  return y;
-}
-
-// Gradients of sum(g * y) by the same index arithmetic, scattered instead of gathered.
-void conv_grads_ref(const Case& c, const std::vector<float>& x, const std::vector<float>& w,
-                    const std::vector<float>& g, std::vector<double>& dx, std::vector<double>& dw,
-                    std::vector<double>& db) {
-  const int P = out_size(c.H, c.R, c.sh, c.ph), Q = out_size(c.W, c.S, c.sw, c.pw);
-  dx.assign(x.size(), 0.0);
-  dw.assign(w.size(), 0.0);
-  db.assign(c.K, 0.0);
-  for (int n = 0; n < c.N; ++n)
-    for (int k = 0; k < c.K; ++k)
-      for (int p = 0; p < P; ++p)
-        for (int q = 0; q < Q; ++q) {
-          const double go = g[((n * c.K + k) * P + p) * Q + q];
-          db[k] += go;
-          for (int ch = 0; ch < c.C; ++ch)
-            for (int r = 0; r < c.R; ++r)
-              for (int s = 0; s < c.S; ++s) {
-                const int h = p * c.sh - c.ph + r, ww = q * c.sw - c.pw + s;
-                if (h < 0 || h >= c.H || ww < 0 || ww >= c.W) continue;
-                const size_t xi = ((n * c.C + ch) * c.H + h) * c.W + ww, wi = ((k * c.C + ch) * c.R + r) * c.S + s;
-                dx[xi] += go * w[wi];
-                dw[wi] += go * x[xi];
-              }
-        }
-}
-
 void run_case(const Case& c, unsigned seed) {
   Tensor x = testutil::random({c.N, c.C, c.H, c.W}, seed);
   Tensor w = testutil::random({c.K, c.C, c.R, c.S}, seed + 1);
@@ -72,15 +23,15 @@ void run_case(const Case& c, unsigned seed) {
   w.set_requires_grad(true);
   b.set_requires_grad(true);
   Tensor y = conv2d(x, w, c.bias ? b : Tensor(), {c.sh, c.sw}, {c.ph, c.pw});
-  const int P = out_size(c.H, c.R, c.sh, c.ph), Q = out_size(c.W, c.S, c.sw, c.pw);
-  CHECK((y.shape() == Shape{c.N, c.K, P, Q}));
+  const Conv2dGeometry geo = conv_geometry(c.N, c.C, c.H, c.W, c.K, c.R, c.S, c.sh, c.sw, c.ph, c.pw);
+  CHECK((y.shape() == Shape{c.N, c.K, geo.P, geo.Q}));
   const auto hx = host(x), hw = host(w), hb = host(b);
-  CHECK_ALLCLOSE(host(y), conv_ref(c, hx, hw, hb), 1e-5, 1e-5);
+  CHECK_ALLCLOSE(host(y), testutil::conv2d_ref(geo, hx, hw, c.bias ? hb.data() : nullptr), 1e-5, 1e-5);
 
   Tensor g = testutil::random(y.shape(), seed + 3);
   y.backward(g);
   std::vector<double> dx, dw, db;
-  conv_grads_ref(c, hx, hw, host(g), dx, dw, db);
+  testutil::conv2d_grads_ref(geo, hx, hw, host(g), dx, dw, &db);
   CHECK_ALLCLOSE(host(x.grad()), dx, 1e-5, 1e-5);
   CHECK_ALLCLOSE(host(w.grad()), dw, 1e-5, 1e-5);
   if (c.bias)

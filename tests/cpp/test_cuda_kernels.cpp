@@ -1,8 +1,8 @@
-// CUDA kernels against their CPU twins, kernel by kernel, on the same random inputs: every entry
-// of kernel_list.inc, including those no Python op reaches yet (adam_step, clip_by_norm,
-// sum_squares). Outputs are pre-filled with NaN on both devices, so a kernel that accumulates
-// where it should write, or skips an element, fails. Without a CUDA build or device every test
-// returns at once (the skip is printed).
+// CUDA kernels against their CPU twins, kernel by kernel, on the same random inputs (conv2d against
+// a direct convolution in double, see check_conv): every entry of kernel_list.inc, including those no Python op reaches
+// yet (adam_step, clip_by_norm, sum_squares). Outputs are pre-filled with NaN on both devices, so a kernel that
+// accumulates where it should write, or skips an element, fails. Without a CUDA build or device every test returns at
+// once (the skip is printed).
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -15,6 +15,7 @@
 
 #include "check.h"
 #include "conv_geometry.h"
+#include "conv_ref.h"
 #include "kernels.h"
 #include "runtime.h"
 
@@ -69,8 +70,10 @@ std::vector<float> randn(size_t n, float scale = 1.0f) {
 
 std::vector<float> nans(size_t n) { return std::vector<float>(n, kNaN); }
 
-// |got - want| <= atol + rtol * |want| everywhere (NaN only where want is NaN).
-void expect_close(const std::vector<float>& got, const std::vector<float>& want, double rtol, double atol,
+// |got - want| <= atol + rtol * |want| everywhere (NaN only where want is NaN); want is the CPU
+// twin's result (float) or a reference in double.
+template <typename W>
+void expect_close(const std::vector<float>& got, const std::vector<W>& want, double rtol, double atol,
                   const std::string& what, int line) {
   if (got.size() != want.size()) {
     check::fail(__FILE__, line, what + ": size " + std::to_string(got.size()) + " vs " + std::to_string(want.size()));
@@ -104,8 +107,8 @@ void expect_close(const std::vector<float>& got, const std::vector<float>& want,
   if (bad)
     check::fail(__FILE__, line,
                 what + ": " + std::to_string(bad) + " of " + std::to_string(got.size()) + " differ; worst at " +
-                    std::to_string(worst) + ": cuda " + std::to_string(got[worst]) + " vs cpu " +
-                    std::to_string(want[worst]));
+                    std::to_string(worst) + ": cuda " + std::to_string(got[worst]) + " vs " +
+                    (std::is_same_v<W, float> ? "cpu " : "reference ") + std::to_string(want[worst]));
 }
 
 #define EXPECT_CLOSE(got, want, rtol, atol, what) expect_close((got), (want), (rtol), (atol), (what), __LINE__)
@@ -442,14 +445,15 @@ TEST(gemm_tf32_is_close_but_allowed_to_differ) {
 
 namespace {
 
+// The CUDA conv2d against the direct convolution in double (the CPU conv2d is no oracle here: its
+// Winograd F(4x4, 3x3) rounds more than a float32 GEMM).
 void check_conv(const Conv2dGeometry& g, bool with_bias, bool all_grads, const std::string& name) {
   const size_t nin = size_t(g.N) * g.C * g.H * g.W, nw = size_t(g.K) * g.C * g.R * g.S,
                nout = size_t(g.N) * g.K * g.P * g.Q;
   std::vector<float> x = randn(nin), w = randn(nw, 0.2f), b = randn(g.K), dy = randn(nout);
-  std::vector<float> y = nans(nout), dx = nans(nin), dw = nans(nw), db = nans(g.K);
-  cpu::conv2d_forward(y.data(), x.data(), w.data(), with_bias ? b.data() : nullptr, g, nullptr);
-  cpu::conv2d_backward(dx.data(), all_grads ? dw.data() : nullptr, all_grads ? db.data() : nullptr, dy.data(), x.data(),
-                       w.data(), g, nullptr);
+  const std::vector<double> y = testutil::conv2d_ref(g, x, w, with_bias ? b.data() : nullptr);
+  std::vector<double> dx, dw, db;
+  testutil::conv2d_grads_ref(g, x, w, dy, dx, dw, &db);
   DeviceArray<float> dX(x), dW(w), dB(b), dDY(dy), dY(nans(nout)), dDX(nans(nin)), dDW(nans(nw)), dDB(nans(g.K));
   cuda::conv2d_forward(dY.ptr, dX.ptr, dW.ptr, with_bias ? dB.ptr : nullptr, g, nullptr);
   cuda::conv2d_backward(dDX.ptr, all_grads ? dDW.ptr : nullptr, all_grads ? dDB.ptr : nullptr, dDY.ptr, dX.ptr, dW.ptr,

@@ -8,6 +8,7 @@
 // the rule sends to Winograd, so that path is checked end to end.
 #include <omp.h>
 
+#include "conv_ref.h"
 #include "cpu/winograd.h"
 #include "kernels.h"
 #include "test_util.h"
@@ -23,51 +24,6 @@ struct Case {
 
 Conv2dGeometry geometry(const Case& c) {
   return {c.N, c.C, c.H, c.W, c.K, 3, 3, 1, 1, c.ph, c.pw, c.H + 2 * c.ph - 2, c.W + 2 * c.pw - 2};
-}
-
-// y (N, K, P, Q) = x (N, C, H, W) correlated with w (K, C, 3, 3), zero padding, [+ b].
-std::vector<double> conv_ref(const Conv2dGeometry& g, const std::vector<float>& x, const std::vector<float>& w,
-                             const float* b) {
-  std::vector<double> y(static_cast<size_t>(g.N) * g.K * g.P * g.Q);
-  for (int n = 0; n < g.N; ++n)
-    for (int k = 0; k < g.K; ++k)
-      for (int p = 0; p < g.P; ++p)
-        for (int q = 0; q < g.Q; ++q) {
-          double acc = b ? b[k] : 0.0;
-          for (int c = 0; c < g.C; ++c)
-            for (int r = 0; r < 3; ++r)
-              for (int s = 0; s < 3; ++s) {
-                const int h = p - g.pad_h + r, v = q - g.pad_w + s;
-                if (h >= 0 && h < g.H && v >= 0 && v < g.W)
-                  acc += static_cast<double>(x[((static_cast<size_t>(n) * g.C + c) * g.H + h) * g.W + v]) *
-                         w[((static_cast<size_t>(k) * g.C + c) * 3 + r) * 3 + s];
-              }
-          y[((static_cast<size_t>(n) * g.K + k) * g.P + p) * g.Q + q] = acc;
-        }
-  return y;
-}
-
-// Gradients of sum(dy * y) with respect to x and w.
-void grads_ref(const Conv2dGeometry& g, const std::vector<float>& x, const std::vector<float>& w,
-               const std::vector<float>& dy, std::vector<double>& dx, std::vector<double>& dw) {
-  dx.assign(x.size(), 0.0);
-  dw.assign(w.size(), 0.0);
-  for (int n = 0; n < g.N; ++n)
-    for (int k = 0; k < g.K; ++k)
-      for (int p = 0; p < g.P; ++p)
-        for (int q = 0; q < g.Q; ++q) {
-          const double go = dy[((static_cast<size_t>(n) * g.K + k) * g.P + p) * g.Q + q];
-          for (int c = 0; c < g.C; ++c)
-            for (int r = 0; r < 3; ++r)
-              for (int s = 0; s < 3; ++s) {
-                const int h = p - g.pad_h + r, v = q - g.pad_w + s;
-                if (h < 0 || h >= g.H || v < 0 || v >= g.W) continue;
-                const size_t xi = ((static_cast<size_t>(n) * g.C + c) * g.H + h) * g.W + v;
-                const size_t wi = ((static_cast<size_t>(k) * g.C + c) * 3 + r) * 3 + s;
-                dx[xi] += go * w[wi];
-                dw[wi] += go * x[xi];
-              }
-        }
 }
 
 // Float32 against a double reference: each element within 1e-5 relative plus 1e-5 of the
@@ -101,9 +57,9 @@ void run_direct(const Case& c, unsigned seed) {
   const auto b = testutil::random_vec(c.K, seed + 2);
   const auto dy = testutil::random_vec(static_cast<size_t>(c.N) * c.K * g.P * g.Q, seed + 3);
   const bool with_bias = seed % 2 == 0;
-  const auto y_ref = conv_ref(g, x, w, with_bias ? b.data() : nullptr);
+  const auto y_ref = testutil::conv2d_ref(g, x, w, with_bias ? b.data() : nullptr);
   std::vector<double> dx_ref, dw_ref;
-  grads_ref(g, x, w, dy, dx_ref, dw_ref);
+  testutil::conv2d_grads_ref(g, x, w, dy, dx_ref, dw_ref);
   for (int threads : {1, 2, 3}) {
     Threads scope(threads);
     // outputs start as NaN (every element must be written) and are followed by a guard that must
@@ -291,12 +247,12 @@ TEST(conv2d_op_takes_the_winograd_path) {
       Tensor y = conv2d(x, w, with_bias ? b : Tensor(), {1, 1}, {c.ph, c.pw});
       CHECK((y.shape() == Shape{c.N, c.K, g.P, g.Q}));
       const auto hx = host(x), hw = host(w), hb = host(b);
-      check_close(host(y), conv_ref(g, hx, hw, with_bias ? hb.data() : nullptr), "conv2d forward", c,
+      check_close(host(y), testutil::conv2d_ref(g, hx, hw, with_bias ? hb.data() : nullptr), "conv2d forward", c,
                   omp_get_max_threads(), 0);
       Tensor dy = testutil::random(y.shape(), seed + 3);
       y.backward(dy);
       std::vector<double> dx, dw;
-      grads_ref(g, hx, hw, host(dy), dx, dw);
+      testutil::conv2d_grads_ref(g, hx, hw, host(dy), dx, dw);
       check_close(host(x.grad()), dx, "conv2d input gradient", c, omp_get_max_threads(), 0);
       check_close(host(w.grad()), dw, "conv2d weight gradient", c, omp_get_max_threads(), 0);
       if (with_bias) {
