@@ -95,7 +95,7 @@ def main():
         "--layouts",
         nargs="+",
         default=None,
-        choices=["auto", "batched", "wide"],
+        choices=["auto", "batched", "wide", "implicit"],
         help="CUDA: time minidiff in each of these conv layouts (default: the current one)",
     )
     p.add_argument(

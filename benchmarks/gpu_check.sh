@@ -12,10 +12,10 @@
 # Env: PYTEST_ARGS (default "-q -x"), TEST_TIMEOUT (seconds per stage, default 300),
 #      BENCH_FRAMEWORKS (default "minidiff torch"; add torch-compile for the batch-512 target,
 #      which costs minutes of compilation), BENCH_BF16=0 to skip the bf16 benchmark,
-#      BENCH_VARIANTS (default "MINIDIFF_CUDA_CONV=batched MINIDIFF_CUDA_CONV=wide": one
+#      BENCH_VARIANTS (default "MINIDIFF_CUDA_CONV=batched MINIDIFF_CUDA_CONV=wide"; also implicit: one
 #      minidiff-only run per VAR=value, against the defaults; empty to skip), SKIP_BENCH=1 to skip
 #      all benchmarks,
-#      SKIP_CLI=1 to skip the command-line stage,
+#      SKIP_CLI=1 to skip the command-line stage, CONV_SHAPES_LAYOUTS (default "batched wide"),
 #      BUILD_DIR (default build/gpu; kept between runs on a warm machine, so reruns are incremental),
 #      MINIDIFF_KEEP_CXX=1 to build with the image's CXX instead of the system g++ (see below).
 set -uo pipefail
@@ -161,8 +161,9 @@ if [ -z "${SKIP_BENCH:-}" ]; then
   grep -E "^== |matrix-product" "$LOG_DIR/kernels.log" >>"$LOG_DIR/summary.log"
 
   step "conv shapes: each distinct convolution of the fmnist U-Net at batch 128, both layouts vs torch"
+  # shellcheck disable=SC2086
   timeout "$TEST_TIMEOUT" python benchmarks/conv_shapes.py --device cuda --config fmnist --batch 128 \
-    --layouts batched wide 2>&1 | tee "$LOG_DIR/conv_shapes.log" || note "CONV SHAPES FAILED"
+    --layouts ${CONV_SHAPES_LAYOUTS:-batched wide} 2>&1 | tee "$LOG_DIR/conv_shapes.log" || note "CONV SHAPES FAILED"
   tail -n 2 "$LOG_DIR/conv_shapes.log" >>"$LOG_DIR/summary.log"
 
   if [ "${BENCH_BF16:-1}" != 0 ]; then

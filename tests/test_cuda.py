@@ -375,7 +375,7 @@ def conv_layout(request):
     md._core.set_cuda_conv_layout(before)
 
 
-def check_conv(arrays, stride, padding, rtol=1e-4, atol=1e-4):
+def check_conv(arrays, stride, padding, rtol=1e-4, atol=1e-4, tf32=False):
     """F.conv2d on the GPU, output and gradients, against the float64 reference (the CPU conv2d is no
     oracle here: its Winograd F(4x4, 3x3) rounds more than a float32 GEMM)."""
     fn = lambda x, w, *b: F.conv2d(x, w, *b, stride=stride, padding=padding)  # noqa: E731
@@ -388,23 +388,26 @@ def check_conv(arrays, stride, padding, rtol=1e-4, atol=1e-4):
     assert len(got) == len(want)
     for i, (g, ww) in enumerate(zip(got, want)):
         what = "output" if i == 0 else f"gradient of input {i - 1}"
-        np.testing.assert_allclose(g, ww, rtol=rtol, atol=atol, err_msg=what)
+        # tf32: errors relative to the tensor's largest entry (a TF32 sum errs by ~5e-4 of its
+        # terms' spread, which is the result's scale for these random sums, not each entry's)
+        tol = dict(rtol=0, atol=3e-3 * np.abs(ww).max()) if tf32 else dict(rtol=rtol, atol=atol)
+        np.testing.assert_allclose(g, ww, err_msg=what, **tol)
 
 
-@pytest.mark.parametrize(
-    "x_shape,w_shape,stride,padding,bias",
-    [
-        ((2, 3, 9, 9), (4, 3, 3, 3), 1, 1, True),
-        ((3, 5, 10, 11), (6, 5, 3, 3), 2, 1, True),
-        ((2, 8, 7, 6), (5, 8, 1, 1), 1, 0, True),
-        ((2, 4, 9, 8), (3, 4, 4, 3), (2, 1), (0, 2), False),
-        ((1, 2, 5, 5), (2, 2, 5, 5), 3, 2, True),
-        ((4, 16, 16, 16), (32, 16, 3, 3), 1, 1, True),
-        # long dweight products (depth = images * P*Q = 16384, 6003: cuBLAS splits such depths)
-        ((16, 8, 32, 32), (16, 8, 3, 3), 1, 1, True),
-        ((9, 5, 23, 29), (7, 5, 3, 3), 1, 1, False),
-    ],
-)
+CONV_CASES = [
+    ((2, 3, 9, 9), (4, 3, 3, 3), 1, 1, True),
+    ((3, 5, 10, 11), (6, 5, 3, 3), 2, 1, True),
+    ((2, 8, 7, 6), (5, 8, 1, 1), 1, 0, True),
+    ((2, 4, 9, 8), (3, 4, 4, 3), (2, 1), (0, 2), False),
+    ((1, 2, 5, 5), (2, 2, 5, 5), 3, 2, True),
+    ((4, 16, 16, 16), (32, 16, 3, 3), 1, 1, True),
+    # long dweight products (depth = images * P*Q = 16384, 6003: cuBLAS splits such depths)
+    ((16, 8, 32, 32), (16, 8, 3, 3), 1, 1, True),
+    ((9, 5, 23, 29), (7, 5, 3, 3), 1, 1, False),
+]
+
+
+@pytest.mark.parametrize("x_shape,w_shape,stride,padding,bias", CONV_CASES)
 def test_conv2d(x_shape, w_shape, stride, padding, bias, conv_layout, workspace):
     r = rng(13)
     arrays = [randn(r, *x_shape), randn(r, *w_shape, scale=0.2)]
@@ -435,6 +438,42 @@ def test_conv2d_random_geometries(seed, conv_layout):
     if bias:
         arrays.append(randn(r, w_shape[0]))
     check_conv(arrays, stride, padding)
+
+
+@pytest.fixture
+def implicit_tf32():
+    """The implicit-GEMM layout with TF32 on, the only mode its kernels run in."""
+    before = md._core.cuda_conv_layout()
+    md._core.set_cuda_conv_layout("implicit")
+    md.backends.allow_tf32 = True
+    yield
+    md._core.set_cuda_conv_layout(before)
+
+
+@pytest.mark.parametrize("case", range(len(CONV_CASES) + 24))
+def test_conv2d_implicit_gemm_tf32(case, implicit_tf32):
+    # the table's geometries, then the random ones: the forward (any stride) and the stride-1
+    # input gradient come from the implicit kernels, the rest from the wide layout
+    if case < len(CONV_CASES):
+        x_shape, w_shape, stride, padding, bias = CONV_CASES[case]
+    else:
+        x_shape, w_shape, stride, padding, bias = _random_conv_case(case - len(CONV_CASES))
+    r = rng(16 + case)
+    arrays = [randn(r, *x_shape), randn(r, *w_shape, scale=0.2)]
+    if bias:
+        arrays.append(randn(r, w_shape[0]))
+    check_conv(arrays, stride, padding, tf32=True)
+
+
+def test_conv2d_implicit_layout_is_exact_without_tf32():
+    # with TF32 off the implicit layout falls back to the float32 GEMMs
+    before = md._core.cuda_conv_layout()
+    md._core.set_cuda_conv_layout("implicit")
+    try:
+        r = rng(17)
+        check_conv([randn(r, 4, 16, 16, 16), randn(r, 32, 16, 3, 3, scale=0.2), randn(r, 32)], 1, 1)
+    finally:
+        md._core.set_cuda_conv_layout(before)
 
 
 @pytest.mark.parametrize("needs", ["input", "weight"])

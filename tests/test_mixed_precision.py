@@ -46,9 +46,9 @@ def test_precision_names_round_trip_and_drive_tf32():
 def test_cuda_conv_layout_switch_round_trips_and_rejects_unknown_names():
     # a tuning switch of the CUDA conv2d (tests/test_cuda.py runs every layout); present on every build
     before = md._core.cuda_conv_layout()
-    assert before in ("auto", "batched", "wide")
+    assert before in ("auto", "batched", "wide", "implicit")
     try:
-        for name in ("wide", "batched", "auto"):
+        for name in ("wide", "implicit", "batched", "auto"):
             md._core.set_cuda_conv_layout(name)
             assert md._core.cuda_conv_layout() == name
         with pytest.raises(ValueError, match="conv layout.*'sideways'"):

@@ -99,7 +99,8 @@ void set_matmul_bf16(bool on) { g_matmul_bf16.store(on, std::memory_order_relaxe
 bool matmul_bf16() { return g_matmul_bf16.load(std::memory_order_relaxed); }
 
 namespace {
-constexpr CudaConvLayout kCudaConvLayouts[] = {CudaConvLayout::kAuto, CudaConvLayout::kBatched, CudaConvLayout::kWide};
+constexpr CudaConvLayout kCudaConvLayouts[] = {CudaConvLayout::kAuto, CudaConvLayout::kBatched, CudaConvLayout::kWide,
+                                               CudaConvLayout::kImplicit};
 
 std::atomic<int> g_cuda_conv_layout{[] {
   // an unknown value in the environment falls back to auto rather than failing the import
@@ -113,7 +114,7 @@ std::atomic<int> g_cuda_conv_layout{[] {
 CudaConvLayout parse_cuda_conv_layout(const std::string& name) {
   for (CudaConvLayout layout : kCudaConvLayouts)
     if (name == cuda_conv_layout_name(layout)) return layout;
-  throw ValueError(str("cuda conv layout: expected 'auto', 'batched' or 'wide', got '", name, "'"));
+  throw ValueError(str("cuda conv layout: expected 'auto', 'batched', 'wide' or 'implicit', got '", name, "'"));
 }
 
 const char* cuda_conv_layout_name(CudaConvLayout layout) {
@@ -122,6 +123,8 @@ const char* cuda_conv_layout_name(CudaConvLayout layout) {
       return "batched";
     case CudaConvLayout::kWide:
       return "wide";
+    case CudaConvLayout::kImplicit:
+      return "implicit";
     default:
       return "auto";
   }

@@ -106,12 +106,15 @@ bool matmul_bf16();
 
 // ---- how the CUDA conv2d lays out its im2col products (a tuning switch for benchmarks and tests)
 // kBatched: one GEMM per image, strided-batched (N = P*Q per product). kWide: the chunk's images
-// side by side, one GEMM with N = images*P*Q, and a transpose of the output back to NCHW. kAuto
-// picks per geometry. The start value comes from MINIDIFF_CUDA_CONV (auto, batched or wide).
-enum class CudaConvLayout { kAuto = 0, kBatched = 1, kWide = 2 };
+// side by side, one GEMM with N = images*P*Q, and a transpose of the output back to NCHW.
+// kImplicit: with TF32 allowed (and not in the bf16 mode), the forward and the stride-1 input
+// gradient gather their operands inside one tensor-core kernel (no column buffer); the weight
+// gradient and the rest go wide. kAuto picks per geometry. The start value comes from
+// MINIDIFF_CUDA_CONV (auto, batched, wide or implicit).
+enum class CudaConvLayout { kAuto = 0, kBatched = 1, kWide = 2, kImplicit = 3 };
 void set_cuda_conv_layout(CudaConvLayout layout);
 CudaConvLayout cuda_conv_layout();
-// "auto", "batched" or "wide"; ValueError for anything else.
+// "auto", "batched", "wide" or "implicit"; ValueError for anything else.
 CudaConvLayout parse_cuda_conv_layout(const std::string& name);
 const char* cuda_conv_layout_name(CudaConvLayout layout);
 

@@ -8,10 +8,12 @@
 // cuBLAS splits its long depth itself: splitting it by hand into a batched GEMM ran 7% slower);
 // dinput is W^T times dout in the chosen layout into columns, then col2im written as a gather
 // (each input pixel sums the columns that read it), so no atomics and a fixed summation order.
+// The implicit layout (TF32 only) hands the forward and the stride-1 dinput to conv2d_implicit.cu.
 #include <algorithm>
 #include <optional>
 
 #include "cuda/common.cuh"
+#include "cuda/conv2d_implicit.h"
 #include "cuda/conv2d_index.h"
 
 namespace md::cuda {
@@ -36,6 +38,14 @@ bool use_wide(int64_t PQ) {
     default:
       return PQ < kWideBelowPQ;
   }
+}
+
+// Whether the implicit-GEMM kernels (conv2d_implicit.cu) serve a convolution: the implicit layout
+// chosen, TF32 allowed and not in the bf16 mode (they multiply TF32 operands only), a device with
+// TF32 tensor cores, and a convolution that needs columns (a pointwise one is a plain GEMM).
+bool use_implicit(const Conv2dGeometry& g) {
+  return cuda_conv_layout() == CudaConvLayout::kImplicit && tf32_allowed() && !matmul_bf16() && !is_pointwise(g) &&
+         conv2d_implicit_supported();
 }
 
 // n floats rounded up to a whole 128 bytes: the offset of a second matrix in a workspace, so that
@@ -253,6 +263,10 @@ void conv2d_forward(float* out, const float* inp, const float* weight, const flo
   const int64_t N = g.N, K = g.K, PQ = static_cast<int64_t>(g.P) * g.Q;
   const int64_t CRS = static_cast<int64_t>(g.C) * g.R * g.S, in_img = static_cast<int64_t>(g.C) * g.H * g.W;
   if (N == 0 || K == 0 || PQ == 0) return;
+  if (use_implicit(g)) {
+    conv2d_implicit_forward(out, inp, weight, bias, g);
+    return;
+  }
   const ConvIndex ix(g);
   const bool pointwise = is_pointwise(g), bf16 = matmul_bf16();
   const WeightOperand w(weight, K * CRS, bf16 && !pointwise);  // (the pointwise product rounds its own)
@@ -304,6 +318,11 @@ void conv2d_backward(float* dinp, float* dweight, float* dbias, const float* dou
     if (dweight) fill_f32(dweight, 0.0f, K * CRS);
     if (dinp) fill_f32(dinp, 0.0f, N * in_img);
     return;
+  }
+  if (dinp && g.stride_h == 1 && g.stride_w == 1 && use_implicit(g)) {
+    conv2d_implicit_dinput(dinp, dout, weight, g);
+    if (!dweight) return;
+    dinp = nullptr;  // done; the loop below makes dweight
   }
   const bool pointwise = is_pointwise(g);
   const bool wide = !pointwise && use_wide(PQ);

@@ -149,4 +149,83 @@ MD_HOST_DEVICE uint32_t output_channel_at(uint32_t i, const ConvIndex& ix) {
   return k;
 }
 
+// ---- the implicit-GEMM convolution (cuda/conv2d_implicit.cu)
+// One product C (M, Ncols) = A (M, Kd) @ B (Kd, Ncols) whose operands are read in place:
+//   A(m, kk) = wgt[m * a_m + ch * a_ch + rs], with kk = ch * R*S + rs and rs = r * S + s;
+//   B(kk, n) = src[img, ch, y * stride_h + off_h + dir * r, x * stride_w + off_w + dir * s], zero
+//              outside the (Hs, Ws) map, with n = (img * Ho + y) * Wo + x;
+//   out[img, m, y, x] = C(m, n) (+ bias[m]).
+// The forward is W (K, CRS) times the columns of the input (dir = +1, off = -pad); the stride-1
+// input gradient is the transposed weights times the columns of dout read backwards (dir = -1,
+// off = +pad): dinp[n, c, h, w] = sum over k, r, s of W[k, c, r, s] dout[n, k, h + pad_h - r, w + pad_w - s].
+struct ImplicitGemm {
+  const float* src;
+  const float* wgt;
+  const float* bias;  // (M) or null
+  float* out;
+  int M, Kd, Ncols;  // Ncols = images * Ho * Wo
+  int Cs, Hs, Ws;    // one source image
+  int Ho, Wo;        // the output map
+  int R, S;
+  int stride_h, stride_w, off_h, off_w, dir;
+  int64_t a_m, a_ch;
+};
+
+inline ImplicitGemm implicit_forward_gemm(float* out, const float* inp, const float* weight, const float* bias,
+                                          const Conv2dGeometry& g) {
+  const int RS = g.R * g.S;
+  return ImplicitGemm{inp, weight, bias, out, g.K,        g.C * RS,   0,        g.C,      g.H, g.W,
+                      g.P, g.Q,    g.R,  g.S, g.stride_h, g.stride_w, -g.pad_h, -g.pad_w, 1,   int64_t(g.C) * RS,
+                      RS};
+}
+
+// (stride 1 only)
+inline ImplicitGemm implicit_dinput_gemm(float* dinp, const float* dout, const float* weight, const Conv2dGeometry& g) {
+  const int RS = g.R * g.S;
+  return ImplicitGemm{dout, weight,  nullptr, dinp, g.C, g.K * RS,         0, g.K, g.P, g.Q, g.H, g.W, g.R, g.S, 1,
+                      1,    g.pad_h, g.pad_w, -1,   RS,  int64_t(g.C) * RS};
+}
+
+// Where column n's taps start: its image's source plane and the tap (0, 0)'s row and column.
+struct ImplicitPixel {
+  int64_t img_offset;
+  int h0, w0;
+};
+
+MD_HOST_DEVICE ImplicitPixel implicit_pixel(const ImplicitGemm& p, int n) {
+  const int HoWo = p.Ho * p.Wo;
+  const int img = n / HoWo, pix = n - img * HoWo;
+  const int y = pix / p.Wo, x = pix - y * p.Wo;
+  return {int64_t(img) * p.Cs * p.Hs * p.Ws, y * p.stride_h + p.off_h, x * p.stride_w + p.off_w};
+}
+
+// B(kk, n) for the column whose taps start at px (R_, S_: the kernel size fixed at compile time,
+// or 0 for p.R, p.S).
+template <int R_ = 0, int S_ = 0>
+MD_HOST_DEVICE float implicit_b_at(const ImplicitGemm& p, const ImplicitPixel& px, int kk) {
+  constexpr bool kFixed = R_ > 0 && S_ > 0;
+  const int S = kFixed ? S_ : p.S, RS = kFixed ? R_ * S_ : p.R * p.S;
+  const int ch = kk / RS, rs = kk - ch * RS;
+  const int r = rs / S, s = rs - r * S;
+  const int h = px.h0 + p.dir * r, w = px.w0 + p.dir * s;
+  if (h < 0 || h >= p.Hs || w < 0 || w >= p.Ws) return 0.0f;
+  return p.src[px.img_offset + (int64_t(ch) * p.Hs + h) * p.Ws + w];
+}
+
+// The offset of A(m, kk) in wgt less m * a_m.
+template <int R_ = 0, int S_ = 0>
+MD_HOST_DEVICE int64_t implicit_a_offset(const ImplicitGemm& p, int kk) {
+  constexpr bool kFixed = R_ > 0 && S_ > 0;
+  const int RS = kFixed ? R_ * S_ : p.R * p.S;
+  const int ch = kk / RS;
+  return int64_t(ch) * p.a_ch + (kk - ch * RS);
+}
+
+// Where C(m, n) goes in out.
+MD_HOST_DEVICE int64_t implicit_out_index(const ImplicitGemm& p, int m, int n) {
+  const int HoWo = p.Ho * p.Wo;
+  const int img = n / HoWo;
+  return (int64_t(img) * p.M + m) * HoWo + (n - img * HoWo);
+}
+
 }  // namespace md::cuda

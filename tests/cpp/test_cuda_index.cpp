@@ -3,7 +3,8 @@
 // neighbours, random large divisors, each over small dividends, the dividends around many
 // multiples of the divisor and the top of the range); the two-operand offsets of strided copies
 // and broadcast ops; and the per-element bodies of conv2d's im2col, col2im, swap and bias kernels
-// (cuda/conv2d_index.h) against direct loops, over every index of many geometries. These headers
+// (cuda/conv2d_index.h) against direct loops, over every index of many geometries; and the
+// implicit-GEMM convolution's operand gathers, multiplied out, against the direct convolution. These headers
 // are plain C++ off the GPU, so this runs on any machine.
 #include <algorithm>
 #include <cmath>
@@ -15,6 +16,7 @@
 
 #include "check.h"
 #include "conv_geometry.h"
+#include "conv_ref.h"
 #include "cpu/bf16.h"
 #include "cuda/conv2d_index.h"
 #include "cuda/divmod.h"
@@ -292,5 +294,70 @@ TEST(conv_swap_and_bias_indices_match_direct_formulas) {
     }
     for (char h : hit) bad += !h;  // a permutation: every destination written once
     if (bad) check::fail(__FILE__, __LINE__, std::to_string(bad) + " swap/bias indices wrong for " + describe(g));
+  }
+}
+
+namespace {
+
+// The implicit-GEMM product C = A @ B of p, gathered element by element through the kernel's own
+// index functions (R_, S_ as the kernel's template), scattered through its output index, with the
+// products summed in double.
+template <int R_ = 0, int S_ = 0>
+std::vector<double> implicit_product(md::cuda::ImplicitGemm p, int64_t out_size) {
+  std::vector<double> out(size_t(out_size), std::nan(""));
+  for (int n = 0; n < p.Ncols; ++n) {
+    const md::cuda::ImplicitPixel px = md::cuda::implicit_pixel(p, n);
+    for (int m = 0; m < p.M; ++m) {
+      double acc = p.bias ? p.bias[m] : 0.0;
+      for (int kk = 0; kk < p.Kd; ++kk)
+        acc += double(p.wgt[m * p.a_m + md::cuda::implicit_a_offset<R_, S_>(p, kk)]) *
+               md::cuda::implicit_b_at<R_, S_>(p, px, kk);
+      out[size_t(md::cuda::implicit_out_index(p, m, n))] = acc;
+    }
+  }
+  return out;
+}
+
+// got within 1e-9 of want's largest magnitude (both sum exact products in double, in other orders)
+int64_t count_off(const std::vector<double>& got, const std::vector<double>& want) {
+  double scale = 1.0;
+  for (double v : want) scale = std::max(scale, std::fabs(v));
+  int64_t bad = got.size() != want.size();
+  for (size_t i = 0; i < std::min(got.size(), want.size()); ++i) bad += !(std::fabs(got[i] - want[i]) <= 1e-9 * scale);
+  return bad;
+}
+
+}  // namespace
+
+TEST(conv_implicit_gemm_operands_make_the_forward_and_the_input_gradient) {
+  std::mt19937_64 rng(7);
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  auto random = [&](size_t n) {
+    std::vector<float> v(n);
+    for (auto& x : v) x = u(rng);
+    return v;
+  };
+  for (const Conv2dGeometry& g : geometries()) {
+    const size_t nin = size_t(g.N) * g.C * g.H * g.W, nout = size_t(g.N) * g.K * g.P * g.Q;
+    const std::vector<float> x = random(nin), w = random(size_t(g.K) * g.C * g.R * g.S), b = random(g.K),
+                             dy = random(nout);
+    const bool fixed = g.R == 3 && g.S == 3;  // the launchers' unrolled 3x3 instance too
+
+    md::cuda::ImplicitGemm fwd = md::cuda::implicit_forward_gemm(nullptr, x.data(), w.data(), b.data(), g);
+    fwd.Ncols = g.N * g.P * g.Q;
+    const std::vector<double> y = testutil::conv2d_ref(g, x, w, b.data());
+    int64_t bad = count_off(implicit_product(fwd, int64_t(nout)), y);
+    if (fixed) bad += count_off(implicit_product<3, 3>(fwd, int64_t(nout)), y);
+    if (bad) check::fail(__FILE__, __LINE__, std::to_string(bad) + " implicit forward values wrong for " + describe(g));
+
+    if (g.stride_h != 1 || g.stride_w != 1) continue;  // the implicit input gradient is stride 1 only
+    md::cuda::ImplicitGemm din = md::cuda::implicit_dinput_gemm(nullptr, dy.data(), w.data(), g);
+    din.Ncols = g.N * g.H * g.W;
+    std::vector<double> dx, dw;
+    testutil::conv2d_grads_ref(g, x, w, dy, dx, dw);
+    bad = count_off(implicit_product(din, int64_t(nin)), dx);
+    if (fixed) bad += count_off(implicit_product<3, 3>(din, int64_t(nin)), dx);
+    if (bad)
+      check::fail(__FILE__, __LINE__, std::to_string(bad) + " implicit input-gradient values wrong for " + describe(g));
   }
 }

@@ -16,6 +16,7 @@
 #include "check.h"
 #include "conv_geometry.h"
 #include "conv_ref.h"
+#include "core/common.h"
 #include "kernels.h"
 #include "runtime.h"
 
@@ -446,8 +447,9 @@ TEST(gemm_tf32_is_close_but_allowed_to_differ) {
 namespace {
 
 // The CUDA conv2d against the direct convolution in double (the CPU conv2d is no oracle here: its
-// Winograd F(4x4, 3x3) rounds more than a float32 GEMM).
-void check_conv(const Conv2dGeometry& g, bool with_bias, bool all_grads, const std::string& name) {
+// Winograd F(4x4, 3x3) rounds more than a float32 GEMM). tf32: the errors of TF32 products, within
+// 3e-3 of each tensor's largest magnitude (a sum's error follows its terms' spread, not its value).
+void check_conv(const Conv2dGeometry& g, bool with_bias, bool all_grads, const std::string& name, bool tf32 = false) {
   const size_t nin = size_t(g.N) * g.C * g.H * g.W, nw = size_t(g.K) * g.C * g.R * g.S,
                nout = size_t(g.N) * g.K * g.P * g.Q;
   std::vector<float> x = randn(nin), w = randn(nw, 0.2f), b = randn(g.K), dy = randn(nout);
@@ -458,10 +460,19 @@ void check_conv(const Conv2dGeometry& g, bool with_bias, bool all_grads, const s
   cuda::conv2d_forward(dY.ptr, dX.ptr, dW.ptr, with_bias ? dB.ptr : nullptr, g, nullptr);
   cuda::conv2d_backward(dDX.ptr, all_grads ? dDW.ptr : nullptr, all_grads ? dDB.ptr : nullptr, dDY.ptr, dX.ptr, dW.ptr,
                         g, nullptr);
-  EXPECT_CLOSE(dY.host(), y, 1e-4, 1e-4, name + " forward");
-  EXPECT_CLOSE(dDX.host(), dx, 1e-4, 1e-4, name + " dinput");
+  auto near = [&](const std::vector<float>& got, const std::vector<double>& want, double rtol, double atol,
+                  const std::string& what) {
+    double scale = 0.0;
+    for (double v : want) scale = std::max(scale, std::fabs(v));
+    if (tf32)
+      EXPECT_CLOSE(got, want, 0.0, 3e-3 * scale, name + " " + what + " (tf32)");
+    else
+      EXPECT_CLOSE(got, want, rtol, atol, name + " " + what);
+  };
+  near(dY.host(), y, 1e-4, 1e-4, "forward");
+  near(dDX.host(), dx, 1e-4, 1e-4, "dinput");
   if (all_grads) {
-    EXPECT_CLOSE(dDW.host(), dw, 1e-4, 1e-3, name + " dweight");
+    near(dDW.host(), dw, 1e-4, 1e-3, "dweight");
     EXPECT_CLOSE(dDB.host(), db, 1e-5, 1e-4, name + " dbias");
   } else {
     CHECK(std::isnan(dDW.host()[0]));  // null gradients are not written
@@ -485,6 +496,24 @@ TEST(conv2d_matches_when_chunked_over_images) {
   Tf32Off exact;
   // columns of one image: 64*9 rows x 64*64 = 9.4 MB, so 40 images need two 256 MiB chunks
   check_conv(conv_geometry(40, 64, 64, 64, 8, 3, 3, 1, 1, 1, 1), true, true, "chunked 3x3");
+}
+
+// The implicit layout with TF32 on: the forward and the stride-1 dinput from the implicit-GEMM
+// kernels, on the geometries above (the last one's 163,840 output pixels span 1,280 column tiles).
+TEST(conv2d_implicit_gemm_matches_with_tf32) {
+  if (!have_gpu()) return;
+  const CudaConvLayout before = cuda_conv_layout();
+  set_cuda_conv_layout(CudaConvLayout::kImplicit);
+  cuda::runtime_set_allow_tf32(true);
+  check_conv(conv_geometry(2, 3, 9, 9, 4, 3, 3, 1, 1, 1, 1), true, true, "3x3 pad 1", true);
+  check_conv(conv_geometry(3, 5, 10, 11, 6, 3, 3, 2, 2, 1, 1), true, true, "3x3 stride 2", true);
+  check_conv(conv_geometry(2, 4, 9, 8, 3, 4, 3, 2, 1, 0, 2), false, true, "4x3 stride (2,1) pad (0,2)", true);
+  check_conv(conv_geometry(1, 2, 5, 5, 2, 5, 5, 3, 3, 2, 2), true, false, "5x5 stride 3, dinput only", true);
+  check_conv(conv_geometry(2, 6, 7, 5, 3, 5, 3, 1, 1, 2, 0), true, true, "5x3 pad (2,0)", true);
+  check_conv(conv_geometry(3, 130, 6, 6, 70, 3, 3, 1, 1, 1, 1), true, true, "3x3 130->70 (two tile rows for dinput)",
+             true);
+  check_conv(conv_geometry(40, 64, 64, 64, 8, 3, 3, 1, 1, 1, 1), true, true, "wide 3x3", true);
+  set_cuda_conv_layout(before);
 }
 
 TEST(group_norm_matches_with_and_without_affine_and_silu) {
