@@ -1,14 +1,20 @@
 // The implicit-GEMM convolution: the forward and the stride-1 input gradient as one tensor-core
-// (TF32, WMMA) kernel each, whose B operand is gathered from the input (or dout) tile by tile
-// while the tile before it is multiplied, so no column buffer is written and read back (im2col and
-// col2im were a third of the GPU time of a batch-512 fmnist step, H200, 2026-11-27), and whose
-// epilogue writes NCHW with the bias added. The operands and index arithmetic are in
-// conv2d_index.h (ImplicitGemm), checked on the CPU by tests/cpp/test_cuda_index.cpp.
+// (TF32, WMMA) kernel each, whose operands are copied from the input (or dout) and the weights
+// straight into shared memory, so no column buffer is written and read back (im2col and col2im
+// were a third of the GPU time of a batch-512 fmnist step, H200, 2026-11-27), and whose epilogue
+// writes NCHW with the bias added. The operands and index arithmetic are in conv2d_index.h
+// (ImplicitGemm), checked on the CPU by tests/cpp/test_cuda_index.cpp.
 //
-// Tiles: 128 output pixels by 64 or 128 output channels (BM, picked by M) by 16 of depth; eight
+// Tiles: 128 output pixels by 64 or 128 output channels (BM, picked by M) by 32 of depth; eight
 // warps, 2 x 4, each holding a (BM/2) x 32 block of accumulators. Each thread keeps one output
-// pixel's tap origin for the whole depth (its B column) and one depth column of A per tile.
-// Operands are rounded to TF32 (nearest, ties away) as they enter shared memory.
+// pixel's tap origin for the whole depth (its B column). The tiles move with cp.async (4 bytes
+// each, zero-filled outside the map) through kStages buffers. Fragments are rounded to TF32
+// (nearest) after they are loaded.
+//
+// Status (H200, 2026-11-27, benchmarks/RESULTS.md): correct, and slower than the columns path
+// (26-41 TFLOP/s; a fmnist step 1.2-1.3x the default's time), so only the implicit layout picks
+// it. A first version with a register-staged double buffer of 16-deep tiles ran at the same speed
+// as this pipelined one, so memory latency is not what limits it.
 #include <mma.h>
 
 #include <algorithm>
@@ -24,8 +30,35 @@ namespace {
 
 using namespace nvcuda;
 
-constexpr int kBN = 128, kBK = 16, kPad = 4, kWarps = kThreads / 32;
+constexpr int kBN = 128, kBK = 32, kPad = 4, kStages = 3, kWarps = kThreads / 32;
 static_assert(kThreads == 256, "the tile loaders assume 256 threads");
+
+// Floats of one pipeline stage: A (BM, kBK) then B (kBK, kBN), rows padded by kPad.
+template <int BM>
+constexpr int stage_floats() {
+  return BM * (kBK + kPad) + kBK * (kBN + kPad);
+}
+template <int BM>
+constexpr size_t smem_bytes() {
+  return sizeof(float) * kStages * stage_floats<BM>();
+}
+
+// 4 bytes global -> shared, asynchronously; zeros where !valid (src is then not read).
+__device__ __forceinline__ void copy_async(float* dst, const float* src, bool valid) {
+  const unsigned saddr = static_cast<unsigned>(__cvta_generic_to_shared(dst));
+  asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(saddr), "l"(src), "r"(valid ? 4 : 0));
+}
+__device__ __forceinline__ void commit_async() { asm volatile("cp.async.commit_group;\n" ::); }
+template <int N>
+__device__ __forceinline__ void wait_async() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
+}
+
+template <typename Frag>
+__device__ __forceinline__ void round_tf32(Frag& f) {
+  MD_UNROLL
+  for (int e = 0; e < f.num_elements; ++e) f.x[e] = wmma::__float_to_tf32(f.x[e]);
+}
 
 template <int BM, int R_, int S_>
 __global__ void __launch_bounds__(kThreads, 2) implicit_gemm_kernel(ImplicitGemm p) {
@@ -33,10 +66,9 @@ __global__ void __launch_bounds__(kThreads, 2) implicit_gemm_kernel(ImplicitGemm
   __trap();  // no TF32 tensor cores: conv2d_implicit_supported() keeps such devices away
 #else
   constexpr int WM = BM / 2, FM = WM / 16;  // warp rows, fragments along M per warp
-  constexpr int A_PER = BM * kBK / kThreads, B_PER = kBK * kBN / kThreads;
-  __shared__ __align__(128) float As[2][BM][kBK + kPad];   // (m, kk), TF32 values
-  __shared__ __align__(128) float Bs[2][kBK][kBN + kPad];  // (kk, n)
-  __shared__ __align__(128) float Cs[kWarps][16 * 16];     // one accumulator fragment per warp, on its way out
+  constexpr int LDA = kBK + kPad, LDB = kBN + kPad;
+  constexpr int A_ROWS = kThreads / kBK, A_PER = BM / A_ROWS, B_PER = kBK * kBN / kThreads;
+  extern __shared__ __align__(128) float smem[];  // kStages x [A (BM, LDA) | B (kBK, LDB)]
 
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
   const int m0 = blockIdx.y * BM, n0 = blockIdx.x * kBN;
@@ -45,29 +77,27 @@ __global__ void __launch_bounds__(kThreads, 2) implicit_gemm_kernel(ImplicitGemm
   const int bn = tid % kBN, bk0 = tid / kBN;
   const bool n_ok = n0 + bn < p.Ncols;
   const ImplicitPixel px = implicit_pixel(p, n_ok ? n0 + bn : 0);
-  // A: this thread's depth column and rows am0, am0 + 16, ...
+  // A: this thread's depth column and rows am0, am0 + A_ROWS, ... (a warp reads 32 consecutive
+  // depths of one row)
   const int ak = tid % kBK, am0 = tid / kBK;
 
-  float ra[A_PER], rb[B_PER];
-  auto load = [&](int k0) {
+  auto load = [&](int stage, int k0) {
+    float* As = smem + stage * stage_floats<BM>();
+    float* Bs = As + BM * LDA;
     const int kk = k0 + ak;
     const int64_t a_off = kk < p.Kd ? implicit_a_offset<R_, S_>(p, kk) : -1;
     MD_UNROLL
     for (int j = 0; j < A_PER; ++j) {
-      const int m = m0 + am0 + 16 * j;
-      ra[j] = a_off >= 0 && m < p.M ? __ldg(p.wgt + m * p.a_m + a_off) : 0.0f;
+      const int m = am0 + A_ROWS * j;
+      const bool ok = a_off >= 0 && m0 + m < p.M;
+      copy_async(&As[m * LDA + ak], ok ? p.wgt + (m0 + m) * p.a_m + a_off : p.wgt, ok);
     }
     MD_UNROLL
     for (int j = 0; j < B_PER; ++j) {
-      const int kb = k0 + bk0 + 2 * j;
-      rb[j] = n_ok && kb < p.Kd ? implicit_b_at<R_, S_>(p, px, kb) : 0.0f;
+      const int row = bk0 + 2 * j, kb = k0 + row;
+      const int64_t off = n_ok && kb < p.Kd ? implicit_b_offset<R_, S_>(p, px, kb) : -1;
+      copy_async(&Bs[row * LDB + bn], off >= 0 ? p.src + off : p.src, off >= 0);
     }
-  };
-  auto store = [&](int buf) {
-    MD_UNROLL
-    for (int j = 0; j < A_PER; ++j) As[buf][am0 + 16 * j][ak] = wmma::__float_to_tf32(ra[j]);
-    MD_UNROLL
-    for (int j = 0; j < B_PER; ++j) Bs[buf][bk0 + 2 * j][bn] = wmma::__float_to_tf32(rb[j]);
   };
 
   wmma::fragment<wmma::accumulator, 16, 16, 8, float> acc[FM][2];
@@ -78,33 +108,44 @@ __global__ void __launch_bounds__(kThreads, 2) implicit_gemm_kernel(ImplicitGemm
   }
   const int wm = warp / 4, wn = warp % 4;
   const int tiles = (p.Kd + kBK - 1) / kBK;
-  load(0);
-  store(0);
-  __syncthreads();
+  MD_UNROLL
+  for (int t = 0; t < kStages - 1; ++t) {  // one commit group per tile, empty past the last
+    if (t < tiles) load(t, t * kBK);
+    commit_async();
+  }
   for (int t = 0; t < tiles; ++t) {
-    const int cur = t & 1;
-    if (t + 1 < tiles) load((t + 1) * kBK);  // in flight while this tile is multiplied
+    wait_async<kStages - 2>();  // tile t has landed (for this thread) ...
+    __syncthreads();            // ... for every thread, and tile t - 1's buffer is free
+    if (t + kStages - 1 < tiles) load((t + kStages - 1) % kStages, (t + kStages - 1) * kBK);
+    commit_async();
+    const float* As = smem + (t % kStages) * stage_floats<BM>();
+    const float* Bs = As + BM * LDA;
     MD_UNROLL
     for (int ks = 0; ks < kBK; ks += 8) {
       wmma::fragment<wmma::matrix_a, 16, 16, 8, wmma::precision::tf32, wmma::row_major> a[FM];
       wmma::fragment<wmma::matrix_b, 16, 16, 8, wmma::precision::tf32, wmma::row_major> b[2];
       MD_UNROLL
-      for (int i = 0; i < FM; ++i) wmma::load_matrix_sync(a[i], &As[cur][wm * WM + 16 * i][ks], kBK + kPad);
+      for (int i = 0; i < FM; ++i) {
+        wmma::load_matrix_sync(a[i], As + (wm * WM + 16 * i) * LDA + ks, LDA);
+        round_tf32(a[i]);
+      }
       MD_UNROLL
-      for (int j = 0; j < 2; ++j) wmma::load_matrix_sync(b[j], &Bs[cur][ks][wn * 32 + 16 * j], kBN + kPad);
+      for (int j = 0; j < 2; ++j) {
+        wmma::load_matrix_sync(b[j], Bs + ks * LDB + wn * 32 + 16 * j, LDB);
+        round_tf32(b[j]);
+      }
       MD_UNROLL
       for (int i = 0; i < FM; ++i) {
         wmma::mma_sync(acc[i][0], a[i], b[0], acc[i][0]);
         wmma::mma_sync(acc[i][1], a[i], b[1], acc[i][1]);
       }
     }
-    // the other buffer was last read before the previous barrier
-    if (t + 1 < tiles) store(cur ^ 1);
-    __syncthreads();
   }
+  wait_async<0>();
+  __syncthreads();  // the pipeline's buffers become the warps' staging blocks
 
   // epilogue: each fragment through the warp's staging block, 16 consecutive pixels per row
-  float* stage = Cs[warp];
+  float* stage = smem + warp * 16 * 16;
   MD_UNROLL
   for (int i = 0; i < FM; ++i) {
     MD_UNROLL
@@ -121,13 +162,24 @@ __global__ void __launch_bounds__(kThreads, 2) implicit_gemm_kernel(ImplicitGemm
 #endif
 }
 
+template <int BM, int R_, int S_>
+void launch_with(const ImplicitGemm& p, dim3 grid) {
+  static const bool configured = [] {  // more than the default 48 KiB of dynamic shared memory
+    MD_CUDA_CHECK(cudaFuncSetAttribute(implicit_gemm_kernel<BM, R_, S_>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                       static_cast<int>(smem_bytes<BM>())));
+    return true;
+  }();
+  (void)configured;
+  implicit_gemm_kernel<BM, R_, S_><<<grid, kThreads, smem_bytes<BM>(), stream()>>>(p);
+}
+
 template <int BM>
 void launch(const ImplicitGemm& p) {
   const dim3 grid(static_cast<unsigned>((p.Ncols + kBN - 1) / kBN), static_cast<unsigned>((p.M + BM - 1) / BM));
   if (p.R == 3 && p.S == 3)
-    implicit_gemm_kernel<BM, 3, 3><<<grid, kThreads, 0, stream()>>>(p);
+    launch_with<BM, 3, 3>(p, grid);
   else
-    implicit_gemm_kernel<BM, 0, 0><<<grid, kThreads, 0, stream()>>>(p);
+    launch_with<BM, 0, 0>(p, grid);
   MD_CUDA_LAUNCHED("conv2d implicit gemm");
 }
 

@@ -199,17 +199,25 @@ MD_HOST_DEVICE ImplicitPixel implicit_pixel(const ImplicitGemm& p, int n) {
   return {int64_t(img) * p.Cs * p.Hs * p.Ws, y * p.stride_h + p.off_h, x * p.stride_w + p.off_w};
 }
 
-// B(kk, n) for the column whose taps start at px (R_, S_: the kernel size fixed at compile time,
-// or 0 for p.R, p.S).
+// Where B(kk, n) is read for the column whose taps start at px: the offset in src, or -1 where the
+// tap falls outside the map (B is zero there). R_, S_: the kernel size fixed at compile time, or 0
+// for p.R, p.S.
 template <int R_ = 0, int S_ = 0>
-MD_HOST_DEVICE float implicit_b_at(const ImplicitGemm& p, const ImplicitPixel& px, int kk) {
+MD_HOST_DEVICE int64_t implicit_b_offset(const ImplicitGemm& p, const ImplicitPixel& px, int kk) {
   constexpr bool kFixed = R_ > 0 && S_ > 0;
   const int S = kFixed ? S_ : p.S, RS = kFixed ? R_ * S_ : p.R * p.S;
   const int ch = kk / RS, rs = kk - ch * RS;
   const int r = rs / S, s = rs - r * S;
   const int h = px.h0 + p.dir * r, w = px.w0 + p.dir * s;
-  if (h < 0 || h >= p.Hs || w < 0 || w >= p.Ws) return 0.0f;
-  return p.src[px.img_offset + (int64_t(ch) * p.Hs + h) * p.Ws + w];
+  if (h < 0 || h >= p.Hs || w < 0 || w >= p.Ws) return -1;
+  return px.img_offset + (int64_t(ch) * p.Hs + h) * p.Ws + w;
+}
+
+// B(kk, n) itself.
+template <int R_ = 0, int S_ = 0>
+MD_HOST_DEVICE float implicit_b_at(const ImplicitGemm& p, const ImplicitPixel& px, int kk) {
+  const int64_t off = implicit_b_offset<R_, S_>(p, px, kk);
+  return off < 0 ? 0.0f : p.src[off];
 }
 
 // The offset of A(m, kk) in wgt less m * a_m.
