@@ -6,15 +6,17 @@
 // (ImplicitGemm), checked on the CPU by tests/cpp/test_cuda_index.cpp.
 //
 // Tiles: 128 output pixels by 64 or 128 output channels (BM, picked by M) by 32 of depth; eight
-// warps, 2 x 4, each holding a (BM/2) x 32 block of accumulators. Each thread keeps one output
-// pixel's tap origin for the whole depth (its B column). The tiles move with cp.async (4 bytes
-// each, zero-filled outside the map) through kStages buffers. Fragments are rounded to TF32
-// (nearest) after they are loaded.
+// warps, 2 x 4, each holding a (BM/2) x 32 block of accumulators. Each thread keeps four output
+// pixels' tap origins for the whole depth (its B columns) and splits each of its B rows' depth
+// into a tap once per tile. The tiles move with cp.async (4 bytes each, zero-filled outside the
+// map) through kStages buffers. Fragments are rounded to TF32 (nearest) after they are loaded.
 //
 // Status (H200, 2026-11-27, benchmarks/RESULTS.md): correct, and slower than the columns path
 // (26-41 TFLOP/s; a fmnist step 1.2-1.3x the default's time), so only the implicit layout picks
 // it. A first version with a register-staged double buffer of 16-deep tiles ran at the same speed
-// as this pipelined one, so memory latency is not what limits it.
+// as the first pipelined one, so memory latency is not what limits it; that one split every
+// element's depth into a tap (about 20 instructions per 4-byte copy) and padded B's rows by 4
+// (2-3 way bank conflicts in the B fragment loads), the two suspects this version removes.
 #include <mma.h>
 
 #include <algorithm>
@@ -30,13 +32,15 @@ namespace {
 
 using namespace nvcuda;
 
-constexpr int kBN = 128, kBK = 32, kPad = 4, kStages = 3, kWarps = kThreads / 32;
-static_assert(kThreads == 256, "the tile loaders assume 256 threads");
+// Row padding: 4 floats for A and 8 for B make the TF32 fragment loads free of bank conflicts
+// (a B fragment's lanes read 4 depths x 8 pixels: 8 floats apart per depth, 4 would collide).
+constexpr int kBN = 128, kBK = 32, kPadA = 4, kPadB = 8, kStages = 3, kWarps = kThreads / 32;
+static_assert(kThreads == 256 && kBK == 32, "the tile loaders assume 256 threads and 32-deep tiles");
 
-// Floats of one pipeline stage: A (BM, kBK) then B (kBK, kBN), rows padded by kPad.
+// Floats of one pipeline stage: A (BM, kBK) then B (kBK, kBN), rows padded.
 template <int BM>
 constexpr int stage_floats() {
-  return BM * (kBK + kPad) + kBK * (kBN + kPad);
+  return BM * (kBK + kPadA) + kBK * (kBN + kPadB);
 }
 template <int BM>
 constexpr size_t smem_bytes() {
@@ -61,25 +65,31 @@ __device__ __forceinline__ void round_tf32(Frag& f) {
 }
 
 template <int BM, int R_, int S_>
-__global__ void __launch_bounds__(kThreads, 2) implicit_gemm_kernel(ImplicitGemm p) {
+__global__ void __launch_bounds__(kThreads, BM == 128 ? 1 : 2) implicit_gemm_kernel(ImplicitGemm p) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 800
   __trap();  // no TF32 tensor cores: conv2d_implicit_supported() keeps such devices away
 #else
   constexpr int WM = BM / 2, FM = WM / 16;  // warp rows, fragments along M per warp
-  constexpr int LDA = kBK + kPad, LDB = kBN + kPad;
-  constexpr int A_ROWS = kThreads / kBK, A_PER = BM / A_ROWS, B_PER = kBK * kBN / kThreads;
+  constexpr int LDA = kBK + kPadA, LDB = kBN + kPadB;
+  constexpr int A_ROWS = kThreads / kBK, A_PER = BM / A_ROWS;
+  constexpr int B_COLS = kBN / 32, B_ROWS = kBK / (kThreads / 32);
   extern __shared__ __align__(128) float smem[];  // kStages x [A (BM, LDA) | B (kBK, LDB)]
 
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
   const int m0 = blockIdx.y * BM, n0 = blockIdx.x * kBN;
 
-  // B: this thread's column (one output pixel) and rows bk0, bk0 + 2, ...
-  const int bn = tid % kBN, bk0 = tid / kBN;
-  const bool n_ok = n0 + bn < p.Ncols;
-  const ImplicitPixel px = implicit_pixel(p, n_ok ? n0 + bn : 0);
+  // B: this thread's columns lane + 32 i (one output pixel each, their tap origins kept for the
+  // whole depth; a warp reads 32 consecutive pixels) and rows warp + 8 j, whose tap is split once
+  // per tile and shared by the four columns. A column past the end starts far outside the map.
+  ImplicitPixel px[B_COLS];
+  MD_UNROLL
+  for (int i = 0; i < B_COLS; ++i) {
+    const int n = n0 + lane + 32 * i;
+    px[i] = n < p.Ncols ? implicit_pixel(p, n) : ImplicitPixel{0, -(1 << 29), -(1 << 29)};
+  }
   // A: this thread's depth column and rows am0, am0 + A_ROWS, ... (a warp reads 32 consecutive
   // depths of one row)
-  const int ak = tid % kBK, am0 = tid / kBK;
+  const int ak = lane, am0 = warp;
 
   auto load = [&](int stage, int k0) {
     float* As = smem + stage * stage_floats<BM>();
@@ -93,10 +103,15 @@ __global__ void __launch_bounds__(kThreads, 2) implicit_gemm_kernel(ImplicitGemm
       copy_async(&As[m * LDA + ak], ok ? p.wgt + (m0 + m) * p.a_m + a_off : p.wgt, ok);
     }
     MD_UNROLL
-    for (int j = 0; j < B_PER; ++j) {
-      const int row = bk0 + 2 * j, kb = k0 + row;
-      const int64_t off = n_ok && kb < p.Kd ? implicit_b_offset<R_, S_>(p, px, kb) : -1;
-      copy_async(&Bs[row * LDB + bn], off >= 0 ? p.src + off : p.src, off >= 0);
+    for (int j = 0; j < B_ROWS; ++j) {
+      const int row = warp + 8 * j, kb = k0 + row;
+      const bool k_ok = kb < p.Kd;
+      const ImplicitTap tap = implicit_tap<R_, S_>(p, k_ok ? kb : 0);
+      MD_UNROLL
+      for (int i = 0; i < B_COLS; ++i) {
+        const int64_t off = k_ok ? implicit_b_offset(p, px[i], tap) : -1;
+        copy_async(&Bs[row * LDB + lane + 32 * i], off >= 0 ? p.src + off : p.src, off >= 0);
+      }
     }
   };
 

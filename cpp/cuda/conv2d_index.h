@@ -199,24 +199,35 @@ MD_HOST_DEVICE ImplicitPixel implicit_pixel(const ImplicitGemm& p, int n) {
   return {int64_t(img) * p.Cs * p.Hs * p.Ws, y * p.stride_h + p.off_h, x * p.stride_w + p.off_w};
 }
 
-// Where B(kk, n) is read for the column whose taps start at px: the offset in src, or -1 where the
-// tap falls outside the map (B is zero there). R_, S_: the kernel size fixed at compile time, or 0
-// for p.R, p.S.
+// Depth kk of B split into its source channel's offset and the tap's row and column steps
+// (dir * r, dir * s): the part of a B address shared by every column of a tile row. R_, S_: the
+// kernel size fixed at compile time, or 0 for p.R, p.S.
+struct ImplicitTap {
+  int64_t ch_offset;
+  int dh, dw;
+};
+
 template <int R_ = 0, int S_ = 0>
-MD_HOST_DEVICE int64_t implicit_b_offset(const ImplicitGemm& p, const ImplicitPixel& px, int kk) {
+MD_HOST_DEVICE ImplicitTap implicit_tap(const ImplicitGemm& p, int kk) {
   constexpr bool kFixed = R_ > 0 && S_ > 0;
   const int S = kFixed ? S_ : p.S, RS = kFixed ? R_ * S_ : p.R * p.S;
   const int ch = kk / RS, rs = kk - ch * RS;
   const int r = rs / S, s = rs - r * S;
-  const int h = px.h0 + p.dir * r, w = px.w0 + p.dir * s;
+  return {int64_t(ch) * p.Hs * p.Ws, p.dir * r, p.dir * s};
+}
+
+// Where B(kk, n) is read, for the column whose taps start at px and kk's tap: the offset in src,
+// or -1 where the tap falls outside the map (B is zero there).
+MD_HOST_DEVICE int64_t implicit_b_offset(const ImplicitGemm& p, const ImplicitPixel& px, const ImplicitTap& tap) {
+  const int h = px.h0 + tap.dh, w = px.w0 + tap.dw;
   if (h < 0 || h >= p.Hs || w < 0 || w >= p.Ws) return -1;
-  return px.img_offset + (int64_t(ch) * p.Hs + h) * p.Ws + w;
+  return px.img_offset + tap.ch_offset + int64_t(h) * p.Ws + w;
 }
 
 // B(kk, n) itself.
 template <int R_ = 0, int S_ = 0>
 MD_HOST_DEVICE float implicit_b_at(const ImplicitGemm& p, const ImplicitPixel& px, int kk) {
-  const int64_t off = implicit_b_offset<R_, S_>(p, px, kk);
+  const int64_t off = implicit_b_offset(p, px, implicit_tap<R_, S_>(p, kk));
   return off < 0 ? 0.0f : p.src[off];
 }
 
