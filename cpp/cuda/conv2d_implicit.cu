@@ -12,11 +12,12 @@
 // map) through kStages buffers. Fragments are rounded to TF32 (nearest) after they are loaded.
 //
 // Status (H200, 2026-11-27, benchmarks/RESULTS.md): correct, and slower than the columns path
-// (26-41 TFLOP/s; a fmnist step 1.2-1.3x the default's time), so only the implicit layout picks
-// it. A first version with a register-staged double buffer of 16-deep tiles ran at the same speed
-// as the first pipelined one, so memory latency is not what limits it; that one split every
-// element's depth into a tap (about 20 instructions per 4-byte copy) and padded B's rows by 4
-// (2-3 way bank conflicts in the B fragment loads), the two suspects this version removes.
+// (25-41 TFLOP/s; a fmnist step 1.2-1.3x the default's time), so only the implicit layout picks
+// it. Three versions ran at the same speed: a register-staged double buffer of 16-deep tiles;
+// this cp.async pipeline with every element's depth split into a tap and B rows padded by 4; and
+// this one. So memory latency, index arithmetic and B's bank conflicts do not limit it; the WMMA
+// path (per-element fragment loads and conversions, HMMA rather than Hopper's wgmma) and the
+// occupancy are the suspects left.
 #include <mma.h>
 
 #include <algorithm>
