@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Regenerates the type stubs of the native module (python/minidiff/_core/*.pyi) from a built
 # minidiff with pybind11-stubgen (a developer tool, not a dependency): run after changing bindings.
+# MINIDIFF_STUBGEN=1 leaves out the wrappers that add NumPy's axis=/keepdims= spellings
+# (minidiff/tensor_math.py), so the stubs show each method's own signature.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=$(mktemp -d)
-python -m pybind11_stubgen minidiff._core -o "$out" --numpy-array-use-type-var
+MINIDIFF_STUBGEN=1 python -m pybind11_stubgen minidiff._core -o "$out" --numpy-array-use-type-var
 rm -rf python/minidiff/_core
 cp -r "$out/minidiff/_core" python/minidiff/_core
 rm -rf "$out"

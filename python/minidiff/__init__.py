@@ -153,6 +153,11 @@ from . import tensor_ops as _tensor_ops  # noqa: E402
 
 __all__ += _tensor_ops.install(globals())
 
+# einsum is written on permute/reshape/matmul; the function replaces its module's name in md
+from .einsum import einsum  # noqa: E402
+
+__all__ += ["einsum"]
+
 # ---- training, sampling and their file formats (pure Python on top of the names above)
 from . import checkpoint, images, losses, pipelines, training  # noqa: E402
 from .pipelines import DDIMPipeline, DDPMPipeline  # noqa: E402

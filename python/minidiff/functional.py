@@ -1,8 +1,8 @@
 """Differentiable functional ops (``md.functional``, alias ``md.F``), PyTorch's signatures.
 
 The ops are native (``minidiff._core.functional``); the ones defined below (losses, activations,
-pooling, ``one_hot``, ``normalize``) are composed from them in Python, so their gradients come from
-the native ops' backward functions.
+pooling, ``one_hot``, ``normalize``) and ``interpolate``'s bilinear and bicubic modes (resize.py) are
+composed from them in Python, so their gradients come from the native ops' backward functions.
 """
 
 from __future__ import annotations
@@ -34,7 +34,6 @@ from ._core.functional import (
     group_norm,
     group_norm_silu,
     index_select,
-    interpolate,
     layer_norm,
     linear,
     log,
@@ -58,6 +57,7 @@ from ._core.functional import (
     tanh,
     where,
 )
+from .resize import interpolate
 
 __all__ = [
     "avg_pool2d",

@@ -518,17 +518,29 @@ class Unflatten(_PythonModule):
 
 
 class Upsample(_PythonModule):
-    """``F.interpolate`` as a module: give ``size`` or ``scale_factor`` (nearest mode)."""
+    """``F.interpolate`` as a module: give ``size`` or ``scale_factor``; ``mode`` is "nearest",
+    "nearest-exact", "bilinear" or "bicubic"."""
 
-    def __init__(self, size=None, scale_factor=None, mode: str = "nearest"):
+    def __init__(
+        self, size=None, scale_factor=None, mode: str = "nearest", align_corners=None, recompute_scale_factor=None
+    ):
         super().__init__()
         self.size = size
         # torch keeps a single factor as a float (its repr says scale_factor=2.0)
         self.scale_factor = float(scale_factor) if isinstance(scale_factor, (int, float)) else scale_factor
         self.mode = mode
+        self.align_corners = align_corners
+        self.recompute_scale_factor = recompute_scale_factor
 
     def forward(self, input):  # noqa: A002
-        return F.interpolate(input, size=self.size, scale_factor=self.scale_factor, mode=self.mode)
+        return F.interpolate(
+            input,
+            size=self.size,
+            scale_factor=self.scale_factor,
+            mode=self.mode,
+            align_corners=self.align_corners,
+            recompute_scale_factor=self.recompute_scale_factor,
+        )
 
     def extra_repr(self) -> str:
         what = f"scale_factor={self.scale_factor!r}" if self.scale_factor is not None else f"size={self.size!r}"

@@ -583,4 +583,6 @@ def install(namespace: dict) -> list[str]:
         randperm=randperm, eye=eye, pi=math.pi, pow=pow,
     )  # fmt: skip
     namespace.update(added)
-    return sorted(added)
+    from . import tensor_math  # its keyword spellings wrap the functions added above
+
+    return sorted(set(added) | set(tensor_math.install(namespace)))

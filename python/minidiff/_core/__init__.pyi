@@ -82,6 +82,16 @@ class Tensor:
     __array_priority__: typing.ClassVar[int] = 1000
     grad: typing.Any
     requires_grad: bool
+    def __floordiv__(self, other) -> Tensor:
+        """
+        ``a // b``: the quotient rounded down (torch's semantics since 1.13). int64 operands give
+            int64, computed in float32 as minidiff's int64 arithmetic is (exact below 2^24).
+        """
+    def __mod__(self, other) -> Tensor:
+        """
+        ``a % b`` with the sign of b (Python's and torch's ``remainder``): ``a - floor(a / b) * b``.
+            Its gradient is 1 for a and ``-floor(a / b)`` for b, as torch's.
+        """
     def all(self, dim=None, keepdim: bool = False) -> Tensor: ...
     def allclose(self, other, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False) -> bool: ...
     def amax(self, dim=tuple(), keepdim: bool = False) -> Tensor:
@@ -99,10 +109,29 @@ class Tensor:
             first, as in torch.
         """
     def argmin(self, dim=None, keepdim: bool = False) -> Tensor: ...
+    def argsort(self, dim: int = -1, descending: bool = False, stable: bool = False) -> Tensor: ...
+    def ceil(self) -> Tensor: ...
+    def diag(self, diagonal: int = 0) -> Tensor:
+        """
+        A 1-D tensor's diagonal matrix, or a 2-D tensor's diagonal (``diagonal`` above the main).
+        """
+    def diff(self, n: int = 1, dim: int = -1, prepend=None, append=None) -> Tensor: ...
+    def fix(self) -> Tensor: ...
     def flip(self, dims) -> Tensor:
         """
         The elements in reverse order along each of ``dims``.
         """
+    def floor(self) -> Tensor: ...
+    def floor_divide(self, other) -> Tensor:
+        """
+        ``a // b``: the quotient rounded down (torch's semantics since 1.13). int64 operands give
+            int64, computed in float32 as minidiff's int64 arithmetic is (exact below 2^24).
+        """
+    def fmod(self, other) -> Tensor:
+        """
+        The remainder with the sign of a (C's fmod): ``a - trunc(a / b) * b``.
+        """
+    def frac(self) -> Tensor: ...
     def isfinite(self) -> Tensor: ...
     def isinf(self) -> Tensor: ...
     def isnan(self) -> Tensor:
@@ -114,6 +143,10 @@ class Tensor:
         ``input + weight * (end - input)``, computed from the nearer end as torch does, so weight 1
             gives ``end`` exactly.
         """
+    def logsumexp(self, dim, keepdim: bool = False) -> Tensor:
+        """
+        ``log(sum(exp(x), dim))`` without overflow: the largest value is taken out first.
+        """
     def masked_fill(self, mask, value) -> Tensor: ...
     def min(self, dim=None, keepdim: bool = False, *, other=None):
         """
@@ -121,14 +154,40 @@ class Tensor:
             ``min(t, other)``: the elementwise minimum.
         """
     def narrow(self, dim: int, start: int, length: int) -> Tensor: ...
+    def nonzero(self, *, as_tuple: bool = False):
+        """
+        Indices of the non-zero elements: (n, ndim) int64, or one int64 tensor per dim.
+        """
+    def norm(self, p="fro", dim=None, keepdim: bool = False, dtype=None) -> Tensor:
+        """
+        The vector p-norm over ``dim`` (all elements by default): p = 2 / "fro", 1, inf, -inf, 0
+            (the count of non-zeros) or any other number.
+        """
+    def outer(self, vec2: Tensor) -> Tensor: ...
     def prod(self, dim=None, keepdim: bool = False) -> Tensor:
         """
         Product over ``dim`` (of all elements when None); its gradient is exact with zeros in the
             input (it is the last running product of ``cumprod``).
         """
+    def remainder(self, other) -> Tensor:
+        """
+        ``a % b`` with the sign of b (Python's and torch's ``remainder``): ``a - floor(a / b) * b``.
+            Its gradient is 1 for a and ``-floor(a / b)`` for b, as torch's.
+        """
     def repeat(self, *sizes) -> Tensor:
         """
         Tiles the tensor ``sizes[i]`` times along each dim, as torch's ``repeat``.
+        """
+    def repeat_interleave(self, repeats, dim=None) -> Tensor: ...
+    def roll(self, shifts, dims=None) -> Tensor: ...
+    def round(self, *, decimals: int = 0) -> Tensor:
+        """
+        Half to even, as torch (and NumPy). With decimals, ``round(x * 10**d) / 10**d``.
+        """
+    def sign(self) -> Tensor: ...
+    def sort(self, dim: int = -1, descending: bool = False, stable: bool = False):
+        """
+        (values, indices), values differentiable (gathered at the indices); the order is stable.
         """
     def split(self, split_size_or_sections, dim: int = 0) -> tuple:
         """
@@ -138,6 +197,10 @@ class Tensor:
         """
         The square root of ``var``; where it is 0 the gradient is 0, as torch's (not NaN).
         """
+    def topk(self, k: int, dim: int = -1, largest: bool = True, sorted: bool = True): ...
+    def tril(self, diagonal: int = 0) -> Tensor: ...
+    def triu(self, diagonal: int = 0) -> Tensor: ...
+    def trunc(self) -> Tensor: ...
     def unbind(self, dim: int = 0) -> tuple: ...
     def var(self, dim=None, unbiased=None, keepdim: bool = False, *, correction=None) -> Tensor:
         """
@@ -162,7 +225,7 @@ class Tensor:
         ``f"{loss:.4f}"`` formats a 0-d tensor's value, as torch.
         """
     def __ge__(self, arg0: typing.Any) -> typing.Any: ...
-    def __getitem__(self, arg0: typing.Any) -> Tensor: ...
+    def __getitem__(self, key) -> Tensor: ...
     def __gt__(self, arg0: typing.Any) -> typing.Any: ...
     def __hash__(self) -> int: ...
     def __iadd__(self, arg0: typing.Any) -> typing.Any: ...
@@ -190,12 +253,14 @@ class Tensor:
             parameter-ness (not its graph or ``.grad``, as torch).
         """
     def __repr__(self) -> str: ...
+    def __rfloordiv__(self, other): ...
     def __rmatmul__(self, arg0: typing.Any) -> Tensor: ...
+    def __rmod__(self, other): ...
     def __rmul__(self, arg0: typing.Any) -> typing.Any: ...
     def __rpow__(self, arg0: typing.Any) -> typing.Any: ...
     def __rsub__(self, arg0: typing.Any) -> typing.Any: ...
     def __rtruediv__(self, arg0: typing.Any) -> typing.Any: ...
-    def __setitem__(self, arg0: typing.Any, arg1: typing.Any) -> None: ...
+    def __setitem__(self, key, value) -> None: ...
     def __sub__(self, arg0: typing.Any) -> typing.Any: ...
     def __truediv__(self, arg0: typing.Any) -> typing.Any: ...
     def _inplace_(

@@ -1,0 +1,492 @@
+"""More torch names composed from native ops: rounding (``floor``, ``ceil``, ``trunc``, ``round``,
+``sign``, ``%``, ``//``), ``norm``, ``logsumexp``, ``roll``, ``tril``/``triu``/``diag``,
+``repeat_interleave``, ``outer``, ``diff``, ``sort``/``argsort``/``topk``, ``nonzero``, boolean-mask
+indexing (``t[t > 0]``, ``t[mask] = v``) and NumPy's keyword spellings (``axis=``, ``keepdims=``),
+which torch accepts too. ``install()`` adds them to ``md`` and, where torch has one, to Tensor.
+
+Data-dependent results (sorting, ``nonzero``, masks) compute their indices on the host, as torch
+does for ``nonzero`` and masks (a device synchronisation), and gather the values with the native
+differentiable ops, so gradients flow to the values. Rounding and sign have zero gradient, as in
+torch.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections import namedtuple
+
+import numpy as np
+
+from . import _core
+from . import functional as F
+from ._core import Tensor
+from .autograd import no_grad
+
+SortResult = namedtuple("sort", ["values", "indices"])
+TopkResult = namedtuple("topk", ["values", "indices"])
+
+_EXACT_INTEGERS = float(2**23)  # float32 values at or above this magnitude have no fraction
+
+
+def _with_zero_grad(values: Tensor, input: Tensor) -> Tensor:
+    """values (computed without a graph) as a function of input with zero gradient, as torch
+    gives for piecewise-constant functions: a tensor that requires grad when input does."""
+    if not (input.requires_grad and _core.is_grad_enabled()):
+        return values
+    return F.where(_core.zeros(input.shape, device=input.device), input, values)
+
+
+def _float_input(op: str, input) -> Tensor:
+    if not isinstance(input, Tensor):
+        raise TypeError(f"{op}: expected a Tensor, got {type(input).__name__}")
+    return input
+
+
+# ---- rounding
+
+
+def _trunc_values(x: Tensor) -> Tensor:
+    small = x.abs() < _EXACT_INTEGERS  # false for NaN and inf, which stay as they are
+    whole = F.where(small, x, 0.0).long().to(x.dtype)  # the cast truncates toward zero
+    return F.where(small, whole, x)
+
+
+def trunc(input: Tensor) -> Tensor:
+    x = _float_input("trunc", input)
+    if x.dtype == "int64":
+        return x
+    with no_grad():
+        out = _trunc_values(x.detach())
+    return _with_zero_grad(out, x)
+
+
+def floor(input: Tensor) -> Tensor:
+    x = _float_input("floor", input)
+    if x.dtype == "int64":
+        return x
+    with no_grad():
+        xd = x.detach()
+        t = _trunc_values(xd)
+        out = t - (xd < t).to(x.dtype)
+    return _with_zero_grad(out, x)
+
+
+def ceil(input: Tensor) -> Tensor:
+    x = _float_input("ceil", input)
+    if x.dtype == "int64":
+        return x
+    with no_grad():
+        xd = x.detach()
+        t = _trunc_values(xd)
+        out = t + (xd > t).to(x.dtype)
+    return _with_zero_grad(out, x)
+
+
+def round(input: Tensor, *, decimals: int = 0) -> Tensor:  # noqa: A001 (torch's name)
+    """Half to even, as torch (and NumPy). With decimals, ``round(x * 10**d) / 10**d``."""
+    x = _float_input("round", input)
+    if x.dtype == "int64":
+        return x
+    with no_grad():
+        xd = x.detach() if decimals == 0 else x.detach() * float(10**decimals)
+        # adding and subtracting 2^23 rounds to the nearest integer, ties to even, in float32
+        # arithmetic (floor(x + 0.5) would round 0.49999997 up)
+        a = xd.abs()
+        r = (a + _EXACT_INTEGERS) - _EXACT_INTEGERS
+        out = F.where(a < _EXACT_INTEGERS, F.where(xd < 0, -r, r), xd)
+        if decimals != 0:
+            out = out / float(10**decimals)
+    return _with_zero_grad(out, x)
+
+
+def sign(input: Tensor) -> Tensor:
+    x = _float_input("sign", input)
+    with no_grad():
+        xd = x.detach()
+        out = (xd > 0).to(x.dtype) - (xd < 0).to(x.dtype)
+        if x.dtype != "int64":
+            out = F.where(xd != xd, xd, out)  # NaN stays NaN
+    return _with_zero_grad(out, x) if x.dtype != "int64" else out.long()
+
+
+def frac(input: Tensor) -> Tensor:
+    return input - trunc(input)
+
+
+def _operands(op: str, a, b):
+    if not isinstance(a, Tensor) and not isinstance(b, Tensor):
+        raise TypeError(f"{op}: expected a Tensor operand")
+    return a, b
+
+
+def _integral(a, b) -> bool:
+    def is_int(v):
+        return v.dtype == "int64" if isinstance(v, Tensor) else isinstance(v, (int, np.integer))
+
+    return is_int(a) and is_int(b)
+
+
+def floor_divide(input: Tensor, other) -> Tensor:
+    """``a // b``: the quotient rounded down (torch's semantics since 1.13). int64 operands give
+    int64, computed in float32 as minidiff's int64 arithmetic is (exact below 2^24)."""
+    a, b = _operands("floor_divide", input, other)
+    out = floor(a / b)
+    return out.long() if _integral(a, b) else out
+
+
+def remainder(input: Tensor, other) -> Tensor:
+    """``a % b`` with the sign of b (Python's and torch's ``remainder``): ``a - floor(a / b) * b``.
+    Its gradient is 1 for a and ``-floor(a / b)`` for b, as torch's."""
+    a, b = _operands("remainder", input, other)
+    out = a - floor(a / b) * b
+    return out.long() if _integral(a, b) else out
+
+
+def fmod(input: Tensor, other) -> Tensor:
+    """The remainder with the sign of a (C's fmod): ``a - trunc(a / b) * b``."""
+    a, b = _operands("fmod", input, other)
+    out = a - trunc(a / b) * b
+    return out.long() if _integral(a, b) else out
+
+
+# ---- reductions
+
+
+def _dim_tuple(dim, ndim: int):
+    if dim is None:
+        return None
+    dims = (dim,) if isinstance(dim, int) else tuple(dim)
+    return tuple(d % ndim if ndim else d for d in dims)
+
+
+def _safe_sqrt(s: Tensor) -> Tensor:
+    """sqrt with a zero (not NaN) gradient at 0, as torch's norm has."""
+    positive = s > 0
+    return F.where(positive, F.sqrt(F.where(positive, s, 1.0)), 0.0)
+
+
+def norm(input: Tensor, p="fro", dim=None, keepdim: bool = False, dtype=None) -> Tensor:
+    """The vector p-norm over ``dim`` (all elements by default): p = 2 / "fro", 1, inf, -inf, 0
+    (the count of non-zeros) or any other number."""
+    x = _float_input("norm", input)
+    if dtype is not None:
+        x = x.to(dtype)
+    dims = _dim_tuple(dim, x.ndim)
+    if p == "nuc":
+        raise ValueError("norm: the nuclear norm is not supported")
+    kw = {"dim": dims, "keepdim": keepdim} if dims is not None else {}
+    if p in ("fro", 2, 2.0):
+        return _safe_sqrt((x * x).sum(**kw))
+    if p in (1, 1.0):
+        return x.abs().sum(**kw)
+    if p == float("inf"):
+        return x.abs().amax(dim=dims if dims is not None else (), keepdim=keepdim)
+    if p == float("-inf"):
+        return x.abs().amin(dim=dims if dims is not None else (), keepdim=keepdim)
+    if p in (0, 0.0):
+        return (x != 0).sum(**kw)
+    if not isinstance(p, (int, float)):
+        raise ValueError(f"norm: unsupported p={p!r}")
+    # zeros (elements, or whole slices) get zero gradient, as in torch, not inf * 0
+    nz = x != 0
+    powered = F.where(nz, F.where(nz, x.abs(), 1.0) ** float(p), 0.0)
+    s = powered.sum(**kw)
+    positive = s > 0
+    return F.where(positive, F.where(positive, s, 1.0) ** (1.0 / float(p)), 0.0)
+
+
+def logsumexp(input: Tensor, dim, keepdim: bool = False) -> Tensor:
+    """``log(sum(exp(x), dim))`` without overflow: the largest value is taken out first."""
+    x = _float_input("logsumexp", input)
+    dims = _dim_tuple(dim, x.ndim)
+    m = x.detach().amax(dim=dims, keepdim=True)
+    m = F.where(m.abs() < float("inf"), m, 0.0)  # an all -inf (or inf) slice keeps its inf
+    out = F.log(F.exp(x - m).sum(dim=dims, keepdim=True)) + m
+    return out if keepdim else out.squeeze(dims)
+
+
+# ---- shapes and selections
+
+
+def roll(input: Tensor, shifts, dims=None) -> Tensor:
+    x = _float_input("roll", input)
+    if dims is None:
+        return roll(x.flatten(), shifts, 0).reshape(*x.shape)
+    shifts = (shifts,) if isinstance(shifts, int) else tuple(shifts)
+    dims = (dims,) if isinstance(dims, int) else tuple(dims)
+    if len(shifts) != len(dims):
+        raise ValueError(f"roll: {len(shifts)} shifts for {len(dims)} dims")
+    for s, d in zip(shifts, dims):
+        n = x.shape[d]
+        s = s % n if n else 0
+        if s:
+            x = F.cat([x.narrow(d, n - s, s), x.narrow(d, 0, n - s)], d)
+    return x
+
+
+def _triangle(op: str, input: Tensor, diagonal: int, lower: bool) -> Tensor:
+    x = _float_input(op, input)
+    if x.ndim < 2:
+        raise ValueError(f"{op}: expected at least 2 dims, got shape {tuple(x.shape)}")
+    rows, cols = x.shape[-2:]
+    keep = np.tri(rows, cols, diagonal, dtype=bool)
+    if not lower:
+        keep = ~np.tri(rows, cols, diagonal - 1, dtype=bool)
+    mask = _core.tensor(keep.astype(np.float32), device=x.device)
+    return F.where(mask, x, 0.0) if x.dtype != "int64" else F.where(mask, x, 0).long()
+
+
+def tril(input: Tensor, diagonal: int = 0) -> Tensor:
+    return _triangle("tril", input, diagonal, lower=True)
+
+
+def triu(input: Tensor, diagonal: int = 0) -> Tensor:
+    return _triangle("triu", input, diagonal, lower=False)
+
+
+def diag(input: Tensor, diagonal: int = 0) -> Tensor:
+    """A 1-D tensor's diagonal matrix, or a 2-D tensor's diagonal (``diagonal`` above the main)."""
+    x = _float_input("diag", input)
+    if x.ndim == 1:
+        n = x.shape[0] + abs(diagonal)
+        rows = np.arange(x.shape[0]) + max(-diagonal, 0)
+        cols = np.arange(x.shape[0]) + max(diagonal, 0)
+        # each output element's source: its diagonal entry, or a zero appended after the input
+        src = np.full((n, n), x.shape[0], dtype=np.int64)
+        src[rows, cols] = np.arange(x.shape[0])
+        padded = F.cat([x, _core.zeros((1,), dtype=x.dtype, device=x.device)], 0)
+        return padded[_core.tensor(src.reshape(-1), device=x.device)].reshape(n, n)
+    if x.ndim == 2:
+        rows, cols = x.shape
+        i = np.arange(rows)
+        j = i + diagonal
+        ok = (j >= 0) & (j < cols)
+        flat = (i[ok] * cols + j[ok]).astype(np.int64)
+        return x.reshape(-1)[_core.tensor(flat, device=x.device)]
+    raise ValueError(f"diag: expected a 1-D or 2-D tensor, got shape {tuple(x.shape)}")
+
+
+def repeat_interleave(input: Tensor, repeats, dim=None) -> Tensor:
+    x = _float_input("repeat_interleave", input)
+    if dim is None:
+        x, dim = x.flatten(), 0
+    dim %= x.ndim
+    n = x.shape[dim]
+    counts = repeats.numpy().astype(np.int64) if isinstance(repeats, Tensor) else np.asarray(repeats, dtype=np.int64)
+    if counts.ndim == 0:
+        counts = np.full(n, int(counts))
+    if counts.shape != (n,) or (counts < 0).any():
+        raise ValueError(f"repeat_interleave: repeats {counts.tolist()} do not fit dim {dim} of shape {tuple(x.shape)}")
+    index = _core.tensor(np.repeat(np.arange(n, dtype=np.int64), counts), device=x.device)
+    return F.index_select(x, dim, index)
+
+
+def outer(input: Tensor, vec2: Tensor) -> Tensor:
+    if input.ndim != 1 or vec2.ndim != 1:
+        raise ValueError(f"outer: expected two 1-D tensors, got shapes {tuple(input.shape)} and {tuple(vec2.shape)}")
+    return input.unsqueeze(1) * vec2.unsqueeze(0)
+
+
+def diff(input: Tensor, n: int = 1, dim: int = -1, prepend=None, append=None) -> Tensor:
+    x = _float_input("diff", input)
+    dim %= x.ndim
+    parts = [p for p in (prepend, x, append) if p is not None]
+    if len(parts) > 1:
+        x = F.cat(parts, dim)
+    for _ in range(n):
+        m = x.shape[dim]
+        if m == 0:
+            break
+        x = x.narrow(dim, 1, m - 1) - x.narrow(dim, 0, m - 1)
+    return x
+
+
+def _sort_order(a: np.ndarray, descending: bool) -> np.ndarray:
+    """Stable sort indices along the last axis; NaN counts as the largest value, as in torch."""
+    nan = np.isnan(a) if a.dtype.kind == "f" else np.zeros(a.shape, dtype=bool)
+    if not descending:
+        return np.argsort(a, axis=-1, kind="stable")  # NumPy puts NaN last too
+    key = np.where(nan, 0, -a.astype(np.float64))
+    idx = np.broadcast_to(np.arange(a.shape[-1]), a.shape)
+    # lexsort's last key is the primary one: NaN first, then descending values, then position
+    flat = [k.reshape(-1, a.shape[-1]) for k in (idx, key, ~nan)]
+    return np.stack([np.lexsort((i, k, nn)) for i, k, nn in zip(*flat)]).reshape(a.shape)
+
+
+def sort(input: Tensor, dim: int = -1, descending: bool = False, stable: bool = False):
+    """(values, indices), values differentiable (gathered at the indices); the order is stable."""
+    x = _float_input("sort", input)
+    if x.ndim == 0:
+        return SortResult(x, _core.zeros((), dtype="int64", device=x.device))
+    dim %= x.ndim
+    a = np.moveaxis(x.detach().numpy(), dim, -1)
+    order = np.ascontiguousarray(np.moveaxis(_sort_order(a, descending), -1, dim)).astype(np.int64)
+    indices = _core.tensor(order, device=x.device)
+    return SortResult(F.gather(x, dim, indices), indices)
+
+
+def argsort(input: Tensor, dim: int = -1, descending: bool = False, stable: bool = False) -> Tensor:
+    return sort(input, dim, descending).indices
+
+
+def topk(input: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: bool = True):  # noqa: A002
+    x = _float_input("topk", input)
+    d = dim % x.ndim if x.ndim else 0
+    size = x.shape[d] if x.ndim else 1
+    if not 0 <= k <= size:
+        raise ValueError(f"topk: k={k} is out of range for dim {dim} of shape {tuple(x.shape)}")
+    values, indices = sort(x, d, descending=largest)
+    if x.ndim == 0:
+        return TopkResult(values, indices)
+    return TopkResult(values.narrow(d, 0, k), indices.narrow(d, 0, k))
+
+
+def nonzero(input: Tensor, *, as_tuple: bool = False):
+    """Indices of the non-zero elements: (n, ndim) int64, or one int64 tensor per dim."""
+    x = _float_input("nonzero", input)
+    where_nz = np.nonzero(x.detach().numpy())
+    if as_tuple:
+        return tuple(_core.tensor(w.astype(np.int64), device=x.device) for w in where_nz)
+    coords = np.stack(where_nz, axis=1) if where_nz else np.zeros((0, 0))
+    return _core.tensor(coords.astype(np.int64).reshape(-1, x.ndim), device=x.device)
+
+
+# ---- boolean masks as indices (minidiff's comparisons give float32 0/1 masks; torch's give bool)
+
+
+def _mask_of(key, self: Tensor):
+    """The boolean NumPy mask key stands for, or None when key is no mask: a bool array, or a
+    float32 tensor of zeros and ones (a comparison's result) shaped as self's leading dims."""
+    if isinstance(key, np.ndarray) and key.dtype == bool:
+        mask = key
+    elif isinstance(key, Tensor) and key.dtype != "int64":
+        values = key.detach().numpy()
+        if not np.isin(values, (0.0, 1.0)).all():
+            raise IndexError(
+                f"tensor indexing: a {key.dtype} index must be a mask of zeros and ones (a comparison's "
+                "result); use an int64 tensor for positions"
+            )
+        mask = values.astype(bool)
+    else:
+        return None
+    if mask.ndim > self.ndim or tuple(mask.shape) != tuple(self.shape[: mask.ndim]):
+        raise IndexError(
+            f"tensor indexing: mask of shape {tuple(mask.shape)} does not match the tensor's shape {tuple(self.shape)}"
+        )
+    return mask
+
+
+def _install_mask_indexing() -> None:
+    native_get, native_set = Tensor.__getitem__, Tensor.__setitem__
+
+    def __getitem__(self, key) -> Tensor:
+        mask = _mask_of(key, self) if isinstance(key, (Tensor, np.ndarray)) else None
+        if mask is None:
+            return native_get(self, key)
+        rows = self.reshape(-1, *self.shape[mask.ndim :])
+        return rows[_core.tensor(np.flatnonzero(mask).astype(np.int64), device=self.device)]
+
+    def __setitem__(self, key, value) -> None:
+        mask = _mask_of(key, self) if isinstance(key, (Tensor, np.ndarray)) else None
+        if mask is None:
+            return native_set(self, key, value)
+        # t[mask] = v: v is a scalar, or broadcasts against the selected rows (n, *rest); each
+        # selected row takes its value, the others keep theirs
+        full_mask = _core.tensor(mask.astype(np.float32), device=self.device)
+        full_mask = full_mask.reshape(*mask.shape, *([1] * (self.ndim - mask.ndim)))
+        if isinstance(value, Tensor) and value.ndim > 0:
+            n = int(mask.sum())
+            rest = tuple(self.shape[mask.ndim :])
+            rows = value.expand(*np.broadcast_shapes(tuple(value.shape), (n, *rest))) if value.ndim else value
+            # selected row i of the mask (in order) reads row i of rows; unselected ones any row
+            pos = np.clip(np.cumsum(mask.reshape(-1)) - 1, 0, max(n - 1, 0)).astype(np.int64)
+            if n == 0:
+                return None
+            value = rows[_core.tensor(pos, device=self.device)].reshape(*self.shape)
+        self.copy_(F.where(full_mask, value, self))
+        return None
+
+    Tensor.__getitem__ = __getitem__
+    Tensor.__setitem__ = __setitem__
+
+
+# ---- NumPy's keyword spellings
+
+
+def _numpy_keywords(fn):
+    """fn also taking ``axis`` for ``dim`` and ``keepdims`` for ``keepdim``, as torch does."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        if kwargs:
+            if "axis" in kwargs:
+                if "dim" in kwargs:
+                    raise TypeError(f"{fn.__name__}: got both dim and axis")
+                kwargs["dim"] = kwargs.pop("axis")
+            if "keepdims" in kwargs:
+                kwargs["keepdim"] = kwargs.pop("keepdims")
+        return fn(*args, **kwargs)
+
+    return wrapper
+
+
+# methods (and md functions) whose dim may be spelled axis
+_NUMPY_KEYWORD_NAMES = (
+    "sum", "mean", "max", "min", "argmax", "argmin", "std", "var", "prod", "cumsum", "cumprod", "amax",
+    "amin", "any", "all", "softmax", "log_softmax", "logsumexp", "norm", "squeeze", "unsqueeze", "flip",
+)  # fmt: skip
+
+_FUNCTIONS = {
+    "trunc": trunc,
+    "fix": trunc,
+    "floor": floor,
+    "ceil": ceil,
+    "round": round,
+    "sign": sign,
+    "frac": frac,
+    "floor_divide": floor_divide,
+    "remainder": remainder,
+    "fmod": fmod,
+    "norm": norm,
+    "logsumexp": logsumexp,
+    "roll": roll,
+    "tril": tril,
+    "triu": triu,
+    "diag": diag,
+    "repeat_interleave": repeat_interleave,
+    "outer": outer,
+    "ger": outer,
+    "diff": diff,
+    "sort": sort,
+    "argsort": argsort,
+    "topk": topk,
+    "nonzero": nonzero,
+}
+
+
+def install(namespace: dict) -> list[str]:
+    """Adds the functions to ``namespace`` (the md package), the methods, operators and keyword
+    spellings to Tensor; returns the names added, for ``__all__``."""
+    for name, fn in _FUNCTIONS.items():
+        if name not in ("ger",):
+            setattr(Tensor, name, fn)
+    Tensor.__floordiv__ = floor_divide
+    Tensor.__rfloordiv__ = lambda self, other: floor_divide(other, self)
+    Tensor.__mod__ = remainder
+    Tensor.__rmod__ = lambda self, other: remainder(other, self)
+    _install_mask_indexing()
+    namespace.update(_FUNCTIONS)
+    if os.environ.get("MINIDIFF_STUBGEN") == "1":
+        # tools/gen_stubs.sh: the stubs keep the wrapped functions' own signatures (torch's stubs
+        # do not list axis either)
+        return sorted(_FUNCTIONS)
+    for name in _NUMPY_KEYWORD_NAMES:
+        if hasattr(Tensor, name):
+            setattr(Tensor, name, _numpy_keywords(getattr(Tensor, name)))
+        if name in namespace:
+            namespace[name] = _numpy_keywords(namespace[name])
+    for name in ("cat", "concat", "concatenate", "stack"):
+        if name in namespace:
+            namespace[name] = _numpy_keywords(namespace[name])
+    return sorted(_FUNCTIONS)
