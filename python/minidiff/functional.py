@@ -8,6 +8,7 @@ composed from them in Python, so their gradients come from the native ops' backw
 from __future__ import annotations
 
 import builtins
+import math
 import warnings
 
 import numpy as np
@@ -45,7 +46,6 @@ from ._core.functional import (
     mul,
     pad,
     relu,
-    scaled_dot_product_attention,
     sigmoid,
     silu,
     sin,
@@ -57,6 +57,7 @@ from ._core.functional import (
     tanh,
     where,
 )
+from ._core.functional import scaled_dot_product_attention as _fused_attention
 from .resize import interpolate
 
 __all__ = [
@@ -159,6 +160,60 @@ def _softmax_dim(op: str, ndim: int) -> int:
         f"{op}: implicit dimension choice has been deprecated (as in torch); pass dim={dim}", UserWarning, stacklevel=3
     )
     return dim
+
+
+# ---- attention
+
+
+def scaled_dot_product_attention(
+    query, key, value, attn_mask=None, dropout_p: float = 0.0, is_causal: bool = False, scale=None, enable_gqa=False
+):
+    """``softmax(q @ k^T * scale + mask) @ v`` over the last two dims, as torch's. Without a mask,
+    dropout or causality it is the native fused kernel; otherwise it is composed from ops.
+
+    ``attn_mask`` broadcasts to (..., L, S): a float tensor is added to the scores (torch's meaning
+    of a float mask, e.g. 0 and -inf); a NumPy bool array keeps the scores where True. minidiff's
+    comparisons give float32 0/1 masks, which would be added: turn such a mask into a boolean one
+    with ``md.where(mask, 0.0, float("-inf"))``. ``dropout_p`` drops attention weights always, as
+    torch's does (pass 0.0 when not training). ``enable_gqa`` repeats each key/value head for its
+    group of query heads."""
+    for name, t in (("query", query), ("key", key), ("value", value)):
+        _check_tensor("scaled_dot_product_attention", name, t)
+    if enable_gqa and query.ndim >= 3 and key.shape[-3] != query.shape[-3]:
+        heads, kv_heads = query.shape[-3], key.shape[-3]
+        if kv_heads == 0 or heads % kv_heads:
+            raise ValueError(
+                f"scaled_dot_product_attention: {heads} query heads are not a multiple of {kv_heads} key/value heads"
+            )
+        key = key.repeat_interleave(heads // kv_heads, dim=-3)
+        value = value.repeat_interleave(heads // kv_heads, dim=-3)
+    if attn_mask is None and not is_causal and not dropout_p:
+        return _fused_attention(query, key, value, scale=scale)
+    if is_causal and attn_mask is not None:
+        raise ValueError("scaled_dot_product_attention: give attn_mask or is_causal, not both (as torch)")
+    if not 0.0 <= dropout_p <= 1.0:
+        raise ValueError(f"scaled_dot_product_attention: dropout_p must be in [0, 1], got {dropout_p}")
+    L, S = query.shape[-2], key.shape[-2]
+    if query.shape[-1] != key.shape[-1] or key.shape[-2] != value.shape[-2]:
+        raise ValueError(
+            f"scaled_dot_product_attention: query {tuple(query.shape)}, key {tuple(key.shape)} and value "
+            f"{tuple(value.shape)} do not fit (..., L, E), (..., S, E), (..., S, Ev)"
+        )
+    factor = 1.0 / math.sqrt(query.shape[-1]) if scale is None else float(scale)
+    scores = matmul(query, key.transpose(-2, -1)) * factor
+    if is_causal:
+        attn_mask = np.tril(np.ones((L, S), dtype=bool))
+    if isinstance(attn_mask, np.ndarray) and attn_mask.dtype == bool:
+        keep = _tensor(attn_mask.astype(np.float32), device=query.device)
+        scores = where(keep, scores, float("-inf"))
+    elif attn_mask is not None:
+        if not isinstance(attn_mask, Tensor):
+            attn_mask = _tensor(np.asarray(attn_mask, dtype=np.float32), device=query.device)
+        scores = scores + attn_mask
+    weights = softmax(scores, -1)
+    if dropout_p:
+        weights = dropout(weights, dropout_p, True)
+    return matmul(weights, value)
 
 
 # ---- losses
