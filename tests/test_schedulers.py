@@ -35,9 +35,9 @@ def _pair(kind, precise=False, **cfg):
     ours = {"ddpm": DDPMScheduler, "ddim": DDIMScheduler}[kind](**cfg)
     theirs = {"ddpm": diffusers.DDPMScheduler, "ddim": diffusers.DDIMScheduler}[kind](**cfg)
     if precise:
-        theirs.betas = torch.from_numpy(ours.betas)
-        theirs.alphas = torch.from_numpy(ours.alphas)
-        theirs.alphas_cumprod = torch.from_numpy(ours.alphas_cumprod)
+        theirs.betas = torch.from_numpy(ours._betas)
+        theirs.alphas = torch.from_numpy(ours._alphas)
+        theirs.alphas_cumprod = torch.from_numpy(ours._alphas_cumprod)
         if kind == "ddpm":
             theirs.one = torch.tensor(1.0, dtype=torch.float64)
         else:
@@ -67,8 +67,13 @@ def _fake_model(x, t, weight):
 def test_schedule_arrays_match_diffusers(kind, beta_schedule, zero_snr):
     ours, theirs = _pair(kind, beta_schedule=beta_schedule, rescale_betas_zero_snr=zero_snr)
     for name in ("betas", "alphas", "alphas_cumprod"):
-        arr = getattr(ours, name)
-        assert isinstance(arr, np.ndarray) and arr.dtype == np.float64 and arr.shape == (1000,)
+        # the arithmetic reads float64 arrays; the public tables are float32 tensors, as diffusers'
+        exact = getattr(ours, "_" + name)
+        assert isinstance(exact, np.ndarray) and exact.dtype == np.float64 and exact.shape == (1000,)
+        table = getattr(ours, name)
+        assert isinstance(table, md.Tensor) and table.dtype == "float32" and table.shape == (1000,)
+        np.testing.assert_array_equal(table.numpy(), exact.astype(np.float32))
+        assert getattr(ours, name) is table  # made once
     if not zero_snr:
         for name in ("betas", "alphas"):
             np.testing.assert_allclose(getattr(ours, name), _np(getattr(theirs, name)), rtol=0, atol=2e-6)
@@ -77,12 +82,12 @@ def test_schedule_arrays_match_diffusers(kind, beta_schedule, zero_snr):
         # oracle for the betas is its rescale function run in float64 on the plain schedule
         from diffusers.schedulers.scheduling_ddpm import rescale_zero_terminal_snr
 
-        plain = type(ours)(beta_schedule=beta_schedule).betas
+        plain = type(ours)(beta_schedule=beta_schedule)._betas
         ref = rescale_zero_terminal_snr(torch.from_numpy(plain)).numpy()
-        np.testing.assert_allclose(ours.betas, ref, rtol=1e-12, atol=1e-15)
-        assert ours.alphas_cumprod[-1] == pytest.approx(0.0, abs=1e-12)
-    np.testing.assert_allclose(ours.alphas_cumprod, _np(theirs.alphas_cumprod), rtol=0, atol=2e-6)
-    assert np.all(np.diff(ours.alphas_cumprod) < 0)
+        np.testing.assert_allclose(ours._betas, ref, rtol=1e-12, atol=1e-15)
+        assert ours._alphas_cumprod[-1] == pytest.approx(0.0, abs=1e-12)
+    np.testing.assert_allclose(ours._alphas_cumprod, _np(theirs.alphas_cumprod), rtol=0, atol=2e-6)
+    assert np.all(np.diff(ours._alphas_cumprod) < 0)
 
 
 def test_sigmoid_schedule_ddpm_only():
@@ -95,7 +100,7 @@ def test_sigmoid_schedule_ddpm_only():
 def test_trained_betas_and_final_alpha():
     betas = np.linspace(1e-3, 0.05, 20)
     ours, theirs = _pair("ddim", num_train_timesteps=20, trained_betas=betas.tolist(), set_alpha_to_one=False)
-    np.testing.assert_allclose(ours.betas, betas, rtol=1e-15)
+    np.testing.assert_allclose(ours._betas, betas, rtol=1e-15)
     np.testing.assert_allclose(ours.alphas_cumprod, _np(theirs.alphas_cumprod), atol=2e-7)
     assert ours.final_alpha_cumprod == pytest.approx(1 - 1e-3)
     assert DDIMScheduler(num_train_timesteps=20, trained_betas=betas).final_alpha_cumprod == 1.0
@@ -113,7 +118,7 @@ def test_timesteps_match_diffusers(kind, spacing, steps_offset, n):
     assert ours.num_inference_steps is None
     ours.set_timesteps(n)
     theirs.set_timesteps(n)
-    assert ours.timesteps.dtype == np.int64
+    assert isinstance(ours.timesteps, md.Tensor) and ours.timesteps.dtype == "int64"
     np.testing.assert_array_equal(ours.timesteps, _np(theirs.timesteps))
     assert ours.num_inference_steps == n
 
@@ -153,7 +158,7 @@ def test_add_noise_and_velocity_match_diffusers(kind, beta_schedule):
         np.testing.assert_allclose(noisy.numpy(), ref_noisy, rtol=0, atol=1e-5)
         np.testing.assert_allclose(v.numpy(), ref_v, rtol=0, atol=1e-5)
         # against the float64 formulas we are within float32 rounding of the result
-        acp = ours.alphas_cumprod[t].reshape(-1, 1, 1, 1)
+        acp = ours._alphas_cumprod[t].reshape(-1, 1, 1, 1)  # the float64 table the arithmetic reads
         np.testing.assert_allclose(noisy.numpy(), np.sqrt(acp) * x0 + np.sqrt(1 - acp) * noise, rtol=0, atol=1e-6)
         np.testing.assert_allclose(v.numpy(), np.sqrt(acp) * noise - np.sqrt(1 - acp) * x0, rtol=0, atol=1e-6)
 
@@ -576,3 +581,21 @@ def test_zero_terminal_snr_first_step_is_clipped_not_nan(kind, prediction_type):
     np.testing.assert_allclose(x0, _np(want.pred_original_sample), rtol=0, atol=ATOL)
     if kind == "ddim":  # (diffusers' DDPM step draws its own noise)
         np.testing.assert_allclose(got.prev_sample.numpy(), _np(want.prev_sample), rtol=0, atol=ATOL)
+
+
+def test_tables_are_tensors_as_in_diffusers_training_scripts():
+    # the idioms of diffusers' examples (compute_snr, add_noise written out by hand)
+    s = DDPMScheduler()
+    timesteps = md.tensor(np.array([3, 500, 999]), dtype="int64")
+    alphas_cumprod = s.alphas_cumprod.to(device=timesteps.device)
+    sqrt_alpha_prod = (alphas_cumprod[timesteps] ** 0.5).flatten()
+    sqrt_one_minus = ((1 - alphas_cumprod[timesteps]) ** 0.5).flatten()
+    want = np.sqrt(s._alphas_cumprod[[3, 500, 999]])
+    np.testing.assert_allclose(sqrt_alpha_prod.numpy(), want, rtol=1e-6)
+    snr = (sqrt_alpha_prod / sqrt_one_minus) ** 2
+    np.testing.assert_allclose(snr.numpy(), want**2 / (1 - want**2), rtol=1e-4)
+    s.set_timesteps(5)
+    assert [int(t) for t in s.timesteps] == [800, 600, 400, 200, 0]
+    assert s.timesteps.dtype == "int64"
+    s.timesteps = [9, 4, 1]  # assignment takes arrays, lists or tensors, as the float64/int64 tables
+    assert s._timesteps.dtype == np.int64 and s.timesteps.numpy().tolist() == [9, 4, 1]

@@ -1,10 +1,12 @@
 """Noise schedulers (``md.schedulers``): DDPM and DDIM with diffusers' config fields and semantics.
 
 The schedules themselves (betas, alphas, their cumulative products, inference timesteps) are tiny,
-so they live on the host as NumPy arrays: ``betas``, ``alphas`` and ``alphas_cumprod`` are float64
-and ``timesteps`` is int64. Everything that touches images (``add_noise``, ``get_velocity``, ``step``)
-is md tensor arithmetic on the tensors' own device; per-sample coefficients are gathered there with
-an embedding lookup, so a CUDA batch of timesteps never has to visit the host.
+so they live on the host: float64 (timesteps int64) NumPy arrays that the arithmetic reads, shown
+as diffusers shows them: ``betas``, ``alphas`` and ``alphas_cumprod`` are float32 md tensors and
+``timesteps`` an int64 one (``scheduler.alphas_cumprod.to(device)[t]`` works as with diffusers).
+Everything that touches images (``add_noise``, ``get_velocity``, ``step``) is md tensor
+arithmetic on the tensors' own device; per-sample coefficients are gathered there with an
+embedding lookup, so a CUDA batch of timesteps never has to visit the host.
 
 The arithmetic follows diffusers 0.2x step by step (same formulas, same timestep spacing rules,
 including DDIM's ``prev_timestep = t - num_train_timesteps // num_inference_steps`` for every spacing),
@@ -188,12 +190,42 @@ class _Scheduler:
             raise ValueError(f"{name}: trained_betas has {betas.size} entries but num_train_timesteps is {n}")
         if not (np.all(betas > 0) and np.all(betas <= 1)):
             raise ValueError(f"{name}: betas must lie in (0, 1], got range [{betas.min()}, {betas.max()}]")
-        self.betas = betas  # (T,) float64
-        self.alphas = 1.0 - betas  # (T,) float64
-        self.alphas_cumprod = np.cumprod(self.alphas)  # (T,) float64
+        self._betas = betas  # (T,) float64
+        self._alphas = 1.0 - betas  # (T,) float64
+        self._alphas_cumprod = np.cumprod(self._alphas)  # (T,) float64
         self.num_inference_steps: int | None = None
-        self.timesteps = np.arange(n, dtype=np.int64)[::-1].copy()
+        self._timesteps = np.arange(n, dtype=np.int64)[::-1].copy()
         self._tables: dict[str, Any] = {}
+        self._public: dict[str, tuple[np.ndarray, Any]] = {}
+
+    # -- the tables as diffusers exposes them: md tensors on the host (float32; timesteps int64),
+    # made once from the float64 NumPy arrays (_betas, ...) that step() and the coefficients read
+
+    def _public_table(self, name: str, dtype: str):
+        source = getattr(self, "_" + name)
+        cached = self._public.get(name)
+        if cached is None or cached[0] is not source:
+            cached = (source, _core.tensor(np.ascontiguousarray(source), dtype=dtype))
+            self._public[name] = cached
+        return cached[1]
+
+    def _set_table(self, name: str, value, dtype) -> None:
+        array = value.numpy() if isinstance(value, _core.Tensor) else np.asarray(value)
+        setattr(self, "_" + name, np.array(array, dtype=dtype).reshape(-1))
+
+    betas = property(
+        lambda self: self._public_table("betas", "float32"), lambda self, v: self._set_table("betas", v, np.float64)
+    )
+    alphas = property(
+        lambda self: self._public_table("alphas", "float32"), lambda self, v: self._set_table("alphas", v, np.float64)
+    )
+    alphas_cumprod = property(
+        lambda self: self._public_table("alphas_cumprod", "float32"),
+        lambda self, v: self._set_table("alphas_cumprod", v, np.float64),
+    )
+    timesteps = property(
+        lambda self: self._public_table("timesteps", "int64"), lambda self, v: self._set_table("timesteps", v, np.int64)
+    )
 
     # -- config I/O (diffusers' scheduler_config.json)
 
@@ -298,7 +330,7 @@ class _Scheduler:
         # (T, 2) float32: [sqrt(alpha_bar_t), sqrt(1 - alpha_bar_t)], one copy per device
         key = str(device)
         if key not in self._tables:
-            acp = self.alphas_cumprod
+            acp = self._alphas_cumprod
             host = np.stack([np.sqrt(acp), np.sqrt(1.0 - acp)], axis=1).astype(np.float32)
             self._tables[key] = _core.tensor(host, dtype="float32", device=key)
         return self._tables[key]
@@ -325,7 +357,7 @@ class _Scheduler:
                 raise TypeError(f"{op}: timesteps must be integers, got an array of dtype {ts.dtype}")
             ts = ts.astype(np.int64).reshape(-1)
             self._check_timesteps_range(op, ts)
-            acp = self.alphas_cumprod[ts]
+            acp = self._alphas_cumprod[ts]
             host = np.stack([np.sqrt(acp), np.sqrt(1.0 - acp)], axis=1).astype(np.float32)
             coef = _core.tensor(host, dtype="float32", device=str(device))
         B = coef.shape[0]
@@ -455,7 +487,7 @@ class DDPMScheduler(_Scheduler):
         return self.config.variance_type
 
     def set_timesteps(self, num_inference_steps: int | None = None, device=None, timesteps=None) -> None:
-        """Chooses the inference timesteps (``self.timesteps``, NumPy int64, descending).
+        """Chooses the inference timesteps (``self.timesteps``, an int64 tensor, descending).
 
         ``timesteps`` may instead give a custom strictly descending list. ``device`` is accepted for
         diffusers compatibility and ignored: timesteps stay on the host, where ``step`` reads them.
@@ -469,7 +501,7 @@ class DDPMScheduler(_Scheduler):
                 raise ValueError(f"DDPMScheduler.set_timesteps: custom timesteps must be strictly descending, got {ts}")
             if ts[0] >= T or ts[-1] < 0:
                 raise ValueError(f"DDPMScheduler.set_timesteps: custom timesteps must lie in [0, {T}), got {ts}")
-            self.timesteps = ts.copy()
+            self._timesteps = ts.copy()
             self.num_inference_steps = int(ts.size)
             self.custom_timesteps = True
             return
@@ -477,22 +509,24 @@ class DDPMScheduler(_Scheduler):
             raise ValueError("DDPMScheduler.set_timesteps: pass num_inference_steps or timesteps")
         self.num_inference_steps = self._check_num_steps(num_inference_steps)
         self.custom_timesteps = False
-        self.timesteps = self._spaced_timesteps(self.num_inference_steps)
+        self._timesteps = self._spaced_timesteps(self.num_inference_steps)
 
     def previous_timestep(self, timestep) -> int:
         """The timestep the next ``step`` lands on: the next entry of ``timesteps`` (-1 after the last)."""
         t = _timestep_int("DDPMScheduler.previous_timestep", timestep)
         if self.custom_timesteps or self.num_inference_steps:
-            where = np.nonzero(self.timesteps == t)[0]
+            where = np.nonzero(self._timesteps == t)[0]
             if where.size == 0:
-                raise ValueError(f"DDPMScheduler.step: timestep {t} is not one of scheduler.timesteps {self.timesteps}")
+                raise ValueError(
+                    f"DDPMScheduler.step: timestep {t} is not one of scheduler.timesteps {self._timesteps}"
+                )
             i = int(where[0])
-            return int(self.timesteps[i + 1]) if i + 1 < self.timesteps.size else -1
+            return int(self._timesteps[i + 1]) if i + 1 < self._timesteps.size else -1
         return t - 1
 
     def _posterior(self, t: int, prev_t: int):
-        alpha_prod_t = float(self.alphas_cumprod[t])
-        alpha_prod_t_prev = float(self.alphas_cumprod[prev_t]) if prev_t >= 0 else 1.0
+        alpha_prod_t = float(self._alphas_cumprod[t])
+        alpha_prod_t_prev = float(self._alphas_cumprod[prev_t]) if prev_t >= 0 else 1.0
         current_beta_t = 1.0 - alpha_prod_t / alpha_prod_t_prev
         variance = (1.0 - alpha_prod_t_prev) / (1.0 - alpha_prod_t) * current_beta_t
         return alpha_prod_t, alpha_prod_t_prev, current_beta_t, max(variance, 1e-20)
@@ -615,19 +649,19 @@ class DDIMScheduler(_Scheduler):
     ):
         cfg = {k: v for k, v in locals().items() if k in self._defaults}
         self._setup(cfg)
-        self.final_alpha_cumprod = 1.0 if set_alpha_to_one else float(self.alphas_cumprod[0])
+        self.final_alpha_cumprod = 1.0 if set_alpha_to_one else float(self._alphas_cumprod[0])
 
     def set_timesteps(self, num_inference_steps: int, device=None) -> None:
-        """Chooses the inference timesteps (``self.timesteps``, NumPy int64, descending).
+        """Chooses the inference timesteps (``self.timesteps``, an int64 tensor, descending).
 
         ``device`` is accepted for diffusers compatibility and ignored (timesteps stay on the host).
         """
         self.num_inference_steps = self._check_num_steps(num_inference_steps)
-        self.timesteps = self._spaced_timesteps(self.num_inference_steps)
+        self._timesteps = self._spaced_timesteps(self.num_inference_steps)
 
     def _alpha_prods(self, t: int, prev_t: int) -> tuple[float, float]:
-        alpha_prod_t = float(self.alphas_cumprod[t])
-        alpha_prod_t_prev = float(self.alphas_cumprod[prev_t]) if prev_t >= 0 else self.final_alpha_cumprod
+        alpha_prod_t = float(self._alphas_cumprod[t])
+        alpha_prod_t_prev = float(self._alphas_cumprod[prev_t]) if prev_t >= 0 else self.final_alpha_cumprod
         return alpha_prod_t, alpha_prod_t_prev
 
     def _get_variance(self, t: int, prev_t: int) -> float:
