@@ -138,6 +138,7 @@ __all__ = [
     "set_num_threads",
     "stack",
     "tensor",
+    "utils",
     "zeros",
     "zeros_like",
 ]
@@ -186,3 +187,10 @@ nn.Module.__copy__ = serialization.module_copy
 nn.Module.__reduce_ex__ = serialization.module_reduce_ex
 
 __all__ += ["load", "save", "serialization"]
+
+# torch.utils.data's names (md.utils.data.DataLoader, TensorDataset, random_split, ...) and mixed
+# precision with torch's names (md.autocast: the bf16 matmul mode in a block; md.amp.GradScaler)
+from . import amp, utils  # noqa: E402
+from .amp import autocast  # noqa: E402
+
+__all__ += ["amp", "autocast"]

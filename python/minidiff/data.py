@@ -10,12 +10,13 @@ arrays become md tensors on the consumer's thread, so device copies happen in th
 the rest of the work (items that are md tensors already, and a ``collate_fn``'s work, are handled
 on the prefetch thread). Any
 other map-style dataset, or a plain array, is batched too, its items collated field by field as
-torch's ``default_collate`` does.
+torch's ``default_collate`` does; so is an ``md.utils.data.IterableDataset``, in the order it yields.
 """
 
 from __future__ import annotations
 
 import gzip
+import itertools
 import os
 import pickle
 import queue
@@ -576,6 +577,27 @@ def _rebuild(like, fields: list) -> tuple:
     return type(like)(*fields) if hasattr(like, "_fields") else tuple(fields)
 
 
+class _TensorRows(np.ndarray):
+    """A host array of rows taken from md tensors, remembering their device and dtype.
+
+    torch stacks tensors where they are; the prefetch thread works in NumPy, so the batch field
+    carries the tensors' device and dtype to ``_to_tensors``, which makes it an md tensor there.
+    """
+
+    md_device: str | None = None
+    md_dtype: str | None = None
+
+    def __array_finalize__(self, obj):  # slices, fancy indexing and astype keep the origin
+        self.md_device = getattr(obj, "md_device", None)
+        self.md_dtype = getattr(obj, "md_dtype", None)
+
+
+def _tensor_rows(a: np.ndarray, like: _core.Tensor) -> _TensorRows:
+    rows = a.view(_TensorRows)
+    rows.md_device, rows.md_dtype = str(like.device), str(like.dtype)
+    return rows
+
+
 def _as_batch_array(a: np.ndarray, what: str) -> np.ndarray:
     """``a`` in the dtypes md tensors hold: integers as int64, floats and bools as float32."""
     if a.dtype.kind in "iu":
@@ -590,7 +612,8 @@ def _collate(items: list, indices, path: str = ""):
 
     Arrays, md tensors and numbers are stacked along a new first axis (B, ...); tuples and lists
     become a tuple of collated fields, dicts a dict; strings a list; a field that is None in every
-    item stays None. ``indices`` are the items' dataset indices, for error messages.
+    item stays None. A field of md tensors remembers their device and dtype (``_TensorRows``).
+    ``indices`` are the items' dataset indices, for error messages.
     """
     first, kind = items[0], _kind(items[0])
     for k, x in enumerate(items):
@@ -613,6 +636,7 @@ def _collate(items: list, indices, path: str = ""):
             return {key: _collate([x[key] for x in items], indices, f"{path}[{key!r}]") for key in first}
         return _rebuild(first, [_collate([x[j] for x in items], indices, f"{path}[{j}]") for j in range(len(first))])
     arrays = [np.asarray(x) for x in items]
+    tensors = all(isinstance(x, _core.Tensor) for x in items)
     for k, (x, a) in enumerate(zip(items, arrays)):
         if a.dtype.kind not in "iufb":
             raise TypeError(
@@ -624,7 +648,13 @@ def _collate(items: list, indices, path: str = ""):
                 f"DataLoader: {_where(indices[k], path)} has shape {a.shape} but {_where(indices[0], path)} has "
                 f"{arrays[0].shape}; the samples of a batch must have one shape"
             )
-    return _as_batch_array(np.stack(arrays), _where(indices[0], path))
+        if tensors and (str(x.device), x.dtype) != (str(first.device), first.dtype):
+            raise ValueError(
+                f"DataLoader: {_where(indices[k], path)} is a {x.dtype} tensor on {x.device} but "
+                f"{_where(indices[0], path)} a {first.dtype} tensor on {first.device}; a batch is one tensor"
+            )
+    batch = _as_batch_array(np.stack(arrays), _where(indices[0], path))
+    return _tensor_rows(batch, first) if tensors else batch
 
 
 def _fetch(source, idx: np.ndarray, collate_fn):
@@ -657,39 +687,77 @@ def _flip(batch, flips: np.ndarray) -> None:
         images[flips] = images[flips][..., ::-1]
 
 
-def _worker(source, collate_fn, order, flips, batch_size, start, stop_batch, out: queue.Queue, stop: threading.Event):
-    # Runs on the prefetch thread; holds no reference to the iterator, so dropping the iterator
-    # lets it be collected and set `stop`.
-    try:
-        for b in range(start, stop_batch):
-            if stop.is_set():
-                return
-            idx = order[b * batch_size : (b + 1) * batch_size]
-            batch = _fetch(source, idx, collate_fn)
-            if flips is not None:
-                _flip(batch, flips[b * batch_size : (b + 1) * batch_size])
-            item = (b, batch)
-            while not stop.is_set():
-                try:
-                    out.put(item, timeout=0.05)
-                    break
-                except queue.Full:
-                    continue
-        item = _DONE
-    except BaseException as e:  # handed to the consumer, which re-raises it
-        item = _WorkerError(e)
+def _map_batches(source, collate_fn, order, flips, batch_size, start, stop_batch):
+    """(b, batch, last) for batches start..stop_batch-1 of a map-style dataset in ``order``."""
+    for b in range(start, stop_batch):
+        idx = order[b * batch_size : (b + 1) * batch_size]
+        batch = _fetch(source, idx, collate_fn)
+        if flips is not None:
+            _flip(batch, flips[b * batch_size : (b + 1) * batch_size])
+        yield b, batch, b + 1 >= stop_batch
+
+
+def _iterable_batches(dataset, collate_fn, batch_size, drop_last, start):
+    """(b, batch, last) for an iterable dataset, from a fresh iterator whose first ``start`` batches are skipped.
+
+    Its length is unknown, so each batch is sent once the next one is read (or found missing):
+    that is how the last batch is known, and the epoch ends with it.
+    """
+    items = iter(dataset)
+    for _ in itertools.islice(items, start * batch_size):
+        pass
+
+    def take():
+        chunk = list(itertools.islice(items, batch_size))
+        return chunk if chunk and (len(chunk) == batch_size or not drop_last) else None
+
+    b, chunk = start, take()
+    while chunk is not None:
+        following = take()
+        first = b * batch_size  # the items' positions in the stream name them in collation errors
+        batch = collate_fn(chunk) if collate_fn is not None else _collate(chunk, range(first, first + len(chunk)))
+        yield b, batch, following is None
+        b, chunk = b + 1, following
+
+
+def _put(out: queue.Queue, item, stop: threading.Event) -> bool:
+    """Puts ``item``, waiting while the queue is full; False if ``stop`` was set first."""
     while not stop.is_set():
         try:
             out.put(item, timeout=0.05)
-            return
+            return True
         except queue.Full:
             continue
+    return False
 
 
-def _to_tensors(batch, device: str):
-    """The batch with each numeric NumPy array in it made an md tensor on ``device``; on the consumer's thread."""
+def _worker(batches, out: queue.Queue, stop: threading.Event):
+    # Runs on the prefetch thread; holds no reference to the iterator, so dropping the iterator
+    # lets it be collected and set `stop`.
+    try:
+        while True:
+            if stop.is_set():  # checked before each batch is made, so closing waits for one at most
+                return
+            item = next(batches, _DONE)
+            if item is _DONE:
+                break
+            if not _put(out, item, stop):
+                return
+    except BaseException as e:  # handed to the consumer, which re-raises it
+        item = _WorkerError(e)
+    _put(out, item, stop)
+
+
+def _to_tensors(batch, device: str | None):
+    """The batch with each numeric NumPy array in it made an md tensor; on the consumer's thread.
+
+    The tensors go to ``device``; with None, rows of md tensors go back to those tensors' device
+    (as torch's collate stacks them there) and the rest to the CPU.
+    """
     if isinstance(batch, np.ndarray) and batch.dtype.kind in "iufb":
-        return _core.tensor(batch, dtype="int64" if batch.dtype.kind in "iu" else "float32", device=device)
+        dtype = getattr(batch, "md_dtype", None) or ("int64" if batch.dtype.kind in "iu" else "float32")
+        where = device or getattr(batch, "md_device", None) or "cpu"
+        return _core.tensor(np.asarray(batch), dtype=dtype, device=where)
     if isinstance(batch, tuple):
         return _rebuild(batch, [_to_tensors(x, device) for x in batch])
     if isinstance(batch, list):
@@ -704,23 +772,20 @@ class _LoaderIterator:
         self._loader = loader
         self._epoch = loader._epoch
         start = loader._position
-        order, flips = _epoch_plan(loader.seed, self._epoch, len(loader.dataset), loader.shuffle, loader.random_flip)
+        if loader._iterable:
+            batches = _iterable_batches(loader.dataset, loader.collate_fn, loader.batch_size, loader.drop_last, start)
+        else:
+            n = len(loader.dataset)
+            order, flips = _epoch_plan(loader.seed, self._epoch, n, loader.shuffle, loader.random_flip)
+            batch_size, stop = loader.batch_size, len(loader)
+            batches = _map_batches(loader._source, loader.collate_fn, order, flips, batch_size, start, stop)
+        self._ended = False  # whether the epoch's last batch was delivered
         self._queue: queue.Queue = queue.Queue(maxsize=max(1, loader.prefetch))
         self._stop = threading.Event()
         self._closed = False
         self._thread = threading.Thread(
             target=_worker,
-            args=(
-                loader._source,
-                loader.collate_fn,
-                order,
-                flips,
-                loader.batch_size,
-                start,
-                len(loader),
-                self._queue,
-                self._stop,
-            ),
+            args=(batches, self._queue, self._stop),
             name="minidiff-data-prefetch",
             daemon=True,
         )
@@ -740,17 +805,20 @@ class _LoaderIterator:
                 if not self._thread.is_alive() and self._queue.empty():
                     self.close()
                     raise RuntimeError("DataLoader: the prefetch thread ended without a result") from None
+        loader = self._loader
         if item is _DONE:
             self.close()
+            if not self._ended:  # an iterable dataset that had no (further) batch: its epoch is over
+                loader._epoch, loader._position = self._epoch + 1, 0
             raise StopIteration
         if isinstance(item, _WorkerError):
             self.close()
             raise item.exc
-        b, batch = item
-        loader = self._loader
+        b, batch, last = item
         batch = _to_tensors(batch, loader.device)
         # the batch is delivered: only now does it count towards the resumable position
-        if b + 1 >= len(loader):
+        if last:
+            self._ended = True
             loader._epoch, loader._position = self._epoch + 1, 0
         else:
             loader._epoch, loader._position = self._epoch, b + 1
@@ -798,13 +866,25 @@ class DataLoader:
       every item stays None. Items that disagree (shape, type, keys, length) raise ValueError or
       TypeError naming the item, e.g. ``dataset[5]['images']``.
 
-    Integers become int64 tensors, floats and bools float32 (the dtypes md tensors hold).
+    Integers become int64 tensors, floats and bools float32 (the dtypes md tensors hold); a field
+    stacked from md tensors keeps their dtype. Batches go to ``device``; with None (the default),
+    fields stacked from md tensors (or rows of an md Tensor dataset) stay on those tensors' device,
+    as torch's collate leaves them, and the rest go to the CPU.
+
+    An iterable dataset (``md.utils.data.IterableDataset``) is batched in the order it yields items,
+    ``batch_size`` at a time, the last short batch dropped with ``drop_last``; it cannot be shuffled
+    (``shuffle`` defaults to True for map-style datasets, False for iterable ones, where True is a
+    ValueError, as in torch) or flipped by the loader. Each iteration after an epoch's end starts a
+    fresh iterator; resuming mid-epoch skips the items of the batches already delivered, which
+    repeats the run's batches only if the dataset yields the same items each time.
+
     ``collate_fn`` replaces the collation: it is called on the prefetch thread with the list of
     ``dataset[i]`` of a batch, and NumPy arrays in what it returns (also inside tuples, lists and
-    dicts) become md tensors on ``device``.
+    dicts) become md tensors on ``device`` (the CPU when None).
 
     Shuffling draws each epoch's order from ``numpy.random.default_rng([seed, epoch])``: a fixed
-    seed gives the same sequence of epochs on every run, each epoch in a new order. Iteration
+    seed gives the same sequence of epochs on every run, each epoch in a new order. Without a
+    seed, one is drawn from ``generator`` (an ``md.Generator``) if given, else from the OS. Iteration
     always continues where the last delivered batch left off (so breaking out of a loop and
     iterating again resumes the epoch); an epoch ends after its last batch. ``state_dict()``
     captures (seed, epoch, position) and ``load_state_dict`` restores them, after which iteration
@@ -824,17 +904,27 @@ class DataLoader:
         self,
         dataset,
         batch_size: int,
-        shuffle: bool = True,
+        shuffle: bool | None = None,
         drop_last: bool = True,
         seed: int | None = None,
         prefetch: int = 2,
         random_flip: bool | None = None,
-        device: Any = "cpu",
+        device: Any = None,
         *,
         collate_fn=None,
         num_workers: int = 0,
         pin_memory: bool = False,
+        generator: _core.Generator | None = None,
     ):
+        from .utils.data import IterableDataset  # md.utils.data builds on this module
+
+        iterable = isinstance(dataset, IterableDataset)
+        if shuffle is None:
+            shuffle = not iterable
+        if iterable and shuffle:
+            raise ValueError(f"DataLoader: an IterableDataset ({type(dataset).__name__}) cannot be shuffled")
+        if iterable and random_flip:
+            raise ValueError("DataLoader: random_flip=True with an IterableDataset; flip in the dataset")
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
             raise ValueError(f"DataLoader: batch_size must be a positive int, got {batch_size!r}")
         if not isinstance(prefetch, (int, np.integer)) or prefetch < 1:
@@ -854,13 +944,19 @@ class DataLoader:
             if source.ndim == 0:
                 raise ValueError("DataLoader: a dataset array needs a first axis of samples, got a 0-d array")
             _as_batch_array(source[:0], "the dataset array")  # its dtype, checked now rather than per batch
-        n = len(dataset)
-        if n == 0:
-            raise ValueError("DataLoader: the dataset is empty")
-        if drop_last and batch_size > n:
-            raise ValueError(
-                f"DataLoader: batch_size {batch_size} exceeds the {n} samples and drop_last=True leaves no batch"
-            )
+            if isinstance(dataset, _core.Tensor):
+                source = _tensor_rows(source, dataset)
+        if not iterable:
+            n = len(dataset)
+            if n == 0:
+                raise ValueError("DataLoader: the dataset is empty")
+            if drop_last and batch_size > n:
+                raise ValueError(
+                    f"DataLoader: batch_size {batch_size} exceeds the {n} samples and drop_last=True leaves no batch"
+                )
+        if seed is None and generator is not None:
+            hi, lo = (int(v) for v in np.asarray(_core.randint(0, 2**31, (2,), generator=generator)))
+            seed = hi << 31 | lo
         self.dataset = dataset
         self.batch_size = int(batch_size)
         self.shuffle = bool(shuffle)
@@ -868,11 +964,12 @@ class DataLoader:
         self.seed = int(seed) if seed is not None else int(np.random.SeedSequence().entropy % (2**63))
         self.prefetch = int(prefetch)
         if random_flip is None:
-            random_flip = getattr(dataset, "random_flip", False) and collate_fn is None
+            random_flip = getattr(dataset, "random_flip", False) and collate_fn is None and not iterable
         self.random_flip = bool(random_flip)
         self.collate_fn = collate_fn
         self._source = source  # what the prefetch thread reads: the dataset, or its array
-        self.device = str(device)
+        self._iterable = iterable
+        self.device = None if device is None else str(device)  # None: where the items' tensors are, else the CPU
         self._epoch = 0
         self._position = 0
         self._active: weakref.ref | None = None
@@ -899,8 +996,9 @@ class DataLoader:
         if missing:
             raise ValueError(f"DataLoader.load_state_dict: missing keys {sorted(missing)}")
         position = int(state["position"])
-        if not 0 <= position < max(1, len(self)):
-            raise ValueError(f"DataLoader.load_state_dict: position {position} outside [0, {len(self)})")
+        if position < 0 or not self._iterable and position >= max(1, len(self)):
+            end = "..." if self._iterable else len(self)  # an iterable dataset's epoch has no known end
+            raise ValueError(f"DataLoader.load_state_dict: position {position} outside [0, {end})")
         self._close_active()
         self.seed, self._epoch, self._position = int(state["seed"]), int(state["epoch"]), position
 
@@ -918,7 +1016,11 @@ class DataLoader:
         return it
 
     def __repr__(self) -> str:
+        try:
+            size = f"{len(self.dataset)} samples, batch_size={self.batch_size}, batches={len(self)}"
+        except TypeError:  # an iterable dataset of unknown length
+            size = f"an iterable {type(self.dataset).__name__}, batch_size={self.batch_size}"
         return (
-            f"DataLoader({len(self.dataset)} samples, batch_size={self.batch_size}, batches={len(self)}, "
+            f"DataLoader({size}, "
             f"shuffle={self.shuffle}, drop_last={self.drop_last}, seed={self.seed}, epoch={self._epoch})"
         )

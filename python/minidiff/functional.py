@@ -1,7 +1,8 @@
 """Differentiable functional ops (``md.functional``, alias ``md.F``), PyTorch's signatures.
 
 The ops are native (``minidiff._core.functional``); the ones defined below (losses, activations,
-pooling, ``one_hot``, ``normalize``) and ``interpolate``'s bilinear and bicubic modes (resize.py) are
+pooling, adaptive pooling, pixel (un)shuffle, channel dropout, ``instance_norm``, ``conv1d``,
+``one_hot``, ``normalize``) and ``interpolate``'s bilinear and bicubic modes (resize.py) are
 composed from them in Python, so their gradients come from the native ops' backward functions.
 """
 
@@ -58,12 +59,19 @@ from ._core.functional import (
     where,
 )
 from ._core.functional import scaled_dot_product_attention as _fused_attention
+from .autograd import no_grad as _no_grad
 from .resize import interpolate
 
 __all__ = [
+    "adaptive_avg_pool2d",
+    "adaptive_max_pool2d",
     "avg_pool2d",
+    "conv1d",
     "cross_entropy",
+    "dropout1d",
+    "dropout2d",
     "huber_loss",
+    "instance_norm",
     "l1_loss",
     "leaky_relu",
     "log_softmax",
@@ -71,6 +79,8 @@ __all__ = [
     "mish",
     "normalize",
     "one_hot",
+    "pixel_shuffle",
+    "pixel_unshuffle",
     "smooth_l1_loss",
     "softplus",
     "abs",
@@ -540,3 +550,353 @@ def max_pool2d(
     cols = np.arange(wo).reshape(1, wo) * kw + j % kw
     indices = _tensor((rows * input.shape[-1] + cols).astype(np.int64), dtype="int64", device=input.device)
     return out, (indices if batched else indices.squeeze(0))
+
+
+# ---- adaptive pooling: torch's bins, start = floor(i * in / out), end = ceil((i + 1) * in / out)
+
+
+def _adaptive_output_size(op: str, output_size, h: int, w: int) -> tuple[int, int]:
+    """(out_h, out_w) from an int or a pair whose None entries keep the input's size."""
+    if isinstance(output_size, int) and not isinstance(output_size, bool):
+        sizes = (output_size, output_size)
+    elif isinstance(output_size, (tuple, list)) and len(output_size) == 2:
+        sizes = tuple(output_size)
+    else:
+        raise TypeError(f"{op}: output_size must be an int or a pair of ints (or None), got {output_size!r}")
+    out = []
+    for size, keep in zip(sizes, (h, w)):
+        if size is None:
+            out.append(keep)
+        elif not isinstance(size, int) or isinstance(size, bool):
+            raise TypeError(f"{op}: output_size entries must be ints or None, got {output_size!r}")
+        elif size < 0:
+            raise ValueError(f"{op}: output_size entries must be non-negative, got {output_size!r}")
+        else:
+            out.append(size)
+    return out[0], out[1]
+
+
+def _adaptive_bins(size_in: int, size_out: int) -> list[tuple[int, int]]:
+    # integer arithmetic, so the edges are exact: ceil(a / b) = -(-a // b)
+    return [(i * size_in // size_out, -(-(i + 1) * size_in // size_out)) for i in range(size_out)]
+
+
+def _adaptive_input(op: str, input):  # noqa: A002
+    """(input as 4D, batched) after torch's checks: 3D or 4D, nonzero C, H and W."""
+    _check_tensor(op, "input", input)
+    shape = tuple(input.shape)
+    if input.ndim not in (3, 4):
+        raise ValueError(f"{op}: expected a 3D (C, H, W) or 4D (N, C, H, W) input, got shape {shape}")
+    if 0 in shape[-3:]:
+        raise ValueError(f"{op}: the input's non-batch dimensions must be nonzero, got shape {shape}")
+    batched = input.ndim == 4
+    return (input if batched else input.unsqueeze(0)), batched
+
+
+def _adaptive_mean(x: Tensor, dim: int, size_out: int) -> Tensor:
+    """Mean over each adaptive bin along ``dim`` (2 = H or 3 = W) of (N, C, H, W) ``x``. Equal
+    bins (in % out == 0) are a reshape and a mean; otherwise an averaging matrix (out, in), which
+    holds 1 / bin size over each bin, is applied with matmul, so overlapping and unequal bins
+    (and out > in) take one op and the gradient is the matrix's transpose."""
+    size_in = x.shape[dim]
+    if size_out and size_in % size_out == 0:
+        n, c, h, w = x.shape
+        k = size_in // size_out
+        if dim == 2:
+            return x.reshape(n, c, size_out, k, w).mean(3)
+        return x.reshape(n, c, h, size_out, k).mean(4)
+    averaging = np.zeros((size_out, size_in), dtype=np.float32)  # (out, in)
+    for i, (start, end) in enumerate(_adaptive_bins(size_in, size_out)):
+        averaging[i, start:end] = 1.0 / (end - start)
+    if dim == 2:
+        return matmul(_tensor(averaging, device=x.device), x)  # (out, H) @ (N, C, H, W)
+    return matmul(x, _tensor(np.ascontiguousarray(averaging.T), device=x.device))  # (N, C, H, W) @ (W, out)
+
+
+def adaptive_avg_pool2d(input, output_size):  # noqa: A002
+    """Mean over torch's adaptive bins of (N, C, H, W) or (C, H, W) input, giving (..., out_h,
+    out_w) for any output size, larger than the input too. Bins may differ in size and overlap
+    (7 -> 3: rows 0-2, 2-4, 4-6). ``output_size`` is an int or a pair; None keeps that size.
+    Averaging is separable, so H and W are reduced one after the other."""
+    x, batched = _adaptive_input("adaptive_avg_pool2d", input)
+    out_h, out_w = _adaptive_output_size("adaptive_avg_pool2d", output_size, x.shape[2], x.shape[3])
+    out = _adaptive_mean(_adaptive_mean(x, 2, out_h), 3, out_w)
+    return out if batched else out.squeeze(0)
+
+
+def _adaptive_window_indices(size_in: int, size_out: int) -> tuple[np.ndarray, int]:
+    """(out * k,) indices of each bin's k = widest-bin positions; a narrower bin repeats its last
+    index, which changes neither its maximum nor which position holds the first one."""
+    bins = _adaptive_bins(size_in, size_out)
+    k = builtins.max((end - start for start, end in bins), default=1)
+    rows = [[builtins.min(start + j, end - 1) for j in range(k)] for start, end in bins]
+    return np.asarray(rows, dtype=np.int64).reshape(size_out * k), k
+
+
+def adaptive_max_pool2d(input, output_size, return_indices: bool = False):  # noqa: A002
+    """Maximum over torch's adaptive bins (see ``adaptive_avg_pool2d``). The gradient goes to the
+    first maximum of each bin in row-major order, as torch's CPU kernel chooses; a bin with NaN
+    gives NaN. ``return_indices=True`` also returns each maximum's flat index into its (H, W)
+    plane (int64, computed on the host)."""
+    op = "adaptive_max_pool2d"
+    x, batched = _adaptive_input(op, input)
+    n, c, h, w = x.shape
+    out_h, out_w = _adaptive_output_size(op, output_size, h, w)
+    rows, kh = _adaptive_window_indices(h, out_h)
+    cols, kw = _adaptive_window_indices(w, out_w)
+    windows = index_select(x, 2, _tensor(rows, dtype="int64", device=x.device))  # (N, C, out_h * kh, W)
+    windows = index_select(windows, 3, _tensor(cols, dtype="int64", device=x.device))  # (..., out_w * kw)
+    flat = windows.reshape(n, c, out_h, kh, out_w, kw).permute(0, 1, 2, 4, 3, 5).reshape(n, c, out_h, out_w, kh * kw)
+    best = flat.max(4)
+    out = best.values if batched else best.values.squeeze(0)
+    if not return_indices:
+        return out
+    j = best.indices.numpy()  # (N, C, out_h, out_w): position in the window
+    picked_rows = rows.reshape(out_h, kh)[np.arange(out_h).reshape(out_h, 1), j // kw]
+    picked_cols = cols.reshape(out_w, kw)[np.arange(out_w).reshape(1, out_w), j % kw]
+    indices = _tensor((picked_rows * w + picked_cols).astype(np.int64), dtype="int64", device=x.device)
+    return out, (indices if batched else indices.squeeze(0))
+
+
+# ---- pixel (un)shuffle: (*, C * r * r, H, W) <-> (*, C, H * r, W * r), torch's channel order
+
+
+def _factor(op: str, name: str, value) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError(f"{op}: {name} must be an int, got {value!r}")
+    if value <= 0:
+        raise ValueError(f"{op}: {name} must be positive, got {value}")
+    return value
+
+
+def pixel_shuffle(input, upscale_factor: int):  # noqa: A002
+    """(*, C * r * r, H, W) -> (*, C, H * r, W * r), as torch's: channel ``c * r * r + i * r + j``
+    becomes the pixel offset (i, j) of channel c (the sub-pixel convolution layout)."""
+    op = "pixel_shuffle"
+    _check_tensor(op, "input", input)
+    r = _factor(op, "upscale_factor", upscale_factor)
+    shape = tuple(input.shape)
+    if input.ndim < 3:
+        raise ValueError(f"{op}: expected an input of at least 3 dimensions (*, C, H, W), got shape {shape}")
+    *batch, channels, h, w = shape
+    if channels % (r * r):
+        raise ValueError(f"{op}: the {channels} channels of input {shape} are not divisible by {r}*{r}")
+    b = len(batch)
+    x = input.reshape(*batch, channels // (r * r), r, r, h, w)
+    x = x.permute(*range(b), b, b + 3, b + 1, b + 4, b + 2)  # (*, C, H, r, W, r)
+    return x.reshape(*batch, channels // (r * r), h * r, w * r)
+
+
+def pixel_unshuffle(input, downscale_factor: int):  # noqa: A002
+    """(*, C, H * r, W * r) -> (*, C * r * r, H, W), the inverse of ``pixel_shuffle``, as torch's."""
+    op = "pixel_unshuffle"
+    _check_tensor(op, "input", input)
+    r = _factor(op, "downscale_factor", downscale_factor)
+    shape = tuple(input.shape)
+    if input.ndim < 3:
+        raise ValueError(f"{op}: expected an input of at least 3 dimensions (*, C, H, W), got shape {shape}")
+    *batch, channels, h, w = shape
+    if h % r or w % r:
+        raise ValueError(f"{op}: the height and width of input {shape} are not divisible by {r}")
+    b = len(batch)
+    x = input.reshape(*batch, channels, h // r, r, w // r, r)
+    x = x.permute(*range(b), b, b + 2, b + 4, b + 1, b + 3)  # (*, C, r, r, H, W)
+    return x.reshape(*batch, channels * r * r, h // r, w // r)
+
+
+# ---- channel dropout: one draw per (sample, channel), from the same generator as dropout
+
+
+def _feature_dropout(op: str, input, p: float, training: bool, generator) -> Tensor:  # noqa: A002
+    """input * mask, the mask (N, C, 1, ...) being 0 with probability p and 1 / (1 - p)
+    otherwise: ``dropout`` of ones, so the draw is minidiff's (seeded by ``md.manual_seed`` or
+    ``generator``) and the gradient is the upstream one times the mask."""
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"{op}: dropout probability has to be between 0 and 1, but got {p}")
+    if not training or p == 0.0:
+        return input
+    mask_shape = tuple(input.shape[:2]) + (1,) * (input.ndim - 2)
+    mask = dropout(_tensor(np.ones(mask_shape, dtype=np.float32), device=input.device), p, True, generator=generator)
+    return input * mask
+
+
+def dropout2d(input, p: float = 0.5, training: bool = True, inplace: bool = False, *, generator=None):  # noqa: A002
+    """Zeroes whole channels of (N, C, H, W) input with probability ``p`` and scales the rest by
+    1 / (1 - p) while ``training``, as torch's. A 3D input is taken as (N, C, L), with torch's
+    warning (torch's historical behaviour, not (C, H, W)). ``inplace`` is accepted for torch's
+    signature; the result is a new tensor."""
+    op = "dropout2d"
+    _check_tensor(op, "input", input)
+    if input.ndim < 2:
+        raise ValueError(f"{op}: expected a 4D (N, C, H, W) input, got shape {tuple(input.shape)}")
+    if input.ndim not in (3, 4):
+        warnings.warn(
+            f"dropout2d: received a {input.ndim}-D input, which torch deprecates; dropout2d expects 3D or 4D input",
+            UserWarning,
+            stacklevel=2,
+        )
+    if input.ndim == 3:
+        warnings.warn(
+            "dropout2d: received a 3D input: as torch, it is taken as (N, C, L) and whole channels are "
+            "dropped per sample (use dropout1d for that)",
+            UserWarning,
+            stacklevel=2,
+        )
+    return _feature_dropout(op, input, p, training, generator)
+
+
+def dropout1d(input, p: float = 0.5, training: bool = True, inplace: bool = False, *, generator=None):  # noqa: A002
+    """Zeroes whole channels of (N, C, L) or (C, L) input with probability ``p`` and scales the
+    rest by 1 / (1 - p) while ``training``, as torch's."""
+    op = "dropout1d"
+    _check_tensor(op, "input", input)
+    if input.ndim not in (2, 3):
+        raise ValueError(f"{op}: expected a 2D (C, L) or 3D (N, C, L) input, got shape {tuple(input.shape)}")
+    if input.ndim == 2:
+        return _feature_dropout(op, input.unsqueeze(0), p, training, generator).squeeze(0)
+    return _feature_dropout(op, input, p, training, generator)
+
+
+# ---- instance norm: group_norm with one group per channel normalises each (sample, channel)
+
+
+def instance_norm(
+    input,  # noqa: A002
+    running_mean=None,
+    running_var=None,
+    weight=None,
+    bias=None,
+    use_input_stats: bool = True,
+    momentum: float = 0.1,
+    eps: float = 1e-5,
+):
+    """Normalises each channel of each sample of (N, C, *) input over its spatial positions, as
+    torch's, then scales by ``weight`` and shifts by ``bias`` (C,). With ``use_input_stats`` the
+    statistics are the input's (``group_norm`` with C groups) and given running statistics are
+    updated in place by ``momentum`` with the batch's mean of the per-instance means and of the
+    unbiased per-instance variances; without it the running statistics normalise."""
+    op = "instance_norm"
+    _check_tensor(op, "input", input)
+    shape = tuple(input.shape)
+    if input.ndim < 3:
+        raise ValueError(f"{op}: expected an input (N, C, *) with spatial dimensions, got shape {shape}")
+    n, c = shape[0], shape[1]
+    spatial = math.prod(shape[2:])
+    for name, t in (("running_mean", running_mean), ("running_var", running_var), ("weight", weight), ("bias", bias)):
+        if t is not None:
+            _check_tensor(op, name, t)
+            if tuple(t.shape) != (c,):
+                raise ValueError(
+                    f"{op}: {name} must have shape ({c},) for input of shape {shape}, got {tuple(t.shape)}"
+                )
+    if not use_input_stats:
+        if running_mean is None or running_var is None:
+            raise ValueError(f"{op}: running_mean and running_var must be given when use_input_stats is False")
+        view = (1, c) + (1,) * (input.ndim - 2)
+        out = (input - running_mean.reshape(view)) * (running_var.reshape(view) + eps).rsqrt()
+        if weight is not None:
+            out = out * weight.reshape(view)
+        if bias is not None:
+            out = out + bias.reshape(view)
+        return out
+    if spatial <= 1:
+        raise ValueError(f"{op}: expected more than 1 spatial element when training, got input of shape {shape}")
+    flat = input.reshape(n, c, spatial)
+    if running_mean is not None or running_var is not None:
+        with _no_grad():
+            values = flat.detach()
+            mean_nc = values.mean(2, keepdim=True)  # (N, C, 1)
+            var_nc = (values - mean_nc).square().sum(2) / float(spatial - 1)  # (N, C), unbiased
+            if running_mean is not None:
+                running_mean.mul_(1.0 - momentum).add_(mean_nc.reshape(n, c).mean(0), alpha=momentum)
+            if running_var is not None:
+                running_var.mul_(1.0 - momentum).add_(var_nc.mean(0), alpha=momentum)
+    return group_norm(flat, c, weight, bias, eps).reshape(shape)
+
+
+# ---- conv1d: conv2d over a (N, C, 1, L) view with a (K, C, 1, k) weight
+
+
+def _single(op: str, name: str, value) -> int:
+    if isinstance(value, (tuple, list)) and len(value) == 1:
+        value = value[0]
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError(f"{op}: {name} must be an int or a 1-tuple of ints, got {value!r}")
+    return value
+
+
+def _pad_last(op: str, x: Tensor, left: int, right: int, mode: str) -> Tensor:
+    """``x`` padded along its last dim by ``mode`` ("zeros", "reflect", "replicate" or
+    "circular", as torch's Conv padding_mode); the non-zero modes are an index_select, so the
+    gradient sums into the positions each padded value repeats."""
+    if mode == "zeros":
+        return pad(x, (left, right)) if left or right else x
+    size = x.shape[-1]
+    positions = np.arange(-left, size + right)
+    if mode == "reflect":
+        if left >= size or right >= size:
+            raise ValueError(f"{op}: reflect padding ({left}, {right}) must be smaller than the input length {size}")
+        period = 2 * (size - 1)
+        positions = np.abs(positions) % period if period else np.zeros_like(positions)
+        positions = np.where(positions >= size, period - positions, positions)
+    elif mode == "replicate":
+        positions = np.clip(positions, 0, size - 1)
+    elif mode == "circular":
+        if left > size or right > size:
+            raise ValueError(f"{op}: circular padding ({left}, {right}) must not exceed the input length {size}")
+        positions = positions % size
+    else:
+        raise ValueError(f"{op}: padding_mode must be 'zeros', 'reflect', 'replicate' or 'circular', got {mode!r}")
+    return index_select(x, x.ndim - 1, _tensor(positions.astype(np.int64), dtype="int64", device=x.device))
+
+
+def _conv1d_padding(op: str, padding, kernel: int, stride: int) -> tuple[int, int]:
+    """(left, right) padding; 'same' pads k - 1 in all, the odd one on the right, as torch."""
+    if isinstance(padding, str):
+        if padding == "valid":
+            return 0, 0
+        if padding != "same":
+            raise ValueError(f"{op}: padding must be an int, a 1-tuple, 'valid' or 'same', got {padding!r}")
+        if stride != 1:
+            raise ValueError(f"{op}: padding='same' is not supported for strided convolutions (stride={stride})")
+        return (kernel - 1) // 2, kernel - 1 - (kernel - 1) // 2
+    size = _single(op, "padding", padding)
+    if size < 0:
+        raise ValueError(f"{op}: padding must be non-negative, got {padding!r}")
+    return size, size
+
+
+def _conv1d(op: str, input, weight, bias, stride, padding, dilation, groups, padding_mode: str):  # noqa: A002
+    _check_tensor(op, "input", input)
+    _check_tensor(op, "weight", weight)
+    if _single(op, "dilation", dilation) != 1 or groups != 1:
+        raise ValueError(
+            f"{op}: only dilation=1 and groups=1 are supported, got dilation={dilation!r}, groups={groups}"
+        )
+    shape, w_shape = tuple(input.shape), tuple(weight.shape)
+    if input.ndim not in (2, 3):
+        raise ValueError(f"{op}: expected a 2D (C, L) or 3D (N, C, L) input, got shape {shape}")
+    if weight.ndim != 3 or w_shape[1] != shape[-2]:
+        raise ValueError(
+            f"{op}: weight {w_shape} does not fit (out_channels, {shape[-2]}, k) for input of shape {shape}"
+        )
+    step = _single(op, "stride", stride)
+    if step <= 0:
+        raise ValueError(f"{op}: stride must be positive, got {stride!r}")
+    left, right = _conv1d_padding(op, padding, w_shape[2], step)
+    batched = input.ndim == 3
+    x = input if batched else input.unsqueeze(0)
+    if left + right and (padding_mode != "zeros" or left != right):
+        x, left, right = _pad_last(op, x, left, right, padding_mode), 0, 0
+    if x.shape[-1] + 2 * left < w_shape[2]:
+        raise ValueError(f"{op}: the kernel of size {w_shape[2]} is longer than the padded input of shape {shape}")
+    out = conv2d(x.unsqueeze(2), weight.unsqueeze(2), bias, (1, step), (0, left))  # (N, K, 1, Lo)
+    return out.squeeze(2) if batched else out.squeeze(2).squeeze(0)
+
+
+def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):  # noqa: A002
+    """1-D convolution (cross-correlation) of (N, C, L) or (C, L) input with a (K, C, k) weight,
+    as torch's; ``padding`` is an int, a 1-tuple, "valid" or "same" (any kernel size: an even
+    one pads the extra position on the right, as torch). It is conv2d over a (N, C, 1, L) view,
+    so dilation and groups other than 1 are a ValueError, as conv2d's."""
+    return _conv1d("conv1d", input, weight, bias, stride, padding, dilation, groups, "zeros")

@@ -4,9 +4,10 @@ Subclass ``md.nn.Module`` from Python as in PyTorch: assigning a module or a par
 attribute registers it, ``parameters()`` / ``state_dict()`` walk the tree, and calling the module
 runs ``forward``.
 
-The containers (``Sequential``, ``ModuleDict``), the activations, the losses, the pooling layers,
-``Unflatten`` and ``BatchNorm2d`` are written here in Python from the ops, for code ported from
-torch tutorials.
+The containers (``Sequential``, ``ModuleDict``, ``ParameterList``, ``ParameterDict``), the
+activations, the losses, the pooling layers (adaptive ones too), ``Unflatten``, ``BatchNorm2d``,
+``InstanceNorm2d``, ``PixelShuffle``/``PixelUnshuffle``, ``Dropout1d``/``Dropout2d`` and ``Conv1d``
+are written here in Python from the ops, for code ported from torch tutorials.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import math
 import operator
 import types
+import warnings
 from collections import OrderedDict
 
 from . import _core, autograd, handles, init  # noqa: F401 (init: md.nn.init, as torch.nn.init)
@@ -367,6 +369,155 @@ class ModuleDict(_PythonModule):
             del self[key]
 
 
+def _as_parameter(owner: str, value):
+    """A tensor as a parameter, as torch's containers wrap one (sharing its storage)."""
+    if not isinstance(value, _core.Tensor):
+        raise TypeError(f"{owner}: only tensors (parameters) can be held, got {type(value).__name__}")
+    return value if value._is_param else Parameter(value)
+
+
+def _parameters_repr(module: Module, items) -> str:
+    """torch's layout for the parameter containers: one "(name): Parameter containing: [...]" line each."""
+    lines = []
+    for key, p in items:
+        size = "x".join(str(d) for d in p.shape)
+        device = "" if str(p.device) == "cpu" else f" ({p.device})"
+        lines.append(f"    ({key}): Parameter containing: [{p.dtype} of size {size}{device}]")
+    name = type(module).__name__
+    return f"{name}(\n" + "\n".join(lines) + "\n)" if lines else f"{name}()"
+
+
+class ParameterList(_PythonModule):
+    """A list of parameters, registered as "0", "1", ..., as torch names them (``parameters()``,
+    ``state_dict()``); a plain tensor is wrapped as a Parameter sharing its storage. Only tensors
+    can be held (torch's ParameterList takes other objects too)."""
+
+    def __init__(self, values=None):
+        super().__init__()
+        if values is not None:
+            self.extend(values)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self.named_parameters(recurse=False))
+
+    def _index(self, index) -> int:
+        size = len(self)
+        index = operator.index(index)
+        if not -size <= index < size:
+            raise IndexError(f"ParameterList index {index} is out of range for {len(self)} parameters")
+        return index % size
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return ParameterList([self[i] for i in range(len(self))[index]])
+        return Module.__getattr__(self, str(self._index(index)))
+
+    def __setitem__(self, index, param) -> None:
+        self.register_parameter(str(self._index(index)), _as_parameter("ParameterList", param))
+
+    def __iter__(self):
+        return iter([self[i] for i in range(len(self))])
+
+    def __iadd__(self, parameters) -> ParameterList:
+        return self.extend(parameters)
+
+    def append(self, value) -> ParameterList:
+        self.register_parameter(str(len(self)), _as_parameter("ParameterList", value))
+        return self
+
+    def extend(self, values) -> ParameterList:
+        for value in values:
+            self.append(value)
+        return self
+
+    def __repr__(self) -> str:
+        return _parameters_repr(self, enumerate(self))
+
+
+class ParameterDict(_PythonModule):
+    """A dict of parameters, registered under their keys, as torch's (``state_dict()`` keys are the
+    keys); a plain tensor is wrapped as a Parameter sharing its storage. Keeps insertion order;
+    assigning to an existing key replaces the parameter in its place."""
+
+    def __init__(self, parameters=None):
+        super().__init__()
+        if parameters is not None:
+            self.update(parameters)
+
+    def _own(self) -> dict:
+        return dict(self.named_parameters(recurse=False))
+
+    def __getitem__(self, key: str):
+        if key not in self._own():
+            raise KeyError(key)
+        return Module.__getattr__(self, key)  # the registry, not a method of the same name
+
+    def __setitem__(self, key: str, value) -> None:
+        if not isinstance(key, str):
+            raise TypeError(f"ParameterDict: keys must be strings, got {type(key).__name__}")
+        if not key or "." in key:
+            raise KeyError(f'ParameterDict: a key must be non-empty and cannot contain ".", got {key!r}')
+        self.register_parameter(key, _as_parameter("ParameterDict", value))
+
+    def __delitem__(self, key: str) -> None:
+        self[key]  # noqa: B018 (KeyError for a missing key, as a dict)
+        self.register_parameter(key, None)
+
+    def __contains__(self, key) -> bool:
+        return key in self._own()
+
+    def __len__(self) -> int:
+        return len(self._own())
+
+    def __iter__(self):
+        return iter(self.keys())
+
+    def keys(self) -> list[str]:
+        return list(self._own())
+
+    def values(self) -> list:
+        return [self[key] for key in self.keys()]
+
+    def items(self) -> list[tuple[str, object]]:
+        return [(key, self[key]) for key in self.keys()]
+
+    def get(self, key: str, default=None):
+        return self[key] if key in self else default
+
+    def setdefault(self, key: str, default=None):
+        if key not in self:
+            self[key] = default
+        return self[key]
+
+    def update(self, parameters) -> None:
+        """Adds the parameters of a mapping or of an iterable of (key, tensor) pairs. As torch's: an
+        OrderedDict, a ParameterDict or pairs keep their order, a plain dict's keys are sorted."""
+        if isinstance(parameters, (OrderedDict, ParameterDict)):
+            pairs = list(parameters.items())
+        elif hasattr(parameters, "items"):
+            pairs = sorted(parameters.items())
+        else:
+            pairs = parameters
+        for pair in pairs:
+            key, value = pair
+            self[key] = value
+
+    def pop(self, key: str):
+        value = self[key]
+        del self[key]
+        return value
+
+    def clear(self) -> None:
+        for key in self.keys():
+            del self[key]
+
+    def copy(self) -> ParameterDict:
+        return ParameterDict(self.items())
+
+    def __repr__(self) -> str:
+        return _parameters_repr(self, self.items())
+
+
 class ReLU(_PythonModule):
     """max(x, 0). ``inplace`` is accepted for torch's signature; the result is computed out of place."""
 
@@ -705,6 +856,232 @@ class MaxPool2d(_PythonModule):
         )
 
 
+class AdaptiveAvgPool2d(_PythonModule):
+    """Mean over torch's adaptive bins, to ``output_size`` (an int or a pair; None keeps that
+    size) whatever the input's size (see ``F.adaptive_avg_pool2d``)."""
+
+    def __init__(self, output_size):
+        super().__init__()
+        F._adaptive_output_size("AdaptiveAvgPool2d", output_size, 1, 1)  # fail here, not in forward
+        self.output_size = output_size
+
+    def forward(self, input):  # noqa: A002
+        return F.adaptive_avg_pool2d(input, self.output_size)
+
+    def extra_repr(self) -> str:
+        return f"output_size={self.output_size}"
+
+
+class AdaptiveMaxPool2d(_PythonModule):
+    """Maximum over torch's adaptive bins (see ``F.adaptive_max_pool2d``)."""
+
+    def __init__(self, output_size, return_indices: bool = False):
+        super().__init__()
+        F._adaptive_output_size("AdaptiveMaxPool2d", output_size, 1, 1)
+        self.output_size = output_size
+        self.return_indices = return_indices
+
+    def forward(self, input):  # noqa: A002
+        return F.adaptive_max_pool2d(input, self.output_size, self.return_indices)
+
+    def extra_repr(self) -> str:
+        return f"output_size={self.output_size}"
+
+
+# ---- pixel (un)shuffle, channel dropout, instance norm, conv1d (composed in functional.py)
+
+
+class PixelShuffle(_PythonModule):
+    """(*, C * r * r, H, W) -> (*, C, H * r, W * r), torch's channel order (see ``F.pixel_shuffle``)."""
+
+    def __init__(self, upscale_factor: int):
+        super().__init__()
+        self.upscale_factor = F._factor("PixelShuffle", "upscale_factor", upscale_factor)
+
+    def forward(self, input):  # noqa: A002
+        return F.pixel_shuffle(input, self.upscale_factor)
+
+    def extra_repr(self) -> str:
+        return f"upscale_factor={self.upscale_factor}"
+
+
+class PixelUnshuffle(_PythonModule):
+    """(*, C, H * r, W * r) -> (*, C * r * r, H, W), the inverse of ``PixelShuffle``."""
+
+    def __init__(self, downscale_factor: int):
+        super().__init__()
+        self.downscale_factor = F._factor("PixelUnshuffle", "downscale_factor", downscale_factor)
+
+    def forward(self, input):  # noqa: A002
+        return F.pixel_unshuffle(input, self.downscale_factor)
+
+    def extra_repr(self) -> str:
+        return f"downscale_factor={self.downscale_factor}"
+
+
+class _DropoutNd(_PythonModule):
+    def __init__(self, p: float = 0.5, inplace: bool = False):
+        super().__init__()
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"{type(self).__name__}: dropout probability has to be between 0 and 1, but got {p}")
+        self.p = p
+        self.inplace = inplace
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}, inplace={self.inplace}"
+
+
+class Dropout1d(_DropoutNd):
+    """Zeroes whole channels of (N, C, L) or (C, L) input with probability ``p`` while training,
+    scaling the rest by 1 / (1 - p); identity in eval mode. Draws from minidiff's generator."""
+
+    def forward(self, input):  # noqa: A002
+        return F.dropout1d(input, self.p, self.training)
+
+
+class Dropout2d(_DropoutNd):
+    """Zeroes whole channels of (N, C, H, W) input with probability ``p`` while training, scaling
+    the rest by 1 / (1 - p); identity in eval mode. Draws from minidiff's generator (seeded by
+    ``md.manual_seed``). 3D input is taken as (N, C, L), with torch's warning."""
+
+    def forward(self, input):  # noqa: A002
+        return F.dropout2d(input, self.p, self.training)
+
+
+class InstanceNorm2d(_PythonModule):
+    """Normalises each channel of each sample of (N, C, H, W) or (C, H, W) input over H and W, as
+    torch's; ``affine=True`` adds a per-channel weight and bias (``bias=False``, keyword, keeps the
+    weight only). With ``track_running_stats=True`` training updates ``running_mean`` and
+    ``running_var`` (buffers, with ``num_batches_tracked`` as torch's, which instance norm leaves
+    at 0) and eval mode normalises with them."""
+
+    def __init__(
+        self,
+        num_features: int,
+        eps: float = 1e-5,
+        momentum: float | None = 0.1,
+        affine: bool = False,
+        track_running_stats: bool = False,
+        *,
+        bias: bool = True,
+    ):
+        super().__init__()
+        self.num_features = num_features
+        self.eps = eps
+        self.momentum = momentum
+        self.affine = affine
+        self.track_running_stats = track_running_stats
+        self.weight = Parameter(_core.ones(num_features)) if affine else None
+        self.bias = Parameter(_core.zeros(num_features)) if affine and bias else None
+        if track_running_stats:
+            self.register_buffer("running_mean", _core.zeros(num_features))
+            self.register_buffer("running_var", _core.ones(num_features))
+            self.register_buffer("num_batches_tracked", _core.tensor(0, dtype="int64"))
+        else:
+            self.running_mean = self.running_var = self.num_batches_tracked = None
+
+    def forward(self, input):  # noqa: A002
+        shape = tuple(input.shape)
+        if len(shape) not in (3, 4):
+            raise ValueError(f"InstanceNorm2d: expected 3D (C, H, W) or 4D (N, C, H, W) input, got shape {shape}")
+        channels = shape[-3]
+        if channels != self.num_features:
+            if self.affine or self.track_running_stats:
+                raise ValueError(f"InstanceNorm2d: expected {self.num_features} channels, got input of shape {shape}")
+            warnings.warn(
+                f"InstanceNorm2d: the input's {channels} channels do not match num_features={self.num_features} "
+                "(unused, as affine=False)",
+                UserWarning,
+                stacklevel=2,
+            )
+        batched = len(shape) == 4
+        out = F.instance_norm(
+            input if batched else input.unsqueeze(0),
+            self.running_mean,
+            self.running_var,
+            self.weight,
+            self.bias,
+            self.training or not self.track_running_stats,
+            self.momentum if self.momentum is not None else 0.0,
+            self.eps,
+        )
+        return out if batched else out.squeeze(0)
+
+    def extra_repr(self) -> str:
+        return (
+            f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
+            f"bias={self.bias is not None}, track_running_stats={self.track_running_stats}"
+        )
+
+
+class Conv1d(_PythonModule):
+    """1-D convolution of (N, C, L) or (C, L) input, as torch's: ``weight`` (out, in, k) and
+    ``bias`` (out,) drawn as torch draws them (uniform within 1 / sqrt(in * k): kaiming_uniform
+    with a = sqrt(5)). ``padding`` is an int, a 1-tuple, "valid" or "same"; ``padding_mode`` is
+    "zeros", "reflect", "replicate" or "circular". It runs as conv2d over a (N, C, 1, L) view, so
+    dilation and groups other than 1 are a ValueError, as Conv2d's."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size,
+        stride=1,
+        padding=0,
+        dilation=1,
+        groups: int = 1,
+        bias: bool = True,
+        padding_mode: str = "zeros",
+    ):
+        super().__init__()
+        op = "Conv1d"
+        k = F._single(op, "kernel_size", kernel_size)
+        step = F._single(op, "stride", stride)
+        if in_channels <= 0 or out_channels <= 0 or k <= 0 or step <= 0:
+            raise ValueError(
+                f"{op}: invalid channels ({in_channels}, {out_channels}), kernel_size {kernel_size!r} "
+                f"or stride {stride!r}"
+            )
+        if F._single(op, "dilation", dilation) != 1 or groups != 1:
+            raise ValueError(
+                f"{op}: only dilation=1 and groups=1 are supported, got dilation={dilation!r}, groups={groups}"
+            )
+        if padding_mode not in ("zeros", "reflect", "replicate", "circular"):
+            raise ValueError(
+                f"{op}: padding_mode must be 'zeros', 'reflect', 'replicate' or 'circular', got {padding_mode!r}"
+            )
+        F._conv1d_padding(op, padding, k, step)  # fail here, not in forward
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.kernel_size = (k,)
+        self.stride = (step,)
+        self.padding = padding if isinstance(padding, str) else (F._single(op, "padding", padding),)
+        self.dilation = (1,)
+        self.groups = 1
+        self.padding_mode = padding_mode
+        self.weight = Parameter(_core.empty(out_channels, in_channels, k))
+        init.kaiming_uniform_(self.weight, a=math.sqrt(5))  # bound 1 / sqrt(fan_in)
+        if bias:
+            self.bias = Parameter(_core.empty(out_channels))
+            bound = 1.0 / math.sqrt(in_channels * k)
+            init.uniform_(self.bias, -bound, bound)
+        else:
+            self.bias = None
+
+    def forward(self, input):  # noqa: A002
+        return F._conv1d("Conv1d", input, self.weight, self.bias, self.stride, self.padding, 1, 1, self.padding_mode)
+
+    def extra_repr(self) -> str:
+        text = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
+        if self.padding != (0,):
+            text += f", padding={self.padding}"
+        if self.bias is None:
+            text += ", bias=False"
+        if self.padding_mode != "zeros":
+            text += f", padding_mode={self.padding_mode}"
+        return text
+
+
 # ---- losses: ``criterion(input, target)``, as torch's (torch's deprecated size_average/reduce are left out)
 
 
@@ -781,19 +1158,25 @@ utils.clip_grad_norm_ = clip_grad_norm_
 
 
 __all__ = [
+    "AdaptiveAvgPool2d",
+    "AdaptiveMaxPool2d",
     "Attention",
     "AvgPool2d",
     "BatchNorm2d",
+    "Conv1d",
     "Conv2d",
     "ConvTranspose2d",
     "CrossEntropyLoss",
     "Dropout",
+    "Dropout1d",
+    "Dropout2d",
     "Embedding",
     "Flatten",
     "GELU",
     "GroupNorm",
     "HuberLoss",
     "Identity",
+    "InstanceNorm2d",
     "L1Loss",
     "LayerNorm",
     "LeakyReLU",
@@ -805,6 +1188,10 @@ __all__ = [
     "ModuleList",
     "MSELoss",
     "Parameter",
+    "ParameterDict",
+    "ParameterList",
+    "PixelShuffle",
+    "PixelUnshuffle",
     "ReLU",
     "Sequential",
     "Sigmoid",

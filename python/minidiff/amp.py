@@ -1,0 +1,110 @@
+"""Mixed precision with torch's names (``md.autocast``, ``md.amp.autocast``, ``md.amp.GradScaler``).
+
+minidiff's mixed precision is the bf16 matmul mode (``md.set_float32_matmul_precision("medium")``,
+see ``md.backends``): inside ``autocast(dtype=md.bfloat16)`` every matrix product (matmul,
+linear, conv2d, attention) multiplies bf16-rounded operands and accumulates in float32. Unlike
+torch's autocast, results stay float32 tensors (so no casts are needed around the block, and
+memory does not shrink). float16 has no kernels here: asking for it raises.
+
+bf16 keeps float32's exponent range, so gradients need no loss scaling: ``GradScaler`` exists so
+that torch training loops run unchanged, and passes everything through (scale 1).
+"""
+
+from __future__ import annotations
+
+import functools
+
+from . import _core
+from .backends import get_float32_matmul_precision, set_float32_matmul_precision
+
+_BF16 = ("bfloat16", "bf16")
+
+
+class autocast:  # noqa: N801 (torch's name)
+    """Context manager (or decorator) running the block's matrix products on bf16 operands.
+
+    ``device_type`` ("cuda" or "cpu") is accepted as torch's first argument; the mode is
+    process-wide, as minidiff has one matmul precision. Blocks nest: each restores the precision
+    it found. ``enabled=False`` leaves the precision as it is.
+    """
+
+    def __init__(self, device_type: str = "cuda", dtype=None, enabled: bool = True, cache_enabled=None):
+        if device_type not in ("cuda", "cpu"):
+            raise ValueError(f"autocast: device_type must be 'cuda' or 'cpu', got {device_type!r}")
+        dtype = "bfloat16" if dtype is None else str(dtype).replace("torch.", "")
+        if enabled and dtype not in _BF16:
+            raise TypeError(
+                f"autocast: minidiff's mixed precision is bfloat16 (bf16 operands, float32 results); got dtype {dtype}"
+            )
+        self.device_type = device_type
+        self.dtype = "bfloat16"
+        self.enabled = bool(enabled)
+        self._saved: list[str] = []
+
+    def __enter__(self):
+        self._saved.append(get_float32_matmul_precision())
+        if self.enabled:
+            set_float32_matmul_precision("medium")
+        return self
+
+    def __exit__(self, *exc) -> None:
+        set_float32_matmul_precision(self._saved.pop())
+
+    def __call__(self, fn):
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            with autocast(self.device_type, self.dtype, self.enabled):
+                return fn(*args, **kwargs)
+
+        return wrapper
+
+
+def is_autocast_enabled(device_type: str | None = None) -> bool:
+    return bool(_core.matmul_bf16())
+
+
+class GradScaler:
+    """torch's loss scaler, as a pass-through: bf16 training needs no loss scaling (its exponent
+    range is float32's), so ``scale(loss)`` is ``loss``, ``step(optimizer)`` steps it (skipping the
+    step when a gradient holds inf or NaN, as torch's scaler does) and ``get_scale()`` is 1."""
+
+    def __init__(self, device: str = "cuda", init_scale: float = 65536.0, growth_factor: float = 2.0,
+                 backoff_factor: float = 0.5, growth_interval: int = 2000, enabled: bool = True):  # fmt: skip
+        self.enabled = bool(enabled)
+
+    def scale(self, outputs):
+        return outputs
+
+    def unscale_(self, optimizer) -> None:
+        """Nothing to unscale (kept so ``clip_grad_norm_`` after ``unscale_`` ports unchanged)."""
+
+    def step(self, optimizer, *args, **kwargs):
+        if self.enabled and not _grads_finite(optimizer):
+            return None
+        return optimizer.step(*args, **kwargs)
+
+    def update(self, new_scale=None) -> None:
+        pass
+
+    def get_scale(self) -> float:
+        return 1.0
+
+    def is_enabled(self) -> bool:
+        return self.enabled
+
+    def state_dict(self) -> dict:
+        return {"scale": 1.0, "enabled": self.enabled}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.enabled = bool(state.get("enabled", self.enabled))
+
+
+def _grads_finite(optimizer) -> bool:
+    """Whether every gradient is finite: the global norm in one fused pass (max_norm inf scales
+    nothing), one number back to the host."""
+    import math
+
+    from .optim import _clip_grad_norm
+
+    params = [p for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+    return not params or math.isfinite(float(_clip_grad_norm(params, math.inf)))
