@@ -34,7 +34,9 @@ def test_autocast_nests_disables_and_decorates():
     before = md.get_float32_matmul_precision()
     with md.amp.autocast("cuda"):
         with md.autocast("cuda", enabled=False):
-            assert md.get_float32_matmul_precision() == "medium"  # enabled=False changes nothing
+            # a disabled block runs in float32 inside an enabled one, as torch's
+            assert md.get_float32_matmul_precision() == "high" and not md.amp.is_autocast_enabled()
+        assert md.get_float32_matmul_precision() == "medium"
         with md.autocast("cuda"):
             pass
         assert md.get_float32_matmul_precision() == "medium"
@@ -91,3 +93,14 @@ def test_grad_scaler_passes_a_step_through_and_skips_non_finite_ones():
     other = md.amp.GradScaler(enabled=False)
     other.load_state_dict(state)
     assert other.is_enabled()
+
+
+def test_grad_scaler_steps_with_large_finite_gradients():
+    model, opt = _model_and_opt(1)
+    scaler = md.amp.GradScaler()
+    w = model.weight
+    w.grad = md.tensor(np.full(w.shape, 1e20, dtype=np.float32))  # the squared norm overflows float32
+    before = w.numpy().copy()
+    scaler.step(opt)
+    assert not np.array_equal(w.numpy(), before)
+    np.testing.assert_array_equal(w.grad.numpy(), np.full(w.shape, 1e20, dtype=np.float32))  # unscaled

@@ -599,3 +599,13 @@ def test_tables_are_tensors_as_in_diffusers_training_scripts():
     assert s.timesteps.dtype == "int64"
     s.timesteps = [9, 4, 1]  # assignment takes arrays, lists or tensors, as the float64/int64 tables
     assert s._timesteps.dtype == np.int64 and s.timesteps.numpy().tolist() == [9, 4, 1]
+
+
+def test_assigning_a_table_reaches_the_coefficients_of_tensor_timesteps():
+    s = DDPMScheduler(num_train_timesteps=10)
+    x0, noise = md.ones((2, 1, 2, 2)), md.zeros((2, 1, 2, 2))
+    t = md.tensor(np.array([3, 3]), dtype="int64")
+    s.add_noise(x0, noise, t)  # builds the per-device coefficient table
+    s.alphas_cumprod = md.ones(10) * 0.25
+    np.testing.assert_allclose(s.add_noise(x0, noise, t).numpy(), 0.5, rtol=1e-6)
+    np.testing.assert_allclose(s.add_noise(x0, noise, np.array([3, 3])).numpy(), 0.5, rtol=1e-6)

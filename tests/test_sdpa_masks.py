@@ -110,3 +110,11 @@ def test_bad_arguments_raise():
         F.scaled_dot_product_attention(*a, dropout_p=1.5)
     with pytest.raises(ValueError, match="do not fit"):
         F.scaled_dot_product_attention(a[0], a[1], md.zeros((2, 3, 6, 6)), is_causal=True)
+
+
+def test_a_query_with_nothing_to_attend_gets_zeros_as_in_torch():
+    arrays = qkv(rng(10), b=1, h=1, L=2, S=3)
+    keep = np.array([[True, True, False], [False, False, False]])
+    got, want = both(arrays, {"attn_mask": keep}, {"attn_mask": torch.tensor(keep)})
+    assert not np.isnan(got[0]).any()
+    assert_all_close(got, want)

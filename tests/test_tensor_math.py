@@ -22,8 +22,9 @@ EDGES = np.array(
 
 @pytest.mark.parametrize(
     "name,ref",
-    [("floor", np.floor), ("ceil", np.ceil), ("trunc", np.trunc), ("round", np.round), ("sign", np.sign)],
-)
+    [("floor", np.floor), ("ceil", np.ceil), ("trunc", np.trunc), ("round", np.round),
+     ("sign", lambda a: np.where(np.isnan(a), 0.0, np.sign(a)))],  # torch's sign(NaN) is 0
+)  # fmt: skip
 def test_rounding_matches_numpy_at_the_edges(name, ref):
     x = np.concatenate([EDGES, (rng(1).standard_normal(200) * 10).astype(np.float32)])
     got = getattr(md, name)(md.tensor(x)).numpy()
@@ -271,3 +272,83 @@ def test_numpy_keyword_spellings():
     np.testing.assert_allclose(t.std(axis=0).numpy(), x.std(axis=0, ddof=1), rtol=1e-5)
     with pytest.raises(TypeError, match="both dim and axis"):
         t.sum(dim=0, axis=1)
+
+
+# ---- found by review: exact division results, NaN norms, empty inputs, aliasing
+
+
+def test_floor_division_and_remainders_are_exact_near_integer_quotients():
+    torch = pytest.importorskip("torch")
+    a = np.array([1.0, 7.5, 1e7, -1.0, 0.3, -7.25], dtype=np.float32)
+    for b in (0.1, 3.3, -0.7):
+        t, ta = md.tensor(a), torch.tensor(a)
+        np.testing.assert_array_equal((t // b).numpy(), (ta // b).numpy())
+        np.testing.assert_allclose((t % b).numpy(), (ta % b).numpy(), rtol=1e-6, atol=1e-7)
+        np.testing.assert_allclose(md.fmod(t, b).numpy(), torch.fmod(ta, b).numpy(), rtol=1e-6, atol=1e-7)
+    big = md.tensor(np.array([2**40 + 3, -(2**40) - 3]))  # int64 beyond float32's integers
+    np.testing.assert_array_equal((big // 7).numpy(), np.array([2**40 + 3, -(2**40) - 3]) // 7)
+    np.testing.assert_array_equal((big % 7).numpy(), np.array([2**40 + 3, -(2**40) - 3]) % 7)
+    with pytest.raises(ZeroDivisionError):
+        md.tensor(np.array([7])) // 0
+    with pytest.raises(ZeroDivisionError):
+        md.tensor(np.array([7])) % 0
+
+
+def test_in_place_floor_division_and_remainder_write_into_the_tensor():
+    x = md.tensor(np.array([5.0, -7.0, 9.0], dtype=np.float32))
+    view = x[1:]
+    x //= 2
+    np.testing.assert_array_equal(view.numpy(), [-4.0, 4.0])
+    x %= 3
+    np.testing.assert_array_equal(x.numpy(), [2.0, 2.0, 1.0])
+
+
+def test_norm_keeps_nan_handles_negative_p_and_keepdim():
+    torch = pytest.importorskip("torch")
+    x = np.array([[np.nan, 1.0], [1.0, 1.0], [0.0, 2.0]], dtype=np.float32)
+    for p in (2, 3, -1, -2, 1):
+        for dim, keepdim in ((1, False), (None, False), (None, True)):
+            got = md.norm(md.tensor(x), p=p, dim=dim, keepdim=keepdim)
+            want = torch.norm(torch.tensor(x), p=p, dim=dim, keepdim=keepdim)
+            assert got.shape == tuple(want.shape)
+            np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-6)
+
+
+def test_empty_and_zero_dim_inputs():
+    torch = pytest.importorskip("torch")
+    for shape in ((0,), (0, 3)):
+        v, i = md.sort(md.zeros(shape), descending=True)
+        assert v.shape == shape and i.shape == shape and i.dtype == "int64"
+    assert md.nonzero(md.tensor(3.0)).shape == (1, 0)
+    assert md.nonzero(md.tensor(0.0)).shape == (0, 0)
+    got = md.logsumexp(md.zeros((0, 3)), 0).numpy()
+    np.testing.assert_array_equal(got, torch.logsumexp(torch.zeros(0, 3), 0).numpy())
+
+
+def test_results_do_not_alias_their_inputs():
+    b = md.tensor(np.array([5, 7]))
+    for name in ("floor", "ceil", "trunc", "round"):
+        c = getattr(md, name)(b)
+        c += 1
+        np.testing.assert_array_equal(b.numpy(), [5, 7])
+    z = md.tensor(np.array([1.0, 2.0], dtype=np.float32))
+    d = md.diff(z, n=0)
+    d += 1
+    np.testing.assert_array_equal(z.numpy(), [1.0, 2.0])
+
+
+def test_mask_assignment_of_a_value_that_needs_grad_raises():
+    x = md.tensor(np.array([1.0, -2.0, 3.0], dtype=np.float32))
+    v = md.tensor(np.array([7.0, 8.0], dtype=np.float32), requires_grad=True)
+    with pytest.raises(RuntimeError, match="requires grad"):
+        x[x > 0] = v
+    with md.no_grad():
+        x[x > 0] = v
+    np.testing.assert_array_equal(x.numpy(), [7.0, -2.0, 8.0])
+
+
+def test_repeat_interleave_broadcasts_one_repeat():
+    x = md.tensor(np.array([[1.0, 2.0], [3.0, 4.0]], dtype=np.float32))
+    np.testing.assert_array_equal(
+        md.repeat_interleave(x, md.tensor(np.array([3])), 0).numpy(), np.repeat(x.numpy(), 3, 0)
+    )

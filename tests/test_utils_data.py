@@ -463,18 +463,18 @@ def test_iterable_dataset_resumes_and_counts_epochs():
     del it
     state = loader.state_dict()
     assert (state["epoch"], state["position"]) == (0, 1)
-    assert labels_of(loader) == [2, 3, 4, 5, 6]  # the rest of the epoch
-    assert loader.state_dict()["epoch"] == 1 and loader.state_dict()["position"] == 0
+    assert labels_of(loader) == [0, 1, 2, 3, 4, 5, 6]  # a new iteration starts a whole epoch, as torch's
+    assert loader.state_dict()["epoch"] == 2 and loader.state_dict()["position"] == 0
     other = DataLoader(Count(7), batch_size=2)
     other.load_state_dict(state)
-    assert labels_of(other) == [2, 3, 4, 5, 6]
+    assert labels_of(other) == [2, 3, 4, 5, 6]  # a loaded state resumes the rest of its epoch
     # breaking after the last batch still ends the epoch
     for _ in loader:
         pass
     it = iter(loader)
     for _ in range(4):
         next(it)
-    assert loader.state_dict()["epoch"] == 3 and labels_of(loader)[:2] == [0, 1]
+    assert loader.state_dict()["epoch"] == 4 and labels_of(loader)[:2] == [0, 1]
 
 
 # ---- default_collate
@@ -496,3 +496,19 @@ def test_default_collate_matches_torch():
 
 def test_get_worker_info_is_none():
     assert ud.get_worker_info() is None
+
+
+def test_peeking_at_a_batch_leaves_the_next_loop_whole_as_in_torch():
+    ds = TensorDataset(md.tensor(np.arange(12, dtype=np.float32)))
+    loader = DataLoader(ds, batch_size=3, shuffle=True, seed=0)
+    (first,) = next(iter(loader))
+    assert first.shape == (3,)
+    seen = np.concatenate([b[0].numpy() for b in loader])
+    assert sorted(seen.tolist()) == list(range(12))  # four batches, every item once
+    # after load_state_dict the next iteration resumes the saved epoch
+    it = iter(loader)
+    next(it)
+    state = loader.state_dict()
+    other = DataLoader(ds, batch_size=3, shuffle=True, seed=0)
+    other.load_state_dict(state)
+    assert len(list(other)) == 3

@@ -25,7 +25,7 @@ class autocast:  # noqa: N801 (torch's name)
 
     ``device_type`` ("cuda" or "cpu") is accepted as torch's first argument; the mode is
     process-wide, as minidiff has one matmul precision. Blocks nest: each restores the precision
-    it found. ``enabled=False`` leaves the precision as it is.
+    it found. ``enabled=False`` runs the block in float32 (TF32 on CUDA), also inside an enabled one.
     """
 
     def __init__(self, device_type: str = "cuda", dtype=None, enabled: bool = True, cache_enabled=None):
@@ -42,9 +42,12 @@ class autocast:  # noqa: N801 (torch's name)
         self._saved: list[str] = []
 
     def __enter__(self):
-        self._saved.append(get_float32_matmul_precision())
+        precision = get_float32_matmul_precision()
+        self._saved.append(precision)
         if self.enabled:
             set_float32_matmul_precision("medium")
+        elif precision == "medium":  # a disabled block runs in float32, as torch's
+            set_float32_matmul_precision("high")
         return self
 
     def __exit__(self, *exc) -> None:
@@ -101,10 +104,15 @@ class GradScaler:
 
 def _grads_finite(optimizer) -> bool:
     """Whether every gradient is finite: the global norm in one fused pass (max_norm inf scales
-    nothing), one number back to the host."""
+    nothing) and one number back to the host; only when that overflows (|g| above ~1e19 squares
+    past float32) are the gradients themselves looked at."""
     import math
+
+    import numpy as np
 
     from .optim import _clip_grad_norm
 
     params = [p for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
-    return not params or math.isfinite(float(_clip_grad_norm(params, math.inf)))
+    if not params or math.isfinite(float(_clip_grad_norm(params, math.inf))):
+        return True
+    return all(np.isfinite(p.grad.numpy()).all() for p in params)

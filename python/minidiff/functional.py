@@ -221,6 +221,10 @@ def scaled_dot_product_attention(
             attn_mask = _tensor(np.asarray(attn_mask, dtype=np.float32), device=query.device)
         scores = scores + attn_mask
     weights = softmax(scores, -1)
+    if attn_mask is not None:
+        # a query that may attend to nothing gets zero weights (torch 2.13 gives 0, not NaN)
+        blocked = scores.detach().amax(dim=-1, keepdim=True) == float("-inf")
+        weights = where(blocked, 0.0, weights)
     if dropout_p:
         weights = dropout(weights, dropout_p, True)
     return matmul(weights, value)

@@ -212,6 +212,7 @@ class _Scheduler:
     def _set_table(self, name: str, value, dtype) -> None:
         array = value.numpy() if isinstance(value, _core.Tensor) else np.asarray(value)
         setattr(self, "_" + name, np.array(array, dtype=dtype).reshape(-1))
+        self._tables.clear()  # the per-device coefficient tables come from the old values
 
     betas = property(
         lambda self: self._public_table("betas", "float32"), lambda self, v: self._set_table("betas", v, np.float64)

@@ -55,7 +55,7 @@ def _trunc_values(x: Tensor) -> Tensor:
 def trunc(input: Tensor) -> Tensor:
     x = _float_input("trunc", input)
     if x.dtype == "int64":
-        return x
+        return x.clone()
     with no_grad():
         out = _trunc_values(x.detach())
     return _with_zero_grad(out, x)
@@ -64,7 +64,7 @@ def trunc(input: Tensor) -> Tensor:
 def floor(input: Tensor) -> Tensor:
     x = _float_input("floor", input)
     if x.dtype == "int64":
-        return x
+        return x.clone()
     with no_grad():
         xd = x.detach()
         t = _trunc_values(xd)
@@ -75,7 +75,7 @@ def floor(input: Tensor) -> Tensor:
 def ceil(input: Tensor) -> Tensor:
     x = _float_input("ceil", input)
     if x.dtype == "int64":
-        return x
+        return x.clone()
     with no_grad():
         xd = x.detach()
         t = _trunc_values(xd)
@@ -87,7 +87,7 @@ def round(input: Tensor, *, decimals: int = 0) -> Tensor:  # noqa: A001 (torch's
     """Half to even, as torch (and NumPy). With decimals, ``round(x * 10**d) / 10**d``."""
     x = _float_input("round", input)
     if x.dtype == "int64":
-        return x
+        return x.clone()
     with no_grad():
         xd = x.detach() if decimals == 0 else x.detach() * float(10**decimals)
         # adding and subtracting 2^23 rounds to the nearest integer, ties to even, in float32
@@ -104,9 +104,7 @@ def sign(input: Tensor) -> Tensor:
     x = _float_input("sign", input)
     with no_grad():
         xd = x.detach()
-        out = (xd > 0).to(x.dtype) - (xd < 0).to(x.dtype)
-        if x.dtype != "int64":
-            out = F.where(xd != xd, xd, out)  # NaN stays NaN
+        out = (xd > 0).to(x.dtype) - (xd < 0).to(x.dtype)  # 0 for NaN, as torch's
     return _with_zero_grad(out, x) if x.dtype != "int64" else out.long()
 
 
@@ -114,40 +112,73 @@ def frac(input: Tensor) -> Tensor:
     return input - trunc(input)
 
 
-def _operands(op: str, a, b):
+def _host_operand(v, like: Tensor) -> np.ndarray:
+    if isinstance(v, Tensor):
+        return v.detach().numpy()
+    return np.asarray(v, dtype=np.int64 if like.dtype == "int64" and isinstance(v, (int, np.integer)) else np.float32)
+
+
+def _division(op: str, a, b, values_fn, grad_b_fn) -> Tensor:
+    """An exact elementwise division result (``values_fn`` on the host, in the operands' own
+    dtypes, as torch's kernels compute it: the result of ``a / b`` rounded to float32 first, as
+    ``floor(a / b)`` would, is wrong near integers), as a function of the operands with torch's
+    gradients: 1 for ``a``, ``grad_b_fn(quotient)`` for ``b``. int64 operands stay int64 and raise
+    ZeroDivisionError on a zero divisor, as torch's."""
     if not isinstance(a, Tensor) and not isinstance(b, Tensor):
         raise TypeError(f"{op}: expected a Tensor operand")
-    return a, b
+    like = a if isinstance(a, Tensor) else b
+    device = like.device
+    x, y = _host_operand(a, like), _host_operand(b, like)
+    integral = x.dtype == np.int64 and y.dtype == np.int64
+    if not integral:
+        x, y = x.astype(np.float32), y.astype(np.float32)
+    elif (y == 0).any():
+        raise ZeroDivisionError(f"{op}: integer division by zero")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        values, quotient = values_fn(x, y)
+    out = _core.tensor(np.ascontiguousarray(values), dtype="int64" if integral else "float32", device=device)
+    grads = [t for t in (a, b) if isinstance(t, Tensor) and t.requires_grad]
+    if integral or not grads or not _core.is_grad_enabled():
+        return out
+    # value: exactly out; gradient: that of a + grad_b * b (the attached terms are x - x == 0)
+    attached = out
+    if isinstance(a, Tensor) and a.requires_grad:
+        attached = attached + (a - a.detach())
+    if isinstance(b, Tensor) and b.requires_grad:
+        g = _core.tensor(np.ascontiguousarray(grad_b_fn(quotient)).astype(np.float32), device=device)
+        attached = attached + g * (b - b.detach())
+    return attached
 
 
-def _integral(a, b) -> bool:
-    def is_int(v):
-        return v.dtype == "int64" if isinstance(v, Tensor) else isinstance(v, (int, np.integer))
+def _floor_quotient(x, y):
+    q = np.floor_divide(x, y)  # Python's (and torch's) floor division, from fmod: exact
+    return q, q
 
-    return is_int(a) and is_int(b)
+
+def _remainder(x, y):
+    return np.remainder(x, y), np.floor_divide(x, y)
+
+
+def _fmod(x, y):
+    return np.fmod(x, y), np.trunc(np.divide(x - np.fmod(x, y), y)) if x.dtype != np.int64 else None
 
 
 def floor_divide(input: Tensor, other) -> Tensor:
-    """``a // b``: the quotient rounded down (torch's semantics since 1.13). int64 operands give
-    int64, computed in float32 as minidiff's int64 arithmetic is (exact below 2^24)."""
-    a, b = _operands("floor_divide", input, other)
-    out = floor(a / b)
-    return out.long() if _integral(a, b) else out
+    """``a // b``: the quotient rounded down (torch's semantics since 1.13), exact: computed on the
+    host from the remainder, as torch does. Its gradient is zero."""
+    return _division("floor_divide", input, other, _floor_quotient, lambda q: np.zeros_like(q))
 
 
 def remainder(input: Tensor, other) -> Tensor:
-    """``a % b`` with the sign of b (Python's and torch's ``remainder``): ``a - floor(a / b) * b``.
-    Its gradient is 1 for a and ``-floor(a / b)`` for b, as torch's."""
-    a, b = _operands("remainder", input, other)
-    out = a - floor(a / b) * b
-    return out.long() if _integral(a, b) else out
+    """``a % b`` with the sign of b (Python's and torch's ``remainder``), exact. Its gradient is 1
+    for a and ``-(a // b)`` for b, as torch's."""
+    return _division("remainder", input, other, _remainder, lambda q: -q)
 
 
 def fmod(input: Tensor, other) -> Tensor:
-    """The remainder with the sign of a (C's fmod): ``a - trunc(a / b) * b``."""
-    a, b = _operands("fmod", input, other)
-    out = a - trunc(a / b) * b
-    return out.long() if _integral(a, b) else out
+    """The remainder with the sign of a (C's fmod), exact. Its gradient is 1 for a and
+    ``-trunc(a / b)`` for b, as torch's."""
+    return _division("fmod", input, other, _fmod, lambda q: -q)
 
 
 # ---- reductions
@@ -160,10 +191,11 @@ def _dim_tuple(dim, ndim: int):
     return tuple(d % ndim if ndim else d for d in dims)
 
 
-def _safe_sqrt(s: Tensor) -> Tensor:
-    """sqrt with a zero (not NaN) gradient at 0, as torch's norm has."""
-    positive = s > 0
-    return F.where(positive, F.sqrt(F.where(positive, s, 1.0)), 0.0)
+def _safe_root(s: Tensor, exponent: float) -> Tensor:
+    """``s ** exponent`` with a zero (not inf * 0 = NaN) gradient where s is 0, as torch's norm
+    has; NaN stays NaN."""
+    zero = s == 0
+    return F.where(zero, 0.0, F.where(zero, 1.0, s) ** exponent)
 
 
 def norm(input: Tensor, p="fro", dim=None, keepdim: bool = False, dtype=None) -> Tensor:
@@ -175,31 +207,36 @@ def norm(input: Tensor, p="fro", dim=None, keepdim: bool = False, dtype=None) ->
     dims = _dim_tuple(dim, x.ndim)
     if p == "nuc":
         raise ValueError("norm: the nuclear norm is not supported")
-    kw = {"dim": dims, "keepdim": keepdim} if dims is not None else {}
+    if dims is None:
+        dims = tuple(range(x.ndim))
+    kw = {"dim": dims, "keepdim": keepdim}
     if p in ("fro", 2, 2.0):
-        return _safe_sqrt((x * x).sum(**kw))
+        return _safe_root((x * x).sum(**kw), 0.5)
     if p in (1, 1.0):
         return x.abs().sum(**kw)
     if p == float("inf"):
-        return x.abs().amax(dim=dims if dims is not None else (), keepdim=keepdim)
+        return x.abs().amax(**kw)
     if p == float("-inf"):
-        return x.abs().amin(dim=dims if dims is not None else (), keepdim=keepdim)
+        return x.abs().amin(**kw)
     if p in (0, 0.0):
         return (x != 0).sum(**kw)
     if not isinstance(p, (int, float)):
         raise ValueError(f"norm: unsupported p={p!r}")
-    # zeros (elements, or whole slices) get zero gradient, as in torch, not inf * 0
+    if p < 0:  # a zero element makes the sum infinite and the norm 0, as in torch
+        return (x.abs() ** float(p)).sum(**kw) ** (1.0 / float(p))
+    # zero elements (and all-zero slices) get zero gradient, as in torch, not inf * 0
     nz = x != 0
     powered = F.where(nz, F.where(nz, x.abs(), 1.0) ** float(p), 0.0)
-    s = powered.sum(**kw)
-    positive = s > 0
-    return F.where(positive, F.where(positive, s, 1.0) ** (1.0 / float(p)), 0.0)
+    return _safe_root(powered.sum(**kw), 1.0 / float(p))
 
 
 def logsumexp(input: Tensor, dim, keepdim: bool = False) -> Tensor:
     """``log(sum(exp(x), dim))`` without overflow: the largest value is taken out first."""
     x = _float_input("logsumexp", input)
     dims = _dim_tuple(dim, x.ndim)
+    if x.numel() == 0:  # an empty sum: log(0) = -inf (amax has no empty reduction)
+        out = F.log(F.exp(x).sum(dim=dims, keepdim=True))
+        return out if keepdim else out.squeeze(dims)
     m = x.detach().amax(dim=dims, keepdim=True)
     m = F.where(m.abs() < float("inf"), m, 0.0)  # an all -inf (or inf) slice keeps its inf
     out = F.log(F.exp(x - m).sum(dim=dims, keepdim=True)) + m
@@ -274,8 +311,8 @@ def repeat_interleave(input: Tensor, repeats, dim=None) -> Tensor:
     dim %= x.ndim
     n = x.shape[dim]
     counts = repeats.numpy().astype(np.int64) if isinstance(repeats, Tensor) else np.asarray(repeats, dtype=np.int64)
-    if counts.ndim == 0:
-        counts = np.full(n, int(counts))
+    if counts.ndim == 0 or counts.shape == (1,):
+        counts = np.full(n, int(counts.reshape(-1)[0]))
     if counts.shape != (n,) or (counts < 0).any():
         raise ValueError(f"repeat_interleave: repeats {counts.tolist()} do not fit dim {dim} of shape {tuple(x.shape)}")
     index = _core.tensor(np.repeat(np.arange(n, dtype=np.int64), counts), device=x.device)
@@ -292,8 +329,7 @@ def diff(input: Tensor, n: int = 1, dim: int = -1, prepend=None, append=None) ->
     x = _float_input("diff", input)
     dim %= x.ndim
     parts = [p for p in (prepend, x, append) if p is not None]
-    if len(parts) > 1:
-        x = F.cat(parts, dim)
+    x = F.cat(parts, dim) if len(parts) > 1 else x.clone()
     for _ in range(n):
         m = x.shape[dim]
         if m == 0:
@@ -320,6 +356,8 @@ def sort(input: Tensor, dim: int = -1, descending: bool = False, stable: bool = 
     if x.ndim == 0:
         return SortResult(x, _core.zeros((), dtype="int64", device=x.device))
     dim %= x.ndim
+    if x.numel() == 0:
+        return SortResult(x.clone(), _core.zeros(x.shape, dtype="int64", device=x.device))
     a = np.moveaxis(x.detach().numpy(), dim, -1)
     order = np.ascontiguousarray(np.moveaxis(_sort_order(a, descending), -1, dim)).astype(np.int64)
     indices = _core.tensor(order, device=x.device)
@@ -345,7 +383,12 @@ def topk(input: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: boo
 def nonzero(input: Tensor, *, as_tuple: bool = False):
     """Indices of the non-zero elements: (n, ndim) int64, or one int64 tensor per dim."""
     x = _float_input("nonzero", input)
-    where_nz = np.nonzero(x.detach().numpy())
+    values = x.detach().numpy()
+    if values.ndim == 0:  # torch: (1, 0) for a non-zero scalar, (0, 0) for a zero
+        if as_tuple:
+            return (_core.zeros((int(values != 0),), dtype="int64", device=x.device),)
+        return _core.zeros((int(values != 0), 0), dtype="int64", device=x.device)
+    where_nz = np.nonzero(values)
     if as_tuple:
         return tuple(_core.tensor(w.astype(np.int64), device=x.device) for w in where_nz)
     coords = np.stack(where_nz, axis=1) if where_nz else np.zeros((0, 0))
@@ -391,6 +434,12 @@ def _install_mask_indexing() -> None:
         mask = _mask_of(key, self) if isinstance(key, (Tensor, np.ndarray)) else None
         if mask is None:
             return native_set(self, key, value)
+        if isinstance(value, Tensor) and value.requires_grad and _core.is_grad_enabled():
+            # as the native assignment: in-place writes are not recorded, so a gradient would be lost
+            raise RuntimeError(
+                "__setitem__: the value requires grad, and in-place ops are not recorded; build the new "
+                "tensor with md.where(mask, value, t) instead"
+            )
         # t[mask] = v: v is a scalar, or broadcasts against the selected rows (n, *rest); each
         # selected row takes its value, the others keep theirs
         full_mask = _core.tensor(mask.astype(np.float32), device=self.device)
@@ -465,6 +514,16 @@ _FUNCTIONS = {
 }
 
 
+def _in_place(fn):
+    """``t //= b`` and ``t %= b`` write into t (views and other references see it), as torch's."""
+
+    def op(self, other):
+        self.copy_(fn(self, other))
+        return self
+
+    return op
+
+
 def install(namespace: dict) -> list[str]:
     """Adds the functions to ``namespace`` (the md package), the methods, operators and keyword
     spellings to Tensor; returns the names added, for ``__all__``."""
@@ -475,6 +534,8 @@ def install(namespace: dict) -> list[str]:
     Tensor.__rfloordiv__ = lambda self, other: floor_divide(other, self)
     Tensor.__mod__ = remainder
     Tensor.__rmod__ = lambda self, other: remainder(other, self)
+    Tensor.__ifloordiv__ = _in_place(floor_divide)
+    Tensor.__imod__ = _in_place(remainder)
     _install_mask_indexing()
     namespace.update(_FUNCTIONS)
     if os.environ.get("MINIDIFF_STUBGEN") == "1":

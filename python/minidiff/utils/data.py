@@ -222,7 +222,8 @@ def get_worker_info():
 class DataLoader(_data.DataLoader):
     """``md.data.DataLoader`` with torch's signature and defaults.
 
-    ``batch_size`` defaults to 1, ``shuffle`` to False and ``drop_last`` to False, as in torch.
+    ``batch_size`` defaults to 1, ``shuffle`` to False and ``drop_last`` to False, as in torch, and
+    every ``iter(loader)`` starts a whole epoch (after ``load_state_dict``, the first one resumes).
     A shuffled order comes from ``seed`` if given, else from a seed drawn from ``generator`` (the
     default generator when None, so ``md.manual_seed`` makes it repeatable). Samplers are not
     supported; the worker options (``num_workers`` must be 0, ``worker_init_fn``, ``timeout``) are
@@ -287,3 +288,16 @@ class DataLoader(_data.DataLoader):
             pin_memory=pin_memory,
             generator=generator,
         )
+        self._resume = False
+
+    def load_state_dict(self, state: dict) -> None:
+        super().load_state_dict(state)
+        self._resume = True  # the next iteration continues the saved epoch where it stopped
+
+    def __iter__(self):
+        # torch starts every iteration at the top of an epoch, so `next(iter(loader))` to look at a
+        # batch leaves the training loop after it whole; md.data.DataLoader resumes instead
+        if self._position and not self._resume:
+            self._epoch, self._position = self._epoch + 1, 0
+        self._resume = False
+        return super().__iter__()
