@@ -609,3 +609,17 @@ def test_assigning_a_table_reaches_the_coefficients_of_tensor_timesteps():
     s.alphas_cumprod = md.ones(10) * 0.25
     np.testing.assert_allclose(s.add_noise(x0, noise, t).numpy(), 0.5, rtol=1e-6)
     np.testing.assert_allclose(s.add_noise(x0, noise, np.array([3, 3])).numpy(), 0.5, rtol=1e-6)
+
+
+def test_schedulers_deep_copy_and_pickle():
+    import copy
+    import pickle
+
+    s = DDIMScheduler(num_train_timesteps=50, beta_schedule="squaredcos_cap_v2")
+    s.set_timesteps(5)
+    for other in (copy.deepcopy(s), pickle.loads(pickle.dumps(s))):
+        assert other.config == s.config and other.config.num_train_timesteps == 50
+        np.testing.assert_array_equal(other.timesteps.numpy(), s.timesteps.numpy())
+        x, eps = md.ones((1, 1, 2, 2)), md.zeros((1, 1, 2, 2))
+        t = int(s.timesteps[0])
+        np.testing.assert_array_equal(other.step(eps, t, x).prev_sample.numpy(), s.step(eps, t, x).prev_sample.numpy())

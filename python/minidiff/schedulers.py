@@ -60,10 +60,15 @@ class SchedulerConfig(Mapping):
         return len(self._data)
 
     def __getattr__(self, name):
+        if name.startswith("__") or name == "_data":  # copy/pickle probe before _data exists
+            raise AttributeError(name)
         try:
             return self._data[name]
         except KeyError:
             raise AttributeError(f"scheduler config has no field {name!r}") from None
+
+    def __reduce__(self):
+        return (SchedulerConfig, (self._data,))
 
     def __setattr__(self, name, value):
         raise AttributeError("scheduler config is read-only; build a new scheduler with from_config(config, **changes)")
