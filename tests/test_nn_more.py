@@ -614,3 +614,14 @@ def test_names_are_exported():
         "InstanceNorm2d", "Conv1d", "ParameterList", "ParameterDict", "Identity", "Softmax",
     ):  # fmt: skip
         assert name in md.nn.__all__ and issubclass(getattr(md.nn, name), md.nn.Module)
+
+
+def test_adaptive_avg_pool_keeps_non_finite_values_in_their_bins():
+    torch = pytest.importorskip("torch")
+    x = np.arange(49.0, dtype=np.float32).reshape(1, 1, 7, 7)
+    x[0, 0, 0, 0] = np.inf
+    x[0, 0, 6, 6] = np.nan
+    for size in (3, (2, 5), (4, 3)):
+        got = md.F.adaptive_avg_pool2d(md.tensor(x), size).numpy()
+        want = torch.nn.functional.adaptive_avg_pool2d(torch.tensor(x), size).numpy()
+        np.testing.assert_allclose(got, want, rtol=1e-6)

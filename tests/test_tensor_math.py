@@ -270,6 +270,8 @@ def test_numpy_keyword_spellings():
     np.testing.assert_array_equal(t.argmax(axis=1).numpy(), x.argmax(axis=1))
     np.testing.assert_allclose(t.max(axis=0).values.numpy(), x.max(axis=0))
     np.testing.assert_allclose(t.std(axis=0).numpy(), x.std(axis=0, ddof=1), rtol=1e-5)
+    np.testing.assert_array_equal(md.sort(t, axis=0).values.numpy(), np.sort(x, axis=0))
+    np.testing.assert_array_equal(t.argsort(axis=1).numpy(), np.argsort(x, axis=1, kind="stable"))
     with pytest.raises(TypeError, match="both dim and axis"):
         t.sum(dim=0, axis=1)
 

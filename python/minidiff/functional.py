@@ -599,22 +599,28 @@ def _adaptive_input(op: str, input):  # noqa: A002
 
 def _adaptive_mean(x: Tensor, dim: int, size_out: int) -> Tensor:
     """Mean over each adaptive bin along ``dim`` (2 = H or 3 = W) of (N, C, H, W) ``x``. Equal
-    bins (in % out == 0) are a reshape and a mean; otherwise an averaging matrix (out, in), which
-    holds 1 / bin size over each bin, is applied with matmul, so overlapping and unequal bins
-    (and out > in) take one op and the gradient is the matrix's transpose."""
+    bins (in % out == 0) are a reshape and a mean; otherwise each bin's positions are gathered
+    (k of them, k the widest bin; a narrower bin repeats its last one), the repeats masked out and
+    the rest weighted by 1 / bin size: overlapping and unequal bins (and out > in) in a few ops,
+    and an inf or NaN stays in the bins that hold it (an averaging matrix spread 0 * inf = NaN)."""
     size_in = x.shape[dim]
+    n, c, h, w = x.shape
     if size_out and size_in % size_out == 0:
-        n, c, h, w = x.shape
         k = size_in // size_out
         if dim == 2:
             return x.reshape(n, c, size_out, k, w).mean(3)
         return x.reshape(n, c, h, size_out, k).mean(4)
-    averaging = np.zeros((size_out, size_in), dtype=np.float32)  # (out, in)
+    idx, k = _adaptive_window_indices(size_in, size_out)
+    weights = np.zeros((size_out, k), dtype=np.float32)
     for i, (start, end) in enumerate(_adaptive_bins(size_in, size_out)):
-        averaging[i, start:end] = 1.0 / (end - start)
+        weights[i, : end - start] = 1.0 / (end - start)
+    taps = index_select(x, dim, _tensor(idx, device=x.device))  # (..., out * k, ...) along dim
     if dim == 2:
-        return matmul(_tensor(averaging, device=x.device), x)  # (out, H) @ (N, C, H, W)
-    return matmul(x, _tensor(np.ascontiguousarray(averaging.T), device=x.device))  # (N, C, H, W) @ (W, out)
+        taps, weights = taps.reshape(n, c, size_out, k, w), weights.reshape(size_out, k, 1)
+    else:
+        taps = taps.reshape(n, c, h, size_out, k)
+    wt = _tensor(np.ascontiguousarray(weights), device=x.device)
+    return (where(wt > 0, taps, 0.0) * wt).sum(dim + 1)
 
 
 def adaptive_avg_pool2d(input, output_size):  # noqa: A002

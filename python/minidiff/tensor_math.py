@@ -484,6 +484,7 @@ def _numpy_keywords(fn):
 _NUMPY_KEYWORD_NAMES = (
     "sum", "mean", "max", "min", "argmax", "argmin", "std", "var", "prod", "cumsum", "cumprod", "amax",
     "amin", "any", "all", "softmax", "log_softmax", "logsumexp", "norm", "squeeze", "unsqueeze", "flip",
+    "sort", "argsort", "topk", "diff", "repeat_interleave",
 )  # fmt: skip
 
 _FUNCTIONS = {
