@@ -354,3 +354,13 @@ def test_repeat_interleave_broadcasts_one_repeat():
     np.testing.assert_array_equal(
         md.repeat_interleave(x, md.tensor(np.array([3])), 0).numpy(), np.repeat(x.numpy(), 3, 0)
     )
+
+
+def test_flip_takes_dims_as_torch_does():
+    x = np.arange(6.0, dtype=np.float32).reshape(2, 3)
+    t = md.tensor(x)
+    np.testing.assert_array_equal(t.flip(0, 1).numpy(), x[::-1, ::-1])  # varargs, as torch's method
+    np.testing.assert_array_equal(t.flip([0]).numpy(), x[::-1])
+    np.testing.assert_array_equal(md.flip(t, dims=(1,)).numpy(), x[:, ::-1])
+    with pytest.raises(TypeError, match="flip"):
+        t.flip()

@@ -483,7 +483,7 @@ def _numpy_keywords(fn):
 # methods (and md functions) whose dim may be spelled axis
 _NUMPY_KEYWORD_NAMES = (
     "sum", "mean", "max", "min", "argmax", "argmin", "std", "var", "prod", "cumsum", "cumprod", "amax",
-    "amin", "any", "all", "softmax", "log_softmax", "logsumexp", "norm", "squeeze", "unsqueeze", "flip",
+    "amin", "any", "all", "softmax", "log_softmax", "logsumexp", "norm", "squeeze", "unsqueeze",
     "sort", "argsort", "topk", "diff", "repeat_interleave",
 )  # fmt: skip
 

@@ -217,8 +217,15 @@ def lerp(input: Tensor, end, weight) -> Tensor:
     return input + weight * diff if builtins.abs(weight) < 0.5 else end - diff * (1 - weight)
 
 
-def flip(input: Tensor, dims) -> Tensor:
-    """The elements in reverse order along each of ``dims``."""
+def flip(input: Tensor, *args, dims=None) -> Tensor:
+    """The elements in reverse order along each of ``dims`` (a sequence, or ints: ``t.flip(0, 1)``
+    as torch's method takes them)."""
+    if dims is None:
+        if not args:
+            raise TypeError("flip: missing dims")
+        dims = args[0] if len(args) == 1 else args
+    elif args:
+        raise TypeError("flip: dims given twice")
     out = input
     for d in _dims("flip", dims, input.ndim):
         n = out.shape[d]

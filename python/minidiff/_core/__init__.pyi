@@ -84,13 +84,13 @@ class Tensor:
     requires_grad: bool
     def __floordiv__(self, other) -> Tensor:
         """
-        ``a // b``: the quotient rounded down (torch's semantics since 1.13). int64 operands give
-            int64, computed in float32 as minidiff's int64 arithmetic is (exact below 2^24).
+        ``a // b``: the quotient rounded down (torch's semantics since 1.13), exact: computed on the
+            host from the remainder, as torch does. Its gradient is zero.
         """
     def __mod__(self, other) -> Tensor:
         """
-        ``a % b`` with the sign of b (Python's and torch's ``remainder``): ``a - floor(a / b) * b``.
-            Its gradient is 1 for a and ``-floor(a / b)`` for b, as torch's.
+        ``a % b`` with the sign of b (Python's and torch's ``remainder``), exact. Its gradient is 1
+            for a and ``-(a // b)`` for b, as torch's.
         """
     def all(self, dim=None, keepdim: bool = False) -> Tensor: ...
     def allclose(self, other, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False) -> bool: ...
@@ -117,19 +117,21 @@ class Tensor:
         """
     def diff(self, n: int = 1, dim: int = -1, prepend=None, append=None) -> Tensor: ...
     def fix(self) -> Tensor: ...
-    def flip(self, dims) -> Tensor:
+    def flip(self, *args, dims=None) -> Tensor:
         """
-        The elements in reverse order along each of ``dims``.
+        The elements in reverse order along each of ``dims`` (a sequence, or ints: ``t.flip(0, 1)``
+            as torch's method takes them).
         """
     def floor(self) -> Tensor: ...
     def floor_divide(self, other) -> Tensor:
         """
-        ``a // b``: the quotient rounded down (torch's semantics since 1.13). int64 operands give
-            int64, computed in float32 as minidiff's int64 arithmetic is (exact below 2^24).
+        ``a // b``: the quotient rounded down (torch's semantics since 1.13), exact: computed on the
+            host from the remainder, as torch does. Its gradient is zero.
         """
     def fmod(self, other) -> Tensor:
         """
-        The remainder with the sign of a (C's fmod): ``a - trunc(a / b) * b``.
+        The remainder with the sign of a (C's fmod), exact. Its gradient is 1 for a and
+            ``-trunc(a / b)`` for b, as torch's.
         """
     def frac(self) -> Tensor: ...
     def isfinite(self) -> Tensor: ...
@@ -171,8 +173,8 @@ class Tensor:
         """
     def remainder(self, other) -> Tensor:
         """
-        ``a % b`` with the sign of b (Python's and torch's ``remainder``): ``a - floor(a / b) * b``.
-            Its gradient is 1 for a and ``-floor(a / b)`` for b, as torch's.
+        ``a % b`` with the sign of b (Python's and torch's ``remainder``), exact. Its gradient is 1
+            for a and ``-(a // b)`` for b, as torch's.
         """
     def repeat(self, *sizes) -> Tensor:
         """
@@ -229,6 +231,8 @@ class Tensor:
     def __gt__(self, arg0: typing.Any) -> typing.Any: ...
     def __hash__(self) -> int: ...
     def __iadd__(self, arg0: typing.Any) -> typing.Any: ...
+    def __ifloordiv__(self, other): ...
+    def __imod__(self, other): ...
     def __imul__(self, arg0: typing.Any) -> typing.Any: ...
     def __index__(self) -> int:
         """
