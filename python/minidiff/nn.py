@@ -698,6 +698,24 @@ class Upsample(_PythonModule):
         return f"{what}, mode={self.mode!r}"
 
 
+def _norm_init(self, num_features, eps, momentum, affine, track_running_stats, bias) -> None:
+    """BatchNorm2d's and InstanceNorm2d's shared state, under torch's names: the affine weight and
+    bias, and the running-statistics buffers when tracked."""
+    self.num_features = num_features
+    self.eps = eps
+    self.momentum = momentum
+    self.affine = affine
+    self.track_running_stats = track_running_stats
+    self.weight = Parameter(_core.ones(num_features)) if affine else None
+    self.bias = Parameter(_core.zeros(num_features)) if affine and bias else None
+    if track_running_stats:
+        self.register_buffer("running_mean", _core.zeros(num_features))
+        self.register_buffer("running_var", _core.ones(num_features))
+        self.register_buffer("num_batches_tracked", _core.tensor(0, dtype="int64"))
+    else:
+        self.running_mean = self.running_var = self.num_batches_tracked = None
+
+
 class BatchNorm2d(_PythonModule):
     """Batch normalisation of (N, C, H, W) input over N, H and W, per channel, as torch's.
 
@@ -720,19 +738,7 @@ class BatchNorm2d(_PythonModule):
         bias: bool = True,
     ):
         super().__init__()
-        self.num_features = num_features
-        self.eps = eps
-        self.momentum = momentum
-        self.affine = affine
-        self.track_running_stats = track_running_stats
-        self.weight = Parameter(_core.ones(num_features)) if affine else None
-        self.bias = Parameter(_core.zeros(num_features)) if affine and bias else None
-        if track_running_stats:
-            self.register_buffer("running_mean", _core.zeros(num_features))
-            self.register_buffer("running_var", _core.ones(num_features))
-            self.register_buffer("num_batches_tracked", _core.tensor(0, dtype="int64"))
-        else:
-            self.running_mean = self.running_var = self.num_batches_tracked = None
+        _norm_init(self, num_features, eps, momentum, affine, track_running_stats, bias)
 
     def forward(self, input):  # noqa: A002
         shape = tuple(input.shape)
@@ -966,19 +972,7 @@ class InstanceNorm2d(_PythonModule):
         bias: bool = True,
     ):
         super().__init__()
-        self.num_features = num_features
-        self.eps = eps
-        self.momentum = momentum
-        self.affine = affine
-        self.track_running_stats = track_running_stats
-        self.weight = Parameter(_core.ones(num_features)) if affine else None
-        self.bias = Parameter(_core.zeros(num_features)) if affine and bias else None
-        if track_running_stats:
-            self.register_buffer("running_mean", _core.zeros(num_features))
-            self.register_buffer("running_var", _core.ones(num_features))
-            self.register_buffer("num_batches_tracked", _core.tensor(0, dtype="int64"))
-        else:
-            self.running_mean = self.running_var = self.num_batches_tracked = None
+        _norm_init(self, num_features, eps, momentum, affine, track_running_stats, bias)
 
     def forward(self, input):  # noqa: A002
         shape = tuple(input.shape)
