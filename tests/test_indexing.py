@@ -91,8 +91,10 @@ def test_index_select_and_tensor_indexing():
     check_grads(lambda a: a[:, i64(idx)], [x])
     with pytest.raises(IndexError, match="index_select: index out of range"):
         t.index_select(0, i64([-1]))  # torch.index_select takes no negative indices
-    with pytest.raises(IndexError, match="must be int64"):  # a float tensor among other keys
-        t[:, md.tensor(np.array([1.0, 0.0], dtype=np.float32))]
+    with pytest.raises(IndexError, match="must be int64"):  # a 2-D float tensor among other keys
+        t[:, md.tensor(np.array([[1.0, 0.0]], dtype=np.float32))]
+    with pytest.raises(IndexError, match="zeros and ones"):  # a 1-D one must be a mask
+        t[:, md.tensor(np.array([0.5, 1.0], dtype=np.float32))]
     with pytest.raises(IndexError, match="zeros and ones"):  # alone, a float tensor must be a mask
         t[md.tensor(np.array([0.5, 1.0, 0.0, 1.0, 1.0], dtype=np.float32))]
     with pytest.raises(IndexError, match="only one index tensor"):

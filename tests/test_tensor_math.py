@@ -364,3 +364,23 @@ def test_flip_takes_dims_as_torch_does():
     np.testing.assert_array_equal(md.flip(t, dims=(1,)).numpy(), x[:, ::-1])
     with pytest.raises(TypeError, match="flip"):
         t.flip()
+
+
+def test_one_dim_masks_inside_tuple_indices():
+    torch = pytest.importorskip("torch")
+    x = rng(20).standard_normal((2, 3, 4)).astype(np.float32)
+    t, tt = md.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    m = np.array([True, False, True, True])
+    cases = [
+        (lambda a, mm: a[:, :, mm], md.tensor(m), torch.tensor(m)),
+        (lambda a, mm: a[..., mm], m, torch.tensor(m)),
+        (lambda a, mm: a[0, :, mm], md.tensor(x[0, 0]) > 0, torch.tensor(x[0, 0]) > 0),
+        (lambda a, mm: a[None, 1, mm], np.array([True, False, True]), torch.tensor([True, False, True])),
+    ]
+    for fn, mine, theirs in cases:
+        np.testing.assert_array_equal(fn(t, mine).detach().numpy(), fn(tt, theirs).detach().numpy())
+    t[:, :, md.tensor(m)].sum().backward()
+    tt[:, :, torch.tensor(m)].sum().backward()
+    np.testing.assert_array_equal(t.grad.numpy(), tt.grad.numpy())
+    with pytest.raises(IndexError, match="does not match"):
+        t[:, np.array([True, False])]

@@ -420,10 +420,46 @@ def _mask_of(key, self: Tensor):
     return mask
 
 
+def _is_1d_mask(k) -> bool:
+    if isinstance(k, np.ndarray):
+        return k.dtype == bool and k.ndim == 1
+    return isinstance(k, Tensor) and k.dtype != "int64" and k.ndim == 1
+
+
+def _tuple_masks_as_indices(key: tuple, self: Tensor) -> tuple:
+    """A tuple index whose 1-D masks (``x[:, x[0] > 0]``) become the int64 positions they select,
+    as torch reads a 1-D bool mask among other indices; each is checked against the length of the
+    dim it indexes."""
+    if not any(_is_1d_mask(k) for k in key):
+        return key
+    consumes = [k is not None and k is not Ellipsis for k in key]
+    ellipsis = next((i for i, k in enumerate(key) if k is Ellipsis), None)
+    out = list(key)
+    for i, k in enumerate(key):
+        if not _is_1d_mask(k):
+            continue
+        before = sum(consumes[:i])
+        dim = before if ellipsis is None or ellipsis > i else self.ndim - sum(consumes[i:])
+        values = k if isinstance(k, np.ndarray) else k.detach().numpy()
+        if k.dtype != bool and not np.isin(values, (0.0, 1.0)).all():
+            raise IndexError(
+                f"tensor indexing: a {k.dtype} index must be a mask of zeros and ones (a comparison's result)"
+            )
+        if not 0 <= dim < self.ndim or values.shape[0] != self.shape[dim]:
+            raise IndexError(
+                f"tensor indexing: mask of length {values.shape[0]} does not match dim {dim} of shape "
+                f"{tuple(self.shape)}"
+            )
+        out[i] = _core.tensor(np.flatnonzero(values).astype(np.int64), device=self.device)
+    return tuple(out)
+
+
 def _install_mask_indexing() -> None:
     native_get, native_set = Tensor.__getitem__, Tensor.__setitem__
 
     def __getitem__(self, key) -> Tensor:
+        if isinstance(key, tuple):
+            return native_get(self, _tuple_masks_as_indices(key, self))
         mask = _mask_of(key, self) if isinstance(key, (Tensor, np.ndarray)) else None
         if mask is None:
             return native_get(self, key)
