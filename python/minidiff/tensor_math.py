@@ -52,52 +52,53 @@ def _trunc_values(x: Tensor) -> Tensor:
     return F.where(small, whole, x)
 
 
-def trunc(input: Tensor) -> Tensor:
-    x = _float_input("trunc", input)
+def _piecewise_constant(op: str, input, values) -> Tensor:
+    """``values(x)`` of a float tensor, computed outside the graph and attached with zero
+    gradient (the rounding functions); an int64 tensor is already whole and comes back copied."""
+    x = _float_input(op, input)
     if x.dtype == "int64":
         return x.clone()
     with no_grad():
-        out = _trunc_values(x.detach())
+        out = values(x.detach())
     return _with_zero_grad(out, x)
+
+
+def trunc(input: Tensor) -> Tensor:
+    return _piecewise_constant("trunc", input, _trunc_values)
+
+
+def _floor_values(x: Tensor) -> Tensor:
+    t = _trunc_values(x)
+    return t - (x < t).to(x.dtype)
+
+
+def _ceil_values(x: Tensor) -> Tensor:
+    t = _trunc_values(x)
+    return t + (x > t).to(x.dtype)
 
 
 def floor(input: Tensor) -> Tensor:
-    x = _float_input("floor", input)
-    if x.dtype == "int64":
-        return x.clone()
-    with no_grad():
-        xd = x.detach()
-        t = _trunc_values(xd)
-        out = t - (xd < t).to(x.dtype)
-    return _with_zero_grad(out, x)
+    return _piecewise_constant("floor", input, _floor_values)
 
 
 def ceil(input: Tensor) -> Tensor:
-    x = _float_input("ceil", input)
-    if x.dtype == "int64":
-        return x.clone()
-    with no_grad():
-        xd = x.detach()
-        t = _trunc_values(xd)
-        out = t + (xd > t).to(x.dtype)
-    return _with_zero_grad(out, x)
+    return _piecewise_constant("ceil", input, _ceil_values)
+
+
+def _round_values(x: Tensor) -> Tensor:
+    # adding and subtracting 2^23 rounds to the nearest integer, ties to even, in float32
+    # arithmetic (floor(x + 0.5) would round 0.49999997 up)
+    a = x.abs()
+    r = (a + _EXACT_INTEGERS) - _EXACT_INTEGERS
+    return F.where(a < _EXACT_INTEGERS, F.where(x < 0, -r, r), x)
 
 
 def round(input: Tensor, *, decimals: int = 0) -> Tensor:  # noqa: A001 (torch's name)
     """Half to even, as torch (and NumPy). With decimals, ``round(x * 10**d) / 10**d``."""
-    x = _float_input("round", input)
-    if x.dtype == "int64":
-        return x.clone()
-    with no_grad():
-        xd = x.detach() if decimals == 0 else x.detach() * float(10**decimals)
-        # adding and subtracting 2^23 rounds to the nearest integer, ties to even, in float32
-        # arithmetic (floor(x + 0.5) would round 0.49999997 up)
-        a = xd.abs()
-        r = (a + _EXACT_INTEGERS) - _EXACT_INTEGERS
-        out = F.where(a < _EXACT_INTEGERS, F.where(xd < 0, -r, r), xd)
-        if decimals != 0:
-            out = out / float(10**decimals)
-    return _with_zero_grad(out, x)
+    if decimals == 0:
+        return _piecewise_constant("round", input, _round_values)
+    scale = float(10**decimals)
+    return _piecewise_constant("round", input, lambda x: _round_values(x * scale) / scale)
 
 
 def sign(input: Tensor) -> Tensor:
