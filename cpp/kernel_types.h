@@ -53,6 +53,16 @@ enum class BinaryOp : int {
   Ge,
 };
 
+// The comparisons give float32 masks of 1 and 0, for int64 operands too.
+constexpr bool is_comparison(BinaryOp op) { return op >= BinaryOp::Eq && op <= BinaryOp::Ge; }
+// The ops with int64 kernels (binary_forward_i64, scalar_forward_i64): those that keep integers
+// integers in torch (+, -, *, maximum, minimum; int64 results) and the comparisons. The rest
+// (true division, pow, the gradient helpers) compute in float32.
+constexpr bool has_int64_kernel(BinaryOp op) {
+  return op == BinaryOp::Add || op == BinaryOp::Sub || op == BinaryOp::Mul || op == BinaryOp::Maximum ||
+         op == BinaryOp::Minimum || is_comparison(op);
+}
+
 // `return fn<op>(args...)` for the run-time op: the one place where the enums meet the kernels'
 // compile-time templates (used by both twins; the expansion site provides RuntimeError and str).
 #define MD_UNARY_CASES(fn, ...)                  \

@@ -1,6 +1,7 @@
 // CPU elementwise kernels. Each op is a scalar functor applied in simple loops that the compiler
 // vectorises; the broadcast kernel walks all but the innermost dim with for_each_row.
 #include <cmath>
+#include <type_traits>
 
 #include "cpu/common.h"
 #include "cpu/vmath.h"
@@ -147,6 +148,61 @@ void scalar_loop(float* out, const float* a, float s, bool scalar_first, int64_t
   }
 }
 
+// int64 operands: + - * wrap around as torch's do (computed unsigned, where overflow is defined);
+// a comparison is 1 or 0, written as a float32 mask.
+template <BinaryOp op>
+inline int64_t binary_i64(int64_t a, int64_t b) {
+  const uint64_t ua = static_cast<uint64_t>(a), ub = static_cast<uint64_t>(b);
+  if constexpr (op == BinaryOp::Add) return static_cast<int64_t>(ua + ub);
+  if constexpr (op == BinaryOp::Sub) return static_cast<int64_t>(ua - ub);
+  if constexpr (op == BinaryOp::Mul) return static_cast<int64_t>(ua * ub);
+  if constexpr (op == BinaryOp::Maximum) return a > b ? a : b;
+  if constexpr (op == BinaryOp::Minimum) return a < b ? a : b;
+  if constexpr (op == BinaryOp::Eq) return a == b;
+  if constexpr (op == BinaryOp::Ne) return a != b;
+  if constexpr (op == BinaryOp::Lt) return a < b;
+  if constexpr (op == BinaryOp::Le) return a <= b;
+  if constexpr (op == BinaryOp::Gt) return a > b;
+  if constexpr (op == BinaryOp::Ge) return a >= b;
+  return 0;
+}
+
+template <BinaryOp op>
+using I64Out = std::conditional_t<is_comparison(op), float, int64_t>;
+
+template <BinaryOp op>
+void binary_i64_loop(void* out_v, const int64_t* a, const int64_t* b, const BroadcastPlan& p) {
+  if constexpr (!has_int64_kernel(op)) {
+    throw RuntimeError("binary_forward_i64: no int64 kernel for this op");
+  } else {
+    auto* out = static_cast<I64Out<op>*>(out_v);
+    if (p.ndim == 0) {
+      out[0] = static_cast<I64Out<op>>(binary_i64<op>(a[0], b[0]));
+      return;
+    }
+    const int64_t inner = p.shape[p.ndim - 1];
+    const int64_t sa = p.a_strides[p.ndim - 1], sb = p.b_strides[p.ndim - 1];
+    for_each_row_split(worth_parallel(p.numel), p.ndim, p.shape, p.a_strides, p.b_strides, p.numel / inner,
+                       [&](int64_t row, int64_t oa, int64_t ob) {
+                         auto* o = out + row * inner;
+                         for (int64_t i = 0; i < inner; ++i)
+                           o[i] = static_cast<I64Out<op>>(binary_i64<op>(a[oa + i * sa], b[ob + i * sb]));
+                       });
+  }
+}
+
+template <BinaryOp op>
+void scalar_i64_loop(void* out_v, const int64_t* a, int64_t s, bool scalar_first, int64_t n) {
+  if constexpr (!has_int64_kernel(op)) {
+    throw RuntimeError("scalar_forward_i64: no int64 kernel for this op");
+  } else {
+    auto* out = static_cast<I64Out<op>*>(out_v);
+#pragma omp parallel for if (worth_parallel(n)) schedule(static)
+    for (int64_t i = 0; i < n; ++i)
+      out[i] = static_cast<I64Out<op>>(scalar_first ? binary_i64<op>(s, a[i]) : binary_i64<op>(a[i], s));
+  }
+}
+
 }  // namespace
 
 void unary_forward(UnaryOp op, float* out, const float* inp, int64_t n) { MD_UNARY_CASES(unary_loop, out, inp, n); }
@@ -161,6 +217,14 @@ void binary_forward(BinaryOp op, float* out, const float* a, const float* b, con
 
 void scalar_forward(BinaryOp op, float* out, const float* a, float s, bool scalar_first, int64_t n) {
   MD_BINARY_CASES(scalar_loop, out, a, s, scalar_first, n);
+}
+
+void binary_forward_i64(BinaryOp op, void* out, const int64_t* a, const int64_t* b, const BroadcastPlan& plan) {
+  MD_BINARY_CASES(binary_i64_loop, out, a, b, plan);
+}
+
+void scalar_forward_i64(BinaryOp op, void* out, const int64_t* a, int64_t s, bool scalar_first, int64_t n) {
+  MD_BINARY_CASES(scalar_i64_loop, out, a, s, scalar_first, n);
 }
 
 void axpby(float* out, const float* a, float alpha, const float* b, float beta, int64_t n) {

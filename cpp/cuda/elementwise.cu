@@ -1,6 +1,7 @@
 // CUDA elementwise kernels: the same scalar functors as cpu/elementwise.cpp, one thread per element
 // in grid-stride loops; the broadcast kernel decomposes each output index over the plan's dims.
 #include <climits>
+#include <type_traits>
 
 #include "cuda/common.cuh"
 #include "cuda/divmod.h"
@@ -135,6 +136,48 @@ __global__ void scalar_kernel(float* out, const float* a, float s, bool scalar_f
   MD_GRID_STRIDE(i, n) out[i] = scalar_first ? binary_f<op>(s, a[i]) : binary_f<op>(a[i], s);
 }
 
+// int64 operands (the CPU twin's binary_i64): + - * wrap around, comparisons give float32 masks.
+template <BinaryOp op>
+__device__ __forceinline__ int64_t binary_i64(int64_t a, int64_t b) {
+  const uint64_t ua = static_cast<uint64_t>(a), ub = static_cast<uint64_t>(b);
+  if constexpr (op == BinaryOp::Add) return static_cast<int64_t>(ua + ub);
+  if constexpr (op == BinaryOp::Sub) return static_cast<int64_t>(ua - ub);
+  if constexpr (op == BinaryOp::Mul) return static_cast<int64_t>(ua * ub);
+  if constexpr (op == BinaryOp::Maximum) return a > b ? a : b;
+  if constexpr (op == BinaryOp::Minimum) return a < b ? a : b;
+  if constexpr (op == BinaryOp::Eq) return a == b;
+  if constexpr (op == BinaryOp::Ne) return a != b;
+  if constexpr (op == BinaryOp::Lt) return a < b;
+  if constexpr (op == BinaryOp::Le) return a <= b;
+  if constexpr (op == BinaryOp::Gt) return a > b;
+  if constexpr (op == BinaryOp::Ge) return a >= b;
+  return 0;
+}
+
+template <BinaryOp op>
+using I64Out = std::conditional_t<is_comparison(op), float, int64_t>;
+
+// Index tensors are small: one kernel with 64-bit index arithmetic for every broadcast.
+template <BinaryOp op>
+__global__ void binary_i64_kernel(I64Out<op>* out, const int64_t* a, const int64_t* b, BroadcastPlan p, int64_t n) {
+  MD_GRID_STRIDE(i, n) {
+    int64_t rest = i, oa = 0, ob = 0;
+    for (int d = p.ndim - 1; d >= 0; --d) {
+      const int64_t idx = rest % p.shape[d];
+      rest /= p.shape[d];
+      oa += idx * p.a_strides[d];
+      ob += idx * p.b_strides[d];
+    }
+    out[i] = static_cast<I64Out<op>>(binary_i64<op>(a[oa], b[ob]));
+  }
+}
+
+template <BinaryOp op>
+__global__ void scalar_i64_kernel(I64Out<op>* out, const int64_t* a, int64_t s, bool scalar_first, int64_t n) {
+  MD_GRID_STRIDE(i, n)
+  out[i] = static_cast<I64Out<op>>(scalar_first ? binary_i64<op>(s, a[i]) : binary_i64<op>(a[i], s));
+}
+
 __global__ void axpby_kernel(float* out, const float* a, float alpha, const float* b, float beta, int64_t n) {
   MD_GRID_STRIDE(i, n) out[i] = a[i] * alpha + b[i] * beta;
 }
@@ -175,6 +218,28 @@ void scalar_launch(float* out, const float* a, float s, bool scalar_first, int64
   MD_CUDA_LAUNCHED("scalar_forward");
 }
 
+template <BinaryOp op>
+void binary_i64_launch(void* out, const int64_t* a, const int64_t* b, const BroadcastPlan& p) {
+  if constexpr (!has_int64_kernel(op)) {
+    throw RuntimeError("binary_forward_i64: no int64 kernel for this op");
+  } else {
+    const int64_t n = p.ndim == 0 ? 1 : p.numel;
+    if (n <= 0) return;
+    binary_i64_kernel<op><<<grid_for(n), kThreads, 0, stream()>>>(static_cast<I64Out<op>*>(out), a, b, p, n);
+    MD_CUDA_LAUNCHED("binary_forward_i64");
+  }
+}
+
+template <BinaryOp op>
+void scalar_i64_launch(void* out, const int64_t* a, int64_t s, bool scalar_first, int64_t n) {
+  if constexpr (!has_int64_kernel(op)) {
+    throw RuntimeError("scalar_forward_i64: no int64 kernel for this op");
+  } else {
+    scalar_i64_kernel<op><<<grid_for(n), kThreads, 0, stream()>>>(static_cast<I64Out<op>*>(out), a, s, scalar_first, n);
+    MD_CUDA_LAUNCHED("scalar_forward_i64");
+  }
+}
+
 }  // namespace
 
 // ---- launchers
@@ -196,6 +261,15 @@ void binary_forward(BinaryOp op, float* out, const float* a, const float* b, con
 void scalar_forward(BinaryOp op, float* out, const float* a, float s, bool scalar_first, int64_t n) {
   if (n <= 0) return;
   MD_BINARY_CASES(scalar_launch, out, a, s, scalar_first, n);
+}
+
+void binary_forward_i64(BinaryOp op, void* out, const int64_t* a, const int64_t* b, const BroadcastPlan& plan) {
+  MD_BINARY_CASES(binary_i64_launch, out, a, b, plan);
+}
+
+void scalar_forward_i64(BinaryOp op, void* out, const int64_t* a, int64_t s, bool scalar_first, int64_t n) {
+  if (n <= 0) return;
+  MD_BINARY_CASES(scalar_i64_launch, out, a, s, scalar_first, n);
 }
 
 void axpby(float* out, const float* a, float alpha, const float* b, float beta, int64_t n) {

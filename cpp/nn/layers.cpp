@@ -107,17 +107,28 @@ Tensor GroupNorm::forward_silu(const Tensor& x) const {
 
 // ---- LayerNorm
 
-LayerNorm::LayerNorm(Shape shape, double e, bool affine) : normalized_shape(std::move(shape)), eps(e) {
-  if (affine) {
+LayerNorm::LayerNorm(Shape shape, double e, bool affine, bool bias)
+    : normalized_shape(std::move(shape)), eps(e), elementwise_affine(affine), has_bias(affine && bias) {
+  if (affine)
     register_parameter("weight", ones(normalized_shape));
-    register_parameter("bias", zeros(normalized_shape));
-  } else {
+  else
     declare_absent("weight");
+  if (has_bias)
+    register_parameter("bias", zeros(normalized_shape));
+  else
     declare_absent("bias");
-  }
 }
 
-std::string LayerNorm::extra_repr() const { return str(shape_str(normalized_shape), ", eps=", eps); }
+std::string LayerNorm::extra_repr() const {
+  std::string shape = "(";  // torch prints the shape as a tuple: (8,) or (4, 8)
+  for (size_t i = 0; i < normalized_shape.size(); ++i)
+    shape += std::to_string(normalized_shape[i]) + (normalized_shape.size() == 1      ? ","
+                                                    : i + 1 < normalized_shape.size() ? ", "
+                                                                                      : "");
+  shape += ")";
+  return str(shape, ", eps=", eps, ", elementwise_affine=", elementwise_affine ? "True" : "False",
+             ", bias=", has_bias ? "True" : "False");
+}
 
 Tensor LayerNorm::forward(const Tensor& x) const {
   return layer_norm(x, normalized_shape, parameter("weight"), parameter("bias"), eps);

@@ -60,12 +60,14 @@ class GroupNorm : public Module {
 class LayerNorm : public Module {
  public:
   MD_MODULE_CLONE(LayerNorm)
-  LayerNorm(Shape normalized_shape, double eps = 1e-5, bool elementwise_affine = true);
+  // bias=false (torch's bias argument): a weight but no bias.
+  LayerNorm(Shape normalized_shape, double eps = 1e-5, bool elementwise_affine = true, bool bias = true);
   std::string type_name() const override { return "LayerNorm"; }
   std::string extra_repr() const override;
   Tensor forward(const Tensor& x) const;
   Shape normalized_shape;
   double eps;
+  bool elementwise_affine, has_bias;
 };
 
 class SiLU : public Module {

@@ -51,18 +51,33 @@ const char* binary_name(BinaryOp op) {
   return "?";
 }
 
-// The operand of arithmetic as float32: an int64 one is converted (torch promotes int64 with a
-// float to float32; int64 with int64, which torch keeps int64, is float32 here too: there are no
-// int64 arithmetic kernels). Int64 tensors never require grad, so nothing is lost to autograd.
+// The operand of float arithmetic: an int64 one is converted to float32, as torch promotes int64
+// with a float (int64 with int64 goes to binary_i64 where there is an int64 kernel, and true
+// division and pow give float32). Int64 tensors never require grad, so nothing is lost to autograd.
 Tensor as_float(const char* op, const Tensor& t, const char* what) {
   if (t.defined() && t.dtype() == DType::Int64) return to_dtype(t.detach(), DType::Float32);
   check_float(op, t, what);
   return t;
 }
 
+// out = a op b for two int64 tensors (has_int64_kernel(op)): int64, or a float32 mask for a comparison.
+Tensor binary_i64(BinaryOp op, const Tensor& a, const Tensor& b) {
+  const char* name = binary_name(op);
+  check_same_device(name, {&a, &b});
+  const Shape out_shape = broadcast_shapes(name, a.shape(), b.shape());
+  Tensor out = Tensor::empty(out_shape, is_comparison(op) ? DType::Float32 : DType::Int64, a.device());
+  if (out.numel() == 0) return out;
+  const BroadcastPlan plan = make_broadcast_plan(out_shape, a.shape(), a.strides(), b.shape(), b.strides());
+  MD_DISPATCH(a.device(), binary_forward_i64, op, out.raw(), a.i64(), b.i64(), plan);
+  return out;
+}
+
 // out = a op b with broadcasting, no autograd.
 Tensor binary_raw(BinaryOp op, const Tensor& a_in, const Tensor& b_in) {
   const char* name = binary_name(op);
+  if (has_int64_kernel(op) && a_in.defined() && b_in.defined() && a_in.dtype() == DType::Int64 &&
+      b_in.dtype() == DType::Int64)
+    return binary_i64(op, a_in, b_in);
   const Tensor a = as_float(name, a_in, "left operand"), b = as_float(name, b_in, "right operand");
   check_same_device(name, {&a, &b});
   const Shape out_shape = broadcast_shapes(name, a.shape(), b.shape());
@@ -129,6 +144,11 @@ bool backward_reads_input(UnaryOp op) { return op != UnaryOp::Neg && !backward_r
 Tensor unary(UnaryOp op, const Tensor& a_in) {
   const char* name = unary_name(op);
   MD_PROFILE(name);
+  // -t and abs(t) of int64 stay int64, as in torch (the rest of the unary math is float32)
+  if (a_in.defined() && a_in.dtype() == DType::Int64 && (op == UnaryOp::Neg || op == UnaryOp::Abs)) {
+    Tensor negated = int_scalar(BinaryOp::Mul, a_in, -1, false);
+    return op == UnaryOp::Neg ? negated : binary_i64(BinaryOp::Maximum, a_in, negated);
+  }
   const Tensor a = as_float(name, a_in, "input");
   Tensor x = a.is_contiguous() ? a.detach() : contiguous(a.detach());
   Tensor out = Tensor::empty(a.shape(), DType::Float32, a.device());
@@ -270,6 +290,32 @@ Tensor compare(BinaryOp op, const Tensor& a, double s, bool scalar_first) {
 }
 
 // ---- tensor-scalar
+
+Tensor int_pow(const Tensor& a, int64_t k) {
+  MD_PROFILE("pow");
+  if (a.dtype() != DType::Int64)
+    throw TypeError(str("pow: expected an int64 tensor, got ", dtype_name(a.dtype()), " of shape ", a.shape()));
+  if (k < 0) throw ValueError(str("pow: integers to negative integer powers are not allowed (exponent ", k, ")"));
+  // square and multiply: a ** k in about 2 log2(k) int64 products, wrapping around as torch's
+  Tensor result = ones(a.shape(), DType::Int64, a.device()), base = a;
+  for (; k; k >>= 1) {
+    if (k & 1) result = binary_i64(BinaryOp::Mul, result, base);
+    if (k > 1) base = binary_i64(BinaryOp::Mul, base, base);
+  }
+  return result;
+}
+
+Tensor int_scalar(BinaryOp op, const Tensor& a, int64_t s, bool scalar_first) {
+  const char* name = binary_name(op);
+  MD_PROFILE(name);
+  if (!has_int64_kernel(op)) throw ValueError(str(name, ": no int64 kernel; compute in float32 instead"));
+  if (a.dtype() != DType::Int64)
+    throw TypeError(str(name, ": expected an int64 tensor, got ", dtype_name(a.dtype()), " of shape ", a.shape()));
+  Tensor x = a.is_contiguous() ? a : contiguous(a.detach());
+  Tensor out = Tensor::empty(a.shape(), is_comparison(op) ? DType::Float32 : DType::Int64, a.device());
+  if (out.numel()) MD_DISPATCH(a.device(), scalar_forward_i64, op, out.raw(), x.i64(), s, scalar_first, out.numel());
+  return out;
+}
 
 Tensor add(const Tensor& a, double s) {
   MD_PROFILE("add");

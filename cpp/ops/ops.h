@@ -81,6 +81,11 @@ Tensor equal_mask(const Tensor& a, const Tensor& b);
 // dtype), broadcast, not differentiable; against a number s (s op a when scalar_first).
 Tensor compare(BinaryOp op, const Tensor& a, const Tensor& b);
 Tensor compare(BinaryOp op, const Tensor& a, double s, bool scalar_first);
+// int64 tensor op int64 scalar (s op a when scalar_first), has_int64_kernel(op): int64 (a float32
+// mask for a comparison), as torch keeps int64 + int int64. No autograd (int64 has no gradient).
+Tensor int_scalar(BinaryOp op, const Tensor& a, int64_t s, bool scalar_first);
+// int64 tensor ** non-negative int64 exponent: int64, as torch's (a negative exponent is a ValueError).
+Tensor int_pow(const Tensor& a, int64_t k);
 Tensor minimum(const Tensor& a, const Tensor& b);
 Tensor add(const Tensor& a, double s);
 Tensor sub(const Tensor& a, double s);

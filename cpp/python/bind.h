@@ -39,6 +39,9 @@ Tensor tensor_from_python(const py::handle& data, const py::handle& dtype, const
 Tensor as_tensor_like(const py::handle& obj, const Tensor& ref, const char* op);
 // A host NumPy copy of t.
 py::array to_numpy(const Tensor& t);
+// clamp(t, min, max) with Python bounds (None, int, float or a tensor that broadcasts against t): an
+// int64 tensor with integer bounds stays int64, as in torch; otherwise the float32 clamp.
+Tensor clamp_bounds(const Tensor& t, const py::object& lo, const py::object& hi);
 // Generator* from None or a Generator object.
 Generator* to_generator(const py::handle& obj);
 

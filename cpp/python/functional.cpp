@@ -30,8 +30,8 @@ void bind_functional(py::module_& m) {
   f.def("cos", [](const Tensor& a) { return cos(a); }, RG());
   f.def("abs", [](const Tensor& a) { return abs(a); }, RG());
   f.def(
-      "clamp", [](const Tensor& a, std::optional<double> lo, std::optional<double> hi) { return clamp(a, lo, hi); },
-      py::arg("input"), py::arg("min") = py::none(), py::arg("max") = py::none(), RG());
+      "clamp", [](const Tensor& a, const py::object& lo, const py::object& hi) { return clamp_bounds(a, lo, hi); },
+      py::arg("input"), py::arg("min") = py::none(), py::arg("max") = py::none());
   f.def(
       "maximum", [](const Tensor& a, const Tensor& b) { return maximum(a, b); }, py::arg("input"), py::arg("other"),
       RG());

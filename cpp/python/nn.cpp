@@ -454,12 +454,16 @@ void bind_nn(py::module_& m) {
       .def_readonly("eps", &GroupNorm::eps);
 
   py::class_<LayerNorm, Module, std::shared_ptr<LayerNorm>>(nn, "LayerNorm", py::dynamic_attr())
-      .def(py::init([](const py::object& shape, double eps, bool affine) {
-             return std::make_shared<LayerNorm>(to_shape(shape, "LayerNorm"), eps, affine);
+      .def(py::init([](const py::object& shape, double eps, bool affine, bool bias) {
+             return std::make_shared<LayerNorm>(to_shape(shape, "LayerNorm"), eps, affine, bias);
            }),
-           py::arg("normalized_shape"), py::arg("eps") = 1e-5, py::arg("elementwise_affine") = true)
+           py::arg("normalized_shape"), py::arg("eps") = 1e-5, py::arg("elementwise_affine") = true,
+           py::arg("bias") = true)
       .def("forward", &LayerNorm::forward, RG())
-      .def_readonly("eps", &LayerNorm::eps);
+      .def_property_readonly("normalized_shape",
+                             [](const LayerNorm& m) { return py::tuple(py::cast(m.normalized_shape)); })
+      .def_readonly("eps", &LayerNorm::eps)
+      .def_readonly("elementwise_affine", &LayerNorm::elementwise_affine);
 
   py::class_<SiLU, Module, std::shared_ptr<SiLU>>(nn, "SiLU", py::dynamic_attr())
       .def(py::init<>())

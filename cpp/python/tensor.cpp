@@ -235,9 +235,43 @@ std::string repr(const Tensor& t) {
 using Binary = Tensor (*)(const Tensor&, const Tensor&);
 using Scalar = Tensor (*)(const Tensor&, double);
 
+// b's value when it is an integer scalar (a Python int or bool, or a NumPy integer or bool) that
+// fits int64: int64 tensor op b then stays int64, as in torch.
+std::optional<int64_t> int_scalar_of(const py::handle& b) {
+  if (py::isinstance<py::int_>(b)) {
+    int overflow = 0;
+    const long long v = PyLong_AsLongLongAndOverflow(b.ptr(), &overflow);
+    if (overflow || (v == -1 && PyErr_Occurred())) {
+      PyErr_Clear();
+      return std::nullopt;
+    }
+    return static_cast<int64_t>(v);
+  }
+  if (!is_scalar(b) || !py::hasattr(b, "__index__")) return std::nullopt;
+  const std::string kind = py::str(b.attr("dtype").attr("kind"));
+  if (kind != "i" && kind != "u" && kind != "b") return std::nullopt;
+  return int_scalar_of(py::int_(b.attr("__index__")()));
+}
+
+// The int64 kernel of a scalar operator by its name (binop's names), if it has one.
+std::optional<BinaryOp> int64_scalar_op(const char* name) {
+  const std::string n(name);
+  if (n == "add") return BinaryOp::Add;
+  if (n == "sub") return BinaryOp::Sub;
+  if (n == "mul") return BinaryOp::Mul;
+  return std::nullopt;
+}
+
 // a op b where b may be a tensor, a Python scalar or an array.
 py::object binop(const Tensor& a, const py::object& b, Binary tt, Scalar ts, const char* name) {
-  if (is_scalar(b)) return py::cast(ts(a, b.cast<double>()));
+  if (is_scalar(b)) {
+    if (a.dtype() == DType::Int64)
+      if (const auto s = int_scalar_of(b)) {
+        if (std::string(name) == "pow") return py::cast(int_pow(a, *s));
+        if (const auto op = int64_scalar_op(name)) return py::cast(int_scalar(*op, a, *s, false));
+      }
+    return py::cast(ts(a, b.cast<double>()));
+  }
   if (py::isinstance<Tensor>(b) || py::isinstance<py::array>(b) || py::isinstance<py::list>(b))
     return py::cast(tt(a, as_tensor_like(b, a, name)));
   return py::reinterpret_borrow<py::object>(Py_NotImplemented);
@@ -284,8 +318,8 @@ py::object inplace_binop(const py::object& self, const py::object& b, Binary tt,
   if (r.is(py::handle(Py_NotImplemented))) return r;
   Tensor result = r.cast<Tensor>();
   if (a.dtype() == DType::Int64) {
-    // int64 op= int stays int64, as in torch (computed in float32: exact up to 2^24); a float
-    // operand, or true division, cannot be written back into integers
+    // int64 op= int stays int64, as in torch (+, - and * have int64 kernels); a float operand, or
+    // true division, cannot be written back into integers
     const bool integral =
         (py::isinstance<py::int_>(b) && !py::isinstance<py::bool_>(b)) ||
         (py::isinstance<Tensor>(b) && b.cast<Tensor>().dtype() == DType::Int64) ||
@@ -307,6 +341,8 @@ py::object inplace_binop(const py::object& self, const py::object& b, Binary tt,
 // a op b for the comparisons: a float32 mask (a number b compares elementwise; anything else is
 // NotImplemented, so Python falls back to its own == / != by identity, e.g. t == None).
 py::object comparison(const Tensor& a, const py::object& b, BinaryOp op, const char* name) {
+  if (a.dtype() == DType::Int64)
+    if (const auto s = int_scalar_of(b)) return py::cast(int_scalar(op, a, *s, false));  // exact beyond 2^24
   if (is_scalar(b)) {
     const double s = b.cast<double>();
     Tensor out;
@@ -344,6 +380,41 @@ py::object max_result(const std::pair<Tensor, Tensor>& r) {
 }
 
 }  // namespace
+
+// clamp(t, min, max) for Python bounds: an int64 tensor with integer bounds stays int64 (as in
+// torch); otherwise the float32 clamp.
+Tensor clamp_bounds(const Tensor& t, const py::object& lo, const py::object& hi) {
+  if (py::isinstance<Tensor>(lo) || py::isinstance<Tensor>(hi)) {
+    // tensor bounds broadcast against t, as torch's; the gradient goes to t where it lies within
+    // them (bounds included) and to the bound that replaced it elsewhere
+    Tensor out = t;
+    if (!lo.is_none()) {
+      const Tensor b = as_tensor_like(lo, t, "clamp");
+      out = where(compare(BinaryOp::Lt, out, b), b, out);
+    }
+    if (!hi.is_none()) {
+      const Tensor b = as_tensor_like(hi, t, "clamp");
+      out = where(compare(BinaryOp::Gt, out, b), b, out);
+    }
+    return out;
+  }
+  for (const auto& [bound, name] : {std::pair{&lo, "min"}, std::pair{&hi, "max"}})
+    if (!bound->is_none() && !is_scalar(*bound))
+      throw py::type_error(str("clamp: ", name, " must be a number or None, got ",
+                               std::string(py::str(py::type::of(*bound).attr("__name__"))), " (input of shape ",
+                               t.shape(), ")"));
+  const auto lo_i = lo.is_none() ? std::nullopt : int_scalar_of(lo);
+  const auto hi_i = hi.is_none() ? std::nullopt : int_scalar_of(hi);
+  if (t.dtype() == DType::Int64 && (!lo.is_none() || !hi.is_none()) && (lo.is_none() || lo_i) &&
+      (hi.is_none() || hi_i)) {
+    Tensor out = lo_i ? int_scalar(BinaryOp::Maximum, t, *lo_i, false) : t;
+    return hi_i ? int_scalar(BinaryOp::Minimum, out, *hi_i, false) : out;
+  }
+  const auto bound = [](const py::object& b) { return b.is_none() ? std::nullopt : std::optional(b.cast<double>()); };
+  const std::optional<double> lo_d = bound(lo), hi_d = bound(hi);
+  py::gil_scoped_release release;
+  return clamp(t, lo_d, hi_d);
+}
 
 void bind_tensor(py::module_& m) {
   using RG = py::call_guard<py::gil_scoped_release>;
@@ -660,8 +731,8 @@ void bind_tensor(py::module_& m) {
           "softmax", [](const Tensor& t, int64_t d) { return softmax(t, d); }, py::arg("dim"), RG())
       .def("pow", [](const Tensor& t, const py::object& e) { return binop(t, e, pow, pow, "pow"); })
       .def(
-          "clamp", [](const Tensor& t, std::optional<double> lo, std::optional<double> hi) { return clamp(t, lo, hi); },
-          py::arg("min") = py::none(), py::arg("max") = py::none(), RG())
+          "clamp", [](const Tensor& t, const py::object& lo, const py::object& hi) { return clamp_bounds(t, lo, hi); },
+          py::arg("min") = py::none(), py::arg("max") = py::none())
       .def(
           "add_",
           [](const py::object& self, const py::object& other, double alpha) {
@@ -700,6 +771,8 @@ void bind_tensor(py::module_& m) {
       .def(
           "__rsub__",
           [](const Tensor& a, const py::object& b) -> py::object {
+            if (a.dtype() == DType::Int64)
+              if (const auto s = int_scalar_of(b)) return py::cast(int_scalar(BinaryOp::Sub, a, *s, true));
             if (is_scalar(b)) return py::cast(rsub(a, b.cast<double>()));
             if (py::isinstance<py::array>(b) || py::isinstance<py::list>(b))
               return py::cast(sub(as_tensor_like(b, a, "sub"), a));

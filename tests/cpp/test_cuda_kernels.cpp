@@ -5,6 +5,7 @@
 // once (the skip is printed).
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <limits>
@@ -327,6 +328,46 @@ TEST(binary_scalar_axpby_match) {
   DeviceArray<float> da(a), db(b);
   cuda::axpby(da.ptr, da.ptr, 0.9f, db.ptr, -0.3f, 1000);  // in place, as add_ uses it
   EXPECT_CLOSE(da.host(), want, 1e-6, 1e-7, "axpby");
+}
+
+TEST(int64_binary_and_scalar_kernels_match_exactly) {
+  BroadcastPlan p;  // a (4, 5, 6) strided, b broadcast along dim 0
+  p.ndim = 3;
+  p.numel = 120;
+  const int64_t shape[3] = {4, 5, 6}, sa[3] = {30, 6, 1}, sb[3] = {0, 1, 5};
+  for (int d = 0; d < 3; ++d) {
+    p.shape[d] = shape[d];
+    p.a_strides[d] = sa[d];
+    p.b_strides[d] = sb[d];
+  }
+  std::vector<int64_t> a(120), b(30);
+  for (size_t i = 0; i < a.size(); ++i) a[i] = (int64_t(1) << 40) + static_cast<int64_t>(i * 7919 % 97) - 48;
+  for (size_t i = 0; i < b.size(); ++i) b[i] = (int64_t(1) << 40) + static_cast<int64_t>(i * 31 % 29) - 14;
+  a[3] = INT64_MAX;  // + and * wrap around on both twins
+  for (int o = 0; o <= static_cast<int>(BinaryOp::Ge); ++o) {
+    const BinaryOp op = static_cast<BinaryOp>(o);
+    if (!has_int64_kernel(op)) continue;
+    DeviceArray<int64_t> da(a), db(b);
+    if (is_comparison(op)) {
+      std::vector<float> want(120), want_s(120);
+      cpu::binary_forward_i64(op, want.data(), a.data(), b.data(), p);
+      cpu::scalar_forward_i64(op, want_s.data(), a.data(), b[0], true, 120);
+      DeviceArray<float> dout(nans(120)), dout_s(nans(120));
+      cuda::binary_forward_i64(op, dout.ptr, da.ptr, db.ptr, p);
+      cuda::scalar_forward_i64(op, dout_s.ptr, da.ptr, b[0], true, 120);
+      EXPECT_EQUAL(dout.host(), want, "binary_forward_i64 op " + std::to_string(o));
+      EXPECT_EQUAL(dout_s.host(), want_s, "scalar_forward_i64 op " + std::to_string(o));
+    } else {
+      std::vector<int64_t> want(120), want_s(120);
+      cpu::binary_forward_i64(op, want.data(), a.data(), b.data(), p);
+      cpu::scalar_forward_i64(op, want_s.data(), a.data(), -3, false, 120);
+      DeviceArray<int64_t> dout(std::vector<int64_t>(120, -1)), dout_s(std::vector<int64_t>(120, -1));
+      cuda::binary_forward_i64(op, dout.ptr, da.ptr, db.ptr, p);
+      cuda::scalar_forward_i64(op, dout_s.ptr, da.ptr, -3, false, 120);
+      EXPECT_EQUAL(dout.host(), want, "binary_forward_i64 op " + std::to_string(o));
+      EXPECT_EQUAL(dout_s.host(), want_s, "scalar_forward_i64 op " + std::to_string(o));
+    }
+  }
 }
 
 TEST(reduce_sum_matches_for_every_path) {

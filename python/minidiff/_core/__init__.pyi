@@ -277,11 +277,7 @@ class Tensor:
     def chunk(
         self, chunks: typing.SupportsInt | typing.SupportsIndex, dim: typing.SupportsInt | typing.SupportsIndex = 0
     ) -> list[Tensor]: ...
-    def clamp(
-        self,
-        min: typing.SupportsFloat | typing.SupportsIndex | None = None,
-        max: typing.SupportsFloat | typing.SupportsIndex | None = None,
-    ) -> Tensor: ...
+    def clamp(self, min: typing.Any = None, max: typing.Any = None) -> Tensor: ...
     def clamp_(self, min=None, max=None) -> Tensor:
         """
         In place, as the other in-place ops (outside the graph it writes; inside it rebases).

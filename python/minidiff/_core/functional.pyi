@@ -58,11 +58,7 @@ def add(arg0: minidiff._core.Tensor, arg1: minidiff._core.Tensor) -> minidiff._c
 def cat(
     tensors: collections.abc.Sequence[minidiff._core.Tensor], dim: typing.SupportsInt | typing.SupportsIndex = 0
 ) -> minidiff._core.Tensor: ...
-def clamp(
-    input: minidiff._core.Tensor,
-    min: typing.SupportsFloat | typing.SupportsIndex | None = None,
-    max: typing.SupportsFloat | typing.SupportsIndex | None = None,
-) -> minidiff._core.Tensor: ...
+def clamp(input: minidiff._core.Tensor, min: typing.Any = None, max: typing.Any = None) -> minidiff._core.Tensor: ...
 def conv2d(
     input: minidiff._core.Tensor,
     weight: minidiff._core.Tensor,
