@@ -625,3 +625,39 @@ def test_adaptive_avg_pool_keeps_non_finite_values_in_their_bins():
         got = md.F.adaptive_avg_pool2d(md.tensor(x), size).numpy()
         want = torch.nn.functional.adaptive_avg_pool2d(torch.tensor(x), size).numpy()
         np.testing.assert_allclose(got, want, rtol=1e-6)
+
+
+def test_layer_norm_bias_false_and_repr_match_torch():
+    torch = pytest.importorskip("torch")
+    x = np.random.default_rng(0).standard_normal((3, 4, 8)).astype(np.float32)
+    for kwargs in ({}, {"bias": False}, {"elementwise_affine": False}, {"eps": 1e-6}):
+        ours, theirs = md.nn.LayerNorm(8, **kwargs), torch.nn.LayerNorm(8, **kwargs)
+        assert repr(ours) == repr(theirs)
+        assert list(ours.state_dict()) == list(theirs.state_dict())
+        with torch.no_grad():
+            for p in theirs.parameters():
+                p.uniform_(-1, 1)
+        ours.load_state_dict({k: md.tensor(v.numpy()) for k, v in theirs.state_dict().items()})
+        np.testing.assert_allclose(ours(md.tensor(x)).numpy(), theirs(torch.tensor(x)).detach().numpy(), atol=1e-5)
+    assert md.nn.LayerNorm((4, 8)).normalized_shape == (4, 8)
+
+
+def test_register_parameter_and_buffer_none_read_none_as_torch():
+    class M(md.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.register_parameter("bias", None)
+            self.register_buffer("running", None)
+            self.register_buffer("scratch", None, persistent=False)
+
+    m = M()
+    assert m.bias is None and m.running is None and m.scratch is None
+    assert list(m.state_dict()) == [] and list(m.parameters()) == [] and list(m.buffers()) == []
+    m.running = md.ones(2)  # a buffer registered as None takes the tensor, persistent as registered
+    m.scratch = md.zeros(1)
+    m.bias = md.nn.Parameter(md.zeros(3))
+    assert list(m.state_dict()) == ["bias", "running"]
+    assert [n for n, _ in m.named_buffers()] == ["running", "scratch"]
+    assert m.running.numpy().tolist() == [1.0, 1.0]
+    m.register_buffer("running", None)  # and back to None
+    assert m.running is None and list(m.state_dict()) == ["bias"]

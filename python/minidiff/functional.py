@@ -910,3 +910,14 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     one pads the extra position on the right, as torch). It is conv2d over a (N, C, 1, L) view,
     so dilation and groups other than 1 are a ValueError, as conv2d's."""
     return _conv1d("conv1d", input, weight, bias, stride, padding, dilation, groups, "zeros")
+
+
+# More of torch.nn.functional, composed from the ops above (imported last: they use them).
+from . import functional_activations as _f_act  # noqa: E402
+from . import functional_attention as _f_attn  # noqa: E402
+from . import functional_spatial as _f_spatial  # noqa: E402
+from .functional_activations import *  # noqa: E402, F403
+from .functional_attention import *  # noqa: E402, F403
+from .functional_spatial import *  # noqa: E402, F403
+
+__all__ += _f_act.__all__ + _f_attn.__all__ + _f_spatial.__all__

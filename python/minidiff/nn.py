@@ -156,6 +156,10 @@ def _setattr(self: Module, name: str, value) -> None:
         if name in buffers:  # a new value for a registered buffer replaces it, as in torch
             self.register_buffer(name, value, buffers[name])
             return
+        empty = self.__dict__.get("_none_buffers", {})
+        if name in empty:  # a buffer registered as None takes its first tensor, as in torch
+            self.register_buffer(name, value, empty[name])
+            return
     _native_setattr(self, name, value)
     if isinstance(value, _core.Tensor) and value._is_param:
         # attribute access returns what sits in __dict__: make that the tensor's one handle
@@ -174,12 +178,21 @@ def _register_parameter(self: Module, name: str, param) -> None:
     _native_register_parameter(self, name, param)
     if param is not None:
         handles.adopt(param)
+    else:  # as torch: the attribute reads None, and nothing is in parameters() or the state dict
+        object.__setattr__(self, name, None)
 
 
 def _register_buffer(self: Module, name: str, tensor, persistent: bool = True) -> None:
+    if tensor is None:  # as torch: the attribute reads None, and nothing is in buffers() or the state dict
+        _native_register_parameter(self, name, None)  # the native unregister: drops a buffer of that name too
+        object.__setattr__(self, name, None)
+        self.__dict__.setdefault("_none_buffers", {})[name] = persistent
+        return
+    if name in self.__dict__.get("_none_buffers", {}):
+        del self._none_buffers[name]
+        self.__dict__.pop(name, None)  # the None that stood for it
     _native_register_buffer(self, name, tensor, persistent)
-    if tensor is not None:
-        handles.adopt(tensor)
+    handles.adopt(tensor)
 
 
 Module.__getattr__ = _getattr
@@ -1197,3 +1210,13 @@ __all__ = [
     "Unflatten",
     "Upsample",
 ]
+
+# More of torch.nn's modules (imported last: they subclass Module and use the layers above).
+from . import nn_activations as _nn_act  # noqa: E402
+from . import nn_spatial as _nn_spatial  # noqa: E402
+from . import nn_transformer as _nn_transformer  # noqa: E402
+from .nn_activations import *  # noqa: E402, F403
+from .nn_spatial import *  # noqa: E402, F403
+from .nn_transformer import *  # noqa: E402, F403
+
+__all__ += _nn_act.__all__ + _nn_spatial.__all__ + _nn_transformer.__all__
