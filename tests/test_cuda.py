@@ -876,3 +876,21 @@ def test_selection_of_int64_and_bfloat16_and_bf16_fills_match_the_cpu():
         h = md.tensor([1.5, -2.25, 3.0], device=device).to("bfloat16")
         assert h[[2, 0]].float().numpy().tolist() == [3.0, 1.5]
         assert md.full((3,), 1.00390625, dtype="bfloat16", device=device).float().numpy().tolist() == [1.0] * 3
+
+
+def test_int64_arithmetic_and_comparisons_are_exact_on_the_device():
+    big = 2**40
+    a = np.array([[big + 3, -5, 7], [big, 2**62, -(2**40)]], np.int64)
+    b = np.array([big + 1, 3, -7], np.int64)
+    x, y = md.tensor(a, device=DEV), md.tensor(b, device=DEV)
+    with np.errstate(over="ignore"):
+        cases = [
+            (x + y, a + b), (x - y, a - b), (x * y, a * b), (md.maximum(x, y), np.maximum(a, b)),
+            (md.minimum(x, y), np.minimum(a, b)), (x * 3 - 1, a * 3 - 1), (5 - x, 5 - a), (-x, -a),
+            (abs(x), np.abs(a)), (x.clamp(-6, big + 2), np.clip(a, -6, big + 2)), (y**3, b**3),
+        ]  # fmt: skip
+    for got, want in cases:
+        assert got.device.type == "cuda" and got.dtype == "int64"
+        np.testing.assert_array_equal(got.numpy(), want)
+    np.testing.assert_array_equal((x == y).numpy(), (a == b).astype(np.float32))
+    np.testing.assert_array_equal((x > big).numpy(), (a > big).astype(np.float32))
