@@ -1,5 +1,658 @@
-"""Placeholder: filled by a work slice (functional ops composed from existing ops)."""
+"""Spatial ops of ``torch.nn.functional`` composed from minidiff's ops: ``unfold``/``fold``, 1-D
+and general-window 2-D pooling (with indices), unpooling, adaptive 1-D pooling,
+``channel_shuffle``, ``batch_norm`` and the deprecated ``upsample`` aliases.
+
+Every sliding-window op reads its windows with ``index_select`` (one per spatial dim) from the
+input, extended by one fill slot (0 or -inf) that padded taps point at; ``fold`` is the adjoint,
+a sum of a few ``index_select``s (one per overlap level, not per pixel). The index tables are
+computed on the host from the shapes, so gradients come from ``index_select``'s backward. Only
+the returned max-pooling indices and ``max_unpool``'s indices are read back to the host.
+"""
 
 from __future__ import annotations
 
-__all__: list[str] = []
+import math
+import warnings
+
+import numpy as np
+
+from ._core import Tensor
+from ._core import tensor as _tensor
+from ._core.functional import index_select, pad, where
+from ._core.functional import interpolate as _interpolate_native
+from .autograd import no_grad as _no_grad
+from .functional import _check_tensor, adaptive_avg_pool2d, adaptive_max_pool2d, interpolate
+from .resize import _output_size as _interpolate_output_size
+
+__all__ = [
+    "adaptive_avg_pool1d",
+    "adaptive_max_pool1d",
+    "adaptive_max_pool1d_with_indices",
+    "adaptive_max_pool2d_with_indices",
+    "avg_pool1d",
+    "batch_norm",
+    "channel_shuffle",
+    "fold",
+    "max_pool1d",
+    "max_pool1d_with_indices",
+    "max_pool2d_with_indices",
+    "max_unpool1d",
+    "max_unpool2d",
+    "unfold",
+    "upsample",
+    "upsample_bilinear",
+    "upsample_nearest",
+]
+
+
+# ---- argument checks
+
+
+def _ints(op: str, name: str, value, n: int) -> tuple[int, ...]:
+    """``value`` (an int, or a sequence of 1 or n ints) as n ints, as torch's _single/_pair."""
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        return (int(value),) * n
+    if (
+        isinstance(value, (tuple, list))
+        and len(value) in (1, n)
+        and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in value)
+    ):
+        return tuple(int(v) for v in value) * (n if len(value) == 1 else 1)
+    what = "an int" if n == 1 else f"an int or a sequence of {n} ints"
+    raise TypeError(f"{op}: {name} must be {what}, got {value!r}")
+
+
+def _positive(op: str, name: str, values: tuple[int, ...], minimum: int = 1) -> tuple[int, ...]:
+    if any(v < minimum for v in values):
+        rule = "positive" if minimum == 1 else "non-negative"
+        raise ValueError(f"{op}: {name} must be {rule}, got {values}")
+    return values
+
+
+def _index(positions: np.ndarray, device) -> Tensor:
+    return _tensor(np.ascontiguousarray(positions, dtype=np.int64), dtype="int64", device=device)
+
+
+def _pad_spec(ndim: int, dim: int, left: int, right: int) -> list[int]:
+    """F.pad's list (last dim first) padding only ``dim``."""
+    spec = [0] * (2 * (ndim - dim))
+    spec[-2], spec[-1] = left, right
+    return spec
+
+
+# ---- window tables (host) and their gathers (device)
+
+
+def _positions(size: int, out: int, kernel: int, stride: int, padding: int, dilation: int) -> np.ndarray:
+    """(out, kernel) input position of each window tap; -1 where the tap falls outside the input
+    (in the padding, or past it in ceil mode)."""
+    pos = np.arange(out).reshape(out, 1) * stride + np.arange(kernel).reshape(1, kernel) * dilation - padding
+    return np.where((pos >= 0) & (pos < size), pos, -1)
+
+
+def _is_prefix(flat: np.ndarray) -> bool:
+    return bool(flat.size) and bool(np.array_equal(flat, np.arange(flat.size)))
+
+
+def _take(x: Tensor, dim: int, positions: np.ndarray, fill: float) -> Tensor:
+    """``x`` indexed along ``dim`` by ``positions`` (flattened); -1 reads ``fill``. Windows that
+    tile the input (stride == kernel, no padding or dilation) are a slice, not a gather."""
+    flat = positions.reshape(-1)
+    size = x.shape[dim]
+    if _is_prefix(flat):
+        return x if flat.size == size else x.narrow(dim, 0, flat.size)
+    if (flat < 0).any():
+        x = pad(x, _pad_spec(x.ndim, dim, 0, 1), value=fill)  # the fill slot, at index `size`
+        flat = np.where(flat < 0, size, flat)
+    return index_select(x, dim, _index(flat, x.device))
+
+
+def _put_sum(t: Tensor, dim: int, positions: np.ndarray, size: int) -> Tensor:
+    """The adjoint of ``_take(·, dim, positions, 0)``: a tensor of length ``size`` along ``dim``
+    whose entry h is the sum of t's entries whose position is h (-1 entries are dropped). The
+    entries are split by how many earlier ones share their position; each split is one
+    ``index_select`` from ``t`` plus a zero slot, so a kernel overlapping itself m times costs m
+    gathers."""
+    flat = positions.reshape(-1)
+    n = flat.size
+    if _is_prefix(flat):
+        return t if n == size else pad(t, _pad_spec(t.ndim, dim, 0, size - n))
+    valid = np.flatnonzero(flat >= 0)
+    order = valid[np.argsort(flat[valid], kind="stable")]  # entries grouped by target
+    targets = flat[order]
+    rank = np.arange(targets.size) - np.searchsorted(targets, targets, side="left")
+    padded = pad(t, _pad_spec(t.ndim, dim, 0, 1))  # zero slot at index n
+    out = None
+    for level in range(int(rank.max()) + 1 if rank.size else 1):
+        source = np.full(size, n, dtype=np.int64)
+        chosen = rank == level
+        source[targets[chosen]] = order[chosen]
+        term = index_select(padded, dim, _index(source, t.device))
+        out = term if out is None else out + term
+    return out
+
+
+# ---- unfold / fold: (N, C, H, W) <-> (N, C * kh * kw, L), torch's channel-major block layout
+
+
+def _window_args(op: str, kernel_size, dilation, padding, stride):
+    kernel = _positive(op, "kernel_size", _ints(op, "kernel_size", kernel_size, 2))
+    dil = _positive(op, "dilation", _ints(op, "dilation", dilation, 2))
+    pads = _positive(op, "padding", _ints(op, "padding", padding, 2), minimum=0)
+    steps = _positive(op, "stride", _ints(op, "stride", stride, 2))
+    return kernel, dil, pads, steps
+
+
+def _blocks(op: str, spatial, kernel, dilation, padding, stride) -> tuple[int, int]:
+    """The number of sliding blocks along H and W; at least one each, or a ValueError."""
+    sizes = zip(spatial, kernel, dilation, padding, stride)
+    blocks = tuple((s + 2 * p - d * (k - 1) - 1) // st + 1 for s, k, d, p, st in sizes)
+    if min(blocks) < 1:
+        raise ValueError(
+            f"{op}: spatial size {tuple(spatial)} with kernel_size={kernel}, dilation={dilation}, padding={padding}, "
+            f"stride={stride} gives {blocks} sliding blocks; each must be at least one"
+        )
+    return blocks
+
+
+def unfold(input, kernel_size, dilation=1, padding=0, stride=1):  # noqa: A002 (torch's argument name)
+    """Sliding blocks of (N, C, H, W) or (C, H, W) input as columns: (N, C * kh * kw, L), L the
+    number of blocks (row-major), channel c's tap (i, j) in row ``c * kh * kw + i * kw + j``, as
+    torch's (im2col). Zero padding; blocks that tile the input (ViT/DiT patches) are a reshape."""
+    op = "unfold"
+    _check_tensor(op, "input", input)
+    shape = tuple(input.shape)
+    if input.ndim not in (3, 4):
+        raise ValueError(f"{op}: expected a 3D (C, H, W) or 4D (N, C, H, W) input, got shape {shape}")
+    kernel, dil, pads, steps = _window_args(op, kernel_size, dilation, padding, stride)
+    x = input if input.ndim == 4 else input.unsqueeze(0)
+    n, c, h, w = x.shape
+    oh, ow = _blocks(op, (h, w), kernel, dil, pads, steps)
+    kh, kw = kernel
+    rows = _positions(h, oh, kh, steps[0], pads[0], dil[0])  # (oh, kh)
+    cols = _positions(w, ow, kw, steps[1], pads[1], dil[1])  # (ow, kw)
+    windows = _take(_take(x, 2, rows, 0.0), 3, cols, 0.0)  # (N, C, oh * kh, ow * kw)
+    out = windows.reshape(n, c, oh, kh, ow, kw).permute(0, 1, 3, 5, 2, 4).reshape(n, c * kh * kw, oh * ow)
+    return out if input.ndim == 4 else out.squeeze(0)
+
+
+def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1):  # noqa: A002
+    """Sums sliding blocks (N, C * kh * kw, L) or (C * kh * kw, L) back into (N, C, H, W), as
+    torch's (col2im): overlapping taps add up, taps in the padding are dropped; the adjoint of
+    ``unfold``, so ``fold(unfold(x))`` is x times each pixel's number of blocks."""
+    op = "fold"
+    _check_tensor(op, "input", input)
+    shape = tuple(input.shape)
+    if input.ndim not in (2, 3):
+        raise ValueError(f"{op}: expected a 2D (C * kh * kw, L) or 3D (N, C * kh * kw, L) input, got shape {shape}")
+    h, w = _positive(op, "output_size", _ints(op, "output_size", output_size, 2))
+    kernel, dil, pads, steps = _window_args(op, kernel_size, dilation, padding, stride)
+    oh, ow = _blocks(op, (h, w), kernel, dil, pads, steps)
+    kh, kw = kernel
+    x = input if input.ndim == 3 else input.unsqueeze(0)
+    n, channels, blocks = x.shape
+    if channels % (kh * kw):
+        raise ValueError(
+            f"{op}: dimension 1 of input {shape} ({channels}) is not divisible by the kernel's {kh}*{kw} taps"
+        )
+    if blocks != oh * ow:
+        raise ValueError(
+            f"{op}: input {shape} holds {blocks} blocks, but output_size={(h, w)} with kernel_size={kernel}, "
+            f"dilation={dil}, padding={pads}, stride={steps} has {oh} * {ow} = {oh * ow} sliding blocks"
+        )
+    c = channels // (kh * kw)
+    t = x.reshape(n, c, kh, kw, oh, ow).permute(0, 1, 4, 2, 5, 3).reshape(n, c, oh * kh, ow * kw)
+    out = _put_sum(t, 2, _positions(h, oh, kh, steps[0], pads[0], dil[0]), h)  # (N, C, H, ow * kw)
+    out = _put_sum(out, 3, _positions(w, ow, kw, steps[1], pads[1], dil[1]), w)  # (N, C, H, W)
+    return out if input.ndim == 3 else out.squeeze(0)
+
+
+# ---- general-window pooling on (N, C, H, W); the 1-D ops are these with H = 1
+
+
+def _pool_size(size: int, kernel: int, stride: int, padding: int, dilation: int, ceil_mode: bool) -> int:
+    """torch's pooling_output_shape: in ceil mode the last window must start inside the input or
+    its left padding."""
+    out = (size + 2 * padding - dilation * (kernel - 1) - 1 + (stride - 1 if ceil_mode else 0)) // stride + 1
+    if ceil_mode and (out - 1) * stride >= size + padding:
+        out -= 1
+    return out
+
+
+def _pool_args(op: str, n: int, kernel_size, stride, padding, dilation):
+    kernel = _positive(op, "kernel_size", _ints(op, "kernel_size", kernel_size, n))
+    none = stride is None or (isinstance(stride, (tuple, list)) and len(stride) == 0)
+    steps = kernel if none else _positive(op, "stride", _ints(op, "stride", stride, n))
+    pads = _positive(op, "padding", _ints(op, "padding", padding, n), minimum=0)
+    dil = _positive(op, "dilation", _ints(op, "dilation", dilation, n))
+    # torch checks half the kernel (not the dilated one), so every window holds an input value
+    if any(p > k // 2 for k, p in zip(kernel, pads)):
+        raise ValueError(
+            f"{op}: padding should be at most half of kernel size, got padding={pads}, kernel_size={kernel}"
+        )
+    return kernel, steps, pads, dil
+
+
+def _pool_input(op: str, input, spatial: int):  # noqa: A002
+    """(input as (N, C, H, W), batched) for 2-D pooling, or (N, C, 1, L) for 1-D."""
+    _check_tensor(op, "input", input)
+    shape = tuple(input.shape)
+    if input.ndim not in (spatial + 1, spatial + 2):
+        layout = "(C, L) or 3D (N, C, L)" if spatial == 1 else "(C, H, W) or 4D (N, C, H, W)"
+        raise ValueError(f"{op}: expected a {spatial + 1}D {layout} input, got shape {shape}")
+    if 0 in shape[-spatial - 1 :]:
+        raise ValueError(f"{op}: the input's non-batch dimensions must be nonzero, got shape {shape}")
+    batched = input.ndim == spatial + 2
+    x = input if batched else input.unsqueeze(0)
+    return (x if spatial == 2 else x.unsqueeze(2)), batched
+
+
+def _pool_geometry(op: str, x: Tensor, kernel, steps, pads, dil, ceil_mode: bool, shape):
+    _, _, h, w = x.shape
+    out = tuple(_pool_size(s, k, st, p, d, ceil_mode) for s, k, st, p, d in zip((h, w), kernel, steps, pads, dil))
+    if min(out) < 1:
+        raise ValueError(
+            f"{op}: input of shape {shape} with kernel_size={kernel}, stride={steps}, padding={pads}, "
+            f"dilation={dil} gives output size {out}, which is too small"
+        )
+    rows = _positions(h, out[0], kernel[0], steps[0], pads[0], dil[0])
+    cols = _positions(w, out[1], kernel[1], steps[1], pads[1], dil[1])
+    return rows, cols
+
+
+def _max_pool(op: str, x: Tensor, rows: np.ndarray, cols: np.ndarray, return_indices: bool):
+    """Window maxima of (N, C, H, W) x (padding taps read -inf) and, if asked, the flat index
+    h * W + w of each maximum (the first in row-major window order)."""
+    n, c, _, w = x.shape
+    (oh, kh), (ow, kw) = rows.shape, cols.shape
+    windows = _take(_take(x, 2, rows, -math.inf), 3, cols, -math.inf)  # (N, C, oh * kh, ow * kw)
+    flat = windows.reshape(n, c, oh, kh, ow, kw).permute(0, 1, 2, 4, 3, 5).reshape(n, c, oh, ow, kh * kw)
+    best = flat.max(4)
+    if not return_indices:
+        return best.values, None
+    table = (rows.reshape(oh, 1, kh, 1) * w + cols.reshape(1, ow, 1, kw)).reshape(oh, ow, kh * kw)
+    inside = ((rows >= 0).reshape(oh, 1, kh, 1) & (cols >= 0).reshape(1, ow, 1, kw)).reshape(oh, ow, kh * kw)
+    # a padding tap can win only when every real value is -inf; torch then reports the first real one
+    first = np.take_along_axis(table, inside.argmax(2)[..., None], 2)
+    table = np.where(inside, table, first)
+    j = best.indices.numpy()  # (N, C, oh, ow): the winning tap
+    picked = table[np.arange(oh).reshape(oh, 1), np.arange(ow).reshape(1, ow), j]
+    return best.values, _index(picked, x.device)
+
+
+def _avg_pool(x: Tensor, rows, cols, steps, pads, count_include_pad: bool, divisor_override) -> Tensor:
+    """Window means of (N, C, H, W) x (padding taps read 0) with torch's divisors: the window
+    clipped to the padded input (``count_include_pad``) or to the input, or ``divisor_override``."""
+    n, c, h, w = x.shape
+    (oh, kh), (ow, kw) = rows.shape, cols.shape
+    windows = _take(_take(x, 2, rows, 0.0), 3, cols, 0.0)
+    sums = windows.reshape(n, c, oh, kh, ow, kw).sum((3, 5))
+    if divisor_override is not None:
+        return sums / float(divisor_override)
+    counts = []
+    for size, out, k, s, p in ((h, oh, kh, steps[0], pads[0]), (w, ow, kw, steps[1], pads[1])):
+        start = np.arange(out) * s - p
+        end = np.minimum(start + k, size + p)
+        counts.append(end - start if count_include_pad else np.minimum(end, size) - np.maximum(start, 0))
+    divisor = (counts[0].reshape(oh, 1) * counts[1].reshape(1, ow)).astype(np.float32)
+    if (divisor == divisor.flat[0]).all():
+        return sums / float(divisor.flat[0])
+    return sums / _tensor(divisor, device=x.device)
+
+
+def max_pool2d_with_indices(
+    input,  # noqa: A002
+    kernel_size,
+    stride=None,
+    padding=0,
+    dilation=1,
+    ceil_mode: bool = False,
+    return_indices: bool = False,
+):
+    """(maxima, indices) of 2-D max pooling of (N, C, H, W) or (C, H, W) input, as torch's: any
+    stride, padding (at most half the kernel), dilation and ceil mode (``F.max_pool2d``
+    itself takes non-overlapping windows only). Indices are int64 flat positions h * W + w in the
+    input plane. Ties go to the first maximum in row-major window order (torch's CPU kernel); a
+    window with NaN gives NaN. Always returns both, whatever ``return_indices`` says, as torch's."""
+    op = "max_pool2d_with_indices"
+    x, batched = _pool_input(op, input, 2)
+    kernel, steps, pads, dil = _pool_args(op, 2, kernel_size, stride, padding, dilation)
+    rows, cols = _pool_geometry(op, x, kernel, steps, pads, dil, ceil_mode, tuple(input.shape))
+    out, indices = _max_pool(op, x, rows, cols, True)
+    return (out, indices) if batched else (out.squeeze(0), indices.squeeze(0))
+
+
+def max_pool1d_with_indices(
+    input,  # noqa: A002
+    kernel_size,
+    stride=None,
+    padding=0,
+    dilation=1,
+    ceil_mode: bool = False,
+    return_indices: bool = False,
+):
+    """(maxima, indices) of ``max_pool1d``, whatever ``return_indices`` says, as torch's."""
+    return _max_pool1d("max_pool1d_with_indices", input, kernel_size, stride, padding, dilation, ceil_mode, True)
+
+
+def _max_pool1d(op, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices):  # noqa: A002
+    x, batched = _pool_input(op, input, 1)
+    kernel, steps, pads, dil = _pool_args(op, 1, kernel_size, stride, padding, dilation)
+    rows, cols = _pool_geometry(
+        op, x, (1,) + kernel, (1,) + steps, (0,) + pads, (1,) + dil, ceil_mode, tuple(input.shape)
+    )
+    out, indices = _max_pool(op, x, rows, cols, return_indices)  # H = 1: the index is the position in L
+    out = out.squeeze(2) if batched else out.squeeze(2).squeeze(0)
+    if not return_indices:
+        return out
+    return out, (indices.squeeze(2) if batched else indices.squeeze(2).squeeze(0))
+
+
+def max_pool1d(
+    input,  # noqa: A002
+    kernel_size,
+    stride=None,
+    padding=0,
+    dilation=1,
+    ceil_mode: bool = False,
+    return_indices: bool = False,
+):
+    """Maximum over sliding windows of (N, C, L) or (C, L) input, as torch's: ``stride``
+    (default ``kernel_size``), ``padding`` (at most half the kernel; padded taps never
+    win), ``dilation`` and ``ceil_mode``. ``return_indices=True`` also returns each maximum's
+    position in L (int64). Ties go to the first maximum; a window with NaN gives NaN."""
+    return _max_pool1d("max_pool1d", input, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
+
+
+def avg_pool1d(
+    input,  # noqa: A002
+    kernel_size,
+    stride=None,
+    padding=0,
+    ceil_mode: bool = False,
+    count_include_pad: bool = True,
+):
+    """Mean over sliding windows of (N, C, L) or (C, L) input, as torch's: ``stride`` (default
+    ``kernel_size``), zero ``padding`` (at most half the kernel) counted in the divisor when
+    ``count_include_pad``, and ``ceil_mode`` (a window past the padded end divides by the part
+    that is inside)."""
+    op = "avg_pool1d"
+    x, batched = _pool_input(op, input, 1)
+    kernel, steps, pads, dil = _pool_args(op, 1, kernel_size, stride, padding, 1)
+    kernel, steps, pads = (1,) + kernel, (1,) + steps, (0,) + pads
+    rows, cols = _pool_geometry(op, x, kernel, steps, pads, (1, 1), ceil_mode, tuple(input.shape))
+    out = _avg_pool(x, rows, cols, steps, pads, count_include_pad, None).squeeze(2)
+    return out if batched else out.squeeze(0)
+
+
+# ---- adaptive 1-D pooling: the 2-D ops over (N, C, 1, L)
+
+
+def _adaptive_1d(op: str, input, output_size):  # noqa: A002
+    _check_tensor(op, "input", input)
+    shape = tuple(input.shape)
+    if input.ndim not in (2, 3):
+        raise ValueError(f"{op}: expected a 2D (C, L) or 3D (N, C, L) input, got shape {shape}")
+    if 0 in shape[-2:]:
+        raise ValueError(f"{op}: the input's non-batch dimensions must be nonzero, got shape {shape}")
+    (size,) = _positive(op, "output_size", _ints(op, "output_size", output_size, 1), minimum=0)
+    return input.unsqueeze(-2), size  # (N, C, 1, L) or (C, 1, L)
+
+
+def adaptive_avg_pool1d(input, output_size):  # noqa: A002
+    """Mean over torch's adaptive bins of (N, C, L) or (C, L) input, giving (..., output_size);
+    bins may differ in size and overlap (see ``F.adaptive_avg_pool2d``)."""
+    x, size = _adaptive_1d("adaptive_avg_pool1d", input, output_size)
+    return adaptive_avg_pool2d(x, (1, size)).squeeze(-2)
+
+
+def adaptive_max_pool1d(input, output_size, return_indices: bool = False):  # noqa: A002
+    """Maximum over torch's adaptive bins of (N, C, L) or (C, L) input; ``return_indices=True``
+    also returns each maximum's position in L (int64). Ties go to the first maximum."""
+    x, size = _adaptive_1d("adaptive_max_pool1d", input, output_size)
+    if not return_indices:
+        return adaptive_max_pool2d(x, (1, size)).squeeze(-2)
+    out, indices = adaptive_max_pool2d(x, (1, size), True)
+    return out.squeeze(-2), indices.squeeze(-2)  # the flat index h * L + l with h = 0 is l
+
+
+def adaptive_max_pool1d_with_indices(input, output_size, return_indices: bool = False):  # noqa: A002
+    """(maxima, indices) of ``adaptive_max_pool1d``, whatever ``return_indices`` says, as torch's."""
+    return adaptive_max_pool1d(input, output_size, True)
+
+
+def adaptive_max_pool2d_with_indices(input, output_size, return_indices: bool = False):  # noqa: A002
+    """(maxima, indices) of ``adaptive_max_pool2d``, whatever ``return_indices`` says, as torch's."""
+    return adaptive_max_pool2d(input, output_size, True)
+
+
+# ---- unpooling: each input value goes to its index in the (larger) output plane, zeros elsewhere
+
+
+def _unpool_output_size(op: str, spatial, kernel, steps, pads, output_size) -> tuple[int, ...]:
+    """torch's _unpool_output_size: the default (in - 1) * stride + kernel - 2 * padding, or a
+    given size (optionally with N and C in front) within stride of it."""
+    default = tuple((s - 1) * st + k - 2 * p for s, k, st, p in zip(spatial, kernel, steps, pads))
+    if output_size is None:
+        sizes = default
+    else:
+        if not isinstance(output_size, (tuple, list)):
+            raise TypeError(f"{op}: output_size must be a sequence of ints, got {output_size!r}")
+        sizes = tuple(int(v) for v in output_size)
+        if len(sizes) == len(kernel) + 2:
+            sizes = sizes[2:]
+        if len(sizes) != len(kernel):
+            raise ValueError(
+                f"{op}: output_size should be a sequence containing {len(kernel)} or {len(kernel) + 2} elements, "
+                f"but it has a length of {len(output_size)}"
+            )
+        for d, (size, base, st) in enumerate(zip(sizes, default, steps)):
+            if not base - st < size < base + st:
+                raise ValueError(
+                    f"{op}: invalid output_size {tuple(output_size)} (dim {d} must be between {base - st} and "
+                    f"{base + st}, exclusive)"
+                )
+    if min(sizes) < 1:
+        raise ValueError(f"{op}: input spatial size {tuple(spatial)} gives an empty output {sizes}")
+    return sizes
+
+
+def _unpool(op: str, x: Tensor, indices: Tensor, plane: int) -> Tensor:
+    """(N, C, plane) output of (N, C, P) x whose values go to the flat positions ``indices``.
+
+    The output gathers, per position, the last input that names it (torch's CPU kernel writes in
+    order, so the last one stays); the gradient of every input is the upstream gradient at its
+    index, as torch's backward gathers it, also for inputs that name an already-named position
+    (overlapping pooling windows): those join the graph as ``v - v.detach()`` (0 in value)."""
+    n, c, p = x.shape
+    idx = indices.numpy().reshape(n * c, p)
+    if idx.size and (idx.min() < 0 or idx.max() >= plane):
+        bad = int(idx.min()) if idx.min() < 0 else int(idx.max())
+        raise ValueError(f"{op}: found an invalid max index {bad} for an output plane of {plane} positions")
+    rows = np.repeat(np.arange(n * c), p)
+    flat = (rows * plane + idx.reshape(-1)).astype(np.int64)  # target in the (N * C * plane) output
+    sources = np.tile(np.arange(p), n * c) + rows * (p + 1)  # source in the (N * C * (P + 1)) input
+    order = np.argsort(flat, kind="stable")
+    targets = flat[order]
+    # rank 0 is the last writer of each target, 1 the one before, ...
+    ends = np.searchsorted(targets, targets, side="right")
+    rank = ends - 1 - np.arange(targets.size)
+    padded = pad(x, (0, 1)).reshape(n * c * (p + 1))  # zero slot at each plane's end
+    empty = p  # the zero slot of plane 0
+    out = None
+    for level in range(int(rank.max()) + 1 if rank.size else 1):
+        source = np.full(n * c * plane, empty, dtype=np.int64)
+        chosen = rank == level
+        source[targets[chosen]] = sources[order[chosen]]
+        term = index_select(padded, 0, _index(source, x.device))
+        if level == 0:
+            out = term
+        else:
+            value = term.detach()
+            out = out + where(value.isfinite(), term - value, 0.0)
+    return out.reshape(n, c, plane)
+
+
+def _unpool_nd(op: str, spatial: int, input, indices, kernel_size, stride, padding, output_size):  # noqa: A002
+    _check_tensor(op, "input", input)
+    _check_tensor(op, "indices", indices)
+    shape = tuple(input.shape)
+    if input.ndim not in (spatial + 1, spatial + 2):
+        raise ValueError(f"{op}: expected a {spatial + 1}D or {spatial + 2}D input, got shape {shape}")
+    if indices.dtype != "int64":
+        raise TypeError(f"{op}: indices must be int64, got {indices.dtype}")
+    if tuple(indices.shape) != shape:
+        raise ValueError(f"{op}: indices of shape {tuple(indices.shape)} differ from input of shape {shape}")
+    kernel = _positive(op, "kernel_size", _ints(op, "kernel_size", kernel_size, spatial))
+    none = stride is None or (isinstance(stride, (tuple, list)) and len(stride) == 0)
+    steps = kernel if none else _positive(op, "stride", _ints(op, "stride", stride, spatial))
+    pads = _positive(op, "padding", _ints(op, "padding", padding, spatial), minimum=0)
+    sizes = _unpool_output_size(op, shape[-spatial:], kernel, steps, pads, output_size)
+    batched = input.ndim == spatial + 2
+    lead = shape[:2] if batched else (1, shape[0])
+    plane = math.prod(shape[-spatial:])
+    out = _unpool(op, input.reshape(*lead, plane), indices.reshape(*lead, plane), math.prod(sizes))
+    return out.reshape(*(shape[:-spatial]), *sizes)
+
+
+def max_unpool2d(input, indices, kernel_size, stride=None, padding=0, output_size=None):  # noqa: A002
+    """The partial inverse of ``max_pool2d``: (N, C, H, W) or (C, H, W) values go to their
+    ``indices`` (flat h * W_out + w, from max pooling with indices) in a zero (H_out, W_out)
+    plane, H_out = (H - 1) * stride + kernel - 2 * padding unless ``output_size`` says otherwise,
+    as torch's. Out-of-range indices are a ValueError (the indices are checked on the host)."""
+    return _unpool_nd("max_unpool2d", 2, input, indices, kernel_size, stride, padding, output_size)
+
+
+def max_unpool1d(input, indices, kernel_size, stride=None, padding=0, output_size=None):  # noqa: A002
+    """The partial inverse of ``max_pool1d`` on (N, C, L) or (C, L) input (see ``max_unpool2d``)."""
+    return _unpool_nd("max_unpool1d", 1, input, indices, kernel_size, stride, padding, output_size)
+
+
+# ---- channel shuffle, batch norm
+
+
+def channel_shuffle(input, groups: int):  # noqa: A002
+    """(N, C, *) with C = g * k viewed as (N, g, k, *), transposed to (N, k, g, *), as torch's
+    (ShuffleNet): channel ``i * k + j`` moves to ``j * g + i``."""
+    op = "channel_shuffle"
+    _check_tensor(op, "input", input)
+    shape = tuple(input.shape)
+    if input.ndim <= 2:
+        raise ValueError(f"{op}: expected an input of more than 2 dimensions (N, C, *), got shape {shape}")
+    if not isinstance(groups, int) or isinstance(groups, bool):
+        raise TypeError(f"{op}: groups must be an int, got {groups!r}")
+    if groups <= 0:
+        raise ValueError(f"{op}: groups must be positive, got {groups}")
+    n, c, *rest = shape
+    if c % groups:
+        raise ValueError(f"{op}: the {c} channels of input {shape} are not divisible by groups={groups}")
+    return input.reshape(n, groups, c // groups, *rest).transpose(1, 2).reshape(shape)
+
+
+def batch_norm(
+    input,  # noqa: A002
+    running_mean,
+    running_var,
+    weight=None,
+    bias=None,
+    training: bool = False,
+    momentum: float = 0.1,
+    eps: float = 1e-5,
+):
+    """Normalises each channel of (N, C, *) input, as torch's: with ``training`` by the batch's
+    mean and biased variance over every dim but C, updating given running statistics in place by
+    ``momentum`` (the variance unbiased); otherwise by ``running_mean`` and ``running_var``. Then
+    scales by ``weight`` and shifts by ``bias`` (C,)."""
+    op = "batch_norm"
+    _check_tensor(op, "input", input)
+    shape = tuple(input.shape)
+    if input.ndim < 2:
+        raise ValueError(f"{op}: expected an input (N, C, *) of at least 2 dimensions, got shape {shape}")
+    c = shape[1]
+    for name, t in (("running_mean", running_mean), ("running_var", running_var), ("weight", weight), ("bias", bias)):
+        if t is not None:
+            _check_tensor(op, name, t)
+            if tuple(t.shape) != (c,):
+                raise ValueError(
+                    f"{op}: {name} must have shape ({c},) for input of shape {shape}, got {tuple(t.shape)}"
+                )
+    view = (1, c) + (1,) * (input.ndim - 2)
+    if training:
+        count = input.numel() // c if c else 0
+        if count <= 1:
+            raise ValueError(f"{op}: expected more than 1 value per channel when training, got input of shape {shape}")
+        dims = (0,) + tuple(range(2, input.ndim))
+        mean = input.mean(dim=dims, keepdim=True)
+        centered = input - mean
+        var = centered.square().mean(dim=dims, keepdim=True)  # biased, as torch normalises
+        with _no_grad():
+            if running_mean is not None:
+                running_mean.mul_(1.0 - momentum).add_(mean.detach().reshape(c), alpha=momentum)
+            if running_var is not None:
+                unbiased = momentum * count / (count - 1)
+                running_var.mul_(1.0 - momentum).add_(var.detach().reshape(c), alpha=unbiased)
+    else:
+        if running_mean is None or running_var is None:
+            raise ValueError(f"{op}: running_mean and running_var must be given when training is False")
+        var = running_var.reshape(view)
+        centered = input - running_mean.reshape(view)
+    out = centered * (var + eps).rsqrt()
+    if weight is not None:
+        out = out * weight.reshape(view)
+    if bias is not None:
+        out = out + bias.reshape(view)
+    return out
+
+
+# ---- upsampling aliases (deprecated in torch, kept for old code)
+
+
+def _nearest_index(n_in: int, n_out: int, scale) -> np.ndarray:
+    """torch's legacy nearest source index, floor(i * ratio) in float32 (ratio 1 / scale_factor
+    when one was given, else in / out), with its exact copy and 2x shortcuts."""
+    if n_out == n_in:
+        return np.arange(n_out)
+    if n_out == 2 * n_in:
+        return np.arange(n_out) >> 1
+    ratio = np.float32(1.0 / scale) if scale is not None and scale > 0 else np.float32(n_in) / np.float32(n_out)
+    src = np.floor(np.arange(n_out, dtype=np.float32) * ratio).astype(np.int64)
+    return np.minimum(src, n_in - 1)
+
+
+def _resize(input, size=None, scale_factor=None, mode: str = "nearest", align_corners=None):  # noqa: A002
+    """``interpolate``, with "nearest" also at sizes that are not integer multiples of the input's
+    (the native op takes those only; these are gathered here with torch's indices)."""
+    if mode != "nearest" or not isinstance(input, Tensor) or input.ndim != 4 or align_corners is not None:
+        return interpolate(input, size=size, scale_factor=scale_factor, mode=mode, align_corners=align_corners)
+    if size is None and scale_factor is None:
+        raise ValueError(f"upsample: give size or scale_factor to resize the input of shape {tuple(input.shape)}")
+    if size is not None and scale_factor is not None:
+        raise ValueError(f"upsample: give only one of size ({size!r}) and scale_factor ({scale_factor!r})")
+    shape = tuple(input.shape)
+    out, scales = _interpolate_output_size(shape, size, scale_factor, None)
+    whole = all(s is None or float(s).is_integer() for s in scales)
+    if whole and all(o % i == 0 for o, i in zip(out, shape[2:])):
+        return _interpolate_native(input, size=list(out), mode="nearest")
+    x = input
+    for dim, n_in, n_out, scale in zip((2, 3), shape[2:], out, scales):
+        x = _take(x, dim, _nearest_index(n_in, n_out, scale), 0.0)
+    return x
+
+
+def upsample(input, size=None, scale_factor=None, mode: str = "nearest", align_corners=None):  # noqa: A002
+    """Deprecated alias of ``interpolate`` (with torch's warning); 4-D input. Mode "nearest" also
+    takes sizes that are not integer multiples of the input's."""
+    warnings.warn("nn.functional.upsample is deprecated. Use nn.functional.interpolate instead.", stacklevel=2)
+    return _resize(input, size, scale_factor, mode, align_corners)
+
+
+def upsample_nearest(input, size=None, scale_factor=None):  # noqa: A002
+    """Deprecated: ``interpolate(..., mode="nearest")`` (with torch's warning), any output size."""
+    warnings.warn("nn.functional.upsample_nearest is deprecated. Use nn.functional.interpolate instead.", stacklevel=2)
+    return _resize(input, size, scale_factor, "nearest")
+
+
+def upsample_bilinear(input, size=None, scale_factor=None):  # noqa: A002
+    """Deprecated: ``interpolate(..., mode="bilinear", align_corners=True)`` (with torch's warning)."""
+    warnings.warn("nn.functional.upsample_bilinear is deprecated. Use nn.functional.interpolate instead.", stacklevel=2)
+    return _resize(input, size, scale_factor, "bilinear", True)

@@ -1,5 +1,446 @@
-"""Placeholder: filled by a work slice (modules built on md.nn.Module)."""
+"""Spatial modules of ``torch.nn`` built on the ops of functional_spatial.py: ``Unfold``/``Fold``,
+the padding layers (zero, constant, reflection, replication, circular; 1-D and 2-D), the
+upsampling layers, 1-D pooling, unpooling, ``ChannelShuffle`` and ``BatchNorm1d``. Constructor
+signatures, attribute names, reprs and state-dict keys are torch's.
+"""
 
 from __future__ import annotations
 
-__all__: list[str] = []
+import numpy as np
+
+from . import functional as F
+from ._core.functional import index_select
+from .functional_spatial import _index, _ints, _pool_args, _positive, _resize, _window_args
+from .nn import Upsample, _norm_init, _PythonModule
+
+__all__ = [
+    "AdaptiveAvgPool1d",
+    "AdaptiveMaxPool1d",
+    "AvgPool1d",
+    "BatchNorm1d",
+    "ChannelShuffle",
+    "CircularPad1d",
+    "CircularPad2d",
+    "ConstantPad1d",
+    "ConstantPad2d",
+    "Fold",
+    "MaxPool1d",
+    "MaxUnpool1d",
+    "MaxUnpool2d",
+    "ReflectionPad1d",
+    "ReflectionPad2d",
+    "ReplicationPad1d",
+    "ReplicationPad2d",
+    "Unfold",
+    "UpsamplingBilinear2d",
+    "UpsamplingNearest2d",
+    "ZeroPad1d",
+    "ZeroPad2d",
+]
+
+
+# ---- unfold / fold
+
+
+class Unfold(_PythonModule):
+    """Sliding blocks as columns, (N, C, H, W) -> (N, C * kh * kw, L) (see ``F.unfold``)."""
+
+    def __init__(self, kernel_size, dilation=1, padding=0, stride=1):
+        super().__init__()
+        self.kernel_size = kernel_size
+        self.dilation = dilation
+        self.padding = padding
+        self.stride = stride
+        _window_args("Unfold", kernel_size, dilation, padding, stride)  # fail here, not in forward
+
+    def forward(self, input):  # noqa: A002
+        return F.unfold(input, self.kernel_size, self.dilation, self.padding, self.stride)
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, dilation={self.dilation}, padding={self.padding}, stride={self.stride}"
+
+
+class Fold(_PythonModule):
+    """Sums sliding blocks back into an image, (N, C * kh * kw, L) -> (N, C, *output_size)
+    (see ``F.fold``)."""
+
+    def __init__(self, output_size, kernel_size, dilation=1, padding=0, stride=1):
+        super().__init__()
+        self.output_size = output_size
+        self.kernel_size = kernel_size
+        self.dilation = dilation
+        self.padding = padding
+        self.stride = stride
+        _window_args("Fold", kernel_size, dilation, padding, stride)
+
+    def forward(self, input):  # noqa: A002
+        return F.fold(input, self.output_size, self.kernel_size, self.dilation, self.padding, self.stride)
+
+    def extra_repr(self) -> str:
+        return (
+            f"output_size={self.output_size}, kernel_size={self.kernel_size}, dilation={self.dilation}, "
+            f"padding={self.padding}, stride={self.stride}"
+        )
+
+
+# ---- padding layers: (left, right) for 1-D, (left, right, top, bottom) for 2-D, as F.pad's order
+
+
+def _padding(op: str, padding, dims: int) -> tuple[int, ...]:
+    """An int (every side) or exactly 2 * dims ints, as a tuple. torch also takes tuples of other
+    lengths (then F.pad pads fewer or more dims); here that is a ValueError."""
+    if isinstance(padding, (int, np.integer)) and not isinstance(padding, bool):
+        return (int(padding),) * (2 * dims)
+    if isinstance(padding, (tuple, list)) and all(
+        isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in padding
+    ):
+        if len(padding) != 2 * dims:
+            raise ValueError(f"{op}: padding must be an int or {2 * dims} ints, got {tuple(padding)!r}")
+        return tuple(int(v) for v in padding)
+    raise TypeError(f"{op}: padding must be an int or a tuple of {2 * dims} ints, got {padding!r}")
+
+
+def _pad_positions(op: str, size: int, left: int, right: int, mode: str, shape) -> np.ndarray:
+    """The input position each output position along one dim reads, as torch's non-constant
+    modes: negative padding crops first; "circular" then wraps within the cropped part."""
+    out = size + left + right
+    if out < 1:
+        raise ValueError(f"{op}: padding ({left}, {right}) leaves nothing of a dimension of size {size} in {shape}")
+    positions = np.arange(-left, size + right)
+    if mode == "reflect":
+        if left >= size or right >= size:
+            raise ValueError(
+                f"{op}: padding ({left}, {right}) must be smaller than the padded dimension ({size}) of input {shape}"
+            )
+        positions = np.abs(positions)
+        return np.where(positions >= size, 2 * (size - 1) - positions, positions)
+    if mode == "replicate":
+        return np.clip(positions, 0, size - 1)
+    low, kept = max(-left, 0), size - max(-left, 0) - max(-right, 0)  # the cropped part
+    if left > kept or right > kept:
+        raise ValueError(
+            f"{op}: padding ({left}, {right}) wraps around a dimension of size {size} more than once (input {shape})"
+        )
+    return low + (positions - low) % kept
+
+
+def _pad_nonconstant(op: str, input, padding: tuple[int, ...], mode: str):  # noqa: A002
+    """``input`` padded on its last len(padding) // 2 dims by ``mode`` ("reflect", "replicate",
+    "circular"): one ``index_select`` per padded dim, so the gradient sums into the positions
+    each padded value repeats."""
+    dims = len(padding) // 2
+    shape = tuple(input.shape)
+    if input.ndim not in (dims + 1, dims + 2):
+        raise ValueError(f"{op}: expected a {dims + 1}D or {dims + 2}D input, got shape {shape}")
+    if 0 in shape[-dims - 1 :]:
+        raise ValueError(f"{op}: the input's non-batch dimensions must be nonzero, got shape {shape}")
+    out = input
+    for i in range(dims):
+        dim = input.ndim - 1 - i
+        left, right = padding[2 * i], padding[2 * i + 1]
+        positions = _pad_positions(op, shape[dim], left, right, mode, shape)
+        if not np.array_equal(positions, np.arange(shape[dim])):
+            out = index_select(out, dim, _index(positions, input.device))
+    return out
+
+
+class _ConstantPadNd(_PythonModule):
+    _dims = 1
+
+    def __init__(self, padding, value: float):
+        super().__init__()
+        self.padding = _padding(type(self).__name__, padding, self._dims)
+        self.value = value
+
+    def forward(self, input):  # noqa: A002
+        return F.pad(input, self.padding, value=self.value)
+
+    def extra_repr(self) -> str:
+        return f"padding={self.padding}, value={self.value}"
+
+
+class ConstantPad1d(_ConstantPadNd):
+    """Pads the last dim with ``value``: ``padding`` is an int or (left, right); negative values
+    crop. Any input of at least 1 dim, as torch's."""
+
+
+class ConstantPad2d(_ConstantPadNd):
+    """Pads the last two dims with ``value``: ``padding`` is an int or (left, right, top,
+    bottom); negative values crop."""
+
+    _dims = 2
+
+
+class ZeroPad1d(ConstantPad1d):
+    """Pads the last dim with zeros: ``padding`` is an int or (left, right)."""
+
+    def __init__(self, padding):
+        super().__init__(padding, 0.0)
+
+    def extra_repr(self) -> str:
+        return f"{self.padding}"
+
+
+class ZeroPad2d(ConstantPad2d):
+    """Pads the last two dims with zeros: ``padding`` is an int or (left, right, top, bottom)."""
+
+    def __init__(self, padding):
+        super().__init__(padding, 0.0)
+
+    def extra_repr(self) -> str:
+        return f"{self.padding}"
+
+
+class _ModePadNd(_PythonModule):
+    _dims = 1
+    _mode = "reflect"
+
+    def __init__(self, padding):
+        super().__init__()
+        self.padding = _padding(type(self).__name__, padding, self._dims)
+
+    def forward(self, input):  # noqa: A002
+        return _pad_nonconstant(type(self).__name__, input, self.padding, self._mode)
+
+    def extra_repr(self) -> str:
+        return f"{self.padding}"
+
+
+class ReflectionPad1d(_ModePadNd):
+    """Pads the last dim of (N, C, L) or (C, L) input with its reflection (the edge is not
+    repeated); each side's padding must be smaller than L."""
+
+
+class ReflectionPad2d(_ModePadNd):
+    """Pads H and W of (N, C, H, W) or (C, H, W) input with their reflection;
+    ``padding`` = (left, right, top, bottom), each smaller than its dim."""
+
+    _dims = 2
+
+
+class ReplicationPad1d(_ModePadNd):
+    """Pads the last dim of (N, C, L) or (C, L) input by repeating its edge values."""
+
+    _mode = "replicate"
+
+
+class ReplicationPad2d(_ModePadNd):
+    """Pads H and W of (N, C, H, W) or (C, H, W) input by repeating the edge rows and columns."""
+
+    _dims, _mode = 2, "replicate"
+
+
+class CircularPad1d(_ModePadNd):
+    """Pads the last dim of (N, C, L) or (C, L) input by wrapping around (periodic boundary);
+    each side's padding is at most L."""
+
+    _mode = "circular"
+
+
+class CircularPad2d(_ModePadNd):
+    """Pads H and W of (N, C, H, W) or (C, H, W) input by wrapping around."""
+
+    _dims, _mode = 2, "circular"
+
+
+# ---- upsampling layers (torch's subclasses of Upsample)
+
+
+class UpsamplingNearest2d(Upsample):
+    """Nearest-neighbour upsampling to ``size`` or by ``scale_factor``; any output size (sizes
+    that are not integer multiples are gathered with torch's source indices)."""
+
+    def __init__(self, size=None, scale_factor=None):
+        super().__init__(size, scale_factor, mode="nearest")
+
+    def forward(self, input):  # noqa: A002
+        return _resize(input, self.size, self.scale_factor, "nearest")
+
+
+class UpsamplingBilinear2d(Upsample):
+    """Bilinear upsampling with ``align_corners=True``, as torch's."""
+
+    def __init__(self, size=None, scale_factor=None):
+        super().__init__(size, scale_factor, mode="bilinear", align_corners=True)
+
+
+# ---- 1-D pooling and unpooling
+
+
+class AvgPool1d(_PythonModule):
+    """Mean over sliding windows of (N, C, L) or (C, L) input (see ``F.avg_pool1d``); the sizes are
+    kept as 1-tuples, as torch's."""
+
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode: bool = False, count_include_pad: bool = True):
+        super().__init__()
+        op = "AvgPool1d"
+        self.kernel_size = _positive(op, "kernel_size", _ints(op, "kernel_size", kernel_size, 1))
+        self.stride = self.kernel_size if stride is None else _positive(op, "stride", _ints(op, "stride", stride, 1))
+        self.padding = _positive(op, "padding", _ints(op, "padding", padding, 1), minimum=0)
+        self.ceil_mode = ceil_mode
+        self.count_include_pad = count_include_pad
+
+    def forward(self, input):  # noqa: A002
+        return F.avg_pool1d(input, self.kernel_size, self.stride, self.padding, self.ceil_mode, self.count_include_pad)
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class MaxPool1d(_PythonModule):
+    """Maximum over sliding windows of (N, C, L) or (C, L) input (see ``F.max_pool1d``);
+    ``return_indices=True`` returns (values, positions)."""
+
+    def __init__(
+        self, kernel_size, stride=None, padding=0, dilation=1, return_indices: bool = False, ceil_mode: bool = False
+    ):
+        super().__init__()
+        self.kernel_size = kernel_size
+        self.stride = stride if stride is not None else kernel_size
+        self.padding = padding
+        self.dilation = dilation
+        self.return_indices = return_indices
+        self.ceil_mode = ceil_mode
+        _pool_args("MaxPool1d", 1, kernel_size, stride, padding, dilation)  # fail here, not in forward
+
+    def forward(self, input):  # noqa: A002
+        return F.max_pool1d(
+            input, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode, self.return_indices
+        )
+
+    def extra_repr(self) -> str:
+        return (
+            f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
+            f"dilation={self.dilation}, ceil_mode={self.ceil_mode}"
+        )
+
+
+class AdaptiveAvgPool1d(_PythonModule):
+    """Mean over torch's adaptive bins to ``output_size`` (see ``F.adaptive_avg_pool1d``)."""
+
+    def __init__(self, output_size):
+        super().__init__()
+        _positive("AdaptiveAvgPool1d", "output_size", _ints("AdaptiveAvgPool1d", "output_size", output_size, 1), 0)
+        self.output_size = output_size
+
+    def forward(self, input):  # noqa: A002
+        return F.adaptive_avg_pool1d(input, self.output_size)
+
+    def extra_repr(self) -> str:
+        return f"output_size={self.output_size}"
+
+
+class AdaptiveMaxPool1d(_PythonModule):
+    """Maximum over torch's adaptive bins to ``output_size`` (see ``F.adaptive_max_pool1d``)."""
+
+    def __init__(self, output_size, return_indices: bool = False):
+        super().__init__()
+        _positive("AdaptiveMaxPool1d", "output_size", _ints("AdaptiveMaxPool1d", "output_size", output_size, 1), 0)
+        self.output_size = output_size
+        self.return_indices = return_indices
+
+    def forward(self, input):  # noqa: A002
+        return F.adaptive_max_pool1d(input, self.output_size, self.return_indices)
+
+    def extra_repr(self) -> str:
+        return f"output_size={self.output_size}"
+
+
+class _MaxUnpoolNd(_PythonModule):
+    _dims = 1
+
+    def __init__(self, kernel_size, stride=None, padding=0):
+        super().__init__()
+        op, n = type(self).__name__, self._dims
+        self.kernel_size = _positive(op, "kernel_size", _ints(op, "kernel_size", kernel_size, n))
+        self.stride = self.kernel_size if stride is None else _positive(op, "stride", _ints(op, "stride", stride, n))
+        self.padding = _positive(op, "padding", _ints(op, "padding", padding, n), minimum=0)
+
+    def extra_repr(self) -> str:
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class MaxUnpool1d(_MaxUnpoolNd):
+    """The partial inverse of ``MaxPool1d``: ``forward(input, indices, output_size=None)`` puts
+    each value at its index in a zero output (see ``F.max_unpool1d``)."""
+
+    def forward(self, input, indices, output_size=None):  # noqa: A002
+        return F.max_unpool1d(input, indices, self.kernel_size, self.stride, self.padding, output_size)
+
+
+class MaxUnpool2d(_MaxUnpoolNd):
+    """The partial inverse of ``MaxPool2d``: ``forward(input, indices, output_size=None)`` puts
+    each value at its flat index in a zero (H_out, W_out) plane (see ``F.max_unpool2d``)."""
+
+    _dims = 2
+
+    def forward(self, input, indices, output_size=None):  # noqa: A002
+        return F.max_unpool2d(input, indices, self.kernel_size, self.stride, self.padding, output_size)
+
+
+# ---- channel shuffle, batch norm
+
+
+class ChannelShuffle(_PythonModule):
+    """(N, g * k, *) -> channels regrouped as (k, g) (see ``F.channel_shuffle``)."""
+
+    def __init__(self, groups: int):
+        super().__init__()
+        if not isinstance(groups, int) or isinstance(groups, bool):
+            raise TypeError(f"ChannelShuffle: groups must be an int, got {groups!r}")
+        self.groups = groups
+
+    def forward(self, input):  # noqa: A002
+        return F.channel_shuffle(input, self.groups)
+
+    def extra_repr(self) -> str:
+        return f"groups={self.groups}"
+
+
+class BatchNorm1d(_PythonModule):
+    """Batch normalisation of (N, C) or (N, C, L) input per channel, as torch's (the same state,
+    buffers and running-statistics rules as ``BatchNorm2d``: ``momentum=None`` is a cumulative
+    average; eval mode without tracked statistics uses the batch's)."""
+
+    def __init__(
+        self,
+        num_features: int,
+        eps: float = 1e-5,
+        momentum: float | None = 0.1,
+        affine: bool = True,
+        track_running_stats: bool = True,
+        *,
+        bias: bool = True,
+    ):
+        super().__init__()
+        _norm_init(self, num_features, eps, momentum, affine, track_running_stats, bias)
+
+    def forward(self, input):  # noqa: A002
+        shape = tuple(input.shape)
+        if len(shape) not in (2, 3):
+            raise ValueError(f"BatchNorm1d: expected 2D (N, C) or 3D (N, C, L) input, got shape {shape}")
+        if shape[1] != self.num_features:
+            raise ValueError(f"BatchNorm1d: expected {self.num_features} channels, got input of shape {shape}")
+        factor = 0.0 if self.momentum is None else self.momentum
+        if self.training and self.track_running_stats:
+            self.num_batches_tracked.add_(1)
+            if self.momentum is None:  # cumulative moving average
+                factor = 1.0 / float(self.num_batches_tracked.item())
+        use_batch = self.training or self.running_mean is None
+        track = not self.training or self.track_running_stats
+        return F.batch_norm(
+            input,
+            self.running_mean if track else None,
+            self.running_var if track else None,
+            self.weight,
+            self.bias,
+            use_batch,
+            factor,
+            self.eps,
+        )
+
+    def extra_repr(self) -> str:
+        return (
+            f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
+            f"bias={self.bias is not None}, track_running_stats={self.track_running_stats}"
+        )
