@@ -894,3 +894,14 @@ def test_int64_arithmetic_and_comparisons_are_exact_on_the_device():
         np.testing.assert_array_equal(got.numpy(), want)
     np.testing.assert_array_equal((x == y).numpy(), (a == b).astype(np.float32))
     np.testing.assert_array_equal((x > big).numpy(), (a > big).astype(np.float32))
+
+
+def test_int64_reductions_are_exact_on_the_device():
+    big = 2**40
+    a = (np.arange(24, dtype=np.int64).reshape(2, 3, 4) % 7 - 3) + big
+    x = md.tensor(a, device=DEV)
+    for got, want in [(x.sum(), a.sum()), (x.sum(1), a.sum(1)), (x.max(), a.max()), (x.max(2).values, a.max(2)),
+                      (x.max(0).indices, a.argmax(0)), (md.cumsum(x, 1), np.cumsum(a, 1)),
+                      (md.cumprod(x - big, 2), np.cumprod(a - big, 2))]:  # fmt: skip
+        assert got.dtype == "int64" and got.device.type == "cuda"
+        np.testing.assert_array_equal(got.numpy(), want)

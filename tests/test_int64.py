@@ -171,3 +171,37 @@ def test_clamp_takes_tensor_bounds_with_torch_gradients():
     np.testing.assert_array_equal(xs[0].detach().clamp(max=md.tensor(hi)).numpy(), np.minimum(x, hi))
     with pytest.raises(TypeError, match="clamp: min must be a number"):
         xs[0].clamp("0")
+
+
+@pytest.mark.parametrize(
+    "shape,dim", [((7,), None), ((3, 5), 0), ((3, 5), 1), ((2, 3, 4), 1), ((2, 3, 4), -1), ((0, 3), 0)]
+)
+def test_sum_max_cumsum_cumprod_prod_of_int64_are_exact_int64(shape, dim):
+    a = ints(*shape, seed=11, lo=-3, hi=4)  # near 2^40: float32 would round every one
+    x = t(a)
+    s = x.sum() if dim is None else x.sum(dim)
+    assert s.dtype == "int64"
+    np.testing.assert_array_equal(s.numpy(), a.sum() if dim is None else a.sum(dim))
+    if a.size:
+        m = x.max() if dim is None else x.max(dim).values
+        assert m.dtype == "int64"
+        np.testing.assert_array_equal(m.numpy(), a.max() if dim is None else a.max(dim))
+        if dim is not None:
+            np.testing.assert_array_equal(x.max(dim).indices.numpy(), a.argmax(dim))
+    d = 0 if dim is None else dim
+    small = a - BIG  # products stay within int64
+    for got, want in [(md.cumsum(x, d), np.cumsum(a, d)), (md.cumprod(t(small), d), np.cumprod(small, d)),
+                      (t(small).prod(d), np.prod(small, d))]:  # fmt: skip
+        assert got.dtype == "int64"
+        np.testing.assert_array_equal(got.numpy(), want)
+    assert t(small).prod().numpy() == np.prod(small)
+
+
+def test_int64_reductions_keepdim_ties_and_empty():
+    a = np.array([[BIG, BIG + 2, BIG + 2], [-1, -1, -5]], np.int64)
+    r = t(a).max(1, keepdim=True)
+    assert r.values.numpy().tolist() == [[BIG + 2], [-1]] and r.indices.numpy().tolist() == [[1], [0]]  # first tie
+    assert t(a).sum(1, keepdim=True).numpy().tolist() == [[3 * BIG + 4], [-7]]
+    assert t(np.zeros((0,), np.int64)).sum().numpy() == 0 and t(np.zeros((0,), np.int64)).sum().dtype == "int64"
+    assert t(np.zeros((0,), np.int64)).prod().numpy() == 1 and t(np.zeros((0,), np.int64)).prod().dtype == "int64"
+    assert t(a).mean().dtype == "float32"  # torch refuses int64 mean; minidiff gives float32

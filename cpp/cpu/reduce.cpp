@@ -76,6 +76,47 @@ void reduce_max_backward(float* dinp, const float* dout, const int64_t* argmax, 
     for (int64_t i = 0; i < I; ++i) dinp[(o * R + argmax[o * I + i]) * I + i] = dout[o * I + i];
 }
 
+// ---- int64: uint64_t arithmetic, so that overflow wraps around (signed overflow is undefined)
+
+void reduce_sum_i64(int64_t* out, const int64_t* inp, int64_t O, int64_t R, int64_t I) {
+#pragma omp parallel for collapse(2) if (worth_parallel(O * R * I)) schedule(static)
+  for (int64_t o = 0; o < O; ++o)
+    for (int64_t i = 0; i < I; ++i) {
+      uint64_t acc = 0;
+      for (int64_t r = 0; r < R; ++r) acc += static_cast<uint64_t>(inp[(o * R + r) * I + i]);
+      out[o * I + i] = static_cast<int64_t>(acc);
+    }
+}
+
+void reduce_max_i64(int64_t* out, int64_t* argmax, const int64_t* inp, int64_t O, int64_t R, int64_t I) {
+#pragma omp parallel for collapse(2) if (worth_parallel(O * R * I)) schedule(static)
+  for (int64_t o = 0; o < O; ++o)
+    for (int64_t i = 0; i < I; ++i) {
+      const int64_t* x = inp + o * R * I + i;
+      int64_t best = x[0], at = 0;
+      for (int64_t r = 1; r < R; ++r)
+        if (x[r * I] > best) {
+          best = x[r * I];
+          at = r;
+        }
+      out[o * I + i] = best;
+      argmax[o * I + i] = at;
+    }
+}
+
+void cumulative_i64(int64_t* out, const int64_t* inp, int64_t O, int64_t R, int64_t I, bool product) {
+#pragma omp parallel for collapse(2) if (worth_parallel(O * R * I)) schedule(static)
+  for (int64_t o = 0; o < O; ++o)
+    for (int64_t i = 0; i < I; ++i) {
+      uint64_t acc = product ? 1 : 0;
+      for (int64_t r = 0; r < R; ++r) {
+        const uint64_t v = static_cast<uint64_t>(inp[(o * R + r) * I + i]);
+        acc = product ? acc * v : acc + v;
+        out[(o * R + r) * I + i] = static_cast<int64_t>(acc);
+      }
+    }
+}
+
 void sum_squares(float* out, const float* x, int64_t n, bool accumulate) {
   double acc = 0.0;
 #pragma omp parallel for simd reduction(+ : acc) if (worth_parallel(n)) schedule(static)

@@ -122,6 +122,62 @@ __global__ void max_scatter_kernel(float* dinp, const float* dout, const int64_t
   }
 }
 
+// ---- int64 (exact; uint64_t arithmetic wraps around as torch's). One block per (o, i): its
+// threads split R, then combine in shared memory (index tensors are small, this keeps it simple).
+__global__ void reduce_i64_kernel(int64_t* out, int64_t* argmax, const int64_t* inp, int64_t R, int64_t I, bool max) {
+  __shared__ uint64_t val_s[kThreads];
+  __shared__ int64_t at_s[kThreads];
+  const int64_t oi = blockIdx.x, o = oi / I, i = oi % I;
+  const int64_t* x = inp + o * R * I + i;
+  uint64_t acc = max ? static_cast<uint64_t>(x[0]) : 0;
+  int64_t at = 0;
+  for (int64_t r = threadIdx.x; r < R; r += blockDim.x) {
+    const int64_t v = x[r * I];
+    if (!max)
+      acc += static_cast<uint64_t>(v);
+    else if (v > static_cast<int64_t>(acc) || (v == static_cast<int64_t>(acc) && r < at)) {
+      acc = static_cast<uint64_t>(v);
+      at = r;
+    }
+  }
+  val_s[threadIdx.x] = acc;
+  at_s[threadIdx.x] = at;
+  __syncthreads();
+  for (int s = blockDim.x / 2; s > 0; s >>= 1) {
+    if (threadIdx.x < s) {
+      const uint64_t b = val_s[threadIdx.x + s];
+      if (!max) {
+        val_s[threadIdx.x] += b;
+      } else {
+        const int64_t bv = static_cast<int64_t>(b), av = static_cast<int64_t>(val_s[threadIdx.x]);
+        const int64_t bat = at_s[threadIdx.x + s];
+        if (bv > av || (bv == av && bat < at_s[threadIdx.x])) {
+          val_s[threadIdx.x] = b;
+          at_s[threadIdx.x] = bat;
+        }
+      }
+    }
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) {
+    out[oi] = static_cast<int64_t>(val_s[0]);
+    if (argmax) argmax[oi] = at_s[0];
+  }
+}
+
+// One thread per (o, i), in order along R (as the float scan's long-row case).
+__global__ void cumulative_i64_kernel(int64_t* out, const int64_t* inp, int64_t O, int64_t R, int64_t I, bool product) {
+  MD_GRID_STRIDE(oi, O * I) {
+    const int64_t o = oi / I, i = oi % I;
+    uint64_t acc = product ? 1 : 0;
+    for (int64_t r = 0; r < R; ++r) {
+      const uint64_t v = static_cast<uint64_t>(inp[(o * R + r) * I + i]);
+      acc = product ? acc * v : acc + v;
+      out[(o * R + r) * I + i] = static_cast<int64_t>(acc);
+    }
+  }
+}
+
 __global__ void sum_squares_partial_kernel(double* partial, const float* x, int64_t n) {
   double acc = 0.0;
   MD_GRID_STRIDE(i, n) acc += static_cast<double>(x[i]) * x[i];
@@ -178,6 +234,26 @@ void reduce_max_backward(float* dinp, const float* dout, const int64_t* argmax, 
   if (O * I <= 0 || R <= 0) return;
   max_scatter_kernel<<<grid_for(O * I), kThreads, 0, stream()>>>(dinp, dout, argmax, O, R, I);
   MD_CUDA_LAUNCHED("reduce_max_backward");
+}
+
+void reduce_sum_i64(int64_t* out, const int64_t* inp, int64_t O, int64_t R, int64_t I) {
+  if (O * I <= 0) return;
+  MD_CHECK(O * I < (int64_t(1) << 31), ValueError, "sum: ", O * I, " int64 results exceed one launch");
+  reduce_i64_kernel<<<static_cast<unsigned>(O * I), kThreads, 0, stream()>>>(out, nullptr, inp, R, I, false);
+  MD_CUDA_LAUNCHED("reduce_sum_i64");
+}
+
+void reduce_max_i64(int64_t* out, int64_t* argmax, const int64_t* inp, int64_t O, int64_t R, int64_t I) {
+  if (O * I <= 0 || R <= 0) return;
+  MD_CHECK(O * I < (int64_t(1) << 31), ValueError, "max: ", O * I, " int64 results exceed one launch");
+  reduce_i64_kernel<<<static_cast<unsigned>(O * I), kThreads, 0, stream()>>>(out, argmax, inp, R, I, true);
+  MD_CUDA_LAUNCHED("reduce_max_i64");
+}
+
+void cumulative_i64(int64_t* out, const int64_t* inp, int64_t O, int64_t R, int64_t I, bool product) {
+  if (O * I <= 0 || R <= 0) return;
+  cumulative_i64_kernel<<<grid_for(O * I), kThreads, 0, stream()>>>(out, inp, O, R, I, product);
+  MD_CUDA_LAUNCHED("cumulative_i64");
 }
 
 void sum_squares(float* out, const float* x, int64_t n, bool accumulate) {

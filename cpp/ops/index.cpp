@@ -1,5 +1,7 @@
 // Selection and indexing ops: where, gather, index_select and t[idx], cumsum and cumprod.
 // Each works along one dim by viewing its (contiguous) input as (O, R, I) around that dim.
+#include <algorithm>
+
 #include "core/profiler.h"
 #include "kernels.h"
 #include "ops/ops.h"
@@ -67,6 +69,14 @@ Tensor scan_raw(const Tensor& x, int64_t dim, bool product, bool reverse) {
 
 Tensor scan(const char* op, const Tensor& t, int64_t dim, bool product) {
   MD_PROFILE(op);
+  if (t.defined() && t.dtype() == DType::Int64) {  // int64 running sums and products, exact, as torch's
+    dim = wrap_dim(dim, std::max<int64_t>(t.dim(), 1), op);
+    Tensor x = contiguous(t.detach());
+    Tensor out = Tensor::empty(x.shape(), DType::Int64, x.device());
+    const OuterInner s = t.dim() ? split_at(x.shape(), dim) : OuterInner{1, 1, 1};
+    if (out.numel()) MD_DISPATCH(x.device(), cumulative_i64, out.i64(), x.i64(), s.O, s.R, s.I, product);
+    return out;
+  }
   const Tensor x_in = float_operand(op, t, "input");
   if (x_in.dim() == 0) {  // a 0-d tensor is its own running sum and product (dim 0 or -1, as torch)
     wrap_dim(dim, 0, op);

@@ -38,8 +38,10 @@ Shape drop_dims(const Shape& s, const std::vector<int64_t>& dims) {
 }
 
 // Sum over sorted dims, keeping them as size 1; no autograd. Always a new tensor, never a view.
+// int64 stays int64 (exact).
 Tensor sum_raw(const Tensor& t, const std::vector<int64_t>& dims) {
   if (dims.empty()) return clone(t.detach());
+  const bool i64 = t.dtype() == DType::Int64;
   Tensor cur = t.is_contiguous() ? t.detach() : contiguous(t.detach());
   Shape shape = cur.shape();
   // Runs of adjacent dims, last run first so earlier indices stay valid.
@@ -53,10 +55,14 @@ Tensor sum_raw(const Tensor& t, const std::vector<int64_t>& dims) {
     for (int64_t k = d0; k <= d1; ++k) R *= shape[k];
     for (int64_t k = d1 + 1; k < static_cast<int64_t>(shape.size()); ++k) I *= shape[k];
     for (int64_t k = d0; k <= d1; ++k) shape[k] = 1;
-    Tensor out = Tensor::empty(shape, DType::Float32, cur.device());
+    Tensor out = Tensor::empty(shape, cur.dtype(), cur.device());
     if (out.numel()) {
-      if (R == 0)
+      if (R == 0 && i64)
+        MD_DISPATCH(cur.device(), fill_i64, out.i64(), 0, out.numel());
+      else if (R == 0)
         MD_DISPATCH(cur.device(), fill_f32, out.f32(), 0.0f, out.numel());
+      else if (i64)
+        MD_DISPATCH(cur.device(), reduce_sum_i64, out.i64(), cur.i64(), O, R, I);
       else
         MD_DISPATCH(cur.device(), reduce_sum, out.f32(), cur.f32(), O, R, I);
     }
@@ -71,11 +77,15 @@ Tensor broadcast_back(const Tensor& g, const Shape& shape) { return contiguous(e
 
 }  // namespace
 
-// Reductions of int64 tensors run in float32 (see as_float in ops/elementwise.cpp: there are no
-// int64 arithmetic kernels; exact up to 2^24).
+// sum and max of int64 tensors are int64 and exact, as torch's (no autograd: int64 has no
+// gradient); mean of int64 is float32 (torch refuses it).
 Tensor sum(const Tensor& t, const std::vector<int64_t>& dims, bool keepdim) {
-  if (t.defined() && t.dtype() == DType::Int64) return sum(to_dtype(t, DType::Float32), dims, keepdim);
   MD_PROFILE("sum");
+  if (t.defined() && t.dtype() == DType::Int64) {
+    const auto d = normalize_dims("sum", dims, t.dim());
+    Tensor out = sum_raw(t, d);
+    return keepdim ? out : reshape(out, drop_dims(t.shape(), d));
+  }
   check_float("sum", t);
   const auto d = normalize_dims("sum", dims, t.dim());
   Tensor out = sum_raw(t, d);
@@ -101,9 +111,9 @@ Tensor mean(const Tensor& t, const std::vector<int64_t>& dims, bool keepdim) {
 }
 
 std::pair<Tensor, Tensor> max_dim(const Tensor& t, int64_t dim, bool keepdim) {
-  if (t.defined() && t.dtype() == DType::Int64) return max_dim(to_dtype(t, DType::Float32), dim, keepdim);
   MD_PROFILE("max");
-  check_float("max", t);
+  const bool i64 = t.defined() && t.dtype() == DType::Int64;
+  if (!i64) check_float("max", t);
   dim = wrap_dim(dim, t.dim(), "max");
   MD_CHECK(t.dim() == 0 || t.shape()[dim] > 0, ValueError, "max: cannot reduce dimension ", dim, " of size 0 (shape ",
            t.shape(), ")");
@@ -111,7 +121,7 @@ std::pair<Tensor, Tensor> max_dim(const Tensor& t, int64_t dim, bool keepdim) {
     Shape keep = t.shape();
     keep[dim] = 1;
     const Shape shape = keepdim ? keep : drop_dims(t.shape(), {dim});
-    return {Tensor::empty(shape, DType::Float32, t.device()), Tensor::empty(shape, DType::Int64, t.device())};
+    return {Tensor::empty(shape, t.dtype(), t.device()), Tensor::empty(shape, DType::Int64, t.device())};
   }
   if (t.dim() == 0) return {clone(t), zeros({}, DType::Int64, t.device())};
   Tensor x = t.is_contiguous() ? t.detach() : contiguous(t.detach());
@@ -121,9 +131,12 @@ std::pair<Tensor, Tensor> max_dim(const Tensor& t, int64_t dim, bool keepdim) {
   for (int64_t k = dim + 1; k < t.dim(); ++k) I *= t.shape()[k];
   Shape keep = t.shape();
   keep[dim] = 1;
-  Tensor out = Tensor::empty(keep, DType::Float32, t.device());
+  Tensor out = Tensor::empty(keep, t.dtype(), t.device());
   Tensor arg = Tensor::empty(keep, DType::Int64, t.device());
-  MD_DISPATCH(t.device(), reduce_max, out.f32(), arg.i64(), x.f32(), O, R, I);
+  if (i64)
+    MD_DISPATCH(t.device(), reduce_max_i64, out.i64(), arg.i64(), x.i64(), O, R, I);
+  else
+    MD_DISPATCH(t.device(), reduce_max, out.f32(), arg.i64(), x.f32(), O, R, I);
   Tensor indices = keepdim ? arg : reshape(arg, drop_dims(t.shape(), {dim}));
   if (!keepdim) out = reshape(out, drop_dims(t.shape(), {dim}));
   if (any_requires_grad({&t})) {

@@ -371,6 +371,38 @@ TEST(int64_binary_and_scalar_kernels_match_exactly) {
   }
 }
 
+TEST(int64_reductions_and_scans_match_exactly) {
+  if (!have_gpu()) return;
+  // (O, R, I) shapes: full reduction, rows (I == 1), columns, R larger than a block, one element
+  const int64_t shapes[][3] = {{1, 1000, 1}, {7, 33, 1}, {3, 5, 9}, {2, 700, 3}, {1, 1, 1}};
+  for (const auto& sh : shapes) {
+    const int64_t O = sh[0], R = sh[1], I = sh[2];
+    std::vector<int64_t> x(O * R * I);
+    for (size_t k = 0; k < x.size(); ++k) x[k] = (int64_t(1) << 40) + static_cast<int64_t>(k * 7919 % 13) - 6;
+    x[x.size() / 2] = INT64_MAX;  // sums wrap around on both twins
+    DeviceArray<int64_t> dx(x);
+    std::vector<int64_t> sum(O * I), mx(O * I), arg(O * I), cs(x.size()), cp(x.size());
+    cpu::reduce_sum_i64(sum.data(), x.data(), O, R, I);
+    cpu::reduce_max_i64(mx.data(), arg.data(), x.data(), O, R, I);
+    cpu::cumulative_i64(cs.data(), x.data(), O, R, I, false);
+    cpu::cumulative_i64(cp.data(), x.data(), O, R, I, true);
+    DeviceArray<int64_t> dsum(std::vector<int64_t>(O * I, -1)), dmx(std::vector<int64_t>(O * I, -1)),
+        darg(std::vector<int64_t>(O * I, -1)), dcs(std::vector<int64_t>(x.size(), -1)),
+        dcp(std::vector<int64_t>(x.size(), -1));
+    cuda::reduce_sum_i64(dsum.ptr, dx.ptr, O, R, I);
+    cuda::reduce_max_i64(dmx.ptr, darg.ptr, dx.ptr, O, R, I);
+    cuda::cumulative_i64(dcs.ptr, dx.ptr, O, R, I, false);
+    cuda::cumulative_i64(dcp.ptr, dx.ptr, O, R, I, true);
+    const std::string what =
+        " (O, R, I) = (" + std::to_string(O) + ", " + std::to_string(R) + ", " + std::to_string(I) + ")";
+    EXPECT_EQUAL(dsum.host(), sum, "reduce_sum_i64" + what);
+    EXPECT_EQUAL(dmx.host(), mx, "reduce_max_i64 values" + what);
+    EXPECT_EQUAL(darg.host(), arg, "reduce_max_i64 indices" + what);
+    EXPECT_EQUAL(dcs.host(), cs, "cumulative_i64 sums" + what);
+    EXPECT_EQUAL(dcp.host(), cp, "cumulative_i64 products" + what);
+  }
+}
+
 TEST(reduce_sum_matches_for_every_path) {
   if (!have_gpu()) return;
   struct Case {
