@@ -512,3 +512,46 @@ def test_peeking_at_a_batch_leaves_the_next_loop_whole_as_in_torch():
     other = DataLoader(ds, batch_size=3, shuffle=True, seed=0)
     other.load_state_dict(state)
     assert len(list(other)) == 3
+
+
+class _RandomItems(md.utils.data.Dataset):
+    """Items drawn from the default generator, as a dataset with random transforms draws them."""
+
+    def __len__(self):
+        return 12
+
+    def __getitem__(self, i):
+        return md.rand((3,)) + i
+
+
+def _epoch_of_draws(seed, draws_between=0):
+    loader = md.utils.data.DataLoader(_RandomItems(), batch_size=4, shuffle=True, seed=seed)
+    batches, main = [], []
+    for batch in loader:
+        batches.append(batch.numpy())
+        main.append(md.randn((draws_between,)).numpy() if draws_between else None)  # the training loop's draws
+    return np.concatenate(batches), main
+
+
+def test_random_draws_in_a_dataset_are_repeatable_and_leave_the_main_stream_alone():
+    md.manual_seed(0)
+    first, main_a = _epoch_of_draws(seed=5, draws_between=7)
+    md.manual_seed(0)
+    again, main_b = _epoch_of_draws(seed=5, draws_between=3)  # a different training loop in between
+    np.testing.assert_array_equal(first, again)  # the dataset's draws do not depend on the loop's
+    md.manual_seed(0)
+    want = md.randn((7,)).numpy()
+    np.testing.assert_array_equal(main_a[0], want)  # nor the loop's on the prefetch thread's
+    other, _ = _epoch_of_draws(seed=6)
+    assert not np.allclose(np.sort(first, axis=None), np.sort(other, axis=None))
+
+
+def test_random_draws_in_a_dataset_resume_mid_epoch_exactly():
+    loader = md.utils.data.DataLoader(_RandomItems(), batch_size=4, shuffle=True, seed=3)
+    it = iter(loader)
+    next(it)
+    state = loader.state_dict()
+    rest = [b.numpy() for b in it]
+    resumed = md.utils.data.DataLoader(_RandomItems(), batch_size=4, shuffle=True, seed=99)
+    resumed.load_state_dict(state)
+    np.testing.assert_array_equal(np.concatenate([b.numpy() for b in resumed]), np.concatenate(rest))

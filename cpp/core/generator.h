@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 
 #include "core/common.h"
 
@@ -39,7 +40,12 @@ class Generator {
   Device device_;
 };
 
-// The default generator used when none is passed (md.manual_seed seeds it).
+// The default generator used when none is passed (md.manual_seed seeds it): the process's one,
+// or this thread's own while set_thread_default_generator gave it one.
 Generator& default_generator();
+// Gives the calling thread its own default generator seeded with seed (nullopt: back to the
+// process's). md.data's prefetch thread seeds one per batch, so that random transforms in a
+// dataset are repeatable and do not draw from the training loop's stream.
+void set_thread_default_generator(std::optional<uint64_t> seed);
 
 }  // namespace md

@@ -1,6 +1,7 @@
 // Creation, host transfer, copies between layouts, devices and dtypes, and the in-place helpers
 // that optimisers and initialisers use outside autograd.
 #include <cmath>
+#include <optional>
 
 #include "core/profiler.h"
 #include "kernels.h"
@@ -386,9 +387,22 @@ void uniform_(Tensor& t, float low, float high, Generator* gen) {
   }
 }
 
+namespace {
+// A thread's own default generator, when set (the data loader's prefetch thread: random
+// transforms in a dataset then draw from a stream seeded per batch, not from the training loop's).
+thread_local Generator thread_generator;
+thread_local bool thread_generator_set = false;
+}  // namespace
+
 Generator& default_generator() {
+  if (thread_generator_set) return thread_generator;
   static Generator g(67280421310721ull);
   return g;
+}
+
+void set_thread_default_generator(std::optional<uint64_t> seed) {
+  thread_generator_set = seed.has_value();
+  if (seed) thread_generator.manual_seed(*seed);
 }
 
 }  // namespace md

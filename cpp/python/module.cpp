@@ -168,6 +168,8 @@ void bind_runtime(py::module_& m) {
       },
       py::arg("seed"), py::return_value_policy::reference);
   m.def("default_generator", []() -> Generator& { return default_generator(); }, py::return_value_policy::reference);
+  m.def("_set_thread_default_generator", &set_thread_default_generator, py::arg("seed"),
+        "Gives the calling thread its own default generator with this seed (None: the process's again).");
 
   m.def("is_grad_enabled", &grad_enabled);
   m.def("set_grad_enabled", &set_grad_enabled, py::arg("mode"));

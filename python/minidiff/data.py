@@ -687,9 +687,20 @@ def _flip(batch, flips: np.ndarray) -> None:
         images[flips] = images[flips][..., ::-1]
 
 
-def _map_batches(source, collate_fn, order, flips, batch_size, start, stop_batch):
+def _seed_batch_draws(seed: int, epoch: int, b: int) -> None:
+    """Gives the prefetch thread a default generator of its own for batch b, seeded from (seed,
+    epoch, b): random transforms in a dataset's ``__getitem__`` (md.transforms draw from the
+    default generator) are then the same in every run and on resume, whatever the thread timing,
+    and leave the training loop's stream (noise, timesteps) alone. torch, which fetches on the
+    main thread with ``num_workers=0``, draws them from the global stream instead."""
+    state = np.random.SeedSequence([seed, epoch, b + 1]).generate_state(1, np.uint64)  # b = -1: before batch 0
+    _core._set_thread_default_generator(int(state[0]))
+
+
+def _map_batches(source, collate_fn, order, flips, batch_size, start, stop_batch, seed=0, epoch=0):
     """(b, batch, last) for batches start..stop_batch-1 of a map-style dataset in ``order``."""
     for b in range(start, stop_batch):
+        _seed_batch_draws(seed, epoch, b)
         idx = order[b * batch_size : (b + 1) * batch_size]
         batch = _fetch(source, idx, collate_fn)
         if flips is not None:
@@ -697,23 +708,25 @@ def _map_batches(source, collate_fn, order, flips, batch_size, start, stop_batch
         yield b, batch, b + 1 >= stop_batch
 
 
-def _iterable_batches(dataset, collate_fn, batch_size, drop_last, start):
+def _iterable_batches(dataset, collate_fn, batch_size, drop_last, start, seed=0, epoch=0):
     """(b, batch, last) for an iterable dataset, from a fresh iterator whose first ``start`` batches are skipped.
 
     Its length is unknown, so each batch is sent once the next one is read (or found missing):
     that is how the last batch is known, and the epoch ends with it.
     """
+    _seed_batch_draws(seed, epoch, -1)  # what the dataset draws when its iterator starts
     items = iter(dataset)
     for _ in itertools.islice(items, start * batch_size):
         pass
 
-    def take():
+    def take(b):
+        _seed_batch_draws(seed, epoch, b)
         chunk = list(itertools.islice(items, batch_size))
         return chunk if chunk and (len(chunk) == batch_size or not drop_last) else None
 
-    b, chunk = start, take()
+    b, chunk = start, take(start)
     while chunk is not None:
-        following = take()
+        following = take(b + 1)
         first = b * batch_size  # the items' positions in the stream name them in collation errors
         batch = collate_fn(chunk) if collate_fn is not None else _collate(chunk, range(first, first + len(chunk)))
         yield b, batch, following is None
@@ -773,12 +786,16 @@ class _LoaderIterator:
         self._epoch = loader._epoch
         start = loader._position
         if loader._iterable:
-            batches = _iterable_batches(loader.dataset, loader.collate_fn, loader.batch_size, loader.drop_last, start)
+            batches = _iterable_batches(
+                loader.dataset, loader.collate_fn, loader.batch_size, loader.drop_last, start, loader.seed, self._epoch
+            )
         else:
             n = len(loader.dataset)
             order, flips = _epoch_plan(loader.seed, self._epoch, n, loader.shuffle, loader.random_flip)
             batch_size, stop = loader.batch_size, len(loader)
-            batches = _map_batches(loader._source, loader.collate_fn, order, flips, batch_size, start, stop)
+            batches = _map_batches(
+                loader._source, loader.collate_fn, order, flips, batch_size, start, stop, loader.seed, self._epoch
+            )
         self._ended = False  # whether the epoch's last batch was delivered
         self._queue: queue.Queue = queue.Queue(maxsize=max(1, loader.prefetch))
         self._stop = threading.Event()
@@ -892,6 +909,9 @@ class DataLoader:
     setting) mirrors images left-right with probability 1/2, drawn from the same per-epoch stream;
     the images are the batch itself or, for tuple batches, its first field. With ``collate_fn``
     the loader draws no flips (``random_flip=True`` is an error; flip in the dataset or collate_fn).
+    Random draws the dataset makes itself (``md.transforms`` in ``__getitem__``) come from the
+    prefetch thread's default generator, seeded per batch from (seed, epoch, batch): they repeat
+    on every run and on resume, and do not touch the training loop's default generator.
 
     ``prefetch`` batches are prepared ahead on a background thread, which stops when the iterator
     is exhausted, closed, or garbage-collected (e.g. after ``break``); an exception raised while

@@ -429,6 +429,11 @@ class Tensor:
     @property
     def shape(self) -> tuple: ...
 
+def _set_thread_default_generator(seed: typing.SupportsInt | typing.SupportsIndex | None) -> None:
+    """
+    Gives the calling thread its own default generator with this seed (None: the process's again).
+    """
+
 def arange(
     start: typing.Any,
     end: typing.Any = None,

@@ -225,7 +225,9 @@ class DataLoader(_data.DataLoader):
     ``batch_size`` defaults to 1, ``shuffle`` to False and ``drop_last`` to False, as in torch, and
     every ``iter(loader)`` starts a whole epoch (after ``load_state_dict``, the first one resumes).
     A shuffled order comes from ``seed`` if given, else from a seed drawn from ``generator`` (the
-    default generator when None, so ``md.manual_seed`` makes it repeatable). Samplers are not
+    default generator when None, so ``md.manual_seed`` makes it repeatable); random draws a dataset
+    makes in ``__getitem__`` (random transforms) come from a stream seeded per batch from it, on the
+    prefetch thread (see ``md.data.DataLoader``). Samplers are not
     supported; the worker options (``num_workers`` must be 0, ``worker_init_fn``, ``timeout``) are
     accepted as torch accepts them without workers. ``prefetch``, ``random_flip`` and ``device``
     are md's (see ``md.data.DataLoader``).
@@ -272,7 +274,10 @@ class DataLoader(_data.DataLoader):
         ):
             if num_workers == 0 and value != default:
                 raise ValueError(f"DataLoader: {name}={value!r} needs worker processes (num_workers > 0)")
-        if shuffle and seed is None and generator is None:
+        if seed is None and generator is None:
+            # the loader's seed (its order, and the per-batch streams of random draws made in the
+            # dataset on the prefetch thread) comes from the default generator: md.manual_seed
+            # makes both repeatable
             generator = _core.default_generator()
         super().__init__(
             dataset,
