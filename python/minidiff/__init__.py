@@ -194,3 +194,8 @@ from . import amp, utils  # noqa: E402
 from .amp import autocast  # noqa: E402
 
 __all__ += ["amp", "autocast"]
+
+# torchvision.transforms' names for image datasets (md.transforms.Compose, ToTensor, Normalize, ...)
+from . import transforms  # noqa: E402
+
+__all__ += ["transforms"]
