@@ -133,9 +133,13 @@ def test_nearest_still_native_and_matches_torch(kwargs):
         lambda t: torch.nn.functional.interpolate(t, **kw),
         randn(6, 2, 3, 3, 5),
     )
-    # non-integer factors stay the native op's error
-    with pytest.raises(ValueError, match="interpolate"):
-        F.interpolate(md.zeros(1, 1, 2, 2), scale_factor=1.5)
+    # non-integer factors take torch's nearest indices too (floor(i / scale))
+    assert_matches_torch(
+        torch,
+        lambda t: F.interpolate(t, scale_factor=1.5, mode="nearest"),
+        lambda t: torch.nn.functional.interpolate(t, scale_factor=1.5, mode="nearest"),
+        randn(7, 2, 2, 3, 5),
+    )
 
 
 # ---- known values (no torch needed)

@@ -1,9 +1,10 @@
 """Differentiable functional ops (``md.functional``, alias ``md.F``), PyTorch's signatures.
 
 The ops are native (``minidiff._core.functional``); the ones defined below (losses, activations,
-pooling, adaptive pooling, pixel (un)shuffle, channel dropout, ``instance_norm``, ``conv1d``,
-``one_hot``, ``normalize``) and ``interpolate``'s bilinear and bicubic modes (resize.py) are
-composed from them in Python, so their gradients come from the native ops' backward functions.
+``pad``'s non-constant modes, pooling, adaptive pooling, pixel (un)shuffle, channel dropout,
+``instance_norm``, ``conv1d``, ``one_hot``, ``normalize``) and ``interpolate``'s composed modes
+(resize.py) are composed from them in Python, so their gradients come from the native ops'
+backward functions.
 """
 
 from __future__ import annotations
@@ -45,7 +46,6 @@ from ._core.functional import (
     minimum,
     mse_loss,
     mul,
-    pad,
     relu,
     sigmoid,
     silu,
@@ -58,6 +58,7 @@ from ._core.functional import (
     tanh,
     where,
 )
+from ._core.functional import pad as _pad_native
 from ._core.functional import scaled_dot_product_attention as _fused_attention
 from .autograd import no_grad as _no_grad
 from .resize import interpolate
@@ -446,57 +447,43 @@ def one_hot(tensor, num_classes: int = -1):
     return (tensor.unsqueeze(-1) == _arange(num_classes, device=tensor.device)).to("int64")
 
 
-# ---- pooling: non-overlapping windows only (stride == kernel_size, no padding)
+# ---- padding and pooling: constant padding is native; the rest is in functional_spatial.py (which
+# imports this module, so it is imported where it is used)
+
+_PAD_MODES = ("constant", "reflect", "replicate", "circular")
 
 
-def _pair(op: str, name: str, value) -> tuple[int, int]:
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value, value
-    if isinstance(value, (tuple, list)) and len(value) in (1, 2) and all(isinstance(v, int) for v in value):
-        return (value[0], value[0]) if len(value) == 1 else (value[0], value[1])
-    raise TypeError(f"{op}: {name} must be an int or a pair of ints, got {value!r}")
+def pad(input, pad, mode: str = "constant", value=None):  # noqa: A002
+    """Pads (or, with negative entries, crops) the last len(pad) // 2 dims of ``input``, as torch's;
+    ``pad`` is (left, right) for the last dim, then (top, bottom) for the one before, and so on.
+    "constant" (native) fills with ``value`` (default 0) and takes any rank. "reflect" (about the
+    edge, which is not repeated), "replicate" (the edge value) and "circular" (wrapping around) pad
+    the last 1, 2 or 3 dims of an input with one or two more dims (2D/3D, 3D/4D, 4D/5D), each side
+    less than the dim for reflect and at most the (cropped) dim for circular. torch raises
+    NotImplementedError for an unknown mode or rank; here it is a ValueError."""
+    if mode == "constant":
+        return _pad_native(input, pad, "constant", 0.0 if value is None else value)
+    from .functional_spatial import _pad_nonconstant
 
-
-def _pool_params(op: str, kernel_size, stride, padding, dilation) -> tuple[int, int]:
-    """The window (kh, kw), after checking that the arguments ask for non-overlapping windows
-    (the modules check at construction with this too)."""
-    kh, kw = _pair(op, "kernel_size", kernel_size)
-    sh, sw = (kh, kw) if stride is None or stride == [] else _pair(op, "stride", stride)
-    if kh <= 0 or kw <= 0:
-        raise ValueError(f"{op}: kernel_size must be positive, got {kernel_size!r}")
-    if (sh, sw) != (kh, kw):
+    _check_tensor("pad", "input", input)
+    if mode not in _PAD_MODES:
+        raise ValueError(f"pad: mode must be one of {', '.join(map(repr, _PAD_MODES))}, got {mode!r}")
+    if value is not None and value != 0:
+        raise ValueError(f"pad: mode {mode!r} takes no value, got value={value!r}")
+    if not isinstance(pad, (tuple, list)) or not builtins.all(
+        isinstance(p, (int, np.integer)) and not isinstance(p, bool) for p in pad
+    ):
+        raise TypeError(f"pad: pad must be a sequence of ints, got {pad!r}")
+    widths, shape = tuple(int(p) for p in pad), tuple(input.shape)
+    dims = len(widths) // 2
+    if len(widths) % 2:
+        raise ValueError(f"pad: the padding length must be divisible by 2, got {widths} for input of shape {shape}")
+    if dims not in (1, 2, 3) or input.ndim not in (dims + 1, dims + 2):
         raise ValueError(
-            f"{op}: only non-overlapping windows are implemented (stride == kernel_size), "
-            f"got kernel_size={kernel_size!r}, stride={stride!r}"
+            f"pad: mode {mode!r} pads the last 1, 2 or 3 dims of an input with 1 or 2 more dims (2D/3D, 3D/4D, "
+            f"4D/5D), got padding {widths} for input of shape {shape}"
         )
-    if _pair(op, "padding", padding) != (0, 0):
-        raise ValueError(f"{op}: padding is not implemented, got padding={padding!r}")
-    if _pair(op, "dilation", dilation) != (1, 1):
-        raise ValueError(f"{op}: dilation is not implemented, got dilation={dilation!r}")
-    return kh, kw
-
-
-def _pool_windows(op: str, input, kernel_size, stride, padding, dilation, ceil_mode: bool):  # noqa: A002
-    """Checks the arguments and returns (windows (N, C, Ho, kh, Wo, kw), batched, (kh, kw)).
-    Rows and columns past the last whole window are dropped, as torch's floor mode does."""
-    _check_tensor(op, "input", input)
-    kh, kw = _pool_params(op, kernel_size, stride, padding, dilation)
-    shape = tuple(input.shape)
-    if input.ndim not in (3, 4):
-        raise ValueError(f"{op}: expected a 3D (C, H, W) or 4D (N, C, H, W) input, got shape {shape}")
-    batched = input.ndim == 4
-    x = input if batched else input.unsqueeze(0)
-    n, c, h, w = x.shape
-    ho, wo = h // kh, w // kw
-    if ho == 0 or wo == 0:
-        raise ValueError(f"{op}: the {kh}x{kw} window is larger than the input of shape {shape}")
-    if (ho * kh, wo * kw) != (h, w):
-        if ceil_mode:
-            raise ValueError(
-                f"{op}: ceil_mode=True is implemented only where {kh}x{kw} windows tile the input, got shape {shape}"
-            )
-        x = x[:, :, : ho * kh, : wo * kw]
-    return x.reshape(n, c, ho, kh, wo, kw), batched, (kh, kw)
+    return _pad_nonconstant("pad", input, widths, mode)
 
 
 def avg_pool2d(
@@ -508,20 +495,16 @@ def avg_pool2d(
     count_include_pad: bool = True,
     divisor_override=None,
 ):
-    """Mean over each ``kernel_size`` window of (N, C, H, W) or (C, H, W) input, as torch's, for
-    non-overlapping windows: ``stride`` must be None or equal ``kernel_size`` and ``padding`` 0
-    (other values are a ValueError). Trailing rows/columns that do not fill a window are dropped
-    (torch's floor mode); ``ceil_mode=True`` is accepted only where it changes nothing.
-    ``count_include_pad`` has no effect without padding. ``divisor_override`` divides the window's
-    sum by that number instead of its size."""
-    windows, batched, (kh, kw) = _pool_windows("avg_pool2d", input, kernel_size, stride, padding, 1, ceil_mode)
-    if divisor_override is None:
-        out = windows.mean((3, 5))
-    elif not isinstance(divisor_override, int) or divisor_override == 0:
-        raise ValueError(f"avg_pool2d: divisor_override must be a nonzero int, got {divisor_override!r}")
-    else:
-        out = windows.sum((3, 5)) / float(divisor_override)
-    return out if batched else out.squeeze(0)
+    """Mean over sliding ``kernel_size`` windows of (N, C, H, W) or (C, H, W) input, as torch's:
+    ``stride`` (default ``kernel_size``), zero ``padding`` (at most half the kernel) counted in
+    the divisor when ``count_include_pad``, ``ceil_mode`` (a last, partial window where it starts
+    inside the input or its left padding; it divides by its part inside the padded input), and
+    ``divisor_override`` (a nonzero int that divides every window's sum instead)."""
+    from .functional_spatial import _avg_pool2d
+
+    return _avg_pool2d(
+        "avg_pool2d", input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override
+    )
 
 
 def max_pool2d(
@@ -533,27 +516,17 @@ def max_pool2d(
     ceil_mode: bool = False,
     return_indices: bool = False,
 ):
-    """Maximum of each ``kernel_size`` window of (N, C, H, W) or (C, H, W) input, as torch's, for
-    non-overlapping windows (``stride`` None or ``kernel_size``, no padding, no dilation; other
-    values are a ValueError; trailing rows/columns that do not fill a window are dropped).
+    """Maximum over sliding ``kernel_size`` windows of (N, C, H, W) or (C, H, W) input, as torch's:
+    ``stride`` (default ``kernel_size``), ``padding`` (at most half the kernel; padded taps never
+    win), ``dilation`` and ``ceil_mode``.
 
     Ties: the gradient goes to the first maximum in the window in row-major order, as torch's CPU
     kernel chooses (its CUDA kernel may choose another). A window with NaN gives NaN, with the
     gradient on the first NaN (torch's CPU kernel takes the last). ``return_indices=True`` also
-    returns each maximum's flat index into its (H, W) plane (int64, computed on the host)."""
-    windows, batched, (kh, kw) = _pool_windows("max_pool2d", input, kernel_size, stride, padding, dilation, ceil_mode)
-    n, c, ho, _, wo, _ = windows.shape
-    # each window's kh * kw values in row-major order, so max picks the first in that order
-    flat = windows.permute(0, 1, 2, 4, 3, 5).reshape(n, c, ho, wo, kh * kw)
-    best = flat.max(4)
-    out = best.values if batched else best.values.squeeze(0)
-    if not return_indices:
-        return out
-    j = best.indices.numpy()  # (N, C, Ho, Wo): position in the window
-    rows = np.arange(ho).reshape(ho, 1) * kh + j // kw
-    cols = np.arange(wo).reshape(1, wo) * kw + j % kw
-    indices = _tensor((rows * input.shape[-1] + cols).astype(np.int64), dtype="int64", device=input.device)
-    return out, (indices if batched else indices.squeeze(0))
+    returns each maximum's flat index h * W + w into its input plane (int64, computed on the host)."""
+    from .functional_spatial import _max_pool2d
+
+    return _max_pool2d("max_pool2d", input, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
 
 
 # ---- adaptive pooling: torch's bins, start = floor(i * in / out), end = ceil((i + 1) * in / out)
@@ -836,28 +809,15 @@ def _single(op: str, name: str, value) -> int:
 
 
 def _pad_last(op: str, x: Tensor, left: int, right: int, mode: str) -> Tensor:
-    """``x`` padded along its last dim by ``mode`` ("zeros", "reflect", "replicate" or
-    "circular", as torch's Conv padding_mode); the non-zero modes are an index_select, so the
-    gradient sums into the positions each padded value repeats."""
+    """``x`` (N, C, L) padded along L by ``mode`` ("zeros", "reflect", "replicate" or "circular",
+    as torch's Conv padding_mode), with F.pad's rules."""
     if mode == "zeros":
-        return pad(x, (left, right)) if left or right else x
-    size = x.shape[-1]
-    positions = np.arange(-left, size + right)
-    if mode == "reflect":
-        if left >= size or right >= size:
-            raise ValueError(f"{op}: reflect padding ({left}, {right}) must be smaller than the input length {size}")
-        period = 2 * (size - 1)
-        positions = np.abs(positions) % period if period else np.zeros_like(positions)
-        positions = np.where(positions >= size, period - positions, positions)
-    elif mode == "replicate":
-        positions = np.clip(positions, 0, size - 1)
-    elif mode == "circular":
-        if left > size or right > size:
-            raise ValueError(f"{op}: circular padding ({left}, {right}) must not exceed the input length {size}")
-        positions = positions % size
-    else:
+        return _pad_native(x, (left, right)) if left or right else x
+    if mode not in _PAD_MODES[1:]:
         raise ValueError(f"{op}: padding_mode must be 'zeros', 'reflect', 'replicate' or 'circular', got {mode!r}")
-    return index_select(x, x.ndim - 1, _tensor(positions.astype(np.int64), dtype="int64", device=x.device))
+    from .functional_spatial import _pad_nonconstant
+
+    return _pad_nonconstant(op, x, (left, right), mode)
 
 
 def _conv1d_padding(op: str, padding, kernel: int, stride: int) -> tuple[int, int]:

@@ -1,6 +1,7 @@
 """Spatial ops of ``torch.nn.functional`` composed from minidiff's ops: ``unfold``/``fold``, 1-D
-and general-window 2-D pooling (with indices), unpooling, adaptive 1-D pooling,
-``channel_shuffle``, ``batch_norm`` and the deprecated ``upsample`` aliases.
+and 2-D pooling with torch's windows (``F.max_pool2d``/``avg_pool2d`` are these), unpooling,
+adaptive 1-D pooling, the non-constant modes of ``F.pad``, ``channel_shuffle``, ``batch_norm``
+and the deprecated ``upsample`` aliases.
 
 Every sliding-window op reads its windows with ``index_select`` (one per spatial dim) from the
 input, extended by one fill slot (0 or -inf) that padded taps point at; ``fold`` is the adjoint,
@@ -19,10 +20,8 @@ import numpy as np
 from ._core import Tensor
 from ._core import tensor as _tensor
 from ._core.functional import index_select, pad, where
-from ._core.functional import interpolate as _interpolate_native
 from .autograd import no_grad as _no_grad
 from .functional import _check_tensor, adaptive_avg_pool2d, adaptive_max_pool2d, interpolate
-from .resize import _output_size as _interpolate_output_size
 
 __all__ = [
     "adaptive_avg_pool1d",
@@ -107,6 +106,18 @@ def _take(x: Tensor, dim: int, positions: np.ndarray, fill: float) -> Tensor:
     return index_select(x, dim, _index(flat, x.device))
 
 
+def _take_windows(x: Tensor, rows: np.ndarray, cols: np.ndarray, fill: float) -> Tensor:
+    """(N, C, oh * kh, ow * kw) taps of (N, C, H, W) ``x`` at ``rows`` (oh, kh) and ``cols``
+    (ow, kw). Windows that tile the input (what most networks pool with) are one slice, not a
+    gather per dim: in the backward one padded copy instead of two."""
+    flat_rows, flat_cols = rows.reshape(-1), cols.reshape(-1)
+    if _is_prefix(flat_rows) and _is_prefix(flat_cols):
+        if (flat_rows.size, flat_cols.size) == tuple(x.shape[2:]):
+            return x
+        return x[:, :, : flat_rows.size, : flat_cols.size]
+    return _take(_take(x, 2, rows, fill), 3, cols, fill)
+
+
 def _put_sum(t: Tensor, dim: int, positions: np.ndarray, size: int) -> Tensor:
     """The adjoint of ``_take(·, dim, positions, 0)``: a tensor of length ``size`` along ``dim``
     whose entry h is the sum of t's entries whose position is h (-1 entries are dropped). The
@@ -129,6 +140,57 @@ def _put_sum(t: Tensor, dim: int, positions: np.ndarray, size: int) -> Tensor:
         source[targets[chosen]] = order[chosen]
         term = index_select(padded, dim, _index(source, t.device))
         out = term if out is None else out + term
+    return out
+
+
+# ---- F.pad's reflect, replicate and circular modes (also the padding layers and Conv1d's padding_mode)
+
+
+def _pad_positions(op: str, size: int, left: int, right: int, mode: str, shape) -> np.ndarray:
+    """The input position each output position along one dim reads, as torch's non-constant
+    modes: negative padding crops first; "reflect" reflects about the original edges, "circular"
+    wraps within the cropped part. torch lets circular padding exceed the cropped part (up to the
+    uncropped size) and then reads memory it never wrote; that is a ValueError here."""
+    out = size + left + right
+    if out < (0 if mode == "circular" else 1):
+        raise ValueError(f"{op}: padding ({left}, {right}) leaves nothing of a dimension of size {size} in {shape}")
+    positions = np.arange(-left, size + right)
+    if mode == "reflect":
+        if left >= size or right >= size:
+            raise ValueError(
+                f"{op}: padding ({left}, {right}) must be smaller than the padded dimension ({size}) of input {shape}"
+            )
+        positions = np.abs(positions)
+        return np.where(positions >= size, 2 * (size - 1) - positions, positions)
+    if mode == "replicate":
+        return np.clip(positions, 0, size - 1)
+    low, kept = max(-left, 0), size - max(-left, 0) - max(-right, 0)  # the cropped part
+    if left > kept or right > kept:
+        raise ValueError(
+            f"{op}: padding ({left}, {right}) wraps around a dimension of size {size} more than once (input {shape})"
+        )
+    return low + (positions - low) % kept if kept else positions
+
+
+def _pad_nonconstant(op: str, input, padding: tuple[int, ...], mode: str):  # noqa: A002
+    """``input`` padded on its last len(padding) // 2 dims by ``mode`` ("reflect", "replicate",
+    "circular"; ``padding`` in F.pad's order, last dim first): one ``index_select`` per padded
+    dim, so the gradient sums into the positions each padded value repeats. The input has one
+    or two more dims than are padded, as torch's; reflect and replicate need every dim but the
+    batch dim nonzero."""
+    dims = len(padding) // 2
+    shape = tuple(input.shape)
+    if input.ndim not in (dims + 1, dims + 2):
+        raise ValueError(f"{op}: expected a {dims + 1}D or {dims + 2}D input, got shape {shape}")
+    if mode != "circular" and 0 in shape[-dims - 1 :]:
+        raise ValueError(f"{op}: the input's non-batch dimensions must be nonzero, got shape {shape}")
+    out = input
+    for i in range(dims):
+        dim = input.ndim - 1 - i
+        left, right = padding[2 * i], padding[2 * i + 1]
+        positions = _pad_positions(op, shape[dim], left, right, mode, shape)
+        if not np.array_equal(positions, np.arange(shape[dim])):
+            out = index_select(out, dim, _index(positions, input.device))
     return out
 
 
@@ -171,7 +233,7 @@ def unfold(input, kernel_size, dilation=1, padding=0, stride=1):  # noqa: A002 (
     kh, kw = kernel
     rows = _positions(h, oh, kh, steps[0], pads[0], dil[0])  # (oh, kh)
     cols = _positions(w, ow, kw, steps[1], pads[1], dil[1])  # (ow, kw)
-    windows = _take(_take(x, 2, rows, 0.0), 3, cols, 0.0)  # (N, C, oh * kh, ow * kw)
+    windows = _take_windows(x, rows, cols, 0.0)  # (N, C, oh * kh, ow * kw)
     out = windows.reshape(n, c, oh, kh, ow, kw).permute(0, 1, 3, 5, 2, 4).reshape(n, c * kh * kw, oh * ow)
     return out if input.ndim == 4 else out.squeeze(0)
 
@@ -265,7 +327,7 @@ def _max_pool(op: str, x: Tensor, rows: np.ndarray, cols: np.ndarray, return_ind
     h * W + w of each maximum (the first in row-major window order)."""
     n, c, _, w = x.shape
     (oh, kh), (ow, kw) = rows.shape, cols.shape
-    windows = _take(_take(x, 2, rows, -math.inf), 3, cols, -math.inf)  # (N, C, oh * kh, ow * kw)
+    windows = _take_windows(x, rows, cols, -math.inf)  # (N, C, oh * kh, ow * kw)
     flat = windows.reshape(n, c, oh, kh, ow, kw).permute(0, 1, 2, 4, 3, 5).reshape(n, c, oh, ow, kh * kw)
     best = flat.max(4)
     if not return_indices:
@@ -285,19 +347,78 @@ def _avg_pool(x: Tensor, rows, cols, steps, pads, count_include_pad: bool, divis
     clipped to the padded input (``count_include_pad``) or to the input, or ``divisor_override``."""
     n, c, h, w = x.shape
     (oh, kh), (ow, kw) = rows.shape, cols.shape
-    windows = _take(_take(x, 2, rows, 0.0), 3, cols, 0.0)
-    sums = windows.reshape(n, c, oh, kh, ow, kw).sum((3, 5))
+    windows = _take_windows(x, rows, cols, 0.0).reshape(n, c, oh, kh, ow, kw)
     if divisor_override is not None:
-        return sums / float(divisor_override)
+        return windows.sum((3, 5)) / float(divisor_override)
     counts = []
     for size, out, k, s, p in ((h, oh, kh, steps[0], pads[0]), (w, ow, kw, steps[1], pads[1])):
         start = np.arange(out) * s - p
         end = np.minimum(start + k, size + p)
         counts.append(end - start if count_include_pad else np.minimum(end, size) - np.maximum(start, 0))
     divisor = (counts[0].reshape(oh, 1) * counts[1].reshape(1, ow)).astype(np.float32)
+    if (divisor == kh * kw).all():  # every window whole: one op, not a sum and a division
+        return windows.mean((3, 5))
     if (divisor == divisor.flat[0]).all():
-        return sums / float(divisor.flat[0])
-    return sums / _tensor(divisor, device=x.device)
+        return windows.sum((3, 5)) / float(divisor.flat[0])
+    return windows.sum((3, 5)) / _tensor(divisor, device=x.device)
+
+
+def _tiles(x: Tensor, kernel, steps, pads, dil, ceil_mode: bool):
+    """(oh, ow) when the windows tile the top-left of (N, C, H, W) ``x`` (stride == kernel, no
+    padding or dilation; ceil mode only where it adds no window), else None. Such pooling (what
+    most networks do) is a reshape, with no index tables to build on the host."""
+    (h, w), (kh, kw) = x.shape[2:], kernel
+    if steps != kernel or pads != (0, 0) or dil != (1, 1) or h < kh or w < kw:
+        return None
+    if ceil_mode and (h % kh or w % kw):
+        return None
+    return h // kh, w // kw
+
+
+def _tiled_windows(x: Tensor, kernel, tiles) -> Tensor:
+    """(N, C, oh, kh, ow, kw) windows of x; rows and columns past the last window are dropped."""
+    n, c, h, w = x.shape
+    (kh, kw), (oh, ow) = kernel, tiles
+    if (oh * kh, ow * kw) != (h, w):
+        x = x[:, :, : oh * kh, : ow * kw]
+    return x.reshape(n, c, oh, kh, ow, kw)
+
+
+def _max_pool2d(op: str, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices):  # noqa: A002
+    """``F.max_pool2d`` (and ``max_pool2d_with_indices``): maxima, or (maxima, indices)."""
+    x, batched = _pool_input(op, input, 2)
+    kernel, steps, pads, dil = _pool_args(op, 2, kernel_size, stride, padding, dilation)
+    tiles = None if return_indices else _tiles(x, kernel, steps, pads, dil, ceil_mode)
+    if tiles is not None:
+        n, c, (oh, ow), (kh, kw) = x.shape[0], x.shape[1], tiles, kernel
+        # each window's values in row-major order, so max picks the first maximum in that order
+        flat = _tiled_windows(x, kernel, tiles).permute(0, 1, 2, 4, 3, 5).reshape(n, c, oh, ow, kh * kw)
+        out = flat.max(4).values
+        return out if batched else out.squeeze(0)
+    rows, cols = _pool_geometry(op, x, kernel, steps, pads, dil, ceil_mode, tuple(input.shape))
+    out, indices = _max_pool(op, x, rows, cols, return_indices)
+    if not batched:
+        out, indices = out.squeeze(0), (None if indices is None else indices.squeeze(0))
+    return (out, indices) if return_indices else out
+
+
+def _avg_pool2d(op: str, input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override):  # noqa: A002
+    """``F.avg_pool2d``: window means with torch's divisors."""
+    x, batched = _pool_input(op, input, 2)
+    kernel, steps, pads, _ = _pool_args(op, 2, kernel_size, stride, padding, 1)
+    if divisor_override is not None:
+        if not isinstance(divisor_override, (int, np.integer)) or isinstance(divisor_override, bool):
+            raise TypeError(f"{op}: divisor_override must be an int, got {divisor_override!r}")
+        if divisor_override == 0:
+            raise ValueError(f"{op}: divisor_override must be nonzero, got {divisor_override}")
+    tiles = _tiles(x, kernel, steps, pads, (1, 1), ceil_mode)
+    if tiles is not None:
+        windows = _tiled_windows(x, kernel, tiles)
+        out = windows.mean((3, 5)) if divisor_override is None else windows.sum((3, 5)) / float(divisor_override)
+    else:
+        rows, cols = _pool_geometry(op, x, kernel, steps, pads, (1, 1), ceil_mode, tuple(input.shape))
+        out = _avg_pool(x, rows, cols, steps, pads, count_include_pad, divisor_override)
+    return out if batched else out.squeeze(0)
 
 
 def max_pool2d_with_indices(
@@ -309,17 +430,8 @@ def max_pool2d_with_indices(
     ceil_mode: bool = False,
     return_indices: bool = False,
 ):
-    """(maxima, indices) of 2-D max pooling of (N, C, H, W) or (C, H, W) input, as torch's: any
-    stride, padding (at most half the kernel), dilation and ceil mode (``F.max_pool2d``
-    itself takes non-overlapping windows only). Indices are int64 flat positions h * W + w in the
-    input plane. Ties go to the first maximum in row-major window order (torch's CPU kernel); a
-    window with NaN gives NaN. Always returns both, whatever ``return_indices`` says, as torch's."""
-    op = "max_pool2d_with_indices"
-    x, batched = _pool_input(op, input, 2)
-    kernel, steps, pads, dil = _pool_args(op, 2, kernel_size, stride, padding, dilation)
-    rows, cols = _pool_geometry(op, x, kernel, steps, pads, dil, ceil_mode, tuple(input.shape))
-    out, indices = _max_pool(op, x, rows, cols, True)
-    return (out, indices) if batched else (out.squeeze(0), indices.squeeze(0))
+    """(maxima, indices) of ``F.max_pool2d``, whatever ``return_indices`` says, as torch's."""
+    return _max_pool2d("max_pool2d_with_indices", input, kernel_size, stride, padding, dilation, ceil_mode, True)
 
 
 def max_pool1d_with_indices(
@@ -607,52 +719,19 @@ def batch_norm(
 # ---- upsampling aliases (deprecated in torch, kept for old code)
 
 
-def _nearest_index(n_in: int, n_out: int, scale) -> np.ndarray:
-    """torch's legacy nearest source index, floor(i * ratio) in float32 (ratio 1 / scale_factor
-    when one was given, else in / out), with its exact copy and 2x shortcuts."""
-    if n_out == n_in:
-        return np.arange(n_out)
-    if n_out == 2 * n_in:
-        return np.arange(n_out) >> 1
-    ratio = np.float32(1.0 / scale) if scale is not None and scale > 0 else np.float32(n_in) / np.float32(n_out)
-    src = np.floor(np.arange(n_out, dtype=np.float32) * ratio).astype(np.int64)
-    return np.minimum(src, n_in - 1)
-
-
-def _resize(input, size=None, scale_factor=None, mode: str = "nearest", align_corners=None):  # noqa: A002
-    """``interpolate``, with "nearest" also at sizes that are not integer multiples of the input's
-    (the native op takes those only; these are gathered here with torch's indices)."""
-    if mode != "nearest" or not isinstance(input, Tensor) or input.ndim != 4 or align_corners is not None:
-        return interpolate(input, size=size, scale_factor=scale_factor, mode=mode, align_corners=align_corners)
-    if size is None and scale_factor is None:
-        raise ValueError(f"upsample: give size or scale_factor to resize the input of shape {tuple(input.shape)}")
-    if size is not None and scale_factor is not None:
-        raise ValueError(f"upsample: give only one of size ({size!r}) and scale_factor ({scale_factor!r})")
-    shape = tuple(input.shape)
-    out, scales = _interpolate_output_size(shape, size, scale_factor, None)
-    whole = all(s is None or float(s).is_integer() for s in scales)
-    if whole and all(o % i == 0 for o, i in zip(out, shape[2:])):
-        return _interpolate_native(input, size=list(out), mode="nearest")
-    x = input
-    for dim, n_in, n_out, scale in zip((2, 3), shape[2:], out, scales):
-        x = _take(x, dim, _nearest_index(n_in, n_out, scale), 0.0)
-    return x
-
-
 def upsample(input, size=None, scale_factor=None, mode: str = "nearest", align_corners=None):  # noqa: A002
-    """Deprecated alias of ``interpolate`` (with torch's warning); 4-D input. Mode "nearest" also
-    takes sizes that are not integer multiples of the input's."""
+    """Deprecated alias of ``interpolate`` (with torch's warning); 4-D input."""
     warnings.warn("nn.functional.upsample is deprecated. Use nn.functional.interpolate instead.", stacklevel=2)
-    return _resize(input, size, scale_factor, mode, align_corners)
+    return interpolate(input, size, scale_factor, mode, align_corners)
 
 
 def upsample_nearest(input, size=None, scale_factor=None):  # noqa: A002
     """Deprecated: ``interpolate(..., mode="nearest")`` (with torch's warning), any output size."""
     warnings.warn("nn.functional.upsample_nearest is deprecated. Use nn.functional.interpolate instead.", stacklevel=2)
-    return _resize(input, size, scale_factor, "nearest")
+    return interpolate(input, size, scale_factor, "nearest")
 
 
 def upsample_bilinear(input, size=None, scale_factor=None):  # noqa: A002
     """Deprecated: ``interpolate(..., mode="bilinear", align_corners=True)`` (with torch's warning)."""
     warnings.warn("nn.functional.upsample_bilinear is deprecated. Use nn.functional.interpolate instead.", stacklevel=2)
-    return _resize(input, size, scale_factor, "bilinear", True)
+    return interpolate(input, size, scale_factor, "bilinear", True)

@@ -35,6 +35,7 @@ from ._core.nn import (
     SiLU,
 )
 from ._core.nn import ModuleList as _NativeModuleList
+from .functional_spatial import _pool_args
 from .optim import clip_grad_norm_
 
 
@@ -800,12 +801,12 @@ class BatchNorm2d(_PythonModule):
         )
 
 
-# ---- pooling (non-overlapping windows: stride == kernel_size, no padding; see F.avg_pool2d)
+# ---- pooling (torch's windows: stride, padding, dilation, ceil_mode; see F.avg_pool2d, F.max_pool2d)
 
 
 class AvgPool2d(_PythonModule):
-    """Mean over each ``kernel_size`` window. Only non-overlapping windows are implemented: a
-    ``stride`` other than None/``kernel_size``, or padding, is a ValueError here, at construction."""
+    """Mean over sliding ``kernel_size`` windows (see ``F.avg_pool2d``). Bad sizes are a
+    ValueError here, at construction (torch's at the first forward)."""
 
     def __init__(
         self,
@@ -823,7 +824,7 @@ class AvgPool2d(_PythonModule):
         self.ceil_mode = ceil_mode
         self.count_include_pad = count_include_pad
         self.divisor_override = divisor_override
-        F._pool_params("AvgPool2d", kernel_size, stride, padding, 1)  # fail here, not in forward
+        _pool_args("AvgPool2d", 2, kernel_size, stride, padding, 1)  # fail here, not in forward
 
     def forward(self, input):  # noqa: A002
         return F.avg_pool2d(
@@ -841,9 +842,9 @@ class AvgPool2d(_PythonModule):
 
 
 class MaxPool2d(_PythonModule):
-    """Maximum of each ``kernel_size`` window (ties: the first in row-major order, as torch's CPU
-    kernel). Only non-overlapping windows are implemented: another ``stride``, padding or
-    dilation is a ValueError here, at construction."""
+    """Maximum over sliding ``kernel_size`` windows (see ``F.max_pool2d``; ties: the first in
+    row-major order, as torch's CPU kernel); ``return_indices=True`` returns (values, indices).
+    Bad sizes are a ValueError here, at construction (torch's at the first forward)."""
 
     def __init__(
         self,
@@ -861,7 +862,7 @@ class MaxPool2d(_PythonModule):
         self.dilation = dilation
         self.return_indices = return_indices
         self.ceil_mode = ceil_mode
-        F._pool_params("MaxPool2d", kernel_size, stride, padding, dilation)  # fail here, not in forward
+        _pool_args("MaxPool2d", 2, kernel_size, stride, padding, dilation)  # fail here, not in forward
 
     def forward(self, input):  # noqa: A002
         return F.max_pool2d(

@@ -9,8 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import functional as F
-from ._core.functional import index_select
-from .functional_spatial import _index, _ints, _pool_args, _positive, _resize, _window_args
+from .functional_spatial import _ints, _pad_nonconstant, _pool_args, _positive, _window_args
 from .nn import Upsample, _norm_init, _PythonModule
 
 __all__ = [
@@ -98,50 +97,6 @@ def _padding(op: str, padding, dims: int) -> tuple[int, ...]:
             raise ValueError(f"{op}: padding must be an int or {2 * dims} ints, got {tuple(padding)!r}")
         return tuple(int(v) for v in padding)
     raise TypeError(f"{op}: padding must be an int or a tuple of {2 * dims} ints, got {padding!r}")
-
-
-def _pad_positions(op: str, size: int, left: int, right: int, mode: str, shape) -> np.ndarray:
-    """The input position each output position along one dim reads, as torch's non-constant
-    modes: negative padding crops first; "circular" then wraps within the cropped part."""
-    out = size + left + right
-    if out < 1:
-        raise ValueError(f"{op}: padding ({left}, {right}) leaves nothing of a dimension of size {size} in {shape}")
-    positions = np.arange(-left, size + right)
-    if mode == "reflect":
-        if left >= size or right >= size:
-            raise ValueError(
-                f"{op}: padding ({left}, {right}) must be smaller than the padded dimension ({size}) of input {shape}"
-            )
-        positions = np.abs(positions)
-        return np.where(positions >= size, 2 * (size - 1) - positions, positions)
-    if mode == "replicate":
-        return np.clip(positions, 0, size - 1)
-    low, kept = max(-left, 0), size - max(-left, 0) - max(-right, 0)  # the cropped part
-    if left > kept or right > kept:
-        raise ValueError(
-            f"{op}: padding ({left}, {right}) wraps around a dimension of size {size} more than once (input {shape})"
-        )
-    return low + (positions - low) % kept
-
-
-def _pad_nonconstant(op: str, input, padding: tuple[int, ...], mode: str):  # noqa: A002
-    """``input`` padded on its last len(padding) // 2 dims by ``mode`` ("reflect", "replicate",
-    "circular"): one ``index_select`` per padded dim, so the gradient sums into the positions
-    each padded value repeats."""
-    dims = len(padding) // 2
-    shape = tuple(input.shape)
-    if input.ndim not in (dims + 1, dims + 2):
-        raise ValueError(f"{op}: expected a {dims + 1}D or {dims + 2}D input, got shape {shape}")
-    if 0 in shape[-dims - 1 :]:
-        raise ValueError(f"{op}: the input's non-batch dimensions must be nonzero, got shape {shape}")
-    out = input
-    for i in range(dims):
-        dim = input.ndim - 1 - i
-        left, right = padding[2 * i], padding[2 * i + 1]
-        positions = _pad_positions(op, shape[dim], left, right, mode, shape)
-        if not np.array_equal(positions, np.arange(shape[dim])):
-            out = index_select(out, dim, _index(positions, input.device))
-    return out
 
 
 class _ConstantPadNd(_PythonModule):
@@ -247,14 +202,10 @@ class CircularPad2d(_ModePadNd):
 
 
 class UpsamplingNearest2d(Upsample):
-    """Nearest-neighbour upsampling to ``size`` or by ``scale_factor``; any output size (sizes
-    that are not integer multiples are gathered with torch's source indices)."""
+    """Nearest-neighbour upsampling to ``size`` or by ``scale_factor`` (any output size)."""
 
     def __init__(self, size=None, scale_factor=None):
         super().__init__(size, scale_factor, mode="nearest")
-
-    def forward(self, input):  # noqa: A002
-        return _resize(input, self.size, self.scale_factor, "nearest")
 
 
 class UpsamplingBilinear2d(Upsample):

@@ -1,6 +1,7 @@
-"""``F.interpolate``: nearest goes to the native op; bilinear, bicubic and nearest-exact are
-composed here from ``index_select``, ``mul`` and ``add``, so their gradients come from those ops'
-backward functions and they run on every device the ops do.
+"""``F.interpolate``: nearest goes to the native op where the output repeats each input pixel a
+whole number of times; other nearest sizes and bilinear, bicubic and nearest-exact are composed
+here from ``index_select``, ``mul`` and ``add``, so their gradients come from those ops' backward
+functions and they run on every device the ops do.
 
 Each mode is separable: the input resizes along H, then along W. Per output index, the source
 taps and their weights are computed on the host with the formulas of torch's CPU kernels, in float32
@@ -32,7 +33,8 @@ def interpolate(
     antialias: bool = False,
 ):
     """Resize a (N, C, H, W) tensor to ``size`` or by ``scale_factor``, as
-    ``torch.nn.functional.interpolate``. Modes: "nearest" (native; integer factors only),
+    ``torch.nn.functional.interpolate``. Modes: "nearest" (any size; torch's source index
+    floor(i * in / out), or floor(i / scale_factor) when a factor is given and not recomputed),
     "nearest-exact", "bilinear" and "bicubic" (float32 input); ``antialias=True`` is not supported."""
     if not isinstance(input, Tensor):
         raise TypeError(f"interpolate: input must be an md tensor, got {type(input).__name__}")
@@ -50,18 +52,23 @@ def interpolate(
         raise ValueError(f"interpolate: give only one of size ({size!r}) and scale_factor ({scale_factor!r})")
     if recompute_scale_factor and size is not None:
         raise ValueError("interpolate: recompute_scale_factor is not meaningful with an explicit size")
-    if mode == "nearest":
-        # the native op keeps its own checks and its default (scale_factor 2 when neither is given)
-        return _interpolate_nearest(input, size=size, scale_factor=scale_factor, mode="nearest")
     if size is None and scale_factor is None:
+        if mode == "nearest":  # the native op's default, kept for old code (torch raises)
+            return _interpolate_nearest(input, mode="nearest")
         raise ValueError(f"interpolate: give size or scale_factor to resize the input of shape {list(shape)}")
     if interpolating and input.dtype != "float32":
         raise TypeError(f"interpolate: mode {mode!r} needs a float32 input, got {input.dtype} of shape {list(shape)}")
 
     out_size, scales = _output_size(shape, size, scale_factor, recompute_scale_factor)
+    if mode == "nearest":
+        indices = [_nearest_index(n_in, n_out, scale) for n_in, n_out, scale in zip(shape[2:], out_size, scales)]
+        if input.dtype == "float32" and all(_repeats(index, n_in) for index, n_in in zip(indices, shape[2:])):
+            return _interpolate_nearest(input, size=list(out_size), mode="nearest")
     out = input
     for dim, (n_in, n_out, scale) in zip((2, 3), zip(shape[2:], out_size, scales)):
-        if mode == "nearest-exact":
+        if mode == "nearest":
+            taps = [(indices[dim - 2], None)]
+        elif mode == "nearest-exact":
             taps = [(_nearest_exact_index(n_in, n_out, scale), None)]
         else:
             ratio = _ratio(n_in, n_out, bool(align_corners), scale)
@@ -162,6 +169,27 @@ def _cubic_taps(n_in: int, n_out: int, ratio, align_corners: bool) -> list:
     i0, frac = _floor_and_fraction(_source(n_out, ratio, align_corners), n_in)
     weights = _cubic_weights(frac)
     return [(np.clip(i0 + k - 1, 0, n_in - 1), w) for k, w in enumerate(weights)]
+
+
+def _nearest_index(n_in: int, n_out: int, scale) -> np.ndarray:
+    """torch's nearest source index: floor(i * ratio) in float32, ratio 1 / scale_factor when a
+    factor is passed to the kernel, else in / out; sizes equal and doubled are exact shortcuts, as
+    in torch (so 3 -> 6 is i // 2 whatever the factor)."""
+    if n_out == n_in:
+        return np.arange(n_out, dtype=np.int64)
+    if n_out == 2 * n_in:
+        return np.arange(n_out, dtype=np.int64) >> 1
+    ratio = np.float32(1.0 / scale) if scale is not None and scale > 0 else np.float32(n_in) / np.float32(n_out)
+    src = np.floor(np.arange(n_out, dtype=np.float32) * ratio).astype(np.int64)
+    return np.minimum(src, n_in - 1)
+
+
+def _repeats(index: np.ndarray, n_in: int) -> bool:
+    """True when ``index`` repeats each of the n_in input positions k times in order (i // k), what
+    the native op computes. torch's float32 ratio gives other indices for some factors (k = 41:
+    1 / 41 rounds down, so floor(41 * ratio) is 0)."""
+    k, rest = divmod(index.size, n_in)
+    return not rest and bool(np.array_equal(index, np.arange(index.size) // k))
 
 
 def _nearest_exact_index(n_in: int, n_out: int, scale) -> np.ndarray:
