@@ -39,21 +39,29 @@ Tensor Linear::forward(const Tensor& x) const { return linear(x, parameter("weig
 // ---- Conv2d
 
 Conv2d::Conv2d(int64_t in, int64_t out, std::pair<int64_t, int64_t> k, std::pair<int64_t, int64_t> s,
-               std::pair<int64_t, int64_t> p, bool bias)
-    : in_channels(in), out_channels(out), kernel_size(k), stride(s), padding(p) {
+               std::pair<int64_t, int64_t> p, bool bias, std::string mode)
+    : in_channels(in), out_channels(out), kernel_size(k), stride(s), padding(p), padding_mode(std::move(mode)) {
   MD_CHECK(in > 0 && out > 0 && k.first > 0 && k.second > 0, ValueError, "Conv2d: invalid channels (", in, ", ", out,
            ") or kernel size (", k.first, ", ", k.second, ")");
+  MD_CHECK(
+      padding_mode == "zeros" || padding_mode == "reflect" || padding_mode == "replicate" || padding_mode == "circular",
+      ValueError, "Conv2d: padding_mode must be 'zeros', 'reflect', 'replicate' or 'circular', got '", padding_mode,
+      "'");
   add_weight_and_bias(*this, {out, in, k.first, k.second}, out, in * k.first * k.second, bias);
 }
 
 std::string Conv2d::extra_repr() const {
   return str(in_channels, ", ", out_channels, ", kernel_size=(", kernel_size.first, ", ", kernel_size.second,
-             "), stride=(", stride.first, ", ", stride.second, "), padding=(", padding.first, ", ", padding.second,
-             ")");
+             "), stride=(", stride.first, ", ", stride.second, "), padding=(", padding.first, ", ", padding.second, ")",
+             padding_mode == "zeros" ? "" : ", padding_mode=" + padding_mode);
 }
 
 Tensor Conv2d::forward(const Tensor& x) const {
-  return conv2d(x, parameter("weight"), parameter("bias"), stride, padding);
+  if (padding_mode == "zeros") return conv2d(x, parameter("weight"), parameter("bias"), stride, padding);
+  MD_CHECK(x.dim() == 4, ValueError, "Conv2d: expected a 4D (N, C, H, W) input, got shape ", x.shape());
+  const Tensor padded = pad_by_mode(pad_by_mode(x, 2, padding.first, padding.first, padding_mode), 3, padding.second,
+                                    padding.second, padding_mode);
+  return conv2d(padded, parameter("weight"), parameter("bias"), stride, {0, 0});
 }
 
 // ---- ConvTranspose2d

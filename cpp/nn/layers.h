@@ -21,13 +21,17 @@ class Linear : public Module {
 class Conv2d : public Module {
  public:
   MD_MODULE_CLONE(Conv2d)
+  // padding_mode: "zeros", or "reflect", "replicate", "circular" (the input is padded so, then
+  // convolved without padding, as torch's).
   Conv2d(int64_t in_channels, int64_t out_channels, std::pair<int64_t, int64_t> kernel_size,
-         std::pair<int64_t, int64_t> stride = {1, 1}, std::pair<int64_t, int64_t> padding = {0, 0}, bool bias = true);
+         std::pair<int64_t, int64_t> stride = {1, 1}, std::pair<int64_t, int64_t> padding = {0, 0}, bool bias = true,
+         std::string padding_mode = "zeros");
   std::string type_name() const override { return "Conv2d"; }
   std::string extra_repr() const override;
   Tensor forward(const Tensor& x) const;
   int64_t in_channels, out_channels;
   std::pair<int64_t, int64_t> kernel_size, stride, padding;
+  std::string padding_mode;
 };
 
 // torch.nn.ConvTranspose2d (groups and dilation 1): weight (in_channels, out_channels, R, S).

@@ -289,6 +289,32 @@ std::vector<Tensor> chunk(const Tensor& t, int64_t chunks, int64_t dim) {
   return out;
 }
 
+Tensor pad_by_mode(const Tensor& t, int64_t dim, int64_t before, int64_t after, const std::string& mode) {
+  dim = wrap_dim(dim, t.dim(), "pad");
+  const int64_t n = t.shape()[dim];
+  const bool reflect = mode == "reflect", replicate = mode == "replicate", circular = mode == "circular";
+  MD_CHECK(reflect || replicate || circular, ValueError,
+           "pad: mode must be 'reflect', 'replicate' or 'circular', got '", mode, "'");
+  MD_CHECK(n > 0 && before >= 0 && after >= 0, ValueError, "pad: cannot ", mode, "-pad dim ", dim, " of shape ",
+           t.shape(), " by (", before, ", ", after, ")");
+  MD_CHECK(!reflect || (before < n && after < n), ValueError, "pad: reflect padding (", before, ", ", after,
+           ") must be smaller than dim ", dim, " of shape ", t.shape());
+  MD_CHECK(!circular || (before <= n && after <= n), ValueError, "pad: circular padding (", before, ", ", after,
+           ") must not exceed dim ", dim, " of shape ", t.shape());
+  std::vector<int64_t> idx(static_cast<size_t>(before + n + after));
+  for (int64_t j = 0; j < static_cast<int64_t>(idx.size()); ++j) {
+    const int64_t i = j - before;  // the position in the unpadded dim, maybe outside it
+    if (replicate)
+      idx[j] = std::min(std::max<int64_t>(i, 0), n - 1);
+    else if (circular)
+      idx[j] = ((i % n) + n) % n;
+    else
+      idx[j] = i < 0 ? -i : i >= n ? 2 * (n - 1) - i : i;
+  }
+  const Tensor index = from_host(idx.data(), {static_cast<int64_t>(idx.size())}, DType::Int64, t.device());
+  return index_select(t, dim, index);
+}
+
 Tensor pad(const Tensor& t, const std::vector<int64_t>& pads, double value) {
   MD_PROFILE("pad");
   MD_CHECK(pads.size() % 2 == 0, ValueError, "pad: padding length must be even, got ", pads.size());

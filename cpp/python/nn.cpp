@@ -406,11 +406,10 @@ void bind_nn(py::module_& m) {
                        const py::object& dilation, int64_t groups, bool bias, const std::string& padding_mode) {
              const char* name = "Conv2d";
              check_dilation_groups(name, dilation, groups);
-             MD_CHECK(padding_mode == "zeros", ValueError, name, ": only padding_mode='zeros' is supported, got '",
-                      padding_mode, "'");
              const auto kernel = to_pair(k, name, "kernel_size");
              const auto stride = to_pair(s, name, "stride");
-             return std::make_shared<Conv2d>(in, out, kernel, stride, conv_padding(name, p, stride, kernel), bias);
+             return std::make_shared<Conv2d>(in, out, kernel, stride, conv_padding(name, p, stride, kernel), bias,
+                                             padding_mode);
            }),
            py::arg("in_channels"), py::arg("out_channels"), py::arg("kernel_size"), py::arg("stride") = 1,
            py::arg("padding") = 0, py::arg("dilation") = 1, py::arg("groups") = 1, py::arg("bias") = true,
@@ -422,7 +421,8 @@ void bind_nn(py::module_& m) {
       .def_readonly("out_channels", &Conv2d::out_channels)
       .def_readonly("kernel_size", &Conv2d::kernel_size)
       .def_readonly("stride", &Conv2d::stride)
-      .def_readonly("padding", &Conv2d::padding);
+      .def_readonly("padding", &Conv2d::padding)
+      .def_readonly("padding_mode", &Conv2d::padding_mode);
 
   py::class_<ConvTranspose2d, Module, std::shared_ptr<ConvTranspose2d>>(nn, "ConvTranspose2d", py::dynamic_attr())
       .def(py::init([](int64_t in, int64_t out, const py::object& k, const py::object& s, const py::object& p,
