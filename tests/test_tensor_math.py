@@ -384,3 +384,18 @@ def test_one_dim_masks_inside_tuple_indices():
     np.testing.assert_array_equal(t.grad.numpy(), tt.grad.numpy())
     with pytest.raises(IndexError, match="does not match"):
         t[:, np.array([True, False])]
+
+
+@pytest.mark.parametrize("p", [float("inf"), float("-inf")])
+@pytest.mark.parametrize("dim", [1, None])
+def test_inf_norms_split_the_gradient_between_ties_as_torch(p, dim):
+    x = np.array([[1.0, -3.0, 3.0, 2.0], [0.0, 0.0, 0.0, 0.0], [5.0, 1.0, -5.0, 5.0]], np.float32)
+    t = md.tensor(x, requires_grad=True)
+    y = t.norm(p, dim)
+    y.sum().backward()
+    a = np.abs(x)
+    want = a.max(axis=dim) if p > 0 else a.min(axis=dim)
+    np.testing.assert_array_equal(y.numpy(), want)
+    ties = a == (np.expand_dims(want, dim) if dim is not None else want)
+    count = ties.sum(axis=dim, keepdims=True)
+    np.testing.assert_allclose(t.grad.numpy(), np.sign(x) * ties / count, rtol=1e-6)

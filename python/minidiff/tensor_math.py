@@ -215,10 +215,15 @@ def norm(input: Tensor, p="fro", dim=None, keepdim: bool = False, dtype=None) ->
         return _safe_root((x * x).sum(**kw), 0.5)
     if p in (1, 1.0):
         return x.abs().sum(**kw)
-    if p == float("inf"):
-        return x.abs().amax(**kw)
-    if p == float("-inf"):
-        return x.abs().amin(**kw)
+    if p in (float("inf"), float("-inf")):
+        # the largest (smallest) magnitude; its gradient is split evenly between tied elements,
+        # as torch's (amax alone would give it to the first)
+        a = x.abs()
+        extreme = a.amax if p > 0 else a.amin
+        value = extreme(**kw)
+        ties = (a.detach() == extreme(dim=dims, keepdim=True).detach()).to(a.dtype)
+        shared = (a * ties).sum(**kw) / ties.sum(**kw)
+        return value.detach() + (shared - shared.detach())  # the value exactly, the split gradient
     if p in (0, 0.0):
         return (x != 0).sum(**kw)
     if not isinstance(p, (int, float)):
