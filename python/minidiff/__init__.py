@@ -4,8 +4,8 @@ The tensor, autograd, layer and optimiser machinery lives in the C++ extension `
 this package re-exports it under PyTorch's names and adds the diffusion pipeline in Python.
 """
 
-import os
-import sys
+import os as _os
+import sys as _sys
 
 # How long an idle OpenMP thread spins before it sleeps. A training step opens hundreds of
 # parallel regions, and waking a sleeping thread for each cost the digits step 20% (passive wait:
@@ -15,8 +15,8 @@ import sys
 # tens of microseconds, which with one core taken by another process cost 12% against passive
 # waiting (183 vs 164 ms). libgomp reads this when _core loads it, so it is set first; an
 # explicit GOMP_SPINCOUNT or OMP_WAIT_POLICY in the environment wins.
-if "GOMP_SPINCOUNT" not in os.environ and "OMP_WAIT_POLICY" not in os.environ:
-    os.environ["GOMP_SPINCOUNT"] = "1000"
+if "GOMP_SPINCOUNT" not in _os.environ and "OMP_WAIT_POLICY" not in _os.environ:
+    _os.environ["GOMP_SPINCOUNT"] = "1000"
 
 from . import _core, backends, cuda, data, functional, lr, nn, optim, profiler, schedulers
 from . import functional as F
@@ -42,7 +42,15 @@ from ._core import (
 )
 from .autograd import enable_grad, inference_mode, no_grad, set_grad_enabled
 from .backends import get_float32_matmul_precision, set_float32_matmul_precision
-from .schedulers import DDIMScheduler, DDPMScheduler
+from .schedulers import (
+    DDIMScheduler,
+    DDPMScheduler,
+    DPMSolverMultistepScheduler,
+    EulerAncestralDiscreteScheduler,
+    EulerDiscreteScheduler,
+    LMSDiscreteScheduler,
+    PNDMScheduler,
+)
 from .unet import UNet2DModel
 
 # diffusers' UNet2DModel returns an output object with .sample; ours returns the tensor itself,
@@ -94,9 +102,14 @@ def get_num_threads() -> int:
 __all__ = [
     "DDIMScheduler",
     "DDPMScheduler",
+    "DPMSolverMultistepScheduler",
     "Device",
+    "EulerAncestralDiscreteScheduler",
+    "EulerDiscreteScheduler",
     "F",
     "Generator",
+    "LMSDiscreteScheduler",
+    "PNDMScheduler",
     "Tensor",
     "UNet2DModel",
     "arange",
@@ -144,10 +157,10 @@ __all__ = [
 ]
 
 # torch's import paths: import minidiff.nn.functional as F, minidiff.nn.init, minidiff.nn.utils
-sys.modules[__name__ + ".nn.functional"] = functional
-sys.modules[__name__ + ".nn.init"] = nn.init
-sys.modules[__name__ + ".nn.utils"] = nn.utils
-sys.modules[__name__ + ".optim.lr_scheduler"] = optim.lr_scheduler
+_sys.modules[__name__ + ".nn.functional"] = functional
+_sys.modules[__name__ + ".nn.init"] = nn.init
+_sys.modules[__name__ + ".nn.utils"] = nn.utils
+_sys.modules[__name__ + ".optim.lr_scheduler"] = optim.lr_scheduler
 
 # ---- tensor functions written in Python on the ops (linspace, min, argmax, var, flip, where, ...)
 from . import tensor_ops as _tensor_ops  # noqa: E402

@@ -3,7 +3,10 @@
 ``DDPMPipeline(unet, scheduler)(batch_size, num_inference_steps, generator)`` runs the reverse
 process from Gaussian noise and returns images as a NumPy array (N, H, W, C) in [0, 1], as
 diffusers' pipelines do with ``output_type="np"``. All randomness (the initial noise and every
-stochastic step) comes from ``generator``, so a seed fixes the images.
+stochastic step) comes from ``generator``, so a seed fixes the images. As in diffusers,
+DDPMPipeline runs whatever scheduler it is given (Euler, DPM-Solver++, ... from
+``md.schedulers``): the loop scales the model input with ``scheduler.scale_model_input``, starts
+from noise of std ``scheduler.init_noise_sigma`` and passes the timesteps as the scheduler gives them.
 
 Class-conditional models (``num_class_embeds`` set) are trained with label dropout to a "null"
 class, the last embedding index; sampling with ``guidance_scale`` s != 1 applies classifier-free
@@ -16,6 +19,7 @@ Folders use diffusers' pipeline layout (``model_index.json``, ``unet/``, ``sched
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 from pathlib import Path
@@ -27,7 +31,16 @@ from . import functional as F
 from .autograd import no_grad
 from .checkpoint import atomic_write_json
 from .schedulers import CONFIG_NAME as SCHEDULER_CONFIG_NAME
-from .schedulers import DDIMScheduler, DDPMScheduler
+from .schedulers import (
+    DDIMScheduler,
+    DDPMScheduler,
+    DPMSolverMultistepScheduler,
+    EulerAncestralDiscreteScheduler,
+    EulerDiscreteScheduler,
+    LMSDiscreteScheduler,
+    PNDMScheduler,
+)
+from .schedulers_more import _explicit_fields
 from .unet import CONFIG_NAME as UNET_CONFIG_NAME
 from .unet import UNet2DModel
 
@@ -89,18 +102,40 @@ def _class_label_tensor(class_labels, batch_size: int, num_class_embeds: int, de
     return _core.tensor(labels, dtype="int64", device=device)
 
 
+def _timestep_for_model(t, device: str):
+    """The U-Net's timestep argument: a Python int for integer schedules (as before), else a float32
+    value on the model's device (Euler's timesteps fall between training steps; a Python float would
+    be truncated, as diffusers truncates it)."""
+    if isinstance(t, _core.Tensor):
+        integer, value = t.dtype == "int64", t.item()
+    else:
+        array = np.asarray(t)
+        integer, value = array.dtype.kind in "iu", array.item()
+    if integer:
+        return int(value)
+    return _core.tensor(np.asarray(value, dtype=np.float32), dtype="float32", device=device)
+
+
 class DiffusionPipeline:
-    """Shared sampling loop; subclasses fix the scheduler class and the default step count."""
+    """Shared sampling loop; subclasses fix the default scheduler class and the default step count."""
 
     scheduler_class: type = DDPMScheduler
+    # False: any scheduler with set_timesteps / timesteps / step is used as given (diffusers' DDPMPipeline)
+    convert_scheduler = True
     default_num_inference_steps = 50
 
     def __init__(self, unet, scheduler=None):
         if scheduler is None:
             scheduler = self.scheduler_class()
         elif not isinstance(scheduler, self.scheduler_class):
-            # diffusers' DDIMPipeline converts whatever scheduler it is given the same way
-            scheduler = self.scheduler_class.from_config(scheduler.config)
+            if self.convert_scheduler:
+                # diffusers' DDIMPipeline converts whatever scheduler it is given the same way, passing on
+                # only the fields that scheduler was given (so an Euler's "linspace" default stays behind)
+                scheduler = self.scheduler_class.from_config(_explicit_fields(scheduler.config))
+            else:
+                missing = [a for a in ("set_timesteps", "step", "timesteps") if not hasattr(scheduler, a)]
+                if missing:
+                    raise TypeError(f"{type(self).__name__}: the scheduler has no {', '.join(missing)}")
         self.unet = unet
         self.scheduler = scheduler
 
@@ -108,7 +143,19 @@ class DiffusionPipeline:
     def device(self) -> str:
         return _model_device(self.unet)
 
-    def _model_output(self, sample, timestep: int, labels, guidance_scale: float):
+    def _step_kwargs(self, eta: float, generator) -> dict:
+        """``eta`` and ``generator`` for ``scheduler.step``, each only where its signature takes it."""
+        params = inspect.signature(self.scheduler.step).parameters
+        kwargs = {}
+        if "eta" in params:
+            kwargs["eta"] = eta
+        elif eta != 0.0:
+            raise ValueError(f"{type(self).__name__}: eta={eta} is not supported by {type(self.scheduler).__name__}")
+        if "generator" in params:
+            kwargs["generator"] = generator
+        return kwargs
+
+    def _model_output(self, sample, timestep, labels, guidance_scale: float):
         if labels is None:
             return self.unet(sample, timestep)
         if guidance_scale == 1.0:
@@ -118,7 +165,7 @@ class DiffusionPipeline:
         conditional, unconditional = both.chunk(2, 0)
         return unconditional + (conditional - unconditional) * guidance_scale
 
-    def _chunked_model_output(self, sample, timestep: int, labels, guidance_scale: float, chunk: int | None):
+    def _chunked_model_output(self, sample, timestep, labels, guidance_scale: float, chunk: int | None):
         """The model output for all images, in forward passes of at most ``chunk`` images each."""
         n = sample.shape[0]
         if chunk is None or chunk >= n:
@@ -148,7 +195,8 @@ class DiffusionPipeline:
 
         ``class_labels`` (one int for all, or one per image) selects classes of a class-conditional
         model; without them such a model samples unconditionally (the null class). ``eta``
-        controls DDIM's stochasticity (0 = deterministic); DDPM ignores it. ``output_type``:
+        controls DDIM's stochasticity (0 = deterministic); DDPM ignores it, and a scheduler whose
+        ``step`` has no ``eta`` (Euler, DPM-Solver, ...) accepts only eta=0. ``output_type``:
         "np" (NumPy (N, H, W, C) in [0, 1]), "pil" (a list of PIL images) or "tensor" (the raw md
         tensor (N, C, H, W) in [-1, 1]). ``forward_batch_size`` caps the images of one U-Net forward
         pass (default: all ``batch_size``) to bound memory; the noise is still drawn for all images at
@@ -207,6 +255,8 @@ class DiffusionPipeline:
         shape = (int(batch_size), int(cfg["in_channels"]), h, w)
         self.scheduler.set_timesteps(steps)
         timesteps = self.scheduler.timesteps
+        step_kwargs = self._step_kwargs(eta, generator)
+        scale_model_input = getattr(self.scheduler, "scale_model_input", None)
         if progress:
             from tqdm.auto import tqdm
 
@@ -218,9 +268,12 @@ class DiffusionPipeline:
             with no_grad():
                 sample = _core.randn(shape, generator=generator, device=device) * self.scheduler.init_noise_sigma
                 for t in timesteps:
-                    out = self._chunked_model_output(sample, int(t), labels, float(guidance_scale), forward_batch_size)
+                    model_input = sample if scale_model_input is None else scale_model_input(sample, t)
+                    out = self._chunked_model_output(
+                        model_input, _timestep_for_model(t, device), labels, float(guidance_scale), forward_batch_size
+                    )
                     # one step over all images: its noise, drawn for the whole batch, does not depend on the chunks
-                    sample = self.scheduler.step(out, int(t), sample, eta=eta, generator=generator).prev_sample
+                    sample = self.scheduler.step(out, t, sample, **step_kwargs).prev_sample
         finally:
             if was_training:
                 self.unet.train()
@@ -271,9 +324,14 @@ class DiffusionPipeline:
 
 
 class DDPMPipeline(DiffusionPipeline):
-    """Ancestral DDPM sampling (Ho et al. 2020); ``num_inference_steps`` defaults to 1000."""
+    """Ancestral DDPM sampling (Ho et al. 2020); ``num_inference_steps`` defaults to 1000.
+
+    Like diffusers' DDPMPipeline it runs any scheduler it is given as is (e.g. a
+    ``DPMSolverMultistepScheduler.from_config(ddpm_scheduler.config)`` for 20-step sampling).
+    """
 
     scheduler_class = DDPMScheduler
+    convert_scheduler = False
     default_num_inference_steps = 1000
 
 
@@ -284,7 +342,18 @@ class DDIMPipeline(DiffusionPipeline):
     default_num_inference_steps = 50
 
 
-_SCHEDULERS = {"DDPMScheduler": DDPMScheduler, "DDIMScheduler": DDIMScheduler}
+_SCHEDULERS = {
+    cls.__name__: cls
+    for cls in (
+        DDPMScheduler,
+        DDIMScheduler,
+        DPMSolverMultistepScheduler,
+        EulerAncestralDiscreteScheduler,
+        EulerDiscreteScheduler,
+        LMSDiscreteScheduler,
+        PNDMScheduler,
+    )
+}
 
 
 def load_pipeline(path: str | os.PathLike, device=None):

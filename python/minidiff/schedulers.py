@@ -737,3 +737,10 @@ class DDIMScheduler(_Scheduler):
         if not return_dict:
             return prev_sample, x0
         return SchedulerOutput(prev_sample=prev_sample, pred_original_sample=x0)
+
+
+# More of diffusers' schedulers (Euler, DPM-Solver, ...), built on _Scheduler (imported last).
+from . import schedulers_more as _more  # noqa: E402
+from .schedulers_more import *  # noqa: E402, F403
+
+__all__ += _more.__all__
