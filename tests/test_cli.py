@@ -162,6 +162,16 @@ def test_train_resume_and_sample(tmp_path, data_file, capsys):
     assert np.load(tmp_path / "x.npz")["images"].shape == (2, 8, 8, 1)
     assert cli.main(["sample", "--model", str(out), "--class", "3", "--out", str(tmp_path / "c.png")]) == 1
     assert "unconditional" in capsys.readouterr().err
+    # the other samplers on the trained schedule: finite images, repeatable per seed
+    for sampler in ("euler", "euler-a", "dpm", "pndm", "lms"):
+        base = ["sample", "--model", str(out), "--sampler", sampler, "--steps", "4", "--n", "2", "--out"]
+        assert cli.main(base + [str(tmp_path / f"{sampler}.png")]) == 0, sampler
+        assert cli.main(base + [str(tmp_path / f"{sampler}2.png")]) == 0, sampler
+        got = np.load(tmp_path / f"{sampler}.npz")["images"]
+        assert got.shape == (2, 8, 8, 1) and np.isfinite(got).all()
+        np.testing.assert_array_equal(got, np.load(tmp_path / f"{sampler}2.npz")["images"])
+    assert cli.main(["sample", "--model", str(out), "--sampler", "dpm", "--eta", "0.5", "--out", str(grid)]) == 1
+    assert "only the ddim sampler takes eta" in capsys.readouterr().err
 
 
 def test_class_conditional_train_and_guided_sample(tmp_path, data_file):

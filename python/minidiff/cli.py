@@ -188,9 +188,19 @@ def build_parser() -> argparse.ArgumentParser:
         "(its model/), or a checkpoint directory (its EMA weights)",
     )
     sample.add_argument("--n", type=int, default=64, help="number of images (default 64)")
-    sample.add_argument("--sampler", choices=["ddim", "ddpm"], default="ddim")
-    sample.add_argument("--steps", type=int, help="denoising steps (default: 50 for DDIM, 1000 for DDPM)")
-    sample.add_argument("--eta", type=float, default=0.0, help="DDIM noise (0 = deterministic)")
+    sample.add_argument(
+        "--sampler",
+        choices=list(_SAMPLERS),
+        default="ddim",
+        help="ddim, ddpm, euler, euler-a (ancestral), dpm (DPM-Solver++ order 2), pndm or lms (default ddim)",
+    )
+    sample.add_argument(
+        "--steps",
+        type=int,
+        help="denoising steps (default: 50 for DDIM, 1000 for DDPM, 20 for dpm, 30 for euler and euler-a, "
+        "50 for pndm and lms)",
+    )
+    sample.add_argument("--eta", type=float, default=0.0, help="DDIM noise (0 = deterministic; DDIM only)")
     sample.add_argument("--seed", type=int, default=0)
     sample.add_argument("--out", default="samples.png", metavar="PNG", help="grid image (default samples.png)")
     sample.add_argument("--npz", metavar="FILE", help="raw images (default: the --out path with .npz)")
@@ -431,6 +441,19 @@ def _parse_classes(text: str | None, n: int, num_classes: int | None):
     return np.resize(np.asarray(values, dtype=np.int64), n)
 
 
+# --sampler: the scheduler class (md.schedulers) and default steps of each; ddim and ddpm keep
+# their pipelines' defaults
+_SAMPLERS = {
+    "ddim": (None, None),
+    "ddpm": (None, None),
+    "euler": ("EulerDiscreteScheduler", 30),
+    "euler-a": ("EulerAncestralDiscreteScheduler", 30),
+    "dpm": ("DPMSolverMultistepScheduler", 20),
+    "pndm": ("PNDMScheduler", 50),
+    "lms": ("LMSDiscreteScheduler", 50),
+}
+
+
 def _cmd_sample(args: argparse.Namespace) -> int:
     import minidiff as md
 
@@ -445,16 +468,21 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     embeds = unet.config.get("num_class_embeds")
     num_classes = int(embeds) - 1 if embeds else None
     labels = _parse_classes(args.class_labels, args.n, num_classes)
+    class_name, default_steps = _SAMPLERS[args.sampler]
+    if args.eta and args.sampler != "ddim":
+        return _error(f"--eta {args.eta}: only the ddim sampler takes eta, not --sampler {args.sampler}")
     try:
+        if class_name is not None:  # the trained schedule, sampled with another method
+            scheduler = getattr(md.schedulers, class_name).from_config(scheduler.config)
         pipe = (DDIMPipeline if args.sampler == "ddim" else DDPMPipeline)(unet, scheduler)
-    except NotImplementedError as e:  # DDIM has no sigmoid beta schedule (nor has diffusers')
+    except NotImplementedError as e:  # e.g. DDIM has no sigmoid beta schedule (nor has diffusers')
         return _error(f"--sampler {args.sampler}: {e}; try --sampler ddpm")
     start = time.perf_counter()
     # one call for all images: the noise is drawn for all n at once, so --batch-size (the chunks of
     # the forward passes) changes the images of a seed only by the float rounding of the convolutions
     images = pipe(
         args.n,
-        num_inference_steps=args.steps,
+        num_inference_steps=args.steps or default_steps,
         generator=md.Generator(args.seed),
         class_labels=labels,
         guidance_scale=args.guidance,
