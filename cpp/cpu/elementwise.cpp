@@ -1,8 +1,8 @@
 // CPU elementwise kernels. Each op is a scalar functor applied in simple loops that the compiler
 // vectorises; the broadcast kernel walks all but the innermost dim with for_each_row.
 #include <cmath>
-#include <type_traits>
 
+#include "core/int64_math.h"
 #include "cpu/common.h"
 #include "cpu/vmath.h"
 #include "kernels.h"
@@ -147,28 +147,6 @@ void scalar_loop(float* out, const float* a, float s, bool scalar_first, int64_t
     for (int64_t i = 0; i < n; ++i) out[i] = binary_f<op>(a[i], s);
   }
 }
-
-// int64 operands: + - * wrap around as torch's do (computed unsigned, where overflow is defined);
-// a comparison is 1 or 0, written as a float32 mask.
-template <BinaryOp op>
-inline int64_t binary_i64(int64_t a, int64_t b) {
-  const uint64_t ua = static_cast<uint64_t>(a), ub = static_cast<uint64_t>(b);
-  if constexpr (op == BinaryOp::Add) return static_cast<int64_t>(ua + ub);
-  if constexpr (op == BinaryOp::Sub) return static_cast<int64_t>(ua - ub);
-  if constexpr (op == BinaryOp::Mul) return static_cast<int64_t>(ua * ub);
-  if constexpr (op == BinaryOp::Maximum) return a > b ? a : b;
-  if constexpr (op == BinaryOp::Minimum) return a < b ? a : b;
-  if constexpr (op == BinaryOp::Eq) return a == b;
-  if constexpr (op == BinaryOp::Ne) return a != b;
-  if constexpr (op == BinaryOp::Lt) return a < b;
-  if constexpr (op == BinaryOp::Le) return a <= b;
-  if constexpr (op == BinaryOp::Gt) return a > b;
-  if constexpr (op == BinaryOp::Ge) return a >= b;
-  return 0;
-}
-
-template <BinaryOp op>
-using I64Out = std::conditional_t<is_comparison(op), float, int64_t>;
 
 template <BinaryOp op>
 void binary_i64_loop(void* out_v, const int64_t* a, const int64_t* b, const BroadcastPlan& p) {

@@ -1,8 +1,8 @@
 // CUDA elementwise kernels: the same scalar functors as cpu/elementwise.cpp, one thread per element
 // in grid-stride loops; the broadcast kernel decomposes each output index over the plan's dims.
 #include <climits>
-#include <type_traits>
 
+#include "core/int64_math.h"
 #include "cuda/common.cuh"
 #include "cuda/divmod.h"
 
@@ -114,13 +114,8 @@ __global__ void binary_kernel(float* out, const float* a, const float* b, FlatIn
 template <BinaryOp op>
 __global__ void binary_kernel64(float* out, const float* a, const float* b, BroadcastPlan p, int64_t n) {
   MD_GRID_STRIDE(i, n) {
-    int64_t rest = i, oa = 0, ob = 0;
-    for (int d = p.ndim - 1; d >= 0; --d) {
-      const int64_t idx = rest % p.shape[d];
-      rest /= p.shape[d];
-      oa += idx * p.a_strides[d];
-      ob += idx * p.b_strides[d];
-    }
+    int64_t oa, ob;
+    broadcast_offsets(p, i, oa, ob);
     out[i] = binary_f<op>(a[oa], b[ob]);
   }
 }
@@ -136,38 +131,12 @@ __global__ void scalar_kernel(float* out, const float* a, float s, bool scalar_f
   MD_GRID_STRIDE(i, n) out[i] = scalar_first ? binary_f<op>(s, a[i]) : binary_f<op>(a[i], s);
 }
 
-// int64 operands (the CPU twin's binary_i64): + - * wrap around, comparisons give float32 masks.
-template <BinaryOp op>
-__device__ __forceinline__ int64_t binary_i64(int64_t a, int64_t b) {
-  const uint64_t ua = static_cast<uint64_t>(a), ub = static_cast<uint64_t>(b);
-  if constexpr (op == BinaryOp::Add) return static_cast<int64_t>(ua + ub);
-  if constexpr (op == BinaryOp::Sub) return static_cast<int64_t>(ua - ub);
-  if constexpr (op == BinaryOp::Mul) return static_cast<int64_t>(ua * ub);
-  if constexpr (op == BinaryOp::Maximum) return a > b ? a : b;
-  if constexpr (op == BinaryOp::Minimum) return a < b ? a : b;
-  if constexpr (op == BinaryOp::Eq) return a == b;
-  if constexpr (op == BinaryOp::Ne) return a != b;
-  if constexpr (op == BinaryOp::Lt) return a < b;
-  if constexpr (op == BinaryOp::Le) return a <= b;
-  if constexpr (op == BinaryOp::Gt) return a > b;
-  if constexpr (op == BinaryOp::Ge) return a >= b;
-  return 0;
-}
-
-template <BinaryOp op>
-using I64Out = std::conditional_t<is_comparison(op), float, int64_t>;
-
 // Index tensors are small: one kernel with 64-bit index arithmetic for every broadcast.
 template <BinaryOp op>
 __global__ void binary_i64_kernel(I64Out<op>* out, const int64_t* a, const int64_t* b, BroadcastPlan p, int64_t n) {
   MD_GRID_STRIDE(i, n) {
-    int64_t rest = i, oa = 0, ob = 0;
-    for (int d = p.ndim - 1; d >= 0; --d) {
-      const int64_t idx = rest % p.shape[d];
-      rest /= p.shape[d];
-      oa += idx * p.a_strides[d];
-      ob += idx * p.b_strides[d];
-    }
+    int64_t oa, ob;
+    broadcast_offsets(p, i, oa, ob);
     out[i] = static_cast<I64Out<op>>(binary_i64<op>(a[oa], b[ob]));
   }
 }
