@@ -152,6 +152,9 @@ def test_save_and_load_pipeline_folder(unet, tmp_path):
     assert isinstance(s, md.DDPMScheduler) and s.config.prediction_type == "epsilon"
     with pytest.raises(FileNotFoundError, match="not a model folder"):
         load_pipeline(tmp_path)
+    (tmp_path / "bare" / "scheduler_config.json").write_text("[1, 2]")
+    with pytest.raises(ValueError, match="holds a list, not a JSON object"):
+        load_pipeline(tmp_path / "bare")
 
 
 def test_diffusers_loads_our_pipeline_folder(unet, tmp_path):

@@ -26,20 +26,12 @@ from pathlib import Path
 
 import numpy as np
 
-from . import _core
+from . import _core, schedulers
 from . import functional as F
 from .autograd import no_grad
 from .checkpoint import atomic_write_json
 from .schedulers import CONFIG_NAME as SCHEDULER_CONFIG_NAME
-from .schedulers import (
-    DDIMScheduler,
-    DDPMScheduler,
-    DPMSolverMultistepScheduler,
-    EulerAncestralDiscreteScheduler,
-    EulerDiscreteScheduler,
-    LMSDiscreteScheduler,
-    PNDMScheduler,
-)
+from .schedulers import DDIMScheduler, DDPMScheduler, _as_numpy
 from .schedulers_more import _explicit_fields
 from .unet import CONFIG_NAME as UNET_CONFIG_NAME
 from .unet import UNet2DModel
@@ -83,10 +75,7 @@ def _null_class(unet) -> int | None:
 
 def _class_label_tensor(class_labels, batch_size: int, num_class_embeds: int, device: str):
     """An int64 tensor (batch_size,) from an int, a sequence, a NumPy array or an md tensor."""
-    if isinstance(class_labels, _core.Tensor):
-        labels = class_labels.numpy()
-    else:
-        labels = np.asarray(class_labels)
+    labels = _as_numpy(class_labels)
     if labels.dtype.kind not in "iu":
         raise TypeError(f"pipeline: class_labels must be integers, got dtype {labels.dtype}")
     labels = labels.astype(np.int64).reshape(-1)
@@ -342,18 +331,8 @@ class DDIMPipeline(DiffusionPipeline):
     default_num_inference_steps = 50
 
 
-_SCHEDULERS = {
-    cls.__name__: cls
-    for cls in (
-        DDPMScheduler,
-        DDIMScheduler,
-        DPMSolverMultistepScheduler,
-        EulerAncestralDiscreteScheduler,
-        EulerDiscreteScheduler,
-        LMSDiscreteScheduler,
-        PNDMScheduler,
-    )
-}
+# the scheduler classes by the name a config's "_class_name" gives
+_SCHEDULERS = {name: getattr(schedulers, name) for name in schedulers.__all__ if name.endswith("Scheduler")}
 
 
 def load_pipeline(path: str | os.PathLike, device=None):
@@ -376,6 +355,8 @@ def load_pipeline(path: str | os.PathLike, device=None):
             config = json.loads(sched_file.read_text(encoding="utf-8"))
         except ValueError as e:
             raise ValueError(f"cannot read scheduler config {sched_file}: {e}") from None
+        if not isinstance(config, dict):
+            raise ValueError(f"scheduler config {sched_file} holds a {type(config).__name__}, not a JSON object")
         scheduler_cls = _SCHEDULERS.get(config.get("_class_name"), DDPMScheduler)
         scheduler = scheduler_cls.from_config(config)
     else:

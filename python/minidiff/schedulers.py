@@ -17,6 +17,7 @@ Configs round-trip through diffusers' ``scheduler_config.json``.
 
 from __future__ import annotations
 
+import inspect
 import json
 import math
 import os
@@ -141,15 +142,30 @@ def _make_betas(cls_name: str, cfg: Mapping[str, Any], schedules: tuple[str, ...
 # ---- shared machinery
 
 
-def _timestep_int(op: str, timestep) -> int:
+def _check_choice(name: str, field: str, value, choices) -> None:
+    if value not in choices:
+        raise ValueError(f"{name}: {field} must be one of {list(choices)}, got {value!r}")
+
+
+def _as_numpy(x) -> np.ndarray:
+    """An md tensor's values, or anything else through np.asarray."""
+    return x.numpy() if isinstance(x, _core.Tensor) else np.asarray(x)
+
+
+def _single_timestep(op: str, timestep):
+    """The Python number in a one-element md tensor or NumPy array."""
     if isinstance(timestep, _core.Tensor):
         if timestep.numel() != 1:
-            raise ValueError(f"{op}: expected a single timestep, got a tensor of shape {timestep.shape}")
-        timestep = timestep.item()
-    if isinstance(timestep, np.ndarray):
-        if timestep.size != 1:
-            raise ValueError(f"{op}: expected a single timestep, got an array of shape {timestep.shape}")
-        timestep = timestep.reshape(()).item()
+            raise ValueError(f"{op}: expected a single timestep, got a tensor of shape {tuple(timestep.shape)}")
+        return timestep.item()
+    if timestep.size != 1:
+        raise ValueError(f"{op}: expected a single timestep, got an array of shape {timestep.shape}")
+    return timestep.reshape(()).item()
+
+
+def _timestep_int(op: str, timestep) -> int:
+    if isinstance(timestep, (_core.Tensor, np.ndarray)):
+        timestep = _single_timestep(op, timestep)
     if isinstance(timestep, (float, np.floating)):
         if not float(timestep).is_integer():
             raise ValueError(f"{op}: timestep must be an integer, got {timestep}")
@@ -164,6 +180,17 @@ class _Scheduler:
     order = 1
     init_noise_sigma = 1.0
     _beta_schedules: tuple[str, ...] = ("linear", "scaled_linear", "squaredcos_cap_v2")
+    _defaults: dict[str, Any]  # the config fields and their defaults, from the signature of __init__
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        # as diffusers' register_to_config: the config fields are the named arguments of the class's own
+        # __init__ (added to its parent's, if any); a class without its own __init__ keeps its parent's
+        if "__init__" in cls.__dict__ and "_defaults" not in cls.__dict__:
+            params = inspect.signature(cls.__init__).parameters.values()
+            named = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+            own = {p.name: p.default for p in params if p.kind in named and p.name != "self"}
+            cls._defaults = {**getattr(cls, "_defaults", {}), **own}
 
     def _setup(self, cfg: dict[str, Any]) -> None:
         name = type(self).__name__
@@ -173,14 +200,8 @@ class _Scheduler:
         cfg["num_train_timesteps"] = int(n)
         if cfg["trained_betas"] is not None:
             cfg["trained_betas"] = [float(b) for b in np.asarray(cfg["trained_betas"], dtype=np.float64).ravel()]
-        if cfg["prediction_type"] not in _PREDICTION_TYPES:
-            raise ValueError(
-                f"{name}: prediction_type must be one of {list(_PREDICTION_TYPES)}, got {cfg['prediction_type']!r}"
-            )
-        if cfg["timestep_spacing"] not in _SPACINGS:
-            raise ValueError(
-                f"{name}: timestep_spacing must be one of {list(_SPACINGS)}, got {cfg['timestep_spacing']!r}"
-            )
+        _check_choice(name, "prediction_type", cfg["prediction_type"], _PREDICTION_TYPES)
+        _check_choice(name, "timestep_spacing", cfg["timestep_spacing"], _SPACINGS)
         if cfg["thresholding"]:
             raise NotImplementedError(
                 f"{name}: thresholding=True (dynamic thresholding, Imagen) is not implemented in minidiff; "
@@ -215,8 +236,7 @@ class _Scheduler:
         return cached[1]
 
     def _set_table(self, name: str, value, dtype) -> None:
-        array = value.numpy() if isinstance(value, _core.Tensor) else np.asarray(value)
-        setattr(self, "_" + name, np.array(array, dtype=dtype).reshape(-1))
+        setattr(self, "_" + name, np.array(_as_numpy(value), dtype=dtype).reshape(-1))
         self._tables.clear()  # the per-device coefficient tables come from the old values
 
     betas = property(
@@ -427,6 +447,20 @@ def _check_same_shape(op: str, a, b, a_name: str, b_name: str) -> None:
         raise ValueError(f"{op}: {a_name} has shape {tuple(a.shape)} but {b_name} has shape {tuple(b.shape)}")
 
 
+def _check_tensors(op: str, a, b, a_name: str, b_name: str) -> None:
+    """Both md tensors, of one shape."""
+    if not isinstance(a, _core.Tensor):
+        raise TypeError(f"{op}: {a_name} must be an md tensor, got {type(a).__name__}")
+    _check_same_shape(op, a, b, a_name, b_name)
+
+
+def _step_output(return_dict: bool, prev_sample, *pred_original_sample):
+    """What ``step`` returns: a SchedulerOutput, or with return_dict=False the tuple of its fields given."""
+    if not return_dict:
+        return (prev_sample, *pred_original_sample)
+    return SchedulerOutput(prev_sample, *pred_original_sample)
+
+
 class DDPMScheduler(_Scheduler):
     """Denoising diffusion probabilistic models (Ho et al. 2020), ancestral sampling.
 
@@ -439,23 +473,6 @@ class DDPMScheduler(_Scheduler):
 
     _beta_schedules = ("linear", "scaled_linear", "squaredcos_cap_v2", "sigmoid")
     _variance_types = ("fixed_small", "fixed_small_log", "fixed_large", "learned", "learned_range")
-    _defaults: dict[str, Any] = dict(
-        num_train_timesteps=1000,
-        beta_start=0.0001,
-        beta_end=0.02,
-        beta_schedule="linear",
-        trained_betas=None,
-        variance_type="fixed_small",
-        clip_sample=True,
-        prediction_type="epsilon",
-        thresholding=False,
-        dynamic_thresholding_ratio=0.995,
-        clip_sample_range=1.0,
-        sample_max_value=1.0,
-        timestep_spacing="leading",
-        steps_offset=0,
-        rescale_betas_zero_snr=False,
-    )
 
     def __init__(
         self,
@@ -481,10 +498,7 @@ class DDPMScheduler(_Scheduler):
                 "DDPMScheduler: variance_type 'fixed_large_log' is not implemented (diffusers' version "
                 "takes the square root of a log-variance, which is NaN); use 'fixed_large'"
             )
-        if variance_type not in self._variance_types:
-            raise ValueError(
-                f"DDPMScheduler: variance_type must be one of {list(self._variance_types)}, got {variance_type!r}"
-            )
+        _check_choice("DDPMScheduler", "variance_type", variance_type, self._variance_types)
         self._setup(cfg)
         self.custom_timesteps = False
 
@@ -604,9 +618,7 @@ class DDPMScheduler(_Scheduler):
                 log_variance = frac * max_log + (1.0 - frac) * min_log
                 prev_sample = prev_sample + noise * (log_variance * 0.5).exp()
 
-        if not return_dict:
-            return prev_sample, x0
-        return SchedulerOutput(prev_sample=prev_sample, pred_original_sample=x0)
+        return _step_output(return_dict, prev_sample, x0)
 
 
 class DDIMScheduler(_Scheduler):
@@ -616,24 +628,6 @@ class DDIMScheduler(_Scheduler):
     variance sigma_t^2 is taken out of the direction term, so every eta keeps the marginals.
     ``set_alpha_to_one`` makes the last step land on alpha_bar = 1 (a clean image) instead of alpha_bar_0.
     """
-
-    _defaults: dict[str, Any] = dict(
-        num_train_timesteps=1000,
-        beta_start=0.0001,
-        beta_end=0.02,
-        beta_schedule="linear",
-        trained_betas=None,
-        clip_sample=True,
-        set_alpha_to_one=True,
-        steps_offset=0,
-        prediction_type="epsilon",
-        thresholding=False,
-        dynamic_thresholding_ratio=0.995,
-        clip_sample_range=1.0,
-        sample_max_value=1.0,
-        timestep_spacing="leading",
-        rescale_betas_zero_snr=False,
-    )
 
     def __init__(
         self,
@@ -700,9 +694,7 @@ class DDIMScheduler(_Scheduler):
             raise IndexError(f"{op}: timestep {t} outside [0, {T})")
         if eta < 0:
             raise ValueError(f"{op}: eta must be >= 0, got {eta}")
-        if not isinstance(sample, _core.Tensor):
-            raise TypeError(f"{op}: sample must be an md tensor, got {type(sample).__name__}")
-        _check_same_shape(op, sample, model_output, "sample", "model_output")
+        _check_tensors(op, sample, model_output, "sample", "model_output")
         prev_t = t - T // self.num_inference_steps
 
         alpha_prod_t, alpha_prod_t_prev = self._alpha_prods(t, prev_t)
@@ -734,9 +726,7 @@ class DDIMScheduler(_Scheduler):
             noise = self._noise(op, model_output, generator, variance_noise)
             prev_sample = prev_sample + noise * std_dev_t
 
-        if not return_dict:
-            return prev_sample, x0
-        return SchedulerOutput(prev_sample=prev_sample, pred_original_sample=x0)
+        return _step_output(return_dict, prev_sample, x0)
 
 
 # More of diffusers' schedulers (Euler, DPM-Solver, ...), built on _Scheduler (imported last).

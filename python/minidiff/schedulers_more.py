@@ -20,7 +20,19 @@ from typing import Any
 import numpy as np
 
 from . import _core
-from .schedulers import SchedulerConfig, SchedulerOutput, _check_same_shape, _Scheduler, _timestep_int
+from .schedulers import (
+    DDIMScheduler,
+    SchedulerConfig,
+    SchedulerOutput,
+    _as_numpy,
+    _check_choice,
+    _check_same_shape,
+    _check_tensors,
+    _Scheduler,
+    _single_timestep,
+    _step_output,
+    _timestep_int,
+)
 
 __all__ = [
     "DPMSolverMultistepScheduler",
@@ -46,14 +58,8 @@ _NO_CLIPPING = {"thresholding": False, "clip_sample": False, "clip_sample_range"
 
 def _timestep_value(op: str, timestep) -> float:
     """One timestep (an md tensor or NumPy array with one element, or a number) as a Python float."""
-    if isinstance(timestep, _core.Tensor):
-        if timestep.numel() != 1:
-            raise ValueError(f"{op}: expected a single timestep, got a tensor of shape {tuple(timestep.shape)}")
-        return float(timestep.item())
-    if isinstance(timestep, np.ndarray):
-        if timestep.size != 1:
-            raise ValueError(f"{op}: expected a single timestep, got an array of shape {timestep.shape}")
-        return float(timestep.reshape(()).item())
+    if isinstance(timestep, (_core.Tensor, np.ndarray)):
+        return float(_single_timestep(op, timestep))
     if isinstance(timestep, bool) or not isinstance(timestep, (int, float, np.integer, np.floating)):
         raise TypeError(f"{op}: timestep must be a number or a one-element tensor, got {type(timestep).__name__}")
     return float(timestep)
@@ -68,10 +74,7 @@ def _is_integer_timestep(timestep) -> bool:
 
 
 def _host_timesteps(op: str, timesteps) -> np.ndarray:
-    if isinstance(timesteps, _core.Tensor):
-        array = timesteps.numpy()
-    else:
-        array = np.asarray(timesteps)
+    array = _as_numpy(timesteps)
     if array.dtype.kind not in "iuf":
         raise TypeError(f"{op}: timesteps must be numbers, got an array of dtype {array.dtype}")
     return array.reshape(-1)
@@ -146,7 +149,23 @@ def _explicit_fields(config) -> dict[str, Any]:
     return data
 
 
+def _check_not_an_index(op: str, timestep) -> None:
+    if _is_integer_timestep(timestep):
+        raise ValueError(
+            f"{op}: got an integer timestep ({timestep!r}); pass an entry of scheduler.timesteps, "
+            "not its index (as from enumerate(timesteps))"
+        )
+
+
 class _DiffusersFromConfig:
+    """What the schedulers of this module share with each other but not with DDPM and DDIM."""
+
+    def _setup_fields(self, cfg: dict[str, Any]) -> None:
+        # _Scheduler._setup with DDPM's clipping fields off; the config keeps only this class's fields
+        merged = {**_NO_CLIPPING, **cfg}
+        self._setup(merged)
+        self.config = SchedulerConfig({k: merged[k] for k in cfg})
+
     @classmethod
     def from_config(cls, config, **overrides):
         """A scheduler from another scheduler's config (or a config file / folder), with ``overrides``.
@@ -159,11 +178,6 @@ class _DiffusersFromConfig:
         return super().from_config(config, **overrides)
 
 
-def _check_choice(name: str, field: str, value, choices) -> None:
-    if value not in choices:
-        raise ValueError(f"{name}: {field} must be one of {list(choices)}, got {value!r}")
-
-
 class _SigmaScheduler(_DiffusersFromConfig, _Scheduler):
     """What the sigma-parameterised samplers share: the sigma and timestep tables, diffusers' step index
     bookkeeping, index lookups by timestep value, and the forward process written with sigmas."""
@@ -172,9 +186,7 @@ class _SigmaScheduler(_DiffusersFromConfig, _Scheduler):
     _missing_timestep_is_last = False
 
     def _setup_sigmas(self, cfg: dict[str, Any]) -> None:
-        merged = {**_NO_CLIPPING, **cfg}
-        self._setup(merged)
-        self.config = SchedulerConfig({k: merged[k] for k in cfg})
+        self._setup_fields(cfg)
         if cfg.get("rescale_betas_zero_snr"):
             # zero terminal SNR makes sigma_T infinite; diffusers caps alpha_bar_T at 2^-24 (sigma_T ~ 4096)
             acp = self._alphas_cumprod.copy()
@@ -193,7 +205,7 @@ class _SigmaScheduler(_DiffusersFromConfig, _Scheduler):
         return self._public_table("timesteps", "int64" if self._timesteps.dtype.kind in "iu" else "float32")
 
     def _put_timesteps(self, value) -> None:
-        array = value.numpy() if isinstance(value, _core.Tensor) else np.asarray(value)
+        array = _as_numpy(value)
         self._set_table("timesteps", array, np.int64 if array.dtype.kind in "iu" else np.float32)
 
     timesteps = property(_get_timesteps, _put_timesteps)
@@ -221,15 +233,33 @@ class _SigmaScheduler(_DiffusersFromConfig, _Scheduler):
 
     def _spaced_float_timesteps(self, n: int) -> np.ndarray:
         # as _spaced_timesteps, but kept in float32: linspace timesteps fall between training steps
-        T = self.config.num_train_timesteps
-        spacing = self.config.timestep_spacing
-        if spacing == "linspace":
-            ts = np.linspace(0, T - 1, n, dtype=np.float32)[::-1]
-        elif spacing == "leading":
-            ts = (np.arange(n) * (T // n)).round()[::-1].astype(np.float32) + np.float32(self.config.steps_offset)
-        else:  # trailing
-            ts = np.arange(T, 0, -T / n).round().astype(np.float32) - np.float32(1)
-        return np.ascontiguousarray(ts, dtype=np.float32)
+        if self.config.timestep_spacing == "linspace":
+            T = self.config.num_train_timesteps
+            return np.ascontiguousarray(np.linspace(0, T - 1, n, dtype=np.float32)[::-1])
+        return self._spaced_timesteps(n).astype(np.float32)
+
+    def _interpolated_sigmas(self, steps: np.ndarray) -> np.ndarray:
+        """The noise levels of (fractional) timesteps ``steps``, linearly interpolated in the training sigmas."""
+        train = self._train_sigmas()
+        return np.interp(steps.astype(np.float64), np.arange(train.size), train)
+
+    def _respaced(self, levels: np.ndarray, steps: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """``n`` levels and timesteps: Karras or exponential spacing between the ends of ``levels`` where the
+        config asks for it (with the timesteps of those levels), else ``levels`` and ``steps`` as given."""
+        if self.config.get("use_karras_sigmas"):
+            levels = self._convert_to_karras(levels, n)
+        elif self.config.get("use_exponential_sigmas"):
+            levels = self._convert_to_exponential(levels, n)
+        else:
+            return levels, steps
+        return levels, _sigma_to_t(levels, np.log(self._train_sigmas())).astype(np.float32)
+
+    def _set_schedule(self, sigmas: np.ndarray, timesteps: np.ndarray) -> None:
+        # a new inference schedule (sigmas with the final level appended): sampling starts over at its first step
+        self._sigmas = np.ascontiguousarray(sigmas, dtype=np.float64)
+        self._timesteps = timesteps
+        self._step_index = None
+        self._begin_index = None
 
     # -- step index bookkeeping (diffusers' names)
 
@@ -267,9 +297,13 @@ class _SigmaScheduler(_DiffusersFromConfig, _Scheduler):
         return int(hits[1] if hits.size > 1 else hits[0])
 
     def _init_step_index(self, timestep) -> None:
-        self._step_index = self.index_for_timestep(timestep) if self._begin_index is None else self._begin_index
+        # the first step (or scaling) of a schedule finds where it starts
+        if self._step_index is None:
+            self._step_index = self.index_for_timestep(timestep) if self._begin_index is None else self._begin_index
 
-    def _current_sigmas(self, op: str) -> tuple[float, float]:
+    def _step_sigmas(self, op: str, timestep) -> tuple[float, float]:
+        """(sigma, sigma_next) of the current step; the first step finds its index from ``timestep``."""
+        self._init_step_index(timestep)
         i = self._step_index
         if i + 1 >= self._sigmas.size:
             raise ValueError(
@@ -280,18 +314,24 @@ class _SigmaScheduler(_DiffusersFromConfig, _Scheduler):
     # -- model input and output in sigma form
 
     def _scale_for_sigma(self, sample, timestep):
-        if self._step_index is None:
-            self._init_step_index(timestep)
+        self._init_step_index(timestep)
         sigma = float(self._sigmas[self._step_index])
         self.is_scale_input_called = True
         return sample / math.sqrt(sigma * sigma + 1.0)
 
-    def _warn_if_unscaled(self, op: str) -> None:
+    def _begin_step(self, op: str, model_output, timestep, sample) -> tuple[float, float]:
+        """Checks a step's inputs (warning if the model input was not scaled); the step's (sigma, sigma_next)."""
+        _check_tensors(op, sample, model_output, "sample", "model_output")
         if not self.is_scale_input_called:
             warnings.warn(
                 f"{op}: scale_model_input was not called before step; the model saw an unscaled sample",
                 stacklevel=3,
             )
+        return self._step_sigmas(op, timestep)
+
+    def _end_step(self, return_dict: bool, prev_sample, *pred_original_sample):
+        self._step_index += 1
+        return _step_output(return_dict, prev_sample, *pred_original_sample)
 
     def _pred_original_sigma(self, model_output, sample, sigma: float, sigma_hat: float):
         """x0 from the model output at noise level sigma (sample scaled as x_t / alpha_t)."""
@@ -302,17 +342,15 @@ class _SigmaScheduler(_DiffusersFromConfig, _Scheduler):
             return model_output * (-sigma / math.sqrt(sigma * sigma + 1.0)) + sample / (sigma * sigma + 1.0)
         return model_output
 
-    def _check_step_inputs(self, op: str, model_output, sample) -> None:
-        if not isinstance(sample, _core.Tensor):
-            raise TypeError(f"{op}: sample must be an md tensor, got {type(sample).__name__}")
-        _check_same_shape(op, sample, model_output, "sample", "model_output")
-
     # -- forward process
 
+    def _indices_of(self, op: str, timesteps) -> np.ndarray:
+        return np.array([self.index_for_timestep(t) for t in _host_timesteps(op, timesteps)], dtype=np.int64)
+
     def _add_noise_indices(self, op: str, timesteps) -> np.ndarray:
-        ts = _host_timesteps(op, timesteps)
         if self._begin_index is None:
-            return np.array([self.index_for_timestep(t) for t in ts], dtype=np.int64)
+            return self._indices_of(op, timesteps)
+        ts = _host_timesteps(op, timesteps)
         if self._step_index is not None:
             return np.full(ts.size, self._step_index, dtype=np.int64)
         return np.full(ts.size, self._begin_index, dtype=np.int64)
@@ -326,6 +364,11 @@ class _SigmaScheduler(_DiffusersFromConfig, _Scheduler):
         host = np.ascontiguousarray(values.astype(np.float32).reshape(shape))
         return _core.tensor(host, dtype="float32", device=str(like.device))
 
+    def _per_sample_alpha_sigma(self, op: str, sigma: np.ndarray, like):
+        """alpha_t and sigma_t of the variance-preserving process at noise levels ``sigma``, as _per_sample."""
+        alpha = 1.0 / np.sqrt(sigma * sigma + 1.0)
+        return self._per_sample(op, alpha, like), self._per_sample(op, sigma * alpha, like)
+
     def _noise_sigmas(self, op: str, timesteps) -> np.ndarray:
         return self._sigmas[self._add_noise_indices(op, timesteps)]
 
@@ -336,9 +379,7 @@ class _SigmaScheduler(_DiffusersFromConfig, _Scheduler):
         step's level is used for all), as diffusers does.
         """
         op = f"{type(self).__name__}.add_noise"
-        if not isinstance(original_samples, _core.Tensor):
-            raise TypeError(f"{op}: original_samples must be an md tensor, got {type(original_samples).__name__}")
-        _check_same_shape(op, original_samples, noise, "original_samples", "noise")
+        _check_tensors(op, original_samples, noise, "original_samples", "noise")
         sigma = self._per_sample(op, self._noise_sigmas(op, timesteps), original_samples)
         return original_samples + noise * sigma
 
@@ -349,13 +390,9 @@ class _SigmaScheduler(_DiffusersFromConfig, _Scheduler):
         ``timesteps``, not the timestep), which is another noise level; here the level is that entry's sigma.
         """
         op = f"{type(self).__name__}.get_velocity"
-        if not isinstance(sample, _core.Tensor):
-            raise TypeError(f"{op}: sample must be an md tensor, got {type(sample).__name__}")
-        _check_same_shape(op, sample, noise, "sample", "noise")
-        ts = _host_timesteps(op, timesteps)
-        sigma = self._sigmas[np.array([self.index_for_timestep(t) for t in ts], dtype=np.int64)]
-        alpha = 1.0 / np.sqrt(sigma * sigma + 1.0)
-        return self._per_sample(op, alpha, sample) * noise - self._per_sample(op, sigma * alpha, sample) * sample
+        _check_tensors(op, sample, noise, "sample", "noise")
+        alpha, sigma = self._per_sample_alpha_sigma(op, self._sigmas[self._indices_of(op, timesteps)], sample)
+        return alpha * noise - sigma * sample
 
 
 class EulerDiscreteScheduler(_SigmaScheduler):
@@ -365,26 +402,6 @@ class EulerDiscreteScheduler(_SigmaScheduler):
     sampler walks x_t / alpha_t); ``s_churn`` > 0 adds Karras' stochastic churn. Not implemented:
     ``use_beta_sigmas`` (needs SciPy's beta quantiles).
     """
-
-    _defaults: dict[str, Any] = dict(
-        num_train_timesteps=1000,
-        beta_start=0.0001,
-        beta_end=0.02,
-        beta_schedule="linear",
-        trained_betas=None,
-        prediction_type="epsilon",
-        interpolation_type="linear",
-        use_karras_sigmas=False,
-        use_exponential_sigmas=False,
-        use_beta_sigmas=False,
-        sigma_min=None,
-        sigma_max=None,
-        timestep_spacing="linspace",
-        timestep_type="discrete",
-        steps_offset=0,
-        rescale_betas_zero_snr=False,
-        final_sigmas_type="zero",
-    )
 
     def __init__(
         self,
@@ -472,21 +489,13 @@ class EulerDiscreteScheduler(_SigmaScheduler):
                 steps = self._spaced_float_timesteps(n)
             self.num_inference_steps = n
             if cfg.interpolation_type == "linear":
-                levels = np.interp(steps.astype(np.float64), np.arange(train.size), train)
+                levels = self._interpolated_sigmas(steps)
             else:  # log_linear: n + 1 levels evenly spaced in log sigma; the timesteps stay as spaced
                 levels = np.exp(np.linspace(math.log(train[-1]), math.log(train[0]), n + 1))
-            if cfg.use_karras_sigmas:
-                levels = self._convert_to_karras(levels, n)
-                steps = _sigma_to_t(levels, log_train).astype(np.float32)
-            elif cfg.use_exponential_sigmas:
-                levels = self._convert_to_exponential(levels, n)
-                steps = _sigma_to_t(levels, log_train).astype(np.float32)
+            levels, steps = self._respaced(levels, steps, n)
             last = train[0] if cfg.final_sigmas_type == "sigma_min" else 0.0
             levels = np.concatenate([levels, [last]])
-        self._sigmas = np.ascontiguousarray(levels, dtype=np.float64)
-        self._timesteps = self._continuous_or(self._sigmas[:-1], steps)
-        self._step_index = None
-        self._begin_index = None
+        self._set_schedule(levels, self._continuous_or(levels[:-1], steps))  # levels: float64 here
 
     def step(
         self,
@@ -509,16 +518,8 @@ class EulerDiscreteScheduler(_SigmaScheduler):
         ``SchedulerOutput(prev_sample, pred_original_sample)`` (a tuple if ``return_dict`` is False).
         """
         op = f"{type(self).__name__}.step"
-        if _is_integer_timestep(timestep):
-            raise ValueError(
-                f"{op}: got an integer timestep ({timestep!r}); pass an entry of scheduler.timesteps, "
-                "not its index (as from enumerate(timesteps))"
-            )
-        self._check_step_inputs(op, model_output, sample)
-        self._warn_if_unscaled(op)
-        if self._step_index is None:
-            self._init_step_index(timestep)
-        sigma, sigma_next = self._current_sigmas(op)
+        _check_not_an_index(op, timestep)
+        sigma, sigma_next = self._begin_step(op, model_output, timestep, sample)
         gamma = min(s_churn / (self._sigmas.size - 1), 2**0.5 - 1) if s_tmin <= sigma <= s_tmax else 0.0
         sigma_hat = sigma * (gamma + 1.0)
         if gamma > 0:
@@ -527,10 +528,7 @@ class EulerDiscreteScheduler(_SigmaScheduler):
         x0 = self._pred_original_sigma(model_output, sample, sigma, sigma_hat)
         derivative = (sample - x0) / sigma_hat
         prev_sample = sample + derivative * (sigma_next - sigma_hat)
-        self._step_index += 1
-        if not return_dict:
-            return prev_sample, x0
-        return SchedulerOutput(prev_sample=prev_sample, pred_original_sample=x0)
+        return self._end_step(return_dict, prev_sample, x0)
 
 
 class EulerAncestralDiscreteScheduler(_SigmaScheduler):
@@ -541,18 +539,6 @@ class EulerAncestralDiscreteScheduler(_SigmaScheduler):
     drawn on every step (also the last, where sigma_up = 0) so the generator advances as in diffusers.
     ``prediction_type="sample"`` is not implemented (as in diffusers).
     """
-
-    _defaults: dict[str, Any] = dict(
-        num_train_timesteps=1000,
-        beta_start=0.0001,
-        beta_end=0.02,
-        beta_schedule="linear",
-        trained_betas=None,
-        prediction_type="epsilon",
-        timestep_spacing="linspace",
-        steps_offset=0,
-        rescale_betas_zero_snr=False,
-    )
 
     def __init__(
         self,
@@ -583,15 +569,9 @@ class EulerAncestralDiscreteScheduler(_SigmaScheduler):
 
         ``device`` is accepted for diffusers compatibility and ignored.
         """
-        n = self._check_num_steps(num_inference_steps)
-        self.num_inference_steps = n
-        steps = self._spaced_float_timesteps(n)
-        train = self._train_sigmas()
-        levels = np.interp(steps.astype(np.float64), np.arange(train.size), train)
-        self._sigmas = np.concatenate([levels, [0.0]])
-        self._timesteps = steps
-        self._step_index = None
-        self._begin_index = None
+        self.num_inference_steps = self._check_num_steps(num_inference_steps)
+        steps = self._spaced_float_timesteps(self.num_inference_steps)
+        self._set_schedule(np.concatenate([self._interpolated_sigmas(steps), [0.0]]), steps)
 
     def step(self, model_output, timestep, sample, generator=None, return_dict: bool = True):
         """One ancestral step from ``sigmas[step_index]`` to ``sigmas[step_index + 1]``.
@@ -599,16 +579,8 @@ class EulerAncestralDiscreteScheduler(_SigmaScheduler):
         Returns ``SchedulerOutput(prev_sample, pred_original_sample)`` (a tuple if ``return_dict`` is False).
         """
         op = f"{type(self).__name__}.step"
-        if _is_integer_timestep(timestep):
-            raise ValueError(
-                f"{op}: got an integer timestep ({timestep!r}); pass an entry of scheduler.timesteps, "
-                "not its index (as from enumerate(timesteps))"
-            )
-        self._check_step_inputs(op, model_output, sample)
-        self._warn_if_unscaled(op)
-        if self._step_index is None:
-            self._init_step_index(timestep)
-        sigma, sigma_next = self._current_sigmas(op)
+        _check_not_an_index(op, timestep)
+        sigma, sigma_next = self._begin_step(op, model_output, timestep, sample)
         x0 = self._pred_original_sigma(model_output, sample, sigma, sigma)
         sigma_up = math.sqrt(sigma_next**2 * (sigma**2 - sigma_next**2) / sigma**2)
         sigma_down = math.sqrt(max(sigma_next**2 - sigma_up**2, 0.0))
@@ -616,10 +588,7 @@ class EulerAncestralDiscreteScheduler(_SigmaScheduler):
         prev_sample = sample + derivative * (sigma_down - sigma)
         noise = _core.randn(model_output.shape, generator=generator, device=model_output.device)
         prev_sample = prev_sample + noise * sigma_up
-        self._step_index += 1
-        if not return_dict:
-            return prev_sample, x0
-        return SchedulerOutput(prev_sample=prev_sample, pred_original_sample=x0)
+        return self._end_step(return_dict, prev_sample, x0)
 
 
 class LMSDiscreteScheduler(_SigmaScheduler):
@@ -630,20 +599,6 @@ class LMSDiscreteScheduler(_SigmaScheduler):
     adaptive quadrature, which is exact for these cubic and lower polynomials up to its tolerance).
     Not implemented: ``use_beta_sigmas``.
     """
-
-    _defaults: dict[str, Any] = dict(
-        num_train_timesteps=1000,
-        beta_start=0.0001,
-        beta_end=0.02,
-        beta_schedule="linear",
-        trained_betas=None,
-        use_karras_sigmas=False,
-        use_exponential_sigmas=False,
-        use_beta_sigmas=False,
-        prediction_type="epsilon",
-        timestep_spacing="linspace",
-        steps_offset=0,
-    )
 
     def __init__(
         self,
@@ -674,21 +629,10 @@ class LMSDiscreteScheduler(_SigmaScheduler):
 
         ``device`` is accepted for diffusers compatibility and ignored.
         """
-        n = self._check_num_steps(num_inference_steps)
-        self.num_inference_steps = n
+        n = self.num_inference_steps = self._check_num_steps(num_inference_steps)
         steps = self._spaced_float_timesteps(n)
-        train = self._train_sigmas()
-        levels = np.interp(steps.astype(np.float64), np.arange(train.size), train)
-        if self.config.use_karras_sigmas:
-            levels = self._convert_to_karras(levels, n)
-            steps = _sigma_to_t(levels, np.log(train)).astype(np.float32)
-        elif self.config.use_exponential_sigmas:
-            levels = self._convert_to_exponential(levels, n)
-            steps = _sigma_to_t(levels, np.log(train)).astype(np.float32)
-        self._sigmas = np.concatenate([levels, [0.0]])
-        self._timesteps = steps
-        self._step_index = None
-        self._begin_index = None
+        levels, steps = self._respaced(self._interpolated_sigmas(steps), steps, n)
+        self._set_schedule(np.concatenate([levels, [0.0]]), steps)
         self.derivatives = []
 
     def get_lms_coefficient(self, order: int, t: int, current_order: int) -> float:
@@ -709,11 +653,7 @@ class LMSDiscreteScheduler(_SigmaScheduler):
         op = f"{type(self).__name__}.step"
         if isinstance(order, bool) or not isinstance(order, (int, np.integer)) or order < 1:
             raise ValueError(f"{op}: order must be a positive int, got {order!r}")
-        self._check_step_inputs(op, model_output, sample)
-        self._warn_if_unscaled(op)
-        if self._step_index is None:
-            self._init_step_index(timestep)
-        sigma, _ = self._current_sigmas(op)
+        sigma, _ = self._begin_step(op, model_output, timestep, sample)
         x0 = self._pred_original_sigma(model_output, sample, sigma, sigma)
         self.derivatives.append((sample - x0) / sigma)
         if len(self.derivatives) > order:
@@ -724,11 +664,7 @@ class LMSDiscreteScheduler(_SigmaScheduler):
         for coeff, derivative in zip(coeffs, reversed(self.derivatives)):
             term = derivative * coeff
             update = term if update is None else update + term
-        prev_sample = sample + update
-        self._step_index += 1
-        if not return_dict:
-            return prev_sample, x0
-        return SchedulerOutput(prev_sample=prev_sample, pred_original_sample=x0)
+        return self._end_step(return_dict, sample + update, x0)
 
 
 def _check_sigma_spacing_options(name: str, cfg: dict[str, Any]) -> None:
@@ -759,36 +695,6 @@ class DPMSolverMultistepScheduler(_SigmaScheduler):
 
     _missing_timestep_is_last = True
     _algorithms = ("dpmsolver", "dpmsolver++", "sde-dpmsolver", "sde-dpmsolver++")
-    _defaults: dict[str, Any] = dict(
-        num_train_timesteps=1000,
-        beta_start=0.0001,
-        beta_end=0.02,
-        beta_schedule="linear",
-        trained_betas=None,
-        solver_order=2,
-        prediction_type="epsilon",
-        thresholding=False,
-        dynamic_thresholding_ratio=0.995,
-        sample_max_value=1.0,
-        algorithm_type="dpmsolver++",
-        solver_type="midpoint",
-        lower_order_final=True,
-        euler_at_final=False,
-        use_karras_sigmas=False,
-        use_exponential_sigmas=False,
-        use_beta_sigmas=False,
-        use_lu_lambdas=False,
-        use_flow_sigmas=False,
-        flow_shift=1.0,
-        final_sigmas_type="zero",
-        lambda_min_clipped=-float("inf"),
-        variance_type=None,
-        timestep_spacing="linspace",
-        steps_offset=0,
-        rescale_betas_zero_snr=False,
-        use_dynamic_shifting=False,
-        time_shift_type="exponential",
-    )
 
     def __init__(
         self,
@@ -911,13 +817,10 @@ class DPMSolverMultistepScheduler(_SigmaScheduler):
         else:
             levels = np.interp(steps, np.arange(T), train)
         last_sigma = train[0] if cfg.final_sigmas_type == "sigma_min" else 0.0
-        self._sigmas = np.concatenate([levels, [last_sigma]]).astype(np.float64)
-        self._timesteps = np.ascontiguousarray(steps.astype(np.int64))
+        self._set_schedule(np.concatenate([levels, [last_sigma]]), np.ascontiguousarray(steps.astype(np.int64)))
         self.num_inference_steps = int(self._timesteps.size)
         self.model_outputs = [None] * cfg.solver_order
         self.lower_order_nums = 0
-        self._step_index = None
-        self._begin_index = None
 
     def _sigma_to_alpha_sigma_t(self, sigma: float) -> tuple[float, float]:
         return _vp_alpha_sigma(float(sigma))
@@ -1060,9 +963,7 @@ class DPMSolverMultistepScheduler(_SigmaScheduler):
             raise ValueError(f"{op}: call set_timesteps(num_inference_steps) before step")
         if not isinstance(sample, _core.Tensor) or not isinstance(model_output, _core.Tensor):
             raise TypeError(f"{op}: model_output and sample must be md tensors")
-        if self._step_index is None:
-            self._init_step_index(timestep)
-        self._current_sigmas(op)
+        self._step_sigmas(op, timestep)
         cfg = self.config
         n = self._timesteps.size
         short = cfg.lower_order_final and n < 15
@@ -1075,13 +976,7 @@ class DPMSolverMultistepScheduler(_SigmaScheduler):
 
         noise = None
         if cfg.algorithm_type.startswith("sde-"):
-            if variance_noise is not None:
-                if generator is not None:
-                    raise ValueError(f"{op}: pass either generator or variance_noise, not both")
-                _check_same_shape(op, converted, variance_noise, "model_output", "variance_noise")
-                noise = variance_noise
-            else:
-                noise = _core.randn(tuple(converted.shape), generator=generator, device=converted.device)
+            noise = self._noise(op, converted, generator, variance_noise)
 
         if cfg.solver_order == 1 or self.lower_order_nums < 1 or lower_order_final:
             prev_sample = self.dpm_solver_first_order_update(converted, sample=sample, noise=noise)
@@ -1091,10 +986,7 @@ class DPMSolverMultistepScheduler(_SigmaScheduler):
             prev_sample = self.multistep_dpm_solver_third_order_update(self.model_outputs, sample=sample, noise=noise)
         if self.lower_order_nums < cfg.solver_order:
             self.lower_order_nums += 1
-        self._step_index += 1
-        if not return_dict:
-            return (prev_sample,)
-        return SchedulerOutput(prev_sample=prev_sample)
+        return self._end_step(return_dict, prev_sample)
 
     def _noise_sigmas(self, op: str, timesteps) -> np.ndarray:
         if self.num_inference_steps is None:
@@ -1112,14 +1004,9 @@ class DPMSolverMultistepScheduler(_SigmaScheduler):
         """Forward diffusion ``alpha_t * x0 + sigma_t * noise`` at each timestep's noise level (looked up
         in ``timesteps`` after ``set_timesteps``, as diffusers does)."""
         op = f"{type(self).__name__}.add_noise"
-        if not isinstance(original_samples, _core.Tensor):
-            raise TypeError(f"{op}: original_samples must be an md tensor, got {type(original_samples).__name__}")
-        _check_same_shape(op, original_samples, noise, "original_samples", "noise")
-        sigma = self._noise_sigmas(op, timesteps)
-        alpha = 1.0 / np.sqrt(sigma * sigma + 1.0)
-        a = self._per_sample(op, alpha, original_samples)
-        s = self._per_sample(op, sigma * alpha, original_samples)
-        return a * original_samples + s * noise
+        _check_tensors(op, original_samples, noise, "original_samples", "noise")
+        alpha, sigma = self._per_sample_alpha_sigma(op, self._noise_sigmas(op, timesteps), original_samples)
+        return alpha * original_samples + sigma * noise
 
     get_velocity = _Scheduler.get_velocity
 
@@ -1132,19 +1019,6 @@ class PNDMScheduler(_DiffusersFromConfig, _Scheduler):
     second-order Heun-like pair, so ``timesteps`` repeats one entry. Without it the first 12 calls are
     the Runge-Kutta stages of 3 steps (``prk_timesteps``). ``prediction_type`` is "epsilon" or "v_prediction".
     """
-
-    _defaults: dict[str, Any] = dict(
-        num_train_timesteps=1000,
-        beta_start=0.0001,
-        beta_end=0.02,
-        beta_schedule="linear",
-        trained_betas=None,
-        skip_prk_steps=False,
-        set_alpha_to_one=False,
-        prediction_type="epsilon",
-        timestep_spacing="leading",
-        steps_offset=0,
-    )
 
     def __init__(
         self,
@@ -1160,11 +1034,8 @@ class PNDMScheduler(_DiffusersFromConfig, _Scheduler):
         steps_offset: int = 0,
     ):
         cfg = {k: v for k, v in locals().items() if k in self._defaults}
-        name = type(self).__name__
-        _check_choice(name, "prediction_type", prediction_type, ("epsilon", "v_prediction"))
-        merged = {**_NO_CLIPPING, **cfg}
-        self._setup(merged)
-        self.config = SchedulerConfig({k: merged[k] for k in cfg})
+        _check_choice(type(self).__name__, "prediction_type", prediction_type, ("epsilon", "v_prediction"))
+        self._setup_fields(cfg)
         self.final_alpha_cumprod = 1.0 if set_alpha_to_one else float(self._alphas_cumprod[0])
         self.pndm_order = 4
         self.cur_model_output = None
@@ -1177,17 +1048,9 @@ class PNDMScheduler(_DiffusersFromConfig, _Scheduler):
     def set_timesteps(self, num_inference_steps: int, device=None) -> None:
         """Chooses ``timesteps`` (int64): the Runge-Kutta stages' then the multistep steps'. Resets the
         history. ``device`` is accepted for diffusers compatibility and ignored."""
-        n = self._check_num_steps(num_inference_steps)
-        self.num_inference_steps = n
+        n = self.num_inference_steps = self._check_num_steps(num_inference_steps)
         T = self.config.num_train_timesteps
-        spacing = self.config.timestep_spacing
-        if spacing == "linspace":
-            base = np.linspace(0, T - 1, n).round().astype(np.int64)
-        elif spacing == "leading":
-            base = (np.arange(n) * (T // n)).round().astype(np.int64) + self.config.steps_offset
-        else:  # trailing
-            base = np.round(np.arange(T, 0, -T / n))[::-1].astype(np.int64) - 1
-        # base ascends here
+        base = self._spaced_timesteps(n)[::-1]  # ascending
         if self.config.skip_prk_steps:
             # the first multistep step is taken twice (predictor at t, corrector from t - step), hence the repeat
             self.prk_timesteps = np.array([], dtype=np.int64)
@@ -1219,9 +1082,7 @@ class PNDMScheduler(_DiffusersFromConfig, _Scheduler):
     def _begin(self, op: str, model_output, timestep, sample) -> int:
         if self.num_inference_steps is None:
             raise ValueError(f"{op}: call set_timesteps(num_inference_steps) before step")
-        if not isinstance(sample, _core.Tensor):
-            raise TypeError(f"{op}: sample must be an md tensor, got {type(sample).__name__}")
-        _check_same_shape(op, sample, model_output, "sample", "model_output")
+        _check_tensors(op, sample, model_output, "sample", "model_output")
         return _timestep_int(op, timestep)
 
     def step_prk(self, model_output, timestep, sample, return_dict: bool = True):
@@ -1247,9 +1108,7 @@ class PNDMScheduler(_DiffusersFromConfig, _Scheduler):
         base = self.cur_sample if self.cur_sample is not None else sample
         prev_sample = self._get_prev_sample(base, t, prev_t, model_output)
         self.counter += 1
-        if not return_dict:
-            return (prev_sample,)
-        return SchedulerOutput(prev_sample=prev_sample)
+        return _step_output(return_dict, prev_sample)
 
     def step_plms(self, model_output, timestep, sample, return_dict: bool = True):
         """One linear multistep step (Adams-Bashforth on the last up to four model outputs)."""
@@ -1278,17 +1137,16 @@ class PNDMScheduler(_DiffusersFromConfig, _Scheduler):
             model_output = (ets[-1] * 55 - ets[-2] * 59 + ets[-3] * 37 - ets[-4] * 9) * (1 / 24)
         prev_sample = self._get_prev_sample(sample, t, prev_t, model_output)
         self.counter += 1
-        if not return_dict:
-            return (prev_sample,)
-        return SchedulerOutput(prev_sample=prev_sample)
+        return _step_output(return_dict, prev_sample)
+
+    _alpha_prods = DDIMScheduler._alpha_prods
 
     def _get_prev_sample(self, sample, t: int, prev_t: int, model_output):
         # eq. 11 of Liu et al.: DDIM's deterministic transfer from t to prev_t written with the noise estimate
         T = self.config.num_train_timesteps
         if not 0 <= t < T or prev_t >= T:
             raise IndexError(f"{type(self).__name__}.step: timestep {t} -> {prev_t} outside [0, {T})")
-        alpha_prod_t = float(self._alphas_cumprod[t])
-        alpha_prod_t_prev = float(self._alphas_cumprod[prev_t]) if prev_t >= 0 else self.final_alpha_cumprod
+        alpha_prod_t, alpha_prod_t_prev = self._alpha_prods(t, prev_t)
         beta_prod_t = 1.0 - alpha_prod_t
         beta_prod_t_prev = 1.0 - alpha_prod_t_prev
         if self.config.prediction_type == "v_prediction":
