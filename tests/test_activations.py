@@ -1147,3 +1147,16 @@ def test_value_errors_for_bad_options_and_inputs():
         md.F.kl_div(x, np.ones((2, 3)))
     with pytest.raises(IndexError, match="softmin: dim 2 is out of range"):
         md.F.softmin(x, 2)
+
+
+def test_deprecated_size_average_warns_at_the_users_line():
+    for make in (
+        lambda: md.nn.BCELoss(size_average=False),
+        lambda: md.nn.NLLLoss(reduce=False),
+        lambda: md.F.binary_cross_entropy(md.rand((3,)), md.rand((3,)), size_average=False),
+    ):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            make()
+        assert len(caught) == 1 and "size_average and reduce" in str(caught[0].message)
+        assert caught[0].filename == __file__  # not a line inside minidiff

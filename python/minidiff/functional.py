@@ -558,16 +558,19 @@ def _adaptive_bins(size_in: int, size_out: int) -> list[tuple[int, int]]:
     return [(i * size_in // size_out, -(-(i + 1) * size_in // size_out)) for i in range(size_out)]
 
 
-def _adaptive_input(op: str, input):  # noqa: A002
-    """(input as 4D, batched) after torch's checks: 3D or 4D, nonzero C, H and W."""
+def _pool_input(op: str, input, spatial: int):  # noqa: A002
+    """(input as (N, C, H, W), batched) for 2-D pooling, or (N, C, 1, L) for 1-D, after torch's
+    checks: one or two more dims than ``spatial``, the non-batch ones nonzero."""
     _check_tensor(op, "input", input)
     shape = tuple(input.shape)
-    if input.ndim not in (3, 4):
-        raise ValueError(f"{op}: expected a 3D (C, H, W) or 4D (N, C, H, W) input, got shape {shape}")
-    if 0 in shape[-3:]:
+    if input.ndim not in (spatial + 1, spatial + 2):
+        layout = "(C, L) or 3D (N, C, L)" if spatial == 1 else "(C, H, W) or 4D (N, C, H, W)"
+        raise ValueError(f"{op}: expected a {spatial + 1}D {layout} input, got shape {shape}")
+    if 0 in shape[-spatial - 1 :]:
         raise ValueError(f"{op}: the input's non-batch dimensions must be nonzero, got shape {shape}")
-    batched = input.ndim == 4
-    return (input if batched else input.unsqueeze(0)), batched
+    batched = input.ndim == spatial + 2
+    x = input if batched else input.unsqueeze(0)
+    return (x if spatial == 2 else x.unsqueeze(2)), batched
 
 
 def _adaptive_mean(x: Tensor, dim: int, size_out: int) -> Tensor:
@@ -601,7 +604,7 @@ def adaptive_avg_pool2d(input, output_size):  # noqa: A002
     out_w) for any output size, larger than the input too. Bins may differ in size and overlap
     (7 -> 3: rows 0-2, 2-4, 4-6). ``output_size`` is an int or a pair; None keeps that size.
     Averaging is separable, so H and W are reduced one after the other."""
-    x, batched = _adaptive_input("adaptive_avg_pool2d", input)
+    x, batched = _pool_input("adaptive_avg_pool2d", input, 2)
     out_h, out_w = _adaptive_output_size("adaptive_avg_pool2d", output_size, x.shape[2], x.shape[3])
     out = _adaptive_mean(_adaptive_mean(x, 2, out_h), 3, out_w)
     return out if batched else out.squeeze(0)
@@ -622,7 +625,7 @@ def adaptive_max_pool2d(input, output_size, return_indices: bool = False):  # no
     gives NaN. ``return_indices=True`` also returns each maximum's flat index into its (H, W)
     plane (int64, computed on the host)."""
     op = "adaptive_max_pool2d"
-    x, batched = _adaptive_input(op, input)
+    x, batched = _pool_input(op, input, 2)
     n, c, h, w = x.shape
     out_h, out_w = _adaptive_output_size(op, output_size, h, w)
     rows, kh = _adaptive_window_indices(h, out_h)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import builtins
 import math
 import numbers
+import sys
 import warnings
 
 import numpy as np
@@ -386,8 +387,18 @@ def rrelu_(input, lower: float = 1.0 / 8, upper: float = 1.0 / 3, training: bool
 # ---- losses
 
 
+def _user_stacklevel() -> int:
+    """``warnings.warn``'s stacklevel, for a warning raised in the function that calls this, that
+    names the first frame outside minidiff (the user's line, however deep the loss or module is)."""
+    frame, level = sys._getframe(2), 2
+    while frame is not None and frame.f_globals.get("__name__", "").partition(".")[0] == "minidiff":
+        frame, level = frame.f_back, level + 1
+    return level
+
+
 def _reduction(op: str, size_average, reduce, reduction: str, allowed=_REDUCTIONS) -> str:
-    """torch's deprecated size_average/reduce as a reduction (with torch's warning), then checked."""
+    """torch's deprecated size_average/reduce as a reduction (with torch's warning, pointing at the
+    user's code), then checked."""
     if size_average is not None or reduce is not None:
         size_average = True if size_average is None else size_average
         reduce = True if reduce is None else reduce
@@ -395,12 +406,20 @@ def _reduction(op: str, size_average, reduce, reduction: str, allowed=_REDUCTION
         warnings.warn(
             f"{op}: size_average and reduce args will be deprecated, please use reduction='{reduction}' instead.",
             UserWarning,
-            stacklevel=3,
+            stacklevel=_user_stacklevel(),
         )
     if reduction not in allowed:
         names = ", ".join(repr(r) for r in allowed)
         raise ValueError(f"{op}: reduction must be one of {names}, got {reduction!r}")
     return reduction
+
+
+def _loss_args(op: str, size_average, reduce, reduction: str, **tensors) -> str:
+    """A loss's opening checks: each named argument must be a tensor; returns the reduction (see
+    ``_reduction``; its warning points at the user's code)."""
+    for name, t in tensors.items():
+        _check_tensor(op, name, t)
+    return _reduction(op, size_average, reduce, reduction)
 
 
 def _same_shape(op: str, input, target) -> None:  # noqa: A002
@@ -453,9 +472,7 @@ def binary_cross_entropy(
     ``weight`` broadcasts to the input's shape. The range check reads the values on the host.
     Unlike torch, ``weight`` may require grad (it gets the loss's derivative)."""
     op = "binary_cross_entropy"
-    _check_tensor(op, "input", input)
-    _check_tensor(op, "target", target)
-    reduction = _reduction(op, size_average, reduce, reduction)
+    reduction = _loss_args(op, size_average, reduce, reduction, input=input, target=target)
     _same_shape(op, input, target)
     shape = tuple(input.shape)
     if weight is not None:
@@ -495,9 +512,7 @@ def binary_cross_entropy_with_logits(
     accurate for any x. ``weight`` and ``pos_weight`` (e.g. (C,) against (N, C)) broadcast to the
     input's shape; the target has the input's shape."""
     op = "binary_cross_entropy_with_logits"
-    _check_tensor(op, "input", input)
-    _check_tensor(op, "target", target)
-    reduction = _reduction(op, size_average, reduce, reduction)
+    reduction = _loss_args(op, size_average, reduce, reduction, input=input, target=target)
     _same_shape(op, input, target)
     shape = tuple(input.shape)
     log_sig = logsigmoid(input)
@@ -526,9 +541,7 @@ def nll_loss(
     scaled by ``weight[target]`` (a per-class weight (C,)). Targets equal to ``ignore_index``
     add nothing; "mean" divides by the summed weights of the others (NaN when all are ignored)."""
     op = "nll_loss"
-    _check_tensor(op, "input", input)
-    _check_tensor(op, "target", target)
-    reduction = _reduction(op, size_average, reduce, reduction)
+    reduction = _loss_args(op, size_average, reduce, reduction, input=input, target=target)
     shape, target_shape = tuple(input.shape), tuple(target.shape)
     if target.dtype != "int64":
         raise TypeError(f"{op}: target must hold int64 class indices, got {target.dtype} of shape {target_shape}")
@@ -653,9 +666,7 @@ def poisson_nll_loss(
     ``log_input`` (input is the log-rate), else ``input - target * log(input + eps)``; ``full``
     adds Stirling's approximation of ``log(target!)`` where target > 1. The two broadcast."""
     op = "poisson_nll_loss"
-    _check_tensor(op, "input", input)
-    _check_tensor(op, "target", target)
-    reduction = _reduction(op, size_average, reduce, reduction)
+    reduction = _loss_args(op, size_average, reduce, reduction, input=input, target=target)
     _broadcast(op, input=tuple(input.shape), target=tuple(target.shape))
     if log_input:
         loss = exp(input) - target * input
@@ -682,9 +693,7 @@ def cosine_embedding_loss(
     (0 elsewhere), for (N, D) inputs and a (N,) target, or (D,) inputs and a 0-d target, as
     torch's (cos uses ``sqrt((|x1|^2 + 1e-12) * (|x2|^2 + 1e-12))``)."""
     op = "cosine_embedding_loss"
-    for name, t in (("input1", input1), ("input2", input2), ("target", target)):
-        _check_tensor(op, name, t)
-    reduction = _reduction(op, size_average, reduce, reduction)
+    reduction = _loss_args(op, size_average, reduce, reduction, input1=input1, input2=input2, target=target)
     s1, s2, st = tuple(input1.shape), tuple(input2.shape), tuple(target.shape)
     if target.ndim not in (0, 1):
         raise ValueError(f"{op}: expected a 0-d or 1-d target, got shape {st} (multi-target is not supported)")
@@ -717,9 +726,7 @@ def margin_ranking_loss(
     """``max(0, -target * (input1 - input2) + margin)`` (target 1: input1 should rank higher), as
     torch's; the three have one number of dimensions and broadcast."""
     op = "margin_ranking_loss"
-    for name, t in (("input1", input1), ("input2", input2), ("target", target)):
-        _check_tensor(op, name, t)
-    reduction = _reduction(op, size_average, reduce, reduction)
+    reduction = _loss_args(op, size_average, reduce, reduction, input1=input1, input2=input2, target=target)
     if not input1.ndim == input2.ndim == target.ndim:
         raise ValueError(
             f"{op}: all input tensors should have the same number of dimensions, got input1 "
@@ -740,9 +747,7 @@ def hinge_embedding_loss(
     """``x`` where target is 1, ``max(0, margin - x)`` where it is -1, as torch's (an element with
     another target gets both terms, as torch's kernel gives); the two broadcast."""
     op = "hinge_embedding_loss"
-    _check_tensor(op, "input", input)
-    _check_tensor(op, "target", target)
-    reduction = _reduction(op, size_average, reduce, reduction)
+    reduction = _loss_args(op, size_average, reduce, reduction, input=input, target=target)
     _broadcast(op, input=tuple(input.shape), target=tuple(target.shape))
     margin_part = where(target != 1, clamp(margin - input, min=0.0), 0.0)
     self_part = where(target != -1, input, 0.0)
@@ -753,9 +758,7 @@ def soft_margin_loss(input, target, size_average=None, reduce=None, reduction: s
     """``log(1 + exp(-target * input))``, as torch's, computed as a softplus: finite (and with a
     finite gradient) where torch's ``log1p(exp(.))`` overflows, for -target * input > 88."""
     op = "soft_margin_loss"
-    _check_tensor(op, "input", input)
-    _check_tensor(op, "target", target)
-    reduction = _reduction(op, size_average, reduce, reduction)
+    reduction = _loss_args(op, size_average, reduce, reduction, input=input, target=target)
     _broadcast(op, input=tuple(input.shape), target=tuple(target.shape))
     return _reduce(softplus(-input * target, 1.0, math.inf), reduction)
 
@@ -776,9 +779,7 @@ def triplet_margin_loss(
     with ``p`` and ``eps``; ``swap`` takes the smaller of d(anchor, negative) and
     d(positive, negative) (Balntas et al. 2016), as torch's."""
     op = "triplet_margin_loss"
-    for name, t in (("anchor", anchor), ("positive", positive), ("negative", negative)):
-        _check_tensor(op, name, t)
-    reduction = _reduction(op, size_average, reduce, reduction)
+    reduction = _loss_args(op, size_average, reduce, reduction, anchor=anchor, positive=positive, negative=negative)
     if margin <= 0:
         raise ValueError(f"{op}: margin must be greater than 0, got {margin}")
     if not anchor.ndim == positive.ndim == negative.ndim:

@@ -21,7 +21,7 @@ from ._core import Tensor
 from ._core import tensor as _tensor
 from ._core.functional import index_select, pad, where
 from .autograd import no_grad as _no_grad
-from .functional import _check_tensor, adaptive_avg_pool2d, adaptive_max_pool2d, interpolate
+from .functional import _check_tensor, _pool_input, adaptive_avg_pool2d, adaptive_max_pool2d, interpolate
 
 __all__ = [
     "adaptive_avg_pool1d",
@@ -281,11 +281,18 @@ def _pool_size(size: int, kernel: int, stride: int, padding: int, dilation: int,
     return out
 
 
-def _pool_args(op: str, n: int, kernel_size, stride, padding, dilation):
+def _kernel_stride_padding(op: str, n: int, kernel_size, stride, padding):
+    """The window of pooling and unpooling as n ints each: a positive kernel, a positive stride (the
+    kernel when None or empty, as torch's) and a non-negative padding."""
     kernel = _positive(op, "kernel_size", _ints(op, "kernel_size", kernel_size, n))
     none = stride is None or (isinstance(stride, (tuple, list)) and len(stride) == 0)
     steps = kernel if none else _positive(op, "stride", _ints(op, "stride", stride, n))
     pads = _positive(op, "padding", _ints(op, "padding", padding, n), minimum=0)
+    return kernel, steps, pads
+
+
+def _pool_args(op: str, n: int, kernel_size, stride, padding, dilation):
+    kernel, steps, pads = _kernel_stride_padding(op, n, kernel_size, stride, padding)
     dil = _positive(op, "dilation", _ints(op, "dilation", dilation, n))
     # torch checks half the kernel (not the dilated one), so every window holds an input value
     if any(p > k // 2 for k, p in zip(kernel, pads)):
@@ -293,20 +300,6 @@ def _pool_args(op: str, n: int, kernel_size, stride, padding, dilation):
             f"{op}: padding should be at most half of kernel size, got padding={pads}, kernel_size={kernel}"
         )
     return kernel, steps, pads, dil
-
-
-def _pool_input(op: str, input, spatial: int):  # noqa: A002
-    """(input as (N, C, H, W), batched) for 2-D pooling, or (N, C, 1, L) for 1-D."""
-    _check_tensor(op, "input", input)
-    shape = tuple(input.shape)
-    if input.ndim not in (spatial + 1, spatial + 2):
-        layout = "(C, L) or 3D (N, C, L)" if spatial == 1 else "(C, H, W) or 4D (N, C, H, W)"
-        raise ValueError(f"{op}: expected a {spatial + 1}D {layout} input, got shape {shape}")
-    if 0 in shape[-spatial - 1 :]:
-        raise ValueError(f"{op}: the input's non-batch dimensions must be nonzero, got shape {shape}")
-    batched = input.ndim == spatial + 2
-    x = input if batched else input.unsqueeze(0)
-    return (x if spatial == 2 else x.unsqueeze(2)), batched
 
 
 def _pool_geometry(op: str, x: Tensor, kernel, steps, pads, dil, ceil_mode: bool, shape):
@@ -500,15 +493,16 @@ def avg_pool1d(
 # ---- adaptive 1-D pooling: the 2-D ops over (N, C, 1, L)
 
 
-def _adaptive_1d(op: str, input, output_size):  # noqa: A002
-    _check_tensor(op, "input", input)
-    shape = tuple(input.shape)
-    if input.ndim not in (2, 3):
-        raise ValueError(f"{op}: expected a 2D (C, L) or 3D (N, C, L) input, got shape {shape}")
-    if 0 in shape[-2:]:
-        raise ValueError(f"{op}: the input's non-batch dimensions must be nonzero, got shape {shape}")
+def _adaptive_size_1d(op: str, output_size) -> int:
+    """The output length of adaptive 1-D pooling: an int or a 1-tuple, non-negative."""
     (size,) = _positive(op, "output_size", _ints(op, "output_size", output_size, 1), minimum=0)
-    return input.unsqueeze(-2), size  # (N, C, 1, L) or (C, 1, L)
+    return size
+
+
+def _adaptive_1d(op: str, input, output_size):  # noqa: A002
+    x, batched = _pool_input(op, input, 1)  # (N, C, 1, L)
+    size = _adaptive_size_1d(op, output_size)
+    return (x if batched else x.squeeze(0)), size  # (N, C, 1, L) or (C, 1, L)
 
 
 def adaptive_avg_pool1d(input, output_size):  # noqa: A002
@@ -615,10 +609,7 @@ def _unpool_nd(op: str, spatial: int, input, indices, kernel_size, stride, paddi
         raise TypeError(f"{op}: indices must be int64, got {indices.dtype}")
     if tuple(indices.shape) != shape:
         raise ValueError(f"{op}: indices of shape {tuple(indices.shape)} differ from input of shape {shape}")
-    kernel = _positive(op, "kernel_size", _ints(op, "kernel_size", kernel_size, spatial))
-    none = stride is None or (isinstance(stride, (tuple, list)) and len(stride) == 0)
-    steps = kernel if none else _positive(op, "stride", _ints(op, "stride", stride, spatial))
-    pads = _positive(op, "padding", _ints(op, "padding", padding, spatial), minimum=0)
+    kernel, steps, pads = _kernel_stride_padding(op, spatial, kernel_size, stride, padding)
     sizes = _unpool_output_size(op, shape[-spatial:], kernel, steps, pads, output_size)
     batched = input.ndim == spatial + 2
     lead = shape[:2] if batched else (1, shape[0])

@@ -18,7 +18,7 @@ import types
 import warnings
 from collections import OrderedDict
 
-from . import _core, autograd, handles, init  # noqa: F401 (init: md.nn.init, as torch.nn.init)
+from . import _core, handles, init  # noqa: F401 (init: md.nn.init, as torch.nn.init)
 from . import functional as F
 from ._core.nn import (
     Attention,
@@ -730,16 +730,10 @@ def _norm_init(self, num_features, eps, momentum, affine, track_running_stats, b
         self.running_mean = self.running_var = self.num_batches_tracked = None
 
 
-class BatchNorm2d(_PythonModule):
-    """Batch normalisation of (N, C, H, W) input over N, H and W, per channel, as torch's.
-
-    Training normalises with the batch's mean and biased variance and updates the running
-    statistics (with the unbiased variance) by ``momentum``, or by a cumulative average when
-    ``momentum`` is None; eval mode normalises with the running statistics. Buffers
-    ``running_mean``, ``running_var`` and ``num_batches_tracked`` (int64) are in the state dict
-    under torch's names. ``bias=False`` (keyword, as in torch 2.13) keeps an affine weight only.
-    Gradients come from the ops.
-    """
+class _BatchNorm(_PythonModule):
+    """BatchNorm1d's and BatchNorm2d's state, forward and repr (torch's ``_BatchNorm``); a subclass
+    checks the input's rank in ``_check_input``. ``F.batch_norm`` normalises and updates the
+    running statistics; this decides which statistics and what factor, as torch's module does."""
 
     def __init__(
         self,
@@ -754,51 +748,58 @@ class BatchNorm2d(_PythonModule):
         super().__init__()
         _norm_init(self, num_features, eps, momentum, affine, track_running_stats, bias)
 
+    def _check_input(self, shape: tuple[int, ...]) -> None:
+        raise NotImplementedError
+
     def forward(self, input):  # noqa: A002
         shape = tuple(input.shape)
-        if len(shape) != 4:
-            raise ValueError(f"BatchNorm2d: expected 4D input (N, C, H, W), got shape {shape}")
-        n, c, h, w = shape
-        if c != self.num_features:
-            raise ValueError(f"BatchNorm2d: expected {self.num_features} channels, got input of shape {shape}")
-        running_mean, running_var = self.running_mean, self.running_var
-        if self.training or running_mean is None:
-            count = n * h * w  # values per channel
-            if count == 1:
-                raise ValueError(f"BatchNorm2d: expected more than 1 value per channel when training, got {shape}")
-            mean = input.mean(dim=(0, 2, 3), keepdim=True)  # (1, C, 1, 1)
-            centered = input - mean
-            var = centered.square().mean(dim=(0, 2, 3), keepdim=True)  # biased, as torch normalises
-            if self.training and running_mean is not None:
-                self._update_running_stats(mean, var, count)
-        else:
-            mean, var = running_mean.view(1, c, 1, 1), running_var.view(1, c, 1, 1)
-            centered = input - mean
-        out = centered * (var + self.eps).rsqrt()
-        if self.weight is not None:
-            out = out * self.weight.view(1, c, 1, 1)
-        if self.bias is not None:
-            out = out + self.bias.view(1, c, 1, 1)
-        return out
-
-    def _update_running_stats(self, mean, var, count: int) -> None:
-        # in place, so the buffers keep their identity (state_dict, .to(), an optimiser's view)
-        with autograd.no_grad():
+        self._check_input(shape)
+        if shape[1] != self.num_features:
+            raise ValueError(
+                f"{type(self).__name__}: expected {self.num_features} channels, got input of shape {shape}"
+            )
+        factor = 0.0 if self.momentum is None else self.momentum
+        if self.training and self.track_running_stats:
             self.num_batches_tracked.add_(1)
-            if self.momentum is None:
+            if self.momentum is None:  # cumulative moving average
                 factor = 1.0 / float(self.num_batches_tracked.item())
-            else:
-                factor = self.momentum
-            c = self.num_features
-            self.running_mean.mul_(1.0 - factor).add_(mean.reshape(c), alpha=factor)
-            # the running variance is unbiased: var * count / (count - 1)
-            self.running_var.mul_(1.0 - factor).add_(var.reshape(c), alpha=factor * count / (count - 1))
+        use_batch = self.training or self.running_mean is None
+        track = not self.training or self.track_running_stats
+        return F.batch_norm(
+            input,
+            self.running_mean if track else None,
+            self.running_var if track else None,
+            self.weight,
+            self.bias,
+            use_batch,
+            factor,
+            self.eps,
+        )
 
     def extra_repr(self) -> str:
         return (
             f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
             f"bias={self.bias is not None}, track_running_stats={self.track_running_stats}"
         )
+
+
+class BatchNorm2d(_BatchNorm):
+    """Batch normalisation of (N, C, H, W) input over N, H and W, per channel, as torch's.
+
+    Training normalises with the batch's mean and biased variance and updates the running
+    statistics (with the unbiased variance) by ``momentum``, or by a cumulative average when
+    ``momentum`` is None; eval mode normalises with the running statistics. Buffers
+    ``running_mean``, ``running_var`` and ``num_batches_tracked`` (int64) are in the state dict
+    under torch's names. ``bias=False`` (keyword, as in torch 2.13) keeps an affine weight only.
+    Gradients come from the ops.
+    """
+
+    def _check_input(self, shape: tuple[int, ...]) -> None:
+        if len(shape) != 4:
+            raise ValueError(f"BatchNorm2d: expected 4D input (N, C, H, W), got shape {shape}")
+        # checked here (before num_batches_tracked counts the batch), with this module's message
+        if (self.training or self.running_mean is None) and shape[0] * shape[2] * shape[3] == 1:
+            raise ValueError(f"BatchNorm2d: expected more than 1 value per channel when training, got {shape}")
 
 
 # ---- pooling (torch's windows: stride, padding, dilation, ceil_mode; see F.avg_pool2d, F.max_pool2d)
@@ -841,10 +842,11 @@ class AvgPool2d(_PythonModule):
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
 
 
-class MaxPool2d(_PythonModule):
-    """Maximum over sliding ``kernel_size`` windows (see ``F.max_pool2d``; ties: the first in
-    row-major order, as torch's CPU kernel); ``return_indices=True`` returns (values, indices).
-    Bad sizes are a ValueError here, at construction (torch's at the first forward)."""
+class _MaxPoolNd(_PythonModule):
+    """MaxPool1d's and MaxPool2d's arguments (kept as given, the stride defaulting to the kernel,
+    as torch stores them), checked at construction, and repr."""
+
+    _dims = 2
 
     def __init__(
         self,
@@ -862,17 +864,23 @@ class MaxPool2d(_PythonModule):
         self.dilation = dilation
         self.return_indices = return_indices
         self.ceil_mode = ceil_mode
-        _pool_args("MaxPool2d", 2, kernel_size, stride, padding, dilation)  # fail here, not in forward
-
-    def forward(self, input):  # noqa: A002
-        return F.max_pool2d(
-            input, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode, self.return_indices
-        )
+        _pool_args(type(self).__name__, self._dims, kernel_size, stride, padding, dilation)  # fail here, not in forward
 
     def extra_repr(self) -> str:
         return (
             f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
             f"dilation={self.dilation}, ceil_mode={self.ceil_mode}"
+        )
+
+
+class MaxPool2d(_MaxPoolNd):
+    """Maximum over sliding ``kernel_size`` windows (see ``F.max_pool2d``; ties: the first in
+    row-major order, as torch's CPU kernel); ``return_indices=True`` returns (values, indices).
+    Bad sizes are a ValueError here, at construction (torch's at the first forward)."""
+
+    def forward(self, input):  # noqa: A002
+        return F.max_pool2d(
+            input, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode, self.return_indices
         )
 
 

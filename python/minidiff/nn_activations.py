@@ -63,34 +63,30 @@ def _inplace_repr(inplace: bool, first: bool = False) -> str:
 # ---- activations
 
 
-class ELU(Module):
-    """``x`` where x > 0, else ``alpha * (exp(x) - 1)`` (see ``F.elu``)."""
+class _ExponentialUnit(Module):
+    """ELU's and CELU's ``alpha`` and ``inplace``, and repr."""
 
     def __init__(self, alpha: float = 1.0, inplace: bool = False):
         super().__init__()
         self.alpha = alpha
         self.inplace = inplace
+
+    def extra_repr(self) -> str:
+        return f"alpha={self.alpha}" + _inplace_repr(self.inplace)
+
+
+class ELU(_ExponentialUnit):
+    """``x`` where x > 0, else ``alpha * (exp(x) - 1)`` (see ``F.elu``)."""
 
     def forward(self, input):  # noqa: A002 (torch's argument name)
         return F.elu(input, self.alpha, self.inplace)
 
-    def extra_repr(self) -> str:
-        return f"alpha={self.alpha}" + _inplace_repr(self.inplace)
 
-
-class CELU(Module):
+class CELU(_ExponentialUnit):
     """``max(0, x) + min(0, alpha * (exp(x / alpha) - 1))`` (see ``F.celu``)."""
-
-    def __init__(self, alpha: float = 1.0, inplace: bool = False):
-        super().__init__()
-        self.alpha = alpha
-        self.inplace = inplace
 
     def forward(self, input):  # noqa: A002
         return F.celu(input, self.alpha, self.inplace)
-
-    def extra_repr(self) -> str:
-        return f"alpha={self.alpha}" + _inplace_repr(self.inplace)
 
 
 class SELU(Module):
@@ -173,32 +169,29 @@ class Softsign(Module):
         return F.softsign(input)
 
 
-class Softshrink(Module):
-    """Shrinks toward 0 by ``lambd``, zero inside [-lambd, lambd] (see ``F.softshrink``)."""
+class _Shrink(Module):
+    """Softshrink's and Hardshrink's ``lambd``, and repr."""
 
     def __init__(self, lambd: float = 0.5):
         super().__init__()
         self.lambd = lambd
+
+    def extra_repr(self) -> str:
+        return str(self.lambd)
+
+
+class Softshrink(_Shrink):
+    """Shrinks toward 0 by ``lambd``, zero inside [-lambd, lambd] (see ``F.softshrink``)."""
 
     def forward(self, input):  # noqa: A002
         return F.softshrink(input, self.lambd)
 
-    def extra_repr(self) -> str:
-        return str(self.lambd)
 
-
-class Hardshrink(Module):
+class Hardshrink(_Shrink):
     """``x`` outside [-lambd, lambd], else 0 (see ``F.hardshrink``)."""
-
-    def __init__(self, lambd: float = 0.5):
-        super().__init__()
-        self.lambd = lambd
 
     def forward(self, input):  # noqa: A002
         return F.hardshrink(input, self.lambd)
-
-    def extra_repr(self) -> str:
-        return str(self.lambd)
 
 
 class Tanhshrink(Module):
@@ -215,33 +208,30 @@ class LogSigmoid(Module):
         return F.logsigmoid(input)
 
 
-class Softmin(Module):
-    """``softmax(-x, dim)``; without ``dim``, torch's deprecated implicit choice (with its warning)."""
+class _SoftmaxOverDim(Module):
+    """Softmin's and LogSoftmax's ``dim`` (None: torch's deprecated implicit choice), and repr."""
 
     def __init__(self, dim: int | None = None):
         super().__init__()
         self.dim = dim
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}"
+
+
+class Softmin(_SoftmaxOverDim):
+    """``softmax(-x, dim)``; without ``dim``, torch's deprecated implicit choice (with its warning)."""
 
     def forward(self, input):  # noqa: A002
         return F.softmin(input, self.dim, _stacklevel=5)
 
-    def extra_repr(self) -> str:
-        return f"dim={self.dim}"
 
-
-class LogSoftmax(Module):
+class LogSoftmax(_SoftmaxOverDim):
     """``log(softmax(x, dim))``, computed stably (see ``F.log_softmax``); without ``dim``, torch's
     deprecated implicit choice (with its warning)."""
 
-    def __init__(self, dim: int | None = None):
-        super().__init__()
-        self.dim = dim
-
     def forward(self, input):  # noqa: A002
         return F.log_softmax(input, self.dim)
-
-    def extra_repr(self) -> str:
-        return f"dim={self.dim}"
 
 
 class Softmax2d(Module):

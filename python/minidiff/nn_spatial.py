@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 
 from . import functional as F
-from .functional_spatial import _ints, _pad_nonconstant, _pool_args, _positive, _window_args
-from .nn import Upsample, _norm_init, _PythonModule
+from .functional_spatial import _adaptive_size_1d, _kernel_stride_padding, _pad_nonconstant, _window_args
+from .nn import Upsample, _BatchNorm, _MaxPoolNd, _PythonModule
 
 __all__ = [
     "AdaptiveAvgPool1d",
@@ -224,10 +224,8 @@ class AvgPool1d(_PythonModule):
 
     def __init__(self, kernel_size, stride=None, padding=0, ceil_mode: bool = False, count_include_pad: bool = True):
         super().__init__()
-        op = "AvgPool1d"
-        self.kernel_size = _positive(op, "kernel_size", _ints(op, "kernel_size", kernel_size, 1))
-        self.stride = self.kernel_size if stride is None else _positive(op, "stride", _ints(op, "stride", stride, 1))
-        self.padding = _positive(op, "padding", _ints(op, "padding", padding, 1), minimum=0)
+        window = _kernel_stride_padding("AvgPool1d", 1, kernel_size, stride, padding)
+        self.kernel_size, self.stride, self.padding = window
         self.ceil_mode = ceil_mode
         self.count_include_pad = count_include_pad
 
@@ -238,31 +236,15 @@ class AvgPool1d(_PythonModule):
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
 
 
-class MaxPool1d(_PythonModule):
+class MaxPool1d(_MaxPoolNd):
     """Maximum over sliding windows of (N, C, L) or (C, L) input (see ``F.max_pool1d``);
     ``return_indices=True`` returns (values, positions)."""
 
-    def __init__(
-        self, kernel_size, stride=None, padding=0, dilation=1, return_indices: bool = False, ceil_mode: bool = False
-    ):
-        super().__init__()
-        self.kernel_size = kernel_size
-        self.stride = stride if stride is not None else kernel_size
-        self.padding = padding
-        self.dilation = dilation
-        self.return_indices = return_indices
-        self.ceil_mode = ceil_mode
-        _pool_args("MaxPool1d", 1, kernel_size, stride, padding, dilation)  # fail here, not in forward
+    _dims = 1
 
     def forward(self, input):  # noqa: A002
         return F.max_pool1d(
             input, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode, self.return_indices
-        )
-
-    def extra_repr(self) -> str:
-        return (
-            f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
-            f"dilation={self.dilation}, ceil_mode={self.ceil_mode}"
         )
 
 
@@ -271,7 +253,7 @@ class AdaptiveAvgPool1d(_PythonModule):
 
     def __init__(self, output_size):
         super().__init__()
-        _positive("AdaptiveAvgPool1d", "output_size", _ints("AdaptiveAvgPool1d", "output_size", output_size, 1), 0)
+        _adaptive_size_1d("AdaptiveAvgPool1d", output_size)  # fail here, not in forward
         self.output_size = output_size
 
     def forward(self, input):  # noqa: A002
@@ -286,7 +268,7 @@ class AdaptiveMaxPool1d(_PythonModule):
 
     def __init__(self, output_size, return_indices: bool = False):
         super().__init__()
-        _positive("AdaptiveMaxPool1d", "output_size", _ints("AdaptiveMaxPool1d", "output_size", output_size, 1), 0)
+        _adaptive_size_1d("AdaptiveMaxPool1d", output_size)  # fail here, not in forward
         self.output_size = output_size
         self.return_indices = return_indices
 
@@ -302,10 +284,8 @@ class _MaxUnpoolNd(_PythonModule):
 
     def __init__(self, kernel_size, stride=None, padding=0):
         super().__init__()
-        op, n = type(self).__name__, self._dims
-        self.kernel_size = _positive(op, "kernel_size", _ints(op, "kernel_size", kernel_size, n))
-        self.stride = self.kernel_size if stride is None else _positive(op, "stride", _ints(op, "stride", stride, n))
-        self.padding = _positive(op, "padding", _ints(op, "padding", padding, n), minimum=0)
+        window = _kernel_stride_padding(type(self).__name__, self._dims, kernel_size, stride, padding)
+        self.kernel_size, self.stride, self.padding = window
 
     def extra_repr(self) -> str:
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
@@ -348,50 +328,11 @@ class ChannelShuffle(_PythonModule):
         return f"groups={self.groups}"
 
 
-class BatchNorm1d(_PythonModule):
+class BatchNorm1d(_BatchNorm):
     """Batch normalisation of (N, C) or (N, C, L) input per channel, as torch's (the same state,
     buffers and running-statistics rules as ``BatchNorm2d``: ``momentum=None`` is a cumulative
     average; eval mode without tracked statistics uses the batch's)."""
 
-    def __init__(
-        self,
-        num_features: int,
-        eps: float = 1e-5,
-        momentum: float | None = 0.1,
-        affine: bool = True,
-        track_running_stats: bool = True,
-        *,
-        bias: bool = True,
-    ):
-        super().__init__()
-        _norm_init(self, num_features, eps, momentum, affine, track_running_stats, bias)
-
-    def forward(self, input):  # noqa: A002
-        shape = tuple(input.shape)
+    def _check_input(self, shape: tuple[int, ...]) -> None:
         if len(shape) not in (2, 3):
             raise ValueError(f"BatchNorm1d: expected 2D (N, C) or 3D (N, C, L) input, got shape {shape}")
-        if shape[1] != self.num_features:
-            raise ValueError(f"BatchNorm1d: expected {self.num_features} channels, got input of shape {shape}")
-        factor = 0.0 if self.momentum is None else self.momentum
-        if self.training and self.track_running_stats:
-            self.num_batches_tracked.add_(1)
-            if self.momentum is None:  # cumulative moving average
-                factor = 1.0 / float(self.num_batches_tracked.item())
-        use_batch = self.training or self.running_mean is None
-        track = not self.training or self.track_running_stats
-        return F.batch_norm(
-            input,
-            self.running_mean if track else None,
-            self.running_var if track else None,
-            self.weight,
-            self.bias,
-            use_batch,
-            factor,
-            self.eps,
-        )
-
-    def extra_repr(self) -> str:
-        return (
-            f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
-            f"bias={self.bias is not None}, track_running_stats={self.track_running_stats}"
-        )

@@ -233,12 +233,13 @@ def _check_d_model(owner: str, name: str, x, d_model: int) -> None:
         )
 
 
-class TransformerEncoderLayer(Module):
-    """Self-attention then a feed-forward block, each with a residual connection and a LayerNorm,
-    as torch's (post-norm, or pre-norm with ``norm_first``): submodules ``self_attn``,
-    ``linear1``, ``dropout``, ``linear2``, ``norm1``, ``norm2``, ``dropout1``, ``dropout2``.
-    ``activation`` is "relu", "gelu" or a callable; ``bias=False`` drops the biases of the
-    linear layers, the attention and the norms."""
+class _TransformerLayer(Module):
+    """TransformerEncoderLayer's and TransformerDecoderLayer's constructor (torch's signature, the
+    same for both) and self-attention block. The decoder adds ``multihead_attn`` (attention over
+    the encoder's memory) and a third norm and dropout; torch's order of the submodules, so the
+    state dict and repr are torch's."""
+
+    _cross_attention = False
 
     def __init__(
         self,
@@ -253,23 +254,47 @@ class TransformerEncoderLayer(Module):
         bias: bool = True,
     ):
         super().__init__()
+        cross = self._cross_attention
         self.self_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias, batch_first=batch_first)
+        if cross:
+            self.multihead_attn = MultiheadAttention(
+                d_model, nhead, dropout=dropout, bias=bias, batch_first=batch_first
+            )
         self.linear1 = Linear(d_model, dim_feedforward, bias=bias)
         self.dropout = Dropout(dropout)
         self.linear2 = Linear(dim_feedforward, d_model, bias=bias)
         self.norm_first = norm_first
         self.norm1 = _layer_norm(d_model, layer_norm_eps, bias)
         self.norm2 = _layer_norm(d_model, layer_norm_eps, bias)
+        if cross:
+            self.norm3 = _layer_norm(d_model, layer_norm_eps, bias)
         self.dropout1 = Dropout(dropout)
         self.dropout2 = Dropout(dropout)
-        activation = _activation("TransformerEncoderLayer", activation)
-        if activation is F.relu or isinstance(activation, ReLU):
-            self.activation_relu_or_gelu = 1
-        elif activation is F.gelu or isinstance(activation, GELU):
-            self.activation_relu_or_gelu = 2
-        else:
-            self.activation_relu_or_gelu = 0
+        if cross:
+            self.dropout3 = Dropout(dropout)
+        activation = _activation(type(self).__name__, activation)
+        if not cross:  # torch's encoder layer keeps this flag (for its fused fast path); its decoder does not
+            if activation is F.relu or isinstance(activation, ReLU):
+                self.activation_relu_or_gelu = 1
+            elif activation is F.gelu or isinstance(activation, GELU):
+                self.activation_relu_or_gelu = 2
+            else:
+                self.activation_relu_or_gelu = 0
         self.activation = activation
+
+    def _sa_block(self, x, attn_mask, key_padding_mask, is_causal: bool):
+        x = self.self_attn(
+            x, x, x, attn_mask=attn_mask, key_padding_mask=key_padding_mask, need_weights=False, is_causal=is_causal
+        )[0]
+        return self.dropout1(x)
+
+
+class TransformerEncoderLayer(_TransformerLayer):
+    """Self-attention then a feed-forward block, each with a residual connection and a LayerNorm,
+    as torch's (post-norm, or pre-norm with ``norm_first``): submodules ``self_attn``,
+    ``linear1``, ``dropout``, ``linear2``, ``norm1``, ``norm2``, ``dropout1``, ``dropout2``.
+    ``activation`` is "relu", "gelu" or a callable; ``bias=False`` drops the biases of the
+    linear layers, the attention and the norms."""
 
     def forward(self, src, src_mask=None, src_key_padding_mask=None, is_causal: bool = False):
         _check_d_model("TransformerEncoderLayer", "src", src, self.self_attn.embed_dim)
@@ -282,48 +307,17 @@ class TransformerEncoderLayer(Module):
             x = self.norm2(x + self._ff_block(x))
         return x
 
-    def _sa_block(self, x, attn_mask, key_padding_mask, is_causal: bool):
-        x = self.self_attn(
-            x, x, x, attn_mask=attn_mask, key_padding_mask=key_padding_mask, need_weights=False, is_causal=is_causal
-        )[0]
-        return self.dropout1(x)
-
     def _ff_block(self, x):
         return self.dropout2(self.linear2(self.dropout(self.activation(self.linear1(x)))))
 
 
-class TransformerDecoderLayer(Module):
+class TransformerDecoderLayer(_TransformerLayer):
     """Self-attention, attention over the encoder's ``memory``, then a feed-forward block, each
     with a residual connection and a LayerNorm, as torch's: submodules ``self_attn``,
     ``multihead_attn``, ``linear1``, ``dropout``, ``linear2``, ``norm1`` to ``norm3`` and
     ``dropout1`` to ``dropout3``."""
 
-    def __init__(
-        self,
-        d_model: int,
-        nhead: int,
-        dim_feedforward: int = 2048,
-        dropout: float = 0.1,
-        activation="relu",
-        layer_norm_eps: float = 1e-5,
-        batch_first: bool = False,
-        norm_first: bool = False,
-        bias: bool = True,
-    ):
-        super().__init__()
-        self.self_attn = MultiheadAttention(d_model, nhead, dropout=dropout, batch_first=batch_first, bias=bias)
-        self.multihead_attn = MultiheadAttention(d_model, nhead, dropout=dropout, batch_first=batch_first, bias=bias)
-        self.linear1 = Linear(d_model, dim_feedforward, bias=bias)
-        self.dropout = Dropout(dropout)
-        self.linear2 = Linear(dim_feedforward, d_model, bias=bias)
-        self.norm_first = norm_first
-        self.norm1 = _layer_norm(d_model, layer_norm_eps, bias)
-        self.norm2 = _layer_norm(d_model, layer_norm_eps, bias)
-        self.norm3 = _layer_norm(d_model, layer_norm_eps, bias)
-        self.dropout1 = Dropout(dropout)
-        self.dropout2 = Dropout(dropout)
-        self.dropout3 = Dropout(dropout)
-        self.activation = _activation("TransformerDecoderLayer", activation)
+    _cross_attention = True
 
     def forward(
         self,
@@ -349,12 +343,6 @@ class TransformerDecoderLayer(Module):
             x = self.norm2(x + self._mha_block(x, memory, memory_mask, memory_key_padding_mask, memory_is_causal))
             x = self.norm3(x + self._ff_block(x))
         return x
-
-    def _sa_block(self, x, attn_mask, key_padding_mask, is_causal: bool):
-        x = self.self_attn(
-            x, x, x, attn_mask=attn_mask, key_padding_mask=key_padding_mask, is_causal=is_causal, need_weights=False
-        )[0]
-        return self.dropout1(x)
 
     def _mha_block(self, x, mem, attn_mask, key_padding_mask, is_causal: bool):
         x = self.multihead_attn(
