@@ -1100,3 +1100,10 @@ def test_pow_zero_exponent_gradient_at_zero():
     y = md.tensor([0.0, 2.0], requires_grad=True)
     (y**2).sum().backward()
     np.testing.assert_array_equal(y.grad.numpy(), [0.0, 4.0])
+
+
+def test_square_power_is_exactly_x_times_x():
+    """x ** 2 rounds once, as x * x (and torch's x ** 2) does; powf may differ in the last bit."""
+    x = np.random.default_rng(3).standard_normal(20000).astype(np.float32) * 100
+    np.testing.assert_array_equal((md.tensor(x) ** 2).numpy(), x * x)
+    np.testing.assert_array_equal(md.pow(md.tensor(x), md.full((1,), 2.0)).numpy(), x * x)

@@ -84,8 +84,8 @@ inline float binary_f(float a, float b) {
   if constexpr (op == BinaryOp::Sub) return a - b;
   if constexpr (op == BinaryOp::Mul) return a * b;
   if constexpr (op == BinaryOp::Div) return a / b;
-  if constexpr (op == BinaryOp::Pow) return std::pow(a, b);
-  if constexpr (op == BinaryOp::Maximum) return a > b || a != a ? a : b;  // a != a: NaN
+  if constexpr (op == BinaryOp::Pow) return b == 2.0f ? a * a : std::pow(a, b);  // x ** 2 exactly x * x, as torch
+  if constexpr (op == BinaryOp::Maximum) return a > b || a != a ? a : b;         // a != a: NaN
   if constexpr (op == BinaryOp::Minimum) return a < b || a != a ? a : b;
   if constexpr (op == BinaryOp::PowGradBase) return b == 0.0f ? 0.0f : b * std::pow(a, b - 1.0f);
   if constexpr (op == BinaryOp::PowGradExponent) return a == 0.0f && b >= 0.0f ? 0.0f : std::pow(a, b) * std::log(a);

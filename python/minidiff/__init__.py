@@ -208,7 +208,8 @@ from .amp import autocast  # noqa: E402
 
 __all__ += ["amp", "autocast"]
 
-# torchvision.transforms' names for image datasets (md.transforms.Compose, ToTensor, Normalize, ...)
-from . import transforms  # noqa: E402
+# torchvision.transforms' names for image datasets (md.transforms.Compose, ToTensor, Normalize, ...),
+# and diffusers' training helpers (md.optimization.get_scheduler, md.training_utils.EMAModel)
+from . import optimization, training_utils, transforms  # noqa: E402
 
-__all__ += ["transforms"]
+__all__ += ["optimization", "training_utils", "transforms"]

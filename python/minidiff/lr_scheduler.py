@@ -1,6 +1,6 @@
 """torch's learning-rate scheduler objects (``md.optim.lr_scheduler``) and diffusers' schedule
-factories (``md.optim.get_cosine_schedule_with_warmup``, ...), on top of any md optimiser's
-``param_groups``. ``md.lr`` has the same curves as plain functions of the step.
+factories and ``get_scheduler`` (``md.optimization``, as ``diffusers.optimization``), on top of any
+md optimiser's ``param_groups``. ``md.lr`` has the same curves as plain functions of the step.
 
 As in torch, creating a scheduler sets each group's ``initial_lr`` and applies step 0, and every
 ``scheduler.step()`` advances one step and writes the new learning rates into the groups.
@@ -19,6 +19,7 @@ import types
 import warnings
 from bisect import bisect_right
 from collections import Counter
+from enum import Enum
 from typing import Callable
 
 __all__ = [
@@ -34,12 +35,18 @@ __all__ = [
     "OneCycleLR",
     "PolynomialLR",
     "ReduceLROnPlateau",
+    "SchedulerType",
     "SequentialLR",
     "StepLR",
+    "TYPE_TO_SCHEDULER_FUNCTION",
     "get_constant_schedule",
     "get_constant_schedule_with_warmup",
     "get_cosine_schedule_with_warmup",
+    "get_cosine_with_hard_restarts_schedule_with_warmup",
     "get_linear_schedule_with_warmup",
+    "get_piecewise_constant_schedule",
+    "get_polynomial_decay_schedule_with_warmup",
+    "get_scheduler",
 ]
 
 
@@ -669,12 +676,20 @@ def get_constant_schedule_with_warmup(optimizer, num_warmup_steps: int, last_epo
 
 
 def get_linear_schedule_with_warmup(
-    optimizer, num_warmup_steps: int, num_training_steps: int, last_epoch: int = -1
+    optimizer,
+    num_warmup_steps: int,
+    num_training_steps: int,
+    last_epoch: int = -1,
+    f_min: float = 0.0,
+    f_max: float = 1.0,
 ) -> LambdaLR:
+    """Warmup from 0 to ``f_max``, then linear decay to ``f_min`` at ``num_training_steps`` (multipliers)."""
+
     def multiplier(step: int) -> float:
         if step < num_warmup_steps:
-            return step / max(1, num_warmup_steps)
-        return max(0.0, (num_training_steps - step) / max(1, num_training_steps - num_warmup_steps))
+            return f_max * step / max(1, num_warmup_steps)
+        progress = (num_training_steps - step) / max(1, num_training_steps - num_warmup_steps)
+        return f_min + (f_max - f_min) * max(0.0, progress)
 
     return LambdaLR(optimizer, multiplier, last_epoch)
 
@@ -689,3 +704,153 @@ def get_cosine_schedule_with_warmup(
         return max(0.0, 0.5 * (1.0 + math.cos(math.pi * num_cycles * 2.0 * progress)))
 
     return LambdaLR(optimizer, multiplier, last_epoch)
+
+
+def get_cosine_with_hard_restarts_schedule_with_warmup(
+    optimizer, num_warmup_steps: int, num_training_steps: int, num_cycles: int = 1, last_epoch: int = -1
+) -> LambdaLR:
+    """Warmup, then ``num_cycles`` half-cosines from 1 down to 0, each restarting at 1; 0 from
+    ``num_training_steps`` on."""
+
+    def multiplier(step: int) -> float:
+        if step < num_warmup_steps:
+            return step / max(1, num_warmup_steps)
+        progress = (step - num_warmup_steps) / max(1, num_training_steps - num_warmup_steps)
+        if progress >= 1.0:
+            return 0.0
+        return max(0.0, 0.5 * (1.0 + math.cos(math.pi * ((float(num_cycles) * progress) % 1.0))))
+
+    return LambdaLR(optimizer, multiplier, last_epoch)
+
+
+def get_polynomial_decay_schedule_with_warmup(
+    optimizer,
+    num_warmup_steps: int,
+    num_training_steps: int,
+    lr_end: float = 1e-7,
+    power: float = 1.0,
+    last_epoch: int = -1,
+) -> LambdaLR:
+    """Warmup, then ``lr = (lr_init - lr_end) * (1 - progress) ** power + lr_end``, then ``lr_end``
+    after ``num_training_steps``. As diffusers, ``lr_init`` is the optimiser's default lr
+    (``optimizer.defaults["lr"]``), not each group's."""
+    lr_init = optimizer.defaults["lr"]
+    if not lr_init > lr_end:
+        raise ValueError(
+            f"get_polynomial_decay_schedule_with_warmup: lr_end ({lr_end}) must be smaller than the initial lr "
+            f"({lr_init})"
+        )
+
+    def multiplier(step: int) -> float:
+        if step < num_warmup_steps:
+            return step / max(1, num_warmup_steps)
+        if step > num_training_steps:
+            return lr_end / lr_init  # LambdaLR multiplies by the lr again
+        remaining = 1 - (step - num_warmup_steps) / (num_training_steps - num_warmup_steps)
+        return ((lr_init - lr_end) * remaining**power + lr_end) / lr_init
+
+    return LambdaLR(optimizer, multiplier, last_epoch)
+
+
+def _parse_step_rules(step_rules: str) -> tuple[list[int], list[float], float]:
+    """``"1:10,0.1:20,0.01"`` -> boundaries [10, 20], multipliers [1.0, 0.1], last 0.01. A boundary
+    given twice keeps its last multiplier, as in diffusers' dict."""
+    if not isinstance(step_rules, str):
+        raise TypeError(
+            f"get_piecewise_constant_schedule: step_rules must be a string, got {type(step_rules).__name__}"
+        )
+    *rules, last = step_rules.split(",")
+    table: dict[int, float] = {}
+    try:
+        for rule in rules:
+            value, steps = rule.split(":")
+            table[int(steps)] = float(value)
+        last_multiplier = float(last)
+    except ValueError as e:
+        raise ValueError(
+            f"get_piecewise_constant_schedule: cannot parse step_rules {step_rules!r} "
+            f"(expected 'multiplier:step,...,multiplier'): {e}"
+        ) from None
+    bounds = sorted(table)
+    return bounds, [table[b] for b in bounds], last_multiplier
+
+
+def get_piecewise_constant_schedule(optimizer, step_rules: str, last_epoch: int = -1) -> LambdaLR:
+    """Multipliers from a rule string: ``"1:10,0.1:20,0.01"`` gives 1 while step < 10, 0.1 while
+    step < 20, then 0.01 (the numbers after the colons are absolute step boundaries)."""
+    bounds, values, last_multiplier = _parse_step_rules(step_rules)
+
+    def multiplier(step: int) -> float:
+        i = bisect_right(bounds, step)  # the first boundary above step
+        return values[i] if i < len(bounds) else last_multiplier
+
+    return LambdaLR(optimizer, multiplier, last_epoch)
+
+
+class SchedulerType(Enum):
+    """diffusers' schedule names, for ``get_scheduler``."""
+
+    LINEAR = "linear"
+    COSINE = "cosine"
+    COSINE_WITH_RESTARTS = "cosine_with_restarts"
+    POLYNOMIAL = "polynomial"
+    CONSTANT = "constant"
+    CONSTANT_WITH_WARMUP = "constant_with_warmup"
+    PIECEWISE_CONSTANT = "piecewise_constant"
+
+
+TYPE_TO_SCHEDULER_FUNCTION = {
+    SchedulerType.LINEAR: get_linear_schedule_with_warmup,
+    SchedulerType.COSINE: get_cosine_schedule_with_warmup,
+    SchedulerType.COSINE_WITH_RESTARTS: get_cosine_with_hard_restarts_schedule_with_warmup,
+    SchedulerType.POLYNOMIAL: get_polynomial_decay_schedule_with_warmup,
+    SchedulerType.CONSTANT: get_constant_schedule,
+    SchedulerType.CONSTANT_WITH_WARMUP: get_constant_schedule_with_warmup,
+    SchedulerType.PIECEWISE_CONSTANT: get_piecewise_constant_schedule,
+}
+
+
+def get_scheduler(
+    name: str | SchedulerType,
+    optimizer,
+    step_rules: str | None = None,
+    num_warmup_steps: int | None = None,
+    num_training_steps: int | None = None,
+    num_cycles: int = 1,
+    power: float = 1.0,
+    last_epoch: int = -1,
+) -> LambdaLR:
+    """diffusers' ``get_scheduler``: one of the factories above by name, with the arguments that
+    schedule takes. As in diffusers, ``num_cycles`` reaches only "cosine_with_restarts" ("cosine"
+    keeps its half cycle) and ``power`` only "polynomial"; a schedule that needs
+    ``num_warmup_steps``, ``num_training_steps`` or ``step_rules`` raises ValueError without it."""
+    try:
+        kind = SchedulerType(name)
+    except ValueError:
+        names = ", ".join(repr(t.value) for t in SchedulerType)
+        raise ValueError(f"get_scheduler: {name!r} is not a valid SchedulerType; choose one of {names}") from None
+    factory = TYPE_TO_SCHEDULER_FUNCTION[kind]
+    if kind == SchedulerType.CONSTANT:
+        return factory(optimizer, last_epoch=last_epoch)
+    if kind == SchedulerType.PIECEWISE_CONSTANT:
+        if step_rules is None:
+            raise ValueError(f"{kind} requires `step_rules`, please provide that argument.")
+        return factory(optimizer, step_rules=step_rules, last_epoch=last_epoch)
+    if num_warmup_steps is None:
+        raise ValueError(f"{kind} requires `num_warmup_steps`, please provide that argument.")
+    if kind == SchedulerType.CONSTANT_WITH_WARMUP:
+        return factory(optimizer, num_warmup_steps=num_warmup_steps, last_epoch=last_epoch)
+    if num_training_steps is None:
+        raise ValueError(f"{kind} requires `num_training_steps`, please provide that argument.")
+    extra = {}
+    if kind == SchedulerType.COSINE_WITH_RESTARTS:
+        extra = {"num_cycles": num_cycles}
+    elif kind == SchedulerType.POLYNOMIAL:
+        extra = {"power": power}
+    return factory(
+        optimizer,
+        num_warmup_steps=num_warmup_steps,
+        num_training_steps=num_training_steps,
+        last_epoch=last_epoch,
+        **extra,
+    )

@@ -30,7 +30,11 @@ __all__ = [
     "get_constant_schedule",
     "get_constant_schedule_with_warmup",
     "get_cosine_schedule_with_warmup",
+    "get_cosine_with_hard_restarts_schedule_with_warmup",
     "get_linear_schedule_with_warmup",
+    "get_piecewise_constant_schedule",
+    "get_polynomial_decay_schedule_with_warmup",
+    "get_scheduler",
     "lr_scheduler",
 ]
 
@@ -385,5 +389,9 @@ from .lr_scheduler import (  # noqa: E402
     get_constant_schedule,
     get_constant_schedule_with_warmup,
     get_cosine_schedule_with_warmup,
+    get_cosine_with_hard_restarts_schedule_with_warmup,
     get_linear_schedule_with_warmup,
+    get_piecewise_constant_schedule,
+    get_polynomial_decay_schedule_with_warmup,
+    get_scheduler,
 )
