@@ -97,12 +97,17 @@ def test_index_select_and_tensor_indexing():
         t[:, md.tensor(np.array([0.5, 1.0], dtype=np.float32))]
     with pytest.raises(IndexError, match="zeros and ones"):  # alone, a float tensor must be a mask
         t[md.tensor(np.array([0.5, 1.0, 0.0, 1.0, 1.0], dtype=np.float32))]
-    with pytest.raises(IndexError, match="only one index tensor"):
-        t[[0], [1]]
+    np.testing.assert_array_equal(t[[0, 2], [1, 0]].numpy(), x[[0, 2], [1, 0]])  # pairs, as torch/NumPy
+    np.testing.assert_array_equal(t[:, [0, 2], [1, 1]].numpy(), x[:, [0, 2], [1, 1]])
+    check_grads(lambda a: a[[0, 2, 0], [1, 0, 1]], [x])  # a repeated pair accumulates
     with pytest.raises(IndexError, match="out of range"):
         t[[4]]
-    with pytest.raises(IndexError, match="__setitem__"):
-        t[[0]] = 1.0
+    u = md.tensor(x)
+    u[[0, 2]] = 1.0  # torch's index_put_
+    u[i64([1])] = md.tensor(np.full((1, 5, 6), 7.0, np.float32))
+    want = x.copy()
+    want[[0, 2]], want[[1]] = 1.0, 7.0
+    np.testing.assert_array_equal(u.numpy(), want)
 
 
 def test_indexing_a_schedule_by_timesteps_as_tutorials_do():

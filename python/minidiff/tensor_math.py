@@ -402,23 +402,55 @@ def nonzero(input: Tensor, *, as_tuple: bool = False):
 
 
 # ---- boolean masks as indices (minidiff's comparisons give float32 0/1 masks; torch's give bool)
+#
+# Torch replaces a k-dim bool mask by its nonzero() positions, one index array per dim it covers,
+# then indexes with them. Here the key's ints, slices, None and '...' go to the native indexing
+# first (a view), which leaves only index arrays; those follow NumPy's rules, which are torch's once
+# the ints are gone: the arrays broadcast together, and the result's dims replace the indexed dims
+# where those are adjacent, or go to the front where a slice or None separates them.
+
+_Advanced = namedtuple("_Advanced", ["dim", "input_dim", "index"])  # index: a bool mask or int64 positions
+
+
+def _is_mask(k) -> bool:
+    if isinstance(k, np.ndarray):
+        return k.dtype == bool and k.ndim > 0
+    return isinstance(k, Tensor) and k.dtype != "int64" and k.ndim > 0
+
+
+def _is_index_array(k) -> bool:
+    """An index tensor, list or NumPy array (a 0-d one is an int, as in the native indexing)."""
+    return isinstance(k, list) or (isinstance(k, (Tensor, np.ndarray)) and k.ndim > 0)
+
+
+def _bool_values(mask) -> np.ndarray:
+    """The NumPy bool array a mask stands for: a bool array, or a float tensor of zeros and ones."""
+    if isinstance(mask, np.ndarray):
+        return mask
+    values = mask.detach().numpy()
+    if not np.isin(values, (0.0, 1.0)).all():
+        raise IndexError(
+            f"tensor indexing: a {mask.dtype} index must be a mask of zeros and ones (a comparison's "
+            "result); use an int64 tensor for positions"
+        )
+    return values.astype(bool)
+
+
+def _positions_of(k) -> np.ndarray:
+    if isinstance(k, Tensor):
+        return k.numpy()  # int64: a tensor of another dtype is a mask
+    positions = np.asarray(k)
+    if positions.size and positions.dtype.kind not in "iu":
+        raise IndexError(f"tensor indexing: index lists and arrays must hold integers, got {k!r}")
+    return positions.astype(np.int64)
 
 
 def _mask_of(key, self: Tensor):
     """The boolean NumPy mask key stands for, or None when key is no mask: a bool array, or a
     float32 tensor of zeros and ones (a comparison's result) shaped as self's leading dims."""
-    if isinstance(key, np.ndarray) and key.dtype == bool:
-        mask = key
-    elif isinstance(key, Tensor) and key.dtype != "int64":
-        values = key.detach().numpy()
-        if not np.isin(values, (0.0, 1.0)).all():
-            raise IndexError(
-                f"tensor indexing: a {key.dtype} index must be a mask of zeros and ones (a comparison's "
-                "result); use an int64 tensor for positions"
-            )
-        mask = values.astype(bool)
-    else:
+    if not _is_mask(key):
         return None
+    mask = _bool_values(key)
     if mask.ndim > self.ndim or tuple(mask.shape) != tuple(self.shape[: mask.ndim]):
         raise IndexError(
             f"tensor indexing: mask of shape {tuple(mask.shape)} does not match the tensor's shape {tuple(self.shape)}"
@@ -426,38 +458,141 @@ def _mask_of(key, self: Tensor):
     return mask
 
 
-def _is_1d_mask(k) -> bool:
-    if isinstance(k, np.ndarray):
-        return k.dtype == bool and k.ndim == 1
-    return isinstance(k, Tensor) and k.dtype != "int64" and k.ndim == 1
-
-
-def _tuple_masks_as_indices(key: tuple, self: Tensor) -> tuple:
-    """A tuple index whose 1-D masks (``x[:, x[0] > 0]``) become the int64 positions they select,
-    as torch reads a 1-D bool mask among other indices; each is checked against the length of the
-    dim it indexes."""
-    if not any(_is_1d_mask(k) for k in key):
-        return key
-    consumes = [k is not None and k is not Ellipsis for k in key]
-    ellipsis = next((i for i, k in enumerate(key) if k is Ellipsis), None)
-    out = list(key)
-    for i, k in enumerate(key):
-        if not _is_1d_mask(k):
+def _split_key(key: tuple, self: Tensor, native_get) -> tuple[Tensor, list]:
+    """(view, advanced): the view of self that key's ints, slices, None and '...' select (its masks
+    and index arrays read as full slices), and the masks and index arrays with the view dims they
+    index; each mask is checked against the dims it covers."""
+    indices = [_bool_values(k) if _is_mask(k) else _positions_of(k) if _is_index_array(k) else None for k in key]
+    covers = [1 if i is None or i.dtype != bool else i.ndim for i in indices]
+    rest = self.ndim - sum(n for k, n in zip(key, covers) if k is not None and k is not Ellipsis)
+    basic, advanced, dim, input_dim = [], [], 0, 0
+    for k, index, n in zip(key, indices, covers):
+        if index is not None:  # a mask or positions
+            basic += [slice(None)] * n
+            advanced.append(_Advanced(dim, input_dim, index))
+            dim, input_dim = dim + n, input_dim + n
+        elif k is None:
+            basic.append(None)
+            dim += 1
+        elif k is Ellipsis:
+            basic.append(k)
+            dim, input_dim = dim + rest, input_dim + rest
+        else:  # an int (its dim leaves the view) or a slice; the native indexing checks them
+            basic.append(k)
+            dim, input_dim = dim + isinstance(k, slice), input_dim + 1
+    view = native_get(self, tuple(basic))
+    for a in advanced:
+        covered = tuple(view.shape[a.dim : a.dim + a.index.ndim])
+        if a.index.dtype != bool or a.index.shape == covered:
             continue
-        before = sum(consumes[:i])
-        dim = before if ellipsis is None or ellipsis > i else self.ndim - sum(consumes[i:])
-        values = k if isinstance(k, np.ndarray) else k.detach().numpy()
-        if k.dtype != bool and not np.isin(values, (0.0, 1.0)).all():
+        if a.index.ndim == 1:
             raise IndexError(
-                f"tensor indexing: a {k.dtype} index must be a mask of zeros and ones (a comparison's result)"
-            )
-        if not 0 <= dim < self.ndim or values.shape[0] != self.shape[dim]:
-            raise IndexError(
-                f"tensor indexing: mask of length {values.shape[0]} does not match dim {dim} of shape "
+                f"tensor indexing: mask of length {a.index.shape[0]} does not match dim {a.input_dim} of shape "
                 f"{tuple(self.shape)}"
             )
-        out[i] = _core.tensor(np.flatnonzero(values).astype(np.int64), device=self.device)
-    return tuple(out)
+        raise IndexError(
+            f"tensor indexing: mask of shape {a.index.shape} does not match dims {a.input_dim} to "
+            f"{a.input_dim + a.index.ndim - 1} {covered} of shape {tuple(self.shape)} (a float index is a mask "
+            "of zeros and ones; index tensors must be int64)"
+        )
+    return view, advanced
+
+
+def _linear_index(view: Tensor, advanced: list) -> tuple[list, np.ndarray]:
+    """(dims, linear): the view dims indexed, one per index array (a mask gives one per dim it
+    covers: its nonzero positions), and the arrays broadcast together as offsets into those dims
+    flattened in order."""
+    dims, arrays = [], []
+    for a in advanced:
+        if a.index.dtype == bool:
+            dims += range(a.dim, a.dim + a.index.ndim)
+            arrays += np.nonzero(a.index)
+            continue
+        size = view.shape[a.dim]
+        bad = (a.index < -size) | (a.index >= size)
+        if bad.any():
+            raise IndexError(
+                f"index {int(a.index[bad].flat[0])} is out of range for dimension {a.input_dim} of size {size}"
+            )
+        dims.append(a.dim)
+        arrays.append(np.where(a.index < 0, a.index + size, a.index))
+    try:
+        arrays = np.broadcast_arrays(*arrays)
+    except ValueError:
+        shapes = ", ".join(str(a.shape) for a in arrays)
+        raise IndexError(
+            f"tensor indexing: index arrays of shapes {shapes} (a mask gives one per dim it covers) cannot be "
+            "broadcast together"
+        ) from None
+    linear = np.zeros(arrays[0].shape, np.int64)
+    for array, d in zip(arrays, dims):
+        linear = linear * view.shape[d] + array
+    return dims, linear
+
+
+def _advanced_read(view: Tensor, advanced: list, native_get) -> Tensor:
+    """view[masks and index arrays], as torch reads it: the indexed dims (moved to the front when
+    not adjacent) become one, read with one differentiable gather."""
+    dims, linear = _linear_index(view, advanced)
+    first = dims[0]
+    if dims != list(range(first, first + len(dims))):
+        view = view.permute(*dims, *(d for d in range(view.ndim) if d not in dims))
+        first = 0
+    shape, last = tuple(view.shape), first + len(dims)
+    flat = view.reshape(*shape[:first], int(np.prod(shape[first:last])), *shape[last:])  # no -1: sizes may be 0
+    return native_get(flat, (slice(None),) * first + (_core.tensor(linear, device=view.device),))
+
+
+def _advanced_write(self: Tensor, key: tuple, value, native_get) -> None:
+    """self[key] = value in place, for a key with masks or index arrays: value (a scalar, or what
+    broadcasts to the shape self[key] reads, leading 1s dropped as torch drops them) goes to the
+    elements key selects (the last write wins where an index repeats); the others keep theirs."""
+    if _core.is_grad_enabled():
+        # as the native assignment: in-place writes are not recorded, so a gradient would be lost
+        if isinstance(value, Tensor) and value.requires_grad:
+            raise RuntimeError(
+                "__setitem__: the value requires grad, and in-place ops are not recorded; build the new "
+                "tensor with md.where(mask, value, t) instead"
+            )
+        if self.requires_grad:
+            raise RuntimeError(
+                "__setitem__: the tensor requires grad, and in-place ops are not recorded for autograd; wrap the "
+                "assignment in no_grad()"
+            )
+    with no_grad():
+        view, advanced = _split_key(key, self, native_get)
+        # the flat offset of each element self[key] reads, in its order (NumPy's rules are torch's here)
+        numpy_key, dim = [], 0
+        for a in advanced:
+            numpy_key += [slice(None)] * (a.dim - dim) + [a.index]
+            dim = a.dim + (a.index.ndim if a.index.dtype == bool else 1)
+        _linear_index(view, advanced)  # the read's checks and messages
+        offsets = np.arange(int(np.prod(view.shape)), dtype=np.int64).reshape(view.shape)[tuple(numpy_key)]
+        if not isinstance(value, Tensor) and np.ndim(value) > 0:
+            value = _core.tensor(np.asarray(value), dtype=self.dtype, device=self.device)
+        if isinstance(value, Tensor) and value.ndim > 0:
+            shape = tuple(value.shape)
+            while shape and shape[0] == 1:
+                shape = shape[1:]
+            try:
+                fits = np.broadcast_shapes(shape, offsets.shape) == offsets.shape
+            except ValueError:
+                fits = False
+            if not fits:
+                raise ValueError(
+                    f"__setitem__: a value of shape {tuple(value.shape)} cannot be broadcast to the indexed "
+                    f"shape {offsets.shape}"
+                )
+        if offsets.size == 0:
+            return
+        if isinstance(value, Tensor) and value.ndim > 0:
+            source = np.zeros(view.shape, np.int64)  # the element of value each view element takes
+            source.reshape(-1)[offsets.reshape(-1)] = np.arange(offsets.size)
+            value = value.reshape(*(shape or (1,))).expand(*offsets.shape).reshape(-1)
+            value = native_get(value, _core.tensor(source, device=self.device))
+        written = np.zeros(view.shape, np.float32)
+        written.reshape(-1)[offsets.reshape(-1)] = 1.0
+        view.copy_(F.where(_core.tensor(written, device=self.device), value, view))
 
 
 def _install_mask_indexing() -> None:
@@ -465,38 +600,25 @@ def _install_mask_indexing() -> None:
 
     def __getitem__(self, key) -> Tensor:
         if isinstance(key, tuple):
-            return native_get(self, _tuple_masks_as_indices(key, self))
-        mask = _mask_of(key, self) if isinstance(key, (Tensor, np.ndarray)) else None
+            # masks, or several index arrays (t[rows, cols]): NumPy's advanced indexing; the native
+            # indexing takes one index tensor among basic indices
+            if not any(_is_mask(k) for k in key) and sum(_is_index_array(k) for k in key) < 2:
+                return native_get(self, key)
+            return _advanced_read(*_split_key(key, self, native_get), native_get)
+        mask = _mask_of(key, self)
         if mask is None:
             return native_get(self, key)
-        rows = self.reshape(-1, *self.shape[mask.ndim :])
-        return rows[_core.tensor(np.flatnonzero(mask).astype(np.int64), device=self.device)]
+        return _advanced_read(self, [_Advanced(0, 0, mask)], native_get)
 
     def __setitem__(self, key, value) -> None:
-        mask = _mask_of(key, self) if isinstance(key, (Tensor, np.ndarray)) else None
+        if isinstance(key, tuple) and any(_is_mask(k) or _is_index_array(k) for k in key):
+            return _advanced_write(self, key, value, native_get)
+        if _is_index_array(key) and not _is_mask(key) and _mask_of(key, self) is None:
+            return _advanced_write(self, (key,), value, native_get)  # t[idx] = v, as torch's index_put_
+        mask = _mask_of(key, self)
         if mask is None:
             return native_set(self, key, value)
-        if isinstance(value, Tensor) and value.requires_grad and _core.is_grad_enabled():
-            # as the native assignment: in-place writes are not recorded, so a gradient would be lost
-            raise RuntimeError(
-                "__setitem__: the value requires grad, and in-place ops are not recorded; build the new "
-                "tensor with md.where(mask, value, t) instead"
-            )
-        # t[mask] = v: v is a scalar, or broadcasts against the selected rows (n, *rest); each
-        # selected row takes its value, the others keep theirs
-        full_mask = _core.tensor(mask.astype(np.float32), device=self.device)
-        full_mask = full_mask.reshape(*mask.shape, *([1] * (self.ndim - mask.ndim)))
-        if isinstance(value, Tensor) and value.ndim > 0:
-            n = int(mask.sum())
-            rest = tuple(self.shape[mask.ndim :])
-            rows = value.expand(*np.broadcast_shapes(tuple(value.shape), (n, *rest))) if value.ndim else value
-            # selected row i of the mask (in order) reads row i of rows; unselected ones any row
-            pos = np.clip(np.cumsum(mask.reshape(-1)) - 1, 0, max(n - 1, 0)).astype(np.int64)
-            if n == 0:
-                return None
-            value = rows[_core.tensor(pos, device=self.device)].reshape(*self.shape)
-        self.copy_(F.where(full_mask, value, self))
-        return None
+        return _advanced_write(self, (mask,), value, native_get)
 
     Tensor.__getitem__ = __getitem__
     Tensor.__setitem__ = __setitem__
