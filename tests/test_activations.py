@@ -1160,3 +1160,19 @@ def test_deprecated_size_average_warns_at_the_users_line():
             make()
         assert len(caught) == 1 and "size_average and reduce" in str(caught[0].message)
         assert caught[0].filename == __file__  # not a line inside minidiff
+
+
+@pytest.mark.parametrize("loss", ["nll_loss", "cross_entropy"])
+def test_every_target_ignored_gives_nan_loss_and_zero_gradients_as_torch(loss):
+    x = md.tensor(randn(2, 3), requires_grad=True)
+    out = getattr(md.F, loss)(x, md.tensor([-100, -100], dtype="int64"))
+    out.backward()
+    assert np.isnan(out.item())
+    np.testing.assert_array_equal(x.grad.numpy(), np.zeros((2, 3), np.float32))
+    weighted = getattr(md.F, loss)(x, md.tensor([1, 2], dtype="int64"), weight=md.tensor([1.0, 0.0, 0.0]))
+    assert np.isnan(weighted.item())  # every kept target weighs 0: 0 / 0, as torch
+
+
+def test_relu6_of_int64_stays_int64_as_torch():
+    out = md.F.relu6(md.tensor(np.array([-3, 2, 9]), dtype="int64"))
+    assert out.dtype == "int64" and out.numpy().tolist() == [0, 2, 6]

@@ -893,3 +893,23 @@ def test_pipeline_scheduler_arguments(unet, tmp_path):
     torch, diffusers = _oracle()
     ref = diffusers.DDPMPipeline.from_pretrained(tmp_path)
     assert type(ref.scheduler).__name__ == "DPMSolverMultistepScheduler" and ref.scheduler.config.solver_order == 3
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {},
+        {"lower_order_final": False},
+        {"algorithm_type": "dpmsolver"},
+        {"solver_order": 3, "lower_order_final": False},
+    ],
+)
+def test_dpm_solver_step_to_the_same_level_leaves_the_sample(kwargs):
+    """Exponential sigmas end at sigma_min, which is also the appended final level: the last step
+    has h = 0 and must neither divide by zero nor move the sample."""
+    s = md.schedulers.DPMSolverMultistepScheduler(use_exponential_sigmas=True, final_sigmas_type="sigma_min", **kwargs)
+    s.set_timesteps(20)
+    x = md.tensor(np.random.default_rng(0).standard_normal((1, 1, 2, 2)).astype(np.float32))
+    for t in s.timesteps:
+        x = s.step(x * 0.3, t, x).prev_sample
+    assert np.isfinite(x.numpy()).all()

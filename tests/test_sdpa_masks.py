@@ -118,3 +118,27 @@ def test_a_query_with_nothing_to_attend_gets_zeros_as_in_torch():
     got, want = both(arrays, {"attn_mask": keep}, {"attn_mask": torch.tensor(keep)})
     assert not np.isnan(got[0]).any()
     assert_all_close(got, want)
+
+
+def test_a_query_that_attends_to_nothing_leaves_finite_gradients_as_torch():
+    torch = pytest.importorskip("torch")
+    q = np.random.default_rng(4).standard_normal((2, 1, 3, 4)).astype(np.float32)
+    mask = np.array([[0.0, 0.0, 0.0], [-np.inf, -np.inf, -np.inf], [0.0, -np.inf, 0.0]], np.float32)
+    g = np.random.default_rng(5).standard_normal((2, 1, 3, 4)).astype(np.float32)
+    qm = md.tensor(q, requires_grad=True)
+    out = md.F.scaled_dot_product_attention(qm, qm, qm, attn_mask=md.tensor(mask))
+    out.backward(md.tensor(g))
+    qt = torch.tensor(q, requires_grad=True)
+    want = torch.nn.functional.scaled_dot_product_attention(qt, qt, qt, attn_mask=torch.tensor(mask))
+    want.backward(torch.tensor(g))
+    np.testing.assert_allclose(out.numpy(), want.detach().numpy(), atol=1e-6)
+    assert np.isfinite(qm.grad.numpy()).all()
+    np.testing.assert_allclose(qm.grad.numpy(), qt.grad.numpy(), rtol=1e-5, atol=1e-5)
+
+
+def test_a_fully_padded_sequence_leaves_finite_weight_gradients():
+    layer = md.nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0, batch_first=True)
+    x = md.randn(2, 3, 8, requires_grad=True)
+    layer(x, src_key_padding_mask=np.array([[0, 0, 0], [1, 1, 1]], bool))[0].sum().backward()
+    assert np.isfinite(layer.self_attn.in_proj_weight.grad.numpy()).all()
+    assert np.isfinite(x.grad.numpy()).all()

@@ -399,3 +399,11 @@ def test_inf_norms_split_the_gradient_between_ties_as_torch(p, dim):
     ties = a == (np.expand_dims(want, dim) if dim is not None else want)
     count = ties.sum(axis=dim, keepdims=True)
     np.testing.assert_allclose(t.grad.numpy(), np.sign(x) * ties / count, rtol=1e-6)
+
+
+def test_zero_norm_counts_and_stays_in_the_graph_with_zero_gradients():
+    t = md.tensor(np.array([[1.0, 0.0, 2.0], [0.0, 0.0, np.inf]], np.float32), requires_grad=True)
+    n = t.norm(0, 1)
+    np.testing.assert_array_equal(n.numpy(), [2.0, 1.0])
+    n.sum().backward()  # torch runs this backward too, with zero gradients
+    np.testing.assert_array_equal(t.grad.numpy(), np.zeros((2, 3), np.float32))

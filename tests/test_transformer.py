@@ -808,3 +808,14 @@ def test_encoder_training_reduces_loss():
         losses.append(loss.item())
     assert losses[-1] < 0.5 * losses[0], losses
     assert all(p.grad is not None for p in params)
+
+
+def test_rms_norm_of_bfloat16_input_with_a_float32_weight_is_bfloat16():
+    x = np.random.default_rng(0).standard_normal((2, 4)).astype(np.float32)
+    norm = md.nn.RMSNorm(4)
+    with md.no_grad():
+        norm.weight.copy_(md.tensor([0.5, 1.0, 2.0, -1.0]))
+    y = norm(md.tensor(x).to("bfloat16"))
+    assert y.dtype == "bfloat16"
+    want = x / np.sqrt((x * x).mean(-1, keepdims=True) + np.finfo(np.float32).eps) * [0.5, 1.0, 2.0, -1.0]
+    np.testing.assert_allclose(y.float().numpy(), want, rtol=1e-2, atol=1e-2)  # one bf16 rounding

@@ -676,3 +676,14 @@ def test_random_resized_crop_pipeline_is_reproducible():
     assert not all(np.array_equal(x, y) for x, y in zip(a, c))
     assert all(x.shape == (3, 12, 12) and x.dtype == np.float32 and 0 <= x.min() and x.max() <= 1 for x in a)
     assert math.isfinite(float(a[0].sum()))
+
+
+def test_to_pil_image_scales_float_tensors_but_not_arrays():
+    arr = np.random.default_rng(0).random((4, 5)).astype(np.float32)
+    img = T.functional.to_pil_image(arr)  # torchvision: an array's values as they are, mode "F"
+    assert img.mode == "F"
+    np.testing.assert_array_equal(np.asarray(img), arr)
+    with pytest.raises(TypeError, match="float32 is not supported"):
+        T.functional.to_pil_image(np.zeros((4, 5, 3), np.float32))
+    tensor_img = T.functional.to_pil_image(md.tensor(arr[None]))  # a tensor's values times 255
+    np.testing.assert_array_equal(np.asarray(tensor_img), (arr * 255).astype(np.uint8))

@@ -221,10 +221,14 @@ def scaled_dot_product_attention(
         if not isinstance(attn_mask, Tensor):
             attn_mask = _tensor(np.asarray(attn_mask, dtype=np.float32), device=query.device)
         scores = scores + attn_mask
-    weights = softmax(scores, -1)
+    blocked = None
     if attn_mask is not None:
-        # a query that may attend to nothing gets zero weights (torch 2.13 gives 0, not NaN)
+        # a query that may attend to nothing gets zero weights (torch 2.13 gives 0, not NaN); its
+        # scores are zeroed before the softmax too, so that the backward sees no NaN either
         blocked = scores.detach().amax(dim=-1, keepdim=True) == float("-inf")
+        scores = where(blocked, 0.0, scores)
+    weights = softmax(scores, -1)
+    if blocked is not None:
         weights = where(blocked, 0.0, weights)
     if dropout_p:
         weights = dropout(weights, dropout_p, True)
@@ -337,9 +341,15 @@ def cross_entropy(
     scale = kept if weight is None else index_select(weight, 0, safe.reshape(-1)).reshape(target_shape) * kept
     loss = -picked * scale
     if reduction == "mean":
-        # all targets ignored: 0 / 0 = NaN, as torch
-        return sum(loss) / sum(scale)
+        return _weighted_mean(sum(loss), sum(scale))
     return _reduce(loss, reduction)
+
+
+def _weighted_mean(total: Tensor, count: Tensor) -> Tensor:
+    """total / count, as torch's weighted losses: NaN when count is 0 (every target ignored), with
+    zero gradients then (a plain 0 / 0 would send inf * 0 = NaN back through the graph)."""
+    empty = (count == 0).detach()
+    return total / where(empty, 1.0, count) + where(empty, float("nan"), 0.0)
 
 
 # ---- activations

@@ -32,6 +32,7 @@ from .functional import (
     _log1p,
     _reduce,
     _softmax_dim,
+    _weighted_mean,
     clamp,
     exp,
     gather,
@@ -212,7 +213,7 @@ def hardtanh_(input, min_val: float = -1.0, max_val: float = 1.0):  # noqa: A002
 def relu6(input, inplace: bool = False):  # noqa: A002
     """``hardtanh(x, 0, 6)``, as torch's (gradient 0 at 0 and at 6)."""
     _check_tensor("relu6", "input", input)
-    return _in_place("relu6", input, inplace, lambda: _hardtanh(input, 0.0, 6.0))
+    return _in_place("relu6", input, inplace, lambda: _hardtanh(input, 0, 6))  # int bounds: int64 stays int64
 
 
 def relu_(input):  # noqa: A002
@@ -569,7 +570,7 @@ def nll_loss(
     scale = kept if weight is None else index_select(weight, 0, safe.reshape(-1)).reshape(target_shape) * kept
     loss = -picked * scale
     if reduction == "mean":
-        return loss.sum() / scale.sum()
+        return _weighted_mean(loss.sum(), scale.sum())
     return _reduce(loss, reduction)
 
 

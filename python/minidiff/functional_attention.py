@@ -62,9 +62,9 @@ def rms_norm(input, normalized_shape, weight=None, eps=None):  # noqa: A002 (tor
     x = input.float() if input.dtype == "bfloat16" else input
     dims = tuple(range(len(shape) - len(norm_shape), len(shape)))
     out = x * (x.square().mean(dims, keepdim=True) + eps).rsqrt()
-    if out.dtype != input.dtype:
-        out = out.to(input.dtype)
-    return out if weight is None else out * weight
+    if weight is not None:
+        out = out * (weight.float() if weight.dtype == "bfloat16" else weight)
+    return out.to(input.dtype) if out.dtype != input.dtype else out
 
 
 # ---- multi-head attention

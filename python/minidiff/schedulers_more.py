@@ -889,6 +889,8 @@ class DPMSolverMultistepScheduler(_SigmaScheduler):
         (alpha_t, sigma_t, lambda_t), (alpha_s0, sigma_s0, lambda_s0), (_, _, lambda_s1) = self._levels(1, 0, -1)
         m0, m1 = model_output_list[-1], model_output_list[-2]
         h, h_0 = lambda_t - lambda_s0, lambda_s0 - lambda_s1
+        if h == 0.0:  # a step to the same noise level (a schedule ending at sigma_min twice): no change
+            return sample * (sigma_t / sigma_s0)
         r0 = h_0 / h
         D0, D1 = m0, (m0 - m1) * (1.0 / r0)
         algo, solver = self.config.algorithm_type, self.config.solver_type
@@ -921,6 +923,8 @@ class DPMSolverMultistepScheduler(_SigmaScheduler):
         lambda_s1, lambda_s2 = levels[2][2], levels[3][2]
         m0, m1, m2 = model_output_list[-1], model_output_list[-2], model_output_list[-3]
         h, h_0, h_1 = lambda_t - lambda_s0, lambda_s0 - lambda_s1, lambda_s1 - lambda_s2
+        if h == 0.0:  # as in the second-order step (diffusers gives NaN here)
+            return sample * (sigma_t / sigma_s0)
         r0, r1 = h_0 / h, h_1 / h
         D1_0, D1_1 = (m0 - m1) * (1.0 / r0), (m1 - m2) * (1.0 / r1)
         D1 = D1_0 + (D1_0 - D1_1) * (r0 / (r0 + r1))

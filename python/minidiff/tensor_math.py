@@ -225,7 +225,10 @@ def norm(input: Tensor, p="fro", dim=None, keepdim: bool = False, dtype=None) ->
         shared = (a * ties).sum(**kw) / ties.sum(**kw)
         return value.detach() + (shared - shared.detach())  # the value exactly, the split gradient
     if p in (0, 0.0):
-        return (x != 0).sum(**kw)
+        # the count of non-zeros, kept in the graph with zero gradients (as torch's): a loss built
+        # on it still runs backward
+        nz = x != 0
+        return nz.sum(**kw) + F.where(nz, 0.0, x * 0.0).sum(**kw)
     if not isinstance(p, (int, float)):
         raise ValueError(f"norm: unsupported p={p!r}")
     if p < 0:  # a zero element makes the sum infinite and the norm 0, as in torch

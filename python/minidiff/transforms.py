@@ -310,12 +310,17 @@ def _to_pil_image(pic, mode, where: str):
         raise ValueError(f"{where}: pic should be 2/3 dimensional, got shape {shape}")
     if arr.shape[-1] > 4:
         raise ValueError(f"{where}: pic should not have > 4 channels, got {arr.shape[-1]} channels (shape {shape})")
-    if np.issubdtype(arr.dtype, np.floating) and mode != "F":
-        arr = (arr * 255).astype(np.uint8)  # truncates, as torchvision does
+    if _is_tensor(pic) and np.issubdtype(arr.dtype, np.floating) and mode != "F":
+        arr = (arr * 255).astype(np.uint8)  # truncates, as torchvision does (for tensors only)
     channels = arr.shape[2]
     if channels == 1:
         arr = arr[:, :, 0]
-        expected = {np.dtype(np.uint8): "L", np.dtype(np.int16): "I;16", np.dtype(np.int32): "I"}.get(arr.dtype)
+        expected = {
+            np.dtype(np.uint8): "L",
+            np.dtype(np.int16): "I;16",
+            np.dtype(np.int32): "I",
+            np.dtype(np.float32): "F",
+        }.get(arr.dtype)
         expected = "F" if arr.dtype == np.float32 else expected
         if mode is not None and mode != expected:
             raise ValueError(
@@ -336,8 +341,9 @@ def _to_pil_image(pic, mode, where: str):
 
 
 def to_pil_image(pic, mode=None):
-    """A (C, H, W) tensor or an (H, W, C) array as a PIL image; float values are multiplied by 255
-    and truncated (unless ``mode`` is "F"), int64 tensors are taken as uint8 pixels."""
+    """A (C, H, W) tensor or an (H, W, C) array as a PIL image, as torchvision's: a float tensor's
+    values are multiplied by 255 and truncated (unless ``mode`` is "F"), int64 tensors are taken as
+    uint8 pixels; an array's values are taken as they are (a float32 (H, W) array is mode "F")."""
     return _to_pil_image(pic, mode, "to_pil_image")
 
 
