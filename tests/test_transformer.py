@@ -819,3 +819,16 @@ def test_rms_norm_of_bfloat16_input_with_a_float32_weight_is_bfloat16():
     assert y.dtype == "bfloat16"
     want = x / np.sqrt((x * x).mean(-1, keepdims=True) + np.finfo(np.float32).eps) * [0.5, 1.0, 2.0, -1.0]
     np.testing.assert_allclose(y.float().numpy(), want, rtol=1e-2, atol=1e-2)  # one bf16 rounding
+
+
+def test_transformer_layer_and_dropout_reprs_match_torch():
+    torch = pytest.importorskip("torch")
+    assert repr(md.nn.Dropout(0.1, inplace=True)) == repr(torch.nn.Dropout(0.1, inplace=True))
+    for ours, theirs in [
+        (md.nn.TransformerEncoderLayer(8, 2, 16), torch.nn.TransformerEncoderLayer(8, 2, 16)),
+        (
+            md.nn.TransformerDecoderLayer(8, 2, 16, norm_first=True),
+            torch.nn.TransformerDecoderLayer(8, 2, 16, norm_first=True),
+        ),
+    ]:
+        assert repr(ours) == repr(theirs)

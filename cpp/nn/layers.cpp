@@ -144,11 +144,11 @@ Tensor LayerNorm::forward(const Tensor& x) const {
 
 // ---- Dropout, Embedding, ModuleList
 
-Dropout::Dropout(double prob) : p(prob) {
+Dropout::Dropout(double prob, bool in_place) : p(prob), inplace(in_place) {
   MD_CHECK(prob >= 0.0 && prob <= 1.0, ValueError, "Dropout: p must be in [0, 1], got ", prob);
 }
 
-std::string Dropout::extra_repr() const { return str("p=", p); }
+std::string Dropout::extra_repr() const { return str("p=", p, ", inplace=", inplace ? "True" : "False"); }
 
 Embedding::Embedding(int64_t n, int64_t d) : num_embeddings(n), embedding_dim(d) {
   MD_CHECK(n > 0 && d > 0, ValueError, "Embedding: sizes must be positive, got (", n, ", ", d, ")");

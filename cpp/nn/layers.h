@@ -91,11 +91,14 @@ class Identity : public Module {
 class Dropout : public Module {
  public:
   MD_MODULE_CLONE(Dropout)
-  explicit Dropout(double p = 0.5);
+  // inplace: torch's flag, kept for its repr; the result is a new tensor either way (the
+  // autograd tape records the out-of-place op)
+  explicit Dropout(double p = 0.5, bool inplace = false);
   std::string type_name() const override { return "Dropout"; }
   std::string extra_repr() const override;
   Tensor forward(const Tensor& x) const { return dropout(x, p, training_); }
   double p;
+  bool inplace;
 };
 
 class Embedding : public Module {

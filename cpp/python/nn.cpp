@@ -472,9 +472,10 @@ void bind_nn(py::module_& m) {
       .def(py::init([](py::args, py::kwargs) { return std::make_shared<Identity>(); }))
       .def("forward", &Identity::forward);
   py::class_<Dropout, Module, std::shared_ptr<Dropout>>(nn, "Dropout", py::dynamic_attr())
-      .def(py::init<double>(), py::arg("p") = 0.5)
+      .def(py::init<double, bool>(), py::arg("p") = 0.5, py::arg("inplace") = false)
       .def("forward", &Dropout::forward, RG())
-      .def_readonly("p", &Dropout::p);
+      .def_readonly("p", &Dropout::p)
+      .def_readonly("inplace", &Dropout::inplace);
   py::class_<Embedding, Module, std::shared_ptr<Embedding>>(nn, "Embedding", py::dynamic_attr())
       .def(py::init<int64_t, int64_t>(), py::arg("num_embeddings"), py::arg("embedding_dim"))
       .def("forward", &Embedding::forward, RG())
