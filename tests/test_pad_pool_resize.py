@@ -114,10 +114,22 @@ def np_pad(x: np.ndarray, pad, mode: str) -> np.ndarray:
 def test_pad_modes_match_numpy(mode, shape, pad):
     x = randn(2, *shape)
     if not _fits(mode, shape, pad):
-        with pytest.raises(ValueError, match=r"pad: padding \(4, 4\) must be smaller .* \(2, 3, 4, 5\)"):
+        with pytest.raises(ValueError, match=r"pad: padding \(4, 4\) must be smaller .* \[2, 3, 4, 5\]"):
             F.pad(md.tensor(x), pad, mode=mode)
         return
     np.testing.assert_array_equal(F.pad(md.tensor(x), pad, mode=mode).numpy(), np_pad(x, pad, mode))
+    # the same native op behind the padding layers and Conv2d's padding_mode, called directly
+    native = md._core.functional.pad(md.tensor(x), list(pad), mode)
+    np.testing.assert_array_equal(native.numpy(), np_pad(x, pad, mode))
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_conv2d_padding_mode_equals_pad_then_conv(mode):
+    x = md.tensor(randn(5, 2, 3, 5, 4), requires_grad=True)
+    conv = md.nn.Conv2d(3, 2, 3, padding=(2, 1), padding_mode=mode)
+    want = F.conv2d(F.pad(x, (1, 1, 2, 2), mode=mode), conv.weight, conv.bias)
+    np.testing.assert_allclose(conv(x).numpy(), want.numpy(), rtol=1e-6, atol=1e-6)
+    check_grads(lambda t: md.nn.functional.pad(t, (1, 1, 2, 2), mode=mode), [randn(6, 1, 2, 3, 4)])
 
 
 @pytest.mark.parametrize("mode", MODES)

@@ -59,8 +59,8 @@ std::string Conv2d::extra_repr() const {
 Tensor Conv2d::forward(const Tensor& x) const {
   if (padding_mode == "zeros") return conv2d(x, parameter("weight"), parameter("bias"), stride, padding);
   MD_CHECK(x.dim() == 4, ValueError, "Conv2d: expected a 4D (N, C, H, W) input, got shape ", x.shape());
-  const Tensor padded = pad_by_mode(pad_by_mode(x, 2, padding.first, padding.first, padding_mode), 3, padding.second,
-                                    padding.second, padding_mode);
+  const Tensor padded =
+      pad_by_mode(x, {padding.second, padding.second, padding.first, padding.first}, padding_mode, "Conv2d");
   return conv2d(padded, parameter("weight"), parameter("bias"), stride, {0, 0});
 }
 

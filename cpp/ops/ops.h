@@ -67,9 +67,12 @@ std::vector<Tensor> chunk(const Tensor& t, int64_t chunks, int64_t dim);
 // Constant padding; pads lists (before, after) pairs starting from the last dimension, as in
 // torch.nn.functional.pad. Negative amounts crop.
 Tensor pad(const Tensor& t, const std::vector<int64_t>& pads, double value = 0.0);
-// t padded by (before, after) along dim with mode "reflect", "replicate" or "circular", as torch's
-// (an index_select, so its gradient sums the copies back).
-Tensor pad_by_mode(const Tensor& t, int64_t dim, int64_t before, int64_t after, const std::string& mode);
+// t padded by torch's non-constant modes ("reflect", "replicate", "circular"), pads as in pad():
+// one index_select per padded dim, so the gradient sums into the positions each padded value
+// repeats. Negative amounts crop first; circular padding wraps within what is left (torch reads
+// memory it never wrote where it wraps further; an error here). Errors name `op`.
+Tensor pad_by_mode(const Tensor& t, const std::vector<int64_t>& pads, const std::string& mode,
+                   const std::string& op = "pad");
 
 // ---- elementwise
 Tensor add(const Tensor& a, const Tensor& b);

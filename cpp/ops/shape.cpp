@@ -289,30 +289,57 @@ std::vector<Tensor> chunk(const Tensor& t, int64_t chunks, int64_t dim) {
   return out;
 }
 
-Tensor pad_by_mode(const Tensor& t, int64_t dim, int64_t before, int64_t after, const std::string& mode) {
-  dim = wrap_dim(dim, t.dim(), "pad");
-  const int64_t n = t.shape()[dim];
+namespace {
+
+// The input position each output position along one dim of size n reads, as torch's non-constant
+// pad modes: negative amounts crop first; circular padding wraps within what is left.
+std::vector<int64_t> pad_positions(int64_t n, int64_t before, int64_t after, const std::string& mode,
+                                   const std::string& op, const Shape& shape) {
   const bool reflect = mode == "reflect", replicate = mode == "replicate", circular = mode == "circular";
-  MD_CHECK(reflect || replicate || circular, ValueError,
-           "pad: mode must be 'reflect', 'replicate' or 'circular', got '", mode, "'");
-  MD_CHECK(n > 0 && before >= 0 && after >= 0, ValueError, "pad: cannot ", mode, "-pad dim ", dim, " of shape ",
-           t.shape(), " by (", before, ", ", after, ")");
-  MD_CHECK(!reflect || (before < n && after < n), ValueError, "pad: reflect padding (", before, ", ", after,
-           ") must be smaller than dim ", dim, " of shape ", t.shape());
-  MD_CHECK(!circular || (before <= n && after <= n), ValueError, "pad: circular padding (", before, ", ", after,
-           ") must not exceed dim ", dim, " of shape ", t.shape());
-  std::vector<int64_t> idx(static_cast<size_t>(before + n + after));
-  for (int64_t j = 0; j < static_cast<int64_t>(idx.size()); ++j) {
+  const int64_t out = n + before + after;
+  MD_CHECK(out >= (circular ? 0 : 1), ValueError, op, ": padding (", before, ", ", after,
+           ") leaves nothing of a dimension of size ", n, " in ", shape);
+  MD_CHECK(circular || n > 0, ValueError, op, ": cannot ", mode, "-pad a dimension of size 0 in ", shape);
+  MD_CHECK(!reflect || (before < n && after < n), ValueError, op, ": padding (", before, ", ", after,
+           ") must be smaller than the padded dimension (", n, ") of input ", shape);
+  const int64_t low = std::max<int64_t>(-before, 0), kept = n - low - std::max<int64_t>(-after, 0);
+  MD_CHECK(!circular || (before <= kept && after <= kept), ValueError, op, ": padding (", before, ", ", after,
+           ") wraps around a dimension of size ", n, " more than once (input ", shape, ")");
+  std::vector<int64_t> idx(static_cast<size_t>(out));
+  for (int64_t j = 0; j < out; ++j) {
     const int64_t i = j - before;  // the position in the unpadded dim, maybe outside it
     if (replicate)
       idx[j] = std::min(std::max<int64_t>(i, 0), n - 1);
     else if (circular)
-      idx[j] = ((i % n) + n) % n;
+      idx[j] = low + (((i - low) % kept) + kept) % kept;
     else
       idx[j] = i < 0 ? -i : i >= n ? 2 * (n - 1) - i : i;
   }
-  const Tensor index = from_host(idx.data(), {static_cast<int64_t>(idx.size())}, DType::Int64, t.device());
-  return index_select(t, dim, index);
+  return idx;
+}
+
+}  // namespace
+
+Tensor pad_by_mode(const Tensor& t, const std::vector<int64_t>& pads, const std::string& mode, const std::string& op) {
+  MD_CHECK(mode == "reflect" || mode == "replicate" || mode == "circular", ValueError, op,
+           ": mode must be 'reflect', 'replicate' or 'circular', got '", mode, "'");
+  MD_CHECK(pads.size() % 2 == 0 && static_cast<int64_t>(pads.size()) / 2 <= t.dim(), ValueError, op, ": padding ",
+           shape_str(pads), " for an input of shape ", t.shape());
+  std::vector<std::vector<int64_t>> positions;  // every dim checked against the input before any copy
+  for (size_t i = 0; i < pads.size() / 2; ++i) {
+    const int64_t d = t.dim() - 1 - static_cast<int64_t>(i);
+    positions.push_back(pad_positions(t.shape()[d], pads[2 * i], pads[2 * i + 1], mode, op, t.shape()));
+  }
+  Tensor out = t;
+  for (size_t i = 0; i < positions.size(); ++i) {
+    const std::vector<int64_t>& idx = positions[i];
+    bool identity = static_cast<int64_t>(idx.size()) == t.shape()[t.dim() - 1 - static_cast<int64_t>(i)];
+    for (size_t j = 0; identity && j < idx.size(); ++j) identity = idx[j] == static_cast<int64_t>(j);
+    if (identity) continue;
+    const Tensor index = from_host(idx.data(), {static_cast<int64_t>(idx.size())}, DType::Int64, t.device());
+    out = index_select(out, t.dim() - 1 - static_cast<int64_t>(i), index);
+  }
+  return out;
 }
 
 Tensor pad(const Tensor& t, const std::vector<int64_t>& pads, double value) {

@@ -87,10 +87,12 @@ void bind_functional(py::module_& m) {
   f.def(
       "pad",
       [](const Tensor& t, const std::vector<int64_t>& pads, const std::string& mode, double value) {
-        if (mode != "constant") throw ValueError("pad: only mode='constant' is supported, got '" + mode + "'");
-        return pad(t, pads, value);
+        return mode == "constant" ? pad(t, pads, value) : pad_by_mode(t, pads, mode);
       },
       py::arg("input"), py::arg("pad"), py::arg("mode") = "constant", py::arg("value") = 0.0, RG());
+  f.def("_pad_by_mode", &pad_by_mode, py::arg("input"), py::arg("pad"), py::arg("mode"), py::arg("op") = "pad", RG(),
+        "pad() with mode 'reflect', 'replicate' or 'circular', errors naming op: the one implementation "
+        "behind F.pad's non-constant modes, the padding layers and the convolutions' padding_mode.");
 
   // selection and indexing
   f.def(

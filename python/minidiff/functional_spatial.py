@@ -19,7 +19,7 @@ import numpy as np
 
 from ._core import Tensor
 from ._core import tensor as _tensor
-from ._core.functional import index_select, pad, where
+from ._core.functional import _pad_by_mode, index_select, pad, where
 from .autograd import no_grad as _no_grad
 from .functional import _check_tensor, _pool_input, adaptive_avg_pool2d, adaptive_max_pool2d, interpolate
 
@@ -146,52 +146,21 @@ def _put_sum(t: Tensor, dim: int, positions: np.ndarray, size: int) -> Tensor:
 # ---- F.pad's reflect, replicate and circular modes (also the padding layers and Conv1d's padding_mode)
 
 
-def _pad_positions(op: str, size: int, left: int, right: int, mode: str, shape) -> np.ndarray:
-    """The input position each output position along one dim reads, as torch's non-constant
-    modes: negative padding crops first; "reflect" reflects about the original edges, "circular"
-    wraps within the cropped part. torch lets circular padding exceed the cropped part (up to the
-    uncropped size) and then reads memory it never wrote; that is a ValueError here."""
-    out = size + left + right
-    if out < (0 if mode == "circular" else 1):
-        raise ValueError(f"{op}: padding ({left}, {right}) leaves nothing of a dimension of size {size} in {shape}")
-    positions = np.arange(-left, size + right)
-    if mode == "reflect":
-        if left >= size or right >= size:
-            raise ValueError(
-                f"{op}: padding ({left}, {right}) must be smaller than the padded dimension ({size}) of input {shape}"
-            )
-        positions = np.abs(positions)
-        return np.where(positions >= size, 2 * (size - 1) - positions, positions)
-    if mode == "replicate":
-        return np.clip(positions, 0, size - 1)
-    low, kept = max(-left, 0), size - max(-left, 0) - max(-right, 0)  # the cropped part
-    if left > kept or right > kept:
-        raise ValueError(
-            f"{op}: padding ({left}, {right}) wraps around a dimension of size {size} more than once (input {shape})"
-        )
-    return low + (positions - low) % kept if kept else positions
-
-
 def _pad_nonconstant(op: str, input, padding: tuple[int, ...], mode: str):  # noqa: A002
     """``input`` padded on its last len(padding) // 2 dims by ``mode`` ("reflect", "replicate",
-    "circular"; ``padding`` in F.pad's order, last dim first): one ``index_select`` per padded
-    dim, so the gradient sums into the positions each padded value repeats. The input has one
-    or two more dims than are padded, as torch's; reflect and replicate need every dim but the
-    batch dim nonzero."""
+    "circular"; ``padding`` in F.pad's order, last dim first) by the native ``_pad_by_mode``, also
+    behind ``nn.Conv2d``'s padding modes: one ``index_select`` per padded dim, so the gradient sums
+    into the positions each padded value repeats. Negative padding crops first; circular padding
+    wraps within what is left (torch reads unwritten memory where it wraps further; a ValueError
+    here). The input has one or two more dims than are padded, as torch's; reflect and replicate
+    need every dim but the batch dim nonzero."""
     dims = len(padding) // 2
     shape = tuple(input.shape)
     if input.ndim not in (dims + 1, dims + 2):
         raise ValueError(f"{op}: expected a {dims + 1}D or {dims + 2}D input, got shape {shape}")
     if mode != "circular" and 0 in shape[-dims - 1 :]:
         raise ValueError(f"{op}: the input's non-batch dimensions must be nonzero, got shape {shape}")
-    out = input
-    for i in range(dims):
-        dim = input.ndim - 1 - i
-        left, right = padding[2 * i], padding[2 * i + 1]
-        positions = _pad_positions(op, shape[dim], left, right, mode, shape)
-        if not np.array_equal(positions, np.arange(shape[dim])):
-            out = index_select(out, dim, _index(positions, input.device))
-    return out
+    return _pad_by_mode(input, list(padding), mode, op)
 
 
 # ---- unfold / fold: (N, C, H, W) <-> (N, C * kh * kw, L), torch's channel-major block layout

@@ -53,6 +53,16 @@ __all__: list[str] = [
     "where",
 ]
 
+def _pad_by_mode(
+    input: minidiff._core.Tensor,
+    pad: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex],
+    mode: str,
+    op: str = "pad",
+) -> minidiff._core.Tensor:
+    """
+    pad() with mode 'reflect', 'replicate' or 'circular', errors naming op: the one implementation behind F.pad's non-constant modes, the padding layers and the convolutions' padding_mode.
+    """
+
 def abs(arg0: minidiff._core.Tensor) -> minidiff._core.Tensor: ...
 def add(arg0: minidiff._core.Tensor, arg1: minidiff._core.Tensor) -> minidiff._core.Tensor: ...
 def cat(
