@@ -59,8 +59,8 @@ constexpr bool is_comparison(BinaryOp op) { return op >= BinaryOp::Eq && op <= B
 // integers in torch (+, -, *, maximum, minimum; int64 results) and the comparisons. The rest
 // (true division, pow, the gradient helpers) compute in float32.
 constexpr bool has_int64_kernel(BinaryOp op) {
-  return op == BinaryOp::Add || op == BinaryOp::Sub || op == BinaryOp::Mul || op == BinaryOp::Maximum ||
-         op == BinaryOp::Minimum || is_comparison(op);
+  return op == BinaryOp::Add || op == BinaryOp::Sub || op == BinaryOp::Mul || op == BinaryOp::Pow ||
+         op == BinaryOp::Maximum || op == BinaryOp::Minimum || is_comparison(op);
 }
 
 // `return fn<op>(args...)` for the run-time op: the one place where the enums meet the kernels'

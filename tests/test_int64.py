@@ -1,6 +1,6 @@
-"""int64 arithmetic keeps integers, as torch does: + - * maximum minimum clamp neg abs of int64
+"""int64 arithmetic keeps integers, as torch does: + - * ** maximum minimum clamp neg abs of int64
 operands give int64 (exact past 2^24, wrapping around on overflow), comparisons of int64 are exact,
-and an int64 tensor meeting a float (tensor or Python scalar), true division or pow gives float32.
+and an int64 tensor meeting a float (tensor or Python scalar) or true division gives float32.
 NumPy is the oracle for values; torch, where installed, for the result dtypes."""
 
 import operator
@@ -150,6 +150,34 @@ def test_int_pow_is_exact_and_refuses_negative_exponents():
     with pytest.raises(ValueError, match="negative integer powers"):
         t(a) ** -1
     assert (t(a) ** 2.0).dtype == "float32"
+
+
+def wrapping_pow(base: int, exponent: int) -> int:
+    """torch's int64 ``base ** exponent``: wraps around modulo 2^64; a negative exponent gives 0
+    unless the base is 1 or -1."""
+    if exponent < 0:
+        return 1 if base == 1 else (-1 if exponent % 2 else 1) if base == -1 else 0
+    r = pow(base, exponent, 2**64)
+    return r - 2**64 if r >= 2**63 else r
+
+
+def test_int_tensor_pow_is_exact_int64_as_torch():
+    a = np.array([[3, -2, 0, 7, 1, -1, 2, BIG + 3]], np.int64)
+    b = np.array([[0], [1], [5], [13], [40], [63], [64], [-1], [-2], [-3]], np.int64)  # broadcast (10, 8)
+    got = t(a) ** t(b)
+    assert got.dtype == "int64" and got.shape == (10, 8)
+    want = [[wrapping_pow(int(x), int(k)) for x in a[0]] for k in b[:, 0]]
+    np.testing.assert_array_equal(got.numpy(), np.array(want, np.int64))
+    np.testing.assert_array_equal(md.pow(t(a), t(b)).numpy(), got.numpy())
+    # an int scalar base: 2 ** t, exact up to 2^62 and wrapping past it
+    got = 2 ** t([0, 3, 40, 62, 63, 64])
+    assert got.dtype == "int64"
+    assert got.numpy().tolist() == [wrapping_pow(2, k) for k in (0, 3, 40, 62, 63, 64)]
+    assert (2.0 ** t([1, 2])).dtype == "float32"
+    torch = pytest.importorskip("torch")
+    ta, tb = torch.tensor(a), torch.tensor(b)
+    np.testing.assert_array_equal((t(a) ** t(b)).numpy(), (ta**tb).numpy())
+    np.testing.assert_array_equal((3 ** t(b)).numpy(), (3**tb).numpy())
 
 
 def test_clamp_takes_tensor_bounds_with_torch_gradients():

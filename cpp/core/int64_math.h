@@ -1,5 +1,5 @@
 // int64 elementwise arithmetic shared by the CPU and CUDA twins (binary_forward_i64 and
-// scalar_forward_i64): + - * wrap around on overflow as torch's do (computed in uint64_t, where
+// scalar_forward_i64): + - * and ** wrap around on overflow as torch's do (computed in uint64_t, where
 // overflow is defined, unlike signed overflow); comparisons give 1 or 0, written as a float32 mask.
 #pragma once
 
@@ -17,6 +17,16 @@ MD_HOST_DEVICE int64_t binary_i64(int64_t a, int64_t b) {
   if constexpr (op == BinaryOp::Add) return static_cast<int64_t>(ua + ub);
   if constexpr (op == BinaryOp::Sub) return static_cast<int64_t>(ua - ub);
   if constexpr (op == BinaryOp::Mul) return static_cast<int64_t>(ua * ub);
+  if constexpr (op == BinaryOp::Pow) {
+    // as torch's integer pow: a negative exponent gives 0 unless the base is 1 or -1
+    if (b < 0) return a == 1 ? 1 : a == -1 ? ((b & 1) ? -1 : 1) : 0;
+    uint64_t result = 1, base = ua;  // square and multiply, wrapping around as torch's
+    for (uint64_t e = ub; e; e >>= 1) {
+      if (e & 1) result *= base;
+      base *= base;
+    }
+    return static_cast<int64_t>(result);
+  }
   if constexpr (op == BinaryOp::Maximum) return a > b ? a : b;
   if constexpr (op == BinaryOp::Minimum) return a < b ? a : b;
   if constexpr (op == BinaryOp::Eq) return a == b;

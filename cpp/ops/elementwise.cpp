@@ -292,17 +292,8 @@ Tensor compare(BinaryOp op, const Tensor& a, double s, bool scalar_first) {
 // ---- tensor-scalar
 
 Tensor int_pow(const Tensor& a, int64_t k) {
-  MD_PROFILE("pow");
-  if (a.dtype() != DType::Int64)
-    throw TypeError(str("pow: expected an int64 tensor, got ", dtype_name(a.dtype()), " of shape ", a.shape()));
   if (k < 0) throw ValueError(str("pow: integers to negative integer powers are not allowed (exponent ", k, ")"));
-  // square and multiply: a ** k in about 2 log2(k) int64 products, wrapping around as torch's
-  Tensor result = ones(a.shape(), DType::Int64, a.device()), base = a;
-  for (; k; k >>= 1) {
-    if (k & 1) result = binary_i64(BinaryOp::Mul, result, base);
-    if (k > 1) base = binary_i64(BinaryOp::Mul, base, base);
-  }
-  return result;
+  return int_scalar(BinaryOp::Pow, a, k, false);
 }
 
 Tensor int_scalar(BinaryOp op, const Tensor& a, int64_t s, bool scalar_first) {

@@ -803,6 +803,8 @@ void bind_tensor(py::module_& m) {
       .def(
           "__rpow__",
           [](const Tensor& a, const py::object& b) -> py::object {
+            if (a.dtype() == DType::Int64)
+              if (const auto s = int_scalar_of(b)) return py::cast(int_scalar(BinaryOp::Pow, a, *s, true));
             if (is_scalar(b)) return py::cast(rpow(a, b.cast<double>()));
             if (py::isinstance<py::array>(b) || py::isinstance<py::list>(b))
               return py::cast(pow(as_tensor_like(b, a, "pow"), a));
