@@ -251,6 +251,31 @@ def test_batch_norm_errors_name_the_module_and_shape():
     bn.eval()(md.ones(1, 3, 1, 1))  # eval normalises with the running statistics: fine
 
 
+def test_batch_norm_on_an_empty_batch_is_empty_in_the_graph_as_torch():
+    bn = md.nn.BatchNorm2d(3)
+    with md.no_grad():
+        bn.running_mean.fill_(0.5)
+    x = md.zeros(0, 3, 4, 4, requires_grad=True)
+    y = bn(x)
+    assert y.shape == (0, 3, 4, 4) and y.requires_grad
+    y.sum().backward()
+    assert x.grad.shape == (0, 3, 4, 4)
+    np.testing.assert_array_equal(bn.weight.grad.numpy(), np.zeros(3, np.float32))
+    # the statistics keep their values; the batch is counted, as torch counts it
+    np.testing.assert_array_equal(bn.running_mean.numpy(), np.full(3, 0.5, np.float32))
+    np.testing.assert_array_equal(bn.running_var.numpy(), np.ones(3, np.float32))
+    assert int(bn.num_batches_tracked) == 1
+    assert md.nn.BatchNorm1d(3)(md.zeros(0, 3)).shape == (0, 3)
+
+
+def test_max_over_an_empty_batch_stays_in_the_graph():
+    x = md.zeros(0, 3, 4, 4, requires_grad=True)
+    for y in (md.F.max_pool2d(x, 2), md.F.max_pool2d(x, 3, stride=1, padding=1), x.max(1).values, x.amax(1)):
+        assert y.numel() == 0 and y.requires_grad
+        y.sum().backward()
+        assert x.grad.shape == (0, 3, 4, 4)
+
+
 @pytest.mark.parametrize("momentum", [0.1, None])
 @pytest.mark.parametrize("affine, bias", [(True, True), (True, False), (False, False)])
 def test_batch_norm_matches_torch(momentum, affine, bias):

@@ -121,7 +121,14 @@ std::pair<Tensor, Tensor> max_dim(const Tensor& t, int64_t dim, bool keepdim) {
     Shape keep = t.shape();
     keep[dim] = 1;
     const Shape shape = keepdim ? keep : drop_dims(t.shape(), {dim});
-    return {Tensor::empty(shape, t.dtype(), t.device()), Tensor::empty(shape, DType::Int64, t.device())};
+    Tensor out = Tensor::empty(shape, t.dtype(), t.device());
+    if (any_requires_grad({&t})) {  // still in the graph, as torch's: the input's gradient is empty too
+      const Shape in_shape = t.shape();
+      record("max", out, {t}, [in_shape](const Tensor& g, const GradMask&) {
+        return std::vector<Tensor>{Tensor::empty(in_shape, DType::Float32, g.device())};
+      });
+    }
+    return {out, Tensor::empty(shape, DType::Int64, t.device())};
   }
   if (t.dim() == 0) return {clone(t), zeros({}, DType::Int64, t.device())};
   Tensor x = t.is_contiguous() ? t.detach() : contiguous(t.detach());

@@ -649,9 +649,11 @@ def batch_norm(
                     f"{op}: {name} must have shape ({c},) for input of shape {shape}, got {tuple(t.shape)}"
                 )
     view = (1, c) + (1,) * (input.ndim - 2)
-    if training:
-        count = input.numel() // c if c else 0
-        if count <= 1:
+    count = input.numel() // c if c else 0
+    if training and count == 0:  # an empty batch: an empty output, still in the graph; no statistics change
+        centered, var = input, None
+    elif training:
+        if count == 1:
             raise ValueError(f"{op}: expected more than 1 value per channel when training, got input of shape {shape}")
         dims = (0,) + tuple(range(2, input.ndim))
         mean = input.mean(dim=dims, keepdim=True)
@@ -668,7 +670,7 @@ def batch_norm(
             raise ValueError(f"{op}: running_mean and running_var must be given when training is False")
         var = running_var.reshape(view)
         centered = input - running_mean.reshape(view)
-    out = centered * (var + eps).rsqrt()
+    out = centered if var is None else centered * (var + eps).rsqrt()
     if weight is not None:
         out = out * weight.reshape(view)
     if bias is not None:
