@@ -1107,3 +1107,16 @@ def test_square_power_is_exactly_x_times_x():
     x = np.random.default_rng(3).standard_normal(20000).astype(np.float32) * 100
     np.testing.assert_array_equal((md.tensor(x) ** 2).numpy(), x * x)
     np.testing.assert_array_equal(md.pow(md.tensor(x), md.full((1,), 2.0)).numpy(), x * x)
+
+
+def test_exp_gives_denormal_results_as_numpy():
+    # e^x below 2^-126 is a denormal float32 (not flushed to 0), within one denormal step of exact
+    x = np.linspace(-103.9, -87.0, 5001, dtype=np.float32)
+    got = md.exp(md.tensor(x)).numpy().astype(np.float64)
+    want = np.exp(x.astype(np.float64))
+    assert np.abs(got - want).max() < 2.0**-149
+    assert (got[x < -87.4] > 0).all() and (got[x < -87.4] < np.finfo(np.float32).tiny).all()
+    assert md.exp(md.tensor([-104.0, -200.0, -np.inf])).numpy().tolist() == [0.0, 0.0, 0.0]
+    # softmax of a far smaller logit is the denormal it is
+    p = md.F.softmax(md.tensor([[0.0, -100.0]]), dim=1).numpy()
+    assert p[0, 1] == np.float32(np.exp(-100.0))

@@ -23,7 +23,7 @@ inline float vselect(bool c, float a, float b) {
   return __builtin_bit_cast(float, (__builtin_bit_cast(uint32_t, a) & m) | (__builtin_bit_cast(uint32_t, b) & ~m));
 }
 
-// e^x for |x| <= 88.7228 or NaN (see vclamp_exp_arg): Cody-Waite reduction, then the polynomial.
+// e^x for -104 <= x <= 88.7228 or NaN (see vclamp_exp_arg): Cody-Waite reduction, then the polynomial.
 // Integer bit arithmetic where float min/max or conversions would be (see vclamp_exp_arg).
 inline float vexp_clamped(float x) {
   const float t = x * 1.44269504088896341f;
@@ -42,27 +42,30 @@ inline float vexp_clamped(float x) {
   p = p * f + 1.6666665459e-1f;
   p = p * f + 5.0000001201e-1f;
   p = p * f * f + f + 1.0f;
-  // 2^n; n <= -127 gives 0 (results below 2^-126 are flushed)
-  const int32_t e = std::max(ni + 127, 0);
-  return p * __builtin_bit_cast(float, static_cast<uint32_t>(e) << 23);
+  // 2^n as two normal factors (n >= -151 here), so that results below 2^-126 round once, to the
+  // denormal they are, as the C library's expf and torch's exp give them
+  const int32_t n1 = ni / 2, n2 = ni - n1;
+  const float s1 = __builtin_bit_cast(float, static_cast<uint32_t>(n1 + 127) << 23);
+  const float s2 = __builtin_bit_cast(float, static_cast<uint32_t>(n2 + 127) << 23);
+  return p * s1 * s2;
 }
 
-// x with its magnitude clamped to 88.7228, the largest argument of a finite e^x; a NaN stays a
-// NaN. All in integer bits (magnitudes order as their bits do): gcc turns a float min, max or
-// select into a branch, duplicates the code after it for the clamped constant, and a vectorised
-// loop then evaluates every path (SiLU ran three divisions per element instead of one), or, with
-// a division after the branch, is not vectorised at all.
+// x with its magnitude clamped to 104 (e^x is finite up to 88.7228 and rounds to 0 below
+// -103.972: vexp selects those results); a NaN stays a NaN. All in integer bits (magnitudes order as their bits do):
+// gcc turns a float min, max or select into a branch, duplicates the code after it for the clamped constant, and a
+// vectorised loop then evaluates every path (SiLU ran three divisions per element instead of one), or, with a division
+// after the branch, is not vectorised at all.
 inline float vclamp_exp_arg(float x) {
   const uint32_t b = __builtin_bit_cast(uint32_t, x), mag = b & 0x7fffffffu;
   const uint32_t nan = (0u - static_cast<uint32_t>(mag > 0x7f800000u)) & 0x7fc00000u;  // a mask, as in vselect
-  const uint32_t clamped = std::min(mag, __builtin_bit_cast(uint32_t, 88.7228f)) | nan;
+  const uint32_t clamped = std::min(mag, __builtin_bit_cast(uint32_t, 104.0f)) | nan;
   return __builtin_bit_cast(float, clamped | (b & 0x80000000u));
 }
 
 inline float vexp(float x) {
-  // beyond the float range: overflow to inf, underflow to 0 (denormal results are flushed)
+  // beyond the float range: overflow to inf, underflow to 0 below half the smallest denormal
   const float r = vexp_clamped(vclamp_exp_arg(x));
-  return vselect(x > 88.7228f, INFINITY, vselect(x < -87.3f, 0.0f, r));
+  return vselect(x > 88.7228f, INFINITY, vselect(x < -103.9721f, 0.0f, r));
 }
 
 // Exactly 0 at -inf (e^inf is inf), so that SiLU(-inf) = -inf * 0 is NaN, as in PyTorch.
