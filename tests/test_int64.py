@@ -233,3 +233,37 @@ def test_int64_reductions_keepdim_ties_and_empty():
     assert t(np.zeros((0,), np.int64)).sum().numpy() == 0 and t(np.zeros((0,), np.int64)).sum().dtype == "int64"
     assert t(np.zeros((0,), np.int64)).prod().numpy() == 1 and t(np.zeros((0,), np.int64)).prod().dtype == "int64"
     assert t(a).mean().dtype == "float32"  # torch refuses int64 mean; minidiff gives float32
+
+
+@pytest.mark.parametrize(
+    "shapes",
+    [((3, 4), (4, 5)), ((2, 3, 4), (4, 2)), ((2, 1, 3, 4), (5, 4, 2)), ((4,), (4, 3)), ((3, 4), (4,)), ((4,), (4,))],
+)
+def test_int64_matmul_is_exact_int64(shapes):
+    a = ints(*shapes[0], seed=3) - BIG + 2**30  # products near 2^60: exact in int64, not in float
+    b = ints(*shapes[1], seed=4) - BIG + 2**29
+    got = t(a) @ t(b)
+    assert got.dtype == "int64"
+    np.testing.assert_array_equal(got.numpy(), np.matmul(a, b))
+    np.testing.assert_array_equal(md.matmul(t(a), t(b)).numpy(), np.matmul(a, b))
+
+
+def test_int64_matmul_wraps_empty_and_large_blocks():
+    big = np.full((2, 3), 2**62, np.int64)
+    np.testing.assert_array_equal((t(big) @ t(np.full((3, 1), 4, np.int64))).numpy(), np.zeros((2, 1), np.int64))
+    assert (t(np.zeros((0, 3))) @ t(np.zeros((3, 2)))).shape == (0, 2)
+    np.testing.assert_array_equal((t(np.zeros((2, 0))) @ t(np.zeros((0, 3)))).numpy(), np.zeros((2, 3), np.int64))
+    # more rows than one block of products (2^22) holds: the blocks meet exactly
+    a, b = ints(300, 200, seed=5, lo=-9, hi=9) - BIG, ints(200, 150, seed=6, lo=-9, hi=9) - BIG
+    np.testing.assert_array_equal((t(a) @ t(b)).numpy(), a @ b)
+    with pytest.raises(TypeError, match="matmul"):
+        t(a) @ md.ones(200, 2)
+
+
+def test_int64_einsum_is_exact_int64():
+    a, b = ints(2, 3, 4, seed=7) - BIG + 2**30, ints(2, 4, 5, seed=8) - BIG + 2**29
+    got = md.einsum("bij,bjk->bik", t(a), t(b))
+    assert got.dtype == "int64"
+    np.testing.assert_array_equal(got.numpy(), np.einsum("bij,bjk->bik", a, b))
+    np.testing.assert_array_equal(md.einsum("bij,bij->b", t(a), t(a)).numpy(), np.einsum("bij,bij->b", a, a))
+    np.testing.assert_array_equal(md.einsum("ii->i", t(a[0, :3, :3])).numpy(), np.diagonal(a[0, :3, :3]))

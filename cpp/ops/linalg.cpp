@@ -87,11 +87,35 @@ Tensor matmul_raw(const Tensor& a, const Tensor& b) {
 
 Tensor mT(const Tensor& t) { return transpose(t, -2, -1); }
 
+// matmul_raw for two int64 operands, exact and wrapping around as torch's: each block of rows of
+// a times b as an int64 broadcast product (..., rows, K, N) summed over K, blocks of at most
+// 2^22 products so that the temporary stays small.
+Tensor matmul_i64(const Tensor& a, const Tensor& b) {
+  const int64_t M = a.shape()[a.dim() - 2], K = a.shape()[a.dim() - 1];
+  const int64_t K2 = b.shape()[b.dim() - 2], N = b.shape()[b.dim() - 1];
+  MD_CHECK(K == K2, ValueError, "matmul: shapes ", a.shape(), " and ", b.shape(), " cannot be multiplied (", K,
+           " != ", K2, ")");
+  const Shape ab(a.shape().begin(), a.shape().end() - 2), bb(b.shape().begin(), b.shape().end() - 2);
+  int64_t batch = 1;
+  for (int64_t d : broadcast_shapes("matmul", ab, bb)) batch *= d;
+  const Tensor bk = unsqueeze(b, -3);  // (..., 1, K, N)
+  const int64_t rows = std::max<int64_t>(1, (int64_t(1) << 22) / std::max<int64_t>(1, batch * K * N));
+  std::vector<Tensor> blocks;
+  for (int64_t r = 0; r < M || blocks.empty(); r += rows) {
+    const Tensor ar = unsqueeze(slice(a, a.dim() - 2, r, std::min(M, r + rows)), -1);  // (..., rows, K, 1)
+    blocks.push_back(sum(mul(ar, bk), {-2}));
+  }
+  return blocks.size() == 1 ? blocks[0] : cat(blocks, -2);
+}
+
 }  // namespace
 
 Tensor matmul(const Tensor& a, const Tensor& b) {
-  check_float("matmul", a, "left operand");
-  check_float("matmul", b, "right operand");
+  const bool i64 = a.defined() && b.defined() && a.dtype() == DType::Int64 && b.dtype() == DType::Int64;
+  if (!i64) {
+    check_float("matmul", a, "left operand");
+    check_float("matmul", b, "right operand");
+  }
   check_same_device("matmul", {&a, &b});
   MD_CHECK(a.dim() >= 1 && b.dim() >= 1, ValueError, "matmul: both operands need at least one dimension, got ",
            a.shape(), " and ", b.shape());
@@ -101,6 +125,7 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   MD_CHECK(a.dim() <= kMaxDims && b.dim() <= kMaxDims, ValueError, "matmul: too many dimensions: ", a.shape(), " and ",
            b.shape());
   MD_PROFILE("matmul");
+  if (i64) return matmul_i64(a, b);  // integers never require grad
   Tensor out = matmul_raw(a, b);
   if (any_requires_grad({&a, &b})) {
     Tensor ad = a.detach(), bd = b.detach();
