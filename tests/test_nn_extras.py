@@ -390,7 +390,7 @@ def test_smooth_l1_and_huber_against_numpy():
         )
         np.testing.assert_allclose(ga, 2 * np.clip(d, -delta, delta), rtol=1e-5, atol=1e-6)
     mean = md.F.smooth_l1_loss(md.tensor(a), md.tensor(b)).item()
-    total = md.F.smooth_l1_loss(md.tensor(a), md.tensor(b), "sum").item()
+    total = md.F.smooth_l1_loss(md.tensor(a), md.tensor(b), reduction="sum").item()
     assert mean == pytest.approx(total / a.size, rel=1e-6)
 
 
@@ -406,7 +406,7 @@ def test_log_softmax_against_numpy_at_large_logits():
     np.testing.assert_allclose(gx, g - np.exp(expected) * g.sum(1, keepdims=True), rtol=1e-5, atol=1e-6)
     # a 0-d tensor has one class; the implicit dim (deprecated, as torch) warns and picks dim 1 for 2-d
     assert md.F.log_softmax(md.tensor(3.0), 0).item() == 0.0
-    with pytest.warns(UserWarning, match="implicit dimension"):
+    with pytest.warns(UserWarning, match="Implicit dimension choice for (log_)?softmax has been deprecated"):
         implicit = md.F.log_softmax(md.tensor(x))
     np.testing.assert_allclose(implicit.numpy(), value)
 
@@ -527,7 +527,7 @@ def test_loss_modules_compute_their_functions():
     pairs = [
         (md.nn.MSELoss(reduction="sum"), md.F.mse_loss(a, b, reduction="sum")),
         (md.nn.L1Loss(), md.F.l1_loss(a, b)),
-        (md.nn.SmoothL1Loss(reduction="none", beta=0.5), md.F.smooth_l1_loss(a, b, "none", 0.5)),
+        (md.nn.SmoothL1Loss(reduction="none", beta=0.5), md.F.smooth_l1_loss(a, b, reduction="none", beta=0.5)),
         (md.nn.HuberLoss(delta=0.3), md.F.huber_loss(a, b, delta=0.3)),
     ]
     for module, expected in pairs:
@@ -562,7 +562,7 @@ def test_unflatten_softmax_and_pool_modules():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         md.nn.Softmax(1)(image)  # an explicit dim: no warning
-    with pytest.warns(UserWarning, match="implicit dimension"):
+    with pytest.warns(UserWarning, match="Implicit dimension choice for (log_)?softmax has been deprecated"):
         implicit = md.nn.Softmax()(image)  # 4-d: dim 1, as torch
     np.testing.assert_array_equal(implicit.numpy(), md.F.softmax(image, 1).numpy())
     assert md.nn.MaxPool2d(2)(image).shape == (2, 3, 2, 2)

@@ -697,5 +697,5 @@ def test_conv2d_padding_mode_reflect_against_numpy_and_errors():
     np.testing.assert_allclose(conv(md.tensor(x)).numpy(), want, rtol=1e-5, atol=1e-5)
     with pytest.raises(ValueError, match="padding_mode must be"):
         md.nn.Conv2d(2, 1, 3, padding_mode="mirror")
-    with pytest.raises(ValueError, match=r"Conv2d: padding \(5, 5\) must be smaller than the padded dimension \(4\) of input \[1, 2, 5, 4\]"):
+    with pytest.raises(ValueError, match=r"Conv2d: padding \(5, 5\) must be smaller .* \(4\) of input \[1, 2, 5, 4\]"):
         md.nn.Conv2d(2, 1, 3, padding=5, padding_mode="reflect")(md.tensor(x))

@@ -50,10 +50,28 @@ Conv2d::Conv2d(int64_t in, int64_t out, std::pair<int64_t, int64_t> k, std::pair
   add_weight_and_bias(*this, {out, in, k.first, k.second}, out, in * k.first * k.second, bias);
 }
 
+namespace {
+
+std::string pair_str(std::pair<int64_t, int64_t> p) { return str("(", p.first, ", ", p.second, ")"); }
+
+// torch's _ConvNd.extra_repr: the channels, kernel and stride, then only the settings that are
+// not at their defaults.
+std::string conv_repr(const Module& m, int64_t in, int64_t out, std::pair<int64_t, int64_t> kernel,
+                      std::pair<int64_t, int64_t> stride, const std::string& padding,
+                      std::pair<int64_t, int64_t> output_padding, const std::string& padding_mode) {
+  std::string s = str(in, ", ", out, ", kernel_size=", pair_str(kernel), ", stride=", pair_str(stride));
+  if (padding != "(0, 0)") s += ", padding=" + padding;
+  if (output_padding != std::pair<int64_t, int64_t>{0, 0}) s += ", output_padding=" + pair_str(output_padding);
+  if (!m.has_parameter("bias")) s += ", bias=False";
+  if (padding_mode != "zeros") s += ", padding_mode=" + padding_mode;
+  return s;
+}
+
+}  // namespace
+
 std::string Conv2d::extra_repr() const {
-  return str(in_channels, ", ", out_channels, ", kernel_size=(", kernel_size.first, ", ", kernel_size.second,
-             "), stride=(", stride.first, ", ", stride.second, "), padding=(", padding.first, ", ", padding.second, ")",
-             padding_mode == "zeros" ? "" : ", padding_mode=" + padding_mode);
+  return conv_repr(*this, in_channels, out_channels, kernel_size, stride,
+                   padding_name.empty() ? pair_str(padding) : padding_name, {0, 0}, padding_mode);
 }
 
 Tensor Conv2d::forward(const Tensor& x) const {
@@ -79,9 +97,7 @@ ConvTranspose2d::ConvTranspose2d(int64_t in, int64_t out, std::pair<int64_t, int
 }
 
 std::string ConvTranspose2d::extra_repr() const {
-  return str(in_channels, ", ", out_channels, ", kernel_size=(", kernel_size.first, ", ", kernel_size.second,
-             "), stride=(", stride.first, ", ", stride.second, "), padding=(", padding.first, ", ", padding.second,
-             "), output_padding=(", output_padding.first, ", ", output_padding.second, ")");
+  return conv_repr(*this, in_channels, out_channels, kernel_size, stride, pair_str(padding), output_padding, "zeros");
 }
 
 Tensor ConvTranspose2d::forward(const Tensor& x) const {

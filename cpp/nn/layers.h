@@ -32,6 +32,7 @@ class Conv2d : public Module {
   int64_t in_channels, out_channels;
   std::pair<int64_t, int64_t> kernel_size, stride, padding;
   std::string padding_mode;
+  std::string padding_name;  // "same" or "valid" when padding was given so: the repr prints it, as torch's
 };
 
 // torch.nn.ConvTranspose2d (groups and dilation 1): weight (in_channels, out_channels, R, S).

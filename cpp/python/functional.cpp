@@ -91,8 +91,7 @@ void bind_functional(py::module_& m) {
       },
       py::arg("input"), py::arg("pad"), py::arg("mode") = "constant", py::arg("value") = 0.0, RG());
   f.def("_pad_by_mode", &pad_by_mode, py::arg("input"), py::arg("pad"), py::arg("mode"), py::arg("op") = "pad", RG(),
-        "pad() with mode 'reflect', 'replicate' or 'circular', errors naming op: the one implementation "
-        "behind F.pad's non-constant modes, the padding layers and the convolutions' padding_mode.");
+        "pad() by 'reflect', 'replicate' or 'circular', errors naming op (F.pad, padding layers, conv padding_mode).");
 
   // selection and indexing
   f.def(

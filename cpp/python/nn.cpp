@@ -408,8 +408,10 @@ void bind_nn(py::module_& m) {
              check_dilation_groups(name, dilation, groups);
              const auto kernel = to_pair(k, name, "kernel_size");
              const auto stride = to_pair(s, name, "stride");
-             return std::make_shared<Conv2d>(in, out, kernel, stride, conv_padding(name, p, stride, kernel), bias,
-                                             padding_mode);
+             auto conv = std::make_shared<Conv2d>(in, out, kernel, stride, conv_padding(name, p, stride, kernel), bias,
+                                                  padding_mode);
+             if (py::isinstance<py::str>(p)) conv->padding_name = p.cast<std::string>();
+             return conv;
            }),
            py::arg("in_channels"), py::arg("out_channels"), py::arg("kernel_size"), py::arg("stride") = 1,
            py::arg("padding") = 0, py::arg("dilation") = 1, py::arg("groups") = 1, py::arg("bias") = true,

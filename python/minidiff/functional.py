@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import builtins
 import math
+import sys
 import warnings
 
 import numpy as np
@@ -44,13 +45,11 @@ from ._core.functional import (
     maximum,
     mean,
     minimum,
-    mse_loss,
     mul,
     relu,
     sigmoid,
     silu,
     sin,
-    softmax,
     sqrt,
     stack,
     sub,
@@ -58,8 +57,10 @@ from ._core.functional import (
     tanh,
     where,
 )
+from ._core.functional import mse_loss as _mse_loss_native
 from ._core.functional import pad as _pad_native
 from ._core.functional import scaled_dot_product_attention as _fused_attention
+from ._core.functional import softmax as _softmax_native
 from .autograd import no_grad as _no_grad
 from .resize import interpolate
 
@@ -148,6 +149,57 @@ def _check_loss_args(op: str, input, target, reduction: str) -> None:  # noqa: A
         raise ValueError(f"{op}: input of shape {tuple(input.shape)} and target of shape {tuple(target.shape)} differ")
 
 
+def _user_stacklevel() -> int:
+    """``warnings.warn``'s stacklevel, for a warning raised in the function that calls this, that
+    names the first frame outside minidiff (the user's line, however deep the loss or module is)."""
+    frame, level = sys._getframe(2), 2
+    while frame is not None and frame.f_globals.get("__name__", "").partition(".")[0] == "minidiff":
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+def _legacy_reduction(op: str, size_average, reduce, reduction: str) -> str:
+    """torch's deprecated ``size_average``/``reduce`` turned into the reduction they stand for (None
+    counts as True; both set: "mean", only reduce: "sum", else "none"), with torch's warning pointing
+    at the user's code; ``reduction`` is then ignored, as torch ignores it. A string there is a
+    TypeError: it is a reduction passed in the slot that torch's signature gives size_average."""
+    if size_average is None and reduce is None:
+        return reduction
+    for name, value in (("size_average", size_average), ("reduce", reduce)):
+        if isinstance(value, str):
+            raise TypeError(
+                f"{op}: {name} (deprecated, as in torch) must be a bool or None, got {value!r}; pass the "
+                "reduction as reduction=..."
+            )
+    size_average = True if size_average is None else size_average
+    reduce = True if reduce is None else reduce
+    reduction = "mean" if size_average and reduce else "sum" if reduce else "none"
+    warnings.warn(
+        f"size_average and reduce args will be deprecated, please use reduction='{reduction}' instead.",
+        UserWarning,
+        stacklevel=_user_stacklevel(),
+    )
+    return reduction
+
+
+def _reduction(op: str, size_average, reduce, reduction: str, allowed=_REDUCTIONS) -> str:
+    """The reduction a loss (or a loss module) was given, torch's deprecated size_average/reduce
+    included (see ``_legacy_reduction``), checked against ``allowed``."""
+    reduction = _legacy_reduction(op, size_average, reduce, reduction)
+    if reduction not in allowed:
+        names = ", ".join(repr(r) for r in allowed)
+        raise ValueError(f"{op}: reduction must be one of {names}, got {reduction!r}")
+    return reduction
+
+
+def _loss_args(op: str, size_average, reduce, reduction: str, **tensors) -> str:
+    """A loss's opening checks: each named argument must be a tensor; returns the reduction (see
+    ``_reduction``; its warning points at the user's code)."""
+    for name, t in tensors.items():
+        _check_tensor(op, name, t)
+    return _reduction(op, size_average, reduce, reduction)
+
+
 def _reduce(loss: Tensor, reduction: str) -> Tensor:
     if reduction == "none":
         return loss
@@ -164,13 +216,16 @@ def _dim(op: str, dim: int, ndim: int) -> int:
     return dim % span
 
 
-def _softmax_dim(op: str, ndim: int) -> int:
-    """torch's deprecated implicit dim for softmax/log_softmax called without one."""
-    dim = 0 if ndim in (0, 1, 3) else 1
+def _softmax_dim(op: str, ndim: int, stacklevel: int) -> int:
+    """torch's deprecated implicit dim for softmax, log_softmax and softmin called without one (0
+    for 0-, 1- and 3-d input, else 1), with torch's warning; ``stacklevel`` counts as torch's
+    ``_stacklevel`` does (3, the default: the line that called the op)."""
     warnings.warn(
-        f"{op}: implicit dimension choice has been deprecated (as in torch); pass dim={dim}", UserWarning, stacklevel=3
+        f"Implicit dimension choice for {op} has been deprecated. Change the call to include dim=X as an argument.",
+        UserWarning,
+        stacklevel=stacklevel,
     )
-    return dim
+    return 0 if ndim in (0, 1, 3) else 1
 
 
 # ---- attention
@@ -227,7 +282,7 @@ def scaled_dot_product_attention(
         # scores are zeroed before the softmax too, so that the backward sees no NaN either
         blocked = scores.detach().amax(dim=-1, keepdim=True) == float("-inf")
         scores = where(blocked, 0.0, scores)
-    weights = softmax(scores, -1)
+    weights = _softmax_native(scores, -1)
     if blocked is not None:
         weights = where(blocked, 0.0, weights)
     if dropout_p:
@@ -235,24 +290,61 @@ def scaled_dot_product_attention(
     return matmul(weights, value)
 
 
-# ---- losses
+# ---- losses (torch's signatures, deprecated size_average/reduce included: positional calls line up)
 
 
-def l1_loss(input, target, reduction: str = "mean"):  # noqa: A002 (torch's argument name)
+def _weighted_loss(op: str, loss: Tensor, weight, shape: tuple, reduction: str) -> Tensor:
+    """``loss * weight`` reduced as torch's weighted l1_loss/mse_loss: "mean" divides by the summed
+    weights, not by the number of elements; ``weight`` has the input's shape."""
+    _check_tensor(op, "weight", weight)
+    if tuple(weight.shape) != shape:
+        raise ValueError(f"{op}: weight of shape {tuple(weight.shape)} differs from input of shape {shape}")
+    loss = loss * weight
+    return sum(loss) / sum(weight) if reduction == "mean" else _reduce(loss, reduction)
+
+
+def l1_loss(input, target, size_average=None, reduce=None, reduction: str = "mean", weight=None):  # noqa: A002
     """Mean absolute error, as ``torch.nn.functional.l1_loss`` (the gradient at a zero difference
-    is 0). ``reduction`` is "mean", "sum" or "none"."""
-    _check_loss_args("l1_loss", input, target, reduction)
-    return _reduce(abs(sub(input, target)), reduction)
+    is 0). ``reduction`` is "mean", "sum" or "none"; ``weight`` (the input's shape) scales each
+    element, "mean" then dividing by the summed weights, as torch 2.13."""
+    op = "l1_loss"
+    reduction = _legacy_reduction(op, size_average, reduce, reduction)
+    _check_loss_args(op, input, target, reduction)
+    loss = abs(sub(input, target))
+    if weight is not None:
+        return _weighted_loss(op, loss, weight, tuple(input.shape), reduction)
+    return _reduce(loss, reduction)
 
 
-def smooth_l1_loss(input, target, reduction: str = "mean", beta: float = 1.0):  # noqa: A002
+def mse_loss(input, target, size_average=None, reduce=None, reduction: str = "mean", weight=None):  # noqa: A002
+    """Mean squared error (the native op), as ``torch.nn.functional.mse_loss``; the input and the
+    target have one shape (torch broadcasts them, with a warning). ``weight`` (the input's shape)
+    scales each element, "mean" then dividing by the summed weights, as torch 2.13."""
+    op = "mse_loss"
+    reduction = _legacy_reduction(op, size_average, reduce, reduction)
+    if weight is None:
+        return _mse_loss_native(input, target, reduction)
+    _check_loss_args(op, input, target, reduction)
+    return _weighted_loss(op, (input - target).square(), weight, tuple(input.shape), reduction)
+
+
+def smooth_l1_loss(
+    input,  # noqa: A002
+    target,
+    size_average=None,
+    reduce=None,
+    reduction: str = "mean",
+    beta: float = 1.0,
+):
     """``0.5 * d**2 / beta`` where ``|d| < beta``, else ``|d| - 0.5 * beta`` (d = input - target), as
     torch's; ``beta=0`` is ``l1_loss``. The gradient is ``d / beta`` inside, ``sign(d)`` outside."""
-    _check_loss_args("smooth_l1_loss", input, target, reduction)
+    op = "smooth_l1_loss"
+    reduction = _legacy_reduction(op, size_average, reduce, reduction)
+    _check_loss_args(op, input, target, reduction)
     if beta < 0:
-        raise ValueError(f"smooth_l1_loss: beta must be non-negative, got {beta}")
+        raise ValueError(f"{op}: beta must be non-negative, got {beta}")
     if beta == 0:
-        return l1_loss(input, target, reduction)
+        return l1_loss(input, target, reduction=reduction)
     diff = input - target
     size = diff.abs()
     return _reduce(where(size < beta, diff.square() * (0.5 / beta), size - 0.5 * beta), reduction)
@@ -261,7 +353,7 @@ def smooth_l1_loss(input, target, reduction: str = "mean", beta: float = 1.0):  
 def huber_loss(input, target, reduction: str = "mean", delta: float = 1.0, weight=None):  # noqa: A002
     """``0.5 * d**2`` where ``|d| < delta``, else ``delta * (|d| - 0.5 * delta)``, as torch's;
     ``delta * smooth_l1_loss(beta=delta)``. ``weight`` (the input's shape) scales each element's
-    loss before the reduction, as in torch 2.13."""
+    loss before the reduction, as in torch 2.13 (torch's huber_loss has no size_average/reduce)."""
     _check_loss_args("huber_loss", input, target, reduction)
     if delta <= 0:
         raise ValueError(f"huber_loss: delta must be positive, got {delta}")
@@ -282,7 +374,9 @@ def cross_entropy(
     input,  # noqa: A002
     target,
     weight=None,
+    size_average=None,
     ignore_index: int = -100,
+    reduce=None,
     reduction: str = "mean",
     label_smoothing: float = 0.0,
 ):
@@ -291,8 +385,9 @@ def cross_entropy(
     torch's: ``-log_softmax(input)[target]``, each scaled by ``weight[target]`` (a per-class weight
     (C,)). "mean" divides by the summed weights of the targets that are not ``ignore_index`` (by
     the number of samples for probabilities). Label smoothing is not implemented: a nonzero
-    ``label_smoothing`` is a ValueError. torch's deprecated ``size_average``/``reduce`` are left out."""
+    ``label_smoothing`` is a ValueError."""
     op = "cross_entropy"
+    reduction = _legacy_reduction(op, size_average, reduce, reduction)
     _check_tensor(op, "input", input)
     _check_tensor(op, "target", target)
     if reduction not in _REDUCTIONS:
@@ -355,14 +450,28 @@ def _weighted_mean(total: Tensor, count: Tensor) -> Tensor:
 # ---- activations
 
 
-def log_softmax(input, dim=None, *, dtype=None):  # noqa: A002
+def softmax(input, dim=None, _stacklevel: int = 3, dtype=None):  # noqa: A002
+    """``exp(x) / sum(exp(x), dim)`` (the native op), as torch's; ``dtype`` casts the input first.
+    Without ``dim`` torch's deprecated implicit choice applies (0 for 0-, 1- and 3-d input, else 1),
+    with torch's warning, ``_stacklevel`` frames up (3: the caller's line)."""
+    _check_tensor("softmax", "input", input)
+    if dim is None:
+        dim = _softmax_dim("softmax", input.ndim, _stacklevel)
+    if dtype is not None:
+        input = input.to(dtype)
+    return _softmax_native(input, dim)
+
+
+def log_softmax(input, dim=None, _stacklevel: int = 3, dtype=None):  # noqa: A002
     """``log(softmax(input, dim))`` computed as ``x - max - log(sum(exp(x - max)))``, so large
     logits neither overflow nor lose the small probabilities; ``dtype`` casts the input first.
-    Without ``dim`` torch's deprecated implicit choice applies (0 for 0-, 1- and 3-d input, else 1)."""
+    Without ``dim`` torch's deprecated implicit choice applies (see ``softmax``)."""
     _check_tensor("log_softmax", "input", input)
     if dtype is not None:
         input = input.to(dtype)
-    dim = _softmax_dim("log_softmax", input.ndim) if dim is None else _dim("log_softmax", dim, input.ndim)
+    if dim is None:
+        dim = _softmax_dim("log_softmax", input.ndim, _stacklevel)
+    dim = _dim("log_softmax", dim, input.ndim)
     if input.ndim == 0:
         return input - input  # one class: log(1) = 0, kept in the graph
     # the shift cancels in the result and in its gradient, so it needs none of its own

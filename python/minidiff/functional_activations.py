@@ -8,7 +8,8 @@ its storage; inside it they rebase the tensor onto the new value, so earlier vie
 it. A leaf that requires grad cannot change in place (a RuntimeError, as in torch).
 
 The losses accept torch's deprecated ``size_average``/``reduce`` (turned into a ``reduction``
-with torch's warning) so that positional calls line up with torch's.
+with torch's warning by functional.py's ``_reduction``, shared with the losses there and the loss
+modules) so that positional calls line up with torch's.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from __future__ import annotations
 import builtins
 import math
 import numbers
-import sys
 import warnings
 
 import numpy as np
@@ -30,7 +30,9 @@ from .functional import (
     _check_tensor,
     _dim,
     _log1p,
+    _loss_args,
     _reduce,
+    _reduction,
     _softmax_dim,
     _weighted_mean,
     clamp,
@@ -287,14 +289,14 @@ def logsigmoid(input):  # noqa: A002
 
 
 def softmin(input, dim=None, _stacklevel: int = 3, dtype=None):  # noqa: A002
-    """``softmax(-x, dim)``; without ``dim`` torch's deprecated implicit choice (with its warning);
-    ``dtype`` casts the input first. ``_stacklevel`` (torch's, for that warning) is accepted; the
-    warning points at the caller of ``softmin``."""
+    """``softmax(-x, dim)``; without ``dim`` torch's deprecated implicit choice, with torch's
+    warning ``_stacklevel`` frames up (see ``softmax``); ``dtype`` casts the input first."""
     _check_tensor("softmin", "input", input)
     if dtype is not None:
         input = input.to(dtype)
-    dim = _softmax_dim("softmin", input.ndim) if dim is None else _dim("softmin", dim, input.ndim)
-    return softmax(-input, dim)
+    if dim is None:
+        dim = _softmax_dim("softmin", input.ndim, _stacklevel)
+    return softmax(-input, _dim("softmin", dim, input.ndim))
 
 
 def glu(input, dim: int = -1):  # noqa: A002
@@ -386,41 +388,6 @@ def rrelu_(input, lower: float = 1.0 / 8, upper: float = 1.0 / 3, training: bool
 
 
 # ---- losses
-
-
-def _user_stacklevel() -> int:
-    """``warnings.warn``'s stacklevel, for a warning raised in the function that calls this, that
-    names the first frame outside minidiff (the user's line, however deep the loss or module is)."""
-    frame, level = sys._getframe(2), 2
-    while frame is not None and frame.f_globals.get("__name__", "").partition(".")[0] == "minidiff":
-        frame, level = frame.f_back, level + 1
-    return level
-
-
-def _reduction(op: str, size_average, reduce, reduction: str, allowed=_REDUCTIONS) -> str:
-    """torch's deprecated size_average/reduce as a reduction (with torch's warning, pointing at the
-    user's code), then checked."""
-    if size_average is not None or reduce is not None:
-        size_average = True if size_average is None else size_average
-        reduce = True if reduce is None else reduce
-        reduction = "mean" if size_average and reduce else "sum" if reduce else "none"
-        warnings.warn(
-            f"{op}: size_average and reduce args will be deprecated, please use reduction='{reduction}' instead.",
-            UserWarning,
-            stacklevel=_user_stacklevel(),
-        )
-    if reduction not in allowed:
-        names = ", ".join(repr(r) for r in allowed)
-        raise ValueError(f"{op}: reduction must be one of {names}, got {reduction!r}")
-    return reduction
-
-
-def _loss_args(op: str, size_average, reduce, reduction: str, **tensors) -> str:
-    """A loss's opening checks: each named argument must be a tensor; returns the reduction (see
-    ``_reduction``; its warning points at the user's code)."""
-    for name, t in tensors.items():
-        _check_tensor(op, name, t)
-    return _reduction(op, size_average, reduce, reduction)
 
 
 def _same_shape(op: str, input, target) -> None:  # noqa: A002

@@ -616,16 +616,17 @@ class Softplus(_PythonModule):
 
 
 class Softmax(_PythonModule):
-    """Softmax over ``dim``; without one, torch's deprecated implicit choice (with its warning):
-    dim 0 for 0-, 1- and 3-d input, else dim 1."""
+    """Softmax over ``dim``; without one, torch's deprecated implicit choice (with torch's warning,
+    at the line that called the module): dim 0 for 0-, 1- and 3-d input, else dim 1."""
 
     def __init__(self, dim: int | None = None):
         super().__init__()
         self.dim = dim
 
     def forward(self, input):  # noqa: A002
-        dim = F._softmax_dim("Softmax", input.ndim) if self.dim is None else self.dim
-        return F.softmax(input, dim)
+        if self.dim is None:  # the warning names the line that called the module (F.softmax's frame + 2)
+            return F.softmax(input, None, _stacklevel=F._user_stacklevel() + 2)
+        return F.softmax(input, self.dim)
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}"
@@ -1088,8 +1089,9 @@ class Conv1d(_PythonModule):
         return F._conv1d("Conv1d", input, self.weight, self.bias, self.stride, self.padding, 1, 1, self.padding_mode)
 
     def extra_repr(self) -> str:
+        """torch's ``_ConvNd.extra_repr``: settings at their defaults left out (as the native Conv2d's)."""
         text = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
-        if self.padding != (0,):
+        if self.padding != (0,):  # "same" / "valid" always print, as torch's
             text += f", padding={self.padding}"
         if self.bias is None:
             text += ", bias=False"
@@ -1098,15 +1100,16 @@ class Conv1d(_PythonModule):
         return text
 
 
-# ---- losses: ``criterion(input, target)``, as torch's (torch's deprecated size_average/reduce are left out)
+# ---- losses: ``criterion(input, target)``, torch's signatures (deprecated size_average/reduce included)
 
 
 class _Loss(_PythonModule):
-    def __init__(self, reduction: str = "mean"):
+    """torch's ``_Loss``: the reduction, from torch's deprecated ``size_average``/``reduce`` when
+    given (with torch's warning, at construction), checked here rather than at the first call."""
+
+    def __init__(self, size_average=None, reduce=None, reduction: str = "mean"):
         super().__init__()
-        if reduction not in ("mean", "sum", "none"):
-            raise ValueError(f"{type(self).__name__}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
-        self.reduction = reduction
+        self.reduction = F._reduction(type(self).__name__, size_average, reduce, reduction)
 
 
 class MSELoss(_Loss):
@@ -1126,8 +1129,8 @@ class L1Loss(_Loss):
 class SmoothL1Loss(_Loss):
     """Squared below ``beta``, absolute above (see ``F.smooth_l1_loss``)."""
 
-    def __init__(self, reduction: str = "mean", beta: float = 1.0):
-        super().__init__(reduction)
+    def __init__(self, size_average=None, reduce=None, reduction: str = "mean", beta: float = 1.0):
+        super().__init__(size_average, reduce, reduction)
         self.beta = beta
 
     def forward(self, input, target):  # noqa: A002
@@ -1135,10 +1138,11 @@ class SmoothL1Loss(_Loss):
 
 
 class HuberLoss(_Loss):
-    """Squared below ``delta``, ``delta``-scaled absolute above (see ``F.huber_loss``)."""
+    """Squared below ``delta``, ``delta``-scaled absolute above (see ``F.huber_loss``); as torch's,
+    without size_average/reduce."""
 
     def __init__(self, reduction: str = "mean", delta: float = 1.0):
-        super().__init__(reduction)
+        super().__init__(reduction=reduction)
         self.delta = delta
 
     def forward(self, input, target):  # noqa: A002
@@ -1150,8 +1154,16 @@ class CrossEntropyLoss(_Loss):
     A class ``weight`` is a buffer (in the state dict as "weight", as torch's); label smoothing is
     not implemented."""
 
-    def __init__(self, weight=None, ignore_index: int = -100, reduction: str = "mean", label_smoothing: float = 0.0):
-        super().__init__(reduction)
+    def __init__(
+        self,
+        weight=None,
+        size_average=None,
+        ignore_index: int = -100,
+        reduce=None,
+        reduction: str = "mean",
+        label_smoothing: float = 0.0,
+    ):
+        super().__init__(size_average, reduce, reduction)
         if label_smoothing != 0.0:
             raise ValueError(f"CrossEntropyLoss: label_smoothing is not implemented here, got {label_smoothing}")
         if weight is not None:

@@ -1,8 +1,8 @@
 """More torch names composed from native ops: rounding (``floor``, ``ceil``, ``trunc``, ``round``,
 ``sign``, ``%``, ``//``), ``norm``, ``logsumexp``, ``roll``, ``tril``/``triu``/``diag``,
 ``repeat_interleave``, ``outer``, ``diff``, ``sort``/``argsort``/``topk``, ``nonzero``, boolean-mask
-indexing (``t[t > 0]``, ``t[mask] = v``) and NumPy's keyword spellings (``axis=``, ``keepdims=``),
-which torch accepts too. ``install()`` adds them to ``md`` and, where torch has one, to Tensor.
+indexing (``t[t > 0]``, ``t[mask] = v``, ``t[[True, False]]``) and NumPy's keyword spellings (``axis=``,
+``keepdims=``), which torch accepts too. ``install()`` adds them to ``md`` and, where torch has one, to Tensor.
 
 Data-dependent results (sorting, ``nonzero``, masks) compute their indices on the host, as torch
 does for ``nonzero`` and masks (a device synchronisation), and gather the values with the native
@@ -415,6 +415,23 @@ def nonzero(input: Tensor, *, as_tuple: bool = False):
 _Advanced = namedtuple("_Advanced", ["dim", "input_dim", "index"])  # index: a bool mask or int64 positions
 
 
+def _bool_list_as_mask(k):
+    """A flat list of bools as the NumPy mask torch reads it as (``t[[True, False, True]]``); any
+    other key as it is. A list mixing bools and ints holds integers, as torch reads it too."""
+    if not isinstance(k, list) or not k or not all(isinstance(v, (bool, np.bool_)) for v in k):
+        return k
+    return np.array(k, dtype=bool)
+
+
+def _bool_lists_as_masks(key):
+    """``key`` with its lists of bools (itself, or the items of a tuple key) made masks."""
+    if isinstance(key, list):
+        return _bool_list_as_mask(key)
+    if isinstance(key, tuple) and list in map(type, key):  # cheap for the common keys, which hold no list
+        return tuple(map(_bool_list_as_mask, key))
+    return key
+
+
 def _is_mask(k) -> bool:
     if isinstance(k, np.ndarray):
         return k.dtype == bool and k.ndim > 0
@@ -602,6 +619,7 @@ def _install_mask_indexing() -> None:
     native_get, native_set = Tensor.__getitem__, Tensor.__setitem__
 
     def __getitem__(self, key) -> Tensor:
+        key = _bool_lists_as_masks(key)
         if isinstance(key, tuple):
             # masks, or several index arrays (t[rows, cols]): NumPy's advanced indexing; the native
             # indexing takes one index tensor among basic indices
@@ -614,6 +632,7 @@ def _install_mask_indexing() -> None:
         return _advanced_read(self, [_Advanced(0, 0, mask)], native_get)
 
     def __setitem__(self, key, value) -> None:
+        key = _bool_lists_as_masks(key)
         if isinstance(key, tuple) and any(_is_mask(k) or _is_index_array(k) for k in key):
             return _advanced_write(self, key, value, native_get)
         if _is_index_array(key) and not _is_mask(key) and _mask_of(key, self) is None:

@@ -60,7 +60,7 @@ def _pad_by_mode(
     op: str = "pad",
 ) -> minidiff._core.Tensor:
     """
-    pad() with mode 'reflect', 'replicate' or 'circular', errors naming op: the one implementation behind F.pad's non-constant modes, the padding layers and the convolutions' padding_mode.
+    pad() by 'reflect', 'replicate' or 'circular', errors naming op (F.pad, padding layers, conv padding_mode).
     """
 
 def abs(arg0: minidiff._core.Tensor) -> minidiff._core.Tensor: ...

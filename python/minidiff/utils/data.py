@@ -4,7 +4,9 @@ The dataset classes follow torch's: ``Dataset`` is the abstract map-style base (
 dataset ``md.data.Dataset``), ``TensorDataset`` pairs tensors row by row, ``Subset``,
 ``ConcatDataset`` and ``random_split`` carve and join datasets. ``DataLoader`` is md's loader
 (``md.data.DataLoader``: a seeded, resumable order and a prefetch thread) with torch's signature
-and defaults: batch_size 1, no shuffling, the last short batch kept.
+and defaults: batch_size 1, no shuffling, the last short batch kept. Over md tensors that require
+grad (a ``TensorDataset`` of them, or such a tensor) its batches keep the graph, as torch's: they
+are indexed and stacked with md ops when asked for, not on the prefetch thread.
 """
 
 from __future__ import annotations
@@ -14,11 +16,14 @@ import itertools
 import math
 import operator
 import warnings
+import weakref
+from collections.abc import Mapping
 
 import numpy as np
 
 from .. import _core
 from .. import data as _data
+from .._core.functional import stack as _stack
 
 __all__ = [
     "ChainDataset",
@@ -201,17 +206,122 @@ def random_split(dataset, lengths, generator: _core.Generator | None = None) -> 
     return [Subset(dataset, order[end - c : end]) for end, c in zip(ends, counts)]
 
 
+def _requires_grad(items: list) -> bool:
+    return any(isinstance(x, _core.Tensor) and x.requires_grad for x in items)
+
+
+def _collate_keeping_graph(items: list, indices, path: str = ""):
+    """``_data._collate`` then ``_data._to_tensors``, except that a field of md tensors some of
+    which require grad is ``md.stack``-ed, as torch's default_collate stacks tensors: the batch
+    stays in the graph (the host path through NumPy would detach it)."""
+    first = items[0]
+    if isinstance(first, Mapping) and all(isinstance(x, Mapping) and x.keys() == first.keys() for x in items):
+        return {key: _collate_keeping_graph([x[key] for x in items], indices, f"{path}[{key!r}]") for key in first}
+    if isinstance(first, (tuple, list)) and all(isinstance(x, (tuple, list)) and len(x) == len(first) for x in items):
+        fields = [_collate_keeping_graph([x[j] for x in items], indices, f"{path}[{j}]") for j in range(len(first))]
+        return _data._rebuild(first, fields)
+    if all(isinstance(x, _core.Tensor) for x in items) and _requires_grad(items):
+        for k, x in enumerate(items):
+            if (tuple(x.shape), x.dtype, str(x.device)) != (tuple(first.shape), first.dtype, str(first.device)):
+                raise ValueError(
+                    f"DataLoader: {_data._where(indices[k], path)} is a {x.dtype} tensor of shape {tuple(x.shape)} on "
+                    f"{x.device} but {_data._where(indices[0], path)} a {first.dtype} tensor of shape "
+                    f"{tuple(first.shape)} on {first.device}; the samples of a batch must stack into one tensor"
+                )
+        return _stack(items)
+    # nothing here requires grad: the host path (its checks and messages, its dtypes)
+    return _data._to_tensors(_data._collate(items, indices, path), None)
+
+
 def default_collate(batch):
     """One batch from a list of samples, as md's DataLoader makes it (torch's default_collate's rules).
 
     Arrays, md tensors and numbers stack into md tensors (B, ...); tuples and lists become tuples of
     fields, dicts dicts, strings lists. Stacked md tensors keep their device and dtype; the rest is
-    int64 or float32 on the CPU.
+    int64 or float32 on the CPU. md tensors that require grad are stacked with ``md.stack``, so
+    the batch keeps their graph, as torch's.
     """
     batch = list(batch)
     if not batch:
         raise ValueError("default_collate: the batch is empty")
-    return _data._to_tensors(_data._collate(batch, range(len(batch))), None)
+    return _collate_keeping_graph(batch, range(len(batch)))
+
+
+def _keeps_graph(dataset) -> bool:
+    """Whether the items of ``dataset`` are rows of md tensors that require grad: an md tensor, a
+    ``TensorDataset``, or a ``Subset`` or ``ConcatDataset`` of them. A loader over such a dataset
+    makes its batches on the consumer's thread, as torch's (see ``_GraphBatches``)."""
+    if isinstance(dataset, _core.Tensor):
+        return dataset.requires_grad
+    if isinstance(dataset, TensorDataset):
+        return _requires_grad(dataset.tensors)
+    if isinstance(dataset, Subset):
+        return _keeps_graph(dataset.dataset)
+    if isinstance(dataset, ConcatDataset):
+        return any(_keeps_graph(d) for d in dataset.datasets)
+    return False
+
+
+class _GraphBatches:
+    """The batches of one epoch of ``loader`` (the same order as its prefetch thread would give:
+    ``_data._epoch_plan``), each made when asked for on the consumer's thread: ``dataset[i]``
+    indexed and stacked with md ops, so that the batch keeps the graph to the dataset's tensors
+    and reads their current values (the prefetch thread works ahead in NumPy, detached). Random
+    draws made in ``__getitem__`` come from the consumer thread's default generator, as torch's
+    with ``num_workers=0``."""
+
+    def __init__(self, loader: DataLoader):
+        if loader.random_flip:
+            raise ValueError(
+                "DataLoader: random_flip=True is not supported over tensors that require grad; flip in the model"
+            )
+        self._loader = loader
+        self._epoch = loader._epoch
+        self._next = loader._position
+        self._stop = len(loader)
+        self._order, _ = _data._epoch_plan(loader.seed, self._epoch, len(loader.dataset), loader.shuffle, False)
+        self._closed = False
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        if self._closed or self._next >= self._stop:
+            self.close()
+            raise StopIteration
+        loader, b = self._loader, self._next
+        idx = self._order[b * loader.batch_size : (b + 1) * loader.batch_size]
+        items = [loader.dataset[int(i)] for i in idx]
+        if loader.collate_fn is not None:
+            batch = _data._to_tensors(loader.collate_fn(items), loader.device)
+        else:
+            batch = _collate_keeping_graph(items, idx)
+        if loader.device is not None:
+            batch = _to_device(batch, loader.device)
+        # the batch is delivered: only now does it count towards the resumable position
+        self._next = b + 1
+        if self._next >= self._stop:
+            loader._epoch, loader._position = self._epoch + 1, 0
+        else:
+            loader._epoch, loader._position = self._epoch, self._next
+        return batch
+
+    def close(self) -> None:
+        """Ends the iteration: further ``next`` calls raise StopIteration."""
+        self._closed = True
+
+
+def _to_device(batch, device: str):
+    """The batch with its md tensors on ``device`` (``Tensor.to``: the graph is kept)."""
+    if isinstance(batch, _core.Tensor):
+        return batch if str(batch.device) == device else batch.to(device)
+    if isinstance(batch, tuple):
+        return _data._rebuild(batch, [_to_device(x, device) for x in batch])
+    if isinstance(batch, list):
+        return [_to_device(x, device) for x in batch]
+    if isinstance(batch, dict):
+        return {k: _to_device(v, device) for k, v in batch.items()}
+    return batch
 
 
 def get_worker_info():
@@ -305,4 +415,10 @@ class DataLoader(_data.DataLoader):
         if self._position and not self._resume:
             self._epoch, self._position = self._epoch + 1, 0
         self._resume = False
+        if not self._iterable and _keeps_graph(self.dataset):
+            # rows of tensors that require grad: batches in the graph, made on this thread
+            self._close_active()
+            it = _GraphBatches(self)
+            self._active = weakref.ref(it)
+            return it
         return super().__iter__()
