@@ -100,6 +100,11 @@ def test_softmax_module_without_dim_warns_at_the_line_that_calls_it():
     assert repr(md.nn.Softmax(dim=None)) == "Softmax(dim=None)"
     _, caught = caught_warnings(lambda: md.nn.Softmax(dim=-1)(md.tensor(x)))
     assert caught == []
+    # Softmin and LogSoftmax too, also inside a container
+    for module, op in ((md.nn.Softmin(), "softmin"), (md.nn.Sequential(md.nn.LogSoftmax()), "log_softmax")):
+        _, caught = caught_warnings(lambda m=module: m(md.tensor(x)))
+        assert [str(w.message) for w in caught] == [IMPLICIT.format(op)]
+        assert caught[0].filename == __file__
 
 
 def test_softmax_without_dim_matches_torch():

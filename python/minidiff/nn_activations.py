@@ -223,7 +223,9 @@ class Softmin(_SoftmaxOverDim):
     """``softmax(-x, dim)``; without ``dim``, torch's deprecated implicit choice (with its warning)."""
 
     def forward(self, input):  # noqa: A002
-        return F.softmin(input, self.dim, _stacklevel=5)
+        # without dim, the warning names the line that called the module (F.softmin's frame + 2)
+        stacklevel = F._user_stacklevel() + 2 if self.dim is None else 3
+        return F.softmin(input, self.dim, _stacklevel=stacklevel)
 
 
 class LogSoftmax(_SoftmaxOverDim):
@@ -231,7 +233,8 @@ class LogSoftmax(_SoftmaxOverDim):
     deprecated implicit choice (with its warning)."""
 
     def forward(self, input):  # noqa: A002
-        return F.log_softmax(input, self.dim)
+        stacklevel = F._user_stacklevel() + 2 if self.dim is None else 3  # as Softmin's
+        return F.log_softmax(input, self.dim, _stacklevel=stacklevel)
 
 
 class Softmax2d(Module):
