@@ -47,16 +47,33 @@ MatrixOperand as_operand(const Tensor& x, int64_t batch) {
   return MatrixOperand{c, c.f32(), std::max<int64_t>(cols, 1), xb == 1 ? 0 : rows * cols, false};
 }
 
+// The sizes of a (batch..., M, K) @ b (batch..., K, N), batch dims broadcast, or a ValueError.
+struct MatmulSizes {
+  int64_t M, K, N, batch;
+  Shape ab, bb, batch_shape;  // a's and b's batch dims, and their broadcast
+};
+
+MatmulSizes matmul_sizes(const Tensor& a, const Tensor& b) {
+  MatmulSizes z;
+  z.M = a.shape()[a.dim() - 2];
+  z.K = a.shape()[a.dim() - 1];
+  z.N = b.shape()[b.dim() - 1];
+  const int64_t K2 = b.shape()[b.dim() - 2];
+  MD_CHECK(z.K == K2, ValueError, "matmul: shapes ", a.shape(), " and ", b.shape(), " cannot be multiplied (", z.K,
+           " != ", K2, ")");
+  z.ab = Shape(a.shape().begin(), a.shape().end() - 2);
+  z.bb = Shape(b.shape().begin(), b.shape().end() - 2);
+  z.batch_shape = broadcast_shapes("matmul", z.ab, z.bb);
+  z.batch = 1;
+  for (int64_t d : z.batch_shape) z.batch *= d;
+  return z;
+}
+
 // out (batch..., M, N) = a (batch..., M, K) @ b (batch..., K, N), batch dims broadcast; no autograd.
 Tensor matmul_raw(const Tensor& a, const Tensor& b) {
-  const int64_t M = a.shape()[a.dim() - 2], K = a.shape()[a.dim() - 1];
-  const int64_t K2 = b.shape()[b.dim() - 2], N = b.shape()[b.dim() - 1];
-  MD_CHECK(K == K2, ValueError, "matmul: shapes ", a.shape(), " and ", b.shape(), " cannot be multiplied (", K,
-           " != ", K2, ")");
-  const Shape ab(a.shape().begin(), a.shape().end() - 2), bb(b.shape().begin(), b.shape().end() - 2);
-  const Shape batch_shape = broadcast_shapes("matmul", ab, bb);
-  int64_t batch = 1;
-  for (int64_t d : batch_shape) batch *= d;
+  const MatmulSizes z = matmul_sizes(a, b);
+  const int64_t M = z.M, K = z.K, N = z.N, batch = z.batch;
+  const Shape &ab = z.ab, &bb = z.bb, &batch_shape = z.batch_shape;
   Shape out_shape = batch_shape;
   out_shape.push_back(M);
   out_shape.push_back(N);
@@ -91,18 +108,12 @@ Tensor mT(const Tensor& t) { return transpose(t, -2, -1); }
 // a times b as an int64 broadcast product (..., rows, K, N) summed over K, blocks of at most
 // 2^22 products so that the temporary stays small.
 Tensor matmul_i64(const Tensor& a, const Tensor& b) {
-  const int64_t M = a.shape()[a.dim() - 2], K = a.shape()[a.dim() - 1];
-  const int64_t K2 = b.shape()[b.dim() - 2], N = b.shape()[b.dim() - 1];
-  MD_CHECK(K == K2, ValueError, "matmul: shapes ", a.shape(), " and ", b.shape(), " cannot be multiplied (", K,
-           " != ", K2, ")");
-  const Shape ab(a.shape().begin(), a.shape().end() - 2), bb(b.shape().begin(), b.shape().end() - 2);
-  int64_t batch = 1;
-  for (int64_t d : broadcast_shapes("matmul", ab, bb)) batch *= d;
+  const MatmulSizes z = matmul_sizes(a, b);
   const Tensor bk = unsqueeze(b, -3);  // (..., 1, K, N)
-  const int64_t rows = std::max<int64_t>(1, (int64_t(1) << 22) / std::max<int64_t>(1, batch * K * N));
+  const int64_t rows = std::max<int64_t>(1, (int64_t(1) << 22) / std::max<int64_t>(1, z.batch * z.K * z.N));
   std::vector<Tensor> blocks;
-  for (int64_t r = 0; r < M || blocks.empty(); r += rows) {
-    const Tensor ar = unsqueeze(slice(a, a.dim() - 2, r, std::min(M, r + rows)), -1);  // (..., rows, K, 1)
+  for (int64_t r = 0; r < z.M || blocks.empty(); r += rows) {
+    const Tensor ar = unsqueeze(slice(a, a.dim() - 2, r, std::min(z.M, r + rows)), -1);  // (..., rows, K, 1)
     blocks.push_back(sum(mul(ar, bk), {-2}));
   }
   return blocks.size() == 1 ? blocks[0] : cat(blocks, -2);
