@@ -268,21 +268,25 @@ def test_writes_that_select_nothing_leave_the_tensor():
     np.testing.assert_array_equal(t.numpy(), x)
 
 
-def test_writes_refuse_gradients_as_the_native_assignment():
+def test_writes_into_a_leaf_that_requires_grad_are_refused_and_values_that_do_are_recorded():
     x = data((2, 3))
     mask = np.array([True, False, True])
     leaf = md.tensor(x, requires_grad=True)
-    with pytest.raises(RuntimeError, match="the tensor requires grad"):
+    with pytest.raises(RuntimeError, match="a leaf tensor that requires grad cannot change in place"):
         leaf[0, mask] = 1.0
-    with pytest.raises(RuntimeError, match="the tensor requires grad"):
+    with pytest.raises(RuntimeError, match="a leaf tensor that requires grad cannot change in place"):
         leaf[mask[:2]] = 1.0
     np.testing.assert_array_equal(leaf.detach().numpy(), x)
+    # a value that requires grad: recorded as torch's index_put_, through a mask or positions
     value = md.tensor(np.array([7.0, 8.0], np.float32), requires_grad=True)
+    for key in ((1, mask), (1, md.tensor(np.array([0, 2])))):
+        t = md.tensor(x)
+        t[key] = value
+        assert t.requires_grad
+        (t * 2.0).sum().backward()
+        np.testing.assert_array_equal(value.grad.numpy(), [2.0, 2.0])
+        value.grad = None
     t = md.tensor(x)
-    with pytest.raises(RuntimeError, match="the value requires grad"):
-        t[1, mask] = value
-    with pytest.raises(RuntimeError, match="the value requires grad"):
-        t[1, md.tensor(np.array([0, 2]))] = value
     with md.no_grad():
         t[1, mask] = value
         leaf[0, mask] = 1.0

@@ -339,14 +339,20 @@ def test_results_do_not_alias_their_inputs():
     np.testing.assert_array_equal(z.numpy(), [1.0, 2.0])
 
 
-def test_mask_assignment_of_a_value_that_needs_grad_raises():
+def test_mask_assignment_of_a_value_that_needs_grad_is_recorded():
+    # as torch's index_put_: x takes the result and its history; the gradient reaches v
     x = md.tensor(np.array([1.0, -2.0, 3.0], dtype=np.float32))
     v = md.tensor(np.array([7.0, 8.0], dtype=np.float32), requires_grad=True)
-    with pytest.raises(RuntimeError, match="requires grad"):
-        x[x > 0] = v
+    x[x > 0] = v
+    assert x.requires_grad
+    np.testing.assert_array_equal(x.detach().numpy(), [7.0, -2.0, 8.0])
+    (x * md.tensor(np.array([1.0, 2.0, 3.0], dtype=np.float32))).sum().backward()
+    np.testing.assert_array_equal(v.grad.numpy(), [1.0, 3.0])
+    y = md.tensor(np.array([1.0, -2.0, 3.0], dtype=np.float32))
     with md.no_grad():
-        x[x > 0] = v
-    np.testing.assert_array_equal(x.numpy(), [7.0, -2.0, 8.0])
+        y[y > 0] = v
+    assert not y.requires_grad
+    np.testing.assert_array_equal(y.numpy(), [7.0, -2.0, 8.0])
 
 
 def test_repeat_interleave_broadcasts_one_repeat():

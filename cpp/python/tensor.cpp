@@ -304,6 +304,38 @@ bool inplace_in_graph(const Tensor& a, bool operand_grad, const char* inplace_na
   return graph;
 }
 
+// t[key] = v inside the autograd graph (t or v requires grad; basic indexing): t takes the
+// out-of-place result, a copy of t whose indexed region holds v, and its history (rebase_, as op=
+// does inside the graph). The gradient reaches t outside the region and v (summed over its
+// broadcast) inside it, as torch's.
+void setitem_in_graph(Tensor& t, const py::object& key, const Tensor& v) {
+  Tensor out = clone(t.detach());  // contiguous, t's shape
+  Tensor region;
+  {
+    NoGradGuard no_grad;
+    region = index(out, key);
+  }
+  const Shape shape = region.shape(), strides = region.strides(), v_shape = v.shape();
+  const int64_t offset = region.offset() - out.offset();
+  py::gil_scoped_release release;
+  {
+    NoGradGuard no_grad;
+    write_result_("__setitem__", region, expand(v.detach(), shape));
+  }
+  record("setitem", out, {t, v}, [shape, strides, offset, v_shape](const Tensor& g, const GradMask& n) {
+    const Tensor gc = contiguous(g);
+    Tensor gt, gv;
+    if (n[1]) gv = sum_to(contiguous(gc.view(shape, strides, gc.offset() + offset)), v_shape);
+    if (n[0]) {
+      gt = clone(gc);
+      Tensor inside = gt.view(shape, strides, gt.offset() + offset);
+      fill_(inside, 0.0);
+    }
+    return std::vector<Tensor>{gt, gv};
+  });
+  rebase_("__setitem__", t, out);
+}
+
 py::object inplace_binop(const py::object& self, const py::object& b, Binary tt, Scalar ts, const char* inplace_name) {
   const std::string name(inplace_name, std::strlen(inplace_name) - 1);  // add_ -> add
   Tensor a = self.cast<Tensor>();
@@ -677,10 +709,8 @@ void bind_tensor(py::module_& m) {
              }
              const Tensor v = is_scalar(value) ? full({}, value.cast<double>(), view.dtype(), view.device())
                                                : as_tensor_like(value, view, "__setitem__");
-             if (grad_enabled() && (t.requires_grad() || v.requires_grad()))
-               throw RuntimeError(str("__setitem__: ", t.requires_grad() ? "the tensor" : "the value",
-                                      " requires grad, and in-place ops are not recorded for autograd; wrap the "
-                                      "assignment in no_grad()"));
+             Tensor self = t;
+             if (inplace_in_graph(self, v.requires_grad(), "__setitem__")) return setitem_in_graph(self, key, v);
              py::gil_scoped_release release;
              write_result_("__setitem__", view, expand(v, view.shape()));
            })

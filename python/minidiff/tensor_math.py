@@ -21,7 +21,7 @@ import numpy as np
 from . import _core
 from . import functional as F
 from ._core import Tensor
-from .autograd import no_grad
+from .autograd import enable_grad, no_grad
 
 SortResult = namedtuple("sort", ["values", "indices"])
 TopkResult = namedtuple("topk", ["values", "indices"])
@@ -478,10 +478,10 @@ def _mask_of(key, self: Tensor):
     return mask
 
 
-def _split_key(key: tuple, self: Tensor, native_get) -> tuple[Tensor, list]:
-    """(view, advanced): the view of self that key's ints, slices, None and '...' select (its masks
-    and index arrays read as full slices), and the masks and index arrays with the view dims they
-    index; each mask is checked against the dims it covers."""
+def _split_key(key: tuple, self: Tensor, native_get) -> tuple[Tensor, list, tuple]:
+    """(view, advanced, basic): the view of self that key's ints, slices, None and '...' select
+    (its masks and index arrays read as full slices), the masks and index arrays with the view dims
+    they index (each mask is checked against the dims it covers), and that basic key."""
     indices = [_bool_values(k) if _is_mask(k) else _positions_of(k) if _is_index_array(k) else None for k in key]
     covers = [1 if i is None or i.dtype != bool else i.ndim for i in indices]
     rest = self.ndim - sum(n for k, n in zip(key, covers) if k is not None and k is not Ellipsis)
@@ -515,7 +515,7 @@ def _split_key(key: tuple, self: Tensor, native_get) -> tuple[Tensor, list]:
             f"{a.input_dim + a.index.ndim - 1} {covered} of shape {tuple(self.shape)} (a float index is a mask "
             "of zeros and ones; index tensors must be int64)"
         )
-    return view, advanced
+    return view, advanced, tuple(basic)
 
 
 def _linear_index(view: Tensor, advanced: list) -> tuple[list, np.ndarray]:
@@ -563,24 +563,18 @@ def _advanced_read(view: Tensor, advanced: list, native_get) -> Tensor:
     return native_get(flat, (slice(None),) * first + (_core.tensor(linear, device=view.device),))
 
 
-def _advanced_write(self: Tensor, key: tuple, value, native_get) -> None:
+def _advanced_write(self: Tensor, key: tuple, value, native_set, native_get) -> None:
     """self[key] = value in place, for a key with masks or index arrays: value (a scalar, or what
     broadcasts to the shape self[key] reads, leading 1s dropped as torch drops them) goes to the
-    elements key selects (the last write wins where an index repeats); the others keep theirs."""
-    if _core.is_grad_enabled():
-        # as the native assignment: in-place writes are not recorded, so a gradient would be lost
-        if isinstance(value, Tensor) and value.requires_grad:
-            raise RuntimeError(
-                "__setitem__: the value requires grad, and in-place ops are not recorded; build the new "
-                "tensor with md.where(mask, value, t) instead"
-            )
-        if self.requires_grad:
-            raise RuntimeError(
-                "__setitem__: the tensor requires grad, and in-place ops are not recorded for autograd; wrap the "
-                "assignment in no_grad()"
-            )
+    elements key selects (the last write wins where an index repeats); the others keep theirs.
+
+    The region that key's basic part (ints, slices, None, '...') selects is replaced by
+    ``where(selected, value, region)``: in place outside the autograd graph; inside it (self or
+    value requires grad) through the native assignment, which records it as torch records
+    ``index_put_`` (self then takes the result and its history, as ``op=`` does)."""
+    graph = _core.is_grad_enabled() and (self.requires_grad or (isinstance(value, Tensor) and value.requires_grad))
     with no_grad():
-        view, advanced = _split_key(key, self, native_get)
+        view, advanced, basic = _split_key(key, self, native_get)
         # the flat offset of each element self[key] reads, in its order (NumPy's rules are torch's here)
         numpy_key, dim = [], 0
         for a in advanced:
@@ -590,6 +584,7 @@ def _advanced_write(self: Tensor, key: tuple, value, native_get) -> None:
         offsets = np.arange(int(np.prod(view.shape)), dtype=np.int64).reshape(view.shape)[tuple(numpy_key)]
         if not isinstance(value, Tensor) and np.ndim(value) > 0:
             value = _core.tensor(np.asarray(value), dtype=self.dtype, device=self.device)
+        shape = ()
         if isinstance(value, Tensor) and value.ndim > 0:
             shape = tuple(value.shape)
             while shape and shape[0] == 1:
@@ -605,14 +600,22 @@ def _advanced_write(self: Tensor, key: tuple, value, native_get) -> None:
                 )
         if offsets.size == 0:
             return
+        source = None
         if isinstance(value, Tensor) and value.ndim > 0:
             source = np.zeros(view.shape, np.int64)  # the element of value each view element takes
             source.reshape(-1)[offsets.reshape(-1)] = np.arange(offsets.size)
-            value = value.reshape(*(shape or (1,))).expand(*offsets.shape).reshape(-1)
-            value = native_get(value, _core.tensor(source, device=self.device))
         written = np.zeros(view.shape, np.float32)
         written.reshape(-1)[offsets.reshape(-1)] = 1.0
-        view.copy_(F.where(_core.tensor(written, device=self.device), value, view))
+        written = _core.tensor(written, device=self.device)
+    with enable_grad() if graph else no_grad():
+        if source is not None:
+            value = value.reshape(*(shape or (1,))).expand(*offsets.shape).reshape(-1)
+            value = native_get(value, _core.tensor(source, device=self.device))
+        if not graph:
+            view.copy_(F.where(written, value, view))
+            return
+        region = native_get(self, basic)
+        native_set(self, basic, F.where(written, value, region))
 
 
 def _install_mask_indexing() -> None:
@@ -625,7 +628,7 @@ def _install_mask_indexing() -> None:
             # indexing takes one index tensor among basic indices
             if not any(_is_mask(k) for k in key) and sum(_is_index_array(k) for k in key) < 2:
                 return native_get(self, key)
-            return _advanced_read(*_split_key(key, self, native_get), native_get)
+            return _advanced_read(*_split_key(key, self, native_get)[:2], native_get)
         mask = _mask_of(key, self)
         if mask is None:
             return native_get(self, key)
@@ -634,13 +637,13 @@ def _install_mask_indexing() -> None:
     def __setitem__(self, key, value) -> None:
         key = _bool_lists_as_masks(key)
         if isinstance(key, tuple) and any(_is_mask(k) or _is_index_array(k) for k in key):
-            return _advanced_write(self, key, value, native_get)
+            return _advanced_write(self, key, value, native_set, native_get)
         if _is_index_array(key) and not _is_mask(key) and _mask_of(key, self) is None:
-            return _advanced_write(self, (key,), value, native_get)  # t[idx] = v, as torch's index_put_
+            return _advanced_write(self, (key,), value, native_set, native_get)  # t[idx] = v, as torch's index_put_
         mask = _mask_of(key, self)
         if mask is None:
             return native_set(self, key, value)
-        return _advanced_write(self, (mask,), value, native_get)
+        return _advanced_write(self, (mask,), value, native_set, native_get)
 
     Tensor.__getitem__ = __getitem__
     Tensor.__setitem__ = __setitem__
