@@ -15,6 +15,7 @@ Loading re-checks sizes and checksums and names the damaged file in a ``Checkpoi
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import json
@@ -118,7 +119,10 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.is_dir():  # else the rename fails naming the temporary file
         raise IsADirectoryError(errno.EISDIR, "is a directory, expected a file name", str(path))
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as e:  # it names the random temporary name; the user knows the file they asked for
+        raise OSError(e.errno, e.strerror, str(path)) from e
     try:
         with os.fdopen(fd, "wb") as f:
             os.chmod(tmp, _default_mode())
@@ -163,10 +167,24 @@ def _serialise_tensors(tensors: dict[str, np.ndarray], step: int) -> bytes:
     return save(arrays, metadata={"format": "np"})
 
 
+def _restore_swapped(root: Path) -> None:
+    """Puts back a checkpoint that a save of the same step moved aside (``.old-<name>-*/<name>``) before it
+    failed or was killed, ahead of renaming the new one into its place."""
+    for entry in root.iterdir():
+        if not (entry.name.startswith(".old-") and entry.is_dir()):
+            continue
+        for inner in entry.iterdir():
+            if _STEP_DIR.match(inner.name) and inner.is_dir() and not (root / inner.name).exists():
+                os.replace(inner, root / inner.name)
+        with contextlib.suppress(OSError):  # left for the next save's clean-up when it is not empty
+            entry.rmdir()
+
+
 def _remove_stale_temporaries(root: Path) -> None:
     """Removes what a killed save or prune left in ``root``; only names our own temporaries have."""
     if not root.is_dir():
         return
+    _restore_swapped(root)  # a moved-aside checkpoint whose replacement never arrived is no temporary
     for entry in root.iterdir():
         if entry.name.startswith((".tmp-", ".old-", ".deleting-")) and entry.is_dir():
             shutil.rmtree(entry, ignore_errors=True)
@@ -192,6 +210,7 @@ def save_checkpoint(
     _remove_stale_temporaries(root)
     name = step_dir_name(step)
     tmp = Path(tempfile.mkdtemp(dir=root, prefix=f".tmp-{name}-"))
+    old = None
     try:
         os.chmod(tmp, _default_mode(directory=True))
         files = {}
@@ -206,7 +225,6 @@ def save_checkpoint(
         _fsync_dir(tmp)
 
         final = root / name
-        old = None
         if final.exists():  # the same step saved again (e.g. after a resume): swap, then drop the old one
             old = Path(tempfile.mkdtemp(dir=root, prefix=f".old-{name}-"))
             os.replace(final, old / name)
@@ -214,6 +232,8 @@ def save_checkpoint(
         _fsync_dir(root)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
+        if old is not None:
+            _restore_swapped(root)  # the new one did not take the old one's place: the old one stays
         raise
     atomic_write_bytes(root / LATEST_FILE, (name + "\n").encode("utf-8"))
     if old is not None:
@@ -221,6 +241,10 @@ def save_checkpoint(
     if keep is not None:
         prune_checkpoints(root, keep)
     return final
+
+
+def _step_of(name: str) -> int:
+    return int(_STEP_DIR.match(name).group(1))
 
 
 def list_checkpoints(root: str | os.PathLike) -> list[Path]:
@@ -243,8 +267,15 @@ def prune_checkpoints(root: str | os.PathLike, keep: int) -> list[Path]:
     root = Path(root)
     _remove_stale_temporaries(root)
     latest = _read_latest(root)
+    found = list_checkpoints(root)
+    if latest is not None and any(p.name == latest for p in found):
+        # Steps beyond the one `latest` names are left from before a resume from an earlier checkpoint (the
+        # metrics rows of those steps were dropped then): they are older than the resumed run's own, so they
+        # go first rather than crowd out the newest checkpoints of the run that goes on.
+        last = _step_of(latest)
+        found = [p for p in found if _step_of(p.name) > last] + [p for p in found if _step_of(p.name) <= last]
     deleted = []
-    for path in list_checkpoints(root)[:-keep]:
+    for path in found[:-keep]:
         if latest is not None and path.name == latest:
             continue
         # out of sight in one rename first: a kill during the deletion then leaves a hidden directory that
@@ -293,6 +324,9 @@ def resolve_checkpoint(path: str | os.PathLike, which: str = "latest") -> Path:
     name = _read_latest(root)
     if name is not None:
         target = root / name
+        if not target.is_dir():
+            with contextlib.suppress(OSError):  # killed while saving the same step again: the old one is aside
+                _restore_swapped(root)
         if not target.is_dir():
             raise CheckpointError(f"{root / LATEST_FILE} names {name}, which does not exist in {root}")
         return target

@@ -39,9 +39,12 @@ class _TqdmHandler(logging.StreamHandler):
 
     def emit(self, record):
         try:
-            from tqdm import tqdm
-
-            tqdm.write(self.format(record), file=sys.stderr)
+            try:
+                from tqdm import tqdm
+            except ImportError:  # then there are no progress bars either (see Trainer._progress_bar)
+                print(self.format(record), file=sys.stderr)
+            else:
+                tqdm.write(self.format(record), file=sys.stderr)
         except Exception:
             self.handleError(record)
 
@@ -81,6 +84,16 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if not 0 <= value < 2**64:  # md.Generator's range
+        raise argparse.ArgumentTypeError(f"expected an integer in [0, 2**64), got {value}")
     return value
 
 
@@ -196,12 +209,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sample.add_argument(
         "--steps",
-        type=int,
+        type=_positive_int,
         help="denoising steps (default: 50 for DDIM, 1000 for DDPM, 20 for dpm, 30 for euler and euler-a, "
         "50 for pndm and lms)",
     )
     sample.add_argument("--eta", type=float, default=0.0, help="DDIM noise (0 = deterministic; DDIM only)")
-    sample.add_argument("--seed", type=int, default=0)
+    sample.add_argument("--seed", type=_seed, default=0)
     sample.add_argument("--out", default="samples.png", metavar="PNG", help="grid image (default samples.png)")
     sample.add_argument("--npz", metavar="FILE", help="raw images (default: the --out path with .npz)")
     sample.add_argument(
@@ -218,7 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="images per forward pass (default: all at once); changes the images only by float rounding",
     )
-    sample.add_argument("--nrow", type=int, help="grid columns (default: near-square, or one per class)")
+    sample.add_argument("--nrow", type=_positive_int, help="grid columns (default: near-square, or one per class)")
     sample.add_argument("--scale", type=int, help="integer upscaling of the grid (default: tiles ~32 px)")
     sample.add_argument("--device", default="cpu")
     sample.add_argument("--no-progress", dest="progress", action="store_false")
@@ -234,7 +247,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _resolve_train_config(args: argparse.Namespace):
     """(config, checkpoint_path or None, explicit flags) from the parsed arguments."""
     from . import checkpoint as ckpt
-    from .training import PRESETS, TrainingConfig
+    from .training import TrainingConfig
 
     fields = set(TrainingConfig.field_names())
     flags = {k: v for k, v in vars(args).items() if k in fields}
@@ -243,11 +256,9 @@ def _resolve_train_config(args: argparse.Namespace):
 
     resume_path = None
     if args.resume:
-        out = flags.get("output_dir", file_values.get("output_dir"))
         if args.resume in ("latest", "auto"):
-            if out is None:
-                preset = args.preset or _default_preset(flags.get("dataset", file_values.get("dataset", "digits")))
-                out = PRESETS[preset].get("output_dir", TrainingConfig().output_dir)
+            # where a fresh run with these arguments writes its checkpoints
+            out = _fresh_values(args, flags, file_values)["output_dir"]
             if not out:
                 raise ValueError("--resume latest needs an output directory (--out)")
             try:
@@ -266,12 +277,20 @@ def _resolve_train_config(args: argparse.Namespace):
         config = TrainingConfig.from_dict({**base, **file_values, **flags})
         return config, resume_path, flags
 
+    return TrainingConfig.from_dict(_fresh_values(args, flags, file_values)), None, flags
+
+
+def _fresh_values(args: argparse.Namespace, flags: dict[str, Any], file_values: dict[str, Any]) -> dict[str, Any]:
+    """The config fields of a run that does not resume: the preset, then the config file, then the flags; the
+    output directory defaults to runs/<dataset name>."""
+    from .training import PRESETS
+
     preset = args.preset or _default_preset(flags.get("dataset", file_values.get("dataset", "digits")))
     values = {**PRESETS[preset], **file_values, **flags}
     if "output_dir" not in values:
         name = Path(str(values.get("dataset", "digits"))).name or "data"
         values["output_dir"] = str(Path("runs") / Path(name).stem)
-    return TrainingConfig.from_dict(values), None, flags
+    return values
 
 
 def _default_preset(dataset: str) -> str:
@@ -287,6 +306,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     _setup_logging(args.verbose)
     log = logging.getLogger("minidiff.cli")
+    if args.overwrite and args.resume:
+        # a resumed run keeps its checkpoints, so --overwrite would be ignored
+        return _error(f"--overwrite starts afresh and --resume {args.resume} continues a run: pass one of them")
     config, resume_path, _ = _resolve_train_config(args)
     if args.save_config:
         config.save(args.save_config)
@@ -346,11 +368,12 @@ def _cmd_train(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         last = trainer._last_checkpoint_step
         where = f"step {last}" if last is not None else "none yet"
-        print(
-            f"\ninterrupted at step {trainer.global_step}; last checkpoint: {where}. "
-            f"Continue with: minidiff train --resume latest --out {config.output_dir}",
-            file=sys.stderr,
+        then = (
+            f"Continue with: minidiff train --resume latest --out {config.output_dir}"
+            if config.output_dir
+            else "Nothing was saved (no output directory)."
         )
+        print(f"\ninterrupted at step {trainer.global_step}; last checkpoint: {where}. {then}", file=sys.stderr)
         return 130
     elapsed = time.perf_counter() - start
     losses = result["epoch_losses"]
@@ -471,6 +494,10 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     class_name, default_steps = _SAMPLERS[args.sampler]
     if args.eta and args.sampler != "ddim":
         return _error(f"--eta {args.eta}: only the ddim sampler takes eta, not --sampler {args.sampler}")
+    if args.guidance != 1.0 and labels is None:
+        # the pipeline would sample unconditionally and drop the scale without a word
+        what = "the model is unconditional" if num_classes is None else "--class none samples unconditionally"
+        return _error(f"--guidance {args.guidance}: classifier-free guidance needs class labels, but {what}")
     try:
         if class_name is not None:  # the trained schedule, sampled with another method
             scheduler = getattr(md.schedulers, class_name).from_config(scheduler.config)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import inspect
 import json
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -247,9 +248,12 @@ class DiffusionPipeline:
         step_kwargs = self._step_kwargs(eta, generator)
         scale_model_input = getattr(self.scheduler, "scale_model_input", None)
         if progress:
-            from tqdm.auto import tqdm
-
-            timesteps = tqdm(timesteps, desc="sampling", leave=False)
+            try:
+                from tqdm.auto import tqdm
+            except ImportError:  # a declared dependency; sampling does not need it
+                tqdm = None
+            if tqdm is not None:
+                timesteps = tqdm(timesteps, desc="sampling", leave=False)
 
         was_training = self.unet.training
         self.unet.eval()
@@ -285,7 +289,10 @@ class DiffusionPipeline:
         A bare UNet folder (``config.json`` + weights) may hold a ``scheduler_config.json``; without
         one the scheduler has its default config. ``scheduler`` overrides whatever the folder holds.
         """
-        unet, folder_scheduler = load_pipeline(path, device=device)
+        with warnings.catch_warnings():
+            if scheduler is not None:  # the folder's scheduler is not used: no word about its class
+                warnings.filterwarnings("ignore", message=".*which minidiff does not implement")
+            unet, folder_scheduler = load_pipeline(path, device=device)
         return cls(unet, scheduler if scheduler is not None else folder_scheduler)
 
     def save_pretrained(self, path: str | os.PathLike) -> None:
@@ -357,7 +364,15 @@ def load_pipeline(path: str | os.PathLike, device=None):
             raise ValueError(f"cannot read scheduler config {sched_file}: {e}") from None
         if not isinstance(config, dict):
             raise ValueError(f"scheduler config {sched_file} holds a {type(config).__name__}, not a JSON object")
-        scheduler_cls = _SCHEDULERS.get(config.get("_class_name"), DDPMScheduler)
+        name = config.get("_class_name")
+        scheduler_cls = _SCHEDULERS.get(name, DDPMScheduler)
+        if name is not None and name not in _SCHEDULERS:
+            # the noise schedule is the same, the sampling method is not: say so rather than switch silently
+            warnings.warn(
+                f"{sched_file} names {name}, which minidiff does not implement; sampling with DDPMScheduler "
+                f"on the same noise schedule (pass scheduler= to choose one of {sorted(_SCHEDULERS)})",
+                stacklevel=3,
+            )
         scheduler = scheduler_cls.from_config(config)
     else:
         scheduler = DDPMScheduler()

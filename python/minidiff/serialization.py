@@ -199,11 +199,12 @@ def module_reduce_ex(self: Module, protocol: int):
 
 # The globals a weights_only load accepts: this module's rebuild function, NumPy's array and scalar
 # reconstruction (numpy.core before NumPy 2, numpy._core after; _frombuffer for pickle protocol 5),
-# the containers, and _codecs.encode (pickle protocol 2 writes bytes as a call to it).
+# the containers, and _codecs.encode (pickle protocol 2 writes bytes as a call to it, and empty bytes,
+# which an empty array pickles to, as a call to bytes()).
 _WEIGHTS_ONLY_GLOBALS = frozenset(
     {(__name__, "rebuild_tensor"), ("collections", "OrderedDict"), ("numpy", "ndarray"), ("numpy", "dtype")}
     | {("_codecs", "encode")}
-    | {("builtins", n) for n in ("dict", "list", "tuple", "set", "frozenset", "bytearray", "complex")}
+    | {("builtins", n) for n in ("dict", "list", "tuple", "set", "frozenset", "bytes", "bytearray", "complex")}
     | {(f"numpy.{core}.multiarray", n) for core in ("core", "_core") for n in ("_reconstruct", "scalar")}
     | {(f"numpy.{core}.numeric", "_frombuffer") for core in ("core", "_core")}
 )

@@ -640,25 +640,26 @@ class Trainer:
             self._null_class = None
         params = list(model.parameters())
         opt_cls = OPTIMIZERS[cfg.optimizer]
-        self.optimizer = opt_cls(
-            params, lr=cfg.learning_rate, betas=(cfg.beta1, cfg.beta2), eps=cfg.eps, weight_decay=cfg.weight_decay
-        )
+        self.optimizer = opt_cls(params, lr=cfg.learning_rate, **self._optimizer_settings())
         # built after the optimiser, so the shadows mirror its flat parameter arena
-        self.ema = (
-            EMA(
-                model,
-                decay=cfg.ema_decay,
-                min_decay=cfg.ema_min_decay,
-                update_after_step=cfg.ema_update_after_step,
-                use_ema_warmup=cfg.ema_use_warmup,
-                inv_gamma=cfg.ema_inv_gamma,
-                power=cfg.ema_power,
-            )
-            if cfg.use_ema
-            else None
-        )
+        self.ema = EMA(model, **self._ema_settings()) if cfg.use_ema else None
         self.model = model
         self.micro_step = 0
+
+    def _ema_settings(self) -> dict[str, Any]:
+        cfg = self.config
+        return dict(
+            decay=cfg.ema_decay,
+            min_decay=cfg.ema_min_decay,
+            update_after_step=cfg.ema_update_after_step,
+            use_ema_warmup=cfg.ema_use_warmup,
+            inv_gamma=cfg.ema_inv_gamma,
+            power=cfg.ema_power,
+        )
+
+    def _optimizer_settings(self) -> dict[str, Any]:
+        cfg = self.config
+        return dict(betas=(cfg.beta1, cfg.beta2), eps=cfg.eps, weight_decay=cfg.weight_decay)
 
     # -- one step
 
@@ -916,7 +917,9 @@ class Trainer:
 
         ``path`` is a checkpoint directory, a checkpoints folder or a run's output directory
         (then its latest checkpoint is used). Call ``train`` afterwards to continue; ``train(...,
-        resume_from=path)`` does both.
+        resume_from=path)`` does both. The state comes from the checkpoint, the settings (Adam's
+        betas, eps and weight decay, the EMA's decays) from this trainer's config; a warning names
+        the settings that differ from the stored config.
         """
         model = self.model if model is None else model
         if model is None:
@@ -933,7 +936,7 @@ class Trainer:
                 raise ValueError(
                     f"Trainer.load_checkpoint: {where} holds a model with {key}={value!r}, this model has {mine!r}"
                 )
-        self._warn_config_differences(state.get("config", {}), where)
+        self._warn_config_differences(state.get("config", {}), state.get("scheduler_config"), where)
         self.prepare(model)
         names = self._named_params()
         try:
@@ -947,7 +950,10 @@ class Trainer:
             missing = [n for n in names if n not in tensors["ema"]]
             if missing:
                 raise ckpt.CheckpointError(f"checkpoint {where}: ema.safetensors lacks {missing[:3]}")
-            self.ema.load_state_dict({**state["ema"], "shadow_params": [tensors["ema"][n] for n in names]})
+            # the counters from the checkpoint, the settings from this config (flags given with a resume
+            # override the stored config; _warn_config_differences names the changes)
+            shadows = [tensors["ema"][n] for n in names]
+            self.ema.load_state_dict({**state["ema"], **self._ema_settings(), "shadow_params": shadows})
 
         opt_tensors = tensors.get("optimizer", {})
         opt_meta = state["optimizer"]
@@ -968,7 +974,11 @@ class Trainer:
                 raise ckpt.CheckpointError(
                     f"checkpoint {where}: optimizer.safetensors lacks the moments of {n}"
                 ) from None
-        groups = [dict(g, params=list(range(len(names)))) for g in opt_meta["param_groups"]]
+        # as for the EMA: Adam's moments and step from the checkpoint, its hyperparameters from this config (the
+        # learning rate is set by the schedule at every step)
+        groups = [
+            dict(g, **self._optimizer_settings(), params=list(range(len(names)))) for g in opt_meta["param_groups"]
+        ]
         self.optimizer.load_state_dict({"state": per_param, "param_groups": groups})
         self.optimizer.zero_grad()
 
@@ -983,22 +993,33 @@ class Trainer:
         self.epoch_losses = [float(v) for v in state.get("epoch_losses", [])]
         self.generator.set_state(tuple(state["generators"]["trainer"]))
         _core.default_generator().set_state(tuple(state["generators"]["default"]))
+        # applied now to the loader of a train call, else kept for the next one (see train)
         self._loader_state = state.get("dataloader")
         if self.loader is not None and self._loader_state is not None:
             self.loader.load_state_dict(self._loader_state)
+            self._loader_state = None
         self._last_checkpoint_step = self.global_step
         return checkpoint
 
-    def _warn_config_differences(self, saved: dict[str, Any], where) -> None:
+    def _warn_config_differences(self, saved: dict[str, Any], saved_scheduler: dict | None, where) -> None:
         # fields that change the trajectory of the weights; the rest (output, logging, length) may differ
         trajectory = (
             "learning_rate batch_size beta1 beta2 eps weight_decay optimizer lr_schedule warmup_steps min_lr "
             "max_grad_norm gradient_accumulation_steps prediction_type num_train_timesteps beta_schedule "
-            "label_dropout class_conditional random_flip seed use_ema ema_decay ema_power ema_inv_gamma "
-            "mixed_precision"
+            "label_dropout class_conditional random_flip seed use_ema ema_decay ema_min_decay ema_update_after_step "
+            "ema_use_warmup ema_power ema_inv_gamma mixed_precision dataset data_root image_size channels"
         ).split()
         mine = self.config.to_dict()
         changed = [f"{k}: {saved[k]!r} -> {mine[k]!r}" for k in trajectory if k in saved and saved[k] != mine[k]]
+        if saved_scheduler is not None:
+            # a noise scheduler passed to the Trainer need not follow the config's fields; compared as state.json
+            # holds it, field by field where both have the field (a newer version may add some)
+            ours = json.loads(json.dumps(dict(self.noise_scheduler.config), default=str))
+            changed += [
+                f"noise scheduler {k}: {saved_scheduler[k]!r} -> {ours[k]!r}"
+                for k in sorted(set(saved_scheduler) & set(ours))
+                if saved_scheduler[k] != ours[k]
+            ]
         if changed:
             warnings.warn(
                 f"resuming {where} with a different config ({'; '.join(changed)}); "
@@ -1079,6 +1100,10 @@ class Trainer:
         previous = None
         if self.loader is not None and len(self.loader.dataset) == len(dataset):
             previous = self.loader.state_dict()
+        elif self._loader_state is not None:
+            # a checkpoint read with load_checkpoint before the first train call: continue its data order
+            previous = self._loader_state
+        self._loader_state = None
         self.loader = DataLoader(
             dataset,
             cfg.batch_size,
@@ -1180,8 +1205,12 @@ class Trainer:
                             # Ctrl-C: the step is complete, so this checkpoint resumes exactly
                             self._checkpoint(metrics, self.loader.epoch)
                             raise KeyboardInterrupt(
-                                f"interrupted after step {self.global_step}; checkpoint saved"
-                                + (f" in {self.checkpoint_dir}" if self.checkpoint_dir else "")
+                                f"interrupted after step {self.global_step}; "
+                                + (
+                                    f"checkpoint saved in {self.checkpoint_dir}"
+                                    if self.checkpoint_dir
+                                    else "nothing saved (no output_dir)"
+                                )
                             )
                         if self.global_step >= self.total_steps:
                             stopped = True
@@ -1276,7 +1305,11 @@ class Trainer:
     def _progress_bar(self):
         if not self.config.progress or not sys.stderr.isatty():
             return None
-        from tqdm.auto import tqdm
+        try:
+            from tqdm.auto import tqdm
+        except ImportError:  # a declared dependency, but training must not fail for want of a progress bar
+            logger.debug("tqdm is not installed: no progress bar")
+            return None
 
         return tqdm(
             total=self.total_steps,
