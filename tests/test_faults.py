@@ -13,6 +13,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -234,3 +235,33 @@ def test_sigkill_while_saving_never_corrupts_latest(tmp_path, kill_after_lines):
     ckpt.save_checkpoint(root, 3, {"model": {"w": np.zeros(3, np.float32)}}, {})
     assert ckpt.load_checkpoint(root).step == 3
     assert not [p for p in Path(root).iterdir() if p.name.startswith(".tmp-")]
+
+
+def test_a_divergence_keeps_counting_across_a_checkpoint_and_resume(tmp_path):
+    # a checkpoint written after skipped steps (Ctrl-C, or save_checkpoint) keeps the count of bad
+    # steps in a row: a resumed run that keeps diverging stops as soon as the uninterrupted one would
+    model = tiny()
+    trainer = Poisoned(config(tmp_path, max_bad_steps=3), bad_calls={2, 3})
+    x = images(16)
+    for _ in range(3):
+        trainer.train_step(model, x)
+    assert trainer.global_step == 1 and trainer._bad_in_a_row == 2
+    trainer.save_checkpoint()
+    resumed = Poisoned(config(tmp_path, max_bad_steps=3), bad_calls={1})
+    resumed.load_checkpoint(tmp_path, tiny(1))
+    assert resumed._bad_in_a_row == 2
+    with pytest.raises(TrainingDiverged, match="3 steps in a row"):
+        resumed.train_step(resumed.model, x)
+
+
+def test_resuming_with_another_thread_count_warns(tmp_path):
+    model = tiny()
+    trainer = Trainer(config(tmp_path))
+    trainer.train_step(model, images(16))
+    trainer.save_checkpoint()
+    threads = md.get_num_threads()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the same count: no warning
+        Trainer(config(tmp_path)).load_checkpoint(tmp_path, tiny())
+    with pytest.warns(UserWarning, match=f"with {threads + 1} CPU threads where it ran with {threads}"):
+        Trainer(config(tmp_path, num_threads=threads + 1)).load_checkpoint(tmp_path, tiny())

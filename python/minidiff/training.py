@@ -886,6 +886,8 @@ class Trainer:
             "epoch_loss_sum": self._epoch_loss_sum,
             "epoch_loss_count": self._epoch_loss_count,
             "skipped_steps": self.skipped_steps,
+            "bad_steps_in_a_row": self._bad_in_a_row,
+            "cpu_threads": _core.get_num_threads(),
             "epoch_losses": list(self.epoch_losses),
             "total_steps": self.total_steps,
             "dataloader": self.loader.state_dict() if self.loader is not None else None,
@@ -937,6 +939,15 @@ class Trainer:
                     f"Trainer.load_checkpoint: {where} holds a model with {key}={value!r}, this model has {mine!r}"
                 )
         self._warn_config_differences(state.get("config", {}), state.get("scheduler_config"), where)
+        threads, saved_threads = self.config.num_threads or _core.get_num_threads(), state.get("cpu_threads")
+        if saved_threads is not None and saved_threads != threads and self.device == "cpu":
+            warnings.warn(
+                f"resuming {where} with {threads} CPU threads where it ran with {saved_threads}: the run goes on "
+                "correctly, but its sums split differently, so it will not match an uninterrupted run bit for bit "
+                "(set num_threads to keep them equal)",
+                UserWarning,
+                stacklevel=2,
+            )
         self.prepare(model)
         names = self._named_params()
         try:
@@ -988,7 +999,7 @@ class Trainer:
         self._epoch_loss_sum = float(state.get("epoch_loss_sum", 0.0))
         self._epoch_loss_count = int(state.get("epoch_loss_count", 0))
         self.skipped_steps = int(state.get("skipped_steps", 0))
-        self._bad_in_a_row = 0
+        self._bad_in_a_row = int(state.get("bad_steps_in_a_row", 0))  # a divergence keeps counting across a resume
         self._accumulation_bad = False
         self.epoch_losses = [float(v) for v in state.get("epoch_losses", [])]
         self.generator.set_state(tuple(state["generators"]["trainer"]))
