@@ -1120,3 +1120,10 @@ def test_exp_gives_denormal_results_as_numpy():
     # softmax of a far smaller logit is the denormal it is
     p = md.F.softmax(md.tensor([[0.0, -100.0]]), dim=1).numpy()
     assert p[0, 1] == np.float32(np.exp(-100.0))
+
+
+def test_conv_with_an_empty_kernel_raises_naming_the_weight():
+    with pytest.raises(ValueError, match=r"conv2d: the kernel of weight \[4, 3, 0, 3\] must be at least 1x1"):
+        md.F.conv2d(md.randn(1, 3, 7, 7), md.randn(4, 3, 0, 3))
+    with pytest.raises(ValueError, match=r"conv_transpose2d: the kernel of weight \[3, 4, 2, 0\]"):
+        md.F.conv_transpose2d(md.randn(1, 3, 7, 7), md.randn(3, 4, 2, 0))

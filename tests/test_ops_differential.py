@@ -188,7 +188,7 @@ def _view_for(kind, shape):
 def test_binary_broadcasting_and_views(op, shapes, kinds):
     (sa, va), (sb, vb) = _view_for(kinds[0], shapes[0]), _view_for(kinds[1], shapes[1])
     a, b = randn(*sa, seed=1, scale=2.0), randn(*sb, seed=2, scale=2.0)
-    if op == "remainder":  # (both operands 0-d: see the xfail test below)
+    if op == "remainder":  # divisors away from 0 (both operands 0-d: test_division_family_keeps_zero_d_shape)
         b = np.sign(b) * (np.abs(b) + 0.5)
     compare(*BINARY[op], [a, b], [va, vb], grad=op != "lt")
 
@@ -975,12 +975,9 @@ def test_bad_calls_raise_a_python_exception_naming_the_op(op, call):
     assert op in str(info.value), str(info.value)
 
 
-# ================================================================ known bugs (xfail, strict)
+# ======================================================== bugs once known (fixed), and known bugs (xfail, strict)
 
 
-@pytest.mark.xfail(
-    strict=True, reason="fmod's gradient for the divisor uses trunc((a - fmod(a, b)) / b) in float32: 2.9999998 -> 2"
-)
 def test_fmod_gradient_wrt_divisor_matches_torch():
     a, b = np.float32(1.1622362), np.float32(0.37810677)  # fmod = 0.0279, quotient 3 (torch and exact)
     bm, bt = md.tensor(b, requires_grad=True), torch.tensor(b, requires_grad=True)
@@ -990,9 +987,6 @@ def test_fmod_gradient_wrt_divisor_matches_torch():
     assert bm.grad.item() == -3.0
 
 
-@pytest.mark.xfail(
-    strict=True, reason="fmod/remainder/floor_divide of 0-d tensors give shape (1,): np.ascontiguousarray makes 0-d 1-d"
-)
 @pytest.mark.parametrize("op", ["fmod", "remainder", "floor_divide", "%", "//"])
 def test_division_family_keeps_zero_d_shape(op):
     a, b = md.tensor(5.0), md.tensor(2.0)
@@ -1000,9 +994,6 @@ def test_division_family_keeps_zero_d_shape(op):
     assert tuple(out.shape) == ()
 
 
-@pytest.mark.xfail(
-    strict=True, reason="F.normalize with a NaN in a vector divides the rest by eps (1e12) instead of giving NaN"
-)
 def test_normalize_propagates_nan_as_torch():
     x = np.array([np.nan, 1.0], np.float32)
     want = TF.normalize(torch.tensor(x), dim=0).numpy()  # [nan, nan]
@@ -1010,14 +1001,12 @@ def test_normalize_propagates_nan_as_torch():
     assert_same(got, want)
 
 
-@pytest.mark.xfail(strict=True, reason="narrow past the end of a dim silently clamps (slice semantics); torch raises")
 @pytest.mark.parametrize("start,length", [(3, 2), (5, 1)])
 def test_narrow_out_of_range_raises(start, length):
     with pytest.raises((IndexError, ValueError, RuntimeError)):
         md.randn((3, 4)).narrow(1, start, length)
 
 
-@pytest.mark.xfail(strict=True, reason="an out-of-range dim wraps around (dim % ndim) instead of raising IndexError")
 @pytest.mark.parametrize(
     "call",
     [
@@ -1036,53 +1025,37 @@ def test_out_of_range_dim_raises(call):
         call(md.randn((3, 4)))
 
 
-@pytest.mark.xfail(strict=True, reason="any/all ignore keepdim=True when dim is None (shape () instead of (1, 1))")
 @pytest.mark.parametrize("op", ["any", "all"])
 def test_any_all_keepdim_without_dim(op):
     x = md.randn((2, 3))
     assert tuple(getattr(x, op)(dim=None, keepdim=True).shape) == (1, 1)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="log_softmax over an empty dim raises 'max: cannot reduce dimension'; softmax and torch give empty",
-)
 def test_log_softmax_over_an_empty_dim():
     compare(lambda x: F.log_softmax(x, -1), lambda x: TF.log_softmax(x, -1), [randn(3, 0)])
 
 
-@pytest.mark.xfail(
-    strict=True, reason="md.bmm and md.mm are aliases of matmul: wrong-rank operands are accepted, torch raises"
-)
 @pytest.mark.parametrize("op,shapes", [("bmm", ((5, 4), (4, 5))), ("mm", ((2, 5, 4), (4, 5)))])
 def test_bmm_mm_check_rank(op, shapes):
     with pytest.raises((ValueError, RuntimeError), match=op):
         getattr(md, op)(md.randn(shapes[0]), md.randn(shapes[1]))
 
 
-@pytest.mark.xfail(
-    strict=True, reason="conv2d with a zero-size kernel returns an (H+1)-high output of zeros instead of raising"
-)
 def test_conv2d_zero_size_kernel_raises():
     with pytest.raises(ValueError, match="conv2d"):
         F.conv2d(md.randn((1, 3, 6, 6)), md.randn((4, 3, 0, 3)))
 
 
-@pytest.mark.xfail(
-    strict=True, reason="hardswish's gradient is NaN at +-inf (the unused where branch's inf * 0); torch: 1 and 0"
-)
 def test_hardswish_gradient_at_infinities():
     compare(F.hardswish, TF.hardswish, [np.array([np.inf, -np.inf, 5.0], np.float32)])
 
 
-@pytest.mark.xfail(strict=True, reason="hardsigmoid passes the gradient 1/6 through at NaN; torch gives 0")
 def test_hardsigmoid_gradient_at_nan():
     # (relu6/hardtanh/softshrink/hardshrink differ too, but torch itself gives 1 or 0 there depending
     # on whether the element falls in its vectorised body or scalar tail, so those are not pinned)
     compare(F.hardsigmoid, TF.hardsigmoid, [np.array([np.nan, 0.25], np.float32)])
 
 
-@pytest.mark.xfail(strict=True, reason="Tensor.retain_grad() does not exist (AttributeError)")
 def test_retain_grad_on_a_non_leaf():
     def body(lib, x):
         y = x * 2
@@ -1103,7 +1076,6 @@ def test_setitem_on_a_non_leaf_inside_the_graph():
     _both(body)
 
 
-@pytest.mark.xfail(strict=True, reason="the error comes from an inner op or pybind11 and does not name the op called")
 @pytest.mark.parametrize(
     "op,call",
     [

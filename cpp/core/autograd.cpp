@@ -134,56 +134,77 @@ void accumulate_leaf(TensorImpl* leaf, const Tensor& g) {
 
 }  // namespace
 
-void run_backward(const Tensor& root, const Tensor& grad_root, bool retain_graph) {
-  MD_CHECK(root.requires_grad(), RuntimeError,
-           "backward: the tensor does not require grad and has no grad_fn (was it computed under "
+namespace {
+
+// A root's seed: grad_root checked against it, or 1 for a one-element root.
+Tensor seed_for(const Tensor& root, const Tensor& grad_root, const char* op) {
+  MD_CHECK(root.requires_grad(), RuntimeError, op,
+           ": the tensor does not require grad and has no grad_fn (was it computed under "
            "no_grad, or from tensors without requires_grad?)");
-  Tensor g0 = grad_root;
-  if (!g0.defined()) {
-    MD_CHECK(root.numel() == 1, RuntimeError, "backward: grad can be implicitly created only for ",
+  if (!grad_root.defined()) {
+    MD_CHECK(root.numel() == 1, RuntimeError, op, ": grad can be implicitly created only for ",
              "one-element outputs, got shape ", root.shape(), "; pass a gradient");
-    g0 = ones_like(root);
-  } else {
-    MD_CHECK(g0.dtype() == DType::Float32, TypeError, "backward: gradient must be float32, got ",
-             dtype_name(g0.dtype()), " of shape ", g0.shape());
-    MD_CHECK(g0.shape() == root.shape(), ValueError, "backward: gradient of shape ", g0.shape(),
-             " for a tensor of shape ", root.shape());
-    MD_CHECK(g0.device() == root.device(), ValueError, "backward: gradient on ", g0.device().str(), " for a tensor on ",
-             root.device().str());
+    return ones_like(root);
   }
+  MD_CHECK(grad_root.dtype() == DType::Float32, TypeError, op, ": gradient must be float32, got ",
+           dtype_name(grad_root.dtype()), " of shape ", grad_root.shape());
+  MD_CHECK(grad_root.shape() == root.shape(), ValueError, op, ": gradient of shape ", grad_root.shape(),
+           " for a tensor of shape ", root.shape());
+  MD_CHECK(grad_root.device() == root.device(), ValueError, op, ": gradient on ", grad_root.device().str(),
+           " for a tensor on ", root.device().str());
+  return grad_root;
+}
+
+// Where the engine's gradients go: each leaf's, and each node's whole gradient when it is known
+// (a node's gradient is complete when the node runs, every consumer having run before it).
+struct Sink {
+  std::function<void(TensorImpl* leaf, const Tensor& g)> leaf;
+  std::function<void(Node* node, const Tensor& g)> node;
+};
+
+// The engine: gathers the nodes reachable from the roots' nodes, replays them in decreasing
+// sequence order (the tape backwards), summing what flows into each node once.
+void run_engine(const std::vector<Tensor>& roots, const std::vector<Tensor>& seeds, bool retain_graph,
+                const Sink& sink) {
   NoGradGuard no_grad;  // backward closures compute with plain ops
-
-  if (!root.grad_fn()) {  // a leaf: its gradient is the seed itself
-    accumulate_leaf(root.impl(), g0);
-    return;
-  }
-
-  // Gather the reachable tape.
   std::vector<Node*> nodes;
   std::unordered_map<Node*, Tensor> buffers;
-  {
-    std::vector<Node*> stack{root.grad_fn().get()};
-    std::unordered_map<Node*, bool> seen{{root.grad_fn().get(), true}};
-    while (!stack.empty()) {
-      Node* n = stack.back();
-      stack.pop_back();
-      nodes.push_back(n);
-      for (const Edge& e : n->next())
-        if (e.node && !seen.count(e.node.get())) {
-          seen[e.node.get()] = true;
-          stack.push_back(e.node.get());
-        }
+  std::vector<Node*> stack;
+  std::unordered_map<Node*, bool> seen;
+  for (size_t i = 0; i < roots.size(); ++i) {
+    Node* n = roots[i].grad_fn().get();
+    if (!n) {  // a leaf root: its gradient is its seed
+      sink.leaf(roots[i].impl(), seeds[i]);
+      continue;
+    }
+    auto b = buffers.find(n);
+    if (b == buffers.end())
+      buffers.emplace(n, seeds[i]);
+    else
+      b->second = add(b->second, seeds[i]);
+    if (!seen.count(n)) {
+      seen[n] = true;
+      stack.push_back(n);
     }
   }
+  while (!stack.empty()) {
+    Node* n = stack.back();
+    stack.pop_back();
+    nodes.push_back(n);
+    for (const Edge& e : n->next())
+      if (e.node && !seen.count(e.node.get())) {
+        seen[e.node.get()] = true;
+        stack.push_back(e.node.get());
+      }
+  }
   std::sort(nodes.begin(), nodes.end(), [](Node* a, Node* b) { return a->sequence() > b->sequence(); });
-  buffers[root.grad_fn().get()] = g0;
 
-  // Replay it backwards.
   for (Node* n : nodes) {
     auto it = buffers.find(n);
     if (it == buffers.end()) continue;  // nothing flowed here (every consumer's grad was undefined)
     Tensor g = std::move(it->second);
     buffers.erase(it);
+    sink.node(n, g);
     std::vector<Tensor> grads = n->apply(g, retain_graph);
     g = Tensor();
     const auto& next = n->next();
@@ -198,10 +219,64 @@ void run_backward(const Tensor& root, const Tensor& grad_root, bool retain_graph
         else
           b->second = add(b->second, gi);
       } else {
-        accumulate_leaf(next[i].leaf.get(), gi);
+        sink.leaf(next[i].leaf.get(), gi);
       }
     }
   }
+}
+
+}  // namespace
+
+void run_backward(const Tensor& root, const Tensor& grad_root, bool retain_graph) {
+  const Tensor seed = seed_for(root, grad_root, "backward");
+  Sink sink{accumulate_leaf, [](Node* n, const Tensor& g) {
+              if (const auto kept = n->retained_output()) accumulate_leaf(kept.get(), g);
+            }};
+  run_engine({root}, {seed}, retain_graph, sink);
+}
+
+std::vector<Tensor> grad_of(const std::vector<Tensor>& roots, const std::vector<Tensor>& grad_roots,
+                            const std::vector<Tensor>& inputs, bool retain_graph) {
+  MD_CHECK(!roots.empty(), ValueError, "grad: no outputs given");
+  MD_CHECK(grad_roots.size() == roots.size(), ValueError, "grad: ", grad_roots.size(), " grad_outputs for ",
+           roots.size(), " outputs");
+  std::vector<Tensor> seeds;
+  for (size_t i = 0; i < roots.size(); ++i) seeds.push_back(seed_for(roots[i], grad_roots[i], "grad"));
+  // where each input's gradient is collected: at its leaf, or at the node that made it
+  std::unordered_map<const TensorImpl*, std::vector<size_t>> at_leaf;
+  std::unordered_map<const Node*, std::vector<size_t>> at_node;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    MD_CHECK(inputs[i].defined() && inputs[i].requires_grad(), RuntimeError, "grad: input ", i,
+             " does not require grad");
+    if (inputs[i].grad_fn())
+      at_node[inputs[i].grad_fn().get()].push_back(i);
+    else
+      at_leaf[inputs[i].impl()].push_back(i);
+  }
+  std::vector<Tensor> out(inputs.size());
+  auto collect = [&out](const std::vector<size_t>& where, const Tensor& g) {
+    for (size_t i : where) out[i] = out[i].defined() ? add(out[i], g) : clone(g);
+  };
+  Sink sink{[&](TensorImpl* leaf, const Tensor& g) {
+              if (auto it = at_leaf.find(leaf); it != at_leaf.end()) collect(it->second, g);
+            },
+            [&](Node* n, const Tensor& g) {
+              if (auto it = at_node.find(n); it != at_node.end()) collect(it->second, g);
+              // as torch's: a tensor that retains its gradient gets it from this pass too
+              if (const auto kept = n->retained_output()) accumulate_leaf(kept.get(), g);
+            }};
+  run_engine(roots, seeds, retain_graph, sink);
+  return out;
+}
+
+void retain_grad(const Tensor& t) {
+  MD_CHECK(t.defined() && t.requires_grad(), RuntimeError,
+           "retain_grad: can't retain_grad on a tensor that has requires_grad=False");
+  if (t.grad_fn()) t.grad_fn()->retain_output(t.impl_ptr());
+}
+
+bool retains_grad(const Tensor& t) {
+  return t.defined() && t.grad_fn() && t.grad_fn()->retained_output().get() == t.impl();
 }
 
 }  // namespace md

@@ -43,6 +43,11 @@ class Node {
   const Shape& out_shape() const { return out_shape_; }
   Device out_device() const { return out_device_; }
 
+  // The tensor this node made, when it retains its gradient (Tensor.retain_grad): backward adds
+  // the gradient that reaches the node into that tensor's .grad. Weak: no cycle through the node.
+  void retain_output(const std::shared_ptr<TensorImpl>& out) { retained_ = out; }
+  std::shared_ptr<TensorImpl> retained_output() const { return retained_.lock(); }
+
  private:
   const char* name_;
   uint64_t seq_;
@@ -54,6 +59,7 @@ class Node {
   // The version counters of the tensors the closure saved, with their values at the forward.
   // Weak: a counter nobody else holds belongs to a tensor nobody can change any more.
   std::vector<std::pair<std::weak_ptr<uint64_t>, uint64_t>> saved_versions_;
+  std::weak_ptr<TensorImpl> retained_;
 };
 
 // ---- grad mode (thread local, like torch)
@@ -76,8 +82,21 @@ bool any_requires_grad(const std::vector<Tensor>& inputs);
 void record(const char* name, Tensor& out, const std::vector<Tensor>& inputs, BackwardFn fn,
             const std::vector<Tensor>& saved = {});
 
-// The engine: accumulates d(root)/d(leaf) into every reachable leaf's .grad.
+// The engine: accumulates d(root)/d(leaf) into every reachable leaf's .grad (and into the .grad
+// of the non-leaf tensors that retain theirs).
 void run_backward(const Tensor& root, const Tensor& grad_root, bool retain_graph);
+
+// torch.autograd.grad: the gradients of sum(roots[i] * grad_roots[i]) with respect to inputs
+// (leaves or not), no leaf's .grad touched (a non-leaf that retains its gradient gets it, as in
+// torch); an undefined Tensor for an input the roots do not reach.
+// grad_roots[i] may be undefined for a one-element root (then 1).
+std::vector<Tensor> grad_of(const std::vector<Tensor>& roots, const std::vector<Tensor>& grad_roots,
+                            const std::vector<Tensor>& inputs, bool retain_graph);
+
+// Tensor.retain_grad: a non-leaf keeps the gradient backward computes for it in .grad (a leaf
+// always does; a tensor that does not require grad is a RuntimeError, as in torch).
+void retain_grad(const Tensor& t);
+bool retains_grad(const Tensor& t);
 
 // Observes each backward closure (the profiler uses it); null to switch off.
 using BackwardObserver = std::function<void(const char* name, double seconds)>;

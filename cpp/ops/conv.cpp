@@ -40,6 +40,8 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, std::pa
   check_same_device("conv2d", {&x, &weight, &bias});
   MD_CHECK(x.dim() == 4, ValueError, "conv2d: input must be 4-D (N, C, H, W), got ", x.shape());
   MD_CHECK(weight.dim() == 4, ValueError, "conv2d: weight must be 4-D (K, C, R, S), got ", weight.shape());
+  MD_CHECK(weight.shape()[2] > 0 && weight.shape()[3] > 0, ValueError, "conv2d: the kernel of weight ", weight.shape(),
+           " must be at least 1x1");
   MD_CHECK(x.shape()[1] == weight.shape()[1], ValueError, "conv2d: input of shape ", x.shape(), " has ", x.shape()[1],
            " channels but weight of shape ", weight.shape(), " expects ", weight.shape()[1]);
   MD_CHECK(stride.first > 0 && stride.second > 0, ValueError, "conv2d: stride must be positive, got (", stride.first,
@@ -113,6 +115,8 @@ Tensor conv_transpose2d(const Tensor& x, const Tensor& weight, const Tensor& bia
   check_same_device(op, {&x, &weight, &bias});
   MD_CHECK(x.dim() == 4, ValueError, op, ": input must be 4-D (N, C_in, H, W), got ", x.shape());
   MD_CHECK(weight.dim() == 4, ValueError, op, ": weight must be 4-D (C_in, C_out, R, S), got ", weight.shape());
+  MD_CHECK(weight.shape()[2] > 0 && weight.shape()[3] > 0, ValueError, op, ": the kernel of weight ", weight.shape(),
+           " must be at least 1x1");
   MD_CHECK(x.shape()[1] == weight.shape()[0], ValueError, op, ": input of shape ", x.shape(), " has ", x.shape()[1],
            " channels but weight of shape ", weight.shape(), " expects ", weight.shape()[0]);
   MD_CHECK(stride.first > 0 && stride.second > 0, ValueError, op, ": stride must be positive, got (", stride.first,

@@ -172,6 +172,24 @@ void bind_runtime(py::module_& m) {
         "Gives the calling thread its own default generator with this seed (None: the process's again).");
 
   m.def("is_grad_enabled", &grad_enabled);
+  m.def(
+      "_grad",
+      [](const py::list& roots, const py::list& grad_roots, const py::list& inputs, bool retain_graph) {
+        std::vector<Tensor> r, seeds, in;
+        for (const auto& t : roots) r.push_back(t.cast<Tensor>());
+        for (const auto& g : grad_roots) seeds.push_back(g.is_none() ? Tensor() : g.cast<Tensor>());
+        for (const auto& t : inputs) in.push_back(t.cast<Tensor>());
+        std::vector<Tensor> grads;
+        {
+          py::gil_scoped_release release;
+          grads = grad_of(r, seeds, in, retain_graph);
+        }
+        py::list out;
+        for (const Tensor& g : grads) out.append(g.defined() ? py::cast(g) : py::none());
+        return out;
+      },
+      py::arg("outputs"), py::arg("grad_outputs"), py::arg("inputs"), py::arg("retain_graph"),
+      "md.autograd.grad's engine: gradients of outputs (weighted by grad_outputs) w.r.t. inputs.");
   m.def("set_grad_enabled", &set_grad_enabled, py::arg("mode"));
 
   // device runtime

@@ -626,6 +626,8 @@ void bind_tensor(py::module_& m) {
             t.backward(g, retain_graph);
           },
           py::arg("gradient") = py::none(), py::arg("retain_graph") = false)
+      .def("retain_grad", [](const Tensor& t) { retain_grad(t); })
+      .def_property_readonly("retains_grad", [](const Tensor& t) { return retains_grad(t); })
       // in place (no autograd)
       .def(
           "zero_",

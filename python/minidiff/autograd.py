@@ -127,3 +127,62 @@ class set_grad_enabled(_GradMode):
         # as a decorator the mode applies inside fn only: undo the call's immediate setting
         _core.set_grad_enabled(self._prev)
         return super().__call__(fn)
+
+
+def _as_tuple(what: str, x) -> tuple:
+    if isinstance(x, _core.Tensor):
+        return (x,)
+    if isinstance(x, (list, tuple)):
+        return tuple(x)
+    raise TypeError(f"grad: {what} must be a tensor or a sequence of tensors, got {type(x).__name__}")
+
+
+def grad(
+    outputs,
+    inputs,
+    grad_outputs=None,
+    retain_graph=None,
+    create_graph: bool = False,
+    only_inputs: bool = True,
+    allow_unused=None,
+    is_grads_batched: bool = False,
+    materialize_grads: bool = False,
+):
+    """``torch.autograd.grad``: the gradients of ``outputs`` (each weighted by its entry of
+    ``grad_outputs``; None means 1 for a one-element output) with respect to ``inputs``, leaves or
+    not, as a tuple; no leaf's ``.grad`` is touched (a tensor that retains its gradient gets it,
+    as in torch). An input the outputs do not reach is a RuntimeError,
+    None with ``allow_unused=True``, zeros with ``materialize_grads=True``. The graph is freed
+    unless ``retain_graph``. Higher-order gradients (``create_graph=True``) and
+    ``is_grads_batched`` are not supported (NotImplementedError)."""
+    if create_graph:
+        raise NotImplementedError("grad: create_graph=True (higher-order gradients) is not supported")
+    if is_grads_batched:
+        raise NotImplementedError("grad: is_grads_batched=True is not supported")
+    if allow_unused is None:
+        allow_unused = materialize_grads
+    elif materialize_grads and not allow_unused:
+        raise ValueError("grad: materialize_grads=True needs allow_unused to be None or True")
+    outputs, inputs = _as_tuple("outputs", outputs), _as_tuple("inputs", inputs)
+    if grad_outputs is None:
+        grad_outputs = (None,) * len(outputs)
+    else:
+        grad_outputs = _as_tuple("grad_outputs", grad_outputs)
+    if len(grad_outputs) != len(outputs):
+        raise ValueError(f"grad: {len(grad_outputs)} grad_outputs for {len(outputs)} outputs")
+    for name, items in (("outputs", outputs), ("inputs", inputs)):
+        for i, t in enumerate(items):
+            if not isinstance(t, _core.Tensor):
+                raise TypeError(f"grad: {name}[{i}] must be a tensor, got {type(t).__name__}")
+    grads = _core._grad(list(outputs), list(grad_outputs), list(inputs), bool(retain_graph))
+    result = []
+    for t, g in zip(inputs, grads):
+        if g is None and materialize_grads:
+            g = _core.zeros(*t.shape, device=t.device)
+        elif g is None and not allow_unused:
+            raise RuntimeError(
+                "grad: one of the differentiated tensors appears to not have been used in the graph; "
+                "set allow_unused=True if this is the desired behavior"
+            )
+        result.append(g)
+    return tuple(result)

@@ -2,7 +2,8 @@
 
 The ops are native (``minidiff._core.functional``); the ones defined below (losses, activations,
 ``pad``'s non-constant modes, pooling, adaptive pooling, pixel (un)shuffle, channel dropout,
-``instance_norm``, ``conv1d``, ``one_hot``, ``normalize``) and ``interpolate``'s composed modes
+``instance_norm``, ``conv1d``, ``one_hot``, ``normalize``, ``embedding``'s ``padding_idx``) and
+``interpolate``'s composed modes
 (resize.py) are composed from them in Python, so their gradients come from the native ops'
 backward functions.
 """
@@ -16,7 +17,7 @@ import warnings
 
 import numpy as np
 
-from ._core import Tensor
+from ._core import Tensor, is_grad_enabled
 from ._core import arange as _arange
 from ._core import tensor as _tensor
 from ._core.functional import (
@@ -31,7 +32,6 @@ from ._core.functional import (
     cumsum,
     div,
     dropout,
-    embedding,
     exp,
     gather,
     gelu,
@@ -57,6 +57,7 @@ from ._core.functional import (
     tanh,
     where,
 )
+from ._core.functional import embedding as _embedding_native
 from ._core.functional import mse_loss as _mse_loss_native
 from ._core.functional import pad as _pad_native
 from ._core.functional import scaled_dot_product_attention as _fused_attention
@@ -474,6 +475,8 @@ def log_softmax(input, dim=None, _stacklevel: int = 3, dtype=None):  # noqa: A00
     dim = _dim("log_softmax", dim, input.ndim)
     if input.ndim == 0:
         return input - input  # one class: log(1) = 0, kept in the graph
+    if input.shape[dim] == 0:
+        return input - input  # nothing to normalise: the empty result, as softmax gives (max has no empty reduction)
     # the shift cancels in the result and in its gradient, so it needs none of its own
     shifted = input - input.detach().max(dim, keepdim=True).values
     return shifted - log(sum(exp(shifted), dim, keepdim=True))
@@ -529,8 +532,9 @@ def normalize(input, p: float = 2.0, dim=1, eps: float = 1e-12, out=None):  # no
         squares = sum(input * input, dim, keepdim=True)
         positive = squares > 0
         # sqrt is evaluated at 1 where the norm is 0: its infinite slope there would make the
-        # gradient NaN; torch's norm has gradient 0 there too
-        norm = where(positive, sqrt(where(positive, squares, 1.0)), 0.0)
+        # gradient NaN; torch's norm has gradient 0 there too. A NaN sum stays NaN (not 0, which
+        # the clamp would make eps), so a vector holding NaN becomes NaN, as torch's
+        norm = where(positive, sqrt(where(positive, squares, 1.0)), squares)
     elif p == 1:
         norm = sum(abs(input), dim, keepdim=True)
     else:
@@ -538,6 +542,42 @@ def normalize(input, p: float = 2.0, dim=1, eps: float = 1e-12, out=None):  # no
             f"normalize: only p=2 (and p=1) is implemented, got p={p} for input of shape {tuple(input.shape)}"
         )
     return input / clamp(norm, min=eps)
+
+
+def embedding(
+    input,  # noqa: A002
+    weight,
+    padding_idx=None,
+    max_norm=None,
+    norm_type: float = 2.0,
+    scale_grad_by_freq: bool = False,
+    sparse: bool = False,
+):
+    """The rows of ``weight`` (num_embeddings, D) at the int64 indices ``input`` (any shape), giving
+    (*input.shape, D), as torch's (the native op). The row ``padding_idx`` (negative counts from the
+    end) is returned as it is but gets no gradient, as torch's. ``max_norm`` (renormalising rows in
+    place) and ``scale_grad_by_freq`` are not supported (a ValueError); ``sparse=True`` is accepted
+    and the gradient is dense."""
+    op = "embedding"
+    _check_tensor(op, "input", input)
+    _check_tensor(op, "weight", weight)
+    if max_norm is not None:
+        raise ValueError(f"{op}: max_norm (renormalising the looked-up rows in place) is not supported")
+    if scale_grad_by_freq:
+        raise ValueError(f"{op}: scale_grad_by_freq is not supported")
+    out = _embedding_native(input, weight)
+    if padding_idx is None:
+        return out
+    rows = weight.shape[0] if weight.ndim else 0
+    if not isinstance(padding_idx, int) or isinstance(padding_idx, bool):
+        raise TypeError(f"{op}: padding_idx must be an int, got {padding_idx!r}")
+    if not -rows <= padding_idx < rows:
+        raise ValueError(f"{op}: padding_idx {padding_idx} must be within num_embeddings ({rows})")
+    if not (weight.requires_grad and is_grad_enabled()):
+        return out
+    # the looked-up padding rows enter the graph as constants, so the row's gradient stays 0
+    padded = (input == padding_idx % rows).unsqueeze(-1)
+    return where(padded, out.detach(), out)
 
 
 def one_hot(tensor, num_classes: int = -1):

@@ -230,25 +230,38 @@ def leaky_relu_(input, negative_slope: float = 0.01):  # noqa: A002
     return input._inplace_("leaky_relu_", lambda: leaky_relu(input, negative_slope))
 
 
+def _inside(x: Tensor, low: float, high: float) -> tuple[Tensor, Tensor]:
+    """(mask, masked): where low < x < high (false for NaN), and x there, 0 elsewhere. A branch
+    computed on ``masked`` has a finite slope where ``where`` does not pick it: on x itself, its
+    slope at +-inf (or NaN) would turn the zero gradient ``where`` sends it into NaN."""
+    inside = (x > low) * (x < high)
+    return inside, where(inside, x, 0.0)
+
+
 def hardsigmoid(input, inplace: bool = False):  # noqa: A002
-    """``relu6(x + 3) / 6``, as torch's: the gradient is 1/6 strictly inside (-3, 3), else 0."""
+    """``relu6(x + 3) / 6``, as torch's: the gradient is 1/6 strictly inside (-3, 3), else 0 (at
+    NaN too; NaN stays NaN)."""
     _check_tensor("hardsigmoid", "input", input)
-    return _in_place(
-        "hardsigmoid", input, inplace, lambda: where(input <= -3.0, 0.0, where(input >= 3.0, 1.0, (input + 3.0) / 6.0))
-    )
+
+    def compute():
+        inside, x = _inside(input, -3.0, 3.0)
+        return where(inside, (x + 3.0) / 6.0, where(input <= -3.0, 0.0, where(input >= 3.0, 1.0, input.detach())))
+
+    return _in_place("hardsigmoid", input, inplace, compute)
 
 
 def hardswish(input, inplace: bool = False):  # noqa: A002
     """``x * relu6(x + 3) / 6`` (Howard et al. 2019), as torch's: the gradient is ``x / 3 + 1/2``
-    strictly inside (-3, 3), 0 at and below -3, 1 at and above 3."""
+    strictly inside (-3, 3), 0 at and below -3 (-inf included), 1 at and above 3 (inf included)."""
     _check_tensor("hardswish", "input", input)
-    return _in_place(
-        "hardswish",
-        input,
-        inplace,
-        # x * 0 below -3: -0.0, and NaN at -inf, as torch's x * relu6(x + 3) / 6
-        lambda: where(input <= -3.0, input * 0.0, where(input >= 3.0, input, input * (input + 3.0) / 6.0)),
-    )
+
+    def compute():
+        inside, x = _inside(input, -3.0, 3.0)
+        # x * 0 below -3: -0.0, and NaN at -inf, as torch's x * relu6(x + 3) / 6; x itself from 3
+        # up, and at NaN (whose gradient is 1 in torch's scalar kernel)
+        return where(inside, x * (x + 3.0) / 6.0, where(input <= -3.0, input * 0.0, input))
+
+    return _in_place("hardswish", input, inplace, compute)
 
 
 def softsign(input):  # noqa: A002

@@ -1,8 +1,9 @@
 """More torch names composed from native ops: rounding (``floor``, ``ceil``, ``trunc``, ``round``,
 ``sign``, ``%``, ``//``), ``norm``, ``logsumexp``, ``roll``, ``tril``/``triu``/``diag``,
 ``repeat_interleave``, ``outer``, ``diff``, ``sort``/``argsort``/``topk``, ``nonzero``, boolean-mask
-indexing (``t[t > 0]``, ``t[mask] = v``, ``t[[True, False]]``) and NumPy's keyword spellings (``axis=``,
-``keepdims=``), which torch accepts too. ``install()`` adds them to ``md`` and, where torch has one, to Tensor.
+indexing (``t[t > 0]``, ``t[mask] = v``, ``t[[True, False]]``), the logical and bitwise ops (``&``,
+``|``, ``^``, ``~``, ``logical_and``, ...) and NumPy's keyword spellings (``axis=``, ``keepdims=``),
+which torch accepts too. ``install()`` adds them to ``md`` and, where torch has one, to Tensor.
 
 Data-dependent results (sorting, ``nonzero``, masks) compute their indices on the host, as torch
 does for ``nonzero`` and masks (a device synchronisation), and gather the values with the native
@@ -22,6 +23,7 @@ from . import _core
 from . import functional as F
 from ._core import Tensor
 from .autograd import enable_grad, no_grad
+from .tensor_ops import _dim_list, _dims
 
 SortResult = namedtuple("sort", ["values", "indices"])
 TopkResult = namedtuple("topk", ["values", "indices"])
@@ -119,12 +121,12 @@ def _host_operand(v, like: Tensor) -> np.ndarray:
     return np.asarray(v, dtype=np.int64 if like.dtype == "int64" and isinstance(v, (int, np.integer)) else np.float32)
 
 
-def _division(op: str, a, b, values_fn, grad_b_fn) -> Tensor:
+def _division(op: str, a, b, values_fn, grad_b_fn, grad_a: bool = True) -> Tensor:
     """An exact elementwise division result (``values_fn`` on the host, in the operands' own
     dtypes, as torch's kernels compute it: the result of ``a / b`` rounded to float32 first, as
     ``floor(a / b)`` would, is wrong near integers), as a function of the operands with torch's
-    gradients: 1 for ``a``, ``grad_b_fn(quotient)`` for ``b``. int64 operands stay int64 and raise
-    ZeroDivisionError on a zero divisor, as torch's."""
+    gradients: 1 for ``a`` (0 without ``grad_a``), ``grad_b_fn(quotient)`` for ``b``. int64
+    operands stay int64 and raise ZeroDivisionError on a zero divisor, as torch's."""
     if not isinstance(a, Tensor) and not isinstance(b, Tensor):
         raise TypeError(f"{op}: expected a Tensor operand")
     like = a if isinstance(a, Tensor) else b
@@ -135,20 +137,44 @@ def _division(op: str, a, b, values_fn, grad_b_fn) -> Tensor:
         x, y = x.astype(np.float32), y.astype(np.float32)
     elif (y == 0).any():
         raise ZeroDivisionError(f"{op}: integer division by zero")
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         values, quotient = values_fn(x, y)
-    out = _core.tensor(np.ascontiguousarray(values), dtype="int64" if integral else "float32", device=device)
+        slope_b = None if integral else grad_b_fn(quotient)
+    # np.array, not np.ascontiguousarray, which makes a 0-d result 1-d
+    out = _core.tensor(np.array(values, order="C"), dtype="int64" if integral else "float32", device=device)
     grads = [t for t in (a, b) if isinstance(t, Tensor) and t.requires_grad]
     if integral or not grads or not _core.is_grad_enabled():
         return out
     # value: exactly out; gradient: that of a + grad_b * b (the attached terms are x - x == 0)
     attached = out
     if isinstance(a, Tensor) and a.requires_grad:
-        attached = attached + (a - a.detach())
+        # an infinite a makes the term NaN, but the result is NaN there already (inf % b)
+        attached = attached + (a - a.detach()) if grad_a else _with_zero_grad(attached, a)
     if isinstance(b, Tensor) and b.requires_grad:
-        g = _core.tensor(np.ascontiguousarray(grad_b_fn(quotient)).astype(np.float32), device=device)
-        attached = attached + g * (b - b.detach())
+        attached = attached + _zero_with_slope(b, y, slope_b)
     return attached
+
+
+def _zero_with_slope(t: Tensor, values: np.ndarray, slope: np.ndarray) -> Tensor:
+    """Zeros whose gradient with respect to t is ``slope`` (a host array of the result's shape;
+    ``values`` are t's on the host): ``slope * (t - t.detach())``, but for the two cases where that
+    product is NaN, not 0. An infinite t (``fmod(a, inf)`` is a finite a) is held constant: its
+    slope, ``-trunc(a / inf)``, is 0 for fmod (remainder's 1 for a negative a is lost). An infinite
+    slope (a / b overflowed float32) goes in as two finite factors whose product overflows to it in
+    the backward only (for an upstream gradient above 3e-39 in magnitude)."""
+    device = t.device
+    infinite_t = np.isinf(values)
+    if infinite_t.any():
+        t = F.where(_core.tensor(infinite_t.astype(np.float32), device=device), 0.0, t)
+    delta = t - t.detach()
+    slope = np.array(slope, dtype=np.float32, order="C")
+    infinite = np.isinf(slope)
+    if not infinite.any():
+        return delta * _core.tensor(slope, device=device)
+    big = np.finfo(np.float32).max
+    first = np.where(infinite, np.copysign(big, slope), slope).astype(np.float32)
+    second = np.where(infinite, big, 1.0).astype(np.float32)
+    return delta * _core.tensor(first, device=device) * _core.tensor(second, device=device)
 
 
 def _floor_quotient(x, y):
@@ -161,13 +187,16 @@ def _remainder(x, y):
 
 
 def _fmod(x, y):
-    return np.fmod(x, y), np.trunc(np.divide(x - np.fmod(x, y), y)) if x.dtype != np.int64 else None
+    # torch's gradient for the divisor is -a.div(b, rounding_mode="trunc"): the float32 quotient
+    # truncated, 3 for 1.1622362 / 0.37810677 (trunc((a - fmod(a, b)) / b) rounds that to 2.9999998)
+    return np.fmod(x, y), np.trunc(np.divide(x, y)) if x.dtype != np.int64 else None
 
 
 def floor_divide(input: Tensor, other) -> Tensor:
     """``a // b``: the quotient rounded down (torch's semantics since 1.13), exact: computed on the
-    host from the remainder, as torch does. Its gradient is zero."""
-    return _division("floor_divide", input, other, _floor_quotient, lambda q: np.zeros_like(q))
+    host from the remainder, as torch does. Its gradient is zero for both operands (torch's
+    backward raises)."""
+    return _division("floor_divide", input, other, _floor_quotient, lambda q: np.zeros_like(q), grad_a=False)
 
 
 def remainder(input: Tensor, other) -> Tensor:
@@ -185,13 +214,6 @@ def fmod(input: Tensor, other) -> Tensor:
 # ---- reductions
 
 
-def _dim_tuple(dim, ndim: int):
-    if dim is None:
-        return None
-    dims = (dim,) if isinstance(dim, int) else tuple(dim)
-    return tuple(d % ndim if ndim else d for d in dims)
-
-
 def _safe_root(s: Tensor, exponent: float) -> Tensor:
     """``s ** exponent`` with a zero (not inf * 0 = NaN) gradient where s is 0, as torch's norm
     has; NaN stays NaN."""
@@ -205,11 +227,9 @@ def norm(input: Tensor, p="fro", dim=None, keepdim: bool = False, dtype=None) ->
     x = _float_input("norm", input)
     if dtype is not None:
         x = x.to(dtype)
-    dims = _dim_tuple(dim, x.ndim)
+    dims = _dims("norm", dim, x.ndim)
     if p == "nuc":
         raise ValueError("norm: the nuclear norm is not supported")
-    if dims is None:
-        dims = tuple(range(x.ndim))
     kw = {"dim": dims, "keepdim": keepdim}
     if p in ("fro", 2, 2.0):
         return _safe_root((x * x).sum(**kw), 0.5)
@@ -242,7 +262,7 @@ def norm(input: Tensor, p="fro", dim=None, keepdim: bool = False, dtype=None) ->
 def logsumexp(input: Tensor, dim, keepdim: bool = False) -> Tensor:
     """``log(sum(exp(x), dim))`` without overflow: the largest value is taken out first."""
     x = _float_input("logsumexp", input)
-    dims = _dim_tuple(dim, x.ndim)
+    dims = _dims("logsumexp", dim, x.ndim)
     if x.numel() == 0:  # an empty sum: log(0) = -inf (amax has no empty reduction)
         out = F.log(F.exp(x).sum(dim=dims, keepdim=True))
         return out if keepdim else out.squeeze(dims)
@@ -256,6 +276,8 @@ def logsumexp(input: Tensor, dim, keepdim: bool = False) -> Tensor:
 
 
 def roll(input: Tensor, shifts, dims=None) -> Tensor:
+    """The elements shifted by ``shifts`` along ``dims`` (ints or sequences of one length; a dim may
+    repeat), wrapping around; without ``dims`` over the flattened tensor, as torch's."""
     x = _float_input("roll", input)
     if dims is None:
         return roll(x.flatten(), shifts, 0).reshape(*x.shape)
@@ -263,6 +285,9 @@ def roll(input: Tensor, shifts, dims=None) -> Tensor:
     dims = (dims,) if isinstance(dims, int) else tuple(dims)
     if len(shifts) != len(dims):
         raise ValueError(f"roll: {len(shifts)} shifts for {len(dims)} dims")
+    if x.ndim == 0:
+        raise IndexError(f"roll: dims {dims} given for a 0-dim tensor")
+    dims = [_dim_list("roll", d, x.ndim)[0] for d in dims]  # each checked; repeats roll twice
     for s, d in zip(shifts, dims):
         n = x.shape[d]
         s = s % n if n else 0
@@ -317,7 +342,10 @@ def repeat_interleave(input: Tensor, repeats, dim=None) -> Tensor:
     x = _float_input("repeat_interleave", input)
     if dim is None:
         x, dim = x.flatten(), 0
-    dim %= x.ndim
+    elif x.ndim == 0:  # its dim 0 (or -1) repeats it as a 1-element tensor
+        _dim_list("repeat_interleave", dim, 0)
+        x, dim = x.reshape(1), 0
+    (dim,) = _dims("repeat_interleave", dim, x.ndim)
     n = x.shape[dim]
     counts = repeats.numpy().astype(np.int64) if isinstance(repeats, Tensor) else np.asarray(repeats, dtype=np.int64)
     if counts.ndim == 0 or counts.shape == (1,):
@@ -336,7 +364,9 @@ def outer(input: Tensor, vec2: Tensor) -> Tensor:
 
 def diff(input: Tensor, n: int = 1, dim: int = -1, prepend=None, append=None) -> Tensor:
     x = _float_input("diff", input)
-    dim %= x.ndim
+    if x.ndim == 0:
+        raise ValueError("diff: expects input to be at least one-dimensional, got a 0-dim tensor")
+    (dim,) = _dims("diff", dim, x.ndim)
     parts = [p for p in (prepend, x, append) if p is not None]
     x = F.cat(parts, dim) if len(parts) > 1 else x.clone()
     for _ in range(n):
@@ -362,9 +392,9 @@ def _sort_order(a: np.ndarray, descending: bool) -> np.ndarray:
 def sort(input: Tensor, dim: int = -1, descending: bool = False, stable: bool = False):
     """(values, indices), values differentiable (gathered at the indices); the order is stable."""
     x = _float_input("sort", input)
+    (dim,) = _dims("sort", dim, x.ndim) or (0,)
     if x.ndim == 0:
         return SortResult(x, _core.zeros((), dtype="int64", device=x.device))
-    dim %= x.ndim
     if x.numel() == 0:
         return SortResult(x.clone(), _core.zeros(x.shape, dtype="int64", device=x.device))
     a = np.moveaxis(x.detach().numpy(), dim, -1)
@@ -374,12 +404,13 @@ def sort(input: Tensor, dim: int = -1, descending: bool = False, stable: bool = 
 
 
 def argsort(input: Tensor, dim: int = -1, descending: bool = False, stable: bool = False) -> Tensor:
+    _dims("argsort", dim, _float_input("argsort", input).ndim)  # the error names argsort
     return sort(input, dim, descending).indices
 
 
 def topk(input: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: bool = True):  # noqa: A002
     x = _float_input("topk", input)
-    d = dim % x.ndim if x.ndim else 0
+    (d,) = _dims("topk", dim, x.ndim) or (0,)
     size = x.shape[d] if x.ndim else 1
     if not 0 <= k <= size:
         raise ValueError(f"topk: k={k} is out of range for dim {dim} of shape {tuple(x.shape)}")
@@ -402,6 +433,140 @@ def nonzero(input: Tensor, *, as_tuple: bool = False):
         return tuple(_core.tensor(w.astype(np.int64), device=x.device) for w in where_nz)
     coords = np.stack(where_nz, axis=1) if where_nz else np.zeros((0, 0))
     return _core.tensor(coords.astype(np.int64).reshape(-1, x.ndim), device=x.device)
+
+
+# ---- logical and bitwise ops
+#
+# There is no bool dtype: comparisons give float32 masks of 0 and 1, so a float tensor holding only
+# 0 and 1 stands for a bool one here. ``&``, ``|``, ``^`` and ``~`` combine such masks (and Python
+# bools) into a float32 mask, and are bitwise on int64, as torch's; a float tensor holding other
+# values is refused, as torch refuses bitwise ops on floats. A mask meeting an int64 tensor or a
+# Python int counts as 0/1 int64, as torch promotes bool to int64. The ``logical_*`` ops take any
+# tensor, nonzero (NaN included) being true.
+
+_BITWISE = {
+    # op: (symbol, on two float32 masks, on int64 host arrays)
+    "bitwise_and": ("&", lambda a, b: (a * b) != 0, np.bitwise_and),
+    "bitwise_or": ("|", lambda a, b: (a + b) != 0, np.bitwise_or),
+    "bitwise_xor": ("^", lambda a, b: a != b, np.bitwise_xor),
+}
+
+
+def _mask_values(op: str, t: Tensor) -> Tensor:
+    """t, a float tensor of zeros and ones, as a float32 mask (no history), or a TypeError (one
+    number comes back to the host to check it)."""
+    mask = t.detach() != 0
+    if t.numel() and ((t.detach() != 1) * mask).amax().item():  # a value neither 0 nor 1 (or NaN)
+        raise TypeError(
+            f"{op}: a {t.dtype} tensor of shape {tuple(t.shape)} holds values other than 0 and 1: bitwise ops "
+            "take int64 tensors and masks (comparison results); use logical_* to treat nonzero as true"
+        )
+    return mask
+
+
+def _bitwise_kind(op: str, v) -> str:
+    """An operand's kind: "mask" (a 0/1 float tensor or a Python bool) or "int" (an int64 tensor or
+    a Python int)."""
+    if isinstance(v, Tensor):
+        return "int" if v.dtype == "int64" else "mask"
+    if isinstance(v, (bool, np.bool_)):
+        return "mask"
+    if isinstance(v, (int, np.integer)):
+        return "int"
+    raise TypeError(f"{op}: operands must be md tensors, bools or ints, got {type(v).__name__}")
+
+
+def _check_operands(op: str, input, other) -> None:
+    """A tensor among the two operands, and shapes that broadcast; else an error naming op."""
+    if not isinstance(input, Tensor) and not isinstance(other, Tensor):
+        raise TypeError(f"{op}: expected a Tensor operand")
+    shapes = [tuple(v.shape) for v in (input, other) if isinstance(v, Tensor)]
+    try:
+        np.broadcast_shapes(*shapes)
+    except ValueError:
+        raise ValueError(f"{op}: shapes {shapes[0]} and {shapes[1]} cannot be broadcast together") from None
+
+
+def _bitwise(op: str, input, other) -> Tensor:
+    symbol, on_masks, on_ints = _BITWISE[op]
+    name = f"{op} ({symbol})"
+    _check_operands(name, input, other)
+    device = (input if isinstance(input, Tensor) else other).device
+    kinds = [_bitwise_kind(name, v) for v in (input, other)]
+    # tensor masks checked and made float32; Python bools and ints as they are
+    values = [
+        _mask_values(name, v) if k == "mask" and isinstance(v, Tensor) else v for v, k in zip((input, other), kinds)
+    ]
+    if kinds == ["mask", "mask"]:
+        return on_masks(*(v if isinstance(v, Tensor) else float(v) for v in values))
+    # int64 on the host: exact (float32 arithmetic is exact to 2^24 only)
+    x, y = (v.numpy().astype(np.int64) if isinstance(v, Tensor) else np.int64(v) for v in values)
+    return _core.tensor(np.array(on_ints(x, y), dtype=np.int64, order="C"), dtype="int64", device=device)
+
+
+def bitwise_and(input, other) -> Tensor:
+    """``input & other``: of two masks (float32 0/1 tensors, as comparisons give, or Python bools)
+    the float32 mask where both are 1; of int64 tensors (and ints) the bitwise and, exact, computed
+    on the host with NumPy (int64 tensors never require grad). A float tensor holding other values
+    than 0 and 1 is a TypeError, as torch refuses floats."""
+    return _bitwise("bitwise_and", input, other)
+
+
+def bitwise_or(input, other) -> Tensor:
+    """``input | other``: masks give the float32 mask where either is 1; int64 the bitwise or (see
+    ``bitwise_and``)."""
+    return _bitwise("bitwise_or", input, other)
+
+
+def bitwise_xor(input, other) -> Tensor:
+    """``input ^ other``: masks give the float32 mask where exactly one is 1; int64 the bitwise
+    exclusive or (see ``bitwise_and``)."""
+    return _bitwise("bitwise_xor", input, other)
+
+
+def bitwise_not(input: Tensor) -> Tensor:
+    """``~input``: a mask's complement (float32), or an int64 tensor's bitwise not, ``-x - 1``
+    (exact in int64, wrapping as torch's). A float tensor holding values other than 0 and 1 is a
+    TypeError."""
+    x = _float_input("bitwise_not (~)", input)
+    if x.dtype == "int64":
+        return -x - 1
+    return _mask_values("bitwise_not (~)", x) == 0
+
+
+def _truth(op: str, v):
+    """v as a float32 mask of where it is nonzero (NaN included), or a Python float 0/1."""
+    if isinstance(v, Tensor):
+        return v.detach() != 0
+    if isinstance(v, (bool, int, float, np.number, np.bool_)):
+        return float(v != 0)
+    raise TypeError(f"{op}: operands must be md tensors or numbers, got {type(v).__name__}")
+
+
+def _logical(op: str, input, other, combine) -> Tensor:
+    _check_operands(op, input, other)
+    return combine(_truth(op, input), _truth(op, other))
+
+
+def logical_and(input: Tensor, other) -> Tensor:
+    """A float32 mask (there is no bool dtype): 1 where both are nonzero (NaN counts as nonzero),
+    as torch's; any dtypes, broadcast together."""
+    return _logical("logical_and", input, other, lambda a, b: (a * b) != 0)
+
+
+def logical_or(input: Tensor, other) -> Tensor:
+    """A float32 mask: 1 where either is nonzero."""
+    return _logical("logical_or", input, other, lambda a, b: (a + b) != 0)
+
+
+def logical_xor(input: Tensor, other) -> Tensor:
+    """A float32 mask: 1 where exactly one is nonzero."""
+    return _logical("logical_xor", input, other, lambda a, b: a != b)
+
+
+def logical_not(input: Tensor) -> Tensor:
+    """A float32 mask: 1 where input is zero (NaN counts as nonzero, so gives 0)."""
+    return _float_input("logical_not", input).detach() == 0
 
 
 # ---- boolean masks as indices (minidiff's comparisons give float32 0/1 masks; torch's give bool)
@@ -701,6 +866,14 @@ _FUNCTIONS = {
     "argsort": argsort,
     "topk": topk,
     "nonzero": nonzero,
+    "bitwise_and": bitwise_and,
+    "bitwise_or": bitwise_or,
+    "bitwise_xor": bitwise_xor,
+    "bitwise_not": bitwise_not,
+    "logical_and": logical_and,
+    "logical_or": logical_or,
+    "logical_xor": logical_xor,
+    "logical_not": logical_not,
 }
 
 
@@ -712,6 +885,15 @@ def _in_place(fn):
         return self
 
     return op
+
+
+def _reflected(fn):
+    """The method for ``other <op> self``, a Python operand on the left (``True & mask``)."""
+
+    def method(self, other):
+        return fn(other, self)
+
+    return method
 
 
 def install(namespace: dict) -> list[str]:
@@ -726,6 +908,10 @@ def install(namespace: dict) -> list[str]:
     Tensor.__rmod__ = lambda self, other: remainder(other, self)
     Tensor.__ifloordiv__ = _in_place(floor_divide)
     Tensor.__imod__ = _in_place(remainder)
+    for name, fn in (("and", bitwise_and), ("or", bitwise_or), ("xor", bitwise_xor)):
+        setattr(Tensor, f"__{name}__", fn)
+        setattr(Tensor, f"__r{name}__", _reflected(fn))
+    Tensor.__invert__ = bitwise_not
     _install_mask_indexing()
     namespace.update(_FUNCTIONS)
     if os.environ.get("MINIDIFF_STUBGEN") == "1":

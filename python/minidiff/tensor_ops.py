@@ -1,13 +1,19 @@
 """Tensor functions built in Python from native ops: the torch names that need no kernel of their
 own (``linspace``, ``min``/``argmax``, ``var``/``std``, ``prod``, ``flip``, ``isnan``, ``allclose``,
-``masked_fill``, ...). ``install()`` adds them as ``md.*`` functions and, where torch has one, as
-Tensor methods. Gradients come from the ops they are written with.
+``masked_fill``, ``movedim``, ``unflatten``, ``bmm``/``mm``, ...). ``install()`` adds them as ``md.*``
+functions and, where torch has one, as Tensor methods. Gradients come from the ops they are written with.
+
+Where a native op would report a bad call in the words of an inner op (``md.stack`` as
+"unsqueeze", ``clamp`` as "lt", ``md.full`` as pybind11's "Unable to cast"), the wrapper here
+checks the call first, so the error names the op the user called.
 """
 
 from __future__ import annotations
 
 import builtins
 import math
+import numbers
+import operator
 from collections import namedtuple
 
 import numpy as np
@@ -42,8 +48,16 @@ def linspace(start, end, steps, *, dtype="float32", device="cpu", requires_grad=
     return _core.tensor(values, dtype=dtype, device=device, requires_grad=requires_grad)
 
 
+def full(size, fill_value, *, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """A tensor of ``size`` holding ``fill_value`` (a number, or a one-element tensor), as torch's:
+    float32 for a float, int64 for an int, unless ``dtype`` says otherwise."""
+    if isinstance(fill_value, complex) or not isinstance(fill_value, (numbers.Real, np.bool_, Tensor)):
+        raise TypeError(f"full: fill_value must be a number, got {type(fill_value).__name__} ({fill_value!r})")
+    return _core.full(size, fill_value, dtype=dtype, device=device, requires_grad=requires_grad)
+
+
 def full_like(input: Tensor, fill_value, *, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
-    out = _core.full(input.shape, fill_value, dtype=dtype or input.dtype, device=device or input.device)
+    out = full(input.shape, fill_value, dtype=dtype or input.dtype, device=device or input.device)
     return out.requires_grad_() if requires_grad else out
 
 
@@ -62,22 +76,30 @@ def rand_like(input: Tensor, *, dtype=None, device=None, generator=None) -> Tens
 # ---- reductions
 
 
-def _dims(op: str, dim, ndim: int) -> tuple[int, ...]:
-    """dim (None, an int or a sequence; None and () mean every dim) as sorted non-negative dims,
-    checked as torch checks them."""
-    if dim is None or (isinstance(dim, (tuple, list)) and len(dim) == 0):
-        return tuple(range(ndim))
+def _dim_list(op: str, dim, ndim: int) -> list[int]:
+    """dim (an int or a sequence of ints) as non-negative dims in the order given, checked as torch
+    checks them: in [-ndim, ndim - 1] (a 0-d tensor takes 0 or -1) and none repeated."""
+    span = builtins.max(ndim, 1)
     out = []
     for d in (dim,) if isinstance(dim, int) else dim:
-        span = builtins.max(ndim, 1)  # a 0-d tensor takes dim 0 or -1, as in torch
+        d = operator.index(d)
         if not -span <= d < span:
             raise IndexError(
-                f"{op}: dimension out of range (expected to be in range of [{-span}, {span - 1}], got {d})"
+                f"{op}: dimension out of range (expected to be in range of [{-span}, {span - 1}], but got {d})"
             )
         d %= span
         if d in out:
             raise ValueError(f"{op}: dim {d} appears multiple times in the list of dims")
         out.append(d)
+    return out
+
+
+def _dims(op: str, dim, ndim: int) -> tuple[int, ...]:
+    """dim (None, an int or a sequence; None and () mean every dim) as sorted non-negative dims,
+    checked as torch checks them; a 0-d tensor's dims are ()."""
+    if dim is None or (isinstance(dim, (tuple, list)) and len(dim) == 0):
+        return tuple(range(ndim))
+    out = _dim_list(op, dim, ndim)
     return tuple(sorted(out)) if ndim else ()
 
 
@@ -204,13 +226,34 @@ def where(condition, input, other) -> Tensor:
     return F.where(condition, input, other)
 
 
+def _broadcast_shape(op: str, **operands) -> tuple[int, ...]:
+    """The broadcast shape of the named operands that are tensors (numbers and None broadcast with
+    anything), or a ValueError naming the op and the shapes, raised before an inner op would raise
+    it in its own name."""
+    shapes = {name: tuple(v.shape) for name, v in operands.items() if isinstance(v, Tensor)}
+    try:
+        return tuple(np.broadcast_shapes(*shapes.values()))
+    except ValueError:
+        listed = ", ".join(f"{name} of shape {shape}" for name, shape in shapes.items())
+        raise ValueError(f"{op}: {listed} cannot be broadcast together") from None
+
+
 def masked_fill(input: Tensor, mask, value) -> Tensor:
+    """``value`` where ``mask`` is nonzero, else ``input``; the mask broadcasts with the input (a
+    float32 mask from a comparison, as minidiff has no bool dtype) and a tensor value is 0-d, as
+    torch's."""
+    _broadcast_shape("masked_fill", input=input, mask=mask)
+    if isinstance(value, Tensor) and value.ndim:
+        raise ValueError(
+            f"masked_fill: only a 0-dimensional value tensor is supported, got one of shape {tuple(value.shape)}"
+        )
     return F.where(mask, value, input)
 
 
 def lerp(input: Tensor, end, weight) -> Tensor:
     """``input + weight * (end - input)``, computed from the nearer end as torch does, so weight 1
     gives ``end`` exactly."""
+    _broadcast_shape("lerp", input=input, end=end, weight=weight)
     diff = end - input
     if isinstance(weight, Tensor):
         return F.where(weight.abs() < 0.5, input + weight * diff, end - diff * (1 - weight))
@@ -383,10 +426,91 @@ def repeat(input: Tensor, *sizes) -> Tensor:
 
 
 def narrow(input: Tensor, dim: int, start: int, length: int) -> Tensor:
+    """The ``length`` elements of ``dim`` from ``start`` (negative counts from the end; an int or a
+    one-element int64 tensor), a view, as torch's: a range past the end of the dim raises."""
+    shape = tuple(input.shape)
+    if input.ndim == 0:
+        raise ValueError("narrow: cannot be applied to a 0-dim tensor")
     (d,) = _dims("narrow", dim, input.ndim)
+    start, length, size = operator.index(start), operator.index(length), shape[d]
+    if not -size <= start <= size:
+        raise IndexError(
+            f"narrow: start out of range (expected to be in range of [{-size}, {size}], but got {start}) "
+            f"for dim {d} of shape {shape}"
+        )
+    if start < 0:
+        start += size
+    if length < 0:
+        raise ValueError(f"narrow: length must be non-negative, got {length}")
+    if start + length > size:
+        raise ValueError(
+            f"narrow: start ({start}) + length ({length}) exceeds dimension size ({size}) of dim {d} of shape {shape}"
+        )
     index = [builtins.slice(None)] * input.ndim
     index[d] = builtins.slice(start, start + length)
     return input[tuple(index)]
+
+
+def movedim(input: Tensor, source, destination) -> Tensor:
+    """``input`` with its dims ``source`` (an int or a sequence) at the positions ``destination``,
+    the other dims keeping their order, as torch's (a view: a permute)."""
+    src = _dim_list("movedim", source, input.ndim)
+    dst = _dim_list("movedim", destination, input.ndim)
+    if len(src) != len(dst):
+        raise ValueError(
+            f"movedim: source {source!r} ({len(src)} dims) and destination {destination!r} ({len(dst)} dims) "
+            "must name the same number of dims"
+        )
+    if input.ndim == 0:
+        return input.view(())
+    order = [-1] * input.ndim
+    for s, d in zip(src, dst):
+        order[d] = s
+    rest = iter(d for d in range(input.ndim) if d not in src)
+    return input.permute(*(o if o >= 0 else next(rest) for o in order))
+
+
+def swapaxes(input: Tensor, axis0: int, axis1: int) -> Tensor:
+    """``transpose(axis0, axis1)`` (NumPy's name), as torch's."""
+    return _swap("swapaxes", input, axis0, axis1)
+
+
+def swapdims(input: Tensor, dim0: int, dim1: int) -> Tensor:
+    """``transpose(dim0, dim1)``, as torch's."""
+    return _swap("swapdims", input, dim0, dim1)
+
+
+def _swap(op: str, input: Tensor, dim0: int, dim1: int) -> Tensor:
+    (d0,), (d1,) = _dim_list(op, dim0, input.ndim), _dim_list(op, dim1, input.ndim)
+    return input.transpose(d0, d1) if input.ndim else input.view(())
+
+
+def unflatten(input: Tensor, dim: int, sizes) -> Tensor:
+    """``dim`` split into ``sizes`` (a sequence of ints, one of which may be -1: the size the others
+    leave), a view where the layout allows, as torch's: (N, 3 * 8 * 8) -> (N, 3, 8, 8) with
+    ``unflatten(x, 1, (3, 8, 8))``."""
+    shape = tuple(input.shape)
+    (d,) = _dim_list("unflatten", dim, input.ndim)
+    if input.ndim == 0:
+        raise IndexError("unflatten: a 0-dim tensor has no dim to unflatten")
+    given = tuple(operator.index(s) for s in sizes)
+    sizes = list(given)
+    if not sizes:
+        raise ValueError("unflatten: sizes must be non-empty")
+    if sizes.count(-1) > 1 or builtins.any(s < -1 for s in sizes):
+        raise ValueError(f"unflatten: sizes {given} may hold one -1 and otherwise sizes >= 0")
+    known = math.prod(s for s in sizes if s != -1)
+    if -1 in sizes:
+        if known == 0:
+            raise ValueError(
+                f"unflatten: the -1 in sizes {given} is ambiguous for dim {d} (size {shape[d]}) of shape {shape}"
+            )
+        sizes[sizes.index(-1)] = shape[d] // known
+    if math.prod(sizes) != shape[d]:
+        raise ValueError(
+            f"unflatten: sizes {given} don't multiply up to the size of dim {d} ({shape[d]}) of shape {shape}"
+        )
+    return input.reshape(*shape[:d], *sizes, *shape[d + 1 :])
 
 
 def amax(input: Tensor, dim=(), keepdim: bool = False) -> Tensor:
@@ -402,14 +526,21 @@ def amin(input: Tensor, dim=(), keepdim: bool = False) -> Tensor:
 
 
 def any(input: Tensor, dim=None, keepdim: bool = False) -> Tensor:  # noqa: A001 (torch's name)
-    """A float32 mask (there is no bool dtype): 1 where some element is nonzero."""
-    nonzero = input != 0
-    return (nonzero.sum() if dim is None else nonzero.sum(dim, keepdim=keepdim)) > 0
+    """A float32 mask (there is no bool dtype): 1 where some element is nonzero. With ``dim`` None
+    and ``keepdim`` every dim stays, of size 1, as torch's."""
+    return _count_reduce(input != 0, dim, keepdim) > 0
 
 
 def all(input: Tensor, dim=None, keepdim: bool = False) -> Tensor:  # noqa: A001
-    zero = input == 0
-    return (zero.sum() if dim is None else zero.sum(dim, keepdim=keepdim)) == 0
+    """A float32 mask: 1 where every element is nonzero (NaN counts as nonzero, as in torch)."""
+    return _count_reduce(input == 0, dim, keepdim) == 0
+
+
+def _count_reduce(mask: Tensor, dim, keepdim: bool) -> Tensor:
+    if dim is not None:
+        return mask.sum(dim, keepdim=keepdim)
+    total = mask.sum()
+    return total.reshape([1] * mask.ndim) if keepdim else total
 
 
 def _new(fill):
@@ -422,12 +553,23 @@ def _new(fill):
 
 
 def _new_full(self: Tensor, size, fill_value, *, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
-    out = _core.full(size, fill_value, dtype=dtype or self.dtype, device=device or self.device)
+    out = full(size, fill_value, dtype=dtype or self.dtype, device=device or self.device)
     return out.requires_grad_() if requires_grad else out
 
 
 def _new_tensor(self: Tensor, data, *, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     return _core.tensor(data, dtype=dtype or self.dtype, device=device or self.device, requires_grad=requires_grad)
+
+
+_native_clamp = Tensor.clamp
+
+
+def clamp(input: Tensor, min=None, max=None) -> Tensor:  # noqa: A001, A002 (torch's names)
+    """``input`` limited to [min, max] (numbers or tensors that broadcast with it; either may be
+    None), as torch's."""
+    if isinstance(min, Tensor) or isinstance(max, Tensor):
+        _broadcast_shape("clamp", input=input, min=min, max=max)
+    return _native_clamp(input, min, max)
 
 
 def _clamp_(self: Tensor, min=None, max=None) -> Tensor:  # noqa: A002 (torch's argument names)
@@ -446,11 +588,64 @@ def pow(input, exponent) -> Tensor:  # noqa: A001 (torch's name)
     return input**exponent
 
 
+def _matrix_operands(op: str, input, mat2, ndim: int, names: tuple[str, str]) -> None:
+    for name, t in zip(names, (input, mat2)):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"{op}: {name} must be an md tensor, got {type(t).__name__}")
+        if t.ndim != ndim:
+            kind = "a 3D tensor" if ndim == 3 else "a matrix"
+            raise ValueError(f"{op}: {name} must be {kind}, got shape {tuple(t.shape)}")
+
+
+def bmm(input: Tensor, mat2: Tensor) -> Tensor:
+    """The batched product of (B, N, M) and (B, M, P) tensors, (B, N, P), as torch's: both are 3-D
+    with one batch size (no broadcasting: ``matmul`` broadcasts)."""
+    _matrix_operands("bmm", input, mat2, 3, ("batch1", "batch2"))
+    (b, _, m), (b2, m2, _) = input.shape, mat2.shape
+    if (b2, m2) != (b, m):
+        raise ValueError(
+            f"bmm: expected the first two dimensions of batch2 to be ({b}, {m}) for batch1 of shape "
+            f"{tuple(input.shape)}, got batch2 of shape {tuple(mat2.shape)}"
+        )
+    return F.matmul(input, mat2)
+
+
+def mm(input: Tensor, mat2: Tensor) -> Tensor:
+    """The product of (N, M) and (M, P) matrices, as torch's: both are 2-D (``matmul`` takes any)."""
+    _matrix_operands("mm", input, mat2, 2, ("mat1", "mat2"))
+    if input.shape[1] != mat2.shape[0]:
+        raise ValueError(
+            f"mm: mat1 and mat2 shapes cannot be multiplied ({input.shape[0]}x{input.shape[1]} and "
+            f"{mat2.shape[0]}x{mat2.shape[1]})"
+        )
+    return F.matmul(input, mat2)
+
+
+_native_stack = F.stack
+
+
+def stack(tensors, dim: int = 0) -> Tensor:
+    """The tensors (of one shape) joined along a new dim ``dim`` (in [-ndim - 1, ndim]), as torch's."""
+    tensors = list(tensors)
+    if tensors and isinstance(tensors[0], Tensor):
+        (dim,) = _dim_list("stack", dim, tensors[0].ndim + 1)
+    return _native_stack(tensors, dim)
+
+
 _SHAPE_METHODS = {
     "split": split,
     "unbind": unbind,
     "repeat": repeat,
     "narrow": narrow,
+    "movedim": movedim,
+    "moveaxis": movedim,
+    "swapaxes": swapaxes,
+    "swapdims": swapdims,
+    "unflatten": unflatten,
+    "bmm": bmm,
+    "mm": mm,
+    "matmul": lambda self, other: F.matmul(self, other),
+    "clamp": clamp,
     "amax": amax,
     "amin": amin,
     "any": any,
@@ -586,10 +781,13 @@ def install(namespace: dict) -> list[str]:
     added.update({name: _method_alias(name) for name in _FUNCTION_FORMS})
     added.update(
         split=split, unbind=unbind, amax=amax, amin=amin, any=any, all=all, concat=F.cat, concatenate=F.cat,
-        bmm=F.matmul, mm=F.matmul, from_numpy=from_numpy, as_tensor=as_tensor, is_tensor=is_tensor,
-        randperm=randperm, eye=eye, pi=math.pi, pow=pow,
+        bmm=bmm, mm=mm, from_numpy=from_numpy, as_tensor=as_tensor, is_tensor=is_tensor,
+        randperm=randperm, eye=eye, pi=math.pi, pow=pow, movedim=movedim, moveaxis=movedim, swapaxes=swapaxes,
+        swapdims=swapdims, unflatten=unflatten,
     )  # fmt: skip
     namespace.update(added)
+    # names the package defines itself (listed in its __all__), checked here before the native op
+    namespace.update(stack=stack, clamp=clamp, full=full)
     from . import tensor_math  # its keyword spellings wrap the functions added above
 
     return sorted(set(added) | set(tensor_math.install(namespace)))

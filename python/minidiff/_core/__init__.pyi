@@ -82,17 +82,47 @@ class Tensor:
     __array_priority__: typing.ClassVar[int] = 1000
     grad: typing.Any
     requires_grad: bool
+    @staticmethod
+    def __and__(input, other) -> Tensor:
+        """
+        ``input & other``: of two masks (float32 0/1 tensors, as comparisons give, or Python bools)
+            the float32 mask where both are 1; of int64 tensors (and ints) the bitwise and, exact, computed
+            on the host with NumPy (int64 tensors never require grad). A float tensor holding other values
+            than 0 and 1 is a TypeError, as torch refuses floats.
+        """
     def __floordiv__(self, other) -> Tensor:
         """
         ``a // b``: the quotient rounded down (torch's semantics since 1.13), exact: computed on the
-            host from the remainder, as torch does. Its gradient is zero.
+            host from the remainder, as torch does. Its gradient is zero for both operands (torch's
+            backward raises).
+        """
+    def __invert__(self) -> Tensor:
+        """
+        ``~input``: a mask's complement (float32), or an int64 tensor's bitwise not, ``-x - 1``
+            (exact in int64, wrapping as torch's). A float tensor holding values other than 0 and 1 is a
+            TypeError.
         """
     def __mod__(self, other) -> Tensor:
         """
         ``a % b`` with the sign of b (Python's and torch's ``remainder``), exact. Its gradient is 1
             for a and ``-(a // b)`` for b, as torch's.
         """
-    def all(self, dim=None, keepdim: bool = False) -> Tensor: ...
+    @staticmethod
+    def __or__(input, other) -> Tensor:
+        """
+        ``input | other``: masks give the float32 mask where either is 1; int64 the bitwise or (see
+            ``bitwise_and``).
+        """
+    @staticmethod
+    def __xor__(input, other) -> Tensor:
+        """
+        ``input ^ other``: masks give the float32 mask where exactly one is 1; int64 the bitwise
+            exclusive or (see ``bitwise_and``).
+        """
+    def all(self, dim=None, keepdim: bool = False) -> Tensor:
+        """
+        A float32 mask: 1 where every element is nonzero (NaN counts as nonzero, as in torch).
+        """
     def allclose(self, other, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False) -> bool: ...
     def amax(self, dim=tuple(), keepdim: bool = False) -> Tensor:
         """
@@ -101,7 +131,8 @@ class Tensor:
     def amin(self, dim=tuple(), keepdim: bool = False) -> Tensor: ...
     def any(self, dim=None, keepdim: bool = False) -> Tensor:
         """
-        A float32 mask (there is no bool dtype): 1 where some element is nonzero.
+        A float32 mask (there is no bool dtype): 1 where some element is nonzero. With ``dim`` None
+            and ``keepdim`` every dim stays, of size 1, as torch's.
         """
     def argmax(self, dim=None, keepdim: bool = False) -> Tensor:
         """
@@ -110,7 +141,43 @@ class Tensor:
         """
     def argmin(self, dim=None, keepdim: bool = False) -> Tensor: ...
     def argsort(self, dim: int = -1, descending: bool = False, stable: bool = False) -> Tensor: ...
+    @staticmethod
+    def bitwise_and(input, other) -> Tensor:
+        """
+        ``input & other``: of two masks (float32 0/1 tensors, as comparisons give, or Python bools)
+            the float32 mask where both are 1; of int64 tensors (and ints) the bitwise and, exact, computed
+            on the host with NumPy (int64 tensors never require grad). A float tensor holding other values
+            than 0 and 1 is a TypeError, as torch refuses floats.
+        """
+    def bitwise_not(self) -> Tensor:
+        """
+        ``~input``: a mask's complement (float32), or an int64 tensor's bitwise not, ``-x - 1``
+            (exact in int64, wrapping as torch's). A float tensor holding values other than 0 and 1 is a
+            TypeError.
+        """
+    @staticmethod
+    def bitwise_or(input, other) -> Tensor:
+        """
+        ``input | other``: masks give the float32 mask where either is 1; int64 the bitwise or (see
+            ``bitwise_and``).
+        """
+    @staticmethod
+    def bitwise_xor(input, other) -> Tensor:
+        """
+        ``input ^ other``: masks give the float32 mask where exactly one is 1; int64 the bitwise
+            exclusive or (see ``bitwise_and``).
+        """
+    def bmm(self, mat2: Tensor) -> Tensor:
+        """
+        The batched product of (B, N, M) and (B, M, P) tensors, (B, N, P), as torch's: both are 3-D
+            with one batch size (no broadcasting: ``matmul`` broadcasts).
+        """
     def ceil(self) -> Tensor: ...
+    def clamp(self, min=None, max=None) -> Tensor:
+        """
+        ``input`` limited to [min, max] (numbers or tensors that broadcast with it; either may be
+            None), as torch's.
+        """
     def diag(self, diagonal: int = 0) -> Tensor:
         """
         A 1-D tensor's diagonal matrix, or a 2-D tensor's diagonal (``diagonal`` above the main).
@@ -126,7 +193,8 @@ class Tensor:
     def floor_divide(self, other) -> Tensor:
         """
         ``a // b``: the quotient rounded down (torch's semantics since 1.13), exact: computed on the
-            host from the remainder, as torch does. Its gradient is zero.
+            host from the remainder, as torch does. Its gradient is zero for both operands (torch's
+            backward raises).
         """
     def fmod(self, other) -> Tensor:
         """
@@ -145,17 +213,57 @@ class Tensor:
         ``input + weight * (end - input)``, computed from the nearer end as torch does, so weight 1
             gives ``end`` exactly.
         """
+    def logical_and(self, other) -> Tensor:
+        """
+        A float32 mask (there is no bool dtype): 1 where both are nonzero (NaN counts as nonzero),
+            as torch's; any dtypes, broadcast together.
+        """
+    def logical_not(self) -> Tensor:
+        """
+        A float32 mask: 1 where input is zero (NaN counts as nonzero, so gives 0).
+        """
+    def logical_or(self, other) -> Tensor:
+        """
+        A float32 mask: 1 where either is nonzero.
+        """
+    def logical_xor(self, other) -> Tensor:
+        """
+        A float32 mask: 1 where exactly one is nonzero.
+        """
     def logsumexp(self, dim, keepdim: bool = False) -> Tensor:
         """
         ``log(sum(exp(x), dim))`` without overflow: the largest value is taken out first.
         """
-    def masked_fill(self, mask, value) -> Tensor: ...
+    def masked_fill(self, mask, value) -> Tensor:
+        """
+        ``value`` where ``mask`` is nonzero, else ``input``; the mask broadcasts with the input (a
+            float32 mask from a comparison, as minidiff has no bool dtype) and a tensor value is 0-d, as
+            torch's.
+        """
     def min(self, dim=None, keepdim: bool = False, *, other=None):
         """
         ``min(t)``: the smallest element; ``min(t, dim)``: (values, indices) as ``max``;
             ``min(t, other)``: the elementwise minimum.
         """
-    def narrow(self, dim: int, start: int, length: int) -> Tensor: ...
+    def mm(self, mat2: Tensor) -> Tensor:
+        """
+        The product of (N, M) and (M, P) matrices, as torch's: both are 2-D (``matmul`` takes any).
+        """
+    def moveaxis(self, source, destination) -> Tensor:
+        """
+        ``input`` with its dims ``source`` (an int or a sequence) at the positions ``destination``,
+            the other dims keeping their order, as torch's (a view: a permute).
+        """
+    def movedim(self, source, destination) -> Tensor:
+        """
+        ``input`` with its dims ``source`` (an int or a sequence) at the positions ``destination``,
+            the other dims keeping their order, as torch's (a view: a permute).
+        """
+    def narrow(self, dim: int, start: int, length: int) -> Tensor:
+        """
+        The ``length`` elements of ``dim`` from ``start`` (negative counts from the end; an int or a
+            one-element int64 tensor), a view, as torch's: a range past the end of the dim raises.
+        """
     def nonzero(self, *, as_tuple: bool = False):
         """
         Indices of the non-zero elements: (n, ndim) int64, or one int64 tensor per dim.
@@ -181,7 +289,11 @@ class Tensor:
         Tiles the tensor ``sizes[i]`` times along each dim, as torch's ``repeat``.
         """
     def repeat_interleave(self, repeats, dim=None) -> Tensor: ...
-    def roll(self, shifts, dims=None) -> Tensor: ...
+    def roll(self, shifts, dims=None) -> Tensor:
+        """
+        The elements shifted by ``shifts`` along ``dims`` (ints or sequences of one length; a dim may
+            repeat), wrapping around; without ``dims`` over the flattened tensor, as torch's.
+        """
     def round(self, *, decimals: int = 0) -> Tensor:
         """
         Half to even, as torch (and NumPy). With decimals, ``round(x * 10**d) / 10**d``.
@@ -199,11 +311,25 @@ class Tensor:
         """
         The square root of ``var``; where it is 0 the gradient is 0, as torch's (not NaN).
         """
+    def swapaxes(self, axis0: int, axis1: int) -> Tensor:
+        """
+        ``transpose(axis0, axis1)`` (NumPy's name), as torch's.
+        """
+    def swapdims(self, dim0: int, dim1: int) -> Tensor:
+        """
+        ``transpose(dim0, dim1)``, as torch's.
+        """
     def topk(self, k: int, dim: int = -1, largest: bool = True, sorted: bool = True): ...
     def tril(self, diagonal: int = 0) -> Tensor: ...
     def triu(self, diagonal: int = 0) -> Tensor: ...
     def trunc(self) -> Tensor: ...
     def unbind(self, dim: int = 0) -> tuple: ...
+    def unflatten(self, dim: int, sizes) -> Tensor:
+        """
+        ``dim`` split into ``sizes`` (a sequence of ints, one of which may be -1: the size the others
+            leave), a view where the layout allows, as torch's: (N, 3 * 8 * 8) -> (N, 3, 8, 8) with
+            ``unflatten(x, 1, (3, 8, 8))``.
+        """
     def var(self, dim=None, unbiased=None, keepdim: bool = False, *, correction=None) -> Tensor:
         """
         Variance over ``dim`` (every dim when None) with Bessel's correction by default, as torch;
@@ -251,6 +377,7 @@ class Tensor:
     def __pos__(self) -> Tensor: ...
     def __pow__(self, arg0: typing.Any) -> typing.Any: ...
     def __radd__(self, arg0: typing.Any) -> typing.Any: ...
+    def __rand__(self, other): ...
     def __reduce_ex__(self, protocol: int):
         """
         Pickles a tensor as a NumPy copy of its values with dtype, device, requires_grad and
@@ -261,9 +388,11 @@ class Tensor:
     def __rmatmul__(self, arg0: typing.Any) -> Tensor: ...
     def __rmod__(self, other): ...
     def __rmul__(self, arg0: typing.Any) -> typing.Any: ...
+    def __ror__(self, other): ...
     def __rpow__(self, arg0: typing.Any) -> typing.Any: ...
     def __rsub__(self, arg0: typing.Any) -> typing.Any: ...
     def __rtruediv__(self, arg0: typing.Any) -> typing.Any: ...
+    def __rxor__(self, other): ...
     def __setitem__(self, key, value) -> None: ...
     def __sub__(self, arg0: typing.Any) -> typing.Any: ...
     def __truediv__(self, arg0: typing.Any) -> typing.Any: ...
@@ -277,7 +406,6 @@ class Tensor:
     def chunk(
         self, chunks: typing.SupportsInt | typing.SupportsIndex, dim: typing.SupportsInt | typing.SupportsIndex = 0
     ) -> list[Tensor]: ...
-    def clamp(self, min: typing.Any = None, max: typing.Any = None) -> Tensor: ...
     def clamp_(self, min=None, max=None) -> Tensor:
         """
         In place, as the other in-place ops (outside the graph it writes; inside it rebases).
@@ -328,6 +456,7 @@ class Tensor:
     def log_softmax(self, dim=None): ...
     def long(self) -> Tensor: ...
     def lt(self, other): ...
+    def matmul(self, other): ...
     def max(self, dim: typing.Any = None, keepdim: bool = False) -> typing.Any: ...
     def maximum(self, other): ...
     def mean(self, dim: typing.Any = None, keepdim: bool = False) -> Tensor: ...
@@ -358,6 +487,7 @@ class Tensor:
     def requires_grad_(self, requires_grad: bool = True) -> typing.Any: ...
     def reshape(self, *args) -> Tensor: ...
     def reshape_as(self, other): ...
+    def retain_grad(self) -> None: ...
     def rsqrt(self) -> Tensor: ...
     def sigmoid(self) -> Tensor: ...
     def sin(self) -> Tensor: ...
@@ -425,9 +555,16 @@ class Tensor:
     @property
     def ndim(self) -> int: ...
     @property
+    def retains_grad(self) -> bool: ...
+    @property
     def sample(self): ...
     @property
     def shape(self) -> tuple: ...
+
+def _grad(outputs: list, grad_outputs: list, inputs: list, retain_graph: bool) -> list:
+    """
+    md.autograd.grad's engine: gradients of outputs (weighted by grad_outputs) w.r.t. inputs.
+    """
 
 def _set_thread_default_generator(seed: typing.SupportsInt | typing.SupportsIndex | None) -> None:
     """
