@@ -79,6 +79,7 @@ void bind_functional(py::module_& m) {
         for (size_t i = 1; i < ts.size(); ++i)
           MD_CHECK(ts[i].shape() == ts[0].shape(), ValueError, "stack: all tensors must have the same shape, got ",
                    ts[0].shape(), " (tensor 0) and ", ts[i].shape(), " (tensor ", i, ")");
+        dim = wrap_dim(dim, ts[0].dim() + 1, "stack");  // a new dim: ndim + 1 places
         std::vector<Tensor> u;
         for (const Tensor& t : ts) u.push_back(unsqueeze(t, dim));
         return cat(u, dim);

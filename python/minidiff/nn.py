@@ -36,7 +36,7 @@ from ._core.nn import (
 )
 from ._core.nn import ModuleList as _NativeModuleList
 from .functional_spatial import _pool_args
-from .optim import clip_grad_norm_
+from .optim import clip_grad_norm_, clip_grad_value_
 
 
 class ModuleList(_NativeModuleList):
@@ -1181,8 +1181,9 @@ class CrossEntropyLoss(_Loss):
 functional = F
 
 
-utils = types.ModuleType(__name__ + ".utils", "torch.nn.utils' names: clip_grad_norm_.")
+utils = types.ModuleType(__name__ + ".utils", "torch.nn.utils' names: clip_grad_norm_, clip_grad_value_.")
 utils.clip_grad_norm_ = clip_grad_norm_
+utils.clip_grad_value_ = clip_grad_value_
 
 
 __all__ = [

@@ -27,6 +27,7 @@ __all__ = [
     "Adam",
     "AdamW",
     "clip_grad_norm_",
+    "clip_grad_value_",
     "get_constant_schedule",
     "get_constant_schedule_with_warmup",
     "get_cosine_schedule_with_warmup",
@@ -39,18 +40,62 @@ __all__ = [
 ]
 
 
-def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0, error_if_nonfinite: bool = False):
-    """Scales the gradients of ``parameters`` (a tensor, an iterable of them or a module) so their
-    global L2 norm is at most ``max_norm``; returns the norm before clipping (a 0-d tensor), as
-    torch. One fused pass in the core; ``norm_type`` 2 only."""
-    if float(norm_type) != 2.0:
-        raise ValueError(f"clip_grad_norm_: only norm_type=2 is supported, got {norm_type}")
-    norm = _clip_grad_norm(_as_param_list(parameters), float(max_norm))
-    if error_if_nonfinite and not math.isfinite(float(norm)):
+def clip_grad_norm_(
+    parameters, max_norm: float, norm_type: float = 2.0, error_if_nonfinite: bool = False, foreach=None
+):
+    """Scales the gradients of ``parameters`` (a tensor, an iterable of them or a module) in place
+    by ``max_norm / (total_norm + 1e-6)`` when that is below 1, ``total_norm`` being the
+    ``norm_type``-norm of all of them together (``inf``: the largest magnitude); returns the norm
+    before clipping (a 0-d tensor), as torch. The L2 norm of contiguous gradients is one fused pass
+    in the core; other norms, ``max_norm=0`` and strided gradients take per-tensor ops. ``foreach``
+    changes nothing. With ``error_if_nonfinite`` a NaN or infinite norm raises before any gradient
+    is scaled, as in torch."""
+    params = _as_param_list(parameters)
+    norm_type, max_norm = float(norm_type), float(max_norm)
+    grads = [p.grad for p in params if isinstance(p, Tensor) and p.grad is not None]
+    if norm_type != 2.0 or max_norm <= 0.0 or not all(g.is_contiguous() for g in grads):
+        return _clip_grads_by_ops(grads, max_norm, norm_type, error_if_nonfinite)
+    if error_if_nonfinite:
+        norm = _clip_grad_norm(params, math.inf)  # the norm alone: the core scales as it computes it
+        _check_finite_norm(norm)
+    return _clip_grad_norm(params, max_norm)
+
+
+def _check_finite_norm(norm: Tensor) -> None:
+    if not math.isfinite(float(norm)):
         raise RuntimeError(
-            f"clip_grad_norm_: the total norm of the gradients is {float(norm)} (error_if_nonfinite=True)"
+            f"clip_grad_norm_: the total norm of the gradients is {float(norm)}, non-finite "
+            "(error_if_nonfinite=True); the gradients are left as they are"
         )
-    return norm
+
+
+def _clip_grads_by_ops(grads: list, max_norm: float, norm_type: float, error_if_nonfinite: bool) -> Tensor:
+    """clip_grad_norm_ as torch writes it: the norm of the per-tensor norms, then every gradient
+    multiplied in place by the clamped coefficient."""
+    with no_grad():
+        if not grads:
+            return _core.zeros(())
+        if norm_type == math.inf:
+            norms = [g.abs().max() if g.numel() else _core.zeros(()) for g in grads]
+            total = _core.functional.stack([n.to(grads[0].device) for n in norms]).max()
+        else:
+            norms = [g.norm(norm_type) for g in grads]
+            total = _core.functional.stack([n.to(grads[0].device) for n in norms]).norm(norm_type)
+        if error_if_nonfinite:
+            _check_finite_norm(total)
+        coef = (max_norm / (total + 1e-6)).clamp(max=1.0)
+        for g in grads:
+            g.mul_(coef.to(g.device))
+    return total
+
+
+def clip_grad_value_(parameters, clip_value: float, foreach=None) -> None:
+    """Clamps every gradient of ``parameters`` in place to [-clip_value, clip_value], as torch's."""
+    clip_value = float(clip_value)
+    with no_grad():
+        for p in _as_param_list(parameters):
+            if isinstance(p, Tensor) and p.grad is not None:
+                p.grad.clamp_(-clip_value, clip_value)
 
 
 def _as_param_list(params) -> list:
@@ -72,6 +117,28 @@ def _param_groups(params, owner: str) -> list[dict]:
     return params if isinstance(params[0], dict) else [{"params": params}]
 
 
+def _new_group(optimizer, param_group: dict) -> dict:
+    """``param_group`` with the optimiser's defaults filled in and its params normalised; a
+    parameter that another group already holds raises ValueError, as in torch."""
+    if not isinstance(param_group, dict):
+        raise TypeError(
+            f"{type(optimizer).__name__}: a parameter group must be a dict, got {type(param_group).__name__}"
+        )
+    if isinstance(param_group.get("params"), set):
+        raise TypeError(f"{type(optimizer).__name__}: parameters must be an ordered collection, not a set")
+    params = list(param_group["params"]) if not isinstance(param_group["params"], Tensor) else param_group["params"]
+    names = None
+    if isinstance(params, list) and params and all(isinstance(p, tuple) and len(p) == 2 for p in params):
+        names, params = [n for n, _ in params], [p for _, p in params]  # named_parameters(), as torch 2.13
+    group = {**optimizer.defaults, **param_group, "params": _as_param_list(params)}
+    if names is not None:
+        group["param_names"] = names
+    held = {id(p) for g in optimizer.param_groups for p in g["params"]}
+    if any(id(p) in held for p in group["params"]):
+        raise ValueError(f"{type(optimizer).__name__}: some parameters appear in more than one parameter group")
+    return group
+
+
 class Adam:
     """Adam (Kingma & Ba) with bias correction; ``weight_decay`` adds an L2 term to the gradient."""
 
@@ -90,25 +157,38 @@ class Adam:
         if len(betas) != 2 or not all(0.0 <= b < 1.0 for b in betas):
             raise ValueError(f"{type(self).__name__}: betas must be two numbers in [0, 1), got {betas}")
         self.defaults = {"lr": lr, "betas": tuple(betas), "eps": eps, "weight_decay": weight_decay}
-        groups = _param_groups(params, type(self).__name__)
         self.param_groups: list[dict] = []
         self._cores = []
-        for g in groups:
-            group = {**self.defaults, **g, "params": _as_param_list(g["params"])}
-            self.param_groups.append(group)
-            self._cores.append(_core.optim.AdamCore(group["params"]))
+        for g in _param_groups(params, type(self).__name__):
+            self.add_param_group(g)
+
+    def add_param_group(self, param_group: dict) -> None:
+        """Adds a group (its own arena; keys it lacks come from the defaults), as torch's."""
+        group = _new_group(self, param_group)
+        core = _core.optim.AdamCore(group["params"])
+        self.param_groups.append(group)
+        self._cores.append(core)
 
     def step(self, closure=None):
         loss = closure() if closure is not None else None
+        for group in self.param_groups:
+            for flag in ("amsgrad", "maximize"):  # torch's keys, e.g. from a torch state_dict
+                if group.get(flag):
+                    raise NotImplementedError(f"{type(self).__name__}: {flag}=True is not supported")
         for group, core in zip(self.param_groups, self._cores):
             beta1, beta2 = group["betas"]
             core.step(float(group["lr"]), beta1, beta2, group["eps"], group["weight_decay"], self._decoupled)
         return loss
 
     def zero_grad(self, set_to_none: bool = True) -> None:
-        """Sets every gradient to None (``set_to_none``, torch's default) or to zero in place."""
-        for core in self._cores:
-            core.zero_grad(set_to_none)
+        """Sets every gradient to None (``set_to_none``, torch's default) or zeroes the gradients
+        in place; a gradient that is None (a frozen or unused parameter) stays None, as in torch,
+        so that step() still skips it."""
+        for group, core in zip(self.param_groups, self._cores):
+            absent = [] if set_to_none else [p for p in group["params"] if p.grad is None]
+            core.zero_grad(set_to_none)  # set_to_none=False gives every parameter a zeroed slot
+            for p in absent:
+                p.grad = None
 
     @property
     def state(self) -> dict:
@@ -156,7 +236,11 @@ class Adam:
                     group[k] = tuple(v) if k == "betas" else v
             for i, pid in enumerate(saved["params"]):
                 entry = state.get(pid, state.get(str(pid)))
-                if entry is None:
+                if entry is None:  # no state saved (torch makes it at the first step): start afresh
+                    with no_grad():
+                        core.exp_avg(i).zero_()
+                        core.exp_avg_sq(i).zero_()
+                    core.set_step_count(i, 0)
                     continue
                 p = group["params"][i]
                 for key, dst in (("exp_avg", core.exp_avg(i)), ("exp_avg_sq", core.exp_avg_sq(i))):
@@ -210,9 +294,14 @@ class SGD:
             "lr": lr, "momentum": momentum, "dampening": dampening, "weight_decay": weight_decay,
             "nesterov": nesterov, "maximize": maximize,
         }  # fmt: skip
-        groups = _param_groups(params, "SGD")
-        self.param_groups = [{**self.defaults, **g, "params": _as_param_list(g["params"])} for g in groups]
+        self.param_groups: list[dict] = []
         self.state: dict = {}
+        for g in _param_groups(params, "SGD"):
+            self.add_param_group(g)
+
+    def add_param_group(self, param_group: dict) -> None:
+        """Adds a group (keys it lacks come from the defaults), as torch's."""
+        self.param_groups.append(_new_group(self, param_group))
 
     def step(self, closure=None):
         loss = closure() if closure is not None else None
@@ -360,18 +449,19 @@ class EMA:
         shadows = state["shadow_params"]
         if len(shadows) != len(self._core):
             raise ValueError(f"EMA.load_state_dict: {len(shadows)} shadow tensors in the state, {len(self._core)} here")
-        for key in (
-            "decay",
-            "min_decay",
-            "update_after_step",
-            "use_ema_warmup",
-            "inv_gamma",
-            "power",
-            "constant_decay",
-            "optimization_step",
-        ):
+        kinds = {
+            "decay": float,
+            "min_decay": float,
+            "update_after_step": int,
+            "use_ema_warmup": bool,
+            "inv_gamma": float,
+            "power": float,
+            "constant_decay": bool,
+            "optimization_step": int,
+        }  # by field, not by the current value's type: EMA(decay=1) must still load 0.999
+        for key, kind in kinds.items():
             if key in state:
-                setattr(self, key, type(getattr(self, key))(state[key]))
+                setattr(self, key, kind(state[key]))
         with no_grad():
             for i, value in enumerate(shadows):
                 dst = self._core.shadow(i)
