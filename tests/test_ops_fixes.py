@@ -602,3 +602,32 @@ def test_embedding_refusals(kwargs, fragment):
     if "padding_idx" in kwargs:
         with pytest.raises(AssertionError):  # torch's own check
             TF.embedding(torch.tensor([0]), torch.zeros((4, 3)), **kwargs)
+
+
+@pytest.mark.parametrize("padding_idx", [None, 0, 3, -1])
+def test_embedding_module_padding_idx_matches_torch(padding_idx):
+    torch = pytest.importorskip("torch")
+    ref = torch.nn.Embedding(5, 3, padding_idx=padding_idx)
+    ours = md.nn.Embedding(5, 3, padding_idx=padding_idx)
+    assert repr(ours) == repr(ref) and ours.padding_idx == ref.padding_idx
+    if padding_idx is not None:  # the padding row starts at zero
+        np.testing.assert_array_equal(ours.weight.numpy()[ref.padding_idx], np.zeros(3, np.float32))
+    ours.load_state_dict({"weight": md.tensor(ref.weight.detach().numpy())})
+    idx = np.array([[0, 3, 4], [4, 4, 1]])
+    out, out_ref = ours(md.tensor(idx)), ref(torch.tensor(idx))
+    (out * out).sum().backward()
+    (out_ref * out_ref).sum().backward()
+    np.testing.assert_allclose(out.detach().numpy(), out_ref.detach().numpy(), rtol=1e-6)
+    np.testing.assert_allclose(ours.weight.grad.numpy(), ref.weight.grad.numpy(), rtol=1e-6)
+
+
+def test_embedding_module_options_and_errors():
+    emb = md.nn.Embedding(4, 2, padding_idx=1, sparse=True)
+    out = emb(md.tensor(np.array([1, 1, 2])))
+    out.sum().backward()
+    np.testing.assert_array_equal(emb.weight.grad.numpy()[1], [0.0, 0.0])  # repeated padding rows too
+    np.testing.assert_array_equal(emb.weight.grad.numpy()[2], [1.0, 1.0])
+    with pytest.raises(ValueError, match="padding_idx must be within num_embeddings"):
+        md.nn.Embedding(4, 2, padding_idx=4)
+    with pytest.raises(ValueError, match="max_norm"):
+        md.nn.Embedding(4, 2, max_norm=1.0)

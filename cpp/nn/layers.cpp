@@ -166,17 +166,26 @@ Dropout::Dropout(double prob, bool in_place) : p(prob), inplace(in_place) {
 
 std::string Dropout::extra_repr() const { return str("p=", p, ", inplace=", inplace ? "True" : "False"); }
 
-Embedding::Embedding(int64_t n, int64_t d) : num_embeddings(n), embedding_dim(d) {
+Embedding::Embedding(int64_t n, int64_t d, int64_t padding)
+    : num_embeddings(n), embedding_dim(d), padding_idx(padding) {
   MD_CHECK(n > 0 && d > 0, ValueError, "Embedding: sizes must be positive, got (", n, ", ", d, ")");
+  MD_CHECK(padding >= -1 && padding < n, ValueError, "Embedding: padding_idx must be within num_embeddings (", n,
+           "), got ", padding);
   Tensor w = empty({n, d});
   NoGradGuard no_grad;
   normal_(w, 0.0f, 1.0f);
+  if (padding >= 0) {  // as torch: the padding row starts at zero
+    Tensor row = slice(w, 0, padding, padding + 1);
+    fill_(row, 0.0);
+  }
   register_parameter("weight", w);
 }
 
-std::string Embedding::extra_repr() const { return str(num_embeddings, ", ", embedding_dim); }
+std::string Embedding::extra_repr() const {
+  return str(num_embeddings, ", ", embedding_dim, padding_idx >= 0 ? str(", padding_idx=", padding_idx) : "");
+}
 
-Tensor Embedding::forward(const Tensor& idx) const { return embedding(idx, parameter("weight")); }
+Tensor Embedding::forward(const Tensor& idx) const { return embedding(idx, parameter("weight"), padding_idx); }
 
 std::shared_ptr<Module> ModuleList::at(int64_t i) const {
   const int64_t n = static_cast<int64_t>(children_.size());

@@ -105,11 +105,12 @@ class Dropout : public Module {
 class Embedding : public Module {
  public:
   MD_MODULE_CLONE(Embedding)
-  Embedding(int64_t num_embeddings, int64_t embedding_dim);
+  // padding_idx: a row (>= 0) that starts at zero and gets no gradient; -1 for none.
+  Embedding(int64_t num_embeddings, int64_t embedding_dim, int64_t padding_idx = -1);
   std::string type_name() const override { return "Embedding"; }
   std::string extra_repr() const override;
   Tensor forward(const Tensor& idx) const;
-  int64_t num_embeddings, embedding_dim;
+  int64_t num_embeddings, embedding_dim, padding_idx;
 };
 
 // A list of modules named "0", "1", ...

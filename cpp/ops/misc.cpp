@@ -30,7 +30,7 @@ Tensor upsample_nearest(const Tensor& x, int64_t scale_h, int64_t scale_w) {
   return out;
 }
 
-Tensor embedding(const Tensor& idx, const Tensor& weight) {
+Tensor embedding(const Tensor& idx, const Tensor& weight, int64_t padding_idx) {
   MD_PROFILE("embedding");
   check_float("embedding", weight, "weight");
   MD_CHECK(idx.defined() && idx.dtype() == DType::Int64, TypeError, "embedding: indices must be an int64 tensor, got ",
@@ -38,6 +38,8 @@ Tensor embedding(const Tensor& idx, const Tensor& weight) {
   check_same_device("embedding", {&idx, &weight});
   MD_CHECK(weight.dim() == 2, ValueError, "embedding: weight must be 2-D (num_embeddings, dim), got ", weight.shape());
   const int64_t V = weight.shape()[0], D = weight.shape()[1], n = idx.numel();
+  MD_CHECK(padding_idx >= -1 && padding_idx < V, ValueError, "embedding: padding_idx ", padding_idx,
+           " must be within num_embeddings (", V, ")");
   Tensor ic = idx.is_contiguous() ? idx : contiguous(idx);
   if (n) {
     int64_t mm[2];
@@ -52,10 +54,14 @@ Tensor embedding(const Tensor& idx, const Tensor& weight) {
   if (out.numel()) MD_DISPATCH(weight.device(), embedding_forward, out.f32(), ic.i64(), w.f32(), n, V, D);
   if (any_requires_grad({&weight})) {
     record("embedding", out, {Tensor(), weight},
-           [ic, n, V, D](const Tensor& g, const GradMask&) {
+           [ic, n, V, D, padding_idx](const Tensor& g, const GradMask&) {
              Tensor gc = g.is_contiguous() ? g : contiguous(g);
              Tensor dw = Tensor::empty({V, D}, DType::Float32, g.device());
              if (dw.numel()) MD_DISPATCH(g.device(), embedding_backward, dw.f32(), gc.f32(), ic.i64(), n, V, D);
+             if (padding_idx >= 0) {  // the padding row gets no gradient, as torch's
+               Tensor row = slice(dw, 0, padding_idx, padding_idx + 1);
+               fill_(row, 0.0);
+             }
              return std::vector<Tensor>{Tensor(), dw};
            },
            {ic});

@@ -161,7 +161,8 @@ Tensor softmax(const Tensor& x, int64_t dim);
 Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v,
                                     std::optional<double> scale = std::nullopt);
 Tensor upsample_nearest(const Tensor& x, int64_t scale_h, int64_t scale_w);
-Tensor embedding(const Tensor& idx, const Tensor& weight);
+// The rows of weight at idx; the row padding_idx (>= 0; -1: none) gets no gradient, as torch's.
+Tensor embedding(const Tensor& idx, const Tensor& weight, int64_t padding_idx = -1);
 Tensor dropout(const Tensor& x, double p, bool training, Generator* gen = nullptr);
 
 enum class Reduction { None, Mean, Sum };

@@ -255,8 +255,9 @@ void bind_functional(py::module_& m) {
       py::arg("input"), py::arg("size") = py::none(), py::arg("scale_factor") = py::none(),
       py::arg("mode") = "nearest");
   f.def(
-      "embedding", [](const Tensor& idx, const Tensor& w) { return embedding(idx, w); }, py::arg("input"),
-      py::arg("weight"), RG());
+      "embedding",
+      [](const Tensor& idx, const Tensor& w, int64_t padding_idx) { return embedding(idx, w, padding_idx); },
+      py::arg("input"), py::arg("weight"), py::arg("padding_idx") = -1, RG());
   f.def(
       "dropout",
       [](const Tensor& x, double p, bool training, const py::object& gen) {

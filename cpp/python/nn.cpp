@@ -479,8 +479,28 @@ void bind_nn(py::module_& m) {
       .def_readonly("p", &Dropout::p)
       .def_readonly("inplace", &Dropout::inplace);
   py::class_<Embedding, Module, std::shared_ptr<Embedding>>(nn, "Embedding", py::dynamic_attr())
-      .def(py::init<int64_t, int64_t>(), py::arg("num_embeddings"), py::arg("embedding_dim"))
+      .def(py::init([](int64_t n, int64_t d, const py::object& padding_idx, const py::object& max_norm,
+                       double norm_type, bool scale_grad_by_freq, bool sparse) {
+             MD_CHECK(max_norm.is_none(), ValueError, "Embedding: max_norm (renormalising rows) is not supported");
+             MD_CHECK(!scale_grad_by_freq, ValueError, "Embedding: scale_grad_by_freq is not supported");
+             (void)norm_type;  // only read with max_norm
+             (void)sparse;     // the gradient is dense
+             int64_t p = -1;
+             if (!padding_idx.is_none()) {
+               p = padding_idx.cast<int64_t>();
+               MD_CHECK(p >= -n && p < n, ValueError, "Embedding: padding_idx must be within num_embeddings (", n,
+                        "), got ", p);
+               if (p < 0) p += n;
+             }
+             return std::make_shared<Embedding>(n, d, p);
+           }),
+           py::arg("num_embeddings"), py::arg("embedding_dim"), py::arg("padding_idx") = py::none(),
+           py::arg("max_norm") = py::none(), py::arg("norm_type") = 2.0, py::arg("scale_grad_by_freq") = false,
+           py::arg("sparse") = false)
       .def("forward", &Embedding::forward, RG())
+      .def_property_readonly(
+          "padding_idx",
+          [](const Embedding& e) -> py::object { return e.padding_idx < 0 ? py::none() : py::cast(e.padding_idx); })
       .def_readonly("num_embeddings", &Embedding::num_embeddings)
       .def_readonly("embedding_dim", &Embedding::embedding_dim);
 

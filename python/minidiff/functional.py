@@ -17,7 +17,7 @@ import warnings
 
 import numpy as np
 
-from ._core import Tensor, is_grad_enabled
+from ._core import Tensor
 from ._core import arange as _arange
 from ._core import tensor as _tensor
 from ._core.functional import (
@@ -565,19 +565,14 @@ def embedding(
         raise ValueError(f"{op}: max_norm (renormalising the looked-up rows in place) is not supported")
     if scale_grad_by_freq:
         raise ValueError(f"{op}: scale_grad_by_freq is not supported")
-    out = _embedding_native(input, weight)
     if padding_idx is None:
-        return out
+        return _embedding_native(input, weight)
     rows = weight.shape[0] if weight.ndim else 0
     if not isinstance(padding_idx, int) or isinstance(padding_idx, bool):
         raise TypeError(f"{op}: padding_idx must be an int, got {padding_idx!r}")
     if not -rows <= padding_idx < rows:
         raise ValueError(f"{op}: padding_idx {padding_idx} must be within num_embeddings ({rows})")
-    if not (weight.requires_grad and is_grad_enabled()):
-        return out
-    # the looked-up padding rows enter the graph as constants, so the row's gradient stays 0
-    padded = (input == padding_idx % rows).unsqueeze(-1)
-    return where(padded, out.detach(), out)
+    return _embedding_native(input, weight, padding_idx % rows)  # the row's gradient is zeroed natively
 
 
 def one_hot(tensor, num_classes: int = -1):

@@ -251,12 +251,19 @@ class Embedding(Module):
         self,
         num_embeddings: typing.SupportsInt | typing.SupportsIndex,
         embedding_dim: typing.SupportsInt | typing.SupportsIndex,
+        padding_idx: typing.Any = None,
+        max_norm: typing.Any = None,
+        norm_type: typing.SupportsFloat | typing.SupportsIndex = 2.0,
+        scale_grad_by_freq: bool = False,
+        sparse: bool = False,
     ) -> None: ...
     def forward(self, arg0: minidiff._core.Tensor) -> minidiff._core.Tensor: ...
     @property
     def embedding_dim(self) -> int: ...
     @property
     def num_embeddings(self) -> int: ...
+    @property
+    def padding_idx(self) -> typing.Any: ...
 
 class ModuleList(Module):
     def __getitem__(self, arg0: typing.SupportsInt | typing.SupportsIndex) -> Module: ...
