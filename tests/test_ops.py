@@ -1127,3 +1127,21 @@ def test_conv_with_an_empty_kernel_raises_naming_the_weight():
         md.F.conv2d(md.randn(1, 3, 7, 7), md.randn(4, 3, 0, 3))
     with pytest.raises(ValueError, match=r"conv_transpose2d: the kernel of weight \[3, 4, 2, 0\]"):
         md.F.conv_transpose2d(md.randn(1, 3, 7, 7), md.randn(3, 4, 2, 0))
+
+
+def test_gelu_keeps_its_value_in_the_negative_tail():
+    # 0.5 * x * erfc(-x / sqrt(2)) against math.erfc: relative, where 1 + erf(x) would cancel away
+    x = np.linspace(-11.0, 4.0, 3001, dtype=np.float32)
+    t = md.tensor(x, requires_grad=True)
+    y = md.F.gelu(t)
+    want = np.array([0.5 * float(v) * math.erfc(-float(v) / math.sqrt(2.0)) for v in x])
+    np.testing.assert_allclose(y.detach().numpy(), want, rtol=2e-5, atol=1e-37)
+    y.sum().backward()
+    dwant = np.array(
+        [
+            0.5 * math.erfc(-float(v) / math.sqrt(2))
+            + float(v) * math.exp(-0.5 * float(v) ** 2) / math.sqrt(2 * math.pi)
+            for v in x
+        ]
+    )
+    np.testing.assert_allclose(t.grad.numpy(), dwant, rtol=1e-4, atol=1e-6)

@@ -29,7 +29,7 @@ inline float unary_f(float x) {
   if constexpr (op == UnaryOp::Abs) return std::fabs(x);
   if constexpr (op == UnaryOp::Square) return x * x;
   if constexpr (op == UnaryOp::Silu) return x * sigmoidf(x);
-  if constexpr (op == UnaryOp::Gelu) return 0.5f * x * (1.0f + verf(x * kSqrt1_2));
+  if constexpr (op == UnaryOp::Gelu) return 0.5f * x * vone_plus_erf(x * kSqrt1_2);
   // 0.5 x (1 + tanh(u)) = x sigmoid(2u): no cancellation where tanh(u) is near -1
   if constexpr (op == UnaryOp::GeluTanh) return x * vsigmoid(2.0f * kSqrt2OverPi * (x + 0.044715f * x * x * x));
   if constexpr (op == UnaryOp::Relu) return x > 0.0f || x != x ? x : 0.0f;  // NaN stays NaN, as in torch
@@ -54,7 +54,7 @@ inline float unary_df(float x, float y) {
     const float s = sigmoidf(x);
     return s * (1.0f + x * (1.0f - s));
   }
-  if constexpr (op == UnaryOp::Gelu) return 0.5f * (1.0f + verf(x * kSqrt1_2)) + x * kInvSqrt2Pi * vexp(-0.5f * x * x);
+  if constexpr (op == UnaryOp::Gelu) return 0.5f * vone_plus_erf(x * kSqrt1_2) + x * kInvSqrt2Pi * vexp(-0.5f * x * x);
   if constexpr (op == UnaryOp::GeluTanh) {
     // with s = sigmoid(2u): d/dx [x s] = s + x s (1 - s) 2u'
     const float s = vsigmoid(2.0f * kSqrt2OverPi * (x + 0.044715f * x * x * x));

@@ -1,8 +1,8 @@
 // Branch-free float math that the compiler vectorises inside `#pragma omp simd` loops (the C
 // library's expf/erff/tanhf are scalar calls, which made SiLU and GroupNorm+SiLU dominate the
 // step). exp uses Cody-Waite range reduction and the Cephes degree-6 polynomial (about 1 ulp);
-// erf uses Abramowitz & Stegun 7.1.26 (absolute error 1.5e-7 in exact arithmetic, 5e-7
-// in float). NaN propagates.
+// erf uses the odd series near 0 and Numerical Recipes' erfc elsewhere (relative error about
+// 1e-6, the tails included). NaN propagates.
 // Written with a magic-number rounding, integer min/max and bit-mask selects, because gcc leaves
 // loops with floor/fmin/copysign or short-circuit conditions scalar unless -ffast-math is on, and
 // turns float min/max/selects into branches (see vclamp_exp_arg).
@@ -79,16 +79,49 @@ inline float vtanh(float x) {
   return vselect(std::fabs(x) < 0.04f, small, big);
 }
 
+// erfc(a) for a >= 0 (or NaN) with a relative error of about 1e-6 everywhere, the far tail
+// included (Numerical Recipes' erfcc: Chebyshev-fitted exponent, fractional error 1.2e-7 in exact
+// arithmetic): 1 - erf loses the tail to cancellation, this keeps it.
+inline float verfc_pos(float a) {
+  // past 10.5 erfc is below the smallest denormal: clamped there (in bits, a NaN stays a NaN)
+  const uint32_t bits = __builtin_bit_cast(uint32_t, a);
+  const uint32_t nan = (0u - static_cast<uint32_t>(bits > 0x7f800000u)) & 0x7fc00000u;
+  a = __builtin_bit_cast(float, std::min(bits, __builtin_bit_cast(uint32_t, 10.5f)) | nan);
+  const float t = 1.0f / (1.0f + 0.5f * a);
+  float p = 0.17087277f;
+  p = p * t - 0.82215223f;
+  p = p * t + 1.48851587f;
+  p = p * t - 1.13520398f;
+  p = p * t + 0.27886807f;
+  p = p * t - 0.18628806f;
+  p = p * t + 0.09678418f;
+  p = p * t + 0.37409196f;
+  p = p * t + 1.00002368f;
+  p = p * t - 1.26551223f;
+  // one exp of p - a^2 (rounding its argument costs up to 4e-6 of relative error near a = 9,
+  // where erfc is below 1e-36; two exps, of an exactly squared part and the rest, would halve the speed)
+  return t * vexp(p - a * a);
+}
+
+// 1 + erf(x) (twice the normal CDF at x * sqrt(2)), relatively accurate on both sides: GELU's
+// 0.5 * x * (1 + erf(x / sqrt(2))) keeps its value far into the negative tail, as torch's.
+inline float vone_plus_erf(float x) {
+  const float c = verfc_pos(std::fabs(x));
+  return vselect(x < 0.0f, c, 2.0f - c);
+}
+
 inline float verf(float x) {
-  const float a = std::fabs(x);
-  const float t = 1.0f / (1.0f + 0.3275911f * a);
-  float p = 1.061405429f;
-  p = p * t - 1.453152027f;
-  p = p * t + 1.421413741f;
-  p = p * t - 0.284496736f;
-  p = p * t + 0.254829592f;
-  const float y = 1.0f - p * t * vexp(-a * a);
-  return x < 0.0f ? -y : y;
+  // the odd series near 0 (relative accuracy where erf is small), 1 - erfc(|x|) elsewhere
+  const float x2 = x * x;
+  float s = -1.0f / 1320.0f;
+  s = s * x2 + 1.0f / 216.0f;
+  s = s * x2 - 1.0f / 42.0f;
+  s = s * x2 + 1.0f / 10.0f;
+  s = s * x2 - 1.0f / 3.0f;
+  s = s * x2 + 1.0f;
+  const float small = 1.1283791670955126f * x * s;  // 2 / sqrt(pi) * (x - x^3/3 + ...)
+  const float y = 1.0f - verfc_pos(std::fabs(x));
+  return vselect(std::fabs(x) < 0.5f, small, vselect(x < 0.0f, -y, y));
 }
 
 }  // namespace md::cpu
