@@ -905,3 +905,41 @@ def test_int64_reductions_are_exact_on_the_device():
                       (md.cumprod(x - big, 2), np.cumprod(a - big, 2))]:  # fmt: skip
         assert got.dtype == "int64" and got.device.type == "cuda"
         np.testing.assert_array_equal(got.numpy(), want)
+
+
+# ---- the twelfth session's additions, on the device
+
+
+def test_embedding_padding_idx_and_int64_pow_matmul():
+    r = rng(60)
+    w = randn(r, 10, 8)
+    idx = r.integers(0, 10, size=(3, 7)).astype(np.int64)
+    idx[0, :3] = 4  # the padding row, repeated
+    check(lambda i, w: F.embedding(i, w, padding_idx=4), [idx, w], rtol=1e-5, atol=1e-5)
+    a = r.integers(-9, 9, size=(4, 5)).astype(np.int64) + 2**40
+    b = r.integers(0, 40, size=(4, 5)).astype(np.int64)
+    for fn in (lambda x, y: x**y, lambda x, y: x @ y.T, lambda x, y: 3**y):
+        got = fn(md.tensor(a, device=DEV), md.tensor(b, device=DEV))
+        want = fn(md.tensor(a), md.tensor(b))
+        assert got.dtype == "int64"
+        np.testing.assert_array_equal(got.numpy(), want.numpy())
+
+
+def test_setitem_inside_the_graph_and_autograd_grad():
+    r = rng(61)
+    x, v = randn(r, 4, 6), randn(r, 6)
+
+    def fn(x, v):
+        y = x * 2.0
+        y[1] = v
+        y[y > 1.0] = 0.5
+        return y * x
+
+    check(fn, [x, v], rtol=1e-5, atol=1e-6)
+    t = md.tensor(x, device=DEV, requires_grad=True)
+    h = t.tanh()
+    h.retain_grad()
+    (g,) = md.autograd.grad((h * h).sum(), t, retain_graph=True)
+    np.testing.assert_allclose(g.numpy(), 2 * np.tanh(x) * (1 - np.tanh(x) ** 2), rtol=1e-5, atol=1e-6)
+    (h * h).sum().backward()
+    np.testing.assert_allclose(h.grad.numpy(), 4 * np.tanh(x), rtol=1e-5, atol=1e-6)  # both passes, as torch
