@@ -57,9 +57,19 @@ void UNet2DConfig::validate() const {
       err(str("block_out_channels entries must be positive, got ", c));
     else if (norm_num_groups > 0 && c % norm_num_groups != 0)
       err(str("block_out_channels entry ", c, " is not divisible by norm_num_groups=", norm_num_groups));
-    if (attention_head_dim && *attention_head_dim > 0 && c % *attention_head_dim != 0)
-      err(str("block_out_channels entry ", c, " is not divisible by attention_head_dim=", *attention_head_dim));
   }
+  // heads = channels / attention_head_dim, where there is attention (as diffusers builds it)
+  auto check_heads = [&](int64_t c, const std::string& where) {
+    if (attention_head_dim && *attention_head_dim > 0 && c > 0 && c % *attention_head_dim != 0)
+      err(str(where, " has ", c, " channels, not divisible by attention_head_dim=", *attention_head_dim));
+  };
+  if (down_block_types.size() == n && up_block_types.size() == n) {
+    for (size_t i = 0; i < n; ++i) {
+      if (down_block_types[i] == "AttnDownBlock2D") check_heads(block_out_channels[i], str("down block ", i));
+      if (up_block_types[i] == "AttnUpBlock2D") check_heads(block_out_channels[n - 1 - i], str("up block ", i));
+    }
+  }
+  if (n && mid_block_type && add_attention) check_heads(block_out_channels[n - 1], "the mid block");
   if (attention_head_dim && *attention_head_dim <= 0) err("attention_head_dim must be positive or None");
   if (num_class_embeds && *num_class_embeds <= 0) err("num_class_embeds must be positive");
   if (!errors.empty()) {
@@ -342,8 +352,11 @@ Tensor UNet2DModel::forward(const Tensor& sample_in, const Tensor& timesteps, co
     } else if (cfg_.class_embed_type == std::optional<std::string>("identity")) {
       class_emb = class_labels;
     } else {
-      MD_CHECK(class_labels.dim() == 1 && class_labels.shape()[0] == B, ValueError,
-               "UNet2DModel: class_labels must have shape (", B, ",), got ", class_labels.shape());
+      // one label (shape () or (1,)) broadcasts over the batch, as in diffusers
+      MD_CHECK(class_labels.dim() == 0 ||
+                   (class_labels.dim() == 1 && (class_labels.shape()[0] == B || class_labels.shape()[0] == 1)),
+               ValueError, "UNet2DModel: class_labels must have shape (", B, ",), (1,) or (), got ",
+               class_labels.shape());
       class_emb = static_cast<const Embedding&>(*ce).forward(class_labels);
     }
     emb = add(emb, class_emb);

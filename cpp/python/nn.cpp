@@ -250,6 +250,7 @@ void bind_nn(py::module_& m) {
            })
       // for the repr (minidiff/nn.py: Module.__repr__), which names modules defined in Python by
       // their class
+      .def_property_readonly("_is_built", [](const py::object& self) { return built_module(self) != nullptr; })
       .def("extra_repr", [](const Module& me) { return me.extra_repr(); })
       .def("_type_name", [](const Module& me) { return me.type_name(); })
       .def("register_parameter",

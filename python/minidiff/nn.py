@@ -96,7 +96,11 @@ def _is_native(cls: type) -> bool:
 
 def _module_repr(module: Module) -> str:
     """torch's layout: the class name (a native layer's own, such as "AttnDownBlock2D"), its
-    ``extra_repr()``, then each child's repr indented under its name."""
+    ``extra_repr()``, then each child's repr indented under its name. A module whose native part
+    was never built (its constructor raised; pytest prints such a half-made ``self`` in tracebacks)
+    prints as ``Name(<not built>)``: its native methods would read unset memory."""
+    if not module._is_built:
+        return f"{type(module).__name__}(<not built>)"
     name = module._type_name() if _is_native(type(module)) else type(module).__name__
     lines = [f"  ({key}): " + repr(child).replace("\n", "\n  ") for key, child in module.named_children()]
     if not lines:

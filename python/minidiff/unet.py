@@ -31,6 +31,34 @@ class FrozenConfig(dict):
         raise TypeError("the config of a built model cannot be changed; build a new model instead")
 
 
+def _native_config(config: dict) -> tuple[dict, dict]:
+    """Splits a diffusers config into what the native model is built from and the values its config
+    must report as given, where diffusers reads a value more loosely than the native parser:
+    a ``(height, width)`` sample_size, ``time_embedding_dim=0`` (diffusers' ``or``: the default
+    width), block types with the old ``UNetRes`` prefix, and a ``None`` down/upsample_type ("conv")."""
+    native, shown = dict(config), {}
+    size = config.get("sample_size")
+    if isinstance(size, (list, tuple)):
+        if len(size) != 2 or not all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) for s in size):
+            raise ValueError(f"UNet2DModel: sample_size must be an int or a (height, width) pair, got {size!r}")
+        shown["sample_size"] = tuple(int(s) for s in size)
+        native["sample_size"] = int(size[0])  # the native config holds one int; the pair is reported above
+    width = config.get("time_embedding_dim")
+    if isinstance(width, (int, np.integer)) and not isinstance(width, bool) and width == 0:
+        shown["time_embedding_dim"] = 0
+        native["time_embedding_dim"] = None
+    for key in ("down_block_types", "up_block_types"):
+        types = config.get(key)
+        if isinstance(types, (list, tuple)) and any(isinstance(t, str) and t.startswith("UNetRes") for t in types):
+            shown[key] = tuple(types)
+            native[key] = [t[len("UNetRes") :] if isinstance(t, str) and t.startswith("UNetRes") else t for t in types]
+    for key in ("downsample_type", "upsample_type"):
+        if key in config and config[key] in (None, ""):
+            shown[key] = config[key]
+            native[key] = "conv"
+    return native, shown
+
+
 def _rename_old_keys(state: dict) -> dict:
     out = {}
     for key, value in state.items():
@@ -54,11 +82,14 @@ class UNet2DModel(_core.nn.UNet2DModel):
     __slots__ = ()
 
     def __init__(self, **config):
-        super().__init__(**config)
+        native, shown = _native_config(config)
+        super().__init__(**native)
+        # a plain attribute: copy.deepcopy carries it over (serialization._copy_instance_dict)
+        self._config_as_given = shown
 
     @property
     def config(self) -> FrozenConfig:
-        return FrozenConfig(self._config_dict)
+        return FrozenConfig({**self._config_dict, **getattr(self, "_config_as_given", {})})
 
     @property
     def dtype(self) -> str:
@@ -100,7 +131,7 @@ class UNet2DModel(_core.nn.UNet2DModel):
 
         folder = Path(path)
         folder.mkdir(parents=True, exist_ok=True)
-        config = {"_class_name": "UNet2DModel", "_diffusers_version": "0.30.0", **self._config_dict}
+        config = {"_class_name": "UNet2DModel", "_diffusers_version": "0.30.0", **self.config}
         config = {k: list(v) if isinstance(v, tuple) else v for k, v in config.items()}
         state = {k: np.ascontiguousarray(v.numpy()) for k, v in self.state_dict().items()}
         atomic_write_bytes(folder / WEIGHTS_NAME, save(state, metadata={"format": "pt"}))

@@ -39,7 +39,9 @@ class Module:
     def __repr__(module: Module) -> str:
         """
         torch's layout: the class name (a native layer's own, such as "AttnDownBlock2D"), its
-            ``extra_repr()``, then each child's repr indented under its name.
+            ``extra_repr()``, then each child's repr indented under its name. A module whose native part
+            was never built (its constructor raised; pytest prints such a half-made ``self`` in tracebacks)
+            prints as ``Name(<not built>)``: its native methods would read unset memory.
         """
     def __call__(self, *args, **kwargs) -> typing.Any: ...
     def __copy__(self): ...
@@ -121,6 +123,8 @@ class Module:
         """
         Zeroes every .grad in place (gradients are kept, as views of the optimizer's arena)
         """
+    @property
+    def _is_built(self) -> bool: ...
     @property
     def device(self) -> minidiff._core.Device: ...
     @property
