@@ -48,6 +48,10 @@ class ModuleList(_NativeModuleList):
         if modules is not None:
             self.extend(modules)
 
+    def append(self, module) -> ModuleList:
+        _check_module("ModuleList.append", module)
+        return super().append(module)
+
     def extend(self, modules) -> ModuleList:
         for m in modules:
             self.append(m)
@@ -56,15 +60,17 @@ class ModuleList(_NativeModuleList):
     def _replace_all(self, modules: list) -> None:
         # children are named by position ("0", "1", ...), as torch names them: re-register in order
         for i in range(len(self)):
-            setattr(self, str(i), None)
+            _unregister(self, str(i))
         self.extend(modules)
 
     def insert(self, index: int, module) -> None:
+        _check_module("ModuleList.insert", module)  # before anything changes
         items = list(self)
         items.insert(index, module)
         self._replace_all(items)
 
     def __setitem__(self, index: int, module) -> None:
+        _check_module("ModuleList", module)
         items = list(self)
         items[index] = module  # IndexError for an index out of range, as a list
         self._replace_all(items)
@@ -74,17 +80,30 @@ class ModuleList(_NativeModuleList):
         del items[index]
         self._replace_all(items)
 
+    def pop(self, index=-1):
+        """Removes and returns the module at ``index`` (the last by default); the rest are renumbered."""
+        module = self[index]
+        del self[index]
+        return module
+
     def __iadd__(self, modules) -> ModuleList:
         return self.extend(modules)
+
+    def __add__(self, other) -> ModuleList:
+        return ModuleList(list(self) + list(other))
 
     def __getitem__(self, index):
         if isinstance(index, slice):
             return ModuleList([super(ModuleList, self).__getitem__(i) for i in range(len(self))[index]])
-        if index < 0:
-            index += len(self)
-        if not 0 <= index < len(self):
-            raise IndexError(f"ModuleList index {index} is out of range for {len(self)} modules")
-        return super().__getitem__(index)
+        index, size = operator.index(index), len(self)
+        if not -size <= index < size:
+            raise IndexError(f"ModuleList index {index} is out of range for {size} modules")
+        return super().__getitem__(index % size)
+
+
+def _check_module(owner: str, module) -> None:
+    if not isinstance(module, Module):
+        raise TypeError(f"{owner}: {type(module).__name__} is not a Module")
 
 
 # ---- written in Python from the ops
@@ -102,92 +121,322 @@ def _module_repr(module: Module) -> str:
     if not module._is_built:
         return f"{type(module).__name__}(<not built>)"
     name = module._type_name() if _is_native(type(module)) else type(module).__name__
-    lines = [f"  ({key}): " + repr(child).replace("\n", "\n  ") for key, child in module.named_children()]
+    # the native list: a child registered as None prints as "(name): None", as torch's
+    lines = [f"  ({k}): " + repr(child).replace("\n", "\n  ") for k, child in _native_named_children(module)]
     if not lines:
         return f"{name}({module.extra_repr()})"
     return f"{name}({module.extra_repr()}\n" + "\n".join(lines) + "\n)"
 
 
+def _module_list_repr(module: Module) -> str:
+    """torch's ModuleList layout: a run of entries that print alike is one line, ``(0-2): 3 x Linear(...)``."""
+    if not module._is_built:
+        return _module_repr(module)
+    texts = [repr(child).replace("\n", "\n  ") for child in module]
+    lines, start = [], 0
+    for end in range(1, len(texts) + 1):
+        if end < len(texts) and texts[end] == texts[start]:
+            continue
+        label = f"({start})" if end - start == 1 else f"({start}-{end - 1}): {end - start} x"
+        lines.append(f"{label}: {texts[start]}" if end - start == 1 else f"{label} {texts[start]}")
+        start = end
+    name = type(module).__name__
+    return f"{name}(\n  " + "\n  ".join(lines) + "\n)" if lines else f"{name}()"
+
+
 # every module, native or written in Python, prints this way (a subclass may override __repr__)
 Module.__repr__ = _module_repr
+_NativeModuleList.__repr__ = _module_list_repr
 
 
 # ---- torch's Module methods that the native core leaves to Python
 
-
-def _as_generator(native, named: bool, tensors: bool):
-    """torch's parameters(), children(), ... return generators (``next(model.parameters())``);
-    the native methods return lists. Tensors come out as their one Python handle (handles.py), so
-    ``p in model.parameters()`` and ``opt.state[p]`` work."""
-
-    def method(self, *args, **kwargs):
-        for item in native(self, *args, **kwargs):
-            if not tensors:
-                yield item
-            elif named:
-                yield item[0], handles.canonical(item[1])
-            else:
-                yield handles.canonical(item)
-
-    method.__name__ = method.__qualname__ = native.__name__
-    method.__doc__ = f"{native.__name__}(...) as a generator, as in torch."
-    return method
-
-
-for _name, _named, _tensors in (
-    ("parameters", False, True),
-    ("named_parameters", True, True),
-    ("buffers", False, True),
-    ("named_buffers", True, True),
-    ("children", False, False),
-    ("named_children", True, False),
-    ("modules", False, False),
-    ("named_modules", True, False),
-):
-    setattr(Module, _name, _as_generator(getattr(Module, _name), _named, _tensors))
-
+_native_named_parameters = Module.named_parameters
+_native_named_children = Module.named_children
+_native_state_dict = Module.state_dict
+_native_train = Module.train
 _native_getattr, _native_setattr = Module.__getattr__, Module.__setattr__
 _native_register_parameter, _native_register_buffer = Module.register_parameter, Module.register_buffer
+_native_register_module = Module.register_module
+
+
+def _require_built(module: Module, what: str) -> None:
+    """The native methods of a module whose ``Module.__init__`` has not run would use the unset
+    memory of its C++ part (register_parameter there crashed the process): an AttributeError, as
+    torch's (its registries do not exist yet either)."""
+    if not module._is_built:
+        raise AttributeError(
+            f"{type(module).__name__}.{what}: Module.__init__() has not been called (call super().__init__() first)"
+        )
+
+
+def _named_children(self: Module):
+    """The children by name, in registration order. Unlike torch's, a module registered under two
+    names comes under both (containers count their entries with it, and copy.deepcopy rebuilds the
+    registry from it); a child registered as None is left out, as torch's."""
+    _require_built(self, "named_children")
+    for name, child in _native_named_children(self):
+        if child is not None:
+            yield name, child
+
+
+def _children(self: Module):
+    for _, child in self.named_children():
+        yield child
+
+
+Module.named_children = _named_children
+Module.children = _children
+
+
+def _own_parameters(module: Module) -> list:
+    return _native_named_parameters(module, "", False)
+
+
+def _own_buffers(module: Module) -> list:
+    return [(name, t) for name, t, _ in module._own_buffers() if t is not None]
+
+
+def _named_modules(self: Module, memo: set | None = None, prefix: str = "", remove_duplicate: bool = True):
+    """The module and its descendants, depth first, each once (a block used twice is listed under
+    its first name) unless ``remove_duplicate=False``, as torch's."""
+    _require_built(self, "named_modules")
+    if memo is None:
+        memo = set()
+    if self in memo:
+        return
+    if remove_duplicate:
+        memo.add(self)
+    yield prefix, self
+    for name, child in _native_named_children(self):
+        if child is not None:
+            yield from child.named_modules(memo, f"{prefix}.{name}" if prefix else name, remove_duplicate)
+
+
+def _modules(self: Module):
+    for _, module in self.named_modules():
+        yield module
+
+
+def _named_members(self: Module, members, prefix: str, recurse: bool, remove_duplicate: bool):
+    """torch's walk for named_parameters / named_buffers: each module's own tensors, module by
+    module; a tensor registered twice (tied weights) once, under its first name, unless
+    ``remove_duplicate=False``."""
+    _require_built(self, members.__name__.replace("_own", "named"))
+    modules = self.named_modules(prefix=prefix, remove_duplicate=remove_duplicate) if recurse else [(prefix, self)]
+    seen = set()
+    for module_prefix, module in modules:
+        for name, t in members(module):
+            if remove_duplicate:
+                if t._impl_id in seen:
+                    continue
+                seen.add(t._impl_id)
+            yield (f"{module_prefix}.{name}" if module_prefix else name), handles.canonical(t)
+
+
+def _named_parameters(self: Module, prefix: str = "", recurse: bool = True, remove_duplicate: bool = True):
+    _require_built(self, "named_parameters")
+    if recurse and remove_duplicate:  # the common call, listed by the core
+        for name, p in _native_named_parameters(self, prefix, True):
+            yield name, handles.canonical(p)
+        return
+    yield from _named_members(self, _own_parameters, prefix, recurse, remove_duplicate)
+
+
+def _parameters(self: Module, recurse: bool = True):
+    for _, p in self.named_parameters(recurse=recurse):
+        yield p
+
+
+def _named_buffers(self: Module, prefix: str = "", recurse: bool = True, remove_duplicate: bool = True):
+    yield from _named_members(self, _own_buffers, prefix, recurse, remove_duplicate)
+
+
+def _buffers(self: Module, recurse: bool = True):
+    for _, t in self.named_buffers(recurse=recurse):
+        yield t
+
+
+def _state_entries(module: Module, prefix: str):
+    """The tensors themselves (not detached) in the native state_dict's order: each module's
+    parameters, then its persistent buffers, then its children's (a module registered twice under
+    both names, as torch's)."""
+    for name, p in _own_parameters(module):
+        yield prefix + name, handles.canonical(p)
+    for name, t, persistent in module._own_buffers():
+        if t is not None and persistent:
+            yield prefix + name, handles.canonical(t)
+    for name, child in _native_named_children(module):
+        if child is not None:
+            yield from _state_entries(child, f"{prefix}{name}.")
+
+
+def _state_dict(self: Module, *args, destination=None, prefix: str = "", keep_vars: bool = False):
+    """torch's ``state_dict(destination=None, prefix="", keep_vars=False)`` (also positionally, as
+    torch still accepts): detached tensors sharing the module's storage, or with ``keep_vars``
+    the parameters and buffers themselves."""
+    _require_built(self, "state_dict")
+    if len(args) > 3:
+        raise TypeError(f"state_dict() takes at most 3 positional arguments, got {len(args)}")
+    destination, prefix, keep_vars = (*args, *(destination, prefix, keep_vars)[len(args) :])
+    if destination is None:
+        destination = OrderedDict()
+    items = _state_entries(self, prefix) if keep_vars else _native_state_dict(self).items()
+    for key, t in items:
+        destination[key if keep_vars else prefix + key] = t
+    return destination
+
+
+def _is_built(module: Module) -> bool:
+    # False until Module.__init__ ran: the native methods would read the unset memory of its C++ part
+    return module._is_built
+
+
+def _slot(module: Module, name: str) -> str | None:
+    """What ``name`` is registered as in this module: "parameter" (also a parameter registered as
+    None, or one a native layer was built without), "module", "buffer" (also one registered as
+    None), or None."""
+    if (
+        any(n == name for n, _ in _own_parameters(module))
+        or name in vars(module).get("_none_params", ())
+        or name in module._absent_names()
+    ):
+        return "parameter"
+    if any(n == name for n, _ in _native_named_children(module)):
+        return "module"
+    if name in vars(module).get("_none_buffers", {}) or any(b[0] == name for b in module._own_buffers()):
+        return "buffer"
+    return None
+
+
+def _unregister(module: Module, name: str) -> None:
+    """Drops whatever ``name`` is registered as, and the attribute that stood for it."""
+    _native_register_parameter(module, name, None)  # the native unregister: parameter, buffer or child
+    state = vars(module)
+    state.get("_child_objects", {}).pop(name, None)
+    state.get("_none_buffers", {}).pop(name, None)
+    state.get("_none_params", set()).discard(name)
+    state.pop(name, None)
+
+
+def _check_name(module: Module, kind: str, name, slot: str) -> None:
+    """torch's checks of a name to register: a string, not empty, without ".", and not an
+    attribute of another kind (TypeError, then KeyError)."""
+    _require_built(module, f"register_{kind}")
+    if not isinstance(name, str):
+        raise TypeError(f"{kind} name should be a string, got {type(name).__name__}")
+    if not name:
+        raise KeyError(f'{kind} name can\'t be empty string ""')
+    if "." in name:
+        raise KeyError(f'{kind} name can\'t contain ".", got {name!r}')
+    if _slot(module, name) != slot and hasattr(module, name):
+        raise KeyError(f"attribute '{name}' already exists")
 
 
 def _getattr(self: Module, name: str):
-    value = _native_getattr(self, name)
+    try:
+        value = _native_getattr(self, name)
+    except AttributeError:
+        # a child registered as None (register_module(name, None)) reads None, as torch's
+        if _is_built(self) and any(n == name and c is None for n, c in _native_named_children(self)):
+            return None
+        raise
     return handles.canonical(value) if isinstance(value, _core.Tensor) else value
 
 
 def _setattr(self: Module, name: str, value) -> None:
-    if isinstance(value, _core.Tensor) and not value._is_param:
-        buffers = {n: persistent for n, _, persistent in self._own_buffers()} if _is_built(self) else {}
-        if name in buffers:  # a new value for a registered buffer replaces it, as in torch
-            self.register_buffer(name, value, buffers[name])
+    """torch's rules: a Parameter registers (replacing a buffer or module of that name), a module
+    registers (replacing a buffer), a tensor or None replaces a buffer; a parameter takes only a
+    Parameter or None, a module only a module or None, a buffer only a tensor or None (else a
+    TypeError, leaving the registry as it was)."""
+    if not _is_built(self):  # the native setattr refuses modules and parameters here
+        _native_setattr(self, name, value)
+        return
+    slot = _slot(self, name)
+    is_param = isinstance(value, _core.Tensor) and value._is_param
+    if is_param:
+        if slot in ("module", "buffer"):
+            _unregister(self, name)
+    elif slot == "parameter":
+        if value is None:
+            self.register_parameter(name, None)
             return
-        empty = self.__dict__.get("_none_buffers", {})
-        if name in empty:  # a buffer registered as None takes its first tensor, as in torch
-            self.register_buffer(name, value, empty[name])
-            return
+        if isinstance(value, _core.Tensor):  # it would stay registered with its old value under the new attribute
+            raise TypeError(
+                f"cannot assign a plain tensor to parameter '{name}' (md.nn.Parameter or None expected; to "
+                "change its values, use copy_ under no_grad)"
+            )
+        raise TypeError(
+            f"cannot assign '{type(value).__name__}' as parameter '{name}' (md.nn.Parameter or None expected)"
+        )
+    elif isinstance(value, Module):
+        if slot == "buffer":
+            _unregister(self, name)
+        vars(self).get("_child_objects", {}).pop(name, None)  # the attribute keeps the new one alive
+    elif slot == "module":
+        if value is not None:
+            raise TypeError(
+                f"cannot assign '{type(value).__name__}' as child module '{name}' (md.nn.Module or None expected)"
+            )
+        _unregister(self, name)
+        object.__setattr__(self, name, None)
+        return
+    elif slot == "buffer":
+        if value is not None and not isinstance(value, _core.Tensor):
+            raise TypeError(f"cannot assign '{type(value).__name__}' as buffer '{name}' (a tensor or None expected)")
+        persistent = vars(self).get("_none_buffers", {}).get(name)
+        if persistent is None:
+            persistent = next(p for n, _, p in self._own_buffers() if n == name)
+        self.register_buffer(name, value, persistent)  # a new value replaces it; None empties it
+        return
     _native_setattr(self, name, value)
-    if isinstance(value, _core.Tensor) and value._is_param:
+    if is_param:
         # attribute access returns what sits in __dict__: make that the tensor's one handle
         object.__setattr__(self, name, handles.adopt(value))
 
 
-def _is_built(module: Module) -> bool:
-    try:
-        module._own_buffers()
-    except (AttributeError, TypeError):  # Module.__init__ not called yet
-        return False
-    return True
+def _delattr(self: Module, name: str) -> None:
+    """``del module.name`` unregisters a parameter, buffer or child, as torch's."""
+    if _is_built(self) and _slot(self, name) is not None:
+        _unregister(self, name)
+        return
+    object.__delattr__(self, name)
+
+
+def _dir(self: Module) -> list[str]:
+    """The attributes plus the registered names (buffers and children live outside ``__dict__``);
+    names starting with a digit (a container's entries) left out, as torch's."""
+    names = set(object.__dir__(self))
+    if _is_built(self):
+        names.update(n for n, _ in _own_parameters(self))
+        names.update(b[0] for b in self._own_buffers())
+        names.update(n for n, _ in _native_named_children(self))
+    return sorted(n for n in names if not n[:1].isdigit())
 
 
 def _register_parameter(self: Module, name: str, param) -> None:
+    _check_name(self, "parameter", name, "parameter")
+    if param is not None and not (isinstance(param, _core.Tensor) and param._is_param):
+        raise TypeError(
+            f"cannot assign '{type(param).__name__}' object to parameter '{name}' (md.nn.Parameter or None required)"
+        )
     _native_register_parameter(self, name, param)
+    state = vars(self)
     if param is not None:
+        state.get("_none_params", set()).discard(name)
+        state.pop(name, None)  # an attribute set earlier would hide the new parameter
         handles.adopt(param)
     else:  # as torch: the attribute reads None, and nothing is in parameters() or the state dict
+        state.setdefault("_none_params", set()).add(name)
         object.__setattr__(self, name, None)
 
 
 def _register_buffer(self: Module, name: str, tensor, persistent: bool = True) -> None:
+    _check_name(self, "buffer", name, "buffer")
+    if tensor is not None and not isinstance(tensor, _core.Tensor):
+        raise TypeError(
+            f"cannot assign '{type(tensor).__name__}' object to buffer '{name}' (a tensor or None required)"
+        )
     if tensor is None:  # as torch: the attribute reads None, and nothing is in buffers() or the state dict
         _native_register_parameter(self, name, None)  # the native unregister: drops a buffer of that name too
         object.__setattr__(self, name, None)
@@ -200,10 +449,42 @@ def _register_buffer(self: Module, name: str, tensor, persistent: bool = True) -
     handles.adopt(tensor)
 
 
+def _add_child(parent: Module, name: str, module) -> None:
+    """Registers ``module`` (or None) as the child ``name`` and keeps its Python object alive: the
+    native registry holds only its C++ part, so a module defined in Python would come back as a
+    bare ``Module`` once the caller dropped it. Unlike attribute assignment it leaves the instance
+    ``__dict__`` alone (but drops an attribute of that name, which would hide the new child)."""
+    _native_register_module(parent, name, module)
+    state = vars(parent)
+    state.pop(name, None)
+    if module is not None:
+        state.setdefault("_child_objects", {})[name] = module
+    else:
+        state.get("_child_objects", {}).pop(name, None)
+
+
+def _register_module(self: Module, name: str, module) -> None:
+    if module is not None and not isinstance(module, Module):
+        raise TypeError(f"{type(module).__name__} is not a Module subclass")
+    _check_name(self, "module", name, "module")
+    _add_child(self, name, module)
+
+
+Module.named_parameters = _named_parameters
+Module.parameters = _parameters
+Module.named_buffers = _named_buffers
+Module.buffers = _buffers
+Module.named_modules = _named_modules
+Module.modules = _modules
+Module.state_dict = _state_dict
 Module.__getattr__ = _getattr
 Module.__setattr__ = _setattr
+Module.__delattr__ = _delattr
+Module.__dir__ = _dir
 Module.register_parameter = _register_parameter
 Module.register_buffer = _register_buffer
+Module.register_module = _register_module
+Module.add_module = _register_module
 
 
 def _requires_grad_(self: Module, requires_grad: bool = True) -> Module:
@@ -213,12 +494,37 @@ def _requires_grad_(self: Module, requires_grad: bool = True) -> Module:
     return self
 
 
+def _unique_children(module: Module):
+    seen = set()
+    for child in module.children():
+        if child is not None and child not in seen:
+            seen.add(child)
+            yield child
+
+
 def _apply(self: Module, fn) -> Module:
-    """Calls ``fn`` on every submodule (children first) and on the module itself, as torch."""
-    for child in self.children():
+    """Calls ``fn`` on every submodule (children first) and on the module itself, as torch (a child
+    registered twice, once)."""
+    for child in _unique_children(self):
         child.apply(fn)
     fn(self)
     return self
+
+
+def _train(self: Module, mode: bool = True) -> Module:
+    """Sets training mode here and in every child through the child's own ``train`` (a subclass's
+    override, such as one keeping a frozen part in eval mode, runs as in torch)."""
+    _require_built(self, "train")
+    if not isinstance(mode, bool):
+        raise ValueError(f"train: the training mode must be a bool, got {mode!r}")
+    _native_train(self, mode)
+    for child in _unique_children(self):
+        child.train(mode)
+    return self
+
+
+def _eval(self: Module) -> Module:
+    return self.train(False)
 
 
 def _get_submodule(self: Module, target: str) -> Module:
@@ -231,6 +537,27 @@ def _get_submodule(self: Module, target: str) -> Module:
     return module
 
 
+def _get_tensor(self: Module, target: str, kind: str, members):
+    module_path, _, name = target.rpartition(".")
+    module = self.get_submodule(module_path)
+    found = dict(members(module)).get(name)
+    if found is None:
+        if hasattr(module, name):
+            raise AttributeError(f"{type(module).__name__}.{name} is not a {kind} (looking up {target!r})")
+        raise AttributeError(f"{type(module).__name__} has no attribute {name!r} (looking up {target!r})")
+    return handles.canonical(found)
+
+
+def _get_parameter(self: Module, target: str):
+    """The parameter at a dotted path (``model.get_parameter("down_blocks.0.resnets.0.conv1.weight")``)."""
+    return _get_tensor(self, target, "parameter", _own_parameters)
+
+
+def _get_buffer(self: Module, target: str):
+    """The buffer at a dotted path."""
+    return _get_tensor(self, target, "buffer", _own_buffers)
+
+
 def _float(self: Module) -> Module:
     return self  # parameters are float32 already
 
@@ -239,10 +566,13 @@ _native_to = Module.to
 
 
 def _to(self: Module, *args, device=None, dtype=None, non_blocking: bool = False) -> Module:
-    """``to(device)``, ``to(dtype)``, ``to(device, dtype)`` or keywords, as torch. Parameters are
-    float32: a dtype other than float32 is a TypeError."""
+    """``to(device)``, ``to(dtype)``, ``to(device, dtype)``, ``to(tensor)`` or keywords, as torch.
+    Parameters are float32: a dtype other than float32 is a TypeError."""
+    _require_built(self, "to")
     for arg in args:
-        if isinstance(arg, str) and arg in ("float32", "float"):
+        if isinstance(arg, _core.Tensor):  # the tensor's device and dtype
+            device, dtype = arg.device, arg.dtype
+        elif isinstance(arg, str) and arg in ("float32", "float"):
             dtype = arg
         elif arg is not None:
             device = arg
@@ -255,28 +585,34 @@ def _to(self: Module, *args, device=None, dtype=None, non_blocking: bool = False
 
 Module.requires_grad_ = _requires_grad_
 Module.apply = _apply
+Module.train = _train
+Module.eval = _eval
 Module.get_submodule = _get_submodule
+Module.get_parameter = _get_parameter
+Module.get_buffer = _get_buffer
 Module.float = _float
 Module.to = _to
+# torch's dtype casts: float32 is the one parameter dtype here, so these name what is not supported
+Module.half = lambda self: self.to("float16")
+Module.double = lambda self: self.to("float64")
+Module.bfloat16 = lambda self: self.to("bfloat16")
 
 
 def _set_child(parent: Module, name: str, module: Module) -> None:
-    """Registers ``module`` as the child ``name`` of ``parent`` and keeps its Python object alive
-    (the native registry holds only its C++ part: a module defined in Python would come back as a
-    bare ``Module``). Unlike attribute assignment it leaves the instance ``__dict__`` alone, so a
-    child named like a method ("keys", "forward") does not hide the method."""
+    """Registers ``module`` as the child ``name`` of a container, keeping its Python object alive.
+    A child named like a method ("keys", "forward") does not hide the method, and is allowed."""
     owner = type(parent).__name__
     if not isinstance(name, str):
         raise TypeError(f"{owner}: a module name must be a string, got {type(name).__name__}")
     if not isinstance(module, Module):
         raise TypeError(f"{owner}: {type(module).__name__} is not a Module")
-    parent.register_module(name, module)
-    vars(parent).setdefault("_child_objects", {})[name] = module
+    if not name or "." in name:
+        raise KeyError(f'{owner}: a module name must be non-empty and cannot contain ".", got {name!r}')
+    _add_child(parent, name, module)
 
 
 def _remove_child(parent: Module, name: str) -> None:
-    parent.register_parameter(name, None)  # the native unregister: drops whatever is registered as name
-    vars(parent).get("_child_objects", {}).pop(name, None)
+    _unregister(parent, name)
 
 
 class _PythonModule(Module):
@@ -328,6 +664,58 @@ class Sequential(_PythonModule):
         for module in modules:
             self.append(module)
         return self
+
+    def _position(self, index) -> int:
+        size = len(self)
+        index = operator.index(index)
+        if not -size <= index < size:
+            raise IndexError(f"Sequential index {index} is out of range for {size} modules")
+        return index % size
+
+    def _renumber(self, modules: list) -> None:
+        # after a deletion or an insertion the children are "0", "1", ... again, as torch renames them
+        for name, _ in list(self.named_children()):
+            _remove_child(self, name)
+        for i, module in enumerate(modules):
+            _set_child(self, str(i), module)
+
+    def __setitem__(self, index, module: Module) -> None:
+        """Replaces the module at ``index`` under its name."""
+        _check_module("Sequential", module)
+        _set_child(self, list(self.named_children())[self._position(index)][0], module)
+
+    def __delitem__(self, index) -> None:
+        modules = list(self)
+        if isinstance(index, slice):
+            del modules[index]
+        else:
+            del modules[self._position(index)]
+        self._renumber(modules)
+
+    def insert(self, index: int, module: Module) -> Sequential:
+        _check_module("Sequential.insert", module)
+        modules = list(self)
+        index = operator.index(index)
+        if not -len(modules) <= index <= len(modules):
+            raise IndexError(f"Sequential.insert: index {index} is out of range for {len(modules)} modules")
+        modules.insert(index, module)
+        self._renumber(modules)
+        return self
+
+    def pop(self, index) -> Module:
+        module = self[index]
+        del self[index]
+        return module
+
+    def __add__(self, other) -> Sequential:
+        if not isinstance(other, Sequential):
+            raise ValueError(f"Sequential + : only a Sequential can be added, got {type(other).__name__}")
+        return Sequential(*self, *other)
+
+    def __iadd__(self, other) -> Sequential:
+        if not isinstance(other, Sequential):
+            raise ValueError(f"Sequential += : only a Sequential can be added, got {type(other).__name__}")
+        return self.extend(list(other))
 
 
 class ModuleDict(_PythonModule):
@@ -394,6 +782,14 @@ def _as_parameter(owner: str, value):
     return value if value._is_param else Parameter(value)
 
 
+def _put_parameter(module: Module, name: str, param) -> None:
+    """A container's entry: registered without register_parameter's check against attributes, so
+    a key named like a method ("keys") is allowed, as in the module containers."""
+    _native_register_parameter(module, name, param)
+    vars(module).pop(name, None)
+    handles.adopt(param)
+
+
 def _parameters_repr(module: Module, items) -> str:
     """torch's layout for the parameter containers: one "(name): Parameter containing: [...]" line each."""
     lines = []
@@ -431,7 +827,7 @@ class ParameterList(_PythonModule):
         return Module.__getattr__(self, str(self._index(index)))
 
     def __setitem__(self, index, param) -> None:
-        self.register_parameter(str(self._index(index)), _as_parameter("ParameterList", param))
+        _put_parameter(self, str(self._index(index)), _as_parameter("ParameterList", param))
 
     def __iter__(self):
         return iter([self[i] for i in range(len(self))])
@@ -440,7 +836,7 @@ class ParameterList(_PythonModule):
         return self.extend(parameters)
 
     def append(self, value) -> ParameterList:
-        self.register_parameter(str(len(self)), _as_parameter("ParameterList", value))
+        _put_parameter(self, str(len(self)), _as_parameter("ParameterList", value))
         return self
 
     def extend(self, values) -> ParameterList:
@@ -475,11 +871,11 @@ class ParameterDict(_PythonModule):
             raise TypeError(f"ParameterDict: keys must be strings, got {type(key).__name__}")
         if not key or "." in key:
             raise KeyError(f'ParameterDict: a key must be non-empty and cannot contain ".", got {key!r}')
-        self.register_parameter(key, _as_parameter("ParameterDict", value))
+        _put_parameter(self, key, _as_parameter("ParameterDict", value))
 
     def __delitem__(self, key: str) -> None:
         self[key]  # noqa: B018 (KeyError for a missing key, as a dict)
-        self.register_parameter(key, None)
+        _unregister(self, key)
 
     def __contains__(self, key) -> bool:
         return key in self._own()
