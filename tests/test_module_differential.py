@@ -757,11 +757,6 @@ def test_deepcopy_keeps_sharing_modes_and_flags(lib):
 # ---------------------------------------------------------------- known differences outside nn.py
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="cpp/python/nn.cpp binds Module.training as a read-only property (def_property_readonly); torch "
-    "code overriding train() often sets self.training = mode",
-)
 def test_setting_training_sets_this_module_only():
     m = md.nn.Sequential(md.nn.Linear(1, 1))
     m.training = False
@@ -778,31 +773,17 @@ def test_named_children_lists_a_shared_child_once():
     assert _names(md.nn.Sequential(lin, lin).named_children()) == ["0"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="cpp/python/nn.cpp binds Dropout.p (and Linear.in_features, ...) with def_readonly; torch code "
-    "sets dropout.p = 0.0 to switch dropout off for fine-tuning",
-)
 def test_dropout_p_can_be_set():
     drop = md.nn.Dropout(0.5)
     drop.p = 0.0
     assert float(drop.train()(md.ones(100)).sum()) == 100.0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="cpp/python/nn.cpp: GroupNorm binds no `affine` (and layers.cpp's extra_repr leaves it out); "
-    "ConvTranspose2d binds no `dilation` / `groups` (Conv2d has them)",
-)
 def test_group_norm_affine_and_conv_transpose_attributes():
     assert md.nn.GroupNorm(2, 4, affine=False).affine is False
     up = md.nn.ConvTranspose2d(1, 2, 3)
     assert (up.dilation, up.groups) == ((1, 1), 1)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="cpp/python/nn.cpp binds the layers' forward without argument names (arg0), so layer(input=x) fails",
-)
 def test_layers_take_their_input_by_keyword():
     assert md.nn.Linear(2, 2)(input=md.ones(1, 2)).shape == (1, 2)

@@ -106,20 +106,24 @@ Tensor ConvTranspose2d::forward(const Tensor& x) const {
 
 // ---- GroupNorm
 
-GroupNorm::GroupNorm(int64_t groups, int64_t channels, double e, bool affine)
-    : num_groups(groups), num_channels(channels), eps(e) {
+GroupNorm::GroupNorm(int64_t groups, int64_t channels, double e, bool affine, bool bias)
+    : num_groups(groups), num_channels(channels), eps(e), affine(affine) {
   MD_CHECK(groups > 0 && channels % groups == 0, ValueError, "GroupNorm: num_channels (", channels,
            ") must be divisible by num_groups (", groups, ")");
-  if (affine) {
+  if (affine)
     register_parameter("weight", ones({channels}));
-    register_parameter("bias", zeros({channels}));
-  } else {
+  else
     declare_absent("weight");
+  if (affine && bias)
+    register_parameter("bias", zeros({channels}));
+  else
     declare_absent("bias");
-  }
 }
 
-std::string GroupNorm::extra_repr() const { return str(num_groups, ", ", num_channels, ", eps=", eps); }
+std::string GroupNorm::extra_repr() const {
+  return str(num_groups, ", ", num_channels, ", eps=", eps, ", affine=", affine ? "True" : "False",
+             ", bias=", has_parameter("bias") ? "True" : "False");
+}
 
 Tensor GroupNorm::forward(const Tensor& x) const {
   return group_norm(x, num_groups, parameter("weight"), parameter("bias"), eps);

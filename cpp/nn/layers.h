@@ -52,7 +52,8 @@ class ConvTranspose2d : public Module {
 class GroupNorm : public Module {
  public:
   MD_MODULE_CLONE(GroupNorm)
-  GroupNorm(int64_t num_groups, int64_t num_channels, double eps = 1e-5, bool affine = true);
+  // affine: a per-channel weight and (with bias, as torch 2.13's) bias.
+  GroupNorm(int64_t num_groups, int64_t num_channels, double eps = 1e-5, bool affine = true, bool bias = true);
   std::string type_name() const override { return "GroupNorm"; }
   std::string extra_repr() const override;
   Tensor forward(const Tensor& x) const;
@@ -60,6 +61,7 @@ class GroupNorm : public Module {
   Tensor forward_silu(const Tensor& x) const;
   int64_t num_groups, num_channels;
   double eps;
+  bool affine;
 };
 
 class LayerNorm : public Module {

@@ -66,6 +66,8 @@ class Module {
 
   void train(bool on = true);
   bool is_training() const { return training_; }
+  // This module's flag alone (torch's `module.training = False`); train() sets the children's too.
+  void set_training_flag(bool on) { training_ = on; }
   // Moves every parameter and buffer in place (handles held elsewhere see the move).
   void to(Device device);
   Device device() const;

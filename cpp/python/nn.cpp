@@ -345,7 +345,7 @@ void bind_nn(py::module_& m) {
              self.cast<Module&>().train(false);
              return self;
            })
-      .def_property_readonly("training", &Module::is_training)
+      .def_property("training", &Module::is_training, &Module::set_training_flag)
       .def(
           "to",
           [](py::object self, const py::object& device) {
@@ -398,7 +398,7 @@ void bind_nn(py::module_& m) {
 
   py::class_<Linear, Module, std::shared_ptr<Linear>>(nn, "Linear", py::dynamic_attr())
       .def(py::init<int64_t, int64_t, bool>(), py::arg("in_features"), py::arg("out_features"), py::arg("bias") = true)
-      .def("forward", &Linear::forward, RG())
+      .def("forward", &Linear::forward, py::arg("input"), RG())
       .def_readonly("in_features", &Linear::in_features)
       .def_readonly("out_features", &Linear::out_features);
 
@@ -419,7 +419,7 @@ void bind_nn(py::module_& m) {
            py::arg("padding_mode") = "zeros")
       .def_property_readonly("dilation", [](const Conv2d&) { return py::make_tuple(1, 1); })
       .def_property_readonly("groups", [](const Conv2d&) { return 1; })
-      .def("forward", &Conv2d::forward, RG())
+      .def("forward", &Conv2d::forward, py::arg("input"), RG())
       .def_readonly("in_channels", &Conv2d::in_channels)
       .def_readonly("out_channels", &Conv2d::out_channels)
       .def_readonly("kernel_size", &Conv2d::kernel_size)
@@ -439,22 +439,25 @@ void bind_nn(py::module_& m) {
            py::arg("in_channels"), py::arg("out_channels"), py::arg("kernel_size"), py::arg("stride") = 1,
            py::arg("padding") = 0, py::arg("output_padding") = 0, py::arg("groups") = 1, py::arg("bias") = true,
            py::arg("dilation") = 1)
-      .def("forward", &ConvTranspose2d::forward, RG())
+      .def("forward", &ConvTranspose2d::forward, py::arg("input"), RG())
       .def_readonly("in_channels", &ConvTranspose2d::in_channels)
       .def_readonly("out_channels", &ConvTranspose2d::out_channels)
       .def_readonly("kernel_size", &ConvTranspose2d::kernel_size)
       .def_readonly("stride", &ConvTranspose2d::stride)
       .def_readonly("padding", &ConvTranspose2d::padding)
-      .def_readonly("output_padding", &ConvTranspose2d::output_padding);
+      .def_readonly("output_padding", &ConvTranspose2d::output_padding)
+      .def_property_readonly("dilation", [](const ConvTranspose2d&) { return py::make_tuple(1, 1); })
+      .def_property_readonly("groups", [](const ConvTranspose2d&) { return 1; });
 
   py::class_<GroupNorm, Module, std::shared_ptr<GroupNorm>>(nn, "GroupNorm", py::dynamic_attr())
-      .def(py::init<int64_t, int64_t, double, bool>(), py::arg("num_groups"), py::arg("num_channels"),
-           py::arg("eps") = 1e-5, py::arg("affine") = true)
-      .def("forward", &GroupNorm::forward, RG())
+      .def(py::init<int64_t, int64_t, double, bool, bool>(), py::arg("num_groups"), py::arg("num_channels"),
+           py::arg("eps") = 1e-5, py::arg("affine") = true, py::kw_only(), py::arg("bias") = true)
+      .def("forward", &GroupNorm::forward, py::arg("input"), RG())
       .def("forward_silu", &GroupNorm::forward_silu, RG())
       .def_readonly("num_groups", &GroupNorm::num_groups)
       .def_readonly("num_channels", &GroupNorm::num_channels)
-      .def_readonly("eps", &GroupNorm::eps);
+      .def_readonly("eps", &GroupNorm::eps)
+      .def_readonly("affine", &GroupNorm::affine);
 
   py::class_<LayerNorm, Module, std::shared_ptr<LayerNorm>>(nn, "LayerNorm", py::dynamic_attr())
       .def(py::init([](const py::object& shape, double eps, bool affine, bool bias) {
@@ -462,7 +465,7 @@ void bind_nn(py::module_& m) {
            }),
            py::arg("normalized_shape"), py::arg("eps") = 1e-5, py::arg("elementwise_affine") = true,
            py::arg("bias") = true)
-      .def("forward", &LayerNorm::forward, RG())
+      .def("forward", &LayerNorm::forward, py::arg("input"), RG())
       .def_property_readonly("normalized_shape",
                              [](const LayerNorm& m) { return py::tuple(py::cast(m.normalized_shape)); })
       .def_readonly("eps", &LayerNorm::eps)
@@ -470,14 +473,14 @@ void bind_nn(py::module_& m) {
 
   py::class_<SiLU, Module, std::shared_ptr<SiLU>>(nn, "SiLU", py::dynamic_attr())
       .def(py::init<>())
-      .def("forward", &SiLU::forward, RG());
+      .def("forward", &SiLU::forward, py::arg("input"), RG());
   py::class_<Identity, Module, std::shared_ptr<Identity>>(nn, "Identity", py::dynamic_attr())
       .def(py::init([](py::args, py::kwargs) { return std::make_shared<Identity>(); }))
-      .def("forward", &Identity::forward);
+      .def("forward", &Identity::forward, py::arg("input"));
   py::class_<Dropout, Module, std::shared_ptr<Dropout>>(nn, "Dropout", py::dynamic_attr())
       .def(py::init<double, bool>(), py::arg("p") = 0.5, py::arg("inplace") = false)
-      .def("forward", &Dropout::forward, RG())
-      .def_readonly("p", &Dropout::p)
+      .def("forward", &Dropout::forward, py::arg("input"), RG())
+      .def_readwrite("p", &Dropout::p)
       .def_readonly("inplace", &Dropout::inplace);
   py::class_<Embedding, Module, std::shared_ptr<Embedding>>(nn, "Embedding", py::dynamic_attr())
       .def(py::init([](int64_t n, int64_t d, const py::object& padding_idx, const py::object& max_norm,
@@ -498,7 +501,7 @@ void bind_nn(py::module_& m) {
            py::arg("num_embeddings"), py::arg("embedding_dim"), py::arg("padding_idx") = py::none(),
            py::arg("max_norm") = py::none(), py::arg("norm_type") = 2.0, py::arg("scale_grad_by_freq") = false,
            py::arg("sparse") = false)
-      .def("forward", &Embedding::forward, RG())
+      .def("forward", &Embedding::forward, py::arg("input"), RG())
       .def_property_readonly(
           "padding_idx",
           [](const Embedding& e) -> py::object { return e.padding_idx < 0 ? py::none() : py::cast(e.padding_idx); })
