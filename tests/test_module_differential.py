@@ -533,11 +533,6 @@ def test_load_state_dict_results_as_torch(lib):
         m.load_state_dict({**sd, "scratch": lib.zeros(1)})  # not in the state dict: unexpected
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="cpp/nn/module.cpp Module::load_state_dict raises on the shape mismatches before it checks the "
-    "missing and unexpected keys, so the error does not list every problem as torch's does",
-)
 def test_load_state_dict_error_lists_every_problem():
     m = _block(md)
     sd = {**m.state_dict(), "a.weight": md.zeros(5, 5), "zzz": md.zeros(1)}
@@ -721,12 +716,6 @@ def test_nested_reprs_of_the_native_layers_match_torch():
     assert repr(build(md)) == repr(build(torch))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="tests/test_nn.py::test_repr_names_python_modules_by_class_with_their_extra_repr pins the current "
-    "layout ('Scaled(scale=2' then the children); torch puts a module's extra_repr on its own line when it has "
-    "children (nn.py _module_repr)",
-)
 def test_extra_repr_of_a_module_with_children_has_its_own_line():
     class Scaled(md.nn.Module):
         def __init__(self):

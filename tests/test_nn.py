@@ -229,4 +229,4 @@ def test_repr_names_python_modules_by_class_with_their_extra_repr():
             return "scale=2"
 
     text = repr(md.nn.ModuleList([Scaled()]))
-    assert text.startswith("ModuleList(\n  (0): Scaled(scale=2\n    (inner): Linear(in_features=2, out_features=3")
+    assert text.startswith("ModuleList(\n  (0): Scaled(\n    scale=2\n    (inner): Linear(in_features=2, out_features")

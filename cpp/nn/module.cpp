@@ -221,11 +221,13 @@ Module::LoadResult Module::load_state_dict(const std::map<std::string, Tensor>& 
     for (size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + v[i];
     return s;
   };
-  MD_CHECK(shape_errors.empty(), ValueError, "load_state_dict: shape mismatch for ", join(shape_errors));
-  if (strict && (!r.missing_keys.empty() || !r.unexpected_keys.empty())) {
+  // every problem in one error, as torch's: shape mismatches always, missing and unexpected keys with strict
+  const bool key_errors = strict && (!r.missing_keys.empty() || !r.unexpected_keys.empty());
+  if (!shape_errors.empty() || key_errors) {
     std::string msg = "load_state_dict: ";
-    if (!r.missing_keys.empty()) msg += "missing keys: " + join(r.missing_keys) + ". ";
-    if (!r.unexpected_keys.empty()) msg += "unexpected keys: " + join(r.unexpected_keys) + ".";
+    if (key_errors && !r.missing_keys.empty()) msg += "missing keys: " + join(r.missing_keys) + ". ";
+    if (key_errors && !r.unexpected_keys.empty()) msg += "unexpected keys: " + join(r.unexpected_keys) + ". ";
+    if (!shape_errors.empty()) msg += "shape mismatch for " + join(shape_errors) + ".";
     throw ValueError(msg);
   }
   NoGradGuard no_grad;

@@ -123,9 +123,12 @@ def _module_repr(module: Module) -> str:
     name = module._type_name() if _is_native(type(module)) else type(module).__name__
     # the native list: a child registered as None prints as "(name): None", as torch's
     lines = [f"  ({k}): " + repr(child).replace("\n", "\n  ") for k, child in _native_named_children(module)]
+    extra = module.extra_repr()
     if not lines:
-        return f"{name}({module.extra_repr()})"
-    return f"{name}({module.extra_repr()}\n" + "\n".join(lines) + "\n)"
+        return f"{name}({extra})"
+    if extra:  # torch's layout: the settings on their own line above the children
+        lines.insert(0, "  " + extra.replace("\n", "\n  "))
+    return f"{name}(\n" + "\n".join(lines) + "\n)"
 
 
 def _module_list_repr(module: Module) -> str:
