@@ -95,10 +95,16 @@ class ModuleList(_NativeModuleList):
     def __getitem__(self, index):
         if isinstance(index, slice):
             return ModuleList([super(ModuleList, self).__getitem__(i) for i in range(len(self))[index]])
-        index, size = operator.index(index), len(self)
-        if not -size <= index < size:
-            raise IndexError(f"ModuleList index {index} is out of range for {size} modules")
-        return super().__getitem__(index % size)
+        return super().__getitem__(_list_position("ModuleList", index, len(self), "modules"))
+
+
+def _list_position(owner: str, index, size: int, items: str) -> int:
+    """A container's ``index`` (negative counts from the end) as a position in [0, size), or
+    torch's IndexError naming the index as given."""
+    index = operator.index(index)
+    if not -size <= index < size:
+        raise IndexError(f"{owner} index {index} is out of range for {size} {items}")
+    return index % size
 
 
 def _check_module(owner: str, module) -> None:
@@ -654,10 +660,7 @@ class Sequential(_PythonModule):
         items = list(self.named_children())
         if isinstance(index, slice):
             return Sequential(OrderedDict(items[index]))
-        index = operator.index(index)
-        if not -len(items) <= index < len(items):
-            raise IndexError(f"Sequential index {index} is out of range for {len(items)} modules")
-        return items[index][1]
+        return items[_list_position("Sequential", index, len(items), "modules")][1]
 
     def append(self, module: Module) -> Sequential:
         _set_child(self, str(len(self)), module)
@@ -669,11 +672,7 @@ class Sequential(_PythonModule):
         return self
 
     def _position(self, index) -> int:
-        size = len(self)
-        index = operator.index(index)
-        if not -size <= index < size:
-            raise IndexError(f"Sequential index {index} is out of range for {size} modules")
-        return index % size
+        return _list_position("Sequential", index, len(self), "modules")
 
     def _renumber(self, modules: list) -> None:
         # after a deletion or an insertion the children are "0", "1", ... again, as torch renames them
@@ -818,11 +817,7 @@ class ParameterList(_PythonModule):
         return sum(1 for _ in self.named_parameters(recurse=False))
 
     def _index(self, index) -> int:
-        size = len(self)
-        index = operator.index(index)
-        if not -size <= index < size:
-            raise IndexError(f"ParameterList index {index} is out of range for {len(self)} parameters")
-        return index % size
+        return _list_position("ParameterList", index, len(self), "parameters")
 
     def __getitem__(self, index):
         if isinstance(index, slice):
