@@ -174,6 +174,16 @@ Module* built_module(const py::object& self) {
   return self.cast<Module*>();
 }
 
+// The C++ module behind self, or an AttributeError naming the method when Module.__init__() has
+// not run yet.
+Module& built_or_raise(const py::object& self, const char* method) {
+  Module* built = built_module(self);
+  if (!built)
+    throw py::attribute_error(str("'", std::string(py::str(py::type::of(self).attr("__name__"))), "'.", method,
+                                  " used before Module.__init__() was called: call super().__init__() first"));
+  return *built;
+}
+
 }  // namespace
 
 void bind_nn(py::module_& m) {
@@ -251,10 +261,19 @@ void bind_nn(py::module_& m) {
       // for the repr (minidiff/nn.py: Module.__repr__), which names modules defined in Python by
       // their class
       .def_property_readonly("_is_built", [](const py::object& self) { return built_module(self) != nullptr; })
-      .def("extra_repr", [](const Module& me) { return me.extra_repr(); })
-      .def("_type_name", [](const Module& me) { return me.type_name(); })
+      .def("extra_repr",
+           [](const py::object& self) {
+             const Module& me = built_or_raise(self, "extra_repr");
+             return me.extra_repr();
+           })
+      .def("_type_name",
+           [](const py::object& self) {
+             const Module& me = built_or_raise(self, "_type_name");
+             return me.type_name();
+           })
       .def("register_parameter",
-           [](Module& me, const std::string& name, const py::object& t) {
+           [](const py::object& self, const std::string& name, const py::object& t) {
+             Module& me = built_or_raise(self, "register_parameter");
              if (t.is_none())
                me.unregister(name);
              else
@@ -262,36 +281,57 @@ void bind_nn(py::module_& m) {
            })
       .def(
           "register_buffer",
-          [](Module& me, const std::string& name, const Tensor& t, bool persistent) {
+          [](const py::object& self, const std::string& name, const Tensor& t, bool persistent) {
+            Module& me = built_or_raise(self, "register_buffer");
             me.register_buffer(name, t, persistent);
           },
           py::arg("name"), py::arg("tensor"), py::arg("persistent") = true)
-      .def("add_module", [](Module& me, const std::string& name, ModulePtr c) { me.register_module(name, c); })
-      .def("register_module", [](Module& me, const std::string& name, ModulePtr c) { me.register_module(name, c); })
+      .def("add_module",
+           [](const py::object& self, const std::string& name, ModulePtr c) {
+             Module& me = built_or_raise(self, "add_module");
+             me.register_module(name, c);
+           })
+      .def("register_module",
+           [](const py::object& self, const std::string& name, ModulePtr c) {
+             Module& me = built_or_raise(self, "register_module");
+             me.register_module(name, c);
+           })
       .def(
-          "parameters", [](const Module& me, bool recurse) { return me.parameters(recurse); },
+          "parameters",
+          [](const py::object& self, bool recurse) {
+            const Module& me = built_or_raise(self, "parameters");
+            return me.parameters(recurse);
+          },
           py::arg("recurse") = true)
       .def(
           "named_parameters",
-          [](const Module& me, const std::string& prefix, bool recurse) {
+          [](const py::object& self, const std::string& prefix, bool recurse) {
+            const Module& me = built_or_raise(self, "named_parameters");
             return named_list(me.named_parameters(recurse), prefix);
           },
           py::arg("prefix") = "", py::arg("recurse") = true)
       .def("buffers",
-           [](const Module& me) {
+           [](const py::object& self) {
+             const Module& me = built_or_raise(self, "buffers");
              std::vector<Tensor> out;
              for (auto& kv : me.named_buffers()) out.push_back(kv.second);
              return out;
            })
-      .def("named_buffers", [](const Module& me) { return named_list(me.named_buffers(), ""); })
+      .def("named_buffers",
+           [](const py::object& self) {
+             const Module& me = built_or_raise(self, "named_buffers");
+             return named_list(me.named_buffers(), "");
+           })
       .def("children",
-           [](const Module& me) {
+           [](const py::object& self) {
+             const Module& me = built_or_raise(self, "children");
              py::list out;
              for (auto& kv : me.named_children()) out.append(py::cast(kv.second));
              return out;
            })
       .def("named_children",
-           [](const Module& me) {
+           [](const py::object& self) {
+             const Module& me = built_or_raise(self, "named_children");
              py::list out;
              for (auto& kv : me.named_children()) out.append(py::make_tuple(kv.first, py::cast(kv.second)));
              return out;
@@ -300,21 +340,26 @@ void bind_nn(py::module_& m) {
            [](py::object self) {
              py::list out;
              out.append(self);
-             for (auto& kv : self.cast<Module&>().named_modules()) out.append(py::cast(kv.second));
+             for (auto& kv : built_or_raise(self, "modules").named_modules()) out.append(py::cast(kv.second));
              return out;
            })
       .def("named_modules",
            [](py::object self) {
              py::list out;
              out.append(py::make_tuple("", self));
-             for (auto& kv : self.cast<Module&>().named_modules())
+             for (auto& kv : built_or_raise(self, "named_modules").named_modules())
                out.append(py::make_tuple(kv.first, py::cast(kv.second)));
              return out;
            })
-      .def("state_dict", [](const Module& me) { return ordered_dict(me.state_dict()); })
+      .def("state_dict",
+           [](const py::object& self) {
+             const Module& me = built_or_raise(self, "state_dict");
+             return ordered_dict(me.state_dict());
+           })
       .def(
           "load_state_dict",
-          [](Module& me, const py::dict& sd, bool strict) {
+          [](const py::object& self, const py::dict& sd, bool strict) {
+            Module& me = built_or_raise(self, "load_state_dict");
             std::map<std::string, Tensor> tensors;
             for (auto item : sd) {
               const std::string k = item.first.cast<std::string>();
@@ -336,20 +381,22 @@ void bind_nn(py::module_& m) {
       .def(
           "train",
           [](py::object self, bool on) {
-            self.cast<Module&>().train(on);
+            built_or_raise(self, "train").train(on);
             return self;
           },
           py::arg("mode") = true)
       .def("eval",
            [](py::object self) {
-             self.cast<Module&>().train(false);
+             built_or_raise(self, "eval").train(false);
              return self;
            })
-      .def_property("training", &Module::is_training, &Module::set_training_flag)
+      .def_property(
+          "training", [](const py::object& self) { return built_or_raise(self, "training").is_training(); },
+          [](const py::object& self, bool on) { built_or_raise(self, "training").set_training_flag(on); })
       .def(
           "to",
           [](py::object self, const py::object& device) {
-            Module& me = self.cast<Module&>();
+            Module& me = built_or_raise(self, "to");
             const Device d = to_device(device);
             py::gil_scoped_release release;
             me.to(d);
@@ -358,7 +405,7 @@ void bind_nn(py::module_& m) {
           py::arg("device"))
       .def("cuda",
            [](py::object self) {
-             Module& me = self.cast<Module&>();
+             Module& me = built_or_raise(self, "cuda");
              {
                py::gil_scoped_release release;
                me.to(Device{DeviceType::CUDA, 0});
@@ -367,34 +414,49 @@ void bind_nn(py::module_& m) {
            })
       .def("cpu",
            [](py::object self) {
-             Module& me = self.cast<Module&>();
+             Module& me = built_or_raise(self, "cpu");
              {
                py::gil_scoped_release release;
                me.to(Device{});
              }
              return self;
            })
-      .def_property_readonly("device", &Module::device)
+      .def_property_readonly("device", [](const py::object& self) { return built_or_raise(self, "device").device(); })
       .def(
-          "zero_grad", [](Module& me, bool set_to_none) { me.zero_grad(set_to_none); }, py::arg("set_to_none") = true,
+          "zero_grad",
+          [](const py::object& self, bool set_to_none) {
+            Module& me = built_or_raise(self, "zero_grad");
+            me.zero_grad(set_to_none);
+          },
+          py::arg("set_to_none") = true,
           "Zeroes every .grad in place (gradients are kept, as views of the optimizer's arena)")
-      .def("num_parameters", &Module::num_parameters)
+      .def("num_parameters",
+           [](const py::object& self) { return built_or_raise(self, "num_parameters").num_parameters(); })
       // copy.deepcopy support (python/minidiff/nn.py): a native layer copies itself in C++; a
       // module defined in Python is rebuilt from these lists.
       .def("_deep_copy",
-           [](const Module& me) {
+           [](const py::object& self) {
+             const Module& me = built_or_raise(self, "_deep_copy");
              py::gil_scoped_release release;
              return me.deep_copy();
            })
       .def("_own_buffers",
-           [](const Module& me) {
+           [](const py::object& self) {
+             const Module& me = built_or_raise(self, "_own_buffers");
              py::list out;
              for (const auto& b : me.own_buffers())
                out.append(py::make_tuple(std::get<0>(b), std::get<1>(b), std::get<2>(b)));
              return out;
            })
-      .def("_absent_names", [](const Module& me) { return me.absent_names(); })
-      .def("_declare_absent", [](Module& me, const std::string& name) { me.declare_absent(name); });
+      .def("_absent_names",
+           [](const py::object& self) {
+             const Module& me = built_or_raise(self, "_absent_names");
+             return me.absent_names();
+           })
+      .def("_declare_absent", [](const py::object& self, const std::string& name) {
+        Module& me = built_or_raise(self, "_declare_absent");
+        me.declare_absent(name);
+      });
 
   py::class_<Linear, Module, std::shared_ptr<Linear>>(nn, "Linear", py::dynamic_attr())
       .def(py::init<int64_t, int64_t, bool>(), py::arg("in_features"), py::arg("out_features"), py::arg("bias") = true)

@@ -179,13 +179,23 @@ def _require_built(module: Module, what: str) -> None:
         )
 
 
-def _named_children(self: Module):
-    """The children by name, in registration order. Unlike torch's, a module registered under two
-    names comes under both (containers count their entries with it, and copy.deepcopy rebuilds the
-    registry from it); a child registered as None is left out, as torch's."""
-    _require_built(self, "named_children")
-    for name, child in _native_named_children(self):
+def _registered_children(module: Module):
+    """(name, child) for each registered child, in registration order: a module registered under two
+    names comes under both (the containers count their entries with it, and copy.deepcopy rebuilds
+    the registry from it); a child registered as None is left out."""
+    _require_built(module, "named_children")
+    for name, child in _native_named_children(module):
         if child is not None:
+            yield name, child
+
+
+def _named_children(self: Module):
+    """The children by name, in registration order; as torch's, a module registered under two names
+    comes once, under its first."""
+    seen = set()
+    for name, child in _registered_children(self):
+        if id(child) not in seen:
+            seen.add(id(child))
             yield name, child
 
 
@@ -503,18 +513,10 @@ def _requires_grad_(self: Module, requires_grad: bool = True) -> Module:
     return self
 
 
-def _unique_children(module: Module):
-    seen = set()
-    for child in module.children():
-        if child is not None and child not in seen:
-            seen.add(child)
-            yield child
-
-
 def _apply(self: Module, fn) -> Module:
     """Calls ``fn`` on every submodule (children first) and on the module itself, as torch (a child
     registered twice, once)."""
-    for child in _unique_children(self):
+    for child in self.children():
         child.apply(fn)
     fn(self)
     return self
@@ -527,7 +529,7 @@ def _train(self: Module, mode: bool = True) -> Module:
     if not isinstance(mode, bool):
         raise ValueError(f"train: the training mode must be a bool, got {mode!r}")
     _native_train(self, mode)
-    for child in _unique_children(self):
+    for child in self.children():
         child.train(mode)
     return self
 
@@ -539,7 +541,7 @@ def _eval(self: Module) -> Module:
 def _get_submodule(self: Module, target: str) -> Module:
     module = self
     for part in target.split(".") if target else []:
-        found = dict(module.named_children()).get(part)
+        found = dict(_registered_children(module)).get(part)
         if found is None:
             raise AttributeError(f"{type(module).__name__} has no submodule {part!r} (looking up {target!r})")
         module = found
@@ -651,13 +653,13 @@ class Sequential(_PythonModule):
         return input
 
     def __len__(self) -> int:
-        return len(list(self.named_children()))
+        return len(list(_registered_children(self)))
 
     def __iter__(self):
-        return iter(self.children())
+        return (module for _, module in _registered_children(self))
 
     def __getitem__(self, index):
-        items = list(self.named_children())
+        items = list(_registered_children(self))
         if isinstance(index, slice):
             return Sequential(OrderedDict(items[index]))
         return items[_list_position("Sequential", index, len(items), "modules")][1]
@@ -676,7 +678,7 @@ class Sequential(_PythonModule):
 
     def _renumber(self, modules: list) -> None:
         # after a deletion or an insertion the children are "0", "1", ... again, as torch renames them
-        for name, _ in list(self.named_children()):
+        for name, _ in list(_registered_children(self)):
             _remove_child(self, name)
         for i, module in enumerate(modules):
             _set_child(self, str(i), module)
@@ -684,7 +686,7 @@ class Sequential(_PythonModule):
     def __setitem__(self, index, module: Module) -> None:
         """Replaces the module at ``index`` under its name."""
         _check_module("Sequential", module)
-        _set_child(self, list(self.named_children())[self._position(index)][0], module)
+        _set_child(self, list(_registered_children(self))[self._position(index)][0], module)
 
     def __delitem__(self, index) -> None:
         modules = list(self)
@@ -730,7 +732,7 @@ class ModuleDict(_PythonModule):
             self.update(modules)
 
     def __getitem__(self, key: str) -> Module:
-        for name, module in self.named_children():
+        for name, module in _registered_children(self):
             if name == key:
                 return module
         raise KeyError(key)
@@ -746,19 +748,19 @@ class ModuleDict(_PythonModule):
         return key in self.keys()
 
     def __len__(self) -> int:
-        return len(list(self.named_children()))
+        return len(list(_registered_children(self)))
 
     def __iter__(self):
         return iter(self.keys())
 
     def keys(self) -> list[str]:
-        return [name for name, _ in self.named_children()]
+        return [name for name, _ in _registered_children(self)]
 
     def values(self) -> list[Module]:
-        return list(self.children())
+        return [module for _, module in _registered_children(self)]
 
     def items(self) -> list[tuple[str, Module]]:
-        return list(self.named_children())
+        return list(_registered_children(self))
 
     def update(self, modules) -> None:
         """Adds the modules of a mapping, or of an iterable of (key, module) pairs, in order."""

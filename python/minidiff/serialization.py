@@ -26,7 +26,7 @@ from . import _core
 from ._core.nn import ModuleList as _NativeModuleList
 from .autograd import no_grad
 from .checkpoint import atomic_write
-from .nn import Module, Parameter, _is_native
+from .nn import Module, Parameter, _is_native, _registered_children
 
 Tensor = _core.Tensor
 
@@ -110,7 +110,7 @@ def _copy_registry(self: Module, new: Module, memo: dict) -> None:
     for name, t, persistent in self._own_buffers():
         if t is not None:
             new.register_buffer(name, copy.deepcopy(t, memo), persistent)
-    for name, child in self.named_children():
+    for name, child in _registered_children(self):
         new.register_module(name, copy.deepcopy(child, memo))
 
 
@@ -137,7 +137,7 @@ def _adopt_native_copy(self: Module, new: Module, memo: dict) -> None:
         else:
             memo[key] = u
             _keep_alive(t, memo)
-    for (name, child), (_, child_copy) in zip(list(self.named_children()), list(new.named_children())):
+    for (name, child), (_, child_copy) in zip(list(_registered_children(self)), list(_registered_children(new))):
         if id(child) in memo:
             new.register_module(name, memo[id(child)])
         elif _is_native(type(child)):
