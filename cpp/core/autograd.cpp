@@ -135,6 +135,24 @@ void accumulate_leaf(TensorImpl* leaf, const Tensor& g) {
 }  // namespace
 
 namespace {
+std::atomic<uint64_t> g_hook_ids{1};
+
+// The gradient after each hook of list, in order (a hook's result feeds the next one).
+Tensor run_grad_hooks(const GradHookList& list, Tensor g) {
+  const auto hooks = list.hooks;  // a hook may remove itself (or another) while it runs
+  for (const auto& [id, hook] : hooks) {
+    Tensor changed = hook(g);
+    if (!changed.defined()) continue;
+    MD_CHECK(changed.shape() == g.shape() && changed.dtype() == g.dtype() && changed.device() == g.device(),
+             RuntimeError, "backward: a hook registered with register_hook returned a gradient of shape ",
+             changed.shape(), " (", dtype_name(changed.dtype()), ", ", changed.device().str(), ") for one of shape ",
+             g.shape(), " (", dtype_name(g.dtype()), ", ", g.device().str(), ")");
+    g = changed;
+  }
+  return g;
+}
+
+bool has_hooks(const std::shared_ptr<GradHookList>& list) { return list && !list->hooks.empty(); }
 
 // A root's seed: grad_root checked against it, or 1 for a one-element root.
 Tensor seed_for(const Tensor& root, const Tensor& grad_root, const char* op) {
@@ -167,6 +185,17 @@ struct Sink {
 void run_engine(const std::vector<Tensor>& roots, const std::vector<Tensor>& seeds, bool retain_graph,
                 const Sink& sink) {
   NoGradGuard no_grad;  // backward closures compute with plain ops
+  // A leaf with hooks gets its gradient once, summed over the pass, after its hooks ran on it.
+  std::vector<std::pair<TensorImpl*, Tensor>> hooked_leaves;
+  std::unordered_map<TensorImpl*, size_t> hooked_index;
+  auto to_leaf = [&](TensorImpl* leaf, const Tensor& g) {
+    if (!has_hooks(leaf->grad_hooks)) return sink.leaf(leaf, g);
+    auto [it, fresh] = hooked_index.emplace(leaf, hooked_leaves.size());
+    if (fresh)
+      hooked_leaves.emplace_back(leaf, g);
+    else
+      hooked_leaves[it->second].second = add(hooked_leaves[it->second].second, g);
+  };
   std::vector<Node*> nodes;
   std::unordered_map<Node*, Tensor> buffers;
   std::vector<Node*> stack;
@@ -174,7 +203,7 @@ void run_engine(const std::vector<Tensor>& roots, const std::vector<Tensor>& see
   for (size_t i = 0; i < roots.size(); ++i) {
     Node* n = roots[i].grad_fn().get();
     if (!n) {  // a leaf root: its gradient is its seed
-      sink.leaf(roots[i].impl(), seeds[i]);
+      to_leaf(roots[i].impl(), seeds[i]);
       continue;
     }
     auto b = buffers.find(n);
@@ -204,6 +233,7 @@ void run_engine(const std::vector<Tensor>& roots, const std::vector<Tensor>& see
     if (it == buffers.end()) continue;  // nothing flowed here (every consumer's grad was undefined)
     Tensor g = std::move(it->second);
     buffers.erase(it);
+    if (has_hooks(n->hooks())) g = run_grad_hooks(*n->hooks(), std::move(g));
     sink.node(n, g);
     std::vector<Tensor> grads = n->apply(g, retain_graph);
     g = Tensor();
@@ -219,10 +249,11 @@ void run_engine(const std::vector<Tensor>& roots, const std::vector<Tensor>& see
         else
           b->second = add(b->second, gi);
       } else {
-        sink.leaf(next[i].leaf.get(), gi);
+        to_leaf(next[i].leaf.get(), gi);
       }
     }
   }
+  for (auto& [leaf, g] : hooked_leaves) sink.leaf(leaf, run_grad_hooks(*leaf->grad_hooks, std::move(g)));
 }
 
 }  // namespace
@@ -267,6 +298,22 @@ std::vector<Tensor> grad_of(const std::vector<Tensor>& roots, const std::vector<
             }};
   run_engine(roots, seeds, retain_graph, sink);
   return out;
+}
+
+GradHookHandle register_grad_hook(const Tensor& t, GradHook hook) {
+  MD_CHECK(t.defined() && t.requires_grad(), RuntimeError,
+           "register_hook: cannot register a hook on a tensor that doesn't require gradient");
+  std::shared_ptr<GradHookList>& list = t.grad_fn() ? t.grad_fn()->hooks() : t.impl()->grad_hooks;
+  if (!list) list = std::make_shared<GradHookList>();
+  const uint64_t id = g_hook_ids.fetch_add(1, std::memory_order_relaxed);
+  list->hooks.emplace_back(id, std::move(hook));
+  return GradHookHandle{list, id};
+}
+
+void GradHookHandle::remove() {
+  if (const auto l = list.lock())
+    l->hooks.erase(std::remove_if(l->hooks.begin(), l->hooks.end(), [this](const auto& h) { return h.first == id; }),
+                   l->hooks.end());
 }
 
 void retain_grad(const Tensor& t) {

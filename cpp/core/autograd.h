@@ -26,6 +26,24 @@ struct Edge {
   bool active() const { return node || leaf; }
 };
 
+// Tensor.register_hook: a function run by backward on the gradient that reaches a tensor (a
+// leaf's summed over the backward, before it goes into .grad; a non-leaf's before it flows on to
+// the tensor's inputs). It returns the gradient to use instead, or an undefined Tensor to keep it.
+using GradHook = std::function<Tensor(const Tensor& grad)>;
+
+struct GradHookList {
+  std::vector<std::pair<uint64_t, GradHook>> hooks;  // (id, hook) in registration order
+};
+
+// Removes its hook (once; a no-op after that, or when the tensor is gone).
+struct GradHookHandle {
+  std::weak_ptr<GradHookList> list;
+  uint64_t id = 0;
+  void remove();
+};
+
+GradHookHandle register_grad_hook(const Tensor& t, GradHook hook);
+
 class Node {
  public:
   Node(const char* name, BackwardFn fn, std::vector<Edge> next, const Tensor& out,
@@ -48,6 +66,9 @@ class Node {
   void retain_output(const std::shared_ptr<TensorImpl>& out) { retained_ = out; }
   std::shared_ptr<TensorImpl> retained_output() const { return retained_.lock(); }
 
+  // The hooks registered on the tensor this node made (null when none).
+  std::shared_ptr<GradHookList>& hooks() { return hooks_; }
+
  private:
   const char* name_;
   uint64_t seq_;
@@ -60,6 +81,7 @@ class Node {
   // Weak: a counter nobody else holds belongs to a tensor nobody can change any more.
   std::vector<std::pair<std::weak_ptr<uint64_t>, uint64_t>> saved_versions_;
   std::weak_ptr<TensorImpl> retained_;
+  std::shared_ptr<GradHookList> hooks_;
 };
 
 // ---- grad mode (thread local, like torch)

@@ -31,6 +31,7 @@ struct Storage {
 std::shared_ptr<Storage> allocate_storage(size_t nbytes, Device device);
 
 class Node;
+struct GradHookList;
 class Tensor;
 
 struct TensorImpl {
@@ -52,6 +53,8 @@ struct TensorImpl {
   // finds .grad None writes the gradient there instead of allocating one.
   std::shared_ptr<TensorImpl> grad_home;
   bool is_param = false;  // registered as a Module parameter
+  // A leaf's Tensor.register_hook functions (a non-leaf's are on its grad_fn); null when none.
+  std::shared_ptr<GradHookList> grad_hooks;
 };
 
 class Tensor {

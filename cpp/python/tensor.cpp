@@ -449,6 +449,12 @@ Tensor clamp_bounds(const Tensor& t, const py::object& lo, const py::object& hi)
 }
 
 void bind_tensor(py::module_& m) {
+  py::class_<GradHookHandle>(m, "RemovableHandle", "What Tensor.register_hook returns: remove() takes the hook off")
+      .def_readonly("id", &GradHookHandle::id)
+      .def("remove", &GradHookHandle::remove)
+      .def("__enter__", [](py::object self) { return self; })
+      .def("__exit__", [](GradHookHandle& h, const py::args&) { h.remove(); });
+
   using RG = py::call_guard<py::gil_scoped_release>;
   py::class_<Tensor> cls(m, "Tensor");
   // NumPy defers `ndarray op tensor` to the tensor's reflected operator (as it does for torch)
@@ -626,6 +632,31 @@ void bind_tensor(py::module_& m) {
             t.backward(g, retain_graph);
           },
           py::arg("gradient") = py::none(), py::arg("retain_graph") = false)
+      .def(
+          "register_hook",
+          [](const Tensor& t, const py::function& hook) {
+            // the function is released with the GIL held, wherever the last reference to its
+            // list goes (a graph freed by backward runs without it)
+            std::shared_ptr<py::function> fn(new py::function(hook), [](py::function* f) {
+              if (!Py_IsInitialized()) return;  // a tensor outliving the interpreter leaks its hook
+              py::gil_scoped_acquire gil;
+              delete f;
+            });
+            return register_grad_hook(t, [fn](const Tensor& grad) -> Tensor {
+              py::gil_scoped_acquire gil;
+              py::object out = (*fn)(grad);
+              if (out.is_none()) return Tensor();
+              if (!py::isinstance<Tensor>(out))
+                throw py::type_error(
+                    str("backward: the hook '", std::string(py::str(getattr(*fn, "__name__", py::str("?")))),
+                        "' registered with register_hook returned ",
+                        std::string(py::str(py::type::of(out).attr("__name__"))), "; a hook returns a Tensor or None"));
+              return out.cast<Tensor>();
+            });
+          },
+          py::arg("hook"),
+          "Registers hook(grad) -> Tensor or None, run on this tensor's gradient in each backward "
+          "(returns a handle)")
       .def("retain_grad", [](const Tensor& t) { retain_grad(t); })
       .def_property_readonly("retains_grad", [](const Tensor& t) { return retains_grad(t); })
       // in place (no autograd)

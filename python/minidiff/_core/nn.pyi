@@ -101,9 +101,8 @@ class Module:
     def named_buffers(self, prefix: str = "", recurse: bool = True, remove_duplicate: bool = True): ...
     def named_children(self):
         """
-        The children by name, in registration order. Unlike torch's, a module registered under two
-            names comes under both (containers count their entries with it, and copy.deepcopy rebuilds the
-            registry from it); a child registered as None is left out, as torch's.
+        The children by name, in registration order; as torch's, a module registered under two names
+            comes once, under its first.
         """
     def named_modules(self, memo: set | None = None, prefix: str = "", remove_duplicate: bool = True):
         """
