@@ -23,6 +23,24 @@ enum class UnaryOp : int {
   Relu,
   Sigmoid,
   Tanh,
+  Tan,
+  Asin,
+  Acos,
+  Atan,
+  Sinh,
+  Cosh,
+  Asinh,
+  Acosh,
+  Atanh,
+  Log1p,
+  Expm1,
+  Log2,
+  Log10,
+  Exp2,
+  Erf,
+  Erfc,
+  Erfinv,
+  Reciprocal,
 };
 
 // Maximum and Minimum propagate NaN from either side, as torch.maximum does. The rest are factors
@@ -65,39 +83,75 @@ constexpr bool has_int64_kernel(BinaryOp op) {
 
 // `return fn<op>(args...)` for the run-time op: the one place where the enums meet the kernels'
 // compile-time templates (used by both twins; the expansion site provides RuntimeError and str).
-#define MD_UNARY_CASES(fn, ...)                  \
-  switch (op) {                                  \
-    case UnaryOp::Neg:                           \
-      return fn<UnaryOp::Neg>(__VA_ARGS__);      \
-    case UnaryOp::Exp:                           \
-      return fn<UnaryOp::Exp>(__VA_ARGS__);      \
-    case UnaryOp::Log:                           \
-      return fn<UnaryOp::Log>(__VA_ARGS__);      \
-    case UnaryOp::Sqrt:                          \
-      return fn<UnaryOp::Sqrt>(__VA_ARGS__);     \
-    case UnaryOp::Rsqrt:                         \
-      return fn<UnaryOp::Rsqrt>(__VA_ARGS__);    \
-    case UnaryOp::Sin:                           \
-      return fn<UnaryOp::Sin>(__VA_ARGS__);      \
-    case UnaryOp::Cos:                           \
-      return fn<UnaryOp::Cos>(__VA_ARGS__);      \
-    case UnaryOp::Abs:                           \
-      return fn<UnaryOp::Abs>(__VA_ARGS__);      \
-    case UnaryOp::Square:                        \
-      return fn<UnaryOp::Square>(__VA_ARGS__);   \
-    case UnaryOp::Silu:                          \
-      return fn<UnaryOp::Silu>(__VA_ARGS__);     \
-    case UnaryOp::Gelu:                          \
-      return fn<UnaryOp::Gelu>(__VA_ARGS__);     \
-    case UnaryOp::GeluTanh:                      \
-      return fn<UnaryOp::GeluTanh>(__VA_ARGS__); \
-    case UnaryOp::Relu:                          \
-      return fn<UnaryOp::Relu>(__VA_ARGS__);     \
-    case UnaryOp::Sigmoid:                       \
-      return fn<UnaryOp::Sigmoid>(__VA_ARGS__);  \
-    case UnaryOp::Tanh:                          \
-      return fn<UnaryOp::Tanh>(__VA_ARGS__);     \
-  }                                              \
+#define MD_UNARY_CASES(fn, ...)                    \
+  switch (op) {                                    \
+    case UnaryOp::Neg:                             \
+      return fn<UnaryOp::Neg>(__VA_ARGS__);        \
+    case UnaryOp::Exp:                             \
+      return fn<UnaryOp::Exp>(__VA_ARGS__);        \
+    case UnaryOp::Log:                             \
+      return fn<UnaryOp::Log>(__VA_ARGS__);        \
+    case UnaryOp::Sqrt:                            \
+      return fn<UnaryOp::Sqrt>(__VA_ARGS__);       \
+    case UnaryOp::Rsqrt:                           \
+      return fn<UnaryOp::Rsqrt>(__VA_ARGS__);      \
+    case UnaryOp::Sin:                             \
+      return fn<UnaryOp::Sin>(__VA_ARGS__);        \
+    case UnaryOp::Cos:                             \
+      return fn<UnaryOp::Cos>(__VA_ARGS__);        \
+    case UnaryOp::Abs:                             \
+      return fn<UnaryOp::Abs>(__VA_ARGS__);        \
+    case UnaryOp::Square:                          \
+      return fn<UnaryOp::Square>(__VA_ARGS__);     \
+    case UnaryOp::Silu:                            \
+      return fn<UnaryOp::Silu>(__VA_ARGS__);       \
+    case UnaryOp::Gelu:                            \
+      return fn<UnaryOp::Gelu>(__VA_ARGS__);       \
+    case UnaryOp::GeluTanh:                        \
+      return fn<UnaryOp::GeluTanh>(__VA_ARGS__);   \
+    case UnaryOp::Relu:                            \
+      return fn<UnaryOp::Relu>(__VA_ARGS__);       \
+    case UnaryOp::Sigmoid:                         \
+      return fn<UnaryOp::Sigmoid>(__VA_ARGS__);    \
+    case UnaryOp::Tanh:                            \
+      return fn<UnaryOp::Tanh>(__VA_ARGS__);       \
+    case UnaryOp::Tan:                             \
+      return fn<UnaryOp::Tan>(__VA_ARGS__);        \
+    case UnaryOp::Asin:                            \
+      return fn<UnaryOp::Asin>(__VA_ARGS__);       \
+    case UnaryOp::Acos:                            \
+      return fn<UnaryOp::Acos>(__VA_ARGS__);       \
+    case UnaryOp::Atan:                            \
+      return fn<UnaryOp::Atan>(__VA_ARGS__);       \
+    case UnaryOp::Sinh:                            \
+      return fn<UnaryOp::Sinh>(__VA_ARGS__);       \
+    case UnaryOp::Cosh:                            \
+      return fn<UnaryOp::Cosh>(__VA_ARGS__);       \
+    case UnaryOp::Asinh:                           \
+      return fn<UnaryOp::Asinh>(__VA_ARGS__);      \
+    case UnaryOp::Acosh:                           \
+      return fn<UnaryOp::Acosh>(__VA_ARGS__);      \
+    case UnaryOp::Atanh:                           \
+      return fn<UnaryOp::Atanh>(__VA_ARGS__);      \
+    case UnaryOp::Log1p:                           \
+      return fn<UnaryOp::Log1p>(__VA_ARGS__);      \
+    case UnaryOp::Expm1:                           \
+      return fn<UnaryOp::Expm1>(__VA_ARGS__);      \
+    case UnaryOp::Log2:                            \
+      return fn<UnaryOp::Log2>(__VA_ARGS__);       \
+    case UnaryOp::Log10:                           \
+      return fn<UnaryOp::Log10>(__VA_ARGS__);      \
+    case UnaryOp::Exp2:                            \
+      return fn<UnaryOp::Exp2>(__VA_ARGS__);       \
+    case UnaryOp::Erf:                             \
+      return fn<UnaryOp::Erf>(__VA_ARGS__);        \
+    case UnaryOp::Erfc:                            \
+      return fn<UnaryOp::Erfc>(__VA_ARGS__);       \
+    case UnaryOp::Erfinv:                          \
+      return fn<UnaryOp::Erfinv>(__VA_ARGS__);     \
+    case UnaryOp::Reciprocal:                      \
+      return fn<UnaryOp::Reciprocal>(__VA_ARGS__); \
+  }                                                \
   throw RuntimeError(str("unknown unary op ", static_cast<int>(op)))
 
 #define MD_BINARY_CASES(fn, ...)                         \

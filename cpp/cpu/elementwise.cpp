@@ -14,8 +14,37 @@ namespace {
 constexpr float kSqrt1_2 = 0.70710678118654752f;
 constexpr float kInvSqrt2Pi = 0.39894228040143268f;
 constexpr float kSqrt2OverPi = 0.79788456080286536f;
+constexpr float kLn2 = 0.69314718055994531f;
+constexpr float kLn10 = 2.30258509299404568f;
+constexpr float kTwoOverSqrtPi = 1.12837916709551257f;
+constexpr float kSqrtPiOver2 = 0.88622692545275801f;
 
 inline float sigmoidf(float x) { return vsigmoid(x); }
+
+// erf^-1: Giles' single-precision approximation ("Approximating the erfinv function", 2010), then
+// one Newton step on erf in double; +-inf at +-1 and NaN outside [-1, 1], as torch.
+inline float erfinv_f(float x) {
+  if (!(std::fabs(x) <= 1.0f)) return std::nanf("");
+  if (std::fabs(x) == 1.0f) return x * INFINITY;
+  const double xd = x;
+  double w = -std::log((1.0 - xd) * (1.0 + xd)), p;
+  if (w < 5.0) {
+    w -= 2.5;
+    p = 2.81022636e-08;
+    for (double c : {3.43273939e-07, -3.5233877e-06, -4.39150654e-06, 0.00021858087, -0.00125372503, -0.00417768164,
+                     0.246640727, 1.50140941})
+      p = c + p * w;
+  } else {
+    w = std::sqrt(w) - 3.0;
+    p = -0.000200214257;
+    for (double c : {0.000100950558, 0.00134934322, -0.00367342844, 0.00573950773, -0.0076224613, 0.00943887047,
+                     1.00167406, 2.83297682})
+      p = c + p * w;
+  }
+  double y = p * xd;
+  y -= (std::erf(y) - xd) / (1.1283791670955126 * std::exp(-y * y));
+  return static_cast<float>(y);
+}
 
 template <UnaryOp op>
 inline float unary_f(float x) {
@@ -35,6 +64,24 @@ inline float unary_f(float x) {
   if constexpr (op == UnaryOp::Relu) return x > 0.0f || x != x ? x : 0.0f;  // NaN stays NaN, as in torch
   if constexpr (op == UnaryOp::Sigmoid) return sigmoidf(x);
   if constexpr (op == UnaryOp::Tanh) return vtanh(x);
+  if constexpr (op == UnaryOp::Tan) return std::tan(x);
+  if constexpr (op == UnaryOp::Asin) return std::asin(x);
+  if constexpr (op == UnaryOp::Acos) return std::acos(x);
+  if constexpr (op == UnaryOp::Atan) return std::atan(x);
+  if constexpr (op == UnaryOp::Sinh) return std::sinh(x);
+  if constexpr (op == UnaryOp::Cosh) return std::cosh(x);
+  if constexpr (op == UnaryOp::Asinh) return std::asinh(x);
+  if constexpr (op == UnaryOp::Acosh) return std::acosh(x);
+  if constexpr (op == UnaryOp::Atanh) return std::atanh(x);
+  if constexpr (op == UnaryOp::Log1p) return std::log1p(x);
+  if constexpr (op == UnaryOp::Expm1) return std::expm1(x);
+  if constexpr (op == UnaryOp::Log2) return std::log2(x);
+  if constexpr (op == UnaryOp::Log10) return std::log10(x);
+  if constexpr (op == UnaryOp::Exp2) return std::exp2(x);
+  if constexpr (op == UnaryOp::Erf) return verf(x);
+  if constexpr (op == UnaryOp::Erfc) return std::erfc(x);
+  if constexpr (op == UnaryOp::Erfinv) return erfinv_f(x);
+  if constexpr (op == UnaryOp::Reciprocal) return 1.0f / x;
   return 0.0f;
 }
 
@@ -63,6 +110,24 @@ inline float unary_df(float x, float y) {
   if constexpr (op == UnaryOp::Relu) return y <= 0.0f ? 0.0f : 1.0f;  // from the output, as torch; 1 at NaN
   if constexpr (op == UnaryOp::Sigmoid) return y * (1.0f - y);
   if constexpr (op == UnaryOp::Tanh) return 1.0f - y * y;
+  if constexpr (op == UnaryOp::Tan) return 1.0f + y * y;
+  if constexpr (op == UnaryOp::Asin) return 1.0f / std::sqrt(1.0f - x * x);
+  if constexpr (op == UnaryOp::Acos) return -1.0f / std::sqrt(1.0f - x * x);
+  if constexpr (op == UnaryOp::Atan) return 1.0f / (1.0f + x * x);
+  if constexpr (op == UnaryOp::Sinh) return std::cosh(x);
+  if constexpr (op == UnaryOp::Cosh) return std::sinh(x);
+  if constexpr (op == UnaryOp::Asinh) return 1.0f / std::sqrt(x * x + 1.0f);
+  if constexpr (op == UnaryOp::Acosh) return 1.0f / std::sqrt((x - 1.0f) * (x + 1.0f));
+  if constexpr (op == UnaryOp::Atanh) return 1.0f / (1.0f - x * x);
+  if constexpr (op == UnaryOp::Log1p) return 1.0f / (1.0f + x);
+  if constexpr (op == UnaryOp::Expm1) return y + 1.0f;
+  if constexpr (op == UnaryOp::Log2) return 1.0f / (x * kLn2);
+  if constexpr (op == UnaryOp::Log10) return 1.0f / (x * kLn10);
+  if constexpr (op == UnaryOp::Exp2) return y * kLn2;
+  if constexpr (op == UnaryOp::Erf) return kTwoOverSqrtPi * std::exp(-x * x);
+  if constexpr (op == UnaryOp::Erfc) return -kTwoOverSqrtPi * std::exp(-x * x);
+  if constexpr (op == UnaryOp::Erfinv) return kSqrtPiOver2 * std::exp(y * y);
+  if constexpr (op == UnaryOp::Reciprocal) return -y * y;
   return 0.0f;
 }
 

@@ -15,6 +15,10 @@ namespace {
 constexpr float kSqrt1_2 = 0.70710678118654752f;
 constexpr float kInvSqrt2Pi = 0.39894228040143268f;
 constexpr float kSqrt2OverPi = 0.79788456080286536f;
+constexpr float kLn2 = 0.69314718055994531f;
+constexpr float kLn10 = 2.30258509299404568f;
+constexpr float kTwoOverSqrtPi = 1.12837916709551257f;
+constexpr float kSqrtPiOver2 = 0.88622692545275801f;
 
 __device__ __forceinline__ float sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
 
@@ -36,6 +40,24 @@ __device__ __forceinline__ float unary_f(float x) {
   if constexpr (op == UnaryOp::Relu) return x > 0.0f || x != x ? x : 0.0f;  // NaN stays NaN, as in torch
   if constexpr (op == UnaryOp::Sigmoid) return sigmoidf(x);
   if constexpr (op == UnaryOp::Tanh) return tanhf(x);
+  if constexpr (op == UnaryOp::Tan) return tanf(x);
+  if constexpr (op == UnaryOp::Asin) return asinf(x);
+  if constexpr (op == UnaryOp::Acos) return acosf(x);
+  if constexpr (op == UnaryOp::Atan) return atanf(x);
+  if constexpr (op == UnaryOp::Sinh) return sinhf(x);
+  if constexpr (op == UnaryOp::Cosh) return coshf(x);
+  if constexpr (op == UnaryOp::Asinh) return asinhf(x);
+  if constexpr (op == UnaryOp::Acosh) return acoshf(x);
+  if constexpr (op == UnaryOp::Atanh) return atanhf(x);
+  if constexpr (op == UnaryOp::Log1p) return log1pf(x);
+  if constexpr (op == UnaryOp::Expm1) return expm1f(x);
+  if constexpr (op == UnaryOp::Log2) return log2f(x);
+  if constexpr (op == UnaryOp::Log10) return log10f(x);
+  if constexpr (op == UnaryOp::Exp2) return exp2f(x);
+  if constexpr (op == UnaryOp::Erf) return erff(x);
+  if constexpr (op == UnaryOp::Erfc) return erfcf(x);
+  if constexpr (op == UnaryOp::Erfinv) return erfinvf(x);
+  if constexpr (op == UnaryOp::Reciprocal) return 1.0f / x;
   return 0.0f;
 }
 
@@ -63,6 +85,24 @@ __device__ __forceinline__ float unary_df(float x, float y) {
   if constexpr (op == UnaryOp::Relu) return y <= 0.0f ? 0.0f : 1.0f;  // from the output, as torch; 1 at NaN
   if constexpr (op == UnaryOp::Sigmoid) return y * (1.0f - y);
   if constexpr (op == UnaryOp::Tanh) return 1.0f - y * y;
+  if constexpr (op == UnaryOp::Tan) return 1.0f + y * y;
+  if constexpr (op == UnaryOp::Asin) return 1.0f / sqrtf(1.0f - x * x);
+  if constexpr (op == UnaryOp::Acos) return -1.0f / sqrtf(1.0f - x * x);
+  if constexpr (op == UnaryOp::Atan) return 1.0f / (1.0f + x * x);
+  if constexpr (op == UnaryOp::Sinh) return coshf(x);
+  if constexpr (op == UnaryOp::Cosh) return sinhf(x);
+  if constexpr (op == UnaryOp::Asinh) return 1.0f / sqrtf(x * x + 1.0f);
+  if constexpr (op == UnaryOp::Acosh) return 1.0f / sqrtf((x - 1.0f) * (x + 1.0f));
+  if constexpr (op == UnaryOp::Atanh) return 1.0f / (1.0f - x * x);
+  if constexpr (op == UnaryOp::Log1p) return 1.0f / (1.0f + x);
+  if constexpr (op == UnaryOp::Expm1) return y + 1.0f;
+  if constexpr (op == UnaryOp::Log2) return 1.0f / (x * kLn2);
+  if constexpr (op == UnaryOp::Log10) return 1.0f / (x * kLn10);
+  if constexpr (op == UnaryOp::Exp2) return y * kLn2;
+  if constexpr (op == UnaryOp::Erf) return kTwoOverSqrtPi * expf(-x * x);
+  if constexpr (op == UnaryOp::Erfc) return -kTwoOverSqrtPi * expf(-x * x);
+  if constexpr (op == UnaryOp::Erfinv) return kSqrtPiOver2 * expf(y * y);
+  if constexpr (op == UnaryOp::Reciprocal) return -y * y;
   return 0.0f;
 }
 

@@ -129,6 +129,42 @@ const char* unary_name(UnaryOp op) {
       return "sigmoid";
     case UnaryOp::Tanh:
       return "tanh";
+    case UnaryOp::Tan:
+      return "tan";
+    case UnaryOp::Asin:
+      return "asin";
+    case UnaryOp::Acos:
+      return "acos";
+    case UnaryOp::Atan:
+      return "atan";
+    case UnaryOp::Sinh:
+      return "sinh";
+    case UnaryOp::Cosh:
+      return "cosh";
+    case UnaryOp::Asinh:
+      return "asinh";
+    case UnaryOp::Acosh:
+      return "acosh";
+    case UnaryOp::Atanh:
+      return "atanh";
+    case UnaryOp::Log1p:
+      return "log1p";
+    case UnaryOp::Expm1:
+      return "expm1";
+    case UnaryOp::Log2:
+      return "log2";
+    case UnaryOp::Log10:
+      return "log10";
+    case UnaryOp::Exp2:
+      return "exp2";
+    case UnaryOp::Erf:
+      return "erf";
+    case UnaryOp::Erfc:
+      return "erfc";
+    case UnaryOp::Erfinv:
+      return "erfinv";
+    case UnaryOp::Reciprocal:
+      return "reciprocal";
   }
   return "?";
 }
@@ -137,7 +173,8 @@ const char* unary_name(UnaryOp op) {
 // its input, or neither. Only that is kept for the backward, as torch keeps it.
 bool backward_reads_output(UnaryOp op) {
   return op == UnaryOp::Exp || op == UnaryOp::Sqrt || op == UnaryOp::Rsqrt || op == UnaryOp::Relu ||
-         op == UnaryOp::Sigmoid || op == UnaryOp::Tanh;
+         op == UnaryOp::Sigmoid || op == UnaryOp::Tanh || op == UnaryOp::Tan || op == UnaryOp::Expm1 ||
+         op == UnaryOp::Exp2 || op == UnaryOp::Erfinv || op == UnaryOp::Reciprocal;
 }
 bool backward_reads_input(UnaryOp op) { return op != UnaryOp::Neg && !backward_reads_output(op); }
 
@@ -430,5 +467,19 @@ Tensor gelu(const Tensor& a, bool tanh_approximation) {
 Tensor relu(const Tensor& a) { return unary(UnaryOp::Relu, a); }
 Tensor sigmoid(const Tensor& a) { return unary(UnaryOp::Sigmoid, a); }
 Tensor tanh(const Tensor& a) { return unary(UnaryOp::Tanh, a); }
+
+const std::vector<std::pair<const char*, UnaryOp>>& math_unary_ops() {
+  static const std::vector<std::pair<const char*, UnaryOp>> ops = {
+      {"tan", UnaryOp::Tan},     {"asin", UnaryOp::Asin},     {"acos", UnaryOp::Acos},
+      {"atan", UnaryOp::Atan},   {"sinh", UnaryOp::Sinh},     {"cosh", UnaryOp::Cosh},
+      {"asinh", UnaryOp::Asinh}, {"acosh", UnaryOp::Acosh},   {"atanh", UnaryOp::Atanh},
+      {"log1p", UnaryOp::Log1p}, {"expm1", UnaryOp::Expm1},   {"log2", UnaryOp::Log2},
+      {"log10", UnaryOp::Log10}, {"exp2", UnaryOp::Exp2},     {"erf", UnaryOp::Erf},
+      {"erfc", UnaryOp::Erfc},   {"erfinv", UnaryOp::Erfinv}, {"reciprocal", UnaryOp::Reciprocal},
+  };
+  return ops;
+}
+
+Tensor unary_math(UnaryOp op, const Tensor& a) { return unary(op, a); }
 
 }  // namespace md

@@ -117,6 +117,10 @@ Tensor gelu(const Tensor& a, bool tanh_approximation = false);
 Tensor relu(const Tensor& a);
 Tensor sigmoid(const Tensor& a);
 Tensor tanh(const Tensor& a);
+// The rest of the float32 unary math (tan, asin, ..., erf, erfinv, reciprocal), by name: each
+// bound as md.<name> and Tensor.<name>; int64 inputs compute in float32.
+const std::vector<std::pair<const char*, UnaryOp>>& math_unary_ops();
+Tensor unary_math(UnaryOp op, const Tensor& a);
 
 // ---- reductions
 Tensor sum(const Tensor& t, const std::vector<int64_t>& dims = {}, bool keepdim = false);

@@ -27,6 +27,8 @@ void bind_functional(py::module_& m) {
   f.def("log", [](const Tensor& a) { return log(a); }, RG());
   f.def("sqrt", [](const Tensor& a) { return sqrt(a); }, RG());
   f.def("sin", [](const Tensor& a) { return sin(a); }, RG());
+  for (const auto& [name, op] : math_unary_ops())
+    f.def(name, [op = op](const Tensor& a) { return unary_math(op, a); }, py::arg("input"), RG());
   f.def("cos", [](const Tensor& a) { return cos(a); }, RG());
   f.def("abs", [](const Tensor& a) { return abs(a); }, RG());
   f.def(

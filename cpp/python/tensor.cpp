@@ -457,6 +457,8 @@ void bind_tensor(py::module_& m) {
 
   using RG = py::call_guard<py::gil_scoped_release>;
   py::class_<Tensor> cls(m, "Tensor");
+  for (const auto& [name, op] : math_unary_ops())
+    cls.def(name, [op = op](const Tensor& t) { return unary_math(op, t); }, RG());
   // NumPy defers `ndarray op tensor` to the tensor's reflected operator (as it does for torch)
   // instead of converting the tensor with __array__ and returning an ndarray without autograd.
   cls.attr("__array_priority__") = 1000;

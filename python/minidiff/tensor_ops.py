@@ -729,8 +729,12 @@ def eye(n: int, m: int | None = None, *, dtype="float32", device="cpu") -> Tenso
 # names that are plain aliases of md.functional
 _ALIASES = (
     "abs", "cos", "cumprod", "cumsum", "exp", "gather", "index_select", "log", "matmul", "sigmoid", "sin",
-    "sqrt", "tanh",
+    "sqrt", "tanh", *F._UNARY_MATH,
 )  # fmt: skip
+
+# torch's NumPy-style spellings of the inverse functions
+_ARC_NAMES = {"arcsin": "asin", "arccos": "acos", "arctan": "atan", "arcsinh": "asinh", "arccosh": "acosh",
+              "arctanh": "atanh"}  # fmt: skip
 
 _FUNCTIONS = {
     "allclose": allclose,
@@ -776,8 +780,11 @@ def install(namespace: dict) -> list[str]:
     names added, for ``__all__``."""
     for name, fn in {**_METHODS, **_PROTOCOLS, **_SHAPE_METHODS}.items():
         setattr(Tensor, name, fn)
+    for arc, name in _ARC_NAMES.items():
+        setattr(Tensor, arc, getattr(Tensor, name))
     added = dict(_FUNCTIONS)
     added.update({name: getattr(F, name) for name in _ALIASES})
+    added.update({arc: getattr(F, name) for arc, name in _ARC_NAMES.items()})
     added.update({name: _method_alias(name) for name in _FUNCTION_FORMS})
     added.update(
         split=split, unbind=unbind, amax=amax, amin=amin, any=any, all=all, concat=F.cat, concatenate=F.cat,
