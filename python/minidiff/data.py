@@ -15,15 +15,19 @@ torch's ``default_collate`` does; so is an ``md.utils.data.IterableDataset``, in
 
 from __future__ import annotations
 
+import copy
 import gzip
 import itertools
+import math
+import operator
 import os
 import pickle
 import queue
 import struct
 import threading
 import weakref
-from collections.abc import Mapping
+import zlib
+from collections.abc import Mapping, MutableMapping
 from typing import Any
 
 import numpy as np
@@ -113,7 +117,10 @@ class Dataset:
 
     def __getitem__(self, index: int) -> tuple[np.ndarray, int]:
         n = len(self)
-        i = int(index)
+        try:
+            i = operator.index(index)  # a float or a string is an error, as for arrays, not a truncated int
+        except TypeError:
+            raise TypeError(f"Dataset indices must be integers, got {type(index).__name__} {index!r}") from None
         if not -n <= i < n:
             raise IndexError(f"Dataset index {index} out of range for {n} images")
         image = self.images[i]
@@ -175,10 +182,11 @@ def _set_channels(images: np.ndarray, channels: int | None, where: str) -> np.nd
 
 
 def _crop_box(w: int, h: int, size: int) -> tuple[tuple[int, int], tuple[int, int, int, int]]:
-    # scale the shorter side to `size`, then a centred size x size crop
-    scale = size / min(w, h)
-    nw, nh = max(size, round(w * scale)), max(size, round(h * scale))
-    left, top = (nw - size) // 2, (nh - size) // 2
+    # torchvision's Resize(size) then CenterCrop(size), as diffusers' training scripts chain them:
+    # the shorter side becomes `size`, the longer int(size * long / short); the crop starts at
+    # round((new - size) / 2)
+    nw, nh = (size, int(size * h / w)) if w <= h else (int(size * w / h), size)
+    left, top = int(round((nw - size) / 2.0)), int(round((nh - size) / 2.0))
     return (nw, nh), (left, top, left + size, top + size)
 
 
@@ -233,7 +241,7 @@ def read_idx(path: str) -> np.ndarray:
     try:
         with _open_maybe_gz(path) as f:
             data = f.read()
-    except (OSError, EOFError) as e:
+    except (OSError, EOFError, zlib.error) as e:  # a damaged .gz raises zlib.error
         raise ValueError(f"cannot read IDX file {path}: {e}") from None
     if len(data) < 4 or data[0] != 0 or data[1] != 0:
         raise ValueError(f"{path} is not an IDX file (bad magic number)")
@@ -243,7 +251,7 @@ def read_idx(path: str) -> np.ndarray:
     if len(data) < 4 + 4 * ndim:
         raise ValueError(f"{path}: truncated IDX header")
     shape = struct.unpack(f">{ndim}I", data[4 : 4 + 4 * ndim])
-    count = int(np.prod(shape)) if ndim else 1
+    count = math.prod(shape)  # Python ints: a damaged header's huge sizes must not wrap around
     body = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim)
     if body.size != count:
         raise ValueError(f"{path}: IDX header says shape {shape} ({count} bytes) but holds {body.size} bytes")
@@ -350,23 +358,30 @@ def _array_to_nchw(arr: np.ndarray, where: str) -> np.ndarray:
     )
 
 
+class _MissingImages(Exception):
+    pass
+
+
 def _load_array_file(path: str, value_range):
+    labels = None
     try:
         loaded = np.load(path, allow_pickle=False)
+        if isinstance(loaded, np.lib.npyio.NpzFile):
+            # an .npz's members are read here: a damaged or object-dtype member fails now
+            with loaded:
+                if "images" not in loaded.files:
+                    raise _MissingImages(loaded.files)
+                arr = loaded["images"]
+                if "labels" in loaded.files:
+                    labels = loaded["labels"]
+        else:
+            arr = loaded
+    except _MissingImages as e:
+        raise ValueError(f"{path}: an .npz dataset needs an 'images' array, found {e.args[0]}") from None
     except Exception as e:
         raise ValueError(f"cannot read array file {path}: {e}") from None
-    labels = None
-    if isinstance(loaded, np.lib.npyio.NpzFile):
-        with loaded:
-            if "images" not in loaded.files:
-                raise ValueError(f"{path}: an .npz dataset needs an 'images' array, found {loaded.files}")
-            arr = loaded["images"]
-            if "labels" in loaded.files:
-                labels = loaded["labels"]
-                if labels.ndim != 1 or labels.dtype.kind not in "iu":
-                    raise ValueError(f"{path}: 'labels' must be a 1-D integer array, got {labels.dtype} {labels.shape}")
-    else:
-        arr = loaded
+    if labels is not None and (labels.ndim != 1 or labels.dtype.kind not in "iu"):
+        raise ValueError(f"{path}: 'labels' must be a 1-D integer array, got {labels.dtype} {labels.shape}")
     images = _array_to_nchw(arr, path)
     if labels is not None and labels.shape[0] != images.shape[0]:
         raise ValueError(f"{path}: {images.shape[0]} images but {labels.shape[0]} labels")
@@ -480,7 +495,8 @@ def load_dataset(
       uint8 arrays are 0..255. Float arrays are taken as [0, 1] images when all values lie in [0, 1],
       else they must lie in [-1, 1]; ``value_range=(0, 1)`` or ``(-1, 1)`` says which explicitly.
 
-    ``image_size`` resizes (shorter side, bilinear with antialiasing) and centre-crops to a square;
+    ``image_size`` resizes (shorter side, bilinear with antialiasing) and centre-crops to a square,
+    with the sizes and offsets of torchvision's ``Resize(image_size)`` then ``CenterCrop(image_size)``;
     ``channels`` (1 or 3) converts grayscale <-> RGB; ``random_flip`` is the default for loaders
     built on the dataset. A missing path raises FileNotFoundError; unreadable files and arrays of the
     wrong shape raise ValueError naming the file.
@@ -577,6 +593,22 @@ def _rebuild(like, fields: list) -> tuple:
     return type(like)(*fields) if hasattr(like, "_fields") else tuple(fields)
 
 
+def _rebuild_mapping(like: Mapping, fields: dict) -> Mapping:
+    """``fields`` in a mapping of ``like``'s type, as torch's default_collate keeps it: a mutable
+    mapping is copied and updated (an OrderedDict, a defaultdict with its factory), another is
+    built from a dict; a plain dict when its type cannot be."""
+    if type(like) is dict:
+        return fields
+    try:
+        if isinstance(like, MutableMapping):
+            clone = copy.copy(like)
+            clone.update(fields)
+            return clone
+        return type(like)(fields)
+    except TypeError:
+        return fields
+
+
 class _TensorRows(np.ndarray):
     """A host array of rows taken from md tensors, remembering their device and dtype.
 
@@ -633,7 +665,8 @@ def _collate(items: list, indices, path: str = ""):
                 this, that = _where(indices[k], path), _where(indices[0], path)
                 raise ValueError(f"DataLoader: {this} has {describe(x)} but {that} has {describe(first)}")
         if kind == "dict":
-            return {key: _collate([x[key] for x in items], indices, f"{path}[{key!r}]") for key in first}
+            fields = {key: _collate([x[key] for x in items], indices, f"{path}[{key!r}]") for key in first}
+            return _rebuild_mapping(first, fields)
         return _rebuild(first, [_collate([x[j] for x in items], indices, f"{path}[{j}]") for j in range(len(first))])
     arrays = [np.asarray(x) for x in items]
     tensors = all(isinstance(x, _core.Tensor) for x in items)
@@ -775,8 +808,8 @@ def _to_tensors(batch, device: str | None):
         return _rebuild(batch, [_to_tensors(x, device) for x in batch])
     if isinstance(batch, list):
         return [_to_tensors(x, device) for x in batch]
-    if isinstance(batch, dict):
-        return {k: _to_tensors(v, device) for k, v in batch.items()}
+    if isinstance(batch, Mapping):
+        return _rebuild_mapping(batch, {k: _to_tensors(v, device) for k, v in batch.items()})
     return batch
 
 
@@ -920,6 +953,10 @@ class DataLoader:
     code written for torch's DataLoader runs.
     """
 
+    # an empty dataset, or drop_last with fewer samples than batch_size, is an error here (a
+    # training loop would wait forever); torch's loader (md.utils.data) gives zero batches instead
+    _allows_empty_epochs = False
+
     def __init__(
         self,
         dataset,
@@ -966,7 +1003,7 @@ class DataLoader:
             _as_batch_array(source[:0], "the dataset array")  # its dtype, checked now rather than per batch
             if isinstance(dataset, _core.Tensor):
                 source = _tensor_rows(source, dataset)
-        if not iterable:
+        if not iterable and not self._allows_empty_epochs:
             n = len(dataset)
             if n == 0:
                 raise ValueError("DataLoader: the dataset is empty")

@@ -6,7 +6,9 @@ dataset ``md.data.Dataset``), ``TensorDataset`` pairs tensors row by row, ``Subs
 (``md.data.DataLoader``: a seeded, resumable order and a prefetch thread) with torch's signature
 and defaults: batch_size 1, no shuffling, the last short batch kept. Over md tensors that require
 grad (a ``TensorDataset`` of them, or such a tensor) its batches keep the graph, as torch's: they
-are indexed and stacked with md ops when asked for, not on the prefetch thread.
+are indexed and stacked with md ops when asked for, not on the prefetch thread. As torch's, it
+gives no batches (and ``len`` 0) over an empty dataset, or with ``drop_last`` over fewer samples
+than ``batch_size``, where ``md.data.DataLoader`` raises.
 """
 
 from __future__ import annotations
@@ -216,7 +218,8 @@ def _collate_keeping_graph(items: list, indices, path: str = ""):
     stays in the graph (the host path through NumPy would detach it)."""
     first = items[0]
     if isinstance(first, Mapping) and all(isinstance(x, Mapping) and x.keys() == first.keys() for x in items):
-        return {key: _collate_keeping_graph([x[key] for x in items], indices, f"{path}[{key!r}]") for key in first}
+        fields = {key: _collate_keeping_graph([x[key] for x in items], indices, f"{path}[{key!r}]") for key in first}
+        return _data._rebuild_mapping(first, fields)
     if isinstance(first, (tuple, list)) and all(isinstance(x, (tuple, list)) and len(x) == len(first) for x in items):
         fields = [_collate_keeping_graph([x[j] for x in items], indices, f"{path}[{j}]") for j in range(len(first))]
         return _data._rebuild(first, fields)
@@ -237,9 +240,9 @@ def default_collate(batch):
     """One batch from a list of samples, as md's DataLoader makes it (torch's default_collate's rules).
 
     Arrays, md tensors and numbers stack into md tensors (B, ...); tuples and lists become tuples of
-    fields, dicts dicts, strings lists. Stacked md tensors keep their device and dtype; the rest is
-    int64 or float32 on the CPU. md tensors that require grad are stacked with ``md.stack``, so
-    the batch keeps their graph, as torch's.
+    fields, dicts dicts (other mappings keep their type, as in torch), strings lists. Stacked md
+    tensors keep their device and dtype; the rest is int64 or float32 on the CPU. md tensors that
+    require grad are stacked with ``md.stack``, so the batch keeps their graph, as torch's.
     """
     batch = list(batch)
     if not batch:
@@ -319,8 +322,8 @@ def _to_device(batch, device: str):
         return _data._rebuild(batch, [_to_device(x, device) for x in batch])
     if isinstance(batch, list):
         return [_to_device(x, device) for x in batch]
-    if isinstance(batch, dict):
-        return {k: _to_device(v, device) for k, v in batch.items()}
+    if isinstance(batch, Mapping):
+        return _data._rebuild_mapping(batch, {k: _to_device(v, device) for k, v in batch.items()})
     return batch
 
 
@@ -339,9 +342,13 @@ class DataLoader(_data.DataLoader):
     makes in ``__getitem__`` (random transforms) come from a stream seeded per batch from it, on the
     prefetch thread (see ``md.data.DataLoader``). Samplers are not
     supported; the worker options (``num_workers`` must be 0, ``worker_init_fn``, ``timeout``) are
-    accepted as torch accepts them without workers. ``prefetch``, ``random_flip`` and ``device``
-    are md's (see ``md.data.DataLoader``).
+    accepted as torch accepts them without workers, and kept as attributes as torch keeps them. An
+    empty dataset (or ``drop_last`` with fewer samples than ``batch_size``) gives no batches, as in
+    torch (``shuffle=True`` over an empty dataset is torch's ValueError). ``prefetch``,
+    ``random_flip`` and ``device`` are md's (see ``md.data.DataLoader``).
     """
+
+    _allows_empty_epochs = True
 
     def __init__(
         self,
@@ -384,6 +391,9 @@ class DataLoader(_data.DataLoader):
         ):
             if num_workers == 0 and value != default:
                 raise ValueError(f"DataLoader: {name}={value!r} needs worker processes (num_workers > 0)")
+        if shuffle and not isinstance(dataset, IterableDataset) and len(dataset) == 0:
+            raise ValueError("DataLoader: shuffle=True over an empty dataset (num_samples=0), as torch's RandomSampler")
+        user_generator = generator
         if seed is None and generator is None:
             # the loader's seed (its order, and the per-batch streams of random draws made in the
             # dataset on the prefetch thread) comes from the default generator: md.manual_seed
@@ -404,6 +414,17 @@ class DataLoader(_data.DataLoader):
             generator=generator,
         )
         self._resume = False
+        # torch's attributes, for code that reads them back
+        self.num_workers = num_workers
+        self.pin_memory = pin_memory
+        self.timeout = timeout
+        self.worker_init_fn = worker_init_fn
+        self.multiprocessing_context = multiprocessing_context
+        self.generator = user_generator
+        self.prefetch_factor = prefetch_factor
+        self.persistent_workers = persistent_workers
+        self.pin_memory_device = pin_memory_device
+        self.in_order = in_order
 
     def load_state_dict(self, state: dict) -> None:
         super().load_state_dict(state)
