@@ -10,6 +10,7 @@ LinearLR, ExponentialLR, PolynomialLR, CosineAnnealingLR, MultiplicativeLR) are 
 form here: each step multiplies the group's *current* lr by a ratio instead of recomputing it from
 ``initial_lr``. That is what lets ChainedScheduler compose them and SequentialLR hand over between
 them, and it keeps the values equal to torch's float for float, not only up to rounding.
+CyclicLR, CosineAnnealingWarmRestarts and OneCycleLR compute each step from the step number, as torch's.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ __all__ = [
     "ChainedScheduler",
     "ConstantLR",
     "CosineAnnealingLR",
+    "CosineAnnealingWarmRestarts",
+    "CyclicLR",
     "ExponentialLR",
     "LambdaLR",
     "LinearLR",
@@ -64,17 +67,61 @@ def _per_group(name: str, optimizer, value) -> list:
     return [value] * len(groups)
 
 
+def _check_optimizer(optimizer) -> None:
+    if not isinstance(getattr(optimizer, "param_groups", None), list):
+        raise TypeError(f"{type(optimizer).__name__} is not an Optimizer (it has no param_groups list)")
+
+
+class _TrackedStep:
+    """Stands in for ``optimizer.step`` once a scheduler is attached (torch patches it the same way),
+    so that ``scheduler.step()`` can tell whether the optimiser has stepped yet. A class rather
+    than a closure so that an optimiser that pickles or deep-copies still does."""
+
+    _wrapped_by_lr_sched = True
+
+    def __init__(self, optimizer, func):
+        self.optimizer, self.func = optimizer, func
+
+    def __call__(self, *args, **kwargs):
+        self.optimizer._opt_called = True
+        return self.func(self.optimizer, *args, **kwargs)
+
+
+def _track_optimizer_step(optimizer) -> None:
+    step = getattr(optimizer, "step", None)
+    if step is None or hasattr(step, "_wrapped_by_lr_sched"):
+        return
+    func = getattr(step, "__func__", None)
+    if func is None:  # not a bound method: leave it alone (the order warning then cannot be given)
+        return
+    optimizer.step = _TrackedStep(optimizer, func)
+
+
+def _set_momentum(group: dict, value: float, use_beta1: bool) -> None:
+    """Writes a cycled momentum where the optimiser reads it: Adam's ``betas[0]`` or SGD's ``momentum``."""
+    if use_beta1:
+        group["betas"] = (value, *group["betas"][1:])
+    else:
+        group["momentum"] = value
+
+
 class LRScheduler:
     """Base: ``get_lr()`` gives the learning rates at ``last_epoch`` (the step count).
 
     ``_is_initial`` is true while the constructor applies step 0: the chainable schedulers then
     leave the lr as it is (torch's rule; it matters when resuming with ``last_epoch >= 0`` and
     when SequentialLR re-runs a scheduler's first step).
+
+    Warnings as torch's: ``get_lr()`` called outside ``step()`` (``get_last_lr()`` is the one to
+    read), and a first ``scheduler.step()`` before any ``optimizer.step()`` (which skips the first
+    value of the schedule); for the latter the optimiser's ``step`` is wrapped, as torch does.
     """
 
     _is_initial = False
+    _get_lr_called_within_step = False
 
     def __init__(self, optimizer, last_epoch: int = -1):
+        _check_optimizer(optimizer)
         self.optimizer = optimizer
         for i, group in enumerate(optimizer.param_groups):
             if last_epoch == -1:
@@ -83,6 +130,7 @@ class LRScheduler:
                 raise KeyError(f"param 'initial_lr' is not specified in param_groups[{i}] when resuming a scheduler")
         self.base_lrs = [group["initial_lr"] for group in optimizer.param_groups]
         self.last_epoch = last_epoch
+        _track_optimizer_step(optimizer)
         self._initial_step()
 
     def _initial_step(self) -> None:
@@ -99,6 +147,8 @@ class LRScheduler:
     def step(self, epoch: int | None = None) -> None:
         """Advances one step. ``epoch`` (deprecated in torch, kept for its callers) jumps to that
         step and uses the closed form where the scheduler has one."""
+        if self._step_count == 1:
+            self._warn_step_order()
         self._step_count += 1
         if epoch is not None:
             warnings.warn(
@@ -108,14 +158,43 @@ class LRScheduler:
             )
         self._update_lr(epoch)
 
+    def _warn_step_order(self) -> None:
+        if not hasattr(self.optimizer.step, "_wrapped_by_lr_sched"):
+            warnings.warn(
+                "Seems like `optimizer.step()` has been overridden after learning rate scheduler "
+                "initialization. Please, make sure to call `optimizer.step()` before `lr_scheduler.step()`.",
+                UserWarning,
+                stacklevel=3,
+            )
+        elif not getattr(self.optimizer, "_opt_called", False):
+            warnings.warn(
+                "Detected call of `lr_scheduler.step()` before `optimizer.step()`. Call them in the opposite "
+                "order, `optimizer.step()` before `lr_scheduler.step()`, or the first value of the learning "
+                "rate schedule is skipped (as torch warns).",
+                UserWarning,
+                stacklevel=3,
+            )
+
+    def _warn_get_lr_outside_step(self) -> None:
+        if not self._get_lr_called_within_step:
+            warnings.warn(
+                "To get the last learning rate computed by the scheduler, please use `get_last_lr()`.",
+                UserWarning,
+                stacklevel=3,
+            )
+
     def _update_lr(self, epoch: int | None = None) -> None:
-        if epoch is None:
-            self.last_epoch += 1
-            values = self.get_lr()
-        else:
-            self.last_epoch = epoch
-            closed_form = getattr(self, "_get_closed_form_lr", None)
-            values = closed_form() if closed_form is not None else self.get_lr()
+        self._get_lr_called_within_step = True
+        try:
+            if epoch is None:
+                self.last_epoch += 1
+                values = self.get_lr()
+            else:
+                self.last_epoch = epoch
+                closed_form = getattr(self, "_get_closed_form_lr", None)
+                values = closed_form() if closed_form is not None else self.get_lr()
+        finally:
+            self._get_lr_called_within_step = False
         for group, lr in zip(self.optimizer.param_groups, values):
             group["lr"] = lr
         self._last_lr = _group_lrs(self.optimizer)
@@ -172,6 +251,7 @@ class LambdaLR(_LambdaState, LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> list[float]:
+        self._warn_get_lr_outside_step()
         return [base * fn(self.last_epoch) for base, fn in zip(self.base_lrs, self.lr_lambdas)]
 
 
@@ -183,6 +263,7 @@ class MultiplicativeLR(_LambdaState, LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> list[float]:
+        self._warn_get_lr_outside_step()
         if self._is_initial:
             return _group_lrs(self.optimizer)
         return [g["lr"] * fn(self.last_epoch) for g, fn in zip(self.optimizer.param_groups, self.lr_lambdas)]
@@ -198,6 +279,7 @@ class StepLR(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> list[float]:
+        self._warn_get_lr_outside_step()
         if self.last_epoch == 0 or self.last_epoch % self.step_size != 0:
             return _group_lrs(self.optimizer)
         return [lr * self.gamma for lr in _group_lrs(self.optimizer)]
@@ -215,6 +297,7 @@ class MultiStepLR(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> list[float]:
+        self._warn_get_lr_outside_step()
         if self.last_epoch not in self.milestones:
             return _group_lrs(self.optimizer)
         factor = self.gamma ** self.milestones[self.last_epoch]
@@ -235,6 +318,7 @@ class ConstantLR(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> list[float]:
+        self._warn_get_lr_outside_step()
         if self.last_epoch == 0:
             return [lr * self.factor for lr in _group_lrs(self.optimizer)]
         if self.last_epoch != self.total_iters:
@@ -266,6 +350,7 @@ class LinearLR(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> list[float]:
+        self._warn_get_lr_outside_step()
         if self.last_epoch == 0:
             return [lr * self.start_factor for lr in _group_lrs(self.optimizer)]
         if self._is_initial or self.last_epoch > self.total_iters:
@@ -288,6 +373,7 @@ class ExponentialLR(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> list[float]:
+        self._warn_get_lr_outside_step()
         if self._is_initial:
             return _group_lrs(self.optimizer)
         return [lr * self.gamma for lr in _group_lrs(self.optimizer)]
@@ -306,6 +392,7 @@ class PolynomialLR(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> list[float]:
+        self._warn_get_lr_outside_step()
         if self._is_initial or self.last_epoch > self.total_iters:
             return _group_lrs(self.optimizer)
         t, n = self.last_epoch, self.total_iters
@@ -329,6 +416,7 @@ class CosineAnnealingLR(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self) -> list[float]:
+        self._warn_get_lr_outside_step()
         t, n, low = self.last_epoch, self.T_max, self.eta_min
         if self._is_initial:
             return _group_lrs(self.optimizer)
@@ -620,10 +708,7 @@ class OneCycleLR(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def _set_momentum(self, group: dict, value: float) -> None:
-        if self.use_beta1:
-            group["betas"] = (value, *group["betas"][1:])
-        else:
-            group["momentum"] = value
+        _set_momentum(group, value, self.use_beta1)
 
     def _anneal(self, start: float, end: float, pct: float) -> float:
         if self._anneal_func_type == "cos":
@@ -631,6 +716,7 @@ class OneCycleLR(LRScheduler):
         return (end - start) * pct + start
 
     def get_lr(self) -> list[float]:
+        self._warn_get_lr_outside_step()
         step = self.last_epoch
         if step > self.total_steps:
             raise ValueError(f"OneCycleLR: tried to step {step} times, the schedule has total_steps={self.total_steps}")
@@ -649,6 +735,172 @@ class OneCycleLR(LRScheduler):
                     break
                 start_step = end_step
         return lrs
+
+
+class CyclicLR(LRScheduler):
+    """Cyclical learning rates (Smith, 2017): each cycle climbs from ``base_lr`` to ``max_lr`` over
+    ``step_size_up`` steps and back over ``step_size_down`` (default: the same), the amplitude
+    scaled by ``mode`` ("triangular": 1, "triangular2": halved every cycle, "exp_range":
+    ``gamma ** step``) or by a ``scale_fn`` of the cycle number or step (``scale_mode``). With
+    ``cycle_momentum`` the momentum (SGD's ``momentum``, Adam's ``betas[0]``) moves the opposite
+    way between ``max_momentum`` and ``base_momentum``. Constructing it sets each group's lr to
+    ``base_lr``, as torch's. A ``scale_fn`` that is a plain function is not saved by
+    ``state_dict``; a callable object saves its ``__dict__``."""
+
+    def __init__(
+        self,
+        optimizer,
+        base_lr: float | list[float],
+        max_lr: float | list[float],
+        step_size_up: int = 2000,
+        step_size_down: int | None = None,
+        mode: str = "triangular",
+        gamma: float = 1.0,
+        scale_fn: Callable[[float], float] | None = None,
+        scale_mode: str = "cycle",
+        cycle_momentum: bool = True,
+        base_momentum: float | list[float] = 0.8,
+        max_momentum: float | list[float] = 0.9,
+        last_epoch: int = -1,
+    ):
+        _check_optimizer(optimizer)
+        self.optimizer = optimizer
+        base_lrs = _per_group("CyclicLR: base_lr", optimizer, base_lr)
+        if last_epoch == -1:
+            for group, lr in zip(optimizer.param_groups, base_lrs):
+                group["lr"] = lr
+        self.max_lrs = _per_group("CyclicLR: max_lr", optimizer, max_lr)
+        up = float(step_size_up)
+        down = float(step_size_down) if step_size_down is not None else up
+        self.total_size = up + down
+        self.step_ratio = up / self.total_size
+        if mode not in ("triangular", "triangular2", "exp_range") and scale_fn is None:
+            raise ValueError(f"CyclicLR: mode must be 'triangular', 'triangular2' or 'exp_range', got {mode!r}")
+        self.mode, self.gamma = mode, gamma
+        self._scale_fn_custom = scale_fn
+        self.scale_mode = scale_mode
+        self._init_scale_fn()
+        self.cycle_momentum = cycle_momentum
+        if cycle_momentum:
+            defaults = getattr(optimizer, "defaults", {})
+            if "momentum" not in defaults and "betas" not in defaults:
+                raise ValueError(
+                    "CyclicLR: cycle_momentum needs an optimiser with momentum or betas, "
+                    f"not {type(optimizer).__name__}"
+                )
+            self.use_beta1 = "betas" in defaults
+            self.base_momentums = _per_group("CyclicLR: base_momentum", optimizer, base_momentum)
+            self.max_momentums = _per_group("CyclicLR: max_momentum", optimizer, max_momentum)
+            if last_epoch == -1:
+                for group, top, low in zip(optimizer.param_groups, self.max_momentums, self.base_momentums):
+                    _set_momentum(group, top, self.use_beta1)
+                    group["max_momentum"] = top
+                    group["base_momentum"] = low
+        super().__init__(optimizer, last_epoch)
+        # torch's order: step 0 above ran from the groups' initial_lr, the cycle runs from base_lr
+        self.base_lrs = base_lrs
+
+    def _init_scale_fn(self) -> None:
+        # the built-in modes fix scale_mode, whatever was passed; a custom scale_fn keeps it
+        if self._scale_fn_custom is None:
+            self.scale_mode = "iterations" if self.mode == "exp_range" else "cycle"
+
+    def scale_fn(self, x: float) -> float:
+        if self._scale_fn_custom is not None:
+            return self._scale_fn_custom(x)
+        if self.mode == "triangular2":
+            return 1 / (2.0 ** (x - 1))
+        if self.mode == "exp_range":
+            return self.gamma**x
+        return 1.0
+
+    def get_lr(self) -> list[float]:
+        self._warn_get_lr_outside_step()
+        cycle = math.floor(1 + self.last_epoch / self.total_size)
+        x = 1.0 + self.last_epoch / self.total_size - cycle  # position in the cycle, in [0, 1)
+        if x <= self.step_ratio:
+            scale_factor = x / self.step_ratio
+        else:
+            scale_factor = (x - 1) / (self.step_ratio - 1)
+        scale = self.scale_fn(cycle if self.scale_mode == "cycle" else self.last_epoch)
+        lrs = [low + (high - low) * scale_factor * scale for low, high in zip(self.base_lrs, self.max_lrs)]
+        if self.cycle_momentum:
+            for group, low, high in zip(self.optimizer.param_groups, self.base_momentums, self.max_momentums):
+                _set_momentum(group, high - (high - low) * scale_factor * scale, self.use_beta1)
+        return lrs
+
+    def state_dict(self) -> dict:
+        state = super().state_dict()
+        fn = state.pop("_scale_fn_custom")
+        state["_scale_fn_custom"] = None if fn is None or isinstance(fn, types.FunctionType) else fn.__dict__.copy()
+        return state
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        state = dict(state_dict)
+        fn_state = state.pop("_scale_fn_custom", None)
+        super().load_state_dict(state)
+        if fn_state is not None and self._scale_fn_custom is not None:
+            self._scale_fn_custom.__dict__.update(fn_state)
+        self._init_scale_fn()
+
+
+class CosineAnnealingWarmRestarts(LRScheduler):
+    """SGDR (Loshchilov & Hutter): a cosine from initial_lr down to ``eta_min`` over ``T_0`` steps,
+    then a restart; each period is ``T_mult`` times the last. ``step(epoch)`` takes a fractional
+    epoch (a step within an epoch), as torch's, and then jumps by the closed form; ``step()``
+    counts on from the last step. Not deprecated here, so ``step(epoch)`` does not warn."""
+
+    def __init__(self, optimizer, T_0: int, T_mult: int = 1, eta_min: float = 0.0, last_epoch: int = -1):  # noqa: N803
+        if isinstance(T_0, bool) or not isinstance(T_0, int) or T_0 <= 0:
+            raise ValueError(f"CosineAnnealingWarmRestarts: T_0 must be a positive integer, got {T_0}")
+        if isinstance(T_mult, bool) or not isinstance(T_mult, int) or T_mult < 1:
+            raise ValueError(f"CosineAnnealingWarmRestarts: T_mult must be an integer >= 1, got {T_mult}")
+        if not isinstance(eta_min, (float, int)):
+            raise ValueError(
+                f"CosineAnnealingWarmRestarts: eta_min must be a float or an int, got {type(eta_min).__name__}"
+            )
+        self.T_0 = T_0
+        self.T_i = T_0  # the current period
+        self.T_mult = T_mult
+        self.eta_min = eta_min
+        self.T_cur = last_epoch  # steps into the current period
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self) -> list[float]:
+        self._warn_get_lr_outside_step()
+        c = 1 + math.cos(math.pi * self.T_cur / self.T_i)
+        return [self.eta_min + (base - self.eta_min) * c / 2 for base in self.base_lrs]
+
+    def step(self, epoch: float | None = None) -> None:
+        if epoch is None and self.last_epoch < 0:
+            epoch = 0
+        if epoch is None:
+            epoch = self.last_epoch + 1
+            self.T_cur += 1
+            if self.T_cur >= self.T_i:
+                self.T_cur %= self.T_i
+                self.T_i *= self.T_mult
+        elif epoch < 0:
+            raise ValueError(f"CosineAnnealingWarmRestarts.step: epoch must be non-negative, got {epoch}")
+        elif epoch < self.T_0:
+            self.T_i = self.T_0
+            self.T_cur = epoch
+        elif self.T_mult == 1:
+            self.T_cur = epoch % self.T_0
+        else:
+            # the number of whole periods before epoch: T_0 * (T_mult**n - 1) / (T_mult - 1) <= epoch
+            n = int(math.log(epoch / self.T_0 * (self.T_mult - 1) + 1, self.T_mult))
+            self.T_cur = epoch - self.T_0 * (self.T_mult**n - 1) / (self.T_mult - 1)
+            self.T_i = self.T_0 * self.T_mult**n
+        self.last_epoch = math.floor(epoch)
+        self._get_lr_called_within_step = True
+        try:
+            values = self.get_lr()
+        finally:
+            self._get_lr_called_within_step = False
+        for group, lr in zip(self.optimizer.param_groups, values):
+            group["lr"] = lr
+        self._last_lr = _group_lrs(self.optimizer)
 
 
 def _phase(end_step: float, start_lr: str, end_lr: str, start_momentum: str, end_momentum: str) -> dict:
