@@ -217,6 +217,11 @@ def multi_head_attention_forward(
         if key_padding_mask is not None:
             key_padding_mask = key_padding_mask.unsqueeze(0)
     L, N, E = query.shape
+    if key.shape[1] != N or value.shape[1] != N:
+        raise ValueError(
+            f"{op}: query {query_shape}, key {tuple(key.shape)} and value {tuple(value.shape)} must have the same "
+            f"batch size (dim 1 of (L, N, E); dim 0 with batch_first)"
+        )
     if is_causal and attn_mask is None:
         raise ValueError(
             f"{op}: is_causal is a hint that attn_mask is the causal mask: give attn_mask too "

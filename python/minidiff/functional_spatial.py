@@ -284,21 +284,27 @@ def _pool_geometry(op: str, x: Tensor, kernel, steps, pads, dil, ceil_mode: bool
     return rows, cols
 
 
+def _first_inside(positions: np.ndarray) -> np.ndarray:
+    """``positions`` (out, kernel) with each padding tap (-1) pointing at its window's first input
+    position instead (a window wholly in the padding keeps -1)."""
+    first = np.take_along_axis(positions, (positions >= 0).argmax(1)[:, None], 1)
+    return np.where(positions >= 0, positions, first)
+
+
 def _max_pool(op: str, x: Tensor, rows: np.ndarray, cols: np.ndarray, return_indices: bool):
-    """Window maxima of (N, C, H, W) x (padding taps read -inf) and, if asked, the flat index
-    h * W + w of each maximum (the first in row-major window order)."""
+    """Window maxima of (N, C, H, W) x and, if asked, the flat index h * W + w of each maximum
+    (the first in row-major window order). A padding tap reads its window's first input row or
+    column, not -inf: the maximum is the same, and where every input value is -inf the first one
+    wins and takes the gradient, as torch's (a -inf padding tap ahead of it would take it)."""
     n, c, _, w = x.shape
     (oh, kh), (ow, kw) = rows.shape, cols.shape
+    rows, cols = _first_inside(rows), _first_inside(cols)
     windows = _take_windows(x, rows, cols, -math.inf)  # (N, C, oh * kh, ow * kw)
     flat = windows.reshape(n, c, oh, kh, ow, kw).permute(0, 1, 2, 4, 3, 5).reshape(n, c, oh, ow, kh * kw)
     best = flat.max(4)
     if not return_indices:
         return best.values, None
     table = (rows.reshape(oh, 1, kh, 1) * w + cols.reshape(1, ow, 1, kw)).reshape(oh, ow, kh * kw)
-    inside = ((rows >= 0).reshape(oh, 1, kh, 1) & (cols >= 0).reshape(1, ow, 1, kw)).reshape(oh, ow, kh * kw)
-    # a padding tap can win only when every real value is -inf; torch then reports the first real one
-    first = np.take_along_axis(table, inside.argmax(2)[..., None], 2)
-    table = np.where(inside, table, first)
     j = best.indices.numpy()  # (N, C, oh, ow): the winning tap
     picked = table[np.arange(oh).reshape(oh, 1), np.arange(ow).reshape(1, ow), j]
     return best.values, _index(picked, x.device)

@@ -1,5 +1,5 @@
 """Spatial modules of ``torch.nn`` built on the ops of functional_spatial.py: ``Unfold``/``Fold``,
-the padding layers (zero, constant, reflection, replication, circular; 1-D and 2-D), the
+the padding layers (zero, constant, reflection, replication, circular; 1-D, 2-D and 3-D), the
 upsampling layers, 1-D pooling, unpooling, ``ChannelShuffle`` and ``BatchNorm1d``. Constructor
 signatures, attribute names, reprs and state-dict keys are torch's.
 """
@@ -20,21 +20,26 @@ __all__ = [
     "ChannelShuffle",
     "CircularPad1d",
     "CircularPad2d",
+    "CircularPad3d",
     "ConstantPad1d",
     "ConstantPad2d",
+    "ConstantPad3d",
     "Fold",
     "MaxPool1d",
     "MaxUnpool1d",
     "MaxUnpool2d",
     "ReflectionPad1d",
     "ReflectionPad2d",
+    "ReflectionPad3d",
     "ReplicationPad1d",
     "ReplicationPad2d",
+    "ReplicationPad3d",
     "Unfold",
     "UpsamplingBilinear2d",
     "UpsamplingNearest2d",
     "ZeroPad1d",
     "ZeroPad2d",
+    "ZeroPad3d",
 ]
 
 
@@ -82,7 +87,8 @@ class Fold(_PythonModule):
         )
 
 
-# ---- padding layers: (left, right) for 1-D, (left, right, top, bottom) for 2-D, as F.pad's order
+# ---- padding layers: (left, right) for 1-D, (left, right, top, bottom) for 2-D, (left, right, top,
+# bottom, front, back) for 3-D, as F.pad's order
 
 
 def _padding(op: str, padding, dims: int) -> tuple[int, ...]:
@@ -126,6 +132,13 @@ class ConstantPad2d(_ConstantPadNd):
     _dims = 2
 
 
+class ConstantPad3d(_ConstantPadNd):
+    """Pads the last three dims with ``value``: ``padding`` is an int or (left, right, top,
+    bottom, front, back); negative values crop."""
+
+    _dims = 3
+
+
 class ZeroPad1d(ConstantPad1d):
     """Pads the last dim with zeros: ``padding`` is an int or (left, right)."""
 
@@ -138,6 +151,16 @@ class ZeroPad1d(ConstantPad1d):
 
 class ZeroPad2d(ConstantPad2d):
     """Pads the last two dims with zeros: ``padding`` is an int or (left, right, top, bottom)."""
+
+    def __init__(self, padding):
+        super().__init__(padding, 0.0)
+
+    def extra_repr(self) -> str:
+        return f"{self.padding}"
+
+
+class ZeroPad3d(ConstantPad3d):
+    """Pads the last three dims with zeros: ``padding`` is an int or 6 ints (see ``ConstantPad3d``)."""
 
     def __init__(self, padding):
         super().__init__(padding, 0.0)
@@ -173,6 +196,13 @@ class ReflectionPad2d(_ModePadNd):
     _dims = 2
 
 
+class ReflectionPad3d(_ModePadNd):
+    """Pads D, H and W of (N, C, D, H, W) or (C, D, H, W) input with their reflection;
+    ``padding`` = (left, right, top, bottom, front, back), each smaller than its dim."""
+
+    _dims = 3
+
+
 class ReplicationPad1d(_ModePadNd):
     """Pads the last dim of (N, C, L) or (C, L) input by repeating its edge values."""
 
@@ -183,6 +213,12 @@ class ReplicationPad2d(_ModePadNd):
     """Pads H and W of (N, C, H, W) or (C, H, W) input by repeating the edge rows and columns."""
 
     _dims, _mode = 2, "replicate"
+
+
+class ReplicationPad3d(_ModePadNd):
+    """Pads D, H and W of (N, C, D, H, W) or (C, D, H, W) input by repeating the edge values."""
+
+    _dims, _mode = 3, "replicate"
 
 
 class CircularPad1d(_ModePadNd):
@@ -196,6 +232,12 @@ class CircularPad2d(_ModePadNd):
     """Pads H and W of (N, C, H, W) or (C, H, W) input by wrapping around."""
 
     _dims, _mode = 2, "circular"
+
+
+class CircularPad3d(_ModePadNd):
+    """Pads D, H and W of (N, C, D, H, W) or (C, D, H, W) input by wrapping around."""
+
+    _dims, _mode = 3, "circular"
 
 
 # ---- upsampling layers (torch's subclasses of Upsample)

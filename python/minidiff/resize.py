@@ -1,11 +1,12 @@
-"""``F.interpolate``: nearest goes to the native op where the output repeats each input pixel a
-whole number of times; other nearest sizes and bilinear, bicubic and nearest-exact are composed
-here from ``index_select``, ``mul`` and ``add``, so their gradients come from those ops' backward
-functions and they run on every device the ops do.
+"""``F.interpolate``: 4-D nearest goes to the native op where the output repeats each input pixel a
+whole number of times; other nearest sizes and linear, bilinear, bicubic, trilinear and
+nearest-exact are composed here from ``index_select``, ``mul`` and ``add``, so their gradients
+come from those ops' backward functions and they run on every device the ops do.
 
-Each mode is separable: the input resizes along H, then along W. Per output index, the source
-taps and their weights are computed on the host with the formulas of torch's CPU kernels, in float32
-as torch computes them for float32 input, so values agree with torch's to float32 rounding (~1e-6).
+Each mode is separable: the input resizes along each spatial dim in turn (D, H, W). Per output
+index, the source taps and their weights are computed on the host with the formulas of torch's CPU
+kernels, in float32 as torch computes them for float32 input, so values agree with torch's to
+float32 rounding (~1e-6).
 """
 
 from __future__ import annotations
@@ -19,7 +20,10 @@ from ._core import tensor as _tensor
 from ._core.functional import add, index_select, mul
 from ._core.functional import interpolate as _interpolate_nearest
 
-_MODES = ("nearest", "nearest-exact", "bilinear", "bicubic")
+_MODES = ("nearest", "nearest-exact", "linear", "bilinear", "bicubic", "trilinear")
+# the input rank each interpolating mode needs, as torch's (the nearest modes take any of 3-D to 5-D)
+_MODE_NDIM = {"linear": 3, "bilinear": 4, "bicubic": 4, "trilinear": 5}
+_LAYOUTS = {3: "3-D (N, C, L)", 4: "4-D (N, C, H, W)", 5: "5-D (N, C, D, H, W)"}
 _CUBIC_A = -0.75  # torch's (and OpenCV's) bicubic coefficient
 
 
@@ -32,20 +36,26 @@ def interpolate(
     recompute_scale_factor=None,
     antialias: bool = False,
 ):
-    """Resize a (N, C, H, W) tensor to ``size`` or by ``scale_factor``, as
-    ``torch.nn.functional.interpolate``. Modes: "nearest" (any size; torch's source index
-    floor(i * in / out), or floor(i / scale_factor) when a factor is given and not recomputed),
-    "nearest-exact", "bilinear" and "bicubic" (float32 input); ``antialias=True`` is not supported."""
+    """Resize a (N, C, L), (N, C, H, W) or (N, C, D, H, W) tensor to ``size`` or by
+    ``scale_factor``, as ``torch.nn.functional.interpolate``. Modes: "nearest" (any size; torch's
+    source index floor(i * in / out), or floor(i / scale_factor) when a factor is given and not
+    recomputed) and "nearest-exact" for every rank; "linear" (3-D), "bilinear" and "bicubic" (4-D)
+    and "trilinear" (5-D) for float32 input. "area" and ``antialias=True`` are not supported."""
     if not isinstance(input, Tensor):
         raise TypeError(f"interpolate: input must be an md tensor, got {type(input).__name__}")
     shape = tuple(input.shape)
-    if len(shape) != 4:
-        raise ValueError(f"interpolate: input must be 4-D (N, C, H, W), got {list(shape)}")
     if mode not in _MODES:
         raise ValueError(f"interpolate: mode must be one of {', '.join(map(repr, _MODES))}, got {mode!r}")
-    interpolating = mode in ("bilinear", "bicubic")
+    ndim = _MODE_NDIM.get(mode)
+    if len(shape) not in _LAYOUTS or (ndim is not None and len(shape) != ndim):
+        needs = _LAYOUTS[ndim] if ndim is not None else f"{_LAYOUTS[3]}, {_LAYOUTS[4]} or {_LAYOUTS[5]}"
+        raise ValueError(f"interpolate: mode {mode!r} needs a {needs} input, got {list(shape)}")
+    interpolating = ndim is not None
     if align_corners is not None and not interpolating:
-        raise ValueError(f"interpolate: align_corners can only be set with mode 'bilinear' or 'bicubic', got {mode!r}")
+        raise ValueError(
+            f"interpolate: align_corners can only be set with mode 'linear', 'bilinear', 'bicubic' or "
+            f"'trilinear', got {mode!r}"
+        )
     if antialias:
         raise ValueError(f"interpolate: antialias=True is not supported (mode {mode!r}, input {list(shape)})")
     if size is not None and scale_factor is not None:
@@ -53,26 +63,28 @@ def interpolate(
     if recompute_scale_factor and size is not None:
         raise ValueError("interpolate: recompute_scale_factor is not meaningful with an explicit size")
     if size is None and scale_factor is None:
-        if mode == "nearest":  # the native op's default, kept for old code (torch raises)
+        if mode == "nearest" and len(shape) == 4:  # the native op's default, kept for old code (torch raises)
             return _interpolate_nearest(input, mode="nearest")
         raise ValueError(f"interpolate: give size or scale_factor to resize the input of shape {list(shape)}")
     if interpolating and input.dtype != "float32":
         raise TypeError(f"interpolate: mode {mode!r} needs a float32 input, got {input.dtype} of shape {list(shape)}")
 
     out_size, scales = _output_size(shape, size, scale_factor, recompute_scale_factor)
+    spatial = tuple(zip(range(2, len(shape)), shape[2:], out_size, scales))
     if mode == "nearest":
-        indices = [_nearest_index(n_in, n_out, scale) for n_in, n_out, scale in zip(shape[2:], out_size, scales)]
-        if input.dtype == "float32" and all(_repeats(index, n_in) for index, n_in in zip(indices, shape[2:])):
+        indices = [_nearest_index(n_in, n_out, scale) for _, n_in, n_out, scale in spatial]
+        native = len(shape) == 4 and input.dtype == "float32"
+        if native and all(_repeats(index, n_in) for index, n_in in zip(indices, shape[2:])):
             return _interpolate_nearest(input, size=list(out_size), mode="nearest")
     out = input
-    for dim, (n_in, n_out, scale) in zip((2, 3), zip(shape[2:], out_size, scales)):
+    for dim, n_in, n_out, scale in spatial:
         if mode == "nearest":
             taps = [(indices[dim - 2], None)]
         elif mode == "nearest-exact":
             taps = [(_nearest_exact_index(n_in, n_out, scale), None)]
         else:
             ratio = _ratio(n_in, n_out, bool(align_corners), scale)
-            taps = (_linear_taps if mode == "bilinear" else _cubic_taps)(n_in, n_out, ratio, bool(align_corners))
+            taps = (_cubic_taps if mode == "bicubic" else _linear_taps)(n_in, n_out, ratio, bool(align_corners))
         out = _resize_dim(out, dim, taps)
     # torch returns a new tensor even when nothing resizes
     return input.clone() if out is input else out
@@ -81,33 +93,40 @@ def interpolate(
 # ---- sizes, source coordinates and weights (host side, NumPy)
 
 
-def _pair(name: str, value, shape) -> tuple:
+def _per_dim(name: str, value, shape) -> tuple:
+    """``value`` (one entry, or one per spatial dim) as one entry per spatial dim of ``shape``."""
+    n = len(shape) - 2
     if isinstance(value, (list, tuple)):
-        if len(value) != 2:
+        if len(value) != n:
+            dims = {1: "(L,)", 2: "(H, W)", 3: "(D, H, W)"}[n]
             raise ValueError(
-                f"interpolate: {name} {tuple(value)!r} must have 2 entries (H, W) for the input of shape {list(shape)}"
+                f"interpolate: {name} {tuple(value)!r} must have {n} entries {dims} for the input of shape "
+                f"{list(shape)}"
             )
         return tuple(value)
-    return (value, value)
+    return (value,) * n
 
 
-def _output_size(shape, size, scale_factor, recompute) -> tuple[tuple[int, int], tuple]:
-    """Output (H, W) and the scale factors torch passes its kernels: the given factors, or None when
-    the size was given or is to be recomputed (then the ratio is in/out)."""
+def _output_size(shape, size, scale_factor, recompute) -> tuple[tuple[int, ...], tuple]:
+    """Output spatial size and the scale factors torch passes its kernels: the given factors, or
+    None when the size was given or is to be recomputed (then the ratio is in/out)."""
+    n = len(shape) - 2
     if size is not None:
-        out = _pair("size", size, shape)
+        out = _per_dim("size", size, shape)
         if not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in out):
-            raise TypeError(f"interpolate: size must be an int or a pair of ints, got {size!r}")
-        scales = (None, None)
+            raise TypeError(f"interpolate: size must be an int or a sequence of {n} ints, got {size!r}")
+        scales = (None,) * n
     else:
-        factors = _pair("scale_factor", scale_factor, shape)
+        factors = _per_dim("scale_factor", scale_factor, shape)
         if not all(isinstance(v, (int, float, np.number)) and not isinstance(v, bool) for v in factors):
-            raise TypeError(f"interpolate: scale_factor must be a number or a pair of numbers, got {scale_factor!r}")
+            raise TypeError(
+                f"interpolate: scale_factor must be a number or a sequence of {n} numbers, got {scale_factor!r}"
+            )
         if not all(math.isfinite(s) and s > 0 for s in factors):
             raise ValueError(f"interpolate: scale_factor must be positive, got {scale_factor!r}")
         # the float64 product truncated, as torch sizes its output
         out = tuple(int(n * float(s)) for n, s in zip(shape[2:], factors))
-        scales = (None, None) if recompute else tuple(float(s) for s in factors)
+        scales = (None,) * n if recompute else tuple(float(s) for s in factors)
     out = tuple(int(v) for v in out)
     if min(shape[2:]) < 1 or min(out) < 1:
         raise ValueError(f"interpolate: input {list(shape)} and output size {out} must be positive")
@@ -225,8 +244,8 @@ def _resize_dim(x: Tensor, dim: int, taps: list) -> Tensor:
     for index, weight in taps:
         term = index_select(x, dim, _tensor(np.ascontiguousarray(index), dtype="int64", device=x.device))
         if weight is not None:
-            # (H_out, 1) broadcasts along W; (W_out,) along H
-            w = weight.reshape(-1, 1) if dim == 2 else weight
+            # (n_out, 1, ...) broadcasts along the dims after ``dim``
+            w = weight.reshape((-1,) + (1,) * (x.ndim - 1 - dim))
             term = mul(term, _tensor(np.ascontiguousarray(w), dtype="float32", device=x.device))
         out = term if out is None else add(out, term)
     return out
