@@ -4,9 +4,7 @@ nn.MultiheadAttention's options and masks, the encoder and decoder layers, F.int
 and 5-D input, pooling with padding, ceil mode and dilation, unfold / fold and the padding layers.
 Values and the gradients of every leaf are compared for the same upstream gradient.
 
-Tests marked ``xfail(strict=True)`` reproduce a known difference from torch whose cause lies outside
-the attention and spatial Python files; each one's reason says where and what differs. Skipped when
-torch is not installed."""
+Skipped when torch is not installed."""
 
 from __future__ import annotations
 
@@ -126,11 +124,6 @@ def test_sdpa_broadcast_mask_and_gqa():
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="cpp fused attention (via functional.py scaled_dot_product_attention): batch dims of query, "
-    "key and value are not broadcast (torch broadcasts (2, 3, 4) with (1, 5, 4)); a ValueError here",
-)
 def test_sdpa_broadcasts_batch_dims():
     check(
         F.scaled_dot_product_attention,
@@ -141,16 +134,18 @@ def test_sdpa_broadcasts_batch_dims():
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="cpp fused attention / functional.py scaled_dot_product_attention: an empty key length (S = 0) "
-    "raises (from max, not naming the op, when causal); torch returns zeros",
-)
 @pytest.mark.parametrize("is_causal", [False, True])
 def test_sdpa_empty_key_length_gives_zeros(is_causal):
-    q, k, v = md.tensor(randn(2, 3, 4)), md.zeros((2, 0, 4)), md.zeros((2, 0, 6))
+    q, k, v = md.tensor(randn(2, 3, 4), requires_grad=True), md.zeros((2, 0, 4)), md.zeros((2, 0, 6))
     out = F.scaled_dot_product_attention(q, k, v, is_causal=is_causal)
     np.testing.assert_array_equal(out.numpy(), np.zeros((2, 3, 6), np.float32))
+    out.sum().backward()  # as torch's: a zero gradient for the query
+    np.testing.assert_array_equal(q.grad.numpy(), np.zeros((2, 3, 4), np.float32))
+
+
+def test_sdpa_batch_dims_that_do_not_broadcast_are_named():
+    with pytest.raises(ValueError, match="scaled_dot_product_attention.*do not broadcast"):
+        F.scaled_dot_product_attention(md.zeros((2, 3, 4)), md.zeros((3, 5, 4)), md.zeros((3, 5, 4)))
 
 
 # ---------------------------------------------------------------- MultiheadAttention

@@ -274,6 +274,23 @@ def _softmax_dim(op: str, ndim: int, stacklevel: int) -> int:
 # ---- attention
 
 
+def _broadcast_batch(op: str, *tensors):
+    """The tensors with their batch dims (all but the last two) broadcast to one shape, as torch's
+    attention broadcasts them; unchanged when they agree."""
+    batches = [tuple(t.shape[:-2]) for t in tensors]
+    if any(t.ndim < 2 for t in tensors):
+        shapes = ", ".join(str(tuple(t.shape)) for t in tensors)
+        raise ValueError(f"{op}: query, key and value need at least 2 dims, got {shapes}")
+    if builtins.all(b == batches[0] for b in batches):
+        return tensors
+    try:
+        batch = np.broadcast_shapes(*batches)
+    except ValueError:
+        shapes = ", ".join(str(tuple(t.shape)) for t in tensors)
+        raise ValueError(f"{op}: the batch dims of query, key and value do not broadcast: {shapes}") from None
+    return tuple(t.expand(*batch, *t.shape[-2:]) if tuple(t.shape[:-2]) != batch else t for t in tensors)
+
+
 def scaled_dot_product_attention(
     query, key, value, attn_mask=None, dropout_p: float = 0.0, is_causal: bool = False, scale=None, enable_gqa=False
 ):
@@ -296,6 +313,10 @@ def scaled_dot_product_attention(
             )
         key = key.repeat_interleave(heads // kv_heads, dim=-3)
         value = value.repeat_interleave(heads // kv_heads, dim=-3)
+    query, key, value = _broadcast_batch("scaled_dot_product_attention", query, key, value)
+    if key.shape[-2] == 0 and key.shape[-1] == query.shape[-1]:
+        # nothing to attend to: zeros, as torch (the products keep q, k and v in the graph)
+        return matmul(matmul(query, key.transpose(-2, -1)), value)
     if attn_mask is None and not is_causal and not dropout_p:
         return _fused_attention(query, key, value, scale=scale)
     if is_causal and attn_mask is not None:
