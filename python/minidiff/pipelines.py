@@ -32,7 +32,7 @@ from . import functional as F
 from .autograd import no_grad
 from .checkpoint import atomic_write_json
 from .schedulers import CONFIG_NAME as SCHEDULER_CONFIG_NAME
-from .schedulers import DDIMScheduler, DDPMScheduler, _as_numpy
+from .schedulers import DDIMScheduler, DDPMScheduler, _as_numpy, _randn
 from .schedulers_more import _explicit_fields
 from .unet import CONFIG_NAME as UNET_CONFIG_NAME
 from .unet import UNet2DModel
@@ -133,16 +133,22 @@ class DiffusionPipeline:
     def device(self) -> str:
         return _model_device(self.unet)
 
-    def _step_kwargs(self, eta: float, generator) -> dict:
-        """``eta`` and ``generator`` for ``scheduler.step``, each only where its signature takes it."""
+    def _step_kwargs(self, eta: float, generator, use_clipped_model_output=None) -> dict:
+        """``eta``, ``generator`` and ``use_clipped_model_output`` for ``scheduler.step``, each only where
+        its signature takes it (and where given, for the last)."""
         params = inspect.signature(self.scheduler.step).parameters
+        name = type(self.scheduler).__name__
         kwargs = {}
         if "eta" in params:
             kwargs["eta"] = eta
         elif eta != 0.0:
-            raise ValueError(f"{type(self).__name__}: eta={eta} is not supported by {type(self.scheduler).__name__}")
+            raise ValueError(f"{type(self).__name__}: eta={eta} is not supported by {name}")
         if "generator" in params:
             kwargs["generator"] = generator
+        if use_clipped_model_output is not None:
+            if "use_clipped_model_output" not in params:
+                raise ValueError(f"{type(self).__name__}: use_clipped_model_output is not supported by {name}")
+            kwargs["use_clipped_model_output"] = bool(use_clipped_model_output)
         return kwargs
 
     def _model_output(self, sample, timestep, labels, guidance_scale: float):
@@ -180,6 +186,7 @@ class DiffusionPipeline:
         progress: bool = False,
         forward_batch_size: int | None = None,
         return_dict: bool = True,
+        use_clipped_model_output: bool | None = None,
     ):
         """Generates ``batch_size`` images.
 
@@ -187,10 +194,14 @@ class DiffusionPipeline:
         model; without them such a model samples unconditionally (the null class). ``eta``
         controls DDIM's stochasticity (0 = deterministic); DDPM ignores it, and a scheduler whose
         ``step`` has no ``eta`` (Euler, DPM-Solver, ...) accepts only eta=0. ``output_type``:
-        "np" (NumPy (N, H, W, C) in [0, 1]), "pil" (a list of PIL images) or "tensor" (the raw md
-        tensor (N, C, H, W) in [-1, 1]). ``forward_batch_size`` caps the images of one U-Net forward
-        pass (default: all ``batch_size``) to bound memory; the noise is still drawn for all images at
-        once, so it does not change the images beyond the float rounding of batched convolutions.
+        "np" (NumPy (N, H, W, C) in [0, 1]), "pil" (a list of PIL images), "pt" (an md tensor
+        (N, C, H, W) in [0, 1], as diffusers' "pt") or "tensor" (the raw md tensor (N, C, H, W) in
+        [-1, 1]). ``generator`` is one md.Generator or, as in diffusers, a list of one per image (image
+        i then depends on generator[i] alone: it is what a batch of one gets from that generator).
+        ``use_clipped_model_output`` goes to ``scheduler.step`` where given (DDIM).
+        ``forward_batch_size`` caps the images of one U-Net forward pass (default: all ``batch_size``)
+        to bound memory; the noise is still drawn for all images at once, so it does not change the
+        images beyond the float rounding of batched convolutions.
 
         The result is the images themselves; NumPy and PIL results also answer ``.images``, so
         diffusers' spelling ``pipe(...).images`` works (a "tensor" result does not), and
@@ -198,7 +209,7 @@ class DiffusionPipeline:
         """
         images = self._generate(
             batch_size, num_inference_steps, generator, class_labels, guidance_scale, eta, output_type, progress,
-            forward_batch_size,
+            forward_batch_size, use_clipped_model_output,
         )  # fmt: skip
         if not return_dict:
             return (images,)
@@ -208,7 +219,7 @@ class DiffusionPipeline:
 
     def _generate(
         self, batch_size, num_inference_steps, generator, class_labels, guidance_scale, eta, output_type, progress,
-        forward_batch_size,
+        forward_batch_size, use_clipped_model_output=None,
     ):  # fmt: skip
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
             raise ValueError(f"{type(self).__name__}: batch_size must be a positive int, got {batch_size!r}")
@@ -220,8 +231,14 @@ class DiffusionPipeline:
             raise ValueError(
                 f"{type(self).__name__}: forward_batch_size must be a positive int or None, got {forward_batch_size!r}"
             )
-        if output_type not in ("np", "numpy", "pil", "tensor"):
-            raise ValueError(f"{type(self).__name__}: output_type must be 'np', 'pil' or 'tensor', got {output_type!r}")
+        if output_type not in ("np", "numpy", "pil", "pt", "tensor"):
+            raise ValueError(
+                f"{type(self).__name__}: output_type must be 'np', 'pil', 'pt' or 'tensor', got {output_type!r}"
+            )
+        if isinstance(generator, (list, tuple)) and len(generator) != batch_size:
+            raise ValueError(
+                f"{type(self).__name__}: {len(generator)} generators for batch_size {batch_size}; pass one per image"
+            )
         steps = self.default_num_inference_steps if num_inference_steps is None else num_inference_steps
         cfg = self.unet.config
         device = self.device
@@ -245,7 +262,7 @@ class DiffusionPipeline:
         shape = (int(batch_size), int(cfg["in_channels"]), h, w)
         self.scheduler.set_timesteps(steps)
         timesteps = self.scheduler.timesteps
-        step_kwargs = self._step_kwargs(eta, generator)
+        step_kwargs = self._step_kwargs(eta, generator, use_clipped_model_output)
         scale_model_input = getattr(self.scheduler, "scale_model_input", None)
         if progress:
             try:
@@ -259,7 +276,7 @@ class DiffusionPipeline:
         self.unet.eval()
         try:
             with no_grad():
-                sample = _core.randn(shape, generator=generator, device=device) * self.scheduler.init_noise_sigma
+                sample = _randn(type(self).__name__, shape, generator, device) * self.scheduler.init_noise_sigma
                 for t in timesteps:
                     model_input = sample if scale_model_input is None else scale_model_input(sample, t)
                     out = self._chunked_model_output(
@@ -272,6 +289,8 @@ class DiffusionPipeline:
                 self.unet.train()
         if output_type == "tensor":
             return sample
+        if output_type == "pt":
+            return (sample * 0.5 + 0.5).clamp(0.0, 1.0)
         images = np.clip(sample.numpy().transpose(0, 2, 3, 1) * 0.5 + 0.5, 0.0, 1.0).astype(np.float32)
         if output_type == "pil":
             from PIL import Image

@@ -361,8 +361,9 @@ class _Scheduler:
             self._tables[key] = _core.tensor(host, dtype="float32", device=key)
         return self._tables[key]
 
-    def _coefficients(self, op: str, timesteps, like):
-        """sqrt(alpha_bar_t) and sqrt(1 - alpha_bar_t) per sample, shaped (B, 1, ..., 1) on like's device."""
+    def _coefficients(self, op: str, timesteps, like, *others):
+        """sqrt(alpha_bar_t) and sqrt(1 - alpha_bar_t) per timestep, shaped (B, 1, ..., 1) to like's rank
+        on like's device; they must broadcast with like and ``others``."""
         if not isinstance(like, _core.Tensor):
             raise TypeError(f"{op}: expected md tensors, got {type(like).__name__}")
         device = like.device
@@ -386,26 +387,25 @@ class _Scheduler:
             acp = self._alphas_cumprod[ts]
             host = np.stack([np.sqrt(acp), np.sqrt(1.0 - acp)], axis=1).astype(np.float32)
             coef = _core.tensor(host, dtype="float32", device=str(device))
-        B = coef.shape[0]
-        if like.ndim == 0 or (B != 1 and like.shape[0] != B):
-            raise ValueError(f"{op}: {B} timesteps for samples of shape {like.shape}")
-        shape = (B,) + (1,) * (like.ndim - 1)
+        shape = _coefficient_shape(op, coef.shape[0], like, *others)
         return coef[:, 0].reshape(shape), coef[:, 1].reshape(shape)
 
     def add_noise(self, original_samples, noise, timesteps):
         """Forward diffusion: ``sqrt(alpha_bar_t) * x0 + sqrt(1 - alpha_bar_t) * noise`` per sample.
 
         ``timesteps`` is an int64 md tensor (any device; moved to the samples' device), a NumPy
-        array, a list or an int; it holds one timestep per sample, or one for the whole batch.
+        array, a list or an int; it holds one timestep per sample, or one for the whole batch. As in
+        diffusers the coefficients are shaped (B, 1, ..., 1) and broadcast: one image (batch 1) with B
+        timesteps (and B noises) gives B noisy images.
         """
-        a, s = self._coefficients("add_noise", timesteps, original_samples)
-        _check_same_shape("add_noise", original_samples, noise, "original_samples", "noise")
+        _check_broadcast("add_noise", original_samples, noise, "original_samples", "noise")
+        a, s = self._coefficients("add_noise", timesteps, original_samples, noise)
         return a * original_samples + s * noise
 
     def get_velocity(self, sample, noise, timesteps):
         """The v-prediction target ``sqrt(alpha_bar_t) * noise - sqrt(1 - alpha_bar_t) * x0``."""
-        a, s = self._coefficients("get_velocity", timesteps, sample)
-        _check_same_shape("get_velocity", sample, noise, "sample", "noise")
+        _check_broadcast("get_velocity", sample, noise, "sample", "noise")
+        a, s = self._coefficients("get_velocity", timesteps, sample, noise)
         return a * noise - s * sample
 
     def sample_timesteps(self, batch_size: int, generator=None, device="cpu"):
@@ -437,7 +437,19 @@ class _Scheduler:
                 raise ValueError(f"{op}: pass either generator or variance_noise, not both")
             _check_same_shape(op, model_output, variance_noise, "model_output", "variance_noise")
             return variance_noise
-        return _core.randn(model_output.shape, generator=generator, device=model_output.device)
+        return _randn(op, model_output.shape, generator, model_output.device)
+
+
+def _randn(op: str, shape, generator, device):
+    """``md.randn(shape, generator=generator, device=device)``; ``generator`` may also be a list of one
+    generator per image (diffusers' per-image generators): image i's noise then comes from generator[i]
+    alone, so it does not depend on the other images of the batch."""
+    if isinstance(generator, (list, tuple)):
+        shape = tuple(shape)
+        if not shape or len(generator) != shape[0]:
+            raise ValueError(f"{op}: {len(generator)} generators for noise of shape {shape}; pass one per image")
+        return F.cat([_core.randn((1, *shape[1:]), generator=g, device=device) for g in generator], 0)
+    return _core.randn(shape, generator=generator, device=device)
 
 
 def _check_same_shape(op: str, a, b, a_name: str, b_name: str) -> None:
@@ -445,6 +457,28 @@ def _check_same_shape(op: str, a, b, a_name: str, b_name: str) -> None:
         raise TypeError(f"{op}: {b_name} must be an md tensor, got {type(b).__name__}")
     if tuple(a.shape) != tuple(b.shape):
         raise ValueError(f"{op}: {a_name} has shape {tuple(a.shape)} but {b_name} has shape {tuple(b.shape)}")
+
+
+def _check_broadcast(op: str, a, b, a_name: str, b_name: str) -> None:
+    """Both md tensors, of shapes that broadcast together (diffusers' forward process broadcasts)."""
+    for x, name in ((a, a_name), (b, b_name)):
+        if not isinstance(x, _core.Tensor):
+            raise TypeError(f"{op}: {name} must be an md tensor, got {type(x).__name__}")
+    try:
+        np.broadcast_shapes(tuple(a.shape), tuple(b.shape))
+    except ValueError:
+        raise ValueError(f"{op}: {a_name} has shape {tuple(a.shape)} but {b_name} has shape {tuple(b.shape)}") from None
+
+
+def _coefficient_shape(op: str, num_timesteps: int, like, *others) -> tuple[int, ...]:
+    """(B, 1, ..., 1) of like's rank for B per-timestep coefficients, as diffusers unsqueezes them; checks
+    that they broadcast with the samples ``like`` and ``others``."""
+    shape = (num_timesteps,) + (1,) * max(like.ndim - 1, 0)
+    try:
+        np.broadcast_shapes(shape, tuple(like.shape), *(tuple(x.shape) for x in others))
+    except ValueError:
+        raise ValueError(f"{op}: {num_timesteps} timesteps for samples of shape {tuple(like.shape)}") from None
+    return shape
 
 
 def _check_tensors(op: str, a, b, a_name: str, b_name: str) -> None:

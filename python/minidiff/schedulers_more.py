@@ -25,9 +25,12 @@ from .schedulers import (
     SchedulerConfig,
     SchedulerOutput,
     _as_numpy,
+    _check_broadcast,
     _check_choice,
     _check_same_shape,
     _check_tensors,
+    _coefficient_shape,
+    _randn,
     _Scheduler,
     _single_timestep,
     _step_output,
@@ -355,19 +358,17 @@ class _SigmaScheduler(_DiffusersFromConfig, _Scheduler):
             return np.full(ts.size, self._step_index, dtype=np.int64)
         return np.full(ts.size, self._begin_index, dtype=np.int64)
 
-    def _per_sample(self, op: str, values: np.ndarray, like):
-        """float32 md tensor (B, 1, ..., 1) of per-sample coefficients on like's device."""
-        B = values.size
-        if like.ndim == 0 or (B != 1 and like.shape[0] != B):
-            raise ValueError(f"{op}: {B} timesteps for samples of shape {tuple(like.shape)}")
-        shape = (B,) + (1,) * (like.ndim - 1)
+    def _per_sample(self, op: str, values: np.ndarray, like, *others):
+        """float32 md tensor (B, 1, ..., 1) of per-timestep coefficients of like's rank on like's device;
+        they must broadcast with like and ``others`` (as in diffusers, one image may take B timesteps)."""
+        shape = _coefficient_shape(op, values.size, like, *others)
         host = np.ascontiguousarray(values.astype(np.float32).reshape(shape))
         return _core.tensor(host, dtype="float32", device=str(like.device))
 
-    def _per_sample_alpha_sigma(self, op: str, sigma: np.ndarray, like):
+    def _per_sample_alpha_sigma(self, op: str, sigma: np.ndarray, like, *others):
         """alpha_t and sigma_t of the variance-preserving process at noise levels ``sigma``, as _per_sample."""
         alpha = 1.0 / np.sqrt(sigma * sigma + 1.0)
-        return self._per_sample(op, alpha, like), self._per_sample(op, sigma * alpha, like)
+        return self._per_sample(op, alpha, like, *others), self._per_sample(op, sigma * alpha, like, *others)
 
     def _noise_sigmas(self, op: str, timesteps) -> np.ndarray:
         return self._sigmas[self._add_noise_indices(op, timesteps)]
@@ -379,8 +380,8 @@ class _SigmaScheduler(_DiffusersFromConfig, _Scheduler):
         step's level is used for all), as diffusers does.
         """
         op = f"{type(self).__name__}.add_noise"
-        _check_tensors(op, original_samples, noise, "original_samples", "noise")
-        sigma = self._per_sample(op, self._noise_sigmas(op, timesteps), original_samples)
+        _check_broadcast(op, original_samples, noise, "original_samples", "noise")
+        sigma = self._per_sample(op, self._noise_sigmas(op, timesteps), original_samples, noise)
         return original_samples + noise * sigma
 
     def get_velocity(self, sample, noise, timesteps):
@@ -390,8 +391,8 @@ class _SigmaScheduler(_DiffusersFromConfig, _Scheduler):
         ``timesteps``, not the timestep), which is another noise level; here the level is that entry's sigma.
         """
         op = f"{type(self).__name__}.get_velocity"
-        _check_tensors(op, sample, noise, "sample", "noise")
-        alpha, sigma = self._per_sample_alpha_sigma(op, self._sigmas[self._indices_of(op, timesteps)], sample)
+        _check_broadcast(op, sample, noise, "sample", "noise")
+        alpha, sigma = self._per_sample_alpha_sigma(op, self._sigmas[self._indices_of(op, timesteps)], sample, noise)
         return alpha * noise - sigma * sample
 
 
@@ -523,7 +524,7 @@ class EulerDiscreteScheduler(_SigmaScheduler):
         gamma = min(s_churn / (self._sigmas.size - 1), 2**0.5 - 1) if s_tmin <= sigma <= s_tmax else 0.0
         sigma_hat = sigma * (gamma + 1.0)
         if gamma > 0:
-            noise = _core.randn(model_output.shape, generator=generator, device=model_output.device)
+            noise = _randn(op, model_output.shape, generator, model_output.device)
             sample = sample + noise * (s_noise * math.sqrt(sigma_hat**2 - sigma**2))
         x0 = self._pred_original_sigma(model_output, sample, sigma, sigma_hat)
         derivative = (sample - x0) / sigma_hat
@@ -582,11 +583,13 @@ class EulerAncestralDiscreteScheduler(_SigmaScheduler):
         _check_not_an_index(op, timestep)
         sigma, sigma_next = self._begin_step(op, model_output, timestep, sample)
         x0 = self._pred_original_sigma(model_output, sample, sigma, sigma)
-        sigma_up = math.sqrt(sigma_next**2 * (sigma**2 - sigma_next**2) / sigma**2)
+        # a step up in sigma (zero-SNR tables rise again at their capped last entry) adds no noise: sigma_up
+        # would be the root of a negative number (NaN in diffusers), so it goes to sigma_next deterministically
+        sigma_up = math.sqrt(max(sigma_next**2 * (sigma**2 - sigma_next**2) / sigma**2, 0.0))
         sigma_down = math.sqrt(max(sigma_next**2 - sigma_up**2, 0.0))
         derivative = (sample - x0) / sigma
         prev_sample = sample + derivative * (sigma_down - sigma)
-        noise = _core.randn(model_output.shape, generator=generator, device=model_output.device)
+        noise = _randn(op, model_output.shape, generator, model_output.device)
         prev_sample = prev_sample + noise * sigma_up
         return self._end_step(return_dict, prev_sample, x0)
 
@@ -891,6 +894,11 @@ class DPMSolverMultistepScheduler(_SigmaScheduler):
         h, h_0 = lambda_t - lambda_s0, lambda_s0 - lambda_s1
         if h == 0.0:  # a step to the same noise level (a schedule ending at sigma_min twice): no change
             return sample * (sigma_t / sigma_s0)
+        if h_0 == 0.0:
+            # the previous step stayed at its level (a schedule that repeats a timestep, as "linspace" with
+            # num_inference_steps == num_train_timesteps does): no slope to extrapolate, so a first-order step
+            # (diffusers divides by r0 = 0 and gives NaN)
+            return self.dpm_solver_first_order_update(m0, sample=sample, noise=noise)
         r0 = h_0 / h
         D0, D1 = m0, (m0 - m1) * (1.0 / r0)
         algo, solver = self.config.algorithm_type, self.config.solver_type
@@ -925,6 +933,10 @@ class DPMSolverMultistepScheduler(_SigmaScheduler):
         h, h_0, h_1 = lambda_t - lambda_s0, lambda_s0 - lambda_s1, lambda_s1 - lambda_s2
         if h == 0.0:  # as in the second-order step (diffusers gives NaN here)
             return sample * (sigma_t / sigma_s0)
+        if h_0 == 0.0 or h_1 == 0.0:  # a repeated level among the last three: as in the second-order step
+            if h_0 == 0.0:
+                return self.dpm_solver_first_order_update(m0, sample=sample, noise=noise)
+            return self.multistep_dpm_solver_second_order_update(model_output_list, sample=sample, noise=noise)
         r0, r1 = h_0 / h, h_1 / h
         D1_0, D1_1 = (m0 - m1) * (1.0 / r0), (m1 - m2) * (1.0 / r1)
         D1 = D1_0 + (D1_0 - D1_1) * (r0 / (r0 + r1))
@@ -1008,8 +1020,8 @@ class DPMSolverMultistepScheduler(_SigmaScheduler):
         """Forward diffusion ``alpha_t * x0 + sigma_t * noise`` at each timestep's noise level (looked up
         in ``timesteps`` after ``set_timesteps``, as diffusers does)."""
         op = f"{type(self).__name__}.add_noise"
-        _check_tensors(op, original_samples, noise, "original_samples", "noise")
-        alpha, sigma = self._per_sample_alpha_sigma(op, self._noise_sigmas(op, timesteps), original_samples)
+        _check_broadcast(op, original_samples, noise, "original_samples", "noise")
+        alpha, sigma = self._per_sample_alpha_sigma(op, self._noise_sigmas(op, timesteps), original_samples, noise)
         return alpha * original_samples + sigma * noise
 
     get_velocity = _Scheduler.get_velocity
