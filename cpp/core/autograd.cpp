@@ -300,20 +300,22 @@ std::vector<Tensor> grad_of(const std::vector<Tensor>& roots, const std::vector<
   return out;
 }
 
-GradHookHandle register_grad_hook(const Tensor& t, GradHook hook) {
+uint64_t next_hook_id() { return g_hook_ids.fetch_add(1, std::memory_order_relaxed); }
+
+HookHandle register_grad_hook(const Tensor& t, GradHook hook) {
   MD_CHECK(t.defined() && t.requires_grad(), RuntimeError,
            "register_hook: cannot register a hook on a tensor that doesn't require gradient");
   std::shared_ptr<GradHookList>& list = t.grad_fn() ? t.grad_fn()->hooks() : t.impl()->grad_hooks;
   if (!list) list = std::make_shared<GradHookList>();
-  const uint64_t id = g_hook_ids.fetch_add(1, std::memory_order_relaxed);
+  const uint64_t id = next_hook_id();
   list->hooks.emplace_back(id, std::move(hook));
-  return GradHookHandle{list, id};
-}
-
-void GradHookHandle::remove() {
-  if (const auto l = list.lock())
-    l->hooks.erase(std::remove_if(l->hooks.begin(), l->hooks.end(), [this](const auto& h) { return h.first == id; }),
-                   l->hooks.end());
+  std::weak_ptr<GradHookList> weak = list;
+  return HookHandle{id, [weak, id] {
+                      if (const auto l = weak.lock())
+                        l->hooks.erase(std::remove_if(l->hooks.begin(), l->hooks.end(),
+                                                      [id](const auto& h) { return h.first == id; }),
+                                       l->hooks.end());
+                    }};
 }
 
 void retain_grad(const Tensor& t) {

@@ -35,14 +35,23 @@ struct GradHookList {
   std::vector<std::pair<uint64_t, GradHook>> hooks;  // (id, hook) in registration order
 };
 
-// Removes its hook (once; a no-op after that, or when the tensor is gone).
-struct GradHookHandle {
-  std::weak_ptr<GradHookList> list;
+// What registering a hook returns (a tensor's or a module's): remove() takes the hook off, once;
+// a no-op after that, or when what it was registered on is gone.
+struct HookHandle {
   uint64_t id = 0;
-  void remove();
+  std::function<void()> remover;
+  void remove() {
+    if (!remover) return;
+    auto f = std::move(remover);
+    remover = nullptr;
+    f();
+  }
 };
 
-GradHookHandle register_grad_hook(const Tensor& t, GradHook hook);
+// A process-wide id for a new hook.
+uint64_t next_hook_id();
+
+HookHandle register_grad_hook(const Tensor& t, GradHook hook);
 
 class Node {
  public:

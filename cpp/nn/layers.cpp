@@ -130,6 +130,8 @@ Tensor GroupNorm::forward(const Tensor& x) const {
 }
 
 Tensor GroupNorm::forward_silu(const Tensor& x) const {
+  // a hook on the norm sees its own output, as in diffusers, where SiLU is a separate step
+  if (has_forward_hooks()) return silu(call(*this, x));
   return group_norm(x, num_groups, parameter("weight"), parameter("bias"), eps, /*fuse_silu=*/true);
 }
 
@@ -229,19 +231,19 @@ Tensor Attention::forward(const Tensor& input) const {
   if (auto gn = child("group_norm")) {
     // group_norm normalises over channels: (B, C, H, W) as is, or (B, L, C) transposed to (B, C, L)
     const auto& norm = static_cast<const GroupNorm&>(*gn);
-    x = spatial ? norm.forward(x) : transpose(norm.forward(transpose(x, 1, 2)), 1, 2);
+    x = spatial ? call(norm, x) : transpose(call(norm, transpose(x, 1, 2)), 1, 2);
   }
   if (spatial) x = transpose(reshape(x, {B, C, -1}), 1, 2);  // (B, L, C)
   x = contiguous(x);
   const int64_t L = x.shape()[1];
-  auto proj = [&](const char* name) { return static_cast<const Linear&>(*child(name)).forward(x); };
+  auto proj = [&](const char* name) { return call(static_cast<const Linear&>(*child(name)), x); };
   auto split_heads = [&](const Tensor& t) { return transpose(reshape(t, {B, L, heads, dim_head}), 1, 2); };
   Tensor q = split_heads(proj("to_q")), k = split_heads(proj("to_k")), v = split_heads(proj("to_v"));
   Tensor o = scaled_dot_product_attention(q, k, v);           // (B, heads, L, dim_head)
   o = reshape(transpose(o, 1, 2), {B, L, heads * dim_head});  // (B, L, inner)
   const auto& to_out = static_cast<const ModuleList&>(*child("to_out"));
-  o = to_out.get<Linear>(0).forward(o);
-  o = to_out.get<Dropout>(1).forward(o);
+  o = call(to_out.get<Linear>(0), o);
+  o = call(to_out.get<Dropout>(1), o);
   if (spatial) o = reshape(transpose(o, 1, 2), input.shape());
   if (residual_connection) o = add(o, input);
   if (rescale_output_factor != 1.0) o = div(o, rescale_output_factor);

@@ -151,7 +151,35 @@ std::shared_ptr<Module> Module::deep_copy(std::map<const TensorImpl*, Tensor>& m
   for (auto& b : c->buffers_) std::get<1>(b) = copy_tensor(std::get<1>(b));
   for (auto& kv : c->children_)
     if (kv.second) kv.second = kv.second->deep_copy(memo);
+  // the copy's hooks are its own list (removing one from the original leaves the copy's), as torch
+  if (hooks_) c->hooks_ = std::make_shared<ForwardHooks>(*hooks_);
   return c;
+}
+
+HookHandle Module::add_forward_hook(std::shared_ptr<ForwardHook> hook, bool pre, bool prepend) {
+  if (!hooks_) hooks_ = std::make_shared<ForwardHooks>();
+  auto& list = pre ? hooks_->pre : hooks_->post;
+  const uint64_t id = next_hook_id();
+  list.insert(prepend ? list.begin() : list.end(), {id, std::move(hook)});
+  std::weak_ptr<ForwardHooks> weak = hooks_;
+  return HookHandle{id, [weak, id, pre] {
+                      if (const auto h = weak.lock()) {
+                        auto& l = pre ? h->pre : h->post;
+                        l.erase(std::remove_if(l.begin(), l.end(), [id](const auto& e) { return e.first == id; }),
+                                l.end());
+                      }
+                    }};
+}
+
+Tensor Module::call_hooked(std::vector<Tensor> args,
+                           const std::function<Tensor(const std::vector<Tensor>&)>& forward) const {
+  const ForwardHooks hooks = forward_hooks();
+  for (const auto& [id, h] : hooks.pre)
+    if (auto changed = h->before(*this, args)) args = std::move(*changed);
+  Tensor out = forward(args);
+  for (const auto& [id, h] : hooks.post)
+    if (Tensor changed = h->after(*this, args, out); changed.defined()) out = changed;
+  return out;
 }
 
 std::shared_ptr<Module> Module::child(const std::string& name) const {

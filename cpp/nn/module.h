@@ -2,8 +2,10 @@
 // hold their parameters as Tensors registered here; forward passes are written with ops only.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -14,7 +16,24 @@ namespace md::nn {
 
 using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
 
-class Module {
+class Module;
+
+// A forward hook (torch's register_forward_pre_hook / register_forward_hook), implemented by the
+// Python binding. args are the tensors forward takes (an undefined one for a None).
+struct ForwardHook {
+  virtual ~ForwardHook() = default;
+  // Before forward: replacement arguments, or nullopt to keep them.
+  virtual std::optional<std::vector<Tensor>> before(const Module& m, const std::vector<Tensor>& args) = 0;
+  // After forward: a replacement output, or an undefined Tensor to keep it.
+  virtual Tensor after(const Module& m, const std::vector<Tensor>& args, const Tensor& out) = 0;
+};
+
+struct ForwardHooks {
+  std::vector<std::pair<uint64_t, std::shared_ptr<ForwardHook>>> pre, post;  // in calling order
+  bool empty() const { return pre.empty() && post.empty(); }
+};
+
+class Module : public std::enable_shared_from_this<Module> {
  public:
   virtual ~Module() = default;
   virtual std::string type_name() const { return "Module"; }
@@ -81,6 +100,15 @@ class Module {
   // one tensor in the copy.
   std::shared_ptr<Module> deep_copy() const;
 
+  // ---- forward hooks: run around forward by call() (below) and by the Python __call__
+  bool has_forward_hooks() const { return hooks_ && !hooks_->empty(); }
+  // A snapshot: a hook may add or remove hooks while the list runs.
+  ForwardHooks forward_hooks() const { return hooks_ ? *hooks_ : ForwardHooks{}; }
+  HookHandle add_forward_hook(std::shared_ptr<ForwardHook> hook, bool pre, bool prepend);
+  // Runs forward(args) with the hooks around it: the pre-hooks may replace the arguments, the
+  // others the output.
+  Tensor call_hooked(std::vector<Tensor> args, const std::function<Tensor(const std::vector<Tensor>&)>& forward) const;
+
  protected:
   // The same class, copy-constructed: children and tensors are still shared (deep_copy replaces
   // them). Every layer overrides it with MD_MODULE_CLONE.
@@ -91,6 +119,7 @@ class Module {
   std::vector<std::tuple<std::string, Tensor, bool>> buffers_;
   std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
   bool training_ = true;
+  std::shared_ptr<ForwardHooks> hooks_;  // null until a hook is registered
 
  private:
   std::shared_ptr<Module> deep_copy(std::map<const TensorImpl*, Tensor>& memo) const;
@@ -99,6 +128,23 @@ class Module {
   void collect_state(const std::string& prefix, NamedTensors& out) const;
   void collect_buffers(const std::string& prefix, bool persistent_only, NamedTensors& out) const;
 };
+
+namespace detail {
+template <typename M, size_t... I>
+Tensor forward_from(const M& m, const std::vector<Tensor>& args, std::index_sequence<I...>) {
+  return m.forward(args[I]...);
+}
+}  // namespace detail
+
+// m.forward(args...), as a child is called inside a native forward: through m's forward hooks
+// when it has any (a hook registered from Python on a submodule of a native model runs too).
+template <typename M, typename... A>
+Tensor call(const M& m, const A&... args) {
+  if (!m.has_forward_hooks()) return m.forward(args...);
+  return m.call_hooked({args...}, [&m](const std::vector<Tensor>& in) {
+    return detail::forward_from(m, in, std::index_sequence_for<A...>{});
+  });
+}
 
 #define MD_MODULE_CLONE(Class) \
   std::shared_ptr<Module> shallow_clone() const override { return std::make_shared<Class>(*this); }

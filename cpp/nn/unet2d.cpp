@@ -111,7 +111,7 @@ TimestepEmbedding::TimestepEmbedding(int64_t in, int64_t dim) {
 }
 
 Tensor TimestepEmbedding::forward(const Tensor& x) const {
-  return as<Linear>(*this, "linear_2").forward(silu(as<Linear>(*this, "linear_1").forward(x)));
+  return call(as<Linear>(*this, "linear_2"), silu(call(as<Linear>(*this, "linear_1"), x)));
 }
 
 // ---- ResnetBlock2D
@@ -134,19 +134,19 @@ ResnetBlock2D::ResnetBlock2D(int64_t in, int64_t out, int64_t temb, double eps, 
 
 Tensor ResnetBlock2D::forward(const Tensor& x, const Tensor& temb_act) const {
   Tensor h = as<GroupNorm>(*this, "norm1").forward_silu(x);
-  h = as<Conv2d>(*this, "conv1").forward(h);
-  Tensor t = as<Linear>(*this, "time_emb_proj").forward(temb_act);  // (B, out) or (B, 2 out)
+  h = call(as<Conv2d>(*this, "conv1"), h);
+  Tensor t = call(as<Linear>(*this, "time_emb_proj"), temb_act);  // (B, out) or (B, 2 out)
   t = reshape(t, {t.shape()[0], t.shape()[1], 1, 1});
   const auto& norm2 = as<GroupNorm>(*this, "norm2");
   if (time_embedding_norm == "scale_shift") {
     Tensor scale = slice(t, 1, 0, out_channels), shift = slice(t, 1, out_channels, 2 * out_channels);
-    h = silu(add(mul(norm2.forward(h), add(scale, 1.0)), shift));
+    h = silu(add(mul(call(norm2, h), add(scale, 1.0)), shift));
   } else {
     h = norm2.forward_silu(add(h, t));
   }
-  h = as<Dropout>(*this, "dropout").forward(h);
-  h = as<Conv2d>(*this, "conv2").forward(h);
-  Tensor skip = child("conv_shortcut") ? as<Conv2d>(*this, "conv_shortcut").forward(x) : x;
+  h = call(as<Dropout>(*this, "dropout"), h);
+  h = call(as<Conv2d>(*this, "conv2"), h);
+  Tensor skip = child("conv_shortcut") ? call(as<Conv2d>(*this, "conv_shortcut"), x) : x;
   Tensor out = add(skip, h);
   return output_scale_factor == 1.0 ? out : div(out, output_scale_factor);
 }
@@ -161,7 +161,7 @@ Downsample2D::Downsample2D(int64_t channels, int64_t pad_amount) : padding(pad_a
 Tensor Downsample2D::forward(const Tensor& x) const {
   // with no symmetric padding, diffusers pads right and bottom by one so the output is H/2
   Tensor h = padding == 0 ? pad(x, {0, 1, 0, 1}) : x;
-  return as<Conv2d>(*this, "conv").forward(h);
+  return call(as<Conv2d>(*this, "conv"), h);
 }
 
 Upsample2D::Upsample2D(int64_t channels) {
@@ -169,9 +169,7 @@ Upsample2D::Upsample2D(int64_t channels) {
                                              std::make_pair(1, 1)));
 }
 
-Tensor Upsample2D::forward(const Tensor& x) const {
-  return as<Conv2d>(*this, "conv").forward(upsample_nearest(x, 2, 2));
-}
+Tensor Upsample2D::forward(const Tensor& x) const { return call(as<Conv2d>(*this, "conv"), upsample_nearest(x, 2, 2)); }
 
 // ---- blocks
 
@@ -205,12 +203,12 @@ Tensor DownBlock::forward(const Tensor& x, const Tensor& temb_act, std::vector<T
   const auto& resnets = as<ModuleList>(*this, "resnets");
   Tensor h = x;
   for (size_t i = 0; i < resnets.size(); ++i) {
-    h = resnets.get<ResnetBlock2D>(i).forward(h, temb_act);
-    if (has_attention) h = as<ModuleList>(*this, "attentions").get<Attention>(i).forward(h);
+    h = call(resnets.get<ResnetBlock2D>(i), h, temb_act);
+    if (has_attention) h = call(as<ModuleList>(*this, "attentions").get<Attention>(i), h);
     skips.push_back(h);
   }
   if (auto down = child("downsamplers")) {
-    h = static_cast<const ModuleList&>(*down).get<Downsample2D>(0).forward(h);
+    h = call(static_cast<const ModuleList&>(*down).get<Downsample2D>(0), h);
     skips.push_back(h);
   }
   return h;
@@ -234,9 +232,9 @@ UNetMidBlock2D::UNetMidBlock2D(int64_t channels, int64_t temb, const UNet2DConfi
 
 Tensor UNetMidBlock2D::forward(const Tensor& x, const Tensor& temb_act) const {
   const auto& resnets = as<ModuleList>(*this, "resnets");
-  Tensor h = resnets.get<ResnetBlock2D>(0).forward(x, temb_act);
-  if (has_attention) h = as<ModuleList>(*this, "attentions").get<Attention>(0).forward(h);
-  return resnets.get<ResnetBlock2D>(1).forward(h, temb_act);
+  Tensor h = call(resnets.get<ResnetBlock2D>(0), x, temb_act);
+  if (has_attention) h = call(as<ModuleList>(*this, "attentions").get<Attention>(0), h);
+  return call(resnets.get<ResnetBlock2D>(1), h, temb_act);
 }
 
 UpBlock::UpBlock(const std::string& k, int64_t num_layers, int64_t in, int64_t prev_out, int64_t out, int64_t temb,
@@ -273,10 +271,10 @@ Tensor UpBlock::forward(const Tensor& x, std::vector<Tensor>& skips, const Tenso
              ": skip connection of shape ", skip.shape(), " does not match hidden state ", h.shape(),
              " (the sample's height and width must be divisible by 2^(number of blocks - 1))");
     h = cat({h, skip}, 1);
-    h = resnets.get<ResnetBlock2D>(i).forward(h, temb_act);
-    if (has_attention) h = as<ModuleList>(*this, "attentions").get<Attention>(i).forward(h);
+    h = call(resnets.get<ResnetBlock2D>(i), h, temb_act);
+    if (has_attention) h = call(as<ModuleList>(*this, "attentions").get<Attention>(i), h);
   }
-  if (auto up = child("upsamplers")) h = static_cast<const ModuleList&>(*up).get<Upsample2D>(0).forward(h);
+  if (auto up = child("upsamplers")) h = call(static_cast<const ModuleList&>(*up).get<Upsample2D>(0), h);
   return h;
 }
 
@@ -342,13 +340,13 @@ Tensor UNet2DModel::forward(const Tensor& sample_in, const Tensor& timesteps, co
 
   Tensor sample = cfg_.center_input_sample ? sub(mul(sample_in, 2.0), 1.0) : sample_in;
   const auto& time_proj = as<Timesteps>(*this, "time_proj");
-  Tensor emb = as<TimestepEmbedding>(*this, "time_embedding").forward(time_proj.forward(t));
+  Tensor emb = call(as<TimestepEmbedding>(*this, "time_embedding"), call(time_proj, t));
   if (auto ce = child("class_embedding")) {
     MD_CHECK(class_labels.defined(), ValueError, "UNet2DModel: class_labels should be provided when doing class ",
              "conditioning");
     Tensor class_emb;
     if (cfg_.class_embed_type == std::optional<std::string>("timestep")) {
-      class_emb = static_cast<const TimestepEmbedding&>(*ce).forward(time_proj.forward(class_labels));
+      class_emb = call(static_cast<const TimestepEmbedding&>(*ce), call(time_proj, class_labels));
     } else if (cfg_.class_embed_type == std::optional<std::string>("identity")) {
       class_emb = class_labels;
     } else {
@@ -357,7 +355,7 @@ Tensor UNet2DModel::forward(const Tensor& sample_in, const Tensor& timesteps, co
                    (class_labels.dim() == 1 && (class_labels.shape()[0] == B || class_labels.shape()[0] == 1)),
                ValueError, "UNet2DModel: class_labels must have shape (", B, ",), (1,) or (), got ",
                class_labels.shape());
-      class_emb = static_cast<const Embedding&>(*ce).forward(class_labels);
+      class_emb = call(static_cast<const Embedding&>(*ce), class_labels);
     }
     emb = add(emb, class_emb);
   } else {
@@ -366,15 +364,21 @@ Tensor UNet2DModel::forward(const Tensor& sample_in, const Tensor& timesteps, co
   }
   Tensor temb_act = silu(emb);
 
-  Tensor h = as<Conv2d>(*this, "conv_in").forward(sample);
+  Tensor h = call(as<Conv2d>(*this, "conv_in"), sample);
   std::vector<Tensor> skips{h};
   const auto& downs = as<ModuleList>(*this, "down_blocks");
-  for (size_t i = 0; i < downs.size(); ++i) h = downs.get<DownBlock>(i).forward(h, temb_act, skips);
-  if (auto mid = child("mid_block")) h = static_cast<const UNetMidBlock2D&>(*mid).forward(h, temb_act);
+  for (size_t i = 0; i < downs.size(); ++i) {
+    const auto& down = downs.get<DownBlock>(i);
+    h = down.call_hooked({h, temb_act}, [&](const std::vector<Tensor>& a) { return down.forward(a[0], a[1], skips); });
+  }
+  if (auto mid = child("mid_block")) h = call(static_cast<const UNetMidBlock2D&>(*mid), h, temb_act);
   const auto& ups = as<ModuleList>(*this, "up_blocks");
-  for (size_t i = 0; i < ups.size(); ++i) h = ups.get<UpBlock>(i).forward(h, skips, temb_act);
+  for (size_t i = 0; i < ups.size(); ++i) {
+    const auto& up = ups.get<UpBlock>(i);
+    h = up.call_hooked({h, temb_act}, [&](const std::vector<Tensor>& a) { return up.forward(a[0], skips, a[1]); });
+  }
   h = as<GroupNorm>(*this, "conv_norm_out").forward_silu(h);
-  return as<Conv2d>(*this, "conv_out").forward(h);
+  return call(as<Conv2d>(*this, "conv_out"), h);
 }
 
 }  // namespace md::nn

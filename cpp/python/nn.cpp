@@ -174,6 +174,109 @@ Module* built_module(const py::object& self) {
   return self.cast<Module*>();
 }
 
+// A forward hook written in Python. Called from native forwards (a child of a native model) with
+// the forward's tensors, and from Module.__call__ (any module called from Python) with its Python
+// arguments; holds the function so that the GIL is held wherever it is released.
+struct PyForwardHook : ForwardHook {
+  std::shared_ptr<py::function> fn;
+  bool pre, with_kwargs;
+
+  PyForwardHook(const py::function& f, bool is_pre, bool kwargs)
+      : fn(new py::function(f),
+           [](py::function* p) {
+             if (!Py_IsInitialized()) return;  // a module outliving the interpreter leaks its hook
+             py::gil_scoped_acquire gil;
+             delete p;
+           }),
+        pre(is_pre),
+        with_kwargs(kwargs) {}
+
+  std::string name() const { return py::str(getattr(*fn, "__name__", py::str("hook"))); }
+
+  static py::object module_object(const Module& m) {
+    return py::cast(std::const_pointer_cast<Module>(m.shared_from_this()));
+  }
+
+  static py::tuple as_tuple(const std::vector<Tensor>& args) {
+    py::tuple t(args.size());
+    for (size_t i = 0; i < args.size(); ++i) t[i] = args[i].defined() ? py::cast(args[i]) : py::none();
+    return t;
+  }
+
+  // What the pre-hook gives back, as torch reads it: None keeps the arguments, a tuple replaces
+  // them, anything else is the one argument (with_kwargs: an (args, kwargs) pair).
+  py::object call_pre(const py::object& self, py::tuple& args, py::dict& kwargs) const {
+    py::object r = with_kwargs ? (*fn)(self, args, kwargs) : (*fn)(self, args);
+    if (r.is_none()) return r;
+    if (with_kwargs) {
+      if (!py::isinstance<py::tuple>(r) || py::len(r) != 2)
+        throw py::type_error(str("forward pre-hook '", name(),
+                                 "' registered with with_kwargs=True must return None or a tuple of (new_args, "
+                                 "new_kwargs)"));
+      args = py::tuple(r.cast<py::tuple>()[0]);
+      kwargs = r.cast<py::tuple>()[1].cast<py::dict>();
+    } else {
+      args = py::isinstance<py::tuple>(r) ? r.cast<py::tuple>() : py::make_tuple(r);
+    }
+    return r;
+  }
+
+  py::object call_post(const py::object& self, const py::tuple& args, const py::dict& kwargs,
+                       const py::object& out) const {
+    return with_kwargs ? (*fn)(self, args, kwargs, out) : (*fn)(self, args, out);
+  }
+
+  std::optional<std::vector<Tensor>> before(const Module& m, const std::vector<Tensor>& args) override {
+    py::gil_scoped_acquire gil;
+    py::tuple a = as_tuple(args);
+    py::dict kw;
+    if (call_pre(module_object(m), a, kw).is_none()) return std::nullopt;
+    if (py::len(a) != args.size() || !kw.empty())
+      throw py::type_error(str("forward pre-hook '", name(), "' of ", m.type_name(), " returned ", py::len(a),
+                               " arguments (and ", py::len(kw), " keyword arguments) for its ", args.size(),
+                               " tensors; inside a native model a hook may replace the tensors only"));
+    std::vector<Tensor> out;
+    for (auto item : a) {
+      if (item.is_none()) {
+        out.emplace_back();
+        continue;
+      }
+      if (!py::isinstance<Tensor>(item))
+        throw py::type_error(str("forward pre-hook '", name(), "' of ", m.type_name(), " returned a ",
+                                 std::string(py::str(py::type::of(item).attr("__name__"))), " where a tensor goes"));
+      out.push_back(item.cast<Tensor>());
+    }
+    return out;
+  }
+
+  Tensor after(const Module& m, const std::vector<Tensor>& args, const Tensor& out) override {
+    py::gil_scoped_acquire gil;
+    py::object r = call_post(module_object(m), as_tuple(args), py::dict(), py::cast(out));
+    if (r.is_none()) return Tensor();
+    if (!py::isinstance<Tensor>(r))
+      throw py::type_error(str("forward hook '", name(), "' of ", m.type_name(), " returned a ",
+                               std::string(py::str(py::type::of(r).attr("__name__"))),
+                               "; inside a native model a hook may replace the output with a tensor only"));
+    return r.cast<Tensor>();
+  }
+};
+
+// Module.__call__: forward with the module's hooks around it.
+py::object call_module(const py::object& self, py::args args, py::kwargs kwargs) {
+  Module* m = built_module(self);
+  if (!m || !m->has_forward_hooks()) return self.attr("forward")(*args, **kwargs);
+  const ForwardHooks hooks = m->forward_hooks();
+  py::tuple a = args;
+  py::dict kw = kwargs;
+  for (const auto& [id, h] : hooks.pre) static_cast<PyForwardHook&>(*h).call_pre(self, a, kw);
+  py::object out = self.attr("forward")(*a, **kw);
+  for (const auto& [id, h] : hooks.post) {
+    py::object r = static_cast<PyForwardHook&>(*h).call_post(self, a, kw, out);
+    if (!r.is_none()) out = r;
+  }
+  return out;
+}
+
 // The C++ module behind self, or an AttributeError naming the method when Module.__init__() has
 // not run yet.
 Module& built_or_raise(const py::object& self, const char* method) {
@@ -251,8 +354,24 @@ void bind_nn(py::module_& m) {
              throw py::attribute_error("'" + std::string(py::str(py::type::of(self).attr("__name__"))) +
                                        "' object has no attribute '" + name + "'");
            })
-      .def("__call__",
-           [](py::object self, py::args args, py::kwargs kwargs) { return self.attr("forward")(*args, **kwargs); })
+      .def("__call__", &call_module)
+      .def(
+          "register_forward_pre_hook",
+          [](const py::object& self, const py::function& hook, bool prepend, bool with_kwargs) {
+            return built_or_raise(self, "register_forward_pre_hook")
+                .add_forward_hook(std::make_shared<PyForwardHook>(hook, true, with_kwargs), true, prepend);
+          },
+          py::arg("hook"), py::kw_only(), py::arg("prepend") = false, py::arg("with_kwargs") = false,
+          "hook(module, args) -> None or new args, run before each forward (returns a handle)")
+      .def(
+          "register_forward_hook",
+          [](const py::object& self, const py::function& hook, bool prepend, bool with_kwargs, bool always_call) {
+            if (always_call) throw py::value_error("register_forward_hook: always_call=True is not supported");
+            return built_or_raise(self, "register_forward_hook")
+                .add_forward_hook(std::make_shared<PyForwardHook>(hook, false, with_kwargs), false, prepend);
+          },
+          py::arg("hook"), py::kw_only(), py::arg("prepend") = false, py::arg("with_kwargs") = false,
+          py::arg("always_call") = false, "hook(module, args, output) -> None or a new output, run after each forward")
       .def("forward",
            [](py::object self, py::args, py::kwargs) -> py::object {
              throw py::type_error(std::string(py::str(py::type::of(self).attr("__name__"))) +

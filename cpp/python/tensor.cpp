@@ -449,11 +449,12 @@ Tensor clamp_bounds(const Tensor& t, const py::object& lo, const py::object& hi)
 }
 
 void bind_tensor(py::module_& m) {
-  py::class_<GradHookHandle>(m, "RemovableHandle", "What Tensor.register_hook returns: remove() takes the hook off")
-      .def_readonly("id", &GradHookHandle::id)
-      .def("remove", &GradHookHandle::remove)
+  py::class_<HookHandle>(m, "RemovableHandle",
+                         "What register_hook and the module hooks return: remove() takes the hook off")
+      .def_readonly("id", &HookHandle::id)
+      .def("remove", &HookHandle::remove)
       .def("__enter__", [](py::object self) { return self; })
-      .def("__exit__", [](GradHookHandle& h, const py::args&) { h.remove(); });
+      .def("__exit__", [](HookHandle& h, const py::args&) { h.remove(); });
 
   using RG = py::call_guard<py::gil_scoped_release>;
   py::class_<Tensor> cls(m, "Tensor");

@@ -81,7 +81,7 @@ class Generator:
 
 class RemovableHandle:
     """
-    What Tensor.register_hook returns: remove() takes the hook off
+    What register_hook and the module hooks return: remove() takes the hook off
     """
     def __enter__(self) -> typing.Any: ...
     def __exit__(self, *args) -> None: ...

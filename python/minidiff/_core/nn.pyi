@@ -113,6 +113,23 @@ class Module:
     def num_parameters(self) -> int: ...
     def parameters(self, recurse: bool = True): ...
     def register_buffer(self, name: str, tensor, persistent: bool = True) -> None: ...
+    def register_forward_hook(
+        self,
+        hook: collections.abc.Callable,
+        *,
+        prepend: bool = False,
+        with_kwargs: bool = False,
+        always_call: bool = False,
+    ) -> minidiff._core.RemovableHandle:
+        """
+        hook(module, args, output) -> None or a new output, run after each forward
+        """
+    def register_forward_pre_hook(
+        self, hook: collections.abc.Callable, *, prepend: bool = False, with_kwargs: bool = False
+    ) -> minidiff._core.RemovableHandle:
+        """
+        hook(module, args) -> None or new args, run before each forward (returns a handle)
+        """
     def register_module(self, name: str, module) -> None: ...
     def register_parameter(self, name: str, param) -> None: ...
     def requires_grad_(self, requires_grad: bool = True) -> Module:
