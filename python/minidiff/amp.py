@@ -74,6 +74,10 @@ class GradScaler:
     def __init__(self, device: str = "cuda", init_scale: float = 65536.0, growth_factor: float = 2.0,
                  backoff_factor: float = 0.5, growth_interval: int = 2000, enabled: bool = True):  # fmt: skip
         self.enabled = bool(enabled)
+        # kept only for state_dict, so that torch's GradScaler.load_state_dict reads ours
+        self._growth_factor = float(growth_factor)
+        self._backoff_factor = float(backoff_factor)
+        self._growth_interval = int(growth_interval)
 
     def scale(self, outputs):
         return outputs
@@ -96,10 +100,22 @@ class GradScaler:
         return self.enabled
 
     def state_dict(self) -> dict:
-        return {"scale": 1.0, "enabled": self.enabled}
+        """torch's keys (a checkpoint's scaler state loads into torch's GradScaler), the scale 1, plus ``enabled``."""
+        return {
+            "scale": 1.0,
+            "growth_factor": self._growth_factor,
+            "backoff_factor": self._backoff_factor,
+            "growth_interval": self._growth_interval,
+            "_growth_tracker": 0,
+            "enabled": self.enabled,
+        }
 
     def load_state_dict(self, state: dict) -> None:
+        """Reads ours or torch's (whose scale is ignored: ours stays 1)."""
         self.enabled = bool(state.get("enabled", self.enabled))
+        self._growth_factor = float(state.get("growth_factor", self._growth_factor))
+        self._backoff_factor = float(state.get("backoff_factor", self._backoff_factor))
+        self._growth_interval = int(state.get("growth_interval", self._growth_interval))
 
 
 def _grads_finite(optimizer) -> bool:

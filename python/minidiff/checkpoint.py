@@ -161,7 +161,8 @@ def _state_checksum(state: dict[str, Any]) -> str:
 def _serialise_tensors(tensors: dict[str, np.ndarray], step: int) -> bytes:
     from safetensors.numpy import save
 
-    arrays = {k: np.ascontiguousarray(v) for k, v in tensors.items()}
+    # np.require, not np.ascontiguousarray: that one makes a 0-d array (a step count, a scalar buffer) 1-d
+    arrays = {k: np.require(v, requirements="C") for k, v in tensors.items()}
     # one metadata entry only: safetensors writes several in a random (hash) order, and equal
     # checkpoints should be equal byte for byte (the step is in state.json)
     return save(arrays, metadata={"format": "np"})
@@ -205,6 +206,12 @@ def save_checkpoint(
     ``model.safetensors`` and ``ema.safetensors``); ``state`` must be JSON-serialisable. When
     ``keep`` is set, only the ``keep`` newest checkpoints remain afterwards.
     """
+    # checked before anything is written: a negative step names a directory no reader finds ("step--00001"),
+    # and a bad `keep` would fail in the pruning after the new checkpoint is already in place
+    if int(step) < 0:
+        raise ValueError(f"save_checkpoint: step must be >= 0, got {step}")
+    if keep is not None and keep < 1:
+        raise ValueError(f"save_checkpoint: keep must be >= 1 (or None to keep all), got {keep}")
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     _remove_stale_temporaries(root)

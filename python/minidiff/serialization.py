@@ -3,9 +3,10 @@
 ``md.save`` writes what ``torch.save`` is used for in training code: tensors and state dicts, in
 (Ordered)dicts, lists and tuples with numbers, strings and NumPy arrays, as a pickle. A tensor
 pickles as a NumPy copy of its values plus its dtype, device, requires_grad and parameter-ness,
-rebuilt by ``rebuild_tensor``. ``md.load`` reads it back with an unpickler that by default
-(``weights_only=True``) refuses every global but that function, NumPy's array reconstruction and
-the builtin containers, so loading a file cannot run its author's code.
+rebuilt by ``rebuild_tensor``; tensors of one file that share memory are written as views of one
+flat array (``rebuild_tensor_view``), so they share it again after loading. ``md.load`` reads it
+back with an unpickler that by default (``weights_only=True``) refuses every global but those two
+functions, NumPy's array reconstruction and the builtin containers, so loading a file cannot run its author's code.
 
 A module does not pickle (save its ``state_dict()``); it deep-copies: a native layer copies itself
 in C++, a module written in Python is rebuilt here from its registry and ``__dict__``.
@@ -178,14 +179,229 @@ def rebuild_tensor(data: np.ndarray, dtype: str, device: str, requires_grad: boo
     return t
 
 
+def _bf16_bits(values: np.ndarray) -> np.ndarray:
+    # 2 bytes a value (np.require keeps a 0-d array 0-d; ascontiguousarray would make it 1-d)
+    return (np.require(values, requirements="C").view(np.uint32) >> 16).astype(np.uint16)
+
+
 def tensor_reduce_ex(self: Tensor, protocol: int):
     """Pickles a tensor as a NumPy copy of its values with dtype, device, requires_grad and
     parameter-ness (not its graph or ``.grad``, as torch)."""
     data = self.numpy()  # a copy; bfloat16 comes back widened to float32, exactly
     if self.dtype == "bfloat16":
-        # 2 bytes a value (np.require keeps a 0-d array 0-d; ascontiguousarray would make it 1-d)
-        data = (np.require(data, requirements="C").view(np.uint32) >> 16).astype(np.uint16)
+        data = _bf16_bits(data)
     return (rebuild_tensor, (data, self.dtype, str(self.device), self.requires_grad, self._is_param))
+
+
+# ---- tensors sharing memory (views of one tensor, tied weights' state dict entries)
+#
+# torch.save writes each storage once and every tensor as (storage, offset, shape, strides), so views
+# of one tensor come back sharing memory. minidiff has no storage objects to pickle, so md.save finds
+# the tensors of one file whose memory overlaps, writes the span they cover once as a flat array, and
+# each of them as a recipe of view ops (reshape, slice, index, permute, unsqueeze, expand) that cut it
+# out of that array again. A layout the recipes cannot express is saved as an independent copy.
+
+
+def _memory_layout(t: Tensor) -> tuple[int, tuple[int, ...], tuple[int, ...]]:
+    """(address, shape, strides in elements) of a non-empty tensor."""
+    return t.data_ptr(), tuple(t.shape), tuple(t.stride())
+
+
+def _element_offsets(offset: int, shape: tuple[int, ...], strides: tuple[int, ...]) -> np.ndarray:
+    """The flat-storage index of every element of a strided layout, in the layout's shape."""
+    index = np.full(shape, offset, dtype=np.int64)
+    for dim, (size, stride) in enumerate(zip(shape, strides)):
+        index += (np.arange(size, dtype=np.int64) * stride).reshape((-1,) + (1,) * (len(shape) - dim - 1))
+    return index
+
+
+def _view_recipe(offset: int, shape: tuple[int, ...], strides: tuple[int, ...]) -> tuple[list, int] | None:
+    """View ops that cut the layout (``offset``, ``shape``, ``strides``) out of a flat storage, and the
+    storage length they need; None when these ops cannot express it."""
+    real = [d for d, n in enumerate(shape) if n > 1 and strides[d] != 0]
+    if any(strides[d] < 0 for d in real):
+        return None
+    order = sorted(real, key=lambda d: -strides[d])  # outermost (largest stride) first
+    sizes = [shape[d] for d in order]
+    steps = [strides[d] for d in order]
+    ops: list = []
+    if not order:  # every element is the one at `offset`
+        ops.append(("slice", ((offset, offset + 1, 1),)))
+        ops.append(("reshape", ()))
+        needed = offset + 1
+    elif len(order) == 1:  # every steps[0]-th element
+        needed = offset + (sizes[0] - 1) * steps[0] + 1
+        ops.append(("slice", ((offset, needed, steps[0]),)))
+    else:
+        # rows of steps[0] elements, each row split into blocks of the next stride, and so on; in the
+        # innermost block (steps[-2] elements), every steps[-1]-th element
+        split = [sizes[0]]
+        for outer, inner in zip(steps[:-2], steps[1:-1]):
+            if outer % inner:
+                return None
+            split.append(outer // inner)
+        split.append(steps[-2])
+        needed = offset + sizes[0] * steps[0]
+        ops.append(("slice", ((offset, needed, 1),)))
+        ops.append(("reshape", tuple(split)))
+        last = (sizes[-1] - 1) * steps[-1] + 1
+        if any(n > m for n, m in zip(sizes[1:-1], split[1:-1])) or last > steps[-2]:
+            return None
+        ops.append(("slice", tuple([(0, n, 1) for n in sizes[:-1]] + [(0, last, steps[-1])])))
+        ops.append(("permute", tuple(int(i) for i in np.argsort(order))))
+    for d in range(len(shape)):
+        if d not in real:
+            ops.append(("unsqueeze", d))
+    if any(n > 1 and strides[d] == 0 for d, n in enumerate(shape)):
+        ops.append(("expand", tuple(shape)))
+    return ops, needed
+
+
+def _apply_recipe(flat, ops: list, as_index):
+    """Runs a recipe on a flat NumPy array or tensor (``as_index`` turns the slice tuples into indices)."""
+    t = flat
+    for op, arg in ops:
+        if op == "slice":
+            t = t[as_index(arg)]
+        elif op == "reshape":
+            t = t.reshape(arg)
+        elif op == "permute":
+            t = t.transpose(arg) if isinstance(t, np.ndarray) else t.permute(*arg)
+        elif op == "unsqueeze":
+            t = np.expand_dims(t, arg) if isinstance(t, np.ndarray) else t.unsqueeze(arg)
+        elif op == "expand":
+            t = np.broadcast_to(t, arg) if isinstance(t, np.ndarray) else t.expand(*arg)
+    return t
+
+
+def _index(spec: tuple) -> tuple:
+    return tuple(s if isinstance(s, int) else slice(*s) for s in spec)
+
+
+def rebuild_tensor_view(storage_key: int, storage: np.ndarray, dtype: str, device: str, ops: list,
+                        requires_grad: bool, is_param: bool, storages=None, map_location=None):  # fmt: skip
+    """Rebuilds a tensor saved as a view of a shared flat storage (``_SharingPickler``). ``md.load``
+    passes ``storages``, the flat tensors made so far, so that the views of one storage share it.
+    Saved files name this function: keep its name and arguments."""
+    key = (storage_key, id(storage))
+    if storages is None or key not in storages:
+        flat = rebuild_tensor(storage, dtype, device, False, False, map_location)
+        if storages is not None:
+            storages[key] = (flat, storage)  # holding the array keeps its id from being reused
+    else:
+        flat = storages[key][0]
+    with no_grad():
+        t = _apply_recipe(flat, ops, _index).detach()
+    if is_param:
+        return Parameter(t, requires_grad=requires_grad)
+    if requires_grad:
+        t.requires_grad_(True)
+    return t
+
+
+class _NullWriter:
+    def write(self, data) -> int:
+        return len(data)
+
+
+class _TensorFinder(pickle.Pickler):
+    """Walks an object as pickling would, collecting its tensors (and writing nothing of worth)."""
+
+    def __init__(self, protocol: int):
+        super().__init__(_NullWriter(), protocol=protocol)
+        self.tensors: list[Tensor] = []
+
+    def reducer_override(self, obj):
+        if isinstance(obj, Tensor):
+            self.tensors.append(obj)
+            return (tuple, ())
+        if isinstance(obj, np.ndarray):  # skip their bytes
+            return (tuple, ())
+        return NotImplemented
+
+
+def _shared_storages(tensors: list[Tensor]) -> dict[int, tuple]:
+    """For every tensor whose memory overlaps another's: id(tensor) -> the reduce tuple of its view."""
+    spans: dict[tuple[str, str], list] = {}
+    for t in tensors:
+        if t.numel() == 0:
+            continue
+        ptr, shape, strides = _memory_layout(t)
+        if any(s < 0 for s in strides):
+            continue
+        size = t.element_size()
+        last = ptr + size * sum((n - 1) * s for n, s in zip(shape, strides))
+        spans.setdefault((str(t.device), t.dtype), []).append((ptr, last + size, t))
+    plans: dict[int, tuple] = {}
+    for (device, dtype), members in spans.items():
+        members.sort(key=lambda m: m[0])
+        groups, end = [], None
+        for m in members:
+            if end is None or m[0] >= end:
+                groups.append([])
+            groups[-1].append(m)
+            end = m[1] if end is None or m[0] >= end else max(end, m[1])
+        for group in groups:
+            if len(group) > 1:
+                plans.update(_plan_group(group, device, dtype))
+    return plans
+
+
+def _plan_group(group: list, device: str, dtype: str) -> dict[int, tuple]:
+    start = group[0][0]
+    size = group[0][2].element_size()
+    recipes, needed = [], 0
+    for ptr, _, t in group:
+        _, shape, strides = _memory_layout(t)
+        offset, rem = divmod(ptr - start, size)
+        recipe = _view_recipe(offset, shape, strides) if rem == 0 else None
+        if recipe is not None:
+            # the recipe must give exactly the layout's elements (checked on an index storage)
+            got = _apply_recipe(np.arange(recipe[1], dtype=np.int64), recipe[0], _index)
+            if got.shape != shape or not np.array_equal(got, _element_offsets(offset, shape, strides)):
+                recipe = None
+        recipes.append(recipe)
+        needed = max(needed, recipe[1] if recipe else 0)
+    kept = [(t, r[0]) for (_, _, t), r in zip(group, recipes) if r is not None]
+    if len(kept) < 2:
+        return {}
+    storage = None
+    for t, ops in kept:
+        values = t.numpy()  # bfloat16 widened to float32, exactly
+        if storage is None:
+            storage = np.zeros(needed, dtype=values.dtype)
+        target = _apply_recipe(np.arange(needed, dtype=np.int64), ops, _index)
+        storage[target] = values
+    if dtype == "bfloat16":
+        storage = _bf16_bits(storage)
+    key = id(storage)
+    return {
+        id(t): (rebuild_tensor_view, (key, storage, dtype, device, ops, t.requires_grad, t._is_param))
+        for t, ops in kept
+    }
+
+
+class _SharingPickler(pickle.Pickler):
+    def __init__(self, file, protocol: int, plans: dict[int, tuple]):
+        super().__init__(file, protocol=protocol)
+        self._plans = plans
+
+    def reducer_override(self, obj):
+        if isinstance(obj, Tensor):
+            plan = self._plans.get(id(obj))
+            if plan is not None:
+                return plan
+        return NotImplemented
+
+
+def _dump(obj, file, protocol: int) -> None:
+    finder = _TensorFinder(protocol)
+    finder.dump(obj)
+    plans = _shared_storages(finder.tensors) if len(finder.tensors) > 1 else {}
+    if plans:
+        _SharingPickler(file, protocol, plans).dump(obj)
+    else:
+        pickle.dump(obj, file, protocol=protocol)
 
 
 def module_reduce_ex(self: Module, protocol: int):
@@ -202,7 +418,8 @@ def module_reduce_ex(self: Module, protocol: int):
 # the containers, and _codecs.encode (pickle protocol 2 writes bytes as a call to it, and empty bytes,
 # which an empty array pickles to, as a call to bytes()).
 _WEIGHTS_ONLY_GLOBALS = frozenset(
-    {(__name__, "rebuild_tensor"), ("collections", "OrderedDict"), ("numpy", "ndarray"), ("numpy", "dtype")}
+    {(__name__, "rebuild_tensor"), (__name__, "rebuild_tensor_view"), ("collections", "OrderedDict")}
+    | {("numpy", "ndarray"), ("numpy", "dtype")}
     | {("_codecs", "encode")}
     | {("builtins", n) for n in ("dict", "list", "tuple", "set", "frozenset", "bytes", "bytearray", "complex")}
     | {(f"numpy.{core}.multiarray", n) for core in ("core", "_core") for n in ("_reconstruct", "scalar")}
@@ -214,11 +431,12 @@ def save(obj, f, pickle_protocol: int = pickle.DEFAULT_PROTOCOL) -> None:
     """Saves ``obj`` (tensors, state dicts, optimizer state dicts, and dicts, lists and tuples of
     them with numbers, strings and NumPy arrays) to ``f``: a path, written atomically (a temporary
     file in the same folder, fsynced, then renamed: never a partial file), or a binary file object.
-    Save a model as ``md.save(model.state_dict(), path)``."""
+    Save a model as ``md.save(model.state_dict(), path)``. Tensors sharing memory (views of one
+    tensor, the entries of tied weights) come back from ``md.load`` sharing it, as torch's do."""
     if isinstance(f, (str, os.PathLike)):
-        atomic_write(f, lambda file: pickle.dump(obj, file, protocol=pickle_protocol))
+        atomic_write(f, lambda file: _dump(obj, file, pickle_protocol))
     else:
-        pickle.dump(obj, f, protocol=pickle_protocol)
+        _dump(obj, f, pickle_protocol)
 
 
 class _Unpickler(pickle.Unpickler):
@@ -226,10 +444,13 @@ class _Unpickler(pickle.Unpickler):
         super().__init__(file)
         self._map_location = map_location
         self._weights_only = weights_only
+        self._storages: dict = {}  # the flat tensors the views of shared storages are cut from
 
     def find_class(self, module: str, name: str):
         if (module, name) == (__name__, "rebuild_tensor"):
             return functools.partial(rebuild_tensor, map_location=self._map_location)
+        if (module, name) == (__name__, "rebuild_tensor_view"):
+            return functools.partial(rebuild_tensor_view, storages=self._storages, map_location=self._map_location)
         if module == "__builtin__":  # pickle protocols 0-2 name builtins as Python 2 did
             module = "builtins"
         if self._weights_only and (module, name) not in _WEIGHTS_ONLY_GLOBALS:
@@ -252,8 +473,36 @@ def load(f, map_location=None, weights_only: bool = True):
         map_location = _core.Device(str(map_location))  # a bad name fails here, before reading
     if isinstance(f, (str, os.PathLike)):
         with open(f, "rb") as file:
-            return _Unpickler(file, map_location, weights_only).load()
-    return _Unpickler(f, map_location, weights_only).load()
+            return _load(file, map_location, weights_only, os.fspath(f))
+    return _load(f, map_location, weights_only, None)
+
+
+_ZIP_MAGIC = b"PK\x03\x04"
+
+
+def _load(file, map_location, weights_only: bool, path: str | None):
+    where = f" {path}" if path is not None else ""
+    seekable = getattr(file, "seekable", lambda: False)()
+    if seekable:
+        start = file.tell()
+        if file.read(len(_ZIP_MAGIC)) == _ZIP_MAGIC:  # torch.save's format since torch 1.6
+            raise pickle.UnpicklingError(
+                f"md.load: the file{where} is a zip archive (torch.save's format?), not a pickle md.save writes; "
+                "load it with torch and save its tensors as NumPy arrays or a safetensors file"
+            )
+        file.seek(start)
+    try:
+        return _Unpickler(file, map_location, weights_only).load()
+    except EOFError as e:
+        raise EOFError(f"md.load: the file{where} is empty or truncated ({e or 'ran out of input'})") from e
+    except pickle.UnpicklingError as e:
+        if path is None or path in str(e):
+            raise
+        raise pickle.UnpicklingError(f"md.load: {path}: {e}") from e
+    except Exception as e:  # a corrupt file can fail anywhere in unpickling: keep the type, name the file
+        if path is not None:
+            e.add_note(f"(while md.load read {path})")
+        raise
 
 
 __all__ = ["load", "save"]
