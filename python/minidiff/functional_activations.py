@@ -117,18 +117,22 @@ def _with_gradient(value: Tensor, x: Tensor, slope: Tensor) -> Tensor:
 
 
 def _expm1(x: Tensor) -> Tensor:
-    """``exp(x) - 1`` to float32 precision for x <= 0 (callers keep x there: exp never overflows),
-    with gradient ``exp(x)``. ``exp(x) - 1`` alone loses the digits of small |x|; Kahan's
-    ``(u - 1) * x / log(u)`` (u = exp(x)) corrects the rounding of u for |x| < 1."""
+    """``exp(x) - 1`` to float32 precision, with gradient ``exp(x)``. ``exp(x) - 1`` alone loses
+    the digits of small |x|; Kahan's ``(u - 1) * x / log(u)`` (u = exp(x)) corrects the rounding
+    of u for |x| < 1. Where exp overflows (celu with a negative alpha) the value is inf and the
+    gradient inf, as torch's."""
     u = exp(x)
     with _no_grad():
         xd, ud = x.detach(), u.detach()
         exact = ud == 1.0  # exp(x) rounded to 1: expm1(x) is x
         kahan = where(exact, xd, (ud - 1.0) * xd / log(where(exact, 2.0, ud)))
         value = where(xd.abs() < 1.0, kahan, ud - 1.0)
+        overflow = ud == math.inf
     if not _records(x):
         return value
-    return value + (u - ud)  # u - ud is 0; its gradient is exp(x)
+    # u - ud is 0 and its gradient is exp(x); but inf - inf is NaN, so where exp overflows u
+    # itself is the value (the where sends those elements no gradient through u - ud)
+    return where(overflow, u, value + (u - ud))
 
 
 def _in_place(op: str, input, inplace: bool, compute):  # noqa: A002
@@ -451,7 +455,9 @@ def binary_cross_entropy(
     t in [0, 1] (the same shape), as torch's: each log is clamped to >= -100, so x = 0 or 1 gives
     a finite loss, and the input's gradient is torch's ``(x - t) / max(x * (1 - x), 1e-12)``.
     ``weight`` broadcasts to the input's shape. The range check reads the values on the host.
-    Unlike torch, ``weight`` may require grad (it gets the loss's derivative)."""
+    Unlike torch, ``weight`` may require grad (it gets the loss's derivative), and the target's
+    gradient is that of the clamped logs: finite at x = 0 or 1, where torch's ``-logit(x)`` is
+    infinite (the tape has no way to give an infinite slope under a finite value)."""
     op = "binary_cross_entropy"
     reduction = _loss_args(op, size_average, reduce, reduction, input=input, target=target)
     _same_shape(op, input, target)
