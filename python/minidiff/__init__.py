@@ -167,6 +167,14 @@ from . import tensor_ops as _tensor_ops  # noqa: E402
 
 __all__ += _tensor_ops.install(globals())
 
+# more of torch's tensor functions: elementwise math, reductions and shapes (tensor_more); scatter,
+# index updates, searching and random sampling (tensor_scatter)
+from . import tensor_more as _tensor_more  # noqa: E402
+from . import tensor_scatter as _tensor_scatter  # noqa: E402
+
+__all__ += _tensor_more.install(globals())
+__all__ += _tensor_scatter.install(globals())
+
 # einsum is written on permute/reshape/matmul; the function replaces its module's name in md
 from .einsum import einsum  # noqa: E402
 

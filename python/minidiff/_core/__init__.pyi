@@ -130,6 +130,36 @@ class Tensor:
         ``input ^ other``: masks give the float32 mask where exactly one is 1; int64 the bitwise
             exclusive or (see ``bitwise_and``).
         """
+    @staticmethod
+    def absolute(*args, **kwargs):
+        """
+        abs(self: minidiff._core.Tensor) -> minidiff._core.Tensor
+        """
+    @staticmethod
+    def addbmm(input, batch1, batch2, *, beta=1, alpha=1) -> Tensor:
+        """
+        ``beta * input + alpha * sum_b(batch1[b] @ batch2[b])``.
+        """
+    @staticmethod
+    def addcdiv(input, tensor1, tensor2, *, value=1) -> Tensor:
+        """
+        ``input + value * tensor1 / tensor2`` (Adam's step).
+        """
+    @staticmethod
+    def addcmul(input, tensor1, tensor2, *, value=1) -> Tensor:
+        """
+        ``input + value * tensor1 * tensor2`` (the optimizers' update).
+        """
+    @staticmethod
+    def addmm(input, mat1, mat2, *, beta=1, alpha=1) -> Tensor:
+        """
+        ``beta * input + alpha * (mat1 @ mat2)``.
+        """
+    @staticmethod
+    def addmv(input, mat, vec, *, beta=1, alpha=1) -> Tensor:
+        """
+        ``beta * input + alpha * (mat @ vec)``.
+        """
     def all(self, dim=None, keepdim: bool = False) -> Tensor:
         """
         A float32 mask: 1 where every element is nonzero (NaN counts as nonzero, as in torch).
@@ -140,6 +170,11 @@ class Tensor:
         The largest values over ``dim`` (an int or several; all dims when empty).
         """
     def amin(self, dim=tuple(), keepdim: bool = False) -> Tensor: ...
+    @staticmethod
+    def aminmax(input, *, dim=None, keepdim: bool = False) -> tuple:
+        """
+        (min, max) over ``dim`` (all elements by default).
+        """
     def any(self, dim=None, keepdim: bool = False) -> Tensor:
         """
         A float32 mask (there is no bool dtype): 1 where some element is nonzero. With ``dim`` None
@@ -171,6 +206,13 @@ class Tensor:
         atan(self: minidiff._core.Tensor) -> minidiff._core.Tensor
         """
     @staticmethod
+    def arctan2(input, other) -> Tensor:
+        """
+        The angle of the point (other, input) in [-pi, pi], with the signs of zeros and infinities
+            read as C's atan2. Gradients: ``other / r^2`` and ``-input / r^2``; at the origin, where torch's
+            are NaN, they are finite.
+        """
+    @staticmethod
     def arctanh(*args, **kwargs):
         """
         atanh(self: minidiff._core.Tensor) -> minidiff._core.Tensor
@@ -182,6 +224,33 @@ class Tensor:
         """
     def argmin(self, dim=None, keepdim: bool = False) -> Tensor: ...
     def argsort(self, dim: int = -1, descending: bool = False, stable: bool = False) -> Tensor: ...
+    def argwhere(self) -> Tensor:
+        """
+        The (n, ndim) int64 indices of the non-zero elements, as ``nonzero(input)``.
+        """
+    @staticmethod
+    def atan2(input, other) -> Tensor:
+        """
+        The angle of the point (other, input) in [-pi, pi], with the signs of zeros and infinities
+            read as C's atan2. Gradients: ``other / r^2`` and ``-input / r^2``; at the origin, where torch's
+            are NaN, they are finite.
+        """
+    @staticmethod
+    def baddbmm(input, batch1, batch2, *, beta=1, alpha=1) -> Tensor:
+        """
+        ``beta * input + alpha * bmm(batch1, batch2)`` (attention scores with a bias).
+        """
+    def bernoulli(self, p=None, *, generator=None) -> Tensor:
+        """
+        0/1 samples of input's shape and dtype: 1 with probability input's element (or ``p``, a
+            number, when given). Its gradient is zero, as torch's.
+        """
+    def bincount(self, weights=None, minlength: int = 0) -> Tensor:
+        """
+        The number of times each value occurs in the 1-D non-negative int64 input (length
+            ``max(input) + 1``, at least ``minlength``); with ``weights`` (1-D, input's length) their sums
+            instead, float32 and differentiable in weights (torch's is not).
+        """
     @staticmethod
     def bitwise_and(input, other) -> Tensor:
         """
@@ -213,22 +282,87 @@ class Tensor:
         The batched product of (B, N, M) and (B, M, P) tensors, (B, N, P), as torch's: both are 3-D
             with one batch size (no broadcasting: ``matmul`` broadcasts).
         """
+    @staticmethod
+    def broadcast_to(input, size) -> Tensor:
+        """
+        input expanded to ``size`` (-1 keeps a dim), a view, as ``expand``.
+        """
     def ceil(self) -> Tensor: ...
     def clamp(self, min=None, max=None) -> Tensor:
         """
         ``input`` limited to [min, max] (numbers or tensors that broadcast with it; either may be
             None), as torch's.
         """
+    @staticmethod
+    def clamp_max(input, max) -> Tensor: ...
+    @staticmethod
+    def clamp_min(input, min) -> Tensor: ...
+    @staticmethod
+    def copysign(input, other) -> Tensor:
+        """
+        ``|input|`` with the sign of other (-0.0 counts as negative). Gradient: the ratio of the
+            result to input (0 where input is 0) for input, 0 for other, as torch's.
+        """
+    @staticmethod
+    def count_nonzero(input, dim=None) -> Tensor:
+        """
+        The number of non-zero elements over ``dim`` (all by default), int64.
+        """
+    @staticmethod
+    def cummax(input, dim: int):
+        """
+        (values, indices): the running maximum along dim and where each came from.
+        """
+    @staticmethod
+    def cummin(input, dim: int):
+        """
+        (values, indices): the running minimum along dim and where each came from.
+        """
+    @staticmethod
+    def deg2rad(input) -> Tensor: ...
     def diag(self, diagonal: int = 0) -> Tensor:
         """
         A 1-D tensor's diagonal matrix, or a 2-D tensor's diagonal (``diagonal`` above the main).
         """
+    @staticmethod
+    def diag_embed(input, offset: int = 0, dim1: int = -2, dim2: int = -1) -> Tensor:
+        """
+        Matrices (in dims dim1, dim2 of the result, which has one dim more) whose ``offset``
+            diagonal holds input's last dim, zeros elsewhere.
+        """
+    @staticmethod
+    def diagonal(input, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Tensor:
+        """
+        The diagonal ``offset`` above the main one of the (dim1, dim2) planes, as the last dim
+            (a copy; torch's is a view).
+        """
     def diff(self, n: int = 1, dim: int = -1, prepend=None, append=None) -> Tensor: ...
+    @staticmethod
+    def divide(input, other, *, rounding_mode=None) -> Tensor:
+        """
+        ``input / other``; ``rounding_mode="trunc"`` rounds the quotient toward zero, ``"floor"``
+            down (both exact, computed on the host as ``md.floor_divide``; int64 operands then stay int64,
+            and their gradient is zero, as torch's).
+        """
+    @staticmethod
+    def dot(input, tensor) -> Tensor:
+        """
+        The inner product of two 1-D tensors of one length.
+        """
     def fix(self) -> Tensor: ...
     def flip(self, *args, dims=None) -> Tensor:
         """
         The elements in reverse order along each of ``dims`` (a sequence, or ints: ``t.flip(0, 1)``
             as torch's method takes them).
+        """
+    @staticmethod
+    def fliplr(input) -> Tensor: ...
+    @staticmethod
+    def flipud(input) -> Tensor: ...
+    @staticmethod
+    def float_power(input, exponent) -> Tensor:
+        """
+        ``input ** exponent``, in float32 (torch computes in float64; minidiff has no float64).
         """
     def floor(self) -> Tensor: ...
     def floor_divide(self, other) -> Tensor:
@@ -243,16 +377,111 @@ class Tensor:
             ``-trunc(a / b)`` for b, as torch's.
         """
     def frac(self) -> Tensor: ...
+    @staticmethod
+    def heaviside(input, values) -> Tensor:
+        """
+        0 for negative input, 1 for positive, ``values`` at 0 (a tensor, as torch requires); zero
+            gradient.
+        """
+    @staticmethod
+    def histc(input, bins: int = 100, min=0, max=0) -> Tensor:
+        """
+        Counts of the elements in ``bins`` equal-width bins over [min, max] (the data's range when
+            both are 0; elements outside are not counted), float32, no gradient.
+        """
+    def histogram(self, bins=100, *, range=None, weight=None, density: bool = False):
+        """
+        (hist, bin_edges): counts (or summed ``weight``) of input's elements in the bins, ``bins``
+            equal ones over ``range`` (the data's range by default) or the given increasing edges; the last
+            bin includes its right edge, as torch's.
+        """
+    @staticmethod
+    def hypot(input, other) -> Tensor:
+        """
+        ``sqrt(input^2 + other^2)`` without overflow (scaled by the larger magnitude); inf when
+            either is infinite, NaN included, as C's hypot.
+        """
+    def index_add(self, dim: int, index: Tensor, source: Tensor, *, alpha=1) -> Tensor:
+        """
+        ``out.select(dim, index[i]) += alpha * source.select(dim, i)``, repeats accumulating.
+        """
+    def index_copy(self, dim: int, index: Tensor, source: Tensor) -> Tensor:
+        """
+        self with ``source.select(dim, i)`` written at ``index[i]`` along dim (last write wins).
+        """
+    def index_fill(self, dim: int, index: Tensor, value) -> Tensor:
+        """
+        self with ``value`` (a number or a 0-d tensor, which gets the gradient) in the slices
+            ``index`` selects along dim (negative indices count from the end, as torch's).
+        """
+    def index_reduce(self, dim: int, index: Tensor, source: Tensor, reduce: str, *, include_self: bool = True):
+        """
+        The slices of self at ``index`` along dim reduced ("prod", "mean", "amax", "amin") with those
+            of source, as ``scatter_reduce`` does elementwise.
+        """
+    @staticmethod
+    def inner(input, other) -> Tensor:
+        """
+        The sum of products over the last dims (a product when either is 0-d).
+        """
+    @staticmethod
+    def isclose(input, other, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False) -> Tensor:
+        """
+        A float32 0/1 mask (torch: bool): ``|input - other| <= atol + rtol * |other|``, or equal
+            (infinities), or both NaN with ``equal_nan``.
+        """
     def isfinite(self) -> Tensor: ...
     def isinf(self) -> Tensor: ...
     def isnan(self) -> Tensor:
         """
         A float32 mask (there is no bool dtype): 1 where input is NaN.
         """
+    @staticmethod
+    def isneginf(input) -> Tensor:
+        """
+        A float32 0/1 mask (torch: bool), 1 where input is -inf.
+        """
+    @staticmethod
+    def isposinf(input) -> Tensor:
+        """
+        A float32 0/1 mask (torch: bool), 1 where input is +inf.
+        """
+    @staticmethod
+    def isreal(input) -> Tensor:
+        """
+        A float32 mask of ones (torch: bool; every minidiff dtype is real).
+        """
+    @staticmethod
+    def kron(input, other) -> Tensor:
+        """
+        The Kronecker product: dims paired from the right (the shorter padded with 1s), sizes
+            multiplied.
+        """
+    @staticmethod
+    def ldexp(input, other) -> Tensor:
+        """
+        ``input * 2 ** other`` (a float result).
+        """
     def lerp(self, end, weight) -> Tensor:
         """
         ``input + weight * (end - input)``, computed from the nearer end as torch does, so weight 1
             gives ``end`` exactly.
+        """
+    @staticmethod
+    def logaddexp(input, other) -> Tensor:
+        """
+        ``log(exp(input) + exp(other))`` without overflow.
+        """
+    @staticmethod
+    def logaddexp2(input, other) -> Tensor:
+        """
+        ``log2(2^input + 2^other)`` without overflow.
+        """
+    @staticmethod
+    def logcumsumexp(input, dim: int) -> Tensor:
+        """
+        ``log(cumsum(exp(x)))`` along dim without overflow or underflow: a log-space scan of
+            ``logaddexp`` (log2(n) steps, each over the whole tensor).
         """
     def logical_and(self, other) -> Tensor:
         """
@@ -271,6 +500,12 @@ class Tensor:
         """
         A float32 mask: 1 where exactly one is nonzero.
         """
+    @staticmethod
+    def logit(input, eps=None) -> Tensor:
+        """
+        ``log(p / (1 - p))``; with ``eps``, p clamped to [eps, 1 - eps] first (zero gradient
+            outside, as torch's).
+        """
     def logsumexp(self, dim, keepdim: bool = False) -> Tensor:
         """
         ``log(sum(exp(x), dim))`` without overflow: the largest value is taken out first.
@@ -280,6 +515,21 @@ class Tensor:
         ``value`` where ``mask`` is nonzero, else ``input``; the mask broadcasts with the input (a
             float32 mask from a comparison, as minidiff has no bool dtype) and a tensor value is 0-d, as
             torch's.
+        """
+    def masked_scatter(self, mask, source: Tensor) -> Tensor:
+        """
+        input with the elements where mask is true replaced, in order, by source's first elements.
+        """
+    def masked_select(self, mask) -> Tensor:
+        """
+        The elements of input where mask is true (the two broadcast together), as a 1-D tensor.
+        """
+    @staticmethod
+    def median(input, dim=None, keepdim: bool = False):
+        """
+        Without dim: the lower median of all elements (NaN if any is NaN). With dim: (values,
+            indices), the lower median of each slice and its position (a NaN and its position where the
+            slice has one).
         """
     def min(self, dim=None, keepdim: bool = False, *, other=None):
         """
@@ -300,11 +550,51 @@ class Tensor:
         ``input`` with its dims ``source`` (an int or a sequence) at the positions ``destination``,
             the other dims keeping their order, as torch's (a view: a permute).
         """
+    def multinomial(self, num_samples: int, replacement: bool = False, *, generator=None) -> Tensor:
+        """
+        ``num_samples`` category indices (int64) drawn per row of the non-negative weights input (1-D
+            or 2-D, rows need not sum to 1), with or without replacement, as torch's.
+        """
+    @staticmethod
+    def multiply(input, other) -> Tensor: ...
+    @staticmethod
+    def mv(input, vec) -> Tensor:
+        """
+        The product of an (N, M) matrix and an (M,) vector, (N,).
+        """
+    @staticmethod
+    def nan_to_num(input, nan: float = 0.0, posinf=None, neginf=None) -> Tensor:
+        """
+        NaN, inf and -inf replaced by ``nan``, ``posinf`` and ``neginf`` (by default 0 and the
+            largest and smallest finite float32); zero gradient where replaced, as torch's.
+        """
+    @staticmethod
+    def nanmean(input, dim=None, keepdim: bool = False) -> Tensor:
+        """
+        The mean over ``dim`` of the elements that are not NaN (NaN when there are none).
+        """
+    @staticmethod
+    def nanmedian(input, dim=None, keepdim: bool = False):
+        """
+        ``median`` of the elements that are not NaN (NaN for a slice of NaN only).
+        """
+    @staticmethod
+    def nanquantile(input, q, dim=None, keepdim: bool = False, *, interpolation: str = "linear") -> Tensor:
+        """
+        ``quantile`` of the elements that are not NaN (NaN for a slice of NaN only).
+        """
+    @staticmethod
+    def nansum(input, dim=None, keepdim: bool = False) -> Tensor:
+        """
+        The sum over ``dim`` with NaN read as 0 (their gradient is 0).
+        """
     def narrow(self, dim: int, start: int, length: int) -> Tensor:
         """
         The ``length`` elements of ``dim`` from ``start`` (negative counts from the end; an int or a
             one-element int64 tensor), a view, as torch's: a range past the end of the dim raises.
         """
+    @staticmethod
+    def negative(input) -> Tensor: ...
     def nonzero(self, *, as_tuple: bool = False):
         """
         Indices of the non-zero elements: (n, ndim) int64, or one int64 tensor per dim.
@@ -315,11 +605,31 @@ class Tensor:
             (the count of non-zeros) or any other number.
         """
     def outer(self, vec2: Tensor) -> Tensor: ...
+    @staticmethod
+    def positive(input) -> Tensor:
+        """
+        input itself, as torch's.
+        """
     def prod(self, dim=None, keepdim: bool = False) -> Tensor:
         """
         Product over ``dim`` (of all elements when None); its gradient is exact with zeros in the
             input (it is the last running product of ``cumprod``).
         """
+    def put(self, index: Tensor, source: Tensor, accumulate: bool = False) -> Tensor:
+        """
+        input (as if flattened) with ``source``'s elements written (or added, with ``accumulate``)
+            at ``index`` (negative counts from the end).
+        """
+    @staticmethod
+    def quantile(input, q, dim=None, keepdim: bool = False, *, interpolation: str = "linear") -> Tensor:
+        """
+        The q-th quantiles over ``dim`` (all elements by default); q a float or a 1-D tensor (its
+            dim comes first in the result). A slice with a NaN gives NaN.
+        """
+    @staticmethod
+    def rad2deg(input) -> Tensor: ...
+    @staticmethod
+    def ravel(input) -> Tensor: ...
     def remainder(self, other) -> Tensor:
         """
         ``a % b`` with the sign of b (Python's and torch's ``remainder``), exact. Its gradient is 1
@@ -335,11 +645,49 @@ class Tensor:
         The elements shifted by ``shifts`` along ``dims`` (ints or sequences of one length; a dim may
             repeat), wrapping around; without ``dims`` over the flattened tensor, as torch's.
         """
+    @staticmethod
+    def rot90(input, k: int = 1, dims=(0, 1)) -> Tensor:
+        """
+        input rotated by 90 degrees k times, from the first of ``dims`` toward the second.
+        """
     def round(self, *, decimals: int = 0) -> Tensor:
         """
         Half to even, as torch (and NumPy). With decimals, ``round(x * 10**d) / 10**d``.
         """
+    def scatter(self, dim: int, index: Tensor, src=None, *, value=None, reduce=None) -> Tensor:
+        """
+        self with ``src[i][j]`` (or the number ``value``) written at ``index[i][j]`` along ``dim``.
+            Where an index repeats the last write wins (torch leaves it undefined). ``reduce="add"`` or
+            ``"multiply"`` is torch's legacy form: ``scatter_add`` / ``scatter_reduce(..., "prod")``.
+        """
+    def scatter_add(self, dim: int, index: Tensor, src: Tensor) -> Tensor:
+        """
+        ``out[..., index[i][j], ...] += src[i][j]`` along ``dim``, duplicate indices accumulating, as
+            torch's. Gradients: the upstream gradient for self, its ``gather`` at index for src.
+        """
+    def scatter_reduce(self, dim: int, index: Tensor, src: Tensor, reduce: str, *, include_self: bool = True):
+        """
+        Each element of self reduced ("sum", "prod", "mean", "amax", "amin") with the src elements
+            scattered to it (and itself unless ``include_self=False`` and something is scattered to it),
+            with torch's values and gradients (amax/amin split theirs between ties; int64 mean floors).
+        """
+    @staticmethod
+    def sgn(input) -> Tensor:
+        """
+        ``sign`` (for real tensors torch's sgn is sign).
+        """
     def sign(self) -> Tensor: ...
+    @staticmethod
+    def signbit(input) -> Tensor:
+        """
+        A float32 0/1 mask (torch: bool): 1 where the sign bit is set, -0.0 included (the sign of a
+            NaN is not read: 0).
+        """
+    @staticmethod
+    def sinc(input) -> Tensor:
+        """
+        ``sin(pi x) / (pi x)``, 1 at 0 (where its gradient is 0).
+        """
     def sort(self, dim: int = -1, descending: bool = False, stable: bool = False):
         """
         (values, indices), values differentiable (gathered at the indices); the order is stable.
@@ -352,6 +700,11 @@ class Tensor:
         """
         The square root of ``var``; where it is 0 the gradient is 0, as torch's (not NaN).
         """
+    @staticmethod
+    def subtract(input, other, *, alpha=1) -> Tensor:
+        """
+        ``input - alpha * other``, as torch's.
+        """
     def swapaxes(self, axis0: int, axis1: int) -> Tensor:
         """
         ``transpose(axis0, axis1)`` (NumPy's name), as torch's.
@@ -360,9 +713,32 @@ class Tensor:
         """
         ``transpose(dim0, dim1)``, as torch's.
         """
+    def take(self, index: Tensor) -> Tensor:
+        """
+        input's elements at ``index`` (any shape; negative counts from the end) in the flattened
+            input, shaped as index.
+        """
+    def take_along_dim(self, indices: Tensor, dim=None) -> Tensor:
+        """
+        ``gather`` with input and indices broadcast together apart from dim (negative indices count
+            from the end, as torch's); with dim None, of the flattened tensors (indices in [0, numel)).
+        """
+    @staticmethod
+    def tile(input, dims) -> Tensor:
+        """
+        input repeated ``dims`` times along each dim; dims shorter than input's rank are padded with
+            1s in front, as torch's.
+        """
     def topk(self, k: int, dim: int = -1, largest: bool = True, sorted: bool = True): ...
+    @staticmethod
+    def trace(input) -> Tensor:
+        """
+        The sum of a 2-D tensor's main diagonal.
+        """
     def tril(self, diagonal: int = 0) -> Tensor: ...
     def triu(self, diagonal: int = 0) -> Tensor: ...
+    @staticmethod
+    def true_divide(input, other) -> Tensor: ...
     def trunc(self) -> Tensor: ...
     def unbind(self, dim: int = 0) -> tuple: ...
     def unflatten(self, dim: int, sizes) -> Tensor:
@@ -371,10 +747,28 @@ class Tensor:
             leave), a view where the layout allows, as torch's: (N, 3 * 8 * 8) -> (N, 3, 8, 8) with
             ``unflatten(x, 1, (3, 8, 8))``.
         """
+    def unique(self, sorted: bool = True, return_inverse: bool = False, return_counts: bool = False, dim=None):
+        """
+        The distinct values of input in increasing order (of the flattened tensor, or the distinct
+            slices along ``dim``), with the inverse indices (input's shape, or along dim) and counts when
+            asked: a tensor, or a tuple as torch's. The values carry no gradient, as torch's. ``sorted``
+            is accepted; the result is always sorted (torch's CPU result is too).
+        """
+    def unique_consecutive(self, return_inverse: bool = False, return_counts: bool = False, dim=None):
+        """
+        input with each run of equal consecutive values (or slices along ``dim``) kept once, and
+            the inverse indices and run lengths when asked, as torch's.
+        """
     def var(self, dim=None, unbiased=None, keepdim: bool = False, *, correction=None) -> Tensor:
         """
         Variance over ``dim`` (every dim when None) with Bessel's correction by default, as torch;
             also torch's older forms ``var(unbiased)`` and ``var(dim, unbiased, keepdim)``.
+        """
+    @staticmethod
+    def xlogy(input, other) -> Tensor:
+        """
+        ``input * log(other)``, 0 where input is 0 (unless other is NaN), as torch's. The gradient
+            for input is ``log(other)`` (0 where input is 0 and other <= 0), for other ``input / other``.
         """
     def __abs__(self) -> Tensor: ...
     def __add__(self, arg0: typing.Any) -> typing.Any: ...
@@ -441,21 +835,126 @@ class Tensor:
         self, name: str, compute: collections.abc.Callable, operand_requires_grad: bool = False
     ) -> typing.Any: ...
     def abs(self) -> Tensor: ...
+    def abs_(self, *args, **kwargs):
+        """
+        In place: ``abs(self, ...)`` written into self.
+        """
+    def absolute_(self, *args, **kwargs):
+        """
+        In place: ``absolute(self, ...)`` written into self.
+        """
     def acos(self) -> Tensor: ...
+    def acos_(self, *args, **kwargs):
+        """
+        In place: ``acos(self, ...)`` written into self.
+        """
     def acosh(self) -> Tensor: ...
+    def acosh_(self, *args, **kwargs):
+        """
+        In place: ``acosh(self, ...)`` written into self.
+        """
     def add(self, other, *, alpha=1): ...
     def add_(self, other: typing.Any, *, alpha: typing.SupportsFloat | typing.SupportsIndex = 1.0) -> typing.Any: ...
+    def addbmm_(self, *args, **kwargs):
+        """
+        In place: ``addbmm(self, ...)`` written into self.
+        """
+    def addcdiv_(self, *args, **kwargs):
+        """
+        In place: ``addcdiv(self, ...)`` written into self.
+        """
+    def addcmul_(self, *args, **kwargs):
+        """
+        In place: ``addcmul(self, ...)`` written into self.
+        """
+    def addmm_(self, *args, **kwargs):
+        """
+        In place: ``addmm(self, ...)`` written into self.
+        """
+    def addmv_(self, *args, **kwargs):
+        """
+        In place: ``addmv(self, ...)`` written into self.
+        """
+    def arccos_(self, *args, **kwargs):
+        """
+        In place: ``arccos(self, ...)`` written into self.
+        """
+    def arccosh_(self, *args, **kwargs):
+        """
+        In place: ``arccosh(self, ...)`` written into self.
+        """
+    def arcsin_(self, *args, **kwargs):
+        """
+        In place: ``arcsin(self, ...)`` written into self.
+        """
+    def arcsinh_(self, *args, **kwargs):
+        """
+        In place: ``arcsinh(self, ...)`` written into self.
+        """
+    def arctan2_(self, *args, **kwargs):
+        """
+        In place: ``arctan2(self, ...)`` written into self.
+        """
+    def arctan_(self, *args, **kwargs):
+        """
+        In place: ``arctan(self, ...)`` written into self.
+        """
+    def arctanh_(self, *args, **kwargs):
+        """
+        In place: ``arctanh(self, ...)`` written into self.
+        """
     def asin(self) -> Tensor: ...
+    def asin_(self, *args, **kwargs):
+        """
+        In place: ``asin(self, ...)`` written into self.
+        """
     def asinh(self) -> Tensor: ...
+    def asinh_(self, *args, **kwargs):
+        """
+        In place: ``asinh(self, ...)`` written into self.
+        """
     def atan(self) -> Tensor: ...
+    def atan2_(self, *args, **kwargs):
+        """
+        In place: ``atan2(self, ...)`` written into self.
+        """
+    def atan_(self, *args, **kwargs):
+        """
+        In place: ``atan(self, ...)`` written into self.
+        """
     def atanh(self) -> Tensor: ...
+    def atanh_(self, *args, **kwargs):
+        """
+        In place: ``atanh(self, ...)`` written into self.
+        """
     def backward(self, gradient: typing.Any = None, retain_graph: bool = False) -> None: ...
+    def baddbmm_(self, *args, **kwargs):
+        """
+        In place: ``baddbmm(self, ...)`` written into self.
+        """
+    def bernoulli_(self, p=0.5, *, generator=None) -> Tensor:
+        """
+        In place: 1 with probability p (a number or a tensor broadcast to self), else 0.
+        """
+    def cauchy_(self, median: float = 0.0, sigma: float = 1.0, *, generator=None) -> Tensor: ...
+    def ceil_(self, *args, **kwargs):
+        """
+        In place: ``ceil(self, ...)`` written into self.
+        """
     def chunk(
         self, chunks: typing.SupportsInt | typing.SupportsIndex, dim: typing.SupportsInt | typing.SupportsIndex = 0
     ) -> list[Tensor]: ...
     def clamp_(self, min=None, max=None) -> Tensor:
         """
         In place, as the other in-place ops (outside the graph it writes; inside it rebases).
+        """
+    def clamp_max_(self, *args, **kwargs):
+        """
+        In place: ``clamp_max(self, ...)`` written into self.
+        """
+    def clamp_min_(self, *args, **kwargs):
+        """
+        In place: ``clamp_min(self, ...)`` written into self.
         """
     def clip(self, min=None, max=None): ...
     def clip_(self, min=None, max=None) -> Tensor:
@@ -465,41 +964,141 @@ class Tensor:
     def clone(self) -> Tensor: ...
     def contiguous(self) -> Tensor: ...
     def copy_(self, arg0: Tensor) -> Tensor: ...
+    def copysign_(self, *args, **kwargs):
+        """
+        In place: ``copysign(self, ...)`` written into self.
+        """
     def cos(self) -> Tensor: ...
+    def cos_(self, *args, **kwargs):
+        """
+        In place: ``cos(self, ...)`` written into self.
+        """
     def cosh(self) -> Tensor: ...
+    def cosh_(self, *args, **kwargs):
+        """
+        In place: ``cosh(self, ...)`` written into self.
+        """
     def cpu(self) -> Tensor: ...
     def cuda(self) -> Tensor: ...
     def cumprod(self, dim: typing.SupportsInt | typing.SupportsIndex) -> Tensor: ...
     def cumsum(self, dim: typing.SupportsInt | typing.SupportsIndex) -> Tensor: ...
     def data_ptr(self) -> int: ...
+    def deg2rad_(self, *args, **kwargs):
+        """
+        In place: ``deg2rad(self, ...)`` written into self.
+        """
     def detach(self) -> Tensor: ...
     def dim(self) -> int: ...
     def div(self, other): ...
     def div_(self, other: typing.Any) -> typing.Any: ...
+    def divide_(self, *args, **kwargs):
+        """
+        In place: ``divide(self, ...)`` written into self.
+        """
     def element_size(self): ...
     def eq(self, other): ...
     def erf(self) -> Tensor: ...
+    def erf_(self, *args, **kwargs):
+        """
+        In place: ``erf(self, ...)`` written into self.
+        """
     def erfc(self) -> Tensor: ...
+    def erfc_(self, *args, **kwargs):
+        """
+        In place: ``erfc(self, ...)`` written into self.
+        """
     def erfinv(self) -> Tensor: ...
+    def erfinv_(self, *args, **kwargs):
+        """
+        In place: ``erfinv(self, ...)`` written into self.
+        """
     def exp(self) -> Tensor: ...
     def exp2(self) -> Tensor: ...
+    def exp2_(self, *args, **kwargs):
+        """
+        In place: ``exp2(self, ...)`` written into self.
+        """
+    def exp_(self, *args, **kwargs):
+        """
+        In place: ``exp(self, ...)`` written into self.
+        """
     def expand(self, *args) -> Tensor: ...
     def expand_as(self, other): ...
     def expm1(self) -> Tensor: ...
+    def expm1_(self, *args, **kwargs):
+        """
+        In place: ``expm1(self, ...)`` written into self.
+        """
+    def exponential_(self, lambd: float = 1.0, *, generator=None) -> Tensor:
+        """
+        In place: exponential samples of rate ``lambd`` (> 0).
+        """
     def fill_(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> Tensor: ...
+    def fix_(self, *args, **kwargs):
+        """
+        In place: ``fix(self, ...)`` written into self.
+        """
     def flatten(
         self,
         start_dim: typing.SupportsInt | typing.SupportsIndex = 0,
         end_dim: typing.SupportsInt | typing.SupportsIndex = -1,
     ) -> Tensor: ...
     def float(self) -> Tensor: ...
+    def floor_(self, *args, **kwargs):
+        """
+        In place: ``floor(self, ...)`` written into self.
+        """
+    def floor_divide_(self, *args, **kwargs):
+        """
+        In place: ``floor_divide(self, ...)`` written into self.
+        """
+    def fmod_(self, *args, **kwargs):
+        """
+        In place: ``fmod(self, ...)`` written into self.
+        """
+    def frac_(self, *args, **kwargs):
+        """
+        In place: ``frac(self, ...)`` written into self.
+        """
     def gather(self, dim: typing.SupportsInt | typing.SupportsIndex, index: Tensor) -> Tensor: ...
     def ge(self, other): ...
+    def geometric_(self, p: float, *, generator=None) -> Tensor:
+        """
+        In place: the number of Bernoulli(p) trials up to the first success (1, 2, ...).
+        """
     def gt(self, other): ...
+    def heaviside_(self, *args, **kwargs):
+        """
+        In place: ``heaviside(self, ...)`` written into self.
+        """
+    def hypot_(self, *args, **kwargs):
+        """
+        In place: ``hypot(self, ...)`` written into self.
+        """
+    def index_add_(self, *args, **kwargs) -> Tensor:
+        """
+        In place: ``index_add(self, ...)`` written into self.
+        """
+    def index_copy_(self, *args, **kwargs) -> Tensor:
+        """
+        In place: ``index_copy(self, ...)`` written into self.
+        """
+    def index_fill_(self, *args, **kwargs) -> Tensor:
+        """
+        In place: ``index_fill(self, ...)`` written into self.
+        """
+    def index_reduce_(self, *args, **kwargs) -> Tensor:
+        """
+        In place: ``index_reduce(self, ...)`` written into self.
+        """
     def index_select(self, dim: typing.SupportsInt | typing.SupportsIndex, index: Tensor) -> Tensor: ...
     def is_contiguous(self) -> bool: ...
     def is_floating_point(self): ...
     def item(self) -> typing.Any: ...
+    def ldexp_(self, *args, **kwargs):
+        """
+        In place: ``ldexp(self, ...)`` written into self.
+        """
     def le(self, other): ...
     def lerp_(self, end, weight) -> Tensor:
         """
@@ -507,11 +1106,36 @@ class Tensor:
         """
     def log(self) -> Tensor: ...
     def log10(self) -> Tensor: ...
+    def log10_(self, *args, **kwargs):
+        """
+        In place: ``log10(self, ...)`` written into self.
+        """
     def log1p(self) -> Tensor: ...
+    def log1p_(self, *args, **kwargs):
+        """
+        In place: ``log1p(self, ...)`` written into self.
+        """
     def log2(self) -> Tensor: ...
+    def log2_(self, *args, **kwargs):
+        """
+        In place: ``log2(self, ...)`` written into self.
+        """
+    def log_(self, *args, **kwargs):
+        """
+        In place: ``log(self, ...)`` written into self.
+        """
+    def log_normal_(self, mean: float = 1.0, std: float = 2.0, *, generator=None) -> Tensor: ...
     def log_softmax(self, dim=None): ...
+    def logit_(self, *args, **kwargs):
+        """
+        In place: ``logit(self, ...)`` written into self.
+        """
     def long(self) -> Tensor: ...
     def lt(self, other): ...
+    def masked_scatter_(self, *args, **kwargs) -> Tensor:
+        """
+        In place: ``masked_scatter(self, ...)`` written into self.
+        """
     def matmul(self, other): ...
     def max(self, dim: typing.Any = None, keepdim: bool = False) -> typing.Any: ...
     def maximum(self, other): ...
@@ -519,8 +1143,24 @@ class Tensor:
     def minimum(self, other): ...
     def mul(self, other): ...
     def mul_(self, other: typing.Any) -> typing.Any: ...
+    def multiply_(self, *args, **kwargs):
+        """
+        In place: ``multiply(self, ...)`` written into self.
+        """
+    def nan_to_num_(self, *args, **kwargs):
+        """
+        In place: ``nan_to_num(self, ...)`` written into self.
+        """
     def ne(self, other): ...
     def neg(self) -> Tensor: ...
+    def neg_(self, *args, **kwargs):
+        """
+        In place: ``neg(self, ...)`` written into self.
+        """
+    def negative_(self, *args, **kwargs):
+        """
+        In place: ``negative(self, ...)`` written into self.
+        """
     def nelement(self): ...
     def new_empty(self, *size, dtype=None, device=None, requires_grad: bool = False) -> Tensor: ...
     def new_full(self, size, fill_value, *, dtype=None, device=None, requires_grad: bool = False) -> Tensor: ...
@@ -538,24 +1178,105 @@ class Tensor:
     def numpy(self) -> numpy.ndarray[typing.Any, numpy.dtype[typing.Any]]: ...
     def permute(self, *args) -> Tensor: ...
     def pow(self, arg0: typing.Any) -> typing.Any: ...
+    def pow_(self, *args, **kwargs):
+        """
+        In place: ``pow(self, ...)`` written into self.
+        """
+    def put_(self, *args, **kwargs) -> Tensor:
+        """
+        In place: ``put(self, ...)`` written into self.
+        """
+    def rad2deg_(self, *args, **kwargs):
+        """
+        In place: ``rad2deg(self, ...)`` written into self.
+        """
+    def random_(self, *args, generator=None, **kwargs) -> Tensor:
+        """
+        In place: integers uniform in [from, to - 1] (``random_(from, to)``), [0, to - 1]
+            (``random_(to)``), or [0, 2^24] for float32 and [0, 2^63 - 1] for int64 (``random_()``).
+        """
     def reciprocal(self): ...
+    def reciprocal_(self, *args, **kwargs):
+        """
+        In place: ``reciprocal(self, ...)`` written into self.
+        """
     def register_hook(self, hook: collections.abc.Callable) -> RemovableHandle:
         """
         Registers hook(grad) -> Tensor or None, run on this tensor's gradient in each backward (returns a handle)
         """
     def relu(self) -> Tensor: ...
+    def relu_(self, *args, **kwargs):
+        """
+        In place: ``relu(self, ...)`` written into self.
+        """
+    def remainder_(self, *args, **kwargs):
+        """
+        In place: ``remainder(self, ...)`` written into self.
+        """
     def requires_grad_(self, requires_grad: bool = True) -> typing.Any: ...
     def reshape(self, *args) -> Tensor: ...
     def reshape_as(self, other): ...
     def retain_grad(self) -> None: ...
+    def round_(self, *args, **kwargs):
+        """
+        In place: ``round(self, ...)`` written into self.
+        """
     def rsqrt(self) -> Tensor: ...
+    def rsqrt_(self, *args, **kwargs):
+        """
+        In place: ``rsqrt(self, ...)`` written into self.
+        """
+    def scatter_(self, *args, **kwargs) -> Tensor:
+        """
+        In place: ``scatter(self, ...)`` written into self.
+        """
+    def scatter_add_(self, *args, **kwargs) -> Tensor:
+        """
+        In place: ``scatter_add(self, ...)`` written into self.
+        """
+    def scatter_reduce_(self, *args, **kwargs) -> Tensor:
+        """
+        In place: ``scatter_reduce(self, ...)`` written into self.
+        """
+    def sgn_(self, *args, **kwargs):
+        """
+        In place: ``sgn(self, ...)`` written into self.
+        """
     def sigmoid(self) -> Tensor: ...
+    def sigmoid_(self, *args, **kwargs):
+        """
+        In place: ``sigmoid(self, ...)`` written into self.
+        """
+    def sign_(self, *args, **kwargs):
+        """
+        In place: ``sign(self, ...)`` written into self.
+        """
     def sin(self) -> Tensor: ...
+    def sin_(self, *args, **kwargs):
+        """
+        In place: ``sin(self, ...)`` written into self.
+        """
+    def sinc_(self, *args, **kwargs):
+        """
+        In place: ``sinc(self, ...)`` written into self.
+        """
     def sinh(self) -> Tensor: ...
+    def sinh_(self, *args, **kwargs):
+        """
+        In place: ``sinh(self, ...)`` written into self.
+        """
     def size(self, dim: typing.Any = None) -> typing.Any: ...
     def softmax(self, dim: typing.SupportsInt | typing.SupportsIndex) -> Tensor: ...
     def sqrt(self) -> Tensor: ...
+    def sqrt_(self, *args, **kwargs):
+        """
+        In place: ``sqrt(self, ...)`` written into self.
+        """
     def square(self) -> Tensor: ...
+    def square_(self, *args, **kwargs):
+        """
+        In place: ``square(self, ...)`` written into self.
+        """
     def squeeze(self, dim=None) -> Tensor:
         """
         ``squeeze()``, ``squeeze(dim)`` or ``squeeze((d0, d1, ...))`` (torch 2's tuple form).
@@ -563,10 +1284,22 @@ class Tensor:
     def stride(self) -> tuple: ...
     def sub(self, other, *, alpha=1): ...
     def sub_(self, other: typing.Any, *, alpha: typing.SupportsFloat | typing.SupportsIndex = 1.0) -> typing.Any: ...
+    def subtract_(self, *args, **kwargs):
+        """
+        In place: ``subtract(self, ...)`` written into self.
+        """
     def sum(self, dim: typing.Any = None, keepdim: bool = False) -> Tensor: ...
     def t(self) -> Tensor: ...
     def tan(self) -> Tensor: ...
+    def tan_(self, *args, **kwargs):
+        """
+        In place: ``tan(self, ...)`` written into self.
+        """
     def tanh(self) -> Tensor: ...
+    def tanh_(self, *args, **kwargs):
+        """
+        In place: ``tanh(self, ...)`` written into self.
+        """
     def to(self, *args, dtype=None, device=None, non_blocking: bool = False, copy: bool = False) -> Tensor:
         """
         ``to(device)``, ``to(dtype)``, ``to(device, dtype)``, ``to(other_tensor)`` or keywords, as
@@ -576,6 +1309,14 @@ class Tensor:
     def transpose(
         self, arg0: typing.SupportsInt | typing.SupportsIndex, arg1: typing.SupportsInt | typing.SupportsIndex
     ) -> Tensor: ...
+    def true_divide_(self, *args, **kwargs):
+        """
+        In place: ``true_divide(self, ...)`` written into self.
+        """
+    def trunc_(self, *args, **kwargs):
+        """
+        In place: ``trunc(self, ...)`` written into self.
+        """
     def type_as(self, other): ...
     def uniform_(
         self,
@@ -588,6 +1329,10 @@ class Tensor:
     def view(self, *args) -> Tensor: ...
     def view_as(self, other): ...
     def where(self, condition, other): ...
+    def xlogy_(self, *args, **kwargs):
+        """
+        In place: ``xlogy(self, ...)`` written into self.
+        """
     def zero_(self) -> Tensor: ...
     @property
     def T(self) -> Tensor: ...

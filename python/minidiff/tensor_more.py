@@ -1,0 +1,1099 @@
+"""Still more of torch's tensor functions, composed from the differentiable ops so gradients come
+from the tape: the named arithmetic (``add(alpha=)``, ``div(rounding_mode=)``, ``addcmul``,
+``baddbmm``, ...), elementwise math (``atan2``, ``hypot``, ``logaddexp``, ``xlogy``, ``nan_to_num``,
+``isclose``, ...), products (``dot``, ``tensordot``, ``kron``, ``mv``), shapes (``tile``,
+``broadcast_to``, ``rot90``, ``diagonal``, ``diag_embed``), order statistics (``median``,
+``quantile``, ``cummax``), NaN-ignoring reductions, ``cdist``, ``histc``, and the in-place Tensor
+variants (``exp_``, ``atan2_``, ``addcmul_``, ...). ``install()`` adds each name that md or Tensor
+does not already have.
+
+There is no bool dtype: where torch returns a bool tensor these return minidiff's float32 0/1 mask
+(as ``md.isnan`` does). Positions (``median``'s indices, ``tril_indices``) are int64, as in torch;
+those that depend on the data are computed on the host, as tensor_math's ``sort`` is, and the
+values are gathered with the differentiable ops.
+"""
+
+from __future__ import annotations
+
+import builtins
+import math
+import numbers
+from collections import namedtuple
+
+import numpy as np
+
+from . import _core
+from . import functional as F
+from . import tensor_math as _tm
+from . import tensor_ops as _to
+from ._core import Tensor
+from .autograd import no_grad
+from .tensor_ops import _broadcast_shape, _dim_list, _dims
+
+_INF = math.inf
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+MedianResult = namedtuple("median", ["values", "indices"])
+NanmedianResult = namedtuple("nanmedian", ["values", "indices"])
+CummaxResult = namedtuple("cummax", ["values", "indices"])
+CumminResult = namedtuple("cummin", ["values", "indices"])
+AminmaxResult = namedtuple("aminmax", ["min", "max"])
+
+
+def _tensor(op: str, input, name: str = "input") -> Tensor:
+    if not isinstance(input, Tensor):
+        raise TypeError(f"{op}: {name} must be an md tensor, got {type(input).__name__}")
+    return input
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (numbers.Real, np.bool_))
+
+
+def _pair(op: str, input, other) -> tuple[Tensor, Tensor]:
+    """Both operands as float tensors on one device (a number becomes a 0-d tensor), checked to
+    broadcast; the float math below has no int64 kernels, so int64 operands are converted, as
+    torch promotes them."""
+    if not isinstance(input, Tensor) and not isinstance(other, Tensor):
+        raise TypeError(f"{op}: expected a Tensor operand, got {type(input).__name__} and {type(other).__name__}")
+    like = input if isinstance(input, Tensor) else other
+    out = []
+    for v in (input, other):
+        if not isinstance(v, Tensor):
+            if not _is_number(v):
+                raise TypeError(f"{op}: operands must be tensors or numbers, got {type(v).__name__}")
+            v = _core.tensor(float(v), device=like.device)
+        out.append(v.float() if v.dtype == "int64" else v)
+    _broadcast_shape(op, input=out[0], other=out[1])
+    return out[0], out[1]
+
+
+def _unary(op: str, input) -> Tensor:
+    x = _tensor(op, input)
+    return x.float() if x.dtype == "int64" else x
+
+
+def _mask(t: Tensor) -> Tensor:
+    """A float32 0/1 mask outside the graph (comparisons have no gradient)."""
+    return t.detach().float() if t.dtype != "float32" else t.detach()
+
+
+# ---- the named arithmetic
+
+
+def add(input, other, *, alpha=1) -> Tensor:
+    """``input + alpha * other``, as torch's (either operand may be a number)."""
+    _check_operands("add", input, other)
+    return input + (other * alpha if alpha != 1 else other)
+
+
+def sub(input, other, *, alpha=1) -> Tensor:
+    """``input - alpha * other``, as torch's."""
+    _check_operands("sub", input, other)
+    return input - (other * alpha if alpha != 1 else other)
+
+
+def mul(input, other) -> Tensor:
+    _check_operands("mul", input, other)
+    return input * other
+
+
+def _check_operands(op: str, input, other) -> None:
+    if not isinstance(input, Tensor) and not isinstance(other, Tensor):
+        raise TypeError(f"{op}: expected a Tensor operand, got {type(input).__name__} and {type(other).__name__}")
+    _broadcast_shape(op, input=input, other=other)
+
+
+def _trunc_quotient(x, y):
+    if x.dtype == np.int64:
+        q = np.sign(x) * np.sign(y) * (np.abs(x) // np.abs(y))
+    else:
+        q = np.trunc(np.divide(x, y))  # the float32 quotient truncated, as torch's kernel
+    return q, q
+
+
+def div(input, other, *, rounding_mode=None) -> Tensor:
+    """``input / other``; ``rounding_mode="trunc"`` rounds the quotient toward zero, ``"floor"``
+    down (both exact, computed on the host as ``md.floor_divide``; int64 operands then stay int64,
+    and their gradient is zero, as torch's)."""
+    _check_operands("div", input, other)
+    if rounding_mode is None:
+        return input / other
+    if rounding_mode == "floor":
+        return _tm.floor_divide(input, other)
+    if rounding_mode == "trunc":
+        return _tm._division("div", input, other, _trunc_quotient, lambda q: np.zeros_like(q), grad_a=False)
+    raise ValueError(f"div: expected rounding_mode to be one of None, 'trunc', or 'floor' but found {rounding_mode!r}")
+
+
+def true_divide(input, other) -> Tensor:
+    return div(input, other)
+
+
+# ---- elementwise math
+
+
+def signbit(input) -> Tensor:
+    """A float32 0/1 mask (torch: bool): 1 where the sign bit is set, -0.0 included (the sign of a
+    NaN is not read: 0)."""
+    x = _tensor("signbit", input)
+    with no_grad():
+        x = x.detach()
+        if x.dtype == "int64":
+            return (x < 0).float()
+        return ((x < 0) + (x == 0) * ((1.0 / F.where(x == 0, x, 1.0)) < 0) > 0).float()
+
+
+def atan2(input, other) -> Tensor:
+    """The angle of the point (other, input) in [-pi, pi], with the signs of zeros and infinities
+    read as C's atan2. Gradients: ``other / r^2`` and ``-input / r^2``; at the origin, where torch's
+    are NaN, they are finite."""
+    y, x = _pair("atan2", input, other)
+    with no_grad():
+        yd, xd = y.detach(), x.detach()
+        both_inf = _to.isinf(yd) * _to.isinf(xd)
+        first = (xd.abs() >= yd.abs()) + both_inf > 0  # |y / x| <= 1 (NaN: the second branch)
+        x_neg, y_neg = signbit(xd), signbit(yd)
+    # infinities in both: the angle of the unit signs (pi/4, 3pi/4, ...)
+    y = F.where(both_inf, F.where(y_neg, -1.0, 1.0), y)
+    x = F.where(both_inf, F.where(x_neg, -1.0, 1.0), x)
+    num = F.where(first, y, x)
+    den = F.where(first, x, y)
+    den = F.where(den == 0, 1.0, den)  # only 0/0, where the numerator is 0 too
+    r = F.atan(num / den)
+    near_x = F.where(x_neg, r + F.where(y_neg, -math.pi, math.pi), r)
+    near_y = F.where(y_neg, -math.pi / 2, math.pi / 2) - r
+    return F.where(first, near_x, near_y)
+
+
+def hypot(input, other) -> Tensor:
+    """``sqrt(input^2 + other^2)`` without overflow (scaled by the larger magnitude); inf when
+    either is infinite, NaN included, as C's hypot."""
+    a, b = _pair("hypot", input, other)
+    with no_grad():
+        m = F.maximum(a.detach().abs(), b.detach().abs())
+        scale = F.where((m > 0) * (m < _INF), m, 1.0)
+        infinite = _to.isinf(a.detach()) + _to.isinf(b.detach()) > 0
+    out = scale * ((a / scale) ** 2 + (b / scale) ** 2).sqrt()
+    return F.where(infinite, _INF, out)
+
+
+def _logaddexp(op: str, input, other, exp, log_base: float) -> Tensor:
+    a, b = _pair(op, input, other)
+    with no_grad():
+        ad, bd = a.detach(), b.detach()
+        a_more, b_more, tie = ad > bd, ad < bd, ad == bd
+    # the larger operand, split evenly at a tie so the gradients are torch's 1/2 and 1/2 there
+    larger = F.where(a_more, a, F.where(b_more, b, a * 0.5 + b * 0.5))
+    gap = F.where(tie, 0.0, a - b).abs()  # equal infinities: no inf - inf
+    return larger + F.log1p(exp(-gap)) / log_base
+
+
+def logaddexp(input, other) -> Tensor:
+    """``log(exp(input) + exp(other))`` without overflow."""
+    return _logaddexp("logaddexp", input, other, F.exp, 1.0)
+
+
+def logaddexp2(input, other) -> Tensor:
+    """``log2(2^input + 2^other)`` without overflow."""
+    return _logaddexp("logaddexp2", input, other, F.exp2, math.log(2.0))
+
+
+def logit(input, eps=None) -> Tensor:
+    """``log(p / (1 - p))``; with ``eps``, p clamped to [eps, 1 - eps] first (zero gradient
+    outside, as torch's)."""
+    x = _unary("logit", input)
+    if eps is not None:
+        x = x.clamp(eps, 1.0 - eps)
+    return F.log(x / (1.0 - x))
+
+
+def xlogy(input, other) -> Tensor:
+    """``input * log(other)``, 0 where input is 0 (unless other is NaN), as torch's. The gradient
+    for input is ``log(other)`` (0 where input is 0 and other <= 0), for other ``input / other``."""
+    x, y = _pair("xlogy", input, other)
+    with no_grad():
+        zero_x = x.detach() == 0
+        # log is taken of 1 where x is 0 and y <= 0 (the result is 0 there): no -inf * 0 = NaN
+        safe = zero_x * (y.detach() <= 0)
+        zero_inf = zero_x * _to.isinf(y.detach())
+    return F.where(zero_inf, 0.0, x * F.log(F.where(safe, 1.0, y)))
+
+
+def copysign(input, other) -> Tensor:
+    """``|input|`` with the sign of other (-0.0 counts as negative). Gradient: the ratio of the
+    result to input (0 where input is 0) for input, 0 for other, as torch's."""
+    x, y = _pair("copysign", input, other)
+    out = F.where(signbit(y), -x.abs(), x.abs())
+    if y.requires_grad and _core.is_grad_enabled():  # zeros for other, as torch gives (not None)
+        out = F.where(_core.zeros(out.shape, device=out.device), y, out)
+    return out
+
+
+def heaviside(input, values) -> Tensor:
+    """0 for negative input, 1 for positive, ``values`` at 0 (a tensor, as torch requires); zero
+    gradient."""
+    x = _tensor("heaviside", input)
+    if not isinstance(values, Tensor):
+        raise TypeError(f"heaviside: values must be a tensor, got {type(values).__name__}")
+    _broadcast_shape("heaviside", input=x, values=values)
+    with no_grad():
+        out = F.where(x.detach() == 0, values.detach(), (x.detach() > 0).float())
+    if x.dtype == "int64" and values.dtype == "int64":
+        return out.long()
+    return _tm._with_zero_grad(out, x if x.requires_grad else values)
+
+
+def float_power(input, exponent) -> Tensor:
+    """``input ** exponent``, in float32 (torch computes in float64; minidiff has no float64)."""
+    if isinstance(input, Tensor):
+        input = _unary("float_power", input)
+    if isinstance(exponent, Tensor):
+        exponent = _unary("float_power", exponent)
+    if not isinstance(input, Tensor) and not isinstance(exponent, Tensor):
+        raise TypeError("float_power: expected a Tensor operand")
+    return input**exponent
+
+
+def nan_to_num(input, nan: float = 0.0, posinf=None, neginf=None) -> Tensor:
+    """NaN, inf and -inf replaced by ``nan``, ``posinf`` and ``neginf`` (by default 0 and the
+    largest and smallest finite float32); zero gradient where replaced, as torch's."""
+    x = _tensor("nan_to_num", input)
+    if x.dtype == "int64":
+        return x.clone()
+    posinf = _FLOAT32_MAX if posinf is None else posinf
+    neginf = -_FLOAT32_MAX if neginf is None else neginf
+    with no_grad():
+        xd = x.detach()
+        is_nan, is_pos, is_neg = xd != xd, xd == _INF, xd == -_INF
+    return F.where(is_nan, float(nan), F.where(is_pos, float(posinf), F.where(is_neg, float(neginf), x)))
+
+
+def isclose(input, other, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False) -> Tensor:
+    """A float32 0/1 mask (torch: bool): ``|input - other| <= atol + rtol * |other|``, or equal
+    (infinities), or both NaN with ``equal_nan``."""
+    a = _tensor("isclose", input)
+    if not isinstance(other, Tensor):
+        raise TypeError(f"isclose: other must be an md tensor, got {type(other).__name__}")
+    if rtol < 0 or atol < 0:
+        raise ValueError(f"isclose: rtol and atol must be non-negative, got rtol={rtol}, atol={atol}")
+    _broadcast_shape("isclose", input=a, other=other)
+    with no_grad():
+        a, b = a.detach(), other.detach()
+        if a.dtype == "int64" and b.dtype == "int64" and rtol == 0 and atol == 0:
+            return (a == b).float()
+        a, b = a.float(), b.float()
+        finite = _to.isfinite(a) * _to.isfinite(b)
+        close = (a - b).abs() <= atol + rtol * b.abs()
+        out = (a == b) + finite * close
+        if equal_nan:
+            out = out + (a != a) * (b != b)
+        return (out > 0).float()
+
+
+def isposinf(input) -> Tensor:
+    """A float32 0/1 mask (torch: bool), 1 where input is +inf."""
+    x = _tensor("isposinf", input)
+    with no_grad():
+        return (x.detach() == _INF).float()
+
+
+def isneginf(input) -> Tensor:
+    """A float32 0/1 mask (torch: bool), 1 where input is -inf."""
+    x = _tensor("isneginf", input)
+    with no_grad():
+        return (x.detach() == -_INF).float()
+
+
+def isreal(input) -> Tensor:
+    """A float32 mask of ones (torch: bool; every minidiff dtype is real)."""
+    x = _tensor("isreal", input)
+    return _core.ones(x.shape, device=x.device)
+
+
+def clamp_min(input, min) -> Tensor:  # noqa: A002 (torch's argument name)
+    return _to.clamp(input, min, None)
+
+
+def clamp_max(input, max) -> Tensor:  # noqa: A002
+    return _to.clamp(input, None, max)
+
+
+def sgn(input) -> Tensor:
+    """``sign`` (for real tensors torch's sgn is sign)."""
+    return _tm.sign(input)
+
+
+def positive(input) -> Tensor:
+    """input itself, as torch's."""
+    return _tensor("positive", input)
+
+
+def negative(input) -> Tensor:
+    return -_tensor("negative", input)
+
+
+def ldexp(input, other) -> Tensor:
+    """``input * 2 ** other`` (a float result)."""
+    x, e = _pair("ldexp", input, other)
+    return x * F.exp2(e)
+
+
+def deg2rad(input) -> Tensor:
+    return _unary("deg2rad", input) * (math.pi / 180.0)
+
+
+def rad2deg(input) -> Tensor:
+    return _unary("rad2deg", input) * (180.0 / math.pi)
+
+
+def sinc(input) -> Tensor:
+    """``sin(pi x) / (pi x)``, 1 at 0 (where its gradient is 0)."""
+    x = _unary("sinc", input)
+    zero = x.detach() == 0
+    px = F.where(zero, 1.0, x) * math.pi
+    return F.where(zero, 1.0, F.sin(px) / px)
+
+
+# ---- products
+
+
+def _ndim_check(op: str, t, ndims, name: str) -> Tensor:
+    t = _tensor(op, t, name)
+    if t.ndim not in ndims:
+        want = " or ".join(f"{n}-D" for n in ndims)
+        raise ValueError(f"{op}: {name} must be {want}, got shape {tuple(t.shape)}")
+    return t
+
+
+def dot(input, tensor) -> Tensor:  # noqa: A002 (torch's argument names)
+    """The inner product of two 1-D tensors of one length."""
+    a = _ndim_check("dot", input, (1,), "input")
+    b = _ndim_check("dot", tensor, (1,), "tensor")
+    if a.shape != b.shape:
+        raise ValueError(f"dot: inconsistent tensor sizes {tuple(a.shape)} and {tuple(b.shape)}")
+    return (a * b).sum()
+
+
+def mv(input, vec) -> Tensor:
+    """The product of an (N, M) matrix and an (M,) vector, (N,)."""
+    m = _ndim_check("mv", input, (2,), "input")
+    v = _ndim_check("mv", vec, (1,), "vec")
+    if m.shape[1] != v.shape[0]:
+        raise ValueError(f"mv: size mismatch, got input {tuple(m.shape)} and vec {tuple(v.shape)}")
+    return F.matmul(m, v)
+
+
+def tensordot(a, b, dims=2) -> Tensor:
+    """The sum of products over ``dims``: an int (a's last dims with b's first) or a pair of lists
+    of dims (a's, b's); the result has a's other dims, then b's."""
+    a, b = _tensor("tensordot", a, "a"), _tensor("tensordot", b, "b")
+    if isinstance(dims, Tensor):
+        raise TypeError("tensordot: dims as a tensor is not supported; pass an int or a pair of lists")
+    if isinstance(dims, numbers.Integral):
+        n = int(dims)
+        if n < 0:
+            raise ValueError(f"tensordot: expects dims >= 0, but got dims={n}")
+        if n > a.ndim or n > b.ndim:
+            raise ValueError(f"tensordot: dims={n} exceeds the dims of a {tuple(a.shape)} or b {tuple(b.shape)}")
+        dims_a, dims_b = list(range(a.ndim - n, a.ndim)), list(range(n))
+    else:
+        try:
+            dims_a, dims_b = dims
+        except (TypeError, ValueError):
+            raise TypeError(f"tensordot: dims must be an int or a pair of lists of dims, got {dims!r}") from None
+        dims_a = [dims_a] if isinstance(dims_a, int) else list(dims_a)
+        dims_b = [dims_b] if isinstance(dims_b, int) else list(dims_b)
+        if len(dims_a) != len(dims_b):
+            raise ValueError(f"tensordot: both dimension lists should have same length, got {dims_a} and {dims_b}")
+        dims_a = _dim_list("tensordot", dims_a, a.ndim) if dims_a else []
+        dims_b = _dim_list("tensordot", dims_b, b.ndim) if dims_b else []
+    for da, db in zip(dims_a, dims_b):
+        if a.shape[da] != b.shape[db]:
+            raise ValueError(
+                f"tensordot: contracted dimensions need to match, but first has size {a.shape[da]} in dim {da} "
+                f"and second has size {b.shape[db]} in dim {db} (a {tuple(a.shape)}, b {tuple(b.shape)})"
+            )
+    free_a = [d for d in range(a.ndim) if d not in dims_a]
+    free_b = [d for d in range(b.ndim) if d not in dims_b]
+    k = int(np.prod([a.shape[d] for d in dims_a], dtype=np.int64))
+    out_shape = [a.shape[d] for d in free_a] + [b.shape[d] for d in free_b]
+    m = int(np.prod([a.shape[d] for d in free_a], dtype=np.int64))
+    n = int(np.prod([b.shape[d] for d in free_b], dtype=np.int64))
+    am = a.permute(*free_a, *dims_a).reshape(m, k) if a.ndim else a.reshape(1, 1)
+    bm = b.permute(*dims_b, *free_b).reshape(k, n) if b.ndim else b.reshape(1, 1)
+    return F.matmul(am, bm).reshape(*out_shape)
+
+
+def inner(input, other) -> Tensor:
+    """The sum of products over the last dims (a product when either is 0-d)."""
+    a, b = _tensor("inner", input), _tensor("inner", other, "other")
+    if a.ndim == 0 or b.ndim == 0:
+        return a * b
+    if a.shape[-1] != b.shape[-1]:
+        raise ValueError(f"inner: the last dimensions of input {tuple(a.shape)} and other {tuple(b.shape)} must match")
+    return tensordot(a, b, ([-1], [-1]))
+
+
+def kron(input, other) -> Tensor:
+    """The Kronecker product: dims paired from the right (the shorter padded with 1s), sizes
+    multiplied."""
+    a, b = _tensor("kron", input), _tensor("kron", other, "other")
+    n = builtins.max(a.ndim, b.ndim)
+    sa = [1] * (n - a.ndim) + list(a.shape)
+    sb = [1] * (n - b.ndim) + list(b.shape)
+    ai = a.reshape(*[v for s in sa for v in (s, 1)]) if n else a
+    bi = b.reshape(*[v for s in sb for v in (1, s)]) if n else b
+    return (ai * bi).reshape(*[x * y for x, y in zip(sa, sb)])
+
+
+def _scaled_sum(op: str, input, product: Tensor, beta, alpha) -> Tensor:
+    """``beta * input + alpha * product``; beta = 0 ignores input's values (NaN and inf too), as
+    torch does, though input must still broadcast (its gradient is then zero)."""
+    _broadcast_shape(op, input=input, product=product)
+    if tuple(np.broadcast_shapes(tuple(input.shape), tuple(product.shape))) != tuple(product.shape):
+        raise ValueError(
+            f"{op}: input of shape {tuple(input.shape)} does not broadcast to the product's shape "
+            f"{tuple(product.shape)}"
+        )
+    out = product * alpha if alpha != 1 else product
+    if beta == 0:
+        if input.requires_grad and _core.is_grad_enabled():
+            return F.where(_core.zeros(out.shape, device=out.device), input, out)  # zero gradient for input
+        return out
+    return out + (input * beta if beta != 1 else input)
+
+
+def addmm(input, mat1, mat2, *, beta=1, alpha=1) -> Tensor:
+    """``beta * input + alpha * (mat1 @ mat2)``."""
+    return _scaled_sum("addmm", _tensor("addmm", input), _to.mm(mat1, mat2), beta, alpha)
+
+
+def addmv(input, mat, vec, *, beta=1, alpha=1) -> Tensor:
+    """``beta * input + alpha * (mat @ vec)``."""
+    return _scaled_sum("addmv", _tensor("addmv", input), mv(mat, vec), beta, alpha)
+
+
+def baddbmm(input, batch1, batch2, *, beta=1, alpha=1) -> Tensor:
+    """``beta * input + alpha * bmm(batch1, batch2)`` (attention scores with a bias)."""
+    return _scaled_sum("baddbmm", _tensor("baddbmm", input), _to.bmm(batch1, batch2), beta, alpha)
+
+
+def addbmm(input, batch1, batch2, *, beta=1, alpha=1) -> Tensor:
+    """``beta * input + alpha * sum_b(batch1[b] @ batch2[b])``."""
+    return _scaled_sum("addbmm", _tensor("addbmm", input), _to.bmm(batch1, batch2).sum(0), beta, alpha)
+
+
+def addcmul(input, tensor1, tensor2, *, value=1) -> Tensor:
+    """``input + value * tensor1 * tensor2`` (the optimizers' update)."""
+    _broadcast_shape("addcmul", input=input, tensor1=tensor1, tensor2=tensor2)
+    prod = tensor1 * tensor2
+    return input + (prod * value if value != 1 else prod)
+
+
+def addcdiv(input, tensor1, tensor2, *, value=1) -> Tensor:
+    """``input + value * tensor1 / tensor2`` (Adam's step)."""
+    _broadcast_shape("addcdiv", input=input, tensor1=tensor1, tensor2=tensor2)
+    if all(isinstance(t, Tensor) and t.dtype == "int64" for t in (tensor1, tensor2)):
+        raise TypeError("addcdiv: integer division of tensors is no longer supported; use a float tensor")
+    quot = tensor1 / tensor2
+    return input + (quot * value if value != 1 else quot)
+
+
+# ---- shapes
+
+
+def tile(input, dims) -> Tensor:
+    """input repeated ``dims`` times along each dim; dims shorter than input's rank are padded with
+    1s in front, as torch's."""
+    x = _tensor("tile", input)
+    dims = (dims,) if isinstance(dims, int) else tuple(dims)
+    if any(d < 0 for d in dims):
+        raise ValueError(f"tile: negative repeats {dims} for shape {tuple(x.shape)}")
+    dims = (1,) * (x.ndim - len(dims)) + dims
+    return x.repeat(*dims)
+
+
+def broadcast_to(input, size) -> Tensor:
+    """input expanded to ``size`` (-1 keeps a dim), a view, as ``expand``."""
+    x = _tensor("broadcast_to", input)
+    size = tuple(int(s) for s in size)
+    lead = len(size) - x.ndim
+    ok = lead >= 0
+    if ok:
+        for i, s in enumerate(size):
+            have = x.shape[i - lead] if i >= lead else None
+            if have is None and s < 0 or have is not None and s != -1 and have != 1 and have != s:
+                ok = False
+    if not ok:
+        raise ValueError(f"broadcast_to: the shape {tuple(x.shape)} cannot be broadcast to {size}")
+    return x.expand(*size)
+
+
+def ravel(input) -> Tensor:
+    return _tensor("ravel", input).reshape(-1)
+
+
+def t(input) -> Tensor:
+    """A 2-D tensor's transpose; a 0-D or 1-D tensor as it is."""
+    return _tensor("t", input).t()
+
+
+def fliplr(input) -> Tensor:
+    x = _tensor("fliplr", input)
+    if x.ndim < 2:
+        raise ValueError(f"fliplr: input must be >= 2-d, got shape {tuple(x.shape)}")
+    return _to.flip(x, (1,))
+
+
+def flipud(input) -> Tensor:
+    x = _tensor("flipud", input)
+    if x.ndim < 1:
+        raise ValueError(f"flipud: input must be >= 1-d, got shape {tuple(x.shape)}")
+    return _to.flip(x, (0,))
+
+
+def rot90(input, k: int = 1, dims=(0, 1)) -> Tensor:
+    """input rotated by 90 degrees k times, from the first of ``dims`` toward the second."""
+    x = _tensor("rot90", input)
+    dims = list(dims)
+    if len(dims) != 2:
+        raise ValueError(f"rot90: expected total rotation dims == 2, but got dims = {len(dims)}")
+    if x.ndim < 2:
+        raise ValueError(f"rot90: expected total dims >= 2, but got shape {tuple(x.shape)}")
+    d0, d1 = (_dim_list("rot90", d, x.ndim)[0] for d in dims)
+    if d0 == d1:
+        raise ValueError(f"rot90: expected rotation dims to be different, but got dim0 = {d0} and dim1 = {d1}")
+    k %= 4
+    if k == 1:
+        return _to.flip(x, (d1,)).transpose(d0, d1)
+    if k == 2:
+        return _to.flip(x, (d0, d1))
+    if k == 3:
+        return _to.flip(x, (d0,)).transpose(d0, d1)
+    return x.clone()
+
+
+def _diagonal_positions(rows: int, cols: int, offset: int) -> np.ndarray:
+    i = np.arange(builtins.max(builtins.min(rows + builtins.min(offset, 0), cols - builtins.max(offset, 0)), 0))
+    return ((i - builtins.min(offset, 0)) * cols + i + builtins.max(offset, 0)).astype(np.int64)
+
+
+def diagonal(input, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Tensor:
+    """The diagonal ``offset`` above the main one of the (dim1, dim2) planes, as the last dim
+    (a copy; torch's is a view)."""
+    x = _tensor("diagonal", input)
+    if x.ndim < 2:
+        raise ValueError(f"diagonal: expected a tensor of at least 2 dims, got shape {tuple(x.shape)}")
+    d1, d2 = _dim_list("diagonal", [dim1, dim2], x.ndim)
+    moved = _to.movedim(x, (d1, d2), (-2, -1))
+    rows, cols = moved.shape[-2:]
+    flat = moved.reshape(*moved.shape[:-2], rows * cols)
+    return flat.index_select(-1, _core.tensor(_diagonal_positions(rows, cols, offset), device=x.device))
+
+
+def diag_embed(input, offset: int = 0, dim1: int = -2, dim2: int = -1) -> Tensor:
+    """Matrices (in dims dim1, dim2 of the result, which has one dim more) whose ``offset``
+    diagonal holds input's last dim, zeros elsewhere."""
+    x = _tensor("diag_embed", input)
+    if x.ndim < 1:
+        raise ValueError("diag_embed: expected a tensor of at least 1 dim, got a 0-d tensor")
+    d1, d2 = _dim_list("diag_embed", [dim1, dim2], x.ndim + 1)
+    length = x.shape[-1]
+    n = length + builtins.abs(offset)
+    source = np.full(n * n, length, dtype=np.int64)  # the zero appended after input's elements
+    source[_diagonal_positions(n, n, offset)] = np.arange(length)
+    padded = F.cat([x, _core.zeros((*x.shape[:-1], 1), dtype=x.dtype, device=x.device)], -1)
+    out = padded.index_select(-1, _core.tensor(source, device=x.device)).reshape(*x.shape[:-1], n, n)
+    return _to.movedim(out, (-2, -1), (d1, d2))
+
+
+def trace(input) -> Tensor:
+    """The sum of a 2-D tensor's main diagonal."""
+    x = _ndim_check("trace", input, (2,), "input")
+    return diagonal(x).sum()
+
+
+def _tri_indices(op: str, row: int, col: int, offset: int, dtype, device, lower: bool) -> Tensor:
+    if dtype not in ("int64", None):
+        raise TypeError(f"{op}: dtype must be int64, got {dtype}")
+    if row < 0 or col < 0:
+        raise ValueError(f"{op}: row and col must be non-negative, got {row} and {col}")
+    keep = np.tri(row, col, offset, dtype=bool) if lower else ~np.tri(row, col, offset - 1, dtype=bool)
+    r, c = np.nonzero(keep)
+    return _core.tensor(np.stack([r, c]).astype(np.int64).reshape(2, -1), dtype="int64", device=device)
+
+
+def tril_indices(row: int, col: int, offset: int = 0, *, dtype="int64", device="cpu") -> Tensor:
+    """The (2, N) int64 positions of the lower triangle (``offset`` above the main diagonal
+    included), row by row."""
+    return _tri_indices("tril_indices", row, col, offset, dtype, device, lower=True)
+
+
+def triu_indices(row: int, col: int, offset: int = 0, *, dtype="int64", device="cpu") -> Tensor:
+    """The (2, N) int64 positions of the upper triangle, row by row."""
+    return _tri_indices("triu_indices", row, col, offset, dtype, device, lower=False)
+
+
+# ---- reductions
+
+
+def count_nonzero(input, dim=None) -> Tensor:
+    """The number of non-zero elements over ``dim`` (all by default), int64."""
+    x = _tensor("count_nonzero", input)
+    dims = _dims("count_nonzero", dim, x.ndim)
+    with no_grad():
+        nz = x.detach() != 0
+        return (nz.sum(dims) if dims else nz).long()
+
+
+def nansum(input, dim=None, keepdim: bool = False) -> Tensor:
+    """The sum over ``dim`` with NaN read as 0 (their gradient is 0)."""
+    x = _tensor("nansum", input)
+    if x.dtype == "int64":
+        return x.sum(_dims("nansum", dim, x.ndim), keepdim=keepdim)
+    dims = _dims("nansum", dim, x.ndim)
+    clean = F.where(x.detach() != x.detach(), 0.0, x)
+    return clean.sum(dims, keepdim=keepdim) if dims else clean.clone()
+
+
+def nanmean(input, dim=None, keepdim: bool = False) -> Tensor:
+    """The mean over ``dim`` of the elements that are not NaN (NaN when there are none)."""
+    x = _tensor("nanmean", input)
+    if x.dtype == "int64":
+        raise TypeError("nanmean: expected a floating point tensor, got int64")
+    dims = _dims("nanmean", dim, x.ndim)
+    if not dims:
+        return x.clone()
+    count = (x.detach() == x.detach()).sum(dims, keepdim=keepdim)
+    return nansum(x, dims, keepdim) / count
+
+
+def var_mean(input, dim=None, unbiased=None, keepdim: bool = False, *, correction=None) -> tuple:
+    """(var, mean) over ``dim``, as ``md.var`` and ``mean`` (``correction=`` or ``unbiased=``)."""
+    x = _tensor("var_mean", input)
+    if isinstance(dim, bool):  # var_mean(t, False): torch's var_mean(unbiased) overload
+        dim, unbiased = None, dim
+    v = _to.var(x, dim, unbiased, keepdim, correction=correction)
+    return v, _mean(x, dim, keepdim)
+
+
+def std_mean(input, dim=None, unbiased=None, keepdim: bool = False, *, correction=None) -> tuple:
+    """(std, mean) over ``dim``, as ``md.std`` and ``mean``."""
+    x = _tensor("std_mean", input)
+    if isinstance(dim, bool):
+        dim, unbiased = None, dim
+    s = _to.std(x, dim, unbiased, keepdim, correction=correction)
+    return s, _mean(x, dim, keepdim)
+
+
+def _mean(x: Tensor, dim, keepdim: bool) -> Tensor:
+    dims = _dims("mean", dim, x.ndim)
+    if not dims:
+        return x.clone()
+    return x.mean(dims, keepdim=keepdim)
+
+
+def aminmax(input, *, dim=None, keepdim: bool = False) -> tuple:
+    """(min, max) over ``dim`` (all elements by default)."""
+    x = _tensor("aminmax", input)
+    if x.numel() == 0:
+        raise ValueError(f"aminmax: cannot compute on an empty tensor of shape {tuple(x.shape)}")
+    if dim is None:
+        lo, hi = x.amin(), x.amax()
+        if keepdim:
+            lo, hi = lo.reshape([1] * x.ndim), hi.reshape([1] * x.ndim)
+        return AminmaxResult(lo, hi)
+    (d,) = _dim_list("aminmax", dim, x.ndim)
+    if x.ndim == 0:
+        return AminmaxResult(x.clone(), x.clone())
+    return AminmaxResult(x.amin(d, keepdim=keepdim), x.amax(d, keepdim=keepdim))
+
+
+def _gather_dim(values: Tensor, dim: int, positions: np.ndarray, keepdim: bool) -> Tensor:
+    idx = _core.tensor(np.ascontiguousarray(positions, dtype=np.int64), dtype="int64", device=values.device)
+    out = values.gather(dim, idx)
+    return out if keepdim else out.squeeze(dim)
+
+
+def _median_dim(op: str, input, dim, keepdim: bool, ignore_nan: bool, result):
+    x = _tensor(op, input)
+    (d,) = _dim_list(op, dim, x.ndim)
+    if x.ndim == 0:
+        return result(x.clone(), _core.zeros((), dtype="int64", device=x.device))
+    n = x.shape[d]
+    if n == 0:
+        raise IndexError(f"{op}: expected reduction dim {d} of shape {tuple(x.shape)} to have non-zero size")
+    values, indices = _tm.sort(x, d)  # stable, NaN last
+    nan_count = np.isnan(x.detach().numpy()).sum(axis=d, keepdims=True) if x.dtype != "int64" else 0
+    nan_count = np.broadcast_to(nan_count, [1 if i == d else s for i, s in enumerate(x.shape)])
+    if ignore_nan:
+        k = np.maximum((n - nan_count - 1) // 2, 0)  # an all-NaN slice: its first NaN
+    else:
+        k = np.where(nan_count > 0, n - nan_count, (n - 1) // 2)  # a NaN: the first NaN
+    v = _gather_dim(values, d, k, keepdim)
+    i = _gather_dim(indices, d, k, keepdim)
+    return result(v, i)
+
+
+def _median_all(op: str, input, ignore_nan: bool) -> Tensor:
+    """The lower median of all elements; its gradient is split evenly between the elements equal
+    to it, as torch's."""
+    x = _tensor(op, input)
+    flat = x.reshape(-1)
+    if flat.shape[0] == 0:
+        return _core.full((), math.nan, device=x.device) if x.dtype != "int64" else flat.sum()
+    value = _median_dim(op, flat, 0, False, ignore_nan, MedianResult).values
+    if not (x.requires_grad and _core.is_grad_enabled()):
+        return value
+    with no_grad():
+        vd = value.detach()
+        ties = F.where(vd != vd, flat.detach() != flat.detach(), flat.detach() == vd)
+    shared = F.where(ties, flat, 0.0).sum() / ties.sum()  # NaN elsewhere must not reach the sum
+    return vd + (shared - shared.detach())
+
+
+def median(input, dim=None, keepdim: bool = False):
+    """Without dim: the lower median of all elements (NaN if any is NaN). With dim: (values,
+    indices), the lower median of each slice and its position (a NaN and its position where the
+    slice has one)."""
+    if dim is None:
+        return _median_all("median", input, ignore_nan=False)
+    return _median_dim("median", input, dim, keepdim, False, MedianResult)
+
+
+def nanmedian(input, dim=None, keepdim: bool = False):
+    """``median`` of the elements that are not NaN (NaN for a slice of NaN only)."""
+    if dim is None:
+        return _median_all("nanmedian", input, ignore_nan=True)
+    return _median_dim("nanmedian", input, dim, keepdim, True, NanmedianResult)
+
+
+_INTERPOLATIONS = ("linear", "lower", "higher", "midpoint", "nearest")
+
+
+def _quantile(op: str, input, q, dim, keepdim: bool, interpolation: str, ignore_nan: bool) -> Tensor:
+    x = _tensor(op, input)
+    if x.dtype == "int64":
+        raise TypeError(f"{op}: input tensor must be float32, got int64")
+    if interpolation not in _INTERPOLATIONS:
+        raise ValueError(
+            f"{op}: interpolation must be one of linear, lower, higher, midpoint or nearest, got {interpolation!r}"
+        )
+    q_tensor = None
+    if isinstance(q, Tensor):
+        if q.ndim > 1:
+            raise ValueError(f"{op}: q must be a scalar or 1D tensor, got shape {tuple(q.shape)}")
+        qs, q_is_vector = q.detach().numpy().astype(np.float32).reshape(-1), q.ndim == 1
+        if q.requires_grad and _core.is_grad_enabled() and interpolation == "linear":
+            q_tensor = q.reshape(-1)  # linear interpolation is differentiable in q, as torch's
+    else:
+        qs, q_is_vector = np.array([q], dtype=np.float32), False
+    if ((qs < 0) | (qs > 1) | np.isnan(qs)).any():
+        raise ValueError(f"{op}: q values must be in the range [0, 1], got {qs.tolist()}")
+    if x.numel() == 0:
+        raise ValueError(f"{op}: input tensor must be non-empty, got shape {tuple(x.shape)}")
+    if dim is None:
+        work, d = x.reshape(-1), 0
+        out_shape = [1] * x.ndim if keepdim else []
+    else:
+        (d,) = _dim_list(op, dim, x.ndim)
+        work = x if x.ndim else x.reshape(1)
+        out_shape = [1 if i == d else s for i, s in enumerate(work.shape)] if keepdim else [
+            s for i, s in enumerate(work.shape) if i != d
+        ]  # fmt: skip
+        if not keepdim and x.ndim == 0:
+            out_shape = []
+    n = work.shape[d]
+    values = _tm.sort(work, d).values
+    nan_count = np.isnan(work.detach().numpy()).sum(axis=d, keepdims=True)
+    # ranks in float32, as torch's
+    last = (n - nan_count - 1 if ignore_nan else np.full(nan_count.shape, n - 1)).astype(np.float32)
+    results = []
+    for i, qv in enumerate(qs):
+        rank = np.float32(qv) * last
+        if not ignore_nan:
+            fixed = nan_count > 0
+            rank = np.where(fixed, np.float32(n - 1), rank)  # a NaN, the last in sorted order (torch's rule)
+        else:
+            fixed = last < 0
+            rank = np.where(fixed, np.float32(0), rank)  # all NaN: a NaN
+        if interpolation == "nearest":
+            rank = np.round(rank)  # half to even, as torch's
+        below = np.floor(rank).astype(np.int64)
+        above = np.ceil(rank).astype(np.int64)
+        if interpolation == "lower":
+            above = below
+        elif interpolation == "higher":
+            below = above
+        lo = _gather_dim(values, d, below, True)
+        if interpolation in ("lower", "higher", "nearest"):
+            r = lo
+        else:
+            hi = _gather_dim(values, d, above, True)
+            if interpolation == "midpoint":
+                weight = np.full(rank.shape, 0.5, np.float32)
+            else:
+                weight = (rank - below).astype(np.float32)
+            weight = _core.tensor(weight, device=x.device)
+            if q_tensor is not None:  # the weight's value, with the gradient d(rank)/dq
+                slope = _core.tensor(np.where(fixed, 0, last).astype(np.float32), device=x.device)
+                weight = weight + (q_tensor[i] - q_tensor[i].detach()) * slope
+            r = _to.lerp(lo, hi, weight)
+        results.append(r.reshape(*out_shape))
+    if q_is_vector:
+        return F.stack(results, 0)
+    return results[0]
+
+
+def quantile(input, q, dim=None, keepdim: bool = False, *, interpolation: str = "linear") -> Tensor:
+    """The q-th quantiles over ``dim`` (all elements by default); q a float or a 1-D tensor (its
+    dim comes first in the result). A slice with a NaN gives NaN."""
+    return _quantile("quantile", input, q, dim, keepdim, interpolation, ignore_nan=False)
+
+
+def nanquantile(input, q, dim=None, keepdim: bool = False, *, interpolation: str = "linear") -> Tensor:
+    """``quantile`` of the elements that are not NaN (NaN for a slice of NaN only)."""
+    return _quantile("nanquantile", input, q, dim, keepdim, interpolation, ignore_nan=True)
+
+
+def _cumulative_extreme(op: str, input, dim, largest: bool, result):
+    """Running max (min) along dim and the position it came from (the latest of equal values;
+    a NaN propagates, with the position of the latest NaN), as torch's."""
+    x = _tensor(op, input)
+    (d,) = _dim_list(op, dim, x.ndim)
+    if x.ndim == 0:
+        return result(x.clone(), _core.zeros((), dtype="int64", device=x.device))
+    a = np.moveaxis(x.detach().numpy(), d, -1)
+    n = a.shape[-1]
+    if n == 0 or a.size == 0:
+        return result(x.clone(), _core.zeros(x.shape, dtype="int64", device=x.device))
+    acc = np.maximum.accumulate if largest else np.minimum.accumulate
+    with np.errstate(invalid="ignore"):
+        run = acc(a, axis=-1)  # NaN propagates
+        prev = np.concatenate([a[..., :1], run[..., :-1]], axis=-1)
+        better = (a >= prev) if largest else (a <= prev)
+        if a.dtype.kind == "f":
+            take = np.isnan(a) | (~np.isnan(prev) & better)
+        else:
+            take = better
+    take[..., 0] = True
+    pos = np.where(take, np.arange(n), 0)
+    idx = np.moveaxis(np.maximum.accumulate(pos, axis=-1), -1, d)
+    return result(_gather_dim(x, d, idx, True), _core.tensor(np.ascontiguousarray(idx), dtype="int64", device=x.device))
+
+
+def cummax(input, dim: int):
+    """(values, indices): the running maximum along dim and where each came from."""
+    return _cumulative_extreme("cummax", input, dim, True, CummaxResult)
+
+
+def cummin(input, dim: int):
+    """(values, indices): the running minimum along dim and where each came from."""
+    return _cumulative_extreme("cummin", input, dim, False, CumminResult)
+
+
+def logcumsumexp(input, dim: int) -> Tensor:
+    """``log(cumsum(exp(x)))`` along dim without overflow or underflow: a log-space scan of
+    ``logaddexp`` (log2(n) steps, each over the whole tensor)."""
+    x = _unary("logcumsumexp", input)
+    (d,) = _dim_list("logcumsumexp", dim, x.ndim)
+    if x.ndim == 0:
+        return x.clone()
+    n = x.shape[d]
+    out, shift = x, 1
+    while shift < n:
+        pad = _core.full([shift if i == d else s for i, s in enumerate(x.shape)], -_INF, device=x.device)
+        shifted = F.cat([pad, out.narrow(d, 0, n - shift)], d)
+        out = logaddexp(out, shifted)
+        shift *= 2
+    return out if out is not x else x.clone()
+
+
+def cdist(x1, x2, p: float = 2.0, compute_mode: str = "use_mm_for_euclid_dist_if_necessary") -> Tensor:
+    """The p-norm distances between the rows of x1 (..., P, M) and x2 (..., R, M), (..., P, R), the
+    batch dims broadcast. Computed directly from the differences (torch may use a matrix product
+    for p = 2, which differs in the last digits); only the default ``compute_mode`` is taken (the
+    others choose torch's algorithm). Zero distances get zero gradient, as torch's."""
+    a, b = _tensor("cdist", x1, "x1"), _tensor("cdist", x2, "x2")
+    if compute_mode != "use_mm_for_euclid_dist_if_necessary":
+        raise ValueError(
+            f"cdist: compute_mode={compute_mode!r} is not supported; only the default "
+            "'use_mm_for_euclid_dist_if_necessary' is"
+        )
+    if a.ndim < 2 or b.ndim < 2:
+        raise ValueError(f"cdist: only supports at least 2D tensors, got x1 {tuple(a.shape)} and x2 {tuple(b.shape)}")
+    if a.shape[-1] != b.shape[-1]:
+        raise ValueError(
+            f"cdist: x1 and x2 must have the same number of columns, got x1 {tuple(a.shape)} and x2 {tuple(b.shape)}"
+        )
+    if not isinstance(p, numbers.Real) or p < 0 or p != p:
+        raise ValueError(f"cdist: only supports non-negative p values, got {p}")
+    try:
+        np.broadcast_shapes(tuple(a.shape[:-2]), tuple(b.shape[:-2]))
+    except ValueError:
+        raise ValueError(
+            f"cdist: the batch dims of x1 {tuple(a.shape)} and x2 {tuple(b.shape)} cannot be broadcast"
+        ) from None
+    diff = a.unsqueeze(-2) - b.unsqueeze(-3)  # (..., P, R, M)
+    if diff.shape[-1] == 0:
+        return diff.sum(-1)
+    return _tm.norm(diff, p if p != 2 else 2, dim=-1)
+
+
+def histc(input, bins: int = 100, min=0, max=0) -> Tensor:  # noqa: A002 (torch's argument names)
+    """Counts of the elements in ``bins`` equal-width bins over [min, max] (the data's range when
+    both are 0; elements outside are not counted), float32, no gradient."""
+    x = _tensor("histc", input)
+    if bins <= 0:
+        raise ValueError(f"histc: bins must be > 0, got {bins}")
+    a = x.detach().numpy().astype(np.float32).reshape(-1)
+    lo, hi = float(min), float(max)
+    if lo > hi:
+        raise ValueError(f"histc: max must be larger than min, got min={lo} and max={hi}")
+    if lo == hi and a.size:
+        lo, hi = float(a.min()), float(a.max())
+    if lo == hi:
+        lo, hi = lo - 1, hi + 1
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        raise ValueError(f"histc: range of [{lo}, {hi}] is not finite")
+    inside = a[(a >= lo) & (a <= hi)]
+    pos = ((inside.astype(np.float64) - lo) * bins / (hi - lo)).astype(np.int64)
+    pos = np.minimum(pos, bins - 1)
+    counts = np.bincount(pos, minlength=bins).astype(np.float32)
+    return _core.tensor(counts, device=x.device)
+
+
+# ---- in-place Tensor variants
+
+
+def _operand_grad(*values) -> bool:
+    return builtins.any(isinstance(v, Tensor) and v.requires_grad for v in values)
+
+
+def _in_place(name: str, fn):
+    """``t.name_(...)``: ``fn(t, ...)`` written into t through ``Tensor._inplace_``: outside the
+    graph it overwrites t's elements (views see it); inside it (t or an operand requires grad) t
+    takes the result and its history; a leaf that requires grad raises, as torch's."""
+
+    def method(self, *args, **kwargs):
+        operands = builtins.any(_operand_grad(v) for v in (*args, *kwargs.values()))
+        return self._inplace_(name, lambda: fn(self, *args, **kwargs), operands)
+
+    method.__name__ = method.__qualname__ = name
+    method.__doc__ = f"In place: ``{name[:-1]}(self, ...)`` written into self."
+    return method
+
+
+_FUNCTIONS = {
+    "add": add,
+    "sub": sub,
+    "subtract": sub,
+    "mul": mul,
+    "multiply": mul,
+    "div": div,
+    "divide": div,
+    "true_divide": true_divide,
+    "atan2": atan2,
+    "arctan2": atan2,
+    "hypot": hypot,
+    "logaddexp": logaddexp,
+    "logaddexp2": logaddexp2,
+    "logit": logit,
+    "xlogy": xlogy,
+    "copysign": copysign,
+    "signbit": signbit,
+    "heaviside": heaviside,
+    "float_power": float_power,
+    "nan_to_num": nan_to_num,
+    "isclose": isclose,
+    "isposinf": isposinf,
+    "isneginf": isneginf,
+    "isreal": isreal,
+    "clamp_min": clamp_min,
+    "clamp_max": clamp_max,
+    "sgn": sgn,
+    "positive": positive,
+    "negative": negative,
+    "ldexp": ldexp,
+    "deg2rad": deg2rad,
+    "rad2deg": rad2deg,
+    "sinc": sinc,
+    "dot": dot,
+    "vdot": dot,
+    "mv": mv,
+    "inner": inner,
+    "tensordot": tensordot,
+    "kron": kron,
+    "addmm": addmm,
+    "addmv": addmv,
+    "addbmm": addbmm,
+    "baddbmm": baddbmm,
+    "addcmul": addcmul,
+    "addcdiv": addcdiv,
+    "tile": tile,
+    "broadcast_to": broadcast_to,
+    "ravel": ravel,
+    "t": t,
+    "fliplr": fliplr,
+    "flipud": flipud,
+    "rot90": rot90,
+    "diagonal": diagonal,
+    "diag_embed": diag_embed,
+    "trace": trace,
+    "tril_indices": tril_indices,
+    "triu_indices": triu_indices,
+    "count_nonzero": count_nonzero,
+    "nansum": nansum,
+    "nanmean": nanmean,
+    "var_mean": var_mean,
+    "std_mean": std_mean,
+    "aminmax": aminmax,
+    "median": median,
+    "nanmedian": nanmedian,
+    "quantile": quantile,
+    "nanquantile": nanquantile,
+    "cummax": cummax,
+    "cummin": cummin,
+    "logcumsumexp": logcumsumexp,
+    "cdist": cdist,
+    "histc": histc,
+}
+
+# md functions that are not Tensor methods in torch
+_NOT_METHODS = {"tensordot", "tril_indices", "triu_indices", "cdist", "var_mean", "std_mean", "vdot"}
+
+# in-place methods: each is its out-of-place form written into the tensor
+_IN_PLACE = (
+    "exp", "log", "sqrt", "sin", "cos", "tanh", "sigmoid", "abs", "neg", "reciprocal", "rsqrt", "square",
+    "log1p", "expm1", "erf", "erfc", "erfinv", "tan", "asin", "acos", "atan", "sinh", "cosh", "asinh", "acosh",
+    "atanh", "log2", "log10", "exp2", "floor", "ceil", "round", "trunc", "frac", "fix", "sign", "sgn",
+    "negative", "relu", "arcsin", "arccos", "arctan", "arcsinh", "arccosh", "arctanh", "absolute",
+    "clamp_min", "clamp_max", "atan2", "arctan2", "hypot", "logit", "xlogy", "copysign", "nan_to_num",
+    "ldexp", "deg2rad", "rad2deg", "sinc", "heaviside", "pow", "addcmul", "addcdiv", "addmm", "addmv",
+    "baddbmm", "addbmm", "subtract", "multiply", "divide", "true_divide", "fmod", "remainder", "floor_divide",
+    "sigmoid",
+)  # fmt: skip
+
+
+def install(namespace: dict) -> list[str]:
+    """Adds the functions to ``namespace`` (the md package) and the methods to Tensor, each only
+    where that name is not taken already; returns the names added, for ``__all__``."""
+    added = []
+    for name, fn in _FUNCTIONS.items():
+        if name not in namespace:
+            namespace[name] = fn
+            added.append(name)
+        if name not in _NOT_METHODS and not hasattr(Tensor, name):
+            setattr(Tensor, name, fn)
+    if "absolute" not in namespace:
+        namespace["absolute"] = F.abs
+        added.append("absolute")
+    if not hasattr(Tensor, "absolute"):
+        Tensor.absolute = Tensor.abs
+    for name in dict.fromkeys(_IN_PLACE):
+        inplace = name + "_"
+        if hasattr(Tensor, inplace) or not hasattr(Tensor, name):
+            continue
+        setattr(Tensor, inplace, _in_place(inplace, getattr(Tensor, name)))
+    return added
