@@ -221,3 +221,8 @@ __all__ += ["amp", "autocast"]
 from . import optimization, training_utils, transforms  # noqa: E402
 
 __all__ += ["optimization", "training_utils", "transforms"]
+
+# torch's process-level utilities (md.compile, RNG state, finfo/iinfo, printing options, determinism)
+from . import compat as _compat  # noqa: E402
+
+__all__ += _compat.install(globals())
