@@ -270,27 +270,51 @@ def test_unet_round_trips_through_diffusers(diffusers_folder, tmp_path):
         np.testing.assert_array_equal(back[name].numpy(), value.numpy())
 
 
-@pytest.mark.xfail(strict=True, reason="unet.py: from_pretrained has no variant= (diffusers reads *.fp16.safetensors)")
-def test_unet_from_pretrained_variant(diffusers_folder):
-    md.UNet2DModel.from_pretrained(diffusers_folder / "fp16", variant="fp16")
+def test_unet_from_pretrained_variant(diffusers_folder, tmp_path):
+    plain = md.UNet2DModel.from_pretrained(diffusers_folder / "md").state_dict()
+    for name, value in md.UNet2DModel.from_pretrained(diffusers_folder / "fp16", variant="fp16").state_dict().items():
+        np.testing.assert_array_equal(value.numpy(), plain[name].numpy())
+    with pytest.raises(FileNotFoundError, match=r"diffusion_pytorch_model\.fp16\.safetensors"):
+        md.UNet2DModel.from_pretrained(diffusers_folder / "md", variant="fp16")
+    md.UNet2DModel(**TINY).save_pretrained(tmp_path / "v", variant="ema")
+    assert (tmp_path / "v" / "diffusion_pytorch_model.ema.safetensors").is_file()
 
 
-@pytest.mark.xfail(strict=True, reason="unet.py: safetensors.numpy, which it reads with, has no bf16")
 def test_unet_from_pretrained_reads_bf16_weights(diffusers_folder):
-    md.UNet2DModel.from_pretrained(diffusers_folder / "bf16")
+    torch = pytest.importorskip("torch")
+    diffusers = pytest.importorskip("diffusers")
+    want = diffusers.UNet2DModel.from_pretrained(diffusers_folder / "bf16").state_dict()
+    for name, value in md.UNet2DModel.from_pretrained(diffusers_folder / "bf16").state_dict().items():
+        np.testing.assert_array_equal(value.numpy(), want[name].to(torch.float32).numpy())
 
 
-@pytest.mark.xfail(strict=True, reason="unet.py: unknown config.json keys raise; diffusers ignores them with a warning")
 def test_unet_from_pretrained_ignores_unknown_config_keys(diffusers_folder, tmp_path):
     folder = tmp_path / "extra"
     md.UNet2DModel(**TINY).save_pretrained(folder)
     config = json.loads((folder / "config.json").read_text())
     config["a_key_from_a_newer_diffusers"] = 1
     (folder / "config.json").write_text(json.dumps(config))
-    md.UNet2DModel.from_pretrained(folder)
+    with pytest.warns(UserWarning, match="a_key_from_a_newer_diffusers"):
+        md.UNet2DModel.from_pretrained(folder)
+    with pytest.raises(ValueError, match="unknown config fields"):
+        md.UNet2DModel(**TINY, a_key_from_a_newer_diffusers=1)  # the constructor still refuses it
 
 
-@pytest.mark.xfail(strict=True, reason="unet.py: no torch_dtype= in from_pretrained, no safe_serialization=")
 def test_unet_pretrained_accepts_diffusers_keywords(diffusers_folder, tmp_path):
     model = md.UNet2DModel.from_pretrained(diffusers_folder / "md", torch_dtype="float32")
     model.save_pretrained(tmp_path / "out", safe_serialization=True)
+    with pytest.raises(ValueError, match="torch_dtype"):
+        md.UNet2DModel.from_pretrained(diffusers_folder / "md", torch_dtype="bfloat16")
+    with pytest.raises(ValueError, match="safe_serialization"):
+        model.save_pretrained(tmp_path / "bin", safe_serialization=False)
+
+
+def test_unet_from_pretrained_names_a_damaged_weights_file(tmp_path):
+    folder = tmp_path / "damaged"
+    md.UNet2DModel(**TINY).save_pretrained(folder)
+    weights = folder / "diffusion_pytorch_model.safetensors"
+    data = weights.read_bytes()
+    for broken in (data[:5], data[:-7], (2**40).to_bytes(8, "little") + data[8:]):
+        weights.write_bytes(broken)
+        with pytest.raises(ValueError, match="diffusion_pytorch_model.safetensors is not a valid safetensors"):
+            md.UNet2DModel.from_pretrained(folder)

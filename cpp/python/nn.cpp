@@ -771,7 +771,15 @@ void bind_nn(py::module_& m) {
             return py::cast(out);
           },
           py::arg("sample"), py::arg("timestep"), py::arg("class_labels") = py::none(), py::arg("return_dict") = true)
-      .def_property_readonly("_config_dict", [](const UNet2DModel& model) { return config_to_dict(model.config()); });
+      .def_property_readonly("_config_dict", [](const UNet2DModel& model) { return config_to_dict(model.config()); })
+      .def_static(
+          "_config_fields",
+          []() {
+            py::list names;
+            for (auto item : config_to_dict(UNet2DConfig{})) names.append(item.first);
+            return names;
+          },
+          "The config field names the model is built from");
 }
 
 }  // namespace md::python

@@ -377,6 +377,11 @@ class UpBlock2D(Module):
     pass
 
 class UNet2DModel(Module):
+    @staticmethod
+    def _config_fields() -> list:
+        """
+        The config field names the model is built from
+        """
     def __init__(self, **kwargs) -> None: ...
     def forward(
         self,
