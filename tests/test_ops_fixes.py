@@ -631,3 +631,23 @@ def test_embedding_module_options_and_errors():
         md.nn.Embedding(4, 2, padding_idx=4)
     with pytest.raises(ValueError, match="max_norm"):
         md.nn.Embedding(4, 2, max_norm=1.0)
+
+
+def test_copy_inside_the_graph_records_as_torch():
+    x = md.ones(3, requires_grad=True)
+    y = x * 2
+    z = md.full((3,), 5.0, requires_grad=True)
+    y.copy_(z)  # a non-leaf takes src's values and history (it raised)
+    assert np.all(y.numpy() == 5.0) and y.requires_grad
+    y.sum().backward()
+    assert np.all(z.grad.numpy() == 1.0)
+    w = md.ones(2, 3)  # a plain tensor copying one that requires grad joins the graph (it dropped it)
+    w.copy_(z)
+    assert w.requires_grad
+    (w * w).sum().backward()
+    assert np.all(z.grad.numpy() == 1.0 + 2 * 2 * 5.0)
+    with pytest.raises(RuntimeError, match="leaf tensor that requires grad"):
+        x.copy_(z)
+    p = md.zeros(3)
+    p.data = z  # .data = writes the values only
+    assert np.all(p.numpy() == 5.0) and not p.requires_grad

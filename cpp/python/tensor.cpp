@@ -680,6 +680,15 @@ void bind_tensor(py::module_& m) {
       .def(
           "copy_",
           [](Tensor& t, const Tensor& s) {
+            if (inplace_in_graph(t, s.requires_grad(), "copy_")) {
+              // inside the graph, as torch's: t takes src's values (broadcast, cast) and their
+              // history, so the gradient reaches src (and not t's old value)
+              MD_CHECK(s.dim() <= t.dim(), ValueError, "copy_: src of shape ", s.shape(),
+                       " does not broadcast to the tensor's shape ", t.shape());
+              Tensor cast = s.dtype() == t.dtype() ? s : to_dtype(s, t.dtype());
+              rebase_("copy_", t, clone(expand(cast, t.shape())));
+              return t;
+            }
             copy_(t, s);
             return t;
           },

@@ -327,7 +327,8 @@ def _data_get(self: Tensor) -> Tensor:
 def _data_set(self: Tensor, value: Tensor) -> None:
     if tuple(value.shape) != tuple(self.shape):
         raise ValueError(f".data = ...: a tensor of shape {tuple(value.shape)} for one of shape {tuple(self.shape)}")
-    self.detach().copy_(value)
+    with F._no_grad():  # the values only: copy_ inside the graph would give the detached handle a history
+        self.detach().copy_(value)
 
 
 def _operand_grad(*values) -> bool:
