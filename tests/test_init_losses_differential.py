@@ -493,19 +493,26 @@ def test_activation_module_inplace_writes_input(name, args):
     _close(mx.numpy(), tx.numpy(), what=name)
 
 
-@pytest.mark.xfail(strict=True, reason="cpp/python/nn.cpp: md.nn.SiLU (a _core class) takes no inplace argument")
 def test_silu_module_inplace_argument():
     torch = _torch()
     m = md.nn.SiLU(inplace=True)
     assert repr(m) == repr(torch.nn.SiLU(inplace=True))
 
 
-@pytest.mark.xfail(strict=True, reason="cpp/python (_core.functional): F.silu and F.relu take no inplace argument")
 def test_functional_silu_relu_inplace_argument():
     x = md.tensor([-1.0, 2.0])
-    F.silu(x, inplace=True)
-    F.relu(x, inplace=True)
-    np.testing.assert_allclose(x.numpy(), [0.0, 2.0])
+    assert F.silu(x, inplace=True) is x
+    assert F.relu(x, inplace=True) is x
+    np.testing.assert_allclose(x.numpy(), [0.0, 2.0 / (1.0 + np.exp(-2.0))], rtol=1e-6)
+    for op in (F.leaky_relu, F.mish):
+        y = md.tensor([-1.0, 2.0])
+        np.testing.assert_allclose(op(y, inplace=True).numpy(), op(md.tensor([-1.0, 2.0])).numpy())
+        np.testing.assert_allclose(y.numpy(), op(md.tensor([-1.0, 2.0])).numpy())
+    # inside the graph the tensor takes the result and its history: torch's gradient
+    a = md.tensor([-1.0, 2.0], requires_grad=True)
+    b = a * 1
+    md.nn.ReLU(inplace=True)(b).sum().backward()
+    np.testing.assert_array_equal(a.grad.numpy(), [0.0, 1.0])
 
 
 # ---------------------------------------------------------------- losses

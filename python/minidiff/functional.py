@@ -62,9 +62,7 @@ from ._core.functional import (
     minimum,
     mul,
     reciprocal,
-    relu,
     sigmoid,
-    silu,
     sin,
     sinh,
     sqrt,
@@ -78,7 +76,9 @@ from ._core.functional import (
 from ._core.functional import embedding as _embedding_native
 from ._core.functional import mse_loss as _mse_loss_native
 from ._core.functional import pad as _pad_native
+from ._core.functional import relu as _relu_native
 from ._core.functional import scaled_dot_product_attention as _fused_attention
+from ._core.functional import silu as _silu_native
 from ._core.functional import softmax as _softmax_native
 from .autograd import no_grad as _no_grad
 from .resize import interpolate
@@ -571,17 +571,35 @@ def softplus(input, beta: float = 1.0, threshold: float = 20.0):  # noqa: A002
     return where(scaled > threshold, input, soft / beta)
 
 
+def _maybe_in_place(op: str, input, inplace: bool, compute):  # noqa: A002
+    """``compute()``, written into ``input`` when ``inplace`` (``Tensor._inplace_``: outside the
+    graph the values are overwritten; inside it the tensor takes the result and its history)."""
+    return input._inplace_(op + "_", compute) if inplace else compute()
+
+
+def relu(input, inplace: bool = False):  # noqa: A002
+    """``max(x, 0)`` (native; NaN stays NaN). ``inplace=True`` writes the result into ``input``."""
+    _check_tensor("relu", "input", input)
+    return _maybe_in_place("relu", input, inplace, lambda: _relu_native(input))
+
+
+def silu(input, inplace: bool = False):  # noqa: A002
+    """``x * sigmoid(x)`` (native). ``inplace=True`` writes the result into ``input``."""
+    _check_tensor("silu", "input", input)
+    return _maybe_in_place("silu", input, inplace, lambda: _silu_native(input))
+
+
 def leaky_relu(input, negative_slope: float = 0.01, inplace: bool = False):  # noqa: A002
     """``x`` where x > 0, else ``negative_slope * x`` (the gradient at 0 is ``negative_slope``, as
-    torch's). ``inplace`` is accepted for torch's signature; the result is a new tensor."""
+    torch's). ``inplace=True`` writes the result into ``input``."""
     _check_tensor("leaky_relu", "input", input)
-    return where(input > 0, input, input * negative_slope)
+    return _maybe_in_place("leaky_relu", input, inplace, lambda: where(input > 0, input, input * negative_slope))
 
 
 def mish(input, inplace: bool = False):  # noqa: A002
-    """``x * tanh(softplus(x))`` (Misra 2019). ``inplace`` is accepted; the result is a new tensor."""
+    """``x * tanh(softplus(x))`` (Misra 2019). ``inplace=True`` writes the result into ``input``."""
     _check_tensor("mish", "input", input)
-    return input * tanh(softplus(input))
+    return _maybe_in_place("mish", input, inplace, lambda: input * tanh(softplus(input)))
 
 
 def normalize(input, p: float = 2.0, dim=1, eps: float = 1e-12, out=None):  # noqa: A002

@@ -32,7 +32,6 @@ from ._core.nn import (
     Linear,
     Module,
     Parameter,
-    SiLU,
 )
 from ._core.nn import ModuleList as _NativeModuleList
 from .functional_spatial import _pool_args
@@ -933,14 +932,28 @@ class ParameterDict(_PythonModule):
 
 
 class ReLU(_PythonModule):
-    """max(x, 0). ``inplace`` is accepted for torch's signature; the result is computed out of place."""
+    """max(x, 0). ``inplace=True`` writes the result into the input (see ``F.relu``)."""
 
     def __init__(self, inplace: bool = False):
         super().__init__()
         self.inplace = inplace
 
     def forward(self, input):  # noqa: A002
-        return F.relu(input)
+        return F.relu(input, inplace=self.inplace)
+
+    def extra_repr(self) -> str:
+        return "inplace=True" if self.inplace else ""
+
+
+class SiLU(_PythonModule):
+    """``x * sigmoid(x)``. ``inplace=True`` writes the result into the input (see ``F.silu``)."""
+
+    def __init__(self, inplace: bool = False):
+        super().__init__()
+        self.inplace = inplace
+
+    def forward(self, input):  # noqa: A002
+        return F.silu(input, inplace=self.inplace)
 
     def extra_repr(self) -> str:
         return "inplace=True" if self.inplace else ""
@@ -971,8 +984,7 @@ class Tanh(_PythonModule):
 
 
 class LeakyReLU(_PythonModule):
-    """``x`` where x > 0, else ``negative_slope * x``. ``inplace`` is accepted for torch's signature;
-    the result is computed out of place."""
+    """``x`` where x > 0, else ``negative_slope * x``. ``inplace=True`` writes the result into the input."""
 
     def __init__(self, negative_slope: float = 0.01, inplace: bool = False):
         super().__init__()
@@ -980,21 +992,21 @@ class LeakyReLU(_PythonModule):
         self.inplace = inplace
 
     def forward(self, input):  # noqa: A002
-        return F.leaky_relu(input, self.negative_slope)
+        return F.leaky_relu(input, self.negative_slope, inplace=self.inplace)
 
     def extra_repr(self) -> str:
         return f"negative_slope={self.negative_slope}" + (", inplace=True" if self.inplace else "")
 
 
 class Mish(_PythonModule):
-    """``x * tanh(softplus(x))``. ``inplace`` is accepted; the result is computed out of place."""
+    """``x * tanh(softplus(x))``. ``inplace=True`` writes the result into the input."""
 
     def __init__(self, inplace: bool = False):
         super().__init__()
         self.inplace = inplace
 
     def forward(self, input):  # noqa: A002
-        return F.mish(input)
+        return F.mish(input, inplace=self.inplace)
 
     def extra_repr(self) -> str:
         return "inplace=True" if self.inplace else ""
