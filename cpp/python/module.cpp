@@ -2,6 +2,7 @@
 // queries and build information. Tensor, functional, nn and optim bindings live beside this file.
 #include <cblas.h>
 #include <omp.h>
+#include <limits>
 
 #include "bind.h"
 #include "core/allocator.h"
@@ -34,12 +35,30 @@ bool is_index(const py::handle& obj) {
   return PyIndex_Check(obj.ptr()) && !py::isinstance<py::bool_>(obj) && !py::isinstance<py::array>(obj);
 }
 int64_t as_index(const py::handle& obj, const char* op) {
-  const auto i = py::reinterpret_steal<py::int_>(PyNumber_Index(obj.ptr()));
+  PyObject* raw = PyNumber_Index(obj.ptr());
+  if (!raw) throw py::error_already_set();  // __index__ refused (a tensor of several elements): its error
+  const auto i = py::reinterpret_steal<py::int_>(raw);
   try {
     return i.cast<int64_t>();
   } catch (const py::cast_error&) {
     throw ValueError(str(op, ": the integer ", std::string(py::repr(i)), " does not fit in int64"));
   }
+}
+// A seed as torch takes it: an int in [-2**63, 2**64); a negative one is read as its two's complement.
+uint64_t seed_of(const py::handle& obj, const char* op) {
+  if (!is_index(obj)) throw TypeError(str(op, ": the seed must be an int, got ", std::string(py::repr(obj))));
+  PyObject* raw = PyNumber_Index(obj.ptr());
+  if (!raw) throw py::error_already_set();
+  const auto i = py::reinterpret_steal<py::int_>(raw);
+  int overflow = 0;
+  const long long small = PyLong_AsLongLongAndOverflow(i.ptr(), &overflow);
+  if (overflow == 0 && small < 0) return static_cast<uint64_t>(small);  // two's complement, as torch's
+  if (overflow >= 0) {
+    const unsigned long long big = PyLong_AsUnsignedLongLong(i.ptr());
+    if (!PyErr_Occurred()) return big;
+    PyErr_Clear();
+  }
+  throw ValueError(str(op, ": the seed ", std::string(py::repr(i)), " is outside [-2**63, 2**64)"));
 }
 }  // namespace
 
@@ -143,15 +162,17 @@ void bind_runtime(py::module_& m) {
       .def("__hash__", [](const Device& d) { return py::hash(py::str(d.str())); });
 
   py::class_<Generator>(m, "Generator")
-      .def(py::init([](uint64_t seed, const py::object& device) { return Generator(seed, to_device(device)); }),
+      .def(py::init([](const py::object& seed, const py::object& device) {
+             return Generator(seed_of(seed, "Generator"), to_device(device));
+           }),
            py::arg("seed") = 0, py::arg("device") = py::none())
       .def(
           "manual_seed",
-          [](Generator& g, uint64_t s) -> Generator& {
-            g.manual_seed(s);
+          [](Generator& g, const py::object& s) -> Generator& {
+            g.manual_seed(seed_of(s, "manual_seed"));
             return g;
           },
-          py::return_value_policy::reference_internal)
+          py::arg("seed"), py::return_value_policy::reference_internal)
       .def("initial_seed", &Generator::seed)
       .def_property_readonly("device", &Generator::device)
       .def("get_state", [](const Generator& g) { return py::make_tuple(g.seed(), g.offset()); })
@@ -162,8 +183,8 @@ void bind_runtime(py::module_& m) {
 
   m.def(
       "manual_seed",
-      [](uint64_t seed) -> Generator& {
-        default_generator().manual_seed(seed);
+      [](const py::object& seed) -> Generator& {
+        default_generator().manual_seed(seed_of(seed, "manual_seed"));
         return default_generator();
       },
       py::arg("seed"), py::return_value_policy::reference);

@@ -19,6 +19,7 @@ import numpy as np
 
 from ._core import Tensor
 from ._core import arange as _arange
+from ._core import empty as _empty
 from ._core import tensor as _tensor
 from ._core.functional import (
     abs,
@@ -788,6 +789,16 @@ def _adaptive_output_size(op: str, output_size, h: int, w: int) -> tuple[int, in
     return out[0], out[1]
 
 
+def _allocate_output(op: str, x: Tensor, out_h: int, out_w: int) -> None:
+    """Allocates the (N, C, out_h, out_w) output once, so that one too large for memory fails now,
+    with the allocator's error naming its size (as torch's allocation does), not after a long
+    build of bin indices."""
+    try:
+        _empty((x.shape[0], x.shape[1], out_h, out_w), device=x.device)
+    except (ValueError, MemoryError) as e:
+        raise type(e)(f"{op}: output size ({out_h}, {out_w}) for input {tuple(x.shape)}: {e}") from None
+
+
 def _adaptive_bins(size_in: int, size_out: int) -> list[tuple[int, int]]:
     # integer arithmetic, so the edges are exact: ceil(a / b) = -(-a // b)
     return [(i * size_in // size_out, -(-(i + 1) * size_in // size_out)) for i in range(size_out)]
@@ -841,6 +852,7 @@ def adaptive_avg_pool2d(input, output_size):  # noqa: A002
     Averaging is separable, so H and W are reduced one after the other."""
     x, batched = _pool_input("adaptive_avg_pool2d", input, 2)
     out_h, out_w = _adaptive_output_size("adaptive_avg_pool2d", output_size, x.shape[2], x.shape[3])
+    _allocate_output("adaptive_avg_pool2d", x, out_h, out_w)
     out = _adaptive_mean(_adaptive_mean(x, 2, out_h), 3, out_w)
     return out if batched else out.squeeze(0)
 
@@ -863,6 +875,7 @@ def adaptive_max_pool2d(input, output_size, return_indices: bool = False):  # no
     x, batched = _pool_input(op, input, 2)
     n, c, h, w = x.shape
     out_h, out_w = _adaptive_output_size(op, output_size, h, w)
+    _allocate_output(op, x, out_h, out_w)
     rows, kh = _adaptive_window_indices(h, out_h)
     cols, kw = _adaptive_window_indices(w, out_w)
     windows = index_select(x, 2, _tensor(rows, dtype="int64", device=x.device))  # (N, C, out_h * kh, W)

@@ -13,7 +13,9 @@ torch.
 
 from __future__ import annotations
 
+import builtins
 import functools
+import operator
 import os
 from collections import namedtuple
 
@@ -96,11 +98,16 @@ def _round_values(x: Tensor) -> Tensor:
 
 
 def round(input: Tensor, *, decimals: int = 0) -> Tensor:  # noqa: A001 (torch's name)
-    """Half to even, as torch (and NumPy). With decimals, ``round(x * 10**d) / 10**d``."""
+    """Half to even, as torch (and NumPy). With decimals, ``round(x * 10**d) / 10**d`` (for d < 0,
+    ``round(x / 10**-d) * 10**-d``), the power taken in float32 as torch's: |d| > 38 gives NaN."""
+    decimals = operator.index(decimals)
     if decimals == 0:
         return _piecewise_constant("round", input, _round_values)
-    scale = float(10**decimals)
-    return _piecewise_constant("round", input, lambda x: _round_values(x * scale) / scale)
+    with np.errstate(over="ignore"):  # 10 ** 39 and up: inf, as in torch
+        ten_pow = float(np.float32(10.0) ** np.float32(builtins.abs(decimals)))
+    if decimals < 0:
+        return _piecewise_constant("round", input, lambda x: _round_values(x / ten_pow) * ten_pow)
+    return _piecewise_constant("round", input, lambda x: _round_values(x * ten_pow) / ten_pow)
 
 
 def sign(input: Tensor) -> Tensor:
@@ -352,6 +359,9 @@ def repeat_interleave(input: Tensor, repeats, dim=None) -> Tensor:
         counts = np.full(n, int(counts.reshape(-1)[0]))
     if counts.shape != (n,) or (counts < 0).any():
         raise ValueError(f"repeat_interleave: repeats {counts.tolist()} do not fit dim {dim} of shape {tuple(x.shape)}")
+    total = builtins.sum(int(c) for c in counts)  # Python ints: a sum past int64 must not wrap around
+    if total * (x.numel() // n if n else 1) >= 2**62:
+        raise ValueError(f"repeat_interleave: {total} repeats along dim {dim} of shape {tuple(x.shape)} are too many")
     index = _core.tensor(np.repeat(np.arange(n, dtype=np.int64), counts), device=x.device)
     return F.index_select(x, dim, index)
 
