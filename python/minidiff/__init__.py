@@ -201,6 +201,7 @@ __all__ += [
 from . import serialization  # noqa: E402
 from .serialization import load, save  # noqa: E402
 
+Tensor.__copy__ = serialization.tensor_copy
 Tensor.__deepcopy__ = serialization.tensor_deepcopy
 Tensor.__reduce_ex__ = serialization.tensor_reduce_ex
 nn.Module.__deepcopy__ = serialization.module_deepcopy

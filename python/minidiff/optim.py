@@ -139,6 +139,21 @@ def _new_group(optimizer, param_group: dict) -> dict:
     return group
 
 
+def _deepcopy_optimizer(self, memo: dict):
+    """``copy.deepcopy`` of an optimiser, as torch's: the copy steps copies of the parameters (the
+    copies a model copied in the same deepcopy holds) and starts from a copy of the state."""
+    import copy
+
+    groups = []
+    for group in self.param_groups:
+        settings = {k: copy.deepcopy(v, memo) for k, v in group.items() if k != "params"}
+        groups.append({**settings, "params": [copy.deepcopy(p, memo) for p in group["params"]]})
+    new = type(self)(groups, **self.defaults)
+    memo[id(self)] = new
+    new.load_state_dict(self.state_dict())  # the state's arrays are copied into the new one's
+    return new
+
+
 class Adam:
     """Adam (Kingma & Ba) with bias correction; ``weight_decay`` adds an L2 term to the gradient."""
 
@@ -253,6 +268,8 @@ class Adam:
                     with no_grad():
                         dst.copy_(_core.tensor(value, device=p.device))
                 core.set_step_count(i, int(np.asarray(entry["step"])))
+
+    __deepcopy__ = _deepcopy_optimizer
 
     def __repr__(self) -> str:
         lines = [f"{type(self).__name__} ("]

@@ -44,6 +44,17 @@ def _tensor_key(t: Tensor) -> tuple[str, int]:
     return ("minidiff.Tensor", t._impl_id)
 
 
+def tensor_copy(self: Tensor) -> Tensor:
+    """``copy.copy(tensor)``, as torch: a new leaf sharing the tensor's memory, with its
+    requires_grad (a parameter stays a parameter)."""
+    new = self.detach()
+    if self._is_param:
+        return Parameter(new, requires_grad=self.requires_grad)
+    if self.requires_grad:
+        new.requires_grad_(True)
+    return new
+
+
 def tensor_deepcopy(self: Tensor, memo: dict) -> Tensor:
     """``copy.deepcopy(tensor)``, as torch: leaves only; a clone that keeps requires_grad and
     parameter-ness; a plain tensor's ``.grad`` is copied too (a parameter's is not, as in torch)."""
