@@ -682,3 +682,15 @@ def test_install_adds_names_without_replacing_existing_ones():
         assert hasattr(md.Tensor, name), name
     assert not hasattr(md.Tensor, "cdist") and not hasattr(md.Tensor, "tensordot")
     assert md.frac is not None and md.Tensor.t(md.zeros((2, 3))).shape == (3, 2)
+
+
+def test_tensor_div_method_takes_rounding_mode():
+    a, b = md.tensor([7.0, -7.0, 5.5]), md.tensor([2.0, 2.0, -2.0])
+    np.testing.assert_array_equal(a.div(b, rounding_mode="floor").numpy(), [3.0, -4.0, -3.0])
+    np.testing.assert_array_equal(a.div(b, rounding_mode="trunc").numpy(), [3.0, -3.0, -2.0])
+    np.testing.assert_array_equal(a.div(b).numpy(), [3.5, -3.5, -2.75])
+    c = md.tensor([7.0, -7.0, 5.5])
+    assert c.div_(b, rounding_mode="floor") is c
+    np.testing.assert_array_equal(c.numpy(), [3.0, -4.0, -3.0])
+    with pytest.raises(ValueError, match="rounding_mode"):
+        a.div(b, rounding_mode="up")

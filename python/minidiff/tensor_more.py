@@ -1096,4 +1096,16 @@ def install(namespace: dict) -> list[str]:
         if hasattr(Tensor, inplace) or not hasattr(Tensor, name):
             continue
         setattr(Tensor, inplace, _in_place(inplace, getattr(Tensor, name)))
+    # the native Tensor.div / div_ know no rounding_mode: these take it, the plain call stays native
+    native_div, native_div_ = Tensor.div, Tensor.div_
+    rounded_div_ = _in_place("div_", lambda self, other, rounding_mode: div(self, other, rounding_mode=rounding_mode))
+
+    def div_method(self, other, *, rounding_mode=None):
+        return native_div(self, other) if rounding_mode is None else div(self, other, rounding_mode=rounding_mode)
+
+    def div_in_place(self, other, *, rounding_mode=None):
+        return native_div_(self, other) if rounding_mode is None else rounded_div_(self, other, rounding_mode)
+
+    div_method.__doc__, div_in_place.__doc__ = div.__doc__, "In-place ``div`` (``rounding_mode`` as ``div``)."
+    Tensor.div, Tensor.div_ = div_method, div_in_place
     return added
