@@ -943,3 +943,45 @@ def test_setitem_inside_the_graph_and_autograd_grad():
     np.testing.assert_allclose(g.numpy(), 2 * np.tanh(x) * (1 - np.tanh(x) ** 2), rtol=1e-5, atol=1e-6)
     (h * h).sum().backward()
     np.testing.assert_allclose(h.grad.numpy(), 4 * np.tanh(x), rtol=1e-5, atol=1e-6)  # both passes, as torch
+
+
+_UNARY_DOMAINS = {"asin": 0.9, "acos": 0.9, "atanh": 0.9, "erfinv": 0.9}
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["tan", "asin", "acos", "atan", "sinh", "cosh", "asinh", "acosh", "atanh", "log1p", "expm1", "log2", "log10",
+     "exp2", "erf", "erfc", "erfinv", "reciprocal"],
+)  # fmt: skip
+def test_unary_math_matches_the_cpu(name):
+    r = rng(70)
+    x = randn(r, 5, 33)
+    if name in _UNARY_DOMAINS:
+        x = np.tanh(x) * _UNARY_DOMAINS[name]
+    elif name in ("acosh",):
+        x = 1.1 + np.abs(x)
+    elif name in ("log1p", "log2", "log10", "reciprocal"):
+        x = 0.2 + np.abs(x)
+    check(lambda t: getattr(md, name)(t), [x], rtol=2e-5, atol=2e-6)
+
+
+def test_hooks_and_copy_in_the_graph_on_the_device():
+    r = rng(71)
+    x, z = randn(r, 3, 4), randn(r, 3, 4)
+
+    def fn(x, z):
+        h = x * 2.0
+        h.register_hook(lambda g: g * 3.0)
+        y = x * 1.0
+        y.copy_(z)
+        return h * y
+
+    check(fn, [x, z], rtol=1e-5, atol=1e-6)
+    cfg = dict(sample_size=8, in_channels=1, out_channels=1, block_out_channels=(16, 32), layers_per_block=1,
+               down_block_types=("DownBlock2D", "AttnDownBlock2D"), up_block_types=("AttnUpBlock2D", "UpBlock2D"),
+               norm_num_groups=8, attention_head_dim=8)  # fmt: skip
+    model = md.UNet2DModel(**cfg).to(DEV)
+    seen = []
+    model.down_blocks[0].resnets[0].norm1.register_forward_hook(lambda m, a, o: seen.append(o.device))
+    model(md.zeros((1, 1, 8, 8), device=DEV), md.tensor([3], dtype="int64", device=DEV))
+    assert len(seen) == 1 and str(seen[0]).startswith(DEV)
