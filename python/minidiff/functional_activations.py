@@ -31,6 +31,7 @@ from .functional import (
     _dim,
     _log1p,
     _loss_args,
+    _maybe_in_place,
     _reduce,
     _reduction,
     _softmax_dim,
@@ -135,11 +136,7 @@ def _expm1(x: Tensor) -> Tensor:
     return where(overflow, u, value + (u - ud))
 
 
-def _in_place(op: str, input, inplace: bool, compute):  # noqa: A002
-    """``compute()`` written into ``input`` when ``inplace`` (see the module docstring)."""
-    if inplace:
-        return input._inplace_(op + "_", compute)
-    return compute()
+_in_place = _maybe_in_place  # compute() written into input when inplace (see the module docstring)
 
 
 def _check_float(op: str, name: str, value) -> float:

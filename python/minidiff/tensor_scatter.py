@@ -30,6 +30,7 @@ from . import functional as F
 from ._core import Tensor
 from .autograd import no_grad
 from .tensor_math import nonzero
+from .tensor_more import _in_place
 from .tensor_ops import _dim_list, prod
 
 _REDUCE_IDENTITY = {"sum": 0.0, "prod": 1.0, "amax": -math.inf, "amin": math.inf}
@@ -855,19 +856,6 @@ def _random_(self: Tensor, *args, generator=None, **kwargs) -> Tensor:
 
 
 # ---- install
-
-
-def _in_place(name: str, fn):
-    """The ``name`` method: ``fn(self, ...)``'s result written into self, with the in-place rules
-    of add_ (a leaf that requires grad refuses; inside the graph self takes the result's history)."""
-
-    def method(self: Tensor, *args, **kwargs) -> Tensor:
-        operand_grad = any(isinstance(a, Tensor) and a.requires_grad for a in (*args, *kwargs.values()))
-        return self._inplace_(name, lambda: fn(self, *args, **kwargs), operand_grad)
-
-    method.__name__ = method.__qualname__ = name
-    method.__doc__ = f"In place: ``{fn.__name__}(self, ...)`` written into self."
-    return method
 
 
 _FUNCTIONS = {
