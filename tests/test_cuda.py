@@ -977,10 +977,7 @@ def test_hooks_and_copy_in_the_graph_on_the_device():
         return h * y
 
     check(fn, [x, z], rtol=1e-5, atol=1e-6)
-    cfg = dict(sample_size=8, in_channels=1, out_channels=1, block_out_channels=(16, 32), layers_per_block=1,
-               down_block_types=("DownBlock2D", "AttnDownBlock2D"), up_block_types=("AttnUpBlock2D", "UpBlock2D"),
-               norm_num_groups=8, attention_head_dim=8)  # fmt: skip
-    model = md.UNet2DModel(**cfg).to(DEV)
+    model = md.UNet2DModel(**UNET_SMALL).to(DEV)
     seen = []
     model.down_blocks[0].resnets[0].norm1.register_forward_hook(lambda m, a, o: seen.append(o.device))
     model(md.zeros((1, 1, 8, 8), device=DEV), md.tensor([3], dtype="int64", device=DEV))

@@ -8,20 +8,11 @@ import copy
 
 import numpy as np
 import pytest
+from tiny_unet import TINY
 
 import minidiff as md
 
-_CFG = dict(
-    sample_size=8,
-    in_channels=1,
-    out_channels=1,
-    block_out_channels=(16, 32),
-    layers_per_block=1,
-    down_block_types=("DownBlock2D", "AttnDownBlock2D"),
-    up_block_types=("AttnUpBlock2D", "UpBlock2D"),
-    norm_num_groups=8,
-    attention_head_dim=8,
-)
+_CFG = dict(TINY, attention_head_dim=8)  # heads of 8 channels: 2 heads at 16 channels
 
 
 def test_forward_hook_sees_args_and_output_and_may_replace_it():
@@ -103,7 +94,7 @@ def test_hooks_inside_a_native_unet_run_and_change_its_output():
     model.mid_block.resnets[0].register_forward_hook(lambda m, a, o: seen.append(("resnet", len(a))))
     model.up_blocks[0].register_forward_hook(lambda m, a, o: seen.append(("up", tuple(o.shape))))
     base = model(x, t).sample.numpy()
-    assert seen == [("Attention", (2, 32, 4, 4)), ("resnet", 2), ("up", (2, 32, 8, 8))]
+    assert seen == [("Attention", (2, 16, 4, 4)), ("resnet", 2), ("up", (2, 16, 8, 8))]
     # a pre-hook zeroing conv_in's input makes the output that of a zero sample
     handle = model.conv_in.register_forward_pre_hook(lambda m, a: (a[0] * 0,))
     np.testing.assert_allclose(model(x, t).sample.numpy(), model(md.zeros((2, 1, 8, 8)), t).sample.numpy())
