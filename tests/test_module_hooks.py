@@ -5,6 +5,7 @@ forward runs them too; against torch's semantics and, where installed, diffusers
 from __future__ import annotations
 
 import copy
+import warnings
 
 import numpy as np
 import pytest
@@ -169,3 +170,81 @@ def test_hooked_submodule_outputs_match_diffusers():
     assert set(got) == set(names)
     for name in names:
         np.testing.assert_allclose(got[name], want[name], rtol=1e-4, atol=1e-4, err_msg=name)
+
+
+def _backward_hook_trace(lib):
+    lin = lib.nn.Linear(3, 2)
+    with lib.no_grad():
+        lin.weight.copy_(lib.tensor(np.arange(6, dtype=np.float32).reshape(2, 3) / 10))
+        lin.bias.zero_()
+    seen = []
+
+    def arrays(gs):
+        return [None if g is None else np.asarray(g.detach().numpy(), np.float64).round(5).tolist() for g in gs]
+
+    lin.register_full_backward_pre_hook(lambda m, go: seen.append(("pre", arrays(go))))
+    lin.register_full_backward_hook(lambda m, gi, go: seen.append(("full", arrays(gi), arrays(go))))
+    x = lib.tensor(np.ones((1, 3), np.float32), requires_grad=True)
+    (lin(x) * 2).sum().backward()
+    with warnings.catch_warnings():  # torch warns that the hook fires with no input gradient
+        warnings.simplefilter("ignore")
+        (lin(lib.tensor(np.ones((1, 3), np.float32))) * 3).sum().backward()
+    lin.register_full_backward_hook(lambda m, gi, go: (gi[0] * 0,))
+    y = lib.tensor(np.ones((1, 3), np.float32), requires_grad=True)
+    lin(y).sum().backward()
+    return seen, y.grad.numpy().tolist()
+
+
+def test_backward_hooks_order_arguments_and_replacement():
+    seen, grad = _backward_hook_trace(md)
+    assert [s[0] for s in seen] == ["pre", "full", "pre", "full", "pre", "full"]
+    assert seen[1] == ("full", [[[0.6, 1.0, 1.4]]], [[[2.0, 2.0]]])
+    assert seen[3] == ("full", [None], [[[3.0, 3.0]]])  # no input requires grad: None, as torch
+    assert grad == [[0.0, 0.0, 0.0]]  # the last hook replaced grad_input
+    torch = pytest.importorskip("torch")
+    assert _backward_hook_trace(torch) == (seen, grad)
+
+
+def test_backward_pre_hook_replaces_grad_output_and_handles_remove():
+    lin = md.nn.Linear(2, 2)
+    x = md.ones(1, 2, requires_grad=True)
+    lin(x).sum().backward()
+    plain = x.grad.numpy().copy()
+    x.grad = None
+    handle = lin.register_full_backward_pre_hook(lambda m, go: (go[0] * 5,))
+    lin(x).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), 5 * plain, rtol=1e-6)
+    handle.remove()
+    x.grad = None
+    lin(x).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), plain, rtol=1e-6)
+
+
+def test_backward_hooks_inside_a_native_unet_match_diffusers():
+    torch = pytest.importorskip("torch")
+    diffusers = pytest.importorskip("diffusers")
+    torch.manual_seed(0)
+    ref = diffusers.UNet2DModel(**_CFG)
+    ours = md.UNet2DModel(**_CFG)
+    ours.load_state_dict({k: v.detach().numpy() for k, v in ref.state_dict().items()})
+    names = ["down_blocks.1.attentions.0", "mid_block.resnets.0", "conv_out"]
+    got, want = {}, {}
+
+    def keep(store, name):
+        def hook(m, grad_input, grad_output):
+            store[name] = [None if g is None else np.asarray(g.detach().numpy()) for g in (*grad_input, *grad_output)]
+
+        return hook
+
+    for name in names:
+        ours.get_submodule(name).register_full_backward_hook(keep(got, name))
+        ref.get_submodule(name).register_full_backward_hook(keep(want, name))
+    x = np.random.default_rng(0).standard_normal((2, 1, 8, 8)).astype(np.float32)
+    ours(md.tensor(x, requires_grad=True), md.tensor([3, 700], dtype="int64")).sample.square().sum().backward()
+    ref(torch.tensor(x, requires_grad=True), torch.tensor([3, 700])).sample.square().sum().backward()
+    for name in names:
+        assert len(got[name]) == len(want[name]), name
+        for g, w in zip(got[name], want[name]):
+            assert (g is None) == (w is None), name
+            if g is not None:
+                np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-5, err_msg=name)

@@ -171,15 +171,46 @@ HookHandle Module::add_forward_hook(std::shared_ptr<ForwardHook> hook, bool pre,
                     }};
 }
 
+HookHandle Module::add_backward_hook(std::shared_ptr<ForwardHook> hook, bool backward_pre, bool prepend) {
+  if (!hooks_) hooks_ = std::make_shared<ForwardHooks>();
+  auto& list = hooks_->backward;
+  const uint64_t id = next_hook_id();
+  list.insert(prepend ? list.begin() : list.end(), ForwardHooks::Backward{id, backward_pre, std::move(hook)});
+  std::weak_ptr<ForwardHooks> weak = hooks_;
+  return HookHandle{id, [weak, id] {
+                      if (const auto h = weak.lock())
+                        h->backward.erase(std::remove_if(h->backward.begin(), h->backward.end(),
+                                                         [id](const auto& e) { return e.id == id; }),
+                                          h->backward.end());
+                    }};
+}
+
+std::vector<Tensor> wrap_inputs_for_backward(const Module& m, const ForwardHooks& hooks, std::vector<Tensor> args) {
+  // the last registered innermost: in the backward the first registered sees its gradients first
+  for (auto it = hooks.backward.rbegin(); it != hooks.backward.rend(); ++it)
+    if (!it->backward_pre)
+      if (auto changed = it->hook->before(m, args)) args = std::move(*changed);
+  return args;
+}
+
+Tensor wrap_output_for_backward(const Module& m, const ForwardHooks& hooks, Tensor out) {
+  for (const bool backward_pre : {false, true})  // the backward pre-hooks outermost: they run first
+    for (auto it = hooks.backward.rbegin(); it != hooks.backward.rend(); ++it)
+      if (it->backward_pre == backward_pre)
+        if (Tensor changed = it->hook->after(m, {}, out); changed.defined()) out = changed;
+  return out;
+}
+
 Tensor Module::call_hooked(std::vector<Tensor> args,
                            const std::function<Tensor(const std::vector<Tensor>&)>& forward) const {
   const ForwardHooks hooks = forward_hooks();
   for (const auto& [id, h] : hooks.pre)
     if (auto changed = h->before(*this, args)) args = std::move(*changed);
+  args = wrap_inputs_for_backward(*this, hooks, std::move(args));
   Tensor out = forward(args);
   for (const auto& [id, h] : hooks.post)
     if (Tensor changed = h->after(*this, args, out); changed.defined()) out = changed;
-  return out;
+  return wrap_output_for_backward(*this, hooks, std::move(out));
 }
 
 std::shared_ptr<Module> Module::child(const std::string& name) const {

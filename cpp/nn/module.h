@@ -30,7 +30,17 @@ struct ForwardHook {
 
 struct ForwardHooks {
   std::vector<std::pair<uint64_t, std::shared_ptr<ForwardHook>>> pre, post;  // in calling order
-  bool empty() const { return pre.empty() && post.empty(); }
+  // Backward hooks (grad_output: backward_pre; grad_input and grad_output: the others), in
+  // registration order. Around forward they wrap the inputs after the forward pre-hooks and the
+  // output after the forward hooks, so that in the backward the backward pre-hooks run first,
+  // then the others, each kind in registration order, as torch's.
+  struct Backward {
+    uint64_t id;
+    bool backward_pre;
+    std::shared_ptr<ForwardHook> hook;
+  };
+  std::vector<Backward> backward;
+  bool empty() const { return pre.empty() && post.empty() && backward.empty(); }
 };
 
 class Module : public std::enable_shared_from_this<Module> {
@@ -105,6 +115,7 @@ class Module : public std::enable_shared_from_this<Module> {
   // A snapshot: a hook may add or remove hooks while the list runs.
   ForwardHooks forward_hooks() const { return hooks_ ? *hooks_ : ForwardHooks{}; }
   HookHandle add_forward_hook(std::shared_ptr<ForwardHook> hook, bool pre, bool prepend);
+  HookHandle add_backward_hook(std::shared_ptr<ForwardHook> hook, bool backward_pre, bool prepend);
   // Runs forward(args) with the hooks around it: the pre-hooks may replace the arguments, the
   // others the output.
   Tensor call_hooked(std::vector<Tensor> args, const std::function<Tensor(const std::vector<Tensor>&)>& forward) const;
@@ -128,6 +139,11 @@ class Module : public std::enable_shared_from_this<Module> {
   void collect_state(const std::string& prefix, NamedTensors& out) const;
   void collect_buffers(const std::string& prefix, bool persistent_only, NamedTensors& out) const;
 };
+
+// The backward hooks' identity nodes around a call (see ForwardHooks::backward); used by
+// call_hooked and by the Python Module.__call__.
+std::vector<Tensor> wrap_inputs_for_backward(const Module& m, const ForwardHooks& hooks, std::vector<Tensor> args);
+Tensor wrap_output_for_backward(const Module& m, const ForwardHooks& hooks, Tensor out);
 
 namespace detail {
 template <typename M, size_t... I>

@@ -132,10 +132,11 @@ ResnetBlock2D::ResnetBlock2D(int64_t in, int64_t out, int64_t temb, double eps, 
               std::make_shared<Conv2d>(in, out, std::make_pair(1, 1), std::make_pair(1, 1), std::make_pair(0, 0)));
 }
 
-Tensor ResnetBlock2D::forward(const Tensor& x, const Tensor& temb_act) const {
+Tensor ResnetBlock2D::forward(const Tensor& x, const Tensor& temb) const {
   Tensor h = as<GroupNorm>(*this, "norm1").forward_silu(x);
   h = call(as<Conv2d>(*this, "conv1"), h);
-  Tensor t = call(as<Linear>(*this, "time_emb_proj"), temb_act);  // (B, out) or (B, 2 out)
+  // silu(temb) here, as diffusers' block applies its nonlinearity (a hook on the block sees temb)
+  Tensor t = call(as<Linear>(*this, "time_emb_proj"), silu(temb));  // (B, out) or (B, 2 out)
   t = reshape(t, {t.shape()[0], t.shape()[1], 1, 1});
   const auto& norm2 = as<GroupNorm>(*this, "norm2");
   if (time_embedding_norm == "scale_shift") {
@@ -199,11 +200,11 @@ DownBlock::DownBlock(const std::string& k, int64_t num_layers, int64_t in, int64
   }
 }
 
-Tensor DownBlock::forward(const Tensor& x, const Tensor& temb_act, std::vector<Tensor>& skips) const {
+Tensor DownBlock::forward(const Tensor& x, const Tensor& temb, std::vector<Tensor>& skips) const {
   const auto& resnets = as<ModuleList>(*this, "resnets");
   Tensor h = x;
   for (size_t i = 0; i < resnets.size(); ++i) {
-    h = call(resnets.get<ResnetBlock2D>(i), h, temb_act);
+    h = call(resnets.get<ResnetBlock2D>(i), h, temb);
     if (has_attention) h = call(as<ModuleList>(*this, "attentions").get<Attention>(i), h);
     skips.push_back(h);
   }
@@ -230,11 +231,11 @@ UNetMidBlock2D::UNetMidBlock2D(int64_t channels, int64_t temb, const UNet2DConfi
   resnets->append(resnet());
 }
 
-Tensor UNetMidBlock2D::forward(const Tensor& x, const Tensor& temb_act) const {
+Tensor UNetMidBlock2D::forward(const Tensor& x, const Tensor& temb) const {
   const auto& resnets = as<ModuleList>(*this, "resnets");
-  Tensor h = call(resnets.get<ResnetBlock2D>(0), x, temb_act);
+  Tensor h = call(resnets.get<ResnetBlock2D>(0), x, temb);
   if (has_attention) h = call(as<ModuleList>(*this, "attentions").get<Attention>(0), h);
-  return call(resnets.get<ResnetBlock2D>(1), h, temb_act);
+  return call(resnets.get<ResnetBlock2D>(1), h, temb);
 }
 
 UpBlock::UpBlock(const std::string& k, int64_t num_layers, int64_t in, int64_t prev_out, int64_t out, int64_t temb,
@@ -260,7 +261,7 @@ UpBlock::UpBlock(const std::string& k, int64_t num_layers, int64_t in, int64_t p
 
 size_t UpBlock::num_resnets() const { return as<ModuleList>(*this, "resnets").size(); }
 
-Tensor UpBlock::forward(const Tensor& x, std::vector<Tensor>& skips, const Tensor& temb_act) const {
+Tensor UpBlock::forward(const Tensor& x, std::vector<Tensor>& skips, const Tensor& temb) const {
   const auto& resnets = as<ModuleList>(*this, "resnets");
   Tensor h = x;
   for (size_t i = 0; i < resnets.size(); ++i) {
@@ -271,7 +272,7 @@ Tensor UpBlock::forward(const Tensor& x, std::vector<Tensor>& skips, const Tenso
              ": skip connection of shape ", skip.shape(), " does not match hidden state ", h.shape(),
              " (the sample's height and width must be divisible by 2^(number of blocks - 1))");
     h = cat({h, skip}, 1);
-    h = call(resnets.get<ResnetBlock2D>(i), h, temb_act);
+    h = call(resnets.get<ResnetBlock2D>(i), h, temb);
     if (has_attention) h = call(as<ModuleList>(*this, "attentions").get<Attention>(i), h);
   }
   if (auto up = child("upsamplers")) h = call(static_cast<const ModuleList&>(*up).get<Upsample2D>(0), h);
@@ -362,20 +363,20 @@ Tensor UNet2DModel::forward(const Tensor& sample_in, const Tensor& timesteps, co
     MD_CHECK(!class_labels.defined(), ValueError,
              "UNet2DModel: class_labels were given but the model has no class embedding (set num_class_embeds)");
   }
-  Tensor temb_act = silu(emb);
+  const Tensor& temb = emb;  // each resnet applies its SiLU, as in diffusers
 
   Tensor h = call(as<Conv2d>(*this, "conv_in"), sample);
   std::vector<Tensor> skips{h};
   const auto& downs = as<ModuleList>(*this, "down_blocks");
   for (size_t i = 0; i < downs.size(); ++i) {
     const auto& down = downs.get<DownBlock>(i);
-    h = down.call_hooked({h, temb_act}, [&](const std::vector<Tensor>& a) { return down.forward(a[0], a[1], skips); });
+    h = down.call_hooked({h, temb}, [&](const std::vector<Tensor>& a) { return down.forward(a[0], a[1], skips); });
   }
-  if (auto mid = child("mid_block")) h = call(static_cast<const UNetMidBlock2D&>(*mid), h, temb_act);
+  if (auto mid = child("mid_block")) h = call(static_cast<const UNetMidBlock2D&>(*mid), h, temb);
   const auto& ups = as<ModuleList>(*this, "up_blocks");
   for (size_t i = 0; i < ups.size(); ++i) {
     const auto& up = ups.get<UpBlock>(i);
-    h = up.call_hooked({h, temb_act}, [&](const std::vector<Tensor>& a) { return up.forward(a[0], skips, a[1]); });
+    h = up.call_hooked({h, temb}, [&](const std::vector<Tensor>& a) { return up.forward(a[0], skips, a[1]); });
   }
   h = as<GroupNorm>(*this, "conv_norm_out").forward_silu(h);
   return call(as<Conv2d>(*this, "conv_out"), h);

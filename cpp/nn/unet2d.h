@@ -71,8 +71,8 @@ class ResnetBlock2D : public Module {
   ResnetBlock2D(int64_t in_channels, int64_t out_channels, int64_t temb_channels, double eps, int64_t groups,
                 double dropout, const std::string& time_embedding_norm, double output_scale_factor);
   std::string type_name() const override { return "ResnetBlock2D"; }
-  // temb_act is silu(temb), computed once per forward by the UNet and shared by every block.
-  Tensor forward(const Tensor& x, const Tensor& temb_act) const;
+  // temb: the time embedding, before the SiLU this block applies (as diffusers' block).
+  Tensor forward(const Tensor& x, const Tensor& temb) const;
   int64_t in_channels, out_channels;
   std::string time_embedding_norm;
   double output_scale_factor;
@@ -103,7 +103,7 @@ class DownBlock : public Module {
   DownBlock(const std::string& kind, int64_t num_layers, int64_t in_channels, int64_t out_channels,
             int64_t temb_channels, bool add_downsample, const UNet2DConfig& cfg);
   std::string type_name() const override { return kind; }
-  Tensor forward(const Tensor& x, const Tensor& temb_act, std::vector<Tensor>& skips) const;
+  Tensor forward(const Tensor& x, const Tensor& temb, std::vector<Tensor>& skips) const;
   std::string kind;
   bool has_attention;
 };
@@ -113,7 +113,7 @@ class UNetMidBlock2D : public Module {
   MD_MODULE_CLONE(UNetMidBlock2D)
   UNetMidBlock2D(int64_t channels, int64_t temb_channels, const UNet2DConfig& cfg);
   std::string type_name() const override { return "UNetMidBlock2D"; }
-  Tensor forward(const Tensor& x, const Tensor& temb_act) const;
+  Tensor forward(const Tensor& x, const Tensor& temb) const;
   bool has_attention;
 };
 
@@ -124,7 +124,7 @@ class UpBlock : public Module {
           int64_t out_channels, int64_t temb_channels, bool add_upsample, const UNet2DConfig& cfg);
   std::string type_name() const override { return kind; }
   // Consumes skips from the back, one per resnet.
-  Tensor forward(const Tensor& x, std::vector<Tensor>& skips, const Tensor& temb_act) const;
+  Tensor forward(const Tensor& x, std::vector<Tensor>& skips, const Tensor& temb) const;
   size_t num_resnets() const;
   std::string kind;
   bool has_attention;

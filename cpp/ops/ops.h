@@ -54,6 +54,9 @@ void uniform_(Tensor& t, float low, float high, Generator* gen = nullptr);
 // ---- views and shape
 Tensor reshape(const Tensor& t, const Shape& shape);  // a view when the layout allows, else a copy
 Tensor view(const Tensor& t, const Shape& shape);     // a view, or a ValueError
+// t's elements (its storage) through a node of their own named name, whose backward passes the
+// gradient on unchanged: a place to attach a hook to the gradient of this use of t.
+Tensor identity_node(const Tensor& t, const char* name);
 Tensor permute(const Tensor& t, const std::vector<int64_t>& dims);
 Tensor transpose(const Tensor& t, int64_t d0, int64_t d1);
 Tensor slice(const Tensor& t, int64_t dim, int64_t start, int64_t stop, int64_t step = 1);

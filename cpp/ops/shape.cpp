@@ -52,6 +52,13 @@ Tensor view(const Tensor& t, const Shape& shape) {
   return out;
 }
 
+Tensor identity_node(const Tensor& t, const char* name) {
+  Tensor out = t.view(t.shape(), t.strides(), t.offset());
+  if (any_requires_grad({&t}))
+    record(name, out, {t}, [](const Tensor& g, const GradMask&) { return std::vector<Tensor>{g}; });
+  return out;
+}
+
 Tensor reshape(const Tensor& t, const Shape& shape) {
   if (t.is_contiguous()) return view(t, shape);
   infer_shape("reshape", shape, t.numel(), t.shape());  // validate before copying

@@ -261,7 +261,116 @@ struct PyForwardHook : ForwardHook {
   }
 };
 
-// Module.__call__: forward with the module's hooks around it.
+// Module backward hooks, as torch's register_full_backward_hook / register_full_backward_pre_hook.
+// Each call of the module passes its tensor inputs that require grad and its output through
+// identity nodes (identity_node) whose gradient hooks see the gradients: the pre-hook gets
+// grad_output (and may replace it); the full hook gets grad_input and grad_output once every such
+// input has its gradient (or, when none requires grad, as soon as grad_output is known, with None
+// for each input) and may replace grad_input.
+struct PyBackwardHook : ForwardHook {
+  std::shared_ptr<py::function> fn;
+  bool pre;  // hook(module, grad_output) rather than hook(module, grad_input, grad_output)
+
+  struct Call {  // one call of the module, from its forward to its backward
+    std::weak_ptr<const Module> module;
+    std::vector<Tensor> grad_input;  // an undefined one for an input without a gradient
+    size_t expected = 0, received = 0;
+    Tensor grad_output;
+  };
+  std::vector<std::shared_ptr<Call>> open;  // the calls whose forward is running (nested calls stack)
+
+  PyBackwardHook(const py::function& f, bool is_pre)
+      : fn(new py::function(f),
+           [](py::function* p) {
+             if (!Py_IsInitialized()) return;
+             py::gil_scoped_acquire gil;
+             delete p;
+           }),
+        pre(is_pre) {}
+
+  static std::string name(const py::function& f) { return py::str(getattr(f, "__name__", py::str("hook"))); }
+
+  static py::tuple grads(const std::vector<Tensor>& gs) {
+    py::tuple t(gs.size());
+    for (size_t i = 0; i < gs.size(); ++i) t[i] = gs[i].defined() ? py::cast(gs[i]) : py::none();
+    return t;
+  }
+
+  // A hook's result: None keeps the gradients, else a tuple with one entry per gradient.
+  static std::optional<std::vector<Tensor>> read(const py::function& f, const py::object& r, size_t n,
+                                                 const char* what) {
+    if (r.is_none()) return std::nullopt;
+    if (!py::isinstance<py::tuple>(r) && !py::isinstance<py::list>(r))
+      throw py::type_error(str("backward hook '", name(f), "' must return None or a tuple of ", what));
+    py::sequence seq = r.cast<py::sequence>();
+    if (seq.size() != n)
+      throw py::type_error(str("backward hook '", name(f), "' returned ", seq.size(), " ", what, " for ", n));
+    std::vector<Tensor> out;
+    for (auto item : seq) out.push_back(item.is_none() ? Tensor() : item.cast<Tensor>());
+    return out;
+  }
+
+  std::optional<std::vector<Tensor>> before(const Module& m, const std::vector<Tensor>& args) override {
+    if (pre) return std::nullopt;  // a pre-hook needs the output only
+    auto call = std::make_shared<Call>();
+    call->module = m.shared_from_this();
+    call->grad_input.resize(args.size());
+    open.push_back(call);
+    if (!grad_enabled()) return std::nullopt;
+    std::vector<Tensor> out = args;
+    for (size_t i = 0; i < args.size(); ++i) {
+      if (!args[i].defined() || !args[i].requires_grad()) continue;
+      out[i] = identity_node(args[i], "BackwardHookFunction");
+      ++call->expected;
+      register_grad_hook(out[i], [this_fn = fn, call, i](const Tensor& g) -> Tensor {
+        call->grad_input[i] = g;
+        if (++call->received < call->expected) return Tensor();
+        py::gil_scoped_acquire gil;
+        const auto mod = call->module.lock();
+        if (!mod) return Tensor();
+        py::object r =
+            (*this_fn)(py::cast(std::const_pointer_cast<Module>(mod)), grads(call->grad_input),
+                       py::make_tuple(call->grad_output.defined() ? py::cast(call->grad_output) : py::none()));
+        const auto changed = read(*this_fn, r, call->grad_input.size(), "gradients of the inputs");
+        if (!changed) return Tensor();
+        if (call->expected > 1)
+          throw py::type_error(str("backward hook '", name(*this_fn),
+                                   "': replacing grad_input is supported for modules with one input that "
+                                   "requires grad"));
+        return (*changed)[i];
+      });
+    }
+    return out;
+  }
+
+  Tensor after(const Module& m, const std::vector<Tensor>&, const Tensor& out) override {
+    std::shared_ptr<Call> call;
+    if (!pre) {
+      if (open.empty()) return Tensor();
+      call = open.back();
+      open.pop_back();
+    }
+    if (!grad_enabled() || !out.defined() || !out.requires_grad()) return Tensor();
+    Tensor hooked = identity_node(out, "BackwardHookFunction");
+    std::weak_ptr<const Module> module = m.shared_from_this();
+    register_grad_hook(hooked, [this_fn = fn, is_pre = pre, call, module](const Tensor& g) -> Tensor {
+      py::gil_scoped_acquire gil;
+      const auto mod = module.lock();
+      if (!mod) return Tensor();
+      py::object me = py::cast(std::const_pointer_cast<Module>(mod));
+      if (is_pre) {
+        const auto changed = read(*this_fn, (*this_fn)(me, py::make_tuple(g)), 1, "gradients of the output");
+        return changed ? (*changed)[0] : Tensor();
+      }
+      call->grad_output = g;
+      if (call->expected == 0) (*this_fn)(me, grads(call->grad_input), py::make_tuple(g));  // no input needs one
+      return Tensor();
+    });
+    return hooked;
+  }
+};
+
+// Module.__call__: forward with the module's hooks around it (see ForwardHooks for the order).
 py::object call_module(const py::object& self, py::args args, py::kwargs kwargs) {
   Module* m = built_module(self);
   if (!m || !m->has_forward_hooks()) return self.attr("forward")(*args, **kwargs);
@@ -269,11 +378,21 @@ py::object call_module(const py::object& self, py::args args, py::kwargs kwargs)
   py::tuple a = args;
   py::dict kw = kwargs;
   for (const auto& [id, h] : hooks.pre) static_cast<PyForwardHook&>(*h).call_pre(self, a, kw);
+  if (!hooks.backward.empty()) {  // the tensor arguments go through the backward hooks, the rest as they are
+    std::vector<Tensor> tensors;
+    for (auto item : a) tensors.push_back(py::isinstance<Tensor>(item) ? item.cast<Tensor>() : Tensor());
+    tensors = wrap_inputs_for_backward(*m, hooks, tensors);
+    py::tuple b(py::len(a));
+    for (size_t i = 0; i < tensors.size(); ++i) b[i] = tensors[i].defined() ? py::cast(tensors[i]) : a[i];
+    a = b;
+  }
   py::object out = self.attr("forward")(*a, **kw);
   for (const auto& [id, h] : hooks.post) {
     py::object r = static_cast<PyForwardHook&>(*h).call_post(self, a, kw, out);
     if (!r.is_none()) out = r;
   }
+  if (!hooks.backward.empty() && py::isinstance<Tensor>(out))  // a non-tensor output: nothing to hook
+    out = py::cast(wrap_output_for_backward(*m, hooks, out.cast<Tensor>()));
   return out;
 }
 
@@ -372,6 +491,22 @@ void bind_nn(py::module_& m) {
           },
           py::arg("hook"), py::kw_only(), py::arg("prepend") = false, py::arg("with_kwargs") = false,
           py::arg("always_call") = false, "hook(module, args, output) -> None or a new output, run after each forward")
+      .def(
+          "register_full_backward_hook",
+          [](const py::object& self, const py::function& hook, bool prepend) {
+            return built_or_raise(self, "register_full_backward_hook")
+                .add_backward_hook(std::make_shared<PyBackwardHook>(hook, false), false, prepend);
+          },
+          py::arg("hook"), py::kw_only(), py::arg("prepend") = false,
+          "hook(module, grad_input, grad_output) -> None or new grad_input, run in each backward")
+      .def(
+          "register_full_backward_pre_hook",
+          [](const py::object& self, const py::function& hook, bool prepend) {
+            return built_or_raise(self, "register_full_backward_pre_hook")
+                .add_backward_hook(std::make_shared<PyBackwardHook>(hook, true), true, prepend);
+          },
+          py::arg("hook"), py::kw_only(), py::arg("prepend") = false,
+          "hook(module, grad_output) -> None or new grad_output, run in each backward")
       .def("forward",
            [](py::object self, py::args, py::kwargs) -> py::object {
              throw py::type_error(std::string(py::str(py::type::of(self).attr("__name__"))) +
@@ -738,8 +873,7 @@ void bind_nn(py::module_& m) {
       .def("forward", &TimestepEmbedding::forward, RG());
   py::class_<ResnetBlock2D, Module, std::shared_ptr<ResnetBlock2D>>(nn, "ResnetBlock2D", py::dynamic_attr())
       .def(
-          "forward",
-          [](const ResnetBlock2D& b, const Tensor& x, const Tensor& temb) { return b.forward(x, silu(temb)); },
+          "forward", [](const ResnetBlock2D& b, const Tensor& x, const Tensor& temb) { return b.forward(x, temb); },
           py::arg("input_tensor"), py::arg("temb"), RG());
   py::class_<Downsample2D, Module, std::shared_ptr<Downsample2D>>(nn, "Downsample2D", py::dynamic_attr())
       .def("forward", &Downsample2D::forward, RG());

@@ -130,6 +130,18 @@ class Module:
         """
         hook(module, args) -> None or new args, run before each forward (returns a handle)
         """
+    def register_full_backward_hook(
+        self, hook: collections.abc.Callable, *, prepend: bool = False
+    ) -> minidiff._core.RemovableHandle:
+        """
+        hook(module, grad_input, grad_output) -> None or new grad_input, run in each backward
+        """
+    def register_full_backward_pre_hook(
+        self, hook: collections.abc.Callable, *, prepend: bool = False
+    ) -> minidiff._core.RemovableHandle:
+        """
+        hook(module, grad_output) -> None or new grad_output, run in each backward
+        """
     def register_module(self, name: str, module) -> None: ...
     def register_parameter(self, name: str, param) -> None: ...
     def requires_grad_(self, requires_grad: bool = True) -> Module:
@@ -292,6 +304,22 @@ class Dropout(Module):
     def p(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None: ...
 
 class Embedding(Module):
+    @classmethod
+    def from_pretrained(
+        cls,
+        embeddings,
+        freeze: bool = True,
+        padding_idx=None,
+        max_norm=None,
+        norm_type: float = 2.0,
+        scale_grad_by_freq: bool = False,
+        sparse: bool = False,
+    ):
+        """
+        torch's ``Embedding.from_pretrained``: an Embedding holding a copy of the 2-D
+            ``embeddings`` (num_embeddings, embedding_dim), its padding row included as given, frozen
+            (no gradient) unless ``freeze=False``.
+        """
     def __init__(
         self,
         num_embeddings: typing.SupportsInt | typing.SupportsIndex,
