@@ -25,27 +25,56 @@ from ._core import Tensor
 # ---- creation
 
 
-def linspace(start, end, steps, *, dtype="float32", device="cpu", requires_grad=False) -> Tensor:
+def linspace(start, end, steps, *, dtype=None, device="cpu", requires_grad=False) -> Tensor:
     """``steps`` values from ``start`` to ``end`` inclusive, computed as torch does (a float32
     step, the first half counted up from ``start`` and the second half down from ``end``), so the
     two libraries give the same float32 bits. A bfloat16 result is those values rounded (torch
-    computes bfloat16 in bfloat16 steps, which differ in the last bit)."""
-    steps = int(steps)
+    computes bfloat16 in bfloat16 steps, which differ in the last bit); an int64 one truncates
+    values stepped in float64 from the bounds truncated to int64, as torch's."""
+    steps = operator.index(steps)
     if steps < 0:
         raise ValueError(f"linspace: number of steps must be non-negative, got {steps}")
-    if dtype not in ("float32", "bfloat16"):
-        raise TypeError(f"linspace: dtype must be float32 or bfloat16, got {dtype}")
-    s, e = np.float32(start), np.float32(end)
-    if steps == 1:
-        values = np.array([s], dtype=np.float32)
+    dtype = _dtype(dtype) or "float32"
+    start, end = (v.item() if isinstance(v, Tensor) else v for v in (start, end))
+    if dtype == "int64":
+        s, e, step_type = np.float64(int(start)), np.float64(int(end)), np.float64
     else:
-        step = (e - s) / np.float32(steps - 1)
+        s, e, step_type = np.float32(start), np.float32(end), np.float32
+    if steps == 1:
+        values = np.array([s], dtype=np.float64)
+    else:
+        step = (e - s) / step_type(builtins.max(steps - 1, 1))
         # torch's kernel multiplies and adds with one rounding (a fused multiply-add); in float64 the
         # product of two float32 values is exact, so one rounding to float32 at the end matches it
         i = np.arange(steps, dtype=np.float64)
         d = np.float64
-        values = np.where(i < steps // 2, d(s) + d(step) * i, d(e) - d(step) * (steps - 1 - i)).astype(np.float32)
+        values = np.where(i < steps // 2, d(s) + d(step) * i, d(e) - d(step) * (steps - 1 - i))
+    values = np.trunc(values).astype(np.int64) if dtype == "int64" else values.astype(np.float32)
+    if requires_grad and dtype != "float32":
+        raise TypeError(f"linspace: only float32 tensors can require gradients, got {dtype}")
     return _core.tensor(values, dtype=dtype, device=device, requires_grad=requires_grad)
+
+
+def logspace(start, end, steps, base: float = 10.0, *, dtype=None, device="cpu", requires_grad=False) -> Tensor:
+    """``base ** linspace(start, end, steps)``, as torch's (the exponents stepped in float32, the
+    power taken in float64 and rounded once)."""
+    dtype = _dtype(dtype) or "float32"
+    exponents = linspace(start, end, steps).numpy().astype(np.float64)
+    values = np.power(np.float64(base), exponents)
+    values = np.trunc(values).astype(np.int64) if dtype == "int64" else values.astype(np.float32)
+    if requires_grad and dtype != "float32":
+        raise TypeError(f"logspace: only float32 tensors can require gradients, got {dtype}")
+    return _core.tensor(values, dtype=dtype, device=device, requires_grad=requires_grad)
+
+
+def _dtype(dtype) -> str | None:
+    """``dtype`` (a name, a NumPy or Python type) as minidiff's name for it, None kept; the native
+    op raises for a dtype minidiff has not."""
+    return None if dtype is None else _core.empty((0,), dtype=dtype).dtype
+
+
+def _requiring_grad(out: Tensor, requires_grad: bool) -> Tensor:
+    return out.requires_grad_() if requires_grad else out
 
 
 def full(size, fill_value, *, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
@@ -53,24 +82,139 @@ def full(size, fill_value, *, dtype=None, device=None, requires_grad: bool = Fal
     float32 for a float, int64 for an int, unless ``dtype`` says otherwise."""
     if isinstance(fill_value, complex) or not isinstance(fill_value, (numbers.Real, np.bool_, Tensor)):
         raise TypeError(f"full: fill_value must be a number, got {type(fill_value).__name__} ({fill_value!r})")
+    if isinstance(fill_value, Tensor) and fill_value.numel() != 1:
+        raise TypeError(f"full: fill_value must be a number or a one-element tensor, got shape {fill_value.shape}")
+    value = fill_value.item() if isinstance(fill_value, Tensor) else fill_value
+    if _dtype(dtype) == "int64" and isinstance(value, numbers.Real) and not math.isfinite(value):
+        raise ValueError(f"full: fill_value {value} cannot be converted to int64 without overflow")
     return _core.full(size, fill_value, dtype=dtype, device=device, requires_grad=requires_grad)
 
 
-def full_like(input: Tensor, fill_value, *, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
-    out = full(input.shape, fill_value, dtype=dtype or input.dtype, device=device or input.device)
-    return out.requires_grad_() if requires_grad else out
+def _like_dtype(op: str, input: Tensor, dtype) -> str:
+    if not isinstance(input, Tensor):
+        raise TypeError(f"{op}: input must be an md tensor, got {type(input).__name__}")
+    return _dtype(dtype) or input.dtype
 
 
-def empty_like(input: Tensor, *, dtype=None, device=None) -> Tensor:
-    return _core.empty(input.shape, dtype=dtype or input.dtype, device=device or input.device)
+def _check_memory_format(op: str, memory_format) -> None:
+    if memory_format not in (None, preserve_format, contiguous_format):
+        raise ValueError(f"{op}: memory_format {memory_format!r} is not supported (only preserve/contiguous)")
 
 
-def rand_like(input: Tensor, *, dtype=None, device=None, generator=None) -> Tensor:
-    out = _core.rand(input.shape, generator=generator, device=device or input.device)
-    dtype = dtype or input.dtype
+def full_like(
+    input: Tensor, fill_value, *, dtype=None, device=None, requires_grad: bool = False, memory_format=None
+) -> Tensor:
+    _check_memory_format("full_like", memory_format)
+    dtype = _like_dtype("full_like", input, dtype)
+    out = full(input.shape, fill_value, dtype=dtype, device=device or input.device)
+    return _requiring_grad(out, requires_grad)
+
+
+def zeros_like(input: Tensor, *, dtype=None, device=None, requires_grad: bool = False, memory_format=None) -> Tensor:
+    """Zeros of ``input``'s shape (and dtype and device unless given), as torch's."""
+    _check_memory_format("zeros_like", memory_format)
+    out = _core.zeros(input.shape, dtype=_like_dtype("zeros_like", input, dtype), device=device or input.device)
+    return _requiring_grad(out, requires_grad)
+
+
+def ones_like(input: Tensor, *, dtype=None, device=None, requires_grad: bool = False, memory_format=None) -> Tensor:
+    _check_memory_format("ones_like", memory_format)
+    out = _core.ones(input.shape, dtype=_like_dtype("ones_like", input, dtype), device=device or input.device)
+    return _requiring_grad(out, requires_grad)
+
+
+def empty_like(input: Tensor, *, dtype=None, device=None, requires_grad: bool = False, memory_format=None) -> Tensor:
+    _check_memory_format("empty_like", memory_format)
+    out = _core.empty(input.shape, dtype=_like_dtype("empty_like", input, dtype), device=device or input.device)
+    return _requiring_grad(out, requires_grad)
+
+
+def _random_like(op: str, native, input: Tensor, dtype, device, generator, requires_grad: bool) -> Tensor:
+    """Random numbers of ``input``'s shape in its floating dtype (or ``dtype``); torch refuses int64."""
+    dtype = _like_dtype(op, input, dtype)
     if dtype == "int64":
-        raise TypeError("rand_like: uniform numbers in [0, 1) need a floating dtype, got int64")
-    return out.to(dtype) if dtype != "float32" else out
+        raise TypeError(f"{op}: random floating-point numbers need a floating dtype, got int64")
+    out = native(input.shape, generator=generator, device=device or input.device)
+    out = out.to(dtype) if dtype != "float32" else out
+    return _requiring_grad(out, requires_grad)
+
+
+def rand_like(
+    input: Tensor, *, dtype=None, device=None, generator=None, requires_grad: bool = False, memory_format=None
+) -> Tensor:
+    _check_memory_format("rand_like", memory_format)
+    return _random_like("rand_like", _core.rand, input, dtype, device, generator, requires_grad)
+
+
+def randn_like(
+    input: Tensor, *, dtype=None, device=None, generator=None, requires_grad: bool = False, memory_format=None
+) -> Tensor:
+    """Standard normal numbers of ``input``'s shape, in its dtype (bfloat16 stays bfloat16), as torch's."""
+    _check_memory_format("randn_like", memory_format)
+    return _random_like("randn_like", _core.randn, input, dtype, device, generator, requires_grad)
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, (numbers.Integral, np.integer)) or isinstance(value, Tensor) and value.ndim == 0
+
+
+def randint(*args, size=None, generator=None, dtype=None, device=None, requires_grad: bool = False, **bounds):
+    """``randint(high, size)``, ``randint(low, high, size)`` or keywords (``low=``, ``high=``,
+    ``size=``): int64 integers in [low, high), as torch's (other dtypes are refused)."""
+    if set(bounds) - {"low", "high"}:
+        raise TypeError(f"randint: unexpected keyword arguments {sorted(set(bounds) - {'low', 'high'})}")
+    args = list(args)
+    if size is None and args and (not _is_int(args[-1]) or len(args) == 3):  # (low, high, n) as a 1-d size
+        size = args.pop()
+    given = [*([bounds["low"]] if "low" in bounds else []), *args, *([bounds["high"]] if "high" in bounds else [])]
+    if size is None or len(given) not in (1, 2):
+        raise TypeError("randint: expected randint(high, size) or randint(low, high, size)")
+    low, high = (0, given[0]) if len(given) == 1 else given
+    size = (size,) if _is_int(size) else tuple(size)
+    if (_dtype(dtype) or "int64") != "int64":  # minidiff's choice, pinned in test_tensor.py
+        raise TypeError(f"randint: dtype must be int64, got {dtype!r}")
+    out = _core.randint(operator.index(low), operator.index(high), size, generator=generator, device=device)
+    return _requiring_grad(out, requires_grad)
+
+
+def randint_like(input: Tensor, *args, dtype=None, device=None, generator=None, requires_grad: bool = False):
+    """``randint_like(input, high)`` or ``randint_like(input, low, high)``: integers in [low, high)
+    of ``input``'s shape and dtype, as torch's."""
+    if len(args) not in (1, 2):
+        raise TypeError("randint_like: expected randint_like(input, high) or randint_like(input, low, high)")
+    dtype = _like_dtype("randint_like", input, dtype)
+    out = randint(*args, tuple(input.shape), generator=generator, device=device or input.device)
+    return _requiring_grad(_cast(out, dtype), requires_grad)
+
+
+def arange(*args, start=None, end=None, step=None, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """``arange(end)``, ``arange(start, end[, step])`` or keywords, as torch's: int64 when every bound
+    is an int, float32 otherwise; bounds the step cannot reach from ``start`` raise, as torch's."""
+    if len(args) > 3:
+        raise TypeError(f"arange: at most 3 positional arguments, got {len(args)}")
+    if len(args) == 1 and end is None:
+        args, end = (), args[0]
+    named = {"start": start, "end": end, "step": step}
+    for name, value in zip(("start", "end", "step"), args):
+        if named[name] is not None:
+            raise TypeError(f"arange: {name} given twice")
+        named[name] = value
+    start, end, step = (0 if named["start"] is None else named["start"]), named["end"], named["step"]
+    if end is None:
+        raise TypeError("arange: missing end")
+    step = 1 if step is None else step
+    start, end, step = (v.item() if isinstance(v, Tensor) else v for v in (start, end, step))
+    values = [float(v) for v in (start, end, step)]
+    if builtins.all(math.isfinite(v) for v in values) and values[2] != 0:
+        if not (values[2] > 0 and values[1] >= values[0] or values[2] < 0 and values[1] <= values[0]):
+            raise ValueError(
+                f"arange: upper bound and lower bound inconsistent with step sign (start={start}, end={end}, "
+                f"step={step})"
+            )
+    dtype = _dtype(dtype)
+    native_dtype = "float32" if dtype == "bfloat16" else dtype
+    out = _core.arange(start, end, step, dtype=native_dtype, device=device)
+    return _requiring_grad(out.to(dtype) if dtype == "bfloat16" else out, requires_grad)
 
 
 # ---- reductions
@@ -344,22 +488,51 @@ _native_to = Tensor.to
 _native_squeeze = Tensor.squeeze
 
 
+def _as_dtype(value) -> str | None:
+    """``value``'s dtype name when it names a dtype (rather than a device), else None."""
+    if isinstance(value, (str, type, np.dtype)):
+        try:
+            return _dtype(value)
+        except (TypeError, ValueError):
+            return None
+    return None
+
+
 def _to(self: Tensor, *args, dtype=None, device=None, non_blocking: bool = False, copy: bool = False) -> Tensor:
-    """``to(device)``, ``to(dtype)``, ``to(device, dtype)``, ``to(other_tensor)`` or keywords, as
-    torch; ``non_blocking`` is accepted (copies here are synchronous), ``copy`` forces a new tensor."""
-    rest = []
-    for arg in args:
+    """``to(device)``, ``to(dtype)``, ``to(device, dtype)``, ``to(other_tensor)`` or keywords, each
+    optionally followed by ``non_blocking`` and ``copy``, as torch; ``non_blocking`` is accepted
+    (copies here are synchronous), ``copy`` forces a new tensor. With nothing to change it returns
+    the tensor itself, as torch's."""
+    rest = list(args)
+    flags = []
+    while rest and isinstance(rest[-1], (bool, np.bool_)):  # to(dtype, non_blocking, copy)
+        flags.insert(0, bool(rest.pop()))
+    if len(flags) > 2 or len(rest) > 2:
+        raise TypeError(f"Tensor.to: too many positional arguments {list(args)!r}")
+    copy = flags[1] if len(flags) == 2 else copy
+    for i, arg in enumerate(rest):
         if isinstance(arg, Tensor):  # to(other): other's device and dtype
             device, dtype = device or arg.device, dtype or arg.dtype
+        elif i == 0 and len(rest) == 1 and _as_dtype(arg) is not None:
+            dtype = arg
+        elif i == 0:
+            device = arg
         else:
-            rest.append(arg)
-    if len(rest) > 2:
-        raise TypeError(f"Tensor.to: too many positional arguments {rest!r}")
-    out = _native_to(self, *rest[:1], dtype=dtype, device=device)
-    if len(rest) == 2:
-        out = _native_to(out, rest[1])
-    # the native to() returns the same tensor (in a new Python handle) when nothing changes
-    return out.clone() if copy and out._impl_id == self._impl_id else out
+            dtype = arg
+    out = _native_to(self, device=device) if device is not None else self
+    if dtype is not None:
+        out = _cast(out, _dtype(dtype))
+    if out._impl_id == self._impl_id:  # the native to() returns the same tensor in a new handle
+        return self.clone() if copy else self
+    return out
+
+
+def _cast(t: Tensor, dtype: str) -> Tensor:
+    """``t`` as ``dtype``; bfloat16 and int64 convert through float32, as torch's conversions do
+    (int64 to bfloat16 rounds to float32 first; bfloat16 to int64 is exact in float32)."""
+    if {t.dtype, dtype} == {"bfloat16", "int64"}:
+        return _native_to(_native_to(t, "float32"), dtype)
+    return _native_to(t, dtype)
 
 
 def _squeeze(self: Tensor, dim=None) -> Tensor:
@@ -372,6 +545,92 @@ def _squeeze(self: Tensor, dim=None) -> Tensor:
     return _native_squeeze(self, dim)
 
 
+def _iter(self: Tensor):
+    """The sub-tensors along dim 0, as torch's; a 0-d tensor cannot be iterated."""
+    if self.ndim == 0:
+        raise TypeError("iteration over a 0-d tensor")
+    return (self[i] for i in range(self.shape[0]))
+
+
+def _contains(self: Tensor, element) -> bool:
+    """``element in t``: whether some element of ``t`` equals ``element`` (a number, or a tensor
+    that broadcasts with ``t``, compared as torch's ``(element == t).any()``)."""
+    if not isinstance(element, (Tensor, numbers.Number, np.number)) or isinstance(element, complex):
+        raise TypeError(f"Tensor.__contains__ only supports Tensor or scalar, but you passed in a {type(element)}")
+    values = self.float() if self.dtype == "bfloat16" else self
+    if isinstance(element, Tensor) and element.dtype == "bfloat16":
+        element = element.float()
+    return bool((values == element).sum().item() > 0)
+
+
+_DTYPE_SIZES = {"float32": 4, "int64": 8, "bfloat16": 2}
+_TYPE_NAMES = {"float32": "FloatTensor", "int64": "LongTensor", "bfloat16": "BFloat16Tensor"}
+
+
+def _element_size(self: Tensor) -> int:
+    return _DTYPE_SIZES[self.dtype]
+
+
+def _type(self: Tensor, dtype=None, non_blocking: bool = False) -> Tensor | str:
+    """``t.type()``: torch's type name ("torch.FloatTensor", "torch.cuda.LongTensor", ...);
+    ``t.type(dtype)``: ``t.to(dtype)`` (a dtype or one of those names)."""
+    if dtype is None:
+        prefix = "torch.cuda." if self.is_cuda else "torch."
+        return prefix + _TYPE_NAMES[self.dtype]
+    if isinstance(dtype, str) and dtype.startswith("torch."):
+        name = dtype.removeprefix("torch.").removeprefix("cuda.")
+        named = {v: k for k, v in _TYPE_NAMES.items()}
+        if name not in named:
+            raise TypeError(f"type: unsupported tensor type {dtype!r} (minidiff has {sorted(_TYPE_NAMES.values())})")
+        out = self.to(named[name])
+        return out.cuda() if dtype.startswith("torch.cuda.") else out
+    return self.to(dtype)
+
+
+def _unsupported_dtype(method: str, torch_dtype: str):
+    def convert(self: Tensor, *args, **kwargs):
+        raise TypeError(
+            f"{method}(): minidiff has no {torch_dtype} dtype (it has float32, int64 and bfloat16); "
+            "use .float(), .long() or .bfloat16()"
+        )
+
+    convert.__name__ = convert.__qualname__ = method
+    return convert
+
+
+def _bool(self: Tensor) -> Tensor:
+    """A float32 mask (there is no bool dtype): 1 where the tensor is nonzero, as torch's ``bool()``."""
+    return (self.float() if self.dtype == "bfloat16" else self) != 0
+
+
+def _stride(self: Tensor, dim=None):
+    """The strides (in elements), or the stride of ``dim``, as torch's."""
+    strides = _native_stride(self)
+    if dim is None:
+        return strides
+    (d,) = _dim_list("stride", dim, self.ndim)
+    return strides[d] if self.ndim else 1
+
+
+def _clone(self: Tensor, *, memory_format=None) -> Tensor:
+    _check_memory_format("clone", memory_format)
+    return _native_clone(self)
+
+
+def _contiguous(self: Tensor, memory_format=None) -> Tensor:
+    """The tensor itself when it is contiguous, else a contiguous copy, as torch's."""
+    _check_memory_format("contiguous", memory_format)
+    out = _native_contiguous(self)
+    return self if out._impl_id == self._impl_id else out
+
+
+_native_contiguous = Tensor.contiguous
+_native_stride = Tensor.stride
+_native_clone = Tensor.clone
+# torch's memory formats: minidiff tensors are row-major, so both name the one layout it has
+preserve_format = "preserve_format"
+contiguous_format = "contiguous_format"
+
 _PROTOCOLS = {
     "__int__": _int,
     "__index__": _index,
@@ -380,6 +639,27 @@ _PROTOCOLS = {
     "lerp_": _lerp_,
     "to": _to,
     "squeeze": _squeeze,
+    "__iter__": _iter,
+    "__contains__": _contains,
+    "type": _type,
+    "bfloat16": lambda self: self.to("bfloat16"),
+    "float": lambda self: self.to("float32"),
+    "long": lambda self: self.to("int64"),
+    "cpu": lambda self: self.to("cpu"),
+    "contiguous": _contiguous,
+    "bool": _bool,
+    "int": _unsupported_dtype("int", "int32"),
+    "double": _unsupported_dtype("double", "float64"),
+    "half": _unsupported_dtype("half", "float16"),
+    "short": _unsupported_dtype("short", "int16"),
+    "char": _unsupported_dtype("char", "int8"),
+    "byte": _unsupported_dtype("byte", "uint8"),
+    "ndimension": lambda self: self.ndim,
+    "element_size": _element_size,
+    "itemsize": property(_element_size),
+    "nbytes": property(lambda self: self.numel() * _element_size(self)),
+    "stride": _stride,
+    "clone": _clone,
 }
 
 # ---- shape and creation helpers torch has as Tensor methods
@@ -545,7 +825,10 @@ def _count_reduce(mask: Tensor, dim, keepdim: bool) -> Tensor:
 
 
 def _new(fill):
-    def method(self: Tensor, *size, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    def method(self: Tensor, *size, dtype=None, device=None, requires_grad: bool = False, **kwargs) -> Tensor:
+        if set(kwargs) - {"size"} or (size and kwargs):
+            raise TypeError(f"new tensor: unexpected arguments {sorted(kwargs)} with size {size}")
+        size = kwargs.get("size", size)
         size = size[0] if len(size) == 1 and isinstance(size[0], (tuple, list)) else size
         out = fill(size, dtype=dtype or self.dtype, device=device or self.device)
         return out.requires_grad_() if requires_grad else out
@@ -658,7 +941,6 @@ _SHAPE_METHODS = {
     "t": _t,
     "is_floating_point": lambda self: self.dtype != "int64",
     "nelement": lambda self: self.numel(),
-    "element_size": lambda self: 8 if self.dtype == "int64" else (2 if self.dtype == "bfloat16" else 4),
     "new_zeros": _new(_core.zeros),
     "new_ones": _new(_core.ones),
     "new_empty": _new(_core.empty),
@@ -703,13 +985,17 @@ _FUNCTION_FORMS = (
 
 
 def from_numpy(array) -> Tensor:
-    """A tensor holding a copy of ``array`` (torch shares the memory; minidiff copies)."""
-    return _core.tensor(np.asarray(array))
+    """A tensor holding a copy of ``array`` (torch shares the memory; minidiff copies), a NumPy
+    array as torch requires."""
+    if not isinstance(array, np.ndarray):
+        raise TypeError(f"from_numpy: expected np.ndarray (got {type(array).__name__})")
+    return _core.tensor(array)
 
 
 def as_tensor(data, dtype=None, device=None) -> Tensor:
+    """``data`` as a tensor: a tensor of the wanted dtype and device is returned itself, as torch's."""
     if isinstance(data, Tensor):
-        return data.to(device or data.device).to(dtype) if dtype else data.to(device or data.device)
+        return data.to(device=device or data.device, dtype=dtype)
     return _core.tensor(data, dtype=dtype, device=device or "cpu")
 
 
@@ -717,14 +1003,24 @@ def is_tensor(obj) -> bool:
     return isinstance(obj, Tensor)
 
 
-def randperm(n: int, *, generator=None, device="cpu") -> Tensor:
-    """A random permutation of 0..n-1 (int64), from the given (or the default) generator."""
-    keys = _core.rand((int(n),), generator=generator).numpy()
-    return _core.tensor(np.argsort(keys, kind="stable").astype(np.int64), dtype="int64", device=device)
+def randperm(n: int, *, generator=None, dtype=None, device="cpu", requires_grad: bool = False) -> Tensor:
+    """A random permutation of 0..n-1 (int64 unless ``dtype`` says otherwise), from the given (or
+    the default) generator."""
+    n = operator.index(n)
+    if n < 0:
+        raise ValueError(f"randperm: n must be non-negative, got {n}")
+    keys = _core.rand((n,), generator=generator).numpy()
+    dtype = _dtype(dtype) or "int64"
+    out = _core.tensor(np.argsort(keys, kind="stable").astype(np.int64), dtype=dtype, device=device)
+    return _requiring_grad(out, requires_grad)
 
 
-def eye(n: int, m: int | None = None, *, dtype="float32", device="cpu") -> Tensor:
-    return _core.tensor(np.eye(n, n if m is None else m, dtype=np.float32), dtype=dtype, device=device)
+def eye(n: int, m: int | None = None, *, dtype="float32", device="cpu", requires_grad: bool = False) -> Tensor:
+    n, m = operator.index(n), operator.index(n if m is None else m)
+    if n < 0 or m < 0:
+        raise ValueError(f"eye: n and m must be non-negative, got n={n}, m={m}")
+    out = _core.tensor(np.eye(n, m, dtype=np.float32), dtype=dtype, device=device)
+    return _requiring_grad(out, requires_grad)
 
 
 # names that are plain aliases of md.functional
@@ -742,6 +1038,11 @@ _FUNCTIONS = {
     "argmax": argmax,
     "argmin": argmin,
     "empty_like": empty_like,
+    "logspace": logspace,
+    "randint_like": randint_like,
+    "randperm": randperm,
+    "preserve_format": preserve_format,
+    "contiguous_format": contiguous_format,
     "flip": flip,
     "full_like": full_like,
     "isfinite": isfinite,
@@ -790,12 +1091,15 @@ def install(namespace: dict) -> list[str]:
     added.update(
         split=split, unbind=unbind, amax=amax, amin=amin, any=any, all=all, concat=F.cat, concatenate=F.cat,
         bmm=bmm, mm=mm, from_numpy=from_numpy, as_tensor=as_tensor, is_tensor=is_tensor,
-        randperm=randperm, eye=eye, pi=math.pi, pow=pow, movedim=movedim, moveaxis=movedim, swapaxes=swapaxes,
+        eye=eye, pi=math.pi, pow=pow, movedim=movedim, moveaxis=movedim, swapaxes=swapaxes,
         swapdims=swapdims, unflatten=unflatten,
     )  # fmt: skip
     namespace.update(added)
     # names the package defines itself (listed in its __all__), checked here before the native op
-    namespace.update(stack=stack, clamp=clamp, full=full)
+    namespace.update(
+        stack=stack, clamp=clamp, full=full, arange=arange, randint=randint, zeros_like=zeros_like,
+        ones_like=ones_like, randn_like=randn_like,
+    )  # fmt: skip
     from . import tensor_math  # its keyword spellings wrap the functions added above
 
     return sorted(set(added) | set(tensor_math.install(namespace)))

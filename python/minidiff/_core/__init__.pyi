@@ -777,6 +777,16 @@ class Tensor:
         self, dtype: typing.Any = None, copy: typing.Any = None
     ) -> numpy.ndarray[typing.Any, numpy.dtype[typing.Any]]: ...
     def __bool__(self) -> bool: ...
+    def __contains__(self, element) -> bool:
+        """
+        ``element in t``: whether some element of ``t`` equals ``element`` (a number, or a tensor
+            that broadcasts with ``t``, compared as torch's ``(element == t).any()``).
+        """
+    def __copy__(self) -> Tensor:
+        """
+        ``copy.copy(tensor)``, as torch: a new leaf sharing the tensor's memory, with its
+            requires_grad (a parameter stays a parameter).
+        """
     def __deepcopy__(self, memo: dict) -> Tensor:
         """
         ``copy.deepcopy(tensor)``, as torch: leaves only; a clone that keeps requires_grad and
@@ -802,6 +812,10 @@ class Tensor:
         """
     def __int__(self) -> int: ...
     def __isub__(self, arg0: typing.Any) -> typing.Any: ...
+    def __iter__(self):
+        """
+        The sub-tensors along dim 0, as torch's; a 0-d tensor cannot be iterated.
+        """
     def __itruediv__(self, arg0: typing.Any) -> typing.Any: ...
     def __le__(self, arg0: typing.Any) -> typing.Any: ...
     def __len__(self) -> int: ...
@@ -937,11 +951,18 @@ class Tensor:
         """
         In place: 1 with probability p (a number or a tensor broadcast to self), else 0.
         """
+    def bfloat16(self): ...
+    def bool(self) -> Tensor:
+        """
+        A float32 mask (there is no bool dtype): 1 where the tensor is nonzero, as torch's ``bool()``.
+        """
+    def byte(self, *args, **kwargs): ...
     def cauchy_(self, median: float = 0.0, sigma: float = 1.0, *, generator=None) -> Tensor: ...
     def ceil_(self, *args, **kwargs):
         """
         In place: ``ceil(self, ...)`` written into self.
         """
+    def char(self, *args, **kwargs): ...
     def chunk(
         self, chunks: typing.SupportsInt | typing.SupportsIndex, dim: typing.SupportsInt | typing.SupportsIndex = 0
     ) -> list[Tensor]: ...
@@ -962,8 +983,11 @@ class Tensor:
         """
         In place, as the other in-place ops (outside the graph it writes; inside it rebases).
         """
-    def clone(self) -> Tensor: ...
-    def contiguous(self) -> Tensor: ...
+    def clone(self, *, memory_format=None) -> Tensor: ...
+    def contiguous(self, memory_format=None) -> Tensor:
+        """
+        The tensor itself when it is contiguous, else a contiguous copy, as torch's.
+        """
     def copy_(self, arg0: Tensor) -> Tensor: ...
     def copysign_(self, *args, **kwargs):
         """
@@ -979,7 +1003,7 @@ class Tensor:
         """
         In place: ``cosh(self, ...)`` written into self.
         """
-    def cpu(self) -> Tensor: ...
+    def cpu(self): ...
     def cuda(self) -> Tensor: ...
     def cumprod(self, dim: typing.SupportsInt | typing.SupportsIndex) -> Tensor: ...
     def cumsum(self, dim: typing.SupportsInt | typing.SupportsIndex) -> Tensor: ...
@@ -990,13 +1014,22 @@ class Tensor:
         """
     def detach(self) -> Tensor: ...
     def dim(self) -> int: ...
-    def div(self, other): ...
-    def div_(self, other: typing.Any) -> typing.Any: ...
+    def div(self, other, *, rounding_mode=None):
+        """
+        ``input / other``; ``rounding_mode="trunc"`` rounds the quotient toward zero, ``"floor"``
+            down (both exact, computed on the host as ``md.floor_divide``; int64 operands then stay int64,
+            and their gradient is zero, as torch's).
+        """
+    def div_(self, other, *, rounding_mode=None):
+        """
+        In-place ``div`` (``rounding_mode`` as ``div``).
+        """
     def divide_(self, *args, **kwargs):
         """
         In place: ``divide(self, ...)`` written into self.
         """
-    def element_size(self): ...
+    def double(self, *args, **kwargs): ...
+    def element_size(self) -> int: ...
     def eq(self, other): ...
     def erf(self) -> Tensor: ...
     def erf_(self, *args, **kwargs):
@@ -1044,7 +1077,7 @@ class Tensor:
         start_dim: typing.SupportsInt | typing.SupportsIndex = 0,
         end_dim: typing.SupportsInt | typing.SupportsIndex = -1,
     ) -> Tensor: ...
-    def float(self) -> Tensor: ...
+    def float(self): ...
     def floor_(self, *args, **kwargs):
         """
         In place: ``floor(self, ...)`` written into self.
@@ -1068,6 +1101,7 @@ class Tensor:
         In place: the number of Bernoulli(p) trials up to the first success (1, 2, ...).
         """
     def gt(self, other): ...
+    def half(self, *args, **kwargs): ...
     def heaviside_(self, *args, **kwargs):
         """
         In place: ``heaviside(self, ...)`` written into self.
@@ -1076,23 +1110,24 @@ class Tensor:
         """
         In place: ``hypot(self, ...)`` written into self.
         """
-    def index_add_(self, *args, **kwargs) -> Tensor:
+    def index_add_(self, *args, **kwargs):
         """
         In place: ``index_add(self, ...)`` written into self.
         """
-    def index_copy_(self, *args, **kwargs) -> Tensor:
+    def index_copy_(self, *args, **kwargs):
         """
         In place: ``index_copy(self, ...)`` written into self.
         """
-    def index_fill_(self, *args, **kwargs) -> Tensor:
+    def index_fill_(self, *args, **kwargs):
         """
         In place: ``index_fill(self, ...)`` written into self.
         """
-    def index_reduce_(self, *args, **kwargs) -> Tensor:
+    def index_reduce_(self, *args, **kwargs):
         """
         In place: ``index_reduce(self, ...)`` written into self.
         """
     def index_select(self, dim: typing.SupportsInt | typing.SupportsIndex, index: Tensor) -> Tensor: ...
+    def int(self, *args, **kwargs): ...
     def is_contiguous(self) -> bool: ...
     def is_floating_point(self): ...
     def item(self) -> typing.Any: ...
@@ -1131,9 +1166,9 @@ class Tensor:
         """
         In place: ``logit(self, ...)`` written into self.
         """
-    def long(self) -> Tensor: ...
+    def long(self): ...
     def lt(self, other): ...
-    def masked_scatter_(self, *args, **kwargs) -> Tensor:
+    def masked_scatter_(self, *args, **kwargs):
         """
         In place: ``masked_scatter(self, ...)`` written into self.
         """
@@ -1152,6 +1187,7 @@ class Tensor:
         """
         In place: ``nan_to_num(self, ...)`` written into self.
         """
+    def ndimension(self): ...
     def ne(self, other): ...
     def neg(self) -> Tensor: ...
     def neg_(self, *args, **kwargs):
@@ -1163,11 +1199,11 @@ class Tensor:
         In place: ``negative(self, ...)`` written into self.
         """
     def nelement(self): ...
-    def new_empty(self, *size, dtype=None, device=None, requires_grad: bool = False) -> Tensor: ...
+    def new_empty(self, *size, dtype=None, device=None, requires_grad: bool = False, **kwargs) -> Tensor: ...
     def new_full(self, size, fill_value, *, dtype=None, device=None, requires_grad: bool = False) -> Tensor: ...
-    def new_ones(self, *size, dtype=None, device=None, requires_grad: bool = False) -> Tensor: ...
+    def new_ones(self, *size, dtype=None, device=None, requires_grad: bool = False, **kwargs) -> Tensor: ...
     def new_tensor(self, data, *, dtype=None, device=None, requires_grad: bool = False) -> Tensor: ...
-    def new_zeros(self, *size, dtype=None, device=None, requires_grad: bool = False) -> Tensor: ...
+    def new_zeros(self, *size, dtype=None, device=None, requires_grad: bool = False, **kwargs) -> Tensor: ...
     def normal_(
         self,
         mean: typing.SupportsFloat | typing.SupportsIndex = 0.0,
@@ -1183,7 +1219,7 @@ class Tensor:
         """
         In place: ``pow(self, ...)`` written into self.
         """
-    def put_(self, *args, **kwargs) -> Tensor:
+    def put_(self, *args, **kwargs):
         """
         In place: ``put(self, ...)`` written into self.
         """
@@ -1227,15 +1263,15 @@ class Tensor:
         """
         In place: ``rsqrt(self, ...)`` written into self.
         """
-    def scatter_(self, *args, **kwargs) -> Tensor:
+    def scatter_(self, *args, **kwargs):
         """
         In place: ``scatter(self, ...)`` written into self.
         """
-    def scatter_add_(self, *args, **kwargs) -> Tensor:
+    def scatter_add_(self, *args, **kwargs):
         """
         In place: ``scatter_add(self, ...)`` written into self.
         """
-    def scatter_reduce_(self, *args, **kwargs) -> Tensor:
+    def scatter_reduce_(self, *args, **kwargs):
         """
         In place: ``scatter_reduce(self, ...)`` written into self.
         """
@@ -1243,6 +1279,7 @@ class Tensor:
         """
         In place: ``sgn(self, ...)`` written into self.
         """
+    def short(self, *args, **kwargs): ...
     def sigmoid(self) -> Tensor: ...
     def sigmoid_(self, *args, **kwargs):
         """
@@ -1282,7 +1319,10 @@ class Tensor:
         """
         ``squeeze()``, ``squeeze(dim)`` or ``squeeze((d0, d1, ...))`` (torch 2's tuple form).
         """
-    def stride(self) -> tuple: ...
+    def stride(self, dim=None):
+        """
+        The strides (in elements), or the stride of ``dim``, as torch's.
+        """
     def sub(self, other, *, alpha=1): ...
     def sub_(self, other: typing.Any, *, alpha: typing.SupportsFloat | typing.SupportsIndex = 1.0) -> typing.Any: ...
     def subtract_(self, *args, **kwargs):
@@ -1303,8 +1343,10 @@ class Tensor:
         """
     def to(self, *args, dtype=None, device=None, non_blocking: bool = False, copy: bool = False) -> Tensor:
         """
-        ``to(device)``, ``to(dtype)``, ``to(device, dtype)``, ``to(other_tensor)`` or keywords, as
-            torch; ``non_blocking`` is accepted (copies here are synchronous), ``copy`` forces a new tensor.
+        ``to(device)``, ``to(dtype)``, ``to(device, dtype)``, ``to(other_tensor)`` or keywords, each
+            optionally followed by ``non_blocking`` and ``copy``, as torch; ``non_blocking`` is accepted
+            (copies here are synchronous), ``copy`` forces a new tensor. With nothing to change it returns
+            the tensor itself, as torch's.
         """
     def tolist(self) -> typing.Any: ...
     def transpose(
@@ -1317,6 +1359,11 @@ class Tensor:
     def trunc_(self, *args, **kwargs):
         """
         In place: ``trunc(self, ...)`` written into self.
+        """
+    def type(self, dtype=None, non_blocking: bool = False) -> Tensor | str:
+        """
+        ``t.type()``: torch's type name ("torch.FloatTensor", "torch.cuda.LongTensor", ...);
+            ``t.type(dtype)``: ``t.to(dtype)`` (a dtype or one of those names).
         """
     def type_as(self, other): ...
     def uniform_(
@@ -1359,7 +1406,11 @@ class Tensor:
     @property
     def is_leaf(self) -> bool: ...
     @property
+    def itemsize(self) -> int: ...
+    @property
     def mT(self) -> Tensor: ...
+    @property
+    def nbytes(self): ...
     @property
     def ndim(self) -> int: ...
     @property
