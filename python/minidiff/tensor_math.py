@@ -234,6 +234,8 @@ def norm(input: Tensor, p="fro", dim=None, keepdim: bool = False, dtype=None) ->
     x = _float_input("norm", input)
     if dtype is not None:
         x = x.to(dtype)
+    if x.dtype == "int64":  # a float result for every p (torch refuses int64)
+        x = x.float()
     dims = _dims("norm", dim, x.ndim)
     if p == "nuc":
         raise ValueError("norm: the nuclear norm is not supported")
@@ -249,8 +251,13 @@ def norm(input: Tensor, p="fro", dim=None, keepdim: bool = False, dtype=None) ->
         extreme = a.amax if p > 0 else a.amin
         value = extreme(**kw)
         ties = (a.detach() == extreme(dim=dims, keepdim=True).detach()).to(a.dtype)
-        shared = (a * ties).sum(**kw) / ties.sum(**kw)
-        return value.detach() + (shared - shared.detach())  # the value exactly, the split gradient
+        # the tied elements' mean, with the gradient split between them; a slice whose extreme is
+        # NaN has no ties and gets zero gradient, as torch's. An infinite extreme is that mean
+        # itself (value + (inf - inf) would be NaN)
+        count = ties.sum(**kw)
+        shared = F.where(ties, a, 0.0).sum(**kw) / F.where(count > 0, count, 1.0)
+        infinite = value.detach().abs() == float("inf")
+        return F.where(infinite, shared, value.detach() + (shared - shared.detach()))
     if p in (0, 0.0):
         # the count of non-zeros, kept in the graph with zero gradients (as torch's): a loss built
         # on it still runs backward
@@ -258,8 +265,12 @@ def norm(input: Tensor, p="fro", dim=None, keepdim: bool = False, dtype=None) ->
         return nz.sum(**kw) + F.where(nz, 0.0, x * 0.0).sum(**kw)
     if not isinstance(p, (int, float)):
         raise ValueError(f"norm: unsupported p={p!r}")
-    if p < 0:  # a zero element makes the sum infinite and the norm 0, as in torch
-        return (x.abs() ** float(p)).sum(**kw) ** (1.0 / float(p))
+    if p < 0:
+        # a zero element makes the sum infinite and the norm 0, as in torch, with zero gradient for
+        # the whole slice (torch's): the zeros' inf stays out of the graph, not inf * 0 = NaN
+        nz = x != 0
+        powered = F.where(nz, F.where(nz, x.abs(), 1.0) ** float(p), float("inf"))
+        return powered.sum(**kw) ** (1.0 / float(p))
     # zero elements (and all-zero slices) get zero gradient, as in torch, not inf * 0
     nz = x != 0
     powered = F.where(nz, F.where(nz, x.abs(), 1.0) ** float(p), 0.0)

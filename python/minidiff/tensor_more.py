@@ -178,13 +178,20 @@ def hypot(input, other) -> Tensor:
     return F.where(infinite, _INF, out)
 
 
-def _logaddexp(op: str, input, other, exp, log_base: float) -> Tensor:
+def _logaddexp(op: str, input, other, exp, log_base: float, nan_ties=(-_INF, _INF)) -> Tensor:
     a, b = _pair(op, input, other)
     with no_grad():
         ad, bd = a.detach(), b.detach()
         a_more, b_more, tie = ad > bd, ad < bd, ad == bd
-    # the larger operand, split evenly at a tie so the gradients are torch's 1/2 and 1/2 there
-    larger = F.where(a_more, a, F.where(b_more, b, a * 0.5 + b * 0.5))
+        infinite_tie = tie * builtins.sum(ad == v for v in nan_ties)
+    # the larger operand, split evenly at a tie so the gradients are torch's 1/2 and 1/2 there; at
+    # equal infinities (those in nan_ties) torch's are NaN (exp(inf - inf)): log(exp(t)) is t there
+    # with a NaN gradient
+    split = a * 0.5 + b * 0.5
+    if _core.is_grad_enabled() and (a.requires_grad or b.requires_grad):  # the values are the same
+        a_inf, b_inf = (F.log(F.exp(F.where(infinite_tie, t, 0.0))) for t in (a, b))
+        split = F.where(infinite_tie, a_inf * 0.5 + b_inf * 0.5, split)
+    larger = F.where(a_more, a, F.where(b_more, b, split))
     gap = F.where(tie, 0.0, a - b).abs()  # equal infinities: no inf - inf
     return larger + F.log1p(exp(-gap)) / log_base
 
@@ -742,7 +749,9 @@ def _median_all(op: str, input, ignore_nan: bool) -> Tensor:
     x = _tensor(op, input)
     flat = x.reshape(-1)
     if flat.shape[0] == 0:
-        return _core.full((), math.nan, device=x.device) if x.dtype != "int64" else flat.sum()
+        if x.dtype == "int64":
+            return flat.sum()
+        return _tm._with_zero_grad(_core.full((), math.nan, device=x.device), flat.sum())  # in the graph, as torch's
     value = _median_dim(op, flat, 0, False, ignore_nan, MedianResult).values
     if not (x.requires_grad and _core.is_grad_enabled()):
         return value
@@ -802,7 +811,7 @@ def _quantile(op: str, input, q, dim, keepdim: bool, interpolation: str, ignore_
         out_shape = [1 if i == d else s for i, s in enumerate(work.shape)] if keepdim else [
             s for i, s in enumerate(work.shape) if i != d
         ]  # fmt: skip
-        if not keepdim and x.ndim == 0:
+        if x.ndim == 0:  # keepdim or not, as torch's
             out_shape = []
     n = work.shape[d]
     values = _tm.sort(work, d).values
@@ -900,14 +909,27 @@ def logcumsumexp(input, dim: int) -> Tensor:
     (d,) = _dim_list("logcumsumexp", dim, x.ndim)
     if x.ndim == 0:
         return x.clone()
+    if _core.is_grad_enabled() and x.requires_grad:
+        # torch's gradient, exp(x_i - out_j) summed, is NaN (exp(inf - inf)) at +inf inputs and in
+        # a prefix of -inf (where out is -inf), not the scan's finite tie splits (1/2, 1/4, ...):
+        # there x goes in as log(exp(x)), the same value with a NaN gradient
+        with no_grad():
+            xd = _mask(x)
+            nan_grad = (xd == _INF) + (_scan(xd, d, F.maximum, -_INF) == -_INF) > 0
+        x = F.where(nan_grad, F.log(F.exp(F.where(nan_grad, x, 0.0))), x)
+    out = _scan(x, d, lambda a, b: _logaddexp("logcumsumexp", a, b, F.exp, 1.0, nan_ties=()), -_INF)
+    return out if out is not x else x.clone()
+
+
+def _scan(x: Tensor, d: int, combine, identity: float) -> Tensor:
+    """The inclusive scan of ``combine`` along dim d: log2(n) steps, each over the whole tensor."""
     n = x.shape[d]
     out, shift = x, 1
     while shift < n:
-        pad = _core.full([shift if i == d else s for i, s in enumerate(x.shape)], -_INF, device=x.device)
-        shifted = F.cat([pad, out.narrow(d, 0, n - shift)], d)
-        out = logaddexp(out, shifted)
+        pad = _core.full([shift if i == d else s for i, s in enumerate(x.shape)], identity, device=x.device)
+        out = combine(out, F.cat([pad, out.narrow(d, 0, n - shift)], d))
         shift *= 2
-    return out if out is not x else x.clone()
+    return out
 
 
 def cdist(x1, x2, p: float = 2.0, compute_mode: str = "use_mm_for_euclid_dist_if_necessary") -> Tensor:
