@@ -39,7 +39,6 @@ from ._core.functional import (
     cumprod,
     cumsum,
     div,
-    dropout,
     erf,
     erfc,
     erfinv,
@@ -52,7 +51,6 @@ from ._core.functional import (
     group_norm_silu,
     index_select,
     layer_norm,
-    linear,
     log,
     log1p,
     log2,
@@ -74,7 +72,9 @@ from ._core.functional import (
     tanh,
     where,
 )
+from ._core.functional import dropout as _dropout_native
 from ._core.functional import embedding as _embedding_native
+from ._core.functional import linear as _linear_native
 from ._core.functional import mse_loss as _mse_loss_native
 from ._core.functional import pad as _pad_native
 from ._core.functional import relu as _relu_native
@@ -140,6 +140,8 @@ __all__ = [
     "cumsum",
     "div",
     "dropout",
+    "alpha_dropout",
+    "feature_alpha_dropout",
     "embedding",
     "exp",
     "gather",
@@ -270,6 +272,69 @@ def _softmax_dim(op: str, ndim: int, stacklevel: int) -> int:
         stacklevel=stacklevel,
     )
     return 0 if ndim in (0, 1, 3) else 1
+
+
+# ---- linear and dropout: the native ops, with torch's other argument forms
+
+
+def linear(input, weight, bias=None):  # noqa: A002
+    """``input @ weight.T + bias`` (the native op), as torch's; a 1-D ``weight`` (in_features,)
+    gives one output per row, the input's last dim contracted away, as torch's."""
+    if isinstance(weight, Tensor) and weight.ndim == 1 and isinstance(input, Tensor):
+        if input.ndim == 0 or input.shape[-1] != weight.shape[0]:
+            raise ValueError(
+                f"linear: input of shape {tuple(input.shape)} does not fit weight of shape {tuple(weight.shape)}"
+            )
+        out = matmul(input, weight)
+        return out if bias is None else out + bias
+    return _linear_native(input, weight, bias)
+
+
+def dropout(input, p: float = 0.5, training: bool = True, inplace: bool = False, *, generator=None):  # noqa: A002
+    """Zeroes each element with probability ``p`` and scales the rest by 1 / (1 - p) while
+    ``training`` (the native op, drawing from minidiff's generator or ``generator``), as torch's;
+    ``inplace=True`` writes the result into the input."""
+    return _maybe_in_place("dropout", input, inplace, lambda: _dropout_native(input, p, training, generator=generator))
+
+
+# SELU's negative saturation, -scale * alpha: alpha dropout sets dropped units to it
+_SELU_SATURATION = 1.7580993408473766
+
+
+def _alpha_dropout(op: str, input, p: float, training: bool, mask_shape: tuple, generator) -> Tensor:  # noqa: A002
+    """torch's alpha dropout: kept units ``a * x``, dropped ones ``a * -alpha'`` shifted by ``b``, so
+    that zero-mean unit-variance input keeps its mean and variance (a, b from p and SELU's
+    saturation); p = 1 gives zeros, as torch's."""
+    _check_tensor(op, "input", input)
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"{op}: dropout probability has to be between 0 and 1, but got {p}")
+    if not training or p == 0.0 or input.numel() == 0:
+        return input
+    if p == 1.0:
+        return input * 0.0
+    ones = _tensor(np.ones(mask_shape, dtype=np.float32), device=input.device)
+    keep = _dropout_native(ones, p, True, generator=generator) > 0  # 1 kept, 0 dropped
+    a = 1.0 / math.sqrt((_SELU_SATURATION**2 * p + 1.0) * (1.0 - p))
+    shift = (keep - 1.0) * (_SELU_SATURATION * a) + _SELU_SATURATION * a * p
+    return input * (keep * a) + shift
+
+
+def alpha_dropout(input, p: float = 0.5, training: bool = False, inplace: bool = False, *, generator=None):  # noqa: A002
+    """Dropout for SELU networks, as torch's (``training`` defaults to False, as torch's):
+    each element is dropped with probability ``p`` to SELU's saturation value, then all are
+    scaled and shifted to keep zero mean and unit variance. ``inplace`` writes into the input."""
+    op = "alpha_dropout"
+    return _maybe_in_place(op, input, inplace, lambda: _alpha_dropout(op, input, p, training, input.shape, generator))
+
+
+def feature_alpha_dropout(input, p: float = 0.5, training: bool = False, inplace: bool = False, *, generator=None):  # noqa: A002
+    """``alpha_dropout`` of whole channels: one draw per (sample, channel) of (N, C, *) input, as torch's."""
+    op = "feature_alpha_dropout"
+    _check_tensor(op, "input", input)
+    if input.ndim < 2:
+        raise ValueError(f"{op}: expected an input (N, C, *) of at least 2 dimensions, got shape {tuple(input.shape)}")
+    mask_shape = tuple(input.shape[:2]) + (1,) * (input.ndim - 2)
+    return _maybe_in_place(op, input, inplace, lambda: _alpha_dropout(op, input, p, training, mask_shape, generator))
 
 
 # ---- attention
@@ -604,24 +669,38 @@ def mish(input, inplace: bool = False):  # noqa: A002
 
 
 def normalize(input, p: float = 2.0, dim=1, eps: float = 1e-12, out=None):  # noqa: A002
-    """``input / max(norm_p(input, dim), eps)``, as torch's: a zero vector stays zero (its gradient
-    is ``1 / eps`` times the upstream one, as torch's). Only p = 2 (Euclidean) and p = 1 are
-    implemented; ``out`` is not supported."""
+    """``input / max(norm_p(input, dim), eps)``, as torch's, for any p: a positive one (the
+    Euclidean p = 2 being the default), ``inf`` / ``-inf`` (the largest / smallest magnitude) and
+    0 (the count of nonzeros, without gradient, as torch's). A zero vector stays zero (its gradient
+    is ``1 / eps`` times the upstream one, as torch's). ``out`` is not supported."""
     _check_tensor("normalize", "input", input)
     if out is not None:
         raise ValueError("normalize: out= is not supported; use the returned tensor")
-    if p == 2:
-        squares = sum(input * input, dim, keepdim=True)
-        positive = squares > 0
-        # sqrt is evaluated at 1 where the norm is 0: its infinite slope there would make the
-        # gradient NaN; torch's norm has gradient 0 there too. A NaN sum stays NaN (not 0, which
-        # the clamp would make eps), so a vector holding NaN becomes NaN, as torch's
-        norm = where(positive, sqrt(where(positive, squares, 1.0)), squares)
+    p = float(p)
+    if p == math.inf:
+        norm = abs(input).amax(dim, keepdim=True)
+    elif p == -math.inf:
+        norm = abs(input).amin(dim, keepdim=True)
+    elif p == 0:
+        norm = sum(input != 0, dim, keepdim=True)
     elif p == 1:
         norm = sum(abs(input), dim, keepdim=True)
+    elif p == 2 or p > 0:
+        if p == 2:
+            powered = sum(input * input, dim, keepdim=True)
+        else:  # |x|**p taken at 1 where x is 0: its slope there is infinite for p < 1 (torch's is 0)
+            nonzero = input != 0
+            powered = sum(where(nonzero, abs(where(nonzero, input, 1.0)) ** p, 0.0), dim, keepdim=True)
+        positive = powered > 0
+        # the root is evaluated at 1 where the norm is 0: its infinite slope there would make the
+        # gradient NaN; torch's norm has gradient 0 there too. A NaN sum stays NaN (not 0, which
+        # the clamp would make eps), so a vector holding NaN becomes NaN, as torch's
+        root = where(positive, powered, 1.0)
+        root = sqrt(root) if p == 2 else root ** (1.0 / p)
+        norm = where(positive, root, powered)
     else:
         raise ValueError(
-            f"normalize: only p=2 (and p=1) is implemented, got p={p} for input of shape {tuple(input.shape)}"
+            f"normalize: p must be positive, 0 or +-inf, got p={p} for input of shape {tuple(input.shape)}"
         )
     return input / clamp(norm, min=eps)
 
@@ -637,24 +716,34 @@ def embedding(
 ):
     """The rows of ``weight`` (num_embeddings, D) at the int64 indices ``input`` (any shape), giving
     (*input.shape, D), as torch's (the native op). The row ``padding_idx`` (negative counts from the
-    end) is returned as it is but gets no gradient, as torch's. ``max_norm`` (renormalising rows in
-    place) and ``scale_grad_by_freq`` are not supported (a ValueError); ``sparse=True`` is accepted
-    and the gradient is dense."""
+    end) is returned as it is but gets no gradient, as torch's. ``scale_grad_by_freq`` divides each
+    row's gradient by how often its index occurs in ``input``, as torch's. ``max_norm``
+    (renormalising rows in place) is not supported (a ValueError); ``sparse=True`` is accepted and
+    the gradient is dense."""
     op = "embedding"
     _check_tensor(op, "input", input)
     _check_tensor(op, "weight", weight)
     if max_norm is not None:
         raise ValueError(f"{op}: max_norm (renormalising the looked-up rows in place) is not supported")
-    if scale_grad_by_freq:
-        raise ValueError(f"{op}: scale_grad_by_freq is not supported")
     if padding_idx is None:
-        return _embedding_native(input, weight)
-    rows = weight.shape[0] if weight.ndim else 0
-    if not isinstance(padding_idx, int) or isinstance(padding_idx, bool):
-        raise TypeError(f"{op}: padding_idx must be an int, got {padding_idx!r}")
-    if not -rows <= padding_idx < rows:
-        raise ValueError(f"{op}: padding_idx {padding_idx} must be within num_embeddings ({rows})")
-    return _embedding_native(input, weight, padding_idx % rows)  # the row's gradient is zeroed natively
+        out = _embedding_native(input, weight)
+    else:
+        rows = weight.shape[0] if weight.ndim else 0
+        if not isinstance(padding_idx, int) or isinstance(padding_idx, bool):
+            raise TypeError(f"{op}: padding_idx must be an int, got {padding_idx!r}")
+        if not -rows <= padding_idx < rows:
+            raise ValueError(f"{op}: padding_idx {padding_idx} must be within num_embeddings ({rows})")
+        padding_idx %= rows
+        out = _embedding_native(input, weight, padding_idx)  # the row's gradient is zeroed natively
+    if not scale_grad_by_freq or not weight.requires_grad:
+        return out
+    # each looked-up row's gradient divided by how often its index occurs in ``input``, as torch's:
+    # out + (out - out) * scale is out exactly, and its gradient is the upstream one times scale
+    indices = input.numpy().astype(np.int64)
+    _, inverse, counts = np.unique(indices, return_inverse=True, return_counts=True)
+    scale = (1.0 / counts[inverse.reshape(indices.shape)]).astype(np.float32)[..., None]
+    still = out.detach()
+    return still + (out - still) * _tensor(scale, device=out.device)
 
 
 def one_hot(tensor, num_classes: int = -1):

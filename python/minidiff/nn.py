@@ -6,8 +6,9 @@ runs ``forward``.
 
 The containers (``Sequential``, ``ModuleDict``, ``ParameterList``, ``ParameterDict``), the
 activations, the losses, the pooling layers (adaptive ones too), ``Unflatten``, ``BatchNorm2d``,
-``InstanceNorm2d``, ``PixelShuffle``/``PixelUnshuffle``, ``Dropout1d``/``Dropout2d`` and ``Conv1d``
-are written here in Python from the ops, for code ported from torch tutorials.
+``InstanceNorm1d``/``InstanceNorm2d``, ``PixelShuffle``/``PixelUnshuffle``, ``Dropout1d``/``Dropout2d``,
+``AlphaDropout``/``FeatureAlphaDropout`` and ``Conv1d`` are written here in Python from the ops, for
+code ported from torch tutorials (as is ``Embedding.from_pretrained``).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from ._core.nn import (
     Parameter,
 )
 from ._core.nn import ModuleList as _NativeModuleList
+from .autograd import no_grad
 from .functional_spatial import _pool_args
 from .optim import clip_grad_norm_, clip_grad_value_
 
@@ -1143,6 +1145,23 @@ def _norm_init(self, num_features, eps, momentum, affine, track_running_stats, b
         self.running_mean = self.running_var = self.num_batches_tracked = None
 
 
+def _reset_running_stats(self) -> None:
+    """torch's: running mean 0, running variance 1, no batch counted (when the statistics are tracked)."""
+    if self.track_running_stats:
+        init.zeros_(self.running_mean)
+        init.ones_(self.running_var)
+        init.zeros_(self.num_batches_tracked)
+
+
+def _reset_norm_parameters(self) -> None:
+    """torch's: the running statistics reset, the affine weight 1 and bias 0."""
+    self.reset_running_stats()
+    if self.weight is not None:
+        init.ones_(self.weight)
+    if self.bias is not None:
+        init.zeros_(self.bias)
+
+
 class _BatchNorm(_PythonModule):
     """BatchNorm1d's and BatchNorm2d's state, forward and repr (torch's ``_BatchNorm``); a subclass
     checks the input's rank in ``_check_input``. ``F.batch_norm`` normalises and updates the
@@ -1160,6 +1179,9 @@ class _BatchNorm(_PythonModule):
     ):
         super().__init__()
         _norm_init(self, num_features, eps, momentum, affine, track_running_stats, bias)
+
+    reset_running_stats = _reset_running_stats
+    reset_parameters = _reset_norm_parameters
 
     def _check_input(self, shape: tuple[int, ...]) -> None:
         raise NotImplementedError
@@ -1389,12 +1411,60 @@ class Dropout2d(_DropoutNd):
         return F.dropout2d(input, self.p, self.training)
 
 
-class InstanceNorm2d(_PythonModule):
-    """Normalises each channel of each sample of (N, C, H, W) or (C, H, W) input over H and W, as
-    torch's; ``affine=True`` adds a per-channel weight and bias (``bias=False``, keyword, keeps the
-    weight only). With ``track_running_stats=True`` training updates ``running_mean`` and
-    ``running_var`` (buffers, with ``num_batches_tracked`` as torch's, which instance norm leaves
-    at 0) and eval mode normalises with them."""
+class AlphaDropout(_DropoutNd):
+    """Dropout for SELU networks (see ``F.alpha_dropout``): while training each element is
+    dropped with probability ``p`` to SELU's saturation value and all are scaled and shifted to
+    keep zero mean and unit variance; identity in eval mode. Draws from minidiff's generator."""
+
+    def forward(self, input):  # noqa: A002
+        return F.alpha_dropout(input, self.p, self.training)
+
+
+class FeatureAlphaDropout(_DropoutNd):
+    """``AlphaDropout`` of whole channels of (N, C, *) input (see ``F.feature_alpha_dropout``)."""
+
+    def forward(self, input):  # noqa: A002
+        return F.feature_alpha_dropout(input, self.p, self.training)
+
+
+def _embedding_from_pretrained(
+    cls,
+    embeddings,
+    freeze: bool = True,
+    padding_idx=None,
+    max_norm=None,
+    norm_type: float = 2.0,
+    scale_grad_by_freq: bool = False,
+    sparse: bool = False,
+):
+    """torch's ``Embedding.from_pretrained``: an Embedding holding a copy of the 2-D
+    ``embeddings`` (num_embeddings, embedding_dim), its padding row included as given, frozen
+    (no gradient) unless ``freeze=False``."""
+    if not isinstance(embeddings, _core.Tensor):
+        raise TypeError(f"Embedding.from_pretrained: embeddings must be an md tensor, got {type(embeddings).__name__}")
+    if embeddings.ndim != 2:
+        raise ValueError(
+            f"Embedding.from_pretrained: embeddings must be 2-D (num_embeddings, embedding_dim), "
+            f"got shape {tuple(embeddings.shape)}"
+        )
+    rows, cols = embeddings.shape
+    embedding = cls(rows, cols, padding_idx, max_norm, norm_type, scale_grad_by_freq, sparse)
+    embedding.to(embeddings.device)
+    with no_grad():
+        embedding.weight.copy_(embeddings)
+    embedding.weight.requires_grad_(not freeze)
+    return embedding
+
+
+Embedding.from_pretrained = classmethod(_embedding_from_pretrained)
+
+
+class _InstanceNorm(_PythonModule):
+    """InstanceNorm1d's and InstanceNorm2d's state, forward and repr (torch's ``_InstanceNorm``):
+    each channel of each sample is normalised over its ``_dims`` spatial dims, batched or not."""
+
+    _dims = 2
+    _layout = "(C, H, W)", "(N, C, H, W)"
 
     def __init__(
         self,
@@ -1409,21 +1479,28 @@ class InstanceNorm2d(_PythonModule):
         super().__init__()
         _norm_init(self, num_features, eps, momentum, affine, track_running_stats, bias)
 
+    reset_running_stats = _reset_running_stats
+    reset_parameters = _reset_norm_parameters
+
     def forward(self, input):  # noqa: A002
+        op = type(self).__name__
         shape = tuple(input.shape)
-        if len(shape) not in (3, 4):
-            raise ValueError(f"InstanceNorm2d: expected 3D (C, H, W) or 4D (N, C, H, W) input, got shape {shape}")
-        channels = shape[-3]
+        if len(shape) not in (self._dims + 1, self._dims + 2):
+            unbatched, batched = self._layout
+            raise ValueError(
+                f"{op}: expected {self._dims + 1}D {unbatched} or {self._dims + 2}D {batched} input, got shape {shape}"
+            )
+        channels = shape[-self._dims - 1]
         if channels != self.num_features:
             if self.affine or self.track_running_stats:
-                raise ValueError(f"InstanceNorm2d: expected {self.num_features} channels, got input of shape {shape}")
+                raise ValueError(f"{op}: expected {self.num_features} channels, got input of shape {shape}")
             warnings.warn(
-                f"InstanceNorm2d: the input's {channels} channels do not match num_features={self.num_features} "
+                f"{op}: the input's {channels} channels do not match num_features={self.num_features} "
                 "(unused, as affine=False)",
                 UserWarning,
                 stacklevel=2,
             )
-        batched = len(shape) == 4
+        batched = len(shape) == self._dims + 2
         out = F.instance_norm(
             input if batched else input.unsqueeze(0),
             self.running_mean,
@@ -1441,6 +1518,22 @@ class InstanceNorm2d(_PythonModule):
             f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
             f"bias={self.bias is not None}, track_running_stats={self.track_running_stats}"
         )
+
+
+class InstanceNorm1d(_InstanceNorm):
+    """Normalises each channel of each sample of (N, C, L) or (C, L) input over L, as torch's
+    (the same state, buffers and rules as ``InstanceNorm2d``)."""
+
+    _dims = 1
+    _layout = "(C, L)", "(N, C, L)"
+
+
+class InstanceNorm2d(_InstanceNorm):
+    """Normalises each channel of each sample of (N, C, H, W) or (C, H, W) input over H and W, as
+    torch's; ``affine=True`` adds a per-channel weight and bias (``bias=False``, keyword, keeps the
+    weight only). With ``track_running_stats=True`` training updates ``running_mean`` and
+    ``running_var`` (buffers, with ``num_batches_tracked`` as torch's, which instance norm leaves
+    at 0) and eval mode normalises with them."""
 
 
 class Conv1d(_PythonModule):
@@ -1489,13 +1582,15 @@ class Conv1d(_PythonModule):
         self.groups = 1
         self.padding_mode = padding_mode
         self.weight = Parameter(_core.empty(out_channels, in_channels, k))
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5))  # bound 1 / sqrt(fan_in)
-        if bias:
-            self.bias = Parameter(_core.empty(out_channels))
-            bound = 1.0 / math.sqrt(in_channels * k)
+        self.bias = Parameter(_core.empty(out_channels)) if bias else None
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """torch's draw: kaiming_uniform with a = sqrt(5) (bound 1 / sqrt(fan_in)), the bias within that bound."""
+        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        if self.bias is not None:
+            bound = 1.0 / math.sqrt(self.in_channels * self.kernel_size[0])
             init.uniform_(self.bias, -bound, bound)
-        else:
-            self.bias = None
 
     def forward(self, input):  # noqa: A002
         return F._conv1d("Conv1d", input, self.weight, self.bias, self.stride, self.padding, 1, 1, self.padding_mode)
@@ -1601,6 +1696,7 @@ utils.clip_grad_value_ = clip_grad_value_
 __all__ = [
     "AdaptiveAvgPool2d",
     "AdaptiveMaxPool2d",
+    "AlphaDropout",
     "Attention",
     "AvgPool2d",
     "BatchNorm2d",
@@ -1612,11 +1708,13 @@ __all__ = [
     "Dropout1d",
     "Dropout2d",
     "Embedding",
+    "FeatureAlphaDropout",
     "Flatten",
     "GELU",
     "GroupNorm",
     "HuberLoss",
     "Identity",
+    "InstanceNorm1d",
     "InstanceNorm2d",
     "L1Loss",
     "LayerNorm",
