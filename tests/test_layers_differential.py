@@ -272,13 +272,11 @@ def test_alpha_dropout_modules_edge_cases(name):
 # ---- differences whose cause is in the native core (cpp/): pinned until it changes
 
 
-@pytest.mark.xfail(strict=True, reason="cpp/ops/conv.cpp: Conv2d/F.conv2d refuse an unbatched (C, H, W) input")
 def test_conv2d_unbatched_input():
     tm, mm = torch.nn.Conv2d(4, 4, 3, padding=1), md.nn.Conv2d(4, 4, 3, padding=1)
     _check_module(tm, mm, (4, 7, 6), steps=1)
 
 
-@pytest.mark.xfail(strict=True, reason="cpp/ops/conv.cpp: ConvTranspose2d refuses an unbatched (C, H, W) input")
 def test_conv_transpose2d_unbatched_input():
     _check_module(torch.nn.ConvTranspose2d(4, 6, 3), md.nn.ConvTranspose2d(4, 6, 3), (4, 5, 6), steps=1)
 

@@ -610,8 +610,10 @@ def test_conv2d_errors_name_the_shapes():
     x, w = md.zeros(1, 3, 8, 8), md.zeros(4, 2, 3, 3)
     with pytest.raises(ValueError, match=r"conv2d.*\[1, 3, 8, 8\].*\[4, 2, 3, 3\]"):
         F.conv2d(x, w)
-    with pytest.raises(ValueError, match=r"conv2d.*4-D.*\[3, 8, 8\]"):
-        F.conv2d(md.zeros(3, 8, 8), md.zeros(4, 3, 3, 3))
+    with pytest.raises(ValueError, match=r"conv2d.*4-D.*\[8, 8\]"):
+        F.conv2d(md.zeros(8, 8), md.zeros(4, 3, 3, 3))
+    # an unbatched (C, H, W) input is one image, as torch's
+    assert F.conv2d(md.zeros(3, 8, 8), md.zeros(4, 3, 3, 3)).shape == (4, 6, 6)
     with pytest.raises(ValueError, match=r"conv2d.*larger"):
         F.conv2d(md.zeros(1, 3, 2, 2), md.zeros(4, 3, 3, 3))
     with pytest.raises(ValueError, match=r"conv2d.*bias.*\[3\]"):

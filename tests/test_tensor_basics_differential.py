@@ -205,15 +205,16 @@ def test_clone_and_new_zeros_keywords():
 # ---- differences whose cause is outside this area (native code)
 
 
-@pytest.mark.xfail(strict=True, reason="cpp tensor(): an int past int64 wraps around instead of raising as torch")
 def test_tensor_from_too_large_int_raises():
     with pytest.raises((OverflowError, ValueError, RuntimeError)):
         md.tensor([2**63])
 
 
-@pytest.mark.xfail(strict=True, reason="cpp zeros/ones/empty: the size= keyword is refused (torch takes it)")
 def test_zeros_size_keyword():
     assert md.zeros(size=(2, 3)).shape == (2, 3)
+    assert md.ones(size=[4]).shape == (4,) and md.empty(size=(0, 2)).shape == (0, 2)
+    with pytest.raises(TypeError, match="not both"):
+        md.zeros(2, size=(2,))
 
 
 @pytest.mark.xfail(strict=True, reason="cpp clone(): a non-contiguous tensor's strides are not kept (preserve_format)")

@@ -34,11 +34,16 @@ Conv2dGeometry geometry(int64_t N, int64_t C, int64_t H, int64_t W, int64_t K, i
 
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, std::pair<int64_t, int64_t> stride,
               std::pair<int64_t, int64_t> padding) {
+  if (x.defined() && x.dim() == 3 && weight.defined() && weight.dim() == 4) {  // unbatched (C, H, W), as torch's
+    MD_CHECK(x.shape()[0] == weight.shape()[1], ValueError, "conv2d: input of shape ", x.shape(), " has ", x.shape()[0],
+             " channels but weight of shape ", weight.shape(), " expects ", weight.shape()[1]);
+    return squeeze(conv2d(unsqueeze(x, 0), weight, bias, stride, padding), 0);
+  }
   MD_PROFILE("conv2d");
   check_float("conv2d", x);
   check_float("conv2d", weight, "weight");
   check_same_device("conv2d", {&x, &weight, &bias});
-  MD_CHECK(x.dim() == 4, ValueError, "conv2d: input must be 4-D (N, C, H, W), got ", x.shape());
+  MD_CHECK(x.dim() == 4, ValueError, "conv2d: input must be 3-D (C, H, W) or 4-D (N, C, H, W), got ", x.shape());
   MD_CHECK(weight.dim() == 4, ValueError, "conv2d: weight must be 4-D (K, C, R, S), got ", weight.shape());
   MD_CHECK(weight.shape()[2] > 0 && weight.shape()[3] > 0, ValueError, "conv2d: the kernel of weight ", weight.shape(),
            " must be at least 1x1");
@@ -108,12 +113,17 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, std::pa
 
 Tensor conv_transpose2d(const Tensor& x, const Tensor& weight, const Tensor& bias, std::pair<int64_t, int64_t> stride,
                         std::pair<int64_t, int64_t> padding, std::pair<int64_t, int64_t> output_padding) {
+  if (x.defined() && x.dim() == 3 && weight.defined() && weight.dim() == 4) {  // unbatched (C_in, H, W), as torch's
+    MD_CHECK(x.shape()[0] == weight.shape()[0], ValueError, "conv_transpose2d: input of shape ", x.shape(), " has ",
+             x.shape()[0], " channels but weight of shape ", weight.shape(), " expects ", weight.shape()[0]);
+    return squeeze(conv_transpose2d(unsqueeze(x, 0), weight, bias, stride, padding, output_padding), 0);
+  }
   MD_PROFILE("conv_transpose2d");
   const char* op = "conv_transpose2d";
   check_float(op, x);
   check_float(op, weight, "weight");
   check_same_device(op, {&x, &weight, &bias});
-  MD_CHECK(x.dim() == 4, ValueError, op, ": input must be 4-D (N, C_in, H, W), got ", x.shape());
+  MD_CHECK(x.dim() == 4, ValueError, op, ": input must be 3-D (C_in, H, W) or 4-D (N, C_in, H, W), got ", x.shape());
   MD_CHECK(weight.dim() == 4, ValueError, op, ": weight must be 4-D (C_in, C_out, R, S), got ", weight.shape());
   MD_CHECK(weight.shape()[2] > 0 && weight.shape()[3] > 0, ValueError, op, ": the kernel of weight ", weight.shape(),
            " must be at least 1x1");

@@ -303,15 +303,18 @@ void bind_creation(py::module_& m) {
   auto factory = [&](const char* name, double value, bool fill) {
     m.def(
         name,
-        [shape_args, name, value, fill](const py::args& args, const py::object& dtype, const py::object& device,
-                                        bool requires_grad) {
-          const Shape s = shape_args(args, name);
+        [shape_args, name, value, fill](const py::args& args, const py::object& size, const py::object& dtype,
+                                        const py::object& device, bool requires_grad) {
+          if (!size.is_none() && args.size() > 0)
+            throw TypeError(str(name, ": give the size positionally or as size=, not both"));
+          const Shape s = size.is_none() ? shape_args(args, name) : to_shape(size, name);
           const DType dt = to_dtype(dtype, DType::Float32);
           Tensor t = fill ? full(s, value, dt, to_device(device)) : empty(s, dt, to_device(device));
           if (requires_grad) t.set_requires_grad(true);
           return t;
         },
-        py::kw_only(), py::arg("dtype") = py::none(), py::arg("device") = py::none(), py::arg("requires_grad") = false);
+        py::kw_only(), py::arg("size") = py::none(), py::arg("dtype") = py::none(), py::arg("device") = py::none(),
+        py::arg("requires_grad") = false);
   };
   factory("zeros", 0.0, true);
   factory("ones", 1.0, true);

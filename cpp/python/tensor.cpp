@@ -1,6 +1,7 @@
 // The Tensor class as Python sees it: NumPy interop, properties, operators with broadcasting and
 // Python scalars, views and indexing, reductions and autograd entry points.
 #include <cstring>
+#include <limits>
 #include <tuple>
 
 #include "bind.h"
@@ -33,6 +34,12 @@ Tensor from_array(const py::array& arr, const py::handle& dtype, Device device) 
       const double* p = a.data();
       for (py::ssize_t i = 0; i < a.size(); ++i)
         if (!std::isfinite(p[i])) throw ValueError("tensor: cannot convert non-finite values to int64");
+    }
+    if (kind == 'u' && arr.itemsize() == 8) {  // uint64 (a Python int past int64): refused, not wrapped
+      auto u = py::array_t<uint64_t, py::array::c_style | py::array::forcecast>::ensure(arr);
+      for (py::ssize_t i = 0; i < u.size(); ++i)
+        if (u.data()[i] > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
+          throw py::value_error(str("tensor: the value ", u.data()[i], " does not fit in int64"));
     }
     auto a = py::array_t<int64_t, py::array::c_style | py::array::forcecast>::ensure(arr);
     if (!a) throw TypeError("tensor: conversion to int64 failed");

@@ -818,6 +818,8 @@ def all(input: Tensor, dim=None, keepdim: bool = False) -> Tensor:  # noqa: A001
 
 
 def _count_reduce(mask: Tensor, dim, keepdim: bool) -> Tensor:
+    if isinstance(dim, (tuple, list)) and len(dim) == 0:
+        return mask  # an empty tuple of dims reduces none, as torch's any/all
     if dim is not None:
         return mask.sum(dim, keepdim=keepdim)
     total = mask.sum()

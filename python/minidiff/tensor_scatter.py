@@ -559,7 +559,8 @@ def _unique_result(values, inverse, counts, device, dtype, return_inverse: bool,
     out = _core.tensor(np.ascontiguousarray(values), dtype=dtype, device=device)
     result = [out]
     if return_inverse:
-        result.append(_core.tensor(np.ascontiguousarray(inverse, np.int64), dtype="int64", device=device))
+        # np.require, not ascontiguousarray: a 0-d input's inverse stays 0-d
+        result.append(_core.tensor(np.require(inverse, np.int64, "C"), dtype="int64", device=device))
     if return_counts:
         result.append(_core.tensor(np.ascontiguousarray(counts, np.int64), dtype="int64", device=device))
     return out if len(result) == 1 else tuple(result)
@@ -573,7 +574,7 @@ def unique(input: Tensor, sorted: bool = True, return_inverse: bool = False, ret
     x = _tensor("unique", "input", input)
     a = x.detach().numpy()
     if dim is None:
-        values, inverse, counts = np.unique(a.reshape(-1), return_inverse=True, return_counts=True)
+        values, inverse, counts = np.unique(a.reshape(-1), return_inverse=True, return_counts=True, equal_nan=False)
         inverse = inverse.reshape(a.shape)
     else:
         d = _dim("unique", dim, x.ndim)
