@@ -1,6 +1,8 @@
 // Basic layers and the diffusers Attention block.
 #include "nn/layers.h"
 
+#include <unordered_map>
+
 namespace md::nn {
 
 namespace {
@@ -188,10 +190,27 @@ Embedding::Embedding(int64_t n, int64_t d, int64_t padding)
 }
 
 std::string Embedding::extra_repr() const {
-  return str(num_embeddings, ", ", embedding_dim, padding_idx >= 0 ? str(", padding_idx=", padding_idx) : "");
+  return str(num_embeddings, ", ", embedding_dim, padding_idx >= 0 ? str(", padding_idx=", padding_idx) : "",
+             scale_grad_by_freq ? ", scale_grad_by_freq=True" : "", sparse ? ", sparse=True" : "");
 }
 
-Tensor Embedding::forward(const Tensor& idx) const { return embedding(idx, parameter("weight"), padding_idx); }
+Tensor Embedding::forward(const Tensor& idx) const {
+  const Tensor weight = parameter("weight");
+  Tensor out = embedding(idx, weight, padding_idx);
+  if (!scale_grad_by_freq || !out.requires_grad()) return out;
+  // out + (out - out) * scale is out, and its gradient the upstream one times scale: 1 / count
+  std::vector<int64_t> host(static_cast<size_t>(idx.numel()));
+  if (!host.empty()) to_host(contiguous(idx), host.data());
+  std::unordered_map<int64_t, int64_t> count;
+  for (int64_t i : host) ++count[i];
+  std::vector<float> scale(host.size());
+  for (size_t k = 0; k < host.size(); ++k) scale[k] = 1.0f / static_cast<float>(count[host[k]]);
+  Shape shape = idx.shape();
+  shape.push_back(1);
+  const Tensor s = from_host(scale.data(), shape, DType::Float32, out.device());
+  const Tensor still = out.detach();
+  return add(still, mul(sub(out, still), s));
+}
 
 std::shared_ptr<Module> ModuleList::at(int64_t i) const {
   const int64_t n = static_cast<int64_t>(children_.size());

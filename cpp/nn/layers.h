@@ -113,6 +113,9 @@ class Embedding : public Module {
   std::string extra_repr() const override;
   Tensor forward(const Tensor& idx) const;
   int64_t num_embeddings, embedding_dim, padding_idx;
+  // torch's flags: the gradient of each looked-up row divided by how often its index occurs in the
+  // batch; sparse is kept for the repr (the gradient is dense).
+  bool scale_grad_by_freq = false, sparse = false;
 };
 
 // A list of modules named "0", "1", ...

@@ -795,16 +795,28 @@ void bind_nn(py::module_& m) {
       .def("forward", &Identity::forward, py::arg("input"));
   py::class_<Dropout, Module, std::shared_ptr<Dropout>>(nn, "Dropout", py::dynamic_attr())
       .def(py::init<double, bool>(), py::arg("p") = 0.5, py::arg("inplace") = false)
-      .def("forward", &Dropout::forward, py::arg("input"), RG())
+      .def(
+          "forward",
+          [](const py::object& self, const py::object& input) -> py::object {
+            const Dropout& d = self.cast<const Dropout&>();
+            Tensor x = input.cast<Tensor>();
+            Tensor out;
+            {
+              py::gil_scoped_release release;
+              out = d.forward(x);
+            }
+            if (!d.inplace || out.impl() == x.impl()) return py::cast(out);
+            // inplace=True: the result written into the input, with Tensor._inplace_'s rules
+            return input.attr("_inplace_")("dropout_", py::cpp_function([out]() { return out; }), false);
+          },
+          py::arg("input"))
       .def_readwrite("p", &Dropout::p)
       .def_readonly("inplace", &Dropout::inplace);
   py::class_<Embedding, Module, std::shared_ptr<Embedding>>(nn, "Embedding", py::dynamic_attr())
       .def(py::init([](int64_t n, int64_t d, const py::object& padding_idx, const py::object& max_norm,
                        double norm_type, bool scale_grad_by_freq, bool sparse) {
              MD_CHECK(max_norm.is_none(), ValueError, "Embedding: max_norm (renormalising rows) is not supported");
-             MD_CHECK(!scale_grad_by_freq, ValueError, "Embedding: scale_grad_by_freq is not supported");
              (void)norm_type;  // only read with max_norm
-             (void)sparse;     // the gradient is dense
              int64_t p = -1;
              if (!padding_idx.is_none()) {
                p = padding_idx.cast<int64_t>();
@@ -812,7 +824,10 @@ void bind_nn(py::module_& m) {
                         "), got ", p);
                if (p < 0) p += n;
              }
-             return std::make_shared<Embedding>(n, d, p);
+             auto e = std::make_shared<Embedding>(n, d, p);
+             e->scale_grad_by_freq = scale_grad_by_freq;
+             e->sparse = sparse;
+             return e;
            }),
            py::arg("num_embeddings"), py::arg("embedding_dim"), py::arg("padding_idx") = py::none(),
            py::arg("max_norm") = py::none(), py::arg("norm_type") = 2.0, py::arg("scale_grad_by_freq") = false,
@@ -822,7 +837,9 @@ void bind_nn(py::module_& m) {
           "padding_idx",
           [](const Embedding& e) -> py::object { return e.padding_idx < 0 ? py::none() : py::cast(e.padding_idx); })
       .def_readonly("num_embeddings", &Embedding::num_embeddings)
-      .def_readonly("embedding_dim", &Embedding::embedding_dim);
+      .def_readonly("embedding_dim", &Embedding::embedding_dim)
+      .def_readwrite("scale_grad_by_freq", &Embedding::scale_grad_by_freq)
+      .def_readwrite("sparse", &Embedding::sparse);
 
   py::class_<ModuleList, Module, std::shared_ptr<ModuleList>>(nn, "ModuleList", py::dynamic_attr())
       .def(py::init([](const py::object& modules) {

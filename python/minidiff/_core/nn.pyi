@@ -295,7 +295,7 @@ class Identity(Module):
 
 class Dropout(Module):
     def __init__(self, p: typing.SupportsFloat | typing.SupportsIndex = 0.5, inplace: bool = False) -> None: ...
-    def forward(self, input: minidiff._core.Tensor) -> minidiff._core.Tensor: ...
+    def forward(self, input: typing.Any) -> typing.Any: ...
     @property
     def inplace(self) -> bool: ...
     @property
@@ -304,6 +304,8 @@ class Dropout(Module):
     def p(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> None: ...
 
 class Embedding(Module):
+    scale_grad_by_freq: bool
+    sparse: bool
     @classmethod
     def from_pretrained(
         cls,
