@@ -281,11 +281,18 @@ def test_conv_transpose2d_unbatched_input():
     _check_module(torch.nn.ConvTranspose2d(4, 6, 3), md.nn.ConvTranspose2d(4, 6, 3), (4, 5, 6), steps=1)
 
 
-@pytest.mark.xfail(strict=True, reason="cpp/ops/conv.cpp: padding='same' is refused for even kernel sizes")
-def test_conv2d_same_padding_even_kernel():
-    _check_module(
-        torch.nn.Conv2d(2, 3, (3, 2), padding="same"), md.nn.Conv2d(2, 3, (3, 2), padding="same"), (1, 2, 5, 5)
-    )
+@pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel")  # torch's note on its own copy
+@pytest.mark.parametrize("mode", ["zeros", "reflect", "circular"])
+@pytest.mark.parametrize("kernel", [(3, 2), (4, 4), (2, 5)])
+def test_conv2d_same_padding_even_kernel(kernel, mode):
+    tm = torch.nn.Conv2d(2, 3, kernel, padding="same", padding_mode=mode)
+    mm = md.nn.Conv2d(2, 3, kernel, padding="same", padding_mode=mode)
+    _check_module(tm, mm, (2, 2, 6, 7))
+    x = np.random.default_rng(5).standard_normal((1, 2, 6, 7)).astype(np.float32)
+    w = np.random.default_rng(6).standard_normal((3, 2, *kernel)).astype(np.float32)
+    want = torch.nn.functional.conv2d(torch.tensor(x), torch.tensor(w), padding="same").numpy()
+    got = md.F.conv2d(md.tensor(x), md.tensor(w), padding="same").numpy()
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
 
 
 def test_dropout_module_inplace_writes_input():

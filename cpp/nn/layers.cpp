@@ -77,10 +77,15 @@ std::string Conv2d::extra_repr() const {
 }
 
 Tensor Conv2d::forward(const Tensor& x) const {
-  if (padding_mode == "zeros") return conv2d(x, parameter("weight"), parameter("bias"), stride, padding);
-  MD_CHECK(x.dim() == 4, ValueError, "Conv2d: expected a 4D (N, C, H, W) input, got shape ", x.shape());
+  const auto [eh, ew] = same_extra;
+  if (padding_mode == "zeros") {
+    if (eh || ew) return conv2d(pad(x, {0, ew, 0, eh}), parameter("weight"), parameter("bias"), stride, padding);
+    return conv2d(x, parameter("weight"), parameter("bias"), stride, padding);
+  }
+  MD_CHECK(x.dim() == 4 || x.dim() == 3, ValueError,
+           "Conv2d: expected a 3D (C, H, W) or 4D (N, C, H, W) input, got shape ", x.shape());
   const Tensor padded =
-      pad_by_mode(x, {padding.second, padding.second, padding.first, padding.first}, padding_mode, "Conv2d");
+      pad_by_mode(x, {padding.second, padding.second + ew, padding.first, padding.first + eh}, padding_mode, "Conv2d");
   return conv2d(padded, parameter("weight"), parameter("bias"), stride, {0, 0});
 }
 

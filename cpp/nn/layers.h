@@ -33,6 +33,8 @@ class Conv2d : public Module {
   std::pair<int64_t, int64_t> kernel_size, stride, padding;
   std::string padding_mode;
   std::string padding_name;  // "same" or "valid" when padding was given so: the repr prints it, as torch's
+  // padding="same" with an even kernel: one more (bottom, right) row / column of padding, as torch's
+  std::pair<int64_t, int64_t> same_extra{0, 0};
 };
 
 // torch.nn.ConvTranspose2d (groups and dilation 1): weight (in_channels, out_channels, R, S).

@@ -28,6 +28,8 @@ std::pair<int64_t, int64_t> to_pair(const py::handle& obj, const char* op, const
 // odd kernel), and dilation and groups, which must be 1 here (ValueError otherwise).
 std::pair<int64_t, int64_t> conv_padding(const char* op, const py::handle& padding, std::pair<int64_t, int64_t> stride,
                                          std::pair<int64_t, int64_t> kernel);
+// padding="same" with an even kernel: the extra (bottom, right) padding torch adds; else (0, 0).
+std::pair<int64_t, int64_t> same_padding_extra(const py::handle& padding, std::pair<int64_t, int64_t> kernel);
 void check_dilation_groups(const char* op, const py::handle& dilation, int64_t groups);
 // An int (or anything with __index__, not a bool) that fits in int64; else TypeError/ValueError.
 int64_t to_index(const py::handle& obj, const char* op, const char* what);

@@ -158,10 +158,13 @@ void bind_functional(py::module_& m) {
         Tensor bias = opt(b, "conv2d", "bias");
         const auto st = to_pair(stride, "conv2d", "stride");
         check_dilation_groups("conv2d", dilation, groups);
-        const auto pd = conv_padding(
-            "conv2d", padding, st,
-            w.dim() == 4 ? std::make_pair(w.shape()[2], w.shape()[3]) : std::make_pair<int64_t, int64_t>(1, 1));
+        const auto kernel =
+            w.dim() == 4 ? std::make_pair(w.shape()[2], w.shape()[3]) : std::make_pair<int64_t, int64_t>(1, 1);
+        const auto pd = conv_padding("conv2d", padding, st, kernel);
+        const auto extra = same_padding_extra(padding, kernel);
         py::gil_scoped_release r;
+        if (extra.first || extra.second)  // an even kernel's 'same': one more row / column at the end
+          return conv2d(pad(x, {0, extra.second, 0, extra.first}), w, bias, st, pd);
         return conv2d(x, w, bias, st, pd);
       },
       py::arg("input"), py::arg("weight"), py::arg("bias") = py::none(), py::arg("stride") = 1, py::arg("padding") = 0,

@@ -82,9 +82,13 @@ std::pair<int64_t, int64_t> conv_padding(const char* op, const py::handle& paddi
   MD_CHECK(mode == "same", ValueError, op, ": padding must be an int, a pair, 'valid' or 'same', got '", mode, "'");
   MD_CHECK(stride.first == 1 && stride.second == 1, ValueError, op, ": padding='same' needs stride 1, got (",
            stride.first, ", ", stride.second, ")");
-  MD_CHECK(kernel.first % 2 == 1 && kernel.second % 2 == 1, ValueError, op,
-           ": padding='same' is supported for odd kernel sizes only, got (", kernel.first, ", ", kernel.second, ")");
-  return {kernel.first / 2, kernel.second / 2};
+  // an even kernel's extra row and column go at the bottom and right (same_padding_extra), as torch's
+  return {(kernel.first - 1) / 2, (kernel.second - 1) / 2};
+}
+
+std::pair<int64_t, int64_t> same_padding_extra(const py::handle& padding, std::pair<int64_t, int64_t> kernel) {
+  if (!py::isinstance<py::str>(padding) || padding.cast<std::string>() != "same") return {0, 0};
+  return {(kernel.first - 1) % 2, (kernel.second - 1) % 2};
 }
 
 void check_dilation_groups(const char* op, const py::handle& dilation, int64_t groups) {

@@ -728,6 +728,7 @@ void bind_nn(py::module_& m) {
              auto conv = std::make_shared<Conv2d>(in, out, kernel, stride, conv_padding(name, p, stride, kernel), bias,
                                                   padding_mode);
              if (py::isinstance<py::str>(p)) conv->padding_name = p.cast<std::string>();
+             conv->same_extra = same_padding_extra(p, kernel);
              return conv;
            }),
            py::arg("in_channels"), py::arg("out_channels"), py::arg("kernel_size"), py::arg("stride") = 1,
