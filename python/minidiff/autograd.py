@@ -5,8 +5,17 @@ from __future__ import annotations
 
 import functools
 import inspect
+import threading
 
 from . import _core
+
+_state = threading.local()  # per thread, as torch's grad and inference modes
+
+
+def is_inference_mode_enabled() -> bool:
+    """``torch.is_inference_mode_enabled``: True inside ``inference_mode()`` (not after an inner
+    ``inference_mode(False)``) on this thread."""
+    return getattr(_state, "inference", False)
 
 
 class _GradMode:
@@ -78,18 +87,26 @@ class no_grad(_GradMode):
 
 
 class inference_mode(_GradMode):
-    """torch.inference_mode: here the same as no_grad (``inference_mode(False)`` changes
-    nothing), as a context manager or a decorator."""
+    """torch.inference_mode: here no_grad that ``is_inference_mode_enabled()`` reports (tensors made
+    in it are ordinary ones); ``inference_mode(False)`` turns gradients on inside it, as torch's
+    does, as a context manager or a decorator."""
 
     _flag = True  # (also when used as @md.inference_mode, without a call)
 
     def __init__(self, mode: bool = True):
-        self._flag = mode
+        self._flag = bool(mode)
 
     def __enter__(self):
         self._prev = _core.is_grad_enabled()
-        _core.set_grad_enabled(self._prev and not self._flag)
+        self._prev_inference = is_inference_mode_enabled()
+        _core.set_grad_enabled(not self._flag)
+        _state.inference = self._flag
         return self
+
+    def __exit__(self, *exc):
+        _core.set_grad_enabled(self._prev)
+        _state.inference = self._prev_inference
+        return False
 
     def _clone(self) -> _GradMode:
         return inference_mode(self._flag)
@@ -137,6 +154,69 @@ def _as_tuple(what: str, x) -> tuple:
     raise TypeError(f"grad: {what} must be a tensor or a sequence of tensors, got {type(x).__name__}")
 
 
+def _cast_like(g, t):
+    """A gradient of another dtype is cast to its tensor's (as torch casts an int64 or bfloat16
+    gradient of a float32 output)."""
+    if isinstance(g, _core.Tensor) and isinstance(t, _core.Tensor) and g.dtype != t.dtype:
+        if t.dtype in ("float32", "bfloat16"):
+            return g.to(t.dtype)
+    return g
+
+
+def backward(
+    tensors,
+    grad_tensors=None,
+    retain_graph=None,
+    create_graph: bool = False,
+    grad_variables=None,
+    inputs=None,
+):
+    """``torch.autograd.backward``: accumulates into the leaves' ``.grad`` the gradients of
+    ``tensors``, each weighted by its entry of ``grad_tensors`` (None means 1 for a one-element
+    tensor), in one pass over the graph, which is freed unless ``retain_graph``. ``create_graph``
+    and ``inputs`` are not supported (NotImplementedError)."""
+    if grad_variables is not None:
+        if grad_tensors is not None:
+            raise RuntimeError("backward: pass grad_tensors or grad_variables, not both")
+        grad_tensors = grad_variables
+    if create_graph:
+        raise NotImplementedError("backward: create_graph=True (higher-order gradients) is not supported")
+    if inputs is not None:
+        raise NotImplementedError("backward: inputs= is not supported")
+    tensors = _as_tuple("tensors", tensors)
+    if not tensors:
+        raise RuntimeError("backward: no tensors to differentiate")
+    grads = (None,) * len(tensors) if grad_tensors is None else _as_tuple("grad_tensors", grad_tensors)
+    if len(grads) != len(tensors):
+        raise RuntimeError(f"backward: got {len(tensors)} tensors and {len(grads)} gradients")
+    for i, (t, g) in enumerate(zip(tensors, grads)):
+        if not isinstance(t, _core.Tensor):
+            raise TypeError(f"backward: tensors[{i}] must be a tensor, got {type(t).__name__}")
+        if not t.requires_grad:
+            raise RuntimeError(f"backward: element {i} of tensors does not require grad and does not have a grad_fn")
+        if g is None and t.numel() != 1:
+            raise RuntimeError(
+                f"backward: grad can be implicitly created only for scalar outputs, got shape {list(t.shape)} "
+                f"for element {i}"
+            )
+        if g is not None and not isinstance(g, _core.Tensor):
+            raise TypeError(f"backward: grad_tensors[{i}] must be a tensor or None, got {type(g).__name__}")
+        if g is not None and tuple(g.shape) != tuple(t.shape):
+            raise ValueError(f"backward: gradient of shape {list(g.shape)} for a tensor of shape {list(t.shape)}")
+    grads = tuple(_cast_like(g, t) for g, t in zip(grads, tensors))
+    if len(tensors) == 1:
+        tensors[0].backward(grads[0], retain_graph=bool(retain_graph))
+        return
+    # several tensors: one scalar sum(<t_i, g_i>) whose backward hands each t_i its g_i, so that
+    # every node of a shared graph runs (and its hooks fire) once, as in torch's single pass
+    with enable_grad():
+        total = None
+        for t, g in zip(tensors, grads):
+            term = t.sum() if g is None else (t * g.detach()).sum()
+            total = term if total is None else total + term
+    total.backward(retain_graph=bool(retain_graph))
+
+
 def grad(
     outputs,
     inputs,
@@ -164,6 +244,8 @@ def grad(
     elif materialize_grads and not allow_unused:
         raise ValueError("grad: materialize_grads=True needs allow_unused to be None or True")
     outputs, inputs = _as_tuple("outputs", outputs), _as_tuple("inputs", inputs)
+    if not inputs:
+        raise RuntimeError("grad: `inputs` argument to `grad()` cannot be empty.")
     if grad_outputs is None:
         grad_outputs = (None,) * len(outputs)
     else:
@@ -174,6 +256,7 @@ def grad(
         for i, t in enumerate(items):
             if not isinstance(t, _core.Tensor):
                 raise TypeError(f"grad: {name}[{i}] must be a tensor, got {type(t).__name__}")
+    grad_outputs = tuple(_cast_like(g, t) for g, t in zip(grad_outputs, outputs))
     grads = _core._grad(list(outputs), list(grad_outputs), list(inputs), bool(retain_graph))
     result = []
     for t, g in zip(inputs, grads):
