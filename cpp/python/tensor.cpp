@@ -624,6 +624,13 @@ void bind_tensor(py::module_& m) {
       .def_property(
           "grad",
           [](const Tensor& t) -> py::object {
+            if (t.grad_fn() && !retains_grad(t) &&
+                PyErr_WarnEx(PyExc_UserWarning,
+                             "The .grad attribute of a Tensor that is not a leaf Tensor is being accessed. Its .grad "
+                             "attribute won't be populated during autograd.backward(). If you indeed want the .grad "
+                             "field to be populated for a non-leaf Tensor, use .retain_grad() on the non-leaf Tensor.",
+                             1) != 0)
+              throw py::error_already_set();  // the warning made an error
             Tensor g = t.grad();
             if (!g.defined()) return py::none();
             return py::cast(g);
@@ -631,6 +638,9 @@ void bind_tensor(py::module_& m) {
           [](Tensor& t, const py::object& g) {
             if (g.is_none())
               t.set_grad(Tensor());
+            else if (!py::isinstance<Tensor>(g))
+              throw TypeError(str("assigned grad expected to be a Tensor or None but got grad of type ",
+                                  std::string(py::str(py::type::of(g).attr("__name__")))));
             else
               t.set_grad(g.cast<Tensor>());
           })
@@ -638,6 +648,8 @@ void bind_tensor(py::module_& m) {
           "backward",
           [](const Tensor& t, const py::object& gradient, bool retain_graph) {
             Tensor g = gradient.is_none() ? Tensor() : as_tensor_like(gradient, t, "backward");
+            if (g.defined() && g.dtype() != t.dtype() && t.dtype() == DType::Float32)
+              g = md::to_dtype(g.detach(), t.dtype());  // an int64 or bf16 gradient is cast, as torch's
             py::gil_scoped_release release;
             t.backward(g, retain_graph);
           },

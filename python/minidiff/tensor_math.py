@@ -794,14 +794,36 @@ def _advanced_write(self: Tensor, key: tuple, value, native_set, native_get) -> 
         written.reshape(-1)[offsets.reshape(-1)] = 1.0
         written = _core.tensor(written, device=self.device)
     with enable_grad() if graph else no_grad():
+        every = None  # each write's value element, in offsets' order
         if source is not None:
-            value = value.reshape(*(shape or (1,))).expand(*offsets.shape).reshape(-1)
-            value = native_get(value, _core.tensor(source, device=self.device))
+            every = value.reshape(*(shape or (1,))).expand(*offsets.shape).reshape(-1)
+            value = native_get(every, _core.tensor(source, device=self.device))
         if not graph:
             view.copy_(F.where(written, value, view))
             return
         region = native_get(self, basic)
-        native_set(self, basic, F.where(written, value, region))
+        out = F.where(written, value, region)
+        if isinstance(value, Tensor) and value.requires_grad:
+            out = out + _overwritten_writes(offsets.reshape(-1), source, every, value, view.shape, self.device)
+        native_set(self, basic, out)
+
+
+def _overwritten_writes(flat: np.ndarray, source, every, value: Tensor, shape, device):
+    """Zero, with the gradient torch's ``index_put_`` gives the writes a repeated index overwrote:
+    each still gets the gradient at its position (only the last write's value stays). ``flat``: the
+    view offset of each write; ``source``: the write each view element took, or None for a scalar
+    value."""
+    counts = np.bincount(flat, minlength=int(np.prod(shape)))
+    if counts.max(initial=0) <= 1:
+        return 0.0
+    if source is None:  # a scalar value written count times at a position: count - 1 extra gradients
+        extra = _core.tensor(np.maximum(counts - 1, 0).reshape(shape).astype(np.float32), device=device)
+        return (value - value.detach()) * extra
+    losers = np.setdiff1d(np.arange(flat.size), source.reshape(-1)[flat])
+    lost = every[_core.tensor(losers, device=device)]
+    zero = lost - lost.detach()
+    positions = _core.tensor(flat[losers], device=device)
+    return _core.zeros(int(np.prod(shape)), device=device).index_add(0, positions, zero).reshape(shape)
 
 
 def _install_mask_indexing() -> None:
