@@ -292,6 +292,7 @@ std::vector<Tensor> chunk(const Tensor& t, int64_t chunks, int64_t dim) {
   const int64_t size = t.shape()[dim];
   const int64_t step = (size + chunks - 1) / chunks;
   std::vector<Tensor> out;
+  if (size == 0) return std::vector<Tensor>(static_cast<size_t>(chunks), t);  // chunks empty pieces, as torch's
   for (int64_t s = 0; s < size; s += step) out.push_back(slice(t, dim, s, std::min(size, s + step)));
   return out;
 }

@@ -771,8 +771,11 @@ void bind_tensor(py::module_& m) {
                NoGradGuard no_grad;
                view = index(t, key);
              }
-             const Tensor v = is_scalar(value) ? full({}, value.cast<double>(), view.dtype(), view.device())
-                                               : as_tensor_like(value, view, "__setitem__");
+             Tensor v = is_scalar(value) ? full({}, value.cast<double>(), view.dtype(), view.device())
+                                         : as_tensor_like(value, view, "__setitem__");
+             // as torch: a value's extra leading 1s are dropped, and it takes the tensor's dtype
+             while (v.dim() > view.dim() && v.shape()[0] == 1) v = squeeze(v, 0);
+             if (v.dtype() != view.dtype()) v = md::to_dtype(v, view.dtype());
              Tensor self = t;
              if (inplace_in_graph(self, v.requires_grad(), "__setitem__")) return setitem_in_graph(self, key, v);
              py::gil_scoped_release release;
