@@ -66,8 +66,22 @@ TEST(conv2d_larger_than_the_parallel_grain) { run_case({2, 16, 17, 15, 8, 3, 3, 
 
 TEST(conv2d_rejects_bad_shapes) {
   CHECK_THROWS(conv2d(zeros({1, 3, 8, 8}), zeros({4, 2, 3, 3}), Tensor(), {1, 1}, {0, 0}), ValueError);
-  CHECK_THROWS(conv2d(zeros({3, 8, 8}), zeros({4, 3, 3, 3}), Tensor(), {1, 1}, {0, 0}), ValueError);
+  CHECK_THROWS(conv2d(zeros({8, 8}), zeros({4, 3, 3, 3}), Tensor(), {1, 1}, {0, 0}), ValueError);
+  CHECK_THROWS(conv2d(zeros({2, 8, 8}), zeros({4, 3, 3, 3}), Tensor(), {1, 1}, {0, 0}), ValueError);
   CHECK_THROWS(conv2d(zeros({1, 3, 2, 2}), zeros({4, 3, 3, 3}), Tensor(), {1, 1}, {0, 0}), ValueError);
   CHECK_THROWS(conv2d(zeros({1, 3, 4, 4}), zeros({4, 3, 3, 3}), zeros({3}), {1, 1}, {0, 0}), ValueError);
   CHECK_THROWS(conv2d(zeros({1, 3, 4, 4}), zeros({4, 3, 3, 3}), Tensor(), {0, 1}, {0, 0}), ValueError);
+}
+
+TEST(conv2d_unbatched_input_is_one_image) {
+  // (C, H, W) is convolved as (1, C, H, W), as torch's; the output drops the batch dim again
+  Tensor x = from_host(std::vector<float>(3 * 6 * 5, 0.5f).data(), {3, 6, 5}, DType::Float32);
+  Tensor w = from_host(std::vector<float>(4 * 3 * 3 * 3, 0.25f).data(), {4, 3, 3, 3}, DType::Float32);
+  Tensor one = conv2d(x, w, Tensor(), {1, 1}, {1, 1});
+  Tensor batched = conv2d(unsqueeze(x, 0), w, Tensor(), {1, 1}, {1, 1});
+  CHECK(one.shape() == (Shape{4, 6, 5}));
+  std::vector<float> a(one.numel()), b(batched.numel());
+  to_host(one, a.data());
+  to_host(batched, b.data());
+  CHECK(a == b);
 }
