@@ -376,12 +376,11 @@ def test_diagonal_is_a_view():
         np.testing.assert_array_equal(_np(x), np.eye(3, dtype=np.float32))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="cpp/ops/shape.cpp (view): any non-contiguous input is refused; torch views when the strides allow "
-    "(same shape, or splitting a dim)",
-)
-@pytest.mark.parametrize("expr", ["x.transpose(0, 1).view(4, 3, 5)", "x.transpose(1, 2).view(3, 5, 2, 2)"])
+@pytest.mark.parametrize(
+    "expr",
+    ["x.transpose(0, 1).view(4, 3, 5)", "x.transpose(1, 2).view(3, 5, 2, 2)", "x[:, 1:3].view(3, 2, 5)",
+     "x[::2].view(2, 20)", "x.transpose(0, 2).view(5, 2, 2, 3)", "x.transpose(0, 1)[:, :, None].view(4, 3, 1, 5)"],
+)  # fmt: skip
 def test_view_of_non_contiguous_with_compatible_strides(expr):
     _check(lambda x, L: eval(expr, {"x": x}))
 

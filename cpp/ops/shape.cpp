@@ -1,6 +1,7 @@
 // Views and shape ops: reshape, permute, slicing, expand, cat, pad. Views share storage with
 // their input; their backward maps the gradient back through the same geometry.
 #include <numeric>
+#include <optional>
 
 #include "core/profiler.h"
 #include "kernels.h"
@@ -39,11 +40,45 @@ Shape infer_shape(const char* op, const Shape& requested, int64_t numel, const S
 
 }  // namespace
 
+namespace {
+
+// The strides that read t's elements in row-major order as shape, without a copy, or nullopt when
+// no strides do: each run of t's dims that is contiguous in memory (a chunk) must be split or
+// merged into whole dims of the new shape (torch's rule for view of a non-contiguous tensor).
+std::optional<Shape> view_strides(const Shape& old_shape, const Shape& old_strides, const Shape& shape) {
+  Shape strides(shape.size(), 1);
+  if (shape_numel(old_shape) == 0 || old_shape.empty()) return contiguous_strides(shape);
+  int64_t view_d = static_cast<int64_t>(shape.size()) - 1;
+  int64_t chunk_stride = old_strides.back(), tensor_numel = 1, view_numel = 1;
+  for (int64_t d = static_cast<int64_t>(old_shape.size()) - 1; d >= 0; --d) {
+    tensor_numel *= old_shape[d];
+    // the end of a chunk: the next dim out does not continue it in memory
+    if (d == 0 || (old_shape[d - 1] != 1 && old_strides[d - 1] != tensor_numel * chunk_stride)) {
+      while (view_d >= 0 && (view_numel < tensor_numel || shape[view_d] == 1)) {
+        strides[view_d] = view_numel * chunk_stride;
+        view_numel *= shape[view_d];
+        --view_d;
+      }
+      if (view_numel != tensor_numel) return std::nullopt;
+      if (d > 0) {
+        chunk_stride = old_strides[d - 1];
+        tensor_numel = view_numel = 1;
+      }
+    }
+  }
+  if (view_d != -1) return std::nullopt;
+  return strides;
+}
+
+}  // namespace
+
 Tensor view(const Tensor& t, const Shape& shape) {
   const Shape s = infer_shape("view", shape, t.numel(), t.shape());
-  MD_CHECK(t.is_contiguous(), ValueError, "view: input of shape ", t.shape(), " with strides ", t.strides(),
-           " is not contiguous; use reshape()");
-  Tensor out = make_view(t, s, contiguous_strides(s), t.offset());
+  const std::optional<Shape> strides =
+      t.is_contiguous() ? contiguous_strides(s) : view_strides(t.shape(), t.strides(), s);
+  MD_CHECK(strides.has_value(), ValueError, "view: input of shape ", t.shape(), " with strides ", t.strides(),
+           " is not contiguous enough to view as ", s, "; use reshape()");
+  Tensor out = make_view(t, s, *strides, t.offset());
   if (any_requires_grad({&t})) {
     const Shape in_shape = t.shape();
     record("view", out, {t},
