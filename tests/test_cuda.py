@@ -916,6 +916,7 @@ def test_embedding_padding_idx_and_int64_pow_matmul():
     idx = r.integers(0, 10, size=(3, 7)).astype(np.int64)
     idx[0, :3] = 4  # the padding row, repeated
     check(lambda i, w: F.embedding(i, w, padding_idx=4), [idx, w], rtol=1e-5, atol=1e-5)
+    check(lambda i, w: F.embedding(i, w, padding_idx=4, scale_grad_by_freq=True), [idx, w], rtol=1e-5, atol=1e-5)
     a = r.integers(-9, 9, size=(4, 5)).astype(np.int64) + 2**40
     b = r.integers(0, 40, size=(4, 5)).astype(np.int64)
     for fn in (lambda x, y: x**y, lambda x, y: x @ y.T, lambda x, y: 3**y):

@@ -1,8 +1,6 @@
 // Basic layers and the diffusers Attention block.
 #include "nn/layers.h"
 
-#include <unordered_map>
-
 namespace md::nn {
 
 namespace {
@@ -200,21 +198,7 @@ std::string Embedding::extra_repr() const {
 }
 
 Tensor Embedding::forward(const Tensor& idx) const {
-  const Tensor weight = parameter("weight");
-  Tensor out = embedding(idx, weight, padding_idx);
-  if (!scale_grad_by_freq || !out.requires_grad()) return out;
-  // out + (out - out) * scale is out, and its gradient the upstream one times scale: 1 / count
-  std::vector<int64_t> host(static_cast<size_t>(idx.numel()));
-  if (!host.empty()) to_host(contiguous(idx), host.data());
-  std::unordered_map<int64_t, int64_t> count;
-  for (int64_t i : host) ++count[i];
-  std::vector<float> scale(host.size());
-  for (size_t k = 0; k < host.size(); ++k) scale[k] = 1.0f / static_cast<float>(count[host[k]]);
-  Shape shape = idx.shape();
-  shape.push_back(1);
-  const Tensor s = from_host(scale.data(), shape, DType::Float32, out.device());
-  const Tensor still = out.detach();
-  return add(still, mul(sub(out, still), s));
+  return embedding(idx, parameter("weight"), padding_idx, scale_grad_by_freq);
 }
 
 std::shared_ptr<Module> ModuleList::at(int64_t i) const {

@@ -30,7 +30,7 @@ Tensor upsample_nearest(const Tensor& x, int64_t scale_h, int64_t scale_w) {
   return out;
 }
 
-Tensor embedding(const Tensor& idx, const Tensor& weight, int64_t padding_idx) {
+Tensor embedding(const Tensor& idx, const Tensor& weight, int64_t padding_idx, bool scale_grad_by_freq) {
   MD_PROFILE("embedding");
   check_float("embedding", weight, "weight");
   MD_CHECK(idx.defined() && idx.dtype() == DType::Int64, TypeError, "embedding: indices must be an int64 tensor, got ",
@@ -54,10 +54,17 @@ Tensor embedding(const Tensor& idx, const Tensor& weight, int64_t padding_idx) {
   if (out.numel()) MD_DISPATCH(weight.device(), embedding_forward, out.f32(), ic.i64(), w.f32(), n, V, D);
   if (any_requires_grad({&weight})) {
     record("embedding", out, {Tensor(), weight},
-           [ic, n, V, D, padding_idx](const Tensor& g, const GradMask&) {
+           [ic, n, V, D, padding_idx, scale_grad_by_freq](const Tensor& g, const GradMask&) {
              Tensor gc = g.is_contiguous() ? g : contiguous(g);
              Tensor dw = Tensor::empty({V, D}, DType::Float32, g.device());
              if (dw.numel()) MD_DISPATCH(g.device(), embedding_backward, dw.f32(), gc.f32(), ic.i64(), n, V, D);
+             if (scale_grad_by_freq && dw.numel()) {
+               // each row's count: the same scatter of a column of ones, on the device
+               Tensor ones = full({n, 1}, 1.0, DType::Float32, g.device());
+               Tensor count = Tensor::empty({V, 1}, DType::Float32, g.device());
+               MD_DISPATCH(g.device(), embedding_backward, count.f32(), ones.f32(), ic.i64(), n, V, 1);
+               dw = div(dw, maximum(count, full({}, 1.0, DType::Float32, g.device())));  // unused rows stay 0
+             }
              if (padding_idx >= 0) {  // the padding row gets no gradient, as torch's
                Tensor row = slice(dw, 0, padding_idx, padding_idx + 1);
                fill_(row, 0.0);

@@ -169,7 +169,8 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
                                     std::optional<double> scale = std::nullopt);
 Tensor upsample_nearest(const Tensor& x, int64_t scale_h, int64_t scale_w);
 // The rows of weight at idx; the row padding_idx (>= 0; -1: none) gets no gradient, as torch's.
-Tensor embedding(const Tensor& idx, const Tensor& weight, int64_t padding_idx = -1);
+// scale_grad_by_freq: each row's gradient divided by how often its index occurs in idx, as torch's.
+Tensor embedding(const Tensor& idx, const Tensor& weight, int64_t padding_idx = -1, bool scale_grad_by_freq = false);
 Tensor dropout(const Tensor& x, double p, bool training, Generator* gen = nullptr);
 
 enum class Reduction { None, Mean, Sum };

@@ -261,8 +261,10 @@ void bind_functional(py::module_& m) {
       py::arg("mode") = "nearest");
   f.def(
       "embedding",
-      [](const Tensor& idx, const Tensor& w, int64_t padding_idx) { return embedding(idx, w, padding_idx); },
-      py::arg("input"), py::arg("weight"), py::arg("padding_idx") = -1, RG());
+      [](const Tensor& idx, const Tensor& w, int64_t padding_idx, bool scale_grad_by_freq) {
+        return embedding(idx, w, padding_idx, scale_grad_by_freq);
+      },
+      py::arg("input"), py::arg("weight"), py::arg("padding_idx") = -1, py::arg("scale_grad_by_freq") = false, RG());
   f.def(
       "dropout",
       [](const Tensor& x, double p, bool training, const py::object& gen) {

@@ -725,25 +725,15 @@ def embedding(
     _check_tensor(op, "weight", weight)
     if max_norm is not None:
         raise ValueError(f"{op}: max_norm (renormalising the looked-up rows in place) is not supported")
-    if padding_idx is None:
-        out = _embedding_native(input, weight)
-    else:
+    if padding_idx is not None:
         rows = weight.shape[0] if weight.ndim else 0
         if not isinstance(padding_idx, int) or isinstance(padding_idx, bool):
             raise TypeError(f"{op}: padding_idx must be an int, got {padding_idx!r}")
         if not -rows <= padding_idx < rows:
             raise ValueError(f"{op}: padding_idx {padding_idx} must be within num_embeddings ({rows})")
         padding_idx %= rows
-        out = _embedding_native(input, weight, padding_idx)  # the row's gradient is zeroed natively
-    if not scale_grad_by_freq or not weight.requires_grad:
-        return out
-    # each looked-up row's gradient divided by how often its index occurs in ``input``, as torch's:
-    # out + (out - out) * scale is out exactly, and its gradient is the upstream one times scale
-    indices = input.numpy().astype(np.int64)
-    _, inverse, counts = np.unique(indices, return_inverse=True, return_counts=True)
-    scale = (1.0 / counts[inverse.reshape(indices.shape)]).astype(np.float32)[..., None]
-    still = out.detach()
-    return still + (out - still) * _tensor(scale, device=out.device)
+    # the padding row's gradient is zeroed, and scale_grad_by_freq applied, in the native backward
+    return _embedding_native(input, weight, -1 if padding_idx is None else padding_idx, bool(scale_grad_by_freq))
 
 
 def one_hot(tensor, num_classes: int = -1):
