@@ -408,7 +408,6 @@ def test_tensor_backward_casts_gradient_dtype():
     np.testing.assert_array_equal(x.grad.numpy(), [2.0, 4.0])
 
 
-@pytest.mark.xfail(strict=True, reason="cpp (Tensor): detach_() is missing")
 def test_detach_in_place():
     x = md.tensor(np.array([1.0, 2.0], np.float32)).requires_grad_(True)
     y = x * 2
@@ -429,13 +428,11 @@ def test_grad_assignment_of_a_list_is_a_type_error():
         x.grad = [1.0, 2.0]
 
 
-@pytest.mark.xfail(strict=True, reason="cpp (Tensor.grad_fn): grad_fn is a str ('mul'), torch's is a Node with name()")
 def test_grad_fn_is_a_node():
     x = md.tensor(np.array([1.0, 2.0], np.float32)).requires_grad_(True)
     assert (x * 2).grad_fn.name() == "MulBackward0"
 
 
-@pytest.mark.xfail(strict=True, reason="cpp (Tensor.backward): the inputs= argument is not accepted")
 def test_tensor_backward_inputs():
     x = md.tensor(np.array([1.0, 2.0], np.float32)).requires_grad_(True)
     w = md.tensor(np.array([3.0, 4.0], np.float32)).requires_grad_(True)
@@ -449,3 +446,63 @@ def test_reading_grad_of_non_leaf_is_none():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         assert (x * 2).grad is None
+
+
+def _np(t):
+    return t.detach().numpy()
+
+
+def test_grad_fn_names_and_next_functions_as_torch():
+    for L in (md, torch):
+        x = L.tensor(np.array([1.0, 2.0], np.float32)).requires_grad_(True)
+        w = L.tensor(np.array([3.0, 4.0], np.float32)).requires_grad_(True)
+        y = (x * w).sum()
+        assert y.grad_fn.name() == "SumBackward0" and repr(y).endswith("grad_fn=<SumBackward0>)")
+        ((mul, _),) = y.grad_fn.next_functions
+        assert mul.name() == "MulBackward0" and y.grad_fn is y.grad_fn
+        leaves = [fn.variable for fn, _ in mul.next_functions]
+        assert [fn.name() for fn, _ in mul.next_functions] == ["torch::autograd::AccumulateGrad"] * 2
+        np.testing.assert_array_equal(_np(leaves[0]), [1.0, 2.0])
+        np.testing.assert_array_equal(_np(leaves[1]), [3.0, 4.0])
+        c = L.tensor(np.array([1.0, 1.0], np.float32))
+        assert (x * c).grad_fn.next_functions[1][0] is None  # an input that does not require grad
+
+
+@pytest.mark.parametrize("how", ["method", "function"])
+def test_backward_inputs_as_torch(how):
+    def run(L):
+        x = L.tensor(np.array([1.0, 2.0], np.float32)).requires_grad_(True)
+        w = L.tensor(np.array([3.0, 4.0], np.float32)).requires_grad_(True)
+        u = L.tensor(np.array([1.0, 1.0], np.float32)).requires_grad_(True)
+        q = L.tensor(np.array([5.0, 5.0], np.float32)).requires_grad_(True)
+        x.grad = L.tensor(np.array([10.0, 10.0], np.float32))  # accumulates onto it
+        m = x * w
+        n = (m * 3).sum() + 0 * u.sum()
+        inputs = [x, u, q, m]
+        n.backward(inputs=inputs) if how == "method" else L.autograd.backward(n, inputs=inputs)
+        return [None if t.grad is None else _np(t.grad) for t in (x, w, u, q, m)], m.retains_grad
+
+    (mg, mr), (tg, tr) = run(md), run(torch)
+    assert mr == tr
+    for a, b in zip(mg, tg):
+        assert (a is None) == (b is None)
+        if a is not None:
+            np.testing.assert_allclose(a, b)
+
+
+def test_backward_inputs_errors_as_torch():
+    for L in (md, torch):
+        x = L.tensor(np.array([1.0, 2.0], np.float32)).requires_grad_(True)
+        with pytest.raises(RuntimeError, match="cannot be empty"):
+            (x * 2).sum().backward(inputs=[])
+        with pytest.raises(RuntimeError):
+            (x * 2).sum().backward(inputs=[L.ones(2)])
+
+
+def test_detach_in_place_of_a_view_raises_as_torch():
+    for L in (md, torch):
+        x = L.tensor(np.array([1.0, 2.0], np.float32)).requires_grad_(True)
+        with pytest.raises(RuntimeError, match="view"):
+            (x * 2)[:1].detach_()
+        y = x * 2
+        assert y.detach_() is y

@@ -1,5 +1,6 @@
 // The Tensor class as Python sees it: NumPy interop, properties, operators with broadcasting and
 // Python scalars, views and indexing, reductions and autograd entry points.
+#include <cctype>
 #include <cstring>
 #include <limits>
 #include <tuple>
@@ -225,6 +226,21 @@ Shape shape_from_args(const py::args& args, const char* op) {
   return to_shape(args, op);
 }
 
+// torch's name of the backward node of an op ("mul" -> "MulBackward0", "group_norm" -> "GroupNormBackward0").
+std::string backward_node_name(const char* op) {
+  std::string out;
+  bool upper = true;
+  for (const char* c = op; *c; ++c) {
+    if (*c == '_') {
+      upper = true;
+      continue;
+    }
+    out += upper ? static_cast<char>(std::toupper(static_cast<unsigned char>(*c))) : *c;
+    upper = false;
+  }
+  return out + "Backward0";
+}
+
 std::string repr(const Tensor& t) {
   py::module_ np = py::module_::import("numpy");
   std::string body =
@@ -233,7 +249,7 @@ std::string repr(const Tensor& t) {
   if (t.device().is_cuda()) extra += ", device='" + t.device().str() + "'";
   if (t.dtype() != DType::Float32) extra += std::string(", dtype=") + dtype_name(t.dtype());
   if (t.grad_fn())
-    extra += std::string(", grad_fn=<") + t.grad_fn()->name() + ">";
+    extra += ", grad_fn=<" + backward_node_name(t.grad_fn()->name()) + ">";
   else if (t.requires_grad())
     extra += ", requires_grad=True";
   return "tensor(" + body + extra + ")";
@@ -455,7 +471,40 @@ Tensor clamp_bounds(const Tensor& t, const py::object& lo, const py::object& hi)
   return clamp(t, lo_d, hi_d);
 }
 
+// The AccumulateGrad entry of Node.next_functions: where a leaf's gradient is accumulated.
+struct AccumulateGrad {
+  std::shared_ptr<TensorImpl> leaf;
+};
+
+// Node.next_functions: one (node, 0) pair per input of the op: its Node, an AccumulateGrad for a
+// leaf that requires grad, None for an input that does not.
+py::tuple next_functions(const Node& n) {
+  py::tuple out(n.next().size());
+  for (size_t i = 0; i < n.next().size(); ++i) {
+    const Edge& e = n.next()[i];
+    py::object fn = e.node ? py::cast(e.node) : e.leaf ? py::cast(AccumulateGrad{e.leaf}) : py::none();
+    out[i] = py::make_tuple(fn, 0);
+  }
+  return out;
+}
+
 void bind_tensor(py::module_& m) {
+  py::class_<Node, std::shared_ptr<Node>>(m, "Node",
+                                          "Tensor.grad_fn: the backward node of the op that made a tensor (torch's "
+                                          "torch.autograd.graph.Node)")
+      .def("name", [](const Node& n) { return backward_node_name(n.name()); })
+      .def_property_readonly("next_functions", &next_functions)
+      .def("__repr__", [](const py::object& self) {
+        return str("<", backward_node_name(self.cast<const Node&>().name()), " object at ",
+                   static_cast<const void*>(self.ptr()), ">");
+      });
+  py::class_<AccumulateGrad>(m, "AccumulateGrad", "The node of Node.next_functions that accumulates a leaf's .grad")
+      .def("name", [](const AccumulateGrad&) { return std::string("torch::autograd::AccumulateGrad"); })
+      .def_property_readonly("variable", [](const AccumulateGrad& a) { return Tensor(a.leaf); })
+      .def_property_readonly("next_functions", [](const AccumulateGrad&) { return py::tuple(); })
+      .def("__repr__", [](const py::object& self) {
+        return str("<AccumulateGrad object at ", static_cast<const void*>(self.ptr()), ">");
+      });
   py::class_<HookHandle>(m, "RemovableHandle",
                          "What register_hook and the module hooks return: remove() takes the hook off")
       .def_readonly("id", &HookHandle::id)
@@ -491,7 +540,7 @@ void bind_tensor(py::module_& m) {
       .def_property_readonly("grad_fn",
                              [](const Tensor& t) -> py::object {
                                if (!t.grad_fn()) return py::none();
-                               return py::str(t.grad_fn()->name());
+                               return py::cast(t.grad_fn());
                              })
       .def_property_readonly("T",
                              [](const Tensor& t) {
@@ -588,6 +637,20 @@ void bind_tensor(py::module_& m) {
       .def(
           "clone", [](const Tensor& t) { return clone(t); }, RG())
       .def("detach", &Tensor::detach)
+      .def(
+          "detach_",
+          [](const py::object& self) {
+            // the tensor itself leaves the graph (a leaf that does not require grad); a view made
+            // in the graph cannot, as in torch (its base would lose track of it)
+            Tensor t = self.cast<Tensor>();
+            if (t.grad_fn() && is_view_op(t.grad_fn()->name()))
+              throw RuntimeError(str("detach_: the tensor of shape ", t.shape(), " is a view ('", t.grad_fn()->name(),
+                                     "'); can't detach views in-place, use detach() instead"));
+            t.impl()->grad_fn.reset();
+            t.impl()->requires_grad = false;
+            return self;
+          },
+          "Makes this tensor a leaf that does not require grad, in place")
       // autograd
       .def_property("requires_grad", &Tensor::requires_grad, &Tensor::set_requires_grad)
       .def(
@@ -646,14 +709,28 @@ void bind_tensor(py::module_& m) {
           })
       .def(
           "backward",
-          [](const Tensor& t, const py::object& gradient, bool retain_graph) {
+          [](const py::object& self, const py::object& gradient, const py::object& retain_graph_arg, bool create_graph,
+             const py::object& inputs) {
+            if (create_graph) {
+              PyErr_SetString(PyExc_NotImplementedError,
+                              "backward: create_graph=True (higher-order gradients) is not supported");
+              throw py::error_already_set();
+            }
+            const bool retain_graph = !retain_graph_arg.is_none() && retain_graph_arg.cast<bool>();
+            if (!inputs.is_none()) {  // accumulate into the given tensors only: minidiff.autograd.backward
+              py::module_::import("minidiff.autograd")
+                  .attr("backward")(self, gradient, py::arg("retain_graph") = retain_graph, py::arg("inputs") = inputs);
+              return;
+            }
+            const Tensor t = self.cast<Tensor>();
             Tensor g = gradient.is_none() ? Tensor() : as_tensor_like(gradient, t, "backward");
             if (g.defined() && g.dtype() != t.dtype() && t.dtype() == DType::Float32)
               g = md::to_dtype(g.detach(), t.dtype());  // an int64 or bf16 gradient is cast, as torch's
             py::gil_scoped_release release;
             t.backward(g, retain_graph);
           },
-          py::arg("gradient") = py::none(), py::arg("retain_graph") = false)
+          py::arg("gradient") = py::none(), py::arg("retain_graph") = py::none(), py::arg("create_graph") = false,
+          py::arg("inputs") = py::none())
       .def(
           "register_hook",
           [](const Tensor& t, const py::function& hook) {

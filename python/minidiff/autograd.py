@@ -173,16 +173,16 @@ def backward(
 ):
     """``torch.autograd.backward``: accumulates into the leaves' ``.grad`` the gradients of
     ``tensors``, each weighted by its entry of ``grad_tensors`` (None means 1 for a one-element
-    tensor), in one pass over the graph, which is freed unless ``retain_graph``. ``create_graph``
-    and ``inputs`` are not supported (NotImplementedError)."""
+    tensor), in one pass over the graph, which is freed unless ``retain_graph``. With ``inputs``,
+    only those tensors (leaves or not) get their gradients accumulated into ``.grad``; one the
+    graph does not reach keeps its ``.grad``. ``create_graph`` is not supported
+    (NotImplementedError)."""
     if grad_variables is not None:
         if grad_tensors is not None:
             raise RuntimeError("backward: pass grad_tensors or grad_variables, not both")
         grad_tensors = grad_variables
     if create_graph:
         raise NotImplementedError("backward: create_graph=True (higher-order gradients) is not supported")
-    if inputs is not None:
-        raise NotImplementedError("backward: inputs= is not supported")
     tensors = _as_tuple("tensors", tensors)
     if not tensors:
         raise RuntimeError("backward: no tensors to differentiate")
@@ -204,6 +204,9 @@ def backward(
         if g is not None and tuple(g.shape) != tuple(t.shape):
             raise ValueError(f"backward: gradient of shape {list(g.shape)} for a tensor of shape {list(t.shape)}")
     grads = tuple(_cast_like(g, t) for g, t in zip(grads, tensors))
+    if inputs is not None:
+        _backward_into(tensors, grads, inputs, bool(retain_graph))
+        return
     if len(tensors) == 1:
         tensors[0].backward(grads[0], retain_graph=bool(retain_graph))
         return
@@ -215,6 +218,26 @@ def backward(
             term = t.sum() if g is None else (t * g.detach()).sum()
             total = term if total is None else total + term
     total.backward(retain_graph=bool(retain_graph))
+
+
+def _backward_into(tensors, grads, inputs, retain_graph: bool) -> None:
+    """backward(inputs=...): the gradients with respect to ``inputs`` only, added to their ``.grad``."""
+    inputs = (inputs,) if isinstance(inputs, _core.Tensor) else tuple(inputs)
+    if not inputs:
+        raise RuntimeError("backward: the inputs argument cannot be empty")
+    for i, t in enumerate(inputs):
+        if not isinstance(t, _core.Tensor):
+            raise TypeError(f"backward: inputs[{i}] must be a tensor, got {type(t).__name__}")
+        if not t.requires_grad:
+            raise RuntimeError(f"backward: inputs[{i}] (shape {list(t.shape)}) does not require grad")
+    found = _core._grad(list(tensors), list(grads), list(inputs), retain_graph)
+    with no_grad():
+        for t, g in zip(inputs, found):
+            if g is None or (not t.is_leaf and t.retains_grad):  # unreached, or given its gradient already
+                continue
+            if not t.is_leaf:
+                t.retain_grad()  # as torch's: a non-leaf input keeps its gradient from now on
+            t.grad = g if t.grad is None else t.grad + g
 
 
 def grad(
