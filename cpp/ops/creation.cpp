@@ -1,5 +1,6 @@
 // Creation, host transfer, copies between layouts, devices and dtypes, and the in-place helpers
 // that optimisers and initialisers use outside autograd.
+#include <algorithm>
 #include <cmath>
 #include <optional>
 
@@ -185,9 +186,34 @@ Tensor contiguous(const Tensor& t) {
   return out;
 }
 
-Tensor clone(const Tensor& t) {
+namespace {
+
+// Whether t's elements fill numel() consecutive slots exactly once in some order of its dims (a
+// permutation of a contiguous tensor): torch's "non-overlapping and dense". Size-1 dims do not count.
+bool is_dense_permutation(const Tensor& t) {
+  std::vector<int64_t> dims;
+  for (int64_t d = 0; d < t.dim(); ++d)
+    if (t.shape()[d] != 1) dims.push_back(d);
+  std::sort(dims.begin(), dims.end(), [&](int64_t a, int64_t b) { return t.strides()[a] < t.strides()[b]; });
+  int64_t expected = 1;
+  for (int64_t d : dims) {
+    if (t.strides()[d] != expected) return false;
+    expected *= t.shape()[d];
+  }
+  return true;
+}
+
+}  // namespace
+
+Tensor clone(const Tensor& t, bool keep_strides) {
   MD_PROFILE("clone");
-  Tensor out = Tensor::empty(t.shape(), t.dtype(), t.device());
+  Tensor out;
+  if (keep_strides && !t.is_contiguous() && t.numel() > 0 && is_dense_permutation(t)) {
+    const Tensor flat = Tensor::empty({t.numel()}, t.dtype(), t.device());
+    out = Tensor::view_of(flat.storage(), t.shape(), t.strides(), 0, t.dtype());
+  } else {
+    out = Tensor::empty(t.shape(), t.dtype(), t.device());
+  }
   copy_elements(out, t);
   if (any_requires_grad({&t}))
     record("clone", out, {t}, [](const Tensor& g, const GradMask&) { return std::vector<Tensor>{g}; });

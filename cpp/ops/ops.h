@@ -35,7 +35,9 @@ void to_host(const Tensor& t, void* dst);
 Tensor contiguous(const Tensor& t);
 Tensor to_device(const Tensor& t, Device device);
 Tensor to_dtype(const Tensor& t, DType dtype);
-Tensor clone(const Tensor& t);
+// A copy of t, contiguous; with keep_strides, a permuted dense t (a transpose of a contiguous
+// tensor) keeps its strides, as torch's clone(memory_format=torch.preserve_format).
+Tensor clone(const Tensor& t, bool keep_strides = false);
 
 // ---- in-place, outside autograd (optimisers, accumulation, initialisation)
 void copy_(Tensor& dst, const Tensor& src);

@@ -635,7 +635,7 @@ void bind_tensor(py::module_& m) {
       .def(
           "contiguous", [](const Tensor& t) { return contiguous(t); }, RG())
       .def(
-          "clone", [](const Tensor& t) { return clone(t); }, RG())
+          "clone", [](const Tensor& t) { return clone(t, /*keep_strides=*/true); }, RG())
       .def("detach", &Tensor::detach)
       .def(
           "detach_",

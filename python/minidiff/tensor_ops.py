@@ -613,7 +613,11 @@ def _stride(self: Tensor, dim=None):
 
 
 def _clone(self: Tensor, *, memory_format=None) -> Tensor:
+    """A copy; a transposed (dense) tensor keeps its strides unless ``memory_format`` is
+    ``contiguous_format``, as torch's."""
     _check_memory_format("clone", memory_format)
+    if memory_format == contiguous_format and not self.is_contiguous():
+        return _native_contiguous(self)
     return _native_clone(self)
 
 
@@ -627,7 +631,8 @@ def _contiguous(self: Tensor, memory_format=None) -> Tensor:
 _native_contiguous = Tensor.contiguous
 _native_stride = Tensor.stride
 _native_clone = Tensor.clone
-# torch's memory formats: minidiff tensors are row-major, so both name the one layout it has
+# torch's memory formats: clone keeps a transposed tensor's strides under the first; the others
+# make row-major tensors
 preserve_format = "preserve_format"
 contiguous_format = "contiguous_format"
 

@@ -10,8 +10,10 @@ import typing
 from . import functional, nn, optim
 
 __all__: list[str] = [
+    "AccumulateGrad",
     "Device",
     "Generator",
+    "Node",
     "RemovableHandle",
     "Tensor",
     "arange",
@@ -78,6 +80,26 @@ class Generator:
     def set_state(self, arg0: tuple) -> None: ...
     @property
     def device(self) -> Device: ...
+
+class Node:
+    """
+    Tensor.grad_fn: the backward node of the op that made a tensor (torch's torch.autograd.graph.Node)
+    """
+    def __repr__(self) -> str: ...
+    def name(self) -> str: ...
+    @property
+    def next_functions(self) -> tuple: ...
+
+class AccumulateGrad:
+    """
+    The node of Node.next_functions that accumulates a leaf's .grad
+    """
+    def __repr__(self) -> str: ...
+    def name(self) -> str: ...
+    @property
+    def next_functions(self) -> tuple: ...
+    @property
+    def variable(self) -> ...: ...
 
 class RemovableHandle:
     """
@@ -942,7 +964,13 @@ class Tensor:
         """
         In place: ``atanh(self, ...)`` written into self.
         """
-    def backward(self, gradient: typing.Any = None, retain_graph: bool = False) -> None: ...
+    def backward(
+        self,
+        gradient: typing.Any = None,
+        retain_graph: typing.Any = None,
+        create_graph: bool = False,
+        inputs: typing.Any = None,
+    ) -> None: ...
     def baddbmm_(self, *args, **kwargs):
         """
         In place: ``baddbmm(self, ...)`` written into self.
@@ -983,7 +1011,11 @@ class Tensor:
         """
         In place, as the other in-place ops (outside the graph it writes; inside it rebases).
         """
-    def clone(self, *, memory_format=None) -> Tensor: ...
+    def clone(self, *, memory_format=None) -> Tensor:
+        """
+        A copy; a transposed (dense) tensor keeps its strides unless ``memory_format`` is
+            ``contiguous_format``, as torch's.
+        """
     def contiguous(self, memory_format=None) -> Tensor:
         """
         The tensor itself when it is contiguous, else a contiguous copy, as torch's.
@@ -1013,6 +1045,10 @@ class Tensor:
         In place: ``deg2rad(self, ...)`` written into self.
         """
     def detach(self) -> Tensor: ...
+    def detach_(self) -> typing.Any:
+        """
+        Makes this tensor a leaf that does not require grad, in place
+        """
     def dim(self) -> int: ...
     def div(self, other, *, rounding_mode=None):
         """
