@@ -283,32 +283,59 @@ def test_basic_setitem_casts_the_value(direction):
     np.testing.assert_array_equal(out[1], out[0])
 
 
-# ---- keys torch takes and minidiff refuses
+# ---- torch's other spellings of keys: Python bools, several ellipses, ranges and inner tuples
+
+KEYS = {
+    "True": lambda x, L: x[True],
+    "False": lambda x, L: x[False],
+    "None, True, int": lambda x, L: x[None, True, 0],
+    "True after ellipsis": lambda x, L: x[..., True],
+    "False among slices": lambda x, L: x[1:, False, None],
+    "False after ellipsis": lambda x, L: x[0, ..., False],
+    "two ellipses": lambda x, L: x[..., ...],
+    "int between ellipses": lambda x, L: x[..., 0, ...],
+    "three ellipses": lambda x, L: x[0, ..., 1, ..., ...],
+    "range": lambda x, L: x[range(2)],
+    "range of a later dim": lambda x, L: x[0, range(1, 3)],
+    "inner tuple": lambda x, L: x[(0, 1),],
+    "inner tuples, two dims": lambda x, L: x[(1, 0), (2, 1)],
+    "inner tuple after ellipsis": lambda x, L: x[..., (0, 2)],
+}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="cpp/python/tensor.cpp (index): Python bools are refused; torch reads x[True] as x[None] and "
-    "x[False] as an empty new leading dim",
-)
-@pytest.mark.parametrize("key", [True, False])
-def test_python_bool_key(key):
-    _check(lambda x, L: x[key], grad=False)
+@pytest.mark.parametrize("name", list(KEYS))
+def test_torch_key_spellings_read(name):
+    _check(KEYS[name], grad="False" not in name)
 
 
-@pytest.mark.xfail(strict=True, reason="cpp/python/tensor.cpp (index): x[..., ...] is refused; torch accepts it")
-def test_two_ellipses():
-    _check(lambda x, L: x[..., ...], grad=False)
+@pytest.mark.parametrize("name", list(KEYS))
+def test_torch_key_spellings_write(name):
+    out = []
+    for L in (torch, md):
+        x = L.tensor(_data(SHAPE))
+        KEYS[name](x, L)  # the read is valid
+        key = _key_of(KEYS[name])
+        x[key] = -1.0
+        out.append(_np(x))
+    np.testing.assert_array_equal(out[1], out[0])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="tensor_math.py (_is_index_array) / cpp/python/tensor.cpp: a range or a tuple inside the key is "
-    "refused; torch reads both as index lists",
-)
-@pytest.mark.parametrize("which", ["range", "inner tuple"])
-def test_range_and_inner_tuple_keys(which):
-    _check((lambda x, L: x[range(2)]) if which == "range" else (lambda x, L: x[(0, 1),]), grad=False)
+def _key_of(read):
+    """The key a KEYS entry reads with (it indexes a recorder once)."""
+
+    class Recorder:
+        def __getitem__(self, key):
+            return key
+
+    return read(Recorder(), None)
+
+
+def test_several_bools_in_a_key_are_refused_clearly():
+    x = md.tensor(_data(SHAPE))
+    with pytest.raises(IndexError, match="more than one True/False"):
+        x[True, ..., False]
+    with pytest.raises(IndexError, match="False together with index lists"):
+        x[False, [0, 1]]
 
 
 # ---- views share storage

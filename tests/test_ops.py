@@ -397,9 +397,11 @@ def test_indexing_errors(key, exc):
         md.zeros(3, 4, 5)[key]
 
 
-def test_index_two_ellipses_raises():
-    with pytest.raises(IndexError):
-        md.zeros(3, 4)[..., 0, ...]
+def test_index_later_ellipses_cover_no_dim():
+    # as torch's (and unlike NumPy's, which refuses them): the first '...' covers the free dims
+    x = np.arange(24, dtype=np.float32).reshape(2, 3, 4)
+    np.testing.assert_array_equal(md.tensor(x)[..., 0, ...].numpy(), x[..., 0])
+    np.testing.assert_array_equal(md.tensor(x)[0, ..., 1, ...].numpy(), x[0, :, 1])
 
 
 # ---------------------------------------------------------------- cat and stack

@@ -618,6 +618,59 @@ def _bool_lists_as_masks(key):
     return key
 
 
+class _FalseKey(tuple):
+    """A key that held False: the key with None in its place (see _torch_key)."""
+
+    falses: tuple[int, ...] = ()  # the positions in the key that held False
+
+
+def _torch_key(key):
+    """``key`` with torch's other spellings made ones the indexing reads: a range or an inner tuple
+    is an index list, True a new dim (None) and False a new dim that the read empties (a
+    _FalseKey), and each '...' after the first is dropped (torch reads it as covering no dim)."""
+    if isinstance(key, bool):
+        key = (key,)
+    elif isinstance(key, range):
+        return list(key)
+    if not isinstance(key, tuple):
+        return key
+    if sum(k is Ellipsis for k in key) < 2 and not any(isinstance(k, (bool, range, tuple)) for k in key):
+        return key  # the common keys
+    if sum(isinstance(k, bool) for k in key) > 1:  # torch broadcasts them together as 0-d masks
+        raise IndexError(f"tensor indexing: more than one True/False in the key {key!r} is not supported")
+    out, falses, ellipsis = [], [], False
+    for k in key:
+        if k is Ellipsis:
+            if not ellipsis:
+                out.append(k)
+            ellipsis = True
+        elif isinstance(k, bool):
+            falses += [] if k else [len(out)]
+            out.append(None)
+        elif isinstance(k, (range, tuple)):
+            out.append(list(k))
+        else:
+            out.append(k)
+    if not falses:
+        return tuple(out)
+    key = _FalseKey(out)
+    key.falses = tuple(falses)
+    return key
+
+
+def _false_dims(key: _FalseKey, ndim: int) -> list[int]:
+    """The dims of key's result that its Falses make (key holds ints, slices, None and '...')."""
+    if any(_is_mask(k) or _is_index_array(k) for k in key):
+        raise IndexError("tensor indexing: False together with index lists or tensors is not supported")
+    rest = ndim - sum(k is not None and k is not Ellipsis for k in key)
+    dims, dim = [], 0
+    for i, k in enumerate(key):
+        if i in key.falses:
+            dims.append(dim)
+        dim += rest if k is Ellipsis else int(k is None or isinstance(k, slice))
+    return dims
+
+
 def _is_mask(k) -> bool:
     if isinstance(k, np.ndarray):
         return k.dtype == bool and k.ndim > 0
@@ -830,6 +883,13 @@ def _install_mask_indexing() -> None:
     native_get, native_set = Tensor.__getitem__, Tensor.__setitem__
 
     def __getitem__(self, key) -> Tensor:
+        key = _torch_key(key)
+        if isinstance(key, _FalseKey):  # x[False]: a new dim of size 0
+            dims = _false_dims(key, self.ndim)
+            out = native_get(self, tuple(key))
+            for d in dims:
+                out = out.narrow(d, 0, 0)
+            return out
         key = _bool_lists_as_masks(key)
         if isinstance(key, tuple):
             # masks, or several index arrays (t[rows, cols]): NumPy's advanced indexing; the native
@@ -843,6 +903,10 @@ def _install_mask_indexing() -> None:
         return _advanced_read(self, [_Advanced(0, 0, mask)], native_get)
 
     def __setitem__(self, key, value) -> None:
+        key = _torch_key(key)
+        if isinstance(key, _FalseKey):  # x[False] = v selects nothing
+            _false_dims(key, self.ndim)
+            return None
         key = _bool_lists_as_masks(key)
         if isinstance(key, tuple) and any(_is_mask(k) or _is_index_array(k) for k in key):
             return _advanced_write(self, key, value, native_set, native_get)
