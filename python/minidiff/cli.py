@@ -14,6 +14,7 @@ import argparse
 import dataclasses
 import json
 import logging
+import math
 import os
 import platform
 import sys
@@ -97,6 +98,16 @@ def _seed(text: str) -> int:
     return value
 
 
+def _finite_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
+
+
 def _json_or_file(text: str) -> dict:
     try:
         data = json.loads(text) if text.lstrip().startswith("{") else json.loads(Path(text).read_text("utf-8"))
@@ -170,7 +181,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--resume",
         metavar="WHERE",
         help="'latest' (the output directory's newest checkpoint), 'auto' (latest if any, else start fresh), "
-        "or a checkpoint directory; the run continues with the checkpoint's config plus any flags given",
+        "or a checkpoint directory; the run continues with the checkpoint's config plus any flags given, in the "
+        "run directory that holds the checkpoint unless --out (or --config) names another",
     )
     train.add_argument(
         "--overwrite", action="store_true", help="start afresh in an output directory that holds checkpoints"
@@ -198,7 +210,8 @@ def build_parser() -> argparse.ArgumentParser:
         required=True,
         metavar="DIR",
         help="a pipeline folder (model_index.json, unet/, scheduler/), a UNet folder, a run directory "
-        "(its model/), or a checkpoint directory (its EMA weights)",
+        "(its model/; its latest checkpoint while it has none), a checkpoints folder (its latest), or a "
+        "checkpoint directory (its EMA weights)",
     )
     sample.add_argument("--n", type=int, default=64, help="number of images (default 64)")
     sample.add_argument(
@@ -213,7 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="denoising steps (default: 50 for DDIM, 1000 for DDPM, 20 for dpm, 30 for euler and euler-a, "
         "50 for pndm and lms)",
     )
-    sample.add_argument("--eta", type=float, default=0.0, help="DDIM noise (0 = deterministic; DDIM only)")
+    sample.add_argument("--eta", type=_finite_float, default=0.0, help="DDIM noise (0 = deterministic; DDIM only)")
     sample.add_argument("--seed", type=_seed, default=0)
     sample.add_argument("--out", default="samples.png", metavar="PNG", help="grid image (default samples.png)")
     sample.add_argument("--npz", metavar="FILE", help="raw images (default: the --out path with .npz)")
@@ -224,7 +237,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="class-conditional models: a class index, a comma list to cycle through, 'all' (default: "
         "each class in turn, one per grid column) or 'none' (unconditional)",
     )
-    sample.add_argument("--guidance", type=float, default=1.0, help="classifier-free guidance scale (default 1)")
+    sample.add_argument(
+        "--guidance", type=_finite_float, default=1.0, help="classifier-free guidance scale (default 1)"
+    )
     sample.add_argument(
         "--batch-size",
         type=_positive_int,
@@ -272,12 +287,27 @@ def _resolve_train_config(args: argparse.Namespace):
         else:
             resume_path = ckpt.resolve_checkpoint(args.resume)
     if resume_path is not None:
+        run_dir = _run_dir_of(resume_path)
+        if run_dir is not None and "output_dir" not in flags and "output_dir" not in file_values:
+            # the run goes on where its checkpoint lies, not in the output_dir stored in it: a copied or
+            # moved run would otherwise write into (and prune) the checkpoints of the original
+            flags["output_dir"] = str(run_dir)
         saved = ckpt.load_checkpoint(resume_path).state
         base = saved.get("config", {})
         config = TrainingConfig.from_dict({**base, **file_values, **flags})
         return config, resume_path, flags
 
     return TrainingConfig.from_dict(_fresh_values(args, flags, file_values)), None, flags
+
+
+def _run_dir_of(checkpoint: Path) -> Path | None:
+    """The output directory of a Trainer checkpoint ``<run>/checkpoints/step-N``, or None for one elsewhere."""
+    from . import checkpoint as ckpt
+
+    root = Path(checkpoint).parent
+    if root.name != ckpt.CHECKPOINTS_DIR:  # e.g. "." for a checkpoint given from inside checkpoints/
+        root = root.resolve()
+    return root.parent if root.name == ckpt.CHECKPOINTS_DIR else None
 
 
 def _fresh_values(args: argparse.Namespace, flags: dict[str, Any], file_values: dict[str, Any]) -> dict[str, Any]:
@@ -436,8 +466,13 @@ def _load_for_sampling(path: Path, device: str):
 
     if (path / "model").is_dir() and not (path / "config.json").is_file():
         path = path / "model"
+    elif (path / ckpt.CHECKPOINTS_DIR).is_dir() or (path / ckpt.LATEST_FILE).is_file():
+        # a run without model/ (stopped before its end) or a checkpoints folder: its newest checkpoint
+        path = ckpt.resolve_checkpoint(path)
     if (path / ckpt.STATE_FILE).is_file():
         c = ckpt.load_checkpoint(path)
+        if not isinstance(c.state.get("model_config"), dict) or "model" not in c.tensors:
+            raise ckpt.CheckpointError(f"checkpoint {c.path} is not a Trainer checkpoint: it holds no model config")
         unet = UNet2DModel.from_config(c.state["model_config"])
         weights = {**c.tensors["model"], **c.tensors.get("ema", {})}  # the EMA weights where there are any
         unet.load_state_dict(weights, strict=True)

@@ -147,6 +147,10 @@ class TrainingConfig:
     def __post_init__(self):
         if self.output_dir == "":
             self.output_dir = None
+        # NumPy scalars pass validation but neither JSON nor TOML writes them (nor a checkpoint's state.json,
+        # which would fail only after the first stretch of training): plain Python values from here on
+        for f in dataclasses.fields(self):
+            setattr(self, f.name, _plain(getattr(self, f.name)))
         if isinstance(self.model_config, dict):
             # lists, as JSON and TOML give them back, so a config equals itself after a round trip
             self.model_config = {k: list(v) if isinstance(v, tuple) else v for k, v in self.model_config.items()}
@@ -196,6 +200,10 @@ class TrainingConfig:
             positive(name)
         for name in ("save_every", "warmup_steps", "checkpoint_every", "ema_update_after_step", "seed", "sample_seed"):
             non_negative(name)
+        for name in ("seed", "sample_seed"):
+            # md.Generator's range; checked here, as sample_seed would fail only at the first sample grid
+            if getattr(self, name) >= 2**64:
+                raise ValueError(f"TrainingConfig.{name} must be below 2**64, got {getattr(self, name)!r}")
         for name in ("learning_rate", "eps", "weight_decay", "min_lr", "max_grad_norm", "sample_eta"):
             non_negative(name, integer=False)
         for name in ("max_steps", "sample_every", "num_classes", "image_size", "num_threads"):
@@ -216,6 +224,8 @@ class TrainingConfig:
         choice("beta_schedule", ("linear", "scaled_linear", "squaredcos_cap_v2", "sigmoid"))
         choice("mixed_precision", MIXED_PRECISION)
         if self.channels is not None:
+            if not isinstance(self.channels, (int, np.integer)):  # 1.0 == 1 would pass the choice below
+                raise ValueError(f"TrainingConfig.channels must be one of [1, 3], got {self.channels!r}")
             choice("channels", (1, 3))
         # checked here rather than when the first sample grid fails, after the training it would waste
         if self.sample_steps > self.num_train_timesteps:
@@ -328,6 +338,21 @@ _FLOAT_FIELDS = [f.name for f in dataclasses.fields(TrainingConfig) if f.type ==
 _BOOL_FIELDS = [f.name for f in dataclasses.fields(TrainingConfig) if f.type == "bool"]
 
 
+def _plain(value: Any) -> Any:
+    """``value`` with NumPy scalars (also inside lists, tuples and dicts) turned into Python's bool/int/float."""
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return float(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_plain(v) for v in value)
+    return value
+
+
 def _coerce(name: str, value: Any) -> Any:
     # JSON and TOML write 1e-3 and 1.0 as floats but "2" as an int: let an int stand for a float field
     if name in _FLOAT_FIELDS and isinstance(value, int) and not isinstance(value, bool):
@@ -361,10 +386,35 @@ def _toml_value(value: Any) -> str:
             return "inf" if value > 0 else "-inf"
         return repr(value)
     if isinstance(value, str):
-        return json.dumps(value)  # a JSON string is a valid TOML basic string
+        return _toml_string(value)
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
     raise ValueError(f"cannot write {value!r} ({type(value).__name__}) to TOML")
+
+
+_TOML_ESCAPES = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\t": "\\t", "\n": "\\n", "\f": "\\f", "\r": "\\r"}
+
+
+def _toml_string(text: str) -> str:
+    """A TOML basic string. Not json.dumps: that writes a character beyond U+FFFF as two \\u escapes of
+    surrogates, which TOML readers reject, so a config holding one could be saved but never loaded."""
+    out = []
+    for ch in text:
+        code = ord(ch)
+        if ch in _TOML_ESCAPES:
+            out.append(_TOML_ESCAPES[ch])
+        elif code < 0x20 or code == 0x7F:  # control characters must be escaped
+            out.append(f"\\u{code:04X}")
+        elif 0xD800 <= code <= 0xDFFF:
+            raise ValueError(f"cannot write {text!r} to TOML: it holds a lone surrogate (U+{code:04X})")
+        else:
+            out.append(ch)
+    return '"' + "".join(out) + '"'
+
+
+def _toml_key(key: str) -> str:
+    # a bare key where TOML allows one, else a quoted one
+    return key if key and all(c.isascii() and (c.isalnum() or c in "_-") for c in key) else _toml_string(key)
 
 
 def _toml_dumps(data: dict[str, Any], defaults: dict[str, Any]) -> str:
@@ -393,7 +443,7 @@ def _toml_dumps(data: dict[str, Any], defaults: dict[str, Any]) -> str:
                     f"TrainingConfig: TOML cannot hold null for {key}.{k} (left out, it would take the model's "
                     "default instead); save the config as .json"
                 )
-            lines.append(f"{k} = {_toml_value(v)}")
+            lines.append(f"{_toml_key(k)} = {_toml_value(v)}")
     return "\n".join(lines) + "\n"
 
 
@@ -536,9 +586,9 @@ class _MetricsLog:
             for line in path.read_text(encoding="utf-8").splitlines():
                 try:
                     row = json.loads(line)
-                except ValueError:
-                    continue  # a line cut short by the crash
-                step = int(row.get("step", 0))
+                    step = int(row.get("step", 0))
+                except (ValueError, TypeError, AttributeError):
+                    continue  # a line cut short by the crash (or edited into something that is no row)
                 if step <= resume_step:
                     kept.append(line)
                     if row.get("type") == "checkpoint":
@@ -878,6 +928,7 @@ class Trainer:
         from . import __version__
 
         opt_state = self.optimizer.state_dict()
+        param_steps = [int(opt_state["state"][i]["step"]) for i in range(len(opt_state["state"]))]
         ema_state = None
         if self.ema is not None:
             ema_state = {k: v for k, v in self.ema.state_dict().items() if k != "shadow_params"}
@@ -897,7 +948,10 @@ class Trainer:
             },
             "optimizer": {
                 "class": type(self.optimizer).__name__,
-                "step": int(opt_state["state"][0]["step"]) if opt_state["state"] else 0,
+                "step": max(param_steps, default=0),
+                # each parameter's own count: one without a gradient (frozen, unused) is not stepped, and Adam's
+                # bias correction of the others must not take its count on resume
+                "param_steps": param_steps,
                 "param_groups": [{k: v for k, v in g.items() if k != "params"} for g in opt_state["param_groups"]],
             },
             "ema": ema_state,
@@ -929,15 +983,9 @@ class Trainer:
         checkpoint = ckpt.load_checkpoint(path)
         state, tensors = checkpoint.state, checkpoint.tensors
         where = checkpoint.path
-        saved_model_cfg = state.get("model_config") or {}
-        for key, value in saved_model_cfg.items():
-            mine = model.config.get(key)
-            if isinstance(mine, tuple):
-                mine = list(mine)
-            if key in model.config and mine != value:
-                raise ValueError(
-                    f"Trainer.load_checkpoint: {where} holds a model with {key}={value!r}, this model has {mine!r}"
-                )
+        # everything is checked before anything is written: a checkpoint that does not fit leaves the model,
+        # the optimiser and the counters as they were
+        self._check_checkpoint(checkpoint, model)
         self._warn_config_differences(state.get("config", {}), state.get("scheduler_config"), where)
         threads, saved_threads = self.config.num_threads or _core.get_num_threads(), state.get("cpu_threads")
         if saved_threads is not None and saved_threads != threads and self.device == "cpu":
@@ -956,35 +1004,18 @@ class Trainer:
             raise ckpt.CheckpointError(f"checkpoint {where}: model.safetensors does not fit the model: {e}") from None
 
         if self.ema is not None:
-            if "ema" not in tensors or state.get("ema") is None:
-                raise ckpt.CheckpointError(f"checkpoint {where} has no EMA weights but use_ema=True")
-            missing = [n for n in names if n not in tensors["ema"]]
-            if missing:
-                raise ckpt.CheckpointError(f"checkpoint {where}: ema.safetensors lacks {missing[:3]}")
             # the counters from the checkpoint, the settings from this config (flags given with a resume
             # override the stored config; _warn_config_differences names the changes)
             shadows = [tensors["ema"][n] for n in names]
             self.ema.load_state_dict({**state["ema"], **self._ema_settings(), "shadow_params": shadows})
 
-        opt_tensors = tensors.get("optimizer", {})
+        opt_tensors = tensors["optimizer"]
         opt_meta = state["optimizer"]
-        if opt_meta["class"] != type(self.optimizer).__name__:
-            raise ValueError(
-                f"Trainer.load_checkpoint: {where} was trained with {opt_meta['class']}, "
-                f"this run uses {type(self.optimizer).__name__}"
-            )
-        per_param = {}
-        for i, n in enumerate(names):
-            try:
-                per_param[i] = {
-                    "step": opt_meta["step"],
-                    "exp_avg": opt_tensors[f"exp_avg.{n}"],
-                    "exp_avg_sq": opt_tensors[f"exp_avg_sq.{n}"],
-                }
-            except KeyError:
-                raise ckpt.CheckpointError(
-                    f"checkpoint {where}: optimizer.safetensors lacks the moments of {n}"
-                ) from None
+        steps = opt_meta.get("param_steps") or [opt_meta["step"]] * len(names)  # older checkpoints: one count
+        per_param = {
+            i: {"step": steps[i], "exp_avg": opt_tensors[f"exp_avg.{n}"], "exp_avg_sq": opt_tensors[f"exp_avg_sq.{n}"]}
+            for i, n in enumerate(names)
+        }
         # as for the EMA: Adam's moments and step from the checkpoint, its hyperparameters from this config (the
         # learning rate is set by the schedule at every step)
         groups = [
@@ -1011,6 +1042,51 @@ class Trainer:
             self._loader_state = None
         self._last_checkpoint_step = self.global_step
         return checkpoint
+
+    def _check_checkpoint(self, checkpoint: ckpt.Checkpoint, model) -> None:
+        """Raises CheckpointError/ValueError where ``checkpoint`` is no Trainer checkpoint or does not fit
+        ``model`` and this config; writes nothing."""
+        state, tensors, where = checkpoint.state, checkpoint.tensors, checkpoint.path
+        lacking = [k for k in ("optimizer", "generators", "model_config") if not isinstance(state.get(k), dict)]
+        lacking += [f"{g}.safetensors" for g in ("model", "optimizer") if g not in tensors]
+        if lacking:
+            raise ckpt.CheckpointError(f"checkpoint {where} is not a Trainer checkpoint: it lacks {', '.join(lacking)}")
+        for key, value in state["model_config"].items():
+            mine = model.config.get(key)
+            if isinstance(mine, tuple):
+                mine = list(mine)
+            if key in model.config and mine != value:
+                raise ValueError(
+                    f"Trainer.load_checkpoint: {where} holds a model with {key}={value!r}, this model has {mine!r}"
+                )
+        saved_class, mine = state["optimizer"].get("class"), OPTIMIZERS[self.config.optimizer].__name__
+        if saved_class != mine:
+            raise ValueError(f"Trainer.load_checkpoint: {where} was trained with {saved_class}, this run uses {mine}")
+        own, saved = model.state_dict(), tensors["model"]
+        missing, unexpected = sorted(set(own) - set(saved)), sorted(set(saved) - set(own))
+        wrong = [k for k in sorted(set(own) & set(saved)) if np.shape(saved[k]) != tuple(own[k].shape)]
+        if missing or unexpected or wrong:
+            raise ckpt.CheckpointError(
+                f"checkpoint {where}: model.safetensors does not fit the model (missing {missing[:3]}, "
+                f"unexpected {unexpected[:3]}, other shapes {wrong[:3]}; {len(missing)}, {len(unexpected)} and "
+                f"{len(wrong)} in all)"
+            )
+        params = list(model.named_parameters())
+        needed = {"optimizer": [(f"{m}.{n}", p) for n, p in params for m in ("exp_avg", "exp_avg_sq")]}
+        if self.config.use_ema:
+            if "ema" not in tensors or not isinstance(state.get("ema"), dict):
+                raise ckpt.CheckpointError(f"checkpoint {where} has no EMA weights but use_ema=True")
+            needed["ema"] = [(n, p) for n, p in params]
+        for group, entries in needed.items():
+            bad = [k for k, p in entries if k not in tensors[group] or np.shape(tensors[group][k]) != tuple(p.shape)]
+            if bad:
+                raise ckpt.CheckpointError(f"checkpoint {where}: {group}.safetensors lacks or misshapes {bad[:3]}")
+        steps = state["optimizer"].get("param_steps")
+        if "step" not in state["optimizer"] or (steps is not None and len(steps) != len(params)):
+            raise ckpt.CheckpointError(f"checkpoint {where}: its optimizer entry does not fit the model's parameters")
+        for name in ("trainer", "default"):
+            if name not in state["generators"]:
+                raise ckpt.CheckpointError(f"checkpoint {where} lacks the state of the {name} generator")
 
     def _warn_config_differences(self, saved: dict[str, Any], saved_scheduler: dict | None, where) -> None:
         # fields that change the trajectory of the weights; the rest (output, logging, length) may differ
@@ -1094,7 +1170,8 @@ class Trainer:
         ``train`` again on the same trainer and model continues (a larger ``num_epochs`` extends).
 
         A fresh run refuses an output directory that already holds checkpoints (they would mix
-        with the new ones) unless ``overwrite=True``, which deletes them first.
+        with the new ones) unless ``overwrite=True``, which deletes them first; so does a run resumed
+        from a checkpoint outside the output directory (its metrics log then starts afresh there).
 
         Writes under ``config.output_dir``: ``metrics.jsonl``, ``samples/epoch-XXXX.png`` (and
         ``.npz``), ``samples/final.png``, ``checkpoints/step-XXXXXX/`` and ``model/`` (the EMA
@@ -1133,9 +1210,27 @@ class Trainer:
             self.total_steps = min(self.total_steps, cfg.max_steps)
 
         resumed_from = None
-        if resume_from is None and previous is None and self.checkpoint_dir is not None:
+        target = foreign = None
+        if resume_from is not None:
+            target = resume_from
+            if str(resume_from) == "latest":
+                if self.output_dir is None:
+                    raise ValueError("Trainer.train: resume_from='latest' needs config.output_dir")
+                target = self.output_dir
+            target = ckpt.resolve_checkpoint(target)
+            # a checkpoint of another directory (a copy, a branch of a run): this run's checkpoints and metrics
+            # go to output_dir, where they must not replace or prune those of the run that lives there
+            own_root = self.checkpoint_dir.resolve() if self.checkpoint_dir is not None else None
+            foreign = own_root is not None and target.resolve().parent != own_root
+        if ((resume_from is None and previous is None) or foreign) and self.checkpoint_dir is not None:
             existing = ckpt.list_checkpoints(self.checkpoint_dir)
             if existing and not overwrite:
+                if foreign:
+                    raise FileExistsError(
+                        f"{self.output_dir} already holds the checkpoints of another run (newest: {existing[-1].name}) "
+                        f"and resuming {target} there would replace or prune them; choose another output directory "
+                        "(--out), or overwrite=True to delete them first"
+                    )
                 raise FileExistsError(
                     f"{self.output_dir} already holds checkpoints (newest: {existing[-1].name}); resume with "
                     "resume_from='latest' (--resume latest), or start over with overwrite=True (--overwrite) "
@@ -1144,17 +1239,13 @@ class Trainer:
             if existing:
                 shutil.rmtree(self.checkpoint_dir)
         if resume_from is not None:
-            target = resume_from
-            if str(resume_from) == "latest":
-                if self.output_dir is None:
-                    raise ValueError("Trainer.train: resume_from='latest' needs config.output_dir")
-                target = self.output_dir
             checkpoint = self.load_checkpoint(target, model)
             resumed_from = checkpoint.path
             logger.info("resumed from %s (step %d, epoch %d)", checkpoint.path, self.global_step, self.loader.epoch)
 
         out = self.output_dir
-        continuing = resumed_from is not None or previous is not None
+        # a log in the output directory is this run's own to continue, unless the checkpoint came from elsewhere
+        continuing = (resumed_from is not None and not foreign) or previous is not None
         metrics = _MetricsLog(out / METRICS_FILE if out else None, self.global_step if continuing else None)
         own = self.checkpoint_dir / ckpt.step_dir_name(self.global_step) if self.checkpoint_dir else None
         if resumed_from is not None and own is not None and Path(resumed_from).resolve() == own.resolve():
