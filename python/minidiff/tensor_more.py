@@ -146,18 +146,21 @@ def signbit(input) -> Tensor:
 
 def atan2(input, other) -> Tensor:
     """The angle of the point (other, input) in [-pi, pi], with the signs of zeros and infinities
-    read as C's atan2. Gradients: ``other / r^2`` and ``-input / r^2``; at the origin, where torch's
-    are NaN, they are finite."""
+    read as C's atan2. Gradients: ``other / r^2`` and ``-input / r^2``, 0 at the origin, as torch's.
+    Where one operand is infinite (or NaN) torch's gradient for the other is NaN (inf * 0); these
+    are 0 (a deliberate difference)."""
     y, x = _pair("atan2", input, other)
     with no_grad():
         yd, xd = y.detach(), x.detach()
         both_inf = _to.isinf(yd) * _to.isinf(xd)
         first = (xd.abs() >= yd.abs()) + both_inf > 0  # |y / x| <= 1 (NaN: the second branch)
         x_neg, y_neg = signbit(xd), signbit(yd)
+        origin = (xd == 0) * (yd == 0)
     # infinities in both: the angle of the unit signs (pi/4, 3pi/4, ...)
     y = F.where(both_inf, F.where(y_neg, -1.0, 1.0), y)
     x = F.where(both_inf, F.where(x_neg, -1.0, 1.0), x)
     num = F.where(first, y, x)
+    num = F.where(origin, num.detach(), num)  # its signed zero is the value; no gradient there
     den = F.where(first, x, y)
     den = F.where(den == 0, 1.0, den)  # only 0/0, where the numerator is 0 too
     r = F.atan(num / den)
@@ -208,11 +211,25 @@ def logaddexp2(input, other) -> Tensor:
 
 def logit(input, eps=None) -> Tensor:
     """``log(p / (1 - p))``; with ``eps``, p clamped to [eps, 1 - eps] first (zero gradient
-    outside, as torch's)."""
+    outside, as torch's). Without eps the gradient ``1 / (p (1 - p))`` is NaN outside [0, 1] and
+    infinite at 0 and 1, as torch's."""
     x = _unary("logit", input)
     if eps is not None:
         x = x.clamp(eps, 1.0 - eps)
-    return F.log(x / (1.0 - x))
+        return F.log(x / (1.0 - x))
+    if not (x.requires_grad and _core.is_grad_enabled()):
+        return F.log(x / (1.0 - x))
+    # each branch sees a safe input where it is not taken, so no NaN reaches the others' gradient
+    with no_grad():
+        xd = x.detach()
+        outside = (xd < 0) + (xd > 1) > 0
+        edge = (xd == 0) + (xd == 1) > 0
+        inside = (outside + edge) == 0
+    xi = F.where(inside, x, 0.5)
+    xe = F.where(edge, x, 0.5) + 0.0  # -0.0 as +0.0: torch's gradient at -0.0 is that at 0.0
+    at_edge = F.log(xe) - F.log1p(-xe)  # -inf at 0 and inf at 1, with gradient 1/p + 1/(1 - p)
+    nan_outside = F.where(outside, x, 0.0) * math.nan  # NaN, and a NaN gradient
+    return F.where(outside, nan_outside, F.where(edge, at_edge, F.log(xi / (1.0 - xi))))
 
 
 def xlogy(input, other) -> Tensor:
@@ -382,6 +399,15 @@ def dot(input, tensor) -> Tensor:  # noqa: A002 (torch's argument names)
     return (a * b).sum()
 
 
+def vdot(input, other) -> Tensor:
+    """The inner product of two 1-D tensors of one length (real tensors: ``dot``)."""
+    a = _ndim_check("vdot", input, (1,), "input")
+    b = _ndim_check("vdot", other, (1,), "other")
+    if a.shape != b.shape:
+        raise ValueError(f"vdot: inconsistent tensor sizes {tuple(a.shape)} and {tuple(b.shape)}")
+    return (a * b).sum()
+
+
 def mv(input, vec) -> Tensor:
     """The product of an (N, M) matrix and an (M,) vector, (N,)."""
     m = _ndim_check("mv", input, (2,), "input")
@@ -519,6 +545,13 @@ def tile(input, dims) -> Tensor:
         raise ValueError(f"tile: negative repeats {dims} for shape {tuple(x.shape)}")
     dims = (1,) * (x.ndim - len(dims)) + dims
     return x.repeat(*dims)
+
+
+def _tile_method(self, *dims) -> Tensor:
+    """``t.tile(2, 1)`` or ``t.tile((2, 1))``, as torch's method."""
+    if len(dims) == 1 and not isinstance(dims[0], numbers.Integral):
+        dims = dims[0]
+    return tile(self, dims)
 
 
 def broadcast_to(input, size) -> Tensor:
@@ -670,10 +703,16 @@ def nanmean(input, dim=None, keepdim: bool = False) -> Tensor:
     if x.dtype == "int64":
         raise TypeError("nanmean: expected a floating point tensor, got int64")
     dims = _dims("nanmean", dim, x.ndim)
-    if not dims:
-        return x.clone()
-    count = (x.detach() == x.detach()).sum(dims, keepdim=keepdim)
-    return nansum(x, dims, keepdim) / count
+    if not dims:  # a 0-d tensor: as a slice of one
+        return nanmean(x.reshape(1), 0).reshape(())
+    with no_grad():
+        xd = x.detach()
+        count = (xd == xd).sum(dims, keepdim=True)
+        # a slice of NaN only: its NaN goes in (the mean is NaN, and so is torch's gradient there)
+        dropped = (xd != xd) * (count > 0)
+        count = F.where(count > 0, count, math.nan)
+    mean = F.where(dropped, 0.0, x).sum(dims, keepdim=True) / count
+    return mean if keepdim else mean.squeeze(dims)
 
 
 def var_mean(input, dim=None, unbiased=None, keepdim: bool = False, *, correction=None) -> tuple:
@@ -704,8 +743,8 @@ def _mean(x: Tensor, dim, keepdim: bool) -> Tensor:
 def aminmax(input, *, dim=None, keepdim: bool = False) -> tuple:
     """(min, max) over ``dim`` (all elements by default)."""
     x = _tensor("aminmax", input)
-    if x.numel() == 0:
-        raise ValueError(f"aminmax: cannot compute on an empty tensor of shape {tuple(x.shape)}")
+    if x.numel() == 0 and (dim is None or x.ndim == 0 or x.shape[_dim_list("aminmax", dim, x.ndim)[0]] == 0):
+        raise ValueError(f"aminmax: cannot compute on an empty tensor of shape {tuple(x.shape)} (dim={dim})")
     if dim is None:
         lo, hi = x.amin(), x.amax()
         if keepdim:
@@ -850,6 +889,8 @@ def _quantile(op: str, input, q, dim, keepdim: bool, interpolation: str, ignore_
                 weight = weight + (q_tensor[i] - q_tensor[i].detach()) * slope
             r = _to.lerp(lo, hi, weight)
         results.append(r.reshape(*out_shape))
+    if q_is_vector and not results:  # an empty q: (0, *out_shape), in the graph as torch's
+        return _core.zeros((0, *out_shape), device=x.device) + work.narrow(d, 0, 0).sum()
     if q_is_vector:
         return F.stack(results, 0)
     return results[0]
@@ -960,6 +1001,13 @@ def cdist(x1, x2, p: float = 2.0, compute_mode: str = "use_mm_for_euclid_dist_if
     diff = a.unsqueeze(-2) - b.unsqueeze(-3)  # (..., P, R, M)
     if diff.shape[-1] == 0:
         return diff.sum(-1)
+    if p == _INF:
+        # torch's gradient gives each coordinate at the maximum the whole of it (a tie is not split)
+        size = diff.abs()
+        with no_grad():
+            dist = size.detach().amax(-1)
+            at_max = (size.detach() == dist.unsqueeze(-1)) * (dist.unsqueeze(-1) < _INF)
+        return dist + F.where(at_max, size - size.detach(), 0.0).sum(-1)
     return _tm.norm(diff, p if p != 2 else 2, dim=-1)
 
 
@@ -1042,7 +1090,7 @@ _FUNCTIONS = {
     "rad2deg": rad2deg,
     "sinc": sinc,
     "dot": dot,
-    "vdot": dot,
+    "vdot": vdot,
     "mv": mv,
     "inner": inner,
     "tensordot": tensordot,
@@ -1083,7 +1131,7 @@ _FUNCTIONS = {
 }
 
 # md functions that are not Tensor methods in torch
-_NOT_METHODS = {"tensordot", "tril_indices", "triu_indices", "cdist", "var_mean", "std_mean", "vdot"}
+_NOT_METHODS = {"tensordot", "tril_indices", "triu_indices", "cdist", "var_mean", "std_mean"}
 
 # in-place methods: each is its out-of-place form written into the tensor
 _IN_PLACE = (
@@ -1107,7 +1155,7 @@ def install(namespace: dict) -> list[str]:
             namespace[name] = fn
             added.append(name)
         if name not in _NOT_METHODS and not hasattr(Tensor, name):
-            setattr(Tensor, name, fn)
+            setattr(Tensor, name, _tile_method if fn is tile else fn)
     if "absolute" not in namespace:
         namespace["absolute"] = F.abs
         added.append("absolute")

@@ -234,7 +234,10 @@ _SCATTER_REDUCES = ("sum", "prod", "mean", "amax", "amin")
 def scatter_reduce(input: Tensor, dim: int, index: Tensor, src: Tensor, reduce: str, *, include_self: bool = True):
     """Each element of self reduced ("sum", "prod", "mean", "amax", "amin") with the src elements
     scattered to it (and itself unless ``include_self=False`` and something is scattered to it),
-    with torch's values and gradients (amax/amin split theirs between ties; int64 mean floors)."""
+    with torch's values and gradients (amax/amin split theirs between ties; int64 mean floors).
+    One deliberate difference: with ``include_self=False`` a self element left out of its slot is
+    not counted as a tie (torch counts it when it equals the result, so the src elements get only
+    part of the gradient and the rest is lost)."""
     op = "scatter_reduce"
     if reduce not in _SCATTER_REDUCES:
         raise ValueError(f"{op}: reduce must be one of {', '.join(_SCATTER_REDUCES)}, got {reduce!r}")
@@ -268,9 +271,26 @@ def _last_writer(dest: np.ndarray, slots: int) -> tuple[np.ndarray, np.ndarray]:
     return written, source
 
 
+def _with_overwritten_grad(out: Tensor, src_rows: Tensor, dest: np.ndarray, source: np.ndarray) -> Tensor:
+    """out (slots, R), whose slots took the src_rows (N, R) that wrote last (``source``), with the
+    gradient at each slot given to the earlier writers too, as torch's (its src gradient is the
+    upstream gradient gathered at index, overwritten or not). Each earlier row enters as
+    ``where(finite, row.detach(), 0) - where(finite, row, 0)``: exactly +0 (out - 0 keeps out's
+    bits, -0.0 included) with gradient -1 (an infinite or NaN row gets none)."""
+    earlier = np.flatnonzero(source[dest] != np.arange(len(dest)))
+    if not len(earlier) or not _graph(src_rows):
+        return out
+    rows = src_rows.index_select(0, _device_index(earlier, src_rows))
+    with no_grad():
+        finite = rows.detach().abs() < math.inf
+    zero = F.where(finite, rows.detach(), 0.0) - F.where(finite, rows, 0.0)
+    return out - _reduce_rows(zero, dest[earlier], out.shape[0], "sum")
+
+
 def scatter(input: Tensor, dim: int, index: Tensor, src=None, *, value=None, reduce=None) -> Tensor:
     """self with ``src[i][j]`` (or the number ``value``) written at ``index[i][j]`` along ``dim``.
-    Where an index repeats the last write wins (torch leaves it undefined). ``reduce="add"`` or
+    Where an index repeats the last write wins (torch leaves it undefined); every src element gets
+    the gradient at its destination, overwritten or not, as torch's. ``reduce="add"`` or
     ``"multiply"`` is torch's legacy form: ``scatter_add`` / ``scatter_reduce(..., "prod")``."""
     op = "scatter"
     if (src is None) == (value is None):
@@ -299,7 +319,8 @@ def scatter(input: Tensor, dim: int, index: Tensor, src=None, *, value=None, red
     mask = _core.tensor(written.reshape(x.shape), device=x.device)
     if src_flat is None:
         return F.where(mask, value, x)
-    return F.where(mask, src_flat.reshape(-1).index_select(0, _device_index(source, x)).reshape(*x.shape), x)
+    out = F.where(mask, src_flat.reshape(-1).index_select(0, _device_index(source, x)).reshape(*x.shape), x)
+    return _with_overwritten_grad(out.reshape(-1, 1), src_flat, lin, source).reshape(*x.shape)
 
 
 # ---- index_* (whole slices along a dim)
@@ -347,13 +368,15 @@ def index_add(input: Tensor, dim: int, index: Tensor, source: Tensor, *, alpha=1
 
 
 def index_copy(input: Tensor, dim: int, index: Tensor, source: Tensor) -> Tensor:
-    """self with ``source.select(dim, i)`` written at ``index[i]`` along dim (last write wins)."""
+    """self with ``source.select(dim, i)`` written at ``index[i]`` along dim (last write wins; each
+    source slice gets the gradient at its destination, overwritten or not, as torch's)."""
     rows, idx, src_rows, back = _index_setup("index_copy", input, dim, index, _tensor("index_copy", "source", source))
     if not len(idx):
         return input.clone()
     written, source_row = _last_writer(idx, rows.shape[0])
     mask = _core.tensor(written.reshape(-1, 1), device=rows.device)
-    return back(F.where(mask, src_rows.index_select(0, _device_index(source_row, rows)), rows))
+    out = F.where(mask, src_rows.index_select(0, _device_index(source_row, rows)), rows)
+    return back(_with_overwritten_grad(out, src_rows, idx, source_row))
 
 
 def index_fill(input: Tensor, dim: int, index: Tensor, value) -> Tensor:
@@ -566,6 +589,15 @@ def _unique_result(values, inverse, counts, device, dtype, return_inverse: bool,
     return out if len(result) == 1 else tuple(result)
 
 
+def _selected_dim_only_empty(op: str, shape: tuple, d: int) -> None:
+    """torch's unique along a dim refuses a zero-size dim other than the selected one."""
+    if any(n == 0 for k, n in enumerate(shape) if k != d):
+        raise ValueError(
+            f"{op}: input of shape {shape} has zero-size dims other than the selected dim {d}, so unique "
+            "cannot be applied"
+        )
+
+
 def unique(input: Tensor, sorted: bool = True, return_inverse: bool = False, return_counts: bool = False, dim=None):  # noqa: A002
     """The distinct values of input in increasing order (of the flattened tensor, or the distinct
     slices along ``dim``), with the inverse indices (input's shape, or along dim) and counts when
@@ -578,6 +610,7 @@ def unique(input: Tensor, sorted: bool = True, return_inverse: bool = False, ret
         inverse = inverse.reshape(a.shape)
     else:
         d = _dim("unique", dim, x.ndim)
+        _selected_dim_only_empty("unique", a.shape, d)
         values, inverse, counts = np.unique(a, return_inverse=True, return_counts=True, axis=d)
         inverse = inverse.reshape(-1)
     return _unique_result(values, inverse, counts, x.device, x.dtype, return_inverse, return_counts)
@@ -589,7 +622,9 @@ def unique_consecutive(input: Tensor, return_inverse: bool = False, return_count
     x = _tensor("unique_consecutive", "input", input)
     a = x.detach().numpy()
     d = None if dim is None else _dim("unique_consecutive", dim, x.ndim)
-    rows = a.reshape(-1, 1) if d is None else np.moveaxis(a, d, 0).reshape(a.shape[d], -1)
+    if d is not None:
+        _selected_dim_only_empty("unique_consecutive", a.shape, d)
+    rows = a.reshape(-1, 1) if d is None else np.moveaxis(a, d, 0).reshape(a.shape[d], a.size // max(a.shape[d], 1))
     n = rows.shape[0]
     change = np.ones(n, bool)
     if n > 1:
@@ -646,7 +681,14 @@ def histogram(input: Tensor, bins=100, *, range=None, weight=None, density: bool
     else:
         if int(bins) <= 0:
             raise ValueError(f"{op}: bins must be > 0, got {bins}")
-        low, high = (float(a.min()), float(a.max())) if range is None and a.size else (range or (0.0, 0.0))
+        if range is not None:
+            low, high = (float(v) for v in range)
+        elif a.size:
+            low, high = float(a.min()), float(a.max())
+        else:
+            low, high = 0.0, 1.0  # an empty input's default range, as torch's and NumPy's
+        if not (math.isfinite(low) and math.isfinite(high)):
+            raise ValueError(f"{op}: range [{low}, {high}] is not finite (input of shape {tuple(x.shape)})")
         if low > high:
             raise ValueError(f"{op}: range must have min <= max, got {range}")
         if low == high:
@@ -788,10 +830,14 @@ def _bernoulli_(self: Tensor, p=0.5, *, generator=None) -> Tensor:
     )
 
 
-def _sampled_(name: str, self: Tensor, transform, generator) -> Tensor:
-    """In place: self filled with transform(uniforms in [0, 1)) (host float64), in self's dtype."""
+def _sampled_(name: str, self: Tensor, transform, generator, integers: bool = False) -> Tensor:
+    """In place: self filled with transform(uniforms in [0, 1)) (host float64), in self's dtype
+    (int64 only for a distribution of ``integers``, as torch's)."""
     if self.dtype == "int64":
-        raise TypeError(f"{name}: expects a floating-point tensor, got int64")
+        if not integers:
+            raise TypeError(f"{name}: expects a floating-point tensor, got int64 of shape {tuple(self.shape)}")
+        out = _core.tensor(np.asarray(transform(_uniforms(self.shape, generator)), np.int64), device=self.device)
+        return self._inplace_(name, lambda: out)
     values = transform(_uniforms(self.shape, generator))
     out = _core.tensor(np.asarray(values, np.float32), device=self.device)
     return self._inplace_(name, lambda: out.to(self.dtype) if self.dtype != "float32" else out)
@@ -808,7 +854,9 @@ def _geometric_(self: Tensor, p: float, *, generator=None) -> Tensor:
     """In place: the number of Bernoulli(p) trials up to the first success (1, 2, ...)."""
     if not 0 < p < 1:
         raise ValueError(f"geometric_: expects p in (0, 1), got {p}")
-    return _sampled_("geometric_", self, lambda u: np.ceil(np.log1p(-u) / math.log1p(-p)).clip(1), generator)
+    return _sampled_(
+        "geometric_", self, lambda u: np.ceil(np.log1p(-u) / math.log1p(-p)).clip(1), generator, integers=True
+    )
 
 
 def _cauchy_(self: Tensor, median: float = 0.0, sigma: float = 1.0, *, generator=None) -> Tensor:
@@ -820,6 +868,8 @@ def _cauchy_(self: Tensor, median: float = 0.0, sigma: float = 1.0, *, generator
 def _log_normal_(self: Tensor, mean: float = 1.0, std: float = 2.0, *, generator=None) -> Tensor:
     if not std > 0:
         raise ValueError(f"log_normal_: expects std > 0.0, got {std}")
+    if self.dtype == "int64":
+        raise TypeError(f"log_normal_: expects a floating-point tensor, got int64 of shape {tuple(self.shape)}")
     with no_grad():
         z = _core.randn(tuple(self.shape), generator=generator, device=self.device)
     return self._inplace_("log_normal_", lambda: F.exp(z * std + mean).to(self.dtype))
