@@ -1,0 +1,1454 @@
+#!/usr/bin/env python
+"""Random-program differential fuzzer of minidiff's ops and autograd against PyTorch (developer tool; not run
+by CI, except for a short fixed-seed run in tests/test_program_fuzz_regressions.py).
+
+A program is 3-12 lines of Python over tensors of random shapes (0-4 dims, sizes 1-5, sometimes a 0-size dim;
+inputs sometimes made non-contiguous by a transpose, a stepped slice or an expand). Every line is written once
+against the names ``L`` (the library: ``minidiff`` or ``torch``) and ``F`` (its functional module), so the same
+text runs in both: the op table below (OPS) is the mapping, and an op whose call differs between the libraries
+does not belong in it. Lines are generated while running them in torch, so that guards can look at the actual
+values: inputs of log/sqrt/division stay away from 0, no ties where max/amax/maximum pick one element (minidiff
+gives a tie's gradient to the first element, a documented difference), no values that overflow; a line torch
+refuses is sometimes kept as the program's last, to check that minidiff refuses it too.
+
+Each program then runs in minidiff, torch float32 and torch float64. Compared: the value, shape, dtype (torch's
+bool reads as minidiff's float32 mask) and requires_grad of every line's result, whether and where an exception
+is raised (forward line or backward), and the gradients of all leaves after backward of a random-weighted sum of
+the outputs. A value differing from torch float32 beyond rtol 1e-4 / atol 1e-5 (scaled by the largest
+magnitude) counts only if minidiff is also much further from the float64 result than torch float32 is, which
+keeps ill-conditioned programs from counting. Each mismatch is shrunk (lines dropped, inputs cut down, while
+the same kind of mismatch persists) and printed as a script that runs as it is with ``L = minidiff`` or
+``L = torch``.
+
+Programs run in a child process, so that a crash (a signal, an abort) or a hang is found and recorded too.
+
+Usage:
+    PYTHONPATH=python python tools/fuzz_programs.py --seed 0 --n 2000 [--start 0] [--json out.jsonl] [--ops a,b]
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import os
+import re
+import select
+import subprocess
+import sys
+import time
+import traceback
+import warnings
+
+import numpy as np
+
+RTOL, ATOL = 1e-4, 1e-5
+BIG = 1e4  # a guard keeps every intermediate value below this in magnitude
+
+# ----------------------------------------------------------------------------------------------------------------
+# Programs
+# ----------------------------------------------------------------------------------------------------------------
+
+
+class Program:
+    """Input arrays (A*: float32 data, I*: int64 indices), the lines, the variable each line defines, the op tag
+    of each line, and which variables are the outputs whose weighted sum is backpropagated."""
+
+    def __init__(self):
+        self.arrays: dict[str, np.ndarray] = {}
+        self.lines: list[str] = []
+        self.defs: list[str] = []
+        self.tags: list[str] = []
+        self.outputs: list[str] = []
+
+    def copy(self):
+        p = Program()
+        p.arrays = dict(self.arrays)
+        p.lines, p.defs, p.tags, p.outputs = list(self.lines), list(self.defs), list(self.tags), list(self.outputs)
+        return p
+
+    def to_json(self):
+        return {
+            "arrays": {k: [str(v.dtype), list(v.shape), v.ravel().tolist()] for k, v in self.arrays.items()},
+            "lines": self.lines,
+            "defs": self.defs,
+            "tags": self.tags,
+            "outputs": self.outputs,
+        }
+
+    @staticmethod
+    def from_json(d):
+        p = Program()
+        p.arrays = {k: np.asarray(v[2], dtype=v[0]).reshape(v[1]) for k, v in d["arrays"].items()}
+        p.lines, p.defs, p.tags, p.outputs = d["lines"], d["defs"], d["tags"], d["outputs"]
+        return p
+
+    def render(self):
+        """A standalone script: runs as it is in minidiff; change the first import for torch."""
+        out = [
+            "import numpy as np",
+            "import minidiff as L  # or: import torch as L",
+            "F = L.nn.functional",
+            "weights = lambda shape, seed: np.random.default_rng(seed).standard_normal(shape).astype(np.float32)",
+        ]
+        used = set(re.findall(r"\b[AI]\d+\b", "\n".join(self.lines)))
+        for k, v in self.arrays.items():
+            if k in used:
+                out.append(f"{k} = np.array({v.ravel().tolist()!r}, dtype=np.{v.dtype}).reshape({tuple(v.shape)})")
+        out += self.lines
+        outs = [o for o in self.outputs if o in self.defs]
+        if outs:
+            terms = " + ".join(
+                f"({o} * L.tensor(weights({tuple(self._shape_hint(o))}, {_wseed(o)}))).sum()" for o in outs
+            )
+            out.append(f"loss = {terms}")
+            out.append("loss.backward()")
+        return "\n".join(out)
+
+    def _shape_hint(self, name):
+        return getattr(self, "shapes", {}).get(name, ())
+
+
+def _wseed(name):
+    return int(re.sub(r"\D", "", name) or 0) + 1000
+
+
+def weights(shape, seed, dtype):
+    return np.random.default_rng(seed).standard_normal(shape).astype(dtype)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Running one program in one library
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def _libs():
+    import torch
+
+    import minidiff as md
+
+    return {"md": md, "torch": torch, "torch64": torch}
+
+
+class Outcome:
+    def __init__(self):
+        self.steps = []  # per line: (shape, dtype, requires_grad, values float64) or None (not a tensor)
+        self.raised = None  # (phase, line index, exception type, message)
+        self.grads = {}  # leaf name -> float64 array or None
+        self.shapes = {}
+
+
+def _snap(v):
+    """(shape, dtype name, requires_grad, float64 values) of a tensor, or a description of anything else."""
+    if isinstance(v, (tuple, list)):
+        return ("seq", len(v), tuple(_snap(x) for x in v))
+    if not hasattr(v, "shape") or not hasattr(v, "dtype"):
+        return ("obj", type(v).__name__)
+    name = str(v.dtype).replace("torch.", "").replace("minidiff.", "")
+    name = "float32" if name in ("bool", "float64") else name
+    vals = v.detach().numpy()
+    return ("tensor", tuple(v.shape), name, bool(v.requires_grad), np.asarray(vals, np.float64))
+
+
+def execute(prog: Program, libname: str, libs=None) -> Outcome:
+    libs = libs or _libs()
+    L = libs[libname]
+    ns = {"L": L, "F": L.nn.functional, "np": np}
+    for k, v in prog.arrays.items():
+        ns[k] = v.astype(np.float64) if (libname == "torch64" and v.dtype == np.float32) else v
+    o = Outcome()
+    for i, line in enumerate(prog.lines):
+        try:
+            exec(line, ns)
+        except Exception as e:  # noqa: BLE001 - which line raises, and what, is compared
+            o.raised = ("forward", i, type(e).__name__, str(e)[:300])
+            return o
+        v = ns.get(prog.defs[i])
+        o.steps.append(_snap(v))
+        if hasattr(v, "shape"):
+            o.shapes[prog.defs[i]] = tuple(v.shape)
+    outs = [n for n in prog.outputs if hasattr(ns.get(n), "requires_grad") and ns[n].requires_grad]
+    outs = [n for n in outs if str(ns[n].dtype).split(".")[-1] in ("float32", "float64")]
+    if outs:
+        dtype = np.float64 if libname == "torch64" else np.float32
+        try:
+            loss = None
+            for n in outs:
+                term = (ns[n] * L.tensor(weights(tuple(ns[n].shape), _wseed(n), dtype))).sum()
+                loss = term if loss is None else loss + term
+            loss.backward()
+        except Exception as e:  # noqa: BLE001
+            o.raised = ("backward", len(prog.lines), type(e).__name__, str(e)[:300])
+            return o
+    for name, line in zip(prog.defs, prog.lines):
+        if name.startswith("x") and "requires_grad=True" in line and name in ns:
+            g = ns[name].grad
+            o.grads[name] = None if g is None else np.asarray(g.numpy(), np.float64)
+    return o
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Comparing outcomes
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def _err(a, b):
+    """Largest error of a against b beyond the tolerance, relative to it (<= 1 means within tolerance); NaN and
+    infinity positions must agree exactly (returns inf otherwise)."""
+    if a.shape != b.shape:
+        return float("inf")
+    if not np.array_equal(np.isnan(a), np.isnan(b)):
+        return float("inf")
+    inf = np.isinf(b)
+    if not np.array_equal(a[inf], b[inf]) or not np.array_equal(np.isinf(a), inf):
+        return float("inf")
+    fin = np.isfinite(b)
+    if not fin.any():
+        return 0.0
+    scale = max(1.0, float(np.abs(b[fin]).max()))
+    tol = ATOL * scale + RTOL * np.abs(b[fin])
+    return float((np.abs(a[fin] - b[fin]) / tol).max())
+
+
+def _close(m, t, t64):
+    """Minidiff's m against torch's t, with torch float64's t64 as the judge when they differ."""
+    e = _err(m, t)
+    if e <= 1 or t64 is None or t64.shape != m.shape:
+        return e <= 1
+    e64_m, e64_t = _err(m, t64), _err(t, t64)
+    return bool(np.isfinite(e64_m)) and e64_m <= max(1.0, 2.0 * e64_t)
+
+
+def _cmp_snap(m, t, t64, where):
+    """None if equal, else a description."""
+    if m[0] != t[0]:
+        return f"{where}: minidiff gives {m[0]}, torch {t[0]}"
+    if m[0] == "seq":
+        if m[1] != t[1]:
+            return f"{where}: minidiff gives {m[1]} items, torch {t[1]}"
+        for j, (a, b) in enumerate(zip(m[2], t[2])):
+            c = t64[2][j] if t64 and t64[0] == "seq" and len(t64[2]) > j else None
+            d = _cmp_snap(a, b, c, f"{where}[{j}]")
+            if d:
+                return d
+        return None
+    if m[0] == "obj":
+        return None if m[1] == t[1] or {m[1], t[1]} <= {"int", "float", "bool"} else f"{where}: type {m[1]} vs {t[1]}"
+    _, shape, dtype, rg, vals = m
+    if shape != t[1]:
+        return f"{where}: shape {shape} != torch's {t[1]}"
+    if dtype != t[2]:
+        return f"{where}: dtype {dtype} != torch's {t[2]}"
+    if rg != t[3]:
+        return f"{where}: requires_grad {rg} != torch's {t[3]}"
+    ref64 = t64[4] if t64 and t64[0] == "tensor" else None
+    if not _close(vals, t[4], ref64):
+        return f"{where}: values differ (max err {_err(vals, t[4]):.3g} tolerances)"
+    return None
+
+
+def _none(g):
+    return "None" if g is None else "a tensor"
+
+
+INPLACE = ("add_", "mul_", "clamp_", "iadd", "setitem", "setitem_adv", "setitem_mask", "detach_inplace")
+
+
+def compare(prog, om: Outcome, ot: Outcome, o64: Outcome | None):
+    """None if minidiff agrees with torch, else (kind, tag, description)."""
+    n = min(len(om.steps), len(ot.steps))
+    for i in range(n):
+        c64 = o64.steps[i] if o64 is not None and len(o64.steps) > i else None
+        d = _cmp_snap(om.steps[i], ot.steps[i], c64, f"line {i} ({prog.tags[i]})")
+        if d:
+            return ("forward", prog.tags[i], d)
+    if ot.raised and ot.raised[0] == "backward" and not om.raised and "modified by an inplace" in ot.raised[3]:
+        # documented (README): an in-place change inside the graph makes the tensor take the result and its
+        # history, so minidiff's backward works where torch's refuses
+        in_graph = [s for s, t in zip(ot.steps, prog.tags) if t in INPLACE and s[0] == "tensor" and s[3]]
+        if in_graph:
+            return None
+    if (om.raised is None) != (ot.raised is None) or (om.raised and om.raised[:2] != ot.raised[:2]):
+
+        def desc(r):
+            if r is None:
+                return "no exception"
+            tag = prog.tags[r[1]] if r[1] < len(prog.tags) else "backward"
+            return f"{r[2]} in {r[0]} line {r[1]} ({tag}): {r[3][:160]}"
+
+        first = min(r[1] for r in (om.raised, ot.raised) if r)
+        tag = prog.tags[first] if first < len(prog.tags) else "backward"
+        if ot.raised and not om.raised and ot.raised[0] == "forward" and prog.tags[ot.raised[1]] == "view":
+            return None  # minidiff's result was contiguous where torch's kept its input's strides: a lenient view
+        kind = (
+            "raises-only-minidiff"
+            if om.raised and (not ot.raised or om.raised[1] < ot.raised[1])
+            else "raises-only-torch"
+        )
+        return (kind, tag, f"minidiff: {desc(om.raised)} | torch: {desc(ot.raised)}")
+    if om.raised:
+        return None
+    for name, gt in ot.grads.items():
+        gm = om.grads.get(name)
+        if (gm is None) != (gt is None):
+            return (
+                "grad",
+                "none",
+                f"grad of {name}: minidiff {_none(gm)}, torch {_none(gt)}",
+            )
+        if gt is not None:
+            g64 = o64.grads.get(name) if o64 is not None else None
+            if gm.shape != gt.shape:
+                return ("grad", "shape", f"grad of {name}: shape {gm.shape} != torch's {gt.shape}")
+            if not _close(gm, gt, g64):
+                return ("grad", "values", f"grad of {name} differs (max err {_err(gm, gt):.3g} tolerances)")
+    return None
+
+
+def check(prog, libs=None):
+    libs = libs or _libs()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        om = execute(prog, "md", libs)
+        ot = execute(prog, "torch", libs)
+        o64 = execute(prog, "torch64", libs)
+    prog.shapes = ot.shapes
+    return compare(prog, om, ot, o64)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Generating programs
+# ----------------------------------------------------------------------------------------------------------------
+
+
+class Reject(Exception):
+    """The op does not apply to the picked input."""
+
+
+class Gen:
+    def __init__(self, rng, torch):
+        self.rng, self.torch = rng, torch
+        self.p = Program()
+        self.ns = {"L": torch, "F": torch.nn.functional, "np": np}
+        self.vars: list[str] = []  # float tensors usable as inputs
+        self.viewed: set[str] = set()  # tensors that are views, or have views (no in-place on them)
+        self.fresh: set[str] = set()  # results of ops that make a new tensor (in-place targets)
+        self.done = False
+        self.made_by: dict[str, str] = {}  # variable -> the op tag that made it
+
+    # -- helpers
+    def t(self, name):
+        return self.ns[name].detach()
+
+    def ri(self, lo, hi):
+        return int(self.rng.integers(lo, hi + 1))
+
+    def coin(self, p=0.5):
+        return bool(self.rng.random() < p)
+
+    def choice(self, seq):
+        return seq[int(self.rng.integers(len(seq)))]
+
+    def shape(self, ndim=None, zero_p=0.06):
+        ndim = self.choice([0, 1, 1, 2, 2, 2, 3, 3, 4]) if ndim is None else ndim
+        s = [self.ri(1, 5) if not self.coin(0.06) else self.ri(6, 33) for _ in range(ndim)]
+        if s and self.coin(zero_p):
+            s[self.ri(0, ndim - 1)] = 0
+        return tuple(s)
+
+    def data(self, shape, positive=False):
+        a = np.round(self.rng.standard_normal(shape) * 1.5, 2).astype(np.float32)
+        return np.abs(a) + np.float32(0.5) if positive else a
+
+    def leaf(self, shape, requires_grad=None, positive=False):
+        k = len(self.p.arrays)
+        name = f"A{k}"
+        self.p.arrays[name] = self.ns[name] = self.data(shape, positive)
+        rg = self.coin(0.85) if requires_grad is None else requires_grad
+        var = f"x{len(self.p.lines)}"
+        self._add(f"{var} = L.tensor({name}, requires_grad={rg})", var, "leaf")
+        self.vars.append(var)
+        return var
+
+    def index_array(self, shape, hi):
+        name = f"I{len(self.p.arrays)}"
+        self.p.arrays[name] = self.ns[name] = self.rng.integers(0, max(hi, 1), size=shape).astype(np.int64)
+        return name
+
+    def _add(self, line, var, tag):
+        exec(line, self.ns)
+        self.p.lines.append(line)
+        self.p.defs.append(var)
+        self.p.tags.append(tag)
+
+    def pick(self, pred=None):
+        cands = [v for v in self.vars if pred is None or pred(self.t(v))]
+        if not cands:
+            raise Reject
+        # prefer recent results, so programs chain
+        w = np.arange(1, len(cands) + 1, dtype=np.float64) ** 2
+        return cands[int(self.rng.choice(len(cands), p=w / w.sum()))]
+
+    def emit(self, expr, tag, kind="fresh", src=(), keep_error_p=0.25, guard=None):
+        """Runs ``v = expr`` in torch; keeps it if it works and passes the guards (or, sometimes, as the
+        program's last line if torch raises)."""
+        var = f"v{len(self.p.lines)}"
+        line = expr if "@VAR" in expr else f"{var} = {expr}"
+        line = line.replace("@VAR", var)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                exec(line, self.ns)
+        except Exception:  # noqa: BLE001 - torch refused it: sometimes that is the test
+            if self.coin(keep_error_p):
+                self.p.lines.append(line)
+                self.p.defs.append(var)
+                self.p.tags.append(tag)
+                self.done = True
+                return True
+            self.ns.pop(var, None)
+            raise Reject from None
+        v = self.ns[var]
+        for x in v if isinstance(v, (tuple, list)) else [v]:
+            x = x.detach() if hasattr(x, "detach") else x
+            if not hasattr(x, "dtype") or not x.dtype.is_floating_point:
+                continue
+            if x.numel() and not (bool(self.torch.isfinite(x).all()) and float(x.abs().max()) < BIG):
+                self.ns.pop(var, None)
+                raise Reject
+        if guard is not None and not guard(v):
+            self.ns.pop(var, None)
+            raise Reject
+        self.p.lines.append(line)
+        self.p.defs.append(var)
+        self.p.tags.append(tag)
+        if hasattr(v, "dtype") and v.dtype.is_floating_point:
+            self.vars.append(var)
+            self.made_by[var] = tag
+            if kind == "view":
+                self.viewed.add(var)
+                self.viewed.update(src)
+            elif kind == "fresh":
+                self.fresh.add(var)
+        return True
+
+
+# ---- guards on values (torch tensors)
+
+
+def _no_ties_along(t, dim):
+    if t.numel() == 0:
+        return True
+    m = t.amax(dim=dim, keepdim=True) if dim is not None else t.max()
+    n = (t == m).sum(dim=dim) if dim is not None else (t == m).sum()
+    m2 = t.amin(dim=dim, keepdim=True) if dim is not None else t.min()
+    n2 = (t == m2).sum(dim=dim) if dim is not None else (t == m2).sum()
+    return bool((n <= 1).all()) and bool((n2 <= 1).all())
+
+
+def _away(t, lo):
+    return t.numel() == 0 or float(t.abs().min()) > lo
+
+
+# ---- the op table: name -> (weight, generator). Each generator reads the inputs' torch values and writes a line
+# of text that means the same call in both libraries; Reject when the op does not apply.
+
+UNARY = {
+    # name: (expression template, guard on the input)
+    "exp": ("L.exp({a})", lambda t: t.numel() == 0 or float(t.max()) < 4),
+    "log": ("L.log({a})", lambda t: t.numel() == 0 or float(t.min()) > 0.2),
+    "abs": ("{a}.abs()", lambda t: _away(t, 1e-3)),
+    "sqrt": ("L.sqrt({a})", lambda t: t.numel() == 0 or float(t.min()) > 0.2),
+    "sin": ("L.sin({a})", None),
+    "cos": ("{a}.cos()", None),
+    "tanh": ("L.tanh({a})", None),
+    "sigmoid": ("L.sigmoid({a})", None),
+    "relu": ("L.relu({a})", lambda t: _away(t, 1e-3)),
+    "neg": ("-{a}", None),
+    "square": ("L.square({a})", None),
+    "rsqrt": ("L.rsqrt({a})", lambda t: t.numel() == 0 or float(t.min()) > 0.3),
+    "reciprocal": ("{a}.reciprocal()", lambda t: _away(t, 0.3)),
+    "erf": ("L.erf({a})", None),
+    "log1p": ("L.log1p({a})", lambda t: t.numel() == 0 or float(t.min()) > -0.7),
+    "expm1": ("L.expm1({a})", lambda t: t.numel() == 0 or float(t.max()) < 4),
+    "silu": ("F.silu({a})", None),
+    "gelu": ("F.gelu({a})", None),
+    "gelu_tanh": ("F.gelu({a}, approximate='tanh')", None),
+    "softplus": ("F.softplus({a})", None),
+    "elu": ("F.elu({a})", lambda t: _away(t, 1e-3)),
+    "leaky_relu": ("F.leaky_relu({a}, 0.1)", lambda t: _away(t, 1e-3)),
+    "mish": ("F.mish({a})", None),
+    "logsigmoid": ("F.logsigmoid({a})", None),
+    "clamp": ("{a}.clamp(-0.5, 0.7)", lambda t: t.numel() == 0 or float((t + 0.5).abs().min()) > 1e-3),
+    "clamp_min": ("L.clamp({a}, min=0.1)", lambda t: _away(t - 0.1, 1e-3)),
+    "hardtanh": ("F.hardtanh({a})", lambda t: _away(t.abs() - 1, 1e-3)),
+    "pow2": ("{a} ** 2", None),
+    "pow3": ("{a}.pow(3)", None),
+    "pow_half": ("{a} ** 0.5", lambda t: t.numel() == 0 or float(t.min()) > 0.2),
+    "rpow": ("2.0 ** {a}", lambda t: t.numel() == 0 or float(t.max()) < 6),
+    "scalar_affine": ("3 - {a} * 0.5", None),
+    "scalar_div": ("{a} / 4", None),
+    "rdiv": ("1.5 / {a}", lambda t: _away(t, 0.3)),
+    "sign_mul": ("L.sign({a}) * {a}", lambda t: _away(t, 1e-3)),
+    "clone": ("{a}.clone()", None),
+    "softmax": ("F.softmax({a}, dim={d})", None),
+    "log_softmax": ("F.log_softmax({a}, dim={d})", None),
+    "cumsum": ("{a}.cumsum({d})", None),
+    "cumprod": ("L.cumprod({a}, dim={d})", lambda t: _away(t, 0.05)),
+}
+
+
+def op_unary(g, name):
+    tmpl, guard = UNARY[name]
+    a = g.pick(lambda t: guard is None or guard(t))
+    t = g.t(a)
+    d = "{d}" in tmpl
+    if d and t.ndim == 0:
+        if not g.coin(0.2):
+            raise Reject
+        dim = 0
+    else:
+        dim = g.ri(-t.ndim, t.ndim - 1) if t.ndim else 0
+    return g.emit(tmpl.format(a=a, d=dim), name)
+
+
+BINARY = {
+    "add": ("{a} + {b}", None),
+    "sub": ("{a} - {b}", None),
+    "mul": ("{a} * {b}", None),
+    "div": ("{a} / {b}", lambda a, b: _away(b, 0.3)),
+    "pow": (
+        "{a} ** {b}",
+        lambda a, b: (a.numel() == 0 or float(a.min()) > 0.3) and (b.numel() == 0 or float(b.abs().max()) < 3),
+    ),
+    "maximum": ("L.maximum({a}, {b})", lambda a, b: _away(a - b, 1e-3)),
+    "minimum": ("L.minimum({a}, {b})", lambda a, b: _away(a - b, 1e-3)),
+    "where_gt": ("L.where({a} > {b}, {a}, {b})", lambda a, b: _away(a - b, 1e-3)),
+    "where_pos": ("L.where({a} > 0, {a}, {b} * 2)", None),
+    "atan2": (
+        "L.atan2({a}, {b})",
+        lambda a, b: (a.numel() == 0 or float((a * a + b * b).min()) > 0.05) and _away(b, 1e-3),
+    ),
+    "lerp": ("L.lerp({a}, {b}, 0.3)", None),
+    "hypot": ("L.hypot({a}, {b})", lambda a, b: a.numel() == 0 or float((a * a + b * b).min()) > 0.05),
+    "logaddexp": ("L.logaddexp({a}, {b})", None),
+    "same_twice": ("{a} * {a} + {a}", None),
+}
+
+
+def _broadcastable(g, a_shape, b_shape):
+    try:
+        g.torch.broadcast_shapes(a_shape, b_shape)
+        return True
+    except RuntimeError:
+        return False
+
+
+def _compatible_shape(g, shape):
+    """A random shape that broadcasts with ``shape``."""
+    s = list(shape)
+    if s and g.coin(0.4):
+        s = s[g.ri(0, len(s)) :]
+    s = [1 if g.coin(0.3) else n for n in s]
+    if len(s) < 4 and g.coin(0.15):
+        s = [g.ri(1, 3)] + s
+    return tuple(s)
+
+
+def op_binary(g, name):
+    tmpl, guard = BINARY[name]
+    a = g.pick()
+    ta = g.t(a)
+    if "{b}" not in tmpl:
+        b = a
+    else:
+        others = [v for v in g.vars if v != a and _broadcastable(g, ta.shape, g.t(v).shape)]
+        if others and g.coin(0.6):
+            b = g.choice(others)
+        else:
+            b = g.leaf(_compatible_shape(g, tuple(ta.shape)))
+        if g.coin(0.5):
+            a, b = b, a
+        ta = g.t(a)
+    tb = g.t(b)
+    if guard is not None:
+        try:
+            aa, bb = g.torch.broadcast_tensors(ta.detach(), tb.detach())
+        except RuntimeError:
+            aa, bb = ta.detach(), tb.detach()
+        if aa.shape == bb.shape and not guard(aa, bb):
+            raise Reject
+    return g.emit(tmpl.format(a=a, b=b), name)
+
+
+REDUCTIONS = ["sum", "mean", "amax", "amin", "max", "min", "prod", "var", "std", "logsumexp", "norm", "sum_dims"]
+
+
+def op_reduce(g, name):
+    a = g.pick()
+    t = g.t(a)
+    nd = t.ndim
+    full = nd == 0 or g.coin(0.25)
+    d = g.ri(-nd, nd - 1) if nd else 0
+    kd = g.coin(0.4)
+    if name in ("amax", "amin", "max", "min") and not _no_ties_along(t, None if full else d):
+        raise Reject
+    if name == "prod" and not _away(t, 0.05):
+        raise Reject
+    if name == "norm" and t.numel() and float(t.abs().max()) < 0.05:
+        raise Reject
+    if name in ("var", "std"):
+        if full:
+            e = f"{a}.{name}()"
+            if name == "std" and t.numel() > 1 and float(t.std()) < 0.05:
+                raise Reject
+        else:
+            corr = g.choice(["", ", unbiased=False", ", correction=0"])
+            e = f"{a}.{name}({d}{corr}, keepdim={kd})"
+            if name == "std" and t.numel() and t.shape[d] > 1 and float(t.std(dim=d).min()) < 0.05:
+                raise Reject
+    elif name == "max" or name == "min":
+        e = f"{a}.{name}()" if full else f"{a}.{name}({d}, keepdim={kd}){g.choice(['[0]', '.values'])}"
+    elif name == "sum_dims":
+        if nd < 2:
+            raise Reject
+        dims = sorted(g.rng.choice(nd, size=2, replace=False).tolist())
+        e = f"{a}.sum(dim={tuple(dims)}, keepdim={kd})"
+    elif name == "logsumexp":
+        e = f"L.logsumexp({a}, dim={d}, keepdim={kd})"
+    elif name == "norm":
+        e = f"{a}.norm()" if full else f"L.norm({a}, dim={d}, keepdim={kd})"
+        if not full and t.numel() and float(t.abs().amax(dim=d).min()) < 0.05:
+            raise Reject
+    else:
+        e = f"{a}.{name}()" if full and name not in ("amax", "amin") else f"{a}.{name}({d}, keepdim={kd})"
+    return g.emit(e, name)
+
+
+def _factor_shape(g, n):
+    """A random shape with n elements (n > 0), or with a -1."""
+    dims, rest = [], n
+    for p in (2, 3, 5):
+        while rest % p == 0 and g.coin(0.7):
+            dims.append(p)
+            rest //= p
+    if rest > 1:
+        dims.append(rest)
+    g.rng.shuffle(dims)
+    while len(dims) > 4:
+        dims = [dims[0] * dims[1]] + dims[2:]
+    if dims and g.coin(0.3):
+        dims[g.ri(0, len(dims) - 1)] = -1
+    if g.coin(0.2):
+        dims.insert(g.ri(0, len(dims)), 1)
+    return tuple(dims)
+
+
+def op_shape(g, name):
+    a = g.pick()
+    t = g.t(a)
+    nd = t.ndim
+    d = g.ri(-nd, nd - 1) if nd else 0
+    kind = "view"
+    if name in ("reshape", "view"):
+        shp = _factor_shape(g, t.numel()) if t.numel() else tuple(g.choice([(0,), (-1,), (0, 3), (3, 0, 1)]))
+        e = f"{a}.{name}{shp}" if shp and g.coin(0.5) else f"{a}.{name}({shp})"
+    elif name == "permute":
+        if nd < 2:
+            raise Reject
+        e = f"{a}.permute{tuple(g.rng.permutation(nd).tolist())}"
+    elif name == "transpose":
+        if nd < 2:
+            raise Reject
+        e = g.choice([f"{a}.transpose({d}, {g.ri(-nd, nd - 1)})", f"{a}.mT", f"L.transpose({a}, 0, {d})"])
+    elif name == "flatten":
+        e = f"{a}.flatten()" if nd < 2 or g.coin(0.3) else f"{a}.flatten({g.ri(0, nd - 2)}, {g.ri(-1, nd - 1)})"
+    elif name == "unsqueeze":
+        e = f"{a}.unsqueeze({g.ri(-nd - 1, nd)})"
+    elif name == "squeeze":
+        e = f"{a}.squeeze()" if g.coin(0.3) or not nd else f"{a}.squeeze({d})"
+    elif name == "expand":
+        if nd > 3:
+            raise Reject
+        shp = [g.ri(2, 3) if n == 1 and g.coin(0.7) else (-1 if g.coin(0.3) else n) for n in t.shape]
+        if g.coin(0.4):
+            shp = [g.ri(1, 3)] + shp
+        e = f"{a}.expand({', '.join(map(str, shp))})" if shp else f"{a}.expand(())"
+    elif name == "repeat":
+        reps = [g.ri(1, 2) for _ in range(min(nd + g.ri(0, 1), 4))] or [2]
+        if len(reps) < nd:
+            raise Reject
+        e, kind = f"{a}.repeat({', '.join(map(str, reps))})", "fresh"
+    elif name == "flip":
+        if not nd:
+            raise Reject
+        e, kind = f"{a}.flip({d})" if g.coin(0.5) else f"L.flip({a}, dims=({d},))", "fresh"
+    elif name == "roll":
+        e, kind = (f"L.roll({a}, {g.ri(-3, 3)}, {d})" if nd else f"L.roll({a}, 1)"), "fresh"
+    elif name == "narrow":
+        if not nd or t.shape[d] == 0:
+            raise Reject
+        st = g.ri(0, t.shape[d] - 1)
+        e = f"{a}.narrow({d}, {st}, {g.ri(0, t.shape[d] - st)})"
+    elif name == "chunk":
+        if not nd:
+            raise Reject
+        e = f"{a}.chunk({g.ri(1, 3)}, {d})[{g.choice([0, -1])}]"
+    elif name == "split":
+        if not nd:
+            raise Reject
+        e = f"L.split({a}, {g.ri(1, 3)}, dim={d})[0]" if g.coin(0.5) else f"{a}.split({g.ri(1, 3)}, {d})[-1]"
+    elif name == "cat":
+        if not nd:
+            raise Reject
+        shp = list(t.shape)
+        shp[d] = g.ri(0, 3)
+        b = g.leaf(tuple(shp))
+        e, kind = f"L.cat([{a}, {b}], dim={d})" if g.coin(0.7) else f"L.cat(({a}, {a}), {d})", "fresh"
+    elif name == "stack":
+        b = g.leaf(tuple(t.shape))
+        e, kind = f"L.stack([{a}, {b}], dim={g.ri(-nd - 1, nd)})", "fresh"
+    elif name == "contiguous":
+        e = f"{a}.contiguous()"
+    elif name == "movedim":
+        if nd < 2:
+            raise Reject
+        e = f"L.movedim({a}, {d}, {g.ri(-nd, nd - 1)})"
+    elif name == "detach":
+        e = f"{a}.detach()"
+    elif name == "tril":
+        if nd < 2:
+            raise Reject
+        e, kind = f"L.tril({a}, {g.ri(-1, 1)})", "fresh"
+    else:
+        raise AssertionError(name)
+    return g.emit(e, name, kind=kind, src=(a,))
+
+
+def op_index(g, name):
+    a = g.pick(lambda t: t.ndim > 0)
+    t = g.t(a)
+    nd = t.ndim
+    d = g.ri(0, nd - 1)
+    n = t.shape[d]
+    pre = ":, " * d
+    kind = "view"
+    if name == "int_index":
+        if n == 0:
+            raise Reject
+        e = f"{a}[{pre}{g.ri(-n, n - 1)}]"
+    elif name == "slice":
+        lo, st = g.ri(-2, 2), g.choice([1, 1, 2, 3])
+        e = g.choice([f"{a}[{pre}{lo}::{st}]", f"{a}[..., {g.ri(0, 2)}:{g.ri(-1, 4)}]", f"{a}[None, {pre}::{st}]"])
+    elif name == "adv_index":
+        kind = "fresh"
+        if n == 0:
+            raise Reject
+        k = g.ri(1, 4)
+        idx = g.rng.integers(-n, n, size=k).tolist()
+        if g.coin(0.5):
+            e = f"{a}[{pre}{idx}]"
+        else:
+            e = f"{a}[{pre}L.tensor({g.index_array((k,), n)})]"
+        if nd >= 2 and d == 0 and g.coin(0.4) and t.shape[1]:
+            e = f"{a}[L.tensor({g.index_array((k,), n)}), L.tensor({g.index_array((k,), t.shape[1])})]"
+    elif name == "mask_index":
+        kind = "fresh"
+        e = g.choice([f"{a}[{a} > 0]", f"{a}[{a} < 0.3] * 2"])
+    elif name == "gather":
+        kind = "fresh"
+        shp = [g.ri(0, s) if i != d else g.ri(1, 4) for i, s in enumerate(t.shape)]
+        if n == 0:
+            raise Reject
+        e = f"{a}.gather({d}, L.tensor({g.index_array(tuple(shp), n)}))"
+        if g.coin(0.3):
+            e = f"L.gather({a}, {d}, L.tensor({g.index_array(tuple(shp), n)}))"
+    elif name == "index_select":
+        kind = "fresh"
+        if n == 0:
+            raise Reject
+        e = f"{a}.index_select({d}, L.tensor({g.index_array((g.ri(0, 4),), n)}))"
+    else:
+        raise AssertionError(name)
+    return g.emit(e, name, kind=kind, src=(a,))
+
+
+def op_matmul(g, name):
+    if name == "matmul":
+        a = g.pick(lambda t: 1 <= t.ndim <= 4)
+        t = g.t(a)
+        k = t.shape[-1]
+        bshape = g.choice([(k,), (k, g.ri(1, 4)), (g.ri(1, 2), k, g.ri(1, 3))])
+        if t.ndim >= 3 and g.coin(0.5):
+            bshape = tuple(t.shape[:-2]) + (k, g.ri(1, 3))
+        b = g.leaf(bshape)
+        e = f"{a} @ {b}" if g.coin(0.6) else f"L.matmul({a}, {b})"
+    elif name == "bmm":
+        a = g.pick(lambda t: t.ndim == 3)
+        t = g.t(a)
+        b = g.leaf((t.shape[0], t.shape[2], g.ri(1, 4)))
+        e = f"L.bmm({a}, {b})" if g.coin(0.5) else f"{a}.bmm({b})"
+    elif name == "einsum":
+        a = g.pick(lambda t: t.ndim in (2, 3))
+        t = g.t(a)
+        if t.ndim == 2:
+            spec, other = g.choice(
+                [
+                    ("ij,jk->ik", (t.shape[1], g.ri(1, 3))),
+                    ("ij->ji", None),
+                    ("ij->j", None),
+                    ("ij,ij->i", tuple(t.shape)),
+                    ("ij,j->i", (t.shape[1],)),
+                    ("ij,k->ijk", (g.ri(1, 3),)),
+                ]
+            )
+        else:
+            spec, other = g.choice(
+                [
+                    ("bij,bjk->bik", (t.shape[0], t.shape[2], g.ri(1, 3))),
+                    ("bij->bji", None),
+                    ("bij,bkj->bik", (t.shape[0], g.ri(1, 3), t.shape[2])),
+                    ("...j,jk->...k", (t.shape[2], 2)),
+                ]
+            )
+        if other is None:
+            e = f"L.einsum('{spec}', {a})"
+        else:
+            e = f"L.einsum('{spec}', {a}, {g.leaf(other)})"
+    else:
+        raise AssertionError(name)
+    return g.emit(e, name)
+
+
+def _pick_or_leaf(g, pred, make_shape):
+    cands = [v for v in g.vars if pred(g.t(v))]
+    if cands and g.coin(0.6):
+        return g.choice(cands)
+    return g.leaf(make_shape())
+
+
+def op_layer(g, name):
+    if name == "linear":
+        a = g.pick(lambda t: t.ndim >= 1)
+        k = g.t(a).shape[-1]
+        o = g.ri(1, 4)
+        w = g.leaf((o, k))
+        bias = f", {g.leaf((o,))}" if g.coin(0.6) else ""
+        e = f"F.linear({a}, {w}{bias})"
+    elif name == "conv2d":
+        a = _pick_or_leaf(
+            g, lambda t: t.ndim == 4 and min(t.shape) > 0, lambda: (g.ri(1, 2), g.ri(1, 4), g.ri(2, 6), g.ri(2, 6))
+        )
+        n, c, h, wd = g.t(a).shape
+        # minidiff's conv2d supports dilation=1 and groups=1 only, and says so (functional.py)
+        groups = o = g.ri(1, 3)
+        groups, dil = 1, 1
+        kh, kw = g.ri(1, 3), g.ri(1, 3)
+        pad, stride = g.ri(0, 1), g.ri(1, 2)
+        w = g.leaf((o, c // groups, kh, kw))
+        bias = g.leaf((o,)) if g.coin(0.5) else "None"
+        e = f"F.conv2d({a}, {w}, {bias}, stride={stride}, padding={pad}, dilation={dil}, groups={groups})"
+    elif name in ("group_norm", "layer_norm"):
+        if name == "group_norm":
+            a = _pick_or_leaf(g, lambda t: t.ndim >= 2, lambda: (g.ri(1, 2), g.choice([2, 4]), g.ri(2, 4)))
+            t = g.t(a)
+            c = t.shape[1]
+            ng = g.choice([x for x in (1, 2, c) if x and c % x == 0] or [1])
+            if t.numel() == 0 or t.numel() // (t.shape[0] * ng) < 3:
+                raise Reject
+            if float(t.reshape(t.shape[0], ng, -1).std(-1).min()) < 0.2:
+                raise Reject
+            wb = f", {g.leaf((c,))}, {g.leaf((c,))}" if g.coin(0.6) else ""
+            e = f"F.group_norm({a}, {ng}{wb})"
+        else:
+            a = g.pick(lambda t: t.ndim >= 1 and t.numel() > 0)
+            t = g.t(a)
+            k = g.ri(1, min(2, t.ndim))
+            ns = tuple(t.shape[-k:])
+            flat = t.reshape(-1, int(np.prod(ns)))
+            if flat.shape[1] < 3 or float(flat.std(-1).min()) < 0.2:
+                raise Reject
+            wb = f", {g.leaf(ns)}, {g.leaf(ns)}" if g.coin(0.6) else ""
+            e = f"F.layer_norm({a}, {ns}{wb})"
+    elif name == "interpolate":
+        a = _pick_or_leaf(
+            g, lambda t: t.ndim == 4 and min(t.shape) > 0, lambda: (1, g.ri(1, 2), g.ri(1, 4), g.ri(1, 4))
+        )
+        t = g.t(a)
+        mode = g.choice(["nearest", "bilinear", "bilinear_ac"])
+        size = g.choice(["scale_factor=2", f"size=({g.ri(1, 6)}, {g.ri(1, 6)})"])
+        if mode == "bilinear_ac":
+            e = f"F.interpolate({a}, {size}, mode='bilinear', align_corners=True)"
+        elif mode == "bilinear":
+            e = f"F.interpolate({a}, {size}, mode='bilinear', align_corners=False)"
+        else:
+            e = f"F.interpolate({a}, {size}, mode='nearest')"
+        del t
+    elif name == "pad":
+        a = g.pick(lambda t: t.ndim >= 2)
+        t = g.t(a)
+        mode = g.choice(["constant", "constant", "reflect", "replicate"])
+        k = 2 if mode == "constant" or t.ndim < 3 else g.choice([2, 4])
+        if mode != "constant" and t.ndim < 3:
+            raise Reject
+        if mode == "reflect" and min(t.shape[-2:]) < 2:
+            raise Reject
+        hi = 2 if mode != "reflect" else 1
+        pads = tuple(g.ri(0, hi) for _ in range(k))
+        e = f"F.pad({a}, {pads}, mode='{mode}')" + ("" if mode != "constant" or g.coin(0.5) else "")
+        if mode == "constant" and g.coin(0.5):
+            e = f"F.pad({a}, {pads}, value=0.5)"
+    elif name == "sdpa":
+        a = g.pick(lambda t: t.ndim in (3, 4) and t.numel() > 0)
+        t = g.t(a)
+        lq, e_ = t.shape[-2], t.shape[-1]
+        s = g.ri(1, 4)
+        k = g.leaf(tuple(t.shape[:-2]) + (s, e_))
+        v = g.leaf(tuple(t.shape[:-2]) + (s, g.ri(1, 4)))
+        extra = g.choice(["", ", is_causal=True", f", attn_mask={g.leaf((lq, s))}", ", scale=0.5"])
+        e = f"F.scaled_dot_product_attention({a}, {k}, {v}{extra})"
+    elif name == "softmax2":
+        a = g.pick(lambda t: t.ndim >= 1)
+        e = f"L.softmax({a}, {g.ri(-1, g.t(a).ndim - 1)})"
+    else:
+        raise AssertionError(name)
+    return g.emit(e, name)
+
+
+# Ops whose minidiff result is internally a view (of a reshape, squeeze or permute) although torch's is a new
+# tensor, so that an in-place change of it raises in minidiff (tests/test_program_fuzz_regressions.py has the
+# reproducers). In-place ops skip their results, so that runs find other differences.
+KNOWN_VIEW_RESULTS = {
+    "tile",
+    "topk",
+    "pixel_shuffle",
+    "avg_pool",
+    "sort",
+    "sort_desc",
+    "repeat",
+    "matmul",
+    "logsumexp",
+    "amax",
+    "amin",
+    "softmax",
+    "log_softmax",
+    "softmax2",
+    "roll",
+    "einsum",
+    "prod",
+}
+
+
+def op_inplace(g, name):
+    """In-place ops on a fresh non-leaf intermediate that has no views (minidiff documents that views taken
+    earlier keep the old values, and that in-place on a view in the graph raises)."""
+    cands = [v for v in g.vars if v in g.fresh and v not in g.viewed and g.made_by.get(v) not in KNOWN_VIEW_RESULTS]
+    if not cands:
+        raise Reject
+    a = g.choice(cands)
+    t = g.t(a)
+    if name == "add_":
+        b = g.leaf(_compatible_shape(g, tuple(t.shape)) if g.coin(0.8) else g.shape())
+        e = f"{a}.add_({b}); @VAR = {a}" if g.coin(0.5) else f"{a}.add_({b}, alpha=2); @VAR = {a}"
+    elif name == "mul_":
+        b = g.choice([str(g.ri(-2, 3)), g.leaf(_compatible_shape(g, tuple(t.shape)))])
+        e = f"{a}.mul_({b}); @VAR = {a}"
+    elif name == "clamp_":
+        if not _away(t - 0.3, 1e-3) or not _away(t + 0.4, 1e-3):
+            raise Reject
+        e = f"{a}.clamp_(-0.4, 0.3); @VAR = {a}"
+    elif name == "iadd":
+        b = g.leaf(_compatible_shape(g, tuple(t.shape)))
+        e = f"{a} += {b}; @VAR = {a}" if g.coin(0.5) else f"{a} *= {b}; @VAR = {a}"
+    elif name == "setitem":
+        if t.ndim == 0 or t.shape[0] == 0:
+            raise Reject
+        i = g.ri(0, t.shape[0] - 1)
+        val = g.choice(["0.5", "rg", "other"])
+        if val == "rg":
+            val = g.leaf(tuple(t.shape[1:]))
+        elif val == "other":
+            val = f"{g.leaf(tuple(t.shape[1:]), requires_grad=False)}"
+        idx = g.choice([str(i), f"{i}:", f"[{i}]"])
+        e = f"{a}[{idx}] = {val}; @VAR = {a}"
+    elif name == "no_grad":
+        b = g.pick()
+        e = g.choice([f"with L.no_grad(): @VAR = {b} * 2 + 1", f"with L.no_grad(): @VAR = L.exp({b}.clamp(max=2))"])
+        return g.emit(e, name)
+    else:
+        raise AssertionError(name)
+    ok = g.emit(e, name, kind="alias", src=(a,))
+    g.viewed.add(a)  # the alias and a are the same tensor: no further in-place on either
+    g.viewed.add(g.p.defs[-1])
+    return ok
+
+
+def op_error(g, name):
+    """A call both libraries must refuse."""
+    a = g.pick()
+    t = g.t(a)
+    nd = t.ndim
+    e = g.choice(
+        [
+            f"{a}.reshape({t.numel() + 1})",
+            f"{a}.sum({nd + 1})",
+            f"{a}.transpose(0, {nd + 2})",
+            f"{a} + L.tensor(A0).reshape(-1)[:0].reshape(0, 1, 1, 1, 1) * L.ones(2, 3, 1, 1, 1)",
+            f"{a} @ {g.leaf((t.shape[-1] + 1 if nd else 2, 2))}",
+            f"{a}.expand({', '.join(str(s + 1) for s in t.shape) or '2'}, 2)",
+            f"{a}.view(-1, -1)",
+            f"L.cat([{a}, {g.leaf((7,) * max(nd, 1))}], 0)",
+            f"{a}[{', '.join(['0'] * (nd + 1))}]",
+            f"{a}.permute(0, 0)",
+        ]
+    )
+    g.emit(e, name, keep_error_p=1.0)
+    return True
+
+
+MORE = {
+    # name: (template, guard on the input); {d} a dim, {k} a small count
+    "sort": (
+        "{a}.sort({d})[0]",
+        lambda t: t.ndim == 0 or _no_ties_along(t, -1) and len(set(t.flatten().tolist())) == t.numel(),
+    ),
+    "sort_desc": (
+        "L.sort({a}, dim={d}, descending=True).values",
+        lambda t: len(set(t.flatten().tolist())) == t.numel(),
+    ),
+    "topk": (
+        "{a}.topk(1, {d})[0]",
+        lambda t: t.ndim > 0 and min(t.shape) > 0 and len(set(t.flatten().tolist())) == t.numel(),
+    ),
+    "argmax": ("{a}.argmax({d})", lambda t: t.numel() > 0 and len(set(t.flatten().tolist())) == t.numel()),
+    "max_idx": (
+        "{a}.max({d})[1] * 1.5",
+        lambda t: t.ndim > 0 and t.numel() > 0 and len(set(t.flatten().tolist())) == t.numel(),
+    ),
+    "int_mix": ("{a} * (L.tensor(np.arange(3, dtype=np.int64)).reshape(3, *([1] * {a}.ndim)) // 2)", None),
+    "int_div": ("L.tensor(np.arange(5, dtype=np.int64) - 2) / 2 + {a}.sum()", None),
+    "masked_fill": ("{a}.masked_fill({a} > 0.5, -1.0)", lambda t: _away(t - 0.5, 1e-3)),
+    "clamp_t": ("L.clamp({a}, min={a}.detach() * 0 - 0.5)", lambda t: _away(t + 0.5, 1e-3)),
+    "where_scalar": ("L.where({a} < 0, 0.0, {a})", lambda t: _away(t, 1e-3)),
+    "diagonal": ("{a}.diagonal(0, 0, -1)", lambda t: t.ndim >= 2),
+    "diff": ("L.diff({a}, dim={d})", lambda t: t.ndim >= 1),
+    "tile": ("{a}.tile((2, 1))", None),
+    "unflatten": ("{a}.flatten().unflatten(0, (1, -1))", lambda t: t.numel() > 0),
+    "swapaxes": ("{a}.swapaxes(0, -1)", lambda t: t.ndim >= 1),
+    "broadcast_to": ("L.broadcast_to({a}, (2,) + tuple({a}.shape))", None),
+    "outer": ("L.outer({a}.flatten(), {a}.flatten()[:3])", None),
+    "addcmul": ("L.addcmul({a}, {a}, {a}, value=0.5)", None),
+    "normalize": (
+        "F.normalize({a}, dim={d})",
+        lambda t: t.ndim > 0 and t.numel() > 0 and float(t.norm(dim=-1).min()) > 0.2,
+    ),
+    "cos_sim": (
+        "F.cosine_similarity({a}, {a}.flip(-1), dim=-1)",
+        lambda t: t.ndim > 0 and t.numel() > 0 and float(t.norm(dim=-1).min()) > 0.2,
+    ),
+    "mse": ("F.mse_loss({a}, {a}.detach() * 0.5 + 0.1)", None),
+    "l1": ("F.l1_loss({a}, {a}.detach() * 0 + 0.25, reduction='sum')", lambda t: _away(t - 0.25, 1e-3)),
+    "smooth_l1": ("F.smooth_l1_loss({a}, {a}.detach() * 0, reduction='none')", lambda t: _away(t.abs() - 1, 1e-3)),
+    "huber": ("F.huber_loss({a}, {a}.detach() * 0 + 1, delta=0.5)", lambda t: _away(t.abs() - 1, 1e-3)),
+    "bce_logits": ("F.binary_cross_entropy_with_logits({a}, ({a}.detach() > 0) * 1.0)", None),
+    "cross_entropy": (
+        "F.cross_entropy({a}, L.tensor(np.zeros({a}.shape[:1] + {a}.shape[2:], dtype=np.int64)))",
+        lambda t: t.ndim >= 2 and t.shape[1] > 0,
+    ),
+    "avg_pool": ("F.avg_pool2d({a}, 2, ceil_mode={k})", lambda t: t.ndim in (3, 4) and min(t.shape[-2:]) >= 2),
+    "max_pool": (
+        "F.max_pool2d({a}, 2, stride=1)",
+        lambda t: t.ndim in (3, 4) and min(t.shape[-2:]) >= 2 and len(set(t.flatten().tolist())) == t.numel(),
+    ),
+    "adaptive_avg": ("F.adaptive_avg_pool2d({a}, (2, 1))", lambda t: t.ndim in (3, 4) and min(t.shape[-2:]) >= 1),
+    "pixel_shuffle": ("F.pixel_shuffle({a}.repeat(1, 4, 1, 1), 2)", lambda t: t.ndim == 4),
+    "glu": ("F.glu({a}.repeat(*([1] * ({a}.ndim - 1)), 2), dim=-1)", lambda t: t.ndim >= 1),
+    "embedding": (
+        "F.embedding(L.tensor(np.array([[0, 1], [1, 0]], dtype=np.int64)), {a}.reshape({a}.shape[0], -1))",
+        lambda t: t.ndim >= 1 and t.shape[0] >= 2 and t.numel() > 0,
+    ),
+    "take_along": (
+        "L.take_along_dim({a}, L.zeros(1, dtype=L.int64).expand(*{a}.shape[:-1], 1), dim=-1)",
+        lambda t: t.ndim >= 1 and t.shape[-1] > 0,
+    ),
+    "expand_as": ("{a}.expand_as(L.stack([{a}, {a}]))", None),
+    "index_none": ("{a}[None, ..., None]", None),
+    "neg_dim_sum": ("{a}.sum(dim=(-1,), keepdim=True)", lambda t: t.ndim >= 1),
+    "mean_tuple": ("{a}.mean(dim=tuple(range({a}.ndim)))", None),
+    "scalar_tensor": ("{a} * L.tensor(2.5) + L.tensor([1.0])", None),
+}
+
+
+def op_more(g, name):
+    tmpl, guard = MORE[name]
+    a = g.pick(lambda t: guard is None or bool(guard(t)))
+    t = g.t(a)
+    d = g.ri(-t.ndim, t.ndim - 1) if t.ndim else 0
+    kind = "view" if name in MORE_VIEWS else "fresh"
+    return g.emit(tmpl.format(a=a, d=d, k=g.choice([True, False])), name, kind=kind, src=(a,))
+
+
+MORE_VIEWS = {"diagonal", "unflatten", "swapaxes", "broadcast_to", "expand_as", "index_none"}
+
+
+def op_inplace_more(g, name):
+    """Writes through advanced indices and masks, and in-place changes of a detached alias."""
+    cands = [v for v in g.vars if v in g.fresh and v not in g.viewed and g.made_by.get(v) not in KNOWN_VIEW_RESULTS]
+    if not cands:
+        raise Reject
+    a = g.choice(cands)
+    t = g.t(a)
+    if name == "setitem_adv":
+        if t.ndim == 0 or t.shape[0] == 0:
+            raise Reject
+        idx = g.index_array((g.ri(1, 3),), t.shape[0])
+        # duplicates in a write: torch leaves which value wins unspecified, so the value is the same for all
+        val = g.choice(["-0.25", g.leaf(tuple(t.shape[1:]))])
+        e = f"{a}[L.tensor({idx})] = {val}; @VAR = {a}"
+    elif name == "setitem_mask":
+        e = g.choice([f"{a}[{a} > 0.5] = 0.0; @VAR = {a}", f"{a}[{a} < 0] *= 2; @VAR = {a}"])
+        if not _away(t - 0.5, 1e-3):
+            raise Reject
+    elif name == "detach_inplace":
+        e = f"@VAR = {a}.detach(); @VAR.mul_(2)"
+    else:
+        raise AssertionError(name)
+    ok = g.emit(e, name, kind="alias", src=(a,))
+    g.viewed.add(a)
+    g.viewed.add(g.p.defs[-1])
+    return ok
+
+
+OPS = {}
+for _n in UNARY:
+    OPS[_n] = (1.0, lambda g, n=_n: op_unary(g, n))
+for _n in BINARY:
+    OPS[_n] = (2.0, lambda g, n=_n: op_binary(g, n))
+for _n in REDUCTIONS:
+    OPS[_n] = (1.5, lambda g, n=_n: op_reduce(g, n))
+for _n in [
+    "reshape",
+    "view",
+    "permute",
+    "transpose",
+    "flatten",
+    "unsqueeze",
+    "squeeze",
+    "expand",
+    "repeat",
+    "flip",
+    "roll",
+    "narrow",
+    "chunk",
+    "split",
+    "cat",
+    "stack",
+    "contiguous",
+    "movedim",
+    "detach",
+    "tril",
+]:
+    OPS[_n] = (1.5, lambda g, n=_n: op_shape(g, n))
+for _n in ["int_index", "slice", "adv_index", "mask_index", "gather", "index_select"]:
+    OPS[_n] = (1.5, lambda g, n=_n: op_index(g, n))
+for _n in ["matmul", "bmm", "einsum"]:
+    OPS[_n] = (2.0, lambda g, n=_n: op_matmul(g, n))
+for _n in ["linear", "conv2d", "group_norm", "layer_norm", "interpolate", "pad", "sdpa", "softmax2"]:
+    OPS[_n] = (2.0, lambda g, n=_n: op_layer(g, n))
+for _n in ["add_", "mul_", "clamp_", "iadd", "setitem", "no_grad"]:
+    OPS[_n] = (2.0, lambda g, n=_n: op_inplace(g, n))
+OPS["error"] = (0.6, lambda g: op_error(g, "error"))
+for _n in MORE:
+    OPS[_n] = (1.0, lambda g, n=_n: op_more(g, n))
+for _n in ["setitem_adv", "setitem_mask", "detach_inplace"]:
+    OPS[_n] = (2.0, lambda g, n=_n: op_inplace_more(g, n))
+
+
+def _input_view(g, var):
+    """Sometimes replaces a fresh leaf by a non-contiguous view of it."""
+    t = g.t(var)
+    nd = t.ndim
+    opts = []
+    if nd >= 2:
+        opts += [f"{var}.transpose(0, {nd - 1})", f"{var}.permute{tuple(g.rng.permutation(nd).tolist())}"]
+    if nd >= 1:
+        opts += [f"{var}[..., ::2]", f"{var}[1:]"]
+        if 1 in t.shape:
+            opts.append(f"{var}.expand({', '.join('3' if s == 1 else '-1' for s in t.shape)})")
+    if not opts:
+        return
+    g.emit(g.choice(opts), "input_view", kind="view", src=(var,), keep_error_p=0.0)
+
+
+def generate(seed, index, ops=None):
+    """The program of (seed, index): deterministic."""
+    import torch
+
+    rng = np.random.default_rng([seed, index])
+    g = Gen(rng, torch)
+    names = sorted(ops or OPS)
+    w = np.array([OPS[n][0] for n in names])
+    w /= w.sum()
+    for _ in range(g.ri(1, 2)):
+        x = g.leaf(g.shape(), requires_grad=True if not g.vars else None)
+        if g.coin(0.4):
+            try:
+                _input_view(g, x)
+            except Reject:
+                pass
+    steps = g.ri(3, 12)
+    made = 0
+    for _ in range(steps * 15):
+        if made >= steps or g.done:
+            break
+        n_before = (len(g.p.lines), len(g.p.arrays))
+        try:
+            OPS[names[int(rng.choice(len(names), p=w))]][1](g)
+            made += 1
+        except Reject:
+            # drop the leaves an abandoned op created
+            del g.p.lines[n_before[0] :], g.p.defs[n_before[0] :], g.p.tags[n_before[0] :]
+            for k in list(g.p.arrays)[n_before[1] :]:
+                del g.p.arrays[k]
+            g.vars = [v for v in g.vars if v in g.p.defs]
+    floats = [v for v in g.vars if not v.startswith("x")]
+    outs = floats[-1:] + [v for v in floats[:-1] if g.coin(0.2)]
+    g.p.outputs = outs or g.vars[-1:]
+    return g.p
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Shrinking
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def _sig(r):
+    return None if r is None else (r[0], r[1])
+
+
+def shrink(prog: Program, result, libs=None, budget=400):
+    """Drops lines and cuts inputs down while the mismatch keeps its kind and op."""
+    libs = libs or _libs()
+    want = _sig(result)
+    tries = 0
+
+    def same(p):
+        nonlocal tries
+        tries += 1
+        try:
+            r = check(p, libs)
+        except Exception:  # noqa: BLE001 - the comparison itself broke (e.g. a shape the outputs lack)
+            return None
+        return r if _sig(r) == want else None
+
+    best, best_r = prog, result
+    changed = True
+    while changed and tries < budget:
+        changed = False
+        for i in range(len(best.lines) - 1, -1, -1):
+            if tries >= budget:
+                break
+            p = best.copy()
+            v = p.defs[i]
+            del p.lines[i], p.defs[i], p.tags[i]
+            p.outputs = [o for o in p.outputs if o != v]
+            if not p.outputs and p.defs:
+                p.outputs = [d for d in p.defs if d.startswith("v")][-1:]
+            r = same(p)
+            if r:
+                best, best_r, changed = p, r, True
+        for j in range(len(best.outputs)):
+            if len(best.outputs) <= 1 or tries >= budget:
+                break
+            p = best.copy()
+            p.outputs = [o for o in best.outputs if o != best.outputs[j]]
+            r = same(p)
+            if r:
+                best, best_r, changed = p, r, True
+                break
+        for k in sorted(best.arrays):  # simpler data: smaller shapes, rounder values
+            a = best.arrays[k]
+            if tries >= budget or not k.startswith("A"):
+                continue
+            for d in range(a.ndim):
+                if a.shape[d] > 1:
+                    p = best.copy()
+                    p.arrays[k] = np.ascontiguousarray(a.take(range(a.shape[d] - 1), axis=d))
+                    r = same(p)
+                    if r:
+                        best, best_r, changed = p, r, True
+                        break
+            a = best.arrays[k]
+            if a.size and not np.array_equal(a, np.round(a)):
+                p = best.copy()
+                p.arrays[k] = np.round(a).astype(a.dtype) + np.where(np.round(a) == 0, np.float32(0.5), 0).astype(
+                    a.dtype
+                )
+                r = same(p)
+                if r:
+                    best, best_r, changed = p, r, True
+    return best, best_r
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Worker (child process) and driver
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def run_one(seed, i, ops=None, libs=None, do_shrink=True):
+    """(None or a record dict) for program (seed, i)."""
+    libs = libs or _libs()
+    prog = generate(seed, i, ops)
+    r = check(prog, libs)
+    if r is None:
+        return None
+    small, small_r = shrink(prog, r, libs) if do_shrink else (prog, r)
+    check(small, libs)  # fills small.shapes for the rendering
+    return {
+        "seed": seed,
+        "index": i,
+        "kind": small_r[0],
+        "tag": small_r[1],
+        "detail": small_r[2],
+        "repro": small.render(),
+        "program": small.to_json(),
+        "original_lines": len(prog.lines),
+    }
+
+
+def worker_main(args):
+    libs = _libs()
+    libs["torch"].set_num_threads(1)
+    ops = args.ops.split(",") if args.ops else None
+    for i in range(args.start, args.start + args.n):
+        print(json.dumps({"start": i}), flush=True)
+        try:
+            rec = run_one(args.seed, i, ops, libs, not args.no_shrink)
+        except Exception:  # noqa: BLE001 - a fuzzer error is reported, not fatal
+            rec = {
+                "seed": args.seed,
+                "index": i,
+                "kind": "fuzzer-error",
+                "tag": "",
+                "detail": traceback.format_exc()[-800:],
+            }
+        print(json.dumps({"done": i, "rec": rec}), flush=True)
+
+
+def drive(seed, start, n, ops=None, timeout=120.0, no_shrink=False, log=None):
+    """Runs programs start..start+n-1 in child processes; returns the list of mismatch records."""
+    recs, i, end = [], start, start + n
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    while i < end:
+        cmd = [
+            sys.executable,
+            os.path.abspath(__file__),
+            "--worker",
+            "--seed",
+            str(seed),
+            "--start",
+            str(i),
+            "--n",
+            str(end - i),
+        ]
+        if ops:
+            cmd += ["--ops", ",".join(ops)]
+        if no_shrink:
+            cmd.append("--no-shrink")
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        current, last = None, time.time()
+        while True:
+            ready, _, _ = select.select([proc.stdout], [], [], 5.0)
+            if ready:
+                line = proc.stdout.readline()
+                if not line:
+                    break
+                last = time.time()
+                try:
+                    msg = json.loads(line)
+                except ValueError:
+                    continue
+                if "start" in msg:
+                    current = msg["start"]
+                elif "done" in msg:
+                    i = msg["done"] + 1
+                    current = None
+                    if msg["rec"]:
+                        recs.append(msg["rec"])
+                        if log:
+                            log(msg["rec"])
+            elif time.time() - last > timeout:
+                proc.kill()
+                break
+        proc.wait()
+        err = proc.stderr.read()
+        if current is not None:  # the child died or hung inside program `current`
+            prog = generate(seed, current, ops)
+            kind = "hang" if time.time() - last > timeout else f"crash (exit {proc.returncode})"
+            rec = {
+                "seed": seed,
+                "index": current,
+                "kind": kind,
+                "tag": "",
+                "detail": err[-800:],
+                "repro": prog.render(),
+                "program": prog.to_json(),
+            }
+            recs.append(rec)
+            if log:
+                log(rec)
+            i = current + 1
+        elif proc.returncode != 0 and i < end:
+            raise RuntimeError(f"worker failed outside a program:\n{err[-2000:]}")
+    return recs
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--n", type=int, default=2000)
+    ap.add_argument("--start", type=int, default=0)
+    ap.add_argument("--ops", default="", help="comma-separated op names from the table (default: all)")
+    ap.add_argument("--json", default="", help="append one JSON line per mismatch to this file")
+    ap.add_argument("--no-shrink", action="store_true")
+    ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--list-ops", action="store_true")
+    args = ap.parse_args(argv)
+    if args.list_ops:
+        print(" ".join(sorted(OPS)))
+        return 0
+    if args.worker:
+        worker_main(args)
+        return 0
+    ops = args.ops.split(",") if args.ops else None
+    if ops:
+        bad = [o for o in ops if o not in OPS]
+        if bad:
+            ap.error(f"unknown ops {bad}; --list-ops lists them")
+    out = open(args.json, "a") if args.json else None  # noqa: SIM115 - closed below
+
+    def log(rec):
+        if out:
+            out.write(json.dumps(rec) + "\n")
+            out.flush()
+
+    t0 = time.time()
+    recs = drive(args.seed, args.start, args.n, ops, no_shrink=args.no_shrink, log=log)
+    if out:
+        out.close()
+    clusters = collections.defaultdict(list)
+    for r in recs:
+        clusters[(r["kind"], r["tag"])].append(r)
+    print(
+        f"{args.n} programs (seed {args.seed}, {args.start}..{args.start + args.n - 1}) in {time.time() - t0:.0f} s: "
+        f"{len(recs)} mismatches in {len(clusters)} clusters"
+    )
+    for (kind, tag), rs in sorted(clusters.items(), key=lambda kv: -len(kv[1])):
+        best = min(rs, key=lambda r: len(r.get("repro", "")))
+        print(f"\n=== {kind} / {tag}: {len(rs)} programs (e.g. index {best['index']})\n{best['detail']}")
+        print(best.get("repro", ""))
+    return 1 if recs else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
