@@ -395,7 +395,6 @@ def test_view_written_under_no_grad_changes_the_graph_input():
         np.testing.assert_allclose(_np(m), _np(t), rtol=1e-6)
 
 
-@pytest.mark.xfail(strict=True, reason="tensor_more.py (diagonal): a copy (its docstring says so); torch's is a view")
 def test_diagonal_is_a_view():
     for L in (torch, md):
         x = L.zeros(3, 3)
@@ -410,6 +409,49 @@ def test_diagonal_is_a_view():
 )  # fmt: skip
 def test_view_of_non_contiguous_with_compatible_strides(expr):
     _check(lambda x, L: eval(expr, {"x": x}))
+
+
+@pytest.mark.parametrize(
+    "expr",
+    ["x.diagonal()", "x.diagonal(1)", "x.diagonal(-2)", "x.diagonal(0, 1, 2)", "x.diagonal(2, -1, 0)",
+     "x.diagonal(-1, 2, 1)", "x.diagonal(7)", "x.diagonal(-9, 0, 2)", "x.transpose(0, 2).diagonal(1)",
+     "x[:, ::2].diagonal(0, 0, 2)", "md_or_torch.diagonal(x, 1, 1, 2)"],
+)  # fmt: skip
+def test_diagonal_values_gradients_and_views(expr):
+    _check(lambda x, L: eval(expr, {"x": x, "md_or_torch": L}))
+    for L in (torch, md):  # a view: a write through it changes x
+        x = L.zeros(*SHAPE)
+        eval(expr, {"x": x, "md_or_torch": L}).add_(1)
+        if L is torch:
+            want = x.numpy()
+        else:
+            np.testing.assert_array_equal(x.numpy(), want)
+
+
+AS_STRIDED = [((2, 2), (1, 2), None), ((3,), (5,), 1), ((2, 3), (6, 2), 4), ((0, 4), (1, 1), 7), ((), (), 11),
+              ((2, 2, 2), (20, 5, 1), 2)]  # fmt: skip
+
+
+@pytest.mark.parametrize("size, stride, offset", AS_STRIDED)
+def test_as_strided(size, stride, offset):
+    _check(lambda x, L: x.as_strided(size, stride, offset) if offset is not None else x.as_strided(size, stride))
+    for L in (torch, md):
+        x = L.tensor(_data())
+        v = x.as_strided(size, stride, offset)
+        assert v.storage_offset() == (0 if offset is None else offset) and tuple(v.stride()) == stride
+
+
+def test_as_strided_refusals():
+    x = md.tensor(_data())
+    with pytest.raises(ValueError, match="as_strided: size"):
+        x.as_strided((100,), (1,))  # past the storage
+    with pytest.raises(ValueError, match="as_strided: negative"):
+        x.as_strided((2,), (-1,), 5)
+    y = md.tensor(_data(), requires_grad=True)
+    with pytest.raises(ValueError, match="gradient is supported"):
+        y.as_strided((3, 3), (1, 1))  # reads elements twice
+    with pytest.raises(ValueError, match="gradient is supported"):
+        y.transpose(0, 1).as_strided((2,), (1,))
 
 
 # ---- gather, index_select, take_along_dim, take: repeated indices

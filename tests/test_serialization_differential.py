@@ -255,13 +255,23 @@ def test_copy_copy_of_a_tensor_shares_its_memory():
     assert copy.copy(p)._is_param and copy.copy(p).data_ptr() == p.data_ptr()
 
 
-@pytest.mark.xfail(
-    strict=True, reason="serialization.py: deepcopy sees one tensor at a time, so views of one tensor do not stay views"
-)
-def test_deepcopy_keeps_views_sharing_memory():
-    x = md.tensor(np.arange(4.0, dtype=np.float32))
-    both = copy.deepcopy({"x": x, "view": x[1:3]})
-    assert both["view"].data_ptr() - both["x"].data_ptr() == 4
+@pytest.mark.parametrize("view_first", [False, True])
+def test_deepcopy_keeps_views_sharing_memory(view_first):
+    x = md.tensor(np.arange(12.0, dtype=np.float32)).reshape(3, 4)
+    items = {"view": x[1:3, ::2].t(), "x": x} if view_first else {"x": x, "view": x[1:3, ::2].t()}
+    both = copy.deepcopy(items)
+    assert both["view"].data_ptr() - both["x"].data_ptr() == 4 * 4 and both["view"].stride() == (2, 4)
+    both["x"].fill_(0)  # the copies share memory with each other, not with the originals
+    np.testing.assert_array_equal(both["view"].numpy(), 0)
+    np.testing.assert_array_equal(x[1:3, ::2].t().numpy(), [[4.0, 8.0], [6.0, 10.0]])
+
+
+def test_deepcopy_of_a_lone_view_matches_torch():
+    torch = pytest.importorskip("torch")
+    for L in (md, torch):
+        x = L.arange(10.0)
+        v = copy.deepcopy(x[2:5])
+        assert v.storage_offset() == 2 and v.tolist() == [2.0, 3.0, 4.0]
 
 
 @pytest.fixture(scope="module")

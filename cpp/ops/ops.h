@@ -64,6 +64,10 @@ Tensor transpose(const Tensor& t, int64_t d0, int64_t d1);
 Tensor slice(const Tensor& t, int64_t dim, int64_t start, int64_t stop, int64_t step = 1);
 Tensor select(const Tensor& t, int64_t dim, int64_t index);
 Tensor unsqueeze(const Tensor& t, int64_t dim);
+// The diagonal `offset` above the main one of the (dim1, dim2) planes, as the last dim: a view.
+Tensor diagonal(const Tensor& t, int64_t offset, int64_t dim1, int64_t dim2);
+// A view of t's storage with the given geometry (torch.as_strided); storage_offset defaults to t's.
+Tensor as_strided(const Tensor& t, const Shape& shape, const Shape& strides, std::optional<int64_t> storage_offset);
 Tensor squeeze(const Tensor& t, std::optional<int64_t> dim = std::nullopt);
 Tensor flatten(const Tensor& t, int64_t start_dim = 0, int64_t end_dim = -1);
 Tensor expand(const Tensor& t, const Shape& shape);

@@ -1,7 +1,9 @@
 // Views and shape ops: reshape, permute, slicing, expand, cat, pad. Views share storage with
 // their input; their backward maps the gradient back through the same geometry.
+#include <algorithm>
 #include <numeric>
 #include <optional>
+#include <tuple>
 
 #include "core/profiler.h"
 #include "kernels.h"
@@ -181,6 +183,93 @@ Tensor select(const Tensor& t, int64_t dim, int64_t index) {
            " with size ", size);
   if (index < 0) index += size;
   return squeeze(slice(t, dim, index, index + 1, 1), dim);
+}
+
+Tensor diagonal(const Tensor& t, int64_t offset, int64_t dim1, int64_t dim2) {
+  MD_CHECK(t.dim() >= 2, ValueError, "diagonal: expected a tensor of at least 2 dims, got shape ", t.shape());
+  dim1 = wrap_dim(dim1, t.dim(), "diagonal");
+  dim2 = wrap_dim(dim2, t.dim(), "diagonal");
+  MD_CHECK(dim1 != dim2, ValueError, "diagonal: dim1 and dim2 cannot be the same dim (", dim1, ") of shape ",
+           t.shape());
+  // the view's geometry, in t's own strides and in those of a contiguous t (for the backward)
+  const auto geometry = [&](const Shape& strides, int64_t base) {
+    const int64_t rows = t.shape()[dim1], cols = t.shape()[dim2];
+    const int64_t len =
+        std::max<int64_t>(0, offset >= 0 ? std::min(rows, cols - offset) : std::min(rows + offset, cols));
+    if (len > 0) base += offset >= 0 ? offset * strides[dim2] : -offset * strides[dim1];
+    Shape shape, st;
+    for (int64_t d = 0; d < t.dim(); ++d)
+      if (d != dim1 && d != dim2) {
+        shape.push_back(t.shape()[d]);
+        st.push_back(strides[d]);
+      }
+    shape.push_back(len);
+    st.push_back(strides[dim1] + strides[dim2]);
+    return std::tuple{shape, st, base};
+  };
+  const auto [shape, strides, base] = geometry(t.strides(), t.offset());
+  Tensor out = make_view(t, shape, strides, base);
+  if (any_requires_grad({&t})) {
+    const Shape in_shape = t.shape();
+    const auto [_, rel_strides, rel_offset] = geometry(contiguous_strides(in_shape), 0);
+    record("diagonal", out, {t}, [in_shape, shape, rel_strides, rel_offset](const Tensor& g, const GradMask&) {
+      return std::vector<Tensor>{view_backward(g, in_shape, shape, rel_strides, rel_offset)};
+    });
+  }
+  return out;
+}
+
+namespace {
+// Whether no two elements of (shape, strides) land on one slot: with the dims of more than one
+// element sorted by stride, each stride passes the span of the ones below it.
+bool views_no_slot_twice(const Shape& shape, const Shape& strides) {
+  std::vector<size_t> dims;
+  for (size_t d = 0; d < shape.size(); ++d)
+    if (shape[d] > 1) dims.push_back(d);
+  std::sort(dims.begin(), dims.end(), [&](size_t a, size_t b) { return strides[a] < strides[b]; });
+  int64_t span = 0;  // the largest offset of the dims so far
+  for (size_t d : dims) {
+    if (strides[d] <= span) return false;
+    span += (shape[d] - 1) * strides[d];
+  }
+  return true;
+}
+}  // namespace
+
+Tensor as_strided(const Tensor& t, const Shape& shape, const Shape& strides, std::optional<int64_t> storage_offset) {
+  MD_CHECK(shape.size() == strides.size(), ValueError, "as_strided: got size ", shape, " and stride ", strides,
+           " of different lengths");
+  const int64_t offset = storage_offset.value_or(t.offset());
+  MD_CHECK(offset >= 0, ValueError, "as_strided: negative storage offset ", offset);
+  int64_t last = offset;  // the largest element offset the view reads
+  bool empty = false;
+  for (size_t d = 0; d < shape.size(); ++d) {
+    MD_CHECK(shape[d] >= 0 && strides[d] >= 0, ValueError, "as_strided: negative size or stride in size ", shape,
+             ", stride ", strides);
+    empty = empty || shape[d] == 0;
+    if (shape[d] > 0) last += (shape[d] - 1) * strides[d];
+  }
+  const int64_t capacity = static_cast<int64_t>(t.storage() ? t.storage()->nbytes / dtype_size(t.dtype()) : 0);
+  MD_CHECK(empty || last < capacity, ValueError, "as_strided: size ", shape, ", stride ", strides,
+           " and storage offset ", offset, " reach element ", last, " of a storage of ", capacity,
+           " elements (tensor of shape ", t.shape(), ")");
+  Tensor out = make_view(t, shape, strides, offset);
+  if (any_requires_grad({&t})) {
+    // the gradient maps back through the same geometry, relative to t's first element: for a
+    // contiguous t and a view inside it that reads no element twice
+    const int64_t rel_offset = offset - t.offset();
+    MD_CHECK(empty || (t.is_contiguous() && rel_offset >= 0 && last - t.offset() < t.numel() &&
+                       views_no_slot_twice(shape, strides)),
+             ValueError,
+             "as_strided: the gradient is supported for a view that lies inside a contiguous input and "
+             "reads no element twice (input of shape ",
+             t.shape(), ", size ", shape, ", stride ", strides, ", storage offset ", offset, ")");
+    const Shape in_shape = t.shape();
+    record("as_strided", out, {t}, [in_shape, shape, strides, rel_offset](const Tensor& g, const GradMask&) {
+      return std::vector<Tensor>{view_backward(g, in_shape, shape, strides, rel_offset)};
+    });
+  }
+  return out;
 }
 
 // Always a view (reshape would copy a non-contiguous input): a size-1 dim can take any stride.

@@ -303,7 +303,7 @@ py::object binop(const Tensor& a, const py::object& b, Binary tt, Scalar ts, con
 // The ops whose result views its input's storage (cpp/ops/shape.cpp).
 bool is_view_op(const std::string& name) {
   return name == "view" || name == "permute" || name == "slice" || name == "unsqueeze" || name == "squeeze" ||
-         name == "expand";
+         name == "expand" || name == "diagonal" || name == "as_strided";
 }
 
 // self op= b (a += b, self.add_(b)): the value of self op b, which keeps self's shape (a
@@ -559,6 +559,28 @@ void bind_tensor(py::module_& m) {
           },
           py::arg("dim") = py::none())
       .def("stride", [](const Tensor& t) { return py::tuple(py::cast(t.strides())); })
+      .def("storage_offset", [](const Tensor& t) { return t.offset(); })
+      .def(
+          "as_strided",
+          [](const Tensor& t, const py::object& size, const py::object& stride, std::optional<int64_t> storage_offset) {
+            const Shape shape = to_shape(size, "as_strided"), strides = to_shape(stride, "as_strided");
+            py::gil_scoped_release release;
+            return as_strided(t, shape, strides, storage_offset);
+          },
+          py::arg("size"), py::arg("stride"), py::arg("storage_offset") = py::none(),
+          "A view of this tensor's storage with the given size, strides and offset (in elements)")
+      .def(
+          "_diagonal",
+          [](const Tensor& t, int64_t offset, int64_t dim1, int64_t dim2) { return diagonal(t, offset, dim1, dim2); },
+          py::arg("offset") = 0, py::arg("dim1") = 0, py::arg("dim2") = 1, RG())
+      // the storage's identity and its size in elements (deepcopy copies a storage once)
+      .def_property_readonly("_storage_key",
+                             [](const Tensor& t) { return reinterpret_cast<uintptr_t>(t.storage().get()); })
+      .def_property_readonly(
+          "_storage_numel",
+          [](const Tensor& t) {
+            return static_cast<int64_t>(t.storage() ? t.storage()->nbytes / dtype_size(t.dtype()) : 0);
+          })
       .def("is_contiguous", &Tensor::is_contiguous)
       .def("data_ptr", [](const Tensor& t) { return reinterpret_cast<uintptr_t>(t.raw()); })
       .def("__len__",

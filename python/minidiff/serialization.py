@@ -67,7 +67,7 @@ def tensor_deepcopy(self: Tensor, memo: dict) -> Tensor:
     if key in memo:
         return memo[key]
     with no_grad():
-        new = self.clone()
+        new = _copy_in_storage(self, memo)
     if self._is_param:
         new = Parameter(new, requires_grad=self.requires_grad)
     else:
@@ -78,6 +78,18 @@ def tensor_deepcopy(self: Tensor, memo: dict) -> Tensor:
     memo[key] = new
     _keep_alive(self, memo)
     return new
+
+
+def _copy_in_storage(t: Tensor, memo: dict) -> Tensor:
+    """t's copy for deepcopy: as torch's, each storage is copied once (the first time one of its
+    tensors is), and every tensor of it becomes the same view of the copy, so views stay views."""
+    if t.numel() == 0:
+        return t.clone()
+    key = ("minidiff.Storage", t._storage_key)
+    if key not in memo:
+        memo[key] = t.as_strided((t._storage_numel,), (1,), 0).clone()
+        _keep_alive(t, memo)  # the storage's address is not reused while the memo lives
+    return memo[key].as_strided(tuple(t.shape), t.stride(), t.storage_offset())
 
 
 def _native_base(cls: type) -> type:

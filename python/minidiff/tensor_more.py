@@ -620,16 +620,10 @@ def _diagonal_positions(rows: int, cols: int, offset: int) -> np.ndarray:
 
 
 def diagonal(input, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Tensor:
-    """The diagonal ``offset`` above the main one of the (dim1, dim2) planes, as the last dim
-    (a copy; torch's is a view)."""
+    """The diagonal ``offset`` above the main one of the (dim1, dim2) planes, as the last dim: a
+    view, as torch's."""
     x = _tensor("diagonal", input)
-    if x.ndim < 2:
-        raise ValueError(f"diagonal: expected a tensor of at least 2 dims, got shape {tuple(x.shape)}")
-    d1, d2 = _dim_list("diagonal", [dim1, dim2], x.ndim)
-    moved = _to.movedim(x, (d1, d2), (-2, -1))
-    rows, cols = moved.shape[-2:]
-    flat = moved.reshape(*moved.shape[:-2], rows * cols)
-    return flat.index_select(-1, _core.tensor(_diagonal_positions(rows, cols, offset), device=x.device))
+    return x._diagonal(int(offset), int(dim1), int(dim2))
 
 
 def diag_embed(input, offset: int = 0, dim1: int = -2, dim2: int = -1) -> Tensor:

@@ -231,8 +231,9 @@ class Tensor:
     def arctan2(input, other) -> Tensor:
         """
         The angle of the point (other, input) in [-pi, pi], with the signs of zeros and infinities
-            read as C's atan2. Gradients: ``other / r^2`` and ``-input / r^2``; at the origin, where torch's
-            are NaN, they are finite.
+            read as C's atan2. Gradients: ``other / r^2`` and ``-input / r^2``, 0 at the origin, as torch's.
+            Where one operand is infinite (or NaN) torch's gradient for the other is NaN (inf * 0); these
+            are 0 (a deliberate difference).
         """
     @staticmethod
     def arctanh(*args, **kwargs):
@@ -254,8 +255,9 @@ class Tensor:
     def atan2(input, other) -> Tensor:
         """
         The angle of the point (other, input) in [-pi, pi], with the signs of zeros and infinities
-            read as C's atan2. Gradients: ``other / r^2`` and ``-input / r^2``; at the origin, where torch's
-            are NaN, they are finite.
+            read as C's atan2. Gradients: ``other / r^2`` and ``-input / r^2``, 0 at the origin, as torch's.
+            Where one operand is infinite (or NaN) torch's gradient for the other is NaN (inf * 0); these
+            are 0 (a deliberate difference).
         """
     @staticmethod
     def baddbmm(input, batch1, batch2, *, beta=1, alpha=1) -> Tensor:
@@ -355,8 +357,8 @@ class Tensor:
     @staticmethod
     def diagonal(input, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Tensor:
         """
-        The diagonal ``offset`` above the main one of the (dim1, dim2) planes, as the last dim
-            (a copy; torch's is a view).
+        The diagonal ``offset`` above the main one of the (dim1, dim2) planes, as the last dim: a
+            view, as torch's.
         """
     def diff(self, n: int = 1, dim: int = -1, prepend=None, append=None) -> Tensor: ...
     @staticmethod
@@ -429,7 +431,8 @@ class Tensor:
         """
     def index_copy(self, dim: int, index: Tensor, source: Tensor) -> Tensor:
         """
-        self with ``source.select(dim, i)`` written at ``index[i]`` along dim (last write wins).
+        self with ``source.select(dim, i)`` written at ``index[i]`` along dim (last write wins; each
+            source slice gets the gradient at its destination, overwritten or not, as torch's).
         """
     def index_fill(self, dim: int, index: Tensor, value) -> Tensor:
         """
@@ -526,7 +529,8 @@ class Tensor:
     def logit(input, eps=None) -> Tensor:
         """
         ``log(p / (1 - p))``; with ``eps``, p clamped to [eps, 1 - eps] first (zero gradient
-            outside, as torch's).
+            outside, as torch's). Without eps the gradient ``1 / (p (1 - p))`` is NaN outside [0, 1] and
+            infinite at 0 and 1, as torch's.
         """
     def logsumexp(self, dim, keepdim: bool = False) -> Tensor:
         """
@@ -680,7 +684,8 @@ class Tensor:
     def scatter(self, dim: int, index: Tensor, src=None, *, value=None, reduce=None) -> Tensor:
         """
         self with ``src[i][j]`` (or the number ``value``) written at ``index[i][j]`` along ``dim``.
-            Where an index repeats the last write wins (torch leaves it undefined). ``reduce="add"`` or
+            Where an index repeats the last write wins (torch leaves it undefined); every src element gets
+            the gradient at its destination, overwritten or not, as torch's. ``reduce="add"`` or
             ``"multiply"`` is torch's legacy form: ``scatter_add`` / ``scatter_reduce(..., "prod")``.
         """
     def scatter_add(self, dim: int, index: Tensor, src: Tensor) -> Tensor:
@@ -693,6 +698,9 @@ class Tensor:
         Each element of self reduced ("sum", "prod", "mean", "amax", "amin") with the src elements
             scattered to it (and itself unless ``include_self=False`` and something is scattered to it),
             with torch's values and gradients (amax/amin split theirs between ties; int64 mean floors).
+            One deliberate difference: with ``include_self=False`` a self element left out of its slot is
+            not counted as a tie (torch counts it when it equals the result, so the src elements get only
+            part of the gradient and the rest is lost).
         """
     @staticmethod
     def sgn(input) -> Tensor:
@@ -746,12 +754,6 @@ class Tensor:
         ``gather`` with input and indices broadcast together apart from dim (negative indices count
             from the end, as torch's); with dim None, of the flattened tensors (indices in [0, numel)).
         """
-    @staticmethod
-    def tile(input, dims) -> Tensor:
-        """
-        input repeated ``dims`` times along each dim; dims shorter than input's rank are padded with
-            1s in front, as torch's.
-        """
     def topk(self, k: int, dim: int = -1, largest: bool = True, sorted: bool = True): ...
     @staticmethod
     def trace(input) -> Tensor:
@@ -786,6 +788,11 @@ class Tensor:
         """
         Variance over ``dim`` (every dim when None) with Bessel's correction by default, as torch;
             also torch's older forms ``var(unbiased)`` and ``var(dim, unbiased, keepdim)``.
+        """
+    @staticmethod
+    def vdot(input, other) -> Tensor:
+        """
+        The inner product of two 1-D tensors of one length (real tensors: ``dot``).
         """
     @staticmethod
     def xlogy(input, other) -> Tensor:
@@ -868,6 +875,12 @@ class Tensor:
     def __setitem__(self, key, value) -> None: ...
     def __sub__(self, arg0: typing.Any) -> typing.Any: ...
     def __truediv__(self, arg0: typing.Any) -> typing.Any: ...
+    def _diagonal(
+        self,
+        offset: typing.SupportsInt | typing.SupportsIndex = 0,
+        dim1: typing.SupportsInt | typing.SupportsIndex = 0,
+        dim2: typing.SupportsInt | typing.SupportsIndex = 1,
+    ) -> Tensor: ...
     def _inplace_(
         self, name: str, compute: collections.abc.Callable, operand_requires_grad: bool = False
     ) -> typing.Any: ...
@@ -939,6 +952,15 @@ class Tensor:
     def arctanh_(self, *args, **kwargs):
         """
         In place: ``arctanh(self, ...)`` written into self.
+        """
+    def as_strided(
+        self,
+        size: typing.Any,
+        stride: typing.Any,
+        storage_offset: typing.SupportsInt | typing.SupportsIndex | None = None,
+    ) -> Tensor:
+        """
+        A view of this tensor's storage with the given size, strides and offset (in elements)
         """
     def asin(self) -> Tensor: ...
     def asin_(self, *args, **kwargs):
@@ -1355,6 +1377,7 @@ class Tensor:
         """
         ``squeeze()``, ``squeeze(dim)`` or ``squeeze((d0, d1, ...))`` (torch 2's tuple form).
         """
+    def storage_offset(self) -> int: ...
     def stride(self, dim=None):
         """
         The strides (in elements), or the stride of ``dim``, as torch's.
@@ -1376,6 +1399,10 @@ class Tensor:
     def tanh_(self, *args, **kwargs):
         """
         In place: ``tanh(self, ...)`` written into self.
+        """
+    def tile(self, *dims) -> Tensor:
+        """
+        ``t.tile(2, 1)`` or ``t.tile((2, 1))``, as torch's method.
         """
     def to(self, *args, dtype=None, device=None, non_blocking: bool = False, copy: bool = False) -> Tensor:
         """
@@ -1424,6 +1451,10 @@ class Tensor:
     def _impl_id(self) -> int: ...
     @property
     def _is_param(self) -> bool: ...
+    @property
+    def _storage_key(self) -> int: ...
+    @property
+    def _storage_numel(self) -> int: ...
     @property
     def data(self) -> Tensor:
         """
