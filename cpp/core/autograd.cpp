@@ -79,16 +79,24 @@ void set_backward_observer(BackwardObserver obs) {
 
 bool any_requires_grad(std::initializer_list<const Tensor*> inputs) {
   if (!g_grad_enabled) return false;
+  bool any = false;
   for (const Tensor* t : inputs)
-    if (t && t->defined() && t->requires_grad()) return true;
-  return false;
+    if (t && t->defined()) {
+      refresh_if_stale(*t);
+      any = any || t->requires_grad();
+    }
+  return any;
 }
 
 bool any_requires_grad(const std::vector<Tensor>& inputs) {
   if (!g_grad_enabled) return false;
+  bool any = false;
   for (const Tensor& t : inputs)
-    if (t.defined() && t.requires_grad()) return true;
-  return false;
+    if (t.defined()) {
+      refresh_if_stale(t);
+      any = any || t.requires_grad();
+    }
+  return any;
 }
 
 void record(const char* name, Tensor& out, const std::vector<Tensor>& inputs, BackwardFn fn,
@@ -96,6 +104,7 @@ void record(const char* name, Tensor& out, const std::vector<Tensor>& inputs, Ba
   std::vector<Edge> next(inputs.size());
   for (size_t i = 0; i < inputs.size(); ++i) {
     const Tensor& t = inputs[i];
+    if (t.defined()) refresh_if_stale(t);
     if (!t.defined() || !t.requires_grad()) continue;
     if (t.grad_fn())
       next[i].node = t.grad_fn();

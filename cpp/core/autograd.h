@@ -103,6 +103,14 @@ struct NoGradGuard {
   ~NoGradGuard() { set_grad_enabled(prev); }
 };
 
+// A view whose base changed in place through another view inside the graph since it took its
+// history gets a fresh one, from the base's (ops/shape.cpp); a no-op for every other tensor.
+void refresh_view_history(const Tensor& view);
+inline void refresh_if_stale(const Tensor& t) {
+  const TensorImpl* i = t.impl();
+  if (i && i->view_base && i->base_generation != i->view_base->generation) refresh_view_history(t);
+}
+
 // True when grad mode is on and some input requires grad.
 bool any_requires_grad(std::initializer_list<const Tensor*> inputs);
 bool any_requires_grad(const std::vector<Tensor>& inputs);

@@ -55,6 +55,13 @@ struct TensorImpl {
   bool is_param = false;  // registered as a Module parameter
   // A leaf's Tensor.register_hook functions (a non-leaf's are on its grad_fn); null when none.
   std::shared_ptr<GradHookList> grad_hooks;
+  // Views (what view ops return): the tensor viewed, never itself a view, and its generation when
+  // this view took its history. An in-place change through a view inside the autograd graph gives
+  // the base a new history and bumps its generation; the base's other views then refresh theirs
+  // when next used (refresh_view), as torch's views do.
+  std::shared_ptr<TensorImpl> view_base;
+  uint64_t base_generation = 0;
+  uint64_t generation = 0;
 };
 
 class Tensor {

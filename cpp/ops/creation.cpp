@@ -329,6 +329,10 @@ void rebase_(const char* op, Tensor& t, const Tensor& result) {
            ": a leaf tensor that requires grad cannot change in place; wrap the update in no_grad()");
   MD_CHECK(result.shape() == t.shape(), ValueError, op, ": the result has shape ", result.shape(),
            " (broadcast), but the tensor changed in place has shape ", t.shape());
+  if (t.impl()->view_base) {
+    copy_slices_(op, t, result);
+    return;
+  }
   // the saved copies of t that nodes hold are separate handles of the old storage, so they keep
   // the values their backward needs
   TensorImpl* dst = t.impl();

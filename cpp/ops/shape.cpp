@@ -15,7 +15,11 @@ namespace md {
 namespace {
 
 Tensor make_view(const Tensor& t, const Shape& shape, const Shape& strides, int64_t offset) {
-  return t.view(shape, strides, offset);
+  Tensor v = t.view(shape, strides, offset);
+  TensorImpl* i = v.impl();
+  i->view_base = t.impl()->view_base ? t.impl()->view_base : t.impl_ptr();
+  i->base_generation = i->view_base->generation;
+  return v;
 }
 
 Shape infer_shape(const char* op, const Shape& requested, int64_t numel, const Shape& from) {
@@ -148,6 +152,67 @@ Tensor view_backward(const Tensor& g, const Shape& in_shape, const Shape& view_s
   return gi;
 }
 }  // namespace
+
+namespace {
+
+// Where a view lies in its base, for a backward: relative to the base's first element, in the
+// strides of the base, which must lay its elements out contiguously in the view's storage.
+struct PlaceInBase {
+  Shape shape, strides;
+  int64_t offset;
+};
+
+PlaceInBase place_in_base(const char* op, const Tensor& view, const Tensor& base) {
+  MD_CHECK(view.storage() == base.storage() && base.is_contiguous(), RuntimeError, op, ": the tensor of shape ",
+           view.shape(), " is a view of a tensor of shape ", base.shape(),
+           " that has been replaced or laid out anew since the view was taken (an in-place change of it inside the "
+           "autograd graph); use the out-of-place op, or clone() the view first");
+  return {view.shape(), view.strides(), view.offset() - base.offset()};
+}
+
+// Records on view the history of a view of base at place (view_backward's geometry).
+void record_view_of_base(Tensor& view, const Tensor& base, const PlaceInBase& at) {
+  const Shape in_shape = base.shape();
+  view.impl()->base_generation = base.impl()->generation;
+  if (!base.requires_grad()) return;
+  record("as_strided", view, {base}, [in_shape, at](const Tensor& g, const GradMask&) {
+    return std::vector<Tensor>{view_backward(g, in_shape, at.shape, at.strides, at.offset)};
+  });
+}
+
+}  // namespace
+
+void refresh_view_history(const Tensor& view) {
+  const Tensor base(view.impl()->view_base);
+  Tensor v = view;
+  record_view_of_base(v, base, place_in_base("autograd", view, base));
+}
+
+void copy_slices_(const char* op, Tensor& t, const Tensor& result) {
+  Tensor base(t.impl()->view_base);
+  MD_CHECK(!(base.requires_grad() && base.is_leaf()), RuntimeError, op, ": the tensor of shape ", t.shape(),
+           " is a view of a leaf tensor of shape ", base.shape(),
+           " that requires grad, which cannot change in place; wrap the update in no_grad()");
+  const PlaceInBase at = place_in_base(op, t, base);
+  {
+    NoGradGuard no_grad;
+    write_result_(op, t, result);  // the base and its other views see the new values
+  }
+  // the base's history: its old one outside the view's elements, the result's inside them
+  record("copy_slices", base, {base, result}, [at](const Tensor& g, const GradMask& needs) {
+    const Tensor gc = contiguous(g);
+    Tensor g_base, g_result;
+    if (needs[1]) g_result = contiguous(gc.view(at.shape, at.strides, gc.offset() + at.offset));
+    if (needs[0]) {
+      g_base = clone(gc);
+      Tensor inside = g_base.view(at.shape, at.strides, g_base.offset() + at.offset);
+      fill_(inside, 0.0);
+    }
+    return std::vector<Tensor>{g_base, g_result};
+  });
+  ++base.impl()->generation;
+  record_view_of_base(t, base, at);
+}
 
 Tensor slice(const Tensor& t, int64_t dim, int64_t start, int64_t stop, int64_t step) {
   MD_CHECK(t.dim() > 0, IndexError, "slice: cannot slice a 0-d tensor");

@@ -315,17 +315,49 @@ bool is_view_op(const std::string& name) {
 // Whether an in-place op on a (with an operand that requires grad or not) is recorded, after the
 // checks that refuse it: a leaf that requires grad, or a view inside the graph.
 bool inplace_in_graph(const Tensor& a, bool operand_grad, const char* inplace_name) {
+  refresh_if_stale(a);
   const bool graph = grad_enabled() && (a.requires_grad() || operand_grad);
   if (graph && a.requires_grad() && a.is_leaf())
     throw RuntimeError(
         str(inplace_name, ": a leaf tensor that requires grad cannot change in place; wrap the update in no_grad()"));
-  if (graph && a.grad_fn() && is_view_op(a.grad_fn()->name()))
-    // its new value would not reach the tensor it views (see rebase_), where torch's would
+  if (graph && a.grad_fn() && is_view_op(a.grad_fn()->name()) && !a.impl()->view_base)
     throw RuntimeError(str(inplace_name, ": the tensor is a view ('", a.grad_fn()->name(),
-                           "') inside the autograd graph, and an in-place change would not reach the tensor it views; "
-                           "use the out-of-place op, or clone() the view first"));
+                           "') inside the autograd graph whose base is not known; use the out-of-place op, or clone() "
+                           "the view first"));
   return graph;
 }
+
+// While an in-place op on a view inside the graph computes its out-of-place result, the view
+// stands for a recorded copy of itself: the nodes that result records save the copy, not the
+// elements copy_slices_ then overwrites (torch saves the original self of an in-place op too).
+class StandInCopy {
+ public:
+  StandInCopy(Tensor& a, bool graph) {
+    if (!graph || !a.impl()->view_base) return;
+    a_ = a;
+    saved_ = *a.impl();
+    const Tensor copy = clone(a);
+    TensorImpl* i = a.impl();
+    const TensorImpl* c = copy.impl();
+    i->storage = c->storage;
+    i->shape = c->shape;
+    i->strides = c->strides;
+    i->offset = c->offset;
+    i->version = c->version;
+    i->grad_fn = c->grad_fn;
+    i->requires_grad = c->requires_grad;
+    i->view_base = nullptr;
+  }
+  ~StandInCopy() {
+    if (a_.defined()) *a_.impl() = saved_;
+  }
+  StandInCopy(const StandInCopy&) = delete;
+  StandInCopy& operator=(const StandInCopy&) = delete;
+
+ private:
+  Tensor a_;
+  TensorImpl saved_;
+};
 
 // t[key] = v inside the autograd graph (t or v requires grad; basic indexing): t takes the
 // out-of-place result, a copy of t whose indexed region holds v, and its history (rebase_, as op=
@@ -368,6 +400,7 @@ py::object inplace_binop(const py::object& self, const py::object& b, Binary tt,
   {
     std::optional<NoGradGuard> no_grad;
     if (!graph) no_grad.emplace();
+    StandInCopy stand_in(a, graph);
     r = binop(a, b, tt, ts, name.c_str());
   }
   if (r.is(py::handle(Py_NotImplemented))) return r;
@@ -532,13 +565,18 @@ void bind_tensor(py::module_& m) {
       .def_property_readonly("device", [](const Tensor& t) { return t.device(); })
       .def_property_readonly("ndim", [](const Tensor& t) { return t.dim(); })
       .def_property_readonly("is_cuda", [](const Tensor& t) { return t.device().is_cuda(); })
-      .def_property_readonly("is_leaf", [](const Tensor& t) { return t.is_leaf(); })
+      .def_property_readonly("is_leaf",
+                             [](const Tensor& t) {
+                               refresh_if_stale(t);
+                               return t.is_leaf();
+                             })
       // identity of the tensor (shared by every Python handle of it; views have their own), and
       // whether it is a registered parameter: for copy.deepcopy and pickling (minidiff/serialization.py)
       .def_property_readonly("_impl_id", [](const Tensor& t) { return reinterpret_cast<uintptr_t>(t.impl()); })
       .def_property_readonly("_is_param", [](const Tensor& t) { return t.impl()->is_param; })
       .def_property_readonly("grad_fn",
                              [](const Tensor& t) -> py::object {
+                               refresh_if_stale(t);
                                if (!t.grad_fn()) return py::none();
                                return py::cast(t.grad_fn());
                              })
@@ -674,7 +712,13 @@ void bind_tensor(py::module_& m) {
           },
           "Makes this tensor a leaf that does not require grad, in place")
       // autograd
-      .def_property("requires_grad", &Tensor::requires_grad, &Tensor::set_requires_grad)
+      .def_property(
+          "requires_grad",
+          [](const Tensor& t) {
+            refresh_if_stale(t);
+            return t.requires_grad();
+          },
+          &Tensor::set_requires_grad)
       .def(
           "requires_grad_",
           [](const py::object& self, bool r) {
@@ -693,6 +737,7 @@ void bind_tensor(py::module_& m) {
             {
               std::optional<NoGradGuard> no_grad;
               if (!graph) no_grad.emplace();
+              StandInCopy stand_in(a, graph);
               result = compute().cast<Tensor>();
             }
             MD_CHECK(result.shape() == a.shape() && result.dtype() == a.dtype(), ValueError, name, ": the result ",

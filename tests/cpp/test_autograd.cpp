@@ -172,3 +172,19 @@ TEST(an_op_input_without_gradient_path_is_skipped) {
   const auto g = host(w.grad());
   CHECK(g[0] == 2.0f && g[1] == 2.0f && g[2] == 0.0f && g[3] == 0.0f && g[4] == 1.0f && g[5] == 1.0f);
 }
+
+TEST(an_in_place_change_through_a_view_reaches_its_base) {
+  // h = 2x; h[1] takes h[1] * w (rebase_ of a view: copy_slices_); sum(h) has gradient 2 for
+  // x[0], 2 * w for x[1], and h[1]'s old value 2 * x[1] for w
+  Tensor x = leaf({1, 2}), w = leaf({5});
+  Tensor h = mul(x, 2.0);
+  Tensor v = slice(h, 0, 1, 2);
+  Tensor old_other = slice(h, 0, 0, 1);  // taken before: refreshes its history when next used
+  rebase_("mul_", v, mul(clone(v), w));  // on a copy, as the binding's mul_ does: mul saves its operand
+  const auto values = host(h);
+  CHECK(values[0] == 2.0f && values[1] == 20.0f);
+  CHECK(std::string(v.grad_fn()->name()) == "as_strided" && std::string(h.grad_fn()->name()) == "copy_slices");
+  sum(add(h, mul(old_other, 0.0))).backward();
+  const auto gx = host(x.grad()), gw = host(w.grad());
+  CHECK(gx[0] == 2.0f && gx[1] == 10.0f && gw[0] == 4.0f);
+}
