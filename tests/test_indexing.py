@@ -187,7 +187,7 @@ def test_conv_transpose2d_module_and_bad_arguments():
     with pytest.raises(ValueError, match="conv_transpose2d: input of shape"):
         md.F.conv_transpose2d(md.randn(1, 3, 3, 3), md.randn(2, 2, 3, 3))
     with pytest.raises(ValueError, match="groups"):
-        md.nn.ConvTranspose2d(2, 2, 3, groups=2)
+        md.nn.ConvTranspose2d(3, 2, 3, groups=2)  # 3 input channels in 2 groups
 
 
 # ---- the names composed in tensor_ops.py

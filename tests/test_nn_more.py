@@ -471,9 +471,9 @@ def test_conv1d_module_init_as_torch():
 def test_conv1d_errors():
     x, w = md.randn(2, 3, 10), md.randn(4, 3, 3)
     with pytest.raises(ValueError, match="conv1d"):
-        md.F.conv1d(x, w, dilation=2)
+        md.F.conv1d(x, w, dilation=0)
     with pytest.raises(ValueError, match="conv1d"):
-        md.F.conv1d(x, w, groups=3)
+        md.F.conv1d(x, w, groups=3)  # 4 output channels in 3 groups
     with pytest.raises(ValueError, match="conv1d"):
         md.F.conv1d(x, md.randn(4, 2, 3))  # channels differ
     with pytest.raises(ValueError, match="conv1d"):
@@ -487,7 +487,7 @@ def test_conv1d_errors():
     with pytest.raises(TypeError, match="conv1d"):
         md.F.conv1d(x, w, stride=(1, 1))
     with pytest.raises(ValueError, match="Conv1d"):
-        md.nn.Conv1d(3, 4, 3, groups=3)
+        md.nn.Conv1d(3, 4, 3, groups=2)
     with pytest.raises(ValueError, match="Conv1d"):
         md.nn.Conv1d(3, 4, 3, padding_mode="mirror")
     with pytest.raises(ValueError, match="Conv1d"):

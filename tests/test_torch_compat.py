@@ -256,12 +256,12 @@ def test_conv2d_takes_torchs_arguments():
     assert conv.padding == (1, 1) and conv.dilation == (1, 1) and conv.groups == 1
     assert conv(md.ones(1, 3, 5, 5)).shape == (1, 4, 5, 5)
     assert md.F.conv2d(md.ones(1, 3, 5, 5), conv.weight, None, 1, "valid", 1, 1).shape == (1, 4, 3, 3)
-    with pytest.raises(ValueError, match="groups=1"):
-        md.nn.Conv2d(3, 3, 3, groups=3)
+    assert md.nn.Conv2d(3, 3, 3, groups=3).weight.shape == (3, 1, 3, 3)  # depthwise
+    with pytest.raises(ValueError, match="divisible by groups"):
+        md.nn.Conv2d(3, 4, 3, groups=2)
     with pytest.raises(ValueError, match="stride 1"):
         md.nn.Conv2d(3, 4, 3, stride=2, padding="same")
-    with pytest.raises(ValueError, match="dilation=1"):
-        md.F.conv2d(md.ones(1, 3, 5, 5), conv.weight, dilation=2)
+    assert md.F.conv2d(md.ones(1, 3, 5, 5), conv.weight, dilation=2).shape == (1, 4, 1, 1)
 
 
 def test_in_place_forms_are_exact_and_copies_are_copies():

@@ -2,8 +2,8 @@
 
 The ops are native (``minidiff._core.functional``); the ones defined below (losses, activations,
 ``pad``'s non-constant modes, pooling, adaptive pooling, pixel (un)shuffle, channel dropout,
-``instance_norm``, ``conv1d``, ``one_hot``, ``normalize``, ``embedding``'s ``padding_idx``) and
-``interpolate``'s composed modes
+``instance_norm``, ``conv1d``, dilated and grouped ``conv2d``/``conv_transpose2d``, ``one_hot``,
+``normalize``, ``embedding``'s ``padding_idx``) and ``interpolate``'s composed modes
 (resize.py) are composed from them in Python, so their gradients come from the native ops'
 backward functions.
 """
@@ -32,8 +32,6 @@ from ._core.functional import (
     atanh,
     cat,
     clamp,
-    conv2d,
-    conv_transpose2d,
     cos,
     cosh,
     cumprod,
@@ -72,6 +70,8 @@ from ._core.functional import (
     tanh,
     where,
 )
+from ._core.functional import conv2d as _conv2d_native
+from ._core.functional import conv_transpose2d as _conv_transpose2d_native
 from ._core.functional import dropout as _dropout_native
 from ._core.functional import embedding as _embedding_native
 from ._core.functional import linear as _linear_native
@@ -1127,7 +1127,30 @@ def instance_norm(
     return group_norm(flat, c, weight, bias, eps).reshape(shape)
 
 
-# ---- conv1d: conv2d over a (N, C, 1, L) view with a (K, C, 1, k) weight
+# ---- convolutions: the native conv2d / conv_transpose2d for dilation 1 and groups 1; other
+# dilations and groups composed around them (functional_spatial.py); conv1d is conv2d over (N, C, 1, L)
+
+
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):  # noqa: A002
+    """2-D convolution (cross-correlation) of (N, C, H, W) or (C, H, W) input with a (O, C / groups,
+    kh, kw) weight, as torch's; ``padding`` is an int, a pair, "valid" or "same" (stride 1; the odd
+    one after). Dilation 1 and groups 1 run the native op as they are; any other dilation or groups
+    is composed around it (a stride-1 dim split into dilation phases, a strided one with zeros
+    between the kernel's taps, one native conv per group), gradients from the tape."""
+    if groups == 1 and (dilation == 1 or dilation == (1, 1)):
+        return _conv2d_native(input, weight, bias, stride, padding, dilation, groups)
+    return _f_spatial._conv2d_composed(input, weight, bias, stride, padding, dilation, groups)
+
+
+def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):  # noqa: A002
+    """Transposed 2-D convolution of (N, C, H, W) or (C, H, W) input with a (C, O / groups, kh, kw)
+    weight, as torch's: output (H - 1) * stride - 2 * padding + dilation * (kh - 1) +
+    output_padding + 1 (output_padding smaller than the stride or the dilation). Dilation 1 and
+    groups 1 run the native op as they are; any other dilation or groups is the native op per group
+    with the kernel's taps spread apart, then cropped (functional_spatial.py)."""
+    if groups == 1 and (dilation == 1 or dilation == (1, 1)):
+        return _conv_transpose2d_native(input, weight, bias, stride, padding, output_padding, groups, dilation)
+    return _f_spatial._conv_transpose2d_composed(input, weight, bias, stride, padding, output_padding, groups, dilation)
 
 
 def _single(op: str, name: str, value) -> int:
@@ -1150,8 +1173,8 @@ def _pad_last(op: str, x: Tensor, left: int, right: int, mode: str) -> Tensor:
     return _pad_nonconstant(op, x, (left, right), mode)
 
 
-def _conv1d_padding(op: str, padding, kernel: int, stride: int) -> tuple[int, int]:
-    """(left, right) padding; 'same' pads k - 1 in all, the odd one on the right, as torch."""
+def _conv1d_padding(op: str, padding, kernel: int, stride: int, dilation: int = 1) -> tuple[int, int]:
+    """(left, right) padding; 'same' pads dilation * (k - 1) in all, the odd one on the right, as torch."""
     if isinstance(padding, str):
         if padding == "valid":
             return 0, 0
@@ -1159,7 +1182,8 @@ def _conv1d_padding(op: str, padding, kernel: int, stride: int) -> tuple[int, in
             raise ValueError(f"{op}: padding must be an int, a 1-tuple, 'valid' or 'same', got {padding!r}")
         if stride != 1:
             raise ValueError(f"{op}: padding='same' is not supported for strided convolutions (stride={stride})")
-        return (kernel - 1) // 2, kernel - 1 - (kernel - 1) // 2
+        total = dilation * (kernel - 1)
+        return total // 2, total - total // 2
     size = _single(op, "padding", padding)
     if size < 0:
         raise ValueError(f"{op}: padding must be non-negative, got {padding!r}")
@@ -1169,36 +1193,41 @@ def _conv1d_padding(op: str, padding, kernel: int, stride: int) -> tuple[int, in
 def _conv1d(op: str, input, weight, bias, stride, padding, dilation, groups, padding_mode: str):  # noqa: A002
     _check_tensor(op, "input", input)
     _check_tensor(op, "weight", weight)
-    if _single(op, "dilation", dilation) != 1 or groups != 1:
-        raise ValueError(
-            f"{op}: only dilation=1 and groups=1 are supported, got dilation={dilation!r}, groups={groups}"
-        )
+    d = _single(op, "dilation", dilation)
+    if d <= 0:
+        raise ValueError(f"{op}: dilation must be positive, got {dilation!r}")
+    g = _f_spatial._conv_groups(op, groups)
     shape, w_shape = tuple(input.shape), tuple(weight.shape)
     if input.ndim not in (2, 3):
         raise ValueError(f"{op}: expected a 2D (C, L) or 3D (N, C, L) input, got shape {shape}")
-    if weight.ndim != 3 or w_shape[1] != shape[-2]:
+    if weight.ndim != 3 or w_shape[1] * g != shape[-2] or w_shape[0] % g:
         raise ValueError(
-            f"{op}: weight {w_shape} does not fit (out_channels, {shape[-2]}, k) for input of shape {shape}"
+            f"{op}: weight {w_shape} does not fit (out_channels, {shape[-2]} / groups, k) with out_channels "
+            f"divisible by groups={g}, for input of shape {shape}"
         )
     step = _single(op, "stride", stride)
     if step <= 0:
         raise ValueError(f"{op}: stride must be positive, got {stride!r}")
-    left, right = _conv1d_padding(op, padding, w_shape[2], step)
+    left, right = _conv1d_padding(op, padding, w_shape[2], step, d)
     batched = input.ndim == 3
     x = input if batched else input.unsqueeze(0)
     if left + right and (padding_mode != "zeros" or left != right):
         x, left, right = _pad_last(op, x, left, right, padding_mode), 0, 0
-    if x.shape[-1] + 2 * left < w_shape[2]:
-        raise ValueError(f"{op}: the kernel of size {w_shape[2]} is longer than the padded input of shape {shape}")
-    out = conv2d(x.unsqueeze(2), weight.unsqueeze(2), bias, (1, step), (0, left))  # (N, K, 1, Lo)
+    reach = d * (w_shape[2] - 1) + 1
+    if x.shape[-1] + 2 * left < reach:
+        raise ValueError(
+            f"{op}: the kernel of size {w_shape[2]} (dilation {d}: spanning {reach}) is longer than the padded "
+            f"input of shape {shape}"
+        )
+    out = conv2d(x.unsqueeze(2), weight.unsqueeze(2), bias, (1, step), (0, left), (1, d), g)  # (N, K, 1, Lo)
     return out.squeeze(2) if batched else out.squeeze(2).squeeze(0)
 
 
 def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):  # noqa: A002
-    """1-D convolution (cross-correlation) of (N, C, L) or (C, L) input with a (K, C, k) weight,
-    as torch's; ``padding`` is an int, a 1-tuple, "valid" or "same" (any kernel size: an even
-    one pads the extra position on the right, as torch). It is conv2d over a (N, C, 1, L) view,
-    so dilation and groups other than 1 are a ValueError, as conv2d's."""
+    """1-D convolution (cross-correlation) of (N, C, L) or (C, L) input with a (K, C / groups, k)
+    weight, as torch's; ``padding`` is an int, a 1-tuple, "valid" or "same" (any kernel size and
+    dilation: an odd total pads the extra position on the right, as torch). It is conv2d over a
+    (N, C, 1, L) view, with its dilation and groups."""
     return _conv1d("conv1d", input, weight, bias, stride, padding, dilation, groups, "zeros")
 
 

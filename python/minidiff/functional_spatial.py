@@ -1,7 +1,8 @@
 """Spatial ops of ``torch.nn.functional`` composed from minidiff's ops: ``unfold``/``fold``, 1-D
 and 2-D pooling with torch's windows (``F.max_pool2d``/``avg_pool2d`` are these), unpooling,
-adaptive 1-D pooling, the non-constant modes of ``F.pad``, ``channel_shuffle``, ``batch_norm``
-and the deprecated ``upsample`` aliases.
+adaptive 1-D pooling, the non-constant modes of ``F.pad``, ``channel_shuffle``, ``batch_norm``,
+the deprecated ``upsample`` aliases, and the dilated and grouped convolutions behind ``F.conv2d``,
+``F.conv_transpose2d`` and ``F.conv1d`` (their dilation-1, groups-1 forms are the native ops).
 
 Every sliding-window op reads its windows with ``index_select`` (one per spatial dim) from the
 input, extended by one fill slot (0 or -inf) that padded taps point at; ``fold`` is the adjoint,
@@ -19,7 +20,9 @@ import numpy as np
 
 from ._core import Tensor
 from ._core import tensor as _tensor
-from ._core.functional import _pad_by_mode, index_select, pad, where
+from ._core.functional import _pad_by_mode, cat, index_select, pad, where
+from ._core.functional import conv2d as _conv2d_native
+from ._core.functional import conv_transpose2d as _conv_transpose2d_native
 from .autograd import no_grad as _no_grad
 from .functional import _check_tensor, _pool_input, adaptive_avg_pool2d, adaptive_max_pool2d, interpolate
 
@@ -236,6 +239,211 @@ def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1):  # n
     out = _put_sum(t, 2, _positions(h, oh, kh, steps[0], pads[0], dil[0]), h)  # (N, C, H, ow * kw)
     out = _put_sum(out, 3, _positions(w, ow, kw, steps[1], pads[1], dil[1]), w)  # (N, C, H, W)
     return out if input.ndim == 3 else out.squeeze(0)
+
+
+# ---- dilated and grouped convolutions: F.conv2d / F.conv_transpose2d (and conv1d, the modules)
+# with dilation or groups other than 1, composed around the native undilated, ungrouped ops
+
+
+def _conv_groups(op: str, groups) -> int:
+    if not isinstance(groups, (int, np.integer)) or isinstance(groups, bool):
+        raise TypeError(f"{op}: groups must be an int, got {groups!r}")
+    if groups <= 0:
+        raise ValueError(f"{op}: groups must be positive, got {groups}")
+    return int(groups)
+
+
+def _conv_channels(op: str, in_channels: int, out_channels: int, groups) -> int:
+    """``groups`` checked against a conv layer's channels, as torch's _ConvNd."""
+    g = _conv_groups(op, groups)
+    if in_channels % g or out_channels % g:
+        raise ValueError(
+            f"{op}: in_channels ({in_channels}) and out_channels ({out_channels}) must both be divisible by "
+            f"groups ({g})"
+        )
+    return g
+
+
+def _conv_padding(op: str, padding, kernel, dilation, stride) -> tuple[tuple[int, int], ...]:
+    """(before, after) zero padding of each spatial dim: ints, "valid", or "same" (stride 1), which
+    pads dilation * (kernel - 1) in all, the odd one after, as torch."""
+    n = len(kernel)
+    if isinstance(padding, str):
+        if padding == "valid":
+            return ((0, 0),) * n
+        if padding != "same":
+            raise ValueError(f"{op}: padding must be an int, {n} ints, 'valid' or 'same', got {padding!r}")
+        if any(s != 1 for s in stride):
+            raise ValueError(f"{op}: padding='same' needs stride 1, got {tuple(stride)}")
+        totals = [d * (k - 1) for k, d in zip(kernel, dilation)]
+        return tuple((t // 2, t - t // 2) for t in totals)
+    pads = _positive(op, "padding", _ints(op, "padding", padding, n), minimum=0)
+    return tuple((p, p) for p in pads)
+
+
+def _conv_operands(op: str, input, weight, bias, groups, transposed: bool) -> tuple[int, int]:  # noqa: A002
+    """(groups, out_channels) of a conv of ``input`` (N, C, H, W) or (C, H, W) by ``weight``:
+    (out, C / groups, kh, kw), or (C, out / groups, kh, kw) when ``transposed``; shapes checked."""
+    _check_tensor(op, "input", input)
+    _check_tensor(op, "weight", weight)
+    g = _conv_groups(op, groups)
+    shape, w_shape = tuple(input.shape), tuple(weight.shape)
+    if input.ndim not in (3, 4):
+        raise ValueError(f"{op}: expected a 3D (C, H, W) or 4D (N, C, H, W) input, got shape {shape}")
+    if weight.ndim != 4:
+        raise ValueError(f"{op}: expected a 4D weight, got shape {w_shape}")
+    c = shape[-3]
+    if c % g:
+        raise ValueError(f"{op}: the {c} channels of input {shape} are not divisible by groups={g}")
+    if transposed:
+        if w_shape[0] != c:
+            raise ValueError(
+                f"{op}: input of shape {shape} has {c} channels, but weight of shape {w_shape} expects {w_shape[0]}"
+            )
+        out_channels = w_shape[1] * g
+    else:
+        if w_shape[1] * g != c:
+            raise ValueError(
+                f"{op}: input of shape {shape} has {c} channels, but weight of shape {w_shape} with groups={g} "
+                f"expects {w_shape[1] * g}"
+            )
+        if w_shape[0] % g:
+            raise ValueError(
+                f"{op}: the {w_shape[0]} output channels of weight {w_shape} are not divisible by groups={g}"
+            )
+        out_channels = w_shape[0]
+    if bias is not None:
+        _check_tensor(op, "bias", bias)
+        if tuple(bias.shape) != (out_channels,):
+            raise ValueError(
+                f"{op}: bias must have shape ({out_channels},) for weight {w_shape}, got {tuple(bias.shape)}"
+            )
+    return g, out_channels
+
+
+def _dilate_kernel(weight: Tensor, dilation) -> Tensor:
+    """(O, I, kh, kw) ``weight`` with dilation - 1 zeros between neighbouring taps:
+    (O, I, (kh - 1) * dh + 1, (kw - 1) * dw + 1), in the graph, so its gradient is the taps'."""
+    (dh, dw), (o, i, kh, kw) = dilation, tuple(weight.shape)
+    if (dh, dw) == (1, 1):
+        return weight
+    spread = pad(weight.reshape(o, i, kh, 1, kw, 1), [0, dw - 1, 0, 0, 0, dh - 1])  # (O, I, kh, dh, kw, dw)
+    return spread.reshape(o, i, kh * dh, kw * dw)[:, :, : (kh - 1) * dh + 1, : (kw - 1) * dw + 1]
+
+
+def _per_group(conv, x: Tensor, weight: Tensor, bias, groups: int) -> Tensor:
+    """``conv(x_g, weight_g, bias_g)`` of each of ``groups`` channel blocks (weight and bias split
+    along dim 0), concatenated along channels."""
+    if groups == 1:
+        return conv(x, weight, bias)
+    biases = bias.chunk(groups, 0) if bias is not None else [None] * groups
+    return cat([conv(*block) for block in zip(x.chunk(groups, 1), weight.chunk(groups, 0), biases)], 1)
+
+
+def _depthwise_taps(x: Tensor, weight: Tensor, bias, stride, dilation, out_size) -> Tensor:
+    """Depthwise conv of zero-padded (N, C, Hp, Wp) ``x`` by a (C * m, 1, kh, kw) ``weight`` (groups
+    = C, output channel c * m + j reads channel c): the sum over the kernel's taps of the strided
+    input window under the tap times that tap's per-channel weights, all elementwise."""
+    n, c = x.shape[:2]
+    o, _, kh, kw = weight.shape
+    m = o // c
+    (sh, sw), (dh, dw), (oh, ow) = stride, dilation, out_size
+    taps = weight.reshape(c, m, kh, kw)
+    out = None
+    for i in range(kh):
+        for j in range(kw):
+            window = x[:, :, i * dh : i * dh + sh * (oh - 1) + 1 : sh, j * dw : j * dw + sw * (ow - 1) + 1 : sw]
+            if m == 1:
+                term = window * taps[:, 0, i, j].reshape(1, c, 1, 1)  # (N, C, oh, ow)
+            else:
+                term = window.reshape(n, c, 1, oh, ow) * taps[:, :, i, j].reshape(1, c, m, 1, 1)  # (N, C, m, oh, ow)
+            out = term if out is None else out + term
+    out = out.reshape(n, o, oh, ow)
+    return out if bias is None else out + bias.reshape(1, o, 1, 1)
+
+
+def _conv2d_composed(input, weight, bias, stride, padding, dilation, groups):  # noqa: A002
+    """``F.conv2d`` with any dilation and groups. Along a dim with stride 1 the padded input is split
+    into ``dilation`` phases (every d-th row, moved into the batch), each convolved with the
+    undilated kernel, and the outputs interleaved: the native conv's FLOPs (and its Winograd
+    path) stay those of the undilated kernel. Along a strided dim the kernel gets zeros between
+    its taps instead. Each group is one native conv, the results concatenated; a depthwise conv
+    (one input channel per group) is a sum of elementwise products over the taps instead."""
+    op = "conv2d"
+    g, _ = _conv_operands(op, input, weight, bias, groups, transposed=False)
+    steps = _positive(op, "stride", _ints(op, "stride", stride, 2))
+    dil = _positive(op, "dilation", _ints(op, "dilation", dilation, 2))
+    kernel = tuple(weight.shape[2:])
+    pads = _conv_padding(op, padding, kernel, dil, steps)
+    batched = input.ndim == 4
+    x = input if batched else input.unsqueeze(0)
+    n, c, h, w = x.shape
+    padded = tuple(size + a + b for size, (a, b) in zip((h, w), pads))
+    reach = tuple(d * (k - 1) + 1 for k, d in zip(kernel, dil))
+    if any(p < r for p, r in zip(padded, reach)):
+        raise ValueError(
+            f"{op}: weight of shape {tuple(weight.shape)} with dilation {dil} spans {reach}, more than the "
+            f"padded input {padded} (input of shape {tuple(input.shape)}, padding {pads})"
+        )
+    out_size = tuple((p - r) // s + 1 for p, r, s in zip(padded, reach, steps))
+    (top, bottom), (left, right) = pads
+    if g > 1 and weight.shape[1] == 1:  # depthwise: no per-group ops (their backward grows as groups squared)
+        x = pad(x, [left, right, top, bottom]) if top or bottom or left or right else x
+        out = _depthwise_taps(x, weight, bias, steps, dil, out_size)
+        return out if batched else out.squeeze(0)
+    phases = tuple(d if s == 1 else 1 for s, d in zip(steps, dil))
+    spread = tuple(1 if s == 1 else d for s, d in zip(steps, dil))
+    extra = tuple(-p % ph for p, ph in zip(padded, phases))  # up to whole phases: rows no kept output reads
+    if top or left or bottom + extra[0] or right + extra[1]:
+        x = pad(x, [left, right + extra[1], top, bottom + extra[0]])
+    ph, pw = phases
+    if phases != (1, 1):
+        qh, qw = (padded[0] + extra[0]) // ph, (padded[1] + extra[1]) // pw
+        x = x.reshape(n, c, qh, ph, qw, pw).permute(3, 5, 0, 1, 2, 4).reshape(ph * pw * n, c, qh, qw)
+    out = _per_group(lambda a, b, bb: _conv2d_native(a, b, bb, steps, 0), x, _dilate_kernel(weight, spread), bias, g)
+    if phases != (1, 1):  # (ph * pw * N, O, oh, ow) -> (N, O, oh * ph, ow * pw): phase r of row q is row q * ph + r
+        o, oh, ow = out.shape[1:]
+        out = out.reshape(ph, pw, n, o, oh, ow).permute(2, 3, 4, 0, 5, 1).reshape(n, o, oh * ph, ow * pw)
+        if (oh * ph, ow * pw) != out_size:
+            out = out[:, :, : out_size[0], : out_size[1]]
+    return out if batched else out.squeeze(0)
+
+
+def _conv_transpose2d_composed(input, weight, bias, stride, padding, output_padding, groups, dilation):  # noqa: A002
+    """``F.conv_transpose2d`` with any dilation and groups: the native op (no padding) per group
+    with the kernel's taps spread apart by the dilation, giving the full (N, O, (H - 1) * s +
+    d * (kh - 1) + 1, ...) output; then ``padding`` is cropped off both ends and
+    ``output_padding`` given back at the end (zeros past the full output, as torch), and the bias
+    added (it covers those zeros too)."""
+    op = "conv_transpose2d"
+    g, out_channels = _conv_operands(op, input, weight, bias, groups, transposed=True)
+    steps = _positive(op, "stride", _ints(op, "stride", stride, 2))
+    pads = _positive(op, "padding", _ints(op, "padding", padding, 2), minimum=0)
+    extra = _positive(op, "output_padding", _ints(op, "output_padding", output_padding, 2), minimum=0)
+    dil = _positive(op, "dilation", _ints(op, "dilation", dilation, 2))
+    if any(e >= max(s, d) for e, s, d in zip(extra, steps, dil)):
+        raise ValueError(
+            f"{op}: output_padding must be smaller than either stride or dilation, got output_padding={extra} "
+            f"with stride={steps} and dilation={dil}"
+        )
+    batched = input.ndim == 4
+    x = input if batched else input.unsqueeze(0)
+    size = tuple(x.shape[2:])
+    full = tuple((i - 1) * s + d * (k - 1) + 1 for i, s, d, k in zip(size, steps, dil, weight.shape[2:]))
+    out_size = tuple(f - 2 * p + e for f, p, e in zip(full, pads, extra))
+    if min(out_size) < 1:
+        raise ValueError(
+            f"{op}: input of shape {tuple(input.shape)} with weight {tuple(weight.shape)}, stride={steps}, "
+            f"padding={pads}, output_padding={extra}, dilation={dil} gives output size {out_size}"
+        )
+    kernel = _dilate_kernel(weight, dil)
+    out = _per_group(lambda a, b, _: _conv_transpose2d_native(a, b, None, steps, 0, 0), x, kernel, None, g)
+    (pt, pl), (eh, ew) = pads, extra
+    if pads != (0, 0) or extra != (0, 0):
+        out = pad(out, [-pl, ew - pl, -pt, eh - pt])  # negative: cropped
+    if bias is not None:
+        out = out + bias.reshape(1, out_channels, 1, 1)
+    return out if batched else out.squeeze(0)
 
 
 # ---- general-window pooling on (N, C, H, W); the 1-D ops are these with H = 1

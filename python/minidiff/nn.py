@@ -8,7 +8,8 @@ The containers (``Sequential``, ``ModuleDict``, ``ParameterList``, ``ParameterDi
 activations, the losses, the pooling layers (adaptive ones too), ``Unflatten``, ``BatchNorm2d``,
 ``InstanceNorm1d``/``InstanceNorm2d``, ``PixelShuffle``/``PixelUnshuffle``, ``Dropout1d``/``Dropout2d``,
 ``AlphaDropout``/``FeatureAlphaDropout`` and ``Conv1d`` are written here in Python from the ops, for
-code ported from torch tutorials (as is ``Embedding.from_pretrained``).
+code ported from torch tutorials (as is ``Embedding.from_pretrained``); so are ``Conv2d`` and
+``ConvTranspose2d`` with dilation or groups other than 1 (with both 1 they are the native layers).
 """
 
 from __future__ import annotations
@@ -23,8 +24,6 @@ from . import _core, handles, init  # noqa: F401 (init: md.nn.init, as torch.nn.
 from . import functional as F
 from ._core.nn import (
     Attention,
-    Conv2d,
-    ConvTranspose2d,
     Dropout,
     Embedding,
     GroupNorm,
@@ -34,9 +33,11 @@ from ._core.nn import (
     Module,
     Parameter,
 )
+from ._core.nn import Conv2d as _NativeConv2d
+from ._core.nn import ConvTranspose2d as _NativeConvTranspose2d
 from ._core.nn import ModuleList as _NativeModuleList
 from .autograd import no_grad
-from .functional_spatial import _pool_args
+from .functional_spatial import _conv_channels, _conv_padding, _ints, _pad_nonconstant, _pool_args, _positive
 from .optim import clip_grad_norm_, clip_grad_value_
 
 
@@ -1536,12 +1537,39 @@ class InstanceNorm2d(_InstanceNorm):
     at 0) and eval mode normalises with them."""
 
 
+def _conv_extra_repr(m) -> str:
+    """torch's ``_ConvNd.extra_repr``: settings at their defaults left out (as the native Conv2d's)."""
+    text = f"{m.in_channels}, {m.out_channels}, kernel_size={m.kernel_size}, stride={m.stride}"
+    if m.padding != (0,) * len(m.padding):  # "same" / "valid" always print, as torch's
+        text += f", padding={m.padding}"
+    if m.dilation != (1,) * len(m.dilation):
+        text += f", dilation={m.dilation}"
+    output_padding = getattr(m, "output_padding", (0,))
+    if output_padding != (0,) * len(output_padding):
+        text += f", output_padding={output_padding}"
+    if m.groups != 1:
+        text += f", groups={m.groups}"
+    if m.bias is None:
+        text += ", bias=False"
+    if getattr(m, "padding_mode", "zeros") != "zeros":
+        text += f", padding_mode={m.padding_mode}"
+    return text
+
+
+def _reset_conv(m, fan_in: int) -> None:
+    """torch's draw: kaiming_uniform with a = sqrt(5) (bound 1 / sqrt(fan_in)), the bias within that bound."""
+    init.kaiming_uniform_(m.weight, a=math.sqrt(5))
+    if m.bias is not None:
+        bound = 1.0 / math.sqrt(fan_in)
+        init.uniform_(m.bias, -bound, bound)
+
+
 class Conv1d(_PythonModule):
-    """1-D convolution of (N, C, L) or (C, L) input, as torch's: ``weight`` (out, in, k) and
-    ``bias`` (out,) drawn as torch draws them (uniform within 1 / sqrt(in * k): kaiming_uniform
-    with a = sqrt(5)). ``padding`` is an int, a 1-tuple, "valid" or "same"; ``padding_mode`` is
-    "zeros", "reflect", "replicate" or "circular". It runs as conv2d over a (N, C, 1, L) view, so
-    dilation and groups other than 1 are a ValueError, as Conv2d's."""
+    """1-D convolution of (N, C, L) or (C, L) input, as torch's: ``weight`` (out, in / groups, k)
+    and ``bias`` (out,) drawn as torch draws them (uniform within 1 / sqrt(in / groups * k):
+    kaiming_uniform with a = sqrt(5)). ``padding`` is an int, a 1-tuple, "valid" or "same";
+    ``padding_mode`` is "zeros", "reflect", "replicate" or "circular"; any ``dilation`` and
+    ``groups`` (dividing both channel counts). It runs as conv2d over a (N, C, 1, L) view."""
 
     def __init__(
         self,
@@ -1559,52 +1587,208 @@ class Conv1d(_PythonModule):
         op = "Conv1d"
         k = F._single(op, "kernel_size", kernel_size)
         step = F._single(op, "stride", stride)
-        if in_channels <= 0 or out_channels <= 0 or k <= 0 or step <= 0:
+        d = F._single(op, "dilation", dilation)
+        if in_channels <= 0 or out_channels <= 0 or k <= 0 or step <= 0 or d <= 0:
             raise ValueError(
-                f"{op}: invalid channels ({in_channels}, {out_channels}), kernel_size {kernel_size!r} "
-                f"or stride {stride!r}"
+                f"{op}: invalid channels ({in_channels}, {out_channels}), kernel_size {kernel_size!r}, "
+                f"stride {stride!r} or dilation {dilation!r}"
             )
-        if F._single(op, "dilation", dilation) != 1 or groups != 1:
-            raise ValueError(
-                f"{op}: only dilation=1 and groups=1 are supported, got dilation={dilation!r}, groups={groups}"
-            )
+        g = _conv_channels(op, in_channels, out_channels, groups)
         if padding_mode not in ("zeros", "reflect", "replicate", "circular"):
             raise ValueError(
                 f"{op}: padding_mode must be 'zeros', 'reflect', 'replicate' or 'circular', got {padding_mode!r}"
             )
-        F._conv1d_padding(op, padding, k, step)  # fail here, not in forward
+        F._conv1d_padding(op, padding, k, step, d)  # fail here, not in forward
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.kernel_size = (k,)
         self.stride = (step,)
         self.padding = padding if isinstance(padding, str) else (F._single(op, "padding", padding),)
-        self.dilation = (1,)
-        self.groups = 1
+        self.dilation = (d,)
+        self.groups = g
         self.padding_mode = padding_mode
-        self.weight = Parameter(_core.empty(out_channels, in_channels, k))
+        self.weight = Parameter(_core.empty(out_channels, in_channels // g, k))
         self.bias = Parameter(_core.empty(out_channels)) if bias else None
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
         """torch's draw: kaiming_uniform with a = sqrt(5) (bound 1 / sqrt(fan_in)), the bias within that bound."""
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            bound = 1.0 / math.sqrt(self.in_channels * self.kernel_size[0])
-            init.uniform_(self.bias, -bound, bound)
+        _reset_conv(self, self.in_channels // self.groups * self.kernel_size[0])
 
     def forward(self, input):  # noqa: A002
-        return F._conv1d("Conv1d", input, self.weight, self.bias, self.stride, self.padding, 1, 1, self.padding_mode)
+        args = self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups, self.padding_mode
+        return F._conv1d("Conv1d", input, *args)
 
     def extra_repr(self) -> str:
-        """torch's ``_ConvNd.extra_repr``: settings at their defaults left out (as the native Conv2d's)."""
-        text = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"
-        if self.padding != (0,):  # "same" / "valid" always print, as torch's
-            text += f", padding={self.padding}"
-        if self.bias is None:
-            text += ", bias=False"
-        if self.padding_mode != "zeros":
-            text += f", padding_mode={self.padding_mode}"
-        return text
+        return _conv_extra_repr(self)
+
+
+class _NativeWhenPlain(type(_NativeConv2d)):
+    """Metaclass of ``Conv2d`` and ``ConvTranspose2d``: ``isinstance``/``issubclass`` count the
+    native layer (what the class builds for dilation 1 and groups 1, and what native models hold)
+    as the class's own."""
+
+    def __instancecheck__(cls, obj) -> bool:
+        native = cls.__dict__.get("_native")
+        return type.__instancecheck__(cls, obj) or (native is not None and type.__instancecheck__(native, obj))
+
+    def __subclasscheck__(cls, sub) -> bool:
+        native = cls.__dict__.get("_native")
+        return type.__subclasscheck__(cls, sub) or (native is not None and type.__subclasscheck__(native, sub))
+
+
+def _plain_conv(settings, args, kwargs) -> bool:
+    """Whether a conv layer's arguments have dilation 1 and groups 1 (the native layer); arguments
+    that do not bind go to the native constructor too, for its TypeError."""
+    try:
+        dilation, groups = settings(*args, **kwargs)
+    except TypeError:
+        return True
+    return groups == 1 and (dilation == 1 or dilation == (1, 1))
+
+
+def _conv2d_settings(
+    in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1, bias=True, padding_mode="zeros"
+):
+    return dilation, groups
+
+
+def _conv_transpose2d_settings(
+    in_channels, out_channels, kernel_size, stride=1, padding=0, output_padding=0, groups=1, bias=True, dilation=1
+):
+    return dilation, groups
+
+
+class Conv2d(_NativeConv2d, metaclass=_NativeWhenPlain):
+    """2-D convolution of (N, C, H, W) or (C, H, W) input, as torch's: ``weight`` (out, in / groups,
+    kh, kw) and ``bias`` (out,) drawn as torch's (uniform within 1 / sqrt(in / groups * kh * kw)).
+    With dilation 1 and groups 1 this builds the native layer, as before (``isinstance`` holds);
+    other dilations and groups (dividing both channel counts) are this subclass, whose forward is
+    ``F.conv2d``'s composed path after ``padding_mode``'s padding. ``padding`` is an int, a pair,
+    "valid" or "same" (kept as given, as torch's)."""
+
+    __slots__ = ()  # copy.deepcopy re-types the native copy
+    _native = _NativeConv2d
+
+    def __new__(cls, *args, **kwargs):
+        if cls is Conv2d and _plain_conv(_conv2d_settings, args, kwargs):
+            return _NativeConv2d(*args, **kwargs)
+        return super().__new__(cls)
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size,
+        stride=1,
+        padding=0,
+        dilation=1,
+        groups: int = 1,
+        bias: bool = True,
+        padding_mode: str = "zeros",
+    ):
+        op = "Conv2d"
+        dil = _positive(op, "dilation", _ints(op, "dilation", dilation, 2))
+        plain = groups == 1 and dil == (1, 1)  # a subclass's: the native forward
+        # the native layer checks the channels, kernel, stride and padding mode; a composed one's
+        # padding is checked and kept here, its weight replaced by one of the grouped shape
+        super().__init__(
+            in_channels, out_channels, kernel_size, stride, padding if plain else 0, 1, 1, bias, padding_mode
+        )
+        g = _conv_channels(op, in_channels, out_channels, groups)
+        _conv_padding(op, padding, self.kernel_size, dil, self.stride)  # fail here, not in forward
+        self._padding = padding if isinstance(padding, str) else _ints(op, "padding", padding, 2)
+        self._dilation, self._groups = dil, g
+        if not plain:
+            self.weight = Parameter(_core.empty(out_channels, in_channels // g, *self.kernel_size))
+            self.reset_parameters()
+
+    dilation = property(lambda self: self._dilation, doc="(dh, dw)")
+    groups = property(lambda self: self._groups, doc="the number of channel groups")
+    padding = property(lambda self: self._padding, doc='(ph, pw), "same" or "valid", as given')
+
+    def reset_parameters(self) -> None:
+        """torch's draw: kaiming_uniform with a = sqrt(5) (bound 1 / sqrt(fan_in)), the bias within that bound."""
+        _reset_conv(self, self.in_channels // self._groups * self.kernel_size[0] * self.kernel_size[1])
+
+    def forward(self, input):  # noqa: A002
+        if self._groups == 1 and self._dilation == (1, 1):
+            return _NativeConv2d.forward(self, input)
+        if self.padding_mode == "zeros":
+            return F.conv2d(input, self.weight, self.bias, self.stride, self._padding, self._dilation, self._groups)
+        (top, bottom), (left, right) = _conv_padding(
+            "Conv2d", self._padding, self.kernel_size, self._dilation, self.stride
+        )
+        x = _pad_nonconstant("Conv2d", input, (left, right, top, bottom), self.padding_mode)
+        return F.conv2d(x, self.weight, self.bias, self.stride, 0, self._dilation, self._groups)
+
+    def extra_repr(self) -> str:
+        return _conv_extra_repr(self)
+
+
+class ConvTranspose2d(_NativeConvTranspose2d, metaclass=_NativeWhenPlain):
+    """Transposed 2-D convolution of (N, C, H, W) or (C, H, W) input, as torch's: ``weight`` (in,
+    out / groups, kh, kw) and ``bias`` (out,) drawn as torch's (uniform within 1 / sqrt(out / groups
+    * kh * kw)). With dilation 1 and groups 1 this builds the native layer, as before
+    (``isinstance`` holds); other dilations and groups are this subclass, whose forward is
+    ``F.conv_transpose2d``'s composed path (output_padding smaller than the stride or the dilation)."""
+
+    __slots__ = ()
+    _native = _NativeConvTranspose2d
+
+    def __new__(cls, *args, **kwargs):
+        if cls is ConvTranspose2d and _plain_conv(_conv_transpose2d_settings, args, kwargs):
+            return _NativeConvTranspose2d(*args, **kwargs)
+        return super().__new__(cls)
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size,
+        stride=1,
+        padding=0,
+        output_padding=0,
+        groups: int = 1,
+        bias: bool = True,
+        dilation=1,
+    ):
+        op = "ConvTranspose2d"
+        dil = _positive(op, "dilation", _ints(op, "dilation", dilation, 2))
+        plain = groups == 1 and dil == (1, 1)
+        # the native layer checks its output_padding against the stride only: a composed one's is checked here
+        extra = output_padding if plain else 0
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, extra, 1, bias, 1)
+        g = _conv_channels(op, in_channels, out_channels, groups)
+        extra = _positive(op, "output_padding", _ints(op, "output_padding", output_padding, 2), minimum=0)
+        if any(e >= max(s, d) for e, s, d in zip(extra, self.stride, dil)):
+            raise ValueError(
+                f"{op}: output_padding must be smaller than either stride or dilation, got output_padding={extra} "
+                f"with stride={self.stride} and dilation={dil}"
+            )
+        self._output_padding, self._dilation, self._groups = extra, dil, g
+        if not plain:
+            self.weight = Parameter(_core.empty(in_channels, out_channels // g, *self.kernel_size))
+            self.reset_parameters()
+
+    dilation = property(lambda self: self._dilation, doc="(dh, dw)")
+    groups = property(lambda self: self._groups, doc="the number of channel groups")
+    output_padding = property(lambda self: self._output_padding, doc="(oph, opw)")
+
+    def reset_parameters(self) -> None:
+        """torch's draw: kaiming_uniform with a = sqrt(5), fan_in = out / groups * kh * kw (the weight's
+        dim 1, as torch reads a transposed conv's weight), the bias within that bound."""
+        _reset_conv(self, self.out_channels // self._groups * self.kernel_size[0] * self.kernel_size[1])
+
+    def forward(self, input):  # noqa: A002
+        if self._groups == 1 and self._dilation == (1, 1):
+            return _NativeConvTranspose2d.forward(self, input)
+        return F.conv_transpose2d(
+            input, self.weight, self.bias, self.stride, self.padding, self._output_padding, self._groups, self._dilation
+        )
+
+    def extra_repr(self) -> str:
+        return _conv_extra_repr(self)
 
 
 # ---- losses: ``criterion(input, target)``, torch's signatures (deprecated size_average/reduce included)
