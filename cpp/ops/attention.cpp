@@ -38,7 +38,7 @@ Tensor softmax(const Tensor& x, int64_t dim) {
   dim = wrap_dim(dim, x.dim(), "softmax");
   if (x.dim() == 0) return softmax_last(x);
   if (dim == x.dim() - 1) return softmax_last(x);
-  return transpose(softmax_last(transpose(x, dim, -1)), dim, -1);
+  return contiguous(transpose(softmax_last(transpose(x, dim, -1)), dim, -1));  // laid out as x, as torch's
 }
 
 Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v, std::optional<double> scale) {

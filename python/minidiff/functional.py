@@ -891,7 +891,10 @@ def _pool_input(op: str, input, spatial: int):  # noqa: A002
     if input.ndim not in (spatial + 1, spatial + 2):
         layout = "(C, L) or 3D (N, C, L)" if spatial == 1 else "(C, H, W) or 4D (N, C, H, W)"
         raise ValueError(f"{op}: expected a {spatial + 1}D {layout} input, got shape {shape}")
-    if 0 in shape[-spatial - 1 :]:
+    # as torch's: the adaptive average pools take zero channels, the adaptive max pools unbatched ones only
+    empty_channels = op.startswith("adaptive_avg") or (op.startswith("adaptive_max") and input.ndim == spatial + 1)
+    checked = shape[-spatial:] if empty_channels else shape[-spatial - 1 :]
+    if 0 in checked:
         raise ValueError(f"{op}: the input's non-batch dimensions must be nonzero, got shape {shape}")
     batched = input.ndim == spatial + 2
     x = input if batched else input.unsqueeze(0)

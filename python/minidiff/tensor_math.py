@@ -306,12 +306,13 @@ def roll(input: Tensor, shifts, dims=None) -> Tensor:
     if x.ndim == 0:
         raise IndexError(f"roll: dims {dims} given for a 0-dim tensor")
     dims = [_dim_list("roll", d, x.ndim)[0] for d in dims]  # each checked; repeats roll twice
+    rolled = x
     for s, d in zip(shifts, dims):
         n = x.shape[d]
         s = s % n if n else 0
         if s:
-            x = F.cat([x.narrow(d, n - s, s), x.narrow(d, 0, n - s)], d)
-    return x
+            rolled = F.cat([rolled.narrow(d, n - s, s), rolled.narrow(d, 0, n - s)], d)
+    return x.clone() if rolled is x else rolled  # a new tensor, as torch's, even for a whole turn
 
 
 def _triangle(op: str, input: Tensor, diagonal: int, lower: bool) -> Tensor:
@@ -415,7 +416,7 @@ def sort(input: Tensor, dim: int = -1, descending: bool = False, stable: bool = 
     x = _float_input("sort", input)
     (dim,) = _dims("sort", dim, x.ndim) or (0,)
     if x.ndim == 0:
-        return SortResult(x, _core.zeros((), dtype="int64", device=x.device))
+        return SortResult(x.clone(), _core.zeros((), dtype="int64", device=x.device))
     if x.numel() == 0:
         return SortResult(x.clone(), _core.zeros(x.shape, dtype="int64", device=x.device))
     a = np.moveaxis(x.detach().numpy(), dim, -1)
@@ -628,14 +629,17 @@ def _torch_key(key):
     """``key`` with torch's other spellings made ones the indexing reads: a range or an inner tuple
     is an index list, True a new dim (None) and False a new dim that the read empties (a
     _FalseKey), and each '...' after the first is dropped (torch reads it as covering no dim)."""
-    if isinstance(key, bool):
+    if isinstance(key, bool) or _is_scalar_mask(key):
         key = (key,)
     elif isinstance(key, range):
         return list(key)
     if not isinstance(key, tuple):
         return key
-    if sum(k is Ellipsis for k in key) < 2 and not any(isinstance(k, (bool, range, tuple)) for k in key):
+    if sum(k is Ellipsis for k in key) < 2 and not any(
+        isinstance(k, (bool, range, tuple)) or _is_scalar_mask(k) for k in key
+    ):
         return key  # the common keys
+    key = tuple(bool(_bool_values(k)) if _is_scalar_mask(k) else k for k in key)  # a 0-d mask is a bool
     if sum(isinstance(k, bool) for k in key) > 1:  # torch broadcasts them together as 0-d masks
         raise IndexError(f"tensor indexing: more than one True/False in the key {key!r} is not supported")
     out, falses, ellipsis = [], [], False
@@ -656,6 +660,13 @@ def _torch_key(key):
     key = _FalseKey(out)
     key.falses = tuple(falses)
     return key
+
+
+def _is_scalar_mask(k) -> bool:
+    """A 0-d mask (a comparison of 0-d tensors, or a 0-d NumPy bool): torch reads it as True/False."""
+    if isinstance(k, np.ndarray):
+        return k.dtype == bool and k.ndim == 0
+    return isinstance(k, Tensor) and k.ndim == 0 and k.dtype != "int64"
 
 
 def _false_dims(key: _FalseKey, ndim: int) -> list[int]:

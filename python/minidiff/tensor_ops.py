@@ -703,12 +703,22 @@ def repeat(input: Tensor, *sizes) -> Tensor:
     if len(sizes) < input.ndim:
         raise ValueError(f"repeat: {len(sizes)} repeat counts for a tensor of {input.ndim} dimensions")
     shape = (1,) * (len(sizes) - input.ndim) + tuple(input.shape)
+    out_shape = [r * n for r, n in zip(sizes, shape)]
+    repeated = [i for i, r in enumerate(sizes) if r != 1]
+    if len(shape) + len(repeated) > _MAX_COPY_DIMS:  # one dim at a time: the copy takes at most 8 dims
+        x = input.reshape(shape)
+        for i in repeated:
+            x = repeat(x, *[sizes[i] if j == i else 1 for j in range(len(shape))])
+        return x
     interleaved, expanded = [], []
     for r, n in zip(sizes, shape):
-        interleaved += [1, n]
-        expanded += [r, n]
+        interleaved += [1, n] if r != 1 else [n]  # a dim repeated once needs no repeat dim
+        expanded += [r, n] if r != 1 else [n]
     tiled = input.reshape(interleaved).expand(*expanded)
-    return tiled.reshape([r * n for r, n in zip(sizes, shape)])
+    return tiled.reshape(out_shape)
+
+
+_MAX_COPY_DIMS = 8  # the native copy's limit
 
 
 def narrow(input: Tensor, dim: int, start: int, length: int) -> Tensor:
