@@ -251,3 +251,17 @@ def test_unique_keeps_each_nan():
 def test_unique_inverse_of_0d_input():
     _, inverse = md.unique(md.tensor(1.5), return_inverse=True)
     assert tuple(inverse.shape) == tuple(torch.unique(torch.tensor(1.5), return_inverse=True)[1].shape) == ()
+
+
+@pytest.mark.parametrize("dim, keepdim", [((), False), (1, False), (0, True), ((0, 1), False), ((-1, 0), True)])
+@pytest.mark.parametrize("op", ["amax", "amin"])
+def test_amax_amin_share_the_gradient_among_ties_as_torch(op, dim, keepdim):
+    a = np.array([[1.0, 2.0, 2.0, 1.0], [5.0, 5.0, 5.0, 0.0], [0.0, 0.0, 0.0, 0.0]], np.float32)
+    out = []
+    for L in (md, torch):
+        x = L.tensor(a, requires_grad=True)
+        y = getattr(x, op)(dim, keepdim)
+        (y * L.tensor(np.arange(1.0, y.numel() + 1, dtype=np.float32).reshape(tuple(y.shape)))).sum().backward()
+        out.append((y.detach().numpy(), x.grad.numpy()))
+    np.testing.assert_array_equal(out[0][0], out[1][0])
+    np.testing.assert_allclose(out[0][1], out[1][1], rtol=1e-6)

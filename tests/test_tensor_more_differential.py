@@ -177,10 +177,6 @@ def test_aminmax_over_a_non_empty_dim_of_an_empty_tensor():
         md.aminmax(md.tensor(np.zeros((0, 3), np.float32)), dim=0)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="tensor_ops.py amin/amax: the gradient at tied extremes goes to one element; torch splits it evenly",
-)
 def test_aminmax_gradient_is_split_between_ties():
     a = np.array([[1.0, 2.0, 2.0, 1.0], [5.0, 5.0, 5.0, 0.0]], np.float32)
     _assert_same(lambda t: md.aminmax(t, dim=1).max, lambda t: torch.aminmax(t, dim=1).max, [a])

@@ -138,7 +138,9 @@ Tensor unary_math(UnaryOp op, const Tensor& a);
 // ---- reductions
 Tensor sum(const Tensor& t, const std::vector<int64_t>& dims = {}, bool keepdim = false);
 Tensor mean(const Tensor& t, const std::vector<int64_t>& dims = {}, bool keepdim = false);
-Tensor amax(const Tensor& t, int64_t dim, bool keepdim = false);
+// The largest values over dims (all when empty); the gradient is shared evenly by the elements
+// equal to each max, as torch's amax shares it.
+Tensor amax(const Tensor& t, const std::vector<int64_t>& dims, bool keepdim = false);
 // torch.max(t, dim): the largest values and their int64 indices along dim.
 std::pair<Tensor, Tensor> max_dim(const Tensor& t, int64_t dim, bool keepdim = false);
 Tensor max_all(const Tensor& t);

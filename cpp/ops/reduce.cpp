@@ -160,7 +160,38 @@ std::pair<Tensor, Tensor> max_dim(const Tensor& t, int64_t dim, bool keepdim) {
   return {out, indices};
 }
 
-Tensor amax(const Tensor& t, int64_t dim, bool keepdim) { return max_dim(t, dim, keepdim).first; }
+Tensor amax(const Tensor& t, const std::vector<int64_t>& dims, bool keepdim) {
+  std::vector<int64_t> ds;
+  for (int64_t d : dims) ds.push_back(wrap_dim(d, std::max<int64_t>(t.dim(), 1), "amax"));
+  if (dims.empty())
+    for (int64_t d = 0; d < t.dim(); ++d) ds.push_back(d);
+  std::sort(ds.begin(), ds.end());
+  MD_CHECK(std::adjacent_find(ds.begin(), ds.end()) == ds.end(), ValueError, "amax: dim ", dims,
+           " names a dim twice (shape ", t.shape(), ")");
+  if (t.dim() == 0) ds.clear();  // dim 0 / -1 of a 0-d tensor: the tensor itself
+  Tensor out;                    // keepdim's shape
+  {
+    NoGradGuard no_grad;
+    out = t.dim() == 0 ? t.detach() : t;
+    for (int64_t d : ds)
+      if (t.dim() > 0) out = max_dim(out, d, true).first;
+  }
+  if (any_requires_grad({&t})) {
+    // a copy of the maxima (small): an in-place change of the result does not reach them
+    const Tensor xd = t.detach(), od = clone(out.detach());
+    record("amax", out, {t},
+           [xd, od, ds](const Tensor& g, const GradMask&) {
+             const Tensor ties = equal_mask(xd, od);  // the NaNs, when the max is NaN
+             return std::vector<Tensor>{mul(ties, div(g, sum(ties, ds, true)))};
+           },
+           {xd, od});
+  }
+  if (keepdim || t.dim() == 0) return out;
+  Shape shape;
+  for (int64_t d = 0; d < t.dim(); ++d)
+    if (!std::binary_search(ds.begin(), ds.end(), d)) shape.push_back(t.shape()[d]);
+  return reshape(out, shape);
+}
 
 // The gradient is shared evenly by every element equal to the max (the NaNs, when there is one),
 // as torch's max() shares it; max(dim) sends it to the one index it returns.
@@ -168,7 +199,7 @@ Tensor max_all(const Tensor& t) {
   Tensor out;
   {
     NoGradGuard no_grad;
-    out = amax(reshape(t, {-1}), 0, false);
+    out = max_dim(reshape(t, {-1}), 0, false).first;
   }
   if (any_requires_grad({&t})) {
     const Tensor xd = t.detach(), od = out.detach();

@@ -72,6 +72,15 @@ void bind_functional(py::module_& m) {
       },
       py::arg("input"), py::arg("dim") = py::none(), py::arg("keepdim") = false);
   f.def(
+      "amax",
+      [](const Tensor& t, const py::object& dim, bool keepdim) {
+        const Shape dims = dim.is_none() ? Shape{} : to_shape(dim, "amax");
+        py::gil_scoped_release r;
+        return amax(t, dims, keepdim);
+      },
+      py::arg("input"), py::arg("dim") = py::none(), py::arg("keepdim") = false,
+      "The largest values over dim (all dims when None or empty); ties share the gradient evenly, as torch's");
+  f.def(
       "cat", [](const std::vector<Tensor>& ts, int64_t dim) { return cat(ts, dim); }, py::arg("tensors"),
       py::arg("dim") = 0, RG());
   f.def(

@@ -810,11 +810,10 @@ def unflatten(input: Tensor, dim: int, sizes) -> Tensor:
 
 
 def amax(input: Tensor, dim=(), keepdim: bool = False) -> Tensor:
-    """The largest values over ``dim`` (an int or several; all dims when empty)."""
-    dims, out = _dims("amax", dim, input.ndim), input
-    for d in dims:
-        out = out.max(d, keepdim=True).values
-    return out if keepdim else out.reshape([n for i, n in enumerate(input.shape) if i not in dims])
+    """The largest values over ``dim`` (an int or several; all dims when empty); tied maxima
+    share the gradient evenly, as torch's."""
+    dims = _dims("amax", dim, input.ndim)
+    return _core.functional.amax(input, list(dims), keepdim)
 
 
 def amin(input: Tensor, dim=(), keepdim: bool = False) -> Tensor:

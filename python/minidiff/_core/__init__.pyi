@@ -189,7 +189,8 @@ class Tensor:
     def allclose(self, other, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False) -> bool: ...
     def amax(self, dim=tuple(), keepdim: bool = False) -> Tensor:
         """
-        The largest values over ``dim`` (an int or several; all dims when empty).
+        The largest values over ``dim`` (an int or several; all dims when empty); tied maxima
+            share the gradient evenly, as torch's.
         """
     def amin(self, dim=tuple(), keepdim: bool = False) -> Tensor: ...
     @staticmethod
