@@ -4,6 +4,10 @@
 #include <omp.h>
 #include <limits>
 
+#include <mutex>
+
+#include <set>
+
 #include "bind.h"
 #include "core/allocator.h"
 #include "core/profiler.h"
@@ -197,6 +201,41 @@ void bind_runtime(py::module_& m) {
         "Gives the calling thread its own default generator with this seed (None: the process's again).");
 
   m.def("is_grad_enabled", &grad_enabled);
+  m.def(
+      "_custom_function_node",
+      [](const std::string& name, const Tensor& output, const py::list& inputs, const py::function& backward) {
+        // md.autograd.Function.apply: a new handle of output (its storage) whose node calls
+        // backward(grad) -> one gradient or None per input, with the GIL (minidiff/autograd.py)
+        static std::mutex names_mutex;
+        static std::set<std::string> names;  // a node keeps its name's pointer: one per Function class
+        const char* interned;
+        {
+          std::lock_guard<std::mutex> lock(names_mutex);
+          interned = names.insert(name).first->c_str();
+        }
+        std::vector<Tensor> in;
+        for (const auto& t : inputs) in.push_back(t.cast<Tensor>());
+        std::shared_ptr<py::function> fn(new py::function(backward), [](py::function* f) {
+          if (!Py_IsInitialized()) return;
+          py::gil_scoped_acquire gil;
+          delete f;
+        });
+        Tensor out = output.detach();
+        const size_t n = in.size();
+        record(interned, out, in, [fn, n, interned](const Tensor& g, const GradMask&) {
+          py::gil_scoped_acquire gil;
+          const py::object r = (*fn)(g);
+          const py::sequence grads = r.cast<py::sequence>();
+          MD_CHECK(grads.size() == n, RuntimeError, "backward of ", interned, ": ", grads.size(), " gradients for ", n,
+                   " tensor inputs");
+          std::vector<Tensor> out(n);
+          for (size_t i = 0; i < n; ++i)
+            if (!grads[i].is_none()) out[i] = grads[i].cast<Tensor>();
+          return out;
+        });
+        return out;
+      },
+      py::arg("name"), py::arg("output"), py::arg("inputs"), py::arg("backward"));
   m.def(
       "_grad",
       [](const py::list& roots, const py::list& grad_roots, const py::list& inputs, bool retain_graph) {

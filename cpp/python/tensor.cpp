@@ -228,6 +228,9 @@ Shape shape_from_args(const py::args& args, const char* op) {
 
 // torch's name of the backward node of an op ("mul" -> "MulBackward0", "group_norm" -> "GroupNormBackward0").
 std::string backward_node_name(const char* op) {
+  // a CamelCase name is torch's already (a custom Function's "ExpBackward")
+  for (const char* c = op; *c; ++c)
+    if (std::isupper(static_cast<unsigned char>(*c))) return op;
   std::string out;
   bool upper = true;
   for (const char* c = op; *c; ++c) {

@@ -292,3 +292,164 @@ def grad(
             )
         result.append(g)
     return tuple(result)
+
+
+# ---- custom autograd functions (torch.autograd.Function)
+
+
+class FunctionCtx:
+    """The ``ctx`` of a Function: what forward (or setup_context) leaves for backward."""
+
+    def __init__(self, needs_input_grad: tuple):
+        self.needs_input_grad = needs_input_grad
+        self.materialize_grads = True
+        self._saved: tuple = ()
+        self._non_differentiable: list = []
+
+    def save_for_backward(self, *tensors) -> None:
+        for i, t in enumerate(tensors):
+            if t is not None and not isinstance(t, _core.Tensor):
+                raise TypeError(f"save_for_backward: argument {i} is a {type(t).__name__}, not a tensor or None")
+        self._saved = tensors
+
+    @property
+    def saved_tensors(self) -> tuple:
+        return self._saved
+
+    def mark_non_differentiable(self, *tensors) -> None:
+        self._non_differentiable.extend(tensors)
+
+    def set_materialize_grads(self, value: bool) -> None:
+        self.materialize_grads = bool(value)
+
+    def mark_dirty(self, *tensors) -> None:
+        raise NotImplementedError(
+            "Function: ctx.mark_dirty (a forward that changes its inputs in place) is not supported"
+        )
+
+
+def once_differentiable(fn):
+    """torch's decorator for a backward that is not differentiable itself: every minidiff backward
+    is (there are no higher-order gradients), so it returns ``fn`` unchanged."""
+    return fn
+
+
+class Function:
+    """``torch.autograd.Function``: an op with a forward and a backward written by the user.
+    Subclass it with static methods ``forward(ctx, *args)`` (or ``forward(*args)`` and
+    ``setup_context(ctx, inputs, output)``) and ``backward(ctx, *grad_outputs)`` returning one
+    gradient (or None) per argument of forward, and call ``MyFunction.apply(*args)``. Forward runs
+    without recording; its tensor outputs (a tensor or a tuple holding tensors) join the graph
+    through one node whose backward calls yours (several outputs are packed into one buffer, so an
+    unused output's gradient is zeros even with ``set_materialize_grads(False)``, where torch's is
+    None). Not supported: ``mark_dirty``, higher-order gradients (``create_graph``), ``vmap``."""
+
+    @staticmethod
+    def forward(*args, **kwargs):
+        raise NotImplementedError("Function: a subclass must define forward")
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        raise NotImplementedError("Function: setup_context is not defined")
+
+    @staticmethod
+    def backward(ctx, *grad_outputs):
+        raise NotImplementedError("Function: a subclass must define backward to be differentiated")
+
+    vjp = backward
+
+    def __init__(self, *args, **kwargs):
+        raise RuntimeError(f"{type(self).__name__}: call {type(self).__name__}.apply(...), not the class itself")
+
+    @classmethod
+    def apply(cls, *args, **kwargs):
+        needs = tuple(isinstance(a, _core.Tensor) and a.requires_grad for a in args)
+        ctx = FunctionCtx(needs)
+        separate_setup = cls.setup_context is not Function.setup_context
+        with no_grad():
+            output = cls.forward(*args, **kwargs) if separate_setup else cls.forward(ctx, *args, **kwargs)
+            if separate_setup:
+                cls.setup_context(ctx, args, output)
+        if not (_core.is_grad_enabled() and any(needs)):
+            return output
+        single = not isinstance(output, tuple)
+        outputs = (output,) if single else output
+        marked = {id(t) for t in ctx._non_differentiable}
+        diff = [
+            i
+            for i, o in enumerate(outputs)
+            if isinstance(o, _core.Tensor) and id(o) not in marked and o.dtype in ("float32", "bfloat16", "float16")
+        ]
+        if not diff:
+            return output
+        tensors = [(i, a) for i, a in enumerate(args) if isinstance(a, _core.Tensor)]
+        shapes = [tuple(outputs[i].shape) for i in diff]
+        sizes = [outputs[i].numel() for i in diff]
+
+        def run_backward(grad):
+            if len(diff) == 1:
+                pieces = [grad.reshape(shapes[0])]
+            else:
+                pieces, start = [], 0
+                for shape, n in zip(shapes, sizes):
+                    pieces.append(grad[start : start + n].reshape(shape))
+                    start += n
+            grads = [None] * len(outputs)
+            for i, piece in zip(diff, pieces):
+                grads[i] = piece
+            for i, o in enumerate(outputs):  # the non-differentiable outputs
+                if grads[i] is None and isinstance(o, _core.Tensor) and ctx.materialize_grads:
+                    grads[i] = _core.zeros(*o.shape, device=o.device)
+            with no_grad():
+                result = cls.backward(ctx, *grads)
+            result = result if isinstance(result, tuple) else (result,)
+            if len(result) < len(args) or any(g is not None for g in result[len(args) :]):
+                raise RuntimeError(
+                    f"function {cls.__name__}Backward returned an incorrect number of gradients "
+                    f"(expected {len(args)}, got {len(result)})"
+                )
+            out = []
+            for i, a in tensors:
+                g = result[i]
+                if g is not None and not needs[i]:
+                    g = None  # torch drops a gradient for an input that does not need one
+                if g is not None:
+                    if not isinstance(g, _core.Tensor):
+                        raise TypeError(
+                            f"function {cls.__name__}Backward returned a {type(g).__name__} as the gradient of "
+                            f"argument {i}; expected a tensor or None"
+                        )
+                    if tuple(g.shape) != tuple(a.shape):
+                        raise RuntimeError(
+                            f"function {cls.__name__}Backward returned an invalid gradient at index {i} - got "
+                            f"{list(g.shape)} but expected shape compatible with {list(a.shape)}"
+                        )
+                    if g.dtype != a.dtype:
+                        g = g.to(a.dtype)
+                out.append(g)
+            return out
+
+        with no_grad():
+            flat = [outputs[i].reshape(-1) for i in diff]
+            packed = outputs[diff[0]] if len(diff) == 1 else _core.functional.cat(flat, 0)
+        node = _core._custom_function_node(f"{cls.__name__}Backward", packed, [a for _, a in tensors], run_backward)
+        results = list(outputs)
+        if len(diff) == 1:
+            results[diff[0]] = node
+        else:
+            start = 0
+            for i, shape, n in zip(diff, shapes, sizes):
+                results[i] = node[start : start + n].reshape(shape)
+                start += n
+        return results[0] if single else tuple(results)
+
+
+class _FunctionModule:
+    """``md.autograd.function``: where torch keeps Function, FunctionCtx and once_differentiable."""
+
+    Function = Function
+    FunctionCtx = FunctionCtx
+    once_differentiable = staticmethod(once_differentiable)
+
+
+function = _FunctionModule()

@@ -1488,6 +1488,7 @@ class Tensor:
     @property
     def shape(self) -> tuple: ...
 
+def _custom_function_node(name: str, output: ..., inputs: list, backward: collections.abc.Callable) -> ...: ...
 def _grad(outputs: list, grad_outputs: list, inputs: list, retain_graph: bool) -> list:
     """
     md.autograd.grad's engine: gradients of outputs (weighted by grad_outputs) w.r.t. inputs.
