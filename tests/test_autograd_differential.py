@@ -524,6 +524,11 @@ VIEW_PROGRAMS = {
     "view of a view": "h = x * 1\nh.unsqueeze(0)[0, 1].mul_(5)\nout = (h ** 2).sum()",
     "diagonal": "h = x * 1\nh.diagonal().mul_(5)\nout = (h ** 2).sum()",
     "twice through one view": "h = x * 1\nv = h[2]\nv.add_(w)\nv.mul_(3)\nout = (h ** 2).sum() + v.sum()",
+    "row of a transposed clone": "h = (x * 1).t().clone()\nh[0].mul_(w[:3])\nout = (h * h).sum()",
+    "old column of a transposed clone": "h = (x * 1).t().clone()\ng = h[:, 1]\nh[1:3].add_(1)\n"
+    "out = (g * g).sum() + (h ** 2).sum()",
+    "diagonal of a transposed clone": "h = (x * 1).t().clone()\nh.diagonal().mul_(3)\nout = (h ** 3).sum()",
+    "copy into a transposed plain tensor": "b = L.zeros(4, 3).t()\nb.copy_(x)\nout = (b * b).sum()",
 }
 
 

@@ -186,11 +186,7 @@ Tensor contiguous(const Tensor& t) {
   return out;
 }
 
-namespace {
-
-// Whether t's elements fill numel() consecutive slots exactly once in some order of its dims (a
-// permutation of a contiguous tensor): torch's "non-overlapping and dense". Size-1 dims do not count.
-bool is_dense_permutation(const Tensor& t) {
+bool is_dense(const Tensor& t) {
   std::vector<int64_t> dims;
   for (int64_t d = 0; d < t.dim(); ++d)
     if (t.shape()[d] != 1) dims.push_back(d);
@@ -203,12 +199,10 @@ bool is_dense_permutation(const Tensor& t) {
   return true;
 }
 
-}  // namespace
-
 Tensor clone(const Tensor& t, bool keep_strides) {
   MD_PROFILE("clone");
   Tensor out;
-  if (keep_strides && !t.is_contiguous() && t.numel() > 0 && is_dense_permutation(t)) {
+  if (keep_strides && !t.is_contiguous() && t.numel() > 0 && is_dense(t)) {
     const Tensor flat = Tensor::empty({t.numel()}, t.dtype(), t.device());
     out = Tensor::view_of(flat.storage(), t.shape(), t.strides(), 0, t.dtype());
   } else {

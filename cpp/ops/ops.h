@@ -38,6 +38,9 @@ Tensor to_dtype(const Tensor& t, DType dtype);
 // A copy of t, contiguous; with keep_strides, a permuted dense t (a transpose of a contiguous
 // tensor) keeps its strides, as torch's clone(memory_format=torch.preserve_format).
 Tensor clone(const Tensor& t, bool keep_strides = false);
+// Whether t's elements fill numel() consecutive slots exactly once in some order of its dims (a
+// permutation of a contiguous tensor): torch's "non-overlapping and dense". Size-1 dims do not count.
+bool is_dense(const Tensor& t);
 
 // ---- in-place, outside autograd (optimisers, accumulation, initialisation)
 void copy_(Tensor& dst, const Tensor& src);

@@ -158,25 +158,43 @@ namespace {
 // Where a view lies in its base, for a backward: relative to the base's first element, in the
 // strides of the base, which must lay its elements out contiguously in the view's storage.
 struct PlaceInBase {
-  Shape shape, strides;
-  int64_t offset;
+  Shape shape, strides;  // the view's, in elements of the base's storage
+  int64_t offset;        // from the base's first element
+  Shape base_shape, base_strides;
 };
 
+// The base's elements fill their span of the storage once each (a contiguous tensor or a
+// permutation of one), so a gradient laid out as the base holds the view at the same place.
 PlaceInBase place_in_base(const char* op, const Tensor& view, const Tensor& base) {
-  MD_CHECK(view.storage() == base.storage() && base.is_contiguous(), RuntimeError, op, ": the tensor of shape ",
-           view.shape(), " is a view of a tensor of shape ", base.shape(),
-           " that has been replaced or laid out anew since the view was taken (an in-place change of it inside the "
-           "autograd graph); use the out-of-place op, or clone() the view first");
-  return {view.shape(), view.strides(), view.offset() - base.offset()};
+  MD_CHECK(view.storage() == base.storage() && is_dense(base), RuntimeError, op, ": the tensor of shape ", view.shape(),
+           " is a view of a tensor of shape ", base.shape(),
+           " that has been replaced since the view was taken (by an in-place change of it inside the autograd graph), "
+           "or does not lay out its elements densely; use the out-of-place op, or clone() the view first");
+  return {view.shape(), view.strides(), view.offset() - base.offset(), base.shape(), base.strides()};
 }
 
-// Records on view the history of a view of base at place (view_backward's geometry).
+// g's values laid out as the base (its strides, from offset 0); a copy.
+Tensor in_base_layout(const Tensor& g, const PlaceInBase& at) {
+  const Tensor flat = Tensor::empty({g.numel()}, g.dtype(), g.device());
+  Tensor out = Tensor::view_of(flat.storage(), at.base_shape, at.base_strides, 0, g.dtype());
+  copy_elements(out, g);
+  return out;
+}
+
+// The view's elements of a tensor laid out as the base.
+Tensor view_in(const Tensor& laid_out_as_base, const PlaceInBase& at) {
+  return laid_out_as_base.view(at.shape, at.strides, laid_out_as_base.offset() + at.offset);
+}
+
+// Records on view the history of a view of base at place.
 void record_view_of_base(Tensor& view, const Tensor& base, const PlaceInBase& at) {
-  const Shape in_shape = base.shape();
   view.impl()->base_generation = base.impl()->generation;
   if (!base.requires_grad()) return;
-  record("as_strided", view, {base}, [in_shape, at](const Tensor& g, const GradMask&) {
-    return std::vector<Tensor>{view_backward(g, in_shape, at.shape, at.strides, at.offset)};
+  record("as_strided", view, {base}, [at](const Tensor& g, const GradMask&) {
+    Tensor gi = in_base_layout(zeros(at.base_shape, g.dtype(), g.device()), at);
+    Tensor region = view_in(gi, at);
+    copy_elements(region, g);
+    return std::vector<Tensor>{gi};
   });
 }
 
@@ -200,13 +218,13 @@ void copy_slices_(const char* op, Tensor& t, const Tensor& result) {
   }
   // the base's history: its old one outside the view's elements, the result's inside them
   record("copy_slices", base, {base, result}, [at](const Tensor& g, const GradMask& needs) {
-    const Tensor gc = contiguous(g);
-    Tensor g_base, g_result;
-    if (needs[1]) g_result = contiguous(gc.view(at.shape, at.strides, gc.offset() + at.offset));
+    Tensor g_base = in_base_layout(g, at), g_result;
+    if (needs[1]) g_result = clone(view_in(g_base, at));  // a copy: the region is zeroed next
     if (needs[0]) {
-      g_base = clone(gc);
-      Tensor inside = g_base.view(at.shape, at.strides, g_base.offset() + at.offset);
+      Tensor inside = view_in(g_base, at);
       fill_(inside, 0.0);
+    } else {
+      g_base = Tensor();
     }
     return std::vector<Tensor>{g_base, g_result};
   });
