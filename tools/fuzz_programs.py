@@ -167,7 +167,11 @@ def execute(prog: Program, libname: str, libs=None) -> Outcome:
         o.steps.append(_snap(v))
         if hasattr(v, "shape"):
             o.shapes[prog.defs[i]] = tuple(v.shape)
-    outs = [n for n in prog.outputs if hasattr(ns.get(n), "requires_grad") and ns[n].requires_grad]
+    try:  # reading requires_grad of an old view refreshes its history, which may raise
+        outs = [n for n in prog.outputs if hasattr(ns.get(n), "requires_grad") and ns[n].requires_grad]
+    except Exception as e:  # noqa: BLE001
+        o.raised = ("backward", len(prog.lines), type(e).__name__, str(e)[:300])
+        return o
     outs = [n for n in outs if str(ns[n].dtype).split(".")[-1] in ("float32", "float64")]
     if outs:
         dtype = np.float64 if libname == "torch64" else np.float32
@@ -251,7 +255,8 @@ def _none(g):
     return "None" if g is None else "a tensor"
 
 
-INPLACE = ("add_", "mul_", "clamp_", "iadd", "setitem", "setitem_adv", "setitem_mask", "detach_inplace")
+INPLACE = ("add_", "mul_", "clamp_", "iadd", "setitem", "setitem_adv", "setitem_mask", "detach_inplace",
+           "view_inplace", "plain_write", "multi_view_inplace")  # fmt: skip
 
 
 def compare(prog, om: Outcome, ot: Outcome, o64: Outcome | None):
@@ -331,10 +336,18 @@ class Gen:
         self.p = Program()
         self.ns = {"L": torch, "F": torch.nn.functional, "np": np}
         self.vars: list[str] = []  # float tensors usable as inputs
-        self.viewed: set[str] = set()  # tensors that are views, or have views (no in-place on them)
-        self.fresh: set[str] = set()  # results of ops that make a new tensor (in-place targets)
+        self.viewed: set[str] = set()  # tensors that are views, or have views
+        self.fresh: set[str] = set()  # results of ops that make a new tensor
+        # no in-place on these: views of a multi-output op (torch refuses them, minidiff need not), and
+        # reshape/flatten/contiguous results whose aliasing depends on the memory layout of an elementwise
+        # result (torch keeps its input's strides, minidiff makes it contiguous), and their sources
+        self.noinplace: set[str] = set()
+        self.plain_storage: set[str] = set()  # leaves, their views and clones: storage laid out alike in both
         self.done = False
+        self.dirty = False  # a rejected line ran in torch: the namespace must be rebuilt
         self.made_by: dict[str, str] = {}  # variable -> the op tag that made it
+        self.root: dict[str, str] = {}  # a view (or alias) -> the variable it is a view of, transitively
+        self.view_rg: dict[str, bool] = {}  # a view -> whether its root required grad when it was taken
 
     # -- helpers
     def t(self, name):
@@ -368,12 +381,25 @@ class Gen:
         var = f"x{len(self.p.lines)}"
         self._add(f"{var} = L.tensor({name}, requires_grad={rg})", var, "leaf")
         self.vars.append(var)
+        self.plain_storage.add(var)
         return var
 
     def index_array(self, shape, hi):
         name = f"I{len(self.p.arrays)}"
         self.p.arrays[name] = self.ns[name] = self.rng.integers(0, max(hi, 1), size=shape).astype(np.int64)
         return name
+
+    def replay(self):
+        """Rebuilds the torch namespace from the kept lines (after a rejected line changed a tensor in place)."""
+        self.ns = {"L": self.torch, "F": self.torch.nn.functional, "np": np, **self.p.arrays}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for line in self.p.lines:
+                try:
+                    exec(line, self.ns)
+                except Exception:  # noqa: BLE001 - a kept error line
+                    pass
+        self.dirty = False
 
     def _add(self, line, var, tag):
         exec(line, self.ns)
@@ -395,6 +421,7 @@ class Gen:
         var = f"v{len(self.p.lines)}"
         line = expr if "@VAR" in expr else f"{var} = {expr}"
         line = line.replace("@VAR", var)
+        self.dirty = True
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -422,18 +449,34 @@ class Gen:
         self.p.lines.append(line)
         self.p.defs.append(var)
         self.p.tags.append(tag)
+        self.dirty = False
         if hasattr(v, "dtype") and v.dtype.is_floating_point:
             self.vars.append(var)
             self.made_by[var] = tag
+            if kind in ("view", "alias") and src:
+                self.root[var] = r = self.root.get(src[0], src[0])
+                self.view_rg[var] = (
+                    self.view_rg.get(src[0], True) if kind == "alias" else bool(self.ns[r].requires_grad)
+                )
             if kind == "view":
                 self.viewed.add(var)
                 self.viewed.update(src)
+                if tag in ("chunk", "split") or any(x in self.noinplace for x in src):
+                    self.noinplace.add(var)
+                if src and all(x in self.plain_storage for x in src):
+                    self.plain_storage.add(var)
+                if tag in LAYOUT_VIEWS and src and not self.ns[src[0]].is_contiguous():
+                    self.noinplace.add(var)
+                    self.noinplace.update(src)
             elif kind == "fresh":
                 self.fresh.add(var)
         return True
 
 
 # ---- guards on values (torch tensors)
+
+
+LAYOUT_VIEWS = {"reshape", "flatten", "contiguous", "unflatten"}
 
 
 def _no_ties_along(t, dim):
@@ -915,37 +958,9 @@ def op_layer(g, name):
     return g.emit(e, name)
 
 
-# Ops whose minidiff result is internally a view (of a reshape, squeeze or permute) although torch's is a new
-# tensor, so that an in-place change of it raises in minidiff (tests/test_program_fuzz_regressions.py has the
-# reproducers). In-place ops skip their results, so that runs find other differences.
-KNOWN_VIEW_RESULTS = {
-    "tile",
-    "topk",
-    "pixel_shuffle",
-    "avg_pool",
-    "sort",
-    "sort_desc",
-    "repeat",
-    "matmul",
-    "logsumexp",
-    "amax",
-    "amin",
-    "softmax",
-    "log_softmax",
-    "softmax2",
-    "roll",
-    "einsum",
-    "prod",
-}
-
-
 def op_inplace(g, name):
-    """In-place ops on a fresh non-leaf intermediate that has no views (minidiff documents that views taken
-    earlier keep the old values, and that in-place on a view in the graph raises)."""
-    cands = [v for v in g.vars if v in g.fresh and v not in g.viewed and g.made_by.get(v) not in KNOWN_VIEW_RESULTS]
-    if not cands:
-        raise Reject
-    a = g.choice(cands)
+    """In-place ops on an intermediate: a fresh result, a view, a tensor that has views (which see the change)."""
+    a = g.choice(_inplace_targets(g))
     t = g.t(a)
     if name == "add_":
         b = g.leaf(_compatible_shape(g, tuple(t.shape)) if g.coin(0.8) else g.shape())
@@ -1093,10 +1108,7 @@ MORE_VIEWS = {"diagonal", "unflatten", "swapaxes", "broadcast_to", "expand_as", 
 
 def op_inplace_more(g, name):
     """Writes through advanced indices and masks, and in-place changes of a detached alias."""
-    cands = [v for v in g.vars if v in g.fresh and v not in g.viewed and g.made_by.get(v) not in KNOWN_VIEW_RESULTS]
-    if not cands:
-        raise Reject
-    a = g.choice(cands)
+    a = g.choice(_inplace_targets(g))
     t = g.t(a)
     if name == "setitem_adv":
         if t.ndim == 0 or t.shape[0] == 0:
@@ -1117,6 +1129,368 @@ def op_inplace_more(g, name):
     g.viewed.add(a)
     g.viewed.add(g.p.defs[-1])
     return ok
+
+
+# ---- in-place changes through views (CopySlices), as_strided, new index keys, ties, grouped/dilated convs
+
+
+def _leafish(g, v):
+    """True if torch refuses an in-place change of v: a leaf that requires grad, or a view of one."""
+    t = g.ns[v]
+    b = t._base if t._base is not None else t
+    return bool(b.is_leaf and b.requires_grad)
+
+
+def _torch_quirk(g, v):
+    """A view taken of a tensor that did not require grad before an in-place change made its base require grad:
+    torch may call it a leaf that requires grad and refuse to change it in place (depending on whether its
+    grad_fn was looked at in between); minidiff changes it (and its base) as any view."""
+    r = g.root.get(v)
+    return r is not None and not g.view_rg[v] and bool(g.ns[r].requires_grad)
+
+
+def _recent(g, cands):
+    w = np.array([g.vars.index(v) + 1 for v in cands], dtype=np.float64) ** 2
+    return cands[int(g.rng.choice(len(cands), p=w / w.sum()))]
+
+
+def _inplace_targets(g, err_p=0.06):
+    """Tensors an in-place op may change; now and then one torch refuses (a leaf that requires grad)."""
+    cands = [v for v in g.vars if v not in g.noinplace and hasattr(g.ns.get(v), "is_leaf") and not _torch_quirk(g, v)]
+    ok = [v for v in cands if not _leafish(g, v)]
+    if cands and (not ok or g.coin(err_p)):
+        return cands
+    if not ok:
+        raise Reject
+    return ok
+
+
+def _view_step(g, t, plain):
+    """A random view step (text appended to the expression) for the torch tensor t, or None."""
+    nd, sh = t.ndim, tuple(t.shape)
+    opts = []
+    if nd >= 1:
+        d = g.ri(0, nd - 1)
+        n = sh[d]
+        pre = ":, " * d
+        if n:
+            opts += [f"[{pre}{g.ri(-n, n - 1)}]"]  # minidiff has no Tensor.select
+            st = g.ri(0, n - 1)
+            opts.append(f".narrow({d}, {st}, {g.ri(1, n - st)})")
+        opts += [f"[{pre}{g.ri(0, 2)}:{g.ri(-1, 4)}]", f"[{pre}::{g.choice([2, 3])}]", f"[..., {g.ri(-2, 1)}:]"]
+        opts += [f".unsqueeze({g.ri(-nd - 1, nd)})", "[None]", f"[..., None, {g.ri(0, max(n - 1, 0))}:]"]
+        if 1 in sh:
+            opts.append(f".squeeze({sh.index(1)})")
+        if nd <= 3 and t.numel() and g.coin(0.15):
+            opts.append(f".expand({g.ri(1, 2)}, {', '.join('-1' for _ in sh)})")
+        if t.numel() and g.coin(0.5):
+            shp = _factor_shape(g, t.numel())
+            opts.append(f".view{shp}" if len(shp) != 1 else f".view({shp[0]})")
+    if nd >= 2:
+        d1, d2 = g.rng.choice(nd, size=2, replace=False).tolist()
+        opts += [f".transpose({d1}, {d2})", f".permute{tuple(g.rng.permutation(nd).tolist())}", ".mT"]
+        opts += [f".diagonal({g.ri(-1, 1)}, {d1}, {d2})", f".movedim({d1}, {d2})", f".swapaxes({d1}, {d2})"]
+        if nd == 2:
+            opts += [".t()", ".T"]
+        opts.append(f"[{g.ri(0, max(sh[0] - 1, 0))}:, ..., {g.choice(['::2', '1:', ':1'])}]")
+    else:
+        opts += [".t()"] if nd <= 1 and g.coin(0.3) else []
+    if not nd:
+        opts += ["[None]", "[...]", "[..., None]", ".view(1, 1)", ".expand(2)"]
+    if plain and t.numel():
+        size, stride, off = _strided(g, g.ns_storage, overlap=False)  # a write into repeated elements: undefined
+        if size is not None:
+            opts.append(f".as_strided({size}, {stride}, {off})")
+    return g.choice(opts) if opts else None
+
+
+def _strided(g, storage_n, overlap=True):
+    """(size, stride, offset) within a storage of storage_n elements."""
+    for _ in range(10):
+        nd = g.ri(1, 3)
+        size = tuple(g.ri(1, 3) for _ in range(nd))
+        stride = tuple(g.ri(0 if overlap else 1, 4) for _ in range(nd))
+        top = sum((s - 1) * st for s, st in zip(size, stride))
+        if top >= storage_n:
+            continue
+        off = g.ri(0, storage_n - 1 - top)
+        if not overlap:
+            idx = np.zeros(size, np.int64)
+            for d, st in enumerate(stride):
+                idx = idx + (np.arange(size[d]) * st).reshape([-1 if i == d else 1 for i in range(nd)])
+            if len(set(idx.ravel().tolist())) != idx.size:
+                continue
+        return size, stride, off
+    return None, None, None
+
+
+def _view_chain(g, a, steps=None):
+    """A chain of 1-3 view steps on a: (expression, torch value), or Reject."""
+    expr = a
+    t = g.ns[a]
+    for _ in range(steps or g.choice([1, 1, 2, 2, 3])):
+        plain = a in g.plain_storage and expr == a
+        if plain:
+            g.ns_storage = t.untyped_storage().nbytes() // t.element_size()
+        step = _view_step(g, t.detach(), plain)
+        if step is None:
+            break
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                t2 = eval(expr + step, g.ns)
+        except Exception:  # noqa: BLE001 - a step torch refuses: end the chain here
+            break
+        expr, t = expr + step, t2
+    if expr == a:
+        raise Reject
+    return expr, t
+
+
+def _operand(g, shape, avoid=None, positive=False):
+    """A tensor that broadcasts to shape (an earlier result or a new leaf), or a scalar."""
+    r = g.rng.random()
+    if r < 0.2:
+        return g.choice(["2", "-0.5", "1.5"]) if not positive else g.choice(["2", "1.5"])
+    if r < 0.6:
+        cands = []
+        for v in g.vars:
+            tv = g.ns[v]
+            if not hasattr(tv, "shape") or tv.ndim > len(shape):
+                continue
+            if avoid is not None and tv.untyped_storage().data_ptr() == avoid.untyped_storage().data_ptr():
+                continue
+            try:
+                if tuple(g.torch.broadcast_shapes(tuple(tv.shape), shape)) != tuple(shape):
+                    continue
+            except RuntimeError:
+                continue
+            if positive and (tv.numel() == 0 or float(tv.detach().abs().min()) < 0.3):
+                continue
+            cands.append(v)
+        if cands:
+            return g.choice(cands)
+    s = _compatible_shape(g, tuple(shape))
+    s = s[len(s) - len(shape) :] if len(s) > len(shape) else s
+    return g.leaf(s, positive=positive, requires_grad=None)
+
+
+def _inplace_text(g, w, t):
+    """An in-place change of the view named w (torch value t): text, or Reject."""
+    tv = t.detach()
+    shape = tuple(t.shape)
+    op = g.choice(["add_", "sub_", "mul_", "div_", "clamp_", "relu_", "copy_", "copy_", "fill_", "zero_",
+                   "setitem", "setitem", "setitem_key", "mask_write", "iadd", "imul"])  # fmt: skip
+    if op in ("fill_", "zero_") and (t.requires_grad or 0 in t.stride()):
+        # minidiff refuses fill_/zero_ of a tensor that requires grad (tests/test_program_fuzz_regressions.py),
+        # and of an expanded view (torch fills it: every copy of an element takes the same value)
+        op = "copy_"
+    if op in ("add_", "sub_"):
+        b = _operand(g, shape, t)
+        return f"{w}.{op}({b}{g.choice(['', ', alpha=2'])})"
+    if op in ("mul_", "iadd", "imul"):
+        b = _operand(g, shape, t)
+        return {"mul_": f"{w}.mul_({b})", "iadd": f"{w} += {b}", "imul": f"{w} *= {b}"}[op]
+    if op == "div_":
+        return f"{w}.div_({_operand(g, shape, t, positive=True)})"
+    if op == "clamp_":
+        if not _away(tv - 0.3, 1e-3) or not _away(tv + 0.4, 1e-3):
+            raise Reject
+        return g.choice([f"{w}.clamp_(-0.4, 0.3)", f"{w}.clamp_(min=-0.4)", f"{w}.clamp_(max=0.3)"])
+    if op == "relu_":
+        if not _away(tv, 1e-3):
+            raise Reject
+        return g.choice([f"{w}.relu_()", f"F.relu_({w})", f"F.relu({w}, inplace=True)"])
+    if op == "copy_":
+        b = _operand(g, shape, t)
+        if b[0] in "-0123456789":
+            b = f"L.tensor({b})"
+        if b[0] == "L" or tuple(g.ns[b].shape) != shape:
+            # minidiff's copy_ does not broadcast its source (tests/test_program_fuzz_regressions.py)
+            b = f"{b}.expand_as({w})"
+        return f"{w}.copy_({b})"
+    if op == "fill_":
+        return f"{w}.fill_({g.choice(['0.5', '-1.25'])})"
+    if op == "zero_":
+        return f"{w}.zero_()"
+    if op == "setitem":
+        return f"{w}[...] = {_operand(g, shape, t)}"
+    if op == "setitem_key":
+        if not shape or shape[0] == 0:
+            raise Reject
+        n = shape[0]
+        key = g.choice([str(g.ri(-n, n - 1)), f"{g.ri(0, n - 1)}:", "True", f"..., {g.ri(0, max(shape[-1] - 1, 0))}",
+                        f"[{g.ri(0, n - 1)}, {g.ri(-n, n - 1)}]", f"range({g.ri(1, n)})", "None"])  # fmt: skip
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                sub = tuple(eval(f"_t[{key}]", {**g.ns, "_t": t}).shape)
+        except Exception:  # noqa: BLE001
+            raise Reject from None
+        if key.startswith("[") or key.startswith("range"):
+            val = g.choice(["0.25", g.leaf(sub[1:], requires_grad=None)])  # duplicates: same value for all
+        else:
+            val = _operand(g, sub, t)
+        return f"{w}[{key}] = {val}"
+    # mask_write
+    if not _away(tv - 0.3, 1e-3) or not _away(tv, 1e-3):
+        raise Reject
+    return g.choice([f"{w}[{w} > 0.3] = 0.0", f"{w}[{w} < 0] *= 2", f"{w}[{w}.detach() > 0.3] = -1.0"])
+
+
+def op_view_inplace(g, name):
+    """An in-place change of a view (a chain of view steps) of an intermediate, or of a plain tensor that does
+    not require grad, written from values that do; the line defines the view or the changed base."""
+    if name == "plain_write" or g.coin(0.1):
+        s = g.shape(ndim=g.choice([1, 2, 2, 3]), zero_p=0.02)
+        a = g.choice([f"L.zeros({s})", f"L.ones{s}" if s else "L.ones(())", f"L.full({s}, 0.5)"])
+        g.emit(a, "plain")
+        a = g.p.defs[-1]
+        g.plain_storage.add(a)
+    else:
+        a = _recent(g, _inplace_targets(g))
+    expr, t = _view_chain(g, a)
+    change = _inplace_text(g, "@VAR", t)
+    if g.coin(0.5):
+        return g.emit(f"@VAR = {expr}; {change}", name, kind="view", src=(a,))
+    change = change.replace("@VAR", "w_")
+    return g.emit(f"w_ = {expr}; {change}; @VAR = {a}", name, kind="alias", src=(a,))
+
+
+def op_multi_view(g, name):
+    """Several views of one base, changed in turn, each line then reading an older view (whose values and
+    history must follow the changes)."""
+    a = _recent(g, _inplace_targets(g, err_p=0.0))
+    views = []
+    for _ in range(g.ri(2, 3)):
+        try:
+            expr, _t = _view_chain(g, a, steps=g.ri(1, 2))
+            g.emit(expr, "multi_view", kind="view", src=(a,), keep_error_p=0.0)
+            views.append(g.p.defs[-1])
+        except Reject:
+            if not views:
+                raise
+    for j, w in enumerate(views):
+        if g.done:
+            break
+        other = views[j - 1] if len(views) > 1 else a
+        if _torch_quirk(g, w):
+            continue
+        try:
+            change = _inplace_text(g, w, g.ns[w])
+            other = g.choice([other, a, other + " * 1"])
+            g.emit(f"{change}; @VAR = {other}", "multi_view_inplace", kind="alias" if " " not in other else "fresh",
+                   src=(other,))  # fmt: skip
+        except Reject:
+            g.replay()
+    return True
+
+
+def op_as_strided(g, name):
+    """as_strided reads of a leaf's storage (through a view of it or of a clone, which keeps a permuted
+    tensor's strides), and storage_offset()."""
+    cands = [v for v in g.vars if v in g.plain_storage and g.ns[v].numel()]
+    if not cands:
+        raise Reject
+    a = _recent(g, cands)
+    t = g.ns[a]
+    if name == "storage_offset":
+        return g.emit(f"{a} * 1 + {a}.storage_offset()", name)
+    clone = g.coin(0.4)
+    n = t.numel() if clone else t.untyped_storage().nbytes() // t.element_size()
+    size, stride, off = _strided(g, n)
+    if size is None:
+        raise Reject
+    base = f"{a}.clone()" if clone else a
+    if clone and g.coin(0.3):
+        return g.emit(f"{base}.as_strided({size}, {stride}, {off}) * {base}.stride()[0]", name)
+    return g.emit(f"{base}.as_strided({size}, {stride}, {off})", name, kind="view" if not clone else "fresh")
+
+
+def op_index_keys(g, name):
+    """Reads with the newer index keys: True/False, 0-d masks, several ..., ranges, inner tuples."""
+    a = g.pick()
+    t = g.t(a)
+    nd = t.ndim
+    n = t.shape[0] if nd else 0
+    keys = ["True", "False", "None, True", "..., None, ...", "L.tensor(0.5) > 0", "L.tensor(-0.5) > 0",
+            f"{a}.sum() > 0", f"{a}.detach().sum() < 0"]  # fmt: skip
+    if nd:
+        keys += ["..., 0, ...", "1:, True", f"range({g.ri(0, n)})", f"..., {g.ri(-1, 1)}", "True, ..., False"]
+        if n:
+            i, j = g.ri(-n, n - 1), g.ri(-n, n - 1)
+            keys += [f"({i}, {j}),", f"({i}, {j}), ...", f"[{i}, {j}], None", f"(({i}, {j}),)"]
+    if nd >= 2 and n and t.shape[1]:
+        keys += [f"({g.ri(0, n - 1)}, 0), (0, {g.ri(0, t.shape[1] - 1)})", f"..., (0, {t.shape[1] - 1})"]
+    key = g.choice(keys)
+    # a bool key is an advanced index in torch: the result is a copy
+    kind = "view" if key in ("..., None, ...", "..., 0, ...") else "fresh"
+    return g.emit(f"{a}[{key}]", name, kind=kind, src=(a,))
+
+
+def op_ties(g, name):
+    """amax/amin (and full max/min) of data with repeated values: the gradient is split evenly over the ties."""
+    if g.coin(0.5):
+        s = g.shape(ndim=g.ri(1, 3), zero_p=0.02)
+        k = len(g.p.arrays)
+        aname = f"A{k}"
+        g.p.arrays[aname] = g.ns[aname] = g.rng.integers(-2, 3, size=s).astype(np.float32) * np.float32(0.5)
+        var = f"x{len(g.p.lines)}"
+        g._add(f"{var} = L.tensor({aname}, requires_grad=True)", var, "leaf")
+        g.vars.append(var)
+        g.plain_storage.add(var)
+        a = var
+        if g.coin(0.5):
+            g.emit(f"{a} * 2 - 0.5", "mul")
+            a = g.p.defs[-1]
+    else:
+        a = g.pick(lambda t: t.numel() > 0)
+    t = g.t(a)
+    nd = t.ndim
+    op = g.choice(["amax", "amin"])
+    if nd == 0 or g.coin(0.2):
+        e = g.choice([f"{a}.{op}()", f"{a}.{op[1:]}()"])
+    elif nd >= 2 and g.coin(0.4):
+        dims = tuple(sorted(g.rng.choice(nd, size=2, replace=False).tolist()))
+        e = f"{a}.{op}(dim={dims}, keepdim={g.coin()})"
+    else:
+        e = f"L.{op}({a}, {g.ri(-nd, nd - 1)}, keepdim={g.coin()})"
+    return g.emit(e, name)
+
+
+def op_conv_more(g, name):
+    """conv2d / conv1d / conv_transpose2d with dilation and groups, small shapes."""
+    sp = 2 if name != "conv1d" else 1
+    groups = g.choice([1, 1, 2, 3])
+    cin = groups * g.ri(1, 2)
+    a = _pick_or_leaf(
+        g,
+        lambda t: t.ndim == sp + 2 and t.shape[1] == cin and min(t.shape) > 0,
+        lambda: (g.ri(1, 2), cin) + tuple(g.ri(2, 6) for _ in range(sp)),
+    )
+    dil = g.ri(1, 3)
+    stride, pad = g.ri(1, 2), g.ri(0, 2)
+    k = tuple(g.ri(1, 3) for _ in range(sp))
+    cout = groups * g.ri(1, 2)
+    bias = g.leaf((cout,)) if g.coin(0.5) else "None"
+    if name == "conv_transpose2d":
+        w = g.leaf((cin, cout // groups) + k)
+        op = g.ri(0, max(0, min(stride, dil) - 1))
+        e = (f"F.conv_transpose2d({a}, {w}, {bias}, stride={stride}, padding={pad}, output_padding={op}, "
+             f"groups={groups}, dilation={dil})")  # fmt: skip
+    else:
+        w = g.leaf((cout, cin // groups) + k)
+        e = f"F.{name}({a}, {w}, {bias}, stride={stride}, padding={pad}, dilation={dil}, groups={groups})"
+    return g.emit(e, name)
+
+
+def op_autograd_meta(g, name):
+    """detach_() (refused on views, as torch's), and whether a result has a grad_fn."""
+    if name == "detach_":
+        a = _recent(g, _inplace_targets(g))
+        return g.emit(f"{a}.detach_(); @VAR = {a}", name, kind="alias", src=(a,))
+    a = g.pick()
+    return g.emit(f"{a} * (2.0 if {a}.grad_fn is None else 3.0) + (1.0 if {a}.is_leaf else 0.0)", name)
 
 
 OPS = {}
@@ -1164,6 +1538,19 @@ for _n in ["setitem_adv", "setitem_mask", "detach_inplace"]:
     OPS[_n] = (2.0, lambda g, n=_n: op_inplace_more(g, n))
 
 
+for _n in ["view_inplace", "plain_write"]:
+    OPS[_n] = (4.0, lambda g, n=_n: op_view_inplace(g, n))
+OPS["multi_view"] = (3.0, lambda g: op_multi_view(g, "multi_view"))
+for _n in ["as_strided", "storage_offset"]:
+    OPS[_n] = (1.0, lambda g, n=_n: op_as_strided(g, n))
+OPS["index_keys"] = (2.0, lambda g: op_index_keys(g, "index_keys"))
+OPS["ties"] = (2.0, lambda g: op_ties(g, "ties"))
+for _n in ["conv2d_gd", "conv1d", "conv_transpose2d"]:
+    OPS[_n] = (1.0, lambda g, n=_n: op_conv_more(g, "conv2d" if n == "conv2d_gd" else n))
+for _n in ["detach_", "grad_fn"]:
+    OPS[_n] = (0.7, lambda g, n=_n: op_autograd_meta(g, n))
+
+
 def _input_view(g, var):
     """Sometimes replaces a fresh leaf by a non-contiguous view of it."""
     t = g.t(var)
@@ -1207,10 +1594,14 @@ def generate(seed, index, ops=None):
             made += 1
         except Reject:
             # drop the leaves an abandoned op created
+            dropped = len(g.p.lines) > n_before[0]
             del g.p.lines[n_before[0] :], g.p.defs[n_before[0] :], g.p.tags[n_before[0] :]
             for k in list(g.p.arrays)[n_before[1] :]:
                 del g.p.arrays[k]
             g.vars = [v for v in g.vars if v in g.p.defs]
+            if g.dirty or dropped:
+                g.replay()
+            g.done = False
     floats = [v for v in g.vars if not v.startswith("x")]
     outs = floats[-1:] + [v for v in floats[:-1] if g.coin(0.2)]
     g.p.outputs = outs or g.vars[-1:]
