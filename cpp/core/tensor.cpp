@@ -86,6 +86,12 @@ void Tensor::set_grad(const Tensor& g) {
   impl_->grad = g.impl_ptr();
 }
 
+bool TensorImpl::has_live_views() const {
+  for (const auto& v : views)
+    if (!v.expired()) return true;
+  return false;
+}
+
 Tensor Tensor::view(const Shape& shape, const Shape& strides, int64_t offset) const {
   Tensor v = view_of(impl_->storage, shape, strides, offset, impl_->dtype);
   v.impl_->version = impl_->version;

@@ -62,6 +62,11 @@ struct TensorImpl {
   std::shared_ptr<TensorImpl> view_base;
   uint64_t base_generation = 0;
   uint64_t generation = 0;
+  // On a base: its views (weak; the expired ones are dropped as the list grows). An in-place
+  // change of a base with live views inside the graph writes into its storage, so they see it.
+  std::vector<std::weak_ptr<TensorImpl>> views;
+  size_t views_pruned_at = 16;
+  bool has_live_views() const;
 };
 
 class Tensor {

@@ -327,6 +327,18 @@ void rebase_(const char* op, Tensor& t, const Tensor& result) {
     copy_slices_(op, t, result);
     return;
   }
+  if (t.impl()->has_live_views() && is_dense(t)) {
+    // its views must see the change, as torch's: the values go into t's storage, and t takes
+    // result's history, which its views take up when next used
+    {
+      NoGradGuard no_grad;
+      write_result_(op, t, result);
+    }
+    t.impl()->grad_fn = result.grad_fn();
+    t.impl()->requires_grad = result.requires_grad();
+    ++t.impl()->generation;
+    return;
+  }
   // the saved copies of t that nodes hold are separate handles of the old storage, so they keep
   // the values their backward needs
   TensorImpl* dst = t.impl();

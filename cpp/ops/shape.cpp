@@ -19,6 +19,14 @@ Tensor make_view(const Tensor& t, const Shape& shape, const Shape& strides, int6
   TensorImpl* i = v.impl();
   i->view_base = t.impl()->view_base ? t.impl()->view_base : t.impl_ptr();
   i->base_generation = i->view_base->generation;
+  TensorImpl& base = *i->view_base;
+  if (base.views.size() >= base.views_pruned_at) {
+    base.views.erase(std::remove_if(base.views.begin(), base.views.end(),
+                                    [](const std::weak_ptr<TensorImpl>& w) { return w.expired(); }),
+                     base.views.end());
+    base.views_pruned_at = std::max<size_t>(16, 2 * base.views.size());
+  }
+  base.views.push_back(v.impl_ptr());
   return v;
 }
 

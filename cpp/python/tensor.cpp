@@ -330,13 +330,14 @@ bool inplace_in_graph(const Tensor& a, bool operand_grad, const char* inplace_na
   return graph;
 }
 
-// While an in-place op on a view inside the graph computes its out-of-place result, the view
-// stands for a recorded copy of itself: the nodes that result records save the copy, not the
-// elements copy_slices_ then overwrites (torch saves the original self of an in-place op too).
+// While an in-place op inside the graph on a view (or on a tensor with live views) computes its
+// out-of-place result, the tensor stands for a recorded copy of itself: the nodes that result
+// records save the copy, not the elements rebase_ then overwrites (torch saves the original self
+// of an in-place op too).
 class StandInCopy {
  public:
   StandInCopy(Tensor& a, bool graph) {
-    if (!graph || !a.impl()->view_base) return;
+    if (!graph || !(a.impl()->view_base || a.impl()->has_live_views())) return;
     a_ = a;
     saved_ = *a.impl();
     const Tensor copy = clone(a);
@@ -361,6 +362,18 @@ class StandInCopy {
   Tensor a_;
   TensorImpl saved_;
 };
+
+// t.fill_(v) / zero_(): inside the graph (t requires grad, not a leaf), t takes the value with a
+// history that gives its old value a zero gradient (through a view, only the view's elements), as
+// torch's; outside it, a plain fill.
+void fill_value_(Tensor& t, double v, const char* op) {
+  if (!inplace_in_graph(t, false, op)) {
+    fill_(t, v);
+    return;
+  }
+  const Tensor value = full(t.shape(), v, t.dtype(), t.device());
+  rebase_(op, t, where(zeros(t.shape(), t.dtype(), t.device()), t, value));  // the value, t's history
+}
 
 // t[key] = v inside the autograd graph (t or v requires grad; basic indexing): t takes the
 // out-of-place result, a copy of t whose indexed region holds v, and its history (rebase_, as op=
@@ -832,14 +845,14 @@ void bind_tensor(py::module_& m) {
       .def(
           "zero_",
           [](Tensor& t) {
-            fill_(t, 0.0);
+            fill_value_(t, 0.0, "zero_");
             return t;
           },
           RG())
       .def(
           "fill_",
           [](Tensor& t, double v) {
-            fill_(t, v);
+            fill_value_(t, v, "fill_");
             return t;
           },
           RG())
@@ -855,7 +868,13 @@ void bind_tensor(py::module_& m) {
               rebase_("copy_", t, clone(expand(cast, t.shape())));
               return t;
             }
-            copy_(t, s);
+            Tensor src = s;
+            if (src.shape() != t.shape()) {  // broadcast to the tensor, as torch's
+              MD_CHECK(s.dim() <= t.dim(), ValueError, "copy_: src of shape ", s.shape(),
+                       " does not broadcast to the tensor's shape ", t.shape());
+              src = expand(src, t.shape());
+            }
+            copy_(t, src);
             return t;
           },
           RG())

@@ -619,8 +619,8 @@ def _bool_lists_as_masks(key):
     return key
 
 
-class _FalseKey(tuple):
-    """A key that held False: the key with None in its place (see _torch_key)."""
+class _BoolKey(tuple):
+    """A key that held True or False: the key with None in its place (see _torch_key)."""
 
     falses: tuple[int, ...] = ()  # the positions in the key that held False
 
@@ -628,7 +628,8 @@ class _FalseKey(tuple):
 def _torch_key(key):
     """``key`` with torch's other spellings made ones the indexing reads: a range or an inner tuple
     is an index list, True a new dim (None) and False a new dim that the read empties (a
-    _FalseKey), and each '...' after the first is dropped (torch reads it as covering no dim)."""
+    _BoolKey: torch reads bools as advanced indices, so the read is a copy), and each '...' after
+    the first is dropped (torch reads it as covering no dim)."""
     if isinstance(key, bool) or _is_scalar_mask(key):
         key = (key,)
     elif isinstance(key, range):
@@ -642,7 +643,7 @@ def _torch_key(key):
     key = tuple(bool(_bool_values(k)) if _is_scalar_mask(k) else k for k in key)  # a 0-d mask is a bool
     if sum(isinstance(k, bool) for k in key) > 1:  # torch broadcasts them together as 0-d masks
         raise IndexError(f"tensor indexing: more than one True/False in the key {key!r} is not supported")
-    out, falses, ellipsis = [], [], False
+    out, falses, ellipsis, bools = [], [], False, False
     for k in key:
         if k is Ellipsis:
             if not ellipsis:
@@ -650,14 +651,15 @@ def _torch_key(key):
             ellipsis = True
         elif isinstance(k, bool):
             falses += [] if k else [len(out)]
+            bools = True
             out.append(None)
         elif isinstance(k, (range, tuple)):
             out.append(list(k))
         else:
             out.append(k)
-    if not falses:
+    if not bools:
         return tuple(out)
-    key = _FalseKey(out)
+    key = _BoolKey(out)
     key.falses = tuple(falses)
     return key
 
@@ -669,7 +671,7 @@ def _is_scalar_mask(k) -> bool:
     return isinstance(k, Tensor) and k.ndim == 0 and k.dtype != "int64"
 
 
-def _false_dims(key: _FalseKey, ndim: int) -> list[int]:
+def _false_dims(key: _BoolKey, ndim: int) -> list[int]:
     """The dims of key's result that its Falses make (key holds ints, slices, None and '...')."""
     if any(_is_mask(k) or _is_index_array(k) for k in key):
         raise IndexError("tensor indexing: False together with index lists or tensors is not supported")
@@ -895,12 +897,13 @@ def _install_mask_indexing() -> None:
 
     def __getitem__(self, key) -> Tensor:
         key = _torch_key(key)
-        if isinstance(key, _FalseKey):  # x[False]: a new dim of size 0
-            dims = _false_dims(key, self.ndim)
+        if isinstance(key, _BoolKey):  # x[True] / x[False]: a new dim of size 1 / 0, a copy
+            if not key.falses:
+                return __getitem__(self, tuple(key)).clone()
             out = native_get(self, tuple(key))
-            for d in dims:
+            for d in _false_dims(key, self.ndim):
                 out = out.narrow(d, 0, 0)
-            return out
+            return out.clone()
         key = _bool_lists_as_masks(key)
         if isinstance(key, tuple):
             # masks, or several index arrays (t[rows, cols]): NumPy's advanced indexing; the native
@@ -915,9 +918,11 @@ def _install_mask_indexing() -> None:
 
     def __setitem__(self, key, value) -> None:
         key = _torch_key(key)
-        if isinstance(key, _FalseKey):  # x[False] = v selects nothing
-            _false_dims(key, self.ndim)
-            return None
+        if isinstance(key, _BoolKey):  # x[False] = v selects nothing; x[True] = v writes through None
+            if key.falses:
+                _false_dims(key, self.ndim)  # its checks
+                return None
+            key = tuple(key)
         key = _bool_lists_as_masks(key)
         if isinstance(key, tuple) and any(_is_mask(k) or _is_index_array(k) for k in key):
             return _advanced_write(self, key, value, native_set, native_get)
