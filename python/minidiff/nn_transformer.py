@@ -155,17 +155,12 @@ class MultiheadAttention(Module):
         op = "MultiheadAttention"
         for name, t in (("query", query), ("key", key), ("value", value)):
             _attn._check_tensor(op, name, t)
-        batched = _attn._mha_shape_check(
-            op, query, key, value, key_padding_mask, attn_mask, self.num_heads
-        )  # before the transposes, so the error names the shapes as given
+        # every check before the transposes, so the errors name the module and the shapes as given
+        batched = _attn._mha_shape_check(op, query, key, value, key_padding_mask, attn_mask, self.num_heads)
+        self._check_shapes(query, key, value, batched)
         if self.batch_first and batched:
             # (N, L, E) -> (L, N, E), once per distinct tensor: self-attention stays one matmul
             query, key, value = _transpose_keeping_identity(query, key, value)
-        for name, t, dim in (("query", query, self.embed_dim), ("key", key, self.kdim), ("value", value, self.vdim)):
-            if t.shape[-1] != dim:
-                raise ValueError(
-                    f"{op}: expected {name} with {dim} features (the last dim), got shape {tuple(t.shape)}"
-                )
         out, weights = F.multi_head_attention_forward(
             query,
             key,
@@ -194,6 +189,28 @@ class MultiheadAttention(Module):
         if self.batch_first and batched:
             out = out.transpose(1, 0)
         return out, weights
+
+    def _check_shapes(self, query, key, value, batched: bool) -> None:
+        """The feature sizes (embed_dim, kdim, vdim), and for batch_first batched input one batch
+        size and one source length for key and value, named in the (N, L, E) layout the caller
+        used (F.multi_head_attention_forward checks them too, but after the transposes)."""
+        op = "MultiheadAttention"
+        shapes = {"query": tuple(query.shape), "key": tuple(key.shape), "value": tuple(value.shape)}
+        for name, dim in (("query", self.embed_dim), ("key", self.kdim), ("value", self.vdim)):
+            if shapes[name][-1] != dim:
+                raise ValueError(f"{op}: expected {name} with {dim} features (the last dim), got shape {shapes[name]}")
+        if not (self.batch_first and batched):
+            return
+        if len({shape[0] for shape in shapes.values()}) != 1:
+            raise ValueError(
+                f"{op}: query {shapes['query']}, key {shapes['key']} and value {shapes['value']} must have the "
+                "same batch size (dim 0 of (N, L, E) with batch_first)"
+            )
+        if shapes["key"][1] != shapes["value"][1]:
+            raise ValueError(
+                f"{op}: key {shapes['key']} and value {shapes['value']} must have the same source length "
+                "(dim 1 of (N, S, E) with batch_first)"
+            )
 
 
 def _transpose_keeping_identity(query, key, value) -> tuple:
