@@ -223,7 +223,6 @@ def test_decoder_stack_keeps_a_module_activation():
     np.testing.assert_allclose(stack(md.tensor(x), md.tensor(mem)).numpy(), want, **TOL)
 
 
-@pytest.mark.xfail(strict=True, reason="_core (native nn.Dropout): repr of p=0.0 is 'p=0', torch's is 'p=0.0'")
 def test_encoder_layer_repr_with_float_dropout_zero():
     torch.manual_seed(0)
     assert repr(md.nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0)) == repr(
@@ -336,10 +335,13 @@ def test_spatial_modules_match_torch(name, args, shape, train):
             np.testing.assert_allclose(m.state_dict()[key].numpy(), value.numpy(), err_msg=key, **TOL)
 
 
-@pytest.mark.xfail(strict=True, reason="nn.py (_BatchNorm.__init__): no device/dtype arguments, torch's have them")
 def test_batch_norm_1d_takes_device_and_dtype():
     m = md.nn.BatchNorm1d(3, device="cpu", dtype="float32")
-    assert tuple(m.weight.shape) == (3,)
+    assert tuple(m.weight.shape) == (3,) and m.weight.dtype == m.running_mean.dtype == "float32"
+    assert m.num_batches_tracked.dtype == "int64"
+    with pytest.raises(TypeError, match="bfloat16"):  # parameters are float32 in minidiff
+        md.nn.BatchNorm1d(3, dtype="bfloat16")
+    assert repr(md.nn.Dropout(0.0)) == repr(torch.nn.Dropout(0.0)) == "Dropout(p=0.0, inplace=False)"
 
 
 def test_modules_deep_copy_keeps_weights():

@@ -1,5 +1,6 @@
 // Basic layers and the diffusers Attention block.
 #include "nn/layers.h"
+#include <cmath>
 
 namespace md::nn {
 
@@ -175,7 +176,16 @@ Dropout::Dropout(double prob, bool in_place) : p(prob), inplace(in_place) {
   MD_CHECK(prob >= 0.0 && prob <= 1.0, ValueError, "Dropout: p must be in [0, 1], got ", prob);
 }
 
-std::string Dropout::extra_repr() const { return str("p=", p, ", inplace=", inplace ? "True" : "False"); }
+namespace {
+// A float as Python's repr writes it, as torch's reprs show them: 0.0, not 0.
+std::string float_repr(double v) {
+  std::string s = str(v);
+  if (std::isfinite(v) && s.find_first_of(".e") == std::string::npos) s += ".0";
+  return s;
+}
+}  // namespace
+
+std::string Dropout::extra_repr() const { return str("p=", float_repr(p), ", inplace=", inplace ? "True" : "False"); }
 
 Embedding::Embedding(int64_t n, int64_t d, int64_t padding)
     : num_embeddings(n), embedding_dim(d), padding_idx(padding) {

@@ -1175,11 +1175,15 @@ class _BatchNorm(_PythonModule):
         momentum: float | None = 0.1,
         affine: bool = True,
         track_running_stats: bool = True,
+        device=None,
+        dtype=None,
         *,
         bias: bool = True,
     ):
         super().__init__()
         _norm_init(self, num_features, eps, momentum, affine, track_running_stats, bias)
+        if device is not None or dtype is not None:  # torch's factory arguments (the int64 counter stays)
+            self.to(device=device, dtype=dtype)
 
     reset_running_stats = _reset_running_stats
     reset_parameters = _reset_norm_parameters
