@@ -1173,3 +1173,540 @@ def install(namespace: dict) -> list[str]:
     div_method.__doc__, div_in_place.__doc__ = div.__doc__, "In-place ``div`` (``rounding_mode`` as ``div``)."
     Tensor.div, Tensor.div_ = div_method, div_in_place
     return added
+
+
+# ---- selection, splitting, windows and index writes (Tensor.select, unfold, tensor_split,
+# index_put, kthvalue, mode, cross, renorm, dist, ...), and the CPU-only per-element and memory
+# methods (apply_, map_, share_memory_, pin_memory)
+#
+# select, narrow-style pieces and unfold are views where the engine allows one (indexing,
+# as_strided); where a gradient must flow through overlapping windows, unfold is a copy gathered
+# with index_select (as_strided's backward takes no overlaps). Order statistics (kthvalue, mode)
+# find their positions on the host, as median does, and gather the values with the
+# differentiable ops.
+
+KthvalueResult = namedtuple("kthvalue", ["values", "indices"])
+ModeResult = namedtuple("mode", ["values", "indices"])
+
+
+def _int_arg(op: str, name: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, (numbers.Integral, Tensor)):
+        raise TypeError(f"{op}: {name} must be an int, got {type(value).__name__}")
+    if isinstance(value, Tensor):
+        if value.dtype != "int64" or value.numel() != 1:
+            raise TypeError(f"{op}: {name} must be an int, got a {value.dtype} tensor of shape {tuple(value.shape)}")
+        return int(value.item())
+    return int(value)
+
+
+def _along(d: int, key) -> tuple:
+    """An indexing key that applies ``key`` (an int or a slice) to dim d only: a view."""
+    return (slice(None),) * d + (key,)
+
+
+def select(input, dim: int, index: int) -> Tensor:
+    """The slice at ``index`` along ``dim``, that dim removed: a view, as torch's."""
+    x = _tensor("select", input)
+    if x.ndim == 0:
+        raise IndexError("select: cannot be applied to a 0-dim tensor")
+    (d,) = _dim_list("select", _int_arg("select", "dim", dim), x.ndim)
+    i, n = _int_arg("select", "index", index), x.shape[d]
+    if not -n <= i < n:
+        raise IndexError(f"select: index {i} out of range for tensor of size {tuple(x.shape)} at dimension {d}")
+    return x[_along(d, i % n)]
+
+
+def narrow_copy(input, dim: int, start: int, length: int) -> Tensor:
+    """``narrow`` as a new contiguous tensor (not a view)."""
+    x = _tensor("narrow_copy", input)
+    if x.ndim == 0:
+        raise IndexError("narrow_copy: cannot be applied to a 0-dim tensor")
+    (d,) = _dim_list("narrow_copy", _int_arg("narrow_copy", "dim", dim), x.ndim)
+    start, length, n = _int_arg("narrow_copy", "start", start), _int_arg("narrow_copy", "length", length), x.shape[d]
+    if not -n <= start <= n:
+        raise IndexError(f"narrow_copy: start {start} out of range for dim {d} of shape {tuple(x.shape)}")
+    start %= builtins.max(n, 1)
+    if length < 0 or start + length > n:
+        raise ValueError(
+            f"narrow_copy: start ({start}) + length ({length}) exceeds dimension size ({n}) of dim {d} of "
+            f"shape {tuple(x.shape)}"
+        )
+    return x[_along(d, slice(start, start + length))].clone()
+
+
+def unfold(self, dimension: int, size: int, step: int) -> Tensor:
+    """All windows of ``size`` elements along ``dimension``, ``step`` apart, in a new last dim (that
+    dim's length becomes the window count), as torch's. A view (as_strided) unless autograd records
+    it and the windows overlap or the input is not contiguous: then a copy gathered with
+    index_select, whose gradient sums over the windows that share an element, as torch's."""
+    x = _tensor("unfold", self)
+    (d,) = _dim_list("unfold", _int_arg("unfold", "dimension", dimension), x.ndim)
+    size, step = _int_arg("unfold", "size", size), _int_arg("unfold", "step", step)
+    n = x.shape[d] if x.ndim else 1
+    if size < 0:
+        raise ValueError(f"unfold: size is {size} but must be >= 0 (input of shape {tuple(x.shape)})")
+    if size > n:
+        raise ValueError(f"unfold: maximum size for tensor at dimension {d} is {n} but size is {size}")
+    if step <= 0:
+        raise ValueError(f"unfold: step is {step} but must be > 0 (input of shape {tuple(x.shape)})")
+    count = (n - size) // step + 1
+    if x.ndim == 0:
+        return x.reshape(1)
+    shape = [*x.shape[:d], count, *x.shape[d + 1 :], size]
+    overlap = step < size and count > 1
+    if not (_core.is_grad_enabled() and x.requires_grad) or (x.is_contiguous() and not overlap):
+        strides = list(x.stride())
+        strides[d] = strides[d] * step
+        return x.as_strided(shape, [*strides, x.stride()[d]], x.storage_offset())
+    pos = (np.arange(count)[:, None] * step + np.arange(size)[None, :]).reshape(-1)
+    windows = x.index_select(d, _core.tensor(pos.astype(np.int64), device=x.device))
+    return _to.movedim(windows.reshape(*x.shape[:d], count, size, *x.shape[d + 1 :]), d + 1, -1)
+
+
+def _split_points(op: str, indices_or_sections, n: int) -> list[tuple[int, int]]:
+    """(start, end) slices of a dim of size n: ``sections`` pieces (the first n % sections one
+    longer) or the pieces between the given indices (Python slice rules: negative counts from the
+    end, an index before the previous one gives an empty piece), as torch's tensor_split."""
+    v = indices_or_sections
+    if isinstance(v, Tensor):
+        if v.dtype != "int64":
+            raise TypeError(f"{op}: expected tensor_indices_or_sections to have dtype int64, but got {v.dtype}")
+        if v.ndim > 1:
+            raise ValueError(
+                f"{op}: expected tensor_indices_or_sections to be a zero-dimensional or one-dimensional tensor, "
+                f"but got one of shape {tuple(v.shape)}"
+            )
+        v = int(v.item()) if v.ndim == 0 else [int(i) for i in v.numpy()]
+    if isinstance(v, numbers.Integral) and not isinstance(v, bool):
+        sections = int(v)
+        if sections <= 0:
+            raise ValueError(f"{op}: number of sections must be larger than 0, got {sections}")
+        small, extra = divmod(n, sections)
+        bounds = np.concatenate([[0], np.cumsum([small + 1] * extra + [small] * (sections - extra))])
+        return [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
+    if not isinstance(v, (list, tuple)) or builtins.any(
+        isinstance(i, bool) or not isinstance(i, numbers.Integral) for i in v
+    ):
+        raise TypeError(f"{op}: indices_or_sections must be an int, a sequence of ints or an int64 tensor, got {v!r}")
+    bounds = [0, *(int(i) for i in v)]
+    return [(a, b) for a, b in zip(bounds, bounds[1:])] + [(bounds[-1], None)]
+
+
+def _pieces(x: Tensor, d: int, points) -> tuple:
+    return tuple(x[_along(d, slice(a, b))] for a, b in points)
+
+
+def _one_of(op: str, indices_or_sections, **alternatives):
+    """torch's overloads name the argument ``sections``, ``indices`` or (the docs)
+    ``indices_or_sections``: exactly one of them."""
+    given = [v for v in (indices_or_sections, *alternatives.values()) if v is not None]
+    if len(given) != 1:
+        names = ", ".join(["indices_or_sections", *alternatives])
+        raise TypeError(f"{op}: expected exactly one of {names}, got {len(given)}")
+    return given[0]
+
+
+def tensor_split(input, indices_or_sections=None, dim: int = 0, *, sections=None, indices=None,
+                 tensor_indices_or_sections=None) -> tuple:  # fmt: skip
+    """Views of input split along dim into ``sections`` nearly equal pieces (an int) or at the given
+    indices (a sequence, or an int64 tensor: 0-d for sections, 1-d for indices), as torch's."""
+    x = _tensor("tensor_split", input)
+    v = _one_of("tensor_split", indices_or_sections, sections=sections, indices=indices,
+                tensor_indices_or_sections=tensor_indices_or_sections)  # fmt: skip
+    if x.ndim == 0:
+        raise ValueError("tensor_split: expected at least a 1-dimensional tensor, but got a tensor with 0 dims")
+    (d,) = _dim_list("tensor_split", _int_arg("tensor_split", "dim", dim), x.ndim)
+    return _pieces(x, d, _split_points("tensor_split", v, x.shape[d]))
+
+
+def _dim_split(op: str, input, indices_or_sections, sections, indices, min_ndim: int, dim: int) -> tuple:
+    x = _tensor(op, input)
+    v = _one_of(op, indices_or_sections, sections=sections, indices=indices)
+    if x.ndim < min_ndim:
+        raise ValueError(f"{op}: requires a tensor with at least {min_ndim} dims, but got shape {tuple(x.shape)}")
+    d = dim if dim >= 0 or x.ndim > 1 else 0
+    if isinstance(v, numbers.Integral) and not isinstance(v, bool):
+        n = x.shape[d]
+        if v == 0 or n % v:
+            raise ValueError(
+                f"{op}: attempted to split along dimension {d}, but the size of the dimension {n} is not divisible "
+                f"by the split_size {v} (input of shape {tuple(x.shape)})"
+            )
+    elif isinstance(v, Tensor):
+        raise TypeError(f"{op}: indices_or_sections must be an int or a sequence of ints, got a tensor")
+    return _pieces(x, d, _split_points(op, v, x.shape[d]))
+
+
+def hsplit(input, indices_or_sections=None, *, sections=None, indices=None) -> tuple:
+    """``tensor_split`` along dim 1 (dim 0 of a 1-D tensor); an int must divide that dim evenly."""
+    x = _tensor("hsplit", input)
+    return _dim_split("hsplit", x, indices_or_sections, sections, indices, 1, 1 if x.ndim > 1 else 0)
+
+
+def vsplit(input, indices_or_sections=None, *, sections=None, indices=None) -> tuple:
+    """``tensor_split`` along dim 0 of a tensor of 2 or more dims; an int must divide it evenly."""
+    return _dim_split("vsplit", input, indices_or_sections, sections, indices, 2, 0)
+
+
+def dsplit(input, indices_or_sections=None, *, sections=None, indices=None) -> tuple:
+    """``tensor_split`` along dim 2 of a tensor of 3 or more dims; an int must divide it evenly."""
+    return _dim_split("dsplit", input, indices_or_sections, sections, indices, 3, 2)
+
+
+def _index_arrays(op: str, x: Tensor, indices) -> list[np.ndarray]:
+    """The index tensors as host int64 arrays, one per indexed dim: a float32 0/1 mask (minidiff's
+    bool) covering k dims becomes its k nonzero() position arrays, as torch's bool masks do."""
+    if isinstance(indices, Tensor) or not isinstance(indices, (tuple, list)):
+        raise TypeError(f"{op}: indices must be a tuple of tensors, got {type(indices).__name__}")
+    if not indices:
+        raise ValueError(f"{op}: indices must hold at least one tensor (input of shape {tuple(x.shape)})")
+    arrays = []
+    for i, t in enumerate(indices):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"{op}: expected a Tensor as element {i} of indices, got {type(t).__name__}")
+        a = t.detach().numpy()
+        if t.dtype == "int64":
+            arrays.append(a)
+            continue
+        if t.dtype != "float32" or not np.isin(a, (0.0, 1.0)).all():
+            raise IndexError(
+                f"{op}: tensors used as indices must be int64 or float32 0/1 masks, got {t.dtype} of shape "
+                f"{tuple(t.shape)}"
+            )
+        first = len(arrays)
+        if first + a.ndim > x.ndim or tuple(x.shape[first : first + a.ndim]) != a.shape:
+            raise IndexError(
+                f"{op}: the mask of shape {a.shape} at index {i} does not match the shape {tuple(x.shape)} of "
+                f"the indexed tensor starting at dim {first}"
+            )
+        arrays.extend(np.nonzero(a))
+    if len(arrays) > x.ndim:
+        raise IndexError(f"{op}: too many indices for tensor of dimension {x.ndim} (got {len(arrays)})")
+    for d, a in enumerate(arrays):
+        n = x.shape[d]
+        if a.size and (a.min() < -n or a.max() >= n):
+            bad = a.min() if a.min() < -n else a.max()
+            raise IndexError(f"{op}: index {bad} is out of bounds for dimension {d} with size {n}")
+    return arrays
+
+
+def index_put(input, indices, values, accumulate: bool = False) -> Tensor:
+    """input with ``values`` written (added, with ``accumulate``) at ``input[indices]``: a tuple of
+    int64 index tensors (broadcast together) or float32 0/1 masks for the leading dims; values
+    broadcast to the indexed shape and have input's dtype. Repeated positions: the last write wins
+    (accumulate adds them all), and every value gets the gradient at its position, as torch's."""
+    x = _tensor("index_put", input)
+    v = _tensor("index_put", values, "values")
+    arrays = _index_arrays("index_put", x, indices)
+    if v.dtype != x.dtype:
+        raise TypeError(f"index_put: values ({v.dtype}) must have the dtype of input ({x.dtype})")
+    try:
+        arrays = np.broadcast_arrays(*arrays)
+    except ValueError:
+        shapes = ", ".join(str(a.shape) for a in arrays)
+        raise IndexError(
+            f"index_put: shape mismatch: indexing tensors of shapes {shapes} cannot be broadcast"
+        ) from None
+    k, rest = len(arrays), tuple(x.shape[len(arrays) :])
+    target = (*arrays[0].shape, *rest)
+    try:
+        fits = np.broadcast_shapes(tuple(v.shape), target) == target
+    except ValueError:
+        fits = False
+    if not fits:
+        raise ValueError(
+            f"index_put: shape mismatch: values of shape {tuple(v.shape)} cannot be broadcast to indexing result "
+            f"of shape {target} (input of shape {tuple(x.shape)})"
+        )
+    inner = math.prod(rest)
+    heads = np.ravel_multi_index(tuple(a % builtins.max(n, 1) for a, n in zip(arrays, x.shape[:k])), x.shape[:k])
+    flat = (heads.reshape(-1, 1) * inner + np.arange(inner)).reshape(-1).astype(np.int64)
+    if flat.size == 0:
+        return x.clone()
+    index = _core.tensor(flat, dtype="int64", device=x.device)
+    return x.put(index, v.expand(*target).reshape(-1), accumulate=bool(accumulate))
+
+
+def kthvalue(input, k: int, dim: int = -1, keepdim: bool = False):
+    """(values, indices): the k-th smallest element of each slice along dim (k from 1; NaN counts as
+    the largest) and its position. Among equal values the position is that of a stable sort; torch's
+    quickselect may pick another of the equal elements."""
+    x = _tensor("kthvalue", input)
+    (d,) = _dim_list("kthvalue", _int_arg("kthvalue", "dim", dim), x.ndim)
+    k, n = _int_arg("kthvalue", "k", k), x.shape[d] if x.ndim else 1
+    if not 1 <= k <= n:
+        raise IndexError(f"kthvalue: selected number k={k} out of range for dim {d} of shape {tuple(x.shape)}")
+    if x.ndim == 0:
+        return KthvalueResult(x.clone(), _core.zeros((), dtype="int64", device=x.device))
+    a = np.moveaxis(x.detach().numpy(), d, -1)
+    order = _tm._sort_order(a, descending=False)[..., k - 1 : k]
+    pos = np.moveaxis(order, -1, d).astype(np.int64)
+    values = _gather_dim(x, d, pos, keepdim)
+    idx = _core.tensor(np.array(pos if keepdim else pos.squeeze(d), order="C"), dtype="int64", device=x.device)
+    return KthvalueResult(values, idx)
+
+
+def _mode_positions(a: np.ndarray) -> np.ndarray:
+    """For each row of a (rows, n): the position of its mode, the smallest of the most frequent
+    values (NaNs count as equal to each other and larger than numbers), at its last occurrence."""
+    rows, n = a.shape
+    order = np.argsort(a, axis=-1, kind="stable")  # NaN last; equal values keep their order
+    s = np.take_along_axis(a, order, -1)
+    same = s[:, 1:] == s[:, :-1]
+    if a.dtype.kind == "f":
+        same |= np.isnan(s[:, 1:]) & np.isnan(s[:, :-1])
+    run = np.concatenate([np.zeros((rows, 1), np.int64), np.cumsum(~same, axis=1)], axis=1)
+    counts = np.bincount((run + np.arange(rows)[:, None] * n).reshape(-1), minlength=rows * n).reshape(rows, n)
+    best = counts.argmax(axis=1)  # the first of the most frequent runs: the smallest value
+    last = n - 1 - np.argmax((run == best[:, None])[:, ::-1], axis=1)
+    return order[np.arange(rows), last]
+
+
+def mode(input, dim: int = -1, keepdim: bool = False):
+    """(values, indices): the most frequent value of each slice along dim (the smallest of those
+    tied), and its last position, as torch's CPU kernel gives for short slices (for slices longer
+    than 16, torch's index is that of any of the equal elements; its value is the same). NaNs count
+    as equal to each other here (torch's result for NaN depends on its sort)."""
+    x = _tensor("mode", input)
+    (d,) = _dim_list("mode", _int_arg("mode", "dim", dim), x.ndim)
+    if x.ndim == 0:
+        return ModeResult(x.clone(), _core.zeros((), dtype="int64", device=x.device))
+    n = x.shape[d]
+    if n == 0:
+        raise IndexError(f"mode: expected reduction dim {d} of shape {tuple(x.shape)} to have non-zero size")
+    a = np.moveaxis(x.detach().numpy(), d, -1)
+    pos = _mode_positions(a.reshape(-1, n)).reshape(*a.shape[:-1], 1) if a.size else np.zeros((*a.shape[:-1], 1))
+    pos = np.moveaxis(pos, -1, d).astype(np.int64)
+    values = _gather_dim(x, d, pos, keepdim)
+    idx = _core.tensor(np.array(pos if keepdim else pos.squeeze(d), order="C"), dtype="int64", device=x.device)
+    return ModeResult(values, idx)
+
+
+def msort(input) -> Tensor:
+    """The values sorted along dim 0 (``sort(input, dim=0).values``)."""
+    x = _tensor("msort", input)
+    return _tm.sort(x, 0).values if x.ndim else x.clone()
+
+
+def cross(input, other, dim=None) -> Tensor:
+    """The cross product of the 3-vectors along ``dim`` (the other dims broadcast; both tensors have
+    the same number of dims). Without dim: the first dim of input of size 3, as torch.cross (which
+    warns that this default is deprecated; ``torch.linalg.cross`` uses -1)."""
+    a, b = _tensor("cross", input), _tensor("cross", other, "other")
+    shapes = f"input of shape {tuple(a.shape)} and other of shape {tuple(b.shape)}"
+    if a.ndim != b.ndim:
+        raise ValueError(f"cross: inputs must have the same number of dimensions, got {shapes}")
+    if dim is None:
+        d = next((i for i, s in enumerate(a.shape) if s == 3), None)
+        if d is None:
+            raise ValueError(f"cross: no dimension of size 3 in input of shape {tuple(a.shape)}")
+    else:
+        (d,) = _dim_list("cross", _int_arg("cross", "dim", dim), a.ndim)
+    if a.ndim == 0 or a.shape[d] != 3 or b.shape[d] != 3:
+        raise ValueError(f"cross: inputs dimension {d} must have length 3, got {shapes}")
+    _broadcast_shape("cross", input=a, other=b)  # dim d is 3 in both
+    if a.dtype != b.dtype:
+        raise TypeError(f"cross: input ({a.dtype}) and other ({b.dtype}) must have the same dtype")
+    nxt, prev = (_core.tensor(np.array(p, dtype=np.int64), device=a.device) for p in ((1, 2, 0), (2, 0, 1)))
+    return a.index_select(d, nxt) * b.index_select(d, prev) - a.index_select(d, prev) * b.index_select(d, nxt)
+
+
+def _float_only(op: str, *tensors) -> None:
+    for t in tensors:
+        if isinstance(t, Tensor) and t.dtype == "int64":
+            raise TypeError(f"{op}: expected a floating point input, got int64 of shape {tuple(t.shape)}")
+
+
+def renorm(input, p, dim: int, maxnorm) -> Tensor:
+    """Each slice along ``dim`` whose p-norm (over the other dims) exceeds ``maxnorm`` scaled to
+    that norm (``maxnorm / (norm + 1e-7)``), the others unchanged; the gradient includes the
+    norm's, as torch's."""
+    x = _tensor("renorm", input)
+    _float_only("renorm", x)
+    if x.ndim < 2:
+        raise ValueError(f"renorm: input needs at least 2 dimensions, got shape {tuple(x.shape)}")
+    (d,) = _dim_list("renorm", _int_arg("renorm", "dim", dim), x.ndim)
+    if not _is_number(p) or not p > 0:
+        raise ValueError(f"renorm: non-positive norm p={p!r} is not supported (input of shape {tuple(x.shape)})")
+    if not _is_number(maxnorm) or not maxnorm >= 0:
+        raise ValueError(f"renorm: expected maxnorm to be >= 0 but got {maxnorm!r}")
+    others = [i for i in range(x.ndim) if i != d]
+    norm = _tm.norm(x, float(p), dim=others, keepdim=True)
+    with no_grad():
+        over = norm.detach() > maxnorm
+    return x * F.where(over, float(maxnorm) / (norm + 1e-7), 1.0)
+
+
+def dist(input, other, p=2) -> Tensor:
+    """The p-norm of ``input - other`` (broadcast): 0-d, for any p (0, inf and -inf included),
+    as ``norm``."""
+    _tensor("dist", input)
+    _tensor("dist", other, "other")
+    _float_only("dist", input, other)
+    _broadcast_shape("dist", input=input, other=other)
+    if not _is_number(p):
+        raise TypeError(f"dist: p must be a number, got {type(p).__name__}")
+    return _tm.norm(input - other, float(p))
+
+
+def is_complex(input) -> bool:
+    """False: minidiff has no complex dtypes."""
+    _tensor("is_complex", input)
+    return False
+
+
+# ---- in-place forms and the CPU-only per-element / memory methods
+
+
+def _masked_fill_into(self: Tensor, mask, value) -> Tensor:
+    shape = _broadcast_shape("masked_fill_", input=self, mask=mask)
+    if shape != tuple(self.shape):
+        raise ValueError(
+            f"masked_fill_: the mask of shape {tuple(mask.shape)} does not broadcast to the tensor's shape "
+            f"{tuple(self.shape)}"
+        )
+    return _to.masked_fill(self, mask, value)
+
+
+def _cumsum_into(self: Tensor, dim: int, *, dtype=None) -> Tensor:
+    if dtype is not None and dtype != self.dtype:
+        raise TypeError(f"cumsum_: dtype {dtype} differs from the tensor's {self.dtype} (shape {tuple(self.shape)})")
+    return self.cumsum(dim)
+
+
+def _logical_not_into(self: Tensor) -> Tensor:
+    """The 0/1 mask in self's dtype; it carries no gradient (torch's logical_not has none)."""
+    out = _tm.logical_not(self)
+    return out if out.dtype == self.dtype else out.to(self.dtype)
+
+
+def _refuse_grad(op: str, t: Tensor) -> None:
+    if t.requires_grad:
+        raise RuntimeError(f"Can't call {op}() on a tensor that requires grad. Use t.detach().{op}() instead.")
+    if t.is_cuda:
+        raise TypeError(f"{op}: only implemented on CPU tensors, got one on {t.device}")
+
+
+def _python_scalar(dtype: str):
+    return int if dtype == "int64" else float
+
+
+def _from_python(op: str, results, like: Tensor) -> Tensor:
+    for r in results:
+        if not isinstance(r, numbers.Real):
+            raise TypeError(f"{op}: the callable must return a real number, not {type(r).__name__}")
+    conv = _python_scalar(like.dtype)
+    host = np.array([conv(r) for r in results], dtype=np.int64 if like.dtype == "int64" else np.float32)
+    out = _core.tensor(host.reshape(like.shape), device=like.device)
+    return out.to(like.dtype) if out.dtype != like.dtype else out
+
+
+def apply_(self: Tensor, callable) -> Tensor:  # noqa: A002 (torch's argument name)
+    """``callable(v)`` for each element (a Python float, or int for int64), written into self; CPU
+    only, and refused for a tensor that requires grad, as torch's."""
+    _refuse_grad("apply_", _tensor("apply_", self, "self"))
+    conv = _python_scalar(self.dtype)
+    out = _from_python("apply_", [callable(conv(v)) for v in self.detach().numpy().reshape(-1)], self)
+    return self._inplace_("apply_", lambda: out, False)
+
+
+def map_(self: Tensor, tensor: Tensor, callable) -> Tensor:  # noqa: A002 (torch's argument names)
+    """``callable(a, b)`` for each element a of self and b of ``tensor`` (broadcast to self's
+    shape, same dtype), written into self; CPU only, refused where either requires grad."""
+    _refuse_grad("map_", _tensor("map_", self, "self"))
+    _refuse_grad("map_", _tensor("map_", tensor, "tensor"))
+    if tensor.dtype != self.dtype:
+        raise TypeError(f"map_: expected tensor of dtype {self.dtype}, got {tensor.dtype}")
+    if _broadcast_shape("map_", self=self, tensor=tensor) != tuple(self.shape):
+        raise ValueError(f"map_: tensor of shape {tuple(tensor.shape)} does not broadcast to shape {tuple(self.shape)}")
+    conv = _python_scalar(self.dtype)
+    a = self.detach().numpy().reshape(-1)
+    b = np.broadcast_to(tensor.detach().numpy(), tuple(self.shape)).reshape(-1)
+    out = _from_python("map_", [callable(conv(u), conv(w)) for u, w in zip(a, b)], self)
+    return self._inplace_("map_", lambda: out, False)
+
+
+def share_memory_(self: Tensor) -> Tensor:
+    """self, unchanged: minidiff's storage cannot be moved to shared memory, so unlike torch's the
+    elements are not shared with processes started afterwards (``is_shared()`` stays False)."""
+    return self
+
+
+def is_shared(self: Tensor) -> bool:
+    """False for a CPU tensor (its memory is the process's own, as a new torch tensor's); True on
+    CUDA, as torch reports for CUDA storage."""
+    return bool(self.is_cuda)
+
+
+def pin_memory(self: Tensor, device=None) -> Tensor:
+    """torch pins CPU memory for an accelerator: without CUDA this raises, as torch without an
+    accelerator does; with CUDA it returns a contiguous CPU copy (minidiff does not page-lock it,
+    and ``is_pinned()`` stays False). A CUDA tensor cannot be pinned."""
+    if self.is_cuda:
+        raise RuntimeError(f"pin_memory: cannot pin a tensor on {self.device}; only dense CPU tensors can be pinned")
+    if device is not None and str(device).startswith("cpu"):
+        raise RuntimeError("pin_memory: CPU device type not an accelerator.")
+    from . import cuda
+
+    if not cuda.is_available():
+        raise RuntimeError("pin_memory: Cannot access accelerator device when none is available.")
+    return self.clone()
+
+
+def is_pinned(self: Tensor, device=None) -> bool:
+    """False: minidiff never page-locks memory."""
+    return False
+
+
+_MORE_FUNCTIONS = {
+    "select": select,
+    "narrow_copy": narrow_copy,
+    "tensor_split": tensor_split,
+    "hsplit": hsplit,
+    "vsplit": vsplit,
+    "dsplit": dsplit,
+    "index_put": index_put,
+    "kthvalue": kthvalue,
+    "mode": mode,
+    "msort": msort,
+    "cross": cross,
+    "renorm": renorm,
+    "dist": dist,
+    "is_complex": is_complex,
+    "ger": _tm.outer,
+}
+
+# Tensor methods with no md.* function in torch (their in-place forms written through _inplace_)
+_MORE_METHODS = {
+    "unfold": unfold,
+    "masked_fill_": _in_place("masked_fill_", _masked_fill_into),
+    "index_put_": _in_place("index_put_", index_put),
+    "cumsum_": _in_place("cumsum_", _cumsum_into),
+    "logical_not_": _in_place("logical_not_", _logical_not_into),
+    "tril_": _in_place("tril_", _tm.tril),
+    "triu_": _in_place("triu_", _tm.triu),
+    "renorm_": _in_place("renorm_", renorm),
+    "apply_": apply_,
+    "map_": map_,
+    "share_memory_": share_memory_,
+    "is_shared": is_shared,
+    "pin_memory": pin_memory,
+    "is_pinned": is_pinned,
+}
+
+_install_earlier = install
+
+
+def install(namespace: dict) -> list[str]:  # noqa: F811 (extends the one above)
+    """The earlier ``install``, then the names of this section, each only where not taken."""
+    added = _install_earlier(namespace)
+    for name, fn in _MORE_FUNCTIONS.items():
+        if name not in namespace:
+            namespace[name] = fn
+            added.append(name)
+        if not hasattr(Tensor, name):
+            setattr(Tensor, name, fn)
+    for name, fn in _MORE_METHODS.items():
+        if not hasattr(Tensor, name):
+            setattr(Tensor, name, fn)
+    return added
