@@ -60,11 +60,14 @@ class Program:
         self.defs: list[str] = []
         self.tags: list[str] = []
         self.outputs: list[str] = []
+        self.mode = "backward"  # or "grad": L.autograd.grad of the loss with respect to the leaves (and the
+        # tensors whose line calls retain_grad()) instead of loss.backward()
 
     def copy(self):
         p = Program()
         p.arrays = dict(self.arrays)
         p.lines, p.defs, p.tags, p.outputs = list(self.lines), list(self.defs), list(self.tags), list(self.outputs)
+        p.mode = self.mode
         return p
 
     def to_json(self):
@@ -74,6 +77,7 @@ class Program:
             "defs": self.defs,
             "tags": self.tags,
             "outputs": self.outputs,
+            "mode": self.mode,
         }
 
     @staticmethod
@@ -81,6 +85,7 @@ class Program:
         p = Program()
         p.arrays = {k: np.asarray(v[2], dtype=v[0]).reshape(v[1]) for k, v in d["arrays"].items()}
         p.lines, p.defs, p.tags, p.outputs = d["lines"], d["defs"], d["tags"], d["outputs"]
+        p.mode = d.get("mode", "backward")
         return p
 
     def render(self):
@@ -91,6 +96,8 @@ class Program:
             "F = L.nn.functional",
             "weights = lambda shape, seed: np.random.default_rng(seed).standard_normal(shape).astype(np.float32)",
         ]
+        if any(re.search(rf"\b{f}\.apply\b", line) for line in self.lines for f in FUNCTION_NAMES):
+            out.append(FUNCTIONS.strip())
         used = set(re.findall(r"\b[AI]\d+\b", "\n".join(self.lines)))
         for k, v in self.arrays.items():
             if k in used:
@@ -102,7 +109,12 @@ class Program:
                 f"({o} * L.tensor(weights({tuple(self._shape_hint(o))}, {_wseed(o)}))).sum()" for o in outs
             )
             out.append(f"loss = {terms}")
-            out.append("loss.backward()")
+            if self.mode == "grad":
+                names = ", ".join(grad_names(self))
+                inputs = f"[n for n in [{names}] if n.requires_grad]"
+                out.append(f"grads = L.autograd.grad(loss, {inputs}, allow_unused=True)")
+            else:
+                out.append("loss.backward()")
         return "\n".join(out)
 
     def _shape_hint(self, name):
@@ -115,6 +127,88 @@ def _wseed(name):
 
 def weights(shape, seed, dtype):
     return np.random.default_rng(seed).standard_normal(shape).astype(dtype)
+
+
+def grad_names(prog):
+    """The tensors whose gradients are compared: the leaves made with requires_grad=True and the results whose
+    line calls retain_grad(), less those a later line deletes."""
+    dead = set(re.findall(r"\bdel (\w+)", "\n".join(prog.lines)))
+    names = []
+    for name, line in zip(prog.defs, prog.lines):
+        keep = (name.startswith("x") and "requires_grad=True" in line) or f"{name}.retain_grad()" in line
+        if keep and name not in dead and name not in names:
+            names.append(name)
+    return names
+
+
+# custom autograd functions the programs call (torch.autograd.Function and minidiff's, the same text)
+FUNCTIONS = """
+class Cube(L.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x * x * x
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return g * 3 * x * x
+
+
+class MulAdd(L.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, y):
+        ctx.save_for_backward(x, y)
+        return x * y + x
+
+    @staticmethod
+    def backward(ctx, g):
+        x, y = ctx.saved_tensors
+        return g * (y + 1) if ctx.needs_input_grad[0] else None, g * x if ctx.needs_input_grad[1] else None
+
+
+class Pair(L.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x * 2, x * x
+
+    @staticmethod
+    def backward(ctx, g1, g2):
+        (x,) = ctx.saved_tensors
+        return g1 * 2 + g2 * 2 * x
+
+
+class Scale(L.autograd.Function):
+    @staticmethod
+    def forward(x, k):
+        return x * k
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        ctx.k = inputs[1]
+
+    @staticmethod
+    def backward(ctx, g):
+        return g * ctx.k, None
+
+
+class Ident(L.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        return x.clone()
+
+    @staticmethod
+    def backward(ctx, g):
+        return g * 1.5
+"""
+FUNCTION_NAMES = ("Cube", "MulAdd", "Pair", "Scale", "Ident")
+
+
+def _namespace(L, arrays=None):
+    ns = {"L": L, "F": L.nn.functional, "np": np, **(arrays or {})}
+    exec(FUNCTIONS, ns)
+    return ns
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -153,7 +247,7 @@ def _snap(v):
 def execute(prog: Program, libname: str, libs=None) -> Outcome:
     libs = libs or _libs()
     L = libs[libname]
-    ns = {"L": L, "F": L.nn.functional, "np": np}
+    ns = _namespace(L)
     for k, v in prog.arrays.items():
         ns[k] = v.astype(np.float64) if (libname == "torch64" and v.dtype == np.float32) else v
     o = Outcome()
@@ -180,14 +274,21 @@ def execute(prog: Program, libname: str, libs=None) -> Outcome:
             for n in outs:
                 term = (ns[n] * L.tensor(weights(tuple(ns[n].shape), _wseed(n), dtype))).sum()
                 loss = term if loss is None else loss + term
-            loss.backward()
+            if prog.mode == "grad":
+                names = [n for n in grad_names(prog) if hasattr(ns.get(n), "requires_grad") and ns[n].requires_grad]
+                if names:
+                    found = L.autograd.grad(loss, [ns[n] for n in names], allow_unused=True)
+                    for n, g in zip(names, found):
+                        o.grads[n] = None if g is None else np.asarray(g.detach().numpy(), np.float64)
+            else:
+                loss.backward()
         except Exception as e:  # noqa: BLE001
             o.raised = ("backward", len(prog.lines), type(e).__name__, str(e)[:300])
             return o
-    for name, line in zip(prog.defs, prog.lines):
-        if name.startswith("x") and "requires_grad=True" in line and name in ns:
+    for name in grad_names(prog):
+        if name in ns and name not in o.grads and hasattr(ns[name], "grad"):
             g = ns[name].grad
-            o.grads[name] = None if g is None else np.asarray(g.numpy(), np.float64)
+            o.grads[name] = None if g is None else np.asarray(g.detach().numpy(), np.float64)
     return o
 
 
@@ -256,7 +357,8 @@ def _none(g):
 
 
 INPLACE = ("add_", "mul_", "clamp_", "iadd", "setitem", "setitem_adv", "setitem_mask", "detach_inplace",
-           "view_inplace", "plain_write", "multi_view_inplace")  # fmt: skip
+           "view_inplace", "plain_write", "multi_view_inplace", "base_change", "old_view_inplace", "view_del",
+           "hook_base")  # fmt: skip
 
 
 def compare(prog, om: Outcome, ot: Outcome, o64: Outcome | None):
@@ -334,7 +436,7 @@ class Gen:
     def __init__(self, rng, torch):
         self.rng, self.torch = rng, torch
         self.p = Program()
-        self.ns = {"L": torch, "F": torch.nn.functional, "np": np}
+        self.ns = _namespace(torch)
         self.vars: list[str] = []  # float tensors usable as inputs
         self.viewed: set[str] = set()  # tensors that are views, or have views
         self.fresh: set[str] = set()  # results of ops that make a new tensor
@@ -391,7 +493,7 @@ class Gen:
 
     def replay(self):
         """Rebuilds the torch namespace from the kept lines (after a rejected line changed a tensor in place)."""
-        self.ns = {"L": self.torch, "F": self.torch.nn.functional, "np": np, **self.p.arrays}
+        self.ns = _namespace(self.torch, self.p.arrays)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             for line in self.p.lines:
@@ -1281,9 +1383,8 @@ def _inplace_text(g, w, t):
     shape = tuple(t.shape)
     op = g.choice(["add_", "sub_", "mul_", "div_", "clamp_", "relu_", "copy_", "copy_", "fill_", "zero_",
                    "setitem", "setitem", "setitem_key", "mask_write", "iadd", "imul"])  # fmt: skip
-    if op in ("fill_", "zero_") and (t.requires_grad or 0 in t.stride()):
-        # minidiff refuses fill_/zero_ of a tensor that requires grad (tests/test_program_fuzz_regressions.py),
-        # and of an expanded view (torch fills it: every copy of an element takes the same value)
+    if op in ("fill_", "zero_") and 0 in t.stride() and t.numel() > 1:
+        # an expanded view: torch fills it (every copy of an element takes the same value); minidiff need not
         op = "copy_"
     if op in ("add_", "sub_"):
         b = _operand(g, shape, t)
@@ -1305,9 +1406,8 @@ def _inplace_text(g, w, t):
         b = _operand(g, shape, t)
         if b[0] in "-0123456789":
             b = f"L.tensor({b})"
-        if b[0] == "L" or tuple(g.ns[b].shape) != shape:
-            # minidiff's copy_ does not broadcast its source (tests/test_program_fuzz_regressions.py)
-            b = f"{b}.expand_as({w})"
+        if (b[0] == "L" or tuple(g.ns[b].shape) != shape) and g.coin(0.3):
+            b = f"{b}.expand_as({w})"  # copy_ broadcasts its source, expanded or not
         return f"{w}.copy_({b})"
     if op == "fill_":
         return f"{w}.fill_({g.choice(['0.5', '-1.25'])})"
@@ -1493,6 +1593,140 @@ def op_autograd_meta(g, name):
     return g.emit(f"{a} * (2.0 if {a}.grad_fn is None else 3.0) + (1.0 if {a}.is_leaf else 0.0)", name)
 
 
+# ---- bases with live views changed in place directly, hooks and retained gradients, custom Functions
+
+
+def _overlapping(t):
+    """True if some elements of t share memory (an expanded view): a write into it is undefined."""
+    return t.numel() > 1 and 0 in t.stride()
+
+
+HOOKS = ["lambda g: g * 2", "lambda g: g + 0.5", "lambda g: None", "lambda g: g.clamp(-1, 1)"]
+
+
+def _grad_suffix(g, t, p=0.25):
+    """Sometimes retain_grad() or a gradient hook on the line's result (a torch tensor t)."""
+    if not t.requires_grad or not g.coin(p):
+        return ""
+    if g.coin(0.5):
+        return "; @VAR.retain_grad()"
+    return f"; @VAR.register_hook({g.choice(HOOKS)})"
+
+
+def _use_text(g, w, a):
+    """An expression that uses the view w (and sometimes its base a) out of place."""
+    return g.choice([f"{w} * 2 + 1", f"L.tanh({w})", f"{w}.sum()", f"({w} * {w}).sum(0) if {w}.ndim else {w} * 3",
+                     f"{w}.sum() + {a}.sum()", f"Cube.apply({w})", f"{w}.clone()", f"{w}.detach() + {w}",
+                     f"Scale.apply({w}, 1.5)", f"{w}.clamp(-2, 2).exp()"])  # fmt: skip
+
+
+def op_base_change(g, name):
+    """A base with live views (views of views, detached aliases, some deleted again)
+    changed in place directly (setitem, add_, mul_, copy_, fill_, zero_, ...; sometimes under no_grad, sometimes
+    from values that require grad, so that a plain base gets a history), then the old views read, used out of
+    place, and changed in place themselves; sometimes a second round."""
+    r = g.rng.random()
+    if r < 0.3:
+        s = g.shape(ndim=g.choice([1, 2, 2, 3]), zero_p=0.02)
+        g.emit(g.choice([f"L.zeros({s})", f"L.full({s}, 0.5)", f"L.ones({s})"]), "plain")
+        a = g.p.defs[-1]
+        g.plain_storage.add(a)
+    elif r < 0.45:
+        a = g.leaf(g.shape(ndim=g.choice([1, 2, 2, 3]), zero_p=0.02), requires_grad=False)
+    elif r < 0.6:
+        x = g.pick()
+        g.emit(g.choice([f"{x}.clone()", f"{x} * 1", f"{x}.detach().clone()"]), "clone")
+        a = g.p.defs[-1]
+    else:
+        a = _recent(g, _inplace_targets(g, err_p=0.0))
+    if _overlapping(g.ns[a]):
+        raise Reject
+    if g.ns[a].requires_grad and g.coin(0.1):
+        g.emit(f"{a}.register_hook({g.choice(HOOKS)}); @VAR = {a}", "hook_base", kind="alias", src=(a,))
+    views = []
+    for _ in range(g.ri(1, 3)):
+        parent = a if not views or g.coin(0.5) else g.choice(views)
+        if g.coin(0.15):
+            expr, t = f"{parent}.detach()", g.ns[parent].detach()
+        else:
+            expr, t = _view_chain(g, parent, steps=g.ri(1, 2))
+        # (no views taken under no_grad: torch refuses to use them once the base changes in grad mode, and calls
+        # them requires_grad=True where minidiff's do not)
+        g.emit(f"@VAR = {expr}{_grad_suffix(g, t)}", "base_view", kind="view", src=(parent,), keep_error_p=0.0)
+        views.append(g.p.defs[-1])
+    for _round in range(1 if g.coin(0.7) else 2):
+        if g.done:
+            break
+        if len(views) >= 2 and g.coin(0.3):  # a view that dies before the change
+            dead = g.choice(views)
+            g.emit(f"del {dead}; @VAR = {a}", "view_del", kind="alias", src=(a,))
+            views.remove(dead)
+            g.vars.remove(dead)
+        t = g.ns[a]
+        change = _inplace_text(g, a, t)
+        if g.coin(0.15):
+            g.emit(f"with L.no_grad(): {change}; @VAR = {a}", "base_change", kind="alias", src=(a,))
+        else:
+            g.emit(f"{change}; @VAR = {a}", "base_change", kind="alias", src=(a,))
+        g.viewed.add(g.p.defs[-1])
+        live = list(views)
+        g.rng.shuffle(live)
+        for w in live[: g.ri(1, max(1, len(live)))]:
+            if g.done:
+                break
+            try:
+                tw = g.ns[w]
+                how = g.choice(["read", "use", "use", "inplace", "inplace"])
+                if how == "inplace" and (w in g.noinplace or _torch_quirk(g, w) or _overlapping(tw)):
+                    how = "use"
+                if how == "read":
+                    g.emit(f"@VAR = {w}", "old_view", kind="alias", src=(w,))
+                elif how == "use":
+                    e = _use_text(g, w, a)
+                    g.emit(f"@VAR = {e}{_grad_suffix(g, g.ns[w], 0.15)}", "old_view_use")
+                else:
+                    other = g.choice([w, a, views[0]])
+                    change = _inplace_text(g, w, tw)
+                    g.emit(f"{change}; @VAR = {other}", "old_view_inplace", kind="alias", src=(other,))
+            except Reject:
+                g.replay()
+    return True
+
+
+def op_grad_meta(g, name):
+    """retain_grad() and gradient hooks on views and intermediates."""
+    a = g.pick(lambda t: t.requires_grad)
+    if g.coin(0.5):
+        expr, t = _view_chain(g, a, steps=g.ri(1, 2))
+        kind = "view"
+    else:
+        expr, kind = g.choice([f"{a} * 1.5", f"L.sin({a})", f"{a}.clone()", f"{a} + 0"]), "fresh"
+    if name == "retain_grad":
+        suffix = "; @VAR.retain_grad()"
+    else:
+        suffix = f"; @VAR.register_hook({g.choice(HOOKS)})"
+    return g.emit(f"@VAR = {expr}{suffix}", name, kind=kind, src=(a,))
+
+
+def op_function(g, name):
+    """torch.autograd.Function subclasses (FUNCTIONS), the same text in both libraries."""
+    a = g.pick(lambda t: t.dtype.is_floating_point and (t.numel() == 0 or float(t.abs().max()) < 10))
+    t = g.t(a)
+    f = g.choice(FUNCTION_NAMES)
+    if f == "MulAdd":
+        same = [v for v in g.vars if v != a and tuple(g.t(v).shape) == tuple(t.shape)]
+        b = g.choice(same) if same and g.coin(0.6) else g.leaf(tuple(t.shape))
+        a, b = (a, b) if g.coin(0.5) else (b, a)
+        e = f"MulAdd.apply({a}, {b})"
+    elif f == "Pair":
+        e = f"Pair.apply({a})[{g.choice([0, 1, -1])}]" if g.coin(0.7) else f"sum(Pair.apply({a}))"
+    elif f == "Scale":
+        e = f"Scale.apply({a}, {g.choice(['2.0', '-0.5', '3'])})"
+    else:
+        e = f"{f}.apply({a})"
+    return g.emit(f"@VAR = {e}{_grad_suffix(g, g.ns[a], 0.15)}", "function")
+
+
 OPS = {}
 for _n in UNARY:
     OPS[_n] = (1.0, lambda g, n=_n: op_unary(g, n))
@@ -1549,6 +1783,10 @@ for _n in ["conv2d_gd", "conv1d", "conv_transpose2d"]:
     OPS[_n] = (1.0, lambda g, n=_n: op_conv_more(g, "conv2d" if n == "conv2d_gd" else n))
 for _n in ["detach_", "grad_fn"]:
     OPS[_n] = (0.7, lambda g, n=_n: op_autograd_meta(g, n))
+OPS["base_change"] = (15.0, lambda g: op_base_change(g, "base_change"))
+for _n in ["retain_grad", "register_hook"]:
+    OPS[_n] = (2.0, lambda g, n=_n: op_grad_meta(g, n))
+OPS["function"] = (5.0, lambda g: op_function(g, "function"))
 
 
 def _input_view(g, var):
@@ -1605,6 +1843,7 @@ def generate(seed, index, ops=None):
     floats = [v for v in g.vars if not v.startswith("x")]
     outs = floats[-1:] + [v for v in floats[:-1] if g.coin(0.2)]
     g.p.outputs = outs or g.vars[-1:]
+    g.p.mode = "grad" if g.coin(0.3) else "backward"
     return g.p
 
 

@@ -333,6 +333,11 @@ void retain_grad(const Tensor& t) {
   if (t.grad_fn()) t.grad_fn()->retain_output(t.impl_ptr());
 }
 
+void keep_retained(const Tensor& t, const std::shared_ptr<Node>& old_grad_fn) {
+  if (old_grad_fn && old_grad_fn->retained_output().get() == t.impl() && t.grad_fn() && t.grad_fn() != old_grad_fn)
+    t.grad_fn()->retain_output(t.impl_ptr());
+}
+
 bool retains_grad(const Tensor& t) {
   return t.defined() && t.grad_fn() && t.grad_fn()->retained_output().get() == t.impl();
 }

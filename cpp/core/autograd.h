@@ -136,6 +136,9 @@ std::vector<Tensor> grad_of(const std::vector<Tensor>& roots, const std::vector<
 // always does; a tensor that does not require grad is a RuntimeError, as in torch).
 void retain_grad(const Tensor& t);
 bool retains_grad(const Tensor& t);
+// t's history was replaced (an in-place change): if t retained its gradient under the old one,
+// it retains it under the new one, as torch's retains_grad follows the tensor.
+void keep_retained(const Tensor& t, const std::shared_ptr<Node>& old_grad_fn);
 
 // Observes each backward closure (the profiler uses it); null to switch off.
 using BackwardObserver = std::function<void(const char* name, double seconds)>;

@@ -92,6 +92,12 @@ bool TensorImpl::has_live_views() const {
   return false;
 }
 
+bool TensorImpl::shares_storage() const {
+  if (has_live_views()) return true;
+  const auto base = alias_of.lock();
+  return base && base->storage == storage;
+}
+
 Tensor Tensor::view(const Shape& shape, const Shape& strides, int64_t offset) const {
   Tensor v = view_of(impl_->storage, shape, strides, offset, impl_->dtype);
   v.impl_->version = impl_->version;

@@ -66,7 +66,12 @@ struct TensorImpl {
   // change of a base with live views inside the graph writes into its storage, so they see it.
   std::vector<std::weak_ptr<TensorImpl>> views;
   size_t views_pruned_at = 16;
+  // On what Tensor.detach() returns: the tensor it aliases (the root base).
+  std::weak_ptr<TensorImpl> alias_of;
   bool has_live_views() const;
+  // Live views, or a live tensor this one aliases with the same storage: an in-place change
+  // inside the graph must write into the storage, where they see it.
+  bool shares_storage() const;
 };
 
 class Tensor {

@@ -327,20 +327,23 @@ void rebase_(const char* op, Tensor& t, const Tensor& result) {
     copy_slices_(op, t, result);
     return;
   }
-  if (t.impl()->has_live_views() && is_dense(t)) {
+  if (t.impl()->shares_storage() && is_dense(t)) {
     // its views must see the change, as torch's: the values go into t's storage, and t takes
     // result's history, which its views take up when next used
     {
       NoGradGuard no_grad;
       write_result_(op, t, result);
     }
+    const std::shared_ptr<Node> old = t.grad_fn();
     t.impl()->grad_fn = result.grad_fn();
     t.impl()->requires_grad = result.requires_grad();
     ++t.impl()->generation;
+    keep_retained(t, old);
     return;
   }
   // the saved copies of t that nodes hold are separate handles of the old storage, so they keep
   // the values their backward needs
+  const std::shared_ptr<Node> old = t.grad_fn();
   TensorImpl* dst = t.impl();
   const TensorImpl* src = result.impl();
   dst->storage = src->storage;
@@ -351,6 +354,7 @@ void rebase_(const char* op, Tensor& t, const Tensor& result) {
   dst->grad_fn = src->grad_fn;
   dst->requires_grad = src->requires_grad;
   dst->version = src->version;  // the saved copies of the old value keep the old counter
+  keep_retained(t, old);
 }
 
 void fill_(Tensor& t, double value) {

@@ -258,15 +258,18 @@ Tensor div(const Tensor& a, const Tensor& b) {
   MD_PROFILE("div");
   Tensor out = binary_raw(BinaryOp::Div, a, b);
   if (any_requires_grad({&a, &b})) {
-    const Tensor bd = b.detach(), od = b.requires_grad() ? out.detach() : Tensor();  // od: only b's gradient
+    // the inputs, not the result (as torch's): a change of the result in place leaves them; b's
+    // gradient recomputes a / b
+    const Tensor bd = b.detach(), ad = b.requires_grad() ? a.detach() : Tensor();  // ad: only b's gradient
     const Shape sa = a.shape();
     record("div", out, {a, b},
-           [bd, od, sa](const Tensor& g, const GradMask& n) {
+           [bd, ad, sa](const Tensor& g, const GradMask& n) {
              Tensor ga = div(g, bd);
-             return std::vector<Tensor>{n[0] ? sum_to(ga, sa) : Tensor(),
-                                        n[1] ? neg(sum_to(mul(ga, od), bd.shape())) : Tensor()};
+             return std::vector<Tensor>{
+                 n[0] ? sum_to(ga, sa) : Tensor(),
+                 n[1] ? neg(sum_to(mul(ga, binary_raw(BinaryOp::Div, ad, bd)), bd.shape())) : Tensor()};
            },
-           {bd, od});
+           {bd, ad});
   }
   return out;
 }
@@ -383,10 +386,12 @@ Tensor rdiv(const Tensor& a, double s) {
   MD_PROFILE("rdiv");
   Tensor out = scalar_raw(BinaryOp::Div, a, s, true);
   if (any_requires_grad({&a})) {
-    Tensor ad = a.detach(), od = out.detach();
+    Tensor ad = a.detach();  // not the result (recomputed), as torch's: it may change in place
     record("rdiv", out, {a},
-           [ad, od](const Tensor& g, const GradMask&) { return std::vector<Tensor>{neg(div(mul(g, od), ad))}; },
-           {ad, od});
+           [ad, s](const Tensor& g, const GradMask&) {
+             return std::vector<Tensor>{neg(div(mul(g, scalar_raw(BinaryOp::Div, ad, s, true)), ad))};
+           },
+           {ad});
   }
   return out;
 }

@@ -55,6 +55,9 @@ void rebase_(const char* op, Tensor& t, const Tensor& result);
 // elements, its base takes a history that routes the gradient of those elements to result (and of
 // the others to its old history), and the view's history is a view of the base's, as torch's.
 void copy_slices_(const char* op, Tensor& t, const Tensor& result);
+// Tensor.detach() as the user calls it: a handle of t's storage outside the graph, which t counts
+// among its views, so an in-place change of t inside the graph writes where it sees it.
+Tensor detach_alias(const Tensor& t);
 void add_(Tensor& t, const Tensor& other, float alpha = 1.0f);
 void mul_(Tensor& t, float s);
 void normal_(Tensor& t, float mean, float std, Generator* gen = nullptr);

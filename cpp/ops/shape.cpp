@@ -14,19 +14,23 @@ namespace md {
 
 namespace {
 
-Tensor make_view(const Tensor& t, const Shape& shape, const Shape& strides, int64_t offset) {
-  Tensor v = t.view(shape, strides, offset);
-  TensorImpl* i = v.impl();
-  i->view_base = t.impl()->view_base ? t.impl()->view_base : t.impl_ptr();
-  i->base_generation = i->view_base->generation;
-  TensorImpl& base = *i->view_base;
+// Adds v to base's list of views, dropping the expired ones as the list grows.
+void track_view(TensorImpl& base, const std::shared_ptr<TensorImpl>& v) {
   if (base.views.size() >= base.views_pruned_at) {
     base.views.erase(std::remove_if(base.views.begin(), base.views.end(),
                                     [](const std::weak_ptr<TensorImpl>& w) { return w.expired(); }),
                      base.views.end());
     base.views_pruned_at = std::max<size_t>(16, 2 * base.views.size());
   }
-  base.views.push_back(v.impl_ptr());
+  base.views.push_back(v);
+}
+
+Tensor make_view(const Tensor& t, const Shape& shape, const Shape& strides, int64_t offset) {
+  Tensor v = t.view(shape, strides, offset);
+  TensorImpl* i = v.impl();
+  i->view_base = t.impl()->view_base ? t.impl()->view_base : t.impl_ptr();
+  i->base_generation = i->view_base->generation;
+  track_view(*i->view_base, v.impl_ptr());
   return v;
 }
 
@@ -174,8 +178,9 @@ struct PlaceInBase {
 // The base's elements fill their span of the storage once each (a contiguous tensor or a
 // permutation of one), so a gradient laid out as the base holds the view at the same place.
 PlaceInBase place_in_base(const char* op, const Tensor& view, const Tensor& base) {
-  MD_CHECK(view.storage() == base.storage() && is_dense(base), RuntimeError, op, ": the tensor of shape ", view.shape(),
-           " is a view of a tensor of shape ", base.shape(),
+  const bool empty = view.numel() == 0 || base.numel() == 0;  // (an empty tensor may have no storage)
+  MD_CHECK(empty || (view.storage() == base.storage() && is_dense(base)), RuntimeError, op, ": the tensor of shape ",
+           view.shape(), " is a view of a tensor of shape ", base.shape(),
            " that has been replaced since the view was taken (by an in-place change of it inside the autograd graph), "
            "or does not lay out its elements densely; use the out-of-place op, or clone() the view first");
   return {view.shape(), view.strides(), view.offset() - base.offset(), base.shape(), base.strides()};
@@ -211,7 +216,17 @@ void record_view_of_base(Tensor& view, const Tensor& base, const PlaceInBase& at
 void refresh_view_history(const Tensor& view) {
   const Tensor base(view.impl()->view_base);
   Tensor v = view;
+  const std::shared_ptr<Node> old = view.grad_fn();
   record_view_of_base(v, base, place_in_base("autograd", view, base));
+  keep_retained(v, old);
+}
+
+Tensor detach_alias(const Tensor& t) {
+  Tensor d = t.detach();
+  const std::shared_ptr<TensorImpl>& base = t.impl()->view_base ? t.impl()->view_base : t.impl_ptr();
+  track_view(*base, d.impl_ptr());
+  d.impl()->alias_of = base;
+  return d;
 }
 
 void copy_slices_(const char* op, Tensor& t, const Tensor& result) {
@@ -220,6 +235,7 @@ void copy_slices_(const char* op, Tensor& t, const Tensor& result) {
            " is a view of a leaf tensor of shape ", base.shape(),
            " that requires grad, which cannot change in place; wrap the update in no_grad()");
   const PlaceInBase at = place_in_base(op, t, base);
+  const std::shared_ptr<Node> old_base_fn = base.grad_fn(), old_fn = t.grad_fn();
   {
     NoGradGuard no_grad;
     write_result_(op, t, result);  // the base and its other views see the new values
@@ -238,6 +254,8 @@ void copy_slices_(const char* op, Tensor& t, const Tensor& result) {
   });
   ++base.impl()->generation;
   record_view_of_base(t, base, at);
+  keep_retained(base, old_base_fn);
+  keep_retained(t, old_fn);
 }
 
 Tensor slice(const Tensor& t, int64_t dim, int64_t start, int64_t stop, int64_t step) {

@@ -337,7 +337,7 @@ bool inplace_in_graph(const Tensor& a, bool operand_grad, const char* inplace_na
 class StandInCopy {
  public:
   StandInCopy(Tensor& a, bool graph) {
-    if (!graph || !(a.impl()->view_base || a.impl()->has_live_views())) return;
+    if (!graph || !(a.impl()->view_base || a.impl()->shares_storage())) return;
     a_ = a;
     saved_ = *a.impl();
     const Tensor copy = clone(a);
@@ -712,7 +712,7 @@ void bind_tensor(py::module_& m) {
           "contiguous", [](const Tensor& t) { return contiguous(t); }, RG())
       .def(
           "clone", [](const Tensor& t) { return clone(t, /*keep_strides=*/true); }, RG())
-      .def("detach", &Tensor::detach)
+      .def("detach", [](const Tensor& t) { return detach_alias(t); })
       .def(
           "detach_",
           [](const py::object& self) {
@@ -865,7 +865,10 @@ void bind_tensor(py::module_& m) {
               MD_CHECK(s.dim() <= t.dim(), ValueError, "copy_: src of shape ", s.shape(),
                        " does not broadcast to the tensor's shape ", t.shape());
               Tensor cast = s.dtype() == t.dtype() ? s : to_dtype(s, t.dtype());
-              rebase_("copy_", t, clone(expand(cast, t.shape())));
+              Tensor value = clone(expand(cast, t.shape()));
+              if (!s.requires_grad())  // t keeps a history that gives its old value a zero gradient, as torch's
+                value = where(zeros(t.shape(), t.dtype(), t.device()), t, value);
+              rebase_("copy_", t, value);
               return t;
             }
             Tensor src = s;

@@ -714,8 +714,8 @@ def repeat(input: Tensor, *sizes) -> Tensor:
     for r, n in zip(sizes, shape):
         interleaved += [1, n] if r != 1 else [n]  # a dim repeated once needs no repeat dim
         expanded += [r, n] if r != 1 else [n]
-    tiled = input.reshape(interleaved).expand(*expanded)
-    return tiled.reshape(out_shape)
+    tiled = input.reshape(interleaved).expand(*expanded).reshape(out_shape)
+    return tiled.clone() if input.numel() == 0 else tiled  # an empty one would be a view of the input
 
 
 _MAX_COPY_DIMS = 8  # the native copy's limit

@@ -334,6 +334,13 @@ class Tensor:
         The number of non-zero elements over ``dim`` (all by default), int64.
         """
     @staticmethod
+    def cross(input, other, dim=None) -> Tensor:
+        """
+        The cross product of the 3-vectors along ``dim`` (the other dims broadcast; both tensors have
+            the same number of dims). Without dim: the first dim of input of size 3, as torch.cross (which
+            warns that this default is deprecated; ``torch.linalg.cross`` uses -1).
+        """
+    @staticmethod
     def cummax(input, dim: int):
         """
         (values, indices): the running maximum along dim and where each came from.
@@ -363,6 +370,12 @@ class Tensor:
         """
     def diff(self, n: int = 1, dim: int = -1, prepend=None, append=None) -> Tensor: ...
     @staticmethod
+    def dist(input, other, p=2) -> Tensor:
+        """
+        The p-norm of ``input - other`` (broadcast): 0-d, for any p (0, inf and -inf included),
+            as ``norm``.
+        """
+    @staticmethod
     def divide(input, other, *, rounding_mode=None) -> Tensor:
         """
         ``input / other``; ``rounding_mode="trunc"`` rounds the quotient toward zero, ``"floor"``
@@ -373,6 +386,11 @@ class Tensor:
     def dot(input, tensor) -> Tensor:
         """
         The inner product of two 1-D tensors of one length.
+        """
+    @staticmethod
+    def dsplit(input, indices_or_sections=None, *, sections=None, indices=None) -> tuple:
+        """
+        ``tensor_split`` along dim 2 of a tensor of 3 or more dims; an int must divide it evenly.
         """
     def fix(self) -> Tensor: ...
     def flip(self, *args, dims=None) -> Tensor:
@@ -402,6 +420,7 @@ class Tensor:
             ``-trunc(a / b)`` for b, as torch's.
         """
     def frac(self) -> Tensor: ...
+    def ger(self, vec2: Tensor) -> Tensor: ...
     @staticmethod
     def heaviside(input, values) -> Tensor:
         """
@@ -419,6 +438,11 @@ class Tensor:
         (hist, bin_edges): counts (or summed ``weight``) of input's elements in the bins, ``bins``
             equal ones over ``range`` (the data's range by default) or the given increasing edges; the last
             bin includes its right edge, as torch's.
+        """
+    @staticmethod
+    def hsplit(input, indices_or_sections=None, *, sections=None, indices=None) -> tuple:
+        """
+        ``tensor_split`` along dim 1 (dim 0 of a 1-D tensor); an int must divide that dim evenly.
         """
     @staticmethod
     def hypot(input, other) -> Tensor:
@@ -440,6 +464,14 @@ class Tensor:
         self with ``value`` (a number or a 0-d tensor, which gets the gradient) in the slices
             ``index`` selects along dim (negative indices count from the end, as torch's).
         """
+    @staticmethod
+    def index_put(input, indices, values, accumulate: bool = False) -> Tensor:
+        """
+        input with ``values`` written (added, with ``accumulate``) at ``input[indices]``: a tuple of
+            int64 index tensors (broadcast together) or float32 0/1 masks for the leading dims; values
+            broadcast to the indexed shape and have input's dtype. Repeated positions: the last write wins
+            (accumulate adds them all), and every value gets the gradient at its position, as torch's.
+        """
     def index_reduce(self, dim: int, index: Tensor, source: Tensor, reduce: str, *, include_self: bool = True):
         """
         The slices of self at ``index`` along dim reduced ("prod", "mean", "amax", "amin") with those
@@ -449,6 +481,11 @@ class Tensor:
     def inner(input, other) -> Tensor:
         """
         The sum of products over the last dims (a product when either is 0-d).
+        """
+    @staticmethod
+    def is_complex(input) -> bool:
+        """
+        False: minidiff has no complex dtypes.
         """
     @staticmethod
     def isclose(input, other, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False) -> Tensor:
@@ -482,6 +519,13 @@ class Tensor:
         """
         The Kronecker product: dims paired from the right (the shorter padded with 1s), sizes
             multiplied.
+        """
+    @staticmethod
+    def kthvalue(input, k: int, dim: int = -1, keepdim: bool = False):
+        """
+        (values, indices): the k-th smallest element of each slice along dim (k from 1; NaN counts as
+            the largest) and its position. Among equal values the position is that of a stable sort; torch's
+            quickselect may pick another of the equal elements.
         """
     @staticmethod
     def ldexp(input, other) -> Tensor:
@@ -567,6 +611,14 @@ class Tensor:
         """
         The product of (N, M) and (M, P) matrices, as torch's: both are 2-D (``matmul`` takes any).
         """
+    @staticmethod
+    def mode(input, dim: int = -1, keepdim: bool = False):
+        """
+        (values, indices): the most frequent value of each slice along dim (the smallest of those
+            tied), and its last position, as torch's CPU kernel gives for short slices (for slices longer
+            than 16, torch's index is that of any of the equal elements; its value is the same). NaNs count
+            as equal to each other here (torch's result for NaN depends on its sort).
+        """
     def moveaxis(self, source, destination) -> Tensor:
         """
         ``input`` with its dims ``source`` (an int or a sequence) at the positions ``destination``,
@@ -576,6 +628,11 @@ class Tensor:
         """
         ``input`` with its dims ``source`` (an int or a sequence) at the positions ``destination``,
             the other dims keeping their order, as torch's (a view: a permute).
+        """
+    @staticmethod
+    def msort(input) -> Tensor:
+        """
+        The values sorted along dim 0 (``sort(input, dim=0).values``).
         """
     def multinomial(self, num_samples: int, replacement: bool = False, *, generator=None) -> Tensor:
         """
@@ -621,6 +678,11 @@ class Tensor:
             one-element int64 tensor), a view, as torch's: a range past the end of the dim raises.
         """
     @staticmethod
+    def narrow_copy(input, dim: int, start: int, length: int) -> Tensor:
+        """
+        ``narrow`` as a new contiguous tensor (not a view).
+        """
+    @staticmethod
     def negative(input) -> Tensor: ...
     def nonzero(self, *, as_tuple: bool = False):
         """
@@ -662,6 +724,13 @@ class Tensor:
         ``a % b`` with the sign of b (Python's and torch's ``remainder``), exact. Its gradient is 1
             for a and ``-(a // b)`` for b, as torch's.
         """
+    @staticmethod
+    def renorm(input, p, dim: int, maxnorm) -> Tensor:
+        """
+        Each slice along ``dim`` whose p-norm (over the other dims) exceeds ``maxnorm`` scaled to
+            that norm (``maxnorm / (norm + 1e-7)``), the others unchanged; the gradient includes the
+            norm's, as torch's.
+        """
     def repeat(self, *sizes) -> Tensor:
         """
         Tiles the tensor ``sizes[i]`` times along each dim, as torch's ``repeat``.
@@ -702,6 +771,11 @@ class Tensor:
             One deliberate difference: with ``include_self=False`` a self element left out of its slot is
             not counted as a tie (torch counts it when it equals the result, so the src elements get only
             part of the gradient and the rest is lost).
+        """
+    @staticmethod
+    def select(input, dim: int, index: int) -> Tensor:
+        """
+        The slice at ``index`` along ``dim``, that dim removed: a view, as torch's.
         """
     @staticmethod
     def sgn(input) -> Tensor:
@@ -755,6 +829,14 @@ class Tensor:
         ``gather`` with input and indices broadcast together apart from dim (negative indices count
             from the end, as torch's); with dim None, of the flattened tensors (indices in [0, numel)).
         """
+    @staticmethod
+    def tensor_split(
+        input, indices_or_sections=None, dim: int = 0, *, sections=None, indices=None, tensor_indices_or_sections=None
+    ) -> tuple:
+        """
+        Views of input split along dim into ``sections`` nearly equal pieces (an int) or at the given
+            indices (a sequence, or an int64 tensor: 0-d for sections, 1-d for indices), as torch's.
+        """
     def topk(self, k: int, dim: int = -1, largest: bool = True, sorted: bool = True): ...
     @staticmethod
     def trace(input) -> Tensor:
@@ -794,6 +876,11 @@ class Tensor:
     def vdot(input, other) -> Tensor:
         """
         The inner product of two 1-D tensors of one length (real tensors: ``dot``).
+        """
+    @staticmethod
+    def vsplit(input, indices_or_sections=None, *, sections=None, indices=None) -> tuple:
+        """
+        ``tensor_split`` along dim 0 of a tensor of 2 or more dims; an int must divide it evenly.
         """
     @staticmethod
     def xlogy(input, other) -> Tensor:
@@ -925,6 +1012,11 @@ class Tensor:
     def addmv_(self, *args, **kwargs):
         """
         In place: ``addmv(self, ...)`` written into self.
+        """
+    def apply_(self, callable) -> Tensor:
+        """
+        ``callable(v)`` for each element (a Python float, or int for int64), written into self; CPU
+            only, and refused for a tensor that requires grad, as torch's.
         """
     def arccos_(self, *args, **kwargs):
         """
@@ -1062,6 +1154,10 @@ class Tensor:
     def cuda(self) -> Tensor: ...
     def cumprod(self, dim: typing.SupportsInt | typing.SupportsIndex) -> Tensor: ...
     def cumsum(self, dim: typing.SupportsInt | typing.SupportsIndex) -> Tensor: ...
+    def cumsum_(self, *args, **kwargs):
+        """
+        In place: ``cumsum(self, ...)`` written into self.
+        """
     def data_ptr(self) -> int: ...
     def deg2rad_(self, *args, **kwargs):
         """
@@ -1181,6 +1277,10 @@ class Tensor:
         """
         In place: ``index_fill(self, ...)`` written into self.
         """
+    def index_put_(self, *args, **kwargs):
+        """
+        In place: ``index_put(self, ...)`` written into self.
+        """
     def index_reduce_(self, *args, **kwargs):
         """
         In place: ``index_reduce(self, ...)`` written into self.
@@ -1189,6 +1289,15 @@ class Tensor:
     def int(self, *args, **kwargs): ...
     def is_contiguous(self) -> bool: ...
     def is_floating_point(self): ...
+    def is_pinned(self, device=None) -> bool:
+        """
+        False: minidiff never page-locks memory.
+        """
+    def is_shared(self) -> bool:
+        """
+        False for a CPU tensor (its memory is the process's own, as a new torch tensor's); True on
+            CUDA, as torch reports for CUDA storage.
+        """
     def item(self) -> typing.Any: ...
     def ldexp_(self, *args, **kwargs):
         """
@@ -1221,12 +1330,25 @@ class Tensor:
         """
     def log_normal_(self, mean: float = 1.0, std: float = 2.0, *, generator=None) -> Tensor: ...
     def log_softmax(self, dim=None): ...
+    def logical_not_(self, *args, **kwargs):
+        """
+        In place: ``logical_not(self, ...)`` written into self.
+        """
     def logit_(self, *args, **kwargs):
         """
         In place: ``logit(self, ...)`` written into self.
         """
     def long(self): ...
     def lt(self, other): ...
+    def map_(self, tensor: Tensor, callable) -> Tensor:
+        """
+        ``callable(a, b)`` for each element a of self and b of ``tensor`` (broadcast to self's
+            shape, same dtype), written into self; CPU only, refused where either requires grad.
+        """
+    def masked_fill_(self, *args, **kwargs):
+        """
+        In place: ``masked_fill(self, ...)`` written into self.
+        """
     def masked_scatter_(self, *args, **kwargs):
         """
         In place: ``masked_scatter(self, ...)`` written into self.
@@ -1273,6 +1395,12 @@ class Tensor:
     def numel(self) -> int: ...
     def numpy(self) -> numpy.ndarray[typing.Any, numpy.dtype[typing.Any]]: ...
     def permute(self, *args) -> Tensor: ...
+    def pin_memory(self, device=None) -> Tensor:
+        """
+        torch pins CPU memory for an accelerator: without CUDA this raises, as torch without an
+            accelerator does; with CUDA it returns a contiguous CPU copy (minidiff does not page-lock it,
+            and ``is_pinned()`` stays False). A CUDA tensor cannot be pinned.
+        """
     def pow(self, arg0: typing.Any) -> typing.Any: ...
     def pow_(self, *args, **kwargs):
         """
@@ -1309,6 +1437,10 @@ class Tensor:
         """
         In place: ``remainder(self, ...)`` written into self.
         """
+    def renorm_(self, *args, **kwargs):
+        """
+        In place: ``renorm(self, ...)`` written into self.
+        """
     def requires_grad_(self, requires_grad: bool = True) -> typing.Any: ...
     def reshape(self, *args) -> Tensor: ...
     def reshape_as(self, other): ...
@@ -1337,6 +1469,11 @@ class Tensor:
     def sgn_(self, *args, **kwargs):
         """
         In place: ``sgn(self, ...)`` written into self.
+        """
+    def share_memory_(self) -> Tensor:
+        """
+        self, unchanged: minidiff's storage cannot be moved to shared memory, so unlike torch's the
+            elements are not shared with processes started afterwards (``is_shared()`` stays False).
         """
     def short(self, *args, **kwargs): ...
     def sigmoid(self) -> Tensor: ...
@@ -1416,6 +1553,14 @@ class Tensor:
     def transpose(
         self, arg0: typing.SupportsInt | typing.SupportsIndex, arg1: typing.SupportsInt | typing.SupportsIndex
     ) -> Tensor: ...
+    def tril_(self, *args, **kwargs):
+        """
+        In place: ``tril(self, ...)`` written into self.
+        """
+    def triu_(self, *args, **kwargs):
+        """
+        In place: ``triu(self, ...)`` written into self.
+        """
     def true_divide_(self, *args, **kwargs):
         """
         In place: ``true_divide(self, ...)`` written into self.
@@ -1430,6 +1575,13 @@ class Tensor:
             ``t.type(dtype)``: ``t.to(dtype)`` (a dtype or one of those names).
         """
     def type_as(self, other): ...
+    def unfold(self, dimension: int, size: int, step: int) -> Tensor:
+        """
+        All windows of ``size`` elements along ``dimension``, ``step`` apart, in a new last dim (that
+            dim's length becomes the window count), as torch's. A view (as_strided) unless autograd records
+            it and the windows overlap or the input is not contiguous: then a copy gathered with
+            index_select, whose gradient sums over the windows that share an element, as torch's.
+        """
     def uniform_(
         self,
         a: typing.SupportsFloat | typing.SupportsIndex = 0.0,
