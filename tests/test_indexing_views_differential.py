@@ -330,10 +330,19 @@ def _key_of(read):
     return read(Recorder(), None)
 
 
-def test_several_bools_in_a_key_are_refused_clearly():
+@pytest.mark.parametrize(
+    "key",
+    ["True, ..., False", "True, True", "0, True, True, 1", "True, 0, True", "1:, False, False", "True, ..., True",
+     "None, True, 1, True"],
+)  # fmt: skip
+def test_several_bools_in_a_key_as_torch(key):
+    _check(lambda x, L: eval(f"x[{key}]", {"x": x}), grad="False" not in key)
+
+
+def test_bools_with_index_lists_are_refused_clearly():
     x = md.tensor(_data(SHAPE))
-    with pytest.raises(IndexError, match="more than one True/False"):
-        x[True, ..., False]
+    with pytest.raises(IndexError, match="several True/False with index lists"):
+        x[True, [0, 1], True]
     with pytest.raises(IndexError, match="False together with index lists"):
         x[False, [0, 1]]
 

@@ -146,7 +146,7 @@ Tensor conv_transpose2d(const Tensor& x, const Tensor& weight, const Tensor& bia
   const int64_t H = x.shape()[2], W = x.shape()[3];
   const int64_t Ho = (H - 1) * stride.first - 2 * padding.first + weight.shape()[2] + output_padding.first;
   const int64_t Wo = (W - 1) * stride.second - 2 * padding.second + weight.shape()[3] + output_padding.second;
-  MD_CHECK(Ho > 0 && Wo > 0, ValueError, op, ": input of shape ", x.shape(), " with weight of shape ", weight.shape(),
+  MD_CHECK(Ho >= 0 && Wo >= 0, ValueError, op, ": input of shape ", x.shape(), " with weight of shape ", weight.shape(),
            " and padding (", padding.first, ", ", padding.second, ") gives an output of size (", Ho, ", ", Wo, ")");
   // The convolution whose input gradient this is: input (N, C_out, Ho, Wo), weight (C_in, C_out,
   // R, S) read as (K, C, R, S), output (N, C_in, H, W).

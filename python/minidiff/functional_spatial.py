@@ -431,7 +431,7 @@ def _conv_transpose2d_composed(input, weight, bias, stride, padding, output_padd
     size = tuple(x.shape[2:])
     full = tuple((i - 1) * s + d * (k - 1) + 1 for i, s, d, k in zip(size, steps, dil, weight.shape[2:]))
     out_size = tuple(f - 2 * p + e for f, p, e in zip(full, pads, extra))
-    if min(out_size) < 1:
+    if min(out_size) < 0:  # an empty output is torch's
         raise ValueError(
             f"{op}: input of shape {tuple(input.shape)} with weight {tuple(weight.shape)}, stride={steps}, "
             f"padding={pads}, output_padding={extra}, dilation={dil} gives output size {out_size}"

@@ -641,8 +641,15 @@ def _torch_key(key):
     ):
         return key  # the common keys
     key = tuple(bool(_bool_values(k)) if _is_scalar_mask(k) else k for k in key)  # a 0-d mask is a bool
-    if sum(isinstance(k, bool) for k in key) > 1:  # torch broadcasts them together as 0-d masks
-        raise IndexError(f"tensor indexing: more than one True/False in the key {key!r} is not supported")
+    where = [i for i, k in enumerate(key) if isinstance(k, bool)]
+    if len(where) > 1:  # torch reads them as 0-d masks broadcast together: one new dim, of size 1 if all are True
+        if any(_is_mask(k) or _is_index_array(k) for k in key):
+            raise IndexError(f"tensor indexing: several True/False with index lists or tensors in {key!r}")
+        together = all(key[i] for i in where)
+        adjacent = where[-1] - where[0] == len(where) - 1
+        rest = [k for k in key if not isinstance(k, bool)]
+        at = where[0] if adjacent else 0  # apart, the new dim comes first, as torch's advanced indices
+        key = tuple(rest[:at] + [together] + rest[at:])
     out, falses, ellipsis, bools = [], [], False, False
     for k in key:
         if k is Ellipsis:
