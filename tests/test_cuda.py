@@ -983,3 +983,51 @@ def test_hooks_and_copy_in_the_graph_on_the_device():
     model.down_blocks[0].resnets[0].norm1.register_forward_hook(lambda m, a, o: seen.append(o.device))
     model(md.zeros((1, 1, 8, 8), device=DEV), md.tensor([3], dtype="int64", device=DEV))
     assert len(seen) == 1 and str(seen[0]).startswith(DEV)
+
+
+def test_views_and_in_place_changes_through_them_match_the_cpu():
+    # the fourteenth session's engine: in-place through views (copy_slices), diagonal/as_strided
+    # views, detach aliases, amax ties, fill_ in the graph, a transposed clone's strides
+    r = rng(72)
+    x, w = randn(r, 4, 5), randn(r, 5)
+
+    def fn(x, w):
+        h = x * 1.5
+        h[:, 1].mul_(w[:4])
+        h.diagonal().add_(1.0)
+        old = h[2]
+        h[3] = w
+        t = (h * 1.0).t().clone()
+        t[0].clamp_(-0.5, 0.5)
+        h[0, :2].fill_(0.25)
+        return (h + old.unsqueeze(0)) * t.t() + h.as_strided((4, 2), (5, 2), 1).sum()
+
+    check(fn, [x, w], rtol=1e-5, atol=1e-6)
+    a = np.array([[1.0, 3.0, 3.0], [2.0, 2.0, 0.0]], np.float32)
+    check(lambda t: t.amax(1) * t.amin(0).sum(), [a], rtol=1e-6, atol=1e-6)
+    b = md.ones(3, device=DEV)
+    d = b.detach()
+    b.mul_(md.tensor([2.0], device=DEV, requires_grad=True))
+    np.testing.assert_array_equal(d.numpy(), [2.0, 2.0, 2.0])
+
+
+def test_custom_function_on_the_device():
+    class Cube(md.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return x * x * x
+
+        @staticmethod
+        def backward(ctx, g):
+            (x,) = ctx.saved_tensors
+            return 3 * x * x * g
+
+    check(lambda t: Cube.apply(t) * 2.0, [randn(rng(73), 3, 7)], rtol=1e-5, atol=1e-6)
+
+
+def test_dilated_and_grouped_convolutions_match_the_cpu():
+    r = rng(74)
+    x, w, wt = randn(r, 2, 4, 9, 9), randn(r, 6, 2, 3, 3, scale=0.3), randn(r, 4, 3, 3, 3, scale=0.3)
+    check(lambda a, b: F.conv2d(a, b, padding=2, dilation=2, groups=2), [x, w], rtol=1e-4, atol=1e-5)
+    check(lambda a, b: F.conv_transpose2d(a, b, stride=2, dilation=2, groups=2), [x, wt], rtol=1e-4, atol=1e-5)
