@@ -317,6 +317,19 @@ void write_result_(const char* op, Tensor& t, const Tensor& result) {
   store_into(op, t, result);
 }
 
+void adopt_(Tensor& t, const Tensor& src) {
+  TensorImpl* dst = t.impl();
+  const TensorImpl* from = src.impl();
+  dst->storage = from->storage;
+  dst->shape = from->shape;
+  dst->strides = from->strides;
+  dst->offset = from->offset;
+  dst->dtype = from->dtype;
+  dst->grad_fn = from->grad_fn;
+  dst->requires_grad = from->requires_grad;
+  dst->version = from->version;
+}
+
 void rebase_(const char* op, Tensor& t, const Tensor& result) {
   MD_CHECK(t.defined(), ValueError, op, ": tensor is undefined");
   MD_CHECK(!(t.requires_grad() && t.is_leaf()), RuntimeError, op,
@@ -344,16 +357,7 @@ void rebase_(const char* op, Tensor& t, const Tensor& result) {
   // the saved copies of t that nodes hold are separate handles of the old storage, so they keep
   // the values their backward needs
   const std::shared_ptr<Node> old = t.grad_fn();
-  TensorImpl* dst = t.impl();
-  const TensorImpl* src = result.impl();
-  dst->storage = src->storage;
-  dst->shape = src->shape;
-  dst->strides = src->strides;
-  dst->offset = src->offset;
-  dst->dtype = src->dtype;
-  dst->grad_fn = src->grad_fn;
-  dst->requires_grad = src->requires_grad;
-  dst->version = src->version;  // the saved copies of the old value keep the old counter
+  adopt_(t, result);  // the saved copies of the old value keep the old counter
   keep_retained(t, old);
 }
 

@@ -51,6 +51,8 @@ void write_result_(const char* op, Tensor& t, const Tensor& result);
 // t takes result's value and autograd history (same shape) without writing into t's storage:
 // an in-place op on a tensor inside the autograd graph. Views of t keep the old values.
 void rebase_(const char* op, Tensor& t, const Tensor& result);
+// t's handle takes src's memory, geometry, dtype, version counter and history (rebase_'s swap).
+void adopt_(Tensor& t, const Tensor& src);
 // rebase_ of a view (what a view op returned): result's values are written into the view's
 // elements, its base takes a history that routes the gradient of those elements to result (and of
 // the others to its old history), and the view's history is a view of the base's, as torch's.

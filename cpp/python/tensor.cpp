@@ -340,17 +340,8 @@ class StandInCopy {
     if (!graph || !(a.impl()->view_base || a.impl()->shares_storage())) return;
     a_ = a;
     saved_ = *a.impl();
-    const Tensor copy = clone(a);
-    TensorImpl* i = a.impl();
-    const TensorImpl* c = copy.impl();
-    i->storage = c->storage;
-    i->shape = c->shape;
-    i->strides = c->strides;
-    i->offset = c->offset;
-    i->version = c->version;
-    i->grad_fn = c->grad_fn;
-    i->requires_grad = c->requires_grad;
-    i->view_base = nullptr;
+    adopt_(a, clone(a));
+    a.impl()->view_base = nullptr;
   }
   ~StandInCopy() {
     if (a_.defined()) *a_.impl() = saved_;
