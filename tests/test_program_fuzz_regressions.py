@@ -367,3 +367,54 @@ def test_old_views_and_hooks_through_an_in_place_change_of_the_base():
         out.append([g.numpy() for g in lib.autograd.grad(loss, [x, y])] + [w.detach().numpy(), u.detach().numpy()])
     for a, b in zip(*out):
         np.testing.assert_allclose(a, b, rtol=1e-5)
+
+
+def _in_place_after(lib, op):
+    x = lib.tensor(np.array([[0.5, 1.0], [2.0, -1.0]], np.float32), requires_grad=True)
+    y = x * 2
+    i = lib.tensor(np.array([0]))
+    if op == "index_put_":
+        y.index_put_((i,), lib.tensor(-0.25))
+    elif op == "put_":
+        y.put_(i, lib.tensor([5.0]))
+    elif op == "index_fill_":
+        y.index_fill_(0, i, 1.0)
+    else:
+        y.scatter_(0, lib.tensor(np.array([[0, 1]])), lib.ones(1, 2))
+    y.mul_(2)  # minidiff: "the tensor is a view ('view') inside the autograd graph whose base is not known"
+    (y * lib.tensor([[1.0, 2.0], [3.0, 4.0]])).sum().backward()
+    return y.detach().numpy(), x.grad.numpy()
+
+
+@pytest.mark.parametrize("op", ["index_put_", "put_", "index_fill_", "scatter_"])
+def test_in_place_op_after_an_indexed_write(op):
+    got, want = _in_place_after(md, op), _in_place_after(torch, op)
+    for a, b in zip(got, want):
+        np.testing.assert_allclose(a, b)
+
+
+def test_copy_from_a_source_that_requires_grad_keeps_the_overwritten_history():
+    out = []
+    for lib in (md, torch):
+        x = lib.tensor(np.ones(3, np.float32), requires_grad=True)
+        s = lib.tensor(np.float32(2.0), requires_grad=True)
+        y = x * 2
+        y.copy_(s * 3)
+        (y * lib.tensor([1.0, 2.0, 3.0])).sum().backward()
+        out.append((x.grad, s.grad))
+    assert out[0][0] is not None  # minidiff: None
+    np.testing.assert_allclose(out[0][0].numpy(), out[1][0].numpy())
+    np.testing.assert_allclose(out[0][1].numpy(), out[1][1].numpy())
+
+
+@pytest.mark.parametrize("view", ["expand", "unsqueeze_expand"])
+def test_expanded_view_of_a_base_changed_in_place(view):
+    grads = []
+    for lib in (md, torch):
+        x = lib.tensor(np.array([1.0, 2.0, 3.0], np.float32), requires_grad=True)
+        b = x * 1
+        e = b.expand(2, 3) if view == "expand" else b[None].expand(2, 3)
+        b.mul_(2)
+        (e * lib.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])).sum().backward()
+        grads.append(x.grad.numpy())
+    np.testing.assert_allclose(grads[0], grads[1])

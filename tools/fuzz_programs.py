@@ -115,6 +115,14 @@ class Program:
                 out.append(f"grads = L.autograd.grad(loss, {inputs}, allow_unused=True)")
             else:
                 out.append("loss.backward()")
+            if self.mode == "accum":
+                out.append("with L.no_grad():")
+                out.append(f"    for _p in [{', '.join(_params(self))}]:")
+                out.append("        if _p.grad is not None:")
+                out.append("            _p.sub_(0.1 * _p.grad)")
+                out += [line for i, line in enumerate(self.lines) if not _rg_leaf(self, i)]
+                out.append(f"loss = {terms}")
+                out.append("loss.backward()")
         return "\n".join(out)
 
     def _shape_hint(self, name):
@@ -244,28 +252,37 @@ def _snap(v):
     return ("tensor", tuple(v.shape), name, bool(v.requires_grad), np.asarray(vals, np.float64))
 
 
-def execute(prog: Program, libname: str, libs=None) -> Outcome:
-    libs = libs or _libs()
-    L = libs[libname]
-    ns = _namespace(L)
-    for k, v in prog.arrays.items():
-        ns[k] = v.astype(np.float64) if (libname == "torch64" and v.dtype == np.float32) else v
-    o = Outcome()
+def _rg_leaf(prog, i):
+    """True if line i makes a leaf that requires grad (kept, not made again, in an "accum" program's 2nd pass)."""
+    return prog.tags[i] == "leaf" and "requires_grad=True" in prog.lines[i]
+
+
+def _params(prog):
+    """The leaves an "accum" program updates under no_grad between its two backward passes."""
+    return [n for n in grad_names(prog) if n.startswith("x")]
+
+
+def _run_pass(prog, ns, o, L, libname, second=False):
+    """Runs the lines (in the 2nd pass of an "accum" program, all but the leaves that require grad) and the
+    backward; False if something raised (recorded in o)."""
+    sfx = "2" if second else ""
     for i, line in enumerate(prog.lines):
+        if second and _rg_leaf(prog, i):
+            continue
         try:
             exec(line, ns)
         except Exception as e:  # noqa: BLE001 - which line raises, and what, is compared
-            o.raised = ("forward", i, type(e).__name__, str(e)[:300])
-            return o
+            o.raised = ("forward" + sfx, i, type(e).__name__, str(e)[:300])
+            return False
         v = ns.get(prog.defs[i])
         o.steps.append(_snap(v))
-        if hasattr(v, "shape"):
+        if hasattr(v, "shape") and not second:
             o.shapes[prog.defs[i]] = tuple(v.shape)
     try:  # reading requires_grad of an old view refreshes its history, which may raise
         outs = [n for n in prog.outputs if hasattr(ns.get(n), "requires_grad") and ns[n].requires_grad]
     except Exception as e:  # noqa: BLE001
-        o.raised = ("backward", len(prog.lines), type(e).__name__, str(e)[:300])
-        return o
+        o.raised = ("backward" + sfx, len(prog.lines), type(e).__name__, str(e)[:300])
+        return False
     outs = [n for n in outs if str(ns[n].dtype).split(".")[-1] in ("float32", "float64")]
     if outs:
         dtype = np.float64 if libname == "torch64" else np.float32
@@ -283,7 +300,32 @@ def execute(prog: Program, libname: str, libs=None) -> Outcome:
             else:
                 loss.backward()
         except Exception as e:  # noqa: BLE001
-            o.raised = ("backward", len(prog.lines), type(e).__name__, str(e)[:300])
+            o.raised = ("backward" + sfx, len(prog.lines), type(e).__name__, str(e)[:300])
+            return False
+    return True
+
+
+def execute(prog: Program, libname: str, libs=None) -> Outcome:
+    libs = libs or _libs()
+    L = libs[libname]
+    ns = _namespace(L)
+    for k, v in prog.arrays.items():
+        ns[k] = v.astype(np.float64) if (libname == "torch64" and v.dtype == np.float32) else v
+    o = Outcome()
+    if not _run_pass(prog, ns, o, L, libname):
+        return o
+    if prog.mode == "accum":
+        # an optimizer-free parameter update under no_grad, then the program again into the same leaves: their
+        # .grad accumulates the two backward passes
+        try:
+            with L.no_grad():
+                for n in _params(prog):
+                    if n in ns and getattr(ns[n], "grad", None) is not None:
+                        ns[n].sub_(0.1 * ns[n].grad)
+        except Exception as e:  # noqa: BLE001
+            o.raised = ("update", len(prog.lines), type(e).__name__, str(e)[:300])
+            return o
+        if not _run_pass(prog, ns, o, L, libname, second=True):
             return o
     for name in grad_names(prog):
         if name in ns and name not in o.grads and hasattr(ns[name], "grad"):
@@ -358,22 +400,32 @@ def _none(g):
 
 INPLACE = ("add_", "mul_", "clamp_", "iadd", "setitem", "setitem_adv", "setitem_mask", "detach_inplace",
            "view_inplace", "plain_write", "multi_view_inplace", "base_change", "old_view_inplace", "view_del",
-           "hook_base")  # fmt: skip
+           "hook_base", "index_put_", "masked_fill_", "cumsum_", "tril_", "triu_", "layer_inplace",
+           "cat_inplace")  # fmt: skip
 
 
 def compare(prog, om: Outcome, ot: Outcome, o64: Outcome | None):
     """None if minidiff agrees with torch, else (kind, tag, description)."""
     n = min(len(om.steps), len(ot.steps))
+    second = [i for i in range(len(prog.lines)) if not _rg_leaf(prog, i)]  # the lines of an accum's 2nd pass
     for i in range(n):
         c64 = o64.steps[i] if o64 is not None and len(o64.steps) > i else None
-        d = _cmp_snap(om.steps[i], ot.steps[i], c64, f"line {i} ({prog.tags[i]})")
+        j = i if i < len(prog.lines) else second[i - len(prog.lines)]
+        where = f"line {j} ({prog.tags[j]})" + (" of the 2nd pass" if i >= len(prog.lines) else "")
+        d = _cmp_snap(om.steps[i], ot.steps[i], c64, where)
         if d:
-            return ("forward", prog.tags[i], d)
-    if ot.raised and ot.raised[0] == "backward" and not om.raised and "modified by an inplace" in ot.raised[3]:
+            return ("forward", prog.tags[j], d)
+    if ot.raised and ot.raised[0].startswith("backward") and not om.raised and "modified by an inplace" in ot.raised[3]:
         # documented (README): an in-place change inside the graph makes the tensor take the result and its
         # history, so minidiff's backward works where torch's refuses
         in_graph = [s for s, t in zip(ot.steps, prog.tags) if t in INPLACE and s[0] == "tensor" and s[3]]
         if in_graph:
+            return None
+    if om.raised and not ot.raised and "saved for its gradient was modified" in om.raised[3]:
+        # sdpa: the fused kernel saves its output, as torch's CUDA flash/efficient kernels do (torch's CPU math
+        # path, the oracle here, does not), and the composed one saves k and v themselves where torch's math
+        # path saves scaled copies: an in-place change of either makes backward raise
+        if "'scaled_dot_product_attention' saved" in om.raised[3] or any("scaled_dot_product" in x for x in prog.lines):
             return None
     if (om.raised is None) != (ot.raised is None) or (om.raised and om.raised[:2] != ot.raised[:2]):
 
@@ -444,6 +496,7 @@ class Gen:
         # reshape/flatten/contiguous results whose aliasing depends on the memory layout of an elementwise
         # result (torch keeps its input's strides, minidiff makes it contiguous), and their sources
         self.noinplace: set[str] = set()
+        self.layout_roots: set[str] = set()  # bases of such reshape/flatten results
         self.plain_storage: set[str] = set()  # leaves, their views and clones: storage laid out alike in both
         self.done = False
         self.dirty = False  # a rejected line ran in torch: the namespace must be rebuilt
@@ -570,6 +623,7 @@ class Gen:
                 if tag in LAYOUT_VIEWS and src and not self.ns[src[0]].is_contiguous():
                     self.noinplace.add(var)
                     self.noinplace.update(src)
+                    self.layout_roots.add(self.root.get(src[0], src[0]))  # nor on its base, through any alias
             elif kind == "fresh":
                 self.fresh.add(var)
         return True
@@ -1248,7 +1302,7 @@ def _torch_quirk(g, v):
     torch may call it a leaf that requires grad and refuse to change it in place (depending on whether its
     grad_fn was looked at in between); minidiff changes it (and its base) as any view."""
     r = g.root.get(v)
-    return r is not None and not g.view_rg[v] and bool(g.ns[r].requires_grad)
+    return r is not None and r in g.ns and not g.view_rg[v] and bool(g.ns[r].requires_grad)
 
 
 def _recent(g, cands):
@@ -1259,6 +1313,7 @@ def _recent(g, cands):
 def _inplace_targets(g, err_p=0.06):
     """Tensors an in-place op may change; now and then one torch refuses (a leaf that requires grad)."""
     cands = [v for v in g.vars if v not in g.noinplace and hasattr(g.ns.get(v), "is_leaf") and not _torch_quirk(g, v)]
+    cands = [v for v in cands if v not in g.layout_roots and g.root.get(v, v) not in g.layout_roots]
     ok = [v for v in cands if not _leafish(g, v)]
     if cands and (not ok or g.coin(err_p)):
         return cands
@@ -1789,6 +1844,396 @@ for _n in ["retain_grad", "register_hook"]:
 OPS["function"] = (5.0, lambda g: op_function(g, "function"))
 
 
+# ---- diffusion-model code: new Tensor methods, layers with in-place changes of their results, resampling and
+# padding modes, embeddings, losses, float masks, cat/stack of views, reductions over several dims
+
+
+def _distinct_along(t, d):
+    """True if no two elements of t along dim d are equal (kthvalue/mode/sort pick one of equal elements)."""
+    if t.numel() == 0 or t.ndim == 0:
+        return True
+    s = t.sort(dim=d).values
+    return bool((s.diff(dim=d).abs() > 1e-3).all()) if t.shape[d] > 1 else True
+
+
+def op_method(g, name):
+    """Tensor methods added for diffusion code (out of place; select/unfold/tensor_split are views)."""
+    a = g.pick(lambda t: t.ndim >= 1 or name in ("dist", "renorm_"))
+    t = g.t(a)
+    nd = t.ndim
+    d = g.ri(-nd, nd - 1) if nd else 0
+    n = t.shape[d] if nd else 1
+    kind, noinplace = "fresh", False
+    if name == "select":
+        if n == 0:
+            raise Reject
+        e, kind = g.choice([f"{a}.select({d}, {g.ri(-n, n - 1)})", f"L.select({a}, {d}, {g.ri(-n, n - 1)})"]), "view"
+    elif name == "unfold":
+        if n == 0:
+            raise Reject
+        e, kind = f"{a}.unfold({d}, {g.ri(1, n)}, {g.ri(1, 3)})", "view"
+    elif name == "tensor_split":
+        sec = g.choice([str(g.ri(1, 4)), f"[{g.ri(0, 2)}, {g.ri(1, 4)}]", f"({g.ri(0, 3)},)"])
+        j = g.ri(0, 1)
+        e = g.choice([f"{a}.tensor_split({sec}, {d})[{j}]", f"L.tensor_split({a}, {sec}, dim={d})[-1]"])
+        kind, noinplace = "view", True
+    elif name in ("kthvalue", "kthvalue_idx"):
+        if n == 0 or not _distinct_along(t, d):
+            raise Reject
+        kd = g.coin(0.4)
+        k = g.ri(1, n)
+        e = f"{a}.kthvalue({k}, {d}, keepdim={kd})" + ("[0]" if name == "kthvalue" else ".indices * 1.5")
+        if g.coin(0.3) and name == "kthvalue":
+            e = f"L.kthvalue({a}, {k}, dim={d}).values"
+    elif name == "mode":
+        if n == 0:
+            raise Reject
+        if g.coin(0.5):
+            if not _distinct_along(t, d):
+                raise Reject
+            e = f"{a}.mode({d}, keepdim={g.coin(0.4)})[0]"
+        else:  # repeated values: only the value is defined, a constant for the gradient
+            e = f"L.mode(({a}.detach() * 2).round(), {d})[0] + {a}.sum({d})"
+    elif name == "renorm_":
+        if nd < 1 or t.numel() == 0:
+            raise Reject
+        p = g.choice([1, 2, 3])
+        mx = g.choice([0.5, 1.0, 2.0])
+        norms = t.transpose(0, d).reshape(t.shape[d], -1).norm(p=p, dim=1)
+        if float((norms - mx).abs().min()) < 1e-2 or float(norms.min()) < 0.05:
+            raise Reject
+        if p == 1 and not _away(t, 1e-3):
+            raise Reject
+        e = f"{a}.renorm({p}, {d}, {mx})" if g.coin(0.6) else f"L.renorm({a}, p={p}, dim={d}, maxnorm={mx})"
+    elif name == "dist":
+        b = _operand(g, tuple(t.shape), t)
+        if b[0] in "-0123456789":
+            b = f"L.tensor({float(b)})"  # (an int64 operand: minidiff's dist takes floats only)
+        diff = (t - g.ns[b].detach()) if b in g.ns else t
+        p = g.choice([2, 1, 3, 2.5])
+        if diff.numel() and (float(diff.abs().min()) < 1e-2 or float(diff.norm()) < 0.1):
+            raise Reject
+        e = f"L.dist({a}, {b}, {p})" if g.coin(0.5) else f"{a}.dist({b}, p={p})"
+    elif name == "cross":
+        dims = [i for i, s in enumerate(t.shape) if s == 3]
+        if not dims:
+            raise Reject
+        d = g.choice(dims)
+        b = _operand(g, tuple(t.shape), t)
+        if b[0] in "-0123456789" or tuple(g.ns[b].shape)[d - nd :][:1] != (3,):
+            b = g.leaf(tuple(t.shape))
+        e = f"L.cross({a}, {b}, dim={d})" if g.coin(0.5) else f"{a}.cross({b}, dim={d - nd})"
+    else:
+        raise AssertionError(name)
+    ok = g.emit(e, name, kind=kind, src=(a,))
+    if noinplace and g.p.defs[-1] in g.vars:
+        g.noinplace.add(g.p.defs[-1])
+    return ok
+
+
+def op_method_inplace(g, name):
+    """index_put_, masked_fill_, cumsum_, tril_/triu_ on an intermediate (or a view of one)."""
+    a = _recent(g, _inplace_targets(g))
+    t = g.t(a)
+    if _overlapping(g.ns[a]):
+        raise Reject
+    nd = t.ndim
+    if name == "index_put_":
+        if nd == 0 or t.shape[0] == 0:
+            raise Reject
+        idx = f"L.tensor({g.index_array((g.ri(1, 3),), t.shape[0])})"
+        if g.coin(0.5):
+            val = g.choice(["L.tensor(-0.25)", g.leaf(tuple(t.shape[1:]))])
+            e = f"{a}.index_put_(({idx},), {val}, accumulate=True)"
+        else:  # duplicates: torch leaves which value wins unspecified, so the value is the same for all
+            val = g.choice(["L.tensor(0.75)", g.leaf(tuple(t.shape[1:]))]) if g.coin(0.5) else "L.tensor(0.75)"
+            e = f"{a}.index_put_(({idx},), {val})"
+            if val != "L.tensor(0.75)":
+                e = e.replace(idx, f"L.tensor(np.array([{g.ri(-t.shape[0], t.shape[0] - 1)}]))")
+    elif name == "masked_fill_":
+        if not _away(t - 0.3, 1e-3):
+            raise Reject
+        val = g.choice(["-1.5", "0.0", "L.tensor(2.0)", g.leaf((), requires_grad=True)])
+        mask = g.choice([f"{a} > 0.3", f"{a}.detach() > 0.3"])
+        others = [v for v in g.vars if g.t(v).ndim <= nd and _broadcastable(g, tuple(t.shape), tuple(g.t(v).shape))]
+        if others and g.coin(0.3):
+            o = g.choice(others)
+            if tuple(g.torch.broadcast_shapes(tuple(t.shape), tuple(g.t(o).shape))) == tuple(t.shape) and _away(
+                g.t(o), 1e-3
+            ):
+                mask = f"{o} < 0"
+        e = f"{a}.masked_fill_({mask}, {val})"
+    elif name == "cumsum_":
+        if nd == 0:
+            raise Reject
+        e = f"{a}.cumsum_({g.ri(-nd, nd - 1)})"
+    elif name in ("tril_", "triu_"):
+        if nd < 2:
+            raise Reject
+        e = f"{a}.{name}({g.ri(-1, 1)})"
+    else:
+        raise AssertionError(name)
+    ok = g.emit(f"{e}; @VAR = {a}", name, kind="alias", src=(a,))
+    g.viewed.add(a)
+    g.viewed.add(g.p.defs[-1])
+    return ok
+
+
+def op_layer_then_inplace(g, name):
+    """A normalization/activation/attention result (the functions diffusion blocks use), then an in-place change
+    of it or of a view of it, then sometimes a use of the input again."""
+    if name == "gn_inplace":
+        a = _pick_or_leaf(g, lambda t: t.ndim >= 3 and t.shape[1] in (2, 4), lambda: (g.ri(1, 2), 4, g.ri(2, 3), 2))
+        t = g.t(a)
+        c = t.shape[1]
+        ng = g.choice([1, 2] if c % 2 == 0 else [1])
+        if t.numel() == 0 or t.numel() // (t.shape[0] * ng) < 3:
+            raise Reject
+        if float(t.reshape(t.shape[0], ng, -1).std(-1).min()) < 0.2:
+            raise Reject
+        wb = f", {g.leaf((c,))}, {g.leaf((c,))}" if g.coin(0.6) else ""
+        expr = f"F.group_norm({a}, {ng}{wb}, eps=1e-5)"
+        if g.coin(0.5):
+            expr = f"F.silu({expr})"
+    elif name == "ln_inplace":
+        a = g.pick(lambda t: t.ndim >= 1 and t.numel() > 0 and t.shape[-1] >= 3)
+        t = g.t(a)
+        if float(t.reshape(-1, t.shape[-1]).std(-1).min()) < 0.2:
+            raise Reject
+        k = t.shape[-1]
+        wb = f", {g.leaf((k,))}, {g.leaf((k,))}" if g.coin(0.6) else ""
+        expr = f"F.layer_norm({a}, ({k},){wb})"
+    elif name == "act_inplace":
+        a = g.pick(lambda t: t.ndim >= 1)
+        expr = g.choice([f"F.silu({a})", f"F.gelu({a})", f"F.gelu({a}, approximate='tanh')", f"F.softmax({a}, -1)",
+                         f"F.silu({a}.clone(), inplace=True)", f"{a}.sigmoid() * {a}"])  # fmt: skip
+    elif name == "sdpa_inplace":
+        a = g.pick(lambda t: t.ndim in (3, 4) and t.numel() > 0)
+        t = g.t(a)
+        s = g.ri(1, 4)
+        k = g.leaf(tuple(t.shape[:-2]) + (s, t.shape[-1]))
+        v = g.leaf(tuple(t.shape[:-2]) + (s, g.ri(1, 4)))
+        extra = g.choice(["", ", is_causal=True", ", scale=0.5"])
+        expr = f"F.scaled_dot_product_attention({a}, {k}, {v}{extra})"
+    else:
+        raise AssertionError(name)
+    g.emit(expr, name, keep_error_p=0.0)
+    r = g.p.defs[-1]
+    if r not in g.vars or g.done:
+        return True
+    w = r
+    if g.coin(0.4):
+        expr, _ = _view_chain(g, r, steps=1)
+        g.emit(f"@VAR = {expr}", "layer_view", kind="view", src=(r,), keep_error_p=0.0)
+        w = g.p.defs[-1]
+        if w in g.noinplace or _overlapping(g.ns[w]):
+            return True
+    change = _inplace_text(g, w, g.ns[w])
+    g.emit(f"{change}; @VAR = {r}", "layer_inplace", kind="alias", src=(r,))
+    g.viewed.update((r, w, g.p.defs[-1]))
+    return True
+
+
+def op_resample(g, name):
+    """F.interpolate in every mode minidiff has, F.pad in every mode (and cropping), F.embedding."""
+    if name == "interpolate_modes":
+        mode = g.choice(["nearest", "nearest-exact", "bilinear", "bicubic", "linear", "trilinear"])
+        nd = {"linear": 3, "trilinear": 5}.get(mode, 4)
+        if mode in ("nearest", "nearest-exact") and g.coin(0.4):
+            nd = g.choice([3, 5])
+        a = _pick_or_leaf(
+            g,
+            lambda t: t.ndim == nd and min(t.shape) > 0,
+            lambda: (1, g.ri(1, 2)) + tuple(g.ri(1, 4) for _ in range(nd - 2)),
+        )
+        sp = nd - 2
+        size = g.choice([f"scale_factor={g.choice([2, 0.5, 1.5, 3])}", f"size={tuple(g.ri(1, 6) for _ in range(sp))}"])
+        ac = ""
+        if mode not in ("nearest", "nearest-exact"):
+            ac = g.choice(["", ", align_corners=True", ", align_corners=False"])
+        e = f"F.interpolate({a}, {size}, mode='{mode}'{ac})"
+    elif name == "pad_modes":
+        mode = g.choice(["constant", "reflect", "replicate", "circular"])
+        a = g.pick(lambda t: t.ndim >= 2)
+        t = g.t(a)
+        k = g.choice([1, 2, 3])
+        if mode != "constant" and not (k + 1 <= t.ndim <= k + 2):
+            raise Reject
+        k = min(k, t.ndim)
+        sizes = list(t.shape[::-1][:k])
+        pads = []
+        for s in sizes:
+            for _ in range(2):
+                if mode == "reflect":
+                    pads.append(g.ri(0, max(s - 1, 0)) if s > 1 else 0)
+                elif mode == "circular":  # wrapping around more than once: minidiff refuses (documented)
+                    pads.append(g.ri(0, s))
+                elif mode == "constant":
+                    pads.append(g.ri(-1, 2) if s > 2 else g.ri(0, 2))
+                else:
+                    pads.append(g.ri(0, 2))
+        e = f"F.pad({a}, {tuple(pads)}, mode='{mode}')"
+        if mode == "constant" and g.coin(0.5):
+            e = f"F.pad({a}, {tuple(pads)}, value={g.choice(['0.5', '-1.0'])})"
+    elif name == "embedding_":
+        rows, dim = g.ri(2, 6), g.ri(1, 4)
+        wt = _pick_or_leaf(g, lambda t: t.ndim == 2 and t.shape[0] >= 2 and t.shape[1] >= 1, lambda: (rows, dim))
+        rows = g.t(wt).shape[0]
+        idx = g.index_array(g.choice([(g.ri(1, 4),), (g.ri(1, 2), g.ri(1, 3)), (0,)]), rows)
+        extra = g.choice(["", f", padding_idx={g.ri(-rows, rows - 1)}", ", scale_grad_by_freq=True"])
+        e = f"F.embedding(L.tensor({idx}), {wt}{extra})"
+    else:
+        raise AssertionError(name)
+    return g.emit(e, name)
+
+
+def op_loss(g, name):
+    """Losses with every reduction, targets that require grad too, cross_entropy with int64 class targets."""
+    red = g.choice(["mean", "sum", "none"])
+    if name == "cross_entropy_":
+        a = g.pick(lambda t: t.ndim in (1, 2, 3, 4) and t.shape[-1 if t.ndim == 1 else 1] > 0)
+        t = g.t(a)
+        c = t.shape[0] if t.ndim == 1 else t.shape[1]
+        tshape = () if t.ndim == 1 else (t.shape[0],) + tuple(t.shape[2:])
+        tgt = f"L.tensor({g.index_array(tshape, c)})"
+        # (label_smoothing: not implemented in minidiff, a documented ValueError)
+        extra = g.choice(["", ", ignore_index=0", "w"])
+        if extra == "w":
+            extra = f", weight={g.leaf((c,), positive=True, requires_grad=False)}"
+        if g.coin(0.2):  # class probabilities
+            tgt = f"F.softmax({g.leaf(tuple(t.shape))}, {0 if t.ndim == 1 else 1})"
+            extra = ""
+        e = f"F.cross_entropy({a}, {tgt}, reduction='{red}'{extra})"
+    else:
+        a = g.pick(lambda t: t.ndim >= 1)
+        t = g.t(a)
+        b = _operand(g, tuple(t.shape), t)
+        if b[0] in "-0123456789" or tuple(g.ns[b].shape) != tuple(t.shape):
+            b = g.leaf(tuple(t.shape))
+        diff = t - g.t(b)
+        if name == "mse_":
+            e = f"F.mse_loss({a}, {b}, reduction='{red}')"
+        elif name == "l1_":
+            if not _away(diff, 1e-3):
+                raise Reject
+            e = f"F.l1_loss({a}, {b}, reduction='{red}')"
+        else:
+            beta = g.choice([1.0, 0.5, 2.0])
+            if not _away(diff.abs() - beta, 1e-3):
+                raise Reject
+            e = g.choice([f"F.smooth_l1_loss({a}, {b}, reduction='{red}', beta={beta})",
+                          f"F.huber_loss({a}, {b}, reduction='{red}', delta={beta})"])  # fmt: skip
+    return g.emit(e, name)
+
+
+def op_where_mask(g, name):
+    """L.where with masks (float32 in minidiff) made of comparisons, combined, broadcast, viewed, then used."""
+    a = g.pick(lambda t: t.ndim >= 1)
+    t = g.t(a)
+    shape = tuple(t.shape)
+    b = _operand(g, shape, t)
+    if b[0] in "-0123456789":
+        b = g.leaf(_compatible_shape(g, shape))
+    tb = g.t(b)
+    if not _away(t, 1e-3) or not _away(tb - 0.5, 1e-3):
+        raise Reject
+    m = g.choice([f"({a} > 0)", f"({b} < 0.5)", f"(({a} > 0) & ({b} < 0.5))", f"(({a} > 0) | ({b} < 0.5))",
+                  f"~({a} > 0)", f"({a}.detach() > 0)"])  # fmt: skip
+    m = m + g.choice(["", "", "[..., ::2]" if shape[-1] > 1 else "", ".transpose(0, -1)"])
+    x = g.choice([a, b, "0.0", f"{a} * 2"])
+    y = g.choice([b, "1.5", f"L.tanh({a})"])
+    return g.emit(f"L.where({m}, {x}, {y})", name)
+
+
+def op_cat_views(g, name):
+    """L.cat / L.stack of views of one tensor (and of another), the result then sometimes changed in place."""
+    a = g.pick(lambda t: t.ndim >= 1)
+    t = g.t(a)
+    nd = t.ndim
+    d = g.ri(-nd, nd - 1)
+    n = t.shape[d]
+    pre = ":, " * (d % nd)
+    opts = [
+        f"L.cat([{a}[{pre}::2], {a}[{pre}1::2]], {d})",
+        f"L.cat([{a}.narrow({d}, 0, {n // 2}), {a}.flip({d})], dim={d})",
+        f"L.stack([{a}, {a}.detach() * 2, {a}.clone()], {g.ri(-nd - 1, nd)})",
+        f"L.cat([{a}.unsqueeze(0), {a}[None] * 2], 0)",
+    ]
+    if nd >= 2:
+        opts.append(f"L.stack([{a}.mT, {a}.transpose(-1, -2).contiguous()], {g.ri(-nd - 1, nd)})")
+        if t.shape[0]:
+            opts.append(f"L.stack([{a}[0], {a}[-1]], dim={g.ri(-nd, nd - 1)})")
+    if 1 in t.shape:
+        opts.append(f"L.cat([{a}.expand({', '.join('2' if s == 1 else '-1' for s in t.shape)}), {a}], {d})")
+    e = g.choice(opts)
+    ok = g.emit(e, name)
+    r = g.p.defs[-1]
+    if ok and not g.done and r in g.vars and g.coin(0.4):
+        try:
+            change = _inplace_text(g, r, g.ns[r])
+            g.emit(f"{change}; @VAR = {r}", "cat_inplace", kind="alias", src=(r,))
+            g.viewed.update((r, g.p.defs[-1]))
+        except Reject:
+            g.replay()
+    return ok
+
+
+def op_reduce_dims(g, name):
+    """Reductions over several dims (a tuple, negative and positive mixed), keepdim either way."""
+    a = g.pick(lambda t: t.ndim >= 2)
+    t = g.t(a)
+    nd = t.ndim
+    k = g.ri(2, min(nd, 3))
+    dims = g.rng.choice(nd, size=k, replace=False).tolist()
+    dims = tuple(dd - nd if g.coin(0.4) else dd for dd in dims)
+    kd = g.coin(0.5)
+    if name in ("amax_dims", "amin_dims"):
+        if t.numel() and len(set(t.flatten().tolist())) != t.numel():
+            raise Reject
+        op = name[:4]
+        e = f"{a}.{op}(dim={dims}, keepdim={kd})" if g.coin(0.5) else f"L.{op}({a}, {dims}, {kd})"
+    elif name in ("var_dims", "std_dims"):
+        op = name[:3]
+        corr = g.choice(["", ", unbiased=False", ", correction=0"])
+        if op == "std" and t.numel():
+            red = t.permute(*[i for i in range(nd) if i not in [x % nd for x in dims]], *[x % nd for x in dims])
+            red = red.reshape(*red.shape[: nd - k], -1)
+            if red.shape[-1] > 1 and float(red.std(-1).min()) < 0.05:
+                raise Reject
+        e = f"{a}.{op}(dim={dims}{corr}, keepdim={kd})"
+    elif name == "mean_dims":
+        e = f"{a}.mean({dims}, keepdim={kd})" if g.coin(0.5) else f"L.mean({a}, dim={list(dims)}, keepdim={kd})"
+    elif name == "logsumexp_dims":
+        e = f"L.logsumexp({a}, {dims}, keepdim={kd})"
+    elif name == "norm_dims":
+        if k != 2:  # torch's norm over 3 dims raises (a matrix norm), minidiff's takes it
+            raise Reject
+        if t.numel() and float(t.abs().max()) < 0.05:
+            raise Reject
+        e = f"L.norm({a}, dim={dims}, keepdim={kd})" if g.coin(0.5) else f"{a}.norm(dim={dims}, keepdim={kd})"
+        if t.numel() and float(t.abs().amax(dim=tuple(x % nd for x in dims)).min()) < 0.05:
+            raise Reject
+    else:
+        e = f"{a}.sum({dims}, keepdim={kd})"
+    return g.emit(e, name)
+
+
+for _n in ["select", "unfold", "tensor_split", "kthvalue", "kthvalue_idx", "mode", "renorm_", "dist", "cross"]:
+    OPS[_n] = (1.5, lambda g, n=_n: op_method(g, n))
+for _n in ["index_put_", "masked_fill_", "cumsum_", "tril_", "triu_"]:
+    OPS[_n] = (2.0, lambda g, n=_n: op_method_inplace(g, n))
+for _n in ["gn_inplace", "ln_inplace", "act_inplace", "sdpa_inplace"]:
+    OPS[_n] = (3.0, lambda g, n=_n: op_layer_then_inplace(g, n))
+for _n in ["interpolate_modes", "pad_modes", "embedding_"]:
+    OPS[_n] = (2.0, lambda g, n=_n: op_resample(g, n))
+for _n in ["cross_entropy_", "mse_", "l1_", "smooth_l1_"]:
+    OPS[_n] = (1.5, lambda g, n=_n: op_loss(g, n))
+OPS["where_mask"] = (2.0, lambda g: op_where_mask(g, "where_mask"))
+OPS["cat_views"] = (2.0, lambda g: op_cat_views(g, "cat_views"))
+for _n in ["sum_dims3", "mean_dims", "amax_dims", "amin_dims", "var_dims", "std_dims", "logsumexp_dims", "norm_dims"]:
+    OPS[_n] = (1.0, lambda g, n=_n: op_reduce_dims(g, n))
+
+
 def _input_view(g, var):
     """Sometimes replaces a fresh leaf by a non-contiguous view of it."""
     t = g.t(var)
@@ -1843,7 +2288,8 @@ def generate(seed, index, ops=None):
     floats = [v for v in g.vars if not v.startswith("x")]
     outs = floats[-1:] + [v for v in floats[:-1] if g.coin(0.2)]
     g.p.outputs = outs or g.vars[-1:]
-    g.p.mode = "grad" if g.coin(0.3) else "backward"
+    r = g.rng.random()
+    g.p.mode = "grad" if r < 0.25 else "accum" if r < 0.45 else "backward"
     return g.p
 
 

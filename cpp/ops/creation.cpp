@@ -328,6 +328,10 @@ void adopt_(Tensor& t, const Tensor& src) {
   dst->grad_fn = from->grad_fn;
   dst->requires_grad = from->requires_grad;
   dst->version = from->version;
+  // a view's base comes along (an op whose result is a view of its own temporary): a later
+  // in-place change of t goes through to it
+  dst->view_base = from->view_base;
+  dst->base_generation = from->base_generation;
 }
 
 void rebase_(const char* op, Tensor& t, const Tensor& result) {

@@ -173,6 +173,7 @@ struct PlaceInBase {
   Shape shape, strides;  // the view's, in elements of the base's storage
   int64_t offset;        // from the base's first element
   Shape base_shape, base_strides;
+  std::vector<int64_t> repeated;  // the view's dims of stride 0 (expand): their gradients add up
 };
 
 // The base's elements fill their span of the storage once each (a contiguous tensor or a
@@ -183,7 +184,13 @@ PlaceInBase place_in_base(const char* op, const Tensor& view, const Tensor& base
            view.shape(), " is a view of a tensor of shape ", base.shape(),
            " that has been replaced since the view was taken (by an in-place change of it inside the autograd graph), "
            "or does not lay out its elements densely; use the out-of-place op, or clone() the view first");
-  return {view.shape(), view.strides(), view.offset() - base.offset(), base.shape(), base.strides()};
+  PlaceInBase at{view.shape(), view.strides(), view.offset() - base.offset(), base.shape(), base.strides(), {}};
+  for (int64_t d = 0; d < view.dim(); ++d)
+    if (at.strides[d] == 0 && at.shape[d] > 1) {
+      at.repeated.push_back(d);
+      at.shape[d] = 1;  // the region the view reads, once
+    }
+  return at;
 }
 
 // g's values laid out as the base (its strides, from offset 0); a copy.
@@ -206,7 +213,7 @@ void record_view_of_base(Tensor& view, const Tensor& base, const PlaceInBase& at
   record("as_strided", view, {base}, [at](const Tensor& g, const GradMask&) {
     Tensor gi = in_base_layout(zeros(at.base_shape, g.dtype(), g.device()), at);
     Tensor region = view_in(gi, at);
-    copy_elements(region, g);
+    copy_elements(region, at.repeated.empty() ? g : sum(g, at.repeated, true));
     return std::vector<Tensor>{gi};
   });
 }

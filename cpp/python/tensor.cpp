@@ -857,7 +857,7 @@ void bind_tensor(py::module_& m) {
                        " does not broadcast to the tensor's shape ", t.shape());
               Tensor cast = s.dtype() == t.dtype() ? s : to_dtype(s, t.dtype());
               Tensor value = clone(expand(cast, t.shape()));
-              if (!s.requires_grad())  // t keeps a history that gives its old value a zero gradient, as torch's
+              if (t.requires_grad())  // t keeps a history that gives its old value a zero gradient, as torch's
                 value = where(zeros(t.shape(), t.dtype(), t.device()), t, value);
               rebase_("copy_", t, value);
               return t;
