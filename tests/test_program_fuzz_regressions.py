@@ -418,3 +418,60 @@ def test_expanded_view_of_a_base_changed_in_place(view):
         (e * lib.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])).sum().backward()
         grads.append(x.grad.numpy())
     np.testing.assert_allclose(grads[0], grads[1])
+
+
+# ---------------------------------------------------------------- fuzz round 5 (seed 3): open bugs, strict xfails
+
+
+def test_retain_grad_then_in_place_multiply_gives_the_new_values_gradient():
+    def run(lib):
+        x = lib.tensor(np.array([4.0, 0.5], np.float32), requires_grad=True)
+        v = x * 1
+        v.retain_grad()
+        v *= 3
+        (v * 2).sum().backward()
+        return v.grad.numpy(), x.grad.numpy()
+
+    (mv, mx), (tv, tx) = run(md), run(torch)
+    np.testing.assert_allclose(mx, tx)
+    np.testing.assert_allclose(mv, tv)  # torch [2, 2]; minidiff [8, 8] (2 + 6, the old value's gradient added)
+
+
+@pytest.mark.parametrize("op", ["repeat", "tile"])
+def test_repeat_by_ones_is_a_copy(op):
+    x = md.tensor(np.array([0.5, 1.0], np.float32))
+    r = getattr(x, op)(1)
+    r.mul_(3)
+    np.testing.assert_allclose(x.numpy(), [0.5, 1.0])  # minidiff: [1.5, 3]
+
+
+def test_amax_of_a_0d_tensor_is_a_new_tensor():
+    x = md.tensor(np.float32(0.5))
+    r = x.amax()
+    r.add_(1)
+    assert float(x) == 0.5  # minidiff: 1.5
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="prod() of a 0-d tensor returns a 'squeeze' view of an internal result, so detach_() refuses it as a "
+    "view (torch: a new tensor)",
+)
+def test_prod_of_a_0d_tensor_is_not_a_view():
+    p = md.tensor(np.float32(0.5), requires_grad=True).prod()
+    p.detach_()
+    assert not p.requires_grad
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="a setitem of a 0-size value that requires grad into a 0-size selection records no history: the "
+    "target stays requires_grad=False (torch: True, and an empty gradient)",
+)
+def test_empty_setitem_from_a_value_that_requires_grad():
+    e = md.tensor(np.zeros((1, 0), np.float32), requires_grad=True)
+    w = md.zeros(1, 1, 0)
+    w[[0]] = e
+    assert w.requires_grad
+    (w * 1).sum().backward()
+    assert e.grad is not None and tuple(e.grad.shape) == (1, 0)

@@ -334,8 +334,10 @@ void retain_grad(const Tensor& t) {
 }
 
 void keep_retained(const Tensor& t, const std::shared_ptr<Node>& old_grad_fn) {
-  if (old_grad_fn && old_grad_fn->retained_output().get() == t.impl() && t.grad_fn() && t.grad_fn() != old_grad_fn)
+  if (old_grad_fn && old_grad_fn->retained_output().get() == t.impl() && t.grad_fn() && t.grad_fn() != old_grad_fn) {
+    old_grad_fn->retain_output(nullptr);  // the old value's gradient is not the tensor's any more
     t.grad_fn()->retain_output(t.impl_ptr());
+  }
 }
 
 bool retains_grad(const Tensor& t) {

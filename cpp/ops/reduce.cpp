@@ -172,7 +172,7 @@ Tensor amax(const Tensor& t, const std::vector<int64_t>& dims, bool keepdim) {
   Tensor out;                    // keepdim's shape
   {
     NoGradGuard no_grad;
-    out = t.dim() == 0 ? t.detach() : t;
+    out = t.dim() == 0 ? clone(t.detach()) : t;  // a new tensor, also for a 0-d one
     for (int64_t d : ds)
       if (t.dim() > 0) out = max_dim(out, d, true).first;
   }

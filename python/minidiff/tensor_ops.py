@@ -715,7 +715,8 @@ def repeat(input: Tensor, *sizes) -> Tensor:
         interleaved += [1, n] if r != 1 else [n]  # a dim repeated once needs no repeat dim
         expanded += [r, n] if r != 1 else [n]
     tiled = input.reshape(interleaved).expand(*expanded).reshape(out_shape)
-    return tiled.clone() if input.numel() == 0 else tiled  # an empty one would be a view of the input
+    # a copy, as torch's: with no repeat (or nothing to repeat) the reshapes are views of the input
+    return tiled.clone() if input.numel() == 0 or not repeated else tiled
 
 
 _MAX_COPY_DIMS = 8  # the native copy's limit
