@@ -334,6 +334,11 @@ void adopt_(Tensor& t, const Tensor& src) {
   dst->base_generation = from->base_generation;
 }
 
+Tensor overwriting(const Tensor& t, const Tensor& value) {
+  if (!t.requires_grad()) return value;
+  return where(zeros(t.shape(), t.dtype(), t.device()), t, value);
+}
+
 void rebase_(const char* op, Tensor& t, const Tensor& result) {
   MD_CHECK(t.defined(), ValueError, op, ": tensor is undefined");
   MD_CHECK(!(t.requires_grad() && t.is_leaf()), RuntimeError, op,

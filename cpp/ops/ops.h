@@ -48,9 +48,14 @@ void fill_(Tensor& t, double value);
 // Writes result (the value of an out-of-place op on t, same shape) into t's elements: torch's
 // add_, mul_, a += b, ... op names the in-place op for errors.
 void write_result_(const char* op, Tensor& t, const Tensor& result);
-// t takes result's value and autograd history (same shape) without writing into t's storage:
-// an in-place op on a tensor inside the autograd graph. Views of t keep the old values.
+// An in-place op on a tensor inside the autograd graph: t takes result's value and autograd
+// history (same shape). A view goes through copy_slices_; a tensor with live views or detach()
+// aliases gets the values written into its storage, so they see them; any other takes result's
+// memory (no copy), so an op that saved t's old value keeps it.
 void rebase_(const char* op, Tensor& t, const Tensor& result);
+// result with t's history, for an in-place op that overwrites t (fill_, copy_ from a value): t's
+// old value gets a zero gradient, as torch's, instead of t leaving the graph.
+Tensor overwriting(const Tensor& t, const Tensor& value);
 // t's handle takes src's memory, geometry, dtype, version counter and history (rebase_'s swap).
 void adopt_(Tensor& t, const Tensor& src);
 // rebase_ of a view (what a view op returned): result's values are written into the view's

@@ -172,9 +172,15 @@ Tensor amax(const Tensor& t, const std::vector<int64_t>& dims, bool keepdim) {
   Tensor out;                    // keepdim's shape
   {
     NoGradGuard no_grad;
-    out = t.dim() == 0 ? clone(t.detach()) : t;  // a new tensor, also for a 0-d one
-    for (int64_t d : ds)
-      if (t.dim() > 0) out = max_dim(out, d, true).first;
+    if (t.dim() == 0) {
+      out = clone(t.detach());                                // a new tensor, also for a 0-d one
+    } else if (static_cast<int64_t>(ds.size()) == t.dim()) {  // every dim: one pass over the elements
+      Shape ones(t.dim(), 1);
+      out = reshape(max_dim(reshape(t, {-1}), 0, false).first, ones);
+    } else {
+      out = t;
+      for (int64_t d : ds) out = max_dim(out, d, true).first;
+    }
   }
   if (any_requires_grad({&t})) {
     // a copy of the maxima (small): an in-place change of the result does not reach them
@@ -193,25 +199,9 @@ Tensor amax(const Tensor& t, const std::vector<int64_t>& dims, bool keepdim) {
   return reshape(out, shape);
 }
 
-// The gradient is shared evenly by every element equal to the max (the NaNs, when there is one),
-// as torch's max() shares it; max(dim) sends it to the one index it returns.
-Tensor max_all(const Tensor& t) {
-  Tensor out;
-  {
-    NoGradGuard no_grad;
-    out = max_dim(reshape(t, {-1}), 0, false).first;
-  }
-  if (any_requires_grad({&t})) {
-    const Tensor xd = t.detach(), od = out.detach();
-    record("max", out, {t},
-           [xd, od](const Tensor& g, const GradMask&) {
-             const Tensor ties = equal_mask(xd, od);
-             return std::vector<Tensor>{mul(ties, div(g, sum(ties)))};
-           },
-           {xd, od});
-  }
-  return out;
-}
+// torch's max(): amax over every dim, the gradient shared evenly by the ties (max(dim) sends it to
+// the one index it returns).
+Tensor max_all(const Tensor& t) { return amax(t, {}, false); }
 
 Tensor sum_to(const Tensor& t, const Shape& shape) {
   if (t.shape() == shape) return t;

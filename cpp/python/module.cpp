@@ -3,9 +3,7 @@
 #include <cblas.h>
 #include <omp.h>
 #include <limits>
-
 #include <mutex>
-
 #include <set>
 
 #include "bind.h"

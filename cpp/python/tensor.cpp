@@ -362,8 +362,7 @@ void fill_value_(Tensor& t, double v, const char* op) {
     fill_(t, v);
     return;
   }
-  const Tensor value = full(t.shape(), v, t.dtype(), t.device());
-  rebase_(op, t, where(zeros(t.shape(), t.dtype(), t.device()), t, value));  // the value, t's history
+  rebase_(op, t, overwriting(t, full(t.shape(), v, t.dtype(), t.device())));
 }
 
 // t[key] = v inside the autograd graph (t or v requires grad; basic indexing): t takes the
@@ -856,10 +855,7 @@ void bind_tensor(py::module_& m) {
               MD_CHECK(s.dim() <= t.dim(), ValueError, "copy_: src of shape ", s.shape(),
                        " does not broadcast to the tensor's shape ", t.shape());
               Tensor cast = s.dtype() == t.dtype() ? s : to_dtype(s, t.dtype());
-              Tensor value = clone(expand(cast, t.shape()));
-              if (t.requires_grad())  // t keeps a history that gives its old value a zero gradient, as torch's
-                value = where(zeros(t.shape(), t.dtype(), t.device()), t, value);
-              rebase_("copy_", t, value);
+              rebase_("copy_", t, overwriting(t, clone(expand(cast, t.shape()))));
               return t;
             }
             Tensor src = s;

@@ -1144,12 +1144,15 @@ def install(namespace: dict) -> list[str]:
     """Adds the functions to ``namespace`` (the md package) and the methods to Tensor, each only
     where that name is not taken already; returns the names added, for ``__all__``."""
     added = []
-    for name, fn in _FUNCTIONS.items():
+    for name, fn in {**_FUNCTIONS, **_MORE_FUNCTIONS}.items():
         if name not in namespace:
             namespace[name] = fn
             added.append(name)
         if name not in _NOT_METHODS and not hasattr(Tensor, name):
             setattr(Tensor, name, _tile_method if fn is tile else fn)
+    for name, fn in _MORE_METHODS.items():
+        if not hasattr(Tensor, name):
+            setattr(Tensor, name, fn)
     if "absolute" not in namespace:
         namespace["absolute"] = F.abs
         added.append("absolute")
@@ -1693,20 +1696,3 @@ _MORE_METHODS = {
     "pin_memory": pin_memory,
     "is_pinned": is_pinned,
 }
-
-_install_earlier = install
-
-
-def install(namespace: dict) -> list[str]:  # noqa: F811 (extends the one above)
-    """The earlier ``install``, then the names of this section, each only where not taken."""
-    added = _install_earlier(namespace)
-    for name, fn in _MORE_FUNCTIONS.items():
-        if name not in namespace:
-            namespace[name] = fn
-            added.append(name)
-        if not hasattr(Tensor, name):
-            setattr(Tensor, name, fn)
-    for name, fn in _MORE_METHODS.items():
-        if not hasattr(Tensor, name):
-            setattr(Tensor, name, fn)
-    return added
