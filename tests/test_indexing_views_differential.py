@@ -456,11 +456,24 @@ def test_as_strided_refusals():
         x.as_strided((100,), (1,))  # past the storage
     with pytest.raises(ValueError, match="as_strided: negative"):
         x.as_strided((2,), (-1,), 5)
-    y = md.tensor(_data(), requires_grad=True)
-    with pytest.raises(ValueError, match="gradient is supported"):
-        y.as_strided((3, 3), (1, 1))  # reads elements twice
-    with pytest.raises(ValueError, match="gradient is supported"):
-        y.transpose(0, 1).as_strided((2,), (1,))
+
+
+# as_strided's gradient for any geometry, as torch's: elements the view reads twice add up, an
+# input that reads a slot more than once (expand) shares it out, slots outside the input drop out
+AS_STRIDED_GRADS = {
+    "reads twice": lambda x, L: x.as_strided((3, 3), (1, 1)),
+    "transposed input": lambda x, L: x.transpose(0, 1).as_strided((2, 5), (1, 3), 2),
+    "sliced input, view past it": lambda x, L: x[1:, ::2].as_strided((4, 3), (2, 7), 9),
+    "view before the input": lambda x, L: x[1:].as_strided((3, 2), (4, 1), 3),
+    "expanded input": lambda x, L: x[:, :1, :1].expand(3, 4, 5).as_strided((2, 3), (0, 20), 0),
+    "unfold, overlapping": lambda x, L: x.unfold(2, 3, 1),
+    "unfold of a transpose": lambda x, L: x.transpose(1, 2).unfold(1, 2, 2).unfold(0, 2, 1),
+}
+
+
+@pytest.mark.parametrize("name", list(AS_STRIDED_GRADS))
+def test_as_strided_gradients_any_geometry(name):
+    _check(AS_STRIDED_GRADS[name])
 
 
 # ---- gather, index_select, take_along_dim, take: repeated indices

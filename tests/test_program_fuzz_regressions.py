@@ -463,15 +463,99 @@ def test_prod_of_a_0d_tensor_is_not_a_view():
     assert not p.requires_grad
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a setitem of a 0-size value that requires grad into a 0-size selection records no history: the "
-    "target stays requires_grad=False (torch: True, and an empty gradient)",
-)
 def test_empty_setitem_from_a_value_that_requires_grad():
+    # a write that selects nothing is still recorded, as torch's index_put_ (it once recorded no history)
     e = md.tensor(np.zeros((1, 0), np.float32), requires_grad=True)
     w = md.zeros(1, 1, 0)
     w[[0]] = e
     assert w.requires_grad
     (w * 1).sum().backward()
     assert e.grad is not None and tuple(e.grad.shape) == (1, 0)
+
+
+# ------------------------------------------------------ fuzz seed 21: fixed
+
+
+def test_unfold_of_a_strided_view_is_a_view_that_sees_its_base_change():
+    # unfold once copied an input that was not contiguous (and any overlapping windows) when autograd recorded it
+    out = []
+    for lib in (md, torch):
+        x = lib.tensor(np.arange(32, dtype=np.float32).reshape(4, 4, 2), requires_grad=True)
+        base = x * 1
+        windows = base[..., -1:].view(2, 2, 4).unfold(-2, 2, 1)
+        base.unsqueeze(2).add_(lib.tensor(np.float32(100.0)))
+        (windows * lib.tensor(np.arange(16, dtype=np.float32).reshape(2, 1, 4, 2))).sum().backward()
+        assert windows._is_view()
+        out.append((windows.detach().numpy(), x.grad.numpy()))
+    np.testing.assert_array_equal(out[0][0], out[1][0])
+    np.testing.assert_array_equal(out[0][1], out[1][1])
+
+
+def test_in_place_change_through_an_unfold_of_a_leaf_raises():
+    for lib in (md, torch):
+        x = lib.tensor(np.ones((1, 1, 4), np.float32), requires_grad=True)
+        v = x.permute(0, 2, 1).unfold(1, 3, 1).unsqueeze(3)[0:4]
+        with pytest.raises(RuntimeError, match="leaf"):
+            v.copy_(lib.tensor(2.0))
+
+
+def test_detach_in_place_refuses_views_outside_the_graph_too():
+    for lib in (md, torch):
+        x = lib.tensor(np.ones((1, 1), np.float32))
+        v = x[..., 0:3]
+        with pytest.raises(RuntimeError, match="(?i)detach views in-place"):
+            v.detach_()
+
+
+def test_a_leaf_detached_in_place_after_use_gets_no_gradient():
+    for lib in (md, torch):
+        x = lib.tensor(np.ones((2, 1), np.float32), requires_grad=True)
+        v = x[1:]
+        x.detach_()
+        (v * 3).sum().backward()
+        assert x.grad is None and not x.requires_grad, lib.__name__
+
+
+def test_an_in_place_op_reads_a_stale_views_requires_grad_after_refreshing_it():
+    # the view's base took a value that requires grad through [...] = ; `ones *= view` once missed it
+    for lib in (md, torch):
+        base = lib.zeros(5)
+        view = base.narrow(0, 0, 1)
+        x = lib.tensor(np.array([2.0], np.float32), requires_grad=True)
+        base[...] = x
+        y = lib.ones(3)
+        y *= view
+        assert y.requires_grad, lib.__name__
+        y.sum().backward()
+        assert float(x.grad[0]) == 3.0
+
+
+def test_empty_writes_through_expanded_views_and_into_leaves():
+    for lib in (md, torch):
+        e = lib.zeros(0)[None].expand(2, 0)
+        e.fill_(0.5)  # an empty expanded view repeats nothing
+        e[...] = lib.zeros(2, 0)
+        leaf = lib.tensor(np.zeros((1, 0), np.float32), requires_grad=True)
+        with pytest.raises(RuntimeError, match="leaf"):
+            leaf[leaf < 0] *= 2  # selects nothing, but is still an in-place change of a leaf
+        with pytest.raises(RuntimeError, match="leaf"):
+            leaf[lib.tensor(np.array([0]))] = -0.25
+
+
+def test_copy_into_an_empty_tensor_with_views_refreshes_them():
+    for lib in (md, torch):
+        t = lib.full((2, 1, 0), 0.5)
+        v = t[:, ::2]
+        x = lib.tensor(np.zeros((1, 1, 0), np.float32), requires_grad=True)
+        t.copy_(x.expand_as(t))
+        assert v.requires_grad, lib.__name__
+
+
+def test_is_view_and_base():
+    for lib in (md, torch):
+        x = lib.tensor(np.ones((2, 3), np.float32))
+        assert not x._is_view() and x._base is None
+        v = x.t()[1:]
+        assert v._is_view() and v.t()._is_view()
+        assert v._base is not None and tuple(v._base.shape) == (2, 3)  # the root tensor, never a view
+        assert not (x * 2)._is_view()

@@ -120,8 +120,10 @@ namespace {
 // Adds g into the leaf's .grad: in place when a gradient is already there (the optimiser keeps
 // .grad as views of one flat arena); when there is none, into the leaf's home in an optimiser's
 // arena, or else a fresh copy so no two leaves share a buffer. A gradient the user assigned with
-// a layout add_ cannot write (a transposed view) is replaced by the sum instead.
+// a layout add_ cannot write (a transposed view) is replaced by the sum instead. A leaf that no
+// longer requires grad gets none.
 void accumulate_leaf(TensorImpl* leaf, const Tensor& g) {
+  if (!leaf->requires_grad) return;  // detach_()ed (or requires_grad_(False)) since the graph was made, as torch's
   MD_CHECK(g.shape() == leaf->shape, RuntimeError, "backward: gradient of shape ", g.shape(), " for a leaf of shape ",
            leaf->shape);
   if (leaf->grad) {

@@ -110,6 +110,11 @@ inline void refresh_if_stale(const Tensor& t) {
   const TensorImpl* i = t.impl();
   if (i && i->view_base && i->base_generation != i->view_base->generation) refresh_view_history(t);
 }
+// t.requires_grad() after that refresh: what an operand read outside any_requires_grad checks.
+inline bool requires_grad_now(const Tensor& t) {
+  refresh_if_stale(t);
+  return t.requires_grad();
+}
 
 // True when grad mode is on and some input requires grad.
 bool any_requires_grad(std::initializer_list<const Tensor*> inputs);

@@ -187,6 +187,7 @@ Tensor contiguous(const Tensor& t) {
 }
 
 bool is_dense(const Tensor& t) {
+  if (t.numel() == 0) return true;  // (it lays out nothing)
   std::vector<int64_t> dims;
   for (int64_t d = 0; d < t.dim(); ++d)
     if (t.shape()[d] != 1) dims.push_back(d);
@@ -267,10 +268,10 @@ void mark_changed(const Tensor& t) { ++*t.impl()->version; }
 
 // The last step of every in-place write of a whole tensor's values (copy_, the in-place
 // arithmetic, fills of non-contiguous views): src (same shape, dtype and device as t) into t's
-// elements. A view that repeats elements (an expanded one) cannot take one value per element; a
+// elements. A view that repeats elements (an expanded one, not empty) cannot take one value per element; a
 // source sharing t's bytes (x.copy_(x.T), y[1:] = y[:-1]) is read before any of them is written.
 void store_into(const char* op, const Tensor& t, const Tensor& src) {
-  for (int64_t d = 0; d < t.dim(); ++d)
+  for (int64_t d = 0; d < t.dim() && t.numel() > 0; ++d)  // (an empty view repeats nothing)
     MD_CHECK(t.strides()[d] != 0 || t.shape()[d] <= 1, ValueError, op,
              ": the destination repeats elements (stride 0 along dimension ", d, " of shape ", t.shape(),
              ": an expanded view); write into a tensor that owns its elements");

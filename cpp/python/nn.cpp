@@ -319,7 +319,7 @@ struct PyBackwardHook : ForwardHook {
     if (!grad_enabled()) return std::nullopt;
     std::vector<Tensor> out = args;
     for (size_t i = 0; i < args.size(); ++i) {
-      if (!args[i].defined() || !args[i].requires_grad()) continue;
+      if (!args[i].defined() || !requires_grad_now(args[i])) continue;
       out[i] = identity_node(args[i], "BackwardHookFunction");
       ++call->expected;
       register_grad_hook(out[i], [this_fn = fn, call, i](const Tensor& g) -> Tensor {
@@ -350,7 +350,7 @@ struct PyBackwardHook : ForwardHook {
       call = open.back();
       open.pop_back();
     }
-    if (!grad_enabled() || !out.defined() || !out.requires_grad()) return Tensor();
+    if (!grad_enabled() || !out.defined() || !requires_grad_now(out)) return Tensor();
     Tensor hooked = identity_node(out, "BackwardHookFunction");
     std::weak_ptr<const Module> module = m.shared_from_this();
     register_grad_hook(hooked, [this_fn = fn, is_pre = pre, call, module](const Tensor& g) -> Tensor {

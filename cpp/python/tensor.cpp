@@ -245,6 +245,7 @@ std::string backward_node_name(const char* op) {
 }
 
 std::string repr(const Tensor& t) {
+  refresh_if_stale(t);
   py::module_ np = py::module_::import("numpy");
   std::string body =
       py::str(np.attr("array2string")(to_numpy(t), py::arg("separator") = ", ", py::arg("prefix") = "tensor("));
@@ -400,7 +401,7 @@ void setitem_in_graph(Tensor& t, const py::object& key, const Tensor& v) {
 py::object inplace_binop(const py::object& self, const py::object& b, Binary tt, Scalar ts, const char* inplace_name) {
   const std::string name(inplace_name, std::strlen(inplace_name) - 1);  // add_ -> add
   Tensor a = self.cast<Tensor>();
-  const bool b_grad = py::isinstance<Tensor>(b) && b.cast<Tensor>().requires_grad();
+  const bool b_grad = py::isinstance<Tensor>(b) && requires_grad_now(b.cast<Tensor>());
   const bool graph = inplace_in_graph(a, b_grad, inplace_name);
   py::object r;
   {
@@ -580,6 +581,13 @@ void bind_tensor(py::module_& m) {
       // whether it is a registered parameter: for copy.deepcopy and pickling (minidiff/serialization.py)
       .def_property_readonly("_impl_id", [](const Tensor& t) { return reinterpret_cast<uintptr_t>(t.impl()); })
       .def_property_readonly("_is_param", [](const Tensor& t) { return t.impl()->is_param; })
+      // torch's view bookkeeping: the tensor a view op's result views (the root one: never itself a view)
+      .def_property_readonly("_base",
+                             [](const Tensor& t) -> py::object {
+                               if (!t.impl()->view_base) return py::none();
+                               return py::cast(Tensor(t.impl()->view_base));
+                             })
+      .def("_is_view", [](const Tensor& t) { return static_cast<bool>(t.impl()->view_base); })
       .def_property_readonly("grad_fn",
                              [](const Tensor& t) -> py::object {
                                refresh_if_stale(t);
@@ -706,12 +714,17 @@ void bind_tensor(py::module_& m) {
       .def(
           "detach_",
           [](const py::object& self) {
-            // the tensor itself leaves the graph (a leaf that does not require grad); a view made
-            // in the graph cannot, as in torch (its base would lose track of it)
+            // the tensor itself leaves the graph (a leaf that does not require grad); a view
+            // cannot, as in torch (its base would lose track of it), in the graph or not. An op's
+            // result that views an internal tensor nothing else holds is not a view to the user:
+            // it stops being one.
             Tensor t = self.cast<Tensor>();
-            if (t.grad_fn() && is_view_op(t.grad_fn()->name()))
-              throw RuntimeError(str("detach_: the tensor of shape ", t.shape(), " is a view ('", t.grad_fn()->name(),
-                                     "'); can't detach views in-place, use detach() instead"));
+            std::shared_ptr<TensorImpl>& base = t.impl()->view_base;
+            if (base && base.use_count() == 1) base.reset();
+            if (base || (t.grad_fn() && is_view_op(t.grad_fn()->name())))
+              throw RuntimeError(str("detach_: the tensor of shape ", t.shape(), " is a view",
+                                     t.grad_fn() ? str(" ('", t.grad_fn()->name(), "')") : std::string(),
+                                     "; can't detach views in-place, use detach() instead"));
             t.impl()->grad_fn.reset();
             t.impl()->requires_grad = false;
             return self;
@@ -849,7 +862,7 @@ void bind_tensor(py::module_& m) {
       .def(
           "copy_",
           [](Tensor& t, const Tensor& s) {
-            if (inplace_in_graph(t, s.requires_grad(), "copy_")) {
+            if (inplace_in_graph(t, requires_grad_now(s), "copy_")) {
               // inside the graph, as torch's: t takes src's values (broadcast, cast) and their
               // history, so the gradient reaches src (and not t's old value)
               MD_CHECK(s.dim() <= t.dim(), ValueError, "copy_: src of shape ", s.shape(),
@@ -933,7 +946,7 @@ void bind_tensor(py::module_& m) {
              while (v.dim() > view.dim() && v.shape()[0] == 1) v = squeeze(v, 0);
              if (v.dtype() != view.dtype()) v = md::to_dtype(v, view.dtype());
              Tensor self = t;
-             if (inplace_in_graph(self, v.requires_grad(), "__setitem__")) return setitem_in_graph(self, key, v);
+             if (inplace_in_graph(self, requires_grad_now(v), "__setitem__")) return setitem_in_graph(self, key, v);
              py::gil_scoped_release release;
              write_result_("__setitem__", view, expand(v, view.shape()));
            })

@@ -858,6 +858,10 @@ def _advanced_write(self: Tensor, key: tuple, value, native_set, native_get) -> 
                     f"shape {offsets.shape}"
                 )
         if offsets.size == 0:
+            if graph:  # nothing changes, but the write is recorded, as torch's index_put_ (a leaf refuses it)
+                with enable_grad():
+                    link = value.reshape(-1)[:0].sum() if isinstance(value, Tensor) and value.requires_grad else 0.0
+                    native_set(self, basic, native_get(self, basic) + link)
             return
         source = None
         if isinstance(value, Tensor) and value.ndim > 0:

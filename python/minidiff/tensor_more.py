@@ -1239,9 +1239,8 @@ def narrow_copy(input, dim: int, start: int, length: int) -> Tensor:
 
 def unfold(self, dimension: int, size: int, step: int) -> Tensor:
     """All windows of ``size`` elements along ``dimension``, ``step`` apart, in a new last dim (that
-    dim's length becomes the window count), as torch's. A view (as_strided) unless autograd records
-    it and the windows overlap or the input is not contiguous: then a copy gathered with
-    index_select, whose gradient sums over the windows that share an element, as torch's."""
+    dim's length becomes the window count), as torch's: always a view (as_strided), whose gradient
+    sums over the windows that share an element."""
     x = _tensor("unfold", self)
     (d,) = _dim_list("unfold", _int_arg("unfold", "dimension", dimension), x.ndim)
     size, step = _int_arg("unfold", "size", size), _int_arg("unfold", "step", step)
@@ -1256,14 +1255,9 @@ def unfold(self, dimension: int, size: int, step: int) -> Tensor:
     if x.ndim == 0:
         return x.reshape(1)
     shape = [*x.shape[:d], count, *x.shape[d + 1 :], size]
-    overlap = step < size and count > 1
-    if not (_core.is_grad_enabled() and x.requires_grad) or (x.is_contiguous() and not overlap):
-        strides = list(x.stride())
-        strides[d] = strides[d] * step
-        return x.as_strided(shape, [*strides, x.stride()[d]], x.storage_offset())
-    pos = (np.arange(count)[:, None] * step + np.arange(size)[None, :]).reshape(-1)
-    windows = x.index_select(d, _core.tensor(pos.astype(np.int64), device=x.device))
-    return _to.movedim(windows.reshape(*x.shape[:d], count, size, *x.shape[d + 1 :]), d + 1, -1)
+    strides = list(x.stride())
+    strides[d] = strides[d] * step
+    return x.as_strided(shape, [*strides, x.stride()[d]], x.storage_offset())
 
 
 def _split_points(op: str, indices_or_sections, n: int) -> list[tuple[int, int]]:

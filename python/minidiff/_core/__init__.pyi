@@ -972,6 +972,7 @@ class Tensor:
     def _inplace_(
         self, name: str, compute: collections.abc.Callable, operand_requires_grad: bool = False
     ) -> typing.Any: ...
+    def _is_view(self) -> bool: ...
     def abs(self) -> Tensor: ...
     def abs_(self, *args, **kwargs):
         """
@@ -1578,9 +1579,8 @@ class Tensor:
     def unfold(self, dimension: int, size: int, step: int) -> Tensor:
         """
         All windows of ``size`` elements along ``dimension``, ``step`` apart, in a new last dim (that
-            dim's length becomes the window count), as torch's. A view (as_strided) unless autograd records
-            it and the windows overlap or the input is not contiguous: then a copy gathered with
-            index_select, whose gradient sums over the windows that share an element, as torch's.
+            dim's length becomes the window count), as torch's: always a view (as_strided), whose gradient
+            sums over the windows that share an element.
         """
     def uniform_(
         self,
@@ -1600,6 +1600,8 @@ class Tensor:
     def zero_(self) -> Tensor: ...
     @property
     def T(self) -> Tensor: ...
+    @property
+    def _base(self) -> typing.Any: ...
     @property
     def _impl_id(self) -> int: ...
     @property
