@@ -420,7 +420,7 @@ def test_expanded_view_of_a_base_changed_in_place(view):
     np.testing.assert_allclose(grads[0], grads[1])
 
 
-# ------------------------------------------------------ fuzz round 5 (seed 3): fixed; two open ones as strict xfails
+# ------------------------------------------------------ fuzz round 5 (seed 3): fixed (the last two later)
 
 
 def test_retain_grad_then_in_place_multiply_gives_the_new_values_gradient():
@@ -452,12 +452,8 @@ def test_amax_of_a_0d_tensor_is_a_new_tensor():
     assert float(x) == 0.5  # old minidiff: 1.5
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="prod() of a 0-d tensor returns a 'squeeze' view of an internal result, so detach_() refuses it as a "
-    "view (torch: a new tensor)",
-)
 def test_prod_of_a_0d_tensor_is_not_a_view():
+    # it once returned a view of an internal result, which detach_() refused
     p = md.tensor(np.float32(0.5), requires_grad=True).prod()
     p.detach_()
     assert not p.requires_grad

@@ -940,13 +940,19 @@ def test_max_with_a_tensor_is_the_elementwise_maximum_and_bad_dims_name_the_op()
         x.max(dim=2**70)
 
 
-def test_max_indices_changed_in_place_are_caught():
+def test_max_indices_changed_in_place_do_not_steer_the_gradient():
+    # the indices returned are a copy of those the backward keeps (torch raises at backward instead)
     x = md.tensor([[1.0, 5.0, 2.0], [7.0, 0.0, 3.0]], requires_grad=True)
     values, indices = x.max(1)
     with md.no_grad():
         indices.fill_(2)  # would steer the gradient (or, out of range, write past the buffer)
+    values.sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [[0.0, 1.0, 0.0], [1.0, 0.0, 0.0]])
+    kept_values, kept = x.max(1, keepdim=True)  # keepdim: the indices are the saved ones, so a change is caught
+    with md.no_grad():
+        kept.fill_(2)
     with pytest.raises(RuntimeError, match="'max' saved"):
-        values.sum().backward()
+        kept_values.sum().backward()
 
 
 def test_in_place_change_of_a_view_inside_the_graph_reaches_its_base():

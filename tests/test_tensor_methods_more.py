@@ -723,3 +723,66 @@ def test_order_statistics_and_cross_without_torch():
     r = md.renorm(md.tensor(u), 2, 0, 1.0).numpy()
     norms = np.linalg.norm(u, axis=1)
     np.testing.assert_allclose(np.linalg.norm(r, axis=1), np.minimum(norms, 1.0), rtol=1e-5)
+
+
+# ---- in-place geometry: t_, transpose_, swapdims_, swapaxes_, squeeze_, unsqueeze_, as_strided_
+
+GEOMETRY_CHAINS = {
+    "t_": lambda y: y.t_(),
+    "transpose_ swapdims_": lambda y: y.unsqueeze_(0).transpose_(0, 2).swapdims_(1, 2),
+    "swapaxes_ squeeze_": lambda y: y.unsqueeze_(1).swapaxes_(0, 2).squeeze_(),
+    "squeeze_ dims": lambda y: y.unsqueeze_(0).unsqueeze_(2).squeeze_((0, 2)),
+    "as_strided_ dense": lambda y: y.as_strided_((3, 2), (1, 3), 0),
+}
+
+
+@pytest.mark.parametrize("name", list(GEOMETRY_CHAINS))
+def test_geometry_in_place_matches_torch(torch, name):
+    a = randn(2, 3)
+    out = []
+    for lib in (md, torch):
+        x = lib.tensor(a, requires_grad=True)
+        y = x * 1
+        v = y[0]  # a view taken before: it keeps its own geometry
+        r = GEOMETRY_CHAINS[name](y)
+        assert r is y, "returns the tensor itself"
+        y.mul_(2)  # an in-place change after it reaches v, and the gradient
+        w = lib.tensor(np.arange(y.numel(), dtype=np.float32).reshape(tuple(y.shape)))
+        ((y * w).sum() + v.sum()).backward()
+        out.append((tuple(y.shape), tuple(y.stride()), y.detach().numpy(), v.detach().numpy(), x.grad.numpy()))
+    (ms, mst, my, mv, mg), (ts, tst, ty, tv, tg) = out
+    assert (ms, mst) == (ts, tst)
+    for got, want in ((my, ty), (mv, tv), (mg, tg)):
+        np.testing.assert_allclose(got, want, rtol=1e-6)
+
+
+def test_geometry_in_place_of_a_view_changes_its_base_through_it(torch):
+    a = randn(3, 4)
+    out = []
+    for lib in (md, torch):
+        x = lib.tensor(a, requires_grad=True)
+        y = x * 1
+        v = y[1:, :2]
+        v.t_()
+        assert v._is_view() and tuple(v.shape) == (2, 2)
+        v.add_(lib.tensor(np.array([[10.0, 20.0], [30.0, 40.0]], np.float32)))
+        (y * lib.tensor(np.arange(12, dtype=np.float32).reshape(3, 4))).sum().backward()
+        out.append((y.detach().numpy(), x.grad.numpy()))
+    np.testing.assert_allclose(out[0][0], out[1][0])
+    np.testing.assert_allclose(out[0][1], out[1][1])
+
+
+def test_geometry_in_place_refusals_and_no_grad():
+    x = md.tensor(randn(2, 3), requires_grad=True)
+    with pytest.raises(RuntimeError, match="t_: a leaf tensor that requires grad"):
+        x.t_()
+    with pytest.raises(RuntimeError, match="squeeze_: .* a view of a leaf"):
+        x[0:1].squeeze_(0)
+    with md.no_grad():  # outside the graph a leaf may change its geometry (as torch's)
+        x.t_()
+    assert tuple(x.shape) == (3, 2) and x.is_leaf and x.requires_grad
+    with pytest.raises(IndexError, match="unsqueeze"):
+        md.ones(2).unsqueeze_(5)
+    t = md.tensor(np.arange(6, dtype=np.float32))
+    t.as_strided_((2, 2), (1, 2), 1)  # numpy oracle: the elements at offset 1 + i + 2 j
+    np.testing.assert_array_equal(t.numpy(), np.array([[1.0, 3.0], [2.0, 4.0]], np.float32))

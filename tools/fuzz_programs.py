@@ -14,16 +14,19 @@ refuses is sometimes kept as the program's last, to check that minidiff refuses 
 Each program then runs in minidiff, torch float32 and torch float64. Compared: the value, shape, dtype (torch's
 bool reads as minidiff's float32 mask) and requires_grad of every line's result, whether and where an exception
 is raised (forward line or backward), and the gradients of all leaves after backward of a random-weighted sum of
-the outputs. A value differing from torch float32 beyond rtol 1e-4 / atol 1e-5 (scaled by the largest
+the outputs; and with --is-view, when nothing else differs, whether every line's result is a view
+(``_is_view()``) in both (kind "forward-is_view"; off by default: many ops still return views of their own
+temporaries). A value differing from torch float32 beyond rtol 1e-4 / atol 1e-5 (scaled by the largest
 magnitude) counts only if minidiff is also much further from the float64 result than torch float32 is, which
-keeps ill-conditioned programs from counting. Each mismatch is shrunk (lines dropped, inputs cut down, while
-the same kind of mismatch persists) and printed as a script that runs as it is with ``L = minidiff`` or
-``L = torch``.
+keeps ill-conditioned programs from counting. Each
+mismatch is shrunk (lines dropped, inputs cut down, while the same kind of mismatch persists) and printed as a
+script that runs as it is with ``L = minidiff`` or ``L = torch``.
 
 Programs run in a child process, so that a crash (a signal, an abort) or a hang is found and recorded too.
 
 Usage:
     PYTHONPATH=python python tools/fuzz_programs.py --seed 0 --n 2000 [--start 0] [--json out.jsonl] [--ops a,b]
+        [--is-view]
 """
 
 from __future__ import annotations
@@ -241,7 +244,8 @@ class Outcome:
 
 
 def _snap(v):
-    """(shape, dtype name, requires_grad, float64 values) of a tensor, or a description of anything else."""
+    """(shape, dtype name, requires_grad, float64 values, _is_view()) of a tensor, or a description of anything
+    else."""
     if isinstance(v, (tuple, list)):
         return ("seq", len(v), tuple(_snap(x) for x in v))
     if not hasattr(v, "shape") or not hasattr(v, "dtype"):
@@ -249,7 +253,8 @@ def _snap(v):
     name = str(v.dtype).replace("torch.", "").replace("minidiff.", "")
     name = "float32" if name in ("bool", "float64") else name
     vals = v.detach().numpy()
-    return ("tensor", tuple(v.shape), name, bool(v.requires_grad), np.asarray(vals, np.float64))
+    is_view = bool(v._is_view()) if hasattr(v, "_is_view") else None
+    return ("tensor", tuple(v.shape), name, bool(v.requires_grad), np.asarray(vals, np.float64), is_view)
 
 
 def _rg_leaf(prog, i):
@@ -381,7 +386,7 @@ def _cmp_snap(m, t, t64, where):
         return None
     if m[0] == "obj":
         return None if m[1] == t[1] or {m[1], t[1]} <= {"int", "float", "bool"} else f"{where}: type {m[1]} vs {t[1]}"
-    _, shape, dtype, rg, vals = m
+    _, shape, dtype, rg, vals, _iv = m
     if shape != t[1]:
         return f"{where}: shape {shape} != torch's {t[1]}"
     if dtype != t[2]:
@@ -404,8 +409,42 @@ INPLACE = ("add_", "mul_", "clamp_", "iadd", "setitem", "setitem_adv", "setitem_
            "cat_inplace")  # fmt: skip
 
 
+# Whether compare() also checks that every line's result is a view (torch's ``_is_view()``) in minidiff exactly
+# when it is in torch: a mismatch is kind "forward-is_view", reported only when nothing else differs.
+CHECK_IS_VIEW = False
+
+
+def _is_view_diff(m, t, where):
+    """None if the snapshots m and t (of one line) agree on _is_view() of every tensor, else a description."""
+    if m[0] != t[0]:
+        return None
+    if m[0] == "seq":
+        for j, (a, b) in enumerate(zip(m[2], t[2])):
+            d = _is_view_diff(a, b, f"{where}[{j}]")
+            if d:
+                return d
+        return None
+    if m[0] != "tensor" or m[5] is None or t[5] is None or m[5] == t[5]:
+        return None
+    return f"{where}: _is_view() {m[5]} != torch's {t[5]}"
+
+
 def compare(prog, om: Outcome, ot: Outcome, o64: Outcome | None):
     """None if minidiff agrees with torch, else (kind, tag, description)."""
+    r = _compare(prog, om, ot, o64)
+    if r is not None or not CHECK_IS_VIEW:
+        return r
+    second = [i for i in range(len(prog.lines)) if not _rg_leaf(prog, i)]
+    for i in range(min(len(om.steps), len(ot.steps))):
+        j = i if i < len(prog.lines) else second[i - len(prog.lines)]
+        where = f"line {j} ({prog.tags[j]})" + (" of the 2nd pass" if i >= len(prog.lines) else "")
+        d = _is_view_diff(om.steps[i], ot.steps[i], where)
+        if d:
+            return ("forward-is_view", prog.tags[j], d)
+    return None
+
+
+def _compare(prog, om: Outcome, ot: Outcome, o64: Outcome | None):
     n = min(len(om.steps), len(ot.steps))
     second = [i for i in range(len(prog.lines)) if not _rg_leaf(prog, i)]  # the lines of an accum's 2nd pass
     for i in range(n):
@@ -2458,6 +2497,8 @@ def run_one(seed, i, ops=None, libs=None, do_shrink=True):
 
 
 def worker_main(args):
+    global CHECK_IS_VIEW
+    CHECK_IS_VIEW = args.is_view
     libs = _libs()
     libs["torch"].set_num_threads(1)
     ops = args.ops.split(",") if args.ops else None
@@ -2476,7 +2517,7 @@ def worker_main(args):
         print(json.dumps({"done": i, "rec": rec}), flush=True)
 
 
-def drive(seed, start, n, ops=None, timeout=120.0, no_shrink=False, log=None):
+def drive(seed, start, n, ops=None, timeout=120.0, no_shrink=False, log=None, is_view=False):
     """Runs programs start..start+n-1 in child processes; returns the list of mismatch records."""
     recs, i, end = [], start, start + n
     env = dict(os.environ, OMP_NUM_THREADS="1")
@@ -2496,6 +2537,8 @@ def drive(seed, start, n, ops=None, timeout=120.0, no_shrink=False, log=None):
             cmd += ["--ops", ",".join(ops)]
         if no_shrink:
             cmd.append("--no-shrink")
+        if is_view:
+            cmd.append("--is-view")
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
         current, last = None, time.time()
         while True:
@@ -2552,6 +2595,7 @@ def main(argv=None):
     ap.add_argument("--ops", default="", help="comma-separated op names from the table (default: all)")
     ap.add_argument("--json", default="", help="append one JSON line per mismatch to this file")
     ap.add_argument("--no-shrink", action="store_true")
+    ap.add_argument("--is-view", action="store_true", help="also compare _is_view() of the lines' results")
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--list-ops", action="store_true")
     args = ap.parse_args(argv)
@@ -2574,7 +2618,7 @@ def main(argv=None):
             out.flush()
 
     t0 = time.time()
-    recs = drive(args.seed, args.start, args.n, ops, no_shrink=args.no_shrink, log=log)
+    recs = drive(args.seed, args.start, args.n, ops, no_shrink=args.no_shrink, log=log, is_view=args.is_view)
     if out:
         out.close()
     clusters = collections.defaultdict(list)

@@ -72,7 +72,11 @@ void uniform_(Tensor& t, float low, float high, Generator* gen = nullptr);
 
 // ---- views and shape
 Tensor reshape(const Tensor& t, const Shape& shape);  // a view when the layout allows, else a copy
-Tensor view(const Tensor& t, const Shape& shape);     // a view, or a ValueError
+// An op's own new result (contiguous, no history yet, held by nothing else) in another shape of
+// the same elements: that tensor itself, re-shaped, so the op returns no view (torch's results
+// are not views). Anything else: reshape().
+Tensor reshape_own(Tensor fresh, const Shape& shape);
+Tensor view(const Tensor& t, const Shape& shape);  // a view, or a ValueError
 // t's elements (its storage) through a node of their own named name, whose backward passes the
 // gradient on unchanged: a place to attach a hook to the gradient of this use of t.
 Tensor identity_node(const Tensor& t, const char* name);

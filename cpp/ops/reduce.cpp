@@ -84,12 +84,12 @@ Tensor sum(const Tensor& t, const std::vector<int64_t>& dims, bool keepdim) {
   if (t.defined() && t.dtype() == DType::Int64) {
     const auto d = normalize_dims("sum", dims, t.dim());
     Tensor out = sum_raw(t, d);
-    return keepdim ? out : reshape(out, drop_dims(t.shape(), d));
+    return keepdim ? out : reshape_own(std::move(out), drop_dims(t.shape(), d));
   }
   check_float("sum", t);
   const auto d = normalize_dims("sum", dims, t.dim());
   Tensor out = sum_raw(t, d);
-  if (!keepdim) out = reshape(out, drop_dims(t.shape(), d));
+  if (!keepdim) out = reshape_own(std::move(out), drop_dims(t.shape(), d));
   if (any_requires_grad({&t})) {
     const Shape in_shape = t.shape(), keep = keepdim_shape(t.shape(), d);
     record("sum", out, {t}, [in_shape, keep](const Tensor& g, const GradMask&) {
@@ -144,9 +144,11 @@ std::pair<Tensor, Tensor> max_dim(const Tensor& t, int64_t dim, bool keepdim) {
     MD_DISPATCH(t.device(), reduce_max_i64, out.i64(), arg.i64(), x.i64(), O, R, I);
   else
     MD_DISPATCH(t.device(), reduce_max, out.f32(), arg.i64(), x.f32(), O, R, I);
-  Tensor indices = keepdim ? arg : reshape(arg, drop_dims(t.shape(), {dim}));
-  if (!keepdim) out = reshape(out, drop_dims(t.shape(), {dim}));
-  if (any_requires_grad({&t})) {
+  const bool grad = any_requires_grad({&t});
+  // (the backward keeps arg in keep's shape: the indices are then a copy of it)
+  Tensor indices = keepdim ? arg : reshape_own(grad ? clone(arg) : std::move(arg), drop_dims(t.shape(), {dim}));
+  if (!keepdim) out = reshape_own(std::move(out), drop_dims(t.shape(), {dim}));
+  if (grad) {
     const Shape in_shape = t.shape();
     record("max", out, {t},
            [arg, in_shape, keep, O, R, I](const Tensor& g, const GradMask&) {
@@ -176,27 +178,31 @@ Tensor amax(const Tensor& t, const std::vector<int64_t>& dims, bool keepdim) {
       out = clone(t.detach());                                // a new tensor, also for a 0-d one
     } else if (static_cast<int64_t>(ds.size()) == t.dim()) {  // every dim: one pass over the elements
       Shape ones(t.dim(), 1);
-      out = reshape(max_dim(reshape(t, {-1}), 0, false).first, ones);
+      out = reshape_own(max_dim(reshape(t, {-1}), 0, false).first, ones);
     } else {
       out = t;
       for (int64_t d : ds) out = max_dim(out, d, true).first;
     }
   }
+  // a copy of the maxima (small): an in-place change of the result does not reach them
+  const Tensor od = any_requires_grad({&t}) ? clone(out.detach()) : Tensor();
+  const Shape keep = out.shape();
+  if (!keepdim && t.dim() > 0) {
+    Shape shape;
+    for (int64_t d = 0; d < t.dim(); ++d)
+      if (!std::binary_search(ds.begin(), ds.end(), d)) shape.push_back(t.shape()[d]);
+    out = reshape_own(std::move(out), shape);
+  }
   if (any_requires_grad({&t})) {
-    // a copy of the maxima (small): an in-place change of the result does not reach them
-    const Tensor xd = t.detach(), od = clone(out.detach());
+    const Tensor xd = t.detach();
     record("amax", out, {t},
-           [xd, od, ds](const Tensor& g, const GradMask&) {
+           [xd, od, ds, keep](const Tensor& g, const GradMask&) {
              const Tensor ties = equal_mask(xd, od);  // the NaNs, when the max is NaN
-             return std::vector<Tensor>{mul(ties, div(g, sum(ties, ds, true)))};
+             return std::vector<Tensor>{mul(ties, div(reshape(g, keep), sum(ties, ds, true)))};
            },
            {xd, od});
   }
-  if (keepdim || t.dim() == 0) return out;
-  Shape shape;
-  for (int64_t d = 0; d < t.dim(); ++d)
-    if (!std::binary_search(ds.begin(), ds.end(), d)) shape.push_back(t.shape()[d]);
-  return reshape(out, shape);
+  return out;
 }
 
 // torch's max(): amax over every dim, the gradient shared evenly by the ties (max(dim) sends it to

@@ -118,6 +118,16 @@ Tensor reshape(const Tensor& t, const Shape& shape) {
   return view(contiguous(t), shape);
 }
 
+Tensor reshape_own(Tensor fresh, const Shape& shape) {
+  TensorImpl* i = fresh.impl();
+  if (!i || fresh.impl_ptr().use_count() != 1 || i->grad_fn || i->view_base || i->has_live_views() ||
+      !fresh.is_contiguous())
+    return reshape(fresh, shape);
+  i->shape = infer_shape("reshape", shape, fresh.numel(), i->shape);
+  i->strides = contiguous_strides(i->shape);
+  return fresh;
+}
+
 Tensor permute(const Tensor& t, const std::vector<int64_t>& dims) {
   const int64_t n = t.dim();
   MD_CHECK(static_cast<int64_t>(dims.size()) == n, ValueError, "permute: got ", dims.size(),

@@ -304,30 +304,17 @@ py::object binop(const Tensor& a, const py::object& b, Binary tt, Scalar ts, con
   return py::reinterpret_borrow<py::object>(Py_NotImplemented);
 }
 
-// The ops whose result views its input's storage (cpp/ops/shape.cpp).
-bool is_view_op(const std::string& name) {
-  return name == "view" || name == "permute" || name == "slice" || name == "unsqueeze" || name == "squeeze" ||
-         name == "expand" || name == "diagonal" || name == "as_strided";
-}
-
-// self op= b (a += b, self.add_(b)): the value of self op b, which keeps self's shape (a
-// broadcast to a bigger shape is an error). Outside the autograd graph (no_grad, or no operand
-// requires grad) it is written into self's elements, so views of self see it, as in torch. Inside
-// it (out += residual in a forward), self takes the out-of-place result and its history instead
-// (rebase_): its gradient is right, but a view taken of self before does not see the change, where
-// torch's would. A leaf that requires grad cannot change in place (as in torch).
-// Whether an in-place op on a (with an operand that requires grad or not) is recorded, after the
-// checks that refuse it: a leaf that requires grad, or a view inside the graph.
+// Whether an in-place op on a (self op= b, self.add_(b), ...; operand_grad: whether an operand
+// requires grad) is recorded: inside the autograd graph self takes the out-of-place result and its
+// history (rebase_: through a view to its base, and into the storage its views share, as torch's);
+// outside it the result is written into self's elements. A leaf that requires grad refuses inside
+// the graph, as in torch.
 bool inplace_in_graph(const Tensor& a, bool operand_grad, const char* inplace_name) {
   refresh_if_stale(a);
   const bool graph = grad_enabled() && (a.requires_grad() || operand_grad);
   if (graph && a.requires_grad() && a.is_leaf())
     throw RuntimeError(
         str(inplace_name, ": a leaf tensor that requires grad cannot change in place; wrap the update in no_grad()"));
-  if (graph && a.grad_fn() && is_view_op(a.grad_fn()->name()) && !a.impl()->view_base)
-    throw RuntimeError(str(inplace_name, ": the tensor is a view ('", a.grad_fn()->name(),
-                           "') inside the autograd graph whose base is not known; use the out-of-place op, or clone() "
-                           "the view first"));
   return graph;
 }
 
@@ -715,13 +702,9 @@ void bind_tensor(py::module_& m) {
           "detach_",
           [](const py::object& self) {
             // the tensor itself leaves the graph (a leaf that does not require grad); a view
-            // cannot, as in torch (its base would lose track of it), in the graph or not. An op's
-            // result that views an internal tensor nothing else holds is not a view to the user:
-            // it stops being one.
+            // cannot, as in torch (its base would lose track of it), in the graph or not
             Tensor t = self.cast<Tensor>();
-            std::shared_ptr<TensorImpl>& base = t.impl()->view_base;
-            if (base && base.use_count() == 1) base.reset();
-            if (base || (t.grad_fn() && is_view_op(t.grad_fn()->name())))
+            if (t.impl()->view_base)
               throw RuntimeError(str("detach_: the tensor of shape ", t.shape(), " is a view",
                                      t.grad_fn() ? str(" ('", t.grad_fn()->name(), "')") : std::string(),
                                      "; can't detach views in-place, use detach() instead"));
@@ -770,6 +753,42 @@ void bind_tensor(py::module_& m) {
             return self;
           },
           py::arg("name"), py::arg("compute"), py::arg("operand_requires_grad") = false)
+      .def(
+          "_geometry_inplace_",
+          [](const py::object& self, const std::string& name, const py::function& view_op) {
+            // t_(), squeeze_(), as_strided_() ...: view_op() gives a view of self, whose shape,
+            // strides and offset self then takes (its elements stay where they are), and inside
+            // the autograd graph its history, as torch's. A leaf that requires grad, or a view of
+            // one, refuses inside the graph.
+            Tensor a = self.cast<Tensor>();
+            const bool graph = inplace_in_graph(a, false, name.c_str());
+            if (graph && a.impl()->view_base) {
+              const Tensor base(a.impl()->view_base);
+              MD_CHECK(!(base.requires_grad() && base.is_leaf()), RuntimeError, name, ": the tensor of shape ",
+                       a.shape(), " is a view of a leaf tensor of shape ", base.shape(),
+                       " that requires grad, which cannot change in place; wrap the change in no_grad()");
+            }
+            Tensor v;
+            {
+              std::optional<NoGradGuard> no_grad;
+              if (!graph) no_grad.emplace();
+              v = view_op().cast<Tensor>();
+            }
+            MD_CHECK(v.dtype() == a.dtype() && (v.numel() == 0 || v.storage() == a.storage()), ValueError, name,
+                     ": the result of shape ", v.shape(), " is not a view of the tensor of shape ", a.shape());
+            TensorImpl* i = a.impl();
+            const std::shared_ptr<Node> old = i->grad_fn;
+            i->shape = v.shape();
+            i->strides = v.strides();
+            i->offset = v.offset();
+            if (graph) {
+              i->grad_fn = v.grad_fn();
+              i->requires_grad = v.requires_grad();
+              keep_retained(a, old);
+            }
+            return self;
+          },
+          py::arg("name"), py::arg("view_op"))
       .def_property(
           "grad",
           [](const Tensor& t) -> py::object {

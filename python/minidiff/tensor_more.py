@@ -1182,9 +1182,8 @@ def install(namespace: dict) -> list[str]:
 # index_put, kthvalue, mode, cross, renorm, dist, ...), and the CPU-only per-element and memory
 # methods (apply_, map_, share_memory_, pin_memory)
 #
-# select, narrow-style pieces and unfold are views where the engine allows one (indexing,
-# as_strided); where a gradient must flow through overlapping windows, unfold is a copy gathered
-# with index_select (as_strided's backward takes no overlaps). Order statistics (kthvalue, mode)
+# select, narrow-style pieces and unfold are views (indexing, as_strided, whose gradient adds up
+# over overlapping windows). Order statistics (kthvalue, mode)
 # find their positions on the host, as median does, and gather the values with the
 # differentiable ops.
 
@@ -1655,6 +1654,21 @@ def is_pinned(self: Tensor, device=None) -> bool:
     return False
 
 
+def _geometry_in_place(name: str):
+    """Tensor.<name> (t_, squeeze_, as_strided_, ...): the tensor takes the shape, strides and
+    offset of the view op's result, and inside the autograd graph its history; no element moves."""
+    view_name = name[:-1]
+
+    def method(self, *args, **kwargs):
+        return self._geometry_inplace_(name, lambda: getattr(self, view_name)(*args, **kwargs))
+
+    method.__name__ = method.__qualname__ = name
+    method.__doc__ = f"In-place ``{view_name}``: this tensor becomes the view ``{view_name}`` returns (torch's)."
+    return method
+
+
+_GEOMETRY_IN_PLACE = ("t_", "transpose_", "swapdims_", "swapaxes_", "squeeze_", "unsqueeze_", "as_strided_")
+
 _MORE_FUNCTIONS = {
     "select": select,
     "narrow_copy": narrow_copy,
@@ -1689,4 +1703,5 @@ _MORE_METHODS = {
     "is_shared": is_shared,
     "pin_memory": pin_memory,
     "is_pinned": is_pinned,
+    **{name: _geometry_in_place(name) for name in _GEOMETRY_IN_PLACE},
 }

@@ -345,14 +345,14 @@ def prod(input: Tensor, dim=None, keepdim: bool = False) -> Tensor:
         flat = input.reshape(-1)
         # the empty product is 1, kept in the graph (a zero gradient) through the sum of nothing
         out = _last(F.cumprod(flat, 0), 0) if flat.shape[0] else flat.sum() + 1  # int64 stays int64
-        return out.reshape([1] * input.ndim) if keepdim else out
+        return (out.reshape([1] * input.ndim) if keepdim else out).clone()  # (a new tensor, not a view)
     (d,) = _dims("prod", dim, input.ndim) or (None,)
     if d is None:  # a 0-d tensor is its own product
-        return F.cumprod(input, 0)
+        return F.cumprod(input, 0).clone()
     if input.shape[d] == 0:
         return input.sum(d, keepdim=keepdim) + 1
     out = _last(F.cumprod(input, d), d)
-    return out.unsqueeze(d) if keepdim else out
+    return (out.unsqueeze(d) if keepdim else out).clone()
 
 
 def _last(t: Tensor, dim: int) -> Tensor:

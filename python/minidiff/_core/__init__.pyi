@@ -969,6 +969,7 @@ class Tensor:
         dim1: typing.SupportsInt | typing.SupportsIndex = 0,
         dim2: typing.SupportsInt | typing.SupportsIndex = 1,
     ) -> Tensor: ...
+    def _geometry_inplace_(self, name: str, view_op: collections.abc.Callable) -> typing.Any: ...
     def _inplace_(
         self, name: str, compute: collections.abc.Callable, operand_requires_grad: bool = False
     ) -> typing.Any: ...
@@ -1055,6 +1056,10 @@ class Tensor:
     ) -> Tensor:
         """
         A view of this tensor's storage with the given size, strides and offset (in elements)
+        """
+    def as_strided_(self, *args, **kwargs):
+        """
+        In-place ``as_strided``: this tensor becomes the view ``as_strided`` returns (torch's).
         """
     def asin(self) -> Tensor: ...
     def asin_(self, *args, **kwargs):
@@ -1516,6 +1521,10 @@ class Tensor:
         """
         ``squeeze()``, ``squeeze(dim)`` or ``squeeze((d0, d1, ...))`` (torch 2's tuple form).
         """
+    def squeeze_(self, *args, **kwargs):
+        """
+        In-place ``squeeze``: this tensor becomes the view ``squeeze`` returns (torch's).
+        """
     def storage_offset(self) -> int: ...
     def stride(self, dim=None):
         """
@@ -1528,7 +1537,19 @@ class Tensor:
         In place: ``subtract(self, ...)`` written into self.
         """
     def sum(self, dim: typing.Any = None, keepdim: bool = False) -> Tensor: ...
+    def swapaxes_(self, *args, **kwargs):
+        """
+        In-place ``swapaxes``: this tensor becomes the view ``swapaxes`` returns (torch's).
+        """
+    def swapdims_(self, *args, **kwargs):
+        """
+        In-place ``swapdims``: this tensor becomes the view ``swapdims`` returns (torch's).
+        """
     def t(self) -> Tensor: ...
+    def t_(self, *args, **kwargs):
+        """
+        In-place ``t``: this tensor becomes the view ``t`` returns (torch's).
+        """
     def tan(self) -> Tensor: ...
     def tan_(self, *args, **kwargs):
         """
@@ -1554,6 +1575,10 @@ class Tensor:
     def transpose(
         self, arg0: typing.SupportsInt | typing.SupportsIndex, arg1: typing.SupportsInt | typing.SupportsIndex
     ) -> Tensor: ...
+    def transpose_(self, *args, **kwargs):
+        """
+        In-place ``transpose``: this tensor becomes the view ``transpose`` returns (torch's).
+        """
     def tril_(self, *args, **kwargs):
         """
         In place: ``tril(self, ...)`` written into self.
@@ -1590,6 +1615,10 @@ class Tensor:
         generator: typing.Any = None,
     ) -> Tensor: ...
     def unsqueeze(self, dim: typing.SupportsInt | typing.SupportsIndex) -> Tensor: ...
+    def unsqueeze_(self, *args, **kwargs):
+        """
+        In-place ``unsqueeze``: this tensor becomes the view ``unsqueeze`` returns (torch's).
+        """
     def view(self, *args) -> Tensor: ...
     def view_as(self, other): ...
     def where(self, condition, other): ...
