@@ -130,9 +130,12 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   check_same_device("matmul", {&a, &b});
   MD_CHECK(a.dim() >= 1 && b.dim() >= 1, ValueError, "matmul: both operands need at least one dimension, got ",
            a.shape(), " and ", b.shape());
-  if (a.dim() == 1 && b.dim() == 1) return reshape(matmul(unsqueeze(a, 0), unsqueeze(b, 1)), {});
-  if (a.dim() == 1) return squeeze(matmul(unsqueeze(a, 0), b), -2);
-  if (b.dim() == 1) return squeeze(matmul(a, unsqueeze(b, 1)), -1);
+  if (a.dim() == 1 || b.dim() == 1) {  // as a matrix product, then without the added dim
+    Tensor m = matmul(a.dim() == 1 ? unsqueeze(a, 0) : a, b.dim() == 1 ? unsqueeze(b, 1) : b);
+    Tensor r = a.dim() == 1 && b.dim() == 1 ? reshape(m, {}) : squeeze(m, a.dim() == 1 ? -2 : -1);
+    m = Tensor();  // (the result views it alone: own_result makes it no view)
+    return own_result(std::move(r));
+  }
   MD_CHECK(a.dim() <= kMaxDims && b.dim() <= kMaxDims, ValueError, "matmul: too many dimensions: ", a.shape(), " and ",
            b.shape());
   MD_PROFILE("matmul");

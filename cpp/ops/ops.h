@@ -76,6 +76,11 @@ Tensor reshape(const Tensor& t, const Shape& shape);  // a view when the layout 
 // the same elements: that tensor itself, re-shaped, so the op returns no view (torch's results
 // are not views). Anything else: reshape().
 Tensor reshape_own(Tensor fresh, const Shape& shape);
+// What an op that is no view op (in torch) returns for a result r it made with view ops: r itself,
+// no longer a view, when r is a view of the op's own temporary that nothing else holds; a copy of
+// r when r views a tensor held elsewhere (the op's input, or a temporary the backward keeps); r
+// when it is no view.
+Tensor own_result(Tensor r);
 Tensor view(const Tensor& t, const Shape& shape);  // a view, or a ValueError
 // t's elements (its storage) through a node of their own named name, whose backward passes the
 // gradient on unchanged: a place to attach a hook to the gradient of this use of t.

@@ -128,6 +128,16 @@ Tensor reshape_own(Tensor fresh, const Shape& shape) {
   return fresh;
 }
 
+Tensor own_result(Tensor r) {
+  std::shared_ptr<TensorImpl>& base = r.impl()->view_base;
+  if (!base) return r;
+  if (base.use_count() == 1) {
+    base.reset();
+    return r;
+  }
+  return clone(r);
+}
+
 Tensor permute(const Tensor& t, const std::vector<int64_t>& dims) {
   const int64_t n = t.dim();
   MD_CHECK(static_cast<int64_t>(dims.size()) == n, ValueError, "permute: got ", dims.size(),

@@ -575,6 +575,8 @@ void bind_tensor(py::module_& m) {
                                return py::cast(Tensor(t.impl()->view_base));
                              })
       .def("_is_view", [](const Tensor& t) { return static_cast<bool>(t.impl()->view_base); })
+      // for ops composed in Python that are no view ops in torch (md.ops.own_result): see ops.h
+      .def("_own_result", [](const Tensor& t) { return own_result(t); })
       .def_property_readonly("grad_fn",
                              [](const Tensor& t) -> py::object {
                                refresh_if_stale(t);
