@@ -1031,3 +1031,19 @@ def test_dilated_and_grouped_convolutions_match_the_cpu():
     x, w, wt = randn(r, 2, 4, 9, 9), randn(r, 6, 2, 3, 3, scale=0.3), randn(r, 4, 3, 3, 3, scale=0.3)
     check(lambda a, b: F.conv2d(a, b, padding=2, dilation=2, groups=2), [x, w], rtol=1e-4, atol=1e-5)
     check(lambda a, b: F.conv_transpose2d(a, b, stride=2, dilation=2, groups=2), [x, wt], rtol=1e-4, atol=1e-5)
+
+
+def test_as_strided_gradients_unfold_and_geometry_in_place_match_the_cpu():
+    # the fifteenth session's engine: as_strided's gradient for overlapping views (index_select_backward's
+    # scatter-add on the device) and expanded inputs, unfold as a view, t_/unsqueeze_, non-view reductions
+    r = rng(75)
+    x = randn(r, 3, 8)
+
+    def fn(t):
+        y = t * 1.0
+        windows = y.unfold(1, 3, 2) * y.as_strided((4, 4), (1, 1), 2).sum()
+        z = y[:, :1].expand(3, 5).as_strided((2, 3), (0, 8), 0)
+        y.t_().unsqueeze_(0)
+        return windows.sum(0) + z.sum() + y.sum() + t.amax(1).sum() + t.max(1)[0].sum()
+
+    check(fn, [x], rtol=1e-5, atol=1e-5)
