@@ -367,7 +367,8 @@ void rebase_(const char* op, Tensor& t, const Tensor& result) {
   // the saved copies of t that nodes hold are separate handles of the old storage, so they keep
   // the values their backward needs
   const std::shared_ptr<Node> old = t.grad_fn();
-  adopt_(t, result);  // the saved copies of the old value keep the old counter
+  // (a result that views the op's own temporary is no view: t does not become one)
+  adopt_(t, own_result(result));  // the saved copies of the old value keep the old counter
   keep_retained(t, old);
 }
 

@@ -383,6 +383,12 @@ Tensor div(const Tensor& a, double s) {
 }
 
 Tensor rdiv(const Tensor& a, double s) {
+  if (a.defined() && a.dtype() == DType::Float32 && any_requires_grad({&a})) {
+    // s * reciprocal(a), as torch's: the backward keeps the reciprocal (the result when s is 1),
+    // not a, which may then change in place
+    Tensor r = unary(UnaryOp::Reciprocal, a);
+    return s == 1.0 ? r : mul(r, s);
+  }
   MD_PROFILE("rdiv");
   Tensor out = scalar_raw(BinaryOp::Div, a, s, true);
   if (any_requires_grad({&a})) {

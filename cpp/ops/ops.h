@@ -72,13 +72,16 @@ void uniform_(Tensor& t, float low, float high, Generator* gen = nullptr);
 
 // ---- views and shape
 Tensor reshape(const Tensor& t, const Shape& shape);  // a view when the layout allows, else a copy
+// A view of all of t as it is (torch's alias: x[...], a squeeze that drops nothing).
+Tensor alias(const Tensor& t);
 // An op's own new result (contiguous, no history yet, held by nothing else) in another shape of
 // the same elements: that tensor itself, re-shaped, so the op returns no view (torch's results
 // are not views). Anything else: reshape().
 Tensor reshape_own(Tensor fresh, const Shape& shape);
 // What an op that is no view op (in torch) returns for a result r it made with view ops: r itself,
-// no longer a view, when r is a view of the op's own temporary that nothing else holds; a copy of
-// r when r views a tensor held elsewhere (the op's input, or a temporary the backward keeps); r
+// no longer a view, when r is a contiguous view of the op's own temporary that nothing else holds;
+// a contiguous copy of r when r views a tensor held elsewhere (the op's input, or a temporary the
+// backward keeps) or only part of its temporary (a crop, as torch's results are contiguous); r
 // when it is no view.
 Tensor own_result(Tensor r);
 Tensor view(const Tensor& t, const Shape& shape);  // a view, or a ValueError

@@ -105,6 +105,13 @@ Tensor view(const Tensor& t, const Shape& shape) {
   return out;
 }
 
+Tensor alias(const Tensor& t) {
+  Tensor out = make_view(t, t.shape(), t.strides(), t.offset());
+  if (any_requires_grad({&t}))
+    record("alias", out, {t}, [](const Tensor& g, const GradMask&) { return std::vector<Tensor>{g}; });
+  return out;
+}
+
 Tensor identity_node(const Tensor& t, const char* name) {
   Tensor out = t.view(t.shape(), t.strides(), t.offset());
   if (any_requires_grad({&t}))
@@ -131,7 +138,7 @@ Tensor reshape_own(Tensor fresh, const Shape& shape) {
 Tensor own_result(Tensor r) {
   std::shared_ptr<TensorImpl>& base = r.impl()->view_base;
   if (!base) return r;
-  if (base.use_count() == 1) {
+  if (base.use_count() == 1 && r.is_contiguous()) {
     base.reset();
     return r;
   }
@@ -229,7 +236,8 @@ Tensor view_in(const Tensor& laid_out_as_base, const PlaceInBase& at) {
 // Records on view the history of a view of base at place.
 void record_view_of_base(Tensor& view, const Tensor& base, const PlaceInBase& at) {
   view.impl()->base_generation = base.impl()->generation;
-  if (!base.requires_grad()) return;
+  // a base that left the graph (detach_) leaves a view of it in the graph with no path back, as torch's
+  if (!base.requires_grad() && !view.grad_fn()) return;
   record("as_strided", view, {base}, [at](const Tensor& g, const GradMask&) {
     Tensor gi = in_base_layout(zeros(at.base_shape, g.dtype(), g.device()), at);
     Tensor region = view_in(gi, at);
@@ -489,14 +497,14 @@ Tensor squeeze(const Tensor& t, std::optional<int64_t> dim) {
   Shape s;
   if (dim) {
     const int64_t d = wrap_dim(*dim, t.dim(), "squeeze");
-    if (t.dim() == 0) return t;
+    if (t.dim() == 0) return alias(t);
     s = t.shape();
     if (s[d] == 1) s.erase(s.begin() + d);
   } else {
     for (int64_t v : t.shape())
       if (v != 1) s.push_back(v);
   }
-  if (s == t.shape()) return t;
+  if (s == t.shape()) return alias(t);  // a new view all the same, as torch's
   // Dropping size-1 dims keeps any layout valid: build the view directly.
   Shape strides;
   if (dim) {
@@ -668,7 +676,7 @@ Tensor pad_by_mode(const Tensor& t, const std::vector<int64_t>& pads, const std:
     const Tensor index = from_host(idx.data(), {static_cast<int64_t>(idx.size())}, DType::Int64, t.device());
     out = index_select(out, t.dim() - 1 - static_cast<int64_t>(i), index);
   }
-  return out;
+  return out.impl() == t.impl() ? clone(t) : out;  // no padding: a new tensor all the same, as torch's
 }
 
 Tensor pad(const Tensor& t, const std::vector<int64_t>& pads, double value) {

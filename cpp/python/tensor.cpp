@@ -213,7 +213,7 @@ Tensor index(const Tensor& t, const py::object& key) {
                           std::string(py::str(py::type::of(it)))));
     }
   }
-  return out;
+  return out.impl() == t.impl() ? alias(t) : out;  // x[...], x[()]: a new view all the same, as torch's
 }
 
 std::vector<int64_t> dims_arg(const py::object& dim, const char* op) {

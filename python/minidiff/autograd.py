@@ -441,6 +441,11 @@ class Function:
             for i, shape, n in zip(diff, shapes, sizes):
                 results[i] = node[start : start + n].reshape(shape)
                 start += n
+            # tensors of their own, as torch's outputs, not views of the packed node: with node's
+            # handle dropped, each is a copy but the last, which takes over node's buffer
+            del node
+            for i in diff:
+                results[i] = results[i]._own_result()
         return results[0] if single else tuple(results)
 
 

@@ -936,7 +936,9 @@ def adaptive_avg_pool2d(input, output_size):  # noqa: A002
     out_h, out_w = _adaptive_output_size("adaptive_avg_pool2d", output_size, x.shape[2], x.shape[3])
     _allocate_output("adaptive_avg_pool2d", x, out_h, out_w)
     out = _adaptive_mean(_adaptive_mean(x, 2, out_h), 3, out_w)
-    return out if batched else out.squeeze(0)
+    if not batched:
+        out = out.squeeze(0)  # the last other reference to the pooled tensor: taken over, not copied
+    return out._own_result()  # a new tensor, as torch's, not a view
 
 
 def _adaptive_window_indices(size_in: int, size_out: int) -> tuple[np.ndarray, int]:
@@ -963,15 +965,19 @@ def adaptive_max_pool2d(input, output_size, return_indices: bool = False):  # no
     windows = index_select(x, 2, _tensor(rows, dtype="int64", device=x.device))  # (N, C, out_h * kh, W)
     windows = index_select(windows, 3, _tensor(cols, dtype="int64", device=x.device))  # (..., out_w * kw)
     flat = windows.reshape(n, c, out_h, kh, out_w, kw).permute(0, 1, 2, 4, 3, 5).reshape(n, c, out_h, out_w, kh * kw)
-    best = flat.max(4)
-    out = best.values if batched else best.values.squeeze(0)
+    out, j = flat.max(4)
+    if not batched:  # the squeeze holds the maxima's last reference: taken over below, not copied
+        out = out.squeeze(0)
+    out = out._own_result()  # a new tensor, as torch's, not a view
     if not return_indices:
         return out
-    j = best.indices.numpy()  # (N, C, out_h, out_w): position in the window
+    j = j.numpy()  # (N, C, out_h, out_w): position in the window
     picked_rows = rows.reshape(out_h, kh)[np.arange(out_h).reshape(out_h, 1), j // kw]
     picked_cols = cols.reshape(out_w, kw)[np.arange(out_w).reshape(1, out_w), j % kw]
     indices = _tensor((picked_rows * w + picked_cols).astype(np.int64), dtype="int64", device=x.device)
-    return out, (indices if batched else indices.squeeze(0))
+    if not batched:
+        indices = indices.squeeze(0)
+    return out, indices._own_result()
 
 
 # ---- pixel (un)shuffle: (*, C * r * r, H, W) <-> (*, C, H * r, W * r), torch's channel order
@@ -1000,7 +1006,9 @@ def pixel_shuffle(input, upscale_factor: int):  # noqa: A002
     b = len(batch)
     x = input.reshape(*batch, channels // (r * r), r, r, h, w)
     x = x.permute(*range(b), b, b + 3, b + 1, b + 4, b + 2)  # (*, C, H, r, W, r)
-    return x.reshape(*batch, channels // (r * r), h * r, w * r)
+    # a new tensor, as torch's: the reshape's copy is taken over; where it is a view of input
+    # (r = 1, or sizes of 1), a copy
+    return x.reshape(*batch, channels // (r * r), h * r, w * r)._own_result()
 
 
 def pixel_unshuffle(input, downscale_factor: int):  # noqa: A002
@@ -1017,7 +1025,7 @@ def pixel_unshuffle(input, downscale_factor: int):  # noqa: A002
     b = len(batch)
     x = input.reshape(*batch, channels, h // r, r, w // r, r)
     x = x.permute(*range(b), b, b + 2, b + 4, b + 1, b + 3)  # (*, C, r, r, H, W)
-    return x.reshape(*batch, channels * r * r, h // r, w // r)
+    return x.reshape(*batch, channels * r * r, h // r, w // r)._own_result()  # as pixel_shuffle's
 
 
 # ---- channel dropout: one draw per (sample, channel), from the same generator as dropout
@@ -1223,7 +1231,9 @@ def _conv1d(op: str, input, weight, bias, stride, padding, dilation, groups, pad
             f"input of shape {shape}"
         )
     out = conv2d(x.unsqueeze(2), weight.unsqueeze(2), bias, (1, step), (0, left), (1, d), g)  # (N, K, 1, Lo)
-    return out.squeeze(2) if batched else out.squeeze(2).squeeze(0)
+    out = out.squeeze(2)  # then the conv's result is held by this view alone
+    out = out._own_result()  # taken over, not copied: a new tensor, as torch's
+    return out if batched else out.squeeze(0)  # unbatched: a view of that, as torch's
 
 
 def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):  # noqa: A002

@@ -18,7 +18,7 @@ import warnings
 
 import numpy as np
 
-from ._core import Tensor
+from ._core import Tensor, is_grad_enabled
 from ._core import tensor as _tensor
 from ._core.functional import _pad_by_mode, cat, index_select, pad, where
 from ._core.functional import conv2d as _conv2d_native
@@ -207,7 +207,10 @@ def unfold(input, kernel_size, dilation=1, padding=0, stride=1):  # noqa: A002 (
     cols = _positions(w, ow, kw, steps[1], pads[1], dil[1])  # (ow, kw)
     windows = _take_windows(x, rows, cols, 0.0)  # (N, C, oh * kh, ow * kw)
     out = windows.reshape(n, c, oh, kh, ow, kw).permute(0, 1, 3, 5, 2, 4).reshape(n, c * kh * kw, oh * ow)
-    return out if input.ndim == 4 else out.squeeze(0)
+    del windows  # where out is a view of the gather, its last other reference: taken over below, not copied
+    if input.ndim == 3:
+        out = out.squeeze(0)
+    return out._own_result()  # a new tensor, as torch's (a copy where out is a view of input)
 
 
 def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1):  # noqa: A002
@@ -238,7 +241,9 @@ def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1):  # n
     t = x.reshape(n, c, kh, kw, oh, ow).permute(0, 1, 4, 2, 5, 3).reshape(n, c, oh * kh, ow * kw)
     out = _put_sum(t, 2, _positions(h, oh, kh, steps[0], pads[0], dil[0]), h)  # (N, C, H, ow * kw)
     out = _put_sum(out, 3, _positions(w, ow, kw, steps[1], pads[1], dil[1]), w)  # (N, C, H, W)
-    return out if input.ndim == 3 else out.squeeze(0)
+    if input.ndim == 2:
+        out = out.squeeze(0)
+    return out._own_result()  # a new tensor, as torch's (a copy where out is a view of input)
 
 
 # ---- dilated and grouped convolutions: F.conv2d / F.conv_transpose2d (and conv1d, the modules)
@@ -389,8 +394,8 @@ def _conv2d_composed(input, weight, bias, stride, padding, dilation, groups):  #
     (top, bottom), (left, right) = pads
     if g > 1 and weight.shape[1] == 1:  # depthwise: no per-group ops (their backward grows as groups squared)
         x = pad(x, [left, right, top, bottom]) if top or bottom or left or right else x
-        out = _depthwise_taps(x, weight, bias, steps, dil, out_size)
-        return out if batched else out.squeeze(0)
+        out = _depthwise_taps(x, weight, bias, steps, dil, out_size)._own_result()  # no view of the taps' sum
+        return out if batched else out.squeeze(0)  # unbatched: a view of the batched result, as torch's
     phases = tuple(d if s == 1 else 1 for s, d in zip(steps, dil))
     spread = tuple(1 if s == 1 else d for s, d in zip(steps, dil))
     extra = tuple(-p % ph for p, ph in zip(padded, phases))  # up to whole phases: rows no kept output reads
@@ -406,7 +411,8 @@ def _conv2d_composed(input, weight, bias, stride, padding, dilation, groups):  #
         out = out.reshape(ph, pw, n, o, oh, ow).permute(2, 3, 4, 0, 5, 1).reshape(n, o, oh * ph, ow * pw)
         if (oh * ph, ow * pw) != out_size:
             out = out[:, :, : out_size[0], : out_size[1]]
-    return out if batched else out.squeeze(0)
+    out = out._own_result()  # a new tensor, as torch's, not a view of the interleaved phases or the crop
+    return out if batched else out.squeeze(0)  # unbatched: a view of the batched result, as torch's
 
 
 def _conv_transpose2d_composed(input, weight, bias, stride, padding, output_padding, groups, dilation):  # noqa: A002
@@ -443,7 +449,8 @@ def _conv_transpose2d_composed(input, weight, bias, stride, padding, output_padd
         out = pad(out, [-pl, ew - pl, -pt, eh - pt])  # negative: cropped
     if bias is not None:
         out = out + bias.reshape(1, out_channels, 1, 1)
-    return out if batched else out.squeeze(0)
+    out = out._own_result()  # a new tensor, as torch's, not a view of the crop
+    return out if batched else out.squeeze(0)  # unbatched: a view of the batched result, as torch's
 
 
 # ---- general-window pooling on (N, C, H, W); the 1-D ops are these with H = 1
@@ -570,12 +577,15 @@ def _max_pool2d(op: str, input, kernel_size, stride, padding, dilation, ceil_mod
         # each window's values in row-major order, so max picks the first maximum in that order
         flat = _tiled_windows(x, kernel, tiles).permute(0, 1, 2, 4, 3, 5).reshape(n, c, oh, ow, kh * kw)
         out = flat.max(4).values
-        return out if batched else out.squeeze(0)
+        if not batched:  # the squeeze then holds the maxima's last reference: taken over, not copied
+            out = out.squeeze(0)
+        return out._own_result()  # a new tensor, as torch's, not a view
     rows, cols = _pool_geometry(op, x, kernel, steps, pads, dil, ceil_mode, tuple(input.shape))
     out, indices = _max_pool(op, x, rows, cols, return_indices)
-    if not batched:
+    if not batched:  # the squeezes then hold the last references: taken over below, not copied
         out, indices = out.squeeze(0), (None if indices is None else indices.squeeze(0))
-    return (out, indices) if return_indices else out
+    out = out._own_result()  # new tensors, as torch's, not views
+    return (out, indices._own_result()) if return_indices else out
 
 
 def _avg_pool2d(op: str, input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override):  # noqa: A002
@@ -594,7 +604,9 @@ def _avg_pool2d(op: str, input, kernel_size, stride, padding, ceil_mode, count_i
     else:
         rows, cols = _pool_geometry(op, x, kernel, steps, pads, (1, 1), ceil_mode, tuple(input.shape))
         out = _avg_pool(x, rows, cols, steps, pads, count_include_pad, divisor_override)
-    return out if batched else out.squeeze(0)
+    if not batched:  # the squeeze then holds out's last reference: taken over below, not copied
+        out = out.squeeze(0)
+    return out._own_result()  # a new tensor, as torch's, not a view
 
 
 def max_pool2d_with_indices(
@@ -632,7 +644,9 @@ def _max_pool1d(op, input, kernel_size, stride, padding, dilation, ceil_mode, re
     out, indices = _max_pool(op, x, rows, cols, return_indices)  # H = 1: the index is the position in L
     out = out.squeeze(2) if batched else out.squeeze(2).squeeze(0)
     if not return_indices:
-        return out
+        # as torch's: outside autograd a new tensor (the squeeze takes over the maxima's buffer, held
+        # nowhere else), in it a view of max_pool1d_with_indices' maxima
+        return out if x.requires_grad and is_grad_enabled() else out._own_result()
     return out, (indices.squeeze(2) if batched else indices.squeeze(2).squeeze(0))
 
 
@@ -670,7 +684,7 @@ def avg_pool1d(
     kernel, steps, pads = (1,) + kernel, (1,) + steps, (0,) + pads
     rows, cols = _pool_geometry(op, x, kernel, steps, pads, (1, 1), ceil_mode, tuple(input.shape))
     out = _avg_pool(x, rows, cols, steps, pads, count_include_pad, None).squeeze(2)
-    return out if batched else out.squeeze(0)
+    return out if batched else out.squeeze(0)  # a view of the 2-D pool's result, as torch's
 
 
 # ---- adaptive 1-D pooling: the 2-D ops over (N, C, 1, L)
@@ -692,7 +706,7 @@ def adaptive_avg_pool1d(input, output_size):  # noqa: A002
     """Mean over torch's adaptive bins of (N, C, L) or (C, L) input, giving (..., output_size);
     bins may differ in size and overlap (see ``F.adaptive_avg_pool2d``)."""
     x, size = _adaptive_1d("adaptive_avg_pool1d", input, output_size)
-    return adaptive_avg_pool2d(x, (1, size)).squeeze(-2)
+    return adaptive_avg_pool2d(x, (1, size)).squeeze(-2)  # a view of the 2-D pool's result, as torch's
 
 
 def adaptive_max_pool1d(input, output_size, return_indices: bool = False):  # noqa: A002
@@ -700,7 +714,7 @@ def adaptive_max_pool1d(input, output_size, return_indices: bool = False):  # no
     also returns each maximum's position in L (int64). Ties go to the first maximum."""
     x, size = _adaptive_1d("adaptive_max_pool1d", input, output_size)
     if not return_indices:
-        return adaptive_max_pool2d(x, (1, size)).squeeze(-2)
+        return adaptive_max_pool2d(x, (1, size)).squeeze(-2)  # a view of the 2-D pool's result, as torch's
     out, indices = adaptive_max_pool2d(x, (1, size), True)
     return out.squeeze(-2), indices.squeeze(-2)  # the flat index h * L + l with h = 0 is l
 
@@ -832,7 +846,9 @@ def channel_shuffle(input, groups: int):  # noqa: A002
     n, c, *rest = shape
     if c % groups:
         raise ValueError(f"{op}: the {c} channels of input {shape} are not divisible by groups={groups}")
-    return input.reshape(n, groups, c // groups, *rest).transpose(1, 2).reshape(shape)
+    # a new tensor, as torch's: the reshape's copy is taken over; where the reshapes are views of
+    # input (one group, or one channel per group), a copy
+    return input.reshape(n, groups, c // groups, *rest).transpose(1, 2).reshape(shape)._own_result()
 
 
 def batch_norm(

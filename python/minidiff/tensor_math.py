@@ -283,11 +283,14 @@ def logsumexp(input: Tensor, dim, keepdim: bool = False) -> Tensor:
     dims = _dims("logsumexp", dim, x.ndim)
     if x.numel() == 0:  # an empty sum: log(0) = -inf (amax has no empty reduction)
         out = F.log(F.exp(x).sum(dim=dims, keepdim=True))
-        return out if keepdim else out.squeeze(dims)
-    m = x.detach().amax(dim=dims, keepdim=True)
-    m = F.where(m.abs() < float("inf"), m, 0.0)  # an all -inf (or inf) slice keeps its inf
-    out = F.log(F.exp(x - m).sum(dim=dims, keepdim=True)) + m
-    return out if keepdim else out.squeeze(dims)
+    else:
+        m = x.detach().amax(dim=dims, keepdim=True)
+        m = F.where(m.abs() < float("inf"), m, 0.0)  # an all -inf (or inf) slice keeps its inf
+        out = F.log(F.exp(x - m).sum(dim=dims, keepdim=True)) + m
+    if keepdim:
+        return out
+    out = out.squeeze(dims)  # drops the last other reference to the sum, so it is taken over, not copied
+    return out._own_result()  # a new tensor, as torch's, not a view of the sum
 
 
 # ---- shapes and selections
@@ -298,7 +301,7 @@ def roll(input: Tensor, shifts, dims=None) -> Tensor:
     repeat), wrapping around; without ``dims`` over the flattened tensor, as torch's."""
     x = _float_input("roll", input)
     if dims is None:
-        return roll(x.flatten(), shifts, 0).reshape(*x.shape)
+        return roll(x.flatten(), shifts, 0).reshape(*x.shape)._own_result()  # roll's new tensor, not a view
     shifts = (shifts,) if isinstance(shifts, int) else tuple(shifts)
     dims = (dims,) if isinstance(dims, int) else tuple(dims)
     if len(shifts) != len(dims):
@@ -346,7 +349,7 @@ def diag(input: Tensor, diagonal: int = 0) -> Tensor:
         src = np.full((n, n), x.shape[0], dtype=np.int64)
         src[rows, cols] = np.arange(x.shape[0])
         padded = F.cat([x, _core.zeros((1,), dtype=x.dtype, device=x.device)], 0)
-        return padded[_core.tensor(src.reshape(-1), device=x.device)].reshape(n, n)
+        return padded[_core.tensor(src.reshape(-1), device=x.device)].reshape(n, n)._own_result()
     if x.ndim == 2:
         rows, cols = x.shape
         i = np.arange(rows)
@@ -439,7 +442,9 @@ def topk(input: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: boo
     values, indices = sort(x, d, descending=largest)
     if x.ndim == 0:
         return TopkResult(values, indices)
-    return TopkResult(values.narrow(d, 0, k), indices.narrow(d, 0, k))
+    # new tensors, as torch's: the narrowed sort's buffers are taken over (the sort is no longer held)
+    values, indices = values.narrow(d, 0, k), indices.narrow(d, 0, k)
+    return TopkResult(values._own_result(), indices._own_result())
 
 
 def nonzero(input: Tensor, *, as_tuple: bool = False):
@@ -920,12 +925,16 @@ def _install_mask_indexing() -> None:
             # masks, or several index arrays (t[rows, cols]): NumPy's advanced indexing; the native
             # indexing takes one index tensor among basic indices
             if not any(_is_mask(k) for k in key) and sum(_is_index_array(k) for k in key) < 2:
-                return native_get(self, key)
-            return _advanced_read(*_split_key(key, self, native_get)[:2], native_get)
+                out = native_get(self, key)
+                # an index array makes a new tensor, as torch's, also where None or an int around it
+                # left a view of the gather (x[[0, 1], None])
+                return out._own_result() if any(_is_index_array(k) for k in key) else out
+            return _advanced_read(*_split_key(key, self, native_get)[:2], native_get)._own_result()
         mask = _mask_of(key, self)
         if mask is None:
-            return native_get(self, key)
-        return _advanced_read(self, [_Advanced(0, 0, mask)], native_get)
+            out = native_get(self, key)
+            return out._own_result() if _is_index_array(key) else out
+        return _advanced_read(self, [_Advanced(0, 0, mask)], native_get)._own_result()
 
     def __setitem__(self, key, value) -> None:
         key = _torch_key(key)

@@ -477,7 +477,7 @@ def kron(input, other) -> Tensor:
     sb = [1] * (n - b.ndim) + list(b.shape)
     ai = a.reshape(*[v for s in sa for v in (s, 1)]) if n else a
     bi = b.reshape(*[v for s in sb for v in (1, s)]) if n else b
-    return (ai * bi).reshape(*[x * y for x, y in zip(sa, sb)])
+    return (ai * bi).reshape(*[x * y for x, y in zip(sa, sb)])._own_result()  # the product's buffer, no view
 
 
 def _scaled_sum(op: str, input, product: Tensor, beta, alpha) -> Tensor:
@@ -605,12 +605,12 @@ def rot90(input, k: int = 1, dims=(0, 1)) -> Tensor:
     if d0 == d1:
         raise ValueError(f"rot90: expected rotation dims to be different, but got dim0 = {d0} and dim1 = {d1}")
     k %= 4
-    if k == 1:
-        return _to.flip(x, (d1,)).transpose(d0, d1)
+    if k == 1:  # the flip's new tensor, transposed and taken over: no view, as torch's
+        return _to.flip(x, (d1,)).transpose(d0, d1)._own_result()
     if k == 2:
         return _to.flip(x, (d0, d1))
     if k == 3:
-        return _to.flip(x, (d0,)).transpose(d0, d1)
+        return _to.flip(x, (d0,)).transpose(d0, d1)._own_result()
     return x.clone()
 
 
@@ -639,7 +639,8 @@ def diag_embed(input, offset: int = 0, dim1: int = -2, dim2: int = -1) -> Tensor
     source[_diagonal_positions(n, n, offset)] = np.arange(length)
     padded = F.cat([x, _core.zeros((*x.shape[:-1], 1), dtype=x.dtype, device=x.device)], -1)
     out = padded.index_select(-1, _core.tensor(source, device=x.device)).reshape(*x.shape[:-1], n, n)
-    return _to.movedim(out, (-2, -1), (d1, d2))
+    out = _to.movedim(out, (-2, -1), (d1, d2))  # the only reference left to the gather's buffer
+    return out._own_result()  # a new tensor, as torch's, not a view of that buffer
 
 
 def trace(input) -> Tensor:
@@ -698,7 +699,7 @@ def nanmean(input, dim=None, keepdim: bool = False) -> Tensor:
         raise TypeError("nanmean: expected a floating point tensor, got int64")
     dims = _dims("nanmean", dim, x.ndim)
     if not dims:  # a 0-d tensor: as a slice of one
-        return nanmean(x.reshape(1), 0).reshape(())
+        return nanmean(x.reshape(1), 0).reshape(())._own_result()
     with no_grad():
         xd = x.detach()
         count = (xd == xd).sum(dims, keepdim=True)
@@ -706,7 +707,10 @@ def nanmean(input, dim=None, keepdim: bool = False) -> Tensor:
         dropped = (xd != xd) * (count > 0)
         count = F.where(count > 0, count, math.nan)
     mean = F.where(dropped, 0.0, x).sum(dims, keepdim=True) / count
-    return mean if keepdim else mean.squeeze(dims)
+    if keepdim:
+        return mean
+    mean = mean.squeeze(dims)  # the last other reference to the quotient: it is taken over, not copied
+    return mean._own_result()
 
 
 def var_mean(input, dim=None, unbiased=None, keepdim: bool = False, *, correction=None) -> tuple:
@@ -753,7 +757,10 @@ def aminmax(input, *, dim=None, keepdim: bool = False) -> tuple:
 def _gather_dim(values: Tensor, dim: int, positions: np.ndarray, keepdim: bool) -> Tensor:
     idx = _core.tensor(np.ascontiguousarray(positions, dtype=np.int64), dtype="int64", device=values.device)
     out = values.gather(dim, idx)
-    return out if keepdim else out.squeeze(dim)
+    if keepdim:
+        return out
+    out = out.squeeze(dim)  # the last other reference to the gather: it is taken over, not copied
+    return out._own_result()  # a new tensor, as torch's reductions give, not a view
 
 
 def _median_dim(op: str, input, dim, keepdim: bool, ignore_nan: bool, result):
@@ -887,7 +894,8 @@ def _quantile(op: str, input, q, dim, keepdim: bool, interpolation: str, ignore_
         return _core.zeros((0, *out_shape), device=x.device) + work.narrow(d, 0, 0).sum()
     if q_is_vector:
         return F.stack(results, 0)
-    return results[0]
+    lo = hi = r = None  # the reshape's base, no longer held here: taken over below, not copied
+    return results[0]._own_result()  # a new tensor, as torch's, not a view
 
 
 def quantile(input, q, dim=None, keepdim: bool = False, *, interpolation: str = "linear") -> Tensor:

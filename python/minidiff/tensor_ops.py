@@ -705,6 +705,9 @@ def repeat(input: Tensor, *sizes) -> Tensor:
     shape = (1,) * (len(sizes) - input.ndim) + tuple(input.shape)
     out_shape = [r * n for r, n in zip(sizes, shape)]
     repeated = [i for i, r in enumerate(sizes) if r != 1]
+    if input.numel() == 0 or not repeated:  # a copy, as torch's: the reshape alone is a view of the input
+        # (flat: the native copy takes at most 8 dims), then shaped, the copy taken over: no view
+        return input.reshape(-1).clone().reshape(out_shape)._own_result()
     if len(shape) + len(repeated) > _MAX_COPY_DIMS:  # one dim at a time: the copy takes at most 8 dims
         x = input.reshape(shape)
         for i in repeated:
@@ -714,9 +717,9 @@ def repeat(input: Tensor, *sizes) -> Tensor:
     for r, n in zip(sizes, shape):
         interleaved += [1, n] if r != 1 else [n]  # a dim repeated once needs no repeat dim
         expanded += [r, n] if r != 1 else [n]
-    tiled = input.reshape(interleaved).expand(*expanded).reshape(out_shape)
-    # a copy, as torch's: with no repeat (or nothing to repeat) the reshapes are views of the input
-    return tiled.clone() if input.numel() == 0 or not repeated else tiled
+    # the last reshape copies the expanded tensor and views the copy: that copy is taken over, so
+    # the result is a new tensor, as torch's, without a second copy
+    return input.reshape(interleaved).expand(*expanded).reshape(out_shape)._own_result()
 
 
 _MAX_COPY_DIMS = 8  # the native copy's limit

@@ -461,7 +461,8 @@ def take(input: Tensor, index: Tensor) -> Tensor:
     input, shaped as index."""
     x = _tensor("take", "input", input)
     idx = _check_range("take", _index_values("take", index), x.numel(), 0, negative=True)
-    return x.reshape(-1).index_select(0, _device_index(idx.reshape(-1), x)).reshape(*idx.shape)
+    # a new tensor, as torch's: the reshape views the gather, whose buffer is taken over (no copy)
+    return x.reshape(-1).index_select(0, _device_index(idx.reshape(-1), x)).reshape(*idx.shape)._own_result()
 
 
 def take_along_dim(input: Tensor, indices: Tensor, dim=None) -> Tensor:
@@ -479,7 +480,9 @@ def take_along_dim(input: Tensor, indices: Tensor, dim=None) -> Tensor:
             f"{op}: input of shape {tuple(x.shape)} and indices of shape {idx.shape} need the same number of dims"
         )
     if x.ndim == 0:
-        return x.reshape(1).index_select(0, _device_index(_check_range(op, idx.reshape(1), 1, d, True), x)).reshape(())
+        picked = x.reshape(1).index_select(0, _device_index(_check_range(op, idx.reshape(1), 1, d, True), x))
+        picked = picked.reshape(())  # the gather's last other reference dropped: taken over, not copied
+        return picked._own_result()
     outer = _broadcast(op, *(tuple(s[:d]) + (1,) + tuple(s[d + 1 :]) for s in (tuple(x.shape), idx.shape)))
     idx = _check_range(op, idx, x.shape[d], d, negative=True)
     xb = x.expand(*(x.shape[d] if k == d else n for k, n in enumerate(outer)))
