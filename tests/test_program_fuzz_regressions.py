@@ -555,3 +555,82 @@ def test_is_view_and_base():
         assert v._is_view() and v.t()._is_view()
         assert v._base is not None and tuple(v._base.shape) == (2, 3)  # the root tensor, never a view
         assert not (x * 2)._is_view()
+
+
+# ------------------------------------------------------ fuzz seeds 40-45: fixed
+
+
+def test_ellipsis_index_and_a_squeeze_that_drops_nothing_are_new_views():
+    # they returned the tensor itself, so a hook or retain_grad on "the view" landed on the original
+    for lib in (md, torch):
+        for take in (lambda v: v[...], lambda v: v.squeeze(), lambda v: v[()]):
+            x = lib.tensor(np.array([1.0, 2.0, 3.0], np.float32), requires_grad=True)
+            v = x * 2
+            a = take(v)
+            assert a._is_view()
+            a.register_hook(lambda g: g * 0)  # a is not used below
+            (v * 3).sum().backward()
+            assert x.grad.tolist() == [6.0, 6.0, 6.0], lib.__name__
+
+
+def test_in_place_index_writes_leave_no_view_for_detach_():
+    for lib in (md, torch):
+        x = lib.tensor(np.ones((2, 3), np.float32), requires_grad=True)
+        v = x * 2
+        v.index_put_((lib.tensor(np.array([1])),), lib.tensor(np.float32(0.5), requires_grad=True))
+        assert not v._is_view()
+        v.detach_()
+
+
+def test_a_scalar_divided_by_a_tensor_keeps_its_reciprocal_not_the_tensor():
+    for lib in (md, torch):
+        x = lib.tensor(np.array([0.5, 2.0], np.float32), requires_grad=True)
+        v = x * 1
+        w = 1.5 / v
+        r = v.reciprocal()
+        v[v > 1] = 0.0  # an in-place change of v after the forward: the backward does not read v
+        (w.sum() + r.sum()).backward()
+        np.testing.assert_allclose(x.grad.numpy(), [-10.0, -0.625])
+
+
+def test_dilated_conv_and_topk_results_are_contiguous():
+    r = np.random.default_rng(0)
+    x, w = r.standard_normal((1, 2, 4, 5)).astype(np.float32), r.standard_normal((2, 2, 3, 3)).astype(np.float32)
+    for lib in (md, torch):
+        y = lib.nn.functional.conv2d(lib.tensor(x), lib.tensor(w), padding=1, dilation=2)
+        t = lib.tensor(x[0, 0]).topk(2)[0]
+        assert y.is_contiguous() and t.is_contiguous(), lib.__name__
+        y.view(-1), t.view(-1)
+
+
+def test_writes_that_select_nothing_are_still_recorded():
+    for lib in (md, torch):
+        leaf = lib.tensor(np.float32(0.5), requires_grad=True)
+        with pytest.raises(RuntimeError, match="leaf"):
+            leaf[leaf < 0] = 0.0  # a 0-d False mask
+        v = lib.tensor(np.float32(0.5))
+        v[v < 0] = lib.tensor(np.float32(2.0), requires_grad=True)
+        assert v.requires_grad, lib.__name__
+        e = lib.ones((2, 0))
+        e.index_put_((lib.tensor(np.array([1])),), lib.tensor(np.float32(2.0), requires_grad=True))
+        assert e.requires_grad, lib.__name__
+
+
+def test_a_view_of_a_base_detached_in_place_has_no_path_back():
+    for lib in (md, torch):
+        x = lib.tensor(np.array([2.0], np.float32), requires_grad=True)
+        b = x * 1
+        v = b[:]
+        b.clamp_(max=0.3)  # inside the graph: b and v take the clamped value
+        b.detach_()
+        (v * 1).sum().backward()
+        assert v.tolist() == pytest.approx([0.3]) and x.grad is None, lib.__name__
+
+
+def test_padding_by_nothing_is_a_new_tensor():
+    for lib in (md, torch):
+        for mode in ("replicate", "reflect", "circular"):
+            x = lib.tensor(np.array([[[1.0, 2.0, 3.0]]], np.float32))
+            y = lib.nn.functional.pad(x, (0, 0), mode=mode)
+            y[..., 0] = 9.0
+            assert x.tolist() == [[[1.0, 2.0, 3.0]]], (lib.__name__, mode)

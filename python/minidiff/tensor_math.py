@@ -863,10 +863,8 @@ def _advanced_write(self: Tensor, key: tuple, value, native_set, native_get) -> 
                     f"shape {offsets.shape}"
                 )
         if offsets.size == 0:
-            if graph:  # nothing changes, but the write is recorded, as torch's index_put_ (a leaf refuses it)
-                with enable_grad():
-                    link = value.reshape(-1)[:0].sum() if isinstance(value, Tensor) and value.requires_grad else 0.0
-                    native_set(self, basic, native_get(self, basic) + link)
+            if graph:
+                _record_empty_write(self, basic, value, native_set, native_get)
             return
         source = None
         if isinstance(value, Tensor) and value.ndim > 0:
@@ -888,6 +886,15 @@ def _advanced_write(self: Tensor, key: tuple, value, native_set, native_get) -> 
         if isinstance(value, Tensor) and value.requires_grad:
             out = out + _overwritten_writes(offsets.reshape(-1), source, every, value, view.shape, self.device)
         native_set(self, basic, out)
+
+
+def _record_empty_write(self: Tensor, basic, value, native_set, native_get) -> None:
+    """A write inside the autograd graph that selects no element: nothing changes, but it is recorded,
+    as torch's index_put_ (self takes a history; value, if it requires grad, a zero gradient; a leaf
+    that requires grad refuses it)."""
+    with enable_grad():
+        link = value.reshape(-1)[:0].sum() if isinstance(value, Tensor) and value.requires_grad else 0.0
+        native_set(self, basic, native_get(self, basic) + link)
 
 
 def _overwritten_writes(flat: np.ndarray, source, every, value: Tensor, shape, device):
@@ -941,6 +948,10 @@ def _install_mask_indexing() -> None:
         if isinstance(key, _BoolKey):  # x[False] = v selects nothing; x[True] = v writes through None
             if key.falses:
                 _false_dims(key, self.ndim)  # its checks
+                if _core.is_grad_enabled() and (
+                    self.requires_grad or (isinstance(value, Tensor) and value.requires_grad)
+                ):
+                    _record_empty_write(self, Ellipsis, value, native_set, native_get)
                 return None
             key = tuple(key)
         key = _bool_lists_as_masks(key)

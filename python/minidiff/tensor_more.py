@@ -1425,8 +1425,8 @@ def index_put(input, indices, values, accumulate: bool = False) -> Tensor:
     inner = math.prod(rest)
     heads = np.ravel_multi_index(tuple(a % builtins.max(n, 1) for a, n in zip(arrays, x.shape[:k])), x.shape[:k])
     flat = (heads.reshape(-1, 1) * inner + np.arange(inner)).reshape(-1).astype(np.int64)
-    if flat.size == 0:
-        return x.clone()
+    if flat.size == 0:  # nothing written, but values stay in the graph (a zero gradient), as torch's
+        return x.clone() + v.reshape(-1)[:0].sum() if v.requires_grad and _core.is_grad_enabled() else x.clone()
     index = _core.tensor(flat, dtype="int64", device=x.device)
     return x.put(index, v.expand(*target).reshape(-1), accumulate=bool(accumulate))
 
