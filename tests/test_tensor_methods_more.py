@@ -786,3 +786,20 @@ def test_geometry_in_place_refusals_and_no_grad():
     t = md.tensor(np.arange(6, dtype=np.float32))
     t.as_strided_((2, 2), (1, 2), 1)  # numpy oracle: the elements at offset 1 + i + 2 j
     np.testing.assert_array_equal(t.numpy(), np.array([[1.0, 3.0], [2.0, 4.0]], np.float32))
+
+
+def test_copies_of_more_than_eight_dims():
+    # the native copy takes 8 dims once merged; beyond that it copies one index of the first dim at a time
+    # (clone and contiguous of 9 dims raised; repeat of 9 dims by counts above 1 recursed without end)
+    a = np.arange(2**8 * 3, dtype=np.float32).reshape([2] * 8 + [3])
+    x = md.tensor(a)
+    np.testing.assert_array_equal(x.clone().numpy(), a)
+    np.testing.assert_array_equal(x.permute(*reversed(range(9))).contiguous().numpy(), a.transpose())
+    np.testing.assert_array_equal(x.transpose(0, 8).clone().numpy(), a.swapaxes(0, 8))
+    for reps in ([1] * 8 + [2], [2] * 9, [2] * 10, [1] * 9):
+        r = x.repeat(*reps)
+        np.testing.assert_array_equal(r.numpy(), np.tile(a, reps))
+        assert not r._is_view()
+    g = md.tensor(a, requires_grad=True)
+    g.transpose(0, 8).repeat(*([1] * 8 + [2])).sum().backward()
+    np.testing.assert_array_equal(g.grad.numpy(), np.full(a.shape, 2.0, np.float32))

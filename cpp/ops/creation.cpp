@@ -77,6 +77,8 @@ BroadcastPlan make_broadcast_plan(const Shape& out, const Shape& a_shape, const 
       bs.push_back(sb[i]);
     }
   }
+  MD_CHECK(shape.size() <= static_cast<size_t>(kMaxDims), ValueError, "at most ", kMaxDims,
+           " dimensions are supported (after merging), got shape ", out);
   p.ndim = static_cast<int>(shape.size());
   for (int i = 0; i < p.ndim; ++i) {
     p.shape[i] = shape[i];
@@ -99,9 +101,32 @@ StridedCopy make_copy_plan(const Shape& shape, const Shape& dst_strides, const S
 }
 
 // Copies src's elements into dst (same shape, any layouts, same device and dtype).
+namespace {
+// How many dims a copy plan of shape keeps once the dims both layouts step through as one merge.
+int merged_copy_dims(const Shape& shape, const Shape& dst_strides, const Shape& src_strides) {
+  int n = 0;
+  int64_t d_last = 0, s_last = 0;
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (shape[i] == 1) continue;
+    if (n == 0 || d_last != dst_strides[i] * shape[i] || s_last != src_strides[i] * shape[i]) ++n;
+    d_last = dst_strides[i];
+    s_last = src_strides[i];
+  }
+  return n;
+}
+}  // namespace
+
 void copy_elements(const Tensor& dst, const Tensor& src) {
-  MD_CHECK(dst.dim() <= kMaxDims, ValueError, "copy: at most ", kMaxDims, " dimensions, got ", dst.shape());
   if (dst.numel() == 0) return;
+  if (dst.dim() > kMaxDims && merged_copy_dims(dst.shape(), dst.strides(), src.strides()) > kMaxDims) {
+    // more dims than the kernel takes: one copy per index of the first dim
+    const Shape shape(dst.shape().begin() + 1, dst.shape().end());
+    const Shape ds(dst.strides().begin() + 1, dst.strides().end()), ss(src.strides().begin() + 1, src.strides().end());
+    for (int64_t i = 0; i < dst.shape()[0]; ++i)
+      copy_elements(dst.view(shape, ds, dst.offset() + i * dst.strides()[0]),
+                    src.view(shape, ss, src.offset() + i * src.strides()[0]));
+    return;
+  }
   StridedCopy plan = make_copy_plan(dst.shape(), dst.strides(), src.strides());
   MD_DISPATCH(dst.device(), copy_strided, dst.raw(), src.raw(), dtype_size(dst.dtype()), plan);
 }

@@ -706,13 +706,7 @@ def repeat(input: Tensor, *sizes) -> Tensor:
     out_shape = [r * n for r, n in zip(sizes, shape)]
     repeated = [i for i, r in enumerate(sizes) if r != 1]
     if input.numel() == 0 or not repeated:  # a copy, as torch's: the reshape alone is a view of the input
-        # (flat: the native copy takes at most 8 dims), then shaped, the copy taken over: no view
-        return input.reshape(-1).clone().reshape(out_shape)._own_result()
-    if len(shape) + len(repeated) > _MAX_COPY_DIMS:  # one dim at a time: the copy takes at most 8 dims
-        x = input.reshape(shape)
-        for i in repeated:
-            x = repeat(x, *[sizes[i] if j == i else 1 for j in range(len(shape))])
-        return x
+        return input.reshape(out_shape).clone()
     interleaved, expanded = [], []
     for r, n in zip(sizes, shape):
         interleaved += [1, n] if r != 1 else [n]  # a dim repeated once needs no repeat dim
@@ -721,8 +715,6 @@ def repeat(input: Tensor, *sizes) -> Tensor:
     # the result is a new tensor, as torch's, without a second copy
     return input.reshape(interleaved).expand(*expanded).reshape(out_shape)._own_result()
 
-
-_MAX_COPY_DIMS = 8  # the native copy's limit
 
 
 def narrow(input: Tensor, dim: int, start: int, length: int) -> Tensor:
