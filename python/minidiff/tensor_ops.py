@@ -716,7 +716,6 @@ def repeat(input: Tensor, *sizes) -> Tensor:
     return input.reshape(interleaved).expand(*expanded).reshape(out_shape)._own_result()
 
 
-
 def narrow(input: Tensor, dim: int, start: int, length: int) -> Tensor:
     """The ``length`` elements of ``dim`` from ``start`` (negative counts from the end; an int or a
     one-element int64 tensor), a view, as torch's: a range past the end of the dim raises."""
