@@ -634,3 +634,18 @@ def test_padding_by_nothing_is_a_new_tensor():
             y = lib.nn.functional.pad(x, (0, 0), mode=mode)
             y[..., 0] = 9.0
             assert x.tolist() == [[[1.0, 2.0, 3.0]]], (lib.__name__, mode)
+
+
+def test_index_and_mask_writes_into_an_overlapping_view_write_only_the_selected_elements():
+    # an unselected element sharing a slot with a selected one was written back with its old value
+    for lib in (md, torch):
+        a = lib.tensor(np.arange(5, dtype=np.float32))
+        a.unfold(0, 2, 1)[lib.tensor(np.array([2, 1, 0]))] = -1.0
+        assert a.tolist() == [-1.0, -1.0, -1.0, -1.0, 4.0], lib.__name__
+        c = lib.tensor(np.arange(5, dtype=np.float32))
+        v = c.unfold(0, 2, 1)
+        v[v > 2.5] = 7.0
+        assert c.tolist() == [0.0, 1.0, 2.0, 7.0, 7.0], lib.__name__
+        b = lib.tensor(np.arange(6, dtype=np.float32))
+        b.unfold(0, 3, 1)[lib.tensor(np.array([3, 0]))] = lib.tensor(np.arange(6, dtype=np.float32).reshape(2, 3))
+        assert b.tolist() == [3.0, 4.0, 5.0, 0.0, 1.0, 2.0], lib.__name__

@@ -879,13 +879,38 @@ def _advanced_write(self: Tensor, key: tuple, value, native_set, native_get) -> 
             every = value.reshape(*(shape or (1,))).expand(*offsets.shape).reshape(-1)
             value = native_get(every, _core.tensor(source, device=self.device))
         if not graph:
-            view.copy_(F.where(written, value, view))
+            if _reads_a_slot_twice(view):  # (unfold, as_strided): only the selected elements' slots are written
+                _put_into_slots(view, offsets.reshape(-1), every if every is not None else value)
+            else:
+                view.copy_(F.where(written, value, view))
             return
         region = native_get(self, basic)
         out = F.where(written, value, region)
         if isinstance(value, Tensor) and value.requires_grad:
             out = out + _overwritten_writes(offsets.reshape(-1), source, every, value, view.shape, self.device)
         native_set(self, basic, out)
+
+
+def _reads_a_slot_twice(t: Tensor) -> bool:
+    """Whether two elements of t lie in one storage slot (an overlapping view: unfold, as_strided)."""
+    span = 0
+    for stride, size in sorted((st, n) for st, n in zip(t.stride(), t.shape) if n > 1):
+        if stride <= span:
+            return True
+        span += (size - 1) * stride
+    return False
+
+
+def _put_into_slots(view: Tensor, flat: np.ndarray, values) -> None:
+    """Writes values (one per entry of ``flat``, view's row-major element numbers, or a scalar) into
+    the storage slots of those elements of ``view`` only; a slot written twice keeps the last."""
+    index = np.unravel_index(flat, tuple(view.shape))
+    slots = view.storage_offset() + sum(i * st for i, st in zip(index, view.stride()))
+    slots = np.asarray(slots, dtype=np.int64).reshape(-1)
+    storage = view.as_strided((int(slots.max()) + 1,), (1,), 0)
+    if not isinstance(values, Tensor):
+        values = _core.full((slots.size,), float(values), dtype=view.dtype, device=view.device)
+    storage.put_(_core.tensor(slots, device=view.device), values.reshape(-1))
 
 
 def _record_empty_write(self: Tensor, basic, value, native_set, native_get) -> None:
