@@ -181,6 +181,12 @@ from .einsum import einsum  # noqa: E402
 
 __all__ += ["einsum"]
 
+# torch.linalg (md.linalg.det, solve, svd, norm, ...): norms composed from the ops, factorizations
+# on the host with NumPy
+from . import linalg  # noqa: E402
+
+__all__ += ["linalg"]
+
 # ---- training, sampling and their file formats (pure Python on top of the names above)
 from . import checkpoint, images, losses, pipelines, training  # noqa: E402
 from .pipelines import DDIMPipeline, DDPMPipeline  # noqa: E402
