@@ -1047,3 +1047,12 @@ def test_as_strided_gradients_unfold_and_geometry_in_place_match_the_cpu():
         return windows.sum(0) + z.sum() + y.sum() + t.amax(1).sum() + t.max(1)[0].sum()
 
     check(fn, [x], rtol=1e-5, atol=1e-5)
+
+
+def test_linalg_on_the_device_matches_the_cpu():
+    # md.linalg's factorizations run on the host: the result and the gradient come back to the device
+    r = rng(76)
+    a = randn(r, 2, 3, 3)
+    spd = a @ a.transpose(0, 2, 1) + 3.0 * np.eye(3, dtype=np.float32)
+    check(lambda t: md.linalg.det(t) + md.linalg.inv(t).sum() + md.linalg.cholesky(t).sum(), [spd], rtol=1e-4)
+    check(lambda t: md.linalg.vector_norm(t, dim=-1) + md.linalg.svdvals(t).sum(-1), [a], rtol=1e-4)
