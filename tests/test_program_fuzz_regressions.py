@@ -649,3 +649,54 @@ def test_index_and_mask_writes_into_an_overlapping_view_write_only_the_selected_
         b = lib.tensor(np.arange(6, dtype=np.float32))
         b.unfold(0, 3, 1)[lib.tensor(np.array([3, 0]))] = lib.tensor(np.arange(6, dtype=np.float32).reshape(2, 3))
         assert b.tolist() == [3.0, 4.0, 5.0, 0.0, 1.0, 2.0], lib.__name__
+
+
+# ------------------------------------------------------ fuzz seeds 46-53: fixed
+
+
+def test_t_of_a_vector_is_a_new_view():
+    # t() of a 0-d or 1-d tensor returned the tensor itself: retain_grad on "the view" took the other use's gradient
+    for lib in (md, torch):
+        x = lib.tensor(np.array([1.0], np.float32), requires_grad=True)
+        a = x.clone()
+        b = a.t()
+        b.retain_grad()
+        loss = (b * 2).sum() + (a * 3).sum()
+        assert lib.autograd.grad(loss, [x, b])[1].tolist() == [2.0], lib.__name__
+
+
+def test_softmax_over_a_dim_next_to_size_one_dims_is_no_view():
+    for lib in (md, torch):
+        y = lib.softmax(lib.tensor(np.array([[0.3], [0.7]], np.float32), requires_grad=True), 0)
+        assert not y._is_view()
+        y.detach_()
+
+
+def test_reshape_of_a_layout_that_cannot_be_viewed_is_a_new_tensor():
+    for lib in (md, torch):
+        x = lib.tensor(np.arange(6, dtype=np.float32).reshape(2, 3), requires_grad=True)
+        y = (x * 1).t().reshape(6)
+        assert not y._is_view() and y.tolist() == [0.0, 3.0, 1.0, 4.0, 2.0, 5.0]
+        (y * lib.tensor(np.arange(6, dtype=np.float32))).sum().backward()
+        assert x.grad.tolist() == [[0.0, 2.0, 4.0], [1.0, 3.0, 5.0]]
+        y.detach_()
+
+
+def test_in_place_add_into_an_empty_expanded_view():
+    for lib in (md, torch):
+        base = lib.zeros(0, 3).expand(2, 0, 3)
+        x = lib.zeros(2, 0, 3, requires_grad=True)
+        base.add_(x)
+        (g,) = lib.autograd.grad(base.sum(), [x])
+        assert tuple(g.shape) == (2, 0, 3), lib.__name__
+
+
+def test_attention_gradient_is_exactly_zero_where_the_softmax_is_one_hot():
+    # dS = P (dP - rowsum(dO * O)) left rounding noise times |q| (2e-5 .. 50 with large logits)
+    r = np.random.default_rng(0)
+    q = (r.standard_normal((1, 4, 8)) * 3000).astype(np.float32)
+    k, v = (r.standard_normal((1, 1, 8)) * 10).astype(np.float32), r.standard_normal((1, 1, 8)).astype(np.float32)
+    qm, km = md.tensor(q, requires_grad=True), md.tensor(k, requires_grad=True)
+    out = F.scaled_dot_product_attention(qm, km, md.tensor(v), scale=0.5)
+    (out * md.tensor(r.standard_normal((1, 4, 8)).astype(np.float32))).sum().backward()
+    assert float(qm.grad.abs().max()) == 0.0 and float(km.grad.abs().max()) == 0.0

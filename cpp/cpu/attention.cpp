@@ -172,16 +172,16 @@ void attention_backward_small(float* dq, float* dk, float* dv, const float* dout
     for (int64_t i = 0; i < Lq; ++i) {
       const float* qr = qb + i * D;
       const float* go = dout + (b * Lq + i) * Dv;
-      const float* o = out + (b * Lq + i) * Dv;
       // P = exp(scale q k^T - lse) recomputed from the saved log-sum-exp (0 on the padding lanes)
       row_dot_keys<LK>(p, qr, kt, D, scale);
       const float l = lse[b * Lq + i];
 #pragma omp simd
       for (int j = 0; j < LK; ++j) p[j] = vexp(vselect(j < Lk, p[j] - l, -std::numeric_limits<float>::infinity()));
-      // dP = dO v^T, then dS = P (dP - rowsum(dO * O))
+      // dP = dO v^T, then dS = P (dP - rowsum(P * dP)); rowsum(P * dP) = rowsum(dO * O), but this
+      // form cancels exactly where P is one-hot (torch's math path), so dS is 0 there, not noise
       row_dot_keys<LK>(ds, go, vt, Dv, 1.0f);
       double di = 0.0;
-      for (int64_t e = 0; e < Dv; ++e) di += static_cast<double>(o[e]) * go[e];
+      for (int j = 0; j < LK; ++j) di += static_cast<double>(p[j]) * ds[j];
       const float dif = static_cast<float>(di);
 #pragma omp simd
       for (int j = 0; j < LK; ++j) ds[j] = p[j] * (ds[j] - dif);
@@ -295,17 +295,14 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
       float* p = P + r * Lk;
       float* dp = dP + r * Lk;
       const float l = lse[b * Lq + r];
-      const float* o = out + (b * Lq + r) * Dv;
-      const float* go = dO + r * Dv;
-      double di = 0.0;  // rowsum(dO * O) = rowsum(dP * P)
+#pragma omp simd
+      for (int64_t j = 0; j < Lk; ++j) p[j] = vexp(p[j] - l);
+      double di = 0.0;  // rowsum(P * dP) (= rowsum(dO * O), which leaves noise where P is one-hot)
 #pragma omp simd reduction(+ : di)
-      for (int64_t j = 0; j < Dv; ++j) di += static_cast<double>(o[j]) * go[j];
+      for (int64_t j = 0; j < Lk; ++j) di += static_cast<double>(p[j]) * dp[j];
       const float dif = static_cast<float>(di);
 #pragma omp simd
-      for (int64_t j = 0; j < Lk; ++j) {
-        p[j] = vexp(p[j] - l);
-        dp[j] = p[j] * (dp[j] - dif);  // dS
-      }
+      for (int64_t j = 0; j < Lk; ++j) dp[j] = p[j] * (dp[j] - dif);  // dS
     }
     // dv = P^T dO ; dq = scale dS k ; dk = scale dS^T q
     gemm(true, false, Lk, Dv, Lq, 1.0f, P, Lk, dO, Dv, 0.0f, dv + b * Lk * Dv, Dv);

@@ -38,7 +38,8 @@ Tensor softmax(const Tensor& x, int64_t dim) {
   dim = wrap_dim(dim, x.dim(), "softmax");
   if (x.dim() == 0) return softmax_last(x);
   if (dim == x.dim() - 1) return softmax_last(x);
-  return contiguous(transpose(softmax_last(transpose(x, dim, -1)), dim, -1));  // laid out as x, as torch's
+  // laid out as x, as torch's; no view (size-1 dims can make the transpose count as contiguous)
+  return own_result(contiguous(transpose(softmax_last(transpose(x, dim, -1)), dim, -1)));
 }
 
 Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v, std::optional<double> scale) {

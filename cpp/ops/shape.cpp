@@ -121,8 +121,19 @@ Tensor identity_node(const Tensor& t, const char* name) {
 
 Tensor reshape(const Tensor& t, const Shape& shape) {
   if (t.is_contiguous()) return view(t, shape);
-  infer_shape("reshape", shape, t.numel(), t.shape());  // validate before copying
-  return view(contiguous(t), shape);
+  // a contiguous copy in the new shape: a new tensor, no view of the copy
+  const Shape s = infer_shape("reshape", shape, t.numel(), t.shape());  // validate before copying
+  Tensor out;
+  {
+    NoGradGuard no_grad;
+    out = reshape_own(contiguous(t), s);
+  }
+  if (any_requires_grad({&t})) {
+    const Shape in_shape = t.shape();
+    record("view", out, {t},
+           [in_shape](const Tensor& g, const GradMask&) { return std::vector<Tensor>{reshape(g, in_shape)}; });
+  }
+  return out;
 }
 
 Tensor reshape_own(Tensor fresh, const Shape& shape) {
@@ -212,7 +223,7 @@ PlaceInBase place_in_base(const char* op, const Tensor& view, const Tensor& base
            " that has been replaced since the view was taken (by an in-place change of it inside the autograd graph), "
            "or does not lay out its elements densely; use the out-of-place op, or clone() the view first");
   PlaceInBase at{view.shape(), view.strides(), view.offset() - base.offset(), base.shape(), base.strides(), {}};
-  for (int64_t d = 0; d < view.dim(); ++d)
+  for (int64_t d = 0; d < view.dim() && !empty; ++d)  // (an empty view repeats nothing)
     if (at.strides[d] == 0 && at.shape[d] > 1) {
       at.repeated.push_back(d);
       at.shape[d] = 1;  // the region the view reads, once

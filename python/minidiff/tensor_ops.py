@@ -875,7 +875,7 @@ def _clamp_(self: Tensor, min=None, max=None) -> Tensor:  # noqa: A002 (torch's 
 def _t(self: Tensor) -> Tensor:
     if self.ndim > 2:
         raise ValueError(f"t() expects a tensor of at most 2 dimensions, got shape {tuple(self.shape)}")
-    return self if self.ndim < 2 else self.transpose(0, 1)
+    return self[...] if self.ndim < 2 else self.transpose(0, 1)  # a new view all the same, as torch's
 
 
 def pow(input, exponent) -> Tensor:  # noqa: A001 (torch's name)
