@@ -2,8 +2,8 @@
 
 The ops are native (``minidiff._core.functional``); the ones defined below (losses, activations,
 ``pad``'s non-constant modes, pooling, adaptive pooling, pixel (un)shuffle, channel dropout,
-``instance_norm``, ``conv1d``, dilated and grouped ``conv2d``/``conv_transpose2d``, ``one_hot``,
-``normalize``, ``embedding``'s ``padding_idx``) and ``interpolate``'s composed modes
+``instance_norm``, ``conv1d``, ``conv_transpose1d``, dilated and grouped ``conv2d``/``conv_transpose2d``,
+``one_hot``, ``normalize``, ``embedding``'s ``padding_idx``) and ``interpolate``'s composed modes
 (resize.py) are composed from them in Python, so their gradients come from the native ops'
 backward functions.
 """
@@ -113,6 +113,7 @@ __all__ = [
     "adaptive_max_pool2d",
     "avg_pool2d",
     "conv1d",
+    "conv_transpose1d",
     "cross_entropy",
     "dropout1d",
     "dropout2d",
@@ -1140,6 +1141,7 @@ def instance_norm(
 
 # ---- convolutions: the native conv2d / conv_transpose2d for dilation 1 and groups 1; other
 # dilations and groups composed around them (functional_spatial.py); conv1d is conv2d over (N, C, 1, L)
+# and conv_transpose1d is conv_transpose2d over it
 
 
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):  # noqa: A002
@@ -1242,6 +1244,64 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     dilation: an odd total pads the extra position on the right, as torch). It is conv2d over a
     (N, C, 1, L) view, with its dilation and groups."""
     return _conv1d("conv1d", input, weight, bias, stride, padding, dilation, groups, "zeros")
+
+
+def _conv_transpose1d_length(length: int, kernel: int, stride: int, padding: int, dilation: int) -> int:
+    """The output length of a transposed 1-D conv before output_padding (torch's minimum size)."""
+    return (length - 1) * stride - 2 * padding + dilation * (kernel - 1) + 1
+
+
+def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):  # noqa: A002
+    """Transposed 1-D convolution of (N, C, L) or (C, L) input with a (C, O / groups, k) weight, as
+    torch's: output length (L - 1) * stride - 2 * padding + dilation * (k - 1) + output_padding + 1
+    (output_padding smaller than the stride or the dilation). It is conv_transpose2d over a
+    (N, C, 1, L) view with a (C, O / groups, 1, k) weight, with its dilation and groups."""
+    op = "conv_transpose1d"
+    _check_tensor(op, "input", input)
+    _check_tensor(op, "weight", weight)
+    g = _f_spatial._conv_groups(op, groups)
+    shape, w_shape = tuple(input.shape), tuple(weight.shape)
+    if input.ndim not in (2, 3):
+        raise ValueError(f"{op}: expected a 2D (C, L) or 3D (N, C, L) input, got shape {shape}")
+    c = shape[-2]
+    if weight.ndim != 3 or w_shape[0] != c or c % g:
+        raise ValueError(
+            f"{op}: weight {w_shape} does not fit ({c}, out_channels / groups, k) with {c} input channels "
+            f"divisible by groups={g}, for input of shape {shape}"
+        )
+    out_channels = w_shape[1] * g
+    if bias is not None:
+        _check_tensor(op, "bias", bias)
+        if tuple(bias.shape) != (out_channels,):
+            raise ValueError(
+                f"{op}: bias must have shape ({out_channels},) for weight {w_shape}, got {tuple(bias.shape)}"
+            )
+    step, pad = _single(op, "stride", stride), _single(op, "padding", padding)
+    extra, d = _single(op, "output_padding", output_padding), _single(op, "dilation", dilation)
+    if step <= 0 or d <= 0:
+        raise ValueError(f"{op}: stride and dilation must be positive, got stride={stride!r}, dilation={dilation!r}")
+    if pad < 0 or extra < 0:
+        raise ValueError(
+            f"{op}: padding and output_padding must be non-negative, got padding={padding!r}, "
+            f"output_padding={output_padding!r}"
+        )
+    if extra >= max(step, d):
+        raise ValueError(
+            f"{op}: output_padding must be smaller than either stride or dilation, got output_padding={extra} "
+            f"with stride={step} and dilation={d}"
+        )
+    length = _conv_transpose1d_length(shape[-1], w_shape[2], step, pad, d) + extra
+    if shape[-1] < 1 or length < 1:  # torch's "output size is too small"
+        raise ValueError(
+            f"{op}: input of shape {shape} with weight {w_shape}, stride={step}, padding={pad}, "
+            f"output_padding={extra}, dilation={d} gives output length {length}"
+        )
+    batched = input.ndim == 3
+    x = input if batched else input.unsqueeze(0)
+    out = conv_transpose2d(x.unsqueeze(2), weight.unsqueeze(2), bias, (1, step), (0, pad), (0, extra), g, (1, d))
+    out = out.squeeze(2)  # (N, O, Lo); then the conv's result is held by this view alone
+    out = out._own_result()  # taken over, not copied: a new tensor, as torch's
+    return out if batched else out.squeeze(0)  # unbatched: a view of that, as torch's
 
 
 # More of torch.nn.functional, composed from the ops above (imported last: they use them).

@@ -7,8 +7,8 @@ runs ``forward``.
 The containers (``Sequential``, ``ModuleDict``, ``ParameterList``, ``ParameterDict``), the
 activations, the losses, the pooling layers (adaptive ones too), ``Unflatten``, ``BatchNorm2d``,
 ``InstanceNorm1d``/``InstanceNorm2d``, ``PixelShuffle``/``PixelUnshuffle``, ``Dropout1d``/``Dropout2d``,
-``AlphaDropout``/``FeatureAlphaDropout`` and ``Conv1d`` are written here in Python from the ops, for
-code ported from torch tutorials (as is ``Embedding.from_pretrained``); so are ``Conv2d`` and
+``AlphaDropout``/``FeatureAlphaDropout``, ``Conv1d`` and ``ConvTranspose1d`` are written here in Python from
+the ops, for code ported from torch tutorials (as is ``Embedding.from_pretrained``); so are ``Conv2d`` and
 ``ConvTranspose2d`` with dilation or groups other than 1 (with both 1 they are the native layers).
 """
 
@@ -1795,6 +1795,103 @@ class ConvTranspose2d(_NativeConvTranspose2d, metaclass=_NativeWhenPlain):
         return _conv_extra_repr(self)
 
 
+class ConvTranspose1d(_PythonModule):
+    """Transposed 1-D convolution of (N, C, L) or (C, L) input, as torch's: ``weight`` (in, out /
+    groups, k) and ``bias`` (out,) drawn as torch's (uniform within 1 / sqrt(out / groups * k), the
+    fan-in torch reads from a transposed conv's weight, as ConvTranspose2d's). Any ``dilation`` and
+    ``groups`` (dividing both channel counts); output_padding smaller than the stride or the
+    dilation; only the "zeros" ``padding_mode``, as torch's. ``forward(input, output_size)`` picks
+    the output_padding that gives that length, as torch's. It runs as ``F.conv_transpose1d``."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size,
+        stride=1,
+        padding=0,
+        output_padding=0,
+        groups: int = 1,
+        bias: bool = True,
+        dilation=1,
+        padding_mode: str = "zeros",
+    ):
+        super().__init__()
+        op = "ConvTranspose1d"
+        if padding_mode != "zeros":
+            raise ValueError(f'{op}: only the "zeros" padding mode is supported, got padding_mode={padding_mode!r}')
+        k = F._single(op, "kernel_size", kernel_size)
+        step = F._single(op, "stride", stride)
+        d = F._single(op, "dilation", dilation)
+        pad = F._single(op, "padding", padding)
+        extra = F._single(op, "output_padding", output_padding)
+        if in_channels <= 0 or out_channels <= 0 or k <= 0 or step <= 0 or d <= 0 or pad < 0 or extra < 0:
+            raise ValueError(
+                f"{op}: invalid channels ({in_channels}, {out_channels}), kernel_size {kernel_size!r}, "
+                f"stride {stride!r}, padding {padding!r}, output_padding {output_padding!r} or dilation {dilation!r}"
+            )
+        if extra >= max(step, d):
+            raise ValueError(
+                f"{op}: output_padding must be smaller than either stride or dilation, got output_padding={extra} "
+                f"with stride={step} and dilation={d}"
+            )
+        g = _conv_channels(op, in_channels, out_channels, groups)
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.kernel_size = (k,)
+        self.stride = (step,)
+        self.padding = (pad,)
+        self.output_padding = (extra,)
+        self.dilation = (d,)
+        self.groups = g
+        self.padding_mode = padding_mode
+        self.weight = Parameter(_core.empty(in_channels, out_channels // g, k))
+        self.bias = Parameter(_core.empty(out_channels)) if bias else None
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """torch's draw: kaiming_uniform with a = sqrt(5), fan_in = out / groups * k (the weight's dim 1,
+        as torch reads a transposed conv's weight), the bias within that bound."""
+        _reset_conv(self, self.out_channels // self.groups * self.kernel_size[0])
+
+    def _output_padding_for(self, input, output_size) -> int:  # noqa: A002
+        """torch's ``_ConvTransposeNd._output_padding``: ``output_size`` is (L_out,) or the whole
+        output shape; the output_padding that gives that length (within [min, min + stride - 1])."""
+        op = "ConvTranspose1d"
+        F._check_tensor(op, "input", input)
+        if input.ndim not in (2, 3):
+            raise ValueError(f"{op}: expected a 2D (C, L) or 3D (N, C, L) input, got shape {tuple(input.shape)}")
+        try:
+            sizes = [operator.index(size) for size in output_size]
+        except TypeError:
+            raise TypeError(f"{op}: output_size must be a sequence of ints, got {output_size!r}") from None
+        leading = input.ndim - 1  # (N, C) or (C,)
+        if len(sizes) == leading + 1:
+            sizes = sizes[leading:]
+        if len(sizes) != 1:
+            raise ValueError(
+                f"{op}: for {input.ndim}D input, output_size must have 1 or {leading + 1} elements "
+                f"(got {len(sizes)}: {output_size!r})"
+            )
+        (k,), (step,), (pad,), (d,) = self.kernel_size, self.stride, self.padding, self.dilation
+        smallest = F._conv_transpose1d_length(input.shape[-1], k, step, pad, d)
+        if not smallest <= sizes[0] <= smallest + step - 1:
+            raise ValueError(
+                f"{op}: requested an output size of {sizes}, but valid sizes range from [{smallest}] to "
+                f"[{smallest + step - 1}] (for an input of shape {tuple(input.shape)})"
+            )
+        return sizes[0] - smallest
+
+    def forward(self, input, output_size=None):  # noqa: A002
+        extra = self.output_padding if output_size is None else self._output_padding_for(input, output_size)
+        return F.conv_transpose1d(
+            input, self.weight, self.bias, self.stride, self.padding, extra, self.groups, self.dilation
+        )
+
+    def extra_repr(self) -> str:
+        return _conv_extra_repr(self)
+
+
 # ---- losses: ``criterion(input, target)``, torch's signatures (deprecated size_average/reduce included)
 
 
@@ -1890,6 +1987,7 @@ __all__ = [
     "BatchNorm2d",
     "Conv1d",
     "Conv2d",
+    "ConvTranspose1d",
     "ConvTranspose2d",
     "CrossEntropyLoss",
     "Dropout",
