@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <chrono>
 #include <unordered_map>
 
@@ -21,6 +22,45 @@ thread_local bool g_grad_enabled = true;
 std::shared_ptr<const BackwardObserver> g_observer;
 }  // namespace
 
+namespace {
+std::atomic<bool> g_anomaly{false}, g_anomaly_nan{true};
+std::function<std::string()> g_anomaly_trace;
+
+// Whether g holds a NaN (read on the host: anomaly mode is for debugging, as torch's).
+bool has_nan(const Tensor& g) {
+  if (g.numel() == 0 || g.dtype() == DType::Int64) return false;
+  const Tensor h = contiguous(to_device(g.dtype() == DType::Float32 ? g : to_dtype(g, DType::Float32), Device{}));
+  const float* p = h.f32();
+  for (int64_t i = 0; i < h.numel(); ++i)
+    if (p[i] != p[i]) return true;
+  return false;
+}
+}  // namespace
+
+bool anomaly_enabled() { return g_anomaly.load(std::memory_order_relaxed); }
+bool anomaly_check_nan() { return g_anomaly_nan.load(std::memory_order_relaxed); }
+void set_anomaly(bool enabled, bool check_nan) {
+  g_anomaly = enabled;
+  g_anomaly_nan = check_nan;
+}
+void set_anomaly_trace_hook(std::function<std::string()> hook) { g_anomaly_trace = std::move(hook); }
+
+std::string backward_node_name(const char* op) {
+  for (const char* c = op; *c; ++c)
+    if (std::isupper(static_cast<unsigned char>(*c))) return op;
+  std::string out;
+  bool upper = true;
+  for (const char* c = op; *c; ++c) {
+    if (*c == '_') {
+      upper = true;
+      continue;
+    }
+    out += upper ? static_cast<char>(std::toupper(static_cast<unsigned char>(*c))) : *c;
+    upper = false;
+  }
+  return out + "Backward0";
+}
+
 Node::Node(const char* name, BackwardFn fn, std::vector<Edge> next, const Tensor& out, const std::vector<Tensor>& saved)
     : name_(name),
       seq_(g_sequence.fetch_add(1, std::memory_order_relaxed)),
@@ -32,6 +72,7 @@ Node::Node(const char* name, BackwardFn fn, std::vector<Edge> next, const Tensor
   for (size_t i = 0; i < next_.size(); ++i) needs_[i] = next_[i].active();
   for (const Tensor& t : saved)
     if (t.defined()) saved_versions_.emplace_back(t.impl()->version, *t.impl()->version);
+  if (anomaly_enabled() && g_anomaly_trace) forward_trace_ = g_anomaly_trace();
 }
 
 std::vector<Tensor> Node::apply(const Tensor& grad_out, bool retain_graph) {
@@ -248,6 +289,14 @@ void run_engine(const std::vector<Tensor>& roots, const std::vector<Tensor>& see
     sink.node(n, g);
     std::vector<Tensor> grads = n->apply(g, retain_graph);
     g = Tensor();
+    if (anomaly_enabled() && anomaly_check_nan())
+      for (size_t i = 0; i < grads.size(); ++i)
+        if (grads[i].defined() && has_nan(grads[i]))
+          throw RuntimeError(
+              str("Function '", backward_node_name(n->name()), "' returned nan values in its ", i, "th output.",
+                  n->forward_trace().empty()
+                      ? std::string(" (The node was made before anomaly detection was enabled.)")
+                      : "\nTraceback of the forward call that caused the error:\n" + n->forward_trace()));
     const auto& next = n->next();
     for (size_t i = 0; i < next.size(); ++i) {
       const Tensor& gi = grads[i];

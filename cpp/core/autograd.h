@@ -9,6 +9,7 @@
 #include <functional>
 #include <initializer_list>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "core/tensor.h"
@@ -78,6 +79,9 @@ class Node {
   // The hooks registered on the tensor this node made (null when none).
   std::shared_ptr<GradHookList>& hooks() { return hooks_; }
 
+  // Where the forward made this node (a Python stack), kept while anomaly mode is on; else empty.
+  const std::string& forward_trace() const { return forward_trace_; }
+
  private:
   const char* name_;
   uint64_t seq_;
@@ -91,7 +95,21 @@ class Node {
   std::vector<std::pair<std::weak_ptr<uint64_t>, uint64_t>> saved_versions_;
   std::weak_ptr<TensorImpl> retained_;
   std::shared_ptr<GradHookList> hooks_;
+  std::string forward_trace_;
 };
+
+// torch's name of the backward node of an op ("mul" -> "MulBackward0", "group_norm" ->
+// "GroupNormBackward0"); a CamelCase name (a custom Function's) is kept as it is.
+std::string backward_node_name(const char* op);
+
+// ---- anomaly detection (torch.autograd.detect_anomaly; process-wide, like torch's): nodes made
+// while it is on keep their forward's stack, and with check_nan a backward whose node returns a
+// gradient with NaN raises RuntimeError naming the node and where the forward made it.
+bool anomaly_enabled();
+bool anomaly_check_nan();
+void set_anomaly(bool enabled, bool check_nan);
+// What captures the forward's stack (set by the Python bindings: the Python traceback).
+void set_anomaly_trace_hook(std::function<std::string()> hook);
 
 // ---- grad mode (thread local, like torch)
 bool grad_enabled();

@@ -199,6 +199,15 @@ void bind_runtime(py::module_& m) {
         "Gives the calling thread its own default generator with this seed (None: the process's again).");
 
   m.def("is_grad_enabled", &grad_enabled);
+  // anomaly detection (md.autograd.detect_anomaly): nodes keep the Python stack of their forward
+  set_anomaly_trace_hook([]() -> std::string {
+    py::gil_scoped_acquire gil;
+    py::list frames = py::module_::import("traceback").attr("format_stack")();
+    return py::str("").attr("join")(frames).cast<std::string>();
+  });
+  m.def("_set_anomaly", &set_anomaly, py::arg("enabled"), py::arg("check_nan") = true);
+  m.def("_anomaly_enabled", &anomaly_enabled);
+  m.def("_anomaly_check_nan", &anomaly_check_nan);
   m.def(
       "_custom_function_node",
       [](const std::string& name, const Tensor& output, const py::list& inputs, const py::function& backward) {

@@ -226,24 +226,6 @@ Shape shape_from_args(const py::args& args, const char* op) {
   return to_shape(args, op);
 }
 
-// torch's name of the backward node of an op ("mul" -> "MulBackward0", "group_norm" -> "GroupNormBackward0").
-std::string backward_node_name(const char* op) {
-  // a CamelCase name is torch's already (a custom Function's "ExpBackward")
-  for (const char* c = op; *c; ++c)
-    if (std::isupper(static_cast<unsigned char>(*c))) return op;
-  std::string out;
-  bool upper = true;
-  for (const char* c = op; *c; ++c) {
-    if (*c == '_') {
-      upper = true;
-      continue;
-    }
-    out += upper ? static_cast<char>(std::toupper(static_cast<unsigned char>(*c))) : *c;
-    upper = false;
-  }
-  return out + "Backward0";
-}
-
 std::string repr(const Tensor& t) {
   refresh_if_stale(t);
   py::module_ np = py::module_::import("numpy");

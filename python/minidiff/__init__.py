@@ -40,7 +40,15 @@ from ._core import (
     zeros,
     zeros_like,
 )
-from .autograd import enable_grad, inference_mode, is_inference_mode_enabled, no_grad, set_grad_enabled
+from .autograd import (
+    enable_grad,
+    inference_mode,
+    is_anomaly_check_nan_enabled,
+    is_anomaly_enabled,
+    is_inference_mode_enabled,
+    no_grad,
+    set_grad_enabled,
+)
 from .backends import get_float32_matmul_precision, set_float32_matmul_precision
 from .schedulers import (
     DDIMScheduler,
@@ -130,6 +138,8 @@ __all__ = [
     "get_num_threads",
     "inference_mode",
     "is_inference_mode_enabled",
+    "is_anomaly_enabled",
+    "is_anomaly_check_nan_enabled",
     "int64",
     "is_grad_enabled",
     "lr",

@@ -146,6 +146,71 @@ class set_grad_enabled(_GradMode):
         return super().__call__(fn)
 
 
+# ---- anomaly detection (torch.autograd.detect_anomaly / set_detect_anomaly)
+
+
+def is_anomaly_enabled() -> bool:
+    """Whether anomaly detection is on (``detect_anomaly`` / ``set_detect_anomaly``)."""
+    return _core._anomaly_enabled()
+
+
+def is_anomaly_check_nan_enabled() -> bool:
+    """Whether anomaly detection also checks every backward node's gradients for NaN."""
+    return _core._anomaly_check_nan()
+
+
+class set_detect_anomaly:
+    """Anomaly detection on or off, as torch's: a call, or a context manager that restores the
+    previous setting. While it is on, each node the forward records keeps the Python stack that
+    made it, and (with ``check_nan``) a backward node that returns a gradient holding NaN raises
+    RuntimeError naming the node (``MulBackward0``) and that stack. It slows the forward (a stack
+    per node) and the backward (each gradient read on the host): for debugging only."""
+
+    def __init__(self, mode: bool, check_nan: bool = True):
+        self._prev = (_core._anomaly_enabled(), _core._anomaly_check_nan())
+        _core._set_anomaly(bool(mode), bool(check_nan))
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        _core._set_anomaly(*self._prev)
+        return False
+
+
+class detect_anomaly:
+    """``with md.autograd.detect_anomaly():`` (or as a decorator): anomaly detection on inside,
+    as ``set_detect_anomaly(True, check_nan)``; warns on entry that it is slow, as torch does."""
+
+    def __init__(self, check_nan: bool = True):
+        self.check_nan = check_nan
+
+    def __enter__(self):
+        import warnings
+
+        warnings.warn(
+            "Anomaly Detection has been enabled. This mode will increase the runtime and should only be "
+            "enabled for debugging.",
+            UserWarning,
+            stacklevel=2,
+        )
+        self._prev = (_core._anomaly_enabled(), _core._anomaly_check_nan())
+        _core._set_anomaly(True, self.check_nan)
+        return self
+
+    def __exit__(self, *exc):
+        _core._set_anomaly(*self._prev)
+        return False
+
+    def __call__(self, fn):
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            with self.__class__(self.check_nan):
+                return fn(*args, **kwargs)
+
+        return wrapper
+
+
 def _as_tuple(what: str, x) -> tuple:
     if isinstance(x, _core.Tensor):
         return (x,)
