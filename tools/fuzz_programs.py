@@ -46,6 +46,7 @@ import warnings
 import numpy as np
 
 RTOL, ATOL = 1e-4, 1e-5
+_TOL_SCALE = 1.0  # set by check(): LOOSE_SCALE for a program with a linalg line (LOOSE_TAGS)
 BIG = 1e4  # a guard keeps every intermediate value below this in magnitude
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -358,7 +359,7 @@ def _err(a, b):
     if not fin.any():
         return 0.0
     scale = max(1.0, float(np.abs(b[fin]).max()))
-    tol = ATOL * scale + RTOL * np.abs(b[fin])
+    tol = (ATOL * scale + RTOL * np.abs(b[fin])) * _TOL_SCALE
     return float((np.abs(a[fin] - b[fin]) / tol).max())
 
 
@@ -406,7 +407,7 @@ def _none(g):
 INPLACE = ("add_", "mul_", "clamp_", "iadd", "setitem", "setitem_adv", "setitem_mask", "detach_inplace",
            "view_inplace", "plain_write", "multi_view_inplace", "base_change", "old_view_inplace", "view_del",
            "hook_base", "index_put_", "masked_fill_", "cumsum_", "tril_", "triu_", "layer_inplace",
-           "cat_inplace")  # fmt: skip
+           "cat_inplace", "t_", "transpose_", "swapdims_", "squeeze_", "unsqueeze_")  # fmt: skip
 
 
 # Whether compare() also checks that every line's result is a view (torch's ``_is_view()``) in minidiff exactly
@@ -467,6 +468,13 @@ def _compare(prog, om: Outcome, ot: Outcome, o64: Outcome | None):
             return None
         if "Expected grad_output to have non-zero size" in ot.raised[3]:
             return None
+        if "modified by an inplace" in ot.raised[3] and GEOMETRY_TAGS.intersection(prog.tags):
+            return None  # torch's t_()/squeeze_()... count as a change of the elements (the version counter)
+        if "returned an invalid gradient" in ot.raised[3] and GEOMETRY_TAGS.intersection(prog.tags):
+            # torch's gradient accumulator of a leaf keeps the shape the leaf had when it was first used, and
+            # refuses the gradient after a t_()/squeeze_()... of the leaf under no_grad; minidiff's takes the
+            # leaf's shape of the time of backward
+            return None
     refused = om.raised and "as_strided: the gradient is supported" in om.raised[3]
     if refused and (not ot.raised or ot.raised[1] > om.raised[1]):
         # documented limitation: as_strided with a gradient only for a contiguous input and a view inside it
@@ -516,6 +524,7 @@ def _compare(prog, om: Outcome, ot: Outcome, o64: Outcome | None):
 
 
 def check(prog, libs=None):
+    global _TOL_SCALE
     libs = libs or _libs()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -523,7 +532,11 @@ def check(prog, libs=None):
         ot = execute(prog, "torch", libs)
         o64 = execute(prog, "torch64", libs)
     prog.shapes = ot.shapes
-    return compare(prog, om, ot, o64)
+    _TOL_SCALE = LOOSE_SCALE if LOOSE_TAGS.intersection(prog.tags) else 1.0
+    try:
+        return compare(prog, om, ot, o64)
+    finally:
+        _TOL_SCALE = 1.0
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -559,6 +572,7 @@ class Gen:
         # their views (see _hooked_or_detached)
         self.hooked_views: set[str] = set()
         self.detached: set[str] = set()
+        self.geom_leaf = False  # a leaf that requires grad took a new shape in place (t_, squeeze_, ...)
 
     # -- helpers
     def t(self, name):
@@ -1388,9 +1402,17 @@ def _recent(g, cands):
     return cands[int(g.rng.choice(len(cands), p=w / w.sum()))]
 
 
+def _has_is_leaf(g, v):
+    """False for a non-tensor, and for a torch view whose is_leaf raises (a split output whose base changed)."""
+    try:
+        return hasattr(g.ns.get(v), "is_leaf")
+    except RuntimeError:
+        return False
+
+
 def _inplace_targets(g, err_p=0.06):
     """Tensors an in-place op may change; now and then one torch refuses (a leaf that requires grad)."""
-    cands = [v for v in g.vars if v not in g.noinplace and hasattr(g.ns.get(v), "is_leaf") and not _torch_quirk(g, v)]
+    cands = [v for v in g.vars if v not in g.noinplace and _has_is_leaf(g, v) and not _torch_quirk(g, v)]
     cands = [v for v in cands if v not in g.layout_roots and g.root.get(v, v) not in g.layout_roots]
     cands = [v for v in cands if not _hooked_or_detached(g, v)]
     ok = [v for v in cands if not _leafish(g, v)]
@@ -1651,7 +1673,10 @@ def op_as_strided(g, name):
     base = f"{a}.clone()" if clone else a
     if clone and g.coin(0.3):
         return g.emit(f"{base}.as_strided({size}, {stride}, {off}) * {base}.stride()[0]", name)
-    return g.emit(f"{base}.as_strided({size}, {stride}, {off})", name, kind="view" if not clone else "fresh")
+    ok = g.emit(f"{base}.as_strided({size}, {stride}, {off})", name, kind="view" if not clone else "fresh")
+    if g.p.defs[-1] in g.vars and _overlapping(g.ns[g.p.defs[-1]]):
+        g.noinplace.add(g.p.defs[-1])  # a write into repeated elements: unspecified
+    return ok
 
 
 def op_index_keys(g, name):
@@ -2013,7 +2038,10 @@ def op_method(g, name):
         b = _operand(g, tuple(t.shape), t)
         if b[0] in "-0123456789":
             b = f"L.tensor({float(b)})"  # (an int64 operand: minidiff's dist takes floats only)
-        diff = (t - g.ns[b].detach()) if b in g.ns else t
+        try:
+            diff = (t - g.ns[b].detach()) if b in g.ns else t
+        except RuntimeError:  # (an operand whose shape a t_()/squeeze_() changed since)
+            raise Reject from None
         p = g.choice([2, 1, 3, 2.5])
         if diff.numel() and (float(diff.abs().min()) < 1e-2 or float(diff.norm()) < 0.1):
             raise Reject
@@ -2338,6 +2366,369 @@ for _n in ["sum_dims3", "mean_dims", "amax_dims", "amin_dims", "var_dims", "std_
     OPS[_n] = (1.0, lambda g, n=_n: op_reduce_dims(g, n))
 
 
+# ---- ops added recently: unfold windows (overlapping) and views of them, as_strided reads that repeat elements,
+# in-place geometry methods (t_, transpose_, swapdims_, squeeze_, unsqueeze_), linalg norms and decompositions on
+# well-conditioned inputs, conv1d / conv_transpose1d with strides, padding, groups and dilation
+
+# a program with one of these lines is compared with float32-level tolerances (LOOSE_SCALE times RTOL/ATOL):
+# minidiff's linalg runs other algorithms than torch's (LAPACK), and a rounding difference of a few ulps is spread
+# by the decomposition over all the outputs and gradients
+LOOSE_TAGS = {"spd", "det", "inv", "solve", "cholesky", "svdvals", "eigvalsh", "matrix_norm", "vector_norm"}
+LOOSE_SCALE = 10.0
+GEOMETRY_TAGS = {"t_", "transpose_", "swapdims_", "squeeze_", "unsqueeze_"}
+
+
+def _reduce_text(g, w, t):
+    """A reduction of the view named w (torch value t) whose gradient sums over repeated elements."""
+    opts = [f"{w}.sum()", f"({w} * {w}).sum()", f"{w}.mean() * 3", f"({w} * 2 + 1).sum()"]
+    if t.ndim >= 1:
+        opts += [f"{w}.sum(-1)", f"{w}.sum(0, keepdim=True)", f"L.logsumexp({w}, -1)", f"F.softmax({w}, -1)",
+                 f"{w}.cumsum(0)", f"{w} * {w}.sum(-1, keepdim=True)"]  # fmt: skip
+    if t.ndim >= 2:
+        opts += [f"{w}.sum(dim=(0, -1))", f"{w}.mean((-2, -1))", f"{w} @ {w}.mT"]
+    return g.choice(opts)
+
+
+def op_unfold_chain(g, name):
+    """x.unfold(dim, size, step), mostly with overlapping windows (step < size), sometimes a chain of views of
+    the windows, then a reduction or a use of them (gradients sum over the windows an element is in). The
+    windows are never written (overlapping memory: unspecified); their base may be, later."""
+    a = g.pick(lambda t: t.ndim >= 1 and t.numel() > 0 and t.ndim <= 3)
+    t = g.t(a)
+    nd = t.ndim
+    d = g.ri(-nd, nd - 1)
+    n = t.shape[d]
+    size = g.ri(1, min(n, 4))
+    step = g.ri(1, max(1, size - 1)) if g.coin(0.75) else g.ri(1, 3)
+    if g.coin(0.1):
+        size = n + 1  # bigger than the dim: both refuse
+    g.emit(f"{a}.unfold({d}, {size}, {step})", name, kind="view", src=(a,), keep_error_p=0.3)
+    u = g.p.defs[-1]
+    g.noinplace.add(u)
+    if g.done or u not in g.vars:
+        return True
+    w = u
+    if g.coin(0.6):
+        try:
+            expr, _ = _view_chain(g, u, steps=g.ri(1, 2))
+            g.emit(expr, "unfold_view", kind="view", src=(u,), keep_error_p=0.0)
+            w = g.p.defs[-1]
+            g.noinplace.add(w)
+        except Reject:
+            pass
+    if g.coin(0.3) and g.ns[w].ndim >= 1 and g.ns[w].numel():  # a second unfold of the windows
+        tw = g.t(w)
+        d2 = g.ri(0, tw.ndim - 1)
+        if tw.shape[d2]:
+            s2 = g.ri(1, min(tw.shape[d2], 3))
+            try:
+                g.emit(f"{w}.unfold({d2}, {s2}, {g.ri(1, s2)})", "unfold_view", kind="view", src=(w,),
+                       keep_error_p=0.0)  # fmt: skip
+                w = g.p.defs[-1]
+                g.noinplace.add(w)
+            except Reject:
+                pass
+    if g.coin(0.7):
+        try:
+            g.emit(_reduce_text(g, w, g.t(w)), "unfold_use", keep_error_p=0.0)
+        except Reject:
+            pass
+    return True
+
+
+def _strided_overlap(g, storage_n):
+    """(size, stride, offset) within a storage of storage_n elements that mostly reads some elements more than
+    once (a 0 stride or strides smaller than the sizes they step over)."""
+    for _ in range(20):
+        nd = g.ri(1, 3)
+        size = tuple(g.ri(1, 4) for _ in range(nd))
+        stride = tuple(g.choice([0, 0, 1, 1, 2, 3, 5]) for _ in range(nd))
+        top = sum((s - 1) * st for s, st in zip(size, stride))
+        if top >= storage_n:
+            continue
+        idx = np.zeros((), np.int64)
+        for s, st in zip(size, stride):
+            idx = idx[..., None] + np.arange(s) * st
+        if len(np.unique(idx)) == idx.size and g.coin(0.7):
+            continue  # no repeated element: try again, mostly
+        return size, stride, g.ri(0, storage_n - 1 - top)
+    raise Reject
+
+
+def op_as_strided_sum(g, name):
+    """as_strided views of a leaf's storage (through a view of it, or of a dense clone) that repeat elements,
+    then a reduction or a use: the gradient of a repeated element is the sum over its copies."""
+    cands = [v for v in g.vars if v in g.plain_storage and g.ns[v].numel()]
+    if not cands:
+        raise Reject
+    a = _recent(g, cands)
+    t = g.ns[a]
+    clone = g.coin(0.35) and _dense(t)
+    n = t.numel() if clone else t.untyped_storage().nbytes() // t.element_size()
+    size, stride, off = _strided_overlap(g, n)
+    base = f"{a}.clone()" if clone else a
+    off_text = f", {off}" if off or g.coin(0.5) else ""
+    expr = f"{base}.as_strided({size}, {stride}{off_text})"
+    if g.coin(0.4):  # the reduction on the same line
+        return g.emit(_reduce_text(g, f"{expr}", g.ns[a].as_strided(size, stride, off)), name)
+    g.emit(expr, name, kind="view" if not clone else "fresh", src=(a,))
+    w = g.p.defs[-1]
+    g.noinplace.add(w)
+    if not g.done and w in g.vars:
+        try:
+            g.emit(_reduce_text(g, w, g.t(w)), "as_strided_use", keep_error_p=0.0)
+        except Reject:
+            pass
+    return True
+
+
+def op_geom_inplace(g, name):
+    """t_(), transpose_(a, b), swapdims_(a, b), squeeze_(), squeeze_(d), unsqueeze_(d): the tensor itself takes
+    the new shape and strides (its views and its history stay), on a non-leaf tensor or a view, or under
+    no_grad on anything (a leaf that requires grad too: its .grad then has the new shape)."""
+    nograd = g.coin(0.3)
+    # (not a split/chunk output, which torch refuses to change in place, nor a tensor with a hook or a retained
+    # gradient: which value's gradient they see after a geometry change differs between torch's cases)
+    text = "\n".join(g.p.lines)
+    hooked = set(re.findall(r"\b(\w+)\.(?:retain_grad|register_hook)\(", text))
+
+    def ok(v):
+        seen = set()
+        while v is not None and v not in seen:  # v and what it is a view or alias of
+            if v in g.noinplace or v in hooked or v in g.hooked_views or v in g.detached:
+                return False
+            seen.add(v)
+            v = g.parent.get(v)
+        return True
+
+    cands = [v for v in g.vars if ok(v) and _has_is_leaf(g, v) and not _torch_quirk(g, v)]
+    if nograd:
+        # (not a leaf that requires grad once a line used it: torch's gradient accumulator keeps the shape of
+        # that time, minidiff's takes the shape at backward)
+        cands = [v for v in cands if not (_leafish(g, v) and len(re.findall(rf"\b{v}\b", text)) > 1)]
+    else:
+        cands = [v for v in cands if not _leafish(g, v) or g.coin(0.05)]
+    if not cands:
+        raise Reject
+    a = _recent(g, cands)
+    t = g.t(a)
+    nd = t.ndim
+    if name == "t_":
+        if nd > 2:
+            raise Reject
+        e = f"{a}.t_()"
+    elif name in ("transpose_", "swapdims_"):
+        if nd == 0:
+            raise Reject
+        e = f"{a}.{name}({g.ri(-nd, nd - 1)}, {g.ri(-nd, nd - 1)})"
+    elif name == "squeeze_":
+        if nd and g.coin(0.6):
+            ones = [i for i, s in enumerate(t.shape) if s == 1]
+            d = g.choice(ones) if ones and g.coin(0.7) else g.ri(-nd, nd - 1)
+            e = f"{a}.squeeze_({d - nd if g.coin(0.3) else d})"
+        else:
+            e = f"{a}.squeeze_()"
+    elif name == "unsqueeze_":
+        if nd >= 4:
+            raise Reject
+        e = f"{a}.unsqueeze_({g.ri(-nd - 1, nd)})"
+    else:
+        raise AssertionError(name)
+    if g.ns[a].is_leaf and g.ns[a].requires_grad:
+        g.geom_leaf = True  # an "accum" program would change it again between its two passes
+    line = f"with L.no_grad(): {e}; @VAR = {a}" if nograd else f"{e}; @VAR = {a}"
+    ok = g.emit(line, name, kind="alias", src=(a,), keep_error_p=0.5)
+    g.viewed.add(a)
+    g.viewed.add(g.p.defs[-1])
+    if ok and not g.done and g.p.defs[-1] in g.vars and g.coin(0.5):
+        w = g.p.defs[-1]
+        try:
+            g.emit(g.choice([f"{w} * 2", f"L.tanh({w})", _reduce_text(g, w, g.t(w))]), "geom_use", keep_error_p=0.0)
+        except Reject:
+            pass
+    return ok
+
+
+def _along(t, dims):
+    """t with the dims (a tuple, or None: all) moved last and flattened into one."""
+    if dims is None:
+        return t.reshape(-1)
+    dims = [d % t.ndim for d in dims] if t.ndim else []
+    rest = [i for i in range(t.ndim) if i not in dims]
+    p = t.permute(*rest, *dims)
+    return p.reshape(*p.shape[: len(rest)], -1)
+
+
+def _gap(vals, rel=0.05):
+    """True if the sorted values along the last dim are apart by more than rel times the largest magnitude."""
+    if vals.shape[-1] < 2:
+        return True
+    s = vals.sort(-1).values
+    scale = max(1.0, float(s.abs().max()))
+    return bool((s.diff(dim=-1) > rel * scale).all())
+
+
+def op_vector_norm(g, name):
+    """L.linalg.vector_norm(x, ord, dim, keepdim) of values away from 0 (and without ties for inf/-inf)."""
+    a = g.pick(lambda t: _away(t, 1e-2))
+    t = g.t(a)
+    nd = t.ndim
+    ord_ = g.choice(["2", "1", "float('inf')", "-float('inf')", "0", "3", "2", "1.5"])
+    r = g.rng.random()
+    if nd == 0 or r < 0.3:
+        dims, dtext = None, ""
+    elif r < 0.7 or nd < 2:
+        d = g.ri(-nd, nd - 1)
+        dims, dtext = (d,), f", dim={d}" if g.coin(0.5) else f", {d}"
+    else:
+        dd = tuple(g.rng.choice(nd, size=2, replace=False).tolist())
+        dims, dtext = dd, f", dim={dd}"
+    if "inf" in ord_ and t.numel():
+        flat = _along(t.abs(), dims)
+        if flat.shape[-1] == 0 or not (_no_ties_along(flat, -1) and _gap(flat, 1e-3)):
+            raise Reject
+    kd = f", keepdim={g.coin(0.4)}" if dtext and g.coin(0.6) else ""
+    if ord_ == "2" and g.coin(0.3):
+        return g.emit(f"L.linalg.vector_norm({a}{dtext}{kd})", name)
+    # (ord 0: torch's gradient is an undefined tensor, so a leaf reached only through it keeps .grad None where
+    # minidiff's gets zeros: the term of the input keeps it reached in both)
+    zero = f" + {a}.sum() * 0" if ord_ == "0" else ""
+    return g.emit(f"L.linalg.vector_norm({a}, {ord_}{dtext}{kd}){zero}", name)
+
+
+def _small_matrix(g, square=False, batch_p=0.4):
+    """An earlier result or a new leaf of shape (m, k) or (b, m, k), m, k <= 4 (m == k if square), values below
+    3 in magnitude."""
+
+    def fits(t):
+        if t.ndim not in (2, 3) or t.numel() == 0 or max(t.shape[-2:]) > 4 or float(t.abs().max()) > 3:
+            return False
+        return not square or t.shape[-1] == t.shape[-2]
+
+    cands = [v for v in g.vars if fits(g.t(v))]
+    if cands and g.coin(0.5):
+        return _recent(g, cands)
+    m = g.ri(1, 4)
+    k = m if square else g.ri(1, 4)
+    return g.leaf(((g.ri(1, 3),) if g.coin(batch_p) else ()) + (m, k))
+
+
+def op_matrix_norm(g, name):
+    """L.linalg.matrix_norm(A, ord) for 'fro', 'nuc', 1, -1, inf, -inf: singular values apart and away from 0
+    for 'nuc', no near ties of the row/column sums (and entries away from 0) for the others."""
+    a = _small_matrix(g)
+    t = g.t(a)
+    ord_ = g.choice(["'fro'", "'nuc'", "1", "-1", "float('inf')", "-float('inf')"])
+    if ord_ == "'fro'":
+        if float(t.abs().max()) < 0.05:
+            raise Reject
+    elif ord_ == "'nuc'":
+        sv = g.torch.linalg.svdvals(t.double())
+        if float(sv.min()) < 0.1 or not _gap(sv, 0.05):
+            raise Reject
+    else:
+        if not _away(t, 1e-2):
+            raise Reject
+        sums = t.abs().sum(-2 if ord_ in ("1", "-1") else -1)
+        if not _gap(sums, 1e-2):
+            raise Reject
+    extra = g.choice(["", "", ", keepdim=True", ", dim=(-1, -2)"])
+    if ord_ == "'fro'" and g.coin(0.3):
+        return g.emit(f"L.linalg.matrix_norm({a}{extra})", name)
+    return g.emit(f"L.linalg.matrix_norm({a}, {ord_}{extra})", name)
+
+
+def op_linalg(g, name):
+    """det / inv / solve / cholesky / eigvalsh / svdvals of a symmetric positive definite A A^T + n I (n <= 4,
+    sometimes batched), and svdvals of a general small matrix with distinct singular values."""
+    if name == "svdvals" and g.coin(0.4):
+        a = _small_matrix(g)
+        sv = g.torch.linalg.svdvals(g.t(a).double())
+        if float(sv.min()) < 0.1 or not _gap(sv, 0.05):
+            raise Reject
+        return g.emit(g.choice([f"L.linalg.svdvals({a})", f"L.linalg.svdvals({a}.mT)"]), name)
+    m = _small_matrix(g)
+    t = g.t(m)
+    n = t.shape[-2]
+    g.emit(g.choice([f"{m} @ {m}.mT + {n} * L.eye({n})", f"L.matmul({m}, {m}.transpose(-1, -2)) + L.eye({n}) * {n}"]),
+           "spd", keep_error_p=0.0)  # fmt: skip
+    s = g.p.defs[-1]
+    ts = g.t(s)
+    ev = g.torch.linalg.eigvalsh(ts.double())
+    if float(ev.max() / ev.min()) > 50:
+        raise Reject
+    if name in ("eigvalsh", "svdvals") and not _gap(ev, 0.05):
+        raise Reject
+    if name == "det":
+        e = g.choice([f"L.linalg.det({s})", f"L.linalg.det({s} / {n})"])
+    elif name == "inv":
+        e = g.choice([f"L.linalg.inv({s})", f"L.linalg.inv({s}) * {n}"])
+    elif name == "solve":
+        b = g.choice([(n,), (n, g.ri(1, 3))] + ([tuple(ts.shape[:-1]) + (g.ri(1, 3),)] if ts.ndim == 3 else []))
+        rhs = g.leaf(b)
+        e = f"L.linalg.solve({s}, {rhs})" if g.coin(0.8) else f"L.linalg.solve({s}, {rhs}.mT, left=False)"
+        if "left=False" in e and len(b) == 1:
+            raise Reject
+    elif name == "cholesky":
+        e = g.choice([f"L.linalg.cholesky({s})", f"L.linalg.cholesky({s}, upper=True)"])
+    elif name == "eigvalsh":
+        e = g.choice([f"L.linalg.eigvalsh({s})", f"L.linalg.eigvalsh({s}, UPLO='U')"])
+    elif name == "svdvals":
+        e = f"L.linalg.svdvals({s})"
+    else:
+        raise AssertionError(name)
+    return g.emit(e, name)
+
+
+def op_conv1d_more(g, name):
+    """conv1d with "same"/"valid" padding, and conv_transpose1d with stride, padding, output_padding (smaller
+    than the stride or the dilation), groups and dilation; batched (N, C, L) or unbatched (C, L) input."""
+    groups = g.choice([1, 1, 2, 3])
+    cin = groups * g.ri(1, 2)
+    a = _pick_or_leaf(
+        g,
+        lambda t: t.ndim in (2, 3) and t.shape[-2] == cin and min(t.shape) > 0,
+        lambda: ((g.ri(1, 2),) if g.coin(0.8) else ()) + (cin, g.ri(1, 6)),
+    )
+    dil = g.ri(1, 3)
+    stride, pad = g.ri(1, 3), g.ri(0, 2)
+    k = g.ri(1, 3)
+    cout = groups * g.ri(1, 2)
+    bias = g.leaf((cout,)) if g.coin(0.5) else "None"
+    if name == "conv_transpose1d":
+        w = g.leaf((cin, cout // groups, k))
+        op = g.ri(0, max(stride, dil) - 1) if g.coin(0.95) else max(stride, dil)
+        e = (f"F.conv_transpose1d({a}, {w}, {bias}, stride={stride}, padding={pad}, output_padding={op}, "
+             f"groups={groups}, dilation={dil})")  # fmt: skip
+        if g.coin(0.2):
+            pad = 0
+            e = f"F.conv_transpose1d({a}, {w}, stride={stride}, output_padding={op}, dilation={dil}, groups={groups})"
+        if (g.t(a).shape[-1] - 1) * stride - 2 * pad + dil * (k - 1) + op + 1 == 0:
+            raise Reject  # an empty output: torch returns it with groups > 1 and raises with groups=1
+    else:
+        w = g.leaf((cout, cin // groups, k))
+        padding = g.choice(["'same'", "'valid'", str(pad)])
+        if padding == "'same'":
+            stride = 1
+        e = f"F.conv1d({a}, {w}, {bias}, stride={stride}, padding={padding}, dilation={dil}, groups={groups})"
+    return g.emit(e, name)
+
+
+OPS["unfold_chain"] = (3.0, lambda g: op_unfold_chain(g, "unfold_chain"))
+OPS["as_strided_sum"] = (3.0, lambda g: op_as_strided_sum(g, "as_strided_sum"))
+for _n in ["t_", "transpose_", "swapdims_", "squeeze_", "unsqueeze_"]:
+    OPS[_n] = (2.0, lambda g, n=_n: op_geom_inplace(g, n))
+OPS["vector_norm"] = (2.0, lambda g: op_vector_norm(g, "vector_norm"))
+OPS["matrix_norm"] = (2.0, lambda g: op_matrix_norm(g, "matrix_norm"))
+for _n in ["det", "inv", "solve", "cholesky", "svdvals", "eigvalsh"]:
+    OPS[_n] = (1.5, lambda g, n=_n: op_linalg(g, n))
+for _n in ["conv_transpose1d", "conv1d_pad"]:
+    OPS[_n] = (1.5, lambda g, n=_n: op_conv1d_more(g, n))
+NEW_OPS = ["unfold_chain", "as_strided_sum", "t_", "transpose_", "swapdims_", "squeeze_", "unsqueeze_",
+           "vector_norm", "matrix_norm", "det", "inv", "solve", "cholesky", "svdvals", "eigvalsh",
+           "conv_transpose1d", "conv1d_pad"]  # fmt: skip
+
+
 def _input_view(g, var):
     """Sometimes replaces a fresh leaf by a non-contiguous view of it."""
     t = g.t(var)
@@ -2393,7 +2784,7 @@ def generate(seed, index, ops=None):
     outs = floats[-1:] + [v for v in floats[:-1] if g.coin(0.2)]
     g.p.outputs = outs or g.vars[-1:]
     r = g.rng.random()
-    g.p.mode = "grad" if r < 0.25 else "accum" if r < 0.45 else "backward"
+    g.p.mode = "grad" if r < 0.25 else "accum" if r < 0.45 and not g.geom_leaf else "backward"
     return g.p
 
 
