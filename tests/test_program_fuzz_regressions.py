@@ -700,3 +700,52 @@ def test_attention_gradient_is_exactly_zero_where_the_softmax_is_one_hot():
     out = F.scaled_dot_product_attention(qm, km, md.tensor(v), scale=0.5)
     (out * md.tensor(r.standard_normal((1, 4, 8)).astype(np.float32))).sum().backward()
     assert float(qm.grad.abs().max()) == 0.0 and float(km.grad.abs().max()) == 0.0
+
+
+# ------------------------------------------------------ fuzz seeds 70-73 (new ops): fixed
+
+
+def test_geometry_change_in_place_outside_the_graph_keeps_the_gradient_right():
+    # under no_grad the tensor kept the history of its old shape: wrong gradients, or a read out of bounds
+    for lib in (md, torch):
+        x = lib.tensor(np.array([[1.0], [2.0]], np.float32), requires_grad=True)
+        v = x[..., ::2]
+        with lib.no_grad():
+            v.swapdims_(0, 1)
+        (v * lib.tensor(np.array([[1.0, 10.0]], np.float32))).sum().backward()
+        assert x.grad.tolist() == [[1.0], [10.0]], lib.__name__
+    # a non-view with a history takes the transpose's (torch's backward raises "invalid gradient" here)
+    x = md.tensor(np.array([[1.0], [2.0]], np.float32), requires_grad=True)
+    y = x * 1
+    with md.no_grad():
+        y.t_()
+    (y * md.tensor(np.array([[1.0, 10.0]], np.float32))).sum().backward()
+    assert x.grad.tolist() == [[1.0], [10.0]]
+
+
+def test_detach_of_a_detach_sees_the_base_change_after_the_middle_alias_is_gone():
+    for lib in (md, torch):
+        base = lib.full((2, 2), 0.5)
+        a1 = base.detach()
+        a2 = a1.detach()
+        del a1
+        base.copy_(lib.tensor(np.array([[1.0]], np.float32), requires_grad=True))
+        assert a2.tolist() == [[1.0, 1.0], [1.0, 1.0]], lib.__name__
+
+
+def test_function_gradient_checked_against_the_inputs_shape_at_the_forward():
+    for lib in (md, torch):
+        x = lib.tensor(np.array([[[-1.0]]], np.float32), requires_grad=True)
+        s = x @ x.mT + lib.eye(1)
+        c = lib.linalg.cholesky(s)
+        s.squeeze_(1)  # after the op: its backward still expects the (1, 1, 1) it saw
+        (c * 2).sum().backward()
+        np.testing.assert_allclose(x.grad.numpy(), [[[-1.4142135]]], rtol=1e-5, err_msg=lib.__name__)
+
+
+def test_linalg_solve_with_a_vector_is_a_new_tensor():
+    a = np.array([[2.0, 0.5], [0.5, 3.0]], np.float32)
+    for lib in (md, torch):
+        x = lib.linalg.solve(lib.tensor(a), lib.tensor(np.array([1.0, 2.0], np.float32)))
+        assert not x._is_view()
+        x.detach_()

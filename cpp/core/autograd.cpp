@@ -87,6 +87,11 @@ std::vector<Tensor> Node::apply(const Tensor& grad_out, bool retain_graph) {
                              "(its version is ",
                              *counter, ", saved at ", version,
                              "); clone() it before changing it, or change it after backward"));
+  // (a tensor whose shape changed in place after the forward, outside the graph, would hand the
+  // closure a gradient of another shape: refused here rather than read out of bounds)
+  MD_CHECK(grad_out.shape() == out_shape_, RuntimeError, "backward: the gradient reaching '", name_, "' has shape ",
+           grad_out.shape(), ", but the tensor it made had shape ", out_shape_,
+           " (was its shape changed in place after the forward?)");
   std::vector<Tensor> grads;
   if (const auto observer = std::atomic_load(&g_observer)) {
     profiler::sync_if_needed();

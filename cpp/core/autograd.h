@@ -120,6 +120,11 @@ struct NoGradGuard {
   NoGradGuard() : prev(grad_enabled()) { set_grad_enabled(false); }
   ~NoGradGuard() { set_grad_enabled(prev); }
 };
+struct GradModeGuard {  // grad mode set to `on` for a scope
+  bool prev;
+  explicit GradModeGuard(bool on) : prev(grad_enabled()) { set_grad_enabled(on); }
+  ~GradModeGuard() { set_grad_enabled(prev); }
+};
 
 // A view whose base changed in place through another view inside the graph since it took its
 // history gets a fresh one, from the base's (ops/shape.cpp); a no-op for every other tensor.

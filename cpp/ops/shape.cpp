@@ -269,7 +269,10 @@ void refresh_view_history(const Tensor& view) {
 
 Tensor detach_alias(const Tensor& t) {
   Tensor d = t.detach();
-  const std::shared_ptr<TensorImpl>& base = t.impl()->view_base ? t.impl()->view_base : t.impl_ptr();
+  // the root: t's base if t is a view, the tensor t aliases if t is itself a detach(), else t
+  std::shared_ptr<TensorImpl> base = t.impl()->view_base;
+  if (!base) base = t.impl()->alias_of.lock();
+  if (!base) base = t.impl_ptr();
   track_view(*base, d.impl_ptr());
   d.impl()->alias_of = base;
   return d;

@@ -745,16 +745,21 @@ void bind_tensor(py::module_& m) {
             // the autograd graph its history, as torch's. A leaf that requires grad, or a view of
             // one, refuses inside the graph.
             Tensor a = self.cast<Tensor>();
-            const bool graph = inplace_in_graph(a, false, name.c_str());
-            if (graph && a.impl()->view_base) {
+            const bool in_graph = inplace_in_graph(a, false, name.c_str());
+            if (in_graph && a.impl()->view_base) {
               const Tensor base(a.impl()->view_base);
               MD_CHECK(!(base.requires_grad() && base.is_leaf()), RuntimeError, name, ": the tensor of shape ",
                        a.shape(), " is a view of a leaf tensor of shape ", base.shape(),
                        " that requires grad, which cannot change in place; wrap the change in no_grad()");
             }
+            // a tensor with a history takes the view's history also outside the graph (no_grad):
+            // the gradient reaching it then has its new shape (torch rebuilds a view's history so)
+            const bool graph = in_graph || static_cast<bool>(a.grad_fn());
             Tensor v;
             {
               std::optional<NoGradGuard> no_grad;
+              std::optional<GradModeGuard> recorded;
+              if (graph && !grad_enabled()) recorded.emplace(true);
               if (!graph) no_grad.emplace();
               v = view_op().cast<Tensor>();
             }

@@ -448,6 +448,8 @@ class Function:
         if not diff:
             return output
         tensors = [(i, a) for i, a in enumerate(args) if isinstance(a, _core.Tensor)]
+        # each tensor input's shape and dtype at the forward (an in-place change may reshape it later)
+        metas = [(i, tuple(a.shape), a.dtype) for i, a in tensors]
         shapes = [tuple(outputs[i].shape) for i in diff]
         sizes = [outputs[i].numel() for i in diff]
 
@@ -474,7 +476,7 @@ class Function:
                     f"(expected {len(args)}, got {len(result)})"
                 )
             out = []
-            for i, a in tensors:
+            for i, shape, dtype in metas:
                 g = result[i]
                 if g is not None and not needs[i]:
                     g = None  # torch drops a gradient for an input that does not need one
@@ -484,13 +486,13 @@ class Function:
                             f"function {cls.__name__}Backward returned a {type(g).__name__} as the gradient of "
                             f"argument {i}; expected a tensor or None"
                         )
-                    if tuple(g.shape) != tuple(a.shape):
+                    if tuple(g.shape) != shape:
                         raise RuntimeError(
                             f"function {cls.__name__}Backward returned an invalid gradient at index {i} - got "
-                            f"{list(g.shape)} but expected shape compatible with {list(a.shape)}"
+                            f"{list(g.shape)} but expected shape compatible with {list(shape)}"
                         )
-                    if g.dtype != a.dtype:
-                        g = g.to(a.dtype)
+                    if g.dtype != dtype:
+                        g = g.to(dtype)
                 out.append(g)
             return out
 

@@ -437,10 +437,11 @@ def solve(A, B, *, left: bool = True) -> Tensor:
             f"{equation} ({n}x{n} and {b[0]}x{b[1]})"
         )
     A, B = _broadcast_batches(op, A, B)
-    if not left:  # X A = B  <=>  A^T X^T = B^T
-        return _mT(_Solve.apply(_mT(A), _mT(B)))
-    X = _Solve.apply(A, B)
-    return X.squeeze(-1) if vector else X
+    if not left:  # X A = B  <=>  A^T X^T = B^T; a new tensor, as torch's, not a view of the solve's
+        return _mT(_Solve.apply(_mT(A), _mT(B)))._own_result()
+    if vector:
+        return _Solve.apply(A, B).squeeze(-1)._own_result()
+    return _Solve.apply(A, B)
 
 
 # ---- factorizations (host)
