@@ -50,6 +50,30 @@ Shape broadcast_shapes(const char* op, const Shape& a, const Shape& b) {
 
 // ---- plans
 
+namespace {
+// shape's dims without the size-1 ones, dim i merged into i+1 where both operands (strides a and
+// b, one per dim of shape) step through them as one dimension.
+struct MergedDims {
+  std::vector<int64_t> shape, a_strides, b_strides;
+};
+MergedDims merge_dims(const Shape& shape, const std::vector<int64_t>& a, const std::vector<int64_t>& b) {
+  MergedDims m;
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (shape[i] == 1) continue;
+    if (!m.shape.empty() && m.a_strides.back() == a[i] * shape[i] && m.b_strides.back() == b[i] * shape[i]) {
+      m.shape.back() *= shape[i];
+      m.a_strides.back() = a[i];
+      m.b_strides.back() = b[i];
+    } else {
+      m.shape.push_back(shape[i]);
+      m.a_strides.push_back(a[i]);
+      m.b_strides.push_back(b[i]);
+    }
+  }
+  return m;
+}
+}  // namespace
+
 BroadcastPlan make_broadcast_plan(const Shape& out, const Shape& a_shape, const Shape& a_strides, const Shape& b_shape,
                                   const Shape& b_strides) {
   // Align to out's rank; broadcast dims get stride 0.
@@ -61,29 +85,16 @@ BroadcastPlan make_broadcast_plan(const Shape& out, const Shape& a_shape, const 
     if (ia >= 0 && a_shape[ia] != 1) sa[i] = a_strides[ia];
     if (ib >= 0 && b_shape[ib] != 1) sb[i] = b_strides[ib];
   }
-  // Merge dim i into i+1 when both operands step through them as one dimension.
+  const MergedDims m = merge_dims(out, sa, sb);
+  MD_CHECK(m.shape.size() <= static_cast<size_t>(kMaxDims), ValueError, "at most ", kMaxDims,
+           " dimensions are supported (after merging), got shape ", out);
   BroadcastPlan p;
   p.numel = shape_numel(out);
-  std::vector<int64_t> shape, as, bs;
-  for (int i = 0; i < n; ++i) {
-    if (out[i] == 1) continue;
-    if (!shape.empty() && as.back() == sa[i] * out[i] && bs.back() == sb[i] * out[i]) {
-      shape.back() *= out[i];
-      as.back() = sa[i];
-      bs.back() = sb[i];
-    } else {
-      shape.push_back(out[i]);
-      as.push_back(sa[i]);
-      bs.push_back(sb[i]);
-    }
-  }
-  MD_CHECK(shape.size() <= static_cast<size_t>(kMaxDims), ValueError, "at most ", kMaxDims,
-           " dimensions are supported (after merging), got shape ", out);
-  p.ndim = static_cast<int>(shape.size());
+  p.ndim = static_cast<int>(m.shape.size());
   for (int i = 0; i < p.ndim; ++i) {
-    p.shape[i] = shape[i];
-    p.a_strides[i] = as[i];
-    p.b_strides[i] = bs[i];
+    p.shape[i] = m.shape[i];
+    p.a_strides[i] = m.a_strides[i];
+    p.b_strides[i] = m.b_strides[i];
   }
   return p;
 }
@@ -101,24 +112,9 @@ StridedCopy make_copy_plan(const Shape& shape, const Shape& dst_strides, const S
 }
 
 // Copies src's elements into dst (same shape, any layouts, same device and dtype).
-namespace {
-// How many dims a copy plan of shape keeps once the dims both layouts step through as one merge.
-int merged_copy_dims(const Shape& shape, const Shape& dst_strides, const Shape& src_strides) {
-  int n = 0;
-  int64_t d_last = 0, s_last = 0;
-  for (size_t i = 0; i < shape.size(); ++i) {
-    if (shape[i] == 1) continue;
-    if (n == 0 || d_last != dst_strides[i] * shape[i] || s_last != src_strides[i] * shape[i]) ++n;
-    d_last = dst_strides[i];
-    s_last = src_strides[i];
-  }
-  return n;
-}
-}  // namespace
-
 void copy_elements(const Tensor& dst, const Tensor& src) {
   if (dst.numel() == 0) return;
-  if (dst.dim() > kMaxDims && merged_copy_dims(dst.shape(), dst.strides(), src.strides()) > kMaxDims) {
+  if (dst.dim() > kMaxDims && merge_dims(dst.shape(), dst.strides(), src.strides()).shape.size() > kMaxDims) {
     // more dims than the kernel takes: one copy per index of the first dim
     const Shape shape(dst.shape().begin() + 1, dst.shape().end());
     const Shape ds(dst.strides().begin() + 1, dst.strides().end()), ss(src.strides().begin() + 1, src.strides().end());
@@ -354,10 +350,7 @@ void adopt_(Tensor& t, const Tensor& src) {
   dst->grad_fn = from->grad_fn;
   dst->requires_grad = from->requires_grad;
   dst->version = from->version;
-  // a view's base comes along (an op whose result is a view of its own temporary): a later
-  // in-place change of t goes through to it
-  dst->view_base = from->view_base;
-  dst->base_generation = from->base_generation;
+  dst->view_base = nullptr;  // (src is no view: rebase_ passes own_result's, StandInCopy a clone)
 }
 
 Tensor overwriting(const Tensor& t, const Tensor& value) {

@@ -56,7 +56,8 @@ void rebase_(const char* op, Tensor& t, const Tensor& result);
 // result with t's history, for an in-place op that overwrites t (fill_, copy_ from a value): t's
 // old value gets a zero gradient, as torch's, instead of t leaving the graph.
 Tensor overwriting(const Tensor& t, const Tensor& value);
-// t's handle takes src's memory, geometry, dtype, version counter and history (rebase_'s swap).
+// t's handle takes src's memory, geometry, dtype, version counter and history (rebase_'s swap); src is
+// no view, and neither is t after it.
 void adopt_(Tensor& t, const Tensor& src);
 // rebase_ of a view (what a view op returned): result's values are written into the view's
 // elements, its base takes a history that routes the gradient of those elements to result (and of

@@ -310,8 +310,7 @@ class StandInCopy {
     if (!graph || !(a.impl()->view_base || a.impl()->shares_storage())) return;
     a_ = a;
     saved_ = *a.impl();
-    adopt_(a, clone(a));
-    a.impl()->view_base = nullptr;
+    adopt_(a, clone(a));  // (no view any more while it stands in)
   }
   ~StandInCopy() {
     if (a_.defined()) *a_.impl() = saved_;
