@@ -1056,3 +1056,34 @@ def test_linalg_on_the_device_matches_the_cpu():
     spd = a @ a.transpose(0, 2, 1) + 3.0 * np.eye(3, dtype=np.float32)
     check(lambda t: md.linalg.det(t) + md.linalg.inv(t).sum() + md.linalg.cholesky(t).sum(), [spd], rtol=1e-4)
     check(lambda t: md.linalg.vector_norm(t, dim=-1) + md.linalg.svdvals(t).sum(-1), [a], rtol=1e-4)
+
+
+def test_bool_masks_on_the_device_match_the_cpu():
+    # the sixteenth session's bool dtype: one-byte copies and views, the casts, comparisons, selection
+    r = rng(77)
+    x = randn(r, 4, 6)
+    x[0, 0] = np.nan
+    for dev in ("cpu", DEV):
+        t = md.tensor(x, device=dev)
+        m = t > 0
+        assert m.dtype == "bool" and str(m.device).startswith(dev)
+    results = []
+    for dev in ("cpu", DEV):
+        t = md.tensor(x, device=dev)
+        m, m2 = t > 0, t.abs() < 1
+        both = m & m2
+        out = [
+            m.numpy(), (m | m2).numpy(), (~m).numpy(), both.t().contiguous().numpy(), m[:, 1::2].contiguous().numpy(),
+            m.sum(1).numpy(), m.float().numpy(), m.long().numpy(), t.bool().numpy(), m.to("bfloat16").float().numpy(),
+            md.where(m, t, 0.0).numpy(), t[m].numpy(), m.any(0).numpy(), m.all(1).numpy(), md.isnan(t).numpy(),
+            (m * 2).numpy(), (m + t).numpy(), md.cat([m, m2]).numpy(), m.amax(1).numpy(),
+            t.masked_fill(m2, 5.0).numpy(),
+            md.full((3,), True, device=dev).numpy(), md.tensor(np.array([True, False]), device=dev).numpy(),
+        ]  # fmt: skip
+        w = md.tensor(x, device=dev, requires_grad=True)
+        md.where(w.detach() > 0, w, 0.0).square().sum().backward()
+        out.append(w.grad.numpy())
+        results.append(out)
+    for i, (c, g) in enumerate(zip(*results)):
+        assert c.dtype == g.dtype, i
+        np.testing.assert_array_equal(g, c, err_msg=f"result {i}")

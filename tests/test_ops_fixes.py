@@ -420,7 +420,7 @@ def test_invert_matches_torch(kind):
 def test_masks_combine_as_the_readme_says():
     x = md.tensor([-2.0, -0.5, 0.5, 2.0])
     inside = (x > -1) & (x < 1)
-    assert inside.dtype == "float32" and inside.numpy().tolist() == [0, 1, 1, 0]
+    assert inside.dtype == "bool" and inside.numpy().tolist() == [0, 1, 1, 0]
     assert ((x < -1) | (x > 1)).numpy().tolist() == [1, 0, 0, 1]
     assert (~inside).numpy().tolist() == [1, 0, 0, 1]
     assert x[(x > 0) & (x < 1)].numpy().tolist() == [0.5]

@@ -165,8 +165,8 @@ def test_numpy_dtypes_and_layouts(data, dtype):
         assume(bool((a <= np.iinfo(np.int64).max).all()))
     with np.errstate(over="ignore"):  # float64 values beyond float32's range become inf, as in NumPy
         t = md.tensor(a)
-        expected = a.astype(np.int64) if a.dtype.kind in "iu" else a.astype(np.float32)
-    assert t.dtype == ("int64" if a.dtype.kind in "iu" else "float32")
+        expected = a.astype(np.int64) if a.dtype.kind in "iu" else a if a.dtype.kind == "b" else a.astype(np.float32)
+    assert t.dtype == ("int64" if a.dtype.kind in "iu" else "bool" if a.dtype.kind == "b" else "float32")
     np.testing.assert_array_equal(t.numpy(), expected)
 
 

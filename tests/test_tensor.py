@@ -113,9 +113,11 @@ def test_tensor_from_numpy_dtypes():
     assert i.dtype == "int64"
     np.testing.assert_array_equal(i.numpy(), np.arange(4))
     assert md.tensor(np.arange(3, dtype=np.uint8)).dtype == "int64"
-    b = md.tensor(np.array([True, False, True]))  # bool -> float32 0/1
-    assert b.dtype == "float32"
-    np.testing.assert_array_equal(b.numpy(), [1.0, 0.0, 1.0])
+    b = md.tensor(np.array([True, False, True]))  # bool stays bool, as torch's
+    assert b.dtype == "bool" and b.numpy().dtype == np.bool_
+    np.testing.assert_array_equal(b.numpy(), [True, False, True])
+    assert md.tensor([True, False]).dtype == "bool"
+    assert md.tensor(np.array([1.5, 0.0]), dtype="bool").tolist() == [True, False]
     assert md.tensor(np.zeros(2, np.float16)).dtype == "float32"
     # an explicit dtype wins
     assert md.tensor(np.arange(3), dtype="float32").dtype == "float32"
@@ -971,17 +973,17 @@ def test_in_place_change_of_a_view_inside_the_graph_reaches_its_base():
 
 
 def test_comparisons_give_masks_as_torch_does():
-    # float32 masks of 1 and 0 where torch gives bool tensors; `if t == 0:` works as in torch
+    # bool masks, as torch's; `if t == 0:` works as in torch
     torch = pytest.importorskip("torch")
     a = np.array([1.0, np.nan, 3.0, -2.0], np.float32)
     b = np.array([1.0, np.nan, 2.0, 5.0], np.float32)
     ma, mb, ta, tb = md.tensor(a), md.tensor(b), torch.from_numpy(a), torch.from_numpy(b)
     for op in ("__eq__", "__ne__", "__lt__", "__le__", "__gt__", "__ge__"):
         got = getattr(ma, op)(mb)
-        assert got.dtype == "float32"
-        np.testing.assert_array_equal(got.numpy(), getattr(ta, op)(tb).numpy().astype(np.float32))
-        np.testing.assert_array_equal(getattr(ma, op)(2.0).numpy(), getattr(ta, op)(2.0).numpy().astype(np.float32))
-    np.testing.assert_array_equal((2.0 < ma).numpy(), [0, 0, 1, 0])
+        assert got.dtype == "bool" and got.numpy().dtype == np.bool_
+        np.testing.assert_array_equal(got.numpy(), getattr(ta, op)(tb).numpy())
+        np.testing.assert_array_equal(getattr(ma, op)(2.0).numpy(), getattr(ta, op)(2.0).numpy())
+    np.testing.assert_array_equal((2.0 < ma).numpy(), [False, False, True, False])
     t = md.full((1,), 0, dtype="int64")
     assert bool(t == 0) and not bool(t != 0)
     assert (t == None) is False and (t != None) is True  # noqa: E711 (identity fallback)

@@ -111,7 +111,7 @@ def test_to_forms_and_squeeze_tuples():
 
 def test_full_infers_int64_from_an_integer_fill():
     assert md.full((2,), 7).dtype == "int64" and md.full((2,), np.int64(7)).dtype == "int64"
-    assert md.full((2,), 7.0).dtype == "float32" and md.full((2,), True).dtype == "float32"
+    assert md.full((2,), 7.0).dtype == "float32" and md.full((2,), True).dtype == "bool"
     assert md.full((2,), 7, dtype="float32").dtype == "float32"
     alphas = md.linspace(0.1, 0.9, 5)
     assert alphas.gather(-1, md.full((3,), 4)).numpy().tolist() == [alphas.numpy()[4]] * 3

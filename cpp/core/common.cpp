@@ -40,6 +40,8 @@ size_t dtype_size(DType d) {
       return 8;
     case DType::BFloat16:
       return 2;
+    case DType::Bool:
+      return 1;
   }
   return 0;
 }
@@ -52,6 +54,8 @@ const char* dtype_name(DType d) {
       return "int64";
     case DType::BFloat16:
       return "bfloat16";
+    case DType::Bool:
+      return "bool";
   }
   return "?";
 }
@@ -60,7 +64,8 @@ DType dtype_parse(const std::string& s) {
   if (s == "float32" || s == "float") return DType::Float32;
   if (s == "int64" || s == "long") return DType::Int64;
   if (s == "bfloat16") return DType::BFloat16;
-  throw TypeError("unsupported dtype '" + s + "': minidiff supports float32, int64 and bfloat16");
+  if (s == "bool") return DType::Bool;
+  throw TypeError("unsupported dtype '" + s + "': minidiff supports float32, int64, bfloat16 and bool");
 }
 
 int64_t shape_numel(const Shape& s) {

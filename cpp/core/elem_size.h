@@ -10,10 +10,12 @@
 
 namespace md {
 
-// Calls body(T{}) with T the unsigned integer type of elem_size bytes (2, 4 or 8).
+// Calls body(T{}) with T the unsigned integer type of elem_size bytes (1, 2, 4 or 8).
 template <typename Body>
 void by_elem_size(size_t elem_size, const char* kernel, Body body) {
   switch (elem_size) {
+    case 1:
+      return body(uint8_t{});
     case 2:
       return body(uint16_t{});
     case 4:

@@ -95,6 +95,9 @@ void copy_typed(T* dst, const T* src, const StridedCopy& p) {
 
 void copy_strided(void* dst, const void* src, size_t elem_size, const StridedCopy& plan) {
   switch (elem_size) {
+    case 1:
+      copy_typed(static_cast<uint8_t*>(dst), static_cast<const uint8_t*>(src), plan);
+      break;
     case 2:
       copy_typed(static_cast<uint16_t*>(dst), static_cast<const uint16_t*>(src), plan);
       break;
@@ -118,29 +121,45 @@ void fill_i64(int64_t* out, int64_t value, int64_t n) {
   for (int64_t i = 0; i < n; ++i) out[i] = value;
 }
 
+namespace {
+// Elementwise d[i] = f(s[i]) from S to D.
+template <typename D, typename S, typename F>
+void convert(void* dst, const void* src, int64_t n, F f) {
+  const S* s = static_cast<const S*>(src);
+  D* d = static_cast<D*>(dst);
+#pragma omp parallel for if (worth_parallel(n))
+  for (int64_t i = 0; i < n; ++i) d[i] = f(s[i]);
+}
+}  // namespace
+
 void cast(void* dst, DType dt, const void* src, DType st, int64_t n) {
   if (dt == st) {
     std::memcpy(dst, src, n * dtype_size(dt));
     return;
   }
-  if (st == DType::Float32 && dt == DType::Int64) {
-    const float* s = static_cast<const float*>(src);
-    int64_t* d = static_cast<int64_t*>(dst);
-    for (int64_t i = 0; i < n; ++i) d[i] = static_cast<int64_t>(s[i]);
-  } else if (st == DType::Int64 && dt == DType::Float32) {
-    const int64_t* s = static_cast<const int64_t*>(src);
-    float* d = static_cast<float*>(dst);
-    for (int64_t i = 0; i < n; ++i) d[i] = static_cast<float>(s[i]);
-  } else if (st == DType::Float32 && dt == DType::BFloat16) {
-    const float* s = static_cast<const float*>(src);
-    uint16_t* d = static_cast<uint16_t*>(dst);
-#pragma omp parallel for if (worth_parallel(n))
-    for (int64_t i = 0; i < n; ++i) d[i] = f32_to_bf16(s[i]);
-  } else if (st == DType::BFloat16 && dt == DType::Float32) {
-    const uint16_t* s = static_cast<const uint16_t*>(src);
-    float* d = static_cast<float*>(dst);
-#pragma omp parallel for if (worth_parallel(n))
-    for (int64_t i = 0; i < n; ++i) d[i] = bf16_to_f32(s[i]);
+  using F = DType;
+  // bool is one byte, 0 or 1; a number becomes true where it is nonzero (NaN included), as torch's
+  const auto is = [&](DType a, DType b) { return st == a && dt == b; };
+  if (is(F::Float32, F::Int64)) {
+    convert<int64_t, float>(dst, src, n, [](float v) { return static_cast<int64_t>(v); });
+  } else if (is(F::Int64, F::Float32)) {
+    convert<float, int64_t>(dst, src, n, [](int64_t v) { return static_cast<float>(v); });
+  } else if (is(F::Float32, F::BFloat16)) {
+    convert<uint16_t, float>(dst, src, n, [](float v) { return f32_to_bf16(v); });
+  } else if (is(F::BFloat16, F::Float32)) {
+    convert<float, uint16_t>(dst, src, n, [](uint16_t v) { return bf16_to_f32(v); });
+  } else if (is(F::Float32, F::Bool)) {
+    convert<uint8_t, float>(dst, src, n, [](float v) { return static_cast<uint8_t>(v != 0.0f); });
+  } else if (is(F::Int64, F::Bool)) {
+    convert<uint8_t, int64_t>(dst, src, n, [](int64_t v) { return static_cast<uint8_t>(v != 0); });
+  } else if (is(F::BFloat16, F::Bool)) {  // any bit but the sign's set: nonzero
+    convert<uint8_t, uint16_t>(dst, src, n, [](uint16_t v) { return static_cast<uint8_t>((v & 0x7fff) != 0); });
+  } else if (is(F::Bool, F::Float32)) {
+    convert<float, uint8_t>(dst, src, n, [](uint8_t v) { return v ? 1.0f : 0.0f; });
+  } else if (is(F::Bool, F::Int64)) {
+    convert<int64_t, uint8_t>(dst, src, n, [](uint8_t v) { return static_cast<int64_t>(v != 0); });
+  } else if (is(F::Bool, F::BFloat16)) {  // 0x3f80 is bfloat16's 1.0
+    convert<uint16_t, uint8_t>(dst, src, n, [](uint8_t v) { return static_cast<uint16_t>(v ? 0x3f80 : 0); });
   } else {
     throw TypeError(str("cast: unsupported conversion from ", dtype_name(st), " to ", dtype_name(dt)));
   }

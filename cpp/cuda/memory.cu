@@ -62,6 +62,18 @@ __global__ void cast_f32_bf16_kernel(uint16_t* d, const float* s, int64_t n) {
 __global__ void cast_bf16_f32_kernel(float* d, const uint16_t* s, int64_t n) {
   MD_GRID_STRIDE(i, n) d[i] = bf16_to_f32(s[i]);
 }
+// bool is one byte, 0 or 1; a number becomes true where it is nonzero (NaN included), as torch's
+template <typename S>
+__global__ void cast_to_bool_kernel(uint8_t* d, const S* s, int64_t n) {
+  MD_GRID_STRIDE(i, n) d[i] = static_cast<uint8_t>(s[i] != S(0));
+}
+__global__ void cast_bf16_bool_kernel(uint8_t* d, const uint16_t* s, int64_t n) {
+  MD_GRID_STRIDE(i, n) d[i] = static_cast<uint8_t>((s[i] & 0x7fff) != 0);  // any bit but the sign's
+}
+template <typename D>
+__global__ void cast_from_bool_kernel(D* d, const uint8_t* s, int64_t n, D one) {
+  MD_GRID_STRIDE(i, n) d[i] = s[i] ? one : D(0);
+}
 
 // One block; mm (2) = (min, max) of idx (n).
 __global__ void index_range_kernel(int64_t* mm, const int64_t* idx, int64_t n) {
@@ -115,6 +127,8 @@ void synchronize() {
 
 void copy_strided(void* dst, const void* src, size_t elem_size, const StridedCopy& plan) {
   switch (elem_size) {
+    case 1:
+      return copy_typed<uint8_t>(dst, src, plan);
     case 2:
       return copy_typed<uint16_t>(dst, src, plan);
     case 4:
@@ -155,6 +169,24 @@ void cast(void* dst, DType dt, const void* src, DType st, int64_t n) {
   } else if (st == DType::BFloat16 && dt == DType::Float32) {
     cast_bf16_f32_kernel<<<grid, kThreads, 0, stream()>>>(static_cast<float*>(dst), static_cast<const uint16_t*>(src),
                                                           n);
+  } else if (dt == DType::Bool && st == DType::Float32) {
+    cast_to_bool_kernel<float>
+        <<<grid, kThreads, 0, stream()>>>(static_cast<uint8_t*>(dst), static_cast<const float*>(src), n);
+  } else if (dt == DType::Bool && st == DType::Int64) {
+    cast_to_bool_kernel<int64_t>
+        <<<grid, kThreads, 0, stream()>>>(static_cast<uint8_t*>(dst), static_cast<const int64_t*>(src), n);
+  } else if (dt == DType::Bool && st == DType::BFloat16) {
+    cast_bf16_bool_kernel<<<grid, kThreads, 0, stream()>>>(static_cast<uint8_t*>(dst),
+                                                           static_cast<const uint16_t*>(src), n);
+  } else if (st == DType::Bool && dt == DType::Float32) {
+    cast_from_bool_kernel<float>
+        <<<grid, kThreads, 0, stream()>>>(static_cast<float*>(dst), static_cast<const uint8_t*>(src), n, 1.0f);
+  } else if (st == DType::Bool && dt == DType::Int64) {
+    cast_from_bool_kernel<int64_t>
+        <<<grid, kThreads, 0, stream()>>>(static_cast<int64_t*>(dst), static_cast<const uint8_t*>(src), n, 1);
+  } else if (st == DType::Bool && dt == DType::BFloat16) {  // 0x3f80 is bfloat16's 1.0
+    cast_from_bool_kernel<uint16_t>
+        <<<grid, kThreads, 0, stream()>>>(static_cast<uint16_t*>(dst), static_cast<const uint8_t*>(src), n, 0x3f80);
   } else {
     throw TypeError(str("cast: unsupported conversion from ", dtype_name(st), " to ", dtype_name(dt)));
   }

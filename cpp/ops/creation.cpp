@@ -261,13 +261,17 @@ Tensor to_device(const Tensor& t, Device device) {
 
 Tensor to_dtype(const Tensor& t, DType dtype) {
   if (t.dtype() == dtype) return t;
+  const auto floating = [](DType d) { return d == DType::Float32 || d == DType::BFloat16; };
+  if ((t.dtype() == DType::Int64 && dtype == DType::BFloat16) ||
+      (t.dtype() == DType::BFloat16 && dtype == DType::Int64))
+    return to_dtype(to_dtype(t, DType::Float32), dtype);  // no direct kernel
   MD_PROFILE("to_dtype");
   Tensor src = t.is_contiguous() ? t.detach() : contiguous(t.detach());
   Tensor out = Tensor::empty(t.shape(), dtype, t.device());
   if (out.numel()) MD_DISPATCH(t.device(), cast, out.raw(), dtype, src.raw(), t.dtype(), out.numel());
   // differentiable between the floating types (the gradient is cast back, rounding through bf16
   // as in torch); an integer result has no gradient
-  if (dtype != DType::Int64 && t.dtype() != DType::Int64 && any_requires_grad({&t})) {
+  if (floating(dtype) && floating(t.dtype()) && any_requires_grad({&t})) {
     const DType from = t.dtype();
     record("to_dtype", out, {t},
            [from](const Tensor& g, const GradMask&) { return std::vector<Tensor>{to_dtype(g, from)}; });
@@ -399,10 +403,10 @@ void fill_(Tensor& t, double value) {
     MD_DISPATCH(t.device(), fill_i64, t.i64(), static_cast<int64_t>(value), t.numel());
   else if (t.dtype() == DType::Float32)
     MD_DISPATCH(t.device(), fill_f32, t.f32(), static_cast<float>(value), t.numel());
-  else if (t.dtype() == DType::BFloat16) {  // the float32 fill, rounded by the cast kernel
+  else if (t.dtype() == DType::BFloat16 || t.dtype() == DType::Bool) {  // the float32 fill, cast
     Tensor f = Tensor::empty(t.shape(), DType::Float32, t.device());
     MD_DISPATCH(t.device(), fill_f32, f.f32(), static_cast<float>(value), f.numel());
-    MD_DISPATCH(t.device(), cast, t.raw(), DType::BFloat16, f.raw(), DType::Float32, t.numel());
+    MD_DISPATCH(t.device(), cast, t.raw(), t.dtype(), f.raw(), DType::Float32, t.numel());
   } else {
     throw TypeError(str("fill_: unsupported dtype ", dtype_name(t.dtype())));
   }

@@ -51,25 +51,53 @@ const char* binary_name(BinaryOp op) {
   return "?";
 }
 
-// The operand of float arithmetic: an int64 one is converted to float32, as torch promotes int64
-// with a float (int64 with int64 goes to binary_i64 where there is an int64 kernel, and true
-// division and pow give float32). Int64 tensors never require grad, so nothing is lost to autograd.
+// The operand of float arithmetic: an int64 or bool one is converted to float32, as torch promotes
+// them with a float (int64 with int64 goes to binary_i64 where there is an int64 kernel, and true
+// division and pow give float32). Such tensors never require grad, so nothing is lost to autograd.
 Tensor as_float(const char* op, const Tensor& t, const char* what) {
-  if (t.defined() && t.dtype() == DType::Int64) return to_dtype(t.detach(), DType::Float32);
+  if (t.defined() && (t.dtype() == DType::Int64 || t.dtype() == DType::Bool))
+    return to_dtype(t.detach(), DType::Float32);
   check_float(op, t, what);
   return t;
 }
 
-// out = a op b for two int64 tensors (has_int64_kernel(op)): int64, or a float32 mask for a comparison.
+// A comparison's result: the kernels write float32 1 and 0 (int64 ones too), the op gives bool.
+Tensor as_mask(const Tensor& t) { return to_dtype(t, DType::Bool); }
+
+// out = a op b for two int64 tensors (has_int64_kernel(op)): int64, or a bool mask for a comparison.
 Tensor binary_i64(BinaryOp op, const Tensor& a, const Tensor& b) {
   const char* name = binary_name(op);
   check_same_device(name, {&a, &b});
   const Shape out_shape = broadcast_shapes(name, a.shape(), b.shape());
   Tensor out = Tensor::empty(out_shape, is_comparison(op) ? DType::Float32 : DType::Int64, a.device());
-  if (out.numel() == 0) return out;
-  const BroadcastPlan plan = make_broadcast_plan(out_shape, a.shape(), a.strides(), b.shape(), b.strides());
-  MD_DISPATCH(a.device(), binary_forward_i64, op, out.raw(), a.i64(), b.i64(), plan);
-  return out;
+  if (out.numel()) {
+    const BroadcastPlan plan = make_broadcast_plan(out_shape, a.shape(), a.strides(), b.shape(), b.strides());
+    MD_DISPATCH(a.device(), binary_forward_i64, op, out.raw(), a.i64(), b.i64(), plan);
+  }
+  return is_comparison(op) ? as_mask(out) : out;
+}
+
+Tensor as_i64(const Tensor& t) { return t.dtype() == DType::Bool ? to_dtype(t, DType::Int64) : t; }
+
+// a op b where one operand is bool and the other bool or int64, as torch's: with int64 the bool
+// counts as int64 0/1; two bools compare as numbers, and +, *, maximum and minimum give bool (or,
+// and, or, and). Subtraction of bools is refused, as torch does; the rest is float32 math.
+// An empty Tensor: not such a pair.
+Tensor binary_bool(BinaryOp op, const Tensor& a, const Tensor& b) {
+  const bool ab = a.dtype() == DType::Bool, bb = b.dtype() == DType::Bool;
+  MD_CHECK(!(op == BinaryOp::Sub && ab != bb), TypeError, "sub: subtraction with a bool tensor (shapes ", a.shape(),
+           " and ", b.shape(),
+           ") is not supported; use ~ or logical_not() to invert a mask, or convert it with .float()");
+  if (!(ab || bb) || !has_int64_kernel(op)) return Tensor();
+  if (ab && bb) {
+    MD_CHECK(op != BinaryOp::Sub, TypeError, "sub: subtraction of two bool tensors (shapes ", a.shape(), " and ",
+             b.shape(), ") is not supported; use ^ or logical_xor() instead");
+    Tensor r = binary_i64(op, as_i64(a), as_i64(b));
+    return r.dtype() == DType::Bool ? r : as_mask(r);
+  }
+  if ((ab && b.dtype() == DType::Int64) || (bb && a.dtype() == DType::Int64))
+    return binary_i64(op, as_i64(a), as_i64(b));
+  return Tensor();
 }
 
 // out = a op b with broadcasting, no autograd.
@@ -78,6 +106,8 @@ Tensor binary_raw(BinaryOp op, const Tensor& a_in, const Tensor& b_in) {
   if (has_int64_kernel(op) && a_in.defined() && b_in.defined() && a_in.dtype() == DType::Int64 &&
       b_in.dtype() == DType::Int64)
     return binary_i64(op, a_in, b_in);
+  if (a_in.defined() && b_in.defined())
+    if (Tensor r = binary_bool(op, a_in, b_in); r.defined()) return r;
   const Tensor a = as_float(name, a_in, "left operand"), b = as_float(name, b_in, "right operand");
   check_same_device(name, {&a, &b});
   const Shape out_shape = broadcast_shapes(name, a.shape(), b.shape());
@@ -181,6 +211,8 @@ bool backward_reads_input(UnaryOp op) { return op != UnaryOp::Neg && !backward_r
 Tensor unary(UnaryOp op, const Tensor& a_in) {
   const char* name = unary_name(op);
   MD_PROFILE(name);
+  MD_CHECK(!(a_in.defined() && a_in.dtype() == DType::Bool && op == UnaryOp::Neg), TypeError,
+           "neg: negation of a bool tensor (shape ", a_in.shape(), ") is not supported; use ~ or logical_not()");
   // -t and abs(t) of int64 stay int64, as in torch (the rest of the unary math is float32)
   if (a_in.defined() && a_in.dtype() == DType::Int64 && (op == UnaryOp::Neg || op == UnaryOp::Abs)) {
     Tensor negated = int_scalar(BinaryOp::Mul, a_in, -1, false);
@@ -321,12 +353,13 @@ Tensor equal_mask(const Tensor& a, const Tensor& b) { return binary_raw(BinaryOp
 
 Tensor compare(BinaryOp op, const Tensor& a, const Tensor& b) {
   MD_PROFILE(binary_name(op));
-  return binary_raw(op, a, b);
+  Tensor r = binary_raw(op, a, b);
+  return r.dtype() == DType::Bool ? r : as_mask(r);
 }
 
 Tensor compare(BinaryOp op, const Tensor& a, double s, bool scalar_first) {
   MD_PROFILE(binary_name(op));
-  return scalar_raw(op, a, s, scalar_first);
+  return as_mask(scalar_raw(op, a, s, scalar_first));
 }
 
 // ---- tensor-scalar
@@ -340,12 +373,13 @@ Tensor int_scalar(BinaryOp op, const Tensor& a, int64_t s, bool scalar_first) {
   const char* name = binary_name(op);
   MD_PROFILE(name);
   if (!has_int64_kernel(op)) throw ValueError(str(name, ": no int64 kernel; compute in float32 instead"));
+  if (a.dtype() == DType::Bool) return int_scalar(op, to_dtype(a, DType::Int64), s, scalar_first);  // as torch
   if (a.dtype() != DType::Int64)
     throw TypeError(str(name, ": expected an int64 tensor, got ", dtype_name(a.dtype()), " of shape ", a.shape()));
   Tensor x = a.is_contiguous() ? a : contiguous(a.detach());
   Tensor out = Tensor::empty(a.shape(), is_comparison(op) ? DType::Float32 : DType::Int64, a.device());
   if (out.numel()) MD_DISPATCH(a.device(), scalar_forward_i64, op, out.raw(), x.i64(), s, scalar_first, out.numel());
-  return out;
+  return is_comparison(op) ? as_mask(out) : out;
 }
 
 Tensor add(const Tensor& a, double s) {
@@ -356,9 +390,20 @@ Tensor add(const Tensor& a, double s) {
   return out;
 }
 
-Tensor sub(const Tensor& a, double s) { return add(a, -s); }
+namespace {
+void refuse_bool(const char* op, const Tensor& a) {
+  MD_CHECK(!(a.defined() && a.dtype() == DType::Bool), TypeError, op, ": subtraction with a bool tensor (shape ",
+           a.shape(), ") is not supported; use ~ or logical_not() to invert a mask, or convert it with .float()");
+}
+}  // namespace
+
+Tensor sub(const Tensor& a, double s) {
+  refuse_bool("sub", a);
+  return add(a, -s);
+}
 
 Tensor rsub(const Tensor& a, double s) {
+  refuse_bool("rsub", a);
   MD_PROFILE("rsub");
   Tensor out = scalar_raw(BinaryOp::Sub, a, s, true);
   if (any_requires_grad({&a}))

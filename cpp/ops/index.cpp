@@ -23,10 +23,10 @@ OuterInner split_at(const Shape& s, int64_t dim) {
   return r;
 }
 
-// An operand of where/cumsum/cumprod as float32 (int64 converts; there are no int64 kernels).
+// An operand of where/cumsum/cumprod as float32 (int64 and bool convert).
 Tensor float_operand(const char* op, const Tensor& t, const char* what) {
   MD_CHECK(t.defined(), TypeError, op, ": ", what, " is None");
-  if (t.dtype() == DType::Int64) return to_dtype(t.detach(), DType::Float32);
+  if (t.dtype() == DType::Int64 || t.dtype() == DType::Bool) return to_dtype(t.detach(), DType::Float32);
   check_float(op, t, what);
   return t;
 }
@@ -69,6 +69,7 @@ Tensor scan_raw(const Tensor& x, int64_t dim, bool product, bool reverse) {
 
 Tensor scan(const char* op, const Tensor& t, int64_t dim, bool product) {
   MD_PROFILE(op);
+  if (t.defined() && t.dtype() == DType::Bool) return scan(op, to_dtype(t, DType::Int64), dim, product);  // as torch
   if (t.defined() && t.dtype() == DType::Int64) {  // int64 running sums and products, exact, as torch's
     dim = wrap_dim(dim, std::max<int64_t>(t.dim(), 1), op);
     Tensor x = contiguous(t.detach());
@@ -112,8 +113,11 @@ Tensor where(const Tensor& cond, const Tensor& a_in, const Tensor& b_in) {
   MD_PROFILE("where");
   const Tensor c_in = float_operand("where", cond, "condition");
   MD_CHECK(a_in.defined() && b_in.defined(), TypeError, "where: input and other must be tensors");
-  // int64 with int64 and bfloat16 with bfloat16 keep their dtype (a selection needs no
-  // arithmetic); any other mix is float32
+  // int64 with int64, bool with bool and bfloat16 with bfloat16 keep their dtype (a selection
+  // needs no arithmetic); bool with int64 is int64, any other mix float32
+  const auto is = [&](DType x, DType y) { return a_in.dtype() == x && b_in.dtype() == y; };
+  if (is(DType::Bool, DType::Int64) || is(DType::Int64, DType::Bool))
+    return where(cond, to_dtype(a_in, DType::Int64), to_dtype(b_in, DType::Int64));
   const bool same = a_in.dtype() == b_in.dtype() && a_in.dtype() != DType::Float32;
   if (same && (via_float32(a_in) || via_float32(b_in)))
     return to_dtype(where(cond, to_dtype(a_in, DType::Float32), to_dtype(b_in, DType::Float32)), DType::BFloat16);

@@ -81,6 +81,7 @@ Tensor broadcast_back(const Tensor& g, const Shape& shape) { return contiguous(e
 // gradient); mean of int64 is float32 (torch refuses it).
 Tensor sum(const Tensor& t, const std::vector<int64_t>& dims, bool keepdim) {
   MD_PROFILE("sum");
+  if (t.defined() && t.dtype() == DType::Bool) return sum(to_dtype(t, DType::Int64), dims, keepdim);  // a count
   if (t.defined() && t.dtype() == DType::Int64) {
     const auto d = normalize_dims("sum", dims, t.dim());
     Tensor out = sum_raw(t, d);
@@ -100,7 +101,8 @@ Tensor sum(const Tensor& t, const std::vector<int64_t>& dims, bool keepdim) {
 }
 
 Tensor mean(const Tensor& t, const std::vector<int64_t>& dims, bool keepdim) {
-  if (t.defined() && t.dtype() == DType::Int64) return mean(to_dtype(t, DType::Float32), dims, keepdim);
+  if (t.defined() && (t.dtype() == DType::Int64 || t.dtype() == DType::Bool))
+    return mean(to_dtype(t, DType::Float32), dims, keepdim);
   MD_PROFILE("mean");
   check_float("mean", t);
   const auto d = normalize_dims("mean", dims, t.dim());
@@ -112,6 +114,10 @@ Tensor mean(const Tensor& t, const std::vector<int64_t>& dims, bool keepdim) {
 
 std::pair<Tensor, Tensor> max_dim(const Tensor& t, int64_t dim, bool keepdim) {
   MD_PROFILE("max");
+  if (t.defined() && t.dtype() == DType::Bool) {  // through int64: any() along dim, as torch's bool max
+    auto [values, indices] = max_dim(to_dtype(t, DType::Int64), dim, keepdim);
+    return {to_dtype(values, DType::Bool), indices};
+  }
   const bool i64 = t.defined() && t.dtype() == DType::Int64;
   if (!i64) check_float("max", t);
   dim = wrap_dim(dim, t.dim(), "max");
@@ -163,6 +169,8 @@ std::pair<Tensor, Tensor> max_dim(const Tensor& t, int64_t dim, bool keepdim) {
 }
 
 Tensor amax(const Tensor& t, const std::vector<int64_t>& dims, bool keepdim) {
+  if (t.defined() && t.dtype() == DType::Bool)
+    return to_dtype(amax(to_dtype(t, DType::Int64), dims, keepdim), DType::Bool);
   std::vector<int64_t> ds;
   for (int64_t d : dims) ds.push_back(wrap_dim(d, std::max<int64_t>(t.dim(), 1), "amax"));
   if (dims.empty())

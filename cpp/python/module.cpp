@@ -373,18 +373,22 @@ void bind_creation(py::module_& m) {
       "full",
       [](const py::object& shape, const py::object& fill, const py::object& dtype, const py::object& device,
          bool requires_grad) {
-        // as torch: an integer fill gives int64 unless dtype says otherwise (a bool gives float32:
-        // there is no bool dtype)
-        bool integer = false;
-        if (py::isinstance<Tensor>(fill))
-          integer = fill.cast<Tensor>().dtype() == DType::Int64;
-        else if (!py::isinstance<py::bool_>(fill))
-          integer = py::isinstance<py::int_>(fill) ||
-                    (py::hasattr(fill, "dtype") && py::hasattr(fill.attr("dtype"), "kind") &&
-                     std::string(py::str(fill.attr("dtype").attr("kind"))).find_first_of("iu") == 0);
+        // as torch: an integer fill gives int64 and a bool fill bool, unless dtype says otherwise
+        DType natural = DType::Float32;
+        const auto kind = [&]() -> std::string {
+          if (!py::hasattr(fill, "dtype") || !py::hasattr(fill.attr("dtype"), "kind")) return "";
+          return py::str(fill.attr("dtype").attr("kind"));
+        };
+        if (py::isinstance<Tensor>(fill)) {
+          const DType d = fill.cast<Tensor>().dtype();
+          natural = d == DType::BFloat16 ? DType::Float32 : d;
+        } else if (py::isinstance<py::bool_>(fill) || kind() == "b") {
+          natural = DType::Bool;
+        } else if (py::isinstance<py::int_>(fill) || kind().find_first_of("iu") == 0) {
+          natural = DType::Int64;
+        }
         const double value = fill.cast<double>();
-        Tensor t = full(to_shape(shape, "full"), value, to_dtype(dtype, integer ? DType::Int64 : DType::Float32),
-                        to_device(device));
+        Tensor t = full(to_shape(shape, "full"), value, to_dtype(dtype, natural), to_device(device));
         if (requires_grad) t.set_requires_grad(true);
         return t;
       },

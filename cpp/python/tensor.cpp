@@ -18,7 +18,9 @@ Tensor from_array(const py::array& arr, const py::handle& dtype, Device device) 
   DType target;
   if (!dtype.is_none()) {
     target = to_dtype(dtype, DType::Float32);
-  } else if (kind == 'f' || kind == 'b') {
+  } else if (kind == 'b') {
+    target = DType::Bool;
+  } else if (kind == 'f') {
     target = DType::Float32;
   } else if (kind == 'i' || kind == 'u') {
     target = DType::Int64;
@@ -29,6 +31,18 @@ Tensor from_array(const py::array& arr, const py::handle& dtype, Device device) 
   if (kind != 'f' && kind != 'b' && kind != 'i' && kind != 'u')
     throw TypeError(str("tensor: cannot convert a NumPy array of dtype ", std::string(py::str(arr.dtype()))));
   Shape shape(arr.shape(), arr.shape() + arr.ndim());
+  if (target == DType::Bool) {
+    if (kind == 'b') {
+      auto a = py::array_t<bool, py::array::c_style | py::array::forcecast>::ensure(arr);
+      static_assert(sizeof(bool) == 1, "bool tensors hold one byte per element");
+      return from_host(a.data(), shape, DType::Bool, device);
+    }
+    // numbers: true where nonzero (NaN included), as torch's
+    auto a = py::array_t<double, py::array::c_style | py::array::forcecast>::ensure(arr);
+    std::vector<uint8_t> flags(static_cast<size_t>(a.size()));
+    for (py::ssize_t i = 0; i < a.size(); ++i) flags[i] = a.data()[i] != 0.0;
+    return from_host(flags.data(), shape, DType::Bool, device);
+  }
   if (target == DType::Int64) {
     if (kind == 'f') {
       auto a = py::array_t<double, py::array::c_style | py::array::forcecast>::ensure(arr);
@@ -88,6 +102,14 @@ Tensor as_tensor_like(const py::handle& obj, const Tensor& ref, const char* op) 
 
 py::array to_numpy(const Tensor& t) {
   std::vector<py::ssize_t> shape(t.shape().begin(), t.shape().end());
+  if (t.dtype() == DType::Bool) {
+    py::array_t<bool> a(shape);
+    {
+      py::gil_scoped_release release;
+      to_host(t, a.mutable_data());
+    }
+    return a;
+  }
   if (t.dtype() == DType::Int64) {
     py::array_t<int64_t> a(shape);
     {
@@ -262,6 +284,13 @@ std::optional<int64_t> int_scalar_of(const py::handle& b) {
   return int_scalar_of(py::int_(b.attr("__index__")()));
 }
 
+// Subtraction with a bool tensor is refused, as torch refuses it (the mask's complement is ~m).
+void refuse_bool_sub(const char* name, const Tensor& a, const py::handle& b) {
+  if (std::string(name) != "sub") return;
+  MD_CHECK(a.dtype() != DType::Bool, TypeError, "sub: subtraction with a bool tensor (shape ", a.shape(),
+           ") is not supported; use ~ or logical_not() to invert a mask, or convert it with .float()");
+}
+
 // The int64 kernel of a scalar operator by its name (binop's names), if it has one.
 std::optional<BinaryOp> int64_scalar_op(const char* name) {
   const std::string n(name);
@@ -273,6 +302,14 @@ std::optional<BinaryOp> int64_scalar_op(const char* name) {
 
 // a op b where b may be a tensor, a Python scalar or an array.
 py::object binop(const Tensor& a, const py::object& b, Binary tt, Scalar ts, const char* name) {
+  if (a.dtype() == DType::Bool) {  // torch's promotion: with an int a bool counts as int64, with a bool it stays bool
+    refuse_bool_sub(name, a, b);
+    const bool flag = py::isinstance<py::bool_>(b) || (is_scalar(b) && py::hasattr(b, "dtype") &&
+                                                       std::string(py::str(b.attr("dtype").attr("kind"))) == "b");
+    if (flag && (std::string(name) == "add" || std::string(name) == "mul"))
+      return py::cast(tt(a, full({}, b.cast<double>(), DType::Bool, a.device())));
+    if (is_scalar(b) && !flag && int_scalar_of(b)) return binop(to_dtype(a, DType::Int64), b, tt, ts, name);
+  }
   if (is_scalar(b)) {
     if (a.dtype() == DType::Int64)
       if (const auto s = int_scalar_of(b)) {
@@ -385,7 +422,8 @@ py::object inplace_binop(const py::object& self, const py::object& b, Binary tt,
     // true division, cannot be written back into integers
     const bool integral =
         (py::isinstance<py::int_>(b) && !py::isinstance<py::bool_>(b)) ||
-        (py::isinstance<Tensor>(b) && b.cast<Tensor>().dtype() == DType::Int64) ||
+        (py::isinstance<Tensor>(b) &&
+         (b.cast<Tensor>().dtype() == DType::Int64 || b.cast<Tensor>().dtype() == DType::Bool)) ||
         (is_scalar(b) && py::hasattr(b, "dtype") && std::string(py::str(b.attr("dtype").attr("kind"))) == "i");
     if (!integral || name == "div")
       throw TypeError(str(inplace_name, ": the result is a float, which cannot be written into an int64 tensor"));
@@ -676,6 +714,8 @@ void bind_tensor(py::module_& m) {
           "float", [](const Tensor& t) { return md::to_dtype(t, DType::Float32); }, RG())
       .def(
           "long", [](const Tensor& t) { return md::to_dtype(t, DType::Int64); }, RG())
+      .def(
+          "bool", [](const Tensor& t) { return md::to_dtype(t, DType::Bool); }, RG())
       .def(
           "contiguous", [](const Tensor& t) { return contiguous(t); }, RG())
       .def(
@@ -1044,6 +1084,7 @@ void bind_tensor(py::module_& m) {
       .def(
           "__rsub__",
           [](const Tensor& a, const py::object& b) -> py::object {
+            refuse_bool_sub("sub", a, b);
             if (a.dtype() == DType::Int64)
               if (const auto s = int_scalar_of(b)) return py::cast(int_scalar(BinaryOp::Sub, a, *s, true));
             if (is_scalar(b)) return py::cast(rsub(a, b.cast<double>()));
@@ -1076,6 +1117,8 @@ void bind_tensor(py::module_& m) {
       .def(
           "__rpow__",
           [](const Tensor& a, const py::object& b) -> py::object {
+            if (a.dtype() == DType::Bool && int_scalar_of(b) && !py::isinstance<py::bool_>(b))
+              return py::cast(int_scalar(BinaryOp::Pow, to_dtype(a, DType::Int64), *int_scalar_of(b), true));
             if (a.dtype() == DType::Int64)
               if (const auto s = int_scalar_of(b)) return py::cast(int_scalar(BinaryOp::Pow, a, *s, true));
             if (is_scalar(b)) return py::cast(rpow(a, b.cast<double>()));

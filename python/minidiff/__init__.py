@@ -71,6 +71,7 @@ float32 = "float32"
 int64 = "int64"
 bfloat16 = "bfloat16"
 long = "int64"
+bool = "bool"  # noqa: A001 (torch's name; shadows the builtin inside this module only)
 
 
 def device(spec: str) -> Device:
@@ -123,6 +124,7 @@ __all__ = [
     "arange",
     "backends",
     "bfloat16",
+    "bool",
     "cat",
     "clamp",
     "cuda",

@@ -174,33 +174,36 @@ def _category(operand, what: str) -> tuple[str, bool]:
 
 def result_type(tensor1, tensor2) -> str:
     """The dtype an arithmetic op (``+``, ``*``, ...) gives for these operands in minidiff: float32
-    when either is a float tensor or a float scalar, else int64 (an int64 tensor with ints or bools);
-    two bools give float32 (minidiff has no bool dtype). bfloat16 operands raise TypeError, as
-    minidiff's arithmetic refuses them (convert with ``.float()``)."""
+    when either is a float tensor or a float scalar, else int64 when either is an int64 tensor or an
+    int, else bool (bools only). bfloat16 operands raise TypeError, as minidiff's arithmetic refuses
+    them (convert with ``.float()``)."""
     kinds = [_category(x, "md.result_type") for x in (tensor1, tensor2)]
     for dtype, _ in kinds:
         if dtype == "bfloat16":
             raise TypeError("md.result_type: minidiff's arithmetic refuses bfloat16 operands (convert with .float())")
     dtypes = {dtype for dtype, _ in kinds}
-    return "int64" if "int64" in dtypes and "float32" not in dtypes else "float32"
+    return "float32" if "float32" in dtypes else "int64" if "int64" in dtypes else "bool"
 
 
 def promote_types(type1, type2) -> str:
-    """torch's promotion lattice on minidiff's dtypes: the same dtype stays; int64 with a float dtype
-    gives the float dtype; float32 with bfloat16 gives float32. (minidiff's ops refuse bfloat16
-    operands: this is the dtype to convert both to, as torch's answer.)"""
+    """torch's promotion lattice on minidiff's dtypes: the same dtype stays; bool with int64 gives
+    int64; bool or int64 with a float dtype gives the float dtype; float32 with bfloat16 gives
+    float32. (minidiff's ops refuse bfloat16 operands: this is the dtype to convert both to, as
+    torch's answer.)"""
     a, b = _dtype_name(type1, "md.promote_types"), _dtype_name(type2, "md.promote_types")
     if a == b:
         return a
-    if "float32" in (a, b):
-        return "float32"
-    return "bfloat16"  # int64 with bfloat16
+    for wins in ("float32", "bfloat16", "int64"):
+        if wins in (a, b):
+            return wins
+    return a
 
 
 def can_cast(from_, to) -> bool:
-    """torch's casting rule: False only from a float dtype to int64 (a lower kind)."""
+    """torch's casting rule: False only to a lower kind (float to int64 or bool, int64 to bool)."""
     a, b = _dtype_name(from_, "md.can_cast"), _dtype_name(to, "md.can_cast")
-    return not (a in _FLOAT_DTYPES and b == "int64")
+    kind = {"bool": 0, "int64": 1, "float32": 2, "bfloat16": 2}
+    return kind[a] <= kind[b]
 
 
 # ---- print options: Tensor repr prints with NumPy's array2string, which these are threaded into

@@ -316,7 +316,7 @@ def _alpha_dropout(op: str, input, p: float, training: bool, mask_shape: tuple, 
     ones = _tensor(np.ones(mask_shape, dtype=np.float32), device=input.device)
     keep = _dropout_native(ones, p, True, generator=generator) > 0  # 1 kept, 0 dropped
     a = 1.0 / math.sqrt((_SELU_SATURATION**2 * p + 1.0) * (1.0 - p))
-    shift = (keep - 1.0) * (_SELU_SATURATION * a) + _SELU_SATURATION * a * p
+    shift = (keep.float() - 1.0) * (_SELU_SATURATION * a) + _SELU_SATURATION * a * p
     return input * (keep * a) + shift
 
 
@@ -364,10 +364,9 @@ def scaled_dot_product_attention(
     """``softmax(q @ k^T * scale + mask) @ v`` over the last two dims, as torch's. Without a mask,
     dropout or causality it is the native fused kernel; otherwise it is composed from ops.
 
-    ``attn_mask`` broadcasts to (..., L, S): a float tensor is added to the scores (torch's meaning
-    of a float mask, e.g. 0 and -inf); a NumPy bool array keeps the scores where True. minidiff's
-    comparisons give float32 0/1 masks, which would be added: turn such a mask into a boolean one
-    with ``md.where(mask, 0.0, float("-inf"))``. ``dropout_p`` drops attention weights always, as
+    ``attn_mask`` broadcasts to (..., L, S): a bool mask (a bool tensor, as comparisons give, or a
+    NumPy bool array) keeps the scores where True; a float tensor is added to the scores (e.g. 0
+    and -inf), as torch's. ``dropout_p`` drops attention weights always, as
     torch's does (pass 0.0 when not training). ``enable_gqa`` repeats each key/value head for its
     group of query heads."""
     for name, t in (("query", query), ("key", key), ("value", value)):
@@ -401,8 +400,9 @@ def scaled_dot_product_attention(
     if is_causal:
         attn_mask = np.tril(np.ones((L, S), dtype=bool))
     if isinstance(attn_mask, np.ndarray) and attn_mask.dtype == bool:
-        keep = _tensor(attn_mask.astype(np.float32), device=query.device)
-        scores = where(keep, scores, float("-inf"))
+        attn_mask = _tensor(attn_mask, device=query.device)
+    if isinstance(attn_mask, Tensor) and attn_mask.dtype == "bool":
+        scores = where(attn_mask, scores, float("-inf"))
     elif attn_mask is not None:
         if not isinstance(attn_mask, Tensor):
             attn_mask = _tensor(np.asarray(attn_mask, dtype=np.float32), device=query.device)
@@ -556,7 +556,7 @@ def cross_entropy(
             f"{op}: class-index target of shape {target_shape} does not match input of shape {shape} "
             f"(expected {expected})"
         )
-    kept = target != ignore_index  # float32 1/0
+    kept = target != ignore_index  # a bool mask
     safe = where(kept, target, 0)  # an ignored target picks class 0, then weighs 0
     try:
         picked = gather(logp, class_dim, safe.unsqueeze(class_dim)).squeeze(class_dim)

@@ -544,7 +544,7 @@ def nll_loss(
             raise ValueError(
                 f"{op}: weight must have shape ({classes},) for input of shape {shape}, got {tuple(weight.shape)}"
             )
-    kept = target != ignore_index  # float32 1/0
+    kept = target != ignore_index  # a bool mask
     safe = where(kept, target, 0)  # an ignored target picks class 0, then weighs 0
     try:
         picked = gather(input, class_dim, safe.unsqueeze(class_dim)).squeeze(class_dim)

@@ -2,9 +2,8 @@
 ``multi_head_attention_forward`` (what ``nn.MultiheadAttention`` runs), so gradients come from the
 native ops' backward functions.
 
-minidiff has no bool dtype (``md.tensor`` of a NumPy bool array is float32 0/1, and comparisons give
-float32 0/1), so a boolean mask in torch's sense (True = not allowed) is given as a NumPy bool array;
-an md tensor or a NumPy float array is a float mask, added to the attention scores, as torch's.
+A boolean mask (a bool tensor, as comparisons give, or a NumPy bool array) means True = not allowed;
+a float one is added to the attention scores, as torch's.
 """
 
 from __future__ import annotations
@@ -19,7 +18,7 @@ from ._core import zeros as _zeros
 from ._core.functional import cat, dropout, linear, matmul, pad, softmax
 
 # functional.py imports this module at its end, once scaled_dot_product_attention is defined
-from .functional import scaled_dot_product_attention
+from .functional import scaled_dot_product_attention, where
 
 __all__ = ["multi_head_attention_forward", "rms_norm"]
 
@@ -71,17 +70,15 @@ def rms_norm(input, normalized_shape, weight=None, eps=None):  # noqa: A002 (tor
 
 
 def _float_mask(op: str, name: str, mask, device) -> Tensor | None:
-    """torch's _canonical_mask: a boolean mask (a NumPy bool array, True = not allowed) becomes an
-    additive one (-inf where True, else 0); a float mask (an md tensor, a NumPy float array) is
-    kept as it is."""
+    """torch's _canonical_mask: a boolean mask (a bool tensor or NumPy array, True = not allowed)
+    becomes an additive one (-inf where True, else 0); a float mask (an md tensor, a NumPy float
+    array) is kept as it is."""
     if mask is None:
         return None
     if isinstance(mask, Tensor):
         if mask.dtype == "int64":
-            raise TypeError(
-                f"{op}: only bool (a NumPy bool array) and floating types of {name} are supported, got an int64 tensor"
-            )
-        return mask
+            raise TypeError(f"{op}: only bool and floating types of {name} are supported, got an int64 tensor")
+        return where(mask, float("-inf"), 0.0) if mask.dtype == "bool" else mask
     array = np.asarray(mask)
     if array.dtype == bool:
         return _tensor(np.where(array, -np.inf, 0.0).astype(np.float32), device=device)

@@ -112,6 +112,8 @@ def round(input: Tensor, *, decimals: int = 0) -> Tensor:  # noqa: A001 (torch's
 
 def sign(input: Tensor) -> Tensor:
     x = _float_input("sign", input)
+    if x.dtype == "bool":
+        return x.clone()
     with no_grad():
         xd = x.detach()
         out = (xd > 0).to(x.dtype) - (xd < 0).to(x.dtype)  # 0 for NaN, as torch's
@@ -136,6 +138,7 @@ def _division(op: str, a, b, values_fn, grad_b_fn, grad_a: bool = True) -> Tenso
     operands stay int64 and raise ZeroDivisionError on a zero divisor, as torch's."""
     if not isinstance(a, Tensor) and not isinstance(b, Tensor):
         raise TypeError(f"{op}: expected a Tensor operand")
+    a, b = (v.long() if isinstance(v, Tensor) and v.dtype == "bool" else v for v in (a, b))  # as torch
     like = a if isinstance(a, Tensor) else b
     device = like.device
     x, y = _host_operand(a, like), _host_operand(b, like)
@@ -326,8 +329,10 @@ def _triangle(op: str, input: Tensor, diagonal: int, lower: bool) -> Tensor:
     keep = np.tri(rows, cols, diagonal, dtype=bool)
     if not lower:
         keep = ~np.tri(rows, cols, diagonal - 1, dtype=bool)
-    mask = _core.tensor(keep.astype(np.float32), device=x.device)
-    return F.where(mask, x, 0.0) if x.dtype != "int64" else F.where(mask, x, 0).long()
+    mask = _core.tensor(keep, device=x.device)
+    if x.dtype in ("int64", "bool"):
+        return F.where(mask, x, _core.zeros((), dtype=x.dtype, device=x.device))
+    return F.where(mask, x, 0.0)
 
 
 def tril(input: Tensor, diagonal: int = 0) -> Tensor:
@@ -464,15 +469,14 @@ def nonzero(input: Tensor, *, as_tuple: bool = False):
 
 # ---- logical and bitwise ops
 #
-# There is no bool dtype: comparisons give float32 masks of 0 and 1, so a float tensor holding only
-# 0 and 1 stands for a bool one here. ``&``, ``|``, ``^`` and ``~`` combine such masks (and Python
-# bools) into a float32 mask, and are bitwise on int64, as torch's; a float tensor holding other
-# values is refused, as torch refuses bitwise ops on floats. A mask meeting an int64 tensor or a
-# Python int counts as 0/1 int64, as torch promotes bool to int64. The ``logical_*`` ops take any
-# tensor, nonzero (NaN included) being true.
+# ``&``, ``|``, ``^`` and ``~`` combine bool masks (and Python bools) into a bool mask, and are
+# bitwise on int64, as torch's. A float tensor holding only 0 and 1 counts as a mask too (older
+# minidiff gave such masks); one holding other values is refused, as torch refuses bitwise ops on
+# floats. A mask meeting an int64 tensor or a Python int counts as 0/1 int64, as torch promotes
+# bool to int64. The ``logical_*`` ops take any tensor, nonzero (NaN included) being true.
 
 _BITWISE = {
-    # op: (symbol, on two float32 masks, on int64 host arrays)
+    # op: (symbol, on two masks, on int64 host arrays)
     "bitwise_and": ("&", lambda a, b: (a * b) != 0, np.bitwise_and),
     "bitwise_or": ("|", lambda a, b: (a + b) != 0, np.bitwise_or),
     "bitwise_xor": ("^", lambda a, b: a != b, np.bitwise_xor),
@@ -480,8 +484,10 @@ _BITWISE = {
 
 
 def _mask_values(op: str, t: Tensor) -> Tensor:
-    """t, a float tensor of zeros and ones, as a float32 mask (no history), or a TypeError (one
-    number comes back to the host to check it)."""
+    """t, a bool tensor or a float one of zeros and ones, as a bool mask (no history), or a
+    TypeError (one number comes back to the host to check a float one)."""
+    if t.dtype == "bool":
+        return t.detach()
     mask = t.detach() != 0
     if t.numel() and ((t.detach() != 1) * mask).amax().item():  # a value neither 0 nor 1 (or NaN)
         raise TypeError(

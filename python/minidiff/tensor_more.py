@@ -7,10 +7,9 @@ from the tape: the named arithmetic (``add(alpha=)``, ``div(rounding_mode=)``, `
 variants (``exp_``, ``atan2_``, ``addcmul_``, ...). ``install()`` adds each name that md or Tensor
 does not already have.
 
-There is no bool dtype: where torch returns a bool tensor these return minidiff's float32 0/1 mask
-(as ``md.isnan`` does). Positions (``median``'s indices, ``tril_indices``) are int64, as in torch;
-those that depend on the data are computed on the host, as tensor_math's ``sort`` is, and the
-values are gathered with the differentiable ops.
+Where torch returns a bool tensor these do too (as ``md.isnan`` does). Positions (``median``'s
+indices, ``tril_indices``) are int64, as in torch; those that depend on the data are computed on
+the host, as tensor_math's ``sort`` is, and the values are gathered with the differentiable ops.
 """
 
 from __future__ import annotations
@@ -134,14 +133,14 @@ def true_divide(input, other) -> Tensor:
 
 
 def signbit(input) -> Tensor:
-    """A float32 0/1 mask (torch: bool): 1 where the sign bit is set, -0.0 included (the sign of a
-    NaN is not read: 0)."""
+    """A bool mask: true where the sign bit is set, -0.0 included (the sign of a NaN is not read:
+    false)."""
     x = _tensor("signbit", input)
     with no_grad():
         x = x.detach()
-        if x.dtype == "int64":
-            return (x < 0).float()
-        return ((x < 0) + (x == 0) * ((1.0 / F.where(x == 0, x, 1.0)) < 0) > 0).float()
+        if x.dtype in ("int64", "bool"):
+            return x < 0
+        return (x < 0) | ((x == 0) & ((1.0 / F.where(x == 0, x, 1.0)) < 0))
 
 
 def atan2(input, other) -> Tensor:
@@ -294,8 +293,8 @@ def nan_to_num(input, nan: float = 0.0, posinf=None, neginf=None) -> Tensor:
 
 
 def isclose(input, other, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False) -> Tensor:
-    """A float32 0/1 mask (torch: bool): ``|input - other| <= atol + rtol * |other|``, or equal
-    (infinities), or both NaN with ``equal_nan``."""
+    """A bool mask: ``|input - other| <= atol + rtol * |other|``, or equal (infinities), or both
+    NaN with ``equal_nan``."""
     a = _tensor("isclose", input)
     if not isinstance(other, Tensor):
         raise TypeError(f"isclose: other must be an md tensor, got {type(other).__name__}")
@@ -305,34 +304,34 @@ def isclose(input, other, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: b
     with no_grad():
         a, b = a.detach(), other.detach()
         if a.dtype == "int64" and b.dtype == "int64" and rtol == 0 and atol == 0:
-            return (a == b).float()
+            return a == b
         a, b = a.float(), b.float()
         finite = _to.isfinite(a) * _to.isfinite(b)
         close = (a - b).abs() <= atol + rtol * b.abs()
         out = (a == b) + finite * close
         if equal_nan:
             out = out + (a != a) * (b != b)
-        return (out > 0).float()
+        return out > 0
 
 
 def isposinf(input) -> Tensor:
-    """A float32 0/1 mask (torch: bool), 1 where input is +inf."""
+    """A bool mask, true where input is +inf."""
     x = _tensor("isposinf", input)
     with no_grad():
-        return (x.detach() == _INF).float()
+        return x.detach() == _INF
 
 
 def isneginf(input) -> Tensor:
-    """A float32 0/1 mask (torch: bool), 1 where input is -inf."""
+    """A bool mask, true where input is -inf."""
     x = _tensor("isneginf", input)
     with no_grad():
-        return (x.detach() == -_INF).float()
+        return x.detach() == -_INF
 
 
 def isreal(input) -> Tensor:
-    """A float32 mask of ones (torch: bool; every minidiff dtype is real)."""
+    """A bool mask of trues (every minidiff dtype is real)."""
     x = _tensor("isreal", input)
-    return _core.ones(x.shape, device=x.device)
+    return _core.ones(x.shape, dtype="bool", device=x.device)
 
 
 def clamp_min(input, min) -> Tensor:  # noqa: A002 (torch's argument name)
@@ -1358,8 +1357,8 @@ def dsplit(input, indices_or_sections=None, *, sections=None, indices=None) -> t
 
 
 def _index_arrays(op: str, x: Tensor, indices) -> list[np.ndarray]:
-    """The index tensors as host int64 arrays, one per indexed dim: a float32 0/1 mask (minidiff's
-    bool) covering k dims becomes its k nonzero() position arrays, as torch's bool masks do."""
+    """The index tensors as host int64 arrays, one per indexed dim: a bool mask (or a float32 0/1
+    one) covering k dims becomes its k nonzero() position arrays, as torch's bool masks do."""
     if isinstance(indices, Tensor) or not isinstance(indices, (tuple, list)):
         raise TypeError(f"{op}: indices must be a tuple of tensors, got {type(indices).__name__}")
     if not indices:
@@ -1372,10 +1371,9 @@ def _index_arrays(op: str, x: Tensor, indices) -> list[np.ndarray]:
         if t.dtype == "int64":
             arrays.append(a)
             continue
-        if t.dtype != "float32" or not np.isin(a, (0.0, 1.0)).all():
+        if t.dtype not in ("float32", "bool") or not np.isin(a, (0.0, 1.0)).all():
             raise IndexError(
-                f"{op}: tensors used as indices must be int64 or float32 0/1 masks, got {t.dtype} of shape "
-                f"{tuple(t.shape)}"
+                f"{op}: tensors used as indices must be int64 or bool masks, got {t.dtype} of shape {tuple(t.shape)}"
             )
         first = len(arrays)
         if first + a.ndim > x.ndim or tuple(x.shape[first : first + a.ndim]) != a.shape:
@@ -1396,7 +1394,7 @@ def _index_arrays(op: str, x: Tensor, indices) -> list[np.ndarray]:
 
 def index_put(input, indices, values, accumulate: bool = False) -> Tensor:
     """input with ``values`` written (added, with ``accumulate``) at ``input[indices]``: a tuple of
-    int64 index tensors (broadcast together) or float32 0/1 masks for the leading dims; values
+    int64 index tensors (broadcast together) or bool masks for the leading dims; values
     broadcast to the indexed shape and have input's dtype. Repeated positions: the last write wins
     (accumulate adds them all), and every value gets the gradient at its position, as torch's."""
     x = _tensor("index_put", input)
@@ -1578,10 +1576,18 @@ def _cumsum_into(self: Tensor, dim: int, *, dtype=None) -> Tensor:
     return self.cumsum(dim)
 
 
+def _in_dtype(out: Tensor, like: Tensor) -> Tensor:
+    return out if out.dtype == like.dtype else out.to(like.dtype)
+
+
+def _into_self(fn):
+    """``fn(self, other)`` in self's dtype, for an in-place form."""
+    return lambda self, other: _in_dtype(fn(self, other), self)
+
+
 def _logical_not_into(self: Tensor) -> Tensor:
-    """The 0/1 mask in self's dtype; it carries no gradient (torch's logical_not has none)."""
-    out = _tm.logical_not(self)
-    return out if out.dtype == self.dtype else out.to(self.dtype)
+    """The mask in self's dtype; it carries no gradient (torch's logical_not has none)."""
+    return _in_dtype(_tm.logical_not(self), self)
 
 
 def _refuse_grad(op: str, t: Tensor) -> None:
@@ -1702,6 +1708,11 @@ _MORE_METHODS = {
     "index_put_": _in_place("index_put_", index_put),
     "cumsum_": _in_place("cumsum_", _cumsum_into),
     "logical_not_": _in_place("logical_not_", _logical_not_into),
+    **{
+        f"{name}_": _in_place(f"{name}_", _into_self(getattr(_tm, name)))
+        for name in ("logical_and", "logical_or", "logical_xor", "bitwise_and", "bitwise_or", "bitwise_xor")
+    },
+    "bitwise_not_": _in_place("bitwise_not_", lambda self: _tm.bitwise_not(self)),
     "tril_": _in_place("tril_", _tm.tril),
     "triu_": _in_place("triu_", _tm.triu),
     "renorm_": _in_place("renorm_", renorm),

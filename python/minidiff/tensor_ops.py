@@ -279,6 +279,9 @@ def min(input: Tensor, dim=None, keepdim: bool = False, *, other=None):  # noqa:
     ``min(t, other)``: the elementwise minimum."""
     if other is not None or isinstance(dim, Tensor):
         return F.minimum(input, dim if other is None else other)
+    if input.dtype == "bool":  # through int64, as the native max of bool
+        out = min(input.long(), dim, keepdim)
+        return out.bool() if dim is None else _MinResult(out.values.bool(), out.indices)
     if input.dtype == "int64":
         if dim is None:
             return _int64_extreme(input, None, False, True)[0]
@@ -364,9 +367,15 @@ def _last(t: Tensor, dim: int) -> Tensor:
 # ---- elementwise and selection
 
 
-def where(condition, input, other) -> Tensor:
-    """``input`` where ``condition`` is nonzero, else ``other`` (numbers allowed); masks from
-    comparisons are float32 1/0 here."""
+def where(condition, input=None, other=None):
+    """``input`` where ``condition`` is true (nonzero), else ``other`` (numbers allowed); with the
+    condition alone, ``nonzero(condition, as_tuple=True)``, as torch's."""
+    if input is None and other is None:
+        from .tensor_math import nonzero  # (tensor_math imports this module)
+
+        return nonzero(condition, as_tuple=True)
+    if input is None or other is None:
+        raise TypeError("where: give both input and other, or neither (where(condition) is nonzero's tuple)")
     return F.where(condition, input, other)
 
 
@@ -383,14 +392,16 @@ def _broadcast_shape(op: str, **operands) -> tuple[int, ...]:
 
 
 def masked_fill(input: Tensor, mask, value) -> Tensor:
-    """``value`` where ``mask`` is nonzero, else ``input``; the mask broadcasts with the input (a
-    float32 mask from a comparison, as minidiff has no bool dtype) and a tensor value is 0-d, as
-    torch's."""
+    """``value`` where ``mask`` is true (nonzero), else ``input``; the mask broadcasts with the
+    input and a tensor value is 0-d, as torch's."""
     _broadcast_shape("masked_fill", input=input, mask=mask)
     if isinstance(value, Tensor) and value.ndim:
         raise ValueError(
             f"masked_fill: only a 0-dimensional value tensor is supported, got one of shape {tuple(value.shape)}"
         )
+    if input.dtype in ("int64", "bool"):  # the result keeps input's dtype, as torch's
+        value = value.to(input.dtype) if isinstance(value, Tensor) else full((), value, dtype=input.dtype)
+        value = value.to(input.device) if value.device != input.device else value
     return F.where(mask, value, input)
 
 
@@ -421,11 +432,13 @@ def flip(input: Tensor, *args, dims=None) -> Tensor:
 
 
 def isnan(input: Tensor) -> Tensor:
-    """A float32 mask (there is no bool dtype): 1 where input is NaN."""
+    """A bool mask: true where input is NaN."""
     return input != input
 
 
 def isfinite(input: Tensor) -> Tensor:
+    if input.dtype in ("int64", "bool"):
+        return _core.ones(input.shape, dtype="bool", device=input.device)
     return (input - input) == 0
 
 
@@ -436,6 +449,27 @@ def isinf(input: Tensor) -> Tensor:
 def allclose(input: Tensor, other, rtol: float = 1e-5, atol: float = 1e-8, equal_nan: bool = False) -> bool:
     b = other.numpy() if isinstance(other, Tensor) else other
     return bool(np.allclose(input.numpy(), b, rtol=rtol, atol=atol, equal_nan=equal_nan))
+
+
+def equal(input: Tensor, other: Tensor) -> bool:
+    """True when both have the same shape and the same values (NaN equals nothing), as torch's."""
+    for name, t in (("input", input), ("other", other)):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"equal: {name} must be an md tensor, got {type(t).__name__}")
+    if tuple(input.shape) != tuple(other.shape):
+        return False
+    return bool(np.array_equal(input.detach().numpy(), other.detach().numpy()))
+
+
+def isin(elements, test_elements, *, assume_unique: bool = False, invert: bool = False) -> Tensor:
+    """A bool mask of ``elements``' shape: true where the element is among ``test_elements`` (a
+    tensor or a number), as torch's; computed on the host."""
+    if not isinstance(elements, Tensor) and not isinstance(test_elements, Tensor):
+        raise TypeError("isin: expected a Tensor among elements and test_elements")
+    like = elements if isinstance(elements, Tensor) else test_elements
+    host = [v.detach().numpy() if isinstance(v, Tensor) else np.asarray(v) for v in (elements, test_elements)]
+    out = np.isin(host[0], host[1], assume_unique=assume_unique, invert=invert)
+    return _core.tensor(np.array(out, dtype=bool), device=like.device)
 
 
 # ---- Python protocols and torch conveniences on Tensor
@@ -563,8 +597,8 @@ def _contains(self: Tensor, element) -> bool:
     return bool((values == element).sum().item() > 0)
 
 
-_DTYPE_SIZES = {"float32": 4, "int64": 8, "bfloat16": 2}
-_TYPE_NAMES = {"float32": "FloatTensor", "int64": "LongTensor", "bfloat16": "BFloat16Tensor"}
+_DTYPE_SIZES = {"float32": 4, "int64": 8, "bfloat16": 2, "bool": 1}
+_TYPE_NAMES = {"float32": "FloatTensor", "int64": "LongTensor", "bfloat16": "BFloat16Tensor", "bool": "BoolTensor"}
 
 
 def _element_size(self: Tensor) -> int:
@@ -590,17 +624,12 @@ def _type(self: Tensor, dtype=None, non_blocking: bool = False) -> Tensor | str:
 def _unsupported_dtype(method: str, torch_dtype: str):
     def convert(self: Tensor, *args, **kwargs):
         raise TypeError(
-            f"{method}(): minidiff has no {torch_dtype} dtype (it has float32, int64 and bfloat16); "
-            "use .float(), .long() or .bfloat16()"
+            f"{method}(): minidiff has no {torch_dtype} dtype (it has float32, int64, bfloat16 and bool); "
+            "use .float(), .long(), .bfloat16() or .bool()"
         )
 
     convert.__name__ = convert.__qualname__ = method
     return convert
-
-
-def _bool(self: Tensor) -> Tensor:
-    """A float32 mask (there is no bool dtype): 1 where the tensor is nonzero, as torch's ``bool()``."""
-    return (self.float() if self.dtype == "bfloat16" else self) != 0
 
 
 def _stride(self: Tensor, dim=None):
@@ -652,7 +681,6 @@ _PROTOCOLS = {
     "long": lambda self: self.to("int64"),
     "cpu": lambda self: self.to("cpu"),
     "contiguous": _contiguous,
-    "bool": _bool,
     "int": _unsupported_dtype("int", "int32"),
     "double": _unsupported_dtype("double", "float64"),
     "half": _unsupported_dtype("half", "float16"),
@@ -812,17 +840,19 @@ def amax(input: Tensor, dim=(), keepdim: bool = False) -> Tensor:
 
 
 def amin(input: Tensor, dim=(), keepdim: bool = False) -> Tensor:
+    if input.dtype == "bool":  # every element true: all()
+        return ~amax(~input, dim, keepdim)
     return -amax(-input, dim, keepdim)
 
 
 def any(input: Tensor, dim=None, keepdim: bool = False) -> Tensor:  # noqa: A001 (torch's name)
-    """A float32 mask (there is no bool dtype): 1 where some element is nonzero. With ``dim`` None
-    and ``keepdim`` every dim stays, of size 1, as torch's."""
+    """A bool mask: true where some element is nonzero. With ``dim`` None and ``keepdim`` every dim
+    stays, of size 1, as torch's."""
     return _count_reduce(input != 0, dim, keepdim) > 0
 
 
 def all(input: Tensor, dim=None, keepdim: bool = False) -> Tensor:  # noqa: A001
-    """A float32 mask: 1 where every element is nonzero (NaN counts as nonzero, as in torch)."""
+    """A bool mask: true where every element is nonzero (NaN counts as nonzero, as in torch)."""
     return _count_reduce(input == 0, dim, keepdim) == 0
 
 
@@ -950,7 +980,7 @@ _SHAPE_METHODS = {
     "reshape_as": lambda self, other: self.reshape(*other.shape),
     "type_as": lambda self, other: self.to(other.dtype),
     "t": _t,
-    "is_floating_point": lambda self: self.dtype != "int64",
+    "is_floating_point": lambda self: self.dtype in ("float32", "bfloat16"),
     "nelement": lambda self: self.numel(),
     "new_zeros": _new(_core.zeros),
     "new_ones": _new(_core.ones),
@@ -1046,6 +1076,8 @@ _ARC_NAMES = {"arcsin": "asin", "arccos": "acos", "arctan": "atan", "arcsinh": "
 
 _FUNCTIONS = {
     "allclose": allclose,
+    "equal": equal,
+    "isin": isin,
     "argmax": argmax,
     "argmin": argmin,
     "empty_like": empty_like,
@@ -1072,6 +1104,8 @@ _FUNCTIONS = {
 
 _METHODS = {
     "allclose": allclose,
+    "equal": equal,
+    "isin": isin,
     "argmax": argmax,
     "argmin": argmin,
     "flip": flip,

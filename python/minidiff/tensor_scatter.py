@@ -150,7 +150,7 @@ def _extreme_rows(values: Tensor, dest: np.ndarray, slots: int, reduce: str) -> 
     dest_t = _device_index(dest, values)
     with no_grad():
         result = _reduce_rows(values.detach(), dest, slots, reduce)
-        winners = values.detach() == result.index_select(0, dest_t)
+        winners = (values.detach() == result.index_select(0, dest_t)).float()
         ties = _reduce_rows(winners, dest, slots, "sum").clamp(1.0, None)
         weight = winners / ties.index_select(0, dest_t)
         finite = winners * (values.detach().abs() < math.inf)  # an infinite winner keeps no gradient

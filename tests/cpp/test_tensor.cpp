@@ -46,6 +46,35 @@ TEST(float_accessor_rejects_int64) {
   CHECK_THROWS(t.f32(), TypeError);
 }
 
+TEST(bool_casts_copies_and_comparisons) {
+  // a number is true where nonzero (NaN included); bool converts back to 0/1 in every dtype
+  std::vector<float> v{0.0f, -0.0f, 2.5f, NAN, -1e-30f, 1.0f};
+  Tensor f = from_host(v.data(), {2, 3}, DType::Float32);
+  Tensor b = to_dtype(f, DType::Bool);
+  CHECK(b.dtype() == DType::Bool && b.nbytes() == 6);
+  std::vector<uint8_t> flags(6);
+  to_host(b, flags.data());
+  CHECK((flags == std::vector<uint8_t>{0, 0, 1, 1, 1, 1}));
+  std::vector<int64_t> ints(6);
+  to_host(to_dtype(b, DType::Int64), ints.data());
+  CHECK((ints == std::vector<int64_t>{0, 0, 1, 1, 1, 1}));
+  std::vector<float> back(6);
+  to_host(to_dtype(to_dtype(b, DType::BFloat16), DType::Float32), back.data());
+  CHECK((back == std::vector<float>{0, 0, 1, 1, 1, 1}));
+  // one-byte elements through a strided copy (the transpose)
+  to_host(contiguous(transpose(b, 0, 1)), flags.data());
+  CHECK((flags == std::vector<uint8_t>{0, 1, 0, 1, 1, 1}));
+  // comparisons give bool; a sum of bools counts in int64
+  Tensor gt = compare(BinaryOp::Gt, f, 0.5, false);
+  CHECK(gt.dtype() == DType::Bool);
+  Tensor count = sum(gt, {}, false);
+  CHECK(count.dtype() == DType::Int64);
+  int64_t n = 0;
+  to_host(count, &n);
+  CHECK(n == 2);
+  CHECK_THROWS(sub(gt, gt), TypeError);
+}
+
 TEST(negative_shape_is_a_value_error) { CHECK_THROWS(empty({2, -1}), ValueError); }
 
 TEST(huge_shape_is_an_error_not_an_abort) {

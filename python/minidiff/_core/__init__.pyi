@@ -184,7 +184,7 @@ class Tensor:
         """
     def all(self, dim=None, keepdim: bool = False) -> Tensor:
         """
-        A float32 mask: 1 where every element is nonzero (NaN counts as nonzero, as in torch).
+        A bool mask: true where every element is nonzero (NaN counts as nonzero, as in torch).
         """
     def allclose(self, other, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False) -> bool: ...
     def amax(self, dim=tuple(), keepdim: bool = False) -> Tensor:
@@ -200,8 +200,8 @@ class Tensor:
         """
     def any(self, dim=None, keepdim: bool = False) -> Tensor:
         """
-        A float32 mask (there is no bool dtype): 1 where some element is nonzero. With ``dim`` None
-            and ``keepdim`` every dim stays, of size 1, as torch's.
+        A bool mask: true where some element is nonzero. With ``dim`` None and ``keepdim`` every dim
+            stays, of size 1, as torch's.
         """
     @staticmethod
     def arccos(*args, **kwargs):
@@ -392,6 +392,10 @@ class Tensor:
         """
         ``tensor_split`` along dim 2 of a tensor of 3 or more dims; an int must divide it evenly.
         """
+    def equal(self, other: Tensor) -> bool:
+        """
+        True when both have the same shape and the same values (NaN equals nothing), as torch's.
+        """
     def fix(self) -> Tensor: ...
     def flip(self, *args, dims=None) -> Tensor:
         """
@@ -468,7 +472,7 @@ class Tensor:
     def index_put(input, indices, values, accumulate: bool = False) -> Tensor:
         """
         input with ``values`` written (added, with ``accumulate``) at ``input[indices]``: a tuple of
-            int64 index tensors (broadcast together) or float32 0/1 masks for the leading dims; values
+            int64 index tensors (broadcast together) or bool masks for the leading dims; values
             broadcast to the indexed shape and have input's dtype. Repeated positions: the last write wins
             (accumulate adds them all), and every value gets the gradient at its position, as torch's.
         """
@@ -490,29 +494,35 @@ class Tensor:
     @staticmethod
     def isclose(input, other, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False) -> Tensor:
         """
-        A float32 0/1 mask (torch: bool): ``|input - other| <= atol + rtol * |other|``, or equal
-            (infinities), or both NaN with ``equal_nan``.
+        A bool mask: ``|input - other| <= atol + rtol * |other|``, or equal (infinities), or both
+            NaN with ``equal_nan``.
         """
     def isfinite(self) -> Tensor: ...
+    @staticmethod
+    def isin(elements, test_elements, *, assume_unique: bool = False, invert: bool = False) -> Tensor:
+        """
+        A bool mask of ``elements``' shape: true where the element is among ``test_elements`` (a
+            tensor or a number), as torch's; computed on the host.
+        """
     def isinf(self) -> Tensor: ...
     def isnan(self) -> Tensor:
         """
-        A float32 mask (there is no bool dtype): 1 where input is NaN.
+        A bool mask: true where input is NaN.
         """
     @staticmethod
     def isneginf(input) -> Tensor:
         """
-        A float32 0/1 mask (torch: bool), 1 where input is -inf.
+        A bool mask, true where input is -inf.
         """
     @staticmethod
     def isposinf(input) -> Tensor:
         """
-        A float32 0/1 mask (torch: bool), 1 where input is +inf.
+        A bool mask, true where input is +inf.
         """
     @staticmethod
     def isreal(input) -> Tensor:
         """
-        A float32 mask of ones (torch: bool; every minidiff dtype is real).
+        A bool mask of trues (every minidiff dtype is real).
         """
     @staticmethod
     def kron(input, other) -> Tensor:
@@ -583,9 +593,8 @@ class Tensor:
         """
     def masked_fill(self, mask, value) -> Tensor:
         """
-        ``value`` where ``mask`` is nonzero, else ``input``; the mask broadcasts with the input (a
-            float32 mask from a comparison, as minidiff has no bool dtype) and a tensor value is 0-d, as
-            torch's.
+        ``value`` where ``mask`` is true (nonzero), else ``input``; the mask broadcasts with the
+            input and a tensor value is 0-d, as torch's.
         """
     def masked_scatter(self, mask, source: Tensor) -> Tensor:
         """
@@ -786,8 +795,8 @@ class Tensor:
     @staticmethod
     def signbit(input) -> Tensor:
         """
-        A float32 0/1 mask (torch: bool): 1 where the sign bit is set, -0.0 included (the sign of a
-            NaN is not read: 0).
+        A bool mask: true where the sign bit is set, -0.0 included (the sign of a NaN is not read:
+            false).
         """
     @staticmethod
     def sinc(input) -> Tensor:
@@ -1102,10 +1111,23 @@ class Tensor:
         In place: 1 with probability p (a number or a tensor broadcast to self), else 0.
         """
     def bfloat16(self): ...
-    def bool(self) -> Tensor:
+    def bitwise_and_(self, *args, **kwargs):
         """
-        A float32 mask (there is no bool dtype): 1 where the tensor is nonzero, as torch's ``bool()``.
+        In place: ``bitwise_and(self, ...)`` written into self.
         """
+    def bitwise_not_(self, *args, **kwargs):
+        """
+        In place: ``bitwise_not(self, ...)`` written into self.
+        """
+    def bitwise_or_(self, *args, **kwargs):
+        """
+        In place: ``bitwise_or(self, ...)`` written into self.
+        """
+    def bitwise_xor_(self, *args, **kwargs):
+        """
+        In place: ``bitwise_xor(self, ...)`` written into self.
+        """
+    def bool(self) -> Tensor: ...
     def byte(self, *args, **kwargs): ...
     def cauchy_(self, median: float = 0.0, sigma: float = 1.0, *, generator=None) -> Tensor: ...
     def ceil_(self, *args, **kwargs):
@@ -1337,9 +1359,21 @@ class Tensor:
         """
     def log_normal_(self, mean: float = 1.0, std: float = 2.0, *, generator=None) -> Tensor: ...
     def log_softmax(self, dim=None): ...
+    def logical_and_(self, *args, **kwargs):
+        """
+        In place: ``logical_and(self, ...)`` written into self.
+        """
     def logical_not_(self, *args, **kwargs):
         """
         In place: ``logical_not(self, ...)`` written into self.
+        """
+    def logical_or_(self, *args, **kwargs):
+        """
+        In place: ``logical_or(self, ...)`` written into self.
+        """
+    def logical_xor_(self, *args, **kwargs):
+        """
+        In place: ``logical_xor(self, ...)`` written into self.
         """
     def logit_(self, *args, **kwargs):
         """
