@@ -12,7 +12,7 @@ gives a tie's gradient to the first element, a documented difference), no values
 refuses is sometimes kept as the program's last, to check that minidiff refuses it too.
 
 Each program then runs in minidiff, torch float32 and torch float64. Compared: the value, shape, dtype (torch's
-bool reads as minidiff's float32 mask) and requires_grad of every line's result, whether and where an exception
+float64 reads as float32) and requires_grad of every line's result, whether and where an exception
 is raised (forward line or backward), and the gradients of all leaves after backward of a random-weighted sum of
 the outputs; and with --is-view, when nothing else differs, whether every line's result is a view
 (``_is_view()``) in both (kind "forward-is_view"; off by default: many ops still return views of their own
@@ -252,7 +252,7 @@ def _snap(v):
     if not hasattr(v, "shape") or not hasattr(v, "dtype"):
         return ("obj", type(v).__name__)
     name = str(v.dtype).replace("torch.", "").replace("minidiff.", "")
-    name = "float32" if name in ("bool", "float64") else name
+    name = "float32" if name == "float64" else name
     vals = v.detach().numpy()
     is_view = bool(v._is_view()) if hasattr(v, "_is_view") else None
     return ("tensor", tuple(v.shape), name, bool(v.requires_grad), np.asarray(vals, np.float64), is_view)
@@ -1275,6 +1275,17 @@ MORE = {
     "int_mix": ("{a} * (L.tensor(np.arange(3, dtype=np.int64)).reshape(3, *([1] * {a}.ndim)) // 2)", None),
     "int_div": ("L.tensor(np.arange(5, dtype=np.int64) - 2) / 2 + {a}.sum()", None),
     "masked_fill": ("{a}.masked_fill({a} > 0.5, -1.0)", lambda t: _away(t - 0.5, 1e-3)),
+    # bool masks: combined, counted, promoted, selected with (guards keep values off the thresholds)
+    "mask_and": ("({a} > 0) & ({a} < 0.5)", lambda t: _away(t, 1e-3) and _away(t - 0.5, 1e-3)),
+    "mask_or_xor": (
+        "L.logical_xor({a} > 0, ({a} < -1) | ({a} > 1))",
+        lambda t: _away(t, 1e-3) and _away(t.abs() - 1, 1e-3),
+    ),
+    "mask_mul": ("{a} * ({a}.detach() > 0) + ~({a} > 0.5) * 0.25", lambda t: _away(t, 1e-3) and _away(t - 0.5, 1e-3)),
+    "mask_count": ("({a} > 0).sum({d}) + ({a} > 0).any() * 1.5 + {a}.sum()", lambda t: _away(t, 1e-3)),
+    "mask_cumsum": ("({a} >= 0).cumsum({d}) * {a}", lambda t: t.ndim > 0 and _away(t, 1e-3)),
+    "mask_where": ("L.where(~({a} > 0) & ({a} > -1), {a}, {a} * 3)", lambda t: _away(t, 1e-3) and _away(t + 1, 1e-3)),
+    "mask_bool_cast": ("{a}.bool().float() * {a} + {a}.round().bool().long()", lambda t: _away(t.abs() - 0.5, 1e-3)),
     "clamp_t": ("L.clamp({a}, min={a}.detach() * 0 - 0.5)", lambda t: _away(t + 0.5, 1e-3)),
     "where_scalar": ("L.where({a} < 0, 0.0, {a})", lambda t: _away(t, 1e-3)),
     "diagonal": ("{a}.diagonal(0, 0, -1)", lambda t: t.ndim >= 2),
