@@ -193,6 +193,93 @@ Tensor transpose(const Tensor& t, int64_t d0, int64_t d1) {
 }
 
 namespace {
+// Whether no two elements of (shape, strides) land on one slot: with the dims of more than one
+// element sorted by stride, each stride passes the span of the ones below it.
+bool views_no_slot_twice(const Shape& shape, const Shape& strides) {
+  std::vector<size_t> dims;
+  for (size_t d = 0; d < shape.size(); ++d)
+    if (shape[d] > 1) dims.push_back(d);
+  std::sort(dims.begin(), dims.end(), [&](size_t a, size_t b) { return strides[a] < strides[b]; });
+  int64_t span = 0;  // the largest offset of the dims so far
+  for (size_t d : dims) {
+    if (strides[d] <= span) return false;
+    span += (shape[d] - 1) * strides[d];
+  }
+  return true;
+}
+}  // namespace
+
+namespace {
+
+// A strided geometry in a storage: where each element of a tensor lies.
+struct Geometry {
+  Shape shape, strides;
+  int64_t offset;
+  int64_t numel() const { return shape_numel(shape); }
+  int64_t last() const {  // the largest slot read (numel() > 0)
+    int64_t at = offset;
+    for (size_t d = 0; d < shape.size(); ++d) at += (shape[d] - 1) * strides[d];
+    return at;
+  }
+};
+
+// The slot of each element of at, less base, in row-major order.
+std::vector<int64_t> slots_of(const Geometry& at, int64_t base) {
+  std::vector<int64_t> slots(static_cast<size_t>(at.numel()));
+  Shape index(at.shape.size(), 0);
+  int64_t slot = at.offset - base;
+  for (int64_t& s : slots) {
+    s = slot;
+    for (int64_t d = static_cast<int64_t>(at.shape.size()) - 1; d >= 0; --d) {
+      slot += at.strides[d];
+      if (++index[d] < at.shape[d]) break;
+      slot -= at.shape[d] * at.strides[d];
+      index[d] = 0;
+    }
+  }
+  return slots;
+}
+
+// Counts, laid out as a span of `span` storage slots from base, of how often at reads each slot.
+Tensor slot_counts(const Geometry& at, int64_t base, int64_t span, Device device) {
+  std::vector<float> counts(static_cast<size_t>(span), 0.0f);
+  for (int64_t s : slots_of(at, base)) counts[static_cast<size_t>(s)] += 1.0f;
+  Tensor host = Tensor::empty({span}, DType::Float32);
+  std::copy(counts.begin(), counts.end(), host.f32());
+  return to_device(host, device);
+}
+
+// The gradient of as_strided for any geometries, as torch's: g's elements added up at the
+// storage slots the view reads, then read at the input's slots; where the input reads a slot more
+// than once, each of its elements takes an equal share. Slots the input does not read drop out.
+Tensor as_strided_backward(const Tensor& g_in, const Geometry& in, const Geometry& out) {
+  const DType dtype = g_in.dtype();
+  if (in.numel() == 0 || out.numel() == 0) return zeros(in.shape, dtype, g_in.device());
+  const Tensor g = dtype == DType::Float32 ? g_in : to_dtype(g_in, DType::Float32);
+  const int64_t base = std::min(in.offset, out.offset), span = std::max(in.last(), out.last()) - base + 1;
+  Tensor slots = zeros({span}, DType::Float32, g.device());
+  if (views_no_slot_twice(out.shape, out.strides)) {
+    Tensor region = Tensor::view_of(slots.storage(), out.shape, out.strides, out.offset - base, DType::Float32);
+    copy_elements(region, g);
+  } else {  // the view reads some slots more than once: their gradients add up
+    const std::vector<int64_t> at = slots_of(out, base);
+    Tensor index = Tensor::empty({out.numel()}, DType::Int64);
+    std::copy(at.begin(), at.end(), index.i64());
+    index = to_device(index, g.device());
+    const Tensor gc = g.is_contiguous() ? g : contiguous(g);
+    MD_DISPATCH(g.device(), index_select_backward, slots.f32(), gc.f32(), index.i64(), 1, span, out.numel(), 1);
+  }
+  Tensor gi = contiguous(slots.view(in.shape, in.strides, in.offset - base));
+  if (!views_no_slot_twice(in.shape, in.strides)) {
+    const Tensor counts = slot_counts(in, base, span, g.device());
+    gi = div(gi, contiguous(counts.view(in.shape, in.strides, in.offset - base)));
+  }
+  return dtype == DType::Float32 ? gi : to_dtype(gi, dtype);
+}
+
+}  // namespace
+
+namespace {
 // Gradient of a strided view: zeros of the input's shape with g copied into the same view.
 Tensor view_backward(const Tensor& g, const Shape& in_shape, const Shape& view_shape, const Shape& view_strides_rel,
                      int64_t view_offset_rel) {
@@ -250,9 +337,13 @@ void record_view_of_base(Tensor& view, const Tensor& base, const PlaceInBase& at
   // a base that left the graph (detach_) leaves a view of it in the graph with no path back, as torch's
   if (!base.requires_grad() && !view.grad_fn()) return;
   record("as_strided", view, {base}, [at](const Tensor& g, const GradMask&) {
+    const Tensor once = at.repeated.empty() ? g : sum(g, at.repeated, true);
+    if (!views_no_slot_twice(at.shape, at.strides))  // overlapping windows (unfold): their gradients add up
+      return std::vector<Tensor>{
+          as_strided_backward(once, {at.base_shape, at.base_strides, 0}, {at.shape, at.strides, at.offset})};
     Tensor gi = in_base_layout(zeros(at.base_shape, g.dtype(), g.device()), at);
     Tensor region = view_in(gi, at);
-    copy_elements(region, at.repeated.empty() ? g : sum(g, at.repeated, true));
+    copy_elements(region, once);
     return std::vector<Tensor>{gi};
   });
 }
@@ -376,93 +467,6 @@ Tensor diagonal(const Tensor& t, int64_t offset, int64_t dim1, int64_t dim2) {
   }
   return out;
 }
-
-namespace {
-// Whether no two elements of (shape, strides) land on one slot: with the dims of more than one
-// element sorted by stride, each stride passes the span of the ones below it.
-bool views_no_slot_twice(const Shape& shape, const Shape& strides) {
-  std::vector<size_t> dims;
-  for (size_t d = 0; d < shape.size(); ++d)
-    if (shape[d] > 1) dims.push_back(d);
-  std::sort(dims.begin(), dims.end(), [&](size_t a, size_t b) { return strides[a] < strides[b]; });
-  int64_t span = 0;  // the largest offset of the dims so far
-  for (size_t d : dims) {
-    if (strides[d] <= span) return false;
-    span += (shape[d] - 1) * strides[d];
-  }
-  return true;
-}
-}  // namespace
-
-namespace {
-
-// A strided geometry in a storage: where each element of a tensor lies.
-struct Geometry {
-  Shape shape, strides;
-  int64_t offset;
-  int64_t numel() const { return shape_numel(shape); }
-  int64_t last() const {  // the largest slot read (numel() > 0)
-    int64_t at = offset;
-    for (size_t d = 0; d < shape.size(); ++d) at += (shape[d] - 1) * strides[d];
-    return at;
-  }
-};
-
-// The slot of each element of at, less base, in row-major order.
-std::vector<int64_t> slots_of(const Geometry& at, int64_t base) {
-  std::vector<int64_t> slots(static_cast<size_t>(at.numel()));
-  Shape index(at.shape.size(), 0);
-  int64_t slot = at.offset - base;
-  for (int64_t& s : slots) {
-    s = slot;
-    for (int64_t d = static_cast<int64_t>(at.shape.size()) - 1; d >= 0; --d) {
-      slot += at.strides[d];
-      if (++index[d] < at.shape[d]) break;
-      slot -= at.shape[d] * at.strides[d];
-      index[d] = 0;
-    }
-  }
-  return slots;
-}
-
-// Counts, laid out as a span of `span` storage slots from base, of how often at reads each slot.
-Tensor slot_counts(const Geometry& at, int64_t base, int64_t span, Device device) {
-  std::vector<float> counts(static_cast<size_t>(span), 0.0f);
-  for (int64_t s : slots_of(at, base)) counts[static_cast<size_t>(s)] += 1.0f;
-  Tensor host = Tensor::empty({span}, DType::Float32);
-  std::copy(counts.begin(), counts.end(), host.f32());
-  return to_device(host, device);
-}
-
-// The gradient of as_strided for any geometries, as torch's: g's elements added up at the
-// storage slots the view reads, then read at the input's slots; where the input reads a slot more
-// than once, each of its elements takes an equal share. Slots the input does not read drop out.
-Tensor as_strided_backward(const Tensor& g_in, const Geometry& in, const Geometry& out) {
-  const DType dtype = g_in.dtype();
-  if (in.numel() == 0 || out.numel() == 0) return zeros(in.shape, dtype, g_in.device());
-  const Tensor g = dtype == DType::Float32 ? g_in : to_dtype(g_in, DType::Float32);
-  const int64_t base = std::min(in.offset, out.offset), span = std::max(in.last(), out.last()) - base + 1;
-  Tensor slots = zeros({span}, DType::Float32, g.device());
-  if (views_no_slot_twice(out.shape, out.strides)) {
-    Tensor region = Tensor::view_of(slots.storage(), out.shape, out.strides, out.offset - base, DType::Float32);
-    copy_elements(region, g);
-  } else {  // the view reads some slots more than once: their gradients add up
-    const std::vector<int64_t> at = slots_of(out, base);
-    Tensor index = Tensor::empty({out.numel()}, DType::Int64);
-    std::copy(at.begin(), at.end(), index.i64());
-    index = to_device(index, g.device());
-    const Tensor gc = g.is_contiguous() ? g : contiguous(g);
-    MD_DISPATCH(g.device(), index_select_backward, slots.f32(), gc.f32(), index.i64(), 1, span, out.numel(), 1);
-  }
-  Tensor gi = contiguous(slots.view(in.shape, in.strides, in.offset - base));
-  if (!views_no_slot_twice(in.shape, in.strides)) {
-    const Tensor counts = slot_counts(in, base, span, g.device());
-    gi = div(gi, contiguous(counts.view(in.shape, in.strides, in.offset - base)));
-  }
-  return dtype == DType::Float32 ? gi : to_dtype(gi, dtype);
-}
-
-}  // namespace
 
 Tensor as_strided(const Tensor& t, const Shape& shape, const Shape& strides, std::optional<int64_t> storage_offset) {
   MD_CHECK(shape.size() == strides.size(), ValueError, "as_strided: got size ", shape, " and stride ", strides,
