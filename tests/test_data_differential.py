@@ -5,7 +5,7 @@ and mapping types, random_split's fractions, ToTensor per PIL mode, tensor Resiz
 interpolate, CenterCrop's offsets, IDX header parsing, damaged files, and load_dataset's image_size.
 
 Known, documented differences are not tested as bugs: md's collate makes tuples where torch makes
-lists, holds numbers as int64 / float32 (torch keeps float64, uint8, bool), keeps None fields, and
+lists, holds numbers as int64 / float32 (torch keeps float64, uint8), keeps None fields, and
 converts a collate_fn's NumPy arrays to tensors; samplers and batch_size=None are refused.
 Comparisons with torch are skipped when it is not installed."""
 

@@ -53,7 +53,7 @@ def assert_same(got, want, where="batch"):
     if isinstance(want, (torch.Tensor, np.ndarray)):
         w = want.numpy() if isinstance(want, torch.Tensor) else want
         assert isinstance(got, md.Tensor), f"{where}: {type(got).__name__}, expected an md tensor"
-        expected_dtype = "int64" if w.dtype.kind in "iu" else "float32"
+        expected_dtype = "int64" if w.dtype.kind in "iu" else "bool" if w.dtype.kind == "b" else "float32"
         assert got.dtype == expected_dtype, f"{where}: dtype {got.dtype}, expected {expected_dtype} (torch: {w.dtype})"
         assert tuple(got.shape) == w.shape, f"{where}: shape {tuple(got.shape)} != {w.shape}"
         np.testing.assert_array_equal(got.numpy(), w.astype(expected_dtype), err_msg=where)

@@ -631,11 +631,13 @@ def _tensor_rows(a: np.ndarray, like: _core.Tensor) -> _TensorRows:
 
 
 def _as_batch_array(a: np.ndarray, what: str) -> np.ndarray:
-    """``a`` in the dtypes md tensors hold: integers as int64, floats and bools as float32."""
+    """``a`` in the dtypes md tensors hold: integers as int64, floats as float32, bools as bool."""
     if a.dtype.kind in "iu":
         return a.astype(np.int64, copy=False)
-    if a.dtype.kind in "fb":
+    if a.dtype.kind == "f":
         return a.astype(np.float32, copy=False)
+    if a.dtype.kind == "b":
+        return a
     raise TypeError(f"DataLoader: {what} has dtype {a.dtype}; batches hold integers, floats and bools")
 
 
@@ -801,7 +803,8 @@ def _to_tensors(batch, device: str | None):
     (as torch's collate stacks them there) and the rest to the CPU.
     """
     if isinstance(batch, np.ndarray) and batch.dtype.kind in "iufb":
-        dtype = getattr(batch, "md_dtype", None) or ("int64" if batch.dtype.kind in "iu" else "float32")
+        kind = batch.dtype.kind
+        dtype = getattr(batch, "md_dtype", None) or ("int64" if kind in "iu" else "bool" if kind == "b" else "float32")
         where = device or getattr(batch, "md_device", None) or "cpu"
         return _core.tensor(np.asarray(batch), dtype=dtype, device=where)
     if isinstance(batch, tuple):
@@ -916,10 +919,10 @@ class DataLoader:
       every item stays None. Items that disagree (shape, type, keys, length) raise ValueError or
       TypeError naming the item, e.g. ``dataset[5]['images']``.
 
-    Integers become int64 tensors, floats and bools float32 (the dtypes md tensors hold); a field
-    stacked from md tensors keeps their dtype. Batches go to ``device``; with None (the default),
-    fields stacked from md tensors (or rows of an md Tensor dataset) stay on those tensors' device,
-    as torch's collate leaves them, and the rest go to the CPU.
+    Integers become int64 tensors, floats float32 (the dtypes md tensors hold), bools bool tensors
+    (as torch's default_collate); a field stacked from md tensors keeps their dtype. Batches go to
+    ``device``; with None (the default), fields stacked from md tensors (or rows of an md Tensor
+    dataset) stay on those tensors' device, as torch's collate leaves them, and the rest go to the CPU.
 
     An iterable dataset (``md.utils.data.IterableDataset``) is batched in the order it yields items,
     ``batch_size`` at a time, the last short batch dropped with ``drop_last``; it cannot be shuffled

@@ -186,6 +186,28 @@ def _check_tensor(op: str, name: str, value) -> None:
         raise TypeError(f"{op}: {name} must be an md tensor, got {type(value).__name__}")
 
 
+def _refuse_bool(op: str, **tensors) -> None:
+    """torch's float kernels refuse bool tensors (a mask where a float is wanted): an error naming
+    the op, rather than a float result or a complaint from an inner ``sub`` or ``neg``."""
+    for name, t in tensors.items():
+        if isinstance(t, Tensor) and t.dtype == "bool":
+            raise TypeError(
+                f"{op}: {name} must be a floating-point tensor, got bool of shape {tuple(t.shape)} "
+                "(convert a mask with .float())"
+            )
+
+
+def _check_input(op: str, input) -> None:  # noqa: A002
+    """An elementwise float op's input: a tensor, not a bool mask (torch's kernels refuse bool)."""
+    _check_tensor(op, "input", input)
+    _refuse_bool(op, input=input)
+
+
+def _bool_as_float(t):
+    """A bool target as float32 0/1, as torch's promoting loss kernels (mse, smooth L1, Huber) read it."""
+    return t.float() if isinstance(t, Tensor) and t.dtype == "bool" else t
+
+
 def _check_loss_args(op: str, input, target, reduction: str) -> None:  # noqa: A002
     _check_tensor(op, "input", input)
     _check_tensor(op, "target", target)
@@ -404,6 +426,13 @@ def scaled_dot_product_attention(
     if isinstance(attn_mask, Tensor) and attn_mask.dtype == "bool":
         scores = where(attn_mask, scores, float("-inf"))
     elif attn_mask is not None:
+        kind = attn_mask.dtype if isinstance(attn_mask, Tensor) else np.asarray(attn_mask).dtype.name
+        if kind == "int64" or (not isinstance(attn_mask, Tensor) and np.asarray(attn_mask).dtype.kind != "f"):
+            # torch refuses integer masks too: neither keep/block nor additive is meant for sure
+            raise TypeError(
+                "scaled_dot_product_attention: attn_mask must be bool (True keeps a position) or float (added "
+                f"to the scores), got {kind} of shape {tuple(np.shape(attn_mask))}"
+            )
         if not isinstance(attn_mask, Tensor):
             attn_mask = _tensor(np.asarray(attn_mask, dtype=np.float32), device=query.device)
         scores = scores + attn_mask
@@ -441,6 +470,7 @@ def l1_loss(input, target, size_average=None, reduce=None, reduction: str = "mea
     op = "l1_loss"
     reduction = _legacy_reduction(op, size_average, reduce, reduction)
     _check_loss_args(op, input, target, reduction)
+    _refuse_bool(op, input=input, target=target)  # torch subtracts them, and refuses a bool there
     loss = abs(sub(input, target))
     if weight is not None:
         return _weighted_loss(op, loss, weight, tuple(input.shape), reduction)
@@ -454,8 +484,12 @@ def mse_loss(input, target, size_average=None, reduce=None, reduction: str = "me
     op = "mse_loss"
     reduction = _legacy_reduction(op, size_average, reduce, reduction)
     if weight is None:
+        if isinstance(input, Tensor) and isinstance(target, Tensor) and input.dtype != target.dtype:
+            # torch's kernel promotes one bool side to float (two bools it refuses, as the native op)
+            input, target = _bool_as_float(input), _bool_as_float(target)
         return _mse_loss_native(input, target, reduction)
     _check_loss_args(op, input, target, reduction)
+    _refuse_bool(op, input=input, target=target)  # torch subtracts them here, and refuses a bool there
     return _weighted_loss(op, (input - target).square(), weight, tuple(input.shape), reduction)
 
 
@@ -476,7 +510,10 @@ def smooth_l1_loss(
         raise ValueError(f"{op}: beta must be non-negative, got {beta}")
     if beta == 0:
         return l1_loss(input, target, reduction=reduction)
-    diff = input - target
+    if input.dtype == "bool" and target.dtype == "bool":
+        _refuse_bool(op, input=input)
+    # torch's kernel reads one bool side as float 0/1
+    diff = _bool_as_float(input) - _bool_as_float(target)
     size = diff.abs()
     return _reduce(where(size < beta, diff.square() * (0.5 / beta), size - 0.5 * beta), reduction)
 
@@ -488,7 +525,8 @@ def huber_loss(input, target, reduction: str = "mean", delta: float = 1.0, weigh
     _check_loss_args("huber_loss", input, target, reduction)
     if delta <= 0:
         raise ValueError(f"huber_loss: delta must be positive, got {delta}")
-    diff = input - target
+    _refuse_bool("huber_loss", input=input)  # torch reads a bool target as 0/1, but refuses a bool input
+    diff = input - _bool_as_float(target)
     size = diff.abs()
     loss = where(size < delta, diff.square() * 0.5, (size - 0.5 * delta) * delta)
     if weight is not None:
@@ -525,7 +563,13 @@ def cross_entropy(
         raise ValueError(f"{op}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
     if label_smoothing != 0.0:
         raise ValueError(f"{op}: label_smoothing is not implemented here, got {label_smoothing}")
+    _refuse_bool(op, input=input, weight=weight)
     shape, target_shape = tuple(input.shape), tuple(target.shape)
+    if target.dtype == "bool":  # torch: neither class indices (int64) nor probabilities (float)
+        raise TypeError(
+            f"{op}: target must hold int64 class indices or float class probabilities, got bool of shape "
+            f"{target_shape} (convert a mask with .long() or .float())"
+        )
     if input.ndim == 0:
         raise ValueError(f"{op}: input must have a class dimension, got a 0-d tensor")
     class_dim = 0 if input.ndim == 1 else 1
@@ -600,6 +644,7 @@ def log_softmax(input, dim=None, _stacklevel: int = 3, dtype=None):  # noqa: A00
     _check_tensor("log_softmax", "input", input)
     if dtype is not None:
         input = input.to(dtype)
+    _refuse_bool("log_softmax", input=input)
     if dim is None:
         dim = _softmax_dim("log_softmax", input.ndim, _stacklevel)
     dim = _dim("log_softmax", dim, input.ndim)
@@ -626,7 +671,7 @@ def softplus(input, beta: float = 1.0, threshold: float = 20.0):  # noqa: A002
     """``log(1 + exp(beta * x)) / beta``, and ``x`` itself where ``beta * x > threshold``, as torch's;
     accurate for very negative x too (about exp(beta * x), not 0). The gradient is
     ``sigmoid(beta * x)`` (1 above the threshold)."""
-    _check_tensor("softplus", "input", input)
+    _check_input("softplus", input)
     if beta == 0:
         raise ValueError("softplus: beta must be nonzero")
     scaled = input * beta  # z
@@ -646,26 +691,26 @@ def _maybe_in_place(op: str, input, inplace: bool, compute):  # noqa: A002
 
 def relu(input, inplace: bool = False):  # noqa: A002
     """``max(x, 0)`` (native; NaN stays NaN). ``inplace=True`` writes the result into ``input``."""
-    _check_tensor("relu", "input", input)
+    _check_input("relu", input)
     return _maybe_in_place("relu", input, inplace, lambda: _relu_native(input))
 
 
 def silu(input, inplace: bool = False):  # noqa: A002
     """``x * sigmoid(x)`` (native). ``inplace=True`` writes the result into ``input``."""
-    _check_tensor("silu", "input", input)
+    _check_input("silu", input)
     return _maybe_in_place("silu", input, inplace, lambda: _silu_native(input))
 
 
 def leaky_relu(input, negative_slope: float = 0.01, inplace: bool = False):  # noqa: A002
     """``x`` where x > 0, else ``negative_slope * x`` (the gradient at 0 is ``negative_slope``, as
     torch's). ``inplace=True`` writes the result into ``input``."""
-    _check_tensor("leaky_relu", "input", input)
+    _check_input("leaky_relu", input)
     return _maybe_in_place("leaky_relu", input, inplace, lambda: where(input > 0, input, input * negative_slope))
 
 
 def mish(input, inplace: bool = False):  # noqa: A002
     """``x * tanh(softplus(x))`` (Misra 2019). ``inplace=True`` writes the result into ``input``."""
-    _check_tensor("mish", "input", input)
+    _check_input("mish", input)
     return _maybe_in_place("mish", input, inplace, lambda: input * tanh(softplus(input)))
 
 
@@ -674,7 +719,7 @@ def normalize(input, p: float = 2.0, dim=1, eps: float = 1e-12, out=None):  # no
     Euclidean p = 2 being the default), ``inf`` / ``-inf`` (the largest / smallest magnitude) and
     0 (the count of nonzeros, without gradient, as torch's). A zero vector stays zero (its gradient
     is ``1 / eps`` times the upstream one, as torch's). ``out`` is not supported."""
-    _check_tensor("normalize", "input", input)
+    _check_input("normalize", input)
     if out is not None:
         raise ValueError("normalize: out= is not supported; use the returned tensor")
     p = float(p)
@@ -799,6 +844,8 @@ def pad(input, pad, mode: str = "constant", value=None):  # noqa: A002
             f"pad: mode {mode!r} pads the last 1, 2 or 3 dims of an input with 1 or 2 more dims (2D/3D, 3D/4D, "
             f"4D/5D), got padding {widths} for input of shape {shape}"
         )
+    if mode != "circular":  # torch's reflect and replicate kernels refuse bool; circular copies it
+        _refuse_bool("pad", input=input)
     return _pad_nonconstant("pad", input, widths, mode)
 
 
@@ -886,8 +933,9 @@ def _adaptive_bins(size_in: int, size_out: int) -> list[tuple[int, int]]:
 
 def _pool_input(op: str, input, spatial: int):  # noqa: A002
     """(input as (N, C, H, W), batched) for 2-D pooling, or (N, C, 1, L) for 1-D, after torch's
-    checks: one or two more dims than ``spatial``, the non-batch ones nonzero."""
-    _check_tensor(op, "input", input)
+    checks: one or two more dims than ``spatial``, the non-batch ones nonzero, and not bool (torch's
+    pooling kernels refuse it)."""
+    _check_input(op, input)
     shape = tuple(input.shape)
     if input.ndim not in (spatial + 1, spatial + 2):
         layout = "(C, L) or 3D (N, C, L)" if spatial == 1 else "(C, H, W) or 4D (N, C, H, W)"

@@ -27,6 +27,8 @@ from ._core import rand as _rand
 from .autograd import no_grad as _no_grad
 from .functional import (
     _REDUCTIONS,
+    _bool_as_float,
+    _check_input,
     _check_tensor,
     _dim,
     _log1p,
@@ -34,6 +36,7 @@ from .functional import (
     _maybe_in_place,
     _reduce,
     _reduction,
+    _refuse_bool,
     _softmax_dim,
     _weighted_mean,
     clamp,
@@ -151,7 +154,7 @@ def _check_float(op: str, name: str, value) -> float:
 def elu(input, alpha: float = 1.0, inplace: bool = False):  # noqa: A002 (torch's argument name)
     """``x`` where x > 0, else ``alpha * (exp(x) - 1)`` (accurate near 0), as torch's; the gradient
     at 0 is ``alpha``, as torch's backward gives."""
-    _check_tensor("elu", "input", input)
+    _check_input("elu", input)
     alpha = _check_float("elu", "alpha", alpha)
     return _in_place("elu", input, inplace, lambda: _elu(input, alpha, 1.0, 1.0))
 
@@ -170,7 +173,7 @@ def elu_(input, alpha: float = 1.0):  # noqa: A002
 
 def selu(input, inplace: bool = False):  # noqa: A002
     """``scale * elu(x, alpha)`` with torch's constants (alpha ~ 1.6733, scale ~ 1.0507)."""
-    _check_tensor("selu", "input", input)
+    _check_input("selu", input)
     return _in_place("selu", input, inplace, lambda: _elu(input, _SELU_ALPHA, _SELU_SCALE, 1.0))
 
 
@@ -182,7 +185,7 @@ def selu_(input):  # noqa: A002
 def celu(input, alpha: float = 1.0, inplace: bool = False):  # noqa: A002
     """``max(0, x) + min(0, alpha * (exp(x / alpha) - 1))``, as torch's (gradient 1 at 0);
     ``alpha=0`` is a ValueError."""
-    _check_tensor("celu", "input", input)
+    _check_input("celu", input)
     alpha = _check_float("celu", "alpha", alpha)
     if alpha == 0:
         raise ValueError("celu: alpha cannot be 0")
@@ -202,7 +205,7 @@ def _hardtanh(x: Tensor, min_val: float, max_val: float) -> Tensor:
 def hardtanh(input, min_val: float = -1.0, max_val: float = 1.0, inplace: bool = False):  # noqa: A002
     """``x`` clamped to [min_val, max_val], as torch's: the gradient is 1 strictly inside and 0 at
     and beyond the bounds."""
-    _check_tensor("hardtanh", "input", input)
+    _check_input("hardtanh", input)
     if min_val > max_val:
         raise ValueError(f"hardtanh: min_val ({min_val}) cannot be greater than max_val ({max_val})")
     return _in_place("hardtanh", input, inplace, lambda: _hardtanh(input, min_val, max_val))
@@ -215,19 +218,19 @@ def hardtanh_(input, min_val: float = -1.0, max_val: float = 1.0):  # noqa: A002
 
 def relu6(input, inplace: bool = False):  # noqa: A002
     """``hardtanh(x, 0, 6)``, as torch's (gradient 0 at 0 and at 6)."""
-    _check_tensor("relu6", "input", input)
+    _check_input("relu6", input)
     return _in_place("relu6", input, inplace, lambda: _hardtanh(input, 0, 6))  # int bounds: int64 stays int64
 
 
 def relu_(input):  # noqa: A002
     """In place ``relu``."""
-    _check_tensor("relu_", "input", input)
+    _check_input("relu_", input)
     return input._inplace_("relu_", lambda: relu(input))
 
 
 def leaky_relu_(input, negative_slope: float = 0.01):  # noqa: A002
     """In place ``leaky_relu``."""
-    _check_tensor("leaky_relu_", "input", input)
+    _check_input("leaky_relu_", input)
     return input._inplace_("leaky_relu_", lambda: leaky_relu(input, negative_slope))
 
 
@@ -242,7 +245,7 @@ def _inside(x: Tensor, low: float, high: float) -> tuple[Tensor, Tensor]:
 def hardsigmoid(input, inplace: bool = False):  # noqa: A002
     """``relu6(x + 3) / 6``, as torch's: the gradient is 1/6 strictly inside (-3, 3), else 0 (at
     NaN too; NaN stays NaN)."""
-    _check_tensor("hardsigmoid", "input", input)
+    _check_input("hardsigmoid", input)
 
     def compute():
         inside, x = _inside(input, -3.0, 3.0)
@@ -254,7 +257,7 @@ def hardsigmoid(input, inplace: bool = False):  # noqa: A002
 def hardswish(input, inplace: bool = False):  # noqa: A002
     """``x * relu6(x + 3) / 6`` (Howard et al. 2019), as torch's: the gradient is ``x / 3 + 1/2``
     strictly inside (-3, 3), 0 at and below -3 (-inf included), 1 at and above 3 (inf included)."""
-    _check_tensor("hardswish", "input", input)
+    _check_input("hardswish", input)
 
     def compute():
         inside, x = _inside(input, -3.0, 3.0)
@@ -267,14 +270,14 @@ def hardswish(input, inplace: bool = False):  # noqa: A002
 
 def softsign(input):  # noqa: A002
     """``x / (1 + |x|)``."""
-    _check_tensor("softsign", "input", input)
+    _check_input("softsign", input)
     return input / (input.abs() + 1.0)
 
 
 def softshrink(input, lambd: float = 0.5):  # noqa: A002
     """``x - lambd`` above ``lambd``, ``x + lambd`` below ``-lambd``, else 0 (gradient 0 on the
     closed interval; NaN stays NaN), as torch's. A negative ``lambd`` is a ValueError."""
-    _check_tensor("softshrink", "input", input)
+    _check_input("softshrink", input)
     lambd = _check_float("softshrink", "lambd", lambd)
     if lambd < 0:
         raise ValueError(f"softshrink: lambd must be non-negative, got {lambd}")
@@ -284,21 +287,21 @@ def softshrink(input, lambd: float = 0.5):  # noqa: A002
 
 def hardshrink(input, lambd: float = 0.5):  # noqa: A002
     """``x`` where |x| > lambd, else 0 (gradient 0 on the closed interval; NaN stays NaN), as torch's."""
-    _check_tensor("hardshrink", "input", input)
+    _check_input("hardshrink", input)
     lambd = _check_float("hardshrink", "lambd", lambd)
     return where((input >= -lambd) * (input <= lambd), 0.0, input)  # NaN stays NaN
 
 
 def tanhshrink(input):  # noqa: A002
     """``x - tanh(x)``."""
-    _check_tensor("tanhshrink", "input", input)
+    _check_input("tanhshrink", input)
     return input - tanh(input)
 
 
 def logsigmoid(input):  # noqa: A002
     """``log(sigmoid(x)) = -softplus(-x)``, finite and accurate for large |x| (about x for very
     negative x, about -exp(-x) for large x); the gradient is ``sigmoid(-x)`` (1/2 at 0)."""
-    _check_tensor("logsigmoid", "input", input)
+    _check_input("logsigmoid", input)
     return -softplus(-input, 1.0, math.inf)
 
 
@@ -308,6 +311,7 @@ def softmin(input, dim=None, _stacklevel: int = 3, dtype=None):  # noqa: A002
     _check_tensor("softmin", "input", input)
     if dtype is not None:
         input = input.to(dtype)
+    _refuse_bool("softmin", input=input)
     if dim is None:
         dim = _softmax_dim("softmin", input.ndim, _stacklevel)
     return softmax(-input, _dim("softmin", dim, input.ndim))
@@ -316,7 +320,7 @@ def softmin(input, dim=None, _stacklevel: int = 3, dtype=None):  # noqa: A002
 def glu(input, dim: int = -1):  # noqa: A002
     """Gated linear unit: ``a * sigmoid(b)``, a and b the two halves of ``input`` along ``dim``."""
     op = "glu"
-    _check_tensor(op, "input", input)
+    _check_input(op, input)
     if input.ndim == 0:
         raise ValueError(f"{op}: does not support scalars because halving size must be even")
     d = _dim(op, dim, input.ndim)
@@ -333,8 +337,9 @@ def prelu(input, weight):  # noqa: A002
     """``x`` where x > 0, else ``weight * x``; ``weight`` is one slope (numel 1) or one per channel
     (C,), the channels being dim 1 of the input, as torch's. The gradient at 0 is ``weight``."""
     op = "prelu"
-    _check_tensor(op, "input", input)
+    _check_input(op, input)
     _check_tensor(op, "weight", weight)
+    _refuse_bool(op, weight=weight)
     shape, w_shape = tuple(input.shape), tuple(weight.shape)
     if weight.ndim > 1:
         raise ValueError(f"{op}: expected weight to be a scalar or 1D tensor, got shape {w_shape}")
@@ -356,7 +361,7 @@ def prelu(input, weight):  # noqa: A002
 
 def threshold(input, threshold: float, value: float, inplace: bool = False):  # noqa: A002
     """``x`` where x > threshold, else ``value`` (NaN stays NaN), as torch's."""
-    _check_tensor("threshold", "input", input)
+    _check_input("threshold", input)
     return _in_place("threshold", input, inplace, lambda: where(input <= threshold, value, input))
 
 
@@ -382,7 +387,7 @@ def rrelu(
     generator: ``md.manual_seed`` or ``generator``, which torch's F.rrelu lacks); otherwise ``a``
     is ``(lower + upper) / 2``. The gradient at 0 is the slope, as torch's."""
     op = "rrelu"
-    _check_tensor(op, "input", input)
+    _check_input(op, input)
     lower, upper = _check_float(op, "lower", lower), _check_float(op, "upper", upper)
     if lower > upper:
         raise ValueError(f"{op}: lower bound ({lower}) should be less than or equal to the upper bound ({upper})")
@@ -457,6 +462,7 @@ def binary_cross_entropy(
     infinite (the tape has no way to give an infinite slope under a finite value)."""
     op = "binary_cross_entropy"
     reduction = _loss_args(op, size_average, reduce, reduction, input=input, target=target)
+    _refuse_bool(op, input=input, target=target)
     _same_shape(op, input, target)
     shape = tuple(input.shape)
     if weight is not None:
@@ -497,6 +503,7 @@ def binary_cross_entropy_with_logits(
     input's shape; the target has the input's shape."""
     op = "binary_cross_entropy_with_logits"
     reduction = _loss_args(op, size_average, reduce, reduction, input=input, target=target)
+    _refuse_bool(op, input=input, target=target, pos_weight=pos_weight)
     _same_shape(op, input, target)
     shape = tuple(input.shape)
     log_sig = logsigmoid(input)
@@ -529,6 +536,7 @@ def nll_loss(
     shape, target_shape = tuple(input.shape), tuple(target.shape)
     if target.dtype != "int64":
         raise TypeError(f"{op}: target must hold int64 class indices, got {target.dtype} of shape {target_shape}")
+    _refuse_bool(op, input=input, weight=weight)
     if input.ndim == 0:
         raise ValueError(f"{op}: input must have a class dimension, got a 0-d tensor")
     class_dim = 0 if input.ndim == 1 else 1
@@ -578,6 +586,9 @@ def kl_div(
     op = "kl_div"
     _check_tensor(op, "input", input)
     _check_tensor(op, "target", target)
+    for name, t in (("input", input), ("target", target)):
+        if t.dtype in ("bool", "int64"):  # torch: "Integral inputs not supported"
+            raise TypeError(f"{op}: {name} must be a floating-point tensor, got {t.dtype} of shape {tuple(t.shape)}")
     if size_average is not None or reduce is not None:
         reduction = _reduction(op, size_average, reduce, reduction)
     else:
@@ -610,6 +621,7 @@ def gaussian_nll_loss(input, target, var, full: bool = False, eps: float = 1e-6,
     op = "gaussian_nll_loss"
     _check_tensor(op, "input", input)
     _check_tensor(op, "target", target)
+    _refuse_bool(op, input=input, target=target, var=var)
     shape = tuple(input.shape)
     if isinstance(var, (int, float)) and not isinstance(var, bool):
         if var < 0:
@@ -711,6 +723,7 @@ def margin_ranking_loss(
     torch's; the three have one number of dimensions and broadcast."""
     op = "margin_ranking_loss"
     reduction = _loss_args(op, size_average, reduce, reduction, input1=input1, input2=input2, target=target)
+    _refuse_bool(op, input1=input1, input2=input2, target=target)  # torch negates the target, subtracts the inputs
     if not input1.ndim == input2.ndim == target.ndim:
         raise ValueError(
             f"{op}: all input tensors should have the same number of dimensions, got input1 "
@@ -732,6 +745,7 @@ def hinge_embedding_loss(
     another target gets both terms, as torch's kernel gives); the two broadcast."""
     op = "hinge_embedding_loss"
     reduction = _loss_args(op, size_average, reduce, reduction, input=input, target=target)
+    _refuse_bool(op, input=input)  # a bool target is read as 0/1, as torch's
     _broadcast(op, input=tuple(input.shape), target=tuple(target.shape))
     margin_part = where(target != 1, clamp(margin - input, min=0.0), 0.0)
     self_part = where(target != -1, input, 0.0)
@@ -743,6 +757,7 @@ def soft_margin_loss(input, target, size_average=None, reduce=None, reduction: s
     finite gradient) where torch's ``log1p(exp(.))`` overflows, for -target * input > 88."""
     op = "soft_margin_loss"
     reduction = _loss_args(op, size_average, reduce, reduction, input=input, target=target)
+    _refuse_bool(op, input=input)  # a bool target is read as 0/1, as torch's
     _broadcast(op, input=tuple(input.shape), target=tuple(target.shape))
     return _reduce(softplus(-input * target, 1.0, math.inf), reduction)
 
@@ -764,6 +779,7 @@ def triplet_margin_loss(
     d(positive, negative) (Balntas et al. 2016), as torch's."""
     op = "triplet_margin_loss"
     reduction = _loss_args(op, size_average, reduce, reduction, anchor=anchor, positive=positive, negative=negative)
+    _refuse_bool(op, anchor=anchor, positive=positive, negative=negative)
     if margin <= 0:
         raise ValueError(f"{op}: margin must be greater than 0, got {margin}")
     if not anchor.ndim == positive.ndim == negative.ndim:
@@ -787,6 +803,7 @@ def pairwise_distance(x1, x2, p: float = 2.0, eps: float = 1e-6, keepdim: bool =
     op = "pairwise_distance"
     _check_tensor(op, "x1", x1)
     _check_tensor(op, "x2", x2)
+    _refuse_bool(op, x1=x1, x2=x2)  # torch subtracts them, and refuses a bool there
     shape = _broadcast(op, x1=tuple(x1.shape), x2=tuple(x2.shape))
     diff = x1 - x2 + eps
     if not shape:  # 0-d: the norm of one number
@@ -804,6 +821,9 @@ def cosine_similarity(x1, x2, dim: int = 1, eps: float = 1e-8):
     op = "cosine_similarity"
     _check_tensor(op, "x1", x1)
     _check_tensor(op, "x2", x2)
+    if x1.dtype == "bool" and x2.dtype == "bool":  # one bool side is read as 0/1, as torch's
+        _refuse_bool(op, x1=x1)
+    x1, x2 = _bool_as_float(x1), _bool_as_float(x2)
     shape = _broadcast(op, x1=tuple(x1.shape), x2=tuple(x2.shape))
     d = _dim(op, dim, len(shape))
     if tuple(x1.shape) != shape:

@@ -46,6 +46,8 @@ def rms_norm(input, normalized_shape, weight=None, eps=None):  # noqa: A002 (tor
     for bfloat16 alike (bfloat16 input is normalised in float32 and cast back, as torch's)."""
     op = "rms_norm"
     _check_tensor(op, "input", input)
+    if input.dtype in ("bool", "int64"):  # torch's kernel is for floating types only
+        raise TypeError(f"{op}: input must be a floating-point tensor, got {input.dtype} of shape {tuple(input.shape)}")
     norm_shape = _normalized_shape(op, normalized_shape)
     shape = tuple(input.shape)
     if shape[len(shape) - len(norm_shape) :] != norm_shape or len(shape) < len(norm_shape):
@@ -197,12 +199,12 @@ def multi_head_attention_forward(
     or None when ``need_weights=False``.
 
     ``attn_mask`` is (L, S) or (N * num_heads, L, S), ``key_padding_mask`` (N, S) (or (S,)): a
-    NumPy bool array is True where attention is not allowed, a float mask (md tensor) is added to
-    the scores. With ``need_weights=False`` the attention is ``F.scaled_dot_product_attention`` (a
-    query that may attend to nothing gets zeros, as torch's); with weights it is an explicit
-    softmax (such a query gives NaN, as torch's). ``is_causal`` is a hint that ``attn_mask`` is
-    the causal mask, which must be given, as in torch. Dropout acts on the attention weights
-    when ``training``."""
+    bool mask (a bool tensor or NumPy array) is True where attention is not allowed, a float mask
+    is added to the scores; an int64 one is a TypeError, as in torch. With ``need_weights=False``
+    the attention is ``F.scaled_dot_product_attention`` (a query that may attend to nothing gets
+    zeros, as torch's); with weights it is an explicit softmax (such a query gives NaN, as torch's).
+    ``is_causal`` is a hint that ``attn_mask`` is the causal mask, which must be given, as in torch.
+    Dropout acts on the attention weights when ``training``."""
     op = "multi_head_attention_forward"
     for name, t in (("query", query), ("key", key), ("value", value)):
         _check_tensor(op, name, t)

@@ -24,7 +24,7 @@ from ._core.functional import _pad_by_mode, cat, index_select, pad, where
 from ._core.functional import conv2d as _conv2d_native
 from ._core.functional import conv_transpose2d as _conv_transpose2d_native
 from .autograd import no_grad as _no_grad
-from .functional import _check_tensor, _pool_input, adaptive_avg_pool2d, adaptive_max_pool2d, interpolate
+from .functional import _check_input, _check_tensor, _pool_input, adaptive_avg_pool2d, adaptive_max_pool2d, interpolate
 
 __all__ = [
     "adaptive_avg_pool1d",
@@ -866,7 +866,7 @@ def batch_norm(
     ``momentum`` (the variance unbiased); otherwise by ``running_mean`` and ``running_var``. Then
     scales by ``weight`` and shifts by ``bias`` (C,)."""
     op = "batch_norm"
-    _check_tensor(op, "input", input)
+    _check_input(op, input)
     shape = tuple(input.shape)
     if input.ndim < 2:
         raise ValueError(f"{op}: expected an input (N, C, *) of at least 2 dimensions, got shape {shape}")

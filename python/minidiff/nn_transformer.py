@@ -4,8 +4,8 @@
 and initialisation are torch's, so ``load_state_dict`` of a torch module's weights gives the same
 outputs.
 
-Masks follow ``F.multi_head_attention_forward``: a boolean mask (True = not allowed) is a NumPy
-bool array, an md tensor is a float mask added to the scores. torch's inference fast paths
+Masks follow ``F.multi_head_attention_forward``: a boolean mask (a bool tensor or NumPy array) is
+True where attention is not allowed, a float mask is added to the scores. torch's inference fast paths
 (nested tensors, fused encoder layers) are not used: every call runs the ops below, which give
 torch's slow-path results (torch's nested fast path zeroes padded positions; here they are
 computed as usual).
@@ -547,8 +547,14 @@ class Transformer(Module):
 
     @staticmethod
     def generate_square_subsequent_mask(sz: int, device=None, dtype=None):
-        """(sz, sz) float mask: -inf above the diagonal, 0 elsewhere (position i attends to 0..i)."""
+        """(sz, sz) float mask: -inf above the diagonal, 0 elsewhere (position i attends to 0..i).
+        With ``dtype="bool"`` (``md.bool``) it is True above the diagonal (not allowed), as torch's."""
+        if dtype == "bool":  # torch's full(-inf) of bools is True, then the same triu
+            mask = np.triu(np.ones((sz, sz), dtype=bool), 1)
+            return _core.tensor(mask) if device is None else _core.tensor(mask, device=device)
         if dtype not in (None, "float32", "float"):
-            raise TypeError(f"generate_square_subsequent_mask: only float32 masks are made here, got dtype {dtype!r}")
+            raise TypeError(
+                f"generate_square_subsequent_mask: only float32 and bool masks are made here, got dtype {dtype!r}"
+            )
         mask = np.triu(np.full((sz, sz), -math.inf, dtype=np.float32), 1)
         return _core.tensor(mask) if device is None else _core.tensor(mask, device=device)

@@ -25,7 +25,7 @@ from . import _core
 from . import functional as F
 from ._core import Tensor
 from .autograd import enable_grad, no_grad
-from .tensor_ops import _dim_list, _dims
+from .tensor_ops import _dim_list, _dims, _result_dtype
 
 SortResult = namedtuple("sort", ["values", "indices"])
 TopkResult = namedtuple("topk", ["values", "indices"])
@@ -47,6 +47,13 @@ def _float_input(op: str, input) -> Tensor:
     return input
 
 
+def _refuse_bool(op: str, *tensors) -> None:
+    """A TypeError where torch has no kernel for bool tensors."""
+    for t in tensors:
+        if isinstance(t, Tensor) and t.dtype == "bool":
+            raise TypeError(f"{op}: not supported for bool tensors (shape {list(t.shape)}), as in torch; use .long()")
+
+
 # ---- rounding
 
 
@@ -58,8 +65,10 @@ def _trunc_values(x: Tensor) -> Tensor:
 
 def _piecewise_constant(op: str, input, values) -> Tensor:
     """``values(x)`` of a float tensor, computed outside the graph and attached with zero
-    gradient (the rounding functions); an int64 tensor is already whole and comes back copied."""
+    gradient (the rounding functions); an int64 tensor is already whole and comes back copied (a
+    bool one is refused, as torch has no rounding of bools)."""
     x = _float_input(op, input)
+    _refuse_bool(op, x)
     if x.dtype == "int64":
         return x.clone()
     with no_grad():
@@ -235,6 +244,7 @@ def norm(input: Tensor, p="fro", dim=None, keepdim: bool = False, dtype=None) ->
     """The vector p-norm over ``dim`` (all elements by default): p = 2 / "fro", 1, inf, -inf, 0
     (the count of non-zeros) or any other number."""
     x = _float_input("norm", input)
+    _refuse_bool("norm", x)
     if dtype is not None:
         x = x.to(dtype)
     if x.dtype == "int64":  # a float result for every p (torch refuses int64)
@@ -283,6 +293,8 @@ def norm(input: Tensor, p="fro", dim=None, keepdim: bool = False, dtype=None) ->
 def logsumexp(input: Tensor, dim, keepdim: bool = False) -> Tensor:
     """``log(sum(exp(x), dim))`` without overflow: the largest value is taken out first."""
     x = _float_input("logsumexp", input)
+    if x.dtype in ("int64", "bool"):  # a float result, as torch's
+        x = x.float()
     dims = _dims("logsumexp", dim, x.ndim)
     if x.numel() == 0:  # an empty sum: log(0) = -inf (amax has no empty reduction)
         out = F.log(F.exp(x).sum(dim=dims, keepdim=True))
@@ -374,6 +386,8 @@ def repeat_interleave(input: Tensor, repeats, dim=None) -> Tensor:
         x, dim = x.reshape(1), 0
     (dim,) = _dims("repeat_interleave", dim, x.ndim)
     n = x.shape[dim]
+    if isinstance(repeats, Tensor) and repeats.dtype != "int64":
+        raise TypeError(f"repeat_interleave: repeats must be an int64 tensor, got {repeats.dtype}")
     counts = repeats.numpy().astype(np.int64) if isinstance(repeats, Tensor) else np.asarray(repeats, dtype=np.int64)
     if counts.ndim == 0 or counts.shape == (1,):
         counts = np.full(n, int(counts.reshape(-1)[0]))
@@ -393,17 +407,22 @@ def outer(input: Tensor, vec2: Tensor) -> Tensor:
 
 
 def diff(input: Tensor, n: int = 1, dim: int = -1, prepend=None, append=None) -> Tensor:
+    """The n-th forward difference along dim (after ``prepend`` and ``append``), as torch's; of
+    bools, the ``!=`` of neighbours (torch's logical_xor)."""
     x = _float_input("diff", input)
     if x.ndim == 0:
         raise ValueError("diff: expects input to be at least one-dimensional, got a 0-dim tensor")
     (dim,) = _dims("diff", dim, x.ndim)
     parts = [p for p in (prepend, x, append) if p is not None]
-    x = F.cat(parts, dim) if len(parts) > 1 else x.clone()
+    dtype = _result_dtype(*parts)
+    parts = [p if p.dtype == dtype else p.to(dtype) for p in parts]  # one dtype, as torch promotes them
+    x = F.cat(parts, dim) if len(parts) > 1 else parts[0].clone()
     for _ in range(n):
         m = x.shape[dim]
         if m == 0:
             break
-        x = x.narrow(dim, 1, m - 1) - x.narrow(dim, 0, m - 1)
+        later, earlier = x.narrow(dim, 1, m - 1), x.narrow(dim, 0, m - 1)
+        x = later != earlier if dtype == "bool" else later - earlier
     return x
 
 
@@ -440,6 +459,7 @@ def argsort(input: Tensor, dim: int = -1, descending: bool = False, stable: bool
 
 def topk(input: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: bool = True):  # noqa: A002
     x = _float_input("topk", input)
+    _refuse_bool("topk", x)
     (d,) = _dims("topk", dim, x.ndim) or (0,)
     size = x.shape[d] if x.ndim else 1
     if not 0 <= k <= size:

@@ -51,8 +51,8 @@ def _is_number(v) -> bool:
 
 def _pair(op: str, input, other) -> tuple[Tensor, Tensor]:
     """Both operands as float tensors on one device (a number becomes a 0-d tensor), checked to
-    broadcast; the float math below has no int64 kernels, so int64 operands are converted, as
-    torch promotes them."""
+    broadcast; the float math below has no int64 kernels, so int64 and bool operands are
+    converted, as torch promotes them."""
     if not isinstance(input, Tensor) and not isinstance(other, Tensor):
         raise TypeError(f"{op}: expected a Tensor operand, got {type(input).__name__} and {type(other).__name__}")
     like = input if isinstance(input, Tensor) else other
@@ -62,14 +62,21 @@ def _pair(op: str, input, other) -> tuple[Tensor, Tensor]:
             if not _is_number(v):
                 raise TypeError(f"{op}: operands must be tensors or numbers, got {type(v).__name__}")
             v = _core.tensor(float(v), device=like.device)
-        out.append(v.float() if v.dtype == "int64" else v)
+        out.append(v.float() if v.dtype in ("int64", "bool") else v)
     _broadcast_shape(op, input=out[0], other=out[1])
     return out[0], out[1]
 
 
 def _unary(op: str, input) -> Tensor:
     x = _tensor(op, input)
-    return x.float() if x.dtype == "int64" else x
+    return x.float() if x.dtype in ("int64", "bool") else x
+
+
+def _refuse_bool(op: str, *tensors) -> None:
+    """A TypeError where torch has no kernel for bool tensors."""
+    for t in tensors:
+        if isinstance(t, Tensor) and t.dtype == "bool":
+            raise TypeError(f"{op}: not supported for bool tensors (shape {list(t.shape)}), as in torch; use .long()")
 
 
 def _mask(t: Tensor) -> Tensor:
@@ -260,6 +267,11 @@ def heaviside(input, values) -> Tensor:
     if not isinstance(values, Tensor):
         raise TypeError(f"heaviside: values must be a tensor, got {type(values).__name__}")
     _broadcast_shape("heaviside", input=x, values=values)
+    if "bool" in (x.dtype, values.dtype):
+        if x.dtype != values.dtype:
+            raise TypeError(f"heaviside: input ({x.dtype}) and values ({values.dtype}) must have one dtype, as torch's")
+        with no_grad():  # a bool input is never negative: True stays, False takes values
+            return x.detach() | values.detach()
     with no_grad():
         out = F.where(x.detach() == 0, values.detach(), (x.detach() > 0).float())
     if x.dtype == "int64" and values.dtype == "int64":
@@ -282,7 +294,7 @@ def nan_to_num(input, nan: float = 0.0, posinf=None, neginf=None) -> Tensor:
     """NaN, inf and -inf replaced by ``nan``, ``posinf`` and ``neginf`` (by default 0 and the
     largest and smallest finite float32); zero gradient where replaced, as torch's."""
     x = _tensor("nan_to_num", input)
-    if x.dtype == "int64":
+    if x.dtype in ("int64", "bool"):
         return x.clone()
     posinf = _FLOAT32_MAX if posinf is None else posinf
     neginf = -_FLOAT32_MAX if neginf is None else neginf
@@ -301,6 +313,8 @@ def isclose(input, other, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: b
     if rtol < 0 or atol < 0:
         raise ValueError(f"isclose: rtol and atol must be non-negative, got rtol={rtol}, atol={atol}")
     _broadcast_shape("isclose", input=a, other=other)
+    if a.dtype != other.dtype and "bool" in (a.dtype, other.dtype):
+        raise TypeError(f"isclose: input ({a.dtype}) and other ({other.dtype}) must have one dtype, as torch's")
     with no_grad():
         a, b = a.detach(), other.detach()
         if a.dtype == "int64" and b.dtype == "int64" and rtol == 0 and atol == 0:
@@ -348,7 +362,8 @@ def sgn(input) -> Tensor:
 
 
 def positive(input) -> Tensor:
-    """input itself, as torch's."""
+    """input itself, as torch's (which refuses a bool tensor)."""
+    _refuse_bool("positive", input)
     return _tensor("positive", input)
 
 
@@ -393,6 +408,7 @@ def dot(input, tensor) -> Tensor:  # noqa: A002 (torch's argument names)
     """The inner product of two 1-D tensors of one length."""
     a = _ndim_check("dot", input, (1,), "input")
     b = _ndim_check("dot", tensor, (1,), "tensor")
+    _refuse_bool("dot", a, b)
     if a.shape != b.shape:
         raise ValueError(f"dot: inconsistent tensor sizes {tuple(a.shape)} and {tuple(b.shape)}")
     return (a * b).sum()
@@ -402,6 +418,7 @@ def vdot(input, other) -> Tensor:
     """The inner product of two 1-D tensors of one length (real tensors: ``dot``)."""
     a = _ndim_check("vdot", input, (1,), "input")
     b = _ndim_check("vdot", other, (1,), "other")
+    _refuse_bool("vdot", a, b)
     if a.shape != b.shape:
         raise ValueError(f"vdot: inconsistent tensor sizes {tuple(a.shape)} and {tuple(b.shape)}")
     return (a * b).sum()
@@ -645,6 +662,7 @@ def diag_embed(input, offset: int = 0, dim1: int = -2, dim2: int = -1) -> Tensor
 def trace(input) -> Tensor:
     """The sum of a 2-D tensor's main diagonal."""
     x = _ndim_check("trace", input, (2,), "input")
+    _refuse_bool("trace", x)
     return diagonal(x).sum()
 
 
@@ -684,7 +702,7 @@ def count_nonzero(input, dim=None) -> Tensor:
 def nansum(input, dim=None, keepdim: bool = False) -> Tensor:
     """The sum over ``dim`` with NaN read as 0 (their gradient is 0)."""
     x = _tensor("nansum", input)
-    if x.dtype == "int64":
+    if x.dtype in ("int64", "bool"):  # no NaN; bools count in int64
         return x.sum(_dims("nansum", dim, x.ndim), keepdim=keepdim)
     dims = _dims("nansum", dim, x.ndim)
     clean = F.where(x.detach() != x.detach(), 0.0, x)
@@ -694,8 +712,8 @@ def nansum(input, dim=None, keepdim: bool = False) -> Tensor:
 def nanmean(input, dim=None, keepdim: bool = False) -> Tensor:
     """The mean over ``dim`` of the elements that are not NaN (NaN when there are none)."""
     x = _tensor("nanmean", input)
-    if x.dtype == "int64":
-        raise TypeError("nanmean: expected a floating point tensor, got int64")
+    if x.dtype in ("int64", "bool"):
+        raise TypeError(f"nanmean: expected a floating point tensor, got {x.dtype}")
     dims = _dims("nanmean", dim, x.ndim)
     if not dims:  # a 0-d tensor: as a slice of one
         return nanmean(x.reshape(1), 0).reshape(())._own_result()
@@ -764,6 +782,7 @@ def _gather_dim(values: Tensor, dim: int, positions: np.ndarray, keepdim: bool) 
 
 def _median_dim(op: str, input, dim, keepdim: bool, ignore_nan: bool, result):
     x = _tensor(op, input)
+    _refuse_bool(op, x)
     (d,) = _dim_list(op, dim, x.ndim)
     if x.ndim == 0:
         return result(x.clone(), _core.zeros((), dtype="int64", device=x.device))
@@ -786,6 +805,7 @@ def _median_all(op: str, input, ignore_nan: bool) -> Tensor:
     """The lower median of all elements; its gradient is split evenly between the elements equal
     to it, as torch's."""
     x = _tensor(op, input)
+    _refuse_bool(op, x)
     flat = x.reshape(-1)
     if flat.shape[0] == 0:
         if x.dtype == "int64":
@@ -822,8 +842,8 @@ _INTERPOLATIONS = ("linear", "lower", "higher", "midpoint", "nearest")
 
 def _quantile(op: str, input, q, dim, keepdim: bool, interpolation: str, ignore_nan: bool) -> Tensor:
     x = _tensor(op, input)
-    if x.dtype == "int64":
-        raise TypeError(f"{op}: input tensor must be float32, got int64")
+    if x.dtype in ("int64", "bool"):
+        raise TypeError(f"{op}: input tensor must be float32, got {x.dtype}")
     if interpolation not in _INTERPOLATIONS:
         raise ValueError(
             f"{op}: interpolation must be one of linear, lower, higher, midpoint or nearest, got {interpolation!r}"
@@ -1016,6 +1036,7 @@ def histc(input, bins: int = 100, min=0, max=0) -> Tensor:  # noqa: A002 (torch'
     """Counts of the elements in ``bins`` equal-width bins over [min, max] (the data's range when
     both are 0; elements outside are not counted), float32, no gradient."""
     x = _tensor("histc", input)
+    _refuse_bool("histc", x)
     if bins <= 0:
         raise ValueError(f"histc: bins must be > 0, got {bins}")
     a = x.detach().numpy().astype(np.float32).reshape(-1)
@@ -1434,6 +1455,7 @@ def kthvalue(input, k: int, dim: int = -1, keepdim: bool = False):
     the largest) and its position. Among equal values the position is that of a stable sort; torch's
     quickselect may pick another of the equal elements."""
     x = _tensor("kthvalue", input)
+    _refuse_bool("kthvalue", x)
     (d,) = _dim_list("kthvalue", _int_arg("kthvalue", "dim", dim), x.ndim)
     k, n = _int_arg("kthvalue", "k", k), x.shape[d] if x.ndim else 1
     if not 1 <= k <= n:
@@ -1580,9 +1602,20 @@ def _in_dtype(out: Tensor, like: Tensor) -> Tensor:
     return out if out.dtype == like.dtype else out.to(like.dtype)
 
 
-def _into_self(fn):
-    """``fn(self, other)`` in self's dtype, for an in-place form."""
-    return lambda self, other: _in_dtype(fn(self, other), self)
+_KINDS = {"bool": 0, "int64": 1, "float32": 2, "bfloat16": 2}
+
+
+def _into_self(fn, name: str):
+    """``fn(self, other)`` in self's dtype, for an in-place form; a result of a higher kind (int64
+    into a bool tensor) raises, as torch's."""
+
+    def into(self, other):
+        out = fn(self, other)
+        if _KINDS[out.dtype] > _KINDS[self.dtype]:
+            raise TypeError(f"{name}_: the result type {out.dtype} can't be cast to self's dtype {self.dtype}")
+        return _in_dtype(out, self)
+
+    return into
 
 
 def _logical_not_into(self: Tensor) -> Tensor:
@@ -1709,7 +1742,7 @@ _MORE_METHODS = {
     "cumsum_": _in_place("cumsum_", _cumsum_into),
     "logical_not_": _in_place("logical_not_", _logical_not_into),
     **{
-        f"{name}_": _in_place(f"{name}_", _into_self(getattr(_tm, name)))
+        f"{name}_": _in_place(f"{name}_", _into_self(getattr(_tm, name), name))
         for name in ("logical_and", "logical_or", "logical_xor", "bitwise_and", "bitwise_or", "bitwise_xor")
     },
     "bitwise_not_": _in_place("bitwise_not_", lambda self: _tm.bitwise_not(self)),

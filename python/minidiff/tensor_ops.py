@@ -132,8 +132,8 @@ def empty_like(input: Tensor, *, dtype=None, device=None, requires_grad: bool = 
 def _random_like(op: str, native, input: Tensor, dtype, device, generator, requires_grad: bool) -> Tensor:
     """Random numbers of ``input``'s shape in its floating dtype (or ``dtype``); torch refuses int64."""
     dtype = _like_dtype(op, input, dtype)
-    if dtype == "int64":
-        raise TypeError(f"{op}: random floating-point numbers need a floating dtype, got int64")
+    if dtype in ("int64", "bool"):
+        raise TypeError(f"{op}: random floating-point numbers need a floating dtype, got {dtype}")
     out = native(input.shape, generator=generator, device=device or input.device)
     out = out.to(dtype) if dtype != "float32" else out
     return _requiring_grad(out, requires_grad)
@@ -204,6 +204,7 @@ def arange(*args, start=None, end=None, step=None, dtype=None, device=None, requ
         raise TypeError("arange: missing end")
     step = 1 if step is None else step
     start, end, step = (v.item() if isinstance(v, Tensor) else v for v in (start, end, step))
+    start, end, step = (int(v) if isinstance(v, (bool, np.bool_)) else v for v in (start, end, step))
     values = [float(v) for v in (start, end, step)]
     if builtins.all(math.isfinite(v) for v in values) and values[2] != 0:
         if not (values[2] > 0 and values[1] >= values[0] or values[2] < 0 and values[1] <= values[0]):
@@ -305,6 +306,8 @@ def argmin(input: Tensor, dim=None, keepdim: bool = False) -> Tensor:
 
 
 def _arg_extreme(op: str, input: Tensor, dim, keepdim: bool, smallest: bool) -> Tensor:
+    if input.dtype == "bool":
+        raise TypeError(f"{op}: bool input (shape {list(input.shape)}) is not supported, as in torch; use .long()")
     d = None if dim is None else (_dims(op, dim, input.ndim) or (0,))[0]
     if input.dtype == "int64" and input.ndim:
         idx = _int64_extreme(input, d, keepdim and d is not None, smallest)[1]
@@ -376,7 +379,54 @@ def where(condition, input=None, other=None):
         return nonzero(condition, as_tuple=True)
     if input is None or other is None:
         raise TypeError("where: give both input and other, or neither (where(condition) is nonzero's tuple)")
+    if builtins.any(_is_bool(v) for v in (input, other)):  # the native where reads bools as float32 0/1
+        dtype = _result_dtype(input, other)
+        device = condition.device if isinstance(condition, Tensor) else None
+        input, other = (_as_dtype_operand(v, dtype, device) for v in (input, other))
     return F.where(condition, input, other)
+
+
+_KINDS = {"bool": 0, "int64": 1, "float32": 2, "bfloat16": 2}
+
+
+def _is_bool(v) -> bool:
+    """A bool tensor or a Python (or NumPy) bool."""
+    return isinstance(v, (bool, np.bool_)) or isinstance(v, Tensor) and v.dtype == "bool"
+
+
+def _result_dtype(*operands) -> str:
+    """torch's result dtype of tensors and numbers: the dimensioned tensors' dtype, replaced by the
+    0-d tensors' or then the numbers' only where theirs is of a higher kind (bool < int < float; a
+    number gives int64 or float32)."""
+    tiers = (
+        [v.dtype for v in operands if isinstance(v, Tensor) and v.ndim],
+        [v.dtype for v in operands if isinstance(v, Tensor) and not v.ndim],
+        [
+            "bool" if isinstance(v, (bool, np.bool_)) else "int64" if isinstance(v, numbers.Integral) else "float32"
+            for v in operands
+            if v is not None and not isinstance(v, Tensor)
+        ],
+    )
+    out = None
+    for dtypes in tiers:
+        if not dtypes:
+            continue
+        best = builtins.max(dtypes, key=_KINDS.__getitem__)
+        if _KINDS[best] == 2 and "float32" in dtypes:
+            best = "float32"  # bfloat16 with float32 gives float32
+        if out is None or _KINDS[best] > _KINDS[out]:
+            out = best
+    return out
+
+
+def _as_dtype_operand(v, dtype: str, device):
+    """A tensor or a number as an operand of ``dtype``: a tensor converted, a number kept for a
+    float dtype (as a 0-d tensor of ``dtype`` otherwise)."""
+    if isinstance(v, Tensor):
+        return v if v.dtype == dtype else v.to(dtype)
+    if dtype in ("float32", "bfloat16"):
+        return float(v)
+    return _core.full((), v, dtype=dtype, device=device)
 
 
 def _broadcast_shape(op: str, **operands) -> tuple[int, ...]:
@@ -447,6 +497,8 @@ def isinf(input: Tensor) -> Tensor:
 
 
 def allclose(input: Tensor, other, rtol: float = 1e-5, atol: float = 1e-8, equal_nan: bool = False) -> bool:
+    if isinstance(other, Tensor) and input.dtype != other.dtype and "bool" in (input.dtype, other.dtype):
+        raise TypeError(f"allclose: input ({input.dtype}) and other ({other.dtype}) must have one dtype, as torch's")
     b = other.numpy() if isinstance(other, Tensor) else other
     return bool(np.allclose(input.numpy(), b, rtol=rtol, atol=atol, equal_nan=equal_nan))
 
@@ -466,6 +518,8 @@ def isin(elements, test_elements, *, assume_unique: bool = False, invert: bool =
     tensor or a number), as torch's; computed on the host."""
     if not isinstance(elements, Tensor) and not isinstance(test_elements, Tensor):
         raise TypeError("isin: expected a Tensor among elements and test_elements")
+    if builtins.any(_is_bool(v) for v in (elements, test_elements)):
+        raise TypeError("isin: bool elements or test_elements are not supported, as in torch; use .long()")
     like = elements if isinstance(elements, Tensor) else test_elements
     host = [v.detach().numpy() if isinstance(v, Tensor) else np.asarray(v) for v in (elements, test_elements)]
     out = np.isin(host[0], host[1], assume_unique=assume_unique, invert=invert)
@@ -894,6 +948,18 @@ def clamp(input: Tensor, min=None, max=None) -> Tensor:  # noqa: A001, A002 (tor
     None), as torch's."""
     if isinstance(min, Tensor) or isinstance(max, Tensor):
         _broadcast_shape("clamp", input=input, min=min, max=max)
+    if isinstance(input, Tensor) and input.dtype == "bool":  # the native clamp would give float32
+        dtype = _result_dtype(input, min, max)
+        bounds = [v for v in (min, max) if v is not None]
+        if dtype == "bool":
+            # torch clamps bools only by one bool tensor bound (its maximum / minimum)
+            if len(bounds) != 1 or not isinstance(bounds[0], Tensor):
+                raise TypeError(
+                    f"clamp: not supported for a bool tensor (shape {list(input.shape)}) with these bounds, as in "
+                    "torch (only one bool tensor bound is); convert it with .long() or .float()"
+                )
+        else:
+            input = input.to(dtype)
     return _native_clamp(input, min, max)
 
 
@@ -1118,7 +1184,7 @@ _METHODS = {
     "prod": prod,
     "std": std,
     "var": var,
-    "where": lambda self, condition, other: F.where(condition, self, other),
+    "where": lambda self, condition, other: where(condition, self, other),
 }
 
 

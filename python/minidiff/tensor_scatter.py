@@ -101,6 +101,11 @@ def _reduce_rows(values: Tensor, dest: np.ndarray, slots: int, reduce: str) -> T
     n, r = values.shape
     if values.dtype == "int64":
         return _reduce_rows_int64(values, dest, slots, reduce)
+    if values.dtype == "bool":  # sum/amax: any, prod/amin: all, counted in int64
+        if reduce == "mean":
+            raise TypeError("scatter_reduce: reduce='mean' is not supported for bool tensors, as in torch")
+        counted = {"sum": "sum", "amax": "sum", "prod": "prod", "amin": "prod"}[reduce]
+        return _reduce_rows_int64(values.long(), dest, slots, counted) != 0
     if reduce == "mean":
         counts = np.bincount(dest, minlength=slots).astype(np.float32)
         total = _reduce_rows(values, dest, slots, "sum")
@@ -318,7 +323,7 @@ def scatter(input: Tensor, dim: int, index: Tensor, src=None, *, value=None, red
     written, source = _last_writer(lin, x.numel())
     mask = _core.tensor(written.reshape(x.shape), device=x.device)
     if src_flat is None:
-        return F.where(mask, value, x)
+        return F.where(mask, _fill_value(value, x), x)
     out = F.where(mask, src_flat.reshape(-1).index_select(0, _device_index(source, x)).reshape(*x.shape), x)
     return _with_overwritten_grad(out.reshape(-1, 1), src_flat, lin, source).reshape(*x.shape)
 
@@ -387,7 +392,17 @@ def index_fill(input: Tensor, dim: int, index: Tensor, value) -> Tensor:
     rows, idx, _, back = _index_setup("index_fill", input, dim, index, negative=True)
     written = np.zeros((rows.shape[0], 1), np.float32)
     written[idx] = 1.0
-    return back(F.where(_core.tensor(written, device=rows.device), value, rows))
+    return back(F.where(_core.tensor(written, device=rows.device), _fill_value(value, rows), rows))
+
+
+def _fill_value(value, x: Tensor):
+    """A fill value for x: in x's dtype where that is int64 or bool (the native where would read a
+    number as float32 there), as torch casts it; a float number (or 0-d tensor) as it is."""
+    if x.dtype not in ("int64", "bool"):
+        return value
+    if isinstance(value, Tensor):
+        return value.to(x.dtype) if value.dtype != x.dtype else value
+    return _core.full((), value, dtype=x.dtype, device=x.device)
 
 
 _INDEX_REDUCES = ("prod", "mean", "amax", "amin")
@@ -400,6 +415,8 @@ def index_reduce(input: Tensor, dim: int, index: Tensor, source: Tensor, reduce:
     if reduce not in _INDEX_REDUCES:
         raise ValueError(f"{op}: reduce must be one of {', '.join(_INDEX_REDUCES)}, got {reduce!r}")
     rows, idx, src_rows, back = _index_setup(op, input, dim, index, _tensor(op, "source", source))
+    if rows.dtype == "bool":
+        raise TypeError(f"{op}: not supported for bool tensors (self of shape {list(input.shape)}), as in torch")
     return back(_reduce_with_self(rows, src_rows, idx, reduce, include_self))
 
 
@@ -540,6 +557,8 @@ def searchsorted(
     dims match input's. ``sorter`` holds the indices that sort an unsorted sequence."""
     op = "searchsorted"
     seq_t = _tensor(op, "sorted_sequence", sorted_sequence)
+    if seq_t.dtype == "bool" and (isinstance(input, (bool, np.bool_)) or getattr(input, "dtype", None) == "bool"):
+        raise TypeError(f"{op}: bool sorted_sequence and input are not supported, as in torch (use .long())")
     _no_int32(op, out_int32)
     if side is not None:
         if side not in ("left", "right"):
@@ -674,8 +693,8 @@ def histogram(input: Tensor, bins=100, *, range=None, weight=None, density: bool
 
     op = "histogram"
     x = _tensor(op, "input", input)
-    if x.dtype == "int64":
-        raise TypeError(f"{op}: input must be a floating-point tensor, got int64")
+    if x.dtype in ("int64", "bool"):
+        raise TypeError(f"{op}: input must be a floating-point tensor, got {x.dtype}")
     a = x.detach().numpy().reshape(-1)
     if isinstance(bins, Tensor):
         edges = bins.detach().numpy().astype(np.float32)
@@ -727,6 +746,8 @@ def multinomial(input: Tensor, num_samples: int, replacement: bool = False, *, g
     or 2-D, rows need not sum to 1), with or without replacement, as torch's."""
     op = "multinomial"
     x = _tensor(op, "input", input)
+    if x.dtype in ("int64", "bool"):
+        raise TypeError(f"{op}: input must be a floating-point tensor of weights, got {x.dtype}")
     p = x.detach().numpy().astype(np.float64)
     if p.ndim not in (1, 2):
         raise ValueError(f"{op}: prob_dist must be 1 or 2 dim, got shape {p.shape}")
@@ -773,6 +794,8 @@ def normal(mean, std=1.0, size=None, *, generator=None, dtype=None, device=None,
     for name, v in (("mean", mean), ("std", std)):
         if not isinstance(v, (Tensor, numbers.Real)):
             raise TypeError(f"{op}: {name} must be an md tensor or a number, got {type(v).__name__}")
+    if isinstance(mean, Tensor) and mean.dtype == "bool":
+        raise TypeError(f"{op}: a bool mean (shape {list(mean.shape)}) is not supported, as in torch")
     if tensors:
         if size is not None:
             raise TypeError(f"{op}: size is only taken when mean and std are both numbers")
@@ -817,6 +840,8 @@ def bernoulli(input: Tensor, p=None, *, generator=None) -> Tensor:
     """0/1 samples of input's shape and dtype: 1 with probability input's element (or ``p``, a
     number, when given). Its gradient is zero, as torch's."""
     x = _tensor("bernoulli", "input", input)
+    if p is None and x.dtype == "bool":
+        raise TypeError(f"bernoulli: bool probabilities (shape {list(x.shape)}) are not supported, as in torch")
     prob = x.detach() if p is None else p
     if isinstance(prob, Tensor) and prob.dtype == "int64":
         prob = prob.to("float32")

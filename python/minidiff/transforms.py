@@ -257,8 +257,8 @@ def _to_tensor(pic, where: str):
 
 
 def _numpy_to_md(arr: np.ndarray):
-    # md's dtypes: floats become float32, integers and booleans int64
-    dtype = np.float32 if arr.dtype.kind == "f" else np.int64
+    # md's dtypes: floats become float32, integers int64; booleans (PIL's mode "1") stay bool, as torch's
+    dtype = np.float32 if arr.dtype.kind == "f" else bool if arr.dtype.kind == "b" else np.int64
     return _core.tensor(np.ascontiguousarray(arr, dtype=dtype))
 
 
@@ -370,6 +370,8 @@ def _convert_image_dtype(image, dtype, where: str):
             )
         # torchvision's float -> uint8: x * (255 + 1 - 1e-3), truncated
         return (image.float() * (255 + 1.0 - 1e-3)).to("int64")
+    if image.dtype == "bool":  # torchvision's maximum of a bool is 1: True is 1.0, or max + 1 // 2 as an integer
+        return image.to(dtype) if dtype in _FLOAT_DTYPES else image.to("int64") * (128 if dtype == "uint8" else 2**62)
     if dtype in _FLOAT_DTYPES:
         return image.to(dtype) / 255.0
     return image
@@ -378,7 +380,8 @@ def _convert_image_dtype(image, dtype, where: str):
 def convert_image_dtype(image, dtype="float32"):
     """Converts a tensor image between float in [0, 1] and uint8 pixels (int64 0..255 in md: ``dtype``
     "uint8", or an int64 input). Float -> uint8 is ``x * 255.999`` truncated, as torchvision; values
-    outside [0, 1] stay outside 0..255 (torch's uint8 wraps them)."""
+    outside [0, 1] stay outside 0..255 (torch's uint8 wraps them). A bool image's maximum is 1, as
+    torchvision's: True becomes 1.0, or 128 as uint8."""
     return _convert_image_dtype(image, dtype, "convert_image_dtype")
 
 
