@@ -266,10 +266,9 @@ def test_result_type_follows_the_ops():
             assert md.result_type(a, b) == (a * b).dtype, (a, b)
     assert md.result_type(1, 2) == "int64" and md.result_type(1, 2.0) == "float32"
     bf = md.ones(3, dtype="bfloat16")
-    with pytest.raises(TypeError):
-        bf + md.ones(3)  # noqa: B018
-    with pytest.raises(TypeError, match="bfloat16"):
-        md.result_type(bf, md.ones(3))
+    for other in (md.ones(3), md.tensor(2.0), md.tensor(2), md.ones(3, dtype="bool"), 2, 2.5, True, bf):
+        assert md.result_type(bf, other) == (bf + other).dtype == (other * bf).dtype, other
+    assert md.result_type(md.tensor(1.0, dtype="bfloat16"), md.tensor(2.0)) == "float32"
 
 
 def test_promote_types_and_can_cast_match_torch():

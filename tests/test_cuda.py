@@ -1087,3 +1087,19 @@ def test_bool_masks_on_the_device_match_the_cpu():
     for i, (c, g) in enumerate(zip(*results)):
         assert c.dtype == g.dtype, i
         np.testing.assert_array_equal(g, c, err_msg=f"result {i}")
+
+
+def test_bf16_math_on_the_device_matches_the_cpu():
+    # the sixteenth session's bfloat16 math (float32 compute, one rounding) and bfloat16 leaves
+    r = rng(78)
+    x, y = randn(r, 3, 4), randn(r, 4, 5)
+    results = []
+    for dev in ("cpu", DEV):
+        a = md.tensor(x, device=dev).to("bfloat16").requires_grad_()
+        b = md.tensor(y, device=dev).to("bfloat16").requires_grad_()
+        out = (F.silu(a @ b) * 2.0 + 1.0).softmax(-1).sum(0) + a.sum() + (a > 0).sum()
+        out.float().sum().backward()
+        assert out.dtype == "bfloat16" and a.grad.dtype == "bfloat16"
+        results.append([out.float().numpy(), a.grad.float().numpy(), b.grad.float().numpy()])
+    for c, g in zip(*results):
+        np.testing.assert_allclose(g, c, rtol=1e-2, atol=1e-2)

@@ -221,8 +221,8 @@ Tensor seed_for(const Tensor& root, const Tensor& grad_root, const char* op) {
              "one-element outputs, got shape ", root.shape(), "; pass a gradient");
     return ones_like(root);
   }
-  MD_CHECK(grad_root.dtype() == DType::Float32, TypeError, op, ": gradient must be float32, got ",
-           dtype_name(grad_root.dtype()), " of shape ", grad_root.shape());
+  MD_CHECK(grad_root.dtype() == root.dtype(), TypeError, op, ": gradient must be ", dtype_name(root.dtype()),
+           " (the tensor's dtype), got ", dtype_name(grad_root.dtype()), " of shape ", grad_root.shape());
   MD_CHECK(grad_root.shape() == root.shape(), ValueError, op, ": gradient of shape ", grad_root.shape(),
            " for a tensor of shape ", root.shape());
   MD_CHECK(grad_root.device() == root.device(), ValueError, op, ": gradient on ", grad_root.device().str(),

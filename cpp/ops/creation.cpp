@@ -19,6 +19,31 @@ void check_float(const char* op, const Tensor& t, const char* what) {
            " of shape ", t.shape());
 }
 
+bool is_bf16(const Tensor& t) { return t.defined() && t.dtype() == DType::BFloat16; }
+Tensor f32_of(const Tensor& t) { return is_bf16(t) ? to_dtype(t, DType::Float32) : t; }
+Tensor back_to_bf16(const Tensor& r) {
+  return r.defined() && r.dtype() == DType::Float32 ? to_dtype(r, DType::BFloat16) : r;
+}
+
+// torch's promotion: bfloat16 stays with bfloat16, int64, bool and a 0-d float32 tensor (when it
+// has dims itself); a float32 tensor with dims (or two 0-d tensors) gives float32.
+bool bf16_result(const Tensor& a, const Tensor& b) {
+  const Tensor& x = is_bf16(a) ? a : b;
+  const Tensor& y = is_bf16(a) ? b : a;
+  if (!y.defined() || y.dtype() != DType::Float32) return true;
+  return y.dim() == 0 && x.dim() > 0;
+}
+
+bool all_bf16(const char* op, std::initializer_list<const Tensor*> ts) {
+  bool any = false, f32 = false;
+  for (const Tensor* t : ts) {
+    any = any || is_bf16(*t);
+    f32 = f32 || (t->defined() && t->dtype() == DType::Float32);
+  }
+  MD_CHECK(!(any && f32), TypeError, op, ": expected the operands to have one dtype, got bfloat16 and float32");
+  return any;
+}
+
 void check_same_device(const char* op, std::initializer_list<const Tensor*> ts) {
   const Tensor* first = nullptr;
   for (const Tensor* t : ts) {
@@ -412,8 +437,24 @@ void fill_(Tensor& t, double value) {
   }
 }
 
+namespace {
+// t (bfloat16, contiguous) takes fn(its float32 copy) as the in-place ops compute it, rounded once.
+template <typename F>
+void bf16_inplace(Tensor& t, F fn) {
+  Tensor f = to_dtype(t.detach(), DType::Float32);
+  fn(f);
+  mark_changed(t);
+  if (t.numel()) MD_DISPATCH(t.device(), cast, t.raw(), DType::BFloat16, f.raw(), DType::Float32, t.numel());
+}
+}  // namespace
+
 void add_(Tensor& t, const Tensor& other, float alpha) {
   check_inplace("add_", t);
+  if (is_bf16(t) || is_bf16(other)) {
+    MD_CHECK(is_bf16(t), TypeError, "add_: a bfloat16 tensor cannot be added into a float32 one in place; convert it");
+    MD_CHECK(t.is_contiguous(), ValueError, "add_: destination must be contiguous");
+    return bf16_inplace(t, [&](Tensor& f) { add_(f, f32_of(other.detach()), alpha); });
+  }
   check_float("add_", t);
   check_float("add_", other, "other");
   check_same_device("add_", {&t, &other});
@@ -426,6 +467,10 @@ void add_(Tensor& t, const Tensor& other, float alpha) {
 
 void mul_(Tensor& t, float s) {
   check_inplace("mul_", t);
+  if (is_bf16(t)) {
+    MD_CHECK(t.is_contiguous(), ValueError, "mul_: tensor must be contiguous");
+    return bf16_inplace(t, [&](Tensor& f) { mul_(f, s); });
+  }
   check_float("mul_", t);
   MD_CHECK(t.is_contiguous(), ValueError, "mul_: tensor must be contiguous");
   mark_changed(t);
@@ -434,6 +479,10 @@ void mul_(Tensor& t, float s) {
 
 void normal_(Tensor& t, float mean, float std, Generator* gen) {
   check_inplace("normal_", t);
+  if (is_bf16(t)) {  // drawn in float32, rounded
+    if (through_contiguous("normal_", t, [&](Tensor& c) { normal_(c, mean, std, gen); })) return;
+    return bf16_inplace(t, [&](Tensor& f) { normal_(f, mean, std, gen); });
+  }
   check_float("normal_", t);
   MD_CHECK(std >= 0.0f, ValueError, "normal_: std must be >= 0, got ", std);
   if (through_contiguous("normal_", t, [&](Tensor& c) { normal_(c, mean, std, gen); })) return;
@@ -450,6 +499,10 @@ void normal_(Tensor& t, float mean, float std, Generator* gen) {
 
 void uniform_(Tensor& t, float low, float high, Generator* gen) {
   check_inplace("uniform_", t);
+  if (is_bf16(t)) {  // drawn in float32, rounded
+    if (through_contiguous("uniform_", t, [&](Tensor& c) { uniform_(c, low, high, gen); })) return;
+    return bf16_inplace(t, [&](Tensor& f) { uniform_(f, low, high, gen); });
+  }
   check_float("uniform_", t);
   MD_CHECK(low <= high, ValueError, "uniform_: the range [", low, ", ", high, ") is empty (from > to)");
   if (through_contiguous("uniform_", t, [&](Tensor& c) { uniform_(c, low, high, gen); })) return;

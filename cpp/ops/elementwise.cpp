@@ -209,6 +209,7 @@ bool backward_reads_output(UnaryOp op) {
 bool backward_reads_input(UnaryOp op) { return op != UnaryOp::Neg && !backward_reads_output(op); }
 
 Tensor unary(UnaryOp op, const Tensor& a_in) {
+  if (is_bf16(a_in)) return back_to_bf16(unary(op, f32_of(a_in)));
   const char* name = unary_name(op);
   MD_PROFILE(name);
   MD_CHECK(!(a_in.defined() && a_in.dtype() == DType::Bool && op == UnaryOp::Neg), TypeError,
@@ -245,7 +246,17 @@ Tensor unary(UnaryOp op, const Tensor& a_in) {
 
 // ---- binary
 
+namespace {
+// a op b with a bfloat16 operand: in float32, then back to bfloat16 where torch's promotion says so.
+template <typename F>
+Tensor via_f32(const Tensor& a, const Tensor& b, F f) {
+  Tensor r = f(f32_of(a), f32_of(b));
+  return bf16_result(a, b) ? back_to_bf16(r) : r;
+}
+}  // namespace
+
 Tensor add(const Tensor& a, const Tensor& b) {
+  if (is_bf16(a) || is_bf16(b)) return via_f32(a, b, [](const Tensor& x, const Tensor& y) { return add(x, y); });
   MD_PROFILE("add");
   Tensor out = binary_raw(BinaryOp::Add, a, b);
   if (any_requires_grad({&a, &b})) {
@@ -258,6 +269,7 @@ Tensor add(const Tensor& a, const Tensor& b) {
 }
 
 Tensor sub(const Tensor& a, const Tensor& b) {
+  if (is_bf16(a) || is_bf16(b)) return via_f32(a, b, [](const Tensor& x, const Tensor& y) { return sub(x, y); });
   MD_PROFILE("sub");
   Tensor out = binary_raw(BinaryOp::Sub, a, b);
   if (any_requires_grad({&a, &b})) {
@@ -270,6 +282,7 @@ Tensor sub(const Tensor& a, const Tensor& b) {
 }
 
 Tensor mul(const Tensor& a, const Tensor& b) {
+  if (is_bf16(a) || is_bf16(b)) return via_f32(a, b, [](const Tensor& x, const Tensor& y) { return mul(x, y); });
   MD_PROFILE("mul");
   Tensor out = binary_raw(BinaryOp::Mul, a, b);
   if (any_requires_grad({&a, &b})) {
@@ -287,6 +300,7 @@ Tensor mul(const Tensor& a, const Tensor& b) {
 }
 
 Tensor div(const Tensor& a, const Tensor& b) {
+  if (is_bf16(a) || is_bf16(b)) return via_f32(a, b, [](const Tensor& x, const Tensor& y) { return div(x, y); });
   MD_PROFILE("div");
   Tensor out = binary_raw(BinaryOp::Div, a, b);
   if (any_requires_grad({&a, &b})) {
@@ -307,6 +321,7 @@ Tensor div(const Tensor& a, const Tensor& b) {
 }
 
 Tensor pow(const Tensor& a, const Tensor& b) {
+  if (is_bf16(a) || is_bf16(b)) return via_f32(a, b, [](const Tensor& x, const Tensor& y) { return pow(x, y); });
   MD_PROFILE("pow");
   Tensor out = binary_raw(BinaryOp::Pow, a, b);
   if (any_requires_grad({&a, &b})) {
@@ -327,6 +342,8 @@ Tensor pow(const Tensor& a, const Tensor& b) {
 // where either operand is NaN (and so is the result) both get all of it, as in torch.
 // MaxGrad(x, y) is d max(x, y) / dx; the minimum's is the maximum's with the operands swapped.
 Tensor extremum(BinaryOp op, const char* name, const Tensor& a, const Tensor& b) {
+  if (is_bf16(a) || is_bf16(b))
+    return via_f32(a, b, [&](const Tensor& x, const Tensor& y) { return extremum(op, name, x, y); });
   MD_PROFILE(name);
   Tensor out = binary_raw(op, a, b);
   if (any_requires_grad({&a, &b})) {
@@ -352,12 +369,14 @@ Tensor minimum(const Tensor& a, const Tensor& b) { return extremum(BinaryOp::Min
 Tensor equal_mask(const Tensor& a, const Tensor& b) { return binary_raw(BinaryOp::Equal, a, b); }
 
 Tensor compare(BinaryOp op, const Tensor& a, const Tensor& b) {
+  if (is_bf16(a) || is_bf16(b)) return compare(op, f32_of(a), f32_of(b));  // (exact: bf16 values are float32 ones)
   MD_PROFILE(binary_name(op));
   Tensor r = binary_raw(op, a, b);
   return r.dtype() == DType::Bool ? r : as_mask(r);
 }
 
 Tensor compare(BinaryOp op, const Tensor& a, double s, bool scalar_first) {
+  if (is_bf16(a)) return compare(op, f32_of(a), s, scalar_first);
   MD_PROFILE(binary_name(op));
   return as_mask(scalar_raw(op, a, s, scalar_first));
 }
@@ -383,6 +402,7 @@ Tensor int_scalar(BinaryOp op, const Tensor& a, int64_t s, bool scalar_first) {
 }
 
 Tensor add(const Tensor& a, double s) {
+  if (is_bf16(a)) return back_to_bf16(add(f32_of(a), s));
   MD_PROFILE("add");
   Tensor out = scalar_raw(BinaryOp::Add, a, s, false);
   if (any_requires_grad({&a}))
@@ -403,6 +423,7 @@ Tensor sub(const Tensor& a, double s) {
 }
 
 Tensor rsub(const Tensor& a, double s) {
+  if (is_bf16(a)) return back_to_bf16(rsub(f32_of(a), s));
   refuse_bool("rsub", a);
   MD_PROFILE("rsub");
   Tensor out = scalar_raw(BinaryOp::Sub, a, s, true);
@@ -412,6 +433,7 @@ Tensor rsub(const Tensor& a, double s) {
 }
 
 Tensor mul(const Tensor& a, double s) {
+  if (is_bf16(a)) return back_to_bf16(mul(f32_of(a), s));
   MD_PROFILE("mul");
   Tensor out = scalar_raw(BinaryOp::Mul, a, s, false);
   if (any_requires_grad({&a}))
@@ -420,6 +442,7 @@ Tensor mul(const Tensor& a, double s) {
 }
 
 Tensor div(const Tensor& a, double s) {
+  if (is_bf16(a)) return back_to_bf16(div(f32_of(a), s));
   MD_PROFILE("div");
   Tensor out = scalar_raw(BinaryOp::Div, a, s, false);
   if (any_requires_grad({&a}))
@@ -428,6 +451,7 @@ Tensor div(const Tensor& a, double s) {
 }
 
 Tensor rdiv(const Tensor& a, double s) {
+  if (is_bf16(a)) return back_to_bf16(rdiv(f32_of(a), s));
   if (a.defined() && a.dtype() == DType::Float32 && any_requires_grad({&a})) {
     // s * reciprocal(a), as torch's: the backward keeps the reciprocal (the result when s is 1),
     // not a, which may then change in place
@@ -448,6 +472,7 @@ Tensor rdiv(const Tensor& a, double s) {
 }
 
 Tensor pow(const Tensor& a, double s) {
+  if (is_bf16(a)) return back_to_bf16(pow(f32_of(a), s));
   MD_PROFILE("pow");
   Tensor out = scalar_raw(BinaryOp::Pow, a, s, false);
   if (any_requires_grad({&a})) {
@@ -464,6 +489,7 @@ Tensor pow(const Tensor& a, double s) {
 }
 
 Tensor rpow(const Tensor& a, double s) {
+  if (is_bf16(a)) return back_to_bf16(rpow(f32_of(a), s));
   MD_PROFILE("rpow");
   Tensor out = scalar_raw(BinaryOp::Pow, a, s, true);
   if (any_requires_grad({&a})) {
@@ -487,6 +513,7 @@ Tensor rpow(const Tensor& a, double s) {
 // min(max(a, lo), hi) as torch.clamp: NaN stays NaN, and lo > hi gives hi everywhere. The
 // gradient passes where lo <= a <= hi, bounds included (zero at NaN).
 Tensor clamp(const Tensor& a, std::optional<double> lo, std::optional<double> hi) {
+  if (is_bf16(a)) return back_to_bf16(clamp(f32_of(a), lo, hi));
   MD_PROFILE("clamp");
   if (!lo && !hi) throw ValueError("clamp: at least one of min and max must be given");
   Tensor out = lo ? scalar_raw(BinaryOp::Maximum, a, *lo, false) : a;
@@ -495,9 +522,11 @@ Tensor clamp(const Tensor& a, std::optional<double> lo, std::optional<double> hi
     Tensor ad = a.is_contiguous() ? a.detach() : contiguous(a.detach());
     record("clamp", out, {a},
            [ad, lo, hi](const Tensor& g, const GradMask&) {
+             // selected, not multiplied: an infinite gradient outside the bounds gives 0, as torch's
              Tensor dx = contiguous(g);
-             if (lo) dx = mul(dx, scalar_raw(BinaryOp::AtLeast, ad, *lo, false));  // a >= lo
-             if (hi) dx = mul(dx, scalar_raw(BinaryOp::AtLeast, ad, *hi, true));   // hi >= a
+             const Tensor zero = zeros({}, DType::Float32, g.device());
+             if (lo) dx = where(scalar_raw(BinaryOp::AtLeast, ad, *lo, false), dx, zero);  // a >= lo
+             if (hi) dx = where(scalar_raw(BinaryOp::AtLeast, ad, *hi, true), dx, zero);   // hi >= a
              return std::vector<Tensor>{dx};
            },
            {ad});

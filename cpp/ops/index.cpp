@@ -69,6 +69,7 @@ Tensor scan_raw(const Tensor& x, int64_t dim, bool product, bool reverse) {
 
 Tensor scan(const char* op, const Tensor& t, int64_t dim, bool product) {
   MD_PROFILE(op);
+  if (is_bf16(t)) return back_to_bf16(scan(op, f32_of(t), dim, product));
   if (t.defined() && t.dtype() == DType::Bool) return scan(op, to_dtype(t, DType::Int64), dim, product);  // as torch
   if (t.defined() && t.dtype() == DType::Int64) {  // int64 running sums and products, exact, as torch's
     dim = wrap_dim(dim, std::max<int64_t>(t.dim(), 1), op);
@@ -118,6 +119,11 @@ Tensor where(const Tensor& cond, const Tensor& a_in, const Tensor& b_in) {
   const auto is = [&](DType x, DType y) { return a_in.dtype() == x && b_in.dtype() == y; };
   if (is(DType::Bool, DType::Int64) || is(DType::Int64, DType::Bool))
     return where(cond, to_dtype(a_in, DType::Int64), to_dtype(b_in, DType::Int64));
+  if (is_bf16(a_in) != is_bf16(b_in)) {  // bfloat16 with another dtype: torch's promotion
+    const DType to = bf16_result(a_in, b_in) ? DType::BFloat16 : DType::Float32;
+    const auto as = [&](const Tensor& t) { return t.dtype() == to ? t : to_dtype(f32_of(t), to); };
+    return where(cond, as(a_in), as(b_in));
+  }
   const bool same = a_in.dtype() == b_in.dtype() && a_in.dtype() != DType::Float32;
   if (same && (via_float32(a_in) || via_float32(b_in)))
     return to_dtype(where(cond, to_dtype(a_in, DType::Float32), to_dtype(b_in, DType::Float32)), DType::BFloat16);

@@ -15,6 +15,10 @@ Tensor contig(const Tensor& t) {
 
 Tensor group_norm(const Tensor& x, int64_t num_groups, const Tensor& weight, const Tensor& bias, double eps,
                   bool fuse_silu) {
+  if (is_bf16(x) || is_bf16(weight) || is_bf16(bias)) {  // the result has x's dtype
+    Tensor r = group_norm(f32_of(x), num_groups, f32_of(weight), f32_of(bias), eps, fuse_silu);
+    return is_bf16(x) ? back_to_bf16(r) : r;
+  }
   MD_PROFILE(fuse_silu ? "group_norm_silu" : "group_norm");
   check_float("group_norm", x);
   check_same_device("group_norm", {&x, &weight, &bias});
@@ -63,6 +67,10 @@ Tensor group_norm(const Tensor& x, int64_t num_groups, const Tensor& weight, con
 
 Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight, const Tensor& bias,
                   double eps) {
+  if (is_bf16(x) || is_bf16(weight) || is_bf16(bias)) {  // the result has x's dtype
+    Tensor r = layer_norm(f32_of(x), normalized_shape, f32_of(weight), f32_of(bias), eps);
+    return is_bf16(x) ? back_to_bf16(r) : r;
+  }
   MD_PROFILE("layer_norm");
   check_float("layer_norm", x);
   check_same_device("layer_norm", {&x, &weight, &bias});

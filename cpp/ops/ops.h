@@ -218,6 +218,16 @@ Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction =
 // ---- helpers shared by the op files
 // Throws TypeError unless t is float32, ValueError unless all tensors share a device.
 void check_float(const char* op, const Tensor& t, const char* what = "input");
+// bfloat16 math: an op given bfloat16 tensors runs in float32 and rounds its result back to
+// bfloat16 once, as torch's bfloat16 kernels compute. The casts are differentiable, so gradients
+// reach bfloat16 tensors (as bfloat16).
+bool is_bf16(const Tensor& t);
+Tensor f32_of(const Tensor& t);        // t as float32 if it is bfloat16, else t
+Tensor back_to_bf16(const Tensor& r);  // a float32 result as bfloat16; any other (a mask, indices) as it is
+bool bf16_result(const Tensor& a, const Tensor& b);  // whether a op b (one of them bfloat16) is bfloat16
+// Whether any of ts (undefined ones skipped) is bfloat16; then all float ones must be (TypeError
+// naming op otherwise, as torch refuses the mix).
+bool all_bf16(const char* op, std::initializer_list<const Tensor*> ts);
 void check_same_device(const char* op, std::initializer_list<const Tensor*> ts);
 Shape broadcast_shapes(const char* op, const Shape& a, const Shape& b);
 

@@ -153,7 +153,7 @@ def get_default_dtype() -> str:
 
 def set_default_dtype(d) -> None:
     """Accepts float32 (already the default); any other dtype raises TypeError, as minidiff's
-    float data is always float32 (bfloat16 is a storage dtype, float64 does not exist)."""
+    float data is float32 unless asked for (float64 does not exist)."""
     name = _dtype_name(d, "md.set_default_dtype")
     if name != "float32":
         raise TypeError(f"md.set_default_dtype: minidiff's default dtype can only be float32, got {name}")
@@ -175,21 +175,22 @@ def _category(operand, what: str) -> tuple[str, bool]:
 def result_type(tensor1, tensor2) -> str:
     """The dtype an arithmetic op (``+``, ``*``, ...) gives for these operands in minidiff: float32
     when either is a float tensor or a float scalar, else int64 when either is an int64 tensor or an
-    int, else bool (bools only). bfloat16 operands raise TypeError, as minidiff's arithmetic refuses
-    them (convert with ``.float()``)."""
+    int, else bool (bools only). A bfloat16 tensor stays bfloat16 except with a float32 tensor that
+    has dims (or with a 0-d float32 when it is 0-d itself), as torch's."""
     kinds = [_category(x, "md.result_type") for x in (tensor1, tensor2)]
-    for dtype, _ in kinds:
-        if dtype == "bfloat16":
-            raise TypeError("md.result_type: minidiff's arithmetic refuses bfloat16 operands (convert with .float())")
     dtypes = {dtype for dtype, _ in kinds}
+    if "bfloat16" in dtypes:
+        bf, other = (tensor1, tensor2) if kinds[0][0] == "bfloat16" else (tensor2, tensor1)
+        if isinstance(other, _core.Tensor) and other.dtype == "float32" and (other.ndim > 0 or bf.ndim == 0):
+            return "float32"
+        return "bfloat16"
     return "float32" if "float32" in dtypes else "int64" if "int64" in dtypes else "bool"
 
 
 def promote_types(type1, type2) -> str:
     """torch's promotion lattice on minidiff's dtypes: the same dtype stays; bool with int64 gives
     int64; bool or int64 with a float dtype gives the float dtype; float32 with bfloat16 gives
-    float32. (minidiff's ops refuse bfloat16 operands: this is the dtype to convert both to, as
-    torch's answer.)"""
+    float32, as torch's."""
     a, b = _dtype_name(type1, "md.promote_types"), _dtype_name(type2, "md.promote_types")
     if a == b:
         return a

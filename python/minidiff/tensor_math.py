@@ -71,8 +71,8 @@ def _piecewise_constant(op: str, input, values) -> Tensor:
     _refuse_bool(op, x)
     if x.dtype == "int64":
         return x.clone()
-    with no_grad():
-        out = values(x.detach())
+    with no_grad():  # bfloat16 in float32 (its steps would round at each op), rounded back once
+        out = values(x.detach().float()).to(x.dtype) if x.dtype == "bfloat16" else values(x.detach())
     return _with_zero_grad(out, x)
 
 
@@ -249,6 +249,8 @@ def norm(input: Tensor, p="fro", dim=None, keepdim: bool = False, dtype=None) ->
         x = x.to(dtype)
     if x.dtype == "int64":  # a float result for every p (torch refuses int64)
         x = x.float()
+    if x.dtype == "bfloat16":  # computed in float32 (one rounding), as torch's kernel
+        return norm(x.float(), p, dim, keepdim).to("bfloat16")
     dims = _dims("norm", dim, x.ndim)
     if p == "nuc":
         raise ValueError("norm: the nuclear norm is not supported")

@@ -22,6 +22,7 @@ from collections import namedtuple
 import numpy as np
 
 from . import _core
+from . import compat as _compat
 from . import functional as F
 from . import tensor_math as _tm
 from . import tensor_ops as _to
@@ -156,6 +157,9 @@ def atan2(input, other) -> Tensor:
     Where one operand is infinite (or NaN) torch's gradient for the other is NaN (inf * 0); these
     are 0 (a deliberate difference)."""
     y, x = _pair("atan2", input, other)
+    if "bfloat16" in (y.dtype, x.dtype):  # in float32, rounded once (the branch constants are float32)
+        out = atan2(y.float(), x.float())
+        return out.to("bfloat16") if _compat.result_type(y, x) == "bfloat16" else out
     with no_grad():
         yd, xd = y.detach(), x.detach()
         both_inf = _to.isinf(yd) * _to.isinf(xd)
@@ -221,8 +225,13 @@ def logit(input, eps=None) -> Tensor:
     infinite at 0 and 1, as torch's."""
     x = _unary("logit", input)
     if eps is not None:
-        x = x.clamp(eps, 1.0 - eps)
-        return F.log(x / (1.0 - x))
+        c = x.clamp(eps, 1.0 - eps)
+        out = F.log(c / (1.0 - c))
+        if x.requires_grad and _core.is_grad_enabled():  # a NaN input has a NaN gradient, as torch's kernel
+            with no_grad():
+                nan_in = x.detach() != x.detach()
+            out = F.where(nan_in, F.where(nan_in, x, 0.0) * math.nan, out)
+        return out
     if not (x.requires_grad and _core.is_grad_enabled()):
         return F.log(x / (1.0 - x))
     # each branch sees a safe input where it is not taken, so no NaN reaches the others' gradient

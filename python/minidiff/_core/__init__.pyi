@@ -368,7 +368,11 @@ class Tensor:
         The diagonal ``offset`` above the main one of the (dim1, dim2) planes, as the last dim: a
             view, as torch's.
         """
-    def diff(self, n: int = 1, dim: int = -1, prepend=None, append=None) -> Tensor: ...
+    def diff(self, n: int = 1, dim: int = -1, prepend=None, append=None) -> Tensor:
+        """
+        The n-th forward difference along dim (after ``prepend`` and ``append``), as torch's; of
+            bools, the ``!=`` of neighbours (torch's logical_xor).
+        """
     @staticmethod
     def dist(input, other, p=2) -> Tensor:
         """
@@ -706,7 +710,7 @@ class Tensor:
     @staticmethod
     def positive(input) -> Tensor:
         """
-        input itself, as torch's.
+        input itself, as torch's (which refuses a bool tensor).
         """
     def prod(self, dim=None, keepdim: bool = False) -> Tensor:
         """
