@@ -176,22 +176,18 @@ def test_bool_ops_without_torch():
         pytest.param(
             "md.tensor([True, False]).square()",
             "int64",
-            marks=pytest.mark.xfail(strict=True, reason="cpp (native Tensor.square): bool gives float32, torch int64"),
         ),
         pytest.param(
             "md.tensor([2, 3]).square()",
             "int64",
-            marks=pytest.mark.xfail(strict=True, reason="cpp (native Tensor.square): int64 gives float32, torch int64"),
         ),
         pytest.param(
             "md.F.where(md.tensor([True, False]), md.tensor([True, True]), 1)",
             "int64",
-            marks=pytest.mark.xfail(strict=True, reason="cpp (native F.where): bool tensor with an int gives float32"),
         ),
         pytest.param(
             "md.F.where(md.tensor([True, False]), True, False)",
             "bool",
-            marks=pytest.mark.xfail(strict=True, reason="cpp (native F.where): two Python bools give int64"),
         ),
         pytest.param(
             "md.tensor([True, False]) ** True",

@@ -441,8 +441,10 @@ def test_cat_errors():
         md.cat([md.zeros(2, 3), md.zeros(2, 4)], 0)
     with pytest.raises(ValueError, match="cat"):
         md.cat([], 0)
-    with pytest.raises(TypeError, match="cat"):
-        md.cat([md.zeros(2), md.zeros(2, dtype="int64")], 0)
+    # mixed dtypes promote, as torch's (they raised before)
+    mixed = md.cat([md.tensor([True]), md.tensor([2]), md.tensor([1.5], dtype="bfloat16"), md.tensor([0.25])], 0)
+    assert mixed.dtype == "float32" and mixed.tolist() == [1.0, 2.0, 1.5, 0.25]
+    assert md.cat([md.tensor([True]), md.tensor([3])]).dtype == "int64"
 
 
 # ---------------------------------------------------------------- matmul and linear

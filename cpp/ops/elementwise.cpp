@@ -214,6 +214,11 @@ Tensor unary(UnaryOp op, const Tensor& a_in) {
   MD_PROFILE(name);
   MD_CHECK(!(a_in.defined() && a_in.dtype() == DType::Bool && op == UnaryOp::Neg), TypeError,
            "neg: negation of a bool tensor (shape ", a_in.shape(), ") is not supported; use ~ or logical_not()");
+  // square of int64 (or bool) is int64, as torch's
+  if (a_in.defined() && (a_in.dtype() == DType::Int64 || a_in.dtype() == DType::Bool) && op == UnaryOp::Square) {
+    const Tensor i = to_dtype(a_in, DType::Int64);
+    return binary_i64(BinaryOp::Mul, i, i);
+  }
   // -t and abs(t) of int64 stay int64, as in torch (the rest of the unary math is float32)
   if (a_in.defined() && a_in.dtype() == DType::Int64 && (op == UnaryOp::Neg || op == UnaryOp::Abs)) {
     Tensor negated = int_scalar(BinaryOp::Mul, a_in, -1, false);

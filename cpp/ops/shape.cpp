@@ -587,6 +587,23 @@ Tensor expand(const Tensor& t, const Shape& shape) {
 Tensor cat(const std::vector<Tensor>& ts, int64_t dim) {
   MD_PROFILE("cat");
   MD_CHECK(!ts.empty(), ValueError, "cat: expected a non-empty list of tensors");
+  {  // mixed dtypes promote, as torch's: bool < int64 < bfloat16 < float32
+    const auto rank = [](DType d) {
+      return d == DType::Bool ? 0 : d == DType::Int64 ? 1 : d == DType::BFloat16 ? 2 : 3;
+    };
+    DType to = ts[0].defined() ? ts[0].dtype() : DType::Float32;
+    bool mixed = false;
+    for (const Tensor& t : ts) {
+      if (!t.defined()) continue;
+      mixed = mixed || t.dtype() != to;
+      if (rank(t.dtype()) > rank(to)) to = t.dtype();
+    }
+    if (mixed) {
+      std::vector<Tensor> same;
+      for (const Tensor& t : ts) same.push_back(t.defined() ? to_dtype(t, to) : t);
+      return cat(same, dim);
+    }
+  }
   const Tensor& first = ts[0];
   MD_CHECK(first.dim() > 0, ValueError, "cat: zero-dimensional tensors cannot be concatenated");
   dim = wrap_dim(dim, first.dim(), "cat");

@@ -113,7 +113,8 @@ void bind_functional(py::module_& m) {
         const Tensor c = py::isinstance<Tensor>(cond) ? cond.cast<Tensor>()
                                                       : tensor_from_python(cond, py::str("float32"), py::none());
         // a number (Python or NumPy) becomes a 0-d tensor: int64 beside an int64 tensor (or another
-        // integer), as torch keeps where(int_mask, ints, 0) integral; float32 otherwise
+        // integer), as torch keeps where(int_mask, ints, 0) integral; bfloat16 beside a bfloat16
+        // tensor; float32 otherwise
         auto is_number = [](const py::object& o) {
           return !py::isinstance<Tensor>(o) && !py::isinstance<py::array>(o) && py::hasattr(o, "__float__") &&
                  !py::isinstance<py::str>(o);
@@ -125,12 +126,21 @@ void bind_functional(py::module_& m) {
         auto operand = [&](const py::object& o, const py::object& other) {
           if (py::isinstance<Tensor>(o)) return o.cast<Tensor>();
           if (is_number(o)) {
-            const bool int_other = py::isinstance<Tensor>(other) ? other.cast<Tensor>().dtype() == DType::Int64
-                                                                 : is_number(other) && is_integer(other);
+            const DType other_dtype = py::isinstance<Tensor>(other) ? other.cast<Tensor>().dtype() : DType::Float32;
+            const bool bool_o = py::isinstance<py::bool_>(o);
+            // a bool with a bool (tensor or number) stays bool; an int with a bool tensor is int64
+            if (bool_o &&
+                (py::isinstance<Tensor>(other) ? other_dtype == DType::Bool : py::isinstance<py::bool_>(other)))
+              return full({}, o.cast<double>(), DType::Bool, c.device());
+            const bool int_other = py::isinstance<Tensor>(other)
+                                       ? other_dtype == DType::Int64 || (other_dtype == DType::Bool && !bool_o)
+                                       : is_number(other) && is_integer(other);
             if (is_integer(o) && int_other) {
               const int64_t v = o.cast<int64_t>();
               return from_host(&v, {}, DType::Int64, c.device());
             }
+            if (py::isinstance<Tensor>(other) && other.cast<Tensor>().dtype() == DType::BFloat16)
+              return full({}, o.cast<double>(), DType::BFloat16, c.device());  // a number stays below bfloat16
             return full({}, o.cast<double>(), DType::Float32, c.device());
           }
           return as_tensor_like(o, c, "where");

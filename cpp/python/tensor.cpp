@@ -417,6 +417,11 @@ py::object inplace_binop(const py::object& self, const py::object& b, Binary tt,
   }
   if (r.is(py::handle(Py_NotImplemented))) return r;
   Tensor result = r.cast<Tensor>();
+  if (a.dtype() == DType::BFloat16 && result.dtype() != DType::BFloat16) {  // rounded into it, as torch's
+    std::optional<NoGradGuard> no_grad;
+    if (!graph) no_grad.emplace();
+    result = to_dtype(result, DType::BFloat16);
+  }
   if (a.dtype() == DType::Int64) {
     // int64 op= int stays int64, as in torch (+, - and * have int64 kernels); a float operand, or
     // true division, cannot be written back into integers
@@ -764,6 +769,8 @@ void bind_tensor(py::module_& m) {
               if (!graph) no_grad.emplace();
               StandInCopy stand_in(a, graph);
               result = compute().cast<Tensor>();
+              if (a.dtype() == DType::BFloat16 && result.dtype() != DType::BFloat16)
+                result = to_dtype(result, DType::BFloat16);  // a bfloat16 tensor keeps its dtype, as torch's
             }
             MD_CHECK(result.shape() == a.shape() && result.dtype() == a.dtype(), ValueError, name, ": the result ",
                      result.shape(), " ", dtype_name(result.dtype()), " does not fit the tensor ", a.shape(), " ",

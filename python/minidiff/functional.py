@@ -203,6 +203,24 @@ def _check_input(op: str, input) -> None:  # noqa: A002
     _refuse_bool(op, input=input)
 
 
+def _float32(t):
+    """A bfloat16 tensor as float32, anything else as it is: composed ops of many steps compute
+    bfloat16 input in float32 and round the result to bfloat16 once, as torch's reduced-precision
+    kernels do (each step rounding to bfloat16 would lose the precision those steps need)."""
+    return t.float() if isinstance(t, Tensor) and t.dtype == "bfloat16" else t
+
+
+def _same_float_dtype(op: str, input, **tensors) -> None:  # noqa: A002
+    """Some of torch's kernels (nll_loss, cross_entropy, binary_cross_entropy, huber_loss, prelu)
+    take no mixed bfloat16 and float32: a TypeError naming the op, rather than a silent promotion."""
+    for name, t in tensors.items():
+        if isinstance(t, Tensor) and t.dtype != input.dtype and "bfloat16" in (t.dtype, input.dtype):
+            raise TypeError(
+                f"{op}: {name} of dtype {t.dtype} and shape {tuple(t.shape)} must have the input's dtype "
+                f"{input.dtype}, as torch's kernel requires"
+            )
+
+
 def _bool_as_float(t):
     """A bool target as float32 0/1, as torch's promoting loss kernels (mse, smooth L1, Huber) read it."""
     return t.float() if isinstance(t, Tensor) and t.dtype == "bool" else t
@@ -390,7 +408,9 @@ def scaled_dot_product_attention(
     NumPy bool array) keeps the scores where True; a float tensor is added to the scores (e.g. 0
     and -inf), as torch's. ``dropout_p`` drops attention weights always, as
     torch's does (pass 0.0 when not training). ``enable_gqa`` repeats each key/value head for its
-    group of query heads."""
+    group of query heads. query, key and value have one dtype (a TypeError otherwise, as torch);
+    the composed path computes bfloat16 in float32 (a float32 or bfloat16 mask alike) and rounds
+    the result once."""
     for name, t in (("query", query), ("key", key), ("value", value)):
         _check_tensor("scaled_dot_product_attention", name, t)
     if enable_gqa and query.ndim >= 3 and key.shape[-3] != query.shape[-3]:
@@ -401,6 +421,11 @@ def scaled_dot_product_attention(
             )
         key = key.repeat_interleave(heads // kv_heads, dim=-3)
         value = value.repeat_interleave(heads // kv_heads, dim=-3)
+    if len({query.dtype, key.dtype, value.dtype}) > 1:  # as torch: no promotion among q, k and v
+        raise TypeError(
+            "scaled_dot_product_attention: query, key and value must have one dtype, got "
+            f"{query.dtype}, {key.dtype} and {value.dtype}"
+        )
     query, key, value = _broadcast_batch("scaled_dot_product_attention", query, key, value)
     if key.shape[-2] == 0 and key.shape[-1] == query.shape[-1]:
         # nothing to attend to: zeros, as torch (the products keep q, k and v in the graph)
@@ -409,6 +434,11 @@ def scaled_dot_product_attention(
         return _fused_attention(query, key, value, scale=scale)
     if is_causal and attn_mask is not None:
         raise ValueError("scaled_dot_product_attention: give attn_mask or is_causal, not both (as torch)")
+    if query.dtype == "bfloat16":  # scores, mask (bfloat16 or float32) and softmax in float32, rounded once
+        out = scaled_dot_product_attention(
+            query.float(), key.float(), value.float(), _float32(attn_mask), dropout_p, is_causal, scale
+        )
+        return out.to("bfloat16")
     if not 0.0 <= dropout_p <= 1.0:
         raise ValueError(f"scaled_dot_product_attention: dropout_p must be in [0, 1], got {dropout_p}")
     L, S = query.shape[-2], key.shape[-2]
@@ -526,6 +556,7 @@ def huber_loss(input, target, reduction: str = "mean", delta: float = 1.0, weigh
     if delta <= 0:
         raise ValueError(f"huber_loss: delta must be positive, got {delta}")
     _refuse_bool("huber_loss", input=input)  # torch reads a bool target as 0/1, but refuses a bool input
+    _same_float_dtype("huber_loss", input, target=target)  # torch's kernel takes no mixed bfloat16 and float32
     diff = input - _bool_as_float(target)
     size = diff.abs()
     loss = where(size < delta, diff.square() * 0.5, (size - 0.5 * delta) * delta)
@@ -563,6 +594,15 @@ def cross_entropy(
         raise ValueError(f"{op}: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
     if label_smoothing != 0.0:
         raise ValueError(f"{op}: label_smoothing is not implemented here, got {label_smoothing}")
+    if target.dtype == "int64":  # torch's class-index kernel takes no mixed weight (the probability path promotes)
+        _same_float_dtype(op, input, weight=weight)
+    if input.dtype == "bfloat16" and "float32" not in (target.dtype, getattr(weight, "dtype", None)):
+        # computed in float32 and rounded once, as torch's kernels accumulate; float32 probabilities
+        # or weights promote the result to float32 instead (the path below), as torch's
+        loss = cross_entropy(
+            input.float(), _float32(target), _float32(weight), ignore_index=ignore_index, reduction=reduction
+        )
+        return loss.to("bfloat16")
     _refuse_bool(op, input=input, weight=weight)
     shape, target_shape = tuple(input.shape), tuple(target.shape)
     if target.dtype == "bool":  # torch: neither class indices (int64) nor probabilities (float)
@@ -728,7 +768,7 @@ def normalize(input, p: float = 2.0, dim=1, eps: float = 1e-12, out=None):  # no
     elif p == -math.inf:
         norm = abs(input).amin(dim, keepdim=True)
     elif p == 0:
-        norm = sum(input != 0, dim, keepdim=True)
+        norm = sum(input != 0, dim, keepdim=True).to(input.dtype)  # a count, in the input's dtype, as torch's
     elif p == 1:
         norm = sum(abs(input), dim, keepdim=True)
     elif p == 2 or p > 0:
@@ -984,7 +1024,10 @@ def adaptive_avg_pool2d(input, output_size):  # noqa: A002
     x, batched = _pool_input("adaptive_avg_pool2d", input, 2)
     out_h, out_w = _adaptive_output_size("adaptive_avg_pool2d", output_size, x.shape[2], x.shape[3])
     _allocate_output("adaptive_avg_pool2d", x, out_h, out_w)
-    out = _adaptive_mean(_adaptive_mean(x, 2, out_h), 3, out_w)
+    # bfloat16 averaged in float32 and rounded once, as torch's
+    out = _adaptive_mean(_adaptive_mean(_float32(x), 2, out_h), 3, out_w)
+    if input.dtype == "bfloat16":
+        out = out.to("bfloat16")
     if not batched:
         out = out.squeeze(0)  # the last other reference to the pooled tensor: taken over, not copied
     return out._own_result()  # a new tensor, as torch's, not a view
@@ -1166,12 +1209,14 @@ def instance_norm(
         if running_mean is None or running_var is None:
             raise ValueError(f"{op}: running_mean and running_var must be given when use_input_stats is False")
         view = (1, c) + (1,) * (input.ndim - 2)
-        out = (input - running_mean.reshape(view)) * (running_var.reshape(view) + eps).rsqrt()
+        # bfloat16 input in float32 (with float32 or bfloat16 statistics), rounded once, as torch's
+        x, running_mean, running_var = _float32(input), _float32(running_mean), _float32(running_var)
+        out = (x - running_mean.reshape(view)) * (running_var.reshape(view) + eps).rsqrt()
         if weight is not None:
-            out = out * weight.reshape(view)
+            out = out * _float32(weight).reshape(view)
         if bias is not None:
-            out = out + bias.reshape(view)
-        return out
+            out = out + _float32(bias).reshape(view)
+        return out.to("bfloat16") if input.dtype == "bfloat16" else out
     if spatial <= 1:
         raise ValueError(f"{op}: expected more than 1 spatial element when training, got input of shape {shape}")
     flat = input.reshape(n, c, spatial)

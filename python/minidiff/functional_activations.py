@@ -31,12 +31,14 @@ from .functional import (
     _check_input,
     _check_tensor,
     _dim,
+    _float32,
     _log1p,
     _loss_args,
     _maybe_in_place,
     _reduce,
     _reduction,
     _refuse_bool,
+    _same_float_dtype,
     _softmax_dim,
     _weighted_mean,
     clamp,
@@ -340,6 +342,7 @@ def prelu(input, weight):  # noqa: A002
     _check_input(op, input)
     _check_tensor(op, "weight", weight)
     _refuse_bool(op, weight=weight)
+    _same_float_dtype(op, input, weight=weight)  # torch's prelu does not promote
     shape, w_shape = tuple(input.shape), tuple(weight.shape)
     if weight.ndim > 1:
         raise ValueError(f"{op}: expected weight to be a scalar or 1D tensor, got shape {w_shape}")
@@ -467,6 +470,10 @@ def binary_cross_entropy(
     shape = tuple(input.shape)
     if weight is not None:
         _check_fits(op, "weight", weight, shape)
+    _same_float_dtype(op, input, target=target)
+    if input.dtype == "bfloat16":  # computed in float32 and rounded once, as torch's kernel
+        loss = binary_cross_entropy(input.float(), target.float(), _float32(weight), reduction=reduction)
+        return loss.to("bfloat16")
     if not _all_in_unit_interval(input):
         raise ValueError(f"{op}: all elements of input (shape {shape}) should be between 0 and 1")
     if not _all_in_unit_interval(target):
@@ -505,6 +512,13 @@ def binary_cross_entropy_with_logits(
     reduction = _loss_args(op, size_average, reduce, reduction, input=input, target=target)
     _refuse_bool(op, input=input, target=target, pos_weight=pos_weight)
     _same_shape(op, input, target)
+    if "bfloat16" in (input.dtype, target.dtype) and target.dtype in ("bfloat16", "float32"):
+        # computed in float32; the elementwise loss has the target's dtype, as torch's (which builds it
+        # in place on 1 - target), and is reduced from there
+        loss = binary_cross_entropy_with_logits(
+            _float32(input), _float32(target), _float32(weight), reduction="none", pos_weight=_float32(pos_weight)
+        )
+        return _reduce(loss.to(target.dtype), reduction)
     shape = tuple(input.shape)
     log_sig = logsigmoid(input)
     if pos_weight is not None:
@@ -552,6 +566,11 @@ def nll_loss(
             raise ValueError(
                 f"{op}: weight must have shape ({classes},) for input of shape {shape}, got {tuple(weight.shape)}"
             )
+    _same_float_dtype(op, input, weight=weight)
+    if input.dtype == "bfloat16":  # the weighted mean in float32, rounded once, as torch's kernel
+        return nll_loss(input.float(), target, _float32(weight), ignore_index=ignore_index, reduction=reduction).to(
+            "bfloat16"
+        )
     kept = target != ignore_index  # a bool mask
     safe = where(kept, target, 0)  # an ignored target picks class 0, then weighs 0
     try:
@@ -626,7 +645,7 @@ def gaussian_nll_loss(input, target, var, full: bool = False, eps: float = 1e-6,
     if isinstance(var, (int, float)) and not isinstance(var, bool):
         if var < 0:
             raise ValueError(f"{op}: var has negative entry/entries")
-        var = _full(shape, float(var), device=input.device)
+        var = _full(shape, float(var), dtype=input.dtype, device=input.device)  # torch's full_like(input, var)
     _check_tensor(op, "var", var)
     with _no_grad():
         if var.numel() and (var.detach() < 0).amax().item() > 0:
@@ -759,7 +778,9 @@ def soft_margin_loss(input, target, size_average=None, reduce=None, reduction: s
     reduction = _loss_args(op, size_average, reduce, reduction, input=input, target=target)
     _refuse_bool(op, input=input)  # a bool target is read as 0/1, as torch's
     _broadcast(op, input=tuple(input.shape), target=tuple(target.shape))
-    return _reduce(softplus(-input * target, 1.0, math.inf), reduction)
+    loss = softplus(-_float32(input) * _float32(target), 1.0, math.inf)  # bfloat16 computed in float32
+    # the input's dtype, as torch's (its kernel writes into a tensor like the input)
+    return _reduce(loss.to("bfloat16") if input.dtype == "bfloat16" else loss, reduction)
 
 
 def triplet_margin_loss(

@@ -71,19 +71,19 @@ def rms_norm(input, normalized_shape, weight=None, eps=None):  # noqa: A002 (tor
 # ---- multi-head attention
 
 
-def _float_mask(op: str, name: str, mask, device) -> Tensor | None:
+def _float_mask(op: str, name: str, mask, device, dtype: str = "float32") -> Tensor | None:
     """torch's _canonical_mask: a boolean mask (a bool tensor or NumPy array, True = not allowed)
-    becomes an additive one (-inf where True, else 0); a float mask (an md tensor, a NumPy float
-    array) is kept as it is."""
+    becomes an additive one of the query's ``dtype`` (-inf where True, else 0); a float mask (an md
+    tensor, a NumPy float array) is kept as it is."""
     if mask is None:
         return None
     if isinstance(mask, Tensor):
         if mask.dtype == "int64":
             raise TypeError(f"{op}: only bool and floating types of {name} are supported, got an int64 tensor")
-        return where(mask, float("-inf"), 0.0) if mask.dtype == "bool" else mask
+        return where(mask, float("-inf"), 0.0).to(dtype) if mask.dtype == "bool" else mask
     array = np.asarray(mask)
     if array.dtype == bool:
-        return _tensor(np.where(array, -np.inf, 0.0).astype(np.float32), device=device)
+        return _tensor(np.where(array, -np.inf, 0.0).astype(np.float32), device=device).to(dtype)
     if array.dtype.kind != "f":
         raise TypeError(f"{op}: only bool and floating types of {name} are supported, got dtype {array.dtype}")
     return _tensor(array.astype(np.float32), device=device)
@@ -199,8 +199,10 @@ def multi_head_attention_forward(
     or None when ``need_weights=False``.
 
     ``attn_mask`` is (L, S) or (N * num_heads, L, S), ``key_padding_mask`` (N, S) (or (S,)): a
-    bool mask (a bool tensor or NumPy array) is True where attention is not allowed, a float mask
-    is added to the scores; an int64 one is a TypeError, as in torch. With ``need_weights=False``
+    bool mask (a bool tensor or NumPy array) is True where attention is not allowed (it becomes an
+    additive mask of the query's dtype), a float mask is added to the scores; an int64 one is a
+    TypeError, as in torch, and so is a float mask of another dtype than the query's when
+    ``need_weights`` (torch's baddbmm takes one dtype). With ``need_weights=False``
     the attention is ``F.scaled_dot_product_attention`` (a query that may attend to nothing gets
     zeros, as torch's); with weights it is an explicit softmax (such a query gives NaN, as torch's).
     ``is_causal`` is a hint that ``attn_mask`` is the causal mask, which must be given, as in torch.
@@ -210,7 +212,7 @@ def multi_head_attention_forward(
         _check_tensor(op, name, t)
     batched = _mha_shape_check(op, query, key, value, key_padding_mask, attn_mask, num_heads)
     query_shape = tuple(query.shape)  # for the messages, as given
-    key_padding_mask = _float_mask(op, "key_padding_mask", key_padding_mask, query.device)
+    key_padding_mask = _float_mask(op, "key_padding_mask", key_padding_mask, query.device, query.dtype)
     if not batched:
         query, key, value = _unsqueeze_keeping_identity(query, key, value, 1)
         if key_padding_mask is not None:
@@ -229,7 +231,7 @@ def multi_head_attention_forward(
     if is_causal and key_padding_mask is None and not need_weights:
         attn_mask = None  # scaled_dot_product_attention applies the causal mask itself
     else:
-        attn_mask = _float_mask(op, "attn_mask", attn_mask, query.device)
+        attn_mask = _float_mask(op, "attn_mask", attn_mask, query.device, query.dtype)
         if key_padding_mask is not None:
             is_causal = False  # the merged mask is not causal any more
     if E != embed_dim_to_check:
@@ -274,7 +276,7 @@ def multi_head_attention_forward(
         _check_static(op, "static_v", static_v, N * num_heads, head_dim)
         v = static_v
     if add_zero_attn:
-        zeros = _zeros((N * num_heads, 1, head_dim), device=q.device)
+        zeros = _zeros((N * num_heads, 1, head_dim), dtype=q.dtype, device=q.device)
         k, v = cat([k, zeros], 1), cat([v, zeros], 1)
         attn_mask = None if attn_mask is None else pad(attn_mask, (0, 1))
         key_padding_mask = None if key_padding_mask is None else pad(key_padding_mask, (0, 1))
@@ -295,6 +297,11 @@ def multi_head_attention_forward(
         dropout_p = 0.0
 
     if need_weights:
+        if attn_mask is not None and attn_mask.dtype != q.dtype:  # as torch's (its baddbmm takes one dtype)
+            raise TypeError(
+                f"{op}: with need_weights=True a float attn_mask or key_padding_mask must have the query's dtype "
+                f"{q.dtype}, got {attn_mask.dtype} (pass it as {q.dtype}, or as a bool mask)"
+            )
         scores = matmul(q * math.sqrt(1.0 / head_dim), k.transpose(1, 2))  # (N * H, L, S)
         if attn_mask is not None:
             scores = scores + attn_mask

@@ -24,7 +24,15 @@ from ._core.functional import _pad_by_mode, cat, index_select, pad, where
 from ._core.functional import conv2d as _conv2d_native
 from ._core.functional import conv_transpose2d as _conv_transpose2d_native
 from .autograd import no_grad as _no_grad
-from .functional import _check_input, _check_tensor, _pool_input, adaptive_avg_pool2d, adaptive_max_pool2d, interpolate
+from .functional import (
+    _check_input,
+    _check_tensor,
+    _float32,
+    _pool_input,
+    adaptive_avg_pool2d,
+    adaptive_max_pool2d,
+    interpolate,
+)
 
 __all__ = [
     "adaptive_avg_pool1d",
@@ -528,6 +536,8 @@ def _max_pool(op: str, x: Tensor, rows: np.ndarray, cols: np.ndarray, return_ind
 def _avg_pool(x: Tensor, rows, cols, steps, pads, count_include_pad: bool, divisor_override) -> Tensor:
     """Window means of (N, C, H, W) x (padding taps read 0) with torch's divisors: the window
     clipped to the padded input (``count_include_pad``) or to the input, or ``divisor_override``."""
+    if x.dtype == "bfloat16":  # summed and divided in float32, rounded once, as torch's
+        return _avg_pool(x.float(), rows, cols, steps, pads, count_include_pad, divisor_override).to("bfloat16")
     n, c, h, w = x.shape
     (oh, kh), (ow, kw) = rows.shape, cols.shape
     windows = _take_windows(x, rows, cols, 0.0).reshape(n, c, oh, kh, ow, kw)
@@ -851,6 +861,16 @@ def channel_shuffle(input, groups: int):  # noqa: A002
     return input.reshape(n, groups, c // groups, *rest).transpose(1, 2).reshape(shape)._own_result()
 
 
+def _update_running(stat: Tensor, batch: Tensor, momentum: float, alpha: float) -> None:
+    """``stat = (1 - momentum) * stat + alpha * batch`` in place; a statistic of another dtype than
+    the batch's (bfloat16 running statistics of bfloat16 input, normalised in float32) is updated
+    in float32 and rounded once, as torch's."""
+    if stat.dtype == batch.dtype:
+        stat.mul_(1.0 - momentum).add_(batch, alpha=alpha)
+    else:
+        stat.copy_(stat.float() * (1.0 - momentum) + batch.float() * alpha)
+
+
 def batch_norm(
     input,  # noqa: A002
     running_mean,
@@ -878,6 +898,14 @@ def batch_norm(
                 raise ValueError(
                     f"{op}: {name} must have shape ({c},) for input of shape {shape}, got {tuple(t.shape)}"
                 )
+    if input.dtype == "bfloat16":
+        # normalised in float32 (float32 or bfloat16 weights and statistics alike) and rounded once,
+        # as torch's mixed-precision kernel; given running statistics are updated in place
+        x, weight, bias = input.float(), _float32(weight), _float32(bias)
+        if not training:
+            running_mean, running_var = _float32(running_mean), _float32(running_var)
+        out = batch_norm(x, running_mean, running_var, weight, bias, training, momentum, eps)
+        return out.to("bfloat16")
     view = (1, c) + (1,) * (input.ndim - 2)
     count = input.numel() // c if c else 0
     if training and count == 0:  # an empty batch: an empty output, still in the graph; no statistics change
@@ -891,10 +919,10 @@ def batch_norm(
         var = centered.square().mean(dim=dims, keepdim=True)  # biased, as torch normalises
         with _no_grad():
             if running_mean is not None:
-                running_mean.mul_(1.0 - momentum).add_(mean.detach().reshape(c), alpha=momentum)
+                _update_running(running_mean, mean.detach().reshape(c), momentum, momentum)
             if running_var is not None:
                 unbiased = momentum * count / (count - 1)
-                running_var.mul_(1.0 - momentum).add_(var.detach().reshape(c), alpha=unbiased)
+                _update_running(running_var, var.detach().reshape(c), momentum, unbiased)
     else:
         if running_mean is None or running_var is None:
             raise ValueError(f"{op}: running_mean and running_var must be given when training is False")

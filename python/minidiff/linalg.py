@@ -46,12 +46,34 @@ class LinAlgError(RuntimeError):
 # ---- checks and host transfers
 
 
-def _float_tensor(op: str, t, name: str) -> Tensor:
+def _float_tensor(op: str, t, name: str, bfloat16: bool = False) -> Tensor:
+    """t checked as a float32 tensor (or bfloat16, for the ops torch computes in it: the norms and
+    products; its factorizations refuse bfloat16)."""
     if not isinstance(t, Tensor):
         raise TypeError(f"{op}: {name} must be an md tensor, got {type(t).__name__}")
-    if t.dtype != "float32":
-        raise TypeError(f"{op}: {name} must be a float32 tensor, got {t.dtype} of shape {tuple(t.shape)}")
+    if t.dtype != "float32" and not (bfloat16 and t.dtype == "bfloat16"):
+        wanted = "a float32 or bfloat16" if bfloat16 else "a float32"
+        raise TypeError(f"{op}: {name} must be {wanted} tensor, got {t.dtype} of shape {tuple(t.shape)}")
     return t
+
+
+def _same_dtype(op: str, **tensors) -> None:
+    """A TypeError where the operands' dtypes differ (torch promotes none of these ops' operands)."""
+    if len({t.dtype for t in tensors.values()}) > 1:
+        listed = ", ".join(f"{name} {t.dtype}" for name, t in tensors.items())
+        raise TypeError(f"{op}: expected operands of one dtype, got {listed}")
+
+
+def _norm_input(op: str, x: Tensor, dtype) -> Tensor:
+    """x in the norm's dtype: ``dtype`` may widen bfloat16 to float32, as torch's (never narrow)."""
+    if dtype is None:
+        return x
+    dtype = _to._dtype(dtype)
+    if dtype == x.dtype:
+        return x
+    if dtype == "float32" and x.dtype == "bfloat16":
+        return x.float()
+    raise TypeError(f"{op}: dtype must be float32 or x's {x.dtype} (no narrowing), got {dtype!r}")
 
 
 def _matrices(op: str, A, name: str = "A", square: bool = False) -> Tensor:
@@ -124,11 +146,10 @@ def _inv_of(op: str, t: Tensor) -> Tensor:
 def vector_norm(x, ord=2, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:  # noqa: A002 (torch's names)
     """The vector ``ord``-norm of x over ``dim`` (all elements by default): any float, ``inf``
     (largest magnitude), ``-inf`` (smallest) or 0 (the count of non-zeros)."""
-    x = _float_tensor("linalg.vector_norm", x, "x")
+    x = _float_tensor("linalg.vector_norm", x, "x", bfloat16=True)
     if isinstance(ord, bool) or not isinstance(ord, numbers.Real):
         raise TypeError(f"linalg.vector_norm: ord must be a number, got {ord!r}")
-    if dtype not in (None, "float32"):
-        raise TypeError(f"linalg.vector_norm: dtype must be float32, got {dtype!r}")
+    x = _norm_input("linalg.vector_norm", x, dtype)
     return _tm.norm(x, float(ord), dim=dim, keepdim=keepdim)
 
 
@@ -156,12 +177,15 @@ def matrix_norm(A, ord="fro", dim=(-2, -1), keepdim: bool = False, *, dtype=None
     1 / -1 (column sum), 2 / -2 (the largest / smallest singular value). The singular values come
     from ``svdvals``, which runs on the host."""
     op = "linalg.matrix_norm"
-    A = _float_tensor(op, A, "A")
-    if dtype not in (None, "float32"):
-        raise TypeError(f"{op}: dtype must be float32, got {dtype!r}")
+    A = _norm_input(op, _float_tensor(op, A, "A", bfloat16=True), dtype)
     if A.ndim < 2:
         raise ValueError(f"{op}: A must have at least 2 dimensions, got shape {tuple(A.shape)}")
     d0, d1 = _dim_pair(op, dim, A.ndim)
+    if A.dtype == "bfloat16":
+        if ord in ("nuc", 2, -2):
+            raise TypeError(f"{op}: order {ord!r} needs singular values, not computed in bfloat16 (as torch's)")
+        # in float32, rounded once, as torch's kernels (a bfloat16 row sum would round at each step)
+        return matrix_norm(A.float(), ord, dim, keepdim).to("bfloat16")
     if ord == "fro":
         return _tm.norm(A, 2.0, dim=[d0, d1], keepdim=keepdim)
     if ord in ("nuc", 2, -2):
@@ -184,7 +208,7 @@ def norm(A, ord=None, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
     is two; without dim, the 2-norm of all elements when ``ord`` is None, else the vector norm of
     a 1-D A or the matrix norm of a 2-D A."""
     op = "linalg.norm"
-    A = _float_tensor(op, A, "A")
+    A = _float_tensor(op, A, "A", bfloat16=True)
     if dim is not None:
         dims = (dim,) if isinstance(dim, int) else tuple(dim)
         if len(dims) == 1:
@@ -207,7 +231,8 @@ def norm(A, ord=None, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
 
 def vecdot(x, y, *, dim: int = -1) -> Tensor:
     """The dot product of x and y (broadcast) along ``dim``."""
-    x, y = _float_tensor("linalg.vecdot", x, "x"), _float_tensor("linalg.vecdot", y, "y")
+    x, y = _float_tensor("linalg.vecdot", x, "x", True), _float_tensor("linalg.vecdot", y, "y", True)
+    _same_dtype("linalg.vecdot", x=x, y=y)
     _to._broadcast_shape("linalg.vecdot", x=x, y=y)
     return (x * y).sum(dim=dim)
 
@@ -215,7 +240,7 @@ def vecdot(x, y, *, dim: int = -1) -> Tensor:
 def cross(x, y, *, dim: int = -1) -> Tensor:
     """The cross product of the 3-vectors along ``dim``; the other dims broadcast (x and y have
     the same number of dims)."""
-    return _tmore.cross(_float_tensor("linalg.cross", x, "x"), _float_tensor("linalg.cross", y, "y"), dim)
+    return _tmore.cross(_float_tensor("linalg.cross", x, "x", True), _float_tensor("linalg.cross", y, "y", True), dim)
 
 
 def matmul(input, other) -> Tensor:  # noqa: A002 (torch's argument name)
@@ -225,7 +250,7 @@ def matmul(input, other) -> Tensor:  # noqa: A002 (torch's argument name)
 
 def diagonal(A, *, offset: int = 0, dim1: int = -2, dim2: int = -1) -> Tensor:
     """The ``offset`` diagonal of the matrices in dims (dim1, dim2), as the last dim: a view."""
-    return _tmore.diagonal(_float_tensor("linalg.diagonal", A, "A"), offset, dim1, dim2)
+    return _tmore.diagonal(_float_tensor("linalg.diagonal", A, "A", True), offset, dim1, dim2)
 
 
 def _chain_order(sizes: list[int]) -> list[list[int]]:
@@ -253,7 +278,8 @@ def multi_dot(tensors) -> Tensor:
         raise TypeError(f"{op}: expected a list of tensors, got {type(tensors).__name__}")
     if len(tensors) < 2:
         raise ValueError(f"{op}: expected at least 2 tensors, got {len(tensors)}")
-    ts = [_float_tensor(op, t, f"tensors[{i}]") for i, t in enumerate(tensors)]
+    ts = [_float_tensor(op, t, f"tensors[{i}]", True) for i, t in enumerate(tensors)]
+    _same_dtype(op, **{f"tensors[{i}]": t for i, t in enumerate(ts)})
     last = len(ts) - 1
     for i, t in enumerate(ts):
         allowed = (1, 2) if i in (0, last) else (2,)

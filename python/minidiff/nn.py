@@ -592,7 +592,10 @@ def _to(self: Module, *args, device=None, dtype=None, non_blocking: bool = False
     if isinstance(device, str) and device in ("bfloat16", "float16", "half", "float64", "double", "int64"):
         device, dtype = None, device
     if dtype not in (None, "float32", "float"):
-        raise TypeError(f"Module.to: parameters are float32 here; dtype {dtype!r} is not supported")
+        raise TypeError(
+            f"Module.to: parameters are float32 here; dtype {dtype!r} is not supported (for bfloat16 training "
+            "use mixed_precision='bf16', which rounds the operands of the matrix products)"
+        )
     return _native_to(self, device) if device is not None else self
 
 

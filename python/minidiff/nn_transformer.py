@@ -548,13 +548,16 @@ class Transformer(Module):
     @staticmethod
     def generate_square_subsequent_mask(sz: int, device=None, dtype=None):
         """(sz, sz) float mask: -inf above the diagonal, 0 elsewhere (position i attends to 0..i).
-        With ``dtype="bool"`` (``md.bool``) it is True above the diagonal (not allowed), as torch's."""
+        With ``dtype="bool"`` (``md.bool``) it is True above the diagonal (not allowed), as torch's;
+        ``dtype="bfloat16"`` gives the float mask in bfloat16."""
         if dtype == "bool":  # torch's full(-inf) of bools is True, then the same triu
             mask = np.triu(np.ones((sz, sz), dtype=bool), 1)
             return _core.tensor(mask) if device is None else _core.tensor(mask, device=device)
-        if dtype not in (None, "float32", "float"):
+        if dtype not in (None, "float32", "float", "bfloat16"):
             raise TypeError(
-                f"generate_square_subsequent_mask: only float32 and bool masks are made here, got dtype {dtype!r}"
+                "generate_square_subsequent_mask: only float32, bfloat16 and bool masks are made here, got dtype "
+                f"{dtype!r}"
             )
         mask = np.triu(np.full((sz, sz), -math.inf, dtype=np.float32), 1)
-        return _core.tensor(mask) if device is None else _core.tensor(mask, device=device)
+        mask = _core.tensor(mask) if device is None else _core.tensor(mask, device=device)
+        return mask.to("bfloat16") if dtype == "bfloat16" else mask  # the mask of a bfloat16 model, as torch's

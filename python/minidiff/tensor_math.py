@@ -148,6 +148,10 @@ def _division(op: str, a, b, values_fn, grad_b_fn, grad_a: bool = True) -> Tenso
     if not isinstance(a, Tensor) and not isinstance(b, Tensor):
         raise TypeError(f"{op}: expected a Tensor operand")
     a, b = (v.long() if isinstance(v, Tensor) and v.dtype == "bool" else v for v in (a, b))  # as torch
+    if builtins.any(isinstance(v, Tensor) and v.dtype == "bfloat16" for v in (a, b)):
+        # in float32 (the host values and the gradient's slope are float32), rounded once to torch's dtype
+        widened = (v.float() if isinstance(v, Tensor) and v.dtype == "bfloat16" else v for v in (a, b))
+        return _division(op, *widened, values_fn, grad_b_fn, grad_a).to(_result_dtype(a, b))
     like = a if isinstance(a, Tensor) else b
     device = like.device
     x, y = _host_operand(a, like), _host_operand(b, like)
@@ -297,6 +301,8 @@ def logsumexp(input: Tensor, dim, keepdim: bool = False) -> Tensor:
     x = _float_input("logsumexp", input)
     if x.dtype in ("int64", "bool"):  # a float result, as torch's
         x = x.float()
+    if x.dtype == "bfloat16":  # in float32, rounded once, as torch's kernel
+        return logsumexp(x.float(), dim, keepdim).to("bfloat16")
     dims = _dims("logsumexp", dim, x.ndim)
     if x.numel() == 0:  # an empty sum: log(0) = -inf (amax has no empty reduction)
         out = F.log(F.exp(x).sum(dim=dims, keepdim=True))

@@ -50,8 +50,8 @@ def linspace(start, end, steps, *, dtype=None, device="cpu", requires_grad=False
         d = np.float64
         values = np.where(i < steps // 2, d(s) + d(step) * i, d(e) - d(step) * (steps - 1 - i))
     values = np.trunc(values).astype(np.int64) if dtype == "int64" else values.astype(np.float32)
-    if requires_grad and dtype != "float32":
-        raise TypeError(f"linspace: only float32 tensors can require gradients, got {dtype}")
+    if requires_grad and dtype not in ("float32", "bfloat16"):
+        raise TypeError(f"linspace: only float tensors can require gradients, got {dtype}")
     return _core.tensor(values, dtype=dtype, device=device, requires_grad=requires_grad)
 
 
@@ -62,8 +62,8 @@ def logspace(start, end, steps, base: float = 10.0, *, dtype=None, device="cpu",
     exponents = linspace(start, end, steps).numpy().astype(np.float64)
     values = np.power(np.float64(base), exponents)
     values = np.trunc(values).astype(np.int64) if dtype == "int64" else values.astype(np.float32)
-    if requires_grad and dtype != "float32":
-        raise TypeError(f"logspace: only float32 tensors can require gradients, got {dtype}")
+    if requires_grad and dtype not in ("float32", "bfloat16"):
+        raise TypeError(f"logspace: only float tensors can require gradients, got {dtype}")
     return _core.tensor(values, dtype=dtype, device=device, requires_grad=requires_grad)
 
 
@@ -322,6 +322,8 @@ def var(input: Tensor, dim=None, unbiased=None, keepdim: bool = False, *, correc
     also torch's older forms ``var(unbiased)`` and ``var(dim, unbiased, keepdim)``."""
     if isinstance(dim, bool):  # var(False): torch's var(unbiased) overload
         dim, unbiased = None, dim
+    if input.dtype == "bfloat16":  # in float32, rounded once: a bfloat16 mean would shift every deviation
+        return var(input.float(), dim, unbiased, keepdim, correction=correction).to("bfloat16")
     if correction is None:
         correction = 1 if unbiased is None or unbiased else 0
     dims = _dims("var", dim, input.ndim)
@@ -338,6 +340,8 @@ def var(input: Tensor, dim=None, unbiased=None, keepdim: bool = False, *, correc
 
 def std(input: Tensor, dim=None, unbiased=None, keepdim: bool = False, *, correction=None) -> Tensor:
     """The square root of ``var``; where it is 0 the gradient is 0, as torch's (not NaN)."""
+    if input.dtype == "bfloat16":  # in float32, rounded once (as var)
+        return std(input.float(), dim, unbiased, keepdim, correction=correction).to("bfloat16")
     v = var(input, dim, unbiased, keepdim, correction=correction)
     positive = v > 0
     # sqrt is evaluated at 1 where v is 0, so its infinite slope there never meets the gradient
@@ -383,6 +387,14 @@ def where(condition, input=None, other=None):
         dtype = _result_dtype(input, other)
         device = condition.device if isinstance(condition, Tensor) else None
         input, other = (_as_dtype_operand(v, dtype, device) for v in (input, other))
+    elif builtins.any(isinstance(v, Tensor) and v.dtype == "bfloat16" and not v.ndim for v in (input, other)):
+        # the native where makes a 0-d bfloat16 tensor and a number float32: the number goes in as
+        # a 0-d tensor of the result's dtype (bfloat16, as torch's)
+        dtype = _result_dtype(input, other)
+        device = condition.device if isinstance(condition, Tensor) else None
+        input, other = (
+            v if isinstance(v, Tensor) else _core.full((), v, dtype=dtype, device=device) for v in (input, other)
+        )
     return F.where(condition, input, other)
 
 
@@ -449,7 +461,7 @@ def masked_fill(input: Tensor, mask, value) -> Tensor:
         raise ValueError(
             f"masked_fill: only a 0-dimensional value tensor is supported, got one of shape {tuple(value.shape)}"
         )
-    if input.dtype in ("int64", "bool"):  # the result keeps input's dtype, as torch's
+    if input.dtype in ("int64", "bool", "bfloat16"):  # the result keeps input's dtype, as torch's
         value = value.to(input.dtype) if isinstance(value, Tensor) else full((), value, dtype=input.dtype)
         value = value.to(input.device) if value.device != input.device else value
     return F.where(mask, value, input)
@@ -497,7 +509,8 @@ def isinf(input: Tensor) -> Tensor:
 
 
 def allclose(input: Tensor, other, rtol: float = 1e-5, atol: float = 1e-8, equal_nan: bool = False) -> bool:
-    if isinstance(other, Tensor) and input.dtype != other.dtype and "bool" in (input.dtype, other.dtype):
+    mixed = {input.dtype, other.dtype} if isinstance(other, Tensor) and input.dtype != other.dtype else set()
+    if "bool" in mixed or "bfloat16" in mixed:
         raise TypeError(f"allclose: input ({input.dtype}) and other ({other.dtype}) must have one dtype, as torch's")
     b = other.numpy() if isinstance(other, Tensor) else other
     return bool(np.allclose(input.numpy(), b, rtol=rtol, atol=atol, equal_nan=equal_nan))
@@ -965,7 +978,12 @@ def clamp(input: Tensor, min=None, max=None) -> Tensor:  # noqa: A001, A002 (tor
 
 def _clamp_(self: Tensor, min=None, max=None) -> Tensor:  # noqa: A002 (torch's argument names)
     """In place, as the other in-place ops (outside the graph it writes; inside it rebases)."""
-    return self._inplace_("clamp_", lambda: self.clamp(min, max))
+
+    def compute():
+        out = self.clamp(min, max)  # float32 bounds with dims make it float32: rounded back, as torch's
+        return out.to("bfloat16") if self.dtype == "bfloat16" and out.dtype == "float32" else out
+
+    return self._inplace_("clamp_", compute)
 
 
 def _t(self: Tensor) -> Tensor:

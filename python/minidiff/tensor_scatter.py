@@ -19,6 +19,7 @@ same samples on every device.
 
 from __future__ import annotations
 
+import builtins
 import math
 import numbers
 from collections import namedtuple
@@ -31,7 +32,7 @@ from ._core import Tensor
 from .autograd import no_grad
 from .tensor_math import nonzero
 from .tensor_more import _in_place
-from .tensor_ops import _dim_list, prod
+from .tensor_ops import _dim_list, _result_dtype, prod
 
 _REDUCE_IDENTITY = {"sum": 0.0, "prod": 1.0, "amax": -math.inf, "amin": math.inf}
 _INT64_IDENTITY = {"sum": 0, "prod": 1, "amax": np.iinfo(np.int64).min, "amin": np.iinfo(np.int64).max}
@@ -101,6 +102,8 @@ def _reduce_rows(values: Tensor, dest: np.ndarray, slots: int, reduce: str) -> T
     n, r = values.shape
     if values.dtype == "int64":
         return _reduce_rows_int64(values, dest, slots, reduce)
+    if values.dtype == "bfloat16":  # in float32, rounded once (the mean's counts and ties are float32)
+        return _reduce_rows(values.float(), dest, slots, reduce).to("bfloat16")
     if values.dtype == "bool":  # sum/amax: any, prod/amin: all, counted in int64
         if reduce == "mean":
             raise TypeError("scatter_reduce: reduce='mean' is not supported for bool tensors, as in torch")
@@ -695,6 +698,12 @@ def histogram(input: Tensor, bins=100, *, range=None, weight=None, density: bool
     x = _tensor(op, "input", input)
     if x.dtype in ("int64", "bool"):
         raise TypeError(f"{op}: input must be a floating-point tensor, got {x.dtype}")
+    if "bfloat16" in (x.dtype, bins.dtype if isinstance(bins, Tensor) else x.dtype):
+        # torch's bfloat16 histogram takes only bfloat16 edges (its kernel computes the equal bins' edges in float32)
+        if not isinstance(bins, Tensor):
+            raise TypeError(f"{op}: bfloat16 input needs bins given as a bfloat16 tensor of edges, as torch's")
+        if bins.dtype != x.dtype:
+            raise TypeError(f"{op}: input ({x.dtype}) and bins ({bins.dtype}) must have the same dtype, as torch's")
     a = x.detach().numpy().reshape(-1)
     if isinstance(bins, Tensor):
         edges = bins.detach().numpy().astype(np.float32)
@@ -727,9 +736,10 @@ def histogram(input: Tensor, bins=100, *, range=None, weight=None, density: bool
     hist = np.bincount(pos[ok], weights=None if w is None else w[ok], minlength=len(edges) - 1).astype(np.float64)
     if density:
         hist = hist / (hist.sum() * np.diff(edges.astype(np.float64)))
-    device = x.device
+    device, dtype = x.device, x.dtype
     return HistogramResult(
-        _core.tensor(hist.astype(np.float32), device=device), _core.tensor(edges.astype(np.float32), device=device)
+        _core.tensor(hist.astype(np.float32), dtype=dtype, device=device),
+        _core.tensor(edges.astype(np.float32), dtype=dtype, device=device),
     )
 
 
@@ -815,6 +825,8 @@ def normal(mean, std=1.0, size=None, *, generator=None, dtype=None, device=None,
         m = mean.detach() if isinstance(mean, Tensor) else mean
         s = std.detach() if isinstance(std, Tensor) else std
         out = noise * s + m
+    if dtype is None and builtins.any(t.dtype == "bfloat16" for t in tensors):
+        dtype = _result_dtype(*tensors)  # the float32 noise is no operand: bfloat16 unless beside float32
     if dtype is not None and dtype != out.dtype:
         out = out.to(dtype)
     out = _zero_grad_of(out, *tensors)

@@ -229,7 +229,7 @@ class Tensor:
         atan(self: minidiff._core.Tensor) -> minidiff._core.Tensor
         """
     @staticmethod
-    def arctan2(input, other) -> Tensor:
+    def arctan2(*args, **kwargs) -> Tensor:
         """
         The angle of the point (other, input) in [-pi, pi], with the signs of zeros and infinities
             read as C's atan2. Gradients: ``other / r^2`` and ``-input / r^2``, 0 at the origin, as torch's.
@@ -253,7 +253,7 @@ class Tensor:
         The (n, ndim) int64 indices of the non-zero elements, as ``nonzero(input)``.
         """
     @staticmethod
-    def atan2(input, other) -> Tensor:
+    def atan2(*args, **kwargs) -> Tensor:
         """
         The angle of the point (other, input) in [-pi, pi], with the signs of zeros and infinities
             read as C's atan2. Gradients: ``other / r^2`` and ``-input / r^2``, 0 at the origin, as torch's.
@@ -323,7 +323,7 @@ class Tensor:
     @staticmethod
     def clamp_min(input, min) -> Tensor: ...
     @staticmethod
-    def copysign(input, other) -> Tensor:
+    def copysign(*args, **kwargs) -> Tensor:
         """
         ``|input|`` with the sign of other (-0.0 counts as negative). Gradient: the ratio of the
             result to input (0 where input is 0) for input, 0 for other, as torch's.
@@ -413,7 +413,8 @@ class Tensor:
     @staticmethod
     def float_power(input, exponent) -> Tensor:
         """
-        ``input ** exponent``, in float32 (torch computes in float64; minidiff has no float64).
+        ``input ** exponent``, in float32 (torch computes in float64; minidiff has no float64), for
+            bfloat16 operands too.
         """
     def floor(self) -> Tensor: ...
     def floor_divide(self, other) -> Tensor:
@@ -430,7 +431,7 @@ class Tensor:
     def frac(self) -> Tensor: ...
     def ger(self, vec2: Tensor) -> Tensor: ...
     @staticmethod
-    def heaviside(input, values) -> Tensor:
+    def heaviside(*args, **kwargs) -> Tensor:
         """
         0 for negative input, 1 for positive, ``values`` at 0 (a tensor, as torch requires); zero
             gradient.
@@ -439,7 +440,8 @@ class Tensor:
     def histc(input, bins: int = 100, min=0, max=0) -> Tensor:
         """
         Counts of the elements in ``bins`` equal-width bins over [min, max] (the data's range when
-            both are 0; elements outside are not counted), float32, no gradient.
+            both are 0; elements outside are not counted), of input's float dtype, no gradient. bfloat16
+            counts are the exact ones rounded (torch's counts in bfloat16 stop growing at 256).
         """
     def histogram(self, bins=100, *, range=None, weight=None, density: bool = False):
         """
@@ -453,7 +455,7 @@ class Tensor:
         ``tensor_split`` along dim 1 (dim 0 of a 1-D tensor); an int must divide that dim evenly.
         """
     @staticmethod
-    def hypot(input, other) -> Tensor:
+    def hypot(*args, **kwargs) -> Tensor:
         """
         ``sqrt(input^2 + other^2)`` without overflow (scaled by the larger magnitude); inf when
             either is infinite, NaN included, as C's hypot.
@@ -542,7 +544,7 @@ class Tensor:
             quickselect may pick another of the equal elements.
         """
     @staticmethod
-    def ldexp(input, other) -> Tensor:
+    def ldexp(*args, **kwargs) -> Tensor:
         """
         ``input * 2 ** other`` (a float result).
         """
@@ -552,17 +554,17 @@ class Tensor:
             gives ``end`` exactly.
         """
     @staticmethod
-    def logaddexp(input, other) -> Tensor:
+    def logaddexp(*args, **kwargs) -> Tensor:
         """
         ``log(exp(input) + exp(other))`` without overflow.
         """
     @staticmethod
-    def logaddexp2(input, other) -> Tensor:
+    def logaddexp2(*args, **kwargs) -> Tensor:
         """
         ``log2(2^input + 2^other)`` without overflow.
         """
     @staticmethod
-    def logcumsumexp(input, dim: int) -> Tensor:
+    def logcumsumexp(*args, **kwargs) -> Tensor:
         """
         ``log(cumsum(exp(x)))`` along dim without overflow or underflow: a log-space scan of
             ``logaddexp`` (log2(n) steps, each over the whole tensor).
@@ -585,7 +587,7 @@ class Tensor:
         A float32 mask: 1 where exactly one is nonzero.
         """
     @staticmethod
-    def logit(input, eps=None) -> Tensor:
+    def logit(*args, **kwargs) -> Tensor:
         """
         ``log(p / (1 - p))``; with ``eps``, p clamped to [eps, 1 - eps] first (zero gradient
             outside, as torch's). Without eps the gradient ``1 / (p (1 - p))`` is NaN outside [0, 1] and
@@ -663,10 +665,10 @@ class Tensor:
     def nan_to_num(input, nan: float = 0.0, posinf=None, neginf=None) -> Tensor:
         """
         NaN, inf and -inf replaced by ``nan``, ``posinf`` and ``neginf`` (by default 0 and the
-            largest and smallest finite float32); zero gradient where replaced, as torch's.
+            largest and smallest finite value of input's dtype); zero gradient where replaced, as torch's.
         """
     @staticmethod
-    def nanmean(input, dim=None, keepdim: bool = False) -> Tensor:
+    def nanmean(*args, **kwargs) -> Tensor:
         """
         The mean over ``dim`` of the elements that are not NaN (NaN when there are none).
         """
@@ -803,7 +805,7 @@ class Tensor:
             false).
         """
     @staticmethod
-    def sinc(input) -> Tensor:
+    def sinc(*args, **kwargs) -> Tensor:
         """
         ``sin(pi x) / (pi x)``, 1 at 0 (where its gradient is 0).
         """
@@ -896,7 +898,7 @@ class Tensor:
         ``tensor_split`` along dim 0 of a tensor of 2 or more dims; an int must divide it evenly.
         """
     @staticmethod
-    def xlogy(input, other) -> Tensor:
+    def xlogy(*args, **kwargs) -> Tensor:
         """
         ``input * log(other)``, 0 where input is 0 (unless other is NaN), as torch's. The gradient
             for input is ``log(other)`` (0 where input is 0 and other <= 0), for other ``input / other``.
