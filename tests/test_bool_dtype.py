@@ -51,7 +51,9 @@ EXPRESSIONS = [
     "m.expand(2, 4)", "m.unique()", "L.sort(m)", "m.gather(0, L.tensor([3, 0]))", "m[L.tensor([1, 2])]", "m[1:]",
     "m[None, :, None]", "m.roll(1)", "L.tril(L.ones(3, 3, dtype=L.bool))", "m.is_floating_point()",
     "m.element_size()", "m.tolist()", "m[0].item()", "bool(m[1])", "float(m[0])", "int(m[0])",
-    "L.equal(m, m)", "L.equal(m, m2)", "L.equal(x[:1], x[:1])",
+    "L.equal(m, m)", "L.equal(m, m2)", "L.equal(x[:1], x[:1])", "m.sum(dtype=L.float32)",
+    "L.sum(m, dtype=L.float32)", "m.cumsum(0, dtype=L.float32)", "i.mean(dtype=L.float32)", "m.prod(dtype=L.float32)",
+    "i.sum(dtype=L.float32)", "i.cumprod(0, dtype=L.float32)",
 ]  # fmt: skip
 
 

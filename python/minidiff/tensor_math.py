@@ -1030,8 +1030,11 @@ def _install_mask_indexing() -> None:
 # ---- NumPy's keyword spellings
 
 
-def _numpy_keywords(fn):
-    """fn also taking ``axis`` for ``dim`` and ``keepdims`` for ``keepdim``, as torch does."""
+def _numpy_keywords(fn, name: str = ""):
+    """fn also taking ``axis`` for ``dim`` and ``keepdims`` for ``keepdim``, as torch does; the
+    reductions and softmaxes in _DTYPE_NAMES also take ``dtype=``, the dtype the input is cast to
+    first (``mask.sum(dtype=md.float32)``), as torch's."""
+    takes_dtype = name in _DTYPE_NAMES
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
@@ -1042,10 +1045,20 @@ def _numpy_keywords(fn):
                 kwargs["dim"] = kwargs.pop("axis")
             if "keepdims" in kwargs:
                 kwargs["keepdim"] = kwargs.pop("keepdims")
+            if takes_dtype and "dtype" in kwargs:
+                dtype = kwargs.pop("dtype")
+                if dtype is not None:
+                    if args and isinstance(args[0], Tensor):
+                        args = (args[0].to(dtype), *args[1:])
+                    elif isinstance(kwargs.get("input"), Tensor):
+                        kwargs["input"] = kwargs["input"].to(dtype)
         return fn(*args, **kwargs)
 
     return wrapper
 
+
+# of those, the ones that take dtype= (the input's dtype for the op)
+_DTYPE_NAMES = ("sum", "mean", "prod", "cumsum", "cumprod", "softmax", "log_softmax")
 
 # methods (and md functions) whose dim may be spelled axis
 _NUMPY_KEYWORD_NAMES = (
@@ -1133,9 +1146,9 @@ def install(namespace: dict) -> list[str]:
         return sorted(_FUNCTIONS)
     for name in _NUMPY_KEYWORD_NAMES:
         if hasattr(Tensor, name):
-            setattr(Tensor, name, _numpy_keywords(getattr(Tensor, name)))
+            setattr(Tensor, name, _numpy_keywords(getattr(Tensor, name), name))
         if name in namespace:
-            namespace[name] = _numpy_keywords(namespace[name])
+            namespace[name] = _numpy_keywords(namespace[name], name)
     for name in ("cat", "concat", "concatenate", "stack"):
         if name in namespace:
             namespace[name] = _numpy_keywords(namespace[name])
