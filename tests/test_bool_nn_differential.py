@@ -268,13 +268,11 @@ def test_pad_circular_and_constant_copy_bools():
     assert md.F.pad(b, (1, 1)).dtype == "bool"
 
 
-@pytest.mark.xfail(strict=True, reason="cpp (native gelu): a bool input gives float32 where torch refuses it")
 def test_gelu_refuses_bool():
     with pytest.raises(TypeError):
         md.F.gelu(md.tensor(B))
 
 
-@pytest.mark.xfail(strict=True, reason="resize.py: interpolate nearest of a bool tensor gives bool; torch refuses it")
 def test_interpolate_nearest_refuses_bool():
     with pytest.raises(TypeError):
         md.F.interpolate(md.tensor(B[None, None]), scale_factor=2, mode="nearest")

@@ -208,7 +208,6 @@ def test_native_bool_dtypes(expr, want_dtype):
         pytest.param("md.tensor([True, False]) ** md.tensor([True, True])", id="pow"),
     ],
 )
-@pytest.mark.xfail(strict=True, reason="cpp (native abs, mean, pow): bool input is accepted; torch raises")
 def test_native_ops_refuse_bool_as_torch(expr):
     with pytest.raises(TypeError):
         eval(expr)  # noqa: S307

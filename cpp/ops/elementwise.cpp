@@ -214,6 +214,12 @@ Tensor unary(UnaryOp op, const Tensor& a_in) {
   MD_PROFILE(name);
   MD_CHECK(!(a_in.defined() && a_in.dtype() == DType::Bool && op == UnaryOp::Neg), TypeError,
            "neg: negation of a bool tensor (shape ", a_in.shape(), ") is not supported; use ~ or logical_not()");
+  // torch has no bool kernel for these (the rest of the unary math reads bools as 0/1 float32)
+  MD_CHECK(!(a_in.defined() && a_in.dtype() == DType::Bool &&
+             (op == UnaryOp::Abs || op == UnaryOp::Relu || op == UnaryOp::Silu || op == UnaryOp::Gelu ||
+              op == UnaryOp::GeluTanh)),
+           TypeError, unary_name(op), ": not supported for a bool tensor (shape ", a_in.shape(),
+           "), as in torch; convert it with .float() or .long()");
   // square of int64 (or bool) is int64, as torch's
   if (a_in.defined() && (a_in.dtype() == DType::Int64 || a_in.dtype() == DType::Bool) && op == UnaryOp::Square) {
     const Tensor i = to_dtype(a_in, DType::Int64);
@@ -326,6 +332,8 @@ Tensor div(const Tensor& a, const Tensor& b) {
 }
 
 Tensor pow(const Tensor& a, const Tensor& b) {
+  MD_CHECK(!(a.defined() && b.defined() && a.dtype() == DType::Bool && b.dtype() == DType::Bool), TypeError,
+           "pow: two bool tensors (shapes ", a.shape(), " and ", b.shape(), ") are not supported, as in torch");
   if (is_bf16(a) || is_bf16(b)) return via_f32(a, b, [](const Tensor& x, const Tensor& y) { return pow(x, y); });
   MD_PROFILE("pow");
   Tensor out = binary_raw(BinaryOp::Pow, a, b);

@@ -103,8 +103,9 @@ Tensor sum(const Tensor& t, const std::vector<int64_t>& dims, bool keepdim) {
 
 Tensor mean(const Tensor& t, const std::vector<int64_t>& dims, bool keepdim) {
   if (is_bf16(t)) return back_to_bf16(mean(f32_of(t), dims, keepdim));
-  if (t.defined() && (t.dtype() == DType::Int64 || t.dtype() == DType::Bool))
-    return mean(to_dtype(t, DType::Float32), dims, keepdim);
+  MD_CHECK(!(t.defined() && t.dtype() == DType::Bool), TypeError, "mean: not supported for a bool tensor (shape ",
+           t.shape(), "), as in torch; convert it with .float() (or count with sum())");
+  if (t.defined() && t.dtype() == DType::Int64) return mean(to_dtype(t, DType::Float32), dims, keepdim);
   MD_PROFILE("mean");
   check_float("mean", t);
   const auto d = normalize_dims("mean", dims, t.dim());

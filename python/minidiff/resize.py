@@ -44,6 +44,8 @@ def interpolate(
     once). "area" and ``antialias=True`` are not supported."""
     if not isinstance(input, Tensor):
         raise TypeError(f"interpolate: input must be an md tensor, got {type(input).__name__}")
+    if input.dtype == "bool":
+        raise TypeError(f"interpolate: not supported for a bool tensor (shape {list(input.shape)}), as in torch")
     shape = tuple(input.shape)
     if mode not in _MODES:
         raise ValueError(f"interpolate: mode must be one of {', '.join(map(repr, _MODES))}, got {mode!r}")
