@@ -768,3 +768,38 @@ def test_a_stale_overlapping_view_takes_a_history_that_adds_its_windows(make):
         (view * lib.tensor(np.arange(1, view.numel() + 1, dtype=np.float32).reshape(view.shape))).sum().backward()
         grads.append(x.grad.numpy())
     np.testing.assert_array_equal(grads[0], grads[1])
+
+
+def test_an_in_place_change_in_the_graph_keeps_the_tensors_layout():
+    # seed 95 #1238: x.t_() then x *= w (w requires grad): x took the result's contiguous memory, so its
+    # strides changed and as_strided read other elements than torch's
+    outs = []
+    for lib in (md, torch):
+        x = lib.tensor(np.arange(30, dtype=np.float32).reshape(2, 15))
+        x.t_()
+        w = lib.tensor(np.arange(15, dtype=np.float32).reshape(15, 1) + 1, requires_grad=True)
+        x *= w
+        view = x.as_strided((2, 1, 2), (3, 1, 3), 16)
+        (view * 1).sum().backward()
+        outs.append((x.stride(), view.detach().numpy().tolist(), w.grad.numpy().tolist()))
+    assert outs[0] == outs[1]
+
+
+@pytest.mark.parametrize("how", ["mul", "setitem_int", "setitem_index"])
+def test_an_in_place_change_in_the_graph_of_a_strided_alias_reaches_its_base(how):
+    # seed 96 #883: a non-dense detach() of a view, changed in place inside the graph, took new memory, so
+    # the tensor it aliases missed the change
+    outs = []
+    for lib in (md, torch):
+        base = lib.ones((2, 4))
+        alias = base[1:, ..., ::2].t().detach()
+        w = lib.tensor(np.array([0.5], np.float32), requires_grad=True)
+        if how == "mul":
+            alias.mul_(w)
+        elif how == "setitem_int":
+            alias[0] = w
+        else:
+            alias[lib.tensor(np.array([1, 0]))] = w
+        (alias * lib.tensor(np.array([[1.0], [2.0]], np.float32))).sum().backward()
+        outs.append((base.numpy().tolist(), w.grad.numpy().tolist()))
+    assert outs[0] == outs[1]

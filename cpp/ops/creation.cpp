@@ -397,9 +397,10 @@ void rebase_(const char* op, Tensor& t, const Tensor& result) {
     copy_slices_(op, t, result);
     return;
   }
-  if (t.impl()->shares_storage() && is_dense(t)) {
-    // its views must see the change, as torch's: the values go into t's storage, and t takes
-    // result's history, which its views take up when next used
+  if (t.impl()->shares_storage() && (is_dense(t) || !t.impl()->has_live_views())) {
+    // its views (or the tensors it aliases) must see the change, as torch's: the values go into
+    // t's storage, and t takes result's history, which its views take up when next used (a view
+    // takes its history through a dense base only: a non-dense t with views of its own is below)
     {
       NoGradGuard no_grad;
       write_result_(op, t, result);
@@ -415,7 +416,26 @@ void rebase_(const char* op, Tensor& t, const Tensor& result) {
   // the values their backward needs
   const std::shared_ptr<Node> old = t.grad_fn();
   // (a result that views the op's own temporary is no view: t does not become one)
-  adopt_(t, own_result(result));  // the saved copies of the old value keep the old counter
+  const Tensor r = own_result(result);
+  const bool same_layout =
+      t.numel() == 0 || !t.storage() || !r.storage() ||
+      (r.strides() == t.strides() && r.offset() == t.offset() && r.storage()->nbytes == t.storage()->nbytes);
+  Tensor kept_layout;  // t's layout when r's differs: a copy of t's storage with r over t's elements
+  if (!same_layout) {
+    NoGradGuard no_grad;
+    const int64_t slots = static_cast<int64_t>(t.storage()->nbytes / dtype_size(t.dtype()));
+    const auto storage = allocate_storage(t.storage()->nbytes, t.device());
+    Tensor to_all = Tensor::view_of(storage, {slots}, {1}, 0, t.dtype());
+    copy_elements(to_all, Tensor::view_of(t.storage(), {slots}, {1}, 0, t.dtype()));
+    kept_layout = Tensor::view_of(storage, t.shape(), t.strides(), t.offset(), t.dtype());
+    copy_elements(kept_layout, r);
+  }
+  adopt_(t, r);                 // the saved copies of the old value keep the old counter
+  if (kept_layout.defined()) {  // t keeps its strides (and what as_strided reads), as torch's in-place ops
+    t.impl()->storage = kept_layout.impl()->storage;
+    t.impl()->strides = kept_layout.strides();
+    t.impl()->offset = kept_layout.offset();
+  }
   keep_retained(t, old);
 }
 

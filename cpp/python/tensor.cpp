@@ -1000,7 +1000,10 @@ void bind_tensor(py::module_& m) {
              while (v.dim() > view.dim() && v.shape()[0] == 1) v = squeeze(v, 0);
              if (v.dtype() != view.dtype()) v = md::to_dtype(v, view.dtype());
              Tensor self = t;
-             if (inplace_in_graph(self, requires_grad_now(v), "__setitem__")) return setitem_in_graph(self, key, v);
+             if (inplace_in_graph(self, requires_grad_now(v), "__setitem__")) {
+               view = Tensor();  // (a live view of self would make it keep no layout of its own)
+               return setitem_in_graph(self, key, v);
+             }
              py::gil_scoped_release release;
              write_result_("__setitem__", view, expand(v, view.shape()));
            })

@@ -922,6 +922,7 @@ def _advanced_write(self: Tensor, key: tuple, value, native_set, native_get) -> 
         out = F.where(written, value, region)
         if isinstance(value, Tensor) and value.requires_grad:
             out = out + _overwritten_writes(offsets.reshape(-1), source, every, value, view.shape, self.device)
+        del view, region  # (a live view of self would make a non-dense self keep no layout of its own)
         native_set(self, basic, out)
 
 
