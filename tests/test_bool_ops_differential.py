@@ -192,7 +192,6 @@ def test_bool_ops_without_torch():
         pytest.param(
             "md.tensor([True, False]) ** True",
             "bool",
-            marks=pytest.mark.xfail(strict=True, reason="cpp (native pow): bool ** bool number gives float32"),
         ),
     ],
 )

@@ -308,6 +308,8 @@ py::object binop(const Tensor& a, const py::object& b, Binary tt, Scalar ts, con
                                                        std::string(py::str(b.attr("dtype").attr("kind"))) == "b");
     if (flag && (std::string(name) == "add" || std::string(name) == "mul"))
       return py::cast(tt(a, full({}, b.cast<double>(), DType::Bool, a.device())));
+    if (flag && std::string(name) == "pow")  // m ** True is m, m ** False all true, as torch's
+      return py::cast(b.cast<bool>() ? clone(a) : full(a.shape(), 1.0, DType::Bool, a.device()));
     if (is_scalar(b) && !flag && int_scalar_of(b)) return binop(to_dtype(a, DType::Int64), b, tt, ts, name);
   }
   if (is_scalar(b)) {
@@ -426,7 +428,7 @@ py::object inplace_binop(const py::object& self, const py::object& b, Binary tt,
     // int64 op= int stays int64, as in torch (+, - and * have int64 kernels); a float operand, or
     // true division, cannot be written back into integers
     const bool integral =
-        (py::isinstance<py::int_>(b) && !py::isinstance<py::bool_>(b)) ||
+        py::isinstance<py::int_>(b) ||  // (a Python bool too: True counts as 1, as torch's)
         (py::isinstance<Tensor>(b) &&
          (b.cast<Tensor>().dtype() == DType::Int64 || b.cast<Tensor>().dtype() == DType::Bool)) ||
         (is_scalar(b) && py::hasattr(b, "dtype") && std::string(py::str(b.attr("dtype").attr("kind"))) == "i");
