@@ -1,4 +1,5 @@
 // CPU memory kernels: allocation, strided copies, fills, casts and index range checks.
+#include <cstdint>
 #include <cstring>
 
 #include "core/allocator.h"
@@ -140,8 +141,10 @@ void cast(void* dst, DType dt, const void* src, DType st, int64_t n) {
   using F = DType;
   // bool is one byte, 0 or 1; a number becomes true where it is nonzero (NaN included), as torch's
   const auto is = [&](DType a, DType b) { return st == a && dt == b; };
-  if (is(F::Float32, F::Int64)) {
-    convert<int64_t, float>(dst, src, n, [](float v) { return static_cast<int64_t>(v); });
+  if (is(F::Float32, F::Int64)) {  // NaN, inf and out-of-range values give INT64_MIN (as torch's CPU)
+    convert<int64_t, float>(dst, src, n, [](float v) {
+      return v == v && v < 0x1p63f && v >= -0x1p63f ? static_cast<int64_t>(v) : INT64_MIN;
+    });
   } else if (is(F::Int64, F::Float32)) {
     convert<float, int64_t>(dst, src, n, [](int64_t v) { return static_cast<float>(v); });
   } else if (is(F::Float32, F::BFloat16)) {

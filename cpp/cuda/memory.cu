@@ -51,7 +51,11 @@ __device__ __forceinline__ uint16_t f32_to_bf16(float f) {  // round to nearest 
 }
 
 __global__ void cast_f32_i64_kernel(int64_t* d, const float* s, int64_t n) {
-  MD_GRID_STRIDE(i, n) d[i] = static_cast<int64_t>(s[i]);
+  // NaN, inf and out-of-range values give INT64_MIN, as the CPU kernel (and torch's CPU)
+  MD_GRID_STRIDE(i, n) {
+    const float v = s[i];
+    d[i] = v == v && v < 0x1p63f && v >= -0x1p63f ? static_cast<int64_t>(v) : INT64_MIN;
+  }
 }
 __global__ void cast_i64_f32_kernel(float* d, const int64_t* s, int64_t n) {
   MD_GRID_STRIDE(i, n) d[i] = static_cast<float>(s[i]);

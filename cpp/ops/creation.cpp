@@ -443,6 +443,9 @@ void fill_(Tensor& t, double value) {
   check_inplace("fill_", t);
   if (t.numel() == 0) return;
   if (through_contiguous("fill_", t, [&](Tensor& c) { fill_(c, value); })) return;
+  MD_CHECK(t.dtype() != DType::Int64 || (value == value && value < 0x1p63 && value >= -0x1p63), ValueError,
+           "fill_: the value ", value, " does not fit an int64 tensor (shape ", t.shape(), ")");
+  if (t.dtype() == DType::Bool) value = value != 0.0 ? 1.0 : 0.0;  // (NaN too: true)
   mark_changed(t);
   if (t.dtype() == DType::Int64)
     MD_DISPATCH(t.device(), fill_i64, t.i64(), static_cast<int64_t>(value), t.numel());

@@ -23,10 +23,11 @@ OuterInner split_at(const Shape& s, int64_t dim) {
   return r;
 }
 
-// An operand of where/cumsum/cumprod as float32 (int64 and bool convert).
+// An operand of where/cumsum/cumprod as float32 (int64, bool and, as a condition, bfloat16 convert).
 Tensor float_operand(const char* op, const Tensor& t, const char* what) {
   MD_CHECK(t.defined(), TypeError, op, ": ", what, " is None");
-  if (t.dtype() == DType::Int64 || t.dtype() == DType::Bool) return to_dtype(t.detach(), DType::Float32);
+  if (t.dtype() == DType::Int64 || t.dtype() == DType::Bool || (is_bf16(t) && std::string(what) == "condition"))
+    return to_dtype(t.detach(), DType::Float32);
   check_float(op, t, what);
   return t;
 }

@@ -594,7 +594,7 @@ Tensor cat(const std::vector<Tensor>& ts, int64_t dim) {
     DType to = ts[0].defined() ? ts[0].dtype() : DType::Float32;
     bool mixed = false;
     for (const Tensor& t : ts) {
-      if (!t.defined()) continue;
+      if (!t.defined()) continue;  // (refused below)
       mixed = mixed || t.dtype() != to;
       if (rank(t.dtype()) > rank(to)) to = t.dtype();
     }

@@ -162,8 +162,8 @@ Tensor index_array(const py::handle& it, const Tensor& t) {
   if (py::isinstance<Tensor>(it)) {
     Tensor idx = it.cast<Tensor>();
     if (idx.dtype() != DType::Int64)
-      throw IndexError(str("tensor indexing: index tensors must be int64, got ", dtype_name(idx.dtype()),
-                           " (comparisons give float32 masks here, not bool ones: select with md.where instead)"));
+      throw IndexError(
+          str("tensor indexing: index tensors must be int64 (or a bool mask), got ", dtype_name(idx.dtype())));
     return idx;
   }
   py::array arr = py::array::ensure(it);
@@ -866,8 +866,8 @@ void bind_tensor(py::module_& m) {
             }
             const Tensor t = self.cast<Tensor>();
             Tensor g = gradient.is_none() ? Tensor() : as_tensor_like(gradient, t, "backward");
-            if (g.defined() && g.dtype() != t.dtype() && t.dtype() == DType::Float32)
-              g = md::to_dtype(g.detach(), t.dtype());  // an int64 or bf16 gradient is cast, as torch's
+            if (g.defined() && g.dtype() != t.dtype() && (t.dtype() == DType::Float32 || t.dtype() == DType::BFloat16))
+              g = md::to_dtype(g.detach(), t.dtype());  // a gradient of another dtype is cast, as torch's
             py::gil_scoped_release release;
             t.backward(g, retain_graph);
           },

@@ -658,6 +658,41 @@ def _bool_lists_as_masks(key):
     return key
 
 
+_FLOAT_LIMITS = {"float32": float(np.finfo(np.float32).max), "bfloat16": 3.3895313892515355e38}
+_INT64_RANGE = (-(2**63), 2**63)
+
+
+def _check_scalar_fits(op: str, value, dtype: str, unsigned: bool = False) -> None:
+    """Raises ValueError, as torch refuses them, for a number that ``dtype`` cannot hold: NaN, an
+    infinity or a float outside int64's range for int64, a finite float past the largest float32 /
+    bfloat16 for those (torch's ``t[k] = 1e39`` makes bfloat16 inf: ``op`` "__setitem__" does too),
+    and an integer outside int64's range for any dtype (``unsigned``: torch's fill ops take
+    [2**63, 2**64) too, except for int64). A NumPy array value is checked elementwise for int64."""
+    if isinstance(value, np.ndarray):
+        if dtype == "int64" and value.dtype.kind == "f" and value.size:
+            bad = ~np.isfinite(value) | (value < -(2.0**63)) | (value >= 2.0**63)
+            if bad.any():
+                raise ValueError(f"{op}: the value {value[bad].flat[0]} cannot be converted to int64 without overflow")
+        return
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)):
+        return
+    if isinstance(value, (int, np.integer)):
+        low, high = _INT64_RANGE
+        high = 2**64 if unsigned and dtype != "int64" else high
+        if not low <= int(value) < high:
+            raise ValueError(f"{op}: the integer {value} does not fit in int64 (tensor of dtype {dtype})")
+        return
+    value = float(value)
+    if dtype == "int64":
+        fits = np.isfinite(value) and -(2.0**63) <= value < 2.0**63
+    elif dtype in _FLOAT_LIMITS and not (op == "__setitem__" and dtype == "bfloat16"):
+        fits = not np.isfinite(value) or abs(value) <= _FLOAT_LIMITS[dtype]
+    else:  # bool takes any number (nonzero is True)
+        fits = True
+    if not fits:
+        raise ValueError(f"{op}: the value {value} cannot be converted to {dtype} without overflow")
+
+
 class _BoolKey(tuple):
     """A key that held True or False: the key with None in its place (see _torch_key)."""
 
@@ -873,6 +908,19 @@ def _advanced_write(self: Tensor, key: tuple, value, native_set, native_get) -> 
     graph = _core.is_grad_enabled() and (self.requires_grad or (isinstance(value, Tensor) and value.requires_grad))
     with no_grad():
         view, advanced, basic = _split_key(key, self, native_get)
+        cast = isinstance(value, Tensor) and value.dtype != self.dtype
+        if cast:  # torch casts only where its index_put_ becomes a masked_fill_ (one bool mask, one value)
+            if len(advanced) != 1 or advanced[0].index.dtype != bool or value.numel() != 1:
+                raise TypeError(
+                    f"__setitem__: a value of dtype {value.dtype} (shape {tuple(value.shape)}) written through index "
+                    f"tensors or lists must have the tensor's dtype {self.dtype} (shape {tuple(self.shape)}), as "
+                    f"torch's index_put_ requires; cast it with .to({self.dtype!r})"
+                )
+            _check_scalar_fits("__setitem__", value.detach().reshape(()).item(), self.dtype)
+    if cast:  # first, as torch's masked_fill_: value's gradient is then summed in self's dtype too
+        with enable_grad() if graph else no_grad():
+            value = value.to(self.dtype)
+    with no_grad():
         # the flat offset of each element self[key] reads, in its order (NumPy's rules are torch's here)
         numpy_key, dim = [], 0
         for a in advanced:
@@ -967,12 +1015,13 @@ def _overwritten_writes(flat: np.ndarray, source, every, value: Tensor, shape, d
         return 0.0
     if source is None:  # a scalar value written count times at a position: count - 1 extra gradients
         extra = _core.tensor(np.maximum(counts - 1, 0).reshape(shape).astype(np.float32), device=device)
-        return (value - value.detach()) * extra
+        return ((value - value.detach()) * extra).to(value.dtype)
     losers = np.setdiff1d(np.arange(flat.size), source.reshape(-1)[flat])
     lost = every[_core.tensor(losers, device=device)]
     zero = lost - lost.detach()
     positions = _core.tensor(flat[losers], device=device)
-    return _core.zeros(int(np.prod(shape)), device=device).index_add(0, positions, zero).reshape(shape)
+    zeros = _core.zeros(int(np.prod(shape)), dtype=value.dtype, device=device)
+    return zeros.index_add(0, positions, zero).reshape(shape)
 
 
 def _install_mask_indexing() -> None:
@@ -1004,6 +1053,7 @@ def _install_mask_indexing() -> None:
         return _advanced_read(self, [_Advanced(0, 0, mask)], native_get)._own_result()
 
     def __setitem__(self, key, value) -> None:
+        _check_scalar_fits("__setitem__", value, self.dtype)
         key = _torch_key(key)
         if isinstance(key, _BoolKey):  # x[False] = v selects nothing; x[True] = v writes through None
             if key.falses:

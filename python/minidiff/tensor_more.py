@@ -133,6 +133,8 @@ def _mask(t: Tensor) -> Tensor:
 def add(input, other, *, alpha=1) -> Tensor:
     """``input + alpha * other``, as torch's (either operand may be a number)."""
     _check_operands("add", input, other)
+    if alpha != 1 and builtins.all(isinstance(v, Tensor) and v.dtype == "bool" for v in (input, other)):
+        return input | other if alpha else input.clone()  # bools: alpha counts as a truth value, as torch's
     return input + (other * alpha if alpha != 1 else other)
 
 
@@ -1498,7 +1500,15 @@ def index_put(input, indices, values, accumulate: bool = False) -> Tensor:
     v = _tensor("index_put", values, "values")
     arrays = _index_arrays("index_put", x, indices)
     if v.dtype != x.dtype:
-        raise TypeError(f"index_put: values ({v.dtype}) must have the dtype of input ({x.dtype})")
+        # torch writes one value through one bool mask as masked_fill_, which casts it
+        one_mask = len(indices) == 1 and indices[0].dtype != "int64" and v.numel() == 1 and not accumulate
+        if not one_mask:
+            raise TypeError(
+                f"index_put: values ({v.dtype}, shape {tuple(v.shape)}) must have the dtype of input ({x.dtype}, "
+                f"shape {tuple(x.shape)})"
+            )
+        _tm._check_scalar_fits("index_put", v.detach().reshape(()).item(), x.dtype)
+        v = v.to(x.dtype)
     try:
         arrays = np.broadcast_arrays(*arrays)
     except ValueError:
@@ -1665,6 +1675,9 @@ def _masked_fill_into(self: Tensor, mask, value) -> Tensor:
             f"masked_fill_: the mask of shape {tuple(mask.shape)} does not broadcast to the tensor's shape "
             f"{tuple(self.shape)}"
         )
+    if not isinstance(value, Tensor) or value.ndim == 0:  # (masked_fill refuses the other tensors)
+        number = value.detach().item() if isinstance(value, Tensor) else value
+        _tm._check_scalar_fits("masked_fill_", number, self.dtype, True)
     return _to.masked_fill(self, mask, value)
 
 

@@ -505,6 +505,8 @@ def isfinite(input: Tensor) -> Tensor:
 
 
 def isinf(input: Tensor) -> Tensor:
+    if input.dtype in ("int64", "bool"):
+        return _core.zeros(input.shape, dtype="bool", device=input.device)
     return input.abs() == math.inf
 
 

@@ -30,7 +30,7 @@ from . import _core
 from . import functional as F
 from ._core import Tensor
 from .autograd import no_grad
-from .tensor_math import nonzero
+from .tensor_math import _check_scalar_fits, nonzero
 from .tensor_more import _in_place
 from .tensor_ops import _dim_list, _result_dtype, prod
 
@@ -316,6 +316,7 @@ def scatter(input: Tensor, dim: int, index: Tensor, src=None, *, value=None, red
             raise ValueError(f"{op}: reduce must be 'add' or 'multiply', got {reduce!r}")
         x = _tensor(op, "self", input)
         if src is None:
+            _check_scalar_fits(op, value, x.dtype, True)
             src = _core.full(tuple(index.shape), value, dtype=x.dtype, device=x.device)
         if reduce == "add":
             return scatter_add(x, dim, index, src)
@@ -326,7 +327,7 @@ def scatter(input: Tensor, dim: int, index: Tensor, src=None, *, value=None, red
     written, source = _last_writer(lin, x.numel())
     mask = _core.tensor(written.reshape(x.shape), device=x.device)
     if src_flat is None:
-        return F.where(mask, _fill_value(value, x), x)
+        return F.where(mask, _fill_value(op, value, x), x)
     out = F.where(mask, src_flat.reshape(-1).index_select(0, _device_index(source, x)).reshape(*x.shape), x)
     return _with_overwritten_grad(out.reshape(-1, 1), src_flat, lin, source).reshape(*x.shape)
 
@@ -369,10 +370,12 @@ def _index_setup(op: str, input, dim, index, source=None, negative: bool = False
 def index_add(input: Tensor, dim: int, index: Tensor, source: Tensor, *, alpha=1) -> Tensor:
     """``out.select(dim, index[i]) += alpha * source.select(dim, i)``, repeats accumulating."""
     rows, idx, src_rows, back = _index_setup("index_add", input, dim, index, _tensor("index_add", "source", source))
-    if not len(idx):
+    if rows.dtype in ("int64", "bool"):  # torch casts alpha to self's dtype: 2.5 adds twice, any nonzero once
+        alpha = builtins.int(alpha) if rows.dtype == "int64" else builtins.bool(alpha)
+    if not len(idx) or alpha is False:
         return input.clone()
     added = _reduce_rows(src_rows, idx, rows.shape[0], "sum")
-    return back(rows + (added * alpha if alpha != 1 else added))
+    return back(rows + (added * alpha if alpha is not True and alpha != 1 else added))
 
 
 def index_copy(input: Tensor, dim: int, index: Tensor, source: Tensor) -> Tensor:
@@ -395,12 +398,14 @@ def index_fill(input: Tensor, dim: int, index: Tensor, value) -> Tensor:
     rows, idx, _, back = _index_setup("index_fill", input, dim, index, negative=True)
     written = np.zeros((rows.shape[0], 1), np.float32)
     written[idx] = 1.0
-    return back(F.where(_core.tensor(written, device=rows.device), _fill_value(value, rows), rows))
+    return back(F.where(_core.tensor(written, device=rows.device), _fill_value("index_fill", value, rows), rows))
 
 
-def _fill_value(value, x: Tensor):
+def _fill_value(op: str, value, x: Tensor):
     """A fill value for x: in x's dtype where that is int64 or bool (the native where would read a
-    number as float32 there), as torch casts it; a float number (or 0-d tensor) as it is."""
+    number as float32 there), as torch casts it; a float number (or 0-d tensor) as it is. A number
+    x's dtype cannot hold (NaN into int64) raises, as torch's."""
+    _check_scalar_fits(op, value.detach().reshape(()).item() if isinstance(value, Tensor) else value, x.dtype, True)
     if x.dtype not in ("int64", "bool"):
         return value
     if isinstance(value, Tensor):
@@ -418,8 +423,12 @@ def index_reduce(input: Tensor, dim: int, index: Tensor, source: Tensor, reduce:
     if reduce not in _INDEX_REDUCES:
         raise ValueError(f"{op}: reduce must be one of {', '.join(_INDEX_REDUCES)}, got {reduce!r}")
     rows, idx, src_rows, back = _index_setup(op, input, dim, index, _tensor(op, "source", source))
-    if rows.dtype == "bool":
-        raise TypeError(f"{op}: not supported for bool tensors (self of shape {list(input.shape)}), as in torch")
+    # torch's CPU kernel has bool prod/amax/amin with include_self, for self of two or more dims only
+    if rows.dtype == "bool" and (reduce == "mean" or not include_self or input.ndim < 2):
+        raise TypeError(
+            f"{op}: reduce={reduce!r} with include_self={include_self} is not supported for bool tensors of "
+            f"{input.ndim} dims (self of shape {list(input.shape)}), as in torch"
+        )
     return back(_reduce_with_self(rows, src_rows, idx, reduce, include_self))
 
 
@@ -930,7 +939,8 @@ def _random_(self: Tensor, *args, generator=None, **kwargs) -> Tensor:
     low = int(bounds[0]) if bounds else 0
     high = bounds[1] if len(bounds) > 1 else None
     if high is None:
-        high = 2**63 - 1 if self.dtype == "int64" else 2**24 + 1
+        # torch's defaults: the dtype's whole integers (float32: the 2^24 + 1 it holds exactly)
+        high = {"int64": 2**63 - 1, "bool": 2, "bfloat16": 2**8 + 1}.get(self.dtype, 2**24 + 1)
     high = int(high)
     if low >= high:
         raise ValueError(f"random_: expects 'from' to be less than 'to', but got from={low} >= to={high}")
