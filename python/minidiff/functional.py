@@ -11,6 +11,7 @@ backward functions.
 from __future__ import annotations
 
 import builtins
+import functools
 import math
 import sys
 import warnings
@@ -208,6 +209,22 @@ def _float32(t):
     bfloat16 input in float32 and round the result to bfloat16 once, as torch's reduced-precision
     kernels do (each step rounding to bfloat16 would lose the precision those steps need)."""
     return t.float() if isinstance(t, Tensor) and t.dtype == "bfloat16" else t
+
+
+def _bfloat16_once(fn):
+    """fn, a composed op of many steps, with bfloat16 tensor arguments computed in float32 and its
+    tensor result rounded to bfloat16 once (see _float32); float32 input takes fn's own path, and
+    so does an in-place call (``inplace=True``)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        values = [*args, *kwargs.values()]
+        if kwargs.get("inplace") or not any(isinstance(v, Tensor) and v.dtype == "bfloat16" for v in values):
+            return fn(*args, **kwargs)
+        out = fn(*map(_float32, args), **{k: _float32(v) for k, v in kwargs.items()})
+        return out.to("bfloat16") if isinstance(out, Tensor) and out.dtype == "float32" else out
+
+    return wrapper
 
 
 def _same_float_dtype(op: str, input, **tensors) -> None:  # noqa: A002
@@ -688,6 +705,8 @@ def log_softmax(input, dim=None, _stacklevel: int = 3, dtype=None):  # noqa: A00
     if dim is None:
         dim = _softmax_dim("log_softmax", input.ndim, _stacklevel)
     dim = _dim("log_softmax", dim, input.ndim)
+    if input.dtype == "bfloat16":  # in float32, rounded once (see _float32)
+        return log_softmax(input.float(), dim).to("bfloat16")
     if input.ndim == 0:
         return input - input  # one class: log(1) = 0, kept in the graph
     if input.shape[dim] == 0:
@@ -707,6 +726,7 @@ def _log1p(t: Tensor) -> Tensor:
     return where(rounded_away, t, log(u) * t / where(rounded_away, 1.0, u - 1.0))
 
 
+@_bfloat16_once
 def softplus(input, beta: float = 1.0, threshold: float = 20.0):  # noqa: A002
     """``log(1 + exp(beta * x)) / beta``, and ``x`` itself where ``beta * x > threshold``, as torch's;
     accurate for very negative x too (about exp(beta * x), not 0). The gradient is
@@ -748,12 +768,14 @@ def leaky_relu(input, negative_slope: float = 0.01, inplace: bool = False):  # n
     return _maybe_in_place("leaky_relu", input, inplace, lambda: where(input > 0, input, input * negative_slope))
 
 
+@_bfloat16_once
 def mish(input, inplace: bool = False):  # noqa: A002
     """``x * tanh(softplus(x))`` (Misra 2019). ``inplace=True`` writes the result into ``input``."""
     _check_input("mish", input)
     return _maybe_in_place("mish", input, inplace, lambda: input * tanh(softplus(input)))
 
 
+@_bfloat16_once
 def normalize(input, p: float = 2.0, dim=1, eps: float = 1e-12, out=None):  # noqa: A002
     """``input / max(norm_p(input, dim), eps)``, as torch's, for any p: a positive one (the
     Euclidean p = 2 being the default), ``inf`` / ``-inf`` (the largest / smallest magnitude) and

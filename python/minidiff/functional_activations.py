@@ -27,6 +27,7 @@ from ._core import rand as _rand
 from .autograd import no_grad as _no_grad
 from .functional import (
     _REDUCTIONS,
+    _bfloat16_once,
     _bool_as_float,
     _check_input,
     _check_tensor,
@@ -153,6 +154,7 @@ def _check_float(op: str, name: str, value) -> float:
 # ---- activations
 
 
+@_bfloat16_once
 def elu(input, alpha: float = 1.0, inplace: bool = False):  # noqa: A002 (torch's argument name)
     """``x`` where x > 0, else ``alpha * (exp(x) - 1)`` (accurate near 0), as torch's; the gradient
     at 0 is ``alpha``, as torch's backward gives."""
