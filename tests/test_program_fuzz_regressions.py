@@ -803,3 +803,13 @@ def test_an_in_place_change_in_the_graph_of_a_strided_alias_reaches_its_base(how
         (alias * lib.tensor(np.array([[1.0], [2.0]], np.float32))).sum().backward()
         outs.append((base.numpy().tolist(), w.grad.numpy().tolist()))
     assert outs[0] == outs[1]
+
+
+def test_roll_by_a_whole_turn_is_contiguous():
+    # seed 99 #124: roll of a transposed tensor by its whole size kept the transposed strides (a clone), so
+    # view() refused what torch's contiguous result allows
+    outs = []
+    for lib in (md, torch):
+        v = lib.roll(lib.tensor(np.arange(6, dtype=np.float32).reshape(2, 3)).permute(1, 0), -3, -2)
+        outs.append((v.stride(), v.view(2, 3).tolist()))
+    assert outs[0] == outs[1]

@@ -26,6 +26,7 @@ from . import functional as F
 from ._core import Tensor
 from .autograd import enable_grad, no_grad
 from .tensor_ops import _dim_list, _dims, _result_dtype
+from .tensor_ops import contiguous_format as _contiguous_format
 
 SortResult = namedtuple("sort", ["values", "indices"])
 TopkResult = namedtuple("topk", ["values", "indices"])
@@ -338,7 +339,9 @@ def roll(input: Tensor, shifts, dims=None) -> Tensor:
         s = s % n if n else 0
         if s:
             rolled = F.cat([rolled.narrow(d, n - s, s), rolled.narrow(d, 0, n - s)], d)
-    return x.clone() if rolled is x else rolled  # a new tensor, as torch's, even for a whole turn
+    if rolled is x:  # a new contiguous tensor, as torch's, even for a whole turn
+        return x.clone(memory_format=_contiguous_format)
+    return rolled
 
 
 def _triangle(op: str, input: Tensor, diagonal: int, lower: bool) -> Tensor:
