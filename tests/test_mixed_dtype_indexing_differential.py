@@ -385,7 +385,6 @@ def test_bfloat16_fill_in_graph(op):
     assert y.dtype == "bfloat16"
 
 
-@pytest.mark.xfail(strict=True, reason="C++ core (Tensor.fill_ binding takes a double): a 0-d value loses its gradient")
 def test_fill_with_a_tensor_value_gives_it_the_gradient():
     v = md.tensor(np.float32(2.0)).requires_grad_(True)
     y = md.ones(3) * 1

@@ -910,6 +910,19 @@ void bind_tensor(py::module_& m) {
           RG())
       .def(
           "fill_",
+          [](Tensor& t, const Tensor& v) {  // a 0-d tensor: its value, and its gradient inside the graph
+            MD_CHECK(v.dim() == 0, ValueError, "fill_: only a 0-dimensional value tensor is supported, got shape ",
+                     v.shape());
+            const Tensor cast = v.dtype() == t.dtype() ? v : to_dtype(v, t.dtype());
+            if (inplace_in_graph(t, requires_grad_now(v), "fill_"))
+              rebase_("fill_", t, overwriting(t, clone(expand(cast, t.shape()))));
+            else if (t.numel())
+              copy_(t, expand(cast.detach(), t.shape()));
+            return t;
+          },
+          RG())
+      .def(
+          "fill_",
           [](Tensor& t, double v) {
             fill_value_(t, v, "fill_");
             return t;

@@ -1257,6 +1257,9 @@ class Tensor:
         """
         In place: exponential samples of rate ``lambd`` (> 0).
         """
+    @typing.overload
+    def fill_(self, arg0: Tensor) -> Tensor: ...
+    @typing.overload
     def fill_(self, arg0: typing.SupportsFloat | typing.SupportsIndex) -> Tensor: ...
     def fix_(self, *args, **kwargs):
         """
