@@ -4,6 +4,7 @@ against NumPy without it."""
 
 import numpy as np
 import pytest
+from dtype_ref import described
 
 import minidiff as md
 
@@ -17,17 +18,6 @@ def _env(lib):
     return dict(
         L=lib, np=np, x=lib.tensor(X.copy()), m=lib.tensor(M.copy()), m2=lib.tensor(M2.copy()), i=lib.tensor(I.copy())
     )
-
-
-def _desc(r):
-    """A comparable description: (dtype, values) for tensors, recursively for tuples."""
-    if isinstance(r, tuple):
-        return tuple(_desc(v) for v in r)
-    if isinstance(r, md.Tensor):
-        return (r.dtype, r.detach().numpy().tolist())
-    if type(r).__module__.startswith("torch"):
-        return (str(r.dtype).removeprefix("torch."), r.detach().numpy().tolist())
-    return (type(r).__name__, r)
 
 
 # expressions whose result (dtype and values) must be torch's
@@ -61,7 +51,7 @@ EXPRESSIONS = [
 def test_bool_results_match_torch(expr):
     torch = pytest.importorskip("torch")
     want, got = eval(expr, _env(torch)), eval(expr, _env(md))  # noqa: S307 (the test's own expressions)
-    assert repr(_desc(got)).replace("nan", "N") == repr(_desc(want)).replace("nan", "N"), expr
+    assert described(got) == described(want), expr
 
 
 # statements that change x, m or i in place
@@ -81,7 +71,7 @@ def test_bool_in_place_matches_torch(stmt):
     for lib in (torch, md):
         env = _env(lib)
         exec(stmt, env)  # noqa: S102
-        results.append(repr([_desc(env[k]) for k in ("x", "m", "i")]).replace("nan", "N"))
+        results.append(described([env[k] for k in ("x", "m", "i")]))
     assert results[1] == results[0], stmt
 
 

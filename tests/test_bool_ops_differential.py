@@ -4,6 +4,7 @@ no bool kernel. Checked against torch where it is installed and against NumPy wi
 
 import numpy as np
 import pytest
+from dtype_ref import described
 
 import minidiff as md
 
@@ -28,17 +29,6 @@ def _env(lib):
         j=lib.tensor(J.copy()),
         bool=lib.bool,
     )
-
-
-def _desc(r):
-    """A comparable description: (dtype, shape, values) for tensors, recursively for tuples."""
-    if isinstance(r, (tuple, list)):
-        return tuple(_desc(v) for v in r)
-    if isinstance(r, md.Tensor):
-        return (r.dtype, tuple(r.shape), r.detach().numpy().tolist())
-    if type(r).__module__.startswith("torch"):
-        return (str(r.dtype).removeprefix("torch."), tuple(r.shape), r.detach().numpy().tolist())
-    return (type(r).__name__, r)
 
 
 # expressions whose result (dtype, shape and values) must be torch's; each gave another dtype, or
@@ -82,7 +72,7 @@ EXPRESSIONS = [
 def test_bool_results_match_torch(expr):
     torch = pytest.importorskip("torch")
     want, got = eval(expr, _env(torch)), eval(expr, _env(md))  # noqa: S307 (the test's own expressions)
-    assert repr(_desc(got)).replace("nan", "N") == repr(_desc(want)).replace("nan", "N"), expr
+    assert described(got) == described(want), expr
 
 
 # where torch has no bool kernel (or refuses the mix), minidiff raises a TypeError naming the op
@@ -134,7 +124,7 @@ def test_bool_in_place_matches_torch(stmt):
     for lib in (torch, md):
         env = _env(lib)
         exec(stmt, env)  # noqa: S102
-        results.append(repr([_desc(env[k]) for k in ("b", "m", "i", "j")]))
+        results.append(described([env[k] for k in ("b", "m", "i", "j")]))
     assert results[1] == results[0], stmt
 
 

@@ -9,14 +9,14 @@
 
 namespace md::cpu {
 
-void where_forward(void* out, const float* cond, const void* a, const void* b, int64_t n, size_t elem_size) {
+void where_forward(void* out, const uint8_t* cond, const void* a, const void* b, int64_t n, size_t elem_size) {
   by_elem_size(elem_size, "where", [&](auto tag) {
     using T = decltype(tag);
     T* y = static_cast<T*>(out);
     const T* x0 = static_cast<const T*>(a);
     const T* x1 = static_cast<const T*>(b);
 #pragma omp parallel for simd if (worth_parallel(n))
-    for (int64_t i = 0; i < n; ++i) y[i] = cond[i] != 0.0f ? x0[i] : x1[i];
+    for (int64_t i = 0; i < n; ++i) y[i] = cond[i] ? x0[i] : x1[i];
   });
 }
 

@@ -13,8 +13,8 @@ namespace {
 // ---- kernels
 
 template <typename T>
-__global__ void where_kernel(T* out, const float* cond, const T* a, const T* b, int64_t n) {
-  MD_GRID_STRIDE(i, n) out[i] = cond[i] != 0.0f ? a[i] : b[i];
+__global__ void where_kernel(T* out, const uint8_t* cond, const T* a, const T* b, int64_t n) {
+  MD_GRID_STRIDE(i, n) out[i] = cond[i] ? a[i] : b[i];
 }
 
 // t runs over (O, Ri, I)
@@ -94,7 +94,7 @@ __global__ void cumprod_backward_kernel(float* dinp, double* s_all, const float*
 
 // ---- launchers
 
-void where_forward(void* out, const float* cond, const void* a, const void* b, int64_t n, size_t elem_size) {
+void where_forward(void* out, const uint8_t* cond, const void* a, const void* b, int64_t n, size_t elem_size) {
   if (n <= 0) return;
   by_elem_size(elem_size, "where", [&](auto tag) {
     using T = decltype(tag);

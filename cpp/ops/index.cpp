@@ -23,11 +23,10 @@ OuterInner split_at(const Shape& s, int64_t dim) {
   return r;
 }
 
-// An operand of where/cumsum/cumprod as float32 (int64, bool and, as a condition, bfloat16 convert).
+// An operand of where/cumsum/cumprod as float32 (int64 and bool convert).
 Tensor float_operand(const char* op, const Tensor& t, const char* what) {
   MD_CHECK(t.defined(), TypeError, op, ": ", what, " is None");
-  if (t.dtype() == DType::Int64 || t.dtype() == DType::Bool || (is_bf16(t) && std::string(what) == "condition"))
-    return to_dtype(t.detach(), DType::Float32);
+  if (t.dtype() == DType::Int64 || t.dtype() == DType::Bool) return to_dtype(t.detach(), DType::Float32);
   check_float(op, t, what);
   return t;
 }
@@ -51,12 +50,14 @@ void check_index_range(const char* op, const Tensor& idx, int64_t lowest, int64_
 // float32's) and comes back as bfloat16: both casts are differentiable.
 bool via_float32(const Tensor& t) { return t.dtype() == DType::BFloat16 && t.requires_grad() && grad_enabled(); }
 
-// Elementwise selection of same-shape contiguous tensors of one dtype, no autograd.
+// Elementwise selection of same-shape contiguous tensors of one dtype by a bool mask, no autograd.
 Tensor where_raw(const Tensor& cond, const Tensor& a, const Tensor& b) {
+  MD_CHECK(cond.dtype() == DType::Bool, TypeError, "where: the condition reached the kernel as ",
+           dtype_name(cond.dtype()), ", not bool");
   Tensor out = Tensor::empty(cond.shape(), a.dtype(), cond.device());
   if (out.numel())
-    MD_DISPATCH(cond.device(), where_forward, out.raw(), cond.f32(), a.raw(), b.raw(), out.numel(),
-                dtype_size(a.dtype()));
+    MD_DISPATCH(cond.device(), where_forward, out.raw(), static_cast<const uint8_t*>(cond.raw()), a.raw(), b.raw(),
+                out.numel(), dtype_size(a.dtype()));
   return out;
 }
 
@@ -113,7 +114,9 @@ Tensor scan(const char* op, const Tensor& t, int64_t dim, bool product) {
 
 Tensor where(const Tensor& cond, const Tensor& a_in, const Tensor& b_in) {
   MD_PROFILE("where");
-  const Tensor c_in = float_operand("where", cond, "condition");
+  // the condition as a bool mask (a number is true where nonzero, NaN included), as the kernel reads it
+  MD_CHECK(cond.defined(), TypeError, "where: condition is None");
+  const Tensor c_in = to_dtype(cond.detach(), DType::Bool);
   MD_CHECK(a_in.defined() && b_in.defined(), TypeError, "where: input and other must be tensors");
   // int64 with int64, bool with bool and bfloat16 with bfloat16 keep their dtype (a selection
   // needs no arithmetic); bool with int64 is int64, any other mix float32

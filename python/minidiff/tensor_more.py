@@ -29,6 +29,7 @@ from . import tensor_math as _tm
 from . import tensor_ops as _to
 from ._core import Tensor
 from .autograd import no_grad
+from .tensor_math import _refuse_bool
 from .tensor_ops import _broadcast_shape, _dim_list, _dims
 
 _INF = math.inf
@@ -113,13 +114,6 @@ def _refuse_mixed_bfloat16(op: str, **tensors) -> None:
     if "bfloat16" in dtypes and len(dtypes) > 1:
         listed = ", ".join(f"{name} {t.dtype}" for name, t in tensors.items())
         raise TypeError(f"{op}: expected operands of one dtype, got {listed}")
-
-
-def _refuse_bool(op: str, *tensors) -> None:
-    """A TypeError where torch has no kernel for bool tensors."""
-    for t in tensors:
-        if isinstance(t, Tensor) and t.dtype == "bool":
-            raise TypeError(f"{op}: not supported for bool tensors (shape {list(t.shape)}), as in torch; use .long()")
 
 
 def _mask(t: Tensor) -> Tensor:
