@@ -1,10 +1,8 @@
-"""bfloat16 tensors through the Python-composed ops (tensor_ops, tensor_math, tensor_more,
-tensor_scatter, compat, einsum, linalg), alone and beside float32, int64, bool and numbers: torch's
-result dtype, values within a bfloat16 rounding, gradients of torch's dtype, and a TypeError naming
-the op where torch has no bfloat16 kernel. Checked against torch where it is installed, and against
-NumPy (float64 rounded once to bfloat16) without it.
-
-Tests marked ``xfail(strict=True)`` reproduce a difference whose cause is in the native core."""
+"""bfloat16 (and, in the torch comparisons, float16) tensors through the Python-composed ops
+(tensor_ops, tensor_math, tensor_more, tensor_scatter, compat, einsum, linalg), alone and beside
+float32, int64, bool and numbers: torch's result dtype, values within a 16-bit rounding, gradients
+of torch's dtype, and a TypeError naming the op where torch has no 16-bit kernel. Checked against
+torch where it is installed, and against NumPy (float64 rounded once to bfloat16) without it."""
 
 import numpy as np
 import pytest
@@ -35,15 +33,16 @@ DATA = {
 INDEX = np.array([[1, 2, 0, 3], [0, 1, 2, 3], [3, 3, 1, 0]], np.int64)
 
 
-def _env(lib):
-    """The bfloat16 leaves (requiring grad) and the float32 / int64 / bool operands of DATA, in lib."""
-    bfloat16 = lib.bfloat16
-    env = {k: lib.tensor(a).to(bfloat16).requires_grad_() for k, a in DATA.items()}
+def _env(lib, low="bfloat16"):
+    """The 16-bit (``low``: bfloat16 or float16) leaves (requiring grad) and the float32 / int64 /
+    bool operands of DATA, in lib. DATA's bfloat16 values are float16 values too."""
+    low = getattr(lib, low)
+    env = {k: lib.tensor(a).to(low).requires_grad_() for k, a in DATA.items()}
     env.update(
         L=lib,
         F=lib.nn.functional,
         LA=lib.linalg,
-        BF=bfloat16,
+        BF=low,
         F32=lib.float32,
         f=lib.tensor(DATA["y"].copy()),
         f0=lib.tensor(np.float32(2.5)),
@@ -58,8 +57,8 @@ def _dtype(t):
     return str(t.dtype).removeprefix("torch.")
 
 
-def _run(lib, expr, grad):
-    env = _env(lib)
+def _run(lib, expr, grad, low="bfloat16"):
+    env = _env(lib, low)
     out = eval(expr, env)  # noqa: S307 (the test's own expressions)
     outs = list(out) if isinstance(out, (tuple, list)) else [out]
     loss = None
@@ -143,10 +142,11 @@ CASES = [
 ]
 
 
+@pytest.mark.parametrize("low", ["bfloat16", "float16"])
 @pytest.mark.parametrize("expr,grad", CASES, ids=[c[0] for c in CASES])
-def test_bf16_composed_ops_match_torch(expr, grad):
+def test_bf16_composed_ops_match_torch(expr, grad, low):
     torch = pytest.importorskip("torch")
-    (t_out, t_grads), (m_out, m_grads) = _run(torch, expr, grad), _run(md, expr, grad)
+    (t_out, t_grads), (m_out, m_grads) = _run(torch, expr, grad, low), _run(md, expr, grad, low)
     assert len(m_out) == len(t_out)
     for (m_dtype, m_shape, m_vals), (t_dtype, t_shape, t_vals) in zip(m_out, t_out):
         assert (m_dtype, m_shape) == (t_dtype, t_shape)
@@ -189,13 +189,14 @@ REFUSED = [
 ]
 
 
+@pytest.mark.parametrize("low", ["bfloat16", "float16"])
 @pytest.mark.parametrize("expr,op", REFUSED, ids=[c[0] for c in REFUSED])
-def test_what_torch_refuses_for_bfloat16_raises_a_type_error(expr, op):
+def test_what_torch_refuses_for_bfloat16_raises_a_type_error(expr, op, low):
     with pytest.raises(TypeError, match=op):
-        eval(expr, _env(md))  # noqa: S307
+        eval(expr, _env(md, low))  # noqa: S307
     torch = pytest.importorskip("torch")
     with pytest.raises((RuntimeError, NotImplementedError, TypeError)):
-        eval(expr, _env(torch))  # noqa: S307
+        eval(expr, _env(torch, low))  # noqa: S307
 
 
 # ---- without torch: NumPy in float64, rounded once to bfloat16

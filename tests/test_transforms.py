@@ -138,8 +138,9 @@ def test_convert_image_dtype():
     assert T.ConvertImageDtype(md.bfloat16)(same).dtype == "bfloat16"
     with pytest.raises(TypeError, match="ConvertImageDtype.*uint8"):
         T.ConvertImageDtype(md.int64)(same)
-    with pytest.raises(ValueError, match="ConvertImageDtype.*float16"):
-        T.ConvertImageDtype("float16")
+    assert T.ConvertImageDtype(md.float16)(same).dtype == "float16"
+    with pytest.raises(ValueError, match="ConvertImageDtype.*float64"):
+        T.ConvertImageDtype("float64")
 
 
 # ---- Normalize

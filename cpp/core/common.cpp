@@ -39,6 +39,7 @@ size_t dtype_size(DType d) {
     case DType::Int64:
       return 8;
     case DType::BFloat16:
+    case DType::Float16:
       return 2;
     case DType::Bool:
       return 1;
@@ -54,6 +55,8 @@ const char* dtype_name(DType d) {
       return "int64";
     case DType::BFloat16:
       return "bfloat16";
+    case DType::Float16:
+      return "float16";
     case DType::Bool:
       return "bool";
   }
@@ -64,8 +67,9 @@ DType dtype_parse(const std::string& s) {
   if (s == "float32" || s == "float") return DType::Float32;
   if (s == "int64" || s == "long") return DType::Int64;
   if (s == "bfloat16") return DType::BFloat16;
+  if (s == "float16" || s == "half") return DType::Float16;
   if (s == "bool") return DType::Bool;
-  throw TypeError("unsupported dtype '" + s + "': minidiff supports float32, int64, bfloat16 and bool");
+  throw TypeError("unsupported dtype '" + s + "': minidiff supports float32, int64, bfloat16, float16 and bool");
 }
 
 int64_t shape_numel(const Shape& s) {

@@ -81,8 +81,8 @@ inline constexpr Device kCuda0{DeviceType::CUDA, 0};
 
 // ---- dtypes
 // float32 is the compute type; int64 carries indices (timesteps, labels, embedding ids);
-// bfloat16 is a storage type for mixed precision.
-enum class DType : uint8_t { Float32 = 0, Int64 = 1, BFloat16 = 2, Bool = 3 };
+// bfloat16 and float16 are storage types (ops on them compute in float32 and round once).
+enum class DType : uint8_t { Float32 = 0, Int64 = 1, BFloat16 = 2, Bool = 3, Float16 = 4 };
 
 size_t dtype_size(DType d);
 const char* dtype_name(DType d);

@@ -67,8 +67,9 @@ int64_t* Tensor::i64() const {
 }
 
 void Tensor::set_requires_grad(bool r) {
-  MD_CHECK(!r || dtype() == DType::Float32 || dtype() == DType::BFloat16, TypeError,
-           "requires_grad: only floating tensors (float32, bfloat16) can require gradients, got ", dtype_name(dtype()));
+  MD_CHECK(!r || dtype() == DType::Float32 || dtype() == DType::BFloat16 || dtype() == DType::Float16, TypeError,
+           "requires_grad: only floating tensors (float32, bfloat16, float16) can require gradients, got ",
+           dtype_name(dtype()));
   MD_CHECK(is_leaf() || r, RuntimeError,
            "requires_grad: cannot switch off requires_grad of a non-leaf tensor; use detach()");
   impl_->requires_grad = r;

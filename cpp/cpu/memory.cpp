@@ -151,6 +151,10 @@ void cast(void* dst, DType dt, const void* src, DType st, int64_t n) {
     convert<uint16_t, float>(dst, src, n, [](float v) { return f32_to_bf16(v); });
   } else if (is(F::BFloat16, F::Float32)) {
     convert<float, uint16_t>(dst, src, n, [](uint16_t v) { return bf16_to_f32(v); });
+  } else if (is(F::Float32, F::Float16)) {
+    convert<uint16_t, float>(dst, src, n, [](float v) { return f32_to_f16(v); });
+  } else if (is(F::Float16, F::Float32)) {
+    convert<float, uint16_t>(dst, src, n, [](uint16_t v) { return f16_to_f32(v); });
   } else if (is(F::Float32, F::Bool)) {
     convert<uint8_t, float>(dst, src, n, [](float v) { return static_cast<uint8_t>(v != 0.0f); });
   } else if (is(F::Int64, F::Bool)) {

@@ -2,6 +2,8 @@
 // (device_alloc/device_free live in allocator.cu.)
 #include <climits>
 
+#include <cuda_fp16.h>
+
 #include "cuda/common.cuh"
 #include "cuda/divmod.h"
 
@@ -65,6 +67,14 @@ __global__ void cast_f32_bf16_kernel(uint16_t* d, const float* s, int64_t n) {
 }
 __global__ void cast_bf16_f32_kernel(float* d, const uint16_t* s, int64_t n) {
   MD_GRID_STRIDE(i, n) d[i] = bf16_to_f32(s[i]);
+}
+// float16: the hardware conversions, IEEE round to nearest even (subnormals, overflow to inf), as
+// the CPU's f32_to_f16 (a NaN's payload may differ)
+__global__ void cast_f32_f16_kernel(uint16_t* d, const float* s, int64_t n) {
+  MD_GRID_STRIDE(i, n) d[i] = __half_as_ushort(__float2half_rn(s[i]));
+}
+__global__ void cast_f16_f32_kernel(float* d, const uint16_t* s, int64_t n) {
+  MD_GRID_STRIDE(i, n) d[i] = __half2float(__ushort_as_half(s[i]));
 }
 // bool is one byte, 0 or 1; a number becomes true where it is nonzero (NaN included), as torch's
 template <typename S>
@@ -173,6 +183,12 @@ void cast(void* dst, DType dt, const void* src, DType st, int64_t n) {
   } else if (st == DType::BFloat16 && dt == DType::Float32) {
     cast_bf16_f32_kernel<<<grid, kThreads, 0, stream()>>>(static_cast<float*>(dst), static_cast<const uint16_t*>(src),
                                                           n);
+  } else if (st == DType::Float32 && dt == DType::Float16) {
+    cast_f32_f16_kernel<<<grid, kThreads, 0, stream()>>>(static_cast<uint16_t*>(dst), static_cast<const float*>(src),
+                                                         n);
+  } else if (st == DType::Float16 && dt == DType::Float32) {
+    cast_f16_f32_kernel<<<grid, kThreads, 0, stream()>>>(static_cast<float*>(dst), static_cast<const uint16_t*>(src),
+                                                         n);
   } else if (dt == DType::Bool && st == DType::Float32) {
     cast_to_bool_kernel<float>
         <<<grid, kThreads, 0, stream()>>>(static_cast<uint8_t*>(dst), static_cast<const float*>(src), n);

@@ -33,7 +33,7 @@ Tensor softmax_last(const Tensor& x) {
 }  // namespace
 
 Tensor softmax(const Tensor& x, int64_t dim) {
-  if (is_bf16(x)) return back_to_bf16(softmax(f32_of(x), dim));
+  if (is_low_float(x)) return back_to(softmax(f32_of(x), dim), x.dtype());
   MD_PROFILE("softmax");
   check_float("softmax", x);
   dim = wrap_dim(dim, x.dim(), "softmax");
@@ -44,8 +44,8 @@ Tensor softmax(const Tensor& x, int64_t dim) {
 }
 
 Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v, std::optional<double> scale) {
-  if (all_bf16("scaled_dot_product_attention", {&q, &k, &v}))
-    return back_to_bf16(scaled_dot_product_attention(f32_of(q), f32_of(k), f32_of(v), scale));
+  if (auto low = all_low("scaled_dot_product_attention", {&q, &k, &v}))
+    return back_to(scaled_dot_product_attention(f32_of(q), f32_of(k), f32_of(v), scale), *low);
   MD_PROFILE("scaled_dot_product_attention");
   const char* op = "scaled_dot_product_attention";
   check_float(op, q, "query");

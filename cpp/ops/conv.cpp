@@ -34,8 +34,8 @@ Conv2dGeometry geometry(int64_t N, int64_t C, int64_t H, int64_t W, int64_t K, i
 
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, std::pair<int64_t, int64_t> stride,
               std::pair<int64_t, int64_t> padding) {
-  if (all_bf16("conv2d", {&x, &weight, &bias}))
-    return back_to_bf16(conv2d(f32_of(x), f32_of(weight), f32_of(bias), stride, padding));
+  if (auto low = all_low("conv2d", {&x, &weight, &bias}))
+    return back_to(conv2d(f32_of(x), f32_of(weight), f32_of(bias), stride, padding), *low);
   if (x.defined() && x.dim() == 3 && weight.defined() && weight.dim() == 4) {  // unbatched (C, H, W), as torch's
     MD_CHECK(x.shape()[0] == weight.shape()[1], ValueError, "conv2d: input of shape ", x.shape(), " has ", x.shape()[0],
              " channels but weight of shape ", weight.shape(), " expects ", weight.shape()[1]);
@@ -115,8 +115,8 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, std::pa
 
 Tensor conv_transpose2d(const Tensor& x, const Tensor& weight, const Tensor& bias, std::pair<int64_t, int64_t> stride,
                         std::pair<int64_t, int64_t> padding, std::pair<int64_t, int64_t> output_padding) {
-  if (all_bf16("conv_transpose2d", {&x, &weight, &bias}))
-    return back_to_bf16(conv_transpose2d(f32_of(x), f32_of(weight), f32_of(bias), stride, padding, output_padding));
+  if (auto low = all_low("conv_transpose2d", {&x, &weight, &bias}))
+    return back_to(conv_transpose2d(f32_of(x), f32_of(weight), f32_of(bias), stride, padding, output_padding), *low);
   if (x.defined() && x.dim() == 3 && weight.defined() && weight.dim() == 4) {  // unbatched (C_in, H, W), as torch's
     MD_CHECK(x.shape()[0] == weight.shape()[0], ValueError, "conv_transpose2d: input of shape ", x.shape(), " has ",
              x.shape()[0], " channels but weight of shape ", weight.shape(), " expects ", weight.shape()[0]);

@@ -19,29 +19,38 @@ void check_float(const char* op, const Tensor& t, const char* what) {
            " of shape ", t.shape());
 }
 
-bool is_bf16(const Tensor& t) { return t.defined() && t.dtype() == DType::BFloat16; }
-Tensor f32_of(const Tensor& t) { return is_bf16(t) ? to_dtype(t, DType::Float32) : t; }
-Tensor back_to_bf16(const Tensor& r) {
-  return r.defined() && r.dtype() == DType::Float32 ? to_dtype(r, DType::BFloat16) : r;
+bool is_low_float(const Tensor& t) {
+  return t.defined() && (t.dtype() == DType::BFloat16 || t.dtype() == DType::Float16);
+}
+Tensor f32_of(const Tensor& t) { return is_low_float(t) ? to_dtype(t, DType::Float32) : t; }
+Tensor back_to(const Tensor& r, DType low) {
+  return r.defined() && r.dtype() == DType::Float32 && low != DType::Float32 ? to_dtype(r, low) : r;
 }
 
-// torch's promotion: bfloat16 stays with bfloat16, int64, bool and a 0-d float32 tensor (when it
-// has dims itself); a float32 tensor with dims (or two 0-d tensors) gives float32.
-bool bf16_result(const Tensor& a, const Tensor& b) {
-  const Tensor& x = is_bf16(a) ? a : b;
-  const Tensor& y = is_bf16(a) ? b : a;
-  if (!y.defined() || y.dtype() != DType::Float32) return true;
-  return y.dim() == 0 && x.dim() > 0;
+DType low_result(const Tensor& a, const Tensor& b) {
+  const Tensor& x = is_low_float(a) ? a : b;
+  const Tensor& y = is_low_float(a) ? b : a;
+  if (!y.defined() || (y.dtype() != DType::Float32 && !is_low_float(y)) || y.dtype() == x.dtype()) return x.dtype();
+  // y is another float: the one with dims wins (torch's 0-d tensors count below tensors with dims)
+  if (x.dim() > 0 && y.dim() == 0) return x.dtype();
+  if (y.dim() > 0 && x.dim() == 0) return y.dtype();
+  return DType::Float32;  // float32 and a low float, or bfloat16 and float16: float32
 }
 
-bool all_bf16(const char* op, std::initializer_list<const Tensor*> ts) {
-  bool any = false, f32 = false;
+std::optional<DType> all_low(const char* op, std::initializer_list<const Tensor*> ts) {
+  std::optional<DType> low;
+  bool f32 = false;
   for (const Tensor* t : ts) {
-    any = any || is_bf16(*t);
+    if (is_low_float(*t)) {
+      MD_CHECK(!low || *low == t->dtype(), TypeError, op, ": expected the operands to have one dtype, got ",
+               dtype_name(*low), " and ", dtype_name(t->dtype()));
+      low = t->dtype();
+    }
     f32 = f32 || (t->defined() && t->dtype() == DType::Float32);
   }
-  MD_CHECK(!(any && f32), TypeError, op, ": expected the operands to have one dtype, got bfloat16 and float32");
-  return any;
+  MD_CHECK(!(low && f32), TypeError, op, ": expected the operands to have one dtype, got ", dtype_name(*low),
+           " and float32");
+  return low;
 }
 
 void check_same_device(const char* op, std::initializer_list<const Tensor*> ts) {
@@ -286,10 +295,15 @@ Tensor to_device(const Tensor& t, Device device) {
 
 Tensor to_dtype(const Tensor& t, DType dtype) {
   if (t.dtype() == dtype) return t;
-  const auto floating = [](DType d) { return d == DType::Float32 || d == DType::BFloat16; };
+  const auto floating = [](DType d) { return d == DType::Float32 || d == DType::BFloat16 || d == DType::Float16; };
+  // float16 has kernels to and from float32 only; int64 <-> bfloat16 has none. Through float32
+  // these are exact but for one rounding (float16 and bfloat16 values and |ints| < 2^24 are float32
+  // values; larger ints overflow float16 anyway).
   if ((t.dtype() == DType::Int64 && dtype == DType::BFloat16) ||
-      (t.dtype() == DType::BFloat16 && dtype == DType::Int64))
-    return to_dtype(to_dtype(t, DType::Float32), dtype);  // no direct kernel
+      (t.dtype() == DType::BFloat16 && dtype == DType::Int64) ||
+      ((t.dtype() == DType::Float16) != (dtype == DType::Float16) && t.dtype() != DType::Float32 &&
+       dtype != DType::Float32))
+    return to_dtype(to_dtype(t, DType::Float32), dtype);
   MD_PROFILE("to_dtype");
   Tensor src = t.is_contiguous() ? t.detach() : contiguous(t.detach());
   Tensor out = Tensor::empty(t.shape(), dtype, t.device());
@@ -439,6 +453,15 @@ void rebase_(const char* op, Tensor& t, const Tensor& result) {
   keep_retained(t, old);
 }
 
+void check_fill_value(const char* op, double value, DType dtype) {
+  const double largest = dtype == DType::Float16    ? 65504.0
+                         : dtype == DType::BFloat16 ? 0x1.fep127
+                         : dtype == DType::Float32  ? 0x1.fffffep127
+                                                    : HUGE_VAL;
+  MD_CHECK(!(std::isfinite(value) && std::fabs(value) > largest), ValueError, op, ": the value ", value,
+           " cannot be converted to ", dtype_name(dtype), " without overflow");
+}
+
 void fill_(Tensor& t, double value) {
   check_inplace("fill_", t);
   if (t.numel() == 0) return;
@@ -451,7 +474,7 @@ void fill_(Tensor& t, double value) {
     MD_DISPATCH(t.device(), fill_i64, t.i64(), static_cast<int64_t>(value), t.numel());
   else if (t.dtype() == DType::Float32)
     MD_DISPATCH(t.device(), fill_f32, t.f32(), static_cast<float>(value), t.numel());
-  else if (t.dtype() == DType::BFloat16 || t.dtype() == DType::Bool) {  // the float32 fill, cast
+  else if (t.dtype() == DType::BFloat16 || t.dtype() == DType::Float16 || t.dtype() == DType::Bool) {  // cast
     Tensor f = Tensor::empty(t.shape(), DType::Float32, t.device());
     MD_DISPATCH(t.device(), fill_f32, f.f32(), static_cast<float>(value), f.numel());
     MD_DISPATCH(t.device(), cast, t.raw(), t.dtype(), f.raw(), DType::Float32, t.numel());
@@ -461,22 +484,24 @@ void fill_(Tensor& t, double value) {
 }
 
 namespace {
-// t (bfloat16, contiguous) takes fn(its float32 copy) as the in-place ops compute it, rounded once.
+// t (bfloat16 or float16, contiguous) takes fn(its float32 copy) as the in-place ops compute it,
+// rounded once.
 template <typename F>
-void bf16_inplace(Tensor& t, F fn) {
+void low_inplace(Tensor& t, F fn) {
   Tensor f = to_dtype(t.detach(), DType::Float32);
   fn(f);
   mark_changed(t);
-  if (t.numel()) MD_DISPATCH(t.device(), cast, t.raw(), DType::BFloat16, f.raw(), DType::Float32, t.numel());
+  if (t.numel()) MD_DISPATCH(t.device(), cast, t.raw(), t.dtype(), f.raw(), DType::Float32, t.numel());
 }
 }  // namespace
 
 void add_(Tensor& t, const Tensor& other, float alpha) {
   check_inplace("add_", t);
-  if (is_bf16(t) || is_bf16(other)) {
-    MD_CHECK(is_bf16(t), TypeError, "add_: a bfloat16 tensor cannot be added into a float32 one in place; convert it");
+  if (is_low_float(t) || is_low_float(other)) {
+    MD_CHECK(is_low_float(t), TypeError, "add_: a ", dtype_name(other.dtype()),
+             " tensor cannot be added into a float32 one in place; convert it");
     MD_CHECK(t.is_contiguous(), ValueError, "add_: destination must be contiguous");
-    return bf16_inplace(t, [&](Tensor& f) { add_(f, f32_of(other.detach()), alpha); });
+    return low_inplace(t, [&](Tensor& f) { add_(f, f32_of(other.detach()), alpha); });
   }
   check_float("add_", t);
   check_float("add_", other, "other");
@@ -490,9 +515,9 @@ void add_(Tensor& t, const Tensor& other, float alpha) {
 
 void mul_(Tensor& t, float s) {
   check_inplace("mul_", t);
-  if (is_bf16(t)) {
+  if (is_low_float(t)) {
     MD_CHECK(t.is_contiguous(), ValueError, "mul_: tensor must be contiguous");
-    return bf16_inplace(t, [&](Tensor& f) { mul_(f, s); });
+    return low_inplace(t, [&](Tensor& f) { mul_(f, s); });
   }
   check_float("mul_", t);
   MD_CHECK(t.is_contiguous(), ValueError, "mul_: tensor must be contiguous");
@@ -502,9 +527,9 @@ void mul_(Tensor& t, float s) {
 
 void normal_(Tensor& t, float mean, float std, Generator* gen) {
   check_inplace("normal_", t);
-  if (is_bf16(t)) {  // drawn in float32, rounded
+  if (is_low_float(t)) {  // drawn in float32, rounded
     if (through_contiguous("normal_", t, [&](Tensor& c) { normal_(c, mean, std, gen); })) return;
-    return bf16_inplace(t, [&](Tensor& f) { normal_(f, mean, std, gen); });
+    return low_inplace(t, [&](Tensor& f) { normal_(f, mean, std, gen); });
   }
   check_float("normal_", t);
   MD_CHECK(std >= 0.0f, ValueError, "normal_: std must be >= 0, got ", std);
@@ -522,9 +547,9 @@ void normal_(Tensor& t, float mean, float std, Generator* gen) {
 
 void uniform_(Tensor& t, float low, float high, Generator* gen) {
   check_inplace("uniform_", t);
-  if (is_bf16(t)) {  // drawn in float32, rounded
+  if (is_low_float(t)) {  // drawn in float32, rounded
     if (through_contiguous("uniform_", t, [&](Tensor& c) { uniform_(c, low, high, gen); })) return;
-    return bf16_inplace(t, [&](Tensor& f) { uniform_(f, low, high, gen); });
+    return low_inplace(t, [&](Tensor& f) { uniform_(f, low, high, gen); });
   }
   check_float("uniform_", t);
   MD_CHECK(low <= high, ValueError, "uniform_: the range [", low, ", ", high, ") is empty (from > to)");

@@ -209,7 +209,7 @@ bool backward_reads_output(UnaryOp op) {
 bool backward_reads_input(UnaryOp op) { return op != UnaryOp::Neg && !backward_reads_output(op); }
 
 Tensor unary(UnaryOp op, const Tensor& a_in) {
-  if (is_bf16(a_in)) return back_to_bf16(unary(op, f32_of(a_in)));
+  if (is_low_float(a_in)) return back_to(unary(op, f32_of(a_in)), a_in.dtype());
   const char* name = unary_name(op);
   MD_PROFILE(name);
   MD_CHECK(!(a_in.defined() && a_in.dtype() == DType::Bool && op == UnaryOp::Neg), TypeError,
@@ -258,16 +258,16 @@ Tensor unary(UnaryOp op, const Tensor& a_in) {
 // ---- binary
 
 namespace {
-// a op b with a bfloat16 operand: in float32, then back to bfloat16 where torch's promotion says so.
+// a op b with a bfloat16 or float16 operand: in float32, then back to the dtype torch's promotion gives.
 template <typename F>
 Tensor via_f32(const Tensor& a, const Tensor& b, F f) {
-  Tensor r = f(f32_of(a), f32_of(b));
-  return bf16_result(a, b) ? back_to_bf16(r) : r;
+  return back_to(f(f32_of(a), f32_of(b)), low_result(a, b));
 }
 }  // namespace
 
 Tensor add(const Tensor& a, const Tensor& b) {
-  if (is_bf16(a) || is_bf16(b)) return via_f32(a, b, [](const Tensor& x, const Tensor& y) { return add(x, y); });
+  if (is_low_float(a) || is_low_float(b))
+    return via_f32(a, b, [](const Tensor& x, const Tensor& y) { return add(x, y); });
   MD_PROFILE("add");
   Tensor out = binary_raw(BinaryOp::Add, a, b);
   if (any_requires_grad({&a, &b})) {
@@ -280,7 +280,8 @@ Tensor add(const Tensor& a, const Tensor& b) {
 }
 
 Tensor sub(const Tensor& a, const Tensor& b) {
-  if (is_bf16(a) || is_bf16(b)) return via_f32(a, b, [](const Tensor& x, const Tensor& y) { return sub(x, y); });
+  if (is_low_float(a) || is_low_float(b))
+    return via_f32(a, b, [](const Tensor& x, const Tensor& y) { return sub(x, y); });
   MD_PROFILE("sub");
   Tensor out = binary_raw(BinaryOp::Sub, a, b);
   if (any_requires_grad({&a, &b})) {
@@ -293,7 +294,8 @@ Tensor sub(const Tensor& a, const Tensor& b) {
 }
 
 Tensor mul(const Tensor& a, const Tensor& b) {
-  if (is_bf16(a) || is_bf16(b)) return via_f32(a, b, [](const Tensor& x, const Tensor& y) { return mul(x, y); });
+  if (is_low_float(a) || is_low_float(b))
+    return via_f32(a, b, [](const Tensor& x, const Tensor& y) { return mul(x, y); });
   MD_PROFILE("mul");
   Tensor out = binary_raw(BinaryOp::Mul, a, b);
   if (any_requires_grad({&a, &b})) {
@@ -311,7 +313,8 @@ Tensor mul(const Tensor& a, const Tensor& b) {
 }
 
 Tensor div(const Tensor& a, const Tensor& b) {
-  if (is_bf16(a) || is_bf16(b)) return via_f32(a, b, [](const Tensor& x, const Tensor& y) { return div(x, y); });
+  if (is_low_float(a) || is_low_float(b))
+    return via_f32(a, b, [](const Tensor& x, const Tensor& y) { return div(x, y); });
   MD_PROFILE("div");
   Tensor out = binary_raw(BinaryOp::Div, a, b);
   if (any_requires_grad({&a, &b})) {
@@ -334,7 +337,8 @@ Tensor div(const Tensor& a, const Tensor& b) {
 Tensor pow(const Tensor& a, const Tensor& b) {
   MD_CHECK(!(a.defined() && b.defined() && a.dtype() == DType::Bool && b.dtype() == DType::Bool), TypeError,
            "pow: two bool tensors (shapes ", a.shape(), " and ", b.shape(), ") are not supported, as in torch");
-  if (is_bf16(a) || is_bf16(b)) return via_f32(a, b, [](const Tensor& x, const Tensor& y) { return pow(x, y); });
+  if (is_low_float(a) || is_low_float(b))
+    return via_f32(a, b, [](const Tensor& x, const Tensor& y) { return pow(x, y); });
   MD_PROFILE("pow");
   Tensor out = binary_raw(BinaryOp::Pow, a, b);
   if (any_requires_grad({&a, &b})) {
@@ -355,7 +359,7 @@ Tensor pow(const Tensor& a, const Tensor& b) {
 // where either operand is NaN (and so is the result) both get all of it, as in torch.
 // MaxGrad(x, y) is d max(x, y) / dx; the minimum's is the maximum's with the operands swapped.
 Tensor extremum(BinaryOp op, const char* name, const Tensor& a, const Tensor& b) {
-  if (is_bf16(a) || is_bf16(b))
+  if (is_low_float(a) || is_low_float(b))
     return via_f32(a, b, [&](const Tensor& x, const Tensor& y) { return extremum(op, name, x, y); });
   MD_PROFILE(name);
   Tensor out = binary_raw(op, a, b);
@@ -382,14 +386,20 @@ Tensor minimum(const Tensor& a, const Tensor& b) { return extremum(BinaryOp::Min
 Tensor equal_mask(const Tensor& a, const Tensor& b) { return binary_raw(BinaryOp::Equal, a, b); }
 
 Tensor compare(BinaryOp op, const Tensor& a, const Tensor& b) {
-  if (is_bf16(a) || is_bf16(b)) return compare(op, f32_of(a), f32_of(b));  // (exact: bf16 values are float32 ones)
+  if (is_low_float(a) || is_low_float(b)) {  // in the promoted dtype, as torch's: the other operand rounded into it
+    const DType to = low_result(a, b);
+    return compare(op, f32_of(to_dtype(a, to)), f32_of(to_dtype(b, to)));  // (exact: 16-bit floats are float32 values)
+  }
   MD_PROFILE(binary_name(op));
   Tensor r = binary_raw(op, a, b);
   return r.dtype() == DType::Bool ? r : as_mask(r);
 }
 
 Tensor compare(BinaryOp op, const Tensor& a, double s, bool scalar_first) {
-  if (is_bf16(a)) return compare(op, f32_of(a), s, scalar_first);
+  if (is_low_float(a)) {  // the number rounded to a's dtype first, as torch's
+    const Tensor sv = full({}, s, a.dtype(), a.device());
+    return scalar_first ? compare(op, sv, a) : compare(op, a, sv);
+  }
   MD_PROFILE(binary_name(op));
   return as_mask(scalar_raw(op, a, s, scalar_first));
 }
@@ -415,7 +425,7 @@ Tensor int_scalar(BinaryOp op, const Tensor& a, int64_t s, bool scalar_first) {
 }
 
 Tensor add(const Tensor& a, double s) {
-  if (is_bf16(a)) return back_to_bf16(add(f32_of(a), s));
+  if (is_low_float(a)) return back_to(add(f32_of(a), s), a.dtype());
   MD_PROFILE("add");
   Tensor out = scalar_raw(BinaryOp::Add, a, s, false);
   if (any_requires_grad({&a}))
@@ -436,7 +446,7 @@ Tensor sub(const Tensor& a, double s) {
 }
 
 Tensor rsub(const Tensor& a, double s) {
-  if (is_bf16(a)) return back_to_bf16(rsub(f32_of(a), s));
+  if (is_low_float(a)) return back_to(rsub(f32_of(a), s), a.dtype());
   refuse_bool("rsub", a);
   MD_PROFILE("rsub");
   Tensor out = scalar_raw(BinaryOp::Sub, a, s, true);
@@ -446,7 +456,7 @@ Tensor rsub(const Tensor& a, double s) {
 }
 
 Tensor mul(const Tensor& a, double s) {
-  if (is_bf16(a)) return back_to_bf16(mul(f32_of(a), s));
+  if (is_low_float(a)) return back_to(mul(f32_of(a), s), a.dtype());
   MD_PROFILE("mul");
   Tensor out = scalar_raw(BinaryOp::Mul, a, s, false);
   if (any_requires_grad({&a}))
@@ -455,7 +465,7 @@ Tensor mul(const Tensor& a, double s) {
 }
 
 Tensor div(const Tensor& a, double s) {
-  if (is_bf16(a)) return back_to_bf16(div(f32_of(a), s));
+  if (is_low_float(a)) return back_to(div(f32_of(a), s), a.dtype());
   MD_PROFILE("div");
   Tensor out = scalar_raw(BinaryOp::Div, a, s, false);
   if (any_requires_grad({&a}))
@@ -464,7 +474,7 @@ Tensor div(const Tensor& a, double s) {
 }
 
 Tensor rdiv(const Tensor& a, double s) {
-  if (is_bf16(a)) return back_to_bf16(rdiv(f32_of(a), s));
+  if (is_low_float(a)) return back_to(rdiv(f32_of(a), s), a.dtype());
   if (a.defined() && a.dtype() == DType::Float32 && any_requires_grad({&a})) {
     // s * reciprocal(a), as torch's: the backward keeps the reciprocal (the result when s is 1),
     // not a, which may then change in place
@@ -485,7 +495,7 @@ Tensor rdiv(const Tensor& a, double s) {
 }
 
 Tensor pow(const Tensor& a, double s) {
-  if (is_bf16(a)) return back_to_bf16(pow(f32_of(a), s));
+  if (is_low_float(a)) return back_to(pow(f32_of(a), s), a.dtype());
   MD_PROFILE("pow");
   Tensor out = scalar_raw(BinaryOp::Pow, a, s, false);
   if (any_requires_grad({&a})) {
@@ -502,7 +512,7 @@ Tensor pow(const Tensor& a, double s) {
 }
 
 Tensor rpow(const Tensor& a, double s) {
-  if (is_bf16(a)) return back_to_bf16(rpow(f32_of(a), s));
+  if (is_low_float(a)) return back_to(rpow(f32_of(a), s), a.dtype());
   MD_PROFILE("rpow");
   Tensor out = scalar_raw(BinaryOp::Pow, a, s, true);
   if (any_requires_grad({&a})) {
@@ -526,7 +536,7 @@ Tensor rpow(const Tensor& a, double s) {
 // min(max(a, lo), hi) as torch.clamp: NaN stays NaN, and lo > hi gives hi everywhere. The
 // gradient passes where lo <= a <= hi, bounds included (zero at NaN).
 Tensor clamp(const Tensor& a, std::optional<double> lo, std::optional<double> hi) {
-  if (is_bf16(a)) return back_to_bf16(clamp(f32_of(a), lo, hi));
+  if (is_low_float(a)) return back_to(clamp(f32_of(a), lo, hi), a.dtype());
   MD_PROFILE("clamp");
   if (!lo && !hi) throw ValueError("clamp: at least one of min and max must be given");
   Tensor out = lo ? scalar_raw(BinaryOp::Maximum, a, *lo, false) : a;

@@ -46,9 +46,9 @@ void check_index_range(const char* op, const Tensor& idx, int64_t lowest, int64_
            "] but dimension ", dim, " of the input of shape ", input_shape, " has size ", size);
 }
 
-// A bfloat16 op input that requires grad runs through float32 (the gradient kernels are
-// float32's) and comes back as bfloat16: both casts are differentiable.
-bool via_float32(const Tensor& t) { return t.dtype() == DType::BFloat16 && t.requires_grad() && grad_enabled(); }
+// A bfloat16 or float16 op input that requires grad runs through float32 (the gradient kernels
+// are float32's) and comes back in its dtype: both casts are differentiable.
+bool via_float32(const Tensor& t) { return is_low_float(t) && t.requires_grad() && grad_enabled(); }
 
 // Elementwise selection of same-shape contiguous tensors of one dtype by a bool mask, no autograd.
 Tensor where_raw(const Tensor& cond, const Tensor& a, const Tensor& b) {
@@ -71,7 +71,7 @@ Tensor scan_raw(const Tensor& x, int64_t dim, bool product, bool reverse) {
 
 Tensor scan(const char* op, const Tensor& t, int64_t dim, bool product) {
   MD_PROFILE(op);
-  if (is_bf16(t)) return back_to_bf16(scan(op, f32_of(t), dim, product));
+  if (is_low_float(t)) return back_to(scan(op, f32_of(t), dim, product), t.dtype());
   if (t.defined() && t.dtype() == DType::Bool) return scan(op, to_dtype(t, DType::Int64), dim, product);  // as torch
   if (t.defined() && t.dtype() == DType::Int64) {  // int64 running sums and products, exact, as torch's
     dim = wrap_dim(dim, std::max<int64_t>(t.dim(), 1), op);
@@ -118,19 +118,20 @@ Tensor where(const Tensor& cond, const Tensor& a_in, const Tensor& b_in) {
   MD_CHECK(cond.defined(), TypeError, "where: condition is None");
   const Tensor c_in = to_dtype(cond.detach(), DType::Bool);
   MD_CHECK(a_in.defined() && b_in.defined(), TypeError, "where: input and other must be tensors");
-  // int64 with int64, bool with bool and bfloat16 with bfloat16 keep their dtype (a selection
-  // needs no arithmetic); bool with int64 is int64, any other mix float32
+  // int64 with int64, bool with bool and a 16-bit float with itself keep their dtype (a selection
+  // needs no arithmetic); bool with int64 is int64, a 16-bit float with another dtype promotes as
+  // torch's, any other mix is float32
   const auto is = [&](DType x, DType y) { return a_in.dtype() == x && b_in.dtype() == y; };
   if (is(DType::Bool, DType::Int64) || is(DType::Int64, DType::Bool))
     return where(cond, to_dtype(a_in, DType::Int64), to_dtype(b_in, DType::Int64));
-  if (is_bf16(a_in) != is_bf16(b_in)) {  // bfloat16 with another dtype: torch's promotion
-    const DType to = bf16_result(a_in, b_in) ? DType::BFloat16 : DType::Float32;
+  if ((is_low_float(a_in) || is_low_float(b_in)) && a_in.dtype() != b_in.dtype()) {
+    const DType to = low_result(a_in, b_in);
     const auto as = [&](const Tensor& t) { return t.dtype() == to ? t : to_dtype(f32_of(t), to); };
     return where(cond, as(a_in), as(b_in));
   }
   const bool same = a_in.dtype() == b_in.dtype() && a_in.dtype() != DType::Float32;
   if (same && (via_float32(a_in) || via_float32(b_in)))
-    return to_dtype(where(cond, to_dtype(a_in, DType::Float32), to_dtype(b_in, DType::Float32)), DType::BFloat16);
+    return to_dtype(where(cond, to_dtype(a_in, DType::Float32), to_dtype(b_in, DType::Float32)), a_in.dtype());
   const Tensor a = same ? a_in : float_operand("where", a_in, "input");
   const Tensor b = same ? b_in : float_operand("where", b_in, "other");
   check_same_device("where", {&c_in, &a, &b});
@@ -156,7 +157,7 @@ Tensor where(const Tensor& cond, const Tensor& a_in, const Tensor& b_in) {
 Tensor gather(const Tensor& input, int64_t dim, const Tensor& index) {
   MD_PROFILE("gather");
   MD_CHECK(input.defined(), TypeError, "gather: input is None");
-  if (via_float32(input)) return to_dtype(gather(to_dtype(input, DType::Float32), dim, index), DType::BFloat16);
+  if (via_float32(input)) return to_dtype(gather(to_dtype(input, DType::Float32), dim, index), input.dtype());
   MD_CHECK(index.defined() && index.dtype() == DType::Int64, TypeError, "gather: index must be an int64 tensor, got ",
            index.defined() ? dtype_name(index.dtype()) : "None");
   check_same_device("gather", {&input, &index});
@@ -208,7 +209,7 @@ Tensor select_rows(const char* op, const Tensor& input, int64_t dim, const Tenso
   check_same_device(op, {&input, &index});
   MD_CHECK(input.dim() > 0, ValueError, op, ": cannot index a 0-d tensor");
   if (via_float32(input))
-    return to_dtype(select_rows(op, to_dtype(input, DType::Float32), dim, index, negative_from_end), DType::BFloat16);
+    return to_dtype(select_rows(op, to_dtype(input, DType::Float32), dim, index, negative_from_end), input.dtype());
   dim = wrap_dim(dim, input.dim(), op);
   const OuterInner s = split_at(input.shape(), dim);
   const int64_t n = index.numel();

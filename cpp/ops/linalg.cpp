@@ -122,7 +122,7 @@ Tensor matmul_i64(const Tensor& a, const Tensor& b) {
 }  // namespace
 
 Tensor matmul(const Tensor& a, const Tensor& b) {
-  if (all_bf16("matmul", {&a, &b})) return back_to_bf16(matmul(f32_of(a), f32_of(b)));
+  if (auto low = all_low("matmul", {&a, &b})) return back_to(matmul(f32_of(a), f32_of(b)), *low);
   const bool i64 = a.defined() && b.defined() && a.dtype() == DType::Int64 && b.dtype() == DType::Int64;
   if (!i64) {
     check_float("matmul", a, "left operand");
@@ -157,7 +157,8 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
 }
 
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
-  if (all_bf16("linear", {&x, &weight, &bias})) return back_to_bf16(linear(f32_of(x), f32_of(weight), f32_of(bias)));
+  if (auto low = all_low("linear", {&x, &weight, &bias}))
+    return back_to(linear(f32_of(x), f32_of(weight), f32_of(bias)), *low);
   MD_PROFILE("linear");
   check_float("linear", x);
   check_float("linear", weight, "weight");

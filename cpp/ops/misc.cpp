@@ -8,7 +8,7 @@
 namespace md {
 
 Tensor upsample_nearest(const Tensor& x, int64_t scale_h, int64_t scale_w) {
-  if (is_bf16(x)) return back_to_bf16(upsample_nearest(f32_of(x), scale_h, scale_w));
+  if (is_low_float(x)) return back_to(upsample_nearest(f32_of(x), scale_h, scale_w), x.dtype());
   MD_PROFILE("interpolate");
   check_float("interpolate", x);
   MD_CHECK(x.dim() == 4, ValueError, "interpolate: input must be 4-D (N, C, H, W), got ", x.shape());
@@ -32,7 +32,8 @@ Tensor upsample_nearest(const Tensor& x, int64_t scale_h, int64_t scale_w) {
 }
 
 Tensor embedding(const Tensor& idx, const Tensor& weight, int64_t padding_idx, bool scale_grad_by_freq) {
-  if (is_bf16(weight)) return back_to_bf16(embedding(idx, f32_of(weight), padding_idx, scale_grad_by_freq));
+  if (is_low_float(weight))
+    return back_to(embedding(idx, f32_of(weight), padding_idx, scale_grad_by_freq), weight.dtype());
   MD_PROFILE("embedding");
   check_float("embedding", weight, "weight");
   MD_CHECK(idx.defined() && idx.dtype() == DType::Int64, TypeError, "embedding: indices must be an int64 tensor, got ",
@@ -79,7 +80,7 @@ Tensor embedding(const Tensor& idx, const Tensor& weight, int64_t padding_idx, b
 }
 
 Tensor dropout(const Tensor& x, double p, bool training, Generator* gen) {
-  if (is_bf16(x)) return back_to_bf16(dropout(f32_of(x), p, training, gen));
+  if (is_low_float(x)) return back_to(dropout(f32_of(x), p, training, gen), x.dtype());
   MD_PROFILE("dropout");
   check_float("dropout", x);
   MD_CHECK(p >= 0.0 && p <= 1.0, ValueError, "dropout: probability must be in [0, 1], got ", p);
@@ -102,10 +103,8 @@ Reduction parse_reduction(const std::string& s) {
 }
 
 Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction) {
-  if (is_bf16(input) || is_bf16(target)) {
-    Tensor r = mse_loss(f32_of(input), f32_of(target), reduction);
-    return bf16_result(input, target) ? back_to_bf16(r) : r;
-  }
+  if (is_low_float(input) || is_low_float(target))
+    return back_to(mse_loss(f32_of(input), f32_of(target), reduction), low_result(input, target));
   MD_PROFILE("mse_loss");
   check_float("mse_loss", input);
   check_float("mse_loss", target, "target");

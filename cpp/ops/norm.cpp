@@ -15,9 +15,9 @@ Tensor contig(const Tensor& t) {
 
 Tensor group_norm(const Tensor& x, int64_t num_groups, const Tensor& weight, const Tensor& bias, double eps,
                   bool fuse_silu) {
-  if (is_bf16(x) || is_bf16(weight) || is_bf16(bias)) {  // the result has x's dtype
+  if (is_low_float(x) || is_low_float(weight) || is_low_float(bias)) {  // the result has x's dtype
     Tensor r = group_norm(f32_of(x), num_groups, f32_of(weight), f32_of(bias), eps, fuse_silu);
-    return is_bf16(x) ? back_to_bf16(r) : r;
+    return back_to(r, x.dtype());
   }
   MD_PROFILE(fuse_silu ? "group_norm_silu" : "group_norm");
   check_float("group_norm", x);
@@ -67,9 +67,9 @@ Tensor group_norm(const Tensor& x, int64_t num_groups, const Tensor& weight, con
 
 Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight, const Tensor& bias,
                   double eps) {
-  if (is_bf16(x) || is_bf16(weight) || is_bf16(bias)) {  // the result has x's dtype
+  if (is_low_float(x) || is_low_float(weight) || is_low_float(bias)) {  // the result has x's dtype
     Tensor r = layer_norm(f32_of(x), normalized_shape, f32_of(weight), f32_of(bias), eps);
-    return is_bf16(x) ? back_to_bf16(r) : r;
+    return back_to(r, x.dtype());
   }
   MD_PROFILE("layer_norm");
   check_float("layer_norm", x);

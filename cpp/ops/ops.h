@@ -218,17 +218,23 @@ Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction =
 // ---- helpers shared by the op files
 // Throws TypeError unless t is float32, ValueError unless all tensors share a device.
 void check_float(const char* op, const Tensor& t, const char* what = "input");
-// bfloat16 math: an op given bfloat16 tensors runs in float32 and rounds its result back to
-// bfloat16 once, as torch's bfloat16 kernels compute. The casts are differentiable, so gradients
-// reach bfloat16 tensors (as bfloat16).
-bool is_bf16(const Tensor& t);
-Tensor f32_of(const Tensor& t);        // t as float32 if it is bfloat16, else t
-Tensor back_to_bf16(const Tensor& r);  // a float32 result as bfloat16; any other (a mask, indices) as it is
-bool bf16_result(const Tensor& a, const Tensor& b);  // whether a op b (one of them bfloat16) is bfloat16
-// Whether any of ts (undefined ones skipped) is bfloat16; then all float ones must be (TypeError
-// naming op otherwise, as torch refuses the mix).
-bool all_bf16(const char* op, std::initializer_list<const Tensor*> ts);
+// bfloat16 and float16 math: an op given these 16-bit float ("low") tensors runs in float32 and
+// rounds its result back once, as torch's bfloat16 and float16 kernels compute. The casts are
+// differentiable, so gradients reach the low tensors (in their dtype).
+bool is_low_float(const Tensor& t);          // bfloat16 or float16
+Tensor f32_of(const Tensor& t);              // t as float32 if it is a low float, else t
+Tensor back_to(const Tensor& r, DType low);  // a float32 result as low; any other (a mask, indices) as it is
+// The dtype of a op b where one of them is a low float, by torch's promotion: a low float stays
+// beside int64, bool, itself and a 0-d tensor of another float (when it has dims itself); with a
+// float32 tensor with dims, or the other low float, it is float32.
+DType low_result(const Tensor& a, const Tensor& b);
+// The low dtype of ts (undefined ones skipped) if any of them is low, then all float ones must
+// share it (TypeError naming op otherwise, as torch refuses the mix); nullopt if none is low.
+std::optional<DType> all_low(const char* op, std::initializer_list<const Tensor*> ts);
 void check_same_device(const char* op, std::initializer_list<const Tensor*> ts);
+// A user's fill value (fill_, full): a finite number past a float dtype's largest value raises
+// ValueError naming op, as torch's (inf and NaN fill; the ops' own 0-d operands round to inf).
+void check_fill_value(const char* op, double value, DType dtype);
 Shape broadcast_shapes(const char* op, const Shape& a, const Shape& b);
 
 }  // namespace md

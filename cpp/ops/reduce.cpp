@@ -80,7 +80,7 @@ Tensor broadcast_back(const Tensor& g, const Shape& shape) { return contiguous(e
 // sum and max of int64 tensors are int64 and exact, as torch's (no autograd: int64 has no
 // gradient); mean of int64 is float32 (torch refuses it).
 Tensor sum(const Tensor& t, const std::vector<int64_t>& dims, bool keepdim) {
-  if (is_bf16(t)) return back_to_bf16(sum(f32_of(t), dims, keepdim));  // accumulated in float32, as torch's
+  if (is_low_float(t)) return back_to(sum(f32_of(t), dims, keepdim), t.dtype());  // accumulated in float32, as torch's
   MD_PROFILE("sum");
   if (t.defined() && t.dtype() == DType::Bool) return sum(to_dtype(t, DType::Int64), dims, keepdim);  // a count
   if (t.defined() && t.dtype() == DType::Int64) {
@@ -102,7 +102,7 @@ Tensor sum(const Tensor& t, const std::vector<int64_t>& dims, bool keepdim) {
 }
 
 Tensor mean(const Tensor& t, const std::vector<int64_t>& dims, bool keepdim) {
-  if (is_bf16(t)) return back_to_bf16(mean(f32_of(t), dims, keepdim));
+  if (is_low_float(t)) return back_to(mean(f32_of(t), dims, keepdim), t.dtype());
   MD_CHECK(!(t.defined() && t.dtype() == DType::Bool), TypeError, "mean: not supported for a bool tensor (shape ",
            t.shape(), "), as in torch; convert it with .float() (or count with sum())");
   if (t.defined() && t.dtype() == DType::Int64) return mean(to_dtype(t, DType::Float32), dims, keepdim);
@@ -116,9 +116,9 @@ Tensor mean(const Tensor& t, const std::vector<int64_t>& dims, bool keepdim) {
 }
 
 std::pair<Tensor, Tensor> max_dim(const Tensor& t, int64_t dim, bool keepdim) {
-  if (is_bf16(t)) {
+  if (is_low_float(t)) {
     auto [values, indices] = max_dim(f32_of(t), dim, keepdim);
-    return {back_to_bf16(values), indices};
+    return {back_to(values, t.dtype()), indices};
   }
   MD_PROFILE("max");
   if (t.defined() && t.dtype() == DType::Bool) {  // through int64: any() along dim, as torch's bool max
@@ -176,7 +176,7 @@ std::pair<Tensor, Tensor> max_dim(const Tensor& t, int64_t dim, bool keepdim) {
 }
 
 Tensor amax(const Tensor& t, const std::vector<int64_t>& dims, bool keepdim) {
-  if (is_bf16(t)) return back_to_bf16(amax(f32_of(t), dims, keepdim));
+  if (is_low_float(t)) return back_to(amax(f32_of(t), dims, keepdim), t.dtype());
   if (t.defined() && t.dtype() == DType::Bool)
     return to_dtype(amax(to_dtype(t, DType::Int64), dims, keepdim), DType::Bool);
   std::vector<int64_t> ds;

@@ -113,8 +113,8 @@ void bind_functional(py::module_& m) {
         const Tensor c = py::isinstance<Tensor>(cond) ? cond.cast<Tensor>()
                                                       : tensor_from_python(cond, py::str("float32"), py::none());
         // a number (Python or NumPy) becomes a 0-d tensor: int64 beside an int64 tensor (or another
-        // integer), as torch keeps where(int_mask, ints, 0) integral; bfloat16 beside a bfloat16
-        // tensor; float32 otherwise
+        // integer), as torch keeps where(int_mask, ints, 0) integral; bfloat16 or float16 beside a
+        // tensor of that dtype; float32 otherwise
         auto is_number = [](const py::object& o) {
           return !py::isinstance<Tensor>(o) && !py::isinstance<py::array>(o) && py::hasattr(o, "__float__") &&
                  !py::isinstance<py::str>(o);
@@ -139,8 +139,8 @@ void bind_functional(py::module_& m) {
               const int64_t v = o.cast<int64_t>();
               return from_host(&v, {}, DType::Int64, c.device());
             }
-            if (py::isinstance<Tensor>(other) && other.cast<Tensor>().dtype() == DType::BFloat16)
-              return full({}, o.cast<double>(), DType::BFloat16, c.device());  // a number stays below bfloat16
+            if (py::isinstance<Tensor>(other) && is_low_float(other.cast<Tensor>()))  // a number stays below it
+              return full({}, o.cast<double>(), other.cast<Tensor>().dtype(), c.device());
             return full({}, o.cast<double>(), DType::Float32, c.device());
           }
           return as_tensor_like(o, c, "where");

@@ -381,13 +381,14 @@ void bind_creation(py::module_& m) {
         };
         if (py::isinstance<Tensor>(fill)) {
           const DType d = fill.cast<Tensor>().dtype();
-          natural = d == DType::BFloat16 ? DType::Float32 : d;
+          natural = is_low_float(fill.cast<Tensor>()) ? DType::Float32 : d;
         } else if (py::isinstance<py::bool_>(fill) || kind() == "b") {
           natural = DType::Bool;
         } else if (py::isinstance<py::int_>(fill) || kind().find_first_of("iu") == 0) {
           natural = DType::Int64;
         }
         const double value = fill.cast<double>();
+        check_fill_value("full", value, to_dtype(dtype, natural));
         Tensor t = full(to_shape(shape, "full"), value, to_dtype(dtype, natural), to_device(device));
         if (requires_grad) t.set_requires_grad(true);
         return t;
@@ -398,21 +399,31 @@ void bind_creation(py::module_& m) {
   m.def("ones_like", [](const Tensor& t) { return ones_like(t); });
   m.def(
       "randn",
-      [shape_args](const py::args& args, const py::object& generator, const py::object& device, bool requires_grad) {
+      [shape_args](const py::args& args, const py::object& generator, const py::object& dtype, const py::object& device,
+                   bool requires_grad) {
+        const DType d = to_dtype(dtype, DType::Float32);
+        MD_CHECK(d == DType::Float32 || d == DType::BFloat16 || d == DType::Float16, TypeError,
+                 "randn: not implemented for dtype ", dtype_name(d), " (a float dtype is needed), as in torch");
         Tensor t = randn(shape_args(args, "randn"), to_generator(generator), to_device(device));
+        if (d != DType::Float32) t = to_dtype(t, d);  // drawn in float32, rounded
         if (requires_grad) t.set_requires_grad(true);
         return t;
       },
-      py::kw_only(), py::arg("generator") = py::none(), py::arg("device") = py::none(),
+      py::kw_only(), py::arg("generator") = py::none(), py::arg("dtype") = py::none(), py::arg("device") = py::none(),
       py::arg("requires_grad") = false);
   m.def(
       "rand",
-      [shape_args](const py::args& args, const py::object& generator, const py::object& device, bool requires_grad) {
+      [shape_args](const py::args& args, const py::object& generator, const py::object& dtype, const py::object& device,
+                   bool requires_grad) {
+        const DType d = to_dtype(dtype, DType::Float32);
+        MD_CHECK(d == DType::Float32 || d == DType::BFloat16 || d == DType::Float16, TypeError,
+                 "rand: not implemented for dtype ", dtype_name(d), " (a float dtype is needed), as in torch");
         Tensor t = rand(shape_args(args, "rand"), to_generator(generator), to_device(device));
+        if (d != DType::Float32) t = to_dtype(t, d);  // drawn in float32, rounded
         if (requires_grad) t.set_requires_grad(true);
         return t;
       },
-      py::kw_only(), py::arg("generator") = py::none(), py::arg("device") = py::none(),
+      py::kw_only(), py::arg("generator") = py::none(), py::arg("dtype") = py::none(), py::arg("device") = py::none(),
       py::arg("requires_grad") = false);
   m.def(
       "randn_like",

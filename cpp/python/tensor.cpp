@@ -21,7 +21,7 @@ Tensor from_array(const py::array& arr, const py::handle& dtype, Device device) 
   } else if (kind == 'b') {
     target = DType::Bool;
   } else if (kind == 'f') {
-    target = DType::Float32;
+    target = arr.itemsize() == 2 ? DType::Float16 : DType::Float32;  // (float64 too: there is no float64)
   } else if (kind == 'i' || kind == 'u') {
     target = DType::Int64;
   } else {
@@ -60,10 +60,14 @@ Tensor from_array(const py::array& arr, const py::handle& dtype, Device device) 
     if (!a) throw TypeError("tensor: conversion to int64 failed");
     return from_host(a.data(), shape, DType::Int64, device);
   }
+  if (target == DType::Float16 && kind == 'f' && arr.itemsize() == 2) {  // NumPy's float16: the bits as they are
+    py::array c = py::array::ensure(arr, py::array::c_style);
+    return from_host(c.data(), shape, DType::Float16, device);
+  }
   auto a = py::array_t<float, py::array::c_style | py::array::forcecast>::ensure(arr);
   if (!a) throw TypeError("tensor: conversion to float32 failed");
   Tensor t = from_host(a.data(), shape, DType::Float32, device);
-  if (target == DType::BFloat16) t = md::to_dtype(t, DType::BFloat16);
+  if (target != DType::Float32) t = md::to_dtype(t, target);
   return t;
 }
 
@@ -112,6 +116,14 @@ py::array to_numpy(const Tensor& t) {
   }
   if (t.dtype() == DType::Int64) {
     py::array_t<int64_t> a(shape);
+    {
+      py::gil_scoped_release release;
+      to_host(t, a.mutable_data());
+    }
+    return a;
+  }
+  if (t.dtype() == DType::Float16) {  // NumPy has float16: the bits as they are
+    py::array a(py::dtype("float16"), shape);
     {
       py::gil_scoped_release release;
       to_host(t, a.mutable_data());
@@ -255,7 +267,10 @@ std::string repr(const Tensor& t) {
       py::str(np.attr("array2string")(to_numpy(t), py::arg("separator") = ", ", py::arg("prefix") = "tensor("));
   std::string extra;
   if (t.device().is_cuda()) extra += ", device='" + t.device().str() + "'";
-  if (t.dtype() != DType::Float32) extra += std::string(", dtype=") + dtype_name(t.dtype());
+  // as torch's: the dtype is named unless the values show it (float32; int64 and bool unless empty)
+  const bool shown =
+      t.dtype() == DType::Float32 || ((t.dtype() == DType::Int64 || t.dtype() == DType::Bool) && t.numel());
+  if (!shown) extra += std::string(", dtype=") + dtype_name(t.dtype());
   if (t.grad_fn())
     extra += ", grad_fn=<" + backward_node_name(t.grad_fn()->name()) + ">";
   else if (t.requires_grad())
@@ -366,6 +381,7 @@ class StandInCopy {
 // history that gives its old value a zero gradient (through a view, only the view's elements), as
 // torch's; outside it, a plain fill.
 void fill_value_(Tensor& t, double v, const char* op) {
+  check_fill_value(op, v, t.dtype());
   if (!inplace_in_graph(t, false, op)) {
     fill_(t, v);
     return;
@@ -419,10 +435,10 @@ py::object inplace_binop(const py::object& self, const py::object& b, Binary tt,
   }
   if (r.is(py::handle(Py_NotImplemented))) return r;
   Tensor result = r.cast<Tensor>();
-  if (a.dtype() == DType::BFloat16 && result.dtype() != DType::BFloat16) {  // rounded into it, as torch's
+  if (is_low_float(a) && result.dtype() != a.dtype()) {  // rounded into it, as torch's
     std::optional<NoGradGuard> no_grad;
     if (!graph) no_grad.emplace();
-    result = to_dtype(result, DType::BFloat16);
+    result = to_dtype(result, a.dtype());
   }
   if (a.dtype() == DType::Int64) {
     // int64 op= int stays int64, as in torch (+, - and * have int64 kernels); a float operand, or
@@ -771,8 +787,8 @@ void bind_tensor(py::module_& m) {
               if (!graph) no_grad.emplace();
               StandInCopy stand_in(a, graph);
               result = compute().cast<Tensor>();
-              if (a.dtype() == DType::BFloat16 && result.dtype() != DType::BFloat16)
-                result = to_dtype(result, DType::BFloat16);  // a bfloat16 tensor keeps its dtype, as torch's
+              if (is_low_float(a) && result.dtype() != a.dtype())
+                result = to_dtype(result, a.dtype());  // a 16-bit float tensor keeps its dtype, as torch's
             }
             MD_CHECK(result.shape() == a.shape() && result.dtype() == a.dtype(), ValueError, name, ": the result ",
                      result.shape(), " ", dtype_name(result.dtype()), " does not fit the tensor ", a.shape(), " ",
@@ -866,7 +882,7 @@ void bind_tensor(py::module_& m) {
             }
             const Tensor t = self.cast<Tensor>();
             Tensor g = gradient.is_none() ? Tensor() : as_tensor_like(gradient, t, "backward");
-            if (g.defined() && g.dtype() != t.dtype() && (t.dtype() == DType::Float32 || t.dtype() == DType::BFloat16))
+            if (g.defined() && g.dtype() != t.dtype() && (t.dtype() == DType::Float32 || is_low_float(t)))
               g = md::to_dtype(g.detach(), t.dtype());  // a gradient of another dtype is cast, as torch's
             py::gil_scoped_release release;
             t.backward(g, retain_graph);

@@ -70,6 +70,8 @@ __version__ = _core.build_info()["version"]
 float32 = "float32"
 int64 = "int64"
 bfloat16 = "bfloat16"
+float16 = "float16"
+half = "float16"
 long = "int64"
 bool = "bool"  # noqa: A001 (torch's name; shadows the builtin inside this module only)
 
@@ -125,6 +127,8 @@ __all__ = [
     "backends",
     "bfloat16",
     "bool",
+    "float16",
+    "half",
     "cat",
     "clamp",
     "cuda",

@@ -8,6 +8,7 @@ import inspect
 import threading
 
 from . import _core
+from ._dtypes import FLOAT_DTYPES
 
 _state = threading.local()  # per thread, as torch's grad and inference modes
 
@@ -220,10 +221,10 @@ def _as_tuple(what: str, x) -> tuple:
 
 
 def _cast_like(g, t):
-    """A gradient of another dtype is cast to its tensor's (as torch casts an int64 or bfloat16
+    """A gradient of another dtype is cast to its tensor's (as torch casts an int64 or 16-bit float
     gradient of a float32 output)."""
     if isinstance(g, _core.Tensor) and isinstance(t, _core.Tensor) and g.dtype != t.dtype:
-        if t.dtype in ("float32", "bfloat16"):
+        if t.dtype in FLOAT_DTYPES:
             return g.to(t.dtype)
     return g
 
@@ -443,7 +444,7 @@ class Function:
         diff = [
             i
             for i, o in enumerate(outputs)
-            if isinstance(o, _core.Tensor) and id(o) not in marked and o.dtype in ("float32", "bfloat16", "float16")
+            if isinstance(o, _core.Tensor) and id(o) not in marked and o.dtype in FLOAT_DTYPES
         ]
         if not diff:
             return output

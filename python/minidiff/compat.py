@@ -14,6 +14,7 @@ import warnings
 import numpy as np
 
 from . import _core
+from ._dtypes import FLOAT_DTYPES, KINDS
 
 # ---- md.compile
 
@@ -88,12 +89,12 @@ def initial_seed() -> int:
 
 # ---- dtypes: info, default and promotion
 
-_FLOAT_DTYPES = ("float32", "bfloat16")
+_FLOAT_DTYPES = FLOAT_DTYPES
 
 
 def _dtype_name(dtype, what: str) -> str:
     """minidiff's name for a dtype spelling the native core accepts ("float", np.float32, md.long, ...)."""
-    if isinstance(dtype, str) and dtype in ("float32", "int64", "bfloat16"):
+    if isinstance(dtype, str) and dtype in ("float32", "int64", "bfloat16", "float16", "bool"):
         return dtype
     try:
         return _core.empty(0, dtype=dtype).dtype
@@ -102,12 +103,13 @@ def _dtype_name(dtype, what: str) -> str:
 
 
 class finfo:  # noqa: N801 (torch's name)
-    """Machine limits of a float dtype (float32 or bfloat16), as ``torch.finfo``; no argument: the default dtype."""
+    """Machine limits of a float dtype (float32, bfloat16 or float16), as ``torch.finfo``; no argument: the
+    default dtype."""
 
     def __init__(self, dtype=None) -> None:
         name = _dtype_name("float32" if dtype is None else dtype, "md.finfo")
         if name not in _FLOAT_DTYPES:
-            raise TypeError(f"md.finfo: requires a floating point dtype (float32 or bfloat16), got {name}")
+            raise TypeError(f"md.finfo: requires a floating point dtype (float32, bfloat16 or float16), got {name}")
         self.dtype = name
         if name == "float32":
             info = np.finfo(np.float32)
@@ -115,6 +117,12 @@ class finfo:  # noqa: N801 (torch's name)
             self.eps, self.max, self.min = float(info.eps), float(info.max), float(info.min)
             self.tiny = self.smallest_normal = float(info.smallest_normal)
             self.resolution = 10.0 ** -int(info.precision)  # 1e-06, as torch's (NumPy's is float32's 1e-6)
+        elif name == "float16":  # 5 exponent bits, 10 stored mantissa bits
+            self.bits = 16
+            self.eps = 2.0**-10
+            self.max, self.min = 65504.0, -65504.0
+            self.tiny = self.smallest_normal = 2.0**-14
+            self.resolution = 0.001  # 10 ** -(decimal digits): float16 holds 3
         else:  # 8 exponent bits as float32's, 7 stored mantissa bits
             self.bits = 16
             self.eps = 2.0**-7
@@ -175,26 +183,25 @@ def _category(operand, what: str) -> tuple[str, bool]:
 def result_type(tensor1, tensor2) -> str:
     """The dtype an arithmetic op (``+``, ``*``, ...) gives for these operands in minidiff: float32
     when either is a float tensor or a float scalar, else int64 when either is an int64 tensor or an
-    int, else bool (bools only). A bfloat16 tensor stays bfloat16 except with a float32 tensor that
-    has dims (or with a 0-d float32 when it is 0-d itself), as torch's."""
-    kinds = [_category(x, "md.result_type") for x in (tensor1, tensor2)]
-    dtypes = {dtype for dtype, _ in kinds}
-    if "bfloat16" in dtypes:
-        bf, other = (tensor1, tensor2) if kinds[0][0] == "bfloat16" else (tensor2, tensor1)
-        if isinstance(other, _core.Tensor) and other.dtype == "float32" and (other.ndim > 0 or bf.ndim == 0):
-            return "float32"
-        return "bfloat16"
-    return "float32" if "float32" in dtypes else "int64" if "int64" in dtypes else "bool"
+    int, else bool (bools only). A bfloat16 or float16 tensor keeps its dtype except with a float32
+    tensor or the other 16-bit float (float32 then) that has dims or is 0-d as it is, as torch's."""
+    from .tensor_ops import _result_dtype  # (tensor_ops imports the package)
+
+    for x in (tensor1, tensor2):
+        _category(x, "md.result_type")
+    return _result_dtype(tensor1, tensor2)
 
 
 def promote_types(type1, type2) -> str:
     """torch's promotion lattice on minidiff's dtypes: the same dtype stays; bool with int64 gives
-    int64; bool or int64 with a float dtype gives the float dtype; float32 with bfloat16 gives
-    float32, as torch's."""
+    int64; bool or int64 with a float dtype gives the float dtype; float32 with a 16-bit float, and
+    bfloat16 with float16, give float32, as torch's."""
     a, b = _dtype_name(type1, "md.promote_types"), _dtype_name(type2, "md.promote_types")
     if a == b:
         return a
-    for wins in ("float32", "bfloat16", "int64"):
+    if {a, b} == {"bfloat16", "float16"}:
+        return "float32"
+    for wins in ("float32", "bfloat16", "float16", "int64"):
         if wins in (a, b):
             return wins
     return a
@@ -203,8 +210,7 @@ def promote_types(type1, type2) -> str:
 def can_cast(from_, to) -> bool:
     """torch's casting rule: False only to a lower kind (float to int64 or bool, int64 to bool)."""
     a, b = _dtype_name(from_, "md.can_cast"), _dtype_name(to, "md.can_cast")
-    kind = {"bool": 0, "int64": 1, "float32": 2, "bfloat16": 2}
-    return kind[a] <= kind[b]
+    return KINDS[a] <= KINDS[b]
 
 
 # ---- print options: Tensor repr prints with NumPy's array2string, which these are threaded into

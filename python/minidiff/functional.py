@@ -82,6 +82,7 @@ from ._core.functional import relu as _relu_native
 from ._core.functional import scaled_dot_product_attention as _fused_attention
 from ._core.functional import silu as _silu_native
 from ._core.functional import softmax as _softmax_native
+from ._dtypes import LOW_FLOATS as _LOW_FLOATS
 from .autograd import no_grad as _no_grad
 from .resize import interpolate
 
@@ -205,33 +206,34 @@ def _check_input(op: str, input) -> None:  # noqa: A002
 
 
 def _float32(t):
-    """A bfloat16 tensor as float32, anything else as it is: composed ops of many steps compute
-    bfloat16 input in float32 and round the result to bfloat16 once, as torch's reduced-precision
-    kernels do (each step rounding to bfloat16 would lose the precision those steps need)."""
-    return t.float() if isinstance(t, Tensor) and t.dtype == "bfloat16" else t
+    """A bfloat16 or float16 tensor as float32, anything else as it is: composed ops of many steps
+    compute 16-bit input in float32 and round the result once, as torch's reduced-precision kernels
+    do (each step rounding to 16 bits would lose the precision those steps need)."""
+    return t.float() if isinstance(t, Tensor) and t.dtype in _LOW_FLOATS else t
 
 
-def _bfloat16_once(fn):
-    """fn, a composed op of many steps, with bfloat16 tensor arguments computed in float32 and its
-    tensor result rounded to bfloat16 once (see _float32); float32 input takes fn's own path, and
-    so does an in-place call (``inplace=True``)."""
+def _low_float_once(fn):
+    """fn, a composed op of many steps, with bfloat16 or float16 tensor arguments computed in
+    float32 and its tensor result rounded to their dtype once (see _float32; both 16-bit dtypes
+    together give float32); float32 input takes fn's own path, and so does an in-place call
+    (``inplace=True``)."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        values = [*args, *kwargs.values()]
-        if kwargs.get("inplace") or not any(isinstance(v, Tensor) and v.dtype == "bfloat16" for v in values):
+        low = {v.dtype for v in (*args, *kwargs.values()) if isinstance(v, Tensor) and v.dtype in _LOW_FLOATS}
+        if kwargs.get("inplace") or not low:
             return fn(*args, **kwargs)
         out = fn(*map(_float32, args), **{k: _float32(v) for k, v in kwargs.items()})
-        return out.to("bfloat16") if isinstance(out, Tensor) and out.dtype == "float32" else out
+        return out.to(low.pop()) if isinstance(out, Tensor) and out.dtype == "float32" and len(low) == 1 else out
 
     return wrapper
 
 
 def _same_float_dtype(op: str, input, **tensors) -> None:  # noqa: A002
     """Some of torch's kernels (nll_loss, cross_entropy, binary_cross_entropy, huber_loss, prelu)
-    take no mixed bfloat16 and float32: a TypeError naming the op, rather than a silent promotion."""
+    take no mixed 16-bit and other floats: a TypeError naming the op, rather than a silent promotion."""
     for name, t in tensors.items():
-        if isinstance(t, Tensor) and t.dtype != input.dtype and "bfloat16" in (t.dtype, input.dtype):
+        if isinstance(t, Tensor) and t.dtype != input.dtype and {t.dtype, input.dtype} & set(_LOW_FLOATS):
             raise TypeError(
                 f"{op}: {name} of dtype {t.dtype} and shape {tuple(t.shape)} must have the input's dtype "
                 f"{input.dtype}, as torch's kernel requires"
@@ -426,8 +428,8 @@ def scaled_dot_product_attention(
     and -inf), as torch's. ``dropout_p`` drops attention weights always, as
     torch's does (pass 0.0 when not training). ``enable_gqa`` repeats each key/value head for its
     group of query heads. query, key and value have one dtype (a TypeError otherwise, as torch);
-    the composed path computes bfloat16 in float32 (a float32 or bfloat16 mask alike) and rounds
-    the result once."""
+    the composed path computes bfloat16 and float16 in float32 (a float32 or 16-bit mask alike) and
+    rounds the result once."""
     for name, t in (("query", query), ("key", key), ("value", value)):
         _check_tensor("scaled_dot_product_attention", name, t)
     if enable_gqa and query.ndim >= 3 and key.shape[-3] != query.shape[-3]:
@@ -451,11 +453,11 @@ def scaled_dot_product_attention(
         return _fused_attention(query, key, value, scale=scale)
     if is_causal and attn_mask is not None:
         raise ValueError("scaled_dot_product_attention: give attn_mask or is_causal, not both (as torch)")
-    if query.dtype == "bfloat16":  # scores, mask (bfloat16 or float32) and softmax in float32, rounded once
+    if query.dtype in _LOW_FLOATS:  # scores, mask (16-bit or float32) and softmax in float32, rounded once
         out = scaled_dot_product_attention(
             query.float(), key.float(), value.float(), _float32(attn_mask), dropout_p, is_causal, scale
         )
-        return out.to("bfloat16")
+        return out.to(query.dtype)
     if not 0.0 <= dropout_p <= 1.0:
         raise ValueError(f"scaled_dot_product_attention: dropout_p must be in [0, 1], got {dropout_p}")
     L, S = query.shape[-2], key.shape[-2]
@@ -573,7 +575,7 @@ def huber_loss(input, target, reduction: str = "mean", delta: float = 1.0, weigh
     if delta <= 0:
         raise ValueError(f"huber_loss: delta must be positive, got {delta}")
     _refuse_bool("huber_loss", input=input)  # torch reads a bool target as 0/1, but refuses a bool input
-    _same_float_dtype("huber_loss", input, target=target)  # torch's kernel takes no mixed bfloat16 and float32
+    _same_float_dtype("huber_loss", input, target=target)  # torch's kernel takes no mixed 16-bit and other floats
     diff = input - _bool_as_float(target)
     size = diff.abs()
     loss = where(size < delta, diff.square() * 0.5, (size - 0.5 * delta) * delta)
@@ -613,13 +615,13 @@ def cross_entropy(
         raise ValueError(f"{op}: label_smoothing is not implemented here, got {label_smoothing}")
     if target.dtype == "int64":  # torch's class-index kernel takes no mixed weight (the probability path promotes)
         _same_float_dtype(op, input, weight=weight)
-    if input.dtype == "bfloat16" and "float32" not in (target.dtype, getattr(weight, "dtype", None)):
+    if input.dtype in _LOW_FLOATS and "float32" not in (target.dtype, getattr(weight, "dtype", None)):
         # computed in float32 and rounded once, as torch's kernels accumulate; float32 probabilities
         # or weights promote the result to float32 instead (the path below), as torch's
         loss = cross_entropy(
             input.float(), _float32(target), _float32(weight), ignore_index=ignore_index, reduction=reduction
         )
-        return loss.to("bfloat16")
+        return loss.to(input.dtype)
     _refuse_bool(op, input=input, weight=weight)
     shape, target_shape = tuple(input.shape), tuple(target.shape)
     if target.dtype == "bool":  # torch: neither class indices (int64) nor probabilities (float)
@@ -705,8 +707,8 @@ def log_softmax(input, dim=None, _stacklevel: int = 3, dtype=None):  # noqa: A00
     if dim is None:
         dim = _softmax_dim("log_softmax", input.ndim, _stacklevel)
     dim = _dim("log_softmax", dim, input.ndim)
-    if input.dtype == "bfloat16":  # in float32, rounded once (see _float32)
-        return log_softmax(input.float(), dim).to("bfloat16")
+    if input.dtype in _LOW_FLOATS:  # in float32, rounded once (see _float32)
+        return log_softmax(input.float(), dim).to(input.dtype)
     if input.ndim == 0:
         return input - input  # one class: log(1) = 0, kept in the graph
     if input.shape[dim] == 0:
@@ -726,7 +728,7 @@ def _log1p(t: Tensor) -> Tensor:
     return where(rounded_away, t, log(u) * t / where(rounded_away, 1.0, u - 1.0))
 
 
-@_bfloat16_once
+@_low_float_once
 def softplus(input, beta: float = 1.0, threshold: float = 20.0):  # noqa: A002
     """``log(1 + exp(beta * x)) / beta``, and ``x`` itself where ``beta * x > threshold``, as torch's;
     accurate for very negative x too (about exp(beta * x), not 0). The gradient is
@@ -768,14 +770,14 @@ def leaky_relu(input, negative_slope: float = 0.01, inplace: bool = False):  # n
     return _maybe_in_place("leaky_relu", input, inplace, lambda: where(input > 0, input, input * negative_slope))
 
 
-@_bfloat16_once
+@_low_float_once
 def mish(input, inplace: bool = False):  # noqa: A002
     """``x * tanh(softplus(x))`` (Misra 2019). ``inplace=True`` writes the result into ``input``."""
     _check_input("mish", input)
     return _maybe_in_place("mish", input, inplace, lambda: input * tanh(softplus(input)))
 
 
-@_bfloat16_once
+@_low_float_once
 def normalize(input, p: float = 2.0, dim=1, eps: float = 1e-12, out=None):  # noqa: A002
     """``input / max(norm_p(input, dim), eps)``, as torch's, for any p: a positive one (the
     Euclidean p = 2 being the default), ``inf`` / ``-inf`` (the largest / smallest magnitude) and
@@ -1046,10 +1048,10 @@ def adaptive_avg_pool2d(input, output_size):  # noqa: A002
     x, batched = _pool_input("adaptive_avg_pool2d", input, 2)
     out_h, out_w = _adaptive_output_size("adaptive_avg_pool2d", output_size, x.shape[2], x.shape[3])
     _allocate_output("adaptive_avg_pool2d", x, out_h, out_w)
-    # bfloat16 averaged in float32 and rounded once, as torch's
+    # bfloat16 and float16 averaged in float32 and rounded once, as torch's
     out = _adaptive_mean(_adaptive_mean(_float32(x), 2, out_h), 3, out_w)
-    if input.dtype == "bfloat16":
-        out = out.to("bfloat16")
+    if input.dtype in _LOW_FLOATS:
+        out = out.to(input.dtype)
     if not batched:
         out = out.squeeze(0)  # the last other reference to the pooled tensor: taken over, not copied
     return out._own_result()  # a new tensor, as torch's, not a view
@@ -1231,14 +1233,14 @@ def instance_norm(
         if running_mean is None or running_var is None:
             raise ValueError(f"{op}: running_mean and running_var must be given when use_input_stats is False")
         view = (1, c) + (1,) * (input.ndim - 2)
-        # bfloat16 input in float32 (with float32 or bfloat16 statistics), rounded once, as torch's
+        # 16-bit input in float32 (with float32 or 16-bit statistics), rounded once, as torch's
         x, running_mean, running_var = _float32(input), _float32(running_mean), _float32(running_var)
         out = (x - running_mean.reshape(view)) * (running_var.reshape(view) + eps).rsqrt()
         if weight is not None:
             out = out * _float32(weight).reshape(view)
         if bias is not None:
             out = out + _float32(bias).reshape(view)
-        return out.to("bfloat16") if input.dtype == "bfloat16" else out
+        return out.to(input.dtype) if input.dtype in _LOW_FLOATS else out
     if spatial <= 1:
         raise ValueError(f"{op}: expected more than 1 spatial element when training, got input of shape {shape}")
     flat = input.reshape(n, c, spatial)

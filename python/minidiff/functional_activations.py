@@ -24,10 +24,11 @@ import numpy as np
 from ._core import Tensor, is_grad_enabled
 from ._core import full as _full
 from ._core import rand as _rand
+from ._dtypes import FLOAT_DTYPES as _FLOAT_DTYPES
+from ._dtypes import LOW_FLOATS as _LOW_FLOATS
 from .autograd import no_grad as _no_grad
 from .functional import (
     _REDUCTIONS,
-    _bfloat16_once,
     _bool_as_float,
     _check_input,
     _check_tensor,
@@ -35,6 +36,7 @@ from .functional import (
     _float32,
     _log1p,
     _loss_args,
+    _low_float_once,
     _maybe_in_place,
     _reduce,
     _reduction,
@@ -154,7 +156,7 @@ def _check_float(op: str, name: str, value) -> float:
 # ---- activations
 
 
-@_bfloat16_once
+@_low_float_once
 def elu(input, alpha: float = 1.0, inplace: bool = False):  # noqa: A002 (torch's argument name)
     """``x`` where x > 0, else ``alpha * (exp(x) - 1)`` (accurate near 0), as torch's; the gradient
     at 0 is ``alpha``, as torch's backward gives."""
@@ -473,9 +475,9 @@ def binary_cross_entropy(
     if weight is not None:
         _check_fits(op, "weight", weight, shape)
     _same_float_dtype(op, input, target=target)
-    if input.dtype == "bfloat16":  # computed in float32 and rounded once, as torch's kernel
+    if input.dtype in _LOW_FLOATS:  # computed in float32 and rounded once, as torch's kernel
         loss = binary_cross_entropy(input.float(), target.float(), _float32(weight), reduction=reduction)
-        return loss.to("bfloat16")
+        return loss.to(input.dtype)
     if not _all_in_unit_interval(input):
         raise ValueError(f"{op}: all elements of input (shape {shape}) should be between 0 and 1")
     if not _all_in_unit_interval(target):
@@ -514,7 +516,7 @@ def binary_cross_entropy_with_logits(
     reduction = _loss_args(op, size_average, reduce, reduction, input=input, target=target)
     _refuse_bool(op, input=input, target=target, pos_weight=pos_weight)
     _same_shape(op, input, target)
-    if "bfloat16" in (input.dtype, target.dtype) and target.dtype in ("bfloat16", "float32"):
+    if {input.dtype, target.dtype} & set(_LOW_FLOATS) and target.dtype in _FLOAT_DTYPES:
         # computed in float32; the elementwise loss has the target's dtype, as torch's (which builds it
         # in place on 1 - target), and is reduced from there
         loss = binary_cross_entropy_with_logits(
@@ -569,9 +571,9 @@ def nll_loss(
                 f"{op}: weight must have shape ({classes},) for input of shape {shape}, got {tuple(weight.shape)}"
             )
     _same_float_dtype(op, input, weight=weight)
-    if input.dtype == "bfloat16":  # the weighted mean in float32, rounded once, as torch's kernel
+    if input.dtype in _LOW_FLOATS:  # the weighted mean in float32, rounded once, as torch's kernel
         return nll_loss(input.float(), target, _float32(weight), ignore_index=ignore_index, reduction=reduction).to(
-            "bfloat16"
+            input.dtype
         )
     kept = target != ignore_index  # a bool mask
     safe = where(kept, target, 0)  # an ignored target picks class 0, then weighs 0
@@ -780,9 +782,9 @@ def soft_margin_loss(input, target, size_average=None, reduce=None, reduction: s
     reduction = _loss_args(op, size_average, reduce, reduction, input=input, target=target)
     _refuse_bool(op, input=input)  # a bool target is read as 0/1, as torch's
     _broadcast(op, input=tuple(input.shape), target=tuple(target.shape))
-    loss = softplus(-_float32(input) * _float32(target), 1.0, math.inf)  # bfloat16 computed in float32
+    loss = softplus(-_float32(input) * _float32(target), 1.0, math.inf)  # 16-bit floats computed in float32
     # the input's dtype, as torch's (its kernel writes into a tensor like the input)
-    return _reduce(loss.to("bfloat16") if input.dtype == "bfloat16" else loss, reduction)
+    return _reduce(loss.to(input.dtype) if input.dtype in _LOW_FLOATS else loss, reduction)
 
 
 def triplet_margin_loss(

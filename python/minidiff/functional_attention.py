@@ -16,6 +16,7 @@ from ._core import Tensor
 from ._core import tensor as _tensor
 from ._core import zeros as _zeros
 from ._core.functional import cat, dropout, linear, matmul, pad, softmax
+from ._dtypes import LOW_FLOATS
 
 # functional.py imports this module at its end, once scaled_dot_product_attention is defined
 from .functional import scaled_dot_product_attention, where
@@ -43,7 +44,7 @@ def _normalized_shape(op: str, normalized_shape) -> tuple[int, ...]:
 def rms_norm(input, normalized_shape, weight=None, eps=None):  # noqa: A002 (torch's argument name)
     """``x / sqrt(mean(x**2) + eps) * weight``, the mean over the last ``len(normalized_shape)``
     dims, as torch's. ``eps=None`` is float32's machine epsilon, which torch uses for float32 and
-    for bfloat16 alike (bfloat16 input is normalised in float32 and cast back, as torch's)."""
+    for bfloat16 and float16 alike (16-bit input is normalised in float32 and cast back, as torch's)."""
     op = "rms_norm"
     _check_tensor(op, "input", input)
     if input.dtype in ("bool", "int64"):  # torch's kernel is for floating types only
@@ -60,11 +61,11 @@ def rms_norm(input, normalized_shape, weight=None, eps=None):  # noqa: A002 (tor
         if tuple(weight.shape) != norm_shape:
             raise ValueError(f"{op}: weight of shape {tuple(weight.shape)} differs from normalized_shape {norm_shape}")
     eps = _FLOAT32_EPS if eps is None else float(eps)
-    x = input.float() if input.dtype == "bfloat16" else input
+    x = input.float() if input.dtype in LOW_FLOATS else input
     dims = tuple(range(len(shape) - len(norm_shape), len(shape)))
     out = x * (x.square().mean(dims, keepdim=True) + eps).rsqrt()
     if weight is not None:
-        out = out * (weight.float() if weight.dtype == "bfloat16" else weight)
+        out = out * (weight.float() if weight.dtype in LOW_FLOATS else weight)
     return out.to(input.dtype) if out.dtype != input.dtype else out
 
 

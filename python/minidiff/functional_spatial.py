@@ -23,6 +23,7 @@ from ._core import tensor as _tensor
 from ._core.functional import _pad_by_mode, cat, index_select, pad, where
 from ._core.functional import conv2d as _conv2d_native
 from ._core.functional import conv_transpose2d as _conv_transpose2d_native
+from ._dtypes import LOW_FLOATS as _LOW_FLOATS
 from .autograd import no_grad as _no_grad
 from .functional import (
     _check_input,
@@ -536,8 +537,8 @@ def _max_pool(op: str, x: Tensor, rows: np.ndarray, cols: np.ndarray, return_ind
 def _avg_pool(x: Tensor, rows, cols, steps, pads, count_include_pad: bool, divisor_override) -> Tensor:
     """Window means of (N, C, H, W) x (padding taps read 0) with torch's divisors: the window
     clipped to the padded input (``count_include_pad``) or to the input, or ``divisor_override``."""
-    if x.dtype == "bfloat16":  # summed and divided in float32, rounded once, as torch's
-        return _avg_pool(x.float(), rows, cols, steps, pads, count_include_pad, divisor_override).to("bfloat16")
+    if x.dtype in _LOW_FLOATS:  # summed and divided in float32, rounded once, as torch's
+        return _avg_pool(x.float(), rows, cols, steps, pads, count_include_pad, divisor_override).to(x.dtype)
     n, c, h, w = x.shape
     (oh, kh), (ow, kw) = rows.shape, cols.shape
     windows = _take_windows(x, rows, cols, 0.0).reshape(n, c, oh, kh, ow, kw)
@@ -863,7 +864,7 @@ def channel_shuffle(input, groups: int):  # noqa: A002
 
 def _update_running(stat: Tensor, batch: Tensor, momentum: float, alpha: float) -> None:
     """``stat = (1 - momentum) * stat + alpha * batch`` in place; a statistic of another dtype than
-    the batch's (bfloat16 running statistics of bfloat16 input, normalised in float32) is updated
+    the batch's (16-bit running statistics of 16-bit input, normalised in float32) is updated
     in float32 and rounded once, as torch's."""
     if stat.dtype == batch.dtype:
         stat.mul_(1.0 - momentum).add_(batch, alpha=alpha)
@@ -898,14 +899,14 @@ def batch_norm(
                 raise ValueError(
                     f"{op}: {name} must have shape ({c},) for input of shape {shape}, got {tuple(t.shape)}"
                 )
-    if input.dtype == "bfloat16":
-        # normalised in float32 (float32 or bfloat16 weights and statistics alike) and rounded once,
+    if input.dtype in _LOW_FLOATS:
+        # normalised in float32 (float32 or 16-bit weights and statistics alike) and rounded once,
         # as torch's mixed-precision kernel; given running statistics are updated in place
         x, weight, bias = input.float(), _float32(weight), _float32(bias)
         if not training:
             running_mean, running_var = _float32(running_mean), _float32(running_var)
         out = batch_norm(x, running_mean, running_var, weight, bias, training, momentum, eps)
-        return out.to("bfloat16")
+        return out.to(input.dtype)
     view = (1, c) + (1,) * (input.ndim - 2)
     count = input.numel() // c if c else 0
     if training and count == 0:  # an empty batch: an empty output, still in the graph; no statistics change

@@ -27,6 +27,7 @@ from . import tensor_math as _tm
 from . import tensor_more as _tmore
 from . import tensor_ops as _to
 from ._core import Tensor
+from ._dtypes import LOW_FLOATS
 from .autograd import Function
 
 _EPS32 = float(np.finfo(np.float32).eps)
@@ -46,13 +47,13 @@ class LinAlgError(RuntimeError):
 # ---- checks and host transfers
 
 
-def _float_tensor(op: str, t, name: str, bfloat16: bool = False) -> Tensor:
-    """t checked as a float32 tensor (or bfloat16, for the ops torch computes in it: the norms and
-    products; its factorizations refuse bfloat16)."""
+def _float_tensor(op: str, t, name: str, low_float: bool = False) -> Tensor:
+    """t checked as a float32 tensor (or bfloat16 / float16, for the ops torch computes in them: the
+    norms and products; its factorizations refuse them)."""
     if not isinstance(t, Tensor):
         raise TypeError(f"{op}: {name} must be an md tensor, got {type(t).__name__}")
-    if t.dtype != "float32" and not (bfloat16 and t.dtype == "bfloat16"):
-        wanted = "a float32 or bfloat16" if bfloat16 else "a float32"
+    if t.dtype != "float32" and not (low_float and t.dtype in LOW_FLOATS):
+        wanted = "a float32, bfloat16 or float16" if low_float else "a float32"
         raise TypeError(f"{op}: {name} must be {wanted} tensor, got {t.dtype} of shape {tuple(t.shape)}")
     return t
 
@@ -65,13 +66,13 @@ def _same_dtype(op: str, **tensors) -> None:
 
 
 def _norm_input(op: str, x: Tensor, dtype) -> Tensor:
-    """x in the norm's dtype: ``dtype`` may widen bfloat16 to float32, as torch's (never narrow)."""
+    """x in the norm's dtype: ``dtype`` may widen a 16-bit float to float32, as torch's (never narrow)."""
     if dtype is None:
         return x
     dtype = _to._dtype(dtype)
     if dtype == x.dtype:
         return x
-    if dtype == "float32" and x.dtype == "bfloat16":
+    if dtype == "float32" and x.dtype in LOW_FLOATS:
         return x.float()
     raise TypeError(f"{op}: dtype must be float32 or x's {x.dtype} (no narrowing), got {dtype!r}")
 
@@ -146,7 +147,7 @@ def _inv_of(op: str, t: Tensor) -> Tensor:
 def vector_norm(x, ord=2, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:  # noqa: A002 (torch's names)
     """The vector ``ord``-norm of x over ``dim`` (all elements by default): any float, ``inf``
     (largest magnitude), ``-inf`` (smallest) or 0 (the count of non-zeros)."""
-    x = _float_tensor("linalg.vector_norm", x, "x", bfloat16=True)
+    x = _float_tensor("linalg.vector_norm", x, "x", low_float=True)
     if isinstance(ord, bool) or not isinstance(ord, numbers.Real):
         raise TypeError(f"linalg.vector_norm: ord must be a number, got {ord!r}")
     x = _norm_input("linalg.vector_norm", x, dtype)
@@ -177,15 +178,15 @@ def matrix_norm(A, ord="fro", dim=(-2, -1), keepdim: bool = False, *, dtype=None
     1 / -1 (column sum), 2 / -2 (the largest / smallest singular value). The singular values come
     from ``svdvals``, which runs on the host."""
     op = "linalg.matrix_norm"
-    A = _norm_input(op, _float_tensor(op, A, "A", bfloat16=True), dtype)
+    A = _norm_input(op, _float_tensor(op, A, "A", low_float=True), dtype)
     if A.ndim < 2:
         raise ValueError(f"{op}: A must have at least 2 dimensions, got shape {tuple(A.shape)}")
     d0, d1 = _dim_pair(op, dim, A.ndim)
-    if A.dtype == "bfloat16":
+    if A.dtype in LOW_FLOATS:
         if ord in ("nuc", 2, -2):
-            raise TypeError(f"{op}: order {ord!r} needs singular values, not computed in bfloat16 (as torch's)")
-        # in float32, rounded once, as torch's kernels (a bfloat16 row sum would round at each step)
-        return matrix_norm(A.float(), ord, dim, keepdim).to("bfloat16")
+            raise TypeError(f"{op}: order {ord!r} needs singular values, not computed in {A.dtype} (as torch's)")
+        # in float32, rounded once, as torch's kernels (a 16-bit row sum would round at each step)
+        return matrix_norm(A.float(), ord, dim, keepdim).to(A.dtype)
     if ord == "fro":
         return _tm.norm(A, 2.0, dim=[d0, d1], keepdim=keepdim)
     if ord in ("nuc", 2, -2):
@@ -208,7 +209,7 @@ def norm(A, ord=None, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
     is two; without dim, the 2-norm of all elements when ``ord`` is None, else the vector norm of
     a 1-D A or the matrix norm of a 2-D A."""
     op = "linalg.norm"
-    A = _float_tensor(op, A, "A", bfloat16=True)
+    A = _float_tensor(op, A, "A", low_float=True)
     if dim is not None:
         dims = (dim,) if isinstance(dim, int) else tuple(dim)
         if len(dims) == 1:

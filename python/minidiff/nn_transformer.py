@@ -549,15 +549,15 @@ class Transformer(Module):
     def generate_square_subsequent_mask(sz: int, device=None, dtype=None):
         """(sz, sz) float mask: -inf above the diagonal, 0 elsewhere (position i attends to 0..i).
         With ``dtype="bool"`` (``md.bool``) it is True above the diagonal (not allowed), as torch's;
-        ``dtype="bfloat16"`` gives the float mask in bfloat16."""
+        ``dtype="bfloat16"`` or ``"float16"`` gives the float mask in that dtype."""
         if dtype == "bool":  # torch's full(-inf) of bools is True, then the same triu
             mask = np.triu(np.ones((sz, sz), dtype=bool), 1)
             return _core.tensor(mask) if device is None else _core.tensor(mask, device=device)
-        if dtype not in (None, "float32", "float", "bfloat16"):
+        if dtype not in (None, "float32", "float", "bfloat16", "float16", "half"):
             raise TypeError(
-                "generate_square_subsequent_mask: only float32, bfloat16 and bool masks are made here, got dtype "
-                f"{dtype!r}"
+                "generate_square_subsequent_mask: only float32, bfloat16, float16 and bool masks are made here, "
+                f"got dtype {dtype!r}"
             )
         mask = np.triu(np.full((sz, sz), -math.inf, dtype=np.float32), 1)
         mask = _core.tensor(mask) if device is None else _core.tensor(mask, device=device)
-        return mask.to("bfloat16") if dtype == "bfloat16" else mask  # the mask of a bfloat16 model, as torch's
+        return mask.to(dtype) if dtype in ("bfloat16", "float16", "half") else mask  # a 16-bit model's, as torch's

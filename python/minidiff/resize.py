@@ -19,6 +19,7 @@ from ._core import Tensor
 from ._core import tensor as _tensor
 from ._core.functional import add, index_select, mul
 from ._core.functional import interpolate as _interpolate_nearest
+from ._dtypes import LOW_FLOATS
 
 _MODES = ("nearest", "nearest-exact", "linear", "bilinear", "bicubic", "trilinear")
 # the input rank each interpolating mode needs, as torch's (the nearest modes take any of 3-D to 5-D)
@@ -40,8 +41,8 @@ def interpolate(
     ``scale_factor``, as ``torch.nn.functional.interpolate``. Modes: "nearest" (any size; torch's
     source index floor(i * in / out), or floor(i / scale_factor) when a factor is given and not
     recomputed) and "nearest-exact" for every rank; "linear" (3-D), "bilinear" and "bicubic" (4-D)
-    and "trilinear" (5-D) for float32 and bfloat16 input (bfloat16 resized in float32 and rounded
-    once). "area" and ``antialias=True`` are not supported."""
+    and "trilinear" (5-D) for float32, bfloat16 and float16 input (16-bit floats resized in float32
+    and rounded once). "area" and ``antialias=True`` are not supported."""
     if not isinstance(input, Tensor):
         raise TypeError(f"interpolate: input must be an md tensor, got {type(input).__name__}")
     if input.dtype == "bool":
@@ -69,13 +70,14 @@ def interpolate(
         if mode == "nearest" and len(shape) == 4:  # the native op's default, kept for old code (torch raises)
             return _interpolate_nearest(input, mode="nearest")
         raise ValueError(f"interpolate: give size or scale_factor to resize the input of shape {list(shape)}")
-    if interpolating and input.dtype == "bfloat16":
-        # resized in float32 and rounded once, as torch's bfloat16 kernels accumulate in float32
+    if interpolating and input.dtype in LOW_FLOATS:
+        # resized in float32 and rounded once, as torch's 16-bit kernels accumulate in float32
         out = interpolate(input.float(), size, scale_factor, mode, align_corners, recompute_scale_factor)
-        return out.to("bfloat16")
+        return out.to(input.dtype)
     if interpolating and input.dtype != "float32":
         raise TypeError(
-            f"interpolate: mode {mode!r} needs a float32 or bfloat16 input, got {input.dtype} of shape {list(shape)}"
+            f"interpolate: mode {mode!r} needs a float32, bfloat16 or float16 input, got {input.dtype} of shape "
+            f"{list(shape)}"
         )
 
     out_size, scales = _output_size(shape, size, scale_factor, recompute_scale_factor)

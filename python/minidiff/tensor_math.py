@@ -24,6 +24,7 @@ import numpy as np
 from . import _core
 from . import functional as F
 from ._core import Tensor
+from ._dtypes import FLOAT_MAX, LOW_FLOATS
 from .autograd import enable_grad, no_grad
 from .tensor_ops import _dim_list, _dims, _result_dtype
 from .tensor_ops import contiguous_format as _contiguous_format
@@ -72,8 +73,8 @@ def _piecewise_constant(op: str, input, values) -> Tensor:
     _refuse_bool(op, x)
     if x.dtype == "int64":
         return x.clone()
-    with no_grad():  # bfloat16 in float32 (its steps would round at each op), rounded back once
-        out = values(x.detach().float()).to(x.dtype) if x.dtype == "bfloat16" else values(x.detach())
+    with no_grad():  # 16-bit floats in float32 (their steps would round at each op), rounded back once
+        out = values(x.detach().float()).to(x.dtype) if x.dtype in LOW_FLOATS else values(x.detach())
     return _with_zero_grad(out, x)
 
 
@@ -149,9 +150,9 @@ def _division(op: str, a, b, values_fn, grad_b_fn, grad_a: bool = True) -> Tenso
     if not isinstance(a, Tensor) and not isinstance(b, Tensor):
         raise TypeError(f"{op}: expected a Tensor operand")
     a, b = (v.long() if isinstance(v, Tensor) and v.dtype == "bool" else v for v in (a, b))  # as torch
-    if builtins.any(isinstance(v, Tensor) and v.dtype == "bfloat16" for v in (a, b)):
+    if builtins.any(isinstance(v, Tensor) and v.dtype in LOW_FLOATS for v in (a, b)):
         # in float32 (the host values and the gradient's slope are float32), rounded once to torch's dtype
-        widened = (v.float() if isinstance(v, Tensor) and v.dtype == "bfloat16" else v for v in (a, b))
+        widened = (v.float() if isinstance(v, Tensor) and v.dtype in LOW_FLOATS else v for v in (a, b))
         return _division(op, *widened, values_fn, grad_b_fn, grad_a).to(_result_dtype(a, b))
     like = a if isinstance(a, Tensor) else b
     device = like.device
@@ -254,8 +255,8 @@ def norm(input: Tensor, p="fro", dim=None, keepdim: bool = False, dtype=None) ->
         x = x.to(dtype)
     if x.dtype == "int64":  # a float result for every p (torch refuses int64)
         x = x.float()
-    if x.dtype == "bfloat16":  # computed in float32 (one rounding), as torch's kernel
-        return norm(x.float(), p, dim, keepdim).to("bfloat16")
+    if x.dtype in LOW_FLOATS:  # computed in float32 (one rounding), as torch's kernel
+        return norm(x.float(), p, dim, keepdim).to(x.dtype)
     dims = _dims("norm", dim, x.ndim)
     if p == "nuc":
         raise ValueError("norm: the nuclear norm is not supported")
@@ -302,8 +303,8 @@ def logsumexp(input: Tensor, dim, keepdim: bool = False) -> Tensor:
     x = _float_input("logsumexp", input)
     if x.dtype in ("int64", "bool"):  # a float result, as torch's
         x = x.float()
-    if x.dtype == "bfloat16":  # in float32, rounded once, as torch's kernel
-        return logsumexp(x.float(), dim, keepdim).to("bfloat16")
+    if x.dtype in LOW_FLOATS:  # in float32, rounded once, as torch's kernel
+        return logsumexp(x.float(), dim, keepdim).to(x.dtype)
     dims = _dims("logsumexp", dim, x.ndim)
     if x.numel() == 0:  # an empty sum: log(0) = -inf (amax has no empty reduction)
         out = F.log(F.exp(x).sum(dim=dims, keepdim=True))
@@ -661,14 +662,15 @@ def _bool_lists_as_masks(key):
     return key
 
 
-_FLOAT_LIMITS = {"float32": float(np.finfo(np.float32).max), "bfloat16": 3.3895313892515355e38}
+_FLOAT_LIMITS = FLOAT_MAX
 _INT64_RANGE = (-(2**63), 2**63)
 
 
 def _check_scalar_fits(op: str, value, dtype: str, unsigned: bool = False) -> None:
     """Raises ValueError, as torch refuses them, for a number that ``dtype`` cannot hold: NaN, an
     infinity or a float outside int64's range for int64, a finite float past the largest float32 /
-    bfloat16 for those (torch's ``t[k] = 1e39`` makes bfloat16 inf: ``op`` "__setitem__" does too),
+    bfloat16 / float16 for those (torch's ``t[k] = 1e39`` makes a 16-bit float inf: ``op``
+    "__setitem__" does too),
     and an integer outside int64's range for any dtype (``unsigned``: torch's fill ops take
     [2**63, 2**64) too, except for int64). A NumPy array value is checked elementwise for int64."""
     if isinstance(value, np.ndarray):
@@ -688,7 +690,7 @@ def _check_scalar_fits(op: str, value, dtype: str, unsigned: bool = False) -> No
     value = float(value)
     if dtype == "int64":
         fits = np.isfinite(value) and -(2.0**63) <= value < 2.0**63
-    elif dtype in _FLOAT_LIMITS and not (op == "__setitem__" and dtype == "bfloat16"):
+    elif dtype in _FLOAT_LIMITS and not (op == "__setitem__" and dtype in LOW_FLOATS):
         fits = not np.isfinite(value) or abs(value) <= _FLOAT_LIMITS[dtype]
     else:  # bool takes any number (nonzero is True)
         fits = True

@@ -28,13 +28,13 @@ from . import functional as F
 from . import tensor_math as _tm
 from . import tensor_ops as _to
 from ._core import Tensor
+from ._dtypes import FLOAT_MAX, KINDS
+from ._dtypes import LOW_FLOATS as _LOW_FLOATS
 from .autograd import no_grad
 from .tensor_math import _refuse_bool
 from .tensor_ops import _broadcast_shape, _dim_list, _dims
 
 _INF = math.inf
-_FLOAT32_MAX = float(np.finfo(np.float32).max)
-_BFLOAT16_MAX = float.fromhex("0x1.fep127")  # (2 - 2**-7) * 2**127
 
 MedianResult = namedtuple("median", ["values", "indices"])
 NanmedianResult = namedtuple("nanmedian", ["values", "indices"])
@@ -76,11 +76,11 @@ def _unary(op: str, input) -> Tensor:
     return x.float() if x.dtype in ("int64", "bool") else x
 
 
-def _bfloat16_in_float32(operands: int):
-    """For a composed float op: where one of its first ``operands`` arguments is a bfloat16 tensor,
-    the op runs on float32 copies of its bfloat16 tensors and the result is rounded once to torch's
-    dtype (bfloat16, or float32 beside a float32 tensor with dims), as torch's bfloat16 kernels
-    compute in float32; each step rounded to bfloat16 would lose digits (``sinc(100.5)`` takes the
+def _low_float_in_float32(operands: int):
+    """For a composed float op: where one of its first ``operands`` arguments is a bfloat16 or
+    float16 tensor, the op runs on float32 copies of its 16-bit tensors and the result is rounded
+    once to torch's dtype (the 16-bit one, or float32 beside a float32 tensor with dims), as torch's
+    16-bit kernels compute in float32; each step rounded to 16 bits would lose digits (``sinc(100.5)`` takes the
     sine of ``pi * 100.5`` rounded to 316) and constants or converted int64 operands in float32
     with dims would make the result float32. float32 operands take the op's own path."""
 
@@ -92,26 +92,26 @@ def _bfloat16_in_float32(operands: int):
         def wrapper(*args, **kwargs):
             bound = signature.bind(*args, **kwargs)
             values = [bound.arguments.get(name) for name in names]
-            if not builtins.any(isinstance(v, Tensor) and v.dtype == "bfloat16" for v in values):
+            if not builtins.any(isinstance(v, Tensor) and v.dtype in _LOW_FLOATS for v in values):
                 return fn(*args, **kwargs)
             dtype = _to._result_dtype(*values)
             for name in signature.parameters:
                 v = bound.arguments.get(name)
-                if isinstance(v, Tensor) and v.dtype == "bfloat16":
+                if isinstance(v, Tensor) and v.dtype in _LOW_FLOATS:
                     bound.arguments[name] = v.float()
             out = fn(*bound.args, **bound.kwargs)
-            return out.to("bfloat16") if dtype == "bfloat16" and out.dtype == "float32" else out
+            return out.to(dtype) if dtype in _LOW_FLOATS and out.dtype == "float32" else out
 
         return wrapper
 
     return decorate
 
 
-def _refuse_mixed_bfloat16(op: str, **tensors) -> None:
-    """A TypeError where a bfloat16 operand meets one of another dtype in a product torch refuses
-    to promote (dot, addmm, ...; md's matmul refuses them too)."""
+def _refuse_mixed_low_float(op: str, **tensors) -> None:
+    """A TypeError where a bfloat16 or float16 operand meets one of another dtype in a product torch
+    refuses to promote (dot, addmm, ...; md's matmul refuses them too)."""
     dtypes = {t.dtype for t in tensors.values()}
-    if "bfloat16" in dtypes and len(dtypes) > 1:
+    if dtypes & set(_LOW_FLOATS) and len(dtypes) > 1:
         listed = ", ".join(f"{name} {t.dtype}" for name, t in tensors.items())
         raise TypeError(f"{op}: expected operands of one dtype, got {listed}")
 
@@ -189,7 +189,7 @@ def signbit(input) -> Tensor:
         return (x < 0) | ((x == 0) & ((1.0 / F.where(x == 0, x, 1.0)) < 0))
 
 
-@_bfloat16_in_float32(2)  # (the branch constants are float32)
+@_low_float_in_float32(2)  # (the branch constants are float32)
 def atan2(input, other) -> Tensor:
     """The angle of the point (other, input) in [-pi, pi], with the signs of zeros and infinities
     read as C's atan2. Gradients: ``other / r^2`` and ``-input / r^2``, 0 at the origin, as torch's.
@@ -215,7 +215,7 @@ def atan2(input, other) -> Tensor:
     return F.where(first, near_x, near_y)
 
 
-@_bfloat16_in_float32(2)
+@_low_float_in_float32(2)
 def hypot(input, other) -> Tensor:
     """``sqrt(input^2 + other^2)`` without overflow (scaled by the larger magnitude); inf when
     either is infinite, NaN included, as C's hypot."""
@@ -246,19 +246,19 @@ def _logaddexp(op: str, input, other, exp, log_base: float, nan_ties=(-_INF, _IN
     return larger + F.log1p(exp(-gap)) / log_base
 
 
-@_bfloat16_in_float32(2)
+@_low_float_in_float32(2)
 def logaddexp(input, other) -> Tensor:
     """``log(exp(input) + exp(other))`` without overflow."""
     return _logaddexp("logaddexp", input, other, F.exp, 1.0)
 
 
-@_bfloat16_in_float32(2)
+@_low_float_in_float32(2)
 def logaddexp2(input, other) -> Tensor:
     """``log2(2^input + 2^other)`` without overflow."""
     return _logaddexp("logaddexp2", input, other, F.exp2, math.log(2.0))
 
 
-@_bfloat16_in_float32(1)
+@_low_float_in_float32(1)
 def logit(input, eps=None) -> Tensor:
     """``log(p / (1 - p))``; with ``eps``, p clamped to [eps, 1 - eps] first (zero gradient
     outside, as torch's). Without eps the gradient ``1 / (p (1 - p))`` is NaN outside [0, 1] and
@@ -287,7 +287,7 @@ def logit(input, eps=None) -> Tensor:
     return F.where(outside, nan_outside, F.where(edge, at_edge, F.log(xi / (1.0 - xi))))
 
 
-@_bfloat16_in_float32(2)
+@_low_float_in_float32(2)
 def xlogy(input, other) -> Tensor:
     """``input * log(other)``, 0 where input is 0 (unless other is NaN), as torch's. The gradient
     for input is ``log(other)`` (0 where input is 0 and other <= 0), for other ``input / other``."""
@@ -300,7 +300,7 @@ def xlogy(input, other) -> Tensor:
     return F.where(zero_inf, 0.0, x * F.log(F.where(safe, 1.0, y)))
 
 
-@_bfloat16_in_float32(2)
+@_low_float_in_float32(2)
 def copysign(input, other) -> Tensor:
     """``|input|`` with the sign of other (-0.0 counts as negative). Gradient: the ratio of the
     result to input (0 where input is 0) for input, 0 for other, as torch's."""
@@ -311,7 +311,7 @@ def copysign(input, other) -> Tensor:
     return out
 
 
-@_bfloat16_in_float32(2)
+@_low_float_in_float32(2)
 def heaviside(input, values) -> Tensor:
     """0 for negative input, 1 for positive, ``values`` at 0 (a tensor, as torch requires); zero
     gradient."""
@@ -349,13 +349,13 @@ def nan_to_num(input, nan: float = 0.0, posinf=None, neginf=None) -> Tensor:
     x = _tensor("nan_to_num", input)
     if x.dtype in ("int64", "bool"):
         return x.clone()
-    largest = _BFLOAT16_MAX if x.dtype == "bfloat16" else _FLOAT32_MAX  # float32's max rounds to inf
+    largest = FLOAT_MAX[x.dtype]  # (float32's max would round to inf in a 16-bit float)
     posinf = largest if posinf is None else posinf
     neginf = -largest if neginf is None else neginf
     with no_grad():
         xd = x.detach()
         is_nan, is_pos, is_neg = xd != xd, xd == _INF, xd == -_INF
-    # md's where: the native one makes a 0-d bfloat16 tensor and a number float32
+    # md's where: the native one makes a 0-d 16-bit float tensor and a number float32
     where = _to.where
     return where(is_nan, float(nan), where(is_pos, float(posinf), where(is_neg, float(neginf), x)))
 
@@ -369,7 +369,7 @@ def isclose(input, other, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: b
     if rtol < 0 or atol < 0:
         raise ValueError(f"isclose: rtol and atol must be non-negative, got rtol={rtol}, atol={atol}")
     _broadcast_shape("isclose", input=a, other=other)
-    if a.dtype != other.dtype and ("bool" in (a.dtype, other.dtype) or "bfloat16" in (a.dtype, other.dtype)):
+    if a.dtype != other.dtype and {a.dtype, other.dtype} & {"bool", *_LOW_FLOATS}:
         raise TypeError(f"isclose: input ({a.dtype}) and other ({other.dtype}) must have one dtype, as torch's")
     with no_grad():
         a, b = a.detach(), other.detach()
@@ -427,7 +427,7 @@ def negative(input) -> Tensor:
     return -_tensor("negative", input)
 
 
-@_bfloat16_in_float32(2)
+@_low_float_in_float32(2)
 def ldexp(input, other) -> Tensor:
     """``input * 2 ** other`` (a float result)."""
     x, e = _pair("ldexp", input, other)
@@ -442,7 +442,7 @@ def rad2deg(input) -> Tensor:
     return _unary("rad2deg", input) * (180.0 / math.pi)
 
 
-@_bfloat16_in_float32(1)
+@_low_float_in_float32(1)
 def sinc(input) -> Tensor:
     """``sin(pi x) / (pi x)``, 1 at 0 (where its gradient is 0)."""
     x = _unary("sinc", input)
@@ -467,7 +467,7 @@ def dot(input, tensor) -> Tensor:  # noqa: A002 (torch's argument names)
     a = _ndim_check("dot", input, (1,), "input")
     b = _ndim_check("dot", tensor, (1,), "tensor")
     _refuse_bool("dot", a, b)
-    _refuse_mixed_bfloat16("dot", input=a, tensor=b)
+    _refuse_mixed_low_float("dot", input=a, tensor=b)
     if a.shape != b.shape:
         raise ValueError(f"dot: inconsistent tensor sizes {tuple(a.shape)} and {tuple(b.shape)}")
     return (a * b).sum()
@@ -478,7 +478,7 @@ def vdot(input, other) -> Tensor:
     a = _ndim_check("vdot", input, (1,), "input")
     b = _ndim_check("vdot", other, (1,), "other")
     _refuse_bool("vdot", a, b)
-    _refuse_mixed_bfloat16("vdot", input=a, other=b)
+    _refuse_mixed_low_float("vdot", input=a, other=b)
     if a.shape != b.shape:
         raise ValueError(f"vdot: inconsistent tensor sizes {tuple(a.shape)} and {tuple(b.shape)}")
     return (a * b).sum()
@@ -559,7 +559,7 @@ def kron(input, other) -> Tensor:
 def _scaled_sum(op: str, input, product: Tensor, beta, alpha) -> Tensor:
     """``beta * input + alpha * product``; beta = 0 ignores input's values (NaN and inf too), as
     torch does, though input must still broadcast (its gradient is then zero)."""
-    _refuse_mixed_bfloat16(op, input=input, product=product)
+    _refuse_mixed_low_float(op, input=input, product=product)
     _broadcast_shape(op, input=input, product=product)
     if tuple(np.broadcast_shapes(tuple(input.shape), tuple(product.shape))) != tuple(product.shape):
         raise ValueError(
@@ -770,7 +770,7 @@ def nansum(input, dim=None, keepdim: bool = False) -> Tensor:
     return clean.sum(dims, keepdim=keepdim) if dims else clean.clone()
 
 
-@_bfloat16_in_float32(1)
+@_low_float_in_float32(1)
 def nanmean(input, dim=None, keepdim: bool = False) -> Tensor:
     """The mean over ``dim`` of the elements that are not NaN (NaN when there are none)."""
     x = _tensor("nanmean", input)
@@ -904,7 +904,7 @@ _INTERPOLATIONS = ("linear", "lower", "higher", "midpoint", "nearest")
 
 def _quantile(op: str, input, q, dim, keepdim: bool, interpolation: str, ignore_nan: bool) -> Tensor:
     x = _tensor(op, input)
-    if x.dtype != "float32":  # bfloat16 too, as torch's
+    if x.dtype != "float32":  # bfloat16 and float16 too, as torch's
         raise TypeError(f"{op}: input tensor must be float32, got {x.dtype}")
     if interpolation not in _INTERPOLATIONS:
         raise ValueError(
@@ -1026,7 +1026,7 @@ def cummin(input, dim: int):
     return _cumulative_extreme("cummin", input, dim, False, CumminResult)
 
 
-@_bfloat16_in_float32(1)
+@_low_float_in_float32(1)
 def logcumsumexp(input, dim: int) -> Tensor:
     """``log(cumsum(exp(x)))`` along dim without overflow or underflow: a log-space scan of
     ``logaddexp`` (log2(n) steps, each over the whole tensor)."""
@@ -1063,8 +1063,8 @@ def cdist(x1, x2, p: float = 2.0, compute_mode: str = "use_mm_for_euclid_dist_if
     for p = 2, which differs in the last digits); only the default ``compute_mode`` is taken (the
     others choose torch's algorithm). Zero distances get zero gradient, as torch's."""
     a, b = _tensor("cdist", x1, "x1"), _tensor("cdist", x2, "x2")
-    if "bfloat16" in (a.dtype, b.dtype):
-        raise TypeError(f"cdist: not implemented for bfloat16 (x1 {a.dtype}, x2 {b.dtype}), as torch's; use .float()")
+    if {a.dtype, b.dtype} & set(_LOW_FLOATS):
+        raise TypeError(f"cdist: not implemented for {a.dtype} and {b.dtype} (x1, x2), as torch's; use .float()")
     if compute_mode != "use_mm_for_euclid_dist_if_necessary":
         raise ValueError(
             f"cdist: compute_mode={compute_mode!r} is not supported; only the default "
@@ -1099,7 +1099,7 @@ def cdist(x1, x2, p: float = 2.0, compute_mode: str = "use_mm_for_euclid_dist_if
 
 def histc(input, bins: int = 100, min=0, max=0) -> Tensor:  # noqa: A002 (torch's argument names)
     """Counts of the elements in ``bins`` equal-width bins over [min, max] (the data's range when
-    both are 0; elements outside are not counted), of input's float dtype, no gradient. bfloat16
+    both are 0; elements outside are not counted), of input's float dtype, no gradient. 16-bit
     counts are the exact ones rounded (torch's counts in bfloat16 stop growing at 256)."""
     x = _tensor("histc", input)
     _refuse_bool("histc", x)
@@ -1119,7 +1119,7 @@ def histc(input, bins: int = 100, min=0, max=0) -> Tensor:  # noqa: A002 (torch'
     pos = ((inside.astype(np.float64) - lo) * bins / (hi - lo)).astype(np.int64)
     pos = np.minimum(pos, bins - 1)
     counts = np.bincount(pos, minlength=bins).astype(np.float32)
-    return _core.tensor(counts, dtype="bfloat16" if x.dtype == "bfloat16" else "float32", device=x.device)
+    return _core.tensor(counts, dtype=x.dtype if x.dtype in _LOW_FLOATS else "float32", device=x.device)
 
 
 # ---- in-place Tensor variants
@@ -1136,9 +1136,9 @@ def _in_place(name: str, fn):
 
     def compute(self, args, kwargs):
         out = fn(self, *args, **kwargs)
-        # a float32 result goes into a bfloat16 tensor rounded (torch casts an in-place result to
+        # a float32 result goes into a 16-bit float tensor rounded (torch casts an in-place result to
         # self's dtype where the kind allows: x.copysign_(float32) on bfloat16 x)
-        return out.to("bfloat16") if self.dtype == "bfloat16" and out.dtype == "float32" else out
+        return out.to(self.dtype) if self.dtype in _LOW_FLOATS and out.dtype == "float32" else out
 
     def method(self, *args, **kwargs):
         operands = builtins.any(_operand_grad(v) for v in (*args, *kwargs.values()))
@@ -1685,7 +1685,7 @@ def _in_dtype(out: Tensor, like: Tensor) -> Tensor:
     return out if out.dtype == like.dtype else out.to(like.dtype)
 
 
-_KINDS = {"bool": 0, "int64": 1, "float32": 2, "bfloat16": 2}
+_KINDS = KINDS
 
 
 def _into_self(fn, name: str):

@@ -21,6 +21,7 @@ import numpy as np
 from . import _core
 from . import functional as F
 from ._core import Tensor
+from ._dtypes import FLOAT_DTYPES, KINDS, LOW_FLOATS
 
 # ---- creation
 
@@ -28,8 +29,8 @@ from ._core import Tensor
 def linspace(start, end, steps, *, dtype=None, device="cpu", requires_grad=False) -> Tensor:
     """``steps`` values from ``start`` to ``end`` inclusive, computed as torch does (a float32
     step, the first half counted up from ``start`` and the second half down from ``end``), so the
-    two libraries give the same float32 bits. A bfloat16 result is those values rounded (torch
-    computes bfloat16 in bfloat16 steps, which differ in the last bit); an int64 one truncates
+    two libraries give the same float32 bits. A bfloat16 or float16 result is those values rounded
+    (torch computes them in 16-bit steps, which differ in the last bit); an int64 one truncates
     values stepped in float64 from the bounds truncated to int64, as torch's."""
     steps = operator.index(steps)
     if steps < 0:
@@ -50,7 +51,7 @@ def linspace(start, end, steps, *, dtype=None, device="cpu", requires_grad=False
         d = np.float64
         values = np.where(i < steps // 2, d(s) + d(step) * i, d(e) - d(step) * (steps - 1 - i))
     values = np.trunc(values).astype(np.int64) if dtype == "int64" else values.astype(np.float32)
-    if requires_grad and dtype not in ("float32", "bfloat16"):
+    if requires_grad and dtype not in FLOAT_DTYPES:
         raise TypeError(f"linspace: only float tensors can require gradients, got {dtype}")
     return _core.tensor(values, dtype=dtype, device=device, requires_grad=requires_grad)
 
@@ -62,7 +63,7 @@ def logspace(start, end, steps, base: float = 10.0, *, dtype=None, device="cpu",
     exponents = linspace(start, end, steps).numpy().astype(np.float64)
     values = np.power(np.float64(base), exponents)
     values = np.trunc(values).astype(np.int64) if dtype == "int64" else values.astype(np.float32)
-    if requires_grad and dtype not in ("float32", "bfloat16"):
+    if requires_grad and dtype not in FLOAT_DTYPES:
         raise TypeError(f"logspace: only float tensors can require gradients, got {dtype}")
     return _core.tensor(values, dtype=dtype, device=device, requires_grad=requires_grad)
 
@@ -149,7 +150,7 @@ def rand_like(
 def randn_like(
     input: Tensor, *, dtype=None, device=None, generator=None, requires_grad: bool = False, memory_format=None
 ) -> Tensor:
-    """Standard normal numbers of ``input``'s shape, in its dtype (bfloat16 stays bfloat16), as torch's."""
+    """Standard normal numbers of ``input``'s shape, in its dtype (a 16-bit float stays one), as torch's."""
     _check_memory_format("randn_like", memory_format)
     return _random_like("randn_like", _core.randn, input, dtype, device, generator, requires_grad)
 
@@ -213,9 +214,9 @@ def arange(*args, start=None, end=None, step=None, dtype=None, device=None, requ
                 f"step={step})"
             )
     dtype = _dtype(dtype)
-    native_dtype = "float32" if dtype == "bfloat16" else dtype
+    native_dtype = "float32" if dtype in LOW_FLOATS else dtype
     out = _core.arange(start, end, step, dtype=native_dtype, device=device)
-    return _requiring_grad(out.to(dtype) if dtype == "bfloat16" else out, requires_grad)
+    return _requiring_grad(out.to(dtype) if dtype in LOW_FLOATS else out, requires_grad)
 
 
 # ---- reductions
@@ -322,8 +323,8 @@ def var(input: Tensor, dim=None, unbiased=None, keepdim: bool = False, *, correc
     also torch's older forms ``var(unbiased)`` and ``var(dim, unbiased, keepdim)``."""
     if isinstance(dim, bool):  # var(False): torch's var(unbiased) overload
         dim, unbiased = None, dim
-    if input.dtype == "bfloat16":  # in float32, rounded once: a bfloat16 mean would shift every deviation
-        return var(input.float(), dim, unbiased, keepdim, correction=correction).to("bfloat16")
+    if input.dtype in LOW_FLOATS:  # in float32, rounded once: a 16-bit mean would shift every deviation
+        return var(input.float(), dim, unbiased, keepdim, correction=correction).to(input.dtype)
     if correction is None:
         correction = 1 if unbiased is None or unbiased else 0
     dims = _dims("var", dim, input.ndim)
@@ -340,8 +341,8 @@ def var(input: Tensor, dim=None, unbiased=None, keepdim: bool = False, *, correc
 
 def std(input: Tensor, dim=None, unbiased=None, keepdim: bool = False, *, correction=None) -> Tensor:
     """The square root of ``var``; where it is 0 the gradient is 0, as torch's (not NaN)."""
-    if input.dtype == "bfloat16":  # in float32, rounded once (as var)
-        return std(input.float(), dim, unbiased, keepdim, correction=correction).to("bfloat16")
+    if input.dtype in LOW_FLOATS:  # in float32, rounded once (as var)
+        return std(input.float(), dim, unbiased, keepdim, correction=correction).to(input.dtype)
     v = var(input, dim, unbiased, keepdim, correction=correction)
     positive = v > 0
     # sqrt is evaluated at 1 where v is 0, so its infinite slope there never meets the gradient
@@ -387,9 +388,9 @@ def where(condition, input=None, other=None):
         dtype = _result_dtype(input, other)
         device = condition.device if isinstance(condition, Tensor) else None
         input, other = (_as_dtype_operand(v, dtype, device) for v in (input, other))
-    elif builtins.any(isinstance(v, Tensor) and v.dtype == "bfloat16" and not v.ndim for v in (input, other)):
-        # the native where makes a 0-d bfloat16 tensor and a number float32: the number goes in as
-        # a 0-d tensor of the result's dtype (bfloat16, as torch's)
+    elif builtins.any(isinstance(v, Tensor) and v.dtype in LOW_FLOATS and not v.ndim for v in (input, other)):
+        # the native where makes a 0-d 16-bit float tensor and a number float32: the number goes in
+        # as a 0-d tensor of the result's dtype (the 16-bit one, as torch's)
         dtype = _result_dtype(input, other)
         device = condition.device if isinstance(condition, Tensor) else None
         input, other = (
@@ -398,7 +399,7 @@ def where(condition, input=None, other=None):
     return F.where(condition, input, other)
 
 
-_KINDS = {"bool": 0, "int64": 1, "float32": 2, "bfloat16": 2}
+_KINDS = KINDS
 
 
 def _is_bool(v) -> bool:
@@ -424,8 +425,8 @@ def _result_dtype(*operands) -> str:
         if not dtypes:
             continue
         best = builtins.max(dtypes, key=_KINDS.__getitem__)
-        if _KINDS[best] == 2 and "float32" in dtypes:
-            best = "float32"  # bfloat16 with float32 gives float32
+        if _KINDS[best] == 2 and ("float32" in dtypes or len({d for d in dtypes if d in LOW_FLOATS}) > 1):
+            best = "float32"  # a 16-bit float with float32, or bfloat16 with float16, gives float32
         if out is None or _KINDS[best] > _KINDS[out]:
             out = best
     return out
@@ -436,7 +437,7 @@ def _as_dtype_operand(v, dtype: str, device):
     float dtype (as a 0-d tensor of ``dtype`` otherwise)."""
     if isinstance(v, Tensor):
         return v if v.dtype == dtype else v.to(dtype)
-    if dtype in ("float32", "bfloat16"):
+    if dtype in FLOAT_DTYPES:
         return float(v)
     return _core.full((), v, dtype=dtype, device=device)
 
@@ -461,7 +462,7 @@ def masked_fill(input: Tensor, mask, value) -> Tensor:
         raise ValueError(
             f"masked_fill: only a 0-dimensional value tensor is supported, got one of shape {tuple(value.shape)}"
         )
-    if input.dtype in ("int64", "bool", "bfloat16"):  # the result keeps input's dtype, as torch's
+    if input.dtype in ("int64", "bool", *LOW_FLOATS):  # the result keeps input's dtype, as torch's
         value = value.to(input.dtype) if isinstance(value, Tensor) else full((), value, dtype=input.dtype)
         value = value.to(input.device) if value.device != input.device else value
     return F.where(mask, value, input)
@@ -512,7 +513,7 @@ def isinf(input: Tensor) -> Tensor:
 
 def allclose(input: Tensor, other, rtol: float = 1e-5, atol: float = 1e-8, equal_nan: bool = False) -> bool:
     mixed = {input.dtype, other.dtype} if isinstance(other, Tensor) and input.dtype != other.dtype else set()
-    if "bool" in mixed or "bfloat16" in mixed:
+    if mixed and not mixed <= {"float32", "int64"}:
         raise TypeError(f"allclose: input ({input.dtype}) and other ({other.dtype}) must have one dtype, as torch's")
     b = other.numpy() if isinstance(other, Tensor) else other
     return bool(np.allclose(input.numpy(), b, rtol=rtol, atol=atol, equal_nan=equal_nan))
@@ -631,9 +632,9 @@ def _to(self: Tensor, *args, dtype=None, device=None, non_blocking: bool = False
 
 
 def _cast(t: Tensor, dtype: str) -> Tensor:
-    """``t`` as ``dtype``; bfloat16 and int64 convert through float32, as torch's conversions do
-    (int64 to bfloat16 rounds to float32 first; bfloat16 to int64 is exact in float32)."""
-    if {t.dtype, dtype} == {"bfloat16", "int64"}:
+    """``t`` as ``dtype``; a 16-bit float and int64 convert through float32, as torch's conversions
+    do (int64 to a 16-bit float rounds to float32 first; the other way is exact in float32)."""
+    if t.dtype != dtype and {t.dtype, dtype} <= {"int64", *LOW_FLOATS}:
         return _native_to(_native_to(t, "float32"), dtype)
     return _native_to(t, dtype)
 
@@ -660,14 +661,20 @@ def _contains(self: Tensor, element) -> bool:
     that broadcasts with ``t``, compared as torch's ``(element == t).any()``)."""
     if not isinstance(element, (Tensor, numbers.Number, np.number)) or isinstance(element, complex):
         raise TypeError(f"Tensor.__contains__ only supports Tensor or scalar, but you passed in a {type(element)}")
-    values = self.float() if self.dtype == "bfloat16" else self
-    if isinstance(element, Tensor) and element.dtype == "bfloat16":
+    values = self.float() if self.dtype in LOW_FLOATS else self
+    if isinstance(element, Tensor) and element.dtype in LOW_FLOATS:
         element = element.float()
     return bool((values == element).sum().item() > 0)
 
 
-_DTYPE_SIZES = {"float32": 4, "int64": 8, "bfloat16": 2, "bool": 1}
-_TYPE_NAMES = {"float32": "FloatTensor", "int64": "LongTensor", "bfloat16": "BFloat16Tensor", "bool": "BoolTensor"}
+_DTYPE_SIZES = {"float32": 4, "int64": 8, "bfloat16": 2, "float16": 2, "bool": 1}
+_TYPE_NAMES = {
+    "float32": "FloatTensor",
+    "int64": "LongTensor",
+    "bfloat16": "BFloat16Tensor",
+    "float16": "HalfTensor",
+    "bool": "BoolTensor",
+}
 
 
 def _element_size(self: Tensor) -> int:
@@ -693,8 +700,8 @@ def _type(self: Tensor, dtype=None, non_blocking: bool = False) -> Tensor | str:
 def _unsupported_dtype(method: str, torch_dtype: str):
     def convert(self: Tensor, *args, **kwargs):
         raise TypeError(
-            f"{method}(): minidiff has no {torch_dtype} dtype (it has float32, int64, bfloat16 and bool); "
-            "use .float(), .long(), .bfloat16() or .bool()"
+            f"{method}(): minidiff has no {torch_dtype} dtype (it has float32, int64, bfloat16, float16 and "
+            "bool); use .float(), .long(), .bfloat16(), .half() or .bool()"
         )
 
     convert.__name__ = convert.__qualname__ = method
@@ -746,13 +753,13 @@ _PROTOCOLS = {
     "__contains__": _contains,
     "type": _type,
     "bfloat16": lambda self: self.to("bfloat16"),
+    "half": lambda self: self.to("float16"),
     "float": lambda self: self.to("float32"),
     "long": lambda self: self.to("int64"),
     "cpu": lambda self: self.to("cpu"),
     "contiguous": _contiguous,
     "int": _unsupported_dtype("int", "int32"),
     "double": _unsupported_dtype("double", "float64"),
-    "half": _unsupported_dtype("half", "float16"),
     "short": _unsupported_dtype("short", "int16"),
     "char": _unsupported_dtype("char", "int8"),
     "byte": _unsupported_dtype("byte", "uint8"),
@@ -983,7 +990,7 @@ def _clamp_(self: Tensor, min=None, max=None) -> Tensor:  # noqa: A002 (torch's 
 
     def compute():
         out = self.clamp(min, max)  # float32 bounds with dims make it float32: rounded back, as torch's
-        return out.to("bfloat16") if self.dtype == "bfloat16" and out.dtype == "float32" else out
+        return out.to(self.dtype) if self.dtype in LOW_FLOATS and out.dtype == "float32" else out
 
     return self._inplace_("clamp_", compute)
 
@@ -1066,7 +1073,7 @@ _SHAPE_METHODS = {
     "reshape_as": lambda self, other: self.reshape(*other.shape),
     "type_as": lambda self, other: self.to(other.dtype),
     "t": _t,
-    "is_floating_point": lambda self: self.dtype in ("float32", "bfloat16"),
+    "is_floating_point": lambda self: self.dtype in FLOAT_DTYPES,
     "nelement": lambda self: self.numel(),
     "new_zeros": _new(_core.zeros),
     "new_ones": _new(_core.ones),

@@ -29,6 +29,7 @@ import numpy as np
 from . import _core
 from . import functional as F
 from ._core import Tensor
+from ._dtypes import LOW_FLOATS
 from .autograd import no_grad
 from .tensor_math import _check_scalar_fits, nonzero
 from .tensor_more import _in_place
@@ -102,8 +103,8 @@ def _reduce_rows(values: Tensor, dest: np.ndarray, slots: int, reduce: str) -> T
     n, r = values.shape
     if values.dtype == "int64":
         return _reduce_rows_int64(values, dest, slots, reduce)
-    if values.dtype == "bfloat16":  # in float32, rounded once (the mean's counts and ties are float32)
-        return _reduce_rows(values.float(), dest, slots, reduce).to("bfloat16")
+    if values.dtype in LOW_FLOATS:  # in float32, rounded once (the mean's counts and ties are float32)
+        return _reduce_rows(values.float(), dest, slots, reduce).to(values.dtype)
     if values.dtype == "bool":  # sum/amax: any, prod/amin: all, counted in int64
         if reduce == "mean":
             raise TypeError("scatter_reduce: reduce='mean' is not supported for bool tensors, as in torch")
@@ -707,10 +708,10 @@ def histogram(input: Tensor, bins=100, *, range=None, weight=None, density: bool
     x = _tensor(op, "input", input)
     if x.dtype in ("int64", "bool"):
         raise TypeError(f"{op}: input must be a floating-point tensor, got {x.dtype}")
-    if "bfloat16" in (x.dtype, bins.dtype if isinstance(bins, Tensor) else x.dtype):
-        # torch's bfloat16 histogram takes only bfloat16 edges (its kernel computes the equal bins' edges in float32)
+    if {x.dtype, bins.dtype if isinstance(bins, Tensor) else x.dtype} & set(LOW_FLOATS):
+        # torch's 16-bit histogram takes only edges of its dtype (its kernel computes the equal bins' edges in float32)
         if not isinstance(bins, Tensor):
-            raise TypeError(f"{op}: bfloat16 input needs bins given as a bfloat16 tensor of edges, as torch's")
+            raise TypeError(f"{op}: {x.dtype} input needs bins given as a {x.dtype} tensor of edges, as torch's")
         if bins.dtype != x.dtype:
             raise TypeError(f"{op}: input ({x.dtype}) and bins ({bins.dtype}) must have the same dtype, as torch's")
     a = x.detach().numpy().reshape(-1)
@@ -834,8 +835,8 @@ def normal(mean, std=1.0, size=None, *, generator=None, dtype=None, device=None,
         m = mean.detach() if isinstance(mean, Tensor) else mean
         s = std.detach() if isinstance(std, Tensor) else std
         out = noise * s + m
-    if dtype is None and builtins.any(t.dtype == "bfloat16" for t in tensors):
-        dtype = _result_dtype(*tensors)  # the float32 noise is no operand: bfloat16 unless beside float32
+    if dtype is None and builtins.any(t.dtype in LOW_FLOATS for t in tensors):
+        dtype = _result_dtype(*tensors)  # the float32 noise is no operand: 16-bit unless beside float32
     if dtype is not None and dtype != out.dtype:
         out = out.to(dtype)
     out = _zero_grad_of(out, *tensors)
@@ -940,7 +941,7 @@ def _random_(self: Tensor, *args, generator=None, **kwargs) -> Tensor:
     high = bounds[1] if len(bounds) > 1 else None
     if high is None:
         # torch's defaults: the dtype's whole integers (float32: the 2^24 + 1 it holds exactly)
-        high = {"int64": 2**63 - 1, "bool": 2, "bfloat16": 2**8 + 1}.get(self.dtype, 2**24 + 1)
+        high = {"int64": 2**63 - 1, "bool": 2, "bfloat16": 2**8 + 1, "float16": 2**11 + 1}.get(self.dtype, 2**24 + 1)
     high = int(high)
     if low >= high:
         raise ValueError(f"random_: expects 'from' to be less than 'to', but got from={low} >= to={high}")

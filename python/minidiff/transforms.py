@@ -37,6 +37,8 @@ import numpy as np
 
 from . import _core
 from . import functional as F
+from ._dtypes import FLOAT_DTYPES as _FLOAT_DTYPES
+from ._dtypes import LOW_FLOATS
 
 __all__ = [
     "CenterCrop",
@@ -85,7 +87,6 @@ _MODE_FROM_PIL = {
 _PIL_FILTER = {mode: code for code, mode in _MODE_FROM_PIL.items()}
 _PIL_FILTER[InterpolationMode.NEAREST_EXACT] = 0
 _TENSOR_MODES = ("nearest", "nearest-exact", "bilinear", "bicubic")
-_FLOAT_DTYPES = ("float32", "bfloat16")
 _PAD_MODES = ("constant", "edge", "reflect", "symmetric")
 
 
@@ -288,7 +289,7 @@ def _to_pil_image(pic, mode, where: str):
             raise ValueError(f"{where}: pic should be 2/3 dimensional (C, H, W), got shape {list(pic.shape)}")
         shape = list(pic.shape)
         t = pic.detach().cpu()
-        if t.dtype == "bfloat16":
+        if t.dtype in LOW_FLOATS:
             t = t.float()
         arr = t.numpy()
         if arr.ndim == 3:
@@ -347,7 +348,7 @@ def to_pil_image(pic, mode=None):
     return _to_pil_image(pic, mode, "to_pil_image")
 
 
-_DTYPE_NAMES = ("float32", "bfloat16", "int64", "uint8")
+_DTYPE_NAMES = ("float32", "bfloat16", "float16", "int64", "uint8")
 
 
 def _check_dtype(dtype, where: str) -> str:
@@ -792,7 +793,7 @@ class ToPILImage(_Transform):
 
 
 class ConvertImageDtype(_Transform):
-    """``convert_image_dtype``: dtype "float32"/"bfloat16" (from uint8 pixels: divided by 255) or
+    """``convert_image_dtype``: dtype "float32"/"bfloat16"/"float16" (from uint8 pixels: divided by 255) or
     "uint8" (x * 255.999 truncated, held as int64 0..255 since md has no uint8)."""
 
     def __init__(self, dtype):
