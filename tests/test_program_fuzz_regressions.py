@@ -813,3 +813,73 @@ def test_roll_by_a_whole_turn_is_contiguous():
         v = lib.roll(lib.tensor(np.arange(6, dtype=np.float32).reshape(2, 3)).permute(1, 0), -3, -2)
         outs.append((v.stride(), v.view(2, 3).tolist()))
     assert outs[0] == outs[1]
+
+
+# ------------------------------------------------------ fuzz seed 101
+
+
+@pytest.mark.parametrize("key", [2, slice(2, None)])
+def test_an_index_write_inside_the_graph_into_an_expanded_view_writes_the_region(key):
+    # seed 101 #284: v2 = v1.expand(3, 2); v2[2:] = 0.5 with v1 requiring grad
+    outs = []
+    for lib in (md, torch):
+        x = lib.tensor(np.array([1.0, 2.0], np.float32), requires_grad=True)
+        w = lib.tensor(np.array([3.0, 4.0], np.float32), requires_grad=True)
+        b = x * 1
+        e = b.expand(3, 2)
+        e[key] = w
+        (e * lib.tensor(np.arange(6, dtype=np.float32).reshape(3, 2))).sum().backward()
+        outs.append((b.tolist(), x.grad.tolist(), w.grad.tolist()))
+    assert outs[0] == outs[1] == ([3.0, 4.0], [0.0, 0.0], [6.0, 9.0])
+
+
+def test_fuzzer_compares_gradients_where_torch_refuses_a_changed_saved_tensor():
+    # seed 101 #670: minidiff's composed (dilated) conv1d saves its own copy of the input, so its gradient is
+    # right after the input changes in place; torch's backward refuses. The fuzzer then compares the gradients
+    # with torch's where each op saves a copy.
+    fp = _fuzzer()
+    prog = fp.Program()
+    prog.arrays["A0"] = np.array([1.0, 0.5, 3.0, -1.0, 2.0], np.float32).reshape(1, 1, 5)
+    prog.arrays["A1"] = np.array([-3.0, 2.0], np.float32).reshape(1, 1, 2)
+    prog.lines = [
+        "x0 = L.tensor(A0)",
+        "x1 = L.tensor(A1, requires_grad=True)",
+        "v2 = F.conv1d(x0, x1, None, padding=1, dilation=2)",
+        "x0[x0 > 0.3] = 0.0; v3 = x0",
+    ]
+    prog.defs, prog.tags, prog.outputs = ["x0", "x1", "v2", "v3"], ["leaf", "leaf", "conv1d", "setitem_mask"], ["v2"]
+    assert fp.check(prog) is None
+    om, ot = fp.execute(prog, "md"), fp.execute(prog, "torch")
+    assert om.raised is None and "modified by an inplace" in ot.raised[3]
+
+
+# ------------------------------------------------------ fuzz seed 102
+
+
+@pytest.mark.parametrize("how", ["view", "plain", "view_no_grad", "plain_no_grad"])
+def test_a_functions_saved_tensor_changed_in_place_raises_or_keeps_its_values(how):
+    # seed 102 #679: Cube.apply(v8), v8 a view of v5, then v5.mul_(...): the gradient used the new values
+    class Square(md.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return x * x
+
+        @staticmethod
+        def backward(ctx, g):
+            (x,) = ctx.saved_tensors
+            return g * 2 * x
+
+    x = md.tensor(np.array([1.0, 2.0], np.float32), requires_grad=True)
+    b = x * 1
+    y = Square.apply(b[:] if how.startswith("view") else b)
+    if how.endswith("no_grad"):
+        with md.no_grad():
+            b.mul_(3)
+    else:
+        b.mul_(md.tensor(np.array([3.0, 3.0], np.float32), requires_grad=True))
+    try:
+        y.sum().backward()
+    except RuntimeError:
+        return  # as torch's
+    assert x.grad.tolist() == [2.0, 4.0]  # or the values it saved

@@ -600,6 +600,8 @@ void bind_tensor(py::module_& m) {
       .def_property_readonly("dtype", [](const Tensor& t) { return std::string(dtype_name(t.dtype())); })
       .def_property_readonly("device", [](const Tensor& t) { return t.device(); })
       .def_property_readonly("ndim", [](const Tensor& t) { return t.dim(); })
+      // torch's version counter (shared by views and detach() aliases; bumped by every in-place write)
+      .def_property_readonly("_version", [](const Tensor& t) { return *t.impl()->version; })
       .def_property_readonly("is_cuda", [](const Tensor& t) { return t.device().is_cuda(); })
       .def_property_readonly("is_leaf",
                              [](const Tensor& t) {
@@ -1032,6 +1034,16 @@ void bind_tensor(py::module_& m) {
              if (v.dtype() != view.dtype()) v = md::to_dtype(v, view.dtype());
              Tensor self = t;
              if (inplace_in_graph(self, requires_grad_now(v), "__setitem__")) {
+               bool repeats = false;  // an expanded view: only the region is written, as torch's
+               for (int64_t d = 0; d < self.dim(); ++d)
+                 repeats = repeats || (self.strides()[d] == 0 && self.shape()[d] > 1);
+               if (self.impl()->view_base && repeats) {
+                 // as torch's t[key].copy_(v): the region (a view of the same base, which may repeat
+                 // nothing) takes v and its history through the base (copy_slices_), not all of self
+                 view = index(self, key);
+                 rebase_("__setitem__", view, overwriting(view, clone(expand(v, view.shape()))));
+                 return;
+               }
                view = Tensor();  // (a live view of self would make it keep no layout of its own)
                return setitem_in_graph(self, key, v);
              }

@@ -376,10 +376,20 @@ class FunctionCtx:
         for i, t in enumerate(tensors):
             if t is not None and not isinstance(t, _core.Tensor):
                 raise TypeError(f"save_for_backward: argument {i} is a {type(t).__name__}, not a tensor or None")
-        self._saved = tensors
+        # detach() handles: they share the storage and the version counter of what they save (an in-place
+        # change inside the graph that gives the tensor new memory leaves them the old values)
+        self._saved = tuple(None if t is None else t.detach() for t in tensors)
+        self._versions = tuple(None if t is None else t._version for t in self._saved)
 
     @property
     def saved_tensors(self) -> tuple:
+        for i, (t, version) in enumerate(zip(self._saved, self._versions)):
+            if t is not None and t._version != version:
+                raise RuntimeError(
+                    "one of the variables needed for gradient computation has been modified by an inplace "
+                    f"operation: saved tensor {i} of shape {tuple(t.shape)} is at version {t._version}; expected "
+                    f"version {version} instead"
+                )
         return self._saved
 
     def mark_non_differentiable(self, *tensors) -> None:

@@ -1684,6 +1684,8 @@ class Tensor:
     @property
     def _storage_numel(self) -> int: ...
     @property
+    def _version(self) -> int: ...
+    @property
     def data(self) -> Tensor:
         """
         The tensor's values outside autograd (its storage, no history), as torch's ``.data``.
