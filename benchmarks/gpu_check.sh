@@ -2,12 +2,13 @@
 # One script for the GPU machine (Python 3.12 in /opt/torch/.venv, CUDA 13 with cuBLAS under
 # /usr/local/cuda, no package index): installs the wheels carried in .whl/ (scipy-openblas32,
 # diffusers, build tools) into /tmp/site, builds minidiff with the CUDA backend for sm_90, prints
-# the device, runs the C++ kernel twin tests and tests/test_cuda.py, then the training-step
-# benchmark (float32 against torch, then minidiff alone with each of BENCH_VARIANTS, and bf16 at
-# batch 512), the per-kernel GPU profile (benchmarks/kernel_profile.py; bf16 too),
-# the per-shape convolution times in both layouts (benchmarks/conv_shapes.py) and the command
-# line on CUDA. Logs go to $OUT/ when $OUT is set, in at most 7 files (the device tool returns 8):
-# summary.log, build.log, tests.log, bench.log, bench_json.txt, kernels.log, conv_shapes.log.
+# the device, runs the C++ kernel twin tests, tests/test_cuda.py and tests/test_device_dtypes.py
+# (PYTEST_FILES), then the training-step benchmark (float32 against torch, then minidiff alone with
+# each of BENCH_VARIANTS, and bf16 at batch 512), the per-kernel GPU profile
+# (benchmarks/kernel_profile.py; bf16 too), the per-shape convolution times in both layouts
+# (benchmarks/conv_shapes.py) and the command line on CUDA. Logs go to $OUT/ when $OUT is set, in at
+# most 7 files (the device tool returns 8): summary.log, build.log, tests.log, bench.log,
+# bench_json.txt, kernels.log, conv_shapes.log.
 #
 # Env: PYTEST_ARGS (default "-q -x"), TEST_TIMEOUT (seconds per stage, default 300),
 #      BENCH_FRAMEWORKS (default "minidiff torch"; add torch-compile for the batch-512 target,
@@ -114,9 +115,10 @@ if ! timeout "$TEST_TIMEOUT" ctest --test-dir "$BUILD_DIR" --output-on-failure 2
 fi
 tail -n 3 "$LOG_DIR/tests.log" >>"$LOG_DIR/summary.log"
 
-step "pytest ${PYTEST_FILES:-tests/test_cuda.py} $PYTEST_ARGS"
+PYTEST_FILES=${PYTEST_FILES:-tests/test_cuda.py tests/test_device_dtypes.py}
+step "pytest $PYTEST_FILES $PYTEST_ARGS"
 # shellcheck disable=SC2086
-if ! timeout "$TEST_TIMEOUT" python -m pytest ${PYTEST_FILES:-tests/test_cuda.py} $PYTEST_ARGS -rs -p no:cacheprovider 2>&1 |
+if ! timeout "$TEST_TIMEOUT" python -m pytest $PYTEST_FILES $PYTEST_ARGS -rs -p no:cacheprovider 2>&1 |
   tee -a "$LOG_DIR/tests.log"; then
   note "PYTEST FAILED (or timed out after $TEST_TIMEOUT s)"
   status=1

@@ -117,7 +117,8 @@ inline float unary_df(float x, float y) {
   if constexpr (op == UnaryOp::Sinh) return std::cosh(x);
   if constexpr (op == UnaryOp::Cosh) return std::sinh(x);
   if constexpr (op == UnaryOp::Asinh) return 1.0f / std::sqrt(x * x + 1.0f);
-  if constexpr (op == UnaryOp::Acosh) return 1.0f / std::sqrt((x - 1.0f) * (x + 1.0f));
+  // (+ 0: at x = -1 the product is -0, whose root is -0; torch's gradient there is +inf)
+  if constexpr (op == UnaryOp::Acosh) return 1.0f / std::sqrt((x - 1.0f) * (x + 1.0f) + 0.0f);
   if constexpr (op == UnaryOp::Atanh) return 1.0f / (1.0f - x * x);
   if constexpr (op == UnaryOp::Log1p) return 1.0f / (1.0f + x);
   if constexpr (op == UnaryOp::Expm1) return y + 1.0f;

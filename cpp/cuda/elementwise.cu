@@ -92,7 +92,8 @@ __device__ __forceinline__ float unary_df(float x, float y) {
   if constexpr (op == UnaryOp::Sinh) return coshf(x);
   if constexpr (op == UnaryOp::Cosh) return sinhf(x);
   if constexpr (op == UnaryOp::Asinh) return 1.0f / sqrtf(x * x + 1.0f);
-  if constexpr (op == UnaryOp::Acosh) return 1.0f / sqrtf((x - 1.0f) * (x + 1.0f));
+  // (+ 0: at x = -1 the product is -0, whose root is -0; torch's gradient there is +inf)
+  if constexpr (op == UnaryOp::Acosh) return 1.0f / sqrtf((x - 1.0f) * (x + 1.0f) + 0.0f);
   if constexpr (op == UnaryOp::Atanh) return 1.0f / (1.0f - x * x);
   if constexpr (op == UnaryOp::Log1p) return 1.0f / (1.0f + x);
   if constexpr (op == UnaryOp::Expm1) return y + 1.0f;

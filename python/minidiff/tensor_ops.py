@@ -918,6 +918,8 @@ def amax(input: Tensor, dim=(), keepdim: bool = False) -> Tensor:
 def amin(input: Tensor, dim=(), keepdim: bool = False) -> Tensor:
     if input.dtype == "bool":  # every element true: all()
         return ~amax(~input, dim, keepdim)
+    if input.dtype == "int64":  # -1 - x reverses the order without overflow (-x of INT64_MIN wraps)
+        return -1 - amax(-1 - input, dim, keepdim)
     return -amax(-input, dim, keepdim)
 
 
