@@ -263,8 +263,11 @@ Shape shape_from_args(const py::args& args, const char* op) {
 std::string repr(const Tensor& t) {
   refresh_if_stale(t);
   py::module_ np = py::module_::import("numpy");
+  // float16 printed from its float32 values, as bfloat16 (NumPy prints a float16 array with the
+  // fewest digits that tell float16 values apart: 65504 as 6.55e+04)
+  const py::array values = to_numpy(t.dtype() == DType::Float16 ? md::to_dtype(t.detach(), DType::Float32) : t);
   std::string body =
-      py::str(np.attr("array2string")(to_numpy(t), py::arg("separator") = ", ", py::arg("prefix") = "tensor("));
+      py::str(np.attr("array2string")(values, py::arg("separator") = ", ", py::arg("prefix") = "tensor("));
   std::string extra;
   if (t.device().is_cuda()) extra += ", device='" + t.device().str() + "'";
   // as torch's: the dtype is named unless the values show it (float32; int64 and bool unless empty)

@@ -631,11 +631,12 @@ def _tensor_rows(a: np.ndarray, like: _core.Tensor) -> _TensorRows:
 
 
 def _as_batch_array(a: np.ndarray, what: str) -> np.ndarray:
-    """``a`` in the dtypes md tensors hold: integers as int64, floats as float32, bools as bool."""
+    """``a`` in the dtypes md tensors hold: integers as int64, floats as float32 (float16 kept, as
+    torch's collate keeps it), bools as bool."""
     if a.dtype.kind in "iu":
         return a.astype(np.int64, copy=False)
     if a.dtype.kind == "f":
-        return a.astype(np.float32, copy=False)
+        return a if a.dtype == np.float16 else a.astype(np.float32, copy=False)
     if a.dtype.kind == "b":
         return a
     raise TypeError(f"DataLoader: {what} has dtype {a.dtype}; batches hold integers, floats and bools")
@@ -804,7 +805,8 @@ def _to_tensors(batch, device: str | None):
     """
     if isinstance(batch, np.ndarray) and batch.dtype.kind in "iufb":
         kind = batch.dtype.kind
-        dtype = getattr(batch, "md_dtype", None) or ("int64" if kind in "iu" else "bool" if kind == "b" else "float32")
+        floats = "float16" if batch.dtype == np.float16 else "float32"
+        dtype = getattr(batch, "md_dtype", None) or ("int64" if kind in "iu" else "bool" if kind == "b" else floats)
         where = device or getattr(batch, "md_device", None) or "cpu"
         return _core.tensor(np.asarray(batch), dtype=dtype, device=where)
     if isinstance(batch, tuple):
@@ -919,7 +921,7 @@ class DataLoader:
       every item stays None. Items that disagree (shape, type, keys, length) raise ValueError or
       TypeError naming the item, e.g. ``dataset[5]['images']``.
 
-    Integers become int64 tensors, floats float32 (the dtypes md tensors hold), bools bool tensors
+    Integers become int64 tensors, floats float32 (NumPy float16 stays float16), bools bool tensors
     (as torch's default_collate); a field stacked from md tensors keeps their dtype. Batches go to
     ``device``; with None (the default), fields stacked from md tensors (or rows of an md Tensor
     dataset) stay on those tensors' device, as torch's collate leaves them, and the rest go to the CPU.

@@ -428,8 +428,8 @@ def scaled_dot_product_attention(
     and -inf), as torch's. ``dropout_p`` drops attention weights always, as
     torch's does (pass 0.0 when not training). ``enable_gqa`` repeats each key/value head for its
     group of query heads. query, key and value have one dtype (a TypeError otherwise, as torch);
-    the composed path computes bfloat16 and float16 in float32 (a float32 or 16-bit mask alike) and
-    rounds the result once."""
+    the composed path computes bfloat16 and float16 in float32 (a float32 mask or one of the query's
+    dtype, as torch takes) and rounds the result once."""
     for name, t in (("query", query), ("key", key), ("value", value)):
         _check_tensor("scaled_dot_product_attention", name, t)
     if enable_gqa and query.ndim >= 3 and key.shape[-3] != query.shape[-3]:
@@ -453,6 +453,12 @@ def scaled_dot_product_attention(
         return _fused_attention(query, key, value, scale=scale)
     if is_causal and attn_mask is not None:
         raise ValueError("scaled_dot_product_attention: give attn_mask or is_causal, not both (as torch)")
+    if isinstance(attn_mask, Tensor) and attn_mask.dtype in _LOW_FLOATS and attn_mask.dtype != query.dtype:
+        # as torch: a float mask is float32 or the query's dtype (float16 with bfloat16 is refused)
+        raise TypeError(
+            f"scaled_dot_product_attention: a float attn_mask must be float32 or the query's dtype "
+            f"{query.dtype}, got {attn_mask.dtype}"
+        )
     if query.dtype in _LOW_FLOATS:  # scores, mask (16-bit or float32) and softmax in float32, rounded once
         out = scaled_dot_product_attention(
             query.float(), key.float(), value.float(), _float32(attn_mask), dropout_p, is_causal, scale
@@ -576,9 +582,11 @@ def huber_loss(input, target, reduction: str = "mean", delta: float = 1.0, weigh
         raise ValueError(f"huber_loss: delta must be positive, got {delta}")
     _refuse_bool("huber_loss", input=input)  # torch reads a bool target as 0/1, but refuses a bool input
     _same_float_dtype("huber_loss", input, target=target)  # torch's kernel takes no mixed 16-bit and other floats
-    diff = input - _bool_as_float(target)
+    diff = _float32(input) - _float32(_bool_as_float(target))
     size = diff.abs()
     loss = where(size < delta, diff.square() * 0.5, (size - 0.5 * delta) * delta)
+    if input.dtype in _LOW_FLOATS:
+        loss = loss.to(input.dtype)  # each element's loss computed in float32 and rounded once, as torch's kernel
     if weight is not None:
         _check_tensor("huber_loss", "weight", weight)
         if tuple(weight.shape) != tuple(input.shape):

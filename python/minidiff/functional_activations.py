@@ -177,6 +177,7 @@ def elu_(input, alpha: float = 1.0):  # noqa: A002
     return elu(input, alpha, inplace=True)
 
 
+@_low_float_once
 def selu(input, inplace: bool = False):  # noqa: A002
     """``scale * elu(x, alpha)`` with torch's constants (alpha ~ 1.6733, scale ~ 1.0507)."""
     _check_input("selu", input)
@@ -188,6 +189,7 @@ def selu_(input):  # noqa: A002
     return selu(input, inplace=True)
 
 
+@_low_float_once
 def celu(input, alpha: float = 1.0, inplace: bool = False):  # noqa: A002
     """``max(0, x) + min(0, alpha * (exp(x / alpha) - 1))``, as torch's (gradient 1 at 0);
     ``alpha=0`` is a ValueError."""
@@ -248,6 +250,7 @@ def _inside(x: Tensor, low: float, high: float) -> tuple[Tensor, Tensor]:
     return inside, where(inside, x, 0.0)
 
 
+@_low_float_once
 def hardsigmoid(input, inplace: bool = False):  # noqa: A002
     """``relu6(x + 3) / 6``, as torch's: the gradient is 1/6 strictly inside (-3, 3), else 0 (at
     NaN too; NaN stays NaN)."""
@@ -260,6 +263,7 @@ def hardsigmoid(input, inplace: bool = False):  # noqa: A002
     return _in_place("hardsigmoid", input, inplace, compute)
 
 
+@_low_float_once
 def hardswish(input, inplace: bool = False):  # noqa: A002
     """``x * relu6(x + 3) / 6`` (Howard et al. 2019), as torch's: the gradient is ``x / 3 + 1/2``
     strictly inside (-3, 3), 0 at and below -3 (-inf included), 1 at and above 3 (inf included)."""
@@ -323,6 +327,7 @@ def softmin(input, dim=None, _stacklevel: int = 3, dtype=None):  # noqa: A002
     return softmax(-input, _dim("softmin", dim, input.ndim))
 
 
+@_low_float_once
 def glu(input, dim: int = -1):  # noqa: A002
     """Gated linear unit: ``a * sigmoid(b)``, a and b the two halves of ``input`` along ``dim``."""
     op = "glu"

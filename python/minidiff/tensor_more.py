@@ -594,6 +594,7 @@ def addbmm(input, batch1, batch2, *, beta=1, alpha=1) -> Tensor:
     return _scaled_sum("addbmm", _tensor("addbmm", input), _to.bmm(batch1, batch2).sum(0), beta, alpha)
 
 
+@_low_float_in_float32(3)
 def addcmul(input, tensor1, tensor2, *, value=1) -> Tensor:
     """``input + value * tensor1 * tensor2`` (the optimizers' update)."""
     _broadcast_shape("addcmul", input=input, tensor1=tensor1, tensor2=tensor2)
@@ -601,6 +602,7 @@ def addcmul(input, tensor1, tensor2, *, value=1) -> Tensor:
     return input + (prod * value if value != 1 else prod)
 
 
+@_low_float_in_float32(3)
 def addcdiv(input, tensor1, tensor2, *, value=1) -> Tensor:
     """``input + value * tensor1 / tensor2`` (Adam's step)."""
     _broadcast_shape("addcdiv", input=input, tensor1=tensor1, tensor2=tensor2)
@@ -1621,6 +1623,7 @@ def _float_only(op: str, *tensors) -> None:
             raise TypeError(f"{op}: expected a floating point input, got int64 of shape {tuple(t.shape)}")
 
 
+@_low_float_in_float32(1)
 def renorm(input, p, dim: int, maxnorm) -> Tensor:
     """Each slice along ``dim`` whose p-norm (over the other dims) exceeds ``maxnorm`` scaled to
     that norm (``maxnorm / (norm + 1e-7)``), the others unchanged; the gradient includes the

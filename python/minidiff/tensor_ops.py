@@ -21,7 +21,7 @@ import numpy as np
 from . import _core
 from . import functional as F
 from ._core import Tensor
-from ._dtypes import FLOAT_DTYPES, KINDS, LOW_FLOATS
+from ._dtypes import FLOAT_DTYPES, FLOAT_MAX, KINDS, LOW_FLOATS
 
 # ---- creation
 
@@ -470,8 +470,17 @@ def masked_fill(input: Tensor, mask, value) -> Tensor:
 
 def lerp(input: Tensor, end, weight) -> Tensor:
     """``input + weight * (end - input)``, computed from the nearer end as torch does, so weight 1
-    gives ``end`` exactly."""
+    gives ``end`` exactly. A bfloat16 or float16 input is computed in float32 and rounded once, as
+    torch's kernel; as torch, ``end`` (and a ``weight`` with dims) must then have its dtype."""
     _broadcast_shape("lerp", input=input, end=end, weight=weight)
+    operands = {"end": end, "weight": weight if isinstance(weight, Tensor) and weight.ndim else None}
+    if builtins.any(isinstance(v, Tensor) and v.dtype in LOW_FLOATS for v in (input, *operands.values())):
+        for name, v in operands.items():
+            if isinstance(v, Tensor) and v.dtype != input.dtype:
+                raise TypeError(f"lerp: expected {name} to have the input's dtype {input.dtype}, got {v.dtype}")
+    if input.dtype in LOW_FLOATS:
+        low = lerp(input.float(), *(v.float() if isinstance(v, Tensor) else v for v in (end, weight)))
+        return low.to(input.dtype)
     diff = end - input
     if isinstance(weight, Tensor):
         return F.where(weight.abs() < 0.5, input + weight * diff, end - diff * (1 - weight))
@@ -969,9 +978,15 @@ _native_clamp = Tensor.clamp
 
 def clamp(input: Tensor, min=None, max=None) -> Tensor:  # noqa: A001, A002 (torch's names)
     """``input`` limited to [min, max] (numbers or tensors that broadcast with it; either may be
-    None), as torch's."""
+    None), as torch's; a finite number bound past a float input's largest value is a ValueError,
+    as torch refuses it (``clamp(max=1e5)`` of a float16 tensor)."""
     if isinstance(min, Tensor) or isinstance(max, Tensor):
         _broadcast_shape("clamp", input=input, min=min, max=max)
+    if isinstance(input, Tensor) and input.dtype in FLOAT_DTYPES:
+        for bound in (min, max):
+            real = isinstance(bound, numbers.Real) and not _is_bool(bound)
+            if real and bound == bound and math.inf != builtins.abs(bound) > FLOAT_MAX[input.dtype]:
+                raise ValueError(f"clamp: the value {bound} cannot be converted to {input.dtype} without overflow")
     if isinstance(input, Tensor) and input.dtype == "bool":  # the native clamp would give float32
         dtype = _result_dtype(input, min, max)
         bounds = [v for v in (min, max) if v is not None]

@@ -33,7 +33,7 @@ from ._dtypes import LOW_FLOATS
 from .autograd import no_grad
 from .tensor_math import _check_scalar_fits, nonzero
 from .tensor_more import _in_place
-from .tensor_ops import _dim_list, _result_dtype, prod
+from .tensor_ops import _dim_list, prod
 
 _REDUCE_IDENTITY = {"sum": 0.0, "prod": 1.0, "amax": -math.inf, "amin": math.inf}
 _INT64_IDENTITY = {"sum": 0, "prod": 1, "amax": np.iinfo(np.int64).min, "amin": np.iinfo(np.int64).max}
@@ -835,8 +835,8 @@ def normal(mean, std=1.0, size=None, *, generator=None, dtype=None, device=None,
         m = mean.detach() if isinstance(mean, Tensor) else mean
         s = std.detach() if isinstance(std, Tensor) else std
         out = noise * s + m
-    if dtype is None and builtins.any(t.dtype in LOW_FLOATS for t in tensors):
-        dtype = _result_dtype(*tensors)  # the float32 noise is no operand: 16-bit unless beside float32
+    if dtype is None and tensors and tensors[0].dtype in LOW_FLOATS:
+        dtype = tensors[0].dtype  # as torch's: mean's dtype (std's for a number mean), float32 std or not
     if dtype is not None and dtype != out.dtype:
         out = out.to(dtype)
     out = _zero_grad_of(out, *tensors)
