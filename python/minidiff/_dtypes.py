@@ -1,5 +1,7 @@
 """minidiff's dtype names, shared by the Python layers (the native core defines the dtypes)."""
 
+import numpy as np
+
 # The float dtypes, and the 16-bit ones among them: stored in 16 bits, computed in float32 and
 # rounded once, as torch's bfloat16 and float16 kernels compute.
 FLOAT_DTYPES = ("float32", "bfloat16", "float16")
@@ -8,3 +10,50 @@ LOW_FLOATS = ("bfloat16", "float16")
 KINDS = {"bool": 0, "int64": 1, "float32": 2, "bfloat16": 2, "float16": 2}
 # the largest finite value of each float dtype
 FLOAT_MAX = {"float32": 3.4028234663852886e38, "bfloat16": 3.3895313892515355e38, "float16": 65504.0}
+
+_INT64_RANGE = (-(2**63), 2**63)
+
+
+def check_scalar_fits(op: str, value, dtype: str, unsigned: bool = False) -> None:
+    """Raises ValueError, as torch refuses them, for a number that ``dtype`` cannot hold: NaN, an
+    infinity or a float outside int64's range for int64, a finite float or an integer past the
+    largest float32 / bfloat16 / float16 for those (torch's ``t[k] = 1e39`` makes a 16-bit float
+    inf: ``op`` "__setitem__" does too), and an integer outside int64's range for any dtype
+    (``unsigned``: torch's fill ops take [2**63, 2**64) too, except for int64). A NumPy array value
+    is checked elementwise for int64."""
+    if isinstance(value, np.ndarray):
+        if dtype == "int64" and value.dtype.kind == "f" and value.size:
+            bad = ~np.isfinite(value) | (value < -(2.0**63)) | (value >= 2.0**63)
+            if bad.any():
+                raise ValueError(f"{op}: the value {value[bad].flat[0]} cannot be converted to int64 without overflow")
+        return
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)):
+        return
+    past_float = dtype in FLOAT_MAX and not (op == "__setitem__" and dtype in LOW_FLOATS)
+    if isinstance(value, (int, np.integer)):
+        low, high = _INT64_RANGE
+        high = 2**64 if unsigned and dtype != "int64" else high
+        if not low <= int(value) < high:
+            raise ValueError(f"{op}: the integer {value} does not fit in int64 (tensor of dtype {dtype})")
+        if past_float and abs(int(value)) > FLOAT_MAX[dtype]:
+            raise ValueError(f"{op}: the value {value} cannot be converted to {dtype} without overflow")
+        return
+    value = float(value)
+    if dtype == "int64":
+        fits = np.isfinite(value) and -(2.0**63) <= value < 2.0**63
+    elif past_float:
+        fits = not np.isfinite(value) or abs(value) <= FLOAT_MAX[dtype]
+    else:  # bool takes any number (nonzero is True)
+        fits = True
+    if not fits:
+        raise ValueError(f"{op}: the value {value} cannot be converted to {dtype} without overflow")
+
+
+def check_float_args(op: str, dtype: str, *values, opmath: bool = False) -> None:
+    """check_scalar_fits for the number arguments (bounds, alpha, eps, ...) of an op on a ``dtype``
+    tensor, where that is a float dtype: torch converts them to that dtype, or to float32 where its
+    kernel computes in float32 (``opmath``: a float16 tensor then takes 1e5, no float dtype 1e39).
+    Tensors, None and the arguments of ops on other dtypes are left alone."""
+    if dtype in FLOAT_MAX:
+        for value in values:
+            check_scalar_fits(op, value, "float32" if opmath else dtype)

@@ -83,6 +83,7 @@ from ._core.functional import scaled_dot_product_attention as _fused_attention
 from ._core.functional import silu as _silu_native
 from ._core.functional import softmax as _softmax_native
 from ._dtypes import LOW_FLOATS as _LOW_FLOATS
+from ._dtypes import check_float_args as _check_float_args
 from .autograd import no_grad as _no_grad
 from .resize import interpolate
 
@@ -742,6 +743,7 @@ def softplus(input, beta: float = 1.0, threshold: float = 20.0):  # noqa: A002
     accurate for very negative x too (about exp(beta * x), not 0). The gradient is
     ``sigmoid(beta * x)`` (1 above the threshold)."""
     _check_input("softplus", input)
+    _check_float_args("softplus", input.dtype, beta, threshold, opmath=True)
     if beta == 0:
         raise ValueError("softplus: beta must be nonzero")
     scaled = input * beta  # z
@@ -775,6 +777,7 @@ def leaky_relu(input, negative_slope: float = 0.01, inplace: bool = False):  # n
     """``x`` where x > 0, else ``negative_slope * x`` (the gradient at 0 is ``negative_slope``, as
     torch's). ``inplace=True`` writes the result into ``input``."""
     _check_input("leaky_relu", input)
+    _check_float_args("leaky_relu", input.dtype, negative_slope, opmath=True)
     return _maybe_in_place("leaky_relu", input, inplace, lambda: where(input > 0, input, input * negative_slope))
 
 
@@ -785,12 +788,19 @@ def mish(input, inplace: bool = False):  # noqa: A002
     return _maybe_in_place("mish", input, inplace, lambda: input * tanh(softplus(input)))
 
 
-@_low_float_once
 def normalize(input, p: float = 2.0, dim=1, eps: float = 1e-12, out=None):  # noqa: A002
     """``input / max(norm_p(input, dim), eps)``, as torch's, for any p: a positive one (the
     Euclidean p = 2 being the default), ``inf`` / ``-inf`` (the largest / smallest magnitude) and
     0 (the count of nonzeros, without gradient, as torch's). A zero vector stays zero (its gradient
-    is ``1 / eps`` times the upstream one, as torch's). ``out`` is not supported."""
+    is ``1 / eps`` times the upstream one, as torch's); eps must fit a float input's dtype, as
+    torch's. ``out`` is not supported."""
+    if isinstance(input, Tensor):
+        _check_float_args("normalize", input.dtype, eps)
+    return _normalize(input, p, dim, eps, out)
+
+
+@_low_float_once
+def _normalize(input, p, dim, eps, out):  # noqa: A002
     _check_input("normalize", input)
     if out is not None:
         raise ValueError("normalize: out= is not supported; use the returned tensor")
@@ -895,6 +905,8 @@ def pad(input, pad, mode: str = "constant", value=None):  # noqa: A002
     less than the dim for reflect and at most the (cropped) dim for circular. torch raises
     NotImplementedError for an unknown mode or rank; here it is a ValueError."""
     if mode == "constant":
+        if isinstance(input, Tensor) and builtins.any(p > 0 for p in pad):  # (cropping writes no value)
+            _check_float_args("pad", input.dtype, value)
         return _pad_native(input, pad, "constant", 0.0 if value is None else value)
     from .functional_spatial import _pad_nonconstant
 

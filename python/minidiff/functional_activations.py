@@ -25,7 +25,9 @@ from ._core import Tensor, is_grad_enabled
 from ._core import full as _full
 from ._core import rand as _rand
 from ._dtypes import FLOAT_DTYPES as _FLOAT_DTYPES
+from ._dtypes import FLOAT_MAX as _FLOAT_MAX
 from ._dtypes import LOW_FLOATS as _LOW_FLOATS
+from ._dtypes import check_float_args as _check_float_args
 from .autograd import no_grad as _no_grad
 from .functional import (
     _REDUCTIONS,
@@ -147,9 +149,13 @@ def _expm1(x: Tensor) -> Tensor:
 _in_place = _maybe_in_place  # compute() written into input when inplace (see the module docstring)
 
 
-def _check_float(op: str, name: str, value) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+def _check_float(op: str, name: str, value, input=None, opmath: bool = True) -> float:  # noqa: A002
+    """``value`` as a float (a bool or a number, as torch's), refused where it does not fit
+    ``input``'s float dtype (float32 with ``opmath``: torch's kernel computes in float32)."""
+    if not isinstance(value, numbers.Real):
         raise TypeError(f"{op}: {name} must be a number, got {type(value).__name__}")
+    if input is not None:
+        _check_float_args(op, input.dtype, value, opmath=opmath)
     return float(value)
 
 
@@ -161,7 +167,7 @@ def elu(input, alpha: float = 1.0, inplace: bool = False):  # noqa: A002 (torch'
     """``x`` where x > 0, else ``alpha * (exp(x) - 1)`` (accurate near 0), as torch's; the gradient
     at 0 is ``alpha``, as torch's backward gives."""
     _check_input("elu", input)
-    alpha = _check_float("elu", "alpha", alpha)
+    alpha = _check_float("elu", "alpha", alpha, input)
     return _in_place("elu", input, inplace, lambda: _elu(input, alpha, 1.0, 1.0))
 
 
@@ -194,7 +200,7 @@ def celu(input, alpha: float = 1.0, inplace: bool = False):  # noqa: A002
     """``max(0, x) + min(0, alpha * (exp(x / alpha) - 1))``, as torch's (gradient 1 at 0);
     ``alpha=0`` is a ValueError."""
     _check_input("celu", input)
-    alpha = _check_float("celu", "alpha", alpha)
+    alpha = _check_float("celu", "alpha", alpha, input)
     if alpha == 0:
         raise ValueError("celu: alpha cannot be 0")
     return _in_place("celu", input, inplace, lambda: _elu(input, alpha, 1.0, 1.0 / alpha))
@@ -214,6 +220,7 @@ def hardtanh(input, min_val: float = -1.0, max_val: float = 1.0, inplace: bool =
     """``x`` clamped to [min_val, max_val], as torch's: the gradient is 1 strictly inside and 0 at
     and beyond the bounds."""
     _check_input("hardtanh", input)
+    _check_float_args("hardtanh", input.dtype, min_val, max_val)
     if min_val > max_val:
         raise ValueError(f"hardtanh: min_val ({min_val}) cannot be greater than max_val ({max_val})")
     return _in_place("hardtanh", input, inplace, lambda: _hardtanh(input, min_val, max_val))
@@ -291,6 +298,8 @@ def softshrink(input, lambd: float = 0.5):  # noqa: A002
     lambd = _check_float("softshrink", "lambd", lambd)
     if lambd < 0:
         raise ValueError(f"softshrink: lambd must be non-negative, got {lambd}")
+    if not lambd <= _FLOAT_MAX.get(input.dtype, math.inf):  # inf and NaN too, as torch's
+        raise ValueError(f"softshrink: lambd must be at most {input.dtype}'s largest value, got {lambd}")
     inside = (input >= -lambd) * (input <= lambd)  # false for NaN, which stays NaN
     return where(inside, 0.0, where(input > lambd, input - lambd, input + lambd))
 
@@ -298,7 +307,7 @@ def softshrink(input, lambd: float = 0.5):  # noqa: A002
 def hardshrink(input, lambd: float = 0.5):  # noqa: A002
     """``x`` where |x| > lambd, else 0 (gradient 0 on the closed interval; NaN stays NaN), as torch's."""
     _check_input("hardshrink", input)
-    lambd = _check_float("hardshrink", "lambd", lambd)
+    lambd = _check_float("hardshrink", "lambd", lambd, input, opmath=False)
     return where((input >= -lambd) * (input <= lambd), 0.0, input)  # NaN stays NaN
 
 
@@ -374,6 +383,8 @@ def prelu(input, weight):  # noqa: A002
 def threshold(input, threshold: float, value: float, inplace: bool = False):  # noqa: A002
     """``x`` where x > threshold, else ``value`` (NaN stays NaN), as torch's."""
     _check_input("threshold", input)
+    _check_float_args("threshold", input.dtype, threshold, opmath=True)
+    _check_float_args("threshold", input.dtype, value)
     return _in_place("threshold", input, inplace, lambda: where(input <= threshold, value, input))
 
 
@@ -400,7 +411,8 @@ def rrelu(
     is ``(lower + upper) / 2``. The gradient at 0 is the slope, as torch's."""
     op = "rrelu"
     _check_input(op, input)
-    lower, upper = _check_float(op, "lower", lower), _check_float(op, "upper", upper)
+    checked = input if training else None  # (in eval leaky_relu checks their mean)
+    lower, upper = _check_float(op, "lower", lower, checked), _check_float(op, "upper", upper, checked)
     if lower > upper:
         raise ValueError(f"{op}: lower bound ({lower}) should be less than or equal to the upper bound ({upper})")
 
@@ -650,6 +662,7 @@ def gaussian_nll_loss(input, target, var, full: bool = False, eps: float = 1e-6,
     _check_tensor(op, "input", input)
     _check_tensor(op, "target", target)
     _refuse_bool(op, input=input, target=target, var=var)
+    _check_float_args(op, input.dtype, eps)
     shape = tuple(input.shape)
     if isinstance(var, (int, float)) and not isinstance(var, bool):
         if var < 0:
@@ -775,6 +788,7 @@ def hinge_embedding_loss(
     reduction = _loss_args(op, size_average, reduce, reduction, input=input, target=target)
     _refuse_bool(op, input=input)  # a bool target is read as 0/1, as torch's
     _broadcast(op, input=tuple(input.shape), target=tuple(target.shape))
+    _check_float_args(op, input.dtype, margin)
     margin_part = where(target != 1, clamp(margin - input, min=0.0), 0.0)
     self_part = where(target != -1, input, 0.0)
     return _reduce(margin_part + self_part, reduction)
@@ -854,6 +868,7 @@ def cosine_similarity(x1, x2, dim: int = 1, eps: float = 1e-8):
     if x1.dtype == "bool" and x2.dtype == "bool":  # one bool side is read as 0/1, as torch's
         _refuse_bool(op, x1=x1)
     x1, x2 = _bool_as_float(x1), _bool_as_float(x2)
+    _check_float_args(op, x1.dtype, eps, opmath=True)
     shape = _broadcast(op, x1=tuple(x1.shape), x2=tuple(x2.shape))
     d = _dim(op, dim, len(shape))
     if tuple(x1.shape) != shape:

@@ -24,7 +24,8 @@ import numpy as np
 from . import _core
 from . import functional as F
 from ._core import Tensor
-from ._dtypes import FLOAT_MAX, LOW_FLOATS
+from ._dtypes import LOW_FLOATS
+from ._dtypes import check_scalar_fits as _check_scalar_fits
 from .autograd import enable_grad, no_grad
 from .tensor_ops import _dim_list, _dims, _result_dtype
 from .tensor_ops import contiguous_format as _contiguous_format
@@ -660,42 +661,6 @@ def _bool_lists_as_masks(key):
     if isinstance(key, tuple) and list in map(type, key):  # cheap for the common keys, which hold no list
         return tuple(map(_bool_list_as_mask, key))
     return key
-
-
-_FLOAT_LIMITS = FLOAT_MAX
-_INT64_RANGE = (-(2**63), 2**63)
-
-
-def _check_scalar_fits(op: str, value, dtype: str, unsigned: bool = False) -> None:
-    """Raises ValueError, as torch refuses them, for a number that ``dtype`` cannot hold: NaN, an
-    infinity or a float outside int64's range for int64, a finite float past the largest float32 /
-    bfloat16 / float16 for those (torch's ``t[k] = 1e39`` makes a 16-bit float inf: ``op``
-    "__setitem__" does too),
-    and an integer outside int64's range for any dtype (``unsigned``: torch's fill ops take
-    [2**63, 2**64) too, except for int64). A NumPy array value is checked elementwise for int64."""
-    if isinstance(value, np.ndarray):
-        if dtype == "int64" and value.dtype.kind == "f" and value.size:
-            bad = ~np.isfinite(value) | (value < -(2.0**63)) | (value >= 2.0**63)
-            if bad.any():
-                raise ValueError(f"{op}: the value {value[bad].flat[0]} cannot be converted to int64 without overflow")
-        return
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)):
-        return
-    if isinstance(value, (int, np.integer)):
-        low, high = _INT64_RANGE
-        high = 2**64 if unsigned and dtype != "int64" else high
-        if not low <= int(value) < high:
-            raise ValueError(f"{op}: the integer {value} does not fit in int64 (tensor of dtype {dtype})")
-        return
-    value = float(value)
-    if dtype == "int64":
-        fits = np.isfinite(value) and -(2.0**63) <= value < 2.0**63
-    elif dtype in _FLOAT_LIMITS and not (op == "__setitem__" and dtype in LOW_FLOATS):
-        fits = not np.isfinite(value) or abs(value) <= _FLOAT_LIMITS[dtype]
-    else:  # bool takes any number (nonzero is True)
-        fits = True
-    if not fits:
-        raise ValueError(f"{op}: the value {value} cannot be converted to {dtype} without overflow")
 
 
 class _BoolKey(tuple):

@@ -28,7 +28,7 @@ from . import functional as F
 from . import tensor_math as _tm
 from . import tensor_ops as _to
 from ._core import Tensor
-from ._dtypes import FLOAT_MAX, KINDS
+from ._dtypes import FLOAT_MAX, KINDS, check_float_args
 from ._dtypes import LOW_FLOATS as _LOW_FLOATS
 from .autograd import no_grad
 from .tensor_math import _refuse_bool
@@ -127,6 +127,8 @@ def _mask(t: Tensor) -> Tensor:
 def add(input, other, *, alpha=1) -> Tensor:
     """``input + alpha * other``, as torch's (either operand may be a number)."""
     _check_operands("add", input, other)
+    if alpha != 1:
+        check_float_args("add", _to._result_dtype(input, other), alpha)
     if alpha != 1 and builtins.all(isinstance(v, Tensor) and v.dtype == "bool" for v in (input, other)):
         return input | other if alpha else input.clone()  # bools: alpha counts as a truth value, as torch's
     return input + (other * alpha if alpha != 1 else other)
@@ -135,6 +137,8 @@ def add(input, other, *, alpha=1) -> Tensor:
 def sub(input, other, *, alpha=1) -> Tensor:
     """``input - alpha * other``, as torch's."""
     _check_operands("sub", input, other)
+    if alpha != 1:
+        check_float_args("sub", _to._result_dtype(input, other), alpha)
     return input - (other * alpha if alpha != 1 else other)
 
 
@@ -258,11 +262,17 @@ def logaddexp2(input, other) -> Tensor:
     return _logaddexp("logaddexp2", input, other, F.exp2, math.log(2.0))
 
 
-@_low_float_in_float32(1)
 def logit(input, eps=None) -> Tensor:
     """``log(p / (1 - p))``; with ``eps``, p clamped to [eps, 1 - eps] first (zero gradient
-    outside, as torch's). Without eps the gradient ``1 / (p (1 - p))`` is NaN outside [0, 1] and
-    infinite at 0 and 1, as torch's."""
+    outside, as torch's; eps must fit a float input's dtype). Without eps the gradient
+    ``1 / (p (1 - p))`` is NaN outside [0, 1] and infinite at 0 and 1, as torch's."""
+    if isinstance(input, Tensor):
+        check_float_args("logit", input.dtype, eps)
+    return _logit(input, eps)
+
+
+@_low_float_in_float32(1)
+def _logit(input, eps=None) -> Tensor:
     x = _unary("logit", input)
     if eps is not None:
         c = x.clamp(eps, 1.0 - eps)
@@ -356,7 +366,7 @@ def nan_to_num(input, nan: float = 0.0, posinf=None, neginf=None) -> Tensor:
         xd = x.detach()
         is_nan, is_pos, is_neg = xd != xd, xd == _INF, xd == -_INF
     # md's where: the native one makes a 0-d 16-bit float tensor and a number float32
-    where = _to.where
+    where = _to._where
     return where(is_nan, float(nan), where(is_pos, float(posinf), where(is_neg, float(neginf), x)))
 
 
@@ -558,7 +568,9 @@ def kron(input, other) -> Tensor:
 
 def _scaled_sum(op: str, input, product: Tensor, beta, alpha) -> Tensor:
     """``beta * input + alpha * product``; beta = 0 ignores input's values (NaN and inf too), as
-    torch does, though input must still broadcast (its gradient is then zero)."""
+    torch does, though input must still broadcast (its gradient is then zero). beta and alpha must
+    fit float32 (addmv: the dtype), as torch's."""
+    check_float_args(op, product.dtype, beta, alpha, opmath=op != "addmv")
     _refuse_mixed_low_float(op, input=input, product=product)
     _broadcast_shape(op, input=input, product=product)
     if tuple(np.broadcast_shapes(tuple(input.shape), tuple(product.shape))) != tuple(product.shape):
@@ -598,6 +610,7 @@ def addbmm(input, batch1, batch2, *, beta=1, alpha=1) -> Tensor:
 def addcmul(input, tensor1, tensor2, *, value=1) -> Tensor:
     """``input + value * tensor1 * tensor2`` (the optimizers' update)."""
     _broadcast_shape("addcmul", input=input, tensor1=tensor1, tensor2=tensor2)
+    check_float_args("addcmul", _to._result_dtype(input, tensor1, tensor2), value, opmath=True)
     prod = tensor1 * tensor2
     return input + (prod * value if value != 1 else prod)
 
@@ -606,6 +619,7 @@ def addcmul(input, tensor1, tensor2, *, value=1) -> Tensor:
 def addcdiv(input, tensor1, tensor2, *, value=1) -> Tensor:
     """``input + value * tensor1 / tensor2`` (Adam's step)."""
     _broadcast_shape("addcdiv", input=input, tensor1=tensor1, tensor2=tensor2)
+    check_float_args("addcdiv", _to._result_dtype(input, tensor1, tensor2), value, opmath=True)
     if all(isinstance(t, Tensor) and t.dtype == "int64" for t in (tensor1, tensor2)):
         raise TypeError("addcdiv: integer division of tensors is no longer supported; use a float tensor")
     quot = tensor1 / tensor2
@@ -1107,6 +1121,7 @@ def histc(input, bins: int = 100, min=0, max=0) -> Tensor:  # noqa: A002 (torch'
     _refuse_bool("histc", x)
     if bins <= 0:
         raise ValueError(f"histc: bins must be > 0, got {bins}")
+    check_float_args("histc", x.dtype, min, max)
     a = x.detach().numpy().astype(np.float32).reshape(-1)
     lo, hi = float(min), float(max)
     if lo > hi:

@@ -21,7 +21,7 @@ import numpy as np
 from . import _core
 from . import functional as F
 from ._core import Tensor
-from ._dtypes import FLOAT_DTYPES, FLOAT_MAX, KINDS, LOW_FLOATS
+from ._dtypes import FLOAT_DTYPES, KINDS, LOW_FLOATS, check_float_args, check_scalar_fits
 
 # ---- creation
 
@@ -37,6 +37,8 @@ def linspace(start, end, steps, *, dtype=None, device="cpu", requires_grad=False
         raise ValueError(f"linspace: number of steps must be non-negative, got {steps}")
     dtype = _dtype(dtype) or "float32"
     start, end = (v.item() if isinstance(v, Tensor) else v for v in (start, end))
+    if steps > 1 or steps == 1 and dtype == "float32":  # (torch's one step converts only a float32 start)
+        check_float_args("linspace", dtype, start, end if steps > 1 else None)
     if dtype == "int64":
         s, e, step_type = np.float64(int(start)), np.float64(int(end)), np.float64
     else:
@@ -60,6 +62,8 @@ def logspace(start, end, steps, base: float = 10.0, *, dtype=None, device="cpu",
     """``base ** linspace(start, end, steps)``, as torch's (the exponents stepped in float32, the
     power taken in float64 and rounded once)."""
     dtype = _dtype(dtype) or "float32"
+    if steps > 1:
+        check_float_args("logspace", dtype, *(v.item() if isinstance(v, Tensor) else v for v in (start, end)))
     exponents = linspace(start, end, steps).numpy().astype(np.float64)
     values = np.power(np.float64(base), exponents)
     values = np.trunc(values).astype(np.int64) if dtype == "int64" else values.astype(np.float32)
@@ -384,6 +388,13 @@ def where(condition, input=None, other=None):
         return nonzero(condition, as_tuple=True)
     if input is None or other is None:
         raise TypeError("where: give both input and other, or neither (where(condition) is nonzero's tuple)")
+    if _result_dtype(input, other) == "float32":  # torch's number operand is a float32 one
+        check_float_args("where", "float32", input, other)
+    return _where(condition, input, other)
+
+
+def _where(condition, input, other):
+    """where(condition, input, other) with no check of its numbers (nan_to_num's are any floats)."""
     if builtins.any(_is_bool(v) for v in (input, other)):  # the native where reads bools as float32 0/1
         dtype = _result_dtype(input, other)
         device = condition.device if isinstance(condition, Tensor) else None
@@ -462,6 +473,7 @@ def masked_fill(input: Tensor, mask, value) -> Tensor:
         raise ValueError(
             f"masked_fill: only a 0-dimensional value tensor is supported, got one of shape {tuple(value.shape)}"
         )
+    check_scalar_fits("masked_fill", value.detach().item() if isinstance(value, Tensor) else value, input.dtype, True)
     if input.dtype in ("int64", "bool", *LOW_FLOATS):  # the result keeps input's dtype, as torch's
         value = value.to(input.dtype) if isinstance(value, Tensor) else full((), value, dtype=input.dtype)
         value = value.to(input.device) if value.device != input.device else value
@@ -473,6 +485,7 @@ def lerp(input: Tensor, end, weight) -> Tensor:
     gives ``end`` exactly. A bfloat16 or float16 input is computed in float32 and rounded once, as
     torch's kernel; as torch, ``end`` (and a ``weight`` with dims) must then have its dtype."""
     _broadcast_shape("lerp", input=input, end=end, weight=weight)
+    check_float_args("lerp", input.dtype, weight, opmath=True)
     operands = {"end": end, "weight": weight if isinstance(weight, Tensor) and weight.ndim else None}
     if builtins.any(isinstance(v, Tensor) and v.dtype in LOW_FLOATS for v in (input, *operands.values())):
         for name, v in operands.items():
@@ -982,11 +995,8 @@ def clamp(input: Tensor, min=None, max=None) -> Tensor:  # noqa: A001, A002 (tor
     as torch refuses it (``clamp(max=1e5)`` of a float16 tensor)."""
     if isinstance(min, Tensor) or isinstance(max, Tensor):
         _broadcast_shape("clamp", input=input, min=min, max=max)
-    if isinstance(input, Tensor) and input.dtype in FLOAT_DTYPES:
-        for bound in (min, max):
-            real = isinstance(bound, numbers.Real) and not _is_bool(bound)
-            if real and bound == bound and math.inf != builtins.abs(bound) > FLOAT_MAX[input.dtype]:
-                raise ValueError(f"clamp: the value {bound} cannot be converted to {input.dtype} without overflow")
+    if isinstance(input, Tensor):
+        check_float_args("clamp", input.dtype, min, max)
     if isinstance(input, Tensor) and input.dtype == "bool":  # the native clamp would give float32
         dtype = _result_dtype(input, min, max)
         bounds = [v for v in (min, max) if v is not None]
@@ -1010,6 +1020,27 @@ def _clamp_(self: Tensor, min=None, max=None) -> Tensor:  # noqa: A002 (torch's 
         return out.to(self.dtype) if self.dtype in LOW_FLOATS and out.dtype == "float32" else out
 
     return self._inplace_("clamp_", compute)
+
+
+_native_add_, _native_sub_, _native_pow, _native_dunder_pow = Tensor.add_, Tensor.sub_, Tensor.pow, Tensor.__pow__
+
+
+def _alpha(self: Tensor, other, alpha, op: str):
+    """``alpha``, refused where it does not fit the result's float dtype, as torch's ``add(alpha=)``."""
+    if alpha != 1:
+        check_float_args(op, _result_dtype(self, other), alpha)
+    return alpha
+
+
+def _scaled(self: Tensor, other, alpha, op: str):
+    return other * _alpha(self, other, alpha, op)
+
+
+def _pow(self: Tensor, exponent, native):
+    """``self ** exponent``; a number exponent must fit a 16-bit float tensor's dtype, as torch's."""
+    if self.dtype in LOW_FLOATS:
+        check_float_args("pow", self.dtype, exponent)
+    return native(self, exponent)
 
 
 def _t(self: Tensor) -> Tensor:
@@ -1097,8 +1128,12 @@ _SHAPE_METHODS = {
     "new_empty": _new(_core.empty),
     "new_full": _new_full,
     "new_tensor": _new_tensor,
-    "add": lambda self, other, *, alpha=1: self + other * alpha if alpha != 1 else self + other,
-    "sub": lambda self, other, *, alpha=1: self - other * alpha if alpha != 1 else self - other,
+    "add": lambda self, other, *, alpha=1: self + _scaled(self, other, alpha, "add") if alpha != 1 else self + other,
+    "sub": lambda self, other, *, alpha=1: self - _scaled(self, other, alpha, "sub") if alpha != 1 else self - other,
+    "add_": lambda self, other, *, alpha=1: _native_add_(self, other, alpha=_alpha(self, other, alpha, "add_")),
+    "sub_": lambda self, other, *, alpha=1: _native_sub_(self, other, alpha=_alpha(self, other, alpha, "sub_")),
+    "pow": lambda self, exponent: _pow(self, exponent, _native_pow),
+    "__pow__": lambda self, exponent: _pow(self, exponent, _native_dunder_pow),
     "mul": lambda self, other: self * other,
     "div": lambda self, other: self / other,
     "eq": lambda self, other: self == other,

@@ -29,7 +29,7 @@ import numpy as np
 from . import _core
 from . import functional as F
 from ._core import Tensor
-from ._dtypes import LOW_FLOATS
+from ._dtypes import LOW_FLOATS, check_float_args
 from .autograd import no_grad
 from .tensor_math import _check_scalar_fits, nonzero
 from .tensor_more import _in_place
@@ -371,6 +371,7 @@ def _index_setup(op: str, input, dim, index, source=None, negative: bool = False
 def index_add(input: Tensor, dim: int, index: Tensor, source: Tensor, *, alpha=1) -> Tensor:
     """``out.select(dim, index[i]) += alpha * source.select(dim, i)``, repeats accumulating."""
     rows, idx, src_rows, back = _index_setup("index_add", input, dim, index, _tensor("index_add", "source", source))
+    check_float_args("index_add", rows.dtype, alpha)
     if rows.dtype in ("int64", "bool"):  # torch casts alpha to self's dtype: 2.5 adds twice, any nonzero once
         alpha = builtins.int(alpha) if rows.dtype == "int64" else builtins.bool(alpha)
     if not len(idx) or alpha is False:
@@ -723,6 +724,7 @@ def histogram(input: Tensor, bins=100, *, range=None, weight=None, density: bool
         if int(bins) <= 0:
             raise ValueError(f"{op}: bins must be > 0, got {bins}")
         if range is not None:
+            check_float_args(op, x.dtype, *range, opmath=True)
             low, high = (float(v) for v in range)
         elif a.size:
             low, high = float(a.min()), float(a.max())
