@@ -8,6 +8,7 @@ place and what differs. Skipped when torch is not installed."""
 from __future__ import annotations
 
 import importlib.util
+import math
 import pathlib
 import time
 
@@ -883,3 +884,42 @@ def test_a_functions_saved_tensor_changed_in_place_raises_or_keeps_its_values(ho
     except RuntimeError:
         return  # as torch's
     assert x.grad.tolist() == [2.0, 4.0]  # or the values it saved
+
+
+# ------------------------------------------------------ fuzz seeds 103-104
+
+
+@pytest.mark.parametrize("ord", [1, -1, math.inf, -math.inf])
+def test_matrix_norm_of_abs_sums_is_not_a_view(ord):
+    # seed 104 #531: matrix_norm(x, -1) was a reshape (a view) of an internal result, which detach_() refused
+    for lib in (md, torch):
+        x = lib.tensor(np.array([[0.5, -2.0], [1.0, 3.0]], np.float32), requires_grad=True)
+        r = lib.linalg.matrix_norm(x, ord)
+        assert not r._is_view(), lib.__name__
+        r.detach_()
+        assert not r.requires_grad
+
+
+def test_fuzzer_passes_torchs_pixel_shuffle_backward_of_an_empty_tensor():
+    # seed 103 #943: torch's PixelShuffleBackward0 returns a 0-element gradient unshuffled, and its engine
+    # refuses the shape; minidiff's empty gradient is right
+    fp = _fuzzer()
+    prog = fp.Program()
+    prog.arrays["A0"] = np.zeros((0, 12, 1, 1), np.float32)
+    prog.lines = ["x0 = L.tensor(A0, requires_grad=True)", "v1 = F.pixel_shuffle(x0, 2)"]
+    prog.defs, prog.tags, prog.outputs = ["x0", "v1"], ["leaf", "pixel_shuffle"], ["v1"]
+    assert "invalid gradient" in fp.execute(prog, "torch").raised[3]
+    assert fp.check(prog) is None
+
+
+def test_a_view_of_a_detached_view_takes_the_history_of_an_in_place_change():
+    # seed 109 #1136: x[::2].detach() changed in place from a value that requires grad; an older view of it
+    # must take the new history (README: views take the new history when next used), as with x.detach()
+    for lib in (md, torch):
+        x = lib.tensor(np.array([0.5, -1.0, 2.0], np.float32), requires_grad=True)
+        d = x[::2].detach()
+        w = d[:1]
+        y = lib.tensor(np.float32(-4.0), requires_grad=True)
+        d.copy_(y.expand_as(d))
+        (w * 2).sum().backward()
+        assert y.grad is not None and float(y.grad) == 2.0, lib.__name__

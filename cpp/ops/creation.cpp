@@ -411,10 +411,9 @@ void rebase_(const char* op, Tensor& t, const Tensor& result) {
     copy_slices_(op, t, result);
     return;
   }
-  if (t.impl()->shares_storage() && (is_dense(t) || !t.impl()->has_live_views())) {
+  if (t.impl()->shares_storage()) {
     // its views (or the tensors it aliases) must see the change, as torch's: the values go into
-    // t's storage, and t takes result's history, which its views take up when next used (a view
-    // takes its history through a dense base only: a non-dense t with views of its own is below)
+    // t's storage, and t takes result's history, which its views take up when next used
     {
       NoGradGuard no_grad;
       write_result_(op, t, result);

@@ -293,23 +293,28 @@ Tensor view_backward(const Tensor& g, const Shape& in_shape, const Shape& view_s
 namespace {
 
 // Where a view lies in its base, for a backward: relative to the base's first element, in the
-// strides of the base, which must lay its elements out contiguously in the view's storage.
+// strides of the base, which lays its elements out contiguously in the view's storage (dense)
+// unless the caller allowed otherwise (see place_in_base).
 struct PlaceInBase {
   Shape shape, strides;  // the view's, in elements of the base's storage
   int64_t offset;        // from the base's first element
   Shape base_shape, base_strides;
   std::vector<int64_t> repeated;  // the view's dims of stride 0 (expand): their gradients add up
+  bool base_dense = true;
 };
 
 // The base's elements fill their span of the storage once each (a contiguous tensor or a
 // permutation of one), so a gradient laid out as the base holds the view at the same place.
-PlaceInBase place_in_base(const char* op, const Tensor& view, const Tensor& base) {
+// any_base: a base that leaves gaps in its storage (a detach() of a stepped slice) is taken too,
+// for a view's history (record_view_of_base), not for an in-place write through the view.
+PlaceInBase place_in_base(const char* op, const Tensor& view, const Tensor& base, bool any_base = false) {
   const bool empty = view.numel() == 0 || base.numel() == 0;  // (an empty tensor may have no storage)
-  MD_CHECK(empty || (view.storage() == base.storage() && is_dense(base)), RuntimeError, op, ": the tensor of shape ",
-           view.shape(), " is a view of a tensor of shape ", base.shape(),
+  const bool dense = empty || is_dense(base);
+  MD_CHECK(empty || (view.storage() == base.storage() && (dense || any_base)), RuntimeError, op,
+           ": the tensor of shape ", view.shape(), " is a view of a tensor of shape ", base.shape(),
            " that has been replaced since the view was taken (by an in-place change of it inside the autograd graph), "
            "or does not lay out its elements densely; use the out-of-place op, or clone() the view first");
-  PlaceInBase at{view.shape(), view.strides(), view.offset() - base.offset(), base.shape(), base.strides(), {}};
+  PlaceInBase at{view.shape(), view.strides(), view.offset() - base.offset(), base.shape(), base.strides(), {}, dense};
   for (int64_t d = 0; d < view.dim() && !empty; ++d)  // (an empty view repeats nothing)
     if (at.strides[d] == 0 && at.shape[d] > 1) {
       at.repeated.push_back(d);
@@ -338,7 +343,8 @@ void record_view_of_base(Tensor& view, const Tensor& base, const PlaceInBase& at
   if (!base.requires_grad() && !view.grad_fn()) return;
   record("as_strided", view, {base}, [at](const Tensor& g, const GradMask&) {
     const Tensor once = at.repeated.empty() ? g : sum(g, at.repeated, true);
-    if (!views_no_slot_twice(at.shape, at.strides))  // overlapping windows (unfold): their gradients add up
+    // overlapping windows (unfold): their gradients add up; a base with gaps: laid out by its span
+    if (!views_no_slot_twice(at.shape, at.strides) || !at.base_dense)
       return std::vector<Tensor>{
           as_strided_backward(once, {at.base_shape, at.base_strides, 0}, {at.shape, at.strides, at.offset})};
     Tensor gi = in_base_layout(zeros(at.base_shape, g.dtype(), g.device()), at);
@@ -354,7 +360,7 @@ void refresh_view_history(const Tensor& view) {
   const Tensor base(view.impl()->view_base);
   Tensor v = view;
   const std::shared_ptr<Node> old = view.grad_fn();
-  record_view_of_base(v, base, place_in_base("autograd", view, base));
+  record_view_of_base(v, base, place_in_base("autograd", view, base, true));
   keep_retained(v, old);
 }
 

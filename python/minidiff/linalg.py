@@ -196,11 +196,11 @@ def matrix_norm(A, ord="fro", dim=(-2, -1), keepdim: bool = False, *, dtype=None
     if ord in (1, -1, math.inf, -math.inf) and not isinstance(ord, (bool, str)):
         # 1: the largest column sum (sum over rows d0, extreme over columns d1); inf: rows
         summed, across = (d0, d1) if ord in (1, -1) else (d1, d0)
-        sums = A.abs().sum(dim=summed, keepdim=True)
-        r = sums.amax(dim=across, keepdim=True) if ord > 0 else sums.amin(dim=across, keepdim=True)
-        if keepdim:
-            return r
-        return r.reshape(*[s for i, s in enumerate(r.shape) if i not in (d0, d1)])
+        sums = A.abs().sum(dim=summed, keepdim=keepdim)
+        if not keepdim and summed < across:
+            across -= 1
+        # (the reduction drops the dims itself: a reshape of its result would be a view, torch's is none)
+        return sums.amax(dim=across, keepdim=keepdim) if ord > 0 else sums.amin(dim=across, keepdim=keepdim)
     raise ValueError(f"{op}: order {ord!r} is not supported (A of shape {tuple(A.shape)})")
 
 
