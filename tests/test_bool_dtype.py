@@ -109,7 +109,7 @@ def test_bool_values_without_torch():
     np.testing.assert_array_equal(
         big.permute(2, 0, 1).contiguous().numpy(), (np.arange(24).reshape(2, 3, 4) % 3 == 0).transpose(2, 0, 1)
     )
-    assert md.tensor(True).item() is True and repr(md.tensor([True])) == "tensor([ True])"
+    assert md.tensor(True).item() is True and repr(md.tensor([True])) == "tensor([True])"
 
 
 def test_bool_tensors_cannot_require_grad_but_gate_gradients():

@@ -266,8 +266,13 @@ std::string repr(const Tensor& t) {
   // float16 printed from its float32 values, as bfloat16 (NumPy prints a float16 array with the
   // fewest digits that tell float16 values apart: 65504 as 6.55e+04)
   const py::array values = to_numpy(t.dtype() == DType::Float16 ? md::to_dtype(t.detach(), DType::Float32) : t);
-  std::string body =
-      py::str(np.attr("array2string")(values, py::arg("separator") = ", ", py::arg("prefix") = "tensor("));
+  py::dict options;
+  options["separator"] = ", ";
+  options["prefix"] = "tensor(";
+  // all true: no room kept for a False (NumPy pads every True to its width), as torch's tensor([True])
+  if (t.dtype() == DType::Bool && t.numel() && np.attr("all")(values).cast<bool>())
+    options["formatter"] = py::dict(py::arg("bool") = py::cpp_function([](const py::handle&) { return "True"; }));
+  std::string body = py::str(np.attr("array2string")(values, **options));
   std::string extra;
   if (t.device().is_cuda()) extra += ", device='" + t.device().str() + "'";
   // as torch's: the dtype is named unless the values show it (float32; int64 and bool unless empty)
