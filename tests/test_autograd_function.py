@@ -186,3 +186,36 @@ def test_misuse_raises():
     with pytest.raises(NotImplementedError, match="mark_dirty"):
         Dirty.apply(md.tensor([1.0], requires_grad=True))
     assert md.autograd.function.once_differentiable(len) is len
+
+
+def test_saved_tensors_are_the_tensors_saved_so_checkpointing_recomputes_with_grad():
+    # torch.utils.checkpoint's pattern: backward re-runs the forward on a detached copy that requires
+    # grad as the saved input does; a saved tensor without its requires_grad loses the gradient
+    class Checkpoint(md.autograd.Function):
+        @staticmethod
+        def forward(ctx, run, x):
+            ctx.run = run
+            ctx.save_for_backward(x)
+            with md.no_grad():
+                return run(x)
+
+        @staticmethod
+        def backward(ctx, g):
+            (x,) = ctx.saved_tensors
+            d = x.detach()
+            d.requires_grad = x.requires_grad
+            with md.enable_grad():
+                out = ctx.run(d)
+            md.autograd.backward(out, g)
+            return None, d.grad
+
+    a = np.array([1.0, 2.0, -0.5], np.float32)
+    x = md.tensor(a, requires_grad=True)
+    Checkpoint.apply(lambda t: (t * 3).sin(), x).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), 3 * np.cos(3 * a), rtol=1e-6)
+    w = md.tensor(a, requires_grad=True) * 2
+    out = Checkpoint.apply(lambda t: t * t, w)
+    with md.no_grad():
+        w.mul_(2.0)
+    with pytest.raises(RuntimeError, match="modified by an inplace"):  # the version check stays
+        out.sum().backward()

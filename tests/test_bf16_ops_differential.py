@@ -148,14 +148,16 @@ def test_bf16_composed_ops_match_torch(expr, grad, low):
     torch = pytest.importorskip("torch")
     (t_out, t_grads), (m_out, m_grads) = _run(torch, expr, grad, low), _run(md, expr, grad, low)
     assert len(m_out) == len(t_out)
+    # a 16-bit rounding or two apart at most (torch rounds some intermediate steps): bfloat16 keeps 8
+    # bits, float16 11, so a float16 path rounding through bfloat16 would not pass
+    tol, grad_tol = (1e-2, 3e-2) if low == "bfloat16" else (2e-3, 6e-3)
     for (m_dtype, m_shape, m_vals), (t_dtype, t_shape, t_vals) in zip(m_out, t_out):
         assert (m_dtype, m_shape) == (t_dtype, t_shape)
-        # one bfloat16 rounding apart at most (torch rounds some intermediate steps)
-        np.testing.assert_allclose(m_vals, t_vals, rtol=1e-2, atol=1e-2, equal_nan=True)
+        np.testing.assert_allclose(m_vals, t_vals, rtol=tol, atol=tol, equal_nan=True)
     assert set(m_grads) == set(t_grads)
     for k, (t_dtype, t_vals) in t_grads.items():
         assert m_grads[k][0] == t_dtype
-        np.testing.assert_allclose(m_grads[k][1], t_vals, rtol=3e-2, atol=3e-2, equal_nan=True)
+        np.testing.assert_allclose(m_grads[k][1], t_vals, rtol=grad_tol, atol=grad_tol, equal_nan=True)
 
 
 def test_random_results_take_bfloat16_as_torch():

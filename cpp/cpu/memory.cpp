@@ -159,7 +159,7 @@ void cast(void* dst, DType dt, const void* src, DType st, int64_t n) {
     convert<uint8_t, float>(dst, src, n, [](float v) { return static_cast<uint8_t>(v != 0.0f); });
   } else if (is(F::Int64, F::Bool)) {
     convert<uint8_t, int64_t>(dst, src, n, [](int64_t v) { return static_cast<uint8_t>(v != 0); });
-  } else if (is(F::BFloat16, F::Bool)) {  // any bit but the sign's set: nonzero
+  } else if (is(F::BFloat16, F::Bool) || is(F::Float16, F::Bool)) {  // any bit but the sign's set: nonzero
     convert<uint8_t, uint16_t>(dst, src, n, [](uint16_t v) { return static_cast<uint8_t>((v & 0x7fff) != 0); });
   } else if (is(F::Bool, F::Float32)) {
     convert<float, uint8_t>(dst, src, n, [](uint8_t v) { return v ? 1.0f : 0.0f; });
@@ -167,6 +167,8 @@ void cast(void* dst, DType dt, const void* src, DType st, int64_t n) {
     convert<int64_t, uint8_t>(dst, src, n, [](uint8_t v) { return static_cast<int64_t>(v != 0); });
   } else if (is(F::Bool, F::BFloat16)) {  // 0x3f80 is bfloat16's 1.0
     convert<uint16_t, uint8_t>(dst, src, n, [](uint8_t v) { return static_cast<uint16_t>(v ? 0x3f80 : 0); });
+  } else if (is(F::Bool, F::Float16)) {  // 0x3c00 is float16's 1.0
+    convert<uint16_t, uint8_t>(dst, src, n, [](uint8_t v) { return static_cast<uint16_t>(v ? 0x3c00 : 0); });
   } else {
     throw TypeError(str("cast: unsupported conversion from ", dtype_name(st), " to ", dtype_name(dt)));
   }

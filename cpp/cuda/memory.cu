@@ -195,7 +195,7 @@ void cast(void* dst, DType dt, const void* src, DType st, int64_t n) {
   } else if (dt == DType::Bool && st == DType::Int64) {
     cast_to_bool_kernel<int64_t>
         <<<grid, kThreads, 0, stream()>>>(static_cast<uint8_t*>(dst), static_cast<const int64_t*>(src), n);
-  } else if (dt == DType::Bool && st == DType::BFloat16) {
+  } else if (dt == DType::Bool && (st == DType::BFloat16 || st == DType::Float16)) {  // (same test: sign bit aside)
     cast_bf16_bool_kernel<<<grid, kThreads, 0, stream()>>>(static_cast<uint8_t*>(dst),
                                                            static_cast<const uint16_t*>(src), n);
   } else if (st == DType::Bool && dt == DType::Float32) {
@@ -204,6 +204,9 @@ void cast(void* dst, DType dt, const void* src, DType st, int64_t n) {
   } else if (st == DType::Bool && dt == DType::Int64) {
     cast_from_bool_kernel<int64_t>
         <<<grid, kThreads, 0, stream()>>>(static_cast<int64_t*>(dst), static_cast<const uint8_t*>(src), n, 1);
+  } else if (st == DType::Bool && dt == DType::Float16) {  // 0x3c00 is float16's 1.0
+    cast_from_bool_kernel<uint16_t>
+        <<<grid, kThreads, 0, stream()>>>(static_cast<uint16_t*>(dst), static_cast<const uint8_t*>(src), n, 0x3c00);
   } else if (st == DType::Bool && dt == DType::BFloat16) {  // 0x3f80 is bfloat16's 1.0
     cast_from_bool_kernel<uint16_t>
         <<<grid, kThreads, 0, stream()>>>(static_cast<uint16_t*>(dst), static_cast<const uint8_t*>(src), n, 0x3f80);

@@ -296,20 +296,17 @@ Tensor to_device(const Tensor& t, Device device) {
 Tensor to_dtype(const Tensor& t, DType dtype) {
   if (t.dtype() == dtype) return t;
   const auto floating = [](DType d) { return d == DType::Float32 || d == DType::BFloat16 || d == DType::Float16; };
-  // float16 has kernels to and from float32 only; int64 <-> bfloat16 has none. Through float32
-  // these are exact but for one rounding (float16 and bfloat16 values and |ints| < 2^24 are float32
-  // values; larger ints overflow float16 anyway).
-  if ((t.dtype() == DType::Int64 && dtype == DType::BFloat16) ||
-      (t.dtype() == DType::BFloat16 && dtype == DType::Int64) ||
-      ((t.dtype() == DType::Float16) != (dtype == DType::Float16) && t.dtype() != DType::Float32 &&
-       dtype != DType::Float32))
-    return to_dtype(to_dtype(t, DType::Float32), dtype);
+  // int64 and the 16-bit floats, and the two 16-bit floats, have no kernels between them. Through
+  // float32 these are exact but for one rounding (float16 and bfloat16 values and |ints| < 2^24 are
+  // float32 values; larger ints overflow float16 anyway).
+  const auto int_or_low = [](DType d) { return d == DType::Int64 || d == DType::BFloat16 || d == DType::Float16; };
+  if (int_or_low(t.dtype()) && int_or_low(dtype)) return to_dtype(to_dtype(t, DType::Float32), dtype);
   MD_PROFILE("to_dtype");
   Tensor src = t.is_contiguous() ? t.detach() : contiguous(t.detach());
   Tensor out = Tensor::empty(t.shape(), dtype, t.device());
   if (out.numel()) MD_DISPATCH(t.device(), cast, out.raw(), dtype, src.raw(), t.dtype(), out.numel());
-  // differentiable between the floating types (the gradient is cast back, rounding through bf16
-  // as in torch); an integer result has no gradient
+  // differentiable between the floating types (the gradient is cast back, rounding through the
+  // 16-bit dtype as in torch); an integer result has no gradient
   if (floating(dtype) && floating(t.dtype()) && any_requires_grad({&t})) {
     const DType from = t.dtype();
     record("to_dtype", out, {t},

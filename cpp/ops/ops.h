@@ -174,8 +174,9 @@ Tensor max_all(const Tensor& t);
 Tensor sum_to(const Tensor& t, const Shape& shape);
 
 // ---- selection and indexing (ops/index.cpp)
-// torch.where: a where cond is nonzero (NaN counts), else b; broadcast. int64 with int64 and
-// bfloat16 with bfloat16 keep their dtype; any other mix is float32.
+// torch.where: a where cond is nonzero (NaN counts), else b; broadcast. Operands of one dtype keep
+// it; bool with int64 is int64; a 16-bit float with another dtype promotes as torch's; any other
+// mix is float32.
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b);
 // torch.gather: out[.., j, ..] = input[.., index[.., j, ..], ..] along dim; out has index's shape.
 Tensor gather(const Tensor& input, int64_t dim, const Tensor& index);

@@ -1,5 +1,7 @@
 """minidiff's dtype names, shared by the Python layers (the native core defines the dtypes)."""
 
+import math
+
 import numpy as np
 
 # The float dtypes, and the 16-bit ones among them: stored in 16 bits, computed in float32 and
@@ -49,11 +51,31 @@ def check_scalar_fits(op: str, value, dtype: str, unsigned: bool = False) -> Non
         raise ValueError(f"{op}: the value {value} cannot be converted to {dtype} without overflow")
 
 
-def check_float_args(op: str, dtype: str, *values, opmath: bool = False) -> None:
+def past_float16(value) -> bool:
+    """Whether ``value`` is a number (not a bool) that some float dtype cannot hold: finite and
+    past float16's largest value (every float dtype holds the rest, infinities and NaN included)."""
+    if isinstance(value, (bool, np.bool_)):
+        return False
+    if isinstance(value, (int, np.integer)):
+        return abs(int(value)) > FLOAT_MAX["float16"]
+    if isinstance(value, (float, np.floating)):
+        return math.isfinite(value) and abs(value) > FLOAT_MAX["float16"]
+    return False
+
+
+def check_float_args(op: str, dtype, *values, opmath: bool = False) -> None:
     """check_scalar_fits for the number arguments (bounds, alpha, eps, ...) of an op on a ``dtype``
     tensor, where that is a float dtype: torch converts them to that dtype, or to float32 where its
     kernel computes in float32 (``opmath``: a float16 tensor then takes 1e5, no float dtype 1e39).
-    Tensors, None and the arguments of ops on other dtypes are left alone."""
+    Tensors, None and the arguments of ops on other dtypes are left alone. ``dtype`` may be a
+    function giving it (a promotion), called only for a number past float16's range."""
+    for v in values:
+        if past_float16(v):
+            break
+    else:
+        return
+    if callable(dtype):
+        dtype = dtype()
     if dtype in FLOAT_MAX:
         for value in values:
             check_scalar_fits(op, value, "float32" if opmath else dtype)

@@ -370,21 +370,28 @@ class FunctionCtx:
         self.needs_input_grad = needs_input_grad
         self.materialize_grads = True
         self._saved: tuple = ()
+        self._aliases: tuple = ()
+        self._versions: tuple = ()
         self._non_differentiable: list = []
 
     def save_for_backward(self, *tensors) -> None:
         for i, t in enumerate(tensors):
             if t is not None and not isinstance(t, _core.Tensor):
                 raise TypeError(f"save_for_backward: argument {i} is a {type(t).__name__}, not a tensor or None")
-        # detach() handles: they share the storage and the version counter of what they save (an in-place
-        # change inside the graph that gives the tensor new memory leaves them the old values)
-        self._saved = tuple(None if t is None else t.detach() for t in tensors)
-        self._versions = tuple(None if t is None else t._version for t in self._saved)
+        # the tensors themselves (backward gets them as they are: requires_grad and history kept, as
+        # torch's), and detach() handles sharing their storage and version counter, taken now: an
+        # in-place change bumps the counter, or (inside the graph, where nothing else views the
+        # tensor) gives the tensor new memory; either is caught when backward asks for them
+        self._saved = tensors
+        self._aliases = tuple(None if t is None else t.detach() for t in tensors)
+        self._versions = tuple(None if t is None else t._version for t in self._aliases)
 
     @property
     def saved_tensors(self) -> tuple:
-        for i, (t, version) in enumerate(zip(self._saved, self._versions)):
-            if t is not None and t._version != version:
+        for i, (t, alias, version) in enumerate(zip(self._saved, self._aliases, self._versions)):
+            if t is None:
+                continue
+            if alias._version != version or t._storage_key != alias._storage_key:
                 raise RuntimeError(
                     "one of the variables needed for gradient computation has been modified by an inplace "
                     f"operation: saved tensor {i} of shape {tuple(t.shape)} is at version {t._version}; expected "

@@ -90,6 +90,10 @@ def _low_float_in_float32(operands: int):
 
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):
+            if not builtins.any(
+                isinstance(v, Tensor) and v.dtype in _LOW_FLOATS for v in (*args[:operands], *kwargs.values())
+            ):
+                return fn(*args, **kwargs)  # (no 16-bit operand: no binding of the arguments to names)
             bound = signature.bind(*args, **kwargs)
             values = [bound.arguments.get(name) for name in names]
             if not builtins.any(isinstance(v, Tensor) and v.dtype in _LOW_FLOATS for v in values):
@@ -128,7 +132,7 @@ def add(input, other, *, alpha=1) -> Tensor:
     """``input + alpha * other``, as torch's (either operand may be a number)."""
     _check_operands("add", input, other)
     if alpha != 1:
-        check_float_args("add", _to._result_dtype(input, other), alpha)
+        check_float_args("add", lambda: _to._result_dtype(input, other), alpha)
     if alpha != 1 and builtins.all(isinstance(v, Tensor) and v.dtype == "bool" for v in (input, other)):
         return input | other if alpha else input.clone()  # bools: alpha counts as a truth value, as torch's
     return input + (other * alpha if alpha != 1 else other)
@@ -138,7 +142,7 @@ def sub(input, other, *, alpha=1) -> Tensor:
     """``input - alpha * other``, as torch's."""
     _check_operands("sub", input, other)
     if alpha != 1:
-        check_float_args("sub", _to._result_dtype(input, other), alpha)
+        check_float_args("sub", lambda: _to._result_dtype(input, other), alpha)
     return input - (other * alpha if alpha != 1 else other)
 
 
@@ -343,7 +347,7 @@ def heaviside(input, values) -> Tensor:
 
 def float_power(input, exponent) -> Tensor:
     """``input ** exponent``, in float32 (torch computes in float64; minidiff has no float64), for
-    bfloat16 operands too."""
+    bfloat16 and float16 operands too."""
     if isinstance(input, Tensor):
         input = _unary("float_power", input).float()
     if isinstance(exponent, Tensor):
@@ -610,7 +614,7 @@ def addbmm(input, batch1, batch2, *, beta=1, alpha=1) -> Tensor:
 def addcmul(input, tensor1, tensor2, *, value=1) -> Tensor:
     """``input + value * tensor1 * tensor2`` (the optimizers' update)."""
     _broadcast_shape("addcmul", input=input, tensor1=tensor1, tensor2=tensor2)
-    check_float_args("addcmul", _to._result_dtype(input, tensor1, tensor2), value, opmath=True)
+    check_float_args("addcmul", lambda: _to._result_dtype(input, tensor1, tensor2), value, opmath=True)
     prod = tensor1 * tensor2
     return input + (prod * value if value != 1 else prod)
 
@@ -619,7 +623,7 @@ def addcmul(input, tensor1, tensor2, *, value=1) -> Tensor:
 def addcdiv(input, tensor1, tensor2, *, value=1) -> Tensor:
     """``input + value * tensor1 / tensor2`` (Adam's step)."""
     _broadcast_shape("addcdiv", input=input, tensor1=tensor1, tensor2=tensor2)
-    check_float_args("addcdiv", _to._result_dtype(input, tensor1, tensor2), value, opmath=True)
+    check_float_args("addcdiv", lambda: _to._result_dtype(input, tensor1, tensor2), value, opmath=True)
     if all(isinstance(t, Tensor) and t.dtype == "int64" for t in (tensor1, tensor2)):
         raise TypeError("addcdiv: integer division of tensors is no longer supported; use a float tensor")
     quot = tensor1 / tensor2
@@ -782,7 +786,7 @@ def nansum(input, dim=None, keepdim: bool = False) -> Tensor:
     if x.dtype in ("int64", "bool"):  # no NaN; bools count in int64
         return x.sum(_dims("nansum", dim, x.ndim), keepdim=keepdim)
     dims = _dims("nansum", dim, x.ndim)
-    clean = _to.where(x.detach() != x.detach(), 0.0, x)  # (md's where keeps a 0-d bfloat16 x bfloat16)
+    clean = _to.where(x.detach() != x.detach(), 0.0, x)  # (md's where keeps a 0-d 16-bit float x in its dtype)
     return clean.sum(dims, keepdim=keepdim) if dims else clean.clone()
 
 

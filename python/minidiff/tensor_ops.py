@@ -21,7 +21,7 @@ import numpy as np
 from . import _core
 from . import functional as F
 from ._core import Tensor
-from ._dtypes import FLOAT_DTYPES, KINDS, LOW_FLOATS, check_float_args, check_scalar_fits
+from ._dtypes import FLOAT_DTYPES, KINDS, LOW_FLOATS, check_float_args, check_scalar_fits, past_float16
 
 # ---- creation
 
@@ -388,8 +388,8 @@ def where(condition, input=None, other=None):
         return nonzero(condition, as_tuple=True)
     if input is None or other is None:
         raise TypeError("where: give both input and other, or neither (where(condition) is nonzero's tuple)")
-    if _result_dtype(input, other) == "float32":  # torch's number operand is a float32 one
-        check_float_args("where", "float32", input, other)
+    # a number operand of a float32 result is a float32 one for torch
+    check_float_args("where", lambda: "float32" if _result_dtype(input, other) == "float32" else None, input, other)
     return _where(condition, input, other)
 
 
@@ -1027,7 +1027,7 @@ _native_add_, _native_sub_, _native_pow, _native_dunder_pow = Tensor.add_, Tenso
 
 def _alpha(self: Tensor, other, alpha, op: str):
     """``alpha``, refused where it does not fit the result's float dtype, as torch's ``add(alpha=)``."""
-    if alpha != 1:
+    if alpha != 1 and past_float16(alpha):
         check_float_args(op, _result_dtype(self, other), alpha)
     return alpha
 

@@ -30,8 +30,9 @@ from . import _core
 from . import functional as F
 from ._core import Tensor
 from ._dtypes import LOW_FLOATS, check_float_args
+from ._dtypes import check_scalar_fits as _check_scalar_fits
 from .autograd import no_grad
-from .tensor_math import _check_scalar_fits, nonzero
+from .tensor_math import nonzero
 from .tensor_more import _in_place
 from .tensor_ops import _dim_list, prod
 
