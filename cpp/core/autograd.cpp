@@ -168,8 +168,11 @@ namespace {
 // arena, or else a fresh copy so no two leaves share a buffer. A gradient the user assigned with
 // a layout add_ cannot write (a transposed view) is replaced by the sum instead. A leaf that no
 // longer requires grad gets none.
-void accumulate_leaf(TensorImpl* leaf, const Tensor& g) {
-  if (!leaf->requires_grad) return;  // detach_()ed (or requires_grad_(False)) since the graph was made, as torch's
+// retained: a non-leaf that retains its gradient, which takes it even if detach_()ed since, as torch's
+// (its retains_grad hook stays on the old grad_fn).
+void accumulate_leaf(TensorImpl* leaf, const Tensor& g, bool retained = false) {
+  // detach_()ed (or requires_grad_(False)) since the graph was made, as torch's
+  if (!leaf->requires_grad && !retained) return;
   MD_CHECK(g.shape() == leaf->shape, RuntimeError, "backward: gradient of shape ", g.shape(), " for a leaf of shape ",
            leaf->shape);
   if (leaf->grad) {
@@ -325,8 +328,9 @@ void run_engine(const std::vector<Tensor>& roots, const std::vector<Tensor>& see
 
 void run_backward(const Tensor& root, const Tensor& grad_root, bool retain_graph) {
   const Tensor seed = seed_for(root, grad_root, "backward");
-  Sink sink{accumulate_leaf, [](Node* n, const Tensor& g) {
-              if (const auto kept = n->retained_output()) accumulate_leaf(kept.get(), g);
+  Sink sink{[](TensorImpl* leaf, const Tensor& g) { accumulate_leaf(leaf, g); },
+            [](Node* n, const Tensor& g) {
+              if (const auto kept = n->retained_output()) accumulate_leaf(kept.get(), g, true);
             }};
   run_engine({root}, {seed}, retain_graph, sink);
 }
@@ -359,7 +363,7 @@ std::vector<Tensor> grad_of(const std::vector<Tensor>& roots, const std::vector<
             [&](Node* n, const Tensor& g) {
               if (auto it = at_node.find(n); it != at_node.end()) collect(it->second, g);
               // as torch's: a tensor that retains its gradient gets it from this pass too
-              if (const auto kept = n->retained_output()) accumulate_leaf(kept.get(), g);
+              if (const auto kept = n->retained_output()) accumulate_leaf(kept.get(), g, true);
             }};
   run_engine(roots, seeds, retain_graph, sink);
   return out;

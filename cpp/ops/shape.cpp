@@ -306,7 +306,7 @@ struct PlaceInBase {
 // The base's elements fill their span of the storage once each (a contiguous tensor or a
 // permutation of one), so a gradient laid out as the base holds the view at the same place.
 // any_base: a base that leaves gaps in its storage (a detach() of a stepped slice) is taken too,
-// for a view's history (record_view_of_base), not for an in-place write through the view.
+// for a view's history (record_view_of_base) and an in-place write through the view (copy_slices_).
 PlaceInBase place_in_base(const char* op, const Tensor& view, const Tensor& base, bool any_base = false) {
   const bool empty = view.numel() == 0 || base.numel() == 0;  // (an empty tensor may have no storage)
   const bool dense = empty || is_dense(base);
@@ -325,7 +325,12 @@ PlaceInBase place_in_base(const char* op, const Tensor& view, const Tensor& base
 
 // g's values laid out as the base (its strides, from offset 0); a copy.
 Tensor in_base_layout(const Tensor& g, const PlaceInBase& at) {
-  const Tensor flat = Tensor::empty({g.numel()}, g.dtype(), g.device());
+  int64_t span = g.numel();  // a dense base fills its span; one with gaps (a detach() of a stepped slice) does not
+  if (!at.base_dense) {
+    span = 1;
+    for (size_t d = 0; d < at.base_shape.size(); ++d) span += (at.base_shape[d] - 1) * at.base_strides[d];
+  }
+  const Tensor flat = Tensor::empty({span}, g.dtype(), g.device());
   Tensor out = Tensor::view_of(flat.storage(), at.base_shape, at.base_strides, 0, g.dtype());
   copy_elements(out, g);
   return out;
@@ -380,7 +385,7 @@ void copy_slices_(const char* op, Tensor& t, const Tensor& result) {
   MD_CHECK(!(base.requires_grad() && base.is_leaf()), RuntimeError, op, ": the tensor of shape ", t.shape(),
            " is a view of a leaf tensor of shape ", base.shape(),
            " that requires grad, which cannot change in place; wrap the update in no_grad()");
-  const PlaceInBase at = place_in_base(op, t, base);
+  const PlaceInBase at = place_in_base(op, t, base, true);
   const std::shared_ptr<Node> old_base_fn = base.grad_fn(), old_fn = t.grad_fn();
   {
     NoGradGuard no_grad;
