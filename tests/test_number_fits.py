@@ -3,6 +3,7 @@ float32 1e39) is refused where torch refuses it ("value cannot be converted to t
 overflow"), and accepted where torch takes it (inf, nan, the largest value, ints that fit, bools)."""
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -204,3 +205,24 @@ def test_agrees_with_torch(name, dtype):
         theirs = _outcome(torch, TF, CASES[name], getattr(torch, dtype), value)
         ours = _outcome(md, MF, CASES[name], getattr(md, dtype), value)
         assert theirs.startswith("refused") == ours.startswith("refused"), (name, dtype, value, theirs, ours)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16", "float16"])
+@pytest.mark.parametrize("bounds", [(0.0, 1e5), (0.0, math.inf), (-math.inf, 0.0), (-1e39, 0.0), (0.0, 65504.0)])
+def test_uniform_bounds_must_fit_the_dtype_as_torch(dtype, bounds):
+    torch = pytest.importorskip("torch")
+    try:
+        torch.empty(3, dtype=getattr(torch, dtype)).uniform_(*bounds)
+    except RuntimeError:
+        with pytest.raises(ValueError, match="uniform_"):
+            md.empty(3, dtype=dtype).uniform_(*bounds)
+    else:
+        out = md.empty(3, dtype=dtype).uniform_(*bounds).float().numpy()
+        assert ((out >= bounds[0]) & (out <= bounds[1])).all()
+
+
+def test_linspace_and_logspace_to_infinity_warn_nothing():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert np.isnan(md.linspace(0.0, math.inf, 3).numpy()).all()  # (torch's are NaN too)
+        assert md.logspace(0.0, 50.0, 2).tolist()[1] == math.inf

@@ -985,8 +985,14 @@ void bind_tensor(py::module_& m) {
           py::arg("mean") = 0.0f, py::arg("std") = 1.0f, py::kw_only(), py::arg("generator") = py::none())
       .def(
           "uniform_",
-          [](Tensor& t, float a, float b, const py::object& gen) {
-            uniform_(t, a, b, to_generator(gen));
+          [](Tensor& t, double a, double b, const py::object& gen) {
+            // as torch's: each bound must be a finite value of the tensor's dtype
+            for (const auto& [name, v] : {std::pair{"from", a}, std::pair{"to", b}}) {
+              MD_CHECK(std::isfinite(v) || std::isnan(v), ValueError, "uniform_: ", name, " (", v,
+                       ") is out of bounds for ", dtype_name(t.dtype()));
+              check_fill_value("uniform_", v, t.dtype());
+            }
+            uniform_(t, static_cast<float>(a), static_cast<float>(b), to_generator(gen));
             return t;
           },
           py::arg("a") = 0.0f, py::arg("b") = 1.0f, py::kw_only(), py::arg("generator") = py::none())

@@ -106,6 +106,7 @@ def _low_float_in_float32(operands: int):
             out = fn(*bound.args, **bound.kwargs)
             return out.to(dtype) if dtype in _LOW_FLOATS and out.dtype == "float32" else out
 
+        wrapper.__signature__ = signature  # (for help() and the type stubs)
         return wrapper
 
     return decorate

@@ -39,20 +39,21 @@ def linspace(start, end, steps, *, dtype=None, device="cpu", requires_grad=False
     start, end = (v.item() if isinstance(v, Tensor) else v for v in (start, end))
     if steps > 1 or steps == 1 and dtype == "float32":  # (torch's one step converts only a float32 start)
         check_float_args("linspace", dtype, start, end if steps > 1 else None)
-    if dtype == "int64":
-        s, e, step_type = np.float64(int(start)), np.float64(int(end)), np.float64
-    else:
-        s, e, step_type = np.float32(start), np.float32(end), np.float32
-    if steps == 1:
-        values = np.array([s], dtype=np.float64)
-    else:
-        step = (e - s) / step_type(builtins.max(steps - 1, 1))
-        # torch's kernel multiplies and adds with one rounding (a fused multiply-add); in float64 the
-        # product of two float32 values is exact, so one rounding to float32 at the end matches it
-        i = np.arange(steps, dtype=np.float64)
-        d = np.float64
-        values = np.where(i < steps // 2, d(s) + d(step) * i, d(e) - d(step) * (steps - 1 - i))
-    values = np.trunc(values).astype(np.int64) if dtype == "int64" else values.astype(np.float32)
+    with np.errstate(over="ignore", invalid="ignore"):  # infinite bounds give inf and NaN, as torch's
+        if dtype == "int64":
+            s, e, step_type = np.float64(int(start)), np.float64(int(end)), np.float64
+        else:
+            s, e, step_type = np.float32(start), np.float32(end), np.float32
+        if steps == 1:
+            values = np.array([s], dtype=np.float64)
+        else:
+            step = (e - s) / step_type(builtins.max(steps - 1, 1))
+            # torch's kernel multiplies and adds with one rounding (a fused multiply-add); in float64 the
+            # product of two float32 values is exact, so one rounding to float32 at the end matches it
+            i = np.arange(steps, dtype=np.float64)
+            d = np.float64
+            values = np.where(i < steps // 2, d(s) + d(step) * i, d(e) - d(step) * (steps - 1 - i))
+        values = np.trunc(values).astype(np.int64) if dtype == "int64" else values.astype(np.float32)
     if requires_grad and dtype not in FLOAT_DTYPES:
         raise TypeError(f"linspace: only float tensors can require gradients, got {dtype}")
     return _core.tensor(values, dtype=dtype, device=device, requires_grad=requires_grad)
@@ -65,8 +66,9 @@ def logspace(start, end, steps, base: float = 10.0, *, dtype=None, device="cpu",
     if steps > 1:
         check_float_args("logspace", dtype, *(v.item() if isinstance(v, Tensor) else v for v in (start, end)))
     exponents = linspace(start, end, steps).numpy().astype(np.float64)
-    values = np.power(np.float64(base), exponents)
-    values = np.trunc(values).astype(np.int64) if dtype == "int64" else values.astype(np.float32)
+    with np.errstate(over="ignore", invalid="ignore"):  # past float32's range: inf, as torch's
+        values = np.power(np.float64(base), exponents)
+        values = np.trunc(values).astype(np.int64) if dtype == "int64" else values.astype(np.float32)
     if requires_grad and dtype not in FLOAT_DTYPES:
         raise TypeError(f"logspace: only float tensors can require gradients, got {dtype}")
     return _core.tensor(values, dtype=dtype, device=device, requires_grad=requires_grad)

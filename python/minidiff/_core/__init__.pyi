@@ -229,7 +229,7 @@ class Tensor:
         atan(self: minidiff._core.Tensor) -> minidiff._core.Tensor
         """
     @staticmethod
-    def arctan2(*args, **kwargs) -> Tensor:
+    def arctan2(input, other) -> Tensor:
         """
         The angle of the point (other, input) in [-pi, pi], with the signs of zeros and infinities
             read as C's atan2. Gradients: ``other / r^2`` and ``-input / r^2``, 0 at the origin, as torch's.
@@ -253,7 +253,7 @@ class Tensor:
         The (n, ndim) int64 indices of the non-zero elements, as ``nonzero(input)``.
         """
     @staticmethod
-    def atan2(*args, **kwargs) -> Tensor:
+    def atan2(input, other) -> Tensor:
         """
         The angle of the point (other, input) in [-pi, pi], with the signs of zeros and infinities
             read as C's atan2. Gradients: ``other / r^2`` and ``-input / r^2``, 0 at the origin, as torch's.
@@ -316,14 +316,15 @@ class Tensor:
     def clamp(self, min=None, max=None) -> Tensor:
         """
         ``input`` limited to [min, max] (numbers or tensors that broadcast with it; either may be
-            None), as torch's.
+            None), as torch's; a finite number bound past a float input's largest value is a ValueError,
+            as torch refuses it (``clamp(max=1e5)`` of a float16 tensor).
         """
     @staticmethod
     def clamp_max(input, max) -> Tensor: ...
     @staticmethod
     def clamp_min(input, min) -> Tensor: ...
     @staticmethod
-    def copysign(*args, **kwargs) -> Tensor:
+    def copysign(input, other) -> Tensor:
         """
         ``|input|`` with the sign of other (-0.0 counts as negative). Gradient: the ratio of the
             result to input (0 where input is 0) for input, 0 for other, as torch's.
@@ -414,7 +415,7 @@ class Tensor:
     def float_power(input, exponent) -> Tensor:
         """
         ``input ** exponent``, in float32 (torch computes in float64; minidiff has no float64), for
-            bfloat16 operands too.
+            bfloat16 and float16 operands too.
         """
     def floor(self) -> Tensor: ...
     def floor_divide(self, other) -> Tensor:
@@ -431,7 +432,7 @@ class Tensor:
     def frac(self) -> Tensor: ...
     def ger(self, vec2: Tensor) -> Tensor: ...
     @staticmethod
-    def heaviside(*args, **kwargs) -> Tensor:
+    def heaviside(input, values) -> Tensor:
         """
         0 for negative input, 1 for positive, ``values`` at 0 (a tensor, as torch requires); zero
             gradient.
@@ -455,7 +456,7 @@ class Tensor:
         ``tensor_split`` along dim 1 (dim 0 of a 1-D tensor); an int must divide that dim evenly.
         """
     @staticmethod
-    def hypot(*args, **kwargs) -> Tensor:
+    def hypot(input, other) -> Tensor:
         """
         ``sqrt(input^2 + other^2)`` without overflow (scaled by the larger magnitude); inf when
             either is infinite, NaN included, as C's hypot.
@@ -544,27 +545,28 @@ class Tensor:
             quickselect may pick another of the equal elements.
         """
     @staticmethod
-    def ldexp(*args, **kwargs) -> Tensor:
+    def ldexp(input, other) -> Tensor:
         """
         ``input * 2 ** other`` (a float result).
         """
     def lerp(self, end, weight) -> Tensor:
         """
         ``input + weight * (end - input)``, computed from the nearer end as torch does, so weight 1
-            gives ``end`` exactly.
+            gives ``end`` exactly. A bfloat16 or float16 input is computed in float32 and rounded once, as
+            torch's kernel; as torch, ``end`` (and a ``weight`` with dims) must then have its dtype.
         """
     @staticmethod
-    def logaddexp(*args, **kwargs) -> Tensor:
+    def logaddexp(input, other) -> Tensor:
         """
         ``log(exp(input) + exp(other))`` without overflow.
         """
     @staticmethod
-    def logaddexp2(*args, **kwargs) -> Tensor:
+    def logaddexp2(input, other) -> Tensor:
         """
         ``log2(2^input + 2^other)`` without overflow.
         """
     @staticmethod
-    def logcumsumexp(*args, **kwargs) -> Tensor:
+    def logcumsumexp(input, dim: int) -> Tensor:
         """
         ``log(cumsum(exp(x)))`` along dim without overflow or underflow: a log-space scan of
             ``logaddexp`` (log2(n) steps, each over the whole tensor).
@@ -587,11 +589,11 @@ class Tensor:
         A float32 mask: 1 where exactly one is nonzero.
         """
     @staticmethod
-    def logit(*args, **kwargs) -> Tensor:
+    def logit(input, eps=None) -> Tensor:
         """
         ``log(p / (1 - p))``; with ``eps``, p clamped to [eps, 1 - eps] first (zero gradient
-            outside, as torch's). Without eps the gradient ``1 / (p (1 - p))`` is NaN outside [0, 1] and
-            infinite at 0 and 1, as torch's.
+            outside, as torch's; eps must fit a float input's dtype). Without eps the gradient
+            ``1 / (p (1 - p))`` is NaN outside [0, 1] and infinite at 0 and 1, as torch's.
         """
     def logsumexp(self, dim, keepdim: bool = False) -> Tensor:
         """
@@ -668,7 +670,7 @@ class Tensor:
             largest and smallest finite value of input's dtype); zero gradient where replaced, as torch's.
         """
     @staticmethod
-    def nanmean(*args, **kwargs) -> Tensor:
+    def nanmean(input, dim=None, keepdim: bool = False) -> Tensor:
         """
         The mean over ``dim`` of the elements that are not NaN (NaN when there are none).
         """
@@ -805,7 +807,7 @@ class Tensor:
             false).
         """
     @staticmethod
-    def sinc(*args, **kwargs) -> Tensor:
+    def sinc(input) -> Tensor:
         """
         ``sin(pi x) / (pi x)``, 1 at 0 (where its gradient is 0).
         """
@@ -898,7 +900,7 @@ class Tensor:
         ``tensor_split`` along dim 0 of a tensor of 2 or more dims; an int must divide it evenly.
         """
     @staticmethod
-    def xlogy(*args, **kwargs) -> Tensor:
+    def xlogy(input, other) -> Tensor:
         """
         ``input * log(other)``, 0 where input is 0 (unless other is NaN), as torch's. The gradient
             for input is ``log(other)`` (0 where input is 0 and other <= 0), for other ``input / other``.
@@ -957,7 +959,7 @@ class Tensor:
     def __ne__(self, arg0: typing.Any) -> typing.Any: ...
     def __neg__(self) -> Tensor: ...
     def __pos__(self) -> Tensor: ...
-    def __pow__(self, arg0: typing.Any) -> typing.Any: ...
+    def __pow__(self, exponent): ...
     def __radd__(self, arg0: typing.Any) -> typing.Any: ...
     def __rand__(self, other): ...
     def __reduce_ex__(self, protocol: int):
@@ -1010,7 +1012,7 @@ class Tensor:
         In place: ``acosh(self, ...)`` written into self.
         """
     def add(self, other, *, alpha=1): ...
-    def add_(self, other: typing.Any, *, alpha: typing.SupportsFloat | typing.SupportsIndex = 1.0) -> typing.Any: ...
+    def add_(self, other, *, alpha=1): ...
     def addbmm_(self, *args, **kwargs):
         """
         In place: ``addbmm(self, ...)`` written into self.
@@ -1451,7 +1453,7 @@ class Tensor:
             accelerator does; with CUDA it returns a contiguous CPU copy (minidiff does not page-lock it,
             and ``is_pinned()`` stays False). A CUDA tensor cannot be pinned.
         """
-    def pow(self, arg0: typing.Any) -> typing.Any: ...
+    def pow(self, exponent): ...
     def pow_(self, *args, **kwargs):
         """
         In place: ``pow(self, ...)`` written into self.
@@ -1575,7 +1577,7 @@ class Tensor:
         The strides (in elements), or the stride of ``dim``, as torch's.
         """
     def sub(self, other, *, alpha=1): ...
-    def sub_(self, other: typing.Any, *, alpha: typing.SupportsFloat | typing.SupportsIndex = 1.0) -> typing.Any: ...
+    def sub_(self, other, *, alpha=1): ...
     def subtract_(self, *args, **kwargs):
         """
         In place: ``subtract(self, ...)`` written into self.
