@@ -7,6 +7,7 @@ torch where it is installed, and against NumPy (float64 rounded once to bfloat16
 import numpy as np
 import pytest
 from bf16_ref import bf16
+from dtype_ref import results_and_grads
 
 import minidiff as md
 
@@ -53,27 +54,9 @@ def _env(lib, low="bfloat16"):
     return env
 
 
-def _dtype(t):
-    return str(t.dtype).removeprefix("torch.")
-
-
 def _run(lib, expr, grad, low="bfloat16"):
     env = _env(lib, low)
-    out = eval(expr, env)  # noqa: S307 (the test's own expressions)
-    outs = list(out) if isinstance(out, (tuple, list)) else [out]
-    loss = None
-    results = []
-    for k, o in enumerate(outs):
-        results.append((_dtype(o), tuple(o.shape), o.detach().float().numpy()))
-        if grad and o.requires_grad:  # a fixed, uneven upstream gradient
-            coef = np.cos(np.arange(o.numel()) * 0.7 + k).reshape(tuple(o.shape)).astype(np.float32)
-            term = (o.float() * lib.tensor(coef)).sum()
-            loss = term if loss is None else loss + term
-    grads = {}
-    if loss is not None:
-        loss.backward()
-        grads = {k: (_dtype(env[k].grad), env[k].grad.float().numpy()) for k in DATA if env[k].grad is not None}
-    return results, grads
+    return results_and_grads(lib, eval(expr, env), env, DATA, grad)  # noqa: S307 (the test's own expressions)
 
 
 # (expression, compare gradients): each gave another dtype, a wrong value or an error before

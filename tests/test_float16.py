@@ -5,6 +5,7 @@ test_bf16_ops_differential.py, parametrized over both 16-bit floats."""
 
 import numpy as np
 import pytest
+from dtype_ref import results_and_grads
 
 import minidiff as md
 
@@ -141,24 +142,7 @@ CASES = [
 
 def _run(lib, expr):
     env = _env(lib)
-    out = eval(expr, env)  # noqa: S307 (the test's own expressions)
-    outs = list(out) if isinstance(out, (tuple, list)) else [out]
-    results, loss = [], None
-    for k, o in enumerate(outs):
-        results.append((str(o.dtype).removeprefix("torch."), tuple(o.shape), o.detach().float().numpy()))
-        if o.requires_grad:
-            coef = np.cos(np.arange(o.numel()) * 0.7 + k).reshape(tuple(o.shape)).astype(np.float32)
-            term = (o.float() * lib.tensor(coef)).sum()
-            loss = term if loss is None else loss + term
-    grads = {}
-    if loss is not None:
-        loss.backward()
-        grads = {
-            k: (str(env[k].grad.dtype).removeprefix("torch."), env[k].grad.float().numpy())
-            for k in DATA
-            if env[k].grad is not None
-        }
-    return results, grads
+    return results_and_grads(lib, eval(expr, env), env, DATA)  # noqa: S307 (the test's own expressions)
 
 
 @pytest.mark.parametrize("expr", CASES)
