@@ -93,10 +93,10 @@ def test_index_select_and_tensor_indexing():
         t.index_select(0, i64([-1]))  # torch.index_select takes no negative indices
     with pytest.raises(IndexError, match="must be int64"):  # a 2-D float tensor among other keys
         t[:, md.tensor(np.array([[1.0, 0.0]], dtype=np.float32))]
-    with pytest.raises(IndexError, match="zeros and ones"):  # a 1-D one must be a mask
-        t[:, md.tensor(np.array([0.5, 1.0], dtype=np.float32))]
-    with pytest.raises(IndexError, match="zeros and ones"):  # alone, a float tensor must be a mask
-        t[md.tensor(np.array([0.5, 1.0, 0.0, 1.0, 1.0], dtype=np.float32))]
+    with pytest.raises(IndexError, match="must be int64, int32, bool or uint8"):  # float tensors: as torch
+        t[:, md.tensor(np.array([0.0, 1.0], dtype=np.float32))]
+    with pytest.raises(IndexError, match="must be int64, int32, bool or uint8"):  # not even a 0/1 one as a mask
+        t[md.tensor(np.array([0.0, 1.0, 0.0, 1.0, 1.0], dtype=np.float32))]
     np.testing.assert_array_equal(t[[0, 2], [1, 0]].numpy(), x[[0, 2], [1, 0]])  # pairs, as torch/NumPy
     np.testing.assert_array_equal(t[:, [0, 2], [1, 1]].numpy(), x[:, [0, 2], [1, 1]])
     check_grads(lambda a: a[[0, 2, 0], [1, 0, 1]], [x])  # a repeated pair accumulates

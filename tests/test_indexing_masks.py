@@ -140,7 +140,8 @@ def test_a_whole_mask_reads_as_the_same_mask_in_a_tuple():
     for mask in (MASKS["m23"], MASKS["m234"], MASKS["m2"]):
         np.testing.assert_array_equal(t[mask].numpy(), x[mask])
         np.testing.assert_array_equal(t[(mask,)].numpy(), x[mask])
-        np.testing.assert_array_equal(t[md.tensor(mask.astype(np.float32))].numpy(), x[mask])
+        np.testing.assert_array_equal(t[md.tensor(mask)].numpy(), x[mask])
+        np.testing.assert_array_equal(t[md.tensor(mask.astype(np.uint8))].numpy(), x[mask])  # uint8: a mask
 
 
 def test_reads_of_a_view_and_of_int64_tensors():
@@ -306,7 +307,7 @@ def test_a_mask_that_does_not_match_its_dims_names_the_shapes():
     ):
         t[:, np.ones((2, 2), bool)]
     with pytest.raises(IndexError, match=r"mask of shape \(3, 4\) does not match dims 0 to 1 \(2, 3\)"):
-        t[md.tensor(np.ones((3, 4), np.float32)), ...]
+        t[md.tensor(np.ones((3, 4), bool)), ...]
     with pytest.raises(
         IndexError, match=r"mask of shape \(4, 3\) does not match dims 1 to 2 \(3, 4\) of shape \(2, 3, 4\)"
     ):
@@ -319,8 +320,10 @@ def test_a_mask_that_does_not_match_its_dims_names_the_shapes():
 
 def test_bad_index_values_and_shapes_raise_index_errors():
     t = md.tensor(data((2, 3, 4)))
-    with pytest.raises(IndexError, match="zeros and ones"):
+    with pytest.raises(IndexError, match="must be int64, int32, bool or uint8"):
         t[0, md.tensor(np.full((3, 4), 0.5, np.float32))]
+    with pytest.raises(IndexError, match="must be int64, int32, bool or uint8"):
+        t[0, md.tensor(np.ones((3, 4), np.int16))]
     with pytest.raises(IndexError, match="too many indices"):
         t[_, MASKS["m34"], 0]
     with pytest.raises(IndexError, match=r"shapes \(2,\), \(3,\).*cannot be broadcast"):

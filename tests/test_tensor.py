@@ -110,10 +110,12 @@ def test_tensor_from_numpy_dtypes():
     t = md.tensor(np.arange(6.0).reshape(2, 3))  # float64 -> float32
     assert t.dtype == "float32" and t.shape == (2, 3)
     np.testing.assert_array_equal(t.numpy(), np.arange(6.0, dtype=np.float32).reshape(2, 3))
-    i = md.tensor(np.arange(4, dtype=np.int32))  # any int -> int64
-    assert i.dtype == "int64"
+    i = md.tensor(np.arange(4, dtype=np.int32))  # integers keep their dtype, as torch's
+    assert i.dtype == "int32" and i.numpy().dtype == np.int32
     np.testing.assert_array_equal(i.numpy(), np.arange(4))
-    assert md.tensor(np.arange(3, dtype=np.uint8)).dtype == "int64"
+    assert md.tensor(np.arange(3, dtype=np.uint8)).dtype == "uint8"
+    assert md.tensor(np.arange(3, dtype=np.uint16)).dtype == "int32"  # (minidiff has no uint16)
+    assert md.tensor(np.arange(3, dtype=np.int64)).dtype == "int64"
     b = md.tensor(np.array([True, False, True]))  # bool stays bool, as torch's
     assert b.dtype == "bool" and b.numpy().dtype == np.bool_
     np.testing.assert_array_equal(b.numpy(), [True, False, True])
@@ -993,8 +995,11 @@ def test_comparisons_give_masks_as_torch_does():
 
 def test_randint_takes_torchs_dtype_argument():
     assert md.randint(0, 10, (3,), dtype=md.int64).dtype == "int64"
-    with pytest.raises(TypeError, match="randint: dtype must be int64"):
+    assert md.randint(0, 10, (3,), dtype=md.uint8).dtype == "uint8"
+    with pytest.raises(TypeError, match="randint: dtype must be an integer dtype"):
         md.randint(0, 10, (3,), dtype=md.float32)
+    with pytest.raises(ValueError, match="randint"):  # bounds past the dtype, as torch refuses them
+        md.randint(0, 300, (3,), dtype=md.uint8)
 
 
 def test_int64_in_place_arithmetic_with_ints_stays_int64():

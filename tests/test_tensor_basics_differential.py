@@ -143,7 +143,7 @@ def test_bfloat16_int64_conversions_as_torch():
 
 def test_unsupported_dtype_conversions_refuse_clearly():
     t = md.zeros(2)
-    for name in ("int", "double", "short", "byte"):
+    for name in ("double",):
         with pytest.raises(TypeError, match="minidiff has no"):
             getattr(t, name)()
 

@@ -320,10 +320,10 @@ def test_index_put_last_write_wins_and_every_value_gets_its_gradient(torch):
 
 def test_index_put_with_masks_matches_torch_bool_masks(torch):
     a, m = randn(3, 4), RNG.random((3, 4)) > 0.5
-    check(torch, lambda x, v: md.index_put(x, (md.tensor(m.astype(np.float32)),), v),
+    check(torch, lambda x, v: md.index_put(x, (md.tensor(m),), v),
           lambda x, v: torch.index_put(x, (torch.tensor(m),), v), [a, randn()])  # fmt: skip
     rows = np.array([True, False, True])
-    check(torch, lambda x, v: md.index_put(x, (md.tensor(rows.astype(np.float32)),), v, True),
+    check(torch, lambda x, v: md.index_put(x, (md.tensor(rows.astype(np.uint8)),), v, True),
           lambda x, v: torch.index_put(x, (torch.tensor(rows),), v, True), [a, randn(4)])  # fmt: skip
 
 

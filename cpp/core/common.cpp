@@ -42,7 +42,13 @@ size_t dtype_size(DType d) {
     case DType::Float16:
       return 2;
     case DType::Bool:
+    case DType::UInt8:
+    case DType::Int8:
       return 1;
+    case DType::Int16:
+      return 2;
+    case DType::Int32:
+      return 4;
   }
   return 0;
 }
@@ -59,6 +65,14 @@ const char* dtype_name(DType d) {
       return "float16";
     case DType::Bool:
       return "bool";
+    case DType::UInt8:
+      return "uint8";
+    case DType::Int8:
+      return "int8";
+    case DType::Int16:
+      return "int16";
+    case DType::Int32:
+      return "int32";
   }
   return "?";
 }
@@ -69,7 +83,12 @@ DType dtype_parse(const std::string& s) {
   if (s == "bfloat16") return DType::BFloat16;
   if (s == "float16" || s == "half") return DType::Float16;
   if (s == "bool") return DType::Bool;
-  throw TypeError("unsupported dtype '" + s + "': minidiff supports float32, int64, bfloat16, float16 and bool");
+  if (s == "uint8") return DType::UInt8;
+  if (s == "int8") return DType::Int8;
+  if (s == "int16" || s == "short") return DType::Int16;
+  if (s == "int32" || s == "int") return DType::Int32;
+  throw TypeError("unsupported dtype '" + s +
+                  "': minidiff supports float32, bfloat16, float16, int64, int32, int16, int8, uint8 and bool");
 }
 
 int64_t shape_numel(const Shape& s) {

@@ -81,8 +81,27 @@ inline constexpr Device kCuda0{DeviceType::CUDA, 0};
 
 // ---- dtypes
 // float32 is the compute type; int64 carries indices (timesteps, labels, embedding ids);
-// bfloat16 and float16 are storage types (ops on them compute in float32 and round once).
-enum class DType : uint8_t { Float32 = 0, Int64 = 1, BFloat16 = 2, Bool = 3, Float16 = 4 };
+// bfloat16 and float16 are storage types (ops on them compute in float32 and round once), and so
+// are the narrow integers uint8, int8, int16 and int32 (ops on them compute in int64 and wrap once,
+// as torch's integer arithmetic wraps).
+enum class DType : uint8_t {
+  Float32 = 0,
+  Int64 = 1,
+  BFloat16 = 2,
+  Bool = 3,
+  Float16 = 4,
+  UInt8 = 5,
+  Int8 = 6,
+  Int16 = 7,
+  Int32 = 8,
+};
+
+// uint8, int8, int16 or int32 (stored narrow, computed in int64)
+inline bool is_narrow_int(DType d) {
+  return d == DType::UInt8 || d == DType::Int8 || d == DType::Int16 || d == DType::Int32;
+}
+// int64 or a narrow integer
+inline bool is_integer(DType d) { return d == DType::Int64 || is_narrow_int(d); }
 
 size_t dtype_size(DType d);
 const char* dtype_name(DType d);

@@ -131,6 +131,23 @@ void convert(void* dst, const void* src, int64_t n, F f) {
 #pragma omp parallel for if (worth_parallel(n))
   for (int64_t i = 0; i < n; ++i) d[i] = f(s[i]);
 }
+
+// f(T{}) with T the C++ type of the integer dtype d (int64 or a narrow one).
+template <typename F>
+void with_int_type(DType d, F f) {
+  switch (d) {
+    case DType::UInt8:
+      return f(uint8_t{});
+    case DType::Int8:
+      return f(int8_t{});
+    case DType::Int16:
+      return f(int16_t{});
+    case DType::Int32:
+      return f(int32_t{});
+    default:
+      return f(int64_t{});
+  }
+}
 }  // namespace
 
 void cast(void* dst, DType dt, const void* src, DType st, int64_t n) {
@@ -141,6 +158,23 @@ void cast(void* dst, DType dt, const void* src, DType st, int64_t n) {
   using F = DType;
   // bool is one byte, 0 or 1; a number becomes true where it is nonzero (NaN included), as torch's
   const auto is = [&](DType a, DType b) { return st == a && dt == b; };
+  // between integers: two's-complement wrapping to the narrower type, as torch's; bool: nonzero
+  if ((is_integer(st) || st == F::Bool) && (is_integer(dt) || dt == F::Bool) &&
+      (is_narrow_int(st) || is_narrow_int(dt))) {
+    with_int_type(st, [&](auto s0) {
+      with_int_type(dt, [&](auto d0) {
+        using S = decltype(s0);
+        using D = decltype(d0);
+        if (st == F::Bool)
+          convert<D, uint8_t>(dst, src, n, [](uint8_t v) { return static_cast<D>(v != 0); });
+        else if (dt == F::Bool)
+          convert<uint8_t, S>(dst, src, n, [](S v) { return static_cast<uint8_t>(v != 0); });
+        else
+          convert<D, S>(dst, src, n, [](S v) { return static_cast<D>(v); });
+      });
+    });
+    return;
+  }
   if (is(F::Float32, F::Int64)) {  // NaN, inf and out-of-range values give INT64_MIN (as torch's CPU)
     convert<int64_t, float>(dst, src, n, [](float v) {
       return v == v && v < 0x1p63f && v >= -0x1p63f ? static_cast<int64_t>(v) : INT64_MIN;

@@ -166,8 +166,49 @@ void fill_i64(int64_t* out, int64_t value, int64_t n) {
   MD_CUDA_LAUNCHED("fill_i64");
 }
 
+namespace {
+// Between integers (int64 and the narrow ones) and bool: two's-complement wrapping to the narrower
+// type, as torch's; to bool: nonzero; from bool: 0 or 1.
+template <typename D, typename S>
+__global__ void cast_int_kernel(D* out, const S* in, int64_t n, bool to_bool) {
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<int64_t>(blockDim.x) * gridDim.x)
+    out[i] = to_bool ? static_cast<D>(in[i] != 0) : static_cast<D>(in[i]);
+}
+
+template <typename F>
+void with_int_type(DType d, F f) {
+  switch (d) {
+    case DType::UInt8:
+    case DType::Bool:
+      return f(uint8_t{});
+    case DType::Int8:
+      return f(int8_t{});
+    case DType::Int16:
+      return f(int16_t{});
+    case DType::Int32:
+      return f(int32_t{});
+    default:
+      return f(int64_t{});
+  }
+}
+}  // namespace
+
 void cast(void* dst, DType dt, const void* src, DType st, int64_t n) {
   if (n <= 0) return;
+  if ((is_integer(st) || st == DType::Bool) && (is_integer(dt) || dt == DType::Bool) &&
+      (is_narrow_int(st) || is_narrow_int(dt))) {
+    with_int_type(st, [&](auto s0) {
+      with_int_type(dt, [&](auto d0) {
+        using S = decltype(s0);
+        using D = decltype(d0);
+        cast_int_kernel<D, S><<<grid_for(n), kThreads, 0, stream()>>>(static_cast<D*>(dst), static_cast<const S*>(src),
+                                                                      n, dt == DType::Bool);
+      });
+    });
+    MD_CUDA_LAUNCHED("cast");
+    return;
+  }
   if (dt == st) {
     MD_CUDA_CHECK(cudaMemcpyAsync(dst, src, n * dtype_size(dt), cudaMemcpyDeviceToDevice, stream()));
     return;

@@ -23,19 +23,39 @@ bool is_low_float(const Tensor& t) {
   return t.defined() && (t.dtype() == DType::BFloat16 || t.dtype() == DType::Float16);
 }
 Tensor f32_of(const Tensor& t) { return is_low_float(t) ? to_dtype(t, DType::Float32) : t; }
+bool is_narrow_int(const Tensor& t) { return t.defined() && is_narrow_int(t.dtype()); }
+Tensor i64_of(const Tensor& t) { return is_narrow_int(t) ? to_dtype(t, DType::Int64) : t; }
+bool is_narrow(const Tensor& t) { return is_low_float(t) || is_narrow_int(t); }
+Tensor wide_of(const Tensor& t) { return is_low_float(t) ? f32_of(t) : i64_of(t); }
 Tensor back_to(const Tensor& r, DType low) {
-  return r.defined() && r.dtype() == DType::Float32 && low != DType::Float32 ? to_dtype(r, low) : r;
+  if (!r.defined() || r.dtype() == low) return r;
+  if (r.dtype() == DType::Float32 && (low == DType::BFloat16 || low == DType::Float16)) return to_dtype(r, low);
+  return r.dtype() == DType::Int64 && is_narrow_int(low) ? to_dtype(r, low) : r;
 }
 
-DType low_result(const Tensor& a, const Tensor& b) {
-  const Tensor& x = is_low_float(a) ? a : b;
-  const Tensor& y = is_low_float(a) ? b : a;
-  if (!y.defined() || (y.dtype() != DType::Float32 && !is_low_float(y)) || y.dtype() == x.dtype()) return x.dtype();
-  // y is another float: the one with dims wins (torch's 0-d tensors count below tensors with dims)
-  if (x.dim() > 0 && y.dim() == 0) return x.dtype();
-  if (y.dim() > 0 && x.dim() == 0) return y.dtype();
-  return DType::Float32;  // float32 and a low float, or bfloat16 and float16: float32
+namespace {
+int kind_of(DType d) { return d == DType::Bool ? 0 : is_integer(d) ? 1 : 2; }
+}  // namespace
+
+DType promote_types(DType a, DType b) {
+  if (a == b) return a;
+  if (kind_of(a) != kind_of(b)) return kind_of(a) > kind_of(b) ? a : b;
+  if (kind_of(a) == 2) return DType::Float32;  // float32 with a 16-bit float, or the two 16-bit floats
+  // two integers: the wider; uint8 with int8 is int16
+  if ((a == DType::UInt8 && b == DType::Int8) || (a == DType::Int8 && b == DType::UInt8)) return DType::Int16;
+  return dtype_size(a) >= dtype_size(b) ? a : b;
 }
+
+DType result_dtype(const Tensor& a, const Tensor& b) {
+  if (!b.defined()) return a.dtype();
+  if (!a.defined()) return b.dtype();
+  if ((a.dim() > 0) == (b.dim() > 0)) return promote_types(a.dtype(), b.dtype());
+  // torch's categories: a 0-d tensor decides only where it is of a higher kind than the one with dims
+  const DType dims = a.dim() > 0 ? a.dtype() : b.dtype(), zero = a.dim() > 0 ? b.dtype() : a.dtype();
+  return kind_of(zero) > kind_of(dims) ? promote_types(dims, zero) : dims;
+}
+
+DType low_result(const Tensor& a, const Tensor& b) { return result_dtype(a, b); }
 
 std::optional<DType> all_low(const char* op, std::initializer_list<const Tensor*> ts) {
   std::optional<DType> low;
@@ -301,6 +321,11 @@ Tensor to_dtype(const Tensor& t, DType dtype) {
   // float32 values; larger ints overflow float16 anyway).
   const auto int_or_low = [](DType d) { return d == DType::Int64 || d == DType::BFloat16 || d == DType::Float16; };
   if (int_or_low(t.dtype()) && int_or_low(dtype)) return to_dtype(to_dtype(t, DType::Float32), dtype);
+  // a narrow integer and a float convert through int64 (exact from the integer; a float is
+  // truncated toward zero into int64, then wraps into the narrow type)
+  if ((is_narrow_int(t.dtype()) && !is_integer(dtype) && dtype != DType::Bool) ||
+      (is_narrow_int(dtype) && !is_integer(t.dtype()) && t.dtype() != DType::Bool))
+    return to_dtype(to_dtype(t, DType::Int64), dtype);
   MD_PROFILE("to_dtype");
   Tensor src = t.is_contiguous() ? t.detach() : contiguous(t.detach());
   Tensor out = Tensor::empty(t.shape(), dtype, t.device());
@@ -450,6 +475,16 @@ void rebase_(const char* op, Tensor& t, const Tensor& result) {
 }
 
 void check_fill_value(const char* op, double value, DType dtype) {
+  if (is_narrow_int(dtype)) {  // torch's range: the signed type's, and for uint8 [-255, 255] (-1 wraps to 255)
+    const double hi = dtype == DType::UInt8   ? 255
+                      : dtype == DType::Int8  ? 127
+                      : dtype == DType::Int16 ? 32767
+                                              : 0x1p31 - 1;
+    const double lo = dtype == DType::UInt8 ? -255 : -hi - 1;
+    MD_CHECK(value >= lo && value < hi + 1, ValueError, op, ": the value ", value, " cannot be converted to ",
+             dtype_name(dtype), " without overflow");
+    return;
+  }
   const double largest = dtype == DType::Float16    ? 65504.0
                          : dtype == DType::BFloat16 ? 0x1.fep127
                          : dtype == DType::Float32  ? 0x1.fffffep127
@@ -468,7 +503,12 @@ void fill_(Tensor& t, double value) {
   mark_changed(t);
   if (t.dtype() == DType::Int64)
     MD_DISPATCH(t.device(), fill_i64, t.i64(), static_cast<int64_t>(value), t.numel());
-  else if (t.dtype() == DType::Float32)
+  else if (is_narrow_int(t.dtype())) {  // through int64, wrapping (check_fill_value bounds the user's values)
+    check_fill_value("fill_", value, t.dtype());
+    Tensor w = Tensor::empty(t.shape(), DType::Int64, t.device());
+    MD_DISPATCH(t.device(), fill_i64, w.i64(), static_cast<int64_t>(value), w.numel());
+    MD_DISPATCH(t.device(), cast, t.raw(), t.dtype(), w.raw(), DType::Int64, t.numel());
+  } else if (t.dtype() == DType::Float32)
     MD_DISPATCH(t.device(), fill_f32, t.f32(), static_cast<float>(value), t.numel());
   else if (t.dtype() == DType::BFloat16 || t.dtype() == DType::Float16 || t.dtype() == DType::Bool) {  // cast
     Tensor f = Tensor::empty(t.shape(), DType::Float32, t.device());

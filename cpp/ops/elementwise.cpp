@@ -209,7 +209,7 @@ bool backward_reads_output(UnaryOp op) {
 bool backward_reads_input(UnaryOp op) { return op != UnaryOp::Neg && !backward_reads_output(op); }
 
 Tensor unary(UnaryOp op, const Tensor& a_in) {
-  if (is_low_float(a_in)) return back_to(unary(op, f32_of(a_in)), a_in.dtype());
+  if (is_narrow(a_in)) return back_to(unary(op, wide_of(a_in)), a_in.dtype());
   const char* name = unary_name(op);
   MD_PROFILE(name);
   MD_CHECK(!(a_in.defined() && a_in.dtype() == DType::Bool && op == UnaryOp::Neg), TypeError,
@@ -225,7 +225,9 @@ Tensor unary(UnaryOp op, const Tensor& a_in) {
     const Tensor i = to_dtype(a_in, DType::Int64);
     return binary_i64(BinaryOp::Mul, i, i);
   }
-  // -t and abs(t) of int64 stay int64, as in torch (the rest of the unary math is float32)
+  // relu, -t and abs(t) of int64 stay int64, as in torch (the rest of the unary math is float32)
+  if (a_in.defined() && a_in.dtype() == DType::Int64 && op == UnaryOp::Relu)
+    return int_scalar(BinaryOp::Maximum, a_in, 0, false);
   if (a_in.defined() && a_in.dtype() == DType::Int64 && (op == UnaryOp::Neg || op == UnaryOp::Abs)) {
     Tensor negated = int_scalar(BinaryOp::Mul, a_in, -1, false);
     return op == UnaryOp::Neg ? negated : binary_i64(BinaryOp::Maximum, a_in, negated);
@@ -258,16 +260,16 @@ Tensor unary(UnaryOp op, const Tensor& a_in) {
 // ---- binary
 
 namespace {
-// a op b with a bfloat16 or float16 operand: in float32, then back to the dtype torch's promotion gives.
+// a op b with a 16-bit float or narrow integer operand: in float32 or int64, then back to the
+// dtype torch's promotion gives (rounded or wrapped once).
 template <typename F>
-Tensor via_f32(const Tensor& a, const Tensor& b, F f) {
-  return back_to(f(f32_of(a), f32_of(b)), low_result(a, b));
+Tensor via_wide(const Tensor& a, const Tensor& b, F f) {
+  return back_to(f(wide_of(a), wide_of(b)), result_dtype(a, b));
 }
 }  // namespace
 
 Tensor add(const Tensor& a, const Tensor& b) {
-  if (is_low_float(a) || is_low_float(b))
-    return via_f32(a, b, [](const Tensor& x, const Tensor& y) { return add(x, y); });
+  if (is_narrow(a) || is_narrow(b)) return via_wide(a, b, [](const Tensor& x, const Tensor& y) { return add(x, y); });
   MD_PROFILE("add");
   Tensor out = binary_raw(BinaryOp::Add, a, b);
   if (any_requires_grad({&a, &b})) {
@@ -280,8 +282,7 @@ Tensor add(const Tensor& a, const Tensor& b) {
 }
 
 Tensor sub(const Tensor& a, const Tensor& b) {
-  if (is_low_float(a) || is_low_float(b))
-    return via_f32(a, b, [](const Tensor& x, const Tensor& y) { return sub(x, y); });
+  if (is_narrow(a) || is_narrow(b)) return via_wide(a, b, [](const Tensor& x, const Tensor& y) { return sub(x, y); });
   MD_PROFILE("sub");
   Tensor out = binary_raw(BinaryOp::Sub, a, b);
   if (any_requires_grad({&a, &b})) {
@@ -294,8 +295,7 @@ Tensor sub(const Tensor& a, const Tensor& b) {
 }
 
 Tensor mul(const Tensor& a, const Tensor& b) {
-  if (is_low_float(a) || is_low_float(b))
-    return via_f32(a, b, [](const Tensor& x, const Tensor& y) { return mul(x, y); });
+  if (is_narrow(a) || is_narrow(b)) return via_wide(a, b, [](const Tensor& x, const Tensor& y) { return mul(x, y); });
   MD_PROFILE("mul");
   Tensor out = binary_raw(BinaryOp::Mul, a, b);
   if (any_requires_grad({&a, &b})) {
@@ -313,8 +313,7 @@ Tensor mul(const Tensor& a, const Tensor& b) {
 }
 
 Tensor div(const Tensor& a, const Tensor& b) {
-  if (is_low_float(a) || is_low_float(b))
-    return via_f32(a, b, [](const Tensor& x, const Tensor& y) { return div(x, y); });
+  if (is_narrow(a) || is_narrow(b)) return via_wide(a, b, [](const Tensor& x, const Tensor& y) { return div(x, y); });
   MD_PROFILE("div");
   Tensor out = binary_raw(BinaryOp::Div, a, b);
   if (any_requires_grad({&a, &b})) {
@@ -337,8 +336,7 @@ Tensor div(const Tensor& a, const Tensor& b) {
 Tensor pow(const Tensor& a, const Tensor& b) {
   MD_CHECK(!(a.defined() && b.defined() && a.dtype() == DType::Bool && b.dtype() == DType::Bool), TypeError,
            "pow: two bool tensors (shapes ", a.shape(), " and ", b.shape(), ") are not supported, as in torch");
-  if (is_low_float(a) || is_low_float(b))
-    return via_f32(a, b, [](const Tensor& x, const Tensor& y) { return pow(x, y); });
+  if (is_narrow(a) || is_narrow(b)) return via_wide(a, b, [](const Tensor& x, const Tensor& y) { return pow(x, y); });
   MD_PROFILE("pow");
   Tensor out = binary_raw(BinaryOp::Pow, a, b);
   if (any_requires_grad({&a, &b})) {
@@ -359,8 +357,8 @@ Tensor pow(const Tensor& a, const Tensor& b) {
 // where either operand is NaN (and so is the result) both get all of it, as in torch.
 // MaxGrad(x, y) is d max(x, y) / dx; the minimum's is the maximum's with the operands swapped.
 Tensor extremum(BinaryOp op, const char* name, const Tensor& a, const Tensor& b) {
-  if (is_low_float(a) || is_low_float(b))
-    return via_f32(a, b, [&](const Tensor& x, const Tensor& y) { return extremum(op, name, x, y); });
+  if (is_narrow(a) || is_narrow(b))
+    return via_wide(a, b, [&](const Tensor& x, const Tensor& y) { return extremum(op, name, x, y); });
   MD_PROFILE(name);
   Tensor out = binary_raw(op, a, b);
   if (any_requires_grad({&a, &b})) {
@@ -386,6 +384,7 @@ Tensor minimum(const Tensor& a, const Tensor& b) { return extremum(BinaryOp::Min
 Tensor equal_mask(const Tensor& a, const Tensor& b) { return binary_raw(BinaryOp::Equal, a, b); }
 
 Tensor compare(BinaryOp op, const Tensor& a, const Tensor& b) {
+  if (is_narrow_int(a) || is_narrow_int(b)) return compare(op, i64_of(a), i64_of(b));  // (exact)
   if (is_low_float(a) || is_low_float(b)) {  // in the promoted dtype, as torch's: the other operand rounded into it
     const DType to = low_result(a, b);
     return compare(op, f32_of(to_dtype(a, to)), f32_of(to_dtype(b, to)));  // (exact: 16-bit floats are float32 values)
@@ -396,6 +395,7 @@ Tensor compare(BinaryOp op, const Tensor& a, const Tensor& b) {
 }
 
 Tensor compare(BinaryOp op, const Tensor& a, double s, bool scalar_first) {
+  if (is_narrow_int(a)) return compare(op, i64_of(a), s, scalar_first);
   if (is_low_float(a)) {  // the number rounded to a's dtype first, as torch's
     const Tensor sv = full({}, s, a.dtype(), a.device());
     return scalar_first ? compare(op, sv, a) : compare(op, a, sv);
@@ -416,6 +416,7 @@ Tensor int_scalar(BinaryOp op, const Tensor& a, int64_t s, bool scalar_first) {
   MD_PROFILE(name);
   if (!has_int64_kernel(op)) throw ValueError(str(name, ": no int64 kernel; compute in float32 instead"));
   if (a.dtype() == DType::Bool) return int_scalar(op, to_dtype(a, DType::Int64), s, scalar_first);  // as torch
+  if (is_narrow_int(a)) return back_to(int_scalar(op, i64_of(a), s, scalar_first), a.dtype());      // (wrapped once)
   if (a.dtype() != DType::Int64)
     throw TypeError(str(name, ": expected an int64 tensor, got ", dtype_name(a.dtype()), " of shape ", a.shape()));
   Tensor x = a.is_contiguous() ? a : contiguous(a.detach());
@@ -425,7 +426,7 @@ Tensor int_scalar(BinaryOp op, const Tensor& a, int64_t s, bool scalar_first) {
 }
 
 Tensor add(const Tensor& a, double s) {
-  if (is_low_float(a)) return back_to(add(f32_of(a), s), a.dtype());
+  if (is_narrow(a)) return back_to(add(wide_of(a), s), a.dtype());
   MD_PROFILE("add");
   Tensor out = scalar_raw(BinaryOp::Add, a, s, false);
   if (any_requires_grad({&a}))
@@ -446,7 +447,7 @@ Tensor sub(const Tensor& a, double s) {
 }
 
 Tensor rsub(const Tensor& a, double s) {
-  if (is_low_float(a)) return back_to(rsub(f32_of(a), s), a.dtype());
+  if (is_narrow(a)) return back_to(rsub(wide_of(a), s), a.dtype());
   refuse_bool("rsub", a);
   MD_PROFILE("rsub");
   Tensor out = scalar_raw(BinaryOp::Sub, a, s, true);
@@ -456,7 +457,7 @@ Tensor rsub(const Tensor& a, double s) {
 }
 
 Tensor mul(const Tensor& a, double s) {
-  if (is_low_float(a)) return back_to(mul(f32_of(a), s), a.dtype());
+  if (is_narrow(a)) return back_to(mul(wide_of(a), s), a.dtype());
   MD_PROFILE("mul");
   Tensor out = scalar_raw(BinaryOp::Mul, a, s, false);
   if (any_requires_grad({&a}))
@@ -465,7 +466,7 @@ Tensor mul(const Tensor& a, double s) {
 }
 
 Tensor div(const Tensor& a, double s) {
-  if (is_low_float(a)) return back_to(div(f32_of(a), s), a.dtype());
+  if (is_narrow(a)) return back_to(div(wide_of(a), s), a.dtype());
   MD_PROFILE("div");
   Tensor out = scalar_raw(BinaryOp::Div, a, s, false);
   if (any_requires_grad({&a}))
@@ -474,7 +475,7 @@ Tensor div(const Tensor& a, double s) {
 }
 
 Tensor rdiv(const Tensor& a, double s) {
-  if (is_low_float(a)) return back_to(rdiv(f32_of(a), s), a.dtype());
+  if (is_narrow(a)) return back_to(rdiv(wide_of(a), s), a.dtype());
   if (a.defined() && a.dtype() == DType::Float32 && any_requires_grad({&a})) {
     // s * reciprocal(a), as torch's: the backward keeps the reciprocal (the result when s is 1),
     // not a, which may then change in place
@@ -495,7 +496,7 @@ Tensor rdiv(const Tensor& a, double s) {
 }
 
 Tensor pow(const Tensor& a, double s) {
-  if (is_low_float(a)) return back_to(pow(f32_of(a), s), a.dtype());
+  if (is_narrow(a)) return back_to(pow(wide_of(a), s), a.dtype());
   MD_PROFILE("pow");
   Tensor out = scalar_raw(BinaryOp::Pow, a, s, false);
   if (any_requires_grad({&a})) {
@@ -512,7 +513,7 @@ Tensor pow(const Tensor& a, double s) {
 }
 
 Tensor rpow(const Tensor& a, double s) {
-  if (is_low_float(a)) return back_to(rpow(f32_of(a), s), a.dtype());
+  if (is_narrow(a)) return back_to(rpow(wide_of(a), s), a.dtype());
   MD_PROFILE("rpow");
   Tensor out = scalar_raw(BinaryOp::Pow, a, s, true);
   if (any_requires_grad({&a})) {
@@ -536,7 +537,7 @@ Tensor rpow(const Tensor& a, double s) {
 // min(max(a, lo), hi) as torch.clamp: NaN stays NaN, and lo > hi gives hi everywhere. The
 // gradient passes where lo <= a <= hi, bounds included (zero at NaN).
 Tensor clamp(const Tensor& a, std::optional<double> lo, std::optional<double> hi) {
-  if (is_low_float(a)) return back_to(clamp(f32_of(a), lo, hi), a.dtype());
+  if (is_narrow(a)) return back_to(clamp(wide_of(a), lo, hi), a.dtype());
   MD_PROFILE("clamp");
   if (!lo && !hi) throw ValueError("clamp: at least one of min and max must be given");
   Tensor out = lo ? scalar_raw(BinaryOp::Maximum, a, *lo, false) : a;

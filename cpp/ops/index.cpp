@@ -72,6 +72,7 @@ Tensor scan_raw(const Tensor& x, int64_t dim, bool product, bool reverse) {
 Tensor scan(const char* op, const Tensor& t, int64_t dim, bool product) {
   MD_PROFILE(op);
   if (is_low_float(t)) return back_to(scan(op, f32_of(t), dim, product), t.dtype());
+  if (is_narrow_int(t)) return scan(op, i64_of(t), dim, product);  // int64, as torch's
   if (t.defined() && t.dtype() == DType::Bool) return scan(op, to_dtype(t, DType::Int64), dim, product);  // as torch
   if (t.defined() && t.dtype() == DType::Int64) {  // int64 running sums and products, exact, as torch's
     dim = wrap_dim(dim, std::max<int64_t>(t.dim(), 1), op);
@@ -124,9 +125,9 @@ Tensor where(const Tensor& cond, const Tensor& a_in, const Tensor& b_in) {
   const auto is = [&](DType x, DType y) { return a_in.dtype() == x && b_in.dtype() == y; };
   if (is(DType::Bool, DType::Int64) || is(DType::Int64, DType::Bool))
     return where(cond, to_dtype(a_in, DType::Int64), to_dtype(b_in, DType::Int64));
-  if ((is_low_float(a_in) || is_low_float(b_in)) && a_in.dtype() != b_in.dtype()) {
-    const DType to = low_result(a_in, b_in);
-    const auto as = [&](const Tensor& t) { return t.dtype() == to ? t : to_dtype(f32_of(t), to); };
+  if ((is_narrow(a_in) || is_narrow(b_in)) && a_in.dtype() != b_in.dtype()) {  // promoted, as torch's
+    const DType to = result_dtype(a_in, b_in);
+    const auto as = [&](const Tensor& t) { return t.dtype() == to ? t : to_dtype(wide_of(t), to); };
     return where(cond, as(a_in), as(b_in));
   }
   const bool same = a_in.dtype() == b_in.dtype() && a_in.dtype() != DType::Float32;
@@ -158,7 +159,9 @@ Tensor gather(const Tensor& input, int64_t dim, const Tensor& index) {
   MD_PROFILE("gather");
   MD_CHECK(input.defined(), TypeError, "gather: input is None");
   if (via_float32(input)) return to_dtype(gather(to_dtype(input, DType::Float32), dim, index), input.dtype());
-  MD_CHECK(index.defined() && index.dtype() == DType::Int64, TypeError, "gather: index must be an int64 tensor, got ",
+  if (index.defined() && index.dtype() == DType::Int32) return gather(input, dim, i64_of(index));
+  MD_CHECK(index.defined() && index.dtype() == DType::Int64, TypeError,
+           "gather: index must be an int64 or int32 tensor, got ",
            index.defined() ? dtype_name(index.dtype()) : "None");
   check_same_device("gather", {&input, &index});
   const int64_t nd = std::max<int64_t>(input.dim(), 1);
@@ -204,8 +207,10 @@ namespace {
 // Negative indices count from the end where negative_from_end, else they are out of range.
 Tensor select_rows(const char* op, const Tensor& input, int64_t dim, const Tensor& index, bool negative_from_end) {
   MD_CHECK(input.defined(), TypeError, op, ": input is None");
-  MD_CHECK(index.defined() && index.dtype() == DType::Int64, TypeError, op, ": index must be an int64 tensor, got ",
-           index.defined() ? dtype_name(index.dtype()) : "None");
+  if (index.defined() && index.dtype() == DType::Int32)
+    return select_rows(op, input, dim, i64_of(index), negative_from_end);
+  MD_CHECK(index.defined() && index.dtype() == DType::Int64, TypeError, op,
+           ": index must be an int64 or int32 tensor, got ", index.defined() ? dtype_name(index.dtype()) : "None");
   check_same_device(op, {&input, &index});
   MD_CHECK(input.dim() > 0, ValueError, op, ": cannot index a 0-d tensor");
   if (via_float32(input))

@@ -123,6 +123,9 @@ Tensor matmul_i64(const Tensor& a, const Tensor& b) {
 
 Tensor matmul(const Tensor& a, const Tensor& b) {
   if (auto low = all_low("matmul", {&a, &b})) return back_to(matmul(f32_of(a), f32_of(b)), *low);
+  if (a.defined() && b.defined() && is_integer(a.dtype()) && is_integer(b.dtype()) &&
+      (is_narrow_int(a) || is_narrow_int(b)))
+    return back_to(matmul(i64_of(a), i64_of(b)), promote_types(a.dtype(), b.dtype()));  // (wrapped once)
   const bool i64 = a.defined() && b.defined() && a.dtype() == DType::Int64 && b.dtype() == DType::Int64;
   if (!i64) {
     check_float("matmul", a, "left operand");

@@ -8,7 +8,7 @@
 namespace md {
 
 Tensor upsample_nearest(const Tensor& x, int64_t scale_h, int64_t scale_w) {
-  if (is_low_float(x)) return back_to(upsample_nearest(f32_of(x), scale_h, scale_w), x.dtype());
+  if (is_narrow(x)) return back_to(upsample_nearest(wide_of(x), scale_h, scale_w), x.dtype());
   MD_PROFILE("interpolate");
   check_float("interpolate", x);
   MD_CHECK(x.dim() == 4, ValueError, "interpolate: input must be 4-D (N, C, H, W), got ", x.shape());
@@ -36,7 +36,10 @@ Tensor embedding(const Tensor& idx, const Tensor& weight, int64_t padding_idx, b
     return back_to(embedding(idx, f32_of(weight), padding_idx, scale_grad_by_freq), weight.dtype());
   MD_PROFILE("embedding");
   check_float("embedding", weight, "weight");
-  MD_CHECK(idx.defined() && idx.dtype() == DType::Int64, TypeError, "embedding: indices must be an int64 tensor, got ",
+  if (idx.defined() && idx.dtype() == DType::Int32)  // as torch's
+    return embedding(i64_of(idx), weight, padding_idx, scale_grad_by_freq);
+  MD_CHECK(idx.defined() && idx.dtype() == DType::Int64, TypeError,
+           "embedding: indices must be an int64 or int32 tensor, got ",
            idx.defined() ? dtype_name(idx.dtype()) : "None");
   check_same_device("embedding", {&idx, &weight});
   MD_CHECK(weight.dim() == 2, ValueError, "embedding: weight must be 2-D (num_embeddings, dim), got ", weight.shape());

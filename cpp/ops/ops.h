@@ -222,13 +222,24 @@ void check_float(const char* op, const Tensor& t, const char* what = "input");
 // bfloat16 and float16 math: an op given these 16-bit float ("low") tensors runs in float32 and
 // rounds its result back once, as torch's bfloat16 and float16 kernels compute. The casts are
 // differentiable, so gradients reach the low tensors (in their dtype).
-bool is_low_float(const Tensor& t);          // bfloat16 or float16
-Tensor f32_of(const Tensor& t);              // t as float32 if it is a low float, else t
-Tensor back_to(const Tensor& r, DType low);  // a float32 result as low; any other (a mask, indices) as it is
-// The dtype of a op b where one of them is a low float, by torch's promotion: a low float stays
-// beside int64, bool, itself and a 0-d tensor of another float (when it has dims itself); with a
-// float32 tensor with dims, or the other low float, it is float32.
-DType low_result(const Tensor& a, const Tensor& b);
+bool is_low_float(const Tensor& t);  // bfloat16 or float16
+Tensor f32_of(const Tensor& t);      // t as float32 if it is a low float, else t
+// The narrow integers (uint8, int8, int16, int32) compute the same way in int64, wrapping back once.
+bool is_narrow_int(const Tensor& t);
+Tensor i64_of(const Tensor& t);   // t as int64 if it is a narrow integer, else t
+bool is_narrow(const Tensor& t);  // a low float or a narrow integer
+Tensor wide_of(const Tensor& t);  // f32_of or i64_of: the dtype t computes in
+// A float32 result as the low float, an int64 result as the narrow integer; any other (a mask, a
+// float result of integers, indices) as it is.
+Tensor back_to(const Tensor& r, DType low);
+// torch's promotion lattice: a higher kind wins (bool < integers < floats); two integers give the
+// wider (uint8 with int8: int16); float32 with a 16-bit float, and the two 16-bit floats, float32.
+DType promote_types(DType a, DType b);
+// The dtype of a op b by torch's rules: promote_types, except that a 0-d tensor beside one with
+// dims decides only where it is of a higher kind (an int32 vector plus an int64 0-d tensor is int32;
+// a float16 vector plus a float32 0-d tensor is float16). An undefined operand is skipped.
+DType result_dtype(const Tensor& a, const Tensor& b);
+DType low_result(const Tensor& a, const Tensor& b);  // result_dtype, where one of them is a low float
 // The low dtype of ts (undefined ones skipped) if any of them is low, then all float ones must
 // share it (TypeError naming op otherwise, as torch refuses the mix); nullopt if none is low.
 std::optional<DType> all_low(const char* op, std::initializer_list<const Tensor*> ts);

@@ -83,6 +83,7 @@ Tensor sum(const Tensor& t, const std::vector<int64_t>& dims, bool keepdim) {
   if (is_low_float(t)) return back_to(sum(f32_of(t), dims, keepdim), t.dtype());  // accumulated in float32, as torch's
   MD_PROFILE("sum");
   if (t.defined() && t.dtype() == DType::Bool) return sum(to_dtype(t, DType::Int64), dims, keepdim);  // a count
+  if (is_narrow_int(t)) return sum(i64_of(t), dims, keepdim);  // int64, as torch's
   if (t.defined() && t.dtype() == DType::Int64) {
     const auto d = normalize_dims("sum", dims, t.dim());
     Tensor out = sum_raw(t, d);
@@ -105,7 +106,7 @@ Tensor mean(const Tensor& t, const std::vector<int64_t>& dims, bool keepdim) {
   if (is_low_float(t)) return back_to(mean(f32_of(t), dims, keepdim), t.dtype());
   MD_CHECK(!(t.defined() && t.dtype() == DType::Bool), TypeError, "mean: not supported for a bool tensor (shape ",
            t.shape(), "), as in torch; convert it with .float() (or count with sum())");
-  if (t.defined() && t.dtype() == DType::Int64) return mean(to_dtype(t, DType::Float32), dims, keepdim);
+  if (t.defined() && is_integer(t.dtype())) return mean(to_dtype(t, DType::Float32), dims, keepdim);
   MD_PROFILE("mean");
   check_float("mean", t);
   const auto d = normalize_dims("mean", dims, t.dim());
@@ -116,8 +117,8 @@ Tensor mean(const Tensor& t, const std::vector<int64_t>& dims, bool keepdim) {
 }
 
 std::pair<Tensor, Tensor> max_dim(const Tensor& t, int64_t dim, bool keepdim) {
-  if (is_low_float(t)) {
-    auto [values, indices] = max_dim(f32_of(t), dim, keepdim);
+  if (is_narrow(t)) {
+    auto [values, indices] = max_dim(wide_of(t), dim, keepdim);
     return {back_to(values, t.dtype()), indices};
   }
   MD_PROFILE("max");
@@ -176,7 +177,7 @@ std::pair<Tensor, Tensor> max_dim(const Tensor& t, int64_t dim, bool keepdim) {
 }
 
 Tensor amax(const Tensor& t, const std::vector<int64_t>& dims, bool keepdim) {
-  if (is_low_float(t)) return back_to(amax(f32_of(t), dims, keepdim), t.dtype());
+  if (is_narrow(t)) return back_to(amax(wide_of(t), dims, keepdim), t.dtype());
   if (t.defined() && t.dtype() == DType::Bool)
     return to_dtype(amax(to_dtype(t, DType::Int64), dims, keepdim), DType::Bool);
   std::vector<int64_t> ds;

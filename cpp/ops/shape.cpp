@@ -598,20 +598,13 @@ Tensor expand(const Tensor& t, const Shape& shape) {
 Tensor cat(const std::vector<Tensor>& ts, int64_t dim) {
   MD_PROFILE("cat");
   MD_CHECK(!ts.empty(), ValueError, "cat: expected a non-empty list of tensors");
-  {  // mixed dtypes promote, as torch's: bool < int64 < bfloat16, float16 < float32 (the two 16-bit
-     // floats together: float32)
-    const auto rank = [](DType d) {
-      return d == DType::Bool ? 0 : d == DType::Int64 ? 1 : d == DType::BFloat16 || d == DType::Float16 ? 2 : 3;
-    };
+  {  // mixed dtypes promote, as torch's (promote_types)
     DType to = ts[0].defined() ? ts[0].dtype() : DType::Float32;
     bool mixed = false;
     for (const Tensor& t : ts) {
       if (!t.defined()) continue;  // (refused below)
       mixed = mixed || t.dtype() != to;
-      if (rank(t.dtype()) > rank(to))
-        to = t.dtype();
-      else if (rank(t.dtype()) == 2 && rank(to) == 2 && t.dtype() != to)
-        to = DType::Float32;
+      to = promote_types(to, t.dtype());
     }
     if (mixed) {
       std::vector<Tensor> same;

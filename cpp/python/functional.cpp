@@ -133,7 +133,7 @@ void bind_functional(py::module_& m) {
                 (py::isinstance<Tensor>(other) ? other_dtype == DType::Bool : py::isinstance<py::bool_>(other)))
               return full({}, o.cast<double>(), DType::Bool, c.device());
             const bool int_other = py::isinstance<Tensor>(other)
-                                       ? other_dtype == DType::Int64 || (other_dtype == DType::Bool && !bool_o)
+                                       ? md::is_integer(other_dtype) || (other_dtype == DType::Bool && !bool_o)
                                        : is_number(other) && is_integer(other);
             if (is_integer(o) && int_other) {
               const int64_t v = o.cast<int64_t>();

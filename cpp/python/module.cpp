@@ -435,9 +435,11 @@ void bind_creation(py::module_& m) {
       "randint",
       [](int64_t low, const py::object& high, const py::object& size, const py::object& generator,
          const py::object& dtype, const py::object& device) {
-        // randint(high, size) or randint(low, high, size), as in torch; the result is int64
-        if (to_dtype(dtype, DType::Int64) != DType::Int64)
-          throw TypeError(str("randint: dtype must be int64, got ", std::string(py::repr(dtype))));
+        // randint(high, size) or randint(low, high, size), as in torch; int64 unless dtype names
+        // another integer dtype (the bounds must lie in its range)
+        const DType d = to_dtype(dtype, DType::Int64);
+        if (!is_integer(d))
+          throw TypeError(str("randint: dtype must be an integer dtype, got ", std::string(py::repr(dtype))));
         int64_t lo = low, hi;
         py::object shape = size;
         if (shape.is_none()) {
@@ -448,7 +450,13 @@ void bind_creation(py::module_& m) {
         } else {
           hi = high.cast<int64_t>();
         }
-        return randint(lo, hi, to_shape(shape, "randint"), to_generator(generator), to_device(device));
+        if (is_narrow_int(d) && hi > lo) {
+          check_fill_value("randint", static_cast<double>(lo), d);
+          check_fill_value("randint", static_cast<double>(hi - 1), d);
+          MD_CHECK(d != DType::UInt8 || lo >= 0, ValueError, "randint: low ", lo, " is out of bounds for uint8");
+        }
+        Tensor t = randint(lo, hi, to_shape(shape, "randint"), to_generator(generator), to_device(device));
+        return d == DType::Int64 ? t : md::to_dtype(t, d);
       },
       py::arg("low"), py::arg("high") = py::none(), py::arg("size") = py::none(), py::kw_only(),
       py::arg("generator") = py::none(), py::arg("dtype") = py::none(), py::arg("device") = py::none());

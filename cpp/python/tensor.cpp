@@ -13,7 +13,17 @@ namespace {
 
 // ---- NumPy interop
 
-Tensor from_array(const py::array& arr, const py::handle& dtype, Device device) {
+// The minidiff dtype of a NumPy integer array: its own where minidiff has it; uint16 as int32 and
+// uint32 and uint64 as int64 (torch's have few ops; minidiff has no unsigned type past uint8).
+DType integer_dtype_of(const py::array& arr) {
+  const auto size = arr.itemsize();
+  if (arr.dtype().kind() == 'u') return size == 1 ? DType::UInt8 : size == 2 ? DType::Int32 : DType::Int64;
+  return size == 1 ? DType::Int8 : size == 2 ? DType::Int16 : size == 4 ? DType::Int32 : DType::Int64;
+}
+
+// checked: the values came from Python numbers (a list), which torch refuses past a narrow integer
+// dtype's range; a NumPy array's wrap, as NumPy's astype and torch's conversions of arrays do.
+Tensor from_array(const py::array& arr, const py::handle& dtype, Device device, bool checked = false) {
   const char kind = arr.dtype().kind();
   DType target;
   if (!dtype.is_none()) {
@@ -23,7 +33,7 @@ Tensor from_array(const py::array& arr, const py::handle& dtype, Device device) 
   } else if (kind == 'f') {
     target = arr.itemsize() == 2 ? DType::Float16 : DType::Float32;  // (float64 too: there is no float64)
   } else if (kind == 'i' || kind == 'u') {
-    target = DType::Int64;
+    target = integer_dtype_of(arr);
   } else {
     throw TypeError(str("tensor: cannot convert a NumPy array of dtype ", std::string(py::str(arr.dtype())),
                         " (only bool, integer and floating arrays are supported)"));
@@ -31,6 +41,17 @@ Tensor from_array(const py::array& arr, const py::handle& dtype, Device device) 
   if (kind != 'f' && kind != 'b' && kind != 'i' && kind != 'u')
     throw TypeError(str("tensor: cannot convert a NumPy array of dtype ", std::string(py::str(arr.dtype()))));
   Shape shape(arr.shape(), arr.shape() + arr.ndim());
+  if (is_narrow_int(target)) {
+    if ((kind == 'i' || kind == 'u') && integer_dtype_of(arr) == target) {  // the bytes as they are
+      py::array c = py::array::ensure(arr, py::array::c_style);
+      return from_host(c.data(), shape, target, device);
+    }
+    if (checked && kind != 'b') {
+      auto a = py::array_t<double, py::array::c_style | py::array::forcecast>::ensure(arr);
+      for (py::ssize_t i = 0; i < a.size(); ++i) check_fill_value("tensor", a.data()[i], target);
+    }
+    return md::to_dtype(from_array(arr, kind == 'b' ? py::str("bool") : py::str("int64"), device), target);
+  }
   if (target == DType::Bool) {
     if (kind == 'b') {
       auto a = py::array_t<bool, py::array::c_style | py::array::forcecast>::ensure(arr);
@@ -92,6 +113,7 @@ Tensor tensor_from_python(const py::handle& data, const py::handle& dtype, const
           str("tensor: cannot convert ", std::string(py::str(py::type::of(data))), " to a tensor: ", e.what()));
     }
     // Python floats become float64 arrays; ints become int64: both are handled by from_array.
+    return from_array(arr, dtype, to_device(device), true);
   }
   return from_array(arr, dtype, to_device(device));
 }
@@ -122,8 +144,8 @@ py::array to_numpy(const Tensor& t) {
     }
     return a;
   }
-  if (t.dtype() == DType::Float16) {  // NumPy has float16: the bits as they are
-    py::array a(py::dtype("float16"), shape);
+  if (t.dtype() == DType::Float16 || is_narrow_int(t.dtype())) {  // NumPy has these: the bits as they are
+    py::array a(py::dtype(dtype_name(t.dtype())), shape);
     {
       py::gil_scoped_release release;
       to_host(t, a.mutable_data());
@@ -173,10 +195,10 @@ bool has_index_array(const py::object& key) {
 Tensor index_array(const py::handle& it, const Tensor& t) {
   if (py::isinstance<Tensor>(it)) {
     Tensor idx = it.cast<Tensor>();
-    if (idx.dtype() != DType::Int64)
+    if (idx.dtype() != DType::Int64 && idx.dtype() != DType::Int32)
       throw IndexError(
-          str("tensor indexing: index tensors must be int64 (or a bool mask), got ", dtype_name(idx.dtype())));
-    return idx;
+          str("tensor indexing: index tensors must be int64 or int32 (or a bool mask), got ", dtype_name(idx.dtype())));
+    return i64_of(idx);
   }
   py::array arr = py::array::ensure(it);
   if (!arr || (arr.size() > 0 && arr.dtype().kind() != 'i' && arr.dtype().kind() != 'u'))
@@ -225,9 +247,9 @@ Tensor index(const Tensor& t, const py::object& key) {
       }
       dim += idx.dim();
     } else if (py::isinstance<Tensor>(it)) {  // 0-d: an int64 one is an int, as in torch
-      const Tensor k = it.cast<Tensor>();
+      const Tensor k = i64_of(it.cast<Tensor>());
       if (k.dtype() != DType::Int64)
-        throw IndexError(str("tensor indexing: index tensors must be int64, got ", dtype_name(k.dtype())));
+        throw IndexError(str("tensor indexing: index tensors must be int64 or int32, got ", dtype_name(k.dtype())));
       int64_t at;
       to_host(k, &at);
       out = select(out, dim, at);
@@ -336,7 +358,7 @@ py::object binop(const Tensor& a, const py::object& b, Binary tt, Scalar ts, con
     if (is_scalar(b) && !flag && int_scalar_of(b)) return binop(to_dtype(a, DType::Int64), b, tt, ts, name);
   }
   if (is_scalar(b)) {
-    if (a.dtype() == DType::Int64)
+    if (is_integer(a.dtype()))
       if (const auto s = int_scalar_of(b)) {
         if (std::string(name) == "pow") return py::cast(int_pow(a, *s));
         if (const auto op = int64_scalar_op(name)) return py::cast(int_scalar(*op, a, *s, false));
@@ -448,17 +470,18 @@ py::object inplace_binop(const py::object& self, const py::object& b, Binary tt,
     if (!graph) no_grad.emplace();
     result = to_dtype(result, a.dtype());
   }
-  if (a.dtype() == DType::Int64) {
-    // int64 op= int stays int64, as in torch (+, - and * have int64 kernels); a float operand, or
+  if (is_integer(a.dtype())) {
+    // an integer op= an integer stays in its dtype (wrapping), as in torch; a float operand, or
     // true division, cannot be written back into integers
     const bool integral =
         py::isinstance<py::int_>(b) ||  // (a Python bool too: True counts as 1, as torch's)
         (py::isinstance<Tensor>(b) &&
-         (b.cast<Tensor>().dtype() == DType::Int64 || b.cast<Tensor>().dtype() == DType::Bool)) ||
+         (is_integer(b.cast<Tensor>().dtype()) || b.cast<Tensor>().dtype() == DType::Bool)) ||
         (is_scalar(b) && py::hasattr(b, "dtype") && std::string(py::str(b.attr("dtype").attr("kind"))) == "i");
     if (!integral || name == "div")
-      throw TypeError(str(inplace_name, ": the result is a float, which cannot be written into an int64 tensor"));
-    result = to_dtype(result, DType::Int64);
+      throw TypeError(str(inplace_name, ": the result is a float, which cannot be written into an ",
+                          dtype_name(a.dtype()), " tensor"));
+    result = to_dtype(result, a.dtype());
   }
   {
     py::gil_scoped_release release;
@@ -473,7 +496,7 @@ py::object inplace_binop(const py::object& self, const py::object& b, Binary tt,
 // a op b for the comparisons: a float32 mask (a number b compares elementwise; anything else is
 // NotImplemented, so Python falls back to its own == / != by identity, e.g. t == None).
 py::object comparison(const Tensor& a, const py::object& b, BinaryOp op, const char* name) {
-  if (a.dtype() == DType::Int64)
+  if (is_integer(a.dtype()))
     if (const auto s = int_scalar_of(b)) return py::cast(int_scalar(op, a, *s, false));  // exact beyond 2^24
   if (is_scalar(b)) {
     const double s = b.cast<double>();
@@ -535,10 +558,19 @@ Tensor clamp_bounds(const Tensor& t, const py::object& lo, const py::object& hi)
       throw py::type_error(str("clamp: ", name, " must be a number or None, got ",
                                std::string(py::str(py::type::of(*bound).attr("__name__"))), " (input of shape ",
                                t.shape(), ")"));
-  const auto lo_i = lo.is_none() ? std::nullopt : int_scalar_of(lo);
-  const auto hi_i = hi.is_none() ? std::nullopt : int_scalar_of(hi);
-  if (t.dtype() == DType::Int64 && (!lo.is_none() || !hi.is_none()) && (lo.is_none() || lo_i) &&
-      (hi.is_none() || hi_i)) {
+  auto lo_i = lo.is_none() ? std::nullopt : int_scalar_of(lo);
+  auto hi_i = hi.is_none() ? std::nullopt : int_scalar_of(hi);
+  if (is_narrow_int(t.dtype())) {  // the bounds wrap into t's dtype first, as torch's (uint8: -3 is 253)
+    const auto wrap = [&](std::optional<int64_t>& v) {
+      if (v) {
+        const Tensor w = md::to_dtype(md::to_dtype(from_host(&*v, {}, DType::Int64, kCpu), t.dtype()), DType::Int64);
+        to_host(w, &*v);
+      }
+    };
+    wrap(lo_i);
+    wrap(hi_i);
+  }
+  if (is_integer(t.dtype()) && (!lo.is_none() || !hi.is_none()) && (lo.is_none() || lo_i) && (hi.is_none() || hi_i)) {
     Tensor out = lo_i ? int_scalar(BinaryOp::Maximum, t, *lo_i, false) : t;
     return hi_i ? int_scalar(BinaryOp::Minimum, out, *hi_i, false) : out;
   }
@@ -1152,7 +1184,7 @@ void bind_tensor(py::module_& m) {
           "__rsub__",
           [](const Tensor& a, const py::object& b) -> py::object {
             refuse_bool_sub("sub", a, b);
-            if (a.dtype() == DType::Int64)
+            if (is_integer(a.dtype()))
               if (const auto s = int_scalar_of(b)) return py::cast(int_scalar(BinaryOp::Sub, a, *s, true));
             if (is_scalar(b)) return py::cast(rsub(a, b.cast<double>()));
             if (py::isinstance<py::array>(b) || py::isinstance<py::list>(b))
@@ -1186,7 +1218,7 @@ void bind_tensor(py::module_& m) {
           [](const Tensor& a, const py::object& b) -> py::object {
             if (a.dtype() == DType::Bool && int_scalar_of(b) && !py::isinstance<py::bool_>(b))
               return py::cast(int_scalar(BinaryOp::Pow, to_dtype(a, DType::Int64), *int_scalar_of(b), true));
-            if (a.dtype() == DType::Int64)
+            if (is_integer(a.dtype()))
               if (const auto s = int_scalar_of(b)) return py::cast(int_scalar(BinaryOp::Pow, a, *s, true));
             if (is_scalar(b)) return py::cast(rpow(a, b.cast<double>()));
             if (py::isinstance<py::array>(b) || py::isinstance<py::list>(b))

@@ -73,6 +73,11 @@ bfloat16 = "bfloat16"
 float16 = "float16"
 half = "float16"
 long = "int64"
+int32 = "int32"
+int16 = "int16"
+short = "int16"
+int8 = "int8"
+uint8 = "uint8"
 bool = "bool"  # noqa: A001 (torch's name; shadows the builtin inside this module only)
 
 
@@ -147,6 +152,10 @@ __all__ = [
     "is_anomaly_enabled",
     "is_anomaly_check_nan_enabled",
     "int64",
+    "int32",
+    "int16",
+    "int8",
+    "uint8",
     "is_grad_enabled",
     "lr",
     "manual_seed",
@@ -250,3 +259,6 @@ __all__ += ["optimization", "training_utils", "transforms"]
 from . import compat as _compat  # noqa: E402
 
 __all__ += _compat.install(globals())
+
+# torch's short names of int32 (last: the module's own code above keeps the builtin int)
+int = "int32"  # noqa: A001

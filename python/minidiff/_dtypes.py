@@ -8,8 +8,39 @@ import numpy as np
 # rounded once, as torch's bfloat16 and float16 kernels compute.
 FLOAT_DTYPES = ("float32", "bfloat16", "float16")
 LOW_FLOATS = ("bfloat16", "float16")
+# The integer dtypes, and the narrow ones among them: stored narrow, computed in int64 and wrapped
+# back once, as torch's integer arithmetic wraps.
+INT_DTYPES = ("int64", "int32", "int16", "int8", "uint8")
+NARROW_INTS = ("int32", "int16", "int8", "uint8")
+# each integer dtype's range, [low, high]
+INT_RANGE = {
+    "int64": (-(2**63), 2**63 - 1),
+    "int32": (-(2**31), 2**31 - 1),
+    "int16": (-(2**15), 2**15 - 1),
+    "int8": (-128, 127),
+    "uint8": (0, 255),
+}
+INT_BITS = {"int64": 64, "int32": 32, "int16": 16, "int8": 8, "uint8": 8}
 # torch's promotion kinds: a result of a higher kind wins (bool < int < float)
-KINDS = {"bool": 0, "int64": 1, "float32": 2, "bfloat16": 2, "float16": 2}
+KINDS = {"bool": 0, "float32": 2, "bfloat16": 2, "float16": 2, **dict.fromkeys(INT_DTYPES, 1)}
+DTYPE_SIZES = {"float32": 4, "bfloat16": 2, "float16": 2, "bool": 1, **{d: INT_BITS[d] // 8 for d in INT_DTYPES}}
+
+
+def promote_types(a: str, b: str) -> str:
+    """torch's promotion lattice: the same dtype stays; a higher kind wins (bool < integers <
+    floats); two integers give the wider (uint8 with int8: int16); float32 with a 16-bit float, and
+    bfloat16 with float16, give float32."""
+    if a == b:
+        return a
+    if KINDS[a] != KINDS[b]:
+        return a if KINDS[a] > KINDS[b] else b
+    if KINDS[a] == 2:
+        return "float32"
+    if {a, b} == {"uint8", "int8"}:
+        return "int16"
+    return a if DTYPE_SIZES[a] >= DTYPE_SIZES[b] else b
+
+
 # the largest finite value of each float dtype
 FLOAT_MAX = {"float32": 3.4028234663852886e38, "bfloat16": 3.3895313892515355e38, "float16": 65504.0}
 

@@ -14,7 +14,8 @@ import warnings
 import numpy as np
 
 from . import _core
-from ._dtypes import FLOAT_DTYPES, KINDS
+from ._dtypes import FLOAT_DTYPES, INT_BITS, INT_DTYPES, INT_RANGE, KINDS
+from ._dtypes import promote_types as _promote_types
 
 # ---- md.compile
 
@@ -94,7 +95,7 @@ _FLOAT_DTYPES = FLOAT_DTYPES
 
 def _dtype_name(dtype, what: str) -> str:
     """minidiff's name for a dtype spelling the native core accepts ("float", np.float32, md.long, ...)."""
-    if isinstance(dtype, str) and dtype in ("float32", "int64", "bfloat16", "float16", "bool"):
+    if isinstance(dtype, str) and dtype in KINDS:
         return dtype
     try:
         return _core.empty(0, dtype=dtype).dtype
@@ -139,16 +140,15 @@ class finfo:  # noqa: N801 (torch's name)
 
 
 class iinfo:  # noqa: N801 (torch's name)
-    """Limits of an integer dtype (int64, minidiff's only one), as ``torch.iinfo``."""
+    """Limits of an integer dtype (int64, int32, int16, int8 or uint8), as ``torch.iinfo``."""
 
     def __init__(self, dtype) -> None:
         name = _dtype_name(dtype, "md.iinfo")
-        if name != "int64":
-            raise TypeError(f"md.iinfo: requires an integer dtype (int64), got {name}")
+        if name not in INT_DTYPES:
+            raise TypeError(f"md.iinfo: requires an integer dtype ({', '.join(INT_DTYPES)}), got {name}")
         self.dtype = name
-        self.bits = 64
-        self.max = int(np.iinfo(np.int64).max)
-        self.min = int(np.iinfo(np.int64).min)
+        self.bits = INT_BITS[name]
+        self.min, self.max = INT_RANGE[name]
 
     def __repr__(self) -> str:
         return f"iinfo(min={self.min}, max={self.max}, dtype={self.dtype})"
@@ -193,22 +193,14 @@ def result_type(tensor1, tensor2) -> str:
 
 
 def promote_types(type1, type2) -> str:
-    """torch's promotion lattice on minidiff's dtypes: the same dtype stays; bool with int64 gives
-    int64; bool or int64 with a float dtype gives the float dtype; float32 with a 16-bit float, and
-    bfloat16 with float16, give float32, as torch's."""
-    a, b = _dtype_name(type1, "md.promote_types"), _dtype_name(type2, "md.promote_types")
-    if a == b:
-        return a
-    if {a, b} == {"bfloat16", "float16"}:
-        return "float32"
-    for wins in ("float32", "bfloat16", "float16", "int64"):
-        if wins in (a, b):
-            return wins
-    return a
+    """torch's promotion lattice on minidiff's dtypes: the same dtype stays; a higher kind wins
+    (bool < integers < floats); two integers give the wider (uint8 with int8: int16); float32 with
+    a 16-bit float, and bfloat16 with float16, give float32, as torch's."""
+    return _promote_types(_dtype_name(type1, "md.promote_types"), _dtype_name(type2, "md.promote_types"))
 
 
 def can_cast(from_, to) -> bool:
-    """torch's casting rule: False only to a lower kind (float to int64 or bool, int64 to bool)."""
+    """torch's casting rule: False only to a lower kind (a float to an integer or bool, an integer to bool)."""
     a, b = _dtype_name(from_, "md.can_cast"), _dtype_name(to, "md.can_cast")
     return KINDS[a] <= KINDS[b]
 

@@ -24,10 +24,10 @@ import numpy as np
 from . import _core
 from . import functional as F
 from ._core import Tensor
-from ._dtypes import LOW_FLOATS
+from ._dtypes import INT_DTYPES, LOW_FLOATS
 from ._dtypes import check_scalar_fits as _check_scalar_fits
 from .autograd import enable_grad, no_grad
-from .tensor_ops import _dim_list, _dims, _result_dtype
+from .tensor_ops import _dim_list, _dims, _narrow_ints_in_int64, _result_dtype
 from .tensor_ops import contiguous_format as _contiguous_format
 
 SortResult = namedtuple("sort", ["values", "indices"])
@@ -72,7 +72,7 @@ def _piecewise_constant(op: str, input, values) -> Tensor:
     bool one is refused, as torch has no rounding of bools)."""
     x = _float_input(op, input)
     _refuse_bool(op, x)
-    if x.dtype == "int64":
+    if x.dtype in INT_DTYPES:
         return x.clone()
     with no_grad():  # 16-bit floats in float32 (their steps would round at each op), rounded back once
         out = values(x.detach().float()).to(x.dtype) if x.dtype in LOW_FLOATS else values(x.detach())
@@ -129,7 +129,7 @@ def sign(input: Tensor) -> Tensor:
     with no_grad():
         xd = x.detach()
         out = (xd > 0).to(x.dtype) - (xd < 0).to(x.dtype)  # 0 for NaN, as torch's
-    return _with_zero_grad(out, x) if x.dtype != "int64" else out.long()
+    return _with_zero_grad(out, x) if x.dtype not in INT_DTYPES else out.to(x.dtype)
 
 
 def frac(input: Tensor) -> Tensor:
@@ -218,6 +218,7 @@ def _fmod(x, y):
     return np.fmod(x, y), np.trunc(np.divide(x, y)) if x.dtype != np.int64 else None
 
 
+@_narrow_ints_in_int64(2)
 def floor_divide(input: Tensor, other) -> Tensor:
     """``a // b``: the quotient rounded down (torch's semantics since 1.13), exact: computed on the
     host from the remainder, as torch does. Its gradient is zero for both operands (torch's
@@ -225,12 +226,14 @@ def floor_divide(input: Tensor, other) -> Tensor:
     return _division("floor_divide", input, other, _floor_quotient, lambda q: np.zeros_like(q), grad_a=False)
 
 
+@_narrow_ints_in_int64(2)
 def remainder(input: Tensor, other) -> Tensor:
     """``a % b`` with the sign of b (Python's and torch's ``remainder``), exact. Its gradient is 1
     for a and ``-(a // b)`` for b, as torch's."""
     return _division("remainder", input, other, _remainder, lambda q: -q)
 
 
+@_narrow_ints_in_int64(2)
 def fmod(input: Tensor, other) -> Tensor:
     """The remainder with the sign of a (C's fmod), exact. Its gradient is 1 for a and
     ``-trunc(a / b)`` for b, as torch's."""
@@ -355,7 +358,7 @@ def _triangle(op: str, input: Tensor, diagonal: int, lower: bool) -> Tensor:
     if not lower:
         keep = ~np.tri(rows, cols, diagonal - 1, dtype=bool)
     mask = _core.tensor(keep, device=x.device)
-    if x.dtype in ("int64", "bool"):
+    if x.dtype in (*INT_DTYPES, "bool"):
         return F.where(mask, x, _core.zeros((), dtype=x.dtype, device=x.device))
     return F.where(mask, x, 0.0)
 
@@ -503,10 +506,9 @@ def nonzero(input: Tensor, *, as_tuple: bool = False):
 # ---- logical and bitwise ops
 #
 # ``&``, ``|``, ``^`` and ``~`` combine bool masks (and Python bools) into a bool mask, and are
-# bitwise on int64, as torch's. A float tensor holding only 0 and 1 counts as a mask too (older
-# minidiff gave such masks); one holding other values is refused, as torch refuses bitwise ops on
-# floats. A mask meeting an int64 tensor or a Python int counts as 0/1 int64, as torch promotes
-# bool to int64. The ``logical_*`` ops take any tensor, nonzero (NaN included) being true.
+# bitwise on the integer dtypes, in torch's promoted dtype (a mask meeting an integer tensor or a
+# Python int counts as 0/1). Float tensors are refused, as torch refuses them. The ``logical_*``
+# ops take any tensor, nonzero (NaN included) being true.
 
 _BITWISE = {
     # op: (symbol, on two masks, on int64 host arrays)
@@ -521,20 +523,17 @@ def _mask_values(op: str, t: Tensor) -> Tensor:
     TypeError (one number comes back to the host to check a float one)."""
     if t.dtype == "bool":
         return t.detach()
-    mask = t.detach() != 0
-    if t.numel() and ((t.detach() != 1) * mask).amax().item():  # a value neither 0 nor 1 (or NaN)
-        raise TypeError(
-            f"{op}: a {t.dtype} tensor of shape {tuple(t.shape)} holds values other than 0 and 1: bitwise ops "
-            "take int64 tensors and masks (comparison results); use logical_* to treat nonzero as true"
-        )
-    return mask
+    raise TypeError(
+        f"{op}: not supported for a {t.dtype} tensor (shape {tuple(t.shape)}), as in torch: bitwise ops take "
+        "integer and bool tensors; use logical_* to treat nonzero as true"
+    )
 
 
 def _bitwise_kind(op: str, v) -> str:
-    """An operand's kind: "mask" (a 0/1 float tensor or a Python bool) or "int" (an int64 tensor or
-    a Python int)."""
+    """An operand's kind: "mask" (a bool tensor or a Python bool) or "int" (an integer tensor or
+    a Python int); a float tensor is refused."""
     if isinstance(v, Tensor):
-        return "int" if v.dtype == "int64" else "mask"
+        return "int" if v.dtype in INT_DTYPES else "mask"
     if isinstance(v, (bool, np.bool_)):
         return "mask"
     if isinstance(v, (int, np.integer)):
@@ -565,38 +564,39 @@ def _bitwise(op: str, input, other) -> Tensor:
     ]
     if kinds == ["mask", "mask"]:
         return on_masks(*(v if isinstance(v, Tensor) else float(v) for v in values))
-    # int64 on the host: exact (float32 arithmetic is exact to 2^24 only)
+    # in int64 on the host, exact, then wrapped into torch's result dtype
+    dtype = _result_dtype(input, other)
     x, y = (v.numpy().astype(np.int64) if isinstance(v, Tensor) else np.int64(v) for v in values)
-    return _core.tensor(np.array(on_ints(x, y), dtype=np.int64, order="C"), dtype="int64", device=device)
+    out = np.array(on_ints(x, y), dtype=np.int64, order="C")
+    return _core.tensor(out, dtype="int64", device=device).to(dtype)
 
 
 def bitwise_and(input, other) -> Tensor:
-    """``input & other``: of two masks (float32 0/1 tensors, as comparisons give, or Python bools)
-    the float32 mask where both are 1; of int64 tensors (and ints) the bitwise and, exact, computed
-    on the host with NumPy (int64 tensors never require grad). A float tensor holding other values
-    than 0 and 1 is a TypeError, as torch refuses floats."""
+    """``input & other``: of two masks (bool tensors, as comparisons give, or Python bools) the
+    bool mask where both are true; of integer tensors (and ints) the bitwise and in torch's result
+    dtype, exact, computed on the host with NumPy (integer tensors never require grad). A float
+    tensor is a TypeError, as torch refuses floats."""
     return _bitwise("bitwise_and", input, other)
 
 
 def bitwise_or(input, other) -> Tensor:
-    """``input | other``: masks give the float32 mask where either is 1; int64 the bitwise or (see
-    ``bitwise_and``)."""
+    """``input | other``: masks give the bool mask where either is true; integers the bitwise or
+    (see ``bitwise_and``)."""
     return _bitwise("bitwise_or", input, other)
 
 
 def bitwise_xor(input, other) -> Tensor:
-    """``input ^ other``: masks give the float32 mask where exactly one is 1; int64 the bitwise
+    """``input ^ other``: masks give the bool mask where exactly one is true; integers the bitwise
     exclusive or (see ``bitwise_and``)."""
     return _bitwise("bitwise_xor", input, other)
 
 
 def bitwise_not(input: Tensor) -> Tensor:
-    """``~input``: a mask's complement (float32), or an int64 tensor's bitwise not, ``-x - 1``
-    (exact in int64, wrapping as torch's). A float tensor holding values other than 0 and 1 is a
-    TypeError."""
+    """``~input``: a bool mask's complement, or an integer tensor's bitwise not, ``-x - 1`` (exact,
+    wrapping in its dtype as torch's). A float tensor is a TypeError."""
     x = _float_input("bitwise_not (~)", input)
-    if x.dtype == "int64":
-        return -x - 1
+    if x.dtype in INT_DTYPES:
+        return -x - 1  # (wrapping in x's dtype)
     return _mask_values("bitwise_not (~)", x) == 0
 
 
@@ -719,7 +719,7 @@ def _is_scalar_mask(k) -> bool:
     """A 0-d mask (a comparison of 0-d tensors, or a 0-d NumPy bool): torch reads it as True/False."""
     if isinstance(k, np.ndarray):
         return k.dtype == bool and k.ndim == 0
-    return isinstance(k, Tensor) and k.ndim == 0 and k.dtype != "int64"
+    return isinstance(k, Tensor) and k.ndim == 0 and k.dtype in _MASK_DTYPES
 
 
 def _false_dims(key: _BoolKey, ndim: int) -> list[int]:
@@ -735,10 +735,25 @@ def _false_dims(key: _BoolKey, ndim: int) -> list[int]:
     return dims
 
 
+# torch's index tensors: positions (int64, int32) and masks (bool, and uint8 read as one); a
+# tensor of another dtype is refused
+_POSITION_DTYPES = ("int64", "int32")
+_MASK_DTYPES = ("bool", "uint8")
+
+
+def _check_index_dtype(k) -> None:
+    if isinstance(k, Tensor) and k.dtype not in _POSITION_DTYPES + _MASK_DTYPES:
+        raise IndexError(
+            f"tensor indexing: tensors used as indices must be int64, int32, bool or uint8 tensors, got {k.dtype} "
+            f"of shape {tuple(k.shape)}"
+        )
+
+
 def _is_mask(k) -> bool:
     if isinstance(k, np.ndarray):
         return k.dtype == bool and k.ndim > 0
-    return isinstance(k, Tensor) and k.dtype != "int64" and k.ndim > 0
+    _check_index_dtype(k)
+    return isinstance(k, Tensor) and k.dtype in _MASK_DTYPES and k.ndim > 0
 
 
 def _is_index_array(k) -> bool:
@@ -747,21 +762,16 @@ def _is_index_array(k) -> bool:
 
 
 def _bool_values(mask) -> np.ndarray:
-    """The NumPy bool array a mask stands for: a bool array, or a float tensor of zeros and ones."""
+    """The NumPy bool array a mask stands for: a bool array, or a bool or uint8 tensor (nonzero: true)."""
     if isinstance(mask, np.ndarray):
         return mask
-    values = mask.detach().numpy()
-    if not np.isin(values, (0.0, 1.0)).all():
-        raise IndexError(
-            f"tensor indexing: a {mask.dtype} index must be a mask of zeros and ones (a comparison's "
-            "result); use an int64 tensor for positions"
-        )
-    return values.astype(bool)
+    return mask.detach().numpy() != 0
 
 
 def _positions_of(k) -> np.ndarray:
     if isinstance(k, Tensor):
-        return k.numpy()  # int64: a tensor of another dtype is a mask
+        _check_index_dtype(k)
+        return k.numpy().astype(np.int64)  # int64 or int32: a bool or uint8 tensor is a mask
     positions = np.asarray(k)
     if positions.size and positions.dtype.kind not in "iu":
         raise IndexError(f"tensor indexing: index lists and arrays must hold integers, got {k!r}")
@@ -815,8 +825,7 @@ def _split_key(key: tuple, self: Tensor, native_get) -> tuple[Tensor, list, tupl
             )
         raise IndexError(
             f"tensor indexing: mask of shape {a.index.shape} does not match dims {a.input_dim} to "
-            f"{a.input_dim + a.index.ndim - 1} {covered} of shape {tuple(self.shape)} (a float index is a mask "
-            "of zeros and ones; index tensors must be int64)"
+            f"{a.input_dim + a.index.ndim - 1} {covered} of shape {tuple(self.shape)}"
         )
     return view, advanced, tuple(basic)
 
@@ -1059,6 +1068,7 @@ def _numpy_keywords(fn, name: str = ""):
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
+        dtype = None
         if kwargs:
             if "axis" in kwargs:
                 if "dim" in kwargs:
@@ -1073,7 +1083,10 @@ def _numpy_keywords(fn, name: str = ""):
                         args = (args[0].to(dtype), *args[1:])
                     elif isinstance(kwargs.get("input"), Tensor):
                         kwargs["input"] = kwargs["input"].to(dtype)
-        return fn(*args, **kwargs)
+        out = fn(*args, **kwargs)
+        if dtype is not None and isinstance(out, Tensor) and out.dtype in INT_DTYPES and out.dtype != dtype:
+            out = out.to(dtype)  # an integer sum in the dtype asked for (it accumulates in int64), as torch's
+        return out
 
     return wrapper
 

@@ -28,11 +28,11 @@ from . import functional as F
 from . import tensor_math as _tm
 from . import tensor_ops as _to
 from ._core import Tensor
-from ._dtypes import FLOAT_MAX, KINDS, check_float_args
+from ._dtypes import FLOAT_MAX, INT_DTYPES, KINDS, check_float_args
 from ._dtypes import LOW_FLOATS as _LOW_FLOATS
 from .autograd import no_grad
 from .tensor_math import _refuse_bool
-from .tensor_ops import _broadcast_shape, _dim_list, _dims
+from .tensor_ops import _broadcast_shape, _dim_list, _dims, _narrow_ints_in_int64
 
 _INF = math.inf
 
@@ -316,6 +316,7 @@ def xlogy(input, other) -> Tensor:
 
 
 @_low_float_in_float32(2)
+@_narrow_ints_in_int64(2)
 def copysign(input, other) -> Tensor:
     """``|input|`` with the sign of other (-0.0 counts as negative). Gradient: the ratio of the
     result to input (0 where input is 0) for input, 0 for other, as torch's."""
@@ -327,6 +328,7 @@ def copysign(input, other) -> Tensor:
 
 
 @_low_float_in_float32(2)
+@_narrow_ints_in_int64(2)
 def heaviside(input, values) -> Tensor:
     """0 for negative input, 1 for positive, ``values`` at 0 (a tensor, as torch requires); zero
     gradient."""
@@ -477,6 +479,7 @@ def _ndim_check(op: str, t, ndims, name: str) -> Tensor:
     return t
 
 
+@_narrow_ints_in_int64(2)
 def dot(input, tensor) -> Tensor:  # noqa: A002 (torch's argument names)
     """The inner product of two 1-D tensors of one length."""
     a = _ndim_check("dot", input, (1,), "input")
@@ -784,7 +787,7 @@ def count_nonzero(input, dim=None) -> Tensor:
 def nansum(input, dim=None, keepdim: bool = False) -> Tensor:
     """The sum over ``dim`` with NaN read as 0 (their gradient is 0)."""
     x = _tensor("nansum", input)
-    if x.dtype in ("int64", "bool"):  # no NaN; bools count in int64
+    if x.dtype in (*INT_DTYPES, "bool"):  # no NaN; integers and bools sum in int64
         return x.sum(_dims("nansum", dim, x.ndim), keepdim=keepdim)
     dims = _dims("nansum", dim, x.ndim)
     clean = _to.where(x.detach() != x.detach(), 0.0, x)  # (md's where keeps a 0-d 16-bit float x in its dtype)
@@ -1483,13 +1486,15 @@ def _index_arrays(op: str, x: Tensor, indices) -> list[np.ndarray]:
         if not isinstance(t, Tensor):
             raise TypeError(f"{op}: expected a Tensor as element {i} of indices, got {type(t).__name__}")
         a = t.detach().numpy()
-        if t.dtype == "int64":
-            arrays.append(a)
+        if t.dtype in ("int64", "int32"):
+            arrays.append(a.astype(np.int64))
             continue
-        if t.dtype not in ("float32", "bool") or not np.isin(a, (0.0, 1.0)).all():
+        if t.dtype not in ("bool", "uint8"):  # (a uint8 index is a mask, as torch's)
             raise IndexError(
-                f"{op}: tensors used as indices must be int64 or bool masks, got {t.dtype} of shape {tuple(t.shape)}"
+                f"{op}: tensors used as indices must be int64, int32, bool or uint8 tensors, got {t.dtype} of shape "
+                f"{tuple(t.shape)}"
             )
+        a = a != 0
         first = len(arrays)
         if first + a.ndim > x.ndim or tuple(x.shape[first : first + a.ndim]) != a.shape:
             raise IndexError(

@@ -11,6 +11,8 @@ checks the call first, so the error names the op the user called.
 from __future__ import annotations
 
 import builtins
+import functools
+import inspect
 import math
 import numbers
 import operator
@@ -21,7 +23,18 @@ import numpy as np
 from . import _core
 from . import functional as F
 from ._core import Tensor
-from ._dtypes import FLOAT_DTYPES, KINDS, LOW_FLOATS, check_float_args, check_scalar_fits, past_float16
+from ._dtypes import (
+    DTYPE_SIZES,
+    FLOAT_DTYPES,
+    INT_DTYPES,
+    KINDS,
+    LOW_FLOATS,
+    NARROW_INTS,
+    check_float_args,
+    check_scalar_fits,
+    past_float16,
+    promote_types,
+)
 
 # ---- creation
 
@@ -167,7 +180,8 @@ def _is_int(value) -> bool:
 
 def randint(*args, size=None, generator=None, dtype=None, device=None, requires_grad: bool = False, **bounds):
     """``randint(high, size)``, ``randint(low, high, size)`` or keywords (``low=``, ``high=``,
-    ``size=``): int64 integers in [low, high), as torch's (other dtypes are refused)."""
+    ``size=``): integers in [low, high), int64 unless ``dtype`` names another integer dtype, as
+    torch's (float dtypes are refused)."""
     if set(bounds) - {"low", "high"}:
         raise TypeError(f"randint: unexpected keyword arguments {sorted(set(bounds) - {'low', 'high'})}")
     args = list(args)
@@ -178,9 +192,12 @@ def randint(*args, size=None, generator=None, dtype=None, device=None, requires_
         raise TypeError("randint: expected randint(high, size) or randint(low, high, size)")
     low, high = (0, given[0]) if len(given) == 1 else given
     size = (size,) if _is_int(size) else tuple(size)
-    if (_dtype(dtype) or "int64") != "int64":  # minidiff's choice, pinned in test_tensor.py
-        raise TypeError(f"randint: dtype must be int64, got {dtype!r}")
-    out = _core.randint(operator.index(low), operator.index(high), size, generator=generator, device=device)
+    dtype = _dtype(dtype) or "int64"
+    if dtype not in INT_DTYPES:  # minidiff's choice (torch's also draws floats), pinned in test_tensor.py
+        raise TypeError(f"randint: dtype must be an integer dtype, got {dtype!r}")
+    out = _core.randint(
+        operator.index(low), operator.index(high), size, generator=generator, dtype=dtype, device=device
+    )
     return _requiring_grad(out, requires_grad)
 
 
@@ -220,9 +237,9 @@ def arange(*args, start=None, end=None, step=None, dtype=None, device=None, requ
                 f"step={step})"
             )
     dtype = _dtype(dtype)
-    native_dtype = "float32" if dtype in LOW_FLOATS else dtype
+    native_dtype = "float32" if dtype in LOW_FLOATS else "int64" if dtype in NARROW_INTS else dtype
     out = _core.arange(start, end, step, dtype=native_dtype, device=device)
-    return _requiring_grad(out.to(dtype) if dtype in LOW_FLOATS else out, requires_grad)
+    return _requiring_grad(out.to(dtype) if dtype != native_dtype else out, requires_grad)
 
 
 # ---- reductions
@@ -437,12 +454,48 @@ def _result_dtype(*operands) -> str:
     for dtypes in tiers:
         if not dtypes:
             continue
-        best = builtins.max(dtypes, key=_KINDS.__getitem__)
-        if _KINDS[best] == 2 and ("float32" in dtypes or len({d for d in dtypes if d in LOW_FLOATS}) > 1):
-            best = "float32"  # a 16-bit float with float32, or bfloat16 with float16, gives float32
+        best = functools.reduce(promote_types, dtypes)
         if out is None or _KINDS[best] > _KINDS[out]:
             out = best
     return out
+
+
+def _narrow_ints_in_int64(operands: int = 2):
+    """For an op written for int64 (and floats): where one of its first ``operands`` arguments is a
+    uint8, int8, int16 or int32 tensor, the op runs on int64 copies of the narrow tensors and an
+    int64 result (or the values of a (values, indices) result) wraps once into torch's result dtype,
+    as torch's integer kernels compute; float and bool results, and indices, stay as they are.
+    ``operands`` 0: the op's results are all counts or indices (int64 whatever the input)."""
+
+    def decorate(fn):
+        signature = inspect.signature(fn)
+        names = list(signature.parameters)[:operands]
+
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            if not builtins.any(isinstance(v, Tensor) and v.dtype in NARROW_INTS for v in (*args, *kwargs.values())):
+                return fn(*args, **kwargs)
+            bound = signature.bind(*args, **kwargs)
+            values = [bound.arguments.get(name) for name in names]
+            dtype = _result_dtype(*(v for v in values if isinstance(v, (Tensor, numbers.Number)))) if names else None
+            for name in signature.parameters:
+                v = bound.arguments.get(name)
+                if isinstance(v, Tensor) and v.dtype in NARROW_INTS:
+                    bound.arguments[name] = v.long()
+            out = fn(*bound.args, **bound.kwargs)
+            if dtype not in NARROW_INTS:
+                return out
+            if isinstance(out, Tensor):
+                return out.to(dtype) if out.dtype == "int64" else out
+            if isinstance(out, tuple) and out and isinstance(out[0], Tensor) and out[0].dtype == "int64":
+                fields = (out[0].to(dtype), *out[1:])  # (values, indices, ...): the values
+                return type(out)(*fields) if hasattr(out, "_fields") else fields
+            return out
+
+        wrapper.__signature__ = signature  # (for help() and the type stubs)
+        return wrapper
+
+    return decorate
 
 
 def _as_dtype_operand(v, dtype: str, device):
@@ -691,10 +744,14 @@ def _contains(self: Tensor, element) -> bool:
     return bool((values == element).sum().item() > 0)
 
 
-_DTYPE_SIZES = {"float32": 4, "int64": 8, "bfloat16": 2, "float16": 2, "bool": 1}
+_DTYPE_SIZES = DTYPE_SIZES
 _TYPE_NAMES = {
     "float32": "FloatTensor",
     "int64": "LongTensor",
+    "int32": "IntTensor",
+    "int16": "ShortTensor",
+    "int8": "CharTensor",
+    "uint8": "ByteTensor",
     "bfloat16": "BFloat16Tensor",
     "float16": "HalfTensor",
     "bool": "BoolTensor",
@@ -724,8 +781,8 @@ def _type(self: Tensor, dtype=None, non_blocking: bool = False) -> Tensor | str:
 def _unsupported_dtype(method: str, torch_dtype: str):
     def convert(self: Tensor, *args, **kwargs):
         raise TypeError(
-            f"{method}(): minidiff has no {torch_dtype} dtype (it has float32, int64, bfloat16, float16 and "
-            "bool); use .float(), .long(), .bfloat16(), .half() or .bool()"
+            f"{method}(): minidiff has no {torch_dtype} dtype (it has float32, bfloat16, float16, int64, int32, "
+            "int16, int8, uint8 and bool); use .float() or .long()"
         )
 
     convert.__name__ = convert.__qualname__ = method
@@ -782,11 +839,11 @@ _PROTOCOLS = {
     "long": lambda self: self.to("int64"),
     "cpu": lambda self: self.to("cpu"),
     "contiguous": _contiguous,
-    "int": _unsupported_dtype("int", "int32"),
+    "int": lambda self: self.to("int32"),
     "double": _unsupported_dtype("double", "float64"),
-    "short": _unsupported_dtype("short", "int16"),
-    "char": _unsupported_dtype("char", "int8"),
-    "byte": _unsupported_dtype("byte", "uint8"),
+    "short": lambda self: self.to("int16"),
+    "char": lambda self: self.to("int8"),
+    "byte": lambda self: self.to("uint8"),
     "ndimension": lambda self: self.ndim,
     "element_size": _element_size,
     "itemsize": property(_element_size),
@@ -942,20 +999,23 @@ def amax(input: Tensor, dim=(), keepdim: bool = False) -> Tensor:
 def amin(input: Tensor, dim=(), keepdim: bool = False) -> Tensor:
     if input.dtype == "bool":  # every element true: all()
         return ~amax(~input, dim, keepdim)
-    if input.dtype == "int64":  # -1 - x reverses the order without overflow (-x of INT64_MIN wraps)
+    if input.dtype in INT_DTYPES:  # -1 - x reverses the order without overflow (-x of the least wraps)
         return -1 - amax(-1 - input, dim, keepdim)
     return -amax(-input, dim, keepdim)
 
 
 def any(input: Tensor, dim=None, keepdim: bool = False) -> Tensor:  # noqa: A001 (torch's name)
-    """A bool mask: true where some element is nonzero. With ``dim`` None and ``keepdim`` every dim
-    stays, of size 1, as torch's."""
-    return _count_reduce(input != 0, dim, keepdim) > 0
+    """A bool mask: true where some element is nonzero (uint8 0/1 for a uint8 input, as torch's).
+    With ``dim`` None and ``keepdim`` every dim stays, of size 1, as torch's."""
+    out = _count_reduce(input != 0, dim, keepdim) > 0
+    return out.to("uint8") if input.dtype == "uint8" else out
 
 
 def all(input: Tensor, dim=None, keepdim: bool = False) -> Tensor:  # noqa: A001
-    """A bool mask: true where every element is nonzero (NaN counts as nonzero, as in torch)."""
-    return _count_reduce(input == 0, dim, keepdim) == 0
+    """A bool mask: true where every element is nonzero (NaN counts as nonzero, as in torch; uint8
+    0/1 for a uint8 input)."""
+    out = _count_reduce(input == 0, dim, keepdim) == 0
+    return out.to("uint8") if input.dtype == "uint8" else out
 
 
 def _count_reduce(mask: Tensor, dim, keepdim: bool) -> Tensor:

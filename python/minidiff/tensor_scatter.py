@@ -34,7 +34,7 @@ from ._dtypes import check_scalar_fits as _check_scalar_fits
 from .autograd import no_grad
 from .tensor_math import nonzero
 from .tensor_more import _in_place
-from .tensor_ops import _dim_list, prod
+from .tensor_ops import _dim_list, _narrow_ints_in_int64, prod
 
 _REDUCE_IDENTITY = {"sum": 0.0, "prod": 1.0, "amax": -math.inf, "amin": math.inf}
 _INT64_IDENTITY = {"sum": 0, "prod": 1, "amax": np.iinfo(np.int64).min, "amin": np.iinfo(np.int64).max}
@@ -1006,6 +1006,15 @@ _RANDOM_METHODS = {
     "log_normal_": _log_normal_,
     "random_": _random_,
 }
+
+
+# uint8, int8, int16 and int32 tensors go through these in int64: the values keep the input's
+# dtype (wrapped once), the counts and indices stay int64
+for _name in ("scatter", "scatter_add", "scatter_reduce", "index_add", "index_copy", "index_fill", "index_reduce",
+              "masked_scatter", "take", "take_along_dim", "put", "unique", "unique_consecutive"):  # fmt: skip
+    _FUNCTIONS[_name] = _narrow_ints_in_int64(1)(_FUNCTIONS[_name])
+for _name in ("argwhere", "searchsorted", "bucketize", "bincount"):
+    _FUNCTIONS[_name] = _narrow_ints_in_int64(0)(_FUNCTIONS[_name])
 
 
 def install(namespace: dict) -> list[str]:

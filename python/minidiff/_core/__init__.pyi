@@ -118,10 +118,10 @@ class Tensor:
     @staticmethod
     def __and__(input, other) -> Tensor:
         """
-        ``input & other``: of two masks (float32 0/1 tensors, as comparisons give, or Python bools)
-            the float32 mask where both are 1; of int64 tensors (and ints) the bitwise and, exact, computed
-            on the host with NumPy (int64 tensors never require grad). A float tensor holding other values
-            than 0 and 1 is a TypeError, as torch refuses floats.
+        ``input & other``: of two masks (bool tensors, as comparisons give, or Python bools) the
+            bool mask where both are true; of integer tensors (and ints) the bitwise and in torch's result
+            dtype, exact, computed on the host with NumPy (integer tensors never require grad). A float
+            tensor is a TypeError, as torch refuses floats.
         """
     def __floordiv__(self, other) -> Tensor:
         """
@@ -131,9 +131,8 @@ class Tensor:
         """
     def __invert__(self) -> Tensor:
         """
-        ``~input``: a mask's complement (float32), or an int64 tensor's bitwise not, ``-x - 1``
-            (exact in int64, wrapping as torch's). A float tensor holding values other than 0 and 1 is a
-            TypeError.
+        ``~input``: a bool mask's complement, or an integer tensor's bitwise not, ``-x - 1`` (exact,
+            wrapping in its dtype as torch's). A float tensor is a TypeError.
         """
     def __mod__(self, other) -> Tensor:
         """
@@ -143,13 +142,13 @@ class Tensor:
     @staticmethod
     def __or__(input, other) -> Tensor:
         """
-        ``input | other``: masks give the float32 mask where either is 1; int64 the bitwise or (see
-            ``bitwise_and``).
+        ``input | other``: masks give the bool mask where either is true; integers the bitwise or
+            (see ``bitwise_and``).
         """
     @staticmethod
     def __xor__(input, other) -> Tensor:
         """
-        ``input ^ other``: masks give the float32 mask where exactly one is 1; int64 the bitwise
+        ``input ^ other``: masks give the bool mask where exactly one is true; integers the bitwise
             exclusive or (see ``bitwise_and``).
         """
     @staticmethod
@@ -184,7 +183,8 @@ class Tensor:
         """
     def all(self, dim=None, keepdim: bool = False) -> Tensor:
         """
-        A bool mask: true where every element is nonzero (NaN counts as nonzero, as in torch).
+        A bool mask: true where every element is nonzero (NaN counts as nonzero, as in torch; uint8
+            0/1 for a uint8 input).
         """
     def allclose(self, other, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False) -> bool: ...
     def amax(self, dim=tuple(), keepdim: bool = False) -> Tensor:
@@ -200,8 +200,8 @@ class Tensor:
         """
     def any(self, dim=None, keepdim: bool = False) -> Tensor:
         """
-        A bool mask: true where some element is nonzero. With ``dim`` None and ``keepdim`` every dim
-            stays, of size 1, as torch's.
+        A bool mask: true where some element is nonzero (uint8 0/1 for a uint8 input, as torch's).
+            With ``dim`` None and ``keepdim`` every dim stays, of size 1, as torch's.
         """
     @staticmethod
     def arccos(*args, **kwargs):
@@ -279,27 +279,26 @@ class Tensor:
     @staticmethod
     def bitwise_and(input, other) -> Tensor:
         """
-        ``input & other``: of two masks (float32 0/1 tensors, as comparisons give, or Python bools)
-            the float32 mask where both are 1; of int64 tensors (and ints) the bitwise and, exact, computed
-            on the host with NumPy (int64 tensors never require grad). A float tensor holding other values
-            than 0 and 1 is a TypeError, as torch refuses floats.
+        ``input & other``: of two masks (bool tensors, as comparisons give, or Python bools) the
+            bool mask where both are true; of integer tensors (and ints) the bitwise and in torch's result
+            dtype, exact, computed on the host with NumPy (integer tensors never require grad). A float
+            tensor is a TypeError, as torch refuses floats.
         """
     def bitwise_not(self) -> Tensor:
         """
-        ``~input``: a mask's complement (float32), or an int64 tensor's bitwise not, ``-x - 1``
-            (exact in int64, wrapping as torch's). A float tensor holding values other than 0 and 1 is a
-            TypeError.
+        ``~input``: a bool mask's complement, or an integer tensor's bitwise not, ``-x - 1`` (exact,
+            wrapping in its dtype as torch's). A float tensor is a TypeError.
         """
     @staticmethod
     def bitwise_or(input, other) -> Tensor:
         """
-        ``input | other``: masks give the float32 mask where either is 1; int64 the bitwise or (see
-            ``bitwise_and``).
+        ``input | other``: masks give the bool mask where either is true; integers the bitwise or
+            (see ``bitwise_and``).
         """
     @staticmethod
     def bitwise_xor(input, other) -> Tensor:
         """
-        ``input ^ other``: masks give the float32 mask where exactly one is 1; int64 the bitwise
+        ``input ^ other``: masks give the bool mask where exactly one is true; integers the bitwise
             exclusive or (see ``bitwise_and``).
         """
     def bmm(self, mat2: Tensor) -> Tensor:
@@ -1136,13 +1135,13 @@ class Tensor:
         In place: ``bitwise_xor(self, ...)`` written into self.
         """
     def bool(self) -> Tensor: ...
-    def byte(self, *args, **kwargs): ...
+    def byte(self): ...
     def cauchy_(self, median: float = 0.0, sigma: float = 1.0, *, generator=None) -> Tensor: ...
     def ceil_(self, *args, **kwargs):
         """
         In place: ``ceil(self, ...)`` written into self.
         """
-    def char(self, *args, **kwargs): ...
+    def char(self): ...
     def chunk(
         self, chunks: typing.SupportsInt | typing.SupportsIndex, dim: typing.SupportsInt | typing.SupportsIndex = 0
     ) -> list[Tensor]: ...
@@ -1326,7 +1325,7 @@ class Tensor:
         In place: ``index_reduce(self, ...)`` written into self.
         """
     def index_select(self, dim: typing.SupportsInt | typing.SupportsIndex, index: Tensor) -> Tensor: ...
-    def int(self, *args, **kwargs): ...
+    def int(self): ...
     def is_contiguous(self) -> bool: ...
     def is_floating_point(self): ...
     def is_pinned(self, device=None) -> bool:
@@ -1527,7 +1526,7 @@ class Tensor:
         self, unchanged: minidiff's storage cannot be moved to shared memory, so unlike torch's the
             elements are not shared with processes started afterwards (``is_shared()`` stays False).
         """
-    def short(self, *args, **kwargs): ...
+    def short(self): ...
     def sigmoid(self) -> Tensor: ...
     def sigmoid_(self, *args, **kwargs):
         """

@@ -1,0 +1,239 @@
+"""uint8, int8, int16 and int32: stored narrow, computed in int64 and wrapped once, as torch's
+integer kernels compute. NumPy is the oracle for the casts, wrapping and promotion; torch (where
+installed) for the op-by-op sweep."""
+
+import numpy as np
+import pytest
+
+import minidiff as md
+
+NARROW = ["uint8", "int8", "int16", "int32"]
+RNG = np.random.default_rng(7)
+
+
+def ints(dtype, shape=(3, 4)):
+    info = np.iinfo(dtype)
+    return RNG.integers(max(info.min, -200), min(info.max, 200) + 1, shape).astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", NARROW)
+def test_numpy_round_trip_keeps_dtype_and_bytes(dtype):
+    a = ints(dtype)
+    t = md.tensor(a)
+    assert t.dtype == dtype and t.element_size() == np.dtype(dtype).itemsize
+    assert t.numpy().dtype == np.dtype(dtype)
+    np.testing.assert_array_equal(t.numpy(), a)
+    np.testing.assert_array_equal(t.T.contiguous().numpy(), a.T)  # a strided copy of narrow elements
+    np.testing.assert_array_equal(t[:, ::2].numpy(), a[:, ::2])
+    assert md.iinfo(dtype).min == np.iinfo(dtype).min and md.iinfo(dtype).max == np.iinfo(dtype).max
+
+
+@pytest.mark.parametrize("dtype", NARROW)
+def test_casts_wrap_as_numpy(dtype):
+    big = np.array([-(2**40) - 3, -129, -1, 0, 127, 128, 255, 256, 300, 2**31 + 5], np.int64)
+    np.testing.assert_array_equal(md.tensor(big).to(dtype).numpy(), big.astype(dtype))
+    a = ints(dtype)
+    for other in ("int64", "float32", "float16", "bool"):
+        np.testing.assert_array_equal(md.tensor(a).to(other).numpy(), a.astype(other))
+    floats = np.array([-2.7, -0.5, 0.0, 1.9, 100.5], np.float32)  # truncated toward zero
+    np.testing.assert_array_equal(md.tensor(floats).to(dtype).numpy(), np.trunc(floats).astype(np.int64).astype(dtype))
+    np.testing.assert_array_equal(md.tensor([True, False]).to(dtype).numpy(), np.array([1, 0], dtype))
+
+
+@pytest.mark.parametrize("dtype", NARROW)
+def test_arithmetic_wraps_once_in_the_dtype(dtype):
+    a, b = ints(dtype), ints(dtype)
+    x, y = md.tensor(a), md.tensor(b)
+    wide = a.astype(np.int64), b.astype(np.int64)
+    for got, want in [
+        (x + y, wide[0] + wide[1]),
+        (x - y, wide[0] - wide[1]),
+        (x * y, wide[0] * wide[1]),
+        (x * 3 + 300, wide[0] * 3 + 300),
+        (-x, -wide[0]),
+        (x.abs(), np.abs(wide[0])),
+        (x**2, wide[0] ** 2),
+        (x.maximum(y), np.maximum(*wide)),
+        (x & y, wide[0] & wide[1]),
+        (x | 5, wide[0] | 5),
+        (~x, ~wide[0]),
+        (x // 7, wide[0] // 7),
+        (x % 7, wide[0] % 7),
+    ]:
+        assert got.dtype == dtype
+        np.testing.assert_array_equal(got.numpy(), want.astype(dtype))
+    assert (x / 2).dtype == "float32" and (x + 0.5).dtype == "float32"
+    np.testing.assert_allclose((x / 2).numpy(), wide[0] / 2)
+    assert (x < y).dtype == "bool"
+    np.testing.assert_array_equal((x < y).numpy(), a < b)
+    x += y  # in place: wrapped into x's dtype
+    np.testing.assert_array_equal(x.numpy(), (wide[0] + wide[1]).astype(dtype))
+    with pytest.raises(TypeError, match=f"written into an {dtype} tensor"):
+        x += 1.5
+
+
+@pytest.mark.parametrize("dtype", NARROW)
+def test_reductions_sum_in_int64_and_keep_extremes(dtype):
+    a = ints(dtype)
+    x = md.tensor(a)
+    assert x.sum().dtype == "int64" and x.sum().item() == a.astype(np.int64).sum()
+    np.testing.assert_array_equal(x.cumsum(1).numpy(), a.astype(np.int64).cumsum(1))
+    assert x.sum(dtype=dtype).dtype == dtype
+    assert x.max().dtype == dtype and x.max().item() == a.max()
+    assert x.min().item() == a.min()  # (-x would wrap: the minimum reverses the order without it)
+    values, indices = x.max(1)
+    np.testing.assert_array_equal(values.numpy(), a.max(1))
+    assert indices.dtype == "int64"
+    np.testing.assert_array_equal(x.argmin(0).numpy(), a.argmin(0))
+    np.testing.assert_array_equal(x.sort(1).values.numpy(), np.sort(a, 1))
+    assert x.sort(1).values.dtype == dtype
+
+
+def test_promotion_follows_torchs_lattice():
+    pairs = {
+        ("uint8", "int8"): "int16",
+        ("uint8", "int16"): "int16",
+        ("int8", "int32"): "int32",
+        ("int32", "int64"): "int64",
+        ("uint8", "bool"): "uint8",
+        ("int32", "float16"): "float16",
+        ("int16", "float32"): "float32",
+    }
+    for (a, b), want in pairs.items():
+        assert md.promote_types(a, b) == want == md.promote_types(b, a)
+        x, y = md.ones(2, dtype=a), md.ones(2, dtype=b)
+        assert (x + y).dtype == want
+        assert md.cat([x, y]).dtype == want
+        assert md.where(md.tensor([True, False]), x, y).dtype == want
+    v = md.ones(2, dtype="int32")
+    assert (v + md.tensor(5)).dtype == "int32"  # a 0-d int64 tensor does not widen a vector
+    assert (v + md.tensor([5])).dtype == "int64"
+    assert (v + md.tensor(5.0)).dtype == "float32"  # a 0-d tensor of a higher kind decides
+    assert md.can_cast("int32", "int8") and not md.can_cast("int32", "bool")
+
+
+@pytest.mark.parametrize("dtype", NARROW)
+def test_creation_and_fill_refuse_values_past_the_dtype(dtype):
+    info = np.iinfo(dtype)
+    assert md.full((2,), info.max, dtype=dtype).numpy().tolist() == [info.max] * 2
+    with pytest.raises(ValueError, match=f"cannot be converted to {dtype}"):
+        md.full((2,), info.max + 1, dtype=dtype)
+    with pytest.raises(ValueError, match=f"cannot be converted to {dtype}"):
+        md.tensor([info.max + 1], dtype=dtype)
+    np.testing.assert_array_equal(md.arange(5, dtype=dtype).numpy(), np.arange(5, dtype=dtype))
+    assert md.zeros(3, dtype=dtype).dtype == dtype
+    r = md.randint(0, 100, (50,), dtype=dtype)
+    assert r.dtype == dtype and 0 <= r.min().item() and r.max().item() < 100
+    with pytest.raises(TypeError, match="only floating tensors"):
+        md.zeros(2, dtype=dtype).requires_grad_()
+
+
+def test_index_tensors_take_int32_positions_and_uint8_masks():
+    a = np.arange(12.0, dtype=np.float32).reshape(3, 4)
+    t = md.tensor(a)
+    np.testing.assert_array_equal(t[md.tensor([2, 0], dtype="int32")].numpy(), a[[2, 0]])
+    np.testing.assert_array_equal(t[md.tensor([1, 0, 1], dtype="uint8")].numpy(), a[[True, False, True]])
+    np.testing.assert_array_equal(t.index_select(1, md.tensor([3, 1], dtype="int32")).numpy(), a[:, [3, 1]])
+    idx = md.tensor([[0], [2], [1]], dtype="int32")
+    np.testing.assert_array_equal(t.gather(1, idx).numpy(), np.take_along_axis(a, np.array([[0], [2], [1]]), 1))
+    emb = md.F.embedding(md.tensor([2, 0], dtype="int32"), t)
+    np.testing.assert_array_equal(emb.numpy(), a[[2, 0]])
+    with pytest.raises(IndexError, match="int64, int32, bool or uint8"):
+        t[md.tensor([1, 0], dtype="int16")]
+    with pytest.raises(IndexError, match="int64, int32, bool or uint8"):
+        t[md.tensor([1.0, 0.0, 1.0])]  # a float 0/1 tensor is no mask, as in torch
+
+
+def test_bitwise_ops_refuse_floats():
+    with pytest.raises(TypeError, match="bitwise_and.*float32"):
+        md.tensor([1.0, 0.0]) & md.tensor([1.0, 1.0])
+    with pytest.raises(TypeError, match="bitwise_not.*float32"):
+        ~md.tensor([1.0, 0.0])
+    assert (md.tensor([True, False]) & md.tensor([True, True])).dtype == "bool"
+
+
+def test_uint8_images_round_trip_through_float():
+    img = RNG.integers(0, 256, (2, 1, 4, 4)).astype(np.uint8)
+    x = md.tensor(img)
+    f = x.float() / 255
+    np.testing.assert_allclose(f.numpy(), img / 255, rtol=1e-6)
+    back = (f * 255).round().to("uint8")
+    np.testing.assert_array_equal(back.numpy(), img)
+    up = md.F.interpolate(x, scale_factor=2, mode="nearest")
+    assert up.dtype == "uint8"
+    np.testing.assert_array_equal(up.numpy(), img.repeat(2, 2).repeat(2, 3))
+    assert "dtype=uint8" in repr(x[0, 0, 0])
+
+
+# ---- against torch, op by op
+
+torch = pytest.importorskip("torch")
+
+OPS = {
+    "neg": lambda L, x, y: -x,
+    "abs": lambda L, x, y: x.abs(),
+    "sign": lambda L, x, y: x.sign(),
+    "square": lambda L, x, y: x.square(),
+    "sin": lambda L, x, y: x.sin(),
+    "relu": lambda L, x, y: x.relu(),
+    "round": lambda L, x, y: x.round(),
+    "clamp": lambda L, x, y: x.clamp(-3, 50),
+    "clamp_float": lambda L, x, y: x.clamp(-3.5, 50),
+    "sum": lambda L, x, y: x.sum(1),
+    "prod": lambda L, x, y: x[0].prod(),
+    "cumprod": lambda L, x, y: x.cumprod(1),
+    "amax": lambda L, x, y: x.amax(1),
+    "amin": lambda L, x, y: x.amin(0),
+    "any": lambda L, x, y: x.any(),
+    "median": lambda L, x, y: x.median(),
+    "topk": lambda L, x, y: x.topk(2, 1)[0],
+    "unique": lambda L, x, y: x.unique(),
+    "tril": lambda L, x, y: x.tril(),
+    "roll": lambda L, x, y: x.roll(1, 1),
+    "diff": lambda L, x, y: x.diff(dim=1),
+    "add": lambda L, x, y: x + y,
+    "mul_scalar": lambda L, x, y: x * 200,
+    "rsub": lambda L, x, y: 5 - x,
+    "true_divide": lambda L, x, y: x / (y.abs() + 1),
+    "floor_divide": lambda L, x, y: x // (y.abs() + 1),
+    "remainder": lambda L, x, y: x % (y.abs() + 1),
+    "fmod": lambda L, x, y: x.fmod(7),
+    "pow": lambda L, x, y: x**2,
+    "rpow": lambda L, x, y: 2 ** (x.abs() % 5),
+    "xor": lambda L, x, y: x ^ y,
+    "not": lambda L, x, y: ~x,
+    "eq": lambda L, x, y: x == y,
+    "maximum": lambda L, x, y: x.maximum(y),
+    "where_scalar": lambda L, x, y: L.where(x > y, x, 5),
+    "where_float": lambda L, x, y: L.where(x > y, x, 2.5),
+    "masked_fill": lambda L, x, y: x.masked_fill(x > 3, 9),
+    "matmul": lambda L, x, y: x @ y.t(),
+    "dot": lambda L, x, y: x[0].dot(y[0]),
+    "heaviside": lambda L, x, y: x.heaviside(y),
+    "copysign": lambda L, x, y: x.copysign(y),
+    "scatter_add": lambda L, x, y: x.scatter_add(1, L.tensor([[0, 1], [1, 1], [2, 0]]), y[:, :2]),
+    "add_int64": lambda L, x, y: x + y.long(),
+    "add_0d_int64": lambda L, x, y: x + y[0, 0].long(),
+    "add_float16": lambda L, x, y: x + y.half(),
+    "cat_int64": lambda L, x, y: L.cat([x, y.long()]),
+    "setitem": lambda L, x, y: x.clone().__setitem__(x > 0, 5) or x,
+}
+
+
+def _torch_dtype(name):
+    return getattr(torch, name)
+
+
+@pytest.mark.parametrize("dtype", NARROW)
+@pytest.mark.parametrize("op", sorted(OPS))
+def test_matches_torch(dtype, op):
+    a, b = ints(dtype), ints(dtype)
+    fn = OPS[op]
+    got = fn(md, md.tensor(a), md.tensor(b))
+    want = fn(torch, torch.tensor(a), torch.tensor(b))
+    assert got.dtype == str(want.dtype).removeprefix("torch.")
+    g, w = got.float().numpy() if got.dtype == "float16" else got.numpy(), want.numpy()
+    if w.dtype.kind == "f":
+        np.testing.assert_allclose(g.astype(np.float64), w.astype(np.float64), rtol=1e-3)
+    else:
+        np.testing.assert_array_equal(g, w)
