@@ -971,3 +971,115 @@ def test_fuzzer_copies_torchs_shared_leaf_gradients_between_passes():
     ]
     prog.defs, prog.tags, prog.outputs, prog.mode = ["x0", "x1", "v2"], ["leaf", "leaf", "stack"], ["v2"], "accum"
     assert fp.check(prog) is None
+
+
+# ------------------------------------------------------ fuzz seeds 121-140
+
+
+def test_reading_requires_grad_of_a_stale_view_keeps_its_retained_gradient():
+    # seed 124 #983: v.retain_grad(), v's base changed in place through another view, then v.requires_grad read:
+    # minidiff's read took v's fresh history and moved the retained gradient there, off the graph (None); torch's
+    # requires_grad looks at the base without a new grad_fn, so v keeps the old value's gradient
+    outs = []
+    for lib in (md, torch):
+        x = lib.tensor(np.array([[2.0]], np.float32), requires_grad=True)
+        b = (x * 1).clone()
+        d = b.diagonal(0, 0, 1)
+        v = b.unsqueeze(-2)
+        v.retain_grad()
+        s = v.sum() + b.sum()
+        d.copy_(s)
+        assert v.requires_grad
+        (d * 3).sum().backward()
+        outs.append((None if v.grad is None else v.grad.tolist(), x.grad.tolist()))
+    assert outs[0] == outs[1] == ([[[3.0]]], [[6.0]])
+
+
+def test_a_stale_view_of_a_base_detached_in_place_does_not_require_grad():
+    # seed 125 #758 (and 129 #712): v a view of b taken before b.div_(x) put b in the graph, v.requires_grad read,
+    # then b.detach_(): v requires grad no longer (torch's: its base does not), minidiff's read gave it a history
+    outs = []
+    for lib in (md, torch):
+        x = lib.tensor(np.array([2.0], np.float32), requires_grad=True)
+        b = x.detach().clone()
+        v = b.unsqueeze(-2)
+        b.div_(x)
+        first = v.requires_grad
+        b.detach_()
+        outs.append((first, v.requires_grad, (v * 2).requires_grad))
+    assert outs[0] == outs[1] == (True, False, False)
+
+
+@pytest.mark.parametrize("shape, dims", [((1,), ()), ((2, 3), (0, 0)), ((2, 3), (1, -1)), ((2, 1, 3), (-2, 1))])
+def test_flatten_of_a_single_dim_is_the_tensor_itself(shape, dims):
+    # seeds 128 #1077, 138 #1025: x.flatten() of a 1-d leaf (or flatten(d, d)) is x itself in torch (a leaf, no
+    # grad_fn, detach_() allowed: seed 135 #1353); minidiff's was a new view
+    for lib in (md, torch):
+        x = lib.tensor(np.ones(shape, np.float32), requires_grad=True)
+        y = x.flatten(*dims)
+        assert y is x and y.is_leaf and y.grad_fn is None, lib.__name__
+    z = md.tensor(np.ones((2, 3), np.float32)).flatten(0, 1)
+    assert z.shape == (6,) and z._is_view()
+
+
+@pytest.mark.parametrize("bounds", ["min", "max", "both"])
+def test_clamp_by_tensor_bounds_gives_torchs_nan_and_gradients(bounds):
+    # seed 130 #406: L.clamp(v, min=v.detach() * 0 - 0.5) with v infinite: torch's is NaN (inf * 0 in the bound),
+    # minidiff's kept v; also torch's gradients at a NaN and where min == max (nowhere)
+    nan = float("nan")
+    x = np.array([0.0, 1.0, 2.0, nan, 1.0, 1.0, 3.0, 0.0, 1.0, np.inf], np.float32)
+    lo = np.array([1.0, 1.0, 1.0, 0.0, nan, 2.0, 2.0, 1.0, 0.0, nan], np.float32)
+    hi = np.array([1.0, 1.0, 1.0, 5.0, 5.0, 1.0, 1.0, nan, 1.0, 5.0], np.float32)
+    outs = []
+    for lib in (md, torch):
+        t, a, b = (lib.tensor(v, requires_grad=True) for v in (x, lo, hi))
+        y = lib.clamp(t, min=a if bounds != "max" else None, max=b if bounds != "min" else None)
+        y.backward(lib.tensor(np.arange(1.0, 11.0, dtype=np.float32)))
+        grads = [None if g is None else g.detach().numpy().tolist() for g in (t.grad, a.grad, b.grad)]
+        outs.append((y.detach().numpy().tolist(), grads))
+    np.testing.assert_equal(outs[0], outs[1])
+
+
+def test_grad_with_respect_to_a_stale_view_and_backward_of_one_use_its_fresh_history():
+    # seeds 135 #779, 136 #215, 140 #351: autograd.grad's input, and backward's root, a view whose base changed in
+    # place through another view: torch takes the view's new grad_fn; minidiff's engine took the old one (its
+    # requires_grad read used to refresh it first)
+    outs = []
+    for lib in (md, torch):
+        x = lib.tensor(np.array([1.0, 2.0], np.float32), requires_grad=True)
+        y = lib.tensor(np.array([3.0], np.float32), requires_grad=True)
+        b = x * 1
+        v = b[None]
+        v[0, 0:1].mul_(y)
+        loss = (b * lib.tensor(np.array([1.0, 5.0], np.float32))).sum()
+        g = lib.autograd.grad(loss, [x, v, y], allow_unused=True)
+        out = [None if t is None else t.tolist() for t in g]
+        b = x * 1
+        v = b[None]
+        b[0:1].mul_(y)
+        v.backward(lib.tensor(np.array([[1.0, 5.0]], np.float32)))
+        outs.append((out, x.grad.tolist(), y.grad.tolist()))
+    assert outs[0] == outs[1] == ([[3.0, 5.0], None, [1.0]], [3.0, 5.0], [1.0])
+
+
+def test_fuzzer_passes_torchs_leaf_gradient_of_the_shape_before_a_geometry_change():
+    # seed 129 #259: x used, then x.unsqueeze_(-2) under no_grad (through its alias x.contiguous()): torch's
+    # backward gives x (shape [1, 1]) a .grad of shape [1]; minidiff refuses the gradient that does not fit
+    fp = _fuzzer()
+    prog = fp.Program()
+    prog.arrays["A0"] = np.array([-2.0], np.float32)
+    prog.lines = [
+        "x0 = L.tensor(A0, requires_grad=True)",
+        "v1 = x0.contiguous()",
+        "v2 = x0.unsqueeze(-2).sort(-2)[0]",
+        "with L.no_grad(): v1.unsqueeze_(-2); v3 = v1",
+    ]
+    prog.defs, prog.tags, prog.outputs = ["x0", "v1", "v2", "v3"], ["leaf", "contiguous", "sort", "unsqueeze_"], ["v2"]
+    assert fp.check(prog) is None
+
+
+def test_fuzzer_keeps_a_refused_clone_of_a_stale_split_view_as_the_last_line():
+    # seed 126 #38: op_base_change's clone of a split view torch refused (kept as the program's last line) was then
+    # looked up in the namespace (KeyError)
+    prog = _fuzzer().generate(126, 38)
+    assert prog.lines

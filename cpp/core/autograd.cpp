@@ -216,6 +216,7 @@ bool has_hooks(const std::shared_ptr<GradHookList>& list) { return list && !list
 
 // A root's seed: grad_root checked against it, or 1 for a one-element root.
 Tensor seed_for(const Tensor& root, const Tensor& grad_root, const char* op) {
+  refresh_if_stale(root);  // a view whose base changed in place: from its fresh history, as torch's
   MD_CHECK(root.requires_grad(), RuntimeError, op,
            ": the tensor does not require grad and has no grad_fn (was it computed under "
            "no_grad, or from tensors without requires_grad?)");
@@ -346,7 +347,8 @@ std::vector<Tensor> grad_of(const std::vector<Tensor>& roots, const std::vector<
   std::unordered_map<const TensorImpl*, std::vector<size_t>> at_leaf;
   std::unordered_map<const Node*, std::vector<size_t>> at_node;
   for (size_t i = 0; i < inputs.size(); ++i) {
-    MD_CHECK(inputs[i].defined() && inputs[i].requires_grad(), RuntimeError, "grad: input ", i,
+    // (a view whose base changed in place: at its fresh history, as torch's; seed 136 #215)
+    MD_CHECK(inputs[i].defined() && requires_grad_now(inputs[i]), RuntimeError, "grad: input ", i,
              " does not require grad");
     if (inputs[i].grad_fn())
       at_node[inputs[i].grad_fn().get()].push_back(i);
@@ -372,7 +374,7 @@ std::vector<Tensor> grad_of(const std::vector<Tensor>& roots, const std::vector<
 uint64_t next_hook_id() { return g_hook_ids.fetch_add(1, std::memory_order_relaxed); }
 
 HookHandle register_grad_hook(const Tensor& t, GradHook hook) {
-  MD_CHECK(t.defined() && t.requires_grad(), RuntimeError,
+  MD_CHECK(t.defined() && requires_grad_now(t), RuntimeError,
            "register_hook: cannot register a hook on a tensor that doesn't require gradient");
   std::shared_ptr<GradHookList>& list = t.grad_fn() ? t.grad_fn()->hooks() : t.impl()->grad_hooks;
   if (!list) list = std::make_shared<GradHookList>();
@@ -388,7 +390,7 @@ HookHandle register_grad_hook(const Tensor& t, GradHook hook) {
 }
 
 void retain_grad(const Tensor& t) {
-  MD_CHECK(t.defined() && t.requires_grad(), RuntimeError,
+  MD_CHECK(t.defined() && requires_grad_now(t), RuntimeError,
            "retain_grad: can't retain_grad on a tensor that has requires_grad=False");
   if (t.grad_fn()) t.grad_fn()->retain_output(t.impl_ptr());
 }

@@ -558,6 +558,7 @@ Tensor flatten(const Tensor& t, int64_t start_dim, int64_t end_dim) {
   start_dim = wrap_dim(start_dim, t.dim(), "flatten");
   end_dim = wrap_dim(end_dim, t.dim(), "flatten");
   MD_CHECK(start_dim <= end_dim, ValueError, "flatten: start_dim ", start_dim, " is after end_dim ", end_dim);
+  if (start_dim == end_dim) return t;  // nothing to flatten: the tensor itself, as torch's (seed 128 #1077)
   Shape s;
   for (int64_t i = 0; i < start_dim; ++i) s.push_back(t.shape()[i]);
   int64_t m = 1;

@@ -540,18 +540,44 @@ py::object max_result(const std::pair<Tensor, Tensor>& r) {
 // torch); otherwise the float32 clamp.
 Tensor clamp_bounds(const Tensor& t, const py::object& lo, const py::object& hi) {
   if (py::isinstance<Tensor>(lo) || py::isinstance<Tensor>(hi)) {
-    // tensor bounds broadcast against t, as torch's; the gradient goes to t where it lies within
-    // them (bounds included) and to the bound that replaced it elsewhere
-    Tensor out = t;
-    if (!lo.is_none()) {
-      const Tensor b = as_tensor_like(lo, t, "clamp");
-      out = where(compare(BinaryOp::Lt, out, b), b, out);
+    // tensor bounds broadcast against t, as torch's: NaN where t or a bound is NaN (seed 130 #406),
+    // and lo > hi gives hi. The gradient goes, as torch's, to t where lo <= t <= hi, to lo where
+    // t < lo < hi, to hi where t > hi or hi < lo; nowhere at a NaN or where t < lo == hi.
+    const Tensor b_lo = lo.is_none() ? Tensor() : as_tensor_like(lo, t, "clamp");
+    const Tensor b_hi = hi.is_none() ? Tensor() : as_tensor_like(hi, t, "clamp");
+    Tensor out;
+    {
+      NoGradGuard no_grad;
+      out = t.detach();
+      if (b_lo.defined()) out = maximum(out, b_lo.detach());  // (NaN from either operand)
+      if (b_hi.defined()) out = minimum(out, b_hi.detach());
     }
-    if (!hi.is_none()) {
-      const Tensor b = as_tensor_like(hi, t, "clamp");
-      out = where(compare(BinaryOp::Gt, out, b), b, out);
+    if (!any_requires_grad({&t, &b_lo, &b_hi})) return out;
+    const auto mask = [](BinaryOp op, const Tensor& a, const Tensor& b) {
+      return md::to_dtype(compare(op, a, b), DType::Float32);
+    };
+    Tensor in_t, at_lo, at_hi;
+    if (b_lo.defined()) {
+      in_t = mask(BinaryOp::Ge, t, b_lo);
+      at_lo = mask(BinaryOp::Lt, t, b_lo);
     }
-    return out;
+    if (b_hi.defined()) {
+      const Tensor le = mask(BinaryOp::Le, t, b_hi);
+      in_t = in_t.defined() ? mul(in_t, le) : le;
+      at_hi = mask(BinaryOp::Gt, t, b_hi);
+      if (b_lo.defined()) {
+        at_lo = mul(at_lo, mask(BinaryOp::Lt, b_lo, b_hi));
+        at_hi = maximum(at_hi, mask(BinaryOp::Lt, b_hi, b_lo));
+      }
+    }
+    // (the three masks never overlap, and each picks the value there unless it is NaN, which is then
+    // added: a NaN bound's place may still pass its gradient to hi, as torch's)
+    const Tensor is_nan = mask(BinaryOp::Ne, out, out);
+    Tensor picked = out;
+    if (at_hi.defined()) picked = where(at_hi, b_hi, picked);
+    if (at_lo.defined()) picked = where(at_lo, b_lo, picked);
+    picked = where(in_t, t, picked);
+    return where(is_nan, add(picked, std::numeric_limits<double>::quiet_NaN()), picked);
   }
   for (const auto& [bound, name] : {std::pair{&lo, "min"}, std::pair{&hi, "max"}})
     if (!bound->is_none() && !is_scalar(*bound))
@@ -805,7 +831,11 @@ void bind_tensor(py::module_& m) {
       .def_property(
           "requires_grad",
           [](const Tensor& t) {
-            refresh_if_stale(t);
+            // a stale view requires grad if its base does, as torch's, without taking its fresh history
+            // here: that moves a retained gradient off the old one (seed 124 #983)
+            const TensorImpl* i = t.impl();
+            if (i && i->view_base && i->base_generation != i->view_base->generation)
+              return t.requires_grad() || i->view_base->requires_grad;
             return t.requires_grad();
           },
           &Tensor::set_requires_grad)

@@ -814,7 +814,15 @@ def _contiguous(self: Tensor, memory_format=None) -> Tensor:
     return self if out._impl_id == self._impl_id else out
 
 
+def _flatten(self: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+    """The dims start_dim..end_dim flattened into one (a view where the layout allows, else a copy); the
+    tensor itself when that is one dim, as torch's."""
+    out = _native_flatten(self, start_dim, end_dim)
+    return self if out._impl_id == self._impl_id else out
+
+
 _native_contiguous = Tensor.contiguous
+_native_flatten = Tensor.flatten
 _native_stride = Tensor.stride
 _native_clone = Tensor.clone
 # torch's memory formats: clone keeps a transposed tensor's strides under the first; the others
@@ -839,6 +847,7 @@ _PROTOCOLS = {
     "long": lambda self: self.to("int64"),
     "cpu": lambda self: self.to("cpu"),
     "contiguous": _contiguous,
+    "flatten": _flatten,
     "int": lambda self: self.to("int32"),
     "double": _unsupported_dtype("double", "float64"),
     "short": lambda self: self.to("int16"),

@@ -1266,11 +1266,11 @@ class Tensor:
         """
         In place: ``fix(self, ...)`` written into self.
         """
-    def flatten(
-        self,
-        start_dim: typing.SupportsInt | typing.SupportsIndex = 0,
-        end_dim: typing.SupportsInt | typing.SupportsIndex = -1,
-    ) -> Tensor: ...
+    def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+        """
+        The dims start_dim..end_dim flattened into one (a view where the layout allows, else a copy); the
+            tensor itself when that is one dim, as torch's.
+        """
     def float(self): ...
     def floor_(self, *args, **kwargs):
         """
