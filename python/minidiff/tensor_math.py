@@ -24,7 +24,7 @@ import numpy as np
 from . import _core
 from . import functional as F
 from ._core import Tensor
-from ._dtypes import INT_DTYPES, LOW_FLOATS
+from ._dtypes import INT_BITS, INT_DTYPES, LOW_FLOATS
 from ._dtypes import check_scalar_fits as _check_scalar_fits
 from .autograd import enable_grad, no_grad
 from .tensor_ops import _dim_list, _dims, _narrow_ints_in_int64, _result_dtype
@@ -510,11 +510,28 @@ def nonzero(input: Tensor, *, as_tuple: bool = False):
 # Python int counts as 0/1). Float tensors are refused, as torch refuses them. The ``logical_*``
 # ops take any tensor, nonzero (NaN included) being true.
 
+
+def _left_shift(x: np.ndarray, y: np.ndarray, bits: int) -> np.ndarray:
+    """torch's ``x << y`` in a ``bits``-wide result (wrapped by the caller): 0 for a shift that is
+    negative or not less than the width."""
+    valid = (y >= 0) & (y < bits)
+    return np.where(valid, np.left_shift(x, np.where(valid, y, 0)), 0)
+
+
+def _right_shift(x: np.ndarray, y: np.ndarray, bits: int) -> np.ndarray:
+    """torch's arithmetic ``x >> y``: a shift that is negative or not less than the width gives the
+    sign (-1 or 0)."""
+    valid = (y >= 0) & (y < bits)
+    return np.where(valid, np.right_shift(x, np.where(valid, y, 0)), np.where(x < 0, -1, 0))
+
+
 _BITWISE = {
-    # op: (symbol, on two masks, on int64 host arrays)
-    "bitwise_and": ("&", lambda a, b: (a * b) != 0, np.bitwise_and),
-    "bitwise_or": ("|", lambda a, b: (a + b) != 0, np.bitwise_or),
-    "bitwise_xor": ("^", lambda a, b: a != b, np.bitwise_xor),
+    # op: (symbol, on two masks (None: refused), on int64 host arrays and the result's bit width)
+    "bitwise_and": ("&", lambda a, b: (a * b) != 0, lambda x, y, bits: np.bitwise_and(x, y)),
+    "bitwise_or": ("|", lambda a, b: (a + b) != 0, lambda x, y, bits: np.bitwise_or(x, y)),
+    "bitwise_xor": ("^", lambda a, b: a != b, lambda x, y, bits: np.bitwise_xor(x, y)),
+    "bitwise_left_shift": ("<<", None, _left_shift),
+    "bitwise_right_shift": (">>", None, _right_shift),
 }
 
 
@@ -563,11 +580,13 @@ def _bitwise(op: str, input, other) -> Tensor:
         _mask_values(name, v) if k == "mask" and isinstance(v, Tensor) else v for v, k in zip((input, other), kinds)
     ]
     if kinds == ["mask", "mask"]:
+        if on_masks is None:
+            raise TypeError(f"{name}: not supported for two bools, as in torch; convert them with .long()")
         return on_masks(*(v if isinstance(v, Tensor) else float(v) for v in values))
     # in int64 on the host, exact, then wrapped into torch's result dtype
     dtype = _result_dtype(input, other)
     x, y = (v.numpy().astype(np.int64) if isinstance(v, Tensor) else np.int64(v) for v in values)
-    out = np.array(on_ints(x, y), dtype=np.int64, order="C")
+    out = np.array(on_ints(x, y, INT_BITS[dtype]), dtype=np.int64, order="C")
     return _core.tensor(out, dtype="int64", device=device).to(dtype)
 
 
@@ -589,6 +608,51 @@ def bitwise_xor(input, other) -> Tensor:
     """``input ^ other``: masks give the bool mask where exactly one is true; integers the bitwise
     exclusive or (see ``bitwise_and``)."""
     return _bitwise("bitwise_xor", input, other)
+
+
+def bitwise_left_shift(input, other) -> Tensor:
+    """``input << other`` of integers (and bools, as 0/1 int64), in torch's result dtype: wrapped,
+    and 0 where the shift is negative or not less than the dtype's width, as torch's."""
+    return _bitwise("bitwise_left_shift", input, other)
+
+
+def bitwise_right_shift(input, other) -> Tensor:
+    """``input >> other``, arithmetic (the sign fills in), in torch's result dtype; a shift that is
+    negative or not less than the dtype's width gives -1 for a negative input and 0 otherwise, as torch's."""
+    return _bitwise("bitwise_right_shift", input, other)
+
+
+def _gcd_lcm(op: str, input, other, values) -> Tensor:
+    for name, v in (("input", input), ("other", other)):
+        if not isinstance(v, Tensor):
+            raise TypeError(f"{op}: {name} must be a Tensor, got {type(v).__name__}, as torch's")
+        if v.dtype not in INT_DTYPES:
+            raise TypeError(f"{op}: not supported for a {v.dtype} tensor (shape {tuple(v.shape)}), as in torch")
+    _check_operands(op, input, other)
+    dtype = _result_dtype(input, other)
+    out = np.array(values(input.numpy().astype(np.int64), other.numpy().astype(np.int64), dtype), order="C")
+    return _core.tensor(out.astype(np.int64), dtype="int64", device=input.device).to(dtype)
+
+
+def _lcm_values(x: np.ndarray, y: np.ndarray, dtype: str) -> np.ndarray:
+    """torch's ``abs(x / gcd * y)`` in C++ arithmetic: a product of 32 or 64-bit integers wraps in
+    ``dtype`` before the abs (which wraps too); narrower ones are computed in int and wrap after."""
+    g = np.gcd(x, y)
+    with np.errstate(over="ignore"):
+        product = (x // np.where(g == 0, 1, g) * y).astype(dtype if INT_BITS[dtype] >= 32 else np.int64)
+    return np.where(g == 0, 0, np.abs(product))
+
+
+def gcd(input: Tensor, other: Tensor) -> Tensor:
+    """The greatest common divisor of integer tensors, elementwise (``gcd(0, 0)`` is 0; the result
+    is not negative but where it wraps: int8's ``gcd(-128, 0)``), in torch's result dtype."""
+    return _gcd_lcm("gcd", input, other, lambda x, y, dtype: np.gcd(x, y))
+
+
+def lcm(input: Tensor, other: Tensor) -> Tensor:
+    """The least common multiple of integer tensors, elementwise (0 where either is 0), computed as
+    torch's: ``abs(a / gcd * b)`` with the product wrapped in the result dtype."""
+    return _gcd_lcm("lcm", input, other, _lcm_values)
 
 
 def bitwise_not(input: Tensor) -> Tensor:
@@ -1130,6 +1194,10 @@ _FUNCTIONS = {
     "bitwise_or": bitwise_or,
     "bitwise_xor": bitwise_xor,
     "bitwise_not": bitwise_not,
+    "bitwise_left_shift": bitwise_left_shift,
+    "bitwise_right_shift": bitwise_right_shift,
+    "gcd": gcd,
+    "lcm": lcm,
     "logical_and": logical_and,
     "logical_or": logical_or,
     "logical_xor": logical_xor,
@@ -1138,7 +1206,8 @@ _FUNCTIONS = {
 
 
 def _in_place(fn):
-    """``t //= b`` and ``t %= b`` write into t (views and other references see it), as torch's."""
+    """``t //= b``, ``t %= b``, ``t &= b``, ``t <<= b``, ... write into t (views and other references
+    see it), as torch's."""
 
     def op(self, other):
         self.copy_(fn(self, other))
@@ -1168,9 +1237,16 @@ def install(namespace: dict) -> list[str]:
     Tensor.__rmod__ = lambda self, other: remainder(other, self)
     Tensor.__ifloordiv__ = _in_place(floor_divide)
     Tensor.__imod__ = _in_place(remainder)
-    for name, fn in (("and", bitwise_and), ("or", bitwise_or), ("xor", bitwise_xor)):
+    for name, fn in (
+        ("and", bitwise_and),
+        ("or", bitwise_or),
+        ("xor", bitwise_xor),
+        ("lshift", bitwise_left_shift),
+        ("rshift", bitwise_right_shift),
+    ):
         setattr(Tensor, f"__{name}__", fn)
         setattr(Tensor, f"__r{name}__", _reflected(fn))
+        setattr(Tensor, f"__i{name}__", _in_place(fn))  # (t &= m writes into t, as torch's)
     Tensor.__invert__ = bitwise_not
     _install_mask_indexing()
     namespace.update(_FUNCTIONS)

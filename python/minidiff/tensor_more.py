@@ -1854,7 +1854,18 @@ _MORE_METHODS = {
     "logical_not_": _in_place("logical_not_", _logical_not_into),
     **{
         f"{name}_": _in_place(f"{name}_", _into_self(getattr(_tm, name), name))
-        for name in ("logical_and", "logical_or", "logical_xor", "bitwise_and", "bitwise_or", "bitwise_xor")
+        for name in (
+            "logical_and",
+            "logical_or",
+            "logical_xor",
+            "bitwise_and",
+            "bitwise_or",
+            "bitwise_xor",
+            "bitwise_left_shift",
+            "bitwise_right_shift",
+            "gcd",
+            "lcm",
+        )
     },
     "bitwise_not_": _in_place("bitwise_not_", lambda self: _tm.bitwise_not(self)),
     "tril_": _in_place("tril_", _tm.tril),

@@ -134,6 +134,12 @@ class Tensor:
         ``~input``: a bool mask's complement, or an integer tensor's bitwise not, ``-x - 1`` (exact,
             wrapping in its dtype as torch's). A float tensor is a TypeError.
         """
+    @staticmethod
+    def __lshift__(input, other) -> Tensor:
+        """
+        ``input << other`` of integers (and bools, as 0/1 int64), in torch's result dtype: wrapped,
+            and 0 where the shift is negative or not less than the dtype's width, as torch's.
+        """
     def __mod__(self, other) -> Tensor:
         """
         ``a % b`` with the sign of b (Python's and torch's ``remainder``), exact. Its gradient is 1
@@ -144,6 +150,12 @@ class Tensor:
         """
         ``input | other``: masks give the bool mask where either is true; integers the bitwise or
             (see ``bitwise_and``).
+        """
+    @staticmethod
+    def __rshift__(input, other) -> Tensor:
+        """
+        ``input >> other``, arithmetic (the sign fills in), in torch's result dtype; a shift that is
+            negative or not less than the dtype's width gives -1 for a negative input and 0 otherwise, as torch's.
         """
     @staticmethod
     def __xor__(input, other) -> Tensor:
@@ -284,6 +296,12 @@ class Tensor:
             dtype, exact, computed on the host with NumPy (integer tensors never require grad). A float
             tensor is a TypeError, as torch refuses floats.
         """
+    @staticmethod
+    def bitwise_left_shift(input, other) -> Tensor:
+        """
+        ``input << other`` of integers (and bools, as 0/1 int64), in torch's result dtype: wrapped,
+            and 0 where the shift is negative or not less than the dtype's width, as torch's.
+        """
     def bitwise_not(self) -> Tensor:
         """
         ``~input``: a bool mask's complement, or an integer tensor's bitwise not, ``-x - 1`` (exact,
@@ -294,6 +312,12 @@ class Tensor:
         """
         ``input | other``: masks give the bool mask where either is true; integers the bitwise or
             (see ``bitwise_and``).
+        """
+    @staticmethod
+    def bitwise_right_shift(input, other) -> Tensor:
+        """
+        ``input >> other``, arithmetic (the sign fills in), in torch's result dtype; a shift that is
+            negative or not less than the dtype's width gives -1 for a negative input and 0 otherwise, as torch's.
         """
     @staticmethod
     def bitwise_xor(input, other) -> Tensor:
@@ -429,6 +453,11 @@ class Tensor:
             ``-trunc(a / b)`` for b, as torch's.
         """
     def frac(self) -> Tensor: ...
+    def gcd(self, other: Tensor) -> Tensor:
+        """
+        The greatest common divisor of integer tensors, elementwise (``gcd(0, 0)`` is 0; the result
+            is not negative but where it wraps: int8's ``gcd(-128, 0)``), in torch's result dtype.
+        """
     def ger(self, vec2: Tensor) -> Tensor: ...
     @staticmethod
     def heaviside(input, values) -> Tensor:
@@ -542,6 +571,11 @@ class Tensor:
         (values, indices): the k-th smallest element of each slice along dim (k from 1; NaN counts as
             the largest) and its position. Among equal values the position is that of a stable sort; torch's
             quickselect may pick another of the equal elements.
+        """
+    def lcm(self, other: Tensor) -> Tensor:
+        """
+        The least common multiple of integer tensors, elementwise (0 where either is 0), computed as
+            torch's: ``abs(a / gcd * b)`` with the product wrapped in the result dtype.
         """
     @staticmethod
     def ldexp(input, other) -> Tensor:
@@ -936,7 +970,9 @@ class Tensor:
     def __gt__(self, arg0: typing.Any) -> typing.Any: ...
     def __hash__(self) -> int: ...
     def __iadd__(self, arg0: typing.Any) -> typing.Any: ...
+    def __iand__(self, other): ...
     def __ifloordiv__(self, other): ...
+    def __ilshift__(self, other): ...
     def __imod__(self, other): ...
     def __imul__(self, arg0: typing.Any) -> typing.Any: ...
     def __index__(self) -> int:
@@ -944,12 +980,15 @@ class Tensor:
         A one-element int64 tensor used where Python wants an int (``range(t)``, ``lst[t]``).
         """
     def __int__(self) -> int: ...
+    def __ior__(self, other): ...
+    def __irshift__(self, other): ...
     def __isub__(self, arg0: typing.Any) -> typing.Any: ...
     def __iter__(self):
         """
         The sub-tensors along dim 0, as torch's; a 0-d tensor cannot be iterated.
         """
     def __itruediv__(self, arg0: typing.Any) -> typing.Any: ...
+    def __ixor__(self, other): ...
     def __le__(self, arg0: typing.Any) -> typing.Any: ...
     def __len__(self) -> int: ...
     def __lt__(self, arg0: typing.Any) -> typing.Any: ...
@@ -968,11 +1007,13 @@ class Tensor:
         """
     def __repr__(self) -> str: ...
     def __rfloordiv__(self, other): ...
+    def __rlshift__(self, other): ...
     def __rmatmul__(self, arg0: typing.Any) -> Tensor: ...
     def __rmod__(self, other): ...
     def __rmul__(self, arg0: typing.Any) -> typing.Any: ...
     def __ror__(self, other): ...
     def __rpow__(self, arg0: typing.Any) -> typing.Any: ...
+    def __rrshift__(self, other): ...
     def __rsub__(self, arg0: typing.Any) -> typing.Any: ...
     def __rtruediv__(self, arg0: typing.Any) -> typing.Any: ...
     def __rxor__(self, other): ...
@@ -1122,6 +1163,10 @@ class Tensor:
         """
         In place: ``bitwise_and(self, ...)`` written into self.
         """
+    def bitwise_left_shift_(self, *args, **kwargs):
+        """
+        In place: ``bitwise_left_shift(self, ...)`` written into self.
+        """
     def bitwise_not_(self, *args, **kwargs):
         """
         In place: ``bitwise_not(self, ...)`` written into self.
@@ -1129,6 +1174,10 @@ class Tensor:
     def bitwise_or_(self, *args, **kwargs):
         """
         In place: ``bitwise_or(self, ...)`` written into self.
+        """
+    def bitwise_right_shift_(self, *args, **kwargs):
+        """
+        In place: ``bitwise_right_shift(self, ...)`` written into self.
         """
     def bitwise_xor_(self, *args, **kwargs):
         """
@@ -1289,6 +1338,10 @@ class Tensor:
         In place: ``frac(self, ...)`` written into self.
         """
     def gather(self, dim: typing.SupportsInt | typing.SupportsIndex, index: Tensor) -> Tensor: ...
+    def gcd_(self, *args, **kwargs):
+        """
+        In place: ``gcd(self, ...)`` written into self.
+        """
     def ge(self, other): ...
     def geometric_(self, p: float, *, generator=None) -> Tensor:
         """
@@ -1338,6 +1391,10 @@ class Tensor:
             CUDA, as torch reports for CUDA storage.
         """
     def item(self) -> typing.Any: ...
+    def lcm_(self, *args, **kwargs):
+        """
+        In place: ``lcm(self, ...)`` written into self.
+        """
     def ldexp_(self, *args, **kwargs):
         """
         In place: ``ldexp(self, ...)`` written into self.
