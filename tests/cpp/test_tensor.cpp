@@ -98,3 +98,35 @@ TEST(cpu_alloc_alignment_small_and_huge_page_blocks) {
     md::cpu_free(p, n);
   }
 }
+
+TEST(narrow_integer_casts_wrap_and_promote) {
+  std::vector<int64_t> v{-129, -1, 0, 127, 128, 255, 256, 70000};
+  Tensor t = from_host(v.data(), {8}, DType::Int64);
+  std::vector<uint8_t> u(8);
+  to_host(to_dtype(t, DType::UInt8), u.data());
+  CHECK((u == std::vector<uint8_t>{127, 255, 0, 127, 128, 255, 0, 112}));
+  std::vector<int8_t> s(8);
+  to_host(to_dtype(t, DType::Int8), s.data());
+  CHECK((s == std::vector<int8_t>{127, -1, 0, 127, -128, -1, 0, 112}));
+  std::vector<int16_t> h(8);
+  to_host(to_dtype(t, DType::Int16), h.data());
+  CHECK(h[7] == 4464 && h[0] == -129);  // 70000 - 65536
+  // back to int64 sign-extends (int8) and zero-extends (uint8)
+  std::vector<int64_t> back(8);
+  to_host(to_dtype(to_dtype(t, DType::Int8), DType::Int64), back.data());
+  CHECK(back[1] == -1 && back[4] == -128);
+  to_host(to_dtype(to_dtype(t, DType::UInt8), DType::Int64), back.data());
+  CHECK(back[1] == 255 && back[4] == 128);
+  // a narrow integer computes in int64 and wraps once: uint8 250 + 10 is 4
+  Tensor a = full({2}, 250, DType::UInt8), b = full({2}, 10, DType::UInt8);
+  Tensor c = add(a, b);
+  CHECK(c.dtype() == DType::UInt8);
+  to_host(c, u.data());
+  CHECK(u[0] == 4 && u[1] == 4);
+  CHECK(promote_types(DType::UInt8, DType::Int8) == DType::Int16);
+  CHECK(promote_types(DType::Int32, DType::Float16) == DType::Float16);
+  CHECK(result_dtype(full({3}, 1, DType::Int32), full({}, 1, DType::Int64)) == DType::Int32);
+  CHECK(result_dtype(full({3}, 1, DType::Int32), full({}, 1, DType::Float32)) == DType::Float32);
+  CHECK(sum(a).dtype() == DType::Int64);
+  CHECK_THROWS(fill_(a, 256.0), ValueError);
+}
