@@ -132,8 +132,7 @@ def _mask(t: Tensor) -> Tensor:
 def add(input, other, *, alpha=1) -> Tensor:
     """``input + alpha * other``, as torch's (either operand may be a number)."""
     _check_operands("add", input, other)
-    if alpha != 1:
-        check_float_args("add", lambda: _to._result_dtype(input, other), alpha)
+    _to._alpha(input, other, alpha, "add")
     if alpha != 1 and builtins.all(isinstance(v, Tensor) and v.dtype == "bool" for v in (input, other)):
         return input | other if alpha else input.clone()  # bools: alpha counts as a truth value, as torch's
     return input + (other * alpha if alpha != 1 else other)
@@ -142,8 +141,7 @@ def add(input, other, *, alpha=1) -> Tensor:
 def sub(input, other, *, alpha=1) -> Tensor:
     """``input - alpha * other``, as torch's."""
     _check_operands("sub", input, other)
-    if alpha != 1:
-        check_float_args("sub", lambda: _to._result_dtype(input, other), alpha)
+    _to._alpha(input, other, alpha, "sub")
     return input - (other * alpha if alpha != 1 else other)
 
 

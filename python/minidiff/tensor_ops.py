@@ -1097,14 +1097,37 @@ _native_add_, _native_sub_, _native_pow, _native_dunder_pow = Tensor.add_, Tenso
 
 
 def _alpha(self: Tensor, other, alpha, op: str):
-    """``alpha``, refused where it does not fit the result's float dtype, as torch's ``add(alpha=)``."""
+    """``alpha``, refused as torch's ``add(alpha=)`` refuses it: past the result's float dtype, a bool
+    for a result that is not bool, a float for an integer or bool result."""
+    if isinstance(alpha, (bool, np.bool_, float, np.floating)):
+        dtype = _result_dtype(self, other)
+        if isinstance(alpha, (bool, np.bool_)) and dtype != "bool":
+            raise TypeError(f"{op}: a bool alpha is only supported for bool results, got {dtype}, as torch's")
+        if isinstance(alpha, (float, np.floating)) and dtype not in FLOAT_DTYPES:
+            raise TypeError(f"{op}: alpha must not be a float for {dtype} operands, got {alpha}, as torch's")
     if alpha != 1 and past_float16(alpha):
         check_float_args(op, _result_dtype(self, other), alpha)
     return alpha
 
 
+def _add_sub_(native, op: str):
+    """``add_``/``sub_`` with alpha: the operand is scaled here, so integers times an int alpha stay
+    integers (a bool alpha of bool operands is a truth value)."""
+
+    def method(self: Tensor, other, *, alpha=1):
+        if alpha.__class__ is int and alpha == 1:
+            return native(self, other)
+        return native(self, _scaled(self, other, alpha, op))
+
+    method.__name__ = method.__qualname__ = op
+    return method
+
+
 def _scaled(self: Tensor, other, alpha, op: str):
-    return other * _alpha(self, other, alpha, op)
+    alpha = _alpha(self, other, alpha, op)
+    if isinstance(alpha, (bool, np.bool_)):  # a bool result: alpha counts as a truth value, as torch's
+        return other if alpha else other & False
+    return other * alpha
 
 
 def _pow(self: Tensor, exponent, native):
@@ -1199,10 +1222,14 @@ _SHAPE_METHODS = {
     "new_empty": _new(_core.empty),
     "new_full": _new_full,
     "new_tensor": _new_tensor,
-    "add": lambda self, other, *, alpha=1: self + _scaled(self, other, alpha, "add") if alpha != 1 else self + other,
-    "sub": lambda self, other, *, alpha=1: self - _scaled(self, other, alpha, "sub") if alpha != 1 else self - other,
-    "add_": lambda self, other, *, alpha=1: _native_add_(self, other, alpha=_alpha(self, other, alpha, "add_")),
-    "sub_": lambda self, other, *, alpha=1: _native_sub_(self, other, alpha=_alpha(self, other, alpha, "sub_")),
+    "add": lambda self, other, *, alpha=1: (
+        self + (other if alpha.__class__ is int and alpha == 1 else _scaled(self, other, alpha, "add"))
+    ),
+    "sub": lambda self, other, *, alpha=1: (
+        self - (other if alpha.__class__ is int and alpha == 1 else _scaled(self, other, alpha, "sub"))
+    ),
+    "add_": _add_sub_(_native_add_, "add_"),
+    "sub_": _add_sub_(_native_sub_, "sub_"),
     "pow": lambda self, exponent: _pow(self, exponent, _native_pow),
     "__pow__": lambda self, exponent: _pow(self, exponent, _native_dunder_pow),
     "mul": lambda self, other: self * other,

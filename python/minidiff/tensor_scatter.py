@@ -29,7 +29,7 @@ import numpy as np
 from . import _core
 from . import functional as F
 from ._core import Tensor
-from ._dtypes import LOW_FLOATS, check_float_args
+from ._dtypes import FLOAT_MAX, INT_RANGE, LOW_FLOATS, NARROW_INTS, check_float_args
 from ._dtypes import check_scalar_fits as _check_scalar_fits
 from .autograd import no_grad
 from .tensor_math import nonzero
@@ -944,10 +944,20 @@ def _random_(self: Tensor, *args, generator=None, **kwargs) -> Tensor:
     high = bounds[1] if len(bounds) > 1 else None
     if high is None:
         # torch's defaults: the dtype's whole integers (float32: the 2^24 + 1 it holds exactly)
-        high = {"int64": 2**63 - 1, "bool": 2, "bfloat16": 2**8 + 1, "float16": 2**11 + 1}.get(self.dtype, 2**24 + 1)
+        defaults = {"int64": 2**63 - 1, "bool": 2, "bfloat16": 2**8 + 1, "float16": 2**11 + 1}
+        defaults.update({d: INT_RANGE[d][1] + 1 for d in NARROW_INTS})
+        high = defaults.get(self.dtype, 2**24 + 1)
     high = int(high)
     if low >= high:
         raise ValueError(f"random_: expects 'from' to be less than 'to', but got from={low} >= to={high}")
+    # both ends must be values of the dtype, as torch checks them (float32 takes any: torch warns)
+    most = {"bool": 1, **{d: r[1] for d, r in INT_RANGE.items()}, "bfloat16": FLOAT_MAX["bfloat16"]}
+    most["float16"] = FLOAT_MAX["float16"]
+    least = {"bool": 0, **{d: r[0] for d, r in INT_RANGE.items()}}.get(self.dtype, -most.get(self.dtype, math.inf))
+    most = most.get(self.dtype, math.inf)
+    for what, value in (("from", low), ("to - 1", high - 1)):
+        if not least <= value <= most:
+            raise ValueError(f"random_: {what} = {value} is out of bounds for {self.dtype}")
     span = high - low
     u = _uniforms(self.shape, generator)
     if span <= 2**24:
