@@ -165,6 +165,88 @@ def test_uint8_images_round_trip_through_float():
     assert "dtype=uint8" in repr(x[0, 0, 0])
 
 
+def extremes(dtype):
+    info = np.iinfo(dtype)
+    return np.array([[info.min, info.max, 0, 1], [5, info.min, 2, info.max], [0, 3, 0, 7]], dtype)
+
+
+@pytest.mark.parametrize("dtype", NARROW)
+def test_min_and_argmin_do_not_negate_in_the_dtype(dtype):
+    a = extremes(dtype)  # (-x wraps: the least value of int8 is its own negation, and -x of uint8 is 256 - x)
+    x = md.tensor(a)
+    assert x.min().dtype == dtype and x.min().item() == a.min() and md.min(x).item() == a.min()
+    values, indices = x.min(1)
+    np.testing.assert_array_equal(values.numpy(), a.min(1))
+    np.testing.assert_array_equal(indices.numpy(), a.argmin(1))
+    assert x.argmin().item() == a.argmin()
+    np.testing.assert_array_equal(x.argmin(0, keepdim=True).numpy(), a.argmin(0)[None])
+
+
+@pytest.mark.parametrize("dtype", NARROW)
+def test_number_values_past_the_dtype_are_refused(dtype):
+    info = np.iinfo(dtype)
+    x = md.tensor(extremes(dtype))
+    for call in (
+        lambda: x.clamp(max=info.max + 1),
+        lambda: x.clamp_min(info.min - 256),
+        lambda: md.where(x > 0, x, info.max + 1),
+        lambda: x.masked_fill(x > 0, info.max + 1),
+        lambda: x.masked_fill(x > 0, info.min - 0.5),
+        lambda: x.index_fill(0, md.tensor([0]), info.max + 1),
+        lambda: x.clone().apply_(lambda v: info.max + 1),
+    ):
+        with pytest.raises(ValueError, match=f"cannot be converted to {dtype}"):
+            call()
+    assert x.masked_fill(x > 0, 2.5).dtype == dtype  # a float value is truncated into the dtype, as torch's
+    np.testing.assert_array_equal(x.index_fill(0, md.tensor([0]), 9).numpy()[0], [9, 9, 9, 9])
+
+
+@pytest.mark.parametrize("dtype", NARROW)
+def test_random_fills_in_the_dtype(dtype):
+    info = np.iinfo(dtype)
+    r = md.zeros(4000, dtype=dtype).random_()  # [0, max], as torch's
+    assert r.dtype == dtype and r.min().item() >= 0 and r.max().item() > info.max // 2
+    with pytest.raises(ValueError, match="out of bounds"):
+        md.zeros(2, dtype=dtype).random_(0, int(info.max) + 2)
+    for fill in ("exponential_", "cauchy_", "log_normal_"):
+        with pytest.raises(TypeError, match="floating-point"):
+            getattr(md.zeros(2, dtype=dtype), fill)()
+    with pytest.raises(TypeError, match="floating dtype"):
+        md.rand_like(md.zeros(2, dtype=dtype))
+    assert md.zeros(50, dtype=dtype).geometric_(0.5).dtype == dtype
+
+
+@pytest.mark.parametrize("dtype", NARROW)
+def test_integer_tensors_as_python_ints(dtype):
+    k = md.tensor(2, dtype=dtype)
+    assert [10, 11, 12][k] == 12 and list(range(k)) == [0, 1]
+    a = np.arange(20).reshape(4, 5)
+    if dtype != "uint8":  # (a 0-d uint8 tensor is a mask, as torch's)
+        assert md.tensor(a)[k].numpy().tolist() == a[2].tolist()  # a 0-d integer tensor is an int
+        assert md.tensor(a)[:, k].numpy().tolist() == a[:, 2].tolist()
+    got = []
+    md.tensor(np.array([2**31 - 1, 3], "int64")).to(dtype).apply_(lambda v: got.append(v) or v)
+    assert all(type(v) is int for v in got)
+
+
+def test_numpy_uint8_index_arrays_are_masks():
+    a = np.arange(12).reshape(3, 4)
+    mask = np.array([1, 0, 1], np.uint8)
+    np.testing.assert_array_equal(md.tensor(a)[mask].numpy(), a[mask != 0])
+    np.testing.assert_array_equal(md.tensor(a)[:, np.array([0, 1, 1, 0], np.uint8)].numpy(), a[:, [1, 2]])
+
+
+def test_resize_rounds_uint8_images_as_int64_ones():
+    from minidiff import transforms as T
+
+    img = np.array([[[0, 255, 0, 255], [255, 0, 255, 0], [10, 200, 30, 250], [0, 0, 255, 255]]], np.uint8)
+    for mode in (T.InterpolationMode.BILINEAR, T.InterpolationMode.BICUBIC):
+        resize = T.Resize((3, 5), interpolation=mode, antialias=True)
+        got, want = resize(md.tensor(img)), resize(md.tensor(img.astype(np.int64)))
+        assert got.dtype == "uint8"
+        np.testing.assert_array_equal(got.numpy(), want.numpy())
+
+
 # ---- against torch, op by op
 
 torch = pytest.importorskip("torch")
@@ -217,6 +299,17 @@ OPS = {
     "add_float16": lambda L, x, y: x + y.half(),
     "cat_int64": lambda L, x, y: L.cat([x, y.long()]),
     "setitem": lambda L, x, y: x.clone().__setitem__(x > 0, 5) or x,
+    "masked_fill_float": lambda L, x, y: x.masked_fill(x > 0, 2.5),
+    "masked_fill_tensor": lambda L, x, y: x.masked_fill(x > 0, L.tensor(3.5)),
+    "div_trunc": lambda L, x, y: x.div(y.abs() + 1, rounding_mode="trunc"),
+    "div_trunc_scalar": lambda L, x, y: x.div(3, rounding_mode="trunc"),
+    "vdot": lambda L, x, y: L.vdot(x[0] * 50, y[0]),
+    "nan_to_num": lambda L, x, y: x.nan_to_num(),
+    "index_fill": lambda L, x, y: x.index_fill(1, L.tensor([0, 2]), -1),
+    "min": lambda L, x, y: x.min(),
+    "min_dim": lambda L, x, y: x.min(1, keepdim=True).values,
+    "argmin": lambda L, x, y: x.argmin(1),
+    "repeat_interleave_int32": lambda L, x, y: L.tensor([1, 2]).repeat_interleave(L.tensor([2, 3], dtype=L.int32)),
 }
 
 
@@ -237,3 +330,32 @@ def test_matches_torch(dtype, op):
         np.testing.assert_allclose(g.astype(np.float64), w.astype(np.float64), rtol=1e-3)
     else:
         np.testing.assert_array_equal(g, w)
+
+
+@pytest.mark.parametrize("dtype", NARROW)
+def test_extremes_match_torch(dtype):
+    a = extremes(dtype)
+    for fn in (
+        lambda L, x: x.min(),
+        lambda L, x: x.min(0),
+        lambda L, x: x.argmin(1),
+        lambda L, x: L.vdot(x[0], x[1]),
+        lambda L, x: x.clamp(min=-1 if dtype == "uint8" else -128),
+        lambda L, x: x.index_fill(0, L.tensor([1]), -1),
+    ):
+        got, want = fn(md, md.tensor(a)), fn(torch, torch.tensor(a))
+        got, want = (got, want) if isinstance(want, torch.Tensor) else (got[0], want[0])
+        assert got.dtype == str(want.dtype).removeprefix("torch.")
+        np.testing.assert_array_equal(got.numpy(), want.numpy())
+
+
+@pytest.mark.parametrize("dtype", NARROW)
+def test_narrow_class_targets_are_refused_clearly(dtype):
+    # torch takes uint8 class indices of a (N, C) input only ((N, C, d) refuses them): md takes int64 alone
+    target = md.tensor([0, 1, 2], dtype=dtype)
+    with pytest.raises(TypeError, match=f"int64 class indices or float class probabilities, got {dtype}"):
+        md.nn.functional.cross_entropy(md.ones(3, 4), target)
+    with pytest.raises(TypeError, match=f"int64 class indices or float class probabilities, got {dtype}"):
+        md.nn.functional.cross_entropy(md.ones(3, 3), md.tensor(np.eye(3), dtype=dtype))  # no probabilities either
+    with pytest.raises(TypeError, match=f"int64 class indices, got {dtype}"):
+        md.nn.functional.nll_loss(md.ones(3, 4), target)

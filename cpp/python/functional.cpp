@@ -137,6 +137,8 @@ void bind_functional(py::module_& m) {
                                        : is_number(other) && is_integer(other);
             if (is_integer(o) && int_other) {
               const int64_t v = o.cast<int64_t>();
+              if (py::isinstance<Tensor>(other) && md::is_narrow_int(other_dtype))  // it takes that dtype: as torch's,
+                check_fill_value("where", static_cast<double>(v), other_dtype);     // refused past its range
               return from_host(&v, {}, DType::Int64, c.device());
             }
             if (py::isinstance<Tensor>(other) && is_low_float(other.cast<Tensor>()))  // a number stays below it

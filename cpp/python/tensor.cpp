@@ -586,9 +586,10 @@ Tensor clamp_bounds(const Tensor& t, const py::object& lo, const py::object& hi)
                                t.shape(), ")"));
   auto lo_i = lo.is_none() ? std::nullopt : int_scalar_of(lo);
   auto hi_i = hi.is_none() ? std::nullopt : int_scalar_of(hi);
-  if (is_narrow_int(t.dtype())) {  // the bounds wrap into t's dtype first, as torch's (uint8: -3 is 253)
-    const auto wrap = [&](std::optional<int64_t>& v) {
+  if (is_narrow_int(t.dtype())) {  // the bounds wrap into t's dtype first, as torch's (uint8: -3 is 253);
+    const auto wrap = [&](std::optional<int64_t>& v) {  // past the range fill ops take they are refused
       if (v) {
+        check_fill_value("clamp", static_cast<double>(*v), t.dtype());
         const Tensor w = md::to_dtype(md::to_dtype(from_host(&*v, {}, DType::Int64, kCpu), t.dtype()), DType::Int64);
         to_host(w, &*v);
       }

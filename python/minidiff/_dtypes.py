@@ -52,8 +52,9 @@ def check_scalar_fits(op: str, value, dtype: str, unsigned: bool = False) -> Non
     infinity or a float outside int64's range for int64, a finite float or an integer past the
     largest float32 / bfloat16 / float16 for those (torch's ``t[k] = 1e39`` makes a 16-bit float
     inf: ``op`` "__setitem__" does too), and an integer outside int64's range for any dtype
-    (``unsigned``: torch's fill ops take [2**63, 2**64) too, except for int64). A NumPy array value
-    is checked elementwise for int64."""
+    (``unsigned``: torch's fill ops take [2**63, 2**64) too, except for int64); for a narrow integer
+    dtype, a number outside its range (an integer from -255 for uint8, which wraps). A NumPy array
+    value is checked elementwise for int64."""
     if isinstance(value, np.ndarray):
         if dtype == "int64" and value.dtype.kind == "f" and value.size:
             bad = ~np.isfinite(value) | (value < -(2.0**63)) | (value >= 2.0**63)
@@ -61,6 +62,13 @@ def check_scalar_fits(op: str, value, dtype: str, unsigned: bool = False) -> Non
                 raise ValueError(f"{op}: the value {value[bad].flat[0]} cannot be converted to int64 without overflow")
         return
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)):
+        return
+    if dtype in NARROW_INTS:  # torch's checked conversion: an integer from -255 wraps into uint8, a float must fit
+        low, high = INT_RANGE[dtype]
+        integral = isinstance(value, (int, np.integer))
+        low = -high if integral and dtype == "uint8" else low
+        if not (low <= (int(value) if integral else float(value)) <= high):  # (NaN and infinities fail)
+            raise ValueError(f"{op}: the value {value} cannot be converted to {dtype} without overflow")
         return
     past_float = dtype in FLOAT_MAX and not (op == "__setitem__" and dtype in LOW_FLOATS)
     if isinstance(value, (int, np.integer)):

@@ -83,6 +83,7 @@ from ._core.functional import scaled_dot_product_attention as _fused_attention
 from ._core.functional import silu as _silu_native
 from ._core.functional import softmax as _softmax_native
 from ._dtypes import LOW_FLOATS as _LOW_FLOATS
+from ._dtypes import NARROW_INTS as _NARROW_INTS
 from ._dtypes import check_float_args as _check_float_args
 from .autograd import no_grad as _no_grad
 from .resize import interpolate
@@ -633,10 +634,10 @@ def cross_entropy(
         return loss.to(input.dtype)
     _refuse_bool(op, input=input, weight=weight)
     shape, target_shape = tuple(input.shape), tuple(target.shape)
-    if target.dtype == "bool":  # torch: neither class indices (int64) nor probabilities (float)
+    if target.dtype == "bool" or target.dtype in _NARROW_INTS:  # torch: neither class indices nor probabilities
         raise TypeError(
-            f"{op}: target must hold int64 class indices or float class probabilities, got bool of shape "
-            f"{target_shape} (convert a mask with .long() or .float())"
+            f"{op}: target must hold int64 class indices or float class probabilities, got {target.dtype} of shape "
+            f"{target_shape} (convert it with .long() or .float())"
         )
     if input.ndim == 0:
         raise ValueError(f"{op}: input must have a class dimension, got a 0-d tensor")

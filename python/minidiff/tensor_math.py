@@ -257,7 +257,7 @@ def norm(input: Tensor, p="fro", dim=None, keepdim: bool = False, dtype=None) ->
     _refuse_bool("norm", x)
     if dtype is not None:
         x = x.to(dtype)
-    if x.dtype == "int64":  # a float result for every p (torch refuses int64)
+    if x.dtype in INT_DTYPES:  # a float result for every p (torch refuses integers)
         x = x.float()
     if x.dtype in LOW_FLOATS:  # computed in float32 (one rounding), as torch's kernel
         return norm(x.float(), p, dim, keepdim).to(x.dtype)
@@ -305,7 +305,7 @@ def norm(input: Tensor, p="fro", dim=None, keepdim: bool = False, dtype=None) ->
 def logsumexp(input: Tensor, dim, keepdim: bool = False) -> Tensor:
     """``log(sum(exp(x), dim))`` without overflow: the largest value is taken out first."""
     x = _float_input("logsumexp", input)
-    if x.dtype in ("int64", "bool"):  # a float result, as torch's
+    if x.dtype in (*INT_DTYPES, "bool"):  # a float result, as torch's
         x = x.float()
     if x.dtype in LOW_FLOATS:  # in float32, rounded once, as torch's kernel
         return logsumexp(x.float(), dim, keepdim).to(x.dtype)
@@ -402,8 +402,8 @@ def repeat_interleave(input: Tensor, repeats, dim=None) -> Tensor:
         x, dim = x.reshape(1), 0
     (dim,) = _dims("repeat_interleave", dim, x.ndim)
     n = x.shape[dim]
-    if isinstance(repeats, Tensor) and repeats.dtype != "int64":
-        raise TypeError(f"repeat_interleave: repeats must be an int64 tensor, got {repeats.dtype}")
+    if isinstance(repeats, Tensor) and repeats.dtype not in ("int64", "int32"):  # (as torch's)
+        raise TypeError(f"repeat_interleave: repeats must be an int64 or int32 tensor, got {repeats.dtype}")
     counts = repeats.numpy().astype(np.int64) if isinstance(repeats, Tensor) else np.asarray(repeats, dtype=np.int64)
     if counts.ndim == 0 or counts.shape == (1,):
         counts = np.full(n, int(counts.reshape(-1)[0]))
@@ -737,7 +737,12 @@ def _torch_key(key):
     """``key`` with torch's other spellings made ones the indexing reads: a range or an inner tuple
     is an index list, True a new dim (None) and False a new dim that the read empties (a
     _BoolKey: torch reads bools as advanced indices, so the read is a copy), and each '...' after
-    the first is dropped (torch reads it as covering no dim)."""
+    the first is dropped (torch reads it as covering no dim). A NumPy uint8 array is a mask, as torch
+    reads the uint8 tensor it makes."""
+    if isinstance(key, np.ndarray) and key.dtype == np.uint8 and key.ndim:
+        key = key != 0
+    elif isinstance(key, tuple) and any(isinstance(k, np.ndarray) and k.dtype == np.uint8 and k.ndim for k in key):
+        key = tuple(k != 0 if isinstance(k, np.ndarray) and k.dtype == np.uint8 and k.ndim else k for k in key)
     if isinstance(key, bool) or _is_scalar_mask(key):
         key = (key,)
     elif isinstance(key, range):
@@ -800,13 +805,17 @@ def _false_dims(key: _BoolKey, ndim: int) -> list[int]:
 
 
 # torch's index tensors: positions (int64, int32) and masks (bool, and uint8 read as one); a
-# tensor of another dtype is refused
+# tensor of another dtype is refused, except a 0-d int8 or int16 one, which is an int (torch's __index__)
 _POSITION_DTYPES = ("int64", "int32")
 _MASK_DTYPES = ("bool", "uint8")
 
 
 def _check_index_dtype(k) -> None:
-    if isinstance(k, Tensor) and k.dtype not in _POSITION_DTYPES + _MASK_DTYPES:
+    if (
+        isinstance(k, Tensor)
+        and k.dtype not in _POSITION_DTYPES + _MASK_DTYPES
+        and not (k.ndim == 0 and k.dtype in INT_DTYPES)
+    ):
         raise IndexError(
             f"tensor indexing: tensors used as indices must be int64, int32, bool or uint8 tensors, got {k.dtype} "
             f"of shape {tuple(k.shape)}"

@@ -174,8 +174,13 @@ def div(input, other, *, rounding_mode=None) -> Tensor:
     if rounding_mode == "floor":
         return _tm.floor_divide(input, other)
     if rounding_mode == "trunc":
-        return _tm._division("div", input, other, _trunc_quotient, lambda q: np.zeros_like(q), grad_a=False)
+        return _trunc_divide(input, other)
     raise ValueError(f"div: expected rounding_mode to be one of None, 'trunc', or 'floor' but found {rounding_mode!r}")
+
+
+@_narrow_ints_in_int64(2)
+def _trunc_divide(input, other) -> Tensor:
+    return _tm._division("div", input, other, _trunc_quotient, lambda q: np.zeros_like(q), grad_a=False)
 
 
 def true_divide(input, other) -> Tensor:
@@ -362,7 +367,7 @@ def nan_to_num(input, nan: float = 0.0, posinf=None, neginf=None) -> Tensor:
     """NaN, inf and -inf replaced by ``nan``, ``posinf`` and ``neginf`` (by default 0 and the
     largest and smallest finite value of input's dtype); zero gradient where replaced, as torch's."""
     x = _tensor("nan_to_num", input)
-    if x.dtype in ("int64", "bool"):
+    if x.dtype in (*INT_DTYPES, "bool"):
         return x.clone()
     largest = FLOAT_MAX[x.dtype]  # (float32's max would round to inf in a 16-bit float)
     posinf = largest if posinf is None else posinf
@@ -489,6 +494,7 @@ def dot(input, tensor) -> Tensor:  # noqa: A002 (torch's argument names)
     return (a * b).sum()
 
 
+@_narrow_ints_in_int64(2)
 def vdot(input, other) -> Tensor:
     """The inner product of two 1-D tensors of one length (real tensors: ``dot``)."""
     a = _ndim_check("vdot", input, (1,), "input")
@@ -626,7 +632,7 @@ def addcdiv(input, tensor1, tensor2, *, value=1) -> Tensor:
     """``input + value * tensor1 / tensor2`` (Adam's step)."""
     _broadcast_shape("addcdiv", input=input, tensor1=tensor1, tensor2=tensor2)
     check_float_args("addcdiv", lambda: _to._result_dtype(input, tensor1, tensor2), value, opmath=True)
-    if all(isinstance(t, Tensor) and t.dtype == "int64" for t in (tensor1, tensor2)):
+    if all(isinstance(t, Tensor) and t.dtype in (*INT_DTYPES, "bool") for t in (tensor1, tensor2)):  # as torch's
         raise TypeError("addcdiv: integer division of tensors is no longer supported; use a float tensor")
     quot = tensor1 / tensor2
     return input + (quot * value if value != 1 else quot)
@@ -1740,7 +1746,7 @@ def _refuse_grad(op: str, t: Tensor) -> None:
 
 
 def _python_scalar(dtype: str):
-    return int if dtype == "int64" else float
+    return int if dtype in INT_DTYPES else float
 
 
 def _from_python(op: str, results, like: Tensor) -> Tensor:
@@ -1748,14 +1754,17 @@ def _from_python(op: str, results, like: Tensor) -> Tensor:
         if not isinstance(r, numbers.Real):
             raise TypeError(f"{op}: the callable must return a real number, not {type(r).__name__}")
     conv = _python_scalar(like.dtype)
-    host = np.array([conv(r) for r in results], dtype=np.int64 if like.dtype == "int64" else np.float32)
+    if like.dtype in INT_DTYPES:  # (a narrow dtype's range checked as torch's; the values wrap into it)
+        for r in results:
+            _tm._check_scalar_fits(op, r, like.dtype, True)
+    host = np.array([conv(r) for r in results], dtype=np.int64 if like.dtype in INT_DTYPES else np.float32)
     out = _core.tensor(host.reshape(like.shape), device=like.device)
     return out.to(like.dtype) if out.dtype != like.dtype else out
 
 
 def apply_(self: Tensor, callable) -> Tensor:  # noqa: A002 (torch's argument name)
-    """``callable(v)`` for each element (a Python float, or int for int64), written into self; CPU
-    only, and refused for a tensor that requires grad, as torch's."""
+    """``callable(v)`` for each element (a Python float, or int for an integer dtype), written into
+    self; CPU only, and refused for a tensor that requires grad, as torch's."""
     _refuse_grad("apply_", _tensor("apply_", self, "self"))
     conv = _python_scalar(self.dtype)
     out = _from_python("apply_", [callable(conv(v)) for v in self.detach().numpy().reshape(-1)], self)

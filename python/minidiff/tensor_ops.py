@@ -152,7 +152,7 @@ def empty_like(input: Tensor, *, dtype=None, device=None, requires_grad: bool = 
 def _random_like(op: str, native, input: Tensor, dtype, device, generator, requires_grad: bool) -> Tensor:
     """Random numbers of ``input``'s shape in its floating dtype (or ``dtype``); torch refuses int64."""
     dtype = _like_dtype(op, input, dtype)
-    if dtype in ("int64", "bool"):
+    if dtype in (*INT_DTYPES, "bool"):
         raise TypeError(f"{op}: random floating-point numbers need a floating dtype, got {dtype}")
     out = native(input.shape, generator=generator, device=device or input.device)
     out = out.to(dtype) if dtype != "float32" else out
@@ -304,9 +304,9 @@ def min(input: Tensor, dim=None, keepdim: bool = False, *, other=None):  # noqa:
     ``min(t, other)``: the elementwise minimum."""
     if other is not None or isinstance(dim, Tensor):
         return F.minimum(input, dim if other is None else other)
-    if input.dtype == "bool":  # through int64, as the native max of bool
+    if input.dtype in ("bool", *NARROW_INTS):  # through int64, as the native max of these (-x would wrap)
         out = min(input.long(), dim, keepdim)
-        return out.bool() if dim is None else _MinResult(out.values.bool(), out.indices)
+        return out.to(input.dtype) if dim is None else _MinResult(out.values.to(input.dtype), out.indices)
     if input.dtype == "int64":
         if dim is None:
             return _int64_extreme(input, None, False, True)[0]
@@ -333,6 +333,8 @@ def _arg_extreme(op: str, input: Tensor, dim, keepdim: bool, smallest: bool) -> 
     if input.dtype == "bool":
         raise TypeError(f"{op}: bool input (shape {list(input.shape)}) is not supported, as in torch; use .long()")
     d = None if dim is None else (_dims(op, dim, input.ndim) or (0,))[0]
+    if input.dtype in NARROW_INTS:  # in int64 (-x would wrap)
+        input = input.long()
     if input.dtype == "int64" and input.ndim:
         idx = _int64_extreme(input, d, keepdim and d is not None, smallest)[1]
     else:
@@ -529,7 +531,7 @@ def masked_fill(input: Tensor, mask, value) -> Tensor:
             f"masked_fill: only a 0-dimensional value tensor is supported, got one of shape {tuple(value.shape)}"
         )
     check_scalar_fits("masked_fill", value.detach().item() if isinstance(value, Tensor) else value, input.dtype, True)
-    if input.dtype in ("int64", "bool", *LOW_FLOATS):  # the result keeps input's dtype, as torch's
+    if input.dtype in (*INT_DTYPES, "bool", *LOW_FLOATS):  # the result keeps input's dtype, as torch's
         value = value.to(input.dtype) if isinstance(value, Tensor) else full((), value, dtype=input.dtype)
         value = value.to(input.device) if value.device != input.device else value
     return F.where(mask, value, input)
@@ -627,10 +629,10 @@ def _int(self: Tensor) -> int:
 
 
 def _index(self: Tensor) -> int:
-    """A one-element int64 tensor used where Python wants an int (``range(t)``, ``lst[t]``)."""
-    if self.dtype != "int64" or self.numel() != 1:
+    """A one-element integer tensor used where Python wants an int (``range(t)``, ``lst[t]``)."""
+    if self.dtype not in INT_DTYPES or self.numel() != 1:
         raise TypeError(
-            f"only int64 tensors of one element can be converted to an index, got {self.dtype} of shape {self.shape}"
+            f"only integer tensors of one element can be converted to an index, got {self.dtype} of shape {self.shape}"
         )
     return int(self.item())
 

@@ -29,7 +29,7 @@ import numpy as np
 from . import _core
 from . import functional as F
 from ._core import Tensor
-from ._dtypes import FLOAT_MAX, INT_RANGE, LOW_FLOATS, NARROW_INTS, check_float_args
+from ._dtypes import FLOAT_MAX, INT_DTYPES, INT_RANGE, LOW_FLOATS, NARROW_INTS, check_float_args
 from ._dtypes import check_scalar_fits as _check_scalar_fits
 from .autograd import no_grad
 from .tensor_math import nonzero
@@ -405,11 +405,11 @@ def index_fill(input: Tensor, dim: int, index: Tensor, value) -> Tensor:
 
 
 def _fill_value(op: str, value, x: Tensor):
-    """A fill value for x: in x's dtype where that is int64 or bool (the native where would read a
-    number as float32 there), as torch casts it; a float number (or 0-d tensor) as it is. A number
-    x's dtype cannot hold (NaN into int64) raises, as torch's."""
+    """A fill value for x: in x's dtype where that is an integer or bool (the native where would read
+    a number as float32 there), as torch casts it; a float number (or 0-d tensor) as it is. A number
+    x's dtype cannot hold (NaN into int64, 300 into uint8) raises, as torch's."""
     _check_scalar_fits(op, value.detach().reshape(()).item() if isinstance(value, Tensor) else value, x.dtype, True)
-    if x.dtype not in ("int64", "bool"):
+    if x.dtype not in (*INT_DTYPES, "bool"):
         return value
     if isinstance(value, Tensor):
         return value.to(x.dtype) if value.dtype != x.dtype else value
@@ -708,7 +708,7 @@ def histogram(input: Tensor, bins=100, *, range=None, weight=None, density: bool
 
     op = "histogram"
     x = _tensor(op, "input", input)
-    if x.dtype in ("int64", "bool"):
+    if x.dtype in (*INT_DTYPES, "bool"):
         raise TypeError(f"{op}: input must be a floating-point tensor, got {x.dtype}")
     if {x.dtype, bins.dtype if isinstance(bins, Tensor) else x.dtype} & set(LOW_FLOATS):
         # torch's 16-bit histogram takes only edges of its dtype (its kernel computes the equal bins' edges in float32)
@@ -769,7 +769,7 @@ def multinomial(input: Tensor, num_samples: int, replacement: bool = False, *, g
     or 2-D, rows need not sum to 1), with or without replacement, as torch's."""
     op = "multinomial"
     x = _tensor(op, "input", input)
-    if x.dtype in ("int64", "bool"):
+    if x.dtype in (*INT_DTYPES, "bool"):
         raise TypeError(f"{op}: input must be a floating-point tensor of weights, got {x.dtype}")
     p = x.detach().numpy().astype(np.float64)
     if p.ndim not in (1, 2):
@@ -886,11 +886,11 @@ def _bernoulli_(self: Tensor, p=0.5, *, generator=None) -> Tensor:
 def _sampled_(name: str, self: Tensor, transform, generator, integers: bool = False) -> Tensor:
     """In place: self filled with transform(uniforms in [0, 1)) (host float64), in self's dtype
     (int64 only for a distribution of ``integers``, as torch's)."""
-    if self.dtype == "int64":
+    if self.dtype in INT_DTYPES:
         if not integers:
-            raise TypeError(f"{name}: expects a floating-point tensor, got int64 of shape {tuple(self.shape)}")
+            raise TypeError(f"{name}: expects a floating-point tensor, got {self.dtype} of shape {tuple(self.shape)}")
         out = _core.tensor(np.asarray(transform(_uniforms(self.shape, generator)), np.int64), device=self.device)
-        return self._inplace_(name, lambda: out)
+        return self._inplace_(name, lambda: out.to(self.dtype) if self.dtype != "int64" else out)
     values = transform(_uniforms(self.shape, generator))
     out = _core.tensor(np.asarray(values, np.float32), device=self.device)
     return self._inplace_(name, lambda: out.to(self.dtype) if self.dtype != "float32" else out)
@@ -921,8 +921,8 @@ def _cauchy_(self: Tensor, median: float = 0.0, sigma: float = 1.0, *, generator
 def _log_normal_(self: Tensor, mean: float = 1.0, std: float = 2.0, *, generator=None) -> Tensor:
     if not std > 0:
         raise ValueError(f"log_normal_: expects std > 0.0, got {std}")
-    if self.dtype == "int64":
-        raise TypeError(f"log_normal_: expects a floating-point tensor, got int64 of shape {tuple(self.shape)}")
+    if self.dtype in INT_DTYPES:
+        raise TypeError(f"log_normal_: expects a floating-point tensor, got {self.dtype} of shape {tuple(self.shape)}")
     with no_grad():
         z = _core.randn(tuple(self.shape), generator=generator, device=self.device)
     return self._inplace_("log_normal_", lambda: F.exp(z * std + mean).to(self.dtype))
@@ -1020,8 +1020,9 @@ _RANDOM_METHODS = {
 
 # uint8, int8, int16 and int32 tensors go through these in int64: the values keep the input's
 # dtype (wrapped once), the counts and indices stay int64
-for _name in ("scatter", "scatter_add", "scatter_reduce", "index_add", "index_copy", "index_fill", "index_reduce",
-              "masked_scatter", "take", "take_along_dim", "put", "unique", "unique_consecutive"):  # fmt: skip
+# (index_fill fills in the input's own dtype: _fill_value checks the value against it)
+for _name in ("scatter", "scatter_add", "scatter_reduce", "index_add", "index_copy", "index_reduce", "masked_scatter",
+              "take", "take_along_dim", "put", "unique", "unique_consecutive"):  # fmt: skip
     _FUNCTIONS[_name] = _narrow_ints_in_int64(1)(_FUNCTIONS[_name])
 for _name in ("argwhere", "searchsorted", "bucketize", "bincount"):
     _FUNCTIONS[_name] = _narrow_ints_in_int64(0)(_FUNCTIONS[_name])

@@ -622,10 +622,12 @@ def _resize_tensor(img, out_h: int, out_w: int, mode: str, antialias, where: str
     else:
         align = False if mode in ("bilinear", "bicubic") else None
         x = F.interpolate(x, size=[out_h, out_w], mode=mode, align_corners=align)
-    if img.dtype == "int64":  # uint8 pixels: rounded back, bicubic's overshoot clipped as torchvision does
+    if img.dtype in ("int64", "uint8"):  # uint8 pixels: rounded back, bicubic's overshoot clipped as torchvision does
         if mode == "bicubic":
             x = x.clamp(0, 255)
-        x = x.round().to("int64")
+        x = x.round().to(img.dtype)
+    elif img.dtype in ("int32", "int16", "int8"):  # rounded, as torchvision rounds integer images
+        x = x.round().to(img.dtype)
     elif img.dtype != "float32":
         x = x.to(img.dtype)
     return x.reshape(shape[:-2] + [out_h, out_w])

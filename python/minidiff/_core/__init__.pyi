@@ -977,7 +977,7 @@ class Tensor:
     def __imul__(self, arg0: typing.Any) -> typing.Any: ...
     def __index__(self) -> int:
         """
-        A one-element int64 tensor used where Python wants an int (``range(t)``, ``lst[t]``).
+        A one-element integer tensor used where Python wants an int (``range(t)``, ``lst[t]``).
         """
     def __int__(self) -> int: ...
     def __ior__(self, other): ...
@@ -1075,8 +1075,8 @@ class Tensor:
         """
     def apply_(self, callable) -> Tensor:
         """
-        ``callable(v)`` for each element (a Python float, or int for int64), written into self; CPU
-            only, and refused for a tensor that requires grad, as torch's.
+        ``callable(v)`` for each element (a Python float, or int for an integer dtype), written into
+            self; CPU only, and refused for a tensor that requires grad, as torch's.
         """
     def arccos_(self, *args, **kwargs):
         """
