@@ -144,6 +144,15 @@ def test_index_tensors_take_int32_positions_and_uint8_masks():
         t[md.tensor([1.0, 0.0, 1.0])]  # a float 0/1 tensor is no mask, as in torch
 
 
+def test_integer_tensors_with_numpy_integer_arrays_stay_integers():
+    u = md.tensor([250, 3], dtype="uint8")
+    assert (u + np.array([10, 1], np.uint8)).dtype == "uint8"
+    np.testing.assert_array_equal((u + np.array([10, 1], np.uint8)).numpy(), np.array([4, 4], np.uint8))
+    assert (u + np.array([10, 1])).dtype == "int64"  # NumPy's int64 array has dims: it decides
+    assert (u * [1.5, 2.0]).dtype == "float32"
+    assert (md.tensor([1.0]) + np.array([2])).dtype == "float32"
+
+
 def test_bitwise_ops_refuse_floats():
     with pytest.raises(TypeError, match="bitwise_and.*float32"):
         md.tensor([1.0, 0.0]) & md.tensor([1.0, 1.0])

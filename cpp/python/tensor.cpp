@@ -120,8 +120,15 @@ Tensor tensor_from_python(const py::handle& data, const py::handle& dtype, const
 
 Tensor as_tensor_like(const py::handle& obj, const Tensor& ref, const char* op) {
   if (py::isinstance<Tensor>(obj)) return obj.cast<Tensor>();
-  if (py::isinstance<py::array>(obj) || py::isinstance<py::list>(obj) || py::isinstance<py::tuple>(obj))
+  if (py::isinstance<py::array>(obj) || py::isinstance<py::list>(obj) || py::isinstance<py::tuple>(obj)) {
+    // beside an integer tensor, integer data keeps its integer dtype (int64 for Python ints), as
+    // torch converts it, so the result promotes as torch's; anything else is float32
+    if (is_integer(ref.dtype())) {
+      Tensor t = tensor_from_python(obj, py::none(), py::str(ref.device().str()));
+      if (is_integer(t.dtype()) || t.numel() == 0) return t;
+    }
     return tensor_from_python(obj, py::str("float32"), py::str(ref.device().str()));
+  }
   throw TypeError(str(op, ": unsupported operand of type ", std::string(py::str(py::type::of(obj))),
                       " with a tensor of shape ", ref.shape()));
 }
