@@ -315,6 +315,19 @@ def _run_pass(prog, ns, o, L, libname, second=False):
 def execute(prog: Program, libname: str, libs=None) -> Outcome:
     libs = libs or _libs()
     L = libs[libname]
+    if libname == "torch64":
+        # float64 by default too: a float made from integers (L.tensor(np.arange(5)) / 2) then meets the float64
+        # leaves (float32 in float64's layer_norm raised, and the judge was lost: seed 148 #808)
+        default = L.get_default_dtype()
+        L.set_default_dtype(L.float64)
+        try:
+            return _execute(prog, libname, L)
+        finally:
+            L.set_default_dtype(default)
+    return _execute(prog, libname, L)
+
+
+def _execute(prog: Program, libname: str, L) -> Outcome:
     ns = _namespace(L)
     for k, v in prog.arrays.items():
         ns[k] = v.astype(np.float64) if (libname == "torch64" and v.dtype == np.float32) else v
@@ -796,8 +809,10 @@ UNARY = {
     "log": ("L.log({a})", lambda t: t.numel() == 0 or float(t.min()) > 0.2),
     "abs": ("{a}.abs()", lambda t: _away(t, 1e-3)),
     "sqrt": ("L.sqrt({a})", lambda t: t.numel() == 0 or float(t.min()) > 0.2),
-    "sin": ("L.sin({a})", None),
-    "cos": ("{a}.cos()", None),
+    # (a large argument's float32 rounding is an absolute error of sin/cos: cos of a det 1353.2 in an accum's 2nd
+    # pass, seed 146 #546)
+    "sin": ("L.sin({a})", lambda t: t.numel() == 0 or float(t.abs().max()) < 30),
+    "cos": ("{a}.cos()", lambda t: t.numel() == 0 or float(t.abs().max()) < 30),
     "tanh": ("L.tanh({a})", None),
     "sigmoid": ("L.sigmoid({a})", None),
     "relu": ("L.relu({a})", lambda t: _away(t, 1e-3)),
@@ -1437,6 +1452,15 @@ def op_inplace_more(g, name):
         if not _away(t - 0.5, 1e-3):
             raise Reject
     elif name == "detach_inplace":
+        # (not where a view of the same storage retains its gradient or has a hook: torch's in-place change bumps
+        # their common version, and the view then takes a new grad_fn, which autograd.grad sees unused; seed 157
+        # #800, as op_geom_inplace's seed 114 #1392)
+        text, b = "\n".join(g.p.lines), g.ns[a]._base if g.ns[a]._base is not None else g.ns[a]
+        if any(
+            getattr(g.ns.get(v), "_base", None) is b and re.search(rf"\b{v}\.(?:retain_grad|register_hook)\(", text)
+            for v in g.vars
+        ):
+            raise Reject
         e = f"@VAR = {a}.detach(); @VAR.mul_(2)"
     else:
         raise AssertionError(name)
@@ -1477,6 +1501,20 @@ def _hooked_or_detached(g, v):
     seen = set()
     while v is not None and v not in seen:
         if v in g.hooked_views or v in g.detached:
+            return True
+        seen.add(v)
+        v = g.parent.get(v)
+    return False
+
+
+def _retained_view_above(g, v):
+    """True if v, or a tensor v is a view or alias of (transitively), is a view whose line called retain_grad():
+    a write through a view of it goes, in torch, through CopySlices of the base, which bypasses its node (its
+    .grad stays None); minidiff's gives it the old value's gradient, as with a hook (_hooked_or_detached; seed
+    157 #709)."""
+    text, seen = "\n".join(g.p.lines), set()
+    while v is not None and v not in seen:
+        if getattr(g.ns.get(v), "_base", None) is not None and f"{v}.retain_grad()" in text:
             return True
         seen.add(v)
         v = g.parent.get(v)
@@ -1701,6 +1739,8 @@ def op_view_inplace(g, name):
         g.plain_storage.add(a)
     else:
         a = _recent(g, _inplace_targets(g))
+    if _retained_view_above(g, a):
+        raise Reject
     expr, t = _view_chain(g, a)
     change = _inplace_text(g, "@VAR", t)
     if g.coin(0.5):
@@ -1773,7 +1813,8 @@ def op_as_strided(g, name):
     if size is None:
         raise Reject
     base = f"{a}.clone()" if clone else a
-    if clone and g.coin(0.3):
+    if clone and g.coin(0.3) and not (t.ndim and t.shape[0] == 1):
+        # (the stride of a dim of size 1 is not defined: torch's clone keeps the input's, seed 147 #896)
         return g.emit(f"{base}.as_strided({size}, {stride}, {off}) * {base}.stride()[0]", name)
     ok = g.emit(f"{base}.as_strided({size}, {stride}, {off})", name, kind="view" if not clone else "fresh")
     if g.p.defs[-1] in g.vars and _overlapping(g.ns[g.p.defs[-1]]):
@@ -2675,6 +2716,20 @@ def op_geom_inplace(g, name):
         # tests/test_program_fuzz_regressions.py, seeds 70-73 and 103)
         d = [int(x) % nd for x in re.findall(r"-?\d+", e.split("(", 1)[1])] if name != "t_" else [0, nd - 1]
         if len(d) == 2 and nd and d[0] != d[1] and t.shape[d[0]] == t.shape[d[1]] > 1:
+            raise Reject
+    if nograd and name in ("squeeze_", "unsqueeze_") and g.ns[a]._base is None and g.ns[a].grad_fn is not None:
+        # the same for a new shape that broadcasts against the old one to a third (a (2, 1) squeezed to (2,)):
+        # torch's old grad_fn broadcasts the gradient of the new shape against what it saved, and sums it back to
+        # the old shape, silently wrong (seed 160 #1284); minidiff's takes the new shape's history
+        try:
+            new_shape = tuple(eval(e.replace(a, "_t", 1), {"_t": t.clone()}).shape)
+        except Exception:  # noqa: BLE001 - the line raises: kept as an error line
+            new_shape = tuple(t.shape)
+
+        def core(shape):
+            return tuple(shape[next((i for i, n in enumerate(shape) if n != 1), len(shape)) :])
+
+        if core(new_shape) != core(tuple(t.shape)):
             raise Reject
     if g.ns[a].is_leaf and g.ns[a].requires_grad:
         g.geom_leaf = True  # an "accum" program would change it again between its two passes

@@ -1,6 +1,8 @@
 // CPU softmax and attention. Attention materialises the (Lq, Lk) score matrix of one batch entry
 // at a time (a U-Net's attention sequences are short: tens to a few hundred tokens) and
-// recomputes it in the backward from the saved log-sum-exp, as the fused GPU kernel does.
+// recomputes it and its softmax in the backward. (Not from the saved log-sum-exp, as the fused GPU
+// kernel does: where one score dominates, exp(s - lse) takes lse's float32 rounding as an error of
+// 1 - P, and the gradients of k and q lose digits that torch's math path keeps.)
 // Short sequences with small heads (a U-Net's lowest levels: 16 or 49 tokens of 8 dims) take a
 // path without BLAS: each query row's scores are computed with the keys across SIMD lanes from a
 // transposed copy of k, since seven tiny GEMM calls per entry cost more than their arithmetic.
@@ -172,11 +174,9 @@ void attention_backward_small(float* dq, float* dk, float* dv, const float* dout
     for (int64_t i = 0; i < Lq; ++i) {
       const float* qr = qb + i * D;
       const float* go = dout + (b * Lq + i) * Dv;
-      // P = exp(scale q k^T - lse) recomputed from the saved log-sum-exp (0 on the padding lanes)
+      // P = softmax(scale q k^T), the forward's, recomputed (0 on the padding lanes)
       row_dot_keys<LK>(p, qr, kt, D, scale);
-      const float l = lse[b * Lq + i];
-#pragma omp simd
-      for (int j = 0; j < LK; ++j) p[j] = vexp(vselect(j < Lk, p[j] - l, -std::numeric_limits<float>::infinity()));
+      softmax_keys<LK>(p, Lk);
       // dP = dO v^T, then dS = P (dP - rowsum(P * dP)); rowsum(P * dP) = rowsum(dO * O), but this
       // form cancels exactly where P is one-hot (torch's math path), so dS is 0 there, not noise
       row_dot_keys<LK>(ds, go, vt, Dv, 1.0f);
@@ -288,15 +288,13 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
     float* dP = P + LL;
     const float *qb = q + b * Lq * D, *kb = k + b * Lk * D, *vb = v + b * Lk * Dv;
     const float* dO = dout + b * Lq * Dv;
-    // P = exp(scale q k^T - lse) recomputed from the saved log-sum-exp; dP = dO v^T
+    // P = softmax(scale q k^T), the forward's, recomputed; dP = dO v^T
     gemm(false, true, Lq, Lk, D, scale, qb, D, kb, D, 0.0f, P, Lk);
     gemm(false, true, Lq, Lk, Dv, 1.0f, dO, Dv, vb, Dv, 0.0f, dP, Lk);
     for (int64_t r = 0; r < Lq; ++r) {
       float* p = P + r * Lk;
       float* dp = dP + r * Lk;
-      const float l = lse[b * Lq + r];
-#pragma omp simd
-      for (int64_t j = 0; j < Lk; ++j) p[j] = vexp(p[j] - l);
+      softmax_row(p, Lk);
       double di = 0.0;  // rowsum(P * dP) (= rowsum(dO * O), which leaves noise where P is one-hot)
 #pragma omp simd reduction(+ : di)
       for (int64_t j = 0; j < Lk; ++j) di += static_cast<double>(p[j]) * dp[j];

@@ -363,6 +363,10 @@ def grad(
 # ---- custom autograd functions (torch.autograd.Function)
 
 
+def _geometry(t) -> tuple:
+    return tuple(t.shape), t.stride(), t.storage_offset()
+
+
 class FunctionCtx:
     """The ``ctx`` of a Function: what forward (or setup_context) leaves for backward."""
 
@@ -396,6 +400,12 @@ class FunctionCtx:
                     "one of the variables needed for gradient computation has been modified by an inplace "
                     f"operation: saved tensor {i} of shape {tuple(t.shape)} is at version {t._version}; expected "
                     f"version {version} instead"
+                )
+            if _geometry(t) != _geometry(alias):  # t_(), swapdims_(), squeeze_(), ... (torch's bump the version)
+                raise RuntimeError(
+                    "one of the variables needed for gradient computation has been modified by an inplace "
+                    f"operation: saved tensor {i} of shape {tuple(alias.shape)} now has shape {tuple(t.shape)} "
+                    f"and strides {t.stride()}"
                 )
         return self._saved
 

@@ -572,7 +572,9 @@ def smooth_l1_loss(
     # torch's kernel reads one bool side as float 0/1
     diff = _bool_as_float(input) - _bool_as_float(target)
     size = diff.abs()
-    return _reduce(where(size < beta, diff.square() * (0.5 / beta), size - 0.5 * beta), reduction)
+    # (the square of the diffs inside only: an infinite one's gradient was 0 * inf, NaN; a NaN stays)
+    inside = where(size >= beta, 0.0, diff).square() * (0.5 / beta)
+    return _reduce(where(size < beta, inside, size - 0.5 * beta), reduction)
 
 
 def huber_loss(input, target, reduction: str = "mean", delta: float = 1.0, weight=None):  # noqa: A002
@@ -586,7 +588,7 @@ def huber_loss(input, target, reduction: str = "mean", delta: float = 1.0, weigh
     _same_float_dtype("huber_loss", input, target=target)  # torch's kernel takes no mixed 16-bit and other floats
     diff = _float32(input) - _float32(_bool_as_float(target))
     size = diff.abs()
-    loss = where(size < delta, diff.square() * 0.5, (size - 0.5 * delta) * delta)
+    loss = where(size < delta, where(size >= delta, 0.0, diff).square() * 0.5, (size - 0.5 * delta) * delta)
     if input.dtype in _LOW_FLOATS:
         loss = loss.to(input.dtype)  # each element's loss computed in float32 and rounded once, as torch's kernel
     if weight is not None:
