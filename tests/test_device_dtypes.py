@@ -1,5 +1,6 @@
 """The dtype paths of the device kernels against NumPy oracles: casts between float32, int64,
-bfloat16, float16 and bool (NaN/inf/out-of-range to int64, ties, overflow, subnormals, -0.0),
+bfloat16, float16 and bool (NaN/inf/out-of-range to int64, ties, overflow, subnormals, -0.0), and
+between the integers (uint8, int8, int16, int32, int64: wrapping, sign and zero extension),
 one- and two-byte strided copies, ``where`` over every dtype, int64 and bool reductions and scans,
 int64 elementwise ops with broadcasting and scalars, and the unary math ops at special values.
 
@@ -227,10 +228,10 @@ def _copies():
     ]
 
 
-@pytest.mark.parametrize("dtype", ["bool", "float16"])
+@pytest.mark.parametrize("dtype", ["bool", "float16", "uint8", "int16", "int32"])
 def test_strided_two_dim_copies(dtype):
     r = _R.standard_normal((61, 47)).astype(np.float32)
-    a = (r > 0.3) if dtype == "bool" else r.astype(np.float16)
+    a = (r > 0.3) if dtype == "bool" else r.astype(np.float16) if dtype == "float16" else (r * 100).astype(dtype)
     t = on(a)
     assert t.dtype == dtype
     for name, fn in _copies():
@@ -247,10 +248,10 @@ def test_strided_two_dim_copies(dtype):
         np.testing.assert_array_equal(back(t[:, :n].t().contiguous()), np.ascontiguousarray(v.T), err_msg=str(n))
 
 
-@pytest.mark.parametrize("dtype", ["bool", "float16"])
+@pytest.mark.parametrize("dtype", ["bool", "float16", "int8", "int32"])
 def test_expanded_and_permuted_copies(dtype):
     row = _R.standard_normal((1, 301)).astype(np.float32)
-    row = (row > 0) if dtype == "bool" else row.astype(np.float16)
+    row = (row > 0) if dtype == "bool" else row.astype(np.float16) if dtype == "float16" else (row * 100).astype(dtype)
     t = on(row)
     exp = t.expand(13, 301)
     assert exp.stride()[0] == 0
@@ -260,7 +261,7 @@ def test_expanded_and_permuted_copies(dtype):
     # eight dims, permuted, cloned
     shape = (2, 3, 1, 4, 2, 3, 2, 5)
     r = _R.standard_normal(shape).astype(np.float32)
-    a = (r > 0) if dtype == "bool" else r.astype(np.float16)
+    a = (r > 0) if dtype == "bool" else r.astype(np.float16) if dtype == "float16" else (r * 100).astype(dtype)
     perm = (7, 2, 5, 0, 6, 3, 1, 4)
     got = on(a).permute(*perm).clone()
     assert tuple(got.shape) == a.transpose(perm).shape
@@ -581,3 +582,45 @@ def test_unary_special_values_on_16_bit_floats(name, dtype):
 def test_acosh_gradient_at_minus_one_is_plus_inf_as_torch(dtype):
     _, g = _unary_md("acosh", np.array([-1.0, 1.0], np.float32), dtype)
     assert g.tolist() == [np.inf, np.inf]
+
+
+NARROW = ["uint8", "int8", "int16", "int32"]
+
+
+@pytest.mark.parametrize("dst", [*NARROW, "int64", "bool"])
+@pytest.mark.parametrize("src", [*NARROW, "int64", "bool"])
+def test_casts_between_the_integers_wrap_as_numpy(src, dst):
+    big = np.array([-(2**40) - 3, -(2**31), -129, -128, -1, 0, 1, 127, 128, 255, 256, 32768, 2**31 - 1, 2**33 + 7])
+    a = (big != 0) if src == "bool" else big.astype(src)
+    want = (a != 0) if dst == "bool" else a.astype(dst)
+    np.testing.assert_array_equal(back(on(a).to(dst), dst), want)
+    np.testing.assert_array_equal(back(on(np.tile(a, 1000)).to(dst), dst), np.tile(want, 1000))  # many blocks
+
+
+@pytest.mark.parametrize("dtype", NARROW)
+def test_narrow_integers_to_and_from_the_floats(dtype):
+    a = np.array([-2.75, -1.5, -0.5, 0.0, 0.5, 1.5, 100.5, 126.5], np.float32)  # (exact in every float)
+    want = np.trunc(a).astype(np.int64).astype(dtype)
+    for f in ("float32", "float16", "bfloat16"):
+        np.testing.assert_array_equal(back(on(a).to(f).to(dtype), dtype), want)
+    ints = np.arange(-128, 128).astype(dtype)
+    np.testing.assert_array_equal(back(on(ints).float(), "float32"), ints.astype(np.float32))
+    same_float_bits(back(on(ints).half(), "float16"), ints.astype(np.float16))
+
+
+@pytest.mark.parametrize("dtype", NARROW)
+def test_narrow_integer_arithmetic_and_reductions_on_the_device(dtype):
+    info = np.iinfo(dtype)
+    a = _R.integers(max(info.min, -300), min(info.max, 300), (37, 29), endpoint=True).astype(dtype)
+    b = _R.integers(max(info.min, -300), min(info.max, 300), (29,), endpoint=True).astype(dtype)
+    x, y = on(a), on(b)
+    wide = a.astype(np.int64), b.astype(np.int64)
+    np.testing.assert_array_equal(back(x + y, dtype), (wide[0] + wide[1]).astype(dtype))
+    np.testing.assert_array_equal(back(x.t() * 3 - 7, dtype), (wide[0].T * 3 - 7).astype(dtype))
+    np.testing.assert_array_equal(back(x.sum(0), "int64"), wide[0].sum(0))
+    np.testing.assert_array_equal(back(x.amax(1), dtype), a.max(1))
+    np.testing.assert_array_equal(back(x.min(0).values, dtype), a.min(0))
+    np.testing.assert_array_equal(back(x.cumsum(1), "int64"), wide[0].cumsum(1))
+    np.testing.assert_array_equal(back(x < y, "bool"), a < b)
+    np.testing.assert_array_equal(back(md.where(x > 0, x, y), dtype), np.where(a > 0, a, b))
+    np.testing.assert_array_equal(back(md.full((3,), -1, dtype=dtype, device=DEV), dtype), np.full(3, -1).astype(dtype))
