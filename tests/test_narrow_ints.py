@@ -28,6 +28,14 @@ def test_numpy_round_trip_keeps_dtype_and_bytes(dtype):
     assert md.iinfo(dtype).min == np.iinfo(dtype).min and md.iinfo(dtype).max == np.iinfo(dtype).max
 
 
+def test_unsigned_numpy_arrays_past_uint8_widen_exactly():
+    for dtype, want in (("uint16", "int32"), ("uint32", "int64")):
+        a = np.array([0, 1, 3, 40000, np.iinfo(dtype).max], dtype)
+        t = md.tensor(a)
+        assert t.dtype == want
+        np.testing.assert_array_equal(t.numpy(), a.astype(np.int64))
+
+
 @pytest.mark.parametrize("dtype", NARROW)
 def test_casts_wrap_as_numpy(dtype):
     big = np.array([-(2**40) - 3, -129, -1, 0, 127, 128, 255, 256, 300, 2**31 + 5], np.int64)

@@ -42,7 +42,8 @@ Tensor from_array(const py::array& arr, const py::handle& dtype, Device device, 
     throw TypeError(str("tensor: cannot convert a NumPy array of dtype ", std::string(py::str(arr.dtype()))));
   Shape shape(arr.shape(), arr.shape() + arr.ndim());
   if (is_narrow_int(target)) {
-    if ((kind == 'i' || kind == 'u') && integer_dtype_of(arr) == target) {  // the bytes as they are
+    if ((kind == 'i' || kind == 'u') && integer_dtype_of(arr) == target &&
+        static_cast<size_t>(arr.itemsize()) == dtype_size(target)) {  // the bytes as they are (not uint16's)
       py::array c = py::array::ensure(arr, py::array::c_style);
       return from_host(c.data(), shape, target, device);
     }

@@ -471,6 +471,92 @@ def solve(A, B, *, left: bool = True) -> Tensor:
     return _Solve.apply(A, B)
 
 
+def _triangle(a: np.ndarray, upper: bool, unitriangular: bool) -> np.ndarray:
+    """The triangle of a that solve_triangular reads (the other entries ignored; a unit diagonal
+    where ``unitriangular``)."""
+    t = np.triu(a) if upper else np.tril(a)
+    if unitriangular:
+        t = t.copy()
+        idx = np.arange(a.shape[-1])
+        t[..., idx, idx] = 1.0
+    return t
+
+
+def _substitute(t: np.ndarray, b: np.ndarray, upper: bool) -> np.ndarray:
+    """X with T X = B by substitution, row by row across the batch: a zero on the diagonal gives
+    inf or NaN, as torch's (no LinAlgError)."""
+    n = t.shape[-1]
+    x = np.zeros(np.broadcast_shapes(t.shape[:-2], b.shape[:-2]) + b.shape[-2:], np.float64)
+    rows = range(n - 1, -1, -1) if upper else range(n)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for i in rows:
+            known = slice(i + 1, n) if upper else slice(0, i)
+            rest = b[..., i, :] - np.einsum("...j,...jk->...k", t[..., i, known], x[..., known, :])
+            x[..., i, :] = rest / t[..., i, i : i + 1]
+    return x
+
+
+class _SolveTriangular(Function):
+    @staticmethod
+    def forward(ctx, A, B, upper, unitriangular):
+        t = _triangle(_host(A), upper, unitriangular)
+        X = _like(_substitute(t, _host(B), upper), A)
+        ctx.upper, ctx.unitriangular = upper, unitriangular
+        ctx.save_for_backward(A, X)
+        return X
+
+    @staticmethod
+    def backward(ctx, grad):
+        A, X = ctx.saved_tensors
+        t = _triangle(_host(A), ctx.upper, ctx.unitriangular)
+        # grad_B = T^-T grad (T^T is triangular the other way); grad_A = -grad_B X^T on T's triangle
+        grad_B = _like(_substitute(np.swapaxes(t, -1, -2), _host(grad), not ctx.upper), A)
+        grad_A = None
+        if ctx.needs_input_grad[0]:
+            full = -(grad_B @ _mT(X))
+            grad_A = (
+                full.triu(1 if ctx.unitriangular else 0) if ctx.upper else full.tril(-1 if ctx.unitriangular else 0)
+            )
+        return grad_A, grad_B, None, None
+
+
+def solve_triangular(A, B, *, upper: bool, left: bool = True, unitriangular: bool = False) -> Tensor:
+    """X with A X = B (``left=False``: X A = B) for a triangular A (*, n, n), read from its upper
+    or lower triangle only (``unitriangular``: a diagonal of ones, not read), and B (*, n, k) (or
+    (*, k, n) for ``left=False``); the batch dims broadcast. As torch's, a zero on the diagonal gives
+    inf or NaN rather than an error. Runs on the host (NumPy, float64), differentiable in A (its
+    triangle) and B."""
+    op = "linalg.solve_triangular"
+    A = _matrices(op, A, square=True)
+    B = _matrices(op, B, name="B")
+    n = A.shape[-1]
+    if (B.shape[-2] if left else B.shape[-1]) != n:
+        equation = "AX = B" if left else "XA = B"
+        raise ValueError(
+            f"{op}: incompatible shapes of A {tuple(A.shape)} and B {tuple(B.shape)} for the equation {equation}"
+        )
+    A, B = _broadcast_batches(op, A, B)
+    if not left:  # X A = B  <=>  A^T X^T = B^T, with the triangle flipped
+        return _mT(_SolveTriangular.apply(_mT(A), _mT(B), not upper, bool(unitriangular)))._own_result()
+    return _SolveTriangular.apply(A, B, bool(upper), bool(unitriangular))
+
+
+def matrix_rank(A, *, atol=None, rtol=None, hermitian: bool = False) -> Tensor:
+    """The number of singular values (eigenvalue magnitudes for ``hermitian``, which reads the lower
+    triangle) above max(atol, rtol * the largest), rtol defaulting to eps * max(m, n) as torch's;
+    an int64 tensor of A's batch shape, no gradient."""
+    op = "linalg.matrix_rank"
+    A = _matrices(op, A, square=bool(hermitian))
+    a = _host(A)
+    if hermitian:
+        a = np.tril(a) + np.swapaxes(np.tril(a, -1), -1, -2)
+        s = np.abs(np.linalg.eigvalsh(a)) if a.size else np.zeros(a.shape[:-1])
+    else:
+        s = np.linalg.svd(a, compute_uv=False) if a.size else np.zeros((*a.shape[:-2], min(a.shape[-2:])))
+    tol = _tolerance(op, s, a.shape[-2], a.shape[-1], atol, rtol)
+    return _core.tensor(np.asarray((s > tol).sum(axis=-1), np.int64), dtype="int64", device=A.device)
+
+
 # ---- factorizations (host)
 
 
@@ -809,12 +895,14 @@ __all__ = [
     "lstsq",
     "matmul",
     "matrix_norm",
+    "matrix_rank",
     "multi_dot",
     "norm",
     "pinv",
     "qr",
     "slogdet",
     "solve",
+    "solve_triangular",
     "svd",
     "svdvals",
     "vecdot",
