@@ -5,7 +5,8 @@ and mapping types, random_split's fractions, ToTensor per PIL mode, tensor Resiz
 interpolate, CenterCrop's offsets, IDX header parsing, damaged files, and load_dataset's image_size.
 
 Known, documented differences are not tested as bugs: md's collate makes tuples where torch makes
-lists, holds numbers as int64 / float32 (torch keeps float64, uint8), keeps None fields, and
+lists, holds floats as float32 (torch keeps float64) and NumPy uint16/uint32 as int32/int64 (torch
+keeps them; other integer dtypes are kept, as torch's), keeps None fields, and
 converts a collate_fn's NumPy arrays to tensors; samplers and batch_size=None are refused.
 Comparisons with torch are skipped when it is not installed."""
 
@@ -382,7 +383,7 @@ def test_to_tensor_per_pil_mode_and_array_dtype():
     arrays = [rgb, rgb[..., 0], rgb[:, ::2], rgb.transpose(1, 0, 2), rgb.astype(np.float32) / 255, rgb.astype(np.int16)]
     for pic in pics + arrays:
         got, want = T.ToTensor()(pic).numpy(), reference_to_tensor(pic)
-        assert got.shape == want.shape
+        assert got.shape == want.shape and got.dtype == want.dtype  # int16 / int32 kept, as torchvision
         np.testing.assert_allclose(got, want, err_msg=getattr(pic, "mode", "array"))
 
 

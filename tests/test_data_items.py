@@ -37,6 +37,17 @@ def image(i, shape=(3, 4, 4), dtype=np.float32):
     return (np.arange(np.prod(shape)).reshape(shape) + 100 * i).astype(dtype)
 
 
+def md_dtype_of(np_dtype):
+    """The md dtype of a batch whose torch counterpart (as NumPy) has ``np_dtype``: integers keep
+    their dtype as torch's default_collate keeps it, except uint16 -> int32 and uint32/uint64 ->
+    int64 (md has no wider unsigned dtype); float16 stays, other floats are float32 (no float64)."""
+    if np_dtype.kind in "iu":
+        return {"uint16": "int32", "uint32": "int64", "uint64": "int64"}.get(np_dtype.name, np_dtype.name)
+    if np_dtype.kind == "b":
+        return "bool"
+    return "float16" if np_dtype == np.float16 else "float32"
+
+
 def md_batches(dataset, batch_size, **kw):
     return list(DataLoader(dataset, batch_size, shuffle=False, **kw))
 
@@ -53,7 +64,7 @@ def assert_same(got, want, where="batch"):
     if isinstance(want, (torch.Tensor, np.ndarray)):
         w = want.numpy() if isinstance(want, torch.Tensor) else want
         assert isinstance(got, md.Tensor), f"{where}: {type(got).__name__}, expected an md tensor"
-        expected_dtype = "int64" if w.dtype.kind in "iu" else "bool" if w.dtype.kind == "b" else "float32"
+        expected_dtype = md_dtype_of(w.dtype)
         assert got.dtype == expected_dtype, f"{where}: dtype {got.dtype}, expected {expected_dtype} (torch: {w.dtype})"
         assert tuple(got.shape) == w.shape, f"{where}: shape {tuple(got.shape)} != {w.shape}"
         np.testing.assert_array_equal(got.numpy(), w.astype(expected_dtype), err_msg=where)
@@ -105,10 +116,15 @@ def test_array_dataset_batches_are_one_tensor(channels):
     "arr",
     [
         np.random.default_rng(0).uniform(-1, 1, (7, 2, 4, 4)),  # float64 -> float32
-        np.arange(7 * 3).reshape(7, 3).astype(np.uint8),  # uint8 -> int64
+        np.arange(7 * 3).reshape(7, 3).astype(np.uint8),  # uint8 stays uint8, as torch's
         np.arange(7, dtype=np.int32),
+        np.arange(7 * 2).reshape(7, 2).astype(np.int8) - 5,
+        np.arange(7, dtype=np.int16) * 1000,
+        np.arange(7, dtype=np.uint16) * 9000,  # torch keeps uint16; md: int32
+        np.arange(7 * 2, dtype=np.uint32).reshape(7, 2) * 300_000_000,  # torch keeps uint32; md: int64
+        np.arange(7, dtype=np.float16) / 3,
     ],
-    ids=["float64-images", "uint8-rows", "int32-scalars"],
+    ids=["float64-images", "uint8-rows", "int32-scalars", "int8-rows", "int16", "uint16", "uint32", "float16"],
 )
 def test_array_dataset_matches_torch(arr):
     assert_matches_torch(arr, 3)
@@ -175,6 +191,8 @@ CASES = {
     "float only": lambda i: i / 3,
     "bool only": lambda i: i % 2 == 0,
     "numpy scalars": lambda i: (np.float64(i / 7), np.int16(i), np.bool_(i > 2)),
+    "narrow numpy scalars": lambda i: (np.uint8(249 + i), np.int8(-i), np.int32(i << 20), np.uint16(60000 + i)),
+    "narrow images": lambda i: {"u8": image(i, (2, 3), np.uint8), "i16": image(i, (3,), np.int16) - 7},
     "dict": lambda i: {"images": image(i), "label": i % 3, "name": f"img{i}"},
     "triple": lambda i: (image(i), i, 0.5 * i),
     "single-field tuple": lambda i: (image(i, (2,)),),
@@ -198,6 +216,40 @@ def test_md_tensor_items_collate_as_their_arrays():
         assert got["images"].dtype == "float32" and got["label"].dtype == "int64"
         np.testing.assert_array_equal(got["images"].numpy(), want["images"].numpy())
         np.testing.assert_array_equal(got["label"].numpy(), want["label"].numpy())
+
+
+@pytest.mark.parametrize("npdtype", ["uint8", "int8", "int16", "int32", "int64", "uint16", "uint32"])
+def test_integer_dtypes_collate_as_torch_keeps_them(npdtype):
+    # NumPy oracles (torch's default_collate keeps each integer dtype; md has no uint16/uint32)
+    want = md_dtype_of(np.dtype(npdtype))
+    top = np.iinfo(npdtype).max
+    rows = (np.arange(6 * 3).reshape(6, 3) * 7 + top - 120).astype(npdtype)  # values near the dtype's top
+    arrays = Items(6, lambda i: {"x": rows[i], "s": rows[i, 0], "t": md.tensor(rows[i].astype(want))})
+    for b, batch in enumerate(md_batches(arrays, 2)):
+        for key, expected in (("x", rows[2 * b : 2 * b + 2]), ("s", rows[2 * b : 2 * b + 2, 0])):
+            assert batch[key].dtype == want, (key, batch[key].dtype)
+            np.testing.assert_array_equal(batch[key].numpy(), expected.astype(want))
+        assert batch["t"].dtype == want  # md tensors keep theirs
+        np.testing.assert_array_equal(batch["t"].numpy(), rows[2 * b : 2 * b + 2].astype(want))
+    (whole,) = md_batches(rows, 6)  # an array dataset's rows
+    assert whole.dtype == want
+    np.testing.assert_array_equal(whole.numpy(), rows.astype(want))
+    # a collate_fn's arrays become tensors of the same dtypes
+    (made,) = md_batches(Items(6, lambda i: i), 6, collate_fn=lambda xs: rows[np.array(xs)])
+    assert made.dtype == want
+    np.testing.assert_array_equal(made.numpy(), rows.astype(want))
+    got = md.utils.data.default_collate([rows[0], rows[1]])
+    assert got.dtype == want
+    np.testing.assert_array_equal(got.numpy(), rows[:2].astype(want))
+
+
+def test_uint8_images_stay_uint8_and_train_as_float():
+    # uint8 pixels (PILToTensor's) arrive as uint8, not int64; python ints stay int64
+    ds = Items(4, lambda i: (np.full((1, 2, 2), 250 + i, np.uint8), i))
+    x, y = md_batches(ds, 4)[0]
+    assert (x.dtype, y.dtype) == ("uint8", "int64")
+    assert x.numpy()[:, 0, 0, 0].tolist() == [250, 251, 252, 253]
+    assert x.float().numpy().max() == 253.0  # no wrap on the way to float
 
 
 def test_items_without_torch():

@@ -149,7 +149,19 @@ def test_indexing_matches_numpy(a, key):
 @given(
     data=st.data(),
     dtype=st.sampled_from(
-        [np.float16, np.float32, np.float64, np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint64, np.bool_]
+        [
+            np.float16,
+            np.float32,
+            np.float64,
+            np.int8,
+            np.int16,
+            np.int32,
+            np.int64,
+            np.uint8,
+            np.uint16,
+            np.uint64,
+            np.bool_,
+        ]
     ),
 )
 def test_numpy_dtypes_and_layouts(data, dtype):

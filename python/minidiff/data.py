@@ -630,16 +630,30 @@ def _tensor_rows(a: np.ndarray, like: _core.Tensor) -> _TensorRows:
     return rows
 
 
+# NumPy's integer dtypes that md lacks, as md.tensor makes them (torch keeps uint16/uint32/uint64)
+_WIDER_INT = {np.dtype(np.uint16): np.int32, np.dtype(np.uint32): np.int64, np.dtype(np.uint64): np.int64}
+
+
 def _as_batch_array(a: np.ndarray, what: str) -> np.ndarray:
-    """``a`` in the dtypes md tensors hold: integers as int64, floats as float32 (float16 kept, as
-    torch's collate keeps it), bools as bool."""
+    """``a`` in the dtypes md tensors hold, as torch's collate keeps a dtype: uint8, int8, int16,
+    int32 and int64 kept (uint16 as int32, uint32/uint64 as int64, as ``md.tensor`` makes them),
+    float16 kept and the other floats as float32, bools as bool."""
     if a.dtype.kind in "iu":
-        return a.astype(np.int64, copy=False)
+        return a.astype(_WIDER_INT.get(a.dtype, a.dtype), copy=False)
     if a.dtype.kind == "f":
         return a if a.dtype == np.float16 else a.astype(np.float32, copy=False)
     if a.dtype.kind == "b":
         return a
     raise TypeError(f"DataLoader: {what} has dtype {a.dtype}; batches hold integers, floats and bools")
+
+
+def _md_dtype_name(dtype: np.dtype) -> str:
+    """The md dtype a NumPy array of ``dtype`` (integer, float or bool) becomes in a batch."""
+    if dtype.kind in "iu":
+        return np.dtype(_WIDER_INT.get(dtype, dtype)).name
+    if dtype.kind == "b":
+        return "bool"
+    return "float16" if dtype == np.float16 else "float32"
 
 
 def _collate(items: list, indices, path: str = ""):
@@ -804,11 +818,12 @@ def _to_tensors(batch, device: str | None):
     (as torch's collate stacks them there) and the rest to the CPU.
     """
     if isinstance(batch, np.ndarray) and batch.dtype.kind in "iufb":
-        kind = batch.dtype.kind
-        floats = "float16" if batch.dtype == np.float16 else "float32"
-        dtype = getattr(batch, "md_dtype", None) or ("int64" if kind in "iu" else "bool" if kind == "b" else floats)
+        dtype = getattr(batch, "md_dtype", None) or _md_dtype_name(batch.dtype)
         where = device or getattr(batch, "md_device", None) or "cpu"
-        return _core.tensor(np.asarray(batch), dtype=dtype, device=where)
+        array = np.asarray(batch)
+        if array.dtype in _WIDER_INT:  # a collate_fn's uint16/uint32/uint64, widened in NumPy
+            array = array.astype(_WIDER_INT[array.dtype])
+        return _core.tensor(array, dtype=dtype, device=where)
     if isinstance(batch, tuple):
         return _rebuild(batch, [_to_tensors(x, device) for x in batch])
     if isinstance(batch, list):
@@ -921,8 +936,10 @@ class DataLoader:
       every item stays None. Items that disagree (shape, type, keys, length) raise ValueError or
       TypeError naming the item, e.g. ``dataset[5]['images']``.
 
-    Integers become int64 tensors, floats float32 (NumPy float16 stays float16), bools bool tensors
-    (as torch's default_collate); a field stacked from md tensors keeps their dtype. Batches go to
+    Integers keep their dtype (uint8, int8, int16, int32, int64; Python ints are int64) as torch's
+    default_collate keeps it, except that NumPy uint16 becomes int32 and uint32/uint64 int64 (md has
+    no unsigned dtype past uint8); floats become float32 (NumPy float16 stays float16; torch keeps
+    float64), bools bool tensors; a field stacked from md tensors keeps their dtype. Batches go to
     ``device``; with None (the default), fields stacked from md tensors (or rows of an md Tensor
     dataset) stay on those tensors' device, as torch's collate leaves them, and the rest go to the CPU.
 

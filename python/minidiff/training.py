@@ -757,7 +757,7 @@ class Trainer:
         """
         self.prepare(model)
         if isinstance(images, _core.Tensor) and images.dtype != "float32":
-            images = images.to("float32")  # integer images from a custom dataset (the loader keeps int64)
+            images = images.to("float32")  # integer images from a custom dataset (the loader keeps their dtype)
         k = self.config.gradient_accumulation_steps
         with self._matmul_precision():
             loss = self.compute_loss(model, images, class_labels)

@@ -11,11 +11,9 @@ functional forms (``to_tensor``, ``resize``, ``crop``, ...). What differs from t
   the loader's (seed, epoch, batch): the transforms are repeatable (and resume exactly) and leave
   the training loop's stream alone, where torch's would draw from the global stream. The random
   transforms also take ``generator=`` (an ``md.Generator``), which torchvision's lack.
-- md has no uint8 dtype: int64 tensors holding 0..255 stand in for torch's uint8 images.
-  ``PILToTensor`` returns them, ``ConvertImageDtype`` maps them to and from float by 255 (torch
-  would use the int64 maximum for a real int64 tensor), ``ToPILImage`` takes them as 8-bit pixels,
-  and ``Resize`` rounds them back as it rounds uint8.
-- float64 does not exist either: ``ToTensor`` gives float arrays as float32 and integer ones as int64.
+- float64 does not exist: ``ToTensor`` gives float64 arrays as float32 (torch keeps float64), and
+  NumPy's uint16/uint32 (also PIL's "I;16" through ``PILToTensor``) become int32/int64, as
+  ``md.tensor`` makes them (torch keeps uint16/uint32).
 - Tensor ``Resize`` with ``antialias=True`` (bilinear, bicubic) applies torch's antialiased filters
   (PIL's: a triangle or a Keys cubic with a = -0.5, widened by the downscale factor) as two small
   matrix products, since ``md.F.interpolate`` has no antialias; without it, ``md.F.interpolate``.
@@ -38,7 +36,8 @@ import numpy as np
 from . import _core
 from . import functional as F
 from ._dtypes import FLOAT_DTYPES as _FLOAT_DTYPES
-from ._dtypes import LOW_FLOATS
+from ._dtypes import INT_DTYPES as _INT_DTYPES
+from ._dtypes import INT_RANGE as _INT_RANGE
 
 __all__ = [
     "CenterCrop",
@@ -252,20 +251,24 @@ def _to_tensor(pic, where: str):
         if pic.mode == "1":
             arr = arr * np.uint8(255)
         arr = arr.reshape(pic.height, pic.width, len(pic.getbands())).transpose(2, 0, 1)
-    if arr.dtype == np.uint8:
+    if arr.dtype == np.uint8:  # only uint8 is scaled, as torchvision's (ByteTensor) check
         return _core.tensor(np.ascontiguousarray(arr, dtype=np.float32) / np.float32(255))
-    return _numpy_to_md(arr)
+    return _array_to_md(arr)  # other dtypes keep their values (and md's dtype for them)
 
 
-def _numpy_to_md(arr: np.ndarray):
-    # md's dtypes: floats become float32, integers int64; booleans (PIL's mode "1") stay bool, as torch's
-    dtype = np.float32 if arr.dtype.kind == "f" else bool if arr.dtype.kind == "b" else np.int64
-    return _core.tensor(np.ascontiguousarray(arr, dtype=dtype))
+# NumPy's unsigned dtypes md lacks, widened in NumPy first (md.tensor makes them int32/int64 too)
+_WIDER_INT = {np.dtype(np.uint16): np.int32, np.dtype(np.uint32): np.int64, np.dtype(np.uint64): np.int64}
+
+
+def _array_to_md(arr: np.ndarray):
+    return _core.tensor(np.ascontiguousarray(arr, dtype=_WIDER_INT.get(arr.dtype, arr.dtype)))
 
 
 def to_tensor(pic):
-    """A PIL image or an (H, W[, C]) array as a (C, H, W) tensor; uint8 pixels become float32 in [0, 1],
-    other dtypes keep their values (float32 or int64)."""
+    """A PIL image or an (H, W[, C]) array as a (C, H, W) tensor, as torchvision's: uint8 pixels (and
+    8-bit PIL modes) become float32 in [0, 1]; other dtypes keep their values and dtype (PIL's "I" is
+    int32, "I;16" int16, "F" float32; an int8/int16/int32/int64, float16 or bool array stays so,
+    float64 becomes float32 and uint16/uint32 int32/int64, as ``md.tensor`` makes them)."""
     return _to_tensor(pic, "to_tensor")
 
 
@@ -273,11 +276,13 @@ def _pil_to_tensor(pic, where: str):
     if not _is_pil(pic):
         raise TypeError(f"{where}: pic should be a PIL Image, got {type(pic).__name__}")
     arr = np.array(pic, copy=True).reshape(pic.height, pic.width, len(pic.getbands()))
-    return _numpy_to_md(arr.transpose(2, 0, 1))
+    return _array_to_md(arr.transpose(2, 0, 1))
 
 
 def pil_to_tensor(pic):
-    """A PIL image as a (C, H, W) tensor of its unscaled values: int64 for 8-bit modes (torch: uint8)."""
+    """A PIL image as a (C, H, W) tensor of its unscaled values in the dtype NumPy reads it as:
+    uint8 for 8-bit modes, bool for "1", int32 for "I", float32 for "F" (as torchvision's); "I;16"
+    (NumPy uint16) becomes int32, where torch keeps uint16."""
     return _pil_to_tensor(pic, "pil_to_tensor")
 
 
@@ -288,19 +293,16 @@ def _to_pil_image(pic, mode, where: str):
         if pic.ndim not in (2, 3):
             raise ValueError(f"{where}: pic should be 2/3 dimensional (C, H, W), got shape {list(pic.shape)}")
         shape = list(pic.shape)
-        t = pic.detach().cpu()
-        if t.dtype in LOW_FLOATS:
-            t = t.float()
-        arr = t.numpy()
+        if pic.ndim == 3 and shape[0] > 4:
+            raise ValueError(f"{where}: pic should not have > 4 channels, got {shape[0]} channels (shape {shape})")
+        t = pic.detach()
+        if t.dtype in _FLOAT_DTYPES and mode != "F":
+            t = t.mul(255).to("uint8")  # torchvision's pic.mul(255).byte(): truncated, and wrapped outside [0, 1]
+        if t.dtype == "bfloat16":  # torch's .numpy() refuses it too
+            raise TypeError(f"{where}: input type bfloat16 is not supported (shape {shape})")
+        arr = t.cpu().numpy()
         if arr.ndim == 3:
             arr = arr.transpose(1, 2, 0)
-        if arr.dtype == np.int64:  # md's stand-in for uint8 pixels
-            if arr.size and (arr.min() < 0 or arr.max() > 255):
-                raise ValueError(
-                    f"{where}: an int64 tensor is read as uint8 pixels, but its values span "
-                    f"[{arr.min()}, {arr.max()}] (shape {list(pic.shape)})"
-                )
-            arr = arr.astype(np.uint8)
     elif isinstance(pic, np.ndarray):
         arr, shape = pic, list(pic.shape)
     else:
@@ -311,8 +313,6 @@ def _to_pil_image(pic, mode, where: str):
         raise ValueError(f"{where}: pic should be 2/3 dimensional, got shape {shape}")
     if arr.shape[-1] > 4:
         raise ValueError(f"{where}: pic should not have > 4 channels, got {arr.shape[-1]} channels (shape {shape})")
-    if _is_tensor(pic) and np.issubdtype(arr.dtype, np.floating) and mode != "F":
-        arr = (arr * 255).astype(np.uint8)  # truncates, as torchvision does (for tensors only)
     channels = arr.shape[2]
     if channels == 1:
         arr = arr[:, :, 0]
@@ -322,7 +322,6 @@ def _to_pil_image(pic, mode, where: str):
             np.dtype(np.int32): "I",
             np.dtype(np.float32): "F",
         }.get(arr.dtype)
-        expected = "F" if arr.dtype == np.float32 else expected
         if mode is not None and mode != expected:
             raise ValueError(
                 f"{where}: incorrect mode ({mode}) supplied for input type {arr.dtype}; should be {expected}"
@@ -343,12 +342,14 @@ def _to_pil_image(pic, mode, where: str):
 
 def to_pil_image(pic, mode=None):
     """A (C, H, W) tensor or an (H, W, C) array as a PIL image, as torchvision's: a float tensor's
-    values are multiplied by 255 and truncated (unless ``mode`` is "F"), int64 tensors are taken as
-    uint8 pixels; an array's values are taken as they are (a float32 (H, W) array is mode "F")."""
+    values are multiplied by 255 and truncated into uint8 (unless ``mode`` is "F"); one channel of
+    uint8, int16, int32 or float32 is mode "L", "I;16", "I" or "F", 2/3/4 channels of uint8 "LA",
+    "RGB", "RGBA"; other dtypes (int64, int8, bool, ...) need a ``mode`` PIL takes for them, or
+    raise TypeError. An array's values are taken as they are (a float32 (H, W) array is mode "F")."""
     return _to_pil_image(pic, mode, "to_pil_image")
 
 
-_DTYPE_NAMES = ("float32", "bfloat16", "float16", "int64", "uint8")
+_DTYPE_NAMES = ("float32", "bfloat16", "float16", "int64", "int32", "int16", "int8", "uint8", "bool")
 
 
 def _check_dtype(dtype, where: str) -> str:
@@ -357,32 +358,47 @@ def _check_dtype(dtype, where: str) -> str:
     return dtype
 
 
+def _max_value(dtype: str) -> int:
+    # torchvision's _max_value: an integer dtype's largest value; 1 for bool (and the floats)
+    return _INT_RANGE[dtype][1] if dtype in _INT_RANGE else 1
+
+
 def _convert_image_dtype(image, dtype, where: str):
     if not _is_tensor(image):
         raise TypeError(f"{where}: image should be an md tensor, got {type(image).__name__}")
     dtype = _check_dtype(dtype, where)
+    if image.dtype == dtype:
+        return image
     if image.dtype in _FLOAT_DTYPES:
         if dtype in _FLOAT_DTYPES:
-            return image if image.dtype == dtype else image.to(dtype)
-        if dtype == "int64":
+            return image.to(dtype)
+        if image.dtype == "float32" and dtype in ("int32", "int64"):
             raise TypeError(
-                f"{where}: the cast from {image.dtype} to int64 cannot be performed safely (torch refuses it "
-                f"too); md holds uint8 images as int64: pass dtype='uint8' (image shape {list(image.shape)})"
+                f"{where}: the cast from {image.dtype} to {dtype} cannot be performed safely (torchvision "
+                f"refuses it too; image shape {list(image.shape)})"
             )
-        # torchvision's float -> uint8: x * (255 + 1 - 1e-3), truncated
-        return (image.float() * (255 + 1.0 - 1e-3)).to("int64")
-    if image.dtype == "bool":  # torchvision's maximum of a bool is 1: True is 1.0, or max + 1 // 2 as an integer
-        return image.to(dtype) if dtype in _FLOAT_DTYPES else image.to("int64") * (128 if dtype == "uint8" else 2**62)
+        # x * (max + 1 - 1e-3) in the image's dtype, truncated (and wrapped) into the integer dtype
+        return image.mul(float(_max_value(dtype)) + 1.0 - 1e-3).to(dtype)
+    input_max = float(_max_value(image.dtype))
     if dtype in _FLOAT_DTYPES:
-        return image.to(dtype) / 255.0
-    return image
+        return image.to(dtype) / input_max
+    output_max = float(_max_value(dtype))
+    # between integer dtypes (bool's maximum being 1): scaled by a power of two, computed in
+    # floats as torchvision does (int64's maximum is 2**63 there)
+    if input_max > output_max:
+        factor = int((input_max + 1) // (output_max + 1))
+        return image.div(factor, rounding_mode="floor").to(dtype)
+    factor = int((output_max + 1) // (input_max + 1))
+    return image.to(dtype) * factor
 
 
 def convert_image_dtype(image, dtype="float32"):
-    """Converts a tensor image between float in [0, 1] and uint8 pixels (int64 0..255 in md: ``dtype``
-    "uint8", or an int64 input). Float -> uint8 is ``x * 255.999`` truncated, as torchvision; values
-    outside [0, 1] stay outside 0..255 (torch's uint8 wraps them). A bool image's maximum is 1, as
-    torchvision's: True becomes 1.0, or 128 as uint8."""
+    """Converts a tensor image's dtype and scales its values, as torchvision's: an integer image's
+    range [0, max] (uint8 0..255, int16 0..32767, ...; a bool's maximum is 1) maps to [0, 1] in
+    floats, divided by max; float -> integer is ``x * (max + 1 - 1e-3)`` truncated (values outside
+    [0, 1] wrap, as the cast does), float32 -> int32/int64 is refused; integer -> integer divides
+    (floor) or multiplies by a power of two ((in_max + 1) // (out_max + 1)); the same dtype returns
+    the image itself."""
     return _convert_image_dtype(image, dtype, "convert_image_dtype")
 
 
@@ -622,13 +638,11 @@ def _resize_tensor(img, out_h: int, out_w: int, mode: str, antialias, where: str
     else:
         align = False if mode in ("bilinear", "bicubic") else None
         x = F.interpolate(x, size=[out_h, out_w], mode=mode, align_corners=align)
-    if img.dtype in ("int64", "uint8"):  # uint8 pixels: rounded back, bicubic's overshoot clipped as torchvision does
-        if mode == "bicubic":
+    if img.dtype in _INT_DTYPES:  # rounded back, as torchvision does; bicubic's overshoot clipped for uint8 only
+        if img.dtype == "uint8" and mode == "bicubic":
             x = x.clamp(0, 255)
         x = x.round().to(img.dtype)
-    elif img.dtype in ("int32", "int16", "int8"):  # rounded, as torchvision rounds integer images
-        x = x.round().to(img.dtype)
-    elif img.dtype != "float32":
+    elif img.dtype != "float32":  # 16-bit floats and bool: cast back, as torchvision
         x = x.to(img.dtype)
     return x.reshape(shape[:-2] + [out_h, out_w])
 
@@ -684,11 +698,9 @@ def _rgb_to_grayscale(img, num_output_channels: int, where: str):
         gray = img.clone()
     else:
         dim = img.ndim - 3
-        x = img if img.dtype == "float32" else img.float()
-        r, g, b = (x.narrow(dim, c, 1) for c in range(3))
-        gray = 0.2989 * r + 0.587 * g + 0.114 * b  # torchvision's weights for tensors
-        if img.dtype != "float32":
-            gray = gray.to(img.dtype)
+        r, g, b = (img.narrow(dim, c, 1) for c in range(3))
+        # torchvision's weights for tensors, in the image's float dtype (integers: float32), truncated back
+        gray = (0.2989 * r + 0.587 * g + 0.114 * b).to(img.dtype)
     if num_output_channels == 3:
         return gray.expand(shape[:-3] + [3] + shape[-2:])
     return gray
@@ -767,14 +779,15 @@ class Lambda(_Transform):
 
 
 class ToTensor(_Transform):
-    """PIL image or (H, W[, C]) array -> (C, H, W) tensor; uint8 -> float32 in [0, 1]."""
+    """PIL image or (H, W[, C]) array -> (C, H, W) tensor; uint8 -> float32 in [0, 1], other dtypes
+    kept (see ``to_tensor``)."""
 
     def forward(self, pic):
         return _to_tensor(pic, "ToTensor")
 
 
 class PILToTensor(_Transform):
-    """PIL image -> (C, H, W) tensor of its unscaled values (int64 for 8-bit modes, torch's uint8)."""
+    """PIL image -> (C, H, W) tensor of its unscaled values (uint8 for 8-bit modes; see ``pil_to_tensor``)."""
 
     def forward(self, pic):
         return _pil_to_tensor(pic, "PILToTensor")
@@ -795,8 +808,8 @@ class ToPILImage(_Transform):
 
 
 class ConvertImageDtype(_Transform):
-    """``convert_image_dtype``: dtype "float32"/"bfloat16"/"float16" (from uint8 pixels: divided by 255) or
-    "uint8" (x * 255.999 truncated, held as int64 0..255 since md has no uint8)."""
+    """``convert_image_dtype``: to ``dtype`` (any md dtype name), rescaling the values as torchvision's
+    (integer images span [0, max], float images [0, 1])."""
 
     def __init__(self, dtype):
         self.dtype = _check_dtype(dtype, "ConvertImageDtype")

@@ -241,7 +241,8 @@ def default_collate(batch):
 
     Arrays, md tensors and numbers stack into md tensors (B, ...); tuples and lists become tuples of
     fields, dicts dicts (other mappings keep their type, as in torch), strings lists. Stacked md
-    tensors keep their device and dtype; the rest is int64 or float32 on the CPU. md tensors that
+    tensors keep their device and dtype; the rest goes to the CPU, integers in their dtype (uint8 stays
+    uint8; NumPy uint16 becomes int32, uint32 int64), floats float32 (float16 kept). md tensors that
     require grad are stacked with ``md.stack``, so the batch keeps their graph, as torch's.
     """
     batch = list(batch)
