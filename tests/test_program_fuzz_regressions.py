@@ -1148,3 +1148,53 @@ def test_fuzzer_judges_floats_made_from_integers_in_float64():
     o64 = fp.execute(prog, "torch64")
     assert o64.raised is None and set(o64.grads) == {"x0"}
     assert torch.get_default_dtype() == torch.float32
+
+
+@pytest.mark.parametrize("loss", ["cross_entropy", "nll_loss"])
+@pytest.mark.parametrize("reduction", ["none", "sum", "mean"])
+def test_an_ignored_target_gives_a_zero_loss_whatever_its_input(loss, reduction):
+    # seed 161 #446: cross_entropy(reduction="none") of an ignored target was -0.0 (-logp * 0), and atan2 of it -pi
+    # where torch's gives pi; a NaN or inf input of an ignored target made the loss NaN (torch's: 0)
+    a = np.array([[np.nan, 1.0], [0.5, 2.0], [0.0, np.inf], [0.25, -1.0]], np.float32)
+    t = np.array([-100, 1, -100, -100])
+    outs = []
+    for lib in (md, torch):
+        y = getattr(lib.nn.functional, loss)(lib.tensor(a), lib.tensor(t), reduction=reduction)
+        outs.append(np.arctan2(y.numpy(), -1.0).tolist())
+    np.testing.assert_equal(outs[0], outs[1])
+
+
+@pytest.mark.parametrize(
+    "a",
+    [[[np.nan, 1.0], [2.0, 1.0]], [[np.inf, 1.0], [2.0, 1.0]], [[[np.inf, 0.0], [0.0, 1.0]], [[1.0, 2.0], [3.0, 4.0]]]],
+)
+def test_det_gradient_of_a_matrix_with_a_nan_or_inf(a):
+    # seed 172 #475: linalg.det of a NaN matrix that requires grad raised LinAlgError (the SVD of the gradient's
+    # cofactors did not converge); torch's gives NaN, and det(A) inv(A)^T for an infinite entry
+    a = np.asarray(a, np.float32)
+    outs = []
+    for lib in (md, torch):
+        x = lib.tensor(a, requires_grad=True)
+        d = lib.linalg.det(x)
+        d.sum().backward()
+        outs.append((d.detach().numpy().tolist(), x.grad.numpy().tolist()))
+    np.testing.assert_equal(outs[0], outs[1])
+
+
+@pytest.mark.parametrize("op", ["argmax", "argmin"])
+def test_argmax_of_a_stale_view_keeps_the_gradient_it_retains(op):
+    # seed 175 #1421: argmax of a view whose base changed in place refreshed the view's history (it took the max
+    # in the graph), so the gradient it retained went to the newest history; torch's argmax records nothing
+    grads = []
+    for lib in (md, torch):
+        x = lib.tensor(np.array([-3.0], np.float32), requires_grad=True)
+        base = x * lib.ones(4)
+        view = base[None]
+        view.retain_grad()
+        base.sub_(1.5)
+        total = view.sum()
+        base.mul_(2)
+        getattr(view, op)(0)
+        total.backward()
+        grads.append(None if view.grad is None else view.grad.numpy().tolist())
+    assert grads[0] == grads[1] == [[1.0, 1.0, 1.0, 1.0]]

@@ -599,7 +599,7 @@ def nll_loss(
     except IndexError as e:
         raise IndexError(f"{op}: a target is out of range for {classes} classes (input {shape})") from e
     scale = kept if weight is None else index_select(weight, 0, safe.reshape(-1)).reshape(target_shape) * kept
-    loss = -picked * scale
+    loss = where(kept, -picked * scale, 0.0)  # an ignored target's loss is +0 whatever its input (not -0 or NaN)
     if reduction == "mean":
         return _weighted_mean(loss.sum(), scale.sum())
     return _reduce(loss, reduction)

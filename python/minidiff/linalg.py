@@ -320,7 +320,18 @@ def multi_dot(tensors) -> Tensor:
 
 def _cofactors(a: np.ndarray) -> np.ndarray:
     """det(A) * inv(A)^T, the gradient of det, from the SVD A = U S V^T: det(U) det(V) U
-    diag(prod_{j != i} s_j) V^T, which stays finite (and right) for singular A."""
+    diag(prod_{j != i} s_j) V^T, which stays finite (and right) for singular A. A matrix with a NaN or
+    infinite entry (whose SVD does not converge) gets det(A) inv(A)^T as it comes, as torch's (NaN)."""
+    bad = ~np.isfinite(a).all(axis=(-2, -1))
+    if bad.any():
+        out = _cofactors(np.where(bad[..., None, None], 0.0, a))
+        with np.errstate(all="ignore"):
+            try:
+                rest = np.linalg.det(a[bad])[..., None, None] * np.swapaxes(np.linalg.inv(a[bad]), -1, -2)
+            except np.linalg.LinAlgError:
+                rest = np.nan
+        out[bad] = rest
+        return out
     u, s, vt = np.linalg.svd(a)
     ones = np.ones_like(s[..., :1])
     before = np.cumprod(np.concatenate([ones, s[..., :-1]], -1), -1)  # prod of s_j, j < i
@@ -335,7 +346,8 @@ class _Det(Function):
         a = _host(A)  # (*, n, n)
         if ctx.needs_input_grad[0]:
             ctx.save_for_backward(_like(_cofactors(a), A))
-        return _like(np.linalg.det(a), A)  # (*)
+        with np.errstate(invalid="ignore"):  # a NaN matrix: NaN, without NumPy's warning (as torch's)
+            return _like(np.linalg.det(a), A)  # (*)
 
     @staticmethod
     def backward(ctx, grad):

@@ -338,7 +338,8 @@ def _arg_extreme(op: str, input: Tensor, dim, keepdim: bool, smallest: bool) -> 
     if input.dtype == "int64" and input.ndim:
         idx = _int64_extreme(input, d, keepdim and d is not None, smallest)[1]
     else:
-        x = -input if smallest else input
+        x = input.detach()  # (no graph: a view's read here must not refresh its history, as torch's argmax)
+        x = -x if smallest else x
         idx = x.reshape(-1).max(0).indices if d is None else x.max(d, keepdim).indices
     return idx.reshape([1] * input.ndim) if keepdim and d is None else idx
 
