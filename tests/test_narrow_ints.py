@@ -76,7 +76,7 @@ def test_arithmetic_wraps_once_in_the_dtype(dtype):
     np.testing.assert_array_equal((x < y).numpy(), a < b)
     x += y  # in place: wrapped into x's dtype
     np.testing.assert_array_equal(x.numpy(), (wide[0] + wide[1]).astype(dtype))
-    with pytest.raises(TypeError, match=f"written into an {dtype} tensor"):
+    with pytest.raises(TypeError, match=rf"written into an integer tensor \({dtype}\)"):
         x += 1.5
 
 
@@ -159,6 +159,23 @@ def test_integer_tensors_with_numpy_integer_arrays_stay_integers():
     assert (u + np.array([10, 1])).dtype == "int64"  # NumPy's int64 array has dims: it decides
     assert (u * [1.5, 2.0]).dtype == "float32"
     assert (md.tensor([1.0]) + np.array([2])).dtype == "float32"
+
+
+def test_alpha_scales_in_the_result_dtype_and_numpy_scalars_write_in_place():
+    wide = md.tensor([0]).add(md.tensor([200], dtype="uint8"), alpha=2)
+    assert wide.dtype == "int64" and wide.item() == 400  # not 144: uint8's 400 would wrap
+    mixed = md.tensor([200], dtype="uint8").add(md.tensor([100], dtype="int8"), alpha=2)
+    assert mixed.dtype == "int16" and mixed.item() == 400
+    t = md.zeros(1, dtype="int64")
+    t.add_(md.tensor([200], dtype="uint8"), alpha=2)
+    assert t.item() == 400
+    u = md.tensor([250], dtype="uint8")
+    u += np.uint8(1)
+    u -= np.uint16(2)
+    assert u.dtype == "uint8" and u.item() == 249
+    big = md.tensor(np.array([1, 2, 300], dtype=">i4"))  # a big-endian array is converted, not copied
+    assert big.dtype == "int32" and big.numpy().tolist() == [1, 2, 300]
+    assert md.tensor(np.array([1.5, -2.0], dtype=">f2")).numpy().tolist() == [1.5, -2.0]
 
 
 def test_bitwise_ops_refuse_floats():

@@ -137,6 +137,7 @@ template <typename F>
 void with_int_type(DType d, F f) {
   switch (d) {
     case DType::UInt8:
+    case DType::Bool:
       return f(uint8_t{});
     case DType::Int8:
       return f(int8_t{});

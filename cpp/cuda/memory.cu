@@ -170,10 +170,10 @@ namespace {
 // Between integers (int64 and the narrow ones) and bool: two's-complement wrapping to the narrower
 // type, as torch's; to bool: nonzero; from bool: 0 or 1.
 template <typename D, typename S>
-__global__ void cast_int_kernel(D* out, const S* in, int64_t n, bool to_bool) {
+__global__ void cast_int_kernel(D* out, const S* in, int64_t n, bool booleans) {
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
        i += static_cast<int64_t>(blockDim.x) * gridDim.x)
-    out[i] = to_bool ? static_cast<D>(in[i] != 0) : static_cast<D>(in[i]);
+    out[i] = booleans ? static_cast<D>(in[i] != 0) : static_cast<D>(in[i]);
 }
 
 template <typename F>
@@ -203,7 +203,7 @@ void cast(void* dst, DType dt, const void* src, DType st, int64_t n) {
         using S = decltype(s0);
         using D = decltype(d0);
         cast_int_kernel<D, S><<<grid_for(n), kThreads, 0, stream()>>>(static_cast<D*>(dst), static_cast<const S*>(src),
-                                                                      n, dt == DType::Bool);
+                                                                      n, dt == DType::Bool || st == DType::Bool);
       });
     });
     MD_CUDA_LAUNCHED("cast");

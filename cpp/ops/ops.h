@@ -122,14 +122,15 @@ Tensor pow(const Tensor& a, const Tensor& b);
 Tensor maximum(const Tensor& a, const Tensor& b);
 // 1 where a == b (NaN equal to NaN), else 0, broadcast; not differentiable.
 Tensor equal_mask(const Tensor& a, const Tensor& b);
-// a == b, a < b, ... (op one of BinaryOp::Eq .. Ge): float32 masks of 1 and 0 (there is no bool
-// dtype), broadcast, not differentiable; against a number s (s op a when scalar_first).
+// a == b, a < b, ... (op one of BinaryOp::Eq .. Ge): bool masks, broadcast, not differentiable;
+// against a number s (s op a when scalar_first).
 Tensor compare(BinaryOp op, const Tensor& a, const Tensor& b);
 Tensor compare(BinaryOp op, const Tensor& a, double s, bool scalar_first);
-// int64 tensor op int64 scalar (s op a when scalar_first), has_int64_kernel(op): int64 (a float32
-// mask for a comparison), as torch keeps int64 + int int64. No autograd (int64 has no gradient).
+// integer tensor op int64 scalar (s op a when scalar_first), has_int64_kernel(op): computed in
+// int64 and wrapped back into a's dtype (a bool mask for a comparison), as torch keeps int + int an
+// integer. No autograd (integers have no gradient).
 Tensor int_scalar(BinaryOp op, const Tensor& a, int64_t s, bool scalar_first);
-// int64 tensor ** non-negative int64 exponent: int64, as torch's (a negative exponent is a ValueError).
+// integer tensor ** non-negative int64 exponent, in its dtype, as torch's (a negative exponent is a ValueError).
 Tensor int_pow(const Tensor& a, int64_t k);
 Tensor minimum(const Tensor& a, const Tensor& b);
 Tensor add(const Tensor& a, double s);

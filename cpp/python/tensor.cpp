@@ -23,7 +23,11 @@ DType integer_dtype_of(const py::array& arr) {
 
 // checked: the values came from Python numbers (a list), which torch refuses past a narrow integer
 // dtype's range; a NumPy array's wrap, as NumPy's astype and torch's conversions of arrays do.
-Tensor from_array(const py::array& arr, const py::handle& dtype, Device device, bool checked = false) {
+Tensor from_array(const py::array& arr_in, const py::handle& dtype, Device device, bool checked = false) {
+  // the byte copies below read native-order elements: a big-endian array is converted first
+  const py::array arr = arr_in.dtype().attr("isnative").cast<bool>()
+                            ? arr_in
+                            : py::array(arr_in.attr("astype")(arr_in.dtype().attr("newbyteorder")("=")));
   const char kind = arr.dtype().kind();
   DType target;
   if (!dtype.is_none()) {
@@ -485,10 +489,11 @@ py::object inplace_binop(const py::object& self, const py::object& b, Binary tt,
         py::isinstance<py::int_>(b) ||  // (a Python bool too: True counts as 1, as torch's)
         (py::isinstance<Tensor>(b) &&
          (is_integer(b.cast<Tensor>().dtype()) || b.cast<Tensor>().dtype() == DType::Bool)) ||
-        (is_scalar(b) && py::hasattr(b, "dtype") && std::string(py::str(b.attr("dtype").attr("kind"))) == "i");
+        (is_scalar(b) && py::hasattr(b, "dtype") &&
+         std::string("iu").find(std::string(py::str(b.attr("dtype").attr("kind")))) != std::string::npos);
     if (!integral || name == "div")
-      throw TypeError(str(inplace_name, ": the result is a float, which cannot be written into an ",
-                          dtype_name(a.dtype()), " tensor"));
+      throw TypeError(str(inplace_name, ": the result is a float, which cannot be written into an integer tensor (",
+                          dtype_name(a.dtype()), ")"));
     result = to_dtype(result, a.dtype());
   }
   {

@@ -20,6 +20,8 @@ INT_RANGE = {
     "int8": (-128, 127),
     "uint8": (0, 255),
 }
+# NumPy's unsigned integers past uint8 have no minidiff dtype: md.tensor widens them exactly
+WIDER_INT = {np.dtype(np.uint16): np.int32, np.dtype(np.uint32): np.int64, np.dtype(np.uint64): np.int64}
 INT_BITS = {"int64": 64, "int32": 32, "int16": 16, "int8": 8, "uint8": 8}
 # torch's promotion kinds: a result of a higher kind wins (bool < int < float)
 KINDS = {"bool": 0, "float32": 2, "bfloat16": 2, "float16": 2, **dict.fromkeys(INT_DTYPES, 1)}

@@ -181,10 +181,11 @@ def _category(operand, what: str) -> tuple[str, bool]:
 
 
 def result_type(tensor1, tensor2) -> str:
-    """The dtype an arithmetic op (``+``, ``*``, ...) gives for these operands in minidiff: float32
-    when either is a float tensor or a float scalar, else int64 when either is an int64 tensor or an
-    int, else bool (bools only). A bfloat16 or float16 tensor keeps its dtype except with a float32
-    tensor or the other 16-bit float (float32 then) that has dims or is 0-d as it is, as torch's."""
+    """The dtype an arithmetic op (``+``, ``*``, ...) gives for these operands, by torch's rules:
+    ``promote_types`` of the tensors with dims (a higher kind wins, bool < integers < floats; two
+    integers give the wider, uint8 with int8 int16; float32 with a 16-bit float float32), where a
+    0-d tensor, and then a number (an int counts as int64, a float as float32), decides only when it
+    is of a higher kind."""
     from .tensor_ops import _result_dtype  # (tensor_ops imports the package)
 
     for x in (tensor1, tensor2):

@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from . import _core
+from ._dtypes import WIDER_INT
 
 __all__ = ["DataLoader", "Dataset", "load_dataset"]
 
@@ -631,7 +632,6 @@ def _tensor_rows(a: np.ndarray, like: _core.Tensor) -> _TensorRows:
 
 
 # NumPy's integer dtypes that md lacks, as md.tensor makes them (torch keeps uint16/uint32/uint64)
-_WIDER_INT = {np.dtype(np.uint16): np.int32, np.dtype(np.uint32): np.int64, np.dtype(np.uint64): np.int64}
 
 
 def _as_batch_array(a: np.ndarray, what: str) -> np.ndarray:
@@ -639,7 +639,7 @@ def _as_batch_array(a: np.ndarray, what: str) -> np.ndarray:
     int32 and int64 kept (uint16 as int32, uint32/uint64 as int64, as ``md.tensor`` makes them),
     float16 kept and the other floats as float32, bools as bool."""
     if a.dtype.kind in "iu":
-        return a.astype(_WIDER_INT.get(a.dtype, a.dtype), copy=False)
+        return a.astype(WIDER_INT.get(a.dtype, a.dtype), copy=False)
     if a.dtype.kind == "f":
         return a if a.dtype == np.float16 else a.astype(np.float32, copy=False)
     if a.dtype.kind == "b":
@@ -650,7 +650,7 @@ def _as_batch_array(a: np.ndarray, what: str) -> np.ndarray:
 def _md_dtype_name(dtype: np.dtype) -> str:
     """The md dtype a NumPy array of ``dtype`` (integer, float or bool) becomes in a batch."""
     if dtype.kind in "iu":
-        return np.dtype(_WIDER_INT.get(dtype, dtype)).name
+        return np.dtype(WIDER_INT.get(dtype, dtype)).name
     if dtype.kind == "b":
         return "bool"
     return "float16" if dtype == np.float16 else "float32"
@@ -821,8 +821,8 @@ def _to_tensors(batch, device: str | None):
         dtype = getattr(batch, "md_dtype", None) or _md_dtype_name(batch.dtype)
         where = device or getattr(batch, "md_device", None) or "cpu"
         array = np.asarray(batch)
-        if array.dtype in _WIDER_INT:  # a collate_fn's uint16/uint32/uint64, widened in NumPy
-            array = array.astype(_WIDER_INT[array.dtype])
+        if array.dtype in WIDER_INT:  # a collate_fn's uint16/uint32/uint64, widened in NumPy
+            array = array.astype(WIDER_INT[array.dtype])
         return _core.tensor(array, dtype=dtype, device=where)
     if isinstance(batch, tuple):
         return _rebuild(batch, [_to_tensors(x, device) for x in batch])

@@ -135,14 +135,14 @@ def add(input, other, *, alpha=1) -> Tensor:
     _to._alpha(input, other, alpha, "add")
     if alpha != 1 and builtins.all(isinstance(v, Tensor) and v.dtype == "bool" for v in (input, other)):
         return input | other if alpha else input.clone()  # bools: alpha counts as a truth value, as torch's
-    return input + (other * alpha if alpha != 1 else other)
+    return input + (_to._scaled(input, other, alpha, "add") if alpha != 1 else other)
 
 
 def sub(input, other, *, alpha=1) -> Tensor:
     """``input - alpha * other``, as torch's."""
     _check_operands("sub", input, other)
     _to._alpha(input, other, alpha, "sub")
-    return input - (other * alpha if alpha != 1 else other)
+    return input - (_to._scaled(input, other, alpha, "sub") if alpha != 1 else other)
 
 
 def mul(input, other) -> Tensor:

@@ -1130,6 +1130,9 @@ def _scaled(self: Tensor, other, alpha, op: str):
     alpha = _alpha(self, other, alpha, op)
     if isinstance(alpha, (bool, np.bool_)):  # a bool result: alpha counts as a truth value, as torch's
         return other if alpha else other & False
+    if isinstance(other, Tensor) and other.dtype in INT_DTYPES:  # scaled in the result's dtype, not a narrower one
+        dtype = _result_dtype(self, other)
+        other = other.to(dtype) if dtype in INT_DTYPES and dtype != other.dtype else other
     return other * alpha
 
 

@@ -885,7 +885,7 @@ def _bernoulli_(self: Tensor, p=0.5, *, generator=None) -> Tensor:
 
 def _sampled_(name: str, self: Tensor, transform, generator, integers: bool = False) -> Tensor:
     """In place: self filled with transform(uniforms in [0, 1)) (host float64), in self's dtype
-    (int64 only for a distribution of ``integers``, as torch's)."""
+    (an integer dtype only for a distribution of ``integers``, as torch's)."""
     if self.dtype in INT_DTYPES:
         if not integers:
             raise TypeError(f"{name}: expects a floating-point tensor, got {self.dtype} of shape {tuple(self.shape)}")

@@ -38,6 +38,7 @@ from . import functional as F
 from ._dtypes import FLOAT_DTYPES as _FLOAT_DTYPES
 from ._dtypes import INT_DTYPES as _INT_DTYPES
 from ._dtypes import INT_RANGE as _INT_RANGE
+from ._dtypes import WIDER_INT
 
 __all__ = [
     "CenterCrop",
@@ -257,11 +258,10 @@ def _to_tensor(pic, where: str):
 
 
 # NumPy's unsigned dtypes md lacks, widened in NumPy first (md.tensor makes them int32/int64 too)
-_WIDER_INT = {np.dtype(np.uint16): np.int32, np.dtype(np.uint32): np.int64, np.dtype(np.uint64): np.int64}
 
 
 def _array_to_md(arr: np.ndarray):
-    return _core.tensor(np.ascontiguousarray(arr, dtype=_WIDER_INT.get(arr.dtype, arr.dtype)))
+    return _core.tensor(np.ascontiguousarray(arr, dtype=WIDER_INT.get(arr.dtype, arr.dtype)))
 
 
 def to_tensor(pic):
