@@ -10,17 +10,21 @@ import minidiff as md
 RNG = np.random.default_rng(5)
 
 
-def triangular(*shape, upper):
-    a = RNG.standard_normal(shape).astype(np.float32) + 3 * np.eye(shape[-1], dtype=np.float32)
-    return a  # the other triangle holds noise: solve_triangular must not read it
+def triangular(*shape):
+    # the other triangle holds noise: solve_triangular must not read it
+    return RNG.standard_normal(shape).astype(np.float32) + 3 * np.eye(shape[-1], dtype=np.float32)
+
+
+def system(left):
+    """(A, B) of a batch of two 4x4 systems, B on A's left or right."""
+    return triangular(2, 4, 4), RNG.standard_normal((2, 4, 3) if left else (2, 3, 4)).astype(np.float32)
 
 
 @pytest.mark.parametrize("upper", [False, True])
 @pytest.mark.parametrize("left", [True, False])
 @pytest.mark.parametrize("unit", [False, True])
 def test_solve_triangular_reads_one_triangle_and_solves(upper, left, unit):
-    a = triangular(2, 4, 4, upper=upper)
-    b = RNG.standard_normal((2, 4, 3) if left else (2, 3, 4)).astype(np.float32)
+    a, b = system(left)
     x = md.linalg.solve_triangular(md.tensor(a), md.tensor(b), upper=upper, left=left, unitriangular=unit)
     t = np.triu(a) if upper else np.tril(a)
     if unit:
@@ -38,11 +42,11 @@ def test_solve_triangular_gradients_by_finite_differences(upper):
     def fn(a, b):
         return md.linalg.solve_triangular(a, b, upper=upper)
 
-    check_grads(fn, [triangular(3, 3, upper=upper), RNG.standard_normal((3, 2))], eps=1e-3, rtol=5e-3, atol=5e-3)
+    check_grads(fn, [triangular(3, 3), RNG.standard_normal((3, 2))], eps=1e-3, rtol=5e-3, atol=5e-3)
 
 
 def test_solve_triangular_broadcasts_batches_and_gives_inf_for_a_zero_diagonal():
-    a = triangular(4, 4, upper=False)
+    a = triangular(4, 4)
     b = RNG.standard_normal((3, 1, 4, 2)).astype(np.float32)
     x = md.linalg.solve_triangular(md.tensor(a), md.tensor(b), upper=False)
     assert tuple(x.shape) == (3, 1, 4, 2)
@@ -70,8 +74,7 @@ torch = pytest.importorskip("torch")
 @pytest.mark.parametrize("left", [True, False])
 @pytest.mark.parametrize("unit", [False, True])
 def test_solve_triangular_matches_torch(upper, left, unit):
-    a = triangular(2, 4, 4, upper=upper)
-    b = RNG.standard_normal((2, 4, 3) if left else (2, 3, 4)).astype(np.float32)
+    a, b = system(left)
     g = RNG.standard_normal(b.shape).astype(np.float32)
     ma, mb = md.tensor(a, requires_grad=True), md.tensor(b, requires_grad=True)
     ta, tb = torch.tensor(a, requires_grad=True), torch.tensor(b, requires_grad=True)

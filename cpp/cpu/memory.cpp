@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "core/allocator.h"
+#include "core/elem_size.h"
 #include "cpu/bf16.h"
 #include "cpu/common.h"
 #include "cpu/transpose.h"
@@ -130,24 +131,6 @@ void convert(void* dst, const void* src, int64_t n, F f) {
   D* d = static_cast<D*>(dst);
 #pragma omp parallel for if (worth_parallel(n))
   for (int64_t i = 0; i < n; ++i) d[i] = f(s[i]);
-}
-
-// f(T{}) with T the C++ type of the integer dtype d (int64 or a narrow one).
-template <typename F>
-void with_int_type(DType d, F f) {
-  switch (d) {
-    case DType::UInt8:
-    case DType::Bool:
-      return f(uint8_t{});
-    case DType::Int8:
-      return f(int8_t{});
-    case DType::Int16:
-      return f(int16_t{});
-    case DType::Int32:
-      return f(int32_t{});
-    default:
-      return f(int64_t{});
-  }
 }
 }  // namespace
 

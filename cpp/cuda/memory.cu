@@ -4,6 +4,7 @@
 
 #include <cuda_fp16.h>
 
+#include "core/elem_size.h"
 #include "cuda/common.cuh"
 #include "cuda/divmod.h"
 
@@ -171,27 +172,9 @@ namespace {
 // type, as torch's; to bool: nonzero; from bool: 0 or 1.
 template <typename D, typename S>
 __global__ void cast_int_kernel(D* out, const S* in, int64_t n, bool booleans) {
-  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
-       i += static_cast<int64_t>(blockDim.x) * gridDim.x)
-    out[i] = booleans ? static_cast<D>(in[i] != 0) : static_cast<D>(in[i]);
+  MD_GRID_STRIDE(i, n) out[i] = booleans ? static_cast<D>(in[i] != 0) : static_cast<D>(in[i]);
 }
 
-template <typename F>
-void with_int_type(DType d, F f) {
-  switch (d) {
-    case DType::UInt8:
-    case DType::Bool:
-      return f(uint8_t{});
-    case DType::Int8:
-      return f(int8_t{});
-    case DType::Int16:
-      return f(int16_t{});
-    case DType::Int32:
-      return f(int32_t{});
-    default:
-      return f(int64_t{});
-  }
-}
 }  // namespace
 
 void cast(void* dst, DType dt, const void* src, DType st, int64_t n) {
