@@ -5,10 +5,10 @@
 # the device, runs the C++ kernel twin tests, tests/test_cuda.py and tests/test_device_dtypes.py
 # (PYTEST_FILES), then the training-step benchmark (float32 against torch, then minidiff alone with
 # each of BENCH_VARIANTS, and bf16 at batch 512), the per-kernel GPU profile
-# (benchmarks/kernel_profile.py; bf16 too), the per-shape convolution times in both layouts
-# (benchmarks/conv_shapes.py) and the command line on CUDA. Logs go to $OUT/ when $OUT is set, in at
-# most 7 files (the device tool returns 8): summary.log, build.log, tests.log, bench.log,
-# bench_json.txt, kernels.log, conv_shapes.log.
+# (benchmarks/kernel_profile.py; bf16 too) and the per-shape convolution times in both layouts
+# (benchmarks/conv_shapes.py); the command line on CUDA runs between the tests and the benchmarks.
+# Logs go to $OUT/ when $OUT is set, in at most 7 files (the device tool returns 8): summary.log,
+# build.log, tests.log, bench.log, bench_json.txt, kernels.log, conv_shapes.log.
 #
 # Env: PYTEST_ARGS (default "-q -x"), TEST_TIMEOUT (seconds per stage, default 300),
 #      BENCH_FRAMEWORKS (default "minidiff torch"; add torch-compile for the batch-512 target,
@@ -16,7 +16,8 @@
 #      BENCH_VARIANTS (default "MINIDIFF_CUDA_CONV=batched MINIDIFF_CUDA_CONV=wide"; also implicit: one
 #      minidiff-only run per VAR=value, against the defaults; empty to skip), SKIP_BENCH=1 to skip
 #      all benchmarks,
-#      SKIP_CLI=1 to skip the command-line stage, CONV_SHAPES_LAYOUTS (default "batched wide"),
+#      SKIP_CLI=1 to skip the command-line stage (run right after the tests), SKIP_CONV_SHAPES=1 to
+#      skip the per-shape convolution times, CONV_SHAPES_LAYOUTS (default "batched wide"),
 #      BUILD_DIR (default build/gpu; kept between runs on a warm machine, so reruns are incremental),
 #      MINIDIFF_KEEP_CXX=1 to build with the image's CXX instead of the system g++ (see below).
 set -uo pipefail
@@ -125,6 +126,16 @@ if ! timeout "$TEST_TIMEOUT" python -m pytest $PYTEST_FILES $PYTEST_ARGS -rs -p 
 fi
 tail -n 1 "$LOG_DIR/tests.log" >>"$LOG_DIR/summary.log"
 
+step "command line on CUDA: minidiff train (2 epochs of the digits preset) and minidiff sample"
+if [ -n "${SKIP_CLI:-}" ]; then
+  note "(skipped: SKIP_CLI is set)"
+elif ! (cd /tmp && timeout "$TEST_TIMEOUT" python -m minidiff train --device cuda --epochs 2 --out /tmp/run-cuda \
+  --overwrite --no-progress && timeout "$TEST_TIMEOUT" python -m minidiff sample --model /tmp/run-cuda/model \
+  --device cuda --n 16 --steps 10 --out /tmp/run-cuda/grid.png) 2>&1 | tail -n 8 | tee -a "$LOG_DIR/summary.log"; then
+  note "CLI ON CUDA FAILED"
+  status=1
+fi
+
 # Benchmarks. At most 8 files come back from the device machine, so every train_step run appends
 # to bench.log and writes its JSON to $JSON_DIR, gathered into bench_json.txt at the end.
 JSON_DIR=$(mktemp -d)
@@ -162,11 +173,13 @@ if [ -z "${SKIP_BENCH:-}" ]; then
     --frameworks minidiff 2>&1 | grep -v -i warn | tee -a "$LOG_DIR/kernels.log" || note "KERNEL PROFILE FAILED"
   grep -E "^== |matrix-product" "$LOG_DIR/kernels.log" >>"$LOG_DIR/summary.log"
 
-  step "conv shapes: each distinct convolution of the fmnist U-Net at batch 128, both layouts vs torch"
-  # shellcheck disable=SC2086
-  timeout "$TEST_TIMEOUT" python benchmarks/conv_shapes.py --device cuda --config fmnist --batch 128 \
-    --layouts ${CONV_SHAPES_LAYOUTS:-batched wide} 2>&1 | tee "$LOG_DIR/conv_shapes.log" || note "CONV SHAPES FAILED"
-  tail -n 2 "$LOG_DIR/conv_shapes.log" >>"$LOG_DIR/summary.log"
+  if [ -z "${SKIP_CONV_SHAPES:-}" ]; then
+    step "conv shapes: each distinct convolution of the fmnist U-Net at batch 128, both layouts vs torch"
+    # shellcheck disable=SC2086
+    timeout "$TEST_TIMEOUT" python benchmarks/conv_shapes.py --device cuda --config fmnist --batch 128 \
+      --layouts ${CONV_SHAPES_LAYOUTS:-batched wide} 2>&1 | tee "$LOG_DIR/conv_shapes.log" || note "CONV SHAPES FAILED"
+    tail -n 2 "$LOG_DIR/conv_shapes.log" >>"$LOG_DIR/summary.log"
+  fi
 
   if [ "${BENCH_BF16:-1}" != 0 ]; then
     bench bf16 MINIDIFF_CUDA_CONV=auto -- --batch 512 --frameworks minidiff torch --precision bf16
@@ -179,16 +192,6 @@ if [ -z "${SKIP_BENCH:-}" ]; then
   done
 else
   note "(benchmarks skipped: SKIP_BENCH is set)"
-fi
-
-step "command line on CUDA: minidiff train (2 epochs of the digits preset) and minidiff sample"
-if [ -n "${SKIP_CLI:-}" ]; then
-  note "(skipped: SKIP_CLI is set)"
-elif ! (cd /tmp && timeout "$TEST_TIMEOUT" python -m minidiff train --device cuda --epochs 2 --out /tmp/run-cuda \
-  --overwrite --no-progress && timeout "$TEST_TIMEOUT" python -m minidiff sample --model /tmp/run-cuda/model \
-  --device cuda --n 16 --steps 10 --out /tmp/run-cuda/grid.png) 2>&1 | tail -n 8 | tee -a "$LOG_DIR/summary.log"; then
-  note "CLI ON CUDA FAILED"
-  status=1
 fi
 
 step "done (status $status)"

@@ -336,8 +336,12 @@ def test_sample_images_do_not_depend_on_the_batch_size(tmp_path):
 
 def test_killed_run_resumes_to_the_same_weights(tmp_path, data_file):
     # A run killed with SIGKILL (no chance to clean up) and resumed with --resume latest ends with the
-    # weights of a run that was never interrupted.
+    # weights of a run that was never interrupted. All three runs use this process's thread count: the
+    # killed one is a subprocess, which would take every core (16 on the GPU machine, where this test
+    # failed) while an xdist worker here may have fewer, and sums split by another count differ.
+    threads = str(md.get_num_threads())
     common = ["--epochs", "30", "--batch-size", "8", "--checkpoint-every", "5", "--save-every", "0"]
+    common += ["--num-threads", threads]
     straight = tmp_path / "straight"
     assert cli.main(tiny_train_args(data_file, straight, *common)) == 0
 
@@ -357,7 +361,9 @@ def test_killed_run_resumes_to_the_same_weights(tmp_path, data_file):
     proc.wait()
     step_at_kill = md.checkpoint.load_checkpoint(killed).step
     assert step_at_kill < 240, "the run finished before it could be killed"
-    assert cli.main(["train", "--resume", "latest", "--out", str(killed), "--no-progress"]) == 0
+    assert (
+        cli.main(["train", "--resume", "latest", "--out", str(killed), "--no-progress", "--num-threads", threads]) == 0
+    )
 
     a = md.checkpoint.load_checkpoint(straight)
     b = md.checkpoint.load_checkpoint(killed)

@@ -7,6 +7,9 @@ empty dims, inputs include NaN/Inf, non-contiguous and non-float32 NumPy arrays.
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
@@ -200,6 +203,18 @@ def test_impossible_sizes_raise_instead_of_crashing(shape):
     with pytest.raises((MemoryError, ValueError)) as e:
         md.zeros(*shape)
     expect_error_message(e.value)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/meminfo")
+def test_a_block_larger_than_memory_and_swap_is_refused_before_it_is_asked_for():
+    # Where the kernel overcommits (the GPU machines), the system would grant such a block and kill
+    # the process when its pages were touched; the allocator refuses it up front with a MemoryError.
+    fields = dict(line.split(":", 1) for line in Path("/proc/meminfo").read_text().splitlines())
+    total = sum(int(fields[k].split()[0]) * 1024 for k in ("MemTotal", "SwapTotal"))
+    with pytest.raises(MemoryError, match="more than this machine's memory and swap") as e:
+        md.empty(total // 4 + 1024, dtype=md.float32)
+    expect_error_message(e.value)
+    assert md.empty(1024).numel() == 1024  # and the allocator still works
 
 
 # ---- layers with random (often invalid) geometry

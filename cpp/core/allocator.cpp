@@ -10,6 +10,9 @@
 #include "core/allocator.h"
 
 #include <sys/mman.h>
+#if defined(__linux__)
+#include <sys/sysinfo.h>
+#endif
 
 #include <cstdlib>
 #include <map>
@@ -50,6 +53,23 @@ size_t round_size(size_t n) {
   return (n + step - 1) / step * step;
 }
 
+// The most memory this machine could ever back (its RAM and swap), or 0 where unknown. Where the
+// kernel overcommits (Linux's mode 1, as on the GPU machines), posix_memalign grants a block of
+// any size and the process is killed when its pages are touched: md.zeros((1 << 40,)) took a
+// pytest worker down there; a block larger than this is refused up front instead.
+size_t machine_memory() {
+#if defined(__linux__)
+  static const size_t total = [] {
+    struct sysinfo info{};
+    if (sysinfo(&info) != 0) return size_t(0);
+    return (static_cast<size_t>(info.totalram) + info.totalswap) * info.mem_unit;
+  }();
+  return total;
+#else
+  return 0;
+#endif
+}
+
 void* system_alloc(size_t n) {
   void* p = nullptr;
   const bool huge = n >= kHugeMin;
@@ -63,6 +83,11 @@ void* system_alloc(size_t n) {
 }  // namespace
 
 void* cpu_alloc(size_t nbytes) {
+  const size_t most = machine_memory();
+  if (most != 0 && nbytes > most)
+    throw OutOfMemoryError(str("out of memory: could not allocate ", nbytes, " bytes (", nbytes / double(1 << 20),
+                               " MiB) on the CPU, more than this machine's memory and swap (", most / double(1 << 20),
+                               " MiB)"));
   size_t n = round_size(nbytes == 0 ? 1 : nbytes);
   auto& c = cache();
   void* p = nullptr;
