@@ -10,7 +10,10 @@
 # Logs go to $OUT/ when $OUT is set, in at most 7 files (the device tool returns 8): summary.log,
 # build.log, tests.log, bench.log, bench_json.txt, kernels.log, conv_shapes.log.
 #
-# Env: PYTEST_ARGS (default "-q -x"), TEST_TIMEOUT (seconds per stage, default 300),
+# Env: PYTEST_FILES (default "tests/test_cuda.py tests/test_device_dtypes.py"; "tests" with
+#      PYTEST_ARGS="-q -n 12" runs the whole suite on the machine's 16 cores in about 2.5 minutes:
+#      the nineteenth session found two faults that way that CI's machine cannot show),
+#      PYTEST_ARGS (default "-q -x"), TEST_TIMEOUT (seconds per stage, default 300),
 #      BENCH_FRAMEWORKS (default "minidiff torch"; add torch-compile for the batch-512 target,
 #      which costs minutes of compilation), BENCH_BF16=0 to skip the bf16 benchmark,
 #      BENCH_VARIANTS (default "MINIDIFF_CUDA_CONV=batched MINIDIFF_CUDA_CONV=wide"; also implicit: one

@@ -137,8 +137,9 @@ B = RNG.random((4, 3)) > 0.5
 @pytest.mark.parametrize(
     "name, kwargs, bool_input",
     [
-        ("mse_loss", {}, True),
-        ("mse_loss", {"reduction": "none"}, False),
+        # (torch before 2.13 fails mse_loss's backward with a bool target: "Found dtype Bool but expected Float")
+        pytest.param("mse_loss", {}, True, marks=pytest.mark.torch_2_13),
+        pytest.param("mse_loss", {"reduction": "none"}, False, marks=pytest.mark.torch_2_13),
         ("smooth_l1_loss", {"beta": 0.5}, True),
         ("huber_loss", {"delta": 0.7, "reduction": "sum"}, False),
     ],

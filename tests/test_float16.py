@@ -145,7 +145,13 @@ def _run(lib, expr):
     return results_and_grads(lib, eval(expr, env), env, DATA)  # noqa: S307 (the test's own expressions)
 
 
-@pytest.mark.parametrize("expr", CASES)
+# torch before 2.13 fails these itself (mse_loss's backward of mixed dtypes: "Found dtype Float but expected Half")
+TORCH_2_13_CASES = {"F.mse_loss(x, f)"}
+
+
+@pytest.mark.parametrize(
+    "expr", [pytest.param(c, marks=pytest.mark.torch_2_13) if c in TORCH_2_13_CASES else c for c in CASES]
+)
 def test_native_ops_match_torch_float16(expr):
     torch = pytest.importorskip("torch")
     (t_out, t_grads), (m_out, m_grads) = _run(torch, expr), _run(md, expr)

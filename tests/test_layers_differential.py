@@ -71,6 +71,7 @@ def test_conv1d_matches_torch(kwargs):
     _check_module(torch.nn.Conv1d(4, 6, **kwargs), md.nn.Conv1d(4, 6, **kwargs), (4, 9))  # unbatched
 
 
+@pytest.mark.torch_2_13
 @pytest.mark.parametrize(
     "name,shape", [("BatchNorm2d", (4, 3, 5, 2)), ("BatchNorm1d", (4, 3)), ("BatchNorm1d", (2, 3, 6))]
 )
@@ -90,6 +91,7 @@ def test_batch_norm_matches_torch(name, shape, momentum, affine, track, train):
     _check_module(tm, getattr(md.nn, name)(3, **kwargs), shape, train=train, steps=3)
 
 
+@pytest.mark.torch_2_13
 @pytest.mark.parametrize(
     "name,shapes", [("InstanceNorm2d", [(4, 3, 5, 2), (3, 5, 4)]), ("InstanceNorm1d", [(4, 3, 5), (3, 5)])]
 )

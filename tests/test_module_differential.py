@@ -706,6 +706,7 @@ def test_parameter_dict_refuses_a_dotted_key_and_keeps_nothing():
 # ---------------------------------------------------------------- reprs and copies
 
 
+@pytest.mark.torch_2_13
 def test_nested_reprs_of_the_native_layers_match_torch():
     torch = _torch()
 

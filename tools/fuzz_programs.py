@@ -2059,7 +2059,11 @@ def op_base_change(g, name):
                 tw = g.ns[w]
                 how = g.choice(["read", "use", "use", "inplace", "inplace"])
                 if how == "inplace" and (
-                    w in g.noinplace or _torch_quirk(g, w) or _overlapping(tw) or _hooked_or_detached(g, w)
+                    w in g.noinplace
+                    or _torch_quirk(g, w)
+                    or _overlapping(tw)
+                    or _hooked_or_detached(g, w)
+                    or _retained_view_above(g, w)  # (seed 181 #234, as op_view_inplace's seed 157 #709)
                 ):
                     how = "use"
                 if how == "read":
