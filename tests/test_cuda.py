@@ -1103,3 +1103,35 @@ def test_bf16_math_on_the_device_matches_the_cpu():
         results.append([out.float().numpy(), a.grad.float().numpy(), b.grad.float().numpy()])
     for c, g in zip(*results):
         np.testing.assert_allclose(g, c, rtol=1e-2, atol=1e-2)
+
+
+def test_the_default_device_puts_new_tensors_and_layers_on_the_gpu():
+    # md.set_default_device / `with md.device("cuda")` (test_default_device.py checks where the default
+    # is consulted on machines without CUDA): what is made inside lands on the GPU and computes there
+    x_cpu = md.randn(4, 2)
+    try:
+        with md.device("cuda"):
+            made = [md.zeros(2), md.tensor([1.0, 2.0]), md.randn(3), md.arange(4), md.linspace(0, 1, 3), md.eye(2)]
+            assert all(t.device == "cuda:0" for t in made)
+            layer, grouped = md.nn.Linear(2, 3), md.nn.Conv2d(2, 4, 3, groups=2, padding=1)
+            unet = md.UNet2DModel(
+                sample_size=8, block_out_channels=(8, 16), layers_per_block=1, norm_num_groups=4,
+                down_block_types=("DownBlock2D", "AttnDownBlock2D"), up_block_types=("AttnUpBlock2D", "UpBlock2D"),
+            )  # fmt: skip
+            for m in (layer, grouped, unet):
+                assert all(p.device == "cuda:0" for p in m.parameters())
+            assert md.zeros_like(x_cpu).device == "cpu" and md.nn.Linear(2, 3, device="cpu").weight.device == "cpu"
+            y = layer(x_cpu.to("cuda"))
+            img = md.randn(2, 2, 6, 6)
+            loss = y.square().mean() + grouped(img).square().mean()
+            loss = loss + unet(md.randn(2, 1, 8, 8), md.tensor([3, 7])).sample.square().mean()
+            loss.backward()
+            assert layer.weight.grad.device == "cuda:0" and unet.conv_in.weight.grad.device == "cuda:0"
+            np.testing.assert_allclose(
+                y.cpu().numpy(), x_cpu.numpy() @ layer.weight.cpu().numpy().T + layer.bias.cpu().numpy(), rtol=1e-5
+            )
+        assert md.get_default_device() == "cpu" and md.zeros(1).device == "cpu"
+        md.set_default_device("cuda")
+        assert md.ones(2).device == "cuda:0"
+    finally:
+        md.set_default_device(None)

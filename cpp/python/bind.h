@@ -6,6 +6,8 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <optional>
+
 #include "core/tensor.h"
 #include "ops/ops.h"
 
@@ -18,8 +20,9 @@ void bind_functional(py::module_& m);
 void bind_nn(py::module_& m);
 void bind_optim(py::module_& m);
 
-// None -> default (cpu); "cpu", "cuda", "cuda:N", or a Device.
-Device to_device(const py::handle& obj, Device fallback = Device{});
+// "cpu", "cuda", "cuda:N", or a Device; None -> fallback, or without one the default device
+// (md.set_default_device, `with md.device(...)`; cpu unless set).
+Device to_device(const py::handle& obj, std::optional<Device> fallback = std::nullopt);
 // None -> fallback; a dtype name ("float32", "int64", ...) or a numpy dtype.
 DType to_dtype(const py::handle& obj, DType fallback);
 // An int or a 2-sequence of ints.

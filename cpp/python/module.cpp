@@ -14,8 +14,16 @@
 
 namespace md::python {
 
-Device to_device(const py::handle& obj, Device fallback) {
-  if (obj.is_none()) return fallback;
+namespace {
+// The device of tensors and layers made without one named, as torch's set_default_device; and the
+// defaults that the `with md.device(...)` blocks now open replaced, innermost last. (Read and
+// changed under the GIL only.)
+Device g_default_device;
+std::vector<Device> g_replaced_defaults;
+}  // namespace
+
+Device to_device(const py::handle& obj, std::optional<Device> fallback) {
+  if (obj.is_none()) return fallback ? *fallback : g_default_device;
   if (py::isinstance<Device>(obj)) return obj.cast<Device>();
   if (py::isinstance<py::str>(obj)) return Device::parse(obj.cast<std::string>());
   throw TypeError(str("expected a device ('cpu', 'cuda', 'cuda:N'), got ", std::string(py::repr(obj))));
@@ -165,11 +173,25 @@ void bind_runtime(py::module_& m) {
              }
              return false;
            })
-      .def("__hash__", [](const Device& d) { return py::hash(py::str(d.str())); });
+      .def("__hash__", [](const Device& d) { return py::hash(py::str(d.str())); })
+      .def("__enter__",
+           [](const Device& d) {
+             g_replaced_defaults.push_back(g_default_device);
+             g_default_device = d;
+             return d;
+           })
+      .def("__exit__", [](const Device&, const py::args&) {
+        MD_CHECK(!g_replaced_defaults.empty(), RuntimeError, "device.__exit__: no `with md.device(...)` block is open");
+        g_default_device = g_replaced_defaults.back();
+        g_replaced_defaults.pop_back();
+      });
+  m.def(
+      "set_default_device", [](const py::object& d) { g_default_device = to_device(d, Device{}); }, py::arg("device"));
+  m.def("get_default_device", [] { return g_default_device; });
 
   py::class_<Generator>(m, "Generator")
       .def(py::init([](const py::object& seed, const py::object& device) {
-             return Generator(seed_of(seed, "Generator"), to_device(device));
+             return Generator(seed_of(seed, "Generator"), to_device(device, Device{}));  // cpu, as torch's
            }),
            py::arg("seed") = 0, py::arg("device") = py::none())
       .def(

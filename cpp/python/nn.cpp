@@ -406,6 +406,23 @@ Module& built_or_raise(const py::object& self, const char* method) {
   return *built;
 }
 
+// A layer just built (its parameters made on the CPU, in float32) moved to `device`, or else to the
+// default device (md.set_default_device, `with md.device(...)`), as torch's factory arguments;
+// `dtype` must be float32, the one parameter dtype here.
+template <class Layer>
+std::shared_ptr<Layer> placed(std::shared_ptr<Layer> layer, const char* name, const py::object& device = py::none(),
+                              const py::object& dtype = py::none()) {
+  if (!dtype.is_none()) {
+    const DType d = to_dtype(dtype, DType::Float32);
+    MD_CHECK(d == DType::Float32, TypeError, name, ": parameters are float32 here; dtype ", dtype_name(d),
+             " is not supported (for bfloat16 training use mixed_precision='bf16', which rounds the operands of "
+             "the matrix products)");
+  }
+  const Device target = to_device(device);
+  if (target != Device{}) layer->to(target);
+  return layer;
+}
+
 }  // namespace
 
 void bind_nn(py::module_& m) {
@@ -713,14 +730,19 @@ void bind_nn(py::module_& m) {
       });
 
   py::class_<Linear, Module, std::shared_ptr<Linear>>(nn, "Linear", py::dynamic_attr())
-      .def(py::init<int64_t, int64_t, bool>(), py::arg("in_features"), py::arg("out_features"), py::arg("bias") = true)
+      .def(py::init([](int64_t in, int64_t out, bool bias, const py::object& device, const py::object& dtype) {
+             return placed(std::make_shared<Linear>(in, out, bias), "Linear", device, dtype);
+           }),
+           py::arg("in_features"), py::arg("out_features"), py::arg("bias") = true, py::kw_only(),
+           py::arg("device") = py::none(), py::arg("dtype") = py::none())
       .def("forward", &Linear::forward, py::arg("input"), RG())
       .def_readonly("in_features", &Linear::in_features)
       .def_readonly("out_features", &Linear::out_features);
 
   py::class_<Conv2d, Module, std::shared_ptr<Conv2d>>(nn, "Conv2d", py::dynamic_attr())
       .def(py::init([](int64_t in, int64_t out, const py::object& k, const py::object& s, const py::object& p,
-                       const py::object& dilation, int64_t groups, bool bias, const std::string& padding_mode) {
+                       const py::object& dilation, int64_t groups, bool bias, const std::string& padding_mode,
+                       const py::object& device, const py::object& dtype) {
              const char* name = "Conv2d";
              check_dilation_groups(name, dilation, groups);
              const auto kernel = to_pair(k, name, "kernel_size");
@@ -729,11 +751,12 @@ void bind_nn(py::module_& m) {
                                                   padding_mode);
              if (py::isinstance<py::str>(p)) conv->padding_name = p.cast<std::string>();
              conv->same_extra = same_padding_extra(p, kernel);
-             return conv;
+             return placed(conv, name, device, dtype);
            }),
            py::arg("in_channels"), py::arg("out_channels"), py::arg("kernel_size"), py::arg("stride") = 1,
            py::arg("padding") = 0, py::arg("dilation") = 1, py::arg("groups") = 1, py::arg("bias") = true,
-           py::arg("padding_mode") = "zeros")
+           py::arg("padding_mode") = "zeros", py::kw_only(), py::arg("device") = py::none(),
+           py::arg("dtype") = py::none())
       .def_property_readonly("dilation", [](const Conv2d&) { return py::make_tuple(1, 1); })
       .def_property_readonly("groups", [](const Conv2d&) { return 1; })
       .def("forward", &Conv2d::forward, py::arg("input"), RG())
@@ -746,16 +769,18 @@ void bind_nn(py::module_& m) {
 
   py::class_<ConvTranspose2d, Module, std::shared_ptr<ConvTranspose2d>>(nn, "ConvTranspose2d", py::dynamic_attr())
       .def(py::init([](int64_t in, int64_t out, const py::object& k, const py::object& s, const py::object& p,
-                       const py::object& op, int64_t groups, bool bias, const py::object& dilation) {
+                       const py::object& op, int64_t groups, bool bias, const py::object& dilation,
+                       const py::object& device, const py::object& dtype) {
              const char* name = "ConvTranspose2d";
              check_dilation_groups(name, dilation, groups);
-             return std::make_shared<ConvTranspose2d>(in, out, to_pair(k, name, "kernel_size"),
-                                                      to_pair(s, name, "stride"), to_pair(p, name, "padding"),
-                                                      to_pair(op, name, "output_padding"), bias);
+             return placed(std::make_shared<ConvTranspose2d>(in, out, to_pair(k, name, "kernel_size"),
+                                                             to_pair(s, name, "stride"), to_pair(p, name, "padding"),
+                                                             to_pair(op, name, "output_padding"), bias),
+                           name, device, dtype);
            }),
            py::arg("in_channels"), py::arg("out_channels"), py::arg("kernel_size"), py::arg("stride") = 1,
            py::arg("padding") = 0, py::arg("output_padding") = 0, py::arg("groups") = 1, py::arg("bias") = true,
-           py::arg("dilation") = 1)
+           py::arg("dilation") = 1, py::kw_only(), py::arg("device") = py::none(), py::arg("dtype") = py::none())
       .def("forward", &ConvTranspose2d::forward, py::arg("input"), RG())
       .def_readonly("in_channels", &ConvTranspose2d::in_channels)
       .def_readonly("out_channels", &ConvTranspose2d::out_channels)
@@ -767,8 +792,13 @@ void bind_nn(py::module_& m) {
       .def_property_readonly("groups", [](const ConvTranspose2d&) { return 1; });
 
   py::class_<GroupNorm, Module, std::shared_ptr<GroupNorm>>(nn, "GroupNorm", py::dynamic_attr())
-      .def(py::init<int64_t, int64_t, double, bool, bool>(), py::arg("num_groups"), py::arg("num_channels"),
-           py::arg("eps") = 1e-5, py::arg("affine") = true, py::kw_only(), py::arg("bias") = true)
+      .def(py::init([](int64_t groups, int64_t channels, double eps, bool affine, bool bias, const py::object& device,
+                       const py::object& dtype) {
+             return placed(std::make_shared<GroupNorm>(groups, channels, eps, affine, bias), "GroupNorm", device,
+                           dtype);
+           }),
+           py::arg("num_groups"), py::arg("num_channels"), py::arg("eps") = 1e-5, py::arg("affine") = true,
+           py::kw_only(), py::arg("bias") = true, py::arg("device") = py::none(), py::arg("dtype") = py::none())
       .def("forward", &GroupNorm::forward, py::arg("input"), RG())
       .def("forward_silu", &GroupNorm::forward_silu, RG())
       .def_readonly("num_groups", &GroupNorm::num_groups)
@@ -777,11 +807,13 @@ void bind_nn(py::module_& m) {
       .def_readonly("affine", &GroupNorm::affine);
 
   py::class_<LayerNorm, Module, std::shared_ptr<LayerNorm>>(nn, "LayerNorm", py::dynamic_attr())
-      .def(py::init([](const py::object& shape, double eps, bool affine, bool bias) {
-             return std::make_shared<LayerNorm>(to_shape(shape, "LayerNorm"), eps, affine, bias);
+      .def(py::init([](const py::object& shape, double eps, bool affine, bool bias, const py::object& device,
+                       const py::object& dtype) {
+             return placed(std::make_shared<LayerNorm>(to_shape(shape, "LayerNorm"), eps, affine, bias), "LayerNorm",
+                           device, dtype);
            }),
            py::arg("normalized_shape"), py::arg("eps") = 1e-5, py::arg("elementwise_affine") = true,
-           py::arg("bias") = true)
+           py::arg("bias") = true, py::kw_only(), py::arg("device") = py::none(), py::arg("dtype") = py::none())
       .def("forward", &LayerNorm::forward, py::arg("input"), RG())
       .def_property_readonly("normalized_shape",
                              [](const LayerNorm& m) { return py::tuple(py::cast(m.normalized_shape)); })
@@ -814,25 +846,26 @@ void bind_nn(py::module_& m) {
       .def_readwrite("p", &Dropout::p)
       .def_readonly("inplace", &Dropout::inplace);
   py::class_<Embedding, Module, std::shared_ptr<Embedding>>(nn, "Embedding", py::dynamic_attr())
-      .def(py::init([](int64_t n, int64_t d, const py::object& padding_idx, const py::object& max_norm,
-                       double norm_type, bool scale_grad_by_freq, bool sparse) {
-             MD_CHECK(max_norm.is_none(), ValueError, "Embedding: max_norm (renormalising rows) is not supported");
-             (void)norm_type;  // only read with max_norm
-             int64_t p = -1;
-             if (!padding_idx.is_none()) {
-               p = padding_idx.cast<int64_t>();
-               MD_CHECK(p >= -n && p < n, ValueError, "Embedding: padding_idx must be within num_embeddings (", n,
-                        "), got ", p);
-               if (p < 0) p += n;
-             }
-             auto e = std::make_shared<Embedding>(n, d, p);
-             e->scale_grad_by_freq = scale_grad_by_freq;
-             e->sparse = sparse;
-             return e;
-           }),
-           py::arg("num_embeddings"), py::arg("embedding_dim"), py::arg("padding_idx") = py::none(),
-           py::arg("max_norm") = py::none(), py::arg("norm_type") = 2.0, py::arg("scale_grad_by_freq") = false,
-           py::arg("sparse") = false)
+      .def(
+          py::init([](int64_t n, int64_t d, const py::object& padding_idx, const py::object& max_norm, double norm_type,
+                      bool scale_grad_by_freq, bool sparse, const py::object& device, const py::object& dtype) {
+            MD_CHECK(max_norm.is_none(), ValueError, "Embedding: max_norm (renormalising rows) is not supported");
+            (void)norm_type;  // only read with max_norm
+            int64_t p = -1;
+            if (!padding_idx.is_none()) {
+              p = padding_idx.cast<int64_t>();
+              MD_CHECK(p >= -n && p < n, ValueError, "Embedding: padding_idx must be within num_embeddings (", n,
+                       "), got ", p);
+              if (p < 0) p += n;
+            }
+            auto e = std::make_shared<Embedding>(n, d, p);
+            e->scale_grad_by_freq = scale_grad_by_freq;
+            e->sparse = sparse;
+            return placed(e, "Embedding", device, dtype);
+          }),
+          py::arg("num_embeddings"), py::arg("embedding_dim"), py::arg("padding_idx") = py::none(),
+          py::arg("max_norm") = py::none(), py::arg("norm_type") = 2.0, py::arg("scale_grad_by_freq") = false,
+          py::arg("sparse") = false, py::kw_only(), py::arg("device") = py::none(), py::arg("dtype") = py::none())
       .def("forward", &Embedding::forward, py::arg("input"), RG())
       .def_property_readonly(
           "padding_idx",
@@ -870,8 +903,9 @@ void bind_nn(py::module_& m) {
                        double eps, double rescale_output_factor, bool residual_connection, bool bias, double dropout) {
              std::optional<int64_t> g;
              if (!norm_num_groups.is_none()) g = norm_num_groups.cast<int64_t>();
-             return std::make_shared<Attention>(query_dim, heads, dim_head, g, eps, rescale_output_factor,
-                                                residual_connection, bias, dropout);
+             return placed(std::make_shared<Attention>(query_dim, heads, dim_head, g, eps, rescale_output_factor,
+                                                       residual_connection, bias, dropout),
+                           "Attention");
            }),
            py::arg("query_dim"), py::arg("heads") = 8, py::arg("dim_head") = 64,
            py::arg("norm_num_groups") = py::none(), py::arg("eps") = 1e-5, py::arg("rescale_output_factor") = 1.0,
@@ -887,7 +921,10 @@ void bind_nn(py::module_& m) {
            py::arg("downscale_freq_shift"))
       .def("forward", &Timesteps::forward, RG());
   py::class_<TimestepEmbedding, Module, std::shared_ptr<TimestepEmbedding>>(nn, "TimestepEmbedding", py::dynamic_attr())
-      .def(py::init<int64_t, int64_t>(), py::arg("in_channels"), py::arg("time_embed_dim"))
+      .def(py::init([](int64_t in, int64_t dim) {
+             return placed(std::make_shared<TimestepEmbedding>(in, dim), "TimestepEmbedding");
+           }),
+           py::arg("in_channels"), py::arg("time_embed_dim"))
       .def("forward", &TimestepEmbedding::forward, RG());
   py::class_<ResnetBlock2D, Module, std::shared_ptr<ResnetBlock2D>>(nn, "ResnetBlock2D", py::dynamic_attr())
       .def(
@@ -902,7 +939,9 @@ void bind_nn(py::module_& m) {
   py::class_<UpBlock, Module, std::shared_ptr<UpBlock>>(nn, "UpBlock2D", py::dynamic_attr());
 
   py::class_<UNet2DModel, Module, std::shared_ptr<UNet2DModel>>(nn, "UNet2DModel", py::dynamic_attr())
-      .def(py::init([](const py::kwargs& kw) { return std::make_shared<UNet2DModel>(config_from_kwargs(kw)); }))
+      .def(py::init([](const py::kwargs& kw) {
+        return placed(std::make_shared<UNet2DModel>(config_from_kwargs(kw)), "UNet2DModel");
+      }))
       .def(
           "forward",
           [](const UNet2DModel& model, const Tensor& sample, const py::object& timestep, const py::object& class_labels,

@@ -82,8 +82,23 @@ bool = "bool"  # noqa: A001 (torch's name; shadows the builtin inside this modul
 
 
 def device(spec: str) -> Device:
-    """A device object, as ``torch.device``: ``md.device("cuda:0")``."""
+    """A device object, as ``torch.device``: ``md.device("cuda:0")``. As a context manager it is
+    the default device inside its block (``with md.device("cuda"): x = md.zeros(3)``)."""
     return Device(spec)
+
+
+def set_default_device(device) -> None:
+    """The device of tensors and layers made without one named (factories such as ``md.zeros``,
+    ``md.tensor`` and ``md.randn``, and the parameters of new layers), as
+    ``torch.set_default_device``; None restores the CPU. ``*_like`` functions and ``md.from_numpy``
+    are unaffected, and ``md.Generator()`` stays on the CPU."""
+    _core.set_default_device(device)
+
+
+def get_default_device() -> Device:
+    """The device that ``set_default_device`` (or the innermost ``with md.device(...)`` block) set:
+    ``device('cpu')`` unless changed."""
+    return _core.get_default_device()
 
 
 def cat(tensors, dim=0):
@@ -175,6 +190,8 @@ __all__ = [
     "set_float32_matmul_precision",
     "set_grad_enabled",
     "set_num_threads",
+    "set_default_device",
+    "get_default_device",
     "stack",
     "tensor",
     "utils",

@@ -98,7 +98,7 @@ def _dtype_name(dtype, what: str) -> str:
     if isinstance(dtype, str) and dtype in KINDS:
         return dtype
     try:
-        return _core.empty(0, dtype=dtype).dtype
+        return _core.empty(0, dtype=dtype, device="cpu").dtype
     except TypeError as exc:
         raise TypeError(f"{what}: {exc}") from None
 

@@ -180,8 +180,8 @@ def trunc_normal_(
         if tensor.numel() == 0:
             return tensor
         # the bounds as the tensor's dtype rounds them, so the test agrees with the stored values
-        lo = _core.tensor(float(a), dtype=tensor.dtype).item()
-        hi = _core.tensor(float(b), dtype=tensor.dtype).item()
+        lo = _core.tensor(float(a), dtype=tensor.dtype, device="cpu").item()
+        hi = _core.tensor(float(b), dtype=tensor.dtype, device="cpu").item()
         fresh = _core.empty(tuple(tensor.shape), dtype=tensor.dtype, device=tensor.device)
         if cdf((b - mean) / std) - cdf((a - mean) / std) > 0.3:
             tensor.normal_(mean, std, generator=generator)
@@ -248,7 +248,7 @@ def orthogonal_(tensor: Tensor, gain: float = 1.0, generator=None) -> Tensor:
     rows = tensor.shape[0]
     cols = tensor.numel() // rows
     with no_grad():
-        flat = _core.empty((rows, cols)).normal_(0.0, 1.0, generator=generator).numpy().astype(np.float64)
+        flat = _core.empty((rows, cols), device="cpu").normal_(0.0, 1.0, generator=generator).numpy().astype(np.float64)
     if rows < cols:
         flat = flat.T
     q, r = np.linalg.qr(flat)

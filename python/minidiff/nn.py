@@ -614,6 +614,26 @@ Module.double = lambda self: self.to("float64")
 Module.bfloat16 = lambda self: self.to("bfloat16")
 
 
+# ---- where new layers live: torch's device= and dtype= factory arguments, and the default device
+
+
+def _place_new_layer(layer: Module, device, dtype) -> None:
+    """Moves a layer just built (its parameters made on the CPU) to ``device``, or else to the
+    default device (``md.set_default_device``, ``with md.device(...)``); ``dtype`` must be float32,
+    the one parameter dtype here. (The native layers do the same in their constructors,
+    cpp/python/nn.cpp's placed(); this is for the grouped and dilated convolutions made here.)"""
+    if dtype is not None:
+        name = _core.empty((0,), dtype=dtype, device="cpu").dtype  # (a name, or a NumPy or Python type)
+        if name != "float32":
+            raise TypeError(
+                f"{type(layer).__name__}: parameters are float32 here; dtype {name} is not supported (for bfloat16 "
+                "training use mixed_precision='bf16', which rounds the operands of the matrix products)"
+            )
+    target = _core.get_default_device() if device is None else device
+    if str(target) != "cpu":
+        _native_to(layer, target)
+
+
 def _set_child(parent: Module, name: str, module: Module) -> None:
     """Registers ``module`` as the child ``name`` of a container, keeping its Python object alive.
     A child named like a method ("keys", "forward") does not hide the method, and is allowed."""
@@ -1655,13 +1675,35 @@ def _plain_conv(settings, args, kwargs) -> bool:
 
 
 def _conv2d_settings(
-    in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1, bias=True, padding_mode="zeros"
+    in_channels,
+    out_channels,
+    kernel_size,
+    stride=1,
+    padding=0,
+    dilation=1,
+    groups=1,
+    bias=True,
+    padding_mode="zeros",
+    *,
+    device=None,
+    dtype=None,
 ):
     return dilation, groups
 
 
 def _conv_transpose2d_settings(
-    in_channels, out_channels, kernel_size, stride=1, padding=0, output_padding=0, groups=1, bias=True, dilation=1
+    in_channels,
+    out_channels,
+    kernel_size,
+    stride=1,
+    padding=0,
+    output_padding=0,
+    groups=1,
+    bias=True,
+    dilation=1,
+    *,
+    device=None,
+    dtype=None,
 ):
     return dilation, groups
 
@@ -1693,6 +1735,9 @@ class Conv2d(_NativeConv2d, metaclass=_NativeWhenPlain):
         groups: int = 1,
         bias: bool = True,
         padding_mode: str = "zeros",
+        *,
+        device=None,
+        dtype=None,
     ):
         op = "Conv2d"
         dil = _positive(op, "dilation", _ints(op, "dilation", dilation, 2))
@@ -1700,15 +1745,25 @@ class Conv2d(_NativeConv2d, metaclass=_NativeWhenPlain):
         # the native layer checks the channels, kernel, stride and padding mode; a composed one's
         # padding is checked and kept here, its weight replaced by one of the grouped shape
         super().__init__(
-            in_channels, out_channels, kernel_size, stride, padding if plain else 0, 1, 1, bias, padding_mode
+            in_channels,
+            out_channels,
+            kernel_size,
+            stride,
+            padding if plain else 0,
+            1,
+            1,
+            bias,
+            padding_mode,
+            device="cpu",  # (placed at the end, with the grouped weight)
         )
         g = _conv_channels(op, in_channels, out_channels, groups)
         _conv_padding(op, padding, self.kernel_size, dil, self.stride)  # fail here, not in forward
         self._padding = padding if isinstance(padding, str) else _ints(op, "padding", padding, 2)
         self._dilation, self._groups = dil, g
         if not plain:
-            self.weight = Parameter(_core.empty(out_channels, in_channels // g, *self.kernel_size))
+            self.weight = Parameter(_core.empty(out_channels, in_channels // g, *self.kernel_size, device="cpu"))
             self.reset_parameters()
+        _place_new_layer(self, device, dtype)
 
     dilation = property(lambda self: self._dilation, doc="(dh, dw)")
     groups = property(lambda self: self._groups, doc="the number of channel groups")
@@ -1759,13 +1814,16 @@ class ConvTranspose2d(_NativeConvTranspose2d, metaclass=_NativeWhenPlain):
         groups: int = 1,
         bias: bool = True,
         dilation=1,
+        *,
+        device=None,
+        dtype=None,
     ):
         op = "ConvTranspose2d"
         dil = _positive(op, "dilation", _ints(op, "dilation", dilation, 2))
         plain = groups == 1 and dil == (1, 1)
         # the native layer checks its output_padding against the stride only: a composed one's is checked here
         extra = output_padding if plain else 0
-        super().__init__(in_channels, out_channels, kernel_size, stride, padding, extra, 1, bias, 1)
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, extra, 1, bias, 1, device="cpu")
         g = _conv_channels(op, in_channels, out_channels, groups)
         extra = _positive(op, "output_padding", _ints(op, "output_padding", output_padding, 2), minimum=0)
         if any(e >= max(s, d) for e, s, d in zip(extra, self.stride, dil)):
@@ -1775,8 +1833,9 @@ class ConvTranspose2d(_NativeConvTranspose2d, metaclass=_NativeWhenPlain):
             )
         self._output_padding, self._dilation, self._groups = extra, dil, g
         if not plain:
-            self.weight = Parameter(_core.empty(in_channels, out_channels // g, *self.kernel_size))
+            self.weight = Parameter(_core.empty(in_channels, out_channels // g, *self.kernel_size, device="cpu"))
             self.reset_parameters()
+        _place_new_layer(self, device, dtype)
 
     dilation = property(lambda self: self._dilation, doc="(dh, dw)")
     groups = property(lambda self: self._groups, doc="the number of channel groups")

@@ -765,13 +765,13 @@ def _tri_indices(op: str, row: int, col: int, offset: int, dtype, device, lower:
     return _core.tensor(np.stack([r, c]).astype(np.int64).reshape(2, -1), dtype="int64", device=device)
 
 
-def tril_indices(row: int, col: int, offset: int = 0, *, dtype="int64", device="cpu") -> Tensor:
+def tril_indices(row: int, col: int, offset: int = 0, *, dtype="int64", device=None) -> Tensor:
     """The (2, N) int64 positions of the lower triangle (``offset`` above the main diagonal
     included), row by row."""
     return _tri_indices("tril_indices", row, col, offset, dtype, device, lower=True)
 
 
-def triu_indices(row: int, col: int, offset: int = 0, *, dtype="int64", device="cpu") -> Tensor:
+def triu_indices(row: int, col: int, offset: int = 0, *, dtype="int64", device=None) -> Tensor:
     """The (2, N) int64 positions of the upper triangle, row by row."""
     return _tri_indices("triu_indices", row, col, offset, dtype, device, lower=False)
 

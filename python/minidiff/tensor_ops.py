@@ -39,7 +39,7 @@ from ._dtypes import (
 # ---- creation
 
 
-def linspace(start, end, steps, *, dtype=None, device="cpu", requires_grad=False) -> Tensor:
+def linspace(start, end, steps, *, dtype=None, device=None, requires_grad=False) -> Tensor:
     """``steps`` values from ``start`` to ``end`` inclusive, computed as torch does (a float32
     step, the first half counted up from ``start`` and the second half down from ``end``), so the
     two libraries give the same float32 bits. A bfloat16 or float16 result is those values rounded
@@ -72,7 +72,7 @@ def linspace(start, end, steps, *, dtype=None, device="cpu", requires_grad=False
     return _core.tensor(values, dtype=dtype, device=device, requires_grad=requires_grad)
 
 
-def logspace(start, end, steps, base: float = 10.0, *, dtype=None, device="cpu", requires_grad=False) -> Tensor:
+def logspace(start, end, steps, base: float = 10.0, *, dtype=None, device=None, requires_grad=False) -> Tensor:
     """``base ** linspace(start, end, steps)``, as torch's (the exponents stepped in float32, the
     power taken in float64 and rounded once)."""
     dtype = _dtype(dtype) or "float32"
@@ -90,7 +90,7 @@ def logspace(start, end, steps, base: float = 10.0, *, dtype=None, device="cpu",
 def _dtype(dtype) -> str | None:
     """``dtype`` (a name, a NumPy or Python type) as minidiff's name for it, None kept; the native
     op raises for a dtype minidiff has not."""
-    return None if dtype is None else _core.empty((0,), dtype=dtype).dtype
+    return None if dtype is None else _core.empty((0,), dtype=dtype, device="cpu").dtype
 
 
 def _requiring_grad(out: Tensor, requires_grad: bool) -> Tensor:
@@ -1279,33 +1279,33 @@ def from_numpy(array) -> Tensor:
     array as torch requires."""
     if not isinstance(array, np.ndarray):
         raise TypeError(f"from_numpy: expected np.ndarray (got {type(array).__name__})")
-    return _core.tensor(array)
+    return _core.tensor(array, device="cpu")  # (the host, whatever the default device: as torch's)
 
 
 def as_tensor(data, dtype=None, device=None) -> Tensor:
     """``data`` as a tensor: a tensor of the wanted dtype and device is returned itself, as torch's."""
     if isinstance(data, Tensor):
         return data.to(device=device or data.device, dtype=dtype)
-    return _core.tensor(data, dtype=dtype, device=device or "cpu")
+    return _core.tensor(data, dtype=dtype, device=device)
 
 
 def is_tensor(obj) -> bool:
     return isinstance(obj, Tensor)
 
 
-def randperm(n: int, *, generator=None, dtype=None, device="cpu", requires_grad: bool = False) -> Tensor:
+def randperm(n: int, *, generator=None, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     """A random permutation of 0..n-1 (int64 unless ``dtype`` says otherwise), from the given (or
     the default) generator."""
     n = operator.index(n)
     if n < 0:
         raise ValueError(f"randperm: n must be non-negative, got {n}")
-    keys = _core.rand((n,), generator=generator).numpy()
+    keys = _core.rand((n,), generator=generator, device="cpu").numpy()  # (drawn on the host, as before)
     dtype = _dtype(dtype) or "int64"
     out = _core.tensor(np.argsort(keys, kind="stable").astype(np.int64), dtype=dtype, device=device)
     return _requiring_grad(out, requires_grad)
 
 
-def eye(n: int, m: int | None = None, *, dtype="float32", device="cpu", requires_grad: bool = False) -> Tensor:
+def eye(n: int, m: int | None = None, *, dtype="float32", device=None, requires_grad: bool = False) -> Tensor:
     n, m = operator.index(n), operator.index(n if m is None else m)
     if n < 0 or m < 0:
         raise ValueError(f"eye: n and m must be non-negative, got n={n}, m={m}")

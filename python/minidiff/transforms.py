@@ -232,7 +232,7 @@ def _randint(low: int, high: int, generator) -> int:
 
 
 def _uniform(low: float, high: float, generator) -> float:
-    return _core.empty(1).uniform_(low, high, generator=generator).item()
+    return _core.empty(1, device="cpu").uniform_(low, high, generator=generator).item()
 
 
 # ---- conversions
@@ -253,7 +253,7 @@ def _to_tensor(pic, where: str):
             arr = arr * np.uint8(255)
         arr = arr.reshape(pic.height, pic.width, len(pic.getbands())).transpose(2, 0, 1)
     if arr.dtype == np.uint8:  # only uint8 is scaled, as torchvision's (ByteTensor) check
-        return _core.tensor(np.ascontiguousarray(arr, dtype=np.float32) / np.float32(255))
+        return _core.tensor(np.ascontiguousarray(arr, dtype=np.float32) / np.float32(255), device="cpu")
     return _array_to_md(arr)  # other dtypes keep their values (and md's dtype for them)
 
 
@@ -261,7 +261,7 @@ def _to_tensor(pic, where: str):
 
 
 def _array_to_md(arr: np.ndarray):
-    return _core.tensor(np.ascontiguousarray(arr, dtype=WIDER_INT.get(arr.dtype, arr.dtype)))
+    return _core.tensor(np.ascontiguousarray(arr, dtype=WIDER_INT.get(arr.dtype, arr.dtype)), device="cpu")
 
 
 def to_tensor(pic):

@@ -179,6 +179,9 @@ class Linear(Module):
         in_features: typing.SupportsInt | typing.SupportsIndex,
         out_features: typing.SupportsInt | typing.SupportsIndex,
         bias: bool = True,
+        *,
+        device: typing.Any = None,
+        dtype: typing.Any = None,
     ) -> None: ...
     def forward(self, input: minidiff._core.Tensor) -> minidiff._core.Tensor: ...
     @property
@@ -198,6 +201,9 @@ class Conv2d(Module):
         groups: typing.SupportsInt | typing.SupportsIndex = 1,
         bias: bool = True,
         padding_mode: str = "zeros",
+        *,
+        device: typing.Any = None,
+        dtype: typing.Any = None,
     ) -> None: ...
     def forward(self, input: minidiff._core.Tensor) -> minidiff._core.Tensor: ...
     @property
@@ -229,6 +235,9 @@ class ConvTranspose2d(Module):
         groups: typing.SupportsInt | typing.SupportsIndex = 1,
         bias: bool = True,
         dilation: typing.Any = 1,
+        *,
+        device: typing.Any = None,
+        dtype: typing.Any = None,
     ) -> None: ...
     def forward(self, input: minidiff._core.Tensor) -> minidiff._core.Tensor: ...
     @property
@@ -257,6 +266,8 @@ class GroupNorm(Module):
         affine: bool = True,
         *,
         bias: bool = True,
+        device: typing.Any = None,
+        dtype: typing.Any = None,
     ) -> None: ...
     def forward(self, input: minidiff._core.Tensor) -> minidiff._core.Tensor: ...
     def forward_silu(self, arg0: minidiff._core.Tensor) -> minidiff._core.Tensor: ...
@@ -276,6 +287,9 @@ class LayerNorm(Module):
         eps: typing.SupportsFloat | typing.SupportsIndex = 1e-05,
         elementwise_affine: bool = True,
         bias: bool = True,
+        *,
+        device: typing.Any = None,
+        dtype: typing.Any = None,
     ) -> None: ...
     def forward(self, input: minidiff._core.Tensor) -> minidiff._core.Tensor: ...
     @property
@@ -331,6 +345,9 @@ class Embedding(Module):
         norm_type: typing.SupportsFloat | typing.SupportsIndex = 2.0,
         scale_grad_by_freq: bool = False,
         sparse: bool = False,
+        *,
+        device: typing.Any = None,
+        dtype: typing.Any = None,
     ) -> None: ...
     def forward(self, input: minidiff._core.Tensor) -> minidiff._core.Tensor: ...
     @property
