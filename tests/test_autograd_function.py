@@ -173,6 +173,56 @@ def test_bad_backwards_raise_clearly(how, error, match):
         y.sum().backward()
 
 
+class _Broadcasting(md.autograd.Function):
+    # a backward that returns each gradient in the output's (broadcast) shape, as user code often does
+    @staticmethod
+    def forward(ctx, x, y):
+        ctx.save_for_backward(x, y)
+        return x * y + x
+
+    @staticmethod
+    def backward(ctx, g):
+        x, y = ctx.saved_tensors
+        return g * (y + 1), g * x
+
+
+@pytest.mark.parametrize("xs, ys", [((1,), (3,)), ((2, 1), (3,)), ((3,), (4, 1, 3)), ((), (2, 2)), ((2, 3), (2, 3))])
+def test_a_gradient_of_the_broadcast_shape_is_summed_down_to_the_input_as_torchs(xs, ys):
+    # torch reduces a returned gradient whose shape the input broadcasts to (fuzz seed 181 #83: minidiff raised)
+    r = np.random.default_rng(0)
+    a, b = r.standard_normal(xs).astype(np.float32), r.standard_normal(ys).astype(np.float32)
+    x, y = md.tensor(a, requires_grad=True), md.tensor(b, requires_grad=True)
+    out = _Broadcasting.apply(x, y)
+    w = r.standard_normal(tuple(out.shape)).astype(np.float32)
+    out.backward(md.tensor(w))
+    shape = np.broadcast_shapes(xs, ys)
+    gx, gy = w * (np.broadcast_to(b, shape) + 1), w * np.broadcast_to(a, shape)
+
+    def sum_to(g, target):
+        lead = g.ndim - len(target)
+        g = g.sum(axis=tuple(range(lead)))
+        return g.sum(axis=tuple(i for i, n in enumerate(target) if n == 1), keepdims=True).reshape(target)
+
+    np.testing.assert_allclose(x.grad.numpy(), sum_to(gx, xs), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(y.grad.numpy(), sum_to(gy, ys), rtol=1e-5, atol=1e-6)
+    assert x.grad.shape == xs and y.grad.shape == ys
+
+
+def test_a_gradient_the_input_does_not_broadcast_to_still_raises():
+    class Wrong(md.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x * 2
+
+        @staticmethod
+        def backward(ctx, g):
+            return md.ones(2, 4)  # (3,) does not broadcast to (2, 4)
+
+    x = md.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    with pytest.raises(RuntimeError, match=r"invalid gradient at index 0 - got \[2, 4\] but expected shape compatible"):
+        Wrong.apply(x).sum().backward()
+
+
 def test_misuse_raises():
     with pytest.raises(RuntimeError, match="apply"):
         _Bad()

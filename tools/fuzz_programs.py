@@ -789,9 +789,11 @@ class Gen:
             if kind in ("view", "alias") and src:
                 self.root[var] = r = self.root.get(src[0], src[0])
                 b = getattr(v, "_base", None)  # (torch's base where r is a detach() alias's root)
+                # (contiguous() of a contiguous view returns that view itself: it keeps the view's state; seed 197
+                # #470, where torch then calls it a leaf that requires grad, as _torch_quirk says)
                 self.view_rg[var] = (
                     self.view_rg.get(src[0], True)
-                    if kind == "alias"
+                    if kind == "alias" or v is self.ns.get(src[0])
                     else bool(self.ns.get(r, v).requires_grad) and (b is None or bool(b.requires_grad))
                 )
             if kind == "view":
@@ -1426,7 +1428,8 @@ MORE = {
     "l1": ("F.l1_loss({a}, {a}.detach() * 0 + 0.25, reduction='sum')", lambda t: _away(t - 0.25, 1e-3)),
     "smooth_l1": ("F.smooth_l1_loss({a}, {a}.detach() * 0, reduction='none')", lambda t: _away(t.abs() - 1, 1e-3)),
     "huber": ("F.huber_loss({a}, {a}.detach() * 0 + 1, delta=0.5)", lambda t: _away(t.abs() - 1, 1e-3)),
-    "bce_logits": ("F.binary_cross_entropy_with_logits({a}, ({a}.detach() > 0) * 1.0)", None),
+    # (the target thresholds the input: values near 0 flip with the last bit of a sum; seed 195 #1139)
+    "bce_logits": ("F.binary_cross_entropy_with_logits({a}, ({a}.detach() > 0) * 1.0)", lambda t: _away(t, 1e-3)),
     "cross_entropy": (
         "F.cross_entropy({a}, L.tensor(np.zeros({a}.shape[:1] + {a}.shape[2:], dtype=np.int64)))",
         lambda t: t.ndim >= 2 and t.shape[1] > 0,

@@ -367,6 +367,23 @@ def _geometry(t) -> tuple:
     return tuple(t.shape), t.stride(), t.storage_offset()
 
 
+def _expands_to(shape: tuple, target: tuple) -> bool:
+    """Whether a tensor of ``shape`` broadcasts to ``target`` (torch's is_expandable_to)."""
+    if len(shape) > len(target):
+        return False
+    return all(s == t or s == 1 for s, t in zip(reversed(shape), reversed(target)))
+
+
+def _sum_to(g, shape: tuple):
+    """g summed down to ``shape``, which broadcasts to g's shape: over the leading dims g has more,
+    and over the dims where ``shape`` is 1 (torch's sum_to)."""
+    lead = g.ndim - len(shape)
+    dims = list(range(lead)) + [lead + i for i, n in enumerate(shape) if n == 1 and g.shape[lead + i] != 1]
+    if dims:
+        g = g.sum(dim=dims, keepdim=True)
+    return g.reshape(shape)
+
+
 class FunctionCtx:
     """The ``ctx`` of a Function: what forward (or setup_context) leaves for backward."""
 
@@ -514,6 +531,8 @@ class Function:
                             f"function {cls.__name__}Backward returned a {type(g).__name__} as the gradient of "
                             f"argument {i}; expected a tensor or None"
                         )
+                    if tuple(g.shape) != shape and _expands_to(shape, tuple(g.shape)):
+                        g = _sum_to(g, shape)  # a gradient of the broadcast shape: summed down, as torch's
                     if tuple(g.shape) != shape:
                         raise RuntimeError(
                             f"function {cls.__name__}Backward returned an invalid gradient at index {i} - got "
