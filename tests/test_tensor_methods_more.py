@@ -804,3 +804,25 @@ def test_copies_of_more_than_eight_dims():
     g = md.tensor(a, requires_grad=True)
     g.transpose(0, 8).repeat(*([1] * 8 + [2])).sum().backward()
     np.testing.assert_array_equal(g.grad.numpy(), np.full(a.shape, 2.0, np.float32))
+
+
+@pytest.mark.parametrize(
+    "shape, size",
+    [((2, 3, 4), (3, 1)), ((2, 3, 4), ((1, 3, 1),)), ((2, 3, 4), (4,)), ((2, 3, 4), ((),)), ((5, 1), (1, 1)),
+     ((0, 3), (1, 3)), ((3,), (3,))],
+)  # fmt: skip
+def test_sum_to_size_matches_torch(torch, shape, size):
+    out = check(torch, lambda t: t.sum_to_size(*size), lambda t: t.sum_to_size(*size), [RNG.standard_normal(shape)])
+    assert out[0].shape == tuple(torch.zeros(shape).sum_to_size(*size).shape)
+
+
+def test_sum_to_size_of_the_same_size_is_the_tensor_and_bad_sizes_raise():
+    x = md.randn(2, 3)
+    assert x.sum_to_size(2, 3) is x
+    for bad in [(2, 1, 3), (2,), (2, 2)]:
+        with pytest.raises(RuntimeError, match=r"sum_to_size: size \[.*\] is not expandable to size \[2, 3\]"):
+            x.sum_to_size(*bad)
+    with pytest.raises(TypeError, match="missing the size"):
+        x.sum_to_size()
+    with pytest.raises(TypeError, match="must be ints"):
+        x.sum_to_size(2.0, 3)

@@ -533,6 +533,7 @@ class Function:
                         )
                     if tuple(g.shape) != shape and _expands_to(shape, tuple(g.shape)):
                         g = _sum_to(g, shape)  # a gradient of the broadcast shape: summed down, as torch's
+                        # (Tensor.sum_to_size, tensor_more.py, is the same for users)
                     if tuple(g.shape) != shape:
                         raise RuntimeError(
                             f"function {cls.__name__}Backward returned an invalid gradient at index {i} - got "

@@ -30,7 +30,7 @@ from . import tensor_ops as _to
 from ._core import Tensor
 from ._dtypes import FLOAT_MAX, INT_DTYPES, KINDS, check_float_args
 from ._dtypes import LOW_FLOATS as _LOW_FLOATS
-from .autograd import no_grad
+from .autograd import _expands_to, _sum_to, no_grad
 from .tensor_math import _refuse_bool
 from .tensor_ops import _broadcast_shape, _dim_list, _dims, _narrow_ints_in_int64
 
@@ -1852,8 +1852,24 @@ _MORE_FUNCTIONS = {
     "ger": _tm.outer,
 }
 
+
 # Tensor methods with no md.* function in torch (their in-place forms written through _inplace_)
+def sum_to_size(self: Tensor, *size) -> Tensor:
+    """``self`` summed down to ``size``, a shape that broadcasts to self's (over the leading dims self
+    has more and the dims where ``size`` is 1), as torch's; differentiable."""
+    if not size:
+        raise TypeError("sum_to_size: missing the size (ints, or one tuple of them)")
+    shape = tuple(size[0]) if len(size) == 1 and isinstance(size[0], (tuple, list)) else size
+    if not all(isinstance(n, numbers.Integral) and not isinstance(n, bool) for n in shape):
+        raise TypeError(f"sum_to_size: size must be ints, got {shape!r}")
+    shape = tuple(int(n) for n in shape)
+    if not _expands_to(shape, tuple(self.shape)):
+        raise RuntimeError(f"sum_to_size: size {list(shape)} is not expandable to size {list(self.shape)}")
+    return self if shape == tuple(self.shape) else _sum_to(self, shape)
+
+
 _MORE_METHODS = {
+    "sum_to_size": sum_to_size,
     "unfold": unfold,
     "masked_fill_": _in_place("masked_fill_", _masked_fill_into),
     "index_put_": _in_place("index_put_", index_put),

@@ -1643,6 +1643,11 @@ class Tensor:
         In place: ``subtract(self, ...)`` written into self.
         """
     def sum(self, dim: typing.Any = None, keepdim: bool = False) -> Tensor: ...
+    def sum_to_size(self, *size) -> Tensor:
+        """
+        ``self`` summed down to ``size``, a shape that broadcasts to self's (over the leading dims self
+            has more and the dims where ``size`` is 1), as torch's; differentiable.
+        """
     def swapaxes_(self, *args, **kwargs):
         """
         In-place ``swapaxes``: this tensor becomes the view ``swapaxes`` returns (torch's).
