@@ -14,6 +14,8 @@
 #      PYTEST_ARGS="-q -n 12" runs the whole suite on the machine's 16 cores in about 2.5 minutes:
 #      the nineteenth session found two faults that way that CI's machine cannot show),
 #      PYTEST_ARGS (default "-q -x"), TEST_TIMEOUT (seconds per stage, default 300),
+#      DEVICE_DIFFERENTIAL (default: the ops and autograd differential files; test files whose
+#      minidiff side then runs on the GPU against torch on the CPU; empty to skip),
 #      BENCH_FRAMEWORKS (default "minidiff torch"; add torch-compile for the batch-512 target,
 #      which costs minutes of compilation), BENCH_BF16=0 to skip the bf16 benchmark,
 #      BENCH_VARIANTS (default "MINIDIFF_CUDA_CONV=batched MINIDIFF_CUDA_CONV=wide"; also implicit: one
@@ -137,6 +139,20 @@ elif ! (cd /tmp && timeout "$TEST_TIMEOUT" python -m minidiff train --device cud
   --device cuda --n 16 --steps 10 --out /tmp/run-cuda/grid.png) 2>&1 | tail -n 8 | tee -a "$LOG_DIR/summary.log"; then
   note "CLI ON CUDA FAILED"
   status=1
+fi
+
+# The differential files with minidiff's side on the GPU (tests/conftest.py's MINIDIFF_TEST_DEVICE:
+# every tensor the tests make without a device goes there; torch's side stays on the CPU).
+DEVICE_DIFFERENTIAL=${DEVICE_DIFFERENTIAL-tests/test_ops_differential.py tests/test_autograd_differential.py}
+if [ -n "$DEVICE_DIFFERENTIAL" ]; then
+  step "pytest on cuda (MINIDIFF_TEST_DEVICE): $DEVICE_DIFFERENTIAL"
+  # shellcheck disable=SC2086
+  if ! MINIDIFF_TEST_DEVICE=cuda timeout "$TEST_TIMEOUT" python -m pytest $DEVICE_DIFFERENTIAL -q -n 8 \
+    -p no:cacheprovider 2>&1 | tee -a "$LOG_DIR/tests.log" | tail -n 40; then
+    note "PYTEST ON CUDA (MINIDIFF_TEST_DEVICE) FAILED"
+    status=1
+  fi
+  tail -n 1 "$LOG_DIR/tests.log" >>"$LOG_DIR/summary.log"
 fi
 
 # Benchmarks. At most 8 files come back from the device machine, so every train_step run appends

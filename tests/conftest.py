@@ -42,6 +42,25 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture(autouse=True)
+def _test_device():
+    # MINIDIFF_TEST_DEVICE=cuda runs a test file's minidiff side on the GPU: every tensor and layer made
+    # without a device named lands there (md.set_default_device), while torch's side stays on the CPU.
+    # Meant for the differential files on a GPU machine (benchmarks/gpu_check.sh, DEVICE_DIFFERENTIAL);
+    # tests of CPU specifics (threads, the allocator, .device == "cpu") do not hold there.
+    device = os.environ.get("MINIDIFF_TEST_DEVICE")
+    if not device:
+        yield
+        return
+    import minidiff as md
+
+    md.set_default_device(device)
+    try:
+        yield
+    finally:
+        md.set_default_device(None)
+
+
+@pytest.fixture(autouse=True)
 def _restart_module_generators(request):
     module = request.module
     seed = zlib.crc32(f"{module.__name__}::{request.node.name}".encode())
