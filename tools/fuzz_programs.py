@@ -1797,6 +1797,8 @@ def op_multi_view(g, name):
     """Several views of one base, changed in turn, each line then reading an older view (whose values and
     history must follow the changes)."""
     a = _recent(g, _inplace_targets(g, err_p=0.0))
+    if _retained_view_above(g, a):  # (the CopySlices difference of op_view_inplace; seed 206 #1427)
+        raise Reject
     views = []
     for _ in range(g.ri(2, 3)):
         try:
@@ -1941,6 +1943,14 @@ def op_autograd_meta(g, name):
     """detach_() (refused on views, as torch's), and whether a result has a grad_fn."""
     if name == "detach_":
         a = _recent(g, _inplace_targets(g))
+        # (not a base with a view that was changed in place: torch's view keeps a grad_fn that leads to no leaf
+        # (every gradient None) where minidiff's leads through the change; seed 204 #1463)
+        text, root = "\n".join(g.p.lines), g.root.get(a, a)
+        if any(
+            v != a and g.root.get(v) == root and re.search(rf"\b{v}(?:\.\w+_\(|\[[^\]]*\] *[-+*/]?= )", text)
+            for v in g.vars
+        ):
+            raise Reject
         rg = bool(g.ns[a].requires_grad)
         g.emit(f"{a}.detach_(); @VAR = {a}", name, kind="alias", src=(a,))
         if rg:
