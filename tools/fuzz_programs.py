@@ -1631,7 +1631,7 @@ def _view_step(g, t, plain, layout_differs=False):
         opts += ["[None]", "[...]", "[..., None]", ".view(1, 1)", ".expand(2)"]
     if plain and t.numel():
         size, stride, off = _strided(g, g.ns_storage, overlap=False)  # a write into repeated elements: undefined
-        if size is not None:
+        if size is not None and _within(t, size, stride, off):
             opts.append(f".as_strided({size}, {stride}, {off})")
     return g.choice(opts) if opts else None
 
@@ -1654,6 +1654,23 @@ def _strided(g, storage_n, overlap=True):
                 continue
         return size, stride, off
     return None, None, None
+
+
+def _storage_indices(size, stride, off):
+    idx = np.full((), off, np.int64)
+    for n, st in zip(size, stride):
+        idx = idx[..., None] + np.arange(n) * st
+    return set(idx.ravel().tolist())
+
+
+def _within(t, size, stride, off):
+    """True if as_strided(size, stride, off) of t's storage reads only elements that t holds itself:
+    torch's gradient of as_strided on a view drops the others, until an in-place change of the base makes it
+    rebuild the view from the base, which keeps them (seed 222 #1246); minidiff's drops them throughout."""
+    own = _storage_indices(tuple(t.shape), t.stride(), t.storage_offset())
+    if len(own) == t.untyped_storage().nbytes() // t.element_size():
+        return True  # (t holds its whole storage: a base, or a view of all of it)
+    return _storage_indices(size, stride, off) <= own
 
 
 def _view_chain(g, a, steps=None):
@@ -1852,7 +1869,7 @@ def op_as_strided(g, name):
     clone = g.coin(0.4) and _dense(t)
     n = t.numel() if clone else t.untyped_storage().nbytes() // t.element_size()
     size, stride, off = _strided(g, n)
-    if size is None:
+    if size is None or not (clone or _within(t, size, stride, off)):
         raise Reject
     base = f"{a}.clone()" if clone else a
     if clone and g.coin(0.3) and not (t.ndim and t.shape[0] == 1):
