@@ -1950,6 +1950,11 @@ def op_conv_more(g, name):
     if name == "conv_transpose2d":
         w = g.leaf((cin, cout // groups) + k)
         op = g.ri(0, max(0, min(stride, dil) - 1))
+        # (not an empty output: torch refuses it for a batch of one ("Output size is too small") and gives the
+        # empty result for larger batches, as minidiff does for all; seed 228 #11)
+        size = g.t(a).shape[2:]
+        if any((n - 1) * stride - 2 * pad + dil * (kk - 1) + 1 + op < 1 for n, kk in zip(size, k)):
+            raise Reject
         e = (f"F.conv_transpose2d({a}, {w}, {bias}, stride={stride}, padding={pad}, output_padding={op}, "
              f"groups={groups}, dilation={dil})")  # fmt: skip
     else:

@@ -150,12 +150,8 @@ Tensor conv_transpose2d(const Tensor& x, const Tensor& weight, const Tensor& bia
   const int64_t H = x.shape()[2], W = x.shape()[3];
   const int64_t Ho = (H - 1) * stride.first - 2 * padding.first + weight.shape()[2] + output_padding.first;
   const int64_t Wo = (W - 1) * stride.second - 2 * padding.second + weight.shape()[3] + output_padding.second;
-  // (an empty output is refused too, as torch's "Output size is too small" (fuzz seed 228), but for an empty
-  // batch, which torch lets through)
-  const int64_t least = x.shape()[0] == 0 ? 0 : 1;
-  MD_CHECK(Ho >= least && Wo >= least, ValueError, op, ": input of shape ", x.shape(), " with weight of shape ",
-           weight.shape(), " and padding (", padding.first, ", ", padding.second, ") gives an output of size (", Ho,
-           ", ", Wo, "), which is too small");
+  MD_CHECK(Ho >= 0 && Wo >= 0, ValueError, op, ": input of shape ", x.shape(), " with weight of shape ", weight.shape(),
+           " and padding (", padding.first, ", ", padding.second, ") gives an output of size (", Ho, ", ", Wo, ")");
   // The convolution whose input gradient this is: input (N, C_out, Ho, Wo), weight (C_in, C_out,
   // R, S) read as (K, C, R, S), output (N, C_in, H, W).
   const Conv2dGeometry g = geometry(x.shape()[0], weight.shape()[1], Ho, Wo, weight.shape()[0], weight.shape()[2],
