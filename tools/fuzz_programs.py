@@ -810,7 +810,7 @@ class Gen:
                     self.layout_roots.add(self.root.get(src[0], src[0]))  # nor on its base, through any alias
             elif kind == "fresh":
                 self.fresh.add(var)
-                if v._is_view():
+                if v._is_view() or any(v is self.ns.get(x) for x in src):  # (or the input itself: seed 182 #87)
                     # torch's op returned a view of its input where minidiff's makes a new tensor (diff along an
                     # empty dim: seed 109 #657): an in-place change of it reaches the input in torch only
                     self.noinplace.add(var)
