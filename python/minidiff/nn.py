@@ -617,18 +617,11 @@ Module.bfloat16 = lambda self: self.to("bfloat16")
 # ---- where new layers live: torch's device= and dtype= factory arguments, and the default device
 
 
-def _place_new_layer(layer: Module, device, dtype) -> None:
-    """Moves a layer just built (its parameters made on the CPU) to ``device``, or else to the
-    default device (``md.set_default_device``, ``with md.device(...)``); ``dtype`` must be float32,
-    the one parameter dtype here. (The native layers do the same in their constructors,
-    cpp/python/nn.cpp's placed(); this is for the grouped and dilated convolutions made here.)"""
-    if dtype is not None:
-        name = _core.empty((0,), dtype=dtype, device="cpu").dtype  # (a name, or a NumPy or Python type)
-        if name != "float32":
-            raise TypeError(
-                f"{type(layer).__name__}: parameters are float32 here; dtype {name} is not supported (for bfloat16 "
-                "training use mixed_precision='bf16', which rounds the operands of the matrix products)"
-            )
+def _place_new_layer(layer: Module, device) -> None:
+    """Moves a layer just built on the CPU to ``device``, or else to the default device
+    (``md.set_default_device``, ``with md.device(...)``), as the native constructors do
+    (cpp/python/nn.cpp's placed(), which also checks ``dtype``); for the grouped and dilated
+    convolutions made here, whose native part is built on the CPU first."""
     target = _core.get_default_device() if device is None else device
     if str(target) != "cpu":
         _native_to(layer, target)
@@ -1755,6 +1748,7 @@ class Conv2d(_NativeConv2d, metaclass=_NativeWhenPlain):
             bias,
             padding_mode,
             device="cpu",  # (placed at the end, with the grouped weight)
+            dtype=dtype,
         )
         g = _conv_channels(op, in_channels, out_channels, groups)
         _conv_padding(op, padding, self.kernel_size, dil, self.stride)  # fail here, not in forward
@@ -1763,7 +1757,7 @@ class Conv2d(_NativeConv2d, metaclass=_NativeWhenPlain):
         if not plain:
             self.weight = Parameter(_core.empty(out_channels, in_channels // g, *self.kernel_size, device="cpu"))
             self.reset_parameters()
-        _place_new_layer(self, device, dtype)
+        _place_new_layer(self, device)
 
     dilation = property(lambda self: self._dilation, doc="(dh, dw)")
     groups = property(lambda self: self._groups, doc="the number of channel groups")
@@ -1823,7 +1817,9 @@ class ConvTranspose2d(_NativeConvTranspose2d, metaclass=_NativeWhenPlain):
         plain = groups == 1 and dil == (1, 1)
         # the native layer checks its output_padding against the stride only: a composed one's is checked here
         extra = output_padding if plain else 0
-        super().__init__(in_channels, out_channels, kernel_size, stride, padding, extra, 1, bias, 1, device="cpu")
+        super().__init__(
+            in_channels, out_channels, kernel_size, stride, padding, extra, 1, bias, 1, device="cpu", dtype=dtype
+        )
         g = _conv_channels(op, in_channels, out_channels, groups)
         extra = _positive(op, "output_padding", _ints(op, "output_padding", output_padding, 2), minimum=0)
         if any(e >= max(s, d) for e, s, d in zip(extra, self.stride, dil)):
@@ -1835,7 +1831,7 @@ class ConvTranspose2d(_NativeConvTranspose2d, metaclass=_NativeWhenPlain):
         if not plain:
             self.weight = Parameter(_core.empty(in_channels, out_channels // g, *self.kernel_size, device="cpu"))
             self.reset_parameters()
-        _place_new_layer(self, device, dtype)
+        _place_new_layer(self, device)
 
     dilation = property(lambda self: self._dilation, doc="(dh, dw)")
     groups = property(lambda self: self._groups, doc="the number of channel groups")
